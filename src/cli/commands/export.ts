@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { VaultError } from '../../vault/errors.js';
+import { envNameFor, formatDotenvValue } from '../../vault/dotenv.js';
+import { currentVersion, listEntries, requireEntry } from '../../vault/entries.js';
+import { readVault } from '../../vault/store.js';
+import { writeFileAtomic } from '../../vault/fsutil.js';
+import type { Context } from '../context.js';
+
+export function registerExport(program: Command, ctx: Context): void {
+  const exp = program.command('export').description('export secrets to other formats');
+  exp
+    .command('env [names...]')
+    .description('write entries as a dotenv file (all entries, or those named, or under --prefix)')
+    .option('--prefix <prefix>', 'only entries whose name starts with this')
+    .option('-o, --out <file>', 'write to this file (mode 0600)')
+    .option('--force', 'with --out, replace an existing file')
+    .option('--redacted', 'write ***REDACTED*** instead of values (safe to share)')
+    .option('--reveal', 'allow writing values to a terminal')
+    .action(async (names: string[], opts: { prefix?: string; out?: string; force?: boolean; redacted?: boolean; reveal?: boolean }, cmd: Command) => {
+      const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
+      const chosen = names.length ? names.map((n) => requireEntry(doc, n)) : listEntries(doc).filter((e) => !opts.prefix || e.name.startsWith(opts.prefix)).map((e) => requireEntry(doc, e.name));
+      if (!chosen.length) throw new VaultError('not-found', 'no entries to export');
+      const used = new Map<string, string>();
+      const lines: string[] = [`# exported by vault-tool from vault ${doc.vaultId.slice(0, 12)} generation ${doc.generation}`];
+      for (const e of chosen) {
+        const key = envNameFor(e.name, e.meta?.envName);
+        if (used.has(key)) throw new VaultError('usage', `${e.name} and ${used.get(key)} both export as ${key}`, 'export them separately or rename one');
+        used.set(key, e.name);
+        const bytes = Buffer.from(currentVersion(e).value, 'base64');
+        const text = bytes.toString('utf8');
+        if (!Buffer.from(text, 'utf8').equals(bytes)) throw new VaultError('invalid', `${e.name} holds binary data, which a dotenv file cannot carry`);
+        lines.push(`${key}=${opts.redacted ? '***REDACTED***' : formatDotenvValue(text)}`);
+      }
+      const body = Buffer.from(lines.join('\n') + '\n');
+      if (opts.out) {
+        writeFileAtomic(ctx.abs(opts.out), body, { exclusive: !opts.force });
+        ctx.info(`wrote ${chosen.length} entr${chosen.length === 1 ? 'y' : 'ies'} to ${opts.out} (mode 0600${opts.redacted ? ', redacted' : ''})`);
+        return;
+      }
+      if (!opts.redacted) ctx.guardTerminal(Boolean(opts.reveal));
+      ctx.io.stdout.write(body);
+    });
+}

@@ -1,0 +1,163 @@
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { VaultError } from '../vault/errors.js';
+import type { StoreOptions, VaultPaths } from '../vault/store.js';
+import { readAll, type Io } from './io.js';
+
+export interface GlobalOptions {
+  vaultFile?: string;
+  keyFile?: string;
+  json?: boolean;
+  strict?: boolean;
+  passphraseEnv?: string;
+  passphraseFile?: string;
+}
+
+/** Per-run state shared by the commands: I/O, resolved paths, a memoized passphrase. */
+export class Context {
+  readonly io: Io;
+  private passphrase?: Uint8Array;
+  private stdinUsed = false;
+
+  constructor(io: Io) {
+    this.io = io;
+  }
+
+  globals(cmd: Command): GlobalOptions {
+    return cmd.optsWithGlobals() as GlobalOptions;
+  }
+
+  abs(p: string): string {
+    return isAbsolute(p) ? p : resolve(this.io.cwd, p);
+  }
+
+  paths(cmd: Command): VaultPaths {
+    const g = this.globals(cmd);
+    return {
+      vaultFile: this.abs(g.vaultFile ?? this.io.env.VAULT_TOOL_VAULT_FILE ?? 'secrets.vault'),
+      keyFile: this.abs(g.keyFile ?? this.io.env.VAULT_TOOL_KEY_FILE ?? 'vault.key'),
+    };
+  }
+
+  stateFile(): string {
+    const env = this.io.env;
+    const dir = env.VAULT_TOOL_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state'), 'vault-tool');
+    return join(dir, 'seen.json');
+  }
+
+  storeOptions(cmd: Command): StoreOptions {
+    const g = this.globals(cmd);
+    return {
+      getPassphrase: () => this.getPassphrase(cmd, false),
+      stateFile: this.stateFile(),
+      strict: Boolean(g.strict),
+      onWarning: (m) => this.warn(m),
+    };
+  }
+
+  out(line = ''): void {
+    this.io.stdout.write(line + '\n');
+  }
+
+  json(value: unknown): void {
+    this.io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  }
+
+  warn(message: string): void {
+    this.io.stderr.write(`vault-tool: warning: ${message}\n`);
+  }
+
+  info(message: string): void {
+    this.io.stderr.write(message + '\n');
+  }
+
+  /** Reads all of stdin once; a second reader (a value and a passphrase both from stdin) is refused. */
+  async stdin(what: string): Promise<Buffer> {
+    if (this.stdinUsed) throw new VaultError('usage', `standard input is already used; cannot also read ${what} from it`);
+    if (this.io.stdinIsTTY) throw new VaultError('usage', `expected ${what} on standard input, but it is a terminal`);
+    this.stdinUsed = true;
+    return readAll(this.io.stdin);
+  }
+
+  readFile(path: string, what: string): Promise<Buffer> | Buffer {
+    if (path === '-') return this.stdin(what);
+    try {
+      return readFileSync(this.abs(path));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new VaultError(code === 'ENOENT' ? 'not-found' : 'io', `cannot read ${what} ${path}: ${code ?? (e as Error).message}`);
+    }
+  }
+
+  envValue(name: string, what: string): Buffer {
+    const v = this.io.env[name];
+    if (v === undefined) throw new VaultError('usage', `environment variable ${name} (for ${what}) is not set`);
+    return Buffer.from(v);
+  }
+
+  /** The passphrase from --passphrase-file, --passphrase-env or a hidden prompt; never argv. */
+  async getPassphrase(cmd: Command, confirm: boolean): Promise<Uint8Array> {
+    if (this.passphrase) return this.passphrase;
+    const g = this.globals(cmd);
+    let p: Buffer;
+    if (g.passphraseFile) {
+      p = Buffer.from(await this.readFile(g.passphraseFile, 'the passphrase'));
+      p = stripNewline(p);
+    } else if (g.passphraseEnv) {
+      p = this.envValue(g.passphraseEnv, 'the passphrase');
+    } else if (this.io.stdinIsTTY) {
+      const { password } = await import('@inquirer/prompts');
+      const first = await password({ message: 'Passphrase for the vault key:', mask: false });
+      if (confirm) {
+        const again = await password({ message: 'Same passphrase again:', mask: false });
+        if (again !== first) throw new VaultError('usage', 'the two passphrases differ');
+      }
+      p = Buffer.from(first);
+    } else {
+      throw new VaultError('passphrase', 'a passphrase is needed and standard input is not a terminal', 'use --passphrase-env VAR or --passphrase-file FILE (- for stdin)');
+    }
+    if (p.length === 0) throw new VaultError('usage', 'the passphrase is empty');
+    this.passphrase = p;
+    return p;
+  }
+
+  /** Secrets go to a terminal only when asked (--reveal); pipes and files get them as they are. */
+  guardTerminal(reveal: boolean): void {
+    if (this.io.stdoutIsTTY && !reveal) {
+      throw new VaultError('usage', 'refusing to print a secret to a terminal', 'add --reveal to show it, or --out FILE to write it to a file (mode 0600)');
+    }
+  }
+
+  emitSecret(value: Uint8Array, reveal: boolean): void {
+    this.guardTerminal(reveal);
+    this.io.stdout.write(value);
+    if (this.io.stdoutIsTTY) this.io.stdout.write('\n');
+  }
+}
+
+export function stripNewline(b: Buffer): Buffer {
+  if (b.subarray(-2).toString('latin1') === '\r\n') return b.subarray(0, -2);
+  if (b.subarray(-1).toString('latin1') === '\n') return b.subarray(0, -1);
+  return b;
+}
+
+/** Simple fixed-width table for human output. */
+export function table(rows: string[][]): string {
+  if (!rows.length) return '';
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+export function parseKeyValues(list: string[] | undefined, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const i = item.indexOf('=');
+    if (i <= 0) throw new VaultError('usage', `${what} must be KEY=VALUE, got ${JSON.stringify(item)}`);
+    out[item.slice(0, i)] = item.slice(i + 1);
+  }
+  return out;
+}
+
+export const collect = (v: string, prev: string[] = []) => [...prev, v];

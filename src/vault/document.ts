@@ -1,0 +1,98 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { VaultError } from './errors.js';
+
+/** The decrypted payload of secrets.vault (docs/FORMAT.md, "Payload"). */
+export const DOC_FORMAT = 'vault-tool/vault';
+export const DOC_VERSION = 1;
+
+export interface EntryVersion {
+  version: number;
+  createdAt: string;
+  /** base64 of the exact value bytes. */
+  value: string;
+  /** generated | imported | rotated | restored… */
+  source: string;
+  /** Keyed fingerprint (HMAC under the vault's fingerprint key), safe to show for any secret. */
+  fingerprint: string;
+}
+
+export interface Entry {
+  name: string;
+  type: string;
+  description: string;
+  labels: Record<string, string>;
+  /** Free-form metadata kept for re-creation (dotenv name, Kubernetes origin…). */
+  meta: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+  deletedAt?: string;
+  versions: EntryVersion[];
+}
+
+export interface ExtraRecipient {
+  recipient: string;
+  keyId: string;
+  label: string;
+  addedAt: string;
+}
+
+export interface VaultDocument {
+  format: typeof DOC_FORMAT;
+  version: number;
+  vaultId: string;
+  generation: number;
+  createdAt: string;
+  updatedAt: string;
+  /** The vault key's recipient and key id. */
+  key: { recipient: string; keyId: string };
+  /** A second key during a rekey, until it is confirmed or aborted. */
+  pendingKey?: { recipient: string; keyId: string; startedAt: string; previousKeyId: string };
+  recipients: ExtraRecipient[];
+  /** base64 of 32 random bytes keying the entry fingerprints. */
+  fingerprintKey: string;
+  entries: Entry[];
+  /** Owned by the escrow module; opaque here. */
+  escrow?: unknown;
+}
+
+export function newDocument(key: { recipient: string; keyId: string }, now: Date): VaultDocument {
+  const t = now.toISOString();
+  return {
+    format: DOC_FORMAT,
+    version: DOC_VERSION,
+    vaultId: randomBytes(16).toString('hex'),
+    generation: 0,
+    createdAt: t,
+    updatedAt: t,
+    key,
+    recipients: [],
+    fingerprintKey: randomBytes(32).toString('base64'),
+    entries: [],
+  };
+}
+
+export function fingerprint(doc: Pick<VaultDocument, 'fingerprintKey'>, value: Uint8Array): string {
+  return 'fp:' + createHmac('sha256', Buffer.from(doc.fingerprintKey, 'base64')).update(value).digest('hex').slice(0, 24);
+}
+
+/** Checks the shape of a decrypted document; the header MAC already proved who wrote it. */
+export function parseDocument(json: Buffer): VaultDocument {
+  let doc: VaultDocument;
+  try {
+    doc = JSON.parse(json.toString('utf8')) as VaultDocument;
+  } catch {
+    throw new VaultError('integrity', 'vault payload is not valid JSON');
+  }
+  if (doc?.format !== DOC_FORMAT) throw new VaultError('integrity', 'vault payload is not a vault-tool document');
+  if (doc.version !== DOC_VERSION) {
+    throw new VaultError('invalid', `vault document version ${doc.version} is not supported by this vault-tool (supports ${DOC_VERSION})`, 'upgrade vault-tool');
+  }
+  if (!Array.isArray(doc.entries) || !Array.isArray(doc.recipients) || typeof doc.generation !== 'number' || !doc.key?.keyId) {
+    throw new VaultError('integrity', 'vault document is malformed');
+  }
+  return doc;
+}
+
+export function serializeDocument(doc: VaultDocument): Buffer {
+  return Buffer.from(JSON.stringify(doc));
+}

@@ -1,0 +1,12 @@
+/** The vault library: everything the CLI and the other modules use. */
+export * from './errors.js';
+export * from './document.js';
+export * from './entries.js';
+export * from './types.js';
+export * from './keyfile.js';
+export * from './container.js';
+export * from './store.js';
+export * from './recipients.js';
+export * from './rekey.js';
+export * from './dotenv.js';
+export { writeFileAtomic, acquireLock, readFileOr, exists } from './fsutil.js';

@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { VaultError } from './errors.js';
+import { armor, decrypt, encrypt, isArmored, readHeader, isPassphraseFile, X25519Identity, DEFAULT_LOG_N, parseRecipient } from './age/index.js';
+
+/** A key id names a recipient without revealing anything: 16 hex digits of SHA-256 over the age1… string. */
+export function keyIdOf(recipient: string): string {
+  return createHash('sha256').update('vault-tool key id v1\n' + recipient).digest('hex').slice(0, 16);
+}
+
+export interface VaultKey {
+  identity: X25519Identity;
+  recipient: string;
+  keyId: string;
+  /** The identity line, for re-writing the key file or splitting it into shares. */
+  secret: string;
+  createdAt?: string;
+}
+
+export function newVaultKey(now = new Date()): VaultKey {
+  const { identity, encoded } = X25519Identity.generate();
+  return { identity, recipient: identity.recipient, keyId: keyIdOf(identity.recipient), secret: encoded, createdAt: now.toISOString() };
+}
+
+/** The plaintext identity file: comments the stock `age` ignores, then the identity line. */
+export function formatKeyFile(key: VaultKey): string {
+  return [
+    '# vault-tool vault key: anyone holding this file can open the vault; keep it apart from secrets.vault',
+    `# created: ${key.createdAt ?? new Date().toISOString()}`,
+    `# public key: ${key.recipient}`,
+    `# key id: ${key.keyId}`,
+    key.secret,
+    '',
+  ].join('\n');
+}
+
+/** Protects the identity file with an age scrypt passphrase, armored so it stays printable text. */
+export function protectKeyFile(text: string, passphrase: Uint8Array, logN = DEFAULT_LOG_N): Buffer {
+  return Buffer.from(armor(encrypt(Buffer.from(text), { passphrase, logN })));
+}
+
+export function isProtectedKeyFile(data: Uint8Array): boolean {
+  if (isArmored(data)) return true;
+  return Buffer.from(data.buffer, data.byteOffset, Math.min(data.byteLength, 22)).toString('latin1') === 'age-encryption.org/v1\n';
+}
+
+/** Parses a plaintext identity file; comment lines naming the public key or key id must agree with it. */
+export function parseKeyFile(text: string): VaultKey {
+  let identityLine: string | undefined;
+  let pub: string | undefined;
+  let id: string | undefined;
+  let createdAt: string | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.trim() === '') continue;
+    if (line.startsWith('#')) {
+      const m = /^# (created|public key|key id): (.*)$/.exec(line);
+      if (m?.[1] === 'public key') pub = m[2];
+      if (m?.[1] === 'key id') id = m[2];
+      if (m?.[1] === 'created') createdAt = m[2];
+      continue;
+    }
+    if (!line.startsWith('AGE-SECRET-KEY-1')) throw new VaultError('integrity', 'key file is not an age identity file (expected AGE-SECRET-KEY-1… line)');
+    if (identityLine) throw new VaultError('invalid', 'key file holds more than one identity; a vault key file holds exactly one');
+    identityLine = line;
+  }
+  if (!identityLine) throw new VaultError('integrity', 'key file holds no AGE-SECRET-KEY-1 identity');
+  const identity = X25519Identity.parse(identityLine);
+  const recipient = identity.recipient;
+  const keyId = keyIdOf(recipient);
+  if ((pub !== undefined && pub !== recipient) || (id !== undefined && id !== keyId)) {
+    throw new VaultError('integrity', 'key file comments do not match its identity: the file was edited or corrupted');
+  }
+  return { identity, recipient, keyId, secret: identityLine, ...(createdAt ? { createdAt } : {}) };
+}
+
+export type PassphraseSource = () => Promise<Uint8Array>;
+
+/** Opens a key file's bytes, asking for the passphrase only when the file is protected. */
+export async function openKeyFile(data: Uint8Array, getPassphrase?: PassphraseSource): Promise<VaultKey> {
+  if (!isProtectedKeyFile(data)) return parseKeyFile(Buffer.from(data).toString('utf8'));
+  const { header } = readHeader(data);
+  if (!isPassphraseFile(header)) throw new VaultError('invalid', 'key file is an age file but not passphrase-protected');
+  if (!getPassphrase) {
+    throw new VaultError('passphrase', 'the key file is passphrase-protected', 'give the passphrase with --passphrase-env VAR or --passphrase-file FILE, or run on a terminal');
+  }
+  const passphrase = await getPassphrase();
+  try {
+    return parseKeyFile(decrypt(data, { passphrase }).plaintext.toString('utf8'));
+  } catch (e) {
+    if (e instanceof VaultError && e.kind === 'wrong-key') throw new VaultError('wrong-key', 'wrong passphrase for the key file');
+    throw e;
+  }
+}
+
+export function assertRecipient(s: string): string {
+  parseRecipient(s);
+  return s;
+}

@@ -1,0 +1,32 @@
+import { VaultError } from './errors.js';
+import type { VaultDocument } from './document.js';
+import { assertRecipient, keyIdOf } from './keyfile.js';
+
+/** Extra escrow recipients: the vault is encrypted to each of them as well as to its key. */
+
+export function addRecipient(doc: VaultDocument, recipient: string, label: string, now: Date): { keyId: string } {
+  assertRecipient(recipient);
+  const keyId = keyIdOf(recipient);
+  if (keyId === doc.key.keyId || doc.pendingKey?.keyId === keyId) throw new VaultError('exists', `${recipient} is the vault key itself`);
+  if (doc.recipients.some((r) => r.keyId === keyId)) throw new VaultError('exists', `recipient ${keyId} is already listed`);
+  doc.recipients.push({ recipient, keyId, label, addedAt: now.toISOString() });
+  return { keyId };
+}
+
+export function removeRecipient(doc: VaultDocument, ref: string): { keyId: string; recipient: string } {
+  if (ref === doc.key.keyId || ref === doc.key.recipient) {
+    throw new VaultError('usage', 'the vault key cannot be removed from the recipients', 'replace it with `vault-tool rekey`');
+  }
+  const i = doc.recipients.findIndex((r) => r.keyId === ref || r.recipient === ref || r.label === ref);
+  if (i < 0) throw new VaultError('not-found', `no extra recipient ${ref}`, 'see `vault-tool recipients list`');
+  const [r] = doc.recipients.splice(i, 1);
+  return { keyId: r!.keyId, recipient: r!.recipient };
+}
+
+export function listRecipients(doc: VaultDocument): { keyId: string; recipient: string; label: string; role: string; addedAt: string }[] {
+  return [
+    { ...doc.key, label: 'vault key', role: 'vault-key', addedAt: doc.createdAt },
+    ...(doc.pendingKey ? [{ recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId, label: 'new vault key (rekey pending)', role: 'pending-key', addedAt: doc.pendingKey.startedAt }] : []),
+    ...doc.recipients.map((r) => ({ ...r, role: 'escrow' })),
+  ];
+}

@@ -1,0 +1,162 @@
+import { createPrivateKey, randomBytes, randomInt, X509Certificate } from 'node:crypto';
+import { VaultError } from './errors.js';
+
+/**
+ * Entry types. Each knows how to generate a value and the rule a value must
+ * follow; values are stored as the exact bytes that get deployed.
+ */
+export interface EntryType {
+  name: string;
+  summary: string;
+  /** Key material: deleting it needs --force, plain SHA-256 of it is safe to show. */
+  key: boolean;
+  /** Text values: one trailing newline from a file or stdin is dropped. */
+  text: boolean;
+  generate?: () => Buffer;
+  /** Returns the rule broken, or null. */
+  check: (value: Buffer) => string | null;
+}
+
+const STD_B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function base64Bytes(value: Buffer): Buffer | null {
+  const s = value.toString('latin1');
+  if (!STD_B64.test(s)) return null;
+  const out = Buffer.from(s, 'base64');
+  return out.toString('base64') === s ? out : null;
+}
+
+function base64Key(name: string, summary: string, min: number, exact: boolean): EntryType {
+  const rule = exact ? `${name} must be exactly ${min} bytes encoded as standard base64 (${4 * Math.ceil(min / 3)} characters)` : `${name} must be at least ${min} bytes encoded as standard base64`;
+  return {
+    name,
+    summary,
+    key: true,
+    text: true,
+    generate: () => Buffer.from(randomBytes(min).toString('base64')),
+    check: (v) => {
+      const b = base64Bytes(v);
+      if (!b || (exact ? b.length !== min : b.length < min)) return rule;
+      return null;
+    },
+  };
+}
+
+const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+
+function isPrintableText(v: Buffer): boolean {
+  const s = v.toString('utf8');
+  return Buffer.from(s, 'utf8').equals(v) && !/[\u0000-\u001f\u007f]/.test(s);
+}
+
+function pemBlocks(s: string, label: RegExp): string[] {
+  const re = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+  return [...s.matchAll(re)].filter((m) => label.test(m[1]!)).map((m) => m[0]);
+}
+
+function checkTls(v: Buffer): string | null {
+  const s = v.toString('utf8');
+  const certs = pemBlocks(s, /^CERTIFICATE$/);
+  const keys = pemBlocks(s, /PRIVATE KEY$/);
+  if (!certs.length || keys.length !== 1) return 'tls must be PEM: one or more CERTIFICATE blocks (leaf first) and exactly one PRIVATE KEY block';
+  try {
+    const cert = new X509Certificate(certs[0]!);
+    const key = createPrivateKey(keys[0]!);
+    if (!cert.checkPrivateKey(key)) return 'tls private key does not match the certificate';
+  } catch {
+    return 'tls certificate or private key does not parse';
+  }
+  return null;
+}
+
+const ALL_TYPES: EntryType[] = [
+    base64Key('master-key', 'platform master key, 32 random bytes, base64', 32, true),
+    base64Key('kek', 'key-encryption key, 32 random bytes, base64', 32, true),
+    base64Key('zone-kek', 'per-zone key-encryption key, 32 random bytes, base64', 32, true),
+    base64Key('hmac-key', 'HMAC key, at least 32 bytes, base64', 32, false),
+    base64Key('audit-hmac-key', 'audit-log HMAC key, at least 32 bytes, base64', 32, false),
+    {
+      name: 'jwt-hs256',
+      summary: 'HS256 signing secret, at least 32 characters (generated: 32 random bytes, base64url)',
+      key: true,
+      text: true,
+      generate: () => Buffer.from(randomBytes(32).toString('base64url')),
+      check: (v) => (v.length >= 32 && /^[\x21-\x7e]+$/.test(v.toString('latin1')) ? null : 'jwt-hs256 must be at least 32 printable ASCII characters without spaces'),
+    },
+    {
+      name: 'infisical-encryption-key',
+      summary: "Infisical ENCRYPTION_KEY: 16 random bytes as 32 lowercase hex characters",
+      key: true,
+      text: true,
+      generate: () => Buffer.from(randomBytes(16).toString('hex')),
+      check: (v) => (/^[0-9a-f]{32}$/.test(v.toString('latin1')) ? null : 'infisical-encryption-key must be exactly 32 lowercase hex characters (16 bytes)'),
+    },
+    base64Key('infisical-auth-secret', 'Infisical AUTH_SECRET: 32 random bytes, base64', 32, true),
+    {
+      name: 'password',
+      summary: 'password: printable text, at least 8 characters (generated: 32 characters)',
+      key: false,
+      text: true,
+      generate: () => Buffer.from(Array.from({ length: 32 }, () => PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)]).join('')),
+      check: (v) => (v.length >= 8 && v.length <= 4096 && isPrintableText(v) ? null : 'password must be 8 to 4096 characters of printable UTF-8 text, without control characters or newlines'),
+    },
+    {
+      name: 'tls',
+      summary: 'TLS certificate chain and private key, PEM (cannot be generated)',
+      key: true,
+      text: true,
+      check: checkTls,
+    },
+    {
+      name: 'generic',
+      summary: 'any bytes up to 1 MiB, multi-line allowed (generated: 32 random bytes, base64)',
+      key: false,
+      text: false,
+      generate: () => Buffer.from(randomBytes(32).toString('base64')),
+      check: (v) => (v.length <= 1 << 20 ? null : 'generic values are limited to 1 MiB (the Kubernetes Secret limit)'),
+    },
+];
+
+export const ENTRY_TYPES: Record<string, EntryType> = Object.fromEntries(ALL_TYPES.map((t) => [t.name, t]));
+
+export function entryType(name: string): EntryType {
+  const t = Object.hasOwn(ENTRY_TYPES, name) ? ENTRY_TYPES[name] : undefined;
+  if (!t) throw new VaultError('usage', `unknown entry type: ${name}`, `types: ${Object.keys(ENTRY_TYPES).join(', ')}`);
+  return t;
+}
+
+/** Applies the type's rule; `fromFile` drops one trailing newline from text types first. */
+export function normalizeValue(type: EntryType, value: Buffer, fromFile: boolean): Buffer {
+  let v = value;
+  if (fromFile && type.text) {
+    if (v.subarray(-2).toString('latin1') === '\r\n') v = v.subarray(0, -2);
+    else if (v.subarray(-1).toString('latin1') === '\n') v = v.subarray(0, -1);
+  }
+  if (v.length === 0) throw new VaultError('invalid', `empty value for a ${type.name} entry`);
+  const broken = type.check(v);
+  if (broken) throw new VaultError('invalid', `value refused: ${broken}`);
+  return Buffer.from(v);
+}
+
+export function generateValue(type: EntryType): Buffer {
+  if (!type.generate) throw new VaultError('usage', `${type.name} entries cannot be generated`, 'import the value with --from-file, --from-stdin or --from-env');
+  return type.generate();
+}
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.\-]*(?:\/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$/;
+
+export function checkEntryName(name: string): string {
+  if (name.length > 253 || !NAME.test(name)) {
+    throw new VaultError('usage', `invalid entry name: ${JSON.stringify(name.slice(0, 80))}`, 'names use letters, digits, _ . - and / between segments, at most 253 characters');
+  }
+  return name;
+}
+
+/** Splits NAME[@VERSION]. */
+export function parseRef(ref: string): { name: string; version?: number } {
+  const at = ref.lastIndexOf('@');
+  if (at < 0) return { name: checkEntryName(ref) };
+  const v = ref.slice(at + 1);
+  if (!/^[1-9][0-9]{0,8}$/.test(v)) throw new VaultError('usage', `invalid version in ${JSON.stringify(ref)}`, 'use NAME@N with N a version number from `history NAME`');
+  return { name: checkEntryName(ref.slice(0, at)), version: Number(v) };
+}
