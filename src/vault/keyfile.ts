@@ -55,8 +55,12 @@ export function parseKeyFile(text: string): VaultKey {
     if (line.startsWith('#')) {
       const m = /^# (created|public key|key id): (.*)$/.exec(line);
       if (m?.[1] === 'public key') pub = m[2];
-      if (m?.[1] === 'key id') id = m[2];
-      if (m?.[1] === 'created') createdAt = m[2];
+      else if (m?.[1] === 'key id') id = m[2];
+      else if (m?.[1] === 'created') createdAt = m[2];
+      else if (/age1|[0-9a-f]{16}/.test(line)) {
+        // A comment naming a recipient or key id must be one of the exact lines checked below, not a mangled one.
+        throw new VaultError('integrity', 'key file has a damaged public key or key id comment line');
+      }
       continue;
     }
     if (!line.startsWith('AGE-SECRET-KEY-1')) throw new VaultError('integrity', 'key file is not an age identity file (expected AGE-SECRET-KEY-1… line)');

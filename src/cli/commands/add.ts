@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
-import { putEntry } from '../../vault/entries.js';
-import { entryType } from '../../vault/types.js';
-import { updateVault } from '../../vault/store.js';
 import { collect, parseKeyValues, type Context } from '../context.js';
 
 interface AddOptions {
@@ -45,6 +42,9 @@ export function registerAdd(program: Command, ctx: Context): void {
     .option('-l, --label <key=value>', 'label (repeatable)', collect)
     .option('--update', 'the entry may exist: store the value as its next version (unchanged values add nothing)')
     .action(async (name: string, opts: AddOptions, cmd: Command) => {
+      const { putEntry } = await import('../../vault/entries.js');
+      const { entryType } = await import('../../vault/types.js');
+      const { updateVault } = await import('../../vault/store.js');
       entryType(opts.type);
       const { value, fromFile } = await readValue(ctx, opts);
       const labels = parseKeyValues(opts.label, '--label');

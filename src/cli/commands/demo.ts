@@ -1,8 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
 import type { Context } from '../context.js';
@@ -20,6 +15,11 @@ export function registerDemo(program: Command, ctx: Context): void {
     .description('run a self-contained demonstration in a temporary folder')
     .option('--keep', 'keep the temporary folder afterwards')
     .action(async (opts: { keep?: boolean }) => {
+      const { spawnSync } = await import('node:child_process');
+      const { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      const { Readable } = await import('node:stream');
       const { run } = await import('../main.js');
       const dir = mkdtempSync(join(tmpdir(), 'vault-tool-demo-'));
       const say = (s: string) => ctx.out(s);

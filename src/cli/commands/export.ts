@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
-import { envNameFor, formatDotenvValue } from '../../vault/dotenv.js';
-import { currentVersion, listEntries, requireEntry } from '../../vault/entries.js';
-import { readVault } from '../../vault/store.js';
-import { writeFileAtomic } from '../../vault/fsutil.js';
 import type { Context } from '../context.js';
 
 export function registerExport(program: Command, ctx: Context): void {
@@ -17,6 +13,10 @@ export function registerExport(program: Command, ctx: Context): void {
     .option('--redacted', 'write ***REDACTED*** instead of values (safe to share)')
     .option('--reveal', 'allow writing values to a terminal')
     .action(async (names: string[], opts: { prefix?: string; out?: string; force?: boolean; redacted?: boolean; reveal?: boolean }, cmd: Command) => {
+      const { envNameFor, formatDotenvValue } = await import('../../vault/dotenv.js');
+      const { currentVersion, listEntries, requireEntry } = await import('../../vault/entries.js');
+      const { readVault } = await import('../../vault/store.js');
+      const { writeFileAtomic } = await import('../../vault/fsutil.js');
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const chosen = names.length ? names.map((n) => requireEntry(doc, n)) : listEntries(doc).filter((e) => !opts.prefix || e.name.startsWith(opts.prefix)).map((e) => requireEntry(doc, e.name));
       if (!chosen.length) throw new VaultError('not-found', 'no entries to export');

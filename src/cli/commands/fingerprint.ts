@@ -1,9 +1,5 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
-import { getVersion, plainSha256 } from '../../vault/entries.js';
-import { entryType, normalizeValue, parseRef } from '../../vault/types.js';
-import { readVault } from '../../vault/store.js';
 import type { Context } from '../context.js';
 
 export function registerFingerprint(program: Command, ctx: Context): void {
@@ -14,6 +10,10 @@ export function registerFingerprint(program: Command, ctx: Context): void {
     .option('--allow-low-entropy', 'with --sha256, allow it for passwords and generic values')
     .option('--compare <file>', 'compare with the value in this file (- for stdin); exit 8 when they differ')
     .action(async (ref: string, opts: { sha256?: boolean; allowLowEntropy?: boolean; compare?: string }, cmd: Command) => {
+      const { timingSafeEqual, createHash } = await import('node:crypto');
+      const { getVersion, plainSha256 } = await import('../../vault/entries.js');
+      const { entryType, normalizeValue, parseRef } = await import('../../vault/types.js');
+      const { readVault } = await import('../../vault/store.js');
       const { name, version } = parseRef(ref);
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const got = getVersion(doc, name, version);

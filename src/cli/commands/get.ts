@@ -1,8 +1,4 @@
 import type { Command } from 'commander';
-import { getVersion } from '../../vault/entries.js';
-import { parseRef } from '../../vault/types.js';
-import { readVault } from '../../vault/store.js';
-import { writeFileAtomic } from '../../vault/fsutil.js';
 import type { Context } from '../context.js';
 
 export function registerGet(program: Command, ctx: Context): void {
@@ -13,6 +9,10 @@ export function registerGet(program: Command, ctx: Context): void {
     .option('--force', 'with --out, replace an existing file')
     .option('--reveal', 'allow printing the value to a terminal')
     .action(async (ref: string, opts: { out?: string; force?: boolean; reveal?: boolean }, cmd: Command) => {
+      const { getVersion } = await import('../../vault/entries.js');
+      const { parseRef } = await import('../../vault/types.js');
+      const { readVault } = await import('../../vault/store.js');
+      const { writeFileAtomic } = await import('../../vault/fsutil.js');
       const { name, version } = parseRef(ref);
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const got = getVersion(doc, name, version);

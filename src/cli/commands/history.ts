@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { historyOf, requireEntry } from '../../vault/entries.js';
-import { checkEntryName } from '../../vault/types.js';
-import { readVault } from '../../vault/store.js';
 import { table, type Context } from '../context.js';
 
 export function registerHistory(program: Command, ctx: Context): void {
@@ -9,6 +6,9 @@ export function registerHistory(program: Command, ctx: Context): void {
     .command('history <name>')
     .description('list every version of an entry (values are kept for old backups)')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { historyOf, requireEntry } = await import('../../vault/entries.js');
+      const { checkEntryName } = await import('../../vault/types.js');
+      const { readVault } = await import('../../vault/store.js');
       checkEntryName(name);
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const e = requireEntry(doc, name, { includeDeleted: true });

@@ -1,13 +1,10 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
-import { parseDotenv } from '../../vault/dotenv.js';
-import { prepareValue, putEntry, type PutResult } from '../../vault/entries.js';
-import { checkEntryName, entryType } from '../../vault/types.js';
-import { updateVault } from '../../vault/store.js';
+import type { PutResult } from '../../vault/entries.js';
 import { collect, table, type Context } from '../context.js';
 
 /** --map KEY=name[:type] */
-function parseMaps(list: string[] | undefined): Map<string, { name: string; type?: string }> {
+function parseMaps(list: string[] | undefined, { entryType, checkEntryName }: typeof import('../../vault/types.js')): Map<string, { name: string; type?: string }> {
   const m = new Map<string, { name: string; type?: string }>();
   for (const item of list ?? []) {
     const r = /^([^=]+)=([^:]+)(?::(.+))?$/.exec(item);
@@ -27,8 +24,13 @@ export function registerImport(program: Command, ctx: Context): void {
     .option('--prefix <prefix>', 'entry name prefix, e.g. infisical/', '')
     .option('--map <KEY=name[:type]>', 'name (and type) of the entry for KEY (repeatable)', collect)
     .action(async (file: string, opts: { type: string; prefix: string; map?: string[] }, cmd: Command) => {
+      const { parseDotenv } = await import('../../vault/dotenv.js');
+      const { prepareValue, putEntry } = await import('../../vault/entries.js');
+      const types = await import('../../vault/types.js');
+      const { checkEntryName, entryType } = types;
+      const { updateVault } = await import('../../vault/store.js');
       entryType(opts.type);
-      const maps = parseMaps(opts.map);
+      const maps = parseMaps(opts.map, types);
       const pairs = parseDotenv((await ctx.readFile(file, 'the dotenv file')).toString('utf8'));
       if (!pairs.length) throw new VaultError('invalid', `no KEY=value lines in ${file}`);
       const seen = new Set<string>();

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
-import { initVault } from '../../vault/store.js';
 import type { Context } from '../context.js';
 
 export function registerInit(program: Command, ctx: Context): void {
@@ -10,6 +9,7 @@ export function registerInit(program: Command, ctx: Context): void {
     .option('--passphrase', 'protect vault.key with a passphrase (age scrypt); read from a prompt, --passphrase-env or --passphrase-file')
     .option('--work-factor <logN>', 'scrypt work factor for --passphrase (log2 N, 10..22)', '18')
     .action(async (opts: { passphrase?: boolean; workFactor: string }, cmd: Command) => {
+      const { initVault } = await import('../../vault/store.js');
       const paths = ctx.paths(cmd);
       const logN = Number(opts.workFactor);
       if (!Number.isInteger(logN) || logN < 10 || logN > 22) throw new VaultError('usage', '--work-factor must be a whole number from 10 to 22');

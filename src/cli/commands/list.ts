@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { listEntries } from '../../vault/entries.js';
-import { listRecipients } from '../../vault/recipients.js';
-import { readVault } from '../../vault/store.js';
 import { collect, parseKeyValues, table, type Context } from '../context.js';
 
 export function registerList(program: Command, ctx: Context): void {
@@ -13,6 +10,9 @@ export function registerList(program: Command, ctx: Context): void {
     .option('--deleted', 'include removed entries')
     .option('-l, --label <key=value>', 'only entries with this label (repeatable)', collect)
     .action(async (opts: { versions?: boolean; deleted?: boolean; label?: string[] }, cmd: Command) => {
+      const { listEntries } = await import('../../vault/entries.js');
+      const { listRecipients } = await import('../../vault/recipients.js');
+      const { readVault } = await import('../../vault/store.js');
       const { doc, key } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const entries = listEntries(doc, { versions: Boolean(opts.versions), includeDeleted: Boolean(opts.deleted), ...(opts.label ? { label: parseKeyValues(opts.label, '--label') } : {}) });
       if (ctx.globals(cmd).json) {

@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
-import { abortRekey, confirmRekey, startRekey } from '../../vault/rekey.js';
-import { isProtectedKeyFile } from '../../vault/keyfile.js';
-import { readFileOr } from '../../vault/fsutil.js';
 import type { Context } from '../context.js';
 
 export function registerRekey(program: Command, ctx: Context): void {
@@ -12,6 +9,9 @@ export function registerRekey(program: Command, ctx: Context): void {
     .option('--confirm', 'switch to the new key (after it is copied and escrowed); the old key is kept as <key>.old-<id>')
     .option('--abort', 'drop the pending new key')
     .action(async (opts: { confirm?: boolean; abort?: boolean }, cmd: Command) => {
+      const { abortRekey, confirmRekey, startRekey } = await import('../../vault/rekey.js');
+      const { isProtectedKeyFile } = await import('../../vault/keyfile.js');
+      const { readFileOr } = await import('../../vault/fsutil.js');
       if (opts.confirm && opts.abort) throw new VaultError('usage', "can't use both --confirm and --abort");
       const paths = ctx.paths(cmd);
       const so = ctx.storeOptions(cmd);

@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { removeEntry } from '../../vault/entries.js';
-import { checkEntryName } from '../../vault/types.js';
-import { updateVault } from '../../vault/store.js';
 import type { Context } from '../context.js';
 
 export function registerRm(program: Command, ctx: Context): void {
@@ -11,6 +8,9 @@ export function registerRm(program: Command, ctx: Context): void {
     .option('--force', 'needed to remove key material (every type but password and generic)')
     .option('--purge', 'erase the entry and all its versions from the vault')
     .action(async (name: string, opts: { force?: boolean; purge?: boolean }, cmd: Command) => {
+      const { removeEntry } = await import('../../vault/entries.js');
+      const { checkEntryName } = await import('../../vault/types.js');
+      const { updateVault } = await import('../../vault/store.js');
       checkEntryName(name);
       const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => removeEntry(doc, name, { force: Boolean(opts.force), purge: Boolean(opts.purge), now: new Date() }));
       if (ctx.globals(cmd).json) return ctx.json(r);

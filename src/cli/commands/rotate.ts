@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { rotateEntry } from '../../vault/entries.js';
-import { checkEntryName } from '../../vault/types.js';
-import { updateVault } from '../../vault/store.js';
 import type { Context } from '../context.js';
 
 export function registerRotate(program: Command, ctx: Context): void {
@@ -9,6 +6,9 @@ export function registerRotate(program: Command, ctx: Context): void {
     .command('rotate <name>')
     .description('store a newly generated value as the next version (the old version is kept)')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { rotateEntry } = await import('../../vault/entries.js');
+      const { checkEntryName } = await import('../../vault/types.js');
+      const { updateVault } = await import('../../vault/store.js');
       checkEntryName(name);
       const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => rotateEntry(doc, name, new Date()));
       if (ctx.globals(cmd).json) return ctx.json(r);
