@@ -17,6 +17,8 @@ import { registerExport } from './commands/export.js';
 import { registerFingerprint } from './commands/fingerprint.js';
 import { registerDemo } from './commands/demo.js';
 import { registerTypes } from './commands/types.js';
+import { registerEscrow } from './commands/escrow.js';
+import { registerEvidence } from './commands/evidence.js';
 
 export const VERSION = '0.1.0';
 
@@ -38,7 +40,7 @@ export function buildProgram(ctx: Context): Command {
       writeErr: (s) => ctx.io.stderr.write(s),
       outputError: (s, write) => write(`vault-tool: ${s}`),
     });
-  for (const register of [registerInit, registerAdd, registerGet, registerList, registerHistory, registerRotate, registerRm, registerRekey, registerRecipients, registerImport, registerExport, registerFingerprint, registerTypes, registerDemo]) {
+  for (const register of [registerInit, registerAdd, registerGet, registerList, registerHistory, registerRotate, registerRm, registerRekey, registerRecipients, registerImport, registerExport, registerFingerprint, registerTypes, registerEscrow, registerEvidence, registerDemo]) {
     register(program, ctx);
   }
   for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());

@@ -10,3 +10,4 @@ export * from './recipients.js';
 export * from './rekey.js';
 export * from './dotenv.js';
 export { writeFileAtomic, acquireLock, readFileOr, exists } from './fsutil.js';
+export * from './evidence.js';

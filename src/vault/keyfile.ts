@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { VaultError } from './errors.js';
 import { armor, decrypt, encrypt, isArmored, readHeader, isPassphraseFile, X25519Identity, DEFAULT_LOG_N, parseRecipient } from './age/index.js';
+import { bech32Decode, bech32Encode } from './age/bech32.js';
 
 /** A key id names a recipient without revealing anything: 16 hex digits of SHA-256 over the age1… string. */
 export function keyIdOf(recipient: string): string {
@@ -99,4 +100,17 @@ export async function openKeyFile(data: Uint8Array, getPassphrase?: PassphraseSo
 export function assertRecipient(s: string): string {
   parseRecipient(s);
   return s;
+}
+
+/** The raw 32-byte X25519 scalar of a key (what escrow splits). */
+export function keyScalar(key: VaultKey): Buffer {
+  const d = bech32Decode(key.secret);
+  if (!d) throw new VaultError('internal', 'vault key does not decode');
+  return Buffer.from(d.data);
+}
+
+/** Rebuilds a vault key from its scalar (escrow recovery). */
+export function keyFromScalar(scalar: Uint8Array, createdAt?: string): VaultKey {
+  const identity = new X25519Identity(scalar);
+  return { identity, recipient: identity.recipient, keyId: keyIdOf(identity.recipient), secret: bech32Encode('AGE-SECRET-KEY-', scalar, true), ...(createdAt ? { createdAt } : {}) };
 }

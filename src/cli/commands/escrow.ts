@@ -1,0 +1,246 @@
+import { dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import { VaultError } from '../../vault/errors.js';
+import type { Share } from '../../escrow/envelope.js';
+import type { Custodian } from '../../escrow/escrow.js';
+import { collect, table, type Context } from '../context.js';
+
+const escrowLib = () => import('../../escrow/index.js');
+
+function intOption(v: string, name: string): number {
+  if (!/^[0-9]+$/.test(v)) throw new VaultError('usage', `${name} must be a whole number`);
+  return Number(v);
+}
+
+/** Reads a share file, decrypting `.age` shares with the given identity files. */
+async function readShare(ctx: Context, path: string, identities: string[]): Promise<Share> {
+  const { parseShareFile } = await escrowLib();
+  const raw = Buffer.from(await ctx.readFile(path, 'the share'));
+  const { isArmored, decrypt, readHeader } = await import('../../vault/age/index.js');
+  let text = raw.toString('utf8');
+  if (isArmored(raw) || raw.subarray(0, 21).toString() === 'age-encryption.org/v1') {
+    if (!identities.length) throw new VaultError('usage', `${path} is encrypted to a custodian's age key`, 'pass --identity FILE with that custodian\'s age identity');
+    const { parseKeyFile } = await import('../../vault/keyfile.js');
+    const ids = await Promise.all(identities.map(async (f) => parseKeyFile(Buffer.from(await ctx.readFile(f, 'the identity')).toString()).identity));
+    readHeader(raw);
+    text = decrypt(raw, { identities: ids }).plaintext.toString('utf8');
+  }
+  return parseShareFile(text, path);
+}
+
+async function splitCommand(ctx: Context, cmd: Command, opts: SplitOpts, reshare: boolean): Promise<void> {
+  const lib = await escrowLib();
+  const threshold = intOption(opts.threshold, '--threshold');
+  const count = opts.shares ? intOption(opts.shares, '--shares') : (opts.custodian?.length ?? 0);
+  const custodians: Custodian[] = (opts.custodian ?? []).map(lib.parseCustodian);
+  if (!custodians.length) for (let i = 1; i <= count; i++) custodians.push({ label: `custodian-${i}` });
+  if (custodians.length !== count) throw new VaultError('usage', `--shares ${count} but ${custodians.length} --custodian given`, 'name one custodian per share, or none');
+  lib.checkParams(threshold, count);
+  const paths = ctx.paths(cmd);
+  const so = ctx.storeOptions(cmd);
+  const outDir = ctx.abs(opts.out);
+  let keyFile: string | undefined;
+  if (reshare && opts.rekey) {
+    const { startRekey } = await import('../../vault/rekey.js');
+    const r = await startRekey(paths, so);
+    keyFile = r.newKeyFile;
+    ctx.info(`rekey started: new key id ${r.newKeyId}; splitting the new key`);
+  }
+  if (opts.ceremony) await confirmCustodians(ctx, custodians, threshold);
+  const r = await lib.splitVaultKey(paths, so, { threshold, custodians, outDir, ...(keyFile ? { keyFile } : {}), event: reshare ? 'escrow.reshare' : 'escrow.split' });
+  if (keyFile) {
+    const { confirmRekey } = await import('../../vault/rekey.js');
+    const c = await confirmRekey(paths, so);
+    ctx.info(`rekey confirmed: the vault opens only with key id ${c.newKeyId}; all earlier shares open only the old key (${c.oldKeyFile})`);
+  }
+  const fp = lib.manifestKeyFingerprint(r.state.manifest.publicKey);
+  if (opts.ceremony) await ceremony(ctx, cmd, r);
+  if (ctx.globals(cmd).json) {
+    ctx.json({ setId: r.state.setId, epoch: r.state.epoch, threshold, count, keyId: r.state.keyId, manifestKey: fp, manifest: r.manifestFile, selfTested: r.selfTested, subsets: r.subsets, files: r.files });
+  } else {
+    ctx.out(table([['CUSTODIAN', 'SHARE FILE', 'SHEET'], ...r.files.map((f) => [f.custodian, f.share, f.sheet])]));
+    ctx.out(`share set ${r.state.setId}, epoch ${r.state.epoch}: any ${threshold} of ${count} recover key id ${r.state.keyId}`);
+    ctx.out(`manifest ${r.manifestFile}, signed by manifest key ${fp}`);
+    ctx.info(`self-test: ${r.selfTested} of ${r.subsets} ${threshold}-share subsets recombined to key id ${r.state.keyId}`);
+  }
+  if (reshare && !opts.rekey) {
+    ctx.warn('shares of earlier sets still open the same vault key: to truly revoke a departed custodian, run `escrow reshare --rekey`, which replaces the vault key first');
+  }
+}
+
+async function confirmCustodians(ctx: Context, custodians: Custodian[], threshold: number): Promise<void> {
+  const ask = await answerSource(ctx);
+  ctx.info(`ceremony: ${custodians.length} custodians, any ${threshold} recover the key:`);
+  for (const c of custodians) ctx.info(`  - ${c.label}${c.recipient ? ` (share encrypted to ${c.recipient})` : ''}`);
+  const yes = (await ask('Are these the custodians? (yes/no)', false)).trim().toLowerCase();
+  if (yes !== 'yes' && yes !== 'y') throw new VaultError('usage', 'ceremony cancelled: custodians not confirmed');
+}
+
+/** Answers from a prompt on a terminal, or one line each from stdin for scripts. */
+async function answerSource(ctx: Context): Promise<(q: string, hidden: boolean) => Promise<string>> {
+  if (ctx.io.stdinIsTTY) {
+    const { input, password } = await import('@inquirer/prompts');
+    return (q, hidden) => (hidden ? password({ message: q }) : input({ message: q }));
+  }
+  const c = ctx as Context & { _lines?: string[] };
+  if (!c._lines) c._lines = (await ctx.stdin('ceremony answers')).toString('utf8').split(/\r?\n/);
+  return async (q) => {
+    const line = c._lines!.shift();
+    if (line === undefined) throw new VaultError('usage', `no answer on standard input for: ${q}`);
+    return line;
+  };
+}
+
+async function ceremony(ctx: Context, cmd: Command, r: Awaited<ReturnType<typeof import('../../escrow/index.js')['splitVaultKey']>>): Promise<void> {
+  const lib = await escrowLib();
+  const ask = await answerSource(ctx);
+  const confirmed: { label: string; group: number }[] = [];
+  for (const s of r.shares) {
+    const f = r.files.find((x) => x.custodian === s.label)!;
+    ctx.info(`\nhand ${f.sheet} to ${s.label}${f.share.endsWith('.age') ? ` with ${f.share}` : ''}`);
+    const groups = lib.shareGroups(s);
+    const g = (s.index * 7 + r.state.epoch) % groups.length;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const typed = (await ask(`${s.label}: type group ${g + 1} of your share as proof of receipt`, true)).trim().toUpperCase();
+      if (typed === groups[g]) {
+        confirmed.push({ label: s.label, group: g + 1 });
+        ctx.info(`${s.label}: receipt confirmed`);
+        break;
+      }
+      ctx.warn(`${s.label}: that is not group ${g + 1} of the share${attempt < 3 ? '; try again' : '; receipt not confirmed'}`);
+    }
+  }
+  const officer = ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown';
+  await lib.recordCeremony(ctx.paths(cmd), ctx.storeOptions(cmd), r.state.setId, confirmed, officer);
+  ctx.info(`ceremony recorded in the evidence log: ${confirmed.length} of ${r.shares.length} custodians confirmed receipt`);
+  if (confirmed.length < r.shares.length) throw new VaultError('verify-failed', `${r.shares.length - confirmed.length} custodian(s) did not confirm receipt`);
+}
+
+interface SplitOpts {
+  threshold: string;
+  shares?: string;
+  custodian?: string[];
+  out: string;
+  ceremony?: boolean;
+  rekey?: boolean;
+}
+
+export function registerEscrow(program: Command, ctx: Context): void {
+  const esc = program.command('escrow').description('split the vault key among custodians (Shamir), check shares, recover the key');
+  const splitOptions = (c: Command) =>
+    c
+      .requiredOption('-k, --threshold <K>', 'shares needed to recover (2..255)')
+      .option('-n, --shares <N>', 'number of shares (default: one per --custodian)')
+      .option('-c, --custodian <NAME[=age1…]>', 'custodian, optionally with an age recipient to encrypt the share to (repeatable)', collect)
+      .requiredOption('-o, --out <dir>', 'folder for the share files, sheets and manifest')
+      .option('--ceremony', 'interactive ceremony: confirm custodians, and each types back a group of their share (answers from stdin when not a terminal)');
+  splitOptions(esc.command('split').description('split the vault key K-of-N; every K-subset is recombined and checked before success'))
+    .action(async (opts: SplitOpts, cmd: Command) => splitCommand(ctx, cmd, opts, false));
+  splitOptions(esc.command('reshare').description('a new share set (new set id and epoch) of the vault key, e.g. when a custodian leaves'))
+    .option('--rekey', 'replace the vault key first, so earlier shares are useless (the vault is re-encrypted)')
+    .action(async (opts: SplitOpts, cmd: Command) => splitCommand(ctx, cmd, opts, true));
+
+  esc
+    .command('combine [shares...]')
+    .description('recover the vault key from K shares (files, or typed one at a time on a terminal) and write it as a key file')
+    .requiredOption('-o, --out <file>', 'key file to write (mode 0600)')
+    .option('--force', 'replace an existing key file')
+    .option('-i, --identity <file>', 'age identity for shares encrypted to a custodian (repeatable)', collect)
+    .option('-m, --manifest <file>', 'check every share against this signed manifest')
+    .action(async (files: string[], opts: { out: string; force?: boolean; identity?: string[]; manifest?: string }, cmd: Command) => {
+      const lib = await escrowLib();
+      const shares: Share[] = [];
+      if (files.length) {
+        for (const f of files) shares.push(await readShare(ctx, f, opts.identity ?? []));
+      } else if (ctx.io.stdinIsTTY) {
+        shares.push(...(await promptShares(ctx)));
+      } else {
+        const text = (await ctx.stdin('shares')).toString('utf8');
+        const blocks = text.split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
+        blocks.forEach((b, i) => shares.push(lib.parseShareFile(b, `share ${i + 1} on stdin`)));
+      }
+      if (opts.manifest) {
+        const m = JSON.parse(Buffer.from(await ctx.readFile(opts.manifest, 'the manifest')).toString('utf8'));
+        lib.verifyManifest(m);
+        for (const s of shares) lib.checkShareInManifest(s, m);
+      }
+      const r = await lib.recoverKeyFile(shares, ctx.abs(opts.out), { force: Boolean(opts.force) });
+      if (ctx.globals(cmd).json) return ctx.json({ keyId: r.key.keyId, out: ctx.abs(opts.out), used: r.used.map((s) => s.label), bad: r.bad.map((s) => ({ index: s.index, label: s.label })) });
+      ctx.out(`recovered key id ${r.key.keyId} from shares of ${r.used.map((s) => s.label).join(', ')}; wrote ${opts.out} (mode 0600)`);
+      for (const b of r.bad) ctx.warn(`share ${b.index} (${b.label}) does not fit the recovered key: it is damaged or forged`);
+    });
+
+  esc
+    .command('check <share>')
+    .description('check one share on its own: checksums, envelope, and its hash in the signed manifest')
+    .option('-m, --manifest <file>', 'signed manifest (default: manifest.json beside the share)')
+    .option('-i, --identity <file>', 'age identity for a share encrypted to a custodian (repeatable)', collect)
+    .action(async (file: string, opts: { manifest?: string; identity?: string[] }, cmd: Command) => {
+      const lib = await escrowLib();
+      const { existsSync } = await import('node:fs');
+      const s = await readShare(ctx, file, opts.identity ?? []);
+      const mPath = opts.manifest ? ctx.abs(opts.manifest) : join(dirname(ctx.abs(file)), 'manifest.json');
+      let manifestKey: string | null = null;
+      if (opts.manifest || existsSync(mPath)) {
+        const m = JSON.parse(Buffer.from(await ctx.readFile(mPath, 'the manifest')).toString('utf8'));
+        lib.verifyManifest(m);
+        lib.checkShareInManifest(s, m);
+        manifestKey = lib.manifestKeyFingerprint(m.publicKey);
+      }
+      const info = { custodian: s.label, index: s.index, count: s.count, threshold: s.threshold, setId: s.setId, epoch: s.epoch, keyId: s.keyId, manifestKey, manifestChecked: manifestKey !== null };
+      if (ctx.globals(cmd).json) return ctx.json(info);
+      ctx.out(`share ${s.index} of ${s.count} (any ${s.threshold}) for ${s.label}: checksums and envelope valid`);
+      ctx.out(`set ${s.setId}, epoch ${s.epoch}, vault key id ${s.keyId}`);
+      if (manifestKey) ctx.out(`listed in the manifest signed by manifest key ${manifestKey} (it must match your sheet)`);
+      else ctx.warn('no manifest found: only the checksums and envelope were checked (pass --manifest)');
+    });
+
+  esc
+    .command('status')
+    .description('the current share set: custodians, threshold, epoch, date, receipts')
+    .action(async (_o: unknown, cmd: Command) => {
+      const { readVault } = await import('../../vault/store.js');
+      const { escrowOf, manifestKeyFingerprint } = await escrowLib();
+      const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
+      const e = escrowOf(doc);
+      const cur = e.current;
+      const stale = Boolean(cur && cur.keyId !== doc.key.keyId);
+      if (ctx.globals(cmd).json) {
+        return ctx.json(cur ? { setId: cur.setId, epoch: cur.epoch, threshold: cur.threshold, count: cur.count, keyId: cur.keyId, createdAt: cur.createdAt, manifestKey: manifestKeyFingerprint(cur.manifest.publicKey), custodians: cur.custodians, previousSets: e.history.length, keyMatchesVault: !stale } : null);
+      }
+      if (!cur) {
+        ctx.out('the vault key has not been split yet');
+        ctx.info('run: vault-tool escrow split --threshold K --custodian NAME … --out DIR');
+        return;
+      }
+      ctx.out(`share set ${cur.setId}, epoch ${cur.epoch}, split ${cur.createdAt}: any ${cur.threshold} of ${cur.count} recover key id ${cur.keyId}`);
+      ctx.out(table([['#', 'CUSTODIAN', 'ENCRYPTED TO', 'RECEIPT'], ...cur.custodians.map((c) => [String(c.index), c.label, c.recipient ?? '-', c.receiptConfirmedAt ?? 'not confirmed'])]));
+      if (e.history.length) ctx.info(`${e.history.length} earlier set(s); their shares open key id(s) ${[...new Set(e.history.map((h) => h.keyId))].join(', ')}`);
+      if (stale) ctx.warn(`the current shares open key id ${cur.keyId}, but the vault key is now ${doc.key.keyId}: split the new key`);
+    });
+}
+
+/** Interactive recovery: each custodian types their share; a typo is rejected on the spot, naming the group. */
+async function promptShares(ctx: Context): Promise<Share[]> {
+  const lib = await escrowLib();
+  const { password, confirm } = await import('@inquirer/prompts');
+  const shares: Share[] = [];
+  for (;;) {
+    const text = await password({
+      message: `Share ${shares.length + 1} (VT1-…), typed by its custodian:`,
+      mask: '*',
+      validate: (t: string) => {
+        try {
+          lib.parseShareFile(t);
+          return true;
+        } catch (e) {
+          return (e as Error).message.replace(/^share: /, '');
+        }
+      },
+    });
+    const s = lib.parseShareFile(text);
+    ctx.info(`accepted share ${s.index} of ${s.count} from ${s.label} (set ${s.setId})`);
+    shares.push(s);
+    if (shares.length >= s.threshold && !(await confirm({ message: `${shares.length} of ${s.threshold} needed shares entered. Enter another?`, default: false }))) return shares;
+  }
+}

@@ -1,0 +1,49 @@
+import { VaultError } from '../vault/errors.js';
+import { decodeEnvelope, encodeEnvelope, type Share } from './envelope.js';
+import { decodeText, encodeText, splitGroups } from './text.js';
+
+/** The text form of a share (what is typed back from paper, and what the QR code holds). */
+export function shareToText(s: Share): string {
+  return encodeText(encodeEnvelope(s));
+}
+
+export function shareFromText(text: string): Share {
+  return decodeEnvelope(decodeText(text));
+}
+
+export function shareGroups(s: Share): string[] {
+  return splitGroups(shareToText(s));
+}
+
+export function slug(label: string): string {
+  return label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'custodian';
+}
+
+export function shareFileName(s: Share): string {
+  return `share-${String(s.index).padStart(2, '0')}-${slug(s.label)}`;
+}
+
+/** A share file: comment lines a custodian can read, then the text form. */
+export function formatShareFile(s: Share, manifestKey: string): string {
+  return [
+    '# vault-tool escrow share: keep it secret and apart from the other shares',
+    `# custodian: ${s.label} (share ${s.index} of ${s.count}; any ${s.threshold} recover the vault key)`,
+    `# set: ${s.setId}, epoch ${s.epoch}, vault key id ${s.keyId}`,
+    `# manifest key: ${manifestKey}`,
+    `# check it: vault-tool escrow check ${shareFileName(s)}.share --manifest manifest.json`,
+    shareToText(s),
+    '',
+  ].join('\n');
+}
+
+/** Reads a share from a share file or from the bare text form; comments and blank lines are ignored. */
+export function parseShareFile(text: string, name = 'share'): Share {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (!lines.length) throw new VaultError('bad-share', `${name}: no share text found`);
+  try {
+    return shareFromText(lines.join('-'));
+  } catch (e) {
+    if (e instanceof VaultError) throw new VaultError(e.kind, `${name}: ${e.message}`, e.hint);
+    throw e;
+  }
+}

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { VaultError } from '../vault/errors.js';
+import { shareHash, type Share } from './envelope.js';
+
+/**
+ * The share manifest: what a split produced, signed with a one-time Ed25519
+ * key whose public half is printed on every sheet. The private half is
+ * discarded after signing, so nobody can sign a different manifest for the
+ * same set later. It holds no secret.
+ */
+export interface ManifestBody {
+  format: 'vault-tool/share-manifest';
+  version: 1;
+  setId: string;
+  epoch: number;
+  threshold: number;
+  count: number;
+  keyId: string;
+  createdAt: string;
+  custodians: { index: number; label: string; recipient?: string; shareHash: string }[];
+  publicKey: string; // hex Ed25519
+}
+
+export interface Manifest extends ManifestBody {
+  signature: string; // hex Ed25519 over canonical(body)
+}
+
+/** JSON with sorted keys and no spaces: the bytes that are signed. */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value as object)
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function signManifest(shares: Share[], recipients: Map<number, string>, createdAt: string): Manifest {
+  const first = shares[0]!;
+  const secret = ed25519.utils.randomSecretKey();
+  const body: ManifestBody = {
+    format: 'vault-tool/share-manifest',
+    version: 1,
+    setId: first.setId,
+    epoch: first.epoch,
+    threshold: first.threshold,
+    count: first.count,
+    keyId: first.keyId,
+    createdAt,
+    custodians: shares.map((s) => ({ index: s.index, label: s.label, ...(recipients.get(s.index) ? { recipient: recipients.get(s.index)! } : {}), shareHash: shareHash(s) })),
+    publicKey: Buffer.from(ed25519.getPublicKey(secret)).toString('hex'),
+  };
+  const signature = Buffer.from(ed25519.sign(Buffer.from(canonical(body)), secret)).toString('hex');
+  secret.fill(0);
+  return { ...body, signature };
+}
+
+/** Short, readable fingerprint of the manifest key, printed on every sheet. */
+export function manifestKeyFingerprint(publicKey: string): string {
+  return (createHash('sha256').update(Buffer.from(publicKey, 'hex')).digest('hex').slice(0, 20).toUpperCase().match(/.{4}/g) ?? []).join('-');
+}
+
+export function verifyManifest(m: Manifest): void {
+  if (m?.format !== 'vault-tool/share-manifest' || m.version !== 1) throw new VaultError('bad-share', 'not a vault-tool share manifest (or an unsupported version)');
+  const { signature, ...body } = m;
+  let ok = false;
+  try {
+    ok = ed25519.verify(Buffer.from(signature, 'hex'), Buffer.from(canonical(body)), Buffer.from(m.publicKey, 'hex'));
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new VaultError('bad-share', 'the manifest signature does not verify: the manifest was modified');
+}
+
+/** Checks a share against a verified manifest: same set, and its hash listed at its index. */
+export function checkShareInManifest(s: Share, m: Manifest): void {
+  if (s.setId !== m.setId || s.epoch !== m.epoch) throw new VaultError('bad-share', `share is from set ${s.setId} epoch ${s.epoch}, the manifest is for set ${m.setId} epoch ${m.epoch}`);
+  const c = m.custodians.find((x) => x.index === s.index);
+  if (!c || c.shareHash !== shareHash(s)) throw new VaultError('bad-share', `share ${s.index} (${s.label}) is not the one listed in the signed manifest`);
+}
