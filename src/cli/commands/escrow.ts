@@ -76,18 +76,24 @@ async function confirmCustodians(ctx: Context, custodians: Custodian[], threshol
   if (yes !== 'yes' && yes !== 'y') throw new VaultError('usage', 'ceremony cancelled: custodians not confirmed');
 }
 
-/** Answers from a prompt on a terminal, or one line each from stdin for scripts. */
+/** Answers from a prompt on a terminal; otherwise the question goes to stderr and one line is read from stdin. */
 async function answerSource(ctx: Context): Promise<(q: string, hidden: boolean) => Promise<string>> {
   if (ctx.io.stdinIsTTY) {
     const { input, password } = await import('@inquirer/prompts');
     return (q, hidden) => (hidden ? password({ message: q }) : input({ message: q }));
   }
-  const c = ctx as Context & { _lines?: string[] };
-  if (!c._lines) c._lines = (await ctx.stdin('ceremony answers')).toString('utf8').split(/\r?\n/);
+  const c = ctx as Context & { _lines?: AsyncIterator<string>; _rl?: { close(): void } };
+  if (!c._lines) {
+    const { createInterface } = await import('node:readline');
+    const rl = createInterface({ input: ctx.io.stdin, crlfDelay: Infinity });
+    c._rl = rl;
+    c._lines = rl[Symbol.asyncIterator]();
+  }
   return async (q) => {
-    const line = c._lines!.shift();
-    if (line === undefined) throw new VaultError('usage', `no answer on standard input for: ${q}`);
-    return line;
+    ctx.info(`? ${q}`);
+    const next = await c._lines!.next();
+    if (next.done) throw new VaultError('usage', `no answer on standard input for: ${q}`);
+    return next.value;
   };
 }
 
@@ -110,6 +116,7 @@ async function ceremony(ctx: Context, cmd: Command, r: Awaited<ReturnType<typeof
       ctx.warn(`${s.label}: that is not group ${g + 1} of the share${attempt < 3 ? '; try again' : '; receipt not confirmed'}`);
     }
   }
+  (ctx as Context & { _rl?: { close(): void } })._rl?.close();
   const officer = ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown';
   await lib.recordCeremony(ctx.paths(cmd), ctx.storeOptions(cmd), r.state.setId, confirmed, officer);
   ctx.info(`ceremony recorded in the evidence log: ${confirmed.length} of ${r.shares.length} custodians confirmed receipt`);

@@ -1,0 +1,190 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { VaultError } from '../../src/vault/errors.js';
+import { newVaultKey, keyScalar } from '../../src/vault/keyfile.js';
+import { combineShares, splitSecret, binomial } from '../../src/escrow/shares.js';
+import { idOfSecret } from '../../src/escrow/escrow.js';
+import { shareFromText, shareToText, parseShareFile } from '../../src/escrow/files.js';
+import { checkGroup, decodeText, encodeText } from '../../src/escrow/text.js';
+import { checkShareInManifest, signManifest, verifyManifest } from '../../src/escrow/manifest.js';
+import { checkParams, decodeEnvelope, encodeEnvelope, type Share } from '../../src/escrow/envelope.js';
+
+const key = newVaultKey();
+const secret = keyScalar(key);
+
+async function split(k: number, n: number, epoch = 1): Promise<Share[]> {
+  const labels = Array.from({ length: n }, (_, i) => `custodian ${i + 1}`);
+  return (await splitSecret({ secret, keyId: key.keyId, threshold: k, labels, epoch, keyIdOf: idOfSecret })).shares;
+}
+
+async function error(p: Promise<unknown>): Promise<VaultError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(VaultError);
+    return e as VaultError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('split parameters', () => {
+  it('states the rule for every bad threshold and count', () => {
+    expect(() => checkParams(1, 3)).toThrow('threshold must be at least 2 and at most 255');
+    expect(() => checkParams(2, 1)).toThrow('shares must be at least 2 and at most 255');
+    expect(() => checkParams(2, 256)).toThrow('shares must be at least 2 and at most 255');
+    expect(() => checkParams(4, 3)).toThrow('threshold must be at most the number of shares');
+    expect(() => checkParams(2.5, 3)).toThrow('threshold must be at least 2');
+  });
+
+  it('self-tests every K-subset, or a sample when there are too many', async () => {
+    const r = await splitSecret({ secret, keyId: key.keyId, threshold: 3, labels: ['a', 'b', 'c', 'd', 'e'], epoch: 1, keyIdOf: idOfSecret });
+    expect(r.selfTested).toBe(10);
+    const big = await splitSecret({ secret, keyId: key.keyId, threshold: 10, labels: Array.from({ length: 30 }, (_, i) => `c${i}`), epoch: 1, keyIdOf: idOfSecret, selfTestLimit: 50 });
+    expect(big.subsets).toBe(binomial(30, 10));
+    expect(big.selfTested).toBe(50);
+    await expect(splitSecret({ secret, keyId: key.keyId, threshold: 2, labels: ['a', 'a'], epoch: 1, keyIdOf: idOfSecret })).rejects.toThrow('custodian names must be distinct');
+  });
+});
+
+describe('properties', () => {
+  it('every K-subset recovers the key', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 2, max: 6 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 2, max: n }))), async ([n, k]) => {
+        const shares = await split(k, n);
+        const pick = fc.sample(fc.shuffledSubarray(shares, { minLength: k, maxLength: n }), 1)[0]!;
+        const r = await combineShares(pick, idOfSecret);
+        expect(Buffer.from(r.secret).equals(secret)).toBe(true);
+        expect(r.bad).toEqual([]);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('K-1 shares never yield a key: too few is refused, saying how many more', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 3, max: 7 }), async (n) => {
+        const k = n - 1;
+        const shares = await split(k, n);
+        const e = await error(combineShares(shares.slice(0, k - 1), idOfSecret));
+        expect(e.kind).toBe('too-few-shares');
+        expect(e.message).toBe(`need ${k} shares of set ${shares[0]!.setId}, have ${k - 1}: 1 more needed`);
+      }),
+      { numRuns: 10 },
+    );
+  });
+
+  it('K-1 shares plus a share forged with valid checksums never pass the key-id check', async () => {
+    const shares = await split(3, 5);
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), async (ys) => {
+        const forged: Share = { ...shares[2]!, share: Buffer.concat([Buffer.from(ys), shares[2]!.share.subarray(32)]) };
+        fc.pre(!forged.share.equals(shares[2]!.share));
+        const e = await error(combineShares([shares[0]!, shares[1]!, forged], idOfSecret));
+        expect(e.kind).toBe('bad-share');
+        expect(e.message).toContain(`the 3 shares do not recover key id ${key.keyId}`);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('shares of two splits never combine', async () => {
+    const a = await split(2, 3);
+    const b = await split(2, 3);
+    const e = await error(combineShares([a[0]!, b[1]!], idOfSecret));
+    expect(e.message).toBe(`share 2 (custodian 2) is from set ${b[0]!.setId}, share 1 (custodian 1) from set ${a[0]!.setId}: shares of different splits never combine`);
+  });
+
+  it('any single-character typo in the text form is caught, and its group named', async () => {
+    const [s] = await split(2, 3);
+    const text = shareToText(s!);
+    const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+    await fc.assert(
+      fc.property(fc.integer({ min: 4, max: text.length - 1 }), fc.constantFrom(...ALPHABET), (pos, ch) => {
+        fc.pre(text[pos] !== '-' && text[pos] !== ch);
+        const typo = text.slice(0, pos) + ch + text.slice(pos + 1);
+        const group = Math.floor((pos - 4) / 6) + 1;
+        expect(() => shareFromText(typo)).toThrow(new RegExp(`^group ${group} \\(.{5}\\) has a typo$`));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('any adjacent transposition inside a group is caught', async () => {
+    const [s] = await split(2, 3);
+    const text = shareToText(s!);
+    for (let pos = 4; pos < text.length - 1; pos++) {
+      if (text[pos] === '-' || text[pos + 1] === '-' || text[pos] === text[pos + 1]) continue;
+      const swapped = text.slice(0, pos) + text[pos + 1] + text[pos] + text.slice(pos + 2);
+      expect(() => shareFromText(swapped), `swap at ${pos}`).toThrow(/has a typo/);
+    }
+  });
+
+  it('a corrupted share among more than K is named, and the key still recovered', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 31 }), async (victim, byte) => {
+        const shares = await split(3, 5);
+        const bad = { ...shares[victim]!, share: Buffer.from(shares[victim]!.share) };
+        bad.share[byte]! ^= 0x5a;
+        const all = shares.map((s, i) => (i === victim ? bad : s));
+        const r = await combineShares(all, idOfSecret);
+        expect(Buffer.from(r.secret).equals(secret)).toBe(true);
+        expect(r.bad.map((s) => s.index)).toEqual([victim + 1]);
+      }),
+      { numRuns: 20 },
+    );
+  });
+});
+
+describe('exact errors', () => {
+  it('duplicates, other epochs, empty input', async () => {
+    const s = await split(2, 3);
+    expect((await error(combineShares([s[0]!, s[0]!], idOfSecret))).message).toBe('share 1 (custodian 1) was given twice');
+    const other = { ...s[1]!, epoch: 2 };
+    expect((await error(combineShares([s[0]!, other], idOfSecret))).message).toBe('share 2 (custodian 2) is from epoch 2, others from epoch 1');
+    expect((await error(combineShares([], idOfSecret))).kind).toBe('too-few-shares');
+  });
+
+  it('text form: prefix, missing and swapped groups', async () => {
+    const [s] = await split(2, 3);
+    const text = shareToText(s!);
+    expect(() => shareFromText('XYZ-' + text.slice(4))).toThrow('not a vault-tool share: it should start with VT1-');
+    const groups = text.split('-');
+    expect(() => shareFromText(groups.slice(0, -1).join('-'))).toThrow(/has a typo|incomplete|should have/);
+    const swapped = [groups[0], groups[2], groups[1], ...groups.slice(3)].join('-');
+    expect(() => shareFromText(swapped)).toThrow('group 1 (' + groups[2] + ') has a typo');
+    expect(shareFromText(text.toLowerCase().replace(/-/g, ' '))).toEqual(s);
+    expect(checkGroup(0, groups[1]!)).toBe(true);
+    expect(checkGroup(1, groups[1]!)).toBe(false);
+  });
+
+  it('the envelope round-trips and rejects inconsistencies', async () => {
+    const [s] = await split(2, 3);
+    expect(decodeEnvelope(encodeEnvelope(s!))).toEqual(s);
+    const b = encodeEnvelope(s!);
+    b[13] = 9;
+    expect(() => decodeEnvelope(b)).toThrow('malformed share: inconsistent threshold, count or index');
+    expect(() => decodeEnvelope(b.subarray(0, 20))).toThrow('malformed share: too short');
+    expect(decodeText(encodeText(Buffer.from('hello')))).toEqual(Buffer.from('hello'));
+  });
+
+  it('share files: comments ignored, errors name the file', async () => {
+    const [s] = await split(2, 3);
+    expect(parseShareFile(`# comment\n${shareToText(s!)}\n`)).toEqual(s);
+    expect(() => parseShareFile('# nothing\n', 'alice.share')).toThrow('alice.share: no share text found');
+  });
+});
+
+describe('the signed manifest', () => {
+  it('verifies, lists each share, and catches edits', async () => {
+    const shares = await split(2, 3);
+    const m = signManifest(shares, new Map(), new Date().toISOString());
+    verifyManifest(m);
+    for (const s of shares) checkShareInManifest(s, m);
+    const edited = { ...m, threshold: 3 };
+    expect(() => verifyManifest(edited)).toThrow('the manifest signature does not verify: the manifest was modified');
+    const other = (await split(2, 3))[0]!;
+    expect(() => checkShareInManifest(other, m)).toThrow(`share is from set ${other.setId} epoch 1, the manifest is for set ${m.setId} epoch 1`);
+    const forged = { ...shares[0]!, share: Buffer.from(shares[1]!.share) };
+    expect(() => checkShareInManifest(forged, m)).toThrow('share 1 (custodian 1) is not the one listed in the signed manifest');
+  });
+});
