@@ -9,7 +9,7 @@ import { loadKey, updateVault, type StoreOptions, type VaultPaths } from '../vau
 import { appendEvidence } from '../vault/evidence.js';
 import type { VaultDocument } from '../vault/document.js';
 import { checkLabel, type Share } from './envelope.js';
-import { manifestKeyFingerprint, signManifest, type Manifest } from './manifest.js';
+import { manifestKeyFingerprint, signManifest, type Manifest, type ManifestBody } from './manifest.js';
 import { combineShares, splitSecret } from './shares.js';
 import { formatShareFile, shareFileName } from './files.js';
 import { renderSheet } from './sheet.js';
@@ -20,13 +20,7 @@ export interface Custodian {
   recipient?: string;
 }
 
-export interface EscrowState {
-  setId: string;
-  epoch: number;
-  threshold: number;
-  count: number;
-  keyId: string;
-  createdAt: string;
+export interface EscrowState extends Pick<ManifestBody, 'setId' | 'epoch' | 'threshold' | 'count' | 'keyId' | 'createdAt'> {
   custodians: (Custodian & { index: number; receiptConfirmedAt?: string })[];
   manifest: Manifest;
 }
