@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { VaultError } from '../vault/errors.js';
 import { encrypt, armor, parseRecipient } from '../vault/age/index.js';
 import { formatKeyFile, keyFromScalar, keyIdOf, keyScalar, type VaultKey } from '../vault/keyfile.js';
-import { X25519Identity } from '../vault/age/x25519.js';
+import { clampScalar, isClamped, X25519Identity } from '../vault/age/x25519.js';
 import { exists, writeFileAtomic } from '../vault/fsutil.js';
 import { loadKey, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { appendEvidence } from '../vault/evidence.js';
@@ -37,7 +37,8 @@ export function escrowOf(doc: VaultDocument): EscrowDoc {
   return e;
 }
 
-export const idOfSecret = (secret: Uint8Array) => keyIdOf(new X25519Identity(secret).recipient);
+/** Key id of a recovered scalar; a non-canonical scalar (see clampScalar) never matches. */
+export const idOfSecret = (secret: Uint8Array) => (isClamped(secret) ? keyIdOf(new X25519Identity(secret).recipient) : '');
 
 /** "alice" or "alice=age1…"; names must be distinct. */
 export function parseCustodian(spec: string): Custodian {
@@ -82,7 +83,7 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
     const esc = escrowOf(doc);
     const epoch = esc.epoch + 1;
     const { shares, selfTested, subsets } = await splitSecret({
-      secret: keyScalar(key),
+      secret: clampScalar(keyScalar(key)),
       keyId: key.keyId,
       threshold: o.threshold,
       labels: o.custodians.map((c) => c.label),

@@ -10,4 +10,5 @@ export * from './recipients.js';
 export * from './rekey.js';
 export * from './dotenv.js';
 export { writeFileAtomic, acquireLock, readFileOr, exists } from './fsutil.js';
+export { encryptStream, decryptStream, X25519Identity, parseRecipient, encrypt, decrypt } from './age/index.js';
 export * from './evidence.js';

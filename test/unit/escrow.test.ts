@@ -120,6 +120,15 @@ describe('properties', () => {
   });
 
   it('a corrupted share among more than K is named, and the key still recovered', async () => {
+    // Found by this property: a change confined to the bits X25519 clamps once passed the key-id check.
+    for (const [victim, byte] of [[0, 0], [1, 31], [4, 0]] as const) {
+      const shares = await split(3, 5);
+      const bad = { ...shares[victim]!, share: Buffer.from(shares[victim]!.share) };
+      bad.share[byte]! ^= 0x5a;
+      const r = await combineShares(shares.map((s, i) => (i === victim ? bad : s)), idOfSecret);
+      expect(Buffer.from(r.secret).equals(secret)).toBe(true);
+      expect(r.bad.map((s) => s.index)).toEqual([victim + 1]);
+    }
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 31 }), async (victim, byte) => {
         const shares = await split(3, 5);
@@ -130,7 +139,7 @@ describe('properties', () => {
         expect(Buffer.from(r.secret).equals(secret)).toBe(true);
         expect(r.bad.map((s) => s.index)).toEqual([victim + 1]);
       }),
-      { numRuns: 20 },
+      { numRuns: 60 },
     );
   });
 });

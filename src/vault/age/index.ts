@@ -97,3 +97,4 @@ export function decrypt(file: Uint8Array, opts: DecryptOptions): { plaintext: Bu
 export function derive(ikm: Uint8Array, info: string, length = 32): Buffer {
   return Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), info, length));
 }
+export { encryptStream, decryptStream } from './bulk.js';

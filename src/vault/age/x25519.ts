@@ -47,6 +47,24 @@ function aead(key: Buffer, data: Uint8Array, decrypt: boolean): Buffer | null {
   return pt;
 }
 
+/**
+ * X25519 clamps every scalar before use, so scalars differing only in the
+ * clamped bits are the same key. Keys made here are canonical (clamped) from
+ * the start; escrow splits the canonical form, so that any recovered scalar
+ * that is not canonical is known to be wrong.
+ */
+export function clampScalar(scalar: Uint8Array): Buffer {
+  const b = Buffer.from(scalar);
+  b[0]! &= 248;
+  b[31]! &= 127;
+  b[31]! |= 64;
+  return b;
+}
+
+export function isClamped(scalar: Uint8Array): boolean {
+  return scalar.length === 32 && (scalar[0]! & 7) === 0 && (scalar[31]! & 0xc0) === 0x40;
+}
+
 export function parseRecipient(s: string): Buffer {
   const d = bech32Decode(s);
   if (!d || d.hrp !== 'age' || s !== s.toLowerCase() || d.data.length !== 32) {
@@ -79,7 +97,7 @@ export class X25519Identity {
   }
 
   static generate(): { identity: X25519Identity; encoded: string } {
-    const scalar = randomBytes(32);
+    const scalar = clampScalar(randomBytes(32));
     return { identity: new X25519Identity(scalar), encoded: bech32Encode('AGE-SECRET-KEY-', scalar, true) };
   }
 
