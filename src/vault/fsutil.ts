@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { VaultError } from './errors.js';
 
 const TMP = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+const LOCK_TMP = /^(.+)\.lock\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 function fsyncDir(dir: string): void {
   const fd = openSync(dir, constants.O_RDONLY);
@@ -72,7 +73,7 @@ export function sweepTempFiles(path: string): void {
   const dir = dirname(path);
   const base = basename(path);
   for (const name of readdirSync(dir)) {
-    const m = TMP.exec(name);
+    const m = TMP.exec(name) ?? LOCK_TMP.exec(name);
     if (m && m[1] === base && !pidAlive(Number(m[2]))) {
       try {
         unlinkSync(join(dir, name));
@@ -113,11 +114,28 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
   const deadline = Date.now() + timeoutMs;
   const me: LockInfo = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   for (;;) {
+    // Publish the lock atomically: write it in full to a temp file, then link() it into place
+    // (fails if a lock exists). A crash can never leave an empty or half-written lock.
+    const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
-      const fd = openSync(lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       writeSync(fd, JSON.stringify(me) + '\n');
       fsyncSync(fd);
+    } finally {
       closeSync(fd);
+    }
+    let linked = false;
+    try {
+      linkSync(tmp, lockPath);
+      linked = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new VaultError('io', `cannot create lock ${lockPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    } finally {
+      unlinkSync(tmp);
+    }
+    if (linked) {
       let released = false;
       return () => {
         if (released) return;
@@ -128,10 +146,6 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
           /* removed by hand */
         }
       };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new VaultError('io', `cannot create lock ${lockPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
     }
     let holder: LockInfo | null = null;
     try {
@@ -143,6 +157,11 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
       breakStaleLock(lockPath, holder);
       continue;
     }
+    if (!holder && lockAgeMs(lockPath) > 5_000) {
+      // Unreadable for more than a few seconds: left by an older release or damaged; no writer holds it.
+      breakStaleLock(lockPath, null);
+      continue;
+    }
     if (Date.now() >= deadline) {
       const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : 'another process';
       throw new VaultError('locked', `vault is locked by ${who}`, `if no vault-tool process is running there, remove ${lockPath}`);
@@ -151,7 +170,15 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
   }
 }
 
-function breakStaleLock(lockPath: string, stale: LockInfo): void {
+function lockAgeMs(lockPath: string): number {
+  try {
+    return Date.now() - statSync(lockPath).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function breakStaleLock(lockPath: string, stale: LockInfo | null): void {
   // Move it aside first, then check it is still the stale one we read: never delete a live lock.
   const aside = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.stale`;
   try {
@@ -165,7 +192,7 @@ function breakStaleLock(lockPath: string, stale: LockInfo): void {
   } catch {
     /* unreadable: treat as stale */
   }
-  if (moved && (moved.pid !== stale.pid || moved.since !== stale.since)) {
+  if (moved && (!stale || moved.pid !== stale.pid || moved.since !== stale.since)) {
     // We took a live lock: put it back unless someone created a new one meanwhile.
     try {
       linkSync(aside, lockPath);
