@@ -16,13 +16,12 @@ function intOption(v: string, name: string): number {
 async function readShare(ctx: Context, path: string, identities: string[]): Promise<Share> {
   const { parseShareFile } = await escrowLib();
   const raw = Buffer.from(await ctx.readFile(path, 'the share'));
-  const { isArmored, decrypt, readHeader } = await import('../../vault/age/index.js');
+  const { isArmored, decrypt } = await import('../../vault/age/index.js');
   let text = raw.toString('utf8');
   if (isArmored(raw) || raw.subarray(0, 21).toString() === 'age-encryption.org/v1') {
     if (!identities.length) throw new VaultError('usage', `${path} is encrypted to a custodian's age key`, 'pass --identity FILE with that custodian\'s age identity');
     const { parseKeyFile } = await import('../../vault/keyfile.js');
     const ids = await Promise.all(identities.map(async (f) => parseKeyFile(Buffer.from(await ctx.readFile(f, 'the identity')).toString()).identity));
-    readHeader(raw);
     text = decrypt(raw, { identities: ids }).plaintext.toString('utf8');
   }
   return parseShareFile(text, path);
