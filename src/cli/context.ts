@@ -20,6 +20,7 @@ export class Context {
   readonly io: Io;
   private passphrase?: Uint8Array;
   private stdinUsed = false;
+  private lines?: { rl: { close(): void }; it: AsyncIterator<string> };
 
   constructor(io: Io) {
     this.io = io;
@@ -81,6 +82,26 @@ export class Context {
     return readAll(this.io.stdin);
   }
 
+  /** For scripts: prints the question to stderr and reads one line of stdin (stdin is read lazily, line by line). */
+  async readLine(question: string): Promise<string> {
+    if (!this.lines) {
+      if (this.stdinUsed) throw new VaultError('usage', 'standard input is already used; cannot also read answers from it');
+      this.stdinUsed = true;
+      const { createInterface } = await import('node:readline');
+      const rl = createInterface({ input: this.io.stdin, crlfDelay: Infinity });
+      this.lines = { rl, it: rl[Symbol.asyncIterator]() };
+    }
+    this.info(`? ${question}`);
+    const next = await this.lines.it.next();
+    if (next.done) throw new VaultError('usage', `no answer on standard input for: ${question}`);
+    return next.value;
+  }
+
+  /** Stops reading answers, so a finished command does not wait on an open stdin. */
+  closeLines(): void {
+    this.lines?.rl.close();
+  }
+
   readFile(path: string, what: string): Promise<Buffer> | Buffer {
     if (path === '-') return this.stdin(what);
     try {
@@ -104,7 +125,7 @@ export class Context {
     let p: Buffer;
     if (g.passphraseFile) {
       p = Buffer.from(await this.readFile(g.passphraseFile, 'the passphrase'));
-      p = stripNewline(p);
+      p = (await import('../vault/types.js')).stripNewline(p);
     } else if (g.passphraseEnv) {
       p = this.envValue(g.passphraseEnv, 'the passphrase');
     } else if (this.io.stdinIsTTY) {
@@ -135,12 +156,6 @@ export class Context {
     this.io.stdout.write(value);
     if (this.io.stdoutIsTTY) this.io.stdout.write('\n');
   }
-}
-
-export function stripNewline(b: Buffer): Buffer {
-  if (b.subarray(-2).toString('latin1') === '\r\n') return b.subarray(0, -2);
-  if (b.subarray(-1).toString('latin1') === '\n') return b.subarray(0, -1);
-  return b;
 }
 
 /** Simple fixed-width table for human output. */

@@ -102,12 +102,8 @@ export function verifyEvidence(vaultFile: string, doc: VaultDocument): EvidenceR
     out.push(rec);
   });
   if (out.length < d.evidence.seq) throw new VaultError('integrity', `the evidence log has ${out.length} records, the vault recorded ${d.evidence.seq}: records were removed from the end`);
-  if (out.length > d.evidence.seq && d.evidence.seq > 0 && lines.length && prevHashAt(lines, d.evidence.seq) !== d.evidence.hash) {
+  if (d.evidence.seq > 0 && createHash('sha256').update(lines[d.evidence.seq - 1]!).digest('hex') !== d.evidence.hash) {
     throw new VaultError('integrity', `evidence record ${d.evidence.seq} is not the one the vault recorded`);
   }
   return out;
-}
-
-function prevHashAt(lines: string[], seq: number): string {
-  return createHash('sha256').update(lines[seq - 1]!).digest('hex');
 }

@@ -125,13 +125,16 @@ export function entryType(name: string): EntryType {
   return t;
 }
 
+/** Drops one trailing "\n" or "\r\n". */
+export function stripNewline(b: Buffer): Buffer {
+  if (b.subarray(-2).toString('latin1') === '\r\n') return b.subarray(0, -2);
+  if (b.subarray(-1).toString('latin1') === '\n') return b.subarray(0, -1);
+  return b;
+}
+
 /** Applies the type's rule; `fromFile` drops one trailing newline from text types first. */
 export function normalizeValue(type: EntryType, value: Buffer, fromFile: boolean): Buffer {
-  let v = value;
-  if (fromFile && type.text) {
-    if (v.subarray(-2).toString('latin1') === '\r\n') v = v.subarray(0, -2);
-    else if (v.subarray(-1).toString('latin1') === '\n') v = v.subarray(0, -1);
-  }
+  const v = fromFile && type.text ? stripNewline(value) : value;
   if (v.length === 0) throw new VaultError('invalid', `empty value for a ${type.name} entry`);
   const broken = type.check(v);
   if (broken) throw new VaultError('invalid', `value refused: ${broken}`);

@@ -81,19 +81,7 @@ async function answerSource(ctx: Context): Promise<(q: string, hidden: boolean) 
     const { input, password } = await import('@inquirer/prompts');
     return (q, hidden) => (hidden ? password({ message: q }) : input({ message: q }));
   }
-  const c = ctx as Context & { _lines?: AsyncIterator<string>; _rl?: { close(): void } };
-  if (!c._lines) {
-    const { createInterface } = await import('node:readline');
-    const rl = createInterface({ input: ctx.io.stdin, crlfDelay: Infinity });
-    c._rl = rl;
-    c._lines = rl[Symbol.asyncIterator]();
-  }
-  return async (q) => {
-    ctx.info(`? ${q}`);
-    const next = await c._lines!.next();
-    if (next.done) throw new VaultError('usage', `no answer on standard input for: ${q}`);
-    return next.value;
-  };
+  return (q) => ctx.readLine(q);
 }
 
 async function ceremony(ctx: Context, cmd: Command, r: Awaited<ReturnType<typeof import('../../escrow/index.js')['splitVaultKey']>>): Promise<void> {
@@ -115,7 +103,7 @@ async function ceremony(ctx: Context, cmd: Command, r: Awaited<ReturnType<typeof
       ctx.warn(`${s.label}: that is not group ${g + 1} of the share${attempt < 3 ? '; try again' : '; receipt not confirmed'}`);
     }
   }
-  (ctx as Context & { _rl?: { close(): void } })._rl?.close();
+  ctx.closeLines();
   const officer = ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown';
   await lib.recordCeremony(ctx.paths(cmd), ctx.storeOptions(cmd), r.state.setId, confirmed, officer);
   ctx.info(`ceremony recorded in the evidence log: ${confirmed.length} of ${r.shares.length} custodians confirmed receipt`);
