@@ -17,5 +17,7 @@ await build({
   minify: true,
   keepNames: true,
   logLevel: 'warning',
+  // Loaded from node_modules at run time, and only by the k8s commands.
+  external: ['@kubernetes/client-node'],
   banner: { js: "import { createRequire as __vtCreateRequire } from 'node:module'; const require = __vtCreateRequire(import.meta.url);" },
 });

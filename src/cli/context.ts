@@ -30,6 +30,10 @@ export class Context {
     return cmd.optsWithGlobals() as GlobalOptions;
   }
 
+  now(): Date {
+    return this.io.now ? this.io.now() : new Date();
+  }
+
   abs(p: string): string {
     return isAbsolute(p) ? p : resolve(this.io.cwd, p);
   }
@@ -55,6 +59,7 @@ export class Context {
       stateFile: this.stateFile(),
       strict: Boolean(g.strict),
       onWarning: (m) => this.warn(m),
+      now: () => this.now(),
     };
   }
 

@@ -22,6 +22,8 @@ export const EXIT_CODES: Record<ErrorKind | 'ok', { code: number; meaning: strin
   'insecure-permissions': { code: 13, meaning: 'the key file is readable by group or others' },
   passphrase: { code: 14, meaning: 'a passphrase is needed and none could be read' },
   cluster: { code: 15, meaning: 'Kubernetes API error or unreachable cluster' },
+  incomplete: { code: 16, meaning: 'not everything was applied: some Secrets were skipped or failed (the summary says which)' },
+  policy: { code: 17, meaning: 'refused by the restore policy: confirmation, TOTP code or --break-glass --reason needed' },
   interrupted: { code: 130, meaning: 'interrupted (SIGINT/SIGTERM)' },
 };
 

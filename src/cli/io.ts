@@ -8,6 +8,8 @@ export interface Io {
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
   cwd: string;
+  /** The clock (tests pass a fixed one); defaults to the system clock. */
+  now?: () => Date;
 }
 
 export function processIo(): Io {

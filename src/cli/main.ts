@@ -19,6 +19,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerTypes } from './commands/types.js';
 import { registerEscrow } from './commands/escrow.js';
 import { registerEvidence } from './commands/evidence.js';
+import { registerK8s } from './commands/k8s.js';
 
 export const VERSION = '0.1.0';
 
@@ -40,7 +41,7 @@ export function buildProgram(ctx: Context): Command {
       writeErr: (s) => ctx.io.stderr.write(s),
       outputError: (s, write) => write(`vault-tool: ${s}`),
     });
-  for (const register of [registerInit, registerAdd, registerGet, registerList, registerHistory, registerRotate, registerRm, registerRekey, registerRecipients, registerImport, registerExport, registerFingerprint, registerTypes, registerEscrow, registerEvidence, registerDemo]) {
+  for (const register of [registerInit, registerAdd, registerGet, registerList, registerHistory, registerRotate, registerRm, registerRekey, registerRecipients, registerImport, registerExport, registerFingerprint, registerTypes, registerEscrow, registerEvidence, registerK8s, registerDemo]) {
     register(program, ctx);
   }
   for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());

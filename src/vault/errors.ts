@@ -19,6 +19,8 @@ export type ErrorKind =
   | 'passphrase'
   | 'io'
   | 'cluster'
+  | 'incomplete'
+  | 'policy'
   | 'interrupted'
   | 'internal';
 

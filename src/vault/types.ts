@@ -42,6 +42,24 @@ function base64Key(name: string, summary: string, min: number, exact: boolean): 
   };
 }
 
+/** RFC 4648 base32 without padding, as authenticator apps expect. */
+function base32(b: Uint8Array): string {
+  const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let acc = 0;
+  let out = '';
+  for (const x of b) {
+    acc = (acc << 8) | x;
+    bits += 8;
+    while (bits >= 5) {
+      out += A[(acc >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits) out += A[(acc << (5 - bits)) & 31];
+  return out;
+}
+
 const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
 function isPrintableText(v: Buffer): boolean {
@@ -106,6 +124,18 @@ const ALL_TYPES: EntryType[] = [
       key: true,
       text: true,
       check: checkTls,
+    },
+    {
+      name: 'totp-secret',
+      summary: 'TOTP secret (RFC 6238) for restore confirmations: base32, or an otpauth://totp/ URI (generated: 20 random bytes, base32)',
+      key: true,
+      text: true,
+      generate: () => Buffer.from(base32(randomBytes(20))),
+      check: (v) => {
+        const s = v.toString('latin1');
+        if (/^otpauth:\/\/totp\/[^\s]*[?&]secret=[A-Z2-7]{16,}/i.test(s)) return null;
+        return /^[A-Z2-7]{16,}$/.test(s) ? null : 'totp-secret must be base32 (A-Z, 2-7, at least 16 characters, no padding) or an otpauth://totp/ URI with a secret';
+      },
     },
     {
       name: 'generic',

@@ -1,0 +1,149 @@
+import { VaultError } from '../vault/errors.js';
+import type { ResolvedKubeconfig } from './kubeconfig.js';
+import { FIELD_MANAGER, type SecretObject } from './secret.js';
+
+/** An API error, with the HTTP status and the Status reason when the server sent one. */
+export class ClusterError extends VaultError {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string, hint?: string) {
+    super('cluster', message, hint);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** The cluster as the k8s commands see it: Secrets and namespaces, nothing else. */
+export interface SecretsPort {
+  readonly target: { context: string; server: string; namespace: string };
+  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  listSecrets(namespace: string | undefined, labelSelector?: string): Promise<SecretObject[]>;
+  /** Server-side apply with field manager vault-tool. */
+  applySecret(obj: SecretObject, opts: { force: boolean; dryRun: boolean }): Promise<SecretObject>;
+  deleteSecret(namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }, dryRun: boolean): Promise<void>;
+  namespaceExists(namespace: string): Promise<boolean>;
+  createNamespace(namespace: string, dryRun: boolean): Promise<void>;
+}
+
+const RBAC_HINT = '`vault-tool k8s rbac` prints the least-privilege Role this needs';
+
+/** Turns whatever the client threw into one ClusterError line (never carrying a request body). */
+export function toClusterError(e: unknown, what: string, target: { context: string; server: string }): VaultError {
+  if (e instanceof VaultError) return e;
+  const err = e as { code?: unknown; body?: unknown; message?: string; cause?: { code?: string }; errno?: string; type?: string };
+  if (typeof err?.code === 'number' && err.code >= 100) {
+    let status: { message?: string; reason?: string } = {};
+    try {
+      status = typeof err.body === 'string' ? (JSON.parse(err.body) as typeof status) : ((err.body ?? {}) as typeof status);
+    } catch {
+      status = { message: String(err.body).slice(0, 200) };
+    }
+    const code = err.code;
+    const msg = status.message ?? `HTTP ${code}`;
+    const reason = status.reason ?? String(code);
+    const hint =
+      code === 401 ? `the cluster refused the credentials of context ${target.context}; refresh the token or client certificate in the kubeconfig`
+      : code === 403 ? RBAC_HINT
+      : code === 409 && reason === 'Conflict' ? 'the Secret changed in the cluster meanwhile; run the command again to re-read it'
+      : undefined;
+    return new ClusterError(code, reason, `${what}: ${msg} (HTTP ${code} ${reason})`, hint);
+  }
+  const sys = (typeof err?.code === 'string' ? err.code : undefined) ?? err?.errno ?? err?.cause?.code;
+  const text = err?.message ?? String(e);
+  if (sys === 'ECONNREFUSED' || sys === 'ENOTFOUND' || sys === 'EHOSTUNREACH' || sys === 'ETIMEDOUT' || sys === 'ECONNRESET' || sys === 'EAI_AGAIN' || err?.type === 'request-timeout') {
+    return new ClusterError(0, sys ?? 'unreachable', `${what}: cannot reach the cluster at ${target.server} (context ${target.context}): ${sys}`, 'check --context, the kubeconfig server address and the network (VPN, firewall)');
+  }
+  if (/certificate|self[- ]signed|CERT_|SSL|TLS/i.test(text) || (sys ?? '').startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO/.test(sys ?? '')) {
+    return new ClusterError(0, 'tls', `${what}: TLS verification of ${target.server} failed: ${sys ?? text.replace(/^.*reason: /, '')}`, 'check certificate-authority(-data) for this cluster in the kubeconfig');
+  }
+  return new ClusterError(0, 'error', `${what}: ${text.replace(/request to \S+ failed, reason: /, '')}`);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string, target: { context: string; server: string }): Promise<T> {
+  if (!ms) return p;
+  let timer: NodeJS.Timeout;
+  const t = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new ClusterError(0, 'timeout', `${what}: no answer from ${target.server} (context ${target.context}) within ${ms / 1000} s`, 'raise --request-timeout, or check the cluster')), ms);
+    timer.unref?.();
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+function asSecret(o: unknown, namespace?: string): SecretObject {
+  const s = o as SecretObject;
+  return { ...s, apiVersion: 'v1', kind: 'Secret', metadata: { ...s.metadata, namespace: s.metadata?.namespace ?? namespace } as SecretObject['metadata'] };
+}
+
+/** Connects lazily: @kubernetes/client-node is loaded here and nowhere else. */
+export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?: number } = {}): Promise<SecretsPort> {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  try {
+    kc.loadFromString(cfg.yaml);
+  } catch (e) {
+    throw new VaultError('invalid', `the kubeconfig for context ${cfg.context} is not usable: ${(e as Error).message}`);
+  }
+  const api = kc.makeApiClient(k8s.CoreV1Api);
+  const target = { context: cfg.context, server: cfg.server, namespace: cfg.namespace };
+  const timeout = opts.requestTimeoutMs ?? 30_000;
+  const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await withTimeout(f(), timeout, what, target);
+    } catch (e) {
+      throw toClusterError(e, what, target);
+    }
+  };
+  const is404 = (e: unknown) => e instanceof ClusterError && e.status === 404;
+  const dry = (d: boolean) => (d ? 'All' : undefined);
+  return {
+    target,
+    async getSecret(namespace, name) {
+      try {
+        return asSecret(await call(`get secret ${namespace}/${name}`, () => api.readNamespacedSecret({ name, namespace })), namespace);
+      } catch (e) {
+        if (is404(e)) return undefined;
+        throw e;
+      }
+    },
+    async listSecrets(namespace, labelSelector) {
+      const out: SecretObject[] = [];
+      let cont: string | undefined;
+      do {
+        const what = `list secrets${namespace ? ` in ${namespace}` : ' in all namespaces'}`;
+        const page = await call(what, () =>
+          namespace
+            ? api.listNamespacedSecret({ namespace, labelSelector, limit: 250, _continue: cont })
+            : api.listSecretForAllNamespaces({ labelSelector, limit: 250, _continue: cont }),
+        );
+        for (const it of page.items) out.push(asSecret(it, namespace));
+        cont = page.metadata?._continue || undefined;
+      } while (cont);
+      return out;
+    },
+    async applySecret(obj, o) {
+      const ns = obj.metadata.namespace!;
+      const r = await call(`apply secret ${ns}/${obj.metadata.name}`, () =>
+        api.patchNamespacedSecret(
+          { name: obj.metadata.name, namespace: ns, body: obj, fieldManager: FIELD_MANAGER, force: o.force, dryRun: dry(o.dryRun) },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+        ),
+      );
+      return asSecret(r, ns);
+    },
+    async deleteSecret(namespace, name, preconditions, dryRun) {
+      await call(`delete secret ${namespace}/${name}`, () => api.deleteNamespacedSecret({ name, namespace, dryRun: dry(dryRun), body: { preconditions } }));
+    },
+    async namespaceExists(namespace) {
+      try {
+        await call(`get namespace ${namespace}`, () => api.readNamespace({ name: namespace }));
+        return true;
+      } catch (e) {
+        if (is404(e)) return false;
+        throw e;
+      }
+    },
+    async createNamespace(namespace, dryRun) {
+      await call(`create namespace ${namespace}`, () => api.createNamespace({ body: { metadata: { name: namespace } }, fieldManager: FIELD_MANAGER, dryRun: dry(dryRun) }));
+    },
+  };
+}

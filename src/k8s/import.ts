@@ -1,0 +1,123 @@
+import { parse } from 'yaml';
+import { VaultError } from '../vault/errors.js';
+import type { VaultDocument } from '../vault/document.js';
+import { prepareValue, putEntry, type PutResult } from '../vault/entries.js';
+import { checkEntryName, entryType } from '../vault/types.js';
+import { SKIPPED_TYPES, type SecretObject } from './secret.js';
+
+/** Which Secret key becomes which vault entry, of which type. `secret` narrows it to one Secret (ns/name or name). */
+export interface Mapping {
+  secret?: string;
+  key: string;
+  entry: string;
+  type: string;
+}
+
+/** `KEY=ENTRY[:TYPE]` or `NS/SECRET#KEY=ENTRY[:TYPE]`. */
+export function parseMapping(spec: string): Mapping {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new VaultError('usage', `--map ${JSON.stringify(spec)}: expected KEY=ENTRY[:TYPE] or NAMESPACE/SECRET#KEY=ENTRY[:TYPE]`);
+  const left = spec.slice(0, eq);
+  const right = spec.slice(eq + 1);
+  const hash = left.lastIndexOf('#');
+  const colon = right.lastIndexOf(':');
+  const m: Mapping = {
+    key: hash >= 0 ? left.slice(hash + 1) : left,
+    entry: colon >= 0 ? right.slice(0, colon) : right,
+    type: colon >= 0 ? right.slice(colon + 1) : 'generic',
+  };
+  if (hash >= 0) m.secret = left.slice(0, hash);
+  checkEntryName(m.entry);
+  entryType(m.type);
+  return m;
+}
+
+export function parseMappingFile(text: string, source: string): Mapping[] {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (e) {
+    throw new VaultError('invalid', `${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const list = (raw as { mappings?: unknown })?.mappings;
+  if (!Array.isArray(list)) throw new VaultError('invalid', `${source}: expected a map with a mappings: list`);
+  return list.map((m: unknown, i) => {
+    const o = m as Record<string, unknown>;
+    if (!o || typeof o.key !== 'string' || typeof o.entry !== 'string') throw new VaultError('invalid', `${source}: mappings[${i}] needs key and entry`);
+    const type = typeof o.type === 'string' ? o.type : 'generic';
+    checkEntryName(o.entry);
+    entryType(type);
+    return { key: o.key, entry: o.entry, type, ...(typeof o.secret === 'string' ? { secret: o.secret } : {}) };
+  });
+}
+
+/** The predictable name of an unmapped key: k8s/NAMESPACE/SECRET/KEY (a leading dot becomes _). */
+export function defaultEntryName(namespace: string, secret: string, key: string): string {
+  return `k8s/${namespace}/${secret}/${key.replace(/^\./, '_')}`;
+}
+
+export interface ImportItem {
+  entry: string;
+  type: string;
+  value: Buffer;
+  secret: string;
+  key: string;
+  meta: Record<string, unknown>;
+}
+
+export interface ImportPlan {
+  items: ImportItem[];
+  skipped: { secret: string; reason: string }[];
+}
+
+/**
+ * Decides what to import: mapped keys become typed entries, other keys
+ * generic entries under the predictable name (unless onlyMapped). Every value
+ * is validated by its type here, so a bad one stops the import before the
+ * vault changes.
+ */
+export function planImport(secrets: SecretObject[], mappings: Mapping[], opts: { includeAllTypes?: boolean; onlyMapped?: boolean; defaultNamespace: string }): ImportPlan {
+  const out: ImportPlan = { items: [], skipped: [] };
+  const used = new Map<string, string>();
+  const usedMappings = new Set<Mapping>();
+  for (const s of secrets) {
+    const ns = s.metadata.namespace ?? opts.defaultNamespace;
+    const id = `${ns}/${s.metadata.name}`;
+    if (!opts.includeAllTypes && SKIPPED_TYPES.includes(s.type ?? '')) {
+      out.skipped.push({ secret: id, reason: `type ${s.type} (pass --include-all-types to import it)` });
+      continue;
+    }
+    for (const [key, b64] of Object.entries(s.data ?? {})) {
+      const m = mappings.find((x) => x.key === key && (x.secret === undefined || x.secret === id || x.secret === s.metadata.name));
+      if (!m && opts.onlyMapped) continue;
+      if (m) usedMappings.add(m);
+      const entry = m?.entry ?? defaultEntryName(ns, s.metadata.name, key);
+      const type = m?.type ?? 'generic';
+      checkEntryName(entry);
+      const where = `${id}#${key}`;
+      if (used.has(entry)) throw new VaultError('usage', `${where} and ${used.get(entry)} both map to entry ${entry}`, 'narrow the mapping with NAMESPACE/SECRET#KEY=ENTRY');
+      used.set(entry, where);
+      let value: Buffer;
+      try {
+        value = prepareValue(type, Buffer.from(b64, 'base64')).value;
+      } catch (e) {
+        throw new VaultError((e as VaultError).kind ?? 'invalid', `${where} → ${entry} (${type}): ${(e as Error).message}`, 'map it to another type, or to generic');
+      }
+      const k8s: Record<string, unknown> = { namespace: ns, secret: s.metadata.name, key, type: s.type ?? 'Opaque' };
+      if (s.metadata.labels) k8s.labels = s.metadata.labels;
+      if (s.metadata.annotations) k8s.annotations = s.metadata.annotations;
+      if (s.immutable) k8s.immutable = true;
+      out.items.push({ entry, type, value, secret: id, key, meta: { k8s } });
+    }
+  }
+  const unused = mappings.filter((m) => !usedMappings.has(m));
+  if (unused.length && secrets.length) {
+    out.skipped.push(...unused.map((m) => ({ secret: m.secret ?? '*', reason: `mapping for key ${m.key} matched no Secret key` })));
+  }
+  return out;
+}
+
+/** Applies an import plan; unchanged values add no version. Returns one result per entry. */
+export function applyImport(doc: VaultDocument, plan: ImportPlan, now: Date): PutResult[] {
+  return plan.items.map((it) => putEntry(doc, { name: it.entry, type: it.type, value: it.value, update: true, source: 'imported', meta: it.meta, now }));
+}

@@ -1,0 +1,100 @@
+import { parse } from 'yaml';
+import { VaultError } from '../vault/errors.js';
+
+/**
+ * Guard rails for restores into production (docs/FORMAT.md, "Restore policy"):
+ *
+ *   apiVersion: vault-tool/v1
+ *   kind: RestorePolicy
+ *   protectedContexts: [prod, "prod-*"]   # glob patterns (* and ?)
+ *   confirm: context                      # or totp
+ *   totpEntry: ops/restore-totp           # with confirm: totp, a totp-secret entry in the vault
+ *   operationalHours: "09:00-18:00"       # local time of `timezone`, end exclusive
+ *   days: [mon, tue, wed, thu, fri]       # default: every day
+ *   timezone: Europe/Berlin               # default: the machine's
+ */
+export interface RestorePolicy {
+  protectedContexts: string[];
+  confirm: 'context' | 'totp';
+  totpEntry?: string;
+  hours: { start: number; end: number; text: string };
+  days: number[];
+  timezone?: string;
+}
+
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+export const DEFAULT_HOURS = '09:00-18:00';
+
+function parseHours(s: string, source: string): RestorePolicy['hours'] {
+  const m = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$/.exec(s);
+  if (!m) throw new VaultError('invalid', `${source}: operationalHours ${JSON.stringify(s)} is not HH:MM-HH:MM`);
+  const start = Number(m[1]) * 60 + Number(m[2]);
+  const end = Number(m[3]) * 60 + Number(m[4]);
+  if (end <= start || end > 24 * 60) throw new VaultError('invalid', `${source}: operationalHours must end after they start, within one day`);
+  return { start, end, text: s };
+}
+
+export function parsePolicy(text: string, source: string): RestorePolicy {
+  let raw: Record<string, unknown>;
+  try {
+    raw = parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new VaultError('invalid', `${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (!raw || raw.kind !== 'RestorePolicy' || raw.apiVersion !== 'vault-tool/v1') throw new VaultError('invalid', `${source}: not a restore policy (expected apiVersion: vault-tool/v1 and kind: RestorePolicy)`);
+  for (const k of Object.keys(raw)) if (!['apiVersion', 'kind', 'protectedContexts', 'confirm', 'totpEntry', 'operationalHours', 'days', 'timezone'].includes(k)) throw new VaultError('invalid', `${source}: unknown field ${k}`);
+  const pcs = raw.protectedContexts ?? [];
+  if (!Array.isArray(pcs) || pcs.some((p) => typeof p !== 'string')) throw new VaultError('invalid', `${source}: protectedContexts must be a list of context names or patterns`);
+  const confirm = raw.confirm ?? 'context';
+  if (confirm !== 'context' && confirm !== 'totp') throw new VaultError('invalid', `${source}: confirm must be context or totp`);
+  if (confirm === 'totp' && typeof raw.totpEntry !== 'string') throw new VaultError('invalid', `${source}: confirm: totp needs totpEntry (the vault entry holding the TOTP secret)`);
+  const days = raw.days === undefined ? [0, 1, 2, 3, 4, 5, 6] : (raw.days as unknown[]).map((d) => {
+    const i = DAYS.indexOf(String(d).toLowerCase().slice(0, 3));
+    if (i < 0) throw new VaultError('invalid', `${source}: unknown day ${JSON.stringify(d)}`);
+    return i;
+  });
+  if (raw.timezone !== undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: String(raw.timezone) });
+    } catch {
+      throw new VaultError('invalid', `${source}: unknown timezone ${JSON.stringify(raw.timezone)}`);
+    }
+  }
+  return {
+    protectedContexts: pcs as string[],
+    confirm,
+    ...(typeof raw.totpEntry === 'string' ? { totpEntry: raw.totpEntry } : {}),
+    hours: parseHours(String(raw.operationalHours ?? DEFAULT_HOURS), source),
+    days,
+    ...(raw.timezone !== undefined ? { timezone: String(raw.timezone) } : {}),
+  };
+}
+
+function glob(pattern: string): RegExp {
+  return new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+}
+
+export function isProtected(policy: RestorePolicy, context: string): boolean {
+  return policy.protectedContexts.some((p) => glob(p).test(context));
+}
+
+/** Whether `now` falls in the policy's operational hours (in its timezone). */
+export function withinHours(policy: RestorePolicy, now: Date): { within: boolean; local: string } {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', { timeZone: policy.timezone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(now).map((p) => [p.type, p.value]),
+  );
+  const minutes = Number(parts.hour) * 60 + Number(parts.minute);
+  const day = DAYS.indexOf(String(parts.weekday).toLowerCase().slice(0, 3));
+  const within = policy.days.includes(day) && minutes >= policy.hours.start && minutes < policy.hours.end;
+  return { within, local: `${parts.weekday} ${parts.hour}:${parts.minute}${policy.timezone ? ` ${policy.timezone}` : ''}` };
+}
+
+/** Checks a TOTP code (RFC 6238, SHA-1, 6 digits, 30 s, one step of drift) against a base32 secret or an otpauth:// URI. */
+export async function checkTotp(secretValue: Buffer, code: string, now: Date): Promise<boolean> {
+  const { Secret, TOTP, URI } = await import('otpauth');
+  const s = secretValue.toString('utf8').trim();
+  const totp = s.startsWith('otpauth://') ? URI.parse(s) : new TOTP({ secret: Secret.fromBase32(s.replace(/\s+/g, '').toUpperCase()) });
+  if (!(totp instanceof TOTP)) throw new VaultError('invalid', 'the TOTP entry holds an HOTP URI, not a TOTP one');
+  if (!/^\d{6,8}$/.test(code.trim())) return false;
+  return totp.validate({ token: code.trim(), timestamp: now.getTime(), window: 1 }) !== null;
+}

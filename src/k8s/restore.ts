@@ -1,0 +1,280 @@
+import { VaultError } from '../vault/errors.js';
+import { ClusterError, type SecretsPort } from './cluster.js';
+import type { DesiredSecret } from './plan.js';
+import { CONTENT_HASH_ANNOTATION, contentHash, toYaml, type SecretObject } from './secret.js';
+
+export type OnConflict = 'skip' | 'overwrite' | 'fail' | 'if-unchanged';
+export type DryRun = 'none' | 'client' | 'server';
+export type Action = 'created' | 'updated' | 'recreated' | 'unchanged' | 'skipped' | 'failed' | 'not-attempted';
+
+export interface RestoreOptions {
+  onConflict: OnConflict;
+  dryRun: DryRun;
+  /** Delete and create an immutable Secret (or one whose type changes) instead of failing. */
+  recreate: boolean;
+  createNamespaces: boolean;
+  concurrency: number;
+  hashKey: Buffer;
+  /** Compute a masked diff for every Secret that changes. */
+  diff: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface SecretResult {
+  namespace: string;
+  name: string;
+  action: Action;
+  /** Secret keys written (names only) and the vault entries they come from. */
+  keys: string[];
+  sources: Record<string, string>;
+  reason?: string;
+  hint?: string;
+  diff?: string;
+}
+
+export interface RestoreReport {
+  dryRun: DryRun;
+  onConflict: OnConflict;
+  /** true when --on-conflict fail found a conflict and nothing was written. */
+  aborted: boolean;
+  namespacesCreated: string[];
+  results: SecretResult[];
+  counts: Record<Action, number>;
+  /** Every Secret is created, updated, recreated or unchanged. */
+  complete: boolean;
+}
+
+/** Runs `f` over `items` with at most `limit` at a time, keeping order in the results. */
+export async function pool<T, R>(items: T[], limit: number, f: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+const sameMap = (want: Record<string, string> | undefined, have: Record<string, string> | undefined) =>
+  Object.entries(want ?? {}).every(([k, v]) => have?.[k] === v);
+
+/** What the plan sets is already in the cluster (its own content-hash annotation aside). */
+export function matches(want: SecretObject, live: SecretObject): boolean {
+  const { [CONTENT_HASH_ANNOTATION]: _, ...annotations } = want.metadata.annotations ?? {};
+  return (
+    (live.type ?? 'Opaque') === (want.type ?? 'Opaque') &&
+    sameMap(want.data, live.data) &&
+    sameMap(want.metadata.labels, live.metadata.labels) &&
+    sameMap(annotations, live.metadata.annotations) &&
+    (want.immutable === undefined || Boolean(live.immutable) === want.immutable)
+  );
+}
+
+/** A manifest with every value masked, the way kubectl diff masks Secrets. */
+function masked(s: SecretObject | undefined, other: SecretObject | undefined, side: 'before' | 'after'): string {
+  if (!s) return '';
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.data ?? {})) data[k] = other?.data?.[k] === v ? '***' : `*** (${side})`;
+  const annotations = { ...(s.metadata.annotations ?? {}) };
+  const { name, namespace, labels } = s.metadata;
+  return toYaml({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace, ...(labels && Object.keys(labels).length ? { labels } : {}), ...(Object.keys(annotations).length ? { annotations } : {}) },
+    type: s.type ?? 'Opaque',
+    ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
+    ...(Object.keys(data).length ? { data } : {}),
+  });
+}
+
+/** A unified diff of two short texts (line LCS), labelled like kubectl diff. */
+export function unifiedDiff(before: string, after: string, label: string): string {
+  const a = before ? before.trimEnd().split('\n') : [];
+  const b = after ? after.trimEnd().split('\n') : [];
+  const lcs: number[][] = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
+  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  const out = [`--- live/${label}`, `+++ merged/${label}`];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) {
+      out.push(` ${a[i]}`);
+      i++;
+      j++;
+    } else if (j < b.length && (i >= a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) out.push(`+${b[j++]}`);
+    else out.push(`-${a[i++]}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+/** What the live Secret will look like after vault-tool's apply (for the diff only). */
+function merged(want: SecretObject, live: SecretObject | undefined): SecretObject {
+  if (!live) return want;
+  return {
+    ...live,
+    type: want.type,
+    ...(want.immutable !== undefined ? { immutable: want.immutable } : {}),
+    metadata: { ...live.metadata, labels: { ...live.metadata.labels, ...want.metadata.labels }, annotations: { ...live.metadata.annotations, ...want.metadata.annotations } },
+    data: { ...live.data, ...want.data },
+  };
+}
+
+interface Decision {
+  kind: 'create' | 'update' | 'recreate' | 'unchanged' | 'skip' | 'conflict' | 'fail';
+  reason?: string;
+  hint?: string;
+}
+
+function decide(d: DesiredSecret, live: SecretObject | undefined, opts: RestoreOptions): Decision {
+  if (!live) return { kind: 'create' };
+  const want = d.obj;
+  if (matches(want, live)) return { kind: 'unchanged' };
+  if (opts.onConflict === 'skip') return { kind: 'skip', reason: 'exists in the cluster and differs from the vault', hint: '--on-conflict if-unchanged replaces it if vault-tool wrote it last; overwrite replaces it anyway' };
+  if (opts.onConflict === 'fail') return { kind: 'conflict', reason: 'exists in the cluster and differs from the vault' };
+  if (opts.onConflict === 'if-unchanged') {
+    const recorded = live.metadata.annotations?.[CONTENT_HASH_ANNOTATION];
+    if (!recorded) return { kind: 'skip', reason: 'exists and differs from the vault, and vault-tool did not write it (no content-hash annotation)', hint: '--on-conflict overwrite replaces it' };
+    if (recorded !== contentHash(opts.hashKey, live.type, live.data, Object.keys(want.data ?? {}))) {
+      return { kind: 'skip', reason: 'changed in the cluster since vault-tool last wrote it', hint: 'compare with `k8s diff-vault`; --on-conflict overwrite replaces it' };
+    }
+  }
+  const typeChanges = (live.type ?? 'Opaque') !== (want.type ?? 'Opaque');
+  if (live.immutable || typeChanges) {
+    const why = live.immutable ? 'the Secret is immutable' : `its type changes from ${live.type} to ${want.type}, which Kubernetes does not allow in place`;
+    if (!opts.recreate) return { kind: 'fail', reason: `${why}; it must be deleted and created again`, hint: 'add --recreate to delete and create it' };
+    return { kind: 'recreate' };
+  }
+  return { kind: 'update' };
+}
+
+const emptyCounts = (): Record<Action, number> => ({ created: 0, updated: 0, recreated: 0, unchanged: 0, skipped: 0, failed: 0, 'not-attempted': 0 });
+
+/**
+ * Restores the desired Secrets: reads every one first, decides, then writes
+ * (server-side apply, field manager vault-tool) with bounded concurrency.
+ * With --on-conflict fail, a conflict found while reading stops the restore
+ * before anything is written. Updates carry the resourceVersion that was read,
+ * so a Secret changed in between fails instead of being clobbered. API errors
+ * end up in the report, one line per Secret; the restore never stops half-way
+ * without saying what was and was not applied.
+ */
+export async function restore(port: SecretsPort, desired: DesiredSecret[], opts: RestoreOptions): Promise<RestoreReport> {
+  const results: SecretResult[] = desired.map((d) => ({ namespace: d.obj.metadata.namespace!, name: d.obj.metadata.name, action: 'not-attempted', keys: Object.keys(d.obj.data ?? {}), sources: d.sources }));
+  const report: RestoreReport = { dryRun: opts.dryRun, onConflict: opts.onConflict, aborted: false, namespacesCreated: [], results, counts: emptyCounts(), complete: false };
+  const finish = () => {
+    report.counts = emptyCounts();
+    for (const r of results) report.counts[r.action]++;
+    report.complete = results.every((r) => ['created', 'updated', 'recreated', 'unchanged'].includes(r.action));
+    return report;
+  };
+  const fail = (i: number, e: unknown) => {
+    const err = e instanceof VaultError ? e : new VaultError('internal', String((e as Error)?.message ?? e));
+    results[i]!.action = 'failed';
+    results[i]!.reason = err.message;
+    if (err instanceof ClusterError && err.status === 404 && err.reason === 'NotFound' && /namespaces? "/.test(err.message)) results[i]!.hint = 'the namespace does not exist; add --create-namespace';
+    else if (err.hint) results[i]!.hint = err.hint;
+  };
+
+  // Namespaces first: a restore into a new cluster usually needs them.
+  const namespaces = [...new Set(results.map((r) => r.namespace))];
+  const missingNs = new Set<string>();
+  if (opts.createNamespaces) {
+    const exist = await pool(namespaces, opts.concurrency, (ns) => port.namespaceExists(ns));
+    namespaces.forEach((ns, i) => !exist[i] && missingNs.add(ns));
+    if (opts.dryRun !== 'client') {
+      for (const ns of missingNs) {
+        await port.createNamespace(ns, opts.dryRun === 'server');
+        report.namespacesCreated.push(ns);
+      }
+    } else report.namespacesCreated.push(...missingNs);
+  }
+
+  // Read phase.
+  const lives = await pool(desired, opts.concurrency, async (d, i) => {
+    if (missingNs.has(results[i]!.namespace)) return { ok: true as const, live: undefined };
+    try {
+      return { ok: true as const, live: await port.getSecret(d.obj.metadata.namespace!, d.obj.metadata.name) };
+    } catch (e) {
+      fail(i, e);
+      return { ok: false as const, live: undefined };
+    }
+  });
+  const decisions = desired.map((d, i) => (lives[i]!.ok ? decide(d, lives[i]!.live, opts) : undefined));
+  decisions.forEach((dec, i) => {
+    if (opts.diff && dec && ['create', 'update', 'recreate'].includes(dec.kind)) {
+      const live = lives[i]!.live;
+      const want = merged(desired[i]!.obj, dec.kind === 'recreate' ? undefined : live);
+      results[i]!.diff = unifiedDiff(masked(live, want, 'before'), masked(want, live, 'after'), `v1.Secret.${results[i]!.namespace}.${results[i]!.name}`);
+    }
+  });
+  if (decisions.some((d) => d?.kind === 'conflict')) {
+    report.aborted = true;
+    decisions.forEach((d, i) => {
+      if (d?.kind === 'conflict') {
+        results[i]!.action = 'failed';
+        results[i]!.reason = `${d.reason} (--on-conflict fail: nothing was written)`;
+      }
+    });
+    return finish();
+  }
+
+  // Write phase.
+  let done = 0;
+  await pool(desired, opts.concurrency, async (d, i) => {
+    const dec = decisions[i];
+    const r = results[i]!;
+    try {
+      if (!dec) return;
+      switch (dec.kind) {
+        case 'unchanged':
+          r.action = 'unchanged';
+          return;
+        case 'skip':
+          r.action = 'skipped';
+          r.reason = dec.reason;
+          r.hint = dec.hint;
+          return;
+        case 'fail':
+          r.action = 'failed';
+          r.reason = dec.reason;
+          r.hint = dec.hint;
+          return;
+        case 'create':
+          if (opts.dryRun !== 'client') await port.applySecret(d.obj, { force: false, dryRun: opts.dryRun === 'server' });
+          r.action = 'created';
+          return;
+        case 'update': {
+          const live = lives[i]!.live!;
+          const body: SecretObject = { ...d.obj, metadata: { ...d.obj.metadata, resourceVersion: live.metadata.resourceVersion } };
+          if (opts.dryRun !== 'client') await port.applySecret(body, { force: true, dryRun: opts.dryRun === 'server' });
+          r.action = 'updated';
+          return;
+        }
+        case 'recreate': {
+          const live = lives[i]!.live!;
+          if (opts.dryRun !== 'client') {
+            await port.deleteSecret(r.namespace, r.name, { uid: live.metadata.uid, resourceVersion: live.metadata.resourceVersion }, opts.dryRun === 'server');
+            try {
+              if (opts.dryRun === 'none') await port.applySecret(d.obj, { force: false, dryRun: false });
+            } catch (e) {
+              r.hint = 'the old Secret was deleted but the new one was not written: run the restore again';
+              throw e;
+            }
+          }
+          r.action = 'recreated';
+          return;
+        }
+      }
+    } catch (e) {
+      const hint = r.hint;
+      fail(i, e);
+      if (hint) r.hint = hint;
+    } finally {
+      opts.onProgress?.(++done, desired.length);
+    }
+  });
+  return finish();
+}
