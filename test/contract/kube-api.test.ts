@@ -188,7 +188,7 @@ describe('kubectl as a second real client of the test double', () => {
       const apply = await kubectl(['apply', '--server-side', '--validate=false', '-f', join(dir, 's.yaml')]);
       expect(apply.stderr).toBe('');
       expect(apply.stdout.trim()).toBe('secret/from-kubectl serverside-applied');
-      const patch = srv.requests.find((r) => r.method === 'PATCH')!;
+      const patch = srv.requests.find((r: { method: string }) => r.method === 'PATCH')!;
       expect(patch).toMatchObject({ path: '/api/v1/namespaces/apps/secrets/from-kubectl', contentType: 'application/apply-patch+yaml', query: { fieldManager: 'kubectl' } });
       const get = await kubectl(['get', 'secret', 'from-kubectl', '-o', 'json']);
       const obj = JSON.parse(get.stdout);

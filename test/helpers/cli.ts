@@ -20,6 +20,8 @@ export interface CliOptions {
   stdin?: string | Buffer;
   env?: Record<string, string | undefined>;
   stdoutIsTTY?: boolean;
+  /** A fixed clock for the command. */
+  now?: Date;
 }
 
 /** Runs the CLI in-process in `dir`, with its own state folder and no inherited vault paths. */
@@ -35,6 +37,7 @@ export async function cli(dir: string, args: string[], opts: CliOptions = {}): P
     stdoutIsTTY: Boolean(opts.stdoutIsTTY),
     stderrIsTTY: false,
     cwd: dir,
+    ...(opts.now ? { now: () => opts.now! } : {}),
   };
   const code = await run(args, io);
   const stdoutBytes = Buffer.concat(out);
