@@ -19,11 +19,19 @@ import { registerDemo } from './commands/demo.js';
 import { registerTypes } from './commands/types.js';
 import { registerEscrow } from './commands/escrow.js';
 import { registerEvidence } from './commands/evidence.js';
-import { registerK8s } from './commands/k8s.js';
 
 export const VERSION = '0.1.0';
 
-export function buildProgram(ctx: Context): Command {
+export const K8S_SUMMARY = 'Kubernetes Secrets: import, export, restore by plan, compare, RBAC';
+type Register = (program: Command, ctx: Context) => void;
+
+/** Stands in for the k8s commands in the top-level help; their code loads only when `k8s` is on the command line. */
+const registerK8sStub: Register = (program) => {
+  program.command('k8s').description(K8S_SUMMARY).allowUnknownOption().allowExcessArguments();
+};
+
+/** The command tree; `registerK8s` is given when the k8s commands are wanted (run() loads them lazily). */
+export function buildProgram(ctx: Context, registerK8s: Register = registerK8sStub): Command {
   const program = new Command('vault-tool')
     .description('Encrypted secrets vault and key escrow: an age-format vault, custodian shares, verified backups.')
     .version(VERSION, '-V, --version')
@@ -51,8 +59,9 @@ export function buildProgram(ctx: Context): Command {
 /** Runs the CLI on `args` (without node and script) and returns the exit code; never calls process.exit. */
 export async function run(args: string[], io: Io = processIo()): Promise<number> {
   const ctx = new Context(io);
-  const program = buildProgram(ctx);
   try {
+    const k8s = args.includes('k8s') ? (await import('./commands/k8s.js')).registerK8s : undefined;
+    const program = buildProgram(ctx, k8s);
     await program.parseAsync(args, { from: 'user' });
     return 0;
   } catch (e) {

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
 import { collect, table, type Context } from '../context.js';
+import { K8S_SUMMARY } from '../main.js';
 
 // Everything Kubernetes is imported inside the actions: `vault-tool list`
 // never loads @kubernetes/client-node (nor this file's dependencies).
@@ -48,7 +49,7 @@ async function loadPlan(ctx: Context, file: string, nsMap: string[] | undefined)
 const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`;
 
 export function registerK8s(program: Command, ctx: Context): void {
-  const k8s = program.command('k8s').description('Kubernetes Secrets: import, export, restore by plan, compare, RBAC');
+  const k8s = program.command('k8s').description(K8S_SUMMARY);
 
   clusterOptions(
     k8s
