@@ -282,6 +282,31 @@ describe('k8s restore: every error path is reported, nothing half-written withou
     expect(r.stderr).toContain('hint: check --context');
   });
 
+  it('over HTTPS: the kubeconfig CA is trusted, another CA is refused before anything is written', async () => {
+    haveBinary('openssl', ['version']);
+    const plan = await importAndPlan();
+    const tls: Server = await startKubeApi({ tls: true, namespaces: ['infisical'] });
+    const other: Server = await startKubeApi({ tls: true });
+    try {
+      writeFileSync(join(dir, 'tls.yaml'), tls.kubeconfig({ context: 'tls' }));
+      const ok = await vt(['k8s', 'restore', '--plan', plan, '--kubeconfig', 'tls.yaml']);
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain(`restore into context tls (${tls.url})`);
+      expect(tls.state.get('infisical', 'infisical-bootstrap-secret')).toBeDefined();
+      const otherCa = other.kubeconfig({ context: 'tls' }).match(/certificate-authority-data: (\S+)/)![1]!;
+      writeFileSync(join(dir, 'wrong-ca.yaml'), tls.kubeconfig({ context: 'tls' }).replace(/certificate-authority-data: \S+/, `certificate-authority-data: ${otherCa}`));
+      const n = tls.requests.length;
+      const bad = await vt(['k8s', 'restore', '--plan', plan, '--kubeconfig', 'wrong-ca.yaml']);
+      expect(bad.code).toBe(15);
+      expect(bad.stderr).toMatch(/TLS verification of https:\/\/127.0.0.1:\d+ failed/);
+      expect(bad.stderr).toContain('certificate-authority');
+      expect(tls.requests).toHaveLength(n);
+    } finally {
+      await tls.close();
+      await other.close();
+    }
+  });
+
   it('a wrong token (401) and a missing kubeconfig: clear errors', async () => {
     const plan = await importAndPlan();
     writeFileSync(join(dir, 'kubeconfig'), srv.kubeconfig({ context: 'dr', withToken: false }));
