@@ -229,11 +229,13 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
     return finish();
   }
 
-  // Write phase.
+  // Write phase. A server dry run cannot send a Secret into a namespace that
+  // the same dry run only pretended to create: the server would answer 404.
   let done = 0;
   await pool(desired, opts.concurrency, async (d, i) => {
     const dec = decisions[i];
     const r = results[i]!;
+    const write = opts.dryRun === 'none' || (opts.dryRun === 'server' && !missingNs.has(r.namespace));
     try {
       if (!dec) return;
       switch (dec.kind) {
@@ -251,19 +253,19 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
           r.hint = dec.hint;
           return;
         case 'create':
-          if (opts.dryRun !== 'client') await port.applySecret(d.obj, { force: false, dryRun: opts.dryRun === 'server' });
+          if (write) await port.applySecret(d.obj, { force: false, dryRun: opts.dryRun === 'server' });
           r.action = 'created';
           return;
         case 'update': {
           const live = lives[i]!.live!;
           const body: SecretObject = { ...d.obj, metadata: { ...d.obj.metadata, resourceVersion: live.metadata.resourceVersion } };
-          if (opts.dryRun !== 'client') await port.applySecret(body, { force: true, dryRun: opts.dryRun === 'server' });
+          if (write) await port.applySecret(body, { force: true, dryRun: opts.dryRun === 'server' });
           r.action = 'updated';
           return;
         }
         case 'recreate': {
           const live = lives[i]!.live!;
-          if (opts.dryRun !== 'client') {
+          if (write) {
             await port.deleteSecret(r.namespace, r.name, { uid: live.metadata.uid, resourceVersion: live.metadata.resourceVersion }, opts.dryRun === 'server');
             try {
               if (opts.dryRun === 'none') await port.applySecret(d.obj, { force: false, dryRun: false });

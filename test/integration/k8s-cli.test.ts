@@ -233,6 +233,12 @@ describe('k8s restore', () => {
     expect(writes().map((q) => q.query.dryRun)).toEqual(['All']);
     expect(srv.state.get('dr', 'infisical-bootstrap-secret')).toBeUndefined();
     expect(srv.state.rv).toBe(rv);
+    // A namespace the dry run would create: the namespace goes as dryRun=All, the Secret is not sent (the server could only answer 404).
+    const fresh = await vt(['k8s', 'restore', '--plan', plan, '--namespace-map', 'infisical:brand-new', '--create-namespace', '--dry-run=server']);
+    expect(fresh.code).toBe(0);
+    expect(fresh.stdout).toContain('created  brand-new/infisical-bootstrap-secret');
+    expect(writes().map((q) => `${q.method} ${q.path} ${q.query.dryRun}`)).toEqual(['PATCH /api/v1/namespaces/dr/secrets/infisical-bootstrap-secret All', 'POST /api/v1/namespaces All']);
+    expect(srv.state.namespaces.has('brand-new')).toBe(false);
     expect(existsEvidence()).toBe(false);
   });
 

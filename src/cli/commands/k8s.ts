@@ -21,13 +21,21 @@ function clusterOptions(c: Command, withNamespace = true): Command {
   return c;
 }
 
-async function openCluster(ctx: Context, o: ClusterOpts) {
-  const { loadKubeconfig } = await import('../../k8s/kubeconfig.js');
-  const { connect } = await import('../../k8s/cluster.js');
-  const cfg = loadKubeconfig({ kubeconfig: o.kubeconfig ? ctx.abs(o.kubeconfig) : undefined, context: o.context, namespace: o.namespace, env: ctx.io.env });
+function requestTimeoutMs(o: ClusterOpts): number {
   const secs = Number(o.requestTimeout ?? '30');
   if (!Number.isFinite(secs) || secs < 0) throw new VaultError('usage', '--request-timeout must be a number of seconds');
-  return connect(cfg, { requestTimeoutMs: secs * 1000 });
+  return secs * 1000;
+}
+
+async function resolveKubeconfig(ctx: Context, o: ClusterOpts) {
+  const { loadKubeconfig } = await import('../../k8s/kubeconfig.js');
+  return loadKubeconfig({ kubeconfig: o.kubeconfig ? ctx.abs(o.kubeconfig) : undefined, context: o.context, namespace: o.namespace, env: ctx.io.env });
+}
+
+async function openCluster(ctx: Context, o: ClusterOpts, cfg?: Awaited<ReturnType<typeof resolveKubeconfig>>) {
+  const { connect } = await import('../../k8s/cluster.js');
+  const timeout = requestTimeoutMs(o);
+  return connect(cfg ?? (await resolveKubeconfig(ctx, o)), { requestTimeoutMs: timeout });
 }
 
 function parsePairs(list: string[] | undefined, what: string, sep: string): Record<string, string> {
@@ -251,7 +259,6 @@ export function registerK8s(program: Command, ctx: Context): void {
     const { desiredSecrets } = await import('../../k8s/plan.js');
     const { contentHashKey } = await import('../../k8s/secret.js');
     const { restore } = await import('../../k8s/restore.js');
-    const { loadKubeconfig } = await import('../../k8s/kubeconfig.js');
     const concurrency = Number(o.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new VaultError('usage', '--concurrency must be 1 to 64');
     if (o.breakGlass && !o.reason?.trim()) throw new VaultError('usage', '--break-glass needs --reason "…" (it goes into the evidence log)');
@@ -260,11 +267,10 @@ export function registerK8s(program: Command, ctx: Context): void {
     const { doc } = await readVault(paths, ctx.storeOptions(cmd));
     // Everything that can be checked without the cluster is checked first.
     const desired = desiredSecrets(doc, plan, contentHashKey(doc.fingerprintKey));
-    const cfg = loadKubeconfig({ kubeconfig: o.kubeconfig ? ctx.abs(o.kubeconfig) : undefined, context: o.context, env: ctx.io.env });
+    const cfg = await resolveKubeconfig(ctx, o);
     const dryRun = o.dryRun ?? 'none';
     const guard = dryRun === 'none' ? await enforcePolicy(ctx, cmd, cfg.context, o, doc) : undefined;
-    const { connect } = await import('../../k8s/cluster.js');
-    const port = await connect(cfg, { requestTimeoutMs: Number(o.requestTimeout ?? '30') * 1000 });
+    const port = await openCluster(ctx, o, cfg);
     const progress = ctx.io.stderrIsTTY && !ctx.globals(cmd).json;
     const report = await restore(port, desired, {
       onConflict: o.onConflict,
