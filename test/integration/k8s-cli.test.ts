@@ -99,6 +99,13 @@ describe('k8s import', () => {
     expect(ok.code).toBe(0);
     expect((await vt(['get', 'x/other'])).stdout).toBe('x');
     expect((await vt(['get', 'k8s/ns/s/KEY'])).code).toBe(5);
+    // A mapping file, narrowed to one Secret: keys of other Secrets are not caught by it.
+    writeFileSync(join(dir, 'map.yaml'), 'mappings:\n  - {secret: ns/s, key: KEY, entry: x/key, type: generic}\n  - {secret: other/s, key: OTHER, entry: x/never}\n');
+    const mapped = await vt(['--json', 'k8s', 'import', '-f', 'get.yaml', '--map-file', 'map.yaml']);
+    expect(mapped.code).toBe(0);
+    const rep = JSON.parse(mapped.stdout);
+    expect(rep.entries.map((e: { entry: string; status: string }) => `${e.entry}:${e.status}`)).toEqual(['x/key:added', 'k8s/ns/s/OTHER:added']);
+    expect(rep.skipped).toEqual([{ secret: 'other/s', reason: 'mapping for key OTHER matched no Secret key' }]);
   });
 });
 
