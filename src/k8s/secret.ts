@@ -31,8 +31,6 @@ export const FIELD_MANAGER = 'vault-tool';
 const KEY_RE = /^[-._a-zA-Z0-9]+$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** Set by the API server; never copied into the vault or a manifest (cleanSecret keeps only what it names). */
-export const SERVER_FIELDS = ['uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'generation', 'ownerReferences', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'finalizers'];
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /** Secret types skipped on import unless asked: they are minted by the cluster or by Helm, not kept keys. */
@@ -89,8 +87,10 @@ function stringMap(v: unknown, what: string): Record<string, string> | undefined
 const STD_B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
- * A Secret as it would be recreated: server-set fields and the last-applied
- * annotation stripped, stringData folded into data (stringData wins, as the
+ * A Secret as it would be recreated: only name, namespace, labels,
+ * annotations (less the last-applied one), type, immutable and data are
+ * copied, so server-set fields (uid, resourceVersion, managedFields,
+ * ownerReferences…) never are; stringData folded into data (stringData wins, as the
  * API server does), data checked as base64.
  */
 export function cleanSecret(raw: unknown, where: string): SecretObject {
@@ -182,5 +182,3 @@ export function contentHash(hashKey: Buffer, type: string | undefined, data: Rec
 export function contentHashKey(fingerprintKey: string): Buffer {
   return createHmac('sha256', Buffer.from(fingerprintKey, 'base64')).update('vault-tool k8s content hash v1').digest();
 }
-
-export const ref = (s: { metadata: { namespace?: string; name: string } }) => `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`;

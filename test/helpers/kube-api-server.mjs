@@ -320,7 +320,6 @@ export async function startKubeApi(opts = {}) {
     delete next.stringData;
     next.type ??= old.type;
     validate(next, old);
-    const before = fieldsOf(old);
     const after = fieldsOf(next);
     const changed = new Set([...after].filter((f) => JSON.stringify(getField(old, f)) !== JSON.stringify(getField(next, f))));
     const owners = new Map([...entry.owners].map(([m, o]) => [m, { op: o.op, fields: new Set(o.fields) }]));
@@ -333,7 +332,6 @@ export async function startKubeApi(opts = {}) {
     next.apiVersion = 'v1';
     next.kind = 'Secret';
     const noop = JSON.stringify({ ...old, metadata: { ...old.metadata, managedFields: undefined } }) === JSON.stringify({ ...next, metadata: { ...next.metadata, managedFields: undefined } });
-    void before;
     return persist(ns, name, { obj: next, owners }, dryRun, !noop);
   }
 
