@@ -157,8 +157,12 @@ export interface DesiredSecret {
   sources: Record<string, string>;
 }
 
-/** The Secrets the plan asks for, with values from the vault, checked (names, keys, 1 MiB) before any API call. */
-export function desiredSecrets(doc: VaultDocument, plan: RestorePlan, hashKey: Buffer): DesiredSecret[] {
+/**
+ * The Secrets the plan asks for, with values from the vault, checked (names,
+ * keys, 1 MiB) before any API call. With `hashKey`, each carries the
+ * content-hash annotation a restore writes; without, they are plain manifests.
+ */
+export function desiredSecrets(doc: VaultDocument, plan: RestorePlan, hashKey?: Buffer): DesiredSecret[] {
   const seen = new Set<string>();
   return plan.secrets.map((s) => {
     const id = `${s.namespace}/${s.name}`;
@@ -173,6 +177,7 @@ export function desiredSecrets(doc: VaultDocument, plan: RestorePlan, hashKey: B
       data[key] = (r.part ? pemPart(value, r.part, ref) : value).toString('base64');
       sources[key] = `${entry.name}@${version.version}${r.part ? `#${r.part}` : ''}`;
     }
+    const annotations = { ...s.annotations, ...(hashKey ? { [CONTENT_HASH_ANNOTATION]: contentHash(hashKey, s.type, data) } : {}) };
     const obj: SecretObject = {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -180,7 +185,7 @@ export function desiredSecrets(doc: VaultDocument, plan: RestorePlan, hashKey: B
         name: s.name,
         namespace: s.namespace,
         ...(Object.keys(s.labels).length ? { labels: { ...s.labels } } : {}),
-        annotations: { ...s.annotations, [CONTENT_HASH_ANNOTATION]: contentHash(hashKey, s.type, data) },
+        ...(Object.keys(annotations).length ? { annotations } : {}),
       },
       type: s.type,
       ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),

@@ -30,8 +30,6 @@ export interface SecretResult {
   reason?: string;
   hint?: string;
   diff?: string;
-  /** Internal: a read error that stops the whole restore. */
-  fatal?: ClusterError;
 }
 
 export interface RestoreReport {
@@ -170,7 +168,6 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
     report.counts = emptyCounts();
     for (const r of results) report.counts[r.action]++;
     report.complete = results.every((r) => ['created', 'updated', 'recreated', 'unchanged'].includes(r.action));
-    for (const r of results) delete r.fatal;
     return report;
   };
   const fail = (i: number, e: unknown) => {
@@ -196,19 +193,19 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
   }
 
   // Read phase.
+  let fatal: ClusterError | undefined;
   const lives = await pool(desired, opts.concurrency, async (d, i) => {
     if (missingNs.has(results[i]!.namespace)) return { ok: true as const, live: undefined };
     try {
       return { ok: true as const, live: await port.getSecret(d.obj.metadata.namespace!, d.obj.metadata.name) };
     } catch (e) {
-      if (e instanceof ClusterError && (e.status === 0 || e.status === 401)) results[i]!.fatal = e;
+      if (e instanceof ClusterError && (e.status === 0 || e.status === 401)) fatal ??= e;
       fail(i, e);
       return { ok: false as const, live: undefined };
     }
   });
   // A cluster that cannot be reached, or refuses the credentials, fails every
   // call alike: say so once, before anything is written.
-  const fatal = results.map((r) => r.fatal).find(Boolean);
   if (fatal) throw fatal;
   const decisions = desired.map((d, i) => (lives[i]!.ok ? decide(d, lives[i]!.live, opts) : undefined));
   decisions.forEach((dec, i) => {

@@ -48,10 +48,18 @@ function parsePairs(list: string[] | undefined, what: string, sep: string): Reco
   return out;
 }
 
-async function loadPlan(ctx: Context, file: string, nsMap: string[] | undefined) {
+/** Reads the plan once; `text` is what the evidence record hashes. */
+async function loadPlanFile(ctx: Context, file: string, nsMap: string[] | undefined) {
   const { parsePlan, mapNamespaces } = await import('../../k8s/plan.js');
-  const text = (await ctx.readFile(file, 'the restore plan')).toString('utf8');
-  return mapNamespaces(parsePlan(text, file), parsePairs(nsMap, '--namespace-map', ':'));
+  const text = await ctx.readFile(file, 'the restore plan');
+  return { plan: mapNamespaces(parsePlan(text.toString('utf8'), file), parsePairs(nsMap, '--namespace-map', ':')), text };
+}
+
+const loadPlan = async (ctx: Context, file: string, nsMap: string[] | undefined) => (await loadPlanFile(ctx, file, nsMap)).plan;
+
+/** --plan and --namespace-map, as every plan-driven command takes them. */
+function planOptions(c: Command, nsMapHelp: string): Command {
+  return c.requiredOption('--plan <file>', 'the restore plan (YAML)').option('--namespace-map <old:new>', `${nsMapHelp} (repeatable)`, collect);
 }
 
 const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`;
@@ -72,7 +80,7 @@ export function registerK8s(program: Command, ctx: Context): void {
       .option('--include-all-types', 'also import service-account-token and Helm release Secrets')
       .option('--dry-run', 'say what would be imported, change nothing'),
   ).action(async (names: string[], o: ClusterOpts & { fromFile?: string[]; allNamespaces?: boolean; selector?: string; map?: string[]; mapFile?: string; onlyMapped?: boolean; includeAllTypes?: boolean; dryRun?: boolean }, cmd: Command) => {
-    const { parseSecretManifests } = await import('../../k8s/secret.js');
+    const { cleanSecret, parseSecretManifests } = await import('../../k8s/secret.js');
     const { parseMapping, parseMappingFile, planImport, applyImport } = await import('../../k8s/import.js');
     const { readVault, updateVault } = await import('../../vault/store.js');
     const mappings = (o.map ?? []).map(parseMapping);
@@ -103,7 +111,6 @@ export function registerK8s(program: Command, ctx: Context): void {
       } else {
         secrets = await port.listSecrets(o.allNamespaces ? undefined : port.target.namespace, o.selector);
       }
-      const { cleanSecret } = await import('../../k8s/secret.js');
       secrets = secrets.map((s, i) => cleanSecret(s, `cluster Secret ${i + 1}`));
     }
     if (!secrets.length) throw new VaultError('not-found', 'no Secrets to import');
@@ -147,7 +154,7 @@ export function registerK8s(program: Command, ctx: Context): void {
       const { readVault } = await import('../../vault/store.js');
       const { listEntries } = await import('../../vault/entries.js');
       const { desiredSecrets, planFromVault } = await import('../../k8s/plan.js');
-      const { manifestsYaml, contentHashKey, CONTENT_HASH_ANNOTATION } = await import('../../k8s/secret.js');
+      const { manifestsYaml } = await import('../../k8s/secret.js');
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       let plan;
       if (o.plan) {
@@ -185,13 +192,8 @@ export function registerK8s(program: Command, ctx: Context): void {
           if (loose.length) throw new VaultError('usage', `${loose.map((e) => e.name).slice(0, 3).join(', ')}${loose.length > 3 ? ', …' : ''} did not come from a Kubernetes Secret`, 'put them into one with --secret NAME [-n NAMESPACE], or export a --plan');
         }
       }
-      const secrets = desiredSecrets(doc, plan, contentHashKey(doc.fingerprintKey)).map((d) => {
-        // Manifests carry no vault-tool bookkeeping: what kubectl create secret would write.
-        const ann = { ...d.obj.metadata.annotations };
-        delete ann[CONTENT_HASH_ANNOTATION];
-        const { annotations: _, ...meta } = d.obj.metadata;
-        return { ...d.obj, metadata: Object.keys(ann).length ? { ...meta, annotations: ann } : meta };
-      });
+      // No content-hash annotation: the manifests are what kubectl create secret would write.
+      const secrets = desiredSecrets(doc, plan).map((d) => d.obj);
       const yaml = Buffer.from(manifestsYaml(secrets));
       let body: Buffer;
       if (o.plaintext) {
@@ -237,11 +239,12 @@ export function registerK8s(program: Command, ctx: Context): void {
     });
 
   clusterOptions(
-    k8s
-      .command('restore')
-      .description('apply a restore plan to a cluster: server-side apply, never clobbering without being asked; a summary per Secret')
-      .requiredOption('--plan <file>', 'the restore plan (YAML)')
-      .option('--namespace-map <old:new>', 'restore a namespace under another name (repeatable)', collect)
+    planOptions(
+      k8s
+        .command('restore')
+        .description('apply a restore plan to a cluster: server-side apply, never clobbering without being asked; a summary per Secret'),
+      'restore a namespace under another name',
+    )
       .addOption(new Option('--dry-run [mode]', 'change nothing: client (no writes) or server (writes sent with dryRun=All)').choices(['client', 'server']).preset('client'))
       .option('--diff', 'print what would change, values masked as in kubectl diff')
       .addOption(new Option('--on-conflict <policy>', 'a Secret that exists and differs: skip, overwrite, fail (before writing anything), if-unchanged (only if vault-tool wrote it last)').choices(['skip', 'overwrite', 'fail', 'if-unchanged']).default('skip'))
@@ -263,10 +266,11 @@ export function registerK8s(program: Command, ctx: Context): void {
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new VaultError('usage', '--concurrency must be 1 to 64');
     if (o.breakGlass && !o.reason?.trim()) throw new VaultError('usage', '--break-glass needs --reason "…" (it goes into the evidence log)');
     const paths = ctx.paths(cmd);
-    const plan = await loadPlan(ctx, o.plan, o.namespaceMap);
+    const { plan, text: planText } = await loadPlanFile(ctx, o.plan, o.namespaceMap);
     const { doc } = await readVault(paths, ctx.storeOptions(cmd));
+    const hashKey = contentHashKey(doc.fingerprintKey);
     // Everything that can be checked without the cluster is checked first.
-    const desired = desiredSecrets(doc, plan, contentHashKey(doc.fingerprintKey));
+    const desired = desiredSecrets(doc, plan, hashKey);
     const cfg = await resolveKubeconfig(ctx, o);
     const dryRun = o.dryRun ?? 'none';
     const guard = dryRun === 'none' ? await enforcePolicy(ctx, cmd, cfg.context, o, doc) : undefined;
@@ -278,7 +282,7 @@ export function registerK8s(program: Command, ctx: Context): void {
       recreate: Boolean(o.recreate),
       createNamespaces: Boolean(o.createNamespace),
       concurrency,
-      hashKey: contentHashKey(doc.fingerprintKey),
+      hashKey,
       diff: Boolean(o.diff),
       onProgress: progress ? (d, t) => ctx.io.stderr.write(`\rrestoring ${d}/${t}${d === t ? '\n' : ''}`) : undefined,
     });
@@ -287,7 +291,6 @@ export function registerK8s(program: Command, ctx: Context): void {
       try {
         const { appendEvidence } = await import('../../vault/evidence.js');
         const { createHash } = await import('node:crypto');
-        const planText = await ctx.readFile(o.plan, 'the restore plan');
         await updateVault(paths, ctx.storeOptions(cmd), (d) =>
           appendEvidence(paths.vaultFile, d, 'k8s.restore', {
             context: cfg.context,
@@ -329,21 +332,21 @@ export function registerK8s(program: Command, ctx: Context): void {
   });
 
   clusterOptions(
-    k8s
-      .command('diff-vault')
-      .alias('compare')
-      .description('which Secrets of a plan hold exactly the vault\'s values in the cluster (compared by hash, no values shown)')
-      .requiredOption('--plan <file>', 'the restore plan (YAML)')
-      .option('--namespace-map <old:new>', 'compare a namespace under another name (repeatable)', collect),
+    planOptions(
+      k8s
+        .command('diff-vault')
+        .alias('compare')
+        .description('which Secrets of a plan hold exactly the vault\'s values in the cluster (compared by hash, no values shown)'),
+      'compare a namespace under another name',
+    ),
     false,
   ).action(async (o: ClusterOpts & { plan: string; namespaceMap?: string[] }, cmd: Command) => {
     const { readVault } = await import('../../vault/store.js');
     const { desiredSecrets } = await import('../../k8s/plan.js');
-    const { contentHashKey } = await import('../../k8s/secret.js');
     const { compareWithCluster } = await import('../../k8s/compare.js');
     const plan = await loadPlan(ctx, o.plan, o.namespaceMap);
     const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
-    const desired = desiredSecrets(doc, plan, contentHashKey(doc.fingerprintKey));
+    const desired = desiredSecrets(doc, plan);
     const port = await openCluster(ctx, o);
     const results = await compareWithCluster(port, desired);
     const bad = results.filter((r) => r.status !== 'in-sync');
@@ -352,15 +355,11 @@ export function registerK8s(program: Command, ctx: Context): void {
       ctx.out(table([['STATUS', 'SECRET', 'DETAIL'], ...results.map((r) => [r.status, `${r.namespace}/${r.name}`, r.error ?? [r.changed.length ? `differs: ${r.changed.join(', ')}` : '', r.missingKeys.length && r.status !== 'missing' ? `missing keys: ${r.missingKeys.join(', ')}` : '', r.typeDiffers ? `type ${r.typeDiffers.cluster} (vault: ${r.typeDiffers.vault})` : ''].filter(Boolean).join('; ')])]));
       ctx.info(`${results.length - bad.length} of ${plural(results.length, 'Secret')} match the vault (context ${port.target.context})`);
     }
-    if (bad.some((r) => r.status === 'error') && bad.every((r) => r.status === 'error')) throw new VaultError('cluster', `could not read ${plural(bad.length, 'Secret')}: ${bad[0]!.error}`);
+    if (bad.length && bad.every((r) => r.status === 'error')) throw new VaultError('cluster', `could not read ${plural(bad.length, 'Secret')}: ${bad[0]!.error}`);
     if (bad.length) throw new VaultError('verify-failed', `${plural(bad.length, 'Secret')} ${bad.length === 1 ? 'does' : 'do'} not match the vault`, 'a key rotated in the cluster and never escrowed? import it with `k8s import`; or restore the vault\'s value with `k8s restore`');
   });
 
-  k8s
-    .command('rbac')
-    .description('print the least-privilege Role and RoleBinding a restore or verify job needs for a plan')
-    .requiredOption('--plan <file>', 'the restore plan (YAML)')
-    .option('--namespace-map <old:new>', 'namespace renames, as for restore (repeatable)', collect)
+  planOptions(k8s.command('rbac').description('print the least-privilege Role and RoleBinding a restore or verify job needs for a plan'), 'namespace renames, as for restore')
     .addOption(new Option('--for <job>', 'what the account runs').choices(['restore', 'verify']).default('restore'))
     .option('--service-account <ns/name>', 'the ServiceAccount to bind', 'vault-tool/vault-tool')
     .option('--name <name>', 'name of the Role and RoleBinding', 'vault-tool-restore')
