@@ -1,8 +1,8 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { VaultError } from '../vault/errors.js';
+import { checkWritableTarget, formatBytes, LIMITS, readFileOr, sweepTempFiles, writeFileAtomic } from '../vault/fsutil.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
 import { readAll, type Io } from './io.js';
 
@@ -11,6 +11,7 @@ export interface GlobalOptions {
   keyFile?: string;
   json?: boolean;
   strict?: boolean;
+  allowRollback?: boolean;
   passphraseEnv?: string;
   passphraseFile?: string;
 }
@@ -58,6 +59,7 @@ export class Context {
       getPassphrase: () => this.getPassphrase(cmd, false),
       stateFile: this.stateFile(),
       strict: Boolean(g.strict),
+      allowRollback: Boolean(g.allowRollback),
       onWarning: (m) => this.warn(m),
       now: () => this.now(),
     };
@@ -79,12 +81,14 @@ export class Context {
     this.io.stderr.write(message + '\n');
   }
 
-  /** Reads all of stdin once; a second reader (a value and a passphrase both from stdin) is refused. */
-  async stdin(what: string): Promise<Buffer> {
+  /** Reads all of stdin once (at most `limit` bytes); a second reader (a value and a passphrase both from stdin) is refused. */
+  async stdin(what: string, limit: number = LIMITS.stdin): Promise<Buffer> {
     if (this.stdinUsed) throw new VaultError('usage', `standard input is already used; cannot also read ${what} from it`);
     if (this.io.stdinIsTTY) throw new VaultError('usage', `expected ${what} on standard input, but it is a terminal`);
     this.stdinUsed = true;
-    return readAll(this.io.stdin);
+    const data = await readAll(this.io.stdin, limit);
+    if (!data) throw new VaultError('invalid', `${what} on standard input is larger than ${formatBytes(limit)}, the most vault-tool reads for it`);
+    return data;
   }
 
   /** For scripts: prints the question to stderr and reads one line of stdin (stdin is read lazily, line by line). */
@@ -107,14 +111,27 @@ export class Context {
     this.lines?.rl.close();
   }
 
-  readFile(path: string, what: string): Promise<Buffer> | Buffer {
-    if (path === '-') return this.stdin(what);
-    try {
-      return readFileSync(this.abs(path));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new VaultError(code === 'ENOENT' ? 'not-found' : 'io', `cannot read ${what} ${path}: ${code ?? (e as Error).message}`);
-    }
+  /**
+   * Checks an --out target before any work: its folder exists, it is not a
+   * folder, and it does not exist unless `force`. Returns the absolute path.
+   */
+  checkOut(path: string, force: boolean): string {
+    const abs = this.abs(path);
+    checkWritableTarget(abs, !force);
+    return abs;
+  }
+
+  /** Writes an --out file atomically (mode 0600), after sweeping temp files a killed run left beside it. */
+  writeOut(path: string, data: Uint8Array | string, force: boolean): void {
+    const abs = this.abs(path);
+    sweepTempFiles(abs);
+    writeFileAtomic(abs, data, { exclusive: !force });
+  }
+
+  /** Reads a file (at most `limit` bytes), or stdin for `-`. */
+  readFile(path: string, what: string, limit: number = LIMITS.text): Promise<Buffer> | Buffer {
+    if (path === '-') return this.stdin(what, limit);
+    return readFileOr(this.abs(path), what, limit);
   }
 
   envValue(name: string, what: string): Buffer {
@@ -129,7 +146,7 @@ export class Context {
     const g = this.globals(cmd);
     let p: Buffer;
     if (g.passphraseFile) {
-      p = Buffer.from(await this.readFile(g.passphraseFile, 'the passphrase'));
+      p = Buffer.from(await this.readFile(g.passphraseFile, 'the passphrase', 4096));
       p = (await import('../vault/types.js')).stripNewline(p);
     } else if (g.passphraseEnv) {
       p = this.envValue(g.passphraseEnv, 'the passphrase');
@@ -170,8 +187,9 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
 
+/** KEY=VALUE pairs into a null-prototype object (keys such as __proto__ are ordinary keys). */
 export function parseKeyValues(list: string[] | undefined, what: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const item of list ?? []) {
     const i = item.indexOf('=');
     if (i <= 0) throw new VaultError('usage', `${what} must be KEY=VALUE, got ${JSON.stringify(item)}`);

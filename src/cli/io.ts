@@ -25,13 +25,17 @@ export function processIo(): Io {
   };
 }
 
-export async function readAll(stream: NodeJS.ReadableStream, limit = 64 << 20): Promise<Buffer> {
+/** Reads a whole stream; null when it holds more than `limit` bytes (it is not read further). */
+export async function readAll(stream: NodeJS.ReadableStream, limit = 64 << 20): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of stream) {
     const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
     n += b.length;
-    if (n > limit) throw new Error(`input larger than ${limit} bytes`);
+    if (n > limit) {
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      return null;
+    }
     chunks.push(b);
   }
   return Buffer.concat(chunks);

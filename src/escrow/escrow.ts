@@ -1,19 +1,21 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { linkSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
 import { VaultError } from '../vault/errors.js';
 import { encrypt, armor, parseRecipient } from '../vault/age/index.js';
-import { formatKeyFile, keyFromScalar, keyIdOf, keyScalar, type VaultKey } from '../vault/keyfile.js';
+import { isProtectedKeyFile, keyFileWorkFactor, keyFromScalar, keyIdOf, keyScalar, newKeyPath, parseKeyFile, type VaultKey } from '../vault/keyfile.js';
 import { clampScalar, isClamped, X25519Identity } from '../vault/age/x25519.js';
-import { exists, writeFileAtomic } from '../vault/fsutil.js';
-import { loadKey, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
-import { appendEvidence } from '../vault/evidence.js';
+import { exists, fsError, fsyncDir, LIMITS, makeDirs, readFileOr, removeQuietly, sweepTempFiles, writeFileAtomic } from '../vault/fsutil.js';
+import { keyFileBytes, loadKey, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { openVault, peekVault } from '../vault/container.js';
+import { abortRekey, confirmRekey, startRekey, type RekeyConfirmed } from '../vault/rekey.js';
+import { recordEvidence } from '../vault/evidence.js';
 import type { VaultDocument } from '../vault/document.js';
 import { checkLabel, type Share } from './envelope.js';
-import { manifestKeyFingerprint, signManifest, type Manifest, type ManifestBody } from './manifest.js';
+import { manifestKeyFingerprint, parseManifest, signManifest, type Manifest, type ManifestBody } from './manifest.js';
 import { combineShares, splitSecret } from './shares.js';
-import { formatShareFile, shareFileName } from './files.js';
+import { formatShareFile, shareFileName, slug } from './files.js';
 import { renderSheet } from './sheet.js';
-
 
 export interface Custodian {
   label: string;
@@ -45,8 +47,14 @@ export function parseCustodian(spec: string): Custodian {
   const i = spec.indexOf('=');
   if (i < 0) return { label: checkLabel(spec) };
   const recipient = spec.slice(i + 1);
-  parseRecipient(recipient);
-  return { label: checkLabel(spec.slice(0, i)), recipient };
+  const label = checkLabel(spec.slice(0, i));
+  try {
+    parseRecipient(recipient);
+  } catch (e) {
+    const err = e as VaultError;
+    throw new VaultError(err.kind, `custodian ${label}: ${err.message}`, err.hint);
+  }
+  return { label, recipient };
 }
 
 export interface SplitOptions {
@@ -69,97 +77,346 @@ export interface SplitResult {
   shares: Share[];
 }
 
-/**
- * Splits the vault key K-of-N, self-tests every K-subset (or a sample),
- * writes one share file and one sheet per custodian plus the signed
- * manifest, and records the set in the vault and its evidence log.
- */
-export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: SplitOptions): Promise<SplitResult> {
-  const now = o.now ?? new Date();
-  return updateVault(paths, opts, async (doc, vaultKey) => {
-    const key: VaultKey = o.keyFile ? await loadKey(o.keyFile, opts) : vaultKey;
-    const known = [doc.key.keyId, doc.pendingKey?.keyId];
-    if (!known.includes(key.keyId)) throw new VaultError('wrong-key', `key id ${key.keyId} is not a key of this vault`);
-    const esc = escrowOf(doc);
-    const epoch = esc.epoch + 1;
-    const { shares, selfTested, subsets } = await splitSecret({
-      secret: clampScalar(keyScalar(key)),
-      keyId: key.keyId,
-      threshold: o.threshold,
-      labels: o.custodians.map((c) => c.label),
-      epoch,
-      keyIdOf: idOfSecret,
-      ...(o.selfTestLimit ? { selfTestLimit: o.selfTestLimit } : {}),
-    });
-    const recipients = new Map(o.custodians.map((c, i) => [i + 1, c.recipient ?? '']));
-    const manifest = signManifest(shares, new Map([...recipients].filter(([, r]) => r)), now.toISOString());
-    const fp = manifestKeyFingerprint(manifest.publicKey);
-    mkdirSync(o.outDir, { recursive: true, mode: 0o700 });
-    const manifestFile = join(o.outDir, 'manifest.json');
-    const planned = shares.map((s) => {
-      const base = shareFileName(s);
-      const r = recipients.get(s.index);
-      return { s, r, share: join(o.outDir, base + (r ? '.share.age' : '.share')), sheet: join(o.outDir, base + '.html') };
-    });
-    for (const p of [manifestFile, ...planned.flatMap((x) => [x.share, x.sheet])]) {
-      if (exists(p)) throw new VaultError('exists', `${p} already exists; refusing to overwrite shares`, 'choose an empty --out folder');
-    }
-    const files: SplitResult['files'] = [];
-    for (const { s, r, share, sheet } of planned) {
-      const text = formatShareFile(s, fp);
-      const data = r ? armor(encrypt(Buffer.from(text), { recipients: [parseRecipient(r)] })) : text;
-      writeFileAtomic(share, data, { exclusive: true });
-      const fileName = share.slice(o.outDir.length + 1);
-      writeFileAtomic(sheet, renderSheet({ share: s, manifestKey: fp, createdAt: now.toISOString(), fileName, ...(r ? { encryptedTo: r } : {}) }), { exclusive: true });
-      files.push({ custodian: s.label, share, sheet });
-    }
-    writeFileAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n', { exclusive: true });
-    const state: EscrowState = {
-      setId: shares[0]!.setId,
-      epoch,
-      threshold: o.threshold,
-      count: shares.length,
-      keyId: key.keyId,
-      createdAt: now.toISOString(),
-      custodians: o.custodians.map((c, i) => ({ ...c, index: i + 1 })),
-      manifest,
-    };
-    if (esc.current) {
-      const { manifest: _m, ...prev } = esc.current;
-      esc.history.push(prev);
-    }
-    esc.epoch = epoch;
-    esc.current = state;
-    await appendEvidence(paths.vaultFile, doc, o.event ?? 'escrow.split', {
-      setId: state.setId,
-      epoch,
-      threshold: state.threshold,
-      count: state.count,
-      keyId: state.keyId,
-      custodians: state.custodians.map((c) => ({ index: c.index, label: c.label, encryptedTo: c.recipient ? keyIdOf(c.recipient) : null })),
-      manifestKey: fp,
-      selfTested,
-    }, now);
-    return { state, files, manifestFile, selfTested, subsets, shares };
+/** The files a split writes, named from the custodians alone (so they can be checked before anything happens). */
+function plannedFiles(outDir: string, custodians: Custodian[]): { share: string; sheet: string }[] {
+  return custodians.map((c, i) => {
+    const base = shareFileName({ index: i + 1, label: c.label } as Share);
+    return { share: join(outDir, base + (c.recipient ? '.share.age' : '.share')), sheet: join(outDir, base + '.html') };
   });
 }
 
-/** Recovers the vault key from shares and writes it as a key file (0600), never over an existing one unless forced. */
-export async function recoverKeyFile(shares: Share[], out: string, o: { force?: boolean; now?: Date } = {}): Promise<{ key: VaultKey; bad: Share[]; used: Share[] }> {
-  if (!o.force && exists(out)) throw new VaultError('exists', `${out} already exists; refusing to overwrite it`, 'pass --force to replace it, or choose another --out');
+/**
+ * Before the first write: the output folder is a folder (or can be made) and
+ * holds none of the files a split writes. With the vault document, a split
+ * there that the vault never recorded (written by a run killed before its
+ * vault write) is not in the way: splitVaultKey removes it. Without it, a
+ * folder with a manifest is judged later, under the lock.
+ */
+export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: VaultDocument): void {
+  let st;
+  try {
+    st = statSync(outDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, 'use', outDir);
+    return;
+  }
+  if (!st.isDirectory()) throw new VaultError('usage', `--out ${outDir} is not a folder`);
+  const slugs = new Set(custodians.map((c) => slug(c.label)));
+  if (slugs.size !== custodians.length) throw new VaultError('usage', 'custodian names must give distinct file names (they differ only in case or punctuation)');
+  const manifest = join(outDir, 'manifest.json');
+  if (exists(manifest) && (doc ? unrecordedSplit(outDir, doc) : true)) return;
+  for (const p of [manifest, ...plannedFiles(outDir, custodians).flatMap((x) => [x.share, x.sheet])]) {
+    if (exists(p)) {
+      const orphan = !exists(manifest);
+      throw new VaultError('exists', `${p} already exists; refusing to overwrite shares`, orphan ? 'there is no manifest.json beside it: a split interrupted while placing its files left it; remove that split\'s share files and sheets, or choose an empty --out folder' : 'choose an empty --out folder');
+    }
+  }
+}
+
+/**
+ * The files of a split in `outDir` that the vault never recorded: its
+ * manifest is signed, names a key of this vault, and a set id the vault does
+ * not know. Only a run killed between placing its files and writing the
+ * vault leaves one; nobody received those shares.
+ */
+function unrecordedSplit(outDir: string, doc: VaultDocument): string[] | null {
+  const path = join(outDir, 'manifest.json');
+  let m: Manifest;
+  try {
+    m = parseManifest(readFileOr(path, 'the manifest', LIMITS.text).toString('utf8'), path);
+  } catch {
+    return null;
+  }
+  const esc = escrowOf(doc);
+  const known = new Set([esc.current?.setId, ...esc.history.map((h) => h.setId)]);
+  if (known.has(m.setId) || ![doc.key.keyId, doc.pendingKey?.keyId].includes(m.keyId)) return null;
+  const files = plannedFiles(outDir, m.custodians.map((c) => ({ label: c.label, ...(c.recipient ? { recipient: c.recipient } : {}) })));
+  return [...files.flatMap((f) => [f.share, f.sheet]).filter(exists), path];
+}
+
+/**
+ * Where a split writes before its files are placed: into a new --out folder,
+ * a sibling temp folder renamed into place in one step (all files or none);
+ * into an existing one, a temp folder inside it whose files are linked into
+ * place, the manifest last. Temp folders of killed runs are swept.
+ */
+function openStage(outDir: string): { stage: string; fresh: boolean } {
+  const fresh = !exists(outDir);
+  if (fresh) makeDirs(dirname(outDir));
+  sweepTempFiles(fresh ? outDir : join(outDir, 'split'));
+  const stage = fresh ? join(dirname(outDir), `.${basename(outDir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`) : join(outDir, `.split.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    mkdirSync(stage, { mode: 0o700 });
+  } catch (e) {
+    throw fsError(e, 'write shares into', outDir);
+  }
+  return { stage, fresh };
+}
+
+function placeStaged(stage: string, fresh: boolean, outDir: string, names: string[], placed: string[]): void {
+  if (fresh) {
+    try {
+      renameSync(stage, outDir);
+    } catch (e) {
+      throw fsError(e, 'place the shares in', outDir);
+    }
+    placed.push(outDir);
+    fsyncDir(dirname(outDir));
+    return;
+  }
+  for (const n of names) {
+    try {
+      linkSync(join(stage, n), join(outDir, n));
+    } catch (e) {
+      throw fsError(e, 'place', join(outDir, n));
+    }
+    placed.push(join(outDir, n));
+  }
+  fsyncDir(outDir);
+  removeQuietly(stage);
+}
+
+/**
+ * Splits the vault key K-of-N, self-tests every K-subset (or a sample),
+ * writes one share file and one sheet per custodian plus the signed
+ * manifest, and records the set in the vault and its evidence log. The files
+ * are written into a temp folder and placed only once all are written (see
+ * openStage); if anything fails before the vault is written, whatever was
+ * placed is removed, so a failed split leaves no shares behind.
+ */
+export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: SplitOptions): Promise<SplitResult> {
+  const now = o.now ?? new Date();
+  checkSplitOutput(o.outDir, o.custodians);
+  const placed: string[] = [];
+  let stage: string | undefined;
+  try {
+    return await updateVault(paths, opts, async (doc, vaultKey) => {
+      const key: VaultKey = o.keyFile ? await loadKey(o.keyFile, opts) : vaultKey;
+      const known = [doc.key.keyId, doc.pendingKey?.keyId];
+      if (!known.includes(key.keyId)) throw new VaultError('wrong-key', `key id ${key.keyId} is not a key of this vault`);
+      const orphan = unrecordedSplit(o.outDir, doc);
+      if (orphan) {
+        for (const f of orphan) removeQuietly(f);
+        opts.onWarning?.(`removed ${orphan.length} files in ${o.outDir} of a split that an interrupted run wrote and the vault never recorded (nobody received those shares)`);
+      }
+      checkSplitOutput(o.outDir, o.custodians, doc);
+      const esc = escrowOf(doc);
+      const epoch = esc.epoch + 1;
+      const { shares, selfTested, subsets } = await splitSecret({
+        secret: clampScalar(keyScalar(key)),
+        keyId: key.keyId,
+        threshold: o.threshold,
+        labels: o.custodians.map((c) => c.label),
+        epoch,
+        keyIdOf: idOfSecret,
+        ...(o.selfTestLimit ? { selfTestLimit: o.selfTestLimit } : {}),
+      });
+      const recipients = new Map(o.custodians.map((c, i) => [i + 1, c.recipient ?? '']));
+      const manifest = signManifest(shares, new Map([...recipients].filter(([, r]) => r)), now.toISOString());
+      const fp = manifestKeyFingerprint(manifest.publicKey);
+      const staged = openStage(o.outDir);
+      stage = staged.stage;
+      const planned = plannedFiles(o.outDir, o.custodians);
+      const files: SplitResult['files'] = [];
+      const names: string[] = [];
+      const stageWrite = (final: string, data: string | Uint8Array) => {
+        const name = final.slice(o.outDir.length + 1);
+        writeFileAtomic(join(staged.stage, name), data, { exclusive: true });
+        names.push(name);
+      };
+      shares.forEach((s, i) => {
+        const { share, sheet } = planned[i]!;
+        const r = recipients.get(s.index);
+        const text = formatShareFile(s, fp);
+        stageWrite(share, r ? armor(encrypt(Buffer.from(text), { recipients: [parseRecipient(r)] })) : text);
+        const fileName = share.slice(o.outDir.length + 1);
+        stageWrite(sheet, renderSheet({ share: s, manifestKey: fp, createdAt: now.toISOString(), fileName, ...(r ? { encryptedTo: r } : {}) }));
+        files.push({ custodian: s.label, share, sheet });
+      });
+      const manifestFile = join(o.outDir, 'manifest.json');
+      stageWrite(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+      // Everything is written: place it (the manifest last).
+      placeStaged(staged.stage, staged.fresh, o.outDir, names, placed);
+      const state: EscrowState = {
+        setId: shares[0]!.setId,
+        epoch,
+        threshold: o.threshold,
+        count: shares.length,
+        keyId: key.keyId,
+        createdAt: now.toISOString(),
+        custodians: o.custodians.map((c, i) => ({ ...c, index: i + 1 })),
+        manifest,
+      };
+      if (esc.current) {
+        const { manifest: _m, ...prev } = esc.current;
+        esc.history.push(prev);
+      }
+      esc.epoch = epoch;
+      esc.current = state;
+      recordEvidence(doc, o.event ?? 'escrow.split', {
+        setId: state.setId,
+        epoch,
+        threshold: state.threshold,
+        count: state.count,
+        keyId: state.keyId,
+        custodians: state.custodians.map((c) => ({ index: c.index, label: c.label, encryptedTo: c.recipient ? keyIdOf(c.recipient) : null })),
+        manifestKey: fp,
+        selfTested,
+      }, now);
+      return { state, files, manifestFile, selfTested, subsets, shares };
+    });
+  } catch (e) {
+    // The vault was not written: take back every file this split placed.
+    for (const f of placed) removeQuietly(f);
+    if (stage) removeQuietly(stage);
+    throw e;
+  }
+}
+
+export interface RecoverOptions {
+  force?: boolean;
+  now?: Date;
+  /** The vault the key is meant to open; checked before anything is written (its key ids need no key). */
+  vaultFile?: string;
+  /** Write the key even when it does not open `vaultFile`. */
+  skipVaultCheck?: boolean;
+  /** Asked when the key file must be passphrase-protected (as the vault or the replaced file says, or `protect`). */
+  getPassphrase?: () => Promise<Uint8Array>;
+  protect?: boolean;
+}
+
+export interface RecoverResult {
+  key: VaultKey;
+  bad: Share[];
+  used: Share[];
+  /** Where the key file that was replaced now is (never deleted). */
+  keptAside?: string;
+  protected: boolean;
+  /** opens: the key opens vaultFile; none: no vault there to check; other: it does not (written to a new file, or the check was skipped). */
+  vault: 'opens' | 'none' | 'other';
+}
+
+/**
+ * Recovers the vault key from shares and writes it as a key file (0600).
+ * Before writing: the key is checked against the vault's key ids (a key from
+ * an older split may go to a new file, but never replaces a key file unless
+ * `skipVaultCheck`), an existing file is
+ * replaced only with `force` and is kept aside, never deleted; the new file
+ * keeps the protection the key had (the vault records it) or the replaced
+ * file had.
+ */
+export async function recoverKeyFile(shares: Share[], out: string, o: RecoverOptions = {}): Promise<RecoverResult> {
+  const existing = exists(out);
+  if (existing && !o.force) throw new VaultError('exists', `${out} already exists; refusing to overwrite it`, 'pass --force to replace it (it is kept aside), or choose another --out');
   const { secret, bad, used } = await combineShares(shares, idOfSecret);
   const key = keyFromScalar(secret, (o.now ?? new Date()).toISOString());
-  writeFileAtomic(out, formatKeyFile(key), { exclusive: !o.force });
-  return { key, bad, used };
+  let vault: RecoverResult['vault'] = 'none';
+  let protect = Boolean(o.protect);
+  if (o.vaultFile && exists(o.vaultFile)) {
+    const file = readVaultFile(o.vaultFile);
+    const meta = peekVault(file);
+    if (!meta.keyIds.includes(key.keyId)) {
+      // Writing a new file destroys nothing (an old key is wanted for old copies); replacing one must not lose the key that opens the vault.
+      if (existing && !o.skipVaultCheck) {
+        throw new VaultError(
+          'wrong-key',
+          `the recovered key (key id ${key.keyId}) does not open ${o.vaultFile}, which opens with key id${meta.keyIds.length > 1 ? 's' : ''} ${meta.keyIds.join(', ')}: the shares are from a split of an older key`,
+          'use the shares of the current set (`vault-tool escrow status` names it), or point --vault-file at the vault this key opens; --skip-vault-check writes it anyway',
+        );
+      }
+      vault = 'other';
+    } else {
+      const { doc } = openVault(file, key.identity, key.keyId);
+      const recorded = doc.key.keyId === key.keyId ? doc.key.protected : doc.pendingKey?.keyId === key.keyId ? doc.pendingKey.protected : undefined;
+      if (recorded) protect = true;
+      vault = 'opens';
+    }
+  }
+  let logN: number | undefined;
+  if (existing) {
+    logN = keyFileWorkFactor(readFileOr(out, 'key file', LIMITS.keyFile));
+    if (logN !== undefined) protect = true;
+  }
+  let passphrase: Uint8Array | undefined;
+  if (protect) {
+    if (!o.getPassphrase) throw new VaultError('passphrase', 'the key file must be passphrase-protected (as the vault key was), and no passphrase was given');
+    passphrase = await o.getPassphrase();
+  }
+  const bytes = keyFileBytes(key, passphrase, logN);
+  let keptAside: string | undefined;
+  if (existing) {
+    sweepTempFiles(out);
+    keptAside = `${out}.replaced-${(o.now ?? new Date()).toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      linkSync(out, keptAside);
+    } catch (e) {
+      throw fsError(e, 'keep the replaced key file as', keptAside);
+    }
+    writeFileAtomic(out, bytes);
+  } else {
+    writeFileAtomic(out, bytes, { exclusive: true });
+  }
+  return { key, bad, used, ...(keptAside ? { keptAside } : {}), protected: Boolean(passphrase), vault };
+}
+
+/** The key id a plaintext key file names (null when protected or unreadable): for messages only. */
+export function keyIdOfFile(path: string): string | null {
+  try {
+    const data = readFileOr(path, 'key file', LIMITS.keyFile);
+    return isProtectedKeyFile(data) ? null : parseKeyFile(data.toString('utf8')).keyId;
+  } catch {
+    return null;
+  }
+}
+
+export type ReshareRekeyResult =
+  | { stage: 'done'; split: SplitResult; rekey: RekeyConfirmed }
+  | { stage: 'resumed-confirm'; rekey: RekeyConfirmed };
+
+/**
+ * A new share set of a new vault key: start a rekey, split the new key,
+ * confirm. Everything that can be checked is checked before the rekey
+ * starts; a split that fails rolls the rekey back. Run again after a kill,
+ * it goes on from where it stopped: a pending rekey whose key is not split
+ * yet is split, one already split is confirmed, a confirm cut short is
+ * finished.
+ */
+export async function reshareWithRekey(paths: VaultPaths, opts: StoreOptions, o: Omit<SplitOptions, 'keyFile'>): Promise<ReshareRekeyResult> {
+  const meta = peekVault(readVaultFile(paths.vaultFile));
+  const currentKeyId = exists(paths.keyFile) ? (await loadKey(paths.keyFile, opts)).keyId : null;
+  if (currentKeyId === null || !meta.keyIds.includes(currentKeyId)) {
+    return { stage: 'resumed-confirm', rekey: await confirmRekey(paths, opts) };
+  }
+  const { doc } = await readVault(paths, opts);
+  if (doc.pendingKey && escrowOf(doc).current?.keyId === doc.pendingKey.keyId) {
+    return { stage: 'resumed-confirm', rekey: await confirmRekey(paths, opts) };
+  }
+  checkSplitOutput(o.outDir, o.custodians, doc);
+  const started = !doc.pendingKey;
+  if (started) await startRekey(paths, opts);
+  let split: SplitResult;
+  try {
+    split = await splitVaultKey(paths, opts, { ...o, keyFile: newKeyPath(paths.keyFile) });
+  } catch (e) {
+    if (!started) throw e;
+    const err = e as VaultError;
+    try {
+      await abortRekey(paths, opts);
+    } catch {
+      throw new VaultError(err.kind ?? 'internal', `${err.message}; the new key is still pending`, 'run `vault-tool rekey --abort` to drop it, or `escrow reshare --rekey` again to go on');
+    }
+    throw new VaultError(err.kind ?? 'internal', `${err.message}; the rekey was rolled back (the vault opens with the old key only)`, err.hint);
+  }
+  return { stage: 'done', split, rekey: await confirmRekey(paths, opts) };
 }
 
 /** Marks custodians as having confirmed receipt, and records the ceremony transcript. */
 export async function recordCeremony(paths: VaultPaths, opts: StoreOptions, setId: string, confirmed: { label: string; group: number }[], officer: string, now = new Date()): Promise<void> {
-  await updateVault(paths, opts, async (doc) => {
+  await updateVault(paths, opts, (doc) => {
     const esc = escrowOf(doc);
     if (esc.current?.setId !== setId) throw new VaultError('usage', `share set ${setId} is not the current one`);
     for (const c of esc.current.custodians) if (confirmed.some((x) => x.label === c.label)) c.receiptConfirmedAt = now.toISOString();
-    await appendEvidence(paths.vaultFile, doc, 'escrow.ceremony', {
+    recordEvidence(doc, 'escrow.ceremony', {
       setId,
       epoch: esc.current.epoch,
       officer,

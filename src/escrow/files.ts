@@ -47,3 +47,29 @@ export function parseShareFile(text: string, name = 'share'): Share {
     throw e;
   }
 }
+
+/**
+ * Comment lines of a share file that disagree with the share itself (an
+ * edited `# set:` or `# manifest key:` line): the share is what counts, but
+ * a custodian comparing comments with a sheet must be told.
+ */
+export function shareFileWarnings(text: string, s: Share, name = 'share'): string[] {
+  const out: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    let m = /^#\s*set:\s*(.*)$/.exec(line);
+    if (m) {
+      const want = `${s.setId}, epoch ${s.epoch}, vault key id ${s.keyId}`;
+      if (m[1]!.trim() !== want) out.push(`${name}: its "# set:" comment says ${JSON.stringify(m[1]!.trim())}, but the share is of set ${want}: the comment was edited`);
+      continue;
+    }
+    m = /^#\s*custodian:\s*(.*)$/.exec(line);
+    if (m && !m[1]!.startsWith(`${s.label} (share ${s.index} of ${s.count};`)) out.push(`${name}: its "# custodian:" comment says ${JSON.stringify(m[1]!.trim())}, but the share is share ${s.index} of ${s.count} for ${s.label}: the comment was edited`);
+  }
+  return out;
+}
+
+/** The manifest key a share file's comment names, if any (compared with the manifest's by `escrow check` and `combine -m`). */
+export function shareFileManifestKey(text: string): string | undefined {
+  return /^#\s*manifest key:\s*(\S+)\s*$/m.exec(text)?.[1];
+}

@@ -64,8 +64,35 @@ export function manifestKeyFingerprint(publicKey: string): string {
   return (createHash('sha256').update(Buffer.from(publicKey, 'hex')).digest('hex').slice(0, 20).toUpperCase().match(/.{4}/g) ?? []).join('-');
 }
 
-export function verifyManifest(m: Manifest): void {
-  if (m?.format !== 'vault-tool/share-manifest' || m.version !== 1) throw new VaultError('bad-share', 'not a vault-tool share manifest (or an unsupported version)');
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const HEX = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
+
+/** Reads a manifest file's text: JSON of the right shape, with a valid signature. */
+export function parseManifest(text: string, source: string): Manifest {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    throw new VaultError('bad-share', `${source} is not a vault-tool share manifest (not valid JSON)`);
+  }
+  verifyManifest(m as Manifest, source);
+  return m as Manifest;
+}
+
+function checkShape(m: unknown, source: string): asserts m is Manifest {
+  const bad = (what: string) => new VaultError('bad-share', `${source} is not a valid share manifest: ${what}`);
+  if (!isRecord(m) || m.format !== 'vault-tool/share-manifest') throw new VaultError('bad-share', `${source} is not a vault-tool share manifest`);
+  if (m.version !== 1) throw new VaultError('bad-share', `${source}: share manifest version ${String(m.version)} is not supported by this vault-tool`, 'upgrade vault-tool');
+  if (typeof m.setId !== 'string' || !HEX(16).test(m.setId) || typeof m.keyId !== 'string' || !HEX(16).test(m.keyId)) throw bad('setId and keyId must be 16 hex digits');
+  for (const f of ['epoch', 'threshold', 'count'] as const) if (!Number.isSafeInteger(m[f])) throw bad(`${f} must be a whole number`);
+  if (typeof m.createdAt !== 'string' || typeof m.publicKey !== 'string' || !HEX(64).test(m.publicKey) || typeof m.signature !== 'string' || !HEX(128).test(m.signature)) throw bad('createdAt, publicKey or signature is malformed');
+  if (!Array.isArray(m.custodians) || !m.custodians.every((c) => isRecord(c) && Number.isSafeInteger(c.index) && typeof c.label === 'string' && typeof c.shareHash === 'string' && HEX(64).test(c.shareHash) && (c.recipient === undefined || typeof c.recipient === 'string'))) {
+    throw bad('custodians must list index, label and shareHash');
+  }
+}
+
+export function verifyManifest(m: Manifest, source = 'the manifest'): void {
+  checkShape(m, source);
   const { signature, ...body } = m;
   let ok = false;
   try {
@@ -73,7 +100,7 @@ export function verifyManifest(m: Manifest): void {
   } catch {
     ok = false;
   }
-  if (!ok) throw new VaultError('bad-share', 'the manifest signature does not verify: the manifest was modified');
+  if (!ok) throw new VaultError('bad-share', `${source === 'the manifest' ? '' : `${source}: `}the manifest signature does not verify: the manifest was modified`);
 }
 
 /** Checks a share against a verified manifest: same set, and its hash listed at its index. */

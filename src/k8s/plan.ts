@@ -3,7 +3,7 @@ import { VaultError } from '../vault/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { getVersion, listEntries, requireEntry } from '../vault/entries.js';
 import { parseRef } from '../vault/types.js';
-import { checkNamespace, checkSecret, checkSecretKey, checkSecretName, CONTENT_HASH_ANNOTATION, contentHash, type SecretObject } from './secret.js';
+import { checkNamespace, checkSecret, checkSecretKey, checkSecretName, CONTENT_HASH_ANNOTATION, contentHash, dict, type SecretObject } from './secret.js';
 
 /**
  * A restore plan: which vault entry goes to which key of which Secret, and
@@ -42,11 +42,25 @@ export const PLAN_API_VERSION = 'vault-tool/v1';
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function strMap(v: unknown, where: string): Record<string, string> {
-  if (v === undefined || v === null) return {};
+  const out = dict();
+  if (v === undefined || v === null) return out;
   if (!isRecord(v)) throw new VaultError('invalid', `${where} must be a map`);
-  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw new VaultError('invalid', `${where}.${k} must be a string`);
-  return v as Record<string, string>;
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== 'string') throw new VaultError('invalid', `${where}.${k} must be a string`);
+    out[k] = x;
+  }
+  return out;
 }
+
+/** Copies own keys one by one (into a plain object, Object.assign would take a __proto__ key for the prototype). */
+const merge = (into: Record<string, string>, from: Record<string, string>) => {
+  for (const [k, v] of Object.entries(from)) into[k] = v;
+};
+const copyOf = (m: Record<string, string>) => {
+  const out = dict();
+  merge(out, m);
+  return out;
+};
 
 /** Parses `namespace/secret#key`. */
 export function parseTarget(s: string, where: string): { namespace: string; name: string; key: string } {
@@ -74,7 +88,7 @@ export function parsePlan(text: string, source: string): RestorePlan {
   const secretOf = (namespace: string, name: string): PlanSecret => {
     const id = `${namespace}/${name}`;
     let s = byRef.get(id);
-    if (!s) byRef.set(id, (s = { namespace, name, type: 'Opaque', labels: {}, annotations: {}, data: {} }));
+    if (!s) byRef.set(id, (s = { namespace, name, type: 'Opaque', labels: dict(), annotations: dict(), data: dict() }));
     return s;
   };
   const setKey = (s: PlanSecret, key: string, entry: string, where: string) => {
@@ -97,8 +111,8 @@ export function parsePlan(text: string, source: string): RestorePlan {
       if (typeof item.type !== 'string' || !item.type) throw new VaultError('invalid', `${where}: type must be a string`);
       s.type = item.type;
     }
-    Object.assign(s.labels, strMap(item.labels, `${where}.labels`));
-    Object.assign(s.annotations, strMap(item.annotations, `${where}.annotations`));
+    merge(s.labels, strMap(item.labels, `${where}.labels`));
+    merge(s.annotations, strMap(item.annotations, `${where}.annotations`));
     if (item.immutable !== undefined) {
       if (typeof item.immutable !== 'boolean') throw new VaultError('invalid', `${where}: immutable must be true or false`);
       s.immutable = item.immutable;
@@ -145,10 +159,16 @@ function pemPart(value: Buffer, part: 'cert' | 'key', ref: string): Buffer {
   return Buffer.from(want.map((b) => (b[0].endsWith('\n') ? b[0] : b[0] + '\n')).join(''));
 }
 
-/** Applies --namespace-map old:new pairs. */
+/** Applies --namespace-map old:new pairs; a pair whose old namespace is not in the plan is refused (a typo would restore into the original namespace). */
 export function mapNamespaces(plan: RestorePlan, pairs: Record<string, string>): RestorePlan {
-  for (const n of Object.values(pairs)) checkNamespace(n);
-  return { secrets: plan.secrets.map((s) => ({ ...s, namespace: pairs[s.namespace] ?? s.namespace })) };
+  const inPlan = new Set(plan.secrets.map((s) => s.namespace));
+  for (const [from, to] of Object.entries(pairs)) {
+    checkNamespace(to);
+    if (!inPlan.has(from)) {
+      throw new VaultError('usage', `--namespace-map ${from}:${to} matches no namespace of the plan`, `the plan's namespaces: ${[...inPlan].sort().join(', ')}`);
+    }
+  }
+  return { secrets: plan.secrets.map((s) => ({ ...s, namespace: Object.hasOwn(pairs, s.namespace) ? pairs[s.namespace]! : s.namespace })) };
 }
 
 export interface DesiredSecret {
@@ -168,8 +188,8 @@ export function desiredSecrets(doc: VaultDocument, plan: RestorePlan, hashKey?: 
     const id = `${s.namespace}/${s.name}`;
     if (seen.has(id)) throw new VaultError('invalid', `the plan writes Secret ${id} twice (check --namespace-map)`);
     seen.add(id);
-    const data: Record<string, string> = {};
-    const sources: Record<string, string> = {};
+    const data = dict();
+    const sources = dict();
     for (const [key, ref] of Object.entries(s.data)) {
       const r = splitEntryRef(ref);
       const { entry, version, value } = getVersion(doc, r.name, r.version);
@@ -177,14 +197,16 @@ export function desiredSecrets(doc: VaultDocument, plan: RestorePlan, hashKey?: 
       data[key] = (r.part ? pemPart(value, r.part, ref) : value).toString('base64');
       sources[key] = `${entry.name}@${version.version}${r.part ? `#${r.part}` : ''}`;
     }
-    const annotations = { ...s.annotations, ...(hashKey ? { [CONTENT_HASH_ANNOTATION]: contentHash(hashKey, s.type, data) } : {}) };
+    const annotations = dict();
+    merge(annotations, s.annotations);
+    if (hashKey) annotations[CONTENT_HASH_ANNOTATION] = contentHash(hashKey, s.type, data);
     const obj: SecretObject = {
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: {
         name: s.name,
         namespace: s.namespace,
-        ...(Object.keys(s.labels).length ? { labels: { ...s.labels } } : {}),
+        ...(Object.keys(s.labels).length ? { labels: copyOf(s.labels) } : {}),
         ...(Object.keys(annotations).length ? { annotations } : {}),
       },
       type: s.type,
@@ -223,7 +245,7 @@ export function planFromVault(doc: VaultDocument, filter: (name: string) => bool
     const id = `${k.namespace}/${k.secret}`;
     let s = byRef.get(id);
     if (!s) {
-      byRef.set(id, (s = { namespace: k.namespace, name: k.secret, type: k.type ?? 'Opaque', labels: { ...(k.labels ?? {}) }, annotations: { ...(k.annotations ?? {}) }, data: {} }));
+      byRef.set(id, (s = { namespace: k.namespace, name: k.secret, type: k.type ?? 'Opaque', labels: strMap(k.labels, `${e.name}: meta.k8s.labels`), annotations: strMap(k.annotations, `${e.name}: meta.k8s.annotations`), data: dict() }));
       if (k.immutable) s.immutable = true;
     }
     s.data[k.key] = e.name;

@@ -41,13 +41,14 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
   } catch (e) {
     throw new VaultError('invalid', `${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (!raw || raw.kind !== 'RestorePolicy' || raw.apiVersion !== 'vault-tool/v1') throw new VaultError('invalid', `${source}: not a restore policy (expected apiVersion: vault-tool/v1 and kind: RestorePolicy)`);
+  if (!raw || typeof raw !== 'object' || raw.kind !== 'RestorePolicy' || raw.apiVersion !== 'vault-tool/v1') throw new VaultError('invalid', `${source}: not a restore policy (expected apiVersion: vault-tool/v1 and kind: RestorePolicy)`);
   for (const k of Object.keys(raw)) if (!['apiVersion', 'kind', 'protectedContexts', 'confirm', 'totpEntry', 'operationalHours', 'days', 'timezone'].includes(k)) throw new VaultError('invalid', `${source}: unknown field ${k}`);
   const pcs = raw.protectedContexts ?? [];
   if (!Array.isArray(pcs) || pcs.some((p) => typeof p !== 'string')) throw new VaultError('invalid', `${source}: protectedContexts must be a list of context names or patterns`);
   const confirm = raw.confirm ?? 'context';
   if (confirm !== 'context' && confirm !== 'totp') throw new VaultError('invalid', `${source}: confirm must be context or totp`);
   if (confirm === 'totp' && typeof raw.totpEntry !== 'string') throw new VaultError('invalid', `${source}: confirm: totp needs totpEntry (the vault entry holding the TOTP secret)`);
+  if (raw.days !== undefined && !Array.isArray(raw.days)) throw new VaultError('invalid', `${source}: days must be a list such as [mon, tue, wed, thu, fri]`);
   const days = raw.days === undefined ? [0, 1, 2, 3, 4, 5, 6] : (raw.days as unknown[]).map((d) => {
     const i = DAYS.indexOf(String(d).toLowerCase().slice(0, 3));
     if (i < 0) throw new VaultError('invalid', `${source}: unknown day ${JSON.stringify(d)}`);

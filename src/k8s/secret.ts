@@ -58,6 +58,11 @@ export function checkSecretKey(key: string, where: string): void {
 export function checkSecret(s: SecretObject): void {
   const where = `${s.metadata.namespace ?? '(no namespace)'}/${s.metadata.name}`;
   checkSecretName(s.metadata.name);
+  for (const [what, m] of [['key', s.data], ['label', s.metadata.labels], ['annotation', s.metadata.annotations]] as const) {
+    if (m && Object.hasOwn(m, '__proto__')) {
+      throw new VaultError('invalid', `Secret ${where} has a ${what} named __proto__, which the Kubernetes client library drops without a word`, `rename the ${what}; vault-tool refuses rather than lose it`);
+    }
+  }
   if (s.metadata.namespace !== undefined) checkNamespace(s.metadata.namespace);
   let size = 0;
   for (const [k, v] of Object.entries(s.data ?? {})) {
@@ -73,10 +78,13 @@ export function checkSecret(s: SecretObject): void {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** A map whose keys come from input: null prototype, so a key such as __proto__ is an ordinary key. */
+export const dict = <T = string>(): Record<string, T> => Object.create(null) as Record<string, T>;
+
 function stringMap(v: unknown, what: string): Record<string, string> | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isRecord(v)) throw new VaultError('invalid', `${what} must be a map`);
-  const out: Record<string, string> = {};
+  const out = dict();
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string') throw new VaultError('invalid', `${what}.${k} must be a string`);
     out[k] = x;
@@ -110,14 +118,29 @@ export function cleanSecret(raw: unknown, where: string): SecretObject {
   }
   out.type = typeof raw.type === 'string' && raw.type ? raw.type : 'Opaque';
   if (raw.immutable === true) out.immutable = true;
-  const data: Record<string, string> = {};
+  // Names and keys are checked here, with the Kubernetes rule they break: a bad one would make every plan built from them unusable.
+  asInvalid(where, () => {
+    checkSecretName(out.metadata.name);
+    if (out.metadata.namespace !== undefined) checkNamespace(out.metadata.namespace);
+  });
+  const data = dict();
   for (const [k, v] of Object.entries(stringMap(raw.data, `${where}: data`) ?? {})) {
     if (!STD_B64.test(v)) throw new VaultError('invalid', `${where}: data.${k} is not valid base64`);
     data[k] = v;
   }
   for (const [k, v] of Object.entries(stringMap(raw.stringData, `${where}: stringData`) ?? {})) data[k] = Buffer.from(v, 'utf8').toString('base64');
+  asInvalid(where, () => Object.keys(data).forEach((k) => checkSecretKey(k, `${out.metadata.namespace ?? '(no namespace)'}/${out.metadata.name}`)));
   if (Object.keys(data).length) out.data = data;
   return out;
+}
+
+function asInvalid(where: string, f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    const err = e as VaultError;
+    throw new VaultError('invalid', `${where}: ${err.message}`, err.hint);
+  }
 }
 
 /**
@@ -131,7 +154,13 @@ export function parseSecretManifests(text: string, source: string): { secrets: S
   const ignored: string[] = [];
   (Array.isArray(docs) ? docs : [docs]).forEach((d, i) => {
     if (d.errors.length) throw new VaultError('invalid', `${source}: YAML document ${i + 1}: ${d.errors[0]!.message.split('\n')[0]}`);
-    const v = d.toJS({ maxAliasCount: 100 }) as unknown;
+    let v: unknown;
+    try {
+      v = d.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      // An alias bomb ("billion laughs") or another document the YAML library refuses to expand.
+      throw new VaultError('invalid', `${source}: YAML document ${i + 1}: ${(e as Error).message.split('\n')[0]}`);
+    }
     if (v === null || v === undefined) return;
     const visit = (o: unknown, where: string) => {
       if (!isRecord(o)) throw new VaultError('invalid', `${where}: not a Kubernetes object`);

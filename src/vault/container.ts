@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { VaultError, AgeError } from './errors.js';
 import { decrypt, encrypt, parseRecipient, readHeader, type Stanza, type ParsedHeader, X25519Identity } from './age/index.js';
 import { parseDocument, serializeDocument, type VaultDocument } from './document.js';
@@ -46,17 +47,18 @@ export function sealVault(doc: VaultDocument): Buffer {
   return encrypt(serializeDocument(doc), { recipients: rs.map((r) => parseRecipient(r.recipient)), extraStanzas: [metaStanza(meta)] });
 }
 
-/** Reads the metadata of a vault file without any key. */
-export function peekVault(file: Uint8Array): VaultMeta {
+/** Reads the metadata of a vault file without any key; `header` is the SHA-256 of its age header (unique to each write). */
+export function peekVault(file: Uint8Array): VaultMeta & { header: string } {
   try {
-    return readMeta(readHeader(file).header);
+    const { header, binary } = readHeader(file);
+    return { ...readMeta(header), header: createHash('sha256').update(binary.subarray(0, header.length)).digest('hex') };
   } catch (e) {
     if (e instanceof AgeError) throw new VaultError('integrity', `not a readable vault file: ${e.message}`);
     throw e;
   }
 }
 
-export function openVault(file: Uint8Array, identity: X25519Identity, keyId: string): { doc: VaultDocument; meta: VaultMeta } {
+export function openVault(file: Uint8Array, identity: X25519Identity, keyId: string): { doc: VaultDocument; meta: VaultMeta & { header: string } } {
   const meta = peekVault(file);
   if (!meta.keyIds.includes(keyId)) {
     throw new VaultError(

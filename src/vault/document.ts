@@ -43,19 +43,23 @@ export interface VaultDocument {
   generation: number;
   createdAt: string;
   updatedAt: string;
-  /** The vault key's recipient and key id. */
-  key: { recipient: string; keyId: string };
+  /** The vault key's recipient and key id; `protected` when its key file is passphrase-protected. */
+  key: { recipient: string; keyId: string; protected?: boolean };
   /** A second key during a rekey, until it is confirmed or aborted. */
-  pendingKey?: { recipient: string; keyId: string; startedAt: string; previousKeyId: string };
+  pendingKey?: { recipient: string; keyId: string; startedAt: string; previousKeyId: string; protected?: boolean };
   recipients: ExtraRecipient[];
+  /** Vault keys replaced by a rekey (older copies of the vault and older shares open with them). */
+  retiredKeys?: { recipient: string; keyId: string; retiredAt: string }[];
   /** base64 of 32 random bytes keying the entry fingerprints. */
   fingerprintKey: string;
   entries: Entry[];
   /** Owned by the escrow module; opaque here. */
   escrow?: unknown;
+  /** SHA-256 of the age header of the previous generations (newest last), to tell a descendant copy from a fork. */
+  lineage?: { generation: number; header: string }[];
 }
 
-export function newDocument(key: { recipient: string; keyId: string }, now: Date): VaultDocument {
+export function newDocument(key: VaultDocument['key'], now: Date): VaultDocument {
   const t = now.toISOString();
   return {
     format: DOC_FORMAT,

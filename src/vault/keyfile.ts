@@ -8,6 +8,10 @@ export function keyIdOf(recipient: string): string {
   return createHash('sha256').update('vault-tool key id v1\n' + recipient).digest('hex').slice(0, 16);
 }
 
+/** The pending key of a rekey, and the previous key after it (older vault copies need it). */
+export const newKeyPath = (keyFile: string) => keyFile + '.new';
+export const oldKeyPath = (keyFile: string, keyId: string) => `${keyFile}.old-${keyId}`;
+
 export interface VaultKey {
   identity: X25519Identity;
   recipient: string;
@@ -37,6 +41,14 @@ export function formatKeyFile(key: VaultKey): string {
 /** Protects the identity file with an age scrypt passphrase, armored so it stays printable text. */
 export function protectKeyFile(text: string, passphrase: Uint8Array, logN = DEFAULT_LOG_N): Buffer {
   return Buffer.from(armor(encrypt(Buffer.from(text), { passphrase, logN })));
+}
+
+/** The scrypt work factor (log2 N) of a protected key file; undefined for a plaintext one. */
+export function keyFileWorkFactor(data: Uint8Array): number | undefined {
+  if (!isProtectedKeyFile(data)) return undefined;
+  const s = readHeader(data).header.stanzas[0];
+  const logN = s?.type === 'scrypt' ? Number(s.args[1]) : NaN;
+  return Number.isInteger(logN) ? logN : undefined;
 }
 
 export function isProtectedKeyFile(data: Uint8Array): boolean {

@@ -1,84 +1,163 @@
-import { renameSync, unlinkSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { VaultError } from './errors.js';
-import { exists, readFileOr, writeFileAtomic } from './fsutil.js';
-import { formatKeyFile, newVaultKey, openKeyFile, protectKeyFile, type VaultKey } from './keyfile.js';
+import { exists, fsError, fsyncDir, LIMITS, readFileOr, removeQuietly, sweepTempFiles, writeFileAtomic } from './fsutil.js';
+import { isProtectedKeyFile, keyFileWorkFactor, newKeyPath, newVaultKey, oldKeyPath, parseKeyFile, type VaultKey } from './keyfile.js';
 import { peekVault } from './container.js';
-import { updateVault, type StoreOptions, type VaultPaths } from './store.js';
+import { keyFileBytes, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from './store.js';
+
+export { newKeyPath, oldKeyPath } from './keyfile.js';
 
 /**
- * Replacing the vault key in two phases, so a crash at any instant leaves a
- * vault that opens with the old or the new key file:
- *   start:   write <key>.new; re-encrypt the vault to old + new key.
- *   confirm: re-encrypt to the new key only; <key> → <key>.old-<id>, <key>.new → <key>.
+ * Replacing the vault key in two phases, every step under the vault lock, so
+ * that a kill at any instant leaves a vault that opens with a key file in
+ * place, and running the same command again finishes the step:
+ *   start:   write <key>.new (protected as <key> is); re-encrypt the vault to old + new key.
+ *            Killed before the vault write: <key>.new opens nothing and the next start replaces it.
+ *   confirm: link <key> to <key>.old-<id>; re-encrypt to the new key only; rename <key>.new over <key>.
+ *            Killed after the vault write: the vault opens only with <key>.new, and confirm finishes the rename.
  *   abort:   re-encrypt to the old key only; remove <key>.new.
  */
-export const newKeyPath = (keyFile: string) => keyFile + '.new';
-export const oldKeyPath = (keyFile: string, keyId: string) => `${keyFile}.old-${keyId}`;
-
-export async function startRekey(paths: VaultPaths, opts: StoreOptions & { passphrase?: Uint8Array; logN?: number }): Promise<{ oldKeyId: string; newKeyId: string; newKeyFile: string }> {
-  const newFile = newKeyPath(paths.keyFile);
-  return updateVault(paths, opts, (doc, key) => {
-    if (doc.pendingKey) {
-      throw new VaultError('exists', `a rekey to key id ${doc.pendingKey.keyId} is already pending`, 'finish it with `vault-tool rekey --confirm` or `vault-tool rekey --abort`');
-    }
-    if (exists(newFile)) throw new VaultError('exists', `${newFile} already exists`, 'move it away first; it may be the key of an unfinished rekey');
-    const now = (opts.now ?? (() => new Date()))();
-    const nk = newVaultKey(now);
-    const text = formatKeyFile(nk);
-    writeFileAtomic(newFile, opts.passphrase ? protectKeyFile(text, opts.passphrase, opts.logN) : text, { exclusive: true });
-    doc.pendingKey = { recipient: nk.recipient, keyId: nk.keyId, startedAt: now.toISOString(), previousKeyId: key.keyId };
-    return { oldKeyId: key.keyId, newKeyId: nk.keyId, newKeyFile: newFile };
-  });
+export interface RekeyStarted {
+  oldKeyId: string;
+  newKeyId: string;
+  newKeyFile: string;
+  protected: boolean;
 }
 
-export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promise<{ oldKeyId: string; newKeyId: string; oldKeyFile: string }> {
-  const newFile = newKeyPath(paths.keyFile);
-  const resumed = await resumeConfirm(paths, opts);
-  if (resumed) return resumed;
-  let newKey: VaultKey | undefined;
-  const r = await updateVault(paths, opts, async (doc, key) => {
-    if (!doc.pendingKey) throw new VaultError('usage', 'no rekey is pending', 'start one with `vault-tool rekey`');
-    if (key.keyId !== doc.pendingKey.previousKeyId) throw new VaultError('usage', 'confirm the rekey with the old key file in place (the new one is read from <key>.new)');
-    newKey = await openKeyFile(readFileOr(newFile, 'new key file'), opts.getPassphrase);
-    if (newKey.keyId !== doc.pendingKey.keyId) {
-      throw new VaultError('wrong-key', `${newFile} holds key id ${newKey.keyId}, but the pending rekey is to ${doc.pendingKey.keyId}`);
-    }
-    doc.key = { recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId };
-    delete doc.pendingKey;
-    return { oldKeyId: key.keyId, newKeyId: newKey.keyId, oldKeyFile: oldKeyPath(paths.keyFile, key.keyId) };
-  });
-  // The vault now opens only with the new key: move the files into place.
-  renameSync(paths.keyFile, r.oldKeyFile);
-  renameSync(newFile, paths.keyFile);
-  return r;
+/** The protection of the key file (passphrase and work factor), for the key that replaces it. */
+async function protectionLike(keyFile: string, opts: StoreOptions): Promise<{ passphrase?: Uint8Array; logN?: number }> {
+  const logN = keyFileWorkFactor(readFileOr(keyFile, 'key file', LIMITS.keyFile));
+  if (logN === undefined) return {};
+  if (!opts.getPassphrase) throw new VaultError('passphrase', 'the key file is passphrase-protected, so the new key must be too, and no passphrase was given');
+  return { passphrase: await opts.getPassphrase(), logN };
 }
 
-export async function abortRekey(paths: VaultPaths, opts: StoreOptions): Promise<{ abandonedKeyId: string }> {
-  const r = await updateVault(paths, opts, (doc) => {
-    if (!doc.pendingKey) throw new VaultError('usage', 'no rekey is pending');
-    const abandonedKeyId = doc.pendingKey.keyId;
-    delete doc.pendingKey;
-    return { abandonedKeyId };
-  });
+export async function startRekey(paths: VaultPaths, opts: StoreOptions): Promise<RekeyStarted> {
+  const key = await loadKey(paths.keyFile, opts);
+  const { passphrase, logN } = await protectionLike(paths.keyFile, opts);
+  const newFile = newKeyPath(paths.keyFile);
+  return withVaultLock(paths, opts, () =>
+    updateLocked(paths, opts, key, (doc) => {
+      if (doc.pendingKey) {
+        throw new VaultError('exists', `a rekey to key id ${doc.pendingKey.keyId} is already pending`, 'finish it with `vault-tool rekey --confirm` or `vault-tool rekey --abort`');
+      }
+      // A <key>.new here opens nothing (the vault opens with the old key and lists no pending key):
+      // a start killed before its vault write left it. It is replaced.
+      const now = (opts.now ?? (() => new Date()))();
+      const nk = newVaultKey(now);
+      writeFileAtomic(newFile, keyFileBytes(nk, passphrase, logN));
+      doc.pendingKey = { recipient: nk.recipient, keyId: nk.keyId, startedAt: now.toISOString(), previousKeyId: key.keyId, protected: Boolean(passphrase) };
+      return { oldKeyId: key.keyId, newKeyId: nk.keyId, newKeyFile: newFile, protected: Boolean(passphrase) };
+    }),
+  );
+}
+
+export interface RekeyConfirmed {
+  oldKeyId: string;
+  newKeyId: string;
+  oldKeyFile: string;
+  /** The vault had already switched keys; only the files were moved. */
+  resumed: boolean;
+}
+
+/** Gives the old key file a second name, <key>.old-<id>, so it outlives the rename of the new key over it. */
+function keepOldKey(keyFile: string, oldFile: string): void {
   try {
-    unlinkSync(newKeyPath(paths.keyFile));
-  } catch {
-    /* already removed */
+    linkSync(keyFile, oldFile);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, 'keep the old key as', oldFile);
+    if (!readFileSync(oldFile).equals(readFileSync(keyFile))) {
+      throw new VaultError('exists', `${oldFile} already exists and holds another key; refusing to replace it`, 'move it away, then confirm again');
+    }
   }
-  return r;
+  fsyncDir(dirname(keyFile));
 }
 
-/** A confirm interrupted after the vault was re-encrypted but before the key files moved: finish the moves. */
-async function resumeConfirm(paths: VaultPaths, opts: StoreOptions): Promise<{ oldKeyId: string; newKeyId: string; oldKeyFile: string } | null> {
+function moveNewKey(paths: VaultPaths): void {
+  try {
+    renameSync(newKeyPath(paths.keyFile), paths.keyFile);
+  } catch (e) {
+    throw fsError(e, 'move the new key to', paths.keyFile);
+  }
+  fsyncDir(dirname(paths.keyFile));
+}
+
+export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promise<RekeyConfirmed> {
   const newFile = newKeyPath(paths.keyFile);
-  if (!exists(newFile) || !exists(paths.keyFile)) return null;
-  const meta = peekVault(readFileOr(paths.vaultFile, 'vault file'));
-  const oldKey = await openKeyFile(readFileOr(paths.keyFile, 'key file'), opts.getPassphrase);
-  if (meta.keyIds.includes(oldKey.keyId)) return null;
-  const newKey = await openKeyFile(readFileOr(newFile, 'new key file'), opts.getPassphrase);
-  if (!meta.keyIds.includes(newKey.keyId)) return null;
-  const oldKeyFile = oldKeyPath(paths.keyFile, oldKey.keyId);
-  renameSync(paths.keyFile, oldKeyFile);
-  renameSync(newFile, paths.keyFile);
-  return { oldKeyId: oldKey.keyId, newKeyId: newKey.keyId, oldKeyFile };
+  return withVaultLock(paths, opts, async () => {
+    const meta = peekVault(readVaultFile(paths.vaultFile));
+    const openNew = async (): Promise<VaultKey> => {
+      if (!exists(newFile)) throw new VaultError('not-found', `new key file not found: ${newFile}`, 'no rekey is waiting for confirmation here');
+      return loadKey(newFile, opts);
+    };
+    if (!exists(paths.keyFile)) {
+      // An older release moved the old key away first and was killed before moving the new one.
+      const nk = await openNew();
+      if (meta.keyIds[0] !== nk.keyId) throw new VaultError('wrong-key', `${paths.keyFile} is missing and ${newFile} (key id ${nk.keyId}) does not open the vault either`);
+      moveNewKey(paths);
+      return { oldKeyId: '', newKeyId: nk.keyId, oldKeyFile: '', resumed: true };
+    }
+    const oldKey = await loadKey(paths.keyFile, opts);
+    const oldFile = oldKeyPath(paths.keyFile, oldKey.keyId);
+    if (!meta.keyIds.includes(oldKey.keyId)) {
+      const nk = await openNew();
+      if (meta.keyIds[0] !== nk.keyId) throw new VaultError('wrong-key', `neither ${paths.keyFile} (key id ${oldKey.keyId}) nor ${newFile} (key id ${nk.keyId}) opens the vault (key ids ${meta.keyIds.join(', ')})`);
+      // The vault switched keys before a kill: finish moving the files.
+      keepOldKey(paths.keyFile, oldFile);
+      moveNewKey(paths);
+      return { oldKeyId: oldKey.keyId, newKeyId: nk.keyId, oldKeyFile: oldFile, resumed: true };
+    }
+    const r = await updateLocked(paths, opts, oldKey, async (doc) => {
+      if (!doc.pendingKey) throw new VaultError('usage', 'no rekey is pending', 'start one with `vault-tool rekey`');
+      const nk = await openNew();
+      if (nk.keyId !== doc.pendingKey.keyId) {
+        throw new VaultError('wrong-key', `${newFile} holds key id ${nk.keyId}, but the pending rekey is to ${doc.pendingKey.keyId}`);
+      }
+      keepOldKey(paths.keyFile, oldFile);
+      const now = (opts.now ?? (() => new Date()))().toISOString();
+      doc.retiredKeys = [...(doc.retiredKeys ?? []), { recipient: doc.key.recipient, keyId: doc.key.keyId, retiredAt: now }];
+      doc.key = { recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId, ...(doc.pendingKey.protected !== undefined ? { protected: doc.pendingKey.protected } : {}) };
+      delete doc.pendingKey;
+      return { oldKeyId: oldKey.keyId, newKeyId: nk.keyId, oldKeyFile: oldFile, resumed: false };
+    });
+    // The vault now opens only with the new key: put it in place.
+    moveNewKey(paths);
+    return r;
+  });
+}
+
+/** The key id named in a plaintext key file's comments or identity; null when it is protected or unreadable. */
+function peekKeyId(path: string): string | null {
+  try {
+    const data = readFileOr(path, 'key file', LIMITS.keyFile);
+    return isProtectedKeyFile(data) ? null : parseKeyFile(data.toString('utf8')).keyId;
+  } catch {
+    return null;
+  }
+}
+
+export async function abortRekey(paths: VaultPaths, opts: StoreOptions): Promise<{ abandonedKeyId: string | null; leftover: boolean }> {
+  const newFile = newKeyPath(paths.keyFile);
+  return withVaultLock(paths, opts, async () => {
+    const meta = peekVault(readVaultFile(paths.vaultFile));
+    const key = await loadKey(paths.keyFile, opts);
+    if (!meta.keyIds.includes(key.keyId)) {
+      throw new VaultError('usage', 'the rekey was already confirmed (the vault opens only with the new key): it cannot be aborted', 'run `vault-tool rekey --confirm` to finish it');
+    }
+    const r = await updateLocked(paths, opts, key, (doc) => {
+      if (doc.pendingKey) {
+        const abandonedKeyId = doc.pendingKey.keyId;
+        delete doc.pendingKey;
+        return { abandonedKeyId, leftover: false };
+      }
+      if (!exists(newFile)) throw new VaultError('usage', 'no rekey is pending');
+      // No pending key in the vault, but a <key>.new beside it: a start killed before its vault write.
+      return { abandonedKeyId: peekKeyId(newFile), leftover: true, unchanged: true };
+    });
+    removeQuietly(newFile);
+    sweepTempFiles(newFile);
+    fsyncDir(dirname(newFile));
+    return r;
+  });
 }

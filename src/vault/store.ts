@@ -1,10 +1,11 @@
 import { statSync } from 'node:fs';
 import { VaultError } from './errors.js';
-import { acquireLock, exists, readFileOr, sweepTempFiles, writeFileAtomic } from './fsutil.js';
-import { formatKeyFile, newVaultKey, openKeyFile, protectKeyFile, type PassphraseSource, type VaultKey } from './keyfile.js';
+import { acquireLock, checkWritableTarget, exists, LIMITS, readFileOr, removeQuietly, sweepTempFiles, writeFileAtomic } from './fsutil.js';
+import { formatKeyFile, isProtectedKeyFile, newKeyPath, newVaultKey, openKeyFile, protectKeyFile, type PassphraseSource, type VaultKey } from './keyfile.js';
 import { newDocument, type VaultDocument } from './document.js';
-import { openVault, sealVault, type VaultMeta } from './container.js';
-import { lastSeen, recordSeen } from './state.js';
+import { openVault, peekVault, sealVault, type VaultMeta } from './container.js';
+import { checkCopy, LINEAGE_LENGTH, loadSeen, recordSeen } from './state.js';
+import { appendPrepared, evidenceHead, prepareAppend, recordEvidence, restoreMissing } from './evidence.js';
 
 export interface VaultPaths {
   vaultFile: string;
@@ -13,10 +14,12 @@ export interface VaultPaths {
 
 export interface StoreOptions {
   getPassphrase?: PassphraseSource;
-  /** Where the highest generation seen per vault is kept; no rollback check without it. */
+  /** Where the copies seen on this machine are remembered; no rollback check without it. */
   stateFile?: string;
-  /** Refuse (instead of warn about) a vault older than one seen before. */
+  /** Refuse (instead of warn about) reading a vault copy older than, or forked from, one seen before. */
   strict?: boolean;
+  /** Write to a copy older than (or forked from) one seen before: a deliberate rollback. */
+  allowRollback?: boolean;
   onWarning?: (message: string) => void;
   lockTimeoutMs?: number;
   now?: () => Date;
@@ -25,8 +28,10 @@ export interface StoreOptions {
 export interface OpenedVault {
   doc: VaultDocument;
   key: VaultKey;
-  meta: VaultMeta;
+  meta: VaultMeta & { header: string };
 }
+
+const nowOf = (opts: StoreOptions) => (opts.now ?? (() => new Date()))();
 
 /** Refuses a key file that group or others can read, naming the chmod to run. */
 export function checkKeyFilePermissions(keyFile: string): void {
@@ -45,39 +50,137 @@ export function checkKeyFilePermissions(keyFile: string): void {
   }
 }
 
+const REKEY_HINT = 'a rekey is in progress (the new key is in <key file>.new): run `vault-tool rekey --confirm` to finish it, or `vault-tool rekey --abort`';
+
 export async function loadKey(keyFile: string, opts: StoreOptions = {}): Promise<VaultKey> {
   checkKeyFilePermissions(keyFile);
-  return openKeyFile(readFileOr(keyFile, 'key file'), opts.getPassphrase);
+  let data: Buffer;
+  try {
+    data = readFileOr(keyFile, 'key file', LIMITS.keyFile);
+  } catch (e) {
+    if (e instanceof VaultError && e.kind === 'not-found' && exists(newKeyPath(keyFile))) throw new VaultError('not-found', e.message, REKEY_HINT);
+    throw e;
+  }
+  return openKeyFile(data, opts.getPassphrase);
 }
 
-function checkRollback(paths: VaultPaths, meta: VaultMeta, opts: StoreOptions): void {
-  if (!opts.stateFile) return;
-  const seen = lastSeen(opts.stateFile, meta.vaultId);
-  if (seen && meta.generation < seen.generation) {
-    const msg = `this copy of vault ${meta.vaultId.slice(0, 12)} is at generation ${meta.generation}, but generation ${seen.generation} was seen on this machine on ${seen.seenAt} (${seen.path}): it may be a stale copy`;
-    if (opts.strict) throw new VaultError('rollback', msg, 'use the newest copy, or drop --strict to read this one anyway');
-    opts.onWarning?.(msg);
+export function readVaultFile(vaultFile: string): Buffer {
+  return readFileOr(vaultFile, 'vault file', LIMITS.vaultFile);
+}
+
+function open(paths: VaultPaths, file: Buffer, key: VaultKey): OpenedVault {
+  try {
+    const { doc, meta } = openVault(file, key.identity, key.keyId);
+    return { doc, key, meta };
+  } catch (e) {
+    if (e instanceof VaultError && e.kind === 'wrong-key' && exists(newKeyPath(paths.keyFile))) throw new VaultError('wrong-key', e.message, REKEY_HINT);
+    throw e;
   }
 }
 
-function remember(paths: VaultPaths, meta: { vaultId: string; generation: number }, opts: StoreOptions): void {
+type CopyStatus = 'new' | 'same' | 'newer' | 'stale' | 'fork' | 'unknown';
+
+/**
+ * Compares the copy with what this machine has seen. Reading a stale or
+ * forked copy warns (refused with `strict`); writing to one is refused unless
+ * `allowRollback`. An unreadable state file is an error under `strict`, a
+ * warning otherwise.
+ */
+async function checkSeen(paths: VaultPaths, o: OpenedVault, opts: StoreOptions, mode: 'read' | 'write'): Promise<CopyStatus> {
+  if (!opts.stateFile) return 'unknown';
+  let seen;
+  try {
+    seen = loadSeen(opts.stateFile).vaults[o.meta.vaultId];
+  } catch (e) {
+    if (opts.strict) throw e;
+    opts.onWarning?.(`${(e as VaultError).message}${(e as VaultError).hint ? ` (${(e as VaultError).hint})` : ''}`);
+    return 'unknown';
+  }
+  const c = checkCopy(seen, { vaultId: o.meta.vaultId, generation: o.meta.generation, header: o.meta.header, lineage: o.doc.lineage });
+  if (c.status === 'stale' || c.status === 'fork') {
+    if (mode === 'write') {
+      if (!opts.allowRollback) {
+        throw new VaultError('rollback', `refusing to write: ${c.message}`, 'use the newest copy; to go on from this one (a deliberate rollback, losing what the newer copy holds), add --allow-rollback');
+      }
+      opts.onWarning?.(`going on from this copy (--allow-rollback): ${c.message}`);
+      return c.status;
+    }
+    if (opts.strict) throw new VaultError('rollback', c.message, 'use the newest copy, or drop --strict to read this one anyway');
+    opts.onWarning?.(c.message);
+    return c.status;
+  }
+  if (mode === 'read' && c.status !== 'same') await remember(paths, o.meta, opts, false);
+  return c.status;
+}
+
+async function remember(paths: VaultPaths, meta: { vaultId: string; generation: number; header: string }, opts: StoreOptions, replace: boolean): Promise<void> {
   if (!opts.stateFile) return;
-  const err = recordSeen(opts.stateFile, meta.vaultId, meta.generation, paths.vaultFile, (opts.now ?? (() => new Date()))());
+  const err = await recordSeen(opts.stateFile, meta.vaultId, { generation: meta.generation, header: meta.header, path: paths.vaultFile }, nowOf(opts), replace);
   if (err) opts.onWarning?.(err);
 }
 
 /** Opens and fully authenticates the vault; the key file is checked first. */
 export async function readVault(paths: VaultPaths, opts: StoreOptions = {}, key?: VaultKey): Promise<OpenedVault> {
   const k = key ?? (await loadKey(paths.keyFile, opts));
-  const file = readFileOr(paths.vaultFile, 'vault file');
-  const { doc, meta } = openVault(file, k.identity, k.keyId);
-  checkRollback(paths, meta, opts);
-  remember(paths, meta, opts);
-  return { doc, key: k, meta };
+  // Temp files a killed writer left may hold secrets (a key being written): any run removes them.
+  sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
+  const o = open(paths, readVaultFile(paths.vaultFile), k);
+  await checkSeen(paths, o, opts, 'read');
+  return o;
 }
 
-export function writeVault(paths: VaultPaths, doc: VaultDocument, opts: { exclusive?: boolean } = {}): void {
-  writeFileAtomic(paths.vaultFile, sealVault(doc), opts);
+/** Seals and writes the document as it is (no generation step, no checks): for init and tests. */
+export function writeVault(paths: VaultPaths, doc: VaultDocument, opts: { exclusive?: boolean } = {}): Buffer {
+  const sealed = sealVault(doc);
+  writeFileAtomic(paths.vaultFile, sealed, opts);
+  return sealed;
+}
+
+/**
+ * Runs `f` under the vault's exclusive lock, after sweeping the temp files
+ * killed writers left beside the vault and its key files (they may hold
+ * secrets).
+ */
+export async function withVaultLock<R>(paths: VaultPaths, opts: StoreOptions, f: () => R | Promise<R>): Promise<R> {
+  const release = await acquireLock(paths.vaultFile, opts.lockTimeoutMs);
+  try {
+    sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
+    return await f();
+  } finally {
+    release();
+  }
+}
+
+/**
+ * The read-modify-write step, for callers that already hold the lock: reads
+ * and checks the copy (a stale or forked one is refused), runs the mutation,
+ * checks the evidence log against the vault's head if records were staged,
+ * writes the vault (generation + 1, lineage extended), then appends the
+ * records. A mutation that returns `{ unchanged: true }` writes nothing.
+ */
+export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key: VaultKey, mutate: (doc: VaultDocument, key: VaultKey) => R | Promise<R>): Promise<R> {
+  const o = open(paths, readVaultFile(paths.vaultFile), key);
+  const status = await checkSeen(paths, o, opts, 'write');
+  const { doc } = o;
+  const before = evidenceHead(doc);
+  const result = await mutate(doc, key);
+  if ((result as { unchanged?: boolean } | undefined)?.unchanged) return result;
+  const now = nowOf(opts);
+  const pending = prepareAppend(paths.vaultFile, doc, before, { allowRollback: Boolean(opts.allowRollback), now });
+  doc.lineage = [...(doc.lineage ?? []), { generation: o.meta.generation, header: o.meta.header }].slice(-LINEAGE_LENGTH);
+  doc.generation += 1;
+  doc.updatedAt = now.toISOString();
+  const sealed = writeVault(paths, doc);
+  if (pending) {
+    try {
+      appendPrepared(pending);
+    } catch (e) {
+      // The vault is written and holds the records: the next change to it writes them to the log.
+      opts.onWarning?.(`${(e as Error).message}; the evidence records are kept in the vault and the next change writes them to the log`);
+    }
+  }
+  await remember(paths, peekVault(sealed), opts, status === 'stale' || status === 'fork');
+  return result;
 }
 
 /**
@@ -85,26 +188,9 @@ export function writeVault(paths: VaultPaths, doc: VaultDocument, opts: { exclus
  * the freshly read document; the generation goes up by one on every write.
  * A mutation that returns `{ unchanged: true }` writes nothing.
  */
-export async function updateVault<R>(
-  paths: VaultPaths,
-  opts: StoreOptions,
-  mutate: (doc: VaultDocument, key: VaultKey) => R | Promise<R>,
-): Promise<R> {
+export async function updateVault<R>(paths: VaultPaths, opts: StoreOptions, mutate: (doc: VaultDocument, key: VaultKey) => R | Promise<R>): Promise<R> {
   const key = await loadKey(paths.keyFile, opts);
-  const release = await acquireLock(paths.vaultFile, opts.lockTimeoutMs);
-  try {
-    sweepTempFiles(paths.vaultFile);
-    const { doc } = await readVault(paths, opts, key);
-    const result = await mutate(doc, key);
-    if ((result as { unchanged?: boolean } | undefined)?.unchanged) return result;
-    doc.generation += 1;
-    doc.updatedAt = (opts.now ?? (() => new Date()))().toISOString();
-    writeVault(paths, doc);
-    remember(paths, doc, opts);
-    return result;
-  } finally {
-    release();
-  }
+  return withVaultLock(paths, opts, () => updateLocked(paths, opts, key, mutate));
 }
 
 export interface InitOptions extends StoreOptions {
@@ -113,19 +199,54 @@ export interface InitOptions extends StoreOptions {
   logN?: number;
 }
 
-/** Creates vault.key and an empty secrets.vault; never replaces either. */
+/** The bytes of a key file: plain, or protected with a passphrase. */
+export function keyFileBytes(key: VaultKey, passphrase?: Uint8Array, logN?: number): Buffer {
+  const text = formatKeyFile(key);
+  return passphrase ? protectKeyFile(text, passphrase, logN) : Buffer.from(text);
+}
+
+/** Whether the key file at `path` is passphrase-protected (false when it does not exist). */
+export function keyFileIsProtected(path: string): boolean {
+  return exists(path) && isProtectedKeyFile(readFileOr(path, 'key file', LIMITS.keyFile));
+}
+
+/** Creates vault.key and an empty secrets.vault; never replaces either, and checks both places before writing. */
 export async function initVault(paths: VaultPaths, opts: InitOptions = {}): Promise<{ key: VaultKey; doc: VaultDocument }> {
   for (const [p, what] of [[paths.keyFile, 'key file'], [paths.vaultFile, 'vault file']] as const) {
     if (exists(p)) throw new VaultError('exists', `${what} ${p} already exists; refusing to overwrite it`, 'choose other paths with --vault-file/--key-file');
+    checkWritableTarget(p, true);
   }
-  const now = (opts.now ?? (() => new Date()))();
+  const now = nowOf(opts);
   const key = newVaultKey(now);
-  const text = formatKeyFile(key);
-  const keyBytes = opts.passphrase ? protectKeyFile(text, opts.passphrase, opts.logN) : Buffer.from(text);
-  const doc = newDocument({ recipient: key.recipient, keyId: key.keyId }, now);
+  const doc = newDocument({ recipient: key.recipient, keyId: key.keyId, protected: Boolean(opts.passphrase) }, now);
   doc.generation = 1;
-  writeFileAtomic(paths.keyFile, keyBytes, { exclusive: true });
-  writeVault(paths, doc, { exclusive: true });
-  remember(paths, doc, opts);
+  const sealed = sealVault(doc);
+  writeFileAtomic(paths.keyFile, keyFileBytes(key, opts.passphrase, opts.logN), { exclusive: true });
+  try {
+    writeFileAtomic(paths.vaultFile, sealed, { exclusive: true });
+  } catch (e) {
+    // The key file was made by this call and opens nothing yet: take it back.
+    removeQuietly(paths.keyFile);
+    throw e;
+  }
+  await remember(paths, peekVault(sealed), opts, false);
   return { key, doc };
+}
+
+/**
+ * Writes back the evidence records the vault holds and its log lacks, then
+ * records the repair itself (which records, and whether a partial line was
+ * dropped), so a cut log stays visible in the log.
+ */
+export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Promise<{ restored: number[]; droppedPartial: boolean }> {
+  const key = await loadKey(paths.keyFile, opts);
+  return withVaultLock(paths, opts, async () => {
+    const o = open(paths, readVaultFile(paths.vaultFile), key);
+    const r = restoreMissing(paths.vaultFile, o.doc);
+    if (!r.restored.length && !r.droppedPartial) return r;
+    await updateLocked(paths, opts, key, (doc) => {
+      recordEvidence(doc, 'evidence.repair', { restored: r.restored, droppedPartial: r.droppedPartial }, nowOf(opts));
+    });
+    return r;
+  });
 }

@@ -116,7 +116,10 @@ const ALL_TYPES: EntryType[] = [
       key: false,
       text: true,
       generate: () => Buffer.from(Array.from({ length: 32 }, () => PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)]).join('')),
-      check: (v) => (v.length >= 8 && v.length <= 4096 && isPrintableText(v) ? null : 'password must be 8 to 4096 characters of printable UTF-8 text, without control characters or newlines'),
+      check: (v) => {
+        const chars = [...v.toString('utf8')].length;
+        return chars >= 8 && chars <= 4096 && isPrintableText(v) ? null : 'password must be 8 to 4096 characters of printable UTF-8 text, without control characters or newlines';
+      },
     },
     {
       name: 'tls',
@@ -143,7 +146,7 @@ const ALL_TYPES: EntryType[] = [
       key: false,
       text: false,
       generate: () => Buffer.from(randomBytes(32).toString('base64')),
-      check: (v) => (v.length <= 1 << 20 ? null : 'generic values are limited to 1 MiB (the Kubernetes Secret limit)'),
+      check: () => null,
     },
 ];
 
@@ -162,10 +165,14 @@ export function stripNewline(b: Buffer): Buffer {
   return b;
 }
 
+/** The largest value any entry holds: what one Kubernetes Secret can hold. Checked before any type rule runs. */
+export const MAX_VALUE_BYTES = 1 << 20;
+
 /** Applies the type's rule; `fromFile` drops one trailing newline from text types first. */
 export function normalizeValue(type: EntryType, value: Buffer, fromFile: boolean): Buffer {
   const v = fromFile && type.text ? stripNewline(value) : value;
   if (v.length === 0) throw new VaultError('invalid', `empty value for a ${type.name} entry`);
+  if (v.length > MAX_VALUE_BYTES) throw new VaultError('invalid', `value refused: ${v.length} bytes; values are limited to 1 MiB (${MAX_VALUE_BYTES} bytes, the most a Kubernetes Secret can hold)`);
   const broken = type.check(v);
   if (broken) throw new VaultError('invalid', `value refused: ${broken}`);
   return Buffer.from(v);

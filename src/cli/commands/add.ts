@@ -18,8 +18,9 @@ async function readValue(ctx: Context, opts: AddOptions): Promise<{ value?: Buff
   const sources = [opts.generate && '--generate', opts.fromFile && '--from-file', opts.fromStdin && '--from-stdin', opts.fromEnv && '--from-env'].filter(Boolean);
   if (sources.length > 1) throw new VaultError('usage', `choose one value source, not ${sources.join(' and ')}`);
   if (opts.generate) return { fromFile: false };
-  if (opts.fromFile) return { value: Buffer.from(await ctx.readFile(opts.fromFile, 'the value')), fromFile: true };
-  if (opts.fromStdin) return { value: await ctx.stdin('the value'), fromFile: true };
+  const { LIMITS } = await import('../../vault/fsutil.js');
+  if (opts.fromFile) return { value: Buffer.from(await ctx.readFile(opts.fromFile, 'the value', LIMITS.value)), fromFile: true };
+  if (opts.fromStdin) return { value: await ctx.stdin('the value', LIMITS.value), fromFile: true };
   if (opts.fromEnv) return { value: ctx.envValue(opts.fromEnv, 'the value'), fromFile: false };
   if (!ctx.io.stdinIsTTY) throw new VaultError('usage', 'no value source given', 'use --generate, --from-file FILE, --from-stdin or --from-env VAR');
   const { password } = await import('@inquirer/prompts');
@@ -48,7 +49,7 @@ export function registerAdd(program: Command, ctx: Context): void {
       entryType(opts.type);
       const { value, fromFile } = await readValue(ctx, opts);
       const labels = parseKeyValues(opts.label, '--label');
-      const now = new Date();
+      const now = ctx.now();
       const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => {
         const res = putEntry(doc, {
           name,

@@ -12,19 +12,37 @@ function intOption(v: string, name: string): number {
   return Number(v);
 }
 
-/** Reads a share file, decrypting `.age` shares with the given identity files. */
-async function readShare(ctx: Context, path: string, identities: string[]): Promise<Share> {
-  const { parseShareFile } = await escrowLib();
-  const raw = Buffer.from(await ctx.readFile(path, 'the share'));
+/** Reads a share file, decrypting `.age` shares with the given identity files; warns about edited comments. */
+async function readShare(ctx: Context, path: string, identities: string[], manifestKey?: string): Promise<Share> {
+  const { parseShareFile, shareFileWarnings, shareFileManifestKey } = await escrowLib();
+  const { LIMITS } = await import('../../vault/fsutil.js');
+  const raw = Buffer.from(await ctx.readFile(path, 'the share', LIMITS.share));
   const { isArmored, decrypt } = await import('../../vault/age/index.js');
   let text = raw.toString('utf8');
   if (isArmored(raw) || raw.subarray(0, 21).toString() === 'age-encryption.org/v1') {
     if (!identities.length) throw new VaultError('usage', `${path} is encrypted to a custodian's age key`, 'pass --identity FILE with that custodian\'s age identity');
     const { parseKeyFile } = await import('../../vault/keyfile.js');
-    const ids = await Promise.all(identities.map(async (f) => parseKeyFile(Buffer.from(await ctx.readFile(f, 'the identity')).toString()).identity));
-    text = decrypt(raw, { identities: ids }).plaintext.toString('utf8');
+    const ids = await Promise.all(identities.map(async (f) => parseKeyFile(Buffer.from(await ctx.readFile(f, 'the identity', LIMITS.keyFile)).toString()).identity));
+    try {
+      text = decrypt(raw, { identities: ids }).plaintext.toString('utf8');
+    } catch (e) {
+      const err = e as VaultError;
+      if (err.kind === 'wrong-key') throw new VaultError('wrong-key', `${path}: the share is not encrypted to ${identities.length === 1 ? 'the identity' : 'any of the identities'} given with --identity`, 'use the age identity of the custodian this share belongs to');
+      throw new VaultError(err.kind ?? 'integrity', `${path}: ${err.message}`);
+    }
   }
-  return parseShareFile(text, path);
+  const share = parseShareFile(text, path);
+  for (const w of shareFileWarnings(text, share, path)) ctx.warn(w);
+  const named = shareFileManifestKey(text);
+  if (manifestKey && named && named !== manifestKey) ctx.warn(`${path}: its "# manifest key:" comment says ${named}, but the manifest is signed by ${manifestKey}`);
+  return share;
+}
+
+/** Reads and verifies a signed manifest (shape and signature). */
+async function readManifest(ctx: Context, path: string) {
+  const { parseManifest } = await escrowLib();
+  const { LIMITS } = await import('../../vault/fsutil.js');
+  return parseManifest(Buffer.from(await ctx.readFile(path, 'the manifest', LIMITS.text)).toString('utf8'), path);
 }
 
 async function splitCommand(ctx: Context, cmd: Command, opts: SplitOpts, reshare: boolean): Promise<void> {
@@ -35,22 +53,27 @@ async function splitCommand(ctx: Context, cmd: Command, opts: SplitOpts, reshare
   if (!custodians.length) for (let i = 1; i <= count; i++) custodians.push({ label: `custodian-${i}` });
   if (custodians.length !== count) throw new VaultError('usage', `--shares ${count} but ${custodians.length} --custodian given`, 'name one custodian per share, or none');
   lib.checkParams(threshold, count);
+  if (new Set(custodians.map((c) => c.label)).size !== custodians.length) throw new VaultError('usage', 'custodian names must be distinct');
   const paths = ctx.paths(cmd);
   const so = ctx.storeOptions(cmd);
   const outDir = ctx.abs(opts.out);
-  let keyFile: string | undefined;
-  if (reshare && opts.rekey) {
-    const { startRekey } = await import('../../vault/rekey.js');
-    const r = await startRekey(paths, so);
-    keyFile = r.newKeyFile;
-    ctx.info(`rekey started: new key id ${r.newKeyId}; splitting the new key`);
-  }
+  // Everything that can be checked is checked before the first write (and before a rekey starts).
+  lib.checkSplitOutput(outDir, custodians);
   if (opts.ceremony) await confirmCustodians(ctx, custodians, threshold);
-  const r = await lib.splitVaultKey(paths, so, { threshold, custodians, outDir, ...(keyFile ? { keyFile } : {}), event: reshare ? 'escrow.reshare' : 'escrow.split' });
-  if (keyFile) {
-    const { confirmRekey } = await import('../../vault/rekey.js');
-    const c = await confirmRekey(paths, so);
-    ctx.info(`rekey confirmed: the vault opens only with key id ${c.newKeyId}; all earlier shares open only the old key (${c.oldKeyFile})`);
+  const event = reshare ? 'escrow.reshare' : 'escrow.split';
+  let r;
+  if (reshare && opts.rekey) {
+    const rr = await lib.reshareWithRekey(paths, so, { threshold, custodians, outDir, event });
+    if (rr.stage === 'resumed-confirm') {
+      if (ctx.globals(cmd).json) return ctx.json({ resumed: true, rekey: rr.rekey });
+      ctx.out(`an interrupted reshare --rekey was finished: the vault opens only with key id ${rr.rekey.newKeyId}`);
+      ctx.info('its shares were written by the interrupted run; check them with `vault-tool escrow status` and `escrow check`');
+      return;
+    }
+    r = rr.split;
+    ctx.info(`rekey confirmed: the vault opens only with key id ${rr.rekey.newKeyId}; all earlier shares open only the old key${rr.rekey.oldKeyFile ? ` (${rr.rekey.oldKeyFile})` : ''}`);
+  } else {
+    r = await lib.splitVaultKey(paths, so, { threshold, custodians, outDir, event });
   }
   const fp = lib.manifestKeyFingerprint(r.state.manifest.publicKey);
   if (opts.ceremony) await ceremony(ctx, cmd, r);
@@ -105,7 +128,7 @@ async function ceremony(ctx: Context, cmd: Command, r: Awaited<ReturnType<typeof
   }
   ctx.closeLines();
   const officer = ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown';
-  await lib.recordCeremony(ctx.paths(cmd), ctx.storeOptions(cmd), r.state.setId, confirmed, officer);
+  await lib.recordCeremony(ctx.paths(cmd), ctx.storeOptions(cmd), r.state.setId, confirmed, officer, ctx.now());
   ctx.info(`ceremony recorded in the evidence log: ${confirmed.length} of ${r.shares.length} custodians confirmed receipt`);
   if (confirmed.length < r.shares.length) throw new VaultError('verify-failed', `${r.shares.length - confirmed.length} custodian(s) did not confirm receipt`);
 }
@@ -138,14 +161,18 @@ export function registerEscrow(program: Command, ctx: Context): void {
     .command('combine [shares...]')
     .description('recover the vault key from K shares (files, or typed one at a time on a terminal) and write it as a key file')
     .requiredOption('-o, --out <file>', 'key file to write (mode 0600)')
-    .option('--force', 'replace an existing key file')
+    .option('--force', 'replace an existing key file (it is kept aside as <file>.replaced-<time>)')
     .option('-i, --identity <file>', 'age identity for shares encrypted to a custodian (repeatable)', collect)
     .option('-m, --manifest <file>', 'check every share against this signed manifest')
-    .action(async (files: string[], opts: { out: string; force?: boolean; identity?: string[]; manifest?: string }, cmd: Command) => {
+    .option('--passphrase', 'protect the key file with a passphrase (it is anyway when the vault key was, or the replaced file is)')
+    .option('--skip-vault-check', 'write the key even if it does not open the vault (--vault-file)')
+    .action(async (files: string[], opts: { out: string; force?: boolean; identity?: string[]; manifest?: string; passphrase?: boolean; skipVaultCheck?: boolean }, cmd: Command) => {
       const lib = await escrowLib();
+      const m = opts.manifest ? await readManifest(ctx, opts.manifest) : undefined;
+      const manifestKey = m ? lib.manifestKeyFingerprint(m.publicKey) : undefined;
       const shares: Share[] = [];
       if (files.length) {
-        for (const f of files) shares.push(await readShare(ctx, f, opts.identity ?? []));
+        for (const f of files) shares.push(await readShare(ctx, f, opts.identity ?? [], manifestKey));
       } else if (ctx.io.stdinIsTTY) {
         shares.push(...(await promptShares(ctx)));
       } else {
@@ -153,14 +180,24 @@ export function registerEscrow(program: Command, ctx: Context): void {
         const blocks = text.split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
         blocks.forEach((b, i) => shares.push(lib.parseShareFile(b, `share ${i + 1} on stdin`)));
       }
-      if (opts.manifest) {
-        const m = JSON.parse(Buffer.from(await ctx.readFile(opts.manifest, 'the manifest')).toString('utf8'));
-        lib.verifyManifest(m);
-        for (const s of shares) lib.checkShareInManifest(s, m);
+      if (m) for (const s of shares) lib.checkShareInManifest(s, m);
+      const out = ctx.abs(opts.out);
+      const r = await lib.recoverKeyFile(shares, out, {
+        force: Boolean(opts.force),
+        vaultFile: ctx.paths(cmd).vaultFile,
+        skipVaultCheck: Boolean(opts.skipVaultCheck),
+        protect: Boolean(opts.passphrase),
+        getPassphrase: () => ctx.getPassphrase(cmd, true),
+        now: ctx.now(),
+      });
+      if (ctx.globals(cmd).json) {
+        return ctx.json({ keyId: r.key.keyId, out, used: r.used.map((s) => s.label), bad: r.bad.map((s) => ({ index: s.index, label: s.label })), manifestKey: manifestKey ?? null, protected: r.protected, vault: r.vault, keptAside: r.keptAside ?? null });
       }
-      const r = await lib.recoverKeyFile(shares, ctx.abs(opts.out), { force: Boolean(opts.force) });
-      if (ctx.globals(cmd).json) return ctx.json({ keyId: r.key.keyId, out: ctx.abs(opts.out), used: r.used.map((s) => s.label), bad: r.bad.map((s) => ({ index: s.index, label: s.label })) });
-      ctx.out(`recovered key id ${r.key.keyId} from shares of ${r.used.map((s) => s.label).join(', ')}; wrote ${opts.out} (mode 0600)`);
+      if (manifestKey) ctx.info(`shares checked against the manifest signed by manifest key ${manifestKey} (it must match the custodians' sheets)`);
+      ctx.out(`recovered key id ${r.key.keyId} from shares of ${r.used.map((s) => s.label).join(', ')}; wrote ${opts.out} (mode 0600${r.protected ? ', passphrase-protected' : ''})`);
+      if (r.keptAside) ctx.info(`the key file it replaced is kept as ${r.keptAside}`);
+      if (r.vault === 'none') ctx.warn(`no vault at ${ctx.paths(cmd).vaultFile} to check the key against (pass --vault-file)`);
+      if (r.vault === 'other') ctx.warn(`key id ${r.key.keyId} does not open ${ctx.paths(cmd).vaultFile}: the shares are from a split of an older key (it opens older copies of the vault)`);
       for (const b of r.bad) ctx.warn(`share ${b.index} (${b.label}) does not fit the recovered key: it is damaged or forged`);
     });
 
@@ -172,15 +209,11 @@ export function registerEscrow(program: Command, ctx: Context): void {
     .action(async (file: string, opts: { manifest?: string; identity?: string[] }, cmd: Command) => {
       const lib = await escrowLib();
       const { existsSync } = await import('node:fs');
-      const s = await readShare(ctx, file, opts.identity ?? []);
       const mPath = opts.manifest ? ctx.abs(opts.manifest) : join(dirname(ctx.abs(file)), 'manifest.json');
-      let manifestKey: string | null = null;
-      if (opts.manifest || existsSync(mPath)) {
-        const m = JSON.parse(Buffer.from(await ctx.readFile(mPath, 'the manifest')).toString('utf8'));
-        lib.verifyManifest(m);
-        lib.checkShareInManifest(s, m);
-        manifestKey = lib.manifestKeyFingerprint(m.publicKey);
-      }
+      const m = opts.manifest || existsSync(mPath) ? await readManifest(ctx, mPath) : undefined;
+      const manifestKey = m ? lib.manifestKeyFingerprint(m.publicKey) : null;
+      const s = await readShare(ctx, file, opts.identity ?? [], manifestKey ?? undefined);
+      if (m) lib.checkShareInManifest(s, m);
       const info = { custodian: s.label, index: s.index, count: s.count, threshold: s.threshold, setId: s.setId, epoch: s.epoch, keyId: s.keyId, manifestKey, manifestChecked: manifestKey !== null };
       if (ctx.globals(cmd).json) return ctx.json(info);
       ctx.out(`share ${s.index} of ${s.count} (any ${s.threshold}) for ${s.label}: checksums and envelope valid`);

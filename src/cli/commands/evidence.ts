@@ -10,9 +10,18 @@ export function registerEvidence(program: Command, ctx: Context): void {
       const { verifyEvidence } = await import('../../vault/evidence.js');
       const paths = ctx.paths(cmd);
       const { doc } = await readVault(paths, ctx.storeOptions(cmd));
-      const recs = verifyEvidence(paths.vaultFile, doc);
-      if (ctx.globals(cmd).json) return ctx.json(recs);
-      if (recs.length) ctx.out(table([['SEQ', 'AT', 'EVENT'], ...recs.map((r) => [String(r.seq), r.at, r.event])]));
-      ctx.info(`${recs.length} record(s), chain and MACs verified`);
+      const { records } = verifyEvidence(paths.vaultFile, doc);
+      if (ctx.globals(cmd).json) return ctx.json(records);
+      if (records.length) ctx.out(table([['SEQ', 'AT', 'EVENT'], ...records.map((r) => [String(r.seq), r.at, r.event])]));
+      ctx.info(`${records.length} record(s), chain and MACs verified`);
+    });
+  ev.command('repair')
+    .description('write back records the vault holds and the log lacks (a cut log, or an interrupted write); the repair itself is recorded')
+    .action(async (_o: unknown, cmd: Command) => {
+      const { repairEvidence } = await import('../../vault/store.js');
+      const r = await repairEvidence(ctx.paths(cmd), ctx.storeOptions(cmd));
+      if (ctx.globals(cmd).json) return ctx.json(r);
+      if (!r.restored.length && !r.droppedPartial) return ctx.out('the evidence log holds every record the vault recorded: nothing to repair');
+      ctx.out(`wrote back record${r.restored.length === 1 ? '' : 's'} ${r.restored.join(', ')}${r.droppedPartial ? ' (a partial last line was dropped)' : ''}; the repair is recorded in the log`);
     });
 }

@@ -16,12 +16,14 @@ export function registerExport(program: Command, ctx: Context): void {
       const { envNameFor, formatDotenvValue } = await import('../../vault/dotenv.js');
       const { currentVersion, listEntries, requireEntry } = await import('../../vault/entries.js');
       const { readVault } = await import('../../vault/store.js');
-      const { writeFileAtomic } = await import('../../vault/fsutil.js');
+      if (opts.out) ctx.checkOut(opts.out, Boolean(opts.force));
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
+      const json = ctx.globals(cmd).json;
       const chosen = names.length ? names.map((n) => requireEntry(doc, n)) : listEntries(doc).filter((e) => !opts.prefix || e.name.startsWith(opts.prefix)).map((e) => requireEntry(doc, e.name));
       if (!chosen.length) throw new VaultError('not-found', 'no entries to export');
       const used = new Map<string, string>();
       const lines: string[] = [`# exported by vault-tool from vault ${doc.vaultId.slice(0, 12)} generation ${doc.generation}`];
+      const variables: { name: string; entry: string; version: number; value?: string }[] = [];
       for (const e of chosen) {
         const key = envNameFor(e.name, e.meta?.envName);
         if (used.has(key)) throw new VaultError('usage', `${e.name} and ${used.get(key)} both export as ${key}`, 'export them separately or rename one');
@@ -30,10 +32,12 @@ export function registerExport(program: Command, ctx: Context): void {
         const text = bytes.toString('utf8');
         if (!Buffer.from(text, 'utf8').equals(bytes)) throw new VaultError('invalid', `${e.name} holds binary data, which a dotenv file cannot carry`);
         lines.push(`${key}=${opts.redacted ? '***REDACTED***' : formatDotenvValue(text)}`);
+        variables.push({ name: key, entry: e.name, version: currentVersion(e).version, ...(opts.redacted ? {} : { value: text }) });
       }
-      const body = Buffer.from(lines.join('\n') + '\n');
+      // --json: the same export as one JSON document (values left out with --redacted).
+      const body = Buffer.from(json ? JSON.stringify({ vaultId: doc.vaultId, generation: doc.generation, redacted: Boolean(opts.redacted), variables }, null, 2) + '\n' : lines.join('\n') + '\n');
       if (opts.out) {
-        writeFileAtomic(ctx.abs(opts.out), body, { exclusive: !opts.force });
+        ctx.writeOut(opts.out, body, Boolean(opts.force));
         ctx.info(`wrote ${chosen.length} entr${chosen.length === 1 ? 'y' : 'ies'} to ${opts.out} (mode 0600${opts.redacted ? ', redacted' : ''})`);
         return;
       }

@@ -19,7 +19,8 @@ export function registerFingerprint(program: Command, ctx: Context): void {
       const got = getVersion(doc, name, version);
       const json = ctx.globals(cmd).json;
       if (opts.compare) {
-        const raw = Buffer.from(await ctx.readFile(opts.compare, 'the deployed value'));
+        const { LIMITS } = await import('../../vault/fsutil.js');
+        const raw = Buffer.from(await ctx.readFile(opts.compare, 'the deployed value', LIMITS.value));
         let deployed: Buffer = raw;
         try {
           deployed = normalizeValue(entryType(got.entry.type), raw, true);

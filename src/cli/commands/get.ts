@@ -12,12 +12,12 @@ export function registerGet(program: Command, ctx: Context): void {
       const { getVersion } = await import('../../vault/entries.js');
       const { parseRef } = await import('../../vault/types.js');
       const { readVault } = await import('../../vault/store.js');
-      const { writeFileAtomic } = await import('../../vault/fsutil.js');
       const { name, version } = parseRef(ref);
+      if (opts.out) ctx.checkOut(opts.out, Boolean(opts.force));
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const got = getVersion(doc, name, version);
       if (opts.out) {
-        writeFileAtomic(ctx.abs(opts.out), got.value, { exclusive: !opts.force });
+        ctx.writeOut(opts.out, got.value, Boolean(opts.force));
         ctx.info(`wrote ${name}@${got.version.version} to ${opts.out} (mode 0600)`);
         return;
       }

@@ -10,6 +10,7 @@ function parseMaps(list: string[] | undefined, { entryType, checkEntryName }: ty
     const r = /^([^=]+)=([^:]+)(?::(.+))?$/.exec(item);
     if (!r) throw new VaultError('usage', `--map must be KEY=name[:type], got ${JSON.stringify(item)}`);
     if (r[3]) entryType(r[3]);
+    if (m.has(r[1]!)) throw new VaultError('usage', `--map names ${r[1]} twice`);
     m.set(r[1]!, { name: checkEntryName(r[2]!), ...(r[3] ? { type: r[3] } : {}) });
   }
   return m;
@@ -34,11 +35,15 @@ export function registerImport(program: Command, ctx: Context): void {
       const pairs = parseDotenv((await ctx.readFile(file, 'the dotenv file')).toString('utf8'));
       if (!pairs.length) throw new VaultError('invalid', `no KEY=value lines in ${file}`);
       const seen = new Set<string>();
+      const entries = new Map<string, string>();
       const items = pairs.map((p) => {
         if (seen.has(p.key)) throw new VaultError('invalid', `dotenv line ${p.line}: ${p.key} is set twice`);
         seen.add(p.key);
         const m = maps.get(p.key);
         const name = checkEntryName(m?.name ?? opts.prefix + p.key);
+        // Two variables into one entry would silently become two versions of it.
+        if (entries.has(name)) throw new VaultError('usage', `${entries.get(name)} and ${p.key} both map to entry ${name}`, 'give each variable its own entry with --map KEY=name');
+        entries.set(name, p.key);
         const type = m?.type ?? opts.type;
         try {
           prepareValue(type, Buffer.from(p.value), false);
@@ -48,7 +53,9 @@ export function registerImport(program: Command, ctx: Context): void {
         }
         return { name, type, key: p.key, value: Buffer.from(p.value) };
       });
-      const now = new Date();
+      const unmatched = [...maps.keys()].filter((k) => !seen.has(k));
+      if (unmatched.length) throw new VaultError('usage', `--map ${unmatched.join(', ')}: no such variable in ${file}`, 'a mapping that matches nothing is refused (a typo would import the variable under its default name)');
+      const now = ctx.now();
       const results = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => {
         const rs: PutResult[] = items.map((it) => putEntry(doc, { name: it.name, type: it.type, value: it.value, update: true, meta: { envName: it.key }, now }));
         return rs.every((r) => r.status === 'unchanged') ? Object.assign(rs, { unchanged: true }) : rs;

@@ -39,11 +39,13 @@ async function openCluster(ctx: Context, o: ClusterOpts, cfg?: Awaited<ReturnTyp
 }
 
 function parsePairs(list: string[] | undefined, what: string, sep: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const item of list ?? []) {
     const i = item.indexOf(sep);
     if (i <= 0 || i === item.length - 1) throw new VaultError('usage', `${what} must be OLD${sep}NEW, got ${JSON.stringify(item)}`);
-    out[item.slice(0, i)] = item.slice(i + 1);
+    const from = item.slice(0, i);
+    if (Object.hasOwn(out, from)) throw new VaultError('usage', `${what} maps ${from} twice`);
+    out[from] = item.slice(i + 1);
   }
   return out;
 }
@@ -171,7 +173,8 @@ export function registerK8s(program: Command, ctx: Context): void {
           checkSecretName(o.secret);
           const namespace = o.namespace ?? 'default';
           checkNamespace(namespace);
-          const data: Record<string, string> = {};
+          const { dict } = await import('../../k8s/secret.js');
+          const data = dict();
           if (o.type === 'kubernetes.io/tls') {
             if (chosen.length !== 1 || chosen[0]!.type !== 'tls') throw new VaultError('usage', '--type kubernetes.io/tls needs exactly one entry of type tls');
             data['tls.crt'] = `${chosen[0]!.name}#cert`;
@@ -179,11 +182,11 @@ export function registerK8s(program: Command, ctx: Context): void {
           } else {
             for (const e of chosen) {
               const key = e.name.split('/').pop()!;
-              if (data[key]) throw new VaultError('usage', `${e.name} and ${data[key]} would both be key ${key}`, 'export them into separate Secrets');
+              if (Object.hasOwn(data, key)) throw new VaultError('usage', `${e.name} and ${data[key]} would both be key ${key}`, 'export them into separate Secrets');
               data[key] = e.name;
             }
           }
-          plan = { secrets: [{ namespace, name: o.secret, type: o.type, labels: {}, annotations: {}, data }] };
+          plan = { secrets: [{ namespace, name: o.secret, type: o.type, labels: dict(), annotations: dict(), data }] };
         } else {
           const set = new Set(chosen.map((e) => e.name));
           plan = planFromVault(doc, (n) => set.has(n));
@@ -207,8 +210,7 @@ export function registerK8s(program: Command, ctx: Context): void {
       }
       const what = `${plural(secrets.length, 'Secret')} (${plural(secrets.reduce((n, s) => n + Object.keys(s.data ?? {}).length, 0), 'key')})`;
       if (o.out) {
-        const { writeFileAtomic } = await import('../../vault/fsutil.js');
-        writeFileAtomic(ctx.abs(o.out), body, { exclusive: !o.force });
+        ctx.writeOut(o.out, body, Boolean(o.force));
         ctx.info(`wrote ${what} to ${o.out} (mode 0600, ${o.plaintext ? 'PLAINTEXT' : 'age-encrypted; `age -d -i vault.key FILE | kubectl apply -f -` restores it'})`);
         return;
       }
@@ -232,8 +234,7 @@ export function registerK8s(program: Command, ctx: Context): void {
       if (!plan.secrets.length) throw new VaultError('not-found', 'no entries with a Kubernetes origin to plan for', 'import Secrets with `k8s import`, or write the plan by hand (docs/FORMAT.md, "Restore plan")');
       const text = planYaml(plan);
       if (o.out) {
-        const { writeFileAtomic } = await import('../../vault/fsutil.js');
-        writeFileAtomic(ctx.abs(o.out), Buffer.from(text), { exclusive: !o.force });
+        ctx.writeOut(o.out, text, Boolean(o.force));
         ctx.info(`wrote a plan for ${plural(plan.secrets.length, 'Secret')} to ${o.out}`);
       } else ctx.io.stdout.write(text);
     });
@@ -289,10 +290,10 @@ export function registerK8s(program: Command, ctx: Context): void {
     let evidenceError: unknown;
     if (dryRun === 'none') {
       try {
-        const { appendEvidence } = await import('../../vault/evidence.js');
+        const { recordEvidence } = await import('../../vault/evidence.js');
         const { createHash } = await import('node:crypto');
         await updateVault(paths, ctx.storeOptions(cmd), (d) =>
-          appendEvidence(paths.vaultFile, d, 'k8s.restore', {
+          recordEvidence(d, 'k8s.restore', {
             context: cfg.context,
             server: cfg.server,
             plan: o.plan,

@@ -21,7 +21,7 @@ export function registerRecipients(program: Command, ctx: Context): void {
     .action(async (recipient: string, opts: { label: string }, cmd: Command) => {
       const { addRecipient, listRecipients, removeRecipient } = await import('../../vault/recipients.js');
       const { readVault, updateVault } = await import('../../vault/store.js');
-      const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => addRecipient(doc, recipient, opts.label, new Date()));
+      const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => addRecipient(doc, recipient, opts.label, ctx.now()));
       if (ctx.globals(cmd).json) return ctx.json(r);
       ctx.out(`added recipient ${r.keyId}; the vault was re-encrypted`);
     });

@@ -12,7 +12,7 @@ export function registerRm(program: Command, ctx: Context): void {
       const { checkEntryName } = await import('../../vault/types.js');
       const { updateVault } = await import('../../vault/store.js');
       checkEntryName(name);
-      const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => removeEntry(doc, name, { force: Boolean(opts.force), purge: Boolean(opts.purge), now: new Date() }));
+      const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => removeEntry(doc, name, { force: Boolean(opts.force), purge: Boolean(opts.purge), now: ctx.now() }));
       if (ctx.globals(cmd).json) return ctx.json(r);
       ctx.out(r.purged ? `purged ${name} and all its versions` : `removed ${name}; its versions are kept (history ${name})`);
     });

@@ -10,7 +10,7 @@ export function registerRotate(program: Command, ctx: Context): void {
       const { checkEntryName } = await import('../../vault/types.js');
       const { updateVault } = await import('../../vault/store.js');
       checkEntryName(name);
-      const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => rotateEntry(doc, name, new Date()));
+      const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => rotateEntry(doc, name, ctx.now()));
       if (ctx.globals(cmd).json) return ctx.json(r);
       ctx.out(`rotated ${name}: now version ${r.version} (${r.fingerprint}); version ${r.version - 1} is kept`);
     });
