@@ -1,11 +1,11 @@
-import { linkSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { linkSync, renameSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { VaultError } from '../vault/errors.js';
 import { encrypt, armor, parseRecipient } from '../vault/age/index.js';
 import { isProtectedKeyFile, keyFileWorkFactor, keyFromScalar, keyIdOf, keyScalar, newKeyPath, parseKeyFile, type VaultKey } from '../vault/keyfile.js';
 import { clampScalar, isClamped, X25519Identity } from '../vault/age/x25519.js';
-import { exists, fsError, fsyncDir, LIMITS, makeDirs, readFileOr, removeQuietly, sweepTempFiles, writeFileAtomic } from '../vault/fsutil.js';
+import { exists, firstNonFolder, fsError, fsyncDir, LIMITS, makeDir, makeDirs, readFileOr, removeQuietly, sweepTempFiles, writeFileAtomic } from '../vault/fsutil.js';
 import { keyFileBytes, loadKey, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { openVault, peekVault } from '../vault/container.js';
 import { abortRekey, confirmRekey, startRekey, type RekeyConfirmed } from '../vault/rekey.js';
@@ -97,7 +97,9 @@ export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: 
   try {
     st = statSync(outDir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, 'use', outDir);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new VaultError('usage', `--out ${outDir}: ${firstNonFolder(outDir)} is not a folder`);
+    if (code !== 'ENOENT') throw fsError(e, 'use', outDir);
     return;
   }
   if (!st.isDirectory()) throw new VaultError('usage', `--out ${outDir} is not a folder`);
@@ -146,9 +148,9 @@ function openStage(outDir: string): { stage: string; fresh: boolean } {
   sweepTempFiles(fresh ? outDir : join(outDir, 'split'));
   const stage = fresh ? join(dirname(outDir), `.${basename(outDir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`) : join(outDir, `.split.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    mkdirSync(stage, { mode: 0o700 });
+    makeDir(stage);
   } catch (e) {
-    throw fsError(e, 'write shares into', outDir);
+    throw new VaultError((e as VaultError).kind, (e as VaultError).message.replace(stage, fresh ? outDir : stage));
   }
   return { stage, fresh };
 }
@@ -344,8 +346,8 @@ export async function recoverKeyFile(shares: Share[], out: string, o: RecoverOpt
   }
   const bytes = keyFileBytes(key, passphrase, logN);
   let keptAside: string | undefined;
+  sweepTempFiles(out);
   if (existing) {
-    sweepTempFiles(out);
     keptAside = `${out}.replaced-${(o.now ?? new Date()).toISOString().replace(/[:.]/g, '-')}`;
     try {
       linkSync(out, keptAside);

@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { SecretsPort } from './cluster.js';
 import type { DesiredSecret } from './plan.js';
 import { pool } from './restore.js';
+import { checkClientSafe } from './secret.js';
 
 export type Drift = 'in-sync' | 'differs' | 'missing' | 'error';
 
@@ -22,6 +23,7 @@ export interface CompareResult {
  * hash of a value is kept or shown); only key names are reported.
  */
 export async function compareWithCluster(port: SecretsPort, desired: DesiredSecret[], concurrency = 8): Promise<CompareResult[]> {
+  for (const d of desired) checkClientSafe(d.obj);
   const runKey = randomBytes(32);
   const h = (b64: string | undefined) => (b64 === undefined ? undefined : createHmac('sha256', runKey).update(Buffer.from(b64, 'base64')).digest('hex'));
   return pool(desired, concurrency, async (d) => {

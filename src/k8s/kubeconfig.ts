@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { VaultError } from '../vault/errors.js';
+import { LIMITS, readFileOr } from '../vault/fsutil.js';
 
 /**
  * Kubeconfig loading with kubectl's rules (client-go's loading rules):
@@ -50,11 +50,11 @@ const PATH_FIELDS: Record<string, string[]> = {
 function readConfig(file: string, mustExist: boolean): RawConfig | undefined {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileOr(file, 'kubeconfig', LIMITS.text).toString('utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !mustExist) return undefined;
-    throw new VaultError(code === 'ENOENT' ? 'not-found' : 'io', `cannot read kubeconfig ${file}: ${code === 'ENOENT' ? 'no such file' : code}`, code === 'ENOENT' ? 'check --kubeconfig or KUBECONFIG' : undefined);
+    const err = e as VaultError;
+    if (err.kind === 'not-found' && !mustExist) return undefined;
+    throw err.kind === 'not-found' ? new VaultError('not-found', `cannot read kubeconfig ${file}: no such file`, 'check --kubeconfig or KUBECONFIG') : err;
   }
   let raw: unknown;
   try {

@@ -1,7 +1,7 @@
 import { VaultError } from '../vault/errors.js';
 import { ClusterError, type SecretsPort } from './cluster.js';
 import type { DesiredSecret } from './plan.js';
-import { CONTENT_HASH_ANNOTATION, contentHash, toYaml, type SecretObject } from './secret.js';
+import { checkClientSafe, CONTENT_HASH_ANNOTATION, contentHash, toYaml, type SecretObject } from './secret.js';
 
 export type OnConflict = 'skip' | 'overwrite' | 'fail' | 'if-unchanged';
 export type DryRun = 'none' | 'client' | 'server';
@@ -162,6 +162,7 @@ const emptyCounts = (): Record<Action, number> => ({ created: 0, updated: 0, rec
  * without saying what was and was not applied.
  */
 export async function restore(port: SecretsPort, desired: DesiredSecret[], opts: RestoreOptions): Promise<RestoreReport> {
+  for (const d of desired) checkClientSafe(d.obj);
   const results: SecretResult[] = desired.map((d) => ({ namespace: d.obj.metadata.namespace!, name: d.obj.metadata.name, action: 'not-attempted', keys: Object.keys(d.obj.data ?? {}), sources: d.sources }));
   const report: RestoreReport = { dryRun: opts.dryRun, onConflict: opts.onConflict, aborted: false, namespacesCreated: [], results, counts: emptyCounts(), complete: false };
   const finish = () => {

@@ -58,11 +58,6 @@ export function checkSecretKey(key: string, where: string): void {
 export function checkSecret(s: SecretObject): void {
   const where = `${s.metadata.namespace ?? '(no namespace)'}/${s.metadata.name}`;
   checkSecretName(s.metadata.name);
-  for (const [what, m] of [['key', s.data], ['label', s.metadata.labels], ['annotation', s.metadata.annotations]] as const) {
-    if (m && Object.hasOwn(m, '__proto__')) {
-      throw new VaultError('invalid', `Secret ${where} has a ${what} named __proto__, which the Kubernetes client library drops without a word`, `rename the ${what}; vault-tool refuses rather than lose it`);
-    }
-  }
   if (s.metadata.namespace !== undefined) checkNamespace(s.metadata.namespace);
   let size = 0;
   for (const [k, v] of Object.entries(s.data ?? {})) {
@@ -74,6 +69,20 @@ export function checkSecret(s: SecretObject): void {
     for (const k of ['tls.crt', 'tls.key']) if (!s.data?.[k]) throw new VaultError('invalid', `Secret ${where} is of type kubernetes.io/tls but has no ${k} key`);
   }
   if (s.type === 'kubernetes.io/dockerconfigjson' && !s.data?.['.dockerconfigjson']) throw new VaultError('invalid', `Secret ${where} is of type kubernetes.io/dockerconfigjson but has no .dockerconfigjson key`);
+}
+
+/**
+ * Before a Secret goes through @kubernetes/client-node: its (de)serializer
+ * copies maps key by key into plain objects, so a key, label or annotation
+ * named __proto__ would vanish without a word. Refused instead.
+ */
+export function checkClientSafe(s: SecretObject): void {
+  const where = `${s.metadata.namespace ?? '(no namespace)'}/${s.metadata.name}`;
+  for (const [what, m] of [['key', s.data], ['label', s.metadata.labels], ['annotation', s.metadata.annotations]] as const) {
+    if (m && Object.hasOwn(m, '__proto__')) {
+      throw new VaultError('invalid', `Secret ${where} has a ${what} named __proto__, which the Kubernetes client library drops without a word`, `rename the ${what} (a manifest from \`k8s export --plaintext\` keeps it, for kubectl); vault-tool refuses rather than lose it`);
+    }
+  }
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -108,6 +108,20 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, opts: {
   }
 }
 
+/** The first part of `path` that exists but is not a folder (for ENOTDIR messages). */
+export function firstNonFolder(path: string): string {
+  const parts: string[] = [];
+  for (let p = dirname(path); p !== dirname(p); p = dirname(p)) parts.unshift(p);
+  for (const p of parts) {
+    try {
+      if (!statSync(p).isDirectory()) return p;
+    } catch {
+      break;
+    }
+  }
+  return dirname(path);
+}
+
 /** Before any byte is written: the folder exists, the target is not a folder, and (exclusive) does not exist. */
 export function checkWritableTarget(path: string, exclusive: boolean): void {
   let st;
@@ -115,6 +129,7 @@ export function checkWritableTarget(path: string, exclusive: boolean): void {
     st = statSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new VaultError('usage', `cannot write ${path}: ${firstNonFolder(path)} is not a folder`);
     if (code !== 'ENOENT') throw fsError(e, 'write', path);
     let dst;
     try {
@@ -143,6 +158,7 @@ export function makeDirs(path: string, mode = 0o700): void {
       break;
     } catch (e) {
       if (e instanceof VaultError) throw e;
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new VaultError('usage', `cannot create folder ${path}: ${firstNonFolder(p)} is not a folder`);
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, 'create folder', path);
       missing.push(p);
       const up = dirname(p);
@@ -150,16 +166,19 @@ export function makeDirs(path: string, mode = 0o700): void {
       p = up;
     }
   }
-  for (const d of missing.reverse()) {
-    try {
-      mkdirSync(d, { mode });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && statSync(d).isDirectory()) continue;
-      // ENOENT here means the parent exists but refuses new entries (a virtual file system such as /proc).
-      if (code === 'ENOENT') throw new VaultError('io', `cannot create folder ${d}: the file system does not allow it`);
-      throw fsError(e, 'create folder', d);
-    }
+  for (const d of missing.reverse()) makeDir(d, mode, true);
+}
+
+/** mkdir of one folder whose parent exists, with a classified error. */
+export function makeDir(d: string, mode = 0o700, existOk = false): void {
+  try {
+    mkdirSync(d, { mode });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && existOk && statSync(d).isDirectory()) return;
+    // ENOENT here means the parent exists but refuses new entries (a virtual file system such as /proc).
+    if (code === 'ENOENT') throw new VaultError('io', `cannot create folder ${d}: the file system does not allow it`);
+    throw fsError(e, 'create folder', d);
   }
 }
 

@@ -42,7 +42,8 @@ async function readShare(ctx: Context, path: string, identities: string[], manif
 async function readManifest(ctx: Context, path: string) {
   const { parseManifest } = await escrowLib();
   const { LIMITS } = await import('../../vault/fsutil.js');
-  return parseManifest(Buffer.from(await ctx.readFile(path, 'the manifest', LIMITS.text)).toString('utf8'), path);
+  const abs = ctx.abs(path);
+  return parseManifest(Buffer.from(await ctx.readFile(abs, 'the manifest', LIMITS.text)).toString('utf8'), abs);
 }
 
 async function splitCommand(ctx: Context, cmd: Command, opts: SplitOpts, reshare: boolean): Promise<void> {

@@ -154,6 +154,7 @@ export function registerK8s(program: Command, ctx: Context): void {
     .option('--armor', 'ASCII-armor the bundle')
     .action(async (names: string[], o: { prefix?: string; plan?: string; namespaceMap?: string[]; secret?: string; namespace?: string; type: string; out?: string; force?: boolean; plaintext?: boolean; reveal?: boolean; recipient?: string[]; armor?: boolean }, cmd: Command) => {
       const { readVault } = await import('../../vault/store.js');
+      if (o.out) ctx.checkOut(o.out, Boolean(o.force));
       const { listEntries } = await import('../../vault/entries.js');
       const { desiredSecrets, planFromVault } = await import('../../k8s/plan.js');
       const { manifestsYaml } = await import('../../k8s/secret.js');
@@ -227,6 +228,7 @@ export function registerK8s(program: Command, ctx: Context): void {
     .option('--force', 'replace an existing --out file')
     .action(async (names: string[], o: { prefix?: string; out?: string; force?: boolean }, cmd: Command) => {
       const { readVault } = await import('../../vault/store.js');
+      if (o.out) ctx.checkOut(o.out, Boolean(o.force));
       const { planFromVault, planYaml } = await import('../../k8s/plan.js');
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const wanted = names.length ? new Set(names) : undefined;
