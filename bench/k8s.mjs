@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { initVault, updateVault, putEntry } from '../dist/lib/index.js';
+import { changed, initVault, updateVault, putEntry } from '../dist/lib/index.js';
 import { startKubeApi } from '../test/helpers/kube-api-server.mjs';
 import { median, row } from './lib.mjs';
 
@@ -31,6 +31,7 @@ export default async function benchK8s() {
     await initVault(paths);
     await updateVault(paths, {}, (doc) => {
       for (let i = 0; i < N; i++) putEntry(doc, { name: `app/key-${i}`, type: 'hmac-key', now: new Date() });
+      return changed(undefined);
     });
     const lines = ['apiVersion: vault-tool/v1', 'kind: RestorePlan', 'entries:'];
     for (let i = 0; i < N; i++) lines.push(`  - {entry: app/key-${i}, to: ns-${i % 5}/secret-${i}#KEY}`);

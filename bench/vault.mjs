@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, renameSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { initVault, updateVault, putEntry } from '../dist/lib/index.js';
+import { changed, initVault, updateVault, putEntry } from '../dist/lib/index.js';
 import { row, timeCommand } from './lib.mjs';
 
 const BIN = resolve(import.meta.dirname, '../bin/vault-tool.js');
@@ -16,6 +16,7 @@ async function makeVault(dir, n) {
   await updateVault(paths, {}, (doc) => {
     const now = new Date();
     for (let i = 0; i < n; i++) putEntry(doc, { name: `app${i % 50}/secret-${i}`, type: types[i % types.length], now });
+    return changed(undefined);
   });
   return paths;
 }

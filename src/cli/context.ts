@@ -2,7 +2,8 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../vault/errors.js';
-import { checkWritableTarget, formatBytes, LIMITS, readFileOr, sweepTempFiles, writeFileAtomic } from '../vault/fsutil.js';
+import { checkWritableTarget, sweepTempFiles, writeFileAtomic } from '../vault/fs/atomic.js';
+import { formatBytes, LIMITS, readFileCapped } from '../vault/fs/read.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
 import { readAll, type Io } from './io.js';
 
@@ -23,8 +24,12 @@ export class Context {
   private stdinUsed = false;
   private lines?: { rl: { close(): void }; it: AsyncIterator<string> };
 
-  constructor(io: Io) {
+  /** Runs another vault-tool command line (the demo drives the CLI through it). */
+  readonly run: (args: string[], io: Io) => Promise<number>;
+
+  constructor(io: Io, run: (args: string[], io: Io) => Promise<number> = async () => 1) {
     this.io = io;
+    this.run = run;
   }
 
   globals(cmd: Command): GlobalOptions {
@@ -131,7 +136,7 @@ export class Context {
   /** Reads a file (at most `limit` bytes), or stdin for `-`. */
   readFile(path: string, what: string, limit: number = LIMITS.text): Promise<Buffer> | Buffer {
     if (path === '-') return this.stdin(what, limit);
-    return readFileOr(this.abs(path), what, limit);
+    return readFileCapped(this.abs(path), what, limit);
   }
 
   envValue(name: string, what: string): Buffer {
@@ -198,4 +203,3 @@ export function parseKeyValues(list: string[] | undefined, what: string): Record
   return out;
 }
 
-export const collect = (v: string, prev: string[] = []) => [...prev, v];

@@ -5,8 +5,11 @@ import { VaultError } from '../vault/errors.js';
 import { encrypt, armor, parseRecipient } from '../vault/age/index.js';
 import { isProtectedKeyFile, keyFileWorkFactor, keyFromScalar, keyIdOf, keyScalar, newKeyPath, parseKeyFile, type VaultKey } from '../vault/keyfile.js';
 import { clampScalar, isClamped, X25519Identity } from '../vault/age/x25519.js';
-import { exists, firstNonFolder, fsError, fsyncDir, LIMITS, makeDir, makeDirs, readFileOr, removeQuietly, sweepTempFiles, writeFileAtomic } from '../vault/fsutil.js';
-import { keyFileBytes, loadKey, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { exists, firstNonFolder, makeDir, makeDirs } from '../vault/fs/dirs.js';
+import { fsError } from '../vault/fs/errors.js';
+import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from '../vault/fs/atomic.js';
+import { LIMITS, readFileCapped } from '../vault/fs/read.js';
+import { changed, keyFileBytes, loadKey, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { openVault, peekVault } from '../vault/container.js';
 import { abortRekey, confirmRekey, startRekey, type RekeyConfirmed } from '../vault/rekey.js';
 import { recordEvidence } from '../vault/evidence.js';
@@ -98,11 +101,11 @@ export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: 
     st = statSync(outDir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR') throw new VaultError('usage', `--out ${outDir}: ${firstNonFolder(outDir)} is not a folder`);
+    if (code === 'ENOTDIR') throw new VaultError('usage', `share folder ${outDir}: ${firstNonFolder(outDir)} is not a folder`);
     if (code !== 'ENOENT') throw fsError(e, 'use', outDir);
     return;
   }
-  if (!st.isDirectory()) throw new VaultError('usage', `--out ${outDir} is not a folder`);
+  if (!st.isDirectory()) throw new VaultError('usage', `share folder ${outDir} is not a folder`);
   const slugs = new Set(custodians.map((c) => slug(c.label)));
   if (slugs.size !== custodians.length) throw new VaultError('usage', 'custodian names must give distinct file names (they differ only in case or punctuation)');
   const manifest = join(outDir, 'manifest.json');
@@ -110,7 +113,7 @@ export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: 
   for (const p of [manifest, ...plannedFiles(outDir, custodians).flatMap((x) => [x.share, x.sheet])]) {
     if (exists(p)) {
       const orphan = !exists(manifest);
-      throw new VaultError('exists', `${p} already exists; refusing to overwrite shares`, orphan ? 'there is no manifest.json beside it: a split interrupted while placing its files left it; remove that split\'s share files and sheets, or choose an empty --out folder' : 'choose an empty --out folder');
+      throw new VaultError('exists', `${p} already exists; refusing to overwrite shares`, orphan ? 'there is no manifest.json beside it: a split interrupted while placing its files left it; remove that split\'s share files and sheets, or choose an empty folder' : { code: 'split-exists' });
     }
   }
 }
@@ -125,7 +128,7 @@ function unrecordedSplit(outDir: string, doc: VaultDocument): string[] | null {
   const path = join(outDir, 'manifest.json');
   let m: Manifest;
   try {
-    m = parseManifest(readFileOr(path, 'the manifest', LIMITS.text).toString('utf8'), path);
+    m = parseManifest(readFileCapped(path, 'the manifest', LIMITS.text).toString('utf8'), path);
   } catch {
     return null;
   }
@@ -265,7 +268,7 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
         manifestKey: fp,
         selfTested,
       }, now);
-      return { state, files, manifestFile, selfTested, subsets, shares };
+      return changed({ state, files, manifestFile, selfTested, subsets, shares });
     });
   } catch (e) {
     // The vault was not written: take back every file this split placed.
@@ -309,7 +312,7 @@ export interface RecoverResult {
  */
 export async function recoverKeyFile(shares: Share[], out: string, o: RecoverOptions = {}): Promise<RecoverResult> {
   const existing = exists(out);
-  if (existing && !o.force) throw new VaultError('exists', `${out} already exists; refusing to overwrite it`, 'pass --force to replace it (it is kept aside), or choose another --out');
+  if (existing && !o.force) throw new VaultError('exists', `${out} already exists; refusing to overwrite it`, { code: 'combine-exists' });
   const { secret, bad, used } = await combineShares(shares, idOfSecret);
   const key = keyFromScalar(secret, (o.now ?? new Date()).toISOString());
   let vault: RecoverResult['vault'] = 'none';
@@ -323,7 +326,7 @@ export async function recoverKeyFile(shares: Share[], out: string, o: RecoverOpt
         throw new VaultError(
           'wrong-key',
           `the recovered key (key id ${key.keyId}) does not open ${o.vaultFile}, which opens with key id${meta.keyIds.length > 1 ? 's' : ''} ${meta.keyIds.join(', ')}: the shares are from a split of an older key`,
-          'use the shares of the current set (`vault-tool escrow status` names it), or point --vault-file at the vault this key opens; --skip-vault-check writes it anyway',
+          { code: 'combine-older-key' },
         );
       }
       vault = 'other';
@@ -336,7 +339,7 @@ export async function recoverKeyFile(shares: Share[], out: string, o: RecoverOpt
   }
   let logN: number | undefined;
   if (existing) {
-    logN = keyFileWorkFactor(readFileOr(out, 'key file', LIMITS.keyFile));
+    logN = keyFileWorkFactor(readFileCapped(out, 'key file', LIMITS.keyFile));
     if (logN !== undefined) protect = true;
   }
   let passphrase: Uint8Array | undefined;
@@ -364,7 +367,7 @@ export async function recoverKeyFile(shares: Share[], out: string, o: RecoverOpt
 /** The key id a plaintext key file names (null when protected or unreadable): for messages only. */
 export function keyIdOfFile(path: string): string | null {
   try {
-    const data = readFileOr(path, 'key file', LIMITS.keyFile);
+    const data = readFileCapped(path, 'key file', LIMITS.keyFile);
     return isProtectedKeyFile(data) ? null : parseKeyFile(data.toString('utf8')).keyId;
   } catch {
     return null;
@@ -405,7 +408,7 @@ export async function reshareWithRekey(paths: VaultPaths, opts: StoreOptions, o:
     try {
       await abortRekey(paths, opts);
     } catch {
-      throw new VaultError(err.kind ?? 'internal', `${err.message}; the new key is still pending`, 'run `vault-tool rekey --abort` to drop it, or `escrow reshare --rekey` again to go on');
+      throw new VaultError(err.kind ?? 'internal', `${err.message}; the new key is still pending`, { code: 'reshare-still-pending' });
     }
     throw new VaultError(err.kind ?? 'internal', `${err.message}; the rekey was rolled back (the vault opens with the old key only)`, err.hint);
   }
@@ -424,5 +427,11 @@ export async function recordCeremony(paths: VaultPaths, opts: StoreOptions, setI
       officer,
       custodians: esc.current.custodians.map((c) => ({ label: c.label, receiptConfirmed: confirmed.some((x) => x.label === c.label), groupTypedBack: confirmed.find((x) => x.label === c.label)?.group ?? null })),
     }, now);
+    return changed(undefined);
   });
+}
+
+/** Which group of their share a custodian types back as proof of receipt (varies by share and epoch). */
+export function receiptGroup(s: Share, groupCount: number): number {
+  return (s.index * 7 + s.epoch) % groupCount;
 }

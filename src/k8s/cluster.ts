@@ -1,4 +1,4 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError, type ErrorDetail } from '../vault/errors.js';
 import type { ResolvedKubeconfig } from './kubeconfig.js';
 import { FIELD_MANAGER, type SecretObject } from './secret.js';
 
@@ -6,8 +6,8 @@ import { FIELD_MANAGER, type SecretObject } from './secret.js';
 export class ClusterError extends VaultError {
   readonly status: number;
   readonly reason: string;
-  constructor(status: number, reason: string, message: string, hint?: string) {
-    super('cluster', message, hint);
+  constructor(status: number, reason: string, message: string, detail?: string | ErrorDetail) {
+    super('cluster', message, detail);
     this.status = status;
     this.reason = reason;
   }
@@ -25,7 +25,6 @@ export interface SecretsPort {
   createNamespace(namespace: string, dryRun: boolean): Promise<void>;
 }
 
-const RBAC_HINT = '`vault-tool k8s rbac` prints the least-privilege Role this needs';
 
 /** Turns whatever the client threw into one ClusterError line (never carrying a request body). */
 export function toClusterError(e: unknown, what: string, target: { context: string; server: string }): VaultError {
@@ -41,17 +40,17 @@ export function toClusterError(e: unknown, what: string, target: { context: stri
     const code = err.code;
     const msg = status.message ?? `HTTP ${code}`;
     const reason = status.reason ?? String(code);
-    const hint =
-      code === 401 ? `the cluster refused the credentials of context ${target.context}; refresh the token or client certificate in the kubeconfig`
-      : code === 403 ? RBAC_HINT
-      : code === 409 && reason === 'Conflict' ? 'the Secret changed in the cluster meanwhile; run the command again to re-read it'
+    const hint: ErrorDetail | undefined =
+      code === 401 ? { hint: `the cluster refused the credentials of context ${target.context}; refresh the token or client certificate in the kubeconfig` }
+      : code === 403 ? { code: 'k8s-forbidden' }
+      : code === 409 && reason === 'Conflict' ? { code: 'k8s-conflict', hint: 'the Secret changed in the cluster meanwhile; run again to re-read it' }
       : undefined;
     return new ClusterError(code, reason, `${what}: ${msg} (HTTP ${code} ${reason})`, hint);
   }
   const sys = (typeof err?.code === 'string' ? err.code : undefined) ?? err?.errno ?? err?.cause?.code;
   const text = err?.message ?? String(e);
   if (sys === 'ECONNREFUSED' || sys === 'ENOTFOUND' || sys === 'EHOSTUNREACH' || sys === 'ETIMEDOUT' || sys === 'ECONNRESET' || sys === 'EAI_AGAIN' || err?.type === 'request-timeout') {
-    return new ClusterError(0, sys ?? 'unreachable', `${what}: cannot reach the cluster at ${target.server} (context ${target.context}): ${sys}`, 'check --context, the kubeconfig server address and the network (VPN, firewall)');
+    return new ClusterError(0, sys ?? 'unreachable', `${what}: cannot reach the cluster at ${target.server} (context ${target.context}): ${sys}`, { code: 'k8s-unreachable' });
   }
   if (/certificate|self[- ]signed|CERT_|SSL|TLS/i.test(text) || (sys ?? '').startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO/.test(sys ?? '')) {
     return new ClusterError(0, 'tls', `${what}: TLS verification of ${target.server} failed: ${sys ?? text.replace(/^.*reason: /, '')}`, 'check certificate-authority(-data) for this cluster in the kubeconfig');
@@ -63,7 +62,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string, target: { conte
   if (!ms) return p;
   let timer: NodeJS.Timeout;
   const t = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(new ClusterError(0, 'timeout', `${what}: no answer from ${target.server} (context ${target.context}) within ${ms / 1000} s`, 'raise --request-timeout, or check the cluster')), ms);
+    timer = setTimeout(() => rej(new ClusterError(0, 'timeout', `${what}: no answer from ${target.server} (context ${target.context}) within ${ms / 1000} s`, { code: 'k8s-timeout' })), ms);
     timer.unref?.();
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));

@@ -3,7 +3,9 @@ import { VaultError } from '../vault/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { prepareValue, putEntry, type PutResult } from '../vault/entries.js';
 import { checkEntryName, entryType } from '../vault/types.js';
-import { SKIPPED_TYPES, type SecretObject } from './secret.js';
+import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { openCluster, type ClusterTarget } from './run.js';
+import { cleanSecret, parseSecretManifests, SKIPPED_TYPES, type SecretObject } from './secret.js';
 
 /** Which Secret key becomes which vault entry, of which type. `secret` narrows it to one Secret (ns/name or name). */
 export interface Mapping {
@@ -16,7 +18,7 @@ export interface Mapping {
 /** `KEY=ENTRY[:TYPE]` or `NS/SECRET#KEY=ENTRY[:TYPE]`. */
 export function parseMapping(spec: string): Mapping {
   const eq = spec.indexOf('=');
-  if (eq <= 0) throw new VaultError('usage', `--map ${JSON.stringify(spec)}: expected KEY=ENTRY[:TYPE] or NAMESPACE/SECRET#KEY=ENTRY[:TYPE]`);
+  if (eq <= 0) throw new VaultError('usage', `mapping ${JSON.stringify(spec)}: expected KEY=ENTRY[:TYPE] or NAMESPACE/SECRET#KEY=ENTRY[:TYPE]`);
   const left = spec.slice(0, eq);
   const right = spec.slice(eq + 1);
   const hash = left.lastIndexOf('#');
@@ -67,7 +69,7 @@ export interface ImportItem {
 
 export interface ImportPlan {
   items: ImportItem[];
-  skipped: { secret: string; reason: string }[];
+  skipped: { secret: string; reason: string; code?: string }[];
 }
 
 /**
@@ -84,7 +86,7 @@ export function planImport(secrets: SecretObject[], mappings: Mapping[], opts: {
     const ns = s.metadata.namespace ?? opts.defaultNamespace;
     const id = `${ns}/${s.metadata.name}`;
     if (!opts.includeAllTypes && SKIPPED_TYPES.includes(s.type ?? '')) {
-      out.skipped.push({ secret: id, reason: `type ${s.type} (pass --include-all-types to import it)` });
+      out.skipped.push({ secret: id, reason: `type ${s.type} (minted by the cluster or Helm; imported only when all types are asked for)`, code: 'k8s-skipped-type' });
       continue;
     }
     for (const [key, b64] of Object.entries(s.data ?? {})) {
@@ -120,4 +122,49 @@ export function planImport(secrets: SecretObject[], mappings: Mapping[], opts: {
 /** Applies an import plan; unchanged values add no version. Returns one result per entry. */
 export function applyImport(doc: VaultDocument, plan: ImportPlan, now: Date): PutResult[] {
   return plan.items.map((it) => putEntry(doc, { name: it.entry, type: it.type, value: it.value, update: true, source: 'imported', meta: it.meta, now }));
+}
+
+/** Where Secrets to import come from: manifest files (already read), or a cluster. */
+export type SecretSource =
+  | { kind: 'files'; files: { path: string; text: string }[]; names: string[] }
+  | { kind: 'cluster'; target: ClusterTarget; names: string[]; allNamespaces: boolean; selector?: string };
+
+/** Reads the Secrets to import; `ignored` lists the other objects found in files. */
+export async function readSecrets(src: SecretSource): Promise<{ secrets: SecretObject[]; ignored: string[]; defaultNamespace: string }> {
+  if (src.kind === 'files') {
+    const secrets: SecretObject[] = [];
+    const ignored: string[] = [];
+    for (const f of src.files) {
+      const r = parseSecretManifests(f.text, f.path);
+      ignored.push(...r.ignored);
+      secrets.push(...r.secrets);
+    }
+    return { secrets: src.names.length ? secrets.filter((s) => src.names.includes(s.metadata.name)) : secrets, ignored, defaultNamespace: 'default' };
+  }
+  if (src.allNamespaces && src.names.length) throw new VaultError('usage', 'name Secrets or import from all namespaces, not both');
+  if (!src.allNamespaces && !src.selector && !src.names.length) throw new VaultError('usage', 'which Secrets? name them, or give a label selector, all namespaces, or manifest files', { code: 'k8s-import-which' });
+  const port = await openCluster(src.target);
+  const ns = port.target.namespace;
+  let secrets: SecretObject[];
+  if (src.names.length) {
+    secrets = [];
+    for (const n of src.names) {
+      const s = await port.getSecret(ns, n);
+      if (!s) throw new VaultError('not-found', `Secret ${ns}/${n} does not exist (context ${port.target.context})`);
+      secrets.push(s);
+    }
+  } else {
+    secrets = await port.listSecrets(src.allNamespaces ? undefined : ns, src.selector);
+  }
+  return { secrets: secrets.map((s, i) => cleanSecret(s, `cluster Secret ${i + 1}`)), ignored: [], defaultNamespace: ns };
+}
+
+/** Applies an import plan to the vault (or, with dryRun, to a copy in memory); unchanged values add nothing. */
+export async function importSecrets(paths: VaultPaths, store: StoreOptions, plan: ImportPlan, o: { dryRun: boolean; now: Date }): Promise<PutResult[]> {
+  if (o.dryRun) return applyImport((await readVault(paths, store)).doc, plan, o.now);
+  return updateVault(paths, store, (doc) => {
+    const before = JSON.stringify(doc.entries);
+    const r = applyImport(doc, plan, o.now);
+    return JSON.stringify(doc.entries) === before ? unchanged(r) : changed(r);
+  });
 }

@@ -1,7 +1,7 @@
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { VaultError } from '../vault/errors.js';
-import { LIMITS, readFileOr } from '../vault/fsutil.js';
+import { LIMITS, readFileCapped } from '../vault/fs/read.js';
 
 /**
  * Kubeconfig loading with kubectl's rules (client-go's loading rules):
@@ -50,11 +50,11 @@ const PATH_FIELDS: Record<string, string[]> = {
 function readConfig(file: string, mustExist: boolean): RawConfig | undefined {
   let text: string;
   try {
-    text = readFileOr(file, 'kubeconfig', LIMITS.text).toString('utf8');
+    text = readFileCapped(file, 'kubeconfig', LIMITS.text).toString('utf8');
   } catch (e) {
     const err = e as VaultError;
     if (err.kind === 'not-found' && !mustExist) return undefined;
-    throw err.kind === 'not-found' ? new VaultError('not-found', `cannot read kubeconfig ${file}: no such file`, 'check --kubeconfig or KUBECONFIG') : err;
+    throw err.kind === 'not-found' ? new VaultError('not-found', `cannot read kubeconfig ${file}: no such file`, { code: 'kubeconfig-missing' }) : err;
   }
   let raw: unknown;
   try {
@@ -98,7 +98,7 @@ export function loadKubeconfig(opts: KubeconfigOptions): ResolvedKubeconfig {
       }
     }
     if (!configs.length) {
-      throw new VaultError('not-found', `no kubeconfig found (looked in ${opts.env.KUBECONFIG ? `KUBECONFIG=${opts.env.KUBECONFIG}` : list[0]})`, 'pass --kubeconfig FILE, set KUBECONFIG, or run where ~/.kube/config exists');
+      throw new VaultError('not-found', `no kubeconfig found (looked in ${opts.env.KUBECONFIG ? `KUBECONFIG=${opts.env.KUBECONFIG}` : list[0]})`, { code: 'kubeconfig-none' });
     }
   }
   const merged: Required<Pick<RawConfig, 'clusters' | 'users' | 'contexts'>> & { 'current-context': string } = { 'current-context': '', clusters: [], users: [], contexts: [] };
@@ -109,7 +109,7 @@ export function loadKubeconfig(opts: KubeconfigOptions): ResolvedKubeconfig {
     }
   }
   const contextName = opts.context ?? merged['current-context'];
-  if (!contextName) throw new VaultError('usage', 'the kubeconfig sets no current context', `pass --context NAME (contexts: ${merged.contexts.map((c) => c.name).join(', ') || 'none'})`);
+  if (!contextName) throw new VaultError('usage', 'the kubeconfig sets no current context', { code: 'k8s-no-context', hint: `contexts: ${merged.contexts.map((c) => c.name).join(', ') || 'none'}`, data: { contexts: merged.contexts.map((c) => c.name).join(', ') || 'none' } });
   const ctx = merged.contexts.find((c) => c.name === contextName);
   if (!ctx) throw new VaultError('not-found', `context "${contextName}" does not exist in the kubeconfig`, `contexts: ${merged.contexts.map((c) => c.name).join(', ') || 'none'}`);
   const c = (ctx.context ?? {}) as { cluster?: string; user?: string; namespace?: string };

@@ -81,7 +81,7 @@ export function parsePlan(text: string, source: string): RestorePlan {
   }
   if (!isRecord(raw)) throw new VaultError('invalid', `${source}: a restore plan is a YAML map`);
   if (raw.apiVersion !== PLAN_API_VERSION || raw.kind !== 'RestorePlan') {
-    throw new VaultError('invalid', `${source}: not a restore plan (expected apiVersion: ${PLAN_API_VERSION} and kind: RestorePlan)`, '`vault-tool k8s plan` writes one from the vault');
+    throw new VaultError('invalid', `${source}: not a restore plan (expected apiVersion: ${PLAN_API_VERSION} and kind: RestorePlan)`, { code: 'k8s-plan-format' });
   }
   for (const k of Object.keys(raw)) if (!['apiVersion', 'kind', 'secrets', 'entries', 'metadata'].includes(k)) throw new VaultError('invalid', `${source}: unknown field ${k}`);
   const byRef = new Map<string, PlanSecret>();
@@ -165,7 +165,7 @@ export function mapNamespaces(plan: RestorePlan, pairs: Record<string, string>):
   for (const [from, to] of Object.entries(pairs)) {
     checkNamespace(to);
     if (!inPlan.has(from)) {
-      throw new VaultError('usage', `--namespace-map ${from}:${to} matches no namespace of the plan`, `the plan's namespaces: ${[...inPlan].sort().join(', ')}`);
+      throw new VaultError('usage', `the namespace mapping ${from}:${to} matches no namespace of the plan`, `the plan's namespaces: ${[...inPlan].sort().join(', ')}`);
     }
   }
   return { secrets: plan.secrets.map((s) => ({ ...s, namespace: Object.hasOwn(pairs, s.namespace) ? pairs[s.namespace]! : s.namespace })) };
@@ -186,7 +186,7 @@ export function desiredSecrets(doc: VaultDocument, plan: RestorePlan, hashKey?: 
   const seen = new Set<string>();
   return plan.secrets.map((s) => {
     const id = `${s.namespace}/${s.name}`;
-    if (seen.has(id)) throw new VaultError('invalid', `the plan writes Secret ${id} twice (check --namespace-map)`);
+    if (seen.has(id)) throw new VaultError('invalid', `the plan writes Secret ${id} twice (check the namespace mappings)`);
     seen.add(id);
     const data = dict();
     const sources = dict();

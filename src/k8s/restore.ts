@@ -28,7 +28,9 @@ export interface SecretResult {
   keys: string[];
   sources: Record<string, string>;
   reason?: string;
+  /** Advice on the failure; `code` names a condition whose advice depends on the caller (a CLI names its flags). */
   hint?: string;
+  code?: string;
   diff?: string;
 }
 
@@ -125,26 +127,26 @@ function merged(want: SecretObject, live: SecretObject | undefined): SecretObjec
 interface Decision {
   kind: 'create' | 'update' | 'recreate' | 'unchanged' | 'skip' | 'conflict' | 'fail';
   reason?: string;
-  hint?: string;
+  code?: string;
 }
 
 function decide(d: DesiredSecret, live: SecretObject | undefined, opts: RestoreOptions): Decision {
   if (!live) return { kind: 'create' };
   const want = d.obj;
   if (matches(want, live)) return { kind: 'unchanged' };
-  if (opts.onConflict === 'skip') return { kind: 'skip', reason: 'exists in the cluster and differs from the vault', hint: '--on-conflict if-unchanged replaces it if vault-tool wrote it last; overwrite replaces it anyway' };
+  if (opts.onConflict === 'skip') return { kind: 'skip', reason: 'exists in the cluster and differs from the vault', code: 'k8s-on-conflict' };
   if (opts.onConflict === 'fail') return { kind: 'conflict', reason: 'exists in the cluster and differs from the vault' };
   if (opts.onConflict === 'if-unchanged') {
     const recorded = live.metadata.annotations?.[CONTENT_HASH_ANNOTATION];
-    if (!recorded) return { kind: 'skip', reason: 'exists and differs from the vault, and vault-tool did not write it (no content-hash annotation)', hint: '--on-conflict overwrite replaces it' };
+    if (!recorded) return { kind: 'skip', reason: 'exists and differs from the vault, and vault-tool did not write it (no content-hash annotation)', code: 'k8s-not-ours' };
     if (recorded !== contentHash(opts.hashKey, live.type, live.data, Object.keys(want.data ?? {}))) {
-      return { kind: 'skip', reason: 'changed in the cluster since vault-tool last wrote it', hint: 'compare with `k8s diff-vault`; --on-conflict overwrite replaces it' };
+      return { kind: 'skip', reason: 'changed in the cluster since vault-tool last wrote it', code: 'k8s-changed-since' };
     }
   }
   const typeChanges = (live.type ?? 'Opaque') !== (want.type ?? 'Opaque');
   if (live.immutable || typeChanges) {
     const why = live.immutable ? 'the Secret is immutable' : `its type changes from ${live.type} to ${want.type}, which Kubernetes does not allow in place`;
-    if (!opts.recreate) return { kind: 'fail', reason: `${why}; it must be deleted and created again`, hint: 'add --recreate to delete and create it' };
+    if (!opts.recreate) return { kind: 'fail', reason: `${why}; it must be deleted and created again`, code: 'k8s-recreate' };
     return { kind: 'recreate' };
   }
   return { kind: 'update' };
@@ -175,8 +177,11 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
     const err = e instanceof VaultError ? e : new VaultError('internal', String((e as Error)?.message ?? e));
     results[i]!.action = 'failed';
     results[i]!.reason = err.message;
-    if (err instanceof ClusterError && err.status === 404 && err.reason === 'NotFound' && /namespaces? "/.test(err.message)) results[i]!.hint = 'the namespace does not exist; add --create-namespace';
-    else if (err.hint) results[i]!.hint = err.hint;
+    if (err instanceof ClusterError && err.status === 404 && err.reason === 'NotFound' && /namespaces? "/.test(err.message)) results[i]!.code = 'k8s-namespace-missing';
+    else {
+      if (err.hint) results[i]!.hint = err.hint;
+      if (err.code) results[i]!.code = err.code;
+    }
   };
 
   // Namespaces first: a restore into a new cluster usually needs them.
@@ -221,7 +226,7 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
     decisions.forEach((d, i) => {
       if (d?.kind === 'conflict') {
         results[i]!.action = 'failed';
-        results[i]!.reason = `${d.reason} (--on-conflict fail: nothing was written)`;
+        results[i]!.reason = `${d.reason} (the restore stops on conflicts: nothing was written)`;
       }
     });
     return finish();
@@ -243,12 +248,12 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
         case 'skip':
           r.action = 'skipped';
           r.reason = dec.reason;
-          r.hint = dec.hint;
+          r.code = dec.code;
           return;
         case 'fail':
           r.action = 'failed';
           r.reason = dec.reason;
-          r.hint = dec.hint;
+          r.code = dec.code;
           return;
         case 'create':
           if (write) await port.applySecret(d.obj, { force: false, dryRun: opts.dryRun === 'server' });

@@ -80,7 +80,7 @@ export function checkClientSafe(s: SecretObject): void {
   const where = `${s.metadata.namespace ?? '(no namespace)'}/${s.metadata.name}`;
   for (const [what, m] of [['key', s.data], ['label', s.metadata.labels], ['annotation', s.metadata.annotations]] as const) {
     if (m && Object.hasOwn(m, '__proto__')) {
-      throw new VaultError('invalid', `Secret ${where} has a ${what} named __proto__, which the Kubernetes client library drops without a word`, `rename the ${what} (a manifest from \`k8s export --plaintext\` keeps it, for kubectl); vault-tool refuses rather than lose it`);
+      throw new VaultError('invalid', `Secret ${where} has a ${what} named __proto__, which the Kubernetes client library drops without a word`, `rename the ${what} (plain manifests keep it, for kubectl); vault-tool refuses rather than lose it`);
     }
   }
 }

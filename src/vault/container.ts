@@ -64,7 +64,7 @@ export function openVault(file: Uint8Array, identity: X25519Identity, keyId: str
     throw new VaultError(
       'wrong-key',
       `this vault opens with key id${meta.keyIds.length > 1 ? 's' : ''} ${meta.keyIds.join(', ')}; the key file holds key id ${keyId}`,
-      'check --key-file (or VAULT_TOOL_KEY_FILE); `escrow combine` rebuilds a lost key from shares',
+      { code: 'wrong-key', hint: 'is this the right key file? a lost key can be rebuilt from escrow shares' },
     );
   }
   let plaintext: Buffer;

@@ -11,9 +11,9 @@ export function findEntry(doc: VaultDocument, name: string): Entry | undefined {
 
 export function requireEntry(doc: VaultDocument, name: string, opts: { includeDeleted?: boolean } = {}): Entry {
   const e = findEntry(doc, name);
-  if (!e) throw new VaultError('not-found', `no entry named ${name}`, 'see `vault-tool list`');
+  if (!e) throw new VaultError('not-found', `no entry named ${name}`, { code: 'entry-missing' });
   if (e.deletedAt && !opts.includeDeleted) {
-    throw new VaultError('not-found', `entry ${name} was removed on ${e.deletedAt}`, `its history is kept: \`vault-tool history ${name}\`, \`vault-tool get ${name}@N\``);
+    throw new VaultError('not-found', `entry ${name} was removed on ${e.deletedAt}`, { code: 'entry-removed', data: { name } });
   }
   return e;
 }
@@ -61,7 +61,7 @@ export function putEntry(doc: VaultDocument, input: PutInput): PutResult {
   const fp = fingerprint(doc, value);
   const existing = findEntry(doc, input.name);
   if (existing && !existing.deletedAt && !input.update) {
-    throw new VaultError('exists', `entry ${input.name} already exists`, `store a new version with \`add ${input.name} --update …\` or \`rotate ${input.name}\``);
+    throw new VaultError('exists', `entry ${input.name} already exists`, { code: 'entry-exists', data: { name: input.name } });
   }
   if (existing && existing.type !== input.type) {
     throw new VaultError('invalid', `entry ${input.name} is of type ${existing.type}, not ${input.type}`);
@@ -101,7 +101,7 @@ export function rotateEntry(doc: VaultDocument, name: string, now: Date): PutRes
 export function removeEntry(doc: VaultDocument, name: string, opts: { force?: boolean; purge?: boolean; now: Date }): { name: string; purged: boolean } {
   const e = requireEntry(doc, name, { includeDeleted: opts.purge });
   if (entryType(e.type).key && !opts.force) {
-    throw new VaultError('usage', `${name} is a ${e.type}: removing key material needs --force`, 'old backups may need this key; its history is kept unless --purge');
+    throw new VaultError('usage', `${name} is a ${e.type}: removing key material must be forced`, { code: 'rm-key-material', hint: 'old backups may need this key; its history is kept unless purged' });
   }
   if (opts.purge) {
     doc.entries.splice(doc.entries.indexOf(e), 1);
@@ -160,7 +160,7 @@ export function historyOf(e: Entry): { version: number; createdAt: string; sourc
  */
 export function plainSha256(entry: Entry, value: Buffer, allowLowEntropy: boolean): string {
   if (!entryType(entry.type).key && !allowLowEntropy) {
-    throw new VaultError('usage', `a plain SHA-256 of a ${entry.type} value can be brute-forced; refusing to print it`, 'compare without printing: `vault-tool fingerprint NAME --compare FILE`, or pass --allow-low-entropy');
+    throw new VaultError('usage', `a plain SHA-256 of a ${entry.type} value can be brute-forced; refusing to print it`, { code: 'low-entropy-sha256', data: { name: entry.name } });
   }
   return createHash('sha256').update(value).digest('hex');
 }

@@ -1,7 +1,9 @@
 /**
  * One error type for the whole library. `kind` is what callers branch on; the
  * CLI maps each kind to a stable exit code (src/cli/exit-codes.ts). Messages
- * are short, lowercase and never carry secret material.
+ * are short, lowercase, never carry secret material, and never name a
+ * command-line flag or command: where the next step is a command, the error
+ * carries a `code` and the CLI supplies the hint (src/cli/hints.ts).
  */
 export type ErrorKind =
   | 'usage'
@@ -24,14 +26,28 @@ export type ErrorKind =
   | 'interrupted'
   | 'internal';
 
+export interface ErrorDetail {
+  /** Advice that needs no command-line knowledge (a chmod, a file to check). */
+  hint?: string;
+  /** A stable name for the condition, for callers and for the CLI's hints. */
+  code?: string;
+  /** Names the hint may use (a context, an entry): never secret values. */
+  data?: Record<string, string>;
+}
+
 export class VaultError extends Error {
   readonly kind: ErrorKind;
   readonly hint?: string;
-  constructor(kind: ErrorKind, message: string, hint?: string) {
+  readonly code?: string;
+  readonly data?: Record<string, string>;
+  constructor(kind: ErrorKind, message: string, detail?: string | ErrorDetail) {
     super(message);
     this.name = 'VaultError';
     this.kind = kind;
-    if (hint !== undefined) this.hint = hint;
+    const d = typeof detail === 'string' ? { hint: detail } : (detail ?? {});
+    if (d.hint !== undefined) this.hint = d.hint;
+    if (d.code !== undefined) this.code = d.code;
+    if (d.data !== undefined) this.data = d.data;
   }
 }
 

@@ -1,7 +1,9 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, constants, copyFileSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { VaultError } from './errors.js';
-import { fsError, fsyncDir, LIMITS, readFileOr, writeFileAtomic } from './fsutil.js';
+import { fsError } from './fs/errors.js';
+import { fsyncDir, writeFileAtomic } from './fs/atomic.js';
+import { LIMITS, readFileCapped } from './fs/read.js';
 import type { VaultDocument } from './document.js';
 import { dirname } from 'node:path';
 
@@ -86,7 +88,7 @@ interface LogFile {
 function readLog(path: string): LogFile {
   let text: string;
   try {
-    text = readFileOr(path, 'evidence log', LIMITS.evidenceLog).toString('utf8');
+    text = readFileCapped(path, 'evidence log', LIMITS.evidenceLog).toString('utf8');
   } catch (e) {
     if (e instanceof VaultError && e.kind === 'not-found') return { lines: [], partial: null };
     throw e;
@@ -166,7 +168,7 @@ export function prepareAppend(vaultFile: string, doc: VaultDocument, before: { s
   let state = compareLog(log, before);
   if (state.kind === 'ahead') {
     const msg = `the evidence log has ${state.records} records, but this vault copy recorded ${before.seq}: the vault is older than its log (a restored copy?)`;
-    if (!opts.allowRollback) throw new VaultError('rollback', msg, 'use the newest copy of the vault; to go on from this one, --allow-rollback keeps the newer records aside');
+    if (!opts.allowRollback) throw new VaultError('rollback', msg, { code: 'evidence-ahead' });
     if (before.seq > 0 && sha256(log.lines[before.seq - 1]!) !== before.hash) throw new VaultError('integrity', `${msg}, and its record ${before.seq} is not the one this copy recorded`);
     const aside = `${path}.rolled-back-${opts.now.toISOString().replace(/[:.]/g, '-')}`;
     try {
@@ -187,7 +189,7 @@ export function prepareAppend(vaultFile: string, doc: VaultDocument, before: { s
 
 function lacking(seq: number, missing: number): VaultError {
   const which = missing === 1 ? `record ${seq}` : missing > 1 ? `records ${seq - missing + 1} to ${seq}` : `a whole record after record ${seq}`;
-  return new VaultError('integrity', `the evidence log lacks ${which}, which the vault holds: the log was cut, or a write was interrupted`, 'run `vault-tool evidence repair` to write it back (the repair is recorded)');
+  return new VaultError('integrity', `the evidence log lacks ${which}, which the vault holds: the log was cut, or a write was interrupted`, { code: 'evidence-lacking' });
 }
 
 /**
@@ -217,7 +219,7 @@ export function appendPrepared(p: PreparedAppend): void {
   }
   try {
     if (p.dropPartial) {
-      const text = readFileOr(p.path, 'evidence log', LIMITS.evidenceLog);
+      const text = readFileCapped(p.path, 'evidence log', LIMITS.evidenceLog);
       ftruncateSync(fd, text.lastIndexOf(0x0a) + 1);
     }
     writeSync(fd, p.append.map((l) => l + '\n').join(''));

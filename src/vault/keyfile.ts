@@ -98,7 +98,7 @@ export async function openKeyFile(data: Uint8Array, getPassphrase?: PassphraseSo
   const { header } = readHeader(data);
   if (!isPassphraseFile(header)) throw new VaultError('invalid', 'key file is an age file but not passphrase-protected');
   if (!getPassphrase) {
-    throw new VaultError('passphrase', 'the key file is passphrase-protected', 'give the passphrase with --passphrase-env VAR or --passphrase-file FILE, or run on a terminal');
+    throw new VaultError('passphrase', 'the key file is passphrase-protected', { code: 'passphrase-needed' });
   }
   const passphrase = await getPassphrase();
   try {

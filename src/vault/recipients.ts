@@ -15,10 +15,10 @@ export function addRecipient(doc: VaultDocument, recipient: string, label: strin
 
 export function removeRecipient(doc: VaultDocument, ref: string): { keyId: string; recipient: string } {
   if (ref === doc.key.keyId || ref === doc.key.recipient) {
-    throw new VaultError('usage', 'the vault key cannot be removed from the recipients', 'replace it with `vault-tool rekey`');
+    throw new VaultError('usage', 'the vault key cannot be removed from the recipients', { code: 'recipient-is-vault-key' });
   }
   const i = doc.recipients.findIndex((r) => r.keyId === ref || r.recipient === ref || r.label === ref);
-  if (i < 0) throw new VaultError('not-found', `no extra recipient ${ref}`, 'see `vault-tool recipients list`');
+  if (i < 0) throw new VaultError('not-found', `no extra recipient ${ref}`, { code: 'recipient-missing' });
   const [r] = doc.recipients.splice(i, 1);
   return { keyId: r!.keyId, recipient: r!.recipient };
 }

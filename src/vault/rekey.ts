@@ -1,10 +1,13 @@
 import { linkSync, readFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VaultError } from './errors.js';
-import { exists, fsError, fsyncDir, LIMITS, readFileOr, removeQuietly, sweepTempFiles, writeFileAtomic } from './fsutil.js';
+import { exists } from './fs/dirs.js';
+import { fsError } from './fs/errors.js';
+import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
+import { LIMITS, readFileCapped } from './fs/read.js';
 import { isProtectedKeyFile, keyFileWorkFactor, newKeyPath, newVaultKey, oldKeyPath, parseKeyFile, type VaultKey } from './keyfile.js';
 import { peekVault } from './container.js';
-import { keyFileBytes, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from './store.js';
+import { changed, keyFileBytes, loadKey, readVaultFile, unchanged, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from './store.js';
 
 export { newKeyPath, oldKeyPath } from './keyfile.js';
 
@@ -27,7 +30,7 @@ export interface RekeyStarted {
 
 /** The protection of the key file (passphrase and work factor), for the key that replaces it. */
 async function protectionLike(keyFile: string, opts: StoreOptions): Promise<{ passphrase?: Uint8Array; logN?: number }> {
-  const logN = keyFileWorkFactor(readFileOr(keyFile, 'key file', LIMITS.keyFile));
+  const logN = keyFileWorkFactor(readFileCapped(keyFile, 'key file', LIMITS.keyFile));
   if (logN === undefined) return {};
   if (!opts.getPassphrase) throw new VaultError('passphrase', 'the key file is passphrase-protected, so the new key must be too, and no passphrase was given');
   return { passphrase: await opts.getPassphrase(), logN };
@@ -40,7 +43,7 @@ export async function startRekey(paths: VaultPaths, opts: StoreOptions): Promise
   return withVaultLock(paths, opts, () =>
     updateLocked(paths, opts, key, (doc) => {
       if (doc.pendingKey) {
-        throw new VaultError('exists', `a rekey to key id ${doc.pendingKey.keyId} is already pending`, 'finish it with `vault-tool rekey --confirm` or `vault-tool rekey --abort`');
+        throw new VaultError('exists', `a rekey to key id ${doc.pendingKey.keyId} is already pending`, { code: 'rekey-pending' });
       }
       // A <key>.new here opens nothing (the vault opens with the old key and lists no pending key):
       // a start killed before its vault write left it. It is replaced.
@@ -48,7 +51,7 @@ export async function startRekey(paths: VaultPaths, opts: StoreOptions): Promise
       const nk = newVaultKey(now);
       writeFileAtomic(newFile, keyFileBytes(nk, passphrase, logN));
       doc.pendingKey = { recipient: nk.recipient, keyId: nk.keyId, startedAt: now.toISOString(), previousKeyId: key.keyId, protected: Boolean(passphrase) };
-      return { oldKeyId: key.keyId, newKeyId: nk.keyId, newKeyFile: newFile, protected: Boolean(passphrase) };
+      return changed({ oldKeyId: key.keyId, newKeyId: nk.keyId, newKeyFile: newFile, protected: Boolean(passphrase) });
     }),
   );
 }
@@ -109,7 +112,7 @@ export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promi
       return { oldKeyId: oldKey.keyId, newKeyId: nk.keyId, oldKeyFile: oldFile, resumed: true };
     }
     const r = await updateLocked(paths, opts, oldKey, async (doc) => {
-      if (!doc.pendingKey) throw new VaultError('usage', 'no rekey is pending', 'start one with `vault-tool rekey`');
+      if (!doc.pendingKey) throw new VaultError('usage', 'no rekey is pending', { code: 'no-rekey' });
       const nk = await openNew();
       if (nk.keyId !== doc.pendingKey.keyId) {
         throw new VaultError('wrong-key', `${newFile} holds key id ${nk.keyId}, but the pending rekey is to ${doc.pendingKey.keyId}`);
@@ -119,7 +122,7 @@ export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promi
       doc.retiredKeys = [...(doc.retiredKeys ?? []), { recipient: doc.key.recipient, keyId: doc.key.keyId, retiredAt: now }];
       doc.key = { recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId, ...(doc.pendingKey.protected !== undefined ? { protected: doc.pendingKey.protected } : {}) };
       delete doc.pendingKey;
-      return { oldKeyId: oldKey.keyId, newKeyId: nk.keyId, oldKeyFile: oldFile, resumed: false };
+      return changed({ oldKeyId: oldKey.keyId, newKeyId: nk.keyId, oldKeyFile: oldFile, resumed: false });
     });
     // The vault now opens only with the new key: put it in place.
     moveNewKey(paths);
@@ -130,7 +133,7 @@ export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promi
 /** The key id named in a plaintext key file's comments or identity; null when it is protected or unreadable. */
 function peekKeyId(path: string): string | null {
   try {
-    const data = readFileOr(path, 'key file', LIMITS.keyFile);
+    const data = readFileCapped(path, 'key file', LIMITS.keyFile);
     return isProtectedKeyFile(data) ? null : parseKeyFile(data.toString('utf8')).keyId;
   } catch {
     return null;
@@ -143,17 +146,17 @@ export async function abortRekey(paths: VaultPaths, opts: StoreOptions): Promise
     const meta = peekVault(readVaultFile(paths.vaultFile));
     const key = await loadKey(paths.keyFile, opts);
     if (!meta.keyIds.includes(key.keyId)) {
-      throw new VaultError('usage', 'the rekey was already confirmed (the vault opens only with the new key): it cannot be aborted', 'run `vault-tool rekey --confirm` to finish it');
+      throw new VaultError('usage', 'the rekey was already confirmed (the vault opens only with the new key): it cannot be aborted', { code: 'rekey-confirmed' });
     }
     const r = await updateLocked(paths, opts, key, (doc) => {
       if (doc.pendingKey) {
         const abandonedKeyId = doc.pendingKey.keyId;
         delete doc.pendingKey;
-        return { abandonedKeyId, leftover: false };
+        return changed({ abandonedKeyId, leftover: false });
       }
       if (!exists(newFile)) throw new VaultError('usage', 'no rekey is pending');
       // No pending key in the vault, but a <key>.new beside it: a start killed before its vault write.
-      return { abandonedKeyId: peekKeyId(newFile), leftover: true, unchanged: true };
+      return unchanged({ abandonedKeyId: peekKeyId(newFile), leftover: true });
     });
     removeQuietly(newFile);
     sweepTempFiles(newFile);

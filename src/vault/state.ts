@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VaultError } from './errors.js';
-import { acquireLock, makeDirs, writeFileAtomic } from './fsutil.js';
+import { acquireLock } from './fs/lock.js';
+import { makeDirs } from './fs/dirs.js';
+import { writeFileAtomic } from './fs/atomic.js';
 
 /**
  * What this machine has seen of each vault, to notice a stale copy restored

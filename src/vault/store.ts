@@ -1,6 +1,9 @@
 import { statSync } from 'node:fs';
 import { VaultError } from './errors.js';
-import { acquireLock, checkWritableTarget, exists, LIMITS, readFileOr, removeQuietly, sweepTempFiles, writeFileAtomic } from './fsutil.js';
+import { acquireLock } from './fs/lock.js';
+import { checkWritableTarget, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
+import { exists } from './fs/dirs.js';
+import { LIMITS, readFileCapped } from './fs/read.js';
 import { formatKeyFile, isProtectedKeyFile, newKeyPath, newVaultKey, openKeyFile, protectKeyFile, type PassphraseSource, type VaultKey } from './keyfile.js';
 import { newDocument, type VaultDocument } from './document.js';
 import { openVault, peekVault, sealVault, type VaultMeta } from './container.js';
@@ -39,7 +42,7 @@ export function checkKeyFilePermissions(keyFile: string): void {
   try {
     mode = statSync(keyFile).mode;
   } catch {
-    return; // readFileOr reports the missing file precisely
+    return; // readFileCapped reports the missing file precisely
   }
   if (mode & 0o077) {
     throw new VaultError(
@@ -50,13 +53,13 @@ export function checkKeyFilePermissions(keyFile: string): void {
   }
 }
 
-const REKEY_HINT = 'a rekey is in progress (the new key is in <key file>.new): run `vault-tool rekey --confirm` to finish it, or `vault-tool rekey --abort`';
+const REKEY_HINT = { code: 'rekey-in-progress', hint: 'a rekey is in progress: the new key is in <key file>.new' };
 
 export async function loadKey(keyFile: string, opts: StoreOptions = {}): Promise<VaultKey> {
   checkKeyFilePermissions(keyFile);
   let data: Buffer;
   try {
-    data = readFileOr(keyFile, 'key file', LIMITS.keyFile);
+    data = readFileCapped(keyFile, 'key file', LIMITS.keyFile);
   } catch (e) {
     if (e instanceof VaultError && e.kind === 'not-found' && exists(newKeyPath(keyFile))) throw new VaultError('not-found', e.message, REKEY_HINT);
     throw e;
@@ -65,7 +68,7 @@ export async function loadKey(keyFile: string, opts: StoreOptions = {}): Promise
 }
 
 export function readVaultFile(vaultFile: string): Buffer {
-  return readFileOr(vaultFile, 'vault file', LIMITS.vaultFile);
+  return readFileCapped(vaultFile, 'vault file', LIMITS.vaultFile);
 }
 
 function open(paths: VaultPaths, file: Buffer, key: VaultKey): OpenedVault {
@@ -100,12 +103,12 @@ async function checkSeen(paths: VaultPaths, o: OpenedVault, opts: StoreOptions, 
   if (c.status === 'stale' || c.status === 'fork') {
     if (mode === 'write') {
       if (!opts.allowRollback) {
-        throw new VaultError('rollback', `refusing to write: ${c.message}`, 'use the newest copy; to go on from this one (a deliberate rollback, losing what the newer copy holds), add --allow-rollback');
+        throw new VaultError('rollback', `refusing to write: ${c.message}`, { code: 'rollback-write' });
       }
-      opts.onWarning?.(`going on from this copy (--allow-rollback): ${c.message}`);
+      opts.onWarning?.(`going on from this copy (a rollback, as asked): ${c.message}`);
       return c.status;
     }
-    if (opts.strict) throw new VaultError('rollback', c.message, 'use the newest copy, or drop --strict to read this one anyway');
+    if (opts.strict) throw new VaultError('rollback', c.message, { code: 'rollback-read' });
     opts.onWarning?.(c.message);
     return c.status;
   }
@@ -151,20 +154,32 @@ export async function withVaultLock<R>(paths: VaultPaths, opts: StoreOptions, f:
   }
 }
 
+/** What a mutation of the vault document returns: whether to write the vault, and the caller's result. */
+export interface Mutation<R> {
+  readonly write: boolean;
+  readonly result: R;
+}
+/** The document changed: write it. */
+export const changed = <R>(result: R): Mutation<R> => ({ write: true, result });
+/** Nothing changed: write nothing (no new generation). */
+export const unchanged = <R>(result: R): Mutation<R> => ({ write: false, result });
+
+export type Mutate<R> = (doc: VaultDocument, key: VaultKey) => Mutation<R> | Promise<Mutation<R>>;
+
 /**
  * The read-modify-write step, for callers that already hold the lock: reads
  * and checks the copy (a stale or forked one is refused), runs the mutation,
  * checks the evidence log against the vault's head if records were staged,
  * writes the vault (generation + 1, lineage extended), then appends the
- * records. A mutation that returns `{ unchanged: true }` writes nothing.
+ * records.
  */
-export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key: VaultKey, mutate: (doc: VaultDocument, key: VaultKey) => R | Promise<R>): Promise<R> {
+export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key: VaultKey, mutate: Mutate<R>): Promise<R> {
   const o = open(paths, readVaultFile(paths.vaultFile), key);
   const status = await checkSeen(paths, o, opts, 'write');
   const { doc } = o;
   const before = evidenceHead(doc);
-  const result = await mutate(doc, key);
-  if ((result as { unchanged?: boolean } | undefined)?.unchanged) return result;
+  const { write, result } = await mutate(doc, key);
+  if (!write) return result;
   const now = nowOf(opts);
   const pending = prepareAppend(paths.vaultFile, doc, before, { allowRollback: Boolean(opts.allowRollback), now });
   doc.lineage = [...(doc.lineage ?? []), { generation: o.meta.generation, header: o.meta.header }].slice(-LINEAGE_LENGTH);
@@ -185,10 +200,10 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
 
 /**
  * Read-modify-write under the vault's exclusive lock. The mutation runs on
- * the freshly read document; the generation goes up by one on every write.
- * A mutation that returns `{ unchanged: true }` writes nothing.
+ * the freshly read document and says whether to write it (`changed(r)`) or
+ * not (`unchanged(r)`); the generation goes up by one on every write.
  */
-export async function updateVault<R>(paths: VaultPaths, opts: StoreOptions, mutate: (doc: VaultDocument, key: VaultKey) => R | Promise<R>): Promise<R> {
+export async function updateVault<R>(paths: VaultPaths, opts: StoreOptions, mutate: Mutate<R>): Promise<R> {
   const key = await loadKey(paths.keyFile, opts);
   return withVaultLock(paths, opts, () => updateLocked(paths, opts, key, mutate));
 }
@@ -207,13 +222,13 @@ export function keyFileBytes(key: VaultKey, passphrase?: Uint8Array, logN?: numb
 
 /** Whether the key file at `path` is passphrase-protected (false when it does not exist). */
 export function keyFileIsProtected(path: string): boolean {
-  return exists(path) && isProtectedKeyFile(readFileOr(path, 'key file', LIMITS.keyFile));
+  return exists(path) && isProtectedKeyFile(readFileCapped(path, 'key file', LIMITS.keyFile));
 }
 
 /** Creates vault.key and an empty secrets.vault; never replaces either, and checks both places before writing. */
 export async function initVault(paths: VaultPaths, opts: InitOptions = {}): Promise<{ key: VaultKey; doc: VaultDocument }> {
   for (const [p, what] of [[paths.keyFile, 'key file'], [paths.vaultFile, 'vault file']] as const) {
-    if (exists(p)) throw new VaultError('exists', `${what} ${p} already exists; refusing to overwrite it`, 'choose other paths with --vault-file/--key-file');
+    if (exists(p)) throw new VaultError('exists', `${what} ${p} already exists; refusing to overwrite it`, { code: 'init-exists' });
     checkWritableTarget(p, true);
   }
   const now = nowOf(opts);
@@ -244,9 +259,7 @@ export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Pro
     const o = open(paths, readVaultFile(paths.vaultFile), key);
     const r = restoreMissing(paths.vaultFile, o.doc);
     if (!r.restored.length && !r.droppedPartial) return r;
-    await updateLocked(paths, opts, key, (doc) => {
-      recordEvidence(doc, 'evidence.repair', { restored: r.restored, droppedPartial: r.droppedPartial }, nowOf(opts));
-    });
+    await updateLocked(paths, opts, key, (doc) => changed(recordEvidence(doc, 'evidence.repair', { restored: r.restored, droppedPartial: r.droppedPartial }, nowOf(opts))));
     return r;
   });
 }

@@ -179,7 +179,7 @@ export function normalizeValue(type: EntryType, value: Buffer, fromFile: boolean
 }
 
 export function generateValue(type: EntryType): Buffer {
-  if (!type.generate) throw new VaultError('usage', `${type.name} entries cannot be generated`, 'import the value with --from-file, --from-stdin or --from-env');
+  if (!type.generate) throw new VaultError('usage', `${type.name} entries cannot be generated`, { code: 'cannot-generate' });
   return type.generate();
 }
 
@@ -197,6 +197,6 @@ export function parseRef(ref: string): { name: string; version?: number } {
   const at = ref.lastIndexOf('@');
   if (at < 0) return { name: checkEntryName(ref) };
   const v = ref.slice(at + 1);
-  if (!/^[1-9][0-9]{0,8}$/.test(v)) throw new VaultError('usage', `invalid version in ${JSON.stringify(ref)}`, 'use NAME@N with N a version number from `history NAME`');
+  if (!/^[1-9][0-9]{0,8}$/.test(v)) throw new VaultError('usage', `invalid version in ${JSON.stringify(ref)}`, { code: 'bad-version-ref' });
   return { name: checkEntryName(ref.slice(0, at)), version: Number(v) };
 }

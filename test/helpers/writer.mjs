@@ -1,12 +1,12 @@
 // A writer process for the crash test: stores counter values one after the
 // other and reports each committed value on stdout, until it is killed.
-import { updateVault, putEntry } from '../../dist/lib/index.js';
+import { changed, updateVault, putEntry } from '../../dist/lib/index.js';
 
 const [vaultFile, keyFile, start] = process.argv.slice(2);
 const paths = { vaultFile, keyFile };
 for (let n = Number(start); ; n++) {
   await updateVault(paths, {}, (doc) =>
-    putEntry(doc, { name: 'counter', type: 'generic', value: Buffer.from(String(n)), update: true, now: new Date() }),
+    changed(putEntry(doc, { name: 'counter', type: 'generic', value: Buffer.from(String(n)), update: true, now: new Date() })),
   );
   process.stdout.write(`committed ${n}\n`);
 }

@@ -38,8 +38,8 @@ const rows = (): Row[] => [
   ['--out under a file', ['get', 'k', '-o', 'a-file/sub'], 2, 'cannot write DIR/a-file/sub: DIR/a-file is not a folder'],
   ['export --out under a file', ['export', 'env', '-o', 'a-file/sub'], 2, 'cannot write DIR/a-file/sub: DIR/a-file is not a folder'],
   ['k8s plan --out onto a folder', ['k8s', 'plan', '-o', 'a-folder'], 2, 'cannot write DIR/a-folder: it is a folder'],
-  ['escrow split --out a file', ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', 'a-file'], 2, '--out DIR/a-file is not a folder'],
-  ['escrow split --out under a file', ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', 'a-file/s'], 2, '--out DIR/a-file/s: DIR/a-file is not a folder'],
+  ['escrow split --out a file', ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', 'a-file'], 2, 'share folder DIR/a-file is not a folder'],
+  ['escrow split --out under a file', ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', 'a-file/s'], 2, 'share folder DIR/a-file/s: DIR/a-file is not a folder'],
   ['escrow split --out in /proc', ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', '/proc/x'], 1, 'cannot create folder /proc/x: the file system does not allow it'],
   ['init into a missing folder', ['init', '--vault-file', 'missing/dir/s.vault', '--key-file', 'new.key'], 5, 'cannot write DIR/missing/dir/s.vault: folder DIR/missing/dir does not exist'],
   ['escrow check with a manifest that is not JSON', ['escrow', 'check', 'SHARE_A', '-m', 'bad.json'], 7, 'DIR/bad.json is not a vault-tool share manifest (not valid JSON)'],
@@ -119,7 +119,7 @@ describe('half-done work: everything is checked before the first write', () => {
     const before = await generation();
     const bad = await cli(d, ['escrow', 'reshare', '--rekey', '-k', '2', '-c', 'a', '-c', 'b', '-o', 'not-a-folder']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toBe(`vault-tool: error: --out ${join(d, 'not-a-folder')} is not a folder\n`);
+    expect(bad.stderr).toBe(`vault-tool: error: share folder ${join(d, 'not-a-folder')} is not a folder\n`);
     const declined = await cli(d, ['escrow', 'reshare', '--rekey', '-k', '2', '-c', 'a', '-c', 'b', '-o', 'r1', '--ceremony'], { stdin: 'no\n' });
     expect(declined.code).toBe(2);
     expect(declined.stderr).toContain('ceremony cancelled: custodians not confirmed');
@@ -189,10 +189,10 @@ describe('names and mappings from input', () => {
     expect(two.code).toBe(2);
     expect(two.stderr).toBe('vault-tool: error: FOO and foo both map to entry x\nvault-tool: hint: give each variable its own entry with --map KEY=name\n');
     const twice = await cli(d, ['import', 'env', 'app.env', '--map', 'FOO=x', '--map', 'FOO=y']);
-    expect(twice.stderr.split('\n')[0]).toBe('vault-tool: error: --map names FOO twice');
+    expect(twice.stderr.split('\n')[0]).toBe('vault-tool: error: the mappings name FOO twice');
     const none = await cli(d, ['import', 'env', 'app.env', '--map', 'FOOO=x']);
     expect(none.code).toBe(2);
-    expect(none.stderr.split('\n')[0]).toBe('vault-tool: error: --map FOOO: no such variable in app.env');
+    expect(none.stderr.split('\n')[0]).toBe('vault-tool: error: mapping for FOOO: no such variable in app.env');
     expect(JSON.parse((await cli(d, ['list', '--json'])).stdout).entries).toEqual([]);
   });
 
@@ -215,7 +215,7 @@ describe('names and mappings from input', () => {
     writeFileSync(join(d, 'plan.yaml'), 'apiVersion: vault-tool/v1\nkind: RestorePlan\nentries:\n  - entry: x\n    to: apps/s#KEY\n');
     const r = await cli(d, ['k8s', 'rbac', '--plan', 'plan.yaml', '--namespace-map', 'nomatch:x']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('vault-tool: error: --namespace-map nomatch:x matches no namespace of the plan\nvault-tool: hint: the plan\'s namespaces: apps\n');
+    expect(r.stderr).toBe('vault-tool: error: the namespace mapping nomatch:x matches no namespace of the plan\nvault-tool: hint: the plan\'s namespaces: apps\n');
   });
 
   it('__proto__ is an ordinary name: labels filter exactly, Secret keys and labels are kept, and a restore refuses what the client library would drop', async () => {

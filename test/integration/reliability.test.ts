@@ -125,12 +125,12 @@ describe('crash safety', () => {
     expect(afterEmpty.code).toBe(0);
     const sleeper = spawn('sleep', ['30']);
     writeFileSync(join(d, 'secrets.vault.lock'), JSON.stringify({ pid: sleeper.pid, host: require('node:os').hostname(), since: '2026-01-01T00:00:00Z' }));
-    const { updateVault } = await import('../../src/vault/store.js');
-    const err = await updateVault({ vaultFile: join(d, 'secrets.vault'), keyFile: join(d, 'vault.key') }, { lockTimeoutMs: 300 }, () => ({ unchanged: true })).catch((e) => e);
+    const { unchanged, updateVault } = await import('../../src/vault/store.js');
+    const err = await updateVault({ vaultFile: join(d, 'secrets.vault'), keyFile: join(d, 'vault.key') }, { lockTimeoutMs: 300 }, () => unchanged(null)).then(() => undefined, (e: unknown) => e as VaultError);
     sleeper.kill();
     expect(err).toBeInstanceOf(VaultError);
-    expect(err.kind).toBe('locked');
-    expect(err.message).toBe(`vault is locked by pid ${sleeper.pid} on ${require('node:os').hostname()} since 2026-01-01T00:00:00Z`);
+    expect(err?.kind).toBe('locked');
+    expect(err?.message).toBe(`vault is locked by pid ${sleeper.pid} on ${require('node:os').hostname()} since 2026-01-01T00:00:00Z`);
   });
 });
 

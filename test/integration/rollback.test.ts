@@ -40,7 +40,7 @@ describe('a stale copy is never written to without --allow-rollback', () => {
     copyFileSync(join(dir, 'backup.vault'), join(dir, 'secrets.vault'));
     const c = await cli(dir, ['--allow-rollback', 'add', 'c', '-t', 'kek', '--generate']);
     expect(c.code).toBe(0);
-    expect(c.stderr).toMatch(/^vault-tool: warning: going on from this copy \(--allow-rollback\): this copy of vault [0-9a-f]{12} is at generation 2, but generation 4 was seen/);
+    expect(c.stderr).toMatch(/^vault-tool: warning: going on from this copy \(a rollback, as asked\): this copy of vault [0-9a-f]{12} is at generation 2, but generation 4 was seen/);
     expect((await cli(dir, ['add', 'd', '-t', 'kek', '--generate'])).code).toBe(0);
     const strict = await cli(dir, ['list', '--strict']);
     expect(strict.code).toBe(0);

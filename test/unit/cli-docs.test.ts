@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/cli/exit-codes.js';
 import { buildProgram } from '../../src/cli/main.js';
@@ -17,12 +18,32 @@ describe('docs/CLI.md agrees with the code', () => {
     expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(coded));
   });
 
-  it('lists every command', async () => {
-    const { registerK8s } = await import('../../src/cli/commands/k8s.js');
-    const program = buildProgram(new Context({} as never), registerK8s);
-    for (const c of program.commands) {
+  it('lists every command and subcommand, each loaded through the command tables', async () => {
+    const { COMMANDS } = await import('../../src/cli/commands/index.js');
+    const { K8S_COMMANDS } = await import('../../src/cli/commands/k8s/index.js');
+    const loaded = async (args: string[]) => {
+      let c = await buildProgram(new Context({ env: {} } as never), args);
+      for (const a of args) c = c.commands.find((x) => x.name() === a)!;
+      return c;
+    };
+    for (const spec of COMMANDS) {
+      const c = await loaded([spec.name]);
       expect(doc, c.name()).toContain(`\`${c.name()}`);
-      for (const sub of c.commands) expect([`\`${c.name()} ${sub.name()}`, `\`${c.name()} [${sub.name()}]`].some((form) => doc.includes(form)), `${c.name()} ${sub.name()} in docs/CLI.md`).toBe(true);
+      const subs = spec.name === 'k8s' ? K8S_COMMANDS.map((k) => k.name) : c.commands.map((s) => s.name());
+      for (const sub of subs) expect([`\`${c.name()} ${sub}`, `\`${c.name()} [${sub}]`].some((form) => doc.includes(form)), `${c.name()} ${sub} in docs/CLI.md`).toBe(true);
+    }
+  });
+
+  it('the tables give each command the arguments its file declares (the help listing shows them unloaded)', async () => {
+    const { COMMANDS } = await import('../../src/cli/commands/index.js');
+    const { K8S_COMMANDS } = await import('../../src/cli/commands/k8s/index.js');
+    const argsOf = (c: Command) => c.registeredArguments.map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`)).join(' ');
+    for (const [prefix, specs] of [[[], COMMANDS], [['k8s'], K8S_COMMANDS]] as const) {
+      for (const spec of specs) {
+        let c = await buildProgram(new Context({ env: {} } as never), [...prefix, spec.name]);
+        for (const a of [...prefix, spec.name]) c = c.commands.find((x) => x.name() === a)!;
+        expect(argsOf(c), `${[...prefix, spec.name].join(' ')}`).toBe(spec.args ?? '');
+      }
     }
   });
 });

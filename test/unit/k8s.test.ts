@@ -234,7 +234,7 @@ entries:
     const d = newDocument({ recipient: 'age1x', keyId: 'k' }, new Date());
     const { secrets } = parseSecretManifests(KUBECTL_GET, 'get.yaml');
     const imp = planImport(secrets, [parseMapping('ENCRYPTION_KEY=infisical/encryption-key:infisical-encryption-key')], { defaultNamespace: 'default' });
-    expect(imp.skipped).toEqual([{ secret: 'infisical/default-token-abcde', reason: 'type kubernetes.io/service-account-token (pass --include-all-types to import it)' }]);
+    expect(imp.skipped).toEqual([{ secret: 'infisical/default-token-abcde', reason: 'type kubernetes.io/service-account-token (minted by the cluster or Helm; imported only when all types are asked for)', code: 'k8s-skipped-type' }]);
     applyImport(d, imp, new Date());
     const plan = planFromVault(d);
     expect(plan.secrets).toEqual([{ namespace: 'infisical', name: 'infisical-bootstrap-secret', type: 'Opaque', labels: { app: 'infisical' }, annotations: { team: 'platform' }, data: { AUTH_SECRET: 'k8s/infisical/infisical-bootstrap-secret/AUTH_SECRET', ENCRYPTION_KEY: 'infisical/encryption-key' } }]);

@@ -9,10 +9,8 @@ import type { Io } from '../io.js';
  * opens, a tampered copy and a wrong key that are refused, and the stock
  * `age` tool opening the vault without vault-tool.
  */
-export function registerDemo(program: Command, ctx: Context): void {
-  program
-    .command('demo')
-    .description('run a self-contained demonstration in a temporary folder')
+export default function demo(cmd: Command, ctx: Context): void {
+  cmd
     .option('--keep', 'keep the temporary folder afterwards')
     .action(async (opts: { keep?: boolean }) => {
       const { spawnSync } = await import('node:child_process');
@@ -20,7 +18,6 @@ export function registerDemo(program: Command, ctx: Context): void {
       const { tmpdir } = await import('node:os');
       const { join } = await import('node:path');
       const { Readable } = await import('node:stream');
-      const { run } = await import('../main.js');
       const dir = mkdtempSync(join(tmpdir(), 'vault-tool-demo-'));
       const say = (s: string) => ctx.out(s);
       const sub = (args: string[], env: Record<string, string> = {}): Promise<number> => {
@@ -32,7 +29,7 @@ export function registerDemo(program: Command, ctx: Context): void {
           stdin: Readable.from([]),
           stdinIsTTY: false,
         };
-        return run(args, io);
+        return ctx.run(args, io);
       };
       const expectCode = async (want: number, args: string[], env?: Record<string, string>) => {
         const got = await sub(args, env);

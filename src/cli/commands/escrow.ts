@@ -1,27 +1,23 @@
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
+import { decrypt, isArmored } from '../../vault/age/index.js';
+import { LIMITS } from '../../vault/fs/read.js';
+import { parseKeyFile } from '../../vault/keyfile.js';
+import { readVault } from '../../vault/store.js';
+import * as lib from '../../escrow/index.js';
+import type { Custodian, SplitResult } from '../../escrow/escrow.js';
 import type { Share } from '../../escrow/envelope.js';
-import type { Custodian } from '../../escrow/escrow.js';
-import { collect, table, type Context } from '../context.js';
-
-const escrowLib = () => import('../../escrow/index.js');
-
-function intOption(v: string, name: string): number {
-  if (!/^[0-9]+$/.test(v)) throw new VaultError('usage', `${name} must be a whole number`);
-  return Number(v);
-}
+import { table, type Context } from '../context.js';
+import { collect, wholeNumber } from '../options.js';
 
 /** Reads a share file, decrypting `.age` shares with the given identity files; warns about edited comments. */
 async function readShare(ctx: Context, path: string, identities: string[], manifestKey?: string): Promise<Share> {
-  const { parseShareFile, shareFileWarnings, shareFileManifestKey } = await escrowLib();
-  const { LIMITS } = await import('../../vault/fsutil.js');
   const raw = Buffer.from(await ctx.readFile(path, 'the share', LIMITS.share));
-  const { isArmored, decrypt } = await import('../../vault/age/index.js');
   let text = raw.toString('utf8');
   if (isArmored(raw) || raw.subarray(0, 21).toString() === 'age-encryption.org/v1') {
-    if (!identities.length) throw new VaultError('usage', `${path} is encrypted to a custodian's age key`, 'pass --identity FILE with that custodian\'s age identity');
-    const { parseKeyFile } = await import('../../vault/keyfile.js');
+    if (!identities.length) throw new VaultError('usage', `${path} is encrypted to a custodian's age key`, "pass --identity FILE with that custodian's age identity");
     const ids = await Promise.all(identities.map(async (f) => parseKeyFile(Buffer.from(await ctx.readFile(f, 'the identity', LIMITS.keyFile)).toString()).identity));
     try {
       text = decrypt(raw, { identities: ids }).plaintext.toString('utf8');
@@ -31,40 +27,45 @@ async function readShare(ctx: Context, path: string, identities: string[], manif
       throw new VaultError(err.kind ?? 'integrity', `${path}: ${err.message}`);
     }
   }
-  const share = parseShareFile(text, path);
-  for (const w of shareFileWarnings(text, share, path)) ctx.warn(w);
-  const named = shareFileManifestKey(text);
+  const share = lib.parseShareFile(text, path);
+  for (const w of lib.shareFileWarnings(text, share, path)) ctx.warn(w);
+  const named = lib.shareFileManifestKey(text);
   if (manifestKey && named && named !== manifestKey) ctx.warn(`${path}: its "# manifest key:" comment says ${named}, but the manifest is signed by ${manifestKey}`);
   return share;
 }
 
 /** Reads and verifies a signed manifest (shape and signature). */
-async function readManifest(ctx: Context, path: string) {
-  const { parseManifest } = await escrowLib();
-  const { LIMITS } = await import('../../vault/fsutil.js');
+async function readManifest(ctx: Context, path: string): Promise<lib.Manifest> {
   const abs = ctx.abs(path);
-  return parseManifest(Buffer.from(await ctx.readFile(abs, 'the manifest', LIMITS.text)).toString('utf8'), abs);
+  return lib.parseManifest(Buffer.from(await ctx.readFile(abs, 'the manifest', LIMITS.text)).toString('utf8'), abs);
 }
 
-async function splitCommand(ctx: Context, cmd: Command, opts: SplitOpts, reshare: boolean): Promise<void> {
-  const lib = await escrowLib();
-  const threshold = intOption(opts.threshold, '--threshold');
-  const count = opts.shares ? intOption(opts.shares, '--shares') : (opts.custodian?.length ?? 0);
-  const custodians: Custodian[] = (opts.custodian ?? []).map(lib.parseCustodian);
+interface SplitOptions {
+  threshold: number;
+  shares?: number;
+  custodian?: string[];
+  out: string;
+  ceremony?: boolean;
+  rekey?: boolean;
+}
+
+async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare: boolean): Promise<void> {
+  const custodians: Custodian[] = (o.custodian ?? []).map(lib.parseCustodian);
+  const count = o.shares ?? custodians.length;
   if (!custodians.length) for (let i = 1; i <= count; i++) custodians.push({ label: `custodian-${i}` });
   if (custodians.length !== count) throw new VaultError('usage', `--shares ${count} but ${custodians.length} --custodian given`, 'name one custodian per share, or none');
-  lib.checkParams(threshold, count);
+  lib.checkParams(o.threshold, count);
   if (new Set(custodians.map((c) => c.label)).size !== custodians.length) throw new VaultError('usage', 'custodian names must be distinct');
   const paths = ctx.paths(cmd);
   const so = ctx.storeOptions(cmd);
-  const outDir = ctx.abs(opts.out);
+  const outDir = ctx.abs(o.out);
   // Everything that can be checked is checked before the first write (and before a rekey starts).
   lib.checkSplitOutput(outDir, custodians);
-  if (opts.ceremony) await confirmCustodians(ctx, custodians, threshold);
+  if (o.ceremony) await confirmCustodians(ctx, custodians, o.threshold);
   const event = reshare ? 'escrow.reshare' : 'escrow.split';
-  let r;
-  if (reshare && opts.rekey) {
-    const rr = await lib.reshareWithRekey(paths, so, { threshold, custodians, outDir, event });
+  let r: SplitResult;
+  if (reshare && o.rekey) {
+    const rr = await lib.reshareWithRekey(paths, so, { threshold: o.threshold, custodians, outDir, event });
     if (rr.stage === 'resumed-confirm') {
       if (ctx.globals(cmd).json) return ctx.json({ resumed: true, rekey: rr.rekey });
       ctx.out(`an interrupted reshare --rekey was finished: the vault opens only with key id ${rr.rekey.newKeyId}`);
@@ -74,29 +75,21 @@ async function splitCommand(ctx: Context, cmd: Command, opts: SplitOpts, reshare
     r = rr.split;
     ctx.info(`rekey confirmed: the vault opens only with key id ${rr.rekey.newKeyId}; all earlier shares open only the old key${rr.rekey.oldKeyFile ? ` (${rr.rekey.oldKeyFile})` : ''}`);
   } else {
-    r = await lib.splitVaultKey(paths, so, { threshold, custodians, outDir, event });
+    r = await lib.splitVaultKey(paths, so, { threshold: o.threshold, custodians, outDir, event });
   }
   const fp = lib.manifestKeyFingerprint(r.state.manifest.publicKey);
-  if (opts.ceremony) await ceremony(ctx, cmd, r);
+  if (o.ceremony) await ceremony(ctx, cmd, r);
   if (ctx.globals(cmd).json) {
-    ctx.json({ setId: r.state.setId, epoch: r.state.epoch, threshold, count, keyId: r.state.keyId, manifestKey: fp, manifest: r.manifestFile, selfTested: r.selfTested, subsets: r.subsets, files: r.files });
+    ctx.json({ setId: r.state.setId, epoch: r.state.epoch, threshold: o.threshold, count, keyId: r.state.keyId, manifestKey: fp, manifest: r.manifestFile, selfTested: r.selfTested, subsets: r.subsets, files: r.files });
   } else {
     ctx.out(table([['CUSTODIAN', 'SHARE FILE', 'SHEET'], ...r.files.map((f) => [f.custodian, f.share, f.sheet])]));
-    ctx.out(`share set ${r.state.setId}, epoch ${r.state.epoch}: any ${threshold} of ${count} recover key id ${r.state.keyId}`);
+    ctx.out(`share set ${r.state.setId}, epoch ${r.state.epoch}: any ${o.threshold} of ${count} recover key id ${r.state.keyId}`);
     ctx.out(`manifest ${r.manifestFile}, signed by manifest key ${fp}`);
-    ctx.info(`self-test: ${r.selfTested} of ${r.subsets} ${threshold}-share subsets recombined to key id ${r.state.keyId}`);
+    ctx.info(`self-test: ${r.selfTested} of ${r.subsets} ${o.threshold}-share subsets recombined to key id ${r.state.keyId}`);
   }
-  if (reshare && !opts.rekey) {
+  if (reshare && !o.rekey) {
     ctx.warn('shares of earlier sets still open the same vault key: to truly revoke a departed custodian, run `escrow reshare --rekey`, which replaces the vault key first');
   }
-}
-
-async function confirmCustodians(ctx: Context, custodians: Custodian[], threshold: number): Promise<void> {
-  const ask = await answerSource(ctx);
-  ctx.info(`ceremony: ${custodians.length} custodians, any ${threshold} recover the key:`);
-  for (const c of custodians) ctx.info(`  - ${c.label}${c.recipient ? ` (share encrypted to ${c.recipient})` : ''}`);
-  const yes = (await ask('Are these the custodians? (yes/no)', false)).trim().toLowerCase();
-  if (yes !== 'yes' && yes !== 'y') throw new VaultError('usage', 'ceremony cancelled: custodians not confirmed');
 }
 
 /** Answers from a prompt on a terminal; otherwise the question goes to stderr and one line is read from stdin. */
@@ -108,15 +101,22 @@ async function answerSource(ctx: Context): Promise<(q: string, hidden: boolean) 
   return (q) => ctx.readLine(q);
 }
 
-async function ceremony(ctx: Context, cmd: Command, r: Awaited<ReturnType<typeof import('../../escrow/index.js')['splitVaultKey']>>): Promise<void> {
-  const lib = await escrowLib();
+async function confirmCustodians(ctx: Context, custodians: Custodian[], threshold: number): Promise<void> {
+  const ask = await answerSource(ctx);
+  ctx.info(`ceremony: ${custodians.length} custodians, any ${threshold} recover the key:`);
+  for (const c of custodians) ctx.info(`  - ${c.label}${c.recipient ? ` (share encrypted to ${c.recipient})` : ''}`);
+  const yes = (await ask('Are these the custodians? (yes/no)', false)).trim().toLowerCase();
+  if (yes !== 'yes' && yes !== 'y') throw new VaultError('usage', 'ceremony cancelled: custodians not confirmed');
+}
+
+async function ceremony(ctx: Context, cmd: Command, r: SplitResult): Promise<void> {
   const ask = await answerSource(ctx);
   const confirmed: { label: string; group: number }[] = [];
   for (const s of r.shares) {
     const f = r.files.find((x) => x.custodian === s.label)!;
     ctx.info(`\nhand ${f.sheet} to ${s.label}${f.share.endsWith('.age') ? ` with ${f.share}` : ''}`);
     const groups = lib.shareGroups(s);
-    const g = (s.index * 7 + r.state.epoch) % groups.length;
+    const g = lib.receiptGroup(s, groups.length);
     for (let attempt = 1; attempt <= 3; attempt++) {
       const typed = (await ask(`${s.label}: type group ${g + 1} of your share as proof of receipt`, true)).trim().toUpperCase();
       if (typed === groups[g]) {
@@ -134,123 +134,8 @@ async function ceremony(ctx: Context, cmd: Command, r: Awaited<ReturnType<typeof
   if (confirmed.length < r.shares.length) throw new VaultError('verify-failed', `${r.shares.length - confirmed.length} custodian(s) did not confirm receipt`);
 }
 
-interface SplitOpts {
-  threshold: string;
-  shares?: string;
-  custodian?: string[];
-  out: string;
-  ceremony?: boolean;
-  rekey?: boolean;
-}
-
-export function registerEscrow(program: Command, ctx: Context): void {
-  const esc = program.command('escrow').description('split the vault key among custodians (Shamir), check shares, recover the key');
-  const splitOptions = (c: Command) =>
-    c
-      .requiredOption('-k, --threshold <K>', 'shares needed to recover (2..255)')
-      .option('-n, --shares <N>', 'number of shares (default: one per --custodian)')
-      .option('-c, --custodian <NAME[=age1…]>', 'custodian, optionally with an age recipient to encrypt the share to (repeatable)', collect)
-      .requiredOption('-o, --out <dir>', 'folder for the share files, sheets and manifest')
-      .option('--ceremony', 'interactive ceremony: confirm custodians, and each types back a group of their share (answers from stdin when not a terminal)');
-  splitOptions(esc.command('split').description('split the vault key K-of-N; every K-subset is recombined and checked before success'))
-    .action(async (opts: SplitOpts, cmd: Command) => splitCommand(ctx, cmd, opts, false));
-  splitOptions(esc.command('reshare').description('a new share set (new set id and epoch) of the vault key, e.g. when a custodian leaves'))
-    .option('--rekey', 'replace the vault key first, so earlier shares are useless (the vault is re-encrypted)')
-    .action(async (opts: SplitOpts, cmd: Command) => splitCommand(ctx, cmd, opts, true));
-
-  esc
-    .command('combine [shares...]')
-    .description('recover the vault key from K shares (files, or typed one at a time on a terminal) and write it as a key file')
-    .requiredOption('-o, --out <file>', 'key file to write (mode 0600)')
-    .option('--force', 'replace an existing key file (it is kept aside as <file>.replaced-<time>)')
-    .option('-i, --identity <file>', 'age identity for shares encrypted to a custodian (repeatable)', collect)
-    .option('-m, --manifest <file>', 'check every share against this signed manifest')
-    .option('--passphrase', 'protect the key file with a passphrase (it is anyway when the vault key was, or the replaced file is)')
-    .option('--skip-vault-check', 'write the key even if it does not open the vault (--vault-file)')
-    .action(async (files: string[], opts: { out: string; force?: boolean; identity?: string[]; manifest?: string; passphrase?: boolean; skipVaultCheck?: boolean }, cmd: Command) => {
-      const lib = await escrowLib();
-      const m = opts.manifest ? await readManifest(ctx, opts.manifest) : undefined;
-      const manifestKey = m ? lib.manifestKeyFingerprint(m.publicKey) : undefined;
-      const shares: Share[] = [];
-      if (files.length) {
-        for (const f of files) shares.push(await readShare(ctx, f, opts.identity ?? [], manifestKey));
-      } else if (ctx.io.stdinIsTTY) {
-        shares.push(...(await promptShares(ctx)));
-      } else {
-        const text = (await ctx.stdin('shares')).toString('utf8');
-        const blocks = text.split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
-        blocks.forEach((b, i) => shares.push(lib.parseShareFile(b, `share ${i + 1} on stdin`)));
-      }
-      if (m) for (const s of shares) lib.checkShareInManifest(s, m);
-      const out = ctx.abs(opts.out);
-      const r = await lib.recoverKeyFile(shares, out, {
-        force: Boolean(opts.force),
-        vaultFile: ctx.paths(cmd).vaultFile,
-        skipVaultCheck: Boolean(opts.skipVaultCheck),
-        protect: Boolean(opts.passphrase),
-        getPassphrase: () => ctx.getPassphrase(cmd, true),
-        now: ctx.now(),
-      });
-      if (ctx.globals(cmd).json) {
-        return ctx.json({ keyId: r.key.keyId, out, used: r.used.map((s) => s.label), bad: r.bad.map((s) => ({ index: s.index, label: s.label })), manifestKey: manifestKey ?? null, protected: r.protected, vault: r.vault, keptAside: r.keptAside ?? null });
-      }
-      if (manifestKey) ctx.info(`shares checked against the manifest signed by manifest key ${manifestKey} (it must match the custodians' sheets)`);
-      ctx.out(`recovered key id ${r.key.keyId} from shares of ${r.used.map((s) => s.label).join(', ')}; wrote ${opts.out} (mode 0600${r.protected ? ', passphrase-protected' : ''})`);
-      if (r.keptAside) ctx.info(`the key file it replaced is kept as ${r.keptAside}`);
-      if (r.vault === 'none') ctx.warn(`no vault at ${ctx.paths(cmd).vaultFile} to check the key against (pass --vault-file)`);
-      if (r.vault === 'other') ctx.warn(`key id ${r.key.keyId} does not open ${ctx.paths(cmd).vaultFile}: the shares are from a split of an older key (it opens older copies of the vault)`);
-      for (const b of r.bad) ctx.warn(`share ${b.index} (${b.label}) does not fit the recovered key: it is damaged or forged`);
-    });
-
-  esc
-    .command('check <share>')
-    .description('check one share on its own: checksums, envelope, and its hash in the signed manifest')
-    .option('-m, --manifest <file>', 'signed manifest (default: manifest.json beside the share)')
-    .option('-i, --identity <file>', 'age identity for a share encrypted to a custodian (repeatable)', collect)
-    .action(async (file: string, opts: { manifest?: string; identity?: string[] }, cmd: Command) => {
-      const lib = await escrowLib();
-      const { existsSync } = await import('node:fs');
-      const mPath = opts.manifest ? ctx.abs(opts.manifest) : join(dirname(ctx.abs(file)), 'manifest.json');
-      const m = opts.manifest || existsSync(mPath) ? await readManifest(ctx, mPath) : undefined;
-      const manifestKey = m ? lib.manifestKeyFingerprint(m.publicKey) : null;
-      const s = await readShare(ctx, file, opts.identity ?? [], manifestKey ?? undefined);
-      if (m) lib.checkShareInManifest(s, m);
-      const info = { custodian: s.label, index: s.index, count: s.count, threshold: s.threshold, setId: s.setId, epoch: s.epoch, keyId: s.keyId, manifestKey, manifestChecked: manifestKey !== null };
-      if (ctx.globals(cmd).json) return ctx.json(info);
-      ctx.out(`share ${s.index} of ${s.count} (any ${s.threshold}) for ${s.label}: checksums and envelope valid`);
-      ctx.out(`set ${s.setId}, epoch ${s.epoch}, vault key id ${s.keyId}`);
-      if (manifestKey) ctx.out(`listed in the manifest signed by manifest key ${manifestKey} (it must match your sheet)`);
-      else ctx.warn('no manifest found: only the checksums and envelope were checked (pass --manifest)');
-    });
-
-  esc
-    .command('status')
-    .description('the current share set: custodians, threshold, epoch, date, receipts')
-    .action(async (_o: unknown, cmd: Command) => {
-      const { readVault } = await import('../../vault/store.js');
-      const { escrowOf, manifestKeyFingerprint } = await escrowLib();
-      const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
-      const e = escrowOf(doc);
-      const cur = e.current;
-      const stale = Boolean(cur && cur.keyId !== doc.key.keyId);
-      if (ctx.globals(cmd).json) {
-        return ctx.json(cur ? { setId: cur.setId, epoch: cur.epoch, threshold: cur.threshold, count: cur.count, keyId: cur.keyId, createdAt: cur.createdAt, manifestKey: manifestKeyFingerprint(cur.manifest.publicKey), custodians: cur.custodians, previousSets: e.history.length, keyMatchesVault: !stale } : null);
-      }
-      if (!cur) {
-        ctx.out('the vault key has not been split yet');
-        ctx.info('run: vault-tool escrow split --threshold K --custodian NAME … --out DIR');
-        return;
-      }
-      ctx.out(`share set ${cur.setId}, epoch ${cur.epoch}, split ${cur.createdAt}: any ${cur.threshold} of ${cur.count} recover key id ${cur.keyId}`);
-      ctx.out(table([['#', 'CUSTODIAN', 'ENCRYPTED TO', 'RECEIPT'], ...cur.custodians.map((c) => [String(c.index), c.label, c.recipient ?? '-', c.receiptConfirmedAt ?? 'not confirmed'])]));
-      if (e.history.length) ctx.info(`${e.history.length} earlier set(s); their shares open key id(s) ${[...new Set(e.history.map((h) => h.keyId))].join(', ')}`);
-      if (stale) ctx.warn(`the current shares open key id ${cur.keyId}, but the vault key is now ${doc.key.keyId}: split the new key`);
-    });
-}
-
 /** Interactive recovery: each custodian types their share; a typo is rejected on the spot, naming the group. */
 async function promptShares(ctx: Context): Promise<Share[]> {
-  const lib = await escrowLib();
   const { password, confirm } = await import('@inquirer/prompts');
   const shares: Share[] = [];
   for (;;) {
@@ -271,4 +156,112 @@ async function promptShares(ctx: Context): Promise<Share[]> {
     shares.push(s);
     if (shares.length >= s.threshold && !(await confirm({ message: `${shares.length} of ${s.threshold} needed shares entered. Enter another?`, default: false }))) return shares;
   }
+}
+
+interface CombineOptions {
+  out: string;
+  force?: boolean;
+  identity?: string[];
+  manifest?: string;
+  passphrase?: boolean;
+  skipVaultCheck?: boolean;
+}
+
+export default function escrow(cmd: Command, ctx: Context): void {
+  const splitOptions = (c: Command) =>
+    c
+      .requiredOption('-k, --threshold <K>', 'shares needed to recover (2..255)', wholeNumber(2, 255))
+      .option('-n, --shares <N>', 'number of shares (default: one per --custodian)', wholeNumber(2, 255))
+      .option('-c, --custodian <NAME[=age1…]>', 'custodian, optionally with an age recipient to encrypt the share to (repeatable)', collect)
+      .requiredOption('-o, --out <dir>', 'folder for the share files, sheets and manifest')
+      .option('--ceremony', 'interactive ceremony: confirm custodians, and each types back a group of their share (answers from stdin when not a terminal)');
+  splitOptions(cmd.command('split').description('split the vault key K-of-N; every K-subset is recombined and checked before success')).action(async (o: SplitOptions, sub: Command) => splitCommand(ctx, sub, o, false));
+  splitOptions(cmd.command('reshare').description('a new share set (new set id and epoch) of the vault key, e.g. when a custodian leaves'))
+    .option('--rekey', 'replace the vault key first, so earlier shares are useless (the vault is re-encrypted)')
+    .action(async (o: SplitOptions, sub: Command) => splitCommand(ctx, sub, o, true));
+
+  cmd
+    .command('combine [shares...]')
+    .description('recover the vault key from K shares (files, or typed one at a time on a terminal) and write it as a key file')
+    .requiredOption('-o, --out <file>', 'key file to write (mode 0600)')
+    .option('--force', 'replace an existing key file (it is kept aside as <file>.replaced-<time>)')
+    .option('-i, --identity <file>', 'age identity for shares encrypted to a custodian (repeatable)', collect)
+    .option('-m, --manifest <file>', 'check every share against this signed manifest')
+    .option('--passphrase', 'protect the key file with a passphrase (it is anyway when the vault key was, or the replaced file is)')
+    .option('--skip-vault-check', 'write the key even if it does not open the vault (--vault-file)')
+    .action(async (files: string[], o: CombineOptions, sub: Command) => {
+      const m = o.manifest ? await readManifest(ctx, o.manifest) : undefined;
+      const manifestKey = m ? lib.manifestKeyFingerprint(m.publicKey) : undefined;
+      const shares: Share[] = [];
+      if (files.length) {
+        for (const f of files) shares.push(await readShare(ctx, f, o.identity ?? [], manifestKey));
+      } else if (ctx.io.stdinIsTTY) {
+        shares.push(...(await promptShares(ctx)));
+      } else {
+        const text = (await ctx.stdin('shares', LIMITS.text)).toString('utf8');
+        const blocks = text.split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
+        blocks.forEach((b, i) => shares.push(lib.parseShareFile(b, `share ${i + 1} on stdin`)));
+      }
+      if (m) for (const s of shares) lib.checkShareInManifest(s, m);
+      const out = ctx.abs(o.out);
+      const vaultFile = ctx.paths(sub).vaultFile;
+      const r = await lib.recoverKeyFile(shares, out, {
+        force: Boolean(o.force),
+        vaultFile,
+        skipVaultCheck: Boolean(o.skipVaultCheck),
+        protect: Boolean(o.passphrase),
+        getPassphrase: () => ctx.getPassphrase(sub, true),
+        now: ctx.now(),
+      });
+      if (ctx.globals(sub).json) {
+        return ctx.json({ keyId: r.key.keyId, out, used: r.used.map((s) => s.label), bad: r.bad.map((s) => ({ index: s.index, label: s.label })), manifestKey: manifestKey ?? null, protected: r.protected, vault: r.vault, keptAside: r.keptAside ?? null });
+      }
+      if (manifestKey) ctx.info(`shares checked against the manifest signed by manifest key ${manifestKey} (it must match the custodians' sheets)`);
+      ctx.out(`recovered key id ${r.key.keyId} from shares of ${r.used.map((s) => s.label).join(', ')}; wrote ${o.out} (mode 0600${r.protected ? ', passphrase-protected' : ''})`);
+      if (r.keptAside) ctx.info(`the key file it replaced is kept as ${r.keptAside}`);
+      if (r.vault === 'none') ctx.warn(`no vault at ${vaultFile} to check the key against (pass --vault-file)`);
+      if (r.vault === 'other') ctx.warn(`key id ${r.key.keyId} does not open ${vaultFile}: the shares are from a split of an older key (it opens older copies of the vault)`);
+      for (const b of r.bad) ctx.warn(`share ${b.index} (${b.label}) does not fit the recovered key: it is damaged or forged`);
+    });
+
+  cmd
+    .command('check <share>')
+    .description('check one share on its own: checksums, envelope, and its hash in the signed manifest')
+    .option('-m, --manifest <file>', 'signed manifest (default: manifest.json beside the share)')
+    .option('-i, --identity <file>', 'age identity for a share encrypted to a custodian (repeatable)', collect)
+    .action(async (file: string, o: { manifest?: string; identity?: string[] }, sub: Command) => {
+      const mPath = o.manifest ? ctx.abs(o.manifest) : join(dirname(ctx.abs(file)), 'manifest.json');
+      const m = o.manifest || existsSync(mPath) ? await readManifest(ctx, mPath) : undefined;
+      const manifestKey = m ? lib.manifestKeyFingerprint(m.publicKey) : null;
+      const s = await readShare(ctx, file, o.identity ?? [], manifestKey ?? undefined);
+      if (m) lib.checkShareInManifest(s, m);
+      const info = { custodian: s.label, index: s.index, count: s.count, threshold: s.threshold, setId: s.setId, epoch: s.epoch, keyId: s.keyId, manifestKey, manifestChecked: manifestKey !== null };
+      if (ctx.globals(sub).json) return ctx.json(info);
+      ctx.out(`share ${s.index} of ${s.count} (any ${s.threshold}) for ${s.label}: checksums and envelope valid`);
+      ctx.out(`set ${s.setId}, epoch ${s.epoch}, vault key id ${s.keyId}`);
+      if (manifestKey) ctx.out(`listed in the manifest signed by manifest key ${manifestKey} (it must match your sheet)`);
+      else ctx.warn('no manifest found: only the checksums and envelope were checked (pass --manifest)');
+    });
+
+  cmd
+    .command('status')
+    .description('the current share set: custodians, threshold, epoch, date, receipts')
+    .action(async (_o: unknown, sub: Command) => {
+      const { doc } = await readVault(ctx.paths(sub), ctx.storeOptions(sub));
+      const e = lib.escrowOf(doc);
+      const cur = e.current;
+      const stale = Boolean(cur && cur.keyId !== doc.key.keyId);
+      if (ctx.globals(sub).json) {
+        return ctx.json(cur ? { setId: cur.setId, epoch: cur.epoch, threshold: cur.threshold, count: cur.count, keyId: cur.keyId, createdAt: cur.createdAt, manifestKey: lib.manifestKeyFingerprint(cur.manifest.publicKey), custodians: cur.custodians, previousSets: e.history.length, keyMatchesVault: !stale } : null);
+      }
+      if (!cur) {
+        ctx.out('the vault key has not been split yet');
+        ctx.info('run: vault-tool escrow split --threshold K --custodian NAME … --out DIR');
+        return;
+      }
+      ctx.out(`share set ${cur.setId}, epoch ${cur.epoch}, split ${cur.createdAt}: any ${cur.threshold} of ${cur.count} recover key id ${cur.keyId}`);
+      ctx.out(table([['#', 'CUSTODIAN', 'ENCRYPTED TO', 'RECEIPT'], ...cur.custodians.map((c) => [String(c.index), c.label, c.recipient ?? '-', c.receiptConfirmedAt ?? 'not confirmed'])]));
+      if (e.history.length) ctx.info(`${e.history.length} earlier set(s); their shares open key id(s) ${[...new Set(e.history.map((h) => h.keyId))].join(', ')}`);
+      if (stale) ctx.warn(`the current shares open key id ${cur.keyId}, but the vault key is now ${doc.key.keyId}: split the new key`);
+    });
 }

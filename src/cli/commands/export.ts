@@ -1,10 +1,20 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
+import { envNameFor, formatDotenvValue } from '../../vault/dotenv.js';
+import { currentVersion, listEntries, requireEntry } from '../../vault/entries.js';
+import { readVault } from '../../vault/store.js';
 import type { Context } from '../context.js';
 
-export function registerExport(program: Command, ctx: Context): void {
-  const exp = program.command('export').description('export secrets to other formats');
-  exp
+interface ExportEnvOptions {
+  prefix?: string;
+  out?: string;
+  force?: boolean;
+  redacted?: boolean;
+  reveal?: boolean;
+}
+
+export default function exportCommand(cmd: Command, ctx: Context): void {
+  cmd
     .command('env [names...]')
     .description('write entries as a dotenv file (all entries, or those named, or under --prefix)')
     .option('--prefix <prefix>', 'only entries whose name starts with this')
@@ -12,14 +22,11 @@ export function registerExport(program: Command, ctx: Context): void {
     .option('--force', 'with --out, replace an existing file')
     .option('--redacted', 'write ***REDACTED*** instead of values (safe to share)')
     .option('--reveal', 'allow writing values to a terminal')
-    .action(async (names: string[], opts: { prefix?: string; out?: string; force?: boolean; redacted?: boolean; reveal?: boolean }, cmd: Command) => {
-      const { envNameFor, formatDotenvValue } = await import('../../vault/dotenv.js');
-      const { currentVersion, listEntries, requireEntry } = await import('../../vault/entries.js');
-      const { readVault } = await import('../../vault/store.js');
-      if (opts.out) ctx.checkOut(opts.out, Boolean(opts.force));
-      const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
-      const json = ctx.globals(cmd).json;
-      const chosen = names.length ? names.map((n) => requireEntry(doc, n)) : listEntries(doc).filter((e) => !opts.prefix || e.name.startsWith(opts.prefix)).map((e) => requireEntry(doc, e.name));
+    .action(async (names: string[], o: ExportEnvOptions, sub: Command) => {
+      if (o.out) ctx.checkOut(o.out, Boolean(o.force));
+      const { doc } = await readVault(ctx.paths(sub), ctx.storeOptions(sub));
+      const json = ctx.globals(sub).json;
+      const chosen = names.length ? names.map((n) => requireEntry(doc, n)) : listEntries(doc).filter((e) => !o.prefix || e.name.startsWith(o.prefix)).map((e) => requireEntry(doc, e.name));
       if (!chosen.length) throw new VaultError('not-found', 'no entries to export');
       const used = new Map<string, string>();
       const lines: string[] = [`# exported by vault-tool from vault ${doc.vaultId.slice(0, 12)} generation ${doc.generation}`];
@@ -31,17 +38,17 @@ export function registerExport(program: Command, ctx: Context): void {
         const bytes = Buffer.from(currentVersion(e).value, 'base64');
         const text = bytes.toString('utf8');
         if (!Buffer.from(text, 'utf8').equals(bytes)) throw new VaultError('invalid', `${e.name} holds binary data, which a dotenv file cannot carry`);
-        lines.push(`${key}=${opts.redacted ? '***REDACTED***' : formatDotenvValue(text)}`);
-        variables.push({ name: key, entry: e.name, version: currentVersion(e).version, ...(opts.redacted ? {} : { value: text }) });
+        lines.push(`${key}=${o.redacted ? '***REDACTED***' : formatDotenvValue(text)}`);
+        variables.push({ name: key, entry: e.name, version: currentVersion(e).version, ...(o.redacted ? {} : { value: text }) });
       }
       // --json: the same export as one JSON document (values left out with --redacted).
-      const body = Buffer.from(json ? JSON.stringify({ vaultId: doc.vaultId, generation: doc.generation, redacted: Boolean(opts.redacted), variables }, null, 2) + '\n' : lines.join('\n') + '\n');
-      if (opts.out) {
-        ctx.writeOut(opts.out, body, Boolean(opts.force));
-        ctx.info(`wrote ${chosen.length} entr${chosen.length === 1 ? 'y' : 'ies'} to ${opts.out} (mode 0600${opts.redacted ? ', redacted' : ''})`);
+      const body = Buffer.from(json ? JSON.stringify({ vaultId: doc.vaultId, generation: doc.generation, redacted: Boolean(o.redacted), variables }, null, 2) + '\n' : lines.join('\n') + '\n');
+      if (o.out) {
+        ctx.writeOut(o.out, body, Boolean(o.force));
+        ctx.info(`wrote ${chosen.length} entr${chosen.length === 1 ? 'y' : 'ies'} to ${o.out} (mode 0600${o.redacted ? ', redacted' : ''})`);
         return;
       }
-      if (!opts.redacted) ctx.guardTerminal(Boolean(opts.reveal));
+      if (!o.redacted) ctx.guardTerminal(Boolean(o.reveal));
       ctx.io.stdout.write(body);
     });
 }

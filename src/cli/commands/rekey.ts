@@ -1,18 +1,16 @@
 import { Option, type Command } from 'commander';
+import { abortRekey, confirmRekey, startRekey } from '../../vault/rekey.js';
 import type { Context } from '../context.js';
 
-export function registerRekey(program: Command, ctx: Context): void {
-  program
-    .command('rekey')
-    .description('replace the vault key in two steps: rekey writes <key>.new, rekey --confirm switches to it')
+export default function rekey(cmd: Command, ctx: Context): void {
+  cmd
     .addOption(new Option('--confirm', 'switch to the new key (after it is copied and escrowed); the old key is kept as <key>.old-<id>').conflicts('abort'))
     .option('--abort', 'drop the pending new key')
-    .action(async (opts: { confirm?: boolean; abort?: boolean }, cmd: Command) => {
-      const { abortRekey, confirmRekey, startRekey } = await import('../../vault/rekey.js');
+    .action(async (o: { confirm?: boolean; abort?: boolean }) => {
       const paths = ctx.paths(cmd);
       const so = ctx.storeOptions(cmd);
       const json = ctx.globals(cmd).json;
-      if (opts.confirm) {
+      if (o.confirm) {
         const r = await confirmRekey(paths, so);
         if (json) return ctx.json(r);
         ctx.out(`the vault now opens only with key id ${r.newKeyId} (${paths.keyFile})${r.resumed ? '; an interrupted confirm was finished' : ''}`);
@@ -20,7 +18,7 @@ export function registerRekey(program: Command, ctx: Context): void {
         ctx.info('old escrow shares open the old key only: split the new key (escrow split or escrow reshare)');
         return;
       }
-      if (opts.abort) {
+      if (o.abort) {
         const r = await abortRekey(paths, so);
         if (json) return ctx.json(r);
         if (r.leftover) ctx.out(`removed ${paths.keyFile}.new, left by a rekey interrupted before it changed the vault; the vault opens with the old key only`);

@@ -1,17 +1,14 @@
 import type { Command } from 'commander';
+import { rotateEntry } from '../../vault/entries.js';
+import { changed, updateVault } from '../../vault/store.js';
+import { checkEntryName } from '../../vault/types.js';
 import type { Context } from '../context.js';
 
-export function registerRotate(program: Command, ctx: Context): void {
-  program
-    .command('rotate <name>')
-    .description('store a newly generated value as the next version (the old version is kept)')
-    .action(async (name: string, _opts: unknown, cmd: Command) => {
-      const { rotateEntry } = await import('../../vault/entries.js');
-      const { checkEntryName } = await import('../../vault/types.js');
-      const { updateVault } = await import('../../vault/store.js');
-      checkEntryName(name);
-      const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => rotateEntry(doc, name, ctx.now()));
-      if (ctx.globals(cmd).json) return ctx.json(r);
-      ctx.out(`rotated ${name}: now version ${r.version} (${r.fingerprint}); version ${r.version - 1} is kept`);
-    });
+export default function rotate(cmd: Command, ctx: Context): void {
+  cmd.argument('<name>').action(async (name: string) => {
+    checkEntryName(name);
+    const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => changed(rotateEntry(doc, name, ctx.now())));
+    if (ctx.globals(cmd).json) return ctx.json(r);
+    ctx.out(`rotated ${name}: now version ${r.version} (${r.fingerprint}); version ${r.version - 1} is kept`);
+  });
 }

@@ -1,0 +1,117 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { VaultError } from '../../../vault/errors.js';
+import type { GuardAnswers } from '../../../k8s/guard.js';
+import type { DryRun, OnConflict } from '../../../k8s/restore.js';
+import { restoreFromPlan } from '../../../k8s/run.js';
+import { table, type Context } from '../../context.js';
+import { hintText } from '../../report.js';
+import { plural, wholeNumber } from '../../options.js';
+import { clusterOptions, clusterTarget, planOptions, readPlan, type ClusterOptions, type PlanOptions } from './options.js';
+
+interface RestoreOptions extends ClusterOptions, PlanOptions {
+  dryRun?: 'client' | 'server';
+  diff?: boolean;
+  onConflict: OnConflict;
+  recreate?: boolean;
+  createNamespace?: boolean;
+  concurrency: number;
+  policy?: string;
+  confirmContext?: string;
+  totpEnv?: string;
+  breakGlass?: boolean;
+  reason?: string;
+}
+
+/** The restore policy in force: --policy, VAULT_TOOL_K8S_POLICY, else k8s-policy.yaml beside the vault if there is one. */
+async function policyFile(ctx: Context, cmd: Command, o: RestoreOptions): Promise<{ path: string; text: string } | undefined> {
+  const explicit = o.policy ?? ctx.io.env.VAULT_TOOL_K8S_POLICY;
+  const path = explicit ? ctx.abs(explicit) : join(dirname(ctx.paths(cmd).vaultFile), 'k8s-policy.yaml');
+  if (!explicit && !existsSync(path)) return undefined;
+  return { path, text: (await ctx.readFile(path, 'the restore policy')).toString('utf8') };
+}
+
+/** Answers to the guard rails: from flags, else prompts on a terminal, else none (the guard then refuses). */
+function guardAnswers(ctx: Context, o: RestoreOptions, context: () => string): GuardAnswers {
+  const prompt = async (kind: 'input' | 'password', message: string) => {
+    const p = await import('@inquirer/prompts');
+    return kind === 'input' ? p.input({ message }) : p.password({ message, mask: true });
+  };
+  return {
+    breakGlass: Boolean(o.breakGlass),
+    ...(o.reason ? { reason: o.reason } : {}),
+    ...(o.confirmContext !== undefined ? { confirmContext: async () => o.confirmContext! } : ctx.io.stdinIsTTY ? { confirmContext: () => prompt('input', `Restoring into protected context ${context()}. Type its name to confirm:`) } : {}),
+    ...(o.totpEnv ? { totpCode: async () => ctx.envValue(o.totpEnv!, 'the TOTP code').toString('utf8') } : ctx.io.stdinIsTTY ? { totpCode: () => prompt('password', `TOTP code for protected context ${context()}:`) } : {}),
+  };
+}
+
+export default function k8sRestore(cmd: Command, ctx: Context): void {
+  clusterOptions(
+    planOptions(cmd, 'restore a namespace under another name')
+      .addOption(new Option('--dry-run [mode]', 'change nothing: client (no writes) or server (writes sent with dryRun=All)').choices(['client', 'server']).preset('client'))
+      .option('--diff', 'print what would change, values masked as in kubectl diff')
+      .addOption(new Option('--on-conflict <policy>', 'a Secret that exists and differs: skip, overwrite, fail (before writing anything), if-unchanged (only if vault-tool wrote it last)').choices(['skip', 'overwrite', 'fail', 'if-unchanged']).default('skip'))
+      .option('--recreate', 'delete and create immutable Secrets (or ones whose type changes) instead of failing')
+      .option('--create-namespace', 'create missing namespaces')
+      .option('--concurrency <n>', 'API calls in flight at once (1..64)', wholeNumber(1, 64), 8)
+      .option('--policy <file>', 'restore policy (default: env VAULT_TOOL_K8S_POLICY, else k8s-policy.yaml beside the vault if present)')
+      .option('--confirm-context <name>', 'for a protected context: its name, typed (instead of the prompt)')
+      .option('--totp-env <VAR>', 'for a protected context with confirm: totp, read the code from this environment variable')
+      .option('--break-glass', 'restore into a protected context outside operational hours (needs --reason)')
+      .option('--reason <text>', 'why: recorded in the evidence log'),
+    false,
+  ).action(async (o: RestoreOptions) => {
+    if (o.breakGlass && !o.reason?.trim()) throw new VaultError('usage', '--break-glass needs --reason "…" (it goes into the evidence log)');
+    const { file, namespaceMap } = await readPlan(ctx, o);
+    const target = clusterTarget(ctx, o);
+    const dryRun: DryRun = o.dryRun ?? 'none';
+    const json = ctx.globals(cmd).json;
+    const progress = ctx.io.stderrIsTTY && !json;
+    let context = '';
+    const run = await restoreFromPlan({
+      paths: ctx.paths(cmd),
+      store: ctx.storeOptions(cmd),
+      plan: file,
+      namespaceMap,
+      target,
+      options: {
+        onConflict: o.onConflict,
+        dryRun,
+        recreate: Boolean(o.recreate),
+        createNamespaces: Boolean(o.createNamespace),
+        concurrency: o.concurrency,
+        diff: Boolean(o.diff),
+        ...(progress ? { onProgress: (d: number, t: number) => ctx.io.stderr.write(`\rrestoring ${d}/${t}${d === t ? '\n' : ''}`) } : {}),
+      },
+      policy: await policyFile(ctx, cmd, o),
+      answers: guardAnswers(ctx, o, () => context),
+      now: ctx.now(),
+      onTarget: (c) => (context = c),
+    });
+    const { report } = run;
+    // Report lines name conditions by code where the advice is a flag: say it in this CLI's terms.
+    for (const r of report.results) {
+      const h = r.code ? hintText(r.code) : undefined;
+      if (h) r.hint = h;
+    }
+    if (json) {
+      ctx.json({ context: run.context, server: run.server, plan: o.plan, ...report, evidenceRecorded: run.evidenceRecorded });
+    } else {
+      for (const r of report.results) if (r.diff) ctx.io.stdout.write(r.diff);
+      const mark = dryRun === 'none' ? '' : ` (dry run: ${dryRun})`;
+      ctx.out(`restore into context ${run.context} (${run.server})${mark}, on conflict: ${o.onConflict}`);
+      if (report.namespacesCreated.length) ctx.out(`namespaces created: ${report.namespacesCreated.join(', ')}`);
+      ctx.out(table(report.results.map((r) => ['  ' + r.action, `${r.namespace}/${r.name}`, r.reason ? r.reason + (r.hint ? ` (hint: ${r.hint})` : '') : plural(r.keys.length, 'key')])));
+      const c = report.counts;
+      ctx.out(`created ${c.created}, updated ${c.updated + c.recreated}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}${c['not-attempted'] ? `, not attempted ${c['not-attempted']}` : ''}`);
+      if (report.aborted) ctx.out('nothing was written: --on-conflict fail found Secrets that differ');
+    }
+    if (run.evidenceError) {
+      throw new VaultError('io', `the restore ran (see the summary) but its evidence record could not be written: ${run.evidenceError.message}`, 'record it by hand in the change ticket; check that the vault folder is writable');
+    }
+    if (!report.complete) {
+      throw new VaultError('incomplete', report.aborted ? 'restore aborted before writing: conflicts found' : `not everything was applied: ${report.counts.skipped} skipped, ${report.counts.failed} failed, ${report.counts['not-attempted']} not attempted`, report.counts.skipped ? { code: 'k8s-skipped' } : undefined);
+    }
+  });
+}

@@ -1,0 +1,101 @@
+import { CommanderError } from 'commander';
+import { VaultError } from '../vault/errors.js';
+import { EXIT_CODES, exitCodeFor } from './exit-codes.js';
+import type { Io } from './io.js';
+
+/**
+ * Hints that name vault-tool's commands and flags, by error code. The
+ * library states what is wrong and why; what to type next is the CLI's to
+ * say (a library caller has no flags).
+ */
+export const HINTS: Record<string, string | ((data: Record<string, string>) => string)> = {
+  'wrong-key': 'check --key-file (or VAULT_TOOL_KEY_FILE); `vault-tool escrow combine` rebuilds a lost key from shares',
+  'rekey-in-progress': 'a rekey is in progress (the new key is in <key file>.new): run `vault-tool rekey --confirm` to finish it, or `vault-tool rekey --abort`',
+  'rekey-pending': 'finish it with `vault-tool rekey --confirm` or `vault-tool rekey --abort`',
+  'rekey-confirmed': 'run `vault-tool rekey --confirm` to finish it',
+  'no-rekey': 'start one with `vault-tool rekey`',
+  'rollback-write': 'use the newest copy; to go on from this one (a deliberate rollback, losing what the newer copy holds), add --allow-rollback',
+  'rollback-read': 'use the newest copy, or drop --strict to read this one anyway',
+  'init-exists': 'choose other paths with --vault-file/--key-file',
+  'passphrase-needed': 'give the passphrase with --passphrase-env VAR or --passphrase-file FILE, or run on a terminal',
+  'evidence-lacking': 'run `vault-tool evidence repair` to write it back (the repair is recorded)',
+  'evidence-ahead': 'use the newest copy of the vault; to go on from this one, --allow-rollback keeps the newer records aside',
+  'entry-missing': 'see `vault-tool list`',
+  'entry-removed': (d) => `its history is kept: \`vault-tool history ${d.name}\`, \`vault-tool get ${d.name}@N\``,
+  'entry-exists': (d) => `store a new version with \`vault-tool add ${d.name} --update …\` or \`vault-tool rotate ${d.name}\``,
+  'rm-key-material': 'add --force (old backups may need this key; its history is kept unless --purge)',
+  'low-entropy-sha256': (d) => `compare without printing: \`vault-tool fingerprint ${d.name} --compare FILE\`, or pass --allow-low-entropy`,
+  'k8s-plan-format': '`vault-tool k8s plan` writes one from the vault',
+  'cannot-generate': 'import the value with --from-file, --from-stdin or --from-env',
+  'bad-version-ref': 'use NAME@N with N a version number from `vault-tool history NAME`',
+  'recipient-is-vault-key': 'replace the vault key with `vault-tool rekey`',
+  'recipient-missing': 'see `vault-tool recipients list`',
+  'combine-exists': 'pass --force to replace it (it is kept aside), or choose another --out',
+  'combine-older-key': 'use the shares of the current set (`vault-tool escrow status` names it), or point --vault-file at the vault this key opens; --skip-vault-check writes it anyway',
+  'split-exists': 'choose an empty --out folder',
+  'reshare-still-pending': 'run `vault-tool rekey --abort` to drop it, or `vault-tool escrow reshare --rekey` again to go on',
+  'bad-share': 'check each share with `vault-tool escrow check SHARE --manifest manifest.json`',
+  'k8s-skipped-type': 'pass --include-all-types to import it',
+  'k8s-import-which': 'name Secrets, or use -l SELECTOR, -A, or --from-file FILE',
+  'k8s-export-loose': 'put them into one with --secret NAME [-n NAMESPACE], or export a --plan',
+  'k8s-no-origin': 'import Secrets with `vault-tool k8s import`, or write the plan by hand (docs/FORMAT.md, "Restore plan")',
+  'k8s-skipped': 'skipped Secrets exist with other values; see --on-conflict',
+  'k8s-drift': 'a key rotated in the cluster and never escrowed? import it with `vault-tool k8s import`; or restore the vault\'s value with `vault-tool k8s restore`',
+  'policy-hours': 'an emergency restore needs --break-glass --reason "…" (recorded in the evidence log)',
+  'policy-confirm-context': (d) => `pass --confirm-context ${d.context}`,
+  'policy-totp': 'pass --totp-env VAR with the code in that variable',
+  'policy-totp-entry': (d) => `add it with \`vault-tool add ${d.entry} --type totp-secret\``,
+  'env-map-collision': 'give each variable its own entry with --map KEY=name',
+  'k8s-conflict': 'the Secret changed in the cluster meanwhile; run the command again to re-read it',
+  'k8s-forbidden': '`vault-tool k8s rbac` prints the least-privilege Role this needs',
+  'k8s-namespace-missing': 'the namespace does not exist; add --create-namespace',
+  'k8s-recreate': 'add --recreate to delete and create it',
+  'k8s-on-conflict': '--on-conflict if-unchanged replaces it if vault-tool wrote it last; overwrite replaces it anyway',
+  'k8s-not-ours': '--on-conflict overwrite replaces it',
+  'k8s-changed-since': 'compare with `vault-tool k8s diff-vault`; --on-conflict overwrite replaces it',
+  'k8s-timeout': 'raise --request-timeout, or check the cluster',
+  'k8s-unreachable': 'check --context, the kubeconfig server address and the network (VPN, firewall)',
+  'k8s-no-context': (d) => `pass --context NAME (contexts: ${d.contexts})`,
+  'k8s-recreate-lost': 'the old Secret was deleted but the new one was not written: run the restore again',
+  'kubeconfig-missing': 'check --kubeconfig or KUBECONFIG',
+  'kubeconfig-none': 'pass --kubeconfig FILE, set KUBECONFIG, or run where ~/.kube/config exists',
+};
+
+/** The CLI's hint for a condition code, if it has one. */
+export function hintText(code: string, data: Record<string, string> = {}): string | undefined {
+  const h = HINTS[code];
+  return typeof h === 'function' ? h(data) : h;
+}
+
+/** The hint for an error: the CLI's for its code, else the library's own. */
+export function hintFor(e: VaultError): string | undefined {
+  const h = e.code ? HINTS[e.code] : undefined;
+  return (typeof h === 'function' ? h(e.data ?? {}) : h) ?? e.hint;
+}
+
+/** Turns whatever a command threw into one error line, a hint line where one helps, and an exit code. */
+export function reportError(e: unknown, io: Io): number {
+  if (e instanceof CommanderError) {
+    // Help and version exit through here with code 0; usage errors were already printed by commander.
+    return e.exitCode === 0 ? 0 : EXIT_CODES.usage.code;
+  }
+  if (e instanceof VaultError) {
+    io.stderr.write(`vault-tool: error: ${e.message}\n`);
+    const hint = hintFor(e);
+    if (hint) io.stderr.write(`vault-tool: hint: ${hint}\n`);
+    if (io.env.VAULT_TOOL_DEBUG === '1') io.stderr.write(`${e.stack}\n`);
+    return exitCodeFor(e.kind);
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOSPC' || err?.code === 'EACCES' || err?.code === 'EROFS' || err?.code === 'EPERM') {
+    io.stderr.write(`vault-tool: error: ${err.code}: ${err.message}\n`);
+    return EXIT_CODES.io.code;
+  }
+  if (err?.name === 'ExitPromptError') {
+    io.stderr.write('vault-tool: error: interrupted\n');
+    return EXIT_CODES.interrupted.code;
+  }
+  io.stderr.write(`vault-tool: error: unexpected: ${err?.message ?? String(e)}\n`);
+  io.stderr.write(io.env.VAULT_TOOL_DEBUG === '1' ? `${err?.stack}\n` : 'vault-tool: hint: rerun with VAULT_TOOL_DEBUG=1 for details\n');
+  return EXIT_CODES.internal.code;
+}

@@ -1,0 +1,119 @@
+import { closeSync, constants, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { VaultError } from '../errors.js';
+import { pidAlive, removeQuietly } from './atomic.js';
+import { registerCleanup } from './cleanup.js';
+import { fsError } from './errors.js';
+
+export interface LockInfo {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * An exclusive lock: `<path>.lock` holding pid, host and time, published
+ * atomically with link(). A lock left by a dead process on this host is
+ * removed; otherwise the caller waits up to `timeoutMs`, then gets a
+ * "locked by pid N" error. The lock is released on process exit too.
+ */
+export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() => void> {
+  const lockPath = path + '.lock';
+  const deadline = Date.now() + timeoutMs;
+  const me: LockInfo = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  for (;;) {
+    // Publish the lock atomically: write it in full to a temp file, then link() it into place
+    // (fails if a lock exists). A crash can never leave an empty or half-written lock.
+    const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    let fd: number;
+    try {
+      fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    } catch (e) {
+      throw fsError(e, 'create lock', lockPath);
+    }
+    try {
+      writeSync(fd, JSON.stringify(me) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    let linked = false;
+    try {
+      linkSync(tmp, lockPath);
+      linked = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, 'create lock', lockPath);
+    } finally {
+      unlinkSync(tmp);
+    }
+    if (linked) {
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        unregister();
+        removeQuietly(lockPath);
+      };
+      const unregister = registerCleanup(release);
+      return release;
+    }
+    let holder: LockInfo | null = null;
+    try {
+      holder = JSON.parse(readFileSync(lockPath, 'utf8')) as LockInfo;
+    } catch {
+      // Being written right now, or already removed: look again shortly.
+    }
+    if (holder && holder.host === me.host && !pidAlive(holder.pid)) {
+      breakStaleLock(lockPath, holder);
+      continue;
+    }
+    if (!holder && lockAgeMs(lockPath) > 5_000) {
+      // Unreadable for more than a few seconds: left by an older release or damaged; no writer holds it.
+      breakStaleLock(lockPath, null);
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : 'another process';
+      throw new VaultError('locked', `vault is locked by ${who}`, `if no vault-tool process is running there, remove ${lockPath}`);
+    }
+    await sleep(15 + Math.random() * 35);
+  }
+}
+
+function lockAgeMs(lockPath: string): number {
+  try {
+    return Date.now() - statSync(lockPath).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function breakStaleLock(lockPath: string, stale: LockInfo | null): void {
+  // Move it aside first, then check it is still the stale one we read: never delete a live lock.
+  const aside = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.stale`;
+  try {
+    renameSync(lockPath, aside);
+  } catch {
+    return;
+  }
+  let moved: LockInfo | null = null;
+  try {
+    moved = JSON.parse(readFileSync(aside, 'utf8')) as LockInfo;
+  } catch {
+    /* unreadable: treat as stale */
+  }
+  if (moved && (!stale || moved.pid !== stale.pid || moved.since !== stale.since)) {
+    // We took a live lock: put it back unless someone created a new one meanwhile.
+    try {
+      linkSync(aside, lockPath);
+    } catch {
+      /* a new lock exists; the holder we displaced still runs under its own lock file */
+    }
+    unlinkSync(aside);
+    return;
+  }
+  removeQuietly(aside);
+}
