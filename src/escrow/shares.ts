@@ -124,6 +124,6 @@ export async function combineShares(shares: Share[], keyIdOf: KeyIdOf): Promise<
     shares.length === k
       ? `the ${k} shares do not recover key id ${ref.keyId}: at least one of them is wrong`
       : `no ${k} of the ${shares.length} shares recover key id ${ref.keyId}: more than ${shares.length - k} of them are wrong`,
-    'check each share with `vault-tool escrow check SHARE --manifest manifest.json`',
+    { code: 'bad-share', hint: 'check each share on its own against the signed manifest' },
   );
 }

@@ -1,4 +1,3 @@
 /** The public library surface of vault-tool. */
 export * from '../vault/index.js';
 export * from '../escrow/index.js';
-export { run } from '../cli/main.js';

@@ -173,8 +173,7 @@ for (const tls of [false, true]) {
 }
 
 describe('kubectl as a second real client of the test double', () => {
-  it('applies server-side and reads back what it applied', async () => {
-    if (!haveBinary('kubectl', ['version', '--client'])) return;
+  it.skipIf(!haveBinary('kubectl', ['version', '--client']))('applies server-side and reads back what it applied', async () => {
     const srv: Server = await startKubeApi({ tls: true, namespaces: ['default', 'apps'] });
     const { dir, cleanup } = tempDir();
     try {

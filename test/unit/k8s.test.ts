@@ -113,8 +113,7 @@ describe('plain YAML export matches kubectl create secret --dry-run=client -o ya
   beforeAll(() => ({ dir, cleanup } = tempDir()));
   afterAll(() => cleanup());
 
-  it('generic: byte for byte, with awkward values', () => {
-    if (!haveBinary('kubectl', ['version', '--client'])) return;
+  it.skipIf(!haveBinary('kubectl', ['version', '--client']))('generic: byte for byte, with awkward values', () => {
     const values: Record<string, Buffer> = { 'api.key': Buffer.from('x'.repeat(300)), B: Buffer.from([0, 255, 10, 13]), 'multi-line': Buffer.from('line 1\nline 2\n'), true: Buffer.from('true') };
     const args = ['create', 'secret', 'generic', 'app-secrets', '-n', 'prod', '--dry-run=client', '-o', 'yaml'];
     for (const [k, v] of Object.entries(values)) {
@@ -125,8 +124,7 @@ describe('plain YAML export matches kubectl create secret --dry-run=client -o ya
     expect(ours).toBe(kubectl(args));
   });
 
-  it('tls: the PEM halves land in tls.crt and tls.key as kubectl puts them', () => {
-    if (!haveBinary('kubectl', ['version', '--client']) || !haveBinary('openssl', ['version'])) return;
+  it.skipIf(!haveBinary('kubectl', ['version', '--client']) || !haveBinary('openssl', ['version']))('tls: the PEM halves land in tls.crt and tls.key as kubectl puts them', () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=web'], { stdio: 'ignore' });
     const cert = readFileSync(join(dir, 'c.pem'));
     const key = readFileSync(join(dir, 'k.pem'));
@@ -160,17 +158,23 @@ describe('kubeconfig loading follows kubectl', () => {
   });
   afterAll(() => cleanup());
 
-  it('merges KUBECONFIG files like kubectl: first current-context, first cluster of a name, missing files ignored', () => {
+  const merged = () => {
     const a = cfg('a', '', [['shared', 'https://a.example:6443']], [['ctx-a', 'shared', 'team-a']]);
     const b = cfg('sub/b', 'ctx-b', [['shared', 'https://b.example:6443'], ['only-b', 'https://only-b.example']], [['ctx-b', 'only-b'], ['ctx-a', 'only-b', 'wrong']]);
     const env = { KUBECONFIG: [join(dir, 'missing'), a, b].join(':') };
-    const ours = loadKubeconfig({ env });
+    return { a, b, env, ours: loadKubeconfig({ env }), other: loadKubeconfig({ env, context: 'ctx-a' }) };
+  };
+
+  it('merges KUBECONFIG files like kubectl: first current-context, first cluster of a name, missing files ignored', () => {
+    const { a, b, env, ours, other } = merged();
     expect(ours).toMatchObject({ context: 'ctx-b', server: 'https://only-b.example', namespace: 'default', files: [a, b] });
-    const other = loadKubeconfig({ env, context: 'ctx-a' });
     expect(other).toMatchObject({ context: 'ctx-a', server: 'https://a.example:6443', namespace: 'team-a' });
     expect(parse(other.yaml).clusters[0].cluster['certificate-authority']).toBe(join(dir, 'certs/ca.crt'));
     expect(loadKubeconfig({ env, context: 'ctx-a', namespace: 'override' }).namespace).toBe('override');
-    if (!haveBinary('kubectl', ['version', '--client'])) return;
+  });
+
+  it.skipIf(!haveBinary('kubectl', ['version', '--client']))('resolves the same context, server, namespace and CA file as kubectl config view', () => {
+    const { env, ours, other } = merged();
     const view = (extra: string[]) => JSON.parse(execFileSync('kubectl', ['config', 'view', '--minify', '--flatten', '-o', 'json', ...extra], { env: { ...process.env, ...env, HOME: dir }, encoding: 'utf8' }));
     for (const [extra, mine] of [[[], ours], [['--context', 'ctx-a'], other]] as const) {
       const v = view([...extra]);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { AgeError } from '../errors.js';
 import { parseHeader, MAX_HEADER } from './header.js';
-import { buildHeader, newFileKey, unwrapFileKey, type DecryptOptions, type EncryptOptions } from './index.js';
+import { buildHeader, newFileKey, unwrapFileKey, type DecryptOptions, type EncryptOptions } from './file-key.js';
 import { NONCE_SIZE, payloadKey, StreamDecryptor, StreamEncryptor } from './stream.js';
 
 /**

@@ -4,11 +4,10 @@
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { AgeError } from '../errors.js';
-import { armor, dearmor, isArmored } from './armor.js';
-import { encodeHeader, parseHeader, verifyHeaderMac, type ParsedHeader, type Stanza } from './header.js';
-import { unwrapScrypt, wrapScrypt } from './scrypt.js';
+import { armor } from './armor.js';
+import type { ParsedHeader } from './header.js';
+import { buildHeader, newFileKey, readHeader, unwrapFileKey, type DecryptOptions, type EncryptOptions } from './file-key.js';
 import { decryptPayload, encryptPayload, NONCE_SIZE, payloadKey } from './stream.js';
-import { wrapX25519, X25519Identity } from './x25519.js';
 
 export { armor, dearmor, isArmored } from './armor.js';
 export { parseHeader, encodeHeader, verifyHeaderMac, type Stanza, type ParsedHeader } from './header.js';
@@ -16,37 +15,7 @@ export { StreamDecryptor, StreamEncryptor, payloadKey, NONCE_SIZE, CHUNK } from 
 export { X25519Identity, parseRecipient, encodeRecipient, wrapX25519 } from './x25519.js';
 export { DEFAULT_LOG_N } from './scrypt.js';
 export { decodeB64, encodeB64 } from './base64.js';
-
-export interface EncryptOptions {
-  /** X25519 recipients as raw 32-byte points. */
-  recipients?: Uint8Array[];
-  passphrase?: Uint8Array;
-  logN?: number;
-  /** Extra stanzas placed before the recipient stanzas; identities ignore them, the header MAC covers them. */
-  extraStanzas?: Stanza[];
-  armor?: boolean;
-}
-
-export interface DecryptOptions {
-  identities?: X25519Identity[];
-  passphrase?: Uint8Array;
-}
-
-export function newFileKey(): Buffer {
-  return randomBytes(16);
-}
-
-export function buildHeader(fileKey: Uint8Array, opts: EncryptOptions): Buffer {
-  const stanzas: Stanza[] = [...(opts.extraStanzas ?? [])];
-  if (opts.passphrase) {
-    if (opts.recipients?.length || opts.extraStanzas?.length) throw new AgeError('header', "can't encrypt to both recipients and passphrases");
-    stanzas.push(wrapScrypt(opts.passphrase, fileKey, opts.logN));
-  } else {
-    if (!opts.recipients?.length) throw new AgeError('header', 'no recipients');
-    for (const r of opts.recipients) stanzas.push(wrapX25519(r, fileKey));
-  }
-  return encodeHeader(stanzas, fileKey);
-}
+export { buildHeader, newFileKey, readHeader, unwrapFileKey, isPassphraseFile, type EncryptOptions, type DecryptOptions } from './file-key.js';
 
 export function encrypt(plaintext: Uint8Array, opts: EncryptOptions): Buffer {
   const fileKey = newFileKey();
@@ -57,32 +26,6 @@ export function encrypt(plaintext: Uint8Array, opts: EncryptOptions): Buffer {
 }
 
 /** Dearmors when needed and parses the header; no key is needed for this. */
-export function readHeader(file: Uint8Array): { header: ParsedHeader; binary: Buffer } {
-  const binary = isArmored(file) ? dearmor(file) : Buffer.from(file.buffer, file.byteOffset, file.byteLength);
-  const header = parseHeader(binary, true)!;
-  return { header, binary };
-}
-
-export function unwrapFileKey(header: ParsedHeader, opts: DecryptOptions): Buffer {
-  const { stanzas } = header;
-  if (stanzas.some((s) => s.type === 'scrypt') && stanzas.length !== 1) {
-    throw new AgeError('header', 'an scrypt stanza must be the only stanza');
-  }
-  let fileKey: Buffer | null = null;
-  if (opts.passphrase) fileKey = unwrapScrypt(opts.passphrase, stanzas);
-  for (const id of opts.identities ?? []) {
-    if (fileKey) break;
-    fileKey = id.unwrap(stanzas);
-  }
-  if (!fileKey) throw new AgeError('no-match', 'no identity matched any of the recipients');
-  verifyHeaderMac(header, fileKey);
-  return fileKey;
-}
-
-export function isPassphraseFile(header: ParsedHeader): boolean {
-  return header.stanzas.length === 1 && header.stanzas[0]!.type === 'scrypt';
-}
-
 export function decrypt(file: Uint8Array, opts: DecryptOptions): { plaintext: Buffer; header: ParsedHeader } {
   const { header, binary } = readHeader(file);
   const fileKey = unwrapFileKey(header, opts);
