@@ -1,7 +1,9 @@
 // Bundles the CLI and the library with esbuild: one small module graph that
 // starts fast; heavy, rarely used dependencies stay in lazily loaded chunks.
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 /**
  * commander loads node:child_process at start-up for "executable
@@ -22,7 +24,7 @@ const lazyChildProcess = {
 
 rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true });
 await build({
-  entryPoints: { cli: 'src/cli/main.ts', 'lib/index': 'src/lib/index.ts' },
+  entryPoints: { cli: 'src/cli/main.ts', 'lib/index': 'src/lib/index.ts', 'lib/age': 'src/lib/age.ts', 'lib/escrow': 'src/lib/escrow.ts', 'lib/k8s': 'src/lib/k8s.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,
@@ -39,3 +41,7 @@ await build({
   plugins: [lazyChildProcess],
   banner: { js: "import { createRequire as __vtCreateRequire } from 'node:module'; const require = __vtCreateRequire(import.meta.url);" },
 });
+
+// Type declarations for the library's entry points (dist/types), as package.json's exports name them.
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+execFileSync(process.execPath, [tsc, '-p', new URL('./tsconfig.build.json', import.meta.url).pathname], { stdio: 'inherit' });

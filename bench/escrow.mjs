@@ -1,7 +1,8 @@
 // Escrow targets: split 3-of-5 with self-test, and combine, each well under
 // 100 ms in process; reported beside the Debian ssss tool for the same K-of-N.
 import { spawnSync } from 'node:child_process';
-import { splitSecret, combineShares, idOfSecret, newVaultKey, keyScalar } from '../dist/lib/index.js';
+import { newVaultKey } from '../dist/lib/index.js';
+import { splitSecret, combineShares, idOfSecret, keyScalar } from '../dist/lib/escrow.js';
 import { row, timeAsync, timeCommand } from './lib.mjs';
 
 export default async function benchEscrow() {

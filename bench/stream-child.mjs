@@ -3,7 +3,7 @@
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { encryptStream, decryptStream, X25519Identity, parseRecipient } from '../dist/lib/index.js';
+import { encryptStream, decryptStream, X25519Identity, parseRecipient } from '../dist/lib/age.js';
 
 const [mode, a, b, c] = process.argv.slice(2);
 const t = process.hrtime.bigint();

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { X25519Identity } from '../dist/lib/index.js';
+import { X25519Identity } from '../dist/lib/age.js';
 import { row } from './lib.mjs';
 
 const GIB = 1 << 30;

@@ -1,0 +1,10 @@
+/**
+ * The age v1 format (C2SP), on node:crypto: whole-buffer and streaming
+ * encryption and decryption to X25519 recipients (`age1…`) or a passphrase.
+ * Files written here open with the stock `age` tool, and the reverse.
+ */
+export { encrypt, decrypt, encryptStream, decryptStream, readHeader, isPassphraseFile, type EncryptOptions, type DecryptOptions } from '../vault/age/index.js';
+export { X25519Identity, parseRecipient, encodeRecipient } from '../vault/age/x25519.js';
+export { armor, dearmor, isArmored } from '../vault/age/armor.js';
+export type { ParsedHeader, Stanza } from '../vault/age/header.js';
+export { AgeError, type AgeFailure } from '../vault/errors.js';

@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, cli, tempDir } from '../helpers/cli.js';
+
+/**
+ * The library as others get it: `npm pack`, installed into a new project,
+ * type-checked against the shipped declarations and run. The consumer
+ * encrypts to an `age1…` recipient, opens a vault read-only and lists its
+ * entries, through the public entry points only.
+ */
+let dir: string;
+let cleanup: () => void;
+beforeAll(() => ({ dir, cleanup } = tempDir('vt-pack-')));
+afterAll(() => cleanup());
+
+const CONSUMER = `
+import { readVault, listEntries, VaultError } from 'vault-tool';
+import { encrypt, decrypt, X25519Identity } from 'vault-tool/age';
+import { combineShares } from 'vault-tool/escrow';
+import { parsePlan } from 'vault-tool/k8s';
+
+const { identity, encoded } = X25519Identity.generate();
+const box: Uint8Array = encrypt(new TextEncoder().encode('hello'), { recipients: [identity.recipient] });
+const back = decrypt(box, { identities: [encoded] }).plaintext.toString();
+const [vaultFile, keyFile] = process.argv.slice(2) as [string, string];
+const { doc } = await readVault({ vaultFile, keyFile });
+const names: string[] = listEntries(doc).map((e) => \`\${e.name}:\${e.type}\`);
+let refused = '';
+try {
+  encrypt(new Uint8Array(1), { recipients: [] });
+} catch (e) {
+  if (e instanceof VaultError) refused = e.kind;
+}
+console.log(JSON.stringify({ back, names, refused, combine: typeof combineShares, plan: typeof parsePlan }));
+`;
+
+describe('the packed library, installed into a new project', () => {
+  it('type-checks against the shipped declarations and runs: age1 recipients, read-only open, list', async () => {
+    const vault = join(dir, 'vault');
+    mkdirSync(vault);
+    expect((await cli(vault, ['init'])).code).toBe(0);
+    expect((await cli(vault, ['add', 'platform/kek', '-t', 'kek', '--generate'])).code).toBe(0);
+    execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, stdio: 'ignore' });
+    const tarball = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
+    const app = join(dir, 'app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: app, stdio: 'ignore' });
+    writeFileSync(join(app, 'consumer.ts'), CONSUMER);
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], outDir: 'out' }, files: ['consumer.ts'] }),
+    );
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [join(app, 'out/consumer.js'), join(vault, 'secrets.vault'), join(vault, 'vault.key')], { cwd: app, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ back: 'hello', names: ['platform/kek:kek'], refused: 'usage', combine: 'function', plan: 'function' });
+  }, 120_000);
+});
