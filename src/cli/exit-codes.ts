@@ -24,6 +24,7 @@ export const EXIT_CODES: Record<ErrorKind | 'ok', { code: number; meaning: strin
   cluster: { code: 15, meaning: 'Kubernetes API error or unreachable cluster' },
   incomplete: { code: 16, meaning: 'not everything was applied: some Secrets were skipped or failed (the summary says which)' },
   policy: { code: 17, meaning: 'refused by the restore policy: confirmation, TOTP code or --break-glass --reason needed' },
+  overdue: { code: 18, meaning: 'overdue: no successful verification within the interval' },
   interrupted: { code: 130, meaning: 'interrupted (SIGINT/SIGTERM)' },
 };
 

@@ -57,6 +57,10 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'k8s-unreachable': 'check --context, the kubeconfig server address and the network (VPN, firewall)',
   'k8s-no-context': (d) => `pass --context NAME (contexts: ${d.contexts})`,
   'k8s-recreate-lost': 'the old Secret was deleted but the new one was not written: run the restore again',
+  'copy-same-place': 'give --key-to a different folder or remote (or --force, knowing that whoever holds that place holds every secret)',
+  'copy-missing': 'see `vault-tool copy list`',
+  'verify-failed': 'read the report (--report FILE): each failure says what to do',
+  'verify-overdue': 'run `vault-tool verify` (a scheduled job: `vault-tool schedule`)',
   'kubeconfig-missing': 'check --kubeconfig or KUBECONFIG',
   'kubeconfig-none': 'pass --kubeconfig FILE, set KUBECONFIG, or run where ~/.kube/config exists',
 };

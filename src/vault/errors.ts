@@ -23,6 +23,7 @@ export type ErrorKind =
   | 'cluster'
   | 'incomplete'
   | 'policy'
+  | 'overdue'
   | 'interrupted'
   | 'internal';
 

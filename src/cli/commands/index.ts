@@ -17,6 +17,11 @@ export const COMMANDS: CommandSpec[] = [
   { name: 'types', summary: 'list the entry types, their rules and whether they can be generated', load: () => import('./types.js') },
   { name: 'escrow', summary: 'split the vault key among custodians (Shamir), check shares, recover the key', load: () => import('./escrow.js') },
   { name: 'evidence', summary: 'the evidence log kept next to the vault (ceremonies, restores, verifications)', load: () => import('./evidence.js') },
+  { name: 'copy', summary: 'make a dated copy of the vault (and, elsewhere, of its key), verified and registered for later checks', load: () => import('./copy.js') },
+  { name: 'verify', summary: 'the quarterly verification: entries, evidence, copies, production drift, canaries, backups, shares; a report and an evidence record', load: () => import('./verify.js') },
+  { name: 'canary', summary: 'test messages encrypted with the key as production holds it, which verify decrypts with the escrowed key', load: () => import('./canary.js') },
+  { name: 'status', summary: 'last verification and drill, next due date, copies, escrow; Prometheus metrics', load: () => import('./status.js') },
+  { name: 'schedule', summary: 'print a Kubernetes CronJob, a crontab line or systemd units that run the verification', load: () => import('./schedule.js') },
   { name: 'k8s', summary: 'Kubernetes Secrets: import, export, restore by plan, compare, RBAC', load: () => import('./k8s/index.js') },
   { name: 'demo', summary: 'run a self-contained demonstration in a temporary folder', load: () => import('./demo.js') },
 ];

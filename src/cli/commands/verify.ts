@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import { VaultError } from '../../vault/errors.js';
+import { writeFileAtomic } from '../../vault/fs/atomic.js';
+import { makeDirs } from '../../vault/fs/dirs.js';
+import { readVault } from '../../vault/store.js';
+import { metricsOf } from '../../verify/metrics.js';
+import { parseVerificationPlan, type VerificationPlan } from '../../verify/plan.js';
+import { verificationReport } from '../../verify/report.js';
+import { addInterval, parseInterval } from '../../verify/schedule.js';
+import { parseAgainst } from '../../verify/sources.js';
+import { vaultStatus } from '../../verify/status.js';
+import { recordVerification, runVerification } from '../../verify/verify.js';
+import { table, type Context } from '../context.js';
+import { collect, plural, seconds } from '../options.js';
+import { readShare } from '../shares.js';
+
+interface VerifyOptions {
+  plan?: string;
+  against?: string[];
+  copy?: string[];
+  shares?: string[];
+  identity?: string[];
+  kubeconfig?: string;
+  context?: string;
+  requestTimeout: number;
+  interval?: string;
+  operator?: string;
+  report?: string;
+  reportDir?: string;
+  prometheus?: string;
+}
+
+/** `VAULT_FILE[:KEY_FILE]`: the key file after the first ':' that starts a path. */
+function parseCopy(spec: string): { vault: string; key?: string } {
+  const m = /^(.+?):([/.~].*)$/.exec(spec);
+  return m ? { vault: m[1]!, key: m[2]! } : { vault: spec };
+}
+
+const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+export default function verify(cmd: Command, ctx: Context): void {
+  cmd
+    .option('--plan <file>', 'a verification plan (YAML): production sources, copies, backups, the interval')
+    .option('--against <SOURCE=ENTRY>', 'compare ENTRY with production: env:FILE#KEY, envvar:NAME, file:PATH, k8s:NS/SECRET#KEY (repeatable)', collect)
+    .option('--copy <VAULT_FILE[:KEY_FILE]>', 'also check this copy of the vault (opened with its key copy, else the vault key) (repeatable)', collect)
+    .option('--shares <files...>', 'share files custodians brought: combined in memory to check they recover the vault key (never written)')
+    .option('-i, --identity <file>', 'age identity for shares encrypted to a custodian (repeatable)', collect)
+    .option('--kubeconfig <file>', 'for k8s: sources, the kubeconfig')
+    .option('--context <name>', 'for k8s: sources, the kubeconfig context')
+    .option('--request-timeout <seconds>', 'give up on one API call after this long', seconds, 30_000)
+    .option('--interval <every>', 'how often verification is due: quarterly (default), monthly, yearly, 90d…')
+    .option('--operator <name>', 'who runs it, for the report and the evidence log (default: $USER)')
+    .option('--report <file>', 'write the Markdown report here')
+    .option('--report-dir <dir>', 'write the Markdown report into this folder, named by date')
+    .option('--prometheus <file>', 'after the run, write the status as Prometheus metrics (node_exporter textfile format)')
+    .action(async (o: VerifyOptions) => {
+      const paths = ctx.paths(cmd);
+      const store = ctx.storeOptions(cmd);
+      let plan: VerificationPlan;
+      let planInfo: { path: string; sha256: string } | undefined;
+      if (o.plan) {
+        const text = (await ctx.readFile(o.plan, 'the verification plan')).toString('utf8');
+        plan = parseVerificationPlan(text, o.plan, ctx.io.cwd);
+        planInfo = { path: o.plan, sha256: createHash('sha256').update(text).digest('hex') };
+      } else plan = { interval: parseInterval('quarterly'), against: [], copies: [] };
+      if (o.interval) plan.interval = parseInterval(o.interval);
+      plan.against.push(...(o.against ?? []).map((a) => parseAgainst(a, ctx.io.cwd)));
+      if (o.report) ctx.checkOut(o.report, true);
+      const shares = [];
+      for (const f of o.shares ?? []) shares.push(await readShare(ctx, f, o.identity ?? []));
+      const kube = o.kubeconfig ?? plan.kubernetes?.kubeconfig;
+      const now = ctx.now();
+      const result = await runVerification({
+        paths,
+        store,
+        plan,
+        extraCopies: (o.copy ?? []).map(parseCopy),
+        dest: { env: ctx.io.env },
+        sources: { env: ctx.io.env, cluster: { kubeconfig: kube ? ctx.abs(kube) : undefined, context: o.context ?? plan.kubernetes?.context, env: ctx.io.env, requestTimeoutMs: o.requestTimeout } },
+        ...(shares.length ? { shares } : {}),
+        operator: o.operator ?? ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown',
+        now,
+      });
+      const nextDue = result.ok ? addInterval(now, plan.interval).toISOString() : undefined;
+      const report = verificationReport(result, { ...(planInfo ? { plan: planInfo } : {}), interval: plan.interval.text, ...(nextDue ? { nextDue } : {}) });
+      const reportSha256 = createHash('sha256').update(report).digest('hex');
+      await recordVerification(paths, store, result, reportSha256, planInfo?.path ?? null);
+      const reportFile = o.report ? ctx.abs(o.report) : o.reportDir ? join(ctx.abs(o.reportDir), `verify-${stamp(now)}.md`) : undefined;
+      if (reportFile) {
+        makeDirs(dirname(reportFile));
+        writeFileAtomic(reportFile, report, { mode: 0o644 });
+      }
+      if (o.prometheus) {
+        const { doc } = await readVault(paths, store);
+        writeFileAtomic(ctx.abs(o.prometheus), metricsOf(vaultStatus(doc, plan.interval, now)), { mode: 0o644 });
+      }
+      const failures = result.checks.filter((c) => !c.ok);
+      if (ctx.globals(cmd).json) ctx.json({ ...result, reportSha256, ...(reportFile ? { report: reportFile } : {}), ...(nextDue ? { nextDue } : {}) });
+      else {
+        ctx.out(table([['AREA', 'RESULT', 'SUBJECT'], ...result.checks.map((c) => [c.area, c.ok ? 'pass' : 'FAIL', c.subject])]));
+        for (const f of failures) ctx.out(`FAIL ${f.area}: ${f.message}`);
+        ctx.info(`${result.ok ? 'verification passed' : `verification FAILED: ${plural(failures.length, 'check')} of ${result.checks.length}`}; recorded in the evidence log (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`);
+        if (nextDue) ctx.info(`next verification due ${nextDue}`);
+      }
+      if (!result.ok) throw new VaultError('verify-failed', `verification failed: ${plural(failures.length, 'check')} of ${result.checks.length} (${[...new Set(failures.map((f) => f.area))].join(', ')})`, { code: 'verify-failed' });
+    });
+}

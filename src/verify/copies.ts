@@ -1,0 +1,163 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
+import { VaultError } from '../vault/errors.js';
+import type { VaultDocument } from '../vault/document.js';
+import { openVault, peekVault } from '../vault/container.js';
+import { recordEvidence } from '../vault/evidence.js';
+import { LIMITS, readFileCapped } from '../vault/fs/read.js';
+import { openKeyFile, type PassphraseSource, type VaultKey } from '../vault/keyfile.js';
+import { changed, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { locate, readFile, remove, samePlace, writeFile, type Destination, type DestOptions } from '../dest/dest.js';
+import { verifyState, type CopyRecord } from './state.js';
+
+export type { CopyRecord } from './state.js';
+
+export interface CopyOptions {
+  to: Destination;
+  keyTo?: Destination;
+  /** Allow the vault and its key in the same place. */
+  force?: boolean;
+  now: Date;
+  dest: DestOptions;
+}
+
+const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+/**
+ * Writes a dated copy of the vault (and, to a separate place, of its key),
+ * reads each back and opens it as `list` does, then registers the copies in
+ * the vault and its evidence log. A copy that does not check out is removed
+ * and nothing is registered. Runs under the vault lock, so the copy is of
+ * the vault as it is.
+ */
+export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyOptions): Promise<{ vault: CopyRecord; key?: CopyRecord }> {
+  if (o.keyTo && samePlace(o.to, o.keyTo) && !o.force) {
+    throw new VaultError('usage', `the vault and its key would be copied to the same place (${o.to.kind === 'rclone' ? `remote ${o.to.remote}` : o.to.path}): whoever holds both holds every secret`, { code: 'copy-same-place' });
+  }
+  const key = await loadKey(paths.keyFile, store);
+  return withVaultLock(paths, store, async () => {
+    const bytes = readVaultFile(paths.vaultFile);
+    const { doc, meta } = openVault(bytes, key.identity, key.keyId);
+    const when = stamp(o.now);
+    const written: [Destination, string][] = [];
+    try {
+      const vaultName = `${basename(paths.vaultFile)}.${when}`;
+      const v = await writeFile(o.to, vaultName, bytes, { ...o.dest, exclusive: true });
+      written.push([o.to, vaultName]);
+      const back = await readFile(o.to, vaultName, o.dest, LIMITS.vaultFile, 'vault copy');
+      if (!back.equals(bytes)) throw new VaultError('integrity', `the copy read back from ${v.location} differs from what was written`);
+      openVault(back, key.identity, key.keyId);
+      const vaultRec: CopyRecord = { id: randomBytes(4).toString('hex'), kind: 'vault', dest: o.to.spec, file: vaultName, vaultId: meta.vaultId, generation: meta.generation, keyId: key.keyId, sha256: v.sha256, createdAt: o.now.toISOString() };
+      let keyRec: CopyRecord | undefined;
+      if (o.keyTo) {
+        const keyBytes = readFileCapped(paths.keyFile, 'key file', LIMITS.keyFile);
+        const keyName = `${basename(paths.keyFile)}.${when}`;
+        const k = await writeFile(o.keyTo, keyName, keyBytes, { ...o.dest, exclusive: true });
+        written.push([o.keyTo, keyName]);
+        const kb = await readFile(o.keyTo, keyName, o.dest, LIMITS.keyFile, 'key copy');
+        const copied = await openKeyFile(kb, store.getPassphrase);
+        if (copied.keyId !== key.keyId) throw new VaultError('integrity', `the key copy read back from ${k.location} holds key id ${copied.keyId}, not ${key.keyId}`);
+        openVault(back, copied.identity, copied.keyId);
+        keyRec = { id: randomBytes(4).toString('hex'), kind: 'key', dest: o.keyTo.spec, file: keyName, vaultId: meta.vaultId, generation: meta.generation, keyId: key.keyId, sha256: k.sha256, createdAt: o.now.toISOString(), pair: vaultRec.id };
+        vaultRec.pair = keyRec.id;
+      }
+      await updateLocked(paths, store, key, (d) => {
+        const st = verifyState(d);
+        st.copies.push(vaultRec, ...(keyRec ? [keyRec] : []));
+        recordEvidence(d, 'vault.copy', { vault: { id: vaultRec.id, at: locate(o.to, vaultRec.file), sha256: vaultRec.sha256 }, ...(keyRec ? { key: { id: keyRec.id, at: locate(o.keyTo!, keyRec.file), sha256: keyRec.sha256 } } : {}), generation: meta.generation }, o.now);
+        return changed(undefined);
+      });
+      return { vault: vaultRec, ...(keyRec ? { key: keyRec } : {}) };
+    } catch (e) {
+      for (const [d, n] of written) await remove(d, n, o.dest).catch(() => undefined);
+      throw e;
+    }
+  });
+}
+
+export type CopyStatus = 'current' | 'stale' | 'diverged' | 'other-vault' | 'old-key' | 'missing' | 'damaged';
+
+export interface CopyFinding {
+  id?: string;
+  kind: 'vault' | 'key';
+  location: string;
+  status: CopyStatus;
+  generation?: number;
+  /** Days since the copy's content last changed (vault) or since it was made (key). */
+  ageDays?: number;
+  /** Entry versions the primary holds and the copy lacks. */
+  lacking?: number;
+  message: string;
+}
+
+/** Every entry version, by name@version and fingerprint: what a copy must hold to restore everything. */
+function versionsOf(doc: VaultDocument): Map<string, string> {
+  return new Map(doc.entries.flatMap((e) => e.versions.map((v) => [`${e.name}@${v.version}`, v.fingerprint] as const)));
+}
+
+const days = (from: string, now: Date) => Math.floor((now.getTime() - Date.parse(from)) / 86_400_000);
+
+/**
+ * Checks one vault copy: it opens (with its paired key copy, else the
+ * vault's key), is the same vault, and holds every entry version the
+ * primary holds. Changes to metadata alone (evidence, registrations) do not
+ * make a copy stale; a missing secret does.
+ */
+export function checkVaultCopy(doc: VaultDocument, bytes: Buffer | null, key: VaultKey, location: string, now: Date, id?: string): CopyFinding {
+  const base = { ...(id ? { id } : {}), kind: 'vault' as const, location };
+  if (!bytes) return { ...base, status: 'missing', message: `${location}: the copy is not there` };
+  let meta;
+  try {
+    meta = peekVault(bytes);
+  } catch (e) {
+    return { ...base, status: 'damaged', message: `${location}: ${(e as Error).message}` };
+  }
+  if (meta.vaultId !== doc.vaultId) return { ...base, status: 'other-vault', generation: meta.generation, message: `${location} is a copy of vault ${meta.vaultId.slice(0, 12)}, not of this vault (${doc.vaultId.slice(0, 12)})` };
+  if (!meta.keyIds.includes(key.keyId)) {
+    const retired = doc.retiredKeys?.find((r) => meta.keyIds.includes(r.keyId));
+    return { ...base, status: 'old-key', generation: meta.generation, message: `${location} opens only with key id ${meta.keyIds.join(', ')}${retired ? ` (replaced on ${retired.retiredAt})` : ''}: it is older than the last rekey; copy the vault again` };
+  }
+  let copy: VaultDocument;
+  try {
+    copy = openVault(bytes, key.identity, key.keyId).doc;
+  } catch (e) {
+    return { ...base, status: 'damaged', generation: meta.generation, message: `${location}: ${(e as Error).message}` };
+  }
+  const mine = versionsOf(doc);
+  const theirs = versionsOf(copy);
+  const lacking = [...mine].filter(([k, fp]) => theirs.get(k) !== fp).length;
+  const extra = [...theirs].filter(([k, fp]) => mine.get(k) !== fp).length;
+  const ageDays = days(copy.updatedAt, now);
+  const common = { ...base, generation: meta.generation, ageDays, lacking };
+  if (extra) return { ...common, status: 'diverged', message: `${location} holds ${extra} entry version(s) the vault does not: the copies parted` };
+  if (lacking) return { ...common, status: 'stale', message: `${location} (generation ${meta.generation}, ${ageDays} days old) lacks ${lacking} entry version(s) the vault holds: copy the vault again` };
+  return { ...common, status: 'current', message: `${location}: generation ${meta.generation} (the vault: ${doc.generation}), ${ageDays} days old, holds every entry version` };
+}
+
+/** Checks one key copy: it opens (passphrase as the vault key's) and is the vault's current key. */
+export async function checkKeyCopy(doc: VaultDocument, bytes: Buffer | null, location: string, now: Date, getPassphrase: PassphraseSource | undefined, createdAt?: string, id?: string): Promise<CopyFinding> {
+  const base = { ...(id ? { id } : {}), kind: 'key' as const, location, ...(createdAt ? { ageDays: days(createdAt, now) } : {}) };
+  if (!bytes) return { ...base, status: 'missing', message: `${location}: the key copy is not there` };
+  let k: VaultKey;
+  try {
+    k = await openKeyFile(bytes, getPassphrase);
+  } catch (e) {
+    return { ...base, status: 'damaged', message: `${location}: ${(e as Error).message}` };
+  }
+  if (k.keyId === doc.key.keyId) return { ...base, status: 'current', message: `${location}: the vault's key (key id ${k.keyId})` };
+  const retired = doc.retiredKeys?.find((r) => r.keyId === k.keyId);
+  if (retired) return { ...base, status: 'old-key', message: `${location} holds key id ${k.keyId}, replaced on ${retired.retiredAt}: copy the current key` };
+  return { ...base, status: 'other-vault', message: `${location} holds key id ${k.keyId}, not a key of this vault` };
+}
+
+/** Reads a registered copy's bytes; a missing file is null, any other failure a damaged finding's message. */
+export async function fetchCopy(d: Destination, file: string, dest: DestOptions, limit: number): Promise<Buffer | null> {
+  try {
+    return await readFile(d, file, dest, limit, 'copy');
+  } catch (e) {
+    if (e instanceof VaultError && e.kind === 'not-found') return null;
+    throw e;
+  }
+}
+
+export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

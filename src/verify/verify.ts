@@ -1,0 +1,238 @@
+import { basename, dirname } from 'node:path';
+import { VaultError } from '../vault/errors.js';
+import { fingerprint, type VaultDocument } from '../vault/document.js';
+import { recordEvidence, verifyEvidence } from '../vault/evidence.js';
+import { LIMITS } from '../vault/fs/read.js';
+import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { entryType } from '../vault/types.js';
+import type { VaultKey } from '../vault/keyfile.js';
+import { combineShares } from '../escrow/shares.js';
+import { idOfSecret } from '../escrow/escrow.js';
+import type { Share } from '../escrow/envelope.js';
+import { parseDestination, type DestOptions } from '../dest/dest.js';
+import { checkCanaries, type CanaryFinding } from './canary.js';
+import { checkKeyCopy, checkVaultCopy, fetchCopy, type CopyFinding } from './copies.js';
+import { checkDrift, type DriftFinding } from './drift.js';
+import type { VerificationPlan } from './plan.js';
+import type { SourceContext } from './sources.js';
+import { peekVerifyState, verifyState, type VerifyRun } from './state.js';
+
+/** One line of the verdict: what was checked, whether it held, and what to do if not. */
+export interface Check {
+  area: 'entries' | 'evidence' | 'copies' | 'drift' | 'canaries' | 'backups' | 'shares';
+  subject: string;
+  ok: boolean;
+  message: string;
+}
+
+/** A finding about one backup, from the backup module (it plugs in through `VerifyInput.backups`). */
+export interface BackupFinding {
+  component: string;
+  file: string;
+  ok: boolean;
+  message: string;
+}
+
+export interface VerifyInput {
+  paths: VaultPaths;
+  store: StoreOptions;
+  plan: VerificationPlan;
+  /** Copies given for this run only (`VAULT_FILE` with an optional key file), besides the registered ones. */
+  extraCopies?: { vault: string; key?: string }[];
+  dest: DestOptions;
+  sources: SourceContext;
+  /** Shares brought by custodians: combined in memory, never written. */
+  shares?: Share[];
+  backups?: (doc: VaultDocument, key: VaultKey) => Promise<BackupFinding[]>;
+  operator: string;
+  now: Date;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  at: string;
+  operator: string;
+  vault: { vaultId: string; generation: number; keyId: string; entries: number; versions: number };
+  checks: Check[];
+  drift: DriftFinding[];
+  copies: CopyFinding[];
+  canaries: CanaryFinding[];
+  backups: BackupFinding[];
+  shares?: { custodians: string[]; keyId: string };
+  evidenceRecords: number;
+}
+
+/** Every version of every entry: its type's rule, its fingerprint, its place in the history. */
+export function checkEntries(doc: VaultDocument): Check[] {
+  const out: Check[] = [];
+  for (const e of doc.entries) {
+    const problems: string[] = [];
+    let type: ReturnType<typeof entryType> | undefined;
+    try {
+      type = entryType(e.type);
+    } catch {
+      problems.push(`unknown type ${e.type}`);
+    }
+    let prevAt = '';
+    e.versions.forEach((v, i) => {
+      const value = Buffer.from(v.value, 'base64');
+      if (v.version !== i + 1) problems.push(`version ${i + 1} is numbered ${v.version}`);
+      if (v.createdAt < prevAt) problems.push(`version ${v.version} is dated before version ${v.version - 1}`);
+      prevAt = v.createdAt;
+      if (fingerprint(doc, value) !== v.fingerprint) problems.push(`version ${v.version}'s fingerprint does not match its value`);
+      const broken = type?.check(value);
+      if (broken) problems.push(`version ${v.version} breaks the rule: ${broken}`);
+    });
+    if (!e.versions.length) problems.push('it has no version');
+    out.push({ area: 'entries', subject: e.name, ok: !problems.length, message: problems.length ? `${e.name}: ${problems.join('; ')}` : `${e.name}: ${e.versions.length} version(s), each valid` });
+  }
+  return out;
+}
+
+/** A copy given as a file path or `remote:path/file`. */
+function splitCopy(spec: string, cwd: string) {
+  const d = parseDestination(spec, cwd);
+  const file = d.kind === 'folder' ? basename(d.path) : basename(d.path);
+  const folder = d.kind === 'folder' ? parseDestination(dirname(d.path), cwd) : parseDestination(`${d.remote}:${dirname(d.path) === '.' ? '' : dirname(d.path)}`, cwd);
+  return { dest: folder, file, location: spec };
+}
+
+async function checkCopies(doc: VaultDocument, key: VaultKey, input: VerifyInput): Promise<CopyFinding[]> {
+  const out: CopyFinding[] = [];
+  const st = peekVerifyState(doc);
+  const cwd = dirname(input.paths.vaultFile);
+  const keyFor = async (rec: { pairBytes: Buffer | null } | undefined): Promise<VaultKey> => {
+    if (!rec?.pairBytes) return key;
+    const { openKeyFile } = await import('../vault/keyfile.js');
+    try {
+      return await openKeyFile(rec.pairBytes, input.store.getPassphrase);
+    } catch {
+      return key;
+    }
+  };
+  for (const c of st.copies) {
+    const d = parseDestination(c.dest, cwd);
+    const location = `${c.kind === 'vault' ? 'vault' : 'key'} copy ${c.id} at ${d.kind === 'folder' ? `${d.path}/${c.file}` : `${d.remote}:${d.path ? `${d.path}/` : ''}${c.file}`}`;
+    try {
+      if (c.kind === 'key') {
+        out.push(await checkKeyCopy(doc, await fetchCopy(d, c.file, input.dest, LIMITS.keyFile), location, input.now, input.store.getPassphrase, c.createdAt, c.id));
+        continue;
+      }
+      const pair = c.pair ? st.copies.find((x) => x.id === c.pair) : undefined;
+      const pairBytes = pair ? await fetchCopy(parseDestination(pair.dest, cwd), pair.file, input.dest, LIMITS.keyFile).catch(() => null) : null;
+      out.push(checkVaultCopy(doc, await fetchCopy(d, c.file, input.dest, LIMITS.vaultFile), await keyFor({ pairBytes }), location, input.now, c.id));
+    } catch (e) {
+      out.push({ id: c.id, kind: c.kind, location, status: 'damaged', message: `${location}: ${(e as Error).message}` });
+    }
+  }
+  for (const c of [...input.plan.copies, ...(input.extraCopies ?? [])]) {
+    const v = splitCopy(c.vault, cwd);
+    try {
+      const bytes = await fetchCopy(v.dest, v.file, input.dest, LIMITS.vaultFile);
+      let k = key;
+      if (c.key) {
+        const kc = splitCopy(c.key, cwd);
+        const kb = await fetchCopy(kc.dest, kc.file, input.dest, LIMITS.keyFile);
+        out.push(await checkKeyCopy(doc, kb, `key copy ${c.key}`, input.now, input.store.getPassphrase));
+        k = await keyFor({ pairBytes: kb });
+      }
+      out.push(checkVaultCopy(doc, bytes, k, `vault copy ${c.vault}`, input.now));
+    } catch (e) {
+      out.push({ kind: 'vault', location: `vault copy ${c.vault}`, status: 'damaged', message: `${c.vault}: ${(e as Error).message}` });
+    }
+  }
+  return out;
+}
+
+/**
+ * The quarterly verification: every entry against its type and history, the
+ * evidence log, every copy, production (drift by keyed hash), the canaries,
+ * the backups, and shares custodians brought. Nothing is written; see
+ * recordVerification.
+ */
+export async function runVerification(input: VerifyInput): Promise<VerifyResult> {
+  const { doc, key, meta } = await readVault(input.paths, input.store);
+  const checks: Check[] = checkEntries(doc);
+  let evidenceRecords = 0;
+  try {
+    evidenceRecords = verifyEvidence(input.paths.vaultFile, doc).records.length;
+    checks.push({ area: 'evidence', subject: 'evidence log', ok: true, message: `${evidenceRecords} record(s): chain and MACs verified, nothing missing` });
+  } catch (e) {
+    if (!(e instanceof VaultError)) throw e;
+    checks.push({ area: 'evidence', subject: 'evidence log', ok: false, message: e.message });
+  }
+  const copies = await checkCopies(doc, key, input);
+  for (const c of copies) checks.push({ area: 'copies', subject: c.location, ok: c.status === 'current', message: c.message });
+  const drift = await checkDrift(doc, input.plan.against, input.sources);
+  for (const d of drift) checks.push({ area: 'drift', subject: `${d.entry} in ${d.source}`, ok: d.status === 'match', message: d.message });
+  const canaries = checkCanaries(doc, peekVerifyState(doc).canaries);
+  for (const c of canaries) checks.push({ area: 'canaries', subject: `canary ${c.id.slice(0, 8)} (${c.entry})`, ok: c.status === 'opens', message: c.message });
+  const backups = input.backups ? await input.backups(doc, key) : [];
+  for (const b of backups) checks.push({ area: 'backups', subject: `${b.component}: ${b.file}`, ok: b.ok, message: b.message });
+  let shares: VerifyResult['shares'];
+  if (input.shares?.length) {
+    try {
+      const r = await combineShares(input.shares, idOfSecret);
+      const keyId = idOfSecret(r.secret);
+      r.secret.fill(0);
+      const ok = keyId === doc.key.keyId;
+      shares = { custodians: r.used.map((s) => s.label), keyId };
+      checks.push({ area: 'shares', subject: `shares of ${r.used.map((s) => s.label).join(', ')}`, ok, message: ok ? `the shares of ${r.used.map((s) => s.label).join(', ')} recover the vault key (key id ${keyId})` : `the shares recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split` });
+      for (const b of r.bad) checks.push({ area: 'shares', subject: `share ${b.index} (${b.label})`, ok: false, message: `share ${b.index} (${b.label}) does not fit the recovered key: damaged or forged` });
+    } catch (e) {
+      if (!(e instanceof VaultError)) throw e;
+      checks.push({ area: 'shares', subject: 'shares', ok: false, message: e.message });
+    }
+  }
+  return {
+    ok: checks.every((c) => c.ok),
+    at: input.now.toISOString(),
+    operator: input.operator,
+    vault: { vaultId: doc.vaultId, generation: meta.generation, keyId: key.keyId, entries: doc.entries.length, versions: doc.entries.reduce((n, e) => n + e.versions.length, 0) },
+    checks,
+    drift,
+    copies,
+    canaries,
+    backups,
+    ...(shares ? { shares } : {}),
+    evidenceRecords,
+  };
+}
+
+/**
+ * Records a run in the vault (last run, last success, which entries matched
+ * production) and appends a `verify` record, with the report's SHA-256, to
+ * the evidence log. Never values: names, verdicts and hashes of reports.
+ */
+export async function recordVerification(paths: VaultPaths, store: StoreOptions, r: VerifyResult, reportSha256: string, plan: string | null): Promise<void> {
+  const failures = r.checks.filter((c) => !c.ok);
+  const run: VerifyRun = { at: r.at, ok: r.ok, operator: r.operator, failures: failures.length, reportSha256 };
+  await updateVault(paths, store, (doc) => {
+    const st = verifyState(doc);
+    st.last = { ...run, ...summaryOf(r) };
+    if (r.ok) st.lastSuccess = st.last;
+    for (const d of r.drift) if (d.status === 'match') st.production[d.entry] = { at: r.at, source: d.source };
+    recordEvidence(doc, 'verify', {
+      ok: r.ok,
+      operator: r.operator,
+      plan,
+      reportSha256,
+      generation: r.vault.generation,
+      checks: r.checks.length,
+      failures: failures.map((c) => ({ area: c.area, subject: c.subject })),
+      ...(r.shares ? { custodians: r.shares.custodians } : {}),
+    }, new Date(r.at));
+    return changed(undefined);
+  });
+}
+
+/** What status and the metrics need of a run, kept with it: verdicts per drift source, copy and canary (names only). */
+export function summaryOf(r: VerifyResult) {
+  return {
+    drift: r.drift.map((d) => ({ entry: d.entry, source: d.source, status: d.status })),
+    copies: r.copies.map((c) => ({ ...(c.id ? { id: c.id } : {}), location: c.location, status: c.status, ...(c.ageDays !== undefined ? { ageDays: c.ageDays } : {}) })),
+    canaries: r.canaries.map((c) => ({ id: c.id, entry: c.entry, status: c.status })),
+    backups: r.backups.map((b) => ({ component: b.component, file: b.file, ok: b.ok })),
+  };
+}
+
