@@ -25,6 +25,7 @@ export const EXIT_CODES: Record<ErrorKind | 'ok', { code: number; meaning: strin
   incomplete: { code: 16, meaning: 'not everything was applied: some Secrets were skipped or failed (the summary says which)' },
   policy: { code: 17, meaning: 'refused by the restore policy: confirmation, TOTP code or --break-glass --reason needed' },
   overdue: { code: 18, meaning: 'overdue: no successful verification within the interval' },
+  'backup-failed': { code: 19, meaning: 'backup failed: the dump tool failed, was killed, or gave no or malformed output; nothing was kept' },
   interrupted: { code: 130, meaning: 'interrupted (SIGINT/SIGTERM)' },
 };
 

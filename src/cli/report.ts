@@ -61,6 +61,13 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'copy-missing': 'see `vault-tool copy list`',
   'verify-failed': 'read the report (--report FILE): each failure says what to do',
   'verify-overdue': 'run `vault-tool verify` (a scheduled job: `vault-tool schedule`)',
+  'entry-held': 'remove it without --purge (its versions stay), or first prune the backups that need it (vault-tool backup prune)',
+  'backup-no-recipient': 'give --recipient age1… (vault-tool backup key prints it where the vault is), or run where the vault and its key are',
+  'backup-no-key': 'vault-tool backup key makes one',
+  'backup-missing': 'see vault-tool backup list',
+  'backup-key-gone': 'a purged or lost version of backup/identity: restore it from an older copy of the vault',
+  'prune-no-rules': 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within',
+  'tool-missing': (d) => `install ${d.tool} (Debian: ${d.tool === 'pg_dump' || d.tool === 'pg_dumpall' || d.tool === 'pg_restore' || d.tool === 'psql' || d.tool === 'createdb' ? 'postgresql-client' : d.tool === 'redis-cli' || d.tool === 'redis-check-rdb' ? 'redis-tools' : d.tool})`,
   'kubeconfig-missing': 'check --kubeconfig or KUBECONFIG',
   'kubeconfig-none': 'pass --kubeconfig FILE, set KUBECONFIG, or run where ~/.kube/config exists',
 };

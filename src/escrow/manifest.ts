@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { VaultError } from '../vault/errors.js';
 import { shareHash, type Share } from './envelope.js';
+import { canonical } from '../vault/canonical.js';
 
 /**
  * The share manifest: what a split produced, signed with a one-time Ed25519
@@ -24,19 +25,6 @@ export interface ManifestBody {
 
 export interface Manifest extends ManifestBody {
   signature: string; // hex Ed25519 over canonical(body)
-}
-
-/** JSON with sorted keys and no spaces: the bytes that are signed. */
-export function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value as object)
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 export function signManifest(shares: Share[], recipients: Map<number, string>, createdAt: string): Manifest {

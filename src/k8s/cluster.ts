@@ -21,6 +21,8 @@ export interface SecretsPort {
   /** Server-side apply with field manager vault-tool. */
   applySecret(obj: SecretObject, opts: { force: boolean; dryRun: boolean }): Promise<SecretObject>;
   deleteSecret(namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }, dryRun: boolean): Promise<void>;
+  /** ConfigMaps of a namespace, as plain objects (backups keep them beside the Secrets). */
+  listConfigMaps(namespace: string): Promise<Record<string, unknown>[]>;
   namespaceExists(namespace: string): Promise<boolean>;
   createNamespace(namespace: string, dryRun: boolean): Promise<void>;
 }
@@ -115,6 +117,16 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
             : api.listSecretForAllNamespaces({ labelSelector, limit: 250, _continue: cont }),
         );
         for (const it of page.items) out.push(asSecret(it, namespace));
+        cont = page.metadata?._continue || undefined;
+      } while (cont);
+      return out;
+    },
+    async listConfigMaps(namespace) {
+      const out: Record<string, unknown>[] = [];
+      let cont: string | undefined;
+      do {
+        const page = await call(`list configmaps in ${namespace}`, () => api.listNamespacedConfigMap({ namespace, limit: 250, _continue: cont }));
+        for (const it of page.items) out.push({ ...(JSON.parse(JSON.stringify(it)) as Record<string, unknown>), apiVersion: 'v1', kind: 'ConfigMap' });
         cont = page.metadata?._continue || undefined;
       } while (cont);
       return out;

@@ -55,6 +55,8 @@ export interface VaultDocument {
   entries: Entry[];
   /** Owned by the escrow module; opaque here. */
   escrow?: unknown;
+  /** Entries other modules need kept (a backup key retained backups need): a purge is refused while any reason is listed. */
+  holds?: Record<string, string[]>;
   /** SHA-256 of the age header of the previous generations (newest last), to tell a descendant copy from a fork. */
   lineage?: { generation: number; header: string }[];
 }

@@ -103,6 +103,10 @@ export function removeEntry(doc: VaultDocument, name: string, opts: { force?: bo
   if (entryType(e.type).key && !opts.force) {
     throw new VaultError('usage', `${name} is a ${e.type}: removing key material must be forced`, { code: 'rm-key-material', hint: 'old backups may need this key; its history is kept unless purged' });
   }
+  const held = (doc as VaultDocument & { holds?: Record<string, string[]> }).holds?.[name];
+  if (opts.purge && held?.length) {
+    throw new VaultError('usage', `${name} cannot be purged: ${held.join('; ')}`, { code: 'entry-held', hint: 'its versions are still needed; removing it (without purging) keeps them' });
+  }
   if (opts.purge) {
     doc.entries.splice(doc.entries.indexOf(e), 1);
     return { name, purged: true };

@@ -24,6 +24,7 @@ export type ErrorKind =
   | 'incomplete'
   | 'policy'
   | 'overdue'
+  | 'backup-failed'
   | 'interrupted'
   | 'internal';
 

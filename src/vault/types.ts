@@ -1,5 +1,6 @@
 import { createPrivateKey, randomBytes, randomInt, X509Certificate } from 'node:crypto';
 import { VaultError } from './errors.js';
+import { X25519Identity } from './age/x25519.js';
 
 /**
  * Entry types. Each knows how to generate a value and the rule a value must
@@ -138,6 +139,21 @@ const ALL_TYPES: EntryType[] = [
         const s = v.toString('latin1');
         if (/^otpauth:\/\/totp\/[^\s]*[?&]secret=[A-Z2-7]{16,}/i.test(s)) return null;
         return /^[A-Z2-7]{16,}$/.test(s) ? null : 'totp-secret must be base32 (A-Z, 2-7, at least 16 characters, no padding) or an otpauth://totp/ URI with a secret';
+      },
+    },
+    {
+      name: 'age-identity',
+      summary: 'an age X25519 identity (AGE-SECRET-KEY-1…), e.g. the key that opens the backups (generated: a new identity)',
+      key: true,
+      text: true,
+      generate: () => Buffer.from(X25519Identity.generate().encoded),
+      check: (v) => {
+        try {
+          X25519Identity.parse(v.toString('latin1'));
+          return null;
+        } catch {
+          return 'age-identity must be one AGE-SECRET-KEY-1… line (upper case, valid checksum)';
+        }
       },
     },
     {

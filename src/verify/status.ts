@@ -1,19 +1,9 @@
 import type { VaultDocument } from '../vault/document.js';
 import { entryType } from '../vault/types.js';
+import type { BackupStatus } from '../backup/status.js';
 import { escrowOf } from '../escrow/escrow.js';
 import { dueState, type Interval } from './schedule.js';
 import { peekVerifyState, type DrillRun, type VerifyRun } from './state.js';
-
-/** Per backup component, as the backup module reports it (plugs in when backups exist). */
-export interface BackupStatus {
-  component: string;
-  lastVerifiedAt?: string;
-  ageSeconds?: number;
-  rpoSeconds?: number;
-  rpoMissed: boolean;
-  keyId?: string;
-  keyHeld: boolean;
-}
 
 export interface VaultStatus {
   vault: { vaultId: string; generation: number; keyId: string; updatedAt: string };

@@ -203,6 +203,8 @@ export class KubeApiState {
   constructor() {
     this.rv = 100;
     this.secrets = new Map();
+    /** ConfigMaps: seeded by tests and listed (backups read them); no writes. */
+    this.configMaps = new Map();
     this.namespaces = new Map();
   }
   nextRv() {
@@ -216,6 +218,16 @@ export class KubeApiState {
   get(ns, name) {
     return this.secrets.get(`${ns}/${name}`);
   }
+  putConfigMap(obj) {
+    const o = structuredClone(obj);
+    o.apiVersion = 'v1';
+    o.kind = 'ConfigMap';
+    o.metadata.resourceVersion = String(++this.rv);
+    o.metadata.uid ??= randomUUID();
+    this.configMaps.set(`${o.metadata.namespace}/${o.metadata.name}`, o);
+    return o;
+  }
+
   /** Direct seeding for tests (as if another client had written it). */
   put(obj, manager = 'kubectl-create') {
     const ns = obj.metadata.namespace ?? 'default';
@@ -454,6 +466,21 @@ export async function startKubeApi(opts = {}) {
       return [200, state.namespaces.get(ns)];
     }
     if (path === '/api/v1/secrets' && req.method === 'GET') return [200, list(undefined, q)];
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.exec(path)) && req.method === 'GET') {
+      const ns = decodeURIComponent(m[1]);
+      authorize('list', ns, undefined);
+      const all = [...state.configMaps.entries()].filter(([k]) => k.startsWith(`${ns}/`)).sort(([a], [b]) => (a < b ? -1 : 1));
+      const start = q.get('continue') ? Number(Buffer.from(q.get('continue'), 'base64url').toString('utf8')) : 0;
+      const limit = Number(q.get('limit') ?? 0) || all.length;
+      const page = all.slice(start, start + limit).map(([, o]) => {
+        const x = structuredClone(o);
+        delete x.apiVersion;
+        delete x.kind;
+        return x;
+      });
+      const metadata = { resourceVersion: String(state.rv), ...(start + limit < all.length ? { continue: Buffer.from(String(start + limit)).toString('base64url') } : {}) };
+      return [200, { kind: 'ConfigMapList', apiVersion: 'v1', metadata, items: page }];
+    }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets$/.exec(path))) {
       const ns = decodeURIComponent(m[1]);
       if (req.method === 'GET') return [200, list(ns, q)];

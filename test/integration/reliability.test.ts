@@ -109,7 +109,7 @@ describe('crash safety', () => {
     // The stale lock and temp files of killed writers were cleaned up by the next writer.
     expect((await cli(d, ['add', 'after', '-t', 'generic', '--generate'])).code).toBe(0);
     expect(readdirSync(d).filter((n) => n.endsWith('.tmp') || n.endsWith('.lock'))).toEqual([]);
-  });
+  }, 180_000);
 
   it('a stale lock left by a dead process is recovered; a live one is reported', async () => {
     const d = join(dir, 'lock');

@@ -21,6 +21,8 @@ describe('docs/CLI.md agrees with the code', () => {
   it('lists every command and subcommand, each loaded through the command tables', async () => {
     const { COMMANDS } = await import('../../src/cli/commands/index.js');
     const { K8S_COMMANDS } = await import('../../src/cli/commands/k8s/index.js');
+    const { BACKUP_COMMANDS } = await import('../../src/cli/commands/backup/index.js');
+    const tables: Record<string, { name: string }[]> = { k8s: K8S_COMMANDS, backup: BACKUP_COMMANDS };
     const loaded = async (args: string[]) => {
       let c = await buildProgram(new Context({ env: {} } as never), args);
       for (const a of args) c = c.commands.find((x) => x.name() === a)!;
@@ -29,7 +31,7 @@ describe('docs/CLI.md agrees with the code', () => {
     for (const spec of COMMANDS) {
       const c = await loaded([spec.name]);
       expect(doc, c.name()).toContain(`\`${c.name()}`);
-      const subs = spec.name === 'k8s' ? K8S_COMMANDS.map((k) => k.name) : c.commands.map((s) => s.name());
+      const subs = tables[spec.name] ? tables[spec.name]!.map((k) => k.name) : c.commands.map((s) => s.name());
       for (const sub of subs) expect([`\`${c.name()} ${sub}`, `\`${c.name()} [${sub}]`].some((form) => doc.includes(form)), `${c.name()} ${sub} in docs/CLI.md`).toBe(true);
     }
   });
@@ -37,8 +39,9 @@ describe('docs/CLI.md agrees with the code', () => {
   it('the tables give each command the arguments its file declares (the help listing shows them unloaded)', async () => {
     const { COMMANDS } = await import('../../src/cli/commands/index.js');
     const { K8S_COMMANDS } = await import('../../src/cli/commands/k8s/index.js');
+    const { BACKUP_COMMANDS } = await import('../../src/cli/commands/backup/index.js');
     const argsOf = (c: Command) => c.registeredArguments.map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`)).join(' ');
-    for (const [prefix, specs] of [[[], COMMANDS], [['k8s'], K8S_COMMANDS]] as const) {
+    for (const [prefix, specs] of [[[], COMMANDS], [['k8s'], K8S_COMMANDS], [['backup'], BACKUP_COMMANDS]] as const) {
       for (const spec of specs) {
         let c = await buildProgram(new Context({ env: {} } as never), [...prefix, spec.name]);
         for (const a of [...prefix, spec.name]) c = c.commands.find((x) => x.name() === a)!;

@@ -6,7 +6,13 @@ import { writeFileAtomic } from '../../vault/fs/atomic.js';
 import { makeDirs } from '../../vault/fs/dirs.js';
 import { readVault } from '../../vault/store.js';
 import { metricsOf } from '../../verify/metrics.js';
-import { parseVerificationPlan, type VerificationPlan } from '../../verify/plan.js';
+import { parseReadData, parseVerificationPlan, type VerificationPlan } from '../../verify/plan.js';
+import { parseDestination } from '../../dest/dest.js';
+import { auditBackups } from '../../backup/audit.js';
+import { loadSigningKey } from '../../backup/keys.js';
+import { listRepo } from '../../backup/repo.js';
+import { backupStatus } from '../../backup/status.js';
+import { signingKeyPath } from './backup/options.js';
 import { verificationReport } from '../../verify/report.js';
 import { addInterval, parseInterval } from '../../verify/schedule.js';
 import { parseAgainst } from '../../verify/sources.js';
@@ -30,6 +36,9 @@ interface VerifyOptions {
   report?: string;
   reportDir?: string;
   prometheus?: string;
+  repo?: string;
+  readData?: string | boolean;
+  signingKey?: string;
 }
 
 /** `VAULT_FILE[:KEY_FILE]`: the key file after the first ':' that starts a path. */
@@ -54,6 +63,9 @@ export default function verify(cmd: Command, ctx: Context): void {
     .option('--operator <name>', 'who runs it, for the report and the evidence log (default: $USER)')
     .option('--report <file>', 'write the Markdown report here')
     .option('--report-dir <dir>', 'write the Markdown report into this folder, named by date')
+    .option('-r, --repo <dest>', 'also verify the backups in this repository (default: the plan\'s backups.repo)')
+    .option('--read-data [subset]', 'read backups in full: all, or a percentage such as 10% (the least recently read first, always the newest of each component)')
+    .option('--signing-key <file>', 'this host\'s signing key, to record each full read in its manifest')
     .option('--prometheus <file>', 'after the run, write the status as Prometheus metrics (node_exporter textfile format)')
     .action(async (o: VerifyOptions) => {
       const paths = ctx.paths(cmd);
@@ -70,6 +82,12 @@ export default function verify(cmd: Command, ctx: Context): void {
       if (o.report) ctx.checkOut(o.report, true);
       const shares = [];
       for (const f of o.shares ?? []) shares.push(await readShare(ctx, f, o.identity ?? []));
+      if (o.repo) plan.backups = { repo: o.repo, readData: plan.backups?.readData ?? false };
+      if (o.readData !== undefined) {
+        if (!plan.backups) throw new VaultError('usage', '--read-data needs a backup repository: --repo DEST, or backups.repo in the plan');
+        plan.backups.readData = o.readData === true ? true : parseReadData(o.readData, '--read-data');
+      }
+      const backupPlan = plan.backups;
       const kube = o.kubeconfig ?? plan.kubernetes?.kubeconfig;
       const now = ctx.now();
       const result = await runVerification({
@@ -80,6 +98,16 @@ export default function verify(cmd: Command, ctx: Context): void {
         dest: { env: ctx.io.env },
         sources: { env: ctx.io.env, cluster: { kubeconfig: kube ? ctx.abs(kube) : undefined, context: o.context ?? plan.kubernetes?.context, env: ctx.io.env, requestTimeoutMs: o.requestTimeout } },
         ...(shares.length ? { shares } : {}),
+        ...(backupPlan
+          ? {
+              backups: async (doc) => {
+                const repo = { dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } };
+                const signing = backupPlan.readData ? loadSigningKey(signingKeyPath(ctx, o)) : undefined;
+                const checks = await auditBackups(repo, doc, { readData: backupPlan.readData, env: ctx.io.env, ...(signing ? { signing } : {}), now });
+                return checks.map(({ component, file, ok, message }) => ({ component, file, ok, message }));
+              },
+            }
+          : {}),
         operator: o.operator ?? ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown',
         now,
       });
@@ -94,7 +122,8 @@ export default function verify(cmd: Command, ctx: Context): void {
       }
       if (o.prometheus) {
         const { doc } = await readVault(paths, store);
-        writeFileAtomic(ctx.abs(o.prometheus), metricsOf(vaultStatus(doc, plan.interval, now)), { mode: 0o644 });
+        const backups = backupPlan ? backupStatus(await listRepo({ dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } }), doc, () => undefined, now) : [];
+        writeFileAtomic(ctx.abs(o.prometheus), metricsOf(vaultStatus(doc, plan.interval, now, backups)), { mode: 0o644 });
       }
       const failures = result.checks.filter((c) => !c.ok);
       if (ctx.globals(cmd).json) ctx.json({ ...result, reportSha256, ...(reportFile ? { report: reportFile } : {}), ...(nextDue ? { nextDue } : {}) });

@@ -22,7 +22,8 @@ export function firstNonFolder(path: string): string {
  * some paths, e.g. under /proc): walks up to the first folder that exists,
  * then creates each missing one (mode 0700 by default).
  */
-export function makeDirs(path: string, mode = 0o700): void {
+/** Creates `path` and any missing parents (mode 0700); returns the folders it created, outermost first. */
+export function makeDirs(path: string, mode = 0o700): string[] {
   const missing: string[] = [];
   let p = path;
   for (let depth = 0; depth < 256; depth++) {
@@ -39,7 +40,9 @@ export function makeDirs(path: string, mode = 0o700): void {
       p = up;
     }
   }
-  for (const d of missing.reverse()) makeDir(d, mode, true);
+  missing.reverse();
+  for (const d of missing) makeDir(d, mode, true);
+  return missing;
 }
 
 /** mkdir of one folder whose parent exists, with a classified error. */

@@ -1,0 +1,211 @@
+import { execFile } from 'node:child_process';
+import { hostname } from 'node:os';
+import { promisify } from 'node:util';
+import type { Readable } from 'node:stream';
+import { parseAllDocuments } from 'yaml';
+import { VaultError } from '../vault/errors.js';
+import type { Kind } from './manifest.js';
+import type { Consumer, Producer } from './pipeline.js';
+
+const run = promisify(execFile);
+
+/**
+ * What each kind of backup runs, what its output must look like, and how it
+ * is read back in full. Credentials reach the tools through their own
+ * environment (libpq's PG* variables and PGPASSFILE, REDISCLI_AUTH), never
+ * argv; the manifest records where from (host, database), never how to log in.
+ */
+export interface Component {
+  component: string;
+  kind: Kind;
+  ext: string;
+  producer: Producer;
+  /** The tool that makes the dump and its version, for the manifest. */
+  tool: { name: string; version: string; args: string[] };
+  source: Record<string, string>;
+  /** A problem with the plaintext (too small, wrong format), or null. */
+  check: (head: Buffer, size: number) => string | null;
+  /** The full read that verifies the plaintext. */
+  verifier: (env: Record<string, string | undefined>) => Consumer;
+  /** An estimate of the plaintext size, for progress and for remote uploads. */
+  estimate?: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+async function versionOf(cmd: string, env: Env): Promise<string> {
+  try {
+    const { stdout } = await run(cmd, ['--version'], { env: env as NodeJS.ProcessEnv });
+    return stdout.split('\n')[0]!.trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new VaultError('not-found', `${cmd} is not installed`, { code: 'tool-missing', data: { tool: cmd } });
+    throw new VaultError('backup-failed', `${cmd} could not say its version: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+const majorOf = (v: string) => Number(/(\d+)(\.\d+)?/.exec(v.replace(/^[^\d]*/, ''))?.[1] ?? NaN);
+
+/** `--dbname` may name a database or hold a connection string, but not a password (argv is visible in ps). */
+export function checkDbname(dbname: string): void {
+  if (/password=|:\/\/[^/@]*:[^/@]*@/i.test(dbname)) {
+    throw new VaultError('usage', 'the connection string holds a password, which would be visible to other users (ps) and recorded', { hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead' });
+  }
+}
+
+async function psql(sql: string, dbname: string | undefined, env: Env): Promise<string> {
+  try {
+    const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql, ...(dbname ? ['--dbname', dbname] : [])], { env: env as NodeJS.ProcessEnv });
+    return stdout.trim();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    if (err.code === 'ENOENT') throw new VaultError('not-found', 'psql is not installed (it is needed to check the server version)', { code: 'tool-missing', data: { tool: 'psql' } });
+    throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`, { hint: 'check PGHOST, PGPORT, PGUSER, the password (PGPASSWORD or PGPASSFILE) and the database name' });
+  }
+}
+
+const pgSource = (env: Env, database: string): Record<string, string> => ({ host: env.PGHOST ?? 'local socket', port: env.PGPORT ?? '5432', database, ...(env.PGUSER ? { user: env.PGUSER } : {}), machine: hostname() });
+
+/**
+ * `pg_dump -Fc` of one database. The client's major version must be at
+ * least the server's (an older pg_dump cannot read a newer server right):
+ * checked first, with both versions in the message.
+ */
+export async function postgresComponent(env: Env, dbname: string | undefined, o: { compress?: number } = {}): Promise<Component> {
+  if (dbname) checkDbname(dbname);
+  const dumpArgs = ['-Fc', ...(o.compress !== undefined ? ['-Z', String(o.compress)] : [])];
+  const version = await versionOf('pg_dump', env);
+  const server = Number(await psql('show server_version_num', dbname, env));
+  const clientMajor = majorOf(version);
+  if (Math.floor(server / 10000) > clientMajor) {
+    throw new VaultError('backup-failed', `pg_dump is version ${clientMajor}, older than the server (${Math.floor(server / 10000)}): it cannot dump it faithfully`, { hint: `install the PostgreSQL ${Math.floor(server / 10000)} client tools (pg_config names the folder of the ones in use)` });
+  }
+  const database = await psql('select current_database()', dbname, env);
+  const estimate = Number(await psql('select pg_database_size(current_database())', dbname, env));
+  return {
+    component: `postgres/${database.toLowerCase().replace(/[^a-z0-9._-]/g, '_')}`,
+    kind: 'postgres',
+    ext: 'pgdump',
+    producer: { kind: 'process', command: 'pg_dump', args: [...dumpArgs, ...(dbname ? ['--dbname', dbname] : [])], env },
+    tool: { name: 'pg_dump', version, args: dumpArgs },
+    source: pgSource(env, database),
+    check: (head, size) => (size < 32 ? `its output was ${size} bytes` : head.subarray(0, 5).toString('latin1') !== 'PGDMP' ? 'its output is not a custom-format dump (no PGDMP header)' : null),
+    verifier: (e) => ({ kind: 'process', command: 'pg_restore', args: ['-f', '/dev/null'], env: e, label: 'pg_restore -f /dev/null' }),
+    estimate,
+  };
+}
+
+/** Every database of the cluster that accepts connections (templates aside). */
+export async function listDatabases(env: Env, dbname: string | undefined): Promise<string[]> {
+  return (await psql("select datname from pg_database where datallowconn and not datistemplate order by 1", dbname ?? 'postgres', env)).split('\n').filter(Boolean);
+}
+
+/** `pg_dumpall --globals-only`: roles and tablespaces (a restore into a new cluster needs them). */
+export async function postgresGlobals(env: Env): Promise<Component> {
+  const version = await versionOf('pg_dumpall', env);
+  return {
+    component: 'postgres/globals',
+    kind: 'postgres-globals',
+    ext: 'sql',
+    producer: { kind: 'process', command: 'pg_dumpall', args: ['--globals-only'], env },
+    tool: { name: 'pg_dumpall', version, args: ['--globals-only'] },
+    source: pgSource(env, '(cluster globals)'),
+    check: (head, size) => (size === 0 ? 'its output was empty' : !head.toString('latin1').includes('PostgreSQL database cluster dump') ? 'its output is not a pg_dumpall script' : null),
+    verifier: () => ({ kind: 'inline', label: 'a complete pg_dumpall script', consume: (r) => endsWith(r, '-- PostgreSQL database cluster dump complete') }),
+  };
+}
+
+async function endsWith(r: Readable, marker: string): Promise<void> {
+  let last = '';
+  for await (const c of r) last = (last + (c as Buffer).toString('latin1')).slice(-4096);
+  if (!last.includes(marker)) throw new VaultError('verify-failed', `the script does not end with "${marker}": it was cut short`);
+}
+
+/** `redis-cli --rdb -`: a fresh RDB snapshot streamed from the server (local or remote; REDISCLI_AUTH for a password). */
+export async function redisComponent(env: Env, o: { host: string; port: string; name: string }): Promise<Component> {
+  const version = await versionOf('redis-cli', env);
+  return {
+    component: `redis/${o.name}`,
+    kind: 'redis',
+    ext: 'rdb',
+    producer: { kind: 'process', command: 'redis-cli', args: ['-h', o.host, '-p', o.port, '--no-auth-warning', '--rdb', '-'], env },
+    tool: { name: 'redis-cli', version, args: ['--rdb', '-'] },
+    source: { host: o.host, port: o.port, machine: hostname() },
+    check: (head, size) => (size < 9 ? `its output was ${size} bytes` : head.subarray(0, 5).toString('latin1') !== 'REDIS' ? 'its output is not an RDB file (no REDIS header)' : null),
+    verifier: (e) => ({ kind: 'process', command: 'redis-check-rdb', args: ['{input}'], env: e, label: 'redis-check-rdb', fifo: true }),
+  };
+}
+
+/** A tar stream of files and folders (relative to `base`). */
+export async function filesComponent(env: Env, o: { base: string; paths: string[]; name: string }): Promise<Component> {
+  if (!o.paths.length) throw new VaultError('usage', 'which files? name at least one path');
+  for (const p of o.paths) if (p.startsWith('-')) throw new VaultError('usage', `path ${JSON.stringify(p)} starts with "-": write ./${p}`);
+  const version = await versionOf('tar', env);
+  return {
+    component: `files/${o.name}`,
+    kind: 'files',
+    ext: 'tar',
+    producer: { kind: 'process', command: 'tar', args: ['-c', '-f', '-', '-C', o.base, '--', ...o.paths], env },
+    tool: { name: 'tar', version, args: ['-c', '-C', o.base, ...o.paths] },
+    source: { base: o.base, paths: o.paths.join(' '), machine: hostname() },
+    check: (head, size) => (size < 1024 || size % 512 !== 0 ? `its output (${size} bytes) is not a tar archive` : null),
+    verifier: (e) => ({ kind: 'process', command: 'tar', args: ['-t', '-f', '-'], env: e, label: 'tar -t' }),
+  };
+}
+
+/** Kubernetes objects as YAML documents, made in-process through the cluster client. */
+export function k8sComponent(o: { name: string; context: string; namespaces: string[]; open: () => Promise<Readable> }): Component {
+  return {
+    component: `k8s/${o.name}`,
+    kind: 'k8s',
+    ext: 'yaml',
+    producer: { kind: 'stream', name: 'the Kubernetes API', open: o.open },
+    tool: { name: 'vault-tool', version: 'k8s', args: o.namespaces },
+    source: { context: o.context, namespaces: o.namespaces.join(' '), machine: hostname() },
+    check: (_h, size) => (size === 0 ? 'nothing was read' : null),
+    verifier: () => ({ kind: 'inline', label: 'YAML', consume: checkYaml }),
+  };
+}
+
+async function checkYaml(r: Readable): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of r) chunks.push(c as Buffer);
+  const docs = parseAllDocuments(Buffer.concat(chunks).toString('utf8'));
+  const bad = (Array.isArray(docs) ? docs : [docs]).find((d) => d.errors.length);
+  if (bad) throw new VaultError('verify-failed', `the YAML does not parse: ${bad.errors[0]!.message.split('\n')[0]}`);
+}
+
+const SENSITIVE = /pass|secret|token|key|auth|credential/i;
+
+/** Any command that writes a dump to stdout (mongodump --archive, kc.sh export…). */
+export async function execComponent(env: Env, o: { name: string; command: string; args: string[] }): Promise<Component> {
+  // The arguments are recorded, but the value of any that looks like a credential is not.
+  const shown = o.args.map((a, i) => (SENSITIVE.test(o.args[i - 1] ?? '') && !a.startsWith('-') ? '***' : a.replace(/^(--?[^=]*(pass|secret|token|key|auth)[^=]*=).*/i, '$1***')));
+  return {
+    component: `exec/${o.name}`,
+    kind: 'exec',
+    ext: 'bin',
+    producer: { kind: 'process', command: o.command, args: o.args, env },
+    tool: { name: o.command, version: '', args: shown },
+    source: { command: o.command, machine: hostname() },
+    check: (_h, size) => (size === 0 ? 'its output was empty' : null),
+    verifier: () => ({ kind: 'discard', label: 'decrypt' }),
+  };
+}
+
+/** The verifier of a manifest's kind (for backups made earlier). */
+export function verifierFor(kind: Kind, env: Env): Consumer {
+  switch (kind) {
+    case 'postgres':
+      return { kind: 'process', command: 'pg_restore', args: ['-f', '/dev/null'], env, label: 'pg_restore -f /dev/null' };
+    case 'postgres-globals':
+      return { kind: 'inline', label: 'a complete pg_dumpall script', consume: (r) => endsWith(r, '-- PostgreSQL database cluster dump complete') };
+    case 'redis':
+      return { kind: 'process', command: 'redis-check-rdb', args: ['{input}'], env, label: 'redis-check-rdb', fifo: true };
+    case 'files':
+      return { kind: 'process', command: 'tar', args: ['-t', '-f', '-'], env, label: 'tar -t' };
+    case 'k8s':
+      return { kind: 'inline', label: 'YAML', consume: checkYaml };
+    case 'exec':
+      return { kind: 'discard', label: 'decrypt' };
+  }
+}

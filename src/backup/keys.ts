@@ -1,0 +1,153 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { dirname } from 'node:path';
+import { VaultError } from '../vault/errors.js';
+import type { VaultDocument } from '../vault/document.js';
+import { findEntry, putEntry, rotateEntry } from '../vault/entries.js';
+import { recordEvidence } from '../vault/evidence.js';
+import { writeFileAtomic } from '../vault/fs/atomic.js';
+import { exists, makeDirs } from '../vault/fs/dirs.js';
+import { LIMITS, readFileCapped } from '../vault/fs/read.js';
+import { keyIdOf } from '../vault/keyfile.js';
+import { changed, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { X25519Identity } from '../vault/age/x25519.js';
+
+/**
+ * The keys of backups. Backups are encrypted to the *backup recipient*, the
+ * public half of an X25519 identity kept as the vault entry
+ * `backup/identity` (type age-identity): a backup host needs only the
+ * recipient, never vault.key, and escrowing the vault escrows the backups.
+ * Rotating it adds a version; old versions stay, because old backups need
+ * them.
+ *
+ * Age does not say who wrote a file, so each manifest is signed with the
+ * backup host's Ed25519 signing key, whose public half the vault registers
+ * ("trusted signers"): a manifest written or altered by anyone else is
+ * refused (docs/THREAT-MODEL.md, "Backups").
+ */
+export const BACKUP_ENTRY = 'backup/identity';
+
+export interface TrustedSigner {
+  id: string;
+  /** Raw Ed25519 public key, base64. */
+  publicKey: string;
+  label: string;
+  addedAt: string;
+}
+
+export interface BackupState {
+  signers: TrustedSigner[];
+  /** Repositories backups were written to while the vault was open, and the backup key ids they need. */
+  keysInUse: Record<string, { repos: string[]; lastAt: string }>;
+}
+
+export function backupState(doc: VaultDocument): BackupState {
+  const d = doc as VaultDocument & { backup?: BackupState };
+  d.backup ??= { signers: [], keysInUse: {} };
+  d.backup.signers ??= [];
+  d.backup.keysInUse ??= {};
+  return d.backup;
+}
+
+export function peekBackupState(doc: VaultDocument): BackupState {
+  const b = (doc as VaultDocument & { backup?: BackupState }).backup;
+  return { signers: b?.signers ?? [], keysInUse: b?.keysInUse ?? {} };
+}
+
+export interface BackupKey {
+  keyId: string;
+  recipient: string;
+  version: number;
+  identity: X25519Identity;
+}
+
+/** Every version of the backup identity the vault holds, newest first. */
+export function backupKeys(doc: VaultDocument): BackupKey[] {
+  const e = findEntry(doc, BACKUP_ENTRY);
+  if (!e) return [];
+  return [...e.versions].reverse().map((v) => {
+    const identity = X25519Identity.parse(Buffer.from(v.value, 'base64').toString('latin1'));
+    return { keyId: keyIdOf(identity.recipient), recipient: identity.recipient, version: v.version, identity };
+  });
+}
+
+/** The current backup recipient; made (and recorded) on first use. */
+export async function ensureBackupKey(paths: VaultPaths, store: StoreOptions, now: Date): Promise<{ recipient: string; keyId: string; created: boolean }> {
+  return updateVault<{ recipient: string; keyId: string; created: boolean }>(paths, store, (doc) => {
+    const have = backupKeys(doc)[0];
+    if (have && !findEntry(doc, BACKUP_ENTRY)?.deletedAt) return unchanged({ recipient: have.recipient, keyId: have.keyId, created: false });
+    putEntry(doc, { name: BACKUP_ENTRY, type: 'age-identity', description: 'the key that opens the backups (its recipient encrypts them)', update: true, now });
+    const k = backupKeys(doc)[0]!;
+    recordEvidence(doc, 'backup.key', { keyId: k.keyId, version: k.version, recipient: k.recipient }, now);
+    return changed({ recipient: k.recipient, keyId: k.keyId, created: true });
+  });
+}
+
+/** A new backup key; the old versions stay in the vault for the backups made with them. */
+export async function rotateBackupKey(paths: VaultPaths, store: StoreOptions, now: Date): Promise<BackupKey> {
+  return updateVault(paths, store, (doc) => {
+    if (!findEntry(doc, BACKUP_ENTRY)) throw new VaultError('not-found', 'there is no backup key yet', { code: 'backup-no-key' });
+    rotateEntry(doc, BACKUP_ENTRY, now);
+    const k = backupKeys(doc)[0]!;
+    recordEvidence(doc, 'backup.key', { keyId: k.keyId, version: k.version, recipient: k.recipient, rotated: true }, now);
+    return changed(k);
+  });
+}
+
+export interface SigningKey {
+  id: string;
+  publicKey: string;
+  privateKey: KeyObject;
+}
+
+const rawPublic = (k: KeyObject) => Buffer.from(createPublicKey(k).export({ format: 'der', type: 'spki' })).subarray(12);
+export const signerId = (publicKey: string) => createHash('sha256').update(Buffer.from(publicKey, 'base64')).digest('hex').slice(0, 16);
+
+/** The host's signing key (PKCS#8 PEM, mode 0600), made on first use. */
+export function loadSigningKey(path: string, create = true): SigningKey {
+  let privateKey: KeyObject;
+  if (exists(path)) {
+    try {
+      privateKey = createPrivateKey(readFileCapped(path, 'signing key', LIMITS.keyFile));
+    } catch (e) {
+      if (e instanceof VaultError) throw e;
+      throw new VaultError('integrity', `the signing key ${path} is not an Ed25519 private key`);
+    }
+    if (privateKey.asymmetricKeyType !== 'ed25519') throw new VaultError('integrity', `the signing key ${path} is not an Ed25519 private key`);
+  } else {
+    if (!create) throw new VaultError('not-found', `signing key not found: ${path}`);
+    privateKey = generateKeyPairSync('ed25519').privateKey;
+    makeDirs(dirname(path));
+    writeFileAtomic(path, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { exclusive: true });
+  }
+  const publicKey = rawPublic(privateKey).toString('base64');
+  return { id: signerId(publicKey), publicKey, privateKey };
+}
+
+export function signBytes(k: SigningKey, data: Uint8Array): string {
+  return sign(null, data, k.privateKey).toString('base64');
+}
+
+export function verifyBytes(publicKey: string, data: Uint8Array, signature: string): boolean {
+  try {
+    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKey, 'base64')]);
+    return verify(null, data, createPublicKey({ key: spki, format: 'der', type: 'spki' }), Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/** Registers a host's signing key in the vault (an officer's decision, recorded). */
+export async function trustSigner(paths: VaultPaths, store: StoreOptions, publicKey: string, label: string, now: Date): Promise<TrustedSigner> {
+  const raw = Buffer.from(publicKey, 'base64');
+  if (raw.length !== 32 || raw.toString('base64') !== publicKey) throw new VaultError('usage', 'a signing key is 32 bytes of standard base64 (44 characters), as `backup signer` prints it');
+  return updateVault(paths, store, (doc) => {
+    const st = backupState(doc);
+    const id = signerId(publicKey);
+    const have = st.signers.find((s) => s.id === id);
+    if (have) return unchanged(have);
+    const s: TrustedSigner = { id, publicKey, label, addedAt: now.toISOString() };
+    st.signers.push(s);
+    recordEvidence(doc, 'backup.signer', { id, label }, now);
+    return changed(s);
+  });
+}

@@ -1,0 +1,217 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { VaultError } from '../vault/errors.js';
+import { decryptStream, encryptStream } from '../vault/age/index.js';
+import type { X25519Identity } from '../vault/age/x25519.js';
+import { registerCleanup } from '../vault/fs/cleanup.js';
+import type { PendingFile } from './repo.js';
+
+/**
+ * The one pipeline every component shares. Backing up: the dump tool's
+ * stdout → SHA-256 and size of the plaintext → age encryption to the backup
+ * recipient → SHA-256 and size of the ciphertext → a file written under a
+ * temp name. Every stage counts: a tool that exits non-zero or is killed, an
+ * output under the component's minimum or failing its format check, a write
+ * error — and the temp file is removed. No plaintext touches disk.
+ */
+export type Producer =
+  | { kind: 'process'; command: string; args: string[]; env: Record<string, string | undefined> }
+  | { kind: 'stream'; name: string; open: () => Promise<Readable> };
+
+/** A consumer of decrypted data: a process reading stdin (pg_restore, redis-check-rdb, tar), or code. */
+export type Consumer =
+  | { kind: 'process'; command: string; args: string[]; env: Record<string, string | undefined>; label: string; fifo?: boolean }
+  | { kind: 'inline'; label: string; consume: (r: Readable) => Promise<void> }
+  | { kind: 'discard'; label: string };
+
+export interface Digest {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Counts and hashes what passes through, keeps the first bytes (for format
+ * checks), and can mirror every chunk into a second writable (a checker's
+ * stdin), waiting for it to drain.
+ */
+class Tap extends Transform {
+  private readonly hash = createHash('sha256');
+  size = 0;
+  head = Buffer.alloc(0);
+  constructor(private readonly onBytes?: (n: number) => void, private readonly mirror?: Writable) {
+    super({ highWaterMark: 1 << 20 });
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    if (this.head.length < 64) this.head = Buffer.concat([this.head, chunk.subarray(0, 64 - this.head.length)]);
+    this.onBytes?.(this.size);
+    if (this.mirror && !this.mirror.destroyed && !this.mirror.write(chunk)) this.mirror.once('drain', () => cb(null, chunk));
+    else cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    this.mirror?.end();
+    cb();
+  }
+  digest(): Digest {
+    return { size: this.size, sha256: this.hash.digest('hex') };
+  }
+}
+
+const tail = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join('; ').slice(-600);
+
+interface Spawned {
+  child: ChildProcess;
+  stderr: () => string;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function start(command: string, args: string[], env: Record<string, string | undefined>, stdin: 'ignore' | 'pipe', what: string, checker = stdin === 'pipe'): Spawned {
+  const child = spawn(command, args, { env: env as NodeJS.ProcessEnv, stdio: [stdin, 'pipe', 'pipe'] });
+  let err = '';
+  const keep = (c: Buffer) => (err = (err + c.toString('utf8')).slice(-4096));
+  child.stderr!.on('data', keep);
+  // A checker reading stdin reports on stdout too (redis-check-rdb does): keep its tail with stderr.
+  if (checker) child.stdout!.on('data', keep);
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res, rej) => {
+    child.on('error', (e) => rej((e as NodeJS.ErrnoException).code === 'ENOENT' ? new VaultError('not-found', `${command} is not installed (needed for ${what})`, { code: 'tool-missing', data: { tool: command } }) : new VaultError('io', `${command}: ${e.message}`)));
+    child.on('close', (code, signal) => res({ code, signal }));
+  });
+  done.catch(() => undefined);
+  return { child, stderr: () => err, done };
+}
+
+export interface Produced {
+  plaintext: Digest;
+  ciphertext: Digest;
+  location: string;
+  stderr: string;
+}
+
+/**
+ * Runs a producer through the pipeline into `file`; commits it only if
+ * every stage succeeded and `check(head, size)` finds nothing wrong with the
+ * plaintext; otherwise aborts it (the temp file is removed) and throws a
+ * backup-failed error naming the stage, with the tool's stderr (bounded).
+ */
+export async function produce(p: Producer, recipient: string, file: PendingFile, o: { check: (head: Buffer, size: number) => string | null; verifier?: Consumer; onProgress?: (bytes: number) => void }): Promise<Produced> {
+  let proc: Spawned | undefined;
+  const checker = o.verifier ? startConsumer(o.verifier) : undefined;
+  const plain = new Tap(o.onProgress, checker?.sink);
+  const cipher = new Tap();
+  const name = p.kind === 'process' ? p.command : p.name;
+  try {
+    let source: Readable;
+    if (p.kind === 'process') {
+      proc = start(p.command, p.args, p.env, 'ignore', 'this backup');
+      source = proc.child.stdout!;
+    } else source = await p.open();
+    const piped = pipeline(source, plain, encryptStream({ recipients: [recipient] }), cipher, file.stream);
+    const [flow, exit, checked] = await Promise.allSettled([piped, proc?.done, checker?.done]);
+    if (exit.status === 'fulfilled' && exit.value) {
+      const x = exit.value;
+      if (x.signal) throw new VaultError('backup-failed', `${name} was killed by ${x.signal}${tail(proc!.stderr()) ? `: ${tail(proc!.stderr())}` : ''}; nothing was kept`);
+      if (x.code !== 0) throw new VaultError('backup-failed', `${name} failed (exit ${x.code})${tail(proc!.stderr()) ? `: ${tail(proc!.stderr())}` : ''}; nothing was kept`);
+    } else if (exit.status === 'rejected') throw exit.reason;
+    const problem = o.check(plain.head, plain.size);
+    if (problem) throw new VaultError('backup-failed', `${name} exited 0 but ${problem}; nothing was kept`);
+    if (checked.status === 'rejected') {
+      const e = checked.reason as VaultError;
+      throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: ${e.message}; nothing was kept`);
+    }
+    if (flow.status === 'rejected') throw flow.reason;
+    const location = await file.commit();
+    return { plaintext: plain.digest(), ciphertext: cipher.digest(), location, stderr: proc ? tail(proc.stderr()) : '' };
+  } catch (e) {
+    proc?.child.kill('SIGKILL');
+    checker?.kill();
+    await file.abort();
+    if (e instanceof VaultError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw new VaultError('backup-failed', `the backup through ${name} failed: ${err.code ?? err.message}${proc && tail(proc.stderr()) ? ` (${name}: ${tail(proc.stderr())})` : ''}; nothing was kept`);
+  }
+}
+
+/**
+ * A named pipe in a private folder, for checkers that open a path rather than
+ * read their stdin (a child's stdin here is a socket, which /dev/stdin cannot
+ * open). Data passes through the kernel, never to disk.
+ */
+function makeFifo(): { path: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'vault-tool-fifo-'));
+  const path = join(dir, 'data');
+  try {
+    execFileSync('mkfifo', ['-m', '600', path], { stdio: 'ignore' });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new VaultError('io', `cannot make a named pipe in ${dir}: ${(e as Error).message}`);
+  }
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  const unregister = registerCleanup(remove);
+  return { path, remove: () => (remove(), unregister()) };
+}
+
+/** A consumer started on its own: write the plaintext into `sink`; `done` settles with its verdict. */
+function startConsumer(c: Consumer): { sink: Writable; done: Promise<void>; kill: () => void } {
+  if (c.kind === 'process') {
+    const fifo = c.fifo ? makeFifo() : undefined;
+    const proc = start(c.command, fifo ? c.args.map((a) => (a === '{input}' ? fifo.path : a)) : c.args, c.env, fifo ? 'ignore' : 'pipe', c.label, true);
+    const sink = fifo ? createWriteStream(fifo.path) : proc.child.stdin!;
+    sink.on('error', () => undefined);
+    // If the checker dies before opening the pipe, our open would wait for ever: open it once for reading to release it.
+    const release = () => {
+      if (!fifo) return;
+      try {
+        closeSync(openSync(fifo.path, constants.O_RDONLY | constants.O_NONBLOCK));
+      } catch {
+        /* already gone */
+      }
+    };
+    const done = proc.done.then(({ code, signal }) => {
+      if (signal || code !== 0) throw new VaultError('verify-failed', `${c.label} failed (${signal ? `killed by ${signal}` : `exit ${code}`})${tail(proc.stderr()) ? `: ${tail(proc.stderr())}` : ''}`);
+    });
+    done.catch(() => undefined).finally(() => {
+      release();
+      fifo?.remove();
+    });
+    return { sink, done, kill: () => proc.child.kill('SIGKILL') };
+  }
+  const pass = new Transform({ transform: (chunk, _e, cb) => cb(null, chunk), highWaterMark: 1 << 20 });
+  const done = c.kind === 'inline' ? c.consume(pass) : new Promise<void>((res, rej) => pass.on('data', () => undefined).on('end', res).on('error', rej));
+  done.catch(() => undefined);
+  return { sink: pass, done, kill: () => pass.destroy() };
+}
+
+export interface Consumed {
+  ciphertext: Digest;
+  plaintext: Digest;
+}
+
+/**
+ * Decrypts `source` into a consumer, hashing both sides. The consumer's
+ * exit status counts as much as the decryption: a checker that fails, or
+ * stops reading early, fails the read; a truncated or altered file fails in
+ * decryption before any unauthenticated byte reaches it.
+ */
+export async function consume(source: Readable, identities: X25519Identity[], c: Consumer): Promise<Consumed> {
+  const cipher = new Tap();
+  const plain = new Tap();
+  const target = startConsumer(c);
+  const [flow, verdict] = await Promise.allSettled([pipeline(source, cipher, decryptStream({ identities }), plain, target.sink), target.done]);
+  if (flow.status === 'rejected') {
+    const e = flow.reason as NodeJS.ErrnoException;
+    target.kill();
+    source.destroy();
+    // The consumer stopped reading (EPIPE): its own verdict says why; anything else (decryption, reading) is the cause.
+    if (e instanceof VaultError || !(e.code === 'EPIPE' || e.code === 'ERR_STREAM_PREMATURE_CLOSE') || verdict.status === 'fulfilled') throw e;
+  }
+  if (verdict.status === 'rejected') throw verdict.reason;
+  return { ciphertext: cipher.digest(), plaintext: plain.digest() };
+}
+
+export { Readable };

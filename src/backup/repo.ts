@@ -1,0 +1,231 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, createWriteStream, fsyncSync, linkSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { VaultError } from '../vault/errors.js';
+import { checkWritableTarget, fsyncDir, removeQuietly, sweepTempFiles, tempNameFor } from '../vault/fs/atomic.js';
+import { registerCleanup } from '../vault/fs/cleanup.js';
+import { makeDirs } from '../vault/fs/dirs.js';
+import { fsError } from '../vault/fs/errors.js';
+import { LIMITS } from '../vault/fs/read.js';
+import { list, readFile, remove, runRclone, writeFile, type Destination, type DestOptions } from '../dest/dest.js';
+import { manifestName, parseManifest, type BackupManifest } from './manifest.js';
+
+/**
+ * A backup repository: a folder or an rclone remote (as restic's `-r`),
+ * one folder per component, each backup an age file beside its manifest:
+ *
+ *   <repo>/<component>/<YYYYMMDDTHHMMSSZ>-<id>.<ext>.age
+ *   <repo>/<component>/<YYYYMMDDTHHMMSSZ>-<id>.<ext>.age.manifest.json
+ *
+ * Files are written under a temp name and moved into place only when whole;
+ * the manifest goes last.
+ */
+export interface Repo {
+  dest: Destination;
+  io: DestOptions;
+}
+
+const COMPONENT = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)?$/;
+
+export function checkComponent(c: string): string {
+  if (!COMPONENT.test(c) || c.length > 128) throw new VaultError('usage', `invalid component name ${JSON.stringify(c)}: lowercase letters, digits, . _ - (one / allowed, as postgres/app)`);
+  return c;
+}
+
+/** The repository folder of a component, as a destination. */
+export function componentDest(repo: Repo, component: string): Destination {
+  const d = repo.dest;
+  return d.kind === 'folder' ? { kind: 'folder', path: join(d.path, component), spec: join(d.path, component) } : { kind: 'rclone', remote: d.remote, path: d.path ? `${d.path}/${component}` : component, spec: `${d.remote}:${d.path ? `${d.path}/` : ''}${component}` };
+}
+
+/** A file being written: stream into `stream`, then `commit()` (moved into place) or `abort()` (removed). */
+export interface PendingFile {
+  stream: Writable;
+  commit(): Promise<string>;
+  abort(): Promise<void>;
+}
+
+/**
+ * A streaming write that is never visible under its final name until whole:
+ * a temp file beside it (0600), fsync, rename (or, exclusive, a link that
+ * fails if the name was taken meanwhile), fsync of the folder. An abort, an
+ * error or an exit removes the temp file; a SIGKILL leaves one the next
+ * write sweeps.
+ */
+export function createLocalFile(final: string, opts: { exclusive: boolean }): PendingFile {
+  checkWritableTarget(final, opts.exclusive);
+  sweepTempFiles(final);
+  const tmp = tempNameFor(final);
+  const unregister = registerCleanup(() => removeQuietly(tmp));
+  const stream = createWriteStream(tmp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
+  return {
+    stream,
+    async commit() {
+      try {
+        const fd = openSync(tmp, 'r');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        if (opts.exclusive) {
+          try {
+            linkSync(tmp, final);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new VaultError('exists', `${final} already exists; refusing to overwrite it`);
+            throw e;
+          }
+          unlinkSync(tmp);
+        } else renameSync(tmp, final);
+        fsyncDir(dirname(final));
+        return final;
+      } catch (e) {
+        removeQuietly(tmp);
+        throw fsError(e, 'write', final);
+      } finally {
+        unregister();
+      }
+    },
+    async abort() {
+      stream.destroy();
+      removeQuietly(tmp);
+      unregister();
+    },
+  };
+}
+
+function removeEmptyDirs(dirs: string[]): void {
+  for (const d of [...dirs].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
+}
+
+/** Opens a streaming write of `name` into the component's folder, never visible under its name until committed. */
+export function createFile(repo: Repo, component: string, name: string, opts: { sizeEstimate?: number } = {}): PendingFile {
+  const d = componentDest(repo, component);
+  const tmpName = `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  if (d.kind === 'folder') {
+    const made = makeDirs(d.path);
+    const f = createLocalFile(join(d.path, name), { exclusive: true });
+    // A failed first backup of a component leaves no empty folder behind.
+    return { ...f, abort: async () => (await f.abort(), removeEmptyDirs(made)) };
+  }
+  // rclone: stream into `rclone rcat` under the temp name, then move it into place.
+  const remote = (n: string) => `${d.remote}:${d.path ? `${d.path}/` : ''}${n}`;
+  const args = ['rcat'];
+  // An upload of unknown size goes in chunks; S3 allows 10,000 parts, so big ones need big chunks.
+  if (opts.sizeEstimate && opts.sizeEstimate > 40 * 2 ** 30) args.push('--s3-chunk-size', `${Math.ceil((opts.sizeEstimate * 1.5) / 9000 / 2 ** 20)}M`);
+  args.push(remote(tmpName));
+  const p = spawn(repo.io.rclone ?? 'rclone', args, { env: repo.io.env as NodeJS.ProcessEnv, stdio: ['pipe', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2048)));
+  const exited = new Promise<number | null>((res) => p.on('close', (code) => res(code)));
+  const failed = new Promise<never>((_, rej) => p.on('error', (e) => rej(new VaultError('not-found', `rclone could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { hint: 'install rclone, or use a local folder as the repository' }))));
+  failed.catch(() => undefined);
+  const message = () => err.split('\n').filter((l) => l && !/Config file .* not found/.test(l)).slice(-2).join('; ');
+  return {
+    stream: p.stdin,
+    async commit() {
+      const code = await Promise.race([exited, failed]);
+      if (code !== 0) {
+        await runRclone(repo.io, ['deletefile', remote(tmpName)]).catch(() => undefined);
+        throw new VaultError('io', `uploading ${remote(name)} failed (rclone exit ${code}): ${message() || 'no message'}`, { hint: 'check the remote name, its credentials and the network' });
+      }
+      const mv = await runRclone(repo.io, ['moveto', remote(tmpName), remote(name)]);
+      if (mv.code !== 0) throw new VaultError('io', `moving ${remote(name)} into place failed: ${mv.stderr.split('\n').slice(-1)[0]}`);
+      return remote(name);
+    },
+    async abort() {
+      p.stdin.destroy();
+      p.kill();
+      await exited;
+      await runRclone(repo.io, ['deletefile', remote(tmpName)]).catch(() => undefined);
+    },
+  };
+}
+
+/** Streams a backup file out of the repository. */
+export function openFile(repo: Repo, component: string, name: string): Readable {
+  const d = componentDest(repo, component);
+  if (d.kind === 'folder') return createReadStream(join(d.path, name), { highWaterMark: 1 << 20 });
+  const p = spawn(repo.io.rclone ?? 'rclone', ['cat', `${d.remote}:${d.path ? `${d.path}/` : ''}${name}`], { env: repo.io.env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2048)));
+  p.on('close', (code) => {
+    if (code !== 0) p.stdout.destroy(new VaultError('io', `reading ${d.spec}/${name} failed (rclone exit ${code}): ${err.split('\n').filter(Boolean).slice(-1)[0] ?? ''}`));
+  });
+  return p.stdout;
+}
+
+export async function writeManifest(repo: Repo, m: BackupManifest, replace = false): Promise<string> {
+  return (await writeFile(componentDest(repo, m.component), manifestName(m.file), Buffer.from(JSON.stringify(m, null, 2) + '\n'), { ...repo.io, exclusive: !replace })).location;
+}
+
+export interface Listed {
+  component: string;
+  file: string;
+  manifest?: BackupManifest;
+  /** Why the backup cannot be used: no manifest (incomplete), an unreadable one, a manifest without its file. */
+  problem?: string;
+}
+
+/** Every backup in the repository (components are one or two folder levels deep). */
+export async function listRepo(repo: Repo): Promise<Listed[]> {
+  const components: string[] = [];
+  const walk = async (d: Destination, prefix: string, depth: number) => {
+    const files = await list(d, repo.io);
+    if (files.some((f) => f.name.endsWith('.age') || f.name.endsWith('.manifest.json'))) components.push(prefix);
+    if (depth >= 2) return;
+    for (const sub of await subfolders(d, repo)) await walk(componentDest({ ...repo, dest: d }, sub), prefix ? `${prefix}/${sub}` : sub, depth + 1);
+  };
+  await walk(repo.dest, '', 0);
+  const out: Listed[] = [];
+  for (const component of components.filter(Boolean).sort()) {
+    const d = componentDest(repo, component);
+    const files = await list(d, repo.io);
+    const names = new Set(files.map((f) => f.name));
+    for (const f of files) {
+      if (f.name.endsWith('.age')) {
+        if (!names.has(manifestName(f.name))) {
+          out.push({ component, file: f.name, problem: 'no manifest: an incomplete backup (interrupted, or its verification failed)' });
+          continue;
+        }
+        try {
+          const m = parseManifest((await readFile(d, manifestName(f.name), repo.io, LIMITS.text, 'manifest')).toString('utf8'), `${component}/${manifestName(f.name)}`);
+          if (m.file !== f.name || m.component !== component) out.push({ component, file: f.name, manifest: m, problem: `the manifest names ${m.component}/${m.file}: it was moved or edited` });
+          else out.push({ component, file: f.name, manifest: m });
+        } catch (e) {
+          out.push({ component, file: f.name, problem: (e as Error).message });
+        }
+      } else if (f.name.endsWith('.manifest.json') && !names.has(f.name.slice(0, -'.manifest.json'.length))) {
+        out.push({ component, file: f.name.slice(0, -'.manifest.json'.length), problem: 'the backup file is missing (its manifest is there)' });
+      }
+    }
+  }
+  return out.sort((a, b) => (a.component === b.component ? a.file.localeCompare(b.file) : a.component.localeCompare(b.component)));
+}
+
+async function subfolders(d: Destination, repo: Repo): Promise<string[]> {
+  if (d.kind === 'folder') {
+    try {
+      return readdirSync(d.path, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+    } catch {
+      return [];
+    }
+  }
+  const r = await runRclone(repo.io, ['lsf', '--dirs-only', `${d.remote}:${d.path}`]);
+  return r.code === 0 ? r.stdout.toString('utf8').split('\n').filter(Boolean).map((l) => l.replace(/\/$/, '')).filter((n) => !n.startsWith('.')) : [];
+}
+
+/** Deletes a backup: the manifest first (so an interrupted delete leaves an incomplete backup, never a manifest without its file). */
+export async function removeBackup(repo: Repo, component: string, file: string): Promise<void> {
+  const d = componentDest(repo, component);
+  await remove(d, manifestName(file), repo.io);
+  await remove(d, file, repo.io);
+}

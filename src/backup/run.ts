@@ -1,0 +1,169 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { VaultError } from '../vault/errors.js';
+import { recordEvidence } from '../vault/evidence.js';
+import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { verifierFor, type Component } from './components.js';
+import { backupKeys, backupState, peekBackupState, signerId, type SigningKey } from './keys.js';
+import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
+import { consume, produce } from './pipeline.js';
+import { createFile, openFile, removeBackup, writeManifest, type Listed, type Repo } from './repo.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface BackupContext {
+  repo: Repo;
+  signing: SigningKey;
+  recipient: { recipient: string; keyId: string };
+  /** The environment of the checker processes. */
+  env: Env;
+  now: () => Date;
+  onProgress?: (component: string, bytes: number, estimate?: number) => void;
+  /** When the vault is open on this host: the backup is recorded in the evidence log, and this host's signing key trusted. */
+  vault?: { paths: VaultPaths; store: StoreOptions };
+}
+
+const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const c of r) {
+    h.update(c as Buffer);
+    size += (c as Buffer).length;
+  }
+  return { size, sha256: h.digest('hex') };
+}
+
+/**
+ * One backup: the dump streamed through the pipeline into the repository,
+ * checked in full while it is written (the plaintext also goes to the
+ * component's full-read check), the stored file read back and its SHA-256
+ * compared, then the signed manifest written last. Anything wrong, and no
+ * file and no manifest are left.
+ */
+export async function backupComponent(ctx: BackupContext, c: Component): Promise<BackupManifest> {
+  const started = ctx.now();
+  const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${c.ext}.age`;
+  const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
+  const verifier = c.verifier(ctx.env);
+  const produced = await produce(c.producer, ctx.recipient.recipient, pending, { check: c.check, verifier, ...(ctx.onProgress ? { onProgress: (n: number) => ctx.onProgress!(c.component, n, c.estimate) } : {}) });
+  const back = await digestOf(openFile(ctx.repo, c.component, file));
+  if (back.sha256 !== produced.ciphertext.sha256 || back.size !== produced.ciphertext.size) {
+    await removeBackup(ctx.repo, c.component, file);
+    throw new VaultError('backup-failed', `the stored ${c.component}/${file} differs from what was written (${back.size} bytes read back, ${produced.ciphertext.size} written); nothing was kept`);
+  }
+  const finished = ctx.now();
+  const manifest = signManifest(
+    {
+      format: 'vault-tool/backup-manifest',
+      version: 1,
+      id: file.split('-')[1]!.split('.')[0]!,
+      component: c.component,
+      kind: c.kind,
+      file,
+      source: c.source,
+      tool: c.tool,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      plaintext: produced.plaintext,
+      ciphertext: produced.ciphertext,
+      recipient: ctx.recipient.recipient,
+      keyId: ctx.recipient.keyId,
+      verification: { at: finished.toISOString(), ok: true, check: `${verifier.label} while writing; the stored file read back`, message: `${produced.plaintext.size} bytes checked, stored SHA-256 matches` },
+    },
+    ctx.signing,
+  );
+  try {
+    await writeManifest(ctx.repo, manifest);
+  } catch (e) {
+    await removeBackup(ctx.repo, c.component, file).catch(() => undefined);
+    throw e;
+  }
+  if (ctx.vault) await recordBackup(ctx.vault, ctx.repo, manifest, ctx.signing, finished);
+  return manifest;
+}
+
+/** The backup key cannot be purged while a repository has backups made with one of its versions. */
+export function holdKeys(doc: import('../vault/document.js').VaultDocument): void {
+  const st = backupState(doc);
+  const d = doc as typeof doc & { holds?: Record<string, string[]> };
+  const reasons = Object.entries(st.keysInUse).filter(([, u]) => u.repos.length).map(([k, u]) => `backups in ${u.repos.join(', ')} need key ${k}`);
+  d.holds ??= {};
+  if (reasons.length) d.holds['backup/identity'] = reasons;
+  else delete d.holds['backup/identity'];
+}
+
+/** In the vault: the evidence record, the key id the repository needs, and this host's signing key trusted. */
+async function recordBackup(v: { paths: VaultPaths; store: StoreOptions }, repo: Repo, m: BackupManifest, signing: SigningKey, now: Date): Promise<void> {
+  await updateVault(v.paths, v.store, (doc) => {
+    const st = backupState(doc);
+    if (!st.signers.some((s) => s.id === signing.id)) {
+      st.signers.push({ id: signing.id, publicKey: signing.publicKey, label: m.source.machine ?? 'this host', addedAt: now.toISOString() });
+      recordEvidence(doc, 'backup.signer', { id: signing.id, label: m.source.machine ?? 'this host' }, now);
+    }
+    const use = st.keysInUse[m.keyId] ?? { repos: [], lastAt: m.finishedAt };
+    if (!use.repos.includes(repo.dest.spec)) use.repos.push(repo.dest.spec);
+    use.lastAt = m.finishedAt;
+    st.keysInUse[m.keyId] = use;
+    holdKeys(doc);
+    recordEvidence(doc, 'backup', { component: m.component, file: m.file, id: m.id, repo: repo.dest.spec, keyId: m.keyId, plaintextSha256: m.plaintext.sha256, ciphertextSha256: m.ciphertext.sha256, manifestSignature: m.signature.slice(0, 32) }, now);
+    return changed(undefined);
+  });
+}
+
+export interface BackupCheck {
+  component: string;
+  file: string;
+  ok: boolean;
+  keyId?: string;
+  /** Whether the vault holds the key that opens it. */
+  keyHeld: boolean;
+  message: string;
+  manifest?: BackupManifest;
+}
+
+/**
+ * Verifies a stored backup: its manifest (signed by a host the vault
+ * trusts), the key (the vault must hold it: a backup whose key is gone is a
+ * failure), then with `readData` the full read: ciphertext SHA-256, complete
+ * decryption, plaintext SHA-256, and the component's check
+ * (`pg_restore -f /dev/null`, `redis-check-rdb`, `tar -t`, YAML).
+ */
+export async function verifyBackup(repo: Repo, b: Listed, doc: import('../vault/document.js').VaultDocument, o: { readData: boolean; env: Env }): Promise<BackupCheck> {
+  const base = { component: b.component, file: b.file };
+  if (b.problem || !b.manifest) return { ...base, ok: false, keyHeld: false, message: b.problem ?? 'no manifest' };
+  const m = b.manifest;
+  const sig = checkSignature(m, peekBackupState(doc).signers);
+  const key = backupKeys(doc).find((k) => k.keyId === m.keyId);
+  const common = { ...base, keyId: m.keyId, keyHeld: Boolean(key), manifest: m };
+  if (!sig.ok) return { ...common, ok: false, message: sig.message };
+  if (!key) return { ...common, ok: false, message: `the vault no longer holds backup key ${m.keyId}: this backup cannot be decrypted (was a version of backup/identity purged?)` };
+  if (!o.readData && !m.verification?.ok) return { ...common, ok: false, message: `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}` };
+  if (!o.readData) return { ...common, ok: true, message: `manifest ${sig.message}; key ${m.keyId} held (v${key.version}); verified ${m.verification?.at}` };
+  try {
+    const r = await consume(openFile(repo, b.component, b.file), [key.identity], verifierFor(m.kind, o.env));
+    if (r.ciphertext.sha256 !== m.ciphertext.sha256 || r.ciphertext.size !== m.ciphertext.size) return { ...common, ok: false, message: `the stored file is not the one the manifest describes (SHA-256 differs): it was altered or replaced` };
+    if (r.plaintext.sha256 !== m.plaintext.sha256) return { ...common, ok: false, message: 'the decrypted data differs from what was backed up (SHA-256)' };
+    return { ...common, ok: true, message: `read in full: decrypted with key ${m.keyId} (v${key.version}) and passed ${verifierFor(m.kind, o.env).label}; ${r.plaintext.size} bytes` };
+  } catch (e) {
+    const err = e as VaultError;
+    const what = err instanceof VaultError && err.kind === 'integrity' ? `decryption failed: ${err.message} (the file was truncated or altered)` : err.message;
+    return { ...common, ok: false, message: what };
+  }
+}
+
+/** A verification's verdict written back into the manifest (re-signed by this host), so retention and status see it. */
+export async function recordVerdict(repo: Repo, m: BackupManifest, check: BackupCheck, signing: SigningKey, now: Date): Promise<BackupManifest> {
+  const { signature: _s, signer: _g, ...body } = m;
+  const updated = signManifest({ ...body, verification: { at: now.toISOString(), ok: check.ok, check: `full read (${verifierFor(m.kind, {}).label})`, message: check.message } }, signing);
+  await writeManifest(repo, updated, true);
+  return updated;
+}
+
+/** Opens the vault (when its key is here) to check or to record; the documents a backup check needs. */
+export async function vaultForBackups(paths: VaultPaths, store: StoreOptions) {
+  return (await readVault(paths, store)).doc;
+}
+
+export { signerId };

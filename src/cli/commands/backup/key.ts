@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { backupKeys, loadSigningKey, peekBackupState, rotateBackupKey, trustSigner, ensureBackupKey } from '../../../backup/keys.js';
+import { readVault } from '../../../vault/store.js';
+import { table, type Context } from '../../context.js';
+import { signingKeyPath } from './options.js';
+
+export default function backupKey(cmd: Command, ctx: Context): void {
+  cmd
+    .command('show', { isDefault: true })
+    .description('the backup recipient (give it to backup hosts) and every key version the vault holds')
+    .action(async (_o: unknown, sub: Command) => {
+      const k = await ensureBackupKey(ctx.paths(sub), ctx.storeOptions(sub), ctx.now());
+      const { doc } = await readVault(ctx.paths(sub), ctx.storeOptions(sub));
+      const versions = backupKeys(doc).map(({ keyId, recipient, version }) => ({ keyId, recipient, version }));
+      if (ctx.globals(sub).json) return ctx.json({ recipient: k.recipient, keyId: k.keyId, versions, signers: peekBackupState(doc).signers });
+      ctx.out(k.recipient);
+      ctx.info(`backup key ${k.keyId}${k.created ? ' (made now)' : ''}; ${versions.length} version(s) held: ${versions.map((v) => `v${v.version} ${v.keyId}`).join(', ')}`);
+      ctx.info('a backup host needs only this recipient: --recipient age1… or VAULT_TOOL_BACKUP_RECIPIENT');
+    });
+  cmd
+    .command('rotate')
+    .description('a new backup key; older versions stay in the vault for the backups made with them')
+    .action(async (_o: unknown, sub: Command) => {
+      const k = await rotateBackupKey(ctx.paths(sub), ctx.storeOptions(sub), ctx.now());
+      if (ctx.globals(sub).json) return ctx.json({ keyId: k.keyId, recipient: k.recipient, version: k.version });
+      ctx.out(k.recipient);
+      ctx.info(`backup key now v${k.version} (${k.keyId}); give the new recipient to backup hosts`);
+    });
+  cmd
+    .command('signer')
+    .description('this host\'s manifest signing key (public half): register it in the vault with `backup key trust`')
+    .option('--signing-key <file>', 'the signing key file')
+    .action(async (o: { signingKey?: string }, sub: Command) => {
+      const k = loadSigningKey(signingKeyPath(ctx, o));
+      if (ctx.globals(sub).json) return ctx.json({ id: k.id, publicKey: k.publicKey });
+      ctx.out(k.publicKey);
+      ctx.info(`signing key ${k.id}; on the vault's host: vault-tool backup key trust ${k.publicKey} --label HOST`);
+    });
+  cmd
+    .command('trust <publicKey>')
+    .description('trust the manifests a backup host signs with this key')
+    .option('--label <text>', 'which host', '')
+    .action(async (publicKey: string, o: { label: string }, sub: Command) => {
+      const s = await trustSigner(ctx.paths(sub), ctx.storeOptions(sub), publicKey, o.label, ctx.now());
+      if (ctx.globals(sub).json) return ctx.json(s);
+      ctx.out(`trusted signing key ${s.id}${s.label ? ` (${s.label})` : ''}`);
+    });
+  cmd
+    .command('signers')
+    .description('the hosts whose manifests the vault trusts')
+    .action(async (_o: unknown, sub: Command) => {
+      const { doc } = await readVault(ctx.paths(sub), ctx.storeOptions(sub));
+      const s = peekBackupState(doc).signers;
+      if (ctx.globals(sub).json) return ctx.json(s);
+      ctx.out(table([['ID', 'LABEL', 'ADDED'], ...s.map((x) => [x.id, x.label, x.addedAt])]));
+    });
+}

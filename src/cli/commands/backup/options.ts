@@ -1,0 +1,112 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { parse } from 'yaml';
+import { parseDuration } from '../../../backup/retention.js';
+import { VaultError } from '../../../vault/errors.js';
+import { exists } from '../../../vault/fs/dirs.js';
+import { keyIdOf } from '../../../vault/keyfile.js';
+import { parseDestination } from '../../../dest/dest.js';
+import type { Component } from '../../../backup/components.js';
+import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
+import type { BackupManifest } from '../../../backup/manifest.js';
+import type { Repo } from '../../../backup/repo.js';
+import { backupComponent } from '../../../backup/run.js';
+import { parseRecipient } from '../../../vault/age/x25519.js';
+import type { Context } from '../../context.js';
+
+export interface RepoOptions {
+  repo?: string;
+}
+
+/** --repo DEST (env VAULT_TOOL_BACKUP_REPO), as restic's -r. */
+export function repoOption(c: Command): Command {
+  return c.option('-r, --repo <dest>', 'the backup repository: a folder or an rclone remote (env VAULT_TOOL_BACKUP_REPO)');
+}
+
+export function openRepo(ctx: Context, o: RepoOptions): Repo {
+  const spec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
+  if (!spec) throw new VaultError('usage', 'which repository? give --repo DEST or set VAULT_TOOL_BACKUP_REPO');
+  return { dest: parseDestination(spec, ctx.io.cwd), io: { env: ctx.io.env } };
+}
+
+export interface MakeOptions extends RepoOptions {
+  recipient?: string;
+  signingKey?: string;
+}
+
+/** --recipient (a backup host needs only the public key) and --signing-key. */
+export function makeOptions(c: Command): Command {
+  return repoOption(c)
+    .option('--recipient <age1…>', 'encrypt to this backup recipient (env VAULT_TOOL_BACKUP_RECIPIENT); default: the vault\'s backup key, made on first use')
+    .option('--signing-key <file>', 'this host\'s manifest signing key (default: signing.key in the state folder; made on first use)');
+}
+
+export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
+  return o.signingKey ? ctx.abs(o.signingKey) : join(ctx.stateFile().replace(/seen\.json$/, ''), 'signing.key');
+}
+
+/** Makes each component's backup in turn, with progress on a terminal and JSON lines with --json. */
+export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, make: () => Promise<Component[]>): Promise<void> {
+  const repo = openRepo(ctx, o);
+  const paths = ctx.paths(cmd);
+  const store = ctx.storeOptions(cmd);
+  const given = o.recipient ?? ctx.io.env.VAULT_TOOL_BACKUP_RECIPIENT;
+  const vaultHere = exists(paths.keyFile) && exists(paths.vaultFile);
+  let recipient: { recipient: string; keyId: string };
+  if (given) {
+    parseRecipient(given);
+    recipient = { recipient: given, keyId: keyIdOf(given) };
+  } else {
+    if (!vaultHere) throw new VaultError('usage', 'no backup recipient: give --recipient age1… (or VAULT_TOOL_BACKUP_RECIPIENT), or run where the vault and its key are', { code: 'backup-no-recipient' });
+    const k = await ensureBackupKey(paths, store, ctx.now());
+    if (k.created) ctx.info(`made the backup key ${k.keyId} (vault entry backup/identity); backup hosts encrypt to ${k.recipient}`);
+    recipient = { recipient: k.recipient, keyId: k.keyId };
+  }
+  const signing = loadSigningKey(signingKeyPath(ctx, o));
+  const json = ctx.globals(cmd).json;
+  const tty = ctx.io.stderrIsTTY && !json;
+  const components = await make();
+  const started = Date.now();
+  const results: BackupManifest[] = [];
+  for (const c of components) {
+    if (json) ctx.io.stdout.write(JSON.stringify({ type: 'start', component: c.component, estimate: c.estimate ?? null }) + '\n');
+    const t0 = Date.now();
+    let shown = 0;
+    const m = await backupComponent(
+      {
+        repo,
+        signing,
+        recipient,
+        env: ctx.io.env,
+        now: () => ctx.now(),
+        ...(vaultHere && !given ? { vault: { paths, store } } : {}),
+        onProgress: (component, bytes, estimate) => {
+          if (!tty || Date.now() - shown < 250) return;
+          shown = Date.now();
+          const secs = (Date.now() - t0) / 1000;
+          const rate = bytes / Math.max(secs, 0.001);
+          const eta = estimate && rate > 0 && estimate > bytes ? `, ETA ${Math.round((estimate - bytes) / rate)} s` : '';
+          ctx.io.stderr.write(`\r${component}: ${(bytes / 2 ** 20).toFixed(1)} MiB, ${(rate / 2 ** 20).toFixed(0)} MiB/s, ${secs.toFixed(0)} s${eta}   `);
+        },
+      },
+      c,
+    );
+    if (tty) ctx.io.stderr.write('\n');
+    results.push(m);
+    if (json) ctx.io.stdout.write(JSON.stringify({ type: 'backup', component: m.component, file: m.file, id: m.id, bytes: m.plaintext.size, stored: m.ciphertext.size, keyId: m.keyId, verification: m.verification, seconds: (Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 1000 }) + '\n');
+    else ctx.out(`${m.component}: ${m.file} (${(m.plaintext.size / 2 ** 20).toFixed(1)} MiB, checked: ${m.verification?.check}; key ${m.keyId})`);
+  }
+  if (json) ctx.io.stdout.write(JSON.stringify({ type: 'summary', backups: results.length, bytes: results.reduce((n, m) => n + m.plaintext.size, 0), seconds: (Date.now() - started) / 1000, repo: repo.dest.spec }) + '\n');
+  else ctx.info(`${results.length} backup(s) in ${repo.dest.spec}, each checked in full while written and signed by host key ${signing.id}`);
+}
+
+/** RPO targets: --rpo for all, or a file `rpo: { default: 24h, postgres/app: 6h }`. */
+export async function rpoOf(ctx: Context, o: { rpo?: string; rpoFile?: string }): Promise<(c: string) => number | undefined> {
+  const all = o.rpo ? parseDuration(o.rpo) : undefined;
+  if (!o.rpoFile) return () => all;
+  const raw = parse((await ctx.readFile(o.rpoFile, 'the RPO file')).toString('utf8')) as { rpo?: Record<string, string> };
+  if (!raw || typeof raw.rpo !== 'object') throw new VaultError('invalid', `${o.rpoFile}: expected rpo: { default: 24h, COMPONENT: 6h }`);
+  const m = new Map(Object.entries(raw.rpo).map(([k, v]) => [k, parseDuration(String(v))]));
+  return (c) => m.get(c) ?? m.get(c.split('/')[0]!) ?? m.get('default') ?? all;
+}
+

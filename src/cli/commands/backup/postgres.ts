@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { listDatabases, postgresComponent, postgresGlobals, checkDbname, type Component } from '../../../backup/components.js';
+import { VaultError } from '../../../vault/errors.js';
+import type { Context } from '../../context.js';
+import { makeOptions, runBackups, type MakeOptions } from './options.js';
+
+export default function backupPostgres(cmd: Command, ctx: Context): void {
+  makeOptions(cmd)
+    .option('-d, --dbname <name>', 'the database (or a connection string without a password); default: libpq\'s PGDATABASE, else the user\'s')
+    .option('--all', 'every database of the cluster, one backup each, and the globals (roles, tablespaces) with pg_dumpall --globals-only')
+    .option('-Z, --compress <level>', 'pg_dump\'s compression level, 0 (none: for storage that compresses or deduplicates) to 9; default: pg_dump\'s', (v) => {
+      if (!/^[0-9]$/.test(v)) throw new VaultError('usage', `--compress ${JSON.stringify(v)}: expected 0 to 9`);
+      return Number(v);
+    })
+    .action(async (o: MakeOptions & { dbname?: string; all?: boolean; compress?: number }) => {
+      await runBackups(ctx, cmd, o, async () => {
+        const env = ctx.io.env;
+        const opts = o.compress !== undefined ? { compress: o.compress } : {};
+        if (!o.all) return [await postgresComponent(env, o.dbname, opts)];
+        if (o.dbname) checkDbname(o.dbname);
+        const out: Component[] = [];
+        for (const db of await listDatabases(env, o.dbname)) out.push(await postgresComponent(env, db, opts));
+        out.push(await postgresGlobals(env));
+        return out;
+      });
+    });
+}

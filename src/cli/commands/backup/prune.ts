@@ -1,0 +1,58 @@
+import { Option, type Command } from 'commander';
+import { backupKeys, backupState, peekBackupState } from '../../../backup/keys.js';
+import { checkSignature } from '../../../backup/manifest.js';
+import { listRepo, removeBackup } from '../../../backup/repo.js';
+import { decideRetention, parseDuration, type KeepPolicy } from '../../../backup/retention.js';
+import { holdKeys, vaultForBackups } from '../../../backup/run.js';
+import { recordEvidence } from '../../../vault/evidence.js';
+import { changed, updateVault } from '../../../vault/store.js';
+import { table, type Context } from '../../context.js';
+import { wholeNumber } from '../../options.js';
+import { openRepo, repoOption, type RepoOptions } from './options.js';
+
+interface PruneOptions extends RepoOptions, KeepPolicy {
+  within?: string;
+  confirm?: boolean;
+}
+
+export default function backupPrune(cmd: Command, ctx: Context): void {
+  const n = (flag: string, what: string) => new Option(`${flag} <n>`, what).argParser(wholeNumber(1, 100_000));
+  repoOption(cmd)
+    .addOption(n('--keep-last', 'keep the N newest verified backups of each component'))
+    .addOption(n('--keep-hourly', 'keep the newest of each of the last N hours that have one'))
+    .addOption(n('--keep-daily', 'keep the newest of each of the last N days'))
+    .addOption(n('--keep-weekly', 'keep the newest of each of the last N weeks'))
+    .addOption(n('--keep-monthly', 'keep the newest of each of the last N months'))
+    .addOption(n('--keep-yearly', 'keep the newest of each of the last N years'))
+    .option('--keep-within <duration>', 'keep every backup newer than this (30d, 12h, 6m, 1y)')
+    .option('--confirm', 'remove them (without it, only say what would go)')
+    .action(async (o: RepoOptions & { keepLast?: number; keepHourly?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; keepYearly?: number; keepWithin?: string; confirm?: boolean }) => {
+      const policy: KeepPolicy = { last: o.keepLast, hourly: o.keepHourly, daily: o.keepDaily, weekly: o.keepWeekly, monthly: o.keepMonthly, yearly: o.keepYearly, ...(o.keepWithin ? { withinMs: parseDuration(o.keepWithin) } : {}) };
+      const repo = openRepo(ctx, o);
+      const paths = ctx.paths(cmd);
+      const store = ctx.storeOptions(cmd);
+      const doc = await vaultForBackups(paths, store);
+      const signers = peekBackupState(doc).signers;
+      const held = new Set(backupKeys(doc).map((k) => k.keyId));
+      const all = await listRepo(repo);
+      const now = ctx.now();
+      const decisions = decideRetention(all, policy, now, backupKeys(doc)[0]?.keyId, (b) => {
+        const s = checkSignature(b.manifest!, signers);
+        return s.ok ? (held.has(b.manifest!.keyId) ? null : `the vault no longer holds its key ${b.manifest!.keyId}`) : s.message;
+      });
+      const going = decisions.filter((d) => !d.keep);
+      if (o.confirm && going.length) {
+        for (const d of going) await removeBackup(repo, d.component, d.file);
+        const stillNeeded = new Set(decisions.filter((d) => d.keep && d.keyId).map((d) => d.keyId!));
+        await updateVault(paths, store, (dd) => {
+          const st = backupState(dd);
+          for (const [keyId, use] of Object.entries(st.keysInUse)) if (!stillNeeded.has(keyId)) use.repos = use.repos.filter((r) => r !== repo.dest.spec);
+          holdKeys(dd);
+          return changed(recordEvidence(dd, 'backup.prune', { repo: repo.dest.spec, removed: going.map((d) => `${d.component}/${d.file}`), policy: { ...policy } }, now));
+        });
+      }
+      if (ctx.globals(cmd).json) return ctx.json({ dryRun: !o.confirm, decisions });
+      ctx.out(table([['ACTION', 'BACKUP', 'DATE', 'WHY'], ...decisions.map((d) => [d.keep ? 'keep' : o.confirm ? 'removed' : 'remove', `${d.component}/${d.file}`, d.at ?? '-', d.reasons.join('; ')])]));
+      ctx.info(o.confirm ? `removed ${going.length}, kept ${decisions.length - going.length}` : `dry run: ${going.length} would go, ${decisions.length - going.length} stay; add --confirm to remove them`);
+    });
+}

@@ -1,0 +1,28 @@
+import type { Command } from 'commander';
+import { VaultError } from '../../../vault/errors.js';
+import { exists } from '../../../vault/fs/dirs.js';
+import { listRepo } from '../../../backup/repo.js';
+import { vaultForBackups } from '../../../backup/run.js';
+import { backupStatus } from '../../../backup/status.js';
+import { table, type Context } from '../../context.js';
+import { openRepo, repoOption, rpoOf, type RepoOptions } from './options.js';
+
+export default function backupStatusCommand(cmd: Command, ctx: Context): void {
+  repoOption(cmd)
+    .option('--rpo <duration>', 'the recovery point objective of every component (24h, 7d)')
+    .option('--rpo-file <file>', 'RPO per component (YAML: rpo: { default: 24h, postgres/app: 6h })')
+    .action(async (o: RepoOptions & { rpo?: string; rpoFile?: string }) => {
+      const repo = openRepo(ctx, o);
+      const paths = ctx.paths(cmd);
+      const doc = exists(paths.keyFile) && exists(paths.vaultFile) ? await vaultForBackups(paths, ctx.storeOptions(cmd)) : undefined;
+      const s = backupStatus(await listRepo(repo), doc, await rpoOf(ctx, o), ctx.now());
+      if (ctx.globals(cmd).json) ctx.json(s);
+      else {
+        ctx.out(table([['COMPONENT', 'NEWEST VERIFIED', 'AGE', 'RPO', 'KEY', 'KEY HELD'], ...s.map((b) => [b.component, b.lastVerifiedAt ?? 'none', b.ageSeconds !== undefined ? `${Math.round(b.ageSeconds / 3600)} h` : '-', b.rpoSeconds !== undefined ? `${b.rpoSeconds / 3600} h${b.rpoMissed ? ' MISSED' : ''}` : '-', b.keyId ?? '-', doc ? (b.keyHeld ? 'yes' : 'NO') : 'unknown (no vault here)'])]));
+      }
+      const missed = s.filter((b) => b.rpoMissed);
+      const lost = s.filter((b) => !b.keyHeld);
+      if (lost.length) throw new VaultError('verify-failed', `the vault does not hold the key of the newest backup of ${lost.map((b) => b.component).join(', ')}: they cannot be opened`);
+      if (missed.length) throw new VaultError('verify-failed', `RPO missed for ${missed.map((b) => b.component).join(', ')}`);
+    });
+}

@@ -1,0 +1,319 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: plain JavaScript helper shared with the benchmarks
+import { startKubeApi } from '../helpers/kube-api-server.mjs';
+import { cli, haveBinary, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
+import { havePostgres, haveRedis, startPostgres, startRedis, type Postgres, type Redis } from '../helpers/servers.mjs';
+
+/**
+ * Backups against real servers: a throwaway PostgreSQL cluster and Redis,
+ * rclone's local backend for remotes, and the Debian age tool for the
+ * manual fallback.
+ */
+let dir: string;
+let cleanup: () => void;
+let pg: Postgres;
+let redis: Redis;
+const HAVE_PG = havePostgres();
+const HAVE_REDIS = haveRedis();
+const HAVE_AGE = haveBinary('age', ['--version']);
+
+const vt = (args: string[], opts: CliOptions = {}): Promise<CliResult> => cli(dir, args, { ...opts, env: { ...(pg?.env ?? {}), RCLONE_CONFIG_OFFSITE_TYPE: 'local', ...opts.env } });
+const lines = (r: CliResult) => r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+const files = (sub: string) => {
+  try {
+    return readdirSync(join(dir, sub), { recursive: true }).map(String).sort();
+  } catch {
+    return [];
+  }
+};
+
+beforeAll(async () => {
+  ({ dir, cleanup } = tempDir('vt-backup-'));
+  if (HAVE_PG) pg = await startPostgres();
+  if (HAVE_REDIS) redis = await startRedis();
+  expect((await vt(['init'])).code).toBe(0);
+});
+afterAll(() => {
+  pg?.stop();
+  redis?.stop();
+  cleanup();
+});
+
+describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
+  beforeAll(() => {
+    pg.sql("create role app_owner login password 'app-owner-secret'");
+    for (const db of ['orders', 'users']) {
+      pg.sql(`create database ${db} owner app_owner`);
+      pg.sql(`create table items (id int primary key, name text, price numeric); insert into items select g, md5(g::text), g * 1.5 from generate_series(1, 30000) g; alter table items owner to app_owner`, db);
+    }
+  });
+  const fingerprint = (db: string) => pg.sql("select count(*) || ':' || md5(string_agg(id || name || price, ',' order by id)) from items", db);
+
+  it('backs up a database, restores it into a fresh one, and the rows are the same', async () => {
+    const b = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'repo', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const [start, made, summary] = lines(b);
+    expect(start).toMatchObject({ type: 'start', component: 'postgres/orders' });
+    expect(start.estimate).toBeGreaterThan(1_000_000);
+    expect(made).toMatchObject({ type: 'backup', component: 'postgres/orders', verification: { ok: true, check: 'pg_restore -f /dev/null while writing; the stored file read back' } });
+    expect(summary).toMatchObject({ type: 'summary', backups: 1 });
+    const r = await vt(['backup', 'restore', `postgres/orders/${made.file}`, '--dbname', 'orders_restored', '--create', '-r', 'repo']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('after a full check');
+    expect(fingerprint('orders_restored')).toBe(fingerprint('orders'));
+    expect(fingerprint('orders')).toMatch(/^30000:/);
+  });
+
+  it('--all: every database, one backup each, and the globals with the role', async () => {
+    const b = await vt(['backup', 'postgres', '--all', '-r', 'repo', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const made = lines(b).filter((l) => l.type === 'backup').map((l) => l.component);
+    expect(made).toEqual(['postgres/orders', 'postgres/orders_restored', 'postgres/postgres', 'postgres/users', 'postgres/globals']);
+    const list = JSON.parse((await vt(['backup', 'list', '-r', 'repo', '--json'])).stdout);
+    const globals = list.find((x: { component: string }) => x.component === 'postgres/globals');
+    const out = join(dir, 'globals.sql');
+    const rg = await vt(['backup', 'restore', `postgres/globals/${globals.file}`, '-o', out, '-r', 'repo']);
+    expect(rg.code, rg.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain('CREATE ROLE app_owner;');
+    expect((await import('node:fs')).statSync(out).mode & 0o777).toBe(0o600);
+  });
+
+  it('every backup opens by hand with the Debian age and the backup identity (the manual fallback)', async () => {
+    if (!HAVE_AGE) return expect(process.env.CI).not.toBe('true');
+    writeFileSync(join(dir, 'backup.id'), (await vt(['get', 'backup/identity'])).stdout, { mode: 0o600 });
+    const list = JSON.parse((await vt(['backup', 'list', '-r', 'repo', '--json'])).stdout) as { component: string; file: string }[];
+    expect(list.length).toBeGreaterThan(5);
+    for (const b of list.filter((x) => x.file.endsWith('.pgdump.age'))) {
+      const plain = execFileSync('age', ['-d', '-i', join(dir, 'backup.id'), join(dir, 'repo', b.component, b.file)], { maxBuffer: 1 << 28 });
+      const check = spawnSync('pg_restore', ['-f', '/dev/null'], { input: plain });
+      expect(check.status, `${b.component}/${b.file}`).toBe(0);
+    }
+  });
+
+  it('a database that does not exist: a clear error, exit 19, nothing left behind', async () => {
+    const before = files('repo');
+    const r = await vt(['backup', 'postgres', '--dbname', 'no_such_db', '-r', 'repo']);
+    expect(r.code).toBe(19);
+    expect(r.stderr).toMatch(/^vault-tool: error: cannot reach the PostgreSQL server: .*database "no_such_db" does not exist/);
+    expect(files('repo')).toEqual(before);
+  });
+
+  it('pg_dump older than the server is refused first, naming both versions', async () => {
+    const fake = join(dir, 'old-bin');
+    mkdirSync(fake, { recursive: true });
+    writeFileSync(join(fake, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 12.9"\n');
+    chmodSync(join(fake, 'pg_dump'), 0o755);
+    const r = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'repo'], { env: { PATH: `${fake}:${process.env.PATH}` } });
+    expect(r.code).toBe(19);
+    expect(r.stderr).toMatch(/^vault-tool: error: pg_dump is version 12, older than the server \(\d+\): it cannot dump it faithfully\nvault-tool: hint: install the PostgreSQL \d+ client tools/);
+  });
+
+  it('a password in the connection string is refused (argv is visible in ps)', async () => {
+    const r = await vt(['backup', 'postgres', '--dbname', 'postgresql://app_owner:app-owner-secret@localhost/orders', '-r', 'repo']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toContain('app-owner-secret');
+    expect(r.stderr).toContain('the connection string holds a password');
+  });
+});
+
+describe('files, exec and the failures of a dump tool', () => {
+  beforeAll(() => {
+    mkdirSync(join(dir, 'app/certs'), { recursive: true });
+    writeFileSync(join(dir, 'app/.env'), 'ENCRYPTION_KEY=0123456789abcdef0123456789abcdef\n');
+    writeFileSync(join(dir, 'app/docker-compose.yml'), 'services: {}\n');
+    writeFileSync(join(dir, 'app/certs/tls.crt'), 'cert\n');
+  });
+
+  it('a config folder: backed up, verified, restored, never over existing files without --force', async () => {
+    const b = await vt(['backup', 'files', '.env', 'docker-compose.yml', 'certs', '-C', 'app', '-r', 'repo', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const made = lines(b)[1];
+    expect(made.verification.check).toBe('tar -t while writing; the stored file read back');
+    const ref = `files/config/${made.file}`;
+    expect((await vt(['backup', 'restore', ref, '--to-dir', 'restored', '-r', 'repo'])).code).toBe(0);
+    expect(readFileSync(join(dir, 'restored/.env'), 'utf8')).toBe(readFileSync(join(dir, 'app/.env'), 'utf8'));
+    expect(readFileSync(join(dir, 'restored/certs/tls.crt'), 'utf8')).toBe('cert\n');
+    writeFileSync(join(dir, 'restored/.env'), 'changed\n');
+    const again = await vt(['backup', 'restore', ref, '--to-dir', 'restored', '-r', 'repo']);
+    expect(again.code).toBe(8);
+    expect(again.stderr).toMatch(/tar -x into .* failed \(exit 2\): .*: Cannot open: File exists/);
+    expect(readFileSync(join(dir, 'restored/.env'), 'utf8')).toBe('changed\n');
+    expect((await vt(['backup', 'restore', ref, '--to-dir', 'restored', '--force', '-r', 'repo'])).code).toBe(0);
+    expect(readFileSync(join(dir, 'restored/.env'), 'utf8')).toBe(readFileSync(join(dir, 'app/.env'), 'utf8'));
+  });
+
+  it('a tool killed mid-way, one that fails, one that exits 0 with nothing: each a failure, nothing left', async () => {
+    const before = files('repo');
+    const cases: [string[], RegExp][] = [
+      [['sh', '-c', 'head -c 300000 /dev/urandom; kill -9 $$'], /^vault-tool: error: sh was killed by SIGKILL; nothing was kept$/m],
+      [['sh', '-c', 'echo partial; echo "disk on fire" >&2; exit 3'], /^vault-tool: error: sh failed \(exit 3\): disk on fire; nothing was kept$/m],
+      [['true'], /^vault-tool: error: true exited 0 but its output was empty; nothing was kept$/m],
+      [['no-such-dump-tool'], /^vault-tool: error: no-such-dump-tool is not installed \(needed for this backup\)$/m],
+    ];
+    for (const [cmd, msg] of cases) {
+      const r = await vt(['backup', 'exec', '--name', 'dump', '-r', 'repo', '--', ...cmd]);
+      expect(r.stderr, cmd.join(' ')).toMatch(msg);
+      expect(r.code, cmd.join(' ')).toBe(cmd[0] === 'no-such-dump-tool' ? 5 : 19);
+    }
+    expect(files('repo')).toEqual(before);
+  });
+
+  it('a tar that exits 0 but writes something that is not an archive is refused by its check', async () => {
+    const fake = join(dir, 'fake-tar');
+    mkdirSync(fake, { recursive: true });
+    writeFileSync(join(fake, 'tar'), '#!/bin/sh\ncase "$1" in --version) echo "tar (GNU tar) 1.34";; -t) exec /usr/bin/tar "$@";; *) head -c 2048 /dev/zero | tr "\\0" x;; esac\n');
+    chmodSync(join(fake, 'tar'), 0o755);
+    const r = await vt(['backup', 'files', '.env', '-C', 'app', '--name', 'fake', '-r', 'repo'], { env: { PATH: `${fake}:${process.env.PATH}` } });
+    expect(r.code).toBe(19);
+    expect(r.stderr).toMatch(/^vault-tool: error: the dump does not pass tar -t: tar -t failed \(exit 2\): .*; nothing was kept$/m);
+    expect(files('repo/files').filter((f) => f.startsWith('fake'))).toEqual([]);
+  });
+});
+
+describe('verification finds damage and missing keys', () => {
+  let ref: string;
+  beforeAll(async () => {
+    const b = await vt(['backup', 'exec', '--name', 'blob', '-r', 'repo', '--json', '--', 'head', '-c', '200000', '/dev/urandom']);
+    ref = `exec/blob/${lines(b)[1].file}`;
+  });
+
+  it('a backup truncated after writing, or altered: verify fails naming the check; restore refuses', async () => {
+    const path = join(dir, 'repo', ref);
+    const good = readFileSync(path);
+    truncateSync(path, good.length - 1000);
+    let r = await vt(['backup', 'verify', ref, '-r', 'repo', '--json']);
+    expect(r.code).toBe(8);
+    expect(JSON.parse(r.stdout)[0].message).toMatch(/^decryption failed: .* \(the file was truncated or altered\)$/);
+    const altered = Buffer.from(good);
+    altered[altered.length - 5]! ^= 1;
+    writeFileSync(path, altered);
+    r = await vt(['backup', 'verify', ref, '-r', 'repo', '--json']);
+    expect(JSON.parse(r.stdout)[0].message).toMatch(/^decryption failed: .*failed authentication.* \(the file was truncated or altered\)$/);
+    const restore = await vt(['backup', 'restore', ref, '-o', 'blob.bin', '-r', 'repo']);
+    expect(restore.code).toBe(4);
+    expect(files('.').includes('blob.bin')).toBe(false);
+    writeFileSync(path, good);
+    expect((await vt(['backup', 'verify', ref, '-r', 'repo'])).code).toBe(0);
+  });
+
+  it('a manifest edited after signing is refused', async () => {
+    const m = join(dir, 'repo', `${ref}.manifest.json`);
+    const good = readFileSync(m, 'utf8');
+    writeFileSync(m, good.replace(/"size": (\d+)/, (_x, n) => `"size": ${Number(n) + 1}`));
+    const r = await vt(['backup', 'verify', ref, '-r', 'repo', '--json']);
+    expect(JSON.parse(r.stdout)[0].message).toBe("the manifest's signature does not verify: it was altered");
+    writeFileSync(m, good);
+  });
+
+  it('the backup key is rotated, old backups still open; a purge of the key is refused while backups need it', async () => {
+    expect((await vt(['backup', 'key', 'rotate'])).code).toBe(0);
+    expect((await vt(['backup', 'verify', ref, '-r', 'repo'])).code).toBe(0);
+    const purge = await vt(['rm', 'backup/identity', '--force', '--purge']);
+    expect(purge.code).toBe(2);
+    expect(purge.stderr).toMatch(/^vault-tool: error: backup\/identity cannot be purged: backups in .*repo need key [0-9a-f]{16}/);
+  });
+
+  it('a backup whose key the vault no longer holds is a failure, and the quarterly verify reports it', async () => {
+    // A backup made elsewhere to a recipient the vault never held.
+    const { X25519Identity } = await import('../../src/vault/age/x25519.js');
+    const stranger = X25519Identity.generate().identity.recipient;
+    const b = await vt(['backup', 'exec', '--name', 'foreign', '-r', 'repo', '--recipient', stranger, '--json', '--', 'echo', 'x']);
+    expect(b.code, b.stderr).toBe(0);
+    const r = await vt(['backup', 'status', '-r', 'repo', '--json']);
+    expect(r.code).toBe(8);
+    expect(JSON.parse(r.stdout).find((s: { component: string }) => s.component === 'exec/foreign')).toMatchObject({ keyHeld: false });
+    expect(r.stderr).toContain('the vault does not hold the key of the newest backup of exec/foreign');
+    const st = await vt(['status', '-r', 'repo', '--json']);
+    expect(st.code).toBe(8);
+    expect(JSON.parse(st.stdout).backups.find((s: { component: string }) => s.component === 'exec/foreign')).toMatchObject({ keyHeld: false });
+    writeFileSync(join(dir, 'plan.yaml'), 'apiVersion: vault-tool/v1\nkind: VerificationPlan\nbackups: { repo: repo, readData: false }\n');
+    const v = await vt(['verify', '--plan', 'plan.yaml', '--json']);
+    expect(v.code).toBe(8);
+    expect(JSON.parse(v.stdout).checks.filter((c: { ok: boolean }) => !c.ok).map((c: { message: string }) => c.message)).toEqual([
+      expect.stringMatching(/^the vault no longer holds backup key [0-9a-f]{16}: this backup cannot be decrypted/),
+    ]);
+  });
+});
+
+describe('retention', () => {
+  it('keeps by restic\'s rules, never the newest verified, removes failed backups, and refuses no rules', async () => {
+    const at = (d: string) => ({ now: new Date(d) });
+    for (const d of ['2026-01-01T10:00:00Z', '2026-01-02T10:00:00Z', '2026-01-02T11:00:00Z', '2026-01-09T10:00:00Z']) {
+      expect((await vt(['backup', 'exec', '--name', 'daily', '-r', 'prune-repo', '--', 'echo', d], at(d))).code).toBe(0);
+    }
+    // The newest one then fails its verification: it does not count, and the one before is kept as the newest verified.
+    const newest = files('prune-repo/exec/daily').filter((f) => f.endsWith('.age')).sort().at(-1)!;
+    truncateSync(join(dir, 'prune-repo/exec/daily', newest), 30);
+    await vt(['backup', 'verify', `exec/daily/${newest}`, '-r', 'prune-repo']);
+    const none = await vt(['backup', 'prune', '-r', 'prune-repo']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no keep rule given: a prune without rules would remove every backup');
+    const dry = await vt(['backup', 'prune', '--keep-daily', '1', '-r', 'prune-repo', '--json'], at('2026-02-01T00:00:00Z'));
+    const d = JSON.parse(dry.stdout).decisions.map((x: { file: string; keep: boolean; reasons: string[] }) => [x.keep, x.reasons[0]]);
+    expect(d).toEqual([
+      [false, expect.stringMatching(/^not a good backup \(failed verification: decryption failed/)],
+      [true, 'daily 2026-01-02'],
+      [false, 'matched no keep rule'],
+      [false, 'matched no keep rule'],
+    ]);
+    expect(files('prune-repo/exec/daily').filter((f) => f.endsWith('.age'))).toHaveLength(4);
+    expect((await vt(['backup', 'prune', '--keep-daily', '1', '--confirm', '-r', 'prune-repo'], at('2026-02-01T00:00:00Z'))).code).toBe(0);
+    expect(files('prune-repo/exec/daily').filter((f) => f.endsWith('.age'))).toHaveLength(1);
+    // Even a rule that matches nothing keeps the newest verified backup.
+    const last = JSON.parse((await vt(['backup', 'prune', '--keep-within', '1h', '--json', '-r', 'prune-repo'], at('2027-01-01T00:00:00Z'))).stdout).decisions;
+    expect(last).toEqual([expect.objectContaining({ keep: true, reasons: ['the newest verified backup of the component (never removed)', 'the newest verified backup the current backup key opens (never removed)'] })]);
+  });
+});
+
+describe.skipIf(!HAVE_REDIS)('Redis', () => {
+  it('thousands of keys: backed up, checked, restored into a fresh instance with the same keys', async () => {
+    for (let i = 0; i < 20; i++) redis.cli('eval', `for i=1,250 do redis.call('set', 'k${i}:'..i, 'v'..i) end`, '0');
+    expect(redis.cli('dbsize')).toBe('5000');
+    const b = await vt(['backup', 'redis', '--port', String(redis.port), '-r', 'repo', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const made = lines(b)[1];
+    expect(made.verification.check).toBe('redis-check-rdb while writing; the stored file read back');
+    const target = join(dir, 'redis-restored');
+    expect((await vt(['backup', 'restore', `redis/default/${made.file}`, '--to-dir', target, '-r', 'repo'])).code).toBe(0);
+    const fresh = await startRedis(target);
+    try {
+      expect(fresh.cli('config', 'set', 'save', '')).toBe('OK');
+      expect(fresh.cli('dbsize')).toBe('5000');
+      expect(fresh.cli('get', 'k7:31')).toBe('v31');
+    } finally {
+      fresh.stop();
+      rmSync(target, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Kubernetes and rclone remotes', () => {
+  it('Secrets and ConfigMaps of a namespace, to an rclone remote; an unreachable remote is a clear failure', async () => {
+    const srv = await startKubeApi({ namespaces: ['default', 'apps'] });
+    try {
+      writeFileSync(join(dir, 'kubeconfig'), srv.kubeconfig({ context: 'prod' }));
+      srv.state.put({ metadata: { name: 'db', namespace: 'apps' }, data: { PASSWORD: Buffer.from('pw-in-the-cluster').toString('base64') } });
+      srv.state.putConfigMap({ metadata: { name: 'settings', namespace: 'apps' }, data: { mode: 'strict' } });
+      mkdirSync(join(dir, 'remote'));
+      const b = await vt(['backup', 'k8s', '-n', 'apps', '--kubeconfig', 'kubeconfig', '-r', `offsite:${join(dir, 'remote')}`, '--json']);
+      expect(b.code, b.stderr).toBe(0);
+      const made = lines(b)[1];
+      expect(made.component).toBe('k8s/prod');
+      expect(readdirSync(join(dir, 'remote/k8s/prod')).sort()).toEqual([made.file, `${made.file}.manifest.json`]);
+      expect((await vt(['backup', 'verify', '--all', '-r', `offsite:${join(dir, 'remote')}`])).code).toBe(0);
+      expect((await vt(['backup', 'restore', `k8s/prod/${made.file}`, '-o', 'k8s.yaml', '-r', `offsite:${join(dir, 'remote')}`])).code).toBe(0);
+      const yaml = readFileSync(join(dir, 'k8s.yaml'), 'utf8');
+      expect(yaml).toContain('kind: Secret');
+      expect(yaml).toContain('kind: ConfigMap');
+      expect(yaml).not.toContain('resourceVersion');
+      const down = await vt(['backup', 'exec', '--name', 'x', '-r', 'nowhere:bucket', '--', 'echo', 'x']);
+      expect(down.code).toBe(1);
+      expect(down.stderr).toMatch(/^vault-tool: error: uploading nowhere:bucket\/exec\/x\/\S+ failed \(rclone exit 1\): .*didn't find section in config file/m);
+    } finally {
+      await srv.close();
+    }
+  });
+});
