@@ -34,3 +34,35 @@ export async function readManifest(ctx: Context, path: string): Promise<Manifest
   const abs = ctx.abs(path);
   return parseManifest(Buffer.from(await ctx.readFile(abs, 'the manifest', LIMITS.text)).toString('utf8'), abs);
 }
+
+/** Interactive recovery: each custodian types their share; a typo is rejected on the spot, naming the group. */
+async function promptShares(ctx: Context): Promise<Share[]> {
+  const { password, confirm } = await import('@inquirer/prompts');
+  const shares: Share[] = [];
+  for (;;) {
+    const text = await password({
+      message: `Share ${shares.length + 1} (VT1-…), typed by its custodian:`,
+      mask: '*',
+      validate: (t: string) => {
+        try {
+          parseShareFile(t);
+          return true;
+        } catch (e) {
+          return (e as Error).message.replace(/^share: /, '');
+        }
+      },
+    });
+    const s = parseShareFile(text);
+    ctx.info(`accepted share ${s.index} of ${s.count} from ${s.label} (set ${s.setId})`);
+    shares.push(s);
+    if (shares.length >= s.threshold && !(await confirm({ message: `${shares.length} of ${s.threshold} needed shares entered. Enter another?`, default: false }))) return shares;
+  }
+}
+
+/** Shares typed by custodians: one at a time at a prompt on a terminal, else blank-line-separated on stdin. */
+export async function typedShares(ctx: Context): Promise<Share[]> {
+  if (ctx.io.stdinIsTTY) return promptShares(ctx);
+  const text = (await ctx.stdin('shares', LIMITS.text)).toString('utf8');
+  const blocks = text.split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
+  return blocks.map((b, i) => parseShareFile(b, `share ${i + 1} on stdin`));
+}

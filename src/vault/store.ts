@@ -25,6 +25,8 @@ export interface StoreOptions {
   allowRollback?: boolean;
   onWarning?: (message: string) => void;
   lockTimeoutMs?: number;
+  /** A key already in memory (recovered from shares in a drill): used instead of reading the key file, which is never touched. */
+  key?: VaultKey;
   now?: () => Date;
 }
 
@@ -56,6 +58,7 @@ export function checkKeyFilePermissions(keyFile: string): void {
 const REKEY_HINT = { code: 'rekey-in-progress', hint: 'a rekey is in progress: the new key is in <key file>.new' };
 
 export async function loadKey(keyFile: string, opts: StoreOptions = {}): Promise<VaultKey> {
+  if (opts.key) return opts.key;
   checkKeyFilePermissions(keyFile);
   let data: Buffer;
   try {

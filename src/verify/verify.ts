@@ -44,6 +44,8 @@ export interface VerifyInput {
   /** Shares brought by custodians: combined in memory, never written. */
   shares?: Share[];
   backups?: (doc: VaultDocument, key: VaultKey) => Promise<BackupFinding[]>;
+  /** Check the copies registered in the vault (default true; a drill, far from them, does not). */
+  registeredCopies?: boolean;
   operator: string;
   now: Date;
 }
@@ -110,7 +112,7 @@ async function checkCopies(doc: VaultDocument, key: VaultKey, input: VerifyInput
       return key;
     }
   };
-  for (const c of st.copies) {
+  for (const c of input.registeredCopies === false ? [] : st.copies) {
     const d = parseDestination(c.dest, cwd);
     const location = `${c.kind === 'vault' ? 'vault' : 'key'} copy ${c.id} at ${d.kind === 'folder' ? `${d.path}/${c.file}` : `${d.remote}:${d.path ? `${d.path}/` : ''}${c.file}`}`;
     try {

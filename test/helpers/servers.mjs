@@ -72,7 +72,7 @@ export async function startRedis(dir) {
   const d = dir ?? mkdtempSync(join(tmpdir(), 'vt-redis-'));
   mkdirSync(d, { recursive: true });
   const port = await freePort();
-  execFileSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', d, '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--logfile', join(d, 'redis.log'), '--pidfile', join(d, 'redis.pid')]);
+  execFileSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', d, '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', '--daemonize', 'yes', '--logfile', join(d, 'redis.log'), '--pidfile', join(d, 'redis.pid')]);
   const cli = (...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
   for (let i = 0; i < 100; i++) {
     try {

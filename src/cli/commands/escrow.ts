@@ -8,7 +8,7 @@ import * as lib from '../../escrow/index.js';
 import type { Custodian, SplitResult } from '../../escrow/escrow.js';
 import type { Share } from '../../escrow/envelope.js';
 import { table, type Context } from '../context.js';
-import { readManifest, readShare } from '../shares.js';
+import { readManifest, readShare, typedShares } from '../shares.js';
 import { collect, wholeNumber } from '../options.js';
 
 interface SplitOptions {
@@ -105,30 +105,6 @@ async function ceremony(ctx: Context, cmd: Command, r: SplitResult): Promise<voi
   if (confirmed.length < r.shares.length) throw new VaultError('verify-failed', `${r.shares.length - confirmed.length} custodian(s) did not confirm receipt`);
 }
 
-/** Interactive recovery: each custodian types their share; a typo is rejected on the spot, naming the group. */
-async function promptShares(ctx: Context): Promise<Share[]> {
-  const { password, confirm } = await import('@inquirer/prompts');
-  const shares: Share[] = [];
-  for (;;) {
-    const text = await password({
-      message: `Share ${shares.length + 1} (VT1-…), typed by its custodian:`,
-      mask: '*',
-      validate: (t: string) => {
-        try {
-          lib.parseShareFile(t);
-          return true;
-        } catch (e) {
-          return (e as Error).message.replace(/^share: /, '');
-        }
-      },
-    });
-    const s = lib.parseShareFile(text);
-    ctx.info(`accepted share ${s.index} of ${s.count} from ${s.label} (set ${s.setId})`);
-    shares.push(s);
-    if (shares.length >= s.threshold && !(await confirm({ message: `${shares.length} of ${s.threshold} needed shares entered. Enter another?`, default: false }))) return shares;
-  }
-}
-
 interface CombineOptions {
   out: string;
   force?: boolean;
@@ -166,13 +142,7 @@ export default function escrow(cmd: Command, ctx: Context): void {
       const shares: Share[] = [];
       if (files.length) {
         for (const f of files) shares.push(await readShare(ctx, f, o.identity ?? [], manifestKey));
-      } else if (ctx.io.stdinIsTTY) {
-        shares.push(...(await promptShares(ctx)));
-      } else {
-        const text = (await ctx.stdin('shares', LIMITS.text)).toString('utf8');
-        const blocks = text.split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
-        blocks.forEach((b, i) => shares.push(lib.parseShareFile(b, `share ${i + 1} on stdin`)));
-      }
+      } else shares.push(...(await typedShares(ctx)));
       if (m) for (const s of shares) lib.checkShareInManifest(s, m);
       const out = ctx.abs(o.out);
       const vaultFile = ctx.paths(sub).vaultFile;

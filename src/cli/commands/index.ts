@@ -22,6 +22,7 @@ export const COMMANDS: CommandSpec[] = [
   { name: 'canary', summary: 'test messages encrypted with the key as production holds it, which verify decrypts with the escrowed key', load: () => import('./canary.js') },
   { name: 'status', summary: 'last verification and drill, next due date, copies, escrow; Prometheus metrics', load: () => import('./status.js') },
   { name: 'schedule', summary: 'print a Kubernetes CronJob, a crontab line or systemd units that run the verification', load: () => import('./schedule.js') },
+  { name: 'drill', summary: 'the disaster-recovery drill: from custodians\' shares to secrets and data restored into scratch targets and checked, timed against the RTO', load: () => import('./drill.js') },
   { name: 'backup', summary: 'encrypted, verified, retained backups of PostgreSQL, Redis, files, Kubernetes and any dump command, whose keys the vault holds', load: () => import('./backup/index.js') },
   { name: 'k8s', summary: 'Kubernetes Secrets: import, export, restore by plan, compare, RBAC', load: () => import('./k8s/index.js') },
   { name: 'demo', summary: 'run a self-contained demonstration in a temporary folder', load: () => import('./demo.js') },

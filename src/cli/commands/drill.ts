@@ -1,0 +1,147 @@
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Command } from 'commander';
+import { VaultError } from '../../vault/errors.js';
+import { writeFileAtomic } from '../../vault/fs/atomic.js';
+import { makeDirs } from '../../vault/fs/dirs.js';
+import { recordDrill, runDrill } from '../../drill/drill.js';
+import { drillPlanFromVault } from '../../drill/init.js';
+import { parseDrillPlan } from '../../drill/plan.js';
+import { drillHtml, drillMarkdown } from '../../drill/report.js';
+import type { Share } from '../../escrow/envelope.js';
+import { table, type Context } from '../context.js';
+import { collect, seconds } from '../options.js';
+import { readShare, typedShares } from '../shares.js';
+
+interface DrillOptions {
+  plan?: string;
+  share?: string[];
+  identity?: string[];
+  keep?: boolean;
+  dryRun?: boolean;
+  writeKey?: string;
+  report?: string;
+  reportDir?: string;
+  html?: string;
+  operator?: string;
+  requestTimeout: number;
+  kubeconfig?: string;
+}
+
+const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+export default function drill(cmd: Command, ctx: Context): void {
+  cmd
+    .option('--plan <file>', 'the drill plan (YAML; drill init writes one)')
+    .option('--share <file>', 'a share file, besides those the plan names (repeatable)', collect)
+    .option('-i, --identity <file>', 'age identity for shares encrypted to a custodian (repeatable)', collect)
+    .option('--dry-run', 'walk the plan without writing anything: report what is missing')
+    .option('--keep', 'keep the scratch targets (databases, folders, Secrets) afterwards')
+    .option('--write-key <file>', 'also write the recovered key to this new file (by default it stays in memory)')
+    .option('--report <file>', 'write the Markdown report here')
+    .option('--report-dir <dir>', 'write the Markdown and HTML reports into this folder, named by date')
+    .option('--html <file>', 'write the printable HTML report (a timeline against the RTO) here')
+    .option('--operator <name>', 'who runs it, for the report and the evidence log (default: $USER)')
+    .option('--kubeconfig <file>', 'Kubernetes: the kubeconfig, when the plan names none (default: KUBECONFIG, then ~/.kube/config)')
+    .option('--request-timeout <seconds>', 'Kubernetes: give up on one API call after this long', seconds, 30_000)
+    .action(async (o: DrillOptions) => {
+      if (!o.plan) throw new VaultError('usage', 'which plan? give --plan FILE (vault-tool drill init writes one)');
+      const planPath = ctx.abs(o.plan);
+      const text = (await ctx.readFile(planPath, 'the drill plan')).toString('utf8');
+      const plan = parseDrillPlan(text, o.plan, dirname(planPath));
+      if (plan.kubernetes && o.kubeconfig && !plan.kubernetes.kubeconfig) plan.kubernetes.kubeconfig = ctx.abs(o.kubeconfig);
+      const k8sText = plan.kubernetes ? (await ctx.readFile(plan.kubernetes.plan, 'the restore plan')).toString('utf8') : undefined;
+      for (const f of [o.report, o.html]) if (f) ctx.checkOut(f, true);
+      const identities = [...plan.shares.identities, ...(o.identity ?? []).map((f) => ctx.abs(f))];
+      const shares: Share[] = [];
+      for (const f of [...plan.shares.files, ...(o.share ?? []).map((f) => ctx.abs(f))]) shares.push(await readShare(ctx, f, identities));
+      if (plan.shares.prompt) shares.push(...(await typedShares(ctx)));
+      const input = {
+        paths: ctx.paths(cmd),
+        store: ctx.storeOptions(cmd),
+        plan,
+        planInfo: { path: o.plan, sha256: createHash('sha256').update(text).digest('hex') },
+        shares,
+        cluster: { env: ctx.io.env, requestTimeoutMs: o.requestTimeout },
+        env: ctx.io.env,
+        keep: Boolean(o.keep),
+        dryRun: Boolean(o.dryRun),
+        ...(o.writeKey ? { writeKey: ctx.checkOut(o.writeKey, false) } : {}),
+        operator: o.operator ?? ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown',
+        now: () => ctx.now(),
+        clock: () => performance.now(),
+      };
+      const { result, key } = await runDrill(input, { ...(k8sText !== undefined ? { kubernetes: k8sText } : {}) });
+      const md = drillMarkdown(result);
+      const html = drillHtml(result);
+      const reportSha256 = createHash('sha256').update(md).digest('hex');
+      const files: string[] = [];
+      const write = (path: string, data: string) => {
+        makeDirs(dirname(path));
+        writeFileAtomic(path, data, { mode: 0o644 });
+        files.push(path);
+      };
+      if (o.report) write(ctx.abs(o.report), md);
+      if (o.html) write(ctx.abs(o.html), html);
+      if (o.reportDir) {
+        const base = join(ctx.abs(o.reportDir), `drill-${stamp(new Date(result.at))}${result.dryRun ? '-dry-run' : ''}`);
+        write(`${base}.md`, md);
+        write(`${base}.html`, html);
+      }
+      let recorded = false;
+      if (!result.dryRun && key) {
+        try {
+          await recordDrill(input, result, reportSha256, key);
+          recorded = true;
+        } catch (e) {
+          ctx.warn(`the drill could not be recorded in the evidence log: ${(e as Error).message}`);
+        }
+      }
+      if (ctx.globals(cmd).json) ctx.json({ ...result, reportSha256, recorded, reports: files });
+      else {
+        ctx.out(table([['STEP', 'RESULT', 'SECONDS', 'DETAIL'], ...result.steps.map((s) => [s.name, s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAIL', s.seconds.toFixed(1), s.message])]));
+        for (const s of result.steps.filter((x) => !x.ok && !x.skipped && x.todo)) ctx.out(`to do (${s.name}): ${s.todo}`);
+        ctx.info(
+          `${result.dryRun ? 'dry run' : 'drill'} ${result.ok ? (result.dryRun ? 'found nothing missing' : 'passed') : 'FAILED'}: recovery ${result.recoverySeconds.toFixed(1)} s${result.rtoTargetSeconds !== undefined ? ` against an RTO of ${result.rtoText} (${result.rtoMet ? 'met' : 'missed'})` : ''}; custodians ${result.custodians.join(', ') || 'none'}${recorded ? '; recorded in the evidence log' : ''}${files.length ? `; reports: ${files.join(', ')}` : ''}`,
+        );
+      }
+      if (!result.ok) {
+        const first = result.steps.find((s) => !s.ok && !s.skipped);
+        throw new VaultError('verify-failed', `the ${result.dryRun ? 'dry run' : 'drill'} failed at "${first?.name}": ${first?.message}`, { code: 'drill-failed' });
+      }
+    });
+
+  cmd
+    .command('init')
+    .description('write a drill plan from what the vault knows: the restore plan, the newest verified backup of each component, default checks')
+    .option('-o, --out <file>', 'where to write the plan', 'drill.yaml')
+    .option('-r, --repo <dest>', 'the backup repository (default: VAULT_TOOL_BACKUP_REPO)')
+    .option('--shares <dir>', 'the folder of the share files (escrow split -o)')
+    .option('--k8s-plan <file>', 'the Kubernetes restore plan (k8s plan writes one)')
+    .option('--context <name>', 'the kubeconfig context of the scratch cluster')
+    .option('--scratch <dir>', 'the folder scratch targets go in', 'drill-scratch')
+    .option('--rto <duration>', 'the recovery time objective', '2h')
+    .option('--force', 'replace an existing plan')
+    .action(async (o: { out: string; repo?: string; shares?: string; k8sPlan?: string; context?: string; scratch: string; rto: string; force?: boolean }, sub: Command) => {
+      const out = ctx.checkOut(o.out, Boolean(o.force));
+      const repoSpec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
+      const text = await drillPlanFromVault({
+        paths: ctx.paths(sub),
+        store: ctx.storeOptions(sub),
+        planDir: dirname(out),
+        ...(repoSpec ? { repo: repoSpec } : {}),
+        ...(o.shares ? { sharesDir: ctx.abs(o.shares) } : {}),
+        ...(o.k8sPlan ? { k8sPlan: ctx.abs(o.k8sPlan) } : {}),
+        ...(o.context ? { context: o.context } : {}),
+        scratch: ctx.abs(o.scratch),
+        rto: o.rto,
+        env: ctx.io.env,
+        cwd: ctx.io.cwd,
+      });
+      parseDrillPlan(text, out, dirname(out));
+      writeFileAtomic(out, text, { mode: 0o644, exclusive: !o.force });
+      if (ctx.globals(sub).json) ctx.json({ plan: out });
+      else ctx.info(`wrote ${out}: review it, then run vault-tool drill --plan ${o.out} --dry-run`);
+    });
+}

@@ -1,0 +1,213 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: plain JavaScript helper shared with the benchmarks
+import { startKubeApi } from '../helpers/kube-api-server.mjs';
+import { cli, haveBinary, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
+import { havePostgres, haveRedis, startPostgres, startRedis, type Postgres, type Redis } from '../helpers/servers.mjs';
+
+/**
+ * The drill end to end with real components: a vault whose key is split
+ * 3-of-5, backups of a real PostgreSQL, Redis and a config folder, the
+ * Kubernetes API test server; then vault.key is deleted and the drill
+ * recovers from three share files into scratch targets and checks them.
+ */
+const HAVE = havePostgres() && haveRedis();
+const HAVE_CHROMIUM = haveBinary('chromium', ['--version']);
+let dir: string;
+let cleanup: () => void;
+let pg: Postgres;
+let redis: Redis;
+let kube: { kubeconfig: (o?: { context?: string }) => string; state: { get: (ns: string, name: string) => unknown; secrets: Map<string, unknown> }; close: () => Promise<void> };
+
+const vt = (args: string[], opts: CliOptions = {}): Promise<CliResult> => cli(dir, args, { ...opts, env: { ...(pg?.env ?? {}), VAULT_TOOL_BACKUP_REPO: join(dir, 'repo'), ...opts.env } });
+const writePlan = (name: string, body: string) => writeFileSync(join(dir, name), `apiVersion: vault-tool/v1\nkind: DrillPlan\n${body}`);
+const SHARES = 'shares: { files: [shares/share-01-alice.share, shares/share-03-carol.share, shares/share-05-erin.share] }\n';
+const BACKUPS = `backups:
+  repo: repo
+  restore:
+    - { component: postgres/orders, database: drill_orders }
+    - { component: redis/default, dir: scratch/redis }
+    - { component: files/config, dir: scratch/config }
+`;
+const K8S = 'kubernetes: { kubeconfig: kubeconfig, context: drill, plan: restore-plan.yaml }\n';
+const CHECKS = `checks:
+  - { sql: "select count(*) from items", database: drill_orders, expect: "30000" }
+  - { redisKeys: 300, dir: scratch/redis }
+  - { files: [.env, certs/tls.crt], dir: scratch/config }
+  - { secrets: in-sync }
+  - { entries: [platform/master, platform/hmac] }
+`;
+
+beforeAll(async () => {
+  ({ dir, cleanup } = tempDir('vt-drill-'));
+  if (!HAVE) return;
+  pg = await startPostgres();
+  redis = await startRedis();
+  kube = await startKubeApi({ namespaces: ['default'] });
+  writeFileSync(join(dir, 'kubeconfig'), kube.kubeconfig({ context: 'drill' }));
+  pg.sql('create database orders');
+  pg.sql('create table items (id int primary key, name text); insert into items select g, md5(g::text) from generate_series(1, 30000) g', 'orders');
+  redis.cli('eval', "for i=1,300 do redis.call('set', 'k'..i, 'v'..i) end", '0');
+  mkdirSync(join(dir, 'app/certs'), { recursive: true });
+  writeFileSync(join(dir, 'app/.env'), 'MODE=production\n');
+  writeFileSync(join(dir, 'app/certs/tls.crt'), 'cert\n');
+  for (const args of [
+    ['init'],
+    ['add', 'platform/master', '-t', 'master-key', '--generate'],
+    ['add', 'platform/hmac', '-t', 'hmac-key', '--generate'],
+    ['escrow', 'split', '-k', '3', '-c', 'alice', '-c', 'bob', '-c', 'carol', '-c', 'dave', '-c', 'erin', '-o', 'shares'],
+    ['backup', 'postgres', '--dbname', 'orders'],
+    ['backup', 'redis', '-p', String(redis.port)],
+    ['backup', 'files', '.env', 'certs', '-C', 'app'],
+  ]) {
+    const r = await vt(args);
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  }
+  writeFileSync(join(dir, 'restore-plan.yaml'), 'apiVersion: vault-tool/v1\nkind: RestorePlan\nsecrets:\n  - { namespace: platform, name: keys, data: { MASTER_KEY: platform/master, HMAC_KEY: platform/hmac } }\n');
+  // The disaster: the vault key is gone; only the custodians' shares remain.
+  renameSync(join(dir, 'vault.key'), join(dir, 'vault.key.lost'));
+}, 120_000);
+
+afterAll(async () => {
+  pg?.stop();
+  redis?.stop();
+  await kube?.close();
+  cleanup();
+});
+
+describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
+  it('drill init writes a plan from what the vault knows, and its dry run finds nothing missing', async () => {
+    // init needs the vault open: with the key put back for a moment, as a team does before the disaster.
+    renameSync(join(dir, 'vault.key.lost'), join(dir, 'vault.key'));
+    try {
+      const r = await vt(['drill', 'init', '--shares', 'shares', '--k8s-plan', 'restore-plan.yaml', '--context', 'drill', '-o', 'generated.yaml']);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      renameSync(join(dir, 'vault.key'), join(dir, 'vault.key.lost'));
+    }
+    const plan = readFileSync(join(dir, 'generated.yaml'), 'utf8');
+    expect(plan).toContain('share-01-alice.share');
+    expect(plan).toContain('component: postgres/orders');
+    expect(plan).toContain('database: drill_orders');
+    expect(plan).toContain('secrets: in-sync');
+    expect(plan).toMatch(/the others: share-04-dave.share, share-05-erin.share/);
+    const dry = await vt(['drill', '--plan', 'generated.yaml', '--dry-run', '--json', '--kubeconfig', 'kubeconfig']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const r = JSON.parse(dry.stdout);
+    expect(r).toMatchObject({ ok: true, dryRun: true, recorded: false, custodians: ['alice', 'bob', 'carol'] });
+    // Nothing was touched: no scratch database, no Secret, no key file.
+    expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
+    expect([...kube.state.secrets.keys()].filter((k) => k.startsWith('drill-'))).toEqual([]);
+    expect(existsSync(join(dir, 'vault.key'))).toBe(false);
+  });
+
+  it('from three share files to secrets and data restored into scratch targets and checked, timed against the RTO', async () => {
+    writePlan('drill.yaml', `rto: 2h\n${SHARES}${K8S}${BACKUPS}${CHECKS}`);
+    const r = await vt(['drill', '--plan', 'drill.yaml', '--report-dir', 'reports', '--json', '--keep']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ ok: true, dryRun: false, recorded: true, custodians: ['alice', 'carol', 'erin'], rtoTargetSeconds: 7200, rtoMet: true });
+    expect(out.steps.map((s: { name: string; ok: boolean }) => [s.name, s.ok])).toEqual([
+      ['combine the shares', true],
+      ['open the vault with the recovered key', true],
+      ['verify the vault', true],
+      ['restore Secrets into drill-platform', true],
+      ['restore postgres/orders', true],
+      ['restore redis/default', true],
+      ['restore files/config', true],
+      ['run the checks', true],
+    ]);
+    expect(out.restored.map((b: { component: string }) => b.component)).toEqual(['postgres/orders', 'redis/default', 'files/config']);
+    expect(out.restored[0].ageSeconds).toBeGreaterThanOrEqual(0);
+    // The key never touched disk; the scratch targets hold the data (kept with --keep).
+    expect(existsSync(join(dir, 'vault.key'))).toBe(false);
+    expect(pg.sql('select count(*) from items', 'drill_orders')).toBe('30000');
+    expect(kube.state.get('drill-platform', 'keys')).toBeTruthy();
+    expect(readFileSync(join(dir, 'scratch/config/.env'), 'utf8')).toBe('MODE=production\n');
+    // The report, and the record: the evidence log and the vault's last drill (status shows it).
+    const reports = readdirSync(join(dir, 'reports')).sort();
+    expect(reports).toEqual([expect.stringMatching(/^drill-\d{8}T\d{6}Z\.html$/), expect.stringMatching(/^drill-\d{8}T\d{6}Z\.md$/)]);
+    const md = readFileSync(join(dir, 'reports', reports[1]!), 'utf8');
+    expect(md).toContain('# Disaster-recovery drill: PASSED');
+    expect(md).toContain('Custodians whose shares were used: alice, carol, erin');
+    const status = await vt(['--key-file', 'vault.key.lost', 'status', '--json']);
+    expect(JSON.parse(status.stdout).lastDrill).toMatchObject({ ok: true, rtoTargetSeconds: 7200 });
+    const ev = await vt(['--key-file', 'vault.key.lost', 'evidence', '--json']);
+    expect(ev.stdout).toContain('"event": "drill"');
+    if (!HAVE_CHROMIUM) return;
+    const profile = join(dir, 'chromium-profile');
+    const dom = spawnSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile}`, '--dump-dom', `file://${join(dir, 'reports', reports[0]!)}`], { encoding: 'utf8', timeout: 60_000 });
+    expect(dom.stdout).toContain('<span class="verdict" id="verdict">PASSED</span>');
+    expect((dom.stdout.match(/class="bar ok"/g) ?? []).length).toBe(8);
+    expect(dom.stdout).toMatch(/class="rto" style="left:/);
+    // Tear down what the kept drill left, for the next tests.
+    pg.sql('drop database drill_orders');
+    rmSync(join(dir, 'scratch'), { recursive: true, force: true });
+  });
+
+  it('without --keep the scratch targets are torn down', async () => {
+    writePlan('drill.yaml', `rto: 2h\n${SHARES}${BACKUPS}checks:\n  - { sql: "select count(*) from items", database: drill_orders, expect: "30000" }\n`);
+    const r = await vt(['drill', '--plan', 'drill.yaml', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).steps.at(-1)).toMatchObject({ name: 'tear down the scratch targets', ok: true });
+    expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
+    expect(existsSync(join(dir, 'scratch/redis'))).toBe(false);
+  });
+
+  it('a wrong share: the drill fails at the first step, names it, and runs nothing else', async () => {
+    // A share of another vault's key: well formed, but from another set.
+    mkdirSync(join(dir, 'other'));
+    for (const args of [['init'], ['escrow', 'split', '-k', '2', '-c', 'mallory', '-c', 'trent', '-o', 'shares']]) expect((await cli(join(dir, 'other'), args)).code).toBe(0);
+    writePlan('bad-share.yaml', `shares: { files: [shares/share-01-alice.share, other/shares/share-01-mallory.share, shares/share-05-erin.share] }\n${BACKUPS}`);
+    const r = await vt(['drill', '--plan', 'bad-share.yaml', '--json']);
+    expect(r.code).toBe(8);
+    const out = JSON.parse(r.stdout);
+    expect(out.steps[0]).toMatchObject({ name: 'combine the shares', ok: false });
+    expect(out.steps.slice(1).every((s: { skipped?: boolean }) => s.skipped)).toBe(true);
+    expect(r.stderr).toMatch(/the drill failed at "combine the shares"/);
+  });
+
+  it('a backup truncated in the repository: the restore step fails naming the backup; the others still run', async () => {
+    const folder = join(dir, 'repo/redis/default');
+    const file = readdirSync(folder).find((f) => f.endsWith('.age'))!;
+    const good = readFileSync(join(folder, file));
+    truncateSync(join(folder, file), good.length - 100);
+    try {
+      writePlan('truncated.yaml', `${SHARES}${BACKUPS}`);
+      const r = await vt(['drill', '--plan', 'truncated.yaml', '--json']);
+      expect(r.code).toBe(8);
+      const out = JSON.parse(r.stdout);
+      const redisStep = out.steps.find((s: { name: string }) => s.name === 'restore redis/default');
+      expect(redisStep.ok).toBe(false);
+      expect(redisStep.message).toMatch(/truncated|altered|SHA-256/);
+      expect(out.steps.find((s: { name: string }) => s.name === 'restore files/config').ok).toBe(true);
+      expect(r.stderr).toContain('the drill failed at "restore redis/default"');
+    } finally {
+      writeFileSync(join(folder, file), good);
+    }
+  });
+
+  it('a check that fails, and a recovery slower than the RTO, each fail the drill and say so', async () => {
+    writePlan('check.yaml', `rto: 1s\n${SHARES}${BACKUPS}checks:\n  - { sql: "select count(*) from items", database: drill_orders, expect: "29999" }\n  - { sql: "select 'slept' from pg_sleep(1.2)", database: drill_orders, expect: slept }\n`);
+    const r = await vt(['drill', '--plan', 'check.yaml', '--json']);
+    expect(r.code).toBe(8);
+    const out = JSON.parse(r.stdout);
+    const checks = out.steps.find((s: { name: string }) => s.name === 'run the checks');
+    expect(checks.message).toContain('1 of 2 checks failed: "select count(*) from items" in drill_orders gave "30000", expected "29999"');
+    expect(out.rtoMet).toBe(false);
+    expect(out.steps.find((s: { name: string }) => s.name === 'recovery time against the RTO').message).toMatch(/^the recovery took [\d.]+ s, over the RTO of 1s \(1 s\)$/);
+    // Torn down even so.
+    expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
+  });
+
+  it('a dry run with a share short reports it and writes nothing', async () => {
+    writePlan('short.yaml', `shares: { files: [shares/share-01-alice.share, shares/share-02-bob.share] }\n${BACKUPS}`);
+    const before = readFileSync(join(dir, 'secrets.vault'));
+    const r = await vt(['drill', '--plan', 'short.yaml', '--dry-run', '--json']);
+    expect(r.code).toBe(8);
+    expect(JSON.parse(r.stdout).steps[0].message).toMatch(/need 3 shares of set/);
+    expect(readFileSync(join(dir, 'secrets.vault')).equals(before)).toBe(true);
+  });
+});
