@@ -45,6 +45,32 @@ function intoFile(path: string, force: boolean): Consumer {
   };
 }
 
+/**
+ * A small backup's plaintext in memory, after the same full check as a
+ * restore (a Kubernetes backup, applied through the cluster client).
+ */
+export async function readBackup(repo: Repo, m: BackupManifest, key: BackupKey, env: Env, limit: number): Promise<Buffer> {
+  if (m.plaintext.size > limit) throw new VaultError('invalid', `${m.component}/${m.file} holds ${m.plaintext.size} bytes, more than the ${limit} this restore reads into memory`);
+  const checked = await consume(openFile(repo, m.component, m.file), [key.identity], verifierFor(m.kind, env));
+  if (checked.ciphertext.sha256 !== m.ciphertext.sha256 || checked.plaintext.sha256 !== m.plaintext.sha256) {
+    throw new VaultError('verify-failed', `${m.component}/${m.file} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
+  }
+  const chunks: Buffer[] = [];
+  let n = 0;
+  await consume(openFile(repo, m.component, m.file), [key.identity], {
+    kind: 'inline',
+    label: 'memory',
+    consume: async (r) => {
+      for await (const c of r) {
+        n += (c as Buffer).length;
+        if (n > limit) throw new VaultError('invalid', `${m.component}/${m.file} is larger than its manifest says`);
+        chunks.push(c as Buffer);
+      }
+    },
+  });
+  return Buffer.concat(chunks);
+}
+
 export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKey, t: RestoreTarget, env: Env): Promise<string> {
   const compatible: Record<RestoreTarget['kind'], BackupManifest['kind'][]> = { postgres: ['postgres'], 'postgres-globals': ['postgres-globals'], redis: ['redis'], files: ['files'], file: ['postgres', 'postgres-globals', 'redis', 'files', 'k8s', 'exec'] };
   if (!compatible[t.kind].includes(m.kind)) throw new VaultError('usage', `${m.component}/${m.file} is a ${m.kind} backup; it cannot be restored as ${t.kind}`);

@@ -6,9 +6,9 @@ import { connect, type SecretsPort } from './cluster.js';
 import { compareWithCluster, type CompareResult } from './compare.js';
 import { enforcePolicy, type GuardAnswers, type GuardRecord } from './guard.js';
 import { loadKubeconfig, type ResolvedKubeconfig } from './kubeconfig.js';
-import { desiredSecrets, mapNamespaces, parsePlan, type RestorePlan } from './plan.js';
+import { desiredSecrets, mapNamespaces, parsePlan, type DesiredSecret, type RestorePlan } from './plan.js';
 import { restore, type RestoreOptions, type RestoreReport } from './restore.js';
-import { contentHashKey } from './secret.js';
+import { CONTENT_HASH_ANNOTATION, contentHash, contentHashKey, type SecretObject } from './secret.js';
 
 /** Which cluster, as kubectl picks it. */
 export interface ClusterTarget {
@@ -35,7 +35,10 @@ export function loadPlan(file: { path: string; text: string }, namespaceMap: Rec
 export interface RestoreRun {
   paths: VaultPaths;
   store: StoreOptions;
+  /** The restore plan (values from the vault); or, with `secrets`, the name and text of what holds them. */
   plan: { path: string; text: string };
+  /** Secrets taken as they are (from a backup), instead of the plan's: names, types, labels and values. */
+  secrets?: SecretObject[];
   namespaceMap?: Record<string, string>;
   target: ClusterTarget;
   options: Omit<RestoreOptions, 'hashKey'>;
@@ -65,10 +68,9 @@ export interface RestoreOutcome {
  * entry@version of each key; never values).
  */
 export async function restoreFromPlan(run: RestoreRun): Promise<RestoreOutcome> {
-  const plan = loadPlan(run.plan, run.namespaceMap);
   const { doc } = await readVault(run.paths, run.store);
   const hashKey = contentHashKey(doc.fingerprintKey);
-  const desired = desiredSecrets(doc, plan, hashKey);
+  const desired = run.secrets ? secretsAsGiven(run.secrets, run.namespaceMap ?? {}, hashKey, run.plan.path) : desiredSecrets(doc, loadPlan(run.plan, run.namespaceMap), hashKey);
   const cfg = resolveTarget(run.target);
   run.onTarget?.(cfg.context);
   const writes = run.options.dryRun === 'none';
@@ -83,8 +85,8 @@ export async function restoreFromPlan(run: RestoreRun): Promise<RestoreOutcome> 
         recordEvidence(d, 'k8s.restore', {
           context: cfg.context,
           server: cfg.server,
-          plan: run.plan.path,
-          planSha256: createHash('sha256').update(run.plan.text).digest('hex'),
+          [run.secrets ? 'backup' : 'plan']: run.plan.path,
+          [run.secrets ? 'backupSha256' : 'planSha256']: createHash('sha256').update(run.plan.text).digest('hex'),
           onConflict: run.options.onConflict,
           ...(run.namespaceMap && Object.keys(run.namespaceMap).length ? { namespaceMap: Object.entries(run.namespaceMap).map(([a, b]) => `${a}:${b}`) } : {}),
           ...(guard ?? {}),
@@ -100,6 +102,20 @@ export async function restoreFromPlan(run: RestoreRun): Promise<RestoreOutcome> 
     outcome.evidenceError = e instanceof VaultError ? e : new VaultError('io', (e as Error).message);
   }
   return outcome;
+}
+
+/** Secrets from a backup, renamed into mapped namespaces, with the content hash a restore writes; each key's source is the backup. */
+function secretsAsGiven(secrets: SecretObject[], namespaceMap: Record<string, string>, hashKey: Buffer, label: string): DesiredSecret[] {
+  const seen = new Set<string>();
+  return secrets.map((s) => {
+    const namespace = namespaceMap[s.metadata.namespace ?? 'default'] ?? s.metadata.namespace ?? 'default';
+    const id = `${namespace}/${s.metadata.name}`;
+    if (seen.has(id)) throw new VaultError('invalid', `${label} holds Secret ${id} twice (check the namespace mappings)`);
+    seen.add(id);
+    const annotations = { ...(s.metadata.annotations ?? {}), [CONTENT_HASH_ANNOTATION]: contentHash(hashKey, s.type, s.data ?? {}) };
+    const obj: SecretObject = { ...s, metadata: { ...s.metadata, namespace, annotations } };
+    return { obj, sources: Object.fromEntries(Object.keys(s.data ?? {}).map((k) => [k, label])) };
+  });
 }
 
 /** Which Secrets of a plan hold exactly the vault's current values in the cluster (keyed hashes, no values). */

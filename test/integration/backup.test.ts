@@ -309,6 +309,15 @@ describe('Kubernetes and rclone remotes', () => {
       expect(yaml).toContain('kind: Secret');
       expect(yaml).toContain('kind: ConfigMap');
       expect(yaml).not.toContain('resourceVersion');
+      // Back into the cluster through the same guard rails as a plan: a server-side dry run, then into another namespace.
+      const from = ['k8s', 'restore', '--from-backup', `k8s/prod/${made.file}`, '-r', `offsite:${join(dir, 'remote')}`, '--kubeconfig', 'kubeconfig', '--namespace-map', 'apps:apps-restored', '--create-namespace'];
+      expect((await vt([...from, '--dry-run=server'])).code).toBe(0);
+      expect(srv.state.get('apps-restored', 'db')).toBeUndefined();
+      const back = await vt([...from, '--json']);
+      expect(back.code, back.stderr).toBe(0);
+      expect(JSON.parse(back.stdout)).toMatchObject({ backup: `k8s/prod/${made.file}`, counts: { created: 1 }, evidenceRecorded: true });
+      expect(Buffer.from(srv.state.get('apps-restored', 'db').obj.data.PASSWORD, 'base64').toString()).toBe('pw-in-the-cluster');
+      expect((await vt(['k8s', 'restore', '--plan', 'x.yaml', '--from-backup', 'k8s/prod/x'])).stderr).toContain('give --plan or --from-backup, not both');
       const down = await vt(['backup', 'exec', '--name', 'x', '-r', 'nowhere:bucket', '--', 'echo', 'x']);
       expect(down.code).toBe(1);
       expect(down.stderr).toMatch(/^vault-tool: error: uploading nowhere:bucket\/exec\/x\/\S+ failed \(rclone exit 1\): .*didn't find section in config file/m);

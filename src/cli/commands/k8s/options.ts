@@ -38,17 +38,18 @@ export function parsePairs(list: string[] | undefined, what: string, sep: string
 }
 
 export interface PlanOptions {
-  plan: string;
+  plan?: string;
   namespaceMap?: string[];
 }
 
 /** --plan and --namespace-map, as every plan-driven command takes them. */
-export function planOptions(c: Command, nsMapHelp: string): Command {
-  return c.requiredOption('--plan <file>', 'the restore plan (YAML)').option('--namespace-map <old:new>', `${nsMapHelp} (repeatable)`, collect);
+export function planOptions(c: Command, nsMapHelp: string, required = true): Command {
+  return (required ? c.requiredOption('--plan <file>', 'the restore plan (YAML)') : c.option('--plan <file>', 'the restore plan (YAML)')).option('--namespace-map <old:new>', `${nsMapHelp} (repeatable)`, collect);
 }
 
 /** The plan file's text (read once: what runs is what the evidence record hashes). */
 export async function readPlan(ctx: Context, o: PlanOptions): Promise<{ file: { path: string; text: string }; namespaceMap: Record<string, string> }> {
+  if (!o.plan) throw new VaultError('usage', 'which restore plan? give --plan FILE');
   const text = (await ctx.readFile(o.plan, 'the restore plan')).toString('utf8');
   return { file: { path: o.plan, text }, namespaceMap: parsePairs(o.namespaceMap, '--namespace-map', ':') };
 }

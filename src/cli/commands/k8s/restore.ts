@@ -8,7 +8,8 @@ import { restoreFromPlan } from '../../../k8s/run.js';
 import { table, type Context } from '../../context.js';
 import { hintText } from '../../report.js';
 import { plural, wholeNumber } from '../../options.js';
-import { clusterOptions, clusterTarget, planOptions, readPlan, type ClusterOptions, type PlanOptions } from './options.js';
+import { clusterOptions, clusterTarget, parsePairs, planOptions, readPlan, type ClusterOptions, type PlanOptions } from './options.js';
+import type { SecretObject } from '../../../k8s/secret.js';
 
 interface RestoreOptions extends ClusterOptions, PlanOptions {
   dryRun?: 'client' | 'server';
@@ -22,6 +23,31 @@ interface RestoreOptions extends ClusterOptions, PlanOptions {
   totpEnv?: string;
   breakGlass?: boolean;
   reason?: string;
+  fromBackup?: string;
+  repo?: string;
+}
+
+/** The Secrets of a Kubernetes backup (after a full check), as a restore source. */
+async function backupSource(ctx: Context, cmd: Command, o: RestoreOptions): Promise<{ file: { path: string; text: string }; secrets: SecretObject[] }> {
+  const [{ listRepo }, { pick }, { openRepo }, { backupKeys }, { readBackup }, { vaultForBackups }, { parseSecretManifests }] = await Promise.all([
+    import('../../../backup/repo.js'),
+    import('../backup/verify.js'),
+    import('../backup/options.js'),
+    import('../../../backup/keys.js'),
+    import('../../../backup/restore.js'),
+    import('../../../backup/run.js'),
+    import('../../../k8s/secret.js'),
+  ]);
+  const repo = openRepo(ctx, o);
+  const [b] = pick(await listRepo(repo), [o.fromBackup!]);
+  if (!b!.manifest || b!.problem) throw new VaultError('integrity', `${o.fromBackup}: ${b!.problem ?? 'no manifest'}`);
+  const m = b!.manifest;
+  if (m.kind !== 'k8s') throw new VaultError('usage', `${o.fromBackup} is a ${m.kind} backup, not a Kubernetes one`);
+  const key = backupKeys(await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd))).find((k) => k.keyId === m.keyId);
+  if (!key) throw new VaultError('wrong-key', `the vault does not hold backup key ${m.keyId}, which ${o.fromBackup} needs`, { code: 'backup-key-gone' });
+  const text = (await readBackup(repo, m, key, ctx.io.env, 64 << 20)).toString('utf8');
+  const label = `${m.component}/${m.file}`;
+  return { file: { path: label, text }, secrets: parseSecretManifests(text, label).secrets };
 }
 
 /** The restore policy in force: --policy, VAULT_TOOL_K8S_POLICY, else k8s-policy.yaml beside the vault if there is one. */
@@ -48,7 +74,9 @@ function guardAnswers(ctx: Context, o: RestoreOptions, context: () => string): G
 
 export default function k8sRestore(cmd: Command, ctx: Context): void {
   clusterOptions(
-    planOptions(cmd, 'restore a namespace under another name')
+    planOptions(cmd, 'restore a namespace under another name', false)
+      .option('--from-backup <COMPONENT/FILE>', 'restore the Secrets of a Kubernetes backup (backup k8s) instead of a plan: as they were, with the same guard rails')
+      .option('-r, --repo <dest>', 'with --from-backup: the backup repository (env VAULT_TOOL_BACKUP_REPO)')
       .addOption(new Option('--dry-run [mode]', 'change nothing: client (no writes) or server (writes sent with dryRun=All)').choices(['client', 'server']).preset('client'))
       .option('--diff', 'print what would change, values masked as in kubectl diff')
       .addOption(new Option('--on-conflict <policy>', 'a Secret that exists and differs: skip, overwrite, fail (before writing anything), if-unchanged (only if vault-tool wrote it last)').choices(['skip', 'overwrite', 'fail', 'if-unchanged']).default('skip'))
@@ -63,7 +91,9 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
     false,
   ).action(async (o: RestoreOptions) => {
     if (o.breakGlass && !o.reason?.trim()) throw new VaultError('usage', '--break-glass needs --reason "…" (it goes into the evidence log)');
-    const { file, namespaceMap } = await readPlan(ctx, o);
+    if (Boolean(o.plan) === Boolean(o.fromBackup)) throw new VaultError('usage', o.plan ? 'give --plan or --from-backup, not both' : 'what to restore? give --plan FILE, or --from-backup COMPONENT/FILE');
+    const fromBackup = o.fromBackup ? await backupSource(ctx, cmd, o) : undefined;
+    const { file, namespaceMap } = fromBackup ? { file: fromBackup.file, namespaceMap: parsePairs(o.namespaceMap, '--namespace-map', ':') } : await readPlan(ctx, o);
     const target = clusterTarget(ctx, o);
     const dryRun: DryRun = o.dryRun ?? 'none';
     const json = ctx.globals(cmd).json;
@@ -73,6 +103,7 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
       paths: ctx.paths(cmd),
       store: ctx.storeOptions(cmd),
       plan: file,
+      ...(fromBackup ? { secrets: fromBackup.secrets } : {}),
       namespaceMap,
       target,
       options: {
@@ -96,7 +127,7 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
       if (h) r.hint = h;
     }
     if (json) {
-      ctx.json({ context: run.context, server: run.server, plan: o.plan, ...report, evidenceRecorded: run.evidenceRecorded });
+      ctx.json({ context: run.context, server: run.server, ...(o.plan ? { plan: o.plan } : { backup: file.path }), ...report, evidenceRecorded: run.evidenceRecorded });
     } else {
       for (const r of report.results) if (r.diff) ctx.io.stdout.write(r.diff);
       const mark = dryRun === 'none' ? '' : ` (dry run: ${dryRun})`;
