@@ -229,6 +229,12 @@ describe('verification finds damage and missing keys', () => {
     const st = await vt(['status', '-r', 'repo', '--json']);
     expect(st.code).toBe(8);
     expect(JSON.parse(st.stdout).backups.find((s: { component: string }) => s.component === 'exec/foreign')).toMatchObject({ keyHeld: false });
+    // The metrics say it too, and pass the exposition format's linter.
+    await vt(['status', '-r', 'repo', '--prometheus', 'metrics.prom']);
+    const prom = readFileSync(join(dir, 'metrics.prom'), 'utf8');
+    expect(prom).toContain('vault_tool_backup_undecryptable{component="exec/foreign"} 1');
+    expect(prom).toMatch(/vault_tool_backup_last_success_timestamp_seconds\{component="exec\/blob"\} [1-9]/);
+    if (haveBinary('promtool', ['--version'])) expect(spawnSync('promtool', ['check', 'metrics'], { input: prom, encoding: 'utf8' }).status).toBe(0);
     writeFileSync(join(dir, 'plan.yaml'), 'apiVersion: vault-tool/v1\nkind: VerificationPlan\nbackups: { repo: repo, readData: false }\n');
     const v = await vt(['verify', '--plan', 'plan.yaml', '--json']);
     expect(v.code).toBe(8);
