@@ -144,6 +144,57 @@ describe('properties', () => {
   });
 });
 
+describe('share bytes checked before combining', () => {
+  // shamir-secret-sharing's layout: the y values, then the x coordinate as the last byte (random, not the index).
+  const withBytes = (s: Share, bytes: Uint8Array): Share => ({ ...s, share: new Uint8Array(bytes) });
+  const withX = (s: Share, x: number): Share => {
+    const b = new Uint8Array(s.share);
+    b[b.length - 1] = x;
+    return withBytes(s, b);
+  };
+
+  it('with exactly K shares, a share of the wrong length, with x = 0 or with a duplicate x is named', async () => {
+    const s = await split(3, 5);
+    const short = withBytes(s[3]!, s[3]!.share.subarray(0, 32));
+    let e = await error(combineShares([s[0]!, s[1]!, short], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.message).toBe('share 4 (custodian 4): its share bytes are 32 bytes long, not 33: it is damaged or forged');
+    const long = withBytes(s[2]!, new Uint8Array([...s[2]!.share, 7]));
+    e = await error(combineShares([long, s[0]!, s[1]!], idOfSecret));
+    expect(e.message).toBe('share 3 (custodian 3): its share bytes are 34 bytes long, not 33: it is damaged or forged');
+    e = await error(combineShares([s[0]!, withX(s[1]!, 0), s[2]!], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.message).toBe('share 2 (custodian 2): its x coordinate is 0, which no share has: it is damaged or forged');
+    const dupX = withX(s[4]!, s[0]!.share[32]!);
+    e = await error(combineShares([s[0]!, s[1]!, dupX], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.message).toBe('share 5 (custodian 5) has the same x coordinate as share 1 (custodian 1): one of them is damaged or forged');
+  });
+
+  it('with more than K shares, a malformed one is set aside and named, and the key recovered from the others', async () => {
+    const s = await split(3, 5);
+    for (const [victim, bad] of [
+      [1, withBytes(s[1]!, s[1]!.share.subarray(0, 32))],
+      [3, withX(s[3]!, 0)],
+      [4, withX(s[4]!, s[0]!.share[32]!)],
+      [0, withX(s[0]!, s[4]!.share[32]!)],
+    ] as const) {
+      const all = s.map((x, i) => (i === victim ? bad : x));
+      const r = await combineShares(all, idOfSecret);
+      expect(Buffer.from(r.secret).equals(secret), `victim ${victim}`).toBe(true);
+      expect(r.bad.map((x) => x.index)).toEqual([victim + 1]);
+      expect(r.used).not.toContain(bad);
+    }
+  });
+
+  it('with more than K shares but fewer than K usable ones, the malformed shares are named', async () => {
+    const s = await split(3, 5);
+    const e = await error(combineShares([s[0]!, s[1]!, withBytes(s[2]!, s[2]!.share.subarray(0, 31)), withX(s[3]!, 0)], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.message).toBe('share 3 (custodian 3): its share bytes are 31 bytes long, not 33: it is damaged or forged; share 4 (custodian 4): its x coordinate is 0, which no share has: it is damaged or forged');
+  });
+});
+
 describe('exact errors', () => {
   it('duplicates, other epochs, empty input', async () => {
     const s = await split(2, 3);
