@@ -65,12 +65,8 @@ export interface CombineResult {
   reasons: string[];
 }
 
-/**
- * Checks set membership, epoch, duplicates, count and each share's bytes
- * before combining, then the key id after. With more than K shares, the
- * malformed ones are set aside and named, and the key comes from K good ones.
- */
-export async function combineShares(shares: Share[], keyIdOf: KeyIdOf, shareBytes = SHARE_BYTES): Promise<CombineResult> {
+/** The shares are of one split (set, epoch, threshold, count, key id) and none is given twice. */
+export function checkSet(shares: Share[]): void {
   if (!shares.length) throw new VaultError('too-few-shares', 'no shares given');
   const ref = shares[0]!;
   for (const s of shares.slice(1)) {
@@ -83,6 +79,16 @@ export async function combineShares(shares: Share[], keyIdOf: KeyIdOf, shareByte
     if (byIndex.has(s.index)) throw new VaultError('bad-share', `share ${s.index} (${s.label}) was given twice`);
     byIndex.set(s.index, s);
   }
+}
+
+/**
+ * Checks set membership, epoch, duplicates, count and each share's bytes
+ * before combining, then the key id after. With more than K shares, the
+ * malformed ones are set aside and named, and the key comes from K good ones.
+ */
+export async function combineShares(shares: Share[], keyIdOf: KeyIdOf, shareBytes = SHARE_BYTES): Promise<CombineResult> {
+  checkSet(shares);
+  const ref = shares[0]!;
   const k = ref.threshold;
   if (shares.length < k) {
     const more = k - shares.length;

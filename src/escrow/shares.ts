@@ -46,7 +46,7 @@ export async function splitSecret(input: SplitInput): Promise<{ shares: Share[];
     index: i + 1,
     keyId: input.keyId,
     label: input.labels[i]!,
-    share: Buffer.from(bytes),
+    share: bytes,
   }));
   // Self-test: recombine every K-subset (or a random sample when there are too many) and check the key id.
   const total = binomial(n, input.threshold);

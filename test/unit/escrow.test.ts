@@ -78,7 +78,7 @@ describe('properties', () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), async (ys) => {
         const forged: Share = { ...shares[2]!, share: Buffer.concat([Buffer.from(ys), shares[2]!.share.subarray(32)]) };
-        fc.pre(!forged.share.equals(shares[2]!.share));
+        fc.pre(!Buffer.from(forged.share).equals(shares[2]!.share));
         const e = await error(combineShares([shares[0]!, shares[1]!, forged], idOfSecret));
         expect(e.kind).toBe('bad-share');
         expect(e.message).toContain(`the 3 shares do not recover key id ${key.keyId}`);
@@ -224,7 +224,7 @@ describe('exact errors', () => {
     b[13] = 9;
     expect(() => decodeEnvelope(b)).toThrow('malformed share: inconsistent threshold, count or index');
     expect(() => decodeEnvelope(b.subarray(0, 20))).toThrow('malformed share: too short');
-    expect(decodeText(encodeText(Buffer.from('hello')))).toEqual(Buffer.from('hello'));
+    expect(decodeText(encodeText(Buffer.from('hello')))).toEqual(new Uint8Array(Buffer.from('hello')));
   });
 
   it('share files: comments ignored, errors name the file', async () => {
