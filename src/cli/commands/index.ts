@@ -22,6 +22,7 @@ export const COMMANDS: CommandSpec[] = [
   { name: 'canary', summary: 'test messages encrypted with the key as production holds it, which verify decrypts with the escrowed key', load: () => import('./canary.js') },
   { name: 'status', summary: 'last verification and drill, next due date, copies, escrow; Prometheus metrics', load: () => import('./status.js') },
   { name: 'schedule', summary: 'print a Kubernetes CronJob, a crontab line or systemd units that run the verification', load: () => import('./schedule.js') },
+  { name: 'kit', summary: 'write the recovery kit: one HTML file that rebuilds the vault key from shares and opens the vault in a browser, offline', load: () => import('./kit.js') },
   { name: 'k8s', summary: 'Kubernetes Secrets: import, export, restore by plan, compare, RBAC', load: () => import('./k8s/index.js') },
   { name: 'demo', summary: 'run a self-contained demonstration in a temporary folder', load: () => import('./demo.js') },
 ];
