@@ -155,8 +155,10 @@ export interface EntryRow {
   removed: boolean;
 }
 
+/** The entries as `list` shows them: sorted by name. */
 export function entryRows(doc: VaultDocument): EntryRow[] {
-  return doc.entries.map((e) => {
+  const sorted = [...doc.entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return sorted.map((e) => {
     const cur = e.versions[e.versions.length - 1]!;
     return { name: e.name, type: e.type, version: cur.version, versions: e.versions.length, fingerprint: cur.fingerprint, updatedAt: e.updatedAt, removed: Boolean(e.deletedAt) };
   });
