@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import encodeQR from '@paulmillr/qr';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope } from '../../src/escrow/envelope.js';
@@ -260,3 +261,45 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
 function listedRecipient(keyFile: Buffer): string {
   return /# public key: (age1\S+)/.exec(keyFile.toString())![1]!;
 }
+
+/** A one-frame Y4M video of a QR code holding `text`: what Chromium's fake camera shows. */
+function qrVideo(text: string, path: string): void {
+  const grid = encodeQR(text, 'raw', { ecc: 'medium', border: 4 });
+  const W = 640;
+  const H = 480;
+  const scale = Math.floor(Math.min(W, H) / grid.length);
+  const y = Buffer.alloc(W * H, 235);
+  const ox = Math.floor((W - grid.length * scale) / 2);
+  const oy = Math.floor((H - grid.length * scale) / 2);
+  grid.forEach((row, r) => row.forEach((dark, c) => {
+    if (!dark) return;
+    for (let dy = 0; dy < scale; dy++) y.fill(16, (oy + r * scale + dy) * W + ox + c * scale, (oy + r * scale + dy) * W + ox + (c + 1) * scale);
+  }));
+  const chroma = Buffer.alloc((W / 2) * (H / 2) * 2, 128);
+  writeFileSync(path, Buffer.concat([Buffer.from(`YUV4MPEG2 W${W} H${H} F10:1 Ip A1:1 C420jpeg\nFRAME\n`), y, chroma]));
+}
+
+describe.skipIf(!ready)('the recovery kit reads a QR code with the camera', () => {
+  it('a share sheet\'s QR code, shown to the (fake) camera, becomes a checked share', async () => {
+    const text = shareText('set1', 'bob');
+    const video = join(dir, 'qr.y4m');
+    qrVideo(text, video);
+    const cam = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
+    });
+    try {
+      const page = await cam.newPage();
+      const requests: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      await page.goto(KIT);
+      await page.locator('#scan-qr').click();
+      await page.locator('#share-list li').first().waitFor({ timeout: 30_000 });
+      await see(page, '#share-list li', `share 2 (bob): share 2 of 5, any 3 recover the key; set ${parseShareFile(text).setId}, epoch 1, key id ${parseShareFile(text).keyId} Remove`);
+      expect(await page.locator('#scanner').isHidden()).toBe(true);
+      expect(requests).toEqual([KIT]);
+    } finally {
+      await cam.close();
+    }
+  }, 120_000);
+});
