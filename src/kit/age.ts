@@ -4,17 +4,20 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { randomBytes } from '@noble/hashes/utils.js';
 import { AgeError } from '../vault/errors.js';
-import { dearmor, isArmored } from '../vault/age/armor.js';
+import { armor, dearmor, isArmored } from '../vault/age/armor.js';
+import { encodeB64 } from '../vault/age/base64.js';
 import { concat, equalBytes, utf8 } from '../vault/age/bytes.js';
 import { encodeRecipient, identityScalar } from '../vault/age/keys.js';
-import { checkScryptAlone, parseHeader, scryptStanza, SCRYPT_LABEL, x25519Stanza, X25519_LABEL, type ParsedHeader, type Stanza } from '../vault/age/parse.js';
+import { checkScryptAlone, headerMacInput, joinHeader, parseHeader, scryptStanza, SCRYPT_LABEL, x25519Stanza, X25519_LABEL, type ParsedHeader, type Stanza } from '../vault/age/parse.js';
 
 /**
  * age v1 decryption on the pure-JavaScript primitives (@noble/*), for the
  * browser. Parsing and stanza checks are the CLI's own (vault/age/parse.ts);
  * only the crypto differs from the node:crypto path, and both pass the same
- * C2SP vectors (test/unit/kit-age.test.ts).
+ * C2SP vectors (test/unit/kit-age.test.ts). Encryption is only what the kit
+ * writes: a passphrase-protected vault.key.
  */
 const CHUNK = 64 * 1024;
 const TAG = 16;
@@ -68,9 +71,7 @@ export async function unwrapScrypt(stanzas: Stanza[], passphrase: Uint8Array, on
   for (const s of stanzas) {
     if (s.type !== 'scrypt') continue;
     const { salt, logN, body } = scryptStanza(s);
-    const N = 2 ** logN;
-    const key = await scryptAsync(passphrase, concat(utf8(SCRYPT_LABEL), salt), { N, r: 8, p: 1, dkLen: 32, maxmem: 129 * N * 8 + (1 << 20), ...(onProgress ? { onProgress } : {}) });
-    return open(key, new Uint8Array(12), body);
+    return open(await scryptKey(passphrase, salt, logN, onProgress), new Uint8Array(12), body);
   }
   return null;
 }
@@ -161,4 +162,36 @@ export async function decryptAge(file: Uint8Array, o: DecryptInput): Promise<{ p
   const key = hkdf(sha256, fileKey, rest.subarray(0, NONCE_SIZE), utf8('payload'), 32);
   const plaintext = decryptPayload(key, rest.subarray(NONCE_SIZE));
   return { plaintext, header, ...(opener ? { opener } : {}) };
+}
+
+const DEFAULT_LOG_N = 18;
+
+function scryptKey(passphrase: Uint8Array, salt: Uint8Array, logN: number, onProgress?: (p: number) => void): Promise<Uint8Array> {
+  const N = 2 ** logN;
+  return scryptAsync(passphrase, concat(utf8(SCRYPT_LABEL), salt), { N, r: 8, p: 1, dkLen: 32, maxmem: 129 * N * 8 + (1 << 20), ...(onProgress ? { onProgress } : {}) });
+}
+
+/** The STREAM payload, sealed: 64 KiB chunks, the last one flagged (an empty plaintext is one empty final chunk). */
+export function encryptPayload(key: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  const out: Uint8Array[] = [];
+  let counter = 0;
+  for (let off = 0; ; off += CHUNK, counter++) {
+    const last = plaintext.length - off <= CHUNK;
+    out.push(chacha20poly1305(key, chunkNonce(counter, last)).encrypt(plaintext.subarray(off, off + CHUNK)));
+    if (last) return concat(...out);
+  }
+}
+
+/** An armored age file encrypted with a passphrase (scrypt, log2 N = 18 unless told), as `init --passphrase` writes a key file. */
+export async function encryptWithPassphrase(plaintext: Uint8Array, passphrase: Uint8Array, logN = DEFAULT_LOG_N, onProgress?: (p: number) => void): Promise<string> {
+  const fileKey = randomBytes(16);
+  const salt = randomBytes(16);
+  const key = await scryptKey(passphrase, salt, logN, onProgress);
+  const stanza: Stanza = { type: 'scrypt', args: [encodeB64(salt), String(logN)], body: chacha20poly1305(key, new Uint8Array(12)).encrypt(fileKey) };
+  const macInput = headerMacInput([stanza]);
+  const header = joinHeader(macInput, hmac(sha256, hkdf(sha256, fileKey, new Uint8Array(0), utf8('header'), 32), macInput));
+  const nonce = randomBytes(NONCE_SIZE);
+  const payload = encryptPayload(hkdf(sha256, fileKey, nonce, utf8('payload'), 32), plaintext);
+  fileKey.fill(0);
+  return armor(concat(header, nonce, payload));
 }

@@ -1,7 +1,7 @@
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { AgeError, VaultError } from '../vault/errors.js';
-import { fromBase64, fromUtf8, toBase64, toHex } from '../vault/age/bytes.js';
+import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from '../vault/age/bytes.js';
 import { identityScalar as identityScalarOf, isClamped } from '../vault/age/keys.js';
 import { isPassphraseFile } from '../vault/age/parse.js';
 import { encodeIdentity, formatKeyText, isProtectedKeyFile, keyIdOf, parseKeyText } from '../vault/keytext.js';
@@ -10,7 +10,7 @@ import { checkDocumentMeta, parseDocument, type Entry, type VaultDocument } from
 import { combineShares, type CombineResult } from '../escrow/combine.js';
 import { parseShareFile } from '../escrow/files.js';
 import type { Share } from '../escrow/envelope.js';
-import { decryptAge, identityFromScalar, readHeader, type Identity } from './age.js';
+import { decryptAge, encryptWithPassphrase, identityFromScalar, readHeader, type Identity } from './age.js';
 
 /**
  * What the recovery kit does, without the page: read shares, rebuild the
@@ -37,12 +37,11 @@ const keyOf = (identity: Identity, createdAt?: string): KitKey => ({
 /** Key id of a recovered scalar; a non-canonical scalar never matches (as the CLI's idOfSecret). */
 export const idOfSecret = (secret: Uint8Array): string => (isClamped(secret) ? keyIdOf(identityFromScalar(secret).recipient) : '');
 
-const isAgeFile = (b: Uint8Array) => isProtectedKeyFile(b);
-
 /** A share from a share file or typed text; an age-encrypted share file opens with one of `identities`. */
 export async function readShare(bytes: Uint8Array, name: string, identities: Identity[] = []): Promise<Share> {
   let text: string;
-  if (isAgeFile(bytes)) {
+  if (isProtectedKeyFile(bytes)) {
+    // An age file, armored or not: an encrypted share file.
     if (!identities.length) throw new VaultError('wrong-key', `${name} is encrypted to a custodian's age key: give that custodian's identity (AGE-SECRET-KEY-1…) first`);
     try {
       text = fromUtf8((await decryptAge(bytes, { identities })).plaintext);
@@ -69,6 +68,9 @@ export async function recoverKey(shares: Share[], now: Date): Promise<{ key: Kit
 
 /** vault.key as the CLI writes it; the stock `age -i` reads it. */
 export const keyFileText = (key: KitKey): string => formatKeyText(key);
+
+/** vault.key protected with a passphrase, as `init --passphrase` and `escrow combine` write it; `age -d vault.key` opens it. */
+export const protectedKeyFile = (key: KitKey, passphrase: Uint8Array, onProgress?: (p: number) => void): Promise<string> => encryptWithPassphrase(utf8(keyFileText(key)), passphrase, undefined, onProgress);
 
 /** Opens a vault.key, plaintext or passphrase-protected. */
 export async function openKeyFile(bytes: Uint8Array, passphrase?: Uint8Array, onProgress?: (p: number) => void): Promise<KitKey & { protected: boolean }> {

@@ -11,7 +11,7 @@ import type { Share } from '../escrow/envelope.js';
 import { typingStatus } from '../escrow/text.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { parseIdentity, type Identity } from './age.js';
-import { entryRows, entryValue, keyFileText, openAgeFile, openKeyFile, openVault, readShare, recoverKey, showValue, type KitKey, type OpenedVault } from './recover.js';
+import { entryRows, entryValue, keyFileText, openAgeFile, openKeyFile, openVault, protectedKeyFile, readShare, recoverKey, showValue, type KitKey, type OpenedVault } from './recover.js';
 import { startScanner, scannerAvailable } from './scan.js';
 
 declare const KIT_VERSION: string;
@@ -159,6 +159,7 @@ async function rebuild() {
 function showKey(key: KitKey, source: string, warning = '') {
   state.key = key;
   state.vault = undefined;
+  setText('key-protect-note', '');
   setText('key-id', key.keyId);
   setText('key-recipient', key.recipient);
   setText('key-source', source);
@@ -184,6 +185,23 @@ async function openKey() {
   }
 }
 
+async function downloadKey() {
+  setText('download-error', '');
+  const key = state.key;
+  if (!key) return;
+  const pass = $<HTMLInputElement>('key-protect').value;
+  if (pass !== $<HTMLInputElement>('key-protect-again').value) return setText('download-error', 'the two passphrases differ: type them again');
+  if (!pass) return download('vault.key', keyFileText(key), 'text/plain');
+  try {
+    const text = await protectedKeyFile(key, utf8(pass), (p) => setText('download-progress', `protecting the key with the passphrase: ${Math.round(p * 100)}%`));
+    setText('download-progress', 'vault.key is protected with the passphrase');
+    download('vault.key', text, 'text/plain');
+  } catch (e) {
+    setText('download-progress', '');
+    setText('download-error', message(e));
+  }
+}
+
 // ---- vault --------------------------------------------------------------
 
 async function openVaultFile() {
@@ -200,6 +218,8 @@ async function openVaultFile() {
     return setText('vault-error', message(e));
   }
   const { doc, meta, checked } = state.vault;
+  const recorded = doc.key.keyId === state.key.keyId ? doc.key.protected : doc.pendingKey?.keyId === state.key.keyId ? doc.pendingKey.protected : undefined;
+  setText('key-protect-note', recorded ? 'this vault records that its key file was passphrase-protected: protect the download too' : '');
   const p = document.createElement('p');
   p.id = 'vault-verified';
   p.textContent = `${f.name} verified: vault ${meta.vaultId}, generation ${meta.generation}, opens with key id${meta.keyIds.length > 1 ? 's' : ''} ${meta.keyIds.join(', ')}; header MAC, every payload chunk, header and payload agreeing, and ${checked} value fingerprint${checked === 1 ? '' : 's'} checked. ${doc.entries.length} entr${doc.entries.length === 1 ? 'y' : 'ies'}; sha256 of the file ${toHex(sha256(f.bytes))}.`;
@@ -319,7 +339,7 @@ function start() {
   });
   $('rebuild').addEventListener('click', () => void rebuild());
   $('open-key').addEventListener('click', () => void openKey());
-  $('download-key').addEventListener('click', () => state.key && download('vault.key', keyFileText(state.key), 'text/plain'));
+  $('download-key').addEventListener('click', () => void downloadKey());
   $('vault-file').addEventListener('change', () => void openVaultFile());
   $('value-hide').addEventListener('click', () => {
     setText('value-text', '');

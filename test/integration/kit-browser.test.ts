@@ -233,6 +233,20 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     await page.setInputFiles('#vault-file', join(prot, 'secrets.vault'));
     await page.locator('#vault-verified').waitFor();
     expect(await page.locator('#entries tbody tr').count()).toBe(1);
+    // The vault records that its key was protected: the kit says so, and protects the download with a passphrase typed twice.
+    await see(page, '#key-protect-note', 'this vault records that its key file was passphrase-protected: protect the download too');
+    await page.fill('#key-protect', 'new passphrase');
+    await page.fill('#key-protect-again', 'new passphrasE');
+    await page.click('#download-key');
+    await see(page, '#download-error', 'the two passphrases differ: type them again');
+    await page.fill('#key-protect-again', 'new passphrase');
+    const protectedKey = await download(page, () => page.click('#download-key'));
+    expect(protectedKey.toString().startsWith('-----BEGIN AGE ENCRYPTED FILE-----\n')).toBe(true);
+    writeFileSync(join(prot, 'kit.key'), protectedKey, { mode: 0o600 });
+    const listed = await cli(prot, ['--passphrase-env', 'P', '--json', 'list', '--key-file', 'kit.key'], { env: { P: 'new passphrase' } });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).entries.map((e: { name: string }) => e.name)).toEqual(['x/kek']);
+    expect((await cli(prot, ['--passphrase-env', 'P', 'list', '--key-file', 'kit.key'], { env: { P: 'kit passphrase' } })).code).toBe(3);
     await page.close();
 
     // A share encrypted to alice's age key: loaded as a file, opened with her identity.

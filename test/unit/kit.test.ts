@@ -5,7 +5,10 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
 import { formatKeyFile, newVaultKey, protectKeyFile } from '../../src/vault/keyfile.js';
-import { openKeyFile } from '../../src/kit/recover.js';
+import { openKeyFile, protectedKeyFile } from '../../src/kit/recover.js';
+import { encryptWithPassphrase } from '../../src/kit/age.js';
+import { decrypt } from '../../src/vault/age/index.js';
+import { openKeyFile as nodeOpenKeyFile } from '../../src/vault/keyfile.js';
 import { readKit } from '../../src/kit/file.js';
 // @ts-expect-error: a build script, plain JavaScript
 import { buildKit } from '../../build-kit.mjs';
@@ -81,4 +84,25 @@ describe('the kit opens key files as the CLI writes them', () => {
     await expect(openKeyFile(prot)).rejects.toThrow('the key file is passphrase-protected: type its passphrase');
     await expect(openKeyFile(new TextEncoder().encode(text.replace(/# key id: .*/, '# key id: 0000000000000000')))).rejects.toThrow('key file comments do not match its identity');
   });
+});
+
+describe('what the kit writes, the CLI reads', () => {
+  it('a passphrase-protected file of one chunk, of several chunks, and of nothing decrypts on the node:crypto path', async () => {
+    const pass = new TextEncoder().encode('kit passphrase');
+    for (const size of [0, 1, 64 * 1024, 64 * 1024 + 1, 200_000]) {
+      const data = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff);
+      const armored = await encryptWithPassphrase(data, pass, 10);
+      expect(armored.startsWith('-----BEGIN AGE ENCRYPTED FILE-----\n'), `size ${size}`).toBe(true);
+      expect(Buffer.from(decrypt(Buffer.from(armored), { passphrase: pass }).plaintext).equals(Buffer.from(data)), `size ${size}`).toBe(true);
+      expect(() => decrypt(Buffer.from(armored), { passphrase: new TextEncoder().encode('other') })).toThrow('no identity matched any of the recipients');
+    }
+  });
+
+  it('a protected vault.key from the kit opens with the CLI, with work factor 18 as the CLI writes', async () => {
+    const key = await openKeyFile(new TextEncoder().encode(formatKeyFile(newVaultKey())));
+    const file = await protectedKeyFile(key, new TextEncoder().encode('kit passphrase'));
+    expect(/^-> scrypt \S{22} 18$/m.test(Buffer.from(file.split('\n').slice(1, -2).join(''), 'base64').toString('latin1'))).toBe(true);
+    const opened = await nodeOpenKeyFile(Buffer.from(file), async () => new TextEncoder().encode('kit passphrase'));
+    expect({ keyId: opened.keyId, secret: opened.secret }).toEqual({ keyId: key.keyId, secret: key.secret });
+  }, 60_000);
 });
