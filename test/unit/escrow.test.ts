@@ -5,7 +5,7 @@ import { newVaultKey, keyScalar } from '../../src/vault/keyfile.js';
 import { combineShares, splitSecret, binomial } from '../../src/escrow/shares.js';
 import { idOfSecret } from '../../src/escrow/escrow.js';
 import { shareFromText, shareToText, parseShareFile } from '../../src/escrow/files.js';
-import { checkGroup, decodeText, encodeText } from '../../src/escrow/text.js';
+import { checkGroup, decodeText, encodeText, typingStatus } from '../../src/escrow/text.js';
 import { checkShareInManifest, signManifest, verifyManifest } from '../../src/escrow/manifest.js';
 import { checkParams, decodeEnvelope, encodeEnvelope, type Share } from '../../src/escrow/envelope.js';
 
@@ -215,6 +215,23 @@ describe('exact errors', () => {
     expect(shareFromText(text.toLowerCase().replace(/-/g, ' '))).toEqual(s);
     expect(checkGroup(0, groups[1]!)).toBe(true);
     expect(checkGroup(1, groups[1]!)).toBe(false);
+  });
+
+  it('typing status: each complete group checked on its own, the group count known from the first', async () => {
+    const [s] = await split(2, 3);
+    const text = shareToText(s!);
+    const groups = text.split('-').slice(1);
+    expect(typingStatus('')).toEqual({ groups: [], prefix: false });
+    const partial = typingStatus(text.slice(0, 4 + 6 * 2 + 2).toLowerCase());
+    expect(partial.prefix).toBe(true);
+    expect(partial.expected).toBe(groups.length);
+    expect(partial.groups.map((g) => g.state)).toEqual(['ok', 'ok', 'partial']);
+    const g2 = groups[1]!;
+    const typo = typingStatus(['VT1', groups[0], g2.slice(0, 2) + (g2[2] === 'A' ? 'B' : 'A') + g2.slice(3), groups[2]].join(' '));
+    expect(typo.groups.map((g) => g.state)).toEqual(['ok', 'typo', 'ok']);
+    expect(typo.groups[1]!.message).toBe(`group 2 (${typo.groups[1]!.text}) has a typo: its check character ${g2[4]} does not fit the four before it`);
+    expect(typingStatus(`VT1-${groups[0]}-${g2.slice(0, 4)}U`).groups[1]!.message).toBe(`group 2 (${g2.slice(0, 4)}U): "U" is not a share character`);
+    expect(typingStatus(text).groups.every((g) => g.state === 'ok')).toBe(true);
   });
 
   it('the envelope round-trips and rejects inconsistencies', async () => {
