@@ -2,7 +2,8 @@
 // starts fast; heavy, rarely used dependencies stay in lazily loaded chunks.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { buildKit } from './build-kit.mjs';
 import { createRequire } from 'node:module';
 
 /**
@@ -41,6 +42,9 @@ await build({
   plugins: [lazyChildProcess],
   banner: { js: "import { createRequire as __vtCreateRequire } from 'node:module'; const require = __vtCreateRequire(import.meta.url);" },
 });
+
+// The browser recovery kit: one self-contained HTML file (build-kit.mjs).
+writeFileSync(new URL('./dist/recovery-kit.html', import.meta.url), await buildKit());
 
 // Type declarations for the library's entry points (dist/types), as package.json's exports name them.
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');

@@ -33,6 +33,7 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'combine-exists': 'pass --force to replace it (it is kept aside), or choose another --out',
   'combine-older-key': 'use the shares of the current set (`vault-tool escrow status` names it), or point --vault-file at the vault this key opens; --skip-vault-check writes it anyway',
   'split-exists': 'choose an empty --out folder',
+  'kit-not-built': 'build vault-tool first (`npm run build` in its source tree), or install its package, which ships the kit',
   'reshare-still-pending': 'run `vault-tool rekey --abort` to drop it, or `vault-tool escrow reshare --rekey` again to go on',
   'bad-share': 'check each share with `vault-tool escrow check SHARE --manifest manifest.json`',
   'k8s-skipped-type': 'pass --include-all-types to import it',

@@ -1,6 +1,7 @@
 import encodeQR from '@paulmillr/qr';
 import type { Share } from './envelope.js';
 import { shareGroups, shareToText } from './files.js';
+import { kitSha256 } from '../kit/file.js';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
@@ -11,11 +12,14 @@ export interface SheetInput {
   /** When set, the share itself is in an age file for this recipient and is not printed. */
   encryptedTo?: string;
   fileName: string;
+  /** SHA-256 of the recovery kit this vault-tool writes (default: the one it ships; null: none). */
+  kitSha256?: string | null;
 }
 
 /** A printable share sheet (one A4/Letter page): who, which set, K-of-N, the share as text and QR, and what to do. */
 export function renderSheet(i: SheetInput): string {
   const s = i.share;
+  const kit = i.kitSha256 === undefined ? kitSha256() : i.kitSha256;
   const groups = shareGroups(s);
   const rows: string[] = [];
   for (let g = 0; g < groups.length; g += 4) {
@@ -39,7 +43,7 @@ dl { display: grid; grid-template-columns: 45mm 1fr; gap: 1mm 4mm; margin: 0; } 
 .qr svg { width: 60mm; height: 60mm; } .qr { float: right; margin: 0 0 4mm 4mm; }
 table.groups { border-collapse: collapse; font-family: "DejaVu Sans Mono", monospace; font-size: 14pt; }
 table.groups td { padding: 1.5mm 3mm; border: 0.3mm solid #888; } .n { font-size: 7pt; color: #555; vertical-align: super; margin-right: 1mm; }
-.small { font-size: 9pt; } ol { padding-left: 6mm; } .share, .enc { clear: both; }
+.small { font-size: 9pt; } .kit code { font-size: 8.5pt; word-break: break-all; } ol { padding-left: 6mm; } .share, .enc { clear: both; }
 </style></head>
 <body>
 <h1>Escrow share for ${esc(s.label)}</h1>
@@ -58,7 +62,9 @@ ${body}
 <li>Check it on receipt: <code>vault-tool escrow check</code> with the manifest; the manifest key it prints must read <b>${esc(i.manifestKey)}</b>.</li>
 <li>In a recovery, ${s.threshold} custodians enter their shares one at a time with <code>vault-tool escrow combine</code>.</li>
 <li>A newer set (higher epoch) replaces this one only when the vault key is rotated; until then this share still opens the key.</li>
+<li>Where vault-tool cannot be installed, the recovery kit does the same in any browser, offline: <code>vault-tool kit --out recovery-kit.html</code> writes it. Before typing a share into a copy of it, check the copy (<code>sha256sum recovery-kit.html</code>):</li>
 </ol>
+<p class="kit">${kit ? `recovery kit sha256: <code>${kit}</code>` : 'recovery kit sha256: unknown (this vault-tool was run without its built files)'}</p>
 </body></html>
 `;
 }

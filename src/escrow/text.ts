@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { concat, equalBytes } from '../vault/age/bytes.js';
 import { VaultError } from '../vault/errors.js';
 
 /**
@@ -8,7 +9,8 @@ import { VaultError } from '../vault/errors.js';
  * the group's position and its 4 characters, so every single-character
  * substitution and every adjacent transposition inside a group, and any
  * group typed in the wrong place, is caught and located. The payload also
- * ends with 4 bytes of SHA-256, a whole-share check.
+ * ends with 4 bytes of SHA-256, a whole-share check. No Node API here: the
+ * browser recovery kit checks typed shares with this code.
  */
 export const PREFIX = 'VT1';
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -53,7 +55,7 @@ function toSymbols(bytes: Uint8Array): number[] {
   return out;
 }
 
-function fromSymbols(syms: number[], byteLength: number): Buffer {
+function fromSymbols(syms: number[], byteLength: number): Uint8Array {
   const out: number[] = [];
   let acc = 0;
   let bits = 0;
@@ -65,16 +67,16 @@ function fromSymbols(syms: number[], byteLength: number): Buffer {
       out.push((acc >> bits) & 0xff);
     }
   }
-  return Buffer.from(out.slice(0, byteLength));
+  return Uint8Array.from(out.slice(0, byteLength));
 }
 
-export function checksum4(payload: Uint8Array): Buffer {
-  return createHash('sha256').update(payload).digest().subarray(0, 4);
+export function checksum4(payload: Uint8Array): Uint8Array {
+  return sha256(payload).subarray(0, 4);
 }
 
 /** Encodes payload bytes (with their 4-byte SHA-256 appended) as grouped text. */
 export function encodeText(payload: Uint8Array): string {
-  const full = Buffer.concat([Buffer.from([payload.length]), payload, checksum4(payload)]);
+  const full = concat(new Uint8Array([payload.length]), payload, checksum4(payload));
   const syms = toSymbols(full);
   const groups: string[] = [];
   for (let g = 0; g * DATA_PER_GROUP < syms.length; g++) {
@@ -107,7 +109,7 @@ export function splitGroups(text: string): string[] {
 }
 
 /** Decodes grouped text; a typo is reported with the group number (1-based) and its text. */
-export function decodeText(text: string): Buffer {
+export function decodeText(text: string): Uint8Array {
   const groups = splitGroups(text);
   if (!groups.length) throw new VaultError('bad-share', 'the share has no groups');
   const syms: number[] = [];
@@ -123,6 +125,45 @@ export function decodeText(text: string): Buffer {
   const payload = full.subarray(1, 1 + head);
   const expectedGroups = Math.ceil(Math.ceil(((1 + head + 4) * 8) / 5) / DATA_PER_GROUP);
   if (groups.length !== expectedGroups) throw new VaultError('bad-share', `the share should have ${expectedGroups} groups, it has ${groups.length}`);
-  if (!checksum4(payload).equals(full.subarray(1 + head))) throw new VaultError('bad-share', 'the whole-share checksum does not match (groups swapped or mistyped)');
-  return Buffer.from(payload);
+  if (!equalBytes(checksum4(payload), full.subarray(1 + head))) throw new VaultError('bad-share', 'the whole-share checksum does not match (groups swapped or mistyped)');
+  return new Uint8Array(payload);
+}
+
+export interface TypedGroup {
+  /** 1-based, as the sheet numbers groups. */
+  n: number;
+  text: string;
+  /** ok: its check character fits; typo: it does not (a character is wrong); partial: still being typed. */
+  state: 'ok' | 'typo' | 'partial';
+  message?: string;
+}
+
+/**
+ * The state of a share being typed, group by group, for a live display: each
+ * complete group is checked on its own as soon as its fifth character is
+ * typed, and the first group tells how many groups the share has.
+ */
+export function typingStatus(text: string): { groups: TypedGroup[]; expected?: number; prefix: boolean } {
+  const t = text.toUpperCase().replace(/[\s-]+/g, '-').replace(/^-/, '');
+  const prefix = t.startsWith(PREFIX + '-') || t === PREFIX;
+  const body = t.startsWith(PREFIX) ? t.slice(PREFIX.length).replace(/^-/, '') : t;
+  const raw = body.replace(/-/g, '');
+  const groups: TypedGroup[] = [];
+  for (let i = 0; i < raw.length; i += DATA_PER_GROUP + 1) {
+    const g = raw.slice(i, i + DATA_PER_GROUP + 1);
+    const n = groups.length + 1;
+    if (g.length < DATA_PER_GROUP + 1) groups.push({ n, text: g, state: 'partial' });
+    else if (checkGroup(n - 1, g)) groups.push({ n, text: g, state: 'ok' });
+    else {
+      const bad = [...g].find((c) => symbolOf(c) < 0);
+      groups.push({ n, text: g, state: 'typo', message: bad ? `group ${n} (${g}): ${JSON.stringify(bad)} is not a share character` : `group ${n} (${g}) has a typo: its check character ${g[DATA_PER_GROUP]} does not fit the four before it` });
+    }
+  }
+  let expected: number | undefined;
+  if (groups[0]?.state === 'ok') {
+    const syms = [...groups[0].text].slice(0, 2).map(symbolOf);
+    const head = fromSymbols(syms, 1)[0]!;
+    expected = Math.ceil(Math.ceil(((1 + head + 4) * 8) / 5) / DATA_PER_GROUP);
+  }
+  return { groups, prefix, ...(expected ? { expected } : {}) };
 }

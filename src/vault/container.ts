@@ -1,40 +1,11 @@
 import { createHash } from 'node:crypto';
 import { VaultError, AgeError } from './errors.js';
-import { decrypt, encrypt, parseRecipient, readHeader, type Stanza, type ParsedHeader, X25519Identity } from './age/index.js';
-import { parseDocument, serializeDocument, type VaultDocument } from './document.js';
+import { decrypt, encrypt, parseRecipient, readHeader, X25519Identity } from './age/index.js';
+import { checkDocumentMeta, parseDocument, serializeDocument, type VaultDocument } from './document.js';
+import { CONTAINER_VERSION, metaStanza, readMeta, wrongKeyMessage, type VaultMeta } from './meta.js';
 
-/**
- * secrets.vault is an age v1 file with one extra stanza ahead of the
- * recipient stanzas:  -> vault-tool <format> <vault id> <generation> <key id>[,<key id>…]
- * Age identities skip stanzas of unknown types and the header MAC covers it,
- * so it can be read before decryption and cannot be altered undetected.
- */
-export const STANZA_TYPE = 'vault-tool';
-export const CONTAINER_VERSION = 1;
-
-export interface VaultMeta {
-  format: number;
-  vaultId: string;
-  generation: number;
-  keyIds: string[];
-}
-
-export function metaStanza(m: VaultMeta): Stanza {
-  return { type: STANZA_TYPE, args: [String(m.format), m.vaultId, String(m.generation), m.keyIds.join(',')], body: Buffer.alloc(0) };
-}
-
-export function readMeta(header: ParsedHeader): VaultMeta {
-  const s = header.stanzas.find((x) => x.type === STANZA_TYPE);
-  if (!s) throw new VaultError('integrity', 'not a vault-tool vault: the age header has no vault-tool stanza', 'is this the key file or another age file?');
-  const [format, vaultId, generation, ids] = s.args;
-  if (s.args.length !== 4 || !/^[0-9]+$/.test(format!) || !/^[0-9a-f]{32}$/.test(vaultId!) || !/^[0-9]+$/.test(generation!) || !/^[0-9a-f]{16}(,[0-9a-f]{16})*$/.test(ids!)) {
-    throw new VaultError('integrity', 'malformed vault-tool header stanza');
-  }
-  if (Number(format) !== CONTAINER_VERSION) {
-    throw new VaultError('invalid', `vault format ${format} is not supported by this vault-tool (supports ${CONTAINER_VERSION})`, 'upgrade vault-tool');
-  }
-  return { format: Number(format), vaultId: vaultId!, generation: Number(generation), keyIds: ids!.split(',') };
-}
+/** The header stanza is read and written by meta.ts (shared with the recovery kit); this file adds node:crypto. */
+export { STANZA_TYPE, CONTAINER_VERSION, metaStanza, readMeta, type VaultMeta } from './meta.js';
 
 /** Every recipient the vault is encrypted to: its key, a pending new key, and the escrow recipients. */
 export function recipientsOf(doc: VaultDocument): { recipient: string; keyId: string }[] {
@@ -63,7 +34,7 @@ export function openVault(file: Uint8Array, identity: X25519Identity, keyId: str
   if (!meta.keyIds.includes(keyId)) {
     throw new VaultError(
       'wrong-key',
-      `this vault opens with key id${meta.keyIds.length > 1 ? 's' : ''} ${meta.keyIds.join(', ')}; the key file holds key id ${keyId}`,
+      wrongKeyMessage(meta, keyId),
       { code: 'wrong-key', hint: 'is this the right key file? a lost key can be rebuilt from escrow shares' },
     );
   }
@@ -78,8 +49,6 @@ export function openVault(file: Uint8Array, identity: X25519Identity, keyId: str
     throw e;
   }
   const doc = parseDocument(plaintext);
-  if (doc.vaultId !== meta.vaultId || doc.generation !== meta.generation) {
-    throw new VaultError('integrity', 'vault header and payload disagree (vault id or generation)');
-  }
+  checkDocumentMeta(doc, meta);
   return { doc, meta };
 }

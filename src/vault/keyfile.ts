@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import { VaultError } from './errors.js';
-import { armor, decrypt, encrypt, isArmored, readHeader, isPassphraseFile, X25519Identity, DEFAULT_LOG_N, parseRecipient } from './age/index.js';
+import { armor, decrypt, encrypt, readHeader, isPassphraseFile, X25519Identity, DEFAULT_LOG_N, parseRecipient } from './age/index.js';
 import { bech32Decode, bech32Encode } from './age/bech32.js';
 
-/** A key id names a recipient without revealing anything: 16 hex digits of SHA-256 over the age1… string. */
-export function keyIdOf(recipient: string): string {
-  return createHash('sha256').update('vault-tool key id v1\n' + recipient).digest('hex').slice(0, 16);
-}
+import { formatKeyText, isProtectedKeyFile, keyIdOf, parseKeyText } from './keytext.js';
+
+/** The text format and the key id are in keytext.ts (shared with the recovery kit); this file adds node:crypto's X25519. */
+export { keyIdOf, isProtectedKeyFile };
 
 /** The pending key of a rekey, and the previous key after it (older vault copies need it). */
 export const newKeyPath = (keyFile: string) => keyFile + '.new';
@@ -28,14 +27,7 @@ export function newVaultKey(now = new Date()): VaultKey {
 
 /** The plaintext identity file: comments the stock `age` ignores, then the identity line. */
 export function formatKeyFile(key: VaultKey): string {
-  return [
-    '# vault-tool vault key: anyone holding this file can open the vault; keep it apart from secrets.vault',
-    `# created: ${key.createdAt ?? new Date().toISOString()}`,
-    `# public key: ${key.recipient}`,
-    `# key id: ${key.keyId}`,
-    key.secret,
-    '',
-  ].join('\n');
+  return formatKeyText(key);
 }
 
 /** Protects the identity file with an age scrypt passphrase, armored so it stays printable text. */
@@ -51,43 +43,11 @@ export function keyFileWorkFactor(data: Uint8Array): number | undefined {
   return Number.isInteger(logN) ? logN : undefined;
 }
 
-export function isProtectedKeyFile(data: Uint8Array): boolean {
-  if (isArmored(data)) return true;
-  return Buffer.from(data.buffer, data.byteOffset, Math.min(data.byteLength, 22)).toString('latin1') === 'age-encryption.org/v1\n';
-}
-
 /** Parses a plaintext identity file; comment lines naming the public key or key id must agree with it. */
 export function parseKeyFile(text: string): VaultKey {
-  let identityLine: string | undefined;
-  let pub: string | undefined;
-  let id: string | undefined;
-  let createdAt: string | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line.trim() === '') continue;
-    if (line.startsWith('#')) {
-      const m = /^# (created|public key|key id): (.*)$/.exec(line);
-      if (m?.[1] === 'public key') pub = m[2];
-      else if (m?.[1] === 'key id') id = m[2];
-      else if (m?.[1] === 'created') createdAt = m[2];
-      else if (/age1|[0-9a-f]{16}/.test(line)) {
-        // A comment naming a recipient or key id must be one of the exact lines checked below, not a mangled one.
-        throw new VaultError('integrity', 'key file has a damaged public key or key id comment line');
-      }
-      continue;
-    }
-    if (!line.startsWith('AGE-SECRET-KEY-1')) throw new VaultError('integrity', 'key file is not an age identity file (expected AGE-SECRET-KEY-1… line)');
-    if (identityLine) throw new VaultError('invalid', 'key file holds more than one identity; a vault key file holds exactly one');
-    identityLine = line;
-  }
-  if (!identityLine) throw new VaultError('integrity', 'key file holds no AGE-SECRET-KEY-1 identity');
-  const identity = X25519Identity.parse(identityLine);
-  const recipient = identity.recipient;
-  const keyId = keyIdOf(recipient);
-  if ((pub !== undefined && pub !== recipient) || (id !== undefined && id !== keyId)) {
-    throw new VaultError('integrity', 'key file comments do not match its identity: the file was edited or corrupted');
-  }
-  return { identity, recipient, keyId, secret: identityLine, ...(createdAt ? { createdAt } : {}) };
+  let identity: X25519Identity | undefined;
+  const k = parseKeyText(text, (scalar) => (identity = new X25519Identity(scalar)).recipient);
+  return { identity: identity!, recipient: k.recipient, keyId: k.keyId, secret: k.secret, ...(k.createdAt ? { createdAt: k.createdAt } : {}) };
 }
 
 export type PassphraseSource = () => Promise<Uint8Array>;

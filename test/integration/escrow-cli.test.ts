@@ -3,6 +3,7 @@ import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, cli, haveBinary, tempDir } from '../helpers/cli.js';
+import { parseShareFile, shareToText } from '../../src/escrow/files.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -51,6 +52,19 @@ describe('escrow round trip', () => {
     const t = await cli(dir, ['escrow', 'combine', shareFile('alice'), 'typo.share', '-o', 'k4']);
     expect(t.code).toBe(7);
     expect(t.stderr).toMatch(/typo.share: group 2 \(.{5}\) has a typo/);
+  });
+
+  it('combine names a share whose checksums pass but whose bytes cannot be a share, and sets it aside among more than K', async () => {
+    await cli(dir, ['escrow', 'split', '-k', '3', ...five, '-o', 'shares']);
+    const dave = parseShareFile(readFileSync(shareFile('dave'), 'utf8'));
+    writeFileSync(join(dir, 'forged.share'), shareToText({ ...dave, share: dave.share.subarray(0, 32) }) + '\n');
+    const k = await cli(dir, ['escrow', 'combine', shareFile('alice'), shareFile('bob'), 'forged.share', '-o', 'k1']);
+    expect(k.code).toBe(7);
+    expect(k.stderr).toContain('share 4 (dave): its share bytes are 32 bytes long, not 33: it is damaged or forged');
+    const more = await cli(dir, ['escrow', 'combine', shareFile('alice'), 'forged.share', shareFile('bob'), shareFile('carol'), '-o', 'k2', '--skip-vault-check']);
+    expect(more.code, more.stderr).toBe(0);
+    expect(more.stderr).toContain('share 4 (dave)');
+    expect(more.stdout).toMatch(/from shares of alice, bob, carol/);
   });
 
   it('escrow check verifies one share alone against the manifest', async () => {

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, cli, tempDir } from '../helpers/cli.js';
@@ -56,5 +57,9 @@ describe('the packed library, installed into a new project', () => {
     execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
     const out = execFileSync(process.execPath, [join(app, 'out/consumer.js'), join(vault, 'secrets.vault'), join(vault, 'vault.key')], { cwd: app, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual({ back: 'hello', names: ['platform/kek:kek'], refused: 'usage', combine: 'function', plan: 'function' });
+    // The installed package ships the recovery kit, and its command finds it there.
+    const kit = JSON.parse(execFileSync(process.execPath, [join(app, 'node_modules/vault-tool/bin/vault-tool.js'), '--json', 'kit', '--out', join(app, 'kit.html')], { cwd: app, encoding: 'utf8' }));
+    expect(kit.sha256).toBe(createHash('sha256').update(readFileSync(join(ROOT, 'dist/recovery-kit.html'))).digest('hex'));
+    expect(readFileSync(join(app, 'kit.html')).equals(readFileSync(join(ROOT, 'dist/recovery-kit.html')))).toBe(true);
   }, 120_000);
 });

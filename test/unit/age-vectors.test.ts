@@ -51,7 +51,7 @@ describe('C2SP age test vectors', () => {
       let file = v.file;
       if (v.armored) {
         try {
-          file = dearmor(v.file);
+          file = Buffer.from(dearmor(v.file));
         } catch (e) {
           expect(e).toBeInstanceOf(AgeError);
           expect((e as AgeError).failure).toBe(FAILURE[v.expect]);

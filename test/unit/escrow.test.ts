@@ -5,7 +5,7 @@ import { newVaultKey, keyScalar } from '../../src/vault/keyfile.js';
 import { combineShares, splitSecret, binomial } from '../../src/escrow/shares.js';
 import { idOfSecret } from '../../src/escrow/escrow.js';
 import { shareFromText, shareToText, parseShareFile } from '../../src/escrow/files.js';
-import { checkGroup, decodeText, encodeText } from '../../src/escrow/text.js';
+import { checkGroup, decodeText, encodeText, typingStatus } from '../../src/escrow/text.js';
 import { checkShareInManifest, signManifest, verifyManifest } from '../../src/escrow/manifest.js';
 import { checkParams, decodeEnvelope, encodeEnvelope, type Share } from '../../src/escrow/envelope.js';
 
@@ -78,7 +78,7 @@ describe('properties', () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), async (ys) => {
         const forged: Share = { ...shares[2]!, share: Buffer.concat([Buffer.from(ys), shares[2]!.share.subarray(32)]) };
-        fc.pre(!forged.share.equals(shares[2]!.share));
+        fc.pre(!Buffer.from(forged.share).equals(shares[2]!.share));
         const e = await error(combineShares([shares[0]!, shares[1]!, forged], idOfSecret));
         expect(e.kind).toBe('bad-share');
         expect(e.message).toContain(`the 3 shares do not recover key id ${key.keyId}`);
@@ -144,6 +144,57 @@ describe('properties', () => {
   });
 });
 
+describe('share bytes checked before combining', () => {
+  // shamir-secret-sharing's layout: the y values, then the x coordinate as the last byte (random, not the index).
+  const withBytes = (s: Share, bytes: Uint8Array): Share => ({ ...s, share: new Uint8Array(bytes) });
+  const withX = (s: Share, x: number): Share => {
+    const b = new Uint8Array(s.share);
+    b[b.length - 1] = x;
+    return withBytes(s, b);
+  };
+
+  it('with exactly K shares, a share of the wrong length, with x = 0 or with a duplicate x is named', async () => {
+    const s = await split(3, 5);
+    const short = withBytes(s[3]!, s[3]!.share.subarray(0, 32));
+    let e = await error(combineShares([s[0]!, s[1]!, short], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.message).toBe('share 4 (custodian 4): its share bytes are 32 bytes long, not 33: it is damaged or forged');
+    const long = withBytes(s[2]!, new Uint8Array([...s[2]!.share, 7]));
+    e = await error(combineShares([long, s[0]!, s[1]!], idOfSecret));
+    expect(e.message).toBe('share 3 (custodian 3): its share bytes are 34 bytes long, not 33: it is damaged or forged');
+    e = await error(combineShares([s[0]!, withX(s[1]!, 0), s[2]!], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.message).toBe('share 2 (custodian 2): its x coordinate is 0, which no share has: it is damaged or forged');
+    const dupX = withX(s[4]!, s[0]!.share[32]!);
+    e = await error(combineShares([s[0]!, s[1]!, dupX], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.message).toBe('share 5 (custodian 5) has the same x coordinate as share 1 (custodian 1): one of them is damaged or forged');
+  });
+
+  it('with more than K shares, a malformed one is set aside and named, and the key recovered from the others', async () => {
+    const s = await split(3, 5);
+    for (const [victim, bad] of [
+      [1, withBytes(s[1]!, s[1]!.share.subarray(0, 32))],
+      [3, withX(s[3]!, 0)],
+      [4, withX(s[4]!, s[0]!.share[32]!)],
+      [0, withX(s[0]!, s[4]!.share[32]!)],
+    ] as const) {
+      const all = s.map((x, i) => (i === victim ? bad : x));
+      const r = await combineShares(all, idOfSecret);
+      expect(Buffer.from(r.secret).equals(secret), `victim ${victim}`).toBe(true);
+      expect(r.bad.map((x) => x.index)).toEqual([victim + 1]);
+      expect(r.used).not.toContain(bad);
+    }
+  });
+
+  it('with more than K shares but fewer than K usable ones, the malformed shares are named', async () => {
+    const s = await split(3, 5);
+    const e = await error(combineShares([s[0]!, s[1]!, withBytes(s[2]!, s[2]!.share.subarray(0, 31)), withX(s[3]!, 0)], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.message).toBe('share 3 (custodian 3): its share bytes are 31 bytes long, not 33: it is damaged or forged; share 4 (custodian 4): its x coordinate is 0, which no share has: it is damaged or forged');
+  });
+});
+
 describe('exact errors', () => {
   it('duplicates, other epochs, empty input', async () => {
     const s = await split(2, 3);
@@ -166,6 +217,23 @@ describe('exact errors', () => {
     expect(checkGroup(1, groups[1]!)).toBe(false);
   });
 
+  it('typing status: each complete group checked on its own, the group count known from the first', async () => {
+    const [s] = await split(2, 3);
+    const text = shareToText(s!);
+    const groups = text.split('-').slice(1);
+    expect(typingStatus('')).toEqual({ groups: [], prefix: false });
+    const partial = typingStatus(text.slice(0, 4 + 6 * 2 + 2).toLowerCase());
+    expect(partial.prefix).toBe(true);
+    expect(partial.expected).toBe(groups.length);
+    expect(partial.groups.map((g) => g.state)).toEqual(['ok', 'ok', 'partial']);
+    const g2 = groups[1]!;
+    const typo = typingStatus(['VT1', groups[0], g2.slice(0, 2) + (g2[2] === 'A' ? 'B' : 'A') + g2.slice(3), groups[2]].join(' '));
+    expect(typo.groups.map((g) => g.state)).toEqual(['ok', 'typo', 'ok']);
+    expect(typo.groups[1]!.message).toBe(`group 2 (${typo.groups[1]!.text}) has a typo: its check character ${g2[4]} does not fit the four before it`);
+    expect(typingStatus(`VT1-${groups[0]}-${g2.slice(0, 4)}U`).groups[1]!.message).toBe(`group 2 (${g2.slice(0, 4)}U): "U" is not a share character`);
+    expect(typingStatus(text).groups.every((g) => g.state === 'ok')).toBe(true);
+  });
+
   it('the envelope round-trips and rejects inconsistencies', async () => {
     const [s] = await split(2, 3);
     expect(decodeEnvelope(encodeEnvelope(s!))).toEqual(s);
@@ -173,7 +241,7 @@ describe('exact errors', () => {
     b[13] = 9;
     expect(() => decodeEnvelope(b)).toThrow('malformed share: inconsistent threshold, count or index');
     expect(() => decodeEnvelope(b.subarray(0, 20))).toThrow('malformed share: too short');
-    expect(decodeText(encodeText(Buffer.from('hello')))).toEqual(Buffer.from('hello'));
+    expect(decodeText(encodeText(Buffer.from('hello')))).toEqual(new Uint8Array(Buffer.from('hello')));
   });
 
   it('share files: comments ignored, errors name the file', async () => {

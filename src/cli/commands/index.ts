@@ -24,6 +24,7 @@ export const COMMANDS: CommandSpec[] = [
   { name: 'schedule', summary: 'print a Kubernetes CronJob, a crontab line or systemd units that run the verification', load: () => import('./schedule.js') },
   { name: 'drill', summary: 'the disaster-recovery drill: from custodians\' shares to secrets and data restored into scratch targets and checked, timed against the RTO', load: () => import('./drill.js') },
   { name: 'backup', summary: 'encrypted, verified, retained backups of PostgreSQL, Redis, files, Kubernetes and any dump command, whose keys the vault holds', load: () => import('./backup/index.js') },
+  { name: 'kit', summary: 'write the recovery kit: one HTML file that rebuilds the vault key from shares and opens the vault in a browser, offline', load: () => import('./kit.js') },
   { name: 'k8s', summary: 'Kubernetes Secrets: import, export, restore by plan, compare, RBAC', load: () => import('./k8s/index.js') },
   { name: 'demo', summary: 'run a self-contained demonstration in a temporary folder', load: () => import('./demo.js') },
 ];

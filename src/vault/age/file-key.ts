@@ -3,6 +3,8 @@ import { AgeError, VaultError } from '../errors.js';
 import { dearmor, isArmored } from './armor.js';
 import { encodeHeader, parseHeader, verifyHeaderMac, type ParsedHeader, type Stanza } from './header.js';
 import { unwrapScrypt, wrapScrypt } from './scrypt.js';
+import { checkScryptAlone } from './parse.js';
+export { isPassphraseFile } from './parse.js';
 import { parseRecipient, wrapX25519, X25519Identity } from './x25519.js';
 
 /** The file key: made and wrapped into a header on encryption, unwrapped (and the header MAC checked) on decryption. */
@@ -40,16 +42,15 @@ export function buildHeader(fileKey: Uint8Array, opts: EncryptOptions): Buffer {
 }
 
 export function readHeader(file: Uint8Array): { header: ParsedHeader; binary: Buffer } {
-  const binary = isArmored(file) ? dearmor(file) : Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+  const raw = isArmored(file) ? dearmor(file) : file;
+  const binary = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const header = parseHeader(binary, true)!;
   return { header, binary };
 }
 
 export function unwrapFileKey(header: ParsedHeader, opts: DecryptOptions): Buffer {
   const { stanzas } = header;
-  if (stanzas.some((s) => s.type === 'scrypt') && stanzas.length !== 1) {
-    throw new AgeError('header', 'an scrypt stanza must be the only stanza');
-  }
+  checkScryptAlone(stanzas);
   let fileKey: Buffer | null = null;
   if (opts.passphrase) fileKey = unwrapScrypt(opts.passphrase, stanzas);
   for (const id of opts.identities ?? []) {
@@ -61,6 +62,3 @@ export function unwrapFileKey(header: ParsedHeader, opts: DecryptOptions): Buffe
   return fileKey;
 }
 
-export function isPassphraseFile(header: ParsedHeader): boolean {
-  return header.stanzas.length === 1 && header.stanzas[0]!.type === 'scrypt';
-}

@@ -1,13 +1,14 @@
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { AgeError, VaultError } from '../errors.js';
-import { decodeB64, encodeB64 } from './base64.js';
-import { bech32Decode, bech32Encode } from './bech32.js';
-import type { Stanza } from './header.js';
+import { encodeB64 } from './base64.js';
+import { encodeIdentity, encodeRecipient, identityScalar, isClamped, recipientPoint } from './keys.js';
+
+export { encodeRecipient, isClamped };
+import { x25519Stanza, X25519_LABEL as LABEL, type Stanza } from './parse.js';
 
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
-const LABEL = 'age-encryption.org/v1/X25519';
 
 function privateKeyObject(scalar: Uint8Array): KeyObject {
   return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
@@ -47,12 +48,7 @@ function aead(key: Buffer, data: Uint8Array, decrypt: boolean): Buffer | null {
   return pt;
 }
 
-/**
- * X25519 clamps every scalar before use, so scalars differing only in the
- * clamped bits are the same key. Keys made here are canonical (clamped) from
- * the start; escrow splits the canonical form, so that any recovered scalar
- * that is not canonical is known to be wrong.
- */
+/** The canonical (clamped) form of a scalar: see isClamped. */
 export function clampScalar(scalar: Uint8Array): Buffer {
   const b = Buffer.from(scalar);
   b[0]! &= 248;
@@ -61,24 +57,9 @@ export function clampScalar(scalar: Uint8Array): Buffer {
   return b;
 }
 
-export function isClamped(scalar: Uint8Array): boolean {
-  return scalar.length === 32 && (scalar[0]! & 7) === 0 && (scalar[31]! & 0xc0) === 0x40;
-}
-
 export function parseRecipient(s: string): Buffer {
-  const d = bech32Decode(s);
-  if (!d || d.hrp !== 'age' || s !== s.toLowerCase() || d.data.length !== 32) {
-    // Never echo the input: it may be a secret key given by mistake.
-    if (/^age-secret-key-/i.test(s.trim())) {
-      throw new VaultError('usage', 'that is a secret key (AGE-SECRET-KEY-1…), not a recipient: give its public recipient (age1…)', 'it was on the command line, where other users of this machine can see it: treat it as exposed');
-    }
-    throw new VaultError('invalid', `invalid age recipient (${s.length} characters${s.startsWith('age1') ? '' : ', not starting with age1'})`, 'an X25519 recipient looks like age1… (62 characters)');
-  }
-  return Buffer.from(d.data);
-}
-
-export function encodeRecipient(point: Uint8Array): string {
-  return bech32Encode('age', point);
+  const p = recipientPoint(s);
+  return Buffer.from(p.buffer, p.byteOffset, p.byteLength);
 }
 
 /** An X25519 recipient: wraps a file key so that only the matching identity unwraps it. */
@@ -102,15 +83,11 @@ export class X25519Identity {
 
   static generate(): { identity: X25519Identity; encoded: string } {
     const scalar = clampScalar(randomBytes(32));
-    return { identity: new X25519Identity(scalar), encoded: bech32Encode('AGE-SECRET-KEY-', scalar, true) };
+    return { identity: new X25519Identity(scalar), encoded: encodeIdentity(scalar) };
   }
 
   static parse(s: string): X25519Identity {
-    const d = bech32Decode(s);
-    if (!d || d.hrp !== 'age-secret-key-' || s !== s.toUpperCase() || d.data.length !== 32) {
-      throw new VaultError('integrity', 'invalid AGE-SECRET-KEY-1 identity (bad checksum, case or length)');
-    }
-    return new X25519Identity(d.data);
+    return new X25519Identity(identityScalar(s));
   }
 
   get recipient(): string {
@@ -121,10 +98,7 @@ export class X25519Identity {
   unwrap(stanzas: Stanza[]): Buffer | null {
     for (const s of stanzas) {
       if (s.type !== 'X25519') continue;
-      if (s.args.length !== 1) throw new AgeError('header', 'invalid X25519 stanza');
-      const share = decodeB64(s.args[0]!, 'X25519 share');
-      if (share.length !== 32) throw new AgeError('header', 'invalid X25519 share');
-      if (s.body.length !== 32) throw new AgeError('header', 'invalid X25519 stanza body');
+      const { share } = x25519Stanza(s);
       const secret = sharedSecret(this.key, share);
       const key = Buffer.from(hkdfSync('sha256', secret, Buffer.concat([share, this.publicKey]), LABEL, 32));
       const fileKey = aead(key, s.body, true);
