@@ -19,6 +19,8 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'init-exists': 'choose other paths with --vault-file/--key-file',
   'passphrase-needed': 'give the passphrase with --passphrase-env VAR or --passphrase-file FILE, or run on a terminal',
   'evidence-lacking': 'run `vault-tool evidence repair` to write it back (the repair is recorded)',
+  'evidence-gap': 'the vault was moved or restored without its log? `vault-tool evidence repair` starts a new log segment that records which records are missing',
+  'evidence-damaged': 'the log was edited or damaged: `vault-tool evidence verify` names the first bad record; keep the log aside (mv it), then `vault-tool evidence repair` starts a new segment that records the loss',
   'evidence-ahead': 'use the newest copy of the vault; to go on from this one, --allow-rollback keeps the newer records aside',
   'entry-missing': 'see `vault-tool list`',
   'entry-removed': (d) => `its history is kept: \`vault-tool history ${d.name}\`, \`vault-tool get ${d.name}@N\``,

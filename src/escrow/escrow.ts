@@ -410,7 +410,8 @@ export async function reshareWithRekey(paths: VaultPaths, opts: StoreOptions, o:
     } catch {
       throw new VaultError(err.kind ?? 'internal', `${err.message}; the new key is still pending`, { code: 'reshare-still-pending' });
     }
-    throw new VaultError(err.kind ?? 'internal', `${err.message}; the rekey was rolled back (the vault opens with the old key only)`, err.hint);
+    // Keep the cause's code: the hint that says what to do next depends on it.
+    throw new VaultError(err.kind ?? 'internal', `${err.message}; the rekey was rolled back (the vault opens with the old key only)`, { ...(err.hint !== undefined ? { hint: err.hint } : {}), ...(err.code !== undefined ? { code: err.code } : {}), ...(err.data !== undefined ? { data: err.data } : {}) });
   }
   return { stage: 'done', split, rekey: await confirmRekey(paths, opts) };
 }

@@ -61,7 +61,7 @@ export function loadSeen(file: string): SeenState {
   return { version: 2, vaults: out };
 }
 
-export type CopyCheck = { status: 'new' | 'same' | 'newer' } | { status: 'stale' | 'fork'; seen: SeenCopy; message: string };
+export type CopyCheck = { status: 'new' | 'same' | 'newer' } | { status: 'stale' | 'fork' | 'undetermined'; seen: SeenCopy; message: string };
 
 /**
  * How a copy (vault id, generation, header hash, lineage) relates to what
@@ -82,7 +82,11 @@ export function checkCopy(seen: SeenCopy | undefined, copy: { vaultId: string; g
     return { status: 'fork', seen, message: `this copy of vault ${id} is at generation ${copy.generation}, as the copy seen ${when}, but its content differs: the copies parted (one was written after being restored from an older copy)` };
   }
   const ancestor = copy.lineage?.find((l) => l.generation === seen.generation);
-  if (ancestor && ancestor.header !== seen.header) {
+  if (!ancestor) {
+    // The lineage keeps the last LINEAGE_LENGTH generations: a copy further ahead may descend from the one seen, or be a fork that moved on.
+    return { status: 'undetermined', seen, message: `this copy of vault ${id} (generation ${copy.generation}) has moved on more than ${LINEAGE_LENGTH} generations since generation ${seen.generation} seen ${when}: cannot tell if this copy descends from the one seen` };
+  }
+  if (ancestor.header !== seen.header) {
     return { status: 'fork', seen, message: `this copy of vault ${id} (generation ${copy.generation}) does not descend from generation ${seen.generation} seen ${when}: the copies parted (one was written after being restored from an older copy)` };
   }
   return { status: 'newer' };

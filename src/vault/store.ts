@@ -8,7 +8,8 @@ import { formatKeyFile, isProtectedKeyFile, newKeyPath, newVaultKey, openKeyFile
 import { newDocument, type VaultDocument } from './document.js';
 import { openVault, peekVault, sealVault, type VaultMeta } from './container.js';
 import { checkCopy, LINEAGE_LENGTH, loadSeen, recordSeen } from './state.js';
-import { appendPrepared, evidenceHead, prepareAppend, recordEvidence, restoreMissing } from './evidence.js';
+import { appendPrepared, evidenceHead, logAhead, planRepair, prepareAppend, recordEvidence, rolledBackName, startSegment } from './evidence.js';
+import { basename } from 'node:path';
 
 export interface VaultPaths {
   vaultFile: string;
@@ -81,7 +82,13 @@ function open(paths: VaultPaths, file: Buffer, key: VaultKey): OpenedVault {
   }
 }
 
-type CopyStatus = 'new' | 'same' | 'newer' | 'stale' | 'fork' | 'unknown';
+type CopyStatus = 'new' | 'same' | 'newer' | 'stale' | 'fork' | 'undetermined' | 'unknown';
+
+interface SeenCheck {
+  status: CopyStatus;
+  /** What this machine remembered, when the copy is not the same or a descendant of it. */
+  seen?: { generation: number; header?: string };
+}
 
 /**
  * Compares the copy with what this machine has seen. Reading a stale or
@@ -89,31 +96,32 @@ type CopyStatus = 'new' | 'same' | 'newer' | 'stale' | 'fork' | 'unknown';
  * `allowRollback`. An unreadable state file is an error under `strict`, a
  * warning otherwise.
  */
-async function checkSeen(paths: VaultPaths, o: OpenedVault, opts: StoreOptions, mode: 'read' | 'write'): Promise<CopyStatus> {
-  if (!opts.stateFile) return 'unknown';
+async function checkSeen(paths: VaultPaths, o: OpenedVault, opts: StoreOptions, mode: 'read' | 'write'): Promise<SeenCheck> {
+  if (!opts.stateFile) return { status: 'unknown' };
   let seen;
   try {
     seen = loadSeen(opts.stateFile).vaults[o.meta.vaultId];
   } catch (e) {
     if (opts.strict) throw e;
     opts.onWarning?.(`${(e as VaultError).message}${(e as VaultError).hint ? ` (${(e as VaultError).hint})` : ''}`);
-    return 'unknown';
+    return { status: 'unknown' };
   }
   const c = checkCopy(seen, { vaultId: o.meta.vaultId, generation: o.meta.generation, header: o.meta.header, lineage: o.doc.lineage });
-  if (c.status === 'stale' || c.status === 'fork') {
+  if (c.status === 'stale' || c.status === 'fork' || c.status === 'undetermined') {
+    const seenCopy = { generation: c.seen.generation, ...(c.seen.header ? { header: c.seen.header } : {}) };
     if (mode === 'write') {
       if (!opts.allowRollback) {
         throw new VaultError('rollback', `refusing to write: ${c.message}`, { code: 'rollback-write' });
       }
       opts.onWarning?.(`going on from this copy (a rollback, as asked): ${c.message}`);
-      return c.status;
+      return { status: c.status, seen: seenCopy };
     }
     if (opts.strict) throw new VaultError('rollback', c.message, { code: 'rollback-read' });
     opts.onWarning?.(c.message);
-    return c.status;
+    return { status: c.status, seen: seenCopy };
   }
   if (mode === 'read' && c.status !== 'same') await remember(paths, o.meta, opts, false);
-  return c.status;
+  return { status: c.status };
 }
 
 async function remember(paths: VaultPaths, meta: { vaultId: string; generation: number; header: string }, opts: StoreOptions, replace: boolean): Promise<void> {
@@ -175,13 +183,23 @@ export type Mutate<R> = (doc: VaultDocument, key: VaultKey) => Mutation<R> | Pro
  */
 export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key: VaultKey, mutate: Mutate<R>): Promise<R> {
   const o = open(paths, readVaultFile(paths.vaultFile), key);
-  const status = await checkSeen(paths, o, opts, 'write');
+  const seen = await checkSeen(paths, o, opts, 'write');
   const { doc } = o;
   const before = evidenceHead(doc);
+  const now = nowOf(opts);
+  // A deliberate rollback (an older or forked copy, or a log holding records this copy never wrote) is itself recorded.
+  const ahead = opts.allowRollback ? logAhead(paths.vaultFile, before) : null;
+  const aside = ahead !== null ? rolledBackName(paths.vaultFile, now) : undefined;
+  if (seen.seen || ahead !== null) {
+    recordEvidence(doc, 'rollback', {
+      copy: { generation: o.meta.generation, header: o.meta.header },
+      ...(seen.seen ? { status: seen.status, seen: seen.seen } : {}),
+      ...(ahead !== null ? { evidenceAhead: { records: ahead, keptAs: basename(aside!) } } : {}),
+    }, now);
+  }
   const { write, result } = await mutate(doc, key);
   if (!write) return result;
-  const now = nowOf(opts);
-  const pending = prepareAppend(paths.vaultFile, doc, before, { allowRollback: Boolean(opts.allowRollback), now });
+  const pending = prepareAppend(paths.vaultFile, doc, before, { allowRollback: Boolean(opts.allowRollback), now, ...(aside ? { aside } : {}) });
   doc.lineage = [...(doc.lineage ?? []), { generation: o.meta.generation, header: o.meta.header }].slice(-LINEAGE_LENGTH);
   doc.generation += 1;
   doc.updatedAt = now.toISOString();
@@ -190,11 +208,11 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
     try {
       appendPrepared(pending);
     } catch (e) {
-      // The vault is written and holds the records: the next change to it writes them to the log.
-      opts.onWarning?.(`${(e as Error).message}; the evidence records are kept in the vault and the next change writes them to the log`);
+      // The vault is written and holds the records; the log refuses further appends until it is repaired.
+      opts.onWarning?.(`${(e as Error).message}; the evidence records are kept in the vault: repair the log (evidence repair) once the cause is fixed, the next change that records evidence is refused until then`);
     }
   }
-  await remember(paths, peekVault(sealed), opts, status === 'stale' || status === 'fork');
+  await remember(paths, peekVault(sealed), opts, seen.seen !== undefined);
   return result;
 }
 
@@ -248,18 +266,30 @@ export async function initVault(paths: VaultPaths, opts: InitOptions = {}): Prom
   return { key, doc };
 }
 
+/** What `evidence repair` did. */
+export type RepairResult =
+  | { restored: number[]; droppedPartial: boolean; gap?: undefined }
+  | { restored: []; droppedPartial: boolean; gap: { from: number; to: number; missing: number; at: number } };
+
 /**
  * Writes back the evidence records the vault holds and its log lacks, then
  * records the repair itself (which records, and whether a partial line was
- * dropped), so a cut log stays visible in the log.
+ * dropped), so a cut log stays visible in the log. When the log lost more
+ * than the vault holds (the vault moved or was restored without it), starts
+ * a new log segment whose first record names the missing records. A log
+ * edited or damaged is refused: nothing is written over it.
  */
-export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Promise<{ restored: number[]; droppedPartial: boolean }> {
+export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Promise<RepairResult> {
   const key = await loadKey(paths.keyFile, opts);
   return withVaultLock(paths, opts, async () => {
     const o = open(paths, readVaultFile(paths.vaultFile), key);
-    const r = restoreMissing(paths.vaultFile, o.doc);
-    if (!r.restored.length && !r.droppedPartial) return r;
+    const r = planRepair(paths.vaultFile, o.doc);
+    if (r.kind === 'none') return { restored: [], droppedPartial: false };
+    if (r.kind === 'gap') {
+      const rec = await updateLocked(paths, opts, key, (doc) => changed(startSegment(doc, r, nowOf(opts))));
+      return { restored: [], droppedPartial: r.droppedPartial, gap: { from: r.from, to: r.to, missing: r.to - r.from + 1, at: rec.seq } };
+    }
     await updateLocked(paths, opts, key, (doc) => changed(recordEvidence(doc, 'evidence.repair', { restored: r.restored, droppedPartial: r.droppedPartial }, nowOf(opts))));
-    return r;
+    return { restored: r.restored, droppedPartial: r.droppedPartial };
   });
 }
