@@ -14,6 +14,7 @@ import { openVault, peekVault } from '../vault/container.js';
 import { abortRekey, confirmRekey, startRekey, type RekeyConfirmed } from '../vault/rekey.js';
 import { recordEvidence } from '../vault/evidence.js';
 import type { VaultDocument } from '../vault/document.js';
+import { shredPath, writeStagingMarker } from '../vault/staging.js';
 import { checkLabel, type Share } from './envelope.js';
 import { manifestKeyFingerprint, parseManifest, signManifest, type Manifest, type ManifestBody } from './manifest.js';
 import { combineShares, splitSecret } from './shares.js';
@@ -90,10 +91,10 @@ function plannedFiles(outDir: string, custodians: Custodian[]): { share: string;
 
 /**
  * Before the first write: the output folder is a folder (or can be made) and
- * holds none of the files a split writes. With the vault document, a split
- * there that the vault never recorded (written by a run killed before its
- * vault write) is not in the way: splitVaultKey removes it. Without it, a
- * folder with a manifest is judged later, under the lock.
+ * holds none of the files a split writes. A complete split there (with its
+ * manifest) is never removed or overwritten here: only a run that can prove
+ * it staged those files (its staging marker, see vault/staging.ts) removes
+ * them, and that sweep runs before this check whenever the vault is opened.
  */
 export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: VaultDocument): void {
   let st;
@@ -109,7 +110,14 @@ export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: 
   const slugs = new Set(custodians.map((c) => slug(c.label)));
   if (slugs.size !== custodians.length) throw new VaultError('usage', 'custodian names must give distinct file names (they differ only in case or punctuation)');
   const manifest = join(outDir, 'manifest.json');
-  if (exists(manifest) && (doc ? unrecordedSplit(outDir, doc) : true)) return;
+  if (exists(manifest)) {
+    // Without the vault, a folder with a manifest is judged later, under the lock.
+    if (!doc) return;
+    const set = manifestSetOf(manifest);
+    if (set && !recordedSetIds(doc).has(set)) {
+      throw new VaultError('exists', `${outDir} holds a share set (set id ${set}) this vault never recorded, and no interrupted run on this machine is known to have written it: refusing to remove or overwrite it`, 'someone may hold those shares: move the folder away (or remove it if you know nobody received them), or choose an empty folder', );
+    }
+  }
   for (const p of [manifest, ...plannedFiles(outDir, custodians).flatMap((x) => [x.share, x.sheet])]) {
     if (exists(p)) {
       const orphan = !exists(manifest);
@@ -118,25 +126,17 @@ export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: 
   }
 }
 
-/**
- * The files of a split in `outDir` that the vault never recorded: its
- * manifest is signed, names a key of this vault, and a set id the vault does
- * not know. Only a run killed between placing its files and writing the
- * vault leaves one; nobody received those shares.
- */
-function unrecordedSplit(outDir: string, doc: VaultDocument): string[] | null {
-  const path = join(outDir, 'manifest.json');
-  let m: Manifest;
+function manifestSetOf(path: string): string | null {
   try {
-    m = parseManifest(readFileCapped(path, 'the manifest', LIMITS.text).toString('utf8'), path);
+    return parseManifest(readFileCapped(path, 'the manifest', LIMITS.text).toString('utf8'), path).setId;
   } catch {
     return null;
   }
+}
+
+function recordedSetIds(doc: VaultDocument): Set<string> {
   const esc = escrowOf(doc);
-  const known = new Set([esc.current?.setId, ...esc.history.map((h) => h.setId)]);
-  if (known.has(m.setId) || ![doc.key.keyId, doc.pendingKey?.keyId].includes(m.keyId)) return null;
-  const files = plannedFiles(outDir, m.custodians.map((c) => ({ label: c.label, ...(c.recipient ? { recipient: c.recipient } : {}) })));
-  return [...files.flatMap((f) => [f.share, f.sheet]).filter(exists), path];
+  return new Set([esc.current?.setId, ...esc.history.map((h) => h.setId)].filter((x): x is string => Boolean(x)));
 }
 
 /**
@@ -145,11 +145,12 @@ function unrecordedSplit(outDir: string, doc: VaultDocument): string[] | null {
  * into an existing one, a temp folder inside it whose files are linked into
  * place, the manifest last. Temp folders of killed runs are swept.
  */
-function openStage(outDir: string): { stage: string; fresh: boolean } {
+function openStage(outDir: string, before: (s: { stage: string; fresh: boolean }) => void): { stage: string; fresh: boolean } {
   const fresh = !exists(outDir);
   if (fresh) makeDirs(dirname(outDir));
   sweepTempFiles(fresh ? outDir : join(outDir, 'split'));
   const stage = fresh ? join(dirname(outDir), `.${basename(outDir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`) : join(outDir, `.split.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  before({ stage, fresh });
   try {
     makeDir(stage);
   } catch (e) {
@@ -194,16 +195,12 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
   checkSplitOutput(o.outDir, o.custodians);
   const placed: string[] = [];
   let stage: string | undefined;
+  let unmark: (() => void) | undefined;
   try {
-    return await updateVault(paths, opts, async (doc, vaultKey) => {
+    const r = await updateVault(paths, opts, async (doc, vaultKey) => {
       const key: VaultKey = o.keyFile ? await loadKey(o.keyFile, opts) : vaultKey;
       const known = [doc.key.keyId, doc.pendingKey?.keyId];
       if (!known.includes(key.keyId)) throw new VaultError('wrong-key', `key id ${key.keyId} is not a key of this vault`);
-      const orphan = unrecordedSplit(o.outDir, doc);
-      if (orphan) {
-        for (const f of orphan) removeQuietly(f);
-        opts.onWarning?.(`removed ${orphan.length} files in ${o.outDir} of a split that an interrupted run wrote and the vault never recorded (nobody received those shares)`);
-      }
       checkSplitOutput(o.outDir, o.custodians, doc);
       const esc = escrowOf(doc);
       const epoch = esc.epoch + 1;
@@ -219,9 +216,22 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
       const recipients = new Map(o.custodians.map((c, i) => [i + 1, c.recipient ?? '']));
       const manifest = signManifest(shares, new Map([...recipients].filter(([, r]) => r)), now.toISOString());
       const fp = manifestKeyFingerprint(manifest.publicKey);
-      const staged = openStage(o.outDir);
-      stage = staged.stage;
       const planned = plannedFiles(o.outDir, o.custodians);
+      const staged = openStage(o.outDir, (st) => {
+        // Said before a share is written: a run killed from here on leaves shares in plain text that the next run must find.
+        if (!opts.stateFile) return;
+        unmark = writeStagingMarker(opts.stateFile, {
+          vaultId: doc.vaultId,
+          generation: doc.generation,
+          stage: st.stage,
+          outDir: o.outDir,
+          fresh: st.fresh,
+          files: [...planned.flatMap((f) => [f.share, f.sheet]), join(o.outDir, 'manifest.json')],
+          setId: shares[0]!.setId,
+          createdAt: now.toISOString(),
+        });
+      });
+      stage = staged.stage;
       const files: SplitResult['files'] = [];
       const names: string[] = [];
       const stageWrite = (final: string, data: string | Uint8Array) => {
@@ -270,10 +280,13 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
       }, now);
       return changed({ state, files, manifestFile, selfTested, subsets, shares });
     });
+    unmark?.();
+    return r;
   } catch (e) {
     // The vault was not written: take back every file this split placed.
-    for (const f of placed) removeQuietly(f);
+    for (const f of placed) shredPath(f);
     if (stage) removeQuietly(stage);
+    unmark?.();
     throw e;
   }
 }

@@ -10,6 +10,7 @@ import { openVault, peekVault, sealVault, type VaultMeta } from './container.js'
 import { checkCopy, LINEAGE_LENGTH, loadSeen, recordSeen } from './state.js';
 import { appendPrepared, evidenceHead, logAhead, planRepair, prepareAppend, recordEvidence, rolledBackName, startSegment } from './evidence.js';
 import { basename } from 'node:path';
+import { sweepStaging } from './staging.js';
 
 export interface VaultPaths {
   vaultFile: string;
@@ -136,8 +137,21 @@ export async function readVault(paths: VaultPaths, opts: StoreOptions = {}, key?
   // Temp files a killed writer left may hold secrets (a key being written): any run removes them.
   sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
   const o = open(paths, readVaultFile(paths.vaultFile), k);
+  sweepStaged(opts, o.doc);
   await checkSeen(paths, o, opts, 'read');
   return o;
+}
+
+/**
+ * Removes what killed runs staged (shares in plain text) and, knowing the
+ * vault, the share files they placed but the vault never recorded; says so.
+ */
+export function sweepStaged(opts: StoreOptions, doc?: VaultDocument): void {
+  if (!opts.stateFile) return;
+  const r = sweepStaging(opts.stateFile, doc);
+  for (const x of r.removed) {
+    opts.onWarning?.(`removed ${x.files} files in ${x.outDir} of share set ${x.setId}, which an interrupted run placed and the vault never recorded (nobody received those shares)`);
+  }
 }
 
 /** Seals and writes the document as it is (no generation step, no checks): for init and tests. */
@@ -156,6 +170,7 @@ export async function withVaultLock<R>(paths: VaultPaths, opts: StoreOptions, f:
   const release = await acquireLock(paths.vaultFile, opts.lockTimeoutMs);
   try {
     sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
+    sweepStaged(opts);
     return await f();
   } finally {
     release();
@@ -183,6 +198,7 @@ export type Mutate<R> = (doc: VaultDocument, key: VaultKey) => Mutation<R> | Pro
  */
 export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key: VaultKey, mutate: Mutate<R>): Promise<R> {
   const o = open(paths, readVaultFile(paths.vaultFile), key);
+  sweepStaged(opts, o.doc);
   const seen = await checkSeen(paths, o, opts, 'write');
   const { doc } = o;
   const before = evidenceHead(doc);
