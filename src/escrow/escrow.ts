@@ -7,6 +7,8 @@ import { isProtectedKeyFile, keyFileWorkFactor, keyFromScalar, keyIdOf, keyScala
 import { clampScalar, isClamped, X25519Identity } from '../vault/age/x25519.js';
 import { exists, firstNonFolder, makeDir, makeDirs } from '../vault/fs/dirs.js';
 import { fsError } from '../vault/fs/errors.js';
+import { resolveTarget } from '../vault/fs/target.js';
+import { checkReplace } from '../vault/fs/replace.js';
 import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from '../vault/fs/atomic.js';
 import { LIMITS, readFileCapped } from '../vault/fs/read.js';
 import { changed, keyFileBytes, loadKey, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -323,9 +325,27 @@ export interface RecoverResult {
  * keeps the protection the key had (the vault records it) or the replaced
  * file had.
  */
-export async function recoverKeyFile(shares: Share[], out: string, o: RecoverOptions = {}): Promise<RecoverResult> {
+export async function recoverKeyFile(shares: Share[], outPath: string, o: RecoverOptions = {}): Promise<RecoverResult> {
+  // A link is written through (the key it names is replaced, and kept aside, in its own folder).
+  const out = resolveTarget(outPath);
   const existing = exists(out);
-  if (existing && !o.force) throw new VaultError('exists', `${out} already exists; refusing to overwrite it`, { code: 'combine-exists' });
+  if (existing && !o.force) throw new VaultError('exists', `${outPath} already exists; refusing to overwrite it`, { code: 'combine-exists' });
+  if (existing) {
+    // Only a key file is replaced: never a vault, a device, or anything else.
+    checkReplace(out, 'key');
+    const data = readFileCapped(out, 'key file', LIMITS.keyFile);
+    if (!isProtectedKeyFile(data)) {
+      try {
+        parseKeyFile(data.toString('utf8'));
+      } catch (e) {
+        throw new VaultError('exists', `refusing to replace ${outPath}: it is not a valid key file (${(e as Error).message})`, { code: 'replace-refused' });
+      }
+    }
+    // A key is replaced only by one checked against the vault it must open.
+    if (!o.skipVaultCheck && !(o.vaultFile && exists(o.vaultFile))) {
+      throw new VaultError('not-found', `refusing to replace key file ${outPath}: there is no vault${o.vaultFile ? ` at ${o.vaultFile}` : ''} to check the recovered key against`, { code: 'combine-no-vault' });
+    }
+  }
   const { secret, bad, used } = await combineShares(shares, idOfSecret);
   const key = keyFromScalar(secret, (o.now ?? new Date()).toISOString());
   let vault: RecoverResult['vault'] = 'none';

@@ -7,7 +7,7 @@ import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/a
 import { LIMITS, readFileCapped } from './fs/read.js';
 import { isProtectedKeyFile, keyFileWorkFactor, newKeyPath, newVaultKey, oldKeyPath, parseKeyFile, type VaultKey } from './keyfile.js';
 import { peekVault } from './container.js';
-import { changed, keyFileBytes, loadKey, readVaultFile, unchanged, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from './store.js';
+import { changed, keyFileBytes, loadKey, readVaultFile, resolvePaths, unchanged, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from './store.js';
 
 export { newKeyPath, oldKeyPath } from './keyfile.js';
 
@@ -37,6 +37,7 @@ async function protectionLike(keyFile: string, opts: StoreOptions): Promise<{ pa
 }
 
 export async function startRekey(paths: VaultPaths, opts: StoreOptions): Promise<RekeyStarted> {
+  paths = resolvePaths(paths);
   const key = await loadKey(paths.keyFile, opts);
   const { passphrase, logN } = await protectionLike(paths.keyFile, opts);
   const newFile = newKeyPath(paths.keyFile);
@@ -87,6 +88,7 @@ function moveNewKey(paths: VaultPaths): void {
 }
 
 export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promise<RekeyConfirmed> {
+  paths = resolvePaths(paths);
   const newFile = newKeyPath(paths.keyFile);
   return withVaultLock(paths, opts, async () => {
     const meta = peekVault(readVaultFile(paths.vaultFile));
@@ -141,6 +143,7 @@ function peekKeyId(path: string): string | null {
 }
 
 export async function abortRekey(paths: VaultPaths, opts: StoreOptions): Promise<{ abandonedKeyId: string | null; leftover: boolean }> {
+  paths = resolvePaths(paths);
   const newFile = newKeyPath(paths.keyFile);
   return withVaultLock(paths, opts, async () => {
     const meta = peekVault(readVaultFile(paths.vaultFile));

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { VaultError } from './errors.js';
 import { acquireLock } from './fs/lock.js';
 import { checkWritableTarget, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
@@ -9,8 +9,9 @@ import { newDocument, type VaultDocument } from './document.js';
 import { openVault, peekVault, sealVault, type VaultMeta } from './container.js';
 import { checkCopy, LINEAGE_LENGTH, loadSeen, recordSeen } from './state.js';
 import { appendPrepared, evidenceHead, logAhead, planRepair, prepareAppend, recordEvidence, rolledBackName, startSegment } from './evidence.js';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { sweepStaging } from './staging.js';
+import { resolvePaths } from './fs/target.js';
 
 export interface VaultPaths {
   vaultFile: string;
@@ -35,6 +36,8 @@ export interface OpenedVault {
   key: VaultKey;
   meta: VaultMeta & { header: string };
 }
+
+export { resolvePaths };
 
 const nowOf = (opts: StoreOptions) => (opts.now ?? (() => new Date()))();
 
@@ -79,8 +82,23 @@ function open(paths: VaultPaths, file: Buffer, key: VaultKey): OpenedVault {
     return { doc, key, meta };
   } catch (e) {
     if (e instanceof VaultError && e.kind === 'wrong-key' && exists(newKeyPath(paths.keyFile))) throw new VaultError('wrong-key', e.message, REKEY_HINT);
+    const replaced = e instanceof VaultError && e.kind === 'wrong-key' ? newestReplaced(paths.keyFile) : null;
+    if (replaced) throw new VaultError('wrong-key', (e as VaultError).message, { code: 'wrong-key-replaced', hint: `the key file was replaced from shares; the key it replaced is kept as ${replaced}`, data: { keptAside: replaced, keyFile: paths.keyFile } });
     throw e;
   }
+}
+
+/** The newest `<key file>.replaced-<time>` beside the key file (escrow combine keeps a replaced key so), or null. */
+function newestReplaced(keyFile: string): string | null {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(keyFile));
+  } catch {
+    return null;
+  }
+  const prefix = basename(keyFile) + '.replaced-';
+  const found = names.filter((n) => n.startsWith(prefix)).sort();
+  return found.length ? join(dirname(keyFile), found[found.length - 1]!) : null;
 }
 
 type CopyStatus = 'new' | 'same' | 'newer' | 'stale' | 'fork' | 'undetermined' | 'unknown';
@@ -133,6 +151,7 @@ async function remember(paths: VaultPaths, meta: { vaultId: string; generation: 
 
 /** Opens and fully authenticates the vault; the key file is checked first. */
 export async function readVault(paths: VaultPaths, opts: StoreOptions = {}, key?: VaultKey): Promise<OpenedVault> {
+  paths = resolvePaths(paths);
   const k = key ?? (await loadKey(paths.keyFile, opts));
   // Temp files a killed writer left may hold secrets (a key being written): any run removes them.
   sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
@@ -167,6 +186,7 @@ export function writeVault(paths: VaultPaths, doc: VaultDocument, opts: { exclus
  * secrets).
  */
 export async function withVaultLock<R>(paths: VaultPaths, opts: StoreOptions, f: () => R | Promise<R>): Promise<R> {
+  paths = resolvePaths(paths);
   const release = await acquireLock(paths.vaultFile, opts.lockTimeoutMs);
   try {
     sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
@@ -238,6 +258,7 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
  * not (`unchanged(r)`); the generation goes up by one on every write.
  */
 export async function updateVault<R>(paths: VaultPaths, opts: StoreOptions, mutate: Mutate<R>): Promise<R> {
+  paths = resolvePaths(paths);
   const key = await loadKey(paths.keyFile, opts);
   return withVaultLock(paths, opts, () => updateLocked(paths, opts, key, mutate));
 }
@@ -261,6 +282,7 @@ export function keyFileIsProtected(path: string): boolean {
 
 /** Creates vault.key and an empty secrets.vault; never replaces either, and checks both places before writing. */
 export async function initVault(paths: VaultPaths, opts: InitOptions = {}): Promise<{ key: VaultKey; doc: VaultDocument }> {
+  paths = resolvePaths(paths);
   for (const [p, what] of [[paths.keyFile, 'key file'], [paths.vaultFile, 'vault file']] as const) {
     if (exists(p)) throw new VaultError('exists', `${what} ${p} already exists; refusing to overwrite it`, { code: 'init-exists' });
     checkWritableTarget(p, true);
@@ -296,6 +318,7 @@ export type RepairResult =
  * edited or damaged is refused: nothing is written over it.
  */
 export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Promise<RepairResult> {
+  paths = resolvePaths(paths);
   const key = await loadKey(paths.keyFile, opts);
   return withVaultLock(paths, opts, async () => {
     const o = open(paths, readVaultFile(paths.vaultFile), key);
