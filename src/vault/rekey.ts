@@ -1,4 +1,4 @@
-import { linkSync, readFileSync, renameSync } from 'node:fs';
+import { linkSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VaultError } from './errors.js';
 import { exists } from './fs/dirs.js';
@@ -71,7 +71,7 @@ function keepOldKey(keyFile: string, oldFile: string): void {
     linkSync(keyFile, oldFile);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, 'keep the old key as', oldFile);
-    if (!readFileSync(oldFile).equals(readFileSync(keyFile))) {
+    if (!readFileCapped(oldFile, 'key file', LIMITS.keyFile).equals(readFileCapped(keyFile, 'key file', LIMITS.keyFile))) {
       throw new VaultError('exists', `${oldFile} already exists and holds another key; refusing to replace it`, 'move it away, then confirm again');
     }
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { LIMITS, readFileCapped } from './fs/read.js';
 import { dirname } from 'node:path';
 import { VaultError } from './errors.js';
 import { acquireLock } from './fs/lock.js';
@@ -41,10 +41,10 @@ function validCopy(v: unknown): v is SeenCopy {
 export function loadSeen(file: string): SeenState {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileCapped(file, 'state file', LIMITS.state).toString('utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { version: 2, vaults: Object.create(null) };
-    throw new VaultError('rollback', `cannot read the state file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): the rollback check cannot run`, 'fix its permissions, or move it away to start afresh');
+    if (e instanceof VaultError && e.kind === 'not-found') return { version: 2, vaults: Object.create(null) };
+    throw new VaultError('rollback', `cannot read the state file ${file} (${(e as Error).message}): the rollback check cannot run`, 'fix its permissions, or move it away to start afresh');
   }
   let raw: unknown;
   try {
