@@ -96,8 +96,11 @@ export function reportError(e: unknown, io: Io): number {
     return exitCodeFor(e.kind);
   }
   const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOSPC' || err?.code === 'EACCES' || err?.code === 'EROFS' || err?.code === 'EPERM') {
-    io.stderr.write(`vault-tool: error: ${err.code}: ${err.message}\n`);
+  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT' || err?.code === 'EACCES' || err?.code === 'EROFS' || err?.code === 'EPERM') {
+    // A file system error no library call classified: say it once, in words.
+    const what = { ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'read-only file system' }[err.code];
+    const where = err.path ? ` (${err.syscall ? `${err.syscall} ` : ''}${err.path})` : '';
+    io.stderr.write(`vault-tool: error: ${what}${where}\n`);
     return EXIT_CODES.io.code;
   }
   if (err?.name === 'ExitPromptError') {

@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, constants, copyFileSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { VaultError } from './errors.js';
 import { fsError } from './fs/errors.js';
 import { fsyncDir, writeFileAtomic } from './fs/atomic.js';
@@ -354,14 +354,26 @@ export function appendPrepared(p: PreparedAppend): void {
   } catch (e) {
     throw fsError(e, 'append to the evidence log', p.path);
   }
+  let start = -1;
   try {
     if (p.dropPartial) {
       const text = readFileCapped(p.path, 'evidence log', LIMITS.evidenceLog);
       ftruncateSync(fd, text.lastIndexOf(0x0a) + 1);
     }
-    writeSync(fd, p.append.map((l) => l + '\n').join(''));
+    start = fstatSync(fd).size;
+    // A nearly full disk takes part of a write: go on until all is written or the disk says no.
+    const buf = Buffer.from(p.append.map((l) => l + '\n').join(''));
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);
   } catch (e) {
+    // Leave the log whole (the records are in the vault; repair writes them), never a partial line.
+    if (start >= 0) {
+      try {
+        ftruncateSync(fd, start);
+      } catch {
+        /* the partial line is dropped by the repair */
+      }
+    }
     throw fsError(e, 'append to the evidence log', p.path);
   } finally {
     closeSync(fd);

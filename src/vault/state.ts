@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { VaultError } from './errors.js';
 import { acquireLock } from './fs/lock.js';
 import { makeDirs } from './fs/dirs.js';
-import { writeFileAtomic } from './fs/atomic.js';
+import { sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
 
 /**
  * What this machine has seen of each vault, to notice a stale copy restored
@@ -101,6 +101,8 @@ export function checkCopy(seen: SeenCopy | undefined, copy: { vaultId: string; g
 export async function recordSeen(file: string, vaultId: string, copy: Omit<SeenCopy, 'seenAt'>, now: Date, replace = false): Promise<string | null> {
   try {
     makeDirs(dirname(file));
+    // Temp files of killed runs (the state file being written, a lock being published) go first.
+    sweepTempFiles(file);
     const release = await acquireLock(file, 5_000);
     try {
       const s = loadSeen(file);

@@ -8,7 +8,7 @@ import { fsError } from './errors.js';
 import { fileKind, resolveTarget } from './target.js';
 
 const TMP = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
-const LOCK_TMP = /^(.+)\.lock\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+const LOCK_TMP = /^(.+)\.lock\.(\d+)\.[0-9a-f]{8}\.(?:tmp|stale)$/;
 
 export function fsyncDir(dir: string): void {
   const fd = openSync(dir, constants.O_RDONLY);

@@ -36,11 +36,16 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
       throw fsError(e, 'create lock', lockPath);
     }
     try {
-      writeSync(fd, JSON.stringify(me) + '\n');
+      const buf = Buffer.from(JSON.stringify(me) + '\n');
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
       fsyncSync(fd);
-    } finally {
+    } catch (e) {
+      // A full disk or a quota: take the temp file back, and say what failed.
       closeSync(fd);
+      removeQuietly(tmp);
+      throw fsError(e, 'create lock', lockPath);
     }
+    closeSync(fd);
     let linked = false;
     try {
       linkSync(tmp, lockPath);
@@ -48,7 +53,7 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, 'create lock', lockPath);
     } finally {
-      unlinkSync(tmp);
+      removeQuietly(tmp);
     }
     if (linked) {
       let released = false;
