@@ -86,7 +86,15 @@ export default function verify(cmd: Command, ctx: Context): void {
       const nextDue = result.ok ? addInterval(now, plan.interval).toISOString() : undefined;
       const report = verificationReport(result, { ...(planInfo ? { plan: planInfo } : {}), interval: plan.interval.text, ...(nextDue ? { nextDue } : {}) });
       const reportSha256 = createHash('sha256').update(report).digest('hex');
-      await recordVerification(paths, store, result, reportSha256, planInfo?.path ?? null);
+      let recorded = true;
+      try {
+        await recordVerification(paths, store, result, reportSha256, planInfo?.path ?? null);
+      } catch (e) {
+        // A damaged log is one of the findings: the report still goes out, saying the run is not recorded.
+        if (!(e instanceof VaultError && e.code?.startsWith('evidence-'))) throw e;
+        recorded = false;
+        ctx.warn(`this run is not recorded: ${e.message}`);
+      }
       const reportFile = o.report ? ctx.abs(o.report) : o.reportDir ? join(ctx.abs(o.reportDir), `verify-${stamp(now)}.md`) : undefined;
       if (reportFile) {
         makeDirs(dirname(reportFile));
@@ -101,7 +109,7 @@ export default function verify(cmd: Command, ctx: Context): void {
       else {
         ctx.out(table([['AREA', 'RESULT', 'SUBJECT'], ...result.checks.map((c) => [c.area, c.ok ? 'pass' : 'FAIL', c.subject])]));
         for (const f of failures) ctx.out(`FAIL ${f.area}: ${f.message}`);
-        ctx.info(`${result.ok ? 'verification passed' : `verification FAILED: ${plural(failures.length, 'check')} of ${result.checks.length}`}; recorded in the evidence log (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`);
+        ctx.info(`${result.ok ? 'verification passed' : `verification FAILED: ${plural(failures.length, 'check')} of ${result.checks.length}`}; ${recorded ? 'recorded in the evidence log' : 'NOT recorded (the evidence log is damaged)'} (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`);
         if (nextDue) ctx.info(`next verification due ${nextDue}`);
       }
       if (!result.ok) throw new VaultError('verify-failed', `verification failed: ${plural(failures.length, 'check')} of ${result.checks.length} (${[...new Set(failures.map((f) => f.area))].join(', ')})`, { code: 'verify-failed' });
