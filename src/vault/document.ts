@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { VaultError } from './errors.js';
+import { checkDocumentShape } from './document-shape.js';
 
 /** The decrypted payload of secrets.vault (docs/FORMAT.md, "Payload"). */
 export const DOC_FORMAT = 'vault-tool/vault';
@@ -91,9 +92,7 @@ export function parseDocument(json: Buffer): VaultDocument {
   if (doc.version !== DOC_VERSION) {
     throw new VaultError('invalid', `vault document version ${doc.version} is not supported by this vault-tool (supports ${DOC_VERSION})`, 'upgrade vault-tool');
   }
-  if (!Array.isArray(doc.entries) || !Array.isArray(doc.recipients) || typeof doc.generation !== 'number' || !doc.key?.keyId) {
-    throw new VaultError('integrity', 'vault document is malformed');
-  }
+  checkDocumentShape(doc);
   return doc;
 }
 
