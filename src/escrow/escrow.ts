@@ -350,6 +350,7 @@ export async function recoverKeyFile(shares: Share[], outPath: string, o: Recove
   const key = keyFromScalar(secret, (o.now ?? new Date()).toISOString());
   let vault: RecoverResult['vault'] = 'none';
   let protect = Boolean(o.protect);
+  let recordedLogN: number | undefined;
   if (o.vaultFile && exists(o.vaultFile)) {
     const file = readVaultFile(o.vaultFile);
     const meta = peekVault(file);
@@ -365,15 +366,20 @@ export async function recoverKeyFile(shares: Share[], outPath: string, o: Recove
       vault = 'other';
     } else {
       const { doc } = openVault(file, key.identity, key.keyId);
-      const recorded = doc.key.keyId === key.keyId ? doc.key.protected : doc.pendingKey?.keyId === key.keyId ? doc.pendingKey.protected : undefined;
-      if (recorded) protect = true;
+      const meta = doc.key.keyId === key.keyId ? doc.key : doc.pendingKey?.keyId === key.keyId ? doc.pendingKey : undefined;
+      if (meta?.protected) protect = true;
+      // The work factor the key's file had (recorded since it was made), kept for the recovered file.
+      recordedLogN = meta?.protected ? meta.workFactor : undefined;
       vault = 'opens';
     }
   }
-  let logN: number | undefined;
+  let logN: number | undefined = recordedLogN;
   if (existing) {
-    logN = keyFileWorkFactor(readFileCapped(out, 'key file', LIMITS.keyFile));
-    if (logN !== undefined) protect = true;
+    const replaced = keyFileWorkFactor(readFileCapped(out, 'key file', LIMITS.keyFile));
+    if (replaced !== undefined) {
+      protect = true;
+      logN = Math.max(replaced, logN ?? 0);
+    }
   }
   let passphrase: Uint8Array | undefined;
   if (protect) {

@@ -45,9 +45,9 @@ export interface VaultDocument {
   createdAt: string;
   updatedAt: string;
   /** The vault key's recipient and key id; `protected` when its key file is passphrase-protected. */
-  key: { recipient: string; keyId: string; protected?: boolean };
+  key: { recipient: string; keyId: string; protected?: boolean; workFactor?: number };
   /** A second key during a rekey, until it is confirmed or aborted. */
-  pendingKey?: { recipient: string; keyId: string; startedAt: string; previousKeyId: string; protected?: boolean };
+  pendingKey?: { recipient: string; keyId: string; startedAt: string; previousKeyId: string; protected?: boolean; workFactor?: number };
   recipients: ExtraRecipient[];
   /** Vault keys replaced by a rekey (older copies of the vault and older shares open with them). */
   retiredKeys?: { recipient: string; keyId: string; retiredAt: string }[];

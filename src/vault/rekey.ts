@@ -51,7 +51,7 @@ export async function startRekey(paths: VaultPaths, opts: StoreOptions): Promise
       const now = (opts.now ?? (() => new Date()))();
       const nk = newVaultKey(now);
       writeFileAtomic(newFile, keyFileBytes(nk, passphrase, logN));
-      doc.pendingKey = { recipient: nk.recipient, keyId: nk.keyId, startedAt: now.toISOString(), previousKeyId: key.keyId, protected: Boolean(passphrase) };
+      doc.pendingKey = { recipient: nk.recipient, keyId: nk.keyId, startedAt: now.toISOString(), previousKeyId: key.keyId, protected: Boolean(passphrase), ...(passphrase && logN !== undefined ? { workFactor: logN } : {}) };
       return changed({ oldKeyId: key.keyId, newKeyId: nk.keyId, newKeyFile: newFile, protected: Boolean(passphrase) });
     }),
   );
@@ -122,7 +122,7 @@ export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promi
       keepOldKey(paths.keyFile, oldFile);
       const now = (opts.now ?? (() => new Date()))().toISOString();
       doc.retiredKeys = [...(doc.retiredKeys ?? []), { recipient: doc.key.recipient, keyId: doc.key.keyId, retiredAt: now }];
-      doc.key = { recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId, ...(doc.pendingKey.protected !== undefined ? { protected: doc.pendingKey.protected } : {}) };
+      doc.key = { recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId, ...(doc.pendingKey.protected !== undefined ? { protected: doc.pendingKey.protected } : {}), ...(doc.pendingKey.workFactor !== undefined ? { workFactor: doc.pendingKey.workFactor } : {}) };
       delete doc.pendingKey;
       return changed({ oldKeyId: oldKey.keyId, newKeyId: nk.keyId, oldKeyFile: oldFile, resumed: false });
     });

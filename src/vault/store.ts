@@ -4,6 +4,7 @@ import { acquireLock } from './fs/lock.js';
 import { checkWritableTarget, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
 import { exists } from './fs/dirs.js';
 import { LIMITS, readFileCapped } from './fs/read.js';
+import { DEFAULT_LOG_N } from './age/index.js';
 import { formatKeyFile, isProtectedKeyFile, newKeyPath, newVaultKey, openKeyFile, protectKeyFile, type PassphraseSource, type VaultKey } from './keyfile.js';
 import { newDocument, type VaultDocument } from './document.js';
 import { openVault, peekVault, sealVault, type VaultMeta } from './container.js';
@@ -289,7 +290,7 @@ export async function initVault(paths: VaultPaths, opts: InitOptions = {}): Prom
   }
   const now = nowOf(opts);
   const key = newVaultKey(now);
-  const doc = newDocument({ recipient: key.recipient, keyId: key.keyId, protected: Boolean(opts.passphrase) }, now);
+  const doc = newDocument({ recipient: key.recipient, keyId: key.keyId, protected: Boolean(opts.passphrase), ...(opts.passphrase ? { workFactor: opts.logN ?? DEFAULT_LOG_N } : {}) }, now);
   doc.generation = 1;
   const sealed = sealVault(doc);
   writeFileAtomic(paths.keyFile, keyFileBytes(key, opts.passphrase, opts.logN), { exclusive: true });

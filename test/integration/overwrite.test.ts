@@ -146,3 +146,25 @@ describe('links are written through; devices and pipes are never replaced', () =
     }
   });
 });
+
+describe('a recovered key file keeps the scrypt work factor the vault key had', () => {
+  const workFactor = (f: string) => Number(/-> scrypt \S+ (\d+)/.exec(Buffer.from(readFileSync(f, 'utf8').split('\n').slice(1, -2).join(''), 'base64').toString('latin1'))![1]);
+  it('init --work-factor 12 (not the default 18), then combine into a new file, and after a rekey', async () => {
+    const env = { PW: 'correct horse battery staple' };
+    const g = ['--passphrase-env', 'PW'];
+    expect((await cli(dir, [...g, 'init', '--passphrase', '--work-factor', '12'], { env })).code).toBe(0);
+    expect(workFactor(join(dir, 'vault.key'))).toBe(12);
+    expect((await cli(dir, [...g, 'escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's1'], { env })).code).toBe(0);
+    const [s1, s2] = shareFiles(join(dir, 's1'));
+    expect((await cli(dir, [...g, 'escrow', 'combine', s1!, s2!, '-o', 'new.key'], { env })).code).toBe(0);
+    expect(workFactor(join(dir, 'new.key'))).toBe(12);
+    expect((await cli(dir, [...g, 'rekey'], { env })).code).toBe(0);
+    expect((await cli(dir, [...g, 'rekey', '--confirm'], { env })).code).toBe(0);
+    expect(workFactor(join(dir, 'vault.key'))).toBe(12);
+    expect((await cli(dir, [...g, 'escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's2'], { env })).code).toBe(0);
+    const [t1, t2] = shareFiles(join(dir, 's2'));
+    expect((await cli(dir, [...g, 'escrow', 'combine', t1!, t2!, '-o', 'after-rekey.key'], { env })).code).toBe(0);
+    expect(workFactor(join(dir, 'after-rekey.key'))).toBe(12);
+    expect((await cli(dir, [...g, 'list', '--key-file', 'after-rekey.key'], { env })).code).toBe(0);
+  });
+});
