@@ -227,6 +227,9 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
   // A deliberate rollback (an older or forked copy, or a log holding records this copy never wrote) is itself recorded.
   const ahead = opts.allowRollback ? logAhead(paths.vaultFile, before) : null;
   const aside = ahead !== null ? rolledBackName(paths.vaultFile, now) : undefined;
+  const { write, result } = await mutate(doc, key);
+  if (!write) return result;
+  // Staged after the mutation's records, so that a new log segment (evidence.gap) stays the first record after the gap.
   if (seen.seen || ahead !== null) {
     recordEvidence(doc, 'rollback', {
       copy: { generation: o.meta.generation, header: o.meta.header },
@@ -234,8 +237,6 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
       ...(ahead !== null ? { evidenceAhead: { records: ahead, keptAs: basename(aside!) } } : {}),
     }, now);
   }
-  const { write, result } = await mutate(doc, key);
-  if (!write) return result;
   const pending = prepareAppend(paths.vaultFile, doc, before, { allowRollback: Boolean(opts.allowRollback), now, ...(aside ? { aside } : {}) });
   doc.lineage = [...(doc.lineage ?? []), { generation: o.meta.generation, header: o.meta.header }].slice(-LINEAGE_LENGTH);
   doc.generation += 1;
@@ -323,6 +324,8 @@ export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Pro
   const key = await loadKey(paths.keyFile, opts);
   return withVaultLock(paths, opts, async () => {
     const o = open(paths, readVaultFile(paths.vaultFile), key);
+    // A copy this machine may not write to is refused before anything is written back to its log.
+    if (!opts.allowRollback) await checkSeen(paths, o, opts, 'write');
     const r = planRepair(paths.vaultFile, o.doc);
     if (r.kind === 'none') return { restored: [], droppedPartial: false };
     if (r.kind === 'gap') {

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../helpers/cli.js';
@@ -90,6 +90,23 @@ describe('a log that lost more than the last update goes on in a new segment tha
     expect((await cli(dir, ['evidence', 'repair'])).code).toBe(0);
     expect((await split('s3')).code).toBe(0);
     expect(await events()).toEqual(['3:evidence.gap', '4:escrow.split']);
+  });
+
+  it('an older copy restored without its log: repair is refused until --allow-rollback, which starts the segment and records the rollback', async () => {
+    for (const s of ['s1', 's2']) expect((await split(s)).code).toBe(0);
+    copyFileSync(join(dir, 'secrets.vault'), join(dir, 'backup.vault'));
+    expect((await split('s3')).code).toBe(0);
+    copyFileSync(join(dir, 'backup.vault'), join(dir, 'secrets.vault'));
+    rmSync(logOf());
+    const refused = await cli(dir, ['evidence', 'repair']);
+    expect(refused.code).toBe(12);
+    expect(existsSync(logOf())).toBe(false);
+    const r = await cli(dir, ['--allow-rollback', 'evidence', 'repair']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('records 1 to 2 are missing from the log and cannot be written back; a new log segment records the loss\n');
+    expect(await events()).toEqual(['3:evidence.gap', '4:rollback']);
+    expect((await split('s4')).code).toBe(0);
+    expect(await events()).toEqual(['3:evidence.gap', '4:rollback', '5:escrow.split']);
   });
 
   it('a garbage or duplicated line appended is named as damage, not as an older vault', async () => {

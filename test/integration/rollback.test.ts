@@ -144,10 +144,10 @@ describe('the evidence log follows the vault copy', () => {
     expect(readFileSync(join(dir, aside[0]!), 'utf8')).toBe(log);
     const v = await cli(dir, ['evidence', 'verify', '--json']);
     expect(v.code).toBe(0);
-    // The rollback itself is the first record of the log it goes on with: what was rolled back from, where the newer records are.
+    // The rollback itself is recorded with the update that made it: what was rolled back from, where the newer records are.
     const recs = JSON.parse(v.stdout);
-    expect(recs.map((r: { seq: number; event: string }) => `${r.seq}:${r.event}`)).toEqual(['1:rollback', '2:escrow.reshare']);
-    expect(recs[0].data).toMatchObject({ copy: { generation: 1 }, status: 'stale', seen: { generation: 3 }, evidenceAhead: { records: 2, keptAs: aside[0] } });
+    expect(recs.map((r: { seq: number; event: string }) => `${r.seq}:${r.event}`)).toEqual(['1:escrow.reshare', '2:rollback']);
+    expect(recs[1].data).toMatchObject({ copy: { generation: 1 }, status: 'stale', seen: { generation: 3 }, evidenceAhead: { records: 2, keptAs: aside[0] } });
   });
 
   it('verify on a copy older than the log says so (not "edited")', async () => {
