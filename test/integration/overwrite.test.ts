@@ -74,6 +74,9 @@ describe('--force on an output never replaces a vault or a key file', () => {
         ['export', 'env', '--out', target, '--force'],
         ['k8s', 'export', 'a', '--secret', 's', '-o', target, '--force'],
         ['k8s', 'plan', '-o', target, '--force'],
+        ['status', '--prometheus', target],
+        ['verify', '--report', target],
+        ['verify', '--prometheus', target],
       ]) {
         const r = await cli(dir, args);
         expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(10);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
 import { writeFileAtomic } from '../../vault/fs/atomic.js';
+import { checkReplace } from '../../vault/fs/replace.js';
 import { readVault } from '../../vault/store.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseVerificationPlan } from '../../verify/plan.js';
@@ -21,7 +22,10 @@ export default function status(cmd: Command, ctx: Context): void {
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const now = ctx.now();
       const s = vaultStatus(doc, interval, now);
-      if (o.prometheus) writeFileAtomic(ctx.abs(o.prometheus), metricsOf(s), { mode: 0o644 });
+      if (o.prometheus) {
+        checkReplace(ctx.abs(o.prometheus), 'output');
+        writeFileAtomic(ctx.abs(o.prometheus), metricsOf(s), { mode: 0o644 });
+      }
       if (ctx.globals(cmd).json) ctx.json(s);
       else {
         const last = s.lastVerification;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
+import { checkReplace } from '../../vault/fs/replace.js';
 import { writeFileAtomic } from '../../vault/fs/atomic.js';
 import { makeDirs } from '../../vault/fs/dirs.js';
 import { readVault } from '../../vault/store.js';
@@ -67,7 +68,9 @@ export default function verify(cmd: Command, ctx: Context): void {
       } else plan = { interval: parseInterval('quarterly'), against: [], copies: [] };
       if (o.interval) plan.interval = parseInterval(o.interval);
       plan.against.push(...(o.against ?? []).map((a) => parseAgainst(a, ctx.io.cwd)));
+      // Checked before the run, so a refused output leaves no record of a report nobody got.
       if (o.report) ctx.checkOut(o.report, true);
+      if (o.prometheus) checkReplace(ctx.abs(o.prometheus), 'output');
       const shares = [];
       for (const f of o.shares ?? []) shares.push(await readShare(ctx, f, o.identity ?? []));
       const kube = o.kubeconfig ?? plan.kubernetes?.kubeconfig;
@@ -98,10 +101,12 @@ export default function verify(cmd: Command, ctx: Context): void {
       const reportFile = o.report ? ctx.abs(o.report) : o.reportDir ? join(ctx.abs(o.reportDir), `verify-${stamp(now)}.md`) : undefined;
       if (reportFile) {
         makeDirs(dirname(reportFile));
+        checkReplace(reportFile, 'output');
         writeFileAtomic(reportFile, report, { mode: 0o644 });
       }
       if (o.prometheus) {
         const { doc } = await readVault(paths, store);
+        checkReplace(ctx.abs(o.prometheus), 'output');
         writeFileAtomic(ctx.abs(o.prometheus), metricsOf(vaultStatus(doc, plan.interval, now)), { mode: 0o644 });
       }
       const failures = result.checks.filter((c) => !c.ok);
