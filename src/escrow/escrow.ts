@@ -287,7 +287,7 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
   } catch (e) {
     // The vault was not written: take back every file this split placed.
     for (const f of placed) shredPath(f);
-    if (stage) removeQuietly(stage);
+    if (stage) shredPath(stage);
     unmark?.();
     throw e;
   }
