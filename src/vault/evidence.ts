@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, constants, copyFileSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, fstatSync, fsyncSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
+import { fileKind } from './fs/target.js';
 import { VaultError } from './errors.js';
 import { fsError } from './fs/errors.js';
 import { fsyncDir, writeFileAtomic } from './fs/atomic.js';
@@ -95,6 +96,13 @@ interface LogFile {
 
 function readLog(path: string): LogFile {
   let text: string;
+  try {
+    // Appending to a device (a log linked to /dev/null) would lose every record: only a regular file is a log.
+    const st = statSync(path);
+    if (!st.isFile() && !st.isDirectory()) throw new VaultError('usage', `evidence log ${path} is ${fileKind(st)}, not a regular file`);
+  } catch (e) {
+    if (e instanceof VaultError) throw e;
+  }
   try {
     text = readFileCapped(path, 'evidence log', LIMITS.evidenceLog).toString('utf8');
   } catch (e) {

@@ -131,6 +131,15 @@ describe('links are written through; devices and pipes are never replaced', () =
     expect((await cli(w, ['list'])).code).toBe(0);
   });
 
+  it('an evidence log linked to /dev/null is refused, not written into the void', async () => {
+    expect((await cli(dir, ['init'])).code).toBe(0);
+    symlinkSync('/dev/null', join(dir, 'secrets.vault.evidence.jsonl'));
+    const r = await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`vault-tool: error: evidence log ${join(dir, 'secrets.vault.evidence.jsonl')} is a character device, not a regular file\n`);
+    expect(existsSync(join(dir, 's'))).toBe(false);
+  });
+
   it('a named pipe or a device as --out is refused, and left as it is', async () => {
     expect((await cli(dir, ['init'])).code).toBe(0);
     expect((await cli(dir, ['add', 'a', '-t', 'kek', '--generate'])).code).toBe(0);
