@@ -6,6 +6,8 @@ import type { Readable, Writable } from 'node:stream';
 import { VaultError } from '../vault/errors.js';
 import { checkWritableTarget, fsyncDir, removeQuietly, sweepTempFiles, tempNameFor } from '../vault/fs/atomic.js';
 import { registerCleanup } from '../vault/fs/cleanup.js';
+import { checkReplace } from '../vault/fs/replace.js';
+import { resolveTarget } from '../vault/fs/target.js';
 import { makeDirs } from '../vault/fs/dirs.js';
 import { fsError } from '../vault/fs/errors.js';
 import { LIMITS } from '../vault/fs/read.js';
@@ -54,8 +56,11 @@ export interface PendingFile {
  * error or an exit removes the temp file; a SIGKILL leaves one the next
  * write sweeps.
  */
-export function createLocalFile(final: string, opts: { exclusive: boolean }): PendingFile {
+export function createLocalFile(path: string, opts: { exclusive: boolean }): PendingFile {
+  // Through a link to the file it names; a forced write never replaces a vault or a key file.
+  const final = resolveTarget(path);
   checkWritableTarget(final, opts.exclusive);
+  if (!opts.exclusive) checkReplace(final, 'output');
   sweepTempFiles(final);
   const tmp = tempNameFor(final);
   const unregister = registerCleanup(() => removeQuietly(tmp));

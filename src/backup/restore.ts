@@ -5,6 +5,8 @@ import { VaultError } from '../vault/errors.js';
 import { existsSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { checkWritableTarget } from '../vault/fs/atomic.js';
+import { checkReplace } from '../vault/fs/replace.js';
+import { resolveTarget } from '../vault/fs/target.js';
 import { makeDirs } from '../vault/fs/dirs.js';
 import { verifierFor } from './components.js';
 import type { BackupKey } from './keys.js';
@@ -76,7 +78,10 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
   if (!compatible[t.kind].includes(m.kind)) throw new VaultError('usage', `${m.component}/${m.file} is a ${m.kind} backup; it cannot be restored as ${t.kind}`);
   // Before touching anything: the target, then a full check of the whole backup.
   if (t.kind === 'redis' && existsSync(t.dir)) checkWritableTarget(join(t.dir, 'dump.rdb'), !t.force);
-  if (t.kind === 'file') checkWritableTarget(t.out, !t.force);
+  if (t.kind === 'file') {
+    checkWritableTarget(t.out, !t.force);
+    if (t.force) checkReplace(resolveTarget(t.out), 'output');
+  }
   const checked = await consume(openFile(repo, m.component, m.file), [key.identity], verifierFor(m.kind, env));
   if (checked.ciphertext.sha256 !== m.ciphertext.sha256 || checked.plaintext.sha256 !== m.plaintext.sha256) {
     throw new VaultError('verify-failed', `${m.component}/${m.file} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);

@@ -5,6 +5,8 @@ import { VaultError } from '../vault/errors.js';
 import { checkWritableTarget, sweepTempFiles, writeFileAtomic } from '../vault/fs/atomic.js';
 import { formatBytes, LIMITS, readFileCapped } from '../vault/fs/read.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
+import { resolvePaths, resolveTarget } from '../vault/fs/target.js';
+import { checkReplace } from '../vault/fs/replace.js';
 import { readAll, type Io } from './io.js';
 
 export interface GlobalOptions {
@@ -46,10 +48,10 @@ export class Context {
 
   paths(cmd: Command): VaultPaths {
     const g = this.globals(cmd);
-    return {
+    return resolvePaths({
       vaultFile: this.abs(g.vaultFile ?? this.io.env.VAULT_TOOL_VAULT_FILE ?? 'secrets.vault'),
       keyFile: this.abs(g.keyFile ?? this.io.env.VAULT_TOOL_KEY_FILE ?? 'vault.key'),
-    };
+    });
   }
 
   stateFile(): string {
@@ -123,13 +125,16 @@ export class Context {
   checkOut(path: string, force: boolean): string {
     const abs = this.abs(path);
     checkWritableTarget(abs, !force);
+    // --force replaces an output, never a vault or a key file.
+    if (force) checkReplace(abs, 'output');
     return abs;
   }
 
   /** Writes an --out file atomically (mode 0600), after sweeping temp files a killed run left beside it. */
   writeOut(path: string, data: Uint8Array | string, force: boolean): void {
     const abs = this.abs(path);
-    sweepTempFiles(abs);
+    sweepTempFiles(resolveTarget(abs));
+    if (force) checkReplace(abs, 'output');
     writeFileAtomic(abs, data, { exclusive: !force });
   }
 

@@ -5,6 +5,7 @@ import { processIo, type Io } from './io.js';
 import { attachLazy } from './lazy.js';
 import { COMMANDS } from './commands/index.js';
 import { reportError } from './report.js';
+import { sweepStaging } from '../vault/staging.js';
 
 export const VERSION = '0.1.0';
 
@@ -51,6 +52,8 @@ export async function buildProgram(ctx: Context, args: string[] = []): Promise<C
 export async function run(args: string[], io: Io = processIo()): Promise<number> {
   const ctx = new Context(io, run);
   try {
+    // Shares a killed split left in plain text in a staging folder go at the next run of any command.
+    sweepStaging(ctx.stateFile());
     const program = await buildProgram(ctx, args);
     await program.parseAsync(args, { from: 'user' });
     return 0;

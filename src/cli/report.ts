@@ -19,6 +19,8 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'init-exists': 'choose other paths with --vault-file/--key-file',
   'passphrase-needed': 'give the passphrase with --passphrase-env VAR or --passphrase-file FILE, or run on a terminal',
   'evidence-lacking': 'run `vault-tool evidence repair` to write it back (the repair is recorded)',
+  'evidence-gap': 'the vault was moved or restored without its log? `vault-tool evidence repair` starts a new log segment that records which records are missing',
+  'evidence-damaged': 'the log was edited or damaged: `vault-tool evidence verify` names the first bad record; keep the log aside (mv it), then `vault-tool evidence repair` starts a new segment that records the loss',
   'evidence-ahead': 'use the newest copy of the vault; to go on from this one, --allow-rollback keeps the newer records aside',
   'entry-missing': 'see `vault-tool list`',
   'entry-removed': (d) => `its history is kept: \`vault-tool history ${d.name}\`, \`vault-tool get ${d.name}@N\``,
@@ -30,6 +32,9 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'bad-version-ref': 'use NAME@N with N a version number from `vault-tool history NAME`',
   'recipient-is-vault-key': 'replace the vault key with `vault-tool rekey`',
   'recipient-missing': 'see `vault-tool recipients list`',
+  'combine-no-vault': 'point --vault-file at the vault the key must open, or pass --skip-vault-check to replace it unchecked (it is kept aside)',
+  'replace-refused': 'choose another output file',
+  'wrong-key-replaced': (d) => `the key file was replaced by \`vault-tool escrow combine --force\`; the key it replaced is kept as ${d.keptAside}: put it back with \`mv ${d.keptAside} ${d.keyFile}\` if it is the one that opens this vault`,
   'combine-exists': 'pass --force to replace it (it is kept aside), or choose another --out',
   'combine-older-key': 'use the shares of the current set (`vault-tool escrow status` names it), or point --vault-file at the vault this key opens; --skip-vault-check writes it anyway',
   'split-exists': 'choose an empty --out folder',
@@ -99,8 +104,11 @@ export function reportError(e: unknown, io: Io): number {
     return exitCodeFor(e.kind);
   }
   const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOSPC' || err?.code === 'EACCES' || err?.code === 'EROFS' || err?.code === 'EPERM') {
-    io.stderr.write(`vault-tool: error: ${err.code}: ${err.message}\n`);
+  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT' || err?.code === 'EACCES' || err?.code === 'EROFS' || err?.code === 'EPERM') {
+    // A file system error no library call classified: say it once, in words.
+    const what = { ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'read-only file system' }[err.code];
+    const where = err.path ? ` (${err.syscall ? `${err.syscall} ` : ''}${err.path})` : '';
+    io.stderr.write(`vault-tool: error: ${what}${where}\n`);
     return EXIT_CODES.io.code;
   }
   if (err?.name === 'ExitPromptError') {

@@ -7,6 +7,8 @@ import { isProtectedKeyFile, keyFileWorkFactor, keyFromScalar, keyIdOf, keyScala
 import { clampScalar, isClamped, X25519Identity } from '../vault/age/x25519.js';
 import { exists, firstNonFolder, makeDir, makeDirs } from '../vault/fs/dirs.js';
 import { fsError } from '../vault/fs/errors.js';
+import { resolveTarget } from '../vault/fs/target.js';
+import { checkReplace } from '../vault/fs/replace.js';
 import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from '../vault/fs/atomic.js';
 import { LIMITS, readFileCapped } from '../vault/fs/read.js';
 import { changed, keyFileBytes, loadKey, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -14,6 +16,7 @@ import { openVault, peekVault } from '../vault/container.js';
 import { abortRekey, confirmRekey, startRekey, type RekeyConfirmed } from '../vault/rekey.js';
 import { recordEvidence } from '../vault/evidence.js';
 import type { VaultDocument } from '../vault/document.js';
+import { shredPath, writeStagingMarker } from '../vault/staging.js';
 import { checkLabel, type Share } from './envelope.js';
 import { manifestKeyFingerprint, parseManifest, signManifest, type Manifest, type ManifestBody } from './manifest.js';
 import { combineShares, splitSecret } from './shares.js';
@@ -90,10 +93,10 @@ function plannedFiles(outDir: string, custodians: Custodian[]): { share: string;
 
 /**
  * Before the first write: the output folder is a folder (or can be made) and
- * holds none of the files a split writes. With the vault document, a split
- * there that the vault never recorded (written by a run killed before its
- * vault write) is not in the way: splitVaultKey removes it. Without it, a
- * folder with a manifest is judged later, under the lock.
+ * holds none of the files a split writes. A complete split there (with its
+ * manifest) is never removed or overwritten here: only a run that can prove
+ * it staged those files (its staging marker, see vault/staging.ts) removes
+ * them, and that sweep runs before this check whenever the vault is opened.
  */
 export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: VaultDocument): void {
   let st;
@@ -109,7 +112,14 @@ export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: 
   const slugs = new Set(custodians.map((c) => slug(c.label)));
   if (slugs.size !== custodians.length) throw new VaultError('usage', 'custodian names must give distinct file names (they differ only in case or punctuation)');
   const manifest = join(outDir, 'manifest.json');
-  if (exists(manifest) && (doc ? unrecordedSplit(outDir, doc) : true)) return;
+  if (exists(manifest)) {
+    // Without the vault, a folder with a manifest is judged later, under the lock.
+    if (!doc) return;
+    const set = manifestSetOf(manifest);
+    if (set && !recordedSetIds(doc).has(set)) {
+      throw new VaultError('exists', `${outDir} holds a share set (set id ${set}) this vault never recorded, and no interrupted run on this machine is known to have written it: refusing to remove or overwrite it`, 'someone may hold those shares: move the folder away (or remove it if you know nobody received them), or choose an empty folder', );
+    }
+  }
   for (const p of [manifest, ...plannedFiles(outDir, custodians).flatMap((x) => [x.share, x.sheet])]) {
     if (exists(p)) {
       const orphan = !exists(manifest);
@@ -118,25 +128,17 @@ export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: 
   }
 }
 
-/**
- * The files of a split in `outDir` that the vault never recorded: its
- * manifest is signed, names a key of this vault, and a set id the vault does
- * not know. Only a run killed between placing its files and writing the
- * vault leaves one; nobody received those shares.
- */
-function unrecordedSplit(outDir: string, doc: VaultDocument): string[] | null {
-  const path = join(outDir, 'manifest.json');
-  let m: Manifest;
+function manifestSetOf(path: string): string | null {
   try {
-    m = parseManifest(readFileCapped(path, 'the manifest', LIMITS.text).toString('utf8'), path);
+    return parseManifest(readFileCapped(path, 'the manifest', LIMITS.text).toString('utf8'), path).setId;
   } catch {
     return null;
   }
+}
+
+function recordedSetIds(doc: VaultDocument): Set<string> {
   const esc = escrowOf(doc);
-  const known = new Set([esc.current?.setId, ...esc.history.map((h) => h.setId)]);
-  if (known.has(m.setId) || ![doc.key.keyId, doc.pendingKey?.keyId].includes(m.keyId)) return null;
-  const files = plannedFiles(outDir, m.custodians.map((c) => ({ label: c.label, ...(c.recipient ? { recipient: c.recipient } : {}) })));
-  return [...files.flatMap((f) => [f.share, f.sheet]).filter(exists), path];
+  return new Set([esc.current?.setId, ...esc.history.map((h) => h.setId)].filter((x): x is string => Boolean(x)));
 }
 
 /**
@@ -145,11 +147,12 @@ function unrecordedSplit(outDir: string, doc: VaultDocument): string[] | null {
  * into an existing one, a temp folder inside it whose files are linked into
  * place, the manifest last. Temp folders of killed runs are swept.
  */
-function openStage(outDir: string): { stage: string; fresh: boolean } {
+function openStage(outDir: string, before: (s: { stage: string; fresh: boolean }) => void): { stage: string; fresh: boolean } {
   const fresh = !exists(outDir);
   if (fresh) makeDirs(dirname(outDir));
   sweepTempFiles(fresh ? outDir : join(outDir, 'split'));
   const stage = fresh ? join(dirname(outDir), `.${basename(outDir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`) : join(outDir, `.split.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  before({ stage, fresh });
   try {
     makeDir(stage);
   } catch (e) {
@@ -194,16 +197,12 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
   checkSplitOutput(o.outDir, o.custodians);
   const placed: string[] = [];
   let stage: string | undefined;
+  let unmark: (() => void) | undefined;
   try {
-    return await updateVault(paths, opts, async (doc, vaultKey) => {
+    const r = await updateVault(paths, opts, async (doc, vaultKey) => {
       const key: VaultKey = o.keyFile ? await loadKey(o.keyFile, opts) : vaultKey;
       const known = [doc.key.keyId, doc.pendingKey?.keyId];
       if (!known.includes(key.keyId)) throw new VaultError('wrong-key', `key id ${key.keyId} is not a key of this vault`);
-      const orphan = unrecordedSplit(o.outDir, doc);
-      if (orphan) {
-        for (const f of orphan) removeQuietly(f);
-        opts.onWarning?.(`removed ${orphan.length} files in ${o.outDir} of a split that an interrupted run wrote and the vault never recorded (nobody received those shares)`);
-      }
       checkSplitOutput(o.outDir, o.custodians, doc);
       const esc = escrowOf(doc);
       const epoch = esc.epoch + 1;
@@ -219,9 +218,22 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
       const recipients = new Map(o.custodians.map((c, i) => [i + 1, c.recipient ?? '']));
       const manifest = signManifest(shares, new Map([...recipients].filter(([, r]) => r)), now.toISOString());
       const fp = manifestKeyFingerprint(manifest.publicKey);
-      const staged = openStage(o.outDir);
-      stage = staged.stage;
       const planned = plannedFiles(o.outDir, o.custodians);
+      const staged = openStage(o.outDir, (st) => {
+        // Said before a share is written: a run killed from here on leaves shares in plain text that the next run must find.
+        if (!opts.stateFile) return;
+        unmark = writeStagingMarker(opts.stateFile, {
+          vaultId: doc.vaultId,
+          generation: doc.generation,
+          stage: st.stage,
+          outDir: o.outDir,
+          fresh: st.fresh,
+          files: [...planned.flatMap((f) => [f.share, f.sheet]), join(o.outDir, 'manifest.json')],
+          setId: shares[0]!.setId,
+          createdAt: now.toISOString(),
+        });
+      });
+      stage = staged.stage;
       const files: SplitResult['files'] = [];
       const names: string[] = [];
       const stageWrite = (final: string, data: string | Uint8Array) => {
@@ -270,10 +282,13 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
       }, now);
       return changed({ state, files, manifestFile, selfTested, subsets, shares });
     });
+    unmark?.();
+    return r;
   } catch (e) {
     // The vault was not written: take back every file this split placed.
-    for (const f of placed) removeQuietly(f);
-    if (stage) removeQuietly(stage);
+    for (const f of placed) shredPath(f);
+    if (stage) shredPath(stage);
+    unmark?.();
     throw e;
   }
 }
@@ -310,13 +325,32 @@ export interface RecoverResult {
  * keeps the protection the key had (the vault records it) or the replaced
  * file had.
  */
-export async function recoverKeyFile(shares: Share[], out: string, o: RecoverOptions = {}): Promise<RecoverResult> {
+export async function recoverKeyFile(shares: Share[], outPath: string, o: RecoverOptions = {}): Promise<RecoverResult> {
+  // A link is written through (the key it names is replaced, and kept aside, in its own folder).
+  const out = resolveTarget(outPath);
   const existing = exists(out);
-  if (existing && !o.force) throw new VaultError('exists', `${out} already exists; refusing to overwrite it`, { code: 'combine-exists' });
+  if (existing && !o.force) throw new VaultError('exists', `${outPath} already exists; refusing to overwrite it`, { code: 'combine-exists' });
+  if (existing) {
+    // Only a key file is replaced: never a vault, a device, or anything else.
+    checkReplace(out, 'key');
+    const data = readFileCapped(out, 'key file', LIMITS.keyFile);
+    if (!isProtectedKeyFile(data)) {
+      try {
+        parseKeyFile(data.toString('utf8'));
+      } catch (e) {
+        throw new VaultError('exists', `refusing to replace ${outPath}: it is not a valid key file (${(e as Error).message})`, { code: 'replace-refused' });
+      }
+    }
+    // A key is replaced only by one checked against the vault it must open.
+    if (!o.skipVaultCheck && !(o.vaultFile && exists(o.vaultFile))) {
+      throw new VaultError('not-found', `refusing to replace key file ${outPath}: there is no vault${o.vaultFile ? ` at ${o.vaultFile}` : ''} to check the recovered key against`, { code: 'combine-no-vault' });
+    }
+  }
   const { secret, bad, used } = await combineShares(shares, idOfSecret);
   const key = keyFromScalar(secret, (o.now ?? new Date()).toISOString());
   let vault: RecoverResult['vault'] = 'none';
   let protect = Boolean(o.protect);
+  let recordedLogN: number | undefined;
   if (o.vaultFile && exists(o.vaultFile)) {
     const file = readVaultFile(o.vaultFile);
     const meta = peekVault(file);
@@ -332,15 +366,20 @@ export async function recoverKeyFile(shares: Share[], out: string, o: RecoverOpt
       vault = 'other';
     } else {
       const { doc } = openVault(file, key.identity, key.keyId);
-      const recorded = doc.key.keyId === key.keyId ? doc.key.protected : doc.pendingKey?.keyId === key.keyId ? doc.pendingKey.protected : undefined;
-      if (recorded) protect = true;
+      const meta = doc.key.keyId === key.keyId ? doc.key : doc.pendingKey?.keyId === key.keyId ? doc.pendingKey : undefined;
+      if (meta?.protected) protect = true;
+      // The work factor the key's file had (recorded since it was made), kept for the recovered file.
+      recordedLogN = meta?.protected ? meta.workFactor : undefined;
       vault = 'opens';
     }
   }
-  let logN: number | undefined;
+  let logN: number | undefined = recordedLogN;
   if (existing) {
-    logN = keyFileWorkFactor(readFileCapped(out, 'key file', LIMITS.keyFile));
-    if (logN !== undefined) protect = true;
+    const replaced = keyFileWorkFactor(readFileCapped(out, 'key file', LIMITS.keyFile));
+    if (replaced !== undefined) {
+      protect = true;
+      logN = Math.max(replaced, logN ?? 0);
+    }
   }
   let passphrase: Uint8Array | undefined;
   if (protect) {
@@ -410,7 +449,8 @@ export async function reshareWithRekey(paths: VaultPaths, opts: StoreOptions, o:
     } catch {
       throw new VaultError(err.kind ?? 'internal', `${err.message}; the new key is still pending`, { code: 'reshare-still-pending' });
     }
-    throw new VaultError(err.kind ?? 'internal', `${err.message}; the rekey was rolled back (the vault opens with the old key only)`, err.hint);
+    // Keep the cause's code: the hint that says what to do next depends on it.
+    throw new VaultError(err.kind ?? 'internal', `${err.message}; the rekey was rolled back (the vault opens with the old key only)`, { ...(err.hint !== undefined ? { hint: err.hint } : {}), ...(err.code !== undefined ? { code: err.code } : {}), ...(err.data !== undefined ? { data: err.data } : {}) });
   }
   return { stage: 'done', split, rekey: await confirmRekey(paths, opts) };
 }

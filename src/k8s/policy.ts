@@ -71,12 +71,39 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
   };
 }
 
-function glob(pattern: string): RegExp {
-  return new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+/**
+ * Whether `text` matches a glob of `*` (any run) and `?` (one character).
+ * Greedy with one backtrack point (the last `*`), so the cost is at most
+ * pattern × text steps whatever the pattern: no regular expression, which
+ * backtracks exponentially on patterns such as `*a*a*a*b`.
+ */
+export function globMatch(pattern: string, text: string): boolean {
+  const p = [...pattern];
+  const t = [...text];
+  let pi = 0;
+  let ti = 0;
+  let star = -1;
+  let mark = 0;
+  while (ti < t.length) {
+    if (pi < p.length && (p[pi] === '?' || (p[pi] !== '*' && p[pi] === t[ti]))) {
+      pi++;
+      ti++;
+    } else if (pi < p.length && p[pi] === '*') {
+      star = pi++;
+      mark = ti;
+    } else if (star >= 0) {
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.length && p[pi] === '*') pi++;
+  return pi === p.length;
 }
 
 export function isProtected(policy: RestorePolicy, context: string): boolean {
-  return policy.protectedContexts.some((p) => glob(p).test(context));
+  return policy.protectedContexts.some((p) => globMatch(p, context));
 }
 
 /** Whether `now` falls in the policy's operational hours (in its timezone). */

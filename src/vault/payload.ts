@@ -1,5 +1,6 @@
 import { VaultError } from './errors.js';
 import type { VaultMeta } from './meta.js';
+import { checkDocumentShape } from './document-shape.js';
 
 /**
  * The decrypted payload's types and shape checks, with no Node API: the
@@ -47,9 +48,9 @@ export interface VaultDocument {
   createdAt: string;
   updatedAt: string;
   /** The vault key's recipient and key id; `protected` when its key file is passphrase-protected. */
-  key: { recipient: string; keyId: string; protected?: boolean };
+  key: { recipient: string; keyId: string; protected?: boolean; workFactor?: number };
   /** A second key during a rekey, until it is confirmed or aborted. */
-  pendingKey?: { recipient: string; keyId: string; startedAt: string; previousKeyId: string; protected?: boolean };
+  pendingKey?: { recipient: string; keyId: string; startedAt: string; previousKeyId: string; protected?: boolean; workFactor?: number };
   recipients: ExtraRecipient[];
   /** Vault keys replaced by a rekey (older copies of the vault and older shares open with them). */
   retiredKeys?: { recipient: string; keyId: string; retiredAt: string }[];
@@ -76,9 +77,7 @@ export function parseDocument(json: Uint8Array): VaultDocument {
   if (doc.version !== DOC_VERSION) {
     throw new VaultError('invalid', `vault document version ${doc.version} is not supported by this vault-tool (supports ${DOC_VERSION})`, 'upgrade vault-tool');
   }
-  if (!Array.isArray(doc.entries) || !Array.isArray(doc.recipients) || typeof doc.generation !== 'number' || !doc.key?.keyId) {
-    throw new VaultError('integrity', 'vault document is malformed');
-  }
+  checkDocumentShape(doc);
   return doc;
 }
 

@@ -1,4 +1,4 @@
-import { linkSync, readFileSync, renameSync } from 'node:fs';
+import { linkSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VaultError } from './errors.js';
 import { exists } from './fs/dirs.js';
@@ -7,7 +7,7 @@ import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/a
 import { LIMITS, readFileCapped } from './fs/read.js';
 import { isProtectedKeyFile, keyFileWorkFactor, newKeyPath, newVaultKey, oldKeyPath, parseKeyFile, type VaultKey } from './keyfile.js';
 import { peekVault } from './container.js';
-import { changed, keyFileBytes, loadKey, readVaultFile, unchanged, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from './store.js';
+import { changed, keyFileBytes, loadKey, readVaultFile, resolvePaths, unchanged, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from './store.js';
 
 export { newKeyPath, oldKeyPath } from './keyfile.js';
 
@@ -37,6 +37,7 @@ async function protectionLike(keyFile: string, opts: StoreOptions): Promise<{ pa
 }
 
 export async function startRekey(paths: VaultPaths, opts: StoreOptions): Promise<RekeyStarted> {
+  paths = resolvePaths(paths);
   const key = await loadKey(paths.keyFile, opts);
   const { passphrase, logN } = await protectionLike(paths.keyFile, opts);
   const newFile = newKeyPath(paths.keyFile);
@@ -50,7 +51,7 @@ export async function startRekey(paths: VaultPaths, opts: StoreOptions): Promise
       const now = (opts.now ?? (() => new Date()))();
       const nk = newVaultKey(now);
       writeFileAtomic(newFile, keyFileBytes(nk, passphrase, logN));
-      doc.pendingKey = { recipient: nk.recipient, keyId: nk.keyId, startedAt: now.toISOString(), previousKeyId: key.keyId, protected: Boolean(passphrase) };
+      doc.pendingKey = { recipient: nk.recipient, keyId: nk.keyId, startedAt: now.toISOString(), previousKeyId: key.keyId, protected: Boolean(passphrase), ...(passphrase && logN !== undefined ? { workFactor: logN } : {}) };
       return changed({ oldKeyId: key.keyId, newKeyId: nk.keyId, newKeyFile: newFile, protected: Boolean(passphrase) });
     }),
   );
@@ -70,7 +71,7 @@ function keepOldKey(keyFile: string, oldFile: string): void {
     linkSync(keyFile, oldFile);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, 'keep the old key as', oldFile);
-    if (!readFileSync(oldFile).equals(readFileSync(keyFile))) {
+    if (!readFileCapped(oldFile, 'key file', LIMITS.keyFile).equals(readFileCapped(keyFile, 'key file', LIMITS.keyFile))) {
       throw new VaultError('exists', `${oldFile} already exists and holds another key; refusing to replace it`, 'move it away, then confirm again');
     }
   }
@@ -87,6 +88,7 @@ function moveNewKey(paths: VaultPaths): void {
 }
 
 export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promise<RekeyConfirmed> {
+  paths = resolvePaths(paths);
   const newFile = newKeyPath(paths.keyFile);
   return withVaultLock(paths, opts, async () => {
     const meta = peekVault(readVaultFile(paths.vaultFile));
@@ -120,7 +122,7 @@ export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promi
       keepOldKey(paths.keyFile, oldFile);
       const now = (opts.now ?? (() => new Date()))().toISOString();
       doc.retiredKeys = [...(doc.retiredKeys ?? []), { recipient: doc.key.recipient, keyId: doc.key.keyId, retiredAt: now }];
-      doc.key = { recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId, ...(doc.pendingKey.protected !== undefined ? { protected: doc.pendingKey.protected } : {}) };
+      doc.key = { recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId, ...(doc.pendingKey.protected !== undefined ? { protected: doc.pendingKey.protected } : {}), ...(doc.pendingKey.workFactor !== undefined ? { workFactor: doc.pendingKey.workFactor } : {}) };
       delete doc.pendingKey;
       return changed({ oldKeyId: oldKey.keyId, newKeyId: nk.keyId, oldKeyFile: oldFile, resumed: false });
     });
@@ -141,6 +143,7 @@ function peekKeyId(path: string): string | null {
 }
 
 export async function abortRekey(paths: VaultPaths, opts: StoreOptions): Promise<{ abandonedKeyId: string | null; leftover: boolean }> {
+  paths = resolvePaths(paths);
   const newFile = newKeyPath(paths.keyFile);
   return withVaultLock(paths, opts, async () => {
     const meta = peekVault(readVaultFile(paths.vaultFile));

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { LIMITS, readFileCapped } from './fs/read.js';
 import { dirname } from 'node:path';
 import { VaultError } from './errors.js';
 import { acquireLock } from './fs/lock.js';
 import { makeDirs } from './fs/dirs.js';
-import { writeFileAtomic } from './fs/atomic.js';
+import { sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
 
 /**
  * What this machine has seen of each vault, to notice a stale copy restored
@@ -41,10 +41,10 @@ function validCopy(v: unknown): v is SeenCopy {
 export function loadSeen(file: string): SeenState {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileCapped(file, 'state file', LIMITS.state).toString('utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { version: 2, vaults: Object.create(null) };
-    throw new VaultError('rollback', `cannot read the state file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): the rollback check cannot run`, 'fix its permissions, or move it away to start afresh');
+    if (e instanceof VaultError && e.kind === 'not-found') return { version: 2, vaults: Object.create(null) };
+    throw new VaultError('rollback', `cannot read the state file ${file} (${(e as Error).message}): the rollback check cannot run`, 'fix its permissions, or move it away to start afresh');
   }
   let raw: unknown;
   try {
@@ -61,7 +61,7 @@ export function loadSeen(file: string): SeenState {
   return { version: 2, vaults: out };
 }
 
-export type CopyCheck = { status: 'new' | 'same' | 'newer' } | { status: 'stale' | 'fork'; seen: SeenCopy; message: string };
+export type CopyCheck = { status: 'new' | 'same' | 'newer' } | { status: 'stale' | 'fork' | 'undetermined'; seen: SeenCopy; message: string };
 
 /**
  * How a copy (vault id, generation, header hash, lineage) relates to what
@@ -82,7 +82,11 @@ export function checkCopy(seen: SeenCopy | undefined, copy: { vaultId: string; g
     return { status: 'fork', seen, message: `this copy of vault ${id} is at generation ${copy.generation}, as the copy seen ${when}, but its content differs: the copies parted (one was written after being restored from an older copy)` };
   }
   const ancestor = copy.lineage?.find((l) => l.generation === seen.generation);
-  if (ancestor && ancestor.header !== seen.header) {
+  if (!ancestor) {
+    // The lineage keeps the last LINEAGE_LENGTH generations: a copy further ahead may descend from the one seen, or be a fork that moved on.
+    return { status: 'undetermined', seen, message: `this copy of vault ${id} (generation ${copy.generation}) has moved on more than ${LINEAGE_LENGTH} generations since generation ${seen.generation} seen ${when}: cannot tell if this copy descends from the one seen` };
+  }
+  if (ancestor.header !== seen.header) {
     return { status: 'fork', seen, message: `this copy of vault ${id} (generation ${copy.generation}) does not descend from generation ${seen.generation} seen ${when}: the copies parted (one was written after being restored from an older copy)` };
   }
   return { status: 'newer' };
@@ -97,6 +101,8 @@ export function checkCopy(seen: SeenCopy | undefined, copy: { vaultId: string; g
 export async function recordSeen(file: string, vaultId: string, copy: Omit<SeenCopy, 'seenAt'>, now: Date, replace = false): Promise<string | null> {
   try {
     makeDirs(dirname(file));
+    // Temp files of killed runs (the state file being written, a lock being published) go first.
+    sweepTempFiles(file);
     const release = await acquireLock(file, 5_000);
     try {
       const s = loadSeen(file);

@@ -1,14 +1,18 @@
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { VaultError } from './errors.js';
 import { acquireLock } from './fs/lock.js';
 import { checkWritableTarget, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
 import { exists } from './fs/dirs.js';
 import { LIMITS, readFileCapped } from './fs/read.js';
+import { DEFAULT_LOG_N } from './age/index.js';
 import { formatKeyFile, isProtectedKeyFile, newKeyPath, newVaultKey, openKeyFile, protectKeyFile, type PassphraseSource, type VaultKey } from './keyfile.js';
 import { newDocument, type VaultDocument } from './document.js';
 import { openVault, peekVault, sealVault, type VaultMeta } from './container.js';
 import { checkCopy, LINEAGE_LENGTH, loadSeen, recordSeen } from './state.js';
-import { appendPrepared, evidenceHead, prepareAppend, recordEvidence, restoreMissing } from './evidence.js';
+import { appendPrepared, evidenceHead, logAhead, planRepair, prepareAppend, recordEvidence, rolledBackName, startSegment } from './evidence.js';
+import { basename, dirname, join } from 'node:path';
+import { sweepStaging } from './staging.js';
+import { resolvePaths } from './fs/target.js';
 
 export interface VaultPaths {
   vaultFile: string;
@@ -35,6 +39,8 @@ export interface OpenedVault {
   key: VaultKey;
   meta: VaultMeta & { header: string };
 }
+
+export { resolvePaths };
 
 const nowOf = (opts: StoreOptions) => (opts.now ?? (() => new Date()))();
 
@@ -80,11 +86,32 @@ function open(paths: VaultPaths, file: Buffer, key: VaultKey): OpenedVault {
     return { doc, key, meta };
   } catch (e) {
     if (e instanceof VaultError && e.kind === 'wrong-key' && exists(newKeyPath(paths.keyFile))) throw new VaultError('wrong-key', e.message, REKEY_HINT);
+    const replaced = e instanceof VaultError && e.kind === 'wrong-key' ? newestReplaced(paths.keyFile) : null;
+    if (replaced) throw new VaultError('wrong-key', (e as VaultError).message, { code: 'wrong-key-replaced', hint: `the key file was replaced from shares; the key it replaced is kept as ${replaced}`, data: { keptAside: replaced, keyFile: paths.keyFile } });
     throw e;
   }
 }
 
-type CopyStatus = 'new' | 'same' | 'newer' | 'stale' | 'fork' | 'unknown';
+/** The newest `<key file>.replaced-<time>` beside the key file (escrow combine keeps a replaced key so), or null. */
+function newestReplaced(keyFile: string): string | null {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(keyFile));
+  } catch {
+    return null;
+  }
+  const prefix = basename(keyFile) + '.replaced-';
+  const found = names.filter((n) => n.startsWith(prefix)).sort();
+  return found.length ? join(dirname(keyFile), found[found.length - 1]!) : null;
+}
+
+type CopyStatus = 'new' | 'same' | 'newer' | 'stale' | 'fork' | 'undetermined' | 'unknown';
+
+interface SeenCheck {
+  status: CopyStatus;
+  /** What this machine remembered, when the copy is not the same or a descendant of it. */
+  seen?: { generation: number; header?: string };
+}
 
 /**
  * Compares the copy with what this machine has seen. Reading a stale or
@@ -92,31 +119,32 @@ type CopyStatus = 'new' | 'same' | 'newer' | 'stale' | 'fork' | 'unknown';
  * `allowRollback`. An unreadable state file is an error under `strict`, a
  * warning otherwise.
  */
-async function checkSeen(paths: VaultPaths, o: OpenedVault, opts: StoreOptions, mode: 'read' | 'write'): Promise<CopyStatus> {
-  if (!opts.stateFile) return 'unknown';
+async function checkSeen(paths: VaultPaths, o: OpenedVault, opts: StoreOptions, mode: 'read' | 'write'): Promise<SeenCheck> {
+  if (!opts.stateFile) return { status: 'unknown' };
   let seen;
   try {
     seen = loadSeen(opts.stateFile).vaults[o.meta.vaultId];
   } catch (e) {
     if (opts.strict) throw e;
     opts.onWarning?.(`${(e as VaultError).message}${(e as VaultError).hint ? ` (${(e as VaultError).hint})` : ''}`);
-    return 'unknown';
+    return { status: 'unknown' };
   }
   const c = checkCopy(seen, { vaultId: o.meta.vaultId, generation: o.meta.generation, header: o.meta.header, lineage: o.doc.lineage });
-  if (c.status === 'stale' || c.status === 'fork') {
+  if (c.status === 'stale' || c.status === 'fork' || c.status === 'undetermined') {
+    const seenCopy = { generation: c.seen.generation, ...(c.seen.header ? { header: c.seen.header } : {}) };
     if (mode === 'write') {
       if (!opts.allowRollback) {
         throw new VaultError('rollback', `refusing to write: ${c.message}`, { code: 'rollback-write' });
       }
       opts.onWarning?.(`going on from this copy (a rollback, as asked): ${c.message}`);
-      return c.status;
+      return { status: c.status, seen: seenCopy };
     }
     if (opts.strict) throw new VaultError('rollback', c.message, { code: 'rollback-read' });
     opts.onWarning?.(c.message);
-    return c.status;
+    return { status: c.status, seen: seenCopy };
   }
   if (mode === 'read' && c.status !== 'same') await remember(paths, o.meta, opts, false);
-  return c.status;
+  return { status: c.status };
 }
 
 async function remember(paths: VaultPaths, meta: { vaultId: string; generation: number; header: string }, opts: StoreOptions, replace: boolean): Promise<void> {
@@ -127,12 +155,26 @@ async function remember(paths: VaultPaths, meta: { vaultId: string; generation: 
 
 /** Opens and fully authenticates the vault; the key file is checked first. */
 export async function readVault(paths: VaultPaths, opts: StoreOptions = {}, key?: VaultKey): Promise<OpenedVault> {
+  paths = resolvePaths(paths);
   const k = key ?? (await loadKey(paths.keyFile, opts));
   // Temp files a killed writer left may hold secrets (a key being written): any run removes them.
   sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
   const o = open(paths, readVaultFile(paths.vaultFile), k);
+  sweepStaged(opts, o.doc);
   await checkSeen(paths, o, opts, 'read');
   return o;
+}
+
+/**
+ * Removes what killed runs staged (shares in plain text) and, knowing the
+ * vault, the share files they placed but the vault never recorded; says so.
+ */
+export function sweepStaged(opts: StoreOptions, doc?: VaultDocument): void {
+  if (!opts.stateFile) return;
+  const r = sweepStaging(opts.stateFile, doc);
+  for (const x of r.removed) {
+    opts.onWarning?.(`removed ${x.files} files in ${x.outDir} of share set ${x.setId}, which an interrupted run placed and the vault never recorded (nobody received those shares)`);
+  }
 }
 
 /** Seals and writes the document as it is (no generation step, no checks): for init and tests. */
@@ -148,9 +190,11 @@ export function writeVault(paths: VaultPaths, doc: VaultDocument, opts: { exclus
  * secrets).
  */
 export async function withVaultLock<R>(paths: VaultPaths, opts: StoreOptions, f: () => R | Promise<R>): Promise<R> {
+  paths = resolvePaths(paths);
   const release = await acquireLock(paths.vaultFile, opts.lockTimeoutMs);
   try {
     sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
+    sweepStaged(opts);
     return await f();
   } finally {
     release();
@@ -178,13 +222,25 @@ export type Mutate<R> = (doc: VaultDocument, key: VaultKey) => Mutation<R> | Pro
  */
 export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key: VaultKey, mutate: Mutate<R>): Promise<R> {
   const o = open(paths, readVaultFile(paths.vaultFile), key);
-  const status = await checkSeen(paths, o, opts, 'write');
+  sweepStaged(opts, o.doc);
+  const seen = await checkSeen(paths, o, opts, 'write');
   const { doc } = o;
   const before = evidenceHead(doc);
+  const now = nowOf(opts);
+  // A deliberate rollback (an older or forked copy, or a log holding records this copy never wrote) is itself recorded.
+  const ahead = opts.allowRollback ? logAhead(paths.vaultFile, before) : null;
+  const aside = ahead !== null ? rolledBackName(paths.vaultFile, now) : undefined;
   const { write, result } = await mutate(doc, key);
   if (!write) return result;
-  const now = nowOf(opts);
-  const pending = prepareAppend(paths.vaultFile, doc, before, { allowRollback: Boolean(opts.allowRollback), now });
+  // Staged after the mutation's records, so that a new log segment (evidence.gap) stays the first record after the gap.
+  if (seen.seen || ahead !== null) {
+    recordEvidence(doc, 'rollback', {
+      copy: { generation: o.meta.generation, header: o.meta.header },
+      ...(seen.seen ? { status: seen.status, seen: seen.seen } : {}),
+      ...(ahead !== null ? { evidenceAhead: { records: ahead, keptAs: basename(aside!) } } : {}),
+    }, now);
+  }
+  const pending = prepareAppend(paths.vaultFile, doc, before, { allowRollback: Boolean(opts.allowRollback), now, ...(aside ? { aside } : {}) });
   doc.lineage = [...(doc.lineage ?? []), { generation: o.meta.generation, header: o.meta.header }].slice(-LINEAGE_LENGTH);
   doc.generation += 1;
   doc.updatedAt = now.toISOString();
@@ -193,11 +249,11 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
     try {
       appendPrepared(pending);
     } catch (e) {
-      // The vault is written and holds the records: the next change to it writes them to the log.
-      opts.onWarning?.(`${(e as Error).message}; the evidence records are kept in the vault and the next change writes them to the log`);
+      // The vault is written and holds the records; the log refuses further appends until it is repaired.
+      opts.onWarning?.(`${(e as Error).message}; the evidence records are kept in the vault: repair the log (evidence repair) once the cause is fixed, the next change that records evidence is refused until then`);
     }
   }
-  await remember(paths, peekVault(sealed), opts, status === 'stale' || status === 'fork');
+  await remember(paths, peekVault(sealed), opts, seen.seen !== undefined);
   return result;
 }
 
@@ -207,6 +263,7 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
  * not (`unchanged(r)`); the generation goes up by one on every write.
  */
 export async function updateVault<R>(paths: VaultPaths, opts: StoreOptions, mutate: Mutate<R>): Promise<R> {
+  paths = resolvePaths(paths);
   const key = await loadKey(paths.keyFile, opts);
   return withVaultLock(paths, opts, () => updateLocked(paths, opts, key, mutate));
 }
@@ -230,13 +287,14 @@ export function keyFileIsProtected(path: string): boolean {
 
 /** Creates vault.key and an empty secrets.vault; never replaces either, and checks both places before writing. */
 export async function initVault(paths: VaultPaths, opts: InitOptions = {}): Promise<{ key: VaultKey; doc: VaultDocument }> {
+  paths = resolvePaths(paths);
   for (const [p, what] of [[paths.keyFile, 'key file'], [paths.vaultFile, 'vault file']] as const) {
     if (exists(p)) throw new VaultError('exists', `${what} ${p} already exists; refusing to overwrite it`, { code: 'init-exists' });
     checkWritableTarget(p, true);
   }
   const now = nowOf(opts);
   const key = newVaultKey(now);
-  const doc = newDocument({ recipient: key.recipient, keyId: key.keyId, protected: Boolean(opts.passphrase) }, now);
+  const doc = newDocument({ recipient: key.recipient, keyId: key.keyId, protected: Boolean(opts.passphrase), ...(opts.passphrase ? { workFactor: opts.logN ?? DEFAULT_LOG_N } : {}) }, now);
   doc.generation = 1;
   const sealed = sealVault(doc);
   writeFileAtomic(paths.keyFile, keyFileBytes(key, opts.passphrase, opts.logN), { exclusive: true });
@@ -251,18 +309,33 @@ export async function initVault(paths: VaultPaths, opts: InitOptions = {}): Prom
   return { key, doc };
 }
 
+/** What `evidence repair` did. */
+export type RepairResult =
+  | { restored: number[]; droppedPartial: boolean; gap?: undefined }
+  | { restored: []; droppedPartial: boolean; gap: { from: number; to: number; missing: number; at: number } };
+
 /**
  * Writes back the evidence records the vault holds and its log lacks, then
  * records the repair itself (which records, and whether a partial line was
- * dropped), so a cut log stays visible in the log.
+ * dropped), so a cut log stays visible in the log. When the log lost more
+ * than the vault holds (the vault moved or was restored without it), starts
+ * a new log segment whose first record names the missing records. A log
+ * edited or damaged is refused: nothing is written over it.
  */
-export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Promise<{ restored: number[]; droppedPartial: boolean }> {
+export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Promise<RepairResult> {
+  paths = resolvePaths(paths);
   const key = await loadKey(paths.keyFile, opts);
   return withVaultLock(paths, opts, async () => {
     const o = open(paths, readVaultFile(paths.vaultFile), key);
-    const r = restoreMissing(paths.vaultFile, o.doc);
-    if (!r.restored.length && !r.droppedPartial) return r;
+    // A copy this machine may not write to is refused before anything is written back to its log.
+    if (!opts.allowRollback) await checkSeen(paths, o, opts, 'write');
+    const r = planRepair(paths.vaultFile, o.doc);
+    if (r.kind === 'none') return { restored: [], droppedPartial: false };
+    if (r.kind === 'gap') {
+      const rec = await updateLocked(paths, opts, key, (doc) => changed(startSegment(doc, r, nowOf(opts))));
+      return { restored: [], droppedPartial: r.droppedPartial, gap: { from: r.from, to: r.to, missing: r.to - r.from + 1, at: rec.seq } };
+    }
     await updateLocked(paths, opts, key, (doc) => changed(recordEvidence(doc, 'evidence.repair', { restored: r.restored, droppedPartial: r.droppedPartial }, nowOf(opts))));
-    return r;
+    return { restored: r.restored, droppedPartial: r.droppedPartial };
   });
 }

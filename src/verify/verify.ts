@@ -157,8 +157,10 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
   const checks: Check[] = checkEntries(doc);
   let evidenceRecords = 0;
   try {
-    evidenceRecords = verifyEvidence(input.paths.vaultFile, doc).records.length;
-    checks.push({ area: 'evidence', subject: 'evidence log', ok: true, message: `${evidenceRecords} record(s): chain and MACs verified, nothing missing` });
+    const ev = verifyEvidence(input.paths.vaultFile, doc);
+    evidenceRecords = ev.records.length;
+    const lost = ev.gaps.map((g) => (g.from === g.to ? `${g.from}` : `${g.from}-${g.to}`));
+    checks.push({ area: 'evidence', subject: 'evidence log', ok: true, message: `${evidenceRecords} record(s): chain and MACs verified, ${lost.length ? `records ${lost.join(', ')} recorded as lost (a new segment started after each gap)` : 'nothing missing'}` });
   } catch (e) {
     if (!(e instanceof VaultError)) throw e;
     checks.push({ area: 'evidence', subject: 'evidence log', ok: false, message: e.message });

@@ -77,6 +77,31 @@ describe('a stale copy is never written to without --allow-rollback', () => {
     expect((await cli(dir, ['list', '--strict'])).code).toBe(0);
   });
 
+  it('a fork that moved on more than the lineage holds cannot be told from a descendant: warned, refused with --strict and on write, recorded when forced', async () => {
+    await cli(dir, ['add', 'a', '-t', 'kek', '--generate']);
+    copyFileSync(join(dir, 'secrets.vault'), join(dir, 'base.vault'));
+    await cli(dir, ['add', 'b', '-t', 'kek', '--generate']);
+    const elsewhere = { VAULT_TOOL_STATE_DIR: join(dir, 'elsewhere') };
+    for (let i = 0; i < 66; i++) expect((await cli(dir, ['--vault-file', 'base.vault', 'rotate', 'a'], { env: elsewhere })).code).toBe(0);
+    copyFileSync(join(dir, 'base.vault'), join(dir, 'secrets.vault'));
+    const read = await cli(dir, ['list']);
+    expect(read.code).toBe(0);
+    expect(read.stderr).toMatch(/^vault-tool: warning: this copy of vault [0-9a-f]{12} \(generation 68\) has moved on more than 64 generations since generation 3 seen on this machine on \S+ \(.*secrets\.vault\): cannot tell if this copy descends from the one seen\n/);
+    expect((await cli(dir, ['list', '--strict'])).code).toBe(12);
+    const w = await cli(dir, ['add', 'z', '-t', 'kek', '--generate']);
+    expect(w.code).toBe(12);
+    expect(w.stderr).toContain('vault-tool: error: refusing to write: this copy of vault');
+    expect(w.stderr).toContain('add --allow-rollback');
+    const forced = await cli(dir, ['--allow-rollback', 'add', 'z', '-t', 'kek', '--generate']);
+    expect(forced.code).toBe(0);
+    expect(await names()).toEqual(['a@67', 'z@1']);
+    expect((await cli(dir, ['list', '--strict'])).code).toBe(0);
+    // The rollback is in the log: what was written over, and what this machine had seen.
+    const recs = JSON.parse((await cli(dir, ['evidence', 'verify', '--json'])).stdout);
+    expect(recs.map((r: { event: string }) => r.event)).toEqual(['rollback']);
+    expect(recs[0].data).toMatchObject({ copy: { generation: 68 }, status: 'undetermined', seen: { generation: 3 } });
+  });
+
   it('an unreadable state file is a warning, an error with --strict, and is never overwritten', async () => {
     const state = join(dir, '.state', 'seen.json');
     writeFileSync(state, '{ not json');
@@ -119,7 +144,10 @@ describe('the evidence log follows the vault copy', () => {
     expect(readFileSync(join(dir, aside[0]!), 'utf8')).toBe(log);
     const v = await cli(dir, ['evidence', 'verify', '--json']);
     expect(v.code).toBe(0);
-    expect(JSON.parse(v.stdout).map((r: { seq: number; event: string }) => `${r.seq}:${r.event}`)).toEqual(['1:escrow.reshare']);
+    // The rollback itself is recorded with the update that made it: what was rolled back from, where the newer records are.
+    const recs = JSON.parse(v.stdout);
+    expect(recs.map((r: { seq: number; event: string }) => `${r.seq}:${r.event}`)).toEqual(['1:escrow.reshare', '2:rollback']);
+    expect(recs[1].data).toMatchObject({ copy: { generation: 1 }, status: 'stale', seen: { generation: 3 }, evidenceAhead: { records: 2, keptAs: aside[0] } });
   });
 
   it('verify on a copy older than the log says so (not "edited")', async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanSecret, contentHash, manifestsYaml, parseSecretManifests, toYaml, checkSecret, MAX_SECRET_BYTES } from '../../src/k8s/secret.js';
 import { loadKubeconfig } from '../../src/k8s/kubeconfig.js';
 import { desiredSecrets, mapNamespaces, parsePlan, planFromVault, planYaml } from '../../src/k8s/plan.js';
-import { checkTotp, isProtected, parsePolicy, withinHours } from '../../src/k8s/policy.js';
+import { checkTotp, globMatch, isProtected, parsePolicy, withinHours } from '../../src/k8s/policy.js';
 import { applyImport, defaultEntryName, parseMapping, planImport } from '../../src/k8s/import.js';
 import { rbacFor } from '../../src/k8s/rbac.js';
 import { unifiedDiff } from '../../src/k8s/restore.js';
@@ -279,6 +279,26 @@ describe('restore policy guard rails', () => {
     expect(isProtected(policy, 'prod-eu-1')).toBe(true);
     expect(isProtected(policy, 'production')).toBe(false);
     expect(isProtected(policy, 'staging')).toBe(false);
+  });
+
+  it('matches globs without backtracking: a pattern of many stars against a long context answers at once', () => {
+    const p = parsePolicy(`apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotectedContexts: ["${'*a'.repeat(30)}*b", "?ro*-e?-*"]\n`, 'policy.yaml');
+    // A backtracking regular expression takes longer than the test run for this one.
+    expect(isProtected(p, 'a'.repeat(40))).toBe(false);
+    expect(isProtected(p, 'a'.repeat(40) + 'b')).toBe(true);
+    expect(isProtected(p, 'prod-eu-1')).toBe(true);
+    expect(isProtected(p, 'prod-us-1')).toBe(false);
+  });
+
+  it('matches globs as * and ? mean, for every short pattern and text', () => {
+    const alphabet = ['a', 'b', '*', '?'];
+    const words = (n: number, al: string[]): string[] => (n === 0 ? [''] : words(n - 1, al).flatMap((w) => [w, ...al.map((c) => w + c)])).filter((w, i, a) => a.indexOf(w) === i);
+    const patterns = words(4, alphabet);
+    const texts = words(4, ['a', 'b']);
+    for (const pat of patterns) {
+      const re = new RegExp('^' + pat.replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+      for (const t of texts) expect(globMatch(pat, t), `${pat} ~ ${t}`).toBe(re.test(t));
+    }
   });
 
   it('knows operational hours in the policy timezone, end exclusive, weekdays only', () => {

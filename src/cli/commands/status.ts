@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
 import { writeFileAtomic } from '../../vault/fs/atomic.js';
+import { checkReplace } from '../../vault/fs/replace.js';
 import { readVault } from '../../vault/store.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseVerificationPlan } from '../../verify/plan.js';
@@ -30,7 +31,10 @@ export default function status(cmd: Command, ctx: Context): void {
       const repoSpec = o.repo ?? plan?.backups?.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
       const backups = repoSpec ? backupStatus(await listRepo(openRepo(ctx, { repo: repoSpec })), doc, await rpoOf(ctx, o), now) : [];
       const s = vaultStatus(doc, interval, now, backups);
-      if (o.prometheus) writeFileAtomic(ctx.abs(o.prometheus), metricsOf(s), { mode: 0o644 });
+      if (o.prometheus) {
+        checkReplace(ctx.abs(o.prometheus), 'output');
+        writeFileAtomic(ctx.abs(o.prometheus), metricsOf(s), { mode: 0o644 });
+      }
       if (ctx.globals(cmd).json) ctx.json(s);
       else {
         const last = s.lastVerification;

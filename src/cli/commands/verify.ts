@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
+import { checkReplace } from '../../vault/fs/replace.js';
 import { writeFileAtomic } from '../../vault/fs/atomic.js';
 import { makeDirs } from '../../vault/fs/dirs.js';
 import { readVault } from '../../vault/store.js';
@@ -79,7 +80,9 @@ export default function verify(cmd: Command, ctx: Context): void {
       } else plan = { interval: parseInterval('quarterly'), against: [], copies: [] };
       if (o.interval) plan.interval = parseInterval(o.interval);
       plan.against.push(...(o.against ?? []).map((a) => parseAgainst(a, ctx.io.cwd)));
+      // Checked before the run, so a refused output leaves no record of a report nobody got.
       if (o.report) ctx.checkOut(o.report, true);
+      if (o.prometheus) checkReplace(ctx.abs(o.prometheus), 'output');
       const shares = [];
       for (const f of o.shares ?? []) shares.push(await readShare(ctx, f, o.identity ?? []));
       if (o.repo) plan.backups = { repo: o.repo, readData: plan.backups?.readData ?? false };
@@ -114,15 +117,25 @@ export default function verify(cmd: Command, ctx: Context): void {
       const nextDue = result.ok ? addInterval(now, plan.interval).toISOString() : undefined;
       const report = verificationReport(result, { ...(planInfo ? { plan: planInfo } : {}), interval: plan.interval.text, ...(nextDue ? { nextDue } : {}) });
       const reportSha256 = createHash('sha256').update(report).digest('hex');
-      await recordVerification(paths, store, result, reportSha256, planInfo?.path ?? null);
+      let recorded = true;
+      try {
+        await recordVerification(paths, store, result, reportSha256, planInfo?.path ?? null);
+      } catch (e) {
+        // A damaged log is one of the findings: the report still goes out, saying the run is not recorded.
+        if (!(e instanceof VaultError && e.code?.startsWith('evidence-'))) throw e;
+        recorded = false;
+        ctx.warn(`this run is not recorded: ${e.message}`);
+      }
       const reportFile = o.report ? ctx.abs(o.report) : o.reportDir ? join(ctx.abs(o.reportDir), `verify-${stamp(now)}.md`) : undefined;
       if (reportFile) {
         makeDirs(dirname(reportFile));
+        checkReplace(reportFile, 'output');
         writeFileAtomic(reportFile, report, { mode: 0o644 });
       }
       if (o.prometheus) {
         const { doc } = await readVault(paths, store);
         const backups = backupPlan ? backupStatus(await listRepo({ dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } }), doc, () => undefined, now) : [];
+        checkReplace(ctx.abs(o.prometheus), 'output');
         writeFileAtomic(ctx.abs(o.prometheus), metricsOf(vaultStatus(doc, plan.interval, now, backups)), { mode: 0o644 });
       }
       const failures = result.checks.filter((c) => !c.ok);
@@ -130,7 +143,7 @@ export default function verify(cmd: Command, ctx: Context): void {
       else {
         ctx.out(table([['AREA', 'RESULT', 'SUBJECT'], ...result.checks.map((c) => [c.area, c.ok ? 'pass' : 'FAIL', c.subject])]));
         for (const f of failures) ctx.out(`FAIL ${f.area}: ${f.message}`);
-        ctx.info(`${result.ok ? 'verification passed' : `verification FAILED: ${plural(failures.length, 'check')} of ${result.checks.length}`}; recorded in the evidence log (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`);
+        ctx.info(`${result.ok ? 'verification passed' : `verification FAILED: ${plural(failures.length, 'check')} of ${result.checks.length}`}; ${recorded ? 'recorded in the evidence log' : 'NOT recorded (the evidence log is damaged)'} (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`);
         if (nextDue) ctx.info(`next verification due ${nextDue}`);
       }
       if (!result.ok) throw new VaultError('verify-failed', `verification failed: ${plural(failures.length, 'check')} of ${result.checks.length} (${[...new Set(failures.map((f) => f.area))].join(', ')})`, { code: 'verify-failed' });

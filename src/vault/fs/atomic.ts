@@ -5,9 +5,10 @@ import { VaultError } from '../errors.js';
 import { registerCleanup } from './cleanup.js';
 import { exists, firstNonFolder } from './dirs.js';
 import { fsError } from './errors.js';
+import { fileKind, resolveTarget } from './target.js';
 
 const TMP = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
-const LOCK_TMP = /^(.+)\.lock\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+const LOCK_TMP = /^(.+)\.lock\.(\d+)\.[0-9a-f]{8}\.(?:tmp|stale)$/;
 
 export function fsyncDir(dir: string): void {
   const fd = openSync(dir, constants.O_RDONLY);
@@ -28,8 +29,10 @@ export const tempNameFor = (path: string) => join(dirname(path), `.${basename(pa
  * before anything is written, and again just before the rename).
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string, opts: { exclusive?: boolean; mode?: number } = {}): void {
-  const dir = dirname(path);
   checkWritableTarget(path, Boolean(opts.exclusive));
+  // A link is written through: the file it names is replaced in its own folder, the link kept.
+  path = resolveTarget(path);
+  const dir = dirname(path);
   const tmp = tempNameFor(path);
   let fd: number;
   try {
@@ -78,6 +81,7 @@ export function checkWritableTarget(path: string, exclusive: boolean): void {
   }
   if (st.isDirectory()) throw new VaultError('usage', `cannot write ${path}: it is a folder`);
   if (exclusive) throw new VaultError('exists', `${path} already exists; refusing to overwrite it`);
+  if (!st.isFile()) throw new VaultError('usage', `refusing to write ${path}: it is ${fileKind(st)}, not a regular file`);
 }
 
 export function removeQuietly(path: string): void {

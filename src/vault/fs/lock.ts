@@ -1,10 +1,11 @@
-import { closeSync, constants, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, linkSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { VaultError } from '../errors.js';
 import { pidAlive, removeQuietly } from './atomic.js';
 import { registerCleanup } from './cleanup.js';
 import { fsError } from './errors.js';
+import { LIMITS, readFileCapped } from './read.js';
 
 export interface LockInfo {
   pid: number;
@@ -35,11 +36,16 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
       throw fsError(e, 'create lock', lockPath);
     }
     try {
-      writeSync(fd, JSON.stringify(me) + '\n');
+      const buf = Buffer.from(JSON.stringify(me) + '\n');
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
       fsyncSync(fd);
-    } finally {
+    } catch (e) {
+      // A full disk or a quota: take the temp file back, and say what failed.
       closeSync(fd);
+      removeQuietly(tmp);
+      throw fsError(e, 'create lock', lockPath);
     }
+    closeSync(fd);
     let linked = false;
     try {
       linkSync(tmp, lockPath);
@@ -47,7 +53,7 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, 'create lock', lockPath);
     } finally {
-      unlinkSync(tmp);
+      removeQuietly(tmp);
     }
     if (linked) {
       let released = false;
@@ -62,7 +68,7 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
     }
     let holder: LockInfo | null = null;
     try {
-      holder = JSON.parse(readFileSync(lockPath, 'utf8')) as LockInfo;
+      holder = JSON.parse(readFileCapped(lockPath, 'lock', LIMITS.lock).toString('utf8')) as LockInfo;
     } catch {
       // Being written right now, or already removed: look again shortly.
     }
@@ -101,7 +107,7 @@ function breakStaleLock(lockPath: string, stale: LockInfo | null): void {
   }
   let moved: LockInfo | null = null;
   try {
-    moved = JSON.parse(readFileSync(aside, 'utf8')) as LockInfo;
+    moved = JSON.parse(readFileCapped(aside, 'lock', LIMITS.lock).toString('utf8')) as LockInfo;
   } catch {
     /* unreadable: treat as stale */
   }

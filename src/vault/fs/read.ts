@@ -17,18 +17,25 @@ export const LIMITS = {
   text: 16 << 20,
   evidenceLog: 256 << 20,
   stdin: 64 << 20,
+  /** seen.json, staging markers. */
+  state: 4 << 20,
+  /** A lock file: pid, host and time. */
+  lock: 4 << 10,
 } as const;
 
 export const formatBytes = (n: number) => (n >= 1 << 20 && n % (1 << 20) === 0 ? `${n >> 20} MiB` : n >= 1 << 10 && n % (1 << 10) === 0 ? `${n >> 10} KiB` : `${n} bytes`);
 
 /**
  * Reads a whole file, refusing one larger than `limit` before reading it
- * (devices and pipes are read up to the limit, never without bound).
+ * (devices are read up to the limit, never without bound). It is opened
+ * without blocking, so a named pipe or socket never hangs the reader (and
+ * a signal still stops it): those are refused, as standard input is read
+ * only where `-` names it.
  */
 export function readFileCapped(path: string, what: string, limit: number = LIMITS.text): Buffer {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new VaultError('not-found', `${what} not found: ${path}`);
@@ -38,6 +45,7 @@ export function readFileCapped(path: string, what: string, limit: number = LIMIT
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new VaultError('usage', `${what} is a folder: ${path}`);
+    if (st.isFIFO() || st.isSocket()) throw new VaultError('usage', `${what} ${path} is ${st.isFIFO() ? 'a named pipe' : 'a socket'}, not a regular file (give - to read standard input)`);
     const tooBig = () => new VaultError('invalid', `${what} ${path} is larger than ${formatBytes(limit)}, the most vault-tool reads for it`);
     if (st.isFile()) {
       if (st.size > limit) throw tooBig();
