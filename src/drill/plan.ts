@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { parseYaml } from '../vault/yaml.js';
 import { VaultError } from '../vault/errors.js';
 import { checkComponent } from '../backup/repo.js';
 import { parseDuration } from '../backup/retention.js';
@@ -60,12 +60,7 @@ const DB = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const NS = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function parseDrillPlan(text: string, source: string, base: string): DrillPlan {
-  let raw: unknown;
-  try {
-    raw = parse(text, { uniqueKeys: true, maxAliasCount: 100 });
-  } catch (e) {
-    throw new VaultError('invalid', `${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const raw: unknown = parseYaml(text, source);
   if (!isRecord(raw) || raw.apiVersion !== 'vault-tool/v1' || raw.kind !== 'DrillPlan') {
     throw new VaultError('invalid', `${source}: not a drill plan (expected apiVersion: vault-tool/v1 and kind: DrillPlan)`);
   }

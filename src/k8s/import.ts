@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { parseYaml } from '../vault/yaml.js';
 import { VaultError } from '../vault/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { prepareValue, putEntry, type PutResult } from '../vault/entries.js';
@@ -35,12 +35,7 @@ export function parseMapping(spec: string): Mapping {
 }
 
 export function parseMappingFile(text: string, source: string): Mapping[] {
-  let raw: unknown;
-  try {
-    raw = parse(text);
-  } catch (e) {
-    throw new VaultError('invalid', `${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const raw: unknown = parseYaml(text, source);
   const list = (raw as { mappings?: unknown })?.mappings;
   if (!Array.isArray(list)) throw new VaultError('invalid', `${source}: expected a map with a mappings: list`);
   return list.map((m: unknown, i) => {

@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { parseYaml } from '../vault/yaml.js';
 import { VaultError } from '../vault/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { getVersion, listEntries, requireEntry } from '../vault/entries.js';
@@ -73,12 +73,7 @@ export function parseTarget(s: string, where: string): { namespace: string; name
 }
 
 export function parsePlan(text: string, source: string): RestorePlan {
-  let raw: unknown;
-  try {
-    raw = parse(text, { uniqueKeys: true });
-  } catch (e) {
-    throw new VaultError('invalid', `${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const raw: unknown = parseYaml(text, source);
   if (!isRecord(raw)) throw new VaultError('invalid', `${source}: a restore plan is a YAML map`);
   if (raw.apiVersion !== PLAN_API_VERSION || raw.kind !== 'RestorePlan') {
     throw new VaultError('invalid', `${source}: not a restore plan (expected apiVersion: ${PLAN_API_VERSION} and kind: RestorePlan)`, { code: 'k8s-plan-format' });

@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { parseYaml } from '../vault/yaml.js';
 import { VaultError } from '../vault/errors.js';
 
 /**
@@ -35,12 +35,7 @@ function parseHours(s: string, source: string): RestorePolicy['hours'] {
 }
 
 export function parsePolicy(text: string, source: string): RestorePolicy {
-  let raw: Record<string, unknown>;
-  try {
-    raw = parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new VaultError('invalid', `${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const raw = parseYaml(text, source) as Record<string, unknown>;
   if (!raw || typeof raw !== 'object' || raw.kind !== 'RestorePolicy' || raw.apiVersion !== 'vault-tool/v1') throw new VaultError('invalid', `${source}: not a restore policy (expected apiVersion: vault-tool/v1 and kind: RestorePolicy)`);
   for (const k of Object.keys(raw)) if (!['apiVersion', 'kind', 'protectedContexts', 'confirm', 'totpEntry', 'operationalHours', 'days', 'timezone'].includes(k)) throw new VaultError('invalid', `${source}: unknown field ${k}`);
   const pcs = raw.protectedContexts ?? [];

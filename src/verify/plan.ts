@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { parseYaml } from '../vault/yaml.js';
 import { VaultError } from '../vault/errors.js';
 import { parseAgainst, type Against } from './sources.js';
 import { parseInterval, type Interval } from './schedule.js';
@@ -38,12 +38,7 @@ export function parseReadData(v: unknown, where: string): boolean | number {
 }
 
 export function parseVerificationPlan(text: string, source: string, cwd = '/'): VerificationPlan {
-  let raw: unknown;
-  try {
-    raw = parse(text, { uniqueKeys: true, maxAliasCount: 100 });
-  } catch (e) {
-    throw new VaultError('invalid', `${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const raw: unknown = parseYaml(text, source);
   if (!isRecord(raw) || raw.apiVersion !== 'vault-tool/v1' || raw.kind !== 'VerificationPlan') {
     throw new VaultError('invalid', `${source}: not a verification plan (expected apiVersion: vault-tool/v1 and kind: VerificationPlan)`);
   }
