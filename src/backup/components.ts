@@ -147,7 +147,7 @@ export async function filesComponent(env: Env, o: { base: string; paths: string[
     producer: { kind: 'process', command: 'tar', args: ['-c', '-f', '-', '-C', o.base, '--', ...o.paths], env },
     tool: { name: 'tar', version, args: ['-c', '-C', o.base, ...o.paths] },
     source: { base: o.base, paths: o.paths.join(' '), machine: hostname() },
-    check: (head, size) => (size < 1024 || size % 512 !== 0 ? `its output (${size} bytes) is not a tar archive` : null),
+    check: (_head, size) => (size < 1024 || size % 512 !== 0 ? `its output (${size} bytes) is not a tar archive` : null),
     verifier: (e) => ({ kind: 'process', command: 'tar', args: ['-t', '-f', '-'], env: e, label: 'tar -t' }),
   };
 }

@@ -153,7 +153,13 @@ function makeFifo(): { path: string; remove: () => void } {
   }
   const remove = () => rmSync(dir, { recursive: true, force: true });
   const unregister = registerCleanup(remove);
-  return { path, remove: () => (remove(), unregister()) };
+  return {
+    path,
+    remove: () => {
+      remove();
+      unregister();
+    },
+  };
 }
 
 /** A consumer started on its own: write the plaintext into `sink`; `done` settles with its verdict. */

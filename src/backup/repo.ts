@@ -119,7 +119,13 @@ export function createFile(repo: Repo, component: string, name: string, opts: { 
     const made = makeDirs(d.path);
     const f = createLocalFile(join(d.path, name), { exclusive: true });
     // A failed first backup of a component leaves no empty folder behind.
-    return { ...f, abort: async () => (await f.abort(), removeEmptyDirs(made)) };
+    return {
+      ...f,
+      abort: async () => {
+        await f.abort();
+        removeEmptyDirs(made);
+      },
+    };
   }
   // rclone: stream into `rclone rcat` under the temp name, then move it into place.
   const remote = (n: string) => `${d.remote}:${d.path ? `${d.path}/` : ''}${n}`;

@@ -102,7 +102,7 @@ export function decryptPayload(key: Uint8Array, ct: Uint8Array): Uint8Array {
     if (rest < TAG) throw new AgeError('payload', 'truncated payload chunk');
     const piece = ct.subarray(off, off + Math.min(rest, full));
     if (rest > full) {
-      let pt = open(key, chunkNonce(counter, false), piece);
+      const pt = open(key, chunkNonce(counter, false), piece);
       if (!pt) {
         if (open(key, chunkNonce(counter, true), piece)) throw new AgeError('payload', 'trailing data after the final chunk');
         throw new AgeError('payload', `payload chunk ${counter} failed authentication`);

@@ -55,7 +55,10 @@ export function writeStagingMarker(stateFile: string, m: Omit<StagingMarker, 've
 /** Overwrites a regular file with zeros, then unlinks it (best effort: a file that cannot be opened is unlinked as it is). */
 export function shredFile(path: string): void {
   try {
-    if (!lstatSync(path).isFile()) return removeQuietly(path);
+    if (!lstatSync(path).isFile()) {
+      removeQuietly(path);
+      return;
+    }
     const fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
     try {
       const st = fstatSync(fd);
@@ -80,7 +83,10 @@ export function shredFile(path: string): void {
 /** shredFile for a file, shredFolder for a folder. */
 export function shredPath(path: string): void {
   try {
-    if (lstatSync(path).isDirectory()) return shredFolder(path);
+    if (lstatSync(path).isDirectory()) {
+      shredFolder(path);
+      return;
+    }
   } catch {
     return;
   }

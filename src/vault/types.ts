@@ -199,7 +199,7 @@ export function generateValue(type: EntryType): Buffer {
   return type.generate();
 }
 
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.\-]*(?:\/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$/;
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
 
 export function checkEntryName(name: string): string {
   if (name.length > 253 || !NAME.test(name)) {

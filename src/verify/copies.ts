@@ -37,7 +37,7 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
   const key = await loadKey(paths.keyFile, store);
   return withVaultLock(paths, store, async () => {
     const bytes = readVaultFile(paths.vaultFile);
-    const { doc, meta } = openVault(bytes, key.identity, key.keyId);
+    const { meta } = openVault(bytes, key.identity, key.keyId);
     const when = stamp(o.now);
     const written: [Destination, string][] = [];
     try {

@@ -54,7 +54,7 @@ const badRequest = (message) => new ApiError(400, 'BadRequest', message);
 const clone = (o) => (o === undefined ? undefined : JSON.parse(JSON.stringify(o)));
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-function b64decode(name, key, v) {
+function b64decode(_name, key, v) {
   if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) {
     throw badRequest(`Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0 (data[${key}])`);
   }
@@ -156,9 +156,9 @@ export function parseSelector(sel) {
 
 function applyJsonPatch(doc, ops) {
   if (!Array.isArray(ops)) throw badRequest('json patch must be an array of operations');
-  const unescape = (s) => s.replace(/~1/g, '/').replace(/~0/g, '~');
+  const unescapePointer = (s) => s.replace(/~1/g, '/').replace(/~0/g, '~');
   const walk = (path) => {
-    const parts = path.split('/').slice(1).map(unescape);
+    const parts = path.split('/').slice(1).map(unescapePointer);
     const last = parts.pop();
     let node = doc;
     for (const p of parts) {

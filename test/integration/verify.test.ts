@@ -204,7 +204,7 @@ describe('evidence, shares, the report and the record', () => {
     const report = readFileSync(join(dir, 'reports', readdirSync(join(dir, 'reports'))[0]!), 'utf8');
     outputs.push(report);
     expect(report).toContain('- **Result: FAILED (1 of');
-    expect(report).toMatch(/## Failures and what to do\n\n1\. \*\*drift: k in envvar:NOPE\*\*: envvar:NOPE: the environment variable NOPE is not set\n   Production does not hold the escrowed key/);
+    expect(report).toMatch(/## Failures and what to do\n\n1\. \*\*drift: k in envvar:NOPE\*\*: envvar:NOPE: the environment variable NOPE is not set\n {3}Production does not hold the escrowed key/);
   });
 });
 

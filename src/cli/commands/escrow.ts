@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../vault/errors.js';
-import { LIMITS } from '../../vault/fs/read.js';
 import { readVault } from '../../vault/store.js';
 import * as lib from '../../escrow/index.js';
 import type { Custodian, SplitResult } from '../../escrow/escrow.js';

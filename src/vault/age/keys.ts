@@ -9,7 +9,7 @@ import { bech32Decode, bech32Encode } from './bech32.js';
 /** The 32-byte scalar of an `AGE-SECRET-KEY-1…` identity; refuses bad checksums, case and lengths. */
 export function identityScalar(s: string): Uint8Array {
   const d = bech32Decode(s);
-  if (!d || d.hrp !== 'age-secret-key-' || s !== s.toUpperCase() || d.data.length !== 32) {
+  if (d?.hrp !== 'age-secret-key-' || s !== s.toUpperCase() || d.data.length !== 32) {
     throw new VaultError('integrity', 'invalid AGE-SECRET-KEY-1 identity (bad checksum, case or length)');
   }
   return d.data;
@@ -20,7 +20,7 @@ export const encodeIdentity = (scalar: Uint8Array): string => bech32Encode('AGE-
 /** The 32-byte point of an `age1…` recipient. */
 export function recipientPoint(s: string): Uint8Array {
   const d = bech32Decode(s);
-  if (!d || d.hrp !== 'age' || s !== s.toLowerCase() || d.data.length !== 32) {
+  if (d?.hrp !== 'age' || s !== s.toLowerCase() || d.data.length !== 32) {
     // Never echo the input: it may be a secret key given by mistake.
     if (/^age-secret-key-/i.test(s.trim())) {
       throw new VaultError('usage', 'that is a secret key (AGE-SECRET-KEY-1…), not a recipient: give its public recipient (age1…)', 'it was on the command line, where other users of this machine can see it: treat it as exposed');

@@ -10,8 +10,14 @@ import { table, type Context } from '../../context.js';
 import { wholeNumber } from '../../options.js';
 import { openRepo, repoOption, type RepoOptions } from './options.js';
 
-interface PruneOptions extends RepoOptions, KeepPolicy {
-  within?: string;
+interface PruneOptions extends RepoOptions {
+  keepLast?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  keepWithin?: string;
   confirm?: boolean;
 }
 
@@ -26,7 +32,7 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
     .addOption(n('--keep-yearly', 'keep the newest of each of the last N years'))
     .option('--keep-within <duration>', 'keep every backup newer than this (30d, 12h, 6m, 1y)')
     .option('--confirm', 'remove them (without it, only say what would go)')
-    .action(async (o: RepoOptions & { keepLast?: number; keepHourly?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; keepYearly?: number; keepWithin?: string; confirm?: boolean }) => {
+    .action(async (o: PruneOptions) => {
       const policy: KeepPolicy = { last: o.keepLast, hourly: o.keepHourly, daily: o.keepDaily, weekly: o.keepWeekly, monthly: o.keepMonthly, yearly: o.keepYearly, ...(o.keepWithin ? { withinMs: parseDuration(o.keepWithin) } : {}) };
       const repo = openRepo(ctx, o);
       const paths = ctx.paths(cmd);
