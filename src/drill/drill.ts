@@ -191,7 +191,7 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
     key = keyFromScalar(r.secret, input.now().toISOString());
     r.secret.fill(0);
     if (!ids.includes(key.keyId)) throw fail(`the shares of ${custodians.join(', ')} recover key id ${key.keyId}, but ${input.paths.vaultFile} opens with ${ids.join(', ')}: they are from an older split`, 'use the current share set (escrow status names it)');
-    const badNote = r.bad.length ? `; set aside: ${r.bad.map((b) => `share ${b.index} (${b.label})`).join(', ')} (does not fit: damaged or forged)` : '';
+    const badNote = r.reasons.length ? `; set aside: ${r.reasons.join('; ')}` : '';
     return `the shares of ${custodians.join(', ')} recover the vault key (key id ${key.keyId}), kept in memory${badNote}`;
   }, { stopOnFailure: true });
 

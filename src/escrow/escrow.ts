@@ -308,6 +308,8 @@ export interface RecoverOptions {
 export interface RecoverResult {
   key: VaultKey;
   bad: Share[];
+  /** Why each of `bad` was set aside, in the same order. */
+  reasons: string[];
   used: Share[];
   /** Where the key file that was replaced now is (never deleted). */
   keptAside?: string;
@@ -346,7 +348,7 @@ export async function recoverKeyFile(shares: Share[], outPath: string, o: Recove
       throw new VaultError('not-found', `refusing to replace key file ${outPath}: there is no vault${o.vaultFile ? ` at ${o.vaultFile}` : ''} to check the recovered key against`, { code: 'combine-no-vault' });
     }
   }
-  const { secret, bad, used } = await combineShares(shares, idOfSecret);
+  const { secret, bad, used, reasons } = await combineShares(shares, idOfSecret);
   const key = keyFromScalar(secret, (o.now ?? new Date()).toISOString());
   let vault: RecoverResult['vault'] = 'none';
   let protect = Boolean(o.protect);
@@ -400,7 +402,7 @@ export async function recoverKeyFile(shares: Share[], outPath: string, o: Recove
   } else {
     writeFileAtomic(out, bytes, { exclusive: true });
   }
-  return { key, bad, used, ...(keptAside ? { keptAside } : {}), protected: Boolean(passphrase), vault };
+  return { key, bad, used, reasons, ...(keptAside ? { keptAside } : {}), protected: Boolean(passphrase), vault };
 }
 
 /** The key id a plaintext key file names (null when protected or unreadable): for messages only. */

@@ -182,7 +182,7 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
       const ok = keyId === doc.key.keyId;
       shares = { custodians: r.used.map((s) => s.label), keyId };
       checks.push({ area: 'shares', subject: `shares of ${r.used.map((s) => s.label).join(', ')}`, ok, message: ok ? `the shares of ${r.used.map((s) => s.label).join(', ')} recover the vault key (key id ${keyId})` : `the shares recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split` });
-      for (const b of r.bad) checks.push({ area: 'shares', subject: `share ${b.index} (${b.label})`, ok: false, message: `share ${b.index} (${b.label}) does not fit the recovered key: damaged or forged` });
+      r.bad.forEach((b, i) => checks.push({ area: 'shares', subject: `share ${b.index} (${b.label})`, ok: false, message: r.reasons[i]! }));
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
       checks.push({ area: 'shares', subject: 'shares', ok: false, message: e.message });

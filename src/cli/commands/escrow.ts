@@ -161,7 +161,7 @@ export default function escrow(cmd: Command, ctx: Context): void {
       if (r.keptAside) ctx.info(`the key file it replaced is kept as ${r.keptAside}`);
       if (r.vault === 'none') ctx.warn(`no vault at ${vaultFile} to check the key against (pass --vault-file)`);
       if (r.vault === 'other') ctx.warn(`key id ${r.key.keyId} does not open ${vaultFile}: the shares are from a split of an older key (it opens older copies of the vault)`);
-      for (const b of r.bad) ctx.warn(`share ${b.index} (${b.label}) does not fit the recovered key: it is damaged or forged`);
+      for (const reason of r.reasons) ctx.warn(reason);
     });
 
   cmd
