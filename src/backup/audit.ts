@@ -1,7 +1,8 @@
 import type { VaultDocument } from '../vault/document.js';
 import type { SigningKey } from './keys.js';
+import { requireRepo } from './status.js';
 import { listRepo, type Listed, type Repo } from './repo.js';
-import { recordVerdict, verifyBackup, type BackupCheck } from './run.js';
+import { mayRecordVerdict, recordVerdict, verifyBackup, type BackupCheck } from './run.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -39,12 +40,13 @@ export function chooseForReading(all: Listed[], readData: boolean | number): Set
  * their manifests.
  */
 export async function auditBackups(repo: Repo, doc: VaultDocument, o: { readData: boolean | number; env: Env; signing?: SigningKey; now: Date }): Promise<BackupCheck[]> {
+  await requireRepo(repo);
   const all = await listRepo(repo);
   const read = chooseForReading(all, o.readData);
   const out: BackupCheck[] = [];
   for (const b of all) {
-    const r = await verifyBackup(repo, b, doc, { readData: read.has(b), env: o.env });
-    if (read.has(b) && o.signing && r.manifest && r.keyHeld) await recordVerdict(repo, r.manifest, r, o.signing, o.now);
+    const r = await verifyBackup(repo, b, doc, { readData: read.has(b), env: o.env, now: o.now });
+    if (read.has(b) && o.signing && mayRecordVerdict(r, o.signing, doc)) await recordVerdict(repo, r.manifest!, r, o.signing, o.now);
     out.push(r);
   }
   return out;

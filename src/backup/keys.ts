@@ -74,7 +74,9 @@ export function backupKeys(doc: VaultDocument): BackupKey[] {
 export async function ensureBackupKey(paths: VaultPaths, store: StoreOptions, now: Date): Promise<{ recipient: string; keyId: string; created: boolean }> {
   return updateVault<{ recipient: string; keyId: string; created: boolean }>(paths, store, (doc) => {
     const have = backupKeys(doc)[0];
-    if (have && !findEntry(doc, BACKUP_ENTRY)?.deletedAt) return unchanged({ recipient: have.recipient, keyId: have.keyId, created: false });
+    // A removed backup key is never silently replaced: its versions still open the backups made with them.
+    if (findEntry(doc, BACKUP_ENTRY)?.deletedAt) throw new VaultError('not-found', `${BACKUP_ENTRY} was removed; its versions still open older backups, and no new one is made in its place`, { code: 'backup-key-removed' });
+    if (have) return unchanged({ recipient: have.recipient, keyId: have.keyId, created: false });
     putEntry(doc, { name: BACKUP_ENTRY, type: 'age-identity', description: 'the key that opens the backups (its recipient encrypts them)', update: true, now });
     const k = backupKeys(doc)[0]!;
     recordEvidence(doc, 'backup.key', { keyId: k.keyId, version: k.version, recipient: k.recipient }, now);
@@ -134,6 +136,18 @@ export function verifyBytes(publicKey: string, data: Uint8Array, signature: stri
   } catch {
     return false;
   }
+}
+
+/** Stops trusting a host's signing key (a host retired or compromised): its manifests no longer count. Recorded. */
+export async function untrustSigner(paths: VaultPaths, store: StoreOptions, idOrKey: string, now: Date): Promise<TrustedSigner> {
+  return updateVault(paths, store, (doc) => {
+    const st = backupState(doc);
+    const s = st.signers.find((x) => x.id === idOrKey || x.publicKey === idOrKey || (x.label !== '' && x.label === idOrKey));
+    if (!s) throw new VaultError('not-found', `no trusted signing key ${idOrKey}`, { code: 'backup-no-signer' });
+    st.signers = st.signers.filter((x) => x !== s);
+    recordEvidence(doc, 'backup.signer.removed', { id: s.id, label: s.label }, now);
+    return changed(s);
+  });
 }
 
 /** Registers a host's signing key in the vault (an officer's decision, recorded). */

@@ -11,7 +11,12 @@ import type { Listed } from './repo.js';
  * - the newest verified backup of each component is never removed;
  * - the newest verified backup each component has under the current backup
  *   key is never removed (a rotated key must not leave nothing it opens);
- * - no rules at all is an error, not "remove everything".
+ * - no rules at all is an error, not "remove everything";
+ * - only what is proved bad goes: a backup whose full read failed (a
+ *   verdict recorded by a trusted host), an incomplete one (no manifest)
+ *   older than a day (a younger one may still be being written), a manifest
+ *   whose file is gone. A manifest that cannot be read (a newer format, an
+ *   edited one) or a backup never verified is kept for a person to decide.
  */
 export interface KeepPolicy {
   last?: number;
@@ -64,6 +69,20 @@ function bucket(kind: 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly', d: D
   }
 }
 
+const DAY = 86_400_000;
+
+/** Why a backup that is not good is not proved bad either (null: it is proved bad, and may go). */
+function unprovenBad(b: Listed, now: Date): string | null {
+  if (!b.problem) return b.manifest?.verification ? null : 'never verified';
+  if (b.problem.startsWith('no manifest')) {
+    const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-/.exec(b.file);
+    const at = m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : Number.NaN;
+    return Number.isNaN(at) || now.getTime() - at < DAY ? 'incomplete, but less than a day old: it may still be being written' : null;
+  }
+  if (b.problem.startsWith('the backup file is missing')) return null;
+  return b.problem;
+}
+
 const RULES = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 
 /**
@@ -102,10 +121,10 @@ export function decideRetention(backups: Listed[], policy: KeepPolicy, now: Date
     for (const b of good) out.push({ component, file: b.file, at: b.manifest!.finishedAt, keyId: b.manifest!.keyId, keep: reasons.get(b)!.length > 0, reasons: reasons.get(b)!.length ? reasons.get(b)! : ['matched no keep rule'] });
     for (const b of list.filter((x) => !good.includes(x))) {
       const meta = b.manifest ? { at: b.manifest.finishedAt, keyId: b.manifest.keyId } : {};
-      const doubted = distrust.get(b);
+      const doubted = distrust.get(b) ?? unprovenBad(b, now);
       if (doubted) out.push({ component, file: b.file, ...meta, keep: true, reasons: [`does not count (${doubted}); left in place for a person to decide`] });
       else {
-        const why = b.problem ?? (b.manifest?.verification ? `failed verification: ${b.manifest.verification.message}` : 'never verified');
+        const why = b.problem ?? `failed verification: ${b.manifest!.verification!.message}`;
         out.push({ component, file: b.file, ...meta, keep: false, reasons: [`not a good backup (${why}): it does not count, and goes`] });
       }
     }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { VaultError } from '../vault/errors.js';
 import { recordEvidence } from '../vault/evidence.js';
-import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { verifierFor, type Component } from './components.js';
 import { backupKeys, backupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
@@ -84,6 +84,31 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   return manifest;
 }
 
+/**
+ * A repository's backups found by a verification (made on hosts without the
+ * vault, with only the recipient): the key ids they need are recorded, so
+ * that a purge of those key versions is refused as for backups made here.
+ */
+export async function noteKeysInUse(paths: VaultPaths, store: StoreOptions, repo: Repo, checks: BackupCheck[], now: Date): Promise<void> {
+  const needed = [...new Set(checks.filter((c) => c.trusted && c.keyHeld && c.keyId).map((c) => c.keyId!))];
+  if (!needed.length) return;
+  await updateVault(paths, store, (doc) => {
+    const st = backupState(doc);
+    let added = false;
+    for (const k of needed) {
+      const use = st.keysInUse[k] ?? { repos: [], lastAt: now.toISOString() };
+      if (!use.repos.includes(repo.dest.spec)) {
+        use.repos.push(repo.dest.spec);
+        added = true;
+      }
+      st.keysInUse[k] = use;
+    }
+    if (!added) return unchanged(undefined);
+    holdKeys(doc);
+    return changed(undefined);
+  });
+}
+
 /** The backup key cannot be purged while a repository has backups made with one of its versions. */
 export function holdKeys(doc: import('../vault/document.js').VaultDocument): void {
   const st = backupState(doc);
@@ -119,6 +144,14 @@ export interface BackupCheck {
   keyId?: string;
   /** Whether the vault holds the key that opens it. */
   keyHeld: boolean;
+  /** Whether its manifest is signed by a host the vault trusts (an untrusted one is never re-signed). */
+  trusted: boolean;
+  /**
+   * The check could not judge the data (a checker missing on this host, a
+   * read error): not a verdict on the backup, so nothing is recorded and
+   * retention does not count it against the backup.
+   */
+  inconclusive?: boolean;
   message: string;
   manifest?: BackupManifest;
 }
@@ -130,13 +163,14 @@ export interface BackupCheck {
  * decryption, plaintext SHA-256, and the component's check
  * (`pg_restore -f /dev/null`, `redis-check-rdb`, `tar -t`, YAML).
  */
-export async function verifyBackup(repo: Repo, b: Listed, doc: import('../vault/document.js').VaultDocument, o: { readData: boolean; env: Env }): Promise<BackupCheck> {
+export async function verifyBackup(repo: Repo, b: Listed, doc: import('../vault/document.js').VaultDocument, o: { readData: boolean; env: Env; now?: Date }): Promise<BackupCheck> {
   const base = { component: b.component, file: b.file };
-  if (b.problem || !b.manifest) return { ...base, ok: false, keyHeld: false, message: b.problem ?? 'no manifest' };
+  if (b.problem || !b.manifest) return { ...base, ok: false, keyHeld: false, trusted: false, message: b.problem ?? 'no manifest' };
   const m = b.manifest;
   const sig = checkSignature(m, peekBackupState(doc).signers);
   const key = backupKeys(doc).find((k) => k.keyId === m.keyId);
-  const common = { ...base, keyId: m.keyId, keyHeld: Boolean(key), manifest: m };
+  const common = { ...base, keyId: m.keyId, keyHeld: Boolean(key), trusted: sig.ok, manifest: m };
+  if (Date.parse(m.finishedAt) > (o.now ?? new Date()).getTime() + 3_600_000) return { ...common, ok: false, trusted: false, message: `it says it was made at ${m.finishedAt}, in the future: the clock of the host that made it is wrong; it does not count until that is explained` };
   if (!sig.ok) return { ...common, ok: false, message: sig.message };
   if (!key) return { ...common, ok: false, message: `the vault no longer holds backup key ${m.keyId}: this backup cannot be decrypted (was a version of backup/identity purged?)` };
   if (!o.readData && !m.verification?.ok) return { ...common, ok: false, message: `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}` };
@@ -149,11 +183,22 @@ export async function verifyBackup(repo: Repo, b: Listed, doc: import('../vault/
   } catch (e) {
     const err = e as VaultError;
     const what = err instanceof VaultError && err.kind === 'integrity' ? `decryption failed: ${err.message} (the file was truncated or altered)` : err.message;
-    return { ...common, ok: false, message: what };
+    // A checker missing here, or a read that failed, says nothing about the backup itself.
+    const inconclusive = !(err instanceof VaultError) || err.kind === 'not-found' || err.kind === 'io' || err.kind === 'internal';
+    return { ...common, ok: false, ...(inconclusive ? { inconclusive: true } : {}), message: inconclusive ? `could not be checked here: ${what}` : what };
   }
 }
 
-/** A verification's verdict written back into the manifest (re-signed by this host), so retention and status see it. */
+/**
+ * A verification's verdict written back into the manifest (re-signed by this
+ * host), so retention and status see it; only for a manifest the vault
+ * trusts, a conclusive verdict, and a signing key the vault trusts (anything
+ * else is left as it was).
+ */
+export function mayRecordVerdict(check: BackupCheck, signing: SigningKey, doc: import('../vault/document.js').VaultDocument): boolean {
+  return Boolean(check.manifest && check.trusted && check.keyHeld && !check.inconclusive && peekBackupState(doc).signers.some((s) => s.publicKey === signing.publicKey));
+}
+
 export async function recordVerdict(repo: Repo, m: BackupManifest, check: BackupCheck, signing: SigningKey, now: Date): Promise<BackupManifest> {
   const { signature: _s, signer: _g, ...body } = m;
   const updated = signManifest({ ...body, verification: { at: now.toISOString(), ok: check.ok, check: `full read (${verifierFor(m.kind, {}).label})`, message: check.message } }, signing);

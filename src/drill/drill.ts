@@ -131,7 +131,8 @@ function chooseBackup(all: Listed[], r: BackupRestore): Listed {
 
 function targetOf(r: BackupRestore, b: Listed): RestoreTarget {
   const kind = b.manifest!.kind;
-  if (kind === 'postgres') return { kind: 'postgres', dbname: r.database!, create: true, noOwner: true };
+  // The drill creates the scratch database itself (so teardown drops only what it made), then restores into it.
+  if (kind === 'postgres') return { kind: 'postgres', dbname: r.database!, create: false, noOwner: true, force: true };
   if (kind === 'redis') return { kind: 'redis', dir: r.dir!, force: false };
   if (kind === 'files') return { kind: 'files', dir: r.dir!, force: false };
   return { kind: 'file', out: join(r.dir!, b.file.replace(/\.age$/, '')), force: false };
@@ -149,7 +150,8 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
   const startedAt = input.now();
   const steps: DrillStep[] = [];
   const restored: RestoredBackup[] = [];
-  const created = { databases: [] as string[], dirs: [] as string[], secrets: [] as { namespace: string; name: string }[] };
+  // What the drill made, and only that, is removed at teardown: databases it created, folders it created (or emptied ones it filled), Secrets it created.
+  const created = { databases: [] as string[], dirs: [] as string[], filled: [] as string[], secrets: [] as { namespace: string; name: string }[] };
   let stopped = false;
   const step = async <T>(name: string, f: () => Promise<T>, opts: { stopOnFailure?: boolean } = {}): Promise<T | undefined> => {
     const s = input.clock();
@@ -256,8 +258,11 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
       }
       const age = Math.round((input.now().getTime() - Date.parse(m.finishedAt)) / 1000);
       if (input.dryRun) return `${b.file} (made ${m.finishedAt}), key ${m.keyId} held; ${t.kind === 'postgres' ? `database ${t.dbname}` : r.dir} free`;
-      if (t.kind === 'postgres') created.databases.push(t.dbname);
-      else if (!existsSync(r.dir!)) created.dirs.push(r.dir!);
+      if (t.kind === 'postgres') {
+        await tool('createdb', ['--', t.dbname], env);
+        created.databases.push(t.dbname);
+      } else if (!existsSync(r.dir!)) created.dirs.push(r.dir!);
+      else created.filled.push(r.dir!);
       const key2 = backupKeys(doc).find((k) => k.keyId === m.keyId)!;
       const into = await restoreBackup(repo, m, key2, t, env);
       restored.push({ component: m.component, file: m.file, madeAt: m.finishedAt, ageSeconds: age, into });
@@ -293,6 +298,10 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
       for (const d of created.dirs) {
         rmSync(d, { recursive: true, force: true });
         done.push(d);
+      }
+      for (const d of created.filled) {
+        for (const f of readdirSync(d)) rmSync(join(d, f), { recursive: true, force: true });
+        done.push(`what was restored into ${d}`);
       }
       if (created.secrets.length && target) {
         const port = await openCluster(target);

@@ -138,8 +138,8 @@ describe('files, exec and the failures of a dump tool', () => {
     expect(readFileSync(join(dir, 'restored/certs/tls.crt'), 'utf8')).toBe('cert\n');
     writeFileSync(join(dir, 'restored/.env'), 'changed\n');
     const again = await vt(['backup', 'restore', ref, '--to-dir', 'restored', '-r', 'repo']);
-    expect(again.code).toBe(8);
-    expect(again.stderr).toMatch(/tar -x into .* failed \(exit 2\): .*: Cannot open: File exists/);
+    expect(again.code).toBe(10);
+    expect(again.stderr).toMatch(/file\(s\) in .*restored would be overwritten \(.*\.env.*\): nothing was restored/);
     expect(readFileSync(join(dir, 'restored/.env'), 'utf8')).toBe('changed\n');
     expect((await vt(['backup', 'restore', ref, '--to-dir', 'restored', '--force', '-r', 'repo'])).code).toBe(0);
     expect(readFileSync(join(dir, 'restored/.env'), 'utf8')).toBe(readFileSync(join(dir, 'app/.env'), 'utf8'));
@@ -184,6 +184,10 @@ describe('verification finds damage and missing keys', () => {
     const path = join(dir, 'repo', ref);
     const good = readFileSync(path);
     truncateSync(path, good.length - 1000);
+    // A restore reads it all before writing anything: the damage stops it.
+    const early = await vt(['backup', 'restore', ref, '-o', 'blob.bin', '-r', 'repo']);
+    expect(early.code).toBe(4);
+    expect(files('.').includes('blob.bin')).toBe(false);
     let r = await vt(['backup', 'verify', ref, '-r', 'repo', '--json']);
     expect(r.code).toBe(8);
     expect(JSON.parse(r.stdout)[0].message).toMatch(/^decryption failed: .* \(the file was truncated or altered\)$/);
@@ -192,8 +196,10 @@ describe('verification finds damage and missing keys', () => {
     writeFileSync(path, altered);
     r = await vt(['backup', 'verify', ref, '-r', 'repo', '--json']);
     expect(JSON.parse(r.stdout)[0].message).toMatch(/^decryption failed: .*failed authentication.* \(the file was truncated or altered\)$/);
+    // The failed verdict is recorded: a restore refuses it without reading.
     const restore = await vt(['backup', 'restore', ref, '-o', 'blob.bin', '-r', 'repo']);
-    expect(restore.code).toBe(4);
+    expect(restore.code).toBe(8);
+    expect(restore.stderr).toMatch(/its last verification failed \(decryption failed: .*\): it is not restored/);
     expect(files('.').includes('blob.bin')).toBe(false);
     writeFileSync(path, good);
     expect((await vt(['backup', 'verify', ref, '-r', 'repo'])).code).toBe(0);
@@ -330,5 +336,96 @@ describe('Kubernetes and rclone remotes', () => {
     } finally {
       await srv.close();
     }
+  });
+});
+
+describe('trust, verdicts and targets (what a hostile review found)', () => {
+  // Another backup host: its own state folder (its own signing key), only the recipient.
+  const elsewhere = (args: string[]) => vt(args, { env: { VAULT_TOOL_STATE_DIR: join(dir, 'other-host-state') } });
+  let recipient: string;
+  let foreign: string;
+  beforeAll(async () => {
+    recipient = (await vt(['backup', 'key'])).stdout.trim();
+    const b = await elsewhere(['backup', 'exec', '--name', 'offsite', '-r', 'trust-repo', '--recipient', recipient, '--json', '--', 'echo', 'from a host the vault does not know']);
+    expect(b.code, b.stderr).toBe(0);
+    foreign = `exec/offsite/${lines(b)[1].file}`;
+  });
+
+  it('a manifest from an untrusted host is never re-signed by a verification, nor restored', async () => {
+    const m = join(dir, 'trust-repo', `${foreign}.manifest.json`);
+    const before = readFileSync(m, 'utf8');
+    for (let i = 0; i < 2; i++) {
+      const r = await vt(['backup', 'verify', foreign, '-r', 'trust-repo', '--json']);
+      expect(r.code).toBe(8);
+      expect(JSON.parse(r.stdout)[0].message).toMatch(/signed by host key [0-9a-f]{16}, which the vault does not trust/);
+    }
+    expect(readFileSync(m, 'utf8')).toBe(before);
+    const restore = await vt(['backup', 'restore', foreign, '-o', 'foreign.out', '-r', 'trust-repo']);
+    expect(restore.code).toBe(4);
+    expect(restore.stderr).toMatch(/which the vault does not trust: it is not restored/);
+    expect(files('.').includes('foreign.out')).toBe(false);
+  });
+
+  it('once trusted it counts; its key ids are then held against a purge; untrusting it withdraws it', async () => {
+    const signer = (await elsewhere(['backup', 'key', 'signer'])).stdout.trim();
+    expect((await vt(['backup', 'key', 'trust', signer, '--label', 'offsite-host'])).code).toBe(0);
+    expect((await vt(['backup', 'verify', foreign, '-r', 'trust-repo'])).code).toBe(0);
+    const purge = await vt(['rm', 'backup/identity', '--force', '--purge']);
+    expect(purge.code).toBe(2);
+    expect(purge.stderr).toMatch(/trust-repo need key/);
+    // Withdrawn: what that host writes from now on does not count (what this host verified, it re-signed and vouches for).
+    expect((await vt(['backup', 'key', 'untrust', 'offsite-host'])).code).toBe(0);
+    const later = await elsewhere(['backup', 'exec', '--name', 'offsite', '-r', 'trust-repo', '--recipient', recipient, '--json', '--', 'echo', 'later']);
+    expect((await vt(['backup', 'verify', `exec/offsite/${lines(later)[1].file}`, '-r', 'trust-repo'])).code).toBe(8);
+  });
+
+  it('a verification from a host whose signing key the vault does not trust records nothing', async () => {
+    const ref = (await vt(['backup', 'exec', '--name', 'mine', '-r', 'trust-repo', '--json', '--', 'echo', 'here'])).stdout;
+    const file = `exec/mine/${JSON.parse(ref.trim().split('\n')[1]!).file}`;
+    const m = join(dir, 'trust-repo', `${file}.manifest.json`);
+    const before = readFileSync(m, 'utf8');
+    const v = await vt(['verify', '-r', 'trust-repo', '--read-data', '--signing-key', 'stray-signing.key', '--json']);
+    expect(JSON.parse(v.stdout).backups.find((b: { file: string }) => file.endsWith(b.file))).toMatchObject({ ok: true });
+    expect(readFileSync(m, 'utf8')).toBe(before);
+  });
+
+  it('a check that cannot run here is no verdict: nothing recorded, and prune keeps the backups', async () => {
+    const bin = join(dir, 'no-tar-bin');
+    mkdirSync(bin, { recursive: true });
+    const made = await vt(['backup', 'files', '.env', '-C', 'app', '--name', 'kept', '-r', 'verdict-repo', '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    const file = `files/kept/${lines(made)[1].file}`;
+    const r = await vt(['backup', 'verify', file, '-r', 'verdict-repo', '--json'], { env: { PATH: bin } });
+    expect(r.code).toBe(8);
+    expect(JSON.parse(r.stdout)[0]).toMatchObject({ ok: false, inconclusive: true, message: expect.stringMatching(/^could not be checked here: tar is not installed/) });
+    const p = await vt(['backup', 'prune', '--keep-last', '1', '--confirm', '-r', 'verdict-repo', '--json']);
+    expect(JSON.parse(p.stdout).decisions).toEqual([expect.objectContaining({ keep: true })]);
+  });
+
+  it('restores refuse, before writing, a database that holds tables and files the archive would overwrite', async () => {
+    const made = await vt(['backup', 'files', '.env', 'certs', '-C', 'app', '--name', 'clash', '-r', 'verdict-repo', '--json']);
+    const ref = `files/clash/${lines(made)[1].file}`;
+    mkdirSync(join(dir, 'clash-target'), { recursive: true });
+    writeFileSync(join(dir, 'clash-target/.env'), 'mine\n');
+    const r = await vt(['backup', 'restore', ref, '--to-dir', 'clash-target', '-r', 'verdict-repo']);
+    expect(r.code).toBe(10);
+    expect(r.stderr).toMatch(/1 file\(s\) in .*clash-target would be overwritten \(\.env\): nothing was restored/);
+    expect(readdirSync(join(dir, 'clash-target'))).toEqual(['.env']);
+    if (!HAVE_PG) return;
+    const pgRef = JSON.parse((await vt(['backup', 'list', '-r', 'repo', '--json'])).stdout).find((b: { component: string }) => b.component === 'postgres/users');
+    const into = await vt(['backup', 'restore', `postgres/users/${pgRef.file}`, '--dbname', 'orders', '-r', 'repo']);
+    expect(into.code).toBe(10);
+    expect(into.stderr).toMatch(/database orders holds 1 table\(s\): restoring replaces them/);
+  });
+
+  it('a missing repository is an error, and a component the RPO file names but the repository lacks is missed', async () => {
+    const st = await vt(['backup', 'status', '-r', 'no-such-repo']);
+    expect(st.code).toBe(5);
+    expect(st.stderr).toMatch(/there is no backup repository at .*no-such-repo/);
+    expect((await vt(['verify', '-r', 'no-such-repo'])).code).toBe(8);
+    writeFileSync(join(dir, 'rpo.yaml'), 'rpo:\n  default: 720h\n  postgres/app: 6h\n');
+    const r = await vt(['backup', 'status', '-r', 'verdict-repo', '--rpo-file', 'rpo.yaml', '--json']);
+    expect(r.code).toBe(8);
+    expect(JSON.parse(r.stdout).find((s: { component: string }) => s.component === 'postgres/app')).toMatchObject({ rpoMissed: true });
   });
 });

@@ -149,11 +149,15 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
 
   it('without --keep the scratch targets are torn down', async () => {
     writePlan('drill.yaml', `rto: 2h\n${SHARES}${BACKUPS}checks:\n  - { sql: "select count(*) from items", database: drill_orders, expect: "30000" }\n`);
+    // An empty scratch folder made beforehand is emptied again, not left holding restored plaintext.
+    mkdirSync(join(dir, 'scratch/config'), { recursive: true });
     const r = await vt(['drill', '--plan', 'drill.yaml', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).steps.at(-1)).toMatchObject({ name: 'tear down the scratch targets', ok: true });
     expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
     expect(existsSync(join(dir, 'scratch/redis'))).toBe(false);
+    expect(readdirSync(join(dir, 'scratch/config'))).toEqual([]);
+    rmSync(join(dir, 'scratch'), { recursive: true, force: true });
   });
 
   it('a wrong share: the drill fails at the first step, names it, and runs nothing else', async () => {

@@ -8,7 +8,7 @@ import { parseVerificationPlan } from '../../verify/plan.js';
 import { parseInterval } from '../../verify/schedule.js';
 import { vaultStatus } from '../../verify/status.js';
 import { listRepo } from '../../backup/repo.js';
-import { backupStatus } from '../../backup/status.js';
+import { backupStatus, requireRepo, type BackupStatus } from '../../backup/status.js';
 import { table, type Context } from '../context.js';
 import { openRepo, rpoOf } from './backup/options.js';
 
@@ -29,7 +29,13 @@ export default function status(cmd: Command, ctx: Context): void {
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const now = ctx.now();
       const repoSpec = o.repo ?? plan?.backups?.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
-      const backups = repoSpec ? backupStatus(await listRepo(openRepo(ctx, { repo: repoSpec })), doc, await rpoOf(ctx, o), now) : [];
+      let backups: BackupStatus[] = [];
+      if (repoSpec) {
+        const repo = openRepo(ctx, { repo: repoSpec });
+        await requireRepo(repo);
+        const rpo = await rpoOf(ctx, o);
+        backups = backupStatus(await listRepo(repo), doc, rpo, now, rpo.named);
+      }
       const s = vaultStatus(doc, interval, now, backups);
       if (o.prometheus) {
         checkReplace(ctx.abs(o.prometheus), 'output');

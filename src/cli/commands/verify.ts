@@ -11,7 +11,8 @@ import { parseReadData, parseVerificationPlan, type VerificationPlan } from '../
 import { parseDestination } from '../../dest/dest.js';
 import { auditBackups } from '../../backup/audit.js';
 import { loadSigningKey } from '../../backup/keys.js';
-import { listRepo } from '../../backup/repo.js';
+import { listRepo, type Repo } from '../../backup/repo.js';
+import { noteKeysInUse, type BackupCheck } from '../../backup/run.js';
 import { backupStatus } from '../../backup/status.js';
 import { signingKeyPath } from './backup/options.js';
 import { verificationReport } from '../../verify/report.js';
@@ -91,6 +92,7 @@ export default function verify(cmd: Command, ctx: Context): void {
         plan.backups.readData = o.readData === true ? true : parseReadData(o.readData, '--read-data');
       }
       const backupPlan = plan.backups;
+      let audited: { repo: Repo; checks: BackupCheck[] } | undefined;
       const kube = o.kubeconfig ?? plan.kubernetes?.kubeconfig;
       const now = ctx.now();
       const result = await runVerification({
@@ -106,7 +108,14 @@ export default function verify(cmd: Command, ctx: Context): void {
               backups: async (doc) => {
                 const repo = { dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } };
                 const signing = backupPlan.readData ? loadSigningKey(signingKeyPath(ctx, o)) : undefined;
-                const checks = await auditBackups(repo, doc, { readData: backupPlan.readData, env: ctx.io.env, ...(signing ? { signing } : {}), now });
+                let checks: BackupCheck[];
+                try {
+                  checks = await auditBackups(repo, doc, { readData: backupPlan.readData, env: ctx.io.env, ...(signing ? { signing } : {}), now });
+                } catch (e) {
+                  if (!(e instanceof VaultError)) throw e;
+                  return [{ component: 'repository', file: repo.dest.spec, ok: false, message: e.message }];
+                }
+                audited = { repo, checks };
                 return checks.map(({ component, file, ok, message }) => ({ component, file, ok, message }));
               },
             }
@@ -114,6 +123,7 @@ export default function verify(cmd: Command, ctx: Context): void {
         operator: o.operator ?? ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown',
         now,
       });
+      if (audited) await noteKeysInUse(paths, store, audited.repo, audited.checks, now);
       const nextDue = result.ok ? addInterval(now, plan.interval).toISOString() : undefined;
       const report = verificationReport(result, { ...(planInfo ? { plan: planInfo } : {}), interval: plan.interval.text, ...(nextDue ? { nextDue } : {}) });
       const reportSha256 = createHash('sha256').update(report).digest('hex');

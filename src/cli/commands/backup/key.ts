@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { backupKeys, loadSigningKey, peekBackupState, rotateBackupKey, trustSigner, ensureBackupKey } from '../../../backup/keys.js';
+import { backupKeys, loadSigningKey, peekBackupState, rotateBackupKey, trustSigner, ensureBackupKey, untrustSigner } from '../../../backup/keys.js';
 import { readVault } from '../../../vault/store.js';
 import { table, type Context } from '../../context.js';
 import { signingKeyPath } from './options.js';
@@ -44,6 +44,14 @@ export default function backupKey(cmd: Command, ctx: Context): void {
       const s = await trustSigner(ctx.paths(sub), ctx.storeOptions(sub), publicKey, o.label, ctx.now());
       if (ctx.globals(sub).json) return ctx.json(s);
       ctx.out(`trusted signing key ${s.id}${s.label ? ` (${s.label})` : ''}`);
+    });
+  cmd
+    .command('untrust <signer>')
+    .description('stop trusting a backup host\'s signing key (by id, public key or label): its manifests no longer count')
+    .action(async (signer: string, _o: unknown, sub: Command) => {
+      const s = await untrustSigner(ctx.paths(sub), ctx.storeOptions(sub), signer, ctx.now());
+      if (ctx.globals(sub).json) return ctx.json(s);
+      ctx.out(`no longer trusted: signing key ${s.id}${s.label ? ` (${s.label})` : ''}; the backups it signed no longer count`);
     });
   cmd
     .command('signers')

@@ -101,12 +101,13 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
 }
 
 /** RPO targets: --rpo for all, or a file `rpo: { default: 24h, postgres/app: 6h }`. */
-export async function rpoOf(ctx: Context, o: { rpo?: string; rpoFile?: string }): Promise<(c: string) => number | undefined> {
+export async function rpoOf(ctx: Context, o: { rpo?: string; rpoFile?: string }): Promise<((c: string) => number | undefined) & { named: string[] }> {
   const all = o.rpo ? parseDuration(o.rpo) : undefined;
-  if (!o.rpoFile) return () => all;
+  if (!o.rpoFile) return Object.assign(() => all, { named: [] });
   const raw = parse((await ctx.readFile(o.rpoFile, 'the RPO file')).toString('utf8')) as { rpo?: Record<string, string> };
   if (!raw || typeof raw.rpo !== 'object') throw new VaultError('invalid', `${o.rpoFile}: expected rpo: { default: 24h, COMPONENT: 6h }`);
   const m = new Map(Object.entries(raw.rpo).map(([k, v]) => [k, parseDuration(String(v))]));
-  return (c) => m.get(c) ?? m.get(c.split('/')[0]!) ?? m.get('default') ?? all;
+  // Components the file names one by one must have backups: they are expected even when the repository has none.
+  return Object.assign((c: string) => m.get(c) ?? m.get(c.split('/')[0]!) ?? m.get('default') ?? all, { named: [...m.keys()].filter((k) => k.includes('/')) });
 }
 

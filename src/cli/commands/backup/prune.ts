@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { backupKeys, backupState, peekBackupState } from '../../../backup/keys.js';
 import { checkSignature } from '../../../backup/manifest.js';
+import { requireRepo } from '../../../backup/status.js';
 import { listRepo, removeBackup } from '../../../backup/repo.js';
 import { decideRetention, parseDuration, type KeepPolicy } from '../../../backup/retention.js';
 import { holdKeys, vaultForBackups } from '../../../backup/run.js';
@@ -40,11 +41,14 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
       const doc = await vaultForBackups(paths, store);
       const signers = peekBackupState(doc).signers;
       const held = new Set(backupKeys(doc).map((k) => k.keyId));
+      await requireRepo(repo);
       const all = await listRepo(repo);
       const now = ctx.now();
       const decisions = decideRetention(all, policy, now, backupKeys(doc)[0]?.keyId, (b) => {
         const s = checkSignature(b.manifest!, signers);
-        return s.ok ? (held.has(b.manifest!.keyId) ? null : `the vault no longer holds its key ${b.manifest!.keyId}`) : s.message;
+        if (!s.ok) return s.message;
+        if (Date.parse(b.manifest!.finishedAt) > now.getTime() + 3_600_000) return `made at ${b.manifest!.finishedAt}, in the future: a host clock is wrong`;
+        return held.has(b.manifest!.keyId) ? null : `the vault no longer holds its key ${b.manifest!.keyId}`;
       });
       const going = decisions.filter((d) => !d.keep);
       if (o.confirm && going.length) {

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../../vault/errors.js';
-import { backupKeys } from '../../../backup/keys.js';
 import { listRepo } from '../../../backup/repo.js';
-import { restoreBackup, type RestoreTarget } from '../../../backup/restore.js';
+import { restorableKey, restoreBackup, type RestoreTarget } from '../../../backup/restore.js';
 import { vaultForBackups } from '../../../backup/run.js';
 import type { Context } from '../../context.js';
 import { openRepo, repoOption, type RepoOptions } from './options.js';
@@ -25,20 +24,19 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('--no-owner', 'postgres: do not restore ownership (the roles may not exist there)')
     .option('--to-dir <dir>', 'redis: write dump.rdb here; files: extract here (never over existing files without --force)')
     .option('-o, --out <file>', 'any backup: write the decrypted data to this file (mode 0600), after the full check')
-    .option('--force', 'replace existing files')
+    .option('--force', 'replace what is there: existing files, or the tables of an existing database')
     .action(async (file: string, o: RestoreOptions) => {
       const repo = openRepo(ctx, o);
       const [b] = pick(await listRepo(repo), [file]);
       if (!b!.manifest || b!.problem) throw new VaultError('integrity', `${file}: ${b!.problem ?? 'no manifest'}`);
       const m = b!.manifest;
       const doc = await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd));
-      const key = backupKeys(doc).find((k) => k.keyId === m.keyId);
-      if (!key) throw new VaultError('wrong-key', `the vault does not hold backup key ${m.keyId}, which ${file} needs`, { code: 'backup-key-gone' });
+      const key = restorableKey(doc, m, file);
       let t: RestoreTarget;
       if (o.out) t = { kind: 'file', out: ctx.abs(o.out), force: Boolean(o.force) };
       else if (m.kind === 'postgres') {
         if (!o.dbname) throw new VaultError('usage', 'into which database? give --dbname NAME (with --create for a new one)');
-        t = { kind: 'postgres', dbname: o.dbname, create: Boolean(o.create), noOwner: o.owner === false };
+        t = { kind: 'postgres', dbname: o.dbname, create: Boolean(o.create), noOwner: o.owner === false, force: Boolean(o.force) };
       } else if (m.kind === 'postgres-globals') t = { kind: 'postgres-globals', dbname: o.dbname ?? 'postgres' };
       else if (m.kind === 'redis' || m.kind === 'files') {
         if (!o.toDir) throw new VaultError('usage', `where to? give --to-dir DIR${m.kind === 'redis' ? ' (dump.rdb is written there; stop Redis, replace its dump.rdb, start it: docs/RUNBOOK.md)' : ''}`);

@@ -3,7 +3,7 @@ import { VaultError } from '../../../vault/errors.js';
 import { exists } from '../../../vault/fs/dirs.js';
 import { listRepo } from '../../../backup/repo.js';
 import { vaultForBackups } from '../../../backup/run.js';
-import { backupStatus } from '../../../backup/status.js';
+import { backupStatus, requireRepo } from '../../../backup/status.js';
 import { table, type Context } from '../../context.js';
 import { openRepo, repoOption, rpoOf, type RepoOptions } from './options.js';
 
@@ -15,7 +15,9 @@ export default function backupStatusCommand(cmd: Command, ctx: Context): void {
       const repo = openRepo(ctx, o);
       const paths = ctx.paths(cmd);
       const doc = exists(paths.keyFile) && exists(paths.vaultFile) ? await vaultForBackups(paths, ctx.storeOptions(cmd)) : undefined;
-      const s = backupStatus(await listRepo(repo), doc, await rpoOf(ctx, o), ctx.now());
+      await requireRepo(repo);
+      const rpo = await rpoOf(ctx, o);
+      const s = backupStatus(await listRepo(repo), doc, rpo, ctx.now(), rpo.named);
       if (ctx.globals(cmd).json) ctx.json(s);
       else {
         ctx.out(table([['COMPONENT', 'NEWEST VERIFIED', 'AGE', 'RPO', 'KEY', 'KEY HELD'], ...s.map((b) => [b.component, b.lastVerifiedAt ?? 'none', b.ageSeconds !== undefined ? `${Math.round(b.ageSeconds / 3600)} h` : '-', b.rpoSeconds !== undefined ? `${b.rpoSeconds / 3600} h${b.rpoMissed ? ' MISSED' : ''}` : '-', b.keyId ?? '-', doc ? (b.keyHeld ? 'yes' : 'NO') : 'unknown (no vault here)'])]));

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../../vault/errors.js';
 import { loadSigningKey, trustSigner } from '../../../backup/keys.js';
+import { requireRepo } from '../../../backup/status.js';
 import { listRepo, type Listed } from '../../../backup/repo.js';
-import { recordVerdict, vaultForBackups, verifyBackup } from '../../../backup/run.js';
+import { mayRecordVerdict, noteKeysInUse, recordVerdict, vaultForBackups, verifyBackup } from '../../../backup/run.js';
 import { table, type Context } from '../../context.js';
 import { plural } from '../../options.js';
 import { repoOption, signingKeyPath, type RepoOptions } from './options.js';
@@ -27,6 +28,7 @@ export default function backupVerify(cmd: Command, ctx: Context): void {
       const repo = openRepo(ctx, o);
       const paths = ctx.paths(cmd);
       const store = ctx.storeOptions(cmd);
+      await requireRepo(repo);
       const all = await listRepo(repo);
       const chosen = o.all ? all : pick(all, files);
       const signing = loadSigningKey(signingKeyPath(ctx, o));
@@ -34,10 +36,11 @@ export default function backupVerify(cmd: Command, ctx: Context): void {
       const doc = await vaultForBackups(paths, store);
       const results = [];
       for (const b of chosen) {
-        const r = await verifyBackup(repo, b, doc, { readData: true, env: ctx.io.env });
-        if (r.manifest && r.keyHeld) await recordVerdict(repo, r.manifest, r, signing, ctx.now());
+        const r = await verifyBackup(repo, b, doc, { readData: true, env: ctx.io.env, now: ctx.now() });
+        if (mayRecordVerdict(r, signing, doc)) await recordVerdict(repo, r.manifest!, r, signing, ctx.now());
         results.push(r);
       }
+      await noteKeysInUse(paths, store, repo, results, ctx.now());
       const bad = results.filter((r) => !r.ok);
       if (ctx.globals(cmd).json) ctx.json(results.map(({ manifest: _m, ...r }) => r));
       else {

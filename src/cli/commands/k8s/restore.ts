@@ -29,11 +29,10 @@ interface RestoreOptions extends ClusterOptions, PlanOptions {
 
 /** The Secrets of a Kubernetes backup (after a full check), as a restore source. */
 async function backupSource(ctx: Context, cmd: Command, o: RestoreOptions): Promise<{ file: { path: string; text: string }; secrets: SecretObject[] }> {
-  const [{ listRepo }, { pick }, { openRepo }, { backupKeys }, { readBackup }, { vaultForBackups }, { parseSecretManifests }] = await Promise.all([
+  const [{ listRepo }, { pick }, { openRepo }, { restorableKey, readBackup }, { vaultForBackups }, { parseSecretManifests }] = await Promise.all([
     import('../../../backup/repo.js'),
     import('../backup/verify.js'),
     import('../backup/options.js'),
-    import('../../../backup/keys.js'),
     import('../../../backup/restore.js'),
     import('../../../backup/run.js'),
     import('../../../k8s/secret.js'),
@@ -43,8 +42,7 @@ async function backupSource(ctx: Context, cmd: Command, o: RestoreOptions): Prom
   if (!b!.manifest || b!.problem) throw new VaultError('integrity', `${o.fromBackup}: ${b!.problem ?? 'no manifest'}`);
   const m = b!.manifest;
   if (m.kind !== 'k8s') throw new VaultError('usage', `${o.fromBackup} is a ${m.kind} backup, not a Kubernetes one`);
-  const key = backupKeys(await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd))).find((k) => k.keyId === m.keyId);
-  if (!key) throw new VaultError('wrong-key', `the vault does not hold backup key ${m.keyId}, which ${o.fromBackup} needs`, { code: 'backup-key-gone' });
+  const key = restorableKey(await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd)), m, o.fromBackup!);
   const text = (await readBackup(repo, m, key, ctx.io.env, 64 << 20)).toString('utf8');
   const label = `${m.component}/${m.file}`;
   return { file: { path: label, text }, secrets: parseSecretManifests(text, label).secrets };
