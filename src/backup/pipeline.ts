@@ -37,12 +37,15 @@ export interface Digest {
 /**
  * Counts and hashes what passes through, keeps the first bytes (for format
  * checks), and can mirror every chunk into a second writable (a checker's
- * stdin), waiting for it to drain.
+ * stdin), waiting for it to drain — or to go away: a checker that exits or
+ * closes its input early never leaves the stream waiting (`mirrorLost` says
+ * it stopped reading before the end).
  */
 class Tap extends Transform {
   private readonly hash = createHash('sha256');
   size = 0;
   head = Buffer.alloc(0);
+  mirrorLost = false;
   constructor(private readonly onBytes?: (n: number) => void, private readonly mirror?: Writable) {
     super({ highWaterMark: 1 << 20 });
   }
@@ -51,11 +54,31 @@ class Tap extends Transform {
     this.size += chunk.length;
     if (this.head.length < 64) this.head = Buffer.concat([this.head, chunk.subarray(0, 64 - this.head.length)]);
     this.onBytes?.(this.size);
-    if (this.mirror && !this.mirror.destroyed && !this.mirror.write(chunk)) this.mirror.once('drain', () => cb(null, chunk));
-    else cb(null, chunk);
+    const m = this.mirror;
+    if (!m || this.mirrorLost || m.destroyed || m.writableEnded) {
+      if (m) this.mirrorLost = true;
+      cb(null, chunk);
+      return;
+    }
+    const ok = m.write(chunk, (e) => {
+      if (e) this.mirrorLost = true;
+    });
+    if (ok) {
+      cb(null, chunk);
+      return;
+    }
+    const go = () => {
+      m.off('drain', go).off('close', lost).off('error', lost);
+      cb(null, chunk);
+    };
+    const lost = () => {
+      this.mirrorLost = true;
+      go();
+    };
+    m.on('drain', go).on('close', lost).on('error', lost);
   }
   override _flush(cb: TransformCallback): void {
-    this.mirror?.end();
+    if (this.mirror && !this.mirror.destroyed) this.mirror.end();
     cb();
   }
   digest(): Digest {
@@ -97,39 +120,91 @@ export interface Produced {
  * Runs a producer through the pipeline into `file`; commits it only if
  * every stage succeeded and `check(head, size)` finds nothing wrong with the
  * plaintext; otherwise aborts it (the temp file is removed) and throws a
- * backup-failed error naming the stage, with the tool's stderr (bounded).
+ * backup-failed error naming the stage, with the tool's stderr (bounded), or
+ * the write's own error (a full disk, a failed upload).
+ *
+ * The first stage to fail tears down the others at once (the dump tool and
+ * the checker are killed, the streams destroyed), so a failure never leaves
+ * the pipeline waiting on a stage that will not move: the error reported is
+ * the cause, not what the teardown did to the other stages.
  */
 export async function produce(p: Producer, recipient: string, file: PendingFile, o: { check: (head: Buffer, size: number) => string | null; verifier?: Consumer; onProgress?: (bytes: number) => void }): Promise<Produced> {
-  let proc: Spawned | undefined;
-  const checker = o.verifier ? startConsumer(o.verifier) : undefined;
-  const plain = new Tap(o.onProgress, checker?.sink);
-  const cipher = new Tap();
   const name = p.kind === 'process' ? p.command : p.name;
+  let proc: Spawned | undefined;
+  let checker: ReturnType<typeof startConsumer> | undefined;
+  let source: Readable | undefined;
+  let plain: Tap | undefined;
+  const cipher = new Tap();
+  let tornDown = false;
+  const teardown = () => {
+    if (tornDown) return;
+    tornDown = true;
+    proc?.child.kill('SIGKILL');
+    checker?.kill();
+    plain?.destroy(new Error('the backup stopped'));
+    source?.destroy();
+  };
   try {
-    let source: Readable;
+    checker = o.verifier ? startConsumer(o.verifier) : undefined;
+    plain = new Tap(o.onProgress, checker?.sink);
     if (p.kind === 'process') {
       proc = start(p.command, p.args, p.env, 'ignore', 'this backup');
       source = proc.child.stdout!;
     } else source = await p.open();
-    const piped = pipeline(source, plain, encryptStream({ recipients: [recipient] }), cipher, file.stream);
-    const [flow, exit, checked] = await Promise.allSettled([piped, proc?.done, checker?.done]);
-    if (exit.status === 'fulfilled' && exit.value) {
-      const x = exit.value;
-      if (x.signal) throw new VaultError('backup-failed', `${name} was killed by ${x.signal}${tail(proc!.stderr()) ? `: ${tail(proc!.stderr())}` : ''}; nothing was kept`);
-      if (x.code !== 0) throw new VaultError('backup-failed', `${name} failed (exit ${x.code})${tail(proc!.stderr()) ? `: ${tail(proc!.stderr())}` : ''}; nothing was kept`);
-    } else if (exit.status === 'rejected') throw exit.reason;
-    const problem = o.check(plain.head, plain.size);
-    if (problem) throw new VaultError('backup-failed', `${name} exited 0 but ${problem}; nothing was kept`);
-    if (checked.status === 'rejected') {
-      const e = checked.reason as VaultError;
-      throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: ${e.message}; nothing was kept`);
+    // What each stage did, and whether it did it before anything was torn down (then it is a cause, not a consequence).
+    let procExit: { code: number | null; signal: NodeJS.Signals | null; first: boolean } | undefined;
+    let procError: unknown;
+    let flowError: { e: unknown; first: boolean } | undefined;
+    let checkError: { e: unknown; first: boolean } | undefined;
+    const watched = proc?.done.then(
+      (x) => {
+        procExit = { ...x, first: !tornDown };
+        if (x.signal || x.code !== 0) {
+          // The dump tool failed: its output so far is useless; stop the rest.
+          if (!tornDown) checker?.kill();
+        }
+      },
+      (e) => {
+        procError = e;
+        teardown();
+      },
+    );
+    const flow = pipeline(source, plain, encryptStream({ recipients: [recipient] }), cipher, file.stream).then(
+      () => undefined,
+      (e) => {
+        flowError = { e, first: !tornDown };
+        teardown();
+      },
+    );
+    const checked = checker?.done.then(
+      () => {
+        // A checker that passed but stopped reading before the end has not seen everything.
+        if (plain!.mirrorLost && !tornDown) teardown();
+      },
+      (e) => {
+        checkError = { e, first: !tornDown };
+        teardown();
+      },
+    );
+    await Promise.all([flow, watched, checked]);
+    if (procError) throw procError;
+    const stderr = () => (proc && tail(proc.stderr()) ? `: ${tail(proc.stderr())}` : '');
+    if (procExit?.first && (procExit.signal || procExit.code !== 0)) {
+      if (procExit.signal) throw new VaultError('backup-failed', `${name} was killed by ${procExit.signal}${stderr()}; nothing was kept`);
+      throw new VaultError('backup-failed', `${name} failed (exit ${procExit.code})${stderr()}; nothing was kept`);
     }
-    if (flow.status === 'rejected') throw flow.reason;
+    if (flowError?.first) throw await file.explain(flowError.e);
+    if (!flowError) {
+      const problem = o.check(plain.head, plain.size);
+      if (problem) throw new VaultError('backup-failed', `${name} exited 0 but ${problem}; nothing was kept`);
+    }
+    if (checkError) throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: ${(checkError.e as Error).message}; nothing was kept`);
+    if (plain.mirrorLost) throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: it stopped reading before the end of the dump; nothing was kept`);
+    if (flowError) throw await file.explain(flowError.e);
     const location = await file.commit();
     return { plaintext: plain.digest(), ciphertext: cipher.digest(), location, stderr: proc ? tail(proc.stderr()) : '' };
   } catch (e) {
-    proc?.child.kill('SIGKILL');
-    checker?.kill();
+    teardown();
     await file.abort();
     if (e instanceof VaultError) throw e;
     const err = e as NodeJS.ErrnoException;
@@ -188,9 +263,10 @@ function startConsumer(c: Consumer): { sink: Writable; done: Promise<void>; kill
     return { sink, done, kill: () => proc.child.kill('SIGKILL') };
   }
   const pass = new Transform({ transform: (chunk, _e, cb) => cb(null, chunk), highWaterMark: 1 << 20 });
-  const done = c.kind === 'inline' ? c.consume(pass) : new Promise<void>((res, rej) => pass.on('data', () => undefined).on('end', res).on('error', rej));
+  const done = c.kind === 'inline' ? c.consume(pass) : new Promise<void>((res, rej) => pass.on('data', () => undefined).on('end', res).on('error', rej).on('close', () => rej(new VaultError('interrupted', 'the read was stopped'))));
   done.catch(() => undefined);
-  return { sink: pass, done, kill: () => pass.destroy() };
+  // Killed: the consumer sees an error (never an end it would take for the whole dump), so its verdict settles.
+  return { sink: pass, done, kill: () => pass.destroy(new VaultError('interrupted', 'the read was stopped')) };
 }
 
 export interface Consumed {

@@ -47,6 +47,8 @@ export interface PendingFile {
   stream: Writable;
   commit(): Promise<string>;
   abort(): Promise<void>;
+  /** What an error of `stream` means, as a one-line error naming the file (a full disk, a failed upload). */
+  explain(e: unknown): Promise<VaultError>;
 }
 
 /**
@@ -67,6 +69,7 @@ export function createLocalFile(path: string, opts: { exclusive: boolean }): Pen
   const stream = createWriteStream(tmp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
   return {
     stream,
+    explain: async (e) => fsError(e, 'write', final),
     async commit() {
       try {
         const fd = openSync(tmp, 'r');
@@ -140,21 +143,30 @@ export function createFile(repo: Repo, component: string, name: string, opts: { 
   const failed = new Promise<never>((_, rej) => p.on('error', (e) => rej(new VaultError('not-found', `rclone could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { hint: 'install rclone, or use a local folder as the repository' }))));
   failed.catch(() => undefined);
   const message = () => err.split('\n').filter((l) => l && !/Config file .* not found/.test(l)).slice(-2).join('; ');
+  const uploadFailed = (code: number | null) => new VaultError('io', `uploading ${remote(name)} failed (rclone exit ${code}): ${message() || 'no message'}`, { hint: 'check the remote name, its credentials and the network' });
+  p.stdin.on('error', () => undefined);
   return {
     stream: p.stdin,
     async commit() {
       const code = await Promise.race([exited, failed]);
       if (code !== 0) {
         await runRclone(repo.io, ['deletefile', remote(tmpName)]).catch(() => undefined);
-        throw new VaultError('io', `uploading ${remote(name)} failed (rclone exit ${code}): ${message() || 'no message'}`, { hint: 'check the remote name, its credentials and the network' });
+        throw uploadFailed(code);
       }
       const mv = await runRclone(repo.io, ['moveto', remote(tmpName), remote(name)]);
       if (mv.code !== 0) throw new VaultError('io', `moving ${remote(name)} into place failed: ${mv.stderr.split('\n').slice(-1)[0]}`);
       return remote(name);
     },
+    async explain(e) {
+      // rclone stopped reading (it failed): its exit status and message say why.
+      const code = await Promise.race([exited, failed, new Promise<'running'>((res) => setTimeout(() => res('running'), 2000).unref())]).catch(() => 'failed' as const);
+      if (typeof code === 'number' && code !== 0) return uploadFailed(code);
+      if (code === null) return uploadFailed(code);
+      return new VaultError('io', `uploading ${remote(name)} failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'check the remote name, its credentials and the network' });
+    },
     async abort() {
       p.stdin.destroy();
-      p.kill();
+      p.kill('SIGKILL');
       await exited;
       await runRclone(repo.io, ['deletefile', remote(tmpName)]).catch(() => undefined);
     },

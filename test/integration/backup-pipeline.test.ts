@@ -1,0 +1,142 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
+import { havePostgres, startPostgres, type Postgres } from '../helpers/servers.mjs';
+
+/**
+ * The backup pipeline under failure: a full disk, a failing upload, a
+ * checker that quits early, component names from the command line, the
+ * credentials a command line holds, and the temp files of killed backups.
+ */
+let dir: string;
+let cleanup: () => void;
+let pg: Postgres | undefined;
+const HAVE_PG = havePostgres();
+const RCLONE = { RCLONE_CONFIG_X_TYPE: 'local' };
+
+const vt = (args: string[], opts: CliOptions = {}): Promise<CliResult> => cli(dir, args, { ...opts, env: { ...(pg?.env ?? {}), ...RCLONE, ...opts.env } });
+
+/** The built CLI as its own process: a hang is a timeout (killed), an unsettled promise exit 13. */
+function vtProcess(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult & { timedOut: boolean }> {
+  return new Promise((res, rej) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state'), ...(pg?.env ?? {}), ...RCLONE, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      process.kill(-p.pid!, 'SIGKILL');
+    }, timeoutMs);
+    p.stdout.on('data', (c: Buffer) => out.push(c));
+    p.stderr.on('data', (c: Buffer) => err.push(c));
+    p.on('error', rej);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(out);
+      res({ code: code ?? -1, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes, timedOut });
+    });
+  });
+}
+
+/** The processes still running whose command line mentions `marker` (children a failed backup should have killed). */
+function survivors(marker: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(marker) && Number(pid) !== process.pid) out.push(`${pid}: ${cmd}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+const walk = (d: string): string[] => {
+  try {
+    return readdirSync(d, { recursive: true }).map(String).sort();
+  } catch {
+    return [];
+  }
+};
+
+beforeAll(async () => {
+  ({ dir, cleanup } = tempDir('vt-bpipe-'));
+  if (!existsSync(join(BIN, '../../dist/cli.js'))) spawnSync(process.execPath, ['build.mjs'], { cwd: join(BIN, '../..'), stdio: 'ignore' });
+  if (HAVE_PG) pg = await startPostgres();
+  expect((await vt(['init'])).code).toBe(0);
+  // The backup key is made on first use (and says so): made here, so the failures below print only their error.
+  expect((await vt(['backup', 'exec', '--name', 'first', '-r', 'first-repo', '--', 'echo', 'x'])).code).toBe(0);
+  mkdirSync(join(dir, 'data'));
+  writeFileSync(join(dir, 'data/big'), Buffer.alloc(3_000_000, 7));
+});
+afterAll(() => {
+  pg?.stop();
+  cleanup();
+});
+
+describe('a failing stage ends the backup at once: a one-line error, nothing left, no process left', () => {
+  let mnt: string;
+  let mounted = false;
+  beforeAll(() => {
+    mnt = join(dir, 'small');
+    mkdirSync(mnt);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { encoding: 'utf8' });
+    mounted = m.status === 0;
+    if (!mounted && process.env.CI === 'true') throw new Error(`mounting a tmpfs is needed in CI (run as root): ${m.stderr}`);
+  });
+  afterAll(() => {
+    if (mounted) spawnSync('umount', [mnt]);
+  });
+
+  it('a full disk under tar (its checker tar -t waiting for the rest): exit 1 naming the file, temp file removed', async () => {
+    if (!mounted) return;
+    const r = await vtProcess(['backup', 'files', '-r', join(mnt, 'repo'), '-C', 'data', '--name', 'full1', 'big']);
+    expect(r.timedOut, 'the backup hung').toBe(false);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^vault-tool: error: cannot write ${join(mnt, 'repo/files/full1')}/\\d{8}T\\d{6}Z-[0-9a-f]{8}\\.tar\\.age: no space left on the device\\n$`));
+    expect(walk(join(mnt, 'repo')).filter((f) => f.endsWith('.tmp') || f.endsWith('.age'))).toEqual([]);
+    expect(survivors(join(dir, 'data'))).toEqual([]);
+  });
+
+  it('a full disk under a command with no checker: exit 1, not a silent exit 13', async () => {
+    if (!mounted) return;
+    const r = await vtProcess(['backup', 'exec', '--name', 'full2', '-r', join(mnt, 'repo'), '--', 'head', '-c', '5000000', '/dev/urandom']);
+    expect(r.timedOut, 'the backup hung').toBe(false);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^vault-tool: error: cannot write .*\/exec\/full2\/\S+\.bin\.age: no space left on the device\n$/);
+    expect(walk(join(mnt, 'repo')).filter((f) => f.endsWith('.tmp') || f.endsWith('.age'))).toEqual([]);
+  });
+
+  it('an rclone upload that fails while the dump is still coming: exit 1 with rclone\'s message', async () => {
+    writeFileSync(join(dir, 'plainfile'), 'x');
+    const r = await vtProcess(['backup', 'files', '-r', `x:${join(dir, 'plainfile', 'repo')}`, '-C', 'data', '--name', 'up', 'big']);
+    expect(r.timedOut, 'the backup hung').toBe(false);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^vault-tool: error: uploading x:.*\/plainfile\/repo\/files\/up\/\S+\.tar\.age failed \(rclone exit \d+\): .+\n(vault-tool: hint: .*\n)?$/);
+    expect(survivors(join(dir, 'data'))).toEqual([]);
+  });
+
+  describe.skipIf(!HAVE_PG)('a checker that fails before the dump ends', () => {
+    const fakePgDump = (bytes: number) => {
+      const bin = join(dir, `fake-pg-${bytes}`);
+      mkdirSync(bin, { recursive: true });
+      const real = spawnSync('sh', ['-c', 'command -v pg_dump'], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(join(bin, 'pg_dump'), `#!/bin/sh\ncase "$1" in --version) exec ${real} --version;; esac\nprintf PGDMP\nhead -c ${bytes} /dev/urandom\n`);
+      chmodSync(join(bin, 'pg_dump'), 0o755);
+      return `${bin}:${process.env.PATH}`;
+    };
+    for (const bytes of [300_000, 5_000_000]) {
+      it(`PGDMP and ${bytes} bytes of garbage: pg_restore refuses it, exit 19 with its message, nothing kept`, async () => {
+        const r = await vtProcess(['backup', 'postgres', '--dbname', 'postgres', '-r', 'repo'], { PATH: fakePgDump(bytes) });
+        expect(r.timedOut, 'the backup hung').toBe(false);
+        expect(r.code, r.stderr).toBe(19);
+        expect(r.stderr).toMatch(/^vault-tool: error: the dump does not pass pg_restore -f \/dev\/null: pg_restore -f \/dev\/null failed \(exit 1\): .+; nothing was kept\n$/);
+        expect(walk(join(dir, 'repo/postgres/postgres'))).toEqual([]);
+        expect(survivors(`fake-pg-${bytes}`)).toEqual([]);
+      });
+    }
+  });
+});
