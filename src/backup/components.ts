@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
@@ -6,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { VaultError } from '../vault/errors.js';
 import type { Kind } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
+import { checkComponent, isComponentName } from './repo.js';
 
 const run = promisify(execFile);
 
@@ -52,6 +54,20 @@ export function checkDbname(dbname: string): void {
   }
 }
 
+/**
+ * The component of a database: postgres/NAME with the database's own name
+ * when it is already a valid lowercase component name, else (capitals,
+ * spaces, a leading dot, `..`, or a name that looks like a mapped one or is
+ * reserved) its lowercased, cleaned form with `_` and 10 hex digits of the
+ * SHA-256 of the exact name: two databases never share a component.
+ */
+export function componentForDatabase(database: string): string {
+  const mapped = /_[0-9a-f]{10}$/;
+  if (isComponentName(database) && !mapped.test(database) && database !== 'globals') return `postgres/${database}`;
+  const clean = database.toLowerCase().replace(/[^a-z0-9._-]+/g, '_').replace(/^[._-]+/, '').slice(0, 80) || 'db';
+  return `postgres/${clean}_${createHash('sha256').update(database, 'utf8').digest('hex').slice(0, 10)}`;
+}
+
 async function psql(sql: string, dbname: string | undefined, env: Env): Promise<string> {
   try {
     const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql, ...(dbname ? ['--dbname', dbname] : [])], { env: env as NodeJS.ProcessEnv });
@@ -82,7 +98,7 @@ export async function postgresComponent(env: Env, dbname: string | undefined, o:
   const database = await psql('select current_database()', dbname, env);
   const estimate = Number(await psql('select pg_database_size(current_database())', dbname, env));
   return {
-    component: `postgres/${database.toLowerCase().replace(/[^a-z0-9._-]/g, '_')}`,
+    component: checkComponent(componentForDatabase(database)),
     kind: 'postgres',
     ext: 'pgdump',
     producer: { kind: 'process', command: 'pg_dump', args: [...dumpArgs, ...(dbname ? ['--dbname', dbname] : [])], env },
@@ -122,6 +138,7 @@ async function endsWith(r: Readable, marker: string): Promise<void> {
 
 /** `redis-cli --rdb -`: a fresh RDB snapshot streamed from the server (local or remote; REDISCLI_AUTH for a password). */
 export async function redisComponent(env: Env, o: { host: string; port: string; name: string }): Promise<Component> {
+  checkComponent(`redis/${o.name}`);
   const version = await versionOf('redis-cli', env);
   return {
     component: `redis/${o.name}`,
@@ -137,6 +154,7 @@ export async function redisComponent(env: Env, o: { host: string; port: string; 
 
 /** A tar stream of files and folders (relative to `base`). */
 export async function filesComponent(env: Env, o: { base: string; paths: string[]; name: string }): Promise<Component> {
+  checkComponent(`files/${o.name}`);
   if (!o.paths.length) throw new VaultError('usage', 'which files? name at least one path');
   for (const p of o.paths) if (p.startsWith('-')) throw new VaultError('usage', `path ${JSON.stringify(p)} starts with "-": write ./${p}`);
   const version = await versionOf('tar', env);
@@ -154,6 +172,7 @@ export async function filesComponent(env: Env, o: { base: string; paths: string[
 
 /** Kubernetes objects as YAML documents, made in-process through the cluster client. */
 export function k8sComponent(o: { name: string; context: string; namespaces: string[]; open: () => Promise<Readable> }): Component {
+  checkComponent(`k8s/${o.name}`);
   return {
     component: `k8s/${o.name}`,
     kind: 'k8s',
@@ -178,6 +197,7 @@ const SENSITIVE = /pass|secret|token|key|auth|credential/i;
 
 /** Any command that writes a dump to stdout (mongodump --archive, kc.sh export…). */
 export async function execComponent(env: Env, o: { name: string; command: string; args: string[] }): Promise<Component> {
+  checkComponent(`exec/${o.name}`);
   // The arguments are recorded, but the value of any that looks like a credential is not.
   const shown = o.args.map((a, i) => (SENSITIVE.test(o.args[i - 1] ?? '') && !a.startsWith('-') ? '***' : a.replace(/^(--?[^=]*(pass|secret|token|key|auth)[^=]*=).*/i, '$1***')));
   return {

@@ -29,10 +29,24 @@ export interface Repo {
   io: DestOptions;
 }
 
-const COMPONENT = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)?$/;
+/** A component's own name (the part after the kind): no `.` or `..`, no leading dot, no `/`. */
+const NAME = /^[a-z0-9][a-z0-9._-]*$/;
+const KINDS = new Set(['postgres', 'redis', 'files', 'k8s', 'exec']);
 
+/** Whether `name` may follow the kind in a component name. */
+export const isComponentName = (name: string): boolean => NAME.test(name) && name.length <= 100;
+
+/**
+ * The one check of a component name, KIND/NAME (postgres/app, files/config):
+ * every folder a backup writes goes through it before anything runs, so no
+ * name reaches outside its kind's folder, hides (a leading dot) or nests
+ * deeper than listing looks.
+ */
 export function checkComponent(c: string): string {
-  if (!COMPONENT.test(c) || c.length > 128) throw new VaultError('usage', `invalid component name ${JSON.stringify(c)}: lowercase letters, digits, . _ - (one / allowed, as postgres/app)`);
+  const [kind, name, ...more] = c.split('/');
+  if (more.length || !kind || !KINDS.has(kind) || name === undefined || !isComponentName(name)) {
+    throw new VaultError('usage', `invalid component name ${JSON.stringify(c)}: KIND/NAME, KIND one of ${[...KINDS].join(', ')}, NAME of lowercase letters, digits, . _ - starting with a letter or a digit (as postgres/app)`);
+  }
   return c;
 }
 
@@ -116,6 +130,7 @@ function removeEmptyDirs(dirs: string[]): void {
 
 /** Opens a streaming write of `name` into the component's folder, never visible under its name until committed. */
 export function createFile(repo: Repo, component: string, name: string, opts: { sizeEstimate?: number } = {}): PendingFile {
+  checkComponent(component);
   const d = componentDest(repo, component);
   const tmpName = `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   if (d.kind === 'folder') {
@@ -187,6 +202,7 @@ export function openFile(repo: Repo, component: string, name: string): Readable 
 }
 
 export async function writeManifest(repo: Repo, m: BackupManifest, replace = false): Promise<string> {
+  checkComponent(m.component);
   return (await writeFile(componentDest(repo, m.component), manifestName(m.file), Buffer.from(JSON.stringify(m, null, 2) + '\n'), { ...repo.io, exclusive: !replace })).location;
 }
 

@@ -2,6 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { componentForDatabase } from '../../src/backup/components.js';
+import { checkComponent } from '../../src/backup/repo.js';
 import { BIN, cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, startPostgres, type Postgres } from '../helpers/servers.mjs';
 
@@ -138,5 +140,56 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
         expect(survivors(`fake-pg-${bytes}`)).toEqual([]);
       });
     }
+  });
+});
+
+describe('component names: one check before anything runs', () => {
+  it('the check itself: KIND/NAME, no . or .. segment, no leading dot, no deeper /', () => {
+    for (const good of ['postgres/app', 'files/config', 'exec/m.1_x-y', 'redis/default', 'k8s/prod']) expect(checkComponent(good)).toBe(good);
+    for (const bad of ['files/../../x', 'files/..', 'files/.', 'files/.hidden', 'exec/a/b', 'redis/A B', 'postgres', 'postgres/', '../postgres/x', 'other/x', 'files/UPPER']) expect(() => checkComponent(bad), bad).toThrow(/invalid component name/);
+  });
+
+  it('--name is refused with a usage error, and nothing is written anywhere', async () => {
+    const before = walk(dir);
+    const cases: string[][] = [
+      ['files', '--name', '../../escaped', '-C', 'data', 'big'],
+      ['exec', '--name', '../../../tmp/x', '--', 'echo', 'x'],
+      ['redis', '--name', 'A B/../..'],
+      ['exec', '--name', 'a/b', '--', 'echo', 'x'],
+      ['exec', '--name', 'UPPER case', '--', 'echo', 'x'],
+      ['files', '--name', '.hidden', '-C', 'data', 'big'],
+      ['k8s', '--name', '..', '-n', 'x'],
+    ];
+    for (const c of cases) {
+      const r = await vt(['backup', ...c.slice(0, 1), '-r', 'names-repo', ...c.slice(1)]);
+      expect(r.code, `${c.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, c.join(' ')).toMatch(/^vault-tool: error: .*--name ".*": a component name is lowercase letters, digits/m);
+    }
+    expect(walk(dir)).toEqual(before);
+    expect(existsSync('/tmp/x')).toBe(false);
+  });
+
+  it('database names map one to one onto valid components', () => {
+    const names = ['orders', 'Orders', 'ORDERS', '..', '.', '.hidden', 'a b', 'a/b', 'globals', 'orders_0123456789', 'x'.repeat(63), 'Ärger'];
+    const mapped = names.map(componentForDatabase);
+    for (const m of mapped) expect(checkComponent(m)).toBe(m);
+    expect(new Set(mapped).size).toBe(names.length);
+    expect(mapped.includes('postgres/globals')).toBe(false);
+    expect(componentForDatabase('orders')).toBe('postgres/orders');
+    expect(componentForDatabase('Orders')).toMatch(/^postgres\/orders_[0-9a-f]{10}$/);
+  });
+
+  it.skipIf(!HAVE_PG)('--all with databases "..", ".hidden", "Orders" and "orders": each its own listed component, none in the repo root', async () => {
+    for (const db of ['..', '.hidden', 'Orders', 'orders']) pg!.sql(`create database "${db}"`);
+    const b = await vt(['backup', 'postgres', '--all', '-r', 'pg-repo', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const made = b.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'backup').map((l) => l.component as string);
+    expect(new Set(made).size).toBe(made.length);
+    expect(made).toContain('postgres/orders');
+    expect(made).toContain('postgres/globals');
+    expect(made.filter((m) => /^postgres\/(orders|db|hidden)_[0-9a-f]{10}$/.test(m))).toHaveLength(3);
+    expect(readdirSync(join(dir, 'pg-repo'))).toEqual(['postgres']);
+    const listed = JSON.parse((await vt(['backup', 'list', '-r', 'pg-repo', '--json'])).stdout).map((x: { component: string }) => x.component);
+    expect([...new Set(listed)].sort()).toEqual([...made].sort());
   });
 });

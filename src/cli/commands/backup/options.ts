@@ -9,7 +9,7 @@ import { parseDestination } from '../../../dest/dest.js';
 import type { Component } from '../../../backup/components.js';
 import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
 import type { BackupManifest } from '../../../backup/manifest.js';
-import type { Repo } from '../../../backup/repo.js';
+import { isComponentName, type Repo } from '../../../backup/repo.js';
 import { backupComponent } from '../../../backup/run.js';
 import { parseRecipient } from '../../../vault/age/x25519.js';
 import type { Context } from '../../context.js';
@@ -39,6 +39,12 @@ export function makeOptions(c: Command): Command {
   return repoOption(c)
     .option('--recipient <age1…>', 'encrypt to this backup recipient (env VAULT_TOOL_BACKUP_RECIPIENT); default: the vault\'s backup key, made on first use')
     .option('--signing-key <file>', 'this host\'s manifest signing key (default: signing.key in the state folder; made on first use)');
+}
+
+/** `--name` of a component: checked when the command line is read, before anything runs. */
+export function componentName(v: string): string {
+  if (!isComponentName(v)) throw new VaultError('usage', `--name ${JSON.stringify(v)}: a component name is lowercase letters, digits, . _ - (at most 100), starting with a letter or a digit, without /`);
+  return v;
 }
 
 export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
