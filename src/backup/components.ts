@@ -31,6 +31,8 @@ export interface Component {
   verifier: (env: Record<string, string | undefined>) => Consumer;
   /** An estimate of the plaintext size, for progress and for remote uploads. */
   estimate?: number;
+  /** What the user should know before it runs (a password on the command line). */
+  warnings?: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -47,11 +49,114 @@ async function versionOf(cmd: string, env: Env): Promise<string> {
 
 const majorOf = (v: string) => Number(/(\d+)(\.\d+)?/.exec(v.replace(/^[^\d]*/, ''))?.[1] ?? NaN);
 
-/** `--dbname` may name a database or hold a connection string, but not a password (argv is visible in ps). */
-export function checkDbname(dbname: string): void {
-  if (/password=|:\/\/[^/@]*:[^/@]*@/i.test(dbname)) {
-    throw new VaultError('usage', 'the connection string holds a password, which would be visible to other users (ps) and recorded', { hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead' });
+/**
+ * The keys of a libpq connection string (`key = value`, spaces allowed
+ * around `=`, values bare or single-quoted with backslash escapes), with
+ * their values; null when it does not parse as libpq would read it.
+ */
+export function parseConninfo(s: string): [string, string][] | null {
+  const out: [string, string][] = [];
+  let i = 0;
+  const ws = () => {
+    while (i < s.length && /\s/.test(s[i]!)) i++;
+  };
+  for (;;) {
+    ws();
+    if (i >= s.length) return out;
+    const k0 = i;
+    while (i < s.length && /[A-Za-z0-9_]/.test(s[i]!)) i++;
+    const key = s.slice(k0, i);
+    ws();
+    if (!key || s[i] !== '=') return null;
+    i++;
+    ws();
+    let value = '';
+    if (s[i] === "'") {
+      i++;
+      for (;;) {
+        if (i >= s.length) return null;
+        const c = s[i]!;
+        if (c === '\\') {
+          value += s[i + 1] ?? '';
+          i += 2;
+        } else if (c === "'") {
+          i++;
+          break;
+        } else {
+          value += c;
+          i++;
+        }
+      }
+    } else {
+      while (i < s.length && !/\s/.test(s[i]!)) {
+        if (s[i] === '\\') {
+          value += s[i + 1] ?? '';
+          i += 2;
+        } else value += s[i++];
+      }
+    }
+    out.push([key, value]);
   }
+}
+
+const SECRET_KEYS = new Set(['password', 'passfile']);
+const URI = /^postgres(?:ql)?:\/\//i;
+
+/** Why a connection string given on the command line is refused (a password or a password file in it), or null. */
+function secretInDbname(dbname: string, depth = 0): string | null {
+  if (depth > 2) return 'it nests connection strings too deep';
+  if (URI.test(dbname)) {
+    const rest = dbname.replace(URI, '');
+    // libpq reads user[:password]@ up to the first @ or /.
+    const end = rest.search(/[@/]/);
+    if (end >= 0 && rest[end] === '@' && rest.slice(0, end).includes(':')) return 'password';
+    const q = rest.indexOf('?');
+    if (q >= 0) {
+      for (const part of rest.slice(q + 1).split('&')) {
+        const eq = part.indexOf('=');
+        let key: string;
+        let value: string;
+        try {
+          key = decodeURIComponent(eq >= 0 ? part.slice(0, eq) : part).trim().toLowerCase();
+          value = decodeURIComponent(eq >= 0 ? part.slice(eq + 1) : '');
+        } catch {
+          return 'unreadable';
+        }
+        if (SECRET_KEYS.has(key)) return key;
+        if (key === 'dbname' && (URI.test(value) || value.includes('='))) {
+          const inner = secretInDbname(value, depth + 1);
+          if (inner) return inner;
+        }
+      }
+    }
+    return null;
+  }
+  if (!dbname.includes('=')) return null;
+  const pairs = parseConninfo(dbname);
+  if (!pairs) return 'unreadable';
+  for (const [k, v] of pairs) {
+    const key = k.toLowerCase();
+    if (SECRET_KEYS.has(key)) return key;
+    if (key === 'dbname' && (URI.test(v) || v.includes('='))) {
+      const inner = secretInDbname(v, depth + 1);
+      if (inner) return inner;
+    }
+  }
+  return null;
+}
+
+/**
+ * `--dbname` may name a database or hold a connection string (libpq's
+ * `key = value` form or a postgresql:// URI), but not a password or a
+ * password file (argv is visible in ps): the string is parsed as libpq
+ * parses it, so no spelling of the key gets past.
+ */
+export function checkDbname(dbname: string): void {
+  const found = secretInDbname(dbname);
+  if (!found) return;
+  if (found === 'unreadable') throw new VaultError('usage', 'the connection string cannot be read as libpq reads one (an unterminated quote, a key without "=", a bad %-escape)', { hint: 'write key=value pairs, quoting a value with spaces in single quotes, or a postgresql:// URI' });
+  if (found === 'passfile') throw new VaultError('usage', 'the connection string holds a password setting (passfile), which would be visible to other users (ps) and recorded', { hint: 'set PGPASSFILE (a file of mode 0600) in the environment instead' });
+  throw new VaultError('usage', 'the connection string holds a password, which would be visible to other users (ps) and recorded', { hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead' });
 }
 
 /**
@@ -193,13 +298,44 @@ async function checkYaml(r: Readable): Promise<void> {
   if (bad) throw new VaultError('verify-failed', `the YAML does not parse: ${bad.errors[0]!.message.split('\n')[0]}`);
 }
 
-const SENSITIVE = /pass|secret|token|key|auth|credential/i;
+/** Words that name a credential in an option or a variable. */
+const SECRET_WORD = '(?:pass|pwd|secret|token|key|auth|credential)';
+const SECRET_OPTION = new RegExp(`^--?[A-Za-z0-9_.-]*${SECRET_WORD}[A-Za-z0-9_.-]*$`, 'i');
+const SECRET_OPTION_VALUE = new RegExp(`^(--?[A-Za-z0-9_.-]*${SECRET_WORD}[A-Za-z0-9_.-]*=).+`, 'i');
+const SECRET_ASSIGNMENT = new RegExp(`(^|[\\s;&|'"(])((?:[A-Za-z_][A-Za-z0-9_.-]*)?${SECRET_WORD}[A-Za-z0-9_.-]*)(\\s*=\\s*)('[^']*'|"[^"]*"|[^\\s'";&|)]+)`, 'gi');
+const URI_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#\s:@]*):[^/?#\s]*@/gi;
+const QUERY_SECRET = new RegExp(`([?&;][^=&#\\s]*${SECRET_WORD}[^=&#\\s]*=)[^&#\\s]*`, 'gi');
+
+/**
+ * A command line as it may be recorded: the values of what looks like a
+ * credential replaced by `***` — a URI's userinfo password
+ * (`mongodb://admin:***@db`), a `password=` query parameter, `-p<password>`
+ * (as mysql's), `--password=…` and the value after `--password` (any option
+ * naming a pass, secret, token, key, auth or credential), and `NAME=value`
+ * where NAME does (also inside a `sh -c` script or a connection string).
+ */
+export function redactArgs(args: string[]): { shown: string[]; redacted: boolean } {
+  let redacted = false;
+  const shown = args.map((a, i) => {
+    const prev = args[i - 1] ?? '';
+    let out: string;
+    if (SECRET_OPTION.test(prev) && !SECRET_OPTION_VALUE.test(prev) && !a.startsWith('-')) out = '***';
+    else if (/^-p.+/.test(a) && !a.startsWith('--')) out = '-p***';
+    else {
+      out = a.replace(SECRET_OPTION_VALUE, '$1***');
+      out = out.replace(URI_PASSWORD, '$1:***@').replace(QUERY_SECRET, '$1***').replace(SECRET_ASSIGNMENT, '$1$2$3***');
+    }
+    if (out !== a) redacted = true;
+    return out;
+  });
+  return { shown, redacted };
+}
 
 /** Any command that writes a dump to stdout (mongodump --archive, kc.sh export…). */
 export async function execComponent(env: Env, o: { name: string; command: string; args: string[] }): Promise<Component> {
   checkComponent(`exec/${o.name}`);
   // The arguments are recorded, but the value of any that looks like a credential is not.
-  const shown = o.args.map((a, i) => (SENSITIVE.test(o.args[i - 1] ?? '') && !a.startsWith('-') ? '***' : a.replace(/^(--?[^=]*(pass|secret|token|key|auth)[^=]*=).*/i, '$1***')));
+  const { shown, redacted } = redactArgs(o.args);
   return {
     component: `exec/${o.name}`,
     kind: 'exec',
@@ -209,6 +345,7 @@ export async function execComponent(env: Env, o: { name: string; command: string
     source: { command: o.command, machine: hostname() },
     check: (_h, size) => (size === 0 ? 'its output was empty' : null),
     verifier: () => ({ kind: 'discard', label: 'decrypt' }),
+    ...(redacted ? { warnings: ['the command line holds what looks like a password: the manifest records it redacted, but while the backup runs any user of this host can read it (ps, /proc); give it to the command in its environment or a file instead'] } : {}),
   };
 }
 

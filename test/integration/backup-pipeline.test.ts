@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { componentForDatabase } from '../../src/backup/components.js';
+import { checkDbname, componentForDatabase, parseConninfo, redactArgs } from '../../src/backup/components.js';
 import { checkComponent } from '../../src/backup/repo.js';
 import { BIN, cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, startPostgres, type Postgres } from '../helpers/servers.mjs';
@@ -191,5 +191,50 @@ describe('component names: one check before anything runs', () => {
     expect(readdirSync(join(dir, 'pg-repo'))).toEqual(['postgres']);
     const listed = JSON.parse((await vt(['backup', 'list', '-r', 'pg-repo', '--json'])).stdout).map((x: { component: string }) => x.component);
     expect([...new Set(listed)].sort()).toEqual([...made].sort());
+  });
+});
+
+describe('credentials on a command line', () => {
+  it('exec: the manifest records argv redacted, and a warning says ps shows it', async () => {
+    const args = ['--uri', 'mongodb://admin:Hunter2pw@db/x', '-pMySQLpw', 'PGPASSWORD=abc', '--password', 'Sep4rate', '--api-token=Tok3n'];
+    const r = await vt(['backup', 'exec', '--name', 'm', '-r', 'cred-repo', '--json', '--', 'sh', '-c', 'echo dump', 'sh', ...args]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^vault-tool: warning: the command line holds what looks like a password: .*\(ps, \/proc\)/m);
+    const file = walk(join(dir, 'cred-repo/exec/m')).find((f) => f.endsWith('.manifest.json'))!;
+    const text = readFileSync(join(dir, 'cred-repo/exec/m', file), 'utf8');
+    for (const secret of ['Hunter2pw', 'MySQLpw', 'PGPASSWORD=abc', 'Sep4rate', 'Tok3n']) expect(text).not.toContain(secret);
+    expect(JSON.stringify(JSON.parse(text).tool)).not.toContain('abc');
+    expect(JSON.parse(text).tool.args).toEqual(['-c', 'echo dump', 'sh', '--uri', 'mongodb://admin:***@db/x', '-p***', 'PGPASSWORD=***', '--password', '***', '--api-token=***']);
+    const plain = await vt(['backup', 'exec', '--name', 'n', '-r', 'cred-repo', '--', 'echo', 'nothing', 'secret-free']);
+    expect(plain.stderr).not.toContain('warning');
+  });
+
+  it('redaction covers scripts, query strings and conninfo too', () => {
+    expect(redactArgs(['-c', "PGPASSWORD='a b' pg_dump -d x; MYSQL_PWD=zz mysqldump"]).shown).toEqual(['-c', 'PGPASSWORD=*** pg_dump -d x; MYSQL_PWD=*** mysqldump']);
+    expect(redactArgs(['postgresql://u@h/db?sslmode=require&password=zz']).shown).toEqual(['postgresql://u@h/db?sslmode=require&password=***']);
+    expect(redactArgs(['dbname=x password = S3cret']).shown).toEqual(['dbname=x password = ***']);
+    expect(redactArgs(['--port', '5432', 'plain']).redacted).toBe(false);
+  });
+
+  it('postgres: any password or passfile in --dbname is refused, however libpq would spell it', async () => {
+    const refused = [
+      'dbname=orders password = S3cretPW',
+      'dbname=orders password=S3cretPW',
+      "dbname='orders' password = 'S3cret PW'",
+      'host=/tmp passfile=/home/u/.pgpass',
+      'postgresql://app:S3cretPW@localhost/orders',
+      'postgres://app:@localhost/orders',
+      'postgresql://app@localhost/orders?sslmode=disable&password=S3cretPW',
+      'postgresql://app@localhost/orders?pass%77ord=S3cretPW',
+      "dbname='postgresql://app:S3cretPW@localhost/orders'",
+    ];
+    for (const d of refused) expect(() => checkDbname(d), d).toThrow(/the connection string holds a password/);
+    expect(() => checkDbname("dbname='unterminated")).toThrow(/cannot be read as libpq reads one/);
+    for (const d of ['orders', 'dbname=orders', 'dbname = orders host=/tmp', 'postgresql://app@localhost/orders?sslmode=disable', "dbname='my password db'"]) expect(() => checkDbname(d), d).not.toThrow();
+    expect(parseConninfo("dbname = 'a \\' b' x=y")).toEqual([['dbname', "a ' b"], ['x', 'y']]);
+    const r = await vt(['backup', 'postgres', '--dbname', 'dbname=orders password = S3cretPW', '-r', 'repo']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vault-tool: error: the connection string holds a password/);
+    expect(r.stderr).not.toContain('S3cretPW');
   });
 });

@@ -72,6 +72,7 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
   const json = ctx.globals(cmd).json;
   const tty = ctx.io.stderrIsTTY && !json;
   const components = await make();
+  for (const w of new Set(components.flatMap((c) => c.warnings ?? []))) ctx.warn(w);
   const started = Date.now();
   const results: BackupManifest[] = [];
   for (const c of components) {
