@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fsyncSync, linkSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { closeSync, createReadStream, createWriteStream, fsyncSync, linkSync, openSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { VaultError } from '../vault/errors.js';
-import { checkWritableTarget, fsyncDir, removeQuietly, sweepTempFiles, tempNameFor } from '../vault/fs/atomic.js';
+import { checkWritableTarget, fsyncDir, pidAlive, removeQuietly, sweepTempFiles, tempNameFor } from '../vault/fs/atomic.js';
 import { registerCleanup } from '../vault/fs/cleanup.js';
 import { checkReplace } from '../vault/fs/replace.js';
 import { resolveTarget } from '../vault/fs/target.js';
@@ -66,19 +67,77 @@ export interface PendingFile {
 }
 
 /**
+ * Temp names in a component folder: `.<file>.<pid>.<hex>.h<host>.tmp`, the
+ * host a short hash of its name, so that a sweep judges only the processes
+ * of its own host (a repository folder may be shared). Older names
+ * (`.<file>.<pid>.<hex>.tmp`, as the vault's own atomic writes use) carry no
+ * host: they are swept once their process is gone here and they are a day old.
+ */
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const TEMP = /^\.(.+)\.(\d+)\.[0-9a-f]{8}(?:\.h([0-9a-f]{8}))?\.tmp$/;
+const DAY = 86_400_000;
+const tempName = (name: string) => `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.h${HOST_TAG}.tmp`;
+
+/**
+ * Removes the temp files that backups killed on this host (SIGKILL, power
+ * loss) left in a component folder: every one whose process is gone, whatever
+ * file it was for. Best effort: a folder it cannot read or change is left.
+ */
+export function sweepFolder(dir: string, now = Date.now()): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP.exec(name);
+    if (!m) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    if (m[3] !== HOST_TAG) {
+      // Another host's temp file is never ours to judge; one without a host only once it is a day old.
+      if (m[3] !== undefined) continue;
+      try {
+        if (now - statSync(join(dir, name)).mtimeMs < DAY) continue;
+      } catch {
+        continue;
+      }
+    }
+    removeQuietly(join(dir, name));
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** On a remote, where no process can be judged: temp names a day old or more, left by backups that never finished. */
+async function sweepRemote(d: Destination, repo: Repo, now = Date.now()): Promise<void> {
+  try {
+    for (const f of await list(d, repo.io)) {
+      if (TEMP.test(f.name) && now - Date.parse(f.modTime) > DAY) await remove(d, f.name, repo.io).catch(() => undefined);
+    }
+  } catch {
+    /* best effort: the backup itself is done */
+  }
+}
+
+/**
  * A streaming write that is never visible under its final name until whole:
  * a temp file beside it (0600), fsync, rename (or, exclusive, a link that
  * fails if the name was taken meanwhile), fsync of the folder. An abort, an
  * error or an exit removes the temp file; a SIGKILL leaves one the next
  * write sweeps.
  */
-export function createLocalFile(path: string, opts: { exclusive: boolean }): PendingFile {
+export function createLocalFile(path: string, opts: { exclusive: boolean; inRepo?: boolean }): PendingFile {
   // Through a link to the file it names; a forced write never replaces a vault or a key file.
   const final = resolveTarget(path);
   checkWritableTarget(final, opts.exclusive);
   if (!opts.exclusive) checkReplace(final, 'output');
   sweepTempFiles(final);
-  const tmp = tempNameFor(final);
+  // In a component folder, every temp file a killed backup left goes, whatever file it was for.
+  if (opts.inRepo) sweepFolder(dirname(final));
+  const tmp = opts.inRepo ? join(dirname(final), tempName(basename(final))) : tempNameFor(final);
   const unregister = registerCleanup(() => removeQuietly(tmp));
   const stream = createWriteStream(tmp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
   return {
@@ -132,10 +191,10 @@ function removeEmptyDirs(dirs: string[]): void {
 export function createFile(repo: Repo, component: string, name: string, opts: { sizeEstimate?: number } = {}): PendingFile {
   checkComponent(component);
   const d = componentDest(repo, component);
-  const tmpName = `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmpName = tempName(name);
   if (d.kind === 'folder') {
     const made = makeDirs(d.path);
-    const f = createLocalFile(join(d.path, name), { exclusive: true });
+    const f = createLocalFile(join(d.path, name), { exclusive: true, inRepo: true });
     // A failed first backup of a component leaves no empty folder behind.
     return {
       ...f,
@@ -170,6 +229,7 @@ export function createFile(repo: Repo, component: string, name: string, opts: { 
       }
       const mv = await runRclone(repo.io, ['moveto', remote(tmpName), remote(name)]);
       if (mv.code !== 0) throw new VaultError('io', `moving ${remote(name)} into place failed: ${mv.stderr.split('\n').slice(-1)[0]}`);
+      await sweepRemote(d, repo);
       return remote(name);
     },
     async explain(e) {

@@ -1,9 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDbname, componentForDatabase, parseConninfo, redactArgs } from '../../src/backup/components.js';
-import { checkComponent } from '../../src/backup/repo.js';
+import { checkComponent, sweepFolder } from '../../src/backup/repo.js';
 import { BIN, cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, startPostgres, type Postgres } from '../helpers/servers.mjs';
 
@@ -236,5 +238,50 @@ describe('credentials on a command line', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^vault-tool: error: the connection string holds a password/);
     expect(r.stderr).not.toContain('S3cretPW');
+  });
+});
+
+describe('temp files of killed backups', () => {
+  const tag = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+  it('a backup killed mid-write leaves a temp file; the next backup of the component removes it, whatever its name', async () => {
+    const p = spawn(process.execPath, [BIN, 'backup', 'exec', '--name', 'slow', '-r', 'kill-repo', '--', 'sh', '-c', 'head -c 200000 /dev/urandom; sleep 30'], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') } as NodeJS.ProcessEnv, stdio: 'ignore', detached: true });
+    const folder = join(dir, 'kill-repo/exec/slow');
+    for (let i = 0; i < 200 && !walk(folder).some((f) => f.endsWith('.tmp')); i++) await new Promise((r) => setTimeout(r, 50));
+    const left = walk(folder).filter((f) => f.endsWith('.tmp'));
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(new RegExp(`^\\.\\d{8}T\\d{6}Z-[0-9a-f]{8}\\.bin\\.age\\.${p.pid}\\.[0-9a-f]{8}\\.h${tag}\\.tmp$`));
+    process.kill(-p.pid!, 'SIGKILL');
+    await new Promise((r) => p.on('close', r));
+    // A live process's temp file, another host's and a fresh one without a host stay; a day-old one without a host goes.
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const live = `.20260101T000000Z-00000000.bin.age.${sleeper.pid}.0123abcd.h${tag}.tmp`;
+    const other = `.20260101T000000Z-00000001.bin.age.${p.pid}.0123abcd.h${tag === '00000000' ? '11111111' : '00000000'}.tmp`;
+    const freshLegacy = `.20260101T000000Z-00000002.bin.age.${p.pid}.0123abcd.tmp`;
+    const oldLegacy = `.20260101T000000Z-00000003.bin.age.manifest.json.${p.pid}.0123abcd.tmp`;
+    for (const n of [live, other, freshLegacy, oldLegacy]) writeFileSync(join(folder, n), 'x');
+    utimesSync(join(folder, oldLegacy), new Date(Date.now() - 2 * 86_400_000), new Date(Date.now() - 2 * 86_400_000));
+    try {
+      const r = await vt(['backup', 'exec', '--name', 'slow', '-r', 'kill-repo', '--', 'echo', 'x']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(walk(folder).filter((f) => f.endsWith('.tmp')).sort()).toEqual([live, other, freshLegacy].sort());
+      expect(sweepFolder(folder)).toEqual([]);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
+  it('on an rclone remote, temp names a day old are removed by the next backup of the component', async () => {
+    const remote = join(dir, 'remote');
+    const folder = join(remote, 'exec/r');
+    mkdirSync(folder, { recursive: true });
+    const old = '.20260101T000000Z-00000000.bin.age.999999.0123abcd.tmp';
+    const fresh = '.20260101T000000Z-00000001.bin.age.999999.0123abcd.h00000000.tmp';
+    writeFileSync(join(folder, old), 'x');
+    writeFileSync(join(folder, fresh), 'x');
+    utimesSync(join(folder, old), new Date(Date.now() - 2 * 86_400_000), new Date(Date.now() - 2 * 86_400_000));
+    const r = await vt(['backup', 'exec', '--name', 'r', '-r', `x:${remote}`, '--', 'echo', 'x']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(folder).filter((f) => f.endsWith('.tmp'))).toEqual([fresh]);
   });
 });
