@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -178,6 +178,29 @@ describe('integrity through the worker path', () => {
     payloadFailure(await open(file.subarray(0, payloadStart + 80 * FULL + 999)), /payload chunk 80 failed authentication/);
     payloadFailure(await open(Buffer.concat([file, Buffer.from('x')])), /trailing data after the final chunk|failed authentication/);
     payloadFailure(await open(Buffer.concat([file, file.subarray(payloadStart, payloadStart + FULL)])), /trailing data after the final chunk|failed authentication/);
+  });
+});
+
+describe('worker threads', () => {
+  const threads = () => Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+
+  it('start only past a few MiB, and are gone when the stream ends', async () => {
+    const before = threads();
+    let most = before;
+    const watch = () =>
+      new Writable({
+        write(_c, _e, cb) {
+          most = Math.max(most, threads());
+          cb();
+        },
+      });
+    await pipeline(source(3 * MIB), encryptStream({ recipients, workers: 2 }), watch());
+    expect(most).toBe(before);
+    await pipeline(source(32 * MIB), encryptStream({ recipients, workers: 2 }), watch());
+    expect(most).toBeGreaterThanOrEqual(before + 2);
+    // Terminated when the stream is done (the threads exit shortly after).
+    for (let i = 0; i < 100 && threads() > before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(threads()).toBe(before);
   });
 });
 
