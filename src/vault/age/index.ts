@@ -11,7 +11,7 @@ import { decryptPayload, encryptPayload, NONCE_SIZE, payloadKey } from './stream
 
 export { armor, dearmor, isArmored } from './armor.js';
 export { parseHeader, encodeHeader, verifyHeaderMac, type Stanza, type ParsedHeader } from './header.js';
-export { StreamDecryptor, StreamEncryptor, payloadKey, NONCE_SIZE, CHUNK } from './stream.js';
+export { StreamDecryptor, StreamEncryptor, payloadKey, NONCE_SIZE, CHUNK, FULL } from './stream.js';
 export { X25519Identity, parseRecipient, encodeRecipient, wrapX25519 } from './x25519.js';
 export { DEFAULT_LOG_N } from './scrypt.js';
 export { decodeB64, encodeB64 } from './base64.js';
@@ -40,4 +40,4 @@ export function decrypt(file: Uint8Array, opts: DecryptOptions): { plaintext: Bu
 export function derive(ikm: Uint8Array, info: string, length = 32): Buffer {
   return Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), info, length));
 }
-export { encryptStream, decryptStream } from './bulk.js';
+export { encryptStream, decryptStream, type StreamOptions } from './bulk.js';

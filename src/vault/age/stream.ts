@@ -1,47 +1,47 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { AgeError } from '../errors.js';
+import { openChunks, sealChunks, type Opened } from './kernel.js';
 
 /** The age STREAM construction: 64 KiB plaintext chunks, ChaCha20-Poly1305, counter nonces. */
 export const CHUNK = 64 * 1024;
 export const TAG = 16;
 export const NONCE_SIZE = 16;
+/** A whole ciphertext chunk. */
+export const FULL = CHUNK + TAG;
 
 export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
+  return Buffer.from(crypto.hkdfSync('sha256', fileKey, nonce, 'payload', 32));
 }
 
-function chunkNonce(counter: number, last: boolean): Buffer {
-  const n = Buffer.alloc(12);
-  // 11-byte big-endian counter; 2^53 chunks is far beyond any file, so the top bytes stay zero.
-  n.writeUIntBE(counter, 5, 6);
-  n[11] = last ? 1 : 0;
-  return n;
-}
+const EMPTY = Buffer.alloc(0);
 
-function seal(key: Buffer, counter: number, last: boolean, pt: Uint8Array): Buffer {
-  const c = createCipheriv('chacha20-poly1305', key, chunkNonce(counter, last), { authTagLength: TAG });
-  const head = c.update(pt);
-  c.final();
-  return Buffer.concat([head, c.getAuthTag()]);
-}
-
-function open(key: Buffer, counter: number, last: boolean, ct: Buffer): Buffer | null {
-  const d = createDecipheriv('chacha20-poly1305', key, chunkNonce(counter, last), { authTagLength: TAG });
-  d.setAuthTag(ct.subarray(ct.length - TAG));
-  const pt = d.update(ct.subarray(0, ct.length - TAG));
-  try {
-    d.final();
-  } catch {
-    return null;
+/** The AgeError for a run of chunks that stopped early (null when it did not). */
+export function openFailure(r: Opened): AgeError | null {
+  switch (r.failure) {
+    case '':
+      return null;
+    case 'auth':
+      return new AgeError('payload', `payload chunk ${r.at} failed authentication (truncated, reordered or modified)`);
+    case 'short':
+      return new AgeError('payload', 'truncated payload chunk');
+    case 'empty-final':
+      return new AgeError('payload', 'final chunk is empty');
+    case 'trailing':
+      return new AgeError('payload', 'trailing data after the final chunk');
+    case 'no-final':
+      return new AgeError('payload', r.at === 0 ? 'missing payload' : 'truncated payload: no final chunk');
   }
-  return pt;
 }
 
-/** Incremental STREAM encryption; feed plaintext with push(), finish with final(). */
+/**
+ * Incremental STREAM encryption; feed plaintext with push(), finish with
+ * final(). Holds back at most one chunk (the final chunk is known only at
+ * the end); each push seals what it can into one buffer.
+ */
 export class StreamEncryptor {
   private readonly key: Buffer;
   private counter = 0;
-  private pending: Buffer[] = [];
+  private readonly pending = Buffer.allocUnsafe(CHUNK);
   private pendingLen = 0;
 
   constructor(key: Buffer) {
@@ -50,27 +50,38 @@ export class StreamEncryptor {
 
   /** Returns the ciphertext of every chunk known not to be the last one. */
   push(data: Uint8Array): Buffer[] {
-    this.pending.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    this.pendingLen += data.byteLength;
-    const out: Buffer[] = [];
-    if (this.pendingLen <= CHUNK) return out;
-    let buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLen);
     let off = 0;
+    const out: Buffer[] = [];
     // Keep at least one byte back: the final chunk must never be empty unless the whole stream is.
-    while (buf.length - off > CHUNK) {
-      out.push(seal(this.key, this.counter++, false, buf.subarray(off, off + CHUNK)));
-      off += CHUNK;
+    if (this.pendingLen > 0) {
+      const take = Math.min(CHUNK - this.pendingLen, data.byteLength);
+      this.pending.set(data.subarray(0, take), this.pendingLen);
+      this.pendingLen += take;
+      off = take;
+      if (this.pendingLen < CHUNK || off === data.byteLength) return out;
+      out.push(this.seal(this.pending, false));
+      this.pendingLen = 0;
     }
-    buf = buf.subarray(off);
-    this.pending = [buf];
-    this.pendingLen = buf.length;
+    const whole = Math.floor((data.byteLength - off - 1) / CHUNK) * CHUNK;
+    if (whole > 0) {
+      out.push(this.seal(data.subarray(off, off + whole), false));
+      off += whole;
+    }
+    this.pending.set(data.subarray(off), 0);
+    this.pendingLen = data.byteLength - off;
     return out;
   }
 
   final(): Buffer {
-    const rest = Buffer.concat(this.pending, this.pendingLen);
-    this.pending = [];
-    return seal(this.key, this.counter++, true, rest);
+    const last = this.seal(this.pending.subarray(0, this.pendingLen), true);
+    this.pendingLen = 0;
+    return last;
+  }
+
+  private seal(pt: Uint8Array, last: boolean): Buffer {
+    const ct = sealChunks(crypto, this.key, this.counter, pt, last);
+    this.counter += last ? 1 : pt.byteLength / CHUNK;
+    return ct;
   }
 }
 
@@ -79,11 +90,13 @@ export class StreamEncryptor {
  * verifies (as the reference implementation does). A full-size chunk is tried
  * as a middle chunk first, then as the final one; anything after the final
  * chunk, a missing final chunk or an empty final chunk after data is an error.
+ * Holds back at most one partial chunk.
  */
 export class StreamDecryptor {
   private readonly key: Buffer;
   private counter = 0;
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly pending = Buffer.allocUnsafe(FULL);
+  private pendingLen = 0;
   private done = false;
   /** Raised on the next call, after the chunks authenticated before it were released. */
   private failure: AgeError | null = null;
@@ -98,39 +111,48 @@ export class StreamDecryptor {
       if (data.byteLength) throw new AgeError('payload', 'trailing data after the final chunk');
       return [];
     }
-    this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const out: Buffer[] = [];
     let off = 0;
-    const full = CHUNK + TAG;
-    while (!this.done && this.buf.length - off >= full) {
-      const ct = this.buf.subarray(off, off + full);
-      let pt = open(this.key, this.counter, false, ct);
-      if (!pt) {
-        pt = open(this.key, this.counter, true, ct);
-        if (!pt) throw new AgeError('payload', `payload chunk ${this.counter} failed authentication`);
-        this.done = true;
-      }
-      this.counter++;
-      out.push(pt);
-      off += full;
+    if (this.pendingLen > 0) {
+      const take = Math.min(FULL - this.pendingLen, data.byteLength);
+      this.pending.set(data.subarray(0, take), this.pendingLen);
+      this.pendingLen += take;
+      off = take;
+      if (this.pendingLen < FULL) return out;
+      this.pendingLen = 0;
+      if (!this.open(this.pending, false, out, data.byteLength > off)) return out;
     }
-    if (this.done && this.buf.length > off) this.failure = new AgeError('payload', 'trailing data after the final chunk');
-    this.buf = off ? Buffer.from(this.buf.subarray(off)) : this.buf;
+    const whole = Math.floor((data.byteLength - off) / FULL) * FULL;
+    if (whole > 0) {
+      if (!this.open(data.subarray(off, off + whole), false, out, data.byteLength > off + whole)) return out;
+      off += whole;
+    }
+    this.pending.set(data.subarray(off), 0);
+    this.pendingLen = data.byteLength - off;
     return out;
   }
 
   final(): Buffer {
     if (this.failure) throw this.failure;
-    const rest = this.buf;
-    this.buf = Buffer.alloc(0);
-    if (this.done) return Buffer.alloc(0);
-    this.done = true;
-    if (rest.length === 0) throw new AgeError('payload', this.counter === 0 ? 'missing payload' : 'truncated payload: no final chunk');
-    if (rest.length < TAG) throw new AgeError('payload', 'truncated payload chunk');
-    const pt = open(this.key, this.counter, true, rest);
-    if (!pt) throw new AgeError('payload', `payload chunk ${this.counter} failed authentication (truncated or modified)`);
-    if (pt.length === 0 && this.counter > 0) throw new AgeError('payload', 'final chunk is empty');
-    return pt;
+    if (this.done) return EMPTY;
+    const out: Buffer[] = [];
+    this.open(this.pending.subarray(0, this.pendingLen), true, out, false);
+    this.pendingLen = 0;
+    if (this.failure) throw this.failure;
+    return out[0] ?? EMPTY;
+  }
+
+  /** Opens whole chunks (or, with `final`, the rest); false when it stopped (the final chunk, or a failure kept for the next call). */
+  private open(ct: Uint8Array, final: boolean, out: Buffer[], more: boolean): boolean {
+    const r = openChunks(crypto, this.key, this.counter, ct, final);
+    this.counter += r.chunks;
+    if (r.out.byteLength || final) out.push(r.out);
+    this.failure = openFailure(r);
+    if (r.last) {
+      this.done = true;
+      if (more && !this.failure) this.failure = new AgeError('payload', 'trailing data after the final chunk');
+    }
+    return !this.failure && !this.done;
   }
 }
 
@@ -138,7 +160,7 @@ export function encryptPayload(key: Buffer, plaintext: Uint8Array): Buffer {
   const e = new StreamEncryptor(key);
   const parts = e.push(plaintext);
   parts.push(e.final());
-  return Buffer.concat(parts);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 export function decryptPayload(key: Buffer, ciphertext: Buffer): Buffer {
