@@ -105,6 +105,14 @@ function start(command: string, args: string[], env: Record<string, string | und
     child.on('error', (e) => rej((e as NodeJS.ErrnoException).code === 'ENOENT' ? new VaultError('not-found', `${command} is not installed (needed for ${what})`, { code: 'tool-missing', data: { tool: command } }) : new VaultError('io', `${command}: ${e.message}`)));
     child.on('close', (code, signal) => res({ code, signal }));
   });
+  // A process that failed but left something holding its output open (sh -c 'x & exit 1') would keep 'close' away: after a moment, stop waiting for its output.
+  child.on('exit', (code) => {
+    if (code === 0) return;
+    setTimeout(() => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }, 500);
+  });
   done.catch(() => undefined);
   return { child, stderr: () => err, done };
 }
@@ -159,10 +167,8 @@ export async function produce(p: Producer, recipient: string, file: PendingFile,
     const watched = proc?.done.then(
       (x) => {
         procExit = { ...x, first: !tornDown };
-        if (x.signal || x.code !== 0) {
-          // The dump tool failed: its output so far is useless; stop the rest.
-          if (!tornDown) checker?.kill();
-        }
+        // The dump tool failed: its output so far is useless; stop the rest (a process it left behind may hold its stdout open).
+        if (x.signal || x.code !== 0) teardown();
       },
       (e) => {
         procError = e;

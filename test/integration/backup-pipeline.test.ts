@@ -44,8 +44,17 @@ function vtProcess(args: string[], env: Record<string, string> = {}, timeoutMs =
   });
 }
 
-/** The processes still running whose command line mentions `marker` (children a failed backup should have killed). */
-function survivors(marker: string): string[] {
+/** The processes still running (after a moment to die) whose command line mentions `marker`: children a failed backup should have killed. */
+async function survivors(marker: string): Promise<string[]> {
+  let left = running(marker);
+  for (let i = 0; i < 20 && left.length; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = running(marker);
+  }
+  return left;
+}
+
+function running(marker: string): string[] {
   const out: string[] = [];
   for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
@@ -102,7 +111,7 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^vault-tool: error: cannot write ${join(mnt, 'repo/files/full1')}/\\d{8}T\\d{6}Z-[0-9a-f]{8}\\.tar\\.age: no space left on the device\\n$`));
     expect(walk(join(mnt, 'repo')).filter((f) => f.endsWith('.tmp') || f.endsWith('.age'))).toEqual([]);
-    expect(survivors(join(dir, 'data'))).toEqual([]);
+    expect(await survivors(join(dir, 'data'))).toEqual([]);
   });
 
   it('a full disk under a command with no checker: exit 1, not a silent exit 13', async () => {
@@ -120,7 +129,17 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
     expect(r.timedOut, 'the backup hung').toBe(false);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^vault-tool: error: uploading x:.*\/plainfile\/repo\/files\/up\/\S+\.tar\.age failed \(rclone exit \d+\): .+\n(vault-tool: hint: .*\n)?$/);
-    expect(survivors(join(dir, 'data'))).toEqual([]);
+    expect(await survivors(join(dir, 'data'))).toEqual([]);
+  });
+
+  it('a dump tool that fails while something it started still holds its output: exit 19 at once', async () => {
+    const t0 = Date.now();
+    const r = await vtProcess(['backup', 'exec', '--name', 'held', '-r', 'repo', '--', 'sh', '-c', 'sleep 8 & echo partial; exit 3']);
+    expect(r.timedOut, 'the backup hung').toBe(false);
+    expect(r.code, r.stderr).toBe(19);
+    expect(r.stderr).toBe('vault-tool: error: sh failed (exit 3); nothing was kept\n');
+    expect(Date.now() - t0).toBeLessThan(6000);
+    expect(walk(join(dir, 'repo/exec/held'))).toEqual([]);
   });
 
   describe.skipIf(!HAVE_PG)('a checker that fails before the dump ends', () => {
@@ -139,7 +158,7 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
         expect(r.code, r.stderr).toBe(19);
         expect(r.stderr).toMatch(/^vault-tool: error: the dump does not pass pg_restore -f \/dev\/null: pg_restore -f \/dev\/null failed \(exit 1\): .+; nothing was kept\n$/);
         expect(walk(join(dir, 'repo/postgres/postgres'))).toEqual([]);
-        expect(survivors(`fake-pg-${bytes}`)).toEqual([]);
+        expect(await survivors(`fake-pg-${bytes}`)).toEqual([]);
       });
     }
   });
