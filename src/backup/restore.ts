@@ -53,7 +53,7 @@ export function restorableKey(doc: VaultDocument, m: BackupManifest, name: strin
 async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readable; close: () => void }> {
   const d = componentDest(repo, m.component);
   let path = d.kind === 'folder' ? join(d.path, m.file) : '';
-  let cleanup = () => undefined as void;
+  let cleanup: () => void = () => {};
   if (d.kind !== 'folder') {
     const dir = mkdtempSync(join(tmpdir(), 'vault-tool-restore-'));
     cleanup = () => rmSync(dir, { recursive: true, force: true });
