@@ -25,7 +25,13 @@ const lazyChildProcess = {
 
 rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true });
 await build({
-  entryPoints: { cli: 'src/cli/main.ts', 'lib/index': 'src/lib/index.ts', 'lib/age': 'src/lib/age.ts', 'lib/escrow': 'src/lib/escrow.ts', 'lib/k8s': 'src/lib/k8s.ts' },
+  entryPoints: {
+    cli: 'src/cli/main.ts',
+    'lib/index': 'src/lib/index.ts',
+    'lib/age': 'src/lib/age.ts',
+    'lib/escrow': 'src/lib/escrow.ts',
+    'lib/k8s': 'src/lib/k8s.ts',
+  },
   outdir: 'dist',
   bundle: true,
   splitting: true,

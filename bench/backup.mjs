@@ -30,11 +30,21 @@ export default async function benchBackup() {
   const dir = mkdtempSync(join(tmpdir(), 'vt-bench-backup-'));
   const pg = await startPostgres();
   try {
-    const env = { ...pg.env, VAULT_TOOL_STATE_DIR: join(dir, 'state'), VAULT_TOOL_VAULT_FILE: join(dir, 'secrets.vault'), VAULT_TOOL_KEY_FILE: join(dir, 'vault.key'), RESTIC_PASSWORD: 'bench-only', RESTIC_CACHE_DIR: join(dir, 'restic-cache') };
+    const env = {
+      ...pg.env,
+      VAULT_TOOL_STATE_DIR: join(dir, 'state'),
+      VAULT_TOOL_VAULT_FILE: join(dir, 'secrets.vault'),
+      VAULT_TOOL_KEY_FILE: join(dir, 'vault.key'),
+      RESTIC_PASSWORD: 'bench-only',
+      RESTIC_CACHE_DIR: join(dir, 'restic-cache'),
+    };
     pg.sql('create database bench');
     // Rows of hex text and numbers: compressible about as much as application tables are.
     const rows = Math.round((MB * 2 ** 20) / 150);
-    pg.sql(`create table t (id bigint primary key, a text, b text, n numeric, at timestamptz); insert into t select g, md5(g::text) || md5((g * 7)::text), md5((g * 13)::text), random() * 1e6, now() - g * interval '1 second' from generate_series(1, ${rows}) g`, 'bench');
+    pg.sql(
+      `create table t (id bigint primary key, a text, b text, n numeric, at timestamptz); insert into t select g, md5(g::text) || md5((g * 7)::text), md5((g * 13)::text), random() * 1e6, now() - g * interval '1 second' from generate_series(1, ${rows}) g`,
+      'bench',
+    );
     pg.sql('vacuum analyze t', 'bench');
     const size = Number(pg.sql('select pg_database_size(current_database())', 'bench'));
     timed(process.execPath, [BIN, 'init'], env);
@@ -43,11 +53,26 @@ export default async function benchBackup() {
     for (const z of [null, 0]) {
       const zArgs = z === null ? [] : ['-Z', String(z)];
       const tag = z === null ? '' : ' -Z0';
-      const plain = [], restic = [], vt = [];
+      const plain = [],
+        restic = [],
+        vt = [];
       for (let i = 0; i < RUNS; i++) {
         rmSync(join(dir, 'plain.dump'), { force: true });
         plain.push(timed('pg_dump', ['-Fc', ...zArgs, '-f', join(dir, 'plain.dump'), 'bench'], env));
-        restic.push(timed('bash', ['-o', 'pipefail', '-c', `pg_dump -Fc ${zArgs.join(' ')} bench | restic backup -q -r "$1" --stdin --stdin-filename bench.dump`, 'bench', join(dir, 'restic')], env));
+        restic.push(
+          timed(
+            'bash',
+            [
+              '-o',
+              'pipefail',
+              '-c',
+              `pg_dump -Fc ${zArgs.join(' ')} bench | restic backup -q -r "$1" --stdin --stdin-filename bench.dump`,
+              'bench',
+              join(dir, 'restic'),
+            ],
+            env,
+          ),
+        );
         vt.push(timed(process.execPath, [BIN, 'backup', 'postgres', '--dbname', 'bench', ...zArgs, '-r', join(dir, 'repo')], env));
       }
       const [p, r, v] = [median(plain), median(restic), median(vt)];
@@ -58,9 +83,15 @@ export default async function benchBackup() {
     }
     // Verify the newest (-Z0) backup against decrypting it with age and checking the plain dump.
     const comp = join(dir, 'repo', 'postgres', 'bench');
-    const newest = readdirSync(comp).filter((f) => f.endsWith('.age')).sort().at(-1);
-    writeFileSync(join(dir, 'backup.id'), spawnSync(process.execPath, [BIN, 'get', 'backup/identity'], { env: { ...process.env, ...env } }).stdout, { mode: 0o600 });
-    const ver = [], ref = [];
+    const newest = readdirSync(comp)
+      .filter((f) => f.endsWith('.age'))
+      .sort()
+      .at(-1);
+    writeFileSync(join(dir, 'backup.id'), spawnSync(process.execPath, [BIN, 'get', 'backup/identity'], { env: { ...process.env, ...env } }).stdout, {
+      mode: 0o600,
+    });
+    const ver = [],
+      ref = [];
     for (let i = 0; i < RUNS; i++) {
       ver.push(timed(process.execPath, [BIN, 'backup', 'verify', `postgres/bench/${newest}`, '-r', join(dir, 'repo')], env));
       const dec = timed('bash', ['-c', 'age -d -i "$1" "$2" > "$3"', 'bench', join(dir, 'backup.id'), join(comp, newest), join(dir, 'plain.dump')], env);

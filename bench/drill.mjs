@@ -41,8 +41,13 @@ export default async function benchDrill() {
     vt('backup', 'files', '.env', 'certs', '-C', 'app');
     writeFileSync(join(dir, 'backup.id'), vt('get', 'backup/identity'), { mode: 0o600 });
     rmSync(join(dir, 'vault.key'));
-    const shares = readdirSync(join(dir, 'shares')).filter((f) => f.endsWith('.share')).slice(0, 3).map((f) => `shares/${f}`);
-    writeFileSync(join(dir, 'drill.yaml'), `apiVersion: vault-tool/v1
+    const shares = readdirSync(join(dir, 'shares'))
+      .filter((f) => f.endsWith('.share'))
+      .slice(0, 3)
+      .map((f) => `shares/${f}`);
+    writeFileSync(
+      join(dir, 'drill.yaml'),
+      `apiVersion: vault-tool/v1
 kind: DrillPlan
 rto: 2h
 shares: { files: [${shares.join(', ')}] }
@@ -56,17 +61,33 @@ checks:
   - { sql: "select count(*) from items", database: drill_orders, expect: "30000" }
   - { redisKeys: 5000, dir: scratch/redis }
   - { files: [.env, certs/tls.crt], dir: scratch/config }
-`);
-    const file = (c) => join(dir, 'repo', c, readdirSync(join(dir, 'repo', c)).find((f) => f.endsWith('.age')));
-    const walls = [], recoveries = [], manual = [];
+`,
+    );
+    const file = (c) =>
+      join(
+        dir,
+        'repo',
+        c,
+        readdirSync(join(dir, 'repo', c)).find((f) => f.endsWith('.age')),
+      );
+    const walls = [],
+      recoveries = [],
+      manual = [];
     for (let i = 0; i < 5; i++) {
       let t = process.hrtime.bigint();
       const out = JSON.parse(vt('drill', '--plan', 'drill.yaml', '--json'));
       walls.push(Number(process.hrtime.bigint() - t) / 1e9);
       recoveries.push(out.recoverySeconds);
       t = process.hrtime.bigint();
-      sh('createdb drill_manual && age -d -i backup.id "$1" | pg_restore --single-transaction --exit-on-error --no-owner -d drill_manual', file('postgres/orders'));
-      sh('mkdir -p m/redis m/config && age -d -i backup.id "$1" > m/redis/dump.rdb && redis-check-rdb m/redis/dump.rdb >/dev/null && age -d -i backup.id "$2" | tar -x -C m/config', file('redis/default'), file('files/config'));
+      sh(
+        'createdb drill_manual && age -d -i backup.id "$1" | pg_restore --single-transaction --exit-on-error --no-owner -d drill_manual',
+        file('postgres/orders'),
+      );
+      sh(
+        'mkdir -p m/redis m/config && age -d -i backup.id "$1" > m/redis/dump.rdb && redis-check-rdb m/redis/dump.rdb >/dev/null && age -d -i backup.id "$2" | tar -x -C m/config',
+        file('redis/default'),
+        file('files/config'),
+      );
       manual.push(Number(process.hrtime.bigint() - t) / 1e9);
       sh('dropdb drill_manual && rm -rf m');
     }

@@ -19,7 +19,9 @@ function runCli(args, env) {
     let err = '';
     p.stderr.on('data', (c) => (err += c));
     p.on('error', rej);
-    p.on('close', (code) => (code === 0 ? res(Number(process.hrtime.bigint() - t) / 1e6) : rej(new Error(`vault-tool ${args.join(' ')} exited ${code}: ${err}`))));
+    p.on('close', (code) =>
+      code === 0 ? res(Number(process.hrtime.bigint() - t) / 1e6) : rej(new Error(`vault-tool ${args.join(' ')} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -37,7 +39,12 @@ export default async function benchK8s() {
     for (let i = 0; i < N; i++) lines.push(`  - {entry: app/key-${i}, to: ns-${i % 5}/secret-${i}#KEY}`);
     writeFileSync(join(dir, 'plan.yaml'), lines.join('\n') + '\n');
     writeFileSync(join(dir, 'kubeconfig'), srv.kubeconfig());
-    const env = { KUBECONFIG: join(dir, 'kubeconfig'), VAULT_TOOL_STATE_DIR: join(dir, '.state'), VAULT_TOOL_VAULT_FILE: paths.vaultFile, VAULT_TOOL_KEY_FILE: paths.keyFile };
+    const env = {
+      KUBECONFIG: join(dir, 'kubeconfig'),
+      VAULT_TOOL_STATE_DIR: join(dir, '.state'),
+      VAULT_TOOL_VAULT_FILE: paths.vaultFile,
+      VAULT_TOOL_KEY_FILE: paths.keyFile,
+    };
     const args = (c) => ['k8s', 'restore', '--plan', join(dir, 'plan.yaml'), '--create-namespace', '--concurrency', String(c)];
     for (const c of [8, 1]) {
       const create = [];
@@ -49,8 +56,18 @@ export default async function benchK8s() {
       }
       if (srv.state.secrets.size !== N) throw new Error(`expected ${N} Secrets in the server, found ${srv.state.secrets.size}`);
       const ok = c === 8 ? median(create) < 10_000 : undefined;
-      row(`k8s restore, ${N} Secrets created (HTTPS, concurrency ${c})`, `${(median(create) / 1000).toFixed(2)} s`, c === 8 ? 'seconds (< 10 s)' : 'for comparison', ok);
-      row(`k8s restore, ${N} Secrets unchanged (concurrency ${c})`, `${(median(same) / 1000).toFixed(2)} s`, c === 8 ? 'seconds (< 10 s)' : 'for comparison', c === 8 ? median(same) < 10_000 : undefined);
+      row(
+        `k8s restore, ${N} Secrets created (HTTPS, concurrency ${c})`,
+        `${(median(create) / 1000).toFixed(2)} s`,
+        c === 8 ? 'seconds (< 10 s)' : 'for comparison',
+        ok,
+      );
+      row(
+        `k8s restore, ${N} Secrets unchanged (concurrency ${c})`,
+        `${(median(same) / 1000).toFixed(2)} s`,
+        c === 8 ? 'seconds (< 10 s)' : 'for comparison',
+        c === 8 ? median(same) < 10_000 : undefined,
+      );
     }
   } finally {
     await srv.close();

@@ -17,12 +17,22 @@ const stages = [];
 let hash = null;
 if (sha) {
   hash = createHash('sha256');
-  stages.push(new PassThrough({ highWaterMark: 1 << 20, transform(c, _e, cb) { hash.update(c); cb(null, c); } }));
+  stages.push(
+    new PassThrough({
+      highWaterMark: 1 << 20,
+      transform(c, _e, cb) {
+        hash.update(c);
+        cb(null, c);
+      },
+    }),
+  );
 }
 if (mode === 'encrypt') {
   await pipeline(source, ...stages, encryptStream({ recipients: [key] }), sink);
 } else {
-  const identity = readFileSync(key, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'));
+  const identity = readFileSync(key, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('AGE-SECRET-KEY-1'));
   await pipeline(source, decryptStream({ identities: [identity] }), ...stages, sink);
 }
 if (hash) process.stderr.write(`sha256 ${hash.digest('hex')}\n`);

@@ -53,11 +53,17 @@ export default async function benchStream() {
     const idFile = join(dir, 'id.txt');
     spawnSync('age-keygen', ['-o', idFile], { stdio: 'ignore' });
     const recipient = spawnSync('age-keygen', ['-y', idFile], { encoding: 'utf8' }).stdout.trim();
-    console.log(`\n     bulk streams, side by side with age ${spawnSync('age', ['--version'], { encoding: 'utf8' }).stdout.trim()}: median of ${runs} (wall s; ratio = vault-tool throughput / age throughput)`);
-    console.log(`     ${'row'.padEnd(44)}${'vault-tool'.padEnd(18)}${'age'.padEnd(18)}${'ratio'.padEnd(8)}${'vt user/sys'.padEnd(14)}${'age user/sys'.padEnd(14)}${'vt RSS'.padEnd(10)}age RSS`);
+    console.log(
+      `\n     bulk streams, side by side with age ${spawnSync('age', ['--version'], { encoding: 'utf8' }).stdout.trim()}: median of ${runs} (wall s; ratio = vault-tool throughput / age throughput)`,
+    );
+    console.log(
+      `     ${'row'.padEnd(44)}${'vault-tool'.padEnd(18)}${'age'.padEnd(18)}${'ratio'.padEnd(8)}${'vt user/sys'.padEnd(14)}${'age user/sys'.padEnd(14)}${'vt RSS'.padEnd(10)}age RSS`,
+    );
     for (const gib of sizes) {
       const f = { idFile, recipient, plain: join(dir, 'plain'), cipher: join(dir, 'cipher.age'), out: join(dir, 'out'), fifo: join(dir, 'sha.fifo') };
-      spawnSync('bash', ['-c', `head -c ${gib * GIB} /dev/urandom > ${q(f.plain)} && age -r ${recipient} -o ${q(f.cipher)} ${q(f.plain)}`], { stdio: 'inherit' });
+      spawnSync('bash', ['-c', `head -c ${gib * GIB} /dev/urandom > ${q(f.plain)} && age -r ${recipient} -o ${q(f.cipher)} ${q(f.plain)}`], {
+        stdio: 'inherit',
+      });
       // One-core figures (taskset -c 0, both tools) at the smallest size, to keep the run short.
       for (const core of gib === sizes[0] ? [false, true] : [false]) {
         for (const mode of ['encrypt', 'decrypt']) {

@@ -41,7 +41,11 @@ export async function benchVault() {
     const p10 = await makeVault(d10, 10000);
     const list10k = timeCommand(process.execPath, [BIN, 'list', '--vault-file', p10.vaultFile, '--key-file', p10.keyFile], { env, runs: 7 });
     row('vault-tool list, 10,000 entries', `${list10k.toFixed(1)} ms`, '< 500 ms', list10k < 500);
-    const add10k = timeCommand(process.execPath, [BIN, 'add', `bench/new`, '-t', 'kek', '--generate', '--update', '--vault-file', p10.vaultFile, '--key-file', p10.keyFile], { env, runs: 7 });
+    const add10k = timeCommand(
+      process.execPath,
+      [BIN, 'add', `bench/new`, '-t', 'kek', '--generate', '--update', '--vault-file', p10.vaultFile, '--key-file', p10.keyFile],
+      { env, runs: 7 },
+    );
     row('vault-tool add, 10,000 entries', `${add10k.toFixed(1)} ms`, '< 1000 ms', add10k < 1000);
 
     // Commands that do not touch Kubernetes never load its client: list with the k8s code removed.
@@ -50,7 +54,12 @@ export async function benchVault() {
       renameSync(k8sDir, k8sDir + '.bench-hidden');
       try {
         const without = timeCommand(process.execPath, [BIN, 'list', '--vault-file', p1.vaultFile, '--key-file', p1.keyFile], { env });
-        row('vault-tool list, 1,000 entries, k8s client absent', `${without.toFixed(1)} ms (vs ${list1k.toFixed(1)})`, 'same as with it', Math.abs(without - list1k) < base * 0.25);
+        row(
+          'vault-tool list, 1,000 entries, k8s client absent',
+          `${without.toFixed(1)} ms (vs ${list1k.toFixed(1)})`,
+          'same as with it',
+          Math.abs(without - list1k) < base * 0.25,
+        );
       } finally {
         renameSync(k8sDir + '.bench-hidden', k8sDir);
       }

@@ -39,7 +39,11 @@ export function chooseForReading(all: Listed[], readData: boolean | number): Set
  * their component's tool), and with a signing key the verdict is recorded in
  * their manifests.
  */
-export async function auditBackups(repo: Repo, doc: VaultDocument, o: { readData: boolean | number; env: Env; signing?: SigningKey; now: Date }): Promise<BackupCheck[]> {
+export async function auditBackups(
+  repo: Repo,
+  doc: VaultDocument,
+  o: { readData: boolean | number; env: Env; signing?: SigningKey; now: Date },
+): Promise<BackupCheck[]> {
   await requireRepo(repo);
   const all = await listRepo(repo);
   const read = chooseForReading(all, o.readData);

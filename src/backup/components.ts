@@ -42,7 +42,8 @@ async function versionOf(cmd: string, env: Env): Promise<string> {
     const { stdout } = await run(cmd, ['--version'], { env: env as NodeJS.ProcessEnv });
     return stdout.split('\n')[0]!.trim();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new VaultError('not-found', `${cmd} is not installed`, { code: 'tool-missing', data: { tool: cmd } });
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new VaultError('not-found', `${cmd} is not installed`, { code: 'tool-missing', data: { tool: cmd } });
     throw new VaultError('backup-failed', `${cmd} could not say its version: ${(e as Error).message.split('\n')[0]}`);
   }
 }
@@ -117,7 +118,9 @@ function secretInDbname(dbname: string, depth = 0): string | null {
         let key: string;
         let value: string;
         try {
-          key = decodeURIComponent(eq >= 0 ? part.slice(0, eq) : part).trim().toLowerCase();
+          key = decodeURIComponent(eq >= 0 ? part.slice(0, eq) : part)
+            .trim()
+            .toLowerCase();
           value = decodeURIComponent(eq >= 0 ? part.slice(eq + 1) : '');
         } catch {
           return 'unreadable';
@@ -154,9 +157,17 @@ function secretInDbname(dbname: string, depth = 0): string | null {
 export function checkDbname(dbname: string): void {
   const found = secretInDbname(dbname);
   if (!found) return;
-  if (found === 'unreadable') throw new VaultError('usage', 'the connection string cannot be read as libpq reads one (an unterminated quote, a key without "=", a bad %-escape)', { hint: 'write key=value pairs, quoting a value with spaces in single quotes, or a postgresql:// URI' });
-  if (found === 'passfile') throw new VaultError('usage', 'the connection string holds a password setting (passfile), which would be visible to other users (ps) and recorded', { hint: 'set PGPASSFILE (a file of mode 0600) in the environment instead' });
-  throw new VaultError('usage', 'the connection string holds a password, which would be visible to other users (ps) and recorded', { hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead' });
+  if (found === 'unreadable')
+    throw new VaultError('usage', 'the connection string cannot be read as libpq reads one (an unterminated quote, a key without "=", a bad %-escape)', {
+      hint: 'write key=value pairs, quoting a value with spaces in single quotes, or a postgresql:// URI',
+    });
+  if (found === 'passfile')
+    throw new VaultError('usage', 'the connection string holds a password setting (passfile), which would be visible to other users (ps) and recorded', {
+      hint: 'set PGPASSFILE (a file of mode 0600) in the environment instead',
+    });
+  throw new VaultError('usage', 'the connection string holds a password, which would be visible to other users (ps) and recorded', {
+    hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead',
+  });
 }
 
 /**
@@ -169,22 +180,38 @@ export function checkDbname(dbname: string): void {
 export function componentForDatabase(database: string): string {
   const mapped = /_[0-9a-f]{10}$/;
   if (isComponentName(database) && !mapped.test(database) && database !== 'globals') return `postgres/${database}`;
-  const clean = database.toLowerCase().replace(/[^a-z0-9._-]+/g, '_').replace(/^[._-]+/, '').slice(0, 80) || 'db';
+  const clean =
+    database
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '_')
+      .replace(/^[._-]+/, '')
+      .slice(0, 80) || 'db';
   return `postgres/${clean}_${createHash('sha256').update(database, 'utf8').digest('hex').slice(0, 10)}`;
 }
 
 async function psql(sql: string, dbname: string | undefined, env: Env): Promise<string> {
   try {
-    const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql, ...(dbname ? ['--dbname', dbname] : [])], { env: env as NodeJS.ProcessEnv });
+    const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql, ...(dbname ? ['--dbname', dbname] : [])], {
+      env: env as NodeJS.ProcessEnv,
+    });
     return stdout.trim();
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') throw new VaultError('not-found', 'psql is not installed (it is needed to check the server version)', { code: 'tool-missing', data: { tool: 'psql' } });
-    throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`, { hint: 'check PGHOST, PGPORT, PGUSER, the password (PGPASSWORD or PGPASSFILE) and the database name' });
+    if (err.code === 'ENOENT')
+      throw new VaultError('not-found', 'psql is not installed (it is needed to check the server version)', { code: 'tool-missing', data: { tool: 'psql' } });
+    throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`, {
+      hint: 'check PGHOST, PGPORT, PGUSER, the password (PGPASSWORD or PGPASSFILE) and the database name',
+    });
   }
 }
 
-const pgSource = (env: Env, database: string): Record<string, string> => ({ host: env.PGHOST ?? 'local socket', port: env.PGPORT ?? '5432', database, ...(env.PGUSER ? { user: env.PGUSER } : {}), machine: hostname() });
+const pgSource = (env: Env, database: string): Record<string, string> => ({
+  host: env.PGHOST ?? 'local socket',
+  port: env.PGPORT ?? '5432',
+  database,
+  ...(env.PGUSER ? { user: env.PGUSER } : {}),
+  machine: hostname(),
+});
 
 /**
  * `pg_dump -Fc` of one database. The client's major version must be at
@@ -198,7 +225,11 @@ export async function postgresComponent(env: Env, dbname: string | undefined, o:
   const server = Number(await psql('show server_version_num', dbname, env));
   const clientMajor = majorOf(version);
   if (Math.floor(server / 10000) > clientMajor) {
-    throw new VaultError('backup-failed', `pg_dump is version ${clientMajor}, older than the server (${Math.floor(server / 10000)}): it cannot dump it faithfully`, { hint: `install the PostgreSQL ${Math.floor(server / 10000)} client tools (pg_config names the folder of the ones in use)` });
+    throw new VaultError(
+      'backup-failed',
+      `pg_dump is version ${clientMajor}, older than the server (${Math.floor(server / 10000)}): it cannot dump it faithfully`,
+      { hint: `install the PostgreSQL ${Math.floor(server / 10000)} client tools (pg_config names the folder of the ones in use)` },
+    );
   }
   const database = await psql('select current_database()', dbname, env);
   const estimate = Number(await psql('select pg_database_size(current_database())', dbname, env));
@@ -209,7 +240,12 @@ export async function postgresComponent(env: Env, dbname: string | undefined, o:
     producer: { kind: 'process', command: 'pg_dump', args: [...dumpArgs, ...(dbname ? ['--dbname', dbname] : [])], env },
     tool: { name: 'pg_dump', version, args: dumpArgs },
     source: pgSource(env, database),
-    check: (head, size) => (size < 32 ? `its output was ${size} bytes` : head.subarray(0, 5).toString('latin1') !== 'PGDMP' ? 'its output is not a custom-format dump (no PGDMP header)' : null),
+    check: (head, size) =>
+      size < 32
+        ? `its output was ${size} bytes`
+        : head.subarray(0, 5).toString('latin1') !== 'PGDMP'
+          ? 'its output is not a custom-format dump (no PGDMP header)'
+          : null,
     verifier: (e) => ({ kind: 'process', command: 'pg_restore', args: ['-f', '/dev/null'], env: e, label: 'pg_restore -f /dev/null' }),
     estimate,
   };
@@ -217,7 +253,9 @@ export async function postgresComponent(env: Env, dbname: string | undefined, o:
 
 /** Every database of the cluster that accepts connections (templates aside). */
 export async function listDatabases(env: Env, dbname: string | undefined): Promise<string[]> {
-  return (await psql("select datname from pg_database where datallowconn and not datistemplate order by 1", dbname ?? 'postgres', env)).split('\n').filter(Boolean);
+  return (await psql('select datname from pg_database where datallowconn and not datistemplate order by 1', dbname ?? 'postgres', env))
+    .split('\n')
+    .filter(Boolean);
 }
 
 /** `pg_dumpall --globals-only`: roles and tablespaces (a restore into a new cluster needs them). */
@@ -230,7 +268,12 @@ export async function postgresGlobals(env: Env): Promise<Component> {
     producer: { kind: 'process', command: 'pg_dumpall', args: ['--globals-only'], env },
     tool: { name: 'pg_dumpall', version, args: ['--globals-only'] },
     source: pgSource(env, '(cluster globals)'),
-    check: (head, size) => (size === 0 ? 'its output was empty' : !head.toString('latin1').includes('PostgreSQL database cluster dump') ? 'its output is not a pg_dumpall script' : null),
+    check: (head, size) =>
+      size === 0
+        ? 'its output was empty'
+        : !head.toString('latin1').includes('PostgreSQL database cluster dump')
+          ? 'its output is not a pg_dumpall script'
+          : null,
     verifier: () => ({ kind: 'inline', label: 'a complete pg_dumpall script', consume: (r) => endsWith(r, '-- PostgreSQL database cluster dump complete') }),
   };
 }
@@ -252,7 +295,8 @@ export async function redisComponent(env: Env, o: { host: string; port: string; 
     producer: { kind: 'process', command: 'redis-cli', args: ['-h', o.host, '-p', o.port, '--no-auth-warning', '--rdb', '-'], env },
     tool: { name: 'redis-cli', version, args: ['--rdb', '-'] },
     source: { host: o.host, port: o.port, machine: hostname() },
-    check: (head, size) => (size < 9 ? `its output was ${size} bytes` : head.subarray(0, 5).toString('latin1') !== 'REDIS' ? 'its output is not an RDB file (no REDIS header)' : null),
+    check: (head, size) =>
+      size < 9 ? `its output was ${size} bytes` : head.subarray(0, 5).toString('latin1') !== 'REDIS' ? 'its output is not an RDB file (no REDIS header)' : null,
     verifier: (e) => ({ kind: 'process', command: 'redis-check-rdb', args: ['{input}'], env: e, label: 'redis-check-rdb', fifo: true }),
   };
 }
@@ -302,7 +346,10 @@ async function checkYaml(r: Readable): Promise<void> {
 const SECRET_WORD = '(?:pass|pwd|secret|token|key|auth|credential)';
 const SECRET_OPTION = new RegExp(`^--?[A-Za-z0-9_.-]*${SECRET_WORD}[A-Za-z0-9_.-]*$`, 'i');
 const SECRET_OPTION_VALUE = new RegExp(`^(--?[A-Za-z0-9_.-]*${SECRET_WORD}[A-Za-z0-9_.-]*=).+`, 'i');
-const SECRET_ASSIGNMENT = new RegExp(`(^|[\\s;&|'"(])((?:[A-Za-z_][A-Za-z0-9_.-]*)?${SECRET_WORD}[A-Za-z0-9_.-]*)(\\s*=\\s*)('[^']*'|"[^"]*"|[^\\s'";&|)]+)`, 'gi');
+const SECRET_ASSIGNMENT = new RegExp(
+  `(^|[\\s;&|'"(])((?:[A-Za-z_][A-Za-z0-9_.-]*)?${SECRET_WORD}[A-Za-z0-9_.-]*)(\\s*=\\s*)('[^']*'|"[^"]*"|[^\\s'";&|)]+)`,
+  'gi',
+);
 const URI_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#\s:@]*):[^/?#\s]*@/gi;
 const QUERY_SECRET = new RegExp(`([?&;][^=&#\\s]*${SECRET_WORD}[^=&#\\s]*=)[^&#\\s]*`, 'gi');
 
@@ -345,7 +392,13 @@ export async function execComponent(env: Env, o: { name: string; command: string
     source: { command: o.command, machine: hostname() },
     check: (_h, size) => (size === 0 ? 'its output was empty' : null),
     verifier: () => ({ kind: 'discard', label: 'decrypt' }),
-    ...(redacted ? { warnings: ['the command line holds what looks like a password: the manifest records it redacted, but while the backup runs any user of this host can read it (ps, /proc); give it to the command in its environment or a file instead'] } : {}),
+    ...(redacted
+      ? {
+          warnings: [
+            'the command line holds what looks like a password: the manifest records it redacted, but while the backup runs any user of this host can read it (ps, /proc); give it to the command in its environment or a file instead',
+          ],
+        }
+      : {}),
   };
 }
 

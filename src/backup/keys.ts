@@ -75,7 +75,10 @@ export async function ensureBackupKey(paths: VaultPaths, store: StoreOptions, no
   return updateVault<{ recipient: string; keyId: string; created: boolean }>(paths, store, (doc) => {
     const have = backupKeys(doc)[0];
     // A removed backup key is never silently replaced: its versions still open the backups made with them.
-    if (findEntry(doc, BACKUP_ENTRY)?.deletedAt) throw new VaultError('not-found', `${BACKUP_ENTRY} was removed; its versions still open older backups, and no new one is made in its place`, { code: 'backup-key-removed' });
+    if (findEntry(doc, BACKUP_ENTRY)?.deletedAt)
+      throw new VaultError('not-found', `${BACKUP_ENTRY} was removed; its versions still open older backups, and no new one is made in its place`, {
+        code: 'backup-key-removed',
+      });
     if (have) return unchanged({ recipient: have.recipient, keyId: have.keyId, created: false });
     putEntry(doc, { name: BACKUP_ENTRY, type: 'age-identity', description: 'the key that opens the backups (its recipient encrypts them)', update: true, now });
     const k = backupKeys(doc)[0]!;
@@ -153,7 +156,8 @@ export async function untrustSigner(paths: VaultPaths, store: StoreOptions, idOr
 /** Registers a host's signing key in the vault (an officer's decision, recorded). */
 export async function trustSigner(paths: VaultPaths, store: StoreOptions, publicKey: string, label: string, now: Date): Promise<TrustedSigner> {
   const raw = Buffer.from(publicKey, 'base64');
-  if (raw.length !== 32 || raw.toString('base64') !== publicKey) throw new VaultError('usage', 'a signing key is 32 bytes of standard base64 (44 characters), as `backup signer` prints it');
+  if (raw.length !== 32 || raw.toString('base64') !== publicKey)
+    throw new VaultError('usage', 'a signing key is 32 bytes of standard base64 (44 characters), as `backup signer` prints it');
   return updateVault(paths, store, (doc) => {
     const st = backupState(doc);
     const id = signerId(publicKey);

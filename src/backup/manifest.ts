@@ -64,7 +64,8 @@ export function parseManifest(text: string, where: string): BackupManifest {
   }
   const bad = (what: string) => new VaultError('integrity', `${where}: not a valid backup manifest (${what})`);
   if (!isRecord(m) || m.format !== 'vault-tool/backup-manifest') throw bad('format');
-  if (m.version !== 1) throw new VaultError('invalid', `${where}: backup manifest version ${String(m.version)} is not supported by this vault-tool`, 'upgrade vault-tool');
+  if (m.version !== 1)
+    throw new VaultError('invalid', `${where}: backup manifest version ${String(m.version)} is not supported by this vault-tool`, 'upgrade vault-tool');
   for (const k of ['id', 'component', 'kind', 'file', 'startedAt', 'finishedAt', 'recipient', 'keyId', 'signature']) if (typeof m[k] !== 'string') throw bad(k);
   for (const k of ['plaintext', 'ciphertext'] as const) {
     const x = m[k];
@@ -79,7 +80,8 @@ export function parseManifest(text: string, where: string): BackupManifest {
 /** The manifest's signature is valid and its signer is one the vault trusts. */
 export function checkSignature(m: BackupManifest, trusted: TrustedSigner[]): { ok: boolean; message: string } {
   const { signature, ...body } = m;
-  if (!verifyBytes(m.signer.publicKey, Buffer.from(canonical(body)), signature)) return { ok: false, message: 'the manifest\'s signature does not verify: it was altered' };
+  if (!verifyBytes(m.signer.publicKey, Buffer.from(canonical(body)), signature))
+    return { ok: false, message: "the manifest's signature does not verify: it was altered" };
   const t = trusted.find((s) => s.publicKey === m.signer.publicKey);
   if (!t) return { ok: false, message: `the manifest is signed by host key ${m.signer.id}, which the vault does not trust` };
   return { ok: true, message: `signed by ${t.label || t.id}` };

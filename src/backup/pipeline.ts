@@ -46,7 +46,10 @@ class Tap extends Transform {
   size = 0;
   head = Buffer.alloc(0);
   mirrorLost = false;
-  constructor(private readonly onBytes?: (n: number) => void, private readonly mirror?: Writable) {
+  constructor(
+    private readonly onBytes?: (n: number) => void,
+    private readonly mirror?: Writable,
+  ) {
     super({ highWaterMark: 1 << 20 });
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
@@ -86,7 +89,14 @@ class Tap extends Transform {
   }
 }
 
-const tail = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join('; ').slice(-600);
+const tail = (s: string) =>
+  s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-3)
+    .join('; ')
+    .slice(-600);
 
 interface Spawned {
   child: ChildProcess;
@@ -94,7 +104,14 @@ interface Spawned {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function start(command: string, args: string[], env: Record<string, string | undefined>, stdin: 'ignore' | 'pipe', what: string, checker = stdin === 'pipe'): Spawned {
+function start(
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+  stdin: 'ignore' | 'pipe',
+  what: string,
+  checker = stdin === 'pipe',
+): Spawned {
   const child = spawn(command, args, { env: env as NodeJS.ProcessEnv, stdio: [stdin, 'pipe', 'pipe'] });
   let err = '';
   const keep = (c: Buffer) => (err = (err + c.toString('utf8')).slice(-4096));
@@ -102,7 +119,13 @@ function start(command: string, args: string[], env: Record<string, string | und
   // A checker reading stdin reports on stdout too (redis-check-rdb does): keep its tail with stderr.
   if (checker) child.stdout!.on('data', keep);
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res, rej) => {
-    child.on('error', (e) => rej((e as NodeJS.ErrnoException).code === 'ENOENT' ? new VaultError('not-found', `${command} is not installed (needed for ${what})`, { code: 'tool-missing', data: { tool: command } }) : new VaultError('io', `${command}: ${e.message}`)));
+    child.on('error', (e) =>
+      rej(
+        (e as NodeJS.ErrnoException).code === 'ENOENT'
+          ? new VaultError('not-found', `${command} is not installed (needed for ${what})`, { code: 'tool-missing', data: { tool: command } })
+          : new VaultError('io', `${command}: ${e.message}`),
+      ),
+    );
     child.on('close', (code, signal) => res({ code, signal }));
   });
   // A process that failed but left something holding its output open (sh -c 'x & exit 1') would keep 'close' away: after a moment, stop waiting for its output.
@@ -136,7 +159,12 @@ export interface Produced {
  * the pipeline waiting on a stage that will not move: the error reported is
  * the cause, not what the teardown did to the other stages.
  */
-export async function produce(p: Producer, recipient: string, file: PendingFile, o: { check: (head: Buffer, size: number) => string | null; verifier?: Consumer; onProgress?: (bytes: number) => void }): Promise<Produced> {
+export async function produce(
+  p: Producer,
+  recipient: string,
+  file: PendingFile,
+  o: { check: (head: Buffer, size: number) => string | null; verifier?: Consumer; onProgress?: (bytes: number) => void },
+): Promise<Produced> {
   const name = p.kind === 'process' ? p.command : p.name;
   let proc: Spawned | undefined;
   let checker: ReturnType<typeof startConsumer> | undefined;
@@ -205,7 +233,8 @@ export async function produce(p: Producer, recipient: string, file: PendingFile,
       if (problem) throw new VaultError('backup-failed', `${name} exited 0 but ${problem}; nothing was kept`);
     }
     if (checkError) throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: ${(checkError.e as Error).message}; nothing was kept`);
-    if (plain.mirrorLost) throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: it stopped reading before the end of the dump; nothing was kept`);
+    if (plain.mirrorLost)
+      throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: it stopped reading before the end of the dump; nothing was kept`);
     if (flowError) throw await file.explain(flowError.e);
     const location = await file.commit();
     return { plaintext: plain.digest(), ciphertext: cipher.digest(), location, stderr: proc ? tail(proc.stderr()) : '' };
@@ -214,7 +243,10 @@ export async function produce(p: Producer, recipient: string, file: PendingFile,
     await file.abort();
     if (e instanceof VaultError) throw e;
     const err = e as NodeJS.ErrnoException;
-    throw new VaultError('backup-failed', `the backup through ${name} failed: ${err.code ?? err.message}${proc && tail(proc.stderr()) ? ` (${name}: ${tail(proc.stderr())})` : ''}; nothing was kept`);
+    throw new VaultError(
+      'backup-failed',
+      `the backup through ${name} failed: ${err.code ?? err.message}${proc && tail(proc.stderr()) ? ` (${name}: ${tail(proc.stderr())})` : ''}; nothing was kept`,
+    );
   }
 }
 
@@ -260,16 +292,31 @@ function startConsumer(c: Consumer): { sink: Writable; done: Promise<void>; kill
       }
     };
     const done = proc.done.then(({ code, signal }) => {
-      if (signal || code !== 0) throw new VaultError('verify-failed', `${c.label} failed (${signal ? `killed by ${signal}` : `exit ${code}`})${tail(proc.stderr()) ? `: ${tail(proc.stderr())}` : ''}`);
+      if (signal || code !== 0)
+        throw new VaultError(
+          'verify-failed',
+          `${c.label} failed (${signal ? `killed by ${signal}` : `exit ${code}`})${tail(proc.stderr()) ? `: ${tail(proc.stderr())}` : ''}`,
+        );
     });
-    done.catch(() => undefined).finally(() => {
-      release();
-      fifo?.remove();
-    });
+    done
+      .catch(() => undefined)
+      .finally(() => {
+        release();
+        fifo?.remove();
+      });
     return { sink, done, kill: () => proc.child.kill('SIGKILL') };
   }
   const pass = new Transform({ transform: (chunk, _e, cb) => cb(null, chunk), highWaterMark: 1 << 20 });
-  const done = c.kind === 'inline' ? c.consume(pass) : new Promise<void>((res, rej) => pass.on('data', () => undefined).on('end', res).on('error', rej).on('close', () => rej(new VaultError('interrupted', 'the read was stopped'))));
+  const done =
+    c.kind === 'inline'
+      ? c.consume(pass)
+      : new Promise<void>((res, rej) =>
+          pass
+            .on('data', () => undefined)
+            .on('end', res)
+            .on('error', rej)
+            .on('close', () => rej(new VaultError('interrupted', 'the read was stopped'))),
+        );
   done.catch(() => undefined);
   // Killed: the consumer sees an error (never an end it would take for the whole dump), so its verdict settles.
   return { sink: pass, done, kill: () => pass.destroy(new VaultError('interrupted', 'the read was stopped')) };

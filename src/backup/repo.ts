@@ -1,7 +1,19 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { closeSync, createReadStream, createWriteStream, fsyncSync, linkSync, openSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { VaultError } from '../vault/errors.js';
@@ -46,7 +58,10 @@ export const isComponentName = (name: string): boolean => NAME.test(name) && nam
 export function checkComponent(c: string): string {
   const [kind, name, ...more] = c.split('/');
   if (more.length || !kind || !KINDS.has(kind) || name === undefined || !isComponentName(name)) {
-    throw new VaultError('usage', `invalid component name ${JSON.stringify(c)}: KIND/NAME, KIND one of ${[...KINDS].join(', ')}, NAME of lowercase letters, digits, . _ - starting with a letter or a digit (as postgres/app)`);
+    throw new VaultError(
+      'usage',
+      `invalid component name ${JSON.stringify(c)}: KIND/NAME, KIND one of ${[...KINDS].join(', ')}, NAME of lowercase letters, digits, . _ - starting with a letter or a digit (as postgres/app)`,
+    );
   }
   return c;
 }
@@ -54,7 +69,9 @@ export function checkComponent(c: string): string {
 /** The repository folder of a component, as a destination. */
 export function componentDest(repo: Repo, component: string): Destination {
   const d = repo.dest;
-  return d.kind === 'folder' ? { kind: 'folder', path: join(d.path, component), spec: join(d.path, component) } : { kind: 'rclone', remote: d.remote, path: d.path ? `${d.path}/${component}` : component, spec: `${d.remote}:${d.path ? `${d.path}/` : ''}${component}` };
+  return d.kind === 'folder'
+    ? { kind: 'folder', path: join(d.path, component), spec: join(d.path, component) }
+    : { kind: 'rclone', remote: d.remote, path: d.path ? `${d.path}/${component}` : component, spec: `${d.remote}:${d.path ? `${d.path}/` : ''}${component}` };
 }
 
 /** A file being written: stream into `stream`, then `commit()` (moved into place) or `abort()` (removed). */
@@ -214,10 +231,26 @@ export function createFile(repo: Repo, component: string, name: string, opts: { 
   let err = '';
   p.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2048)));
   const exited = new Promise<number | null>((res) => p.on('close', (code) => res(code)));
-  const failed = new Promise<never>((_, rej) => p.on('error', (e) => rej(new VaultError('not-found', `rclone could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { hint: 'install rclone, or use a local folder as the repository' }))));
+  const failed = new Promise<never>((_, rej) =>
+    p.on('error', (e) =>
+      rej(
+        new VaultError('not-found', `rclone could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`, {
+          hint: 'install rclone, or use a local folder as the repository',
+        }),
+      ),
+    ),
+  );
   failed.catch(() => undefined);
-  const message = () => err.split('\n').filter((l) => l && !/Config file .* not found/.test(l)).slice(-2).join('; ');
-  const uploadFailed = (code: number | null) => new VaultError('io', `uploading ${remote(name)} failed (rclone exit ${code}): ${message() || 'no message'}`, { hint: 'check the remote name, its credentials and the network' });
+  const message = () =>
+    err
+      .split('\n')
+      .filter((l) => l && !/Config file .* not found/.test(l))
+      .slice(-2)
+      .join('; ');
+  const uploadFailed = (code: number | null) =>
+    new VaultError('io', `uploading ${remote(name)} failed (rclone exit ${code}): ${message() || 'no message'}`, {
+      hint: 'check the remote name, its credentials and the network',
+    });
   p.stdin.on('error', () => undefined);
   return {
     stream: p.stdin,
@@ -234,10 +267,14 @@ export function createFile(repo: Repo, component: string, name: string, opts: { 
     },
     async explain(e) {
       // rclone stopped reading (it failed): its exit status and message say why.
-      const code = await Promise.race([exited, failed, new Promise<'running'>((res) => setTimeout(() => res('running'), 2000).unref())]).catch(() => 'failed' as const);
+      const code = await Promise.race([exited, failed, new Promise<'running'>((res) => setTimeout(() => res('running'), 2000).unref())]).catch(
+        () => 'failed' as const,
+      );
       if (typeof code === 'number' && code !== 0) return uploadFailed(code);
       if (code === null) return uploadFailed(code);
-      return new VaultError('io', `uploading ${remote(name)} failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'check the remote name, its credentials and the network' });
+      return new VaultError('io', `uploading ${remote(name)} failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        hint: 'check the remote name, its credentials and the network',
+      });
     },
     async abort() {
       p.stdin.destroy();
@@ -252,18 +289,24 @@ export function createFile(repo: Repo, component: string, name: string, opts: { 
 export function openFile(repo: Repo, component: string, name: string): Readable {
   const d = componentDest(repo, component);
   if (d.kind === 'folder') return createReadStream(join(d.path, name), { highWaterMark: 1 << 20 });
-  const p = spawn(repo.io.rclone ?? 'rclone', ['cat', `${d.remote}:${d.path ? `${d.path}/` : ''}${name}`], { env: repo.io.env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(repo.io.rclone ?? 'rclone', ['cat', `${d.remote}:${d.path ? `${d.path}/` : ''}${name}`], {
+    env: repo.io.env as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   p.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2048)));
   p.on('close', (code) => {
-    if (code !== 0) p.stdout.destroy(new VaultError('io', `reading ${d.spec}/${name} failed (rclone exit ${code}): ${err.split('\n').filter(Boolean).slice(-1)[0] ?? ''}`));
+    if (code !== 0)
+      p.stdout.destroy(new VaultError('io', `reading ${d.spec}/${name} failed (rclone exit ${code}): ${err.split('\n').filter(Boolean).slice(-1)[0] ?? ''}`));
   });
   return p.stdout;
 }
 
 export async function writeManifest(repo: Repo, m: BackupManifest, replace = false): Promise<string> {
   checkComponent(m.component);
-  return (await writeFile(componentDest(repo, m.component), manifestName(m.file), Buffer.from(JSON.stringify(m, null, 2) + '\n'), { ...repo.io, exclusive: !replace })).location;
+  return (
+    await writeFile(componentDest(repo, m.component), manifestName(m.file), Buffer.from(JSON.stringify(m, null, 2) + '\n'), { ...repo.io, exclusive: !replace })
+  ).location;
 }
 
 export interface Listed {
@@ -296,8 +339,12 @@ export async function listRepo(repo: Repo): Promise<Listed[]> {
           continue;
         }
         try {
-          const m = parseManifest((await readFile(d, manifestName(f.name), repo.io, LIMITS.text, 'manifest')).toString('utf8'), `${component}/${manifestName(f.name)}`);
-          if (m.file !== f.name || m.component !== component) out.push({ component, file: f.name, manifest: m, problem: `the manifest names ${m.component}/${m.file}: it was moved or edited` });
+          const m = parseManifest(
+            (await readFile(d, manifestName(f.name), repo.io, LIMITS.text, 'manifest')).toString('utf8'),
+            `${component}/${manifestName(f.name)}`,
+          );
+          if (m.file !== f.name || m.component !== component)
+            out.push({ component, file: f.name, manifest: m, problem: `the manifest names ${m.component}/${m.file}: it was moved or edited` });
           else out.push({ component, file: f.name, manifest: m });
         } catch (e) {
           out.push({ component, file: f.name, problem: (e as Error).message });
@@ -313,13 +360,22 @@ export async function listRepo(repo: Repo): Promise<Listed[]> {
 async function subfolders(d: Destination, repo: Repo): Promise<string[]> {
   if (d.kind === 'folder') {
     try {
-      return readdirSync(d.path, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+      return readdirSync(d.path, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+        .map((e) => e.name);
     } catch {
       return [];
     }
   }
   const r = await runRclone(repo.io, ['lsf', '--dirs-only', `${d.remote}:${d.path}`]);
-  return r.code === 0 ? r.stdout.toString('utf8').split('\n').filter(Boolean).map((l) => l.replace(/\/$/, '')).filter((n) => !n.startsWith('.')) : [];
+  return r.code === 0
+    ? r.stdout
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.replace(/\/$/, ''))
+        .filter((n) => !n.startsWith('.'))
+    : [];
 }
 
 /** Deletes a backup: the manifest first (so an interrupted delete leaves an incomplete backup, never a manifest without its file). */

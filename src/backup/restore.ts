@@ -43,7 +43,10 @@ export type RestoreTarget =
 export function restorableKey(doc: VaultDocument, m: BackupManifest, name: string): BackupKey {
   const sig = checkSignature(m, peekBackupState(doc).signers);
   if (!sig.ok) throw new VaultError('integrity', `${name}: ${sig.message}: it is not restored`, { code: 'backup-untrusted' });
-  if (m.verification && !m.verification.ok) throw new VaultError('verify-failed', `${name}: its last verification failed (${m.verification.message}): it is not restored`, { code: 'backup-failed-verification' });
+  if (m.verification && !m.verification.ok)
+    throw new VaultError('verify-failed', `${name}: its last verification failed (${m.verification.message}): it is not restored`, {
+      code: 'backup-failed-verification',
+    });
   const key = backupKeys(doc).find((k) => k.keyId === m.keyId);
   if (!key) throw new VaultError('wrong-key', `the vault does not hold backup key ${m.keyId}, which ${name} needs`, { code: 'backup-key-gone' });
   return key;
@@ -112,7 +115,14 @@ function listingTar(env: Env, names: string[]): Consumer {
       });
       p.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2048)));
       const done = new Promise<number | null>((res, rej) => {
-        p.on('error', (e) => rej(new VaultError((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io', `tar could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+        p.on('error', (e) =>
+          rej(
+            new VaultError(
+              (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io',
+              `tar could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`,
+            ),
+          ),
+        );
         p.on('close', res);
       });
       p.stdin.on('error', () => undefined);
@@ -126,7 +136,21 @@ function listingTar(env: Env, names: string[]): Consumer {
 
 async function tablesIn(dbname: string, env: Env): Promise<number | null> {
   try {
-    const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', dbname, '-c', "select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'"], { env: env as NodeJS.ProcessEnv });
+    const { stdout } = await run(
+      'psql',
+      [
+        '-X',
+        '-A',
+        '-t',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-d',
+        dbname,
+        '-c',
+        "select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'",
+      ],
+      { env: env as NodeJS.ProcessEnv },
+    );
     return Number(stdout.trim());
   } catch {
     return null;
@@ -138,11 +162,13 @@ async function tablesIn(dbname: string, env: Env): Promise<number | null> {
  * restore (a Kubernetes backup, applied through the cluster client).
  */
 export async function readBackup(repo: Repo, m: BackupManifest, key: BackupKey, env: Env, limit: number): Promise<Buffer> {
-  if (m.plaintext.size > limit) throw new VaultError('invalid', `${m.component}/${m.file} holds ${m.plaintext.size} bytes, more than the ${limit} this restore reads into memory`);
+  if (m.plaintext.size > limit)
+    throw new VaultError('invalid', `${m.component}/${m.file} holds ${m.plaintext.size} bytes, more than the ${limit} this restore reads into memory`);
   const file = await pin(repo, m);
   try {
     const checked = await consume(file.open(), [key.identity], verifierFor(m.kind, env));
-    if (!matches(checked, m)) throw new VaultError('verify-failed', `${m.component}/${m.file} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
+    if (!matches(checked, m))
+      throw new VaultError('verify-failed', `${m.component}/${m.file} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
     const chunks: Buffer[] = [];
     let n = 0;
     const again = await consume(file.open(), [key.identity], {
@@ -164,7 +190,13 @@ export async function readBackup(repo: Repo, m: BackupManifest, key: BackupKey, 
 }
 
 export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKey, t: RestoreTarget, env: Env): Promise<string> {
-  const compatible: Record<RestoreTarget['kind'], BackupManifest['kind'][]> = { postgres: ['postgres'], 'postgres-globals': ['postgres-globals'], redis: ['redis'], files: ['files'], file: ['postgres', 'postgres-globals', 'redis', 'files', 'k8s', 'exec'] };
+  const compatible: Record<RestoreTarget['kind'], BackupManifest['kind'][]> = {
+    postgres: ['postgres'],
+    'postgres-globals': ['postgres-globals'],
+    redis: ['redis'],
+    files: ['files'],
+    file: ['postgres', 'postgres-globals', 'redis', 'files', 'k8s', 'exec'],
+  };
   const name = `${m.component}/${m.file}`;
   if (!compatible[t.kind].includes(m.kind)) throw new VaultError('usage', `${name} is a ${m.kind} backup; it cannot be restored as ${t.kind}`);
   // Before touching anything: the target, then a full check of the whole backup.
@@ -183,14 +215,21 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
     const checked = await consume(file.open(), [key.identity], t.kind === 'files' ? listingTar(env, names) : verifierFor(m.kind, env));
     if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
     if (t.kind === 'files' && !t.force) {
-      const clash = names.map((n) => normalize(n)).filter((n) => {
-        try {
-          return !lstatSync(join(t.dir, n)).isDirectory();
-        } catch {
-          return false;
-        }
-      });
-      if (clash.length) throw new VaultError('exists', `${clash.length} file(s) in ${t.dir} would be overwritten (${clash.slice(0, 3).join(', ')}${clash.length > 3 ? ', …' : ''}): nothing was restored`, { code: 'restore-files-exist' });
+      const clash = names
+        .map((n) => normalize(n))
+        .filter((n) => {
+          try {
+            return !lstatSync(join(t.dir, n)).isDirectory();
+          } catch {
+            return false;
+          }
+        });
+      if (clash.length)
+        throw new VaultError(
+          'exists',
+          `${clash.length} file(s) in ${t.dir} would be overwritten (${clash.slice(0, 3).join(', ')}${clash.length > 3 ? ', …' : ''}): nothing was restored`,
+          { code: 'restore-files-exist' },
+        );
     }
     let into: Consumer;
     let pending: PendingFile | undefined;
@@ -201,17 +240,38 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
             await run('createdb', ['--', t.dbname], { env: env as NodeJS.ProcessEnv });
           } catch (e) {
             const err = e as NodeJS.ErrnoException & { stderr?: string };
-            throw new VaultError(err.code === 'ENOENT' ? 'not-found' : 'io', `createdb ${t.dbname} failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`);
+            throw new VaultError(
+              err.code === 'ENOENT' ? 'not-found' : 'io',
+              `createdb ${t.dbname} failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`,
+            );
           }
         }
-        into = { kind: 'process', command: 'pg_restore', args: ['--clean', '--if-exists', '--single-transaction', '--exit-on-error', ...(t.noOwner ? ['--no-owner'] : []), '--dbname', t.dbname], env, label: `pg_restore into ${t.dbname}` };
+        into = {
+          kind: 'process',
+          command: 'pg_restore',
+          args: ['--clean', '--if-exists', '--single-transaction', '--exit-on-error', ...(t.noOwner ? ['--no-owner'] : []), '--dbname', t.dbname],
+          env,
+          label: `pg_restore into ${t.dbname}`,
+        };
         break;
       case 'postgres-globals':
-        into = { kind: 'process', command: 'psql', args: ['-X', '-q', '-v', 'ON_ERROR_STOP=0', '--dbname', t.dbname], env, label: `psql (the globals) into ${t.dbname}` };
+        into = {
+          kind: 'process',
+          command: 'psql',
+          args: ['-X', '-q', '-v', 'ON_ERROR_STOP=0', '--dbname', t.dbname],
+          env,
+          label: `psql (the globals) into ${t.dbname}`,
+        };
         break;
       case 'files':
         makeDirs(t.dir);
-        into = { kind: 'process', command: 'tar', args: ['-x', '-f', '-', '-C', t.dir, t.force ? '--overwrite' : '--keep-old-files'], env, label: `tar -x into ${t.dir}` };
+        into = {
+          kind: 'process',
+          command: 'tar',
+          args: ['-x', '-f', '-', '-C', t.dir, t.force ? '--overwrite' : '--keep-old-files'],
+          env,
+          label: `tar -x into ${t.dir}`,
+        };
         break;
       case 'redis':
       case 'file': {
@@ -232,7 +292,10 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
     }
     if (!matches(again, m)) {
       await pending?.abort();
-      throw new VaultError('verify-failed', `${name} changed while it was being restored (SHA-256 differs from the checked pass)${pending ? ': nothing was written' : `: check ${into.label}`}`);
+      throw new VaultError(
+        'verify-failed',
+        `${name} changed while it was being restored (SHA-256 differs from the checked pass)${pending ? ': nothing was written' : `: check ${into.label}`}`,
+      );
     }
     await pending?.commit();
     return into.label;

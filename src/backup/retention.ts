@@ -90,7 +90,13 @@ const RULES = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
  * not trust, a key it no longer holds): such a backup does not count, and is
  * left in place for a person to decide, never removed.
  */
-export function decideRetention(backups: Listed[], policy: KeepPolicy, now: Date, currentKeyId: string | undefined, doubt: (b: Listed) => string | null = () => null): Decision[] {
+export function decideRetention(
+  backups: Listed[],
+  policy: KeepPolicy,
+  now: Date,
+  currentKeyId: string | undefined,
+  doubt: (b: Listed) => string | null = () => null,
+): Decision[] {
   if (!Object.values(policy).some((v) => v !== undefined && v > 0)) {
     throw new VaultError('usage', 'no keep rule given: a prune without rules would remove every backup', { code: 'prune-no-rules' });
   }
@@ -99,7 +105,9 @@ export function decideRetention(backups: Listed[], policy: KeepPolicy, now: Date
   for (const b of backups) byComponent.set(b.component, [...(byComponent.get(b.component) ?? []), b]);
   for (const [component, list] of byComponent) {
     const distrust = new Map(list.map((b) => [b, b.manifest && !b.problem ? doubt(b) : null]));
-    const good = list.filter((b) => !b.problem && b.manifest?.verification?.ok && !distrust.get(b)).sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
+    const good = list
+      .filter((b) => !b.problem && b.manifest?.verification?.ok && !distrust.get(b))
+      .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
     const reasons = new Map<Listed, string[]>(good.map((b) => [b, []]));
     const add = (b: Listed, r: string) => reasons.get(b)!.push(r);
     good.slice(0, policy.last ?? 0).forEach((b, i) => add(b, `last ${i + 1} of ${policy.last}`));
@@ -118,7 +126,15 @@ export function decideRetention(backups: Listed[], policy: KeepPolicy, now: Date
     if (good[0]) add(good[0], 'the newest verified backup of the component (never removed)');
     const current = good.find((b) => b.manifest!.keyId === currentKeyId);
     if (current) add(current, 'the newest verified backup the current backup key opens (never removed)');
-    for (const b of good) out.push({ component, file: b.file, at: b.manifest!.finishedAt, keyId: b.manifest!.keyId, keep: reasons.get(b)!.length > 0, reasons: reasons.get(b)!.length ? reasons.get(b)! : ['matched no keep rule'] });
+    for (const b of good)
+      out.push({
+        component,
+        file: b.file,
+        at: b.manifest!.finishedAt,
+        keyId: b.manifest!.keyId,
+        keep: reasons.get(b)!.length > 0,
+        reasons: reasons.get(b)!.length ? reasons.get(b)! : ['matched no keep rule'],
+      });
     for (const b of list.filter((x) => !good.includes(x))) {
       const meta = b.manifest ? { at: b.manifest.finishedAt, keyId: b.manifest.keyId } : {};
       const doubted = distrust.get(b) ?? unprovenBad(b, now);

@@ -23,7 +23,11 @@ export interface BackupContext {
   vault?: { paths: VaultPaths; store: StoreOptions };
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> {
   const h = createHash('sha256');
@@ -47,11 +51,18 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${c.ext}.age`;
   const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
   const verifier = c.verifier(ctx.env);
-  const produced = await produce(c.producer, ctx.recipient.recipient, pending, { check: c.check, verifier, ...(ctx.onProgress ? { onProgress: (n: number) => ctx.onProgress!(c.component, n, c.estimate) } : {}) });
+  const produced = await produce(c.producer, ctx.recipient.recipient, pending, {
+    check: c.check,
+    verifier,
+    ...(ctx.onProgress ? { onProgress: (n: number) => ctx.onProgress!(c.component, n, c.estimate) } : {}),
+  });
   const back = await digestOf(openFile(ctx.repo, c.component, file));
   if (back.sha256 !== produced.ciphertext.sha256 || back.size !== produced.ciphertext.size) {
     await removeBackup(ctx.repo, c.component, file);
-    throw new VaultError('backup-failed', `the stored ${c.component}/${file} differs from what was written (${back.size} bytes read back, ${produced.ciphertext.size} written); nothing was kept`);
+    throw new VaultError(
+      'backup-failed',
+      `the stored ${c.component}/${file} differs from what was written (${back.size} bytes read back, ${produced.ciphertext.size} written); nothing was kept`,
+    );
   }
   const finished = ctx.now();
   const manifest = signManifest(
@@ -70,7 +81,12 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
       ciphertext: produced.ciphertext,
       recipient: ctx.recipient.recipient,
       keyId: ctx.recipient.keyId,
-      verification: { at: finished.toISOString(), ok: true, check: `${verifier.label} while writing; the stored file read back`, message: `${produced.plaintext.size} bytes checked, stored SHA-256 matches` },
+      verification: {
+        at: finished.toISOString(),
+        ok: true,
+        check: `${verifier.label} while writing; the stored file read back`,
+        message: `${produced.plaintext.size} bytes checked, stored SHA-256 matches`,
+      },
     },
     ctx.signing,
   );
@@ -113,7 +129,9 @@ export async function noteKeysInUse(paths: VaultPaths, store: StoreOptions, repo
 export function holdKeys(doc: import('../vault/document.js').VaultDocument): void {
   const st = backupState(doc);
   const d = doc as typeof doc & { holds?: Record<string, string[]> };
-  const reasons = Object.entries(st.keysInUse).filter(([, u]) => u.repos.length).map(([k, u]) => `backups in ${u.repos.join(', ')} need key ${k}`);
+  const reasons = Object.entries(st.keysInUse)
+    .filter(([, u]) => u.repos.length)
+    .map(([k, u]) => `backups in ${u.repos.join(', ')} need key ${k}`);
   d.holds ??= {};
   if (reasons.length) d.holds['backup/identity'] = reasons;
   else delete d.holds['backup/identity'];
@@ -132,7 +150,21 @@ async function recordBackup(v: { paths: VaultPaths; store: StoreOptions }, repo:
     use.lastAt = m.finishedAt;
     st.keysInUse[m.keyId] = use;
     holdKeys(doc);
-    recordEvidence(doc, 'backup', { component: m.component, file: m.file, id: m.id, repo: repo.dest.spec, keyId: m.keyId, plaintextSha256: m.plaintext.sha256, ciphertextSha256: m.ciphertext.sha256, manifestSignature: m.signature.slice(0, 32) }, now);
+    recordEvidence(
+      doc,
+      'backup',
+      {
+        component: m.component,
+        file: m.file,
+        id: m.id,
+        repo: repo.dest.spec,
+        keyId: m.keyId,
+        plaintextSha256: m.plaintext.sha256,
+        ciphertextSha256: m.ciphertext.sha256,
+        manifestSignature: m.signature.slice(0, 32),
+      },
+      now,
+    );
     return changed(undefined);
   });
 }
@@ -163,23 +195,45 @@ export interface BackupCheck {
  * decryption, plaintext SHA-256, and the component's check
  * (`pg_restore -f /dev/null`, `redis-check-rdb`, `tar -t`, YAML).
  */
-export async function verifyBackup(repo: Repo, b: Listed, doc: import('../vault/document.js').VaultDocument, o: { readData: boolean; env: Env; now?: Date }): Promise<BackupCheck> {
+export async function verifyBackup(
+  repo: Repo,
+  b: Listed,
+  doc: import('../vault/document.js').VaultDocument,
+  o: { readData: boolean; env: Env; now?: Date },
+): Promise<BackupCheck> {
   const base = { component: b.component, file: b.file };
   if (b.problem || !b.manifest) return { ...base, ok: false, keyHeld: false, trusted: false, message: b.problem ?? 'no manifest' };
   const m = b.manifest;
   const sig = checkSignature(m, peekBackupState(doc).signers);
   const key = backupKeys(doc).find((k) => k.keyId === m.keyId);
   const common = { ...base, keyId: m.keyId, keyHeld: Boolean(key), trusted: sig.ok, manifest: m };
-  if (Date.parse(m.finishedAt) > (o.now ?? new Date()).getTime() + 3_600_000) return { ...common, ok: false, trusted: false, message: `it says it was made at ${m.finishedAt}, in the future: the clock of the host that made it is wrong; it does not count until that is explained` };
+  if (Date.parse(m.finishedAt) > (o.now ?? new Date()).getTime() + 3_600_000)
+    return {
+      ...common,
+      ok: false,
+      trusted: false,
+      message: `it says it was made at ${m.finishedAt}, in the future: the clock of the host that made it is wrong; it does not count until that is explained`,
+    };
   if (!sig.ok) return { ...common, ok: false, message: sig.message };
-  if (!key) return { ...common, ok: false, message: `the vault no longer holds backup key ${m.keyId}: this backup cannot be decrypted (was a version of backup/identity purged?)` };
-  if (!o.readData && !m.verification?.ok) return { ...common, ok: false, message: `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}` };
+  if (!key)
+    return {
+      ...common,
+      ok: false,
+      message: `the vault no longer holds backup key ${m.keyId}: this backup cannot be decrypted (was a version of backup/identity purged?)`,
+    };
+  if (!o.readData && !m.verification?.ok)
+    return { ...common, ok: false, message: `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}` };
   if (!o.readData) return { ...common, ok: true, message: `manifest ${sig.message}; key ${m.keyId} held (v${key.version}); verified ${m.verification?.at}` };
   try {
     const r = await consume(openFile(repo, b.component, b.file), [key.identity], verifierFor(m.kind, o.env));
-    if (r.ciphertext.sha256 !== m.ciphertext.sha256 || r.ciphertext.size !== m.ciphertext.size) return { ...common, ok: false, message: `the stored file is not the one the manifest describes (SHA-256 differs): it was altered or replaced` };
+    if (r.ciphertext.sha256 !== m.ciphertext.sha256 || r.ciphertext.size !== m.ciphertext.size)
+      return { ...common, ok: false, message: `the stored file is not the one the manifest describes (SHA-256 differs): it was altered or replaced` };
     if (r.plaintext.sha256 !== m.plaintext.sha256) return { ...common, ok: false, message: 'the decrypted data differs from what was backed up (SHA-256)' };
-    return { ...common, ok: true, message: `read in full: decrypted with key ${m.keyId} (v${key.version}) and passed ${verifierFor(m.kind, o.env).label}; ${r.plaintext.size} bytes` };
+    return {
+      ...common,
+      ok: true,
+      message: `read in full: decrypted with key ${m.keyId} (v${key.version}) and passed ${verifierFor(m.kind, o.env).label}; ${r.plaintext.size} bytes`,
+    };
   } catch (e) {
     const err = e as VaultError;
     const what = err instanceof VaultError && err.kind === 'integrity' ? `decryption failed: ${err.message} (the file was truncated or altered)` : err.message;
@@ -196,12 +250,17 @@ export async function verifyBackup(repo: Repo, b: Listed, doc: import('../vault/
  * else is left as it was).
  */
 export function mayRecordVerdict(check: BackupCheck, signing: SigningKey, doc: import('../vault/document.js').VaultDocument): boolean {
-  return Boolean(check.manifest && check.trusted && check.keyHeld && !check.inconclusive && peekBackupState(doc).signers.some((s) => s.publicKey === signing.publicKey));
+  return Boolean(
+    check.manifest && check.trusted && check.keyHeld && !check.inconclusive && peekBackupState(doc).signers.some((s) => s.publicKey === signing.publicKey),
+  );
 }
 
 export async function recordVerdict(repo: Repo, m: BackupManifest, check: BackupCheck, signing: SigningKey, now: Date): Promise<BackupManifest> {
   const { signature: _s, signer: _g, ...body } = m;
-  const updated = signManifest({ ...body, verification: { at: now.toISOString(), ok: check.ok, check: `full read (${verifierFor(m.kind, {}).label})`, message: check.message } }, signing);
+  const updated = signManifest(
+    { ...body, verification: { at: now.toISOString(), ok: check.ok, check: `full read (${verifierFor(m.kind, {}).label})`, message: check.message } },
+    signing,
+  );
   await writeManifest(repo, updated, true);
   return updated;
 }

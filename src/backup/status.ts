@@ -44,14 +44,27 @@ export interface BackupStatus {
  * Per component: the newest verified backup, its age against the RPO
  * target, the key it needs and whether the vault still holds it.
  */
-export function backupStatus(listed: Listed[], doc: VaultDocument | undefined, rpoMs: (component: string) => number | undefined, now: Date, expected: string[] = []): BackupStatus[] {
+export function backupStatus(
+  listed: Listed[],
+  doc: VaultDocument | undefined,
+  rpoMs: (component: string) => number | undefined,
+  now: Date,
+  expected: string[] = [],
+): BackupStatus[] {
   const held = new Set(doc ? backupKeys(doc).map((k) => k.keyId) : []);
   const signers = doc ? peekBackupState(doc).signers : [];
   // Components an RPO names but the repository lacks count too: no backup at all misses any RPO.
   const components = [...new Set([...listed.map((b) => b.component), ...expected])].sort();
   return components.map((component) => {
     const good = listed
-      .filter((b) => b.component === component && !b.problem && b.manifest?.verification?.ok && Date.parse(b.manifest.finishedAt) <= now.getTime() + 3_600_000 && (!doc || checkSignature(b.manifest, signers).ok))
+      .filter(
+        (b) =>
+          b.component === component &&
+          !b.problem &&
+          b.manifest?.verification?.ok &&
+          Date.parse(b.manifest.finishedAt) <= now.getTime() + 3_600_000 &&
+          (!doc || checkSignature(b.manifest, signers).ok),
+      )
       .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
     const newest = good[0]?.manifest;
     const rpo = rpoMs(component);

@@ -169,7 +169,11 @@ export class Context {
       }
       p = Buffer.from(first);
     } else {
-      throw new VaultError('passphrase', 'a passphrase is needed and standard input is not a terminal', 'use --passphrase-env VAR or --passphrase-file FILE (- for stdin)');
+      throw new VaultError(
+        'passphrase',
+        'a passphrase is needed and standard input is not a terminal',
+        'use --passphrase-env VAR or --passphrase-file FILE (- for stdin)',
+      );
     }
     if (p.length === 0) throw new VaultError('usage', 'the passphrase is empty');
     this.passphrase = p;
@@ -207,4 +211,3 @@ export function parseKeyValues(list: string[] | undefined, what: string): Record
   }
   return out;
 }
-

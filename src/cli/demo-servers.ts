@@ -28,11 +28,33 @@ export interface DemoRedis {
 }
 
 export async function startDemoRedis(dir: string): Promise<DemoRedis | string> {
-  for (const b of ['redis-server', 'redis-cli', 'redis-check-rdb']) if (spawnSync(b, ['--version'], { stdio: 'ignore' }).error) return `${b} is not installed (Debian: apt-get install redis-server redis-tools)`;
+  for (const b of ['redis-server', 'redis-cli', 'redis-check-rdb'])
+    if (spawnSync(b, ['--version'], { stdio: 'ignore' }).error) return `${b} is not installed (Debian: apt-get install redis-server redis-tools)`;
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   try {
-    execFileSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', '--daemonize', 'yes', '--logfile', join(dir, 'redis.log')], { stdio: 'ignore' });
+    execFileSync(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--repl-diskless-sync-delay',
+        '0',
+        '--daemonize',
+        'yes',
+        '--logfile',
+        join(dir, 'redis.log'),
+      ],
+      { stdio: 'ignore' },
+    );
   } catch (e) {
     return `redis-server did not start: ${(e as Error).message}`;
   }
@@ -70,7 +92,8 @@ export async function startDemoPostgres(dir: string): Promise<DemoPostgres | str
   if (cfg.error || cfg.status !== 0) return 'pg_config is not installed (Debian: apt-get install postgresql)';
   const bin = cfg.stdout.trim();
   if (spawnSync(join(bin, 'initdb'), ['--version'], { stdio: 'ignore' }).status !== 0) return `no initdb in ${bin} (Debian: apt-get install postgresql)`;
-  for (const b of ['pg_dump', 'pg_restore', 'psql']) if (spawnSync(b, ['--version'], { stdio: 'ignore' }).error) return `${b} is not installed (Debian: apt-get install postgresql-client)`;
+  for (const b of ['pg_dump', 'pg_restore', 'psql'])
+    if (spawnSync(b, ['--version'], { stdio: 'ignore' }).error) return `${b} is not installed (Debian: apt-get install postgresql-client)`;
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
   const root = process.getuid?.() === 0;
@@ -89,12 +112,18 @@ export async function startDemoPostgres(dir: string): Promise<DemoPostgres | str
     as(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
     as(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-o', `-p ${port} -k ${dir} -c listen_addresses= -c fsync=off`, '-l', join(dir, 'log'), '-w', 'start']);
   } catch (e) {
-    return `the server did not start: ${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim().split('\n').slice(-1)[0]}`;
+    return `the server did not start: ${
+      String((e as { stderr?: Buffer }).stderr ?? (e as Error).message)
+        .trim()
+        .split('\n')
+        .slice(-1)[0]
+    }`;
   }
   const env = { PGHOST: dir, PGPORT: String(port), PGUSER: 'postgres' };
   return {
     env,
-    sql: (sql, db = 'postgres') => execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim(),
+    sql: (sql, db = 'postgres') =>
+      execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim(),
     stop: () => {
       try {
         as(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-m', 'immediate', 'stop']);

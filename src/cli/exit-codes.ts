@@ -17,8 +17,11 @@ export const EXIT_CODES: Record<ErrorKind | 'ok', { code: number; meaning: strin
   'verify-failed': { code: 8, meaning: 'verification failed: a check found a difference or a copy that does not open' },
   locked: { code: 9, meaning: 'the vault is locked by another process' },
   exists: { code: 10, meaning: 'refusing to overwrite something that exists' },
-  invalid: { code: 11, meaning: 'invalid value: a value or file breaks its type\'s rule' },
-  rollback: { code: 12, meaning: 'rollback refused: this vault copy is older than (or forked from) one seen before (reads with --strict; writes always, unless --allow-rollback)' },
+  invalid: { code: 11, meaning: "invalid value: a value or file breaks its type's rule" },
+  rollback: {
+    code: 12,
+    meaning: 'rollback refused: this vault copy is older than (or forked from) one seen before (reads with --strict; writes always, unless --allow-rollback)',
+  },
   'insecure-permissions': { code: 13, meaning: 'the key file is readable by group or others' },
   passphrase: { code: 14, meaning: 'a passphrase is needed and none could be read' },
   cluster: { code: 15, meaning: 'Kubernetes API error or unreachable cluster' },

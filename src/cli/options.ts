@@ -1,10 +1,12 @@
 import { InvalidArgumentError } from 'commander';
 
 /** commander argParser: a whole number within [min, max]. */
-export const wholeNumber = (min: number, max: number) => (v: string): number => {
-  if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
-  return Number(v);
-};
+export const wholeNumber =
+  (min: number, max: number) =>
+  (v: string): number => {
+    if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    return Number(v);
+  };
 
 /** commander argParser: seconds, a non-negative number (0: no limit), as milliseconds. */
 export const seconds = (v: string): number => {

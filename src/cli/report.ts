@@ -10,7 +10,8 @@ import type { Io } from './io.js';
  */
 export const HINTS: Record<string, string | ((data: Record<string, string>) => string)> = {
   'wrong-key': 'check --key-file (or VAULT_TOOL_KEY_FILE); `vault-tool escrow combine` rebuilds a lost key from shares',
-  'rekey-in-progress': 'a rekey is in progress (the new key is in <key file>.new): run `vault-tool rekey --confirm` to finish it, or `vault-tool rekey --abort`',
+  'rekey-in-progress':
+    'a rekey is in progress (the new key is in <key file>.new): run `vault-tool rekey --confirm` to finish it, or `vault-tool rekey --abort`',
   'rekey-pending': 'finish it with `vault-tool rekey --confirm` or `vault-tool rekey --abort`',
   'rekey-confirmed': 'run `vault-tool rekey --confirm` to finish it',
   'no-rekey': 'start one with `vault-tool rekey`',
@@ -19,8 +20,10 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'init-exists': 'choose other paths with --vault-file/--key-file',
   'passphrase-needed': 'give the passphrase with --passphrase-env VAR or --passphrase-file FILE, or run on a terminal',
   'evidence-lacking': 'run `vault-tool evidence repair` to write it back (the repair is recorded)',
-  'evidence-gap': 'the vault was moved or restored without its log? `vault-tool evidence repair` starts a new log segment that records which records are missing',
-  'evidence-damaged': 'the log was edited or damaged: `vault-tool evidence verify` names the first bad record; keep the log aside (mv it), then `vault-tool evidence repair` starts a new segment that records the loss',
+  'evidence-gap':
+    'the vault was moved or restored without its log? `vault-tool evidence repair` starts a new log segment that records which records are missing',
+  'evidence-damaged':
+    'the log was edited or damaged: `vault-tool evidence verify` names the first bad record; keep the log aside (mv it), then `vault-tool evidence repair` starts a new segment that records the loss',
   'evidence-ahead': 'use the newest copy of the vault; to go on from this one, --allow-rollback keeps the newer records aside',
   'entry-missing': 'see `vault-tool list`',
   'entry-removed': (d) => `its history is kept: \`vault-tool history ${d.name}\`, \`vault-tool get ${d.name}@N\``,
@@ -34,9 +37,11 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'recipient-missing': 'see `vault-tool recipients list`',
   'combine-no-vault': 'point --vault-file at the vault the key must open, or pass --skip-vault-check to replace it unchecked (it is kept aside)',
   'replace-refused': 'choose another output file',
-  'wrong-key-replaced': (d) => `the key file was replaced by \`vault-tool escrow combine --force\`; the key it replaced is kept as ${d.keptAside}: put it back with \`mv ${d.keptAside} ${d.keyFile}\` if it is the one that opens this vault`,
+  'wrong-key-replaced': (d) =>
+    `the key file was replaced by \`vault-tool escrow combine --force\`; the key it replaced is kept as ${d.keptAside}: put it back with \`mv ${d.keptAside} ${d.keyFile}\` if it is the one that opens this vault`,
   'combine-exists': 'pass --force to replace it (it is kept aside), or choose another --out',
-  'combine-older-key': 'use the shares of the current set (`vault-tool escrow status` names it), or point --vault-file at the vault this key opens; --skip-vault-check writes it anyway',
+  'combine-older-key':
+    'use the shares of the current set (`vault-tool escrow status` names it), or point --vault-file at the vault this key opens; --skip-vault-check writes it anyway',
   'split-exists': 'choose an empty --out folder',
   'kit-not-built': 'build vault-tool first (`npm run build` in its source tree), or install its package, which ships the kit',
   'reshare-still-pending': 'run `vault-tool rekey --abort` to drop it, or `vault-tool escrow reshare --rekey` again to go on',
@@ -46,7 +51,8 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'k8s-export-loose': 'put them into one with --secret NAME [-n NAMESPACE], or export a --plan',
   'k8s-no-origin': 'import Secrets with `vault-tool k8s import`, or write the plan by hand (docs/FORMAT.md, "Restore plan")',
   'k8s-skipped': 'skipped Secrets exist with other values; see --on-conflict',
-  'k8s-drift': 'a key rotated in the cluster and never escrowed? import it with `vault-tool k8s import`; or restore the vault\'s value with `vault-tool k8s restore`',
+  'k8s-drift':
+    "a key rotated in the cluster and never escrowed? import it with `vault-tool k8s import`; or restore the vault's value with `vault-tool k8s restore`",
   'policy-hours': 'an emergency restore needs --break-glass --reason "…" (recorded in the evidence log)',
   'policy-confirm-context': (d) => `pass --confirm-context ${d.context}`,
   'policy-totp': 'pass --totp-env VAR with the code in that variable',
@@ -73,7 +79,8 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'backup-missing': 'see vault-tool backup list',
   'backup-key-gone': 'a purged or lost version of backup/identity: restore it from an older copy of the vault',
   'prune-no-rules': 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within',
-  'tool-missing': (d) => `install ${d.tool} (Debian: ${d.tool === 'pg_dump' || d.tool === 'pg_dumpall' || d.tool === 'pg_restore' || d.tool === 'psql' || d.tool === 'createdb' ? 'postgresql-client' : d.tool === 'redis-cli' || d.tool === 'redis-check-rdb' ? 'redis-tools' : d.tool})`,
+  'tool-missing': (d) =>
+    `install ${d.tool} (Debian: ${d.tool === 'pg_dump' || d.tool === 'pg_dumpall' || d.tool === 'pg_restore' || d.tool === 'psql' || d.tool === 'createdb' ? 'postgresql-client' : d.tool === 'redis-cli' || d.tool === 'redis-check-rdb' ? 'redis-tools' : d.tool})`,
   'kubeconfig-missing': 'check --kubeconfig or KUBECONFIG',
   'kubeconfig-none': 'pass --kubeconfig FILE, set KUBECONFIG, or run where ~/.kube/config exists',
 };
@@ -106,7 +113,13 @@ export function reportError(e: unknown, io: Io): number {
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT' || err?.code === 'EACCES' || err?.code === 'EROFS' || err?.code === 'EPERM') {
     // A file system error no library call classified: say it once, in words.
-    const what = { ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'read-only file system' }[err.code];
+    const what = {
+      ENOSPC: 'no space left on the device',
+      EDQUOT: 'disk quota exceeded',
+      EACCES: 'permission denied',
+      EPERM: 'operation not permitted',
+      EROFS: 'read-only file system',
+    }[err.code];
     const where = err.path ? ` (${err.syscall ? `${err.syscall} ` : ''}${err.path})` : '';
     io.stderr.write(`vault-tool: error: ${what}${where}\n`);
     return EXIT_CODES.io.code;

@@ -12,20 +12,29 @@ export async function readShare(ctx: Context, path: string, identities: string[]
   const raw = Buffer.from(await ctx.readFile(path, 'the share', LIMITS.share));
   let text = raw.toString('utf8');
   if (isArmored(raw) || raw.subarray(0, 21).toString() === 'age-encryption.org/v1') {
-    if (!identities.length) throw new VaultError('usage', `${path} is encrypted to a custodian's age key`, "pass --identity FILE with that custodian's age identity");
-    const ids = await Promise.all(identities.map(async (f) => parseKeyFile(Buffer.from(await ctx.readFile(f, 'the identity', LIMITS.keyFile)).toString()).identity));
+    if (!identities.length)
+      throw new VaultError('usage', `${path} is encrypted to a custodian's age key`, "pass --identity FILE with that custodian's age identity");
+    const ids = await Promise.all(
+      identities.map(async (f) => parseKeyFile(Buffer.from(await ctx.readFile(f, 'the identity', LIMITS.keyFile)).toString()).identity),
+    );
     try {
       text = decrypt(raw, { identities: ids }).plaintext.toString('utf8');
     } catch (e) {
       const err = e as VaultError;
-      if (err.kind === 'wrong-key') throw new VaultError('wrong-key', `${path}: the share is not encrypted to ${identities.length === 1 ? 'the identity' : 'any of the identities'} given with --identity`, 'use the age identity of the custodian this share belongs to');
+      if (err.kind === 'wrong-key')
+        throw new VaultError(
+          'wrong-key',
+          `${path}: the share is not encrypted to ${identities.length === 1 ? 'the identity' : 'any of the identities'} given with --identity`,
+          'use the age identity of the custodian this share belongs to',
+        );
       throw new VaultError(err.kind ?? 'integrity', `${path}: ${err.message}`);
     }
   }
   const share = parseShareFile(text, path);
   for (const w of shareFileWarnings(text, share, path)) ctx.warn(w);
   const named = shareFileManifestKey(text);
-  if (manifestKey && named && named !== manifestKey) ctx.warn(`${path}: its "# manifest key:" comment says ${named}, but the manifest is signed by ${manifestKey}`);
+  if (manifestKey && named && named !== manifestKey)
+    ctx.warn(`${path}: its "# manifest key:" comment says ${named}, but the manifest is signed by ${manifestKey}`);
   return share;
 }
 
@@ -55,7 +64,11 @@ async function promptShares(ctx: Context): Promise<Share[]> {
     const s = parseShareFile(text);
     ctx.info(`accepted share ${s.index} of ${s.count} from ${s.label} (set ${s.setId})`);
     shares.push(s);
-    if (shares.length >= s.threshold && !(await confirm({ message: `${shares.length} of ${s.threshold} needed shares entered. Enter another?`, default: false }))) return shares;
+    if (
+      shares.length >= s.threshold &&
+      !(await confirm({ message: `${shares.length} of ${s.threshold} needed shares entered. Enter another?`, default: false }))
+    )
+      return shares;
   }
 }
 
@@ -63,6 +76,9 @@ async function promptShares(ctx: Context): Promise<Share[]> {
 export async function typedShares(ctx: Context): Promise<Share[]> {
   if (ctx.io.stdinIsTTY) return promptShares(ctx);
   const text = (await ctx.stdin('shares', LIMITS.text)).toString('utf8');
-  const blocks = text.split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
+  const blocks = text
+    .split(/\n\s*\n/)
+    .map((b) => b.trim())
+    .filter(Boolean);
   return blocks.map((b, i) => parseShareFile(b, `share ${i + 1} on stdin`));
 }

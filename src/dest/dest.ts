@@ -63,7 +63,13 @@ function rclone(o: DestOptions, args: string[], input?: Readable | Uint8Array, l
     let err = '';
     p.on('error', (e) => {
       const code = (e as NodeJS.ErrnoException).code;
-      rej(code === 'ENOENT' ? new VaultError('not-found', 'rclone is not installed, and the destination is an rclone remote', { hint: 'install rclone (Debian: apt-get install rclone), or use a local folder' }) : new VaultError('io', `rclone: ${(e as Error).message}`));
+      rej(
+        code === 'ENOENT'
+          ? new VaultError('not-found', 'rclone is not installed, and the destination is an rclone remote', {
+              hint: 'install rclone (Debian: apt-get install rclone), or use a local folder',
+            })
+          : new VaultError('io', `rclone: ${(e as Error).message}`),
+      );
     });
     p.stdout.on('data', (c: Buffer) => {
       size += c.length;
@@ -83,8 +89,14 @@ function rclone(o: DestOptions, args: string[], input?: Readable | Uint8Array, l
 }
 
 function rcloneFailed(what: string, r: RcloneRun): VaultError {
-  const last = r.stderr.split('\n').filter((l) => !/NOTICE: Config file .* not found/.test(l)).slice(-3).join('; ');
-  return new VaultError('io', `${what} failed (rclone ${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}): ${last || 'no message'}`, { hint: 'check the remote name, its credentials (rclone config, RCLONE_CONFIG_* variables) and the network' });
+  const last = r.stderr
+    .split('\n')
+    .filter((l) => !/NOTICE: Config file .* not found/.test(l))
+    .slice(-3)
+    .join('; ');
+  return new VaultError('io', `${what} failed (rclone ${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}): ${last || 'no message'}`, {
+    hint: 'check the remote name, its credentials (rclone config, RCLONE_CONFIG_* variables) and the network',
+  });
 }
 
 /** Whether `name` exists at the destination. */
@@ -126,11 +138,20 @@ export async function list(d: Destination, o: DestOptions): Promise<Listed[]> {
     if (/directory not found/i.test(r.stderr)) return [];
     throw rcloneFailed(`listing ${d.spec}`, r);
   }
-  return (JSON.parse(r.stdout.toString('utf8')) as { Name: string; Size: number; ModTime: string }[]).map((f) => ({ name: f.Name, size: f.Size, modTime: f.ModTime }));
+  return (JSON.parse(r.stdout.toString('utf8')) as { Name: string; Size: number; ModTime: string }[]).map((f) => ({
+    name: f.Name,
+    size: f.Size,
+    modTime: f.ModTime,
+  }));
 }
 
 /** Writes a whole file: atomically into a folder (0600), or to a remote under a temp name then moved into place. */
-export async function writeFile(d: Destination, name: string, data: Uint8Array, o: DestOptions & { exclusive?: boolean }): Promise<{ location: string; sha256: string }> {
+export async function writeFile(
+  d: Destination,
+  name: string,
+  data: Uint8Array,
+  o: DestOptions & { exclusive?: boolean },
+): Promise<{ location: string; sha256: string }> {
   const sha256 = createHash('sha256').update(data).digest('hex');
   if (o.exclusive && (await exists(d, name, o))) throw new VaultError('exists', `${locate(d, name)} already exists; refusing to overwrite it`);
   if (d.kind === 'folder') {

@@ -94,7 +94,10 @@ export interface DrillResult {
 }
 
 class StepFailed extends Error {
-  constructor(message: string, readonly todo?: string) {
+  constructor(
+    message: string,
+    readonly todo?: string,
+  ) {
     super(message);
   }
 }
@@ -109,7 +112,8 @@ async function tool(cmd: string, args: string[], env: Env): Promise<string> {
     return (await run(cmd, args, { env: env as NodeJS.ProcessEnv, maxBuffer: 1 << 20 })).stdout;
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') throw fail(`${cmd} is not installed`, `install it (${cmd === 'redis-check-rdb' ? 'redis-server' : cmd === 'tar' ? 'tar' : 'postgresql-client'})`);
+    if (err.code === 'ENOENT')
+      throw fail(`${cmd} is not installed`, `install it (${cmd === 'redis-check-rdb' ? 'redis-server' : cmd === 'tar' ? 'tar' : 'postgresql-client'})`);
     throw fail(`${cmd} failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`);
   }
 }
@@ -124,8 +128,14 @@ function chooseBackup(all: Listed[], r: BackupRestore): Listed {
     if (!b) throw fail(`no backup ${r.component}/${r.file} in the repository`, 'check the file name with `backup list`');
     return b;
   }
-  const good = mine.filter((b) => b.manifest && !b.problem && b.manifest.verification?.ok).sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
-  if (!good.length) throw fail(`no verified backup of ${r.component} in the repository${mine.length ? ` (${mine.length} unverified or damaged)` : ''}`, 'make one (vault-tool backup …) and verify it');
+  const good = mine
+    .filter((b) => b.manifest && !b.problem && b.manifest.verification?.ok)
+    .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
+  if (!good.length)
+    throw fail(
+      `no verified backup of ${r.component} in the repository${mine.length ? ` (${mine.length} unverified or damaged)` : ''}`,
+      'make one (vault-tool backup …) and verify it',
+    );
   return good[0]!;
 }
 
@@ -162,11 +172,22 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
     }
     try {
       const r = await f();
-      steps.push({ ...base, ok: true, seconds: (input.clock() - s) / 1000, message: typeof r === 'string' ? r : (r as { message?: string } | undefined)?.message ?? 'done' });
+      steps.push({
+        ...base,
+        ok: true,
+        seconds: (input.clock() - s) / 1000,
+        message: typeof r === 'string' ? r : ((r as { message?: string } | undefined)?.message ?? 'done'),
+      });
       return r;
     } catch (e) {
       const err = e as Error & { todo?: string; hint?: string };
-      steps.push({ ...base, ok: false, seconds: (input.clock() - s) / 1000, message: err.message, ...(err.todo || err.hint ? { todo: err.todo ?? err.hint } : {}) });
+      steps.push({
+        ...base,
+        ok: false,
+        seconds: (input.clock() - s) / 1000,
+        message: err.message,
+        ...(err.todo || err.hint ? { todo: err.todo ?? err.hint } : {}),
+      });
       if (opts.stopOnFailure) stopped = true;
       return undefined;
     }
@@ -178,44 +199,80 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
   let doc: VaultDocument | undefined;
   let meta: { vaultId: string; generation: number } | undefined;
 
-  await step('combine the shares', async () => {
-    if (!input.shares.length) throw fail('no shares: the plan names no share files and none were typed', 'list the share files under shares.files, or set shares.prompt: true');
-    const file = readVaultFile(input.paths.vaultFile);
-    const ids = peekVault(file).keyIds;
-    let r;
-    try {
-      r = await combineShares(input.shares, idOfSecret);
-    } catch (e) {
-      const err = e as VaultError;
-      throw fail(err.message, err.hint ?? 'bring the number of custodians the message names, each with their own share');
-    }
-    custodians = r.used.map((s) => s.label);
-    key = keyFromScalar(r.secret, input.now().toISOString());
-    r.secret.fill(0);
-    if (!ids.includes(key.keyId)) throw fail(`the shares of ${custodians.join(', ')} recover key id ${key.keyId}, but ${input.paths.vaultFile} opens with ${ids.join(', ')}: they are from an older split`, 'use the current share set (escrow status names it)');
-    const badNote = r.reasons.length ? `; set aside: ${r.reasons.join('; ')}` : '';
-    return `the shares of ${custodians.join(', ')} recover the vault key (key id ${key.keyId}), kept in memory${badNote}`;
-  }, { stopOnFailure: true });
+  await step(
+    'combine the shares',
+    async () => {
+      if (!input.shares.length)
+        throw fail('no shares: the plan names no share files and none were typed', 'list the share files under shares.files, or set shares.prompt: true');
+      const file = readVaultFile(input.paths.vaultFile);
+      const ids = peekVault(file).keyIds;
+      let r;
+      try {
+        r = await combineShares(input.shares, idOfSecret);
+      } catch (e) {
+        const err = e as VaultError;
+        throw fail(err.message, err.hint ?? 'bring the number of custodians the message names, each with their own share');
+      }
+      custodians = r.used.map((s) => s.label);
+      key = keyFromScalar(r.secret, input.now().toISOString());
+      r.secret.fill(0);
+      if (!ids.includes(key.keyId))
+        throw fail(
+          `the shares of ${custodians.join(', ')} recover key id ${key.keyId}, but ${input.paths.vaultFile} opens with ${ids.join(', ')}: they are from an older split`,
+          'use the current share set (escrow status names it)',
+        );
+      const badNote = r.reasons.length ? `; set aside: ${r.reasons.join('; ')}` : '';
+      return `the shares of ${custodians.join(', ')} recover the vault key (key id ${key.keyId}), kept in memory${badNote}`;
+    },
+    { stopOnFailure: true },
+  );
 
   const store = (): StoreOptions => ({ ...input.store, key: key! });
-  await step('open the vault with the recovered key', async () => {
-    const o = await readVault(input.paths, store());
-    doc = o.doc;
-    meta = { vaultId: o.meta.vaultId, generation: o.meta.generation };
-    if (input.writeKey && !input.dryRun) writeFileAtomic(input.writeKey, keyFileBytes(key!), { exclusive: true });
-    return `opened ${input.paths.vaultFile}: generation ${o.meta.generation}, ${o.doc.entries.length} entries${input.writeKey && !input.dryRun ? `; the key written to ${input.writeKey}` : ''}`;
-  }, { stopOnFailure: true });
+  await step(
+    'open the vault with the recovered key',
+    async () => {
+      const o = await readVault(input.paths, store());
+      doc = o.doc;
+      meta = { vaultId: o.meta.vaultId, generation: o.meta.generation };
+      if (input.writeKey && !input.dryRun) writeFileAtomic(input.writeKey, keyFileBytes(key!), { exclusive: true });
+      return `opened ${input.paths.vaultFile}: generation ${o.meta.generation}, ${o.doc.entries.length} entries${input.writeKey && !input.dryRun ? `; the key written to ${input.writeKey}` : ''}`;
+    },
+    { stopOnFailure: true },
+  );
 
   await step('verify the vault', async () => {
-    const v = await runVerification({ paths: input.paths, store: store(), plan: { interval: { months: 3, text: 'quarterly' }, against: [], copies: [] }, registeredCopies: false, dest: { env }, sources: { env }, operator: input.operator, now: input.now() });
+    const v = await runVerification({
+      paths: input.paths,
+      store: store(),
+      plan: { interval: { months: 3, text: 'quarterly' }, against: [], copies: [] },
+      registeredCopies: false,
+      dest: { env },
+      sources: { env },
+      operator: input.operator,
+      now: input.now(),
+    });
     const bad = v.checks.filter((c) => !c.ok);
-    if (bad.length) throw fail(`${bad.length} of ${v.checks.length} checks failed: ${bad.slice(0, 3).map((c) => `${c.area}: ${c.message}`).join('; ')}`, 'run vault-tool verify with this vault and key for the details');
+    if (bad.length)
+      throw fail(
+        `${bad.length} of ${v.checks.length} checks failed: ${bad
+          .slice(0, 3)
+          .map((c) => `${c.area}: ${c.message}`)
+          .join('; ')}`,
+        'run vault-tool verify with this vault and key for the details',
+      );
     return `${v.checks.length} checks passed (entries, evidence log, canaries)`;
   });
 
   const k8s = plan.kubernetes;
   const nsMap = k8s && planText.kubernetes !== undefined ? scratchNamespaces(planText.kubernetes, k8s.plan, k8s.namespaceMap) : {};
-  const target = k8s ? { ...(k8s.kubeconfig ? { kubeconfig: k8s.kubeconfig } : {}), ...(k8s.context ? { context: k8s.context } : {}), env: input.cluster.env, requestTimeoutMs: input.cluster.requestTimeoutMs } : undefined;
+  const target = k8s
+    ? {
+        ...(k8s.kubeconfig ? { kubeconfig: k8s.kubeconfig } : {}),
+        ...(k8s.context ? { context: k8s.context } : {}),
+        env: input.cluster.env,
+        requestTimeoutMs: input.cluster.requestTimeoutMs,
+      }
+    : undefined;
   if (k8s && target) {
     await step(`restore Secrets into ${Object.values(nsMap).join(', ') || 'the scratch namespaces'}`, async () => {
       const file = { path: k8s.plan, text: planText.kubernetes! };
@@ -224,16 +281,48 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
         const cfg = resolveTarget(target);
         const port = await openCluster(target, cfg);
         for (const ns of new Set(plan2.secrets.map((s) => s.namespace))) await port.namespaceExists(ns);
-        const r = await restoreFromPlan({ paths: input.paths, store: store(), plan: file, namespaceMap: nsMap, target, options: { onConflict: 'overwrite', dryRun: 'client', recreate: true, createNamespaces: true, concurrency: 4, diff: false }, answers: NO_ANSWERS, now: input.now() });
+        const r = await restoreFromPlan({
+          paths: input.paths,
+          store: store(),
+          plan: file,
+          namespaceMap: nsMap,
+          target,
+          options: { onConflict: 'overwrite', dryRun: 'client', recreate: true, createNamespaces: true, concurrency: 4, diff: false },
+          answers: NO_ANSWERS,
+          now: input.now(),
+        });
         return `context ${r.context} reachable; ${r.report.results.length} Secrets would be restored`;
       }
       const opts = { onConflict: 'overwrite' as const, recreate: true, createNamespaces: true, concurrency: 4, diff: false };
-      const dry = await restoreFromPlan({ paths: input.paths, store: store(), plan: file, namespaceMap: nsMap, target, options: { ...opts, dryRun: 'server' }, answers: NO_ANSWERS, now: input.now() });
+      const dry = await restoreFromPlan({
+        paths: input.paths,
+        store: store(),
+        plan: file,
+        namespaceMap: nsMap,
+        target,
+        options: { ...opts, dryRun: 'server' },
+        answers: NO_ANSWERS,
+        now: input.now(),
+      });
       const failed = dry.report.results.filter((r) => r.action === 'failed');
-      if (failed.length) throw fail(`the server-side dry run refused ${failed.map((r) => `${r.namespace}/${r.name} (${r.reason})`).join(', ')}`, 'fix the plan or the scratch cluster\'s permissions (k8s rbac)');
-      const r = await restoreFromPlan({ paths: input.paths, store: store(), plan: file, namespaceMap: nsMap, target, options: { ...opts, dryRun: 'none' }, answers: NO_ANSWERS, now: input.now() });
+      if (failed.length)
+        throw fail(
+          `the server-side dry run refused ${failed.map((r) => `${r.namespace}/${r.name} (${r.reason})`).join(', ')}`,
+          "fix the plan or the scratch cluster's permissions (k8s rbac)",
+        );
+      const r = await restoreFromPlan({
+        paths: input.paths,
+        store: store(),
+        plan: file,
+        namespaceMap: nsMap,
+        target,
+        options: { ...opts, dryRun: 'none' },
+        answers: NO_ANSWERS,
+        now: input.now(),
+      });
       for (const s of r.report.results) if (s.action === 'created' || s.action === 'recreated') created.secrets.push({ namespace: s.namespace, name: s.name });
-      if (!r.report.complete) throw fail(`not every Secret was restored: ${JSON.stringify(r.report.counts)}`, 'read the k8s restore summary; re-run after fixing the cause');
+      if (!r.report.complete)
+        throw fail(`not every Secret was restored: ${JSON.stringify(r.report.counts)}`, 'read the k8s restore summary; re-run after fixing the cause');
       return `${r.report.results.length} Secrets restored into context ${r.context} (server-side dry run first)`;
     });
   }
@@ -246,15 +335,28 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
       if (!listed.length) listed = await listRepo(repo);
       const b = chooseBackup(listed, r);
       const check = await verifyBackup(repo, b, doc, { readData: false, env });
-      if (!check.ok) throw fail(`${b.component}/${b.file}: ${check.message}`, check.keyHeld ? 'use another backup (file:) or find out why this one fails' : 'the vault must hold the backup key of this backup: it cannot be restored');
+      if (!check.ok)
+        throw fail(
+          `${b.component}/${b.file}: ${check.message}`,
+          check.keyHeld
+            ? 'use another backup (file:) or find out why this one fails'
+            : 'the vault must hold the backup key of this backup: it cannot be restored',
+        );
       const m = b.manifest!;
       const t = targetOf(r, b);
       if (t.kind === 'postgres') {
-        const exists = (await tool('psql', ['-X', '-A', '-t', '-d', 'postgres', '-c', `select count(*) from pg_database where datname = '${t.dbname}'`], env)).trim();
-        if (exists !== '0') throw fail(`the scratch database ${t.dbname} already exists`, `drop it (dropdb ${t.dbname}) or name another one: a drill restores only into a new database`);
+        const exists = (
+          await tool('psql', ['-X', '-A', '-t', '-d', 'postgres', '-c', `select count(*) from pg_database where datname = '${t.dbname}'`], env)
+        ).trim();
+        if (exists !== '0')
+          throw fail(
+            `the scratch database ${t.dbname} already exists`,
+            `drop it (dropdb ${t.dbname}) or name another one: a drill restores only into a new database`,
+          );
       } else {
         const dir = r.dir!;
-        if (!emptyOrMissing(dir)) throw fail(`the scratch folder ${dir} is not empty`, 'name an empty or new folder: a drill restores only into scratch targets');
+        if (!emptyOrMissing(dir))
+          throw fail(`the scratch folder ${dir} is not empty`, 'name an empty or new folder: a drill restores only into scratch targets');
       }
       const age = Math.round((input.now().getTime() - Date.parse(m.finishedAt)) / 1000);
       if (input.dryRun) return `${b.file} (made ${m.finishedAt}), key ${m.keyId} held; ${t.kind === 'postgres' ? `database ${t.dbname}` : r.dir} free`;
@@ -282,7 +384,11 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
           failures.push((e as Error).message);
         }
       }
-      if (failures.length) throw fail(`${failures.length} of ${plan.checks.length} checks failed: ${failures.join('; ')}`, 'compare with production; a restored backup older than expected, or a Secret that differs, is what a real recovery would have got');
+      if (failures.length)
+        throw fail(
+          `${failures.length} of ${plan.checks.length} checks failed: ${failures.join('; ')}`,
+          'compare with production; a restored backup older than expected, or a Secret that differs, is what a real recovery would have got',
+        );
       return results.join('; ');
     });
   }
@@ -314,7 +420,15 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
 
   const rtoMet = plan.rtoSeconds !== undefined ? recoverySeconds <= plan.rtoSeconds : undefined;
   if (rtoMet === false && !input.dryRun) {
-    steps.push({ name: 'recovery time against the RTO', ok: false, startedAt: input.now().toISOString(), offset: recoverySeconds, seconds: 0, message: `the recovery took ${recoverySeconds.toFixed(1)} s, over the RTO of ${plan.rtoText} (${plan.rtoSeconds} s)`, todo: 'find the slowest step in the timeline; faster restores (smaller or closer backups, more custodians reachable) or a revised RTO' });
+    steps.push({
+      name: 'recovery time against the RTO',
+      ok: false,
+      startedAt: input.now().toISOString(),
+      offset: recoverySeconds,
+      seconds: 0,
+      message: `the recovery took ${recoverySeconds.toFixed(1)} s, over the RTO of ${plan.rtoText} (${plan.rtoSeconds} s)`,
+      todo: 'find the slowest step in the timeline; faster restores (smaller or closer backups, more custodians reachable) or a revised RTO',
+    });
   }
   const result: DrillResult = {
     ok: steps.every((s) => s.ok),
@@ -332,12 +446,21 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
   return { result, ...(key ? { key } : {}) };
 }
 
-async function runCheck(c: DrillCheck, doc: VaultDocument, input: DrillInput, store: StoreOptions, nsMap: Record<string, string>, target: Parameters<typeof openCluster>[0] | undefined, k8sPlan: string | undefined): Promise<string> {
+async function runCheck(
+  c: DrillCheck,
+  doc: VaultDocument,
+  input: DrillInput,
+  store: StoreOptions,
+  nsMap: Record<string, string>,
+  target: Parameters<typeof openCluster>[0] | undefined,
+  k8sPlan: string | undefined,
+): Promise<string> {
   switch (c.kind) {
     case 'sql': {
       if (input.dryRun) return `sql in ${c.database}: would expect ${c.expect}`;
       const got = (await tool('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', c.database, '-c', c.sql], input.env)).trim();
-      if (got !== c.expect) throw new Error(`${JSON.stringify(c.sql)} in ${c.database} gave ${JSON.stringify(got.slice(0, 80))}, expected ${JSON.stringify(c.expect)}`);
+      if (got !== c.expect)
+        throw new Error(`${JSON.stringify(c.sql)} in ${c.database} gave ${JSON.stringify(got.slice(0, 80))}, expected ${JSON.stringify(c.expect)}`);
       return `${c.database}: ${JSON.stringify(c.sql)} = ${c.expect}`;
     }
     case 'redis-keys': {
@@ -380,21 +503,31 @@ async function runCheck(c: DrillCheck, doc: VaultDocument, input: DrillInput, st
 /** The drill into the evidence log and as the vault's last drill (status and the metrics show it). */
 export async function recordDrill(input: DrillInput, r: DrillResult, reportSha256: string, key: VaultKey): Promise<void> {
   await updateVault(input.paths, { ...input.store, key }, (doc) => {
-    verifyState(doc).lastDrill = { at: r.at, ok: r.ok, rtoSeconds: Math.round(r.recoverySeconds), ...(r.rtoTargetSeconds !== undefined ? { rtoTargetSeconds: r.rtoTargetSeconds } : {}), reportSha256 };
+    verifyState(doc).lastDrill = {
+      at: r.at,
+      ok: r.ok,
+      rtoSeconds: Math.round(r.recoverySeconds),
+      ...(r.rtoTargetSeconds !== undefined ? { rtoTargetSeconds: r.rtoTargetSeconds } : {}),
+      reportSha256,
+    };
     return changed(
-      recordEvidence(doc, 'drill', {
-        ok: r.ok,
-        operator: r.operator,
-        plan: r.plan.path,
-        planSha256: r.plan.sha256,
-        custodians: r.custodians,
-        recoverySeconds: Math.round(r.recoverySeconds * 10) / 10,
-        ...(r.rtoTargetSeconds !== undefined ? { rtoTargetSeconds: r.rtoTargetSeconds, rtoMet: r.rtoMet } : {}),
-        steps: r.steps.map((s) => ({ name: s.name, ok: s.ok, seconds: Math.round(s.seconds * 10) / 10 })),
-        restored: r.restored.map((b) => ({ backup: `${b.component}/${b.file}`, ageSeconds: b.ageSeconds })),
-        reportSha256,
-      }, input.now()),
+      recordEvidence(
+        doc,
+        'drill',
+        {
+          ok: r.ok,
+          operator: r.operator,
+          plan: r.plan.path,
+          planSha256: r.plan.sha256,
+          custodians: r.custodians,
+          recoverySeconds: Math.round(r.recoverySeconds * 10) / 10,
+          ...(r.rtoTargetSeconds !== undefined ? { rtoTargetSeconds: r.rtoTargetSeconds, rtoMet: r.rtoMet } : {}),
+          steps: r.steps.map((s) => ({ name: s.name, ok: s.ok, seconds: Math.round(s.seconds * 10) / 10 })),
+          restored: r.restored.map((b) => ({ backup: `${b.component}/${b.file}`, ageSeconds: b.ageSeconds })),
+          reportSha256,
+        },
+        input.now(),
+      ),
     );
   });
 }
-

@@ -19,14 +19,28 @@ type Env = Record<string, string | undefined>;
  * knowledge of the data (the restored database has tables, the files that
  * were backed up exist, the Secrets match the vault, the canaries open).
  */
-export async function drillPlanFromVault(o: { paths: VaultPaths; store: StoreOptions; planDir: string; repo?: string; sharesDir?: string; k8sPlan?: string; context?: string; scratch: string; rto: string; env: Env; cwd: string }): Promise<string> {
+export async function drillPlanFromVault(o: {
+  paths: VaultPaths;
+  store: StoreOptions;
+  planDir: string;
+  repo?: string;
+  sharesDir?: string;
+  k8sPlan?: string;
+  context?: string;
+  scratch: string;
+  rto: string;
+  env: Env;
+  cwd: string;
+}): Promise<string> {
   const { doc } = await readVault(o.paths, o.store);
   const rel = (p: string) => relative(o.planDir, p) || '.';
   const plan: Record<string, unknown> = { apiVersion: 'vault-tool/v1', kind: 'DrillPlan', rto: o.rto };
   const esc = escrowOf(doc).current;
   const notes: string[] = [];
   if (o.sharesDir) {
-    const files = readdirSync(o.sharesDir).filter((f) => /\.share(\.age)?$/.test(f)).sort();
+    const files = readdirSync(o.sharesDir)
+      .filter((f) => /\.share(\.age)?$/.test(f))
+      .sort();
     const k = esc?.threshold ?? files.length;
     plan.shares = { files: files.slice(0, k).map((f) => rel(join(o.sharesDir!, f))) };
     if (files.length > k) notes.push(`shares: ${k} of the ${files.length} share files (any ${k} recover the key); the others: ${files.slice(k).join(', ')}`);
@@ -50,12 +64,18 @@ export async function drillPlanFromVault(o: { paths: VaultPaths; store: StoreOpt
       const safe = name.replace(/[^a-z0-9_]/g, '_');
       if (kind === 'postgres' && name !== 'globals') {
         restore.push({ component: c, database: `drill_${safe}` });
-        checks.push({ sql: "select count(*) > 0 from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')", database: `drill_${safe}`, expect: 't' });
+        checks.push({
+          sql: "select count(*) > 0 from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')",
+          database: `drill_${safe}`,
+          expect: 't',
+        });
       } else {
         const dir = rel(join(o.scratch, `${kind}-${safe}`));
         restore.push({ component: c, dir });
         if (kind === 'files') {
-          const newest = listed.filter((b) => b.component === c && b.manifest?.verification?.ok).sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt))[0];
+          const newest = listed
+            .filter((b) => b.component === c && b.manifest?.verification?.ok)
+            .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt))[0];
           const paths = newest?.manifest?.source.paths?.split(' ').filter(Boolean) ?? [];
           if (paths.length) checks.push({ files: paths, dir });
         }
@@ -65,9 +85,16 @@ export async function drillPlanFromVault(o: { paths: VaultPaths; store: StoreOpt
     if (!components.length) notes.push(`backups: no verified backup in ${o.repo} yet`);
   }
   if (peekVerifyState(doc).canaries.length) checks.push({ canaries: 'all' });
-  const keys = doc.entries.filter((e) => !e.deletedAt && e.type !== 'generic').map((e) => e.name).slice(0, 50);
+  const keys = doc.entries
+    .filter((e) => !e.deletedAt && e.type !== 'generic')
+    .map((e) => e.name)
+    .slice(0, 50);
   if (keys.length) checks.push({ entries: keys });
   plan.checks = checks;
-  const head = ['# Disaster-recovery drill plan (docs/FORMAT.md, "Drill plan").', '# Generated from the vault; review the scratch targets and the checks (add row counts, key counts) before the first drill.', ...notes.map((n) => `# ${n}`)];
+  const head = [
+    '# Disaster-recovery drill plan (docs/FORMAT.md, "Drill plan").',
+    '# Generated from the vault; review the scratch targets and the checks (add row counts, key counts) before the first drill.',
+    ...notes.map((n) => `# ${n}`),
+  ];
   return `${head.join('\n')}\n${stringify(plan, { lineWidth: 0 })}`;
 }

@@ -89,7 +89,12 @@ export function parseDrillPlan(text: string, source: string, base: string): Dril
   const sh = raw.shares ?? {};
   if (!isRecord(sh)) throw bad('shares', 'expected { files: [...], identities: [...], prompt: true|false }');
   if (sh.prompt !== undefined && typeof sh.prompt !== 'boolean') throw bad('shares.prompt', 'expected true or false');
-  const shares = { files: strings(sh.files, 'shares.files'), identities: strings(sh.identities, 'shares.identities'), prompt: sh.prompt === true, ...(sh.manifest !== undefined ? { manifest: path(sh.manifest, 'shares.manifest') } : {}) };
+  const shares = {
+    files: strings(sh.files, 'shares.files'),
+    identities: strings(sh.identities, 'shares.identities'),
+    prompt: sh.prompt === true,
+    ...(sh.manifest !== undefined ? { manifest: path(sh.manifest, 'shares.manifest') } : {}),
+  };
 
   let kubernetes: DrillPlan['kubernetes'];
   if (raw.kubernetes !== undefined) {
@@ -104,13 +109,19 @@ export function parseDrillPlan(text: string, source: string, base: string): Dril
       }
     }
     if (k.context !== undefined && typeof k.context !== 'string') throw bad('kubernetes.context', 'expected a context name');
-    kubernetes = { plan: path(k.plan, 'kubernetes.plan'), namespaceMap: map, ...(k.kubeconfig !== undefined ? { kubeconfig: path(k.kubeconfig, 'kubernetes.kubeconfig') } : {}), ...(k.context ? { context: k.context as string } : {}) };
+    kubernetes = {
+      plan: path(k.plan, 'kubernetes.plan'),
+      namespaceMap: map,
+      ...(k.kubeconfig !== undefined ? { kubeconfig: path(k.kubeconfig, 'kubernetes.kubeconfig') } : {}),
+      ...(k.context ? { context: k.context as string } : {}),
+    };
   }
 
   let backups: DrillPlan['backups'];
   if (raw.backups !== undefined) {
     const b = raw.backups;
-    if (!isRecord(b) || typeof b.repo !== 'string' || !Array.isArray(b.restore)) throw bad('backups', 'expected { repo: DEST, restore: [ { component, database | dir } ] }');
+    if (!isRecord(b) || typeof b.repo !== 'string' || !Array.isArray(b.restore))
+      throw bad('backups', 'expected { repo: DEST, restore: [ { component, database | dir } ] }');
     const repo = /^[A-Za-z0-9_-]+:/.test(b.repo) && !b.repo.startsWith('/') ? b.repo : path(b.repo, 'backups.repo');
     const restore = b.restore.map((r, i): BackupRestore => {
       const where = `backups.restore[${i}]`;
@@ -123,7 +134,8 @@ export function parseDrillPlan(text: string, source: string, base: string): Dril
       const kind = r.component.split('/')[0];
       if (r.file !== undefined && typeof r.file !== 'string') throw bad(`${where}.file`, 'expected a backup file name');
       if (kind === 'postgres' && r.component !== 'postgres/globals') {
-        if (typeof r.database !== 'string' || !DB.test(r.database)) throw bad(`${where}.database`, 'a postgres backup needs the scratch database to create (letters, digits, _)');
+        if (typeof r.database !== 'string' || !DB.test(r.database))
+          throw bad(`${where}.database`, 'a postgres backup needs the scratch database to create (letters, digits, _)');
         return { component: r.component, database: r.database, ...(r.file ? { file: r.file as string } : {}) };
       }
       if (kind === 'redis' || kind === 'files' || kind === 'k8s' || kind === 'exec' || r.component === 'postgres/globals') {
@@ -139,7 +151,8 @@ export function parseDrillPlan(text: string, source: string, base: string): Dril
     const where = `checks[${i}]`;
     if (!isRecord(c)) throw bad(where, 'expected a check');
     if (c.sql !== undefined) {
-      if (typeof c.sql !== 'string' || typeof c.database !== 'string' || !DB.test(c.database) || (typeof c.expect !== 'string' && typeof c.expect !== 'number')) throw bad(where, 'expected { sql: QUERY, database: DB, expect: VALUE }');
+      if (typeof c.sql !== 'string' || typeof c.database !== 'string' || !DB.test(c.database) || (typeof c.expect !== 'string' && typeof c.expect !== 'number'))
+        throw bad(where, 'expected { sql: QUERY, database: DB, expect: VALUE }');
       return { kind: 'sql', sql: c.sql, database: c.database, expect: String(c.expect) };
     }
     if (c.redisKeys !== undefined) {
@@ -147,7 +160,8 @@ export function parseDrillPlan(text: string, source: string, base: string): Dril
       return { kind: 'redis-keys', dir: path(c.dir, `${where}.dir`), expect: c.redisKeys as number };
     }
     if (c.files !== undefined) {
-      if (!Array.isArray(c.files) || !c.files.every((f) => typeof f === 'string' && f && !f.split('/').includes('..'))) throw bad(where, 'files: expected a list of paths inside dir');
+      if (!Array.isArray(c.files) || !c.files.every((f) => typeof f === 'string' && f && !f.split('/').includes('..')))
+        throw bad(where, 'files: expected a list of paths inside dir');
       return { kind: 'files', dir: path(c.dir, `${where}.dir`), files: c.files as string[] };
     }
     if (c.secrets !== undefined) {
@@ -165,5 +179,11 @@ export function parseDrillPlan(text: string, source: string, base: string): Dril
     }
     throw bad(where, 'unknown check (expected sql, redisKeys, files, secrets, canaries or entries)');
   });
-  return { ...(rtoSeconds !== undefined ? { rtoSeconds, rtoText: rtoText! } : {}), shares, ...(kubernetes ? { kubernetes } : {}), ...(backups ? { backups } : {}), checks };
+  return {
+    ...(rtoSeconds !== undefined ? { rtoSeconds, rtoText: rtoText! } : {}),
+    shares,
+    ...(kubernetes ? { kubernetes } : {}),
+    ...(backups ? { backups } : {}),
+    checks,
+  };
 }

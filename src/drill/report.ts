@@ -14,9 +14,16 @@ export function drillMarkdown(r: DrillResult): string {
   out.push(`- When: ${r.at}`, `- Operator: ${r.operator}`, `- Plan: ${r.plan.path} (sha256 ${r.plan.sha256})`);
   if (r.vault) out.push(`- Vault: ${r.vault.vaultId}, generation ${r.vault.generation}, key id ${r.vault.keyId}`);
   out.push(`- Custodians whose shares were used: ${r.custodians.length ? r.custodians.join(', ') : 'none'}`);
-  out.push(`- Recovery time: ${dur(r.recoverySeconds)}${r.rtoTargetSeconds !== undefined ? ` against an RTO of ${r.rtoText} (${r.rtoMet ? 'met' : 'MISSED'})` : ' (no RTO in the plan)'}`, '');
+  out.push(
+    `- Recovery time: ${dur(r.recoverySeconds)}${r.rtoTargetSeconds !== undefined ? ` against an RTO of ${r.rtoText} (${r.rtoMet ? 'met' : 'MISSED'})` : ' (no RTO in the plan)'}`,
+    '',
+  );
   out.push('## Steps', '', '| # | step | result | start | duration | detail |', '|---|---|---|---|---|---|');
-  r.steps.forEach((s, i) => out.push(`| ${i + 1} | ${s.name} | ${s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAILED'} | +${s.offset.toFixed(1)} s | ${dur(s.seconds)} | ${s.message.replace(/\|/g, '\\|')} |`));
+  r.steps.forEach((s, i) =>
+    out.push(
+      `| ${i + 1} | ${s.name} | ${s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAILED'} | +${s.offset.toFixed(1)} s | ${dur(s.seconds)} | ${s.message.replace(/\|/g, '\\|')} |`,
+    ),
+  );
   out.push('');
   if (r.restored.length) {
     out.push('## Data restored (the recovery point achieved)', '', '| backup | made | age | into |', '|---|---|---|---|');
@@ -43,9 +50,17 @@ export function drillHtml(r: DrillResult): string {
       return `<div class="row"><div class="label">${esc(s.name)}</div><div class="track"><div class="bar ${cls}" style="left:${pct(s.offset)};width:${pct(Math.max(s.seconds, span / 400))}" title="${esc(dur(s.seconds))}"></div></div><div class="dur">${s.skipped ? 'skipped' : esc(dur(s.seconds))}</div></div>`;
     })
     .join('\n');
-  const rtoLine = r.rtoTargetSeconds !== undefined ? `<div class="rto" style="left:${pct(r.rtoTargetSeconds)}"><span>RTO ${esc(r.rtoText ?? '')}</span></div>` : '';
-  const rows = r.steps.map((s, i) => `<tr class="${s.skipped ? 'skip' : s.ok ? 'ok' : 'bad'}"><td>${i + 1}</td><td>${esc(s.name)}</td><td>${s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAILED'}</td><td>${esc(dur(s.seconds))}</td><td>${esc(s.message)}${s.todo ? `<br><em>${esc(s.todo)}</em>` : ''}</td></tr>`).join('\n');
-  const restored = r.restored.map((b) => `<tr><td>${esc(`${b.component}/${b.file}`)}</td><td>${esc(b.madeAt)}</td><td>${esc(dur(b.ageSeconds))}</td><td>${esc(b.into)}</td></tr>`).join('\n');
+  const rtoLine =
+    r.rtoTargetSeconds !== undefined ? `<div class="rto" style="left:${pct(r.rtoTargetSeconds)}"><span>RTO ${esc(r.rtoText ?? '')}</span></div>` : '';
+  const rows = r.steps
+    .map(
+      (s, i) =>
+        `<tr class="${s.skipped ? 'skip' : s.ok ? 'ok' : 'bad'}"><td>${i + 1}</td><td>${esc(s.name)}</td><td>${s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAILED'}</td><td>${esc(dur(s.seconds))}</td><td>${esc(s.message)}${s.todo ? `<br><em>${esc(s.todo)}</em>` : ''}</td></tr>`,
+    )
+    .join('\n');
+  const restored = r.restored
+    .map((b) => `<tr><td>${esc(`${b.component}/${b.file}`)}</td><td>${esc(b.madeAt)}</td><td>${esc(dur(b.ageSeconds))}</td><td>${esc(b.into)}</td></tr>`)
+    .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">

@@ -44,7 +44,8 @@ export interface ShareProblem {
 export function shareProblems(shares: Share[], shareBytes = SHARE_BYTES): { malformed: ShareProblem[]; clashes: [Share, Share][] } {
   const malformed: ShareProblem[] = [];
   for (const s of shares) {
-    if (s.share.length !== shareBytes) malformed.push({ share: s, reason: `${nameOf(s)}: its share bytes are ${s.share.length} bytes long, not ${shareBytes}: it is damaged or forged` });
+    if (s.share.length !== shareBytes)
+      malformed.push({ share: s, reason: `${nameOf(s)}: its share bytes are ${s.share.length} bytes long, not ${shareBytes}: it is damaged or forged` });
     else if (xOf(s) === 0) malformed.push({ share: s, reason: `${nameOf(s)}: its x coordinate is 0, which no share has: it is damaged or forged` });
   }
   const ok = shares.filter((s) => !malformed.some((m) => m.share === s));
@@ -70,9 +71,14 @@ export function checkSet(shares: Share[]): void {
   if (!shares.length) throw new VaultError('too-few-shares', 'no shares given');
   const ref = shares[0]!;
   for (const s of shares.slice(1)) {
-    if (s.setId !== ref.setId) throw new VaultError('bad-share', `share ${s.index} (${s.label}) is from set ${s.setId}, share ${ref.index} (${ref.label}) from set ${ref.setId}: shares of different splits never combine`);
+    if (s.setId !== ref.setId)
+      throw new VaultError(
+        'bad-share',
+        `share ${s.index} (${s.label}) is from set ${s.setId}, share ${ref.index} (${ref.label}) from set ${ref.setId}: shares of different splits never combine`,
+      );
     if (s.epoch !== ref.epoch) throw new VaultError('bad-share', `share ${s.index} (${s.label}) is from epoch ${s.epoch}, others from epoch ${ref.epoch}`);
-    if (s.threshold !== ref.threshold || s.count !== ref.count || s.keyId !== ref.keyId) throw new VaultError('bad-share', `share ${s.index} (${s.label}) disagrees with the others on threshold, count or key id`);
+    if (s.threshold !== ref.threshold || s.count !== ref.count || s.keyId !== ref.keyId)
+      throw new VaultError('bad-share', `share ${s.index} (${s.label}) disagrees with the others on threshold, count or key id`);
   }
   const byIndex = new Map<number, Share>();
   for (const s of shares) {
@@ -96,10 +102,17 @@ export async function combineShares(shares: Share[], keyIdOf: KeyIdOf, shareByte
   }
   const { malformed, clashes } = shareProblems(shares, shareBytes);
   const usable = shares.filter((s) => !malformed.some((m) => m.share === s));
-  if (usable.length < k) throw new VaultError('bad-share', malformed.map((m) => m.reason).join('; '), { code: 'bad-share', hint: 'check each share on its own against the signed manifest' });
+  if (usable.length < k)
+    throw new VaultError('bad-share', malformed.map((m) => m.reason).join('; '), {
+      code: 'bad-share',
+      hint: 'check each share on its own against the signed manifest',
+    });
   if (shares.length === k && clashes.length) {
     const [a, b] = clashes[0]!;
-    throw new VaultError('bad-share', `${nameOf(b)} has the same x coordinate as ${nameOf(a)}: one of them is damaged or forged`, { code: 'bad-share', hint: 'check each share on its own against the signed manifest' });
+    throw new VaultError('bad-share', `${nameOf(b)} has the same x coordinate as ${nameOf(a)}: one of them is damaged or forged`, {
+      code: 'bad-share',
+      hint: 'check each share on its own against the signed manifest',
+    });
   }
   const clash = (pick: Share[]) => clashes.some(([a, b]) => pick.includes(a) && pick.includes(b));
   const tryPick = async (pick: Share[]) => {
@@ -129,8 +142,12 @@ export async function combineShares(shares: Share[], keyIdOf: KeyIdOf, shareByte
     const sorted = bad.map((s, i) => [s, reasons[i]!] as const).sort((a, b) => order(a[0]) - order(b[0]));
     return { secret, used: pick, bad: sorted.map((x) => x[0]), reasons: sorted.map((x) => x[1]) };
   }
-  const wrong = usable.length === k
-    ? `the ${k} shares do not recover key id ${ref.keyId}: at least one of them is wrong`
-    : `no ${k} of the ${shares.length} shares recover key id ${ref.keyId}: more than ${shares.length - k} of them are wrong`;
-  throw new VaultError('bad-share', [wrong, ...malformed.map((m) => m.reason)].join('; '), { code: 'bad-share', hint: 'check each share on its own against the signed manifest' });
+  const wrong =
+    usable.length === k
+      ? `the ${k} shares do not recover key id ${ref.keyId}: at least one of them is wrong`
+      : `no ${k} of the ${shares.length} shares recover key id ${ref.keyId}: more than ${shares.length - k} of them are wrong`;
+  throw new VaultError('bad-share', [wrong, ...malformed.map((m) => m.reason)].join('; '), {
+    code: 'bad-share',
+    hint: 'check each share on its own against the signed manifest',
+  });
 }

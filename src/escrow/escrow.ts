@@ -110,20 +110,31 @@ export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: 
   }
   if (!st.isDirectory()) throw new VaultError('usage', `share folder ${outDir} is not a folder`);
   const slugs = new Set(custodians.map((c) => slug(c.label)));
-  if (slugs.size !== custodians.length) throw new VaultError('usage', 'custodian names must give distinct file names (they differ only in case or punctuation)');
+  if (slugs.size !== custodians.length)
+    throw new VaultError('usage', 'custodian names must give distinct file names (they differ only in case or punctuation)');
   const manifest = join(outDir, 'manifest.json');
   if (exists(manifest)) {
     // Without the vault, a folder with a manifest is judged later, under the lock.
     if (!doc) return;
     const set = manifestSetOf(manifest);
     if (set && !recordedSetIds(doc).has(set)) {
-      throw new VaultError('exists', `${outDir} holds a share set (set id ${set}) this vault never recorded, and no interrupted run on this machine is known to have written it: refusing to remove or overwrite it`, 'someone may hold those shares: move the folder away (or remove it if you know nobody received them), or choose an empty folder', );
+      throw new VaultError(
+        'exists',
+        `${outDir} holds a share set (set id ${set}) this vault never recorded, and no interrupted run on this machine is known to have written it: refusing to remove or overwrite it`,
+        'someone may hold those shares: move the folder away (or remove it if you know nobody received them), or choose an empty folder',
+      );
     }
   }
   for (const p of [manifest, ...plannedFiles(outDir, custodians).flatMap((x) => [x.share, x.sheet])]) {
     if (exists(p)) {
       const orphan = !exists(manifest);
-      throw new VaultError('exists', `${p} already exists; refusing to overwrite shares`, orphan ? 'there is no manifest.json beside it: a split interrupted while placing its files left it; remove that split\'s share files and sheets, or choose an empty folder' : { code: 'split-exists' });
+      throw new VaultError(
+        'exists',
+        `${p} already exists; refusing to overwrite shares`,
+        orphan
+          ? "there is no manifest.json beside it: a split interrupted while placing its files left it; remove that split's share files and sheets, or choose an empty folder"
+          : { code: 'split-exists' },
+      );
     }
   }
 }
@@ -151,7 +162,9 @@ function openStage(outDir: string, before: (s: { stage: string; fresh: boolean }
   const fresh = !exists(outDir);
   if (fresh) makeDirs(dirname(outDir));
   sweepTempFiles(fresh ? outDir : join(outDir, 'split'));
-  const stage = fresh ? join(dirname(outDir), `.${basename(outDir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`) : join(outDir, `.split.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const stage = fresh
+    ? join(dirname(outDir), `.${basename(outDir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+    : join(outDir, `.split.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   before({ stage, fresh });
   try {
     makeDir(stage);
@@ -270,16 +283,21 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
       }
       esc.epoch = epoch;
       esc.current = state;
-      recordEvidence(doc, o.event ?? 'escrow.split', {
-        setId: state.setId,
-        epoch,
-        threshold: state.threshold,
-        count: state.count,
-        keyId: state.keyId,
-        custodians: state.custodians.map((c) => ({ index: c.index, label: c.label, encryptedTo: c.recipient ? keyIdOf(c.recipient) : null })),
-        manifestKey: fp,
-        selfTested,
-      }, now);
+      recordEvidence(
+        doc,
+        o.event ?? 'escrow.split',
+        {
+          setId: state.setId,
+          epoch,
+          threshold: state.threshold,
+          count: state.count,
+          keyId: state.keyId,
+          custodians: state.custodians.map((c) => ({ index: c.index, label: c.label, encryptedTo: c.recipient ? keyIdOf(c.recipient) : null })),
+          manifestKey: fp,
+          selfTested,
+        },
+        now,
+      );
       return changed({ state, files, manifestFile, selfTested, subsets, shares });
     });
     unmark?.();
@@ -345,7 +363,11 @@ export async function recoverKeyFile(shares: Share[], outPath: string, o: Recove
     }
     // A key is replaced only by one checked against the vault it must open.
     if (!o.skipVaultCheck && !(o.vaultFile && exists(o.vaultFile))) {
-      throw new VaultError('not-found', `refusing to replace key file ${outPath}: there is no vault${o.vaultFile ? ` at ${o.vaultFile}` : ''} to check the recovered key against`, { code: 'combine-no-vault' });
+      throw new VaultError(
+        'not-found',
+        `refusing to replace key file ${outPath}: there is no vault${o.vaultFile ? ` at ${o.vaultFile}` : ''} to check the recovered key against`,
+        { code: 'combine-no-vault' },
+      );
     }
   }
   const { secret, bad, used, reasons } = await combineShares(shares, idOfSecret);
@@ -415,9 +437,7 @@ export function keyIdOfFile(path: string): string | null {
   }
 }
 
-export type ReshareRekeyResult =
-  | { stage: 'done'; split: SplitResult; rekey: RekeyConfirmed }
-  | { stage: 'resumed-confirm'; rekey: RekeyConfirmed };
+export type ReshareRekeyResult = { stage: 'done'; split: SplitResult; rekey: RekeyConfirmed } | { stage: 'resumed-confirm'; rekey: RekeyConfirmed };
 
 /**
  * A new share set of a new vault key: start a rekey, split the new key,
@@ -452,23 +472,43 @@ export async function reshareWithRekey(paths: VaultPaths, opts: StoreOptions, o:
       throw new VaultError(err.kind ?? 'internal', `${err.message}; the new key is still pending`, { code: 'reshare-still-pending' });
     }
     // Keep the cause's code: the hint that says what to do next depends on it.
-    throw new VaultError(err.kind ?? 'internal', `${err.message}; the rekey was rolled back (the vault opens with the old key only)`, { ...(err.hint !== undefined ? { hint: err.hint } : {}), ...(err.code !== undefined ? { code: err.code } : {}), ...(err.data !== undefined ? { data: err.data } : {}) });
+    throw new VaultError(err.kind ?? 'internal', `${err.message}; the rekey was rolled back (the vault opens with the old key only)`, {
+      ...(err.hint !== undefined ? { hint: err.hint } : {}),
+      ...(err.code !== undefined ? { code: err.code } : {}),
+      ...(err.data !== undefined ? { data: err.data } : {}),
+    });
   }
   return { stage: 'done', split, rekey: await confirmRekey(paths, opts) };
 }
 
 /** Marks custodians as having confirmed receipt, and records the ceremony transcript. */
-export async function recordCeremony(paths: VaultPaths, opts: StoreOptions, setId: string, confirmed: { label: string; group: number }[], officer: string, now = new Date()): Promise<void> {
+export async function recordCeremony(
+  paths: VaultPaths,
+  opts: StoreOptions,
+  setId: string,
+  confirmed: { label: string; group: number }[],
+  officer: string,
+  now = new Date(),
+): Promise<void> {
   await updateVault(paths, opts, (doc) => {
     const esc = escrowOf(doc);
     if (esc.current?.setId !== setId) throw new VaultError('usage', `share set ${setId} is not the current one`);
     for (const c of esc.current.custodians) if (confirmed.some((x) => x.label === c.label)) c.receiptConfirmedAt = now.toISOString();
-    recordEvidence(doc, 'escrow.ceremony', {
-      setId,
-      epoch: esc.current.epoch,
-      officer,
-      custodians: esc.current.custodians.map((c) => ({ label: c.label, receiptConfirmed: confirmed.some((x) => x.label === c.label), groupTypedBack: confirmed.find((x) => x.label === c.label)?.group ?? null })),
-    }, now);
+    recordEvidence(
+      doc,
+      'escrow.ceremony',
+      {
+        setId,
+        epoch: esc.current.epoch,
+        officer,
+        custodians: esc.current.custodians.map((c) => ({
+          label: c.label,
+          receiptConfirmed: confirmed.some((x) => x.label === c.label),
+          groupTypedBack: confirmed.find((x) => x.label === c.label)?.group ?? null,
+        })),
+      },
+      now,
+    );
     return changed(undefined);
   });
 }

@@ -16,7 +16,12 @@ export function shareGroups(s: Share): string[] {
 }
 
 export function slug(label: string): string {
-  return label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'custodian';
+  return (
+    label
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'custodian'
+  );
 }
 
 export function shareFileName(s: Share): string {
@@ -38,7 +43,10 @@ export function formatShareFile(s: Share, manifestKey: string): string {
 
 /** Reads a share from a share file or from the bare text form; comments and blank lines are ignored. */
 export function parseShareFile(text: string, name = 'share'): Share {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   if (!lines.length) throw new VaultError('bad-share', `${name}: no share text found`);
   try {
     return shareFromText(lines.join('-'));
@@ -60,11 +68,15 @@ export function shareFileWarnings(text: string, s: Share, name = 'share'): strin
     let m = /^#\s*set:\s*(.*)$/.exec(line);
     if (m) {
       const want = `${s.setId}, epoch ${s.epoch}, vault key id ${s.keyId}`;
-      if (m[1]!.trim() !== want) out.push(`${name}: its "# set:" comment says ${JSON.stringify(m[1]!.trim())}, but the share is of set ${want}: the comment was edited`);
+      if (m[1]!.trim() !== want)
+        out.push(`${name}: its "# set:" comment says ${JSON.stringify(m[1]!.trim())}, but the share is of set ${want}: the comment was edited`);
       continue;
     }
     m = /^#\s*custodian:\s*(.*)$/.exec(line);
-    if (m && !m[1]!.startsWith(`${s.label} (share ${s.index} of ${s.count};`)) out.push(`${name}: its "# custodian:" comment says ${JSON.stringify(m[1]!.trim())}, but the share is share ${s.index} of ${s.count} for ${s.label}: the comment was edited`);
+    if (m && !m[1]!.startsWith(`${s.label} (share ${s.index} of ${s.count};`))
+      out.push(
+        `${name}: its "# custodian:" comment says ${JSON.stringify(m[1]!.trim())}, but the share is share ${s.index} of ${s.count} for ${s.label}: the comment was edited`,
+      );
   }
   return out;
 }

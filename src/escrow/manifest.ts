@@ -39,7 +39,12 @@ export function signManifest(shares: Share[], recipients: Map<number, string>, c
     count: first.count,
     keyId: first.keyId,
     createdAt,
-    custodians: shares.map((s) => ({ index: s.index, label: s.label, ...(recipients.get(s.index) ? { recipient: recipients.get(s.index)! } : {}), shareHash: shareHash(s) })),
+    custodians: shares.map((s) => ({
+      index: s.index,
+      label: s.label,
+      ...(recipients.get(s.index) ? { recipient: recipients.get(s.index)! } : {}),
+      shareHash: shareHash(s),
+    })),
     publicKey: Buffer.from(ed25519.getPublicKey(secret)).toString('hex'),
   };
   const signature = Buffer.from(ed25519.sign(Buffer.from(canonical(body)), secret)).toString('hex');
@@ -70,11 +75,31 @@ export function parseManifest(text: string, source: string): Manifest {
 function checkShape(m: unknown, source: string): asserts m is Manifest {
   const bad = (what: string) => new VaultError('bad-share', `${source} is not a valid share manifest: ${what}`);
   if (!isRecord(m) || m.format !== 'vault-tool/share-manifest') throw new VaultError('bad-share', `${source} is not a vault-tool share manifest`);
-  if (m.version !== 1) throw new VaultError('bad-share', `${source}: share manifest version ${String(m.version)} is not supported by this vault-tool`, 'upgrade vault-tool');
-  if (typeof m.setId !== 'string' || !HEX(16).test(m.setId) || typeof m.keyId !== 'string' || !HEX(16).test(m.keyId)) throw bad('setId and keyId must be 16 hex digits');
+  if (m.version !== 1)
+    throw new VaultError('bad-share', `${source}: share manifest version ${String(m.version)} is not supported by this vault-tool`, 'upgrade vault-tool');
+  if (typeof m.setId !== 'string' || !HEX(16).test(m.setId) || typeof m.keyId !== 'string' || !HEX(16).test(m.keyId))
+    throw bad('setId and keyId must be 16 hex digits');
   for (const f of ['epoch', 'threshold', 'count'] as const) if (!Number.isSafeInteger(m[f])) throw bad(`${f} must be a whole number`);
-  if (typeof m.createdAt !== 'string' || typeof m.publicKey !== 'string' || !HEX(64).test(m.publicKey) || typeof m.signature !== 'string' || !HEX(128).test(m.signature)) throw bad('createdAt, publicKey or signature is malformed');
-  if (!Array.isArray(m.custodians) || !m.custodians.every((c) => isRecord(c) && Number.isSafeInteger(c.index) && typeof c.label === 'string' && typeof c.shareHash === 'string' && HEX(64).test(c.shareHash) && (c.recipient === undefined || typeof c.recipient === 'string'))) {
+  if (
+    typeof m.createdAt !== 'string' ||
+    typeof m.publicKey !== 'string' ||
+    !HEX(64).test(m.publicKey) ||
+    typeof m.signature !== 'string' ||
+    !HEX(128).test(m.signature)
+  )
+    throw bad('createdAt, publicKey or signature is malformed');
+  if (
+    !Array.isArray(m.custodians) ||
+    !m.custodians.every(
+      (c) =>
+        isRecord(c) &&
+        Number.isSafeInteger(c.index) &&
+        typeof c.label === 'string' &&
+        typeof c.shareHash === 'string' &&
+        HEX(64).test(c.shareHash) &&
+        (c.recipient === undefined || typeof c.recipient === 'string'),
+    )
+  ) {
     throw bad('custodians must list index, label and shareHash');
   }
 }
@@ -88,12 +113,14 @@ export function verifyManifest(m: Manifest, source = 'the manifest'): void {
   } catch {
     ok = false;
   }
-  if (!ok) throw new VaultError('bad-share', `${source === 'the manifest' ? '' : `${source}: `}the manifest signature does not verify: the manifest was modified`);
+  if (!ok)
+    throw new VaultError('bad-share', `${source === 'the manifest' ? '' : `${source}: `}the manifest signature does not verify: the manifest was modified`);
 }
 
 /** Checks a share against a verified manifest: same set, and its hash listed at its index. */
 export function checkShareInManifest(s: Share, m: Manifest): void {
-  if (s.setId !== m.setId || s.epoch !== m.epoch) throw new VaultError('bad-share', `share is from set ${s.setId} epoch ${s.epoch}, the manifest is for set ${m.setId} epoch ${m.epoch}`);
+  if (s.setId !== m.setId || s.epoch !== m.epoch)
+    throw new VaultError('bad-share', `share is from set ${s.setId} epoch ${s.epoch}, the manifest is for set ${m.setId} epoch ${m.epoch}`);
   const c = m.custodians.find((x) => x.index === s.index);
   if (!c || c.shareHash !== shareHash(s)) throw new VaultError('bad-share', `share ${s.index} (${s.label}) is not the one listed in the signed manifest`);
 }

@@ -60,4 +60,3 @@ export async function splitSecret(input: SplitInput): Promise<{ shares: Share[];
   }
   return { shares, selfTested: tested, subsets: total };
 }
-

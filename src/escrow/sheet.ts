@@ -23,7 +23,12 @@ export function renderSheet(i: SheetInput): string {
   const groups = shareGroups(s);
   const rows: string[] = [];
   for (let g = 0; g < groups.length; g += 4) {
-    rows.push(`<tr>${groups.slice(g, g + 4).map((t, j) => `<td><span class="n">${g + j + 1}</span>${t}</td>`).join('')}</tr>`);
+    rows.push(
+      `<tr>${groups
+        .slice(g, g + 4)
+        .map((t, j) => `<td><span class="n">${g + j + 1}</span>${t}</td>`)
+        .join('')}</tr>`,
+    );
   }
   const body = i.encryptedTo
     ? `<section class="enc"><h2>Your share is encrypted to your age key</h2>

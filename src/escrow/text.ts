@@ -115,17 +115,23 @@ export function decodeText(text: string): Uint8Array {
   const syms: number[] = [];
   for (let g = 0; g < groups.length; g++) {
     if (!checkGroup(g, groups[g]!)) {
-      throw new VaultError('bad-share', `group ${g + 1} (${groups[g]!.slice(0, 5)}) has a typo`, 'compare that group with the share sheet, character by character');
+      throw new VaultError(
+        'bad-share',
+        `group ${g + 1} (${groups[g]!.slice(0, 5)}) has a typo`,
+        'compare that group with the share sheet, character by character',
+      );
     }
     syms.push(...[...groups[g]!.toUpperCase()].slice(0, DATA_PER_GROUP).map(symbolOf));
   }
   const head = fromSymbols(syms.slice(0, 2), 1)[0]!;
   const full = fromSymbols(syms, 1 + head + 4);
-  if (full.length < 1 + head + 4 || syms.length * 5 < (1 + head + 4) * 8) throw new VaultError('bad-share', 'the share is incomplete: groups are missing at the end');
+  if (full.length < 1 + head + 4 || syms.length * 5 < (1 + head + 4) * 8)
+    throw new VaultError('bad-share', 'the share is incomplete: groups are missing at the end');
   const payload = full.subarray(1, 1 + head);
   const expectedGroups = Math.ceil(Math.ceil(((1 + head + 4) * 8) / 5) / DATA_PER_GROUP);
   if (groups.length !== expectedGroups) throw new VaultError('bad-share', `the share should have ${expectedGroups} groups, it has ${groups.length}`);
-  if (!equalBytes(checksum4(payload), full.subarray(1 + head))) throw new VaultError('bad-share', 'the whole-share checksum does not match (groups swapped or mistyped)');
+  if (!equalBytes(checksum4(payload), full.subarray(1 + head)))
+    throw new VaultError('bad-share', 'the whole-share checksum does not match (groups swapped or mistyped)');
   return new Uint8Array(payload);
 }
 
@@ -144,7 +150,10 @@ export interface TypedGroup {
  * typed, and the first group tells how many groups the share has.
  */
 export function typingStatus(text: string): { groups: TypedGroup[]; expected?: number; prefix: boolean } {
-  const t = text.toUpperCase().replace(/[\s-]+/g, '-').replace(/^-/, '');
+  const t = text
+    .toUpperCase()
+    .replace(/[\s-]+/g, '-')
+    .replace(/^-/, '');
   const prefix = t.startsWith(PREFIX + '-') || t === PREFIX;
   const body = t.startsWith(PREFIX) ? t.slice(PREFIX.length).replace(/^-/, '') : t;
   const raw = body.replace(/-/g, '');
@@ -156,7 +165,14 @@ export function typingStatus(text: string): { groups: TypedGroup[]; expected?: n
     else if (checkGroup(n - 1, g)) groups.push({ n, text: g, state: 'ok' });
     else {
       const bad = [...g].find((c) => symbolOf(c) < 0);
-      groups.push({ n, text: g, state: 'typo', message: bad ? `group ${n} (${g}): ${JSON.stringify(bad)} is not a share character` : `group ${n} (${g}) has a typo: its check character ${g[DATA_PER_GROUP]} does not fit the four before it` });
+      groups.push({
+        n,
+        text: g,
+        state: 'typo',
+        message: bad
+          ? `group ${n} (${g}): ${JSON.stringify(bad)} is not a share character`
+          : `group ${n} (${g}) has a typo: its check character ${g[DATA_PER_GROUP]} does not fit the four before it`,
+      });
     }
   }
   let expected: number | undefined;

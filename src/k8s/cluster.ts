@@ -27,7 +27,6 @@ export interface SecretsPort {
   createNamespace(namespace: string, dryRun: boolean): Promise<void>;
 }
 
-
 /** Turns whatever the client threw into one ClusterError line (never carrying a request body). */
 export function toClusterError(e: unknown, what: string, target: { context: string; server: string }): VaultError {
   if (e instanceof VaultError) return e;
@@ -43,19 +42,37 @@ export function toClusterError(e: unknown, what: string, target: { context: stri
     const msg = status.message ?? `HTTP ${code}`;
     const reason = status.reason ?? String(code);
     const hint: ErrorDetail | undefined =
-      code === 401 ? { hint: `the cluster refused the credentials of context ${target.context}; refresh the token or client certificate in the kubeconfig` }
-      : code === 403 ? { code: 'k8s-forbidden' }
-      : code === 409 && reason === 'Conflict' ? { code: 'k8s-conflict', hint: 'the Secret changed in the cluster meanwhile; run again to re-read it' }
-      : undefined;
+      code === 401
+        ? { hint: `the cluster refused the credentials of context ${target.context}; refresh the token or client certificate in the kubeconfig` }
+        : code === 403
+          ? { code: 'k8s-forbidden' }
+          : code === 409 && reason === 'Conflict'
+            ? { code: 'k8s-conflict', hint: 'the Secret changed in the cluster meanwhile; run again to re-read it' }
+            : undefined;
     return new ClusterError(code, reason, `${what}: ${msg} (HTTP ${code} ${reason})`, hint);
   }
   const sys = (typeof err?.code === 'string' ? err.code : undefined) ?? err?.errno ?? err?.cause?.code;
   const text = err?.message ?? String(e);
-  if (sys === 'ECONNREFUSED' || sys === 'ENOTFOUND' || sys === 'EHOSTUNREACH' || sys === 'ETIMEDOUT' || sys === 'ECONNRESET' || sys === 'EAI_AGAIN' || err?.type === 'request-timeout') {
-    return new ClusterError(0, sys ?? 'unreachable', `${what}: cannot reach the cluster at ${target.server} (context ${target.context}): ${sys}`, { code: 'k8s-unreachable' });
+  if (
+    sys === 'ECONNREFUSED' ||
+    sys === 'ENOTFOUND' ||
+    sys === 'EHOSTUNREACH' ||
+    sys === 'ETIMEDOUT' ||
+    sys === 'ECONNRESET' ||
+    sys === 'EAI_AGAIN' ||
+    err?.type === 'request-timeout'
+  ) {
+    return new ClusterError(0, sys ?? 'unreachable', `${what}: cannot reach the cluster at ${target.server} (context ${target.context}): ${sys}`, {
+      code: 'k8s-unreachable',
+    });
   }
   if (/certificate|self[- ]signed|CERT_|SSL|TLS/i.test(text) || (sys ?? '').startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO/.test(sys ?? '')) {
-    return new ClusterError(0, 'tls', `${what}: TLS verification of ${target.server} failed: ${sys ?? text.replace(/^.*reason: /, '')}`, 'check certificate-authority(-data) for this cluster in the kubeconfig');
+    return new ClusterError(
+      0,
+      'tls',
+      `${what}: TLS verification of ${target.server} failed: ${sys ?? text.replace(/^.*reason: /, '')}`,
+      'check certificate-authority(-data) for this cluster in the kubeconfig',
+    );
   }
   return new ClusterError(0, 'error', `${what}: ${text.replace(/request to \S+ failed, reason: /, '')}`);
 }
@@ -64,7 +81,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string, target: { conte
   if (!ms) return p;
   let timer: NodeJS.Timeout;
   const t = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(new ClusterError(0, 'timeout', `${what}: no answer from ${target.server} (context ${target.context}) within ${ms / 1000} s`, { code: 'k8s-timeout' })), ms);
+    timer = setTimeout(
+      () =>
+        rej(
+          new ClusterError(0, 'timeout', `${what}: no answer from ${target.server} (context ${target.context}) within ${ms / 1000} s`, { code: 'k8s-timeout' }),
+        ),
+      ms,
+    );
     timer.unref?.();
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
@@ -154,7 +177,9 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
       }
     },
     async createNamespace(namespace, dryRun) {
-      await call(`create namespace ${namespace}`, () => api.createNamespace({ body: { metadata: { name: namespace } }, fieldManager: FIELD_MANAGER, dryRun: dry(dryRun) }));
+      await call(`create namespace ${namespace}`, () =>
+        api.createNamespace({ body: { metadata: { name: namespace } }, fieldManager: FIELD_MANAGER, dryRun: dry(dryRun) }),
+      );
     },
   };
 }

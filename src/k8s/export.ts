@@ -29,7 +29,15 @@ export function planForEntries(doc: VaultDocument, sel: ExportSelection): Restor
     const plan = planFromVault(doc, (n) => set.has(n));
     const covered = new Set(plan.secrets.flatMap((s) => Object.values(s.data)));
     const loose = chosen.filter((e) => !covered.has(e.name));
-    if (loose.length) throw new VaultError('usage', `${loose.map((e) => e.name).slice(0, 3).join(', ')}${loose.length > 3 ? ', …' : ''} did not come from a Kubernetes Secret`, { code: 'k8s-export-loose' });
+    if (loose.length)
+      throw new VaultError(
+        'usage',
+        `${loose
+          .map((e) => e.name)
+          .slice(0, 3)
+          .join(', ')}${loose.length > 3 ? ', …' : ''} did not come from a Kubernetes Secret`,
+        { code: 'k8s-export-loose' },
+      );
     return plan;
   }
   const { name, namespace, type } = sel.secret;

@@ -21,16 +21,25 @@ export interface GuardAnswers {
 /** What the evidence record says about the guard rails. */
 export type GuardRecord = Record<string, unknown> & { protected: boolean };
 
-export async function enforcePolicy(policyFile: { path: string; text: string } | undefined, context: string, now: Date, doc: VaultDocument, answers: GuardAnswers): Promise<GuardRecord> {
+export async function enforcePolicy(
+  policyFile: { path: string; text: string } | undefined,
+  context: string,
+  now: Date,
+  doc: VaultDocument,
+  answers: GuardAnswers,
+): Promise<GuardRecord> {
   if (!policyFile) return { protected: false };
   const policy = parsePolicy(policyFile.text, policyFile.path);
   if (!isProtected(policy, context)) return { protected: false, policy: policyFile.path };
   const hours = withinHours(policy, now);
   if (!hours.within && !answers.breakGlass) {
-    throw new VaultError('policy', `context ${context} is protected and it is outside operational hours (${policy.hours.text}; now ${hours.local})`, { code: 'policy-hours' });
+    throw new VaultError('policy', `context ${context} is protected and it is outside operational hours (${policy.hours.text}; now ${hours.local})`, {
+      code: 'policy-hours',
+    });
   }
   if (policy.confirm === 'context') {
-    if (!answers.confirmContext) throw new VaultError('policy', `context ${context} is protected: confirm it by name`, { code: 'policy-confirm-context', data: { context } });
+    if (!answers.confirmContext)
+      throw new VaultError('policy', `context ${context} is protected: confirm it by name`, { code: 'policy-confirm-context', data: { context } });
     const typed = await answers.confirmContext();
     if (typed !== context) throw new VaultError('policy', `the confirmation "${typed}" does not match the context ${context}; nothing was restored`);
   } else {
@@ -38,7 +47,10 @@ export async function enforcePolicy(policyFile: { path: string; text: string } |
     try {
       value = getVersion(doc, policy.totpEntry!).value;
     } catch {
-      throw new VaultError('policy', `the policy's TOTP entry ${policy.totpEntry} is not in the vault`, { code: 'policy-totp-entry', data: { entry: policy.totpEntry! } });
+      throw new VaultError('policy', `the policy's TOTP entry ${policy.totpEntry} is not in the vault`, {
+        code: 'policy-totp-entry',
+        data: { entry: policy.totpEntry! },
+      });
     }
     if (!answers.totpCode) throw new VaultError('policy', `context ${context} is protected: a TOTP code is needed`, { code: 'policy-totp' });
     const code = await answers.totpCode();

@@ -73,7 +73,11 @@ export interface ImportPlan {
  * is validated by its type here, so a bad one stops the import before the
  * vault changes.
  */
-export function planImport(secrets: SecretObject[], mappings: Mapping[], opts: { includeAllTypes?: boolean; onlyMapped?: boolean; defaultNamespace: string }): ImportPlan {
+export function planImport(
+  secrets: SecretObject[],
+  mappings: Mapping[],
+  opts: { includeAllTypes?: boolean; onlyMapped?: boolean; defaultNamespace: string },
+): ImportPlan {
   const out: ImportPlan = { items: [], skipped: [] };
   const used = new Map<string, string>();
   const usedMappings = new Set<Mapping>();
@@ -81,7 +85,11 @@ export function planImport(secrets: SecretObject[], mappings: Mapping[], opts: {
     const ns = s.metadata.namespace ?? opts.defaultNamespace;
     const id = `${ns}/${s.metadata.name}`;
     if (!opts.includeAllTypes && SKIPPED_TYPES.includes(s.type ?? '')) {
-      out.skipped.push({ secret: id, reason: `type ${s.type} (minted by the cluster or Helm; imported only when all types are asked for)`, code: 'k8s-skipped-type' });
+      out.skipped.push({
+        secret: id,
+        reason: `type ${s.type} (minted by the cluster or Helm; imported only when all types are asked for)`,
+        code: 'k8s-skipped-type',
+      });
       continue;
     }
     for (const [key, b64] of Object.entries(s.data ?? {})) {
@@ -92,13 +100,18 @@ export function planImport(secrets: SecretObject[], mappings: Mapping[], opts: {
       const type = m?.type ?? 'generic';
       checkEntryName(entry);
       const where = `${id}#${key}`;
-      if (used.has(entry)) throw new VaultError('usage', `${where} and ${used.get(entry)} both map to entry ${entry}`, 'narrow the mapping with NAMESPACE/SECRET#KEY=ENTRY');
+      if (used.has(entry))
+        throw new VaultError('usage', `${where} and ${used.get(entry)} both map to entry ${entry}`, 'narrow the mapping with NAMESPACE/SECRET#KEY=ENTRY');
       used.set(entry, where);
       let value: Buffer;
       try {
         value = prepareValue(type, Buffer.from(b64, 'base64')).value;
       } catch (e) {
-        throw new VaultError((e as VaultError).kind ?? 'invalid', `${where} → ${entry} (${type}): ${(e as Error).message}`, 'map it to another type, or to generic');
+        throw new VaultError(
+          (e as VaultError).kind ?? 'invalid',
+          `${where} → ${entry} (${type}): ${(e as Error).message}`,
+          'map it to another type, or to generic',
+        );
       }
       const k8s: Record<string, unknown> = { namespace: ns, secret: s.metadata.name, key, type: s.type ?? 'Opaque' };
       if (s.metadata.labels) k8s.labels = s.metadata.labels;
@@ -137,7 +150,8 @@ export async function readSecrets(src: SecretSource): Promise<{ secrets: SecretO
     return { secrets: src.names.length ? secrets.filter((s) => src.names.includes(s.metadata.name)) : secrets, ignored, defaultNamespace: 'default' };
   }
   if (src.allNamespaces && src.names.length) throw new VaultError('usage', 'name Secrets or import from all namespaces, not both');
-  if (!src.allNamespaces && !src.selector && !src.names.length) throw new VaultError('usage', 'which Secrets? name them, or give a label selector, all namespaces, or manifest files', { code: 'k8s-import-which' });
+  if (!src.allNamespaces && !src.selector && !src.names.length)
+    throw new VaultError('usage', 'which Secrets? name them, or give a label selector, all namespaces, or manifest files', { code: 'k8s-import-which' });
   const port = await openCluster(src.target);
   const ns = port.target.namespace;
   let secrets: SecretObject[];

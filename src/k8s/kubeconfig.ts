@@ -98,10 +98,17 @@ export function loadKubeconfig(opts: KubeconfigOptions): ResolvedKubeconfig {
       }
     }
     if (!configs.length) {
-      throw new VaultError('not-found', `no kubeconfig found (looked in ${opts.env.KUBECONFIG ? `KUBECONFIG=${opts.env.KUBECONFIG}` : list[0]})`, { code: 'kubeconfig-none' });
+      throw new VaultError('not-found', `no kubeconfig found (looked in ${opts.env.KUBECONFIG ? `KUBECONFIG=${opts.env.KUBECONFIG}` : list[0]})`, {
+        code: 'kubeconfig-none',
+      });
     }
   }
-  const merged: Required<Pick<RawConfig, 'clusters' | 'users' | 'contexts'>> & { 'current-context': string } = { 'current-context': '', clusters: [], users: [], contexts: [] };
+  const merged: Required<Pick<RawConfig, 'clusters' | 'users' | 'contexts'>> & { 'current-context': string } = {
+    'current-context': '',
+    clusters: [],
+    users: [],
+    contexts: [],
+  };
   for (const cfg of configs) {
     if (!merged['current-context'] && cfg['current-context']) merged['current-context'] = cfg['current-context'];
     for (const section of ['clusters', 'users', 'contexts'] as const) {
@@ -109,9 +116,19 @@ export function loadKubeconfig(opts: KubeconfigOptions): ResolvedKubeconfig {
     }
   }
   const contextName = opts.context ?? merged['current-context'];
-  if (!contextName) throw new VaultError('usage', 'the kubeconfig sets no current context', { code: 'k8s-no-context', hint: `contexts: ${merged.contexts.map((c) => c.name).join(', ') || 'none'}`, data: { contexts: merged.contexts.map((c) => c.name).join(', ') || 'none' } });
+  if (!contextName)
+    throw new VaultError('usage', 'the kubeconfig sets no current context', {
+      code: 'k8s-no-context',
+      hint: `contexts: ${merged.contexts.map((c) => c.name).join(', ') || 'none'}`,
+      data: { contexts: merged.contexts.map((c) => c.name).join(', ') || 'none' },
+    });
   const ctx = merged.contexts.find((c) => c.name === contextName);
-  if (!ctx) throw new VaultError('not-found', `context "${contextName}" does not exist in the kubeconfig`, `contexts: ${merged.contexts.map((c) => c.name).join(', ') || 'none'}`);
+  if (!ctx)
+    throw new VaultError(
+      'not-found',
+      `context "${contextName}" does not exist in the kubeconfig`,
+      `contexts: ${merged.contexts.map((c) => c.name).join(', ') || 'none'}`,
+    );
   const c = (ctx.context ?? {}) as { cluster?: string; user?: string; namespace?: string };
   const cluster = merged.clusters.find((x) => x.name === c.cluster);
   if (!cluster) throw new VaultError('invalid', `context "${contextName}" names cluster "${c.cluster ?? ''}", which the kubeconfig does not define`);
@@ -128,5 +145,14 @@ export function loadKubeconfig(opts: KubeconfigOptions): ResolvedKubeconfig {
     users: user ? [user] : [{ name: 'anonymous', user: {} }],
     contexts: [{ name: contextName, context: { cluster: cluster.name, user: user?.name ?? 'anonymous', namespace } }],
   };
-  return { yaml: stringify(out), context: contextName, cluster: cluster.name, server, user: user?.name ?? 'anonymous', namespace, namespaceExplicit: Boolean(opts.namespace ?? c.namespace), files };
+  return {
+    yaml: stringify(out),
+    context: contextName,
+    cluster: cluster.name,
+    server,
+    user: user?.name ?? 'anonymous',
+    namespace,
+    namespaceExplicit: Boolean(opts.namespace ?? c.namespace),
+    files,
+  };
 }

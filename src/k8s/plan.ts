@@ -76,9 +76,12 @@ export function parsePlan(text: string, source: string): RestorePlan {
   const raw: unknown = parseYaml(text, source);
   if (!isRecord(raw)) throw new VaultError('invalid', `${source}: a restore plan is a YAML map`);
   if (raw.apiVersion !== PLAN_API_VERSION || raw.kind !== 'RestorePlan') {
-    throw new VaultError('invalid', `${source}: not a restore plan (expected apiVersion: ${PLAN_API_VERSION} and kind: RestorePlan)`, { code: 'k8s-plan-format' });
+    throw new VaultError('invalid', `${source}: not a restore plan (expected apiVersion: ${PLAN_API_VERSION} and kind: RestorePlan)`, {
+      code: 'k8s-plan-format',
+    });
   }
-  for (const k of Object.keys(raw)) if (!['apiVersion', 'kind', 'secrets', 'entries', 'metadata'].includes(k)) throw new VaultError('invalid', `${source}: unknown field ${k}`);
+  for (const k of Object.keys(raw))
+    if (!['apiVersion', 'kind', 'secrets', 'entries', 'metadata'].includes(k)) throw new VaultError('invalid', `${source}: unknown field ${k}`);
   const byRef = new Map<string, PlanSecret>();
   const secretOf = (namespace: string, name: string): PlanSecret => {
     const id = `${namespace}/${name}`;
@@ -97,7 +100,9 @@ export function parsePlan(text: string, source: string): RestorePlan {
   secrets.forEach((item, i) => {
     const where = `${source}: secrets[${i}]`;
     if (!isRecord(item)) throw new VaultError('invalid', `${where} must be a map`);
-    for (const k of Object.keys(item)) if (!['namespace', 'name', 'type', 'labels', 'annotations', 'immutable', 'data'].includes(k)) throw new VaultError('invalid', `${where}: unknown field ${k}`);
+    for (const k of Object.keys(item))
+      if (!['namespace', 'name', 'type', 'labels', 'annotations', 'immutable', 'data'].includes(k))
+        throw new VaultError('invalid', `${where}: unknown field ${k}`);
     if (typeof item.namespace !== 'string' || typeof item.name !== 'string') throw new VaultError('invalid', `${where}: namespace and name are required`);
     checkNamespace(item.namespace);
     checkSecretName(item.name);
@@ -118,14 +123,16 @@ export function parsePlan(text: string, source: string): RestorePlan {
   if (!Array.isArray(entries)) throw new VaultError('invalid', `${source}: entries must be a list`);
   entries.forEach((item, i) => {
     const where = `${source}: entries[${i}]`;
-    if (!isRecord(item) || typeof item.entry !== 'string' || typeof item.to !== 'string') throw new VaultError('invalid', `${where}: needs entry: NAME and to: namespace/secret#key`);
+    if (!isRecord(item) || typeof item.entry !== 'string' || typeof item.to !== 'string')
+      throw new VaultError('invalid', `${where}: needs entry: NAME and to: namespace/secret#key`);
     const t = parseTarget(item.to, where);
     setKey(secretOf(t.namespace, t.name), t.key, item.entry, where);
   });
   const plan = { secrets: [...byRef.values()] };
   for (const s of plan.secrets) {
     if (!Object.keys(s.data).length) throw new VaultError('invalid', `${source}: Secret ${s.namespace}/${s.name} has no keys`);
-    if (Object.hasOwn(s.annotations, CONTENT_HASH_ANNOTATION)) throw new VaultError('invalid', `${source}: ${s.namespace}/${s.name}: the annotation ${CONTENT_HASH_ANNOTATION} is vault-tool's own`);
+    if (Object.hasOwn(s.annotations, CONTENT_HASH_ANNOTATION))
+      throw new VaultError('invalid', `${source}: ${s.namespace}/${s.name}: the annotation ${CONTENT_HASH_ANNOTATION} is vault-tool's own`);
   }
   if (!plan.secrets.length) throw new VaultError('invalid', `${source}: the plan names no Secrets`);
   return plan;
@@ -135,7 +142,8 @@ export function parsePlan(text: string, source: string): RestorePlan {
 function splitEntryRef(ref: string): { name: string; version?: number; part?: 'cert' | 'key' } {
   const hash = ref.lastIndexOf('#');
   const part = hash >= 0 ? ref.slice(hash + 1) : undefined;
-  if (part !== undefined && part !== 'cert' && part !== 'key') throw new VaultError('invalid', `entry reference ${JSON.stringify(ref)}: #${part} is not #cert or #key`);
+  if (part !== undefined && part !== 'cert' && part !== 'key')
+    throw new VaultError('invalid', `entry reference ${JSON.stringify(ref)}: #${part} is not #cert or #key`);
   return { ...parseRef(hash >= 0 ? ref.slice(0, hash) : ref), ...(part ? { part } : {}) };
 }
 
@@ -160,7 +168,11 @@ export function mapNamespaces(plan: RestorePlan, pairs: Record<string, string>):
   for (const [from, to] of Object.entries(pairs)) {
     checkNamespace(to);
     if (!inPlan.has(from)) {
-      throw new VaultError('usage', `the namespace mapping ${from}:${to} matches no namespace of the plan`, `the plan's namespaces: ${[...inPlan].sort().join(', ')}`);
+      throw new VaultError(
+        'usage',
+        `the namespace mapping ${from}:${to} matches no namespace of the plan`,
+        `the plan's namespaces: ${[...inPlan].sort().join(', ')}`,
+      );
     }
   }
   return { secrets: plan.secrets.map((s) => ({ ...s, namespace: Object.hasOwn(pairs, s.namespace) ? pairs[s.namespace]! : s.namespace })) };
@@ -240,7 +252,17 @@ export function planFromVault(doc: VaultDocument, filter: (name: string) => bool
     const id = `${k.namespace}/${k.secret}`;
     let s = byRef.get(id);
     if (!s) {
-      byRef.set(id, (s = { namespace: k.namespace, name: k.secret, type: k.type ?? 'Opaque', labels: strMap(k.labels, `${e.name}: meta.k8s.labels`), annotations: strMap(k.annotations, `${e.name}: meta.k8s.annotations`), data: dict() }));
+      byRef.set(
+        id,
+        (s = {
+          namespace: k.namespace,
+          name: k.secret,
+          type: k.type ?? 'Opaque',
+          labels: strMap(k.labels, `${e.name}: meta.k8s.labels`),
+          annotations: strMap(k.annotations, `${e.name}: meta.k8s.annotations`),
+          data: dict(),
+        }),
+      );
       if (k.immutable) s.immutable = true;
     }
     s.data[k.key] = e.name;

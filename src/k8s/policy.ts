@@ -36,19 +36,27 @@ function parseHours(s: string, source: string): RestorePolicy['hours'] {
 
 export function parsePolicy(text: string, source: string): RestorePolicy {
   const raw = parseYaml(text, source) as Record<string, unknown>;
-  if (!raw || typeof raw !== 'object' || raw.kind !== 'RestorePolicy' || raw.apiVersion !== 'vault-tool/v1') throw new VaultError('invalid', `${source}: not a restore policy (expected apiVersion: vault-tool/v1 and kind: RestorePolicy)`);
-  for (const k of Object.keys(raw)) if (!['apiVersion', 'kind', 'protectedContexts', 'confirm', 'totpEntry', 'operationalHours', 'days', 'timezone'].includes(k)) throw new VaultError('invalid', `${source}: unknown field ${k}`);
+  if (!raw || typeof raw !== 'object' || raw.kind !== 'RestorePolicy' || raw.apiVersion !== 'vault-tool/v1')
+    throw new VaultError('invalid', `${source}: not a restore policy (expected apiVersion: vault-tool/v1 and kind: RestorePolicy)`);
+  for (const k of Object.keys(raw))
+    if (!['apiVersion', 'kind', 'protectedContexts', 'confirm', 'totpEntry', 'operationalHours', 'days', 'timezone'].includes(k))
+      throw new VaultError('invalid', `${source}: unknown field ${k}`);
   const pcs = raw.protectedContexts ?? [];
-  if (!Array.isArray(pcs) || pcs.some((p) => typeof p !== 'string')) throw new VaultError('invalid', `${source}: protectedContexts must be a list of context names or patterns`);
+  if (!Array.isArray(pcs) || pcs.some((p) => typeof p !== 'string'))
+    throw new VaultError('invalid', `${source}: protectedContexts must be a list of context names or patterns`);
   const confirm = raw.confirm ?? 'context';
   if (confirm !== 'context' && confirm !== 'totp') throw new VaultError('invalid', `${source}: confirm must be context or totp`);
-  if (confirm === 'totp' && typeof raw.totpEntry !== 'string') throw new VaultError('invalid', `${source}: confirm: totp needs totpEntry (the vault entry holding the TOTP secret)`);
+  if (confirm === 'totp' && typeof raw.totpEntry !== 'string')
+    throw new VaultError('invalid', `${source}: confirm: totp needs totpEntry (the vault entry holding the TOTP secret)`);
   if (raw.days !== undefined && !Array.isArray(raw.days)) throw new VaultError('invalid', `${source}: days must be a list such as [mon, tue, wed, thu, fri]`);
-  const days = raw.days === undefined ? [0, 1, 2, 3, 4, 5, 6] : (raw.days as unknown[]).map((d) => {
-    const i = DAYS.indexOf(String(d).toLowerCase().slice(0, 3));
-    if (i < 0) throw new VaultError('invalid', `${source}: unknown day ${JSON.stringify(d)}`);
-    return i;
-  });
+  const days =
+    raw.days === undefined
+      ? [0, 1, 2, 3, 4, 5, 6]
+      : (raw.days as unknown[]).map((d) => {
+          const i = DAYS.indexOf(String(d).toLowerCase().slice(0, 3));
+          if (i < 0) throw new VaultError('invalid', `${source}: unknown day ${JSON.stringify(d)}`);
+          return i;
+        });
   if (raw.timezone !== undefined) {
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: String(raw.timezone) });
@@ -104,7 +112,9 @@ export function isProtected(policy: RestorePolicy, context: string): boolean {
 /** Whether `now` falls in the policy's operational hours (in its timezone). */
 export function withinHours(policy: RestorePolicy, now: Date): { within: boolean; local: string } {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone: policy.timezone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(now).map((p) => [p.type, p.value]),
+    new Intl.DateTimeFormat('en-US', { timeZone: policy.timezone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+      .formatToParts(now)
+      .map((p) => [p.type, p.value]),
   );
   const minutes = Number(parts.hour) * 60 + Number(parts.minute);
   const day = DAYS.indexOf(String(parts.weekday).toLowerCase().slice(0, 3));

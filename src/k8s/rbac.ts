@@ -24,7 +24,14 @@ export function rbacFor(plan: RestorePlan, opts: RbacOptions): string {
   const docs: unknown[] = [];
   for (const [ns, names] of [...byNs].sort(([a], [b]) => a.localeCompare(b))) {
     const resourceNames = [...new Set(names)].sort();
-    const rules: unknown[] = [{ apiGroups: [''], resources: ['secrets'], resourceNames, verbs: opts.purpose === 'restore' ? ['get', 'patch', ...(opts.recreate ? ['delete'] : [])] : ['get'] }];
+    const rules: unknown[] = [
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames,
+        verbs: opts.purpose === 'restore' ? ['get', 'patch', ...(opts.recreate ? ['delete'] : [])] : ['get'],
+      },
+    ];
     if (opts.purpose === 'restore') rules.push({ apiGroups: [''], resources: ['secrets'], verbs: ['create'] });
     docs.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: opts.name, namespace: ns }, rules });
     docs.push({
@@ -36,7 +43,12 @@ export function rbacFor(plan: RestorePlan, opts: RbacOptions): string {
     });
   }
   if (opts.purpose === 'restore' && opts.createNamespaces) {
-    docs.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${opts.name}-namespaces` }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'create'] }] });
+    docs.push({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: `${opts.name}-namespaces` },
+      rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'create'] }],
+    });
     docs.push({
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',

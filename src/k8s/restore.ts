@@ -97,7 +97,8 @@ export function unifiedDiff(before: string, after: string, label: string): strin
   const a = before ? before.trimEnd().split('\n') : [];
   const b = after ? after.trimEnd().split('\n') : [];
   const lcs: number[][] = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
-  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  for (let i = a.length - 1; i >= 0; i--)
+    for (let j = b.length - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
   const out = [`--- live/${label}`, `+++ merged/${label}`];
   let i = 0;
   let j = 0;
@@ -119,7 +120,11 @@ function merged(want: SecretObject, live: SecretObject | undefined): SecretObjec
     ...live,
     type: want.type,
     ...(want.immutable !== undefined ? { immutable: want.immutable } : {}),
-    metadata: { ...live.metadata, labels: { ...live.metadata.labels, ...want.metadata.labels }, annotations: { ...live.metadata.annotations, ...want.metadata.annotations } },
+    metadata: {
+      ...live.metadata,
+      labels: { ...live.metadata.labels, ...want.metadata.labels },
+      annotations: { ...live.metadata.annotations, ...want.metadata.annotations },
+    },
     data: { ...live.data, ...want.data },
   };
 }
@@ -138,7 +143,8 @@ function decide(d: DesiredSecret, live: SecretObject | undefined, opts: RestoreO
   if (opts.onConflict === 'fail') return { kind: 'conflict', reason: 'exists in the cluster and differs from the vault' };
   if (opts.onConflict === 'if-unchanged') {
     const recorded = live.metadata.annotations?.[CONTENT_HASH_ANNOTATION];
-    if (!recorded) return { kind: 'skip', reason: 'exists and differs from the vault, and vault-tool did not write it (no content-hash annotation)', code: 'k8s-not-ours' };
+    if (!recorded)
+      return { kind: 'skip', reason: 'exists and differs from the vault, and vault-tool did not write it (no content-hash annotation)', code: 'k8s-not-ours' };
     if (recorded !== contentHash(opts.hashKey, live.type, live.data, Object.keys(want.data ?? {}))) {
       return { kind: 'skip', reason: 'changed in the cluster since vault-tool last wrote it', code: 'k8s-changed-since' };
     }
@@ -165,8 +171,22 @@ const emptyCounts = (): Record<Action, number> => ({ created: 0, updated: 0, rec
  */
 export async function restore(port: SecretsPort, desired: DesiredSecret[], opts: RestoreOptions): Promise<RestoreReport> {
   for (const d of desired) checkClientSafe(d.obj);
-  const results: SecretResult[] = desired.map((d) => ({ namespace: d.obj.metadata.namespace!, name: d.obj.metadata.name, action: 'not-attempted', keys: Object.keys(d.obj.data ?? {}), sources: d.sources }));
-  const report: RestoreReport = { dryRun: opts.dryRun, onConflict: opts.onConflict, aborted: false, namespacesCreated: [], results, counts: emptyCounts(), complete: false };
+  const results: SecretResult[] = desired.map((d) => ({
+    namespace: d.obj.metadata.namespace!,
+    name: d.obj.metadata.name,
+    action: 'not-attempted',
+    keys: Object.keys(d.obj.data ?? {}),
+    sources: d.sources,
+  }));
+  const report: RestoreReport = {
+    dryRun: opts.dryRun,
+    onConflict: opts.onConflict,
+    aborted: false,
+    namespacesCreated: [],
+    results,
+    counts: emptyCounts(),
+    complete: false,
+  };
   const finish = () => {
     report.counts = emptyCounts();
     for (const r of results) report.counts[r.action]++;
@@ -177,7 +197,8 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
     const err = e instanceof VaultError ? e : new VaultError('internal', String((e as Error)?.message ?? e));
     results[i]!.action = 'failed';
     results[i]!.reason = err.message;
-    if (err instanceof ClusterError && err.status === 404 && err.reason === 'NotFound' && /namespaces? "/.test(err.message)) results[i]!.code = 'k8s-namespace-missing';
+    if (err instanceof ClusterError && err.status === 404 && err.reason === 'NotFound' && /namespaces? "/.test(err.message))
+      results[i]!.code = 'k8s-namespace-missing';
     else {
       if (err.hint) results[i]!.hint = err.hint;
       if (err.code) results[i]!.code = err.code;

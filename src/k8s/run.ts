@@ -70,7 +70,9 @@ export interface RestoreOutcome {
 export async function restoreFromPlan(run: RestoreRun): Promise<RestoreOutcome> {
   const { doc } = await readVault(run.paths, run.store);
   const hashKey = contentHashKey(doc.fingerprintKey);
-  const desired = run.secrets ? secretsAsGiven(run.secrets, run.namespaceMap ?? {}, hashKey, run.plan.path) : desiredSecrets(doc, loadPlan(run.plan, run.namespaceMap), hashKey);
+  const desired = run.secrets
+    ? secretsAsGiven(run.secrets, run.namespaceMap ?? {}, hashKey, run.plan.path)
+    : desiredSecrets(doc, loadPlan(run.plan, run.namespaceMap), hashKey);
   const cfg = resolveTarget(run.target);
   run.onTarget?.(cfg.context);
   const writes = run.options.dryRun === 'none';
@@ -82,19 +84,26 @@ export async function restoreFromPlan(run: RestoreRun): Promise<RestoreOutcome> 
   try {
     await updateVault(run.paths, run.store, (d) =>
       changed(
-        recordEvidence(d, 'k8s.restore', {
-          context: cfg.context,
-          server: cfg.server,
-          [run.secrets ? 'backup' : 'plan']: run.plan.path,
-          [run.secrets ? 'backupSha256' : 'planSha256']: createHash('sha256').update(run.plan.text).digest('hex'),
-          onConflict: run.options.onConflict,
-          ...(run.namespaceMap && Object.keys(run.namespaceMap).length ? { namespaceMap: Object.entries(run.namespaceMap).map(([a, b]) => `${a}:${b}`) } : {}),
-          ...(guard ?? {}),
-          ...(run.answers.reason ? { reason: run.answers.reason } : {}),
-          counts: report.counts,
-          complete: report.complete,
-          secrets: report.results.map((r) => ({ secret: `${r.namespace}/${r.name}`, action: r.action, keys: r.keys, sources: r.sources })),
-        }, run.now),
+        recordEvidence(
+          d,
+          'k8s.restore',
+          {
+            context: cfg.context,
+            server: cfg.server,
+            [run.secrets ? 'backup' : 'plan']: run.plan.path,
+            [run.secrets ? 'backupSha256' : 'planSha256']: createHash('sha256').update(run.plan.text).digest('hex'),
+            onConflict: run.options.onConflict,
+            ...(run.namespaceMap && Object.keys(run.namespaceMap).length
+              ? { namespaceMap: Object.entries(run.namespaceMap).map(([a, b]) => `${a}:${b}`) }
+              : {}),
+            ...(guard ?? {}),
+            ...(run.answers.reason ? { reason: run.answers.reason } : {}),
+            counts: report.counts,
+            complete: report.complete,
+            secrets: report.results.map((r) => ({ secret: `${r.namespace}/${r.name}`, action: r.action, keys: r.keys, sources: r.sources })),
+          },
+          run.now,
+        ),
       ),
     );
     outcome.evidenceRecorded = true;
@@ -119,7 +128,13 @@ function secretsAsGiven(secrets: SecretObject[], namespaceMap: Record<string, st
 }
 
 /** Which Secrets of a plan hold exactly the vault's current values in the cluster (keyed hashes, no values). */
-export async function compareFromPlan(paths: VaultPaths, store: StoreOptions, planFile: { path: string; text: string }, namespaceMap: Record<string, string>, target: ClusterTarget): Promise<{ context: string; results: CompareResult[] }> {
+export async function compareFromPlan(
+  paths: VaultPaths,
+  store: StoreOptions,
+  planFile: { path: string; text: string },
+  namespaceMap: Record<string, string>,
+  target: ClusterTarget,
+): Promise<{ context: string; results: CompareResult[] }> {
   const plan = loadPlan(planFile, namespaceMap);
   const { doc } = await readVault(paths, store);
   const desired = desiredSecrets(doc, plan);

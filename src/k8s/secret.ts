@@ -38,19 +38,31 @@ export const SKIPPED_TYPES = ['kubernetes.io/service-account-token', 'helm.sh/re
 
 export function checkSecretName(name: string): void {
   if (!name || name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    throw new VaultError('usage', `invalid Secret name ${JSON.stringify(name)}`, 'Secret names are lowercase letters, digits, - and . (an RFC 1123 subdomain, at most 253 characters)');
+    throw new VaultError(
+      'usage',
+      `invalid Secret name ${JSON.stringify(name)}`,
+      'Secret names are lowercase letters, digits, - and . (an RFC 1123 subdomain, at most 253 characters)',
+    );
   }
 }
 
 export function checkNamespace(ns: string): void {
   if (!ns || ns.length > 63 || !DNS1123_LABEL.test(ns)) {
-    throw new VaultError('usage', `invalid namespace ${JSON.stringify(ns)}`, 'namespaces are lowercase letters, digits and - (an RFC 1123 label, at most 63 characters)');
+    throw new VaultError(
+      'usage',
+      `invalid namespace ${JSON.stringify(ns)}`,
+      'namespaces are lowercase letters, digits and - (an RFC 1123 label, at most 63 characters)',
+    );
   }
 }
 
 export function checkSecretKey(key: string, where: string): void {
   if (!key || key.length > 253 || !KEY_RE.test(key)) {
-    throw new VaultError('usage', `invalid Secret key ${JSON.stringify(key)} in ${where}`, "Secret keys are letters, digits, '-', '_' and '.' (at most 253 characters)");
+    throw new VaultError(
+      'usage',
+      `invalid Secret key ${JSON.stringify(key)} in ${where}`,
+      "Secret keys are letters, digits, '-', '_' and '.' (at most 253 characters)",
+    );
   }
 }
 
@@ -64,11 +76,18 @@ export function checkSecret(s: SecretObject): void {
     checkSecretKey(k, where);
     size += Buffer.from(v, 'base64').length;
   }
-  if (size > MAX_SECRET_BYTES) throw new VaultError('invalid', `Secret ${where} would hold ${size} bytes, over the Kubernetes limit of ${MAX_SECRET_BYTES} bytes (1 MiB)`, 'split its keys over several Secrets in the plan');
+  if (size > MAX_SECRET_BYTES)
+    throw new VaultError(
+      'invalid',
+      `Secret ${where} would hold ${size} bytes, over the Kubernetes limit of ${MAX_SECRET_BYTES} bytes (1 MiB)`,
+      'split its keys over several Secrets in the plan',
+    );
   if (s.type === 'kubernetes.io/tls') {
-    for (const k of ['tls.crt', 'tls.key']) if (!s.data?.[k]) throw new VaultError('invalid', `Secret ${where} is of type kubernetes.io/tls but has no ${k} key`);
+    for (const k of ['tls.crt', 'tls.key'])
+      if (!s.data?.[k]) throw new VaultError('invalid', `Secret ${where} is of type kubernetes.io/tls but has no ${k} key`);
   }
-  if (s.type === 'kubernetes.io/dockerconfigjson' && !s.data?.['.dockerconfigjson']) throw new VaultError('invalid', `Secret ${where} is of type kubernetes.io/dockerconfigjson but has no .dockerconfigjson key`);
+  if (s.type === 'kubernetes.io/dockerconfigjson' && !s.data?.['.dockerconfigjson'])
+    throw new VaultError('invalid', `Secret ${where} is of type kubernetes.io/dockerconfigjson but has no .dockerconfigjson key`);
 }
 
 /**
@@ -78,9 +97,17 @@ export function checkSecret(s: SecretObject): void {
  */
 export function checkClientSafe(s: SecretObject): void {
   const where = `${s.metadata.namespace ?? '(no namespace)'}/${s.metadata.name}`;
-  for (const [what, m] of [['key', s.data], ['label', s.metadata.labels], ['annotation', s.metadata.annotations]] as const) {
+  for (const [what, m] of [
+    ['key', s.data],
+    ['label', s.metadata.labels],
+    ['annotation', s.metadata.annotations],
+  ] as const) {
     if (m && Object.hasOwn(m, '__proto__')) {
-      throw new VaultError('invalid', `Secret ${where} has a ${what} named __proto__, which the Kubernetes client library drops without a word`, `rename the ${what} (plain manifests keep it, for kubectl); vault-tool refuses rather than lose it`);
+      throw new VaultError(
+        'invalid',
+        `Secret ${where} has a ${what} named __proto__, which the Kubernetes client library drops without a word`,
+        `rename the ${what} (plain manifests keep it, for kubectl); vault-tool refuses rather than lose it`,
+      );
     }
   }
 }
@@ -176,7 +203,9 @@ export function parseSecretManifests(text: string, source: string): { secrets: S
       if (o.kind === 'List' || (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items))) {
         const items = o.items;
         if (!Array.isArray(items)) throw new VaultError('invalid', `${where}: List without items`);
-        items.forEach((it, j) => visit(isRecord(it) && it.kind === undefined && o.kind === 'SecretList' ? { ...it, kind: 'Secret' } : it, `${where} item ${j + 1}`));
+        items.forEach((it, j) =>
+          visit(isRecord(it) && it.kind === undefined && o.kind === 'SecretList' ? { ...it, kind: 'Secret' } : it, `${where} item ${j + 1}`),
+        );
         return;
       }
       if (o.kind !== 'Secret') {
@@ -193,7 +222,11 @@ export function parseSecretManifests(text: string, source: string): { secrets: S
 function sortDeep(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortDeep);
   if (!isRecord(v)) return v;
-  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortDeep(v[k])]));
+  return Object.fromEntries(
+    Object.keys(v)
+      .sort()
+      .map((k) => [k, sortDeep(v[k])]),
+  );
 }
 
 /** YAML as kubectl prints it: keys sorted, one line per value, no folding. */

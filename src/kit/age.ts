@@ -10,7 +10,18 @@ import { armor, dearmor, isArmored } from '../vault/age/armor.js';
 import { encodeB64 } from '../vault/age/base64.js';
 import { concat, equalBytes, utf8 } from '../vault/age/bytes.js';
 import { encodeRecipient, identityScalar } from '../vault/age/keys.js';
-import { checkScryptAlone, headerMacInput, joinHeader, parseHeader, scryptStanza, SCRYPT_LABEL, x25519Stanza, X25519_LABEL, type ParsedHeader, type Stanza } from '../vault/age/parse.js';
+import {
+  checkScryptAlone,
+  headerMacInput,
+  joinHeader,
+  parseHeader,
+  scryptStanza,
+  SCRYPT_LABEL,
+  x25519Stanza,
+  X25519_LABEL,
+  type ParsedHeader,
+  type Stanza,
+} from '../vault/age/parse.js';
 
 /**
  * age v1 decryption on the pure-JavaScript primitives (@noble/*), for the
@@ -168,7 +179,14 @@ const DEFAULT_LOG_N = 18;
 
 function scryptKey(passphrase: Uint8Array, salt: Uint8Array, logN: number, onProgress?: (p: number) => void): Promise<Uint8Array> {
   const N = 2 ** logN;
-  return scryptAsync(passphrase, concat(utf8(SCRYPT_LABEL), salt), { N, r: 8, p: 1, dkLen: 32, maxmem: 129 * N * 8 + (1 << 20), ...(onProgress ? { onProgress } : {}) });
+  return scryptAsync(passphrase, concat(utf8(SCRYPT_LABEL), salt), {
+    N,
+    r: 8,
+    p: 1,
+    dkLen: 32,
+    maxmem: 129 * N * 8 + (1 << 20),
+    ...(onProgress ? { onProgress } : {}),
+  });
 }
 
 /** The STREAM payload, sealed: 64 KiB chunks, the last one flagged (an empty plaintext is one empty final chunk). */
@@ -183,7 +201,12 @@ export function encryptPayload(key: Uint8Array, plaintext: Uint8Array): Uint8Arr
 }
 
 /** An armored age file encrypted with a passphrase (scrypt, log2 N = 18 unless told), as `init --passphrase` writes a key file. */
-export async function encryptWithPassphrase(plaintext: Uint8Array, passphrase: Uint8Array, logN = DEFAULT_LOG_N, onProgress?: (p: number) => void): Promise<string> {
+export async function encryptWithPassphrase(
+  plaintext: Uint8Array,
+  passphrase: Uint8Array,
+  logN = DEFAULT_LOG_N,
+  onProgress?: (p: number) => void,
+): Promise<string> {
   const fileKey = randomBytes(16);
   const salt = randomBytes(16);
   const key = await scryptKey(passphrase, salt, logN, onProgress);

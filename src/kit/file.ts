@@ -29,7 +29,9 @@ export function readKit(): { path: string; bytes: Buffer; sha256: string } {
     cached = { path, bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
     return cached;
   }
-  throw new VaultError('not-found', `the recovery kit (${KIT_FILE}) is not part of this vault-tool: it is made when vault-tool is built`, { code: 'kit-not-built' });
+  throw new VaultError('not-found', `the recovery kit (${KIT_FILE}) is not part of this vault-tool: it is made when vault-tool is built`, {
+    code: 'kit-not-built',
+  });
 }
 
 /** The kit's SHA-256, or null when this vault-tool runs without its built files. */

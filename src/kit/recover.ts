@@ -42,7 +42,8 @@ export async function readShare(bytes: Uint8Array, name: string, identities: Ide
   let text: string;
   if (isProtectedKeyFile(bytes)) {
     // An age file, armored or not: an encrypted share file.
-    if (!identities.length) throw new VaultError('wrong-key', `${name} is encrypted to a custodian's age key: give that custodian's identity (AGE-SECRET-KEY-1…) first`);
+    if (!identities.length)
+      throw new VaultError('wrong-key', `${name} is encrypted to a custodian's age key: give that custodian's identity (AGE-SECRET-KEY-1…) first`);
     try {
       text = fromUtf8((await decryptAge(bytes, { identities })).plaintext);
     } catch (e) {
@@ -70,7 +71,8 @@ export async function recoverKey(shares: Share[], now: Date): Promise<{ key: Kit
 export const keyFileText = (key: KitKey): string => formatKeyText(key);
 
 /** vault.key protected with a passphrase, as `init --passphrase` and `escrow combine` write it; `age -d vault.key` opens it. */
-export const protectedKeyFile = (key: KitKey, passphrase: Uint8Array, onProgress?: (p: number) => void): Promise<string> => encryptWithPassphrase(utf8(keyFileText(key)), passphrase, undefined, onProgress);
+export const protectedKeyFile = (key: KitKey, passphrase: Uint8Array, onProgress?: (p: number) => void): Promise<string> =>
+  encryptWithPassphrase(utf8(keyFileText(key)), passphrase, undefined, onProgress);
 
 /** Opens a vault.key, plaintext or passphrase-protected. */
 export async function openKeyFile(bytes: Uint8Array, passphrase?: Uint8Array, onProgress?: (p: number) => void): Promise<KitKey & { protected: boolean }> {
@@ -123,7 +125,8 @@ export async function openVault(bytes: Uint8Array, key: KitKey): Promise<OpenedV
     if (e instanceof AgeError) throw new VaultError('integrity', `not a readable vault file: ${e.message}`);
     throw e;
   }
-  if (!meta.keyIds.includes(key.keyId)) throw new VaultError('wrong-key', wrongKeyMessage(meta, key.keyId), 'is this the right key? shares of an older split rebuild an older key');
+  if (!meta.keyIds.includes(key.keyId))
+    throw new VaultError('wrong-key', wrongKeyMessage(meta, key.keyId), 'is this the right key? shares of an older split rebuild an older key');
   let plaintext: Uint8Array;
   try {
     plaintext = (await decryptAge(bytes, { identities: [key.identity] })).plaintext;
@@ -140,7 +143,8 @@ export async function openVault(bytes: Uint8Array, key: KitKey): Promise<OpenedV
   for (const e of doc.entries) {
     for (const v of e.versions) {
       const value = fromBase64(v.value);
-      if (!value || fingerprintOf(doc, value) !== v.fingerprint) throw new VaultError('integrity', `entry ${e.name} version ${v.version}: its value does not match its fingerprint`);
+      if (!value || fingerprintOf(doc, value) !== v.fingerprint)
+        throw new VaultError('integrity', `entry ${e.name} version ${v.version}: its value does not match its fingerprint`);
       checked++;
     }
   }
@@ -162,7 +166,15 @@ export function entryRows(doc: VaultDocument): EntryRow[] {
   const sorted = [...doc.entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return sorted.map((e) => {
     const cur = e.versions[e.versions.length - 1]!;
-    return { name: e.name, type: e.type, version: cur.version, versions: e.versions.length, fingerprint: cur.fingerprint, updatedAt: e.updatedAt, removed: Boolean(e.deletedAt) };
+    return {
+      name: e.name,
+      type: e.type,
+      version: cur.version,
+      versions: e.versions.length,
+      fingerprint: cur.fingerprint,
+      updatedAt: e.updatedAt,
+      removed: Boolean(e.deletedAt),
+    };
   });
 }
 
@@ -213,13 +225,20 @@ export function ageIdentitiesIn(doc: VaultDocument): { label: string; identity: 
 
 /** Opens any age file with the vault key, or with an age identity held in the vault. */
 export async function openAgeFile(bytes: Uint8Array, key: KitKey, doc?: VaultDocument): Promise<{ plaintext: Uint8Array; openedWith: string }> {
-  const candidates = [{ label: `the vault key (key id ${key.keyId})`, identity: key.identity }, ...(doc ? ageIdentitiesIn(doc).map((c) => ({ label: `entry ${c.label}`, identity: c.identity })) : [])];
+  const candidates = [
+    { label: `the vault key (key id ${key.keyId})`, identity: key.identity },
+    ...(doc ? ageIdentitiesIn(doc).map((c) => ({ label: `entry ${c.label}`, identity: c.identity })) : []),
+  ];
   try {
     const r = await decryptAge(bytes, { identities: candidates.map((c) => c.identity) });
     return { plaintext: r.plaintext, openedWith: candidates.find((c) => c.identity === r.opener)!.label };
   } catch (e) {
     if (e instanceof AgeError && e.failure === 'no-match') {
-      throw new VaultError('wrong-key', `neither the vault key nor any of the ${candidates.length - 1} age identities in the vault opens this file`, doc ? undefined : 'open the vault first: an age file may be encrypted to an identity kept in it');
+      throw new VaultError(
+        'wrong-key',
+        `neither the vault key nor any of the ${candidates.length - 1} age identities in the vault opens this file`,
+        doc ? undefined : 'open the vault first: an age file may be encrypted to an identity kept in it',
+      );
     }
     if (e instanceof AgeError) throw new VaultError(e.kind, `the age file is damaged or was modified: ${e.message}`);
     throw e;

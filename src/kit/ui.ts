@@ -11,7 +11,20 @@ import type { Share } from '../escrow/envelope.js';
 import { typingStatus } from '../escrow/text.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { parseIdentity, type Identity } from './age.js';
-import { entryRows, entryValue, keyFileText, openAgeFile, openKeyFile, openVault, protectedKeyFile, readShare, recoverKey, showValue, type KitKey, type OpenedVault } from './recover.js';
+import {
+  entryRows,
+  entryValue,
+  keyFileText,
+  openAgeFile,
+  openKeyFile,
+  openVault,
+  protectedKeyFile,
+  readShare,
+  recoverKey,
+  showValue,
+  type KitKey,
+  type OpenedVault,
+} from './recover.js';
 import { startScanner, scannerAvailable } from './scan.js';
 
 declare const KIT_VERSION: string;
@@ -30,7 +43,8 @@ interface State {
 }
 const state: State = { shares: [] };
 
-const message = (e: unknown) => (e instanceof VaultError ? e.message + (e.hint ? `\nhint: ${e.hint}` : '') : e instanceof Error ? `unexpected error: ${e.message}` : String(e));
+const message = (e: unknown) =>
+  e instanceof VaultError ? e.message + (e.hint ? `\nhint: ${e.hint}` : '') : e instanceof Error ? `unexpected error: ${e.message}` : String(e);
 const setText = (id: string, text: string) => {
   $(id).textContent = text;
 };
@@ -72,7 +86,13 @@ function renderTyping() {
   );
   const typo = st.groups.find((g) => g.state === 'typo');
   const done = st.groups.filter((g) => g.state === 'ok').length;
-  const note = typo?.message ?? (st.expected ? `${done} of ${st.expected} groups typed and checked` : text.trim() && !st.prefix && text.trim().length > 3 ? 'a share starts with VT1-' : '');
+  const note =
+    typo?.message ??
+    (st.expected
+      ? `${done} of ${st.expected} groups typed and checked`
+      : text.trim() && !st.prefix && text.trim().length > 3
+        ? 'a share starts with VT1-'
+        : '');
   setText('share-typing-note', note);
   $('share-typing-note').className = typo ? 'error' : 'note';
 }
@@ -96,7 +116,14 @@ function renderShares() {
   );
   const first = state.shares[0];
   const k = first?.threshold ?? 0;
-  setText('share-summary', !first ? 'No shares yet.' : state.shares.length >= k ? `${state.shares.length} shares of set ${first.setId}: enough to rebuild the key (${k} needed).` : `${state.shares.length} of the ${k} shares needed: ${k - state.shares.length} more needed.`);
+  setText(
+    'share-summary',
+    !first
+      ? 'No shares yet.'
+      : state.shares.length >= k
+        ? `${state.shares.length} shares of set ${first.setId}: enough to rebuild the key (${k} needed).`
+        : `${state.shares.length} of the ${k} shares needed: ${k - state.shares.length} more needed.`,
+  );
   $<HTMLButtonElement>('rebuild').disabled = !first || state.shares.length < k;
 }
 
@@ -176,7 +203,9 @@ async function openKey() {
   if (!f) return setText('key-error', 'choose a key file first');
   const pass = $<HTMLInputElement>('key-passphrase').value;
   try {
-    const k = await openKeyFile(f.bytes, pass ? utf8(pass) : undefined, (p) => setText('key-progress', `deriving the key from the passphrase: ${Math.round(p * 100)}%`));
+    const k = await openKeyFile(f.bytes, pass ? utf8(pass) : undefined, (p) =>
+      setText('key-progress', `deriving the key from the passphrase: ${Math.round(p * 100)}%`),
+    );
     setText('key-progress', '');
     showKey(k, `${f.name}${k.protected ? ' (passphrase-protected)' : ''}`);
   } catch (e) {
@@ -193,7 +222,9 @@ async function downloadKey() {
   if (pass !== $<HTMLInputElement>('key-protect-again').value) return setText('download-error', 'the two passphrases differ: type them again');
   if (!pass) return download('vault.key', keyFileText(key), 'text/plain');
   try {
-    const text = await protectedKeyFile(key, utf8(pass), (p) => setText('download-progress', `protecting the key with the passphrase: ${Math.round(p * 100)}%`));
+    const text = await protectedKeyFile(key, utf8(pass), (p) =>
+      setText('download-progress', `protecting the key with the passphrase: ${Math.round(p * 100)}%`),
+    );
     setText('download-progress', 'vault.key is protected with the passphrase');
     download('vault.key', text, 'text/plain');
   } catch (e) {
@@ -237,7 +268,11 @@ async function openVaultFile() {
         tr.append(td);
       }
       const td = document.createElement('td');
-      for (const [label, act] of [['Reveal', reveal], ['Copy', copy], ['Download', save]] as const) {
+      for (const [label, act] of [
+        ['Reveal', reveal],
+        ['Copy', copy],
+        ['Download', save],
+      ] as const) {
         const b = document.createElement('button');
         b.type = 'button';
         b.textContent = label;

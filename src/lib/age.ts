@@ -3,7 +3,17 @@
  * encryption and decryption to X25519 recipients (`age1…`) or a passphrase.
  * Files written here open with the stock `age` tool, and the reverse.
  */
-export { encrypt, decrypt, encryptStream, decryptStream, type StreamOptions, readHeader, isPassphraseFile, type EncryptOptions, type DecryptOptions } from '../vault/age/index.js';
+export {
+  encrypt,
+  decrypt,
+  encryptStream,
+  decryptStream,
+  type StreamOptions,
+  readHeader,
+  isPassphraseFile,
+  type EncryptOptions,
+  type DecryptOptions,
+} from '../vault/age/index.js';
 export { X25519Identity, parseRecipient, encodeRecipient } from '../vault/age/x25519.js';
 export { armor, dearmor, isArmored } from '../vault/age/armor.js';
 export type { ParsedHeader, Stanza } from '../vault/age/header.js';

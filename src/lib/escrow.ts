@@ -3,10 +3,32 @@
  * recovered, with every check the field arithmetic does not make (checksums,
  * set, epoch, duplicates, count, the recovered key's id).
  */
-export { splitVaultKey, recoverKeyFile, reshareWithRekey, parseCustodian, checkSplitOutput, escrowOf, idOfSecret, type Custodian, type SplitOptions, type SplitResult, type RecoverOptions, type RecoverResult, type EscrowState } from '../escrow/escrow.js';
+export {
+  splitVaultKey,
+  recoverKeyFile,
+  reshareWithRekey,
+  parseCustodian,
+  checkSplitOutput,
+  escrowOf,
+  idOfSecret,
+  type Custodian,
+  type SplitOptions,
+  type SplitResult,
+  type RecoverOptions,
+  type RecoverResult,
+  type EscrowState,
+} from '../escrow/escrow.js';
 export { splitSecret, combineShares, binomial, type SplitInput, type CombineResult, type KeyIdOf } from '../escrow/shares.js';
 export { encodeEnvelope, decodeEnvelope, checkParams, shareHash, type Share } from '../escrow/envelope.js';
 export { shareToText, shareFromText, shareGroups, parseShareFile, formatShareFile } from '../escrow/files.js';
-export { signManifest, verifyManifest, parseManifest, checkShareInManifest, manifestKeyFingerprint, type Manifest, type ManifestBody } from '../escrow/manifest.js';
+export {
+  signManifest,
+  verifyManifest,
+  parseManifest,
+  checkShareInManifest,
+  manifestKeyFingerprint,
+  type Manifest,
+  type ManifestBody,
+} from '../escrow/manifest.js';
 export { renderSheet, type SheetInput } from '../escrow/sheet.js';
 export { keyScalar, keyFromScalar } from '../vault/keyfile.js';

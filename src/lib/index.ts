@@ -22,9 +22,32 @@ export {
 } from '../vault/store.js';
 export { peekVault, openVault, type VaultMeta } from '../vault/container.js';
 export { fingerprint, type VaultDocument, type Entry, type EntryVersion, type ExtraRecipient } from '../vault/document.js';
-export { putEntry, getVersion, requireEntry, findEntry, currentVersion, rotateEntry, removeEntry, listEntries, historyOf, type PutInput, type PutResult, type ListedEntry } from '../vault/entries.js';
+export {
+  putEntry,
+  getVersion,
+  requireEntry,
+  findEntry,
+  currentVersion,
+  rotateEntry,
+  removeEntry,
+  listEntries,
+  historyOf,
+  type PutInput,
+  type PutResult,
+  type ListedEntry,
+} from '../vault/entries.js';
 export { ENTRY_TYPES, entryType, checkEntryName, parseRef, MAX_VALUE_BYTES, type EntryType } from '../vault/types.js';
-export { newVaultKey, parseKeyFile, openKeyFile, formatKeyFile, protectKeyFile, keyIdOf, isProtectedKeyFile, type VaultKey, type PassphraseSource } from '../vault/keyfile.js';
+export {
+  newVaultKey,
+  parseKeyFile,
+  openKeyFile,
+  formatKeyFile,
+  protectKeyFile,
+  keyIdOf,
+  isProtectedKeyFile,
+  type VaultKey,
+  type PassphraseSource,
+} from '../vault/keyfile.js';
 export { startRekey, confirmRekey, abortRekey, type RekeyStarted, type RekeyConfirmed } from '../vault/rekey.js';
 export { addRecipient, removeRecipient, listRecipients } from '../vault/recipients.js';
 export { recordEvidence, verifyEvidence, evidencePath, type EvidenceRecord, type EvidenceReport } from '../vault/evidence.js';

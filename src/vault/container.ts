@@ -32,11 +32,10 @@ export function peekVault(file: Uint8Array): VaultMeta & { header: string } {
 export function openVault(file: Uint8Array, identity: X25519Identity, keyId: string): { doc: VaultDocument; meta: VaultMeta & { header: string } } {
   const meta = peekVault(file);
   if (!meta.keyIds.includes(keyId)) {
-    throw new VaultError(
-      'wrong-key',
-      wrongKeyMessage(meta, keyId),
-      { code: 'wrong-key', hint: 'is this the right key file? a lost key can be rebuilt from escrow shares' },
-    );
+    throw new VaultError('wrong-key', wrongKeyMessage(meta, keyId), {
+      code: 'wrong-key',
+      hint: 'is this the right key file? a lost key can be rebuilt from escrow shares',
+    });
   }
   let plaintext: Buffer;
   try {

@@ -18,12 +18,16 @@ const str: Check = (v, p) => {
 const nonEmpty: Check = (v, p) => {
   if (typeof v !== 'string' || v === '') throw bad(p, 'a non-empty string');
 };
-const pattern = (re: RegExp, want: string): Check => (v, p) => {
-  if (typeof v !== 'string' || !re.test(v)) throw bad(p, want);
-};
-const int = (min: number): Check => (v, p) => {
-  if (!Number.isSafeInteger(v) || (v as number) < min) throw bad(p, `a whole number ≥ ${min}`);
-};
+const pattern =
+  (re: RegExp, want: string): Check =>
+  (v, p) => {
+    if (typeof v !== 'string' || !re.test(v)) throw bad(p, want);
+  };
+const int =
+  (min: number): Check =>
+  (v, p) => {
+    if (!Number.isSafeInteger(v) || (v as number) < min) throw bad(p, `a whole number ≥ ${min}`);
+  };
 const bool: Check = (v, p) => {
   if (typeof v !== 'boolean') throw bad(p, 'true or false');
 };

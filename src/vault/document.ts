@@ -2,7 +2,16 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { DOC_FORMAT, DOC_VERSION, type VaultDocument } from './payload.js';
 
 /** The payload's types and checks are in payload.ts (shared with the recovery kit); this file adds node:crypto. */
-export { DOC_FORMAT, DOC_VERSION, parseDocument, checkDocumentMeta, type EntryVersion, type Entry, type ExtraRecipient, type VaultDocument } from './payload.js';
+export {
+  DOC_FORMAT,
+  DOC_VERSION,
+  parseDocument,
+  checkDocumentMeta,
+  type EntryVersion,
+  type Entry,
+  type ExtraRecipient,
+  type VaultDocument,
+} from './payload.js';
 
 export function newDocument(key: VaultDocument['key'], now: Date): VaultDocument {
   const t = now.toISOString();

@@ -82,5 +82,8 @@ export function formatDotenvValue(value: string): string {
 export function envNameFor(entryName: string, recorded?: unknown): string {
   if (typeof recorded === 'string' && KEY.test(recorded)) return recorded;
   const base = entryName.slice(entryName.lastIndexOf('/') + 1);
-  return base.toUpperCase().replace(/[^A-Z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
+  return base
+    .toUpperCase()
+    .replace(/[^A-Z0-9_]/g, '_')
+    .replace(/^([0-9])/, '_$1');
 }

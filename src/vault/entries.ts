@@ -101,11 +101,17 @@ export function rotateEntry(doc: VaultDocument, name: string, now: Date): PutRes
 export function removeEntry(doc: VaultDocument, name: string, opts: { force?: boolean; purge?: boolean; now: Date }): { name: string; purged: boolean } {
   const e = requireEntry(doc, name, { includeDeleted: opts.purge });
   if (entryType(e.type).key && !opts.force) {
-    throw new VaultError('usage', `${name} is a ${e.type}: removing key material must be forced`, { code: 'rm-key-material', hint: 'old backups may need this key; its history is kept unless purged' });
+    throw new VaultError('usage', `${name} is a ${e.type}: removing key material must be forced`, {
+      code: 'rm-key-material',
+      hint: 'old backups may need this key; its history is kept unless purged',
+    });
   }
   const held = (doc as VaultDocument & { holds?: Record<string, string[]> }).holds?.[name];
   if (opts.purge && held?.length) {
-    throw new VaultError('usage', `${name} cannot be purged: ${held.join('; ')}`, { code: 'entry-held', hint: 'its versions are still needed; removing it (without purging) keeps them' });
+    throw new VaultError('usage', `${name} cannot be purged: ${held.join('; ')}`, {
+      code: 'entry-held',
+      hint: 'its versions are still needed; removing it (without purging) keeps them',
+    });
   }
   if (opts.purge) {
     doc.entries.splice(doc.entries.indexOf(e), 1);
@@ -164,7 +170,10 @@ export function historyOf(e: Entry): { version: number; createdAt: string; sourc
  */
 export function plainSha256(entry: Entry, value: Buffer, allowLowEntropy: boolean): string {
   if (!entryType(entry.type).key && !allowLowEntropy) {
-    throw new VaultError('usage', `a plain SHA-256 of a ${entry.type} value can be brute-forced; refusing to print it`, { code: 'low-entropy-sha256', data: { name: entry.name } });
+    throw new VaultError('usage', `a plain SHA-256 of a ${entry.type} value can be brute-forced; refusing to print it`, {
+      code: 'low-entropy-sha256',
+      data: { name: entry.name },
+    });
   }
   return createHash('sha256').update(value).digest('hex');
 }

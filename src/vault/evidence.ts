@@ -244,10 +244,13 @@ export function compareLog(log: LogFile, head: Head): LogState {
 }
 
 function gapError(lastSeq: number, seq: number): VaultError {
-  return new VaultError('integrity', `the evidence log has ${lastSeq} records, the vault recorded ${seq}: records were removed from the end`, { code: 'evidence-gap' });
+  return new VaultError('integrity', `the evidence log has ${lastSeq} records, the vault recorded ${seq}: records were removed from the end`, {
+    code: 'evidence-gap',
+  });
 }
 
-const aheadMessage = (records: number, seq: number) => `the evidence log has ${records} records, but this vault copy recorded ${seq}: the vault is older than its log (a restored copy?)`;
+const aheadMessage = (records: number, seq: number) =>
+  `the evidence log has ${records} records, but this vault copy recorded ${seq}: the vault is older than its log (a restored copy?)`;
 
 export interface PreparedAppend {
   path: string;
@@ -276,7 +279,12 @@ export function logAhead(vaultFile: string, before: Head): number | null {
  * copy) it is kept aside whole as `aside` and continued from the records
  * this copy knows.
  */
-export function prepareAppend(vaultFile: string, doc: VaultDocument, before: Head, opts: { allowRollback?: boolean; now: Date; aside?: string }): PreparedAppend | null {
+export function prepareAppend(
+  vaultFile: string,
+  doc: VaultDocument,
+  before: Head,
+  opts: { allowRollback?: boolean; now: Date; aside?: string },
+): PreparedAppend | null {
   const lines = staged.get(doc);
   staged.delete(doc);
   if (!lines?.length) return null;
@@ -286,7 +294,8 @@ export function prepareAppend(vaultFile: string, doc: VaultDocument, before: Hea
   if (state.kind === 'ahead') {
     const msg = aheadMessage(state.records, before.seq);
     if (!opts.allowRollback) throw new VaultError('rollback', msg, { code: 'evidence-ahead' });
-    if (!state.keepOk) throw new VaultError('integrity', `${msg}, and its record ${before.seq} is not the one this copy recorded`, { code: 'evidence-damaged' });
+    if (!state.keepOk)
+      throw new VaultError('integrity', `${msg}, and its record ${before.seq} is not the one this copy recorded`, { code: 'evidence-damaged' });
     const aside = opts.aside ?? rolledBackName(vaultFile, opts.now);
     try {
       copyFileSync(path, aside, constants.COPYFILE_EXCL);
@@ -311,7 +320,9 @@ export function prepareAppend(vaultFile: string, doc: VaultDocument, before: Hea
 
 function lacking(seq: number, missing: number): VaultError {
   const which = missing === 1 ? `record ${seq}` : missing > 1 ? `records ${seq - missing + 1} to ${seq}` : `a whole record after record ${seq}`;
-  return new VaultError('integrity', `the evidence log lacks ${which}, which the vault holds: the log was cut, or a write was interrupted`, { code: 'evidence-lacking' });
+  return new VaultError('integrity', `the evidence log lacks ${which}, which the vault holds: the log was cut, or a write was interrupted`, {
+    code: 'evidence-lacking',
+  });
 }
 
 export type Repair =
@@ -351,7 +362,12 @@ export function planRepair(vaultFile: string, doc: VaultDocument): Repair {
  */
 export function startSegment(doc: VaultDocument, gap: { from: number; to: number; after: string; droppedPartial: boolean }, now: Date): EvidenceRecord {
   newSegment.set(doc, gap.from - 1);
-  return recordEvidence(doc, GAP_EVENT, { from: gap.from, to: gap.to, missing: gap.to - gap.from + 1, after: gap.after, droppedPartial: gap.droppedPartial }, now);
+  return recordEvidence(
+    doc,
+    GAP_EVENT,
+    { from: gap.from, to: gap.to, missing: gap.to - gap.from + 1, after: gap.after, droppedPartial: gap.droppedPartial },
+    now,
+  );
 }
 
 /** After the vault is written: appends the lines (and drops a partial line an earlier crash left). */
@@ -398,10 +414,19 @@ function parseRecord(line: string, n: number): EvidenceRecord {
   } catch {
     throw new VaultError('integrity', `evidence record ${n} is not valid JSON`, { code: 'evidence-damaged' });
   }
-  if (!isRecord(rec) || !Number.isSafeInteger(rec.seq) || typeof rec.at !== 'string' || typeof rec.event !== 'string' || typeof rec.vaultId !== 'string' || !isRecord(rec.data) || typeof rec.prev !== 'string') {
+  if (
+    !isRecord(rec) ||
+    !Number.isSafeInteger(rec.seq) ||
+    typeof rec.at !== 'string' ||
+    typeof rec.event !== 'string' ||
+    typeof rec.vaultId !== 'string' ||
+    !isRecord(rec.data) ||
+    typeof rec.prev !== 'string'
+  ) {
     throw new VaultError('integrity', `evidence record ${n} is malformed (not a vault-tool evidence record)`, { code: 'evidence-damaged' });
   }
-  if (typeof rec.mac !== 'string' || !HEX64.test(rec.mac)) throw new VaultError('integrity', `evidence record ${n} has a malformed MAC: it was edited`, { code: 'evidence-damaged' });
+  if (typeof rec.mac !== 'string' || !HEX64.test(rec.mac))
+    throw new VaultError('integrity', `evidence record ${n} has a malformed MAC: it was edited`, { code: 'evidence-damaged' });
   return rec as unknown as EvidenceRecord;
 }
 
@@ -421,7 +446,8 @@ export function verifyEvidence(vaultFile: string, doc: VaultDocument): EvidenceR
   const head = evidenceHead(doc);
   const log = readLog(evidencePath(vaultFile));
   if (!head.key) {
-    if (log.lines.length || log.partial !== null) throw new VaultError('integrity', 'the evidence log has records but this vault copy never wrote any (an older copy, or the log of another vault)');
+    if (log.lines.length || log.partial !== null)
+      throw new VaultError('integrity', 'the evidence log has records but this vault copy never wrote any (an older copy, or the log of another vault)');
     return { records: [], gaps: [] };
   }
   const state = compareLog(log, head);

@@ -50,7 +50,11 @@ export function planEnvImport(text: string, source: string, o: { type: string; p
     seen.add(p.key);
     const m = o.maps.get(p.key);
     const name = checkEntryName(m?.name ?? o.prefix + p.key);
-    if (entries.has(name)) throw new VaultError('usage', `${entries.get(name)} and ${p.key} both map to entry ${name}`, { code: 'env-map-collision', hint: 'give each variable its own entry' });
+    if (entries.has(name))
+      throw new VaultError('usage', `${entries.get(name)} and ${p.key} both map to entry ${name}`, {
+        code: 'env-map-collision',
+        hint: 'give each variable its own entry',
+      });
     entries.set(name, p.key);
     const type = m?.type ?? o.type;
     try {
@@ -62,7 +66,12 @@ export function planEnvImport(text: string, source: string, o: { type: string; p
     return { name, type, key: p.key, value: Buffer.from(p.value) };
   });
   const unmatched = [...o.maps.keys()].filter((k) => !seen.has(k));
-  if (unmatched.length) throw new VaultError('usage', `mapping for ${unmatched.join(', ')}: no such variable in ${source}`, 'a mapping that matches nothing is refused (a typo would import the variable under its default name)');
+  if (unmatched.length)
+    throw new VaultError(
+      'usage',
+      `mapping for ${unmatched.join(', ')}: no such variable in ${source}`,
+      'a mapping that matches nothing is refused (a typo would import the variable under its default name)',
+    );
   return items;
 }
 

@@ -84,5 +84,11 @@ export function keyScalar(key: VaultKey): Buffer {
 /** Rebuilds a vault key from its scalar (escrow recovery). */
 export function keyFromScalar(scalar: Uint8Array, createdAt?: string): VaultKey {
   const identity = new X25519Identity(scalar);
-  return { identity, recipient: identity.recipient, keyId: keyIdOf(identity.recipient), secret: bech32Encode('AGE-SECRET-KEY-', scalar, true), ...(createdAt ? { createdAt } : {}) };
+  return {
+    identity,
+    recipient: identity.recipient,
+    keyId: keyIdOf(identity.recipient),
+    secret: bech32Encode('AGE-SECRET-KEY-', scalar, true),
+    ...(createdAt ? { createdAt } : {}),
+  };
 }

@@ -26,7 +26,13 @@ export function readMeta(header: ParsedHeader): VaultMeta {
   const s = header.stanzas.find((x) => x.type === STANZA_TYPE);
   if (!s) throw new VaultError('integrity', 'not a vault-tool vault: the age header has no vault-tool stanza', 'is this the key file or another age file?');
   const [format, vaultId, generation, ids] = s.args;
-  if (s.args.length !== 4 || !/^[0-9]+$/.test(format!) || !/^[0-9a-f]{32}$/.test(vaultId!) || !/^[0-9]+$/.test(generation!) || !/^[0-9a-f]{16}(,[0-9a-f]{16})*$/.test(ids!)) {
+  if (
+    s.args.length !== 4 ||
+    !/^[0-9]+$/.test(format!) ||
+    !/^[0-9a-f]{32}$/.test(vaultId!) ||
+    !/^[0-9]+$/.test(generation!) ||
+    !/^[0-9a-f]{16}(,[0-9a-f]{16})*$/.test(ids!)
+  ) {
     throw new VaultError('integrity', 'malformed vault-tool header stanza');
   }
   if (Number(format) !== CONTAINER_VERSION) {

@@ -75,7 +75,11 @@ export function parseDocument(json: Uint8Array): VaultDocument {
   }
   if (doc?.format !== DOC_FORMAT) throw new VaultError('integrity', 'vault payload is not a vault-tool document');
   if (doc.version !== DOC_VERSION) {
-    throw new VaultError('invalid', `vault document version ${doc.version} is not supported by this vault-tool (supports ${DOC_VERSION})`, 'upgrade vault-tool');
+    throw new VaultError(
+      'invalid',
+      `vault document version ${doc.version} is not supported by this vault-tool (supports ${DOC_VERSION})`,
+      'upgrade vault-tool',
+    );
   }
   checkDocumentShape(doc);
   return doc;

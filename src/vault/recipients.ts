@@ -26,7 +26,17 @@ export function removeRecipient(doc: VaultDocument, ref: string): { keyId: strin
 export function listRecipients(doc: VaultDocument): { keyId: string; recipient: string; label: string; role: string; addedAt: string }[] {
   return [
     { ...doc.key, label: 'vault key', role: 'vault-key', addedAt: doc.createdAt },
-    ...(doc.pendingKey ? [{ recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId, label: 'new vault key (rekey pending)', role: 'pending-key', addedAt: doc.pendingKey.startedAt }] : []),
+    ...(doc.pendingKey
+      ? [
+          {
+            recipient: doc.pendingKey.recipient,
+            keyId: doc.pendingKey.keyId,
+            label: 'new vault key (rekey pending)',
+            role: 'pending-key',
+            addedAt: doc.pendingKey.startedAt,
+          },
+        ]
+      : []),
     ...doc.recipients.map((r) => ({ ...r, role: 'escrow' })),
   ];
 }

@@ -7,7 +7,18 @@ import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/a
 import { LIMITS, readFileCapped } from './fs/read.js';
 import { isProtectedKeyFile, keyFileWorkFactor, newKeyPath, newVaultKey, oldKeyPath, parseKeyFile, type VaultKey } from './keyfile.js';
 import { peekVault } from './container.js';
-import { changed, keyFileBytes, loadKey, readVaultFile, resolvePaths, unchanged, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from './store.js';
+import {
+  changed,
+  keyFileBytes,
+  loadKey,
+  readVaultFile,
+  resolvePaths,
+  unchanged,
+  updateLocked,
+  withVaultLock,
+  type StoreOptions,
+  type VaultPaths,
+} from './store.js';
 
 export { newKeyPath, oldKeyPath } from './keyfile.js';
 
@@ -51,7 +62,14 @@ export async function startRekey(paths: VaultPaths, opts: StoreOptions): Promise
       const now = (opts.now ?? (() => new Date()))();
       const nk = newVaultKey(now);
       writeFileAtomic(newFile, keyFileBytes(nk, passphrase, logN));
-      doc.pendingKey = { recipient: nk.recipient, keyId: nk.keyId, startedAt: now.toISOString(), previousKeyId: key.keyId, protected: Boolean(passphrase), ...(passphrase && logN !== undefined ? { workFactor: logN } : {}) };
+      doc.pendingKey = {
+        recipient: nk.recipient,
+        keyId: nk.keyId,
+        startedAt: now.toISOString(),
+        previousKeyId: key.keyId,
+        protected: Boolean(passphrase),
+        ...(passphrase && logN !== undefined ? { workFactor: logN } : {}),
+      };
       return changed({ oldKeyId: key.keyId, newKeyId: nk.keyId, newKeyFile: newFile, protected: Boolean(passphrase) });
     }),
   );
@@ -99,7 +117,8 @@ export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promi
     if (!exists(paths.keyFile)) {
       // An older release moved the old key away first and was killed before moving the new one.
       const nk = await openNew();
-      if (meta.keyIds[0] !== nk.keyId) throw new VaultError('wrong-key', `${paths.keyFile} is missing and ${newFile} (key id ${nk.keyId}) does not open the vault either`);
+      if (meta.keyIds[0] !== nk.keyId)
+        throw new VaultError('wrong-key', `${paths.keyFile} is missing and ${newFile} (key id ${nk.keyId}) does not open the vault either`);
       moveNewKey(paths);
       return { oldKeyId: '', newKeyId: nk.keyId, oldKeyFile: '', resumed: true };
     }
@@ -107,7 +126,11 @@ export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promi
     const oldFile = oldKeyPath(paths.keyFile, oldKey.keyId);
     if (!meta.keyIds.includes(oldKey.keyId)) {
       const nk = await openNew();
-      if (meta.keyIds[0] !== nk.keyId) throw new VaultError('wrong-key', `neither ${paths.keyFile} (key id ${oldKey.keyId}) nor ${newFile} (key id ${nk.keyId}) opens the vault (key ids ${meta.keyIds.join(', ')})`);
+      if (meta.keyIds[0] !== nk.keyId)
+        throw new VaultError(
+          'wrong-key',
+          `neither ${paths.keyFile} (key id ${oldKey.keyId}) nor ${newFile} (key id ${nk.keyId}) opens the vault (key ids ${meta.keyIds.join(', ')})`,
+        );
       // The vault switched keys before a kill: finish moving the files.
       keepOldKey(paths.keyFile, oldFile);
       moveNewKey(paths);
@@ -122,7 +145,12 @@ export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promi
       keepOldKey(paths.keyFile, oldFile);
       const now = (opts.now ?? (() => new Date()))().toISOString();
       doc.retiredKeys = [...(doc.retiredKeys ?? []), { recipient: doc.key.recipient, keyId: doc.key.keyId, retiredAt: now }];
-      doc.key = { recipient: doc.pendingKey.recipient, keyId: doc.pendingKey.keyId, ...(doc.pendingKey.protected !== undefined ? { protected: doc.pendingKey.protected } : {}), ...(doc.pendingKey.workFactor !== undefined ? { workFactor: doc.pendingKey.workFactor } : {}) };
+      doc.key = {
+        recipient: doc.pendingKey.recipient,
+        keyId: doc.pendingKey.keyId,
+        ...(doc.pendingKey.protected !== undefined ? { protected: doc.pendingKey.protected } : {}),
+        ...(doc.pendingKey.workFactor !== undefined ? { workFactor: doc.pendingKey.workFactor } : {}),
+      };
       delete doc.pendingKey;
       return changed({ oldKeyId: oldKey.keyId, newKeyId: nk.keyId, oldKeyFile: oldFile, resumed: false });
     });
@@ -149,7 +177,9 @@ export async function abortRekey(paths: VaultPaths, opts: StoreOptions): Promise
     const meta = peekVault(readVaultFile(paths.vaultFile));
     const key = await loadKey(paths.keyFile, opts);
     if (!meta.keyIds.includes(key.keyId)) {
-      throw new VaultError('usage', 'the rekey was already confirmed (the vault opens only with the new key): it cannot be aborted', { code: 'rekey-confirmed' });
+      throw new VaultError('usage', 'the rekey was already confirmed (the vault opens only with the new key): it cannot be aborted', {
+        code: 'rekey-confirmed',
+      });
     }
     const r = await updateLocked(paths, opts, key, (doc) => {
       if (doc.pendingKey) {

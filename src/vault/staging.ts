@@ -120,7 +120,18 @@ function shredFolder(dir: string): void {
 function readMarker(path: string): StagingMarker | null {
   try {
     const m = JSON.parse(readFileCapped(path, 'staging marker', MARKER_LIMIT).toString('utf8')) as StagingMarker;
-    const ok = m && m.version === 1 && Number.isSafeInteger(m.pid) && typeof m.host === 'string' && typeof m.stage === 'string' && typeof m.outDir === 'string' && typeof m.setId === 'string' && typeof m.vaultId === 'string' && Number.isSafeInteger(m.generation) && Array.isArray(m.files) && m.files.every((f) => typeof f === 'string');
+    const ok =
+      m &&
+      m.version === 1 &&
+      Number.isSafeInteger(m.pid) &&
+      typeof m.host === 'string' &&
+      typeof m.stage === 'string' &&
+      typeof m.outDir === 'string' &&
+      typeof m.setId === 'string' &&
+      typeof m.vaultId === 'string' &&
+      Number.isSafeInteger(m.generation) &&
+      Array.isArray(m.files) &&
+      m.files.every((f) => typeof f === 'string');
     return ok ? m : null;
   } catch {
     return null;

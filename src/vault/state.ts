@@ -34,7 +34,13 @@ export const LINEAGE_LENGTH = 64;
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function validCopy(v: unknown): v is SeenCopy {
-  return isRecord(v) && Number.isSafeInteger(v.generation) && typeof v.seenAt === 'string' && typeof v.path === 'string' && (v.header === undefined || (typeof v.header === 'string' && /^[0-9a-f]{64}$/.test(v.header)));
+  return (
+    isRecord(v) &&
+    Number.isSafeInteger(v.generation) &&
+    typeof v.seenAt === 'string' &&
+    typeof v.path === 'string' &&
+    (v.header === undefined || (typeof v.header === 'string' && /^[0-9a-f]{64}$/.test(v.header)))
+  );
 }
 
 /** Reads the state file; a missing one is empty, an unreadable or malformed one an error (the caller decides how loud). */
@@ -44,7 +50,11 @@ export function loadSeen(file: string): SeenState {
     text = readFileCapped(file, 'state file', LIMITS.state).toString('utf8');
   } catch (e) {
     if (e instanceof VaultError && e.kind === 'not-found') return { version: 2, vaults: Object.create(null) };
-    throw new VaultError('rollback', `cannot read the state file ${file} (${(e as Error).message}): the rollback check cannot run`, 'fix its permissions, or move it away to start afresh');
+    throw new VaultError(
+      'rollback',
+      `cannot read the state file ${file} (${(e as Error).message}): the rollback check cannot run`,
+      'fix its permissions, or move it away to start afresh',
+    );
   }
   let raw: unknown;
   try {
@@ -54,7 +64,11 @@ export function loadSeen(file: string): SeenState {
   }
   const vaults = isRecord(raw) ? raw.vaults : undefined;
   if (!isRecord(vaults) || !Object.values(vaults).every(validCopy)) {
-    throw new VaultError('rollback', `the state file ${file} is damaged: the rollback check cannot run`, `move it away to start afresh (what it remembered is lost): mv ${file} ${file}.damaged`);
+    throw new VaultError(
+      'rollback',
+      `the state file ${file} is damaged: the rollback check cannot run`,
+      `move it away to start afresh (what it remembered is lost): mv ${file} ${file}.damaged`,
+    );
   }
   const out: Record<string, SeenCopy> = Object.create(null);
   for (const [id, v] of Object.entries(vaults)) out[id] = v as SeenCopy;
@@ -74,20 +88,36 @@ export function checkCopy(seen: SeenCopy | undefined, copy: { vaultId: string; g
   const id = copy.vaultId.slice(0, 12);
   const when = `on this machine on ${seen.seenAt} (${seen.path})`;
   if (copy.generation < seen.generation) {
-    return { status: 'stale', seen, message: `this copy of vault ${id} is at generation ${copy.generation}, but generation ${seen.generation} was seen ${when}: it is an older copy` };
+    return {
+      status: 'stale',
+      seen,
+      message: `this copy of vault ${id} is at generation ${copy.generation}, but generation ${seen.generation} was seen ${when}: it is an older copy`,
+    };
   }
   if (!seen.header) return { status: copy.generation === seen.generation ? 'same' : 'newer' };
   if (copy.generation === seen.generation) {
     if (copy.header === seen.header) return { status: 'same' };
-    return { status: 'fork', seen, message: `this copy of vault ${id} is at generation ${copy.generation}, as the copy seen ${when}, but its content differs: the copies parted (one was written after being restored from an older copy)` };
+    return {
+      status: 'fork',
+      seen,
+      message: `this copy of vault ${id} is at generation ${copy.generation}, as the copy seen ${when}, but its content differs: the copies parted (one was written after being restored from an older copy)`,
+    };
   }
   const ancestor = copy.lineage?.find((l) => l.generation === seen.generation);
   if (!ancestor) {
     // The lineage keeps the last LINEAGE_LENGTH generations: a copy further ahead may descend from the one seen, or be a fork that moved on.
-    return { status: 'undetermined', seen, message: `this copy of vault ${id} (generation ${copy.generation}) has moved on more than ${LINEAGE_LENGTH} generations since generation ${seen.generation} seen ${when}: cannot tell if this copy descends from the one seen` };
+    return {
+      status: 'undetermined',
+      seen,
+      message: `this copy of vault ${id} (generation ${copy.generation}) has moved on more than ${LINEAGE_LENGTH} generations since generation ${seen.generation} seen ${when}: cannot tell if this copy descends from the one seen`,
+    };
   }
   if (ancestor.header !== seen.header) {
-    return { status: 'fork', seen, message: `this copy of vault ${id} (generation ${copy.generation}) does not descend from generation ${seen.generation} seen ${when}: the copies parted (one was written after being restored from an older copy)` };
+    return {
+      status: 'fork',
+      seen,
+      message: `this copy of vault ${id} (generation ${copy.generation}) does not descend from generation ${seen.generation} seen ${when}: the copies parted (one was written after being restored from an older copy)`,
+    };
   }
   return { status: 'newer' };
 }

@@ -87,7 +87,12 @@ function open(paths: VaultPaths, file: Buffer, key: VaultKey): OpenedVault {
   } catch (e) {
     if (e instanceof VaultError && e.kind === 'wrong-key' && exists(newKeyPath(paths.keyFile))) throw new VaultError('wrong-key', e.message, REKEY_HINT);
     const replaced = e instanceof VaultError && e.kind === 'wrong-key' ? newestReplaced(paths.keyFile) : null;
-    if (replaced) throw new VaultError('wrong-key', (e as VaultError).message, { code: 'wrong-key-replaced', hint: `the key file was replaced from shares; the key it replaced is kept as ${replaced}`, data: { keptAside: replaced, keyFile: paths.keyFile } });
+    if (replaced)
+      throw new VaultError('wrong-key', (e as VaultError).message, {
+        code: 'wrong-key-replaced',
+        hint: `the key file was replaced from shares; the key it replaced is kept as ${replaced}`,
+        data: { keptAside: replaced, keyFile: paths.keyFile },
+      });
     throw e;
   }
 }
@@ -173,7 +178,9 @@ export function sweepStaged(opts: StoreOptions, doc?: VaultDocument): void {
   if (!opts.stateFile) return;
   const r = sweepStaging(opts.stateFile, doc);
   for (const x of r.removed) {
-    opts.onWarning?.(`removed ${x.files} files in ${x.outDir} of share set ${x.setId}, which an interrupted run placed and the vault never recorded (nobody received those shares)`);
+    opts.onWarning?.(
+      `removed ${x.files} files in ${x.outDir} of share set ${x.setId}, which an interrupted run placed and the vault never recorded (nobody received those shares)`,
+    );
   }
 }
 
@@ -234,11 +241,16 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
   if (!write) return result;
   // Staged after the mutation's records, so that a new log segment (evidence.gap) stays the first record after the gap.
   if (seen.seen || ahead !== null) {
-    recordEvidence(doc, 'rollback', {
-      copy: { generation: o.meta.generation, header: o.meta.header },
-      ...(seen.seen ? { status: seen.status, seen: seen.seen } : {}),
-      ...(ahead !== null ? { evidenceAhead: { records: ahead, keptAs: basename(aside!) } } : {}),
-    }, now);
+    recordEvidence(
+      doc,
+      'rollback',
+      {
+        copy: { generation: o.meta.generation, header: o.meta.header },
+        ...(seen.seen ? { status: seen.status, seen: seen.seen } : {}),
+        ...(ahead !== null ? { evidenceAhead: { records: ahead, keptAs: basename(aside!) } } : {}),
+      },
+      now,
+    );
   }
   const pending = prepareAppend(paths.vaultFile, doc, before, { allowRollback: Boolean(opts.allowRollback), now, ...(aside ? { aside } : {}) });
   doc.lineage = [...(doc.lineage ?? []), { generation: o.meta.generation, header: o.meta.header }].slice(-LINEAGE_LENGTH);
@@ -250,7 +262,9 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
       appendPrepared(pending);
     } catch (e) {
       // The vault is written and holds the records; the log refuses further appends until it is repaired.
-      opts.onWarning?.(`${(e as Error).message}; the evidence records are kept in the vault: repair the log (evidence repair) once the cause is fixed, the next change that records evidence is refused until then`);
+      opts.onWarning?.(
+        `${(e as Error).message}; the evidence records are kept in the vault: repair the log (evidence repair) once the cause is fixed, the next change that records evidence is refused until then`,
+      );
     }
   }
   await remember(paths, peekVault(sealed), opts, seen.seen !== undefined);
@@ -288,13 +302,19 @@ export function keyFileIsProtected(path: string): boolean {
 /** Creates vault.key and an empty secrets.vault; never replaces either, and checks both places before writing. */
 export async function initVault(paths: VaultPaths, opts: InitOptions = {}): Promise<{ key: VaultKey; doc: VaultDocument }> {
   paths = resolvePaths(paths);
-  for (const [p, what] of [[paths.keyFile, 'key file'], [paths.vaultFile, 'vault file']] as const) {
+  for (const [p, what] of [
+    [paths.keyFile, 'key file'],
+    [paths.vaultFile, 'vault file'],
+  ] as const) {
     if (exists(p)) throw new VaultError('exists', `${what} ${p} already exists; refusing to overwrite it`, { code: 'init-exists' });
     checkWritableTarget(p, true);
   }
   const now = nowOf(opts);
   const key = newVaultKey(now);
-  const doc = newDocument({ recipient: key.recipient, keyId: key.keyId, protected: Boolean(opts.passphrase), ...(opts.passphrase ? { workFactor: opts.logN ?? DEFAULT_LOG_N } : {}) }, now);
+  const doc = newDocument(
+    { recipient: key.recipient, keyId: key.keyId, protected: Boolean(opts.passphrase), ...(opts.passphrase ? { workFactor: opts.logN ?? DEFAULT_LOG_N } : {}) },
+    now,
+  );
   doc.generation = 1;
   const sealed = sealVault(doc);
   writeFileAtomic(paths.keyFile, keyFileBytes(key, opts.passphrase, opts.logN), { exclusive: true });
@@ -335,7 +355,9 @@ export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Pro
       const rec = await updateLocked(paths, opts, key, (doc) => changed(startSegment(doc, r, nowOf(opts))));
       return { restored: [], droppedPartial: r.droppedPartial, gap: { from: r.from, to: r.to, missing: r.to - r.from + 1, at: rec.seq } };
     }
-    await updateLocked(paths, opts, key, (doc) => changed(recordEvidence(doc, 'evidence.repair', { restored: r.restored, droppedPartial: r.droppedPartial }, nowOf(opts))));
+    await updateLocked(paths, opts, key, (doc) =>
+      changed(recordEvidence(doc, 'evidence.repair', { restored: r.restored, droppedPartial: r.droppedPartial }, nowOf(opts))),
+    );
     return { restored: r.restored, droppedPartial: r.droppedPartial };
   });
 }

@@ -28,7 +28,9 @@ function base64Bytes(value: Buffer): Buffer | null {
 }
 
 function base64Key(name: string, summary: string, min: number, exact: boolean): EntryType {
-  const rule = exact ? `${name} must be exactly ${min} bytes encoded as standard base64 (${4 * Math.ceil(min / 3)} characters)` : `${name} must be at least ${min} bytes encoded as standard base64`;
+  const rule = exact
+    ? `${name} must be exactly ${min} bytes encoded as standard base64 (${4 * Math.ceil(min / 3)} characters)`
+    : `${name} must be at least ${min} bytes encoded as standard base64`;
   return {
     name,
     summary,
@@ -89,81 +91,86 @@ function checkTls(v: Buffer): string | null {
 }
 
 const ALL_TYPES: EntryType[] = [
-    base64Key('master-key', 'platform master key, 32 random bytes, base64', 32, true),
-    base64Key('kek', 'key-encryption key, 32 random bytes, base64', 32, true),
-    base64Key('zone-kek', 'per-zone key-encryption key, 32 random bytes, base64', 32, true),
-    base64Key('hmac-key', 'HMAC key, at least 32 bytes, base64', 32, false),
-    base64Key('audit-hmac-key', 'audit-log HMAC key, at least 32 bytes, base64', 32, false),
-    {
-      name: 'jwt-hs256',
-      summary: 'HS256 signing secret, at least 32 characters (generated: 32 random bytes, base64url)',
-      key: true,
-      text: true,
-      generate: () => Buffer.from(randomBytes(32).toString('base64url')),
-      check: (v) => (v.length >= 32 && /^[\x21-\x7e]+$/.test(v.toString('latin1')) ? null : 'jwt-hs256 must be at least 32 printable ASCII characters without spaces'),
+  base64Key('master-key', 'platform master key, 32 random bytes, base64', 32, true),
+  base64Key('kek', 'key-encryption key, 32 random bytes, base64', 32, true),
+  base64Key('zone-kek', 'per-zone key-encryption key, 32 random bytes, base64', 32, true),
+  base64Key('hmac-key', 'HMAC key, at least 32 bytes, base64', 32, false),
+  base64Key('audit-hmac-key', 'audit-log HMAC key, at least 32 bytes, base64', 32, false),
+  {
+    name: 'jwt-hs256',
+    summary: 'HS256 signing secret, at least 32 characters (generated: 32 random bytes, base64url)',
+    key: true,
+    text: true,
+    generate: () => Buffer.from(randomBytes(32).toString('base64url')),
+    check: (v) =>
+      v.length >= 32 && /^[\x21-\x7e]+$/.test(v.toString('latin1')) ? null : 'jwt-hs256 must be at least 32 printable ASCII characters without spaces',
+  },
+  {
+    name: 'infisical-encryption-key',
+    summary: 'Infisical ENCRYPTION_KEY: 16 random bytes as 32 lowercase hex characters',
+    key: true,
+    text: true,
+    generate: () => Buffer.from(randomBytes(16).toString('hex')),
+    check: (v) => (/^[0-9a-f]{32}$/.test(v.toString('latin1')) ? null : 'infisical-encryption-key must be exactly 32 lowercase hex characters (16 bytes)'),
+  },
+  base64Key('infisical-auth-secret', 'Infisical AUTH_SECRET: 32 random bytes, base64', 32, true),
+  {
+    name: 'password',
+    summary: 'password: printable text, at least 8 characters (generated: 32 characters)',
+    key: false,
+    text: true,
+    generate: () => Buffer.from(Array.from({ length: 32 }, () => PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)]).join('')),
+    check: (v) => {
+      const chars = [...v.toString('utf8')].length;
+      return chars >= 8 && chars <= 4096 && isPrintableText(v)
+        ? null
+        : 'password must be 8 to 4096 characters of printable UTF-8 text, without control characters or newlines';
     },
-    {
-      name: 'infisical-encryption-key',
-      summary: "Infisical ENCRYPTION_KEY: 16 random bytes as 32 lowercase hex characters",
-      key: true,
-      text: true,
-      generate: () => Buffer.from(randomBytes(16).toString('hex')),
-      check: (v) => (/^[0-9a-f]{32}$/.test(v.toString('latin1')) ? null : 'infisical-encryption-key must be exactly 32 lowercase hex characters (16 bytes)'),
+  },
+  {
+    name: 'tls',
+    summary: 'TLS certificate chain and private key, PEM (cannot be generated)',
+    key: true,
+    text: true,
+    check: checkTls,
+  },
+  {
+    name: 'totp-secret',
+    summary: 'TOTP secret (RFC 6238) for restore confirmations: base32, or an otpauth://totp/ URI (generated: 20 random bytes, base32)',
+    key: true,
+    text: true,
+    generate: () => Buffer.from(base32(randomBytes(20))),
+    check: (v) => {
+      const s = v.toString('latin1');
+      if (/^otpauth:\/\/totp\/[^\s]*[?&]secret=[A-Z2-7]{16,}/i.test(s)) return null;
+      return /^[A-Z2-7]{16,}$/.test(s)
+        ? null
+        : 'totp-secret must be base32 (A-Z, 2-7, at least 16 characters, no padding) or an otpauth://totp/ URI with a secret';
     },
-    base64Key('infisical-auth-secret', 'Infisical AUTH_SECRET: 32 random bytes, base64', 32, true),
-    {
-      name: 'password',
-      summary: 'password: printable text, at least 8 characters (generated: 32 characters)',
-      key: false,
-      text: true,
-      generate: () => Buffer.from(Array.from({ length: 32 }, () => PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)]).join('')),
-      check: (v) => {
-        const chars = [...v.toString('utf8')].length;
-        return chars >= 8 && chars <= 4096 && isPrintableText(v) ? null : 'password must be 8 to 4096 characters of printable UTF-8 text, without control characters or newlines';
-      },
+  },
+  {
+    name: 'age-identity',
+    summary: 'an age X25519 identity (AGE-SECRET-KEY-1…), e.g. the key that opens the backups (generated: a new identity)',
+    key: true,
+    text: true,
+    generate: () => Buffer.from(X25519Identity.generate().encoded),
+    check: (v) => {
+      try {
+        X25519Identity.parse(v.toString('latin1'));
+        return null;
+      } catch {
+        return 'age-identity must be one AGE-SECRET-KEY-1… line (upper case, valid checksum)';
+      }
     },
-    {
-      name: 'tls',
-      summary: 'TLS certificate chain and private key, PEM (cannot be generated)',
-      key: true,
-      text: true,
-      check: checkTls,
-    },
-    {
-      name: 'totp-secret',
-      summary: 'TOTP secret (RFC 6238) for restore confirmations: base32, or an otpauth://totp/ URI (generated: 20 random bytes, base32)',
-      key: true,
-      text: true,
-      generate: () => Buffer.from(base32(randomBytes(20))),
-      check: (v) => {
-        const s = v.toString('latin1');
-        if (/^otpauth:\/\/totp\/[^\s]*[?&]secret=[A-Z2-7]{16,}/i.test(s)) return null;
-        return /^[A-Z2-7]{16,}$/.test(s) ? null : 'totp-secret must be base32 (A-Z, 2-7, at least 16 characters, no padding) or an otpauth://totp/ URI with a secret';
-      },
-    },
-    {
-      name: 'age-identity',
-      summary: 'an age X25519 identity (AGE-SECRET-KEY-1…), e.g. the key that opens the backups (generated: a new identity)',
-      key: true,
-      text: true,
-      generate: () => Buffer.from(X25519Identity.generate().encoded),
-      check: (v) => {
-        try {
-          X25519Identity.parse(v.toString('latin1'));
-          return null;
-        } catch {
-          return 'age-identity must be one AGE-SECRET-KEY-1… line (upper case, valid checksum)';
-        }
-      },
-    },
-    {
-      name: 'generic',
-      summary: 'any bytes up to 1 MiB, multi-line allowed (generated: 32 random bytes, base64)',
-      key: false,
-      text: false,
-      generate: () => Buffer.from(randomBytes(32).toString('base64')),
-      check: () => null,
-    },
+  },
+  {
+    name: 'generic',
+    summary: 'any bytes up to 1 MiB, multi-line allowed (generated: 32 random bytes, base64)',
+    key: false,
+    text: false,
+    generate: () => Buffer.from(randomBytes(32).toString('base64')),
+    check: () => null,
+  },
 ];
 
 export const ENTRY_TYPES: Record<string, EntryType> = Object.fromEntries(ALL_TYPES.map((t) => [t.name, t]));
@@ -188,7 +195,11 @@ export const MAX_VALUE_BYTES = 1 << 20;
 export function normalizeValue(type: EntryType, value: Buffer, fromFile: boolean): Buffer {
   const v = fromFile && type.text ? stripNewline(value) : value;
   if (v.length === 0) throw new VaultError('invalid', `empty value for a ${type.name} entry`);
-  if (v.length > MAX_VALUE_BYTES) throw new VaultError('invalid', `value refused: ${v.length} bytes; values are limited to 1 MiB (${MAX_VALUE_BYTES} bytes, the most a Kubernetes Secret can hold)`);
+  if (v.length > MAX_VALUE_BYTES)
+    throw new VaultError(
+      'invalid',
+      `value refused: ${v.length} bytes; values are limited to 1 MiB (${MAX_VALUE_BYTES} bytes, the most a Kubernetes Secret can hold)`,
+    );
   const broken = type.check(v);
   if (broken) throw new VaultError('invalid', `value refused: ${broken}`);
   return Buffer.from(v);
@@ -203,7 +214,11 @@ const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
 
 export function checkEntryName(name: string): string {
   if (name.length > 253 || !NAME.test(name)) {
-    throw new VaultError('usage', `invalid entry name: ${JSON.stringify(name.slice(0, 80))}`, 'names use letters, digits, _ . - and / between segments, at most 253 characters');
+    throw new VaultError(
+      'usage',
+      `invalid entry name: ${JSON.stringify(name.slice(0, 80))}`,
+      'names use letters, digits, _ . - and / between segments, at most 253 characters',
+    );
   }
   return name;
 }

@@ -75,8 +75,21 @@ export function checkCanaries(doc: VaultDocument, canaries: Canary[]): CanaryFin
     }
     const current = entry.versions[entry.versions.length - 1]!.version;
     const v = [...entry.versions].reverse().find((x) => opensCanary(c, Buffer.from(x.value, 'base64')));
-    if (!v) return { ...base, status: 'fails' as const, current, message: `no escrowed version of ${c.entry} decrypts canary ${c.id.slice(0, 8)} (made from ${c.source}): production's key is not in the vault` };
-    if (v.version !== current) return { ...base, status: 'older-version' as const, version: v.version, current, message: `canary ${c.id.slice(0, 8)} opens with ${c.entry}@${v.version}, not the current version ${current}: production used an older key when it was made; make a new canary` };
+    if (!v)
+      return {
+        ...base,
+        status: 'fails' as const,
+        current,
+        message: `no escrowed version of ${c.entry} decrypts canary ${c.id.slice(0, 8)} (made from ${c.source}): production's key is not in the vault`,
+      };
+    if (v.version !== current)
+      return {
+        ...base,
+        status: 'older-version' as const,
+        version: v.version,
+        current,
+        message: `canary ${c.id.slice(0, 8)} opens with ${c.entry}@${v.version}, not the current version ${current}: production used an older key when it was made; make a new canary`,
+      };
     return { ...base, status: 'opens' as const, version: v.version, current, message: `canary ${c.id.slice(0, 8)} opens with ${c.entry}@${v.version}` };
   });
 }

@@ -21,7 +21,11 @@ export interface CopyOptions {
   dest: DestOptions;
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 /**
  * Writes a dated copy of the vault (and, to a separate place, of its key),
@@ -32,7 +36,11 @@ const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$
  */
 export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyOptions): Promise<{ vault: CopyRecord; key?: CopyRecord }> {
   if (o.keyTo && samePlace(o.to, o.keyTo) && !o.force) {
-    throw new VaultError('usage', `the vault and its key would be copied to the same place (${o.to.kind === 'rclone' ? `remote ${o.to.remote}` : o.to.path}): whoever holds both holds every secret`, { code: 'copy-same-place' });
+    throw new VaultError(
+      'usage',
+      `the vault and its key would be copied to the same place (${o.to.kind === 'rclone' ? `remote ${o.to.remote}` : o.to.path}): whoever holds both holds every secret`,
+      { code: 'copy-same-place' },
+    );
   }
   const key = await loadKey(paths.keyFile, store);
   return withVaultLock(paths, store, async () => {
@@ -47,7 +55,17 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
       const back = await readFile(o.to, vaultName, o.dest, LIMITS.vaultFile, 'vault copy');
       if (!back.equals(bytes)) throw new VaultError('integrity', `the copy read back from ${v.location} differs from what was written`);
       openVault(back, key.identity, key.keyId);
-      const vaultRec: CopyRecord = { id: randomBytes(4).toString('hex'), kind: 'vault', dest: o.to.spec, file: vaultName, vaultId: meta.vaultId, generation: meta.generation, keyId: key.keyId, sha256: v.sha256, createdAt: o.now.toISOString() };
+      const vaultRec: CopyRecord = {
+        id: randomBytes(4).toString('hex'),
+        kind: 'vault',
+        dest: o.to.spec,
+        file: vaultName,
+        vaultId: meta.vaultId,
+        generation: meta.generation,
+        keyId: key.keyId,
+        sha256: v.sha256,
+        createdAt: o.now.toISOString(),
+      };
       let keyRec: CopyRecord | undefined;
       if (o.keyTo) {
         const keyBytes = readFileCapped(paths.keyFile, 'key file', LIMITS.keyFile);
@@ -56,15 +74,36 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
         written.push([o.keyTo, keyName]);
         const kb = await readFile(o.keyTo, keyName, o.dest, LIMITS.keyFile, 'key copy');
         const copied = await openKeyFile(kb, store.getPassphrase);
-        if (copied.keyId !== key.keyId) throw new VaultError('integrity', `the key copy read back from ${k.location} holds key id ${copied.keyId}, not ${key.keyId}`);
+        if (copied.keyId !== key.keyId)
+          throw new VaultError('integrity', `the key copy read back from ${k.location} holds key id ${copied.keyId}, not ${key.keyId}`);
         openVault(back, copied.identity, copied.keyId);
-        keyRec = { id: randomBytes(4).toString('hex'), kind: 'key', dest: o.keyTo.spec, file: keyName, vaultId: meta.vaultId, generation: meta.generation, keyId: key.keyId, sha256: k.sha256, createdAt: o.now.toISOString(), pair: vaultRec.id };
+        keyRec = {
+          id: randomBytes(4).toString('hex'),
+          kind: 'key',
+          dest: o.keyTo.spec,
+          file: keyName,
+          vaultId: meta.vaultId,
+          generation: meta.generation,
+          keyId: key.keyId,
+          sha256: k.sha256,
+          createdAt: o.now.toISOString(),
+          pair: vaultRec.id,
+        };
         vaultRec.pair = keyRec.id;
       }
       await updateLocked(paths, store, key, (d) => {
         const st = verifyState(d);
         st.copies.push(vaultRec, ...(keyRec ? [keyRec] : []));
-        recordEvidence(d, 'vault.copy', { vault: { id: vaultRec.id, at: locate(o.to, vaultRec.file), sha256: vaultRec.sha256 }, ...(keyRec ? { key: { id: keyRec.id, at: locate(o.keyTo!, keyRec.file), sha256: keyRec.sha256 } } : {}), generation: meta.generation }, o.now);
+        recordEvidence(
+          d,
+          'vault.copy',
+          {
+            vault: { id: vaultRec.id, at: locate(o.to, vaultRec.file), sha256: vaultRec.sha256 },
+            ...(keyRec ? { key: { id: keyRec.id, at: locate(o.keyTo!, keyRec.file), sha256: keyRec.sha256 } } : {}),
+            generation: meta.generation,
+          },
+          o.now,
+        );
         return changed(undefined);
       });
       return { vault: vaultRec, ...(keyRec ? { key: keyRec } : {}) };
@@ -112,10 +151,21 @@ export function checkVaultCopy(doc: VaultDocument, bytes: Buffer | null, key: Va
   } catch (e) {
     return { ...base, status: 'damaged', message: `${location}: ${(e as Error).message}` };
   }
-  if (meta.vaultId !== doc.vaultId) return { ...base, status: 'other-vault', generation: meta.generation, message: `${location} is a copy of vault ${meta.vaultId.slice(0, 12)}, not of this vault (${doc.vaultId.slice(0, 12)})` };
+  if (meta.vaultId !== doc.vaultId)
+    return {
+      ...base,
+      status: 'other-vault',
+      generation: meta.generation,
+      message: `${location} is a copy of vault ${meta.vaultId.slice(0, 12)}, not of this vault (${doc.vaultId.slice(0, 12)})`,
+    };
   if (!meta.keyIds.includes(key.keyId)) {
     const retired = doc.retiredKeys?.find((r) => meta.keyIds.includes(r.keyId));
-    return { ...base, status: 'old-key', generation: meta.generation, message: `${location} opens only with key id ${meta.keyIds.join(', ')}${retired ? ` (replaced on ${retired.retiredAt})` : ''}: it is older than the last rekey; copy the vault again` };
+    return {
+      ...base,
+      status: 'old-key',
+      generation: meta.generation,
+      message: `${location} opens only with key id ${meta.keyIds.join(', ')}${retired ? ` (replaced on ${retired.retiredAt})` : ''}: it is older than the last rekey; copy the vault again`,
+    };
   }
   let copy: VaultDocument;
   try {
@@ -130,12 +180,29 @@ export function checkVaultCopy(doc: VaultDocument, bytes: Buffer | null, key: Va
   const ageDays = days(copy.updatedAt, now);
   const common = { ...base, generation: meta.generation, ageDays, lacking };
   if (extra) return { ...common, status: 'diverged', message: `${location} holds ${extra} entry version(s) the vault does not: the copies parted` };
-  if (lacking) return { ...common, status: 'stale', message: `${location} (generation ${meta.generation}, ${ageDays} days old) lacks ${lacking} entry version(s) the vault holds: copy the vault again` };
-  return { ...common, status: 'current', message: `${location}: generation ${meta.generation} (the vault: ${doc.generation}), ${ageDays} days old, holds every entry version` };
+  if (lacking)
+    return {
+      ...common,
+      status: 'stale',
+      message: `${location} (generation ${meta.generation}, ${ageDays} days old) lacks ${lacking} entry version(s) the vault holds: copy the vault again`,
+    };
+  return {
+    ...common,
+    status: 'current',
+    message: `${location}: generation ${meta.generation} (the vault: ${doc.generation}), ${ageDays} days old, holds every entry version`,
+  };
 }
 
 /** Checks one key copy: it opens (passphrase as the vault key's) and is the vault's current key. */
-export async function checkKeyCopy(doc: VaultDocument, bytes: Buffer | null, location: string, now: Date, getPassphrase: PassphraseSource | undefined, createdAt?: string, id?: string): Promise<CopyFinding> {
+export async function checkKeyCopy(
+  doc: VaultDocument,
+  bytes: Buffer | null,
+  location: string,
+  now: Date,
+  getPassphrase: PassphraseSource | undefined,
+  createdAt?: string,
+  id?: string,
+): Promise<CopyFinding> {
   const base = { ...(id ? { id } : {}), kind: 'key' as const, location, ...(createdAt ? { ageDays: days(createdAt, now) } : {}) };
   if (!bytes) return { ...base, status: 'missing', message: `${location}: the key copy is not there` };
   let k: VaultKey;

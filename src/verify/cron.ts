@@ -26,12 +26,31 @@ const FIELD = /^(\*|\*\/[0-9]+|[0-9]+(-[0-9]+)?(\/[0-9]+)?(,[0-9]+(-[0-9]+)?)*|[
 
 export function checkCronSchedule(s: string): string {
   const fields = s.trim().split(/\s+/);
-  if (fields.length !== 5 || !fields.every((f) => FIELD.test(f))) throw new VaultError('usage', `schedule ${JSON.stringify(s)} is not a five-field cron schedule (minute hour day-of-month month day-of-week), e.g. "0 6 1 */3 *"`);
+  if (fields.length !== 5 || !fields.every((f) => FIELD.test(f)))
+    throw new VaultError(
+      'usage',
+      `schedule ${JSON.stringify(s)} is not a five-field cron schedule (minute hour day-of-month month day-of-week), e.g. "0 6 1 */3 *"`,
+    );
   return fields.join(' ');
 }
 
 function verifyArgs(o: ScheduleOptions): string[] {
-  return ['verify', '--plan', o.planPath, '--vault-file', o.vaultFile, '--key-file', o.keyFile, '--report-dir', o.reportDir, '--prometheus', o.metricsFile, '--operator', 'scheduled', ...(o.passphraseEnv ? ['--passphrase-env', o.passphraseEnv] : [])];
+  return [
+    'verify',
+    '--plan',
+    o.planPath,
+    '--vault-file',
+    o.vaultFile,
+    '--key-file',
+    o.keyFile,
+    '--report-dir',
+    o.reportDir,
+    '--prometheus',
+    o.metricsFile,
+    '--operator',
+    'scheduled',
+    ...(o.passphraseEnv ? ['--passphrase-env', o.passphraseEnv] : []),
+  ];
 }
 
 export function crontabLine(o: ScheduleOptions, bin = 'vault-tool'): string {
@@ -64,7 +83,18 @@ export function systemdUnits(o: ScheduleOptions, bin = '/usr/local/bin/vault-too
     'UMask=0077',
     '',
   ].join('\n');
-  const timer = ['[Unit]', 'Description=Run the vault-tool verification on schedule', '', '[Timer]', `OnCalendar=${onCalendar(o.schedule)}`, 'Persistent=true', '', '[Install]', 'WantedBy=timers.target', ''].join('\n');
+  const timer = [
+    '[Unit]',
+    'Description=Run the vault-tool verification on schedule',
+    '',
+    '[Timer]',
+    `OnCalendar=${onCalendar(o.schedule)}`,
+    'Persistent=true',
+    '',
+    '[Install]',
+    'WantedBy=timers.target',
+    '',
+  ].join('\n');
   return { service, timer };
 }
 
@@ -133,10 +163,23 @@ export function cronJob(o: CronJobOptions, plan: VerificationPlan): string {
     },
   };
   const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: o.serviceAccount, namespace: o.namespace } };
-  const rbac = [...byNs].sort(([a], [b]) => a.localeCompare(b)).flatMap(([ns, names]) => [
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: o.name, namespace: ns }, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: [...names].sort(), verbs: ['get'] }] },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: o.name, namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: o.name }, subjects: [{ kind: 'ServiceAccount', name: o.serviceAccount, namespace: o.namespace }] },
-  ]);
+  const rbac = [...byNs]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([ns, names]) => [
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: o.name, namespace: ns },
+        rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: [...names].sort(), verbs: ['get'] }],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: o.name, namespace: ns },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: o.name },
+        subjects: [{ kind: 'ServiceAccount', name: o.serviceAccount, namespace: o.namespace }],
+      },
+    ]);
   const header = [
     '# The scheduled verification: a CronJob, its ServiceAccount, and per namespace a Role with `get` on the Secrets the plan compares.',
     '# No list or watch: they would return the values of every Secret in the namespace.',

@@ -56,11 +56,32 @@ export async function checkDrift(doc: VaultDocument, against: Against[], ctx: So
     }
     const h = mac(deployed);
     const held = [...entry.versions].reverse().find((v) => timingSafeEqual(mac(Buffer.from(v.value, 'base64')), h));
-    if (held?.version === current) out.push({ entry: a.entry, source: a.spec, status: 'match', current, heldVersion: current, message: `production holds ${a.entry}@${current}, the current version` });
+    if (held?.version === current)
+      out.push({
+        entry: a.entry,
+        source: a.spec,
+        status: 'match',
+        current,
+        heldVersion: current,
+        message: `production holds ${a.entry}@${current}, the current version`,
+      });
     else if (held) {
-      out.push({ entry: a.entry, source: a.spec, status: 'older-version', current, heldVersion: held.version, message: `production holds ${a.entry}@${held.version}, but the vault's current version is ${current}: a rotation was never deployed, or production was rolled back` });
+      out.push({
+        entry: a.entry,
+        source: a.spec,
+        status: 'older-version',
+        current,
+        heldVersion: held.version,
+        message: `production holds ${a.entry}@${held.version}, but the vault's current version is ${current}: a rotation was never deployed, or production was rolled back`,
+      });
     } else {
-      out.push({ entry: a.entry, source: a.spec, status: 'never-escrowed', current, message: `production holds a value of ${a.entry} the vault never had: a key rotated in production and never escrowed` });
+      out.push({
+        entry: a.entry,
+        source: a.spec,
+        status: 'never-escrowed',
+        current,
+        message: `production holds a value of ${a.entry} the vault never had: a key rotated in production and never escrowed`,
+      });
     }
   }
   return out;

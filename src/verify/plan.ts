@@ -55,18 +55,26 @@ export function parseVerificationPlan(text: string, source: string, cwd = '/'): 
       throw new VaultError('invalid', `${source}: ${k}[${i}]: ${(e as Error).message}`);
     }
   };
-  const against = list('against').map((a, i) => at('against', i, () => {
-    if (typeof a !== 'string') throw new Error('expected SOURCE=ENTRY');
-    return parseAgainst(a, cwd);
-  }) as Against);
-  const copies = list('copies').map((c, i) => at('copies', i, () => {
-    if (!isRecord(c) || typeof c.vault !== 'string' || (c.key !== undefined && typeof c.key !== 'string')) throw new Error('expected { vault: FILE, key: FILE }');
-    return { vault: c.vault, ...(c.key ? { key: c.key as string } : {}) };
-  }) as { vault: string; key?: string });
+  const against = list('against').map(
+    (a, i) =>
+      at('against', i, () => {
+        if (typeof a !== 'string') throw new Error('expected SOURCE=ENTRY');
+        return parseAgainst(a, cwd);
+      }) as Against,
+  );
+  const copies = list('copies').map(
+    (c, i) =>
+      at('copies', i, () => {
+        if (!isRecord(c) || typeof c.vault !== 'string' || (c.key !== undefined && typeof c.key !== 'string'))
+          throw new Error('expected { vault: FILE, key: FILE }');
+        return { vault: c.vault, ...(c.key ? { key: c.key as string } : {}) };
+      }) as { vault: string; key?: string },
+  );
   let kubernetes: VerificationPlan['kubernetes'];
   if (raw.kubernetes !== undefined) {
     const k = raw.kubernetes;
-    if (!isRecord(k) || (k.kubeconfig !== undefined && typeof k.kubeconfig !== 'string') || (k.context !== undefined && typeof k.context !== 'string')) throw new VaultError('invalid', `${source}: kubernetes must be { kubeconfig, context }`);
+    if (!isRecord(k) || (k.kubeconfig !== undefined && typeof k.kubeconfig !== 'string') || (k.context !== undefined && typeof k.context !== 'string'))
+      throw new VaultError('invalid', `${source}: kubernetes must be { kubeconfig, context }`);
     kubernetes = { ...(k.kubeconfig ? { kubeconfig: k.kubeconfig as string } : {}), ...(k.context ? { context: k.context as string } : {}) };
   }
   let backups: VerificationPlan['backups'];
@@ -75,5 +83,11 @@ export function parseVerificationPlan(text: string, source: string, cwd = '/'): 
     if (!isRecord(b) || typeof b.repo !== 'string') throw new VaultError('invalid', `${source}: backups must be { repo: DEST, readData: … }`);
     backups = { repo: b.repo, readData: parseReadData(b.readData, `${source}: backups`) };
   }
-  return { interval: parseInterval(typeof raw.interval === 'string' ? raw.interval : 'quarterly'), against, copies, ...(kubernetes ? { kubernetes } : {}), ...(backups ? { backups } : {}) };
+  return {
+    interval: parseInterval(typeof raw.interval === 'string' ? raw.interval : 'quarterly'),
+    against,
+    copies,
+    ...(kubernetes ? { kubernetes } : {}),
+    ...(backups ? { backups } : {}),
+  };
 }

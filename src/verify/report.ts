@@ -6,13 +6,20 @@ import type { Check, VerifyResult } from './verify.js';
  * failure. Names and verdicts only: never a value, never a hash of one.
  */
 const REMEDY: Record<Check['area'], string> = {
-  entries: 'An entry version breaks its rule or its fingerprint: the vault was written by a faulty tool or edited. Restore the vault from a copy that verifies, and investigate.',
-  evidence: 'The evidence log does not match the vault: keep the damaged log for investigation; `vault-tool evidence repair` writes back records the vault holds; a log edited elsewhere cannot be repaired.',
-  copies: 'A copy that does not open, is of another vault, lacks entry versions or opens only with a replaced key cannot serve in a disaster: make a new one with `vault-tool copy --to DEST [--key-to DEST2]` and remove the old one.',
-  drift: 'Production does not hold the escrowed key: if a key rotated in production and was never escrowed, import it now (`vault-tool add … --update`, `vault-tool k8s import`); if production holds an older version, find out why (a rollback, a rotation never deployed).',
-  canaries: 'No escrowed version opens the canary: the key production used is not in the vault. Import production\'s key, then make a new canary (`vault-tool canary create`).',
-  backups: 'A backup that does not verify, or whose key the vault no longer holds, cannot be restored: take a new backup now (`vault-tool backup …`) and find out why.',
-  shares: 'The shares brought do not recover the current vault key: check each share (`vault-tool escrow check`); if they are from an older split, split the current key again (`vault-tool escrow reshare`).',
+  entries:
+    'An entry version breaks its rule or its fingerprint: the vault was written by a faulty tool or edited. Restore the vault from a copy that verifies, and investigate.',
+  evidence:
+    'The evidence log does not match the vault: keep the damaged log for investigation; `vault-tool evidence repair` writes back records the vault holds; a log edited elsewhere cannot be repaired.',
+  copies:
+    'A copy that does not open, is of another vault, lacks entry versions or opens only with a replaced key cannot serve in a disaster: make a new one with `vault-tool copy --to DEST [--key-to DEST2]` and remove the old one.',
+  drift:
+    'Production does not hold the escrowed key: if a key rotated in production and was never escrowed, import it now (`vault-tool add … --update`, `vault-tool k8s import`); if production holds an older version, find out why (a rollback, a rotation never deployed).',
+  canaries:
+    "No escrowed version opens the canary: the key production used is not in the vault. Import production's key, then make a new canary (`vault-tool canary create`).",
+  backups:
+    'A backup that does not verify, or whose key the vault no longer holds, cannot be restored: take a new backup now (`vault-tool backup …`) and find out why.',
+  shares:
+    'The shares brought do not recover the current vault key: check each share (`vault-tool escrow check`); if they are from an older split, split the current key again (`vault-tool escrow reshare`).',
 };
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');

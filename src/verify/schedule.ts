@@ -25,7 +25,9 @@ export function addInterval(from: Date, iv: Interval): Date {
   const y = from.getUTCFullYear();
   const mo = from.getUTCMonth() + iv.months;
   const lastDay = new Date(Date.UTC(y, mo + 1, 0)).getUTCDate();
-  return new Date(Date.UTC(y, mo, Math.min(from.getUTCDate(), lastDay), from.getUTCHours(), from.getUTCMinutes(), from.getUTCSeconds(), from.getUTCMilliseconds()));
+  return new Date(
+    Date.UTC(y, mo, Math.min(from.getUTCDate(), lastDay), from.getUTCHours(), from.getUTCMinutes(), from.getUTCSeconds(), from.getUTCMilliseconds()),
+  );
 }
 
 export interface Due {

@@ -67,5 +67,12 @@ export function verifyState(doc: VaultDocument): VerifyState {
 /** The state without creating it (for read-only callers). */
 export function peekVerifyState(doc: VaultDocument): VerifyState {
   const v = (doc as VaultDocument & { verify?: VerifyState }).verify;
-  return { copies: v?.copies ?? [], canaries: v?.canaries ?? [], production: v?.production ?? {}, ...(v?.last ? { last: v.last } : {}), ...(v?.lastSuccess ? { lastSuccess: v.lastSuccess } : {}), ...(v?.lastDrill ? { lastDrill: v.lastDrill } : {}) };
+  return {
+    copies: v?.copies ?? [],
+    canaries: v?.canaries ?? [],
+    production: v?.production ?? {},
+    ...(v?.last ? { last: v.last } : {}),
+    ...(v?.lastSuccess ? { lastSuccess: v.lastSuccess } : {}),
+    ...(v?.lastDrill ? { lastDrill: v.lastDrill } : {}),
+  };
 }

@@ -35,9 +35,31 @@ export function vaultStatus(doc: VaultDocument, iv: Interval, now: Date, backups
     overdue: due.overdue,
     overdueSeconds: due.overdueSeconds,
     ...(st.lastDrill ? { lastDrill: st.lastDrill } : {}),
-    ...(esc ? { escrow: { setId: esc.setId, epoch: esc.epoch, threshold: esc.threshold, count: esc.count, custodians: esc.custodians.map((c) => c.label), keyMatchesVault: esc.keyId === doc.key.keyId } } : {}),
-    copies: st.copies.map((c) => ({ id: c.id, kind: c.kind, dest: c.dest, file: c.file, createdAt: c.createdAt, ageSeconds: Math.floor((now.getTime() - Date.parse(c.createdAt)) / 1000), ...(lastCopy.has(c.id) ? { lastStatus: lastCopy.get(c.id)! } : {}) })),
-    neverVerified: doc.entries.filter((e) => !e.deletedAt && isKey(e.type) && !Object.hasOwn(st.production, e.name)).map((e) => e.name).sort(),
+    ...(esc
+      ? {
+          escrow: {
+            setId: esc.setId,
+            epoch: esc.epoch,
+            threshold: esc.threshold,
+            count: esc.count,
+            custodians: esc.custodians.map((c) => c.label),
+            keyMatchesVault: esc.keyId === doc.key.keyId,
+          },
+        }
+      : {}),
+    copies: st.copies.map((c) => ({
+      id: c.id,
+      kind: c.kind,
+      dest: c.dest,
+      file: c.file,
+      createdAt: c.createdAt,
+      ageSeconds: Math.floor((now.getTime() - Date.parse(c.createdAt)) / 1000),
+      ...(lastCopy.has(c.id) ? { lastStatus: lastCopy.get(c.id)! } : {}),
+    })),
+    neverVerified: doc.entries
+      .filter((e) => !e.deletedAt && isKey(e.type) && !Object.hasOwn(st.production, e.name))
+      .map((e) => e.name)
+      .sort(),
     backups,
   };
 }

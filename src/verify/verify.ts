@@ -86,7 +86,12 @@ export function checkEntries(doc: VaultDocument): Check[] {
       if (broken) problems.push(`version ${v.version} breaks the rule: ${broken}`);
     });
     if (!e.versions.length) problems.push('it has no version');
-    out.push({ area: 'entries', subject: e.name, ok: !problems.length, message: problems.length ? `${e.name}: ${problems.join('; ')}` : `${e.name}: ${e.versions.length} version(s), each valid` });
+    out.push({
+      area: 'entries',
+      subject: e.name,
+      ok: !problems.length,
+      message: problems.length ? `${e.name}: ${problems.join('; ')}` : `${e.name}: ${e.versions.length} version(s), each valid`,
+    });
   }
   return out;
 }
@@ -95,7 +100,8 @@ export function checkEntries(doc: VaultDocument): Check[] {
 function splitCopy(spec: string, cwd: string) {
   const d = parseDestination(spec, cwd);
   const file = d.kind === 'folder' ? basename(d.path) : basename(d.path);
-  const folder = d.kind === 'folder' ? parseDestination(dirname(d.path), cwd) : parseDestination(`${d.remote}:${dirname(d.path) === '.' ? '' : dirname(d.path)}`, cwd);
+  const folder =
+    d.kind === 'folder' ? parseDestination(dirname(d.path), cwd) : parseDestination(`${d.remote}:${dirname(d.path) === '.' ? '' : dirname(d.path)}`, cwd);
   return { dest: folder, file, location: spec };
 }
 
@@ -117,7 +123,9 @@ async function checkCopies(doc: VaultDocument, key: VaultKey, input: VerifyInput
     const location = `${c.kind === 'vault' ? 'vault' : 'key'} copy ${c.id} at ${d.kind === 'folder' ? `${d.path}/${c.file}` : `${d.remote}:${d.path ? `${d.path}/` : ''}${c.file}`}`;
     try {
       if (c.kind === 'key') {
-        out.push(await checkKeyCopy(doc, await fetchCopy(d, c.file, input.dest, LIMITS.keyFile), location, input.now, input.store.getPassphrase, c.createdAt, c.id));
+        out.push(
+          await checkKeyCopy(doc, await fetchCopy(d, c.file, input.dest, LIMITS.keyFile), location, input.now, input.store.getPassphrase, c.createdAt, c.id),
+        );
         continue;
       }
       const pair = c.pair ? st.copies.find((x) => x.id === c.pair) : undefined;
@@ -160,7 +168,12 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
     const ev = verifyEvidence(input.paths.vaultFile, doc);
     evidenceRecords = ev.records.length;
     const lost = ev.gaps.map((g) => (g.from === g.to ? `${g.from}` : `${g.from}-${g.to}`));
-    checks.push({ area: 'evidence', subject: 'evidence log', ok: true, message: `${evidenceRecords} record(s): chain and MACs verified, ${lost.length ? `records ${lost.join(', ')} recorded as lost (a new segment started after each gap)` : 'nothing missing'}` });
+    checks.push({
+      area: 'evidence',
+      subject: 'evidence log',
+      ok: true,
+      message: `${evidenceRecords} record(s): chain and MACs verified, ${lost.length ? `records ${lost.join(', ')} recorded as lost (a new segment started after each gap)` : 'nothing missing'}`,
+    });
   } catch (e) {
     if (!(e instanceof VaultError)) throw e;
     checks.push({ area: 'evidence', subject: 'evidence log', ok: false, message: e.message });
@@ -181,7 +194,14 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
       r.secret.fill(0);
       const ok = keyId === doc.key.keyId;
       shares = { custodians: r.used.map((s) => s.label), keyId };
-      checks.push({ area: 'shares', subject: `shares of ${r.used.map((s) => s.label).join(', ')}`, ok, message: ok ? `the shares of ${r.used.map((s) => s.label).join(', ')} recover the vault key (key id ${keyId})` : `the shares recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split` });
+      checks.push({
+        area: 'shares',
+        subject: `shares of ${r.used.map((s) => s.label).join(', ')}`,
+        ok,
+        message: ok
+          ? `the shares of ${r.used.map((s) => s.label).join(', ')} recover the vault key (key id ${keyId})`
+          : `the shares recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split`,
+      });
       r.bad.forEach((b, i) => checks.push({ area: 'shares', subject: `share ${b.index} (${b.label})`, ok: false, message: r.reasons[i]! }));
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
@@ -192,7 +212,13 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
     ok: checks.every((c) => c.ok),
     at: input.now.toISOString(),
     operator: input.operator,
-    vault: { vaultId: doc.vaultId, generation: meta.generation, keyId: key.keyId, entries: doc.entries.length, versions: doc.entries.reduce((n, e) => n + e.versions.length, 0) },
+    vault: {
+      vaultId: doc.vaultId,
+      generation: meta.generation,
+      keyId: key.keyId,
+      entries: doc.entries.length,
+      versions: doc.entries.reduce((n, e) => n + e.versions.length, 0),
+    },
     checks,
     drift,
     copies,
@@ -216,16 +242,21 @@ export async function recordVerification(paths: VaultPaths, store: StoreOptions,
     st.last = { ...run, ...summaryOf(r) };
     if (r.ok) st.lastSuccess = st.last;
     for (const d of r.drift) if (d.status === 'match') st.production[d.entry] = { at: r.at, source: d.source };
-    recordEvidence(doc, 'verify', {
-      ok: r.ok,
-      operator: r.operator,
-      plan,
-      reportSha256,
-      generation: r.vault.generation,
-      checks: r.checks.length,
-      failures: failures.map((c) => ({ area: c.area, subject: c.subject })),
-      ...(r.shares ? { custodians: r.shares.custodians } : {}),
-    }, new Date(r.at));
+    recordEvidence(
+      doc,
+      'verify',
+      {
+        ok: r.ok,
+        operator: r.operator,
+        plan,
+        reportSha256,
+        generation: r.vault.generation,
+        checks: r.checks.length,
+        failures: failures.map((c) => ({ area: c.area, subject: c.subject })),
+        ...(r.shares ? { custodians: r.shares.custodians } : {}),
+      },
+      new Date(r.at),
+    );
     return changed(undefined);
   });
 }
@@ -234,9 +265,13 @@ export async function recordVerification(paths: VaultPaths, store: StoreOptions,
 export function summaryOf(r: VerifyResult) {
   return {
     drift: r.drift.map((d) => ({ entry: d.entry, source: d.source, status: d.status })),
-    copies: r.copies.map((c) => ({ ...(c.id ? { id: c.id } : {}), location: c.location, status: c.status, ...(c.ageDays !== undefined ? { ageDays: c.ageDays } : {}) })),
+    copies: r.copies.map((c) => ({
+      ...(c.id ? { id: c.id } : {}),
+      location: c.location,
+      status: c.status,
+      ...(c.ageDays !== undefined ? { ageDays: c.ageDays } : {}),
+    })),
     canaries: r.canaries.map((c) => ({ id: c.id, entry: c.entry, status: c.status })),
     backups: r.backups.map((b) => ({ component: b.component, file: b.file, ok: b.ok })),
   };
 }
-

@@ -11,12 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeApi } from '../helpers/kube-api-server.mjs';
 import { haveBinary, tempDir } from '../helpers/cli.js';
 
-type Server = Awaited<ReturnType<typeof startKubeApi>> & { requests: { method: string; path: string; query: Record<string, string>; contentType?: string; body?: unknown; status: number }[] };
+type Server = Awaited<ReturnType<typeof startKubeApi>> & {
+  requests: { method: string; path: string; query: Record<string, string>; contentType?: string; body?: unknown; status: number }[];
+};
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const ssa = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
 
-async function apiError(p: Promise<unknown>): Promise<{ code: number; status: { reason: string; message: string; code: number; details?: { causes?: { field: string }[] } } }> {
+async function apiError(
+  p: Promise<unknown>,
+): Promise<{ code: number; status: { reason: string; message: string; code: number; details?: { causes?: { field: string }[] } } }> {
   try {
     await p;
   } catch (e) {
@@ -34,7 +38,11 @@ for (const tls of [false, true]) {
     const forbidden = new Set<string>();
     beforeAll(async () => {
       if (tls) haveBinary('openssl', ['version']);
-      srv = await startKubeApi({ tls, namespaces: ['default', 'prod'], authorize: (verb: string, ns: string, name?: string) => !forbidden.has(`${verb} ${ns}/${name ?? '*'}`) });
+      srv = await startKubeApi({
+        tls,
+        namespaces: ['default', 'prod'],
+        authorize: (verb: string, ns: string, name?: string) => !forbidden.has(`${verb} ${ns}/${name ?? '*'}`),
+      });
       const kc = new k8s.KubeConfig();
       kc.loadFromString(srv.kubeconfig({ namespace: 'prod' }));
       api = kc.makeApiClient(k8s.CoreV1Api);
@@ -42,7 +50,10 @@ for (const tls of [false, true]) {
     afterAll(() => srv.close());
 
     it('creates, reads and refuses a duplicate with 409 AlreadyExists', async () => {
-      const created = await api.createNamespacedSecret({ namespace: 'prod', body: { metadata: { name: 'one', labels: { tier: 'db' } }, stringData: { PASSWORD: 'pw-1' } } });
+      const created = await api.createNamespacedSecret({
+        namespace: 'prod',
+        body: { metadata: { name: 'one', labels: { tier: 'db' } }, stringData: { PASSWORD: 'pw-1' } },
+      });
       expect(created.data).toEqual({ PASSWORD: b64('pw-1') });
       expect(created.type).toBe('Opaque');
       expect(created.metadata?.uid).toMatch(/^[0-9a-f-]{36}$/);
@@ -74,9 +85,13 @@ for (const tls of [false, true]) {
       const bad = await apiError(api.createNamespacedSecret({ namespace: 'prod', body: { metadata: { name: 'bad' }, data: { 'not ok': b64('x') } } }));
       expect(bad.status.reason).toBe('Invalid');
       expect(bad.status.details?.causes?.[0]?.field).toBe('data[not ok]');
-      const big = await apiError(api.createNamespacedSecret({ namespace: 'prod', body: { metadata: { name: 'big' }, data: { K: Buffer.alloc(1024 * 1024 + 1).toString('base64') } } }));
+      const big = await apiError(
+        api.createNamespacedSecret({ namespace: 'prod', body: { metadata: { name: 'big' }, data: { K: Buffer.alloc(1024 * 1024 + 1).toString('base64') } } }),
+      );
       expect(big.code).toBe(422);
-      const tlsMissing = await apiError(api.createNamespacedSecret({ namespace: 'prod', body: { metadata: { name: 't' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64('x') } } }));
+      const tlsMissing = await apiError(
+        api.createNamespacedSecret({ namespace: 'prod', body: { metadata: { name: 't' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64('x') } } }),
+      );
       expect(tlsMissing.status.details?.causes?.[0]?.field).toBe('data[tls.key]');
     });
 
@@ -85,20 +100,43 @@ for (const tls of [false, true]) {
       const r = await api.patchNamespacedSecret({ namespace: 'prod', name: 'applied', body, fieldManager: 'vault-tool' }, ssa);
       expect(r.metadata?.managedFields?.[0]).toMatchObject({ manager: 'vault-tool', operation: 'Apply' });
       const req = srv.requests.at(-1)!;
-      expect(req).toMatchObject({ method: 'PATCH', path: '/api/v1/namespaces/prod/secrets/applied', contentType: 'application/apply-patch+yaml', query: { fieldManager: 'vault-tool' }, status: 201 });
+      expect(req).toMatchObject({
+        method: 'PATCH',
+        path: '/api/v1/namespaces/prod/secrets/applied',
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager: 'vault-tool' },
+        status: 201,
+      });
       // Another manager changes A with a merge patch and becomes its owner.
-      await api.patchNamespacedSecret({ namespace: 'prod', name: 'applied', body: { data: { A: b64('2') } }, fieldManager: 'someone' }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch));
+      await api.patchNamespacedSecret(
+        { namespace: 'prod', name: 'applied', body: { data: { A: b64('2') } }, fieldManager: 'someone' },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+      );
       const c = await apiError(api.patchNamespacedSecret({ namespace: 'prod', name: 'applied', body, fieldManager: 'vault-tool' }, ssa));
       expect(c.status.reason).toBe('Conflict');
       expect(c.status.message).toContain('conflict with "someone"');
       const forced = await api.patchNamespacedSecret({ namespace: 'prod', name: 'applied', body, fieldManager: 'vault-tool', force: true }, ssa);
       expect(forced.data?.A).toBe(b64('1'));
       // An apply without a field it applied before removes it.
-      await api.patchNamespacedSecret({ namespace: 'prod', name: 'applied', body: { ...body, data: { A: b64('1'), B: b64('b') } }, fieldManager: 'vault-tool' }, ssa);
+      await api.patchNamespacedSecret(
+        { namespace: 'prod', name: 'applied', body: { ...body, data: { A: b64('1'), B: b64('b') } }, fieldManager: 'vault-tool' },
+        ssa,
+      );
       const dropped = await api.patchNamespacedSecret({ namespace: 'prod', name: 'applied', body, fieldManager: 'vault-tool' }, ssa);
       expect(Object.keys(dropped.data ?? {})).toEqual(['A']);
       // An apply carrying a stale resourceVersion is a conflict.
-      const stale = await apiError(api.patchNamespacedSecret({ namespace: 'prod', name: 'applied', body: { ...body, metadata: { ...body.metadata, resourceVersion: '1' } }, fieldManager: 'vault-tool', force: true }, ssa));
+      const stale = await apiError(
+        api.patchNamespacedSecret(
+          {
+            namespace: 'prod',
+            name: 'applied',
+            body: { ...body, metadata: { ...body.metadata, resourceVersion: '1' } },
+            fieldManager: 'vault-tool',
+            force: true,
+          },
+          ssa,
+        ),
+      );
       expect(stale.status.reason).toBe('Conflict');
       // A no-op apply keeps the resourceVersion.
       const again = await api.patchNamespacedSecret({ namespace: 'prod', name: 'applied', body, fieldManager: 'vault-tool' }, ssa);
@@ -107,10 +145,15 @@ for (const tls of [false, true]) {
 
     it('json-patch: test guards a change; a failed test changes nothing', async () => {
       const cur = await api.readNamespacedSecret({ namespace: 'prod', name: 'one' });
-      const ops = [{ op: 'test', path: '/metadata/resourceVersion', value: cur.metadata?.resourceVersion }, { op: 'replace', path: '/data/PASSWORD', value: b64('pw-4') }];
+      const ops = [
+        { op: 'test', path: '/metadata/resourceVersion', value: cur.metadata?.resourceVersion },
+        { op: 'replace', path: '/data/PASSWORD', value: b64('pw-4') },
+      ];
       await api.patchNamespacedSecret({ namespace: 'prod', name: 'one', body: ops }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
       expect(srv.requests.at(-1)!.contentType).toBe('application/json-patch+json');
-      const failed = await apiError(api.patchNamespacedSecret({ namespace: 'prod', name: 'one', body: ops }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch)));
+      const failed = await apiError(
+        api.patchNamespacedSecret({ namespace: 'prod', name: 'one', body: ops }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch)),
+      );
       expect(failed.code).toBe(422);
       expect((await api.readNamespacedSecret({ namespace: 'prod', name: 'one' })).data?.PASSWORD).toBe(b64('pw-4'));
     });
@@ -127,7 +170,11 @@ for (const tls of [false, true]) {
     });
 
     it('lists with a label selector and pages with limit/continue', async () => {
-      for (let i = 0; i < 7; i++) await api.createNamespacedSecret({ namespace: 'prod', body: { metadata: { name: `page-${i}`, labels: { app: i % 2 ? 'odd' : 'even' } }, data: { K: b64(String(i)) } } });
+      for (let i = 0; i < 7; i++)
+        await api.createNamespacedSecret({
+          namespace: 'prod',
+          body: { metadata: { name: `page-${i}`, labels: { app: i % 2 ? 'odd' : 'even' } }, data: { K: b64(String(i)) } },
+        });
       const odd = await api.listNamespacedSecret({ namespace: 'prod', labelSelector: 'app=odd' });
       expect(odd.items.map((s) => s.metadata?.name)).toEqual(['page-1', 'page-3', 'page-5']);
       expect((await api.listNamespacedSecret({ namespace: 'prod', labelSelector: 'app in (odd,even),app!=even' })).items).toHaveLength(3);
@@ -153,7 +200,11 @@ for (const tls of [false, true]) {
       expect(e.status.message).toContain('field is immutable when `immutable` is set');
       const wrongUid = await apiError(api.deleteNamespacedSecret({ namespace: 'prod', name: 'frozen', body: { preconditions: { uid: 'not-the-uid' } } }));
       expect(wrongUid.status.reason).toBe('Conflict');
-      await api.deleteNamespacedSecret({ namespace: 'prod', name: 'frozen', body: { preconditions: { uid: s.metadata!.uid!, resourceVersion: s.metadata!.resourceVersion! } } });
+      await api.deleteNamespacedSecret({
+        namespace: 'prod',
+        name: 'frozen',
+        body: { preconditions: { uid: s.metadata!.uid!, resourceVersion: s.metadata!.resourceVersion! } },
+      });
       expect(await apiError(api.readNamespacedSecret({ namespace: 'prod', name: 'frozen' }))).toMatchObject({ code: 404 });
     });
 
@@ -162,7 +213,9 @@ for (const tls of [false, true]) {
       const e = await apiError(api.readNamespacedSecret({ namespace: 'prod', name: 'one' }));
       forbidden.clear();
       expect(e.status).toMatchObject({ reason: 'Forbidden', code: 403 });
-      expect(e.status.message).toBe('secrets "one" is forbidden: User "system:serviceaccount:ops:restorer" cannot get resource "secrets" in API group "" in the namespace "prod"');
+      expect(e.status.message).toBe(
+        'secrets "one" is forbidden: User "system:serviceaccount:ops:restorer" cannot get resource "secrets" in API group "" in the namespace "prod"',
+      );
       const kc = new k8s.KubeConfig();
       kc.loadFromString(srv.kubeconfig({ withToken: false }));
       const anon = await apiError(kc.makeApiClient(k8s.CoreV1Api).readNamespacedSecret({ namespace: 'prod', name: 'one' }));
@@ -183,12 +236,18 @@ describe('kubectl as a second real client of the test double', () => {
       const env = { ...process.env, KUBECONFIG: kcFile, HOME: dir };
       // Asynchronous: the server answers from this same process.
       const kubectl = (args: string[]) =>
-        new Promise<{ status: number; stdout: string; stderr: string }>((res) => execFile('kubectl', args, { env, encoding: 'utf8' }, (err, stdout, stderr) => res({ status: err ? Number(err.code ?? 1) : 0, stdout, stderr })));
+        new Promise<{ status: number; stdout: string; stderr: string }>((res) =>
+          execFile('kubectl', args, { env, encoding: 'utf8' }, (err, stdout, stderr) => res({ status: err ? Number(err.code ?? 1) : 0, stdout, stderr })),
+        );
       const apply = await kubectl(['apply', '--server-side', '--validate=false', '-f', join(dir, 's.yaml')]);
       expect(apply.stderr).toBe('');
       expect(apply.stdout.trim()).toBe('secret/from-kubectl serverside-applied');
       const patch = srv.requests.find((r: { method: string }) => r.method === 'PATCH')!;
-      expect(patch).toMatchObject({ path: '/api/v1/namespaces/apps/secrets/from-kubectl', contentType: 'application/apply-patch+yaml', query: { fieldManager: 'kubectl' } });
+      expect(patch).toMatchObject({
+        path: '/api/v1/namespaces/apps/secrets/from-kubectl',
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager: 'kubectl' },
+      });
       const get = await kubectl(['get', 'secret', 'from-kubectl', '-o', 'json']);
       const obj = JSON.parse(get.stdout);
       expect(obj.data.TOKEN).toBe(b64('t0k3n'));

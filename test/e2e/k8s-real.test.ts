@@ -25,7 +25,10 @@ describe.skipIf(!KUBECONFIG)('k8s commands against a real cluster (VAULT_TOOL_E2
     expect((await vt(['init'])).code).toBe(0);
     expect((await vt(['add', 'e2e/master-key', '-t', 'master-key', '--generate'])).code).toBe(0);
     expect((await vt(['add', 'e2e/auth-secret', '-t', 'infisical-auth-secret', '--generate'])).code).toBe(0);
-    writeFileSync(join(dir, 'plan.yaml'), `apiVersion: vault-tool/v1\nkind: RestorePlan\nsecrets:\n  - namespace: ${ns}\n    name: platform-keys\n    labels: {app: e2e}\n    data:\n      MASTER_KEY: e2e/master-key\n      AUTH_SECRET: e2e/auth-secret\n`);
+    writeFileSync(
+      join(dir, 'plan.yaml'),
+      `apiVersion: vault-tool/v1\nkind: RestorePlan\nsecrets:\n  - namespace: ${ns}\n    name: platform-keys\n    labels: {app: e2e}\n    data:\n      MASTER_KEY: e2e/master-key\n      AUTH_SECRET: e2e/auth-secret\n`,
+    );
   });
   afterAll(async () => {
     await api?.deleteNamespace({ name: ns }).catch(() => undefined);
@@ -47,7 +50,10 @@ describe.skipIf(!KUBECONFIG)('k8s commands against a real cluster (VAULT_TOOL_E2
   });
 
   it('catches drift, skips by default, and overwrites only when asked', async () => {
-    await api.patchNamespacedSecret({ namespace: ns, name: 'platform-keys', body: { data: { MASTER_KEY: Buffer.from('drifted').toString('base64') } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch));
+    await api.patchNamespacedSecret(
+      { namespace: ns, name: 'platform-keys', body: { data: { MASTER_KEY: Buffer.from('drifted').toString('base64') } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+    );
     const drift = await vt(['k8s', 'diff-vault', '--plan', 'plan.yaml']);
     expect(drift.code).toBe(8);
     expect(drift.stdout).toContain('differs: MASTER_KEY');
@@ -59,7 +65,17 @@ describe.skipIf(!KUBECONFIG)('k8s commands against a real cluster (VAULT_TOOL_E2
   });
 
   it('imports back what it restored without adding versions', async () => {
-    const r = await vt(['k8s', 'import', 'platform-keys', '-n', ns, '--map', 'MASTER_KEY=e2e/master-key:master-key', '--map', 'AUTH_SECRET=e2e/auth-secret:infisical-auth-secret']);
+    const r = await vt([
+      'k8s',
+      'import',
+      'platform-keys',
+      '-n',
+      ns,
+      '--map',
+      'MASTER_KEY=e2e/master-key:master-key',
+      '--map',
+      'AUTH_SECRET=e2e/auth-secret:infisical-auth-secret',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('2 unchanged');
   });

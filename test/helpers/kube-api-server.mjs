@@ -25,11 +25,44 @@ export function makeTlsMaterial() {
   const dir = mkdtempSync(join(tmpdir(), 'vt-kube-tls-'));
   const run = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   try {
-    run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=vault-tool test CA');
-    run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver');
+    run(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=vault-tool test CA',
+    );
+    run(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'server.key',
+      '-out',
+      'server.csr',
+      '-subj',
+      '/CN=kube-apiserver',
+    );
     writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
     run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf');
-    return { ca: readFileSync(join(dir, 'ca.crt'), 'utf8'), cert: readFileSync(join(dir, 'server.crt'), 'utf8'), key: readFileSync(join(dir, 'server.key'), 'utf8') };
+    return {
+      ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
+      cert: readFileSync(join(dir, 'server.crt'), 'utf8'),
+      key: readFileSync(join(dir, 'server.key'), 'utf8'),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -44,11 +77,30 @@ class ApiError extends Error {
   }
 }
 
-const status = (code, reason, message, details) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code });
+const status = (code, reason, message, details) => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message,
+  reason,
+  ...(details ? { details } : {}),
+  code,
+});
 const notFound = (kind, name) => new ApiError(404, 'NotFound', `${kind} "${name}" not found`, { name, kind });
-const conflict = (name) => new ApiError(409, 'Conflict', `Operation cannot be fulfilled on secrets "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: 'secrets' });
+const conflict = (name) =>
+  new ApiError(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on secrets "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    { name, kind: 'secrets' },
+  );
 const invalid = (name, causes) =>
-  new ApiError(422, 'Invalid', `Secret "${name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, { name, kind: 'Secret', causes: causes.map((c) => ({ reason: c.reason, message: c.message, field: c.field })) });
+  new ApiError(422, 'Invalid', `Secret "${name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, {
+    name,
+    kind: 'Secret',
+    causes: causes.map((c) => ({ reason: c.reason, message: c.message, field: c.field })),
+  });
 const badRequest = (message) => new ApiError(400, 'BadRequest', message);
 
 const clone = (o) => (o === undefined ? undefined : JSON.parse(JSON.stringify(o)));
@@ -143,12 +195,18 @@ export function parseSelector(sel) {
       const has = Object.hasOwn(labels, r.key);
       const v = labels[r.key];
       switch (r.op) {
-        case '=': return has && v === r.values[0];
-        case '!=': return !has || v !== r.values[0];
-        case 'in': return has && r.values.includes(v);
-        case 'notin': return !has || !r.values.includes(v);
-        case 'exists': return has;
-        case '!': return !has;
+        case '=':
+          return has && v === r.values[0];
+        case '!=':
+          return !has || v !== r.values[0];
+        case 'in':
+          return has && r.values.includes(v);
+        case 'notin':
+          return !has || !r.values.includes(v);
+        case 'exists':
+          return has;
+        case '!':
+          return !has;
       }
       return false;
     });
@@ -162,7 +220,8 @@ function applyJsonPatch(doc, ops) {
     const last = parts.pop();
     let node = doc;
     for (const p of parts) {
-      if (!isObj(node) || !(p in node)) throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: doc is missing path: "${path}"`);
+      if (!isObj(node) || !(p in node))
+        throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: doc is missing path: "${path}"`);
       node = node[p];
     }
     return { node, last };
@@ -172,15 +231,26 @@ function applyJsonPatch(doc, ops) {
     switch (op.op) {
       case 'add':
       case 'replace':
-        if (op.op === 'replace' && !(last in node)) throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: replace operation does not apply: doc is missing key: ${op.path}`);
+        if (op.op === 'replace' && !(last in node))
+          throw new ApiError(
+            422,
+            'Invalid',
+            `the server rejected our request due to an error in our request: replace operation does not apply: doc is missing key: ${op.path}`,
+          );
         node[last] = clone(op.value);
         break;
       case 'remove':
-        if (!(last in node)) throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: remove operation does not apply: doc is missing path: "${op.path}"`);
+        if (!(last in node))
+          throw new ApiError(
+            422,
+            'Invalid',
+            `the server rejected our request due to an error in our request: remove operation does not apply: doc is missing path: "${op.path}"`,
+          );
         delete node[last];
         break;
       case 'test':
-        if (JSON.stringify(node[last]) !== JSON.stringify(op.value)) throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: testing value ${op.path} failed: test failed`);
+        if (JSON.stringify(node[last]) !== JSON.stringify(op.value))
+          throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: testing value ${op.path} failed: test failed`);
         break;
       default:
         throw badRequest(`unsupported json patch operation ${JSON.stringify(op.op)}`);
@@ -212,7 +282,13 @@ export class KubeApiState {
   }
   addNamespace(name) {
     if (!this.namespaces.has(name)) {
-      this.namespaces.set(name, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, uid: randomUUID(), resourceVersion: this.nextRv(), creationTimestamp: new Date().toISOString() }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+      this.namespaces.set(name, {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name, uid: randomUUID(), resourceVersion: this.nextRv(), creationTimestamp: new Date().toISOString() },
+        spec: { finalizers: ['kubernetes'] },
+        status: { phase: 'Active' },
+      });
     }
   }
   get(ns, name) {
@@ -238,7 +314,16 @@ export class KubeApiState {
     o.metadata = { ...o.metadata, namespace: ns, uid: randomUUID(), resourceVersion: this.nextRv(), creationTimestamp: new Date().toISOString() };
     o.type ??= 'Opaque';
     const owners = new Map([[manager, { op: 'Update', fields: fieldsOf(o) }]]);
-    o.metadata.managedFields = [{ manager, operation: 'Update', apiVersion: 'v1', time: o.metadata.creationTimestamp, fieldsType: 'FieldsV1', fieldsV1: fieldsV1(owners.get(manager).fields) }];
+    o.metadata.managedFields = [
+      {
+        manager,
+        operation: 'Update',
+        apiVersion: 'v1',
+        time: o.metadata.creationTimestamp,
+        fieldsType: 'FieldsV1',
+        fieldsV1: fieldsV1(owners.get(manager).fields),
+      },
+    ];
     this.secrets.set(`${ns}/${o.metadata.name}`, { obj: o, owners });
     return o;
   }
@@ -248,22 +333,36 @@ function validate(obj, old) {
   const name = obj.metadata?.name ?? '';
   const causes = [];
   if (!name) causes.push({ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' });
-  else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) causes.push({ reason: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character` });
+  else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name))
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: 'metadata.name',
+      message: `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
+    });
   let size = 0;
   for (const [k, v] of Object.entries(obj.data ?? {})) {
-    if (!KEY_RE.test(k) || k.length > 253) causes.push({ reason: 'FieldValueInvalid', field: `data[${k}]`, message: `Invalid value: "${k}": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')` });
+    if (!KEY_RE.test(k) || k.length > 253)
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: `data[${k}]`,
+        message: `Invalid value: "${k}": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')`,
+      });
     size += b64decode(name, k, v).length;
   }
   if (size > MAX_SECRET_BYTES) causes.push({ reason: 'FieldValueTooLong', field: 'data', message: `Too long: may not be more than ${MAX_SECRET_BYTES} bytes` });
   if (obj.type === 'kubernetes.io/tls') {
     for (const k of ['tls.crt', 'tls.key']) if (!obj.data?.[k]) causes.push({ reason: 'FieldValueRequired', field: `data[${k}]`, message: 'Required value' });
   }
-  if (obj.type === 'kubernetes.io/dockerconfigjson' && !obj.data?.['.dockerconfigjson']) causes.push({ reason: 'FieldValueRequired', field: 'data[.dockerconfigjson]', message: 'Required value' });
+  if (obj.type === 'kubernetes.io/dockerconfigjson' && !obj.data?.['.dockerconfigjson'])
+    causes.push({ reason: 'FieldValueRequired', field: 'data[.dockerconfigjson]', message: 'Required value' });
   if (old) {
-    if ((old.type ?? 'Opaque') !== (obj.type ?? 'Opaque')) causes.push({ reason: 'FieldValueInvalid', field: 'type', message: `Invalid value: "${obj.type}": field is immutable` });
+    if ((old.type ?? 'Opaque') !== (obj.type ?? 'Opaque'))
+      causes.push({ reason: 'FieldValueInvalid', field: 'type', message: `Invalid value: "${obj.type}": field is immutable` });
     if (old.immutable === true) {
-      if (JSON.stringify(old.data ?? {}) !== JSON.stringify(obj.data ?? {})) causes.push({ reason: 'FieldValueForbidden', field: 'data', message: 'Forbidden: field is immutable when `immutable` is set' });
-      if (obj.immutable !== true) causes.push({ reason: 'FieldValueForbidden', field: 'immutable', message: 'Forbidden: field is immutable when `immutable` is set' });
+      if (JSON.stringify(old.data ?? {}) !== JSON.stringify(obj.data ?? {}))
+        causes.push({ reason: 'FieldValueForbidden', field: 'data', message: 'Forbidden: field is immutable when `immutable` is set' });
+      if (obj.immutable !== true)
+        causes.push({ reason: 'FieldValueForbidden', field: 'immutable', message: 'Forbidden: field is immutable when `immutable` is set' });
     }
   }
   if (causes.length) throw invalid(name, causes);
@@ -290,12 +389,26 @@ export async function startKubeApi(opts = {}) {
   const authorize = (verb, ns, name) => {
     if (opts.authorize && !opts.authorize(verb, ns, name)) {
       const where = ns ? ` in the namespace "${ns}"` : ' at the cluster scope';
-      throw new ApiError(403, 'Forbidden', `secrets${name ? ` "${name}"` : ''} is forbidden: User "${user}" cannot ${verb} resource "secrets" in API group ""${where}`, { ...(name ? { name } : {}), kind: 'secrets' });
+      throw new ApiError(
+        403,
+        'Forbidden',
+        `secrets${name ? ` "${name}"` : ''} is forbidden: User "${user}" cannot ${verb} resource "secrets" in API group ""${where}`,
+        { ...(name ? { name } : {}), kind: 'secrets' },
+      );
     }
   };
 
   const owned = (entry) =>
-    [...entry.owners.entries()].filter(([, o]) => o.fields.size).map(([manager, o]) => ({ manager, operation: o.op, apiVersion: 'v1', time: new Date().toISOString(), fieldsType: 'FieldsV1', fieldsV1: fieldsV1(o.fields) }));
+    [...entry.owners.entries()]
+      .filter(([, o]) => o.fields.size)
+      .map(([manager, o]) => ({
+        manager,
+        operation: o.op,
+        apiVersion: 'v1',
+        time: new Date().toISOString(),
+        fieldsType: 'FieldsV1',
+        fieldsV1: fieldsV1(o.fields),
+      }));
 
   function persist(ns, name, entry, dryRun, bump = true) {
     if (bump) entry.obj.metadata.resourceVersion = dryRun ? entry.obj.metadata.resourceVersion : state.nextRv();
@@ -306,12 +419,14 @@ export async function startKubeApi(opts = {}) {
 
   function create(ns, body, manager, dryRun) {
     if (!state.namespaces.has(ns)) throw notFound('namespaces', ns);
-    if (!isObj(body) || (body.kind !== undefined && body.kind !== 'Secret') || (body.apiVersion !== undefined && body.apiVersion !== 'v1')) throw badRequest('the body of the request was in an unknown format: expected a v1 Secret');
+    if (!isObj(body) || (body.kind !== undefined && body.kind !== 'Secret') || (body.apiVersion !== undefined && body.apiVersion !== 'v1'))
+      throw badRequest('the body of the request was in an unknown format: expected a v1 Secret');
     const obj = clone(body);
     obj.apiVersion = 'v1';
     obj.kind = 'Secret';
     obj.metadata ??= {};
-    if (obj.metadata.namespace && obj.metadata.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (obj.metadata.namespace && obj.metadata.namespace !== ns)
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
     if (obj.metadata.resourceVersion) throw new ApiError(400, 'BadRequest', 'resourceVersion should not be set on objects to be created');
     for (const [k, v] of Object.entries(obj.stringData ?? {})) (obj.data ??= {})[k] = Buffer.from(String(v)).toString('base64');
     delete obj.stringData;
@@ -340,10 +455,19 @@ export async function startKubeApi(opts = {}) {
     mine.op = op;
     for (const f of changed) mine.fields.add(f);
     owners.set(manager, mine);
-    next.metadata = { ...next.metadata, namespace: ns, name, uid: old.metadata.uid, creationTimestamp: old.metadata.creationTimestamp, resourceVersion: old.metadata.resourceVersion };
+    next.metadata = {
+      ...next.metadata,
+      namespace: ns,
+      name,
+      uid: old.metadata.uid,
+      creationTimestamp: old.metadata.creationTimestamp,
+      resourceVersion: old.metadata.resourceVersion,
+    };
     next.apiVersion = 'v1';
     next.kind = 'Secret';
-    const noop = JSON.stringify({ ...old, metadata: { ...old.metadata, managedFields: undefined } }) === JSON.stringify({ ...next, metadata: { ...next.metadata, managedFields: undefined } });
+    const noop =
+      JSON.stringify({ ...old, metadata: { ...old.metadata, managedFields: undefined } }) ===
+      JSON.stringify({ ...next, metadata: { ...next.metadata, managedFields: undefined } });
     return persist(ns, name, { obj: next, owners }, dryRun, !noop);
   }
 
@@ -351,7 +475,8 @@ export async function startKubeApi(opts = {}) {
     if (!manager) throw badRequest('PATCH with an apply patch requires a fieldManager');
     if (!isObj(body) || body.apiVersion !== 'v1' || body.kind !== 'Secret') throw badRequest('apply patches must set apiVersion: v1 and kind: Secret');
     if (body.metadata?.name !== name) throw badRequest(`the name of the object (${body.metadata?.name}) does not match the name on the URL (${name})`);
-    if (body.metadata?.namespace && body.metadata.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (body.metadata?.namespace && body.metadata.namespace !== ns)
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
     const config = clone(body);
     for (const [k, v] of Object.entries(config.stringData ?? {})) (config.data ??= {})[k] = Buffer.from(String(v)).toString('base64');
     delete config.stringData;
@@ -361,7 +486,19 @@ export async function startKubeApi(opts = {}) {
       authorize('create', ns, name);
       if (!state.namespaces.has(ns)) throw notFound('namespaces', ns);
       if (config.metadata.resourceVersion) throw conflict(name);
-      const obj = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns, ...(config.metadata.labels ? { labels: config.metadata.labels } : {}), ...(config.metadata.annotations ? { annotations: config.metadata.annotations } : {}) }, ...(config.data ? { data: config.data } : {}), type: config.type ?? 'Opaque', ...(config.immutable !== undefined ? { immutable: config.immutable } : {}) };
+      const obj = {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          name,
+          namespace: ns,
+          ...(config.metadata.labels ? { labels: config.metadata.labels } : {}),
+          ...(config.metadata.annotations ? { annotations: config.metadata.annotations } : {}),
+        },
+        ...(config.data ? { data: config.data } : {}),
+        type: config.type ?? 'Opaque',
+        ...(config.immutable !== undefined ? { immutable: config.immutable } : {}),
+      };
       validate(obj);
       obj.metadata.uid = randomUUID();
       obj.metadata.creationTimestamp = new Date().toISOString();
@@ -375,8 +512,18 @@ export async function startKubeApi(opts = {}) {
       for (const [m, o] of entry.owners) if (m !== manager && o.fields.has(f)) conflicts.push({ m, f });
     }
     if (conflicts.length && !force) {
-      const path = (f) => (f.startsWith('data.') ? `.data.${f.slice(5)}` : f.startsWith('labels.') || f.startsWith('annotations.') ? `.metadata.${f}` : `.${f}`);
-      throw new ApiError(409, 'Conflict', `Apply failed with ${conflicts.length} conflict${conflicts.length > 1 ? 's' : ''}: ${conflicts.map((c) => `conflict with "${c.m}" using v1: ${path(c.f)}`).join('\n')}`, { name, kind: 'secrets', causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.m}" using v1`, field: path(c.f) })) });
+      const path = (f) =>
+        f.startsWith('data.') ? `.data.${f.slice(5)}` : f.startsWith('labels.') || f.startsWith('annotations.') ? `.metadata.${f}` : `.${f}`;
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Apply failed with ${conflicts.length} conflict${conflicts.length > 1 ? 's' : ''}: ${conflicts.map((c) => `conflict with "${c.m}" using v1: ${path(c.f)}`).join('\n')}`,
+        {
+          name,
+          kind: 'secrets',
+          causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.m}" using v1`, field: path(c.f) })),
+        },
+      );
     }
     const next = clone(entry.obj);
     const previous = entry.owners.get(manager)?.op === 'Apply' ? entry.owners.get(manager).fields : new Set();
@@ -387,9 +534,12 @@ export async function startKubeApi(opts = {}) {
     for (const f of want) setField(next, f, getField(config, f));
     validate(next, entry.obj);
     const owners = new Map([...entry.owners].map(([m, o]) => [m, { op: o.op, fields: new Set(o.fields) }]));
-    for (const [m, o] of owners) if (m !== manager) for (const f of want) if (JSON.stringify(getField(entry.obj, f)) !== JSON.stringify(getField(config, f))) o.fields.delete(f);
+    for (const [m, o] of owners)
+      if (m !== manager) for (const f of want) if (JSON.stringify(getField(entry.obj, f)) !== JSON.stringify(getField(config, f))) o.fields.delete(f);
     owners.set(manager, { op: 'Apply', fields: want });
-    const noop = JSON.stringify(next) === JSON.stringify(entry.obj) && JSON.stringify([...entry.owners.get(manager)?.fields ?? []].sort()) === JSON.stringify([...want].sort());
+    const noop =
+      JSON.stringify(next) === JSON.stringify(entry.obj) &&
+      JSON.stringify([...(entry.owners.get(manager)?.fields ?? [])].sort()) === JSON.stringify([...want].sort());
     return { created: false, obj: persist(ns, name, { obj: next, owners }, dryRun, !noop) };
   }
 
@@ -437,23 +587,48 @@ export async function startKubeApi(opts = {}) {
     const dryRun = dryRunParam.includes('All');
     const manager = q.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0];
 
-    if (req.method === 'GET' && path === '/api') return [200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host }] }];
+    if (req.method === 'GET' && path === '/api')
+      return [200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host }] }];
     if (req.method === 'GET' && path === '/apis') return [200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] }];
     if (req.method === 'GET' && path === '/version') return [200, { major: '1', minor: '31', gitVersion: 'v1.31.0', platform: 'linux/amd64' }];
     if (req.method === 'GET' && path === '/api/v1') {
-      return [200, {
-        kind: 'APIResourceList', groupVersion: 'v1',
-        resources: [
-          { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], shortNames: ['ns'] },
-          { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'] },
-        ],
-      }];
+      return [
+        200,
+        {
+          kind: 'APIResourceList',
+          groupVersion: 'v1',
+          resources: [
+            {
+              name: 'namespaces',
+              singularName: 'namespace',
+              namespaced: false,
+              kind: 'Namespace',
+              verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+              shortNames: ['ns'],
+            },
+            {
+              name: 'secrets',
+              singularName: 'secret',
+              namespaced: true,
+              kind: 'Secret',
+              verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+            },
+          ],
+        },
+      ];
     }
     if (path === '/api/v1/namespaces') {
-      if (req.method === 'GET') return [200, { kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: String(state.rv) }, items: [...state.namespaces.values()] }];
+      if (req.method === 'GET')
+        return [200, { kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: String(state.rv) }, items: [...state.namespaces.values()] }];
       if (req.method === 'POST') {
         const name = body?.metadata?.name;
-        if (!name || !DNS1123_LABEL.test(name) || name.length > 63) throw new ApiError(422, 'Invalid', `Namespace "${name}" is invalid: metadata.name: Invalid value: "${name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'`, { name, kind: 'Namespace' });
+        if (!name || !DNS1123_LABEL.test(name) || name.length > 63)
+          throw new ApiError(
+            422,
+            'Invalid',
+            `Namespace "${name}" is invalid: metadata.name: Invalid value: "${name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'`,
+            { name, kind: 'Namespace' },
+          );
         if (state.namespaces.has(name)) throw new ApiError(409, 'AlreadyExists', `namespaces "${name}" already exists`, { name, kind: 'namespaces' });
         if (!dryRun) state.addNamespace(name);
         return [201, state.namespaces.get(name) ?? { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }];
@@ -478,7 +653,10 @@ export async function startKubeApi(opts = {}) {
         delete x.kind;
         return x;
       });
-      const metadata = { resourceVersion: String(state.rv), ...(start + limit < all.length ? { continue: Buffer.from(String(start + limit)).toString('base64url') } : {}) };
+      const metadata = {
+        resourceVersion: String(state.rv),
+        ...(start + limit < all.length ? { continue: Buffer.from(String(start + limit)).toString('base64url') } : {}),
+      };
       return [200, { kind: 'ConfigMapList', apiVersion: 'v1', metadata, items: page }];
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets$/.exec(path))) {
@@ -520,7 +698,12 @@ export async function startKubeApi(opts = {}) {
           else if (ct === 'application/merge-patch+json' || ct === 'application/strategic-merge-patch+json') {
             if (!isObj(body)) throw badRequest('merge patch must be a JSON object');
             next = mergePatch(clone(entry.obj), body);
-          } else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`);
+          } else
+            throw new ApiError(
+              415,
+              'UnsupportedMediaType',
+              `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+            );
           const rv = next.metadata?.resourceVersion;
           if (rv && rv !== entry.obj.metadata.resourceVersion) throw conflict(name);
           return [200, update(ns, name, entry, next, manager, 'Update', dryRun)];
@@ -529,8 +712,20 @@ export async function startKubeApi(opts = {}) {
           authorize('delete', ns, name);
           if (!entry) throw notFound('secrets', name);
           const pre = body?.preconditions ?? {};
-          if (pre.uid && pre.uid !== entry.obj.metadata.uid) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on secrets "${name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${entry.obj.metadata.uid}`, { name, kind: 'secrets' });
-          if (pre.resourceVersion && pre.resourceVersion !== entry.obj.metadata.resourceVersion) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on secrets "${name}": Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${entry.obj.metadata.resourceVersion}`, { name, kind: 'secrets' });
+          if (pre.uid && pre.uid !== entry.obj.metadata.uid)
+            throw new ApiError(
+              409,
+              'Conflict',
+              `Operation cannot be fulfilled on secrets "${name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${entry.obj.metadata.uid}`,
+              { name, kind: 'secrets' },
+            );
+          if (pre.resourceVersion && pre.resourceVersion !== entry.obj.metadata.resourceVersion)
+            throw new ApiError(
+              409,
+              'Conflict',
+              `Operation cannot be fulfilled on secrets "${name}": Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${entry.obj.metadata.resourceVersion}`,
+              { name, kind: 'secrets' },
+            );
           if (!dryRun) state.secrets.delete(`${ns}/${name}`);
           return [200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: 'secrets', uid: entry.obj.metadata.uid } }];
         }
@@ -543,7 +738,15 @@ export async function startKubeApi(opts = {}) {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const raw = Buffer.concat(chunks).toString('utf8');
-    const record = { method: req.method, path: req.url.split('?')[0], query: Object.fromEntries(new URL(req.url, 'http://x').searchParams), contentType: req.headers['content-type'], userAgent: req.headers['user-agent'], body: undefined, status: 0 };
+    const record = {
+      method: req.method,
+      path: req.url.split('?')[0],
+      query: Object.fromEntries(new URL(req.url, 'http://x').searchParams),
+      contentType: req.headers['content-type'],
+      userAgent: req.headers['user-agent'],
+      body: undefined,
+      status: 0,
+    };
     requests.push(record);
     let code;
     let payload;
@@ -588,7 +791,10 @@ export async function startKubeApi(opts = {}) {
     /** A kubeconfig for this server: YAML text. */
     kubeconfig({ context = 'test', cluster = 'test-cluster', user = 'test-user', namespace, withToken = true } = {}) {
       // Plain HTTP needs insecure-skip-tls-verify: the client refuses http:// otherwise.
-      const clusterEntry = { server: url, ...(tls ? { 'certificate-authority-data': Buffer.from(tls.ca).toString('base64') } : { 'insecure-skip-tls-verify': true }) };
+      const clusterEntry = {
+        server: url,
+        ...(tls ? { 'certificate-authority-data': Buffer.from(tls.ca).toString('base64') } : { 'insecure-skip-tls-verify': true }),
+      };
       return [
         'apiVersion: v1',
         'kind: Config',
@@ -610,9 +816,10 @@ export async function startKubeApi(opts = {}) {
         '',
       ].join('\n');
     },
-    close: () => new Promise((r) => {
-      server.closeAllConnections?.();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections?.();
+        server.close(() => r());
+      }),
   };
 }

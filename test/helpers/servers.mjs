@@ -27,11 +27,13 @@ export async function freePort() {
 export function havePostgres() {
   const r = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
   const ok = r.status === 0 && spawnSync(join(r.stdout.trim(), 'initdb'), ['--version']).status === 0;
-  if (!ok && process.env.CI === 'true') throw new Error('PostgreSQL (initdb, pg_ctl from pg_config --bindir) is required in CI but is not installed (.ci/run installs it)');
+  if (!ok && process.env.CI === 'true')
+    throw new Error('PostgreSQL (initdb, pg_ctl from pg_config --bindir) is required in CI but is not installed (.ci/run installs it)');
   return ok;
 }
 
-export const haveRedis = () => haveBinary('redis-server', ['--version']) && haveBinary('redis-cli', ['--version']) && haveBinary('redis-check-rdb', ['--version']);
+export const haveRedis = () =>
+  haveBinary('redis-server', ['--version']) && haveBinary('redis-cli', ['--version']) && haveBinary('redis-check-rdb', ['--version']);
 
 /**
  * A throwaway PostgreSQL cluster: initdb and pg_ctl from `pg_config
@@ -49,7 +51,8 @@ export async function startPostgres() {
     chownSync(dir, uid, gid);
   }
   const port = await freePort();
-  const as = (cmd, args) => (asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' }) : execFileSync(cmd, args, { stdio: 'pipe' }));
+  const as = (cmd, args) =>
+    asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' }) : execFileSync(cmd, args, { stdio: 'pipe' });
   as(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   as(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-o', `-p ${port} -k ${dir} -c listen_addresses= -c fsync=off`, '-l', join(dir, 'log'), '-w', 'start']);
   const env = { PGHOST: dir, PGPORT: String(port), PGUSER: 'postgres', PATH: process.env.PATH ?? '' };
@@ -72,7 +75,26 @@ export async function startRedis(dir) {
   const d = dir ?? mkdtempSync(join(tmpdir(), 'vt-redis-'));
   mkdirSync(d, { recursive: true });
   const port = await freePort();
-  execFileSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', d, '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', '--daemonize', 'yes', '--logfile', join(d, 'redis.log'), '--pidfile', join(d, 'redis.pid')]);
+  execFileSync('redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    d,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--repl-diskless-sync-delay',
+    '0',
+    '--daemonize',
+    'yes',
+    '--logfile',
+    join(d, 'redis.log'),
+    '--pidfile',
+    join(d, 'redis.pid'),
+  ]);
   const cli = (...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
   for (let i = 0; i < 100; i++) {
     try {

@@ -25,7 +25,12 @@ const vt = (args: string[], opts: CliOptions = {}): Promise<CliResult> => cli(di
 /** The built CLI as its own process: a hang is a timeout (killed), an unsettled promise exit 13. */
 function vtProcess(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult & { timedOut: boolean }> {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state'), ...(pg?.env ?? {}), ...RCLONE, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const p = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state'), ...(pg?.env ?? {}), ...RCLONE, ...env } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -109,7 +114,9 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
     const r = await vtProcess(['backup', 'files', '-r', join(mnt, 'repo'), '-C', 'data', '--name', 'full1', 'big']);
     expect(r.timedOut, 'the backup hung').toBe(false);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^vault-tool: error: cannot write ${join(mnt, 'repo/files/full1')}/\\d{8}T\\d{6}Z-[0-9a-f]{8}\\.tar\\.age: no space left on the device\\n$`));
+    expect(r.stderr).toMatch(
+      new RegExp(`^vault-tool: error: cannot write ${join(mnt, 'repo/files/full1')}/\\d{8}T\\d{6}Z-[0-9a-f]{8}\\.tar\\.age: no space left on the device\\n$`),
+    );
     expect(walk(join(mnt, 'repo')).filter((f) => f.endsWith('.tmp') || f.endsWith('.age'))).toEqual([]);
     expect(await survivors(join(dir, 'data'))).toEqual([]);
   });
@@ -123,12 +130,14 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
     expect(walk(join(mnt, 'repo')).filter((f) => f.endsWith('.tmp') || f.endsWith('.age'))).toEqual([]);
   });
 
-  it('an rclone upload that fails while the dump is still coming: exit 1 with rclone\'s message', async () => {
+  it("an rclone upload that fails while the dump is still coming: exit 1 with rclone's message", async () => {
     writeFileSync(join(dir, 'plainfile'), 'x');
     const r = await vtProcess(['backup', 'files', '-r', `x:${join(dir, 'plainfile', 'repo')}`, '-C', 'data', '--name', 'up', 'big']);
     expect(r.timedOut, 'the backup hung').toBe(false);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/^vault-tool: error: uploading x:.*\/plainfile\/repo\/files\/up\/\S+\.tar\.age failed \(rclone exit \d+\): .+\n(vault-tool: hint: .*\n)?$/);
+    expect(r.stderr).toMatch(
+      /^vault-tool: error: uploading x:.*\/plainfile\/repo\/files\/up\/\S+\.tar\.age failed \(rclone exit \d+\): .+\n(vault-tool: hint: .*\n)?$/,
+    );
     expect(await survivors(join(dir, 'data'))).toEqual([]);
   });
 
@@ -156,7 +165,9 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
         const r = await vtProcess(['backup', 'postgres', '--dbname', 'postgres', '-r', 'repo'], { PATH: fakePgDump(bytes) });
         expect(r.timedOut, 'the backup hung').toBe(false);
         expect(r.code, r.stderr).toBe(19);
-        expect(r.stderr).toMatch(/^vault-tool: error: the dump does not pass pg_restore -f \/dev\/null: pg_restore -f \/dev\/null failed \(exit 1\): .+; nothing was kept\n$/);
+        expect(r.stderr).toMatch(
+          /^vault-tool: error: the dump does not pass pg_restore -f \/dev\/null: pg_restore -f \/dev\/null failed \(exit 1\): .+; nothing was kept\n$/,
+        );
         expect(walk(join(dir, 'repo/postgres/postgres'))).toEqual([]);
         expect(await survivors(`fake-pg-${bytes}`)).toEqual([]);
       });
@@ -167,7 +178,20 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
 describe('component names: one check before anything runs', () => {
   it('the check itself: KIND/NAME, no . or .. segment, no leading dot, no deeper /', () => {
     for (const good of ['postgres/app', 'files/config', 'exec/m.1_x-y', 'redis/default', 'k8s/prod']) expect(checkComponent(good)).toBe(good);
-    for (const bad of ['files/../../x', 'files/..', 'files/.', 'files/.hidden', 'exec/a/b', 'redis/A B', 'postgres', 'postgres/', '../postgres/x', 'other/x', 'files/UPPER']) expect(() => checkComponent(bad), bad).toThrow(/invalid component name/);
+    for (const bad of [
+      'files/../../x',
+      'files/..',
+      'files/.',
+      'files/.hidden',
+      'exec/a/b',
+      'redis/A B',
+      'postgres',
+      'postgres/',
+      '../postgres/x',
+      'other/x',
+      'files/UPPER',
+    ])
+      expect(() => checkComponent(bad), bad).toThrow(/invalid component name/);
   });
 
   it('--name is refused with a usage error, and nothing is written anywhere', async () => {
@@ -204,7 +228,12 @@ describe('component names: one check before anything runs', () => {
     for (const db of ['..', '.hidden', 'Orders', 'orders']) pg!.sql(`create database "${db}"`);
     const b = await vt(['backup', 'postgres', '--all', '-r', 'pg-repo', '--json']);
     expect(b.code, b.stderr).toBe(0);
-    const made = b.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'backup').map((l) => l.component as string);
+    const made = b.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type === 'backup')
+      .map((l) => l.component as string);
     expect(new Set(made).size).toBe(made.length);
     expect(made).toContain('postgres/orders');
     expect(made).toContain('postgres/globals');
@@ -225,13 +254,27 @@ describe('credentials on a command line', () => {
     const text = readFileSync(join(dir, 'cred-repo/exec/m', file), 'utf8');
     for (const secret of ['Hunter2pw', 'MySQLpw', 'PGPASSWORD=abc', 'Sep4rate', 'Tok3n']) expect(text).not.toContain(secret);
     expect(JSON.stringify(JSON.parse(text).tool)).not.toContain('abc');
-    expect(JSON.parse(text).tool.args).toEqual(['-c', 'echo dump', 'sh', '--uri', 'mongodb://admin:***@db/x', '-p***', 'PGPASSWORD=***', '--password', '***', '--api-token=***']);
+    expect(JSON.parse(text).tool.args).toEqual([
+      '-c',
+      'echo dump',
+      'sh',
+      '--uri',
+      'mongodb://admin:***@db/x',
+      '-p***',
+      'PGPASSWORD=***',
+      '--password',
+      '***',
+      '--api-token=***',
+    ]);
     const plain = await vt(['backup', 'exec', '--name', 'n', '-r', 'cred-repo', '--', 'echo', 'nothing', 'secret-free']);
     expect(plain.stderr).not.toContain('warning');
   });
 
   it('redaction covers scripts, query strings and conninfo too', () => {
-    expect(redactArgs(['-c', "PGPASSWORD='a b' pg_dump -d x; MYSQL_PWD=zz mysqldump"]).shown).toEqual(['-c', 'PGPASSWORD=*** pg_dump -d x; MYSQL_PWD=*** mysqldump']);
+    expect(redactArgs(['-c', "PGPASSWORD='a b' pg_dump -d x; MYSQL_PWD=zz mysqldump"]).shown).toEqual([
+      '-c',
+      'PGPASSWORD=*** pg_dump -d x; MYSQL_PWD=*** mysqldump',
+    ]);
     expect(redactArgs(['postgresql://u@h/db?sslmode=require&password=zz']).shown).toEqual(['postgresql://u@h/db?sslmode=require&password=***']);
     expect(redactArgs(['dbname=x password = S3cret']).shown).toEqual(['dbname=x password = ***']);
     expect(redactArgs(['--port', '5432', 'plain']).redacted).toBe(false);
@@ -251,8 +294,12 @@ describe('credentials on a command line', () => {
     ];
     for (const d of refused) expect(() => checkDbname(d), d).toThrow(/the connection string holds a password/);
     expect(() => checkDbname("dbname='unterminated")).toThrow(/cannot be read as libpq reads one/);
-    for (const d of ['orders', 'dbname=orders', 'dbname = orders host=/tmp', 'postgresql://app@localhost/orders?sslmode=disable', "dbname='my password db'"]) expect(() => checkDbname(d), d).not.toThrow();
-    expect(parseConninfo("dbname = 'a \\' b' x=y")).toEqual([['dbname', "a ' b"], ['x', 'y']]);
+    for (const d of ['orders', 'dbname=orders', 'dbname = orders host=/tmp', 'postgresql://app@localhost/orders?sslmode=disable', "dbname='my password db'"])
+      expect(() => checkDbname(d), d).not.toThrow();
+    expect(parseConninfo("dbname = 'a \\' b' x=y")).toEqual([
+      ['dbname', "a ' b"],
+      ['x', 'y'],
+    ]);
     const r = await vt(['backup', 'postgres', '--dbname', 'dbname=orders password = S3cretPW', '-r', 'repo']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^vault-tool: error: the connection string holds a password/);
@@ -264,7 +311,12 @@ describe('temp files of killed backups', () => {
   const tag = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
   it('a backup killed mid-write leaves a temp file; the next backup of the component removes it, whatever its name', async () => {
-    const p = spawn(process.execPath, [BIN, 'backup', 'exec', '--name', 'slow', '-r', 'kill-repo', '--', 'sh', '-c', 'head -c 200000 /dev/urandom; sleep 30'], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') } as NodeJS.ProcessEnv, stdio: 'ignore', detached: true });
+    const p = spawn(process.execPath, [BIN, 'backup', 'exec', '--name', 'slow', '-r', 'kill-repo', '--', 'sh', '-c', 'head -c 200000 /dev/urandom; sleep 30'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') } as NodeJS.ProcessEnv,
+      stdio: 'ignore',
+      detached: true,
+    });
     const folder = join(dir, 'kill-repo/exec/slow');
     for (let i = 0; i < 200 && !walk(folder).some((f) => f.endsWith('.tmp')); i++) await new Promise((r) => setTimeout(r, 50));
     const left = walk(folder).filter((f) => f.endsWith('.tmp'));
@@ -283,7 +335,11 @@ describe('temp files of killed backups', () => {
     try {
       const r = await vt(['backup', 'exec', '--name', 'slow', '-r', 'kill-repo', '--', 'echo', 'x']);
       expect(r.code, r.stderr).toBe(0);
-      expect(walk(folder).filter((f) => f.endsWith('.tmp')).sort()).toEqual([live, other, freshLegacy].sort());
+      expect(
+        walk(folder)
+          .filter((f) => f.endsWith('.tmp'))
+          .sort(),
+      ).toEqual([live, other, freshLegacy].sort());
       expect(sweepFolder(folder)).toEqual([]);
     } finally {
       sleeper.kill('SIGKILL');

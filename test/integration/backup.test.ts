@@ -20,8 +20,13 @@ const HAVE_PG = havePostgres();
 const HAVE_REDIS = haveRedis();
 const HAVE_AGE = haveBinary('age', ['--version']);
 
-const vt = (args: string[], opts: CliOptions = {}): Promise<CliResult> => cli(dir, args, { ...opts, env: { ...(pg?.env ?? {}), RCLONE_CONFIG_OFFSITE_TYPE: 'local', ...opts.env } });
-const lines = (r: CliResult) => r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+const vt = (args: string[], opts: CliOptions = {}): Promise<CliResult> =>
+  cli(dir, args, { ...opts, env: { ...(pg?.env ?? {}), RCLONE_CONFIG_OFFSITE_TYPE: 'local', ...opts.env } });
+const lines = (r: CliResult) =>
+  r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 const files = (sub: string) => {
   try {
     return readdirSync(join(dir, sub), { recursive: true }).map(String).sort();
@@ -47,7 +52,10 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     pg.sql("create role app_owner login password 'app-owner-secret'");
     for (const db of ['orders', 'users']) {
       pg.sql(`create database ${db} owner app_owner`);
-      pg.sql(`create table items (id int primary key, name text, price numeric); insert into items select g, md5(g::text), g * 1.5 from generate_series(1, 30000) g; alter table items owner to app_owner`, db);
+      pg.sql(
+        `create table items (id int primary key, name text, price numeric); insert into items select g, md5(g::text), g * 1.5 from generate_series(1, 30000) g; alter table items owner to app_owner`,
+        db,
+      );
     }
   });
   const fingerprint = (db: string) => pg.sql("select count(*) || ':' || md5(string_agg(id || name || price, ',' order by id)) from items", db);
@@ -58,7 +66,11 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     const [start, made, summary] = lines(b);
     expect(start).toMatchObject({ type: 'start', component: 'postgres/orders' });
     expect(start.estimate).toBeGreaterThan(1_000_000);
-    expect(made).toMatchObject({ type: 'backup', component: 'postgres/orders', verification: { ok: true, check: 'pg_restore -f /dev/null while writing; the stored file read back' } });
+    expect(made).toMatchObject({
+      type: 'backup',
+      component: 'postgres/orders',
+      verification: { ok: true, check: 'pg_restore -f /dev/null while writing; the stored file read back' },
+    });
     expect(summary).toMatchObject({ type: 'summary', backups: 1 });
     const r = await vt(['backup', 'restore', `postgres/orders/${made.file}`, '--dbname', 'orders_restored', '--create', '-r', 'repo']);
     expect(r.code, r.stderr).toBe(0);
@@ -70,7 +82,9 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
   it('--all: every database, one backup each, and the globals with the role', async () => {
     const b = await vt(['backup', 'postgres', '--all', '-r', 'repo', '--json']);
     expect(b.code, b.stderr).toBe(0);
-    const made = lines(b).filter((l) => l.type === 'backup').map((l) => l.component);
+    const made = lines(b)
+      .filter((l) => l.type === 'backup')
+      .map((l) => l.component);
     expect(made).toEqual(['postgres/orders', 'postgres/orders_restored', 'postgres/postgres', 'postgres/users', 'postgres/globals']);
     const list = JSON.parse((await vt(['backup', 'list', '-r', 'repo', '--json'])).stdout);
     const globals = list.find((x: { component: string }) => x.component === 'postgres/globals');
@@ -108,7 +122,9 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     chmodSync(join(fake, 'pg_dump'), 0o755);
     const r = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'repo'], { env: { PATH: `${fake}:${process.env.PATH}` } });
     expect(r.code).toBe(19);
-    expect(r.stderr).toMatch(/^vault-tool: error: pg_dump is version 12, older than the server \(\d+\): it cannot dump it faithfully\nvault-tool: hint: install the PostgreSQL \d+ client tools/);
+    expect(r.stderr).toMatch(
+      /^vault-tool: error: pg_dump is version 12, older than the server \(\d+\): it cannot dump it faithfully\nvault-tool: hint: install the PostgreSQL \d+ client tools/,
+    );
   });
 
   it('a password in the connection string is refused (argv is visible in ps)', async () => {
@@ -164,7 +180,10 @@ describe('files, exec and the failures of a dump tool', () => {
   it('a tar that exits 0 but writes something that is not an archive is refused by its check', async () => {
     const fake = join(dir, 'fake-tar');
     mkdirSync(fake, { recursive: true });
-    writeFileSync(join(fake, 'tar'), '#!/bin/sh\ncase "$1" in --version) echo "tar (GNU tar) 1.34";; -t) exec /usr/bin/tar "$@";; *) head -c 2048 /dev/zero | tr "\\0" x;; esac\n');
+    writeFileSync(
+      join(fake, 'tar'),
+      '#!/bin/sh\ncase "$1" in --version) echo "tar (GNU tar) 1.34";; -t) exec /usr/bin/tar "$@";; *) head -c 2048 /dev/zero | tr "\\0" x;; esac\n',
+    );
     chmodSync(join(fake, 'tar'), 0o755);
     const r = await vt(['backup', 'files', '.env', '-C', 'app', '--name', 'fake', '-r', 'repo'], { env: { PATH: `${fake}:${process.env.PATH}` } });
     expect(r.code).toBe(19);
@@ -208,7 +227,10 @@ describe('verification finds damage and missing keys', () => {
   it('a manifest edited after signing is refused', async () => {
     const m = join(dir, 'repo', `${ref}.manifest.json`);
     const good = readFileSync(m, 'utf8');
-    writeFileSync(m, good.replace(/"size": (\d+)/, (_x, n) => `"size": ${Number(n) + 1}`));
+    writeFileSync(
+      m,
+      good.replace(/"size": (\d+)/, (_x, n) => `"size": ${Number(n) + 1}`),
+    );
     const r = await vt(['backup', 'verify', ref, '-r', 'repo', '--json']);
     expect(JSON.parse(r.stdout)[0].message).toBe("the manifest's signature does not verify: it was altered");
     writeFileSync(m, good);
@@ -244,20 +266,25 @@ describe('verification finds damage and missing keys', () => {
     writeFileSync(join(dir, 'plan.yaml'), 'apiVersion: vault-tool/v1\nkind: VerificationPlan\nbackups: { repo: repo, readData: false }\n');
     const v = await vt(['verify', '--plan', 'plan.yaml', '--json']);
     expect(v.code).toBe(8);
-    expect(JSON.parse(v.stdout).checks.filter((c: { ok: boolean }) => !c.ok).map((c: { message: string }) => c.message)).toEqual([
-      expect.stringMatching(/^the vault no longer holds backup key [0-9a-f]{16}: this backup cannot be decrypted/),
-    ]);
+    expect(
+      JSON.parse(v.stdout)
+        .checks.filter((c: { ok: boolean }) => !c.ok)
+        .map((c: { message: string }) => c.message),
+    ).toEqual([expect.stringMatching(/^the vault no longer holds backup key [0-9a-f]{16}: this backup cannot be decrypted/)]);
   });
 });
 
 describe('retention', () => {
-  it('keeps by restic\'s rules, never the newest verified, removes failed backups, and refuses no rules', async () => {
+  it("keeps by restic's rules, never the newest verified, removes failed backups, and refuses no rules", async () => {
     const at = (d: string) => ({ now: new Date(d) });
     for (const d of ['2026-01-01T10:00:00Z', '2026-01-02T10:00:00Z', '2026-01-02T11:00:00Z', '2026-01-09T10:00:00Z']) {
       expect((await vt(['backup', 'exec', '--name', 'daily', '-r', 'prune-repo', '--', 'echo', d], at(d))).code).toBe(0);
     }
     // The newest one then fails its verification: it does not count, and the one before is kept as the newest verified.
-    const newest = files('prune-repo/exec/daily').filter((f) => f.endsWith('.age')).sort().at(-1)!;
+    const newest = files('prune-repo/exec/daily')
+      .filter((f) => f.endsWith('.age'))
+      .sort()
+      .at(-1)!;
     truncateSync(join(dir, 'prune-repo/exec/daily', newest), 30);
     await vt(['backup', 'verify', `exec/daily/${newest}`, '-r', 'prune-repo']);
     const none = await vt(['backup', 'prune', '-r', 'prune-repo']);
@@ -276,7 +303,12 @@ describe('retention', () => {
     expect(files('prune-repo/exec/daily').filter((f) => f.endsWith('.age'))).toHaveLength(1);
     // Even a rule that matches nothing keeps the newest verified backup.
     const last = JSON.parse((await vt(['backup', 'prune', '--keep-within', '1h', '--json', '-r', 'prune-repo'], at('2027-01-01T00:00:00Z'))).stdout).decisions;
-    expect(last).toEqual([expect.objectContaining({ keep: true, reasons: ['the newest verified backup of the component (never removed)', 'the newest verified backup the current backup key opens (never removed)'] })]);
+    expect(last).toEqual([
+      expect.objectContaining({
+        keep: true,
+        reasons: ['the newest verified backup of the component (never removed)', 'the newest verified backup the current backup key opens (never removed)'],
+      }),
+    ]);
   });
 });
 
@@ -322,7 +354,19 @@ describe('Kubernetes and rclone remotes', () => {
       expect(yaml).toContain('kind: ConfigMap');
       expect(yaml).not.toContain('resourceVersion');
       // Back into the cluster through the same guard rails as a plan: a server-side dry run, then into another namespace.
-      const from = ['k8s', 'restore', '--from-backup', `k8s/prod/${made.file}`, '-r', `offsite:${join(dir, 'remote')}`, '--kubeconfig', 'kubeconfig', '--namespace-map', 'apps:apps-restored', '--create-namespace'];
+      const from = [
+        'k8s',
+        'restore',
+        '--from-backup',
+        `k8s/prod/${made.file}`,
+        '-r',
+        `offsite:${join(dir, 'remote')}`,
+        '--kubeconfig',
+        'kubeconfig',
+        '--namespace-map',
+        'apps:apps-restored',
+        '--create-namespace',
+      ];
       expect((await vt([...from, '--dry-run=server'])).code).toBe(0);
       expect(srv.state.get('apps-restored', 'db')).toBeUndefined();
       const back = await vt([...from, '--json']);
@@ -346,7 +390,20 @@ describe('trust, verdicts and targets (what a hostile review found)', () => {
   let foreign: string;
   beforeAll(async () => {
     recipient = (await vt(['backup', 'key'])).stdout.trim();
-    const b = await elsewhere(['backup', 'exec', '--name', 'offsite', '-r', 'trust-repo', '--recipient', recipient, '--json', '--', 'echo', 'from a host the vault does not know']);
+    const b = await elsewhere([
+      'backup',
+      'exec',
+      '--name',
+      'offsite',
+      '-r',
+      'trust-repo',
+      '--recipient',
+      recipient,
+      '--json',
+      '--',
+      'echo',
+      'from a host the vault does not know',
+    ]);
     expect(b.code, b.stderr).toBe(0);
     foreign = `exec/offsite/${lines(b)[1].file}`;
   });
@@ -397,7 +454,11 @@ describe('trust, verdicts and targets (what a hostile review found)', () => {
     const file = `files/kept/${lines(made)[1].file}`;
     const r = await vt(['backup', 'verify', file, '-r', 'verdict-repo', '--json'], { env: { PATH: bin } });
     expect(r.code).toBe(8);
-    expect(JSON.parse(r.stdout)[0]).toMatchObject({ ok: false, inconclusive: true, message: expect.stringMatching(/^could not be checked here: tar is not installed/) });
+    expect(JSON.parse(r.stdout)[0]).toMatchObject({
+      ok: false,
+      inconclusive: true,
+      message: expect.stringMatching(/^could not be checked here: tar is not installed/),
+    });
     const p = await vt(['backup', 'prune', '--keep-last', '1', '--confirm', '-r', 'verdict-repo', '--json']);
     expect(JSON.parse(p.stdout).decisions).toEqual([expect.objectContaining({ keep: true })]);
   });
@@ -412,7 +473,9 @@ describe('trust, verdicts and targets (what a hostile review found)', () => {
     expect(r.stderr).toMatch(/1 file\(s\) in .*clash-target would be overwritten \(\.env\): nothing was restored/);
     expect(readdirSync(join(dir, 'clash-target'))).toEqual(['.env']);
     if (!HAVE_PG) return;
-    const pgRef = JSON.parse((await vt(['backup', 'list', '-r', 'repo', '--json'])).stdout).find((b: { component: string }) => b.component === 'postgres/users');
+    const pgRef = JSON.parse((await vt(['backup', 'list', '-r', 'repo', '--json'])).stdout).find(
+      (b: { component: string }) => b.component === 'postgres/users',
+    );
     const into = await vt(['backup', 'restore', `postgres/users/${pgRef.file}`, '--dbname', 'orders', '-r', 'repo']);
     expect(into.code).toBe(10);
     expect(into.stderr).toMatch(/database orders holds 1 table\(s\): restoring replaces them/);

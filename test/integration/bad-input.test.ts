@@ -21,9 +21,27 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'a-folder'));
   writeFileSync(join(dir, 'a-file'), 'x');
   writeFileSync(join(dir, 'bad.json'), '{ not json');
-  writeFileSync(join(dir, 'shapeless.json'), JSON.stringify({ format: 'vault-tool/share-manifest', version: 1, setId: '0123456789abcdef', keyId: '0123456789abcdef', epoch: 1, threshold: 2, count: 2, createdAt: 'x', publicKey: '0'.repeat(64), signature: '0'.repeat(128), custodians: 'nobody' }));
+  writeFileSync(
+    join(dir, 'shapeless.json'),
+    JSON.stringify({
+      format: 'vault-tool/share-manifest',
+      version: 1,
+      setId: '0123456789abcdef',
+      keyId: '0123456789abcdef',
+      epoch: 1,
+      threshold: 2,
+      count: 2,
+      createdAt: 'x',
+      publicKey: '0'.repeat(64),
+      signature: '0'.repeat(128),
+      custodians: 'nobody',
+    }),
+  );
   writeFileSync(join(dir, 'policy.yaml'), 'apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotectedContexts: [prod]\ndays: mon\n');
-  writeFileSync(join(dir, 'bomb.yaml'), 'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n');
+  writeFileSync(
+    join(dir, 'bomb.yaml'),
+    'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n',
+  );
   writeFileSync(join(dir, 'huge.b64'), Buffer.alloc(10_000_000, 'A'));
   writeFileSync(join(dir, 'two-mib.b64'), Buffer.alloc(2 << 20, 'A'));
   writeFileSync(join(dir, 'kubeconfig-huge'), Buffer.alloc((16 << 20) + 1, '#'));
@@ -39,36 +57,126 @@ const rows = (): Row[] => [
   ['export --out under a file', ['export', 'env', '-o', 'a-file/sub'], 2, 'cannot write DIR/a-file/sub: DIR/a-file is not a folder'],
   ['k8s plan --out onto a folder', ['k8s', 'plan', '-o', 'a-folder'], 2, 'cannot write DIR/a-folder: it is a folder'],
   ['escrow split --out a file', ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', 'a-file'], 2, 'share folder DIR/a-file is not a folder'],
-  ['escrow split --out under a file', ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', 'a-file/s'], 2, 'share folder DIR/a-file/s: DIR/a-file is not a folder'],
-  ['escrow split --out in /proc', ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', '/proc/x'], 1, 'cannot create folder /proc/x: the file system does not allow it'],
-  ['init into a missing folder', ['init', '--vault-file', 'missing/dir/s.vault', '--key-file', 'new.key'], 5, 'cannot write DIR/missing/dir/s.vault: folder DIR/missing/dir does not exist'],
-  ['escrow check with a manifest that is not JSON', ['escrow', 'check', 'SHARE_A', '-m', 'bad.json'], 7, 'DIR/bad.json is not a vault-tool share manifest (not valid JSON)'],
-  ['escrow combine -m with a manifest that is not JSON', ['escrow', 'combine', 'SHARE_A', 'SHARE_B', '-o', 'k.out', '-m', 'bad.json'], 7, 'DIR/bad.json is not a vault-tool share manifest (not valid JSON)'],
-  ['a manifest of the wrong shape', ['escrow', 'check', 'SHARE_A', '-m', 'shapeless.json'], 7, 'DIR/shapeless.json is not a valid share manifest: custodians must list index, label and shareHash'],
+  [
+    'escrow split --out under a file',
+    ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', 'a-file/s'],
+    2,
+    'share folder DIR/a-file/s: DIR/a-file is not a folder',
+  ],
+  [
+    'escrow split --out in /proc',
+    ['escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', '/proc/x'],
+    1,
+    'cannot create folder /proc/x: the file system does not allow it',
+  ],
+  [
+    'init into a missing folder',
+    ['init', '--vault-file', 'missing/dir/s.vault', '--key-file', 'new.key'],
+    5,
+    'cannot write DIR/missing/dir/s.vault: folder DIR/missing/dir does not exist',
+  ],
+  [
+    'escrow check with a manifest that is not JSON',
+    ['escrow', 'check', 'SHARE_A', '-m', 'bad.json'],
+    7,
+    'DIR/bad.json is not a vault-tool share manifest (not valid JSON)',
+  ],
+  [
+    'escrow combine -m with a manifest that is not JSON',
+    ['escrow', 'combine', 'SHARE_A', 'SHARE_B', '-o', 'k.out', '-m', 'bad.json'],
+    7,
+    'DIR/bad.json is not a vault-tool share manifest (not valid JSON)',
+  ],
+  [
+    'a manifest of the wrong shape',
+    ['escrow', 'check', 'SHARE_A', '-m', 'shapeless.json'],
+    7,
+    'DIR/shapeless.json is not a valid share manifest: custodians must list index, label and shareHash',
+  ],
   ['a manifest that is a folder', ['escrow', 'check', 'SHARE_A', '-m', 'a-folder'], 2, 'the manifest is a folder: DIR/a-folder'],
-  ['a policy with days: mon', ['k8s', 'restore', '--plan', 'plan.yaml', '--policy', 'policy.yaml', '--kubeconfig', 'kubeconfig'], 11, 'DIR/policy.yaml: days must be a list such as [mon, tue, wed, thu, fri]'],
+  [
+    'a policy with days: mon',
+    ['k8s', 'restore', '--plan', 'plan.yaml', '--policy', 'policy.yaml', '--kubeconfig', 'kubeconfig'],
+    11,
+    'DIR/policy.yaml: days must be a list such as [mon, tue, wed, thu, fri]',
+  ],
   ['a YAML alias bomb', ['k8s', 'import', '-f', 'bomb.yaml'], 11, 'bomb.yaml: YAML document 1: Excessive alias count indicates a resource exhaustion attack'],
-  ['a 10 MB hmac-key file', ['add', 'h', '-t', 'hmac-key', '--from-file', 'huge.b64'], 11, 'the value DIR/huge.b64 is larger than 4 MiB, the most vault-tool reads for it'],
-  ['a 2 MiB hmac-key value', ['add', 'h', '-t', 'hmac-key', '--from-file', 'two-mib.b64'], 11, 'value refused: 2097152 bytes; values are limited to 1 MiB (1048576 bytes, the most a Kubernetes Secret can hold)'],
-  ['stdin over the limit', ['add', 's', '-t', 'generic', '--from-stdin'], 11, 'the value on standard input is larger than 4 MiB, the most vault-tool reads for it', { stdin: Buffer.alloc(70 << 20) }],
-  ['a dotenv file on stdin over the limit', ['import', 'env', '-'], 11, 'the dotenv file on standard input is larger than 16 MiB, the most vault-tool reads for it', { stdin: Buffer.alloc(17 << 20, 'A') }],
+  [
+    'a 10 MB hmac-key file',
+    ['add', 'h', '-t', 'hmac-key', '--from-file', 'huge.b64'],
+    11,
+    'the value DIR/huge.b64 is larger than 4 MiB, the most vault-tool reads for it',
+  ],
+  [
+    'a 2 MiB hmac-key value',
+    ['add', 'h', '-t', 'hmac-key', '--from-file', 'two-mib.b64'],
+    11,
+    'value refused: 2097152 bytes; values are limited to 1 MiB (1048576 bytes, the most a Kubernetes Secret can hold)',
+  ],
+  [
+    'stdin over the limit',
+    ['add', 's', '-t', 'generic', '--from-stdin'],
+    11,
+    'the value on standard input is larger than 4 MiB, the most vault-tool reads for it',
+    { stdin: Buffer.alloc(70 << 20) },
+  ],
+  [
+    'a dotenv file on stdin over the limit',
+    ['import', 'env', '-'],
+    11,
+    'the dotenv file on standard input is larger than 16 MiB, the most vault-tool reads for it',
+    { stdin: Buffer.alloc(17 << 20, 'A') },
+  ],
   ['--vault-file /dev/zero', ['list', '--vault-file', '/dev/zero'], 11, 'vault file /dev/zero is larger than 256 MiB, the most vault-tool reads for it'],
-  ['--passphrase-file /dev/zero', ['init', '--vault-file', 'p.vault', '--key-file', 'p.key', '--passphrase', '--passphrase-file', '/dev/zero'], 11, 'the passphrase /dev/zero is larger than 4 KiB, the most vault-tool reads for it'],
+  [
+    '--passphrase-file /dev/zero',
+    ['init', '--vault-file', 'p.vault', '--key-file', 'p.key', '--passphrase', '--passphrase-file', '/dev/zero'],
+    11,
+    'the passphrase /dev/zero is larger than 4 KiB, the most vault-tool reads for it',
+  ],
   ['a share file that is /dev/zero', ['escrow', 'check', '/dev/zero'], 11, 'the share /dev/zero is larger than 64 KiB, the most vault-tool reads for it'],
-  ['a kubeconfig over the limit', ['k8s', 'import', 'x', '--kubeconfig', 'kubeconfig-huge'], 11, 'kubeconfig DIR/kubeconfig-huge is larger than 16 MiB, the most vault-tool reads for it'],
+  [
+    'a kubeconfig over the limit',
+    ['k8s', 'import', 'x', '--kubeconfig', 'kubeconfig-huge'],
+    11,
+    'kubeconfig DIR/kubeconfig-huge is larger than 16 MiB, the most vault-tool reads for it',
+  ],
   ['a value file that is a folder', ['add', 'f', '-t', 'generic', '--from-file', 'a-folder'], 2, 'the value is a folder: DIR/a-folder'],
-  ['the evidence log is a folder', ['evidence', 'verify', '--vault-file', 'ev/secrets.vault'], 2, 'evidence log is a folder: DIR/ev/secrets.vault.evidence.jsonl'],
-  ['an evidence line that is null', ['evidence', 'verify', '--vault-file', 'evnull/secrets.vault'], 4, 'evidence record 1 is malformed (not a vault-tool evidence record)'],
-  ['an evidence line with a non-hex MAC', ['evidence', 'verify', '--vault-file', 'evmac/secrets.vault'], 4, 'evidence record 1 has a malformed MAC: it was edited'],
+  [
+    'the evidence log is a folder',
+    ['evidence', 'verify', '--vault-file', 'ev/secrets.vault'],
+    2,
+    'evidence log is a folder: DIR/ev/secrets.vault.evidence.jsonl',
+  ],
+  [
+    'an evidence line that is null',
+    ['evidence', 'verify', '--vault-file', 'evnull/secrets.vault'],
+    4,
+    'evidence record 1 is malformed (not a vault-tool evidence record)',
+  ],
+  [
+    'an evidence line with a non-hex MAC',
+    ['evidence', 'verify', '--vault-file', 'evmac/secrets.vault'],
+    4,
+    'evidence record 1 has a malformed MAC: it was edited',
+  ],
   ['an evidence log with a blank line', ['evidence', 'verify', '--vault-file', 'evblank/secrets.vault'], 4, 'evidence log line 1 is blank: the log was edited'],
 ];
 
 describe('bad input: one classified line, a documented code, never "unexpected"', () => {
   beforeAll(async () => {
     writeFileSync(join(dir, 'plan.yaml'), 'apiVersion: vault-tool/v1\nkind: RestorePlan\nentries:\n  - entry: k\n    to: ns/s#KEY\n');
-    writeFileSync(join(dir, 'kubeconfig'), 'apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]\ncontexts: [{name: c, context: {cluster: c}}]\n');
+    writeFileSync(
+      join(dir, 'kubeconfig'),
+      'apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]\ncontexts: [{name: c, context: {cluster: c}}]\n',
+    );
     // Vault copies whose evidence logs are broken in one way each.
-    for (const [sub, log] of [['ev', null], ['evnull', 'null\n'], ['evmac', 'MAC'], ['evblank', '\nREC\n']] as const) {
+    for (const [sub, log] of [
+      ['ev', null],
+      ['evnull', 'null\n'],
+      ['evmac', 'MAC'],
+      ['evblank', '\nREC\n'],
+    ] as const) {
       mkdirSync(join(dir, sub));
       for (const f of ['secrets.vault', 'vault.key']) writeFileSync(join(dir, sub, f), readFileSync(join(dir, f)), { mode: 0o600 });
       const evidence = join(dir, sub, 'secrets.vault.evidence.jsonl');
@@ -81,7 +189,11 @@ describe('bad input: one classified line, a documented code, never "unexpected"'
   for (const [what, args, code, message, opts] of rows()) {
     it(what, async () => {
       const a = args.map((x) => (x === 'SHARE_A' ? shareOf('s', 'a') : x === 'SHARE_B' ? shareOf('s', 'b') : x));
-      const r = await cli(dir, ['--key-file', a.includes('--key-file') ? '' : 'vault.key', ...a].filter((x, i, all) => !(x === '--key-file' && all[i + 1] === '') && x !== ''), opts ?? {});
+      const r = await cli(
+        dir,
+        ['--key-file', a.includes('--key-file') ? '' : 'vault.key', ...a].filter((x, i, all) => !(x === '--key-file' && all[i + 1] === '') && x !== ''),
+        opts ?? {},
+      );
       const first = r.stderr.split('\n').find((l) => l.startsWith('vault-tool: error: '));
       expect(first, r.stderr).toBe(`vault-tool: error: ${message.replaceAll('DIR', dir)}`);
       expect(r.code, r.stderr).toBe(code);
@@ -97,7 +209,12 @@ describe('bad input: one classified line, a documented code, never "unexpected"'
   });
 
   it('escrow split -o /proc/x fails at once and holds no lock (it used to spin at 100% CPU, deaf to SIGTERM)', () => {
-    const r = spawnSync(process.execPath, [BIN, 'escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', '/proc/x'], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') }, encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(process.execPath, [BIN, 'escrow', 'split', '-k', '2', '-c', 'x', '-c', 'y', '-o', '/proc/x'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(r.signal).toBe(null);
     expect(r.status).toBe(1);
     expect(existsSync(join(dir, 'secrets.vault.lock'))).toBe(false);
@@ -163,13 +280,21 @@ describe('half-done work: everything is checked before the first write', () => {
   it('temp files a killed run left holding a key are swept by the next run', async () => {
     const secret = 'AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n';
     const dead = 2 ** 22 + 4321;
-    for (const f of [`.vault.key.new.${dead}.0123abcd.tmp`, `.vault.key.${dead}.0123abcd.tmp`, `.out.bin.${dead}.0123abcd.tmp`, `.combined.key.${dead}.0123abcd.tmp`]) writeFileSync(join(d, f), secret, { mode: 0o600 });
+    for (const f of [
+      `.vault.key.new.${dead}.0123abcd.tmp`,
+      `.vault.key.${dead}.0123abcd.tmp`,
+      `.out.bin.${dead}.0123abcd.tmp`,
+      `.combined.key.${dead}.0123abcd.tmp`,
+    ])
+      writeFileSync(join(d, f), secret, { mode: 0o600 });
     expect((await cli(d, ['list'])).code).toBe(0);
     expect(readdirSync(d).filter((f) => f.includes('vault.key') && f.endsWith('.tmp'))).toEqual([]);
     expect((await cli(d, ['get', 'k', '-o', 'out.bin'])).code).toBe(0);
     expect(existsSync(join(d, `.out.bin.${dead}.0123abcd.tmp`))).toBe(false);
     await cli(d, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 'sw']);
-    const shares = readdirSync(join(d, 'sw')).filter((f) => f.endsWith('.share')).map((f) => join(d, 'sw', f));
+    const shares = readdirSync(join(d, 'sw'))
+      .filter((f) => f.endsWith('.share'))
+      .map((f) => join(d, 'sw', f));
     expect((await cli(d, ['escrow', 'combine', ...shares, '-o', 'combined.key'])).code).toBe(0);
     expect(readdirSync(d).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
@@ -203,7 +328,10 @@ describe('names and mappings from input', () => {
       ['good', 'ns', 'invalid Secret key "a/b" in ns/good'],
     ];
     for (const [name, ns, msg] of cases) {
-      writeFileSync(join(d, 's.yaml'), `apiVersion: v1\nkind: Secret\nmetadata: {name: "${name}", namespace: "${ns}"}\ndata: {${name === 'good' && ns === 'ns' ? '"a/b"' : 'ok'}: eA==}\n`);
+      writeFileSync(
+        join(d, 's.yaml'),
+        `apiVersion: v1\nkind: Secret\nmetadata: {name: "${name}", namespace: "${ns}"}\ndata: {${name === 'good' && ns === 'ns' ? '"a/b"' : 'ok'}: eA==}\n`,
+      );
       const r = await cli(d, ['k8s', 'import', '-f', 's.yaml']);
       expect(r.code, msg).toBe(11);
       expect(r.stderr.split('\n')[0]).toBe(`vault-tool: error: s.yaml document 1: ${msg}`);
@@ -215,7 +343,9 @@ describe('names and mappings from input', () => {
     writeFileSync(join(d, 'plan.yaml'), 'apiVersion: vault-tool/v1\nkind: RestorePlan\nentries:\n  - entry: x\n    to: apps/s#KEY\n');
     const r = await cli(d, ['k8s', 'rbac', '--plan', 'plan.yaml', '--namespace-map', 'nomatch:x']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('vault-tool: error: the namespace mapping nomatch:x matches no namespace of the plan\nvault-tool: hint: the plan\'s namespaces: apps\n');
+    expect(r.stderr).toBe(
+      "vault-tool: error: the namespace mapping nomatch:x matches no namespace of the plan\nvault-tool: hint: the plan's namespaces: apps\n",
+    );
   });
 
   it('__proto__ is an ordinary name: labels filter exactly, Secret keys and labels are kept, and a restore refuses what the client library would drop', async () => {
@@ -224,7 +354,10 @@ describe('names and mappings from input', () => {
     const ls = async (label: string) => JSON.parse((await cli(d, ['list', '--json', '-l', label])).stdout).entries.map((e: { name: string }) => e.name);
     expect(await ls('__proto__=x')).toEqual([]);
     expect(await ls('__proto__=y')).toEqual(['e1']);
-    writeFileSync(join(d, 'p.yaml'), 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: apps\n  labels: {__proto__: v}\ndata:\n  __proto__: eA==\n  ok: eQ==\n');
+    writeFileSync(
+      join(d, 'p.yaml'),
+      'apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: apps\n  labels: {__proto__: v}\ndata:\n  __proto__: eA==\n  ok: eQ==\n',
+    );
     expect((await cli(d, ['k8s', 'import', '-f', 'p.yaml'])).code).toBe(0);
     const hist = JSON.parse((await cli(d, ['history', 'k8s/apps/s/__proto__', '--json'])).stdout);
     expect(hist.versions).toHaveLength(1);
@@ -235,7 +368,9 @@ describe('names and mappings from input', () => {
     await cli(d, ['k8s', 'plan', '-o', 'proto-plan.yaml']);
     const r = await cli(d, ['k8s', 'restore', '--plan', 'proto-plan.yaml', '--kubeconfig', join(dir, 'kubeconfig')]);
     expect(r.code).toBe(11);
-    expect(r.stderr.split('\n')[0]).toBe('vault-tool: error: Secret apps/s has a key named __proto__, which the Kubernetes client library drops without a word');
+    expect(r.stderr.split('\n')[0]).toBe(
+      'vault-tool: error: Secret apps/s has a key named __proto__, which the Kubernetes client library drops without a word',
+    );
   });
 });
 
@@ -250,7 +385,11 @@ describe('small things that mattered', () => {
   const SECRET = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX';
 
   it('a secret key given where a recipient belongs is never echoed', async () => {
-    for (const args of [['recipients', 'add', SECRET], ['escrow', 'split', '-k', '2', '-c', `a=${SECRET}`, '-c', 'b', '-o', 'x'], ['k8s', 'export', 'k', '--secret', 's', '-r', SECRET, '-o', 'b.age']]) {
+    for (const args of [
+      ['recipients', 'add', SECRET],
+      ['escrow', 'split', '-k', '2', '-c', `a=${SECRET}`, '-c', 'b', '-o', 'x'],
+      ['k8s', 'export', 'k', '--secret', 's', '-r', SECRET, '-o', 'b.age'],
+    ]) {
       const r = await cli(d, args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toContain('that is a secret key (AGE-SECRET-KEY-1…), not a recipient: give its public recipient (age1…)');
@@ -258,20 +397,27 @@ describe('small things that mattered', () => {
       expect(r.stderr.toUpperCase()).not.toContain(SECRET.slice(16, 40));
     }
     const typo = await cli(d, ['recipients', 'add', 'age1qqqq-some-secret-looking-typo']);
-    expect(typo.stderr).toBe('vault-tool: error: invalid age recipient (33 characters)\nvault-tool: hint: an X25519 recipient looks like age1… (62 characters)\n');
+    expect(typo.stderr).toBe(
+      'vault-tool: error: invalid age recipient (33 characters)\nvault-tool: hint: an X25519 recipient looks like age1… (62 characters)\n',
+    );
   });
 
   it('a share file whose comments were edited is still read by its share, with a warning naming the comment', async () => {
     await cli(d, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 'cs']);
     const file = readdirSync(join(d, 'cs')).find((f) => f.endsWith('-a.share'))!;
     const text = readFileSync(join(d, 'cs', file), 'utf8');
-    writeFileSync(join(d, 'cs', file), text.replace(/^# set: [0-9a-f]{16}/m, '# set: ffffffffffffffff').replace(/^# manifest key: \S+/m, '# manifest key: AAAA-BBBB-CCCC-DDDD-EEEE'));
+    writeFileSync(
+      join(d, 'cs', file),
+      text.replace(/^# set: [0-9a-f]{16}/m, '# set: ffffffffffffffff').replace(/^# manifest key: \S+/m, '# manifest key: AAAA-BBBB-CCCC-DDDD-EEEE'),
+    );
     const r = await cli(d, ['escrow', 'check', join('cs', file)]);
     expect(r.code).toBe(0);
     const rel = join('cs', file);
     expect(r.stderr).toContain(`vault-tool: warning: ${rel}: its "# set:" comment says "ffffffffffffffff`);
     const manifestKey = JSON.parse((await cli(d, ['escrow', 'check', rel, '--json'])).stdout).manifestKey;
-    expect(r.stderr).toContain(`vault-tool: warning: ${rel}: its "# manifest key:" comment says AAAA-BBBB-CCCC-DDDD-EEEE, but the manifest is signed by ${manifestKey}`);
+    expect(r.stderr).toContain(
+      `vault-tool: warning: ${rel}: its "# manifest key:" comment says AAAA-BBBB-CCCC-DDDD-EEEE, but the manifest is signed by ${manifestKey}`,
+    );
   });
 
   it('password length counts characters, not bytes', async () => {
@@ -287,7 +433,9 @@ describe('small things that mattered', () => {
     await cli(d, ['escrow', 'split', '-k', '2', '-c', `alice=${pub}`, '-c', 'bob', '-o', 'enc']);
     const r = await cli(d, ['escrow', 'check', join('enc', 'share-01-alice.share.age'), '-i', 'mallory.id']);
     expect(r.code).toBe(3);
-    expect(r.stderr.split('\n')[0]).toBe(`vault-tool: error: ${join('enc', 'share-01-alice.share.age')}: the share is not encrypted to the identity given with --identity`);
+    expect(r.stderr.split('\n')[0]).toBe(
+      `vault-tool: error: ${join('enc', 'share-01-alice.share.age')}: the share is not encrypted to the identity given with --identity`,
+    );
   });
 
   it('export env --redacted --json gives JSON without values', async () => {

@@ -29,7 +29,9 @@ describe('init', () => {
   });
 
   it('protects the key with a passphrase from a named env var, and needs it to open', async () => {
-    const r = await cli(dir, ['init', '--vault-file', 'p.vault', '--key-file', 'p.key', '--passphrase', '--passphrase-env', 'PW', '--work-factor', '10'], { env: { PW: 'correct horse' } });
+    const r = await cli(dir, ['init', '--vault-file', 'p.vault', '--key-file', 'p.key', '--passphrase', '--passphrase-env', 'PW', '--work-factor', '10'], {
+      env: { PW: 'correct horse' },
+    });
     expect(r.code).toBe(0);
     expect(readFileSync(join(dir, 'p.key'), 'utf8')).toMatch(/^-----BEGIN AGE ENCRYPTED FILE-----\n/);
     const g = ['--vault-file', 'p.vault', '--key-file', 'p.key'];
@@ -109,7 +111,10 @@ describe('add, get, list, history, rotate, rm', () => {
     const same = await cli(dir, ['add', 'k', '-t', 'kek', '--update', '--from-env', 'V', '--json'], { env: { V: v2 } });
     expect(JSON.parse(same.stdout)).toMatchObject({ status: 'unchanged', version: 2 });
     const h = JSON.parse((await cli(dir, ['history', 'k', '--json'])).stdout);
-    expect(h.versions.map((v: { version: number; source: string }) => [v.version, v.source])).toEqual([[1, 'imported'], [2, 'rotated']]);
+    expect(h.versions.map((v: { version: number; source: string }) => [v.version, v.source])).toEqual([
+      [1, 'imported'],
+      [2, 'rotated'],
+    ]);
   });
 
   it('lists names, types, versions and fingerprints, never values', async () => {
@@ -130,7 +135,9 @@ describe('add, get, list, history, rotate, rm', () => {
     await cli(dir, ['add', 'k', '-t', 'kek', '--from-env', 'V'], { env: { V: KEK } });
     const noForce = await cli(dir, ['rm', 'k']);
     expect(noForce.code).toBe(2);
-    expect(noForce.stderr).toBe('vault-tool: error: k is a kek: removing key material must be forced\nvault-tool: hint: add --force (old backups may need this key; its history is kept unless --purge)\n');
+    expect(noForce.stderr).toBe(
+      'vault-tool: error: k is a kek: removing key material must be forced\nvault-tool: hint: add --force (old backups may need this key; its history is kept unless --purge)\n',
+    );
     expect((await cli(dir, ['rm', 'k', '--force'])).code).toBe(0);
     const gone = await cli(dir, ['get', 'k']);
     expect(gone.code).toBe(5);
@@ -243,7 +250,12 @@ describe('dotenv import and export', () => {
 
   it('imports with mappings, re-import adds no version, a change adds one', async () => {
     writeFileSync(join(dir, '.env'), ENV);
-    const maps = ['--map', 'ENCRYPTION_KEY=infisical/encryption-key:infisical-encryption-key', '--map', 'AUTH_SECRET=infisical/auth-secret:infisical-auth-secret'];
+    const maps = [
+      '--map',
+      'ENCRYPTION_KEY=infisical/encryption-key:infisical-encryption-key',
+      '--map',
+      'AUTH_SECRET=infisical/auth-secret:infisical-auth-secret',
+    ];
     const r = await cli(dir, ['import', 'env', '.env', ...maps, '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).map((x: { name: string; status: string }) => `${x.name}:${x.status}`)).toEqual([

@@ -58,7 +58,9 @@ describe('a full disk', () => {
     fill();
     const r = await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's9']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`vault-tool: warning: cannot append to the evidence log ${join(dir, 'secrets.vault.evidence.jsonl')}: no space left on the device; the evidence records are kept in the vault: repair the log (evidence repair) once the cause is fixed, the next change that records evidence is refused until then\n`);
+    expect(r.stderr).toContain(
+      `vault-tool: warning: cannot append to the evidence log ${join(dir, 'secrets.vault.evidence.jsonl')}: no space left on the device; the evidence records are kept in the vault: repair the log (evidence repair) once the cause is fixed, the next change that records evidence is refused until then\n`,
+    );
     const next = await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's10']);
     expect(next.code).toBe(4);
     expect(next.stderr).toContain('run `vault-tool evidence repair` to write it back');

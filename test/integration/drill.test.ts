@@ -19,9 +19,14 @@ let dir: string;
 let cleanup: () => void;
 let pg: Postgres;
 let redis: Redis;
-let kube: { kubeconfig: (o?: { context?: string }) => string; state: { get: (ns: string, name: string) => unknown; secrets: Map<string, unknown> }; close: () => Promise<void> };
+let kube: {
+  kubeconfig: (o?: { context?: string }) => string;
+  state: { get: (ns: string, name: string) => unknown; secrets: Map<string, unknown> };
+  close: () => Promise<void>;
+};
 
-const vt = (args: string[], opts: CliOptions = {}): Promise<CliResult> => cli(dir, args, { ...opts, env: { ...(pg?.env ?? {}), VAULT_TOOL_BACKUP_REPO: join(dir, 'repo'), ...opts.env } });
+const vt = (args: string[], opts: CliOptions = {}): Promise<CliResult> =>
+  cli(dir, args, { ...opts, env: { ...(pg?.env ?? {}), VAULT_TOOL_BACKUP_REPO: join(dir, 'repo'), ...opts.env } });
 const writePlan = (name: string, body: string) => writeFileSync(join(dir, name), `apiVersion: vault-tool/v1\nkind: DrillPlan\n${body}`);
 const SHARES = 'shares: { files: [shares/share-01-alice.share, shares/share-03-carol.share, shares/share-05-erin.share] }\n';
 const BACKUPS = `backups:
@@ -65,7 +70,10 @@ beforeAll(async () => {
     const r = await vt(args);
     expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
   }
-  writeFileSync(join(dir, 'restore-plan.yaml'), 'apiVersion: vault-tool/v1\nkind: RestorePlan\nsecrets:\n  - { namespace: platform, name: keys, data: { MASTER_KEY: platform/master, HMAC_KEY: platform/hmac } }\n');
+  writeFileSync(
+    join(dir, 'restore-plan.yaml'),
+    'apiVersion: vault-tool/v1\nkind: RestorePlan\nsecrets:\n  - { namespace: platform, name: keys, data: { MASTER_KEY: platform/master, HMAC_KEY: platform/hmac } }\n',
+  );
   // The disaster: the vault key is gone; only the custodians' shares remain.
   renameSync(join(dir, 'vault.key'), join(dir, 'vault.key.lost'));
 }, 120_000);
@@ -138,7 +146,11 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
     expect(ev.stdout).toContain('"event": "drill"');
     if (!HAVE_CHROMIUM) return;
     const profile = join(dir, 'chromium-profile');
-    const dom = spawnSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile}`, '--dump-dom', `file://${join(dir, 'reports', reports[0]!)}`], { encoding: 'utf8', timeout: 60_000 });
+    const dom = spawnSync(
+      'chromium',
+      ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile}`, '--dump-dom', `file://${join(dir, 'reports', reports[0]!)}`],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(dom.stdout).toContain('<span class="verdict" id="verdict">PASSED</span>');
     expect((dom.stdout.match(/class="bar ok"/g) ?? []).length).toBe(8);
     expect(dom.stdout).toMatch(/class="rto" style="left:/);
@@ -163,8 +175,12 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
   it('a wrong share: the drill fails at the first step, names it, and runs nothing else', async () => {
     // A share of another vault's key: well formed, but from another set.
     mkdirSync(join(dir, 'other'));
-    for (const args of [['init'], ['escrow', 'split', '-k', '2', '-c', 'mallory', '-c', 'trent', '-o', 'shares']]) expect((await cli(join(dir, 'other'), args)).code).toBe(0);
-    writePlan('bad-share.yaml', `shares: { files: [shares/share-01-alice.share, other/shares/share-01-mallory.share, shares/share-05-erin.share] }\n${BACKUPS}`);
+    for (const args of [['init'], ['escrow', 'split', '-k', '2', '-c', 'mallory', '-c', 'trent', '-o', 'shares']])
+      expect((await cli(join(dir, 'other'), args)).code).toBe(0);
+    writePlan(
+      'bad-share.yaml',
+      `shares: { files: [shares/share-01-alice.share, other/shares/share-01-mallory.share, shares/share-05-erin.share] }\n${BACKUPS}`,
+    );
     const r = await vt(['drill', '--plan', 'bad-share.yaml', '--json']);
     expect(r.code).toBe(8);
     const out = JSON.parse(r.stdout);
@@ -194,14 +210,19 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
   });
 
   it('a check that fails, and a recovery slower than the RTO, each fail the drill and say so', async () => {
-    writePlan('check.yaml', `rto: 1s\n${SHARES}${BACKUPS}checks:\n  - { sql: "select count(*) from items", database: drill_orders, expect: "29999" }\n  - { sql: "select 'slept' from pg_sleep(1.2)", database: drill_orders, expect: slept }\n`);
+    writePlan(
+      'check.yaml',
+      `rto: 1s\n${SHARES}${BACKUPS}checks:\n  - { sql: "select count(*) from items", database: drill_orders, expect: "29999" }\n  - { sql: "select 'slept' from pg_sleep(1.2)", database: drill_orders, expect: slept }\n`,
+    );
     const r = await vt(['drill', '--plan', 'check.yaml', '--json']);
     expect(r.code).toBe(8);
     const out = JSON.parse(r.stdout);
     const checks = out.steps.find((s: { name: string }) => s.name === 'run the checks');
     expect(checks.message).toContain('1 of 2 checks failed: "select count(*) from items" in drill_orders gave "30000", expected "29999"');
     expect(out.rtoMet).toBe(false);
-    expect(out.steps.find((s: { name: string }) => s.name === 'recovery time against the RTO').message).toMatch(/^the recovery took [\d.]+ s, over the RTO of 1s \(1 s\)$/);
+    expect(out.steps.find((s: { name: string }) => s.name === 'recovery time against the RTO').message).toMatch(
+      /^the recovery took [\d.]+ s, over the RTO of 1s \(1 s\)$/,
+    );
     // Torn down even so.
     expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
   });

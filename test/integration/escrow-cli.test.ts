@@ -27,7 +27,17 @@ describe('escrow round trip', () => {
     for (const f of readdirSync(join(dir, 'shares'))) expect(statSync(join(dir, 'shares', f)).mode & 0o777).toBe(0o600);
     rmSync(join(dir, 'vault.key'));
     expect((await cli(dir, ['list'])).code).toBe(5);
-    const comb = await cli(dir, ['escrow', 'combine', shareFile('bob'), shareFile('dave'), shareFile('erin'), '-o', 'vault.key', '--manifest', 'shares/manifest.json']);
+    const comb = await cli(dir, [
+      'escrow',
+      'combine',
+      shareFile('bob'),
+      shareFile('dave'),
+      shareFile('erin'),
+      '-o',
+      'vault.key',
+      '--manifest',
+      'shares/manifest.json',
+    ]);
     const manifestKey = JSON.parse(split.stdout).manifestKey;
     expect(comb.stderr).toBe(`shares checked against the manifest signed by manifest key ${manifestKey} (it must match the custodians' sheets)\n`);
     expect(comb.stdout).toMatch(/^recovered key id [0-9a-f]{16} from shares of bob, dave, erin; wrote vault.key \(mode 0600\)\n$/);
@@ -61,7 +71,17 @@ describe('escrow round trip', () => {
     const k = await cli(dir, ['escrow', 'combine', shareFile('alice'), shareFile('bob'), 'forged.share', '-o', 'k1']);
     expect(k.code).toBe(7);
     expect(k.stderr).toContain('share 4 (dave): its share bytes are 32 bytes long, not 33: it is damaged or forged');
-    const more = await cli(dir, ['escrow', 'combine', shareFile('alice'), 'forged.share', shareFile('bob'), shareFile('carol'), '-o', 'k2', '--skip-vault-check']);
+    const more = await cli(dir, [
+      'escrow',
+      'combine',
+      shareFile('alice'),
+      'forged.share',
+      shareFile('bob'),
+      shareFile('carol'),
+      '-o',
+      'k2',
+      '--skip-vault-check',
+    ]);
     expect(more.code, more.stderr).toBe(0);
     expect(more.stderr).toContain('share 4 (dave)');
     expect(more.stdout).toMatch(/from shares of alice, bob, carol/);
@@ -71,7 +91,9 @@ describe('escrow round trip', () => {
     await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'alice', '-c', 'bob', '-o', 'shares']);
     const ok = await cli(dir, ['escrow', 'check', shareFile('alice')]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/share 1 of 2 \(any 2\) for alice: checksums and envelope valid\nset [0-9a-f]{16}, epoch 1, vault key id [0-9a-f]{16}\nlisted in the manifest signed by manifest key [0-9A-F-]{24}/);
+    expect(ok.stdout).toMatch(
+      /share 1 of 2 \(any 2\) for alice: checksums and envelope valid\nset [0-9a-f]{16}, epoch 1, vault key id [0-9a-f]{16}\nlisted in the manifest signed by manifest key [0-9A-F-]{24}/,
+    );
     const m = JSON.parse(readFileSync(join(dir, 'shares/manifest.json'), 'utf8'));
     m.custodians[0].label = 'mallory';
     writeFileSync(join(dir, 'shares/manifest.json'), JSON.stringify(m));
@@ -99,7 +121,14 @@ describe('reshare, status, ceremony, evidence', () => {
     const st = JSON.parse((await cli(dir, ['escrow', 'status', '--json'])).stdout);
     expect(st).toMatchObject({ epoch: 2, previousSets: 1, keyMatchesVault: true });
     expect(st.custodians.map((c: { label: string }) => c.label)).toEqual(['a', 'b', 'd']);
-    const mixed = await cli(dir, ['escrow', 'combine', join(dir, 's1', readdirSync(join(dir, 's1')).find((f) => f.endsWith('-a.share'))!), join(dir, 's2', readdirSync(join(dir, 's2')).find((f) => f.endsWith('-b.share'))!), '-o', 'k']);
+    const mixed = await cli(dir, [
+      'escrow',
+      'combine',
+      join(dir, 's1', readdirSync(join(dir, 's1')).find((f) => f.endsWith('-a.share'))!),
+      join(dir, 's2', readdirSync(join(dir, 's2')).find((f) => f.endsWith('-b.share'))!),
+      '-o',
+      'k',
+    ]);
     expect(mixed.code).toBe(7);
     expect(mixed.stderr).toContain('shares of different splits never combine');
   });
@@ -110,10 +139,14 @@ describe('reshare, status, ceremony, evidence', () => {
     const r = await cli(dir, ['escrow', 'reshare', '-k', '2', '-c', 'a', '-c', 'c', '-o', 's2', '--rekey']);
     expect(r.code).toBe(0);
     expect((await cli(dir, ['get', 'platform/kek'])).stdout).toBe(before);
-    const s1 = readdirSync(join(dir, 's1')).filter((f) => f.endsWith('.share')).map((f) => join(dir, 's1', f));
+    const s1 = readdirSync(join(dir, 's1'))
+      .filter((f) => f.endsWith('.share'))
+      .map((f) => join(dir, 's1', f));
     expect((await cli(dir, ['escrow', 'combine', ...s1, '-o', 'old.key'])).code).toBe(0);
     expect((await cli(dir, ['list', '--key-file', 'old.key'])).code).toBe(3);
-    const s2 = readdirSync(join(dir, 's2')).filter((f) => f.endsWith('.share')).map((f) => join(dir, 's2', f));
+    const s2 = readdirSync(join(dir, 's2'))
+      .filter((f) => f.endsWith('.share'))
+      .map((f) => join(dir, 's2', f));
     expect((await cli(dir, ['escrow', 'combine', ...s2, '-o', 'new.key'])).code).toBe(0);
     expect((await cli(dir, ['list', '--key-file', 'new.key'])).code).toBe(0);
   });
@@ -153,7 +186,13 @@ describe('reshare, status, ceremony, evidence', () => {
     expect(st.custodians.every((c: { receiptConfirmedAt?: string }) => c.receiptConfirmedAt)).toBe(true);
     const recs = JSON.parse((await cli(dir, ['evidence', 'verify', '--json'])).stdout);
     expect(recs.map((r: { event: string }) => r.event)).toEqual(['escrow.split', 'escrow.ceremony']);
-    expect(recs[1].data).toMatchObject({ officer: 'officer-olga', custodians: [{ label: 'alice', receiptConfirmed: true }, { label: 'bob', receiptConfirmed: true }] });
+    expect(recs[1].data).toMatchObject({
+      officer: 'officer-olga',
+      custodians: [
+        { label: 'alice', receiptConfirmed: true },
+        { label: 'bob', receiptConfirmed: true },
+      ],
+    });
     const text = readFileSync(join(dir, 'secrets.vault.evidence.jsonl'), 'utf8');
     for (const f of readdirSync(join(dir, 'c1')).filter((x) => x.endsWith('.share'))) {
       for (const g of shareGroups(parseShareFile(readFileSync(join(dir, 'c1', f), 'utf8')))) expect(text.toUpperCase()).not.toContain(g);
@@ -173,13 +212,25 @@ describe('reshare, status, ceremony, evidence', () => {
     const lines = good.trimEnd().split('\n');
     const cases: [string, string, string][] = [
       ['edited', [lines[0], lines[1]!.replace('"threshold":2', '"threshold":3'), lines[2]].join('\n') + '\n', 'evidence record 2 fails its MAC: it was edited'],
-      ['edited last', [lines[0], lines[1], lines[2]!.replace('"threshold":2', '"threshold":3')].join('\n') + '\n', 'evidence record 3 fails its MAC: it was edited'],
+      [
+        'edited last',
+        [lines[0], lines[1], lines[2]!.replace('"threshold":2', '"threshold":3')].join('\n') + '\n',
+        'evidence record 3 fails its MAC: it was edited',
+      ],
       ['removed in the middle', [lines[0], lines[2]].join('\n') + '\n', 'evidence record 2 has sequence 3: records were removed or reordered'],
-      ['removed at the end', [lines[0], lines[1]].join('\n') + '\n', 'the evidence log lacks record 3, which the vault holds: the log was cut, or a write was interrupted'],
+      [
+        'removed at the end',
+        [lines[0], lines[1]].join('\n') + '\n',
+        'the evidence log lacks record 3, which the vault holds: the log was cut, or a write was interrupted',
+      ],
       ['two removed at the end', lines[0] + '\n', 'the evidence log has 1 records, the vault recorded 3: records were removed from the end'],
       ['reordered', [lines[1], lines[0], lines[2]].join('\n') + '\n', 'evidence record 1 has sequence 2: records were removed or reordered'],
       ['blank line', [lines[0], '', lines[1], lines[2]].join('\n') + '\n', 'evidence log line 2 is blank: the log was edited'],
-      ['cut mid-line', [lines[0], lines[1], lines[2]!.slice(0, 40)].join('\n'), 'the evidence log lacks record 3, which the vault holds: the log was cut, or a write was interrupted'],
+      [
+        'cut mid-line',
+        [lines[0], lines[1], lines[2]!.slice(0, 40)].join('\n'),
+        'the evidence log lacks record 3, which the vault holds: the log was cut, or a write was interrupted',
+      ],
       ['text appended', good + '{"seq":4', 'the evidence log ends in a partial record after record 3: the log was cut or edited'],
       ['a record appended', good + lines[2] + '\n', 'evidence record 4 has sequence 3: records were removed or reordered'],
     ];

@@ -41,7 +41,9 @@ describe('a log that lost more than the last update goes on in a new segment tha
     const v = await cli(n, ['evidence', 'verify'], { env });
     expect(v.code).toBe(0);
     expect(v.stdout).toContain('evidence.gap');
-    expect(v.stderr).toMatch(/^vault-tool: warning: records 1 to 2 are missing \(the gap is recorded at record 3, \S+\): the log was lost or cut before it\n1 record\(s\), chain and MACs verified; 2 record\(s\) recorded as missing\n$/);
+    expect(v.stderr).toMatch(
+      /^vault-tool: warning: records 1 to 2 are missing \(the gap is recorded at record 3, \S+\): the log was lost or cut before it\n1 record\(s\), chain and MACs verified; 2 record\(s\) recorded as missing\n$/,
+    );
     const gap = JSON.parse(readFileSync(logOf(n), 'utf8').split('\n')[0]!);
     expect(gap).toMatchObject({ seq: 3, event: 'evidence.gap', data: { from: 1, to: 2, missing: 2, after: '0'.repeat(64), droppedPartial: false } });
     expect(gap.prev).toMatch(/^[0-9a-f]{64}$/);
@@ -63,7 +65,9 @@ describe('a log that lost more than the last update goes on in a new segment tha
     expect((await split('s4')).code).toBe(0);
     expect(await events()).toEqual(['1:escrow.split', '4:evidence.gap', '5:escrow.split']);
     writeFileSync(logOf(), '');
-    expect((await cli(dir, ['evidence', 'repair'])).stdout).toBe('records 1 to 5 are missing from the log and cannot be written back; a new log segment records the loss\n');
+    expect((await cli(dir, ['evidence', 'repair'])).stdout).toBe(
+      'records 1 to 5 are missing from the log and cannot be written back; a new log segment records the loss\n',
+    );
     expect(await events()).toEqual(['6:evidence.gap']);
   });
 
@@ -79,7 +83,9 @@ describe('a log that lost more than the last update goes on in a new segment tha
       expect((await cli(dir, ['evidence', 'verify'])).code).toBe(4);
       const w = await split('s3');
       expect(w.code).toBe(4);
-      expect(w.stderr).toMatch(/^vault-tool: error: evidence record 1 (fails its MAC: it was edited|has sequence 2: records were removed or reordered)\nvault-tool: hint: the log was edited or damaged: `vault-tool evidence verify` names the first bad record; keep the log aside \(mv it\), then `vault-tool evidence repair` starts a new segment that records the loss\n$/);
+      expect(w.stderr).toMatch(
+        /^vault-tool: error: evidence record 1 (fails its MAC: it was edited|has sequence 2: records were removed or reordered)\nvault-tool: hint: the log was edited or damaged: `vault-tool evidence verify` names the first bad record; keep the log aside \(mv it\), then `vault-tool evidence repair` starts a new segment that records the loss\n$/,
+      );
       const r = await cli(dir, ['evidence', 'repair']);
       expect(r.code).toBe(4);
       expect(r.stdout).toBe('');

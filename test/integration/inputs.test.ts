@@ -17,7 +17,11 @@ afterAll(() => cleanup());
 /** Runs the built binary; a run still going after `ms` is killed and reported as hung. */
 function runFor(args: string[], ms: number, env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string; hung: boolean }> {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state'), ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state'), ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     p.stderr.on('data', (c: Buffer) => (err += c.toString()));
     let hung = false;
@@ -51,7 +55,9 @@ describe('a named pipe given as an input file is refused, never waited on', () =
       const r = await runFor(args, 10_000);
       expect(r.hung, `${name} waited on the pipe`).toBe(false);
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(new RegExp(`^vault-tool: error: ${what ? what + ' ' : '.*'}\\S*fifo is a named pipe, not a regular file \\(give - to read standard input\\)\\n`));
+      expect(r.stderr).toMatch(
+        new RegExp(`^vault-tool: error: ${what ? what + ' ' : '.*'}\\S*fifo is a named pipe, not a regular file \\(give - to read standard input\\)\\n`),
+      );
     });
   }
 });
@@ -61,7 +67,12 @@ describe('state and lock files are read within caps', () => {
     const state = join(dir, 'zero-state');
     mkdirSync(state);
     symlinkSync('/dev/zero', join(state, 'seen.json'));
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, BIN, 'list'], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: state }, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, BIN, 'list'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: state },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('vault-tool: warning: cannot read the state file');
     expect(r.stderr).toContain('is larger than 4 MiB, the most vault-tool reads for it');

@@ -9,11 +9,24 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startKubeApi } from '../helpers/kube-api-server.mjs';
 import { cli, haveBinary, spawnCli, tempDir, type CliOptions } from '../helpers/cli.js';
 
-interface WireRequest { method: string; path: string; query: Record<string, string>; contentType?: string; body?: any; status: number }
+interface WireRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  contentType?: string;
+  body?: any;
+  status: number;
+}
 interface Server {
   url: string;
   requests: WireRequest[];
-  state: { rv: number; secrets: Map<string, { obj: any }>; namespaces: Map<string, unknown>; put(o: unknown, manager?: string): any; get(ns: string, n: string): { obj: any } | undefined };
+  state: {
+    rv: number;
+    secrets: Map<string, { obj: any }>;
+    namespaces: Map<string, unknown>;
+    put(o: unknown, manager?: string): any;
+    get(ns: string, n: string): { obj: any } | undefined;
+  };
   kubeconfig(o?: { context?: string; namespace?: string; withToken?: boolean }): string;
   close(): Promise<void>;
 }
@@ -38,9 +51,16 @@ beforeEach(async () => {
   ({ dir, cleanup } = tempDir());
   intercept = undefined;
   forbidden = new Set();
-  srv = await startKubeApi({ namespaces: ['default', 'infisical'], intercept: (r: WireRequest) => intercept?.(r), authorize: (verb: string, ns: string, name?: string) => !forbidden.has(`${verb} ${ns}/${name ?? '*'}`) });
+  srv = await startKubeApi({
+    namespaces: ['default', 'infisical'],
+    intercept: (r: WireRequest) => intercept?.(r),
+    authorize: (verb: string, ns: string, name?: string) => !forbidden.has(`${verb} ${ns}/${name ?? '*'}`),
+  });
   writeFileSync(join(dir, 'kubeconfig'), srv.kubeconfig({ context: 'dr', namespace: 'infisical' }));
-  srv.state.put({ metadata: { name: 'infisical-bootstrap-secret', namespace: 'infisical', labels: { app: 'infisical' } }, data: { ENCRYPTION_KEY: b64(ENC), AUTH_SECRET: b64(AUTH) } });
+  srv.state.put({
+    metadata: { name: 'infisical-bootstrap-secret', namespace: 'infisical', labels: { app: 'infisical' } },
+    data: { ENCRYPTION_KEY: b64(ENC), AUTH_SECRET: b64(AUTH) },
+  });
   expect((await vt(['init'])).code).toBe(0);
 });
 afterEach(async () => {
@@ -55,7 +75,6 @@ async function importAndPlan(): Promise<string> {
   expect((await vt(['k8s', 'plan', '-o', 'plan.yaml'])).code).toBe(0);
   return join(dir, 'plan.yaml');
 }
-
 
 describe('k8s import', () => {
   it('imports a live Secret through a mapping; unchanged adds no version, a change adds one', async () => {
@@ -78,7 +97,11 @@ describe('k8s import', () => {
     srv.state.put({ metadata: { name: 'sh.helm.release.v1.x.v1', namespace: 'default' }, type: 'helm.sh/release.v1', data: { release: b64('gz') } });
     for (let i = 0; i < 3; i++) srv.state.put({ metadata: { name: `app-${i}`, namespace: 'default', labels: { tier: 'app' } }, data: { KEY: b64(`v${i}`) } });
     const bySel = await vt(['k8s', 'import', '-n', 'default', '-l', 'tier=app', '--json']);
-    expect(JSON.parse(bySel.stdout).entries.map((e: { entry: string }) => e.entry)).toEqual(['k8s/default/app-0/KEY', 'k8s/default/app-1/KEY', 'k8s/default/app-2/KEY']);
+    expect(JSON.parse(bySel.stdout).entries.map((e: { entry: string }) => e.entry)).toEqual([
+      'k8s/default/app-0/KEY',
+      'k8s/default/app-1/KEY',
+      'k8s/default/app-2/KEY',
+    ]);
     const all = await vt(['k8s', 'import', '-A']);
     expect(all.code).toBe(0);
     expect(all.stderr).toMatch(/skipped default\/tok: type kubernetes.io\/service-account-token/);
@@ -100,7 +123,10 @@ describe('k8s import', () => {
     expect((await vt(['get', 'x/other'])).stdout).toBe('x');
     expect((await vt(['get', 'k8s/ns/s/KEY'])).code).toBe(5);
     // A mapping file, narrowed to one Secret: keys of other Secrets are not caught by it.
-    writeFileSync(join(dir, 'map.yaml'), 'mappings:\n  - {secret: ns/s, key: KEY, entry: x/key, type: generic}\n  - {secret: other/s, key: OTHER, entry: x/never}\n');
+    writeFileSync(
+      join(dir, 'map.yaml'),
+      'mappings:\n  - {secret: ns/s, key: KEY, entry: x/key, type: generic}\n  - {secret: other/s, key: OTHER, entry: x/never}\n',
+    );
     const mapped = await vt(['--json', 'k8s', 'import', '-f', 'get.yaml', '--map-file', 'map.yaml']);
     expect(mapped.code).toBe(0);
     const rep = JSON.parse(mapped.stdout);
@@ -121,7 +147,8 @@ describe('k8s export', () => {
     expect(statSync(join(dir, 'bundle.age')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(dir, 'bundle.age')).subarray(0, 21).toString()).toBe('age-encryption.org/v1');
     // The stock age opens the bundle (haveBinary fails in CI when age is missing; elsewhere this check is left out).
-    if (haveBinary('age', ['--version'])) expect(execFileSync('age', ['-d', '-i', join(dir, 'vault.key'), join(dir, 'bundle.age')], { encoding: 'utf8' })).toBe(plain.stdout);
+    if (haveBinary('age', ['--version']))
+      expect(execFileSync('age', ['-d', '-i', join(dir, 'vault.key'), join(dir, 'bundle.age')], { encoding: 'utf8' })).toBe(plain.stdout);
     const tty = await vt(['k8s', 'export', '--prefix', 'infisical/', '--plaintext'], { stdoutIsTTY: true });
     expect(tty.code).toBe(2);
     expect(tty.stdout).toBe('');
@@ -153,7 +180,11 @@ describe('k8s restore', () => {
     expect(live.data).toEqual({ AUTH_SECRET: b64(AUTH), ENCRYPTION_KEY: b64(ENC) });
     expect(live.metadata.labels).toEqual({ app: 'infisical' });
     const apply = srv.requests.find((q) => q.method === 'PATCH')!;
-    expect(apply).toMatchObject({ path: '/api/v1/namespaces/infisical-dr/secrets/infisical-bootstrap-secret', contentType: 'application/apply-patch+yaml', query: { fieldManager: 'vault-tool' } });
+    expect(apply).toMatchObject({
+      path: '/api/v1/namespaces/infisical-dr/secrets/infisical-bootstrap-secret',
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager: 'vault-tool' },
+    });
     expect(apply.query.force).toBe('false');
     const n = writes().length;
     const again = await vt(['k8s', 'restore', '--plan', plan, '--namespace-map', 'infisical:infisical-dr']);
@@ -243,7 +274,10 @@ describe('k8s restore', () => {
     const fresh = await vt(['k8s', 'restore', '--plan', plan, '--namespace-map', 'infisical:brand-new', '--create-namespace', '--dry-run=server']);
     expect(fresh.code).toBe(0);
     expect(fresh.stdout).toContain('created  brand-new/infisical-bootstrap-secret');
-    expect(writes().map((q) => `${q.method} ${q.path} ${q.query.dryRun}`)).toEqual(['PATCH /api/v1/namespaces/dr/secrets/infisical-bootstrap-secret All', 'POST /api/v1/namespaces All']);
+    expect(writes().map((q) => `${q.method} ${q.path} ${q.query.dryRun}`)).toEqual([
+      'PATCH /api/v1/namespaces/dr/secrets/infisical-bootstrap-secret All',
+      'POST /api/v1/namespaces All',
+    ]);
     expect(srv.state.namespaces.has('brand-new')).toBe(false);
     expect(existsEvidence()).toBe(false);
   });
@@ -260,7 +294,13 @@ describe('k8s restore', () => {
     const j = await vt(['--json', 'k8s', 'restore', '--plan', plan, '--on-conflict', 'overwrite']);
     const rep = JSON.parse(j.stdout);
     expect(rep).toMatchObject({ context: 'dr', complete: true, counts: { updated: 1 }, evidenceRecorded: true });
-    expect(rep.results[0]).toMatchObject({ namespace: 'infisical', name: 'infisical-bootstrap-secret', action: 'updated', keys: ['AUTH_SECRET', 'ENCRYPTION_KEY'], sources: { AUTH_SECRET: 'infisical/auth-secret@1', ENCRYPTION_KEY: 'infisical/encryption-key@1' } });
+    expect(rep.results[0]).toMatchObject({
+      namespace: 'infisical',
+      name: 'infisical-bootstrap-secret',
+      action: 'updated',
+      keys: ['AUTH_SECRET', 'ENCRYPTION_KEY'],
+      sources: { AUTH_SECRET: 'infisical/auth-secret@1', ENCRYPTION_KEY: 'infisical/encryption-key@1' },
+    });
   });
 
   it('records every restore in the evidence log, without values', async () => {
@@ -269,7 +309,16 @@ describe('k8s restore', () => {
     const ev = await vt(['--json', 'evidence', 'verify']);
     expect(ev.code).toBe(0);
     const rec = JSON.parse(ev.stdout).at(-1);
-    expect(rec).toMatchObject({ event: 'k8s.restore', data: { context: 'dr', reason: 'DR drill 2026-Q4', complete: true, counts: { created: 1 }, secrets: [{ secret: 'dr/infisical-bootstrap-secret', action: 'created' }] } });
+    expect(rec).toMatchObject({
+      event: 'k8s.restore',
+      data: {
+        context: 'dr',
+        reason: 'DR drill 2026-Q4',
+        complete: true,
+        counts: { created: 1 },
+        secrets: [{ secret: 'dr/infisical-bootstrap-secret', action: 'created' }],
+      },
+    });
     const raw = readFileSync(join(dir, 'secrets.vault.evidence.jsonl'), 'utf8');
     for (const v of [ENC, b64(ENC), AUTH, b64(AUTH)]) expect(raw).not.toContain(v);
   });
@@ -306,7 +355,10 @@ describe('k8s restore: every error path is reported, nothing half-written withou
       expect(ok.stdout).toContain(`restore into context tls (${tls.url})`);
       expect(tls.state.get('infisical', 'infisical-bootstrap-secret')).toBeDefined();
       const otherCa = other.kubeconfig({ context: 'tls' }).match(/certificate-authority-data: (\S+)/)![1]!;
-      writeFileSync(join(dir, 'wrong-ca.yaml'), tls.kubeconfig({ context: 'tls' }).replace(/certificate-authority-data: \S+/, `certificate-authority-data: ${otherCa}`));
+      writeFileSync(
+        join(dir, 'wrong-ca.yaml'),
+        tls.kubeconfig({ context: 'tls' }).replace(/certificate-authority-data: \S+/, `certificate-authority-data: ${otherCa}`),
+      );
       const n = tls.requests.length;
       const bad = await vt(['k8s', 'restore', '--plan', plan, '--kubeconfig', 'wrong-ca.yaml']);
       expect(bad.code).toBe(15);
@@ -344,7 +396,8 @@ describe('k8s restore: every error path is reported, nothing half-written withou
   it('409 on create: a Secret that appeared since it was read is not clobbered', async () => {
     const plan = await importAndPlan();
     intercept = (q) => {
-      if (q.method === 'PATCH' && !srv.state.get('dr', 'infisical-bootstrap-secret')) srv.state.put({ metadata: { name: 'infisical-bootstrap-secret', namespace: 'dr' }, data: { AUTH_SECRET: b64('someone-else') } }, 'other-operator');
+      if (q.method === 'PATCH' && !srv.state.get('dr', 'infisical-bootstrap-secret'))
+        srv.state.put({ metadata: { name: 'infisical-bootstrap-secret', namespace: 'dr' }, data: { AUTH_SECRET: b64('someone-else') } }, 'other-operator');
       return undefined;
     };
     const r = await vt(['k8s', 'restore', '--plan', plan, '--namespace-map', 'infisical:dr', '--create-namespace']);
@@ -374,17 +427,27 @@ describe('k8s restore: every error path is reported, nothing half-written withou
   it('422 from the server and a failure part-way: the report says exactly what was applied; a re-run finishes the job', async () => {
     const names = ['a', 'b', 'c', 'd', 'e'];
     for (const n of names) expect((await vt(['add', `app/${n}`, '--type', 'hmac-key', '--generate'])).code).toBe(0);
-    writeFileSync(join(dir, 'plan.yaml'), `apiVersion: vault-tool/v1\nkind: RestorePlan\nentries:\n${names.map((n) => `  - {entry: app/${n}, to: infisical/s-${n}#KEY}`).join('\n')}\n`);
+    writeFileSync(
+      join(dir, 'plan.yaml'),
+      `apiVersion: vault-tool/v1\nkind: RestorePlan\nentries:\n${names.map((n) => `  - {entry: app/${n}, to: infisical/s-${n}#KEY}`).join('\n')}\n`,
+    );
     intercept = (q) => {
       if (q.method !== 'PATCH') return undefined;
       if (q.path.endsWith('/s-b')) return { code: 500, reason: 'InternalError', message: 'etcdserver: request timed out' };
-      if (q.path.endsWith('/s-d')) return { code: 422, reason: 'Invalid', message: 'Secret "s-d" is invalid: admission webhook "policy.example" denied the request' };
+      if (q.path.endsWith('/s-d'))
+        return { code: 422, reason: 'Invalid', message: 'Secret "s-d" is invalid: admission webhook "policy.example" denied the request' };
       return undefined;
     };
     const r = await vt(['--json', 'k8s', 'restore', '--plan', 'plan.yaml', '--concurrency', '2']);
     expect(r.code).toBe(16);
     const rep = JSON.parse(r.stdout);
-    expect(rep.results.map((x: { name: string; action: string }) => `${x.name}:${x.action}`)).toEqual(['s-a:created', 's-b:failed', 's-c:created', 's-d:failed', 's-e:created']);
+    expect(rep.results.map((x: { name: string; action: string }) => `${x.name}:${x.action}`)).toEqual([
+      's-a:created',
+      's-b:failed',
+      's-c:created',
+      's-d:failed',
+      's-e:created',
+    ]);
     expect(rep.results[3].reason).toContain('admission webhook "policy.example" denied the request (HTTP 422 Invalid)');
     expect([...srv.state.secrets.keys()].filter((k) => k.includes('/s-')).sort()).toEqual(['infisical/s-a', 'infisical/s-c', 'infisical/s-e']);
     intercept = undefined;
@@ -396,7 +459,10 @@ describe('k8s restore: every error path is reported, nothing half-written withou
   it('checks key names and the size limit before any API call', async () => {
     expect((await vt(['add', 'big', '--type', 'generic', '--from-file', '-'], { stdin: Buffer.alloc(700 * 1024, 1) })).code).toBe(0);
     expect((await vt(['add', 'big2', '--type', 'generic', '--from-file', '-'], { stdin: Buffer.alloc(700 * 1024, 2) })).code).toBe(0);
-    writeFileSync(join(dir, 'plan.yaml'), 'apiVersion: vault-tool/v1\nkind: RestorePlan\nentries:\n  - {entry: big, to: infisical/huge#A}\n  - {entry: big2, to: infisical/huge#B}\n');
+    writeFileSync(
+      join(dir, 'plan.yaml'),
+      'apiVersion: vault-tool/v1\nkind: RestorePlan\nentries:\n  - {entry: big, to: infisical/huge#A}\n  - {entry: big2, to: infisical/huge#B}\n',
+    );
     const r = await vt(['k8s', 'restore', '--plan', 'plan.yaml']);
     expect(r.code).toBe(11);
     expect(r.stderr).toContain('over the Kubernetes limit of 1048576 bytes');
@@ -405,7 +471,11 @@ describe('k8s restore: every error path is reported, nothing half-written withou
 });
 
 describe('restore policy guard rails', () => {
-  const policy = (extra = '') => writeFileSync(join(dir, 'k8s-policy.yaml'), `apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotectedContexts: [dr, "prod-*"]\noperationalHours: "09:00-18:00"\ntimezone: UTC\n${extra}`);
+  const policy = (extra = '') =>
+    writeFileSync(
+      join(dir, 'k8s-policy.yaml'),
+      `apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotectedContexts: [dr, "prod-*"]\noperationalHours: "09:00-18:00"\ntimezone: UTC\n${extra}`,
+    );
 
   it('a protected context needs its name typed, and break-glass with a reason outside hours', async () => {
     const plan = await importAndPlan();
@@ -480,4 +550,3 @@ describe('k8s diff-vault and rbac', () => {
     expect(r.code).toBe(0);
   });
 });
-

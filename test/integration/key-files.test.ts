@@ -11,7 +11,10 @@ afterEach(() => cleanup());
 const PP = { PP: 'correct horse battery' };
 const pp = ['--passphrase-env', 'PP'];
 const armored = (f: string) => readFileSync(join(dir, f), 'utf8').startsWith('-----BEGIN AGE ENCRYPTED FILE-----\n');
-const shares = (sub: string) => readdirSync(join(dir, sub)).filter((f) => f.endsWith('.share')).map((f) => join(dir, sub, f));
+const shares = (sub: string) =>
+  readdirSync(join(dir, sub))
+    .filter((f) => f.endsWith('.share'))
+    .map((f) => join(dir, sub, f));
 
 describe('every path that writes a key file keeps the protection the old one had', () => {
   beforeEach(async () => {
@@ -79,7 +82,9 @@ describe('escrow combine never replaces the working key with one that does not o
     const key = readFileSync(join(dir, 'vault.key'));
     const r = await cli(dir, ['escrow', 'combine', ...shares('old-shares'), '-o', 'vault.key', '--force']);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/^vault-tool: error: the recovered key \(key id [0-9a-f]{16}\) does not open .*secrets\.vault, which opens with key id [0-9a-f]{16}: the shares are from a split of an older key\nvault-tool: hint: use the shares of the current set/);
+    expect(r.stderr).toMatch(
+      /^vault-tool: error: the recovered key \(key id [0-9a-f]{16}\) does not open .*secrets\.vault, which opens with key id [0-9a-f]{16}: the shares are from a split of an older key\nvault-tool: hint: use the shares of the current set/,
+    );
     expect(readFileSync(join(dir, 'vault.key')).equals(key)).toBe(true);
     expect(readdirSync(dir).filter((f) => f.includes('replaced'))).toEqual([]);
     expect((await cli(dir, ['list'])).code).toBe(0);
@@ -101,6 +106,10 @@ describe('escrow combine never replaces the working key with one that does not o
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/warning: key id [0-9a-f]{16} does not open .*secrets\.vault: the shares are from a split of an older key/);
     const old = readdirSync(dir).find((f) => f.startsWith('vault.key.old-'))!;
-    expect(readFileSync(join(dir, 'old.key'), 'utf8')).toContain(readFileSync(join(dir, old), 'utf8').split('\n').find((l) => l.startsWith('# key id:'))!);
+    expect(readFileSync(join(dir, 'old.key'), 'utf8')).toContain(
+      readFileSync(join(dir, old), 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('# key id:'))!,
+    );
   });
 });

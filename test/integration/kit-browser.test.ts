@@ -25,7 +25,10 @@ let cleanup: () => void;
 let browser: Browser;
 const five = ['-c', 'alice', '-c', 'bob', '-c', 'carol', '-c', 'dave', '-c', 'erin'];
 const shareFile = (folder: string, name: string) => join(dir, folder, readdirSync(join(dir, folder)).find((f) => f.includes(`-${name}.share`))!);
-const shareText = (folder: string, name: string) => readFileSync(shareFile(folder, name), 'utf8').split('\n').find((l) => l.startsWith('VT1-'))!;
+const shareText = (folder: string, name: string) =>
+  readFileSync(shareFile(folder, name), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VT1-'))!;
 const PASSWORD = 'correct horse battery staple';
 
 async function run(cwd: string, args: string[], stdin?: string) {
@@ -37,11 +40,16 @@ async function run(cwd: string, args: string[], stdin?: string) {
 beforeAll(async () => {
   ({ dir, cleanup } = tempDir('vt-kit-'));
   if (!ready) return;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
   await run(dir, ['init']);
   await run(dir, ['add', 'platform/kek', '-t', 'kek', '--generate']);
   await run(dir, ['add', 'db/password', '-t', 'password', '--from-stdin'], PASSWORD);
-  const backupId = execFileSync('age-keygen', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
+  const backupId = execFileSync('age-keygen', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    .split('\n')
+    .find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
   writeFileSync(join(dir, 'backup.id'), backupId + '\n');
   await run(dir, ['add', 'backup/identity', '-t', 'generic', '--from-file', 'backup.id']);
   await run(dir, ['escrow', 'split', '-k', '3', ...five, '-o', 'set1']);
@@ -59,7 +67,9 @@ async function openKit(): Promise<{ page: Page; requests: string[]; violations: 
   await page.goto(KIT);
   await page.evaluate(() => {
     (window as unknown as { violations: string[] }).violations = [];
-    document.addEventListener('securitypolicyviolation', (e) => (window as unknown as { violations: string[] }).violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+    document.addEventListener('securitypolicyviolation', (e) =>
+      (window as unknown as { violations: string[] }).violations.push(`${e.violatedDirective} ${e.blockedURI}`),
+    );
   });
   return { page, requests, violations: () => page.evaluate(() => (window as unknown as { violations: string[] }).violations) };
 }
@@ -124,9 +134,19 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     // The vault: verified, and the entries as `vault-tool list --json` has them.
     await page.setInputFiles('#vault-file', join(dir, 'secrets.vault'));
     await page.locator('#vault-verified').waitFor();
-    expect(await text(page, '#vault-verified')).toContain(`opens with key id ${status.vault.keyId}; header MAC, every payload chunk, header and payload agreeing, and 3 value fingerprints checked. 3 entries`);
-    const rows = await page.locator('#entries tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td')).slice(0, 4).map((td) => td.textContent)));
-    expect(rows).toEqual(status.entries.map((e: { name: string; type: string; version: number; fingerprint: string }) => [e.name, e.type, String(e.version), e.fingerprint]));
+    expect(await text(page, '#vault-verified')).toContain(
+      `opens with key id ${status.vault.keyId}; header MAC, every payload chunk, header and payload agreeing, and 3 value fingerprints checked. 3 entries`,
+    );
+    const rows = await page.locator('#entries tbody tr').evaluateAll((trs) =>
+      trs.map((tr) =>
+        Array.from(tr.querySelectorAll('td'))
+          .slice(0, 4)
+          .map((td) => td.textContent),
+      ),
+    );
+    expect(rows).toEqual(
+      status.entries.map((e: { name: string; type: string; version: number; fingerprint: string }) => [e.name, e.type, String(e.version), e.fingerprint]),
+    );
     await page.locator('tr[data-entry="db/password"] button[data-action="reveal"]').click();
     await see(page, '#value-text', PASSWORD);
     await see(page, '#value-title', 'db/password (version 1)');
@@ -146,7 +166,12 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     await page.locator('#age-result').filter({ hasText: 'note.txt.age opened with the vault key' }).waitFor();
 
     // Nothing but the file itself was requested, and a fetch is blocked by the CSP.
-    const fetched = await page.evaluate(() => fetch('https://example.com/').then(() => 'fetched', () => 'blocked'));
+    const fetched = await page.evaluate(() =>
+      fetch('https://example.com/').then(
+        () => 'fetched',
+        () => 'blocked',
+      ),
+    );
     expect(fetched).toBe('blocked');
     expect(await violations()).toEqual(['connect-src https://example.com/']);
     expect(requests.filter((u) => !u.startsWith('blob:'))).toEqual([KIT]);
@@ -160,7 +185,11 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     const dave2 = parseShareFile(readFileSync(shareFile('set2', 'dave'), 'utf8'));
     await typeShare(page, shareText('set1', 'bob'));
     await typeShare(page, shareText('set2', 'dave'));
-    await see(page, '#share-error', `share 4 (dave) is from set ${dave2.setId}, share 2 (bob) from set ${bob1.setId}: shares of different splits never combine`);
+    await see(
+      page,
+      '#share-error',
+      `share 4 (dave) is from set ${dave2.setId}, share 2 (bob) from set ${bob1.setId}: shares of different splits never combine`,
+    );
     await typeShare(page, shareText('set1', 'bob'));
     await see(page, '#share-error', 'share 2 (bob) was given twice');
     // A forged share: right set, valid checksums, other y values.
@@ -171,14 +200,22 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     await typeShare(page, shareText('set1', 'erin'));
     await see(page, '#share-summary', `3 shares of set ${bob1.setId}: enough to rebuild the key (3 needed).`);
     await page.click('#rebuild');
-    await see(page, '#rebuild-error', `the 3 shares do not recover key id ${bob1.keyId}: at least one of them is wrong\nhint: check each share on its own against the signed manifest`);
+    await see(
+      page,
+      '#rebuild-error',
+      `the 3 shares do not recover key id ${bob1.keyId}: at least one of them is wrong\nhint: check each share on its own against the signed manifest`,
+    );
     // With a fourth, good share, the key is rebuilt and the forged one named; a share of the wrong length is named too.
     await typeShare(page, shareText('set1', 'alice'));
     await typeShare(page, encodeText(encodeEnvelope({ ...parseShareFile(readFileSync(shareFile('set1', 'carol'), 'utf8')), share: ys.subarray(0, 32) })));
     await page.click('#rebuild');
     await page.locator('#key').waitFor({ state: 'visible' });
     await see(page, '#key-id', bob1.keyId);
-    await see(page, '#key-bad', 'share 4 (dave) does not fit the recovered key: it is damaged or forged\nshare 3 (carol): its share bytes are 32 bytes long, not 33: it is damaged or forged');
+    await see(
+      page,
+      '#key-bad',
+      'share 4 (dave) does not fit the recovered key: it is damaged or forged\nshare 3 (carol): its share bytes are 32 bytes long, not 33: it is damaged or forged',
+    );
     expect(requests).toEqual([KIT]);
     await page.close();
   }, 120_000);
@@ -194,12 +231,23 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     writeFileSync(join(dir, 'payload-tampered.vault'), payload);
     await page.setInputFiles('#vault-file', join(dir, 'payload-tampered.vault'));
     await page.locator('#vault-error').filter({ hasText: 'vault integrity check failed' }).waitFor();
-    await see(page, '#vault-error', 'vault integrity check failed: payload chunk 0 failed authentication (truncated or modified)\nhint: the file is damaged or was modified; use another copy');
-    const header = Buffer.from(vault.toString('latin1').replace(/^(-> vault-tool 1 [0-9a-f]{32} )(\d+)/m, (_m, a: string, g: string) => a + String(Number(g) + 1)), 'latin1');
+    await see(
+      page,
+      '#vault-error',
+      'vault integrity check failed: payload chunk 0 failed authentication (truncated or modified)\nhint: the file is damaged or was modified; use another copy',
+    );
+    const header = Buffer.from(
+      vault.toString('latin1').replace(/^(-> vault-tool 1 [0-9a-f]{32} )(\d+)/m, (_m, a: string, g: string) => a + String(Number(g) + 1)),
+      'latin1',
+    );
     writeFileSync(join(dir, 'header-tampered.vault'), header);
     await page.setInputFiles('#vault-file', join(dir, 'header-tampered.vault'));
     await page.locator('#vault-error').filter({ hasText: 'header mac' }).waitFor();
-    await see(page, '#vault-error', 'vault integrity check failed: header mac mismatch: the file was modified\nhint: the file is damaged or was modified; use another copy');
+    await see(
+      page,
+      '#vault-error',
+      'vault integrity check failed: header mac mismatch: the file was modified\nhint: the file is damaged or was modified; use another copy',
+    );
     expect(await page.locator('#entries').isHidden()).toBe(true);
     const other = join(dir, 'other');
     execFileSync('mkdir', [other]);
@@ -258,7 +306,11 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     const enc = join(dir, 'set3', 'share-01-alice.share.age');
     await k.page.setInputFiles('#share-files', enc);
     await k.page.locator('#share-error').filter({ hasText: 'encrypted' }).waitFor();
-    await see(k.page, '#share-error', "share-01-alice.share.age is encrypted to a custodian's age key: give that custodian's identity (AGE-SECRET-KEY-1…) first");
+    await see(
+      k.page,
+      '#share-error',
+      "share-01-alice.share.age is encrypted to a custodian's age key: give that custodian's identity (AGE-SECRET-KEY-1…) first",
+    );
     await k.page.locator('details summary').click();
     await k.page.setInputFiles('#share-identity-file', join(dir, 'alice.id'));
     await k.page.waitForFunction(() => (document.getElementById('share-identity') as HTMLTextAreaElement).value.includes('AGE-SECRET-KEY-1'));
@@ -285,22 +337,30 @@ function qrVideo(text: string, path: string): void {
   const y = Buffer.alloc(W * H, 235);
   const ox = Math.floor((W - grid.length * scale) / 2);
   const oy = Math.floor((H - grid.length * scale) / 2);
-  grid.forEach((row, r) => row.forEach((dark, c) => {
-    if (!dark) return;
-    for (let dy = 0; dy < scale; dy++) y.fill(16, (oy + r * scale + dy) * W + ox + c * scale, (oy + r * scale + dy) * W + ox + (c + 1) * scale);
-  }));
+  grid.forEach((row, r) =>
+    row.forEach((dark, c) => {
+      if (!dark) return;
+      for (let dy = 0; dy < scale; dy++) y.fill(16, (oy + r * scale + dy) * W + ox + c * scale, (oy + r * scale + dy) * W + ox + (c + 1) * scale);
+    }),
+  );
   const chroma = Buffer.alloc((W / 2) * (H / 2) * 2, 128);
   writeFileSync(path, Buffer.concat([Buffer.from(`YUV4MPEG2 W${W} H${H} F10:1 Ip A1:1 C420jpeg\nFRAME\n`), y, chroma]));
 }
 
 describe.skipIf(!ready)('the recovery kit reads a QR code with the camera', () => {
-  it('a share sheet\'s QR code, shown to the (fake) camera, becomes a checked share', async () => {
+  it("a share sheet's QR code, shown to the (fake) camera, becomes a checked share", async () => {
     const text = shareText('set1', 'bob');
     const video = join(dir, 'qr.y4m');
     qrVideo(text, video);
     const cam = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-video-capture=${video}`,
+      ],
     });
     try {
       const page = await cam.newPage();
@@ -309,7 +369,11 @@ describe.skipIf(!ready)('the recovery kit reads a QR code with the camera', () =
       await page.goto(KIT);
       await page.locator('#scan-qr').click();
       await page.locator('#share-list li').first().waitFor({ timeout: 30_000 });
-      await see(page, '#share-list li', `share 2 (bob): share 2 of 5, any 3 recover the key; set ${parseShareFile(text).setId}, epoch 1, key id ${parseShareFile(text).keyId} Remove`);
+      await see(
+        page,
+        '#share-list li',
+        `share 2 (bob): share 2 of 5, any 3 recover the key; set ${parseShareFile(text).setId}, epoch 1, key id ${parseShareFile(text).keyId} Remove`,
+      );
       expect(await page.locator('#scanner').isHidden()).toBe(true);
       expect(requests).toEqual([KIT]);
     } finally {

@@ -16,7 +16,9 @@ describe('vault-tool kit', () => {
   it('writes the shipped kit and prints its sha256, from the sources and from the built binary', async () => {
     const r = await cli(dir, ['kit', '--out', 'recovery.html']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe(`wrote recovery.html (${shipped.length} bytes): open it in any browser, offline, to rebuild the vault key from shares and open the vault\nrecovery kit sha256: ${sha}\n`);
+    expect(r.stdout).toBe(
+      `wrote recovery.html (${shipped.length} bytes): open it in any browser, offline, to rebuild the vault key from shares and open the vault\nrecovery kit sha256: ${sha}\n`,
+    );
     expect(readFileSync(join(dir, 'recovery.html')).equals(shipped)).toBe(true);
     expect(statSync(join(dir, 'recovery.html')).mode & 0o777).toBe(0o644);
     const bin = await spawnCli(dir, ['--json', 'kit', '--out', 'built.html']);
@@ -37,9 +39,10 @@ describe('vault-tool kit', () => {
     expect(none.stderr).toContain('say where to write the kit: --out recovery-kit.html');
   });
 
-  it('every share sheet prints the kit\'s sha256', async () => {
+  it("every share sheet prints the kit's sha256", async () => {
     await cli(dir, ['init']);
     expect((await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'alice', '-c', 'bob', '-o', 'shares'])).code).toBe(0);
-    for (const f of ['share-01-alice.html', 'share-02-bob.html']) expect(readFileSync(join(dir, 'shares', f), 'utf8')).toContain(`recovery kit sha256: <code>${sha}</code>`);
+    for (const f of ['share-01-alice.html', 'share-02-bob.html'])
+      expect(readFileSync(join(dir, 'shares', f), 'utf8')).toContain(`recovery kit sha256: <code>${sha}</code>`);
   });
 });

@@ -11,7 +11,10 @@ beforeEach(async () => {
 });
 afterEach(() => cleanup());
 
-const shareFiles = (d: string) => readdirSync(d).filter((f) => f.endsWith('.share')).map((f) => join(d, f));
+const shareFiles = (d: string) =>
+  readdirSync(d)
+    .filter((f) => f.endsWith('.share'))
+    .map((f) => join(d, f));
 
 describe('escrow combine --force replaces only a key file, and only one checked against a vault', () => {
   beforeEach(async () => {
@@ -47,7 +50,9 @@ describe('escrow combine --force replaces only a key file, and only one checked 
     expect(aside).toHaveLength(1);
     const l = await cli(dir, ['list']);
     expect(l.code).toBe(3);
-    expect(l.stderr).toContain(`vault-tool: hint: the key file was replaced by \`vault-tool escrow combine --force\`; the key it replaced is kept as ${join(dir, aside[0]!)}: put it back with \`mv ${join(dir, aside[0]!)} ${join(dir, 'vault.key')}\``);
+    expect(l.stderr).toContain(
+      `vault-tool: hint: the key file was replaced by \`vault-tool escrow combine --force\`; the key it replaced is kept as ${join(dir, aside[0]!)}: put it back with \`mv ${join(dir, aside[0]!)} ${join(dir, 'vault.key')}\``,
+    );
   });
 
   it('never replaces the vault, or anything that is not a key file', async () => {
@@ -55,7 +60,9 @@ describe('escrow combine --force replaces only a key file, and only one checked 
     const vault = readFileSync(join(dir, 'secrets.vault'));
     const r = await cli(dir, ['escrow', 'combine', s1!, s2!, '-o', 'secrets.vault', '--force']);
     expect(r.code).toBe(10);
-    expect(r.stderr).toBe(`vault-tool: error: refusing to replace ${join(dir, 'secrets.vault')}: it is a vault file, and only a key file is replaced by a recovered key\nvault-tool: hint: choose another output file\n`);
+    expect(r.stderr).toBe(
+      `vault-tool: error: refusing to replace ${join(dir, 'secrets.vault')}: it is a vault file, and only a key file is replaced by a recovered key\nvault-tool: hint: choose another output file\n`,
+    );
     expect(readFileSync(join(dir, 'secrets.vault')).equals(vault)).toBe(true);
     const notes = await cli(dir, ['escrow', 'combine', s1!, s2!, '-o', join(dir, 'old', 'manifest.json'), '--force']);
     expect(notes.code).toBe(10);
@@ -68,7 +75,10 @@ describe('--force on an output never replaces a vault or a key file', () => {
     expect((await cli(dir, ['init'])).code).toBe(0);
     expect((await cli(dir, ['add', 'a', '-t', 'kek', '--generate'])).code).toBe(0);
     const before = { v: readFileSync(join(dir, 'secrets.vault')), k: readFileSync(join(dir, 'vault.key')) };
-    for (const [target, what] of [['secrets.vault', 'a vault file'], ['vault.key', 'a key file']] as const) {
+    for (const [target, what] of [
+      ['secrets.vault', 'a vault file'],
+      ['vault.key', 'a key file'],
+    ] as const) {
       for (const args of [
         ['get', 'a', '--out', target, '--force'],
         ['export', 'env', '--out', target, '--force'],
@@ -86,7 +96,13 @@ describe('--force on an output never replaces a vault or a key file', () => {
     expect(readFileSync(join(dir, 'secrets.vault')).equals(before.v)).toBe(true);
     expect(readFileSync(join(dir, 'vault.key')).equals(before.k)).toBe(true);
     // A passphrase-protected key file is recognised too.
-    expect((await cli(dir, ['init', '--passphrase', '--passphrase-env', 'PW', '--work-factor', '10', '--vault-file', 'p.vault', '--key-file', 'p.key'], { env: { PW: 'correct horse battery' } })).code).toBe(0);
+    expect(
+      (
+        await cli(dir, ['init', '--passphrase', '--passphrase-env', 'PW', '--work-factor', '10', '--vault-file', 'p.vault', '--key-file', 'p.key'], {
+          env: { PW: 'correct horse battery' },
+        })
+      ).code,
+    ).toBe(0);
     const p = await cli(dir, ['get', 'a', '--out', 'p.key', '--force']);
     expect(p.code).toBe(10);
     expect(p.stderr).toContain('it is a passphrase-protected file (a key file?)');
@@ -160,7 +176,8 @@ describe('links are written through; devices and pipes are never replaced', () =
 });
 
 describe('a recovered key file keeps the scrypt work factor the vault key had', () => {
-  const workFactor = (f: string) => Number(/-> scrypt \S+ (\d+)/.exec(Buffer.from(readFileSync(f, 'utf8').split('\n').slice(1, -2).join(''), 'base64').toString('latin1'))![1]);
+  const workFactor = (f: string) =>
+    Number(/-> scrypt \S+ (\d+)/.exec(Buffer.from(readFileSync(f, 'utf8').split('\n').slice(1, -2).join(''), 'base64').toString('latin1'))![1]);
   it('init --work-factor 12 (not the default 18), then combine into a new file, and after a rekey', async () => {
     const env = { PW: 'correct horse battery staple' };
     const g = ['--passphrase-env', 'PW'];

@@ -52,14 +52,38 @@ describe('the packed library, installed into a new project', () => {
     writeFileSync(join(app, 'consumer.ts'), CONSUMER);
     writeFileSync(
       join(app, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], outDir: 'out' }, files: ['consumer.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          skipLibCheck: false,
+          types: ['node'],
+          typeRoots: [join(ROOT, 'node_modules/@types')],
+          outDir: 'out',
+        },
+        files: ['consumer.ts'],
+      }),
     );
     execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
-    const out = execFileSync(process.execPath, [join(app, 'out/consumer.js'), join(vault, 'secrets.vault'), join(vault, 'vault.key')], { cwd: app, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [join(app, 'out/consumer.js'), join(vault, 'secrets.vault'), join(vault, 'vault.key')], {
+      cwd: app,
+      encoding: 'utf8',
+    });
     expect(JSON.parse(out)).toEqual({ back: 'hello', names: ['platform/kek:kek'], refused: 'usage', combine: 'function', plan: 'function' });
     // The installed package ships the recovery kit, and its command finds it there.
-    const kit = JSON.parse(execFileSync(process.execPath, [join(app, 'node_modules/vault-tool/bin/vault-tool.js'), '--json', 'kit', '--out', join(app, 'kit.html')], { cwd: app, encoding: 'utf8' }));
-    expect(kit.sha256).toBe(createHash('sha256').update(readFileSync(join(ROOT, 'dist/recovery-kit.html'))).digest('hex'));
+    const kit = JSON.parse(
+      execFileSync(process.execPath, [join(app, 'node_modules/vault-tool/bin/vault-tool.js'), '--json', 'kit', '--out', join(app, 'kit.html')], {
+        cwd: app,
+        encoding: 'utf8',
+      }),
+    );
+    expect(kit.sha256).toBe(
+      createHash('sha256')
+        .update(readFileSync(join(ROOT, 'dist/recovery-kit.html')))
+        .digest('hex'),
+    );
     expect(readFileSync(join(app, 'kit.html')).equals(readFileSync(join(ROOT, 'dist/recovery-kit.html')))).toBe(true);
   }, 120_000);
 });

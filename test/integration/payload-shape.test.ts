@@ -27,7 +27,11 @@ const cases: [string, (d: Record<string, any>) => void, string][] = [
   ['evidence.hash is not hex', (d) => (d.evidence.hash = 'zz'), 'payload.evidence.hash must be 64 lowercase hex digits'],
   ['escrow.current is empty', (d) => (d.escrow.current = {}), 'payload.escrow.current.setId must be 16 lowercase hex digits'],
   ['escrow.history is missing', (d) => delete d.escrow.history, 'payload.escrow.history must be an array'],
-  ['a retired key that is not age1', (d) => (d.retiredKeys = [{ recipient: 'x', keyId: '0123456789abcdef', retiredAt: 't' }]), 'payload.retiredKeys[0].recipient must be an age1… recipient'],
+  [
+    'a retired key that is not age1',
+    (d) => (d.retiredKeys = [{ recipient: 'x', keyId: '0123456789abcdef', retiredAt: 't' }]),
+    'payload.retiredKeys[0].recipient must be an age1… recipient',
+  ],
   ['createdAt a number', (d) => (d.createdAt = 5), 'payload.createdAt must be a string'],
   ['verify is a list', (d) => (d.verify = []), 'payload.verify must be an object'],
 ];

@@ -21,11 +21,15 @@ const SYSCALLS = ['rename', 'link', 'unlink', 'fsync'];
 
 function killedRun(dir: string, args: string[], syscall: string, n: number): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((res, rej) => {
-    const p = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', `trace=${syscall}`, '-e', `inject=${syscall}:signal=SIGKILL:when=${n}`, process.execPath, BIN, ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') },
-      stdio: ['ignore', 'ignore', 'ignore'],
-    });
+    const p = spawn(
+      'strace',
+      ['-f', '-qq', '-o', '/dev/null', '-e', `trace=${syscall}`, '-e', `inject=${syscall}:signal=SIGKILL:when=${n}`, process.execPath, BIN, ...args],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') },
+        stdio: ['ignore', 'ignore', 'ignore'],
+      },
+    );
     p.on('error', rej);
     // When the traced process dies of a signal, strace kills itself with the same signal.
     p.on('close', (code, signal) => res({ killed: signal === 'SIGKILL' || code === 137, code }));
@@ -152,7 +156,9 @@ describe.skipIf(!HAVE_STRACE)('rekey survives a kill at any step', () => {
       const l = await cli(d, ['list', '--json']);
       if (l.code !== 0 || JSON.parse(l.stdout).vault.pendingRekey) return false;
       const st = JSON.parse((await cli(d, ['escrow', 'status', '--json'])).stdout);
-      return existsSync(join(d, 's2', 'manifest.json')) && st.keyMatchesVault && JSON.parse(readFileSync(join(d, 's2', 'manifest.json'), 'utf8')).setId === st.setId;
+      return (
+        existsSync(join(d, 's2', 'manifest.json')) && st.keyMatchesVault && JSON.parse(readFileSync(join(d, 's2', 'manifest.json'), 'utf8')).setId === st.setId
+      );
     };
     const points = await everyKillPoint(tpl, args, async (d) => {
       if (!(await finished(d))) {
@@ -162,7 +168,9 @@ describe.skipIf(!HAVE_STRACE)('rekey survives a kill at any step', () => {
       expect(await finished(d)).toBe(true);
       expect(await value(d)).toBe(want);
       expect(leftovers(d)).toEqual([]);
-      const s2 = readdirSync(join(d, 's2')).filter((f) => f.endsWith('.share')).map((f) => join(d, 's2', f));
+      const s2 = readdirSync(join(d, 's2'))
+        .filter((f) => f.endsWith('.share'))
+        .map((f) => join(d, 's2', f));
       expect((await cli(d, ['escrow', 'combine', ...s2, '-o', 'from-s2.key'])).code).toBe(0);
       expect((await cli(d, ['list', '--key-file', 'from-s2.key'])).code).toBe(0);
     });

@@ -88,7 +88,9 @@ describe('crash safety', () => {
     let next = 1;
     const rounds = 40;
     for (let round = 0; round < rounds; round++) {
-      const p = spawn(process.execPath, [join(ROOT, 'test/helpers/writer.mjs'), paths.vaultFile, paths.keyFile, String(next)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [join(ROOT, 'test/helpers/writer.mjs'), paths.vaultFile, paths.keyFile, String(next)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
       p.stdout.on('data', (c) => (out += c));
@@ -129,7 +131,10 @@ describe('crash safety', () => {
     const sleeper = spawn('sleep', ['30']);
     writeFileSync(join(d, 'secrets.vault.lock'), JSON.stringify({ pid: sleeper.pid, host: require('node:os').hostname(), since: '2026-01-01T00:00:00Z' }));
     const { unchanged, updateVault } = await import('../../src/vault/store.js');
-    const err = await updateVault({ vaultFile: join(d, 'secrets.vault'), keyFile: join(d, 'vault.key') }, { lockTimeoutMs: 300 }, () => unchanged(null)).then(() => undefined, (e: unknown) => e as VaultError);
+    const err = await updateVault({ vaultFile: join(d, 'secrets.vault'), keyFile: join(d, 'vault.key') }, { lockTimeoutMs: 300 }, () => unchanged(null)).then(
+      () => undefined,
+      (e: unknown) => e as VaultError,
+    );
     sleeper.kill();
     expect(err).toBeInstanceOf(VaultError);
     expect(err?.kind).toBe('locked');

@@ -11,7 +11,10 @@ beforeEach(async () => {
 });
 afterEach(() => cleanup());
 
-const names = async (args: string[] = []) => JSON.parse((await cli(dir, ['list', '--json', '--versions', ...args])).stdout).entries.map((e: { name: string; version: number }) => `${e.name}@${e.version}`);
+const names = async (args: string[] = []) =>
+  JSON.parse((await cli(dir, ['list', '--json', '--versions', ...args])).stdout).entries.map(
+    (e: { name: string; version: number }) => `${e.name}@${e.version}`,
+  );
 
 describe('a stale copy is never written to without --allow-rollback', () => {
   it('the reported sequence: writing to a restored older copy is refused, before and after its generation catches up', async () => {
@@ -23,7 +26,9 @@ describe('a stale copy is never written to without --allow-rollback', () => {
     copyFileSync(join(dir, 'backup.vault'), join(dir, 'secrets.vault'));
     const c = await cli(dir, ['add', 'c', '-t', 'kek', '--generate']);
     expect(c.code).toBe(12);
-    expect(c.stderr).toMatch(/^vault-tool: error: refusing to write: this copy of vault [0-9a-f]{12} is at generation 2, but generation 4 was seen on this machine on \S+ \(.*secrets\.vault\): it is an older copy\nvault-tool: hint: use the newest copy; to go on from this one \(a deliberate rollback, losing what the newer copy holds\), add --allow-rollback\n$/);
+    expect(c.stderr).toMatch(
+      /^vault-tool: error: refusing to write: this copy of vault [0-9a-f]{12} is at generation 2, but generation 4 was seen on this machine on \S+ \(.*secrets\.vault\): it is an older copy\nvault-tool: hint: use the newest copy; to go on from this one \(a deliberate rollback, losing what the newer copy holds\), add --allow-rollback\n$/,
+    );
     expect(readFileSync(join(dir, 'secrets.vault')).equals(readFileSync(join(dir, 'backup.vault')))).toBe(true);
     const d = await cli(dir, ['add', 'd', '-t', 'kek', '--generate']);
     expect(d.code).toBe(12);
@@ -40,7 +45,9 @@ describe('a stale copy is never written to without --allow-rollback', () => {
     copyFileSync(join(dir, 'backup.vault'), join(dir, 'secrets.vault'));
     const c = await cli(dir, ['--allow-rollback', 'add', 'c', '-t', 'kek', '--generate']);
     expect(c.code).toBe(0);
-    expect(c.stderr).toMatch(/^vault-tool: warning: going on from this copy \(a rollback, as asked\): this copy of vault [0-9a-f]{12} is at generation 2, but generation 4 was seen/);
+    expect(c.stderr).toMatch(
+      /^vault-tool: warning: going on from this copy \(a rollback, as asked\): this copy of vault [0-9a-f]{12} is at generation 2, but generation 4 was seen/,
+    );
     expect((await cli(dir, ['add', 'd', '-t', 'kek', '--generate'])).code).toBe(0);
     const strict = await cli(dir, ['list', '--strict']);
     expect(strict.code).toBe(0);
@@ -57,7 +64,9 @@ describe('a stale copy is never written to without --allow-rollback', () => {
     expect((await cli(dir, ['--vault-file', 'other.vault', 'add', 'x', '-t', 'kek', '--generate'], { env: elsewhere })).code).toBe(0);
     const read = await cli(dir, ['list', '--vault-file', 'other.vault']);
     expect(read.code).toBe(0);
-    expect(read.stderr).toMatch(/vault-tool: warning: this copy of vault [0-9a-f]{12} is at generation 3, as the copy seen on this machine on \S+ \(.*secrets\.vault\), but its content differs: the copies parted/);
+    expect(read.stderr).toMatch(
+      /vault-tool: warning: this copy of vault [0-9a-f]{12} is at generation 3, as the copy seen on this machine on \S+ \(.*secrets\.vault\), but its content differs: the copies parted/,
+    );
     expect((await cli(dir, ['list', '--vault-file', 'other.vault', '--strict'])).code).toBe(12);
     const write = await cli(dir, ['--vault-file', 'other.vault', 'add', 'y', '-t', 'kek', '--generate']);
     expect(write.code).toBe(12);
@@ -69,7 +78,8 @@ describe('a stale copy is never written to without --allow-rollback', () => {
     copyFileSync(join(dir, 'secrets.vault'), join(dir, 'other.vault'));
     await cli(dir, ['add', 'b', '-t', 'kek', '--generate']);
     const elsewhere = { VAULT_TOOL_STATE_DIR: join(dir, 'elsewhere') };
-    for (const n of ['x', 'y', 'z']) expect((await cli(dir, ['--vault-file', 'other.vault', 'add', n, '-t', 'kek', '--generate'], { env: elsewhere })).code).toBe(0);
+    for (const n of ['x', 'y', 'z'])
+      expect((await cli(dir, ['--vault-file', 'other.vault', 'add', n, '-t', 'kek', '--generate'], { env: elsewhere })).code).toBe(0);
     const read = await cli(dir, ['list', '--vault-file', 'other.vault']);
     expect(read.stderr).toMatch(/this copy of vault [0-9a-f]{12} \(generation 5\) does not descend from generation 3 seen on this machine/);
     // A true descendant is not a fork: the same vault written further here reads without a word.
@@ -86,7 +96,9 @@ describe('a stale copy is never written to without --allow-rollback', () => {
     copyFileSync(join(dir, 'base.vault'), join(dir, 'secrets.vault'));
     const read = await cli(dir, ['list']);
     expect(read.code).toBe(0);
-    expect(read.stderr).toMatch(/^vault-tool: warning: this copy of vault [0-9a-f]{12} \(generation 68\) has moved on more than 64 generations since generation 3 seen on this machine on \S+ \(.*secrets\.vault\): cannot tell if this copy descends from the one seen\n/);
+    expect(read.stderr).toMatch(
+      /^vault-tool: warning: this copy of vault [0-9a-f]{12} \(generation 68\) has moved on more than 64 generations since generation 3 seen on this machine on \S+ \(.*secrets\.vault\): cannot tell if this copy descends from the one seen\n/,
+    );
     expect((await cli(dir, ['list', '--strict'])).code).toBe(12);
     const w = await cli(dir, ['add', 'z', '-t', 'kek', '--generate']);
     expect(w.code).toBe(12);
@@ -107,10 +119,14 @@ describe('a stale copy is never written to without --allow-rollback', () => {
     writeFileSync(state, '{ not json');
     const warn = await cli(dir, ['list']);
     expect(warn.code).toBe(0);
-    expect(warn.stderr).toContain(`vault-tool: warning: the state file ${state} is damaged: the rollback check cannot run (move it away to start afresh (what it remembered is lost): mv ${state} ${state}.damaged)`);
+    expect(warn.stderr).toContain(
+      `vault-tool: warning: the state file ${state} is damaged: the rollback check cannot run (move it away to start afresh (what it remembered is lost): mv ${state} ${state}.damaged)`,
+    );
     const strict = await cli(dir, ['list', '--strict']);
     expect(strict.code).toBe(12);
-    expect(strict.stderr).toBe(`vault-tool: error: the state file ${state} is damaged: the rollback check cannot run\nvault-tool: hint: move it away to start afresh (what it remembered is lost): mv ${state} ${state}.damaged\n`);
+    expect(strict.stderr).toBe(
+      `vault-tool: error: the state file ${state} is damaged: the rollback check cannot run\nvault-tool: hint: move it away to start afresh (what it remembered is lost): mv ${state} ${state}.damaged\n`,
+    );
     expect((await cli(dir, ['add', 'a', '-t', 'kek', '--generate'])).code).toBe(0);
     expect(readFileSync(state, 'utf8')).toBe('{ not json');
   });
@@ -158,7 +174,9 @@ describe('the evidence log follows the vault copy', () => {
     copyFileSync(join(dir, 'secrets.vault.evidence.jsonl'), join(dir, 'old.vault.evidence.jsonl'));
     const r = await cli(dir, ['evidence', 'verify', '--vault-file', 'old.vault']);
     expect(r.code).toBe(12);
-    expect(r.stderr).toContain('vault-tool: error: the evidence log has 2 records, but this vault copy recorded 1: the vault is older than its log (a restored copy?)');
+    expect(r.stderr).toContain(
+      'vault-tool: error: the evidence log has 2 records, but this vault copy recorded 1: the vault is older than its log (a restored copy?)',
+    );
   });
 
   it('a cut tail is never hidden by the next append: the append is refused, repair writes it back and is recorded', async () => {
@@ -170,7 +188,9 @@ describe('the evidence log follows the vault copy', () => {
     expect((await cli(dir, ['evidence', 'verify'])).code).toBe(4);
     const third = await cli(dir, ['escrow', 'reshare', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's3']);
     expect(third.code).toBe(4);
-    expect(third.stderr).toBe('vault-tool: error: the evidence log lacks record 2, which the vault holds: the log was cut, or a write was interrupted\nvault-tool: hint: run `vault-tool evidence repair` to write it back (the repair is recorded)\n');
+    expect(third.stderr).toBe(
+      'vault-tool: error: the evidence log lacks record 2, which the vault holds: the log was cut, or a write was interrupted\nvault-tool: hint: run `vault-tool evidence repair` to write it back (the repair is recorded)\n',
+    );
     expect((await import('node:fs')).existsSync(join(dir, 's3', 'manifest.json'))).toBe(false);
     const repair = await cli(dir, ['evidence', 'repair']);
     expect(repair.code).toBe(0);

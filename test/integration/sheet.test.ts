@@ -7,7 +7,17 @@ import { parseShareFile, shareToText } from '../../src/escrow/files.js';
 import { cli, haveBinary, tempDir } from '../helpers/cli.js';
 import { readPng } from '../helpers/png.js';
 
-const CHROMIUM = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--hide-scrollbars'];
+const CHROMIUM = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--hide-scrollbars',
+];
 
 let dir: string;
 let cleanup: () => void;
@@ -30,7 +40,10 @@ describe.skipIf(!haveBinary('chromium'))('the printable share sheet', () => {
     expect(text).toContain(r.keyId);
     expect(text).toContain(r.manifestKey);
     const png = join(dir, 'sheet.png');
-    const shot = spawnSync('chromium', [...CHROMIUM, `--user-data-dir=${profile}`, `--screenshot=${png}`, '--window-size=900,1400', `file://${sheet}`], { encoding: 'utf8', timeout: 60_000 });
+    const shot = spawnSync('chromium', [...CHROMIUM, `--user-data-dir=${profile}`, `--screenshot=${png}`, '--window-size=900,1400', `file://${sheet}`], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(shot.status).toBe(0);
     const img = readPng(readFileSync(png));
     expect(img.width).toBe(900);

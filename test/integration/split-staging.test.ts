@@ -12,11 +12,15 @@ afterAll(() => cleanup());
 
 function killedAt(dir: string, args: string[], n: number): Promise<boolean> {
   return new Promise((res, rej) => {
-    const p = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename', '-e', `inject=rename:signal=SIGKILL:when=${n}`, process.execPath, BIN, ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') },
-      stdio: 'ignore',
-    });
+    const p = spawn(
+      'strace',
+      ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename', '-e', `inject=rename:signal=SIGKILL:when=${n}`, process.execPath, BIN, ...args],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') },
+        stdio: 'ignore',
+      },
+    );
     p.on('error', rej);
     p.on('close', (code, signal) => res(signal === 'SIGKILL' || code === 137));
   });
@@ -50,20 +54,31 @@ describe.skipIf(!HAVE_STRACE)('shares a killed split staged are removed by the n
       if (hidden.length && plainShares(join(d, hidden[0]!)).length) staged++;
       // A command that never opens the vault removes the staging folder.
       expect((await cli(d, ['types'])).code).toBe(0);
-      expect(readdirSync(d).filter((f) => f.startsWith('.out.')), `rename #${n}`).toEqual([]);
+      expect(
+        readdirSync(d).filter((f) => f.startsWith('.out.')),
+        `rename #${n}`,
+      ).toEqual([]);
       const placed = existsSync(join(d, 'out', 'manifest.json'));
       const st = await cli(d, ['escrow', 'status', '--json']);
       const status = JSON.parse(st.stdout);
       if (placed && status === null) {
         // escrow status opened the vault: the set it never recorded, which this machine staged, was removed, with a warning.
         placedUnrecorded++;
-        expect(st.stderr).toMatch(/^vault-tool: warning: removed 7 files in \S+\/out of share set [0-9a-f]{16}, which an interrupted run placed and the vault never recorded \(nobody received those shares\)\n$/);
+        expect(st.stderr).toMatch(
+          /^vault-tool: warning: removed 7 files in \S+\/out of share set [0-9a-f]{16}, which an interrupted run placed and the vault never recorded \(nobody received those shares\)\n$/,
+        );
       }
       const l = await cli(d, ['list']);
       expect(l.code).toBe(0);
       if (status === null) expect(existsSync(join(d, 'out')), `rename #${n}: ${l.stderr}`).toBe(false);
-      expect(plainShares(d).filter((f) => !f.startsWith('out/')), `rename #${n}`).toEqual([]);
-      expect(readdirSync(join(d, '.state', 'staging')).filter((f) => !f.endsWith('.lock')), `rename #${n}`).toEqual([]);
+      expect(
+        plainShares(d).filter((f) => !f.startsWith('out/')),
+        `rename #${n}`,
+      ).toEqual([]);
+      expect(
+        readdirSync(join(d, '.state', 'staging')).filter((f) => !f.endsWith('.lock')),
+        `rename #${n}`,
+      ).toEqual([]);
       if (status === null) expect((await cli(d, split)).code).toBe(0);
     }
     expect(staged).toBeGreaterThanOrEqual(3);
@@ -72,7 +87,7 @@ describe.skipIf(!HAVE_STRACE)('shares a killed split staged are removed by the n
 });
 
 describe('a complete share set the vault never recorded is never removed unless this machine staged it', () => {
-  it('a split into a folder holding another copy\'s set is refused and the set kept', async () => {
+  it("a split into a folder holding another copy's set is refused and the set kept", async () => {
     const { dir, cleanup: done } = tempDir();
     try {
       expect((await cli(dir, ['init'])).code).toBe(0);
@@ -81,7 +96,9 @@ describe('a complete share set the vault never recorded is never removed unless 
       const before = readdirSync(join(dir, 's')).map((f) => readFileSync(join(dir, 's', f), 'utf8'));
       const r = await cli(dir, ['--allow-rollback', '--vault-file', 'old.vault', 'escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's']);
       expect(r.code).toBe(10);
-      expect(r.stderr).toMatch(/vault-tool: error: \S+\/s holds a share set \(set id [0-9a-f]{16}\) this vault never recorded, and no interrupted run on this machine is known to have written it: refusing to remove or overwrite it\nvault-tool: hint: someone may hold those shares/);
+      expect(r.stderr).toMatch(
+        /vault-tool: error: \S+\/s holds a share set \(set id [0-9a-f]{16}\) this vault never recorded, and no interrupted run on this machine is known to have written it: refusing to remove or overwrite it\nvault-tool: hint: someone may hold those shares/,
+      );
       expect(readdirSync(join(dir, 's')).map((f) => readFileSync(join(dir, 's', f), 'utf8'))).toEqual(before);
     } finally {
       done();

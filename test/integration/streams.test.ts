@@ -98,7 +98,10 @@ describe.skipIf(!hasAge)('streams and the Debian age binary, both ways, through 
       const plain2 = tap();
       const cipher = new PassThrough();
       const back = sink();
-      await Promise.all([throughAge(['-r', identity.recipient], [source(size, 77_777), plain2], cipher), pipeline(cipher, decryptStream({ identities }), back)]);
+      await Promise.all([
+        throughAge(['-r', identity.recipient], [source(size, 77_777), plain2], cipher),
+        pipeline(cipher, decryptStream({ identities }), back),
+      ]);
       expect(back.bytes()).toBe(size);
       expect(back.digest()).toBe(plain2.digest());
     });
@@ -128,11 +131,18 @@ describe('integrity through the worker path', () => {
     const out: Buffer[] = [];
     try {
       await pipeline(
-        Readable.from((function* () {
-          for (let i = 0; i < bytes.length; i += 300_001) yield bytes.subarray(i, i + 300_001);
-        })()),
+        Readable.from(
+          (function* () {
+            for (let i = 0; i < bytes.length; i += 300_001) yield bytes.subarray(i, i + 300_001);
+          })(),
+        ),
         decryptStream({ identities, workers: 2 }),
-        new Writable({ write(c, _e, cb) { out.push(c); cb(); } }),
+        new Writable({
+          write(c, _e, cb) {
+            out.push(c);
+            cb();
+          },
+        }),
       );
       return { out: Buffer.concat(out) };
     } catch (error) {
@@ -177,7 +187,10 @@ describe('integrity through the worker path', () => {
     payloadFailure(await open(file.subarray(0, payloadStart + 80 * FULL)), /truncated payload: no final chunk/);
     payloadFailure(await open(file.subarray(0, payloadStart + 80 * FULL + 999)), /payload chunk 80 failed authentication/);
     payloadFailure(await open(Buffer.concat([file, Buffer.from('x')])), /trailing data after the final chunk|failed authentication/);
-    payloadFailure(await open(Buffer.concat([file, file.subarray(payloadStart, payloadStart + FULL)])), /trailing data after the final chunk|failed authentication/);
+    payloadFailure(
+      await open(Buffer.concat([file, file.subarray(payloadStart, payloadStart + FULL)])),
+      /trailing data after the final chunk|failed authentication/,
+    );
   });
 });
 
@@ -261,7 +274,9 @@ describe('errors and aborts', () => {
     });
     await expect(pipeline(source(big), encryptStream({ recipients }), failingSink)).rejects.toThrow('disk full');
     const cipher = new PassThrough();
-    await expect(Promise.all([pipeline(source(big), encryptStream({ recipients }), cipher), pipeline(cipher, decryptStream({ identities }), failingSink)])).rejects.toThrow();
+    await expect(
+      Promise.all([pipeline(source(big), encryptStream({ recipients }), cipher), pipeline(cipher, decryptStream({ identities }), failingSink)]),
+    ).rejects.toThrow();
   });
 
   it('destroying the stream mid-way ends the pipeline with the given cause', async () => {

@@ -26,7 +26,10 @@ const value = async (name: string) => {
   secrets.add(v);
   return v;
 };
-const failing = (r: CliResult) => JSON.parse(r.stdout).checks.filter((c: { ok: boolean }) => !c.ok).map((c: { area: string; message: string }) => `${c.area}: ${c.message}`);
+const failing = (r: CliResult) =>
+  JSON.parse(r.stdout)
+    .checks.filter((c: { ok: boolean }) => !c.ok)
+    .map((c: { area: string; message: string }) => `${c.area}: ${c.message}`);
 
 beforeAll(() => ({ dir, cleanup } = tempDir('vt-verify-')));
 afterAll(() => cleanup());
@@ -37,7 +40,8 @@ describe('drift: production compared with the escrow by keyed hash', () => {
     srv = await startKubeApi({ namespaces: ['default', 'apps'] });
     writeFileSync(join(dir, 'kubeconfig'), srv.kubeconfig({ context: 'prod' }));
     expect((await vt(['init'])).code).toBe(0);
-    for (const n of ['platform/master', 'zone/kek', 'app/hmac', 'app/db']) expect((await vt(['add', n, '-t', n === 'app/db' ? 'password' : 'kek', '--generate'])).code).toBe(0);
+    for (const n of ['platform/master', 'zone/kek', 'app/hmac', 'app/db'])
+      expect((await vt(['add', n, '-t', n === 'app/db' ? 'password' : 'kek', '--generate'])).code).toBe(0);
   });
   afterAll(async () => srv.close());
 
@@ -49,9 +53,31 @@ describe('drift: production compared with the escrow by keyed hash', () => {
     writeFileSync(join(dir, 'app.env'), `MASTER_KEY=${master}\nZONE_KEK='${kek1}'\n`);
     writeFileSync(join(dir, 'hmac.key'), (await value('app/hmac')) + '\n');
     srv.state.put({ metadata: { name: 'db', namespace: 'apps' }, data: { PASSWORD: Buffer.from('a-rotated-password-never-escrowed').toString('base64') } });
-    const r = await vt(['verify', '--json', '--kubeconfig', 'kubeconfig', '--against', 'env:app.env#MASTER_KEY=platform/master', '--against', 'env:app.env#ZONE_KEK=zone/kek', '--against', 'file:hmac.key=app/hmac', '--against', 'envvar:APP_DB=app/db', '--against', 'k8s:apps/db#PASSWORD=app/db'], { env: { APP_DB: await value('app/db') } });
+    const r = await vt(
+      [
+        'verify',
+        '--json',
+        '--kubeconfig',
+        'kubeconfig',
+        '--against',
+        'env:app.env#MASTER_KEY=platform/master',
+        '--against',
+        'env:app.env#ZONE_KEK=zone/kek',
+        '--against',
+        'file:hmac.key=app/hmac',
+        '--against',
+        'envvar:APP_DB=app/db',
+        '--against',
+        'k8s:apps/db#PASSWORD=app/db',
+      ],
+      { env: { APP_DB: await value('app/db') } },
+    );
     expect(r.code).toBe(8);
-    const drift = JSON.parse(r.stdout).drift.map((d: { entry: string; source: string; status: string; heldVersion?: number }) => [d.source, d.status, d.heldVersion ?? null]);
+    const drift = JSON.parse(r.stdout).drift.map((d: { entry: string; source: string; status: string; heldVersion?: number }) => [
+      d.source,
+      d.status,
+      d.heldVersion ?? null,
+    ]);
     expect(drift).toEqual([
       ['env:app.env#MASTER_KEY', 'match', 1],
       ['env:app.env#ZONE_KEK', 'older-version', 1],
@@ -67,7 +93,16 @@ describe('drift: production compared with the escrow by keyed hash', () => {
   });
 
   it('a missing source is a failure naming it, not a crash', async () => {
-    const r = await vt(['verify', '--json', '--against', 'env:app.env#NOPE=platform/master', '--against', 'file:nowhere.bin=platform/master', '--against', 'envvar:UNSET_VAR=platform/master']);
+    const r = await vt([
+      'verify',
+      '--json',
+      '--against',
+      'env:app.env#NOPE=platform/master',
+      '--against',
+      'file:nowhere.bin=platform/master',
+      '--against',
+      'envvar:UNSET_VAR=platform/master',
+    ]);
     expect(r.code).toBe(8);
     expect(failing(r)).toEqual([
       `drift: env:app.env#NOPE: ${join(dir, 'app.env')} has no variable NOPE`,
@@ -77,7 +112,7 @@ describe('drift: production compared with the escrow by keyed hash', () => {
   });
 });
 
-describe('canaries: a test message made with production\'s key opens with the escrowed one', () => {
+describe("canaries: a test message made with production's key opens with the escrowed one", () => {
   beforeEach(async () => {
     ({ dir, cleanup } = tempDir('vt-canary-'));
     await vt(['init']);
@@ -91,7 +126,9 @@ describe('canaries: a test message made with production\'s key opens with the es
     writeFileSync(join(dir, 'other.key'), Buffer.alloc(32, 3).toString('base64'));
     const made = await vt(['canary', 'create', 'k', '--with', 'file:other.key']);
     expect(made.code).toBe(0);
-    expect(made.stderr).toMatch(/warning: no escrowed version of k decrypts canary [0-9a-f]{8} \(made from file:other.key\): production's key is not in the vault/);
+    expect(made.stderr).toMatch(
+      /warning: no escrowed version of k decrypts canary [0-9a-f]{8} \(made from file:other.key\): production's key is not in the vault/,
+    );
     let r = await vt(['verify', '--json']);
     expect(JSON.parse(r.stdout).canaries.map((c: { status: string }) => c.status)).toEqual(['opens', 'fails']);
     await vt(['rotate', 'k']);
@@ -99,7 +136,11 @@ describe('canaries: a test message made with production\'s key opens with the es
     const id = JSON.parse((await vt(['canary', 'list', '--json'])).stdout).find((c: { status: string }) => c.status === 'fails').id;
     expect((await vt(['canary', 'rm', id.slice(0, 6)])).code).toBe(0);
     r = await vt(['verify', '--json']);
-    expect(failing(r)).toEqual([expect.stringMatching(/^canaries: canary [0-9a-f]{8} opens with k@1, not the current version 2: production used an older key when it was made; make a new canary$/)]);
+    expect(failing(r)).toEqual([
+      expect.stringMatching(
+        /^canaries: canary [0-9a-f]{8} opens with k@1, not the current version 2: production used an older key when it was made; make a new canary$/,
+      ),
+    ]);
   });
 });
 
@@ -128,7 +169,9 @@ describe('copies: made, read back, registered, and checked entry version by entr
   it('the vault and its key in the same place are refused unless forced', async () => {
     const r = await vt(['copy', '--to', 'same', '--key-to', 'same']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^vault-tool: error: the vault and its key would be copied to the same place \(.*same\): whoever holds both holds every secret\nvault-tool: hint: give --key-to a different folder/);
+    expect(r.stderr).toMatch(
+      /^vault-tool: error: the vault and its key would be copied to the same place \(.*same\): whoever holds both holds every secret\nvault-tool: hint: give --key-to a different folder/,
+    );
     expect((await vt(['copy', '--to', 'same', '--key-to', 'same', '--force'])).code).toBe(0);
   });
 
@@ -144,7 +187,9 @@ describe('copies: made, read back, registered, and checked entry version by entr
     let r = await vt(['verify', '--json', '--copy', 'other.vault:./other.key', '--copy', 'damaged.vault', '--copy', 'gone.vault']);
     expect(r.code).toBe(8);
     const f = failing(r);
-    expect(f[0]).toMatch(/^copies: vault copy [0-9a-f]{8} at .*\/old\/secrets\.vault\.\d{8}T\d{6}Z \(generation 2, 0 days old\) lacks 1 entry version\(s\) the vault holds: copy the vault again$/);
+    expect(f[0]).toMatch(
+      /^copies: vault copy [0-9a-f]{8} at .*\/old\/secrets\.vault\.\d{8}T\d{6}Z \(generation 2, 0 days old\) lacks 1 entry version\(s\) the vault holds: copy the vault again$/,
+    );
     expect(f[1]).toMatch(/^copies: key copy \.\/other\.key holds key id [0-9a-f]{16}, not a key of this vault$/);
     expect(f[2]).toMatch(/^copies: vault copy other\.vault is a copy of vault [0-9a-f]{12}, not of this vault \([0-9a-f]{12}\)$/);
     expect(f[3]).toMatch(/^copies: vault copy damaged\.vault: vault integrity check failed: payload chunk 0 failed authentication/);
@@ -157,7 +202,9 @@ describe('copies: made, read back, registered, and checked entry version by entr
     // The first vault copy still opens with its own (old) key copy, and is reported stale; the lone one opens with nothing held now.
     expect(failing(r).filter((x: string) => x.includes('key copy') || x.includes('older than the last rekey'))).toEqual([
       expect.stringMatching(/^copies: key copy [0-9a-f]{8} at .* holds key id [0-9a-f]{16}, replaced on \S+: copy the current key$/),
-      expect.stringMatching(/^copies: vault copy [0-9a-f]{8} at .*\/lone\/.* opens only with key id [0-9a-f]{16} \(replaced on \S+\): it is older than the last rekey; copy the vault again$/),
+      expect.stringMatching(
+        /^copies: vault copy [0-9a-f]{8} at .*\/lone\/.* opens only with key id [0-9a-f]{16} \(replaced on \S+\): it is older than the last rekey; copy the vault again$/,
+      ),
     ]);
   });
 });
@@ -181,7 +228,7 @@ describe('evidence, shares, the report and the record', () => {
     expect(failing(r)).toEqual(['evidence: evidence record 1 fails its MAC: it was edited']);
   });
 
-  it('custodians\' shares are combined in memory: the right ones pass and are named in the record; an old split fails', async () => {
+  it("custodians' shares are combined in memory: the right ones pass and are named in the record; an old split fails", async () => {
     const r = await vt(['verify', '--shares', share('ann'), share('cy'), '--operator', 'Olga (CISO)', '--report', 'q4.md']);
     expect(r.code, r.stderr).toBe(0);
     expect(readdirSync(dir).filter((f) => f.includes('.key'))).toEqual(['vault.key']);
@@ -191,11 +238,16 @@ describe('evidence, shares, the report and the record', () => {
     expect(report).toContain('- Operator: Olga (CISO)');
     expect(report).toContain('- Custodians who brought shares: ann, cy');
     const rec = JSON.parse((await vt(['evidence', 'verify', '--json'])).stdout).at(-1);
-    expect(rec).toMatchObject({ event: 'verify', data: { ok: true, operator: 'Olga (CISO)', custodians: ['ann', 'cy'], reportSha256: createHash('sha256').update(report).digest('hex') } });
+    expect(rec).toMatchObject({
+      event: 'verify',
+      data: { ok: true, operator: 'Olga (CISO)', custodians: ['ann', 'cy'], reportSha256: createHash('sha256').update(report).digest('hex') },
+    });
     await vt(['rekey']);
     await vt(['rekey', '--confirm']);
     const old = await vt(['verify', '--json', '--shares', share('ann'), share('bob')]);
-    expect(failing(old)).toEqual([expect.stringMatching(/^shares: the shares recover key id [0-9a-f]{16}, not the vault key [0-9a-f]{16}: they are from an older split$/)]);
+    expect(failing(old)).toEqual([
+      expect.stringMatching(/^shares: the shares recover key id [0-9a-f]{16}, not the vault key [0-9a-f]{16}: they are from an older split$/),
+    ]);
   });
 
   it('a failed run writes a report that says what to do about each failure', async () => {
@@ -204,7 +256,9 @@ describe('evidence, shares, the report and the record', () => {
     const report = readFileSync(join(dir, 'reports', readdirSync(join(dir, 'reports'))[0]!), 'utf8');
     outputs.push(report);
     expect(report).toContain('- **Result: FAILED (1 of');
-    expect(report).toMatch(/## Failures and what to do\n\n1\. \*\*drift: k in envvar:NOPE\*\*: envvar:NOPE: the environment variable NOPE is not set\n {3}Production does not hold the escrowed key/);
+    expect(report).toMatch(
+      /## Failures and what to do\n\n1\. \*\*drift: k in envvar:NOPE\*\*: envvar:NOPE: the environment variable NOPE is not set\n {3}Production does not hold the escrowed key/,
+    );
   });
 });
 
@@ -254,16 +308,26 @@ describe('status, due dates and metrics', () => {
 describe('schedules', () => {
   beforeAll(async () => {
     ({ dir, cleanup } = tempDir('vt-sched-'));
-    writeFileSync(join(dir, 'verify.yaml'), 'apiVersion: vault-tool/v1\nkind: VerificationPlan\ninterval: quarterly\nagainst:\n  - k8s:infisical/bootstrap#ENCRYPTION_KEY=infisical/encryption-key\n  - k8s:infisical/bootstrap#AUTH_SECRET=infisical/auth-secret\n  - k8s:apps/db#PASSWORD=app/db\n');
+    writeFileSync(
+      join(dir, 'verify.yaml'),
+      'apiVersion: vault-tool/v1\nkind: VerificationPlan\ninterval: quarterly\nagainst:\n  - k8s:infisical/bootstrap#ENCRYPTION_KEY=infisical/encryption-key\n  - k8s:infisical/bootstrap#AUTH_SECRET=infisical/auth-secret\n  - k8s:apps/db#PASSWORD=app/db\n',
+    );
   });
   afterAll(() => cleanup());
 
-  it('the CronJob and Roles deserialize through the client\'s own model types with no unknown field, in kubectl\'s shape', async () => {
+  it("the CronJob and Roles deserialize through the client's own model types with no unknown field, in kubectl's shape", async () => {
     const r = await vt(['schedule', 'k8s-cronjob', '--plan', 'verify.yaml', '--schedule', '0 6 1 */3 *', '--image', 'registry.example/vault-tool:0.1.0']);
     expect(r.code, r.stderr).toBe(0);
     const { parseAllDocuments } = await import('yaml');
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS());
-    expect(docs.map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`)).toEqual(['CronJob/vault-tool/vault-tool-verify', 'ServiceAccount/vault-tool/vault-tool-verify', 'Role/apps/vault-tool-verify', 'RoleBinding/apps/vault-tool-verify', 'Role/infisical/vault-tool-verify', 'RoleBinding/infisical/vault-tool-verify']);
+    expect(docs.map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`)).toEqual([
+      'CronJob/vault-tool/vault-tool-verify',
+      'ServiceAccount/vault-tool/vault-tool-verify',
+      'Role/apps/vault-tool-verify',
+      'RoleBinding/apps/vault-tool-verify',
+      'Role/infisical/vault-tool-verify',
+      'RoleBinding/infisical/vault-tool-verify',
+    ]);
     // The client's serializer keeps only the fields its model types declare: a round trip that loses nothing has no unknown field.
     const { ObjectSerializer } = await import('@kubernetes/client-node/dist/gen/models/ObjectSerializer.js');
     const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o));
@@ -274,8 +338,19 @@ describe('schedules', () => {
     expect(docs[2].rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['db'], verbs: ['get'] }]);
     expect(docs[4].rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['bootstrap'], verbs: ['get'] }]);
     if (haveBinary('kubectl', ['version', '--client'])) {
-      const theirs = JSON.parse(execFileSync('kubectl', ['create', 'cronjob', 'vault-tool-verify', '--image=registry.example/vault-tool:0.1.0', '--schedule=0 6 1 */3 *', '--dry-run=client', '-o', 'json'], { encoding: 'utf8' }));
-      const paths = (o: unknown, p = ''): string[] => (o && typeof o === 'object' && !Array.isArray(o) ? Object.entries(o).flatMap(([k, v]) => [`${p}${k}`, ...paths(v, `${p}${k}.`)]) : Array.isArray(o) ? o.flatMap((v, i) => paths(v, `${p}${i}.`)) : []);
+      const theirs = JSON.parse(
+        execFileSync(
+          'kubectl',
+          ['create', 'cronjob', 'vault-tool-verify', '--image=registry.example/vault-tool:0.1.0', '--schedule=0 6 1 */3 *', '--dry-run=client', '-o', 'json'],
+          { encoding: 'utf8' },
+        ),
+      );
+      const paths = (o: unknown, p = ''): string[] =>
+        o && typeof o === 'object' && !Array.isArray(o)
+          ? Object.entries(o).flatMap(([k, v]) => [`${p}${k}`, ...paths(v, `${p}${k}.`)])
+          : Array.isArray(o)
+            ? o.flatMap((v, i) => paths(v, `${p}${i}.`))
+            : [];
       const ours = new Set(paths(docs[0]));
       const missing = paths(theirs).filter((p) => !ours.has(p) && !/creationTimestamp|resources$|^status$/.test(p));
       expect(missing).toEqual([]);
@@ -285,7 +360,9 @@ describe('schedules', () => {
 
   it('a crontab line and systemd units that run the same verification', async () => {
     const cron = await vt(['schedule', 'cron', '--plan', 'verify.yaml', '--schedule', '0 6 1 */3 *']);
-    expect(cron.stdout).toBe(`0 6 1 */3 * vault-tool verify --plan ${join(dir, 'verify.yaml')} --vault-file /var/lib/vault-tool/secrets.vault --key-file /etc/vault-tool/vault.key --report-dir /var/lib/vault-tool/reports --prometheus /var/lib/node_exporter/textfile_collector/vault_tool.prom --operator scheduled >> /var/lib/vault-tool/reports/verify.log 2>&1\n`);
+    expect(cron.stdout).toBe(
+      `0 6 1 */3 * vault-tool verify --plan ${join(dir, 'verify.yaml')} --vault-file /var/lib/vault-tool/secrets.vault --key-file /etc/vault-tool/vault.key --report-dir /var/lib/vault-tool/reports --prometheus /var/lib/node_exporter/textfile_collector/vault_tool.prom --operator scheduled >> /var/lib/vault-tool/reports/verify.log 2>&1\n`,
+    );
     const sd = await vt(['schedule', 'systemd', '--plan', 'verify.yaml', '--schedule', '0 6 1 */3 *']);
     expect(sd.stdout).toContain('OnCalendar=*-1/3-1 6:0:00');
     expect(sd.stdout).toContain('ExecStart=/usr/local/bin/vault-tool verify --plan');

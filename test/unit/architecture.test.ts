@@ -10,7 +10,8 @@ import { ROOT } from '../helpers/cli.js';
  * environment or exiting outside the CLI; no flags named in library text).
  */
 const doc = readFileSync(join(ROOT, 'docs/ARCHITECTURE.md'), 'utf8');
-const table = /```modules\n([\s\S]*?)```/.exec(doc)![1]!
+const table = /```modules\n([\s\S]*?)```/
+  .exec(doc)![1]!
   .trim()
   .split('\n')
   .map((l) => l.trim().split(/\s+/))
@@ -111,7 +112,8 @@ describe('docs/ARCHITECTURE.md holds', () => {
       const walk = (node: ts.Node) => {
         if (ts.isPropertyAccessExpression(node)) {
           const text = node.getText(sf);
-          if (/^(console\.\w+|process\.(exit|env|stdin|stdout|stderr))$/.test(text)) bad.push(`${file}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}: ${text}`);
+          if (/^(console\.\w+|process\.(exit|env|stdin|stdout|stderr))$/.test(text))
+            bad.push(`${file}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}: ${text}`);
         }
         ts.forEachChild(node, walk);
       };
@@ -126,11 +128,18 @@ describe('docs/ARCHITECTURE.md holds', () => {
     for (const file of SRC.filter((f) => !f.startsWith('src/cli/') && !documents.includes(f))) {
       const sf = ts.createSourceFile(file, readFileSync(join(ROOT, file), 'utf8'), ts.ScriptTarget.Latest, true);
       const walk = (node: ts.Node) => {
-        if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) {
+        if (
+          ts.isStringLiteral(node) ||
+          ts.isNoSubstitutionTemplateLiteral(node) ||
+          ts.isTemplateHead(node) ||
+          ts.isTemplateMiddle(node) ||
+          ts.isTemplateTail(node)
+        ) {
           const text = node.text;
           // A lone flag token is an argument to another program (rclone, pg_dump), not prose naming one of ours.
           if (/^--[a-z][a-z-]*(=\S*)?$/.test(text)) return;
-          if (/(^|[\s(`'"])--[a-z][a-z-]+/.test(text) || /`vault-tool [a-z]/.test(text)) bad.push(`${file}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}: ${JSON.stringify(text.slice(0, 80))}`);
+          if (/(^|[\s(`'"])--[a-z][a-z-]+/.test(text) || /`vault-tool [a-z]/.test(text))
+            bad.push(`${file}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}: ${JSON.stringify(text.slice(0, 80))}`);
         }
         ts.forEachChild(node, walk);
       };

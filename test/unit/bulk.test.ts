@@ -13,7 +13,16 @@ async function collect(src: Buffer, transform: NodeJS.ReadWriteStream, piece = 7
   async function* pieces() {
     for (let i = 0; i < src.length; i += piece) yield src.subarray(i, i + piece);
   }
-  await pipeline(Readable.from(pieces()), transform, new Writable({ write(c, _e, cb) { out.push(c); cb(); } }));
+  await pipeline(
+    Readable.from(pieces()),
+    transform,
+    new Writable({
+      write(c, _e, cb) {
+        out.push(c);
+        cb();
+      },
+    }),
+  );
   return Buffer.concat(out);
 }
 

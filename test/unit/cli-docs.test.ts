@@ -32,7 +32,11 @@ describe('docs/CLI.md agrees with the code', () => {
       const c = await loaded([spec.name]);
       expect(doc, c.name()).toContain(`\`${c.name()}`);
       const subs = tables[spec.name] ? tables[spec.name]!.map((k) => k.name) : c.commands.map((s) => s.name());
-      for (const sub of subs) expect([`\`${c.name()} ${sub}`, `\`${c.name()} [${sub}]`].some((form) => doc.includes(form)), `${c.name()} ${sub} in docs/CLI.md`).toBe(true);
+      for (const sub of subs)
+        expect(
+          [`\`${c.name()} ${sub}`, `\`${c.name()} [${sub}]`].some((form) => doc.includes(form)),
+          `${c.name()} ${sub} in docs/CLI.md`,
+        ).toBe(true);
     }
   });
 
@@ -40,8 +44,13 @@ describe('docs/CLI.md agrees with the code', () => {
     const { COMMANDS } = await import('../../src/cli/commands/index.js');
     const { K8S_COMMANDS } = await import('../../src/cli/commands/k8s/index.js');
     const { BACKUP_COMMANDS } = await import('../../src/cli/commands/backup/index.js');
-    const argsOf = (c: Command) => c.registeredArguments.map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`)).join(' ');
-    for (const [prefix, specs] of [[[], COMMANDS], [['k8s'], K8S_COMMANDS], [['backup'], BACKUP_COMMANDS]] as const) {
+    const argsOf = (c: Command) =>
+      c.registeredArguments.map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`)).join(' ');
+    for (const [prefix, specs] of [
+      [[], COMMANDS],
+      [['k8s'], K8S_COMMANDS],
+      [['backup'], BACKUP_COMMANDS],
+    ] as const) {
       for (const spec of specs) {
         let c = await buildProgram(new Context({ env: {} } as never), [...prefix, spec.name]);
         for (const a of [...prefix, spec.name]) c = c.commands.find((x) => x.name() === a)!;

@@ -39,23 +39,36 @@ describe('split parameters', () => {
   it('self-tests every K-subset, or a sample when there are too many', async () => {
     const r = await splitSecret({ secret, keyId: key.keyId, threshold: 3, labels: ['a', 'b', 'c', 'd', 'e'], epoch: 1, keyIdOf: idOfSecret });
     expect(r.selfTested).toBe(10);
-    const big = await splitSecret({ secret, keyId: key.keyId, threshold: 10, labels: Array.from({ length: 30 }, (_, i) => `c${i}`), epoch: 1, keyIdOf: idOfSecret, selfTestLimit: 50 });
+    const big = await splitSecret({
+      secret,
+      keyId: key.keyId,
+      threshold: 10,
+      labels: Array.from({ length: 30 }, (_, i) => `c${i}`),
+      epoch: 1,
+      keyIdOf: idOfSecret,
+      selfTestLimit: 50,
+    });
     expect(big.subsets).toBe(binomial(30, 10));
     expect(big.selfTested).toBe(50);
-    await expect(splitSecret({ secret, keyId: key.keyId, threshold: 2, labels: ['a', 'a'], epoch: 1, keyIdOf: idOfSecret })).rejects.toThrow('custodian names must be distinct');
+    await expect(splitSecret({ secret, keyId: key.keyId, threshold: 2, labels: ['a', 'a'], epoch: 1, keyIdOf: idOfSecret })).rejects.toThrow(
+      'custodian names must be distinct',
+    );
   });
 });
 
 describe('properties', () => {
   it('every K-subset recovers the key', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 2, max: 6 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 2, max: n }))), async ([n, k]) => {
-        const shares = await split(k, n);
-        const pick = fc.sample(fc.shuffledSubarray(shares, { minLength: k, maxLength: n }), 1)[0]!;
-        const r = await combineShares(pick, idOfSecret);
-        expect(Buffer.from(r.secret).equals(secret)).toBe(true);
-        expect(r.bad).toEqual([]);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 6 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 2, max: n }))),
+        async ([n, k]) => {
+          const shares = await split(k, n);
+          const pick = fc.sample(fc.shuffledSubarray(shares, { minLength: k, maxLength: n }), 1)[0]!;
+          const r = await combineShares(pick, idOfSecret);
+          expect(Buffer.from(r.secret).equals(secret)).toBe(true);
+          expect(r.bad).toEqual([]);
+        },
+      ),
       { numRuns: 30 },
     );
   });
@@ -91,7 +104,9 @@ describe('properties', () => {
     const a = await split(2, 3);
     const b = await split(2, 3);
     const e = await error(combineShares([a[0]!, b[1]!], idOfSecret));
-    expect(e.message).toBe(`share 2 (custodian 2) is from set ${b[0]!.setId}, share 1 (custodian 1) from set ${a[0]!.setId}: shares of different splits never combine`);
+    expect(e.message).toBe(
+      `share 2 (custodian 2) is from set ${b[0]!.setId}, share 1 (custodian 1) from set ${a[0]!.setId}: shares of different splits never combine`,
+    );
   });
 
   it('any single-character typo in the text form is caught, and its group named', async () => {
@@ -121,11 +136,18 @@ describe('properties', () => {
 
   it('a corrupted share among more than K is named, and the key still recovered', async () => {
     // Found by this property: a change confined to the bits X25519 clamps once passed the key-id check.
-    for (const [victim, byte] of [[0, 0], [1, 31], [4, 0]] as const) {
+    for (const [victim, byte] of [
+      [0, 0],
+      [1, 31],
+      [4, 0],
+    ] as const) {
       const shares = await split(3, 5);
       const bad = { ...shares[victim]!, share: Buffer.from(shares[victim]!.share) };
       bad.share[byte]! ^= 0x5a;
-      const r = await combineShares(shares.map((s, i) => (i === victim ? bad : s)), idOfSecret);
+      const r = await combineShares(
+        shares.map((s, i) => (i === victim ? bad : s)),
+        idOfSecret,
+      );
       expect(Buffer.from(r.secret).equals(secret)).toBe(true);
       expect(r.bad.map((s) => s.index)).toEqual([victim + 1]);
     }
@@ -191,7 +213,9 @@ describe('share bytes checked before combining', () => {
     const s = await split(3, 5);
     const e = await error(combineShares([s[0]!, s[1]!, withBytes(s[2]!, s[2]!.share.subarray(0, 31)), withX(s[3]!, 0)], idOfSecret));
     expect(e.kind).toBe('bad-share');
-    expect(e.message).toBe('share 3 (custodian 3): its share bytes are 31 bytes long, not 33: it is damaged or forged; share 4 (custodian 4): its x coordinate is 0, which no share has: it is damaged or forged');
+    expect(e.message).toBe(
+      'share 3 (custodian 3): its share bytes are 31 bytes long, not 33: it is damaged or forged; share 4 (custodian 4): its x coordinate is 0, which no share has: it is damaged or forged',
+    );
   });
 });
 

@@ -114,26 +114,86 @@ describe('plain YAML export matches kubectl create secret --dry-run=client -o ya
   afterAll(() => cleanup());
 
   it.skipIf(!haveBinary('kubectl', ['version', '--client']))('generic: byte for byte, with awkward values', () => {
-    const values: Record<string, Buffer> = { 'api.key': Buffer.from('x'.repeat(300)), B: Buffer.from([0, 255, 10, 13]), 'multi-line': Buffer.from('line 1\nline 2\n'), true: Buffer.from('true') };
+    const values: Record<string, Buffer> = {
+      'api.key': Buffer.from('x'.repeat(300)),
+      B: Buffer.from([0, 255, 10, 13]),
+      'multi-line': Buffer.from('line 1\nline 2\n'),
+      true: Buffer.from('true'),
+    };
     const args = ['create', 'secret', 'generic', 'app-secrets', '-n', 'prod', '--dry-run=client', '-o', 'yaml'];
     for (const [k, v] of Object.entries(values)) {
       writeFileSync(join(dir, k), v);
       args.push(`--from-file=${k}=${join(dir, k)}`);
     }
-    const ours = manifestsYaml([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-secrets', namespace: 'prod' }, data: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.toString('base64')])) }]);
+    const ours = manifestsYaml([
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'app-secrets', namespace: 'prod' },
+        data: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.toString('base64')])),
+      },
+    ]);
     expect(ours).toBe(kubectl(args));
   });
 
-  it.skipIf(!haveBinary('kubectl', ['version', '--client']) || !haveBinary('openssl', ['version']))('tls: the PEM halves land in tls.crt and tls.key as kubectl puts them', () => {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=web'], { stdio: 'ignore' });
-    const cert = readFileSync(join(dir, 'c.pem'));
-    const key = readFileSync(join(dir, 'k.pem'));
-    const doc = newDocument({ recipient: 'age1x', keyId: 'k' }, new Date());
-    putEntry(doc, { name: 'web/tls', type: 'tls', value: Buffer.concat([cert, key]), now: new Date() });
-    const [d] = desiredSecrets(doc, { secrets: [{ namespace: 'web', name: 'web-tls', type: 'kubernetes.io/tls', labels: {}, annotations: {}, data: { 'tls.crt': 'web/tls#cert', 'tls.key': 'web/tls#key' } }] });
-    const ours = toYaml(d!.obj);
-    expect(ours).toBe(kubectl(['create', 'secret', 'tls', 'web-tls', '-n', 'web', `--cert=${join(dir, 'c.pem')}`, `--key=${join(dir, 'k.pem')}`, '--dry-run=client', '-o', 'yaml']));
-  });
+  it.skipIf(!haveBinary('kubectl', ['version', '--client']) || !haveBinary('openssl', ['version']))(
+    'tls: the PEM halves land in tls.crt and tls.key as kubectl puts them',
+    () => {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          join(dir, 'k.pem'),
+          '-out',
+          join(dir, 'c.pem'),
+          '-days',
+          '1',
+          '-subj',
+          '/CN=web',
+        ],
+        { stdio: 'ignore' },
+      );
+      const cert = readFileSync(join(dir, 'c.pem'));
+      const key = readFileSync(join(dir, 'k.pem'));
+      const doc = newDocument({ recipient: 'age1x', keyId: 'k' }, new Date());
+      putEntry(doc, { name: 'web/tls', type: 'tls', value: Buffer.concat([cert, key]), now: new Date() });
+      const [d] = desiredSecrets(doc, {
+        secrets: [
+          {
+            namespace: 'web',
+            name: 'web-tls',
+            type: 'kubernetes.io/tls',
+            labels: {},
+            annotations: {},
+            data: { 'tls.crt': 'web/tls#cert', 'tls.key': 'web/tls#key' },
+          },
+        ],
+      });
+      const ours = toYaml(d!.obj);
+      expect(ours).toBe(
+        kubectl([
+          'create',
+          'secret',
+          'tls',
+          'web-tls',
+          '-n',
+          'web',
+          `--cert=${join(dir, 'c.pem')}`,
+          `--key=${join(dir, 'k.pem')}`,
+          '--dry-run=client',
+          '-o',
+          'yaml',
+        ]),
+      );
+    },
+  );
 });
 
 describe('kubeconfig loading follows kubectl', () => {
@@ -144,7 +204,10 @@ describe('kubeconfig loading follows kubectl', () => {
     if (ctx !== undefined) lines.push(`current-context: ${ctx}`);
     lines.push('clusters:', ...clusters.flatMap(([n, s]) => [`- name: ${n}`, '  cluster:', `    server: ${s}`, '    certificate-authority: certs/ca.crt']));
     lines.push('users:', `- name: u-${name}`, '  user:', `    token: t-${name}`);
-    lines.push('contexts:', ...contexts.flatMap(([n, c, ns]) => [`- name: ${n}`, '  context:', `    cluster: ${c}`, `    user: u-${name}`, ...(ns ? [`    namespace: ${ns}`] : [])]));
+    lines.push(
+      'contexts:',
+      ...contexts.flatMap(([n, c, ns]) => [`- name: ${n}`, '  context:', `    cluster: ${c}`, `    user: u-${name}`, ...(ns ? [`    namespace: ${ns}`] : [])]),
+    );
     const f = join(dir, name);
     writeFileSync(f, lines.join('\n') + '\n');
     // A distinct CA file beside each kubeconfig: which one a context uses shows how paths were resolved.
@@ -160,7 +223,18 @@ describe('kubeconfig loading follows kubectl', () => {
 
   const merged = () => {
     const a = cfg('a', '', [['shared', 'https://a.example:6443']], [['ctx-a', 'shared', 'team-a']]);
-    const b = cfg('sub/b', 'ctx-b', [['shared', 'https://b.example:6443'], ['only-b', 'https://only-b.example']], [['ctx-b', 'only-b'], ['ctx-a', 'only-b', 'wrong']]);
+    const b = cfg(
+      'sub/b',
+      'ctx-b',
+      [
+        ['shared', 'https://b.example:6443'],
+        ['only-b', 'https://only-b.example'],
+      ],
+      [
+        ['ctx-b', 'only-b'],
+        ['ctx-a', 'only-b', 'wrong'],
+      ],
+    );
     const env = { KUBECONFIG: [join(dir, 'missing'), a, b].join(':') };
     return { a, b, env, ours: loadKubeconfig({ env }), other: loadKubeconfig({ env, context: 'ctx-a' }) };
   };
@@ -175,8 +249,17 @@ describe('kubeconfig loading follows kubectl', () => {
 
   it.skipIf(!haveBinary('kubectl', ['version', '--client']))('resolves the same context, server, namespace and CA file as kubectl config view', () => {
     const { env, ours, other } = merged();
-    const view = (extra: string[]) => JSON.parse(execFileSync('kubectl', ['config', 'view', '--minify', '--flatten', '-o', 'json', ...extra], { env: { ...process.env, ...env, HOME: dir }, encoding: 'utf8' }));
-    for (const [extra, mine] of [[[], ours], [['--context', 'ctx-a'], other]] as const) {
+    const view = (extra: string[]) =>
+      JSON.parse(
+        execFileSync('kubectl', ['config', 'view', '--minify', '--flatten', '-o', 'json', ...extra], {
+          env: { ...process.env, ...env, HOME: dir },
+          encoding: 'utf8',
+        }),
+      );
+    for (const [extra, mine] of [
+      [[], ours],
+      [['--context', 'ctx-a'], other],
+    ] as const) {
       const v = view([...extra]);
       expect(mine.context).toBe(v['current-context']);
       expect(mine.server).toBe(v.clusters[0].cluster.server);
@@ -228,7 +311,9 @@ entries:
   it('refuses bad plans with the place named', () => {
     expect(() => parsePlan('kind: Other\n', 'p.yaml')).toThrow(/p.yaml: not a restore plan/);
     expect(() => parsePlan(text.replace('ENCRYPTION_KEY:', 'BAD KEY:'), 'p.yaml')).toThrow(/invalid Secret key "BAD KEY"/);
-    expect(() => parsePlan(text.replace('#AUTH_SECRET', '#ENCRYPTION_KEY'), 'p.yaml')).toThrow(/infisical\/infisical-bootstrap-secret#ENCRYPTION_KEY is given twice/);
+    expect(() => parsePlan(text.replace('#AUTH_SECRET', '#ENCRYPTION_KEY'), 'p.yaml')).toThrow(
+      /infisical\/infisical-bootstrap-secret#ENCRYPTION_KEY is given twice/,
+    );
     expect(() => parsePlan(text.replace('to: infisical/', 'to: '), 'p.yaml')).toThrow(/is not namespace\/secret#key/);
     expect(() => parsePlan(text + 'extra: 1\n', 'p.yaml')).toThrow(/unknown field extra/);
     expect(() => desiredSecrets(doc, parsePlan(text.replace('infisical/encryption-key', 'nope/missing'), 'p'), Buffer.alloc(32))).toThrow(/nope\/missing/);
@@ -238,10 +323,25 @@ entries:
     const d = newDocument({ recipient: 'age1x', keyId: 'k' }, new Date());
     const { secrets } = parseSecretManifests(KUBECTL_GET, 'get.yaml');
     const imp = planImport(secrets, [parseMapping('ENCRYPTION_KEY=infisical/encryption-key:infisical-encryption-key')], { defaultNamespace: 'default' });
-    expect(imp.skipped).toEqual([{ secret: 'infisical/default-token-abcde', reason: 'type kubernetes.io/service-account-token (minted by the cluster or Helm; imported only when all types are asked for)', code: 'k8s-skipped-type' }]);
+    expect(imp.skipped).toEqual([
+      {
+        secret: 'infisical/default-token-abcde',
+        reason: 'type kubernetes.io/service-account-token (minted by the cluster or Helm; imported only when all types are asked for)',
+        code: 'k8s-skipped-type',
+      },
+    ]);
     applyImport(d, imp, new Date());
     const plan = planFromVault(d);
-    expect(plan.secrets).toEqual([{ namespace: 'infisical', name: 'infisical-bootstrap-secret', type: 'Opaque', labels: { app: 'infisical' }, annotations: { team: 'platform' }, data: { AUTH_SECRET: 'k8s/infisical/infisical-bootstrap-secret/AUTH_SECRET', ENCRYPTION_KEY: 'infisical/encryption-key' } }]);
+    expect(plan.secrets).toEqual([
+      {
+        namespace: 'infisical',
+        name: 'infisical-bootstrap-secret',
+        type: 'Opaque',
+        labels: { app: 'infisical' },
+        annotations: { team: 'platform' },
+        data: { AUTH_SECRET: 'k8s/infisical/infisical-bootstrap-secret/AUTH_SECRET', ENCRYPTION_KEY: 'infisical/encryption-key' },
+      },
+    ]);
     expect(parsePlan(planYaml(plan), 'round-trip')).toEqual(plan);
   });
 });
@@ -250,14 +350,20 @@ describe('import mappings', () => {
   const secret = cleanSecret({ kind: 'Secret', metadata: { name: 's', namespace: 'ns' }, data: { '.dockerconfigjson': b64('{}'), KEY: b64('not hex') } }, 't');
 
   it('parses KEY=ENTRY[:TYPE] and NS/SECRET#KEY=ENTRY[:TYPE]', () => {
-    expect(parseMapping('ENCRYPTION_KEY=infisical/encryption-key:infisical-encryption-key')).toEqual({ key: 'ENCRYPTION_KEY', entry: 'infisical/encryption-key', type: 'infisical-encryption-key' });
+    expect(parseMapping('ENCRYPTION_KEY=infisical/encryption-key:infisical-encryption-key')).toEqual({
+      key: 'ENCRYPTION_KEY',
+      entry: 'infisical/encryption-key',
+      type: 'infisical-encryption-key',
+    });
     expect(parseMapping('ns/s#KEY=a/b')).toEqual({ secret: 'ns/s', key: 'KEY', entry: 'a/b', type: 'generic' });
     expect(() => parseMapping('KEY=a/b:no-such-type')).toThrow(/unknown entry type/);
     expect(() => parseMapping('nothing')).toThrow(/expected KEY=ENTRY/);
   });
 
   it('validates values by their type before anything is stored, naming the key', () => {
-    expect(() => planImport([secret], [parseMapping('KEY=x/key:infisical-encryption-key')], { defaultNamespace: 'default' })).toThrow(/ns\/s#KEY → x\/key \(infisical-encryption-key\): value refused: infisical-encryption-key must be exactly 32 lowercase hex/);
+    expect(() => planImport([secret], [parseMapping('KEY=x/key:infisical-encryption-key')], { defaultNamespace: 'default' })).toThrow(
+      /ns\/s#KEY → x\/key \(infisical-encryption-key\): value refused: infisical-encryption-key must be exactly 32 lowercase hex/,
+    );
   });
 
   it('gives unmapped keys predictable generic names; re-import adds no version, a change adds one', () => {
@@ -267,12 +373,18 @@ describe('import mappings', () => {
     expect(applyImport(doc, plan, new Date()).map((r) => r.status)).toEqual(['added', 'added']);
     expect(applyImport(doc, plan, new Date()).map((r) => r.status)).toEqual(['unchanged', 'unchanged']);
     const changed = cleanSecret({ ...secret, data: { ...secret.data, KEY: b64('rotated') } }, 't');
-    expect(applyImport(doc, planImport([changed], [], { defaultNamespace: 'default' }), new Date()).map((r) => `${r.status}@${r.version}`)).toEqual(['unchanged@1', 'updated@2']);
+    expect(applyImport(doc, planImport([changed], [], { defaultNamespace: 'default' }), new Date()).map((r) => `${r.status}@${r.version}`)).toEqual([
+      'unchanged@1',
+      'updated@2',
+    ]);
   });
 });
 
 describe('restore policy guard rails', () => {
-  const policy = parsePolicy('apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotectedContexts: [prod, "prod-*"]\noperationalHours: "09:00-18:00"\ndays: [mon, tue, wed, thu, fri]\ntimezone: Europe/Berlin\n', 'policy.yaml');
+  const policy = parsePolicy(
+    'apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotectedContexts: [prod, "prod-*"]\noperationalHours: "09:00-18:00"\ndays: [mon, tue, wed, thu, fri]\ntimezone: Europe/Berlin\n',
+    'policy.yaml',
+  );
 
   it('matches protected contexts by glob', () => {
     expect(isProtected(policy, 'prod')).toBe(true);
@@ -292,7 +404,8 @@ describe('restore policy guard rails', () => {
 
   it('matches globs as * and ? mean, for every short pattern and text', () => {
     const alphabet = ['a', 'b', '*', '?'];
-    const words = (n: number, al: string[]): string[] => (n === 0 ? [''] : words(n - 1, al).flatMap((w) => [w, ...al.map((c) => w + c)])).filter((w, i, a) => a.indexOf(w) === i);
+    const words = (n: number, al: string[]): string[] =>
+      (n === 0 ? [''] : words(n - 1, al).flatMap((w) => [w, ...al.map((c) => w + c)])).filter((w, i, a) => a.indexOf(w) === i);
     const patterns = words(4, alphabet);
     const texts = words(4, ['a', 'b']);
     for (const pat of patterns) {
@@ -331,15 +444,28 @@ describe('restore policy guard rails', () => {
 
 describe('rbac', () => {
   it('grants get/patch on the named Secrets and create, never list or watch', () => {
-    const plan = parsePlan('apiVersion: vault-tool/v1\nkind: RestorePlan\nentries:\n  - {entry: a, to: ns1/s1#K}\n  - {entry: b, to: ns1/s2#K}\n  - {entry: c, to: ns2/s3#K}\n', 'p');
-    const docs = parseAllDocuments(rbacFor(plan, { purpose: 'restore', serviceAccount: { namespace: 'ops', name: 'restorer' }, recreate: false, createNamespaces: false, name: 'vault-tool-restore' })).map((d) => d.toJS());
+    const plan = parsePlan(
+      'apiVersion: vault-tool/v1\nkind: RestorePlan\nentries:\n  - {entry: a, to: ns1/s1#K}\n  - {entry: b, to: ns1/s2#K}\n  - {entry: c, to: ns2/s3#K}\n',
+      'p',
+    );
+    const docs = parseAllDocuments(
+      rbacFor(plan, {
+        purpose: 'restore',
+        serviceAccount: { namespace: 'ops', name: 'restorer' },
+        recreate: false,
+        createNamespaces: false,
+        name: 'vault-tool-restore',
+      }),
+    ).map((d) => d.toJS());
     expect(docs.map((d) => `${d.kind} ${d.metadata.namespace}`)).toEqual(['Role ns1', 'RoleBinding ns1', 'Role ns2', 'RoleBinding ns2']);
     expect(docs[0].rules).toEqual([
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['s1', 's2'], verbs: ['get', 'patch'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
     ]);
     expect(docs[1].subjects).toEqual([{ kind: 'ServiceAccount', name: 'restorer', namespace: 'ops' }]);
-    const verify = parseAllDocuments(rbacFor(plan, { purpose: 'verify', serviceAccount: { namespace: 'ops', name: 'v' }, recreate: false, createNamespaces: false, name: 'v' })).map((d) => d.toJS());
+    const verify = parseAllDocuments(
+      rbacFor(plan, { purpose: 'verify', serviceAccount: { namespace: 'ops', name: 'v' }, recreate: false, createNamespaces: false, name: 'v' }),
+    ).map((d) => d.toJS());
     expect(verify[0].rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['s1', 's2'], verbs: ['get'] }]);
     expect(JSON.stringify([...docs, ...verify])).not.toMatch(/"list"|"watch"/);
   });

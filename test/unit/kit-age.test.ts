@@ -12,7 +12,12 @@ type Outcome = { ok: true; sha256: string } | { ok: false; failure: string };
 
 async function outcome(f: () => Promise<Uint8Array> | Uint8Array): Promise<Outcome> {
   try {
-    return { ok: true, sha256: createHash('sha256').update(await f()).digest('hex') };
+    return {
+      ok: true,
+      sha256: createHash('sha256')
+        .update(await f())
+        .digest('hex'),
+    };
   } catch (e) {
     // A vector may hold an identity that is itself malformed: that is a key failure on both paths, not an age failure.
     if (!(e instanceof AgeError)) return { ok: false, failure: `not an age failure: ${(e as Error).message}` };
@@ -20,7 +25,13 @@ async function outcome(f: () => Promise<Uint8Array> | Uint8Array): Promise<Outco
   }
 }
 
-const FAILURE: Record<string, string> = { 'header failure': 'header', 'HMAC failure': 'hmac', 'no match': 'no-match', 'payload failure': 'payload', 'armor failure': 'armor' };
+const FAILURE: Record<string, string> = {
+  'header failure': 'header',
+  'HMAC failure': 'hmac',
+  'no match': 'no-match',
+  'payload failure': 'payload',
+  'armor failure': 'armor',
+};
 
 describe('the recovery kit decrypts the C2SP age vectors as the CLI does', () => {
   it(`runs ${vectors.length} vectors`, () => expect(vectors.length).toBeGreaterThan(110));

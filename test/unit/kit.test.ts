@@ -27,7 +27,7 @@ function kitSources(): string[] {
   return [...seen].map((f) => relative(ROOT, f)).sort();
 }
 
-describe('the recovery kit shares the CLI\'s code and runs in a browser', () => {
+describe("the recovery kit shares the CLI's code and runs in a browser", () => {
   it('is made of browser-safe files only: no node:* import, no Buffer, no process', () => {
     const files = kitSources();
     expect(files).toContain('src/escrow/combine.ts');
@@ -75,14 +75,21 @@ describe('the kit opens key files as the CLI writes them', () => {
     const key = newVaultKey();
     const text = formatKeyFile(key);
     const plain = await openKeyFile(new TextEncoder().encode(text));
-    expect({ keyId: plain.keyId, recipient: plain.recipient, secret: plain.secret, protected: plain.protected }).toEqual({ keyId: key.keyId, recipient: key.recipient, secret: key.secret, protected: false });
+    expect({ keyId: plain.keyId, recipient: plain.recipient, secret: plain.secret, protected: plain.protected }).toEqual({
+      keyId: key.keyId,
+      recipient: key.recipient,
+      secret: key.secret,
+      protected: false,
+    });
     const prot = protectKeyFile(text, Buffer.from('correct horse'), 10);
     const opened = await openKeyFile(prot, new TextEncoder().encode('correct horse'));
     expect(opened.keyId).toBe(key.keyId);
     expect(opened.protected).toBe(true);
     await expect(openKeyFile(prot, new TextEncoder().encode('wrong'))).rejects.toThrow('wrong passphrase for the key file');
     await expect(openKeyFile(prot)).rejects.toThrow('the key file is passphrase-protected: type its passphrase');
-    await expect(openKeyFile(new TextEncoder().encode(text.replace(/# key id: .*/, '# key id: 0000000000000000')))).rejects.toThrow('key file comments do not match its identity');
+    await expect(openKeyFile(new TextEncoder().encode(text.replace(/# key id: .*/, '# key id: 0000000000000000')))).rejects.toThrow(
+      'key file comments do not match its identity',
+    );
   });
 });
 

@@ -36,7 +36,9 @@ describe('entry types', () => {
   });
 
   it('refuses malformed values with the rule they broke', () => {
-    expect(refused('infisical-encryption-key', '0123456789ABCDEF0123456789ABCDEF')).toBe('value refused: infisical-encryption-key must be exactly 32 lowercase hex characters (16 bytes)');
+    expect(refused('infisical-encryption-key', '0123456789ABCDEF0123456789ABCDEF')).toBe(
+      'value refused: infisical-encryption-key must be exactly 32 lowercase hex characters (16 bytes)',
+    );
     expect(refused('infisical-encryption-key', '0123456789abcdef')).toContain('exactly 32 lowercase hex');
     expect(refused('kek', Buffer.alloc(16).toString('base64'))).toBe('value refused: kek must be exactly 32 bytes encoded as standard base64 (44 characters)');
     expect(refused('master-key', Buffer.alloc(32).toString('base64url'))).toContain('standard base64');
@@ -60,7 +62,28 @@ describe('entry types', () => {
   it('validates TLS certificate and key together', () => {
     const d = mkdtempSync(join(tmpdir(), 'vt-tls-'));
     try {
-      const mk = (n: string) => execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(d, `${n}.key`), '-out', join(d, `${n}.crt`), '-days', '1', '-subj', `/CN=${n}`], { stdio: 'ignore' });
+      const mk = (n: string) =>
+        execFileSync(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            '-newkey',
+            'ec',
+            '-pkeyopt',
+            'ec_paramgen_curve:P-256',
+            '-nodes',
+            '-keyout',
+            join(d, `${n}.key`),
+            '-out',
+            join(d, `${n}.crt`),
+            '-days',
+            '1',
+            '-subj',
+            `/CN=${n}`,
+          ],
+          { stdio: 'ignore' },
+        );
       mk('a');
       mk('b');
       const read = (f: string) => readFileSync(join(d, f), 'utf8');

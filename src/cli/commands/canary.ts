@@ -50,7 +50,8 @@ export default function canary(cmd: Command, ctx: Context): void {
       const r = await updateVault(ctx.paths(sub), ctx.storeOptions(sub), (doc) => {
         const st = verifyState(doc);
         const hits = st.canaries.filter((c) => c.id.startsWith(id));
-        if (hits.length !== 1) throw new VaultError(hits.length ? 'usage' : 'not-found', hits.length ? `${id} names ${hits.length} canaries` : `no canary ${id}`);
+        if (hits.length !== 1)
+          throw new VaultError(hits.length ? 'usage' : 'not-found', hits.length ? `${id} names ${hits.length} canaries` : `no canary ${id}`);
         st.canaries = st.canaries.filter((c) => c !== hits[0]);
         recordEvidence(doc, 'canary.rm', { id: hits[0]!.id, entry: hits[0]!.entry }, ctx.now());
         return changed(hits[0]!);

@@ -30,7 +30,9 @@ export default function copy(cmd: Command, ctx: Context): void {
       const { doc } = await readVault(ctx.paths(sub), ctx.storeOptions(sub));
       const copies = peekVerifyState(doc).copies;
       if (ctx.globals(sub).json) return ctx.json(copies);
-      ctx.out(table([['ID', 'KIND', 'WHERE', 'FILE', 'GENERATION', 'MADE'], ...copies.map((c) => [c.id, c.kind, c.dest, c.file, String(c.generation), c.createdAt])]));
+      ctx.out(
+        table([['ID', 'KIND', 'WHERE', 'FILE', 'GENERATION', 'MADE'], ...copies.map((c) => [c.id, c.kind, c.dest, c.file, String(c.generation), c.createdAt])]),
+      );
     });
   cmd
     .command('forget <id>')

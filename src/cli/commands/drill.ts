@@ -29,7 +29,11 @@ interface DrillOptions {
   kubeconfig?: string;
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 export default function drill(cmd: Command, ctx: Context): void {
   cmd
@@ -100,7 +104,12 @@ export default function drill(cmd: Command, ctx: Context): void {
       }
       if (ctx.globals(cmd).json) ctx.json({ ...result, reportSha256, recorded, reports: files });
       else {
-        ctx.out(table([['STEP', 'RESULT', 'SECONDS', 'DETAIL'], ...result.steps.map((s) => [s.name, s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAIL', s.seconds.toFixed(1), s.message])]));
+        ctx.out(
+          table([
+            ['STEP', 'RESULT', 'SECONDS', 'DETAIL'],
+            ...result.steps.map((s) => [s.name, s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAIL', s.seconds.toFixed(1), s.message]),
+          ]),
+        );
         for (const s of result.steps.filter((x) => !x.ok && !x.skipped && x.todo)) ctx.out(`to do (${s.name}): ${s.todo}`);
         ctx.info(
           `${result.dryRun ? 'dry run' : 'drill'} ${result.ok ? (result.dryRun ? 'found nothing missing' : 'passed') : 'FAILED'}: recovery ${result.recoverySeconds.toFixed(1)} s${result.rtoTargetSeconds !== undefined ? ` against an RTO of ${result.rtoText} (${result.rtoMet ? 'met' : 'missed'})` : ''}; custodians ${result.custodians.join(', ') || 'none'}${recorded ? '; recorded in the evidence log' : ''}${files.length ? `; reports: ${files.join(', ')}` : ''}`,
@@ -108,7 +117,9 @@ export default function drill(cmd: Command, ctx: Context): void {
       }
       if (!result.ok) {
         const first = result.steps.find((s) => !s.ok && !s.skipped);
-        throw new VaultError('verify-failed', `the ${result.dryRun ? 'dry run' : 'drill'} failed at "${first?.name}": ${first?.message}`, { code: 'drill-failed' });
+        throw new VaultError('verify-failed', `the ${result.dryRun ? 'dry run' : 'drill'} failed at "${first?.name}": ${first?.message}`, {
+          code: 'drill-failed',
+        });
       }
     });
 
@@ -123,25 +134,30 @@ export default function drill(cmd: Command, ctx: Context): void {
     .option('--scratch <dir>', 'the folder scratch targets go in', 'drill-scratch')
     .option('--rto <duration>', 'the recovery time objective', '2h')
     .option('--force', 'replace an existing plan')
-    .action(async (o: { out: string; repo?: string; shares?: string; k8sPlan?: string; context?: string; scratch: string; rto: string; force?: boolean }, sub: Command) => {
-      const out = ctx.checkOut(o.out, Boolean(o.force));
-      const repoSpec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
-      const text = await drillPlanFromVault({
-        paths: ctx.paths(sub),
-        store: ctx.storeOptions(sub),
-        planDir: dirname(out),
-        ...(repoSpec ? { repo: repoSpec } : {}),
-        ...(o.shares ? { sharesDir: ctx.abs(o.shares) } : {}),
-        ...(o.k8sPlan ? { k8sPlan: ctx.abs(o.k8sPlan) } : {}),
-        ...(o.context ? { context: o.context } : {}),
-        scratch: ctx.abs(o.scratch),
-        rto: o.rto,
-        env: ctx.io.env,
-        cwd: ctx.io.cwd,
-      });
-      parseDrillPlan(text, out, dirname(out));
-      writeFileAtomic(out, text, { mode: 0o644, exclusive: !o.force });
-      if (ctx.globals(sub).json) ctx.json({ plan: out });
-      else ctx.info(`wrote ${out}: review it, then run vault-tool drill --plan ${o.out} --dry-run`);
-    });
+    .action(
+      async (
+        o: { out: string; repo?: string; shares?: string; k8sPlan?: string; context?: string; scratch: string; rto: string; force?: boolean },
+        sub: Command,
+      ) => {
+        const out = ctx.checkOut(o.out, Boolean(o.force));
+        const repoSpec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
+        const text = await drillPlanFromVault({
+          paths: ctx.paths(sub),
+          store: ctx.storeOptions(sub),
+          planDir: dirname(out),
+          ...(repoSpec ? { repo: repoSpec } : {}),
+          ...(o.shares ? { sharesDir: ctx.abs(o.shares) } : {}),
+          ...(o.k8sPlan ? { k8sPlan: ctx.abs(o.k8sPlan) } : {}),
+          ...(o.context ? { context: o.context } : {}),
+          scratch: ctx.abs(o.scratch),
+          rto: o.rto,
+          env: ctx.io.env,
+          cwd: ctx.io.cwd,
+        });
+        parseDrillPlan(text, out, dirname(out));
+        writeFileAtomic(out, text, { mode: 0o644, exclusive: !o.force });
+        if (ctx.globals(sub).json) ctx.json({ plan: out });
+        else ctx.info(`wrote ${out}: review it, then run vault-tool drill --plan ${o.out} --dry-run`);
+      },
+    );
 }

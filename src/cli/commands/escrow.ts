@@ -23,7 +23,8 @@ async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare
   const custodians: Custodian[] = (o.custodian ?? []).map(lib.parseCustodian);
   const count = o.shares ?? custodians.length;
   if (!custodians.length) for (let i = 1; i <= count; i++) custodians.push({ label: `custodian-${i}` });
-  if (custodians.length !== count) throw new VaultError('usage', `--shares ${count} but ${custodians.length} --custodian given`, 'name one custodian per share, or none');
+  if (custodians.length !== count)
+    throw new VaultError('usage', `--shares ${count} but ${custodians.length} --custodian given`, 'name one custodian per share, or none');
   lib.checkParams(o.threshold, count);
   if (new Set(custodians.map((c) => c.label)).size !== custodians.length) throw new VaultError('usage', 'custodian names must be distinct');
   const paths = ctx.paths(cmd);
@@ -43,14 +44,27 @@ async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare
       return;
     }
     r = rr.split;
-    ctx.info(`rekey confirmed: the vault opens only with key id ${rr.rekey.newKeyId}; all earlier shares open only the old key${rr.rekey.oldKeyFile ? ` (${rr.rekey.oldKeyFile})` : ''}`);
+    ctx.info(
+      `rekey confirmed: the vault opens only with key id ${rr.rekey.newKeyId}; all earlier shares open only the old key${rr.rekey.oldKeyFile ? ` (${rr.rekey.oldKeyFile})` : ''}`,
+    );
   } else {
     r = await lib.splitVaultKey(paths, so, { threshold: o.threshold, custodians, outDir, event });
   }
   const fp = lib.manifestKeyFingerprint(r.state.manifest.publicKey);
   if (o.ceremony) await ceremony(ctx, cmd, r);
   if (ctx.globals(cmd).json) {
-    ctx.json({ setId: r.state.setId, epoch: r.state.epoch, threshold: o.threshold, count, keyId: r.state.keyId, manifestKey: fp, manifest: r.manifestFile, selfTested: r.selfTested, subsets: r.subsets, files: r.files });
+    ctx.json({
+      setId: r.state.setId,
+      epoch: r.state.epoch,
+      threshold: o.threshold,
+      count,
+      keyId: r.state.keyId,
+      manifestKey: fp,
+      manifest: r.manifestFile,
+      selfTested: r.selfTested,
+      subsets: r.subsets,
+      files: r.files,
+    });
   } else {
     ctx.out(table([['CUSTODIAN', 'SHARE FILE', 'SHEET'], ...r.files.map((f) => [f.custodian, f.share, f.sheet])]));
     ctx.out(`share set ${r.state.setId}, epoch ${r.state.epoch}: any ${o.threshold} of ${count} recover key id ${r.state.keyId}`);
@@ -58,7 +72,9 @@ async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare
     ctx.info(`self-test: ${r.selfTested} of ${r.subsets} ${o.threshold}-share subsets recombined to key id ${r.state.keyId}`);
   }
   if (reshare && !o.rekey) {
-    ctx.warn('shares of earlier sets still open the same vault key: to truly revoke a departed custodian, run `escrow reshare --rekey`, which replaces the vault key first');
+    ctx.warn(
+      'shares of earlier sets still open the same vault key: to truly revoke a departed custodian, run `escrow reshare --rekey`, which replaces the vault key first',
+    );
   }
 }
 
@@ -121,7 +137,9 @@ export default function escrow(cmd: Command, ctx: Context): void {
       .option('-c, --custodian <NAME[=age1…]>', 'custodian, optionally with an age recipient to encrypt the share to (repeatable)', collect)
       .requiredOption('-o, --out <dir>', 'folder for the share files, sheets and manifest')
       .option('--ceremony', 'interactive ceremony: confirm custodians, and each types back a group of their share (answers from stdin when not a terminal)');
-  splitOptions(cmd.command('split').description('split the vault key K-of-N; every K-subset is recombined and checked before success')).action(async (o: SplitOptions, sub: Command) => splitCommand(ctx, sub, o, false));
+  splitOptions(cmd.command('split').description('split the vault key K-of-N; every K-subset is recombined and checked before success')).action(
+    async (o: SplitOptions, sub: Command) => splitCommand(ctx, sub, o, false),
+  );
   splitOptions(cmd.command('reshare').description('a new share set (new set id and epoch) of the vault key, e.g. when a custodian leaves'))
     .option('--rekey', 'replace the vault key first, so earlier shares are useless (the vault is re-encrypted)')
     .action(async (o: SplitOptions, sub: Command) => splitCommand(ctx, sub, o, true));
@@ -154,13 +172,25 @@ export default function escrow(cmd: Command, ctx: Context): void {
         now: ctx.now(),
       });
       if (ctx.globals(sub).json) {
-        return ctx.json({ keyId: r.key.keyId, out, used: r.used.map((s) => s.label), bad: r.bad.map((s) => ({ index: s.index, label: s.label })), manifestKey: manifestKey ?? null, protected: r.protected, vault: r.vault, keptAside: r.keptAside ?? null });
+        return ctx.json({
+          keyId: r.key.keyId,
+          out,
+          used: r.used.map((s) => s.label),
+          bad: r.bad.map((s) => ({ index: s.index, label: s.label })),
+          manifestKey: manifestKey ?? null,
+          protected: r.protected,
+          vault: r.vault,
+          keptAside: r.keptAside ?? null,
+        });
       }
       if (manifestKey) ctx.info(`shares checked against the manifest signed by manifest key ${manifestKey} (it must match the custodians' sheets)`);
-      ctx.out(`recovered key id ${r.key.keyId} from shares of ${r.used.map((s) => s.label).join(', ')}; wrote ${o.out} (mode 0600${r.protected ? ', passphrase-protected' : ''})`);
+      ctx.out(
+        `recovered key id ${r.key.keyId} from shares of ${r.used.map((s) => s.label).join(', ')}; wrote ${o.out} (mode 0600${r.protected ? ', passphrase-protected' : ''})`,
+      );
       if (r.keptAside) ctx.info(`the key file it replaced is kept as ${r.keptAside}`);
       if (r.vault === 'none') ctx.warn(`no vault at ${vaultFile} to check the key against (pass --vault-file)`);
-      if (r.vault === 'other') ctx.warn(`key id ${r.key.keyId} does not open ${vaultFile}: the shares are from a split of an older key (it opens older copies of the vault)`);
+      if (r.vault === 'other')
+        ctx.warn(`key id ${r.key.keyId} does not open ${vaultFile}: the shares are from a split of an older key (it opens older copies of the vault)`);
       for (const reason of r.reasons) ctx.warn(reason);
     });
 
@@ -175,7 +205,17 @@ export default function escrow(cmd: Command, ctx: Context): void {
       const manifestKey = m ? lib.manifestKeyFingerprint(m.publicKey) : null;
       const s = await readShare(ctx, file, o.identity ?? [], manifestKey ?? undefined);
       if (m) lib.checkShareInManifest(s, m);
-      const info = { custodian: s.label, index: s.index, count: s.count, threshold: s.threshold, setId: s.setId, epoch: s.epoch, keyId: s.keyId, manifestKey, manifestChecked: manifestKey !== null };
+      const info = {
+        custodian: s.label,
+        index: s.index,
+        count: s.count,
+        threshold: s.threshold,
+        setId: s.setId,
+        epoch: s.epoch,
+        keyId: s.keyId,
+        manifestKey,
+        manifestChecked: manifestKey !== null,
+      };
       if (ctx.globals(sub).json) return ctx.json(info);
       ctx.out(`share ${s.index} of ${s.count} (any ${s.threshold}) for ${s.label}: checksums and envelope valid`);
       ctx.out(`set ${s.setId}, epoch ${s.epoch}, vault key id ${s.keyId}`);
@@ -192,7 +232,22 @@ export default function escrow(cmd: Command, ctx: Context): void {
       const cur = e.current;
       const stale = Boolean(cur && cur.keyId !== doc.key.keyId);
       if (ctx.globals(sub).json) {
-        return ctx.json(cur ? { setId: cur.setId, epoch: cur.epoch, threshold: cur.threshold, count: cur.count, keyId: cur.keyId, createdAt: cur.createdAt, manifestKey: lib.manifestKeyFingerprint(cur.manifest.publicKey), custodians: cur.custodians, previousSets: e.history.length, keyMatchesVault: !stale } : null);
+        return ctx.json(
+          cur
+            ? {
+                setId: cur.setId,
+                epoch: cur.epoch,
+                threshold: cur.threshold,
+                count: cur.count,
+                keyId: cur.keyId,
+                createdAt: cur.createdAt,
+                manifestKey: lib.manifestKeyFingerprint(cur.manifest.publicKey),
+                custodians: cur.custodians,
+                previousSets: e.history.length,
+                keyMatchesVault: !stale,
+              }
+            : null,
+        );
       }
       if (!cur) {
         ctx.out('the vault key has not been split yet');
@@ -200,8 +255,14 @@ export default function escrow(cmd: Command, ctx: Context): void {
         return;
       }
       ctx.out(`share set ${cur.setId}, epoch ${cur.epoch}, split ${cur.createdAt}: any ${cur.threshold} of ${cur.count} recover key id ${cur.keyId}`);
-      ctx.out(table([['#', 'CUSTODIAN', 'ENCRYPTED TO', 'RECEIPT'], ...cur.custodians.map((c) => [String(c.index), c.label, c.recipient ?? '-', c.receiptConfirmedAt ?? 'not confirmed'])]));
-      if (e.history.length) ctx.info(`${e.history.length} earlier set(s); their shares open key id(s) ${[...new Set(e.history.map((h) => h.keyId))].join(', ')}`);
+      ctx.out(
+        table([
+          ['#', 'CUSTODIAN', 'ENCRYPTED TO', 'RECEIPT'],
+          ...cur.custodians.map((c) => [String(c.index), c.label, c.recipient ?? '-', c.receiptConfirmedAt ?? 'not confirmed']),
+        ]),
+      );
+      if (e.history.length)
+        ctx.info(`${e.history.length} earlier set(s); their shares open key id(s) ${[...new Set(e.history.map((h) => h.keyId))].join(', ')}`);
       if (stale) ctx.warn(`the current shares open key id ${cur.keyId}, but the vault key is now ${doc.key.keyId}: split the new key`);
     });
 }

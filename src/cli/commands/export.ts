@@ -26,7 +26,11 @@ export default function exportCommand(cmd: Command, ctx: Context): void {
       if (o.out) ctx.checkOut(o.out, Boolean(o.force));
       const { doc } = await readVault(ctx.paths(sub), ctx.storeOptions(sub));
       const json = ctx.globals(sub).json;
-      const chosen = names.length ? names.map((n) => requireEntry(doc, n)) : listEntries(doc).filter((e) => !o.prefix || e.name.startsWith(o.prefix)).map((e) => requireEntry(doc, e.name));
+      const chosen = names.length
+        ? names.map((n) => requireEntry(doc, n))
+        : listEntries(doc)
+            .filter((e) => !o.prefix || e.name.startsWith(o.prefix))
+            .map((e) => requireEntry(doc, e.name));
       if (!chosen.length) throw new VaultError('not-found', 'no entries to export');
       const used = new Map<string, string>();
       const lines: string[] = [`# exported by vault-tool from vault ${doc.vaultId.slice(0, 12)} generation ${doc.generation}`];
@@ -42,7 +46,11 @@ export default function exportCommand(cmd: Command, ctx: Context): void {
         variables.push({ name: key, entry: e.name, version: currentVersion(e).version, ...(o.redacted ? {} : { value: text }) });
       }
       // --json: the same export as one JSON document (values left out with --redacted).
-      const body = Buffer.from(json ? JSON.stringify({ vaultId: doc.vaultId, generation: doc.generation, redacted: Boolean(o.redacted), variables }, null, 2) + '\n' : lines.join('\n') + '\n');
+      const body = Buffer.from(
+        json
+          ? JSON.stringify({ vaultId: doc.vaultId, generation: doc.generation, redacted: Boolean(o.redacted), variables }, null, 2) + '\n'
+          : lines.join('\n') + '\n',
+      );
       if (o.out) {
         ctx.writeOut(o.out, body, Boolean(o.force));
         ctx.info(`wrote ${chosen.length} entr${chosen.length === 1 ? 'y' : 'ies'} to ${o.out} (mode 0600${o.redacted ? ', redacted' : ''})`);

@@ -22,7 +22,15 @@ export default function get(cmd: Command, ctx: Context): void {
       }
       if (ctx.globals(cmd).json) {
         ctx.guardTerminal(Boolean(o.reveal));
-        ctx.json({ name, type: got.entry.type, version: got.version.version, createdAt: got.version.createdAt, fingerprint: got.version.fingerprint, value: got.value.toString('utf8'), valueBase64: got.value.toString('base64') });
+        ctx.json({
+          name,
+          type: got.entry.type,
+          version: got.version.version,
+          createdAt: got.version.createdAt,
+          fingerprint: got.version.fingerprint,
+          value: got.value.toString('utf8'),
+          valueBase64: got.value.toString('base64'),
+        });
         return;
       }
       ctx.emitSecret(got.value, Boolean(o.reveal));

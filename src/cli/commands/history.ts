@@ -12,7 +12,12 @@ export default function history(cmd: Command, ctx: Context): void {
     const versions = historyOf(e);
     if (ctx.globals(cmd).json) return ctx.json({ name, type: e.type, description: e.description, labels: e.labels, deletedAt: e.deletedAt ?? null, versions });
     const cur = versions[versions.length - 1]!.version;
-    ctx.out(table([['VERSION', 'CREATED', 'SOURCE', 'FINGERPRINT'], ...versions.map((v) => [`${v.version}${v.version === cur && !e.deletedAt ? ' (current)' : ''}`, v.createdAt, v.source, v.fingerprint])]));
+    ctx.out(
+      table([
+        ['VERSION', 'CREATED', 'SOURCE', 'FINGERPRINT'],
+        ...versions.map((v) => [`${v.version}${v.version === cur && !e.deletedAt ? ' (current)' : ''}`, v.createdAt, v.source, v.fingerprint]),
+      ]),
+    );
     if (e.deletedAt) ctx.info(`${name} was removed on ${e.deletedAt}; its versions remain readable with ${name}@N`);
   });
 }

@@ -17,7 +17,14 @@ export default function init(cmd: Command, ctx: Context): void {
       const passphrase = o.passphrase ? await ctx.getPassphrase(cmd, true) : undefined;
       const { key, doc } = await initVault(paths, { ...ctx.storeOptions(cmd), ...(passphrase ? { passphrase } : {}), logN: o.workFactor });
       if (ctx.globals(cmd).json) {
-        ctx.json({ vaultFile: paths.vaultFile, keyFile: paths.keyFile, vaultId: doc.vaultId, keyId: key.keyId, recipient: key.recipient, passphraseProtected: Boolean(passphrase) });
+        ctx.json({
+          vaultFile: paths.vaultFile,
+          keyFile: paths.keyFile,
+          vaultId: doc.vaultId,
+          keyId: key.keyId,
+          recipient: key.recipient,
+          passphraseProtected: Boolean(passphrase),
+        });
         return;
       }
       ctx.out(`created ${paths.keyFile} (key id ${key.keyId}${passphrase ? ', passphrase-protected' : ''})`);

@@ -14,7 +14,8 @@ export default function rekey(cmd: Command, ctx: Context): void {
         const r = await confirmRekey(paths, so);
         if (json) return ctx.json(r);
         ctx.out(`the vault now opens only with key id ${r.newKeyId} (${paths.keyFile})${r.resumed ? '; an interrupted confirm was finished' : ''}`);
-        if (r.oldKeyFile) ctx.info(`the old key (key id ${r.oldKeyId}) is kept as ${r.oldKeyFile}: older copies of the vault open only with it; destroy it when they are gone`);
+        if (r.oldKeyFile)
+          ctx.info(`the old key (key id ${r.oldKeyId}) is kept as ${r.oldKeyFile}: older copies of the vault open only with it; destroy it when they are gone`);
         ctx.info('old escrow shares open the old key only: split the new key (escrow split or escrow reshare)');
         return;
       }
@@ -27,7 +28,9 @@ export default function rekey(cmd: Command, ctx: Context): void {
       }
       const r = await startRekey(paths, so);
       if (json) return ctx.json(r);
-      ctx.out(`new key id ${r.newKeyId} written to ${r.newKeyFile}${r.protected ? ' (passphrase-protected, as the old key)' : ''}; the vault now opens with either key`);
+      ctx.out(
+        `new key id ${r.newKeyId} written to ${r.newKeyFile}${r.protected ? ' (passphrase-protected, as the old key)' : ''}; the vault now opens with either key`,
+      );
       ctx.info('next: copy/escrow the new key, then run `vault-tool rekey --confirm` (or `--abort`)');
     });
 }

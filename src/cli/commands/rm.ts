@@ -11,7 +11,9 @@ export default function rm(cmd: Command, ctx: Context): void {
     .option('--purge', 'erase the entry and all its versions from the vault')
     .action(async (name: string, o: { force?: boolean; purge?: boolean }) => {
       checkEntryName(name);
-      const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => changed(removeEntry(doc, name, { force: Boolean(o.force), purge: Boolean(o.purge), now: ctx.now() })));
+      const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) =>
+        changed(removeEntry(doc, name, { force: Boolean(o.force), purge: Boolean(o.purge), now: ctx.now() })),
+      );
       if (ctx.globals(cmd).json) return ctx.json(r);
       ctx.out(r.purged ? `purged ${name} and all its versions` : `removed ${name}; its versions are kept (history ${name})`);
     });

@@ -26,10 +26,23 @@ function common(c: Command, defaults: { vault: string; key: string; reports: str
     .option('--passphrase-env <VAR>', 'the variable that holds the key file passphrase, if it has one');
 }
 
-const options = (o: ScheduleCli, planPath: string): ScheduleOptions => ({ planPath, schedule: o.schedule, vaultFile: o.vaultFile, keyFile: o.keyFile, reportDir: o.reportDir, metricsFile: o.metricsFile, ...(o.passphraseEnv ? { passphraseEnv: o.passphraseEnv } : {}) });
+const options = (o: ScheduleCli, planPath: string): ScheduleOptions => ({
+  planPath,
+  schedule: o.schedule,
+  vaultFile: o.vaultFile,
+  keyFile: o.keyFile,
+  reportDir: o.reportDir,
+  metricsFile: o.metricsFile,
+  ...(o.passphraseEnv ? { passphraseEnv: o.passphraseEnv } : {}),
+});
 
 export default function schedule(cmd: Command, ctx: Context): void {
-  const local = { vault: '/var/lib/vault-tool/secrets.vault', key: '/etc/vault-tool/vault.key', reports: '/var/lib/vault-tool/reports', metrics: '/var/lib/node_exporter/textfile_collector/vault_tool.prom' };
+  const local = {
+    vault: '/var/lib/vault-tool/secrets.vault',
+    key: '/etc/vault-tool/vault.key',
+    reports: '/var/lib/vault-tool/reports',
+    metrics: '/var/lib/node_exporter/textfile_collector/vault_tool.prom',
+  };
   common(cmd.command('cron').description('print a crontab line that runs the verification'), local).action(async (o: ScheduleCli, sub: Command) => {
     await ctx.readFile(o.plan, 'the verification plan');
     ctx.io.stdout.write(crontabLine(options(o, o.planPath ?? ctx.abs(o.plan))));
@@ -40,7 +53,12 @@ export default function schedule(cmd: Command, ctx: Context): void {
     const u = systemdUnits(options(o, o.planPath ?? ctx.abs(o.plan)));
     ctx.io.stdout.write(`# /etc/systemd/system/vault-tool-verify.service\n${u.service}\n# /etc/systemd/system/vault-tool-verify.timer\n${u.timer}`);
   });
-  common(cmd.command('k8s-cronjob').description('print a Kubernetes CronJob, its ServiceAccount and a least-privilege Role per namespace'), { vault: '/data/secrets.vault', key: '/key/vault.key', reports: '/reports', metrics: '/reports/vault_tool.prom' })
+  common(cmd.command('k8s-cronjob').description('print a Kubernetes CronJob, its ServiceAccount and a least-privilege Role per namespace'), {
+    vault: '/data/secrets.vault',
+    key: '/key/vault.key',
+    reports: '/reports',
+    metrics: '/reports/vault_tool.prom',
+  })
     .option('-n, --namespace <ns>', 'namespace of the job', 'vault-tool')
     .option('--name <name>', 'name of the CronJob', 'vault-tool-verify')
     .option('--image <image>', 'container image with vault-tool', 'vault-tool:0.1.0')
@@ -48,8 +66,34 @@ export default function schedule(cmd: Command, ctx: Context): void {
     .option('--data-claim <pvc>', 'PersistentVolumeClaim holding secrets.vault and its evidence log', 'vault-tool-data')
     .option('--key-secret <secret>', 'Secret holding vault.key (and the passphrase, if any)', 'vault-tool-key')
     .option('--plan-config-map <name>', 'ConfigMap holding the plan', 'vault-tool-plan')
-    .action(async (o: ScheduleCli & { namespace: string; name: string; image: string; serviceAccount: string; dataClaim: string; keySecret: string; planConfigMap: string }) => {
-      const plan = parseVerificationPlan((await ctx.readFile(o.plan, 'the verification plan')).toString('utf8'), o.plan, ctx.io.cwd);
-      ctx.io.stdout.write(cronJob({ ...options(o, o.planPath ?? '/plan/verify.yaml'), name: o.name, namespace: o.namespace, image: o.image, serviceAccount: o.serviceAccount, dataClaim: o.dataClaim, keySecret: o.keySecret, planConfigMap: o.planConfigMap }, plan));
-    });
+    .action(
+      async (
+        o: ScheduleCli & {
+          namespace: string;
+          name: string;
+          image: string;
+          serviceAccount: string;
+          dataClaim: string;
+          keySecret: string;
+          planConfigMap: string;
+        },
+      ) => {
+        const plan = parseVerificationPlan((await ctx.readFile(o.plan, 'the verification plan')).toString('utf8'), o.plan, ctx.io.cwd);
+        ctx.io.stdout.write(
+          cronJob(
+            {
+              ...options(o, o.planPath ?? '/plan/verify.yaml'),
+              name: o.name,
+              namespace: o.namespace,
+              image: o.image,
+              serviceAccount: o.serviceAccount,
+              dataClaim: o.dataClaim,
+              keySecret: o.keySecret,
+              planConfigMap: o.planConfigMap,
+            },
+            plan,
+          ),
+        );
+      },
+    );
 }

@@ -49,7 +49,11 @@ function parseCopy(spec: string): { vault: string; key?: string } {
   return m ? { vault: m[1]!, key: m[2]! } : { vault: spec };
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 export default function verify(cmd: Command, ctx: Context): void {
   cmd
@@ -65,9 +69,12 @@ export default function verify(cmd: Command, ctx: Context): void {
     .option('--operator <name>', 'who runs it, for the report and the evidence log (default: $USER)')
     .option('--report <file>', 'write the Markdown report here')
     .option('--report-dir <dir>', 'write the Markdown report into this folder, named by date')
-    .option('-r, --repo <dest>', 'also verify the backups in this repository (default: the plan\'s backups.repo)')
-    .option('--read-data [subset]', 'read backups in full: all, or a percentage such as 10% (the least recently read first, always the newest of each component)')
-    .option('--signing-key <file>', 'this host\'s signing key, to record each full read in its manifest')
+    .option('-r, --repo <dest>', "also verify the backups in this repository (default: the plan's backups.repo)")
+    .option(
+      '--read-data [subset]',
+      'read backups in full: all, or a percentage such as 10% (the least recently read first, always the newest of each component)',
+    )
+    .option('--signing-key <file>', "this host's signing key, to record each full read in its manifest")
     .option('--prometheus <file>', 'after the run, write the status as Prometheus metrics (node_exporter textfile format)')
     .action(async (o: VerifyOptions) => {
       const paths = ctx.paths(cmd);
@@ -101,7 +108,15 @@ export default function verify(cmd: Command, ctx: Context): void {
         plan,
         extraCopies: (o.copy ?? []).map(parseCopy),
         dest: { env: ctx.io.env },
-        sources: { env: ctx.io.env, cluster: { kubeconfig: kube ? ctx.abs(kube) : undefined, context: o.context ?? plan.kubernetes?.context, env: ctx.io.env, requestTimeoutMs: o.requestTimeout } },
+        sources: {
+          env: ctx.io.env,
+          cluster: {
+            kubeconfig: kube ? ctx.abs(kube) : undefined,
+            context: o.context ?? plan.kubernetes?.context,
+            env: ctx.io.env,
+            requestTimeoutMs: o.requestTimeout,
+          },
+        },
         ...(shares.length ? { shares } : {}),
         ...(backupPlan
           ? {
@@ -144,7 +159,9 @@ export default function verify(cmd: Command, ctx: Context): void {
       }
       if (o.prometheus) {
         const { doc } = await readVault(paths, store);
-        const backups = backupPlan ? backupStatus(await listRepo({ dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } }), doc, () => undefined, now) : [];
+        const backups = backupPlan
+          ? backupStatus(await listRepo({ dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } }), doc, () => undefined, now)
+          : [];
         checkReplace(ctx.abs(o.prometheus), 'output');
         writeFileAtomic(ctx.abs(o.prometheus), metricsOf(vaultStatus(doc, plan.interval, now, backups)), { mode: 0o644 });
       }
@@ -153,9 +170,16 @@ export default function verify(cmd: Command, ctx: Context): void {
       else {
         ctx.out(table([['AREA', 'RESULT', 'SUBJECT'], ...result.checks.map((c) => [c.area, c.ok ? 'pass' : 'FAIL', c.subject])]));
         for (const f of failures) ctx.out(`FAIL ${f.area}: ${f.message}`);
-        ctx.info(`${result.ok ? 'verification passed' : `verification FAILED: ${plural(failures.length, 'check')} of ${result.checks.length}`}; ${recorded ? 'recorded in the evidence log' : 'NOT recorded (the evidence log is damaged)'} (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`);
+        ctx.info(
+          `${result.ok ? 'verification passed' : `verification FAILED: ${plural(failures.length, 'check')} of ${result.checks.length}`}; ${recorded ? 'recorded in the evidence log' : 'NOT recorded (the evidence log is damaged)'} (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`,
+        );
         if (nextDue) ctx.info(`next verification due ${nextDue}`);
       }
-      if (!result.ok) throw new VaultError('verify-failed', `verification failed: ${plural(failures.length, 'check')} of ${result.checks.length} (${[...new Set(failures.map((f) => f.area))].join(', ')})`, { code: 'verify-failed' });
+      if (!result.ok)
+        throw new VaultError(
+          'verify-failed',
+          `verification failed: ${plural(failures.length, 'check')} of ${result.checks.length} (${[...new Set(failures.map((f) => f.area))].join(', ')})`,
+          { code: 'verify-failed' },
+        );
     });
 }

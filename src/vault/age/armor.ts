@@ -6,7 +6,9 @@ const END = '-----END AGE ENCRYPTED FILE-----';
 const PADDED_B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export function isArmored(buf: Uint8Array): boolean {
-  return latin1(buf, 0, Math.min(buf.byteLength, 64 + BEGIN.length)).trimStart().startsWith('-----BEGIN');
+  return latin1(buf, 0, Math.min(buf.byteLength, 64 + BEGIN.length))
+    .trimStart()
+    .startsWith('-----BEGIN');
 }
 
 export function armor(data: Uint8Array): string {

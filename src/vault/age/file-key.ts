@@ -61,4 +61,3 @@ export function unwrapFileKey(header: ParsedHeader, opts: DecryptOptions): Buffe
   verifyHeaderMac(header, fileKey);
   return fileKey;
 }
-

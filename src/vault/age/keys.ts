@@ -23,9 +23,17 @@ export function recipientPoint(s: string): Uint8Array {
   if (d?.hrp !== 'age' || s !== s.toLowerCase() || d.data.length !== 32) {
     // Never echo the input: it may be a secret key given by mistake.
     if (/^age-secret-key-/i.test(s.trim())) {
-      throw new VaultError('usage', 'that is a secret key (AGE-SECRET-KEY-1…), not a recipient: give its public recipient (age1…)', 'it was on the command line, where other users of this machine can see it: treat it as exposed');
+      throw new VaultError(
+        'usage',
+        'that is a secret key (AGE-SECRET-KEY-1…), not a recipient: give its public recipient (age1…)',
+        'it was on the command line, where other users of this machine can see it: treat it as exposed',
+      );
     }
-    throw new VaultError('invalid', `invalid age recipient (${s.length} characters${s.startsWith('age1') ? '' : ', not starting with age1'})`, 'an X25519 recipient looks like age1… (62 characters)');
+    throw new VaultError(
+      'invalid',
+      `invalid age recipient (${s.length} characters${s.startsWith('age1') ? '' : ', not starting with age1'})`,
+      'an X25519 recipient looks like age1… (62 characters)',
+    );
   }
   return d.data;
 }

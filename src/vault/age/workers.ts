@@ -56,18 +56,25 @@ export class ChunkWorkers {
   constructor(size: number, key: Uint8Array) {
     for (let i = 0; i < size; i++) {
       // A small young generation: the cipher's per-chunk buffers are freed at the next scavenge instead of piling up.
-      const worker = new Worker(SOURCE, { eval: true, workerData: { key: Uint8Array.from(key) }, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
+      const worker = new Worker(SOURCE, {
+        eval: true,
+        workerData: { key: Uint8Array.from(key) },
+        resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
+      });
       const slot: Slot = { worker, jobs: new Map() };
       worker.unref();
-      worker.on('message', (m: { id: number; buf: ArrayBuffer; out: Uint8Array; chunks?: number; last?: boolean; failure?: Opened['failure']; at?: number }) => {
-        const job = slot.jobs.get(m.id);
-        if (!job) return;
-        slot.jobs.delete(m.id);
-        if (slot.jobs.size === 0) worker.unref();
-        const out = Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength);
-        if (m.chunks === undefined) job.resolve({ buf: m.buf, sealed: out });
-        else job.resolve({ buf: m.buf, opened: { out, chunks: m.chunks, last: m.last!, failure: m.failure!, at: m.at! } });
-      });
+      worker.on(
+        'message',
+        (m: { id: number; buf: ArrayBuffer; out: Uint8Array; chunks?: number; last?: boolean; failure?: Opened['failure']; at?: number }) => {
+          const job = slot.jobs.get(m.id);
+          if (!job) return;
+          slot.jobs.delete(m.id);
+          if (slot.jobs.size === 0) worker.unref();
+          const out = Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength);
+          if (m.chunks === undefined) job.resolve({ buf: m.buf, sealed: out });
+          else job.resolve({ buf: m.buf, opened: { out, chunks: m.chunks, last: m.last!, failure: m.failure!, at: m.at! } });
+        },
+      );
       const fail = (e: Error) => {
         for (const j of slot.jobs.values()) j.reject(e);
         slot.jobs.clear();

@@ -23,7 +23,8 @@ export const LIMITS = {
   lock: 4 << 10,
 } as const;
 
-export const formatBytes = (n: number) => (n >= 1 << 20 && n % (1 << 20) === 0 ? `${n >> 20} MiB` : n >= 1 << 10 && n % (1 << 10) === 0 ? `${n >> 10} KiB` : `${n} bytes`);
+export const formatBytes = (n: number) =>
+  n >= 1 << 20 && n % (1 << 20) === 0 ? `${n >> 20} MiB` : n >= 1 << 10 && n % (1 << 10) === 0 ? `${n >> 10} KiB` : `${n} bytes`;
 
 /**
  * Reads a whole file, refusing one larger than `limit` before reading it
@@ -45,7 +46,8 @@ export function readFileCapped(path: string, what: string, limit: number = LIMIT
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new VaultError('usage', `${what} is a folder: ${path}`);
-    if (st.isFIFO() || st.isSocket()) throw new VaultError('usage', `${what} ${path} is ${st.isFIFO() ? 'a named pipe' : 'a socket'}, not a regular file (give - to read standard input)`);
+    if (st.isFIFO() || st.isSocket())
+      throw new VaultError('usage', `${what} ${path} is ${st.isFIFO() ? 'a named pipe' : 'a socket'}, not a regular file (give - to read standard input)`);
     const tooBig = () => new VaultError('invalid', `${what} ${path} is larger than ${formatBytes(limit)}, the most vault-tool reads for it`);
     if (st.isFile()) {
       if (st.size > limit) throw tooBig();

@@ -16,7 +16,12 @@ export function sniffFile(head: Buffer): FileKind {
     return 'other';
   }
   if (text.trimStart().startsWith(ARMOR)) {
-    const body = text.trimStart().split('\n').slice(1).filter((l) => !l.startsWith('-----')).join('');
+    const body = text
+      .trimStart()
+      .split('\n')
+      .slice(1)
+      .filter((l) => !l.startsWith('-----'))
+      .join('');
     const inner = Buffer.from(body.slice(0, 1024 - (1024 % 4)), 'base64').toString('latin1');
     if (inner.startsWith(AGE) && /\n-> vault-tool /.test(inner)) return 'vault';
     if (inner.startsWith(AGE) && /\n-> scrypt /.test(inner)) return 'protected';
@@ -26,7 +31,12 @@ export function sniffFile(head: Buffer): FileKind {
   return 'other';
 }
 
-const KIND_NAME: Record<FileKind, string> = { vault: 'a vault file', key: 'a key file', protected: 'a passphrase-protected file (a key file?)', other: 'not a key file' };
+const KIND_NAME: Record<FileKind, string> = {
+  vault: 'a vault file',
+  key: 'a key file',
+  protected: 'a passphrase-protected file (a key file?)',
+  other: 'not a key file',
+};
 
 /**
  * Before a forced overwrite: what is there may be replaced. An output (a
@@ -43,6 +53,8 @@ export function checkReplace(path: string, as: 'output' | 'key'): void {
     throw new VaultError('exists', `refusing to replace ${path}: it is ${KIND_NAME[kind]}`, { code: 'replace-refused' });
   }
   if (as === 'key' && kind !== 'key' && kind !== 'protected') {
-    throw new VaultError('exists', `refusing to replace ${path}: it is ${KIND_NAME[kind]}, and only a key file is replaced by a recovered key`, { code: 'replace-refused' });
+    throw new VaultError('exists', `refusing to replace ${path}: it is ${KIND_NAME[kind]}, and only a key file is replaced by a recovered key`, {
+      code: 'replace-refused',
+    });
   }
 }

@@ -4,17 +4,53 @@ import { attachLazy, type CommandSpec } from '../../lazy.js';
 
 /** The backup subcommands, one file each, loaded only when run. */
 export const BACKUP_COMMANDS: CommandSpec[] = [
-  { name: 'postgres', summary: 'back up a PostgreSQL database (pg_dump -Fc), or every database and the globals with --all', load: () => import('./postgres.js') },
+  {
+    name: 'postgres',
+    summary: 'back up a PostgreSQL database (pg_dump -Fc), or every database and the globals with --all',
+    load: () => import('./postgres.js'),
+  },
   { name: 'redis', summary: 'back up a Redis server (an RDB snapshot through redis-cli --rdb)', load: () => import('./redis.js') },
-  { name: 'files', args: '<paths...>', summary: 'back up files and folders (a tar stream): .env, compose files, certs/, config/', load: () => import('./files.js') },
+  {
+    name: 'files',
+    args: '<paths...>',
+    summary: 'back up files and folders (a tar stream): .env, compose files, certs/, config/',
+    load: () => import('./files.js'),
+  },
   { name: 'k8s', summary: 'back up the Secrets and ConfigMaps of namespaces (YAML)', load: () => import('./k8s.js') },
-  { name: 'exec', args: '<command...>', summary: 'back up what any command writes to stdout (mongodump --archive, kc.sh export…)', load: () => import('./exec.js') },
-  { name: 'verify', args: '[files...]', summary: 'verify backups: signed manifest, key held by the vault, and a full read (decrypt and the component\'s check)', load: () => import('./verify.js') },
-  { name: 'restore', args: '<file>', summary: 'restore a backup into its native tool, after a full check: a database, a Redis folder, a files folder', load: () => import('./restore.js') },
-  { name: 'prune', summary: 'remove old backups by restic\'s --keep rules (a dry run unless --confirm); never the newest verified', load: () => import('./prune.js') },
-  { name: 'status', summary: 'per component: the newest verified backup, its age against the RPO, and whether the vault holds its key', load: () => import('./status.js') },
+  {
+    name: 'exec',
+    args: '<command...>',
+    summary: 'back up what any command writes to stdout (mongodump --archive, kc.sh export…)',
+    load: () => import('./exec.js'),
+  },
+  {
+    name: 'verify',
+    args: '[files...]',
+    summary: "verify backups: signed manifest, key held by the vault, and a full read (decrypt and the component's check)",
+    load: () => import('./verify.js'),
+  },
+  {
+    name: 'restore',
+    args: '<file>',
+    summary: 'restore a backup into its native tool, after a full check: a database, a Redis folder, a files folder',
+    load: () => import('./restore.js'),
+  },
+  {
+    name: 'prune',
+    summary: "remove old backups by restic's --keep rules (a dry run unless --confirm); never the newest verified",
+    load: () => import('./prune.js'),
+  },
+  {
+    name: 'status',
+    summary: 'per component: the newest verified backup, its age against the RPO, and whether the vault holds its key',
+    load: () => import('./status.js'),
+  },
   { name: 'list', summary: 'the backups in the repository', load: () => import('./list.js') },
-  { name: 'key', summary: 'the backup key: its recipient (for backup hosts), rotation, and the hosts whose manifests are trusted', load: () => import('./key.js') },
+  {
+    name: 'key',
+    summary: 'the backup key: its recipient (for backup hosts), rotation, and the hosts whose manifests are trusted',
+    load: () => import('./key.js'),
+  },
 ];
 
 export default async function backup(cmd: Command, ctx: Context, rest: string[]): Promise<void> {

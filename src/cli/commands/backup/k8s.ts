@@ -11,12 +11,21 @@ import { componentName, makeOptions, runBackups, type MakeOptions } from './opti
 export default function backupK8s(cmd: Command, ctx: Context): void {
   clusterOptions(makeOptions(cmd), false)
     .option('-n, --namespace <ns>', 'a namespace to back up (repeatable)', collect)
-    .option('--name <name>', 'the component name (k8s/NAME: lowercase letters, digits, . _ -; default: the context\'s name so cleaned)', componentName)
+    .option('--name <name>', "the component name (k8s/NAME: lowercase letters, digits, . _ -; default: the context's name so cleaned)", componentName)
     .action(async (o: MakeOptions & ClusterOptions & { namespace?: string[]; name?: string }) => {
       if (!o.namespace?.length) throw new VaultError('usage', 'which namespaces? give -n NAMESPACE (repeatable)');
       const target = clusterTarget(ctx, { ...o, namespace: undefined });
       const cfg = resolveTarget(target);
-      const name = o.name ?? (cfg.context.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '').slice(0, 100) || 'default');
-      await runBackups(ctx, cmd, o, async () => [k8sComponent({ name, context: cfg.context, namespaces: o.namespace!, open: () => k8sSnapshot(target, o.namespace!) })]);
+      const name =
+        o.name ??
+        (cfg.context
+          .toLowerCase()
+          .replace(/[^a-z0-9._-]+/g, '-')
+          .replace(/^[._-]+/, '')
+          .slice(0, 100) ||
+          'default');
+      await runBackups(ctx, cmd, o, async () => [
+        k8sComponent({ name, context: cfg.context, namespaces: o.namespace!, open: () => k8sSnapshot(target, o.namespace!) }),
+      ]);
     });
 }

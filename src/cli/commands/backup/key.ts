@@ -14,7 +14,9 @@ export default function backupKey(cmd: Command, ctx: Context): void {
       const versions = backupKeys(doc).map(({ keyId, recipient, version }) => ({ keyId, recipient, version }));
       if (ctx.globals(sub).json) return ctx.json({ recipient: k.recipient, keyId: k.keyId, versions, signers: peekBackupState(doc).signers });
       ctx.out(k.recipient);
-      ctx.info(`backup key ${k.keyId}${k.created ? ' (made now)' : ''}; ${versions.length} version(s) held: ${versions.map((v) => `v${v.version} ${v.keyId}`).join(', ')}`);
+      ctx.info(
+        `backup key ${k.keyId}${k.created ? ' (made now)' : ''}; ${versions.length} version(s) held: ${versions.map((v) => `v${v.version} ${v.keyId}`).join(', ')}`,
+      );
       ctx.info('a backup host needs only this recipient: --recipient age1… or VAULT_TOOL_BACKUP_RECIPIENT');
     });
   cmd
@@ -28,7 +30,7 @@ export default function backupKey(cmd: Command, ctx: Context): void {
     });
   cmd
     .command('signer')
-    .description('this host\'s manifest signing key (public half): register it in the vault with `backup key trust`')
+    .description("this host's manifest signing key (public half): register it in the vault with `backup key trust`")
     .option('--signing-key <file>', 'the signing key file')
     .action(async (o: { signingKey?: string }, sub: Command) => {
       const k = loadSigningKey(signingKeyPath(ctx, o));
@@ -47,7 +49,7 @@ export default function backupKey(cmd: Command, ctx: Context): void {
     });
   cmd
     .command('untrust <signer>')
-    .description('stop trusting a backup host\'s signing key (by id, public key or label): its manifests no longer count')
+    .description("stop trusting a backup host's signing key (by id, public key or label): its manifests no longer count")
     .action(async (signer: string, _o: unknown, sub: Command) => {
       const s = await untrustSigner(ctx.paths(sub), ctx.storeOptions(sub), signer, ctx.now());
       if (ctx.globals(sub).json) return ctx.json(s);

@@ -37,13 +37,17 @@ export interface MakeOptions extends RepoOptions {
 /** --recipient (a backup host needs only the public key) and --signing-key. */
 export function makeOptions(c: Command): Command {
   return repoOption(c)
-    .option('--recipient <age1…>', 'encrypt to this backup recipient (env VAULT_TOOL_BACKUP_RECIPIENT); default: the vault\'s backup key, made on first use')
-    .option('--signing-key <file>', 'this host\'s manifest signing key (default: signing.key in the state folder; made on first use)');
+    .option('--recipient <age1…>', "encrypt to this backup recipient (env VAULT_TOOL_BACKUP_RECIPIENT); default: the vault's backup key, made on first use")
+    .option('--signing-key <file>', "this host's manifest signing key (default: signing.key in the state folder; made on first use)");
 }
 
 /** `--name` of a component: checked when the command line is read, before anything runs. */
 export function componentName(v: string): string {
-  if (!isComponentName(v)) throw new VaultError('usage', `--name ${JSON.stringify(v)}: a component name is lowercase letters, digits, . _ - (at most 100), starting with a letter or a digit, without /`);
+  if (!isComponentName(v))
+    throw new VaultError(
+      'usage',
+      `--name ${JSON.stringify(v)}: a component name is lowercase letters, digits, . _ - (at most 100), starting with a letter or a digit, without /`,
+    );
   return v;
 }
 
@@ -63,7 +67,10 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
     parseRecipient(given);
     recipient = { recipient: given, keyId: keyIdOf(given) };
   } else {
-    if (!vaultHere) throw new VaultError('usage', 'no backup recipient: give --recipient age1… (or VAULT_TOOL_BACKUP_RECIPIENT), or run where the vault and its key are', { code: 'backup-no-recipient' });
+    if (!vaultHere)
+      throw new VaultError('usage', 'no backup recipient: give --recipient age1… (or VAULT_TOOL_BACKUP_RECIPIENT), or run where the vault and its key are', {
+        code: 'backup-no-recipient',
+      });
     const k = await ensureBackupKey(paths, store, ctx.now());
     if (k.created) ctx.info(`made the backup key ${k.keyId} (vault entry backup/identity); backup hosts encrypt to ${k.recipient}`);
     recipient = { recipient: k.recipient, keyId: k.keyId };
@@ -100,10 +107,32 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
     );
     if (tty) ctx.io.stderr.write('\n');
     results.push(m);
-    if (json) ctx.io.stdout.write(JSON.stringify({ type: 'backup', component: m.component, file: m.file, id: m.id, bytes: m.plaintext.size, stored: m.ciphertext.size, keyId: m.keyId, verification: m.verification, seconds: (Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 1000 }) + '\n');
+    if (json)
+      ctx.io.stdout.write(
+        JSON.stringify({
+          type: 'backup',
+          component: m.component,
+          file: m.file,
+          id: m.id,
+          bytes: m.plaintext.size,
+          stored: m.ciphertext.size,
+          keyId: m.keyId,
+          verification: m.verification,
+          seconds: (Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 1000,
+        }) + '\n',
+      );
     else ctx.out(`${m.component}: ${m.file} (${(m.plaintext.size / 2 ** 20).toFixed(1)} MiB, checked: ${m.verification?.check}; key ${m.keyId})`);
   }
-  if (json) ctx.io.stdout.write(JSON.stringify({ type: 'summary', backups: results.length, bytes: results.reduce((n, m) => n + m.plaintext.size, 0), seconds: (Date.now() - started) / 1000, repo: repo.dest.spec }) + '\n');
+  if (json)
+    ctx.io.stdout.write(
+      JSON.stringify({
+        type: 'summary',
+        backups: results.length,
+        bytes: results.reduce((n, m) => n + m.plaintext.size, 0),
+        seconds: (Date.now() - started) / 1000,
+        repo: repo.dest.spec,
+      }) + '\n',
+    );
   else ctx.info(`${results.length} backup(s) in ${repo.dest.spec}, each checked in full while written and signed by host key ${signing.id}`);
 }
 
@@ -117,4 +146,3 @@ export async function rpoOf(ctx: Context, o: { rpo?: string; rpoFile?: string })
   // Components the file names one by one must have backups: they are expected even when the repository has none.
   return Object.assign((c: string) => m.get(c) ?? m.get(c.split('/')[0]!) ?? m.get('default') ?? all, { named: [...m.keys()].filter((k) => k.includes('/')) });
 }
-

@@ -6,9 +6,9 @@ import { makeOptions, runBackups, type MakeOptions } from './options.js';
 
 export default function backupPostgres(cmd: Command, ctx: Context): void {
   makeOptions(cmd)
-    .option('-d, --dbname <name>', 'the database (or a connection string without a password); default: libpq\'s PGDATABASE, else the user\'s')
+    .option('-d, --dbname <name>', "the database (or a connection string without a password); default: libpq's PGDATABASE, else the user's")
     .option('--all', 'every database of the cluster, one backup each, and the globals (roles, tablespaces) with pg_dumpall --globals-only')
-    .option('-Z, --compress <level>', 'pg_dump\'s compression level, 0 (none: for storage that compresses or deduplicates) to 9; default: pg_dump\'s', (v) => {
+    .option('-Z, --compress <level>', "pg_dump's compression level, 0 (none: for storage that compresses or deduplicates) to 9; default: pg_dump's", (v) => {
       if (!/^[0-9]$/.test(v)) throw new VaultError('usage', `--compress ${JSON.stringify(v)}: expected 0 to 9`);
       return Number(v);
     })

@@ -34,7 +34,15 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
     .option('--keep-within <duration>', 'keep every backup newer than this (30d, 12h, 6m, 1y)')
     .option('--confirm', 'remove them (without it, only say what would go)')
     .action(async (o: PruneOptions) => {
-      const policy: KeepPolicy = { last: o.keepLast, hourly: o.keepHourly, daily: o.keepDaily, weekly: o.keepWeekly, monthly: o.keepMonthly, yearly: o.keepYearly, ...(o.keepWithin ? { withinMs: parseDuration(o.keepWithin) } : {}) };
+      const policy: KeepPolicy = {
+        last: o.keepLast,
+        hourly: o.keepHourly,
+        daily: o.keepDaily,
+        weekly: o.keepWeekly,
+        monthly: o.keepMonthly,
+        yearly: o.keepYearly,
+        ...(o.keepWithin ? { withinMs: parseDuration(o.keepWithin) } : {}),
+      };
       const repo = openRepo(ctx, o);
       const paths = ctx.paths(cmd);
       const store = ctx.storeOptions(cmd);
@@ -58,11 +66,22 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
           const st = backupState(dd);
           for (const [keyId, use] of Object.entries(st.keysInUse)) if (!stillNeeded.has(keyId)) use.repos = use.repos.filter((r) => r !== repo.dest.spec);
           holdKeys(dd);
-          return changed(recordEvidence(dd, 'backup.prune', { repo: repo.dest.spec, removed: going.map((d) => `${d.component}/${d.file}`), policy: { ...policy } }, now));
+          return changed(
+            recordEvidence(dd, 'backup.prune', { repo: repo.dest.spec, removed: going.map((d) => `${d.component}/${d.file}`), policy: { ...policy } }, now),
+          );
         });
       }
       if (ctx.globals(cmd).json) return ctx.json({ dryRun: !o.confirm, decisions });
-      ctx.out(table([['ACTION', 'BACKUP', 'DATE', 'WHY'], ...decisions.map((d) => [d.keep ? 'keep' : o.confirm ? 'removed' : 'remove', `${d.component}/${d.file}`, d.at ?? '-', d.reasons.join('; ')])]));
-      ctx.info(o.confirm ? `removed ${going.length}, kept ${decisions.length - going.length}` : `dry run: ${going.length} would go, ${decisions.length - going.length} stay; add --confirm to remove them`);
+      ctx.out(
+        table([
+          ['ACTION', 'BACKUP', 'DATE', 'WHY'],
+          ...decisions.map((d) => [d.keep ? 'keep' : o.confirm ? 'removed' : 'remove', `${d.component}/${d.file}`, d.at ?? '-', d.reasons.join('; ')]),
+        ]),
+      );
+      ctx.info(
+        o.confirm
+          ? `removed ${going.length}, kept ${decisions.length - going.length}`
+          : `dry run: ${going.length} would go, ${decisions.length - going.length} stay; add --confirm to remove them`,
+      );
     });
 }

@@ -39,9 +39,19 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
         t = { kind: 'postgres', dbname: o.dbname, create: Boolean(o.create), noOwner: o.owner === false, force: Boolean(o.force) };
       } else if (m.kind === 'postgres-globals') t = { kind: 'postgres-globals', dbname: o.dbname ?? 'postgres' };
       else if (m.kind === 'redis' || m.kind === 'files') {
-        if (!o.toDir) throw new VaultError('usage', `where to? give --to-dir DIR${m.kind === 'redis' ? ' (dump.rdb is written there; stop Redis, replace its dump.rdb, start it: docs/RUNBOOK.md)' : ''}`);
+        if (!o.toDir)
+          throw new VaultError(
+            'usage',
+            `where to? give --to-dir DIR${m.kind === 'redis' ? ' (dump.rdb is written there; stop Redis, replace its dump.rdb, start it: docs/RUNBOOK.md)' : ''}`,
+          );
         t = { kind: m.kind, dir: ctx.abs(o.toDir), force: Boolean(o.force) };
-      } else throw new VaultError('usage', m.kind === 'k8s' ? 'a Kubernetes backup goes back through the cluster client and its guard rails: k8s restore --from-backup COMPONENT/FILE (or --out FILE, then kubectl apply -f FILE)' : `a ${m.kind} backup is restored with --out FILE`);
+      } else
+        throw new VaultError(
+          'usage',
+          m.kind === 'k8s'
+            ? 'a Kubernetes backup goes back through the cluster client and its guard rails: k8s restore --from-backup COMPONENT/FILE (or --out FILE, then kubectl apply -f FILE)'
+            : `a ${m.kind} backup is restored with --out FILE`,
+        );
       const into = await restoreBackup(repo, m, key, t, ctx.io.env);
       if (ctx.globals(cmd).json) return ctx.json({ backup: `${m.component}/${m.file}`, into, checked: true });
       ctx.out(`restored ${m.component}/${m.file} (${m.finishedAt}) into ${into}, after a full check`);

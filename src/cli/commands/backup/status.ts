@@ -20,11 +20,27 @@ export default function backupStatusCommand(cmd: Command, ctx: Context): void {
       const s = backupStatus(await listRepo(repo), doc, rpo, ctx.now(), rpo.named);
       if (ctx.globals(cmd).json) ctx.json(s);
       else {
-        ctx.out(table([['COMPONENT', 'NEWEST VERIFIED', 'AGE', 'RPO', 'KEY', 'KEY HELD'], ...s.map((b) => [b.component, b.lastVerifiedAt ?? 'none', b.ageSeconds !== undefined ? `${Math.round(b.ageSeconds / 3600)} h` : '-', b.rpoSeconds !== undefined ? `${b.rpoSeconds / 3600} h${b.rpoMissed ? ' MISSED' : ''}` : '-', b.keyId ?? '-', doc ? (b.keyHeld ? 'yes' : 'NO') : 'unknown (no vault here)'])]));
+        ctx.out(
+          table([
+            ['COMPONENT', 'NEWEST VERIFIED', 'AGE', 'RPO', 'KEY', 'KEY HELD'],
+            ...s.map((b) => [
+              b.component,
+              b.lastVerifiedAt ?? 'none',
+              b.ageSeconds !== undefined ? `${Math.round(b.ageSeconds / 3600)} h` : '-',
+              b.rpoSeconds !== undefined ? `${b.rpoSeconds / 3600} h${b.rpoMissed ? ' MISSED' : ''}` : '-',
+              b.keyId ?? '-',
+              doc ? (b.keyHeld ? 'yes' : 'NO') : 'unknown (no vault here)',
+            ]),
+          ]),
+        );
       }
       const missed = s.filter((b) => b.rpoMissed);
       const lost = s.filter((b) => !b.keyHeld);
-      if (lost.length) throw new VaultError('verify-failed', `the vault does not hold the key of the newest backup of ${lost.map((b) => b.component).join(', ')}: they cannot be opened`);
+      if (lost.length)
+        throw new VaultError(
+          'verify-failed',
+          `the vault does not hold the key of the newest backup of ${lost.map((b) => b.component).join(', ')}: they cannot be opened`,
+        );
       if (missed.length) throw new VaultError('verify-failed', `RPO missed for ${missed.map((b) => b.component).join(', ')}`);
     });
 }

@@ -12,7 +12,12 @@ import { repoOption, signingKeyPath, type RepoOptions } from './options.js';
 export function pick(all: Listed[], names: string[]): Listed[] {
   return names.map((n) => {
     const hits = all.filter((b) => `${b.component}/${b.file}` === n || b.file === n);
-    if (hits.length !== 1) throw new VaultError(hits.length ? 'usage' : 'not-found', hits.length ? `${n} names ${hits.length} backups: give COMPONENT/FILE` : `no backup ${n} in the repository`, { code: 'backup-missing' });
+    if (hits.length !== 1)
+      throw new VaultError(
+        hits.length ? 'usage' : 'not-found',
+        hits.length ? `${n} names ${hits.length} backups: give COMPONENT/FILE` : `no backup ${n} in the repository`,
+        { code: 'backup-missing' },
+      );
     return hits[0]!;
   });
 }
@@ -21,7 +26,7 @@ export default function backupVerify(cmd: Command, ctx: Context): void {
   repoOption(cmd)
     .argument('[files...]')
     .option('--all', 'every backup in the repository')
-    .option('--signing-key <file>', 'this host\'s signing key, to record the verdict in each manifest')
+    .option('--signing-key <file>', "this host's signing key, to record the verdict in each manifest")
     .action(async (files: string[], o: RepoOptions & { all?: boolean; signingKey?: string }) => {
       if (!files.length && !o.all) throw new VaultError('usage', 'which backups? name them (COMPONENT/FILE), or use --all');
       const { openRepo } = await import('./options.js');
@@ -47,6 +52,7 @@ export default function backupVerify(cmd: Command, ctx: Context): void {
         ctx.out(table([['RESULT', 'BACKUP', 'DETAIL'], ...results.map((r) => [r.ok ? 'ok' : 'FAIL', `${r.component}/${r.file}`, r.message])]));
         ctx.info(`${results.length - bad.length} of ${plural(results.length, 'backup')} verified in full`);
       }
-      if (bad.length) throw new VaultError('verify-failed', `${plural(bad.length, 'backup')} failed verification: ${bad.map((r) => `${r.component}/${r.file}`).join(', ')}`);
+      if (bad.length)
+        throw new VaultError('verify-failed', `${plural(bad.length, 'backup')} failed verification: ${bad.map((r) => `${r.component}/${r.file}`).join(', ')}`);
     });
 }

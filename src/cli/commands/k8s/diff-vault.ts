@@ -14,11 +14,19 @@ export default function k8sDiffVault(cmd: Command, ctx: Context): void {
     else {
       const detail = (r: (typeof results)[number]) =>
         r.error ??
-        [r.changed.length ? `differs: ${r.changed.join(', ')}` : '', r.missingKeys.length && r.status !== 'missing' ? `missing keys: ${r.missingKeys.join(', ')}` : '', r.typeDiffers ? `type ${r.typeDiffers.cluster} (vault: ${r.typeDiffers.vault})` : ''].filter(Boolean).join('; ');
+        [
+          r.changed.length ? `differs: ${r.changed.join(', ')}` : '',
+          r.missingKeys.length && r.status !== 'missing' ? `missing keys: ${r.missingKeys.join(', ')}` : '',
+          r.typeDiffers ? `type ${r.typeDiffers.cluster} (vault: ${r.typeDiffers.vault})` : '',
+        ]
+          .filter(Boolean)
+          .join('; ');
       ctx.out(table([['STATUS', 'SECRET', 'DETAIL'], ...results.map((r) => [r.status, `${r.namespace}/${r.name}`, detail(r)])]));
       ctx.info(`${results.length - bad.length} of ${plural(results.length, 'Secret')} match the vault (context ${context})`);
     }
-    if (bad.length && bad.every((r) => r.status === 'error')) throw new VaultError('cluster', `could not read ${plural(bad.length, 'Secret')}: ${bad[0]!.error}`);
-    if (bad.length) throw new VaultError('verify-failed', `${plural(bad.length, 'Secret')} ${bad.length === 1 ? 'does' : 'do'} not match the vault`, { code: 'k8s-drift' });
+    if (bad.length && bad.every((r) => r.status === 'error'))
+      throw new VaultError('cluster', `could not read ${plural(bad.length, 'Secret')}: ${bad[0]!.error}`);
+    if (bad.length)
+      throw new VaultError('verify-failed', `${plural(bad.length, 'Secret')} ${bad.length === 1 ? 'does' : 'do'} not match the vault`, { code: 'k8s-drift' });
   });
 }

@@ -38,8 +38,10 @@ export default function k8sExport(cmd: Command, ctx: Context): void {
     .option('-r, --recipient <age1…>', 'encrypt the bundle to this age recipient too (repeatable; default: the vault key and its recipients)', collect)
     .option('--armor', 'ASCII-armor the bundle')
     .action(async (names: string[], o: ExportOptions) => {
-      if (o.plaintext && (o.recipient?.length || o.armor)) throw new VaultError('usage', '--recipient and --armor are for the encrypted bundle, not --plaintext');
-      if (o.plan && (names.length || o.prefix || o.secret)) throw new VaultError('usage', '--plan chooses the Secrets; do not also name entries, --prefix or --secret');
+      if (o.plaintext && (o.recipient?.length || o.armor))
+        throw new VaultError('usage', '--recipient and --armor are for the encrypted bundle, not --plaintext');
+      if (o.plan && (names.length || o.prefix || o.secret))
+        throw new VaultError('usage', '--plan chooses the Secrets; do not also name entries, --prefix or --secret');
       if (o.out) ctx.checkOut(o.out, Boolean(o.force));
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       let plan;
@@ -47,14 +49,20 @@ export default function k8sExport(cmd: Command, ctx: Context): void {
         const p = await readPlan(ctx, { plan: o.plan, ...(o.namespaceMap ? { namespaceMap: o.namespaceMap } : {}) });
         plan = loadPlan(p.file, p.namespaceMap);
       } else {
-        plan = planForEntries(doc, { names, ...(o.prefix ? { prefix: o.prefix } : {}), ...(o.secret ? { secret: { name: o.secret, namespace: o.namespace ?? 'default', type: o.type } } : {}) });
+        plan = planForEntries(doc, {
+          names,
+          ...(o.prefix ? { prefix: o.prefix } : {}),
+          ...(o.secret ? { secret: { name: o.secret, namespace: o.namespace ?? 'default', type: o.type } } : {}),
+        });
       }
       const m = manifestsFor(doc, plan);
       const body = o.plaintext ? m.yaml : sealBundle(doc, m.yaml, o.recipient ?? [], Boolean(o.armor));
       const what = `${plural(m.secrets, 'Secret')} (${plural(m.keys, 'key')})`;
       if (o.out) {
         ctx.writeOut(o.out, body, Boolean(o.force));
-        ctx.info(`wrote ${what} to ${o.out} (mode 0600, ${o.plaintext ? 'PLAINTEXT' : 'age-encrypted; `age -d -i vault.key FILE | kubectl apply -f -` restores it'})`);
+        ctx.info(
+          `wrote ${what} to ${o.out} (mode 0600, ${o.plaintext ? 'PLAINTEXT' : 'age-encrypted; `age -d -i vault.key FILE | kubectl apply -f -` restores it'})`,
+        );
         return;
       }
       if (o.plaintext) ctx.guardTerminal(Boolean(o.reveal));

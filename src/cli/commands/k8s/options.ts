@@ -21,7 +21,13 @@ export function clusterOptions(c: Command, withNamespace = true): Command {
 }
 
 export function clusterTarget(ctx: Context, o: ClusterOptions): ClusterTarget {
-  return { kubeconfig: o.kubeconfig ? ctx.abs(o.kubeconfig) : undefined, context: o.context, namespace: o.namespace, env: ctx.io.env, requestTimeoutMs: o.requestTimeout };
+  return {
+    kubeconfig: o.kubeconfig ? ctx.abs(o.kubeconfig) : undefined,
+    context: o.context,
+    namespace: o.namespace,
+    env: ctx.io.env,
+    requestTimeoutMs: o.requestTimeout,
+  };
 }
 
 /** OLD<sep>NEW pairs into a null-prototype map; an OLD given twice is refused. */
@@ -44,7 +50,11 @@ export interface PlanOptions {
 
 /** --plan and --namespace-map, as every plan-driven command takes them. */
 export function planOptions(c: Command, nsMapHelp: string, required = true): Command {
-  return (required ? c.requiredOption('--plan <file>', 'the restore plan (YAML)') : c.option('--plan <file>', 'the restore plan (YAML)')).option('--namespace-map <old:new>', `${nsMapHelp} (repeatable)`, collect);
+  return (required ? c.requiredOption('--plan <file>', 'the restore plan (YAML)') : c.option('--plan <file>', 'the restore plan (YAML)')).option(
+    '--namespace-map <old:new>',
+    `${nsMapHelp} (repeatable)`,
+    collect,
+  );
 }
 
 /** The plan file's text (read once: what runs is what the evidence record hashes). */

@@ -25,7 +25,15 @@ export default function k8sRbac(cmd: Command, ctx: Context): void {
       const plan = loadPlan(file, namespaceMap);
       const m = /^([a-z0-9-]+)\/([a-z0-9.-]+)$/.exec(o.serviceAccount);
       if (!m) throw new VaultError('usage', '--service-account must be NAMESPACE/NAME');
-      ctx.io.stdout.write(rbacFor(plan, { purpose: o.for, serviceAccount: { namespace: m[1]!, name: m[2]! }, recreate: Boolean(o.recreate), createNamespaces: Boolean(o.createNamespace), name: o.name }));
+      ctx.io.stdout.write(
+        rbacFor(plan, {
+          purpose: o.for,
+          serviceAccount: { namespace: m[1]!, name: m[2]! },
+          recreate: Boolean(o.recreate),
+          createNamespaces: Boolean(o.createNamespace),
+          name: o.name,
+        }),
+      );
       ctx.warn('never grant list or watch on Secrets to this account: they return the values of every Secret in the namespace');
     });
 }

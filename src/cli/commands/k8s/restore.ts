@@ -65,19 +65,41 @@ function guardAnswers(ctx: Context, o: RestoreOptions, context: () => string): G
   return {
     breakGlass: Boolean(o.breakGlass),
     ...(o.reason ? { reason: o.reason } : {}),
-    ...(o.confirmContext !== undefined ? { confirmContext: async () => o.confirmContext! } : ctx.io.stdinIsTTY ? { confirmContext: () => prompt('input', `Restoring into protected context ${context()}. Type its name to confirm:`) } : {}),
-    ...(o.totpEnv ? { totpCode: async () => ctx.envValue(o.totpEnv!, 'the TOTP code').toString('utf8') } : ctx.io.stdinIsTTY ? { totpCode: () => prompt('password', `TOTP code for protected context ${context()}:`) } : {}),
+    ...(o.confirmContext !== undefined
+      ? { confirmContext: async () => o.confirmContext! }
+      : ctx.io.stdinIsTTY
+        ? { confirmContext: () => prompt('input', `Restoring into protected context ${context()}. Type its name to confirm:`) }
+        : {}),
+    ...(o.totpEnv
+      ? { totpCode: async () => ctx.envValue(o.totpEnv!, 'the TOTP code').toString('utf8') }
+      : ctx.io.stdinIsTTY
+        ? { totpCode: () => prompt('password', `TOTP code for protected context ${context()}:`) }
+        : {}),
   };
 }
 
 export default function k8sRestore(cmd: Command, ctx: Context): void {
   clusterOptions(
     planOptions(cmd, 'restore a namespace under another name', false)
-      .option('--from-backup <COMPONENT/FILE>', 'restore the Secrets of a Kubernetes backup (backup k8s) instead of a plan: as they were, with the same guard rails')
+      .option(
+        '--from-backup <COMPONENT/FILE>',
+        'restore the Secrets of a Kubernetes backup (backup k8s) instead of a plan: as they were, with the same guard rails',
+      )
       .option('-r, --repo <dest>', 'with --from-backup: the backup repository (env VAULT_TOOL_BACKUP_REPO)')
-      .addOption(new Option('--dry-run [mode]', 'change nothing: client (no writes) or server (writes sent with dryRun=All)').choices(['client', 'server']).preset('client'))
+      .addOption(
+        new Option('--dry-run [mode]', 'change nothing: client (no writes) or server (writes sent with dryRun=All)')
+          .choices(['client', 'server'])
+          .preset('client'),
+      )
       .option('--diff', 'print what would change, values masked as in kubectl diff')
-      .addOption(new Option('--on-conflict <policy>', 'a Secret that exists and differs: skip, overwrite, fail (before writing anything), if-unchanged (only if vault-tool wrote it last)').choices(['skip', 'overwrite', 'fail', 'if-unchanged']).default('skip'))
+      .addOption(
+        new Option(
+          '--on-conflict <policy>',
+          'a Secret that exists and differs: skip, overwrite, fail (before writing anything), if-unchanged (only if vault-tool wrote it last)',
+        )
+          .choices(['skip', 'overwrite', 'fail', 'if-unchanged'])
+          .default('skip'),
+      )
       .option('--recreate', 'delete and create immutable Secrets (or ones whose type changes) instead of failing')
       .option('--create-namespace', 'create missing namespaces')
       .option('--concurrency <n>', 'API calls in flight at once (1..64)', wholeNumber(1, 64), 8)
@@ -89,9 +111,12 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
     false,
   ).action(async (o: RestoreOptions) => {
     if (o.breakGlass && !o.reason?.trim()) throw new VaultError('usage', '--break-glass needs --reason "…" (it goes into the evidence log)');
-    if (Boolean(o.plan) === Boolean(o.fromBackup)) throw new VaultError('usage', o.plan ? 'give --plan or --from-backup, not both' : 'what to restore? give --plan FILE, or --from-backup COMPONENT/FILE');
+    if (Boolean(o.plan) === Boolean(o.fromBackup))
+      throw new VaultError('usage', o.plan ? 'give --plan or --from-backup, not both' : 'what to restore? give --plan FILE, or --from-backup COMPONENT/FILE');
     const fromBackup = o.fromBackup ? await backupSource(ctx, cmd, o) : undefined;
-    const { file, namespaceMap } = fromBackup ? { file: fromBackup.file, namespaceMap: parsePairs(o.namespaceMap, '--namespace-map', ':') } : await readPlan(ctx, o);
+    const { file, namespaceMap } = fromBackup
+      ? { file: fromBackup.file, namespaceMap: parsePairs(o.namespaceMap, '--namespace-map', ':') }
+      : await readPlan(ctx, o);
     const target = clusterTarget(ctx, o);
     const dryRun: DryRun = o.dryRun ?? 'none';
     const json = ctx.globals(cmd).json;
@@ -125,22 +150,48 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
       if (h) r.hint = h;
     }
     if (json) {
-      ctx.json({ context: run.context, server: run.server, ...(o.plan ? { plan: o.plan } : { backup: file.path }), ...report, evidenceRecorded: run.evidenceRecorded });
+      ctx.json({
+        context: run.context,
+        server: run.server,
+        ...(o.plan ? { plan: o.plan } : { backup: file.path }),
+        ...report,
+        evidenceRecorded: run.evidenceRecorded,
+      });
     } else {
       for (const r of report.results) if (r.diff) ctx.io.stdout.write(r.diff);
       const mark = dryRun === 'none' ? '' : ` (dry run: ${dryRun})`;
       ctx.out(`restore into context ${run.context} (${run.server})${mark}, on conflict: ${o.onConflict}`);
       if (report.namespacesCreated.length) ctx.out(`namespaces created: ${report.namespacesCreated.join(', ')}`);
-      ctx.out(table(report.results.map((r) => ['  ' + r.action, `${r.namespace}/${r.name}`, r.reason ? r.reason + (r.hint ? ` (hint: ${r.hint})` : '') : plural(r.keys.length, 'key')])));
+      ctx.out(
+        table(
+          report.results.map((r) => [
+            '  ' + r.action,
+            `${r.namespace}/${r.name}`,
+            r.reason ? r.reason + (r.hint ? ` (hint: ${r.hint})` : '') : plural(r.keys.length, 'key'),
+          ]),
+        ),
+      );
       const c = report.counts;
-      ctx.out(`created ${c.created}, updated ${c.updated + c.recreated}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}${c['not-attempted'] ? `, not attempted ${c['not-attempted']}` : ''}`);
+      ctx.out(
+        `created ${c.created}, updated ${c.updated + c.recreated}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}${c['not-attempted'] ? `, not attempted ${c['not-attempted']}` : ''}`,
+      );
       if (report.aborted) ctx.out('nothing was written: --on-conflict fail found Secrets that differ');
     }
     if (run.evidenceError) {
-      throw new VaultError('io', `the restore ran (see the summary) but its evidence record could not be written: ${run.evidenceError.message}`, 'record it by hand in the change ticket; check that the vault folder is writable');
+      throw new VaultError(
+        'io',
+        `the restore ran (see the summary) but its evidence record could not be written: ${run.evidenceError.message}`,
+        'record it by hand in the change ticket; check that the vault folder is writable',
+      );
     }
     if (!report.complete) {
-      throw new VaultError('incomplete', report.aborted ? 'restore aborted before writing: conflicts found' : `not everything was applied: ${report.counts.skipped} skipped, ${report.counts.failed} failed, ${report.counts['not-attempted']} not attempted`, report.counts.skipped ? { code: 'k8s-skipped' } : undefined);
+      throw new VaultError(
+        'incomplete',
+        report.aborted
+          ? 'restore aborted before writing: conflicts found'
+          : `not everything was applied: ${report.counts.skipped} skipped, ${report.counts.failed} failed, ${report.counts['not-attempted']} not attempted`,
+        report.counts.skipped ? { code: 'k8s-skipped' } : undefined,
+      );
     }
   });
 }
