@@ -276,50 +276,33 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
   if (k8s && target) {
     await step(`restore Secrets into ${Object.values(nsMap).join(', ') || 'the scratch namespaces'}`, async () => {
       const file = { path: k8s.plan, text: planText.kubernetes! };
-      if (input.dryRun) {
-        const plan2 = loadPlan(file, nsMap);
-        const cfg = resolveTarget(target);
-        const port = await openCluster(target, cfg);
-        for (const ns of new Set(plan2.secrets.map((s) => s.namespace))) await port.namespaceExists(ns);
-        const r = await restoreFromPlan({
+      const opts = { onConflict: 'overwrite' as const, recreate: true, createNamespaces: true, concurrency: 4, diff: false };
+      const apply = (dryRun: 'client' | 'server' | 'none') =>
+        restoreFromPlan({
           paths: input.paths,
           store: store(),
           plan: file,
           namespaceMap: nsMap,
           target,
-          options: { onConflict: 'overwrite', dryRun: 'client', recreate: true, createNamespaces: true, concurrency: 4, diff: false },
+          options: { ...opts, dryRun },
           answers: NO_ANSWERS,
           now: input.now(),
         });
+      if (input.dryRun) {
+        const plan2 = loadPlan(file, nsMap);
+        const port = await openCluster(target, resolveTarget(target));
+        for (const ns of new Set(plan2.secrets.map((s) => s.namespace))) await port.namespaceExists(ns);
+        const r = await apply('client');
         return `context ${r.context} reachable; ${r.report.results.length} Secrets would be restored`;
       }
-      const opts = { onConflict: 'overwrite' as const, recreate: true, createNamespaces: true, concurrency: 4, diff: false };
-      const dry = await restoreFromPlan({
-        paths: input.paths,
-        store: store(),
-        plan: file,
-        namespaceMap: nsMap,
-        target,
-        options: { ...opts, dryRun: 'server' },
-        answers: NO_ANSWERS,
-        now: input.now(),
-      });
+      const dry = await apply('server');
       const failed = dry.report.results.filter((r) => r.action === 'failed');
       if (failed.length)
         throw fail(
           `the server-side dry run refused ${failed.map((r) => `${r.namespace}/${r.name} (${r.reason})`).join(', ')}`,
           "fix the plan or the scratch cluster's permissions (k8s rbac)",
         );
-      const r = await restoreFromPlan({
-        paths: input.paths,
-        store: store(),
-        plan: file,
-        namespaceMap: nsMap,
-        target,
-        options: { ...opts, dryRun: 'none' },
-        answers: NO_ANSWERS,
-        now: input.now(),
-      });
+      const r = await apply('none');
       for (const s of r.report.results) if (s.action === 'created' || s.action === 'recreated') created.secrets.push({ namespace: s.namespace, name: s.name });
       if (!r.report.complete)
         throw fail(`not every Secret was restored: ${JSON.stringify(r.report.counts)}`, 'read the k8s restore summary; re-run after fixing the cause');
