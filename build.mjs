@@ -23,6 +23,21 @@ const lazyChildProcess = {
   },
 };
 
+/**
+ * The share and key-id checks are browser-safe code the recovery kit shares,
+ * hashing with @noble/hashes. In the CLI that pure-JavaScript SHA-256 (and
+ * its module graph) would load on every command that reads a key; node:crypto
+ * computes the same digest, fetched only when first used.
+ */
+const nodeSha256 = {
+  name: 'node-sha256',
+  setup(b) {
+    const shim = new URL('./src/vault/fs/node-sha2.ts', import.meta.url).pathname;
+    const src = new URL('./src/', import.meta.url).pathname;
+    b.onResolve({ filter: /^@noble\/hashes\/sha2\.js$/ }, (args) => (args.importer.startsWith(src) ? { path: shim } : undefined));
+  },
+};
+
 rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true });
 await build({
   entryPoints: {
@@ -45,7 +60,7 @@ await build({
   logLevel: 'warning',
   // Loaded from node_modules at run time, and only by the k8s commands.
   external: ['@kubernetes/client-node'],
-  plugins: [lazyChildProcess],
+  plugins: [lazyChildProcess, nodeSha256],
   banner: { js: "import { createRequire as __vtCreateRequire } from 'node:module'; const require = __vtCreateRequire(import.meta.url);" },
 });
 

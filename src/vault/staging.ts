@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './fs/random.js';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pidAlive, removeQuietly, writeFileAtomic } from './fs/atomic.js';
@@ -46,7 +46,7 @@ export const stagingDir = (stateFile: string) => join(dirname(stateFile), 'stagi
 export function writeStagingMarker(stateFile: string, m: Omit<StagingMarker, 'version' | 'pid' | 'host'>): () => void {
   const dir = stagingDir(stateFile);
   makeDirs(dir);
-  const path = join(dir, `${process.pid}.${randomBytes(4).toString('hex')}.json`);
+  const path = join(dir, `${process.pid}.${randomHex(4)}.json`);
   const marker: StagingMarker = { version: 1, pid: process.pid, host: hostname(), ...m };
   writeFileAtomic(path, JSON.stringify(marker) + '\n');
   return () => removeQuietly(path);

@@ -1,4 +1,8 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
+
+// Fetched when a pool first starts: most commands never stream, and loading worker_threads costs start-up time.
+const workerThreads = () => process.getBuiltinModule('node:worker_threads') as typeof WorkerThreads;
 import { openChunks, sealChunks, type Opened } from './kernel.js';
 
 /**
@@ -56,7 +60,7 @@ export class ChunkWorkers {
   constructor(size: number, key: Uint8Array) {
     for (let i = 0; i < size; i++) {
       // A small young generation: the cipher's per-chunk buffers are freed at the next scavenge instead of piling up.
-      const worker = new Worker(SOURCE, {
+      const worker = new (workerThreads().Worker)(SOURCE, {
         eval: true,
         workerData: { key: Uint8Array.from(key) },
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },

@@ -1,5 +1,5 @@
 import { closeSync, constants, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './random.js';
 import { basename, dirname, join } from 'node:path';
 import { VaultError } from '../errors.js';
 import { registerCleanup } from './cleanup.js';
@@ -20,7 +20,7 @@ export function fsyncDir(dir: string): void {
 }
 
 /** The temp name writeFileAtomic uses beside `path`; sweepTempFiles removes those of dead processes. */
-export const tempNameFor = (path: string) => join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+export const tempNameFor = (path: string) => join(dirname(path), `.${basename(path)}.${process.pid}.${randomHex(4)}.tmp`);
 
 /**
  * Writes a file so that a crash at any instant leaves either the old or the

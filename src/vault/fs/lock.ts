@@ -1,5 +1,5 @@
 import { closeSync, constants, fsyncSync, linkSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './random.js';
 import { hostname } from 'node:os';
 import { VaultError } from '../errors.js';
 import { pidAlive, removeQuietly } from './atomic.js';
@@ -28,7 +28,7 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
   for (;;) {
     // Publish the lock atomically: write it in full to a temp file, then link() it into place
     // (fails if a lock exists). A crash can never leave an empty or half-written lock.
-    const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const tmp = `${lockPath}.${process.pid}.${randomHex(4)}.tmp`;
     let fd: number;
     try {
       fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
@@ -99,7 +99,7 @@ function lockAgeMs(lockPath: string): number {
 
 function breakStaleLock(lockPath: string, stale: LockInfo | null): void {
   // Move it aside first, then check it is still the stale one we read: never delete a live lock.
-  const aside = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.stale`;
+  const aside = `${lockPath}.${process.pid}.${randomHex(4)}.stale`;
   try {
     renameSync(lockPath, aside);
   } catch {
