@@ -28,7 +28,6 @@ export interface Component {
   /** A problem with the plaintext (too small, wrong format), or null. */
   check: (head: Buffer, size: number) => string | null;
   /** The full read that verifies the plaintext. */
-  verifier: (env: Record<string, string | undefined>) => Consumer;
   /** An estimate of the plaintext size, for progress and for remote uploads. */
   estimate?: number;
   /** What the user should know before it runs (a password on the command line). */
@@ -246,7 +245,6 @@ export async function postgresComponent(env: Env, dbname: string | undefined, o:
         : head.subarray(0, 5).toString('latin1') !== 'PGDMP'
           ? 'its output is not a custom-format dump (no PGDMP header)'
           : null,
-    verifier: (e) => ({ kind: 'process', command: 'pg_restore', args: ['-f', '/dev/null'], env: e, label: 'pg_restore -f /dev/null' }),
     estimate,
   };
 }
@@ -274,7 +272,6 @@ export async function postgresGlobals(env: Env): Promise<Component> {
         : !head.toString('latin1').includes('PostgreSQL database cluster dump')
           ? 'its output is not a pg_dumpall script'
           : null,
-    verifier: () => ({ kind: 'inline', label: 'a complete pg_dumpall script', consume: (r) => endsWith(r, '-- PostgreSQL database cluster dump complete') }),
   };
 }
 
@@ -297,7 +294,6 @@ export async function redisComponent(env: Env, o: { host: string; port: string; 
     source: { host: o.host, port: o.port, machine: hostname() },
     check: (head, size) =>
       size < 9 ? `its output was ${size} bytes` : head.subarray(0, 5).toString('latin1') !== 'REDIS' ? 'its output is not an RDB file (no REDIS header)' : null,
-    verifier: (e) => ({ kind: 'process', command: 'redis-check-rdb', args: ['{input}'], env: e, label: 'redis-check-rdb', fifo: true }),
   };
 }
 
@@ -315,7 +311,6 @@ export async function filesComponent(env: Env, o: { base: string; paths: string[
     tool: { name: 'tar', version, args: ['-c', '-C', o.base, ...o.paths] },
     source: { base: o.base, paths: o.paths.join(' '), machine: hostname() },
     check: (_head, size) => (size < 1024 || size % 512 !== 0 ? `its output (${size} bytes) is not a tar archive` : null),
-    verifier: (e) => ({ kind: 'process', command: 'tar', args: ['-t', '-f', '-'], env: e, label: 'tar -t' }),
   };
 }
 
@@ -330,7 +325,6 @@ export function k8sComponent(o: { name: string; context: string; namespaces: str
     tool: { name: 'vault-tool', version: 'k8s', args: o.namespaces },
     source: { context: o.context, namespaces: o.namespaces.join(' '), machine: hostname() },
     check: (_h, size) => (size === 0 ? 'nothing was read' : null),
-    verifier: () => ({ kind: 'inline', label: 'YAML', consume: checkYaml }),
   };
 }
 
@@ -391,7 +385,6 @@ export async function execComponent(env: Env, o: { name: string; command: string
     tool: { name: o.command, version: '', args: shown },
     source: { command: o.command, machine: hostname() },
     check: (_h, size) => (size === 0 ? 'its output was empty' : null),
-    verifier: () => ({ kind: 'discard', label: 'decrypt' }),
     ...(redacted
       ? {
           warnings: [
@@ -402,7 +395,7 @@ export async function execComponent(env: Env, o: { name: string; command: string
   };
 }
 
-/** The verifier of a manifest's kind (for backups made earlier). */
+/** The full-read check of a kind of backup: run on the plaintext while it is written, and by every later verification and restore. */
 export function verifierFor(kind: Kind, env: Env): Consumer {
   switch (kind) {
     case 'postgres':

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { VaultError } from '../vault/errors.js';
 import { decryptStream, encryptStream } from '../vault/age/index.js';
@@ -348,5 +348,3 @@ export async function consume(source: Readable, identities: X25519Identity[], c:
   if (verdict.status === 'rejected') throw verdict.reason;
   return { ciphertext: cipher.digest(), plaintext: plain.digest() };
 }
-
-export { Readable };

@@ -50,7 +50,7 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   const started = ctx.now();
   const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${c.ext}.age`;
   const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
-  const verifier = c.verifier(ctx.env);
+  const verifier = verifierFor(c.kind, ctx.env);
   const produced = await produce(c.producer, ctx.recipient.recipient, pending, {
     check: c.check,
     verifier,

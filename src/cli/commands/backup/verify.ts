@@ -6,7 +6,7 @@ import { listRepo, type Listed } from '../../../backup/repo.js';
 import { mayRecordVerdict, noteKeysInUse, recordVerdict, vaultForBackups, verifyBackup } from '../../../backup/run.js';
 import { table, type Context } from '../../context.js';
 import { plural } from '../../options.js';
-import { repoOption, signingKeyPath, type RepoOptions } from './options.js';
+import { openRepo, repoOption, signingKeyPath, type RepoOptions } from './options.js';
 
 /** Backups named as COMPONENT/FILE (or FILE alone, when one component has it). */
 export function pick(all: Listed[], names: string[]): Listed[] {
@@ -29,7 +29,6 @@ export default function backupVerify(cmd: Command, ctx: Context): void {
     .option('--signing-key <file>', "this host's signing key, to record the verdict in each manifest")
     .action(async (files: string[], o: RepoOptions & { all?: boolean; signingKey?: string }) => {
       if (!files.length && !o.all) throw new VaultError('usage', 'which backups? name them (COMPONENT/FILE), or use --all');
-      const { openRepo } = await import('./options.js');
       const repo = openRepo(ctx, o);
       const paths = ctx.paths(cmd);
       const store = ctx.storeOptions(cmd);
