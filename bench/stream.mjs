@@ -16,7 +16,7 @@ const CHILD = resolve(import.meta.dirname, 'stream-child.mjs');
 const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
 
 /** Runs a shell pipeline under /usr/bin/time: wall, user and system seconds (all processes), peak RSS (the largest process). */
-function timed(cmd) {
+export function timed(cmd) {
   const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-o', 'pipefail', '-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`failed: ${cmd}\n${r.stderr}`);
