@@ -32,7 +32,7 @@ const lazyChildProcess = {
 const nodeSha256 = {
   name: 'node-sha256',
   setup(b) {
-    const shim = new URL('./src/vault/fs/node-sha2.ts', import.meta.url).pathname;
+    const shim = new URL('./src/fs/node-sha2.ts', import.meta.url).pathname;
     const src = new URL('./src/', import.meta.url).pathname;
     b.onResolve({ filter: /^@noble\/hashes\/sha2\.js$/ }, (args) => (args.importer.startsWith(src) ? { path: shim } : undefined));
   },

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { parseAllDocuments } from 'yaml';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { Kind } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
 import { checkComponent, isComponentName } from './repo.js';

@@ -1,15 +1,15 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { dirname } from 'node:path';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { findEntry, putEntry, rotateEntry } from '../vault/entries.js';
 import { recordEvidence } from '../vault/evidence.js';
-import { writeFileAtomic } from '../vault/fs/atomic.js';
-import { exists, makeDirs } from '../vault/fs/dirs.js';
-import { LIMITS, readFileCapped } from '../vault/fs/read.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import { exists, makeDirs } from '../fs/dirs.js';
+import { LIMITS, readFileCapped } from '../fs/read.js';
 import { keyIdOf } from '../vault/keyfile.js';
 import { changed, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
-import { X25519Identity } from '../vault/age/x25519.js';
+import { X25519Identity } from '../age/x25519.js';
 
 /**
  * The keys of backups. Backups are encrypted to the *backup recipient*, the

@@ -1,4 +1,4 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { canonical } from '../vault/canonical.js';
 import { signBytes, verifyBytes, type SigningKey, type TrustedSigner } from './keys.js';
 

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { VaultError } from '../vault/errors.js';
-import { decryptStream, encryptStream } from '../vault/age/index.js';
-import type { X25519Identity } from '../vault/age/x25519.js';
-import { registerCleanup } from '../vault/fs/cleanup.js';
+import { VaultError } from '../errors/errors.js';
+import { decryptStream, encryptStream } from '../age/index.js';
+import type { X25519Identity } from '../age/x25519.js';
+import { registerCleanup } from '../fs/cleanup.js';
 import type { PendingFile } from './repo.js';
 
 /**

@@ -16,14 +16,14 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { VaultError } from '../vault/errors.js';
-import { checkWritableTarget, fsyncDir, pidAlive, removeQuietly, sweepTempFiles, tempNameFor } from '../vault/fs/atomic.js';
-import { registerCleanup } from '../vault/fs/cleanup.js';
-import { checkReplace } from '../vault/fs/replace.js';
-import { resolveTarget } from '../vault/fs/target.js';
-import { makeDirs } from '../vault/fs/dirs.js';
-import { fsError } from '../vault/fs/errors.js';
-import { LIMITS } from '../vault/fs/read.js';
+import { VaultError } from '../errors/errors.js';
+import { checkWritableTarget, fsyncDir, pidAlive, removeQuietly, sweepTempFiles, tempNameFor } from '../fs/atomic.js';
+import { registerCleanup } from '../fs/cleanup.js';
+import { checkReplace } from '../fs/replace.js';
+import { resolveTarget } from '../fs/target.js';
+import { makeDirs } from '../fs/dirs.js';
+import { fsError } from '../fs/errors.js';
+import { LIMITS } from '../fs/read.js';
 import { list, readFile, remove, runRclone, writeFile, type Destination, type DestOptions } from '../dest/dest.js';
 import { manifestName, parseManifest, type BackupManifest } from './manifest.js';
 

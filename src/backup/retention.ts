@@ -1,4 +1,4 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { Listed } from './repo.js';
 
 /**

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { runRclone } from '../dest/dest.js';
 import { backupKeys, peekBackupState } from './keys.js';

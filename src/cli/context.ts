@@ -1,12 +1,12 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { VaultError } from '../vault/errors.js';
-import { checkWritableTarget, sweepTempFiles, writeFileAtomic } from '../vault/fs/atomic.js';
-import { formatBytes, LIMITS, readFileCapped } from '../vault/fs/read.js';
+import { VaultError } from '../errors/errors.js';
+import { checkWritableTarget, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
+import { formatBytes, LIMITS, readFileCapped } from '../fs/read.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
-import { resolvePaths, resolveTarget } from '../vault/fs/target.js';
-import { checkReplace } from '../vault/fs/replace.js';
+import { resolvePaths, resolveTarget } from '../fs/target.js';
+import { checkReplace } from '../fs/replace.js';
 import { readAll, type Io } from './io.js';
 
 export interface GlobalOptions {

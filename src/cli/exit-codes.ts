@@ -1,4 +1,4 @@
-import type { ErrorKind } from '../vault/errors.js';
+import type { ErrorKind } from '../errors/errors.js';
 
 /**
  * The stable exit codes scripts rely on. docs/CLI.md prints this same table;

@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { EXIT_CODES, exitCodeFor } from './exit-codes.js';
 import type { Io } from './io.js';
 

@@ -1,6 +1,6 @@
-import { VaultError } from '../vault/errors.js';
-import { decrypt, isArmored } from '../vault/age/index.js';
-import { LIMITS } from '../vault/fs/read.js';
+import { VaultError } from '../errors/errors.js';
+import { decrypt, isArmored } from '../age/index.js';
+import { LIMITS } from '../fs/read.js';
 import { parseKeyFile } from '../vault/keyfile.js';
 import type { Share } from '../escrow/envelope.js';
 import { parseShareFile, shareFileManifestKey, shareFileWarnings } from '../escrow/files.js';

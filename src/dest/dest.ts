@@ -3,10 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { VaultError } from '../vault/errors.js';
-import { writeFileAtomic } from '../vault/fs/atomic.js';
-import { makeDirs } from '../vault/fs/dirs.js';
-import { readFileCapped } from '../vault/fs/read.js';
+import { VaultError } from '../errors/errors.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import { makeDirs } from '../fs/dirs.js';
+import { readFileCapped } from '../fs/read.js';
 
 /**
  * Where copies and backups go: a local folder, or an rclone remote

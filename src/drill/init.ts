@@ -6,7 +6,7 @@ import { escrowOf } from '../escrow/escrow.js';
 import { listRepo } from '../backup/repo.js';
 import { parseDestination } from '../dest/dest.js';
 import { parsePlan } from '../k8s/plan.js';
-import { readFileCapped, LIMITS } from '../vault/fs/read.js';
+import { readFileCapped, LIMITS } from '../fs/read.js';
 import { peekVerifyState } from '../verify/state.js';
 
 type Env = Record<string, string | undefined>;

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parseYaml } from '../vault/yaml.js';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { checkComponent } from '../backup/repo.js';
 import { parseDuration } from '../backup/retention.js';
 

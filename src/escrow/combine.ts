@@ -1,5 +1,5 @@
 import { combine as shamirCombine } from 'shamir-secret-sharing';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { Share } from './envelope.js';
 
 /**

@@ -1,6 +1,6 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concat, fromHex, fromUtf8, toHex, utf8 } from '../vault/age/bytes.js';
+import { concat, fromHex, fromUtf8, toHex, utf8 } from '../age/bytes.js';
 
 /**
  * The share envelope (docs/FORMAT.md, "Share envelope"), big-endian:

@@ -1,4 +1,4 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { decodeEnvelope, encodeEnvelope, type Share } from './envelope.js';
 import { decodeText, encodeText, splitGroups } from './text.js';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { shareHash, type Share } from './envelope.js';
 import { canonical } from '../vault/canonical.js';
 

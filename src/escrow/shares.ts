@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { combine as shamirCombine, split as shamirSplit } from 'shamir-secret-sharing';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { checkLabel, checkParams, ENVELOPE_VERSION, type Share } from './envelope.js';
 import { binomial, subsets, type KeyIdOf } from './combine.js';
 

@@ -1,7 +1,7 @@
 import encodeQR from '@paulmillr/qr';
 import type { Share } from './envelope.js';
 import { shareGroups, shareToText } from './files.js';
-import { kitSha256 } from '../kit/file.js';
+import { kitSha256 } from './kit-file.js';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 

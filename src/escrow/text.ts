@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concat, equalBytes } from '../vault/age/bytes.js';
-import { VaultError } from '../vault/errors.js';
+import { concat, equalBytes } from '../age/bytes.js';
+import { VaultError } from '../errors/errors.js';
 
 /**
  * The typeable text form of a share: "VT1-" then groups of 5 characters in

@@ -1,4 +1,4 @@
-import { VaultError, type ErrorDetail } from '../vault/errors.js';
+import { VaultError, type ErrorDetail } from '../errors/errors.js';
 import type { ResolvedKubeconfig } from './kubeconfig.js';
 import { FIELD_MANAGER, type SecretObject } from './secret.js';
 

@@ -1,7 +1,7 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { listEntries } from '../vault/entries.js';
-import { encrypt, parseRecipient } from '../vault/age/index.js';
+import { encrypt, parseRecipient } from '../age/index.js';
 import { recipientsOf } from '../vault/container.js';
 import { desiredSecrets, planFromVault, type RestorePlan } from './plan.js';
 import { checkNamespace, checkSecretName, dict, manifestsYaml } from './secret.js';

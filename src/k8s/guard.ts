@@ -1,4 +1,4 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { getVersion } from '../vault/entries.js';
 import { checkTotp, isProtected, parsePolicy, withinHours } from './policy.js';

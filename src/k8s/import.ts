@@ -1,5 +1,5 @@
 import { parseYaml } from '../vault/yaml.js';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { prepareValue, putEntry, type PutResult } from '../vault/entries.js';
 import { checkEntryName, entryType } from '../vault/types.js';

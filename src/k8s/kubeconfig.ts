@@ -1,7 +1,7 @@
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { VaultError } from '../vault/errors.js';
-import { LIMITS, readFileCapped } from '../vault/fs/read.js';
+import { VaultError } from '../errors/errors.js';
+import { LIMITS, readFileCapped } from '../fs/read.js';
 
 /**
  * Kubeconfig loading with kubectl's rules (client-go's loading rules):

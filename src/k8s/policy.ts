@@ -1,5 +1,5 @@
 import { parseYaml } from '../vault/yaml.js';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 
 /**
  * Guard rails for restores into production (docs/FORMAT.md, "Restore policy"):

@@ -1,4 +1,4 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { ClusterError, type SecretsPort } from './cluster.js';
 import type { DesiredSecret } from './plan.js';
 import { checkClientSafe, CONTENT_HASH_ANNOTATION, contentHash, toYaml, type SecretObject } from './secret.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { connect, type SecretsPort } from './cluster.js';

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { parseAllDocuments, stringify } from 'yaml';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 
 /** The parts of a core/v1 Secret vault-tool reads and writes. */
 export interface SecretObject {

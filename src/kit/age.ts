@@ -5,11 +5,11 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
-import { AgeError } from '../vault/errors.js';
-import { armor, dearmor, isArmored } from '../vault/age/armor.js';
-import { encodeB64 } from '../vault/age/base64.js';
-import { concat, equalBytes, utf8 } from '../vault/age/bytes.js';
-import { encodeRecipient, identityScalar } from '../vault/age/keys.js';
+import { AgeError } from '../errors/errors.js';
+import { armor, dearmor, isArmored } from '../age/armor.js';
+import { encodeB64 } from '../age/base64.js';
+import { concat, equalBytes, utf8 } from '../age/bytes.js';
+import { encodeRecipient, identityScalar } from '../age/keys.js';
 import {
   checkScryptAlone,
   headerMacInput,
@@ -21,11 +21,11 @@ import {
   X25519_LABEL,
   type ParsedHeader,
   type Stanza,
-} from '../vault/age/parse.js';
+} from '../age/parse.js';
 
 /**
  * age v1 decryption on the pure-JavaScript primitives (@noble/*), for the
- * browser. Parsing and stanza checks are the CLI's own (vault/age/parse.ts);
+ * browser. Parsing and stanza checks are the CLI's own (age/parse.ts);
  * only the crypto differs from the node:crypto path, and both pass the same
  * C2SP vectors (test/unit/kit-age.test.ts). Encryption is only what the kit
  * writes: a passphrase-protected vault.key.

@@ -1,9 +1,9 @@
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { AgeError, VaultError } from '../vault/errors.js';
-import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from '../vault/age/bytes.js';
-import { identityScalar as identityScalarOf, isClamped } from '../vault/age/keys.js';
-import { isPassphraseFile } from '../vault/age/parse.js';
+import { AgeError, VaultError } from '../errors/errors.js';
+import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from '../age/bytes.js';
+import { identityScalar as identityScalarOf, isClamped } from '../age/keys.js';
+import { isPassphraseFile } from '../age/parse.js';
 import { encodeIdentity, formatKeyText, isProtectedKeyFile, keyIdOf, parseKeyText } from '../vault/keytext.js';
 import { readMeta, wrongKeyMessage, type VaultMeta } from '../vault/meta.js';
 import { checkDocumentMeta, parseDocument, type Entry, type VaultDocument } from '../vault/payload.js';

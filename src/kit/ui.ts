@@ -4,8 +4,8 @@
  * this tab's memory; nothing is stored and nothing is sent (the page's
  * Content-Security-Policy forbids every connection).
  */
-import { VaultError } from '../vault/errors.js';
-import { toHex, utf8 } from '../vault/age/bytes.js';
+import { VaultError } from '../errors/errors.js';
+import { toHex, utf8 } from '../age/bytes.js';
 import { checkSet, nameOf } from '../escrow/combine.js';
 import type { Share } from '../escrow/envelope.js';
 import { typingStatus } from '../escrow/text.js';

@@ -13,8 +13,8 @@ export {
   isPassphraseFile,
   type EncryptOptions,
   type DecryptOptions,
-} from '../vault/age/index.js';
-export { X25519Identity, parseRecipient, encodeRecipient } from '../vault/age/x25519.js';
-export { armor, dearmor, isArmored } from '../vault/age/armor.js';
-export type { ParsedHeader, Stanza } from '../vault/age/header.js';
-export { AgeError, type AgeFailure } from '../vault/errors.js';
+} from '../age/index.js';
+export { X25519Identity, parseRecipient, encodeRecipient } from '../age/x25519.js';
+export { armor, dearmor, isArmored } from '../age/armor.js';
+export type { ParsedHeader, Stanza } from '../age/header.js';
+export { AgeError, type AgeFailure } from '../errors/errors.js';

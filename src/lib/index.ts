@@ -4,7 +4,7 @@
  * shares), `vault-tool/k8s` (Kubernetes Secrets). Everything else is
  * internal and may change without notice.
  */
-export { VaultError, isVaultError, type ErrorKind, type ErrorDetail } from '../vault/errors.js';
+export { VaultError, isVaultError, type ErrorKind, type ErrorDetail } from '../errors/errors.js';
 export {
   initVault,
   readVault,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { VaultError, AgeError } from './errors.js';
-import { decrypt, encrypt, parseRecipient, readHeader, type X25519Identity } from './age/index.js';
+import { VaultError, AgeError } from '../errors/errors.js';
+import { decrypt, encrypt, parseRecipient, readHeader, type X25519Identity } from '../age/index.js';
 import { checkDocumentMeta, parseDocument, serializeDocument, type VaultDocument } from './document.js';
 import { CONTAINER_VERSION, metaStanza, readMeta, wrongKeyMessage, type VaultMeta } from './meta.js';
 

@@ -1,4 +1,4 @@
-import { VaultError } from './errors.js';
+import { VaultError } from '../errors/errors.js';
 
 /**
  * The shape of a decrypted vault document, field by field (docs/FORMAT.md,

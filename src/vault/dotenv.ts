@@ -1,4 +1,4 @@
-import { VaultError } from './errors.js';
+import { VaultError } from '../errors/errors.js';
 
 /**
  * dotenv files as platforms keep them (.env): KEY=value lines, `export `

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { VaultError } from './errors.js';
+import { VaultError } from '../errors/errors.js';
 import { fingerprint, type Entry, type EntryVersion, type VaultDocument } from './document.js';
 import { checkEntryName, entryType, generateValue, normalizeValue } from './types.js';
 

@@ -1,10 +1,10 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, constants, copyFileSync, fstatSync, fsyncSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
-import { fileKind } from './fs/target.js';
-import { VaultError } from './errors.js';
-import { fsError } from './fs/errors.js';
-import { fsyncDir, writeFileAtomic } from './fs/atomic.js';
-import { LIMITS, readFileCapped } from './fs/read.js';
+import { fileKind } from '../fs/target.js';
+import { VaultError } from '../errors/errors.js';
+import { fsError } from '../fs/errors.js';
+import { fsyncDir, writeFileAtomic } from '../fs/atomic.js';
+import { LIMITS, readFileCapped } from '../fs/read.js';
 import type { VaultDocument } from './document.js';
 import { dirname } from 'node:path';
 

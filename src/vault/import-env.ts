@@ -1,4 +1,4 @@
-import { VaultError } from './errors.js';
+import { VaultError } from '../errors/errors.js';
 import { parseDotenv } from './dotenv.js';
 import { prepareValue, putEntry, type PutResult } from './entries.js';
 import { changed, unchanged, updateVault, type StoreOptions, type VaultPaths } from './store.js';

@@ -1,6 +1,6 @@
-import { VaultError } from './errors.js';
-import { armor, decrypt, encrypt, readHeader, isPassphraseFile, X25519Identity, DEFAULT_LOG_N, parseRecipient } from './age/index.js';
-import { bech32Decode, bech32Encode } from './age/bech32.js';
+import { VaultError } from '../errors/errors.js';
+import { armor, decrypt, encrypt, readHeader, isPassphraseFile, X25519Identity, DEFAULT_LOG_N, parseRecipient } from '../age/index.js';
+import { bech32Decode, bech32Encode } from '../age/bech32.js';
 
 import { formatKeyText, isProtectedKeyFile, keyIdOf, parseKeyText } from './keytext.js';
 

@@ -1,10 +1,10 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { VaultError } from './errors.js';
-import { isArmored } from './age/armor.js';
-import { latin1, toHex, utf8 } from './age/bytes.js';
-import { identityScalar } from './age/keys.js';
+import { VaultError } from '../errors/errors.js';
+import { isArmored } from '../age/armor.js';
+import { latin1, toHex, utf8 } from '../age/bytes.js';
+import { identityScalar } from '../age/keys.js';
 
-export { identityScalar, encodeIdentity } from './age/keys.js';
+export { identityScalar, encodeIdentity } from '../age/keys.js';
 
 /**
  * The key file's text format and the key id, with no Node API: the browser

@@ -1,5 +1,5 @@
-import { VaultError } from './errors.js';
-import type { ParsedHeader, Stanza } from './age/parse.js';
+import { VaultError } from '../errors/errors.js';
+import type { ParsedHeader, Stanza } from '../age/parse.js';
 
 /**
  * secrets.vault is an age v1 file with one extra stanza ahead of the

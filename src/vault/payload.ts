@@ -1,4 +1,4 @@
-import { VaultError } from './errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { VaultMeta } from './meta.js';
 import { checkDocumentShape } from './document-shape.js';
 

@@ -1,4 +1,4 @@
-import { VaultError } from './errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from './document.js';
 import { assertRecipient, keyIdOf } from './keyfile.js';
 

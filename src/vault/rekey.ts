@@ -1,10 +1,10 @@
 import { linkSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { VaultError } from './errors.js';
-import { exists } from './fs/dirs.js';
-import { fsError } from './fs/errors.js';
-import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
-import { LIMITS, readFileCapped } from './fs/read.js';
+import { VaultError } from '../errors/errors.js';
+import { exists } from '../fs/dirs.js';
+import { fsError } from '../fs/errors.js';
+import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
+import { LIMITS, readFileCapped } from '../fs/read.js';
 import { isProtectedKeyFile, keyFileWorkFactor, newKeyPath, newVaultKey, oldKeyPath, parseKeyFile, type VaultKey } from './keyfile.js';
 import { peekVault } from './container.js';
 import {

@@ -1,10 +1,10 @@
 import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
-import { randomHex } from './fs/random.js';
+import { randomHex } from '../fs/random.js';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pidAlive, removeQuietly, writeFileAtomic } from './fs/atomic.js';
-import { makeDirs } from './fs/dirs.js';
-import { readFileCapped } from './fs/read.js';
+import { pidAlive, removeQuietly, writeFileAtomic } from '../fs/atomic.js';
+import { makeDirs } from '../fs/dirs.js';
+import { readFileCapped } from '../fs/read.js';
 import type { VaultDocument } from './document.js';
 
 /**

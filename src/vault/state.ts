@@ -1,9 +1,9 @@
-import { LIMITS, readFileCapped } from './fs/read.js';
+import { LIMITS, readFileCapped } from '../fs/read.js';
 import { dirname } from 'node:path';
-import { VaultError } from './errors.js';
-import { acquireLock } from './fs/lock.js';
-import { makeDirs } from './fs/dirs.js';
-import { sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
+import { VaultError } from '../errors/errors.js';
+import { acquireLock } from '../fs/lock.js';
+import { makeDirs } from '../fs/dirs.js';
+import { sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 
 /**
  * What this machine has seen of each vault, to notice a stale copy restored

@@ -1,10 +1,10 @@
 import { readdirSync, statSync } from 'node:fs';
-import { VaultError } from './errors.js';
-import { acquireLock } from './fs/lock.js';
-import { checkWritableTarget, removeQuietly, sweepTempFiles, writeFileAtomic } from './fs/atomic.js';
-import { exists } from './fs/dirs.js';
-import { LIMITS, readFileCapped } from './fs/read.js';
-import { DEFAULT_LOG_N } from './age/index.js';
+import { VaultError } from '../errors/errors.js';
+import { acquireLock } from '../fs/lock.js';
+import { checkWritableTarget, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
+import { exists } from '../fs/dirs.js';
+import { LIMITS, readFileCapped } from '../fs/read.js';
+import { DEFAULT_LOG_N } from '../age/index.js';
 import { formatKeyFile, isProtectedKeyFile, newKeyPath, newVaultKey, openKeyFile, protectKeyFile, type PassphraseSource, type VaultKey } from './keyfile.js';
 import { newDocument, type VaultDocument } from './document.js';
 import { openVault, peekVault, sealVault, type VaultMeta } from './container.js';
@@ -12,7 +12,7 @@ import { checkCopy, LINEAGE_LENGTH, loadSeen, recordSeen } from './state.js';
 import { appendPrepared, evidenceHead, logAhead, planRepair, prepareAppend, recordEvidence, rolledBackName, startSegment } from './evidence.js';
 import { basename, dirname, join } from 'node:path';
 import { sweepStaging } from './staging.js';
-import { resolvePaths } from './fs/target.js';
+import { resolvePaths } from '../fs/target.js';
 
 export interface VaultPaths {
   vaultFile: string;

@@ -1,6 +1,6 @@
 import { createPrivateKey, randomBytes, randomInt, X509Certificate } from 'node:crypto';
-import { VaultError } from './errors.js';
-import { X25519Identity } from './age/x25519.js';
+import { VaultError } from '../errors/errors.js';
+import { X25519Identity } from '../age/x25519.js';
 
 /**
  * Entry types. Each knows how to generate a value and the rule a value must

@@ -1,5 +1,5 @@
 import { parse } from 'yaml';
-import { VaultError } from './errors.js';
+import { VaultError } from '../errors/errors.js';
 
 /** Parses a YAML document the user wrote (a plan, a policy, manifests); a syntax error names the file and the first line of the cause. */
 export function parseYaml(text: string, source: string): unknown {

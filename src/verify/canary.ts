@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import type { VaultError } from '../vault/errors.js';
+import type { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { requireEntry } from '../vault/entries.js';
 

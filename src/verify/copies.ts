@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { openVault, peekVault } from '../vault/container.js';
 import { recordEvidence } from '../vault/evidence.js';
-import { LIMITS, readFileCapped } from '../vault/fs/read.js';
+import { LIMITS, readFileCapped } from '../fs/read.js';
 import { openKeyFile, type PassphraseSource, type VaultKey } from '../vault/keyfile.js';
 import { changed, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { locate, readFile, remove, samePlace, writeFile, type Destination, type DestOptions } from '../dest/dest.js';

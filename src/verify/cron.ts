@@ -1,4 +1,4 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { toYaml } from '../k8s/secret.js';
 import type { VerificationPlan } from './plan.js';
 

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { requireEntry } from '../vault/entries.js';
 import { entryType, normalizeValue } from '../vault/types.js';

@@ -1,5 +1,5 @@
 import { parseYaml } from '../vault/yaml.js';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { parseAgainst, type Against } from './sources.js';
 import { parseInterval, type Interval } from './schedule.js';
 

@@ -1,4 +1,4 @@
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 
 /**
  * How often verification is due: `quarterly` (the default), `monthly`,

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { parseDotenv } from '../vault/dotenv.js';
-import { LIMITS, readFileCapped } from '../vault/fs/read.js';
+import { LIMITS, readFileCapped } from '../fs/read.js';
 import { checkEntryName } from '../vault/types.js';
 import { openCluster, type ClusterTarget } from '../k8s/run.js';
 

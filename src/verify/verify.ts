@@ -1,8 +1,8 @@
 import { basename, dirname } from 'node:path';
-import { VaultError } from '../vault/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { fingerprint, type VaultDocument } from '../vault/document.js';
 import { recordEvidence, verifyEvidence } from '../vault/evidence.js';
-import { LIMITS } from '../vault/fs/read.js';
+import { LIMITS } from '../fs/read.js';
 import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { entryType } from '../vault/types.js';
 import type { VaultKey } from '../vault/keyfile.js';

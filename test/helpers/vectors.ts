@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
 
-/** The C2SP CCTV age vectors, kept in ../shared/testvectors/age beside the project. */
-export const VECTOR_DIR = resolve(import.meta.dirname, '../../../shared/testvectors/age');
+/** The C2SP CCTV age vectors, carried in test/vectors/age (test/vectors/README.md says where they came from). */
+export const VECTOR_DIR = resolve(import.meta.dirname, '../vectors/age');
 
 export interface AgeVector {
   name: string;

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Decrypter, Encrypter } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decrypt, encrypt, parseRecipient, X25519Identity } from '../../src/vault/age/index.js';
+import { decrypt, encrypt, parseRecipient, X25519Identity } from '../../src/age/index.js';
 import { parseKeyFile } from '../../src/vault/keyfile.js';
 import { cli, haveBinary, tempDir } from '../helpers/cli.js';
 

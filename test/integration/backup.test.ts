@@ -246,7 +246,7 @@ describe('verification finds damage and missing keys', () => {
 
   it('a backup whose key the vault no longer holds is a failure, and the quarterly verify reports it', async () => {
     // A backup made elsewhere to a recipient the vault never held.
-    const { X25519Identity } = await import('../../src/vault/age/x25519.js');
+    const { X25519Identity } = await import('../../src/age/x25519.js');
     const stranger = X25519Identity.generate().identity.recipient;
     const b = await vt(['backup', 'exec', '--name', 'foreign', '-r', 'repo', '--recipient', stranger, '--json', '--', 'echo', 'x']);
     expect(b.code, b.stderr).toBe(0);

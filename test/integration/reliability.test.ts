@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VaultError } from '../../src/vault/errors.js';
+import { VaultError } from '../../src/errors/errors.js';
 import { getVersion } from '../../src/vault/entries.js';
 import { openVault } from '../../src/vault/container.js';
 import { loadKey, readVault } from '../../src/vault/store.js';

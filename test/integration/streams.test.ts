@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgeError } from '../../src/vault/errors.js';
-import { CHUNK, decrypt, decryptStream, encrypt, encryptStream, FULL, X25519Identity } from '../../src/vault/age/index.js';
+import { AgeError } from '../../src/errors/errors.js';
+import { CHUNK, decrypt, decryptStream, encrypt, encryptStream, FULL, X25519Identity } from '../../src/age/index.js';
 import { ROOT, haveBinary, tempDir } from '../helpers/cli.js';
 
 const MIB = 1 << 20;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AgeError } from '../../src/vault/errors.js';
-import { dearmor, decrypt, NONCE_SIZE, payloadKey, readHeader, StreamDecryptor, unwrapFileKey, X25519Identity } from '../../src/vault/age/index.js';
+import { AgeError } from '../../src/errors/errors.js';
+import { dearmor, decrypt, NONCE_SIZE, payloadKey, readHeader, StreamDecryptor, unwrapFileKey, X25519Identity } from '../../src/age/index.js';
 import { loadVectors } from '../helpers/vectors.js';
 
 const FAILURE: Record<string, string> = {

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VaultError } from '../../src/vault/errors.js';
-import { createAtomicWriteStream } from '../../src/vault/fs/atomic-stream.js';
-import { sweepTempFiles } from '../../src/vault/fs/atomic.js';
+import { VaultError } from '../../src/errors/errors.js';
+import { createAtomicWriteStream } from '../../src/fs/atomic-stream.js';
+import { sweepTempFiles } from '../../src/fs/atomic.js';
 import { bundleChild } from '../helpers/bundle.js';
 import { tempDir } from '../helpers/cli.js';
 

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { AgeError } from '../../src/vault/errors.js';
-import { decrypt, decryptStream, encrypt, encryptStream, parseRecipient, X25519Identity } from '../../src/vault/age/index.js';
+import { AgeError } from '../../src/errors/errors.js';
+import { decrypt, decryptStream, encrypt, encryptStream, parseRecipient, X25519Identity } from '../../src/age/index.js';
 
 const id = X25519Identity.generate().identity;
 const recipients = [parseRecipient(id.recipient)];

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { VaultError } from '../../src/vault/errors.js';
+import { VaultError } from '../../src/errors/errors.js';
 import { newVaultKey, keyScalar } from '../../src/vault/keyfile.js';
 import { combineShares, splitSecret, binomial } from '../../src/escrow/shares.js';
 import { idOfSecret } from '../../src/escrow/escrow.js';

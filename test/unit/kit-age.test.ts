@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AgeError } from '../../src/vault/errors.js';
-import { dearmor, decrypt } from '../../src/vault/age/index.js';
+import { AgeError } from '../../src/errors/errors.js';
+import { dearmor, decrypt } from '../../src/age/index.js';
 import { decryptAge, parseIdentity } from '../../src/kit/age.js';
 import { loadVectors } from '../helpers/vectors.js';
 

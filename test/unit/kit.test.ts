@@ -7,9 +7,9 @@ import { ROOT } from '../helpers/cli.js';
 import { formatKeyFile, newVaultKey, protectKeyFile } from '../../src/vault/keyfile.js';
 import { openKeyFile, protectedKeyFile } from '../../src/kit/recover.js';
 import { encryptWithPassphrase } from '../../src/kit/age.js';
-import { decrypt } from '../../src/vault/age/index.js';
+import { decrypt } from '../../src/age/index.js';
 import { openKeyFile as nodeOpenKeyFile } from '../../src/vault/keyfile.js';
-import { readKit } from '../../src/kit/file.js';
+import { readKit } from '../../src/escrow/kit-file.js';
 // @ts-expect-error: a build script, plain JavaScript
 import { buildKit } from '../../build-kit.mjs';
 
@@ -32,7 +32,7 @@ describe("the recovery kit shares the CLI's code and runs in a browser", () => {
     const files = kitSources();
     expect(files).toContain('src/escrow/combine.ts');
     expect(files).toContain('src/escrow/files.ts');
-    expect(files).toContain('src/vault/age/parse.ts');
+    expect(files).toContain('src/age/parse.ts');
     expect(files).toContain('src/vault/keytext.ts');
     expect(files).toContain('src/vault/payload.ts');
     const offenders = files.filter((f) => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ENTRY_TYPES, entryType, generateValue, normalizeValue, parseRef, checkEntryName } from '../../src/vault/types.js';
-import { VaultError } from '../../src/vault/errors.js';
+import { VaultError } from '../../src/errors/errors.js';
 
 const refused = (type: string, value: string | Buffer, fromFile = false): string => {
   try {

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
-import { VaultError } from '../../vault/errors.js';
+import { VaultError } from '../../errors/errors.js';
 import { putEntry } from '../../vault/entries.js';
-import { LIMITS } from '../../vault/fs/read.js';
+import { LIMITS } from '../../fs/read.js';
 import { changed, unchanged, updateVault } from '../../vault/store.js';
 import { entryType } from '../../vault/types.js';
 import { parseKeyValues, type Context } from '../context.js';

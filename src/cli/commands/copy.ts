@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../vault/errors.js';
+import { VaultError } from '../../errors/errors.js';
 import { changed, readVault, updateVault } from '../../vault/store.js';
 import { recordEvidence } from '../../vault/evidence.js';
 import { locate, parseDestination } from '../../dest/dest.js';

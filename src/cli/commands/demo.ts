@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../vault/errors.js';
+import { VaultError } from '../../errors/errors.js';
 import type { Context } from '../context.js';
 import type { Io } from '../io.js';
 

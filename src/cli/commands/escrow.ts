@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { VaultError } from '../../vault/errors.js';
+import { VaultError } from '../../errors/errors.js';
 import { readVault } from '../../vault/store.js';
 import * as lib from '../../escrow/index.js';
 import type { Custodian, SplitResult } from '../../escrow/escrow.js';

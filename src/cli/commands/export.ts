@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../vault/errors.js';
+import { VaultError } from '../../errors/errors.js';
 import { envNameFor, formatDotenvValue } from '../../vault/dotenv.js';
 import { currentVersion, listEntries, requireEntry } from '../../vault/entries.js';
 import { readVault } from '../../vault/store.js';

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Command } from 'commander';
-import { VaultError } from '../../vault/errors.js';
+import { VaultError } from '../../errors/errors.js';
 import { getVersion, plainSha256 } from '../../vault/entries.js';
-import { LIMITS } from '../../vault/fs/read.js';
+import { LIMITS } from '../../fs/read.js';
 import { readVault } from '../../vault/store.js';
 import { entryType, normalizeValue, parseRef } from '../../vault/types.js';
 import type { Context } from '../context.js';

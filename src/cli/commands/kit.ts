@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../vault/errors.js';
-import { writeKit } from '../../kit/file.js';
+import { VaultError } from '../../errors/errors.js';
+import { writeKit } from '../../escrow/kit-file.js';
 import type { Context } from '../context.js';
 
 export default function kit(cmd: Command, ctx: Context): void {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../vault/errors.js';
-import { writeFileAtomic } from '../../vault/fs/atomic.js';
-import { checkReplace } from '../../vault/fs/replace.js';
+import { VaultError } from '../../errors/errors.js';
+import { writeFileAtomic } from '../../fs/atomic.js';
+import { checkReplace } from '../../fs/replace.js';
 import { readVault } from '../../vault/store.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseVerificationPlan } from '../../verify/plan.js';

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { VaultError } from '../../vault/errors.js';
-import { checkReplace } from '../../vault/fs/replace.js';
-import { writeFileAtomic } from '../../vault/fs/atomic.js';
-import { makeDirs } from '../../vault/fs/dirs.js';
+import { VaultError } from '../../errors/errors.js';
+import { checkReplace } from '../../fs/replace.js';
+import { writeFileAtomic } from '../../fs/atomic.js';
+import { makeDirs } from '../../fs/dirs.js';
 import { readVault } from '../../vault/store.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseReadData, parseVerificationPlan, type VerificationPlan } from '../../verify/plan.js';

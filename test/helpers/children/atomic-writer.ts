@@ -4,7 +4,7 @@
 // does: process.exit, which runs the cleanups).
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createAtomicWriteStream } from '../../../src/vault/fs/atomic-stream.js';
+import { createAtomicWriteStream } from '../../../src/fs/atomic-stream.js';
 
 process.on('SIGTERM', () => process.exit(130));
 const path = process.argv[2]!;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import { k8sComponent } from '../../../backup/components.js';
 import { k8sSnapshot } from '../../../backup/k8s.js';
 import { resolveTarget } from '../../../k8s/run.js';

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { parseDuration } from '../../../backup/retention.js';
-import { VaultError } from '../../../vault/errors.js';
-import { exists } from '../../../vault/fs/dirs.js';
+import { VaultError } from '../../../errors/errors.js';
+import { exists } from '../../../fs/dirs.js';
 import { keyIdOf } from '../../../vault/keyfile.js';
 import { parseDestination } from '../../../dest/dest.js';
 import type { Component } from '../../../backup/components.js';
@@ -11,7 +11,7 @@ import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import { isComponentName, type Repo } from '../../../backup/repo.js';
 import { backupComponent } from '../../../backup/run.js';
-import { parseRecipient } from '../../../vault/age/x25519.js';
+import { parseRecipient } from '../../../age/x25519.js';
 import type { Context } from '../../context.js';
 
 export interface RepoOptions {

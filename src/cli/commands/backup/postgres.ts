@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { listDatabases, postgresComponent, postgresGlobals, checkDbname, type Component } from '../../../backup/components.js';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import type { Context } from '../../context.js';
 import { makeOptions, runBackups, type MakeOptions } from './options.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import { listRepo } from '../../../backup/repo.js';
 import { restorableKey, restoreBackup, type RestoreTarget } from '../../../backup/restore.js';
 import { vaultForBackups } from '../../../backup/run.js';

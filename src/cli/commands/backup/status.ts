@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
-import { exists } from '../../../vault/fs/dirs.js';
+import { VaultError } from '../../../errors/errors.js';
+import { exists } from '../../../fs/dirs.js';
 import { listRepo } from '../../../backup/repo.js';
 import { vaultForBackups } from '../../../backup/run.js';
 import { backupStatus, requireRepo } from '../../../backup/status.js';

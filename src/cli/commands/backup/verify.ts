@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import { loadSigningKey, trustSigner } from '../../../backup/keys.js';
 import { requireRepo } from '../../../backup/status.js';
 import { listRepo, type Listed } from '../../../backup/repo.js';

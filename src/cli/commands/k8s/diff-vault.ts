@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import { compareFromPlan } from '../../../k8s/run.js';
 import { table, type Context } from '../../context.js';
 import { plural } from '../../options.js';

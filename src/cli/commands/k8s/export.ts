@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import { readVault } from '../../../vault/store.js';
 import { manifestsFor, planForEntries, sealBundle } from '../../../k8s/export.js';
 import { loadPlan } from '../../../k8s/run.js';

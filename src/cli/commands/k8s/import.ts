@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import { importSecrets, parseMapping, parseMappingFile, planImport, readSecrets, type SecretSource } from '../../../k8s/import.js';
 import { table, type Context } from '../../context.js';
 import { hintText } from '../../report.js';

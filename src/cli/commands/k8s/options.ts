@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import type { ClusterTarget } from '../../../k8s/run.js';
 import type { Context } from '../../context.js';
 import { collect, seconds } from '../../options.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import { readVault } from '../../../vault/store.js';
 import { planFromVault, planYaml } from '../../../k8s/plan.js';
 import type { Context } from '../../context.js';

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import { rbacFor } from '../../../k8s/rbac.js';
 import { loadPlan } from '../../../k8s/run.js';
 import type { Context } from '../../context.js';

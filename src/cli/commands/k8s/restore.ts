@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { VaultError } from '../../../vault/errors.js';
+import { VaultError } from '../../../errors/errors.js';
 import type { GuardAnswers } from '../../../k8s/guard.js';
 import type { DryRun, OnConflict } from '../../../k8s/restore.js';
 import { restoreFromPlan } from '../../../k8s/run.js';

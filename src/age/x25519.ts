@@ -1,0 +1,109 @@
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { AgeError, VaultError } from '../errors/errors.js';
+import { encodeB64 } from './base64.js';
+import { encodeIdentity, encodeRecipient, identityScalar, isClamped, recipientPoint } from './keys.js';
+
+export { encodeRecipient, isClamped };
+import { x25519Stanza, X25519_LABEL as LABEL, type Stanza } from './parse.js';
+
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+function privateKeyObject(scalar: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
+}
+function publicKeyObject(point: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, point]), format: 'der', type: 'spki' });
+}
+function rawPublic(k: KeyObject): Buffer {
+  return Buffer.from(k.export({ format: 'der', type: 'spki' })).subarray(SPKI_PREFIX.length);
+}
+
+function sharedSecret(scalar: KeyObject, point: Uint8Array): Buffer {
+  let s: Buffer;
+  try {
+    s = diffieHellman({ privateKey: scalar, publicKey: publicKeyObject(point) });
+  } catch {
+    throw new AgeError('header', 'x25519 low-order point');
+  }
+  if (s.every((b) => b === 0)) throw new AgeError('header', 'x25519 low-order point');
+  return s;
+}
+
+function aead(key: Buffer, data: Uint8Array, decrypt: boolean): Buffer | null {
+  const nonce = Buffer.alloc(12);
+  if (!decrypt) {
+    const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    return Buffer.concat([c.update(data), c.final(), c.getAuthTag()]);
+  }
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+  d.setAuthTag(data.subarray(data.length - 16));
+  const pt = d.update(data.subarray(0, data.length - 16));
+  try {
+    d.final();
+  } catch {
+    return null;
+  }
+  return pt;
+}
+
+/** The canonical (clamped) form of a scalar: see isClamped. */
+export function clampScalar(scalar: Uint8Array): Buffer {
+  const b = Buffer.from(scalar);
+  b[0]! &= 248;
+  b[31]! &= 127;
+  b[31]! |= 64;
+  return b;
+}
+
+export function parseRecipient(s: string): Buffer {
+  const p = recipientPoint(s);
+  return Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+}
+
+/** An X25519 recipient: wraps a file key so that only the matching identity unwraps it. */
+export function wrapX25519(recipient: Uint8Array, fileKey: Uint8Array): Stanza {
+  const eph = generateKeyPairSync('x25519');
+  const share = rawPublic(eph.publicKey);
+  const secret = sharedSecret(eph.privateKey, recipient);
+  const key = Buffer.from(hkdfSync('sha256', secret, Buffer.concat([share, recipient]), LABEL, 32));
+  return { type: 'X25519', args: [encodeB64(share)], body: aead(key, fileKey, false)! };
+}
+
+export class X25519Identity {
+  private readonly key: KeyObject;
+  readonly publicKey: Buffer;
+
+  constructor(scalar: Uint8Array) {
+    if (scalar.length !== 32) throw new VaultError('invalid', 'x25519 identity must be 32 bytes');
+    this.key = privateKeyObject(scalar);
+    this.publicKey = rawPublic(createPublicKey(this.key));
+  }
+
+  static generate(): { identity: X25519Identity; encoded: string } {
+    const scalar = clampScalar(randomBytes(32));
+    return { identity: new X25519Identity(scalar), encoded: encodeIdentity(scalar) };
+  }
+
+  static parse(s: string): X25519Identity {
+    return new X25519Identity(identityScalar(s));
+  }
+
+  get recipient(): string {
+    return encodeRecipient(this.publicKey);
+  }
+
+  /** Returns the file key, null when the stanza is not for this identity; throws on malformed X25519 stanzas. */
+  unwrap(stanzas: Stanza[]): Buffer | null {
+    for (const s of stanzas) {
+      if (s.type !== 'X25519') continue;
+      const { share } = x25519Stanza(s);
+      const secret = sharedSecret(this.key, share);
+      const key = Buffer.from(hkdfSync('sha256', secret, Buffer.concat([share, this.publicKey]), LABEL, 32));
+      const fileKey = aead(key, s.body, true);
+      if (fileKey) return fileKey;
+    }
+    return null;
+  }
+}
