@@ -19,7 +19,7 @@ import type { Readable, Writable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
 import { checkWritableTarget, fsyncDir, pidAlive, removeQuietly, sweepTempFiles, tempNameFor } from '../fs/atomic.js';
 import { registerCleanup } from '../fs/cleanup.js';
-import { checkReplace } from '../fs/replace.js';
+import { checkOutput } from '../fs/output.js';
 import { resolveTarget } from '../fs/target.js';
 import { makeDirs } from '../fs/dirs.js';
 import { fsError } from '../fs/errors.js';
@@ -149,8 +149,8 @@ async function sweepRemote(d: Destination, repo: Repo, now = Date.now()): Promis
 export function createLocalFile(path: string, opts: { exclusive: boolean; inRepo?: boolean }): PendingFile {
   // Through a link to the file it names; a forced write never replaces a vault or a key file.
   const final = resolveTarget(path);
-  checkWritableTarget(final, opts.exclusive);
-  if (!opts.exclusive) checkReplace(final, 'output');
+  if (opts.inRepo) checkWritableTarget(final, opts.exclusive);
+  else checkOutput(final, 'data', { force: !opts.exclusive });
   sweepTempFiles(final);
   // In a component folder, every temp file a killed backup left goes, whatever file it was for.
   if (opts.inRepo) sweepFolder(dirname(final));

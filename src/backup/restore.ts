@@ -9,8 +9,7 @@ import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { checkWritableTarget } from '../fs/atomic.js';
 import { makeDirs } from '../fs/dirs.js';
-import { checkReplace } from '../fs/replace.js';
-import { resolveTarget } from '../fs/target.js';
+import { checkOutput } from '../fs/output.js';
 import { verifierFor } from './components.js';
 import { backupKeys, peekBackupState, type BackupKey } from './keys.js';
 import { checkSignature, type BackupManifest } from './manifest.js';
@@ -202,8 +201,7 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
   // Before touching anything: the target, then a full check of the whole backup.
   if (t.kind === 'redis' && existsSync(t.dir)) checkWritableTarget(join(t.dir, 'dump.rdb'), !t.force);
   if (t.kind === 'file') {
-    checkWritableTarget(t.out, !t.force);
-    if (t.force) checkReplace(resolveTarget(t.out), 'output');
+    checkOutput(t.out, 'data', { force: t.force });
   }
   if (t.kind === 'postgres' && !t.create && !t.force) {
     const n = await tablesIn(t.dbname, env);

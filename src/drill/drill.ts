@@ -6,7 +6,7 @@ import type { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { findEntry, getVersion } from '../vault/entries.js';
 import { recordEvidence } from '../vault/evidence.js';
-import { writeFileAtomic } from '../fs/atomic.js';
+import { writeOutput } from '../fs/output.js';
 import { keyFromScalar, type VaultKey } from '../vault/keyfile.js';
 import { peekVault } from '../vault/container.js';
 import { changed, keyFileBytes, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -234,7 +234,7 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
       const o = await readVault(input.paths, store());
       doc = o.doc;
       meta = { vaultId: o.meta.vaultId, generation: o.meta.generation };
-      if (input.writeKey && !input.dryRun) writeFileAtomic(input.writeKey, keyFileBytes(key!), { exclusive: true });
+      if (input.writeKey && !input.dryRun) writeOutput(input.writeKey, keyFileBytes(key!), 'key');
       return `opened ${input.paths.vaultFile}: generation ${o.meta.generation}, ${o.doc.entries.length} entries${input.writeKey && !input.dryRun ? `; the key written to ${input.writeKey}` : ''}`;
     },
     { stopOnFailure: true },
