@@ -68,7 +68,7 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'k8s-timeout': 'raise --request-timeout, or check the cluster',
   'k8s-unreachable': 'check --context, the kubeconfig server address and the network (VPN, firewall)',
   'k8s-no-context': (d) => `pass --context NAME (contexts: ${d.contexts})`,
-  'k8s-recreate-lost': 'the old Secret was deleted but the new one was not written: run the restore again',
+  'k8s-recreate-lost': 'the live Secret was deleted but the new one was not written: run the same restore again at once (it creates what is missing)',
   'copy-same-place': 'give --key-to a different folder or remote (or --force, knowing that whoever holds that place holds every secret)',
   'copy-missing': 'see `vault-tool copy list`',
   'verify-failed': 'read the report (--report FILE): each failure says what to do',
