@@ -99,12 +99,17 @@ export function parseConninfo(s: string): [string, string][] | null {
   }
 }
 
-const SECRET_KEYS = new Set(['password', 'passfile']);
+/**
+ * libpq connection parameters whose value is a secret, or names where one is
+ * kept: the password, the password file, the SSL client key's passphrase,
+ * the OAuth client secret (libpq 18).
+ */
+const SECRET_KEYS = new Set(['password', 'passfile', 'sslpassword', 'oauth_client_secret']);
 const URI = /^postgres(?:ql)?:\/\//i;
 
-/** Why a connection string given on the command line is refused (a password or a password file in it), or null. */
+/** Why a connection string given on the command line is refused (the secret parameter it holds), or null. */
 function secretInDbname(dbname: string, depth = 0): string | null {
-  if (depth > 2) return 'it nests connection strings too deep';
+  if (depth > 2) return 'too-deep';
   if (URI.test(dbname)) {
     const rest = dbname.replace(URI, '');
     // libpq reads user[:password]@ up to the first @ or /.
@@ -160,12 +165,18 @@ export function checkDbname(dbname: string): void {
     throw new VaultError('usage', 'the connection string cannot be read as libpq reads one (an unterminated quote, a key without "=", a bad %-escape)', {
       hint: 'write key=value pairs, quoting a value with spaces in single quotes, or a postgresql:// URI',
     });
+  if (found === 'too-deep') throw new VaultError('usage', 'the connection string nests connection strings too deep');
+  const visible = 'which would be visible to other users (ps) and recorded';
   if (found === 'passfile')
-    throw new VaultError('usage', 'the connection string holds a password setting (passfile), which would be visible to other users (ps) and recorded', {
+    throw new VaultError('usage', `the connection string holds a password setting (passfile), ${visible}`, {
       hint: 'set PGPASSFILE (a file of mode 0600) in the environment instead',
     });
-  throw new VaultError('usage', 'the connection string holds a password, which would be visible to other users (ps) and recorded', {
-    hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead',
+  if (found === 'password')
+    throw new VaultError('usage', `the connection string holds a password, ${visible}`, {
+      hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead',
+    });
+  throw new VaultError('usage', `the connection string holds a secret (${found}), ${visible}`, {
+    hint: 'put it in a connection service file (PGSERVICEFILE, mode 0600) and name the service with service=NAME',
   });
 }
 

@@ -10,7 +10,7 @@ import type { VaultDocument } from '../vault/document.js';
 import { checkWritableTarget } from '../fs/atomic.js';
 import { makeDirs } from '../fs/dirs.js';
 import { checkOutput } from '../fs/output.js';
-import { verifierFor } from './components.js';
+import { checkDbname, verifierFor } from './components.js';
 import { backupKeys, peekBackupState, type BackupKey } from './keys.js';
 import { checkSignature, type BackupManifest } from './manifest.js';
 import { consume, type Consumed, type Consumer } from './pipeline.js';
@@ -199,6 +199,7 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
   const name = `${m.component}/${m.file}`;
   if (!compatible[t.kind].includes(m.kind)) throw new VaultError('usage', `${name} is a ${m.kind} backup; it cannot be restored as ${t.kind}`);
   // Before touching anything: the target, then a full check of the whole backup.
+  if (t.kind === 'postgres' || t.kind === 'postgres-globals') checkDbname(t.dbname);
   if (t.kind === 'redis' && existsSync(t.dir)) checkWritableTarget(join(t.dir, 'dump.rdb'), !t.force);
   if (t.kind === 'file') {
     checkOutput(t.out, 'data', { force: t.force });

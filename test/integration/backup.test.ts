@@ -127,6 +127,20 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     );
   });
 
+  it('a secret in the connection string of a restore is refused before anything is read or created', async () => {
+    const b = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'repo', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const made = lines(b).find((l) => l.type === 'backup');
+    const before = pg.sql("select count(*) from pg_database where datname = 'orders_ssl'");
+    for (const dbname of ['dbname=orders_ssl sslpassword=KeyPassphrase1', 'postgresql://localhost/orders_ssl?sslpassword=KeyPassphrase1']) {
+      const r = await vt(['backup', 'restore', `postgres/orders/${made.file}`, '--dbname', dbname, '--create', '-r', 'repo']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain('the connection string holds a secret (sslpassword)');
+      expect(r.stderr).not.toContain('KeyPassphrase1');
+    }
+    expect(pg.sql("select count(*) from pg_database where datname = 'orders_ssl'")).toBe(before);
+  });
+
   it('a password in the connection string is refused (argv is visible in ps)', async () => {
     const r = await vt(['backup', 'postgres', '--dbname', 'postgresql://app_owner:app-owner-secret@localhost/orders', '-r', 'repo']);
     expect(r.code).toBe(2);
