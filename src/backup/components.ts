@@ -8,6 +8,7 @@ import { VaultError } from '../errors/errors.js';
 import type { Kind } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
 import { checkComponent, isComponentName } from './repo.js';
+import { externalTimeoutMs, timeoutText } from '../dest/timeout.js';
 
 const run = promisify(execFile);
 
@@ -36,13 +37,25 @@ export interface Component {
 
 type Env = Record<string, string | undefined>;
 
+/** execFile's options for a short call: the run's environment, and its bound (a call that does not finish in time is killed). */
+const bounded = (env: Env) => ({ env: env as NodeJS.ProcessEnv, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' as const });
+
+/** Whether an execFile failure is the bound's kill. */
+const timedOut = (e: unknown) => Boolean((e as { killed?: boolean }).killed) && (e as { signal?: string }).signal === 'SIGKILL';
+
 async function versionOf(cmd: string, env: Env): Promise<string> {
+  const opts = bounded(env);
   try {
-    const { stdout } = await run(cmd, ['--version'], { env: env as NodeJS.ProcessEnv });
+    const { stdout } = await run(cmd, ['--version'], opts);
     return stdout.split('\n')[0]!.trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT')
       throw new VaultError('not-found', `${cmd} is not installed`, { code: 'tool-missing', data: { tool: cmd } });
+    if (timedOut(e))
+      throw new VaultError('backup-failed', `${cmd} did not say its version within ${timeoutText(externalTimeoutMs(env))}: it was stopped`, {
+        code: 'external-timeout',
+        data: { timeout: timeoutText(externalTimeoutMs(env)) },
+      });
     throw new VaultError('backup-failed', `${cmd} could not say its version: ${(e as Error).message.split('\n')[0]}`);
   }
 }
@@ -200,15 +213,23 @@ export function componentForDatabase(database: string): string {
 }
 
 async function psql(sql: string, dbname: string | undefined, env: Env): Promise<string> {
+  const opts = bounded(env);
   try {
-    const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql, ...(dbname ? ['--dbname', dbname] : [])], {
-      env: env as NodeJS.ProcessEnv,
-    });
+    const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql, ...(dbname ? ['--dbname', dbname] : [])], opts);
     return stdout.trim();
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT')
       throw new VaultError('not-found', 'psql is not installed (it is needed to check the server version)', { code: 'tool-missing', data: { tool: 'psql' } });
+    if (timedOut(e))
+      throw new VaultError(
+        'backup-failed',
+        `the PostgreSQL server did not answer within ${timeoutText(externalTimeoutMs(env))} (psql was stopped): it is unreachable`,
+        {
+          code: 'external-timeout',
+          data: { timeout: timeoutText(externalTimeoutMs(env)) },
+        },
+      );
     throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`, {
       hint: 'check PGHOST, PGPORT, PGUSER, the password (PGPASSWORD or PGPASSFILE) and the database name',
     });

@@ -10,6 +10,7 @@ import type { VaultDocument } from '../vault/document.js';
 import { checkWritableTarget } from '../fs/atomic.js';
 import { makeDirs } from '../fs/dirs.js';
 import { checkOutput } from '../fs/output.js';
+import { externalTimeoutMs } from '../dest/timeout.js';
 import { checkDbname, verifierFor } from './components.js';
 import { backupKeys, peekBackupState, type BackupKey } from './keys.js';
 import { checkSignature, type BackupManifest } from './manifest.js';
@@ -148,7 +149,7 @@ async function tablesIn(dbname: string, env: Env): Promise<number | null> {
         '-c',
         "select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'",
       ],
-      { env: env as NodeJS.ProcessEnv },
+      { env: env as NodeJS.ProcessEnv, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' },
     );
     return Number(stdout.trim());
   } catch {
@@ -236,7 +237,7 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
       case 'postgres':
         if (t.create) {
           try {
-            await run('createdb', ['--', t.dbname], { env: env as NodeJS.ProcessEnv });
+            await run('createdb', ['--', t.dbname], { env: env as NodeJS.ProcessEnv, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' });
           } catch (e) {
             const err = e as NodeJS.ErrnoException & { stderr?: string };
             throw new VaultError(

@@ -7,6 +7,7 @@ import type { VaultDocument } from '../vault/document.js';
 import { findEntry, getVersion } from '../vault/entries.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { writeOutput } from '../fs/output.js';
+import { externalTimeoutMs } from '../dest/timeout.js';
 import { keyFromScalar, type VaultKey } from '../vault/keyfile.js';
 import { peekVault } from '../vault/container.js';
 import { changed, keyFileBytes, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -109,7 +110,7 @@ const fail = (message: string, todo?: string) => new StepFailed(message, todo);
 
 async function tool(cmd: string, args: string[], env: Env): Promise<string> {
   try {
-    return (await run(cmd, args, { env: env as NodeJS.ProcessEnv, maxBuffer: 1 << 20 })).stdout;
+    return (await run(cmd, args, { env: env as NodeJS.ProcessEnv, maxBuffer: 1 << 20, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' })).stdout;
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT')
