@@ -278,7 +278,7 @@ export async function fileMode(d: Destination, name: string, o: DestOptions): Pr
     }
   }
   const r = await rclone(o, ['lsjson', '--stat', '-M', remotePath(d, name)]).catch(() => undefined);
-  if (!r || r.code !== 0) return undefined;
+  if (r?.code !== 0) return undefined;
   try {
     const mode = (JSON.parse(r.stdout.toString('utf8')) as { Metadata?: { mode?: unknown } })?.Metadata?.mode;
     return typeof mode === 'string' && /^[0-7]+$/.test(mode) ? Number.parseInt(mode, 8) & 0o7777 : undefined;
