@@ -194,6 +194,15 @@ export function checkDbname(dbname: string): void {
 }
 
 /**
+ * A database name as a connection string libpq reads as exactly that name:
+ * given bare, a name holding `=` or starting with `postgresql://` would be
+ * expanded as a connection string (another host, another database).
+ */
+export function onlyDatabase(name: string): string {
+  return `dbname='${name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/**
  * The component of a database: postgres/NAME with the database's own name
  * when it is already a valid lowercase component name, else (capitals,
  * spaces, a leading dot, `..`, or a name that looks like a mapped one or is
@@ -249,7 +258,9 @@ const pgSource = (env: Env, database: string): Record<string, string> => ({
  * least the server's (an older pg_dump cannot read a newer server right):
  * checked first, with both versions in the message.
  */
-export async function postgresComponent(env: Env, dbname: string | undefined, o: { compress?: number } = {}): Promise<Component> {
+export async function postgresComponent(env: Env, name: string | undefined, o: { compress?: number; literal?: boolean } = {}): Promise<Component> {
+  // A name read from the server (--all) is a name, never a connection string, whatever it holds.
+  const dbname = name !== undefined && o.literal ? onlyDatabase(name) : name;
   if (dbname) checkDbname(dbname);
   const dumpArgs = ['-Fc', ...(o.compress !== undefined ? ['-Z', String(o.compress)] : [])];
   const version = await versionOf('pg_dump', env);

@@ -95,6 +95,26 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     expect((await import('node:fs')).statSync(out).mode & 0o777).toBe(0o600);
   });
 
+  it('--all: a database whose name reads as a connection string is dumped as itself, never as what the name says', async () => {
+    // Named as a connection string to the orders database: given bare to pg_dump, libpq would dump orders instead.
+    pg.sql(`create database "dbname=orders"`);
+    try {
+      pg.sql('create table only_here (id int); insert into only_here values (1)', "dbname='dbname=orders'");
+      const b = await vt(['backup', 'postgres', '--all', '-r', 'all-names', '--json']);
+      expect(b.code, b.stderr).toBe(0);
+      const made = lines(b).filter((l) => l.type === 'backup');
+      const odd = made.find((l) => l.component.startsWith('postgres/dbname_orders_'));
+      expect(odd, JSON.stringify(made.map((l) => l.component))).toBeDefined();
+      const out = join(dir, 'odd.pgdump');
+      expect((await vt(['backup', 'restore', `${odd.component}/${odd.file}`, '-o', out, '-r', 'all-names'])).code).toBe(0);
+      const toc = execFileSync('pg_restore', ['--list', out], { encoding: 'utf8' });
+      expect(toc).toContain('TABLE public only_here');
+      expect(toc).not.toContain('TABLE public items');
+    } finally {
+      pg.sql('drop database "dbname=orders"');
+    }
+  });
+
   it('every backup opens by hand with the Debian age and the backup identity (the manual fallback)', async () => {
     if (!HAVE_AGE) return expect(process.env.CI).not.toBe('true');
     writeFileSync(join(dir, 'backup.id'), (await vt(['get', 'backup/identity'])).stdout, { mode: 0o600 });
