@@ -138,7 +138,7 @@ describe('nothing waits for ever on a program that stops answering', () => {
       const before = records();
       const env = { ...fakes({ rclone: HANG() }), ...BOUND };
       const t0 = Date.now();
-      const r = await vt(['verify', '--json', '--report', 'report.md', '--repo', `off:${join(dir, 'repo')}`], { env });
+      const r = await vt(['verify', '--json', '--report', 'report.md', '--prometheus', 'metrics.prom', '--repo', `off:${join(dir, 'repo')}`], { env });
       const took = Date.now() - t0;
       expect(r.code, r.stderr).toBe(8);
       // One wait for the remote: after it, the remote is known unreachable for the rest of the run.
@@ -149,6 +149,8 @@ describe('nothing waits for ever on a program that stops answering', () => {
         /rclone cat off: no answer within 2s: the remote is unreachable; stopped/,
       );
       expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('FAILED');
+      expect(readFileSync(join(dir, 'metrics.prom'), 'utf8')).toContain('# HELP vault_tool_');
+      expect(r.stderr).toContain('vault-tool: warning: the metrics leave out the backups: rclone lsjson off: the remote did not answer earlier in this run');
       expect(records()).toBe(before + 1);
     },
     30_000,

@@ -152,9 +152,15 @@ export default function verify(cmd: Command, ctx: Context): void {
       if (reportFile) ctx.writeOut(reportFile, report, 'report', false, { makeFolder: true });
       if (o.prometheus) {
         const { doc } = await readVault(paths, store);
-        const backups = backupPlan
-          ? backupStatus(await listRepo({ dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } }), doc, () => undefined, now)
+        // A repository that cannot be listed (unreachable) is already a failed check: the metrics go out without its backups.
+        const listed = backupPlan
+          ? await listRepo({ dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } }).catch((e: unknown) => {
+              if (!(e instanceof VaultError)) throw e;
+              ctx.warn(`the metrics leave out the backups: ${e.message}`);
+              return [];
+            })
           : [];
+        const backups = backupPlan ? backupStatus(listed, doc, () => undefined, now) : [];
         ctx.writeOut(o.prometheus, metricsOf(vaultStatus(doc, plan.interval, now, backups)), 'metrics', false);
       }
       const failures = result.checks.filter((c) => !c.ok);
