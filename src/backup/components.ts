@@ -8,6 +8,7 @@ import { VaultError } from '../errors/errors.js';
 import type { Kind } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
 import { checkComponent, isComponentName } from './repo.js';
+import { externalTimeoutMs, timeoutText } from '../dest/timeout.js';
 
 const run = promisify(execFile);
 
@@ -36,13 +37,25 @@ export interface Component {
 
 type Env = Record<string, string | undefined>;
 
+/** execFile's options for a short call: the run's environment, and its bound (a call that does not finish in time is killed). */
+const bounded = (env: Env) => ({ env: env as NodeJS.ProcessEnv, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' as const });
+
+/** Whether an execFile failure is the bound's kill. */
+const timedOut = (e: unknown) => Boolean((e as { killed?: boolean }).killed) && (e as { signal?: string }).signal === 'SIGKILL';
+
 async function versionOf(cmd: string, env: Env): Promise<string> {
+  const opts = bounded(env);
   try {
-    const { stdout } = await run(cmd, ['--version'], { env: env as NodeJS.ProcessEnv });
+    const { stdout } = await run(cmd, ['--version'], opts);
     return stdout.split('\n')[0]!.trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT')
       throw new VaultError('not-found', `${cmd} is not installed`, { code: 'tool-missing', data: { tool: cmd } });
+    if (timedOut(e))
+      throw new VaultError('backup-failed', `${cmd} did not say its version within ${timeoutText(externalTimeoutMs(env))}: it was stopped`, {
+        code: 'external-timeout',
+        data: { timeout: timeoutText(externalTimeoutMs(env)) },
+      });
     throw new VaultError('backup-failed', `${cmd} could not say its version: ${(e as Error).message.split('\n')[0]}`);
   }
 }
@@ -99,12 +112,17 @@ export function parseConninfo(s: string): [string, string][] | null {
   }
 }
 
-const SECRET_KEYS = new Set(['password', 'passfile']);
+/**
+ * libpq connection parameters whose value is a secret, or names where one is
+ * kept: the password, the password file, the SSL client key's passphrase,
+ * the OAuth client secret (libpq 18).
+ */
+const SECRET_KEYS = new Set(['password', 'passfile', 'sslpassword', 'oauth_client_secret']);
 const URI = /^postgres(?:ql)?:\/\//i;
 
-/** Why a connection string given on the command line is refused (a password or a password file in it), or null. */
+/** Why a connection string given on the command line is refused (the secret parameter it holds), or null. */
 function secretInDbname(dbname: string, depth = 0): string | null {
-  if (depth > 2) return 'it nests connection strings too deep';
+  if (depth > 2) return 'too-deep';
   if (URI.test(dbname)) {
     const rest = dbname.replace(URI, '');
     // libpq reads user[:password]@ up to the first @ or /.
@@ -160,13 +178,28 @@ export function checkDbname(dbname: string): void {
     throw new VaultError('usage', 'the connection string cannot be read as libpq reads one (an unterminated quote, a key without "=", a bad %-escape)', {
       hint: 'write key=value pairs, quoting a value with spaces in single quotes, or a postgresql:// URI',
     });
+  if (found === 'too-deep') throw new VaultError('usage', 'the connection string nests connection strings too deep');
+  const visible = 'which would be visible to other users (ps) and recorded';
   if (found === 'passfile')
-    throw new VaultError('usage', 'the connection string holds a password setting (passfile), which would be visible to other users (ps) and recorded', {
+    throw new VaultError('usage', `the connection string holds a password setting (passfile), ${visible}`, {
       hint: 'set PGPASSFILE (a file of mode 0600) in the environment instead',
     });
-  throw new VaultError('usage', 'the connection string holds a password, which would be visible to other users (ps) and recorded', {
-    hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead',
+  if (found === 'password')
+    throw new VaultError('usage', `the connection string holds a password, ${visible}`, {
+      hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead',
+    });
+  throw new VaultError('usage', `the connection string holds a secret (${found}), ${visible}`, {
+    hint: 'put it in a connection service file (PGSERVICEFILE, mode 0600) and name the service with service=NAME',
   });
+}
+
+/**
+ * A database name as a connection string libpq reads as exactly that name:
+ * given bare, a name holding `=` or starting with `postgresql://` would be
+ * expanded as a connection string (another host, another database).
+ */
+export function onlyDatabase(name: string): string {
+  return `dbname='${name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 /**
@@ -189,15 +222,23 @@ export function componentForDatabase(database: string): string {
 }
 
 async function psql(sql: string, dbname: string | undefined, env: Env): Promise<string> {
+  const opts = bounded(env);
   try {
-    const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql, ...(dbname ? ['--dbname', dbname] : [])], {
-      env: env as NodeJS.ProcessEnv,
-    });
+    const { stdout } = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql, ...(dbname ? ['--dbname', dbname] : [])], opts);
     return stdout.trim();
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT')
       throw new VaultError('not-found', 'psql is not installed (it is needed to check the server version)', { code: 'tool-missing', data: { tool: 'psql' } });
+    if (timedOut(e))
+      throw new VaultError(
+        'backup-failed',
+        `the PostgreSQL server did not answer within ${timeoutText(externalTimeoutMs(env))} (psql was stopped): it is unreachable`,
+        {
+          code: 'external-timeout',
+          data: { timeout: timeoutText(externalTimeoutMs(env)) },
+        },
+      );
     throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`, {
       hint: 'check PGHOST, PGPORT, PGUSER, the password (PGPASSWORD or PGPASSFILE) and the database name',
     });
@@ -217,7 +258,9 @@ const pgSource = (env: Env, database: string): Record<string, string> => ({
  * least the server's (an older pg_dump cannot read a newer server right):
  * checked first, with both versions in the message.
  */
-export async function postgresComponent(env: Env, dbname: string | undefined, o: { compress?: number } = {}): Promise<Component> {
+export async function postgresComponent(env: Env, name: string | undefined, o: { compress?: number; literal?: boolean } = {}): Promise<Component> {
+  // A name read from the server (--all) is a name, never a connection string, whatever it holds.
+  const dbname = name !== undefined && o.literal ? onlyDatabase(name) : name;
   if (dbname) checkDbname(dbname);
   const dumpArgs = ['-Fc', ...(o.compress !== undefined ? ['-Z', String(o.compress)] : [])];
   const version = await versionOf('pg_dump', env);

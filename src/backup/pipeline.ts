@@ -9,6 +9,7 @@ import { VaultError } from '../errors/errors.js';
 import { decryptStream, encryptStream } from '../age/index.js';
 import type { X25519Identity } from '../age/x25519.js';
 import { registerCleanup } from '../fs/cleanup.js';
+import { externalTimeoutMs, timeoutText, Watchdog } from '../dest/timeout.js';
 import type { PendingFile } from './repo.js';
 
 /**
@@ -46,6 +47,8 @@ class Tap extends Transform {
   size = 0;
   head = Buffer.alloc(0);
   mirrorLost = false;
+  /** Waiting for the mirror (a checker) to take what it was given. */
+  waitingOnMirror = false;
   constructor(
     private readonly onBytes?: (n: number) => void,
     private readonly mirror?: Writable,
@@ -70,8 +73,11 @@ class Tap extends Transform {
       cb(null, chunk);
       return;
     }
+    this.waitingOnMirror = true;
     const go = () => {
+      this.waitingOnMirror = false;
       m.off('drain', go).off('close', lost).off('error', lost);
+      this.onBytes?.(this.size);
       cb(null, chunk);
     };
     const lost = () => {
@@ -163,15 +169,44 @@ export async function produce(
   p: Producer,
   recipient: string,
   file: PendingFile,
-  o: { check: (head: Buffer, size: number) => string | null; verifier?: Consumer; onProgress?: (bytes: number) => void },
+  o: { check: (head: Buffer, size: number) => string | null; verifier?: Consumer; onProgress?: (bytes: number) => void; timeoutMs?: number },
 ): Promise<Produced> {
   const name = p.kind === 'process' ? p.command : p.name;
   let proc: Spawned | undefined;
   let checker: ReturnType<typeof startConsumer> | undefined;
   let source: Readable | undefined;
   let plain: Tap | undefined;
-  const cipher = new Tap();
   let tornDown = false;
+  // Every stage is bounded: no byte through the pipeline (and no stage ending) within the bound stops it all.
+  const ms = o.timeoutMs ?? externalTimeoutMs(p.kind === 'process' ? p.env : o.verifier?.kind === 'process' ? o.verifier.env : undefined);
+  let stalled: VaultError | undefined;
+  let flowDone = false;
+  let procDone = !(p.kind === 'process');
+  let checkerDone = !o.verifier;
+  const dog = new Watchdog(ms, () => {
+    const bound = timeoutText(ms);
+    if (plain?.waitingOnMirror || (flowDone && procDone && !checkerDone))
+      stalled = new VaultError('backup-failed', `the check (${o.verifier!.label}) made no progress for ${bound}: it was stopped; nothing was kept`, {
+        code: 'external-timeout',
+        data: { timeout: bound },
+      });
+    else if (file.stream.writableNeedDrain || flowDone)
+      stalled = new VaultError(
+        'io',
+        `writing the backup made no progress for ${bound} (the disk or the remote stopped answering): it was stopped; nothing was kept`,
+        {
+          code: 'external-timeout',
+          data: { timeout: bound },
+        },
+      );
+    else
+      stalled = new VaultError('backup-failed', `${name} made no progress for ${bound} (no output): it was stopped; nothing was kept`, {
+        code: 'external-timeout',
+        data: { timeout: bound },
+      });
+    teardown();
+  });
+  const cipher = new Tap(() => dog.kick());
   const teardown = () => {
     if (tornDown) return;
     tornDown = true;
@@ -182,7 +217,10 @@ export async function produce(
   };
   try {
     checker = o.verifier ? startConsumer(o.verifier) : undefined;
-    plain = new Tap(o.onProgress, checker?.sink);
+    plain = new Tap((n) => {
+      dog.kick();
+      o.onProgress?.(n);
+    }, checker?.sink);
     if (p.kind === 'process') {
       proc = start(p.command, p.args, p.env, 'ignore', 'this backup');
       source = proc.child.stdout!;
@@ -194,6 +232,8 @@ export async function produce(
     let checkError: { e: unknown; first: boolean } | undefined;
     const watched = proc?.done.then(
       (x) => {
+        procDone = true;
+        dog.kick();
         procExit = { ...x, first: !tornDown };
         // The dump tool failed: its output so far is useless; stop the rest (a process it left behind may hold its stdout open).
         if (x.signal || x.code !== 0) teardown();
@@ -204,7 +244,10 @@ export async function produce(
       },
     );
     const flow = pipeline(source, plain, encryptStream({ recipients: [recipient] }), cipher, file.stream).then(
-      () => undefined,
+      () => {
+        flowDone = true;
+        dog.kick();
+      },
       (e) => {
         flowError = { e, first: !tornDown };
         teardown();
@@ -212,6 +255,8 @@ export async function produce(
     );
     const checked = checker?.done.then(
       () => {
+        checkerDone = true;
+        dog.kick();
         // A checker that passed but stopped reading before the end has not seen everything.
         if (plain!.mirrorLost && !tornDown) teardown();
       },
@@ -221,6 +266,9 @@ export async function produce(
       },
     );
     await Promise.all([flow, watched, checked]);
+    dog.stop();
+    // A stage stopped for making no progress: that is the cause, whatever the teardown did to the others.
+    if (stalled) throw stalled;
     if (procError) throw procError;
     const stderr = () => (proc && tail(proc.stderr()) ? `: ${tail(proc.stderr())}` : '');
     if (procExit?.first && (procExit.signal || procExit.code !== 0)) {
@@ -239,6 +287,7 @@ export async function produce(
     const location = await file.commit();
     return { plaintext: plain.digest(), ciphertext: cipher.digest(), location, stderr: proc ? tail(proc.stderr()) : '' };
   } catch (e) {
+    dog.stop();
     teardown();
     await file.abort();
     if (e instanceof VaultError) throw e;
@@ -333,11 +382,33 @@ export interface Consumed {
  * stops reading early, fails the read; a truncated or altered file fails in
  * decryption before any unauthenticated byte reaches it.
  */
-export async function consume(source: Readable, identities: X25519Identity[], c: Consumer): Promise<Consumed> {
-  const cipher = new Tap();
-  const plain = new Tap();
+export async function consume(source: Readable, identities: X25519Identity[], c: Consumer, opts: { timeoutMs?: number } = {}): Promise<Consumed> {
+  // Bounded as every stage is: no byte read (and no end) within the bound stops the read, as unreachable.
+  const ms = opts.timeoutMs ?? externalTimeoutMs(c.kind === 'process' ? c.env : undefined);
+  let stalled: VaultError | undefined;
+  let read = false;
+  const dog = new Watchdog(ms, () => {
+    const bound = timeoutText(ms);
+    const checker = read || target.sink.writableNeedDrain;
+    stalled = new VaultError(
+      'io',
+      checker
+        ? `${c.label} made no progress for ${bound}: it was stopped, and could not judge the data`
+        : `reading the backup made no progress for ${bound} (the repository stopped answering): it was stopped`,
+      { code: 'external-timeout', data: { timeout: bound } },
+    );
+    target.kill();
+    source.destroy(stalled);
+  });
+  const cipher = new Tap(() => dog.kick());
+  const plain = new Tap(() => dog.kick());
   const target = startConsumer(c);
-  const [flow, verdict] = await Promise.allSettled([pipeline(source, cipher, decryptStream({ identities }), plain, target.sink), target.done]);
+  const flowing = pipeline(source, cipher, decryptStream({ identities }), plain, target.sink).then(() => {
+    read = true;
+    dog.kick();
+  });
+  const [flow, verdict] = await Promise.allSettled([flowing, target.done]).finally(() => dog.stop());
+  if (stalled) throw stalled;
   if (flow.status === 'rejected') {
     const e = flow.reason as NodeJS.ErrnoException;
     target.kill();

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
@@ -15,16 +14,30 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
 import { checkWritableTarget, fsyncDir, pidAlive, removeQuietly, sweepTempFiles, tempNameFor } from '../fs/atomic.js';
 import { registerCleanup } from '../fs/cleanup.js';
-import { checkReplace } from '../fs/replace.js';
+import { checkOutput } from '../fs/output.js';
 import { resolveTarget } from '../fs/target.js';
 import { makeDirs } from '../fs/dirs.js';
 import { fsError } from '../fs/errors.js';
 import { LIMITS } from '../fs/read.js';
-import { list, readFile, remove, runRclone, writeFile, type Destination, type DestOptions } from '../dest/dest.js';
+import {
+  knownUnreachable,
+  list,
+  PRIVATE,
+  rcloneMissing,
+  rcloneTimedOut,
+  readFile,
+  remove,
+  runRclone,
+  spawnRclone,
+  writeFile,
+  type Destination,
+  type DestOptions,
+} from '../dest/dest.js';
+import { externalTimeoutMs, killChild, Watchdog } from '../dest/timeout.js';
 import { manifestName, parseManifest, type BackupManifest } from './manifest.js';
 
 /**
@@ -149,8 +162,8 @@ async function sweepRemote(d: Destination, repo: Repo, now = Date.now()): Promis
 export function createLocalFile(path: string, opts: { exclusive: boolean; inRepo?: boolean }): PendingFile {
   // Through a link to the file it names; a forced write never replaces a vault or a key file.
   const final = resolveTarget(path);
-  checkWritableTarget(final, opts.exclusive);
-  if (!opts.exclusive) checkReplace(final, 'output');
+  if (opts.inRepo) checkWritableTarget(final, opts.exclusive);
+  else checkOutput(final, 'data', { force: !opts.exclusive });
   sweepTempFiles(final);
   // In a component folder, every temp file a killed backup left goes, whatever file it was for.
   if (opts.inRepo) sweepFolder(dirname(final));
@@ -223,13 +236,15 @@ export function createFile(repo: Repo, component: string, name: string, opts: { 
   }
   // rclone: stream into `rclone rcat` under the temp name, then move it into place.
   const remote = (n: string) => `${d.remote}:${d.path ? `${d.path}/` : ''}${n}`;
-  const args = ['rcat'];
+  const args = ['rcat', ...PRIVATE];
   // An upload of unknown size goes in chunks; S3 allows 10,000 parts, so big ones need big chunks.
   if (opts.sizeEstimate && opts.sizeEstimate > 40 * 2 ** 30) args.push('--s3-chunk-size', `${Math.ceil((opts.sizeEstimate * 1.5) / 9000 / 2 ** 20)}M`);
   args.push(remote(tmpName));
-  const p = spawn(repo.io.rclone ?? 'rclone', args, { env: repo.io.env as NodeJS.ProcessEnv, stdio: ['pipe', 'ignore', 'pipe'] });
+  const known = knownUnreachable(repo.io, args);
+  if (known) throw known;
+  const p = spawnRclone(repo.io, args, ['pipe', 'ignore', 'pipe']);
   let err = '';
-  p.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2048)));
+  p.stderr!.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2048)));
   const exited = new Promise<number | null>((res) => p.on('close', (code) => res(code)));
   const failed = new Promise<never>((_, rej) =>
     p.on('error', (e) =>
@@ -248,19 +263,35 @@ export function createFile(repo: Repo, component: string, name: string, opts: { 
       .slice(-2)
       .join('; ');
   const uploadFailed = (code: number | null) =>
-    new VaultError('io', `uploading ${remote(name)} failed (rclone exit ${code}): ${message() || 'no message'}`, {
-      hint: 'check the remote name, its credentials and the network',
-    });
-  p.stdin.on('error', () => undefined);
+    rcloneMissing(code, err)
+      ? new VaultError('not-found', 'rclone could not be run: it is not installed', { hint: 'install rclone, or use a local folder as the repository' })
+      : new VaultError('io', `uploading ${remote(name)} failed (rclone exit ${code}): ${message() || 'no message'}`, {
+          hint: 'check the remote name, its credentials and the network',
+        });
+  p.stdin!.on('error', () => undefined);
   return {
-    stream: p.stdin,
+    stream: p.stdin!,
     async commit() {
-      const code = await Promise.race([exited, failed]);
+      // The upload's end (rclone sends what it holds, then exits) is bounded as every call is.
+      const ms = externalTimeoutMs(repo.io.env);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((res) => {
+        timer = setTimeout(() => res('late'), ms);
+        timer.unref();
+      });
+      const code = await Promise.race([exited, failed, late]).finally(() => clearTimeout(timer));
+      if (code === 'late') {
+        killChild(p);
+        // Known unreachable from now on: the clean-up below fails at once rather than wait again.
+        const e = rcloneTimedOut(repo.io, args, ms);
+        await runRclone(repo.io, ['deletefile', remote(tmpName)]).catch(() => undefined);
+        throw e;
+      }
       if (code !== 0) {
         await runRclone(repo.io, ['deletefile', remote(tmpName)]).catch(() => undefined);
         throw uploadFailed(code);
       }
-      const mv = await runRclone(repo.io, ['moveto', remote(tmpName), remote(name)]);
+      const mv = await runRclone(repo.io, ['moveto', '-M', remote(tmpName), remote(name)]);
       if (mv.code !== 0) throw new VaultError('io', `moving ${remote(name)} into place failed: ${mv.stderr.split('\n').slice(-1)[0]}`);
       await sweepRemote(d, repo);
       return remote(name);
@@ -277,29 +308,56 @@ export function createFile(repo: Repo, component: string, name: string, opts: { 
       });
     },
     async abort() {
-      p.stdin.destroy();
-      p.kill('SIGKILL');
-      await exited;
+      killChild(p);
+      await Promise.race([exited, new Promise((res) => setTimeout(res, 2000).unref())]);
       await runRclone(repo.io, ['deletefile', remote(tmpName)]).catch(() => undefined);
     },
   };
 }
 
-/** Streams a backup file out of the repository. */
+/**
+ * Streams a backup file out of the repository. From a remote, `rclone cat`
+ * is stopped when it makes no progress within the run's bound (the stream
+ * then fails as unreachable), and when the reader stops reading.
+ */
 export function openFile(repo: Repo, component: string, name: string): Readable {
   const d = componentDest(repo, component);
   if (d.kind === 'folder') return createReadStream(join(d.path, name), { highWaterMark: 1 << 20 });
-  const p = spawn(repo.io.rclone ?? 'rclone', ['cat', `${d.remote}:${d.path ? `${d.path}/` : ''}${name}`], {
-    env: repo.io.env as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = ['cat', `${d.remote}:${d.path ? `${d.path}/` : ''}${name}`];
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const known = knownUnreachable(repo.io, args);
+  if (known) {
+    process.nextTick(() => out.destroy(known));
+    return out;
+  }
+  const p = spawnRclone(repo.io, args, ['ignore', 'pipe', 'pipe']);
   let err = '';
-  p.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2048)));
-  p.on('close', (code) => {
-    if (code !== 0)
-      p.stdout.destroy(new VaultError('io', `reading ${d.spec}/${name} failed (rclone exit ${code}): ${err.split('\n').filter(Boolean).slice(-1)[0] ?? ''}`));
+  const dog = new Watchdog(externalTimeoutMs(repo.io.env), () => {
+    killChild(p);
+    out.destroy(rcloneTimedOut(repo.io, args, dog.ms));
   });
-  return p.stdout;
+  p.stderr!.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2048)));
+  p.stdout!.on('data', () => dog.kick());
+  p.stdout!.pipe(out);
+  p.on('error', (e) => {
+    dog.stop();
+    out.destroy(new VaultError('not-found', `rclone could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+  });
+  p.on('close', (code) => {
+    dog.stop();
+    if (code === 0 || out.destroyed) return;
+    out.destroy(
+      rcloneMissing(code, err)
+        ? new VaultError('not-found', 'rclone could not be run: it is not installed', { hint: 'install rclone, or use a local folder as the repository' })
+        : new VaultError('io', `reading ${d.spec}/${name} failed (rclone exit ${code}): ${err.split('\n').filter(Boolean).slice(-1)[0] ?? ''}`),
+    );
+  });
+  // A reader that stops early (an error downstream) leaves no rclone behind.
+  out.on('close', () => {
+    dog.stop();
+    if (p.exitCode === null && p.signalCode === null) killChild(p);
+  });
+  return out;
 }
 
 export async function writeManifest(repo: Repo, m: BackupManifest, replace = false): Promise<string> {

@@ -9,9 +9,9 @@ import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { checkWritableTarget } from '../fs/atomic.js';
 import { makeDirs } from '../fs/dirs.js';
-import { checkReplace } from '../fs/replace.js';
-import { resolveTarget } from '../fs/target.js';
-import { verifierFor } from './components.js';
+import { checkOutput } from '../fs/output.js';
+import { externalTimeoutMs } from '../dest/timeout.js';
+import { checkDbname, verifierFor } from './components.js';
 import { backupKeys, peekBackupState, type BackupKey } from './keys.js';
 import { checkSignature, type BackupManifest } from './manifest.js';
 import { consume, type Consumed, type Consumer } from './pipeline.js';
@@ -149,7 +149,7 @@ async function tablesIn(dbname: string, env: Env): Promise<number | null> {
         '-c',
         "select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'",
       ],
-      { env: env as NodeJS.ProcessEnv },
+      { env: env as NodeJS.ProcessEnv, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' },
     );
     return Number(stdout.trim());
   } catch {
@@ -200,10 +200,10 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
   const name = `${m.component}/${m.file}`;
   if (!compatible[t.kind].includes(m.kind)) throw new VaultError('usage', `${name} is a ${m.kind} backup; it cannot be restored as ${t.kind}`);
   // Before touching anything: the target, then a full check of the whole backup.
+  if (t.kind === 'postgres' || t.kind === 'postgres-globals') checkDbname(t.dbname);
   if (t.kind === 'redis' && existsSync(t.dir)) checkWritableTarget(join(t.dir, 'dump.rdb'), !t.force);
   if (t.kind === 'file') {
-    checkWritableTarget(t.out, !t.force);
-    if (t.force) checkReplace(resolveTarget(t.out), 'output');
+    checkOutput(t.out, 'data', { force: t.force });
   }
   if (t.kind === 'postgres' && !t.create && !t.force) {
     const n = await tablesIn(t.dbname, env);
@@ -237,7 +237,7 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
       case 'postgres':
         if (t.create) {
           try {
-            await run('createdb', ['--', t.dbname], { env: env as NodeJS.ProcessEnv });
+            await run('createdb', ['--', t.dbname], { env: env as NodeJS.ProcessEnv, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' });
           } catch (e) {
             const err = e as NodeJS.ErrnoException & { stderr?: string };
             throw new VaultError(

@@ -21,6 +21,13 @@ export interface BackupContext {
   onProgress?: (component: string, bytes: number, estimate?: number) => void;
   /** When the vault is open on this host: the backup is recorded in the evidence log, and this host's signing key trusted. */
   vault?: { paths: VaultPaths; store: StoreOptions };
+  /**
+   * The evidence log refused the backup's record (cut, or one record short
+   * after a killed run): the backup is kept and the keys it needs are
+   * recorded in the vault, but its record is not written until the log is
+   * repaired. Told the reason.
+   */
+  onUnrecorded?: (reason: VaultError) => void;
 }
 
 const stamp = (d: Date) =>
@@ -59,8 +66,9 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   const back = await digestOf(openFile(ctx.repo, c.component, file));
   if (back.sha256 !== produced.ciphertext.sha256 || back.size !== produced.ciphertext.size) {
     await removeBackup(ctx.repo, c.component, file);
+    // The dump was good: the store did not keep it (a write that fails, exit 1 as any other).
     throw new VaultError(
-      'backup-failed',
+      'io',
       `the stored ${c.component}/${file} differs from what was written (${back.size} bytes read back, ${produced.ciphertext.size} written); nothing was kept`,
     );
   }
@@ -96,7 +104,10 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
     await removeBackup(ctx.repo, c.component, file).catch(() => undefined);
     throw e;
   }
-  if (ctx.vault) await recordBackup(ctx.vault, ctx.repo, manifest, ctx.signing, finished);
+  if (ctx.vault) {
+    const refused = await recordBackup(ctx.vault, ctx.repo, manifest, ctx.signing, finished);
+    if (refused) ctx.onUnrecorded?.(refused);
+  }
   return manifest;
 }
 
@@ -137,36 +148,57 @@ export function holdKeys(doc: import('../vault/document.js').VaultDocument): voi
   else delete d.holds['backup/identity'];
 }
 
-/** In the vault: the evidence record, the key id the repository needs, and this host's signing key trusted. */
-async function recordBackup(v: { paths: VaultPaths; store: StoreOptions }, repo: Repo, m: BackupManifest, signing: SigningKey, now: Date): Promise<void> {
-  await updateVault(v.paths, v.store, (doc) => {
-    const st = backupState(doc);
-    if (!st.signers.some((s) => s.id === signing.id)) {
-      st.signers.push({ id: signing.id, publicKey: signing.publicKey, label: m.source.machine ?? 'this host', addedAt: now.toISOString() });
-      recordEvidence(doc, 'backup.signer', { id: signing.id, label: m.source.machine ?? 'this host' }, now);
-    }
-    const use = st.keysInUse[m.keyId] ?? { repos: [], lastAt: m.finishedAt };
-    if (!use.repos.includes(repo.dest.spec)) use.repos.push(repo.dest.spec);
-    use.lastAt = m.finishedAt;
-    st.keysInUse[m.keyId] = use;
-    holdKeys(doc);
-    recordEvidence(
-      doc,
-      'backup',
-      {
-        component: m.component,
-        file: m.file,
-        id: m.id,
-        repo: repo.dest.spec,
-        keyId: m.keyId,
-        plaintextSha256: m.plaintext.sha256,
-        ciphertextSha256: m.ciphertext.sha256,
-        manifestSignature: m.signature.slice(0, 32),
-      },
-      now,
-    );
-    return changed(undefined);
-  });
+/**
+ * In the vault: the evidence record, the key id the repository needs, and
+ * this host's signing key trusted. When the evidence log refuses the record
+ * (it lacks records the vault holds, or was cut or damaged), the key ids are
+ * still recorded (retention and purges depend on them) and the refusal is
+ * returned; a new signer is trusted only with its record.
+ */
+async function recordBackup(
+  v: { paths: VaultPaths; store: StoreOptions },
+  repo: Repo,
+  m: BackupManifest,
+  signing: SigningKey,
+  now: Date,
+): Promise<VaultError | undefined> {
+  try {
+    await updateVault(v.paths, v.store, (doc) => changed(noteBackup(doc, repo, m, signing, now, true)));
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof VaultError && e.code?.startsWith('evidence-'))) throw e;
+    await updateVault(v.paths, v.store, (doc) => changed(noteBackup(doc, repo, m, signing, now, false)));
+    return e;
+  }
+}
+
+function noteBackup(doc: import('../vault/document.js').VaultDocument, repo: Repo, m: BackupManifest, signing: SigningKey, now: Date, evidence: boolean): void {
+  const st = backupState(doc);
+  if (evidence && !st.signers.some((s) => s.id === signing.id)) {
+    st.signers.push({ id: signing.id, publicKey: signing.publicKey, label: m.source.machine ?? 'this host', addedAt: now.toISOString() });
+    recordEvidence(doc, 'backup.signer', { id: signing.id, label: m.source.machine ?? 'this host' }, now);
+  }
+  const use = st.keysInUse[m.keyId] ?? { repos: [], lastAt: m.finishedAt };
+  if (!use.repos.includes(repo.dest.spec)) use.repos.push(repo.dest.spec);
+  use.lastAt = m.finishedAt;
+  st.keysInUse[m.keyId] = use;
+  holdKeys(doc);
+  if (!evidence) return;
+  recordEvidence(
+    doc,
+    'backup',
+    {
+      component: m.component,
+      file: m.file,
+      id: m.id,
+      repo: repo.dest.spec,
+      keyId: m.keyId,
+      plaintextSha256: m.plaintext.sha256,
+      ciphertextSha256: m.ciphertext.sha256,
+      manifestSignature: m.signature.slice(0, 32),
+    },
+    now,
+  );
 }
 
 export interface BackupCheck {

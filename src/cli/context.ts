@@ -2,11 +2,10 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
-import { checkWritableTarget, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
+import { checkOutput, writeOutput, type OutputKind } from '../fs/output.js';
 import { formatBytes, LIMITS, readFileCapped } from '../fs/read.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
-import { resolvePaths, resolveTarget } from '../fs/target.js';
-import { checkReplace } from '../fs/replace.js';
+import { resolvePaths } from '../fs/target.js';
 import { readAll, type Io } from './io.js';
 
 export interface GlobalOptions {
@@ -119,23 +118,16 @@ export class Context {
   }
 
   /**
-   * Checks an --out target before any work: its folder exists, it is not a
-   * folder, and it does not exist unless `force`. Returns the absolute path.
+   * Checks an output option's target before any work (src/fs/output.ts has
+   * the rules: what each kind of output may replace). Returns the path.
    */
-  checkOut(path: string, force: boolean): string {
-    const abs = this.abs(path);
-    checkWritableTarget(abs, !force);
-    // --force replaces an output, never a vault or a key file.
-    if (force) checkReplace(abs, 'output');
-    return abs;
+  checkOut(path: string, kind: OutputKind, force: boolean, opts: { makeFolder?: boolean } = {}): string {
+    return checkOutput(this.abs(path), kind, { force, ...opts });
   }
 
-  /** Writes an --out file atomically (mode 0600), after sweeping temp files a killed run left beside it. */
-  writeOut(path: string, data: Uint8Array | string, force: boolean): void {
-    const abs = this.abs(path);
-    sweepTempFiles(resolveTarget(abs));
-    if (force) checkReplace(abs, 'output');
-    writeFileAtomic(abs, data, { exclusive: !force });
+  /** Writes an output file atomically (its mode by kind), checked again just before. */
+  writeOut(path: string, data: Uint8Array | string, kind: OutputKind, force: boolean, opts: { makeFolder?: boolean } = {}): string {
+    return writeOutput(this.abs(path), data, kind, { force, ...opts });
   }
 
   /** Reads a file (at most `limit` bytes), or stdin for `-`. */

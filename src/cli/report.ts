@@ -68,9 +68,12 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'k8s-timeout': 'raise --request-timeout, or check the cluster',
   'k8s-unreachable': 'check --context, the kubeconfig server address and the network (VPN, firewall)',
   'k8s-no-context': (d) => `pass --context NAME (contexts: ${d.contexts})`,
-  'k8s-recreate-lost': 'the old Secret was deleted but the new one was not written: run the restore again',
+  'k8s-recreate-lost': 'the live Secret was deleted but the new one was not written: run the same restore again at once (it creates what is missing)',
   'copy-same-place': 'give --key-to a different folder or remote (or --force, knowing that whoever holds that place holds every secret)',
   'copy-missing': 'see `vault-tool copy list`',
+  'external-timeout': (d) =>
+    `vault-tool waits ${d.timeout ?? '5m'} for an external program (VAULT_TOOL_TIMEOUT sets it): check the network and the remote or server it talks to`,
+  'key-copy-exposed': 'make the key copy readable by its owner only (chmod 600), or copy the key again to a place that keeps it private',
   'verify-failed': 'read the report (--report FILE): each failure says what to do',
   'verify-overdue': 'run `vault-tool verify` (a scheduled job: `vault-tool schedule`)',
   'entry-held': 'remove it without --purge (its versions stay), or first prune the backups that need it (vault-tool backup prune)',

@@ -6,7 +6,8 @@ import type { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { findEntry, getVersion } from '../vault/entries.js';
 import { recordEvidence } from '../vault/evidence.js';
-import { writeFileAtomic } from '../fs/atomic.js';
+import { writeOutput } from '../fs/output.js';
+import { externalTimeoutMs } from '../dest/timeout.js';
 import { keyFromScalar, type VaultKey } from '../vault/keyfile.js';
 import { peekVault } from '../vault/container.js';
 import { changed, keyFileBytes, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -109,7 +110,7 @@ const fail = (message: string, todo?: string) => new StepFailed(message, todo);
 
 async function tool(cmd: string, args: string[], env: Env): Promise<string> {
   try {
-    return (await run(cmd, args, { env: env as NodeJS.ProcessEnv, maxBuffer: 1 << 20 })).stdout;
+    return (await run(cmd, args, { env: env as NodeJS.ProcessEnv, maxBuffer: 1 << 20, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' })).stdout;
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT')
@@ -234,7 +235,7 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
       const o = await readVault(input.paths, store());
       doc = o.doc;
       meta = { vaultId: o.meta.vaultId, generation: o.meta.generation };
-      if (input.writeKey && !input.dryRun) writeFileAtomic(input.writeKey, keyFileBytes(key!), { exclusive: true });
+      if (input.writeKey && !input.dryRun) writeOutput(input.writeKey, keyFileBytes(key!), 'key');
       return `opened ${input.paths.vaultFile}: generation ${o.meta.generation}, ${o.doc.entries.length} entries${input.writeKey && !input.dryRun ? `; the key written to ${input.writeKey}` : ''}`;
     },
     { stopOnFailure: true },

@@ -8,7 +8,7 @@ import { clampScalar, isClamped, X25519Identity } from '../age/x25519.js';
 import { exists, firstNonFolder, makeDir, makeDirs } from '../fs/dirs.js';
 import { fsError } from '../fs/errors.js';
 import { resolveTarget } from '../fs/target.js';
-import { checkReplace } from '../fs/replace.js';
+import { checkOutput } from '../fs/output.js';
 import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { changed, keyFileBytes, loadKey, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -352,7 +352,7 @@ export async function recoverKeyFile(shares: Share[], outPath: string, o: Recove
   if (existing && !o.force) throw new VaultError('exists', `${outPath} already exists; refusing to overwrite it`, { code: 'combine-exists' });
   if (existing) {
     // Only a key file is replaced: never a vault, a device, or anything else.
-    checkReplace(out, 'key');
+    checkOutput(out, 'key', { force: true });
     const data = readFileCapped(out, 'key file', LIMITS.keyFile);
     if (!isProtectedKeyFile(data)) {
       try {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { VaultError } from '../errors/errors.js';
-import { sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
+import { writeOutput } from '../fs/output.js';
 
 /**
  * The built recovery kit (dist/recovery-kit.html), as shipped with this
@@ -46,7 +46,6 @@ export function kitSha256(): string | null {
 /** Writes the kit (mode 0644: it holds no secret, and is meant to be copied); an existing file is replaced only with `force`. */
 export function writeKit(out: string, force = false): { bytes: number; sha256: string } {
   const kit = readKit();
-  sweepTempFiles(out);
-  writeFileAtomic(out, kit.bytes, { exclusive: !force, mode: 0o644 });
+  writeOutput(out, kit.bytes, 'kit', { force });
   return { bytes: kit.bytes.length, sha256: kit.sha256 };
 }

@@ -1,60 +1,147 @@
-import { VaultError } from '../errors/errors.js';
+import { basename } from 'node:path';
 import { readHead, resolveTarget } from './target.js';
 
-export type FileKind = 'vault' | 'key' | 'protected' | 'other';
+/**
+ * What an existing file is, judged by its first bytes (and, for files that
+ * may be empty, by its name). `guarded` files are the tool's own (or hold
+ * keys): no output ever replaces one. The others name the kinds of file the
+ * tool writes as outputs, so an output can tell its own kind from anything
+ * else.
+ */
+export type FileKind =
+  | 'vault'
+  | 'key'
+  | 'protected'
+  | 'age'
+  | 'k8s-bundle'
+  | 'private-key'
+  | 'share'
+  | 'share-sheet'
+  | 'share-manifest'
+  | 'backup-manifest'
+  | 'evidence-log'
+  | 'state'
+  | 'staging-marker'
+  | 'lock'
+  | 'report'
+  | 'metrics'
+  | 'html-report'
+  | 'kit'
+  | 'restore-plan'
+  | 'drill-plan'
+  | 'empty'
+  | 'other';
 
 const AGE = 'age-encryption.org/v1\n';
 const ARMOR = '-----BEGIN AGE ENCRYPTED FILE-----';
 
-/** What an existing file holds, judged by its first bytes: a vault, a key file (plain or passphrase-protected), or anything else. */
-export function sniffFile(head: Buffer): FileKind {
-  const text = head.toString('latin1');
-  if (text.startsWith(AGE)) {
-    const header = text.slice(0, text.indexOf('\n---') >= 0 ? text.indexOf('\n---') : text.length);
-    if (/\n-> vault-tool /.test(header)) return 'vault';
-    if (/\n-> scrypt /.test(header)) return 'protected';
-    return 'other';
+/** The kinds no output replaces (a recovered key file aside, which replaces only a key file). */
+export const GUARDED: ReadonlySet<FileKind> = new Set([
+  'vault',
+  'key',
+  'protected',
+  'age',
+  'private-key',
+  'share',
+  'share-sheet',
+  'share-manifest',
+  'backup-manifest',
+  'evidence-log',
+  'state',
+  'staging-marker',
+  'lock',
+]);
+
+export const KIND_NAME: Record<FileKind, string> = {
+  vault: 'a vault file',
+  key: 'a key file',
+  protected: 'a passphrase-protected file (a key file?)',
+  age: 'an age-encrypted file (a backup or an encrypted share?)',
+  'k8s-bundle': 'a Kubernetes export bundle',
+  'private-key': 'a private key (a signing or TLS key?)',
+  share: 'an escrow share',
+  'share-sheet': "an escrow share's sheet",
+  'share-manifest': 'a share manifest',
+  'backup-manifest': 'a backup manifest',
+  'evidence-log': 'an evidence log',
+  state: "vault-tool's record of the vaults seen (seen.json)",
+  'staging-marker': "a marker of a run's staged files",
+  lock: 'a lock file',
+  report: 'a report',
+  metrics: 'a Prometheus metrics file',
+  'html-report': 'an HTML drill report',
+  kit: 'a recovery kit',
+  'restore-plan': 'a restore plan',
+  'drill-plan': 'a drill plan',
+  empty: 'an empty file',
+  other: 'not a file vault-tool writes',
+};
+
+function ageKind(text: string): FileKind {
+  const end = text.indexOf('\n---');
+  const header = text.slice(0, end >= 0 ? end : text.length);
+  if (/\n-> vault-tool /.test(header)) return 'vault';
+  if (/\n-> vault-tool-bundle /.test(header)) return 'k8s-bundle';
+  if (/\n-> scrypt /.test(header)) return 'protected';
+  return 'age';
+}
+
+/** The first JSON line of a file, as an object (null when it is not one). */
+function firstJson(text: string): Record<string, unknown> | null {
+  const line = text.split('\n', 1)[0]!.trim();
+  if (!line.startsWith('{')) return null;
+  try {
+    const v = JSON.parse(line) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
   }
-  if (text.trimStart().startsWith(ARMOR)) {
-    const body = text
-      .trimStart()
+}
+
+/** What a file holds, from its first bytes and its name. */
+export function sniffFile(head: Buffer, name = ''): FileKind {
+  const base = basename(name);
+  if (/\.evidence\.jsonl$/.test(base) || /\.evidence\.jsonl\.rolled-back-/.test(base)) return 'evidence-log';
+  if (/\.lock$/.test(base)) return 'lock';
+  if (head.length === 0) return 'empty';
+  const text = head.toString('latin1');
+  if (text.startsWith(AGE)) return ageKind(text);
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith(ARMOR)) {
+    const body = trimmed
       .split('\n')
       .slice(1)
       .filter((l) => !l.startsWith('-----'))
       .join('');
     const inner = Buffer.from(body.slice(0, 1024 - (1024 % 4)), 'base64').toString('latin1');
-    if (inner.startsWith(AGE) && /\n-> vault-tool /.test(inner)) return 'vault';
-    if (inner.startsWith(AGE) && /\n-> scrypt /.test(inner)) return 'protected';
-    return 'other';
+    return inner.startsWith(AGE) ? ageKind(inner) : 'age';
   }
   if (/^AGE-SECRET-KEY-1/m.test(text)) return 'key';
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) return 'private-key';
+  if (text.startsWith('# vault-tool escrow share') || /^VT1-[0-9A-Z]{4,}-/m.test(text)) return 'share';
+  if (/<title>vault-tool share \d+ of \d+/.test(text)) return 'share-sheet';
+  if (/"format"\s*:\s*"vault-tool\/share-manifest"/.test(text)) return 'share-manifest';
+  if (/"format"\s*:\s*"vault-tool\/backup-manifest"/.test(text)) return 'backup-manifest';
+  const json = firstJson(text);
+  if (json) {
+    if ('seq' in json && 'prev' in json && 'mac' in json) return 'evidence-log';
+    if ('vaults' in json && 'version' in json) return 'state';
+    if ('setId' in json && 'pid' in json && 'files' in json) return 'staging-marker';
+    if ('pid' in json && 'host' in json && 'since' in json) return 'lock';
+  }
+  if (/^\{\s*"version"\s*:\s*\d+,\s*"vaults"\s*:/.test(trimmed)) return 'state';
+  if (/^# (Vault verification report$|Disaster-recovery drill: )/.test(text.split('\n', 1)[0]!)) return 'report';
+  if (/^# HELP vault_tool_/.test(text)) return 'metrics';
+  if (/<title>Disaster-recovery drill /.test(text)) return 'html-report';
+  if (/<title>vault-tool recovery kit/.test(text)) return 'kit';
+  if (/^apiVersion: vault-tool\/v1\nkind: RestorePlan\b/m.test(text)) return 'restore-plan';
+  if (/^apiVersion: vault-tool\/v1\nkind: DrillPlan\b/m.test(text)) return 'drill-plan';
   return 'other';
 }
 
-const KIND_NAME: Record<FileKind, string> = {
-  vault: 'a vault file',
-  key: 'a key file',
-  protected: 'a passphrase-protected file (a key file?)',
-  other: 'not a key file',
-};
-
-/**
- * Before a forced overwrite: what is there may be replaced. An output (a
- * value, a dotenv file, manifests, a plan) never replaces a vault or a key
- * file; a key file (`escrow combine --force`) replaces only a key file.
- * Devices, pipes and other non-regular files are never replaced.
- */
-export function checkReplace(path: string, as: 'output' | 'key'): void {
+/** What the file at `path` is (links followed), or null when there is none. */
+export function kindOfFile(path: string): FileKind | null {
   const target = resolveTarget(path);
   const head = readHead(target, 'the file to replace', 64 << 10);
-  if (head === null) return;
-  const kind = sniffFile(head);
-  if (as === 'output' && (kind === 'vault' || kind === 'key' || kind === 'protected')) {
-    throw new VaultError('exists', `refusing to replace ${path}: it is ${KIND_NAME[kind]}`, { code: 'replace-refused' });
-  }
-  if (as === 'key' && kind !== 'key' && kind !== 'protected') {
-    throw new VaultError('exists', `refusing to replace ${path}: it is ${KIND_NAME[kind]}, and only a key file is replaced by a recovered key`, {
-      code: 'replace-refused',
-    });
-  }
+  return head === null ? null : sniffFile(head, target);
 }

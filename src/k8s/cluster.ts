@@ -21,6 +21,12 @@ export interface SecretsPort {
   /** Server-side apply with field manager vault-tool. */
   applySecret(obj: SecretObject, opts: { force: boolean; dryRun: boolean }): Promise<SecretObject>;
   deleteSecret(namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }, dryRun: boolean): Promise<void>;
+  /**
+   * Whether creating `obj` would be allowed (authorization, admission,
+   * validation), asked of the server with a dry-run create: it answers
+   * AlreadyExists once everything else passed. Throws the refusal.
+   */
+  checkCreate(obj: SecretObject): Promise<void>;
   /** ConfigMaps of a namespace, as plain objects (backups keep them beside the Secrets). */
   listConfigMaps(namespace: string): Promise<Record<string, unknown>[]>;
   namespaceExists(namespace: string): Promise<boolean>;
@@ -166,6 +172,18 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
     },
     async deleteSecret(namespace, name, preconditions, dryRun) {
       await call(`delete secret ${namespace}/${name}`, () => api.deleteNamespacedSecret({ name, namespace, dryRun: dry(dryRun), body: { preconditions } }));
+    },
+    async checkCreate(obj) {
+      const ns = obj.metadata.namespace!;
+      const { resourceVersion: _rv, uid: _uid, ...metadata } = obj.metadata;
+      try {
+        await call(`create secret ${ns}/${obj.metadata.name}`, () =>
+          api.createNamespacedSecret({ namespace: ns, body: { ...obj, metadata }, fieldManager: FIELD_MANAGER, dryRun: 'All' }),
+        );
+      } catch (e) {
+        if (e instanceof ClusterError && e.status === 409 && e.reason === 'AlreadyExists') return;
+        throw e;
+      }
     },
     async namespaceExists(namespace) {
       try {

@@ -6,6 +6,9 @@ import { recipientsOf } from '../vault/container.js';
 import { desiredSecrets, planFromVault, type RestorePlan } from './plan.js';
 import { checkNamespace, checkSecretName, dict, manifestsYaml } from './secret.js';
 
+/** The stanza type that marks an export bundle (docs/FORMAT.md, "Export bundle"). */
+export const BUNDLE_STANZA = 'vault-tool-bundle';
+
 /** Which entries to export, and optionally the one Secret to put them in. */
 export interface ExportSelection {
   names: string[];
@@ -67,5 +70,10 @@ export function manifestsFor(doc: VaultDocument, plan: RestorePlan): { yaml: Buf
 /** An age file of the manifests, encrypted to the vault key, its recipients and any extra age1… recipients. */
 export function sealBundle(doc: VaultDocument, yaml: Uint8Array, extraRecipients: string[], armor: boolean): Buffer {
   const rs = [...recipientsOf(doc).map((r) => r.recipient), ...extraRecipients];
-  return encrypt(yaml, { recipients: rs.map((r) => parseRecipient(r)), armor });
+  // The marker stanza (ignored by age identities) tells an export bundle from other age files, so a forced export replaces only one.
+  return encrypt(yaml, {
+    recipients: rs.map((r) => parseRecipient(r)),
+    armor,
+    extraStanzas: [{ type: BUNDLE_STANZA, args: ['k8s'], body: new Uint8Array(0) }],
+  });
 }

@@ -5,7 +5,7 @@ import { prepareValue, putEntry, type PutResult } from '../vault/entries.js';
 import { checkEntryName, entryType } from '../vault/types.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { openCluster, type ClusterTarget } from './run.js';
-import { cleanSecret, parseSecretManifests, SKIPPED_TYPES, type SecretObject } from './secret.js';
+import { annotationCarriesData, cleanSecret, parseSecretManifests, SKIPPED_TYPES, type SecretObject } from './secret.js';
 
 /** Which Secret key becomes which vault entry, of which type. `secret` narrows it to one Secret (ns/name or name). */
 export interface Mapping {
@@ -115,7 +115,9 @@ export function planImport(
       }
       const k8s: Record<string, unknown> = { namespace: ns, secret: s.metadata.name, key, type: s.type ?? 'Opaque' };
       if (s.metadata.labels) k8s.labels = s.metadata.labels;
-      if (s.metadata.annotations) k8s.annotations = s.metadata.annotations;
+      // Annotations that can hold the Secret's data (kubectl's last-applied-configuration) are never kept: a plan would print them.
+      const annotations = Object.fromEntries(Object.entries(s.metadata.annotations ?? {}).filter(([k]) => !annotationCarriesData(k)));
+      if (Object.keys(annotations).length) k8s.annotations = annotations;
       if (s.immutable) k8s.immutable = true;
       out.items.push({ entry, type, value, secret: id, key, meta: { k8s } });
     }

@@ -3,7 +3,17 @@ import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { getVersion, listEntries, requireEntry } from '../vault/entries.js';
 import { parseRef } from '../vault/types.js';
-import { checkNamespace, checkSecret, checkSecretKey, checkSecretName, CONTENT_HASH_ANNOTATION, contentHash, dict, type SecretObject } from './secret.js';
+import {
+  annotationCarriesData,
+  checkNamespace,
+  checkSecret,
+  checkSecretKey,
+  checkSecretName,
+  CONTENT_HASH_ANNOTATION,
+  contentHash,
+  dict,
+  type SecretObject,
+} from './secret.js';
 
 /**
  * A restore plan: which vault entry goes to which key of which Secret, and
@@ -40,6 +50,12 @@ export interface RestorePlan {
 export const PLAN_API_VERSION = 'vault-tool/v1';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Annotations less those that can carry a Secret's data (entries imported before they were dropped on import may hold them). */
+function withoutData(m: Record<string, string>): Record<string, string> {
+  for (const k of Object.keys(m)) if (annotationCarriesData(k)) delete m[k];
+  return m;
+}
 
 function strMap(v: unknown, where: string): Record<string, string> {
   const out = dict();
@@ -133,6 +149,12 @@ export function parsePlan(text: string, source: string): RestorePlan {
     if (!Object.keys(s.data).length) throw new VaultError('invalid', `${source}: Secret ${s.namespace}/${s.name} has no keys`);
     if (Object.hasOwn(s.annotations, CONTENT_HASH_ANNOTATION))
       throw new VaultError('invalid', `${source}: ${s.namespace}/${s.name}: the annotation ${CONTENT_HASH_ANNOTATION} is vault-tool's own`);
+    const leaky = Object.keys(s.annotations).find(annotationCarriesData);
+    if (leaky)
+      throw new VaultError(
+        'invalid',
+        `${source}: ${s.namespace}/${s.name}: the annotation ${leaky} can hold the Secret's data in clear (kubectl writes it): remove it from the plan`,
+      );
   }
   if (!plan.secrets.length) throw new VaultError('invalid', `${source}: the plan names no Secrets`);
   return plan;
@@ -259,7 +281,7 @@ export function planFromVault(doc: VaultDocument, filter: (name: string) => bool
           name: k.secret,
           type: k.type ?? 'Opaque',
           labels: strMap(k.labels, `${e.name}: meta.k8s.labels`),
-          annotations: strMap(k.annotations, `${e.name}: meta.k8s.annotations`),
+          annotations: withoutData(strMap(k.annotations, `${e.name}: meta.k8s.annotations`)),
           data: dict(),
         }),
       );

@@ -60,7 +60,12 @@ export function rbacFor(plan: RestorePlan, opts: RbacOptions): string {
   const header = [
     `# Least-privilege RBAC for \`vault-tool k8s ${opts.purpose === 'restore' ? 'restore' : 'diff-vault'}\` with this plan.`,
     '# It grants no list or watch on Secrets: both return the values of every Secret in the namespace.',
-    ...(opts.purpose === 'restore' ? ['# create cannot be narrowed by name in RBAC; server-side apply needs it only for Secrets that do not exist yet.'] : []),
+    ...(opts.purpose === 'restore'
+      ? [
+          '# create cannot be narrowed by name in RBAC; server-side apply needs it only for Secrets that do not exist yet,',
+          '# and --recreate asks for it (a dry-run create) before it deletes a Secret, so a delete is never left without its create.',
+        ]
+      : []),
   ];
   return header.join('\n') + '\n' + docs.map((d) => toYaml(d)).join('---\n');
 }

@@ -1,11 +1,16 @@
 import { VaultError } from '../errors/errors.js';
 import { ClusterError, type SecretsPort } from './cluster.js';
 import type { DesiredSecret } from './plan.js';
-import { checkClientSafe, CONTENT_HASH_ANNOTATION, contentHash, toYaml, type SecretObject } from './secret.js';
+import { annotationCarriesData, checkClientSafe, CONTENT_HASH_ANNOTATION, contentHash, toYaml, type SecretObject } from './secret.js';
 
 export type OnConflict = 'skip' | 'overwrite' | 'fail' | 'if-unchanged';
 export type DryRun = 'none' | 'client' | 'server';
-export type Action = 'created' | 'updated' | 'recreated' | 'unchanged' | 'skipped' | 'failed' | 'not-attempted';
+/**
+ * What happened to one Secret. `deleted-not-recreated`: a recreate deleted
+ * the live Secret and the create that should have followed failed; the
+ * cluster lacks the Secret until the restore runs again.
+ */
+export type Action = 'created' | 'updated' | 'recreated' | 'unchanged' | 'skipped' | 'failed' | 'not-attempted' | 'deleted-not-recreated';
 
 export interface RestoreOptions {
   onConflict: OnConflict;
@@ -44,6 +49,8 @@ export interface RestoreReport {
   counts: Record<Action, number>;
   /** Every Secret is created, updated, recreated or unchanged. */
   complete: boolean;
+  /** Secrets deleted and not created again (a recreate whose create failed): they are gone from the cluster. */
+  lost: string[];
 }
 
 /** Runs `f` over `items` with at most `limit` at a time, keeping order in the results. */
@@ -75,19 +82,39 @@ export function matches(want: SecretObject, live: SecretObject): boolean {
   );
 }
 
-/** A manifest with every value masked, the way kubectl diff masks Secrets. */
-function masked(s: SecretObject | undefined, other: SecretObject | undefined, side: 'before' | 'after'): string {
+/**
+ * One side of a diff: only what the restore governs (the type, `immutable`
+ * if it sets it, and the labels, annotations and data keys it writes), every
+ * data value masked as kubectl diff masks Secrets, and the value of every
+ * annotation that can carry data (last-applied-configuration, the content
+ * hash) masked too. What the live Secret holds beyond that is not shown.
+ */
+function governed(s: SecretObject | undefined, want: SecretObject, other: SecretObject | undefined, side: 'before' | 'after'): string {
   if (!s) return '';
-  const data: Record<string, string> = {};
-  for (const [k, v] of Object.entries(s.data ?? {})) data[k] = other?.data?.[k] === v ? '***' : `*** (${side})`;
-  const annotations = { ...(s.metadata.annotations ?? {}) };
-  const { name, namespace, labels } = s.metadata;
+  const mask = (a: string | undefined, b: string | undefined) => (a === b ? '***' : `*** (${side})`);
+  const pick = (
+    from: Record<string, string> | undefined,
+    keys: Record<string, string> | undefined,
+    secret: (k: string) => boolean,
+    theirs?: Record<string, string>,
+  ) => {
+    const out: Record<string, string> = {};
+    for (const k of Object.keys(keys ?? {}).sort()) {
+      const v = from?.[k];
+      if (v !== undefined) out[k] = secret(k) ? mask(v, theirs?.[k]) : v;
+    }
+    return out;
+  };
+  const labels = pick(s.metadata.labels, want.metadata.labels, () => false);
+  const annotations = pick(s.metadata.annotations, want.metadata.annotations, annotationCarriesData, other?.metadata.annotations);
+  const data = pick(s.data, want.data, () => true, other?.data);
+  const { name, namespace } = s.metadata;
   return toYaml({
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name, namespace, ...(labels && Object.keys(labels).length ? { labels } : {}), ...(Object.keys(annotations).length ? { annotations } : {}) },
+    metadata: { name, namespace, ...(Object.keys(labels).length ? { labels } : {}), ...(Object.keys(annotations).length ? { annotations } : {}) },
     type: s.type ?? 'Opaque',
-    ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
+    ...(want.immutable !== undefined ? { immutable: Boolean(s.immutable) } : {}),
     ...(Object.keys(data).length ? { data } : {}),
   });
 }
@@ -111,22 +138,6 @@ export function unifiedDiff(before: string, after: string, label: string): strin
     else out.push(`+${b[j++]}`);
   }
   return out.join('\n') + '\n';
-}
-
-/** What the live Secret will look like after vault-tool's apply (for the diff only). */
-function merged(want: SecretObject, live: SecretObject | undefined): SecretObject {
-  if (!live) return want;
-  return {
-    ...live,
-    type: want.type,
-    ...(want.immutable !== undefined ? { immutable: want.immutable } : {}),
-    metadata: {
-      ...live.metadata,
-      labels: { ...live.metadata.labels, ...want.metadata.labels },
-      annotations: { ...live.metadata.annotations, ...want.metadata.annotations },
-    },
-    data: { ...live.data, ...want.data },
-  };
 }
 
 interface Decision {
@@ -158,7 +169,16 @@ function decide(d: DesiredSecret, live: SecretObject | undefined, opts: RestoreO
   return { kind: 'update' };
 }
 
-const emptyCounts = (): Record<Action, number> => ({ created: 0, updated: 0, recreated: 0, unchanged: 0, skipped: 0, failed: 0, 'not-attempted': 0 });
+const emptyCounts = (): Record<Action, number> => ({
+  created: 0,
+  updated: 0,
+  recreated: 0,
+  unchanged: 0,
+  skipped: 0,
+  failed: 0,
+  'not-attempted': 0,
+  'deleted-not-recreated': 0,
+});
 
 /**
  * Restores the desired Secrets: reads every one first, decides, then writes
@@ -186,11 +206,13 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
     results,
     counts: emptyCounts(),
     complete: false,
+    lost: [],
   };
   const finish = () => {
     report.counts = emptyCounts();
     for (const r of results) report.counts[r.action]++;
     report.complete = results.every((r) => ['created', 'updated', 'recreated', 'unchanged'].includes(r.action));
+    report.lost = results.filter((r) => r.action === 'deleted-not-recreated').map((r) => `${r.namespace}/${r.name}`);
     return report;
   };
   const fail = (i: number, e: unknown) => {
@@ -238,8 +260,12 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
   decisions.forEach((dec, i) => {
     if (opts.diff && dec && ['create', 'update', 'recreate'].includes(dec.kind)) {
       const live = lives[i]!.live;
-      const want = merged(desired[i]!.obj, dec.kind === 'recreate' ? undefined : live);
-      results[i]!.diff = unifiedDiff(masked(live, want, 'before'), masked(want, live, 'after'), `v1.Secret.${results[i]!.namespace}.${results[i]!.name}`);
+      const want = desired[i]!.obj;
+      results[i]!.diff = unifiedDiff(
+        governed(live, want, want, 'before'),
+        governed(want, want, live, 'after'),
+        `v1.Secret.${results[i]!.namespace}.${results[i]!.name}`,
+      );
     }
   });
   if (decisions.some((d) => d?.kind === 'conflict')) {
@@ -290,12 +316,24 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
         case 'recreate': {
           const live = lives[i]!.live!;
           if (write) {
+            // The delete goes ahead only if the create that follows it will be allowed (RBAC, admission, validation).
+            try {
+              await port.checkCreate(d.obj);
+            } catch (e) {
+              fail(i, e);
+              r.reason = `left as it was (not deleted): creating it again would fail: ${r.reason}`;
+              return;
+            }
             await port.deleteSecret(r.namespace, r.name, { uid: live.metadata.uid, resourceVersion: live.metadata.resourceVersion }, opts.dryRun === 'server');
             try {
               if (opts.dryRun === 'none') await port.applySecret(d.obj, { force: false, dryRun: false });
             } catch (e) {
-              r.hint = 'the old Secret was deleted but the new one was not written: run the restore again';
-              throw e;
+              const err = e instanceof VaultError ? e : new VaultError('internal', String((e as Error)?.message ?? e));
+              r.action = 'deleted-not-recreated';
+              r.reason = `the live Secret was deleted, and creating it again failed: ${err.message}`;
+              r.code = 'k8s-recreate-lost';
+              delete r.hint;
+              return;
             }
           }
           r.action = 'recreated';
@@ -303,9 +341,7 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
         }
       }
     } catch (e) {
-      const hint = r.hint;
       fail(i, e);
-      if (hint) r.hint = hint;
     } finally {
       opts.onProgress?.(++done, desired.length);
     }

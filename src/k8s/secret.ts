@@ -33,6 +33,16 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
+/**
+ * Annotations whose value can hold a Secret's data: kubectl's
+ * last-applied-configuration (the whole manifest, `data` in base64 and
+ * `stringData` in plain text), any other tool's copy of it, and
+ * vault-tool's content hash. Never printed, whichever side of a diff.
+ */
+export function annotationCarriesData(key: string): boolean {
+  return key === LAST_APPLIED || /(^|[/.-])last-applied(-configuration)?$/i.test(key) || key === CONTENT_HASH_ANNOTATION;
+}
+
 /** Secret types skipped on import unless asked: they are minted by the cluster or by Helm, not kept keys. */
 export const SKIPPED_TYPES = ['kubernetes.io/service-account-token', 'helm.sh/release.v1'];
 
@@ -132,7 +142,7 @@ const STD_B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?
 
 /**
  * A Secret as it would be recreated: only name, namespace, labels,
- * annotations (less the last-applied one), type, immutable and data are
+ * annotations (less those that can carry data: annotationCarriesData), type, immutable and data are
  * copied, so server-set fields (uid, resourceVersion, managedFields,
  * ownerReferences…) never are; stringData folded into data (stringData wins, as the
  * API server does), data checked as base64.
@@ -149,7 +159,7 @@ export function cleanSecret(raw: unknown, where: string): SecretObject {
   if (labels && Object.keys(labels).length) out.metadata.labels = labels;
   const annotations = stringMap(meta.annotations, `${where}: metadata.annotations`);
   if (annotations) {
-    delete annotations[LAST_APPLIED];
+    for (const k of Object.keys(annotations)) if (annotationCarriesData(k)) delete annotations[k];
     if (Object.keys(annotations).length) out.metadata.annotations = annotations;
   }
   out.type = typeof raw.type === 'string' && raw.type ? raw.type : 'Opaque';

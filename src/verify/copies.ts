@@ -7,7 +7,7 @@ import { recordEvidence } from '../vault/evidence.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { openKeyFile, type PassphraseSource, type VaultKey } from '../vault/keyfile.js';
 import { changed, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from '../vault/store.js';
-import { locate, readFile, remove, samePlace, writeFile, type Destination, type DestOptions } from '../dest/dest.js';
+import { fileMode, locate, readFile, remove, samePlace, writeFile, type Destination, type DestOptions } from '../dest/dest.js';
 import { verifyState, type CopyRecord } from './state.js';
 
 export type { CopyRecord } from './state.js';
@@ -48,15 +48,17 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
     const { meta } = openVault(bytes, key.identity, key.keyId);
     const when = stamp(o.now);
     const written: [Destination, string][] = [];
+    // Each copy's name carries its id: two copies in the same second never collide.
+    const ids = { vault: randomBytes(4).toString('hex'), key: randomBytes(4).toString('hex') };
     try {
-      const vaultName = `${basename(paths.vaultFile)}.${when}`;
+      const vaultName = `${basename(paths.vaultFile)}.${when}-${ids.vault}`;
       const v = await writeFile(o.to, vaultName, bytes, { ...o.dest, exclusive: true });
       written.push([o.to, vaultName]);
       const back = await readFile(o.to, vaultName, o.dest, LIMITS.vaultFile, 'vault copy');
       if (!back.equals(bytes)) throw new VaultError('integrity', `the copy read back from ${v.location} differs from what was written`);
       openVault(back, key.identity, key.keyId);
       const vaultRec: CopyRecord = {
-        id: randomBytes(4).toString('hex'),
+        id: ids.vault,
         kind: 'vault',
         dest: o.to.spec,
         file: vaultName,
@@ -69,16 +71,18 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
       let keyRec: CopyRecord | undefined;
       if (o.keyTo) {
         const keyBytes = readFileCapped(paths.keyFile, 'key file', LIMITS.keyFile);
-        const keyName = `${basename(paths.keyFile)}.${when}`;
+        const keyName = `${basename(paths.keyFile)}.${when}-${ids.key}`;
         const k = await writeFile(o.keyTo, keyName, keyBytes, { ...o.dest, exclusive: true });
         written.push([o.keyTo, keyName]);
+        const exposed = exposedBy(await fileMode(o.keyTo, keyName, o.dest));
+        if (exposed) throw new VaultError('insecure-permissions', `the key copy at ${k.location} ${exposed}`, { code: 'key-copy-exposed' });
         const kb = await readFile(o.keyTo, keyName, o.dest, LIMITS.keyFile, 'key copy');
         const copied = await openKeyFile(kb, store.getPassphrase);
         if (copied.keyId !== key.keyId)
           throw new VaultError('integrity', `the key copy read back from ${k.location} holds key id ${copied.keyId}, not ${key.keyId}`);
         openVault(back, copied.identity, copied.keyId);
         keyRec = {
-          id: randomBytes(4).toString('hex'),
+          id: ids.key,
           kind: 'key',
           dest: o.keyTo.spec,
           file: keyName,
@@ -114,7 +118,18 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
   });
 }
 
-export type CopyStatus = 'current' | 'stale' | 'diverged' | 'other-vault' | 'old-key' | 'missing' | 'damaged';
+export type CopyStatus = 'current' | 'stale' | 'diverged' | 'other-vault' | 'old-key' | 'missing' | 'damaged' | 'exposed' | 'unreachable';
+
+/** What a key copy's mode lets others do, or null when only its owner can read it (or the place keeps no mode). */
+export function exposedBy(mode: number | undefined): string | null {
+  if (mode === undefined || !(mode & 0o077)) return null;
+  return `is readable by ${mode & 0o007 ? 'anyone on that host' : 'its group'} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}), as a key file must never be`;
+}
+
+/** A copy that could not be read: unreachable (no answer within the bound), else damaged. */
+export function unreadable(e: unknown): CopyStatus {
+  return e instanceof VaultError && e.code === 'external-timeout' ? 'unreachable' : 'damaged';
+}
 
 export interface CopyFinding {
   id?: string;
@@ -193,10 +208,20 @@ export function checkVaultCopy(doc: VaultDocument, bytes: Buffer | null, key: Va
   };
 }
 
-/** Checks one key copy: it opens (passphrase as the vault key's) and is the vault's current key. */
+/** A key copy as fetched: its bytes, and its mode where the place keeps one. */
+export interface FetchedKey {
+  bytes: Buffer;
+  mode?: number;
+}
+
+/**
+ * Checks one key copy: only its owner can read it (where the place keeps
+ * modes), it opens (passphrase as the vault key's) and is the vault's
+ * current key.
+ */
 export async function checkKeyCopy(
   doc: VaultDocument,
-  bytes: Buffer | null,
+  copy: FetchedKey | Buffer | null,
   location: string,
   now: Date,
   getPassphrase: PassphraseSource | undefined,
@@ -204,7 +229,10 @@ export async function checkKeyCopy(
   id?: string,
 ): Promise<CopyFinding> {
   const base = { ...(id ? { id } : {}), kind: 'key' as const, location, ...(createdAt ? { ageDays: days(createdAt, now) } : {}) };
-  if (!bytes) return { ...base, status: 'missing', message: `${location}: the key copy is not there` };
+  if (!copy) return { ...base, status: 'missing', message: `${location}: the key copy is not there` };
+  const bytes = Buffer.isBuffer(copy) ? copy : copy.bytes;
+  const exposed = exposedBy(Buffer.isBuffer(copy) ? undefined : copy.mode);
+  if (exposed) return { ...base, status: 'exposed', message: `${location} ${exposed}: make it 0600, or copy the key again` };
   let k: VaultKey;
   try {
     k = await openKeyFile(bytes, getPassphrase);
@@ -215,6 +243,14 @@ export async function checkKeyCopy(
   const retired = doc.retiredKeys?.find((r) => r.keyId === k.keyId);
   if (retired) return { ...base, status: 'old-key', message: `${location} holds key id ${k.keyId}, replaced on ${retired.retiredAt}: copy the current key` };
   return { ...base, status: 'other-vault', message: `${location} holds key id ${k.keyId}, not a key of this vault` };
+}
+
+/** Reads a key copy and its mode; a missing file is null. */
+export async function fetchKeyCopy(d: Destination, file: string, dest: DestOptions): Promise<FetchedKey | null> {
+  const bytes = await fetchCopy(d, file, dest, LIMITS.keyFile);
+  if (!bytes) return null;
+  const mode = await fileMode(d, file, dest);
+  return mode === undefined ? { bytes } : { bytes, mode };
 }
 
 /** Reads a registered copy's bytes; a missing file is null, any other failure a damaged finding's message. */

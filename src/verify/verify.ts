@@ -11,7 +11,7 @@ import { idOfSecret } from '../escrow/escrow.js';
 import type { Share } from '../escrow/envelope.js';
 import { parseDestination, type DestOptions } from '../dest/dest.js';
 import { checkCanaries, type CanaryFinding } from './canary.js';
-import { checkKeyCopy, checkVaultCopy, fetchCopy, type CopyFinding } from './copies.js';
+import { checkKeyCopy, checkVaultCopy, fetchCopy, fetchKeyCopy, unreadable, type CopyFinding } from './copies.js';
 import { checkDrift, type DriftFinding } from './drift.js';
 import type { VerificationPlan } from './plan.js';
 import type { SourceContext } from './sources.js';
@@ -123,16 +123,14 @@ async function checkCopies(doc: VaultDocument, key: VaultKey, input: VerifyInput
     const location = `${c.kind === 'vault' ? 'vault' : 'key'} copy ${c.id} at ${d.kind === 'folder' ? `${d.path}/${c.file}` : `${d.remote}:${d.path ? `${d.path}/` : ''}${c.file}`}`;
     try {
       if (c.kind === 'key') {
-        out.push(
-          await checkKeyCopy(doc, await fetchCopy(d, c.file, input.dest, LIMITS.keyFile), location, input.now, input.store.getPassphrase, c.createdAt, c.id),
-        );
+        out.push(await checkKeyCopy(doc, await fetchKeyCopy(d, c.file, input.dest), location, input.now, input.store.getPassphrase, c.createdAt, c.id));
         continue;
       }
       const pair = c.pair ? st.copies.find((x) => x.id === c.pair) : undefined;
       const pairBytes = pair ? await fetchCopy(parseDestination(pair.dest, cwd), pair.file, input.dest, LIMITS.keyFile).catch(() => null) : null;
       out.push(checkVaultCopy(doc, await fetchCopy(d, c.file, input.dest, LIMITS.vaultFile), await keyFor({ pairBytes }), location, input.now, c.id));
     } catch (e) {
-      out.push({ id: c.id, kind: c.kind, location, status: 'damaged', message: `${location}: ${(e as Error).message}` });
+      out.push({ id: c.id, kind: c.kind, location, status: unreadable(e), message: `${location}: ${(e as Error).message}` });
     }
   }
   for (const c of [...input.plan.copies, ...(input.extraCopies ?? [])]) {
@@ -142,13 +140,13 @@ async function checkCopies(doc: VaultDocument, key: VaultKey, input: VerifyInput
       let k = key;
       if (c.key) {
         const kc = splitCopy(c.key, cwd);
-        const kb = await fetchCopy(kc.dest, kc.file, input.dest, LIMITS.keyFile);
+        const kb = await fetchKeyCopy(kc.dest, kc.file, input.dest);
         out.push(await checkKeyCopy(doc, kb, `key copy ${c.key}`, input.now, input.store.getPassphrase));
-        k = await keyFor({ pairBytes: kb });
+        k = await keyFor({ pairBytes: kb?.bytes ?? null });
       }
       out.push(checkVaultCopy(doc, bytes, k, `vault copy ${c.vault}`, input.now));
     } catch (e) {
-      out.push({ kind: 'vault', location: `vault copy ${c.vault}`, status: 'damaged', message: `${c.vault}: ${(e as Error).message}` });
+      out.push({ kind: 'vault', location: `vault copy ${c.vault}`, status: unreadable(e), message: `${c.vault}: ${(e as Error).message}` });
     }
   }
   return out;

@@ -305,6 +305,35 @@ describe('credentials on a command line', () => {
     expect(r.stderr).toMatch(/^vault-tool: error: the connection string holds a password/);
     expect(r.stderr).not.toContain('S3cretPW');
   });
+
+  it('postgres: every libpq parameter that holds a secret is refused in --dbname, keyword and URI forms', async () => {
+    const refused: [string, string][] = [
+      ['dbname=orders sslpassword=KeyPassphrase1', 'sslpassword'],
+      ["dbname=orders sslpassword = 'Key Passphrase 1'", 'sslpassword'],
+      ['dbname=orders SSLPASSWORD=KeyPassphrase1', 'sslpassword'],
+      ['postgresql://app@localhost/orders?sslmode=verify-full&sslpassword=KeyPassphrase1', 'sslpassword'],
+      ['postgresql://app@localhost/orders?ssl%70assword=KeyPassphrase1', 'sslpassword'],
+      ["dbname='postgresql://app@localhost/orders?sslpassword=KeyPassphrase1'", 'sslpassword'],
+      ['postgresql://app@localhost/orders?dbname=host%3Dx%20sslpassword%3DKeyPassphrase1', 'sslpassword'],
+      ['host=idp oauth_client_secret=KeyPassphrase1', 'oauth_client_secret'],
+      ['postgresql://app@localhost/orders?oauth_client_secret=KeyPassphrase1', 'oauth_client_secret'],
+    ];
+    for (const [d, key] of refused) expect(() => checkDbname(d), d).toThrow(`the connection string holds a secret (${key}), which would be visible`);
+    for (const d of ['dbname=orders sslmode=verify-full sslkey=/etc/app/client.key', 'postgresql://app@localhost/orders?sslcert=/c.crt', 'service=orders'])
+      expect(() => checkDbname(d), d).not.toThrow();
+    expect(() => checkDbname("dbname='dbname=''dbname=x password=y''' x=y")).toThrow();
+    for (const args of [
+      ['backup', 'postgres', '--dbname', 'dbname=orders sslpassword=KeyPassphrase1', '-r', 'repo'],
+      ['backup', 'postgres', '--all', '--dbname', 'postgresql://app@localhost/postgres?sslpassword=KeyPassphrase1', '-r', 'repo'],
+    ]) {
+      const r = await vt(args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toBe(
+        'vault-tool: error: the connection string holds a secret (sslpassword), which would be visible to other users (ps) and recorded\n' +
+          'vault-tool: hint: put it in a connection service file (PGSERVICEFILE, mode 0600) and name the service with service=NAME\n',
+      );
+    }
+  });
 });
 
 describe('temp files of killed backups', () => {

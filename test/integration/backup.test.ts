@@ -95,6 +95,28 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     expect((await import('node:fs')).statSync(out).mode & 0o777).toBe(0o600);
   });
 
+  it('--all: a database whose name reads as a connection string is dumped as itself, never as what the name says', async () => {
+    // Named as a connection string to the orders database: given bare to pg_dump, libpq would dump orders instead.
+    pg.sql(`create database "dbname=orders"`);
+    try {
+      pg.sql('create table only_here (id int); insert into only_here values (1)', "dbname='dbname=orders'");
+      // Made as a backup host makes them (the recipient only): the vault records no other repository for the tests after this one.
+      const recipient = JSON.parse((await vt(['--json', 'backup', 'key', 'show'])).stdout).recipient;
+      const b = await vt(['backup', 'postgres', '--all', '--recipient', recipient, '-r', 'all-names', '--json']);
+      expect(b.code, b.stderr).toBe(0);
+      const made = lines(b).filter((l) => l.type === 'backup');
+      const odd = made.find((l) => l.component.startsWith('postgres/dbname_orders_'));
+      expect(odd, JSON.stringify(made.map((l) => l.component))).toBeDefined();
+      const out = join(dir, 'odd.pgdump');
+      expect((await vt(['backup', 'restore', `${odd.component}/${odd.file}`, '-o', out, '-r', 'all-names'])).code).toBe(0);
+      const toc = execFileSync('pg_restore', ['--list', out], { encoding: 'utf8' });
+      expect(toc).toContain('TABLE public only_here');
+      expect(toc).not.toContain('TABLE public items');
+    } finally {
+      pg.sql('drop database "dbname=orders"');
+    }
+  });
+
   it('every backup opens by hand with the Debian age and the backup identity (the manual fallback)', async () => {
     if (!HAVE_AGE) return expect(process.env.CI).not.toBe('true');
     writeFileSync(join(dir, 'backup.id'), (await vt(['get', 'backup/identity'])).stdout, { mode: 0o600 });
@@ -125,6 +147,20 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     expect(r.stderr).toMatch(
       /^vault-tool: error: pg_dump is version 12, older than the server \(\d+\): it cannot dump it faithfully\nvault-tool: hint: install the PostgreSQL \d+ client tools/,
     );
+  });
+
+  it('a secret in the connection string of a restore is refused before anything is read or created', async () => {
+    const b = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'repo', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const made = lines(b).find((l) => l.type === 'backup');
+    const before = pg.sql("select count(*) from pg_database where datname = 'orders_ssl'");
+    for (const dbname of ['dbname=orders_ssl sslpassword=KeyPassphrase1', 'postgresql://localhost/orders_ssl?sslpassword=KeyPassphrase1']) {
+      const r = await vt(['backup', 'restore', `postgres/orders/${made.file}`, '--dbname', dbname, '--create', '-r', 'repo']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain('the connection string holds a secret (sslpassword)');
+      expect(r.stderr).not.toContain('KeyPassphrase1');
+    }
+    expect(pg.sql("select count(*) from pg_database where datname = 'orders_ssl'")).toBe(before);
   });
 
   it('a password in the connection string is refused (argv is visible in ps)', async () => {

@@ -32,8 +32,15 @@ describe('vault-tool kit', () => {
     expect(r.code).toBe(10);
     expect(r.stderr).toContain('recovery.html already exists');
     expect(readFileSync(join(dir, 'recovery.html'), 'utf8')).toBe('mine');
-    expect((await cli(dir, ['kit', '--out', 'recovery.html', '--force'])).code).toBe(0);
-    expect(readFileSync(join(dir, 'recovery.html')).equals(shipped)).toBe(true);
+    // --force replaces a kit, never a file of another kind.
+    const forced = await cli(dir, ['kit', '--out', 'recovery.html', '--force']);
+    expect(forced.code).toBe(10);
+    expect(forced.stderr).toContain(`refusing to replace ${join(dir, 'recovery.html')}: it is not a recovery kit vault-tool wrote`);
+    expect(readFileSync(join(dir, 'recovery.html'), 'utf8')).toBe('mine');
+    expect((await cli(dir, ['kit', '--out', 'kit.html'])).code).toBe(0);
+    writeFileSync(join(dir, 'kit.html'), readFileSync(join(dir, 'kit.html'), 'utf8').replace('</html>', '<!-- an older kit --></html>'));
+    expect((await cli(dir, ['kit', '--out', 'kit.html', '--force'])).code).toBe(0);
+    expect(readFileSync(join(dir, 'kit.html')).equals(shipped)).toBe(true);
     const none = await cli(dir, ['kit']);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('say where to write the kit: --out recovery-kit.html');

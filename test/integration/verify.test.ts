@@ -188,7 +188,7 @@ describe('copies: made, read back, registered, and checked entry version by entr
     expect(r.code).toBe(8);
     const f = failing(r);
     expect(f[0]).toMatch(
-      /^copies: vault copy [0-9a-f]{8} at .*\/old\/secrets\.vault\.\d{8}T\d{6}Z \(generation 2, 0 days old\) lacks 1 entry version\(s\) the vault holds: copy the vault again$/,
+      /^copies: vault copy [0-9a-f]{8} at .*\/old\/secrets\.vault\.\d{8}T\d{6}Z-[0-9a-f]{8} \(generation 2, 0 days old\) lacks 1 entry version\(s\) the vault holds: copy the vault again$/,
     );
     expect(f[1]).toMatch(/^copies: key copy \.\/other\.key holds key id [0-9a-f]{16}, not a key of this vault$/);
     expect(f[2]).toMatch(/^copies: vault copy other\.vault is a copy of vault [0-9a-f]{12}, not of this vault \([0-9a-f]{12}\)$/);

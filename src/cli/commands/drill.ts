@@ -3,8 +3,6 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
-import { writeFileAtomic } from '../../fs/atomic.js';
-import { makeDirs } from '../../fs/dirs.js';
 import { recordDrill, runDrill } from '../../drill/drill.js';
 import { drillPlanFromVault } from '../../drill/init.js';
 import { parseDrillPlan } from '../../drill/plan.js';
@@ -56,7 +54,11 @@ export default function drill(cmd: Command, ctx: Context): void {
       const plan = parseDrillPlan(text, o.plan, dirname(planPath));
       if (plan.kubernetes && o.kubeconfig && !plan.kubernetes.kubeconfig) plan.kubernetes.kubeconfig = ctx.abs(o.kubeconfig);
       const k8sText = plan.kubernetes ? (await ctx.readFile(plan.kubernetes.plan, 'the restore plan')).toString('utf8') : undefined;
-      for (const f of [o.report, o.html]) if (f) ctx.checkOut(f, true);
+      for (const [f, kind] of [
+        [o.report, 'report'],
+        [o.html, 'html-report'],
+      ] as const)
+        if (f) ctx.checkOut(f, kind, false, { makeFolder: true });
       const identities = [...plan.shares.identities, ...(o.identity ?? []).map((f) => ctx.abs(f))];
       const shares: Share[] = [];
       for (const f of [...plan.shares.files, ...(o.share ?? []).map((f) => ctx.abs(f))]) shares.push(await readShare(ctx, f, identities));
@@ -71,7 +73,7 @@ export default function drill(cmd: Command, ctx: Context): void {
         env: ctx.io.env,
         keep: Boolean(o.keep),
         dryRun: Boolean(o.dryRun),
-        ...(o.writeKey ? { writeKey: ctx.checkOut(o.writeKey, false) } : {}),
+        ...(o.writeKey ? { writeKey: ctx.checkOut(o.writeKey, 'key', false) } : {}),
         operator: o.operator ?? ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown',
         now: () => ctx.now(),
         clock: () => performance.now(),
@@ -81,17 +83,16 @@ export default function drill(cmd: Command, ctx: Context): void {
       const html = drillHtml(result);
       const reportSha256 = createHash('sha256').update(md).digest('hex');
       const files: string[] = [];
-      const write = (path: string, data: string) => {
-        makeDirs(dirname(path));
-        writeFileAtomic(path, data, { mode: 0o644 });
+      const write = (path: string, data: string, kind: 'report' | 'html-report') => {
+        ctx.writeOut(path, data, kind, false, { makeFolder: true });
         files.push(path);
       };
-      if (o.report) write(ctx.abs(o.report), md);
-      if (o.html) write(ctx.abs(o.html), html);
+      if (o.report) write(ctx.abs(o.report), md, 'report');
+      if (o.html) write(ctx.abs(o.html), html, 'html-report');
       if (o.reportDir) {
         const base = join(ctx.abs(o.reportDir), `drill-${stamp(new Date(result.at))}${result.dryRun ? '-dry-run' : ''}`);
-        write(`${base}.md`, md);
-        write(`${base}.html`, html);
+        write(`${base}.md`, md, 'report');
+        write(`${base}.html`, html, 'html-report');
       }
       let recorded = false;
       if (!result.dryRun && key) {
@@ -139,7 +140,7 @@ export default function drill(cmd: Command, ctx: Context): void {
         o: { out: string; repo?: string; shares?: string; k8sPlan?: string; context?: string; scratch: string; rto: string; force?: boolean },
         sub: Command,
       ) => {
-        const out = ctx.checkOut(o.out, Boolean(o.force));
+        const out = ctx.checkOut(o.out, 'drill-plan', Boolean(o.force));
         const repoSpec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
         const text = await drillPlanFromVault({
           paths: ctx.paths(sub),
@@ -155,7 +156,7 @@ export default function drill(cmd: Command, ctx: Context): void {
           cwd: ctx.io.cwd,
         });
         parseDrillPlan(text, out, dirname(out));
-        writeFileAtomic(out, text, { mode: 0o644, exclusive: !o.force });
+        ctx.writeOut(out, text, 'drill-plan', Boolean(o.force));
         if (ctx.globals(sub).json) ctx.json({ plan: out });
         else ctx.info(`wrote ${out}: review it, then run vault-tool drill --plan ${o.out} --dry-run`);
       },

@@ -23,7 +23,7 @@ export default function exportCommand(cmd: Command, ctx: Context): void {
     .option('--redacted', 'write ***REDACTED*** instead of values (safe to share)')
     .option('--reveal', 'allow writing values to a terminal')
     .action(async (names: string[], o: ExportEnvOptions, sub: Command) => {
-      if (o.out) ctx.checkOut(o.out, Boolean(o.force));
+      if (o.out) ctx.checkOut(o.out, 'secret', Boolean(o.force));
       const { doc } = await readVault(ctx.paths(sub), ctx.storeOptions(sub));
       const json = ctx.globals(sub).json;
       const chosen = names.length
@@ -52,7 +52,7 @@ export default function exportCommand(cmd: Command, ctx: Context): void {
           : lines.join('\n') + '\n',
       );
       if (o.out) {
-        ctx.writeOut(o.out, body, Boolean(o.force));
+        ctx.writeOut(o.out, body, 'secret', Boolean(o.force));
         ctx.info(`wrote ${chosen.length} entr${chosen.length === 1 ? 'y' : 'ies'} to ${o.out} (mode 0600${o.redacted ? ', redacted' : ''})`);
         return;
       }

@@ -12,11 +12,11 @@ export default function get(cmd: Command, ctx: Context): void {
     .option('--reveal', 'allow printing the value to a terminal')
     .action(async (ref: string, o: { out?: string; force?: boolean; reveal?: boolean }) => {
       const { name, version } = parseRef(ref);
-      if (o.out) ctx.checkOut(o.out, Boolean(o.force));
+      if (o.out) ctx.checkOut(o.out, 'secret', Boolean(o.force));
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const got = getVersion(doc, name, version);
       if (o.out) {
-        ctx.writeOut(o.out, got.value, Boolean(o.force));
+        ctx.writeOut(o.out, got.value, 'secret', Boolean(o.force));
         ctx.info(`wrote ${name}@${got.version.version} to ${o.out} (mode 0600)`);
         return;
       }

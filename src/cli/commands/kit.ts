@@ -9,7 +9,7 @@ export default function kit(cmd: Command, ctx: Context): void {
     .option('--force', 'replace an existing file')
     .action(async (o: { out?: string; force?: boolean }) => {
       if (!o.out) throw new VaultError('usage', 'say where to write the kit: --out recovery-kit.html');
-      const out = ctx.checkOut(o.out, Boolean(o.force));
+      const out = ctx.checkOut(o.out, 'kit', Boolean(o.force));
       const r = writeKit(out, Boolean(o.force));
       if (ctx.globals(cmd).json) return ctx.json({ out, bytes: r.bytes, sha256: r.sha256 });
       ctx.out(`wrote ${o.out} (${r.bytes} bytes): open it in any browser, offline, to rebuild the vault key from shares and open the vault`);

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
-import { writeFileAtomic } from '../../fs/atomic.js';
-import { checkReplace } from '../../fs/replace.js';
 import { readVault } from '../../vault/store.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseVerificationPlan } from '../../verify/plan.js';
@@ -23,6 +21,7 @@ export default function status(cmd: Command, ctx: Context): void {
     .option('--rpo-file <file>', 'backups: RPO per component (YAML: rpo: { default: 24h, postgres/app: 6h })')
     .option('--prometheus <file>', 'write the status as Prometheus metrics (node_exporter textfile format), atomically')
     .action(async (o: { interval?: string; plan?: string; prometheus?: string; repo?: string; rpo?: string; rpoFile?: string }) => {
+      if (o.prometheus) ctx.checkOut(o.prometheus, 'metrics', false);
       let interval = parseInterval(o.interval ?? 'quarterly');
       const plan = o.plan ? parseVerificationPlan((await ctx.readFile(o.plan, 'the verification plan')).toString('utf8'), o.plan, ctx.io.cwd) : undefined;
       if (plan && !o.interval) interval = plan.interval;
@@ -37,10 +36,7 @@ export default function status(cmd: Command, ctx: Context): void {
         backups = backupStatus(await listRepo(repo), doc, rpo, now, rpo.named);
       }
       const s = vaultStatus(doc, interval, now, backups);
-      if (o.prometheus) {
-        checkReplace(ctx.abs(o.prometheus), 'output');
-        writeFileAtomic(ctx.abs(o.prometheus), metricsOf(s), { mode: 0o644 });
-      }
+      if (o.prometheus) ctx.writeOut(o.prometheus, metricsOf(s), 'metrics', false);
       if (ctx.globals(cmd).json) ctx.json(s);
       else {
         const last = s.lastVerification;

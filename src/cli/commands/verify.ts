@@ -1,10 +1,7 @@
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
-import { checkReplace } from '../../fs/replace.js';
-import { writeFileAtomic } from '../../fs/atomic.js';
-import { makeDirs } from '../../fs/dirs.js';
 import { readVault } from '../../vault/store.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseReadData, parseVerificationPlan, type VerificationPlan } from '../../verify/plan.js';
@@ -89,8 +86,8 @@ export default function verify(cmd: Command, ctx: Context): void {
       if (o.interval) plan.interval = parseInterval(o.interval);
       plan.against.push(...(o.against ?? []).map((a) => parseAgainst(a, ctx.io.cwd)));
       // Checked before the run, so a refused output leaves no record of a report nobody got.
-      if (o.report) ctx.checkOut(o.report, true);
-      if (o.prometheus) checkReplace(ctx.abs(o.prometheus), 'output');
+      if (o.report) ctx.checkOut(o.report, 'report', false);
+      if (o.prometheus) ctx.checkOut(o.prometheus, 'metrics', false);
       const shares = [];
       for (const f of o.shares ?? []) shares.push(await readShare(ctx, f, o.identity ?? []));
       if (o.repo) plan.backups = { repo: o.repo, readData: plan.backups?.readData ?? false };
@@ -152,18 +149,19 @@ export default function verify(cmd: Command, ctx: Context): void {
         ctx.warn(`this run is not recorded: ${e.message}`);
       }
       const reportFile = o.report ? ctx.abs(o.report) : o.reportDir ? join(ctx.abs(o.reportDir), `verify-${stamp(now)}.md`) : undefined;
-      if (reportFile) {
-        makeDirs(dirname(reportFile));
-        checkReplace(reportFile, 'output');
-        writeFileAtomic(reportFile, report, { mode: 0o644 });
-      }
+      if (reportFile) ctx.writeOut(reportFile, report, 'report', false, { makeFolder: true });
       if (o.prometheus) {
         const { doc } = await readVault(paths, store);
-        const backups = backupPlan
-          ? backupStatus(await listRepo({ dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } }), doc, () => undefined, now)
+        // A repository that cannot be listed (unreachable) is already a failed check: the metrics go out without its backups.
+        const listed = backupPlan
+          ? await listRepo({ dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } }).catch((e: unknown) => {
+              if (!(e instanceof VaultError)) throw e;
+              ctx.warn(`the metrics leave out the backups: ${e.message}`);
+              return [];
+            })
           : [];
-        checkReplace(ctx.abs(o.prometheus), 'output');
-        writeFileAtomic(ctx.abs(o.prometheus), metricsOf(vaultStatus(doc, plan.interval, now, backups)), { mode: 0o644 });
+        const backups = backupPlan ? backupStatus(listed, doc, () => undefined, now) : [];
+        ctx.writeOut(o.prometheus, metricsOf(vaultStatus(doc, plan.interval, now, backups)), 'metrics', false);
       }
       const failures = result.checks.filter((c) => !c.ok);
       if (ctx.globals(cmd).json) ctx.json({ ...result, reportSha256, ...(reportFile ? { report: reportFile } : {}), ...(nextDue ? { nextDue } : {}) });

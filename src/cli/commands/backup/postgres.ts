@@ -19,7 +19,7 @@ export default function backupPostgres(cmd: Command, ctx: Context): void {
         if (!o.all) return [await postgresComponent(env, o.dbname, opts)];
         if (o.dbname) checkDbname(o.dbname);
         const out: Component[] = [];
-        for (const db of await listDatabases(env, o.dbname)) out.push(await postgresComponent(env, db, opts));
+        for (const db of await listDatabases(env, o.dbname)) out.push(await postgresComponent(env, db, { ...opts, literal: true }));
         out.push(await postgresGlobals(env));
         return out;
       });

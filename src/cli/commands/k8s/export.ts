@@ -42,7 +42,7 @@ export default function k8sExport(cmd: Command, ctx: Context): void {
         throw new VaultError('usage', '--recipient and --armor are for the encrypted bundle, not --plaintext');
       if (o.plan && (names.length || o.prefix || o.secret))
         throw new VaultError('usage', '--plan chooses the Secrets; do not also name entries, --prefix or --secret');
-      if (o.out) ctx.checkOut(o.out, Boolean(o.force));
+      if (o.out) ctx.checkOut(o.out, 'secret', Boolean(o.force));
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       let plan;
       if (o.plan) {
@@ -59,7 +59,7 @@ export default function k8sExport(cmd: Command, ctx: Context): void {
       const body = o.plaintext ? m.yaml : sealBundle(doc, m.yaml, o.recipient ?? [], Boolean(o.armor));
       const what = `${plural(m.secrets, 'Secret')} (${plural(m.keys, 'key')})`;
       if (o.out) {
-        ctx.writeOut(o.out, body, Boolean(o.force));
+        ctx.writeOut(o.out, body, 'secret', Boolean(o.force));
         ctx.info(
           `wrote ${what} to ${o.out} (mode 0600, ${o.plaintext ? 'PLAINTEXT' : 'age-encrypted; `age -d -i vault.key FILE | kubectl apply -f -` restores it'})`,
         );

@@ -165,7 +165,7 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
       ctx.out(
         table(
           report.results.map((r) => [
-            '  ' + r.action,
+            '  ' + (r.action === 'deleted-not-recreated' ? 'DELETED, NOT RECREATED' : r.action),
             `${r.namespace}/${r.name}`,
             r.reason ? r.reason + (r.hint ? ` (hint: ${r.hint})` : '') : plural(r.keys.length, 'key'),
           ]),
@@ -173,9 +173,17 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
       );
       const c = report.counts;
       ctx.out(
-        `created ${c.created}, updated ${c.updated + c.recreated}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}${c['not-attempted'] ? `, not attempted ${c['not-attempted']}` : ''}`,
+        `created ${c.created}, updated ${c.updated + c.recreated}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}${c['not-attempted'] ? `, not attempted ${c['not-attempted']}` : ''}${c['deleted-not-recreated'] ? `, DELETED AND NOT RECREATED ${c['deleted-not-recreated']}` : ''}`,
       );
       if (report.aborted) ctx.out('nothing was written: --on-conflict fail found Secrets that differ');
+    }
+    if (report.lost.length) {
+      if (run.evidenceError) ctx.warn(`the restore's evidence record could not be written: ${run.evidenceError.message}`);
+      throw new VaultError(
+        'deleted',
+        `${report.lost.length === 1 ? 'a Secret was' : `${report.lost.length} Secrets were`} deleted and not created again: ${report.lost.join(', ')}; the cluster lacks ${report.lost.length === 1 ? 'it' : 'them'} now`,
+        { code: 'k8s-recreate-lost' },
+      );
     }
     if (run.evidenceError) {
       throw new VaultError(
