@@ -4,6 +4,8 @@ import { changed, updateVault, putEntry } from '../../dist/lib/index.js';
 
 const [vaultFile, keyFile, start] = process.argv.slice(2);
 const paths = { vaultFile, keyFile };
+// Loaded: the test's random kill instant counts from here, so a slow start under load still gets killed mid-write.
+process.stdout.write('ready\n');
 for (let n = Number(start); ; n++) {
   await updateVault(paths, {}, (doc) =>
     changed(putEntry(doc, { name: 'counter', type: 'generic', value: Buffer.from(String(n)), update: true, now: new Date() })),

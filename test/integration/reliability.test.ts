@@ -95,7 +95,11 @@ describe('crash safety', () => {
       let err = '';
       p.stdout.on('data', (c) => (out += c));
       p.stderr.on('data', (c) => (err += c));
-      await new Promise((r) => setTimeout(r, 60 + Math.random() * 250));
+      await new Promise<void>((r) => {
+        const ready = () => (out.includes('ready\n') ? r() : p.stdout.once('data', ready));
+        ready();
+      });
+      await new Promise((r) => setTimeout(r, Math.random() * 250));
       p.kill('SIGKILL');
       await new Promise((r) => p.on('close', r));
       expect(err).toBe('');
