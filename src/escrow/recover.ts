@@ -13,7 +13,8 @@ import { changed, keyFileBytes, readVaultFile, updateVault, type StoreOptions } 
 import { openVault, peekVault } from '../vault/container.js';
 import { addPendingEvidence, pendingEvidencePath } from '../vault/pending-evidence.js';
 import type { Share } from './envelope.js';
-import { combineShares, type CombineResult, type SetAside, type SetInfo, type ShareInput } from './combine.js';
+import { combineShares, type SetAside, type SetInfo, type ShareInput } from './combine.js';
+import { COMBINE_EVENT, combineRecord } from './combine-record.js';
 
 /**
  * Recovering the vault key from shares into a key file: checked against the
@@ -156,9 +157,19 @@ export async function recoverKeyFile(shares: ShareInput[], outPath: string, o: R
   const keptAside = existing ? `${out}.replaced-${now.toISOString().replace(/[:.]/g, '-')}` : undefined;
   // The record is kept beside the key file before the key is written, so a key never exists without one.
   const record = o.record
-    ? combineRecord(combined, key, out, { ...o.record, vaultFile: o.vaultFile, vault, keptAside, protected: Boolean(passphrase) })
+    ? combineRecord(combined, {
+        keyId: key.keyId,
+        keyFile: out,
+        replaced: keptAside ?? null,
+        protected: Boolean(passphrase),
+        operator: o.record.operator,
+        host: hostname(),
+        manifestKey: o.record.manifestKey ?? null,
+        vaultFile: o.vaultFile ?? null,
+        vault,
+      })
     : undefined;
-  const takeBack = record ? addPendingEvidence(out, { event: 'escrow.combine', at: now.toISOString(), data: record }) : undefined;
+  const takeBack = record ? addPendingEvidence(out, { event: COMBINE_EVENT, at: now.toISOString(), data: record }) : undefined;
   try {
     sweepTempFiles(out);
     if (keptAside) {
@@ -205,30 +216,6 @@ export async function recoverKeyFile(shares: ShareInput[], outPath: string, o: R
     protected: Boolean(passphrase),
     vault,
     ...(evidence ? { evidence } : {}),
-  };
-}
-
-/** The data of an `escrow.combine` record: never a share value, nor the text of a reason (a typo's reason quotes the group typed). */
-function combineRecord(
-  c: CombineResult,
-  key: VaultKey,
-  out: string,
-  o: { operator: string; manifestKey?: string; vaultFile?: string; vault: RecoverResult['vault']; keptAside?: string; protected: boolean },
-): Record<string, unknown> {
-  return {
-    keyId: key.keyId,
-    keyFile: out,
-    replaced: o.keptAside ?? null,
-    protected: o.protected,
-    setId: c.set.setId,
-    epoch: c.set.epoch,
-    custodians: c.used.map((s) => ({ index: s.index, label: s.label })),
-    setAside: c.setAside.map((a) => ({ name: a.name, why: a.kind })),
-    operator: o.operator,
-    host: hostname(),
-    manifestKey: o.manifestKey ?? null,
-    vaultFile: o.vaultFile ?? null,
-    vault: o.vault,
   };
 }
 
