@@ -86,17 +86,23 @@ export function inManifest(inputs: ShareInput[], manifest?: Manifest): ShareInpu
   });
 }
 
-/** The share as typed so far, for the terminal: each complete group marked good or mistyped, and how far along it is. */
+/**
+ * The share as typed so far, for the terminal: how far along it is (or which
+ * group is mistyped) first, then the groups, each complete one marked ✓ (its
+ * check character fits) or ✗ (mistyped), so the custodian compares them with
+ * the sheet as they type; the cursor stays at the end of what was typed.
+ */
 export function typedView(value: string, color: boolean): string {
   const paint = (c: 'green' | 'red' | 'dim', t: string) => (color ? styleText(c, t) : t);
+  const t = value.trim().toUpperCase();
+  if (!t) return '';
   const st = typingStatus(value);
-  const head = value.trim() ? (st.prefix ? `${PREFIX}-` : value.trim().toUpperCase().slice(0, 3)) : '';
-  if (value.trim() && !st.prefix && !PREFIX.startsWith(value.trim().toUpperCase().slice(0, 3))) return `${value}  ${paint('red', 'a share starts with VT1-')}`;
-  const groups = st.groups.map((g) => (g.state === 'ok' ? `${g.text}${paint('green', '✓')}` : g.state === 'typo' ? paint('red', `${g.text}✗`) : g.text));
+  if (!st.prefix) return PREFIX.startsWith(t.slice(0, 3)) && t.length <= 4 ? t : `${paint('red', '[a share starts with VT1-]')} ${t}`;
   const typo = st.groups.find((g) => g.state === 'typo');
   const done = st.groups.filter((g) => g.state === 'ok').length;
-  const note = typo ? paint('red', `  group ${typo.n}: mistyped`) : st.expected ? paint('dim', `  ${done}/${st.expected}`) : '';
-  return head + groups.join(' ') + note;
+  const note = typo ? paint('red', `[group ${typo.n} mistyped]`) : paint('dim', `[${done}/${st.expected ?? '?'}]`);
+  const groups = st.groups.map((g) => (g.state === 'ok' ? `${g.text}${paint('green', '✓')}` : g.state === 'typo' ? paint('red', `${g.text}✗`) : g.text));
+  return `${note} ${PREFIX}-${groups.join(' ')}`;
 }
 
 /**

@@ -82,11 +82,16 @@ async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare
   }
 }
 
-/** Answers from a prompt on a terminal; otherwise the question goes to stderr and one line is read from stdin. */
-async function answerSource(ctx: Context): Promise<(q: string, hidden: boolean) => Promise<string>> {
+/**
+ * Answers from a prompt on a terminal; otherwise the question goes to stderr
+ * and one line is read from stdin. `show` renders an answer as it is typed
+ * (a share group, marked by its check character, so the custodian sees what
+ * they type).
+ */
+async function answerSource(ctx: Context): Promise<(q: string, show?: (v: string) => string) => Promise<string>> {
   if (ctx.io.stdinIsTTY) {
-    const { input, password } = await import('@inquirer/prompts');
-    return (q, hidden) => (hidden ? password({ message: q }) : input({ message: q }));
+    const { input } = await import('@inquirer/prompts');
+    return (q, show) => input({ message: q, ...(show ? { transformer: (v: string, { isFinal }: { isFinal: boolean }) => (isFinal ? '' : show(v)) } : {}) });
   }
   return (q) => ctx.readLine(q);
 }
@@ -95,7 +100,7 @@ async function confirmCustodians(ctx: Context, custodians: Custodian[], threshol
   const ask = await answerSource(ctx);
   ctx.info(`ceremony: ${custodians.length} custodians, any ${threshold} recover the key:`);
   for (const c of custodians) ctx.info(`  - ${c.label}${c.recipient ? ` (share encrypted to ${c.recipient})` : ''}`);
-  const yes = (await ask('Are these the custodians? (yes/no)', false)).trim().toLowerCase();
+  const yes = (await ask('Are these the custodians? (yes/no)')).trim().toLowerCase();
   if (yes !== 'yes' && yes !== 'y') throw new VaultError('usage', 'ceremony cancelled: custodians not confirmed');
 }
 
@@ -108,7 +113,11 @@ async function ceremony(ctx: Context, cmd: Command, r: SplitResult): Promise<voi
     const groups = lib.shareGroups(s);
     const g = lib.receiptGroup(s, groups.length);
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const typed = (await ask(`${s.label}: type group ${g + 1} of your share as proof of receipt`, true)).trim().toUpperCase();
+      const mark = (v: string) => {
+        const t = v.trim().toUpperCase();
+        return t.length < 5 ? t : `${t} ${lib.checkGroup(g, t) ? '✓' : '✗ mistyped'}`;
+      };
+      const typed = (await ask(`${s.label}: type group ${g + 1} of your share as proof of receipt`, mark)).trim().toUpperCase();
       if (typed === groups[g]) {
         confirmed.push({ label: s.label, group: g + 1 });
         ctx.info(`${s.label}: receipt confirmed`);
