@@ -68,9 +68,11 @@ export function addPendingEvidence(keyFile: string, rec: PendingRecord): () => v
 
 /**
  * Stages the records waiting beside `keyFile` into `doc` (inside a vault
- * update that writes). Returns what to run once the vault is written (removes
- * the file), or undefined when nothing waits. A file that cannot be read is
- * left in place and named in a warning: it never stops the write.
+ * update that writes): those of a key this vault knows (its key, a pending
+ * or retired one), or that name no key. Returns what to run once the vault
+ * is written (removes the file, or keeps only the records of other keys),
+ * or undefined when nothing is carried. A file that cannot be read is left
+ * in place and named in a warning: it never stops the write.
  */
 export function stagePendingEvidence(keyFile: string, doc: VaultDocument, now: Date, warn?: (m: string) => void): (() => void) | undefined {
   let records: PendingRecord[];
@@ -80,8 +82,17 @@ export function stagePendingEvidence(keyFile: string, doc: VaultDocument, now: D
     warn?.(`${(e as Error).message}: its records were not carried into the evidence log; the file is left as it is`);
     return undefined;
   }
-  if (!records.length) return undefined;
+  const known = new Set([doc.key.keyId, doc.pendingKey?.keyId, ...(doc.retiredKeys ?? []).map((k) => k.keyId)]);
+  const ours = (r: PendingRecord) => typeof r.data.keyId !== 'string' || known.has(r.data.keyId);
+  const carry = records.filter(ours);
+  const keep = records.filter((r) => !ours(r));
   const file = pendingEvidencePath(keyFile);
-  for (const r of records) recordEvidence(doc, r.event, { ...r.data, deferred: { at: r.at, file } }, now);
-  return () => removeQuietly(file);
+  if (keep.length)
+    warn?.(`${file}: ${keep.length} record${keep.length === 1 ? ' is' : 's are'} of a key this vault does not know (key id ${[...new Set(keep.map((r) => String(r.data.keyId)))].join(', ')}): left in the file`);
+  if (!carry.length) return undefined;
+  for (const r of carry) recordEvidence(doc, r.event, { ...r.data, deferred: { at: r.at, file } }, now);
+  return () => {
+    if (keep.length) writeFileAtomic(file, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+    else removeQuietly(file);
+  };
 }

@@ -232,9 +232,13 @@ describe('escrow combine leaves a record: who rebuilt the key, from which custod
     copyFileSync(join(dir, 'secrets.vault.evidence.jsonl'), join(fresh, 'secrets.vault.evidence.jsonl'));
     expect((await cli(fresh, ['list'])).code).toBe(0);
     expect(existsSync(pending)).toBe(true);
+    // A record of another key (not this vault's) is not carried into its log: it stays, and the write says so.
+    const foreign = JSON.stringify({ event: 'escrow.combine', at: '2030-01-01T00:00:00.000Z', data: { ...waiting[0].data, keyId: '0123456789abcdef' } });
+    writeFileSync(pending, readFileSync(pending, 'utf8') + foreign + '\n');
     const w = await cli(fresh, ['add', 'after/restore', '-t', 'kek', '--generate']);
     expect(w.code, w.stderr).toBe(0);
-    expect(existsSync(pending)).toBe(false);
+    expect(w.stderr).toContain(`${pending}: 1 record is of a key this vault does not know (key id 0123456789abcdef): left in the file`);
+    expect(readFileSync(pending, 'utf8')).toBe(foreign + '\n');
     const recs = JSON.parse((await cli(fresh, ['evidence', 'verify', '--json'])).stdout);
     const rec = recs.find((x: { event: string }) => x.event === 'escrow.combine');
     expect(rec.data).toMatchObject({ operator: 'restorer', vault: 'none', deferred: { at: waiting[0].at, file: pending } });
