@@ -88,7 +88,9 @@ export function stagePendingEvidence(keyFile: string, doc: VaultDocument, now: D
   const keep = records.filter((r) => !ours(r));
   const file = pendingEvidencePath(keyFile);
   if (keep.length)
-    warn?.(`${file}: ${keep.length} record${keep.length === 1 ? ' is' : 's are'} of a key this vault does not know (key id ${[...new Set(keep.map((r) => String(r.data.keyId)))].join(', ')}): left in the file`);
+    warn?.(
+      `${file}: ${keep.length} record${keep.length === 1 ? ' is' : 's are'} of a key this vault does not know (key id ${[...new Set(keep.map((r) => String(r.data.keyId)))].join(', ')}): left in the file`,
+    );
   if (!carry.length) return undefined;
   for (const r of carry) recordEvidence(doc, r.event, { ...r.data, deferred: { at: r.at, file } }, now);
   return () => {
