@@ -46,6 +46,7 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'kit-not-built': 'build vault-tool first (`npm run build` in its source tree), or install its package, which ships the kit',
   'reshare-still-pending': 'run `vault-tool rekey --abort` to drop it, or `vault-tool escrow reshare --rekey` again to go on',
   'bad-share': 'check each share with `vault-tool escrow check SHARE --manifest manifest.json`',
+  'share-sets-ambiguous': 'give the shares of one set only: `vault-tool escrow status` names the current set (or --manifest keeps only the shares it lists)',
   'k8s-skipped-type': 'pass --include-all-types to import it',
   'k8s-import-which': 'name Secrets, or use -l SELECTOR, -A, or --from-file FILE',
   'k8s-export-loose': 'put them into one with --secret NAME [-n NAMESPACE], or export a --plan',

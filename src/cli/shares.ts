@@ -1,10 +1,13 @@
+import { styleText } from 'node:util';
 import { VaultError } from '../errors/errors.js';
 import { decrypt, isArmored } from '../age/index.js';
 import { LIMITS } from '../fs/read.js';
 import { parseKeyFile } from '../vault/keyfile.js';
 import type { Share } from '../escrow/envelope.js';
 import { parseShareFile, shareFileManifestKey, shareFileWarnings } from '../escrow/files.js';
-import { parseManifest, type Manifest } from '../escrow/manifest.js';
+import { checkShareInManifest, manifestKeyFingerprint, parseManifest, type Manifest } from '../escrow/manifest.js';
+import { groupSets, isUnreadable, nameOf, type ShareInput } from '../escrow/combine.js';
+import { PREFIX, typingStatus } from '../escrow/text.js';
 import type { Context } from './context.js';
 
 /** Reads a share file, decrypting `.age` shares with the given identity files; warns about edited comments. */
@@ -44,17 +47,82 @@ export async function readManifest(ctx: Context, path: string): Promise<Manifest
   return parseManifest(Buffer.from(await ctx.readFile(abs, 'the manifest', LIMITS.text)).toString('utf8'), abs);
 }
 
-/** Interactive recovery: each custodian types their share; a typo is rejected on the spot, naming the group. */
+/**
+ * Reads share files for combining: a file that is not a readable share (a
+ * typo, a damaged or edited file, a share not in the manifest) does not stop
+ * the others; it is handed on as unreadable, so that with more than K it is
+ * set aside and named. Errors of the command line itself (a missing file, an
+ * encrypted share without its identity) still stop here.
+ */
+export async function readShares(ctx: Context, files: string[], identities: string[], manifest?: Manifest): Promise<ShareInput[]> {
+  const manifestKey = manifest ? manifestKeyFingerprint(manifest.publicKey) : undefined;
+  const out: ShareInput[] = [];
+  for (const f of files) {
+    try {
+      const s = await readShare(ctx, f, identities, manifestKey);
+      if (manifest) checkShareInManifest(s, manifest);
+      out.push(s);
+    } catch (e) {
+      if (!(e instanceof VaultError) || e.kind !== 'bad-share') throw e;
+      const reason = e.message.startsWith(`${f}: `) ? e.message : `${f}: ${e.message}`;
+      out.push({ name: f, reason, ...(e.hint ? { hint: e.hint } : {}) });
+    }
+  }
+  return out;
+}
+
+/** Typed shares checked against the signed manifest: one not listed in it is handed on as unreadable (set aside when the others are enough). */
+export function inManifest(inputs: ShareInput[], manifest?: Manifest): ShareInput[] {
+  if (!manifest) return inputs;
+  return inputs.map((s) => {
+    if (isUnreadable(s)) return s;
+    try {
+      checkShareInManifest(s, manifest);
+      return s;
+    } catch (e) {
+      if (!(e instanceof VaultError)) throw e;
+      return { name: nameOf(s), reason: `${nameOf(s)}: ${e.message}` };
+    }
+  });
+}
+
+/**
+ * The share as typed so far, for the terminal: how far along it is (or which
+ * group is mistyped) first, then the groups, each complete one marked ✓ (its
+ * check character fits) or ✗ (mistyped), so the custodian compares them with
+ * the sheet as they type; the cursor stays at the end of what was typed.
+ */
+export function typedView(value: string, color: boolean): string {
+  const paint = (c: 'green' | 'red' | 'dim', t: string) => (color ? styleText(c, t) : t);
+  const t = value.trim().toUpperCase();
+  if (!t) return '';
+  const st = typingStatus(value);
+  if (!st.prefix) return PREFIX.startsWith(t.slice(0, 3)) && t.length <= 4 ? t : `${paint('red', '[a share starts with VT1-]')} ${t}`;
+  const typo = st.groups.find((g) => g.state === 'typo');
+  const done = st.groups.filter((g) => g.state === 'ok').length;
+  const note = typo ? paint('red', `[group ${typo.n} mistyped]`) : paint('dim', `[${done}/${st.expected ?? '?'}]`);
+  const groups = st.groups.map((g) => (g.state === 'ok' ? `${g.text}${paint('green', '✓')}` : g.state === 'typo' ? paint('red', `${g.text}✗`) : g.text));
+  return `${note} ${PREFIX}-${groups.join(' ')}`;
+}
+
+/**
+ * Interactive recovery: each custodian types their share and sees it as they
+ * type, group by group, each complete group marked good (✓) or mistyped (✗)
+ * by its check character, so it can be compared with the sheet; a share that
+ * does not decode is rejected on Enter, naming the group.
+ */
 async function promptShares(ctx: Context): Promise<Share[]> {
-  const { password, confirm } = await import('@inquirer/prompts');
+  const { input, confirm } = await import('@inquirer/prompts');
+  const color = !ctx.io.env.NO_COLOR;
   const shares: Share[] = [];
   for (;;) {
-    const text = await password({
+    let accepted: Share | undefined;
+    const text = await input({
       message: `Share ${shares.length + 1} (VT1-…), typed by its custodian:`,
-      mask: '*',
+      transformer: (value, { isFinal }) => (isFinal && accepted ? `${nameOf(accepted)}, set ${accepted.setId}` : typedView(value, color)),
       validate: (t: string) => {
         try {
-          parseShareFile(t);
+          accepted = parseShareFile(t);
           return true;
         } catch (e) {
           return (e as Error).message.replace(/^share: /, '');
@@ -62,23 +130,45 @@ async function promptShares(ctx: Context): Promise<Share[]> {
       },
     });
     const s = parseShareFile(text);
-    ctx.info(`accepted share ${s.index} of ${s.count} from ${s.label} (set ${s.setId})`);
+    ctx.info(`accepted share ${s.index} of ${s.count} from ${s.label} (set ${s.setId}, epoch ${s.epoch})`);
     shares.push(s);
+    const sets = groupSets(shares);
+    const ready = sets.find((x) => x.have >= x.threshold);
+    if (!ready) continue;
+    const others = sets.length > 1 ? ` (shares of ${sets.length} sets were typed)` : '';
     if (
-      shares.length >= s.threshold &&
-      !(await confirm({ message: `${shares.length} of ${s.threshold} needed shares entered. Enter another?`, default: false }))
+      !(await confirm({
+        message: `${ready.have} of the ${ready.threshold} shares needed for set ${ready.setId} entered${others}. Enter another?`,
+        default: false,
+      }))
     )
       return shares;
   }
 }
 
-/** Shares typed by custodians: one at a time at a prompt on a terminal, else blank-line-separated on stdin. */
+/** Shares typed by custodians: one at a time at a prompt on a terminal, else blank-line-separated on stdin; the first block that does not read stops here. */
 export async function typedShares(ctx: Context): Promise<Share[]> {
+  const all = await typedShareInputs(ctx);
+  const bad = all.find(isUnreadable);
+  if (bad) throw new VaultError('bad-share', bad.reason, bad.hint);
+  return all as Share[];
+}
+
+/** Shares typed by custodians, as typedShares, but a block on stdin that does not read is handed on as unreadable (set aside when the others are enough). */
+export async function typedShareInputs(ctx: Context): Promise<ShareInput[]> {
   if (ctx.io.stdinIsTTY) return promptShares(ctx);
   const text = (await ctx.stdin('shares', LIMITS.text)).toString('utf8');
   const blocks = text
     .split(/\n\s*\n/)
     .map((b) => b.trim())
     .filter(Boolean);
-  return blocks.map((b, i) => parseShareFile(b, `share ${i + 1} on stdin`));
+  return blocks.map((b, i): ShareInput => {
+    const name = `share ${i + 1} on stdin`;
+    try {
+      return parseShareFile(b, name);
+    } catch (e) {
+      if (!(e instanceof VaultError) || e.kind !== 'bad-share') throw e;
+      return { name, reason: e.message, ...(e.hint ? { hint: e.hint } : {}) };
+    }
+  });
 }

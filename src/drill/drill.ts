@@ -215,7 +215,7 @@ export async function runDrill(input: DrillInput, planText: { kubernetes?: strin
         throw fail(err.message, err.hint ?? 'bring the number of custodians the message names, each with their own share');
       }
       custodians = r.used.map((s) => s.label);
-      key = keyFromScalar(r.secret, input.now().toISOString());
+      key = keyFromScalar(r.secret, r.keyCreatedAt ?? input.now().toISOString());
       r.secret.fill(0);
       if (!ids.includes(key.keyId))
         throw fail(

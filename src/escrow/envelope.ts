@@ -4,13 +4,16 @@ import { concat, fromHex, fromUtf8, toHex, utf8 } from '../age/bytes.js';
 
 /**
  * The share envelope (docs/FORMAT.md, "Share envelope"), big-endian:
- *   version u8 (=1) | set id 8 | epoch u16 | threshold u8 | count u8 | index u8
- *   | key id 8 | label length u8 | label UTF-8 | share length u8 | share bytes
- * The text form and share files add a SHA-256 checksum around it.
+ *   version u8 | set id 8 | epoch u16 | threshold u8 | count u8 | index u8
+ *   | key id 8 | (version 2: key file created u48, ms since 1970, 0 = not recorded)
+ *   | label length u8 | label UTF-8 | share length u8 | share bytes
+ * Version 1 (no creation time) is still read. The text form and share files
+ * add a SHA-256 checksum around it.
  * No Node API here: the browser recovery kit decodes shares with this code.
  */
-export const ENVELOPE_VERSION = 1;
+export const ENVELOPE_VERSION = 2;
 export const MAX_LABEL = 48;
+const SUPPORTED = [1, 2];
 
 export interface Share {
   version: number;
@@ -20,6 +23,11 @@ export interface Share {
   count: number;
   index: number;
   keyId: string; // 16 hex
+  /**
+   * The `# created:` time of the key file that was split (version 2), so a
+   * key file rebuilt from shares is the original byte for byte.
+   */
+  keyCreatedAt?: string;
   label: string;
   share: Uint8Array; // shamir-secret-sharing output: y values then the x coordinate
 }
@@ -37,9 +45,35 @@ export function checkLabel(label: string): string {
   return label;
 }
 
+/** 9999-12-31T23:59:59.999Z: the last time with a four-digit year. */
+const MAX_MS = 253402300799999;
+
+/**
+ * The milliseconds of a key file's `# created:` time when the text is exactly
+ * what vault-tool writes (an ISO-8601 UTC time with milliseconds), so the
+ * same text comes back from them; undefined for any other text.
+ */
+export function createdMillis(createdAt: string | undefined): number | undefined {
+  if (!createdAt || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(createdAt)) return undefined;
+  const ms = Date.parse(createdAt);
+  if (!Number.isSafeInteger(ms) || ms <= 0 || ms > MAX_MS || new Date(ms).toISOString() !== createdAt) return undefined;
+  return ms;
+}
+
+function u48(ms: number): Uint8Array {
+  const out = new Uint8Array(6);
+  let v = ms;
+  for (let i = 5; i >= 0; i--) {
+    out[i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+  return out;
+}
+
 export function encodeEnvelope(s: Share): Uint8Array {
+  if (!SUPPORTED.includes(s.version)) throw new VaultError('internal', `share envelope version ${s.version} cannot be written`);
   const label = utf8(checkLabel(s.label));
-  const head = new Uint8Array(23);
+  const head = new Uint8Array(22);
   head[0] = s.version;
   head.set(fromHex(s.setId), 1);
   head[9] = s.epoch >> 8;
@@ -48,8 +82,13 @@ export function encodeEnvelope(s: Share): Uint8Array {
   head[12] = s.count;
   head[13] = s.index;
   head.set(fromHex(s.keyId), 14);
-  head[22] = label.length;
-  return concat(head, label, new Uint8Array([s.share.length]), s.share);
+  const parts: Uint8Array[] = [head];
+  if (s.version >= 2) {
+    const ms = s.keyCreatedAt === undefined ? 0 : createdMillis(s.keyCreatedAt);
+    if (ms === undefined) throw new VaultError('internal', `key creation time ${JSON.stringify(s.keyCreatedAt)} cannot be carried in a share`);
+    parts.push(u48(ms));
+  } else if (s.keyCreatedAt !== undefined) throw new VaultError('internal', 'a version 1 share carries no key creation time');
+  return concat(...parts, new Uint8Array([label.length]), label, new Uint8Array([s.share.length]), s.share);
 }
 
 function labelOf(b: Uint8Array): string {
@@ -62,13 +101,19 @@ function labelOf(b: Uint8Array): string {
 
 export function decodeEnvelope(b: Uint8Array): Share {
   const bad = (m: string) => new VaultError('bad-share', `malformed share: ${m}`);
-  if (b.length < 25) throw bad('too short');
-  if (b[0] !== ENVELOPE_VERSION) throw new VaultError('bad-share', `share format ${b[0]} is not supported by this vault-tool`, 'upgrade vault-tool');
-  const labelLen = b[22]!;
-  const shareLenAt = 23 + labelLen;
+  if (b.length < 1) throw bad('too short');
+  if (!SUPPORTED.includes(b[0]!)) throw new VaultError('bad-share', `share format ${b[0]} is not supported by this vault-tool`, 'upgrade vault-tool');
+  const timeLen = b[0]! >= 2 ? 6 : 0;
+  const labelLenAt = 22 + timeLen;
+  if (b.length < labelLenAt + 3) throw bad('too short');
+  const labelLen = b[labelLenAt]!;
+  const shareLenAt = labelLenAt + 1 + labelLen;
   if (b.length < shareLenAt + 1) throw bad('truncated label');
   const shareLen = b[shareLenAt]!;
   if (b.length !== shareLenAt + 1 + shareLen) throw bad('length mismatch');
+  let ms = 0;
+  for (let i = 22; i < 22 + timeLen; i++) ms = ms * 256 + b[i]!;
+  if (ms > MAX_MS) throw bad('key creation time out of range');
   const s: Share = {
     version: b[0]!,
     setId: toHex(b.subarray(1, 9)),
@@ -77,7 +122,8 @@ export function decodeEnvelope(b: Uint8Array): Share {
     count: b[12]!,
     index: b[13]!,
     keyId: toHex(b.subarray(14, 22)),
-    label: labelOf(b.subarray(23, shareLenAt)),
+    ...(ms ? { keyCreatedAt: new Date(ms).toISOString() } : {}),
+    label: labelOf(b.subarray(labelLenAt + 1, shareLenAt)),
     share: new Uint8Array(b.subarray(shareLenAt + 1)),
   };
   if (s.threshold < 2 || s.count < s.threshold || s.index < 1 || s.index > s.count) throw bad('inconsistent threshold, count or index');

@@ -3,25 +3,34 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { encrypt, armor, parseRecipient } from '../age/index.js';
-import { isProtectedKeyFile, keyFileWorkFactor, keyFromScalar, keyIdOf, keyScalar, newKeyPath, parseKeyFile, type VaultKey } from '../vault/keyfile.js';
-import { clampScalar, isClamped, X25519Identity } from '../age/x25519.js';
+import { formatKeyFile, isProtectedKeyFile, keyIdOf, keyScalar, newKeyPath, type VaultKey } from '../vault/keyfile.js';
+import { clampScalar } from '../age/x25519.js';
 import { exists, firstNonFolder, makeDir, makeDirs } from '../fs/dirs.js';
 import { fsError } from '../fs/errors.js';
-import { resolveTarget } from '../fs/target.js';
-import { checkOutput } from '../fs/output.js';
 import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
-import { changed, keyFileBytes, loadKey, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
-import { openVault, peekVault } from '../vault/container.js';
+import { changed, loadKey, readVault, readVaultFile, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { peekVault } from '../vault/container.js';
 import { abortRekey, confirmRekey, startRekey, type RekeyConfirmed } from '../vault/rekey.js';
 import { recordEvidence } from '../vault/evidence.js';
 import type { VaultDocument } from '../vault/document.js';
 import { shredPath, writeStagingMarker } from '../vault/staging.js';
 import { checkLabel, type Share } from './envelope.js';
 import { manifestKeyFingerprint, parseManifest, signManifest, type Manifest, type ManifestBody } from './manifest.js';
-import { combineShares, splitSecret } from './shares.js';
+import { splitSecret } from './shares.js';
 import { formatShareFile, shareFileName, slug } from './files.js';
 import { renderSheet } from './sheet.js';
+import { idOfSecret, recoveredKey } from './recover.js';
+
+export {
+  idOfSecret,
+  keyIdOfFile,
+  recoveredKey,
+  recoverKeyFile,
+  type CombineEvidence,
+  type RecoverOptions,
+  type RecoverResult,
+} from './recover.js';
 
 export interface Custodian {
   label: string;
@@ -44,9 +53,6 @@ export function escrowOf(doc: VaultDocument): EscrowDoc {
   doc.escrow = e;
   return e;
 }
-
-/** Key id of a recovered scalar; a non-canonical scalar (see clampScalar) never matches. */
-export const idOfSecret = (secret: Uint8Array) => (isClamped(secret) ? keyIdOf(new X25519Identity(secret).recipient) : '');
 
 /** "alice" or "alice=age1…"; names must be distinct. */
 export function parseCustodian(spec: string): Custodian {
@@ -81,6 +87,22 @@ export interface SplitResult {
   selfTested: number;
   subsets: number;
   shares: Share[];
+  /** Whether a key file rebuilt from these shares is the split key file byte for byte (false: not as vault-tool writes it). */
+  keyFileExact: boolean;
+}
+
+/**
+ * Whether the key file a share rebuilds (recoveredKey) is the file that was
+ * split, byte for byte. A protected file is compared by what it protects,
+ * which the scrypt salt makes differ anyway: only its plaintext can match.
+ */
+function rebuildsExactly(s: Share, key: VaultKey, keyFile: string | undefined): boolean {
+  if (!s.keyCreatedAt) return false;
+  const rebuilt = formatKeyFile(recoveredKey(clampScalar(keyScalar(key)), s.keyCreatedAt, new Date()));
+  if (rebuilt !== formatKeyFile(key)) return false;
+  if (!keyFile || !exists(keyFile)) return true;
+  const data = readFileCapped(keyFile, 'key file', LIMITS.keyFile);
+  return isProtectedKeyFile(data) || Buffer.from(rebuilt).equals(data);
 }
 
 /** The files a split writes, named from the custodians alone (so they can be checked before anything happens). */
@@ -225,6 +247,7 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
         threshold: o.threshold,
         labels: o.custodians.map((c) => c.label),
         epoch,
+        ...(key.createdAt ? { keyCreatedAt: key.createdAt } : {}),
         keyIdOf: idOfSecret,
         ...(o.selfTestLimit ? { selfTestLimit: o.selfTestLimit } : {}),
       });
@@ -298,7 +321,8 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
         },
         now,
       );
-      return changed({ state, files, manifestFile, selfTested, subsets, shares });
+      const keyFileExact = rebuildsExactly(shares[0]!, key, o.keyFile ?? (opts.key ? undefined : paths.keyFile));
+      return changed({ state, files, manifestFile, selfTested, subsets, shares, keyFileExact });
     });
     unmark?.();
     return r;
@@ -308,132 +332,6 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
     if (stage) shredPath(stage);
     unmark?.();
     throw e;
-  }
-}
-
-export interface RecoverOptions {
-  force?: boolean;
-  now?: Date;
-  /** The vault the key is meant to open; checked before anything is written (its key ids need no key). */
-  vaultFile?: string;
-  /** Write the key even when it does not open `vaultFile`. */
-  skipVaultCheck?: boolean;
-  /** Asked when the key file must be passphrase-protected (as the vault or the replaced file says, or `protect`). */
-  getPassphrase?: () => Promise<Uint8Array>;
-  protect?: boolean;
-}
-
-export interface RecoverResult {
-  key: VaultKey;
-  bad: Share[];
-  /** Why each of `bad` was set aside, in the same order. */
-  reasons: string[];
-  used: Share[];
-  /** Where the key file that was replaced now is (never deleted). */
-  keptAside?: string;
-  protected: boolean;
-  /** opens: the key opens vaultFile; none: no vault there to check; other: it does not (written to a new file, or the check was skipped). */
-  vault: 'opens' | 'none' | 'other';
-}
-
-/**
- * Recovers the vault key from shares and writes it as a key file (0600).
- * Before writing: the key is checked against the vault's key ids (a key from
- * an older split may go to a new file, but never replaces a key file unless
- * `skipVaultCheck`), an existing file is
- * replaced only with `force` and is kept aside, never deleted; the new file
- * keeps the protection the key had (the vault records it) or the replaced
- * file had.
- */
-export async function recoverKeyFile(shares: Share[], outPath: string, o: RecoverOptions = {}): Promise<RecoverResult> {
-  // A link is written through (the key it names is replaced, and kept aside, in its own folder).
-  const out = resolveTarget(outPath);
-  const existing = exists(out);
-  if (existing && !o.force) throw new VaultError('exists', `${outPath} already exists; refusing to overwrite it`, { code: 'combine-exists' });
-  if (existing) {
-    // Only a key file is replaced: never a vault, a device, or anything else.
-    checkOutput(out, 'key', { force: true });
-    const data = readFileCapped(out, 'key file', LIMITS.keyFile);
-    if (!isProtectedKeyFile(data)) {
-      try {
-        parseKeyFile(data.toString('utf8'));
-      } catch (e) {
-        throw new VaultError('exists', `refusing to replace ${outPath}: it is not a valid key file (${(e as Error).message})`, { code: 'replace-refused' });
-      }
-    }
-    // A key is replaced only by one checked against the vault it must open.
-    if (!o.skipVaultCheck && !(o.vaultFile && exists(o.vaultFile))) {
-      throw new VaultError(
-        'not-found',
-        `refusing to replace key file ${outPath}: there is no vault${o.vaultFile ? ` at ${o.vaultFile}` : ''} to check the recovered key against`,
-        { code: 'combine-no-vault' },
-      );
-    }
-  }
-  const { secret, bad, used, reasons } = await combineShares(shares, idOfSecret);
-  const key = keyFromScalar(secret, (o.now ?? new Date()).toISOString());
-  let vault: RecoverResult['vault'] = 'none';
-  let protect = Boolean(o.protect);
-  let recordedLogN: number | undefined;
-  if (o.vaultFile && exists(o.vaultFile)) {
-    const file = readVaultFile(o.vaultFile);
-    const meta = peekVault(file);
-    if (!meta.keyIds.includes(key.keyId)) {
-      // Writing a new file destroys nothing (an old key is wanted for old copies); replacing one must not lose the key that opens the vault.
-      if (existing && !o.skipVaultCheck) {
-        throw new VaultError(
-          'wrong-key',
-          `the recovered key (key id ${key.keyId}) does not open ${o.vaultFile}, which opens with key id${meta.keyIds.length > 1 ? 's' : ''} ${meta.keyIds.join(', ')}: the shares are from a split of an older key`,
-          { code: 'combine-older-key' },
-        );
-      }
-      vault = 'other';
-    } else {
-      const { doc } = openVault(file, key.identity, key.keyId);
-      const meta = doc.key.keyId === key.keyId ? doc.key : doc.pendingKey?.keyId === key.keyId ? doc.pendingKey : undefined;
-      if (meta?.protected) protect = true;
-      // The work factor the key's file had (recorded since it was made), kept for the recovered file.
-      recordedLogN = meta?.protected ? meta.workFactor : undefined;
-      vault = 'opens';
-    }
-  }
-  let logN: number | undefined = recordedLogN;
-  if (existing) {
-    const replaced = keyFileWorkFactor(readFileCapped(out, 'key file', LIMITS.keyFile));
-    if (replaced !== undefined) {
-      protect = true;
-      logN = Math.max(replaced, logN ?? 0);
-    }
-  }
-  let passphrase: Uint8Array | undefined;
-  if (protect) {
-    if (!o.getPassphrase) throw new VaultError('passphrase', 'the key file must be passphrase-protected (as the vault key was), and no passphrase was given');
-    passphrase = await o.getPassphrase();
-  }
-  const bytes = keyFileBytes(key, passphrase, logN);
-  let keptAside: string | undefined;
-  sweepTempFiles(out);
-  if (existing) {
-    keptAside = `${out}.replaced-${(o.now ?? new Date()).toISOString().replace(/[:.]/g, '-')}`;
-    try {
-      linkSync(out, keptAside);
-    } catch (e) {
-      throw fsError(e, 'keep the replaced key file as', keptAside);
-    }
-    writeFileAtomic(out, bytes);
-  } else {
-    writeFileAtomic(out, bytes, { exclusive: true });
-  }
-  return { key, bad, used, reasons, ...(keptAside ? { keptAside } : {}), protected: Boolean(passphrase), vault };
-}
-
-/** The key id a plaintext key file names (null when protected or unreadable): for messages only. */
-export function keyIdOfFile(path: string): string | null {
-  try {
-    const data = readFileCapped(path, 'key file', LIMITS.keyFile);
-    return isProtectedKeyFile(data) ? null : parseKeyFile(data.toString('utf8')).keyId;
-  } catch {
-    return null;
   }
 }
 

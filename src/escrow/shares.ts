@@ -1,14 +1,30 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { combine as shamirCombine, split as shamirSplit } from 'shamir-secret-sharing';
 import { VaultError } from '../errors/errors.js';
-import { checkLabel, checkParams, ENVELOPE_VERSION, type Share } from './envelope.js';
+import { checkLabel, checkParams, createdMillis, ENVELOPE_VERSION, type Share } from './envelope.js';
 import { binomial, subsets, type KeyIdOf } from './combine.js';
 
 /**
  * Split, with a self-test of every K-subset; combining is in combine.ts
  * (browser-safe, shared with the recovery kit).
  */
-export { binomial, combineShares, shareProblems, SHARE_BYTES, type CombineResult, type KeyIdOf, type ShareProblem } from './combine.js';
+export {
+  binomial,
+  combineShares,
+  groupSets,
+  isUnreadable,
+  setName,
+  shareProblems,
+  SHARE_BYTES,
+  type CombineResult,
+  type KeyIdOf,
+  type SetAside,
+  type SetInfo,
+  type ShareInput,
+  type ShareProblem,
+  type ShareSet,
+  type UnreadableShare,
+} from './combine.js';
 
 export interface SplitInput {
   secret: Uint8Array;
@@ -16,6 +32,8 @@ export interface SplitInput {
   threshold: number;
   labels: string[];
   epoch: number;
+  /** The key file's `# created:` time, carried in every share when it is as vault-tool writes it (see createdMillis). */
+  keyCreatedAt?: string;
   keyIdOf: KeyIdOf;
   /** Cap on the K-subsets recombined by the self-test; beyond it a random sample of that size is checked. */
   selfTestLimit?: number;
@@ -37,6 +55,7 @@ export async function splitSecret(input: SplitInput): Promise<{ shares: Share[];
   if (new Set(input.labels).size !== n) throw new VaultError('usage', 'custodian names must be distinct');
   const raw = await shamirSplit(new Uint8Array(input.secret), n, input.threshold);
   const setId = randomBytes(8).toString('hex');
+  const keyCreatedAt = createdMillis(input.keyCreatedAt) !== undefined ? input.keyCreatedAt : undefined;
   const shares: Share[] = raw.map((bytes, i) => ({
     version: ENVELOPE_VERSION,
     setId,
@@ -45,6 +64,7 @@ export async function splitSecret(input: SplitInput): Promise<{ shares: Share[];
     count: n,
     index: i + 1,
     keyId: input.keyId,
+    ...(keyCreatedAt ? { keyCreatedAt } : {}),
     label: input.labels[i]!,
     share: bytes,
   }));

@@ -42,12 +42,13 @@ export function renderSheet(i: SheetInput): string {
 <html lang="en"><head><meta charset="utf-8"><title>vault-tool share ${s.index} of ${s.count}: ${esc(s.label)}</title>
 <style>
 @page { size: A4; margin: 16mm; }
-body { font-family: "DejaVu Sans", Arial, sans-serif; color: #000; background: #fff; max-width: 180mm; margin: 0 auto; }
-h1 { font-size: 20pt; margin: 0 0 4mm; } h2 { font-size: 13pt; margin: 6mm 0 2mm; }
+body { font-family: "DejaVu Sans", Arial, sans-serif; color: #000; background: #fff; max-width: 178mm; margin: 0 auto; }
+@media screen { body { margin: 16mm auto; padding: 0 4mm; } }
+h1 { font-size: 18pt; margin: 0 0 3mm; overflow-wrap: anywhere; } dd, li { overflow-wrap: anywhere; } h2 { font-size: 13pt; margin: 6mm 0 2mm; }
 dl { display: grid; grid-template-columns: 45mm 1fr; gap: 1mm 4mm; margin: 0; } dt { font-weight: bold; } dd { margin: 0; font-family: "DejaVu Sans Mono", monospace; }
 .qr svg { width: 60mm; height: 60mm; } .qr { float: right; margin: 0 0 4mm 4mm; }
-table.groups { border-collapse: collapse; font-family: "DejaVu Sans Mono", monospace; font-size: 14pt; }
-table.groups td { padding: 1.5mm 3mm; border: 0.3mm solid #888; } .n { font-size: 7pt; color: #555; vertical-align: super; margin-right: 1mm; }
+table.groups { border-collapse: collapse; font-family: "DejaVu Sans Mono", monospace; font-size: 13pt; }
+table.groups td { padding: 0.8mm 2.5mm; border: 0.3mm solid #888; } .n { font-size: 7pt; color: #555; vertical-align: super; margin-right: 1mm; }
 .small { font-size: 9pt; } .kit code { font-size: 8.5pt; word-break: break-all; } ol { padding-left: 6mm; } .share, .enc { clear: both; }
 </style></head>
 <body>

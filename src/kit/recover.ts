@@ -61,10 +61,25 @@ export async function readShare(bytes: Uint8Array, name: string, identities: Ide
   return parseShareFile(text, name);
 }
 
-/** Combines the shares with every check `escrow combine` makes, and rebuilds the key. */
+/**
+ * Combines the shares with every check `escrow combine` makes, and rebuilds
+ * the key: from the one set with K shares, the others set aside and named.
+ * The key file keeps the creation time the shares carry, so it is the
+ * original byte for byte (shares of format 1 carry none: `now` is used).
+ */
 export async function recoverKey(shares: Share[], now: Date): Promise<{ key: KitKey } & Omit<CombineResult, 'secret'>> {
   const { secret, ...rest } = await combineShares(shares, idOfSecret);
-  return { key: keyOf(identityFromScalar(secret), now.toISOString()), ...rest };
+  return { key: keyOf(identityFromScalar(secret), rest.keyCreatedAt ?? now.toISOString()), ...rest };
+}
+
+/** The key ids a vault file opens with, read from its header (no key needed): which share set it needs. */
+export function vaultKeyIds(bytes: Uint8Array): VaultMeta {
+  try {
+    return readMeta(readHeader(bytes).header);
+  } catch (e) {
+    if (e instanceof AgeError || e instanceof VaultError) throw new VaultError('integrity', `not a readable vault file: ${e.message}`);
+    throw e;
+  }
 }
 
 /** vault.key as the CLI writes it; the stock `age -i` reads it. */
@@ -156,6 +171,8 @@ export interface EntryRow {
   type: string;
   version: number;
   versions: number;
+  /** Every version kept, newest first, with its fingerprint and date: older backups need older values. */
+  history: { version: number; fingerprint: string; createdAt: string }[];
   fingerprint: string;
   updatedAt: string;
   removed: boolean;
@@ -171,6 +188,7 @@ export function entryRows(doc: VaultDocument): EntryRow[] {
       type: e.type,
       version: cur.version,
       versions: e.versions.length,
+      history: [...e.versions].reverse().map((v) => ({ version: v.version, fingerprint: v.fingerprint, createdAt: v.createdAt })),
       fingerprint: cur.fingerprint,
       updatedAt: e.updatedAt,
       removed: Boolean(e.deletedAt),

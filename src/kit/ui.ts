@@ -1,19 +1,12 @@
-/// <reference lib="dom" />
-/**
- * The recovery kit's page: wires the DOM to recover.ts. Everything stays in
- * this tab's memory; nothing is stored and nothing is sent (the page's
- * Content-Security-Policy forbids every connection).
- */
-import { VaultError } from '../errors/errors.js';
 import { toHex, utf8 } from '../age/bytes.js';
-import { checkSet, nameOf } from '../escrow/combine.js';
 import type { Share } from '../escrow/envelope.js';
 import { typingStatus } from '../escrow/text.js';
+import { groupSets, type CombineResult } from '../escrow/combine.js';
+import { COMBINE_EVENT, combineRecord } from '../escrow/combine-record.js';
+import type { VaultMeta } from '../vault/meta.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { parseIdentity, type Identity } from './age.js';
 import {
-  entryRows,
-  entryValue,
   keyFileText,
   openAgeFile,
   openKeyFile,
@@ -21,50 +14,31 @@ import {
   protectedKeyFile,
   readShare,
   recoverKey,
-  showValue,
+  vaultKeyIds,
   type KitKey,
   type OpenedVault,
 } from './recover.js';
 import { startScanner, scannerAvailable } from './scan.js';
+import { $, download, fileBytes, message, setText } from './dom.js';
+import { renderEntries } from './entries.js';
+import { checkNew, renderSets } from './share-sets.js';
 
 declare const KIT_VERSION: string;
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`page element #${id} is missing`);
-  return el as T;
-};
 
 interface State {
   shares: Share[];
   key?: KitKey;
+  /** The chosen secrets.vault: its header is read at once (which key it needs), the rest once there is a key. */
+  vaultFile?: { name: string; bytes: Uint8Array };
+  vaultMeta?: VaultMeta;
   vault?: OpenedVault;
+  /** How the key was rebuilt from shares (for the record of the rebuild); none when a key file was opened. */
+  rebuilt?: Pick<CombineResult, 'set' | 'used' | 'setAside'>;
+  /** Whether the last vault.key downloaded was passphrase-protected. */
+  downloadedProtected?: boolean;
   ageOut?: { name: string; bytes: Uint8Array };
 }
 const state: State = { shares: [] };
-
-const message = (e: unknown) =>
-  e instanceof VaultError ? e.message + (e.hint ? `\nhint: ${e.hint}` : '') : e instanceof Error ? `unexpected error: ${e.message}` : String(e);
-const setText = (id: string, text: string) => {
-  $(id).textContent = text;
-};
-
-async function fileBytes(input: HTMLInputElement, index = 0): Promise<{ name: string; bytes: Uint8Array } | null> {
-  const f = input.files?.[index];
-  return f ? { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) } : null;
-}
-
-function download(name: string, bytes: Uint8Array | string, type = 'application/octet-stream') {
-  const blob = new Blob([typeof bytes === 'string' ? bytes : (bytes as Uint8Array<ArrayBuffer>)], { type });
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
 
 // ---- shares -------------------------------------------------------------
 
@@ -98,37 +72,20 @@ function renderTyping() {
 }
 
 function renderShares() {
-  const list = $('share-list');
-  list.replaceChildren(
-    ...state.shares.map((s, i) => {
-      const li = document.createElement('li');
-      li.textContent = `${nameOf(s)}: share ${s.index} of ${s.count}, any ${s.threshold} recover the key; set ${s.setId}, epoch ${s.epoch}, key id ${s.keyId} `;
-      const rm = document.createElement('button');
-      rm.type = 'button';
-      rm.textContent = 'Remove';
-      rm.addEventListener('click', () => {
-        state.shares.splice(i, 1);
-        renderShares();
-      });
-      li.append(rm);
-      return li;
-    }),
-  );
-  const first = state.shares[0];
-  const k = first?.threshold ?? 0;
-  setText(
-    'share-summary',
-    !first
-      ? 'No shares yet.'
-      : state.shares.length >= k
-        ? `${state.shares.length} shares of set ${first.setId}: enough to rebuild the key (${k} needed).`
-        : `${state.shares.length} of the ${k} shares needed: ${k - state.shares.length} more needed.`,
-  );
-  $<HTMLButtonElement>('rebuild').disabled = !first || state.shares.length < k;
+  const r = renderSets($('share-list'), state.shares, {
+    ...(state.vaultMeta ? { vaultKeyIds: state.vaultMeta.keyIds } : {}),
+    onRemove: (s) => {
+      state.shares = state.shares.filter((x) => x !== s);
+      renderShares();
+    },
+    onRebuildSet: (set) => void rebuild(set.shares),
+  });
+  setText('share-summary', r.summary);
+  $<HTMLButtonElement>('rebuild').disabled = !r.ready;
 }
 
 function addShare(s: Share) {
-  checkSet([...state.shares, s]);
+  checkNew(state.shares, s);
   state.shares.push(s);
   renderShares();
 }
@@ -170,12 +127,20 @@ async function addShareFiles() {
   setText('share-error', errors.join('\n'));
 }
 
-async function rebuild() {
+async function rebuild(shares = state.shares) {
   setText('rebuild-error', '');
   try {
-    const r = await recoverKey(state.shares, new Date());
-    const bad = r.reasons.join('\n');
-    showKey(r.key, `shares of ${r.used.map((s) => s.label).join(', ')}`, bad);
+    const r = await recoverKey(shares, new Date());
+    const bad = r.setAside.map((a) => a.reason).join('\n');
+    showKey(r.key, `shares of ${r.used.map((s) => s.label).join(', ')} (set ${r.set.setId})`, bad);
+    state.rebuilt = { set: r.set, used: r.used, setAside: r.setAside };
+    $('key-record').hidden = false;
+    setText(
+      'key-exact',
+      r.keyCreatedAt
+        ? "The shares carry the key file's creation time: the downloaded plain vault.key is the original file byte for byte (sha256sum gives the same)."
+        : 'These shares (made before share format 2) do not carry the key file\'s creation time: the downloaded vault.key differs from the original in its "# created:" line only.',
+    );
   } catch (e) {
     setText('rebuild-error', message(e));
   }
@@ -185,6 +150,10 @@ async function rebuild() {
 
 function showKey(key: KitKey, source: string, warning = '') {
   state.key = key;
+  delete state.rebuilt;
+  delete state.downloadedProtected;
+  $('key-record').hidden = true;
+  setText('key-exact', '');
   state.vault = undefined;
   setText('key-protect-note', '');
   setText('key-id', key.keyId);
@@ -195,6 +164,7 @@ function showKey(key: KitKey, source: string, warning = '') {
   $('vault').hidden = false;
   $('agefile').hidden = false;
   $('key').scrollIntoView?.();
+  if (state.vaultFile) void openChosenVault();
 }
 
 async function openKey() {
@@ -220,6 +190,7 @@ async function downloadKey() {
   if (!key) return;
   const pass = $<HTMLInputElement>('key-protect').value;
   if (pass !== $<HTMLInputElement>('key-protect-again').value) return setText('download-error', 'the two passphrases differ: type them again');
+  state.downloadedProtected = Boolean(pass);
   if (!pass) return download('vault.key', keyFileText(key), 'text/plain');
   try {
     const text = await protectedKeyFile(key, utf8(pass), (p) =>
@@ -233,14 +204,60 @@ async function downloadKey() {
   }
 }
 
+/** The `escrow.combine` record of a rebuild from shares, as `escrow combine` keeps it beside a key file no vault could record. */
+function downloadRecord() {
+  setText('record-error', '');
+  const operator = $<HTMLInputElement>('record-operator').value.trim();
+  if (!operator) return setText('record-error', 'say who rebuilt the key');
+  if (!state.key || !state.rebuilt) return;
+  const opened = Boolean(state.vault);
+  const other = !opened && state.vaultMeta && !state.vaultMeta.keyIds.includes(state.key.keyId);
+  const data = combineRecord(state.rebuilt, {
+    keyId: state.key.keyId,
+    keyFile: null,
+    replaced: null,
+    protected: Boolean(state.downloadedProtected),
+    operator,
+    host: 'a browser',
+    manifestKey: null,
+    vaultFile: state.vaultFile && (opened || other) ? state.vaultFile.name : null,
+    vault: opened ? 'opens' : other ? 'other' : 'none',
+    via: `recovery kit ${KIT_VERSION}`,
+  });
+  download('vault.key.evidence-pending.jsonl', JSON.stringify({ event: COMBINE_EVENT, at: new Date().toISOString(), data }) + '\n', 'application/json');
+}
+
 // ---- vault --------------------------------------------------------------
 
-async function openVaultFile() {
+async function chooseVault() {
+  setText('vault-error', '');
+  setText('vault-needs', '');
+  delete state.vaultMeta;
+  const f = await fileBytes($<HTMLInputElement>('vault-file'));
+  if (!f) return;
+  state.vaultFile = f;
+  try {
+    state.vaultMeta = vaultKeyIds(f.bytes);
+  } catch (e) {
+    renderShares();
+    return setText('vault-error', message(e));
+  }
+  const ids = state.vaultMeta.keyIds;
+  const have = groupSets(state.shares).filter((x) => ids.includes(x.keyId));
+  setText(
+    'vault-needs',
+    `${f.name} opens with key id ${ids.join(' or ')}: it needs the shares of a set of ${ids.length > 1 ? 'one of these keys' : 'that key'}${have.length ? ` (set ${have.map((x) => x.setId).join(', ')} among the shares given)` : ''}.`,
+  );
+  renderShares();
+  if (state.key) await openChosenVault();
+}
+
+async function openChosenVault() {
   setText('vault-error', '');
   $('vault-summary').replaceChildren();
   $('entries').hidden = true;
   $('value').hidden = true;
-  const f = await fileBytes($<HTMLInputElement>('vault-file'));
+  const f = state.vaultFile;
   if (!f || !state.key) return;
   try {
     state.vault = await openVault(f.bytes, state.key);
@@ -255,61 +272,8 @@ async function openVaultFile() {
   p.id = 'vault-verified';
   p.textContent = `${f.name} verified: vault ${meta.vaultId}, generation ${meta.generation}, opens with key id${meta.keyIds.length > 1 ? 's' : ''} ${meta.keyIds.join(', ')}; header MAC, every payload chunk, header and payload agreeing, and ${checked} value fingerprint${checked === 1 ? '' : 's'} checked. ${doc.entries.length} entr${doc.entries.length === 1 ? 'y' : 'ies'}; sha256 of the file ${toHex(sha256(f.bytes))}.`;
   $('vault-summary').append(p);
-  const body = $('entries').querySelector('tbody')!;
-  body.replaceChildren(
-    ...entryRows(doc).map((r) => {
-      const tr = document.createElement('tr');
-      tr.dataset.entry = r.name;
-      if (r.removed) tr.className = 'removed';
-      const cells = [r.name + (r.removed ? ' (removed)' : ''), r.type, String(r.version), r.fingerprint, r.updatedAt.slice(0, 19) + 'Z'];
-      for (const c of cells) {
-        const td = document.createElement('td');
-        td.textContent = c;
-        tr.append(td);
-      }
-      const td = document.createElement('td');
-      for (const [label, act] of [
-        ['Reveal', reveal],
-        ['Copy', copy],
-        ['Download', save],
-      ] as const) {
-        const b = document.createElement('button');
-        b.type = 'button';
-        b.textContent = label;
-        b.dataset.action = label.toLowerCase();
-        b.addEventListener('click', () => act(r.name));
-        td.append(b);
-      }
-      tr.append(td);
-      return tr;
-    }),
-  );
+  renderEntries($('entries').querySelector('tbody')!, doc);
   $('entries').hidden = false;
-}
-
-const fileNameOf = (name: string) => name.replace(/[^A-Za-z0-9._-]+/g, '_');
-
-function reveal(name: string) {
-  const { version, value } = entryValue(state.vault!.doc, name);
-  const v = showValue(value);
-  setText('value-title', `${name} (version ${version}${v.encoding === 'base64' ? ', shown as base64' : ''})`);
-  setText('value-text', v.text);
-  $('value').hidden = false;
-}
-
-async function copy(name: string) {
-  const { value } = entryValue(state.vault!.doc, name);
-  try {
-    await navigator.clipboard.writeText(showValue(value).text);
-    setText('vault-error', '');
-  } catch {
-    setText('vault-error', 'this browser does not allow copying here: use Reveal or Download');
-  }
-}
-
-function save(name: string) {
-  const { version, value } = entryValue(state.vault!.doc, name);
-  download(`${fileNameOf(name)}@${version}`, value);
 }
 
 // ---- other age files ----------------------------------------------------
@@ -358,6 +322,9 @@ function forget() {
   state.shares = [];
   delete state.key;
   delete state.vault;
+  delete state.vaultFile;
+  delete state.vaultMeta;
+  delete state.rebuilt;
   delete state.ageOut;
   location.reload();
 }
@@ -375,7 +342,8 @@ function start() {
   $('rebuild').addEventListener('click', () => void rebuild());
   $('open-key').addEventListener('click', () => void openKey());
   $('download-key').addEventListener('click', () => void downloadKey());
-  $('vault-file').addEventListener('change', () => void openVaultFile());
+  $('download-record').addEventListener('click', downloadRecord);
+  $('vault-file').addEventListener('change', () => void chooseVault());
   $('value-hide').addEventListener('click', () => {
     setText('value-text', '');
     $('value').hidden = true;

@@ -16,9 +16,23 @@ export {
   type SplitResult,
   type RecoverOptions,
   type RecoverResult,
+  type CombineEvidence,
   type EscrowState,
 } from '../escrow/escrow.js';
-export { splitSecret, combineShares, binomial, type SplitInput, type CombineResult, type KeyIdOf } from '../escrow/shares.js';
+export {
+  splitSecret,
+  combineShares,
+  groupSets,
+  binomial,
+  type SplitInput,
+  type CombineResult,
+  type KeyIdOf,
+  type SetAside,
+  type SetInfo,
+  type ShareInput,
+  type ShareSet,
+  type UnreadableShare,
+} from '../escrow/shares.js';
 export { encodeEnvelope, decodeEnvelope, checkParams, shareHash, type Share } from '../escrow/envelope.js';
 export { shareToText, shareFromText, shareGroups, parseShareFile, formatShareFile } from '../escrow/files.js';
 export {

@@ -12,6 +12,7 @@ import { checkCopy, LINEAGE_LENGTH, loadSeen, recordSeen } from './state.js';
 import { appendPrepared, evidenceHead, logAhead, planRepair, prepareAppend, recordEvidence, rolledBackName, startSegment } from './evidence.js';
 import { basename, dirname, join } from 'node:path';
 import { sweepStaging } from './staging.js';
+import { stagePendingEvidence } from './pending-evidence.js';
 import { resolvePaths } from '../fs/target.js';
 
 export interface VaultPaths {
@@ -239,6 +240,8 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
   const aside = ahead !== null ? rolledBackName(paths.vaultFile, now) : undefined;
   const { write, result } = await mutate(doc, key);
   if (!write) return result;
+  // Records left beside this key file when no vault could take them (a key rebuilt from shares elsewhere): carried in now.
+  const carried = stagePendingEvidence(paths.keyFile, doc, now, opts.onWarning);
   // Staged after the mutation's records, so that a new log segment (evidence.gap) stays the first record after the gap.
   if (seen.seen || ahead !== null) {
     recordEvidence(
@@ -257,6 +260,7 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
   doc.generation += 1;
   doc.updatedAt = now.toISOString();
   const sealed = writeVault(paths, doc);
+  carried?.();
   if (pending) {
     try {
       appendPrepared(pending);

@@ -39,8 +39,10 @@ describe('escrow round trip', () => {
       'shares/manifest.json',
     ]);
     const manifestKey = JSON.parse(split.stdout).manifestKey;
-    expect(comb.stderr).toBe(`shares checked against the manifest signed by manifest key ${manifestKey} (it must match the custodians' sheets)\n`);
-    expect(comb.stdout).toMatch(/^recovered key id [0-9a-f]{16} from shares of bob, dave, erin; wrote vault.key \(mode 0600\)\n$/);
+    expect(comb.stderr).toBe(
+      `shares checked against the manifest signed by manifest key ${manifestKey} (it must match the custodians' sheets)\nrecorded in the evidence log of ${join(dir, 'secrets.vault')} (escrow.combine)\n`,
+    );
+    expect(comb.stdout).toBe(`recovered key id ${info.keyId} from shares of bob, dave, erin (set ${info.setId}); wrote vault.key (mode 0600)\n`);
     expect(statSync(join(dir, 'vault.key')).mode & 0o777).toBe(0o600);
     expect((await cli(dir, ['list'])).code).toBe(0);
     expect((await cli(dir, ['get', 'platform/kek'])).stdout).toBe(before);

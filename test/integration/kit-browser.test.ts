@@ -119,17 +119,66 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     await page.locator('#key').waitFor({ state: 'visible' });
     const status = JSON.parse(await run(dir, ['--json', 'list']));
     await see(page, '#key-id', status.vault.keyId);
-    await see(page, '#key-source', 'shares of alice, carol, erin');
+    await see(page, '#key-source', `shares of alice, carol, erin (set ${parseShareFile(alice).setId})`);
+    await see(
+      page,
+      '#key-exact',
+      "The shares carry the key file's creation time: the downloaded plain vault.key is the original file byte for byte (sha256sum gives the same).",
+    );
+    await see(
+      page,
+      '#key-mode-note',
+      'vault-tool refuses a key file that others can read, and a browser saves downloads readable by others: before using the downloaded file with vault-tool, run chmod 600 vault.key.',
+    );
 
-    // The downloaded vault.key opens the vault with vault-tool and with the Debian age.
+    // The downloaded vault.key is the original file, byte for byte; it opens the vault with vault-tool and with the Debian age.
     const key = await download(page, () => page.click('#download-key'));
-    writeFileSync(join(dir, 'kit.key'), key);
+    expect(key.equals(readFileSync(join(dir, 'vault.key')))).toBe(true);
+    writeFileSync(join(dir, 'kit.key'), key, { mode: 0o644 });
+    chmodSync(join(dir, 'kit.key'), 0o644);
+    // As a browser saves it (readable by others), vault-tool refuses it, naming the chmod the kit names.
+    const loose = await cli(dir, ['list', '--key-file', 'kit.key']);
+    expect(loose.code).toBe(13);
+    expect(loose.stderr).toContain(`run: chmod 600 ${join(dir, 'kit.key')}`);
     chmodSync(join(dir, 'kit.key'), 0o600);
+
+    // The record of the rebuild: the kit cannot write the evidence log, so it is downloaded and kept beside the key file,
+    // and the next write of the vault with that key file carries it into the log.
+    await page.click('#download-record');
+    await see(page, '#record-error', 'say who rebuilt the key');
+    await page.fill('#record-operator', 'Olga (officer)');
+    const record = await download(page, () => page.click('#download-record'));
+    expect(record.toString()).not.toContain(alice.slice(4, 9));
+    const rec = JSON.parse(record.toString());
+    expect(rec).toMatchObject({
+      event: 'escrow.combine',
+      data: {
+        keyId: status.vault.keyId,
+        operator: 'Olga (officer)',
+        custodians: [
+          { index: 1, label: 'alice' },
+          { index: 3, label: 'carol' },
+          { index: 5, label: 'erin' },
+        ],
+        setAside: [],
+        vault: 'none',
+        via: expect.stringMatching(/^recovery kit /),
+      },
+    });
     const listed = JSON.parse(await run(dir, ['--json', 'list', '--key-file', 'kit.key']));
     expect(listed.entries).toEqual(status.entries);
     const age = spawnSync('age', ['-d', '-i', join(dir, 'kit.key'), join(dir, 'secrets.vault')], { encoding: 'utf8' });
     expect(age.status, age.stderr).toBe(0);
     expect(JSON.parse(age.stdout).entries.map((e: { name: string }) => e.name)).toEqual(['platform/kek', 'db/password', 'backup/identity']);
+    // Placed beside a copy of the key file, the record goes into the log at the next write with that key file.
+    const copyDir = join(dir, 'kit-record');
+    execFileSync('mkdir', [copyDir]);
+    for (const f of ['secrets.vault', 'secrets.vault.evidence.jsonl']) writeFileSync(join(copyDir, f), readFileSync(join(dir, f)));
+    writeFileSync(join(copyDir, 'vault.key'), key, { mode: 0o600 });
+    writeFileSync(join(copyDir, 'vault.key.evidence-pending.jsonl'), record, { mode: 0o600 });
+    await run(copyDir, ['add', 'after/kit', '-t', 'kek', '--generate']);
+    const logged = JSON.parse(await run(copyDir, ['evidence', 'verify', '--json'])).find((r: { event: string }) => r.event === 'escrow.combine');
+    expect(logged.data).toMatchObject({ ...rec.data, deferred: { at: rec.at, file: join(copyDir, 'vault.key.evidence-pending.jsonl') } });
 
     // The vault: verified, and the entries as `vault-tool list --json` has them.
     await page.setInputFiles('#vault-file', join(dir, 'secrets.vault'));
@@ -178,34 +227,35 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     await page.close();
   }, 120_000);
 
-  it('names a share from another set, a duplicate, a forged share with exactly K, and a bad share among more than K', async () => {
+  it('names a share from another set (typed first, it blocks nothing), a duplicate, a forged share with exactly K, and a bad share among more than K', async () => {
     await run(dir, ['escrow', 'split', '-k', '3', ...five, '-o', 'set2']);
     const { page, requests } = await openKit();
     const bob1 = parseShareFile(readFileSync(shareFile('set1', 'bob'), 'utf8'));
     const dave2 = parseShareFile(readFileSync(shareFile('set2', 'dave'), 'utf8'));
-    await typeShare(page, shareText('set1', 'bob'));
     await typeShare(page, shareText('set2', 'dave'));
-    await see(
-      page,
-      '#share-error',
-      `share 4 (dave) is from set ${dave2.setId}, share 2 (bob) from set ${bob1.setId}: shares of different splits never combine`,
-    );
     await typeShare(page, shareText('set1', 'bob'));
-    await see(page, '#share-error', 'share 2 (bob) was given twice');
+    await see(page, '#share-error', '');
+    await see(page, '#share-summary', `Shares of 2 sets, none with enough yet: set ${dave2.setId} needs 2 more, set ${bob1.setId} needs 2 more.`);
+    expect(await page.locator('#share-list .set-head').allInnerTexts()).toEqual([
+      `Set ${dave2.setId} (epoch 2, key id ${dave2.keyId}): 1 of the 3 shares needed, 2 more needed.`,
+      `Set ${bob1.setId} (epoch 1, key id ${bob1.keyId}): 1 of the 3 shares needed, 2 more needed.`,
+    ]);
+    await typeShare(page, shareText('set1', 'bob'));
+    await see(page, '#share-error', `share 2 (bob) of set ${bob1.setId} was already added`);
     // A forged share: right set, valid checksums, other y values.
     const dave1 = parseShareFile(readFileSync(shareFile('set1', 'dave'), 'utf8'));
     const ys = new Uint8Array(dave1.share);
     ys[3]! ^= 0x21;
     await typeShare(page, encodeText(encodeEnvelope({ ...dave1, share: ys })));
     await typeShare(page, shareText('set1', 'erin'));
-    await see(page, '#share-summary', `3 shares of set ${bob1.setId}: enough to rebuild the key (3 needed).`);
+    await see(page, '#share-summary', `Shares of 2 sets: set ${bob1.setId} has enough (3 needed); the shares of the other sets are set aside.`);
     await page.click('#rebuild');
     await see(
       page,
       '#rebuild-error',
-      `the 3 shares do not recover key id ${bob1.keyId}: at least one of them is wrong\nhint: check each share on its own against the signed manifest`,
+      `the 3 shares do not recover key id ${bob1.keyId}: at least one of them is wrong; share 4 (dave) is from set ${dave2.setId}, not set ${bob1.setId}: shares of different splits never combine\nhint: check each share on its own against the signed manifest`,
     );
-    // With a fourth, good share, the key is rebuilt and the forged one named; a share of the wrong length is named too.
+    // With a fourth, good share, the key is rebuilt and the others named: the share of set 2, the forged one, and one of the wrong length.
     await typeShare(page, shareText('set1', 'alice'));
     await typeShare(page, encodeText(encodeEnvelope({ ...parseShareFile(readFileSync(shareFile('set1', 'carol'), 'utf8')), share: ys.subarray(0, 32) })));
     await page.click('#rebuild');
@@ -214,9 +264,63 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     await see(
       page,
       '#key-bad',
-      'share 4 (dave) does not fit the recovered key: it is damaged or forged\nshare 3 (carol): its share bytes are 32 bytes long, not 33: it is damaged or forged',
+      [
+        `share 4 (dave) is from set ${dave2.setId}, not set ${bob1.setId}: shares of different splits never combine`,
+        'share 4 (dave) does not fit the recovered key: it is damaged or forged',
+        'share 3 (carol): its share bytes are 32 bytes long, not 33: it is damaged or forged',
+      ].join('\n'),
     );
     expect(requests).toEqual([KIT]);
+    await page.close();
+  }, 120_000);
+
+  it('shows which set the vault needs; two sets with enough are not guessed between, and either can be chosen; older versions of an entry can be taken', async () => {
+    // The vault rotates db/password: version 1 is what older backups need.
+    await run(dir, ['add', 'db/password', '-t', 'password', '--update', '--from-stdin'], 'rotated password');
+    const { page } = await openKit();
+    const current = parseShareFile(readFileSync(shareFile('set2', 'alice'), 'utf8'));
+    const older = parseShareFile(readFileSync(shareFile('set1', 'alice'), 'utf8'));
+    // The vault first: its header names the key it needs, before any share is typed.
+    await page.setInputFiles('#vault-file', join(dir, 'secrets.vault'));
+    await see(page, '#vault-needs', `secrets.vault opens with key id ${current.keyId}: it needs the shares of a set of that key.`);
+    await see(page, '#share-summary', `No shares yet. The chosen vault needs a set of key id ${current.keyId}.`);
+    for (const n of ['alice', 'bob', 'carol']) await typeShare(page, shareText('set1', n));
+    for (const n of ['alice', 'bob', 'erin']) await typeShare(page, shareText('set2', n));
+    await see(
+      page,
+      '#share-summary',
+      `Shares of 2 sets, and 2 of them have enough: choose the set to rebuild from (Rebuild from this set). The chosen vault needs a set of key id ${current.keyId}.`,
+    );
+    expect(await page.locator('#share-list .set-head.needed').count()).toBe(2);
+    await page.click('#rebuild');
+    await expect.poll(() => text(page, '#rebuild-error')).toContain('the shares of 2 different sets each reach their threshold');
+    expect(await page.locator('#key').isHidden()).toBe(true);
+    await page.click(`button[data-rebuild-set="${older.setId}"]`);
+    await page.locator('#key').waitFor({ state: 'visible' });
+    await see(page, '#key-source', `shares of alice, bob, carol (set ${older.setId})`);
+    // The vault chosen before opens as soon as there is a key.
+    await page.locator('#vault-verified').waitFor();
+    const row = page.locator('tr[data-entry="db/password"]');
+    expect(await row.locator('select[data-version] option').allInnerTexts()).toEqual([
+      'version 2 (current)',
+      expect.stringMatching(/^version 1 of \d{4}-\d\d-\d\d$/),
+    ]);
+    await row.locator('button[data-action="reveal"]').click();
+    await see(page, '#value-text', 'rotated password');
+    await see(page, '#value-title', 'db/password (version 2)');
+    await row.locator('select[data-version]').selectOption('1');
+    const history = JSON.parse(await run(dir, ['--json', 'history', 'db/password']));
+    await see(page, 'tr[data-entry="db/password"] td:nth-child(3)', '1 (current: 2)');
+    expect(await text(page, 'tr[data-entry="db/password"] td:nth-child(4)')).toBe(
+      JSON.stringify(history)
+        .match(/"fp:[0-9a-f]{24}"/g)![0]!
+        .slice(1, -1),
+    );
+    await row.locator('button[data-action="reveal"]').click();
+    await see(page, '#value-text', PASSWORD);
+    await see(page, '#value-title', 'db/password (version 1, an older version: the current one is 2)');
+    const old = await download(page, () => row.locator('button[data-action="download"]').click());
+    expect(old.toString()).toBe(PASSWORD);
     await page.close();
   }, 120_000);
 
@@ -319,7 +423,7 @@ describe.skipIf(!ready)('the recovery kit in Chromium', () => {
     await see(k.page, '#share-error', '');
     await k.page.click('#rebuild');
     await k.page.locator('#key').waitFor({ state: 'visible' });
-    await see(k.page, '#key-source', 'shares of alice, bob');
+    await expect.poll(() => text(k.page, '#key-source')).toMatch(/^shares of alice, bob \(set [0-9a-f]{16}\)$/);
     await k.page.close();
   }, 120_000);
 });

@@ -104,8 +104,9 @@ describe('properties', () => {
     const a = await split(2, 3);
     const b = await split(2, 3);
     const e = await error(combineShares([a[0]!, b[1]!], idOfSecret));
+    expect(e.kind).toBe('bad-share');
     expect(e.message).toBe(
-      `share 2 (custodian 2) is from set ${b[0]!.setId}, share 1 (custodian 1) from set ${a[0]!.setId}: shares of different splits never combine`,
+      `no set has enough shares: set ${a[0]!.setId} (epoch 1) has 1 of the 2 needed (share 1 (custodian 1)), set ${b[0]!.setId} (epoch 1) has 1 of the 2 needed (share 2 (custodian 2)): shares of different splits never combine`,
     );
   });
 
@@ -222,9 +223,19 @@ describe('share bytes checked before combining', () => {
 describe('exact errors', () => {
   it('duplicates, other epochs, empty input', async () => {
     const s = await split(2, 3);
-    expect((await error(combineShares([s[0]!, s[0]!], idOfSecret))).message).toBe('share 1 (custodian 1) was given twice');
+    const twice = await error(combineShares([s[0]!, s[0]!], idOfSecret));
+    expect(twice.kind).toBe('bad-share');
+    expect(twice.message).toBe(`share 1 (custodian 1) was given twice; need 2 shares of set ${s[0]!.setId}, have 1: 1 more needed`);
     const other = { ...s[1]!, epoch: 2 };
-    expect((await error(combineShares([s[0]!, other], idOfSecret))).message).toBe('share 2 (custodian 2) is from epoch 2, others from epoch 1');
+    expect((await error(combineShares([s[0]!, other], idOfSecret))).message).toBe(
+      `no set has enough shares: set ${s[0]!.setId} (epoch 1) has 1 of the 2 needed (share 1 (custodian 1)), set ${s[0]!.setId} (epoch 2) has 1 of the 2 needed (share 2 (custodian 2)): shares of different splits never combine`,
+    );
+    const sameIndex = { ...s[0]!, share: new Uint8Array(s[1]!.share) };
+    const clash = await error(combineShares([s[0]!, sameIndex], idOfSecret));
+    expect(clash.kind).toBe('bad-share');
+    expect(clash.message).toBe(
+      `need 2 shares of set ${s[0]!.setId}, have 1: 1 more needed; share 1 (custodian 1) was given twice with different bytes: one of them is damaged or forged`,
+    );
     expect((await error(combineShares([], idOfSecret))).kind).toBe('too-few-shares');
   });
 
@@ -287,5 +298,129 @@ describe('the signed manifest', () => {
     expect(() => checkShareInManifest(other, m)).toThrow(`share is from set ${other.setId} epoch 1, the manifest is for set ${m.setId} epoch 1`);
     const forged = { ...shares[0]!, share: Buffer.from(shares[1]!.share) };
     expect(() => checkShareInManifest(forged, m)).toThrow('share 1 (custodian 1) is not the one listed in the signed manifest');
+  });
+});
+
+describe('more than K shares with bad ones among them', () => {
+  const typo = (name: string) => ({
+    name,
+    reason: `${name}: group 2 (ABCDE) has a typo`,
+    hint: 'compare that group with the share sheet, character by character',
+  });
+
+  it('a share of another set, given first, is set aside and named; the key comes from the set that has K', async () => {
+    const a = await split(3, 5);
+    const b = await split(3, 5);
+    const r = await combineShares([b[3]!, a[0]!, a[1]!, a[2]!], idOfSecret);
+    expect(Buffer.from(r.secret).equals(secret)).toBe(true);
+    expect(r.set.setId).toBe(a[0]!.setId);
+    expect(r.used.map((s) => s.index)).toEqual([1, 2, 3]);
+    expect(r.bad).toEqual([b[3]]);
+    expect(r.reasons).toEqual([`share 4 (custodian 4) is from set ${b[0]!.setId}, not set ${a[0]!.setId}: shares of different splits never combine`]);
+    expect(r.setAside.map((x) => x.kind)).toEqual(['other-set']);
+  });
+
+  it('an unreadable (mistyped) share among K+1 is set aside and named; with exactly K it is the error, with its own hint', async () => {
+    const s = await split(3, 5);
+    const r = await combineShares([s[0]!, typo('carol.share'), s[1]!, s[3]!], idOfSecret);
+    expect(Buffer.from(r.secret).equals(secret)).toBe(true);
+    expect(r.bad).toEqual([]);
+    expect(r.setAside).toEqual([{ name: 'carol.share', reason: 'carol.share: group 2 (ABCDE) has a typo', kind: 'unreadable' }]);
+    const e = await error(combineShares([s[0]!, typo('carol.share'), s[1]!], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.message).toBe(`carol.share: group 2 (ABCDE) has a typo; need 3 shares of set ${s[0]!.setId}, have 2: 1 more needed`);
+    expect(e.hint).toBe('compare that group with the share sheet, character by character');
+  });
+
+  it('names everything set aside in the order given: given twice, another set, unreadable, not fitting', async () => {
+    const s = await split(2, 4);
+    const other = await split(2, 4);
+    const forged = { ...s[3]!, share: new Uint8Array(s[3]!.share) };
+    forged.share[5]! ^= 0x33;
+    const r = await combineShares([forged, s[0]!, other[1]!, s[0]!, typo('x.share'), s[2]!], idOfSecret);
+    expect(Buffer.from(r.secret).equals(secret)).toBe(true);
+    expect(r.setAside.map((x) => [x.name, x.kind])).toEqual([
+      ['share 4 (custodian 4)', 'misfit'],
+      ['share 2 (custodian 2)', 'other-set'],
+      ['share 1 (custodian 1)', 'twice'],
+      ['x.share', 'unreadable'],
+    ]);
+    expect(r.bad.map((x) => x.index)).toEqual([4, 2, 1]);
+    expect(r.reasons[0]).toBe('share 4 (custodian 4) does not fit the recovered key: it is damaged or forged');
+  });
+
+  it('a share that claims the set but disagrees with its other shares is set aside as forged', async () => {
+    const s = await split(2, 3);
+    const r = await combineShares([{ ...s[2]!, epoch: 9 }, s[0]!, s[1]!], idOfSecret);
+    expect(r.reasons).toEqual([
+      `share 3 (custodian 3) claims set ${s[0]!.setId} but disagrees with its other shares on the epoch, threshold, count, key id or key creation time: it is damaged or forged`,
+    ]);
+  });
+
+  it('two sets that each reach K are refused, naming both: which key is wanted is not guessed', async () => {
+    const a = await split(2, 3);
+    const b = await split(2, 3, 2);
+    const e = await error(combineShares([a[0]!, b[0]!, a[1]!, b[2]!], idOfSecret));
+    expect(e.kind).toBe('bad-share');
+    expect(e.code).toBe('share-sets-ambiguous');
+    expect(e.message).toBe(
+      `the shares of 2 different sets each reach their threshold (set ${a[0]!.setId} (epoch 1, key id ${key.keyId}): share 1 (custodian 1), share 2 (custodian 2); set ${b[0]!.setId} (epoch 2, key id ${key.keyId}): share 1 (custodian 1), share 3 (custodian 3)): which key is wanted is not guessed`,
+    );
+  });
+
+  it('property: any one share replaced by a share of another set, a typo or a forgery, among K+1, still recovers the key and names it', async () => {
+    const other = await split(3, 5);
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 3 }), fc.constantFrom('other', 'typo', 'forged'), fc.integer({ min: 0, max: 31 }), async (pos, how, byte) => {
+        const s = (await split(3, 5)).slice(0, 4);
+        const victim = s[pos]!;
+        const bad =
+          how === 'other'
+            ? other[pos]!
+            : how === 'typo'
+              ? typo(`share-${pos}.share`)
+              : { ...victim, share: victim.share.map((v, i) => (i === byte ? v ^ 0x5a : v)) };
+        const r = await combineShares(
+          s.map((x, i) => (i === pos ? bad : x)),
+          idOfSecret,
+        );
+        expect(Buffer.from(r.secret).equals(secret)).toBe(true);
+        expect(r.setAside.map((x) => x.name)).toEqual([how === 'typo' ? `share-${pos}.share` : `share ${pos + 1} (custodian ${pos + 1})`]);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
+describe('share format 2 carries the key file creation time', () => {
+  it('round-trips it; format 1 envelopes (no time) still read and combine; an odd or out-of-range time is not carried', async () => {
+    const created = '2026-11-21T09:40:00.123Z';
+    const r = await splitSecret({ secret, keyId: key.keyId, threshold: 2, labels: ['a', 'b'], epoch: 1, keyCreatedAt: created, keyIdOf: idOfSecret });
+    const [a, b] = r.shares;
+    expect(a!.version).toBe(2);
+    expect(a!.keyCreatedAt).toBe(created);
+    expect(decodeEnvelope(encodeEnvelope(a!))).toEqual(a);
+    expect(encodeEnvelope(a!).length).toBe(encodeEnvelope({ ...a!, version: 1, keyCreatedAt: undefined } as Share).length + 6);
+    expect((await combineShares([a!, b!], idOfSecret)).keyCreatedAt).toBe(created);
+    const v1 = r.shares.map((s) => {
+      const { keyCreatedAt: _t, ...rest } = s;
+      return decodeEnvelope(encodeEnvelope({ ...rest, version: 1 }));
+    });
+    expect(v1[0]!.version).toBe(1);
+    expect(v1[0]!.keyCreatedAt).toBeUndefined();
+    const c = await combineShares(v1, idOfSecret);
+    expect(Buffer.from(c.secret).equals(secret)).toBe(true);
+    expect(c.keyCreatedAt).toBeUndefined();
+    for (const odd of ['2026-11-21T09:40:00Z', '2026-11-21T10:40:00.000+01:00', 'yesterday', undefined]) {
+      const x = await splitSecret({ secret, keyId: key.keyId, threshold: 2, labels: ['a', 'b'], epoch: 1, keyCreatedAt: odd, keyIdOf: idOfSecret });
+      expect(x.shares[0]!.keyCreatedAt, String(odd)).toBeUndefined();
+      expect(decodeEnvelope(encodeEnvelope(x.shares[0]!))).toEqual(x.shares[0]);
+    }
+    const far = encodeEnvelope(a!);
+    far.fill(0xff, 22, 28);
+    expect(() => decodeEnvelope(far)).toThrow('malformed share: key creation time out of range');
+    const future = encodeEnvelope(a!);
+    future[0] = 3;
+    expect(() => decodeEnvelope(future)).toThrow('share format 3 is not supported by this vault-tool');
   });
 });

@@ -5,9 +5,8 @@ import { VaultError } from '../../errors/errors.js';
 import { readVault } from '../../vault/store.js';
 import * as lib from '../../escrow/index.js';
 import type { Custodian, SplitResult } from '../../escrow/escrow.js';
-import type { Share } from '../../escrow/envelope.js';
 import { table, type Context } from '../context.js';
-import { readManifest, readShare, typedShares } from '../shares.js';
+import { inManifest, readManifest, readShare, readShares, typedShareInputs } from '../shares.js';
 import { collect, wholeNumber } from '../options.js';
 
 interface SplitOptions {
@@ -63,6 +62,7 @@ async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare
       manifest: r.manifestFile,
       selfTested: r.selfTested,
       subsets: r.subsets,
+      keyFileExact: r.keyFileExact,
       files: r.files,
     });
   } else {
@@ -71,6 +71,10 @@ async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare
     ctx.out(`manifest ${r.manifestFile}, signed by manifest key ${fp}`);
     ctx.info(`self-test: ${r.selfTested} of ${r.subsets} ${o.threshold}-share subsets recombined to key id ${r.state.keyId}`);
   }
+  if (!r.keyFileExact)
+    ctx.warn(
+      'the key file is not as vault-tool writes it (made by another tool, or its comment lines edited): a key file rebuilt from these shares opens the same vault but is not the same file byte for byte',
+    );
   if (reshare && !o.rekey) {
     ctx.warn(
       'shares of earlier sets still open the same vault key: to truly revoke a departed custodian, run `escrow reshare --rekey`, which replaces the vault key first',
@@ -78,11 +82,16 @@ async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare
   }
 }
 
-/** Answers from a prompt on a terminal; otherwise the question goes to stderr and one line is read from stdin. */
-async function answerSource(ctx: Context): Promise<(q: string, hidden: boolean) => Promise<string>> {
+/**
+ * Answers from a prompt on a terminal; otherwise the question goes to stderr
+ * and one line is read from stdin. `show` renders an answer as it is typed
+ * (a share group, marked by its check character, so the custodian sees what
+ * they type).
+ */
+async function answerSource(ctx: Context): Promise<(q: string, show?: (v: string) => string) => Promise<string>> {
   if (ctx.io.stdinIsTTY) {
-    const { input, password } = await import('@inquirer/prompts');
-    return (q, hidden) => (hidden ? password({ message: q }) : input({ message: q }));
+    const { input } = await import('@inquirer/prompts');
+    return (q, show) => input({ message: q, ...(show ? { transformer: (v: string, { isFinal }: { isFinal: boolean }) => (isFinal ? '' : show(v)) } : {}) });
   }
   return (q) => ctx.readLine(q);
 }
@@ -91,7 +100,7 @@ async function confirmCustodians(ctx: Context, custodians: Custodian[], threshol
   const ask = await answerSource(ctx);
   ctx.info(`ceremony: ${custodians.length} custodians, any ${threshold} recover the key:`);
   for (const c of custodians) ctx.info(`  - ${c.label}${c.recipient ? ` (share encrypted to ${c.recipient})` : ''}`);
-  const yes = (await ask('Are these the custodians? (yes/no)', false)).trim().toLowerCase();
+  const yes = (await ask('Are these the custodians? (yes/no)')).trim().toLowerCase();
   if (yes !== 'yes' && yes !== 'y') throw new VaultError('usage', 'ceremony cancelled: custodians not confirmed');
 }
 
@@ -104,7 +113,11 @@ async function ceremony(ctx: Context, cmd: Command, r: SplitResult): Promise<voi
     const groups = lib.shareGroups(s);
     const g = lib.receiptGroup(s, groups.length);
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const typed = (await ask(`${s.label}: type group ${g + 1} of your share as proof of receipt`, true)).trim().toUpperCase();
+      const mark = (v: string) => {
+        const t = v.trim().toUpperCase();
+        return t.length < 5 ? t : `${t} ${lib.checkGroup(g, t) ? '✓' : '✗ mistyped'}`;
+      };
+      const typed = (await ask(`${s.label}: type group ${g + 1} of your share as proof of receipt`, mark)).trim().toUpperCase();
       if (typed === groups[g]) {
         confirmed.push({ label: s.label, group: g + 1 });
         ctx.info(`${s.label}: receipt confirmed`);
@@ -156,11 +169,7 @@ export default function escrow(cmd: Command, ctx: Context): void {
     .action(async (files: string[], o: CombineOptions, sub: Command) => {
       const m = o.manifest ? await readManifest(ctx, o.manifest) : undefined;
       const manifestKey = m ? lib.manifestKeyFingerprint(m.publicKey) : undefined;
-      const shares: Share[] = [];
-      if (files.length) {
-        for (const f of files) shares.push(await readShare(ctx, f, o.identity ?? [], manifestKey));
-      } else shares.push(...(await typedShares(ctx)));
-      if (m) for (const s of shares) lib.checkShareInManifest(s, m);
+      const shares = files.length ? await readShares(ctx, files, o.identity ?? [], m) : inManifest(await typedShareInputs(ctx), m);
       const out = ctx.abs(o.out);
       const vaultFile = ctx.paths(sub).vaultFile;
       const r = await lib.recoverKeyFile(shares, out, {
@@ -170,28 +179,44 @@ export default function escrow(cmd: Command, ctx: Context): void {
         protect: Boolean(o.passphrase),
         getPassphrase: () => ctx.getPassphrase(sub, true),
         now: ctx.now(),
+        record: { operator: ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown', ...(manifestKey ? { manifestKey } : {}) },
+        store: ctx.storeOptions(sub),
       });
       if (ctx.globals(sub).json) {
         return ctx.json({
           keyId: r.key.keyId,
           out,
+          setId: r.set.setId,
+          epoch: r.set.epoch,
           used: r.used.map((s) => s.label),
           bad: r.bad.map((s) => ({ index: s.index, label: s.label })),
+          setAside: r.setAside.map((a) => ({ name: a.name, why: a.kind, reason: a.reason })),
+          exact: r.exact,
           manifestKey: manifestKey ?? null,
           protected: r.protected,
           vault: r.vault,
           keptAside: r.keptAside ?? null,
+          evidence: r.evidence ?? null,
         });
       }
       if (manifestKey) ctx.info(`shares checked against the manifest signed by manifest key ${manifestKey} (it must match the custodians' sheets)`);
+      for (const a of r.setAside) ctx.warn(`set aside: ${a.reason}`);
       ctx.out(
-        `recovered key id ${r.key.keyId} from shares of ${r.used.map((s) => s.label).join(', ')}; wrote ${o.out} (mode 0600${r.protected ? ', passphrase-protected' : ''})`,
+        `recovered key id ${r.key.keyId} from shares of ${r.used.map((s) => s.label).join(', ')} (set ${r.set.setId}); wrote ${o.out} (mode 0600${r.protected ? ', passphrase-protected' : ''})`,
       );
       if (r.keptAside) ctx.info(`the key file it replaced is kept as ${r.keptAside}`);
+      if (!r.exact)
+        ctx.info(
+          `these shares do not carry the key file's creation time (shares made before share format 2): ${o.out} differs from the original file in its "# created:" line; escrow reshare makes shares that rebuild it byte for byte`,
+        );
       if (r.vault === 'none') ctx.warn(`no vault at ${vaultFile} to check the key against (pass --vault-file)`);
       if (r.vault === 'other')
         ctx.warn(`key id ${r.key.keyId} does not open ${vaultFile}: the shares are from a split of an older key (it opens older copies of the vault)`);
-      for (const reason of r.reasons) ctx.warn(reason);
+      if (r.evidence?.recorded === 'vault') ctx.info(`recorded in the evidence log of ${r.evidence.vaultFile} (escrow.combine)`);
+      else if (r.evidence)
+        ctx.warn(
+          `${r.evidence.why}: the record of this rebuild is kept in ${r.evidence.file}; the next command that writes a vault with --key-file ${o.out} carries it into that vault's evidence log`,
+        );
     });
 
   cmd
