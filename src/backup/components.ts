@@ -8,6 +8,7 @@ import { VaultError } from '../errors/errors.js';
 import type { Kind } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
 import { checkComponent, isComponentName } from './repo.js';
+import { toolMessage } from './tool.js';
 
 const run = promisify(execFile);
 
@@ -198,7 +199,7 @@ async function psql(sql: string, dbname: string | undefined, env: Env): Promise<
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT')
       throw new VaultError('not-found', 'psql is not installed (it is needed to check the server version)', { code: 'tool-missing', data: { tool: 'psql' } });
-    throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`, {
+    throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${toolMessage(err.stderr ?? err.message)}`, {
       hint: 'check PGHOST, PGPORT, PGUSER, the password (PGPASSWORD or PGPASSFILE) and the database name',
     });
   }
