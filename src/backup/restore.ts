@@ -353,3 +353,32 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
     for (const d of made.reverse()) rmSync(d, { recursive: true, force: true });
   }
 }
+
+/**
+ * The number of tables a PostgreSQL backup holds, from its table of contents
+ * (`pg_restore -l`, which reads only the archive's head: the rest is never
+ * decrypted). The backup is the one its manifest describes (its signature
+ * and key were checked by the caller); only the head is read, so its hash is
+ * not.
+ */
+export async function tablesInBackup(repo: Repo, m: BackupManifest, key: BackupKey, env: Env, timeoutMs: number): Promise<number> {
+  if (m.kind !== 'postgres') throw new VaultError('usage', `${m.component}/${m.file} is a ${m.kind} backup, not a database`);
+  const file = await pin(repo, m);
+  let listing: string | undefined;
+  try {
+    await consume(file.open(), [key.identity], {
+      kind: 'inline',
+      label: 'pg_restore -l',
+      consume: async (r) => {
+        listing = await runTool('pg_restore', ['-l'], { env, timeoutMs, input: r, label: 'pg_restore -l' });
+      },
+    });
+  } catch (e) {
+    // pg_restore -l stops reading after the table of contents: the rest of the stream is cut on purpose.
+    if (listing === undefined) throw e;
+  } finally {
+    file.close();
+  }
+  // "ID; OID OID TABLE schema name owner": TABLE entries, not TABLE DATA.
+  return (listing ?? '').split('\n').filter((l) => /^\d+; \d+ \d+ TABLE (?!DATA )/.test(l)).length;
+}

@@ -30,8 +30,8 @@ export interface ToolOptions {
   timeoutMs: number;
   /** What the step is, for messages ("pg_restore into drill_orders"); default: the command. */
   label?: string;
-  /** Text to write on the tool's stdin. */
-  input?: string;
+  /** What to write on the tool's stdin: text, or a stream (destroyed if the tool stops reading before its end). */
+  input?: string | Readable;
   /** Told the process (group) id as soon as it runs. */
   onStart?: (pid: number) => void;
 }
@@ -115,9 +115,14 @@ export async function runTool(cmd: string, args: string[], o: ToolOptions): Prom
     if (out.length < 1 << 20) out += c.toString('utf8');
   });
   child.stderr!.on('data', (c: Buffer) => err.add(c));
-  if (o.input !== undefined) {
+  if (typeof o.input === 'string') {
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(o.input);
+  } else if (o.input) {
+    const input = o.input;
+    child.stdin!.on('error', () => undefined);
+    pipeline(input, child.stdin!).catch(() => undefined);
+    child.on('close', () => input.destroy());
   }
   let expired = false;
   const timer = setTimeout(() => {
