@@ -261,7 +261,12 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
     restored: s.restored,
     recoverySeconds,
     ...(rto !== undefined
-      ? { rtoTargetSeconds: rto, rtoText: input.plan.rtoText!, rtoVerdict: rtoVerdict!, ...(rtoVerdict === 'met' || rtoVerdict === 'missed' ? { rtoMet: rtoVerdict === 'met' } : {}) }
+      ? {
+          rtoTargetSeconds: rto,
+          rtoText: input.plan.rtoText!,
+          rtoVerdict: rtoVerdict!,
+          ...(rtoVerdict === 'met' || rtoVerdict === 'missed' ? { rtoMet: rtoVerdict === 'met' } : {}),
+        }
       : {}),
     ...(kept ? { kept } : {}),
   };

@@ -80,7 +80,8 @@ export async function drillPlanFromVault(o: {
     if (!files.length)
       throw new VaultError('not-found', `no share files (*.share, *.share.age) in ${o.sharesDir} or its subfolders`, { code: 'drill-no-shares' });
     const k = esc?.threshold ?? files.length;
-    if (files.length < k) warnings.push(`${files.length} share file(s) found in ${o.sharesDir}, but the key needs ${k}: the drill will fail until the others are there`);
+    if (files.length < k)
+      warnings.push(`${files.length} share file(s) found in ${o.sharesDir}, but the key needs ${k}: the drill will fail until the others are there`);
     plan.shares = { files: files.slice(0, k).map(rel) };
     if (files.length > k)
       notes.push(`shares: ${k} of the ${files.length} share files (any ${k} recover the key); the others: ${files.slice(k).map(rel).join(', ')}`);

@@ -55,7 +55,9 @@ export function restoreStep(r: BackupRestore): Step {
       if (!check.ok)
         throw fail(
           `${b.component}/${b.file}: ${check.message}`,
-          check.keyHeld ? 'use another backup (file:) or find out why this one fails' : 'the vault must hold the backup key of this backup: it cannot be restored',
+          check.keyHeld
+            ? 'use another backup (file:) or find out why this one fails'
+            : 'the vault must hold the backup key of this backup: it cannot be restored',
         );
       const m = b.manifest!;
       const key = backupKeys(doc).find((k) => k.keyId === m.keyId)!;

@@ -208,6 +208,7 @@ export default function drill(cmd: Command, ctx: Context): void {
         );
       }
       const left = r.drills.flatMap((d) => d.left);
-      if (left.length) throw new VaultError('incomplete', `${left.length} scratch target(s) were not removed: ${left.join('; ')}`, { code: 'drill-teardown-left' });
+      if (left.length)
+        throw new VaultError('incomplete', `${left.length} scratch target(s) were not removed: ${left.join('; ')}`, { code: 'drill-teardown-left' });
     });
 }
