@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
-import { pidAlive, removeQuietly, writeFileAtomic } from '../fs/atomic.js';
+import { pidAlive, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { makeDirs } from '../fs/dirs.js';
 import { randomHex } from '../fs/random.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
@@ -165,6 +165,8 @@ export function readJournals(stateFile: string): { over: JournalFile[]; running:
   } catch {
     return { over: [], running: [] };
   }
+  // A drill killed while it rewrote its journal leaves the temp file beside it.
+  sweepTempFiles(...names.map((n) => join(dir, n)));
   const over: JournalFile[] = [];
   const running: Journal[] = [];
   for (const n of names.sort()) {

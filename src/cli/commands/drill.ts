@@ -187,23 +187,25 @@ export default function drill(cmd: Command, ctx: Context): void {
     .option('--dry-run', 'say what would be removed, remove nothing')
     .option('--request-timeout <seconds>', 'Kubernetes: give up on one API call after this long', seconds, 30_000)
     .action(async (o: { dryRun?: boolean; requestTimeout: number }, sub: Command) => {
+      // drill itself has --dry-run too: commander may hand the flag to it.
+      const dryRun = Boolean(o.dryRun || (sub.parent?.opts() as { dryRun?: boolean } | undefined)?.dryRun);
       const r = await teardownDrills({
         stateFile: ctx.stateFile(),
         env: ctx.io.env,
         cluster: { env: ctx.io.env, requestTimeoutMs: o.requestTimeout },
         timeoutMs: 120_000,
-        dryRun: Boolean(o.dryRun),
+        dryRun,
       });
       if (ctx.globals(sub).json) ctx.json(r);
       else {
         for (const d of r.drills) {
           ctx.out(`drill ${d.id} (${d.kept ? 'kept' : 'killed'}, started ${d.startedAt}):`);
-          for (const x of d.removed) ctx.out(`  ${o.dryRun ? 'would remove' : 'removed'} ${x}`);
+          for (const x of d.removed) ctx.out(`  ${dryRun ? 'would remove' : 'removed'} ${x}`);
           for (const x of d.left) ctx.out(`  NOT removed ${x}`);
         }
         ctx.info(
           r.drills.length
-            ? `${o.dryRun ? 'dry run: ' : ''}${r.drills.length} drill(s) left scratch targets${r.running ? `; ${r.running} drill(s) still running were left alone` : ''}`
+            ? `${dryRun ? 'dry run: ' : ''}${r.drills.length} drill(s) left scratch targets${r.running ? `; ${r.running} drill(s) still running were left alone` : ''}`
             : `no drill left anything${r.running ? ` (${r.running} still running)` : ''}`,
         );
       }
