@@ -45,7 +45,10 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'app/certs'), { recursive: true });
   writeFileSync(join(dir, 'app/.env'), 'MODE=production\n');
   writeFileSync(join(dir, 'app/certs/tls.crt'), 'cert\n');
-  writeFileSync(join(dir, 'restore-plan.yaml'), 'apiVersion: vault-tool/v1\nkind: RestorePlan\nsecrets:\n  - { namespace: platform, name: keys, data: { MASTER_KEY: platform/master } }\n');
+  writeFileSync(
+    join(dir, 'restore-plan.yaml'),
+    'apiVersion: vault-tool/v1\nkind: RestorePlan\nsecrets:\n  - { namespace: platform, name: keys, data: { MASTER_KEY: platform/master } }\n',
+  );
   await ok(['init']);
   await ok(['add', 'platform/master', '-t', 'master-key', '--generate']);
   await ok(['escrow', 'split', '-k', '2', '-c', 'alice', '-c', 'bob', '-c', 'carol', '-o', 'split']);
@@ -85,7 +88,16 @@ describe.skipIf(!HAVE)('drill init over every kind of backup', () => {
     expect(init.code, init.stderr).toBe(0);
     const plan = readFileSync(join(dir, 'drill.yaml'), 'utf8');
     expect(plan).toContain('custodians/alice/share-01-alice.share');
-    for (const c of ['postgres/globals', 'postgres/postgres', 'postgres/keycloak', 'postgres/empty_app', 'redis/default', 'files/config', 'k8s/platform', 'exec/dump'])
+    for (const c of [
+      'postgres/globals',
+      'postgres/postgres',
+      'postgres/keycloak',
+      'postgres/empty_app',
+      'redis/default',
+      'files/config',
+      'k8s/platform',
+      'exec/dump',
+    ])
       expect(plan).toContain(`component: ${c}`);
     renameSync(join(dir, 'vault.key'), join(dir, 'vault.key.lost'));
     const dry = await vt(['drill', '--plan', 'drill.yaml', '--dry-run', '--json', '--kubeconfig', 'kubeconfig']);
