@@ -85,7 +85,7 @@ describe.skipIf(!READY)('the drill report in Chromium', () => {
       const m = await page.evaluate(() => ({
         scroll: document.documentElement.scrollWidth,
         client: document.documentElement.clientWidth,
-        bars: [...document.querySelectorAll('.track .bar:not(.plan)')].map((b) => b.getBoundingClientRect().width),
+        bars: Array.from(document.querySelectorAll('.track .bar:not(.plan)')).map((b) => b.getBoundingClientRect().width),
         track: document.querySelector('.track')!.getBoundingClientRect().width,
         note: document.getElementById('rto-note')!.textContent,
       }));
