@@ -9,7 +9,7 @@ import { describe, teardownJournal, type Tools } from './scratch.js';
 import { restoreStep } from './step-backups.js';
 import { combineStep, openStep, verifyStep } from './step-keys.js';
 import { secretsStep } from './step-secrets.js';
-import { type DrillInput, type DrillState, fail, type Planned, type RestoredBackup, type Step, StepFailed } from './steps.js';
+import { type DrillInput, type DrillState, fail, type Planned, type RestoredBackup, type Step } from './steps.js';
 
 export type { DrillInput, RestoredBackup } from './steps.js';
 
@@ -328,5 +328,3 @@ export async function recordDrill(input: DrillInput, r: DrillResult, reportSha25
     );
   });
 }
-
-export { StepFailed };

@@ -102,10 +102,6 @@ export function createFolder(j: JournalFile, path: string): void {
   j.created(entry);
 }
 
-export interface ClusterAccess {
-  target: (ref: ClusterRef) => ClusterTarget;
-}
-
 export async function createNamespace(j: JournalFile, port: SecretsPort, cluster: ClusterRef, name: string): Promise<void> {
   const entry = j.add({ kind: 'namespace', name, cluster, state: 'creating' });
   const uid = await port.createNamespace(name, false, { [DRILL_LABEL]: j.data.id });

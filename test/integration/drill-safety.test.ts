@@ -137,6 +137,21 @@ describe.skipIf(!HAVE)('what a drill may touch', () => {
     }
   });
 
+  it('every tool has a time bound: on expiry the step fails naming what timed out, and the drill goes on to its teardown', async () => {
+    writePlan(
+      'slow-check.yaml',
+      `timeouts: { tool: 1s }\n${SHARES}backups: { repo: repo, restore: [ { component: postgres/orders, database: drill_orders } ] }\nchecks:\n  - { sql: "select pg_sleep(60)", database: drill_orders, expect: "" }\n`,
+    );
+    const started = Date.now();
+    const r = await vt(['drill', '--plan', 'slow-check.yaml', '--json']);
+    expect(r.code).toBe(8);
+    expect(Date.now() - started).toBeLessThan(45_000);
+    const out = JSON.parse(r.stdout);
+    expect(stepOf(out, 'run the checks').message).toContain('psql in drill_orders did not finish within 1s: it was stopped');
+    expect(stepOf(out, 'tear down the scratch targets')).toMatchObject({ ok: true });
+    expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
+  });
+
   it('a drill killed outright: drill teardown removes its database, folder and namespace and stops its pg_restore, and nothing else', async () => {
     writePlan(
       'kill.yaml',
