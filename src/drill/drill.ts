@@ -231,6 +231,7 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
       j.keep(input.now());
       kept = { targets: j.data.targets.map(describe), journal: j.path };
     } else if (!j.data.targets.length) j.close();
+    else j.release();
   }
 
   const rto = input.plan.rtoSeconds;

@@ -65,6 +65,9 @@ export function stillRunning(pid: number, start: string | undefined): boolean {
   return now === undefined || now === start;
 }
 
+/** The journals this process has open (a library user may run several drills in one process, one after another). */
+const open = new Set<string>();
+
 /** An open journal, written through on every change. */
 export class JournalFile {
   readonly path: string;
@@ -94,6 +97,7 @@ export class JournalFile {
       processes: [],
     });
     j.save();
+    open.add(j.path);
     return j;
   }
 
@@ -128,11 +132,18 @@ export class JournalFile {
     this.data.kept = { at: now.toISOString() };
     this.data.processes = [];
     this.save();
+    open.delete(this.path);
+  }
+
+  /** The drill is over but left targets (a teardown that failed): the journal stays for the next one. */
+  release(): void {
+    open.delete(this.path);
   }
 
   /** Everything is gone: the journal goes too. */
   close(): void {
     removeQuietly(this.path);
+    open.delete(this.path);
   }
 }
 
@@ -179,7 +190,8 @@ export function readJournals(stateFile: string): { over: JournalFile[]; running:
     }
     if (j?.version !== 1 || !Array.isArray(j.targets) || !Array.isArray(j.processes) || !j.targets.every(isTarget))
       throw new VaultError('invalid', `the drill journal ${path} is not one this vault-tool wrote: move it away once its targets are checked by hand`);
-    if (!j.kept && j.host === hostname() && stillRunning(j.pid, j.pidStart)) running.push(j);
+    const mine = j.pid === process.pid && j.host === hostname();
+    if (!j.kept && (mine ? open.has(path) : j.host === hostname() && stillRunning(j.pid, j.pidStart))) running.push(j);
     else over.push(new JournalFile(path, j));
   }
   return { over, running };
