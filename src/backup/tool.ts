@@ -102,7 +102,10 @@ function started(cmd: string, args: string[], o: ToolOptions, stdin: 'pipe' | 'i
 const missing = (cmd: string) => new VaultError('not-found', `${cmd} is not installed`, { code: 'tool-missing', data: { tool: cmd } });
 
 const timedOut = (label: string, ms: number) =>
-  new VaultError('io', `${label} did not finish within ${formatSeconds(ms / 1000)}: it was stopped`, { code: 'tool-timeout', data: { tool: label } });
+  new VaultError('io', `${label} did not finish within ${ms < 1000 ? `${ms} ms` : formatSeconds(ms / 1000)}: it was stopped`, {
+    code: 'tool-timeout',
+    data: { tool: label },
+  });
 
 /** Runs a tool to the end (or its time bound); its stdout (at most 1 MiB kept). */
 export async function runTool(cmd: string, args: string[], o: ToolOptions): Promise<string> {
