@@ -116,7 +116,10 @@ export async function drillPlanFromVault(o: {
           const newest = listed
             .filter((b) => b.component === c && b.manifest?.verification?.ok)
             .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt))[0];
-          const paths = (newest?.manifest?.source.paths?.split(' ').filter(Boolean) ?? []).filter((p) => !p.split('/').includes('..') && !p.startsWith('/'));
+          // The paths as tar was given them (the manifest's tool arguments keep each one whole, spaces and all).
+          const args = newest?.manifest?.tool.args ?? [];
+          const given = args[0] === '-c' && args[1] === '-C' ? args.slice(3) : (newest?.manifest?.source.paths?.split(' ') ?? []);
+          const paths = given.filter((p) => p && !p.split('/').includes('..') && !p.startsWith('/'));
           if (paths.length) checks.push({ files: paths, dir });
         }
       }

@@ -45,6 +45,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'app/certs'), { recursive: true });
   writeFileSync(join(dir, 'app/.env'), 'MODE=production\n');
   writeFileSync(join(dir, 'app/certs/tls.crt'), 'cert\n');
+  writeFileSync(join(dir, 'app/docker compose.yml'), 'services: {}\n');
   writeFileSync(
     join(dir, 'restore-plan.yaml'),
     'apiVersion: vault-tool/v1\nkind: RestorePlan\nsecrets:\n  - { namespace: platform, name: keys, data: { MASTER_KEY: platform/master } }\n',
@@ -60,7 +61,7 @@ beforeAll(async () => {
   }
   await ok(['backup', 'postgres', '--all']);
   await ok(['backup', 'redis', '-p', String(redis.port)]);
-  await ok(['backup', 'files', '.env', 'certs', '-C', 'app']);
+  await ok(['backup', 'files', '.env', 'certs', 'docker compose.yml', '-C', 'app']);
   await ok(['k8s', 'restore', '--plan', 'restore-plan.yaml', '--kubeconfig', 'kubeconfig', '--context', 'scratch']);
   await ok(['backup', 'k8s', '--kubeconfig', 'kubeconfig', '--context', 'scratch', '-n', 'platform', '--name', 'platform']);
   await ok(['backup', 'exec', '--name', 'dump', '--', 'sh', '-c', 'echo exported']);
@@ -125,6 +126,8 @@ describe.skipIf(!HAVE)('drill init over every kind of backup', () => {
     );
     expect(out.steps.find((s: { name: string }) => s.name === 'run the checks').message).toContain('drill_keycloak: 1 tables, as its backup lists');
     expect(out.steps.find((s: { name: string }) => s.name === 'run the checks').message).toContain('drill_postgres: 0 tables, as its backup lists');
+    // A path with a space in it is checked whole.
+    expect(out.steps.find((s: { name: string }) => s.name === 'run the checks').message).toMatch(/3 files present in .*drill-scratch\/files-config/);
     // Nothing is left: no scratch database, namespace, folder or journal.
     expect(pg.sql("select count(*) from pg_database where datname like 'drill_%'")).toBe('0');
     expect(kube.state.namespaces.has('drill-platform')).toBe(false);
