@@ -259,6 +259,7 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
   const file = await pin(repo, m);
   // What this restore made (folders, a staging folder), removed again if it fails: a failed restore leaves nothing half-written.
   const made: string[] = [];
+  let createdDb: string | undefined;
   let staging: string | undefined;
   try {
     const names: string[] = [];
@@ -290,7 +291,10 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
     let pending: PendingFile | undefined;
     switch (t.kind) {
       case 'postgres':
-        if (t.create) await runTool('createdb', ['--', t.dbname], { env, timeoutMs: callMs, label: `createdb ${t.dbname}` });
+        if (t.create) {
+          await runTool('createdb', ['--', t.dbname], { env, timeoutMs: callMs, label: `createdb ${t.dbname}` });
+          createdDb = t.dbname;
+        }
         label = `pg_restore into ${t.dbname}`;
         into = {
           kind: 'process',
@@ -346,11 +350,14 @@ export async function restoreBackup(repo: Repo, m: BackupManifest, key: BackupKe
       else mergeInto(staging, t.dir, t.force);
     }
     made.length = 0;
+    createdDb = undefined;
     return label;
   } finally {
     file.close();
     if (staging) rmSync(staging, { recursive: true, force: true });
     for (const d of made.reverse()) rmSync(d, { recursive: true, force: true });
+    // A database this restore created for a restore that failed holds nothing of use: it goes too.
+    if (createdDb) await runTool('dropdb', ['--if-exists', '--', createdDb], { env, timeoutMs: callMs, label: `dropdb ${createdDb}` }).catch(() => undefined);
   }
 }
 

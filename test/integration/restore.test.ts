@@ -100,5 +100,21 @@ describe.skipIf(!HAVE_PG)('restoring into PostgreSQL', () => {
     const r = await vt(['backup', 'restore', `postgres/owned/${made.file}`, '--dbname', 'copy', '--force', '-r', 'repo']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/pg_restore into copy failed \(exit 1\): .*ERROR: +cannot drop schema app because other objects depend on it/);
+    // Into a database the restore creates: a failure leaves no empty database behind.
+    pg!.sql('create database owned2');
+    pg!.sql('create role gone_owner; create table t (id int); alter table t owner to gone_owner', 'owned2');
+    const b2 = await vt(['backup', 'postgres', '--dbname', 'owned2', '-r', 'repo', '--json']);
+    expect(b2.code, b2.stderr).toBe(0);
+    const made2 = b2.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((l) => l.type === 'backup');
+    pg!.sql('drop database owned2');
+    pg!.sql('drop role gone_owner');
+    const c = await vt(['backup', 'restore', `postgres/owned2/${made2.file}`, '--dbname', 'fresh', '--create', '-r', 'repo']);
+    expect(c.code).not.toBe(0);
+    expect(c.stderr).toMatch(/ERROR: +role "gone_owner" does not exist/);
+    expect(pg!.sql("select count(*) from pg_database where datname = 'fresh'")).toBe('0');
   });
 });
