@@ -9,6 +9,7 @@ import type { Kind } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
 import { checkComponent, isComponentName } from './repo.js';
 import { externalTimeoutMs, timeoutText } from '../dest/timeout.js';
+import { toolMessage } from './tool.js';
 
 const run = promisify(execFile);
 
@@ -239,7 +240,7 @@ async function psql(sql: string, dbname: string | undefined, env: Env): Promise<
           data: { timeout: timeoutText(externalTimeoutMs(env)) },
         },
       );
-    throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`, {
+    throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${toolMessage(err.stderr ?? err.message)}`, {
       hint: 'check PGHOST, PGPORT, PGUSER, the password (PGPASSWORD or PGPASSFILE) and the database name',
     });
   }

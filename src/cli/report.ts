@@ -86,6 +86,11 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'tool-missing': (d) =>
     `install ${d.tool} (Debian: ${d.tool === 'pg_dump' || d.tool === 'pg_dumpall' || d.tool === 'pg_restore' || d.tool === 'psql' || d.tool === 'createdb' ? 'postgresql-client' : d.tool === 'redis-cli' || d.tool === 'redis-check-rdb' ? 'redis-tools' : d.tool})`,
   'kubeconfig-missing': 'check --kubeconfig or KUBECONFIG',
+  'drill-no-shares':
+    'give --shares the folder escrow split -o wrote, or the folder holding one subfolder per custodian; or leave --shares out to type them at the drill',
+  'drill-no-context': 'give --context NAME: the kubeconfig context of the scratch cluster (never production)',
+  'drill-teardown-left': 'fix the cause named, then run vault-tool drill teardown again (the journal still names them)',
+  'tool-timeout': 'raise the bound (timeouts: in the drill plan) if the work is legitimately slow, or find out why the tool hangs',
   'kubeconfig-none': 'pass --kubeconfig FILE, set KUBECONFIG, or run where ~/.kube/config exists',
 };
 

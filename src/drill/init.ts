@@ -1,5 +1,7 @@
-import { readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { VaultError } from '../errors/errors.js';
 import { stringify } from 'yaml';
 import { readVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { escrowOf } from '../escrow/escrow.js';
@@ -19,6 +21,41 @@ type Env = Record<string, string | undefined>;
  * knowledge of the data (the restored database has tables, the files that
  * were backed up exist, the Secrets match the vault, the canaries open).
  */
+/** Share files in a folder and in its subfolders one level down (one folder per custodian, as the procedures keep them). */
+export function findShareFiles(dir: string): string[] {
+  const isShare = (f: string) => /\.share(\.age)?$/.test(f);
+  const out: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch (e) {
+    throw new VaultError('not-found', `cannot read the shares folder ${dir}: ${(e as NodeJS.ErrnoException).code}`);
+  }
+  for (const n of names) {
+    const p = join(dir, n);
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isFile() && isShare(n)) out.push(p);
+    else if (st.isDirectory())
+      for (const m of readdirSync(p).sort()) {
+        if (isShare(m) && statSync(join(p, m)).isFile()) out.push(join(p, m));
+      }
+  }
+  return out;
+}
+
+/** A scratch database name for a component: drill_NAME, a plain identifier of at most 63 bytes, unique in the plan. */
+function scratchDatabase(name: string, taken: Set<string>): string {
+  let db = `drill_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+  if (db.length > 63 || taken.has(db)) db = `${db.slice(0, 50)}_${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
+  taken.add(db);
+  return db;
+}
+
 export async function drillPlanFromVault(o: {
   paths: VaultPaths;
   store: StoreOptions;
@@ -31,58 +68,64 @@ export async function drillPlanFromVault(o: {
   rto: string;
   env: Env;
   cwd: string;
-}): Promise<string> {
+}): Promise<{ text: string; warnings: string[] }> {
   const { doc } = await readVault(o.paths, o.store);
   const rel = (p: string) => relative(o.planDir, p) || '.';
   const plan: Record<string, unknown> = { apiVersion: 'vault-tool/v1', kind: 'DrillPlan', rto: o.rto };
   const esc = escrowOf(doc).current;
   const notes: string[] = [];
+  const warnings: string[] = [];
   if (o.sharesDir) {
-    const files = readdirSync(o.sharesDir)
-      .filter((f) => /\.share(\.age)?$/.test(f))
-      .sort();
+    const files = findShareFiles(o.sharesDir);
+    if (!files.length)
+      throw new VaultError('not-found', `no share files (*.share, *.share.age) in ${o.sharesDir} or its subfolders`, { code: 'drill-no-shares' });
     const k = esc?.threshold ?? files.length;
-    plan.shares = { files: files.slice(0, k).map((f) => rel(join(o.sharesDir!, f))) };
-    if (files.length > k) notes.push(`shares: ${k} of the ${files.length} share files (any ${k} recover the key); the others: ${files.slice(k).join(', ')}`);
+    if (files.length < k)
+      warnings.push(`${files.length} share file(s) found in ${o.sharesDir}, but the key needs ${k}: the drill will fail until the others are there`);
+    plan.shares = { files: files.slice(0, k).map(rel) };
+    if (files.length > k)
+      notes.push(`shares: ${k} of the ${files.length} share files (any ${k} recover the key); the others: ${files.slice(k).map(rel).join(', ')}`);
   } else {
     plan.shares = { prompt: true };
     notes.push(`shares: custodians type them at the prompt${esc ? ` (any ${esc.threshold} of ${esc.custodians.map((c) => c.label).join(', ')})` : ''}`);
   }
   const checks: Record<string, unknown>[] = [];
   if (o.k8sPlan) {
+    if (!o.context) throw new VaultError('usage', 'which cluster? a drill writes only into the context its plan names', { code: 'drill-no-context' });
     const secrets = parsePlan(readFileCapped(o.k8sPlan, 'the restore plan', LIMITS.text).toString('utf8'), o.k8sPlan).secrets;
     const namespaceMap = Object.fromEntries([...new Set(secrets.map((s) => s.namespace))].map((ns) => [ns, `drill-${ns}`.slice(0, 63)]));
-    plan.kubernetes = { ...(o.context ? { context: o.context } : {}), plan: rel(o.k8sPlan), namespaceMap };
+    plan.kubernetes = { context: o.context, plan: rel(o.k8sPlan), namespaceMap };
     checks.push({ secrets: 'in-sync' });
   }
   if (o.repo) {
     const restore: Record<string, unknown>[] = [];
     const listed = await listRepo({ dest: parseDestination(o.repo, o.cwd), io: { env: o.env } });
     const components = [...new Set(listed.filter((b) => b.manifest?.verification?.ok).map((b) => b.component))].sort();
+    const taken = new Set<string>();
     for (const c of components) {
       const [kind, name] = c.split('/') as [string, string];
-      const safe = name.replace(/[^a-z0-9_]/g, '_');
       if (kind === 'postgres' && name !== 'globals') {
-        restore.push({ component: c, database: `drill_${safe}` });
-        checks.push({
-          sql: "select count(*) > 0 from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')",
-          database: `drill_${safe}`,
-          expect: 't',
-        });
+        const database = scratchDatabase(name, taken);
+        restore.push({ component: c, database });
+        // As many tables as the backup's table of contents lists (none for an empty database, such as postgres itself).
+        checks.push({ tables: 'backup', database });
       } else {
-        const dir = rel(join(o.scratch, `${kind}-${safe}`));
+        const dir = rel(join(o.scratch, `${kind}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`));
         restore.push({ component: c, dir });
         if (kind === 'files') {
           const newest = listed
             .filter((b) => b.component === c && b.manifest?.verification?.ok)
             .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt))[0];
-          const paths = newest?.manifest?.source.paths?.split(' ').filter(Boolean) ?? [];
+          // The paths as tar was given them (the manifest's tool arguments keep each one whole, spaces and all).
+          const args = newest?.manifest?.tool.args ?? [];
+          const given = args[0] === '-c' && args[1] === '-C' ? args.slice(3) : (newest?.manifest?.source.paths?.split(' ') ?? []);
+          const paths = given.filter((p) => p && !p.split('/').includes('..') && !p.startsWith('/'));
           if (paths.length) checks.push({ files: paths, dir });
         }
       }
     }
-    plan.backups = { repo: /^[A-Za-z0-9_-]+:/.test(o.repo) ? o.repo : rel(parseDestination(o.repo, o.cwd).spec), restore };
-    if (!components.length) notes.push(`backups: no verified backup in ${o.repo} yet`);
+    if (restore.length) plan.backups = { repo: /^[A-Za-z0-9_-]+:/.test(o.repo) ? o.repo : rel(parseDestination(o.repo, o.cwd).spec), restore };
+    else warnings.push(`no verified backup in ${o.repo} yet: the plan restores no data`);
   }
   if (peekVerifyState(doc).canaries.length) checks.push({ canaries: 'all' });
   const keys = doc.entries
@@ -94,7 +137,9 @@ export async function drillPlanFromVault(o: {
   const head = [
     '# Disaster-recovery drill plan (docs/FORMAT.md, "Drill plan").',
     '# Generated from the vault; review the scratch targets and the checks (add row counts, key counts) before the first drill.',
+    '# The drill creates every scratch database, folder and namespace below, and removes them afterwards: none may exist before it runs.',
     ...notes.map((n) => `# ${n}`),
+    ...warnings.map((w) => `# warning: ${w}`),
   ];
-  return `${head.join('\n')}\n${stringify(plan, { lineWidth: 0 })}`;
+  return { text: `${head.join('\n')}\n${stringify(plan, { lineWidth: 0 })}`, warnings };
 }

@@ -1,8 +1,25 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parseYaml } from '../vault/yaml.js';
-import { VaultError } from '../errors/errors.js';
 import { checkComponent } from '../backup/repo.js';
-import { parseDuration } from '../backup/retention.js';
+import { type Duration, durationSeconds } from '../vault/duration.js';
+import {
+  boolean,
+  duration,
+  fail,
+  integer,
+  isRecord,
+  list,
+  map,
+  object,
+  oneOf,
+  optional,
+  parseShape,
+  record,
+  refine,
+  string,
+  type Path,
+  type Shape,
+} from '../vault/shape.js';
 
 /**
  * A drill plan (docs/FORMAT.md, "Drill plan"): where the shares come from,
@@ -11,35 +28,42 @@ import { parseDuration } from '../backup/retention.js';
  *   apiVersion: vault-tool/v1
  *   kind: DrillPlan
  *   rto: 2h
+ *   timeouts: { tool: 2m, restore: 6h }
  *   shares: { files: [share-01-alice.share, …], identities: [], prompt: false }
  *   kubernetes: { kubeconfig: …, context: drill, plan: restore-plan.yaml, namespaceMap: { prod: drill-prod } }
  *   backups:
  *     repo: /srv/backups
  *     restore:
  *       - { component: postgres/orders, database: drill_orders }
+ *       - { component: postgres/globals, dir: scratch/globals }
  *       - { component: redis/default, dir: scratch/redis }
  *       - { component: files/config, dir: scratch/config }
  *   checks:
  *     - { sql: "select count(*) from items", database: drill_orders, expect: "30000" }
+ *     - { tables: backup, database: drill_orders }
  *     - { redisKeys: 5000, dir: scratch/redis }
  *     - { files: [.env, certs/tls.crt], dir: scratch/config }
  *     - { secrets: in-sync }
  *     - { canaries: all }
  *
- * Relative paths are relative to the plan's folder.
+ * Strict at every depth (an unknown field anywhere is an error naming its
+ * path). Relative paths are relative to the plan's folder. A check may
+ * name only a scratch target the plan restores into: checks never read a
+ * database or folder the drill did not make.
  */
 export interface BackupRestore {
   component: string;
   /** A backup file of the component; default: its newest verified backup. */
   file?: string;
-  /** postgres: the scratch database (created, dropped at teardown). */
+  /** postgres: the scratch database (created by the drill, dropped at teardown). */
   database?: string;
-  /** redis, files: the scratch folder (must not exist or be empty; removed at teardown). */
+  /** Every other kind: the scratch folder (created by the drill, removed at teardown). */
   dir?: string;
 }
 
 export type DrillCheck =
   | { kind: 'sql'; sql: string; database: string; expect: string }
+  | { kind: 'tables'; database: string }
   | { kind: 'redis-keys'; dir: string; expect: number }
   | { kind: 'files'; dir: string; files: string[] }
   | { kind: 'secrets' }
@@ -49,141 +73,161 @@ export type DrillCheck =
 export interface DrillPlan {
   rtoSeconds?: number;
   rtoText?: string;
+  /** Time bounds of external calls, in milliseconds: quick ones (psql, createdb, checks) and restores. */
+  timeouts: { toolMs: number; restoreMs: number };
   shares: { files: string[]; identities: string[]; prompt: boolean; manifest?: string };
-  kubernetes?: { kubeconfig?: string; context?: string; plan: string; namespaceMap: Record<string, string> };
+  kubernetes?: { kubeconfig?: string; context: string; plan: string; namespaceMap: Record<string, string>; policy?: string };
   backups?: { repo: string; restore: BackupRestore[] };
   checks: DrillCheck[];
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-const DB = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-const NS = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const DEFAULT_TIMEOUTS = { toolMs: 2 * 60_000, restoreMs: 6 * 3_600_000 };
+
+/** A scratch database: a plain identifier (no quoting needed anywhere), never one of the cluster's own. */
+const DB = string({ pattern: /^[a-z_][a-z0-9_]{0,62}$/, want: 'a database name (lowercase letters, digits, _)' });
+const SCRATCH_DB = refine(DB, (d) =>
+  ['postgres', 'template0', 'template1'].includes(d) ? `${d} is the cluster's own database: name a new scratch database` : null,
+);
+const NS = string({ pattern: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, want: 'a namespace name' });
+const RELATIVE = string({ want: 'a path inside dir' });
+
+const ms = (d: Duration) => durationSeconds(d) * 1000;
+
+function checkShape(base: string): Shape<DrillCheck> {
+  const path = pathShape(base);
+  const byKey: Record<string, Shape<DrillCheck>> = {
+    sql: map(object({ sql: string(), database: DB, expect: map(oneOfScalar, (x) => String(x)) }), (c) => ({ kind: 'sql', ...c })),
+    tables: map(object({ tables: oneOf(['backup'] as const), database: DB }), (c) => ({ kind: 'tables', database: c.database })),
+    redisKeys: map(object({ redisKeys: integer(0), dir: path }), (c) => ({ kind: 'redis-keys', dir: c.dir, expect: c.redisKeys })),
+    files: map(
+      object({
+        files: list(
+          refine(RELATIVE, (f) => (f.split('/').includes('..') || f.startsWith('/') ? 'expected a path inside dir' : null)),
+          { min: 1 },
+        ),
+        dir: path,
+      }),
+      (c) => ({ kind: 'files', dir: c.dir, files: c.files }),
+    ),
+    secrets: map(object({ secrets: oneOf(['in-sync'] as const) }), () => ({ kind: 'secrets' })),
+    canaries: map(object({ canaries: oneOf(['all'] as const) }), () => ({ kind: 'canaries' })),
+    entries: map(object({ entries: list(string(), { min: 1 }) }), (c) => ({ kind: 'entries', entries: c.entries })),
+  };
+  return (v, at) => {
+    if (!isRecord(v)) return fail(at, 'expected a check');
+    const kinds = Object.keys(byKey).filter((k) => k in v);
+    if (kinds.length !== 1)
+      return fail(at, kinds.length ? `one check per item (found ${kinds.join(' and ')})` : `unknown check (expected one of ${Object.keys(byKey).join(', ')})`);
+    return byKey[kinds[0]!]!(v, at);
+  };
+}
+
+const oneOfScalar: Shape<string | number> = (v, at) => (typeof v === 'string' || typeof v === 'number' ? v : fail(at, 'expected a value'));
+
+function pathShape(base: string): Shape<string> {
+  return map(string({ want: 'a path' }), (p) => (isAbsolute(p) ? p : resolve(base, p)));
+}
+
+function planShape(base: string): Shape<DrillPlan> {
+  const path = pathShape(base);
+  const restore = map(
+    object({ component: map(string(), componentName), file: optional(string()), database: optional(SCRATCH_DB), dir: optional(path) }),
+    (r, at): BackupRestore => {
+      const kind = r.component.split('/')[0];
+      const db = kind === 'postgres' && r.component !== 'postgres/globals';
+      if (db && !r.database) return fail(at.field('database'), 'a postgres backup needs the scratch database to create');
+      if (db && r.dir) return fail(at.field('dir'), 'a postgres database is restored into a database, not a folder');
+      if (!db && !r.dir) return fail(at.field('dir'), 'missing: the scratch folder to restore into');
+      if (!db && r.database)
+        return fail(at.field('database'), `a ${kind === 'postgres' ? 'globals' : kind} backup is restored into a folder, never into a server`);
+      return { component: r.component, ...(r.file ? { file: r.file } : {}), ...(db ? { database: r.database! } : { dir: r.dir! }) };
+    },
+  );
+  const doc = object({
+    apiVersion: oneOf(['vault-tool/v1'] as const),
+    kind: oneOf(['DrillPlan'] as const),
+    rto: optional(duration()),
+    timeouts: optional(object({ tool: optional(duration()), restore: optional(duration()) })),
+    shares: optional(object({ files: optional(list(path)), identities: optional(list(path)), prompt: optional(boolean), manifest: optional(path) })),
+    kubernetes: optional(
+      object({
+        kubeconfig: optional(path),
+        context: string({ want: 'the kubeconfig context of the scratch cluster' }),
+        plan: path,
+        namespaceMap: optional(
+          refine(record(NS, NS), (m) => {
+            const to = Object.values(m);
+            const twice = to.find((n, i) => to.indexOf(n) !== i);
+            return twice ? `two namespaces map to ${twice}` : null;
+          }),
+        ),
+        policy: optional(path),
+      }),
+    ),
+    backups: optional(
+      object({ repo: map(string(), (r) => (/^[A-Za-z0-9_-]+:/.test(r) && !r.startsWith('/') ? r : resolve(base, r))), restore: list(restore, { min: 1 }) }),
+    ),
+    checks: optional(list(checkShape(base))),
+  });
+  return (v, at) => {
+    const d = doc(v, at);
+    const restores = d.backups?.restore ?? [];
+    checkTargets(restores, at.field('backups').field('restore'));
+    const checks = d.checks ?? [];
+    checks.forEach((c, i) => checkAgainstTargets(c, restores, d.kubernetes !== undefined, at.field('checks').item(i)));
+    return {
+      ...(d.rto ? { rtoSeconds: durationSeconds(d.rto), rtoText: d.rto.text } : {}),
+      timeouts: {
+        toolMs: d.timeouts?.tool ? ms(d.timeouts.tool) : DEFAULT_TIMEOUTS.toolMs,
+        restoreMs: d.timeouts?.restore ? ms(d.timeouts.restore) : DEFAULT_TIMEOUTS.restoreMs,
+      },
+      shares: {
+        files: d.shares?.files ?? [],
+        identities: d.shares?.identities ?? [],
+        prompt: d.shares?.prompt ?? false,
+        ...(d.shares?.manifest ? { manifest: d.shares.manifest } : {}),
+      },
+      ...(d.kubernetes ? { kubernetes: { ...d.kubernetes, namespaceMap: d.kubernetes.namespaceMap ?? {} } } : {}),
+      ...(d.backups ? { backups: d.backups } : {}),
+      checks,
+    };
+  };
+}
+
+function componentName(c: string, at: Path): string {
+  try {
+    return checkComponent(c);
+  } catch (e) {
+    return fail(at, (e as Error).message);
+  }
+}
+
+/** Two restores never share a scratch target, and no scratch folder lies inside another. */
+function checkTargets(restores: BackupRestore[], at: Path): void {
+  restores.forEach((r, i) => {
+    restores.slice(0, i).forEach((o) => {
+      if (r.database && r.database === o.database) fail(at.item(i).field('database'), `${r.database} is already the target of ${o.component}`);
+      if (r.dir && o.dir && (r.dir === o.dir || r.dir.startsWith(`${o.dir}/`) || o.dir.startsWith(`${r.dir}/`)))
+        fail(at.item(i).field('dir'), `${r.dir} overlaps the scratch folder of ${o.component}`);
+    });
+  });
+}
+
+function checkAgainstTargets(c: DrillCheck, restores: BackupRestore[], kubernetes: boolean, at: Path): void {
+  if (c.kind === 'sql' || c.kind === 'tables') {
+    if (!restores.some((r) => r.database === c.database))
+      fail(at.field('database'), `${c.database} is not a scratch database of this plan: checks run only against what the drill restores`);
+  }
+  if (c.kind === 'redis-keys' || c.kind === 'files') {
+    const r = restores.find((x) => x.dir === c.dir);
+    if (!r) fail(at.field('dir'), `${c.dir} is not a scratch folder of this plan: checks run only against what the drill restores`);
+    const kind = r!.component.split('/')[0];
+    if (c.kind === 'redis-keys' && kind !== 'redis') fail(at.field('dir'), `${c.dir} receives ${r!.component}, not a redis backup`);
+    if (c.kind === 'files' && kind !== 'files') fail(at.field('dir'), `${c.dir} receives ${r!.component}, not a files backup`);
+  }
+  if (c.kind === 'secrets' && !kubernetes) fail(at, 'a secrets check needs kubernetes: in the plan');
+}
 
 export function parseDrillPlan(text: string, source: string, base: string): DrillPlan {
-  const raw: unknown = parseYaml(text, source);
-  if (!isRecord(raw) || raw.apiVersion !== 'vault-tool/v1' || raw.kind !== 'DrillPlan') {
-    throw new VaultError('invalid', `${source}: not a drill plan (expected apiVersion: vault-tool/v1 and kind: DrillPlan)`);
-  }
-  const bad = (where: string, what: string) => new VaultError('invalid', `${source}: ${where}: ${what}`);
-  const known = ['apiVersion', 'kind', 'rto', 'shares', 'kubernetes', 'backups', 'checks'];
-  for (const k of Object.keys(raw)) if (!known.includes(k)) throw bad(k, `unknown field (expected ${known.slice(2).join(', ')})`);
-  const path = (p: unknown, where: string): string => {
-    if (typeof p !== 'string' || !p || p.includes('\0')) throw bad(where, 'expected a path');
-    return isAbsolute(p) ? p : resolve(base, p);
-  };
-  const strings = (v: unknown, where: string): string[] => {
-    if (v === undefined) return [];
-    if (!Array.isArray(v)) throw bad(where, 'expected a list');
-    return v.map((x, i) => path(x, `${where}[${i}]`));
-  };
-
-  let rtoSeconds: number | undefined;
-  let rtoText: string | undefined;
-  if (raw.rto !== undefined) {
-    if (typeof raw.rto !== 'string') throw bad('rto', 'expected a duration such as 2h, 90m or 4h');
-    const m = /^([1-9][0-9]{0,5})(s|m|min)$/.exec(raw.rto.trim());
-    rtoSeconds = m ? Number(m[1]) * (m[2] === 's' ? 1 : 60) : parseDuration(raw.rto) / 1000;
-    rtoText = raw.rto.trim();
-  }
-
-  const sh = raw.shares ?? {};
-  if (!isRecord(sh)) throw bad('shares', 'expected { files: [...], identities: [...], prompt: true|false }');
-  if (sh.prompt !== undefined && typeof sh.prompt !== 'boolean') throw bad('shares.prompt', 'expected true or false');
-  const shares = {
-    files: strings(sh.files, 'shares.files'),
-    identities: strings(sh.identities, 'shares.identities'),
-    prompt: sh.prompt === true,
-    ...(sh.manifest !== undefined ? { manifest: path(sh.manifest, 'shares.manifest') } : {}),
-  };
-
-  let kubernetes: DrillPlan['kubernetes'];
-  if (raw.kubernetes !== undefined) {
-    const k = raw.kubernetes;
-    if (!isRecord(k)) throw bad('kubernetes', 'expected { kubeconfig, context, plan, namespaceMap }');
-    const map: Record<string, string> = Object.create(null) as Record<string, string>;
-    if (k.namespaceMap !== undefined) {
-      if (!isRecord(k.namespaceMap)) throw bad('kubernetes.namespaceMap', 'expected { FROM: TO }');
-      for (const [a, b] of Object.entries(k.namespaceMap)) {
-        if (!NS.test(a) || typeof b !== 'string' || !NS.test(b)) throw bad('kubernetes.namespaceMap', `${a}: expected namespace names`);
-        map[a] = b;
-      }
-    }
-    if (k.context !== undefined && typeof k.context !== 'string') throw bad('kubernetes.context', 'expected a context name');
-    kubernetes = {
-      plan: path(k.plan, 'kubernetes.plan'),
-      namespaceMap: map,
-      ...(k.kubeconfig !== undefined ? { kubeconfig: path(k.kubeconfig, 'kubernetes.kubeconfig') } : {}),
-      ...(k.context ? { context: k.context as string } : {}),
-    };
-  }
-
-  let backups: DrillPlan['backups'];
-  if (raw.backups !== undefined) {
-    const b = raw.backups;
-    if (!isRecord(b) || typeof b.repo !== 'string' || !Array.isArray(b.restore))
-      throw bad('backups', 'expected { repo: DEST, restore: [ { component, database | dir } ] }');
-    const repo = /^[A-Za-z0-9_-]+:/.test(b.repo) && !b.repo.startsWith('/') ? b.repo : path(b.repo, 'backups.repo');
-    const restore = b.restore.map((r, i): BackupRestore => {
-      const where = `backups.restore[${i}]`;
-      if (!isRecord(r) || typeof r.component !== 'string') throw bad(where, 'expected { component, database | dir, file }');
-      try {
-        checkComponent(r.component);
-      } catch (e) {
-        throw bad(where, (e as Error).message);
-      }
-      const kind = r.component.split('/')[0];
-      if (r.file !== undefined && typeof r.file !== 'string') throw bad(`${where}.file`, 'expected a backup file name');
-      if (kind === 'postgres' && r.component !== 'postgres/globals') {
-        if (typeof r.database !== 'string' || !DB.test(r.database))
-          throw bad(`${where}.database`, 'a postgres backup needs the scratch database to create (letters, digits, _)');
-        return { component: r.component, database: r.database, ...(r.file ? { file: r.file as string } : {}) };
-      }
-      if (kind === 'redis' || kind === 'files' || kind === 'k8s' || kind === 'exec' || r.component === 'postgres/globals') {
-        return { component: r.component, dir: path(r.dir, `${where}.dir`), ...(r.file ? { file: r.file as string } : {}) };
-      }
-      throw bad(where, `cannot restore a ${kind} backup in a drill`);
-    });
-    backups = { repo, restore };
-  }
-
-  if (raw.checks !== undefined && !Array.isArray(raw.checks)) throw bad('checks', 'expected a list');
-  const checks = ((raw.checks as unknown[] | undefined) ?? []).map((c, i): DrillCheck => {
-    const where = `checks[${i}]`;
-    if (!isRecord(c)) throw bad(where, 'expected a check');
-    if (c.sql !== undefined) {
-      if (typeof c.sql !== 'string' || typeof c.database !== 'string' || !DB.test(c.database) || (typeof c.expect !== 'string' && typeof c.expect !== 'number'))
-        throw bad(where, 'expected { sql: QUERY, database: DB, expect: VALUE }');
-      return { kind: 'sql', sql: c.sql, database: c.database, expect: String(c.expect) };
-    }
-    if (c.redisKeys !== undefined) {
-      if (!Number.isSafeInteger(c.redisKeys) || (c.redisKeys as number) < 0) throw bad(where, 'redisKeys: expected a key count');
-      return { kind: 'redis-keys', dir: path(c.dir, `${where}.dir`), expect: c.redisKeys as number };
-    }
-    if (c.files !== undefined) {
-      if (!Array.isArray(c.files) || !c.files.every((f) => typeof f === 'string' && f && !f.split('/').includes('..')))
-        throw bad(where, 'files: expected a list of paths inside dir');
-      return { kind: 'files', dir: path(c.dir, `${where}.dir`), files: c.files as string[] };
-    }
-    if (c.secrets !== undefined) {
-      if (c.secrets !== 'in-sync') throw bad(where, 'secrets: expected in-sync');
-      if (!kubernetes) throw bad(where, 'a secrets check needs kubernetes: in the plan');
-      return { kind: 'secrets' };
-    }
-    if (c.canaries !== undefined) {
-      if (c.canaries !== 'all') throw bad(where, 'canaries: expected all');
-      return { kind: 'canaries' };
-    }
-    if (c.entries !== undefined) {
-      if (!Array.isArray(c.entries) || !c.entries.every((e) => typeof e === 'string')) throw bad(where, 'entries: expected a list of entry names');
-      return { kind: 'entries', entries: c.entries as string[] };
-    }
-    throw bad(where, 'unknown check (expected sql, redisKeys, files, secrets, canaries or entries)');
-  });
-  return {
-    ...(rtoSeconds !== undefined ? { rtoSeconds, rtoText: rtoText! } : {}),
-    shares,
-    ...(kubernetes ? { kubernetes } : {}),
-    ...(backups ? { backups } : {}),
-    checks,
-  };
+  return parseShape(parseYaml(text, source), planShape(base), source);
 }

@@ -30,7 +30,12 @@ export interface SecretsPort {
   /** ConfigMaps of a namespace, as plain objects (backups keep them beside the Secrets). */
   listConfigMaps(namespace: string): Promise<Record<string, unknown>[]>;
   namespaceExists(namespace: string): Promise<boolean>;
-  createNamespace(namespace: string, dryRun: boolean): Promise<void>;
+  /** Creates a namespace (with labels, when given); its uid (empty for a dry run). */
+  createNamespace(namespace: string, dryRun: boolean, labels?: Record<string, string>): Promise<string>;
+  /** A namespace's uid and labels, or undefined when it does not exist. */
+  getNamespace(namespace: string): Promise<{ uid: string; labels: Record<string, string> } | undefined>;
+  /** Deletes a namespace (and what it holds), only if its uid is still `uid`. */
+  deleteNamespace(namespace: string, preconditions: { uid: string }): Promise<void>;
 }
 
 /** Turns whatever the client threw into one ClusterError line (never carrying a request body). */
@@ -194,10 +199,27 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
         throw e;
       }
     },
-    async createNamespace(namespace, dryRun) {
-      await call(`create namespace ${namespace}`, () =>
-        api.createNamespace({ body: { metadata: { name: namespace } }, fieldManager: FIELD_MANAGER, dryRun: dry(dryRun) }),
+    async createNamespace(namespace, dryRun, labels) {
+      const r = await call(`create namespace ${namespace}`, () =>
+        api.createNamespace({
+          body: { metadata: { name: namespace, ...(labels ? { labels } : {}) } },
+          fieldManager: FIELD_MANAGER,
+          dryRun: dry(dryRun),
+        }),
       );
+      return dryRun ? '' : (r.metadata?.uid ?? '');
+    },
+    async getNamespace(namespace) {
+      try {
+        const r = await call(`get namespace ${namespace}`, () => api.readNamespace({ name: namespace }));
+        return { uid: r.metadata?.uid ?? '', labels: r.metadata?.labels ?? {} };
+      } catch (e) {
+        if (is404(e)) return undefined;
+        throw e;
+      }
+    },
+    async deleteNamespace(namespace, preconditions) {
+      await call(`delete namespace ${namespace}`, () => api.deleteNamespace({ name: namespace, body: { preconditions } }));
     },
   };
 }

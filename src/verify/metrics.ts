@@ -82,8 +82,8 @@ export function metricsOf(s: VaultStatus): string {
     },
     {
       name: 'vault_tool_drill_last_rto_seconds',
-      help: 'The recovery time the last drill measured, in seconds (0: none ran).',
-      samples: [{ value: s.lastDrill?.rtoSeconds ?? 0 }],
+      help: 'The recovery time the last drill measured, in seconds (0: none ran; absent when the last drill failed: a failed drill measures none).',
+      samples: !s.lastDrill ? [{ value: 0 }] : s.lastDrill.rtoSeconds !== undefined ? [{ value: s.lastDrill.rtoSeconds }] : [],
     },
     {
       name: 'vault_tool_backup_last_success_timestamp_seconds',

@@ -39,7 +39,8 @@ export interface VerifyRun {
 export interface DrillRun {
   at: string;
   ok: boolean;
-  rtoSeconds: number;
+  /** The recovery time measured: only by a drill that passed. */
+  rtoSeconds?: number;
   rtoTargetSeconds?: number;
   reportSha256: string;
 }

@@ -280,12 +280,18 @@ export class KubeApiState {
   nextRv() {
     return String(++this.rv);
   }
-  addNamespace(name) {
+  addNamespace(name, labels) {
     if (!this.namespaces.has(name)) {
       this.namespaces.set(name, {
         apiVersion: 'v1',
         kind: 'Namespace',
-        metadata: { name, uid: randomUUID(), resourceVersion: this.nextRv(), creationTimestamp: new Date().toISOString() },
+        metadata: {
+          name,
+          uid: randomUUID(),
+          resourceVersion: this.nextRv(),
+          creationTimestamp: new Date().toISOString(),
+          ...(labels && Object.keys(labels).length ? { labels: { ...labels } } : {}),
+        },
         spec: { finalizers: ['kubernetes'] },
         status: { phase: 'Active' },
       });
@@ -630,7 +636,7 @@ export async function startKubeApi(opts = {}) {
             { name, kind: 'Namespace' },
           );
         if (state.namespaces.has(name)) throw new ApiError(409, 'AlreadyExists', `namespaces "${name}" already exists`, { name, kind: 'namespaces' });
-        if (!dryRun) state.addNamespace(name);
+        if (!dryRun) state.addNamespace(name, body?.metadata?.labels);
         return [201, state.namespaces.get(name) ?? { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }];
       }
     }
@@ -639,6 +645,25 @@ export async function startKubeApi(opts = {}) {
       const ns = decodeURIComponent(m[1]);
       if (!state.namespaces.has(ns)) throw notFound('namespaces', ns);
       return [200, state.namespaces.get(ns)];
+    }
+    // Deleting a namespace deletes what it holds (at once: no finalizers here); a uid precondition is honoured as the API server does.
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path)) && req.method === 'DELETE') {
+      const ns = decodeURIComponent(m[1]);
+      const entry = state.namespaces.get(ns);
+      if (!entry) throw notFound('namespaces', ns);
+      const pre = body?.preconditions ?? {};
+      if (pre.uid && pre.uid !== entry.metadata.uid)
+        throw new ApiError(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on namespaces "${ns}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${entry.metadata.uid}`,
+          { name: ns, kind: 'namespaces' },
+        );
+      if (!dryRun) {
+        state.namespaces.delete(ns);
+        for (const k of [...state.secrets.keys()]) if (k.startsWith(`${ns}/`)) state.secrets.delete(k);
+      }
+      return [200, { ...entry, status: { phase: 'Terminating' } }];
     }
     if (path === '/api/v1/secrets' && req.method === 'GET') return [200, list(undefined, q)];
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.exec(path)) && req.method === 'GET') {

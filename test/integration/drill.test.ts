@@ -21,7 +21,7 @@ let pg: Postgres;
 let redis: Redis;
 let kube: {
   kubeconfig: (o?: { context?: string }) => string;
-  state: { get: (ns: string, name: string) => unknown; secrets: Map<string, unknown> };
+  state: { get: (ns: string, name: string) => unknown; secrets: Map<string, unknown>; namespaces: Map<string, unknown> };
   close: () => Promise<void>;
 };
 
@@ -100,7 +100,8 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
     expect(plan).toContain('component: postgres/orders');
     expect(plan).toContain('database: drill_orders');
     expect(plan).toContain('secrets: in-sync');
-    expect(plan).toMatch(/the others: share-04-dave.share, share-05-erin.share/);
+    expect(plan).toMatch(/the others: shares\/share-04-dave.share, shares\/share-05-erin.share/);
+    expect(plan).toContain('tables: backup');
     const dry = await vt(['drill', '--plan', 'generated.yaml', '--dry-run', '--json', '--kubeconfig', 'kubeconfig']);
     expect(dry.code, dry.stderr).toBe(0);
     const r = JSON.parse(dry.stdout);
@@ -153,23 +154,59 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
     );
     expect(dom.stdout).toContain('<span class="verdict" id="verdict">PASSED</span>');
     expect((dom.stdout.match(/class="bar ok"/g) ?? []).length).toBe(8);
-    expect(dom.stdout).toMatch(/class="rto" style="left:/);
-    // Tear down what the kept drill left, for the next tests.
-    pg.sql('drop database drill_orders');
-    rmSync(join(dir, 'scratch'), { recursive: true, force: true });
+    // Seconds against an RTO of 2 h: the scale is the steps' own, and the RTO is named beyond it.
+    expect(dom.stdout).toMatch(/The RTO \(2h\) lies beyond this scale: the recovery used [\d.]+% of it/);
+    // --keep leaves a record of what was kept and where: in the output, the report and the evidence log.
+    expect(out.kept.targets).toEqual(
+      expect.arrayContaining([
+        'namespace drill-platform (context drill)',
+        expect.stringMatching(/^database drill_orders \(/),
+        `folder ${join(dir, 'scratch')}`,
+      ]),
+    );
+    expect(out.kept.journal).toMatch(/\.state\/drills\/.*\.json$/);
+    expect(md).toContain('## Scratch targets kept');
+    const record = JSON.parse(ev.stdout).find((x: { event: string }) => x.event === 'drill');
+    expect(record.data.kept).toEqual(out.kept.targets);
+    expect(record.data.journal).toBe(out.kept.journal);
+    // The next drill refuses to start over kept targets; drill teardown removes exactly them.
+    const next = await vt(['drill', '--plan', 'drill.yaml', '--dry-run', '--json']);
+    expect(next.code).toBe(8);
+    expect(JSON.parse(next.stdout).steps.find((s: { name: string }) => s.name === 'remove what an earlier drill left').message).toMatch(
+      /kept its scratch targets/,
+    );
+    const td = await vt(['drill', 'teardown', '--json']);
+    expect(td.code, td.stderr).toBe(0);
+    expect(JSON.parse(td.stdout).drills[0]).toMatchObject({ kept: true, left: [] });
+    expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
+    expect(kube.state.namespaces.has('drill-platform')).toBe(false);
+    expect(existsSync(join(dir, 'scratch'))).toBe(false);
+    expect(readdirSync(join(dir, '.state/drills'))).toEqual([]);
   });
 
-  it('without --keep the scratch targets are torn down', async () => {
+  it('without --keep the scratch targets are torn down; a scratch folder that exists is refused before anything is written', async () => {
     writePlan('drill.yaml', `rto: 2h\n${SHARES}${BACKUPS}checks:\n  - { sql: "select count(*) from items", database: drill_orders, expect: "30000" }\n`);
-    // An empty scratch folder made beforehand is emptied again, not left holding restored plaintext.
+    // A folder that exists is not the drill's to fill, nor to remove: refused in the plan, so nothing at all is written.
     mkdirSync(join(dir, 'scratch/config'), { recursive: true });
+    writeFileSync(join(dir, 'scratch/config/mine.txt'), 'mine\n');
+    const refused = await vt(['drill', '--plan', 'drill.yaml', '--json']);
+    expect(refused.code).toBe(8);
+    const steps = JSON.parse(refused.stdout).steps;
+    expect(steps.find((s: { name: string }) => s.name === 'restore files/config')).toMatchObject({
+      ok: false,
+      message: `${join(dir, 'scratch/config')} exists: a drill restores only into a folder it creates`,
+    });
+    expect(steps.find((s: { name: string }) => s.name === 'restore postgres/orders')).toMatchObject({ skipped: true });
+    expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
+    expect(readdirSync(join(dir, 'scratch')).sort()).toEqual(['config']);
+    expect(readFileSync(join(dir, 'scratch/config/mine.txt'), 'utf8')).toBe('mine\n');
+    rmSync(join(dir, 'scratch'), { recursive: true, force: true });
     const r = await vt(['drill', '--plan', 'drill.yaml', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).steps.at(-1)).toMatchObject({ name: 'tear down the scratch targets', ok: true });
     expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
-    expect(existsSync(join(dir, 'scratch/redis'))).toBe(false);
-    expect(readdirSync(join(dir, 'scratch/config'))).toEqual([]);
-    rmSync(join(dir, 'scratch'), { recursive: true, force: true });
+    expect(existsSync(join(dir, 'scratch'))).toBe(false);
+    expect(readdirSync(join(dir, '.state/drills'))).toEqual([]);
   });
 
   it('a wrong share: the drill fails at the first step, names it, and runs nothing else', async () => {
@@ -209,22 +246,45 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
     }
   });
 
-  it('a check that fails, and a recovery slower than the RTO, each fail the drill and say so', async () => {
+  it('a check that fails fails the drill, and a failed drill measures no recovery time: every output says so', async () => {
     writePlan(
       'check.yaml',
-      `rto: 1s\n${SHARES}${BACKUPS}checks:\n  - { sql: "select count(*) from items", database: drill_orders, expect: "29999" }\n  - { sql: "select 'slept' from pg_sleep(1.2)", database: drill_orders, expect: slept }\n`,
+      `rto: 2h\n${SHARES}${BACKUPS}checks:\n  - { sql: "select count(*) from items", database: drill_orders, expect: "29999" }\n  - { sql: "select * from nope", database: drill_orders, expect: "x" }\n`,
     );
-    const r = await vt(['drill', '--plan', 'check.yaml', '--json']);
+    const r = await vt(['drill', '--plan', 'check.yaml', '--json', '--report-dir', 'failed-reports']);
     expect(r.code).toBe(8);
     const out = JSON.parse(r.stdout);
     const checks = out.steps.find((s: { name: string }) => s.name === 'run the checks');
-    expect(checks.message).toContain('1 of 2 checks failed: "select count(*) from items" in drill_orders gave "30000", expected "29999"');
-    expect(out.rtoMet).toBe(false);
-    expect(out.steps.find((s: { name: string }) => s.name === 'recovery time against the RTO').message).toMatch(
-      /^the recovery took [\d.]+ s, over the RTO of 1s \(1 s\)$/,
-    );
+    expect(checks.message).toContain('2 of 2 checks failed: "select count(*) from items" in drill_orders gave "30000", expected "29999"');
+    // psql's own reason, not the caret it prints under the SQL.
+    expect(checks.message).toMatch(/psql in drill_orders failed \(exit 1\): ERROR: +relation "nope" does not exist/);
+    expect(out.rtoMet).toBeUndefined();
+    expect(out.rtoVerdict).toBe('not measured (the drill failed)');
+    const [html, md] = readdirSync(join(dir, 'failed-reports')).sort();
+    expect(readFileSync(join(dir, 'failed-reports', md!), 'utf8')).toContain('RTO of 2h: not measured (the drill failed)');
+    expect(readFileSync(join(dir, 'failed-reports', html!), 'utf8')).toContain('not measured (the drill failed)');
+    expect(readFileSync(join(dir, 'failed-reports', md!), 'utf8')).not.toMatch(/\bmet\b/);
+    const text = await vt(['drill', '--plan', 'check.yaml']);
+    expect(text.stderr).toContain('drill FAILED: recovery time not measured (the drill failed); RTO 2h');
+    const status = await vt(['--key-file', 'vault.key.lost', 'status', '--json', '--prometheus', 'metrics.prom']);
+    expect(JSON.parse(status.stdout).lastDrill).toMatchObject({ ok: false });
+    expect(JSON.parse(status.stdout).lastDrill.rtoSeconds).toBeUndefined();
+    const prom = readFileSync(join(dir, 'metrics.prom'), 'utf8');
+    expect(prom).toContain('vault_tool_drill_last_status 0');
+    expect(prom).not.toMatch(/^vault_tool_drill_last_rto_seconds /m);
     // Torn down even so.
     expect(pg.sql("select count(*) from pg_database where datname = 'drill_orders'")).toBe('0');
+  });
+
+  it('a drill that passes every check but is slower than the RTO fails, and says by how much', async () => {
+    writePlan('slow.yaml', `rto: 1s\n${SHARES}${BACKUPS}checks:\n  - { sql: "select 'slept' from pg_sleep(1.2)", database: drill_orders, expect: slept }\n`);
+    const r = await vt(['drill', '--plan', 'slow.yaml', '--json']);
+    expect(r.code).toBe(8);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ rtoMet: false, rtoVerdict: 'missed' });
+    expect(out.steps.find((s: { name: string }) => s.name === 'recovery time against the RTO').message).toMatch(
+      /^the recovery took \d+s \([\d.]+ s\), over the RTO of 1s$/,
+    );
   });
 
   it('a dry run with a share short reports it and writes nothing', async () => {

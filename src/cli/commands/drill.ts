@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
-import { recordDrill, runDrill } from '../../drill/drill.js';
+import { recordDrill, runDrill, teardownDrills, type DrillResult } from '../../drill/drill.js';
 import { drillPlanFromVault } from '../../drill/init.js';
 import { parseDrillPlan } from '../../drill/plan.js';
 import { drillHtml, drillMarkdown } from '../../drill/report.js';
@@ -33,13 +34,20 @@ const stamp = (d: Date) =>
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z');
 
+/** The recovery time and the RTO, as every output says it: a failed drill measures none. */
+function rtoLine(r: DrillResult): string {
+  if (r.dryRun) return 'nothing restored (dry run)';
+  if (!r.ok && r.rtoMet === undefined) return `recovery time not measured (the drill failed)${r.rtoText ? `; RTO ${r.rtoText}` : ''}`;
+  return `recovery ${r.recoverySeconds.toFixed(1)} s${r.rtoText ? ` against an RTO of ${r.rtoText} (${r.rtoMet ? 'met' : 'missed'})` : ''}`;
+}
+
 export default function drill(cmd: Command, ctx: Context): void {
   cmd
     .option('--plan <file>', 'the drill plan (YAML; drill init writes one)')
     .option('--share <file>', 'a share file, besides those the plan names (repeatable)', collect)
     .option('-i, --identity <file>', 'age identity for shares encrypted to a custodian (repeatable)', collect)
-    .option('--dry-run', 'walk the plan without writing anything: report what is missing')
-    .option('--keep', 'keep the scratch targets (databases, folders, Secrets) afterwards')
+    .option('--dry-run', 'plan every step (shares, vault, backups, tools, servers, scratch targets) and print the plans; write nothing')
+    .option('--keep', 'keep the scratch targets (databases, folders, namespaces) afterwards, recorded; drill teardown removes them')
     .option('--write-key <file>', 'also write the recovered key to this new file (by default it stays in memory)')
     .option('--report <file>', 'write the Markdown report here')
     .option('--report-dir <dir>', 'write the Markdown and HTML reports into this folder, named by date')
@@ -54,6 +62,13 @@ export default function drill(cmd: Command, ctx: Context): void {
       const plan = parseDrillPlan(text, o.plan, dirname(planPath));
       if (plan.kubernetes && o.kubeconfig && !plan.kubernetes.kubeconfig) plan.kubernetes.kubeconfig = ctx.abs(o.kubeconfig);
       const k8sText = plan.kubernetes ? (await ctx.readFile(plan.kubernetes.plan, 'the restore plan')).toString('utf8') : undefined;
+      // The restore policy in force applies to the drill's context like any other: the plan's, else VAULT_TOOL_K8S_POLICY, else k8s-policy.yaml beside the vault.
+      let policy: { path: string; text: string } | undefined;
+      if (plan.kubernetes) {
+        const explicit = plan.kubernetes.policy ?? (ctx.io.env.VAULT_TOOL_K8S_POLICY ? ctx.abs(ctx.io.env.VAULT_TOOL_K8S_POLICY) : undefined);
+        const path = explicit ?? join(dirname(ctx.paths(cmd).vaultFile), 'k8s-policy.yaml');
+        if (explicit || existsSync(path)) policy = { path, text: (await ctx.readFile(path, 'the restore policy')).toString('utf8') };
+      }
       for (const [f, kind] of [
         [o.report, 'report'],
         [o.html, 'html-report'],
@@ -69,8 +84,11 @@ export default function drill(cmd: Command, ctx: Context): void {
         plan,
         planInfo: { path: o.plan, sha256: createHash('sha256').update(text).digest('hex') },
         shares,
+        ...(k8sText !== undefined ? { k8sPlanText: k8sText } : {}),
+        ...(policy ? { policy } : {}),
         cluster: { env: ctx.io.env, requestTimeoutMs: o.requestTimeout },
         env: ctx.io.env,
+        stateFile: ctx.stateFile(),
         keep: Boolean(o.keep),
         dryRun: Boolean(o.dryRun),
         ...(o.writeKey ? { writeKey: ctx.checkOut(o.writeKey, 'key', false) } : {}),
@@ -78,7 +96,7 @@ export default function drill(cmd: Command, ctx: Context): void {
         now: () => ctx.now(),
         clock: () => performance.now(),
       };
-      const { result, key } = await runDrill(input, { ...(k8sText !== undefined ? { kubernetes: k8sText } : {}) });
+      const { result, key } = await runDrill(input);
       const md = drillMarkdown(result);
       const html = drillHtml(result);
       const reportSha256 = createHash('sha256').update(md).digest('hex');
@@ -112,8 +130,9 @@ export default function drill(cmd: Command, ctx: Context): void {
           ]),
         );
         for (const s of result.steps.filter((x) => !x.ok && !x.skipped && x.todo)) ctx.out(`to do (${s.name}): ${s.todo}`);
+        if (result.kept) ctx.out(`kept (vault-tool drill teardown removes them): ${result.kept.targets.join(', ')}`);
         ctx.info(
-          `${result.dryRun ? 'dry run' : 'drill'} ${result.ok ? (result.dryRun ? 'found nothing missing' : 'passed') : 'FAILED'}: recovery ${result.recoverySeconds.toFixed(1)} s${result.rtoTargetSeconds !== undefined ? ` against an RTO of ${result.rtoText} (${result.rtoMet ? 'met' : 'missed'})` : ''}; custodians ${result.custodians.join(', ') || 'none'}${recorded ? '; recorded in the evidence log' : ''}${files.length ? `; reports: ${files.join(', ')}` : ''}`,
+          `${result.dryRun ? 'dry run' : 'drill'} ${result.ok ? (result.dryRun ? 'found nothing missing' : 'passed') : 'FAILED'}: ${rtoLine(result)}; custodians ${result.custodians.join(', ') || 'none'}${recorded ? '; recorded in the evidence log' : ''}${files.length ? `; reports: ${files.join(', ')}` : ''}`,
         );
       }
       if (!result.ok) {
@@ -142,7 +161,7 @@ export default function drill(cmd: Command, ctx: Context): void {
       ) => {
         const out = ctx.checkOut(o.out, 'drill-plan', Boolean(o.force));
         const repoSpec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
-        const text = await drillPlanFromVault({
+        const { text, warnings } = await drillPlanFromVault({
           paths: ctx.paths(sub),
           store: ctx.storeOptions(sub),
           planDir: dirname(out),
@@ -157,8 +176,42 @@ export default function drill(cmd: Command, ctx: Context): void {
         });
         parseDrillPlan(text, out, dirname(out));
         ctx.writeOut(out, text, 'drill-plan', Boolean(o.force));
-        if (ctx.globals(sub).json) ctx.json({ plan: out });
+        for (const w of warnings) ctx.warn(w);
+        if (ctx.globals(sub).json) ctx.json({ plan: out, warnings });
         else ctx.info(`wrote ${out}: review it, then run vault-tool drill --plan ${o.out} --dry-run`);
       },
     );
+
+  cmd
+    .command('teardown')
+    .description('remove what drills that were killed, or run with --keep, left: exactly the scratch targets their journals name')
+    .option('--dry-run', 'say what would be removed, remove nothing')
+    .option('--request-timeout <seconds>', 'Kubernetes: give up on one API call after this long', seconds, 30_000)
+    .action(async (o: { dryRun?: boolean; requestTimeout: number }, sub: Command) => {
+      // drill itself has --dry-run too: commander may hand the flag to it.
+      const dryRun = Boolean(o.dryRun || (sub.parent?.opts() as { dryRun?: boolean } | undefined)?.dryRun);
+      const r = await teardownDrills({
+        stateFile: ctx.stateFile(),
+        env: ctx.io.env,
+        cluster: { env: ctx.io.env, requestTimeoutMs: o.requestTimeout },
+        timeoutMs: 120_000,
+        dryRun,
+      });
+      if (ctx.globals(sub).json) ctx.json(r);
+      else {
+        for (const d of r.drills) {
+          ctx.out(`drill ${d.id} (${d.kept ? 'kept' : 'killed'}, started ${d.startedAt}):`);
+          for (const x of d.removed) ctx.out(`  ${dryRun ? 'would remove' : 'removed'} ${x}`);
+          for (const x of d.left) ctx.out(`  NOT removed ${x}`);
+        }
+        ctx.info(
+          r.drills.length
+            ? `${dryRun ? 'dry run: ' : ''}${r.drills.length} drill(s) left scratch targets${r.running ? `; ${r.running} drill(s) still running were left alone` : ''}`
+            : `no drill left anything${r.running ? ` (${r.running} still running)` : ''}`,
+        );
+      }
+      const left = r.drills.flatMap((d) => d.left);
+      if (left.length)
+        throw new VaultError('incomplete', `${left.length} scratch target(s) were not removed: ${left.join('; ')}`, { code: 'drill-teardown-left' });
+    });
 }

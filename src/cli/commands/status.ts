@@ -45,7 +45,7 @@ export default function status(cmd: Command, ctx: Context): void {
           `verification (${s.interval}): ${last ? `last ${last.at} ${last.ok ? 'passed' : `FAILED (${last.failures} checks)`} by ${last.operator}` : 'never run'}; ${s.lastSuccess ? `last success ${s.lastSuccess.at}` : 'never passed'}; ${s.nextDue ? `next due ${s.nextDue}` : 'due now'}${s.overdue ? ` — OVERDUE${s.overdueSeconds ? ` by ${ago(s.overdueSeconds)}` : ''}` : ''}`,
         );
         ctx.out(
-          `drill: ${s.lastDrill ? `last ${s.lastDrill.at} ${s.lastDrill.ok ? 'passed' : 'FAILED'}, recovery in ${s.lastDrill.rtoSeconds} s` : 'never run'}`,
+          `drill: ${s.lastDrill ? `last ${s.lastDrill.at} ${s.lastDrill.ok ? 'passed' : 'FAILED'}, ${s.lastDrill.rtoSeconds !== undefined ? `recovery in ${s.lastDrill.rtoSeconds} s` : 'recovery time not measured (the drill failed)'}` : 'never run'}`,
         );
         ctx.out(
           s.escrow

@@ -14,6 +14,7 @@ interface RestoreOptions extends RepoOptions {
   toDir?: string;
   out?: string;
   force?: boolean;
+  sameOwner?: boolean;
 }
 
 export default function backupRestore(cmd: Command, ctx: Context): void {
@@ -25,6 +26,7 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('--to-dir <dir>', 'redis: write dump.rdb here; files: extract here (never over existing files without --force)')
     .option('-o, --out <file>', 'any backup: write the decrypted data to this file (mode 0600), after the full check')
     .option('--force', 'replace what is there: existing files, or the tables of an existing database')
+    .option('--same-owner', "files: keep the archive's owners and modes, setuid bits included (by default files belong to you, under your umask)")
     .action(async (file: string, o: RestoreOptions) => {
       const repo = openRepo(ctx, o);
       const [b] = pick(await listRepo(repo), [file]);
@@ -44,7 +46,10 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
             'usage',
             `where to? give --to-dir DIR${m.kind === 'redis' ? ' (dump.rdb is written there; stop Redis, replace its dump.rdb, start it: docs/RUNBOOK.md)' : ''}`,
           );
-        t = { kind: m.kind, dir: ctx.abs(o.toDir), force: Boolean(o.force) };
+        t =
+          m.kind === 'files'
+            ? { kind: 'files', dir: ctx.abs(o.toDir), force: Boolean(o.force), sameOwner: Boolean(o.sameOwner) }
+            : { kind: 'redis', dir: ctx.abs(o.toDir), force: Boolean(o.force) };
       } else
         throw new VaultError(
           'usage',

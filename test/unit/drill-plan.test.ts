@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { parseDrillPlan } from '../../src/drill/plan.js';
+import { toolMessage } from '../../src/backup/tool.js';
+
+/** The drill plan: strict at every depth, errors naming the field path; one duration grammar. */
+const HEAD = 'apiVersion: vault-tool/v1\nkind: DrillPlan\n';
+const parse = (body: string) => parseDrillPlan(HEAD + body, 'drill.yaml', '/plans');
+const BACKUPS =
+  'backups:\n  repo: repo\n  restore:\n    - { component: postgres/orders, database: drill_orders }\n    - { component: redis/default, dir: scratch/redis }\n    - { component: files/config, dir: scratch/config }\n';
+
+describe('the drill plan', () => {
+  it('reads a full plan: paths made absolute, durations in the one grammar, defaults filled in', () => {
+    const p = parse(
+      `rto: 1h30m\ntimeouts: { tool: 90s, restore: 4h }\nshares: { files: [s/a.share] }\nkubernetes: { context: drill, plan: rp.yaml }\n${BACKUPS}checks:\n  - { tables: backup, database: drill_orders }\n  - { redisKeys: 3, dir: scratch/redis }\n`,
+    );
+    expect(p).toMatchObject({
+      rtoSeconds: 5400,
+      rtoText: '1h30m',
+      timeouts: { toolMs: 90_000, restoreMs: 4 * 3_600_000 },
+      shares: { files: ['/plans/s/a.share'], identities: [], prompt: false },
+      kubernetes: { context: 'drill', plan: '/plans/rp.yaml', namespaceMap: {} },
+      backups: { repo: '/plans/repo' },
+      checks: [
+        { kind: 'tables', database: 'drill_orders' },
+        { kind: 'redis-keys', dir: '/plans/scratch/redis', expect: 3 },
+      ],
+    });
+    expect(parse('rto: 15min\n').rtoSeconds).toBe(900);
+    expect(parse('rto: 15m\n').rtoSeconds).toBe(900);
+    expect(parse('rto: 0.25h\n').rtoText).toBe('15m');
+    expect(parse('').timeouts).toEqual({ toolMs: 120_000, restoreMs: 6 * 3_600_000 });
+  });
+
+  const refused: [string, string, RegExp][] = [
+    ['an unknown field deep down', `${BACKUPS.replace('dir: scratch/redis', 'dri: scratch/redis')}`, /^drill\.yaml: backups\.restore\[1\]\.dri: unknown field/],
+    ['an unknown top-level field', 'rpo: 1h\n', /^drill\.yaml: rpo: unknown field/],
+    [
+      'an unknown field of a check',
+      `${BACKUPS}checks:\n  - { sql: "select 1", database: drill_orders, expect: "1", as: admin }\n`,
+      /checks\[0\]\.as: unknown field/,
+    ],
+    ['a bad duration', 'rto: 2 hours\n', /^drill\.yaml: rto: /],
+    ['a kubernetes section without a context', 'kubernetes: { plan: rp.yaml }\n', /kubernetes\.context: missing/],
+    [
+      'two namespaces onto one',
+      'kubernetes: { context: c, plan: rp.yaml, namespaceMap: { a: x, b: x } }\n',
+      /kubernetes\.namespaceMap: two namespaces map to x/,
+    ],
+    [
+      'a check of a database the plan does not restore',
+      `${BACKUPS}checks:\n  - { sql: "select 1", database: orders, expect: "1" }\n`,
+      /checks\[0\]\.database: orders is not a scratch database of this plan/,
+    ],
+    [
+      'a check of a folder the plan does not restore',
+      `${BACKUPS}checks:\n  - { files: [a], dir: /etc }\n`,
+      /checks\[0\]\.dir: \/etc is not a scratch folder of this plan/,
+    ],
+    ['a redis check of a files folder', `${BACKUPS}checks:\n  - { redisKeys: 1, dir: scratch/config }\n`, /receives files\/config, not a redis backup/],
+    [
+      'a cluster database as scratch',
+      'backups: { repo: r, restore: [ { component: postgres/orders, database: postgres } ] }\n',
+      /database: postgres is the cluster's own database/,
+    ],
+    [
+      'a postgres backup into a folder',
+      'backups: { repo: r, restore: [ { component: postgres/orders, dir: x } ] }\n',
+      /restore\[0\]\.database: a postgres backup needs the scratch database/,
+    ],
+    [
+      'a folder backup into a database',
+      'backups: { repo: r, restore: [ { component: postgres/globals, database: g, dir: x } ] }\n',
+      /restore\[0\]\.database: a globals backup is restored into a folder, never into a server/,
+    ],
+    [
+      'two restores into one database',
+      'backups: { repo: r, restore: [ { component: postgres/a, database: d }, { component: postgres/b, database: d } ] }\n',
+      /restore\[1\]\.database: d is already the target of postgres\/a/,
+    ],
+    [
+      'nested scratch folders',
+      'backups: { repo: r, restore: [ { component: files/a, dir: s }, { component: files/b, dir: s/b } ] }\n',
+      /restore\[1\]\.dir: .* overlaps the scratch folder of files\/a/,
+    ],
+    ['two checks in one item', `${BACKUPS}checks:\n  - { canaries: all, secrets: in-sync }\n`, /checks\[0\]: one check per item/],
+    ['a path outside dir', `${BACKUPS}checks:\n  - { files: [../etc/passwd], dir: scratch/config }\n`, /checks\[0\]\.files\[0\]: expected a path inside dir/],
+    ['not a drill plan', '', /./],
+  ];
+  for (const [what, body, msg] of refused) {
+    it(`refuses ${what}, naming the field`, () => {
+      const text = what === 'not a drill plan' ? 'apiVersion: vault-tool/v1\nkind: RestorePlan\n' : HEAD + body;
+      expect(() => parseDrillPlan(text, 'drill.yaml', '/plans')).toThrow(msg);
+    });
+  }
+});
+
+describe("a tool's failure", () => {
+  it("keeps PostgreSQL's ERROR lines, not the caret psql prints under the SQL", () => {
+    const stderr = 'ERROR:  relation "nope" does not exist\nLINE 1: select * from nope\n                      ^\n';
+    expect(toolMessage(stderr)).toBe('ERROR:  relation "nope" does not exist');
+    const restore = `pg_restore: while PROCESSING TOC:\npg_restore: from TOC entry 5; 2615 16385 SCHEMA app postgres\npg_restore: error: could not execute query: ERROR:  cannot drop schema app because other objects depend on it\nDETAIL:  table app.one depends on schema app\ntable app.two depends on schema app\nHINT:  Use DROP ... CASCADE to drop the dependent objects too.\nCommand was: DROP SCHEMA IF EXISTS app;\n`;
+    expect(toolMessage(restore)).toBe('pg_restore: error: could not execute query: ERROR:  cannot drop schema app because other objects depend on it');
+    expect(toolMessage('one\ntwo\nthree\nfour\n')).toBe('two; three; four');
+    expect(toolMessage(`FATAL:  ${'x'.repeat(5000)}`).length).toBeLessThanOrEqual(1000);
+  });
+});
