@@ -6,15 +6,17 @@ import { attachLazy } from './lazy.js';
 import { COMMANDS } from './commands/index.js';
 import { reportError } from './report.js';
 import { sweepStaging } from '../vault/staging.js';
+import pkg from '../../package.json' with { type: 'json' };
 
-export const VERSION = '0.1.0';
+/** The package's version (bundled from package.json at build time): what `--version` prints. */
+export const VERSION: string = pkg.version;
 
 /** The root command: global options, output routed through the context's I/O, errors thrown (never process.exit). */
 function rootProgram(ctx: Context): Command {
   const codes = Object.values(EXIT_CODES).filter((v, i, a) => a.findIndex((x) => x.code === v.code) === i);
   return new Command('vault-tool')
     .description('Encrypted secrets vault and key escrow: an age-format vault, custodian shares, verified backups.')
-    .version(VERSION, '-V, --version')
+    .version(VERSION, '-V, --version', 'print the version of vault-tool')
     .option('--vault-file <path>', 'vault file (env VAULT_TOOL_VAULT_FILE, default ./secrets.vault)')
     .option('--key-file <path>', 'key file (env VAULT_TOOL_KEY_FILE, default ./vault.key)')
     .option('--json', 'machine-readable output on stdout')
