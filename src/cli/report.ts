@@ -58,6 +58,10 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'policy-totp': 'pass --totp-env VAR with the code in that variable',
   'policy-totp-entry': (d) => `add it with \`vault-tool add ${d.entry} --type totp-secret\``,
   'env-map-collision': 'give each variable its own entry with --map KEY=name',
+  'env-export-collision': (d) =>
+    d.firstPath
+      ? `name them apart with --prefix-path (${d.firstPath}, ${d.secondPath}), or give one its own name with --map KEY=${d.second}`
+      : `give one of them its own name with --map KEY=${d.second}`,
   'k8s-conflict': 'the Secret changed in the cluster meanwhile; run the command again to re-read it',
   'k8s-forbidden': '`vault-tool k8s rbac` prints the least-privilege Role this needs',
   'k8s-namespace-missing': 'the namespace does not exist; add --create-namespace',
