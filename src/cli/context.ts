@@ -28,6 +28,12 @@ export class Context {
   /** Runs another vault-tool command line (the demo drives the CLI through it). */
   readonly run: (args: string[], io: Io) => Promise<number>;
 
+  /** The exit code of a command that ends without an error but not with 0 (`run` passes on its command's). */
+  exitCode?: number;
+
+  /** Secret values in play (handed to a process, or found on its command line): no message of this run carries them. */
+  private concealed: string[] = [];
+
   constructor(io: Io, run: (args: string[], io: Io) => Promise<number> = async () => 1) {
     this.io = io;
     this.run = run;
@@ -80,11 +86,35 @@ export class Context {
   }
 
   warn(message: string): void {
-    this.io.stderr.write(`vault-tool: warning: ${message}\n`);
+    this.io.stderr.write(`vault-tool: warning: ${this.scrub(message)}\n`);
+  }
+
+  hint(message: string): void {
+    this.io.stderr.write(`vault-tool: hint: ${this.scrub(message)}\n`);
   }
 
   info(message: string): void {
-    this.io.stderr.write(message + '\n');
+    this.io.stderr.write(this.scrub(message) + '\n');
+  }
+
+  /**
+   * Values that no message may show from now on: each as a whole and, for a
+   * value of several lines (a PEM key), each line of 8 characters or more
+   * (a tool's error may quote one line).
+   */
+  conceal(values: (string | Uint8Array)[]): void {
+    for (const v of values) {
+      const text = typeof v === 'string' ? v : Buffer.from(v).toString('utf8');
+      if (!text) continue;
+      this.concealed.push(text, ...text.split(/\r?\n/).filter((l) => l.trim().length >= 8 && l !== text));
+    }
+    this.concealed = [...new Set(this.concealed)].sort((a, b) => b.length - a.length);
+  }
+
+  /** `text` with every concealed value replaced by ***. */
+  scrub(text: string): string {
+    for (const v of this.concealed) text = text.split(v).join('***');
+    return text;
   }
 
   /** Reads all of stdin once (at most `limit` bytes); a second reader (a value and a passphrase both from stdin) is refused. */

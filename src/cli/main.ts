@@ -58,8 +58,8 @@ export async function run(args: string[], io: Io = processIo()): Promise<number>
     sweepStaging(ctx.stateFile());
     const program = await buildProgram(ctx, args);
     await program.parseAsync(args, { from: 'user' });
-    return 0;
+    return ctx.exitCode ?? 0;
   } catch (e) {
-    return reportError(e, io);
+    return reportError(e, io, (t) => ctx.scrub(t));
   }
 }

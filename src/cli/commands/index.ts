@@ -11,6 +11,13 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./get.js'),
   },
   {
+    name: 'run',
+    args: '<command...>',
+    summary:
+      "run a command with entries in its environment (--env NAME=ENTRY) or on a descriptor (--fd N=ENTRY), never on its command line; exits with the command's code",
+    load: () => import('./run.js'),
+  },
+  {
     name: 'list',
     aliases: ['ls'],
     summary: 'open and fully authenticate the vault, then list entries (names, types, versions, fingerprints, dates; never values)',
