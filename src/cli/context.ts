@@ -11,7 +11,9 @@ import { readAll, type Io } from './io.js';
 export interface GlobalOptions {
   vaultFile?: string;
   keyFile?: string;
+  /** --json, or -o json|yaml (the structure is printed either way; ctx.json picks the format). */
   json?: boolean;
+  output?: 'json' | 'yaml';
   strict?: boolean;
   allowRollback?: boolean;
   passphraseEnv?: string;
@@ -28,6 +30,9 @@ export class Context {
   /** Runs another vault-tool command line (the demo drives the CLI through it). */
   readonly run: (args: string[], io: Io) => Promise<number>;
 
+  /** The root command with the command at `names` loaded in full (`completion` reads the whole tree through it). */
+  build?: (names: string[]) => Promise<Command>;
+
   /** The exit code of a command that ends without an error but not with 0 (`run` passes on its command's). */
   exitCode?: number;
 
@@ -39,8 +44,21 @@ export class Context {
     this.run = run;
   }
 
+  /** The structured format -o chose, and the YAML printer when it is yaml (loaded only then). */
+  private format: { kind: 'json' } | { kind: 'yaml'; stringify: (v: unknown) => string } = { kind: 'json' };
+
   globals(cmd: Command): GlobalOptions {
-    return cmd.optsWithGlobals() as GlobalOptions;
+    const g = cmd.optsWithGlobals() as GlobalOptions;
+    return g.output ? { ...g, json: true } : g;
+  }
+
+  /** Before a command runs: -o json|yaml (with --json, only json agrees). */
+  async selectOutput(cmd: Command): Promise<void> {
+    const g = cmd.optsWithGlobals() as GlobalOptions;
+    if (g.output === 'yaml' && g.json) throw new VaultError('usage', '--json and -o yaml ask for two formats: give one');
+    if (g.output !== 'yaml') return;
+    const { toYaml } = await import('./yaml-out.js');
+    this.format = { kind: 'yaml', stringify: toYaml };
   }
 
   now(): Date {
@@ -81,8 +99,16 @@ export class Context {
     this.io.stdout.write(line + '\n');
   }
 
+  /** A command's result as one document: JSON (--json, -o json) or YAML (-o yaml), the same structure. */
   json(value: unknown): void {
-    this.io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+    if (this.format.kind === 'yaml') this.io.stdout.write(this.format.stringify(JSON.parse(JSON.stringify(value) ?? 'null')));
+    else this.io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  }
+
+  /** One event of a stream (a backup started, made): a JSON line, or a YAML document (`---` first, as kubectl get -w -o yaml). */
+  event(value: unknown): void {
+    if (this.format.kind === 'yaml') this.io.stdout.write(`---\n${this.format.stringify(JSON.parse(JSON.stringify(value)))}`);
+    else this.io.stdout.write(JSON.stringify(value) + '\n');
   }
 
   warn(message: string): void {

@@ -4,6 +4,7 @@ import { EXIT_CODES } from './exit-codes.js';
 import { processIo, type Io } from './io.js';
 import { attachLazy } from './lazy.js';
 import { COMMANDS } from './commands/index.js';
+import { addOutputOptions } from './options.js';
 import { reportError } from './report.js';
 import { sweepStaging } from '../vault/staging.js';
 import pkg from '../../package.json' with { type: 'json' };
@@ -47,12 +48,15 @@ export async function buildProgram(ctx: Context, args: string[] = []): Promise<C
   const program = rootProgram(ctx);
   await attachLazy(program, ctx, COMMANDS, args);
   inherit(program, program);
+  addOutputOptions(program);
+  program.hook('preAction', (_root, action) => ctx.selectOutput(action));
   return program;
 }
 
 /** Runs the CLI on `args` (without node and script) and returns the exit code; never calls process.exit. */
 export async function run(args: string[], io: Io = processIo()): Promise<number> {
   const ctx = new Context(io, run);
+  ctx.build = (names) => buildProgram(new Context(io, run), names);
   try {
     // Shares a killed split left in plain text in a staging folder go at the next run of any command.
     sweepStaging(ctx.stateFile());

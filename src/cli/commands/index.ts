@@ -72,5 +72,11 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./kit.js'),
   },
   { name: 'k8s', summary: 'Kubernetes Secrets: import, export, restore by plan, compare, RBAC', load: () => import('./k8s/index.js') },
+  {
+    name: 'completion',
+    args: '[shell]',
+    summary: 'print the shell completion script for bash, zsh or fish (commands, options, entry names; never values)',
+    load: () => import('./completion.js'),
+  },
   { name: 'demo', summary: 'run a self-contained demonstration in a temporary folder', load: () => import('./demo.js') },
 ];
