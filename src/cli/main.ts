@@ -7,10 +7,9 @@ import { COMMANDS } from './commands/index.js';
 import { addOutputOptions } from './options.js';
 import { reportError } from './report.js';
 import { sweepStaging } from '../vault/staging.js';
-import pkg from '../../package.json' with { type: 'json' };
+import { VERSION } from './version.js';
 
-/** The package's version (bundled from package.json at build time): what `--version` prints. */
-export const VERSION: string = pkg.version;
+export { VERSION };
 
 /** The root command: global options, output routed through the context's I/O, errors thrown (never process.exit). */
 function rootProgram(ctx: Context): Command {
