@@ -97,18 +97,28 @@ describe('run', () => {
       cwd: dir,
       env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A group of its own, so that whatever happens nothing is left running.
+      detached: true,
     });
-    let out = '';
-    await new Promise<void>((res) =>
-      p.stdout.on('data', (c: Buffer) => {
-        out += c;
-        if (out.includes('ready')) res();
-      }),
-    );
-    p.kill(signal);
-    const exit = await new Promise<number | null>((res) => p.on('close', (c) => res(c)));
-    expect(out).toBe(`ready\ngot-${signal}\n`);
-    expect(exit).toBe(code);
+    try {
+      let out = '';
+      await new Promise<void>((res) =>
+        p.stdout.on('data', (c: Buffer) => {
+          out += c;
+          if (out.includes('ready')) res();
+        }),
+      );
+      p.kill(signal);
+      const exit = await new Promise<number | null>((res) => p.on('close', (c) => res(c)));
+      expect(out).toBe(`ready\ngot-${signal}\n`);
+      expect(exit).toBe(code);
+    } finally {
+      try {
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   });
 
   it('a command that is not there (127) or cannot run (126) is refused before the vault is opened', async () => {

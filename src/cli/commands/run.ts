@@ -41,26 +41,36 @@ function findExecutable(file: string, path = ''): string {
 const FORWARDED = ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
 
 /**
- * Passes the signals vault-tool receives on to `child` (vault-tool itself
- * then waits for the command's exit). From a terminal, Ctrl-C and Ctrl-\
- * reach the command directly (it is in the terminal's foreground group),
- * so SIGINT and SIGQUIT are not sent twice. Returns the undo.
+ * Passes the signals vault-tool receives on to the command (vault-tool
+ * itself then waits for the command's exit). Installed before the command
+ * starts, so that a signal in between is held and passed on once it runs.
+ * From a terminal, Ctrl-C and Ctrl-\ reach the command directly (it is in
+ * the terminal's foreground group), so SIGINT and SIGQUIT are not sent twice.
  */
-function forwardSignals(child: ChildProcess, terminal: boolean): () => void {
+function relaySignals(terminal: boolean): { attach: (child: ChildProcess) => void; undo: () => void } {
   const saved = FORWARDED.map((s) => [s, process.listeners(s)] as const);
+  let child: ChildProcess | undefined;
+  const held: NodeJS.Signals[] = [];
   const pass = (s: NodeJS.Signals) => {
     if (terminal && (s === 'SIGINT' || s === 'SIGQUIT')) return;
-    child.kill(s);
+    if (child) child.kill(s);
+    else held.push(s);
   };
   for (const [s] of saved) {
     process.removeAllListeners(s);
     process.on(s, pass);
   }
-  return () => {
-    for (const [s, listeners] of saved) {
-      process.removeListener(s, pass);
-      for (const l of listeners) process.on(s, l as NodeJS.SignalsListener);
-    }
+  return {
+    attach: (c) => {
+      child = c;
+      for (const s of held.splice(0)) c.kill(s);
+    },
+    undo: () => {
+      for (const [s, listeners] of saved) {
+        process.removeListener(s, pass);
+        for (const l of listeners) process.on(s, l as NodeJS.SignalsListener);
+      }
+    },
   };
 }
 
@@ -94,14 +104,16 @@ export default function run(cmd: Command, ctx: Context): void {
       const own = { in: ctx.io.stdin === process.stdin, out: ctx.io.stdout === process.stdout, err: ctx.io.stderr === process.stderr };
       const stdio: StdioOptions = [own.in ? 'inherit' : 'pipe', own.out ? 'inherit' : 'pipe', own.err ? 'inherit' : 'pipe'];
       for (let n = 3; n <= Math.max(2, ...pipes.keys()); n++) stdio.push(pipes.get(n)?.fd ?? 'ignore');
+      const relay = relaySignals(ctx.io.stdinIsTTY);
       let child: ChildProcess;
       try {
         child = spawn(path, args, { argv0: file, env: env as NodeJS.ProcessEnv, stdio });
       } catch (e) {
+        relay.undo();
         for (const p of pipes.values()) p.discard();
         throw new ExitCodeError(126, `${file}: cannot run it: ${(e as Error).message}`);
       }
-      const undo = forwardSignals(child, ctx.io.stdinIsTTY);
+      relay.attach(child);
       try {
         if (!own.out) child.stdout!.on('data', (c: Buffer) => ctx.io.stdout.write(c));
         if (!own.err) child.stderr!.on('data', (c: Buffer) => ctx.io.stderr.write(c));
@@ -119,7 +131,7 @@ export default function run(cmd: Command, ctx: Context): void {
         // The command's own exit code, or 128 + the signal that ended it, as a shell reports it.
         ctx.exitCode = code ?? 128 + (signal ? (os.signals[signal] ?? 0) : 0);
       } finally {
-        undo();
+        relay.undo();
       }
     });
 }
