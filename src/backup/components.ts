@@ -380,7 +380,6 @@ async function checkYaml(r: Readable): Promise<void> {
   if (bad) throw new VaultError('verify-failed', `the YAML does not parse: ${bad.errors[0]!.message.split('\n')[0]}`);
 }
 
-/** Words that name a credential in an option or a variable. */
 export { redactArgs } from './redact.js';
 
 /** Any command that writes a dump to stdout (mongodump --archive, kc.sh export…). */

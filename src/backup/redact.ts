@@ -26,7 +26,7 @@ const SECRET_ASSIGNMENT = new RegExp(
   `(^|[\\s;&|'"(])((?:[A-Za-z_][A-Za-z0-9_.-]*)?${SECRET_WORD}[A-Za-z0-9_.-]*)(\\s*=\\s*)('[^']*'|"[^"]*"|[^\\s'";&|)]+)`,
   'gi',
 );
-const URI_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#\s:@]*:)([^/?#\s@]*)(@)/gi;
+const URI_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#\s:@]*:)([^/?#\s]*)(@)/gi;
 const QUERY_SECRET = new RegExp(`([?&;][^=&#\\s]*${SECRET_WORD}[^=&#\\s]*=)([^&#\\s]*)`, 'gi');
 /** A header naming a credential: its scheme (Bearer, Basic…) is kept, the credential hidden. */
 const HEADER_NAME = `[A-Za-z0-9-]*(?:${SECRET_WORD}|cookie)[A-Za-z0-9-]*`;

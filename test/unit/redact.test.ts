@@ -30,6 +30,7 @@ describe('redactArgs: credentials on a command line', () => {
     [['AGE-SECRET-KEY-1' + 'Q'.repeat(58)], ['***'], ['AGE-SECRET-KEY-1' + 'Q'.repeat(58)]],
     [['--', RANDOM], ['--', '***'], [RANDOM]],
     [['mongodb://admin:Hunter2pw@db/x'], ['mongodb://admin:***@db/x'], ['Hunter2pw']],
+    [['mongodb://admin:p@ss@db/x'], ['mongodb://admin:***@db/x'], ['p@ss']],
   ])('%j → %j', (args, shown, secrets) => {
     const r = redactArgs(args);
     expect(r.shown).toEqual(shown);
