@@ -7,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { VaultError } from '../errors/errors.js';
 import type { Kind } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
+import { redactArgs } from './redact.js';
 import { checkComponent, isComponentName } from './repo.js';
 import { externalTimeoutMs, timeoutText } from '../dest/timeout.js';
 import { toolMessage } from './tool.js';
@@ -380,41 +381,7 @@ async function checkYaml(r: Readable): Promise<void> {
   if (bad) throw new VaultError('verify-failed', `the YAML does not parse: ${bad.errors[0]!.message.split('\n')[0]}`);
 }
 
-/** Words that name a credential in an option or a variable. */
-const SECRET_WORD = '(?:pass|pwd|secret|token|key|auth|credential)';
-const SECRET_OPTION = new RegExp(`^--?[A-Za-z0-9_.-]*${SECRET_WORD}[A-Za-z0-9_.-]*$`, 'i');
-const SECRET_OPTION_VALUE = new RegExp(`^(--?[A-Za-z0-9_.-]*${SECRET_WORD}[A-Za-z0-9_.-]*=).+`, 'i');
-const SECRET_ASSIGNMENT = new RegExp(
-  `(^|[\\s;&|'"(])((?:[A-Za-z_][A-Za-z0-9_.-]*)?${SECRET_WORD}[A-Za-z0-9_.-]*)(\\s*=\\s*)('[^']*'|"[^"]*"|[^\\s'";&|)]+)`,
-  'gi',
-);
-const URI_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#\s:@]*):[^/?#\s]*@/gi;
-const QUERY_SECRET = new RegExp(`([?&;][^=&#\\s]*${SECRET_WORD}[^=&#\\s]*=)[^&#\\s]*`, 'gi');
-
-/**
- * A command line as it may be recorded: the values of what looks like a
- * credential replaced by `***` — a URI's userinfo password
- * (`mongodb://admin:***@db`), a `password=` query parameter, `-p<password>`
- * (as mysql's), `--password=…` and the value after `--password` (any option
- * naming a pass, secret, token, key, auth or credential), and `NAME=value`
- * where NAME does (also inside a `sh -c` script or a connection string).
- */
-export function redactArgs(args: string[]): { shown: string[]; redacted: boolean } {
-  let redacted = false;
-  const shown = args.map((a, i) => {
-    const prev = args[i - 1] ?? '';
-    let out: string;
-    if (SECRET_OPTION.test(prev) && !SECRET_OPTION_VALUE.test(prev) && !a.startsWith('-')) out = '***';
-    else if (/^-p.+/.test(a) && !a.startsWith('--')) out = '-p***';
-    else {
-      out = a.replace(SECRET_OPTION_VALUE, '$1***');
-      out = out.replace(URI_PASSWORD, '$1:***@').replace(QUERY_SECRET, '$1***').replace(SECRET_ASSIGNMENT, '$1$2$3***');
-    }
-    if (out !== a) redacted = true;
-    return out;
-  });
-  return { shown, redacted };
-}
+export { redactArgs } from './redact.js';
 
 /** Any command that writes a dump to stdout (mongodump --archive, kc.sh export…). */
 export async function execComponent(env: Env, o: { name: string; command: string; args: string[] }): Promise<Component> {
@@ -432,7 +399,7 @@ export async function execComponent(env: Env, o: { name: string; command: string
     ...(redacted
       ? {
           warnings: [
-            'the command line holds what looks like a password: the manifest records it redacted, but while the backup runs any user of this host can read it (ps, /proc); give it to the command in its environment or a file instead',
+            'the command line holds what looks like a password or token: the manifest records it redacted, but while the backup runs any user of this host can read it (ps, /proc); give it to the command in its environment or a file instead',
           ],
         }
       : {}),

@@ -11,7 +11,9 @@ import { readAll, type Io } from './io.js';
 export interface GlobalOptions {
   vaultFile?: string;
   keyFile?: string;
+  /** --json, or -o json|yaml (the structure is printed either way; ctx.json picks the format). */
   json?: boolean;
+  output?: 'json' | 'yaml';
   strict?: boolean;
   allowRollback?: boolean;
   passphraseEnv?: string;
@@ -28,13 +30,35 @@ export class Context {
   /** Runs another vault-tool command line (the demo drives the CLI through it). */
   readonly run: (args: string[], io: Io) => Promise<number>;
 
+  /** The root command with the command at `names` loaded in full (`completion` reads the whole tree through it). */
+  build?: (names: string[]) => Promise<Command>;
+
+  /** The exit code of a command that ends without an error but not with 0 (`run` passes on its command's). */
+  exitCode?: number;
+
+  /** Secret values in play (handed to a process, or found on its command line): no message of this run carries them. */
+  private concealed: string[] = [];
+
   constructor(io: Io, run: (args: string[], io: Io) => Promise<number> = async () => 1) {
     this.io = io;
     this.run = run;
   }
 
+  /** The structured format -o chose, and the YAML printer when it is yaml (loaded only then). */
+  private format: { kind: 'json' } | { kind: 'yaml'; stringify: (v: unknown) => string } = { kind: 'json' };
+
   globals(cmd: Command): GlobalOptions {
-    return cmd.optsWithGlobals() as GlobalOptions;
+    const g = cmd.optsWithGlobals() as GlobalOptions;
+    return g.output ? { ...g, json: true } : g;
+  }
+
+  /** Before a command runs: -o json|yaml (with --json, only json agrees). */
+  async selectOutput(cmd: Command): Promise<void> {
+    const g = cmd.optsWithGlobals() as GlobalOptions;
+    if (g.output === 'yaml' && g.json) throw new VaultError('usage', '--json and -o yaml ask for two formats: give one');
+    if (g.output !== 'yaml') return;
+    const { toYaml } = await import('./yaml-out.js');
+    this.format = { kind: 'yaml', stringify: toYaml };
   }
 
   now(): Date {
@@ -75,16 +99,48 @@ export class Context {
     this.io.stdout.write(line + '\n');
   }
 
+  /** A command's result as one document: JSON (--json, -o json) or YAML (-o yaml), the same structure. */
   json(value: unknown): void {
-    this.io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+    if (this.format.kind === 'yaml') this.io.stdout.write(this.format.stringify(JSON.parse(JSON.stringify(value) ?? 'null')));
+    else this.io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  }
+
+  /** One event of a stream (a backup started, made): a JSON line, or a YAML document (`---` first, as kubectl get -w -o yaml). */
+  event(value: unknown): void {
+    if (this.format.kind === 'yaml') this.io.stdout.write(`---\n${this.format.stringify(JSON.parse(JSON.stringify(value)))}`);
+    else this.io.stdout.write(JSON.stringify(value) + '\n');
   }
 
   warn(message: string): void {
-    this.io.stderr.write(`vault-tool: warning: ${message}\n`);
+    this.io.stderr.write(`vault-tool: warning: ${this.scrub(message)}\n`);
+  }
+
+  hint(message: string): void {
+    this.io.stderr.write(`vault-tool: hint: ${this.scrub(message)}\n`);
   }
 
   info(message: string): void {
-    this.io.stderr.write(message + '\n');
+    this.io.stderr.write(this.scrub(message) + '\n');
+  }
+
+  /**
+   * Values that no message may show from now on: each as a whole and, for a
+   * value of several lines (a PEM key), each line of 8 characters or more
+   * (a tool's error may quote one line).
+   */
+  conceal(values: (string | Uint8Array)[]): void {
+    for (const v of values) {
+      const text = typeof v === 'string' ? v : Buffer.from(v).toString('utf8');
+      if (!text) continue;
+      this.concealed.push(text, ...text.split(/\r?\n/).filter((l) => l.trim().length >= 8 && l !== text));
+    }
+    this.concealed = [...new Set(this.concealed)].sort((a, b) => b.length - a.length);
+  }
+
+  /** `text` with every concealed value replaced by ***. */
+  scrub(text: string): string {
+    for (const v of this.concealed) text = text.split(v).join('***');
+    return text;
   }
 
   /** Reads all of stdin once (at most `limit` bytes); a second reader (a value and a passphrase both from stdin) is refused. */

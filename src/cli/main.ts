@@ -4,17 +4,19 @@ import { EXIT_CODES } from './exit-codes.js';
 import { processIo, type Io } from './io.js';
 import { attachLazy } from './lazy.js';
 import { COMMANDS } from './commands/index.js';
+import { addOutputOptions } from './options.js';
 import { reportError } from './report.js';
 import { sweepStaging } from '../vault/staging.js';
+import { VERSION } from './version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 /** The root command: global options, output routed through the context's I/O, errors thrown (never process.exit). */
 function rootProgram(ctx: Context): Command {
   const codes = Object.values(EXIT_CODES).filter((v, i, a) => a.findIndex((x) => x.code === v.code) === i);
   return new Command('vault-tool')
     .description('Encrypted secrets vault and key escrow: an age-format vault, custodian shares, verified backups.')
-    .version(VERSION, '-V, --version')
+    .version(VERSION, '-V, --version', 'print the version of vault-tool')
     .option('--vault-file <path>', 'vault file (env VAULT_TOOL_VAULT_FILE, default ./secrets.vault)')
     .option('--key-file <path>', 'key file (env VAULT_TOOL_KEY_FILE, default ./vault.key)')
     .option('--json', 'machine-readable output on stdout')
@@ -45,19 +47,22 @@ export async function buildProgram(ctx: Context, args: string[] = []): Promise<C
   const program = rootProgram(ctx);
   await attachLazy(program, ctx, COMMANDS, args);
   inherit(program, program);
+  addOutputOptions(program);
+  program.hook('preAction', (_root, action) => ctx.selectOutput(action));
   return program;
 }
 
 /** Runs the CLI on `args` (without node and script) and returns the exit code; never calls process.exit. */
 export async function run(args: string[], io: Io = processIo()): Promise<number> {
   const ctx = new Context(io, run);
+  ctx.build = (names) => buildProgram(new Context(io, run), names);
   try {
     // Shares a killed split left in plain text in a staging folder go at the next run of any command.
     sweepStaging(ctx.stateFile());
     const program = await buildProgram(ctx, args);
     await program.parseAsync(args, { from: 'user' });
-    return 0;
+    return ctx.exitCode ?? 0;
   } catch (e) {
-    return reportError(e, io);
+    return reportError(e, io, (t) => ctx.scrub(t));
   }
 }

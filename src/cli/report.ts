@@ -59,6 +59,11 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'policy-totp': 'pass --totp-env VAR with the code in that variable',
   'policy-totp-entry': (d) => `add it with \`vault-tool add ${d.entry} --type totp-secret\``,
   'env-map-collision': 'give each variable its own entry with --map KEY=name',
+  'env-binary': (d) => `hand it over on a file descriptor instead: vault-tool run --fd 3=${d.entry} -- … (the command reads /dev/fd/3)`,
+  'env-export-collision': (d) =>
+    d.firstPath
+      ? `name them apart with --prefix-path (${d.firstPath}, ${d.secondPath}), or give one its own name with --map KEY=${d.second}`
+      : `give one of them its own name with --map KEY=${d.second}`,
   'k8s-conflict': 'the Secret changed in the cluster meanwhile; run the command again to re-read it',
   'k8s-forbidden': '`vault-tool k8s rbac` prints the least-privilege Role this needs',
   'k8s-namespace-missing': 'the namespace does not exist; add --create-namespace',
@@ -94,6 +99,19 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'kubeconfig-none': 'pass --kubeconfig FILE, set KUBECONFIG, or run where ~/.kube/config exists',
 };
 
+/**
+ * An error whose exit code is not its kind's: a command that `run` cannot
+ * start exits 127 (not found) or 126 (not runnable), as shells and env(1) do,
+ * so that a script tells it from the command's own exit codes.
+ */
+export class ExitCodeError extends VaultError {
+  readonly exitCode: number;
+  constructor(exitCode: number, message: string) {
+    super('usage', message);
+    this.exitCode = exitCode;
+  }
+}
+
 /** The CLI's hint for a condition code, if it has one. */
 export function hintText(code: string, data: Record<string, string> = {}): string | undefined {
   const h = HINTS[code];
@@ -106,8 +124,14 @@ export function hintFor(e: VaultError): string | undefined {
   return (typeof h === 'function' ? h(e.data ?? {}) : h) ?? e.hint;
 }
 
-/** Turns whatever a command threw into one error line, a hint line where one helps, and an exit code. */
-export function reportError(e: unknown, io: Io): number {
+/**
+ * Turns whatever a command threw into one error line, a hint line where one
+ * helps, and an exit code. `scrub` hides the secret values the run handled
+ * (a tool's error output quoting them).
+ */
+export function reportError(e: unknown, io: Io, scrub: (text: string) => string = (t) => t): number {
+  const raw = io.stderr;
+  io = { ...io, stderr: { write: (s: string | Uint8Array) => raw.write(typeof s === 'string' ? scrub(s) : s) } };
   if (e instanceof CommanderError) {
     // Help and version exit through here with code 0; usage errors were already printed by commander.
     return e.exitCode === 0 ? 0 : EXIT_CODES.usage.code;
@@ -117,7 +141,7 @@ export function reportError(e: unknown, io: Io): number {
     const hint = hintFor(e);
     if (hint) io.stderr.write(`vault-tool: hint: ${hint}\n`);
     if (io.env.VAULT_TOOL_DEBUG === '1') io.stderr.write(`${e.stack}\n`);
-    return exitCodeFor(e.kind);
+    return e instanceof ExitCodeError ? e.exitCode : exitCodeFor(e.kind);
   }
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT' || err?.code === 'EACCES' || err?.code === 'EROFS' || err?.code === 'EPERM') {

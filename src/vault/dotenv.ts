@@ -1,4 +1,5 @@
 import { VaultError } from '../errors/errors.js';
+import { checkEntryName } from './types.js';
 
 /**
  * dotenv files as platforms keep them (.env): KEY=value lines, `export `
@@ -78,12 +79,85 @@ export function formatDotenvValue(value: string): string {
   return '"' + value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$').replace(/\n/g, '\\n').replace(/\r/g, '\\r') + '"';
 }
 
+/** Whether `s` is a dotenv variable name as this parser reads them. */
+export function isDotenvKey(s: string): boolean {
+  return KEY.test(s);
+}
+
+const upperSnake = (s: string) => s.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+
 /** KEY name for an entry: its recorded dotenv name, or the last path segment in upper snake case. */
 export function envNameFor(entryName: string, recorded?: unknown): string {
   if (typeof recorded === 'string' && KEY.test(recorded)) return recorded;
   const base = entryName.slice(entryName.lastIndexOf('/') + 1);
-  return base
-    .toUpperCase()
-    .replace(/[^A-Z0-9_]/g, '_')
-    .replace(/^([0-9])/, '_$1');
+  return upperSnake(base).replace(/^([0-9])/, '_$1');
+}
+
+/** The same KEY with the entry's folder path in front: `audit/hmac-key` → `AUDIT_HMAC_KEY`. */
+function withFolder(entryName: string, key: string): string {
+  const folder = entryName.slice(0, entryName.lastIndexOf('/') + 1);
+  return folder ? upperSnake(folder.replace(/\//g, '_')).replace(/^([0-9])/, '_$1') + key : key;
+}
+
+/** `KEY=ENTRY` mappings for an export, by entry; a KEY or an entry named twice is refused. */
+export function parseExportMappings(specs: string[]): Map<string, string> {
+  const byEntry = new Map<string, string>();
+  const keys = new Set<string>();
+  for (const item of specs) {
+    const i = item.indexOf('=');
+    const key = item.slice(0, i);
+    if (i <= 0 || !KEY.test(key)) throw new VaultError('usage', `mapping ${JSON.stringify(item)} is not KEY=ENTRY (KEY a variable name)`);
+    const entry = checkEntryName(item.slice(i + 1));
+    if (keys.has(key)) throw new VaultError('usage', `the mappings name variable ${key} twice`);
+    if (byEntry.has(entry)) throw new VaultError('usage', `the mappings name entry ${entry} twice`);
+    keys.add(key);
+    byEntry.set(entry, key);
+  }
+  return byEntry;
+}
+
+export interface EnvNaming {
+  /** Put each entry's folder path in front of its variable name. */
+  prefixPath?: boolean;
+  /** A variable name for these entries (by entry name), whatever the rule. */
+  maps?: Map<string, string>;
+}
+
+/**
+ * The variable name of each exported entry, in order: mapped, else its
+ * recorded or derived name (with its folder in front under `prefixPath`).
+ * Two entries under one name are refused (a dotenv file keeps the last, and
+ * one secret would silently replace the other), as is a mapping for an entry
+ * that is not exported.
+ */
+export function envExportNames(entries: { name: string; recorded?: unknown }[], o: EnvNaming = {}): string[] {
+  const exported = new Set(entries.map((e) => e.name));
+  const stray = [...(o.maps?.keys() ?? [])].filter((n) => !exported.has(n));
+  if (stray.length) throw new VaultError('usage', `mapping for ${stray.join(', ')}: not among the exported entries`);
+  const used = new Map<string, string>();
+  return entries.map((e) => {
+    const mapped = o.maps?.get(e.name);
+    const base = envNameFor(e.name, e.recorded);
+    const key = mapped ?? (o.prefixPath ? withFolder(e.name, base) : base);
+    const other = used.get(key);
+    if (other !== undefined) {
+      const alt = (n: string, r: unknown) => withFolder(n, envNameFor(n, r));
+      const first = entries.find((x) => x.name === other)!;
+      throw new VaultError('usage', `${other} and ${e.name} both export as ${key}`, {
+        code: 'env-export-collision',
+        hint: 'give one of them another variable name',
+        data: {
+          key,
+          first: other,
+          second: e.name,
+          // What the folder rule would name them, when it would tell them apart.
+          ...(!o.prefixPath && alt(other, first.recorded) !== alt(e.name, e.recorded)
+            ? { firstPath: alt(other, first.recorded), secondPath: alt(e.name, e.recorded) }
+            : {}),
+        },
+      });
+    }
+    used.set(key, e.name);
+    return key;
+  });
 }

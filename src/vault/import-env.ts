@@ -37,15 +37,20 @@ export interface EnvImportItem {
  * value against the type's rule. Refused: a variable set twice, two
  * variables into one entry (they would become two versions of it), and a
  * mapping that matches no variable (a typo would import the variable under
- * its default name).
+ * its default name). With `onlyMapped`, only the mapped variables.
  */
-export function planEnvImport(text: string, source: string, o: { type: string; prefix: string; maps: Map<string, EnvMapping> }): EnvImportItem[] {
+export function planEnvImport(
+  text: string,
+  source: string,
+  o: { type: string; prefix: string; maps: Map<string, EnvMapping>; onlyMapped?: boolean },
+): EnvImportItem[] {
   entryType(o.type);
   const pairs = parseDotenv(text);
   if (!pairs.length) throw new VaultError('invalid', `no KEY=value lines in ${source}`);
   const seen = new Set<string>();
   const entries = new Map<string, string>();
-  const items = pairs.map((p) => {
+  // With onlyMapped, the file's other variables (a SITE_URL) are neither checked nor stored.
+  const items = (o.onlyMapped ? pairs.filter((p) => o.maps.has(p.key)) : pairs).map((p) => {
     if (seen.has(p.key)) throw new VaultError('invalid', `dotenv line ${p.line}: ${p.key} is set twice`);
     seen.add(p.key);
     const m = o.maps.get(p.key);

@@ -37,6 +37,10 @@ try {
 console.log(JSON.stringify({ back, names, refused, combine: typeof combineShares, plan: typeof parsePlan }));
 `;
 
+let tarball = '';
+let app = '';
+const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
+
 describe('the packed library, installed into a new project', () => {
   it('type-checks against the shipped declarations and runs: age1 recipients, read-only open, list', async () => {
     const vault = join(dir, 'vault');
@@ -44,8 +48,8 @@ describe('the packed library, installed into a new project', () => {
     expect((await cli(vault, ['init'])).code).toBe(0);
     expect((await cli(vault, ['add', 'platform/kek', '-t', 'kek', '--generate'])).code).toBe(0);
     execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, stdio: 'ignore' });
-    const tarball = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
-    const app = join(dir, 'app');
+    tarball = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
+    app = join(dir, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: app, stdio: 'ignore' });
@@ -85,5 +89,21 @@ describe('the packed library, installed into a new project', () => {
         .digest('hex'),
     );
     expect(readFileSync(join(app, 'kit.html')).equals(readFileSync(join(ROOT, 'dist/recovery-kit.html')))).toBe(true);
+  }, 120_000);
+
+  it('puts vault-tool on PATH: npx inside the project, npm install -g; --version and -V print the package version', () => {
+    const run = (cmd: string, args: string[], env: Record<string, string> = {}) =>
+      execFileSync(cmd, args, { cwd: app, encoding: 'utf8', env: { ...process.env, ...env } }).trim();
+    // The built binary of this tree.
+    expect(run(process.execPath, [join(ROOT, 'bin/vault-tool.js'), '--version'])).toBe(VERSION);
+    expect(run(process.execPath, [join(ROOT, 'bin/vault-tool.js'), '-V'])).toBe(VERSION);
+    // Installed as a dependency: node_modules/.bin, which npx and npm scripts put on PATH.
+    expect(run('npx', ['--no-install', 'vault-tool', '--version'])).toBe(VERSION);
+    // Installed globally (npm install -g, here into a prefix of its own): a command on PATH.
+    const prefix = join(dir, 'global');
+    execFileSync('npm', ['install', '-g', '--prefix', prefix, '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', tarball], { stdio: 'ignore' });
+    const path = `${join(prefix, 'bin')}:${process.env.PATH}`;
+    expect(run('sh', ['-c', 'command -v vault-tool'], { PATH: path })).toBe(join(prefix, 'bin/vault-tool'));
+    expect(run('vault-tool', ['-V'], { PATH: path })).toBe(VERSION);
   }, 120_000);
 });

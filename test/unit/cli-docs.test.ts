@@ -58,4 +58,19 @@ describe('docs/CLI.md agrees with the code', () => {
       }
     }
   });
+
+  it('names every option of every command (its long or short form; `--keep-daily/weekly` lists several)', async () => {
+    const { completionTree } = await import('../../src/cli/completion/tree.js');
+    const nodes = await completionTree((names) => buildProgram(new Context({ env: {} } as never), names));
+    // `--keep-hourly/daily/weekly N` names --keep-hourly, --keep-daily and --keep-weekly.
+    const text = doc.replace(/`?(--[a-z]+-)([a-z]+(?:\/[a-z]+)+)/g, (_, stem: string, list: string) =>
+      list
+        .split('/')
+        .map((x) => `${stem}${x}`)
+        .join(' '),
+    );
+    const named = (f: string) => new RegExp(f.startsWith('--') ? `${f}(?![a-z-])` : `(?<![A-Za-z0-9-])${f}(?![A-Za-z0-9])`).test(text);
+    const missing = nodes.flatMap((n) => n.options.filter((o) => !o.flags.some(named)).map((o) => `${n.path || 'vault-tool'} ${o.flags.join(', ')}`));
+    expect(missing).toEqual([]);
+  });
 });

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
-import { envNameFor, formatDotenvValue } from '../../vault/dotenv.js';
+import { envExportNames, formatDotenvValue, parseExportMappings } from '../../vault/dotenv.js';
 import { currentVersion, listEntries, requireEntry } from '../../vault/entries.js';
 import { readVault } from '../../vault/store.js';
 import type { Context } from '../context.js';
+import { collect } from '../options.js';
 
 interface ExportEnvOptions {
   prefix?: string;
@@ -11,6 +12,8 @@ interface ExportEnvOptions {
   force?: boolean;
   redacted?: boolean;
   reveal?: boolean;
+  prefixPath?: boolean;
+  map?: string[];
 }
 
 export default function exportCommand(cmd: Command, ctx: Context): void {
@@ -22,7 +25,10 @@ export default function exportCommand(cmd: Command, ctx: Context): void {
     .option('--force', 'with --out, replace an existing file')
     .option('--redacted', 'write ***REDACTED*** instead of values (safe to share)')
     .option('--reveal', 'allow writing values to a terminal')
+    .option('--prefix-path', "name each variable with the entry's folder in front: audit/hmac-key → AUDIT_HMAC_KEY")
+    .option('--map <KEY=ENTRY>', 'write ENTRY as variable KEY, whatever the naming rule (repeatable)', collect)
     .action(async (names: string[], o: ExportEnvOptions, sub: Command) => {
+      const maps = parseExportMappings(o.map ?? []);
       if (o.out) ctx.checkOut(o.out, 'secret', Boolean(o.force));
       const { doc } = await readVault(ctx.paths(sub), ctx.storeOptions(sub));
       const json = ctx.globals(sub).json;
@@ -32,13 +38,14 @@ export default function exportCommand(cmd: Command, ctx: Context): void {
             .filter((e) => !o.prefix || e.name.startsWith(o.prefix))
             .map((e) => requireEntry(doc, e.name));
       if (!chosen.length) throw new VaultError('not-found', 'no entries to export');
-      const used = new Map<string, string>();
+      const keys = envExportNames(
+        chosen.map((e) => ({ name: e.name, recorded: e.meta?.envName })),
+        { prefixPath: Boolean(o.prefixPath), maps },
+      );
       const lines: string[] = [`# exported by vault-tool from vault ${doc.vaultId.slice(0, 12)} generation ${doc.generation}`];
       const variables: { name: string; entry: string; version: number; value?: string }[] = [];
-      for (const e of chosen) {
-        const key = envNameFor(e.name, e.meta?.envName);
-        if (used.has(key)) throw new VaultError('usage', `${e.name} and ${used.get(key)} both export as ${key}`, 'export them separately or rename one');
-        used.set(key, e.name);
+      for (const [i, e] of chosen.entries()) {
+        const key = keys[i]!;
         const bytes = Buffer.from(currentVersion(e).value, 'base64');
         const text = bytes.toString('utf8');
         if (!Buffer.from(text, 'utf8').equals(bytes)) throw new VaultError('invalid', `${e.name} holds binary data, which a dotenv file cannot carry`);

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { VaultError } from '../../errors/errors.js';
+import { parseDotenv } from '../../vault/dotenv.js';
 import { importEnv, parseEnvMappings, planEnvImport } from '../../vault/import-env.js';
 import { table, type Context } from '../context.js';
 import { collect } from '../options.js';
@@ -10,14 +12,23 @@ export default function importCommand(cmd: Command, ctx: Context): void {
     .option('-t, --type <type>', 'type of every entry not named by --map', 'generic')
     .option('--prefix <prefix>', 'entry name prefix, e.g. infisical/', '')
     .option('--map <KEY=name[:type]>', 'name (and type) of the entry for KEY (repeatable)', collect)
-    .action(async (file: string, o: { type: string; prefix: string; map?: string[] }, sub: Command) => {
+    .option('--only-mapped', 'import only the variables --map names (default: every other variable becomes an entry too)')
+    .action(async (file: string, o: { type: string; prefix: string; map?: string[]; onlyMapped?: boolean }, sub: Command) => {
       const maps = parseEnvMappings(o.map ?? []);
+      if (o.onlyMapped && !maps.size) throw new VaultError('usage', '--only-mapped imports only what --map names, and no --map is given');
       const text = (await ctx.readFile(file, 'the dotenv file')).toString('utf8');
-      const items = planEnvImport(text, file, { type: o.type, prefix: o.prefix, maps });
+      const items = planEnvImport(text, file, { type: o.type, prefix: o.prefix, maps, onlyMapped: Boolean(o.onlyMapped) });
+      const skipped = o.onlyMapped
+        ? parseDotenv(text)
+            .filter((p) => !maps.has(p.key))
+            .map((p) => p.key)
+        : [];
       const results = await importEnv(ctx.paths(sub), ctx.storeOptions(sub), items, ctx.now());
       if (ctx.globals(sub).json) return ctx.json(results.map(({ name, status, version, fingerprint }) => ({ name, status, version, fingerprint })));
       ctx.out(table([['NAME', 'STATUS', 'VERSION'], ...results.map((r) => [r.name, r.status, String(r.version)])]));
       const count = (s: string) => results.filter((r) => r.status === s).length;
-      ctx.info(`${count('added')} added, ${count('updated')} updated, ${count('unchanged')} unchanged`);
+      ctx.info(
+        `${count('added')} added, ${count('updated')} updated, ${count('unchanged')} unchanged${skipped.length ? `; not mapped, not imported: ${skipped.join(', ')}` : ''}`,
+      );
     });
 }

@@ -11,6 +11,13 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./get.js'),
   },
   {
+    name: 'run',
+    args: '<command...>',
+    summary:
+      "run a command with entries in its environment (--env NAME=ENTRY) or on a descriptor (--fd N=ENTRY), never on its command line; exits with the command's code",
+    load: () => import('./run.js'),
+  },
+  {
     name: 'list',
     aliases: ['ls'],
     summary: 'open and fully authenticate the vault, then list entries (names, types, versions, fingerprints, dates; never values)',
@@ -65,5 +72,11 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./kit.js'),
   },
   { name: 'k8s', summary: 'Kubernetes Secrets: import, export, restore by plan, compare, RBAC', load: () => import('./k8s/index.js') },
+  {
+    name: 'completion',
+    args: '[shell]',
+    summary: 'print the shell completion script for bash, zsh or fish (commands, options, entry names; never values)',
+    load: () => import('./completion.js'),
+  },
   { name: 'demo', summary: 'run a self-contained demonstration in a temporary folder', load: () => import('./demo.js') },
 ];

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { crontabLine, cronJob, systemdUnits, type ScheduleOptions } from '../../verify/cron.js';
 import { parseVerificationPlan } from '../../verify/plan.js';
 import type { Context } from '../context.js';
+import { VERSION } from '../version.js';
 
 interface ScheduleCli {
   plan: string;
@@ -61,7 +62,7 @@ export default function schedule(cmd: Command, ctx: Context): void {
   })
     .option('-n, --namespace <ns>', 'namespace of the job', 'vault-tool')
     .option('--name <name>', 'name of the CronJob', 'vault-tool-verify')
-    .option('--image <image>', 'container image with vault-tool', 'vault-tool:0.1.0')
+    .option('--image <image>', 'container image with vault-tool', `vault-tool:${VERSION}`)
     .option('--service-account <name>', 'the ServiceAccount it runs as', 'vault-tool-verify')
     .option('--data-claim <pvc>', 'PersistentVolumeClaim holding secrets.vault and its evidence log', 'vault-tool-data')
     .option('--key-secret <secret>', 'Secret holding vault.key (and the passphrase, if any)', 'vault-tool-key')

@@ -93,7 +93,7 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
     if (hint) ctx.info(`vault-tool: hint: ${hint}; the next backups are recorded once the log is repaired`);
   };
   for (const c of components) {
-    if (json) ctx.io.stdout.write(JSON.stringify({ type: 'start', component: c.component, estimate: c.estimate ?? null }) + '\n');
+    if (json) ctx.event({ type: 'start', component: c.component, estimate: c.estimate ?? null });
     const t0 = Date.now();
     let shown = 0;
     const m = await backupComponent(
@@ -118,31 +118,27 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
     if (tty) ctx.io.stderr.write('\n');
     results.push(m);
     if (json)
-      ctx.io.stdout.write(
-        JSON.stringify({
-          type: 'backup',
-          component: m.component,
-          file: m.file,
-          id: m.id,
-          bytes: m.plaintext.size,
-          stored: m.ciphertext.size,
-          keyId: m.keyId,
-          verification: m.verification,
-          seconds: (Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 1000,
-        }) + '\n',
-      );
+      ctx.event({
+        type: 'backup',
+        component: m.component,
+        file: m.file,
+        id: m.id,
+        bytes: m.plaintext.size,
+        stored: m.ciphertext.size,
+        keyId: m.keyId,
+        verification: m.verification,
+        seconds: (Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 1000,
+      });
     else ctx.out(`${m.component}: ${m.file} (${(m.plaintext.size / 2 ** 20).toFixed(1)} MiB, checked: ${m.verification?.check}; key ${m.keyId})`);
   }
   if (json)
-    ctx.io.stdout.write(
-      JSON.stringify({
-        type: 'summary',
-        backups: results.length,
-        bytes: results.reduce((n, m) => n + m.plaintext.size, 0),
-        seconds: (Date.now() - started) / 1000,
-        repo: repo.dest.spec,
-      }) + '\n',
-    );
+    ctx.event({
+      type: 'summary',
+      backups: results.length,
+      bytes: results.reduce((n, m) => n + m.plaintext.size, 0),
+      seconds: (Date.now() - started) / 1000,
+      repo: repo.dest.spec,
+    });
   else ctx.info(`${results.length} backup(s) in ${repo.dest.spec}, each checked in full while written and signed by host key ${signing.id}`);
 }
 

@@ -1,0 +1,124 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, write } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { redactArgs } from '../backup/redact.js';
+import { VaultError } from '../errors/errors.js';
+import { ENV_NAME, type HandoverRequest } from '../vault/handover.js';
+import { parseRef } from '../vault/types.js';
+import type { Context } from './context.js';
+
+/** `--env NAME=ENTRY[@VERSION]`, repeatable; a NAME given twice is refused. */
+export function parseEnvSpecs(list: string[] = []): HandoverRequest[] {
+  const seen = new Set<string>();
+  return list.map((item) => {
+    const i = item.indexOf('=');
+    if (i <= 0) throw new VaultError('usage', `--env ${JSON.stringify(item)}: expected NAME=ENTRY or NAME=ENTRY@VERSION`);
+    const name = item.slice(0, i);
+    if (!ENV_NAME.test(name))
+      throw new VaultError('usage', `--env ${JSON.stringify(item)}: ${name} is not a variable name (letters, digits and _, not first a digit)`);
+    if (seen.has(name)) throw new VaultError('usage', `--env ${name} is given twice`);
+    seen.add(name);
+    const { name: entry, version } = parseRef(item.slice(i + 1));
+    return { to: { env: name }, entry, ...(version ? { version } : {}) };
+  });
+}
+
+/** `--fd N=ENTRY[@VERSION]`, N from 3 (0, 1 and 2 are the command's standard streams); an N given twice is refused. */
+export function parseFdSpecs(list: string[] = []): HandoverRequest[] {
+  const seen = new Set<number>();
+  return list.map((item) => {
+    const m = /^([0-9]+)=(.+)$/.exec(item);
+    if (!m) throw new VaultError('usage', `--fd ${JSON.stringify(item)}: expected N=ENTRY or N=ENTRY@VERSION`);
+    const fd = Number(m[1]);
+    if (fd < 3 || fd > 255)
+      throw new VaultError('usage', `--fd ${fd}: a descriptor from 3 to 255 (0, 1 and 2 are the command's standard input, output and error)`);
+    if (seen.has(fd)) throw new VaultError('usage', `--fd ${fd} is given twice`);
+    seen.add(fd);
+    const { name: entry, version } = parseRef(m[2]!);
+    return { to: { fd }, entry, ...(version ? { version } : {}) };
+  });
+}
+
+/**
+ * Warns when a command line given to vault-tool holds what looks like a
+ * password or token (`Authorization: Bearer …`): any user of the host reads
+ * it in ps and /proc while the command runs. The values found are concealed
+ * from every later message of this run. Returns the command line as it may
+ * be shown.
+ */
+export function warnSecretArgs(ctx: Context, args: string[]): string[] {
+  const r = redactArgs(args);
+  if (!r.redacted) return args;
+  ctx.conceal(r.secrets);
+  ctx.warn(
+    `the command line holds what looks like a password or token (${r.shown.join(' ').slice(0, 160)}): any user of this host can read it while the command runs (ps, /proc)`,
+  );
+  ctx.hint('hand it over from the vault instead: --env NAME=ENTRY, and the command reads $NAME');
+  return r.shown;
+}
+
+/** A pipe whose read end a child process gets as one of its descriptors. */
+export interface SecretPipe {
+  /** The read end, for the child's stdio. */
+  fd: number;
+  /** Once the child runs: drops our read end, writes the value (as fast as the child reads), closes the write end. */
+  feed: (value: Uint8Array) => Promise<void>;
+  /** Closes both ends (the child never started). */
+  discard: () => void;
+}
+
+/**
+ * A pipe for a child process's descriptor: a named pipe made in a private
+ * folder (mode 0700) and removed at once, so that the child gets a real pipe
+ * (which /dev/fd/N reopens, unlike the socket Node gives a child). The value
+ * passes through the kernel, never a disk; the child reads it to its end.
+ */
+export function secretPipe(): SecretPipe {
+  const dir = mkdtempSync(join(tmpdir(), 'vault-tool-fd-'));
+  const path = join(dir, 'fd');
+  const opened: number[] = [];
+  try {
+    execFileSync('mkfifo', ['-m', '600', path], { stdio: 'ignore' });
+    // A reader first (non-blocking, so that opening does not wait), then the writer, then the blocking reader the child gets.
+    opened.push(openSync(path, constants.O_RDONLY | constants.O_NONBLOCK));
+    opened.push(openSync(path, constants.O_WRONLY));
+    opened.push(openSync(path, constants.O_RDONLY));
+    closeSync(opened.shift()!);
+  } catch (e) {
+    for (const fd of opened) closeSync(fd);
+    throw new VaultError('io', `cannot make a pipe in ${dir}: ${(e as Error).message}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const [writer, reader] = opened as [number, number];
+  return {
+    fd: reader,
+    discard: () => {
+      closeSync(reader);
+      closeSync(writer);
+    },
+    feed: (value) => {
+      closeSync(reader);
+      return new Promise<void>((res) => {
+        let off = 0;
+        const next = (): void => {
+          if (off >= value.length) {
+            closeSync(writer);
+            return res();
+          }
+          write(writer, value, off, value.length - off, null, (err, n) => {
+            // EPIPE: the command exited without reading it all.
+            if (err) {
+              closeSync(writer);
+              return res();
+            }
+            off += n;
+            next();
+          });
+        };
+        next();
+      });
+    },
+  };
+}
