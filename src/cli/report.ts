@@ -71,6 +71,14 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'k8s-recreate-lost': 'the old Secret was deleted but the new one was not written: run the restore again',
   'copy-same-place': 'give --key-to a different folder or remote (or --force, knowing that whoever holds that place holds every secret)',
   'copy-missing': 'see `vault-tool copy list`',
+  'copy-stale': (d) =>
+    `replace copy ${d.id} with \`vault-tool copy --replace ${d.id}\` (a new copy in the same place, registered in its stead), or stop checking it: \`vault-tool copy forget ${d.id}\``,
+  'escrow-stale':
+    'split the current key among the custodians again: `vault-tool escrow reshare` (or `vault-tool escrow split`); `vault-tool verify --shares …` then proves the new shares open the vault',
+  'backup-inconclusive':
+    "this host's checker is missing, older than the backup host's tool, or was killed: install one at least as new (e.g. the same PostgreSQL major version) or run `vault-tool backup verify` on the backup host",
+  'verify-inconclusive':
+    'read the report: each check that could not be judged says what this host lacks (a checker, a newer tool, access to a source); nothing failed, and nothing was recorded against a backup',
   'verify-failed': 'read the report (--report FILE): each failure says what to do',
   'verify-overdue': 'run `vault-tool verify` (a scheduled job: `vault-tool schedule`)',
   'entry-held': 'remove it without --purge (its versions stay), or first prune the backups that need it (vault-tool backup prune)',

@@ -25,6 +25,7 @@ export type ErrorKind =
   | 'policy'
   | 'overdue'
   | 'backup-failed'
+  | 'inconclusive'
   | 'interrupted'
   | 'internal';
 

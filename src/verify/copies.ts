@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { VaultError } from '../errors/errors.js';
+import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import { openVault, peekVault } from '../vault/container.js';
 import { recordEvidence } from '../vault/evidence.js';
@@ -114,7 +115,12 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
   });
 }
 
-export type CopyStatus = 'current' | 'stale' | 'diverged' | 'other-vault' | 'old-key' | 'missing' | 'damaged';
+export type CopyStatus = 'current' | 'stale' | 'diverged' | 'other-vault' | 'old-key' | 'missing' | 'damaged' | 'unreachable';
+
+/** A copy that is not current cannot serve in a disaster (failed); one whose place could not be reached from here is inconclusive. */
+export function copyVerdict(status: CopyStatus): Verdict {
+  return status === 'current' ? 'ok' : status === 'unreachable' ? 'inconclusive' : 'failed';
+}
 
 export interface CopyFinding {
   id?: string;

@@ -1,3 +1,4 @@
+import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import type { Canary } from './canary.js';
 
@@ -25,15 +26,21 @@ export interface CopyRecord {
  */
 export interface VerifyRun {
   at: string;
+  /** Whether it passed (verdict ok). */
   ok: boolean;
+  /** ok, failed, or inconclusive (nothing failed, some check could not be judged); absent in runs recorded before verdicts had three values. */
+  verdict?: Verdict;
   operator: string;
   failures: number;
+  /** Checks that could not be judged on the host that ran it. */
+  inconclusive?: number;
   reportSha256: string;
   /** Verdicts of the run, by name (status and the metrics report them). */
   drift?: { entry: string; source: string; status: string }[];
   copies?: { id?: string; location: string; status: string; ageDays?: number }[];
   canaries?: { id: string; entry: string; status: string }[];
-  backups?: { component: string; file: string; ok: boolean }[];
+  backups?: { component: string; file: string; ok: boolean; verdict?: Verdict }[];
+  escrow?: { status: string; setId?: string };
 }
 
 export interface DrillRun {
