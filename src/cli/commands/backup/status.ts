@@ -42,6 +42,6 @@ export default function backupStatusCommand(cmd: Command, ctx: Context): void {
           'verify-failed',
           `the vault does not hold the key of the newest backup of ${lost.map((b) => b.component).join(', ')}: they cannot be opened`,
         );
-      if (missed.length) throw new VaultError('verify-failed', `RPO missed for ${missed.map((b) => b.component).join(', ')}`);
+      if (missed.length) throw new VaultError('verify-failed', `RPO missed for ${missed.map((b) => `${b.component} (${b.rpo})`).join(', ')}`);
     });
 }
