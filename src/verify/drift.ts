@@ -3,7 +3,7 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import { requireEntry } from '../vault/entries.js';
-import { entryType, normalizeValue } from '../vault/types.js';
+import { entryType, valueFromSource } from '../vault/types.js';
 import { readSource, type Against, type SourceContext } from './sources.js';
 
 /**
@@ -35,10 +35,10 @@ export interface DriftFinding {
   message: string;
 }
 
-/** The deployed value as the entry would store it (one trailing newline of a text file dropped); raw when it breaks the type's rule. */
+/** The deployed value as the entry would store it: the one rule for values from a source (a value that breaks the type's rule simply differs). */
 function asStored(type: string, raw: Buffer): Buffer {
   try {
-    return normalizeValue(entryType(type), raw, true);
+    return valueFromSource(entryType(type), raw);
   } catch {
     return raw;
   }

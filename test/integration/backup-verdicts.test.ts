@@ -114,7 +114,10 @@ describe.skipIf(!HAVE_PG)('a checker that cannot judge intact data is inconclusi
     truncateSync(path, good.length - 100);
     const r = await vt(['backup', 'verify', '--all', '-r', 'repo', '--json'], { env: TOO_OLD() });
     expect(r.code).toBe(8);
-    expect(JSON.parse(r.stdout)[0]).toMatchObject({ verdict: 'failed', message: expect.stringMatching(/^decryption failed: .*\(the file was truncated or altered\)$/) });
+    expect(JSON.parse(r.stdout)[0]).toMatchObject({
+      verdict: 'failed',
+      message: expect.stringMatching(/^decryption failed: .*\(the file was truncated or altered\)$/),
+    });
     writeFileSync(path, good);
   });
 
@@ -128,7 +131,10 @@ describe.skipIf(!HAVE_PG)('a checker that cannot judge intact data is inconclusi
     const m = JSON.parse(readFileSync(manifestOf(file!), 'utf8')) as BackupManifest;
     const { signature: _s, signer: _g, ...body } = m;
     const failed = signManifest(
-      { ...body, verification: { at: new Date().toISOString(), ok: false, check: 'full read (pg_restore -f /dev/null)', message: 'pg_restore failed (exit 1)' } },
+      {
+        ...body,
+        verification: { at: new Date().toISOString(), ok: false, check: 'full read (pg_restore -f /dev/null)', message: 'pg_restore failed (exit 1)' },
+      },
       otherKey,
     );
     writeFileSync(manifestOf(file!), JSON.stringify(failed, null, 2) + '\n');

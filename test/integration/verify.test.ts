@@ -247,7 +247,9 @@ describe('evidence, shares, the report and the record', () => {
     await vt(['rekey', '--confirm']);
     const old = await vt(['verify', '--json', '--shares', share('ann'), share('bob')]);
     expect(failing(old)).toEqual([
-      expect.stringMatching(/^escrow: the escrow is stale: share set [0-9a-f]+ \(epoch 1, any 2 of 3: ann, bob, cy\) opens key id [0-9a-f]{16}, replaced on \S+, not the vault key/),
+      expect.stringMatching(
+        /^escrow: the escrow is stale: share set [0-9a-f]+ \(epoch 1, any 2 of 3: ann, bob, cy\) opens key id [0-9a-f]{16}, replaced on \S+, not the vault key/,
+      ),
       expect.stringMatching(/^shares: the shares were combined and recover key id [0-9a-f]{16}, not the vault key [0-9a-f]{16}: they are from an older split$/),
     ]);
   });
@@ -291,7 +293,9 @@ describe('a stale escrow is a failure: in verify, its report, the metrics, statu
     const report = readFileSync(join(dir, 'q.md'), 'utf8');
     outputs.push(report);
     expect(report).toMatch(/- \*\*Result: FAILED \(1 of \d+ checks\)\*\*/);
-    expect(report).toMatch(/## Failures and what to do\n\n1\. \*\*escrow: share set [0-9a-f]+\*\*: the escrow is stale: .*\n {3}The custodians' shares do not open the vault key/);
+    expect(report).toMatch(
+      /## Failures and what to do\n\n1\. \*\*escrow: share set [0-9a-f]+\*\*: the escrow is stale: .*\n {3}The custodians' shares do not open the vault key/,
+    );
     expect(report).toContain('`vault-tool escrow reshare`');
     const prom = readFileSync(join(dir, 'm.prom'), 'utf8');
     expect(prom).toContain('vault_tool_escrow_stale 1\n');
