@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
 import { checkWritableTarget, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { formatBytes, LIMITS, readFileCapped } from '../fs/read.js';
-import type { StoreOptions, VaultPaths } from '../vault/store.js';
+import type { EntriesChange, StoreOptions, VaultPaths } from '../vault/store.js';
+import type { VaultDocument } from '../vault/document.js';
+import { copiesBehind } from '../verify/state.js';
 import { resolvePaths, resolveTarget } from '../fs/target.js';
 import { checkReplace } from '../fs/replace.js';
 import { readAll, type Io } from './io.js';
@@ -69,7 +71,23 @@ export class Context {
       allowRollback: Boolean(g.allowRollback),
       onWarning: (m) => this.warn(m),
       now: () => this.now(),
+      onEntriesChanged: (change, doc) => this.sayCopiesBehind(change, doc),
     };
+  }
+
+  /** A write that added entry versions (asked for, or on the way) leaves every registered vault copy behind: say so, and how to catch up. */
+  private sayCopiesBehind(change: EntriesChange, doc: VaultDocument): void {
+    const behind = copiesBehind(doc, change);
+    if (!behind) return;
+    const list = (xs: string[]) => (xs.length > 4 ? `${xs.slice(0, 4).join(', ')} and ${xs.length - 4} more` : xs.join(', '));
+    const copies = behind.copies.map((c) => `${c.id} (${c.dest})`);
+    const what = [...(change.added.length ? [`added ${list(change.added)}`] : []), ...(change.purged.length ? [`purged ${list(change.purged)}`] : [])].join(
+      ' and ',
+    );
+    const one = copies.length === 1;
+    this.warn(
+      `this command ${what}: the registered ${one ? 'copy' : `${copies.length} copies`} of the vault ${copies.join(', ')} ${one ? 'is' : 'are'} now behind (${change.added.length ? 'lacking the new versions' : 'still holding what was purged'}); replace ${one ? 'it' : 'each'} with \`vault-tool copy --replace ${one ? behind.copies[0]!.id : 'ID'}\`, or stop checking ${one ? 'it' : 'one'} with \`vault-tool copy forget ${one ? behind.copies[0]!.id : 'ID'}\``,
+    );
   }
 
   out(line = ''): void {

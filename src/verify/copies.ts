@@ -20,6 +20,8 @@ export interface CopyOptions {
   force?: boolean;
   now: Date;
   dest: DestOptions;
+  /** Registered copies (ids) the new ones take the place of: unregistered in the same write (their files are left as they are). */
+  replaces?: string[];
 }
 
 const stamp = (d: Date) =>
@@ -35,7 +37,11 @@ const stamp = (d: Date) =>
  * and nothing is registered. Runs under the vault lock, so the copy is of
  * the vault as it is.
  */
-export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyOptions): Promise<{ vault: CopyRecord; key?: CopyRecord }> {
+export async function copyVault(
+  paths: VaultPaths,
+  store: StoreOptions,
+  o: CopyOptions,
+): Promise<{ vault: CopyRecord; key?: CopyRecord; replaced: CopyRecord[] }> {
   if (o.keyTo && samePlace(o.to, o.keyTo) && !o.force) {
     throw new VaultError(
       'usage',
@@ -92,8 +98,14 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
         };
         vaultRec.pair = keyRec.id;
       }
-      await updateLocked(paths, store, key, (d) => {
+      const replaced = await updateLocked(paths, store, key, (d) => {
         const st = verifyState(d);
+        const gone = (o.replaces ?? []).map((id) => {
+          const c = st.copies.find((x) => x.id === id);
+          if (!c) throw new VaultError('not-found', `no registered copy ${id}`, { code: 'copy-missing' });
+          return c;
+        });
+        st.copies = st.copies.filter((c) => !gone.includes(c));
         st.copies.push(vaultRec, ...(keyRec ? [keyRec] : []));
         recordEvidence(
           d,
@@ -102,12 +114,13 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
             vault: { id: vaultRec.id, at: locate(o.to, vaultRec.file), sha256: vaultRec.sha256 },
             ...(keyRec ? { key: { id: keyRec.id, at: locate(o.keyTo!, keyRec.file), sha256: keyRec.sha256 } } : {}),
             generation: meta.generation,
+            ...(gone.length ? { replaces: gone.map((c) => ({ id: c.id, kind: c.kind, dest: c.dest, file: c.file })) } : {}),
           },
           o.now,
         );
-        return changed(undefined);
+        return changed(gone);
       });
-      return { vault: vaultRec, ...(keyRec ? { key: keyRec } : {}) };
+      return { vault: vaultRec, ...(keyRec ? { key: keyRec } : {}), replaced };
     } catch (e) {
       for (const [d, n] of written) await remove(d, n, o.dest).catch(() => undefined);
       throw e;
@@ -140,6 +153,9 @@ function versionsOf(doc: VaultDocument): Map<string, string> {
   return new Map(doc.entries.flatMap((e) => e.versions.map((v) => [`${e.name}@${v.version}`, v.fingerprint] as const)));
 }
 
+/** Entry versions by name (the first ten, then how many more). */
+const names = (xs: string[]) => (xs.length > 10 ? `${xs.slice(0, 10).join(', ')} and ${xs.length - 10} more` : xs.join(', '));
+
 const days = (from: string, now: Date) => Math.floor((now.getTime() - Date.parse(from)) / 86_400_000);
 
 /**
@@ -170,7 +186,7 @@ export function checkVaultCopy(doc: VaultDocument, bytes: Buffer | null, key: Va
       ...base,
       status: 'old-key',
       generation: meta.generation,
-      message: `${location} opens only with key id ${meta.keyIds.join(', ')}${retired ? ` (replaced on ${retired.retiredAt})` : ''}: it is older than the last rekey; copy the vault again`,
+      message: `${location} opens only with key id ${meta.keyIds.join(', ')}${retired ? ` (replaced on ${retired.retiredAt})` : ''}: it is older than the last rekey, and the vault key no longer opens it`,
     };
   }
   let copy: VaultDocument;
@@ -181,16 +197,21 @@ export function checkVaultCopy(doc: VaultDocument, bytes: Buffer | null, key: Va
   }
   const mine = versionsOf(doc);
   const theirs = versionsOf(copy);
-  const lacking = [...mine].filter(([k, fp]) => theirs.get(k) !== fp).length;
-  const extra = [...theirs].filter(([k, fp]) => mine.get(k) !== fp).length;
+  const lacking = [...mine].filter(([k, fp]) => theirs.get(k) !== fp).map(([k]) => k);
+  const extra = [...theirs].filter(([k, fp]) => mine.get(k) !== fp).map(([k]) => k);
   const ageDays = days(copy.updatedAt, now);
-  const common = { ...base, generation: meta.generation, ageDays, lacking };
-  if (extra) return { ...common, status: 'diverged', message: `${location} holds ${extra} entry version(s) the vault does not: the copies parted` };
-  if (lacking)
+  const common = { ...base, generation: meta.generation, ageDays, lacking: lacking.length };
+  if (extra.length)
+    return {
+      ...common,
+      status: 'diverged',
+      message: `${location} holds ${extra.length} entry version(s) the vault does not (${names(extra)}): purged since, or the copies parted`,
+    };
+  if (lacking.length)
     return {
       ...common,
       status: 'stale',
-      message: `${location} (generation ${meta.generation}, ${ageDays} days old) lacks ${lacking} entry version(s) the vault holds: copy the vault again`,
+      message: `${location} (generation ${meta.generation}, ${ageDays} days old) lacks ${lacking.length} entry version(s) the vault holds (${names(lacking)}): it cannot restore them`,
     };
   return {
     ...common,
@@ -219,7 +240,8 @@ export async function checkKeyCopy(
   }
   if (k.keyId === doc.key.keyId) return { ...base, status: 'current', message: `${location}: the vault's key (key id ${k.keyId})` };
   const retired = doc.retiredKeys?.find((r) => r.keyId === k.keyId);
-  if (retired) return { ...base, status: 'old-key', message: `${location} holds key id ${k.keyId}, replaced on ${retired.retiredAt}: copy the current key` };
+  if (retired)
+    return { ...base, status: 'old-key', message: `${location} holds key id ${k.keyId}, replaced on ${retired.retiredAt}: it no longer opens the vault` };
   return { ...base, status: 'other-vault', message: `${location} holds key id ${k.keyId}, not a key of this vault` };
 }
 

@@ -83,3 +83,16 @@ export function peekVerifyState(doc: VaultDocument): VerifyState {
     ...(v?.lastDrill ? { lastDrill: v.lastDrill } : {}),
   };
 }
+
+/**
+ * The registered vault copies a write left behind: every copy made before
+ * it lacks the entry versions it added (and still holds the entries it
+ * purged). Null when no vault copy is registered.
+ */
+export function copiesBehind(
+  doc: VaultDocument,
+  change: { added: string[]; purged: string[] },
+): { added: string[]; purged: string[]; copies: CopyRecord[] } | null {
+  const copies = peekVerifyState(doc).copies.filter((c) => c.kind === 'vault');
+  return copies.length ? { ...change, copies } : null;
+}
