@@ -75,6 +75,19 @@ export class Context {
     };
   }
 
+  /**
+   * Records that key material or data left the vault or was restored (docs/FORMAT.md, "Recorded events");
+   * when this copy of the vault cannot be written, the record waits in the state folder for the next write,
+   * and the command says so. Never fails the command.
+   */
+  async recordAccess(cmd: Command, event: string, data: Record<string, unknown>): Promise<void> {
+    const { recordAccess } = await import('../vault/access.js');
+    const r = await recordAccess(this.paths(cmd), this.storeOptions(cmd), event, data, this.now());
+    if (r.outcome === 'deferred')
+      this.warn(`not in the evidence log yet (${r.why}): the record is kept in ${r.file} and goes into the log with the next write to this vault here`);
+    else if (r.outcome === 'lost') this.warn(`this ${event} is NOT recorded in the evidence log: ${r.why}`);
+  }
+
   /** A write that added entry versions (asked for, or on the way) leaves every registered vault copy behind: say so, and how to catch up. */
   private sayCopiesBehind(change: EntriesChange, doc: VaultDocument): void {
     const behind = copiesBehind(doc, change);

@@ -12,6 +12,7 @@ import { checkCopy, LINEAGE_LENGTH, loadSeen, recordSeen } from './state.js';
 import { appendPrepared, evidenceHead, logAhead, planRepair, prepareAppend, recordEvidence, rolledBackName, startSegment } from './evidence.js';
 import { basename, dirname, join } from 'node:path';
 import { sweepStaging } from './staging.js';
+import { takeDeferred } from './deferred.js';
 import { resolvePaths } from '../fs/target.js';
 
 export interface VaultPaths {
@@ -265,6 +266,10 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
   const counts = opts.onEntriesChanged ? versionCounts(doc) : undefined;
   const { write, result } = await mutate(doc, key);
   if (!write) return result;
+  // Records deferred when this vault could not be written (kept in the state folder) go into the log with this write.
+  const deferred = opts.stateFile ? takeDeferred(opts.stateFile, doc.vaultId) : null;
+  for (const r of deferred?.records ?? []) recordEvidence(doc, r.event, { ...r.data, deferred: { at: r.at, host: r.host, why: r.why } }, now);
+  if (deferred?.bad) opts.onWarning?.(`dropped ${deferred.bad} unreadable deferred evidence line(s) kept in the state folder`);
   // Staged after the mutation's records, so that a new log segment (evidence.gap) stays the first record after the gap.
   if (seen.seen || ahead !== null) {
     recordEvidence(
@@ -293,6 +298,7 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
       );
     }
   }
+  deferred?.done();
   await remember(paths, peekVault(sealed), opts, seen.seen !== undefined);
   if (counts) {
     const change = entriesChange(counts, doc);
