@@ -188,7 +188,7 @@ describe('copies: made, read back, registered, and checked entry version by entr
     expect(r.code).toBe(8);
     const f = failing(r);
     expect(f[0]).toMatch(
-      /^copies: vault copy [0-9a-f]{8} at .*\/old\/secrets\.vault\.\d{8}T\d{6}Z \(generation 2, 0 days old\) lacks 1 entry version\(s\) the vault holds \(k2@1\): it cannot restore them$/,
+      /^copies: vault copy [0-9a-f]{8} at .*\/old\/secrets\.vault\.\d{8}T\d{6}Z \(generation \d+, 0 days old\) lacks 1 entry version\(s\) the vault holds \(k2@1\): it cannot restore them$/,
     );
     expect(f[1]).toMatch(/^copies: key copy \.\/other\.key holds key id [0-9a-f]{16}, not a key of this vault$/);
     expect(f[2]).toMatch(/^copies: vault copy other\.vault is a copy of vault [0-9a-f]{12}, not of this vault \([0-9a-f]{12}\)$/);
@@ -428,6 +428,13 @@ describe('schedules', () => {
     const bad = await vt(['schedule', 'cron', '--plan', 'verify.yaml', '--schedule', 'every quarter']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('is not a five-field cron schedule');
+    // A plan the scheduled job would refuse is refused when the job is made, naming the field.
+    writeFileSync(join(dir, 'typo.yaml'), 'apiVersion: vault-tool/v1\nkind: VerificationPlan\nbackups: { repo: /srv/backups, rpoo: 15m }\n');
+    for (const kind of ['cron', 'systemd', 'k8s-cronjob']) {
+      const typo = await vt(['schedule', kind, '--plan', 'typo.yaml']);
+      expect(typo.code, kind).toBe(11);
+      expect(typo.stderr).toContain('typo.yaml: backups.rpoo: unknown field (expected repo, readData, rpo)');
+    }
   });
 });
 
