@@ -224,6 +224,8 @@ export async function verifyBackup(
   o: { readData: boolean; env: Env; now?: Date },
 ): Promise<BackupCheck> {
   const base = { component: b.component, file: b.file };
+  // A manifest this host cannot read (a newer format, one it could not fetch) says nothing about the backup.
+  if (b.problem && b.undecided) return verdictOf({ ...base, keyHeld: false, trusted: false }, 'inconclusive', `could not be checked here: ${b.problem}`);
   if (b.problem || !b.manifest) return verdictOf({ ...base, keyHeld: false, trusted: false }, 'failed', b.problem ?? 'no manifest');
   const m = b.manifest;
   const sig = checkSignature(m, peekBackupState(doc).signers);

@@ -19,6 +19,11 @@ let pg: Postgres;
 const HAVE_PG = havePostgres();
 
 const vt = (args: string[], opts: CliOptions = {}): Promise<CliResult> => cli(dir, args, { ...opts, env: { ...(pg?.env ?? {}), ...opts.env } });
+const lines = (r: CliResult) =>
+  r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 /** A PATH whose pg_restore is a stand-in that behaves as described (the real tools stay behind it). */
 const shim = (name: string, script: string) => {
   const bin = join(dir, `bin-${name}`);
@@ -36,11 +41,11 @@ const manifestOf = (f: string) => join(dir, 'repo/postgres/app', `${f}.manifest.
 
 beforeAll(async () => {
   ({ dir, cleanup } = tempDir('vt-verdicts-'));
+  expect((await vt(['init'])).code).toBe(0);
   if (!HAVE_PG) return;
   pg = await startPostgres();
   pg.sql('create database app');
   pg.sql('create table items (id int primary key, name text); insert into items select g, md5(g::text) from generate_series(1, 20000) g', 'app');
-  expect((await vt(['init'])).code).toBe(0);
   const b = await vt(['backup', 'postgres', '--dbname', 'app', '-r', 'repo']);
   expect(b.code, b.stderr).toBe(0);
 });
@@ -152,5 +157,23 @@ describe.skipIf(!HAVE_PG)('a checker that cannot judge intact data is inconclusi
     // A full read here finds it intact: the verdict is replaced, and it counts again.
     expect((await vt(['backup', 'verify', '--all', '-r', 'repo'])).code).toBe(0);
     expect(JSON.parse(readFileSync(manifestOf(file!), 'utf8')).verification.ok).toBe(true);
+  });
+});
+
+describe("a manifest newer than this vault-tool is this host's problem, not the backup's", () => {
+  it('inconclusive, and kept', async () => {
+    const b = await vt(['backup', 'exec', '--name', 'newer', '-r', 'newer-repo', '--json', '--', 'echo', 'data']);
+    expect(b.code, b.stderr).toBe(0);
+    const file = lines(b)[1].file as string;
+    const m = join(dir, 'newer-repo/exec/newer', `${file}.manifest.json`);
+    writeFileSync(m, readFileSync(m, 'utf8').replace('"version": 1', '"version": 2'));
+    const r = await vt(['backup', 'verify', '--all', '-r', 'newer-repo', '--json']);
+    expect(r.code, r.stderr).toBe(20);
+    expect(JSON.parse(r.stdout)[0]).toMatchObject({
+      verdict: 'inconclusive',
+      message: expect.stringMatching(/^could not be checked here: .*backup manifest version 2 is not supported by this vault-tool$/),
+    });
+    const p = await vt(['backup', 'prune', '--keep-last', '1', '--confirm', '-r', 'newer-repo', '--json']);
+    expect(JSON.parse(p.stdout).decisions).toEqual([expect.objectContaining({ file, keep: true })]);
   });
 });
