@@ -86,6 +86,15 @@ describe('what left the vault is on the record', () => {
     expect(existsSync(join(dir, '.state', 'evidence-deferred', kept[0]!))).toBe(false);
   });
 
+  it('a new recipient, who can open the vault from now on, and its removal', async () => {
+    const { X25519Identity } = await import('../../src/age/x25519.js');
+    const recipient = X25519Identity.generate().identity.recipient;
+    expect((await vt(['recipients', 'add', recipient, '--label', 'offsite-escrow'])).code).toBe(0);
+    expect(last()).toMatchObject({ event: 'recipients.add', data: { keyId: expect.stringMatching(/^[0-9a-f]{16}$/), label: 'offsite-escrow' } });
+    expect((await vt(['recipients', 'rm', 'offsite-escrow'])).code).toBe(0);
+    expect(last()).toMatchObject({ event: 'recipients.rm', data: { label: 'offsite-escrow' } });
+  });
+
   it('no record holds a value', () => {
     const text = readFileSync(join(dir, 'secrets.vault.evidence.jsonl'), 'utf8');
     for (const v of values) expect(text).not.toContain(v);
