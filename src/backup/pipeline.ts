@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { VaultError } from '../errors/errors.js';
 import { decryptStream, encryptStream } from '../age/index.js';
@@ -418,4 +418,49 @@ export async function consume(source: Readable, identities: X25519Identity[], c:
   }
   if (verdict.status === 'rejected') throw verdict.reason;
   return { ciphertext: cipher.digest(), plaintext: plain.digest() };
+}
+
+export interface Judged extends Consumed {
+  /** Why the consumer did not pass the data (it failed, was killed, is missing, or stopped reading before the end); null: it passed all of it. */
+  refused: string | null;
+}
+
+/**
+ * Decrypts `source` in full, hashing both sides, with a consumer (a
+ * checker) reading the plaintext beside the hash rather than in its way: a
+ * checker that fails, is killed, is missing or stops reading early does not
+ * stop the read, so the hashes still cover every byte and the caller can
+ * tell data that is bad (decryption fails: thrown; a hash differs) from a
+ * checker that cannot judge data whose hashes are intact (`refused`).
+ */
+export async function judge(source: Readable, identities: X25519Identity[], c: Consumer): Promise<Judged> {
+  const cipher = new Tap();
+  let target: ReturnType<typeof startConsumer> | undefined;
+  let startError: unknown;
+  try {
+    target = startConsumer(c);
+  } catch (e) {
+    startError = e;
+  }
+  const plain = new Tap(undefined, target?.sink);
+  // The checker's verdict as soon as it settles: a failure stops feeding it (the read goes on without it).
+  let refused: string | null = startError ? (startError as Error).message : null;
+  const verdict = target?.done.then(
+    () => undefined,
+    (e) => {
+      refused = (e as Error).message;
+      target!.kill();
+    },
+  );
+  const sink = new Writable({ write: (_c, _e, cb) => cb(), highWaterMark: 1 << 20 });
+  try {
+    await pipeline(source, cipher, decryptStream({ identities }), plain, sink);
+  } catch (e) {
+    target?.kill();
+    await verdict;
+    throw e;
+  }
+  await verdict;
+  if (!refused && plain.mirrorLost) refused = `${c.label} stopped reading before the end of the data`;
+  return { ciphertext: cipher.digest(), plaintext: plain.digest(), refused };
 }

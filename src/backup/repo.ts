@@ -373,6 +373,8 @@ export interface Listed {
   manifest?: BackupManifest;
   /** Why the backup cannot be used: no manifest (incomplete), an unreadable one, a manifest without its file. */
   problem?: string;
+  /** The problem is this host's, not the backup's: a manifest format newer than this vault-tool, or a manifest that could not be fetched. */
+  undecided?: boolean;
 }
 
 /** Every backup in the repository (components are one or two folder levels deep). */
@@ -405,7 +407,8 @@ export async function listRepo(repo: Repo): Promise<Listed[]> {
             out.push({ component, file: f.name, manifest: m, problem: `the manifest names ${m.component}/${m.file}: it was moved or edited` });
           else out.push({ component, file: f.name, manifest: m });
         } catch (e) {
-          out.push({ component, file: f.name, problem: (e as Error).message });
+          const undecided = e instanceof VaultError && (e.kind === 'invalid' || e.kind === 'io');
+          out.push({ component, file: f.name, problem: (e as Error).message, ...(undecided ? { undecided } : {}) });
         }
       } else if (f.name.endsWith('.manifest.json') && !names.has(f.name.slice(0, -'.manifest.json'.length))) {
         out.push({ component, file: f.name.slice(0, -'.manifest.json'.length), problem: 'the backup file is missing (its manifest is there)' });

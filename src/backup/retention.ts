@@ -1,4 +1,5 @@
 import { VaultError } from '../errors/errors.js';
+import { parseDuration as parseOne, subtractDuration, type Duration } from '../vault/duration.js';
 import type { Listed } from './repo.js';
 
 /**
@@ -17,6 +18,13 @@ import type { Listed } from './repo.js';
  *   older than a day (a younger one may still be being written), a manifest
  *   whose file is gone. A manifest that cannot be read (a newer format, an
  *   edited one) or a backup never verified is kept for a person to decide.
+ *   A verdict that could not be reached (inconclusive) is never recorded,
+ *   so it never removes anything;
+ * - the last backup of a component is never removed on the word of another
+ *   host: when no verified backup of a component is left, the newest one
+ *   whose failed verdict another host recorded stays until this host's own
+ *   full read confirms it (a host with an older checker, or a faulty one,
+ *   must not be able to empty a component).
  */
 export interface KeepPolicy {
   last?: number;
@@ -25,8 +33,8 @@ export interface KeepPolicy {
   weekly?: number;
   monthly?: number;
   yearly?: number;
-  /** Keep everything newer than this many milliseconds. */
-  withinMs?: number;
+  /** Keep everything newer than this (calendar months count as months). */
+  within?: Duration;
 }
 
 export interface Decision {
@@ -38,11 +46,9 @@ export interface Decision {
   reasons: string[];
 }
 
-/** "30d", "12h", "2w", "1y", "6m" (months) as milliseconds (restic's duration letters). */
-export function parseDuration(s: string): number {
-  const m = /^([1-9][0-9]{0,5})([hdwmy])$/.exec(s.trim());
-  if (!m) throw new VaultError('usage', `duration ${JSON.stringify(s)}: expected a number and h, d, w, m (months) or y, e.g. 30d`);
-  return Number(m[1]) * { h: 3.6e6, d: 8.64e7, w: 6.048e8, m: 2.592e9, y: 3.1536e10 }[m[2] as 'h' | 'd' | 'w' | 'm' | 'y'];
+/** `--keep-within`: restic's rule, where a bare `m` would be months; it is refused rather than guessed. */
+export function parseKeepWithin(text: string): Duration {
+  return parseOne(text, { what: '--keep-within', bareMinutes: false });
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -96,8 +102,9 @@ export function decideRetention(
   now: Date,
   currentKeyId: string | undefined,
   doubt: (b: Listed) => string | null = () => null,
+  o: { host?: string } = {},
 ): Decision[] {
-  if (!Object.values(policy).some((v) => v !== undefined && v > 0)) {
+  if (!Object.values(policy).some((v) => v !== undefined && (typeof v === 'number' ? v > 0 : true))) {
     throw new VaultError('usage', 'no keep rule given: a prune without rules would remove every backup', { code: 'prune-no-rules' });
   }
   const out: Decision[] = [];
@@ -122,7 +129,10 @@ export function decideRetention(
         add(b, `${rule} ${k}`);
       }
     }
-    if (policy.withinMs) for (const b of good) if (now.getTime() - Date.parse(b.manifest!.finishedAt) <= policy.withinMs) add(b, 'within the kept period');
+    if (policy.within) {
+      const since = subtractDuration(now, policy.within).getTime();
+      for (const b of good) if (Date.parse(b.manifest!.finishedAt) >= since) add(b, `within the last ${policy.within.text}`);
+    }
     if (good[0]) add(good[0], 'the newest verified backup of the component (never removed)');
     const current = good.find((b) => b.manifest!.keyId === currentKeyId);
     if (current) add(current, 'the newest verified backup the current backup key opens (never removed)');
@@ -135,10 +145,27 @@ export function decideRetention(
         keep: reasons.get(b)!.length > 0,
         reasons: reasons.get(b)!.length ? reasons.get(b)! : ['matched no keep rule'],
       });
-    for (const b of list.filter((x) => !good.includes(x))) {
+    const rest = list.filter((x) => !good.includes(x));
+    // With no verified backup left, the newest one another host judged bad is the component's last: it stays until this host confirms it.
+    const lastHope = good.length
+      ? undefined
+      : rest
+          .filter((b) => b.manifest && !b.problem && b.manifest.verification && !b.manifest.verification.ok && b.manifest.signer.id !== o.host)
+          .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt))[0];
+    for (const b of rest) {
       const meta = b.manifest ? { at: b.manifest.finishedAt, keyId: b.manifest.keyId } : {};
       const doubted = distrust.get(b) ?? unprovenBad(b, now);
       if (doubted) out.push({ component, file: b.file, ...meta, keep: true, reasons: [`does not count (${doubted}); left in place for a person to decide`] });
+      else if (b === lastHope)
+        out.push({
+          component,
+          file: b.file,
+          ...meta,
+          keep: true,
+          reasons: [
+            `the last backup of the component: its failed verification was recorded by host key ${b.manifest!.signer.id}, not this host; it is kept until a full read here confirms it`,
+          ],
+        });
       else {
         const why = b.problem ?? `failed verification: ${b.manifest!.verification!.message}`;
         out.push({ component, file: b.file, ...meta, keep: false, reasons: [`not a good backup (${why}): it does not count, and goes`] });

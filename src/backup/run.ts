@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
+import type { Verdict } from '../errors/verdict.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { verifierFor, type Component } from './components.js';
 import { backupKeys, backupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
-import { consume, produce } from './pipeline.js';
+import { judge, produce, type Judged } from './pipeline.js';
 import { createFile, openFile, removeBackup, writeManifest, type Listed, type Repo } from './repo.js';
 
 type Env = Record<string, string | undefined>;
@@ -204,21 +205,35 @@ function noteBackup(doc: import('../vault/document.js').VaultDocument, repo: Rep
 export interface BackupCheck {
   component: string;
   file: string;
+  /**
+   * ok; failed (the backup is proved bad, or cannot serve: damaged,
+   * altered, truncated, its key gone, its manifest untrusted); inconclusive
+   * (this host cannot judge it: a checker missing, too old or killed on data
+   * whose hashes are intact, a read that failed). Only `failed` counts
+   * against a backup.
+   */
+  verdict: Verdict;
+  /** verdict === 'ok'. */
   ok: boolean;
+  /** verdict === 'inconclusive': nothing is recorded, and retention does not count it against the backup. */
+  inconclusive?: boolean;
   keyId?: string;
   /** Whether the vault holds the key that opens it. */
   keyHeld: boolean;
   /** Whether its manifest is signed by a host the vault trusts (an untrusted one is never re-signed). */
   trusted: boolean;
-  /**
-   * The check could not judge the data (a checker missing on this host, a
-   * read error): not a verdict on the backup, so nothing is recorded and
-   * retention does not count it against the backup.
-   */
-  inconclusive?: boolean;
   message: string;
   manifest?: BackupManifest;
 }
+
+type CheckBody = Omit<BackupCheck, 'verdict' | 'ok' | 'inconclusive' | 'message'>;
+const verdictOf = (base: CheckBody, verdict: Verdict, message: string): BackupCheck => ({
+  ...base,
+  verdict,
+  ok: verdict === 'ok',
+  ...(verdict === 'inconclusive' ? { inconclusive: true } : {}),
+  message,
+});
 
 /**
  * Verifies a stored backup: its manifest (signed by a host the vault
@@ -226,6 +241,13 @@ export interface BackupCheck {
  * failure), then with `readData` the full read: ciphertext SHA-256, complete
  * decryption, plaintext SHA-256, and the component's check
  * (`pg_restore -f /dev/null`, `redis-check-rdb`, `tar -t`, YAML).
+ *
+ * The hashes decide whether the data is bad. The manifest is signed by a
+ * trusted host that ran the same check on these very bytes when it wrote
+ * them, so a checker that refuses data whose both SHA-256s match (a
+ * pg_restore older than the pg_dump that wrote it, a checker killed for
+ * memory, one not installed) says something about this host, not about the
+ * backup: inconclusive.
  */
 export async function verifyBackup(
   repo: Repo,
@@ -234,45 +256,54 @@ export async function verifyBackup(
   o: { readData: boolean; env: Env; now?: Date },
 ): Promise<BackupCheck> {
   const base = { component: b.component, file: b.file };
-  if (b.problem || !b.manifest) return { ...base, ok: false, keyHeld: false, trusted: false, message: b.problem ?? 'no manifest' };
+  // A manifest this host cannot read (a newer format, one it could not fetch) says nothing about the backup.
+  if (b.problem && b.undecided) return verdictOf({ ...base, keyHeld: false, trusted: false }, 'inconclusive', `could not be checked here: ${b.problem}`);
+  if (b.problem || !b.manifest) return verdictOf({ ...base, keyHeld: false, trusted: false }, 'failed', b.problem ?? 'no manifest');
   const m = b.manifest;
   const sig = checkSignature(m, peekBackupState(doc).signers);
   const key = backupKeys(doc).find((k) => k.keyId === m.keyId);
   const common = { ...base, keyId: m.keyId, keyHeld: Boolean(key), trusted: sig.ok, manifest: m };
   if (Date.parse(m.finishedAt) > (o.now ?? new Date()).getTime() + 3_600_000)
-    return {
-      ...common,
-      ok: false,
-      trusted: false,
-      message: `it says it was made at ${m.finishedAt}, in the future: the clock of the host that made it is wrong; it does not count until that is explained`,
-    };
-  if (!sig.ok) return { ...common, ok: false, message: sig.message };
+    return verdictOf(
+      { ...common, trusted: false },
+      'failed',
+      `it says it was made at ${m.finishedAt}, in the future: the clock of the host that made it is wrong; it does not count until that is explained`,
+    );
+  if (!sig.ok) return verdictOf(common, 'failed', sig.message);
   if (!key)
-    return {
-      ...common,
-      ok: false,
-      message: `the vault no longer holds backup key ${m.keyId}: this backup cannot be decrypted (was a version of backup/identity purged?)`,
-    };
+    return verdictOf(
+      common,
+      'failed',
+      `the vault no longer holds backup key ${m.keyId}: this backup cannot be decrypted (was a version of backup/identity purged?)`,
+    );
   if (!o.readData && !m.verification?.ok)
-    return { ...common, ok: false, message: `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}` };
-  if (!o.readData) return { ...common, ok: true, message: `manifest ${sig.message}; key ${m.keyId} held (v${key.version}); verified ${m.verification?.at}` };
+    return verdictOf(common, 'failed', `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}`);
+  if (!o.readData) return verdictOf(common, 'ok', `manifest ${sig.message}; key ${m.keyId} held (v${key.version}); verified ${m.verification?.at}`);
+  const checker = verifierFor(m.kind, o.env);
+  let r: Judged;
   try {
-    const r = await consume(openFile(repo, b.component, b.file), [key.identity], verifierFor(m.kind, o.env));
-    if (r.ciphertext.sha256 !== m.ciphertext.sha256 || r.ciphertext.size !== m.ciphertext.size)
-      return { ...common, ok: false, message: `the stored file is not the one the manifest describes (SHA-256 differs): it was altered or replaced` };
-    if (r.plaintext.sha256 !== m.plaintext.sha256) return { ...common, ok: false, message: 'the decrypted data differs from what was backed up (SHA-256)' };
-    return {
-      ...common,
-      ok: true,
-      message: `read in full: decrypted with key ${m.keyId} (v${key.version}) and passed ${verifierFor(m.kind, o.env).label}; ${r.plaintext.size} bytes`,
-    };
+    r = await judge(openFile(repo, b.component, b.file), [key.identity], checker);
   } catch (e) {
     const err = e as VaultError;
-    const what = err instanceof VaultError && err.kind === 'integrity' ? `decryption failed: ${err.message} (the file was truncated or altered)` : err.message;
-    // A checker missing here, or a read that failed, says nothing about the backup itself.
-    const inconclusive = !(err instanceof VaultError) || err.kind === 'not-found' || err.kind === 'io' || err.kind === 'internal';
-    return { ...common, ok: false, ...(inconclusive ? { inconclusive: true } : {}), message: inconclusive ? `could not be checked here: ${what}` : what };
+    if (err instanceof VaultError && err.kind === 'integrity')
+      return verdictOf(common, 'failed', `decryption failed: ${err.message} (the file was truncated or altered)`);
+    // A read that failed (the repository out of reach, an I/O error) says nothing about the backup itself.
+    return verdictOf(common, 'inconclusive', `could not be checked here: ${err.message}`);
   }
+  if (r.ciphertext.sha256 !== m.ciphertext.sha256 || r.ciphertext.size !== m.ciphertext.size)
+    return verdictOf(common, 'failed', 'the stored file is not the one the manifest describes (SHA-256 differs): it was altered or replaced');
+  if (r.plaintext.sha256 !== m.plaintext.sha256) return verdictOf(common, 'failed', 'the decrypted data differs from what was backed up (SHA-256)');
+  if (r.refused)
+    return verdictOf(
+      common,
+      'inconclusive',
+      `could not be checked here: ${r.refused}; the data is intact (both SHA-256s match the signed manifest, whose host checked these bytes with ${checker.label}): this host's checker cannot judge it (missing, older than the tool that wrote it, or killed)`,
+    );
+  return verdictOf(
+    common,
+    'ok',
+    `read in full: decrypted with key ${m.keyId} (v${key.version}) and passed ${checker.label}; ${r.plaintext.size} bytes, both SHA-256s match`,
+  );
 }
 
 /**
@@ -283,7 +314,11 @@ export async function verifyBackup(
  */
 export function mayRecordVerdict(check: BackupCheck, signing: SigningKey, doc: import('../vault/document.js').VaultDocument): boolean {
   return Boolean(
-    check.manifest && check.trusted && check.keyHeld && !check.inconclusive && peekBackupState(doc).signers.some((s) => s.publicKey === signing.publicKey),
+    check.manifest &&
+      check.trusted &&
+      check.keyHeld &&
+      check.verdict !== 'inconclusive' &&
+      peekBackupState(doc).signers.some((s) => s.publicKey === signing.publicKey),
   );
 }
 

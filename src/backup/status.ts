@@ -5,6 +5,8 @@ import { runRclone } from '../dest/dest.js';
 import { backupKeys, peekBackupState } from './keys.js';
 import { checkSignature } from './manifest.js';
 import type { Listed, Repo } from './repo.js';
+import { namedComponents, rpoFor, type RpoTargets } from './rpo.js';
+import { durationSeconds } from '../vault/duration.js';
 
 /**
  * A repository that is read (status, verify, prune, list) must exist: a
@@ -34,8 +36,12 @@ export interface BackupStatus {
   component: string;
   lastVerifiedAt?: string;
   ageSeconds?: number;
+  /** The RPO that applies (absent: none does, and nothing is said about it). */
   rpoSeconds?: number;
-  rpoMissed: boolean;
+  /** The RPO in its normalized text (`15m`, `1d`). */
+  rpo?: string;
+  /** Present only with an RPO: whether the newest verified backup is older than it (or there is none). */
+  rpoMissed?: boolean;
   keyId?: string;
   keyHeld: boolean;
 }
@@ -43,18 +49,13 @@ export interface BackupStatus {
 /**
  * Per component: the newest verified backup, its age against the RPO
  * target, the key it needs and whether the vault still holds it.
+ * Components the targets name one by one count even when the repository
+ * has no backup of them: no backup at all misses any RPO.
  */
-export function backupStatus(
-  listed: Listed[],
-  doc: VaultDocument | undefined,
-  rpoMs: (component: string) => number | undefined,
-  now: Date,
-  expected: string[] = [],
-): BackupStatus[] {
+export function backupStatus(listed: Listed[], doc: VaultDocument | undefined, rpo: RpoTargets | undefined, now: Date): BackupStatus[] {
   const held = new Set(doc ? backupKeys(doc).map((k) => k.keyId) : []);
   const signers = doc ? peekBackupState(doc).signers : [];
-  // Components an RPO names but the repository lacks count too: no backup at all misses any RPO.
-  const components = [...new Set([...listed.map((b) => b.component), ...expected])].sort();
+  const components = [...new Set([...listed.map((b) => b.component), ...namedComponents(rpo)])].sort();
   return components.map((component) => {
     const good = listed
       .filter(
@@ -67,14 +68,14 @@ export function backupStatus(
       )
       .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
     const newest = good[0]?.manifest;
-    const rpo = rpoMs(component);
+    const target = rpoFor(rpo, component);
     const ageSeconds = newest ? Math.floor((now.getTime() - Date.parse(newest.finishedAt)) / 1000) : undefined;
+    const rpoSeconds = target ? durationSeconds(target) : undefined;
     return {
       component,
       ...(newest ? { lastVerifiedAt: newest.finishedAt, keyId: newest.keyId } : {}),
       ...(ageSeconds !== undefined ? { ageSeconds } : {}),
-      ...(rpo !== undefined ? { rpoSeconds: rpo / 1000 } : {}),
-      rpoMissed: rpo !== undefined && (ageSeconds === undefined || ageSeconds * 1000 > rpo),
+      ...(target ? { rpoSeconds, rpo: target.text, rpoMissed: ageSeconds === undefined || ageSeconds > rpoSeconds! } : {}),
       keyHeld: doc && newest ? held.has(newest.keyId) : true,
     };
   });

@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
 import { checkOutput, writeOutput, type OutputKind } from '../fs/output.js';
 import { formatBytes, LIMITS, readFileCapped } from '../fs/read.js';
-import type { StoreOptions, VaultPaths } from '../vault/store.js';
+import type { EntriesChange, StoreOptions, VaultPaths } from '../vault/store.js';
+import type { VaultDocument } from '../vault/document.js';
+import { copiesBehind } from '../verify/state.js';
 import { resolvePaths } from '../fs/target.js';
 import { readAll, type Io } from './io.js';
 
@@ -92,7 +94,36 @@ export class Context {
       allowRollback: Boolean(g.allowRollback),
       onWarning: (m) => this.warn(m),
       now: () => this.now(),
+      onEntriesChanged: (change, doc) => this.sayCopiesBehind(change, doc),
     };
+  }
+
+  /**
+   * Records that key material or data left the vault or was restored (docs/FORMAT.md, "Recorded events");
+   * when this copy of the vault cannot be written, the record waits in the state folder for the next write,
+   * and the command says so. Never fails the command.
+   */
+  async recordAccess(cmd: Command, event: string, data: Record<string, unknown>): Promise<void> {
+    const { recordAccess } = await import('../vault/access.js');
+    const r = await recordAccess(this.paths(cmd), this.storeOptions(cmd), event, data, this.now());
+    if (r.outcome === 'deferred')
+      this.warn(`not in the evidence log yet (${r.why}): the record is kept in ${r.file} and goes into the log with the next write to this vault here`);
+    else if (r.outcome === 'lost') this.warn(`this ${event} is NOT recorded in the evidence log: ${r.why}`);
+  }
+
+  /** A write that added entry versions (asked for, or on the way) leaves every registered vault copy behind: say so, and how to catch up. */
+  private sayCopiesBehind(change: EntriesChange, doc: VaultDocument): void {
+    const behind = copiesBehind(doc, change);
+    if (!behind) return;
+    const list = (xs: string[]) => (xs.length > 4 ? `${xs.slice(0, 4).join(', ')} and ${xs.length - 4} more` : xs.join(', '));
+    const copies = behind.copies.map((c) => `${c.id} (${c.dest})`);
+    const what = [...(change.added.length ? [`added ${list(change.added)}`] : []), ...(change.purged.length ? [`purged ${list(change.purged)}`] : [])].join(
+      ' and ',
+    );
+    const one = copies.length === 1;
+    this.warn(
+      `this command ${what}: the registered ${one ? 'copy' : `${copies.length} copies`} of the vault ${copies.join(', ')} ${one ? 'is' : 'are'} now behind (${change.added.length ? 'lacking the new versions' : 'still holding what was purged'}); replace ${one ? 'it' : 'each'} with \`vault-tool copy --replace ${one ? behind.copies[0]!.id : 'ID'}\`, or stop checking ${one ? 'it' : 'one'} with \`vault-tool copy forget ${one ? behind.copies[0]!.id : 'ID'}\``,
+    );
   }
 
   out(line = ''): void {

@@ -29,8 +29,12 @@ export const EXIT_CODES: Record<ErrorKind | 'ok', { code: number; meaning: strin
   policy: { code: 17, meaning: 'refused by the restore policy: confirmation, TOTP code or --break-glass --reason needed' },
   overdue: { code: 18, meaning: 'overdue: no successful verification within the interval' },
   'backup-failed': { code: 19, meaning: 'backup failed: the dump tool failed, was killed, or gave no or malformed output; nothing was kept' },
-  deleted: {
+  inconclusive: {
     code: 20,
+    meaning: 'inconclusive: nothing failed, but some check could not be judged on this host (a checker missing, too old or killed; a source out of reach)',
+  },
+  deleted: {
+    code: 21,
     meaning: 'a Secret was deleted and could not be created again (k8s restore --recreate): the cluster lacks it until the restore runs again',
   },
   interrupted: { code: 130, meaning: 'interrupted (SIGINT/SIGTERM)' },

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parseDuration } from '../vault/duration.js';
 
 /** commander argParser: a whole number within [min, max]. */
 export const wholeNumber =
@@ -8,11 +9,20 @@ export const wholeNumber =
     return Number(v);
   };
 
-/** commander argParser: seconds, a non-negative number (0: no limit), as milliseconds. */
+/**
+ * commander argParser for a timeout: a bare number of seconds (`30`; 0: no
+ * limit), or a duration in the one grammar (`90s`, `2m`, `1h`), as
+ * milliseconds.
+ */
 export const seconds = (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of seconds');
-  return n * 1000;
+  if (/^\s*[0-9]+(\.[0-9]+)?\s*$/.test(v)) return Number(v) * 1000;
+  try {
+    const d = parseDuration(v, { allowZero: true });
+    if (d.months) throw new Error('months');
+    return d.ms;
+  } catch {
+    throw new InvalidArgumentError('must be a number of seconds, or a duration such as 90s, 2m, 1h');
+  }
 };
 
 /** commander argParser for repeatable options. */

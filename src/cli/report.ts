@@ -80,6 +80,14 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'external-timeout': (d) =>
     `vault-tool waits ${d.timeout ?? '5m'} for an external program (VAULT_TOOL_TIMEOUT sets it): check the network and the remote or server it talks to`,
   'key-copy-exposed': 'make the key copy readable by its owner only (chmod 600), or copy the key again to a place that keeps it private',
+  'copy-stale': (d) =>
+    `replace copy ${d.id} with \`vault-tool copy --replace ${d.id}\` (a new copy in the same place, registered in its stead), or stop checking it: \`vault-tool copy forget ${d.id}\``,
+  'escrow-stale':
+    'split the current key among the custodians again: `vault-tool escrow reshare` (or `vault-tool escrow split`); `vault-tool verify --shares …` then proves the new shares open the vault',
+  'backup-inconclusive':
+    "this host's checker is missing, older than the backup host's tool, or was killed: install one at least as new (e.g. the same PostgreSQL major version) or run `vault-tool backup verify` on the backup host",
+  'verify-inconclusive':
+    'read the report: each check that could not be judged says what this host lacks (a checker, a newer tool, access to a source); nothing failed, and nothing was recorded against a backup',
   'verify-failed': 'read the report (--report FILE): each failure says what to do',
   'verify-overdue': 'run `vault-tool verify` (a scheduled job: `vault-tool schedule`)',
   'entry-held': 'remove it without --purge (its versions stay), or first prune the backups that need it (vault-tool backup prune)',

@@ -26,6 +26,7 @@ export type ErrorKind =
   | 'overdue'
   | 'backup-failed'
   | 'deleted'
+  | 'inconclusive'
   | 'interrupted'
   | 'internal';
 

@@ -1,4 +1,5 @@
 import { parseYaml } from '../vault/yaml.js';
+import { fail, list, map, object, optional, parseShape, string } from '../vault/shape.js';
 import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { prepareValue, putEntry, type PutResult } from '../vault/entries.js';
@@ -34,18 +35,40 @@ export function parseMapping(spec: string): Mapping {
   return m;
 }
 
+const MappingFile = object({
+  mappings: list(
+    object({
+      secret: optional(string({ want: 'namespace/name or name' })),
+      key: string(),
+      entry: map(string(), (e, at) => {
+        try {
+          return checkEntryName(e);
+        } catch (err) {
+          return fail(at, (err as Error).message);
+        }
+      }),
+      type: optional(
+        map(string(), (t, at) => {
+          try {
+            return entryType(t).name;
+          } catch (err) {
+            return fail(at, (err as Error).message);
+          }
+        }),
+      ),
+    }),
+  ),
+});
+
+/** A mapping file (`mappings: [{ secret?, key, entry, type? }]`), strict at every depth: an unknown field names its path. */
 export function parseMappingFile(text: string, source: string): Mapping[] {
   const raw: unknown = parseYaml(text, source);
-  const list = (raw as { mappings?: unknown })?.mappings;
-  if (!Array.isArray(list)) throw new VaultError('invalid', `${source}: expected a map with a mappings: list`);
-  return list.map((m: unknown, i) => {
-    const o = m as Record<string, unknown>;
-    if (!o || typeof o.key !== 'string' || typeof o.entry !== 'string') throw new VaultError('invalid', `${source}: mappings[${i}] needs key and entry`);
-    const type = typeof o.type === 'string' ? o.type : 'generic';
-    checkEntryName(o.entry);
-    entryType(type);
-    return { key: o.key, entry: o.entry, type, ...(typeof o.secret === 'string' ? { secret: o.secret } : {}) };
-  });
+  return parseShape(raw, MappingFile, source).mappings.map((m) => ({
+    key: m.key,
+    entry: m.entry,
+    type: m.type ?? 'generic',
+    ...(m.secret !== undefined ? { secret: m.secret } : {}),
+  }));
 }
 
 /** The predictable name of an unmapped key: k8s/NAMESPACE/SECRET/KEY (a leading dot becomes _). */

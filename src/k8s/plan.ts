@@ -1,4 +1,5 @@
 import { parseYaml } from '../vault/yaml.js';
+import { boolean, isRecord, list, object, optional, parseShape, record, string } from '../vault/shape.js';
 import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { getVersion, listEntries, requireEntry } from '../vault/entries.js';
@@ -49,8 +50,6 @@ export interface RestorePlan {
 
 export const PLAN_API_VERSION = 'vault-tool/v1';
 
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 /** Annotations less those that can carry a Secret's data (entries imported before they were dropped on import may hold them). */
 function withoutData(m: Record<string, string>): Record<string, string> {
   for (const k of Object.keys(m)) if (annotationCarriesData(k)) delete m[k];
@@ -88,6 +87,25 @@ export function parseTarget(s: string, where: string): { namespace: string; name
   return { namespace: m[1]!, name: m[2]!, key: m[3]! };
 }
 
+const SecretItem = object({
+  namespace: string(),
+  name: string(),
+  type: optional(string()),
+  labels: optional(record(string({ nonEmpty: false }))),
+  annotations: optional(record(string({ nonEmpty: false }))),
+  immutable: optional(boolean),
+  data: optional(record(string())),
+});
+const PlanShape = object({
+  apiVersion: string(),
+  kind: string(),
+  metadata: optional(
+    object({ name: optional(string()), labels: optional(record(string({ nonEmpty: false }))), annotations: optional(record(string({ nonEmpty: false }))) }),
+  ),
+  secrets: optional(list(SecretItem)),
+  entries: optional(list(object({ entry: string(), to: string() }))),
+});
+
 export function parsePlan(text: string, source: string): RestorePlan {
   const raw: unknown = parseYaml(text, source);
   if (!isRecord(raw)) throw new VaultError('invalid', `${source}: a restore plan is a YAML map`);
@@ -96,8 +114,8 @@ export function parsePlan(text: string, source: string): RestorePlan {
       code: 'k8s-plan-format',
     });
   }
-  for (const k of Object.keys(raw))
-    if (!['apiVersion', 'kind', 'secrets', 'entries', 'metadata'].includes(k)) throw new VaultError('invalid', `${source}: unknown field ${k}`);
+  // The shape first, strict at every depth (an unknown field anywhere names its path); then the rules of names and keys.
+  const doc = parseShape(raw, PlanShape, source);
   const byRef = new Map<string, PlanSecret>();
   const secretOf = (namespace: string, name: string): PlanSecret => {
     const id = `${namespace}/${name}`;
@@ -111,36 +129,19 @@ export function parsePlan(text: string, source: string): RestorePlan {
     checkEntryRef(entry, where);
     s.data[key] = entry;
   };
-  const secrets = raw.secrets ?? [];
-  if (!Array.isArray(secrets)) throw new VaultError('invalid', `${source}: secrets must be a list`);
-  secrets.forEach((item, i) => {
+  (doc.secrets ?? []).forEach((item, i) => {
     const where = `${source}: secrets[${i}]`;
-    if (!isRecord(item)) throw new VaultError('invalid', `${where} must be a map`);
-    for (const k of Object.keys(item))
-      if (!['namespace', 'name', 'type', 'labels', 'annotations', 'immutable', 'data'].includes(k))
-        throw new VaultError('invalid', `${where}: unknown field ${k}`);
-    if (typeof item.namespace !== 'string' || typeof item.name !== 'string') throw new VaultError('invalid', `${where}: namespace and name are required`);
     checkNamespace(item.namespace);
     checkSecretName(item.name);
     const s = secretOf(item.namespace, item.name);
-    if (item.type !== undefined) {
-      if (typeof item.type !== 'string' || !item.type) throw new VaultError('invalid', `${where}: type must be a string`);
-      s.type = item.type;
-    }
-    merge(s.labels, strMap(item.labels, `${where}.labels`));
-    merge(s.annotations, strMap(item.annotations, `${where}.annotations`));
-    if (item.immutable !== undefined) {
-      if (typeof item.immutable !== 'boolean') throw new VaultError('invalid', `${where}: immutable must be true or false`);
-      s.immutable = item.immutable;
-    }
-    for (const [k, v] of Object.entries(strMap(item.data, `${where}.data`))) setKey(s, k, v, where);
+    if (item.type !== undefined) s.type = item.type;
+    merge(s.labels, item.labels ?? dict());
+    merge(s.annotations, item.annotations ?? dict());
+    if (item.immutable !== undefined) s.immutable = item.immutable;
+    for (const [k, v] of Object.entries(item.data ?? dict())) setKey(s, k, v, where);
   });
-  const entries = raw.entries ?? [];
-  if (!Array.isArray(entries)) throw new VaultError('invalid', `${source}: entries must be a list`);
-  entries.forEach((item, i) => {
+  (doc.entries ?? []).forEach((item, i) => {
     const where = `${source}: entries[${i}]`;
-    if (!isRecord(item) || typeof item.entry !== 'string' || typeof item.to !== 'string')
-      throw new VaultError('invalid', `${where}: needs entry: NAME and to: namespace/secret#key`);
     const t = parseTarget(item.to, where);
     setKey(secretOf(t.namespace, t.name), t.key, item.entry, where);
   });

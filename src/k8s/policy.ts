@@ -1,4 +1,5 @@
 import { parseYaml } from '../vault/yaml.js';
+import { fail, isRecord, list, map, object, oneOf, optional, parseShape, string, type Shape } from '../vault/shape.js';
 import { VaultError } from '../errors/errors.js';
 
 /**
@@ -34,43 +35,45 @@ function parseHours(s: string, source: string): RestorePolicy['hours'] {
   return { start, end, text: s };
 }
 
+const day: Shape<number> = map(string({ want: 'a day such as mon' }), (d, at) => {
+  const i = DAYS.indexOf(d.toLowerCase().slice(0, 3));
+  return i < 0 ? fail(at, `unknown day ${JSON.stringify(d)} (expected mon, tue, wed, thu, fri, sat, sun)`) : i;
+});
+
+const PolicyShape = object({
+  apiVersion: string(),
+  kind: string(),
+  protectedContexts: optional(list(string({ want: 'a context name or a pattern' }))),
+  confirm: optional(oneOf(['context', 'totp'] as const)),
+  totpEntry: optional(string()),
+  operationalHours: optional(string({ want: 'HH:MM-HH:MM' })),
+  days: optional(list(day)),
+  timezone: optional(string()),
+});
+
 export function parsePolicy(text: string, source: string): RestorePolicy {
-  const raw = parseYaml(text, source) as Record<string, unknown>;
-  if (!raw || typeof raw !== 'object' || raw.kind !== 'RestorePolicy' || raw.apiVersion !== 'vault-tool/v1')
+  const raw = parseYaml(text, source);
+  if (!isRecord(raw) || raw.kind !== 'RestorePolicy' || raw.apiVersion !== 'vault-tool/v1')
     throw new VaultError('invalid', `${source}: not a restore policy (expected apiVersion: vault-tool/v1 and kind: RestorePolicy)`);
-  for (const k of Object.keys(raw))
-    if (!['apiVersion', 'kind', 'protectedContexts', 'confirm', 'totpEntry', 'operationalHours', 'days', 'timezone'].includes(k))
-      throw new VaultError('invalid', `${source}: unknown field ${k}`);
-  const pcs = raw.protectedContexts ?? [];
-  if (!Array.isArray(pcs) || pcs.some((p) => typeof p !== 'string'))
-    throw new VaultError('invalid', `${source}: protectedContexts must be a list of context names or patterns`);
-  const confirm = raw.confirm ?? 'context';
-  if (confirm !== 'context' && confirm !== 'totp') throw new VaultError('invalid', `${source}: confirm must be context or totp`);
-  if (confirm === 'totp' && typeof raw.totpEntry !== 'string')
+  // Strict at every depth: an unknown field or a value of another form names its path.
+  const p = parseShape(raw, PolicyShape, source);
+  const confirm = p.confirm ?? 'context';
+  if (confirm === 'totp' && p.totpEntry === undefined)
     throw new VaultError('invalid', `${source}: confirm: totp needs totpEntry (the vault entry holding the TOTP secret)`);
-  if (raw.days !== undefined && !Array.isArray(raw.days)) throw new VaultError('invalid', `${source}: days must be a list such as [mon, tue, wed, thu, fri]`);
-  const days =
-    raw.days === undefined
-      ? [0, 1, 2, 3, 4, 5, 6]
-      : (raw.days as unknown[]).map((d) => {
-          const i = DAYS.indexOf(String(d).toLowerCase().slice(0, 3));
-          if (i < 0) throw new VaultError('invalid', `${source}: unknown day ${JSON.stringify(d)}`);
-          return i;
-        });
-  if (raw.timezone !== undefined) {
+  if (p.timezone !== undefined) {
     try {
-      new Intl.DateTimeFormat('en-US', { timeZone: String(raw.timezone) });
+      new Intl.DateTimeFormat('en-US', { timeZone: p.timezone });
     } catch {
-      throw new VaultError('invalid', `${source}: unknown timezone ${JSON.stringify(raw.timezone)}`);
+      throw new VaultError('invalid', `${source}: unknown timezone ${JSON.stringify(p.timezone)}`);
     }
   }
   return {
-    protectedContexts: pcs as string[],
+    protectedContexts: p.protectedContexts ?? [],
     confirm,
-    ...(typeof raw.totpEntry === 'string' ? { totpEntry: raw.totpEntry } : {}),
-    hours: parseHours(String(raw.operationalHours ?? DEFAULT_HOURS), source),
-    days,
-    ...(raw.timezone !== undefined ? { timezone: String(raw.timezone) } : {}),
+    ...(p.totpEntry !== undefined ? { totpEntry: p.totpEntry } : {}),
+    hours: parseHours(p.operationalHours ?? DEFAULT_HOURS, source),
+    days: p.days ?? [0, 1, 2, 3, 4, 5, 6],
+    ...(p.timezone !== undefined ? { timezone: p.timezone } : {}),
   };
 }
 

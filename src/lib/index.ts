@@ -36,7 +36,7 @@ export {
   type PutResult,
   type ListedEntry,
 } from '../vault/entries.js';
-export { ENTRY_TYPES, entryType, checkEntryName, parseRef, MAX_VALUE_BYTES, type EntryType } from '../vault/types.js';
+export { ENTRY_TYPES, entryType, checkEntryName, parseRef, MAX_VALUE_BYTES, valueFromSource, type EntryType } from '../vault/types.js';
 export {
   newVaultKey,
   parseKeyFile,

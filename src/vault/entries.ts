@@ -34,8 +34,6 @@ export interface PutInput {
   type: string;
   /** Raw value; omit to generate one. */
   value?: Buffer;
-  /** The value came from a file or stdin: one trailing newline is dropped for text types. */
-  fromFile?: boolean;
   source?: string;
   description?: string;
   labels?: Record<string, string>;
@@ -47,16 +45,16 @@ export interface PutInput {
 
 export type PutResult = { name: string; status: 'added' | 'updated' | 'unchanged'; version: number; fingerprint: string };
 
-/** Validates before changing anything: a refused value leaves the document untouched. */
-export function prepareValue(type: string, value: Buffer | undefined, fromFile = false): { value: Buffer; generated: boolean } {
+/** Validates before changing anything: a refused value leaves the document untouched. A given value goes through the one rule for values from a source (valueFromSource). */
+export function prepareValue(type: string, value: Buffer | undefined): { value: Buffer; generated: boolean } {
   const t = entryType(type);
   if (value === undefined) return { value: generateValue(t), generated: true };
-  return { value: normalizeValue(t, value, fromFile), generated: false };
+  return { value: normalizeValue(t, value), generated: false };
 }
 
 export function putEntry(doc: VaultDocument, input: PutInput): PutResult {
   checkEntryName(input.name);
-  const { value, generated } = prepareValue(input.type, input.value, input.fromFile);
+  const { value, generated } = prepareValue(input.type, input.value);
   const t = input.now.toISOString();
   const fp = fingerprint(doc, value);
   const existing = findEntry(doc, input.name);

@@ -63,7 +63,7 @@ export function planEnvImport(
     entries.set(name, p.key);
     const type = m?.type ?? o.type;
     try {
-      prepareValue(type, Buffer.from(p.value), false);
+      prepareValue(type, Buffer.from(p.value));
     } catch (e) {
       // Name the variable, never the value.
       throw new VaultError('invalid', `dotenv line ${p.line} (${p.key}): ${(e as Error).message}`);

@@ -13,6 +13,7 @@ import { appendPrepared, evidenceHead, logAhead, planRepair, prepareAppend, reco
 import { basename, dirname, join } from 'node:path';
 import { sweepStaging } from './staging.js';
 import { stagePendingEvidence } from './pending-evidence.js';
+import { takeDeferred } from './deferred.js';
 import { resolvePaths } from '../fs/target.js';
 
 export interface VaultPaths {
@@ -33,6 +34,31 @@ export interface StoreOptions {
   /** A key already in memory (recovered from shares in a drill): used instead of reading the key file, which is never touched. */
   key?: VaultKey;
   now?: () => Date;
+  /**
+   * After a write that added entry versions or removed entries (whether the
+   * command was asked to, or did it on the way: the first backup makes the
+   * backup key), with what changed and the document as written: copies of
+   * the vault made before now lack the added versions.
+   */
+  onEntriesChanged?: (change: EntriesChange, doc: VaultDocument) => void;
+}
+
+/** Entry versions a write added (`name@version`) and entries it removed for good (purged). */
+export interface EntriesChange {
+  added: string[];
+  purged: string[];
+}
+
+const versionCounts = (doc: VaultDocument) => new Map(doc.entries.map((e) => [e.name, e.versions.length]));
+
+function entriesChange(before: Map<string, number>, doc: VaultDocument): EntriesChange {
+  const added: string[] = [];
+  const present = new Set<string>();
+  for (const e of doc.entries) {
+    present.add(e.name);
+    for (const v of e.versions.slice(before.get(e.name) ?? 0)) added.push(`${e.name}@${v.version}`);
+  }
+  return { added, purged: [...before.keys()].filter((n) => !present.has(n)) };
 }
 
 export interface OpenedVault {
@@ -238,10 +264,15 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
   // A deliberate rollback (an older or forked copy, or a log holding records this copy never wrote) is itself recorded.
   const ahead = opts.allowRollback ? logAhead(paths.vaultFile, before) : null;
   const aside = ahead !== null ? rolledBackName(paths.vaultFile, now) : undefined;
+  const counts = opts.onEntriesChanged ? versionCounts(doc) : undefined;
   const { write, result } = await mutate(doc, key);
   if (!write) return result;
   // Records left beside this key file when no vault could take them (a key rebuilt from shares elsewhere): carried in now.
   const carried = stagePendingEvidence(paths.keyFile, doc, now, opts.onWarning);
+  // Records deferred when this vault could not be written (kept in the state folder) go into the log with this write.
+  const deferred = opts.stateFile ? takeDeferred(opts.stateFile, doc.vaultId) : null;
+  for (const r of deferred?.records ?? []) recordEvidence(doc, r.event, { ...r.data, deferred: { at: r.at, host: r.host, why: r.why } }, now);
+  if (deferred?.bad) opts.onWarning?.(`dropped ${deferred.bad} unreadable deferred evidence line(s) kept in the state folder`);
   // Staged after the mutation's records, so that a new log segment (evidence.gap) stays the first record after the gap.
   if (seen.seen || ahead !== null) {
     recordEvidence(
@@ -271,7 +302,12 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
       );
     }
   }
+  deferred?.done();
   await remember(paths, peekVault(sealed), opts, seen.seen !== undefined);
+  if (counts) {
+    const change = entriesChange(counts, doc);
+    if (change.added.length || change.purged.length) opts.onEntriesChanged!(change, doc);
+  }
   return result;
 }
 

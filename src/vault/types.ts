@@ -11,7 +11,7 @@ export interface EntryType {
   summary: string;
   /** Key material: deleting it needs --force, plain SHA-256 of it is safe to show. */
   key: boolean;
-  /** Text values: one trailing newline from a file or stdin is dropped. */
+  /** Text values: one trailing newline of a value read from any source is dropped (valueFromSource). */
   text: boolean;
   generate?: () => Buffer;
   /** Returns the rule broken, or null. */
@@ -191,9 +191,24 @@ export function stripNewline(b: Buffer): Buffer {
 /** The largest value any entry holds: what one Kubernetes Secret can hold. Checked before any type rule runs. */
 export const MAX_VALUE_BYTES = 1 << 20;
 
-/** Applies the type's rule; `fromFile` drops one trailing newline from text types first. */
-export function normalizeValue(type: EntryType, value: Buffer, fromFile: boolean): Buffer {
-  const v = fromFile && type.text ? stripNewline(value) : value;
+/**
+ * The one rule for a value read from outside the vault, whatever the
+ * source (a file, stdin, a prompt, an environment variable, a dotenv file,
+ * a Kubernetes Secret): a text type's value loses one trailing newline
+ * (`\n` or `\r\n`), as `openssl rand -base64 32 > f`, `echo` and
+ * `kubectl create secret --from-file` leave it; nothing else changes
+ * (no other whitespace, no second newline), and a binary (`generic`) value
+ * is taken byte for byte. Every path that stores a value (add, import env,
+ * k8s import) or compares one with the vault (drift, canaries, fingerprint
+ * --compare) applies it, so they agree on what "the same value" is.
+ */
+export function valueFromSource(type: EntryType, raw: Buffer): Buffer {
+  return type.text ? stripNewline(raw) : raw;
+}
+
+/** A value from a source as the entry stores it: the one rule (valueFromSource), then the type's own. */
+export function normalizeValue(type: EntryType, value: Buffer): Buffer {
+  const v = valueFromSource(type, value);
   if (v.length === 0) throw new VaultError('invalid', `empty value for a ${type.name} entry`);
   if (v.length > MAX_VALUE_BYTES)
     throw new VaultError(

@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 import type { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { requireEntry } from '../vault/entries.js';
+import { entryType, valueFromSource } from '../vault/types.js';
 
 /**
  * A canary: a small test message encrypted with a key *as production holds
@@ -35,6 +36,23 @@ export function makeCanary(value: Uint8Array, entry: string, source: string, now
   c.setAAD(aad(id, entry));
   const ct = Buffer.concat([c.update(plaintext(id)), c.final(), c.getAuthTag()]);
   return { id, entry, source, createdAt: now.toISOString(), nonce: nonce.toString('base64'), ciphertext: ct.toString('base64') };
+}
+
+/**
+ * A canary for `entry` from the value production holds, read from a source:
+ * the value goes through the one rule for values from a source
+ * (valueFromSource: a text type's trailing newline is not part of the key),
+ * as the entry stores it and as drift compares it, so a file ending in a
+ * newline makes the canary the escrowed key opens.
+ */
+export function canaryFromSource(doc: VaultDocument, entry: string, raw: Uint8Array, source: string, now: Date): Canary {
+  const e = requireEntry(doc, entry);
+  const value = valueFromSource(entryType(e.type), Buffer.from(raw));
+  try {
+    return makeCanary(value, entry, source, now);
+  } finally {
+    value.fill(0);
+  }
 }
 
 /** Whether `value` opens the canary (the tag verifies and the message is the expected one). */

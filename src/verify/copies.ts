@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { VaultError } from '../errors/errors.js';
+import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import { openVault, peekVault } from '../vault/container.js';
 import { recordEvidence } from '../vault/evidence.js';
@@ -19,6 +20,8 @@ export interface CopyOptions {
   force?: boolean;
   now: Date;
   dest: DestOptions;
+  /** Registered copies (ids) the new ones take the place of: unregistered in the same write (their files are left as they are). */
+  replaces?: string[];
 }
 
 const stamp = (d: Date) =>
@@ -34,7 +37,11 @@ const stamp = (d: Date) =>
  * and nothing is registered. Runs under the vault lock, so the copy is of
  * the vault as it is.
  */
-export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyOptions): Promise<{ vault: CopyRecord; key?: CopyRecord }> {
+export async function copyVault(
+  paths: VaultPaths,
+  store: StoreOptions,
+  o: CopyOptions,
+): Promise<{ vault: CopyRecord; key?: CopyRecord; replaced: CopyRecord[] }> {
   if (o.keyTo && samePlace(o.to, o.keyTo) && !o.force) {
     throw new VaultError(
       'usage',
@@ -95,8 +102,14 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
         };
         vaultRec.pair = keyRec.id;
       }
-      await updateLocked(paths, store, key, (d) => {
+      const replaced = await updateLocked(paths, store, key, (d) => {
         const st = verifyState(d);
+        const gone = (o.replaces ?? []).map((id) => {
+          const c = st.copies.find((x) => x.id === id);
+          if (!c) throw new VaultError('not-found', `no registered copy ${id}`, { code: 'copy-missing' });
+          return c;
+        });
+        st.copies = st.copies.filter((c) => !gone.includes(c));
         st.copies.push(vaultRec, ...(keyRec ? [keyRec] : []));
         recordEvidence(
           d,
@@ -105,12 +118,13 @@ export async function copyVault(paths: VaultPaths, store: StoreOptions, o: CopyO
             vault: { id: vaultRec.id, at: locate(o.to, vaultRec.file), sha256: vaultRec.sha256 },
             ...(keyRec ? { key: { id: keyRec.id, at: locate(o.keyTo!, keyRec.file), sha256: keyRec.sha256 } } : {}),
             generation: meta.generation,
+            ...(gone.length ? { replaces: gone.map((c) => ({ id: c.id, kind: c.kind, dest: c.dest, file: c.file })) } : {}),
           },
           o.now,
         );
-        return changed(undefined);
+        return changed(gone);
       });
-      return { vault: vaultRec, ...(keyRec ? { key: keyRec } : {}) };
+      return { vault: vaultRec, ...(keyRec ? { key: keyRec } : {}), replaced };
     } catch (e) {
       for (const [d, n] of written) await remove(d, n, o.dest).catch(() => undefined);
       throw e;
@@ -126,9 +140,14 @@ export function exposedBy(mode: number | undefined): string | null {
   return `is readable by ${mode & 0o007 ? 'anyone on that host' : 'its group'} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}), as a key file must never be`;
 }
 
-/** A copy that could not be read: unreachable (no answer within the bound), else damaged. */
+/** A copy that could not be read: unreachable (its place did not answer, or not within the bound), else damaged. */
 export function unreadable(e: unknown): CopyStatus {
-  return e instanceof VaultError && e.code === 'external-timeout' ? 'unreachable' : 'damaged';
+  return e instanceof VaultError && (e.kind === 'io' || e.code === 'external-timeout') ? 'unreachable' : 'damaged';
+}
+
+/** A copy that is not current cannot serve in a disaster (failed); one whose place could not be reached from here is inconclusive. */
+export function copyVerdict(status: CopyStatus): Verdict {
+  return status === 'current' ? 'ok' : status === 'unreachable' ? 'inconclusive' : 'failed';
 }
 
 export interface CopyFinding {
@@ -148,6 +167,9 @@ export interface CopyFinding {
 function versionsOf(doc: VaultDocument): Map<string, string> {
   return new Map(doc.entries.flatMap((e) => e.versions.map((v) => [`${e.name}@${v.version}`, v.fingerprint] as const)));
 }
+
+/** Entry versions by name (the first ten, then how many more). */
+const names = (xs: string[]) => (xs.length > 10 ? `${xs.slice(0, 10).join(', ')} and ${xs.length - 10} more` : xs.join(', '));
 
 const days = (from: string, now: Date) => Math.floor((now.getTime() - Date.parse(from)) / 86_400_000);
 
@@ -179,7 +201,7 @@ export function checkVaultCopy(doc: VaultDocument, bytes: Buffer | null, key: Va
       ...base,
       status: 'old-key',
       generation: meta.generation,
-      message: `${location} opens only with key id ${meta.keyIds.join(', ')}${retired ? ` (replaced on ${retired.retiredAt})` : ''}: it is older than the last rekey; copy the vault again`,
+      message: `${location} opens only with key id ${meta.keyIds.join(', ')}${retired ? ` (replaced on ${retired.retiredAt})` : ''}: it is older than the last rekey, and the vault key no longer opens it`,
     };
   }
   let copy: VaultDocument;
@@ -190,16 +212,21 @@ export function checkVaultCopy(doc: VaultDocument, bytes: Buffer | null, key: Va
   }
   const mine = versionsOf(doc);
   const theirs = versionsOf(copy);
-  const lacking = [...mine].filter(([k, fp]) => theirs.get(k) !== fp).length;
-  const extra = [...theirs].filter(([k, fp]) => mine.get(k) !== fp).length;
+  const lacking = [...mine].filter(([k, fp]) => theirs.get(k) !== fp).map(([k]) => k);
+  const extra = [...theirs].filter(([k, fp]) => mine.get(k) !== fp).map(([k]) => k);
   const ageDays = days(copy.updatedAt, now);
-  const common = { ...base, generation: meta.generation, ageDays, lacking };
-  if (extra) return { ...common, status: 'diverged', message: `${location} holds ${extra} entry version(s) the vault does not: the copies parted` };
-  if (lacking)
+  const common = { ...base, generation: meta.generation, ageDays, lacking: lacking.length };
+  if (extra.length)
+    return {
+      ...common,
+      status: 'diverged',
+      message: `${location} holds ${extra.length} entry version(s) the vault does not (${names(extra)}): purged since, or the copies parted`,
+    };
+  if (lacking.length)
     return {
       ...common,
       status: 'stale',
-      message: `${location} (generation ${meta.generation}, ${ageDays} days old) lacks ${lacking} entry version(s) the vault holds: copy the vault again`,
+      message: `${location} (generation ${meta.generation}, ${ageDays} days old) lacks ${lacking.length} entry version(s) the vault holds (${names(lacking)}): it cannot restore them`,
     };
   return {
     ...common,
@@ -241,7 +268,8 @@ export async function checkKeyCopy(
   }
   if (k.keyId === doc.key.keyId) return { ...base, status: 'current', message: `${location}: the vault's key (key id ${k.keyId})` };
   const retired = doc.retiredKeys?.find((r) => r.keyId === k.keyId);
-  if (retired) return { ...base, status: 'old-key', message: `${location} holds key id ${k.keyId}, replaced on ${retired.retiredAt}: copy the current key` };
+  if (retired)
+    return { ...base, status: 'old-key', message: `${location} holds key id ${k.keyId}, replaced on ${retired.retiredAt}: it no longer opens the vault` };
   return { ...base, status: 'other-vault', message: `${location} holds key id ${k.keyId}, not a key of this vault` };
 }
 

@@ -1,8 +1,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { VaultError } from '../errors/errors.js';
+import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import { requireEntry } from '../vault/entries.js';
-import { entryType, normalizeValue } from '../vault/types.js';
+import { entryType, valueFromSource } from '../vault/types.js';
 import { readSource, type Against, type SourceContext } from './sources.js';
 
 /**
@@ -11,7 +12,17 @@ import { readSource, type Against, type SourceContext } from './sources.js';
  * hash (a low-entropy secret's SHA-256 can be brute-forced) and never by
  * printing it.
  */
-export type DriftStatus = 'match' | 'older-version' | 'never-escrowed' | 'unreadable';
+export type DriftStatus = 'match' | 'older-version' | 'never-escrowed' | 'missing' | 'unreadable';
+
+/**
+ * What each status concludes: production holds the escrowed value (ok); it
+ * holds another, or nothing where the plan says it keeps it (failed); the
+ * source could not be reached from here (inconclusive: a cluster or a remote
+ * out of reach, a permission refused).
+ */
+export function driftVerdict(status: DriftStatus): Verdict {
+  return status === 'match' ? 'ok' : status === 'unreadable' ? 'inconclusive' : 'failed';
+}
 
 export interface DriftFinding {
   entry: string;
@@ -24,10 +35,10 @@ export interface DriftFinding {
   message: string;
 }
 
-/** The deployed value as the entry would store it (one trailing newline of a text file dropped); raw when it breaks the type's rule. */
+/** The deployed value as the entry would store it: the one rule for values from a source (a value that breaks the type's rule simply differs). */
 function asStored(type: string, raw: Buffer): Buffer {
   try {
-    return normalizeValue(entryType(type), raw, true);
+    return valueFromSource(entryType(type), raw);
   } catch {
     return raw;
   }
@@ -42,7 +53,7 @@ export async function checkDrift(doc: VaultDocument, against: Against[], ctx: So
     try {
       entry = requireEntry(doc, a.entry);
     } catch (e) {
-      out.push({ entry: a.entry, source: a.spec, status: 'unreadable', message: (e as Error).message });
+      out.push({ entry: a.entry, source: a.spec, status: 'missing', message: (e as Error).message });
       continue;
     }
     const current = entry.versions[entry.versions.length - 1]!.version;
@@ -51,7 +62,15 @@ export async function checkDrift(doc: VaultDocument, against: Against[], ctx: So
       deployed = asStored(entry.type, await readSource(a.source, a.spec, ctx));
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
-      out.push({ entry: a.entry, source: a.spec, status: 'unreadable', current, message: e.message });
+      // Not there (a variable, a key, a Secret, a file the plan names): production does not hold it there. Anything else: out of reach from here.
+      const missing = e.kind === 'not-found';
+      out.push({
+        entry: a.entry,
+        source: a.spec,
+        status: missing ? 'missing' : 'unreadable',
+        current,
+        message: missing ? e.message : `could not be read from here: ${e.message}`,
+      });
       continue;
     }
     const h = mac(deployed);

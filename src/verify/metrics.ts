@@ -3,48 +3,76 @@ import type { VaultStatus } from './status.js';
 /**
  * The status as Prometheus metrics in the node_exporter textfile format:
  * `vault_tool_…` names, base units (seconds, Unix time), an explicit sample
- * for every series (0 rather than absent), labels escaped as the exposition
- * format requires. Names of entries, sources and copies only: no values.
+ * for every series that applies (0 rather than absent; a series that does
+ * not apply, such as an RPO a component does not have, is left out rather
+ * than reported as met), labels escaped as the exposition format requires.
+ * Names of entries, sources and copies only: no values.
+ *
+ * `signals` marks what a metric raises: `failure` (a check found the data,
+ * a key or the escrow bad, or a promise missed) or `inconclusive` (a check
+ * could not judge). Every metric that signals something has an alert rule
+ * in docs/alerts.yaml (test/unit/alerts.test.ts holds the two together).
  */
-interface Metric {
+export interface Metric {
   name: string;
   help: string;
+  signals?: 'failure' | 'inconclusive';
   samples: { labels?: Record<string, string>; value: number }[];
 }
 
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const ts = (iso?: string) => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
+const FAILED_DRIFT = new Set(['older-version', 'never-escrowed', 'missing']);
+const FAILED_COPY = new Set(['stale', 'diverged', 'other-vault', 'old-key', 'missing', 'damaged']);
 
-export function metricsOf(s: VaultStatus): string {
+export function metricList(s: VaultStatus): Metric[] {
   const last = s.lastVerification;
-  const m: Metric[] = [
+  const verdict = last ? (last.verdict ?? (last.ok ? 'ok' : 'failed')) : undefined;
+  const withRpo = s.backups.filter((b) => b.rpoMissed !== undefined);
+  return [
     { name: 'vault_tool_info', help: 'The vault (value always 1).', samples: [{ labels: { vault_id: s.vault.vaultId, key_id: s.vault.keyId }, value: 1 }] },
     { name: 'vault_tool_vault_generation', help: 'The vault generation (goes up by one on every write).', samples: [{ value: s.vault.generation }] },
     { name: 'vault_tool_verify_last_timestamp_seconds', help: 'Unix time of the last verification run (0: never).', samples: [{ value: ts(last?.at) }] },
     {
       name: 'vault_tool_verify_last_success_timestamp_seconds',
-      help: 'Unix time of the last successful verification (0: never).',
+      help: 'Unix time of the last verification that passed (0: never).',
       samples: [{ value: ts(s.lastSuccess?.at) }],
     },
     {
       name: 'vault_tool_verify_last_status',
-      help: 'Whether the last verification passed (1) or failed (0); 0 when none ran.',
-      samples: [{ value: last?.ok ? 1 : 0 }],
+      help: 'Whether the last verification passed every check (1); 0 when a check failed, when one could not be judged, or when none ran.',
+      samples: [{ value: verdict === 'ok' ? 1 : 0 }],
     },
-    { name: 'vault_tool_verify_last_failures', help: 'Checks that failed in the last verification.', samples: [{ value: last?.failures ?? 0 }] },
+    {
+      name: 'vault_tool_verify_last_failures',
+      help: 'Checks that failed in the last verification.',
+      signals: 'failure',
+      samples: [{ value: last?.failures ?? 0 }],
+    },
+    {
+      name: 'vault_tool_verify_last_inconclusive',
+      help: 'Checks the last verification could not judge on the host that ran it (a checker missing, too old or killed; a source out of reach).',
+      signals: 'inconclusive',
+      samples: [{ value: last?.inconclusive ?? 0 }],
+    },
     {
       name: 'vault_tool_verify_next_due_timestamp_seconds',
-      help: 'Unix time the next verification is due (0: due now, none succeeded).',
+      help: 'Unix time the next verification is due (0: due now, none passed).',
       samples: [{ value: ts(s.nextDue) }],
     },
-    { name: 'vault_tool_verify_overdue', help: 'Whether verification is overdue (1) or not (0).', samples: [{ value: s.overdue ? 1 : 0 }] },
+    { name: 'vault_tool_verify_overdue', help: 'Whether verification is overdue (1) or not (0).', signals: 'failure', samples: [{ value: s.overdue ? 1 : 0 }] },
     { name: 'vault_tool_verify_overdue_seconds', help: 'Seconds past the due date (0 when not overdue).', samples: [{ value: s.overdueSeconds }] },
     {
       name: 'vault_tool_drift',
-      help: 'Whether production held something other than the current escrowed value at the last verification (1), per entry and source.',
-      samples: (last?.drift ?? []).map((d) => ({ labels: { entry: d.entry, source: d.source, status: d.status }, value: d.status === 'match' ? 0 : 1 })),
+      help: 'Whether production held something other than the current escrowed value, or nothing where the plan says, at the last verification (1), per entry and source; 0 also when the source could not be read (counted as inconclusive).',
+      signals: 'failure',
+      samples: (last?.drift ?? []).map((d) => ({ labels: { entry: d.entry, source: d.source, status: d.status }, value: FAILED_DRIFT.has(d.status) ? 1 : 0 })),
     },
-    { name: 'vault_tool_entries_never_verified', help: 'Key entries never found to match production.', samples: [{ value: s.neverVerified.length }] },
+    {
+      name: 'vault_tool_entries_never_verified',
+      help: 'Key entries never found to match production.',
+      samples: [{ value: s.neverVerified.length }],
+    },
     {
       name: 'vault_tool_copy_age_seconds',
       help: 'Seconds since each registered copy was made.',
@@ -52,12 +80,14 @@ export function metricsOf(s: VaultStatus): string {
     },
     {
       name: 'vault_tool_copy_failed',
-      help: 'Whether a registered copy failed its check at the last verification (1) or passed (0).',
-      samples: s.copies.map((c) => ({ labels: { copy: c.id, kind: c.kind }, value: c.lastStatus && c.lastStatus !== 'current' ? 1 : 0 })),
+      help: 'Whether a registered copy failed its check at the last verification (1) or not (0; also when it could not be reached).',
+      signals: 'failure',
+      samples: s.copies.map((c) => ({ labels: { copy: c.id, kind: c.kind }, value: c.lastStatus && FAILED_COPY.has(c.lastStatus) ? 1 : 0 })),
     },
     {
       name: 'vault_tool_canary_failed',
       help: 'Whether a canary failed to open with the current escrowed key at the last verification (1).',
+      signals: 'failure',
       samples: (last?.canaries ?? []).map((c) => ({ labels: { canary: c.id.slice(0, 8), entry: c.entry }, value: c.status === 'opens' ? 0 : 1 })),
     },
     {
@@ -67,8 +97,14 @@ export function metricsOf(s: VaultStatus): string {
     },
     {
       name: 'vault_tool_escrow_shares_match_key',
-      help: 'Whether the current share set recovers the current vault key (1) or not (0).',
+      help: 'Whether the current share set opens the current vault key (1) or not (0; also 0 when the key was never split).',
       samples: [{ value: s.escrow?.keyMatchesVault ? 1 : 0 }],
+    },
+    {
+      name: 'vault_tool_escrow_stale',
+      help: "Whether the key was split and the current share set does not open the current vault key (1): the custodians' shares cannot open the vault.",
+      signals: 'failure',
+      samples: [{ value: s.escrow?.stale ? 1 : 0 }],
     },
     {
       name: 'vault_tool_drill_last_timestamp_seconds',
@@ -78,6 +114,7 @@ export function metricsOf(s: VaultStatus): string {
     {
       name: 'vault_tool_drill_last_status',
       help: 'Whether the last drill passed (1) or failed (0); 0 when none ran.',
+      signals: 'failure',
       samples: [{ value: s.lastDrill?.ok ? 1 : 0 }],
     },
     {
@@ -91,18 +128,28 @@ export function metricsOf(s: VaultStatus): string {
       samples: s.backups.map((b) => ({ labels: { component: b.component }, value: ts(b.lastVerifiedAt) })),
     },
     {
+      name: 'vault_tool_backup_rpo_seconds',
+      help: 'The RPO of each component that has one, in seconds (a component without an RPO has no sample).',
+      samples: withRpo.map((b) => ({ labels: { component: b.component }, value: b.rpoSeconds! })),
+    },
+    {
       name: 'vault_tool_backup_rpo_missed',
-      help: 'Whether the newest verified backup is older than the RPO target (1), per component.',
-      samples: s.backups.map((b) => ({ labels: { component: b.component }, value: b.rpoMissed ? 1 : 0 })),
+      help: 'Whether the newest verified backup is older than the RPO (1) or not (0), per component that has an RPO (no sample without one).',
+      signals: 'failure',
+      samples: withRpo.map((b) => ({ labels: { component: b.component }, value: b.rpoMissed ? 1 : 0 })),
     },
     {
       name: 'vault_tool_backup_undecryptable',
       help: 'Whether the vault no longer holds the key of the newest backup (1), per component.',
+      signals: 'failure',
       samples: s.backups.map((b) => ({ labels: { component: b.component }, value: b.keyHeld ? 0 : 1 })),
     },
   ];
+}
+
+export function metricsOf(s: VaultStatus): string {
   const out: string[] = [];
-  for (const x of m) {
+  for (const x of metricList(s)) {
     out.push(`# HELP ${x.name} ${x.help}`, `# TYPE ${x.name} gauge`);
     for (const s2 of x.samples) {
       const labels = s2.labels

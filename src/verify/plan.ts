@@ -1,11 +1,14 @@
-import { parseYaml } from '../vault/yaml.js';
 import { VaultError } from '../errors/errors.js';
+import { parseYaml } from '../vault/yaml.js';
+import { boolean, fail, isRecord, list, map, object, oneOf, optional, parseShape, string, type Shape } from '../vault/shape.js';
+import { rpoShape, type RpoTargets } from '../backup/rpo.js';
 import { parseAgainst, type Against } from './sources.js';
 import { parseInterval, type Interval } from './schedule.js';
 
 /**
  * A verification plan, so that a scheduled job checks the same things every
- * time (docs/FORMAT.md, "Verification plan"):
+ * time (docs/FORMAT.md, "Verification plan"). Strict at every depth: an
+ * unknown field anywhere is an error naming its path.
  *
  *   apiVersion: vault-tool/v1
  *   kind: VerificationPlan
@@ -16,18 +19,18 @@ import { parseInterval, type Interval } from './schedule.js';
  *   kubernetes: { kubeconfig: /etc/kube/config, context: prod }   # for k8s: sources
  *   copies:                          # copies to check besides the registered ones
  *     - { vault: /mnt/usb/secrets.vault, key: /mnt/safe/vault.key }
- *   backups: { repo: /srv/backups, readData: "10%" }
+ *   backups:
+ *     repo: /srv/backups
+ *     readData: "10%"
+ *     rpo: { default: 24h, postgres/app: 15m }   # or one duration for every component
  */
 export interface VerificationPlan {
   interval: Interval;
   against: Against[];
   kubernetes?: { kubeconfig?: string; context?: string };
   copies: { vault: string; key?: string }[];
-  backups?: { repo: string; readData: boolean | number };
+  backups?: { repo: string; readData: boolean | number; rpo?: RpoTargets };
 }
-
-const FIELDS = ['apiVersion', 'kind', 'interval', 'against', 'kubernetes', 'copies', 'backups'];
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** `true`, `false`, or a share such as `10%` (a sample that rotates so that a year of runs covers everything). */
 export function parseReadData(v: unknown, where: string): boolean | number {
@@ -37,57 +40,52 @@ export function parseReadData(v: unknown, where: string): boolean | number {
   return Number(m[1]) / 100;
 }
 
+/** A value another parser reads (its error named at the field's path). */
+const via =
+  <T>(read: (text: string) => T, want = 'a string'): Shape<T> =>
+  (v, at) => {
+    if (typeof v !== 'string') return fail(at, `expected ${want}`);
+    try {
+      return read(v);
+    } catch (e) {
+      return fail(at, (e as Error).message);
+    }
+  };
+
+const readData: Shape<boolean | number> = (v, at) => {
+  if (typeof v === 'boolean') return boolean(v, at);
+  if (typeof v === 'string' && /^([1-9][0-9]?|100)%$/.test(v)) return Number(v.slice(0, -1)) / 100;
+  return fail(at, 'expected true, false or a percentage such as 10%');
+};
+
+const planShape = (cwd: string) =>
+  object({
+    apiVersion: oneOf(['vault-tool/v1']),
+    kind: oneOf(['VerificationPlan']),
+    interval: optional(via((t) => parseInterval(t), 'quarterly, monthly, yearly or a duration such as 90d')),
+    against: optional(list(via((t) => parseAgainst(t, cwd), 'SOURCE=ENTRY'))),
+    kubernetes: optional(object({ kubeconfig: optional(string()), context: optional(string()) })),
+    copies: optional(list(object({ vault: string(), key: optional(string()) }))),
+    backups: optional(
+      map(object({ repo: string(), readData: optional(readData), rpo: optional(rpoShape) }), (b) => ({
+        repo: b.repo,
+        readData: b.readData ?? false,
+        ...(b.rpo ? { rpo: b.rpo } : {}),
+      })),
+    ),
+  });
+
 export function parseVerificationPlan(text: string, source: string, cwd = '/'): VerificationPlan {
   const raw: unknown = parseYaml(text, source);
   if (!isRecord(raw) || raw.apiVersion !== 'vault-tool/v1' || raw.kind !== 'VerificationPlan') {
     throw new VaultError('invalid', `${source}: not a verification plan (expected apiVersion: vault-tool/v1 and kind: VerificationPlan)`);
   }
-  for (const k of Object.keys(raw)) if (!FIELDS.includes(k)) throw new VaultError('invalid', `${source}: unknown field ${k}`);
-  const list = (k: string): unknown[] => {
-    const v = raw[k] ?? [];
-    if (!Array.isArray(v)) throw new VaultError('invalid', `${source}: ${k} must be a list`);
-    return v;
-  };
-  const at = (k: string, i: number, f: () => unknown) => {
-    try {
-      return f();
-    } catch (e) {
-      throw new VaultError('invalid', `${source}: ${k}[${i}]: ${(e as Error).message}`);
-    }
-  };
-  const against = list('against').map(
-    (a, i) =>
-      at('against', i, () => {
-        if (typeof a !== 'string') throw new Error('expected SOURCE=ENTRY');
-        return parseAgainst(a, cwd);
-      }) as Against,
-  );
-  const copies = list('copies').map(
-    (c, i) =>
-      at('copies', i, () => {
-        if (!isRecord(c) || typeof c.vault !== 'string' || (c.key !== undefined && typeof c.key !== 'string'))
-          throw new Error('expected { vault: FILE, key: FILE }');
-        return { vault: c.vault, ...(c.key ? { key: c.key as string } : {}) };
-      }) as { vault: string; key?: string },
-  );
-  let kubernetes: VerificationPlan['kubernetes'];
-  if (raw.kubernetes !== undefined) {
-    const k = raw.kubernetes;
-    if (!isRecord(k) || (k.kubeconfig !== undefined && typeof k.kubeconfig !== 'string') || (k.context !== undefined && typeof k.context !== 'string'))
-      throw new VaultError('invalid', `${source}: kubernetes must be { kubeconfig, context }`);
-    kubernetes = { ...(k.kubeconfig ? { kubeconfig: k.kubeconfig as string } : {}), ...(k.context ? { context: k.context as string } : {}) };
-  }
-  let backups: VerificationPlan['backups'];
-  if (raw.backups !== undefined) {
-    const b = raw.backups;
-    if (!isRecord(b) || typeof b.repo !== 'string') throw new VaultError('invalid', `${source}: backups must be { repo: DEST, readData: … }`);
-    backups = { repo: b.repo, readData: parseReadData(b.readData, `${source}: backups`) };
-  }
+  const p = parseShape(raw, planShape(cwd), source);
   return {
-    interval: parseInterval(typeof raw.interval === 'string' ? raw.interval : 'quarterly'),
-    against,
-    copies,
-    ...(kubernetes ? { kubernetes } : {}),
-    ...(backups ? { backups } : {}),
+    interval: p.interval ?? parseInterval('quarterly'),
+    against: p.against ?? [],
+    copies: p.copies ?? [],
+    ...(p.kubernetes ? { kubernetes: p.kubernetes } : {}),
+    ...(p.backups ? { backups: p.backups } : {}),
   };
 }

@@ -1,33 +1,33 @@
 import { VaultError } from '../errors/errors.js';
+import { addDuration, parseDuration } from '../vault/duration.js';
 
 /**
  * How often verification is due: `quarterly` (the default), `monthly`,
- * `yearly`, or a duration (`90d`, `12w`, `36h`). Calendar intervals add
- * months and clamp to the month's last day (30 November + 3 months is 28
- * or 29 February), so due dates do not drift across year ends or leap days.
+ * `yearly`, or a duration in the one grammar (src/vault/duration.ts: `90d`,
+ * `12w`, `3mo`, `36h`). Calendar intervals add months and clamp to the
+ * month's last day (30 November + 3 months is 28 or 29 February), so due
+ * dates do not drift across year ends or leap days. `text` is the
+ * normalized form, echoed in status and reports.
  */
-export type Interval = { months: number; text: string } | { ms: number; text: string };
+export type Interval = { months: number; ms?: number; text: string } | { ms: number; months?: number; text: string };
 
-export function parseInterval(text: string): Interval {
+const WORDS: Record<string, number> = { quarterly: 3, monthly: 1, yearly: 12, annually: 12 };
+
+export function parseInterval(text: string, what = 'interval'): Interval {
   const t = text.trim().toLowerCase();
-  if (t === 'quarterly') return { months: 3, text: t };
-  if (t === 'monthly') return { months: 1, text: t };
-  if (t === 'yearly' || t === 'annually') return { months: 12, text: t };
-  const m = /^([1-9][0-9]{0,4})(h|d|w)$/.exec(t);
-  if (!m) throw new VaultError('usage', `interval ${JSON.stringify(text)}: expected quarterly, monthly, yearly, or a duration such as 90d, 12w, 36h`);
-  const unit = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 }[m[2] as 'h' | 'd' | 'w'];
-  return { ms: Number(m[1]) * unit, text: t };
+  if (Object.hasOwn(WORDS, t)) return { months: WORDS[t]!, ms: 0, text: t === 'annually' ? 'yearly' : t };
+  try {
+    const d = parseDuration(text, { what });
+    return { months: d.months, ms: d.ms, text: d.text };
+  } catch (e) {
+    const err = e as VaultError;
+    throw new VaultError(err.kind, err.message, { hint: 'quarterly, monthly, yearly, or a duration such as 90d, 12w, 3mo, 36h', code: 'bad-duration' });
+  }
 }
 
-/** `from` plus the interval (calendar months in UTC, clamped to the month's end). */
+/** `from` plus the interval (calendar months in UTC, clamped to the month's end, then the fixed part). */
 export function addInterval(from: Date, iv: Interval): Date {
-  if ('ms' in iv) return new Date(from.getTime() + iv.ms);
-  const y = from.getUTCFullYear();
-  const mo = from.getUTCMonth() + iv.months;
-  const lastDay = new Date(Date.UTC(y, mo + 1, 0)).getUTCDate();
-  return new Date(
-    Date.UTC(y, mo, Math.min(from.getUTCDate(), lastDay), from.getUTCHours(), from.getUTCMinutes(), from.getUTCSeconds(), from.getUTCMilliseconds()),
-  );
+  return addDuration(from, { months: iv.months ?? 0, ms: iv.ms ?? 0 });
 }
 
 export interface Due {

@@ -1,3 +1,4 @@
+import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import type { Canary } from './canary.js';
 
@@ -25,15 +26,21 @@ export interface CopyRecord {
  */
 export interface VerifyRun {
   at: string;
+  /** Whether it passed (verdict ok). */
   ok: boolean;
+  /** ok, failed, or inconclusive (nothing failed, some check could not be judged); absent in runs recorded before verdicts had three values. */
+  verdict?: Verdict;
   operator: string;
   failures: number;
+  /** Checks that could not be judged on the host that ran it. */
+  inconclusive?: number;
   reportSha256: string;
   /** Verdicts of the run, by name (status and the metrics report them). */
   drift?: { entry: string; source: string; status: string }[];
   copies?: { id?: string; location: string; status: string; ageDays?: number }[];
   canaries?: { id: string; entry: string; status: string }[];
-  backups?: { component: string; file: string; ok: boolean }[];
+  backups?: { component: string; file: string; ok: boolean; verdict?: Verdict }[];
+  escrow?: { status: string; setId?: string };
 }
 
 export interface DrillRun {
@@ -76,4 +83,17 @@ export function peekVerifyState(doc: VaultDocument): VerifyState {
     ...(v?.lastSuccess ? { lastSuccess: v.lastSuccess } : {}),
     ...(v?.lastDrill ? { lastDrill: v.lastDrill } : {}),
   };
+}
+
+/**
+ * The registered vault copies a write left behind: every copy made before
+ * it lacks the entry versions it added (and still holds the entries it
+ * purged). Null when no vault copy is registered.
+ */
+export function copiesBehind(
+  doc: VaultDocument,
+  change: { added: string[]; purged: string[] },
+): { added: string[]; purged: string[]; copies: CopyRecord[] } | null {
+  const copies = peekVerifyState(doc).copies.filter((c) => c.kind === 'vault');
+  return copies.length ? { ...change, copies } : null;
 }

@@ -2,6 +2,7 @@ import type { VaultDocument } from '../vault/document.js';
 import { entryType } from '../vault/types.js';
 import type { BackupStatus } from '../backup/status.js';
 import { escrowOf } from '../escrow/escrow.js';
+import { checkEscrow } from './escrow.js';
 import { dueState, type Interval } from './schedule.js';
 import { peekVerifyState, type DrillRun, type VerifyRun } from './state.js';
 
@@ -14,7 +15,20 @@ export interface VaultStatus {
   overdue: boolean;
   overdueSeconds: number;
   lastDrill?: DrillRun;
-  escrow?: { setId: string; epoch: number; threshold: number; count: number; custodians: string[]; keyMatchesVault: boolean };
+  /**
+   * The current share set, and whether it opens the vault key (absent: never split).
+   * stale: a split exists and its current set does not open the vault key (a FAIL).
+   */
+  escrow?: {
+    setId?: string;
+    epoch: number;
+    threshold?: number;
+    count?: number;
+    custodians: string[];
+    keyMatchesVault: boolean;
+    stale: boolean;
+    message: string;
+  };
   copies: { id: string; kind: string; dest: string; file: string; createdAt: string; ageSeconds: number; lastStatus?: string }[];
   /** Key material never found to match production (no drift check ever matched it). */
   neverVerified: string[];
@@ -25,6 +39,7 @@ export function vaultStatus(doc: VaultDocument, iv: Interval, now: Date, backups
   const st = peekVerifyState(doc);
   const due = dueState(st.lastSuccess?.at, iv, now);
   const esc = escrowOf(structuredClone(doc)).current;
+  const escrow = checkEscrow(doc);
   const lastCopy = new Map((st.last?.copies ?? []).filter((c) => c.id).map((c) => [c.id!, c.status]));
   return {
     vault: { vaultId: doc.vaultId, generation: doc.generation, keyId: doc.key.keyId, updatedAt: doc.updatedAt },
@@ -35,15 +50,15 @@ export function vaultStatus(doc: VaultDocument, iv: Interval, now: Date, backups
     overdue: due.overdue,
     overdueSeconds: due.overdueSeconds,
     ...(st.lastDrill ? { lastDrill: st.lastDrill } : {}),
-    ...(esc
+    ...(escrow
       ? {
           escrow: {
-            setId: esc.setId,
-            epoch: esc.epoch,
-            threshold: esc.threshold,
-            count: esc.count,
-            custodians: esc.custodians.map((c) => c.label),
-            keyMatchesVault: esc.keyId === doc.key.keyId,
+            ...(esc ? { setId: esc.setId, threshold: esc.threshold, count: esc.count } : {}),
+            epoch: esc?.epoch ?? escrow.epoch ?? 0,
+            custodians: esc ? esc.custodians.map((c) => c.label) : [],
+            keyMatchesVault: escrow.verdict === 'ok',
+            stale: escrow.verdict !== 'ok',
+            message: escrow.message,
           },
         }
       : {}),

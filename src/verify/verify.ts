@@ -1,5 +1,6 @@
 import { basename, dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
+import { overall, type Verdict } from '../errors/verdict.js';
 import { fingerprint, type VaultDocument } from '../vault/document.js';
 import { recordEvidence, verifyEvidence } from '../vault/evidence.js';
 import { LIMITS } from '../fs/read.js';
@@ -11,24 +12,30 @@ import { idOfSecret } from '../escrow/escrow.js';
 import type { Share } from '../escrow/envelope.js';
 import { parseDestination, type DestOptions } from '../dest/dest.js';
 import { checkCanaries, type CanaryFinding } from './canary.js';
-import { checkKeyCopy, checkVaultCopy, fetchCopy, fetchKeyCopy, unreadable, type CopyFinding } from './copies.js';
-import { checkDrift, type DriftFinding } from './drift.js';
+import { checkKeyCopy, checkVaultCopy, copyVerdict, fetchCopy, fetchKeyCopy, unreadable, type CopyFinding } from './copies.js';
+import { checkDrift, driftVerdict, type DriftFinding } from './drift.js';
+import { checkEscrow, type EscrowFinding } from './escrow.js';
 import type { VerificationPlan } from './plan.js';
 import type { SourceContext } from './sources.js';
 import { peekVerifyState, verifyState, type VerifyRun } from './state.js';
 
-/** One line of the verdict: what was checked, whether it held, and what to do if not. */
+/** One line of the verdict: what was checked, what it concluded (ok, failed, inconclusive), and what to do if not ok. */
 export interface Check {
-  area: 'entries' | 'evidence' | 'copies' | 'drift' | 'canaries' | 'backups' | 'shares';
+  area: 'entries' | 'evidence' | 'escrow' | 'copies' | 'drift' | 'canaries' | 'backups' | 'shares';
   subject: string;
+  verdict: Verdict;
+  /** verdict === 'ok'. */
   ok: boolean;
   message: string;
 }
 
-/** A finding about one backup, from the backup module (it plugs in through `VerifyInput.backups`). */
+const check = (area: Check['area'], subject: string, verdict: Verdict, message: string): Check => ({ area, subject, verdict, ok: verdict === 'ok', message });
+
+/** A finding about one backup (or one component's RPO), from the backup module (it plugs in through `VerifyInput.backups`). */
 export interface BackupFinding {
   component: string;
   file: string;
+  verdict: Verdict;
   ok: boolean;
   message: string;
 }
@@ -51,6 +58,8 @@ export interface VerifyInput {
 }
 
 export interface VerifyResult {
+  /** PASSED only when every check that applies is ok; inconclusive is not a pass. */
+  verdict: Verdict;
   ok: boolean;
   at: string;
   operator: string;
@@ -61,6 +70,8 @@ export interface VerifyResult {
   canaries: CanaryFinding[];
   backups: BackupFinding[];
   shares?: { custodians: string[]; keyId: string };
+  /** The escrow check (null: the key was never split, there is no escrow to check). */
+  escrow: EscrowFinding | null;
   evidenceRecords: number;
 }
 
@@ -86,12 +97,14 @@ export function checkEntries(doc: VaultDocument): Check[] {
       if (broken) problems.push(`version ${v.version} breaks the rule: ${broken}`);
     });
     if (!e.versions.length) problems.push('it has no version');
-    out.push({
-      area: 'entries',
-      subject: e.name,
-      ok: !problems.length,
-      message: problems.length ? `${e.name}: ${problems.join('; ')}` : `${e.name}: ${e.versions.length} version(s), each valid`,
-    });
+    out.push(
+      check(
+        'entries',
+        e.name,
+        problems.length ? 'failed' : 'ok',
+        problems.length ? `${e.name}: ${problems.join('; ')}` : `${e.name}: ${e.versions.length} version(s), each valid`,
+      ),
+    );
   }
   return out;
 }
@@ -104,6 +117,8 @@ function splitCopy(spec: string, cwd: string) {
     d.kind === 'folder' ? parseDestination(dirname(d.path), cwd) : parseDestination(`${d.remote}:${dirname(d.path) === '.' ? '' : dirname(d.path)}`, cwd);
   return { dest: folder, file, location: spec };
 }
+
+/** A copy that could not be read: its place out of reach from here (an rclone remote failing, an I/O error) is inconclusive; anything else, damaged. */
 
 async function checkCopies(doc: VaultDocument, key: VaultKey, input: VerifyInput): Promise<CopyFinding[]> {
   const out: CopyFinding[] = [];
@@ -166,24 +181,28 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
     const ev = verifyEvidence(input.paths.vaultFile, doc);
     evidenceRecords = ev.records.length;
     const lost = ev.gaps.map((g) => (g.from === g.to ? `${g.from}` : `${g.from}-${g.to}`));
-    checks.push({
-      area: 'evidence',
-      subject: 'evidence log',
-      ok: true,
-      message: `${evidenceRecords} record(s): chain and MACs verified, ${lost.length ? `records ${lost.join(', ')} recorded as lost (a new segment started after each gap)` : 'nothing missing'}`,
-    });
+    checks.push(
+      check(
+        'evidence',
+        'evidence log',
+        'ok',
+        `${evidenceRecords} record(s): chain and MACs verified, ${lost.length ? `records ${lost.join(', ')} recorded as lost (a new segment started after each gap)` : 'nothing missing'}`,
+      ),
+    );
   } catch (e) {
     if (!(e instanceof VaultError)) throw e;
-    checks.push({ area: 'evidence', subject: 'evidence log', ok: false, message: e.message });
+    checks.push(check('evidence', 'evidence log', 'failed', e.message));
   }
+  const escrow = checkEscrow(doc);
+  if (escrow) checks.push(check('escrow', escrow.setId ? `share set ${escrow.setId}` : 'share set', escrow.verdict, escrow.message));
   const copies = await checkCopies(doc, key, input);
-  for (const c of copies) checks.push({ area: 'copies', subject: c.location, ok: c.status === 'current', message: c.message });
+  for (const c of copies) checks.push(check('copies', c.location, copyVerdict(c.status), c.message));
   const drift = await checkDrift(doc, input.plan.against, input.sources);
-  for (const d of drift) checks.push({ area: 'drift', subject: `${d.entry} in ${d.source}`, ok: d.status === 'match', message: d.message });
+  for (const d of drift) checks.push(check('drift', `${d.entry} in ${d.source}`, driftVerdict(d.status), d.message));
   const canaries = checkCanaries(doc, peekVerifyState(doc).canaries);
-  for (const c of canaries) checks.push({ area: 'canaries', subject: `canary ${c.id.slice(0, 8)} (${c.entry})`, ok: c.status === 'opens', message: c.message });
+  for (const c of canaries) checks.push(check('canaries', `canary ${c.id.slice(0, 8)} (${c.entry})`, c.status === 'opens' ? 'ok' : 'failed', c.message));
   const backups = input.backups ? await input.backups(doc, key) : [];
-  for (const b of backups) checks.push({ area: 'backups', subject: `${b.component}: ${b.file}`, ok: b.ok, message: b.message });
+  for (const b of backups) checks.push(check('backups', b.file ? `${b.component}: ${b.file}` : b.component, b.verdict, b.message));
   let shares: VerifyResult['shares'];
   if (input.shares?.length) {
     try {
@@ -192,22 +211,26 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
       r.secret.fill(0);
       const ok = keyId === doc.key.keyId;
       shares = { custodians: r.used.map((s) => s.label), keyId };
-      checks.push({
-        area: 'shares',
-        subject: `shares of ${r.used.map((s) => s.label).join(', ')}`,
-        ok,
-        message: ok
-          ? `the shares of ${r.used.map((s) => s.label).join(', ')} recover the vault key (key id ${keyId})`
-          : `the shares recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split`,
-      });
-      r.bad.forEach((b, i) => checks.push({ area: 'shares', subject: `share ${b.index} (${b.label})`, ok: false, message: r.reasons[i]! }));
+      checks.push(
+        check(
+          'shares',
+          `shares of ${r.used.map((s) => s.label).join(', ')}`,
+          ok ? 'ok' : 'failed',
+          ok
+            ? `the shares of ${r.used.map((s) => s.label).join(', ')} were combined and recover the vault key (key id ${keyId})`
+            : `the shares were combined and recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split`,
+        ),
+      );
+      r.bad.forEach((b, i) => checks.push(check('shares', `share ${b.index} (${b.label})`, 'failed', r.reasons[i]!)));
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
-      checks.push({ area: 'shares', subject: 'shares', ok: false, message: e.message });
+      checks.push(check('shares', 'shares', 'failed', e.message));
     }
   }
+  const verdict = overall(checks.map((c) => c.verdict));
   return {
-    ok: checks.every((c) => c.ok),
+    verdict,
+    ok: verdict === 'ok',
     at: input.now.toISOString(),
     operator: input.operator,
     vault: {
@@ -223,6 +246,7 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
     canaries,
     backups,
     ...(shares ? { shares } : {}),
+    escrow,
     evidenceRecords,
   };
 }
@@ -233,8 +257,17 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
  * the evidence log. Never values: names, verdicts and hashes of reports.
  */
 export async function recordVerification(paths: VaultPaths, store: StoreOptions, r: VerifyResult, reportSha256: string, plan: string | null): Promise<void> {
-  const failures = r.checks.filter((c) => !c.ok);
-  const run: VerifyRun = { at: r.at, ok: r.ok, operator: r.operator, failures: failures.length, reportSha256 };
+  const failures = r.checks.filter((c) => c.verdict === 'failed');
+  const undecided = r.checks.filter((c) => c.verdict === 'inconclusive');
+  const run: VerifyRun = {
+    at: r.at,
+    ok: r.ok,
+    verdict: r.verdict,
+    operator: r.operator,
+    failures: failures.length,
+    inconclusive: undecided.length,
+    reportSha256,
+  };
   await updateVault(paths, store, (doc) => {
     const st = verifyState(doc);
     st.last = { ...run, ...summaryOf(r) };
@@ -245,12 +278,14 @@ export async function recordVerification(paths: VaultPaths, store: StoreOptions,
       'verify',
       {
         ok: r.ok,
+        verdict: r.verdict,
         operator: r.operator,
         plan,
         reportSha256,
         generation: r.vault.generation,
         checks: r.checks.length,
         failures: failures.map((c) => ({ area: c.area, subject: c.subject })),
+        inconclusive: undecided.map((c) => ({ area: c.area, subject: c.subject })),
         ...(r.shares ? { custodians: r.shares.custodians } : {}),
       },
       new Date(r.at),
@@ -270,6 +305,7 @@ export function summaryOf(r: VerifyResult) {
       ...(c.ageDays !== undefined ? { ageDays: c.ageDays } : {}),
     })),
     canaries: r.canaries.map((c) => ({ id: c.id, entry: c.entry, status: c.status })),
-    backups: r.backups.map((b) => ({ component: b.component, file: b.file, ok: b.ok })),
+    backups: r.backups.map((b) => ({ component: b.component, file: b.file, ok: b.ok, verdict: b.verdict })),
+    ...(r.escrow ? { escrow: { status: r.escrow.status, ...(r.escrow.setId ? { setId: r.escrow.setId } : {}) } } : {}),
   };
 }

@@ -104,7 +104,7 @@ describe('k8s restore --recreate never leaves a delete without its create unsaid
         ? { code: 403, reason: 'Forbidden', message: 'secrets "db" is forbidden: exceeded quota: secrets, requested: count/secrets=1, used: 10, limited: 10' }
         : undefined;
     const r = await vt(RESTORE(plan));
-    expect(r.code).toBe(20);
+    expect(r.code).toBe(21);
     expect(srv.state.get('app', 'db')).toBeUndefined();
     expect(r.stdout).toContain(
       '  DELETED, NOT RECREATED  app/db  the live Secret was deleted, and creating it again failed: apply secret app/db: secrets "db" is forbidden: exceeded quota',
@@ -134,7 +134,7 @@ describe('k8s restore --recreate never leaves a delete without its create unsaid
         ? { code: 403, reason: 'Forbidden', message: 'secrets "db" is forbidden: denied by a policy' }
         : undefined;
     const j = await vt(['--json', ...RESTORE(plan)]);
-    expect(j.code).toBe(20);
+    expect(j.code).toBe(21);
     const rep = JSON.parse(j.stdout);
     expect(rep.complete).toBe(false);
     expect(rep.lost).toEqual(['app/db']);

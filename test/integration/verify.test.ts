@@ -188,7 +188,7 @@ describe('copies: made, read back, registered, and checked entry version by entr
     expect(r.code).toBe(8);
     const f = failing(r);
     expect(f[0]).toMatch(
-      /^copies: vault copy [0-9a-f]{8} at .*\/old\/secrets\.vault\.\d{8}T\d{6}Z-[0-9a-f]{8} \(generation 2, 0 days old\) lacks 1 entry version\(s\) the vault holds: copy the vault again$/,
+      /^copies: vault copy [0-9a-f]{8} at .*\/old\/secrets\.vault\.\d{8}T\d{6}Z-[0-9a-f]{8} \(generation \d+, 0 days old\) lacks 1 entry version\(s\) the vault holds \(k2@1\): it cannot restore them$/,
     );
     expect(f[1]).toMatch(/^copies: key copy \.\/other\.key holds key id [0-9a-f]{16}, not a key of this vault$/);
     expect(f[2]).toMatch(/^copies: vault copy other\.vault is a copy of vault [0-9a-f]{12}, not of this vault \([0-9a-f]{12}\)$/);
@@ -201,9 +201,9 @@ describe('copies: made, read back, registered, and checked entry version by entr
     r = await vt(['verify', '--json']);
     // The first vault copy still opens with its own (old) key copy, and is reported stale; the lone one opens with nothing held now.
     expect(failing(r).filter((x: string) => x.includes('key copy') || x.includes('older than the last rekey'))).toEqual([
-      expect.stringMatching(/^copies: key copy [0-9a-f]{8} at .* holds key id [0-9a-f]{16}, replaced on \S+: copy the current key$/),
+      expect.stringMatching(/^copies: key copy [0-9a-f]{8} at .* holds key id [0-9a-f]{16}, replaced on \S+: it no longer opens the vault$/),
       expect.stringMatching(
-        /^copies: vault copy [0-9a-f]{8} at .*\/lone\/.* opens only with key id [0-9a-f]{16} \(replaced on \S+\): it is older than the last rekey; copy the vault again$/,
+        /^copies: vault copy [0-9a-f]{8} at .*\/lone\/.* opens only with key id [0-9a-f]{16} \(replaced on \S+\): it is older than the last rekey, and the vault key no longer opens it$/,
       ),
     ]);
   });
@@ -234,7 +234,8 @@ describe('evidence, shares, the report and the record', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.key'))).toEqual(['vault.key']);
     const report = readFileSync(join(dir, 'q4.md'), 'utf8');
     outputs.push(report);
-    expect(report).toContain('- **Result: PASSED**');
+    expect(report).toMatch(/- \*\*Result: PASSED \(\d+ checks\)\*\*/);
+    expect(report).toMatch(/\| escrow \| share set [0-9a-f]+ \| pass \| share set [0-9a-f]+ \(epoch 1, any 2 of 3: ann, bob, cy\) opens the vault key/);
     expect(report).toContain('- Operator: Olga (CISO)');
     expect(report).toContain('- Custodians who brought shares: ann, cy');
     const rec = JSON.parse((await vt(['evidence', 'verify', '--json'])).stdout).at(-1);
@@ -246,7 +247,10 @@ describe('evidence, shares, the report and the record', () => {
     await vt(['rekey', '--confirm']);
     const old = await vt(['verify', '--json', '--shares', share('ann'), share('bob')]);
     expect(failing(old)).toEqual([
-      expect.stringMatching(/^shares: the shares recover key id [0-9a-f]{16}, not the vault key [0-9a-f]{16}: they are from an older split$/),
+      expect.stringMatching(
+        /^escrow: the escrow is stale: share set [0-9a-f]+ \(epoch 1, any 2 of 3: ann, bob, cy\) opens key id [0-9a-f]{16}, replaced on \S+, not the vault key/,
+      ),
+      expect.stringMatching(/^shares: the shares were combined and recover key id [0-9a-f]{16}, not the vault key [0-9a-f]{16}: they are from an older split$/),
     ]);
   });
 
@@ -259,6 +263,57 @@ describe('evidence, shares, the report and the record', () => {
     expect(report).toMatch(
       /## Failures and what to do\n\n1\. \*\*drift: k in envvar:NOPE\*\*: envvar:NOPE: the environment variable NOPE is not set\n {3}Production does not hold the escrowed key/,
     );
+  });
+});
+
+describe('a stale escrow is a failure: in verify, its report, the metrics, status and rekey', () => {
+  beforeAll(async () => {
+    ({ dir, cleanup } = tempDir('vt-escrow-'));
+    await vt(['init']);
+    await vt(['add', 'k', '-t', 'kek', '--generate']);
+    await vt(['escrow', 'split', '-k', '2', '-c', 'ann', '-c', 'bob', '-c', 'cy', '-o', 'shares']);
+  });
+  afterAll(() => cleanup());
+
+  it('after rekey --confirm the shares open only the old key: every verdict says so until the new key is split', async () => {
+    const before = await vt(['verify', '--json']);
+    expect(before.code, before.stderr).toBe(0);
+    expect(JSON.parse(before.stdout).checks.find((c: { area: string }) => c.area === 'escrow')).toMatchObject({ verdict: 'ok', ok: true });
+    await vt(['rekey']);
+    const confirm = await vt(['rekey', '--confirm']);
+    expect(confirm.code).toBe(0);
+    expect(confirm.stderr).toMatch(
+      /vault-tool: warning: the escrow is stale: share set [0-9a-f]+ \(epoch 1, any 2 of 3: ann, bob, cy\) opens key id [0-9a-f]{16}, replaced on \S+, not the vault key [0-9a-f]{16}: the custodians' shares cannot open this vault\. .*run `vault-tool escrow reshare` \(or `vault-tool escrow split`\) now/,
+    );
+    const r = await vt(['verify', '--report', 'q.md', '--prometheus', 'm.prom']);
+    expect(r.code).toBe(8);
+    expect(r.stdout).toMatch(/^escrow +FAIL +share set [0-9a-f]+$/m);
+    expect(r.stdout).toContain('FAIL escrow: the escrow is stale');
+    expect(r.stderr).toContain('vault-tool: error: verification failed: 1 check of');
+    const report = readFileSync(join(dir, 'q.md'), 'utf8');
+    outputs.push(report);
+    expect(report).toMatch(/- \*\*Result: FAILED \(1 of \d+ checks\)\*\*/);
+    expect(report).toMatch(
+      /## Failures and what to do\n\n1\. \*\*escrow: share set [0-9a-f]+\*\*: the escrow is stale: .*\n {3}The custodians' shares do not open the vault key/,
+    );
+    expect(report).toContain('`vault-tool escrow reshare`');
+    const prom = readFileSync(join(dir, 'm.prom'), 'utf8');
+    expect(prom).toContain('vault_tool_escrow_stale 1\n');
+    expect(prom).toContain('vault_tool_verify_last_failures 1\n');
+    expect(prom).toContain('vault_tool_verify_last_status 0\n');
+    const st = await vt(['status']);
+    expect(st.code).toBe(8);
+    expect(st.stdout).toMatch(/^escrow: STALE — the escrow is stale/m);
+    expect(st.stderr).toMatch(/^vault-tool: error: the escrow is stale: .*; the last verification failed/m);
+    expect(st.stderr).toContain('vault-tool: hint: split the current key among the custodians again: `vault-tool escrow reshare`');
+    await vt(['status', '--prometheus', 'm.prom']);
+    expect(readFileSync(join(dir, 'm.prom'), 'utf8')).toContain('vault_tool_escrow_stale 1\n');
+    // The new key split: the escrow opens the vault again, and every verdict says so.
+    expect((await vt(['escrow', 'reshare', '-k', '2', '-c', 'ann', '-c', 'bob', '-o', 'shares2'])).code).toBe(0);
+    expect((await vt(['verify'])).code).toBe(0);
+    const ok = await vt(['status', '--prometheus', 'm.prom']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'm.prom'), 'utf8')).toContain('vault_tool_escrow_stale 0\n');
   });
 });
 
@@ -296,12 +351,12 @@ describe('status, due dates and metrics', () => {
     expect(lint.status).toBe(0);
     expect(text).toContain('vault_tool_verify_last_status 0\n');
     expect(text).toContain('vault_tool_verify_last_success_timestamp_seconds 0\n');
-    expect(text).toMatch(/vault_tool_drift\{entry="k",source="envvar:NOPE",status="unreadable"\} 1\n/);
+    expect(text).toMatch(/vault_tool_drift\{entry="k",source="envvar:NOPE",status="missing"\} 1\n/);
     expect(text).toMatch(/vault_tool_copy_age_seconds\{copy="[0-9a-f]{8}",kind="vault"\} \d+\n/);
     expect(text).toContain('vault_tool_drill_last_rto_seconds 0\n');
     const rules = spawnSync('promtool', ['check', 'rules', join(import.meta.dirname, '../../docs/alerts.yaml')], { encoding: 'utf8' });
     expect(rules.status, rules.stdout + rules.stderr).toBe(0);
-    expect(rules.stdout).toContain('SUCCESS: 7 rules found');
+    expect(rules.stdout).toContain('SUCCESS: 10 rules found');
   });
 });
 
@@ -373,6 +428,13 @@ describe('schedules', () => {
     const bad = await vt(['schedule', 'cron', '--plan', 'verify.yaml', '--schedule', 'every quarter']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('is not a five-field cron schedule');
+    // A plan the scheduled job would refuse is refused when the job is made, naming the field.
+    writeFileSync(join(dir, 'typo.yaml'), 'apiVersion: vault-tool/v1\nkind: VerificationPlan\nbackups: { repo: /srv/backups, rpoo: 15m }\n');
+    for (const kind of ['cron', 'systemd', 'k8s-cronjob']) {
+      const typo = await vt(['schedule', kind, '--plan', 'typo.yaml']);
+      expect(typo.code, kind).toBe(11);
+      expect(typo.stderr).toContain('typo.yaml: backups.rpoo: unknown field (expected repo, readData, rpo)');
+    }
   });
 });
 

@@ -315,7 +315,7 @@ entries:
       /infisical\/infisical-bootstrap-secret#ENCRYPTION_KEY is given twice/,
     );
     expect(() => parsePlan(text.replace('to: infisical/', 'to: '), 'p.yaml')).toThrow(/is not namespace\/secret#key/);
-    expect(() => parsePlan(text + 'extra: 1\n', 'p.yaml')).toThrow(/unknown field extra/);
+    expect(() => parsePlan(text + 'extra: 1\n', 'p.yaml')).toThrow('p.yaml: extra: unknown field (expected apiVersion, kind, metadata, secrets, entries)');
     expect(() => desiredSecrets(doc, parsePlan(text.replace('infisical/encryption-key', 'nope/missing'), 'p'), Buffer.alloc(32))).toThrow(/nope\/missing/);
   });
 

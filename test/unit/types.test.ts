@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { ENTRY_TYPES, entryType, generateValue, normalizeValue, parseRef, checkEntryName } from '../../src/vault/types.js';
 import { VaultError } from '../../src/errors/errors.js';
 
-const refused = (type: string, value: string | Buffer, fromFile = false): string => {
+const refused = (type: string, value: string | Buffer): string => {
   try {
-    normalizeValue(entryType(type), Buffer.from(value), fromFile);
+    normalizeValue(entryType(type), Buffer.from(value));
   } catch (e) {
     expect(e).toBeInstanceOf(VaultError);
     return (e as Error).message;
@@ -51,12 +51,12 @@ describe('entry types', () => {
     expect(refused('generic', '')).toBe('empty value for a generic entry');
   });
 
-  it('drops one trailing newline from text types read from files, never from generic', () => {
+  it('drops one trailing newline from text types read from any source, never from generic', () => {
     const k = Buffer.alloc(32, 3).toString('base64');
-    expect(normalizeValue(entryType('kek'), Buffer.from(k + '\n'), true).toString()).toBe(k);
-    expect(normalizeValue(entryType('kek'), Buffer.from(k + '\r\n'), true).toString()).toBe(k);
-    expect(refused('kek', k + '\n\n', true)).toContain('kek must be');
-    expect(normalizeValue(entryType('generic'), Buffer.from('x\n'), true).toString()).toBe('x\n');
+    expect(normalizeValue(entryType('kek'), Buffer.from(k + '\n')).toString()).toBe(k);
+    expect(normalizeValue(entryType('kek'), Buffer.from(k + '\r\n')).toString()).toBe(k);
+    expect(refused('kek', k + '\n\n')).toContain('kek must be');
+    expect(normalizeValue(entryType('generic'), Buffer.from('x\n')).toString()).toBe('x\n');
   });
 
   it('validates TLS certificate and key together', () => {
@@ -87,7 +87,7 @@ describe('entry types', () => {
       mk('a');
       mk('b');
       const read = (f: string) => readFileSync(join(d, f), 'utf8');
-      expect(normalizeValue(entryType('tls'), Buffer.from(read('a.crt') + read('a.key')), true).length).toBeGreaterThan(100);
+      expect(normalizeValue(entryType('tls'), Buffer.from(read('a.crt') + read('a.key'))).length).toBeGreaterThan(100);
       expect(refused('tls', read('a.crt') + read('b.key'))).toBe('value refused: tls private key does not match the certificate');
       expect(refused('tls', read('a.crt'))).toContain('exactly one PRIVATE KEY');
     } finally {

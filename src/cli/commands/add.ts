@@ -18,18 +18,18 @@ interface AddOptions {
   update?: boolean;
 }
 
-/** Reads the value from the one source given (commander refuses two); secrets never come from argv. */
-async function readValue(ctx: Context, o: AddOptions): Promise<{ value?: Buffer; fromFile: boolean }> {
-  if (o.generate) return { fromFile: false };
-  if (o.fromFile) return { value: Buffer.from(await ctx.readFile(o.fromFile, 'the value', LIMITS.value)), fromFile: true };
-  if (o.fromStdin) return { value: await ctx.stdin('the value', LIMITS.value), fromFile: true };
-  if (o.fromEnv) return { value: ctx.envValue(o.fromEnv, 'the value'), fromFile: false };
+/** Reads the value from the one source given (commander refuses two); secrets never come from argv. Every source gets the same rule (valueFromSource). */
+async function readValue(ctx: Context, o: AddOptions): Promise<{ value?: Buffer }> {
+  if (o.generate) return {};
+  if (o.fromFile) return { value: Buffer.from(await ctx.readFile(o.fromFile, 'the value', LIMITS.value)) };
+  if (o.fromStdin) return { value: await ctx.stdin('the value', LIMITS.value) };
+  if (o.fromEnv) return { value: ctx.envValue(o.fromEnv, 'the value') };
   if (!ctx.io.stdinIsTTY) throw new VaultError('usage', 'no value source given', 'use --generate, --from-file FILE, --from-stdin or --from-env VAR');
   const { password } = await import('@inquirer/prompts');
   const a = await password({ message: `Value for ${o.type}:` });
   const b = await password({ message: 'Same value again:' });
   if (a !== b) throw new VaultError('usage', 'the two values differ');
-  return { value: Buffer.from(a), fromFile: false };
+  return { value: Buffer.from(a) };
 }
 
 export default function add(cmd: Command, ctx: Context): void {
@@ -47,7 +47,7 @@ export default function add(cmd: Command, ctx: Context): void {
     .option('--update', 'the entry may exist: store the value as its next version (unchanged values add nothing)')
     .action(async (name: string, o: AddOptions) => {
       entryType(o.type);
-      const { value, fromFile } = await readValue(ctx, o);
+      const { value } = await readValue(ctx, o);
       const labels = parseKeyValues(o.label, '--label');
       const now = ctx.now();
       const r = await updateVault(ctx.paths(cmd), ctx.storeOptions(cmd), (doc) => {
@@ -55,7 +55,6 @@ export default function add(cmd: Command, ctx: Context): void {
           name,
           type: o.type,
           ...(value ? { value } : {}),
-          fromFile,
           ...(o.description !== undefined ? { description: o.description } : {}),
           ...(o.label ? { labels } : {}),
           update: Boolean(o.update),

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
-import { requireEntry } from '../../vault/entries.js';
 import { recordEvidence } from '../../vault/evidence.js';
 import { changed, readVault, updateVault } from '../../vault/store.js';
-import { checkCanaries, makeCanary } from '../../verify/canary.js';
+import { canaryFromSource, checkCanaries } from '../../verify/canary.js';
 import { parseSource, readSource } from '../../verify/sources.js';
 import { peekVerifyState, verifyState } from '../../verify/state.js';
 import { table, type Context } from '../context.js';
@@ -22,8 +21,7 @@ export default function canary(cmd: Command, ctx: Context): void {
       const source = parseSource(o.with, ctx.io.cwd);
       const value = await readSource(source, o.with, { env: ctx.io.env, cluster: clusterTarget(ctx, o) });
       const c = await updateVault(ctx.paths(sub), ctx.storeOptions(sub), (doc) => {
-        requireEntry(doc, entry);
-        const made = makeCanary(value, entry, o.with, ctx.now());
+        const made = canaryFromSource(doc, entry, value, o.with, ctx.now());
         verifyState(doc).canaries.push(made);
         recordEvidence(doc, 'canary.create', { id: made.id, entry, source: o.with }, ctx.now());
         return changed({ made, check: checkCanaries(doc, [made])[0]! });

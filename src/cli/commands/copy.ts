@@ -12,15 +12,46 @@ export default function copy(cmd: Command, ctx: Context): void {
     .option('--to <dest>', 'where the vault copy goes: a folder, or an rclone remote (remote:path)')
     .option('--key-to <dest>', 'where a copy of vault.key goes: a different place (a folder or remote)')
     .option('--force', 'allow the vault and its key in the same folder or remote')
-    .action(async (o: { to?: string; keyTo?: string; force?: boolean }) => {
-      if (!o.to) throw new VaultError('usage', 'where to? give --to DEST (and --key-to DEST2 for the key)');
+    .option(
+      '--replace <id>',
+      'a new copy in the place of this registered one (and of the key copy made with it), which stops being checked; its file is left as it is',
+    )
+    .action(async (o: { to?: string; keyTo?: string; force?: boolean; replace?: string }) => {
+      const paths = ctx.paths(cmd);
+      const store = ctx.storeOptions(cmd);
+      let replaces: string[] = [];
+      let to = o.to;
+      let keyTo = o.keyTo;
+      if (o.replace) {
+        // The copy and its pair are replaced together, each in its own place (unless --to or --key-to says otherwise).
+        const copies = peekVerifyState((await readVault(paths, store)).doc).copies;
+        const c = copies.find((x) => x.id === o.replace);
+        if (!c) throw new VaultError('not-found', `no registered copy ${o.replace}`, { code: 'copy-missing' });
+        const pair = c.pair ? copies.find((x) => x.id === c.pair) : undefined;
+        const [vaultCopy, keyCopy] = c.kind === 'vault' ? [c, pair] : [pair, c];
+        replaces = [c.id, ...(pair ? [pair.id] : [])];
+        to ??= vaultCopy?.dest;
+        keyTo ??= keyCopy?.dest;
+      }
+      if (!to) throw new VaultError('usage', 'where to? give --to DEST (and --key-to DEST2 for the key)');
       const dest = { env: ctx.io.env };
-      const to = parseDestination(o.to, ctx.io.cwd);
-      const keyTo = o.keyTo ? parseDestination(o.keyTo, ctx.io.cwd) : undefined;
-      const r = await copyVault(ctx.paths(cmd), ctx.storeOptions(cmd), { to, ...(keyTo ? { keyTo } : {}), force: Boolean(o.force), now: ctx.now(), dest });
+      const toDest = parseDestination(to, ctx.io.cwd);
+      const keyDest = keyTo ? parseDestination(keyTo, ctx.io.cwd) : undefined;
+      const r = await copyVault(paths, store, {
+        to: toDest,
+        ...(keyDest ? { keyTo: keyDest } : {}),
+        force: Boolean(o.force),
+        now: ctx.now(),
+        dest,
+        ...(replaces.length ? { replaces } : {}),
+      });
       if (ctx.globals(cmd).json) return ctx.json(r);
-      ctx.out(`copied the vault to ${locate(to, r.vault.file)} (copy ${r.vault.id}, generation ${r.vault.generation}); read back and opened`);
-      if (r.key && keyTo) ctx.out(`copied the key to ${locate(keyTo, r.key.file)} (copy ${r.key.id}); read back, and it opens the vault copy`);
+      ctx.out(`copied the vault to ${locate(toDest, r.vault.file)} (copy ${r.vault.id}, generation ${r.vault.generation}); read back and opened`);
+      if (r.key && keyDest) ctx.out(`copied the key to ${locate(keyDest, r.key.file)} (copy ${r.key.id}); read back, and it opens the vault copy`);
+      for (const old of r.replaced)
+        ctx.out(
+          `replaced ${old.kind} copy ${old.id}: no longer checked; its file ${old.dest}/${old.file} was left as it is (delete it when it is no longer wanted)`,
+        );
       ctx.info('registered: `vault-tool verify` checks these copies from now on');
       if (!r.key) ctx.info('the key was not copied: keep a copy of vault.key in another place (--key-to), or rely on the escrow shares');
     })

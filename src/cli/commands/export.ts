@@ -58,12 +58,23 @@ export default function exportCommand(cmd: Command, ctx: Context): void {
           ? JSON.stringify({ vaultId: doc.vaultId, generation: doc.generation, redacted: Boolean(o.redacted), variables }, null, 2) + '\n'
           : lines.join('\n') + '\n',
       );
+      // A redacted export reveals no value: only a real one is recorded.
+      const record = () =>
+        o.redacted
+          ? undefined
+          : ctx.recordAccess(sub, 'export.env', {
+              entries: variables.map((v) => `${v.entry}@${v.version}`),
+              to: o.out ? 'file' : ctx.io.stdoutIsTTY ? 'terminal' : 'stdout',
+              ...(o.out ? { out: ctx.abs(o.out) } : {}),
+            });
       if (o.out) {
         ctx.writeOut(o.out, body, 'secret', Boolean(o.force));
         ctx.info(`wrote ${chosen.length} entr${chosen.length === 1 ? 'y' : 'ies'} to ${o.out} (mode 0600${o.redacted ? ', redacted' : ''})`);
+        await record();
         return;
       }
       if (!o.redacted) ctx.guardTerminal(Boolean(o.reveal));
       ctx.io.stdout.write(body);
+      await record();
     });
 }

@@ -4,7 +4,7 @@ import { VaultError } from '../../errors/errors.js';
 import { getVersion, plainSha256 } from '../../vault/entries.js';
 import { LIMITS } from '../../fs/read.js';
 import { readVault } from '../../vault/store.js';
-import { entryType, normalizeValue, parseRef } from '../../vault/types.js';
+import { entryType, parseRef, valueFromSource } from '../../vault/types.js';
 import type { Context } from '../context.js';
 
 export default function fingerprint(cmd: Command, ctx: Context): void {
@@ -20,12 +20,8 @@ export default function fingerprint(cmd: Command, ctx: Context): void {
       const json = ctx.globals(cmd).json;
       if (o.compare) {
         const raw = Buffer.from(await ctx.readFile(o.compare, 'the deployed value', LIMITS.value));
-        let deployed: Buffer = raw;
-        try {
-          deployed = normalizeValue(entryType(got.entry.type), raw, true);
-        } catch {
-          /* compare the raw bytes: an invalid value simply differs */
-        }
+        // The one rule for values from a source (valueFromSource); an invalid value simply differs.
+        const deployed = valueFromSource(entryType(got.entry.type), raw);
         const same = timingSafeEqual(createHash('sha256').update(deployed).digest(), createHash('sha256').update(got.value).digest());
         if (json) ctx.json({ name, version: got.version.version, match: same });
         else ctx.out(same ? `match: ${name}@${got.version.version}` : `differs: ${name}@${got.version.version}`);

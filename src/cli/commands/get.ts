@@ -15,11 +15,14 @@ export default function get(cmd: Command, ctx: Context): void {
       if (o.out) ctx.checkOut(o.out, 'secret', Boolean(o.force));
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const got = getVersion(doc, name, version);
+      const at = `${name}@${got.version.version}`;
       if (o.out) {
         ctx.writeOut(o.out, got.value, 'secret', Boolean(o.force));
-        ctx.info(`wrote ${name}@${got.version.version} to ${o.out} (mode 0600)`);
+        ctx.info(`wrote ${at} to ${o.out} (mode 0600)`);
+        await ctx.recordAccess(cmd, 'entry.get', { entry: at, type: got.entry.type, to: 'file', out: ctx.abs(o.out) });
         return;
       }
+      const to = ctx.io.stdoutIsTTY ? 'terminal' : 'stdout';
       if (ctx.globals(cmd).json) {
         ctx.guardTerminal(Boolean(o.reveal));
         ctx.json({
@@ -31,8 +34,10 @@ export default function get(cmd: Command, ctx: Context): void {
           value: got.value.toString('utf8'),
           valueBase64: got.value.toString('base64'),
         });
+        await ctx.recordAccess(cmd, 'entry.get', { entry: at, type: got.entry.type, to });
         return;
       }
       ctx.emitSecret(got.value, Boolean(o.reveal));
+      await ctx.recordAccess(cmd, 'entry.get', { entry: at, type: got.entry.type, to });
     });
 }

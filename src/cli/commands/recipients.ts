@@ -26,7 +26,7 @@ export default function recipients(cmd: Command, ctx: Context): void {
     .command('rm <keyIdOrRecipient>')
     .description('stop encrypting the vault to a recipient (the vault is re-encrypted; copies made before still open with it)')
     .action(async (ref: string, _o: unknown, sub: Command) => {
-      const r = await updateVault(ctx.paths(sub), ctx.storeOptions(sub), (doc) => changed(removeRecipient(doc, ref)));
+      const r = await updateVault(ctx.paths(sub), ctx.storeOptions(sub), (doc) => changed(removeRecipient(doc, ref, ctx.now())));
       if (ctx.globals(sub).json) return ctx.json(r);
       ctx.out(`removed recipient ${r.keyId}; the vault was re-encrypted`);
       ctx.info('copies of the vault made before this still open with that identity');

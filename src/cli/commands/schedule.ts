@@ -44,13 +44,14 @@ export default function schedule(cmd: Command, ctx: Context): void {
     reports: '/var/lib/vault-tool/reports',
     metrics: '/var/lib/node_exporter/textfile_collector/vault_tool.prom',
   };
-  common(cmd.command('cron').description('print a crontab line that runs the verification'), local).action(async (o: ScheduleCli, sub: Command) => {
-    await ctx.readFile(o.plan, 'the verification plan');
+  // The plan is read as the job will read it: a plan the job would refuse is refused now, not at the first scheduled run.
+  const checkPlan = async (o: ScheduleCli) => parseVerificationPlan((await ctx.readFile(o.plan, 'the verification plan')).toString('utf8'), o.plan, ctx.io.cwd);
+  common(cmd.command('cron').description('print a crontab line that runs the verification'), local).action(async (o: ScheduleCli) => {
+    await checkPlan(o);
     ctx.io.stdout.write(crontabLine(options(o, o.planPath ?? ctx.abs(o.plan))));
-    void sub;
   });
   common(cmd.command('systemd').description('print a systemd service and timer that run the verification'), local).action(async (o: ScheduleCli) => {
-    await ctx.readFile(o.plan, 'the verification plan');
+    await checkPlan(o);
     const u = systemdUnits(options(o, o.planPath ?? ctx.abs(o.plan)));
     ctx.io.stdout.write(`# /etc/systemd/system/vault-tool-verify.service\n${u.service}\n# /etc/systemd/system/vault-tool-verify.timer\n${u.timer}`);
   });
@@ -79,7 +80,7 @@ export default function schedule(cmd: Command, ctx: Context): void {
           planConfigMap: string;
         },
       ) => {
-        const plan = parseVerificationPlan((await ctx.readFile(o.plan, 'the verification plan')).toString('utf8'), o.plan, ctx.io.cwd);
+        const plan = await checkPlan(o);
         ctx.io.stdout.write(
           cronJob(
             {

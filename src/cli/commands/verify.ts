@@ -6,13 +6,13 @@ import { readVault } from '../../vault/store.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseReadData, parseVerificationPlan, type VerificationPlan } from '../../verify/plan.js';
 import { parseDestination } from '../../dest/dest.js';
-import { auditBackups } from '../../backup/audit.js';
 import { loadSigningKey } from '../../backup/keys.js';
-import { listRepo, type Repo } from '../../backup/repo.js';
-import { noteKeysInUse, type BackupCheck } from '../../backup/run.js';
-import { backupStatus } from '../../backup/status.js';
+import type { Repo } from '../../backup/repo.js';
+import { mergeRpo, rpoForAll } from '../../backup/rpo.js';
+import { noteKeysInUse } from '../../backup/run.js';
+import { checkBackups, type BackupsChecked } from '../../verify/backups.js';
 import { signingKeyPath } from './backup/options.js';
-import { verificationReport } from '../../verify/report.js';
+import { resultLine, verificationReport } from '../../verify/report.js';
 import { addInterval, parseInterval } from '../../verify/schedule.js';
 import { parseAgainst } from '../../verify/sources.js';
 import { vaultStatus } from '../../verify/status.js';
@@ -20,6 +20,10 @@ import { recordVerification, runVerification } from '../../verify/verify.js';
 import { table, type Context } from '../context.js';
 import { collect, plural, seconds } from '../options.js';
 import { readShare } from '../shares.js';
+import { hintText } from '../report.js';
+import { copyVerdict } from '../../verify/copies.js';
+
+const MARK = { ok: 'pass', failed: 'FAIL', inconclusive: 'INCONCLUSIVE' } as const;
 
 interface VerifyOptions {
   plan?: string;
@@ -38,6 +42,7 @@ interface VerifyOptions {
   repo?: string;
   readData?: string | boolean;
   signingKey?: string;
+  rpo?: string;
 }
 
 /** `VAULT_FILE[:KEY_FILE]`: the key file after the first ':' that starts a path. */
@@ -62,7 +67,7 @@ export default function verify(cmd: Command, ctx: Context): void {
     .option('--kubeconfig <file>', 'for k8s: sources, the kubeconfig')
     .option('--context <name>', 'for k8s: sources, the kubeconfig context')
     .option('--request-timeout <seconds>', 'give up on one API call after this long', seconds, 30_000)
-    .option('--interval <every>', 'how often verification is due: quarterly (default), monthly, yearly, 90d…')
+    .option('--interval <every>', 'how often verification is due: quarterly (default), monthly, yearly, or a duration (90d, 12w, 3mo)')
     .option('--operator <name>', 'who runs it, for the report and the evidence log (default: $USER)')
     .option('--report <file>', 'write the Markdown report here')
     .option('--report-dir <dir>', 'write the Markdown report into this folder, named by date')
@@ -72,6 +77,7 @@ export default function verify(cmd: Command, ctx: Context): void {
       'read backups in full: all, or a percentage such as 10% (the least recently read first, always the newest of each component)',
     )
     .option('--signing-key <file>', "this host's signing key, to record each full read in its manifest")
+    .option('--rpo <duration>', "backups: the RPO of every component (15m, 6h, 1d), over the plan's backups.rpo default")
     .option('--prometheus <file>', 'after the run, write the status as Prometheus metrics (node_exporter textfile format)')
     .action(async (o: VerifyOptions) => {
       const paths = ctx.paths(cmd);
@@ -83,7 +89,7 @@ export default function verify(cmd: Command, ctx: Context): void {
         plan = parseVerificationPlan(text, o.plan, ctx.io.cwd);
         planInfo = { path: o.plan, sha256: createHash('sha256').update(text).digest('hex') };
       } else plan = { interval: parseInterval('quarterly'), against: [], copies: [] };
-      if (o.interval) plan.interval = parseInterval(o.interval);
+      if (o.interval) plan.interval = parseInterval(o.interval, '--interval');
       plan.against.push(...(o.against ?? []).map((a) => parseAgainst(a, ctx.io.cwd)));
       // Checked before the run, so a refused output leaves no record of a report nobody got.
       if (o.report) ctx.checkOut(o.report, 'report', false);
@@ -95,8 +101,12 @@ export default function verify(cmd: Command, ctx: Context): void {
         if (!plan.backups) throw new VaultError('usage', '--read-data needs a backup repository: --repo DEST, or backups.repo in the plan');
         plan.backups.readData = o.readData === true ? true : parseReadData(o.readData, '--read-data');
       }
+      if (o.rpo) {
+        if (!plan.backups) throw new VaultError('usage', '--rpo needs a backup repository: --repo DEST, or backups.repo in the plan');
+        plan.backups.rpo = mergeRpo(plan.backups.rpo, rpoForAll(o.rpo, '--rpo'));
+      }
       const backupPlan = plan.backups;
-      let audited: { repo: Repo; checks: BackupCheck[] } | undefined;
+      let audited: { repo: Repo; checked: BackupsChecked } | undefined;
       const kube = o.kubeconfig ?? plan.kubernetes?.kubeconfig;
       const now = ctx.now();
       const result = await runVerification({
@@ -120,22 +130,22 @@ export default function verify(cmd: Command, ctx: Context): void {
               backups: async (doc) => {
                 const repo = { dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } };
                 const signing = backupPlan.readData ? loadSigningKey(signingKeyPath(ctx, o)) : undefined;
-                let checks: BackupCheck[];
-                try {
-                  checks = await auditBackups(repo, doc, { readData: backupPlan.readData, env: ctx.io.env, ...(signing ? { signing } : {}), now });
-                } catch (e) {
-                  if (!(e instanceof VaultError)) throw e;
-                  return [{ component: 'repository', file: repo.dest.spec, ok: false, message: e.message }];
-                }
-                audited = { repo, checks };
-                return checks.map(({ component, file, ok, message }) => ({ component, file, ok, message }));
+                const checked = await checkBackups(repo, doc, {
+                  readData: backupPlan.readData,
+                  env: ctx.io.env,
+                  ...(signing ? { signing } : {}),
+                  ...(backupPlan.rpo ? { rpo: backupPlan.rpo } : {}),
+                  now,
+                });
+                audited = { repo, checked };
+                return checked.findings;
               },
             }
           : {}),
         operator: o.operator ?? ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown',
         now,
       });
-      if (audited) await noteKeysInUse(paths, store, audited.repo, audited.checks, now);
+      if (audited?.checked.checks) await noteKeysInUse(paths, store, audited.repo, audited.checked.checks, now);
       const nextDue = result.ok ? addInterval(now, plan.interval).toISOString() : undefined;
       const report = verificationReport(result, { ...(planInfo ? { plan: planInfo } : {}), interval: plan.interval.text, ...(nextDue ? { nextDue } : {}) });
       const reportSha256 = createHash('sha256').update(report).digest('hex');
@@ -152,32 +162,34 @@ export default function verify(cmd: Command, ctx: Context): void {
       if (reportFile) ctx.writeOut(reportFile, report, 'report', false, { makeFolder: true });
       if (o.prometheus) {
         const { doc } = await readVault(paths, store);
-        // A repository that cannot be listed (unreachable) is already a failed check: the metrics go out without its backups.
-        const listed = backupPlan
-          ? await listRepo({ dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } }).catch((e: unknown) => {
-              if (!(e instanceof VaultError)) throw e;
-              ctx.warn(`the metrics leave out the backups: ${e.message}`);
-              return [];
-            })
-          : [];
-        const backups = backupPlan ? backupStatus(listed, doc, () => undefined, now) : [];
+        // The backups as this run's check found them (none when the repository could not be listed: that check says why).
+        const backups = audited?.checked.status ?? [];
         ctx.writeOut(o.prometheus, metricsOf(vaultStatus(doc, plan.interval, now, backups)), 'metrics', false);
       }
-      const failures = result.checks.filter((c) => !c.ok);
+      const failures = result.checks.filter((c) => c.verdict === 'failed');
+      const undecided = result.checks.filter((c) => c.verdict === 'inconclusive');
       if (ctx.globals(cmd).json) ctx.json({ ...result, reportSha256, ...(reportFile ? { report: reportFile } : {}), ...(nextDue ? { nextDue } : {}) });
       else {
-        ctx.out(table([['AREA', 'RESULT', 'SUBJECT'], ...result.checks.map((c) => [c.area, c.ok ? 'pass' : 'FAIL', c.subject])]));
+        ctx.out(table([['AREA', 'RESULT', 'SUBJECT'], ...result.checks.map((c) => [c.area, MARK[c.verdict], c.subject])]));
         for (const f of failures) ctx.out(`FAIL ${f.area}: ${f.message}`);
+        for (const f of undecided) ctx.out(`INCONCLUSIVE ${f.area}: ${f.message}`);
         ctx.info(
-          `${result.ok ? 'verification passed' : `verification FAILED: ${plural(failures.length, 'check')} of ${result.checks.length}`}; ${recorded ? 'recorded in the evidence log' : 'NOT recorded (the evidence log is damaged)'} (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`,
+          `verification ${resultLine(result)}; ${recorded ? 'recorded in the evidence log' : 'NOT recorded (the evidence log is damaged)'} (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`,
         );
         if (nextDue) ctx.info(`next verification due ${nextDue}`);
+        for (const c of result.copies) if (c.id && copyVerdict(c.status) === 'failed') ctx.info(`vault-tool: hint: ${hintText('copy-stale', { id: c.id })}`);
       }
-      if (!result.ok)
+      if (result.verdict === 'failed')
         throw new VaultError(
           'verify-failed',
-          `verification failed: ${plural(failures.length, 'check')} of ${result.checks.length} (${[...new Set(failures.map((f) => f.area))].join(', ')})`,
+          `verification failed: ${plural(failures.length, 'check')} of ${result.checks.length} (${[...new Set(failures.map((f) => f.area))].join(', ')})${undecided.length ? `; ${undecided.length} more could not be judged here` : ''}`,
           { code: 'verify-failed' },
+        );
+      if (result.verdict === 'inconclusive')
+        throw new VaultError(
+          'inconclusive',
+          `verification inconclusive: ${plural(undecided.length, 'check')} of ${result.checks.length} could not be judged on this host (${[...new Set(undecided.map((f) => f.area))].join(', ')}); none failed, and this is not a pass`,
+          { code: 'verify-inconclusive' },
         );
     });
 }

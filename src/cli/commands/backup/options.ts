@@ -1,7 +1,5 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { parseYaml } from '../../../vault/yaml.js';
-import { parseDuration } from '../../../backup/retention.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
 import { keyIdOf } from '../../../vault/keyfile.js';
@@ -11,6 +9,9 @@ import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import { isComponentName, type Repo } from '../../../backup/repo.js';
 import { backupComponent } from '../../../backup/run.js';
+import { mergeRpo, rpoForAll, rpoShape, type RpoTargets } from '../../../backup/rpo.js';
+import { object, parseShape } from '../../../vault/shape.js';
+import { parseYaml } from '../../../vault/yaml.js';
 import { parseRecipient } from '../../../age/x25519.js';
 import type { Context } from '../../context.js';
 import { hintFor } from '../../report.js';
@@ -142,14 +143,15 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
   else ctx.info(`${results.length} backup(s) in ${repo.dest.spec}, each checked in full while written and signed by host key ${signing.id}`);
 }
 
-/** RPO targets: --rpo for all, or a file `rpo: { default: 24h, postgres/app: 6h }`. */
-export async function rpoOf(ctx: Context, o: { rpo?: string; rpoFile?: string }): Promise<((c: string) => number | undefined) & { named: string[] }> {
-  const all = o.rpo ? parseDuration(o.rpo) : undefined;
-  if (!o.rpoFile) return Object.assign(() => all, { named: [] });
-  const raw = parseYaml((await ctx.readFile(o.rpoFile, 'the RPO file')).toString('utf8'), o.rpoFile) as { rpo?: Record<string, string> };
-  if (!raw || typeof raw !== 'object' || !raw.rpo || typeof raw.rpo !== 'object' || Array.isArray(raw.rpo))
-    throw new VaultError('invalid', `${o.rpoFile}: expected rpo: { default: 24h, COMPONENT: 6h }`);
-  const m = new Map(Object.entries(raw.rpo).map(([k, v]) => [k, parseDuration(String(v))]));
-  // Components the file names one by one must have backups: they are expected even when the repository has none.
-  return Object.assign((c: string) => m.get(c) ?? m.get(c.split('/')[0]!) ?? m.get('default') ?? all, { named: [...m.keys()].filter((k) => k.includes('/')) });
+/**
+ * RPO targets: a file `rpo: { default: 24h, postgres: 6h, postgres/app: 15m }` (strict: any other field
+ * is an error naming its path), then --rpo over its default.
+ */
+export async function rpoOf(ctx: Context, o: { rpo?: string; rpoFile?: string }, base?: RpoTargets): Promise<RpoTargets | undefined> {
+  let t = base;
+  if (o.rpoFile) {
+    const raw = parseYaml((await ctx.readFile(o.rpoFile, 'the RPO file')).toString('utf8'), o.rpoFile);
+    t = mergeRpo(t, parseShape(raw, object({ rpo: rpoShape }), o.rpoFile).rpo);
+  }
+  return o.rpo ? mergeRpo(t, rpoForAll(o.rpo, '--rpo')) : t;
 }

@@ -3,13 +3,15 @@ import { backupKeys, backupState, peekBackupState } from '../../../backup/keys.j
 import { checkSignature } from '../../../backup/manifest.js';
 import { requireRepo } from '../../../backup/status.js';
 import { listRepo, removeBackup } from '../../../backup/repo.js';
-import { decideRetention, parseDuration, type KeepPolicy } from '../../../backup/retention.js';
+import { decideRetention, parseKeepWithin, type KeepPolicy } from '../../../backup/retention.js';
+import { loadSigningKey } from '../../../backup/keys.js';
+import { exists } from '../../../fs/dirs.js';
 import { holdKeys, vaultForBackups } from '../../../backup/run.js';
 import { recordEvidence } from '../../../vault/evidence.js';
 import { changed, updateVault } from '../../../vault/store.js';
 import { table, type Context } from '../../context.js';
 import { wholeNumber } from '../../options.js';
-import { openRepo, repoOption, type RepoOptions } from './options.js';
+import { openRepo, repoOption, signingKeyPath, type RepoOptions } from './options.js';
 
 interface PruneOptions extends RepoOptions {
   keepLast?: number;
@@ -20,6 +22,7 @@ interface PruneOptions extends RepoOptions {
   keepYearly?: number;
   keepWithin?: string;
   confirm?: boolean;
+  signingKey?: string;
 }
 
 export default function backupPrune(cmd: Command, ctx: Context): void {
@@ -31,7 +34,11 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
     .addOption(n('--keep-weekly', 'keep the newest of each of the last N weeks'))
     .addOption(n('--keep-monthly', 'keep the newest of each of the last N months'))
     .addOption(n('--keep-yearly', 'keep the newest of each of the last N years'))
-    .option('--keep-within <duration>', 'keep every backup newer than this (30d, 12h, 6m, 1y)')
+    .option(
+      '--keep-within <duration>',
+      'keep every backup newer than this (30d, 12h, 6mo, 1y; minutes as 30min: a bare m is refused, restic reads it as months)',
+    )
+    .option('--signing-key <file>', "this host's signing key: failed verdicts it recorded itself may remove a component's last backup")
     .option('--confirm', 'remove them (without it, only say what would go)')
     .action(async (o: PruneOptions) => {
       const policy: KeepPolicy = {
@@ -41,8 +48,11 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
         weekly: o.keepWeekly,
         monthly: o.keepMonthly,
         yearly: o.keepYearly,
-        ...(o.keepWithin ? { withinMs: parseDuration(o.keepWithin) } : {}),
+        ...(o.keepWithin ? { within: parseKeepWithin(o.keepWithin) } : {}),
       };
+      // This host's identity (its signing key, if it has one): a failed verdict another host recorded never removes a component's last backup.
+      const keyFile = signingKeyPath(ctx, o);
+      const host = exists(keyFile) ? loadSigningKey(keyFile, false).id : undefined;
       const repo = openRepo(ctx, o);
       const paths = ctx.paths(cmd);
       const store = ctx.storeOptions(cmd);
@@ -52,12 +62,19 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
       await requireRepo(repo);
       const all = await listRepo(repo);
       const now = ctx.now();
-      const decisions = decideRetention(all, policy, now, backupKeys(doc)[0]?.keyId, (b) => {
-        const s = checkSignature(b.manifest!, signers);
-        if (!s.ok) return s.message;
-        if (Date.parse(b.manifest!.finishedAt) > now.getTime() + 3_600_000) return `made at ${b.manifest!.finishedAt}, in the future: a host clock is wrong`;
-        return held.has(b.manifest!.keyId) ? null : `the vault no longer holds its key ${b.manifest!.keyId}`;
-      });
+      const decisions = decideRetention(
+        all,
+        policy,
+        now,
+        backupKeys(doc)[0]?.keyId,
+        (b) => {
+          const s = checkSignature(b.manifest!, signers);
+          if (!s.ok) return s.message;
+          if (Date.parse(b.manifest!.finishedAt) > now.getTime() + 3_600_000) return `made at ${b.manifest!.finishedAt}, in the future: a host clock is wrong`;
+          return held.has(b.manifest!.keyId) ? null : `the vault no longer holds its key ${b.manifest!.keyId}`;
+        },
+        host ? { host } : {},
+      );
       const going = decisions.filter((d) => !d.keep);
       if (o.confirm && going.length) {
         for (const d of going) await removeBackup(repo, d.component, d.file);
@@ -67,7 +84,16 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
           for (const [keyId, use] of Object.entries(st.keysInUse)) if (!stillNeeded.has(keyId)) use.repos = use.repos.filter((r) => r !== repo.dest.spec);
           holdKeys(dd);
           return changed(
-            recordEvidence(dd, 'backup.prune', { repo: repo.dest.spec, removed: going.map((d) => `${d.component}/${d.file}`), policy: { ...policy } }, now),
+            recordEvidence(
+              dd,
+              'backup.prune',
+              {
+                repo: repo.dest.spec,
+                removed: going.map((d) => `${d.component}/${d.file}`),
+                policy: { ...policy, ...(policy.within ? { within: policy.within.text } : {}) },
+              },
+              now,
+            ),
           );
         });
       }

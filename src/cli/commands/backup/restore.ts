@@ -57,7 +57,31 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
             ? 'a Kubernetes backup goes back through the cluster client and its guard rails: k8s restore --from-backup COMPONENT/FILE (or --out FILE, then kubectl apply -f FILE)'
             : `a ${m.kind} backup is restored with --out FILE`,
         );
-      const into = await restoreBackup(repo, m, key, t, ctx.io.env);
+      // What was restored, into where, by whom: recorded whether it completed or not (names and places, never data).
+      const record = (complete: boolean, into: string, error?: string) =>
+        ctx.recordAccess(cmd, 'backup.restore', {
+          backup: `${m.component}/${m.file}`,
+          id: m.id,
+          kind: m.kind,
+          madeAt: m.finishedAt,
+          keyId: m.keyId,
+          plaintextSha256: m.plaintext.sha256,
+          repo: repo.dest.spec,
+          into,
+          ...(t.kind === 'postgres' ? { create: t.create, force: Boolean(t.force) } : 'force' in t ? { force: t.force } : {}),
+          complete,
+          ...(error ? { error } : {}),
+        });
+      const target = t.kind === 'file' ? t.out : t.kind === 'redis' || t.kind === 'files' ? t.dir : `database ${t.dbname}`;
+      let into: string;
+      try {
+        into = await restoreBackup(repo, m, key, t, ctx.io.env);
+      } catch (e) {
+        // A target refused before anything was written (it exists, it is of another kind) is no restore; anything else may have written part of one.
+        if (!(e instanceof VaultError && (e.kind === 'exists' || e.kind === 'usage'))) await record(false, target, (e as Error).message);
+        throw e;
+      }
+      await record(true, into);
       if (ctx.globals(cmd).json) return ctx.json({ backup: `${m.component}/${m.file}`, into, checked: true });
       ctx.out(`restored ${m.component}/${m.file} (${m.finishedAt}) into ${into}, after a full check`);
     });

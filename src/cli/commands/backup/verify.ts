@@ -45,13 +45,23 @@ export default function backupVerify(cmd: Command, ctx: Context): void {
         results.push(r);
       }
       await noteKeysInUse(paths, store, repo, results, ctx.now());
-      const bad = results.filter((r) => !r.ok);
+      const bad = results.filter((r) => r.verdict === 'failed');
+      const undecided = results.filter((r) => r.verdict === 'inconclusive');
       if (ctx.globals(cmd).json) ctx.json(results.map(({ manifest: _m, ...r }) => r));
       else {
-        ctx.out(table([['RESULT', 'BACKUP', 'DETAIL'], ...results.map((r) => [r.ok ? 'ok' : 'FAIL', `${r.component}/${r.file}`, r.message])]));
-        ctx.info(`${results.length - bad.length} of ${plural(results.length, 'backup')} verified in full`);
+        const mark = { ok: 'ok', failed: 'FAIL', inconclusive: 'INCONCLUSIVE' } as const;
+        ctx.out(table([['RESULT', 'BACKUP', 'DETAIL'], ...results.map((r) => [mark[r.verdict], `${r.component}/${r.file}`, r.message])]));
+        ctx.info(
+          `${results.length - bad.length - undecided.length} of ${plural(results.length, 'backup')} verified in full${bad.length ? `, ${bad.length} failed` : ''}${undecided.length ? `, ${undecided.length} could not be judged on this host (nothing recorded against them)` : ''}`,
+        );
       }
       if (bad.length)
         throw new VaultError('verify-failed', `${plural(bad.length, 'backup')} failed verification: ${bad.map((r) => `${r.component}/${r.file}`).join(', ')}`);
+      if (undecided.length)
+        throw new VaultError(
+          'inconclusive',
+          `${plural(undecided.length, 'backup')} could not be judged on this host: ${undecided.map((r) => `${r.component}/${r.file}`).join(', ')}; none failed`,
+          { code: 'backup-inconclusive' },
+        );
     });
 }

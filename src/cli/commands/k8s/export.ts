@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
 import { readVault } from '../../../vault/store.js';
+import { keyIdOf } from '../../../vault/keyfile.js';
 import { manifestsFor, planForEntries, sealBundle } from '../../../k8s/export.js';
 import { loadPlan } from '../../../k8s/run.js';
 import type { Context } from '../../context.js';
@@ -58,15 +59,27 @@ export default function k8sExport(cmd: Command, ctx: Context): void {
       const m = manifestsFor(doc, plan);
       const body = o.plaintext ? m.yaml : sealBundle(doc, m.yaml, o.recipient ?? [], Boolean(o.armor));
       const what = `${plural(m.secrets, 'Secret')} (${plural(m.keys, 'key')})`;
+      // Which Secrets, from which entries, in which form, to whom: never a value.
+      const record = () =>
+        ctx.recordAccess(cmd, 'k8s.export', {
+          secrets: plan.secrets.map((s) => `${s.namespace}/${s.name}`),
+          entries: [...new Set(plan.secrets.flatMap((s) => Object.values(s.data)))].sort(),
+          form: o.plaintext ? 'plaintext' : 'age',
+          ...(o.recipient?.length ? { recipients: o.recipient.map(keyIdOf) } : {}),
+          to: o.out ? 'file' : 'stdout',
+          ...(o.out ? { out: ctx.abs(o.out) } : {}),
+        });
       if (o.out) {
         ctx.writeOut(o.out, body, 'secret', Boolean(o.force));
         ctx.info(
           `wrote ${what} to ${o.out} (mode 0600, ${o.plaintext ? 'PLAINTEXT' : 'age-encrypted; `age -d -i vault.key FILE | kubectl apply -f -` restores it'})`,
         );
+        await record();
         return;
       }
       if (o.plaintext) ctx.guardTerminal(Boolean(o.reveal));
       else if (ctx.io.stdoutIsTTY && !o.armor) throw new VaultError('usage', 'refusing to write a binary bundle to a terminal', 'use --out FILE or --armor');
       ctx.io.stdout.write(body);
+      await record();
     });
 }

@@ -1,0 +1,75 @@
+import { appendFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { makeDirs } from '../fs/dirs.js';
+
+/**
+ * Evidence that could not go into the vault's log when it happened (this
+ * copy could not be written: a stale copy, read-only media, a lock held too
+ * long, a full disk), kept in the state folder as one JSON line per record
+ * (`evidence-deferred/<vault id>.jsonl`, mode 0600; names and places only,
+ * never a value) until the next write to that vault on this machine
+ * appends it to the log, with the time it happened (docs/FORMAT.md,
+ * "Recorded events").
+ */
+export interface DeferredRecord {
+  at: string;
+  event: string;
+  data: Record<string, unknown>;
+  host: string;
+  pid: number;
+  why: string;
+}
+
+const deferredFile = (stateFile: string, vaultId: string) => join(dirname(stateFile), 'evidence-deferred', `${vaultId}.jsonl`);
+const VAULT_ID = /^[0-9a-f]{32}$/;
+
+/** Keeps a record for the next write; returns the file it is kept in. */
+export function deferEvidence(stateFile: string, vaultId: string, r: Omit<DeferredRecord, 'host' | 'pid'>): string {
+  if (!VAULT_ID.test(vaultId)) throw new Error(`not a vault id: ${vaultId}`);
+  const file = deferredFile(stateFile, vaultId);
+  makeDirs(dirname(file));
+  appendFileSync(file, JSON.stringify({ ...r, host: hostname(), pid: process.pid }) + '\n', { mode: 0o600 });
+  return file;
+}
+
+/**
+ * The records kept for a vault, for a write to stage into its log; `done()`
+ * once the write went through removes them (records kept meanwhile by
+ * another process stay for the next write). Lines that are not records are
+ * reported in `bad` and dropped with them.
+ */
+export function takeDeferred(stateFile: string, vaultId: string): { records: DeferredRecord[]; bad: number; done: () => void } | null {
+  const file = deferredFile(stateFile, vaultId);
+  let text: string;
+  try {
+    if (statSync(file).size > 4 << 20) return null;
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const records: DeferredRecord[] = [];
+  let bad = 0;
+  for (const line of text.split('\n').filter(Boolean)) {
+    try {
+      const r = JSON.parse(line) as DeferredRecord;
+      if (typeof r.at !== 'string' || typeof r.event !== 'string' || !r.data || typeof r.data !== 'object') throw new Error('shape');
+      records.push(r);
+    } catch {
+      bad++;
+    }
+  }
+  return {
+    records,
+    bad,
+    done: () => {
+      try {
+        const now = readFileSync(file, 'utf8');
+        if (now === text) rmSync(file, { force: true });
+        else if (now.startsWith(text)) writeFileSync(file, now.slice(text.length), { mode: 0o600 });
+      } catch {
+        /* gone already */
+      }
+    },
+  };
+}

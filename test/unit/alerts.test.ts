@@ -1,0 +1,86 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { metricList, metricsOf } from '../../src/verify/metrics.js';
+import type { VaultStatus } from '../../src/verify/status.js';
+import { haveBinary, ROOT } from '../helpers/cli.js';
+
+/**
+ * docs/alerts.yaml and the metrics are one list: every metric that signals a
+ * failure (or a check that could not judge) has an alert rule, every rule
+ * reads metrics vault-tool writes, and every rule has a promtool unit test
+ * that makes it fire.
+ */
+const rulesFile = join(ROOT, 'docs/alerts.yaml');
+const testsFile = join(ROOT, 'docs/alerts.test.yaml');
+const rules = (parse(readFileSync(rulesFile, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap((g) => g.rules);
+const tests = parse(readFileSync(testsFile, 'utf8')) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] };
+
+/** A status in which every series has samples (every kind of label, an RPO). */
+const status: VaultStatus = {
+  vault: { vaultId: 'a'.repeat(32), generation: 3, keyId: 'b'.repeat(16), updatedAt: '2027-01-01T00:00:00.000Z' },
+  interval: 'quarterly',
+  lastVerification: {
+    at: '2027-01-01T00:00:00.000Z',
+    ok: false,
+    verdict: 'failed',
+    operator: 'o',
+    failures: 1,
+    inconclusive: 1,
+    reportSha256: 'c'.repeat(64),
+    drift: [{ entry: 'e', source: 'envvar:E', status: 'never-escrowed' }],
+    canaries: [{ id: 'd'.repeat(32), entry: 'e', status: 'fails' }],
+  },
+  overdue: true,
+  overdueSeconds: 5,
+  lastDrill: { at: '2027-01-01T00:00:00.000Z', ok: false, rtoSeconds: 10, reportSha256: 'c'.repeat(64) },
+  escrow: { setId: 's', epoch: 1, threshold: 2, count: 3, custodians: ['a', 'b', 'c'], keyMatchesVault: false, stale: true, message: 'stale' },
+  copies: [{ id: '1a2b3c4d', kind: 'vault', dest: '/usb', file: 'f', createdAt: '2027-01-01T00:00:00.000Z', ageSeconds: 1, lastStatus: 'stale' }],
+  neverVerified: ['e'],
+  backups: [
+    { component: 'postgres/app', lastVerifiedAt: '2027-01-01T00:00:00.000Z', ageSeconds: 1, rpoSeconds: 900, rpo: '15m', rpoMissed: true, keyHeld: false },
+    { component: 'files/etc', keyHeld: true },
+  ],
+};
+const metrics = metricList(status);
+const named = (expr: string) => [...expr.matchAll(/\bvault_tool_[a-z_]+\b/g)].map((m) => m[0]);
+
+describe('docs/alerts.yaml and the metrics hold together', () => {
+  it('every metric that signals a failure or an inconclusive check has an alert rule', () => {
+    const alerted = new Set(rules.flatMap((r) => named(r.expr)));
+    const signals = metrics.filter((m) => m.signals).map((m) => m.name);
+    expect(signals.length).toBeGreaterThan(8);
+    expect(signals.filter((n) => !alerted.has(n))).toEqual([]);
+  });
+
+  it('every rule reads metrics vault-tool writes', () => {
+    const written = new Set(metrics.map((m) => m.name));
+    expect(rules.flatMap((r) => named(r.expr)).filter((n) => !written.has(n))).toEqual([]);
+  });
+
+  it('a component without an RPO has no rpo_missed sample (never reported as met)', () => {
+    const text = metricsOf(status);
+    expect(text).toContain('vault_tool_backup_rpo_missed{component="postgres/app"} 1\n');
+    expect(text).toContain('vault_tool_backup_rpo_seconds{component="postgres/app"} 900\n');
+    expect(text).not.toMatch(/vault_tool_backup_rpo_(missed|seconds)\{component="files\/etc"\}/);
+    expect(text).toContain('vault_tool_escrow_stale 1\n');
+    expect(text).toContain('vault_tool_verify_last_inconclusive 1\n');
+  });
+
+  it('every alert has a promtool unit test in which it fires', () => {
+    const fired = new Set(tests.tests.flatMap((t) => t.alert_rule_test.filter((a) => a.exp_alerts.length).map((a) => a.alertname)));
+    expect(rules.map((r) => r.alert).filter((a) => !fired.has(a))).toEqual([]);
+  });
+
+  it.skipIf(!haveBinary('promtool', ['--version']))('promtool checks the rules and runs their unit tests; the metrics pass its linter', () => {
+    const check = spawnSync('promtool', ['check', 'rules', rulesFile], { encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    expect(check.stdout).toContain(`SUCCESS: ${rules.length} rules found`);
+    const unit = spawnSync('promtool', ['test', 'rules', testsFile], { encoding: 'utf8' });
+    expect(unit.status, unit.stdout + unit.stderr).toBe(0);
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: metricsOf(status), encoding: 'utf8' });
+    expect(lint.stdout + lint.stderr).toBe('');
+  });
+});
