@@ -76,7 +76,7 @@ describe('changes the operator did not ask for leave copies behind, and say so',
     const r = await vt(['copy', '--replace', vaultCopy], { now: new Date('2030-01-01T00:00:00Z') });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
-      new RegExp(`^replaced vault copy ${vaultCopy}: no longer checked; its file \\S+usb/secrets\\.vault\\.\\d{8}T\\d{6}Z was left as it is`, 'm'),
+      new RegExp(`^replaced vault copy ${vaultCopy}: no longer checked; its file \\S+usb/secrets\\.vault\\.\\d{8}T\\d{6}Z-[0-9a-f]{8} was left as it is`, 'm'),
     );
     expect(r.stdout).toMatch(new RegExp(`^replaced key copy ${keyCopy}: no longer checked`, 'm'));
     const copies = JSON.parse((await vt(['copy', 'list', '--json'])).stdout) as { id: string; dest: string }[];
