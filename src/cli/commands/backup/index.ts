@@ -47,6 +47,18 @@ export const BACKUP_COMMANDS: CommandSpec[] = [
   },
   { name: 'list', summary: 'the backups in the repository', load: () => import('./list.js') },
   {
+    name: 'wal-push',
+    args: '<path>',
+    summary: "PostgreSQL's archive_command: archive one WAL file (%p), encrypted to the backup recipient; never overwrites",
+    load: () => import('./wal-push.js'),
+  },
+  {
+    name: 'wal-fetch',
+    args: '<file> <path>',
+    summary: "PostgreSQL's restore_command: one archived WAL file (%f) back to %p, after every check; exit 1 when absent",
+    load: () => import('./wal-fetch.js'),
+  },
+  {
     name: 'key',
     summary: 'the backup key: its recipient (for backup hosts), rotation, and the hosts whose manifests are trusted',
     load: () => import('./key.js'),
