@@ -114,6 +114,12 @@ export class BaseReader {
     if (m.path === 'backup_label' && this.onLabel) this.onLabel(parseLabel(this.file('backup_label')!));
   }
 
+  /** The first segment the backup needs, from backup_label, once it has been read. */
+  startWal(): string | undefined {
+    const l = this.file('backup_label');
+    return l ? /\(file ([0-9A-F]{24})\)/.exec(parseLabel(l)['START WAL LOCATION'] ?? '')?.[1] : undefined;
+  }
+
   private file(path: string): Buffer | undefined {
     const k = this.kept.get(path);
     return k ? Buffer.concat(k) : undefined;
