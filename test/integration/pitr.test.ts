@@ -338,6 +338,7 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(data, 'recovery.signal'))).toBe(true);
+    expect(readFileSync(join(dir, 'secrets.vault.evidence.jsonl'), 'utf8')).toContain('"event":"backup.restore"');
     expect(statSync(data).mode & 0o777).toBe(0o700);
     expect(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8')).toContain(
       `restore_command = '${NODE} ${BIN} backup wal-fetch %f %p --cluster app -r ${repo} --identity ${idFile}'`,

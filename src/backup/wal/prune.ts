@@ -1,4 +1,6 @@
 import { VaultError } from '../../errors/errors.js';
+import { recordEvidence } from '../../vault/evidence.js';
+import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
 import { manifestName } from '../manifest.js';
 import type { Listed, Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
@@ -61,9 +63,31 @@ export async function planWalPrune(repo: Repo, cluster: string, bases: Listed[],
   return { ...base, oldestBase: oldest!.name, keepFrom: formatLsn(oldest!.start), remove, keep: cat.entries.size - remove.length };
 }
 
-/** Removes what the plan names: each manifest first (an interrupted prune leaves a file that no longer counts, never a manifest without its file). */
-export async function executeWalPrune(repo: Repo, plan: WalPrunePlan): Promise<number> {
+/**
+ * Removes what the plan names: each manifest first (an interrupted prune
+ * leaves a file that no longer counts, never a manifest without its file);
+ * recorded in the evidence log where the vault is open.
+ */
+export async function executeWalPrune(repo: Repo, plan: WalPrunePlan, now: Date, vault?: { paths: VaultPaths; store: StoreOptions }): Promise<number> {
   const d = segmentsDest(repo, plan.cluster);
+  if (vault && plan.remove.length)
+    await updateVault(vault.paths, vault.store, (doc) =>
+      changed(
+        recordEvidence(
+          doc,
+          'backup.wal.prune',
+          {
+            repo: repo.dest.spec,
+            cluster: plan.cluster,
+            removed: plan.remove.length,
+            first: plan.remove[0] ?? null,
+            last: plan.remove[plan.remove.length - 1] ?? null,
+            keepFrom: plan.keepFrom ?? null,
+          },
+          now,
+        ),
+      ),
+    );
   for (const n of plan.remove) {
     await removeFile(repo, d, manifestName(`${n}.age`));
     await removeFile(repo, d, `${n}.age`);

@@ -28,6 +28,8 @@ import { componentDest, openFile, type Repo } from '../repo.js';
 import { continuity, describeChain, type Continuity } from './continuity.js';
 import type { ReadKeys } from './identity.js';
 import { formatLsn, parseLsn, segnoOf } from './names.js';
+import { recordEvidence } from '../../vault/evidence.js';
+import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
 import { BASE_KIND } from './store.js';
 import { loadArchive, pushedAt } from './view.js';
 
@@ -268,12 +270,30 @@ function chownTree(path: string, uid: number, gid: number): void {
   if (lstatSync(path).isDirectory()) for (const n of readdirSync(path)) chownTree(join(path, n), uid, gid);
 }
 
-/** Carries out a plan: the data directory written, ready for PostgreSQL to start and recover. */
-export async function executePitr(repo: Repo, plan: PitrPlan, keys: ReadKeys, env: Env, now: Date): Promise<{ dataDir: string; files: number }> {
+/**
+ * Carries out a plan: the data directory written, ready for PostgreSQL to
+ * start and recover. Where the vault is open (`vault`), the restore is
+ * recorded in the evidence log first, so a restore of data never goes
+ * unrecorded, whether it completes or not.
+ */
+export async function executePitr(
+  repo: Repo,
+  plan: PitrPlan,
+  keys: ReadKeys,
+  env: Env,
+  now: Date,
+  vault?: { paths: VaultPaths; store: StoreOptions },
+): Promise<{ dataDir: string; files: number }> {
   const m = plan.base;
   const name = `${m.component}/${m.file}`;
   const key = keys.identities.find((k) => k.keyId === m.keyId)!;
   checkEmptyDir(plan.dataDir);
+  if (vault) {
+    const d = describePlan(plan);
+    await updateVault(vault.paths, vault.store, (doc) =>
+      changed(recordEvidence(doc, 'backup.restore', { backup: d.base, into: plan.dataDir, target: d.target, repo: repo.dest.spec, through: d.through }, now)),
+    );
+  }
   const file = await pin(repo, m);
   let made: string[] = [];
   let writing = false;

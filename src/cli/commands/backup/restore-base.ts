@@ -5,8 +5,6 @@ import type { Repo } from '../../../backup/repo.js';
 import { describePlan, executePitr, planPitr, shellWord, type PitrTarget } from '../../../backup/wal/restore.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
-import { recordEvidence } from '../../../vault/evidence.js';
-import { changed, updateVault } from '../../../vault/store.js';
 import type { Context } from '../../context.js';
 import { readKeysOf } from './wal-options.js';
 
@@ -83,13 +81,8 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
     for (const [k, v] of plan.settings) ctx.out(`  ${k} = ${v}`);
     return;
   }
-  const now = ctx.now();
-  // Recorded before the data is written: a restore of data leaves a record whether it completes or not.
-  if (exists(paths.keyFile) && exists(paths.vaultFile))
-    await updateVault(paths, ctx.storeOptions(cmd), (doc) =>
-      changed(recordEvidence(doc, 'backup.restore', { backup: described.base, into: plan.dataDir, target: described.target, repo: repo.dest.spec }, now)),
-    );
-  await executePitr(repo, plan, keys, ctx.io.env, now);
+  const vault = exists(paths.keyFile) && exists(paths.vaultFile) ? { paths, store: ctx.storeOptions(cmd) } : undefined;
+  await executePitr(repo, plan, keys, ctx.io.env, ctx.now(), vault);
   if (ctx.globals(cmd).json) return ctx.json({ ...described, restored: true });
   ctx.out(`restored ${described.base} into ${plan.dataDir} (checked in full first); recovery will read WAL ${described.from} … ${described.through}`);
   ctx.info(

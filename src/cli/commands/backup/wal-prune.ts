@@ -4,8 +4,6 @@ import { requireRepo } from '../../../backup/status.js';
 import { executeWalPrune, planWalPrune } from '../../../backup/wal/prune.js';
 import { basesOf } from '../../../backup/wal/verify.js';
 import { exists } from '../../../fs/dirs.js';
-import { recordEvidence } from '../../../vault/evidence.js';
-import { changed, updateVault } from '../../../vault/store.js';
 import type { Context } from '../../context.js';
 import { openRepo, repoOption, type RepoOptions } from './options.js';
 import { clusterOf, clusterOption } from './wal-options.js';
@@ -21,26 +19,9 @@ export default function backupWalPrune(cmd: Command, ctx: Context): void {
       const plan = await planWalPrune(repo, cluster, basesOf(await listRepo(repo), cluster), now);
       let removed = 0;
       if (o.confirm && (plan.remove.length || plan.temp.length)) {
-        removed = await executeWalPrune(repo, plan);
         const paths = ctx.paths(cmd);
-        if (exists(paths.keyFile) && exists(paths.vaultFile))
-          await updateVault(paths, ctx.storeOptions(cmd), (doc) =>
-            changed(
-              recordEvidence(
-                doc,
-                'backup.wal.prune',
-                {
-                  repo: repo.dest.spec,
-                  cluster,
-                  removed: plan.remove.length,
-                  first: plan.remove[0] ?? null,
-                  last: plan.remove[plan.remove.length - 1] ?? null,
-                  keepFrom: plan.keepFrom ?? null,
-                },
-                now,
-              ),
-            ),
-          );
+        const vault = exists(paths.keyFile) && exists(paths.vaultFile) ? { paths, store: ctx.storeOptions(cmd) } : undefined;
+        removed = await executeWalPrune(repo, plan, now, vault);
       }
       if (ctx.globals(cmd).json) return ctx.json({ dryRun: !o.confirm, ...plan });
       if (plan.refused) ctx.warn(plan.refused);
