@@ -263,7 +263,7 @@ describe.skipIf(!HAVE_PG)('wal-push and wal-fetch as archive_command and restore
       expect(p2.stderr).toContain('already archived with the same content');
       const f = await vt(['backup', 'wal-fetch', name, join(folder, 'back'), '--cluster', 'app', '-r', remote]);
       expect(f.code, f.stderr).toBe(0);
-      expect(readFileSync(join(folder, 'back'))).toEqual(readFileSync(join(folder, name)));
+      expect(readFileSync(join(folder, 'back')).equals(readFileSync(join(folder, name)))).toBe(true);
       const absent = await vt(['backup', 'wal-fetch', '00000001000000000000FFFF', join(folder, 'none'), '--cluster', 'app', '-r', remote]);
       expect(absent).toMatchObject({ code: 1, stderr: '' });
     },
@@ -303,6 +303,16 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     await sleep(1100);
     pg.sql("insert into events(phase) select 'after-t' from generate_series(1, 100)");
     await switchAndWait(pg);
+  }, 120_000);
+
+  it('a base backup whose WAL the archive does not get fails, naming the segment, and keeps nothing', async () => {
+    const r = await vt(['backup', 'postgres', '--base', '--cluster', 'killed', '-r', repo, '--fast-checkpoint', '--wal-timeout', '2s']);
+    expect(r.code).toBe(19);
+    expect(r.stderr).toMatch(/^vault-tool: error: WAL segment [0-9A-F]{24}, which this base backup needs, is not in the archive of cluster killed after 2 s: is archive_command pushing there \(pg_stat_archiver\)\?; nothing was kept/m);
+    expect(existsSync(join(repo, 'postgres-base', 'killed')) ? readdirSync(join(repo, 'postgres-base', 'killed')) : []).toEqual([]);
+    const none = await vt(['backup', 'postgres', '--base', '--cluster', 'nowhere', '-r', repo, '--fast-checkpoint']);
+    expect(none.code).toBe(19);
+    expect(none.stderr).toContain('the repository holds no WAL archive of cluster nowhere');
   }, 120_000);
 
   it('backup key export-identity: a 0600 identity file for the restore host, recorded in the evidence log', async () => {
