@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDrillPlan } from '../../src/drill/plan.js';
 import { BIN, cli, haveBinary, ROOT, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, postgresFolder, postgresOwner, startPostgres, startPostgresOn, type Postgres, type PostgresOn } from '../helpers/servers.mjs';
 
@@ -308,7 +309,9 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
   it('a base backup whose WAL the archive does not get fails, naming the segment, and keeps nothing', async () => {
     const r = await vt(['backup', 'postgres', '--base', '--cluster', 'killed', '-r', repo, '--fast-checkpoint', '--wal-timeout', '2s']);
     expect(r.code).toBe(19);
-    expect(r.stderr).toMatch(/^vault-tool: error: WAL segment [0-9A-F]{24}, which this base backup needs, is not in the archive of cluster killed after 2 s: is archive_command pushing there \(pg_stat_archiver\)\?; nothing was kept/m);
+    expect(r.stderr).toMatch(
+      /^vault-tool: error: WAL segment [0-9A-F]{24}, which this base backup needs, is not in the archive of cluster killed after 2 s: is archive_command pushing there \(pg_stat_archiver\)\?; nothing was kept/m,
+    );
     expect(existsSync(join(repo, 'postgres-base', 'killed')) ? readdirSync(join(repo, 'postgres-base', 'killed')) : []).toEqual([]);
     const none = await vt(['backup', 'postgres', '--base', '--cluster', 'nowhere', '-r', repo, '--fast-checkpoint']);
     expect(none.code).toBe(19);
@@ -493,6 +496,15 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     expect(v.code, v.stdout).toBe(0);
     expect(JSON.parse(v.stdout).bases).toHaveLength(1);
   }, 180_000);
+
+  it('drill init on a repository with base backups writes a plan its own parser accepts (base backups are named, not restored)', async () => {
+    const r = await vt(['drill', 'init', '-r', repo, '-o', join(dir, 'drill.yaml')]);
+    expect(r.code, r.stderr).toBe(0);
+    const text = readFileSync(join(dir, 'drill.yaml'), 'utf8');
+    expect(() => parseDrillPlan(text, 'drill.yaml', dir)).not.toThrow();
+    expect(text).not.toMatch(/component: postgres-base/);
+    expect(text).toContain('postgres-base/app: a base backup for point-in-time recovery');
+  });
 
   it("wal-status: the archive's RPO is the age of its newest segment, with pg_stat_archiver's failures", async () => {
     await switchAndWait(pg);
