@@ -508,8 +508,13 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
 
   it("wal-status: the archive's RPO is the age of its newest segment, with pg_stat_archiver's failures", async () => {
     await switchAndWait(pg);
-    const r = await vt(['backup', 'wal-status', '--cluster', 'app', '-r', repo, '--rpo', '15m', '--archiver', '--json']);
+    const prom = join(dir, 'wal.prom');
+    const r = await vt(['backup', 'wal-status', '--cluster', 'app', '-r', repo, '--rpo', '15m', '--archiver', '--json', '--prometheus', prom]);
     expect(r.code, r.stderr).toBe(0);
+    const metrics = readFileSync(prom, 'utf8');
+    expect(metrics).toMatch(/^vault_tool_wal_archive_age_seconds\{cluster="app"\} \d+$/m);
+    expect(metrics).toMatch(/^vault_tool_wal_archiver_failed_count\{cluster="app"\} [1-9]\d*$/m);
+    if (haveBinary('promtool', ['--version'])) execFileSync('promtool', ['check', 'metrics'], { input: metrics });
     const s = JSON.parse(r.stdout);
     expect(s).toMatchObject({ cluster: 'app', rpoSeconds: 900, rpoMissed: false, trusted: true, bases: 1 });
     expect(s.ageSeconds).toBeLessThan(120);

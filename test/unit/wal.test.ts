@@ -316,6 +316,10 @@ describe('push and fetch on a folder repository (no server)', () => {
     expect(await walFetch(repo, 'main', name, join(dir, 'back'), keys)).toMatchObject({ status: 'restored', bytes: MB });
     expect(readFileSync(join(dir, 'back')).equals(readFileSync(join(dir, 'pg_wal', name)))).toBe(true);
     expect(await walFetch(repo, 'main', '000000010000000000000006', join(dir, 'none'), keys)).toEqual({ status: 'absent', name: '000000010000000000000006' });
+    // Whatever path it is given, a fetch never replaces a key file (or a vault).
+    writeFileSync(join(dir, 'a.key'), `${id.encoded}\n`, { mode: 0o600 });
+    await expect(walFetch(repo, 'main', name, join(dir, 'a.key'), keys)).rejects.toThrow(/refusing to replace .*a\.key: it is a key file/);
+    expect(readFileSync(join(dir, 'a.key'), 'utf8')).toBe(`${id.encoded}\n`);
   });
 
   it('refuses other bytes under an archived name, and a segment of another cluster', async () => {

@@ -174,6 +174,10 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
       throw new VaultError('usage', `target time ${t.time.toISOString()} is before ${name} was made (${base.startedAt}): use an older base backup`, {
         code: 'pitr-before-base',
       });
+    if (t.time.getTime() < Date.parse(base.finishedAt))
+      warnings.push(
+        `target time ${t.time.toISOString()} falls while ${name} was being made (${base.startedAt} to ${base.finishedAt}): PostgreSQL refuses a target before the backup's end (${ref.stopLsn}); if it does, choose a later time or an older base backup`,
+      );
     // The first segment archived after the target holds the WAL written at the target.
     const when = await pushedAt(repo, cluster, c.segments);
     const after = c.segments.find((s) => {

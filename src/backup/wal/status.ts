@@ -85,3 +85,40 @@ export async function archiverStats(env: Record<string, string | undefined>): Pr
     throw new VaultError('io', `cannot read pg_stat_archiver: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`);
   }
 }
+
+const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/**
+ * The archives' status as Prometheus metrics (node_exporter textfile
+ * format, `vault_tool_wal_…`, base units, a sample for every cluster even
+ * when zero). The RPO alert: `vault_tool_wal_archive_age_seconds > 900`.
+ */
+export function walMetrics(statuses: WalStatus[]): string {
+  const rows: [string, string, (s: WalStatus) => number][] = [
+    [
+      'vault_tool_wal_archive_age_seconds',
+      'Seconds since the newest segment of the archive was archived: its RPO now (-1: none archived).',
+      (s) => s.ageSeconds ?? -1,
+    ],
+    [
+      'vault_tool_wal_last_archived_timestamp_seconds',
+      'Unix time the newest segment was archived (0: none).',
+      (s) => (s.archivedAt ? Math.floor(Date.parse(s.archivedAt) / 1000) : 0),
+    ],
+    ['vault_tool_wal_rpo_missed', 'Whether the newest segment is older than the RPO target (1).', (s) => (s.rpoMissed ? 1 : 0)],
+    ['vault_tool_wal_segments', 'Segments the archive holds.', (s) => s.segments],
+    ['vault_tool_wal_base_backups', 'Verified base backups of the cluster.', (s) => s.bases],
+    ['vault_tool_wal_archiver_failed_count', "pg_stat_archiver's failed_count (0 without a connection).", (s) => Number(s.archiver?.failed_count ?? 0)],
+    [
+      'vault_tool_wal_archiver_failing',
+      'Whether archive_command failed after its last success (1), from pg_stat_archiver.',
+      (s) => (s.archiver?.last_failed_time && (!s.archiver.last_archived_time || s.archiver.last_failed_time > s.archiver.last_archived_time) ? 1 : 0),
+    ],
+  ];
+  const out: string[] = [];
+  for (const [name, help, value] of rows) {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const s of statuses) out.push(`${name}{cluster="${esc(s.cluster)}"} ${value(s)}`);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -61,7 +61,8 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
       ? ['--identity', ctx.abs(ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY)]
       : ['--vault-file', paths.vaultFile, '--key-file', paths.keyFile];
   const restoreCommand = [...vaultToolCommand(ctx), 'backup', 'wal-fetch', '%f', '%p', '--cluster', cluster, '-r', repo.dest.spec, ...keyArgs]
-    .map((w) => (w === '%f' || w === '%p' ? w : shellWord(w)))
+    // PostgreSQL replaces %f, %p, %r and %% in restore_command: a % of a path is written %%.
+    .map((w) => (w === '%f' || w === '%p' ? w : shellWord(w).replace(/%/g, '%%')))
     .join(' ');
   const owner = typeof o.owner === 'string' ? o.owner : undefined;
   const plan = await planPitr(repo, m, keys, {

@@ -19,7 +19,18 @@ export default function backupWalFetch(cmd: Command, ctx: Context): void {
       const repo = openRepo(ctx, o);
       const cluster = clusterOf(ctx, o);
       const keys = await readKeysOf(ctx, cmd, o);
-      const r = await walFetch(repo, cluster, file, ctx.abs(path), keys);
+      // PostgreSQL takes any failure for "not in the archive", and a recovery without a target then ends there:
+      // a read that fails (a network hiccup on a remote) is tried again before it is reported.
+      let r: Awaited<ReturnType<typeof walFetch>> | undefined;
+      for (let attempt = 0; !r; attempt++) {
+        try {
+          r = await walFetch(repo, cluster, file, ctx.abs(path), keys);
+        } catch (e) {
+          if (!(e instanceof VaultError && e.kind === 'io') || attempt >= 2) throw e;
+          ctx.warn(`${e.message}; trying again`);
+          await new Promise((res) => setTimeout(res, 1000 * 2 ** attempt));
+        }
+      }
       if (r.status === 'absent') {
         if (r.note) ctx.warn(r.note);
         throw new VaultError('io', `${file} is not in the archive`, { code: 'wal-absent' });

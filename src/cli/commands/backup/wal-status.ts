@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { listRepo } from '../../../backup/repo.js';
 import { requireRepo } from '../../../backup/status.js';
-import { archiverStats, walStatus } from '../../../backup/wal/status.js';
+import { archiverStats, walMetrics, walStatus } from '../../../backup/wal/status.js';
+import { writeFileAtomic } from '../../../fs/atomic.js';
+import { checkReplace } from '../../../fs/replace.js';
 import { basesOf } from '../../../backup/wal/verify.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
@@ -14,7 +16,9 @@ export default function backupWalStatus(cmd: Command, ctx: Context): void {
   identityOption(clusterOption(repoOption(cmd)))
     .option('--rpo <duration>', 'the recovery point objective: the newest archived segment must be younger (15m)')
     .option('--archiver', "also read pg_stat_archiver from the server (libpq's environment: PGHOST, PGPORT, PGUSER…)")
-    .action(async (o: RepoOptions & { cluster?: string; identity?: string; rpo?: string; archiver?: boolean }) => {
+    .option('--prometheus <file>', 'write the status as Prometheus metrics (node_exporter textfile format), atomically')
+    .action(async (o: RepoOptions & { cluster?: string; identity?: string; rpo?: string; archiver?: boolean; prometheus?: string }) => {
+      if (o.prometheus) checkReplace(ctx.abs(o.prometheus), 'output');
       const repo = openRepo(ctx, o);
       const cluster = clusterOf(ctx, o);
       await requireRepo(repo);
@@ -28,8 +32,8 @@ export default function backupWalStatus(cmd: Command, ctx: Context): void {
         ...(signers ? { signers } : {}),
       });
       if (o.archiver) s.archiver = await archiverStats(ctx.io.env);
-      const failing =
-        s.archiver && s.archiver.last_failed_time && (!s.archiver.last_archived_time || s.archiver.last_failed_time > s.archiver.last_archived_time);
+      if (o.prometheus) writeFileAtomic(ctx.abs(o.prometheus), walMetrics([s]), { mode: 0o644 });
+      const failing = s.archiver?.last_failed_time && (!s.archiver.last_archived_time || s.archiver.last_failed_time > s.archiver.last_archived_time);
       if (ctx.globals(cmd).json) ctx.json(s);
       else {
         ctx.out(
