@@ -513,7 +513,7 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     expect(r.code, r.stderr).toBe(0);
     const metrics = readFileSync(prom, 'utf8');
     expect(metrics).toMatch(/^vault_tool_wal_archive_age_seconds\{cluster="app"\} \d+$/m);
-    expect(metrics).toMatch(/^vault_tool_wal_archiver_failed_count\{cluster="app"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^vault_tool_wal_archiver_failures\{cluster="app"\} [1-9]\d*$/m);
     if (haveBinary('promtool', ['--version'])) execFileSync('promtool', ['check', 'metrics'], { input: metrics });
     const s = JSON.parse(r.stdout);
     expect(s).toMatchObject({ cluster: 'app', rpoSeconds: 900, rpoMissed: false, trusted: true, bases: 1 });

@@ -108,7 +108,7 @@ export function walMetrics(statuses: WalStatus[]): string {
     ['vault_tool_wal_rpo_missed', 'Whether the newest segment is older than the RPO target (1).', (s) => (s.rpoMissed ? 1 : 0)],
     ['vault_tool_wal_segments', 'Segments the archive holds.', (s) => s.segments],
     ['vault_tool_wal_base_backups', 'Verified base backups of the cluster.', (s) => s.bases],
-    ['vault_tool_wal_archiver_failed_count', "pg_stat_archiver's failed_count (0 without a connection).", (s) => Number(s.archiver?.failed_count ?? 0)],
+    ['vault_tool_wal_archiver_failures', "pg_stat_archiver's failed_count (0 without a connection).", (s) => Number(s.archiver?.failed_count ?? 0)],
     [
       'vault_tool_wal_archiver_failing',
       'Whether archive_command failed after its last success (1), from pg_stat_archiver.',
