@@ -293,8 +293,9 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     const m = JSON.parse(readFileSync(join(repo, `${base}.manifest.json`), 'utf8'));
     expect(m.kind).toBe('postgres-base');
     expect(m.source).toMatchObject({ cluster: 'app', timeline: '1', startLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/), stopWal: expect.any(String) });
-    // Its WAL is in the archive: backup_manifest's range, committed.
+    // Its WAL is in the archive: backup_manifest's range, committed; and PostgreSQL's backup history file went through wal-push too.
     expect(archived()).toContain(`${m.source.stopWal}.age.manifest.json`);
+    await waitFor('the backup history file', () => archived().some((f) => /^[0-9A-F]{24}\.[0-9A-F]{8}\.backup\.age\.manifest\.json$/.test(f)), 30_000);
     const v = await vt(['backup', 'verify', base, '-r', repo]);
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout).toContain('backup_manifest');

@@ -341,6 +341,14 @@ describe('push and fetch on a folder repository (no server)', () => {
     expect(await walPush(ctx, join(dir, 'pg_wal', '00000002.history'))).toMatchObject({ status: 'archived' });
     writeFileSync(join(dir, 'pg_wal', '00000003.history'), 'not a history\n');
     await expect(walPush(ctx, join(dir, 'pg_wal', '00000003.history'))).rejects.toThrow(/not a timeline history/);
+    // A promoted standby archives its old timeline's last segment as .partial: checked as a segment.
+    writeFileSync(join(dir, 'pg_wal', '000000010000000000000008.partial'), segment(1, 8n));
+    expect(await walPush(ctx, join(dir, 'pg_wal', '000000010000000000000008.partial'))).toMatchObject({ status: 'archived' });
+    expect(await walFetch(repo, 'main', '000000010000000000000008.partial', join(dir, 'p8'), keys)).toMatchObject({ status: 'restored' });
+    writeFileSync(join(dir, 'pg_wal', '000000010000000000000009.partial'), segment(1, 8n));
+    await expect(walPush(ctx, join(dir, 'pg_wal', '000000010000000000000009.partial'))).rejects.toThrow(/its first page says it is at 800000/);
+    writeFileSync(join(dir, 'pg_wal', '000000010000000000000005.00000028.backup'), 'START WAL LOCATION: 0/500028 (file 000000010000000000000005)\n');
+    expect(await walPush(ctx, join(dir, 'pg_wal', '000000010000000000000005.00000028.backup'))).toMatchObject({ status: 'archived' });
     writeFileSync(join(dir, 'pg_wal', 'notes.txt'), 'x');
     await expect(walPush(ctx, join(dir, 'pg_wal', 'notes.txt'))).rejects.toMatchObject({ kind: 'usage' });
   });
