@@ -17,6 +17,7 @@ import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '..
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { TarReader } from '../../src/backup/wal/tar.js';
+import { loadArchive } from '../../src/backup/wal/view.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -377,6 +378,15 @@ describe('push and fetch on a folder repository (no server)', () => {
     expect(await walFetch(repo, 'main', n7, join(dir, 'x7'), keys)).toMatchObject({ status: 'absent', note: expect.stringContaining('without its manifest') });
     expect(await walPush(ctx, join(dir, 'pg_wal', n7))).toMatchObject({ status: 'completed' });
     expect(await walFetch(repo, 'main', n7, join(dir, 'x7'), keys)).toMatchObject({ status: 'restored' });
+  });
+
+  it('a history file that cannot be trusted is named and never steers a recovery', async () => {
+    const trusted = await loadArchive(repo, 'main', keys);
+    expect([...trusted.view.histories.keys()]).toEqual([2]);
+    expect(trusted.problems).toEqual([]);
+    const untrusted = await loadArchive(repo, 'main', { ...keys, signers: [] });
+    expect(untrusted.view.histories.size).toBe(0);
+    expect(untrusted.problems).toEqual([{ name: '00000002.history', message: expect.stringContaining('which the vault does not trust') }]);
   });
 
   it('an identity file: identities and trusted signers, its signer ids checked', () => {

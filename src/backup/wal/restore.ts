@@ -90,13 +90,19 @@ export const confValue = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/
 export const shellWord = (s: string) => (/^[A-Za-z0-9_/.,:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 async function ownerOf(user: string): Promise<{ user: string; uid: number; gid: number }> {
+  let uid: number;
+  let gid: number;
   try {
-    const uid = Number((await run('id', ['-u', '--', user])).stdout.trim());
-    const gid = Number((await run('id', ['-g', '--', user])).stdout.trim());
-    return { user, uid, gid };
+    uid = Number((await run('id', ['-u', '--', user])).stdout.trim());
+    gid = Number((await run('id', ['-g', '--', user])).stdout.trim());
   } catch {
     throw new VaultError('not-found', `no user ${JSON.stringify(user)} on this host`);
   }
+  // Checked before anything is written: only root gives files away.
+  const me = process.getuid?.();
+  if (me !== undefined && me !== 0 && me !== uid)
+    throw new VaultError('usage', `the data directory cannot be given to ${user}: only root can give files to another user`);
+  return { user, uid, gid };
 }
 
 function checkEmptyDir(dir: string): void {
@@ -144,7 +150,7 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
     );
   const ref = { timeline: Number(base.source.timeline), startLsn: base.source.startLsn!, stopLsn: base.source.stopLsn! };
   const c = continuity(archive.view, ref);
-  warnings.push(...c.problems);
+  warnings.push(...archive.problems.map((p) => `${p.name} is not used: ${p.message}`), ...c.problems);
   if (!c.baseWhole)
     throw new VaultError(
       'verify-failed',

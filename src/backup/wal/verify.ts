@@ -142,6 +142,7 @@ export async function verifyArchive(
           : `${e.wal.name}: a manifest without its file: it does not count`,
       );
   for (const s of a.catalog.strangers) warnings.push(`${s}: not a file of the archive; left alone`);
+  for (const p of a.problems) files.push({ name: p.name, ok: false, message: `${p.message} (its timeline is not followed)` });
   for (const [n, m] of manifests) {
     if (m instanceof Error) files.push({ name: n, ok: false, message: m.message });
     else {

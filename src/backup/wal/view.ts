@@ -13,6 +13,8 @@ export interface LoadedArchive {
   info: ArchiveInfo;
   catalog: Catalog;
   view: ArchiveView;
+  /** History files that could not be used (untrusted, damaged): their timelines cannot be followed. */
+  problems: { name: string; message: string }[];
 }
 
 export async function loadArchive(repo: Repo, cluster: string, keys: ReadKeys): Promise<LoadedArchive> {
@@ -21,12 +23,18 @@ export async function loadArchive(repo: Repo, cluster: string, keys: ReadKeys): 
   const catalog = await readCatalog(repo, cluster, info.segmentSize);
   const names = new Set([...catalog.entries.values()].filter((e) => committed(e)).map((e) => e.wal.name));
   const histories = new Map<number, HistoryEntry[]>();
+  const problems: LoadedArchive['problems'] = [];
   for (const e of catalog.entries.values()) {
     if (e.wal.kind !== 'history' || !names.has(e.wal.name)) continue;
-    const r = await readArchived(repo, cluster, e.wal.name, keys);
-    if (r.status === 'restored') histories.set(e.wal.timeline, parseHistory(r.plaintext!.toString('utf8'), e.wal.timeline, e.wal.name));
+    try {
+      const r = await readArchived(repo, cluster, e.wal.name, keys);
+      if (r.status === 'restored') histories.set(e.wal.timeline, parseHistory(r.plaintext!.toString('utf8'), e.wal.timeline, e.wal.name));
+    } catch (err) {
+      // Not followed, and said: a history that cannot be trusted never steers a recovery.
+      problems.push({ name: e.wal.name, message: (err as Error).message });
+    }
   }
-  return { info, catalog, view: { segmentSize: info.segmentSize, names, histories } };
+  return { info, catalog, view: { segmentSize: info.segmentSize, names, histories }, problems };
 }
 
 /** When each of `names` was archived (its manifest's finishedAt), for time targets and the RPO. */
