@@ -88,11 +88,15 @@ export function checkSegment(name: string, b: Uint8Array, expect: { systemId?: s
   let pages = 0;
   let tli = h.timeline;
   let ended = false;
+  // The page address in two 32-bit halves (no BigInt per page): a segment is aligned to its size, so the low half never carries.
+  const startLo = Number(start & 0xffffffffn);
+  const startHi = Number(start >> 32n);
   for (let p = 0; p < count; p++) {
     const o = p * h.pageSize;
     const magic = v.readUInt16LE(o);
-    const addr = v.readBigUInt64LE(o + 8);
-    const ours = magic === h.magic && addr === start + BigInt(o);
+    const lo = v.readUInt32LE(o + 8);
+    const hi = v.readUInt32LE(o + 12);
+    const ours = magic === h.magic && lo === startLo + o && hi === startHi;
     if (ours) {
       if (ended) return `page ${p} holds WAL of this segment after page ${pages} did not: a hole in the segment`;
       const t = v.readUInt32LE(o + 4);
@@ -103,7 +107,8 @@ export function checkSegment(name: string, b: Uint8Array, expect: { systemId?: s
     }
     // Past the end of the WAL written: zeros, or a page of an older segment this file was recycled from.
     if (!ended) ended = true;
-    if (magic === h.magic && addr >= start && addr < start + BigInt(segSize)) return `page ${p} claims address ${addr.toString(16)}, not its own`;
+    if (magic === h.magic && hi === startHi && lo >= startLo && lo < startLo + segSize)
+      return `page ${p} claims address ${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)}, not its own`;
   }
   return { pages, header: h };
 }

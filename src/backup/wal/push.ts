@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { encrypt, readHeader, type Stanza } from '../../age/index.js';
 import { VaultError } from '../../errors/errors.js';
-import { LIMITS, readFileCapped } from '../../fs/read.js';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { fsError } from '../../fs/errors.js';
+import { LIMITS } from '../../fs/read.js';
 import type { SigningKey } from '../keys.js';
 import { manifestName, signManifest, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
@@ -103,6 +105,32 @@ function checkContent(
   return { source: { timeline: String(f.timeline) }, message: 'a backup history file' };
 }
 
+/** The file PostgreSQL names, read in one go: a regular file of at most a segment's largest size. */
+function readWalFile(path: string): Buffer {
+  let fd: number;
+  try {
+    // Without blocking: a named pipe given by mistake is refused below, never waited on.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw fsError(e, 'read', path);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new VaultError('usage', `${path} is not a regular file`);
+    if (st.size > MAX_SEGMENT_SIZE) throw new VaultError('invalid', `${path} is ${st.size} bytes, larger than any WAL file`);
+    const b = Buffer.allocUnsafe(st.size);
+    let off = 0;
+    while (off < b.length) {
+      const n = readSync(fd, b, off, b.length - off, off);
+      if (n === 0) throw new VaultError('io', `${path} was cut short while it was read`);
+      off += n;
+    }
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function walPush(ctx: PushContext, path: string): Promise<PushResult> {
   const name = basename(path);
   if (!looksLikeWalName(name))
@@ -110,7 +138,7 @@ export async function walPush(ctx: PushContext, path: string): Promise<PushResul
       code: 'wal-name',
     });
   const started = ctx.now();
-  const data = readFileCapped(path, 'WAL file', MAX_SEGMENT_SIZE + 1);
+  const data = readWalFile(path);
   let info = await readArchiveInfo(ctx.repo, ctx.cluster);
   const checked = checkContent(name, data, info);
   if (!info && checked.header && typeof checked.header !== 'string')
@@ -158,7 +186,7 @@ export async function walPush(ctx: PushContext, path: string): Promise<PushResul
         throw e;
       }
       const back = await readWhole(ctx.repo, d, file, ciphertext.length + 1, 'WAL file');
-      if (sha256(back) !== sha256(ciphertext))
+      if (!back.equals(ciphertext))
         throw new VaultError(
           'backup-failed',
           `the stored ${d.spec}/${file} differs from what was written; it is left without a manifest, so it does not count`,
