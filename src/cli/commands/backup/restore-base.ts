@@ -26,7 +26,8 @@ function vaultToolCommand(ctx: Context): string[] {
   const given = ctx.io.env.VAULT_TOOL_COMMAND;
   if (given) return given.split(' ').filter(Boolean);
   const script = process.argv[1] ?? '';
-  if (/^vault-tool(\.js)?$/.test(basename(script))) return script.endsWith('.js') ? [process.execPath, script] : [script];
+  // This node and this script, by absolute path: the server's environment may have neither on its PATH.
+  if (/^vault-tool(\.js)?$/.test(basename(script))) return [process.execPath, script];
   return ['vault-tool'];
 }
 
