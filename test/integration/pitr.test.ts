@@ -275,6 +275,7 @@ describe.skipIf(!HAVE_PG)('wal-push and wal-fetch as archive_command and restore
 describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
   let base: string;
   let target: Date;
+  let targetLsn: string;
   let idFile: string;
   const restores = () => postgresFolder(join(dir, 'restores'));
   const ownerArgs = ROOT_OWNER ? ['--owner', 'postgres'] : [];
@@ -302,6 +303,8 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     pg.sql("insert into events(phase) select 'before-t' from generate_series(1, 100)");
     await sleep(1100);
     target = new Date();
+    targetLsn = pg.sql('select pg_current_wal_insert_lsn()');
+    pg.sql("select pg_create_restore_point('vt-before-after')");
     await sleep(1100);
     pg.sql("insert into events(phase) select 'after-t' from generate_series(1, 100)");
     await switchAndWait(pg);
@@ -381,6 +384,39 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     await waitFor('the end of recovery', () => s.sql('select pg_is_in_recovery()') === 'f');
     expect(counts(s)).toMatchObject({ 'before-t': '100', 'on-timeline-2': '50', 'on-timeline-2b': '5' });
     expect(counts(s)['after-t']).toBeUndefined();
+  }, 180_000);
+
+  it('restores to an LSN and to a named restore point just as well', async () => {
+    for (const [name, flag, value] of [
+      ['to-lsn', '--target-lsn', targetLsn],
+      ['to-name', '--target-name', 'vt-before-after'],
+    ] as const) {
+      const data = join(restores(), name);
+      const r = await vt([
+        'backup',
+        'restore',
+        base,
+        '--to-dir',
+        data,
+        flag,
+        value,
+        '--target-action',
+        'promote',
+        '--identity',
+        idFile,
+        '--no-archive',
+        '-r',
+        repo,
+        ...ownerArgs,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const s = await startPostgresOn(data, restores());
+      servers.push(s);
+      await waitFor('the promotion', () => s.sql('select pg_is_in_recovery()') === 'f');
+      expect(counts(s), name).toMatchObject({ 'before-base': '100', 'before-t': '100' });
+      expect(counts(s)['after-t'], name).toBeUndefined();
+      s.stop();
+    }
   }, 180_000);
 
   it.skipIf(!HAVE_AGE || !ROOT_OWNER)(

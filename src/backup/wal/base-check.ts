@@ -73,9 +73,6 @@ export class BaseReader {
   private keptBytes = 0;
   private hasher: Hash | null = null;
   private readonly tar: TarReader;
-  /** Called once backup_label (the first member) has been read. */
-  onLabel?: (label: Record<string, string>) => void;
-
   constructor(private readonly hash: boolean) {
     this.tar = new TarReader(
       (m) => this.start(m),
@@ -111,7 +108,6 @@ export class BaseReader {
     if (m.type !== 'file') return;
     this.seen.set(m.path, { size: m.size, digest: this.hasher ? this.hasher.digest('hex') : null });
     this.hasher = null;
-    if (m.path === 'backup_label' && this.onLabel) this.onLabel(parseLabel(this.file('backup_label')!));
   }
 
   /** The first segment the backup needs, from backup_label, once it has been read. */
