@@ -15,11 +15,12 @@ import type { ReadKeys } from '../../src/backup/wal/identity.js';
 import { parseIdentityFile } from '../../src/backup/wal/identity.js';
 import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '../../src/backup/wal/names.js';
 import { checkSegment } from '../../src/backup/wal/page.js';
+import { executeWalPrune } from '../../src/backup/wal/prune.js';
 import { walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { TarReader } from '../../src/backup/wal/tar.js';
 import { loadArchive } from '../../src/backup/wal/view.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
-import { tempDir } from '../helpers/cli.js';
+import { haveBinary, tempDir } from '../helpers/cli.js';
 
 const MB = 1 << 20;
 const SYSID = 7716302269993762727n;
@@ -398,4 +399,45 @@ describe('push and fetch on a folder repository (no server)', () => {
     expect(() => parseIdentityFile('# nothing\n', 'backup.id')).toThrow(/holds no identity/);
     rmSync(join(dir, 'x'), { force: true });
   });
+});
+
+describe.skipIf(!haveBinary('rclone', ['version']))('the archive on an rclone remote (local backend)', () => {
+  it('push, fetch, and a prune that removes only what its plan names, manifests first', async () => {
+    const { dir, cleanup } = tempDir('vt-wal-rclone-');
+    try {
+      const id = X25519Identity.generate();
+      const signing = loadSigningKey(join(dir, 'signing.key'));
+      const repo: Repo = {
+        dest: parseDestination(`off:${join(dir, 'remote')}`, dir),
+        io: { env: { PATH: process.env.PATH, RCLONE_CONFIG_OFF_TYPE: 'local' } },
+      };
+      const ctx: PushContext = {
+        repo,
+        cluster: 'main',
+        recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
+        signing,
+        machine: 'db1',
+        now: () => new Date(),
+      };
+      const keys: ReadKeys = {
+        identities: [{ keyId: keyIdOf(id.identity.recipient), identity: id.identity }],
+        signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
+      };
+      mkdirSync(join(dir, 'pg_wal'));
+      for (const n of [5n, 6n, 7n]) {
+        const name = segmentName(1, n, MB);
+        writeFileSync(join(dir, 'pg_wal', name), segment(1, n));
+        expect(await walPush(ctx, join(dir, 'pg_wal', name))).toMatchObject({ status: 'archived' });
+      }
+      expect(await walPush(ctx, join(dir, 'pg_wal', segmentName(1, 6n, MB)))).toMatchObject({ status: 'already-archived' });
+      expect(await walFetch(repo, 'main', segmentName(1, 7n, MB), join(dir, 'back'), keys)).toMatchObject({ status: 'restored' });
+      await executeWalPrune(repo, { cluster: 'main', remove: [segmentName(1, 5n, MB), segmentName(1, 6n, MB)], keep: 1, temp: [] }, new Date());
+      expect(readdirSync(join(dir, 'remote', 'postgres-wal', 'main', 'segments')).sort()).toEqual([
+        `${segmentName(1, 7n, MB)}.age`,
+        `${segmentName(1, 7n, MB)}.age.manifest.json`,
+      ]);
+    } finally {
+      cleanup();
+    }
+  }, 60_000);
 });

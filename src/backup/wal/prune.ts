@@ -1,6 +1,7 @@
 import { VaultError } from '../../errors/errors.js';
 import { recordEvidence } from '../../vault/evidence.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
+import { locate, runRclone } from '../../dest/dest.js';
 import { manifestName } from '../manifest.js';
 import type { Listed, Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
@@ -88,6 +89,15 @@ export async function executeWalPrune(repo: Repo, plan: WalPrunePlan, now: Date,
         ),
       ),
     );
+  if (d.kind === 'rclone') {
+    // One rclone run per kind of file, not two processes per segment: the manifests first, then the files.
+    for (const names of [plan.remove.map((n) => manifestName(`${n}.age`)), [...plan.remove.map((n) => `${n}.age`), ...plan.temp]]) {
+      if (!names.length) continue;
+      const r = await runRclone(repo.io, ['delete', '--files-from', '-', locate(d, '')], Buffer.from(`${names.join('\n')}\n`));
+      if (r.code !== 0) throw new VaultError('io', `removing WAL files from ${d.spec} failed: ${r.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? `rclone exit ${r.code}`}`);
+    }
+    return plan.remove.length;
+  }
   for (const n of plan.remove) {
     await removeFile(repo, d, manifestName(`${n}.age`));
     await removeFile(repo, d, `${n}.age`);
