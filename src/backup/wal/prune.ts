@@ -94,7 +94,8 @@ export async function executeWalPrune(repo: Repo, plan: WalPrunePlan, now: Date,
     for (const names of [plan.remove.map((n) => manifestName(`${n}.age`)), [...plan.remove.map((n) => `${n}.age`), ...plan.temp]]) {
       if (!names.length) continue;
       const r = await runRclone(repo.io, ['delete', '--files-from', '-', locate(d, '')], Buffer.from(`${names.join('\n')}\n`));
-      if (r.code !== 0) throw new VaultError('io', `removing WAL files from ${d.spec} failed: ${r.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? `rclone exit ${r.code}`}`);
+      if (r.code !== 0)
+        throw new VaultError('io', `removing WAL files from ${d.spec} failed: ${r.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? `rclone exit ${r.code}`}`);
     }
     return plan.remove.length;
   }
