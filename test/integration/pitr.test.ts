@@ -543,6 +543,28 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     expect(text).toContain('postgres-base/app: a base backup for point-in-time recovery');
   });
 
+  it("no output of the archive's commands replaces a vault or a key file, whatever it is named", async () => {
+    const before = { v: readFileSync(join(dir, 'secrets.vault')), k: readFileSync(join(dir, 'vault.key')) };
+    for (const [target, what] of [
+      ['secrets.vault', 'a vault file'],
+      ['vault.key', 'a key file'],
+    ] as const) {
+      for (const args of [
+        ['backup', 'wal-status', '--cluster', 'app', '-r', repo, '--prometheus', target],
+        ['backup', 'wal-fetch', archived()[0]!.slice(0, 24), target, '--cluster', 'app', '-r', repo],
+      ]) {
+        const r = await vt(args);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(10);
+        expect(r.stderr).toContain(`vault-tool: error: refusing to replace ${join(dir, target)}: it is ${what}\n`);
+      }
+    }
+    const e = await vt(['backup', 'key', 'export-identity', '-o', 'secrets.vault']);
+    expect(e.code).toBe(10);
+    expect(e.stderr).toContain('it is a vault file');
+    expect(readFileSync(join(dir, 'secrets.vault')).equals(before.v)).toBe(true);
+    expect(readFileSync(join(dir, 'vault.key')).equals(before.k)).toBe(true);
+  });
+
   it("wal-status: the archive's RPO is the age of its newest segment, with pg_stat_archiver's failures", async () => {
     await switchAndWait(pg);
     const prom = join(dir, 'wal.prom');

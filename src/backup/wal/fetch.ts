@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decrypt } from '../../age/index.js';
 import { VaultError } from '../../errors/errors.js';
-import { writeFileAtomic } from '../../fs/atomic.js';
-import { checkReplace } from '../../fs/replace.js';
+import { checkOutput, writeOutput } from '../../fs/output.js';
 import { LIMITS } from '../../fs/read.js';
 import { checkSignature, manifestName, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
@@ -74,11 +73,11 @@ export async function readArchived(repo: Repo, cluster: string, name: string, ke
 }
 
 export async function walFetch(repo: Repo, cluster: string, name: string, target: string, keys: ReadKeys): Promise<FetchResult> {
-  // PostgreSQL names a file in pg_wal; whatever is named, a vault or a key file is never replaced.
-  checkReplace(target, 'output');
+  // PostgreSQL names a file in pg_wal (restored data, replaced as such); whatever is named, none of the tool's own files or a key is replaced.
+  checkOutput(target, 'data', { force: true });
   const r = await readArchived(repo, cluster, name, keys);
   if (r.status !== 'restored') return r;
-  writeFileAtomic(target, r.plaintext!, { mode: 0o600 });
+  writeOutput(target, r.plaintext!, 'data', { force: true });
   const { plaintext: _p, ...rest } = r;
   return rest;
 }

@@ -1,6 +1,7 @@
 import { X25519Identity } from '../../age/x25519.js';
 import { VaultError } from '../../errors/errors.js';
-import { checkWritableTarget, writeFileAtomic } from '../../fs/atomic.js';
+import { writeFileAtomic } from '../../fs/atomic.js';
+import { checkOutput } from '../../fs/output.js';
 import { LIMITS, readFileCapped } from '../../fs/read.js';
 import type { VaultDocument } from '../../vault/document.js';
 import { recordEvidence } from '../../vault/evidence.js';
@@ -93,7 +94,8 @@ export async function exportIdentity(
   host: string,
   now: Date,
 ): Promise<{ keyIds: string[]; signers: number }> {
-  checkWritableTarget(out, true);
+  // A key output: never over an existing file (nor, whatever it is named, over a vault or another of the tool's files).
+  checkOutput(out, 'key', { force: false });
   // Recorded first: a copy of the key never exists without its record (a failed write leaves a record of an attempt).
   const r = await updateVault(paths, store, (doc) => {
     const text = identityFileText(doc, now);

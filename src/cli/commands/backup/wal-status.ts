@@ -2,8 +2,6 @@ import type { Command } from 'commander';
 import { listRepo } from '../../../backup/repo.js';
 import { requireRepo } from '../../../backup/status.js';
 import { archiverStats, walMetrics, walStatus } from '../../../backup/wal/status.js';
-import { writeFileAtomic } from '../../../fs/atomic.js';
-import { checkReplace } from '../../../fs/replace.js';
 import { basesOf } from '../../../backup/wal/verify.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
@@ -18,7 +16,7 @@ export default function backupWalStatus(cmd: Command, ctx: Context): void {
     .option('--archiver', "also read pg_stat_archiver from the server (libpq's environment: PGHOST, PGPORT, PGUSER…)")
     .option('--prometheus <file>', 'write the status as Prometheus metrics (node_exporter textfile format), atomically')
     .action(async (o: RepoOptions & { cluster?: string; identity?: string; rpo?: string; archiver?: boolean; prometheus?: string }) => {
-      if (o.prometheus) checkReplace(ctx.abs(o.prometheus), 'output');
+      if (o.prometheus) ctx.checkOut(o.prometheus, 'metrics', false);
       const repo = openRepo(ctx, o);
       const cluster = clusterOf(ctx, o);
       await requireRepo(repo);
@@ -32,7 +30,7 @@ export default function backupWalStatus(cmd: Command, ctx: Context): void {
         ...(signers ? { signers } : {}),
       });
       if (o.archiver) s.archiver = await archiverStats(ctx.io.env);
-      if (o.prometheus) writeFileAtomic(ctx.abs(o.prometheus), walMetrics([s]), { mode: 0o644 });
+      if (o.prometheus) ctx.writeOut(o.prometheus, walMetrics([s]), 'metrics', false);
       const failing = s.archiver?.last_failed_time && (!s.archiver.last_archived_time || s.archiver.last_failed_time > s.archiver.last_archived_time);
       if (ctx.globals(cmd).json) ctx.json(s);
       else {
