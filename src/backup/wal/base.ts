@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { type Readable, Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
+import { externalTimeoutMs } from '../../dest/timeout.js';
 import type { Component } from '../components.js';
 import type { Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
@@ -41,7 +42,7 @@ export const BASE_ARGS = ['-D', '-', '-F', 'tar', '-X', 'none', '--manifest-chec
 
 async function toolVersion(env: Env): Promise<string> {
   try {
-    return (await run('pg_basebackup', ['--version'], { env: env as NodeJS.ProcessEnv })).stdout.trim();
+    return (await run('pg_basebackup', ['--version'], { env: env as NodeJS.ProcessEnv, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' })).stdout.trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT')
       throw new VaultError('not-found', 'pg_basebackup is not installed', { code: 'tool-missing', data: { tool: 'pg_basebackup' } });

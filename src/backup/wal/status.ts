@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
+import { externalTimeoutMs } from '../../dest/timeout.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import type { TrustedSigner } from '../keys.js';
 import type { Listed, Repo } from '../repo.js';
@@ -76,6 +77,8 @@ export async function archiverStats(env: Record<string, string | undefined>): Pr
   try {
     const { stdout } = await run('psql', ['-X', '-A', '-t', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-c', `select ${cols.join(', ')} from pg_stat_archiver`], {
       env: env as NodeJS.ProcessEnv,
+      timeout: externalTimeoutMs(env),
+      killSignal: 'SIGKILL',
     });
     const vals = stdout.replace(/\n$/, '').split('\t');
     return Object.fromEntries(cols.map((c, i) => [c, vals[i] ?? '']));
