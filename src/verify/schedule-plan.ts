@@ -294,7 +294,7 @@ const planShape = object({
           storageClass: optional(string()),
         }),
       ),
-      volumes: optional(record(string({ pattern: /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, want: 'a PersistentVolumeClaim name' }), abs('a folder'))),
+      volumes: optional(record(abs('a folder'), string({ pattern: /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, want: 'a PersistentVolumeClaim name' }))),
     }),
   ),
   jobs: list(jobShape, { min: 1 }),

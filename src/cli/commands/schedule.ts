@@ -35,13 +35,13 @@ interface Loaded {
 
 /**
  * The plan and where the jobs find the vault, the key and the state folder:
- * a global option or variable given to this command, else the plan's paths,
- * else this command's own defaults (absolute).
+ * --vault-file and --key-file given to this command, else the plan's paths,
+ * else what this command itself would use (VAULT_TOOL_VAULT_FILE,
+ * VAULT_TOOL_KEY_FILE, VAULT_TOOL_STATE_DIR, the defaults), absolute.
  */
 async function load(ctx: Context, cmd: Command, file: string): Promise<Loaded> {
   const plan = parseSchedulePlan((await ctx.readFile(file, 'the schedule plan')).toString('utf8'), file);
   const g = ctx.globals(cmd);
-  const env = ctx.io.env;
   const resolved = ctx.paths(cmd);
   if (g.passphraseEnv)
     throw new VaultError('usage', 'a scheduled job reads the passphrase from a file, never from a variable', {
@@ -50,9 +50,9 @@ async function load(ctx: Context, cmd: Command, file: string): Promise<Loaded> {
   if (g.passphraseFile && g.passphraseFile !== '-' && !plan.paths.passphraseFile) plan.paths.passphraseFile = ctx.abs(g.passphraseFile);
   return {
     plan,
-    vaultFile: g.vaultFile || env.VAULT_TOOL_VAULT_FILE ? resolved.vaultFile : (plan.paths.vaultFile ?? resolved.vaultFile),
-    keyFile: g.keyFile || env.VAULT_TOOL_KEY_FILE ? resolved.keyFile : (plan.paths.keyFile ?? resolved.keyFile),
-    stateDir: env.VAULT_TOOL_STATE_DIR ? ctx.abs(env.VAULT_TOOL_STATE_DIR) : (plan.paths.stateDir ?? dirname(ctx.stateFile())),
+    vaultFile: g.vaultFile ? resolved.vaultFile : (plan.paths.vaultFile ?? resolved.vaultFile),
+    keyFile: g.keyFile ? resolved.keyFile : (plan.paths.keyFile ?? resolved.keyFile),
+    stateDir: plan.paths.stateDir ?? dirname(ctx.stateFile()),
     strict: Boolean(g.strict),
   };
 }
