@@ -237,7 +237,7 @@ const jobShape: Shape<Job> = (v, at) => {
   if (v.at === undefined || v.at === null) fail(at.field('at'), 'missing: when the job runs (a five-field cron schedule)');
   const when = cron(v.at, at.field('at'));
   const timeout = optional(duration())(v.timeout, at.field('timeout'));
-  if (timeout && timeout.months) fail(at.field('timeout'), 'a bound in s, m, h or d, not months');
+  if (timeout?.months) fail(at.field('timeout'), 'a bound in s, m, h or d, not months');
   return { name, at: when, ...(timeout ? { timeoutSeconds: Math.ceil(timeout.ms / 1000) } : {}), spec: KINDS[kind](v[kind] ?? {}, at.field(kind)) };
 };
 
