@@ -356,7 +356,7 @@ describe('status, due dates and metrics', () => {
     expect(text).toContain('vault_tool_drill_last_rto_seconds 0\n');
     const rules = spawnSync('promtool', ['check', 'rules', join(import.meta.dirname, '../../docs/alerts.yaml')], { encoding: 'utf8' });
     expect(rules.status, rules.stdout + rules.stderr).toBe(0);
-    expect(rules.stdout).toContain('SUCCESS: 10 rules found');
+    expect(rules.stdout).toContain('SUCCESS: 13 rules found');
   });
 });
 
