@@ -124,7 +124,7 @@ export function metricList(s: VaultStatus): Metric[] {
     },
     {
       name: 'vault_tool_drill_rto_target_seconds',
-      help: "The RTO the last drill was timed against, in seconds (no sample when its plan sets none).",
+      help: 'The RTO the last drill was timed against, in seconds (no sample when its plan sets none).',
       samples: s.lastDrill?.rtoTargetSeconds !== undefined ? [{ value: s.lastDrill.rtoTargetSeconds }] : [],
     },
     {
