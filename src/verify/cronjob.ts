@@ -51,22 +51,39 @@ export interface KubeSchedule {
 }
 
 /**
- * Requests and limits per kind of job, from measured peaks (bench/README.md,
- * "Peaks of the scheduled jobs": the peak resident memory of vault-tool
- * and the dump tools it runs, summed over the process tree), with headroom:
- * the request is the measured peak, the limit twice it.
+ * Requests and limits per kind of job, from measured peaks: `node
+ * bench/peaks.mjs` runs each command under /usr/bin/time -v and sums the
+ * resident memory of its process tree (vault-tool and its worker thread,
+ * pg_dump and pg_restore as the checker, tar, psql) every 20 ms. On a
+ * 300 MiB database (node 20, 2 cores):
+ *
+ *   backup postgres          136 MiB (time -v)   137 MiB (tree)
+ *   backup files (300 MiB)   163 MiB             167 MiB
+ *   backup verify --all      131 MiB             142 MiB
+ *   verify (readData: true)  140 MiB             151 MiB
+ *   drill (a scratch db)     151 MiB             160 MiB
+ *   status                    59 MiB              52 MiB
+ *   backup prune              57 MiB              58 MiB
+ *
+ * Memory hardly grows with the data (the streams are bounded); it grows
+ * with the cores (one worker thread per core beyond the first, at most
+ * three). The request is the peak rounded up, the limit twice the
+ * request. Redis backups run the same pipeline as PostgreSQL's (redis-cli
+ * is small); k8s and exec backups take the files figure (the cluster
+ * client; the command's own memory comes on top: raise it for a heavy
+ * one). No CPU limit: a throttled stream only runs longer.
  */
 export const RESOURCES: Record<JobKind, { cpu: string; memory: string; limit: string }> = {
-  postgres: { cpu: '500m', memory: '256Mi', limit: '512Mi' },
-  redis: { cpu: '250m', memory: '256Mi', limit: '512Mi' },
-  files: { cpu: '250m', memory: '256Mi', limit: '512Mi' },
+  postgres: { cpu: '500m', memory: '160Mi', limit: '320Mi' },
+  redis: { cpu: '500m', memory: '160Mi', limit: '320Mi' },
+  files: { cpu: '500m', memory: '192Mi', limit: '384Mi' },
   k8s: { cpu: '250m', memory: '192Mi', limit: '384Mi' },
-  exec: { cpu: '250m', memory: '256Mi', limit: '512Mi' },
-  prune: { cpu: '100m', memory: '128Mi', limit: '256Mi' },
-  backupVerify: { cpu: '500m', memory: '256Mi', limit: '512Mi' },
-  verify: { cpu: '500m', memory: '256Mi', limit: '512Mi' },
-  drill: { cpu: '500m', memory: '384Mi', limit: '768Mi' },
-  status: { cpu: '100m', memory: '128Mi', limit: '256Mi' },
+  exec: { cpu: '500m', memory: '192Mi', limit: '384Mi' },
+  prune: { cpu: '100m', memory: '96Mi', limit: '192Mi' },
+  backupVerify: { cpu: '500m', memory: '160Mi', limit: '320Mi' },
+  verify: { cpu: '500m', memory: '192Mi', limit: '384Mi' },
+  drill: { cpu: '500m', memory: '192Mi', limit: '384Mi' },
+  status: { cpu: '100m', memory: '96Mi', limit: '192Mi' },
 };
 
 const UID = 10001;
