@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -295,6 +295,36 @@ describe.skipIf(!servers)('the CronJobs are complete and valid', () => {
     expect(out.stderr).toContain('combines 2 share files kept in a Secret');
   });
 
+  it('a job that reads the cluster it runs in gets a token and exactly the rights it needs; the others none', async () => {
+    writeFileSync(
+      at('verify-k8s.yaml'),
+      'apiVersion: vault-tool/v1\nkind: VerificationPlan\nkubernetes: { context: prod }\nagainst:\n  - k8s:apps/db#PASSWORD=app/db\n  - k8s:apps/api#TOKEN=api/token\n',
+    );
+    writeFileSync(
+      at('in-cluster.yaml'),
+      `apiVersion: vault-tool/v1\nkind: SchedulePlan\nrepo: remote:backups\njobs:\n  - { name: verify, at: "0 6 1 */3 *", verify: { plan: ${at('verify-k8s.yaml')} } }\n  - { name: secrets, at: "0 3 * * *", k8s: { namespaces: [apps, web] } }\n  - { name: metrics, at: "*/15 * * * *", status: {} }\n`,
+    );
+    const r = await vt(['schedule', 'k8s-cronjob', '--plan', 'in-cluster.yaml']);
+    expect(r.code, r.stderr).toBe(0);
+    const ds = parseAllDocuments(r.stdout).map((d) => d.toJS());
+    expect(ds.flatMap((d) => schemaProblems(d))).toEqual([]);
+    const roles = ds.filter((d) => d.kind === 'Role').map((d) => `${d.metadata.namespace}/${d.metadata.name} ${JSON.stringify(d.rules)}`);
+    expect(roles).toEqual([
+      'apps/vault-tool-verify [{"apiGroups":[""],"resourceNames":["api","db"],"resources":["secrets"],"verbs":["get"]}]',
+      'apps/vault-tool-secrets [{"apiGroups":[""],"resources":["secrets","configmaps"],"verbs":["get","list"]}]',
+      'web/vault-tool-secrets [{"apiGroups":[""],"resources":["secrets","configmaps"],"verbs":["get","list"]}]',
+    ]);
+    const token = Object.fromEntries(
+      ds.filter((d) => d.kind === 'CronJob').map((d) => [d.metadata.name, d.spec.jobTemplate.spec.template.spec.automountServiceAccountToken]),
+    );
+    expect(token).toEqual({ 'vault-tool-verify': true, 'vault-tool-secrets': true, 'vault-tool-metrics': false });
+    // The contexts the plans name resolve, in the pods, to the cluster they run in.
+    const kubeconfig = parseAllDocuments(ds.find((d) => d.kind === 'ConfigMap')!.data.kubeconfig)[0]!.toJS();
+    expect(kubeconfig.contexts.map((c: { name: string }) => c.name).sort()).toEqual(['in-cluster', 'prod']);
+    expect(kubeconfig.users[0].user.tokenFile).toBe('/var/run/secrets/kubernetes.io/serviceaccount/token');
+    expect(r.stderr).toContain('the repository remote:backups is an rclone remote: the pods need its configuration (RCLONE_CONFIG_REMOTE_');
+  });
+
   it('the pod that puts the vault on the claim is a valid Pod', () => {
     const line = out.stdout.split('\n').find((l) => l.includes('run vault-tool-seed'))!;
     expect(line).toContain('--image=registry.example/vault-tool:0.1.0 --restart=Never');
@@ -338,7 +368,6 @@ describe('the schedule plan is strict', () => {
       ['paths: { vaultFile: secrets.vault }\njobs:\n  - { name: a, at: "0 2 * * *", postgres: {} }\n', 'paths.vaultFile: expected an absolute path'],
       ['jobs:\n  - { name: v, at: "0 6 1 */3 *", verify: { plan: /etc/vault-tool/verify.yaml, interval: 90d } }\n', 'jobs[0].verify.interval: unknown field'],
     ];
-    if (!dir) ({ dir, cleanup } = tempDir('vt-schedule-'));
     for (const [body, message] of cases) {
       writeFileSync(at('bad.yaml'), base + body);
       for (const kind of ['cron', 'systemd', 'k8s-cronjob']) {
@@ -357,6 +386,5 @@ describe('the schedule plan is strict', () => {
     const env = await cli(dir, ['--passphrase-env', 'P', 'schedule', 'cron', '--plan', 'ok.yaml']);
     expect(env.code).toBe(2);
     expect(env.stderr).toContain('a scheduled job reads the passphrase from a file, never from a variable');
-    chmodSync(at('ok.yaml'), 0o644);
   });
 });

@@ -94,7 +94,7 @@ export default function schedule(cmd: Command, ctx: Context): void {
     .action(async (o: { plan: string }, sub: Command) => {
       const l = await load(ctx, sub, o.plan);
       await readPlans(ctx, l, undefined);
-      ctx.io.stdout.write(cronFile(host(l)));
+      ctx.io.stdout.write(cronFile(host(ctx, l)));
     });
   cmd
     .command('systemd')
@@ -103,7 +103,7 @@ export default function schedule(cmd: Command, ctx: Context): void {
     .action(async (o: { plan: string }, sub: Command) => {
       const l = await load(ctx, sub, o.plan);
       await readPlans(ctx, l, undefined);
-      ctx.io.stdout.write(systemdText(host(l)));
+      ctx.io.stdout.write(systemdText(host(ctx, l)));
     });
   cmd
     .command('k8s-cronjob')
@@ -146,7 +146,9 @@ export default function schedule(cmd: Command, ctx: Context): void {
     });
 }
 
-function host(l: Loaded): HostSchedule {
+function host(ctx: Context, l: Loaded): HostSchedule {
+  const bin = l.plan.paths.bin;
+  if (bin && !existsSync(bin)) ctx.warn(`paths.bin ${bin} is not on this machine: the jobs fail unless it is where they run`);
   return {
     plan: l.plan,
     bin: l.plan.paths.bin ? [l.plan.paths.bin] : [process.execPath, script()],
