@@ -1,6 +1,10 @@
 export interface Postgres {
   env: Record<string, string>;
   bin: string;
+  dir: string;
+  data: string;
+  port: number;
+  log(): string;
   sql(sql: string, db?: string): string;
   stop(): void;
 }
@@ -8,10 +12,11 @@ export interface Redis {
   port: number;
   dir: string;
   cli(...args: string[]): string;
+  fill(n: number): void;
   stop(): void;
 }
 export function freePort(): Promise<number>;
 export function havePostgres(): boolean;
 export const haveRedis: () => boolean;
-export function startPostgres(): Promise<Postgres>;
+export function startPostgres(opts?: { initdb?: string[]; conf?: Record<string, string | number> }): Promise<Postgres>;
 export function startRedis(dir?: string): Promise<Redis>;

@@ -1,26 +1,15 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+// The one implementation of the throwaway servers is the demo's (src/cli/servers.ts), as built: the tests and benchmarks run it from dist/.
+import { freePort, startPostgres as start, startRedis } from '../../dist/servers.js';
+
+export { freePort, startRedis };
 
 /** Whether `name` runs; in CI a missing binary is a failure, not a skip. */
 function haveBinary(name, versionArgs = ['--version']) {
   const ok = !spawnSync(name, versionArgs, { stdio: 'ignore' }).error;
   if (!ok && process.env.CI === 'true') throw new Error(`${name} is required in CI but is not installed (.ci/run installs it)`);
   return ok;
-}
-
-/** A port nobody listens on right now. */
-export async function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => res(port));
-    });
-  });
 }
 
 /** Whether a real PostgreSQL can run here (in CI a missing one is a failure, not a skip). */
@@ -35,86 +24,8 @@ export function havePostgres() {
 export const haveRedis = () =>
   haveBinary('redis-server', ['--version']) && haveBinary('redis-cli', ['--version']) && haveBinary('redis-check-rdb', ['--version']);
 
-/**
- * A throwaway PostgreSQL cluster: initdb and pg_ctl from `pg_config
- * --bindir`, a free port, a socket and data folder in a temp folder (run as
- * the `postgres` user when root, since initdb refuses root), trust auth.
- */
-export async function startPostgres() {
-  const bin = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
-  const dir = mkdtempSync(join(tmpdir(), 'vt-pg-'));
-  chmodSync(dir, 0o755);
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }));
-    chownSync(dir, uid, gid);
-  }
-  const port = await freePort();
-  const as = (cmd, args) =>
-    asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' }) : execFileSync(cmd, args, { stdio: 'pipe' });
-  as(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-  as(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-o', `-p ${port} -k ${dir} -c listen_addresses= -c fsync=off`, '-l', join(dir, 'log'), '-w', 'start']);
-  const env = { PGHOST: dir, PGPORT: String(port), PGUSER: 'postgres', PATH: process.env.PATH ?? '' };
-  return {
-    env,
-    bin,
-    sql: (sql, db = 'postgres') => execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env, encoding: 'utf8' }).trim(),
-    stop: () => {
-      try {
-        as(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-m', 'immediate', 'stop']);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
-}
-
-/** A Redis on a free port with its folder in a temp folder (no persistence of its own). */
-export async function startRedis(dir) {
-  const d = dir ?? mkdtempSync(join(tmpdir(), 'vt-redis-'));
-  mkdirSync(d, { recursive: true });
-  const port = await freePort();
-  execFileSync('redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    d,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--repl-diskless-sync-delay',
-    '0',
-    '--daemonize',
-    'yes',
-    '--logfile',
-    join(d, 'redis.log'),
-    '--pidfile',
-    join(d, 'redis.pid'),
-  ]);
-  const cli = (...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
-  for (let i = 0; i < 100; i++) {
-    try {
-      if (cli('ping') === 'PONG') break;
-    } catch {
-      /* starting */
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    port,
-    dir: d,
-    cli,
-    stop: () => {
-      try {
-        cli('shutdown', 'nosave');
-      } catch {
-        /* already gone */
-      }
-      if (!dir) rmSync(d, { recursive: true, force: true });
-    },
-  };
+/** A throwaway PostgreSQL cluster in a temp folder of its own (removed when it stops); its environment carries PATH. */
+export async function startPostgres(opts = {}) {
+  const pg = await start(opts);
+  return { ...pg, env: { ...pg.env, PATH: process.env.PATH ?? '' } };
 }
