@@ -11,10 +11,18 @@ export default function backupVerify(cmd: Command, ctx: Context): void {
     .argument('[files...]')
     .option('--all', 'every backup in the repository')
     .option('--signing-key <file>', "this host's signing key, to record the verdict in each manifest")
-    .action(async (files: string[], o: RepoOptions & { all?: boolean; signingKey?: string }) => {
+    .option('--dry-run', 'say which backups would be read in full; read nothing and record nothing')
+    .action(async (files: string[], o: RepoOptions & { all?: boolean; signingKey?: string; dryRun?: boolean }) => {
       if (!files.length && !o.all) throw new VaultError('usage', 'which backups? name them (COMPONENT/FILE), or use --all');
       const repo = openRepo(ctx, o);
       const plan = await planVerify(repo, { ...(o.all ? {} : { names: files }), readData: true });
+      if (o.dryRun) {
+        const names = plan.backups.map((b) => `${b.component}/${b.file}`);
+        if (ctx.globals(cmd).json) return ctx.json({ dryRun: true, repo: plan.repo, read: names, stats: plan.stats });
+        for (const n of names) ctx.out(`read in full: ${n}`);
+        ctx.info(`dry run: ${plural(plan.stats.read, 'backup')} of ${plan.stats.components} component(s) would be read in full; nothing was read or recorded`);
+        return;
+      }
       const signing = loadSigningKey(signingKeyPath(ctx, o));
       const results = await verifyWithVault(repo, plan, { paths: ctx.paths(cmd), store: ctx.storeOptions(cmd) }, { env: ctx.io.env, signing, now: ctx.now() });
       const bad = results.filter((r) => r.verdict === 'failed');
