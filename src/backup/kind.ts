@@ -48,6 +48,8 @@ export interface BackupKind<Options = never> {
   only?: string;
   /** The word messages use for it ("a globals backup", "not a redis backup"). */
   label: string;
+  /** The extension of its dump files, before `.age` (`pgdump`, `rdb`, `tar`). */
+  ext: string;
   /** Makes a component ready to back up: its producer, and what the manifest records (the tool and its version, the source). */
   dump(o: Options, env: Env): Promise<Component>;
   /** What is wrong with a dump, from its first bytes and its size; null when nothing is. */
@@ -69,7 +71,6 @@ export interface Component {
   component: string;
   /** Its kind's name. */
   kind: string;
-  ext: string;
   producer: Producer;
   /** The tool that makes the dump and its version, for the manifest. */
   tool: { name: string; version: string; args: string[] };

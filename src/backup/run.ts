@@ -60,7 +60,7 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   checkComponent(c.component);
   const kind = kindNamed(c.kind);
   const started = ctx.now();
-  const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${c.ext}.age`;
+  const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
   const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
   const verifier = kind.verifier(ctx.env);
   const produced = await produce(c.producer, ctx.recipient.recipient, pending, {

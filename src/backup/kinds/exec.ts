@@ -20,7 +20,6 @@ async function dump(o: ExecOptions, env: Env): Promise<Component> {
   return {
     component: `exec/${o.name}`,
     kind: 'exec',
-    ext: 'bin',
     producer: { kind: 'process', command: o.command, args: o.args, env },
     tool: { name: o.command, version: '', args: shown },
     source: { command: o.command, machine: hostname() },
@@ -38,6 +37,7 @@ export const exec: BackupKind<ExecOptions> = {
   name: 'exec',
   folder: 'exec',
   label: 'exec',
+  ext: 'bin',
   dump,
   shape: (_h, size) => (size === 0 ? 'its output was empty' : null),
   verifier: () => ({ kind: 'discard', label: 'decrypt' }),

@@ -31,7 +31,6 @@ async function dump(o: FilesOptions, env: Env): Promise<Component> {
   return {
     component: `files/${o.name}`,
     kind: 'files',
-    ext: 'tar',
     producer: { kind: 'process', command: 'tar', args: ['-c', '-f', '-', '-C', o.base, '--', ...o.paths], env },
     tool: { name: 'tar', version, args: ['-c', '-C', o.base, ...o.paths] },
     source: { base: o.base, paths: o.paths.join(' '), machine: hostname() },
@@ -188,6 +187,7 @@ export const files: BackupKind<FilesOptions> = {
   name: 'files',
   folder: 'files',
   label: 'files',
+  ext: 'tar',
   dump,
   shape: (_head, size) => (size < 1024 || size % 512 !== 0 ? `its output (${size} bytes) is not a tar archive` : null),
   verifier: (env) => ({ kind: 'process', command: 'tar', args: ['-t', '-f', '-'], env, label: 'tar -t' }),

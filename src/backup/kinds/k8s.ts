@@ -22,7 +22,6 @@ async function dump(o: K8sOptions): Promise<Component> {
   return {
     component: `k8s/${o.name}`,
     kind: 'k8s',
-    ext: 'yaml',
     producer: { kind: 'stream', name: 'the Kubernetes API', open: o.open },
     tool: { name: 'vault-tool', version: 'k8s', args: o.namespaces },
     source: { context: o.context, namespaces: o.namespaces.join(' '), machine: hostname() },
@@ -41,6 +40,7 @@ export const k8s: BackupKind<K8sOptions> = {
   name: 'k8s',
   folder: 'k8s',
   label: 'k8s',
+  ext: 'yaml',
   dump,
   shape: (_h, size) => (size === 0 ? 'nothing was read' : null),
   verifier: () => ({ kind: 'inline', label: 'YAML', consume: checkYaml }),

@@ -16,7 +16,6 @@ async function dump(_o: Record<string, never>, env: Env): Promise<Component> {
   return {
     component: 'postgres/globals',
     kind: 'postgres-globals',
-    ext: 'sql',
     producer: { kind: 'process', command: 'pg_dumpall', args: ['--globals-only'], env },
     tool: { name: 'pg_dumpall', version, args: ['--globals-only'] },
     source: pgSource(env, '(cluster globals)'),
@@ -54,6 +53,7 @@ export const postgresGlobals: BackupKind<Record<string, never>> = {
   folder: 'postgres',
   only: 'postgres/globals',
   label: 'globals',
+  ext: 'sql',
   dump,
   shape: (head, size) =>
     size === 0

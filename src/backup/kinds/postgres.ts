@@ -251,7 +251,6 @@ async function dump(o: PostgresOptions, env: Env): Promise<Component> {
   return {
     component: componentForDatabase(database),
     kind: 'postgres',
-    ext: 'pgdump',
     producer: { kind: 'process', command: 'pg_dump', args: [...dumpArgs, ...(dbname ? ['--dbname', dbname] : [])], env },
     tool: { name: 'pg_dump', version, args: dumpArgs },
     source: pgSource(env, database),
@@ -379,6 +378,7 @@ export const postgres: BackupKind<PostgresOptions> = {
   name: 'postgres',
   folder: 'postgres',
   label: 'postgres',
+  ext: 'pgdump',
   dump,
   shape: (head, size) =>
     size < 32

@@ -30,7 +30,6 @@ async function dump(o: RedisOptions, env: Env): Promise<Component> {
   return {
     component: `redis/${o.name}`,
     kind: 'redis',
-    ext: 'rdb',
     producer: { kind: 'process', command: 'redis-cli', args: ['-h', o.host, '-p', o.port, '--no-auth-warning', '--rdb', '-'], env },
     tool: { name: 'redis-cli', version, args: ['--rdb', '-'] },
     source: { host: o.host, port: o.port, machine: hostname() },
@@ -87,6 +86,7 @@ export const redis: BackupKind<RedisOptions> = {
   name: 'redis',
   folder: 'redis',
   label: 'redis',
+  ext: 'rdb',
   dump,
   shape: (head, size) =>
     size < 9 ? `its output was ${size} bytes` : head.subarray(0, 5).toString('latin1') !== 'REDIS' ? 'its output is not an RDB file (no REDIS header)' : null,
