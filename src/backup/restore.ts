@@ -112,9 +112,9 @@ export function intoFile(out: string, force: boolean): Restorer {
  */
 export function restoreTarget(kind: BackupKind, req: RestoreRequest & { out?: string }, name: string): Restorer {
   if (req.out !== undefined) return intoFile(req.out, Boolean(req.force));
-  if (!kind.restore) throw new VaultError('usage', `${name} is a ${kind.name} backup; it is restored only into a file`, { code: 'restore-file-only' });
-  if (kind.restore.needs === 'database' && !req.database) throw new VaultError('usage', `${name}: into which database?`, { code: 'restore-no-target' });
-  if (kind.restore.needs === 'dir' && !req.dir) throw new VaultError('usage', `${name}: into which folder?`, { code: 'restore-no-target' });
+  if (!kind.restore) throw new VaultError('usage', `${name} is a ${kind.name} backup; it is restored only into a file`);
+  if (kind.restore.needs === 'database' && !req.database) throw new VaultError('usage', `${name}: into which database?`);
+  if (kind.restore.needs === 'dir' && !req.dir) throw new VaultError('usage', `${name}: into which folder?`);
   return kind.restore.target(req);
 }
 
