@@ -92,10 +92,10 @@ export function restoreStep(r: BackupRestore): Step {
         message: `${made}; ${scratch.planned(at, t)}`,
         run: async () => {
           await scratch.create(s.journal!, at, { ...t, onStart: (pid, l) => s.journal!.process(pid, l) });
-          const into_ = target();
+          const restorer = target();
           // The journal names the restore's processes: a database's by its restore, a folder by where it goes.
-          const label = kind.drill.scratch === 'database' ? into_.label : `restore into ${at}`;
-          const into = await restoreBackup(repo, m, key, into_, input.env, {
+          const label = kind.drill.scratch === 'database' ? restorer.label : `restore into ${at}`;
+          const into = await restoreBackup(repo, m, key, restorer, input.env, {
             timeoutMs: timeouts.restoreMs,
             callTimeoutMs: timeouts.toolMs,
             onStart: (pid: number) => s.journal!.process(pid, label),
