@@ -46,6 +46,8 @@ await build({
     'lib/age': 'src/lib/age.ts',
     'lib/escrow': 'src/lib/escrow.ts',
     'lib/k8s': 'src/lib/k8s.ts',
+    // The throwaway servers of the demo, which the tests and benchmarks start too (test/helpers/servers.mjs).
+    servers: 'src/cli/servers.ts',
   },
   outdir: 'dist',
   bundle: true,

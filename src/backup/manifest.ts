@@ -9,7 +9,6 @@ import { signBytes, verifyBytes, type SigningKey, type TrustedSigner } from './k
  * how, both sizes and SHA-256s, the key that opens it and the verification
  * result. Never credentials, never data.
  */
-export type Kind = 'postgres' | 'postgres-globals' | 'postgres-base' | 'postgres-wal' | 'redis' | 'files' | 'k8s' | 'exec';
 
 export interface Verification {
   at: string;
@@ -24,7 +23,8 @@ export interface ManifestBody {
   version: 1;
   id: string;
   component: string;
-  kind: Kind;
+  /** Its kind's name (`backup/kinds/`): postgres, postgres-globals, redis, files, k8s, exec. */
+  kind: string;
   /** The encrypted file, in the component's folder of the repository. */
   file: string;
   source: Record<string, string>;

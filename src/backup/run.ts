@@ -4,7 +4,9 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
-import { verifierFor, type Component } from './components.js';
+import { checkComponent } from './component.js';
+import type { Component } from './kind.js';
+import { findKind, kindNamed } from './kinds/index.js';
 import { backupKeys, backupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
 import { judge, produce, type Judged } from './pipeline.js';
@@ -55,12 +57,14 @@ async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> 
  * file and no manifest are left.
  */
 export async function backupComponent(ctx: BackupContext, c: Component): Promise<BackupManifest> {
+  checkComponent(c.component);
+  const kind = kindNamed(c.kind);
   const started = ctx.now();
-  const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${c.ext}.age`;
+  const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
   const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
-  const verifier = verifierFor(c.kind, ctx.env);
+  const verifier = kind.verifier(ctx.env);
   const produced = await produce(c.producer, ctx.recipient.recipient, pending, {
-    check: c.check,
+    check: kind.shape,
     verifier,
     ...(ctx.onProgress ? { onProgress: (n: number) => ctx.onProgress!(c.component, n, c.estimate) } : {}),
   });
@@ -279,7 +283,10 @@ export async function verifyBackup(
   if (!o.readData && !m.verification?.ok)
     return verdictOf(common, 'failed', `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}`);
   if (!o.readData) return verdictOf(common, 'ok', `manifest ${sig.message}; key ${m.keyId} held (v${key.version}); verified ${m.verification?.at}`);
-  const checker = verifierFor(m.kind, o.env);
+  const kind = findKind(m.kind);
+  // A kind this vault-tool does not know (a newer one made it) cannot be judged here.
+  if (!kind) return verdictOf(common, 'inconclusive', `could not be checked here: it is a ${m.kind} backup, a kind this vault-tool does not know`);
+  const checker = kind.verifier(o.env);
   let r: Judged;
   try {
     r = await judge(openFile(repo, b.component, b.file), [key.identity], checker);
@@ -325,7 +332,10 @@ export function mayRecordVerdict(check: BackupCheck, signing: SigningKey, doc: i
 export async function recordVerdict(repo: Repo, m: BackupManifest, check: BackupCheck, signing: SigningKey, now: Date): Promise<BackupManifest> {
   const { signature: _s, signer: _g, ...body } = m;
   const updated = signManifest(
-    { ...body, verification: { at: now.toISOString(), ok: check.ok, check: `full read (${verifierFor(m.kind, {}).label})`, message: check.message } },
+    {
+      ...body,
+      verification: { at: now.toISOString(), ok: check.ok, check: `full read (${findKind(m.kind)?.verifier({}).label ?? 'decrypt'})`, message: check.message },
+    },
     signing,
   );
   await writeManifest(repo, updated, true);

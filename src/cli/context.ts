@@ -79,10 +79,14 @@ export class Context {
     });
   }
 
-  stateFile(): string {
+  /** The state folder: VAULT_TOOL_STATE_DIR, else vault-tool under XDG_STATE_HOME (~/.local/state). */
+  stateDir(): string {
     const env = this.io.env;
-    const dir = env.VAULT_TOOL_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state'), 'vault-tool');
-    return join(dir, 'seen.json');
+    return env.VAULT_TOOL_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state'), 'vault-tool');
+  }
+
+  stateFile(): string {
+    return join(this.stateDir(), 'seen.json');
   }
 
   storeOptions(cmd: Command): StoreOptions {

@@ -8,6 +8,7 @@ import type { Listed, Repo } from '../backup/repo.js';
 import type { DrillPlan } from './plan.js';
 import type { JournalFile } from './journal.js';
 import type { Tools } from './scratch.js';
+import type { Target } from './targets.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -82,13 +83,11 @@ export interface DrillState {
   journal?: JournalFile;
   tools: Tools;
   /** Scratch targets an earlier, dead drill left, which the leftovers step removes before anything is restored. */
-  leftover: { databases: Set<string>; folders: string[]; namespaces: Set<string> };
+  leftover: Target[];
   listed?: Listed[];
   restored: RestoredBackup[];
-  /** Per scratch database restored: the backup in it (the tables check reads its table of contents). */
-  databases: Map<string, { repo: Repo; manifest: BackupManifest; key: BackupKey }>;
-  /** Scratch folders restored. */
-  folders: Set<string>;
+  /** Per scratch target restored into (a database's name, a folder's path): the backup in it, which its checks may read again. */
+  restoredInto: Map<string, { repo: Repo; manifest: BackupManifest; key: BackupKey }>;
   /** Scratch namespaces the Secrets were restored into (by the restore plan's namespace). */
   namespaces?: Record<string, string>;
   store(): StoreOptions;

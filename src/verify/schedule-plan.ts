@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { checkComponent } from '../backup/repo.js';
+import { checkComponent } from '../backup/component.js';
 import { VaultError } from '../errors/errors.js';
 import type { Duration } from '../vault/duration.js';
 import { parseYaml } from '../vault/yaml.js';

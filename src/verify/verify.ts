@@ -1,4 +1,4 @@
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { overall, type Verdict } from '../errors/verdict.js';
 import { fingerprint, type VaultDocument } from '../vault/document.js';
@@ -10,7 +10,8 @@ import type { VaultKey } from '../vault/keyfile.js';
 import { combineShares } from '../escrow/shares.js';
 import { idOfSecret } from '../escrow/escrow.js';
 import type { Share } from '../escrow/envelope.js';
-import { parseDestination, type DestOptions } from '../dest/dest.js';
+import type { DestOptions } from '../dest/dest.js';
+import { parseDestination } from '../dest/index.js';
 import { checkCanaries, type CanaryFinding } from './canary.js';
 import { checkKeyCopy, checkVaultCopy, copyVerdict, fetchCopy, fetchKeyCopy, unreadable, type CopyFinding } from './copies.js';
 import { checkDrift, driftVerdict, type DriftFinding } from './drift.js';
@@ -110,12 +111,9 @@ export function checkEntries(doc: VaultDocument): Check[] {
 }
 
 /** A copy given as a file path or `remote:path/file`. */
-function splitCopy(spec: string, cwd: string) {
-  const d = parseDestination(spec, cwd);
-  const file = d.kind === 'folder' ? basename(d.path) : basename(d.path);
-  const folder =
-    d.kind === 'folder' ? parseDestination(dirname(d.path), cwd) : parseDestination(`${d.remote}:${dirname(d.path) === '.' ? '' : dirname(d.path)}`, cwd);
-  return { dest: folder, file, location: spec };
+function splitCopy(spec: string, cwd: string, io: DestOptions) {
+  const { dest, name } = parseDestination(spec, cwd, io).parent();
+  return { dest, file: name, location: spec };
 }
 
 /** A copy that could not be read: its place out of reach from here (an rclone remote failing, an I/O error) is inconclusive; anything else, damaged. */
@@ -134,28 +132,28 @@ async function checkCopies(doc: VaultDocument, key: VaultKey, input: VerifyInput
     }
   };
   for (const c of input.registeredCopies === false ? [] : st.copies) {
-    const d = parseDestination(c.dest, cwd);
-    const location = `${c.kind === 'vault' ? 'vault' : 'key'} copy ${c.id} at ${d.kind === 'folder' ? `${d.path}/${c.file}` : `${d.remote}:${d.path ? `${d.path}/` : ''}${c.file}`}`;
+    const d = parseDestination(c.dest, cwd, input.dest);
+    const location = `${c.kind === 'vault' ? 'vault' : 'key'} copy ${c.id} at ${d.locate(c.file)}`;
     try {
       if (c.kind === 'key') {
-        out.push(await checkKeyCopy(doc, await fetchKeyCopy(d, c.file, input.dest), location, input.now, input.store.getPassphrase, c.createdAt, c.id));
+        out.push(await checkKeyCopy(doc, await fetchKeyCopy(d, c.file), location, input.now, input.store.getPassphrase, c.createdAt, c.id));
         continue;
       }
       const pair = c.pair ? st.copies.find((x) => x.id === c.pair) : undefined;
-      const pairBytes = pair ? await fetchCopy(parseDestination(pair.dest, cwd), pair.file, input.dest, LIMITS.keyFile).catch(() => null) : null;
-      out.push(checkVaultCopy(doc, await fetchCopy(d, c.file, input.dest, LIMITS.vaultFile), await keyFor({ pairBytes }), location, input.now, c.id));
+      const pairBytes = pair ? await fetchCopy(parseDestination(pair.dest, cwd, input.dest), pair.file, LIMITS.keyFile).catch(() => null) : null;
+      out.push(checkVaultCopy(doc, await fetchCopy(d, c.file, LIMITS.vaultFile), await keyFor({ pairBytes }), location, input.now, c.id));
     } catch (e) {
       out.push({ id: c.id, kind: c.kind, location, status: unreadable(e), message: `${location}: ${(e as Error).message}` });
     }
   }
   for (const c of [...input.plan.copies, ...(input.extraCopies ?? [])]) {
-    const v = splitCopy(c.vault, cwd);
+    const v = splitCopy(c.vault, cwd, input.dest);
     try {
-      const bytes = await fetchCopy(v.dest, v.file, input.dest, LIMITS.vaultFile);
+      const bytes = await fetchCopy(v.dest, v.file, LIMITS.vaultFile);
       let k = key;
       if (c.key) {
-        const kc = splitCopy(c.key, cwd);
-        const kb = await fetchKeyCopy(kc.dest, kc.file, input.dest);
+        const kc = splitCopy(c.key, cwd, input.dest);
+        const kb = await fetchKeyCopy(kc.dest, kc.file);
         out.push(await checkKeyCopy(doc, kb, `key copy ${c.key}`, input.now, input.store.getPassphrase));
         k = await keyFor({ pairBytes: kb?.bytes ?? null });
       }

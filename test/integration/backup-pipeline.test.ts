@@ -4,8 +4,10 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkDbname, componentForDatabase, parseConninfo, redactArgs } from '../../src/backup/components.js';
-import { checkComponent, sweepFolder } from '../../src/backup/repo.js';
+import { checkDbname, componentForDatabase, parseConninfo } from '../../src/backup/kinds/postgres.js';
+import { redactArgs } from '../../src/backup/redact.js';
+import { checkComponent } from '../../src/backup/component.js';
+import { sweepFolder } from '../../src/dest/folder.js';
 import { BIN, cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, startPostgres, type Postgres } from '../helpers/servers.mjs';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X25519Identity } from '../../src/age/x25519.js';
 import { loadSigningKey, type SigningKey } from '../../src/backup/keys.js';
-import { parseDestination } from '../../src/dest/dest.js';
+import { parseDestination } from '../../src/dest/index.js';
 import type { Repo } from '../../src/backup/repo.js';
 import { BaseReader } from '../../src/backup/wal/base-check.js';
 import { continuity, type ArchiveView } from '../../src/backup/wal/continuity.js';
@@ -291,7 +291,7 @@ describe('push and fetch on a folder repository (no server)', () => {
 
   beforeAll(() => {
     ({ dir, cleanup } = tempDir('vt-wal-'));
-    repo = { dest: parseDestination(join(dir, 'repo'), dir), io: { env: {} } };
+    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
     signing = loadSigningKey(join(dir, 'signing.key'));
     ctx = {
       repo,
@@ -408,8 +408,7 @@ describe.skipIf(!haveBinary('rclone', ['version']))('the archive on an rclone re
       const id = X25519Identity.generate();
       const signing = loadSigningKey(join(dir, 'signing.key'));
       const repo: Repo = {
-        dest: parseDestination(`off:${join(dir, 'remote')}`, dir),
-        io: { env: { PATH: process.env.PATH, RCLONE_CONFIG_OFF_TYPE: 'local' } },
+        dest: parseDestination(`off:${join(dir, 'remote')}`, dir, { env: { PATH: process.env.PATH, RCLONE_CONFIG_OFF_TYPE: 'local' } }),
       };
       const ctx: PushContext = {
         repo,

@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
 import { makeDir, makeDirs } from '../../fs/dirs.js';
-import { verifierFor } from '../components.js';
+import { kindNamed } from '../kinds/index.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import { consume, type Consumed } from '../pipeline.js';
 import { componentDest, openFile, type Repo } from '../repo.js';
@@ -236,9 +236,9 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
 /** The stored base backup opened once, read as often as needed from the same file (a remote one fetched once, still encrypted). */
 async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readable; close: () => void }> {
   const d = componentDest(repo, m.component);
-  let path = d.kind === 'folder' ? join(d.path, m.file) : '';
+  let path = d.localPath(m.file) ?? '';
   let cleanup: () => void = () => {};
-  if (d.kind !== 'folder') {
+  if (!path) {
     const dir = mkdtempSync(join(tmpdir(), 'vault-tool-restore-'));
     cleanup = () => rmSync(dir, { recursive: true, force: true });
     path = join(dir, 'base.age');
@@ -308,7 +308,7 @@ export async function executePitr(
   let made: string[] = [];
   let writing = false;
   try {
-    const checked = await consume(file.open(), [key.identity], verifierFor('postgres-base', env));
+    const checked = await consume(file.open(), [key.identity], kindNamed('postgres-base').verifier(env));
     if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
     made = makeDirs(plan.dataDir);
     writing = true;

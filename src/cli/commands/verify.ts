@@ -5,7 +5,7 @@ import { VaultError } from '../../errors/errors.js';
 import { readVault } from '../../vault/store.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseReadData, parseVerificationPlan, type VerificationPlan } from '../../verify/plan.js';
-import { parseDestination } from '../../dest/dest.js';
+import { parseDestination } from '../../dest/index.js';
 import { loadSigningKey } from '../../backup/keys.js';
 import type { Repo } from '../../backup/repo.js';
 import { mergeRpo, rpoForAll } from '../../backup/rpo.js';
@@ -128,7 +128,7 @@ export default function verify(cmd: Command, ctx: Context): void {
         ...(backupPlan
           ? {
               backups: async (doc) => {
-                const repo = { dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } };
+                const repo = { dest: parseDestination(backupPlan.repo, ctx.io.cwd, { env: ctx.io.env }) };
                 const signing = backupPlan.readData ? loadSigningKey(signingKeyPath(ctx, o)) : undefined;
                 const checked = await checkBackups(repo, doc, {
                   readData: backupPlan.readData,
