@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { makeDirs } from '../fs/dirs.js';
@@ -23,13 +23,26 @@ export interface DeferredRecord {
 
 const deferredFile = (stateFile: string, vaultId: string) => join(dirname(stateFile), 'evidence-deferred', `${vaultId}.jsonl`);
 const VAULT_ID = /^[0-9a-f]{32}$/;
+// The file is the tool's own: never written through a link (open fails on one).
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+const REPLACE = constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+function writeWith(file: string, flags: number, text: string): void {
+  const fd = openSync(file, flags, 0o600);
+  try {
+    const buf = Buffer.from(text);
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** Keeps a record for the next write; returns the file it is kept in. */
 export function deferEvidence(stateFile: string, vaultId: string, r: Omit<DeferredRecord, 'host' | 'pid'>): string {
   if (!VAULT_ID.test(vaultId)) throw new Error(`not a vault id: ${vaultId}`);
   const file = deferredFile(stateFile, vaultId);
   makeDirs(dirname(file));
-  appendFileSync(file, JSON.stringify({ ...r, host: hostname(), pid: process.pid }) + '\n', { mode: 0o600 });
+  writeWith(file, APPEND, JSON.stringify({ ...r, host: hostname(), pid: process.pid }) + '\n');
   return file;
 }
 
@@ -43,7 +56,8 @@ export function takeDeferred(stateFile: string, vaultId: string): { records: Def
   const file = deferredFile(stateFile, vaultId);
   let text: string;
   try {
-    if (statSync(file).size > 4 << 20) return null;
+    const st = lstatSync(file);
+    if (!st.isFile() || st.size > 4 << 20) return null;
     text = readFileSync(file, 'utf8');
   } catch {
     return null;
@@ -66,7 +80,7 @@ export function takeDeferred(stateFile: string, vaultId: string): { records: Def
       try {
         const now = readFileSync(file, 'utf8');
         if (now === text) rmSync(file, { force: true });
-        else if (now.startsWith(text)) writeFileSync(file, now.slice(text.length), { mode: 0o600 });
+        else if (now.startsWith(text)) writeWith(file, REPLACE, now.slice(text.length));
       } catch {
         /* gone already */
       }
