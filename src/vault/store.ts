@@ -308,7 +308,7 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
       );
     }
   }
-  deferred?.done();
+  await deferred?.done();
   await remember(paths, peekVault(sealed), opts, seen.seen !== undefined);
   if (counts) {
     const change = entriesChange(counts, doc);

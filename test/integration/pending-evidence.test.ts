@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, spawnCli, tempDir } from '../helpers/cli.js';
 import { addPendingEvidence, pendingEvidencePath } from '../../src/vault/pending-evidence.js';
+import { deferEvidence, takeDeferred } from '../../src/vault/deferred.js';
+import { acquireLock } from '../../src/fs/lock.js';
 
 /**
  * Evidence records waiting beside a key file (`<key>.evidence-pending.jsonl`):
@@ -106,6 +108,27 @@ describe('records beside a key file are changed only by the run that owns them',
       expect(left[0]!.data.operator).toBe(`op-${'abc'[winner]}`);
     }
   }, 120_000);
+});
+
+describe('records deferred in the state folder are kept and taken under the same lock', () => {
+  const settled = async (p: Promise<unknown>, ms = 300) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
+
+  it('a record kept while another process takes the earlier ones waits for it, and is never lost', async () => {
+    const state = join(dir, '.state/seen.json');
+    const id = 'cd'.repeat(16);
+    const file = await deferEvidence(state, id, { at: '2026-01-01T00:00:00.000Z', event: 'entry.get', data: { entry: 'a@1' }, why: 'read-only' });
+    const taken = takeDeferred(state, id)!;
+    expect(taken.records.map((r) => r.data.entry)).toEqual(['a@1']);
+    // Another process holds the file's lock (it is taking the records out): a new record waits for it.
+    const release = await acquireLock(file);
+    const second = deferEvidence(state, id, { at: '2026-01-01T00:00:01.000Z', event: 'entry.get', data: { entry: 'b@1' }, why: 'read-only' });
+    expect(await settled(second)).toBe(false);
+    const done = taken.done();
+    expect(await settled(done)).toBe(false);
+    release();
+    await Promise.all([second, done]);
+    expect(lines(file).map((r) => r.data.entry)).toEqual(['b@1']);
+  });
 });
 
 describe('only escrow.combine records of the expected form are carried into the authenticated log', () => {
