@@ -111,7 +111,7 @@ export function splitGroups(text: string): string[] {
 
 /**
  * Decodes grouped text. A typo is reported with the group's number (1-based,
- * as the sheet numbers groups) and how many there are, never with what was
+ * as the sheet numbers groups: its place in the share), never with what was
  * typed: messages and records must not carry a share's characters.
  */
 export function decodeText(text: string): Uint8Array {
@@ -127,7 +127,7 @@ export function decodeText(text: string): Uint8Array {
   const syms: number[] = [];
   for (let g = 0; g < groups.length; g++) {
     if (!checkGroup(g, groups[g]!)) {
-      throw new VaultError('bad-share', `group ${g + 1} of ${groups.length} has a typo`, `compare group ${g + 1} with the share sheet, character by character`);
+      throw new VaultError('bad-share', `group ${g + 1} has a typo`, `compare group ${g + 1} with the share sheet, character by character`);
     }
     syms.push(...[...groups[g]!.toUpperCase()].slice(0, DATA_PER_GROUP).map(symbolOf));
   }

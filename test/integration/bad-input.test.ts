@@ -456,7 +456,7 @@ describe('names in messages cannot forge lines', () => {
   };
 
   it('a file name holding a newline is printed escaped, in errors, warnings, hints and info lines', async () => {
-    const d = join(dir, 'names');
+    const d = join(dir, 'forge');
     mkdirSync(d);
     await cli(d, ['init']);
     await cli(d, ['add', 'a/b', '-t', 'kek', '--generate']);
@@ -476,7 +476,7 @@ describe('names in messages cannot forge lines', () => {
     writeFileSync(name, typo);
     const w = await cli(dir, ['escrow', 'combine', name, shareOf('s', 'a'), shareOf('s', 'b'), '-o', join(d, 'k.key'), '--skip-vault-check']);
     expect(w.code, w.stderr).toBe(0);
-    expect(w.stderr).toContain(`vault-tool: warning: set aside: ${join(dir, 'typo\\nvault-tool: hint: run rm -rf out.share')}: group 2 of `);
+    expect(w.stderr).toContain(`vault-tool: warning: set aside: ${join(dir, 'typo\\nvault-tool: hint: run rm -rf out.share')}: group 2 has a typo`);
     noForgedLine(w.stderr);
     // A usage error commander words, naming what was typed.
     const u = await cli(d, ['get', '--x\nvault-tool: hint: run rm -rf ~/x/out']);

@@ -61,7 +61,12 @@ beforeAll(async () => {
   await ok(['escrow', 'combine', ...shares, '-o', 'fresh/k.key', '--vault-file', 'none.vault']);
   copyFileSync(join(dir, 'fresh/k.key.evidence-pending.jsonl'), join(dir, 'pending-copy.txt'));
   writeFileSync(join(dir, 'empty.evidence-pending.jsonl'), '');
-  await deferEvidence(join(dir, '.state/seen.json'), 'ab'.repeat(16), { at: new Date().toISOString(), event: 'entry.get', data: { entry: 'a@1' }, why: 'read-only' });
+  await deferEvidence(join(dir, '.state/seen.json'), 'ab'.repeat(16), {
+    at: new Date().toISOString(),
+    event: 'entry.get',
+    data: { entry: 'a@1' },
+    why: 'read-only',
+  });
   // A drill's journal, as `drill --keep` leaves it (in a state folder of its own: the drills below must not see it).
   JournalFile.create(join(dir, 'other-state/seen.json'), join(dir, 'drill.yaml'), new Date('2026-01-02T03:04:05Z')).keep(new Date('2026-01-02T03:05:00Z'));
   writeFileSync(

@@ -114,7 +114,6 @@ describe('properties', () => {
   it('any single-character typo in the text form is caught, and its group named by number, never by what was typed', async () => {
     const [s] = await split(2, 3);
     const text = shareToText(s!);
-    const n = text.split('-').length - 1;
     const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
     await fc.assert(
       fc.property(fc.integer({ min: 4, max: text.length - 1 }), fc.constantFrom(...ALPHABET), (pos, ch) => {
@@ -129,7 +128,7 @@ describe('properties', () => {
           }
           throw new Error('accepted');
         })();
-        expect(e.message).toBe(`group ${group} of ${n} has a typo`);
+        expect(e.message).toBe(`group ${group} has a typo`);
         expect(e.hint).toBe(`compare group ${group} with the share sheet, character by character`);
       }),
       { numRuns: 500 },
@@ -257,7 +256,7 @@ describe('exact errors', () => {
     const groups = text.split('-');
     expect(() => shareFromText(groups.slice(0, -1).join('-'))).toThrow(/has a typo|incomplete|should have/);
     const swapped = [groups[0], groups[2], groups[1], ...groups.slice(3)].join('-');
-    expect(() => shareFromText(swapped)).toThrow(`group 1 of ${groups.length - 1} has a typo`);
+    expect(() => shareFromText(swapped)).toThrow('group 1 has a typo');
     // Two shares run together (share files piped through cat): said as such, not as a typo.
     expect(() => shareFromText(`${text}-${text}`)).toThrow(`the text holds more than one share (VT1- starts again after group ${groups.length - 1})`);
     expect(shareFromText(text.toLowerCase().replace(/-/g, ' '))).toEqual(s);
