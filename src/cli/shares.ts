@@ -43,7 +43,8 @@ async function loadShare(
     try {
       text = decrypt(raw, { identities: ids }).plaintext.toString('utf8');
     } catch (e) {
-      const err = e as VaultError;
+      if (!(e instanceof VaultError)) throw e;
+      const err = e;
       if (err.kind === 'wrong-key')
         return {
           name: path,
@@ -53,7 +54,7 @@ async function loadShare(
         };
       return {
         name: path,
-        kind: err.kind ?? 'integrity',
+        kind: err.kind,
         reason: `${path}: ${err.message}`,
         hint: "the encrypted share file is damaged: use the custodian's other copy, or type the share from their sheet",
       };
@@ -204,15 +205,11 @@ async function promptShares(ctx: Context): Promise<Share[]> {
   }
 }
 
-/** Shares typed by custodians: one at a time at a prompt on a terminal, else blank-line-separated on stdin; the first block that does not read stops here. */
-export async function typedShares(ctx: Context): Promise<Share[]> {
-  const all = await typedShareInputs(ctx);
-  const bad = all.find(isUnreadable);
-  if (bad) throw new VaultError('bad-share', bad.reason, bad.hint);
-  return all as Share[];
-}
-
-/** Shares typed by custodians, as typedShares, but a block on stdin that does not read is handed on as unreadable (set aside when the others are enough). */
+/**
+ * Shares typed by custodians: one at a time at a prompt on a terminal, else
+ * one after another on stdin; a block on stdin that does not read is handed
+ * on as unreadable (set aside when the others are enough).
+ */
 export async function typedShareInputs(ctx: Context): Promise<ShareInput[]> {
   if (ctx.io.stdinIsTTY) return promptShares(ctx);
   const text = (await ctx.stdin('shares', LIMITS.text)).toString('utf8');
