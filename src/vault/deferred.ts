@@ -49,7 +49,7 @@ export async function deferEvidence(stateFile: string, vaultId: string, r: Omit<
   const file = deferredFile(stateFile, vaultId);
   makeDirs(dirname(file));
   sweepTempFiles(file);
-  const release = await acquireLock(file, 5_000);
+  const release = await acquireLock(file, 5_000, `the deferred evidence ${file}`);
   try {
     writeWith(file, APPEND, JSON.stringify({ ...r, host: hostname(), pid: process.pid }) + '\n');
   } finally {

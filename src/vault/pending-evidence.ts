@@ -128,7 +128,7 @@ const notPending = (file: string) =>
 /** Runs `f` on the file's text under its lock and writes what it returns (null: remove the file). */
 async function rewrite(file: string, f: (text: string) => string | null): Promise<void> {
   refuseLink(file, WHAT);
-  const release = await acquireLock(file);
+  const release = await acquireLock(file, 10_000, `the pending evidence ${file}`);
   try {
     sweepTempFiles(file);
     const next = f(readText(file));
