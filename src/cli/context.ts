@@ -9,6 +9,7 @@ import type { VaultDocument } from '../vault/document.js';
 import { copiesBehind } from '../verify/state.js';
 import { resolvePaths } from '../fs/target.js';
 import { readAll, type Io } from './io.js';
+import { writeMessage } from './report.js';
 
 export interface GlobalOptions {
   vaultFile?: string;
@@ -146,16 +147,17 @@ export class Context {
     else this.io.stdout.write(JSON.stringify(value) + '\n');
   }
 
+  /** Messages go through writeMessage (report.ts): secret values hidden, then control characters escaped. */
   warn(message: string): void {
-    this.io.stderr.write(`vault-tool: warning: ${this.scrub(message)}\n`);
+    writeMessage(this.io, 'warning', this.scrub(message));
   }
 
   hint(message: string): void {
-    this.io.stderr.write(`vault-tool: hint: ${this.scrub(message)}\n`);
+    writeMessage(this.io, 'hint', this.scrub(message));
   }
 
   info(message: string): void {
-    this.io.stderr.write(this.scrub(message) + '\n');
+    writeMessage(this.io, 'info', this.scrub(message));
   }
 
   /**

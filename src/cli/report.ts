@@ -46,6 +46,8 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'kit-not-built': 'build vault-tool first (`npm run build` in its source tree), or install its package, which ships the kit',
   'reshare-still-pending': 'run `vault-tool rekey --abort` to drop it, or `vault-tool escrow reshare --rekey` again to go on',
   'bad-share': 'check each share with `vault-tool escrow check SHARE --manifest manifest.json`',
+  'no-shares':
+    'name the share files (vault-tool escrow combine -o vault.key A.share B.share …), or type the shares on a terminal; piped on stdin, give them one after another',
   'share-sets-ambiguous': 'give the shares of one set only: `vault-tool escrow status` names the current set (or --manifest keeps only the shares it lists)',
   'k8s-skipped-type': 'pass --include-all-types to import it',
   'k8s-import-which': 'name Secrets, or use -l SELECTOR, -A, or --from-file FILE',
@@ -138,14 +140,47 @@ export function hintFor(e: VaultError): string | undefined {
   return (typeof h === 'function' ? h(e.data ?? {}) : h) ?? e.hint;
 }
 
+/** Characters that would let a name printed in a message start a new line, erase or reorder what the terminal shows. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
+
+/**
+ * Control characters as visible escapes (a newline as `\n`, others as
+ * `\xNN` or `\uNNNN`): a file name holding a newline cannot split a
+ * message, nor forge a `vault-tool: hint:` line under it.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
+}
+
+export type MessageKind = 'error' | 'warning' | 'hint' | 'info';
+
+/**
+ * Writes one message to stderr as one line: `vault-tool: error: …`,
+ * `vault-tool: warning: …`, `vault-tool: hint: …`, or a plain line (info).
+ * Every message the CLI prints goes through here, its control characters
+ * escaped, so no call site can print a name raw.
+ */
+export function writeMessage(io: Pick<Io, 'stderr'>, kind: MessageKind, message: string): void {
+  io.stderr.write(`${kind === 'info' ? '' : `vault-tool: ${kind}: `}${escapeControl(message)}\n`);
+}
+
+/** A usage error as commander words it, on one line (its "did you mean" suggestion on the next). */
+export function commanderMessage(text: string): string {
+  return `vault-tool: ${text.replace(/\n$/, '').split('\n(Did you mean ').map(escapeControl).join('\n(Did you mean ')}\n`;
+}
+
 /**
  * Turns whatever a command threw into one error line, a hint line where one
  * helps, and an exit code. `scrub` hides the secret values the run handled
  * (a tool's error output quoting them).
  */
 export function reportError(e: unknown, io: Io, scrub: (text: string) => string = (t) => t): number {
-  const raw = io.stderr;
-  io = { ...io, stderr: { write: (s: string | Uint8Array) => raw.write(typeof s === 'string' ? scrub(s) : s) } };
+  // Secret values are hidden first, then control characters escaped (writeMessage).
+  const say = (kind: MessageKind, message: string) => writeMessage(io, kind, scrub(message));
   if (e instanceof CommanderError) {
     // Help and version exit through here with code 0; usage errors were already printed by commander.
     return e.exitCode === 0 ? 0 : EXIT_CODES.usage.code;
@@ -153,10 +188,10 @@ export function reportError(e: unknown, io: Io, scrub: (text: string) => string 
   if (e instanceof VaultError) {
     // restore_command asks for files that may not exist: their absence is an exit status, not a message.
     if (e.code === 'wal-absent') return exitCodeFor(e.kind);
-    io.stderr.write(`vault-tool: error: ${e.message}\n`);
+    say('error', e.message);
     const hint = hintFor(e);
-    if (hint) io.stderr.write(`vault-tool: hint: ${hint}\n`);
-    if (io.env.VAULT_TOOL_DEBUG === '1') io.stderr.write(`${e.stack}\n`);
+    if (hint) say('hint', hint);
+    if (io.env.VAULT_TOOL_DEBUG === '1') io.stderr.write(`${scrub(String(e.stack))}\n`);
     return e instanceof ExitCodeError ? e.exitCode : exitCodeFor(e.kind);
   }
   const err = e as NodeJS.ErrnoException;
@@ -170,14 +205,15 @@ export function reportError(e: unknown, io: Io, scrub: (text: string) => string 
       EROFS: 'read-only file system',
     }[err.code];
     const where = err.path ? ` (${err.syscall ? `${err.syscall} ` : ''}${err.path})` : '';
-    io.stderr.write(`vault-tool: error: ${what}${where}\n`);
+    say('error', `${what}${where}`);
     return EXIT_CODES.io.code;
   }
   if (err?.name === 'ExitPromptError') {
-    io.stderr.write('vault-tool: error: interrupted\n');
+    say('error', 'interrupted');
     return EXIT_CODES.interrupted.code;
   }
-  io.stderr.write(`vault-tool: error: unexpected: ${err?.message ?? String(e)}\n`);
-  io.stderr.write(io.env.VAULT_TOOL_DEBUG === '1' ? `${err?.stack}\n` : 'vault-tool: hint: rerun with VAULT_TOOL_DEBUG=1 for details\n');
+  say('error', `unexpected: ${err?.message ?? String(e)}`);
+  if (io.env.VAULT_TOOL_DEBUG === '1') io.stderr.write(`${scrub(String(err?.stack))}\n`);
+  else say('hint', 'rerun with VAULT_TOOL_DEBUG=1 for details');
   return EXIT_CODES.internal.code;
 }

@@ -97,7 +97,7 @@ export class JournalFile implements ScratchJournal {
   }
 
   save(): void {
-    writeFileAtomic(this.path, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
+    writeFileAtomic(this.path, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600, ownFile: 'the drill journal' });
   }
 
   /** Records a target before it is created; returns the entry, to mark it created. */

@@ -1,7 +1,7 @@
 import type { VaultKey } from '../vault/keyfile.js';
 import type { VaultDocument } from '../vault/document.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
-import type { Share } from '../escrow/envelope.js';
+import type { ShareInput } from '../escrow/combine.js';
 import type { BackupKey } from '../backup/keys.js';
 import type { BackupManifest } from '../backup/manifest.js';
 import type { Listed, Repo } from '../backup/repo.js';
@@ -29,7 +29,8 @@ export interface DrillInput {
   store: StoreOptions;
   plan: DrillPlan;
   planInfo: { path: string; sha256: string };
-  shares: Share[];
+  /** The shares brought; one that could not be read is set aside, and named, when the others are enough. */
+  shares: ShareInput[];
   /** The restore plan's text, when the drill plan has a kubernetes section. */
   k8sPlanText?: string;
   /** The restore policy in force (it applies to the drill's context like any other). */

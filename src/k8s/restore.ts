@@ -316,7 +316,8 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
         case 'recreate': {
           const live = lives[i]!.live!;
           if (write) {
-            // The delete goes ahead only if the create that follows it will be allowed (RBAC, admission, validation).
+            // The delete goes ahead only if the create that follows it will be allowed (RBAC, admission, validation):
+            // the check is a dry run of that very request (a create, POST), so no other verb is needed after the delete.
             try {
               await port.checkCreate(d.obj);
             } catch (e) {
@@ -326,7 +327,7 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
             }
             await port.deleteSecret(r.namespace, r.name, { uid: live.metadata.uid, resourceVersion: live.metadata.resourceVersion }, opts.dryRun === 'server');
             try {
-              if (opts.dryRun === 'none') await port.applySecret(d.obj, { force: false, dryRun: false });
+              if (opts.dryRun === 'none') await port.createSecret(d.obj);
             } catch (e) {
               const err = e instanceof VaultError ? e : new VaultError('internal', String((e as Error)?.message ?? e));
               r.action = 'deleted-not-recreated';

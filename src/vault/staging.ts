@@ -48,7 +48,7 @@ export function writeStagingMarker(stateFile: string, m: Omit<StagingMarker, 've
   makeDirs(dir);
   const path = join(dir, `${process.pid}.${randomHex(4)}.json`);
   const marker: StagingMarker = { version: 1, pid: process.pid, host: hostname(), ...m };
-  writeFileAtomic(path, JSON.stringify(marker) + '\n');
+  writeFileAtomic(path, JSON.stringify(marker) + '\n', { ownFile: 'the staging marker' });
   return () => removeQuietly(path);
 }
 

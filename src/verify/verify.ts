@@ -7,9 +7,8 @@ import { LIMITS } from '../fs/read.js';
 import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { entryType } from '../vault/types.js';
 import type { VaultKey } from '../vault/keyfile.js';
-import { combineShares } from '../escrow/shares.js';
+import { combineShares, type ShareInput } from '../escrow/shares.js';
 import { idOfSecret } from '../escrow/escrow.js';
-import type { Share } from '../escrow/envelope.js';
 import type { DestOptions } from '../dest/dest.js';
 import { parseDestination } from '../dest/index.js';
 import { checkCanaries, type CanaryFinding } from './canary.js';
@@ -50,7 +49,8 @@ export interface VerifyInput {
   dest: DestOptions;
   sources: SourceContext;
   /** Shares brought by custodians: combined in memory, never written. */
-  shares?: Share[];
+  /** Shares custodians brought; one that could not be read is set aside (a failed check of its own) when the others are enough. */
+  shares?: ShareInput[];
   backups?: (doc: VaultDocument, key: VaultKey) => Promise<BackupFinding[]>;
   /** Check the copies registered in the vault (default true; a drill, far from them, does not). */
   registeredCopies?: boolean;
@@ -219,7 +219,8 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
             : `the shares were combined and recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split`,
         ),
       );
-      r.bad.forEach((b, i) => checks.push(check('shares', `share ${b.index} (${b.label})`, 'failed', r.reasons[i]!)));
+      // Every share set aside (unreadable, of another set, given twice, not fitting) is a failure of its own.
+      for (const a of r.setAside) checks.push(check('shares', a.share ? `share ${a.share.index} (${a.share.label})` : a.name, 'failed', a.reason));
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
       checks.push(check('shares', 'shares', 'failed', e.message));

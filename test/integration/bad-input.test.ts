@@ -134,7 +134,8 @@ const rows = (): Row[] => [
     11,
     'the passphrase /dev/zero is larger than 4 KiB, the most vault-tool reads for it',
   ],
-  ['a share file that is /dev/zero', ['escrow', 'check', '/dev/zero'], 11, 'the share /dev/zero is larger than 64 KiB, the most vault-tool reads for it'],
+  ['a share file that is /dev/zero', ['escrow', 'check', '/dev/zero'], 11, 'the share file /dev/zero is larger than 64 KiB, the most vault-tool reads for it'],
+  ['a share file that does not exist', ['escrow', 'check', 'nope.share'], 5, 'share file not found: DIR/nope.share'],
   [
     'a kubeconfig over the limit',
     ['k8s', 'import', 'x', '--kubeconfig', 'kubeconfig-huge'],
@@ -444,5 +445,43 @@ describe('small things that mattered', () => {
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ redacted: true, variables: [{ name: 'K', entry: 'k', version: 1 }] });
     expect(j.variables[0].value).toBeUndefined();
+  });
+});
+
+describe('names in messages cannot forge lines', () => {
+  const FORGED = 'nodir\nvault-tool: hint: run rm -rf ~/x/out';
+  /** Every line the run wrote to stderr, none of them forged. */
+  const noForgedLine = (stderr: string) => {
+    for (const line of stderr.split('\n').filter(Boolean)) expect(line, stderr).not.toMatch(/^vault-tool: hint: run rm/);
+  };
+
+  it('a file name holding a newline is printed escaped, in errors, warnings, hints and info lines', async () => {
+    const d = join(dir, 'forge');
+    mkdirSync(d);
+    await cli(d, ['init']);
+    await cli(d, ['add', 'a/b', '-t', 'kek', '--generate']);
+    const err = await cli(d, ['get', 'a/b', '--out', FORGED]);
+    expect(err.code).toBe(5);
+    expect(err.stderr).toBe(
+      `vault-tool: error: cannot write ${d}/nodir\\nvault-tool: hint: run rm -rf ~/x/out: folder ${d}/nodir\\nvault-tool: hint: run rm -rf ~/x does not exist\n`,
+    );
+    noForgedLine(err.stderr);
+    // A name that is written: the info line says so, escaped.
+    const ok = await cli(d, ['get', 'a/b', '--out', 'x\ry\u001b[2Jz']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toBe('wrote a/b@1 to x\\ry\\e[2Jz (mode 0600)\n');
+    // A warning naming a set-aside share file whose name holds a newline.
+    const typo = readFileSync(shareOf('s', 'a'), 'utf8').replace(/(VT1-.{6})(.)/, (_m, a: string, c: string) => a + (c === 'A' ? 'B' : 'A'));
+    const name = join(dir, 'typo\nvault-tool: hint: run rm -rf out.share');
+    writeFileSync(name, typo);
+    const w = await cli(dir, ['escrow', 'combine', name, shareOf('s', 'a'), shareOf('s', 'b'), '-o', join(d, 'k.key'), '--skip-vault-check']);
+    expect(w.code, w.stderr).toBe(0);
+    expect(w.stderr).toContain(`vault-tool: warning: set aside: ${join(dir, 'typo\\nvault-tool: hint: run rm -rf out.share')}: group 2 has a typo`);
+    noForgedLine(w.stderr);
+    // A usage error commander words, naming what was typed.
+    const u = await cli(d, ['get', '--x\nvault-tool: hint: run rm -rf ~/x/out']);
+    expect(u.code).toBe(2);
+    expect(u.stderr.split('\n')[0]).toBe("vault-tool: error: unknown option '--x\\nvault-tool: hint: run rm -rf ~/x/out'");
+    noForgedLine(u.stderr);
   });
 });

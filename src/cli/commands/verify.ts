@@ -19,7 +19,7 @@ import { vaultStatus } from '../../verify/status.js';
 import { recordVerification, runVerification } from '../../verify/verify.js';
 import { table, type Context } from '../context.js';
 import { collect, plural, seconds } from '../options.js';
-import { readShare } from '../shares.js';
+import { readShares } from '../shares.js';
 import { hintText } from '../report.js';
 import { copyVerdict } from '../../verify/copies.js';
 
@@ -94,8 +94,8 @@ export default function verify(cmd: Command, ctx: Context): void {
       // Checked before the run, so a refused output leaves no record of a report nobody got.
       if (o.report) ctx.checkOut(o.report, 'report', false);
       if (o.prometheus) ctx.checkOut(o.prometheus, 'metrics', false);
-      const shares = [];
-      for (const f of o.shares ?? []) shares.push(await readShare(ctx, f, o.identity ?? []));
+      // A share that does not read is set aside (a failed check in the report), never the end of the run.
+      const shares = o.shares?.length ? await readShares(ctx, o.shares, o.identity ?? []) : [];
       if (o.repo) plan.backups = { repo: o.repo, readData: plan.backups?.readData ?? false };
       if (o.readData !== undefined) {
         if (!plan.backups) throw new VaultError('usage', '--read-data needs a backup repository: --repo DEST, or backups.repo in the plan');
