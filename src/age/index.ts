@@ -41,3 +41,5 @@ export function derive(ikm: Uint8Array, info: string, length = 32): Buffer {
   return Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), info, length));
 }
 export { encryptStream, decryptStream, type StreamOptions } from './bulk.js';
+export { encryptBulk, decryptBulk, type BulkOptions, type BulkResult, type BulkDigest } from './bulk-run.js';
+export type { BulkInput, BulkOutput } from './io.js';

@@ -1,50 +1,57 @@
 import type { Worker } from 'node:worker_threads';
 import type * as WorkerThreads from 'node:worker_threads';
+import { openChunks, sealChunks, type Opened } from './kernel.js';
+import { makeRelease } from './release.js';
 
 // Fetched when a pool first starts: most commands never stream, and loading worker_threads costs start-up time.
 const workerThreads = () => process.getBuiltinModule('node:worker_threads') as typeof WorkerThreads;
-import { openChunks, sealChunks, type Opened } from './kernel.js';
 
 /**
  * A small pool of worker threads that seal or open batches of STREAM chunks
- * for one stream (each has the stream's payload key). The worker's code is
- * the kernel's own source text, evaluated in the worker, so the same code
- * runs from the sources and from the bundle, with no file to find. Input
- * buffers go to a worker and come back (transferred, not copied); output
- * buffers are the worker's, handed over. A worker is referenced only while
- * it has work, so an abandoned idle stream never holds the process open.
+ * for one stream (each has the stream's payload key). The batches live in
+ * one SharedArrayBuffer the stream owns (see pump.ts): a job names a slot,
+ * the worker reads the slot's input and writes its output in place, so
+ * nothing is copied or allocated per batch on either side. The worker's code
+ * is the kernel's own source text, evaluated in the worker, so the same code
+ * runs from the sources and from the bundle, with no file to find. A worker
+ * is referenced only while it has work, so an abandoned idle stream never
+ * holds the process open.
  */
 const SOURCE = `'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, MessageChannel } = require('node:worker_threads');
 const c = require('node:crypto');
 const sealChunks = (${sealChunks.toString()});
 const openChunks = (${openChunks.toString()});
+const release = (${makeRelease.toString()})(MessageChannel);
+const { mem, inCap, outCap, seal } = workerData;
 const key = Buffer.from(workerData.key);
+const stride = inCap + outCap;
 parentPort.on('message', (m) => {
-  const input = new Uint8Array(m.buf, 0, m.len);
-  if (m.seal) {
-    const out = sealChunks(c, key, m.counter, input, m.final);
-    parentPort.postMessage({ id: m.id, buf: m.buf, out }, [m.buf, out.buffer]);
-  } else {
-    const r = openChunks(c, key, m.counter, input, m.final);
-    parentPort.postMessage({ id: m.id, buf: m.buf, out: r.out, chunks: r.chunks, last: r.last, failure: r.failure, at: r.at }, [m.buf, r.out.buffer]);
-  }
+  const input = new Uint8Array(mem, m.slot * stride, m.len);
+  const out = new Uint8Array(mem, m.slot * stride + inCap, outCap);
+  if (seal) parentPort.postMessage({ id: m.id, len: sealChunks(c, key, m.counter, input, m.final, out, release) });
+  else parentPort.postMessage({ id: m.id, opened: openChunks(c, key, m.counter, input, m.final, out, release) });
 });
 `;
 
+/** One batch: the slot holding it, its input length, its first chunk's counter, whether it ends the stream. */
 export interface Job {
-  seal: boolean;
-  counter: number;
-  /** The batch: a whole ArrayBuffer the caller gives up until the job settles (it comes back as `buf`). */
-  buf: ArrayBuffer;
+  slot: number;
   len: number;
+  counter: number;
   final: boolean;
 }
 
+/** Sealing: the bytes written to the slot's output. Opening: what verified. */
 export interface Done {
-  buf: ArrayBuffer;
-  sealed?: Buffer;
+  len: number;
   opened?: Opened;
+}
+
+export interface Memory {
+  mem: SharedArrayBuffer;
+  inCap: number;
+  outCap: number;
 }
 
 interface Slot {
@@ -57,28 +64,23 @@ export class ChunkWorkers {
   private nextId = 0;
   private closed = false;
 
-  constructor(size: number, key: Uint8Array) {
+  constructor(size: number, key: Uint8Array, seal: boolean, memory: Memory) {
     for (let i = 0; i < size; i++) {
-      // A small young generation: the cipher's per-chunk buffers are freed at the next scavenge instead of piling up.
+      // A small heap: the kernel allocates little that outlives a chunk (the cipher's buffers are released at once).
       const worker = new (workerThreads().Worker)(SOURCE, {
         eval: true,
-        workerData: { key: Uint8Array.from(key) },
+        workerData: { key: Uint8Array.from(key), seal, ...memory },
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
       });
       const slot: Slot = { worker, jobs: new Map() };
       worker.unref();
-      worker.on(
-        'message',
-        (m: { id: number; buf: ArrayBuffer; out: Uint8Array; chunks?: number; last?: boolean; failure?: Opened['failure']; at?: number }) => {
-          const job = slot.jobs.get(m.id);
-          if (!job) return;
-          slot.jobs.delete(m.id);
-          if (slot.jobs.size === 0) worker.unref();
-          const out = Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength);
-          if (m.chunks === undefined) job.resolve({ buf: m.buf, sealed: out });
-          else job.resolve({ buf: m.buf, opened: { out, chunks: m.chunks, last: m.last!, failure: m.failure!, at: m.at! } });
-        },
-      );
+      worker.on('message', (m: { id: number; len?: number; opened?: Opened }) => {
+        const job = slot.jobs.get(m.id);
+        if (!job) return;
+        slot.jobs.delete(m.id);
+        if (slot.jobs.size === 0) worker.unref();
+        job.resolve(m.opened ? { len: m.opened.len, opened: m.opened } : { len: m.len! });
+      });
       const fail = (e: Error) => {
         for (const j of slot.jobs.values()) j.reject(e);
         slot.jobs.clear();
@@ -99,7 +101,7 @@ export class ChunkWorkers {
     return new Promise((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject });
       if (slot.jobs.size === 1) slot.worker.ref();
-      slot.worker.postMessage({ id, ...job }, [job.buf]);
+      slot.worker.postMessage({ id, ...job });
     });
   }
 
