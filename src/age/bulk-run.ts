@@ -88,6 +88,7 @@ async function run(
     throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    src.end?.();
     await pump.close();
   }
 }
@@ -130,9 +131,9 @@ export async function encryptBulk(input: BulkInput, output: BulkOutput, opts: Om
   const pump = new Pump(true, opts, src.size);
   pump.start(payloadKey(fileKey, nonce));
   const submit = (b: Batch, final: boolean) => {
-    pump.submit(b, final);
-    // Hashed here while a worker seals the same bytes.
+    // Hashed before the batch goes to a worker (its memory goes with it); the worker seals the one before meanwhile.
     plain.add(b.input.subarray(0, b.len));
+    pump.submit(b, final);
   };
   await run(
     pump,
@@ -220,8 +221,8 @@ export async function decryptBulk(input: BulkInput, output: BulkOutput, opts: De
           end = have < pump.inCap;
         }
         b.len = have;
-        pump.submit(b, end);
         cipher.add(b.input.subarray(0, have));
+        pump.submit(b, end);
         if (end) return;
         b = await take(pump, wait);
         have = 0;

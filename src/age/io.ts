@@ -1,4 +1,5 @@
-import { fstat, read, write } from 'node:fs';
+import { closeSync, fstat, fstatSync, openSync, read, write } from 'node:fs';
+import type * as Net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 
 /**
@@ -16,6 +17,8 @@ export interface Source {
   size?: number;
   /** The run failed: a stream is destroyed with the cause (a descriptor is the caller's to close). */
   fail(e: Error): void;
+  /** The run is over: what the source opened of its own is closed. */
+  end?(): void;
 }
 
 export interface Sink {
@@ -40,6 +43,10 @@ function writeOnce(fd: number, buf: Buffer, off: number, len: number): Promise<n
 
 export async function fdSource(fd: number): Promise<Source> {
   const st = await new Promise<import('node:fs').Stats | null>((res) => fstat(fd, (e, s) => res(e ? null : s)));
+  if (st?.isFIFO()) {
+    const pipe = pipeSource(fd);
+    if (pipe) return pipe;
+  }
   return {
     ...(st?.isFile() ? { size: st.size } : {}),
     async fill(buf, off, len) {
@@ -83,6 +90,105 @@ export function fdSink(fd: number): Sink {
     },
     end: async () => undefined,
     fail: () => undefined,
+  };
+}
+
+/** Bytes one read from a pipe may bring (the kernel's pipe buffer is 64 KiB unless enlarged). */
+const PIPE_READ = 256 << 10;
+
+/**
+ * A pipe, read as the event loop sees data arrive (as process.stdin is), not
+ * by a blocking read on the thread pool: a pipe gives at most its 64 KiB
+ * buffer per read, and a round trip to the pool for every 64 KiB would cost
+ * more than the read. libuv makes the descriptor it reads non-blocking and
+ * closes it at the end, so it reads its own: the pipe opened again through
+ * /proc/self/fd (a new open file description; the caller's is left as it
+ * was). null where that is not possible (no /proc): the caller reads on the
+ * thread pool instead.
+ */
+function pipeSource(fd: number): Source | null {
+  let own: number;
+  try {
+    own = openSync(`/proc/self/fd/${fd}`, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    if (!fstatSync(own).isFIFO()) throw new Error('not a pipe');
+  } catch {
+    closeSync(own);
+    return null;
+  }
+  const net = process.getBuiltinModule('node:net') as typeof Net;
+  const landing = Buffer.allocUnsafe(PIPE_READ);
+  /** Bytes read into `landing` and not yet handed out, from `at`. */
+  let left = 0;
+  let at = 0;
+  let ended = false;
+  let error: Error | null = null;
+  let want: { buf: Buffer; off: number; len: number; n: number; done: (n: number) => void; fail: (e: Error) => void } | null = null;
+  /** Hands out what `landing` holds; true once the pending fill is satisfied. */
+  const serve = (): boolean => {
+    const w = want!;
+    const k = Math.min(left, w.len - w.n);
+    landing.copy(w.buf, w.off + w.n, at, at + k);
+    w.n += k;
+    at += k;
+    left -= k;
+    if (w.n < w.len) return false;
+    want = null;
+    w.done(w.n);
+    return true;
+  };
+  const settle = () => {
+    const w = want;
+    if (!w) return;
+    want = null;
+    if (error) w.fail(error);
+    else w.done(w.n);
+  };
+  // onread (libuv reads into one buffer of ours, reused) is in Node's Socket options since 12, not in @types/node's.
+  const opts: Net.SocketConstructorOpts & { onread: { buffer: Buffer; callback: (n: number) => boolean } } = {
+    fd: own,
+    readable: true,
+    writable: false,
+    onread: {
+      buffer: landing,
+      callback: (n: number) => {
+        at = 0;
+        left = n;
+        // Paused while nobody waits for bytes or some are left over: `landing` is reused by the next read.
+        if (!want) return false;
+        serve();
+        return left === 0 && want !== null;
+      },
+    },
+  };
+  const sock = new net.Socket(opts);
+  sock.on('end', () => {
+    ended = true;
+    settle();
+  });
+  sock.on('error', (e) => {
+    error ??= e;
+    settle();
+  });
+  sock.on('close', () => {
+    if (!ended) error ??= Object.assign(new Error('the input pipe closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    settle();
+  });
+  return {
+    fill(buf, off, len) {
+      if (error) return Promise.reject(error);
+      return new Promise((done, fail) => {
+        want = { buf, off, len, n: 0, done, fail };
+        if (left && serve()) return;
+        if (ended) return settle();
+        sock.resume();
+      });
+    },
+    fail: () => sock.destroy(),
+    end: () => sock.destroy(),
   };
 }
 

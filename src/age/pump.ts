@@ -31,11 +31,12 @@ export function defaultWorkers(): number {
 
 /** A slot of the run's memory: a batch's input and, once worked on, its output. */
 export interface Batch {
-  readonly index: number;
+  /** The slot's memory: input, then output (away in a worker while it works on the batch). */
+  mem: ArrayBuffer;
   /** The whole input area (inCap bytes); the batch is its first `len` bytes. */
-  readonly input: Buffer;
+  input: Buffer;
   /** The whole output area (outCap bytes). */
-  readonly output: Buffer;
+  output: Buffer;
   len: number;
   final: boolean;
   ready: boolean;
@@ -46,8 +47,8 @@ export interface Batch {
 
 /**
  * The core every bulk run shares (the Node streams of bulk.ts and the
- * descriptor runs of run.ts): a fixed set of slots in one SharedArrayBuffer,
- * allocated once; batches filled by the reader, sealed or opened on this
+ * runs of bulk-run.ts): a fixed set of slots, each one ArrayBuffer allocated
+ * once; batches filled by the reader, sealed or opened on this
  * thread or by the workers straight in their slot, and handed back strictly
  * in order. A slot is reused only once its output has been written, so
  * memory is fixed whatever the size, and a reader with no free slot waits:
@@ -61,7 +62,6 @@ export class Pump {
   private key: Buffer | null = null;
   private readonly workers: number;
   private readonly sizeHint: number;
-  private readonly memory: SharedArrayBuffer;
   private readonly free: Batch[] = [];
   private readonly queue: Batch[] = [];
   private counter = 0;
@@ -82,13 +82,12 @@ export class Pump {
     this.outCap = seal ? this.inCap + TAG * BATCH_CHUNKS : CHUNK * BATCH_CHUNKS;
     // Reading, held back (sealing keeps a full batch until it knows it is not the last), being written, and those in flight.
     const slots = 3 + (this.workers ? this.workers * INFLIGHT_PER_WORKER : 0);
-    this.memory = new SharedArrayBuffer(slots * (this.inCap + this.outCap));
     for (let i = 0; i < slots; i++) {
-      const base = i * (this.inCap + this.outCap);
+      const mem = new ArrayBuffer(this.inCap + this.outCap);
       this.free.push({
-        index: i,
-        input: Buffer.from(this.memory, base, this.inCap),
-        output: Buffer.from(this.memory, base + this.inCap, this.outCap),
+        mem,
+        input: Buffer.from(mem, 0, this.inCap),
+        output: Buffer.from(mem, this.inCap, this.outCap),
         len: 0,
         final: false,
         ready: false,
@@ -147,9 +146,12 @@ export class Pump {
       this.onChange();
       return;
     }
-    this.pool.run({ slot: b.index, len: b.len, counter, final }).then(
+    this.pool.run({ buf: b.mem, len: b.len, counter, final }).then(
       (d) => {
         if (this.closed) return;
+        b.mem = d.buf;
+        b.input = Buffer.from(d.buf, 0, this.inCap);
+        b.output = Buffer.from(d.buf, this.inCap, this.outCap);
         b.outLen = d.len;
         b.opened = d.opened ?? null;
         b.ready = true;
@@ -190,6 +192,6 @@ export class Pump {
   }
 
   private startPool(): void {
-    this.pool = new ChunkWorkers(this.workers, this.key!, this.seal, { mem: this.memory, inCap: this.inCap, outCap: this.outCap });
+    this.pool = new ChunkWorkers(this.workers, this.key!, this.seal, { inCap: this.inCap, outCap: this.outCap });
   }
 }

@@ -8,14 +8,16 @@ const workerThreads = () => process.getBuiltinModule('node:worker_threads') as t
 
 /**
  * A small pool of worker threads that seal or open batches of STREAM chunks
- * for one stream (each has the stream's payload key). The batches live in
- * one SharedArrayBuffer the stream owns (see pump.ts): a job names a slot,
- * the worker reads the slot's input and writes its output in place, so
- * nothing is copied or allocated per batch on either side. The worker's code
- * is the kernel's own source text, evaluated in the worker, so the same code
- * runs from the sources and from the bundle, with no file to find. A worker
- * is referenced only while it has work, so an abandoned idle stream never
- * holds the process open.
+ * for one stream (each has the stream's payload key). A batch is one
+ * ArrayBuffer (see pump.ts): its input, then room for its output. It is
+ * transferred to a worker, which writes the output in place and transfers
+ * it back, so nothing is copied or allocated per batch on either side (a
+ * SharedArrayBuffer would spare the transfers, but V8 copies into shared
+ * memory with relaxed atomics, several times slower than memcpy). The
+ * worker's code is the kernel's own source text, evaluated in the worker,
+ * so the same code runs from the sources and from the bundle, with no file
+ * to find. A worker is referenced only while it has work, so an abandoned
+ * idle stream never holds the process open.
  */
 const SOURCE = `'use strict';
 const { parentPort, workerData, MessageChannel } = require('node:worker_threads');
@@ -23,33 +25,33 @@ const c = require('node:crypto');
 const sealChunks = (${sealChunks.toString()});
 const openChunks = (${openChunks.toString()});
 const release = (${makeRelease.toString()})(MessageChannel);
-const { mem, inCap, outCap, seal } = workerData;
+const { inCap, outCap, seal } = workerData;
 const key = Buffer.from(workerData.key);
-const stride = inCap + outCap;
 parentPort.on('message', (m) => {
-  const input = new Uint8Array(mem, m.slot * stride, m.len);
-  const out = new Uint8Array(mem, m.slot * stride + inCap, outCap);
-  if (seal) parentPort.postMessage({ id: m.id, len: sealChunks(c, key, m.counter, input, m.final, out, release) });
-  else parentPort.postMessage({ id: m.id, opened: openChunks(c, key, m.counter, input, m.final, out, release) });
+  const input = new Uint8Array(m.buf, 0, m.len);
+  const out = new Uint8Array(m.buf, inCap, outCap);
+  if (seal) parentPort.postMessage({ id: m.id, buf: m.buf, len: sealChunks(c, key, m.counter, input, m.final, out, release) }, [m.buf]);
+  else parentPort.postMessage({ id: m.id, buf: m.buf, opened: openChunks(c, key, m.counter, input, m.final, out, release) }, [m.buf]);
 });
 `;
 
-/** One batch: the slot holding it, its input length, its first chunk's counter, whether it ends the stream. */
+/** One batch: its memory (given up until the job settles), its input length, its first chunk's counter, whether it ends the stream. */
 export interface Job {
-  slot: number;
+  buf: ArrayBuffer;
   len: number;
   counter: number;
   final: boolean;
 }
 
-/** Sealing: the bytes written to the slot's output. Opening: what verified. */
+/** The batch's memory, back; sealing: the bytes written to its output; opening: what verified. */
 export interface Done {
+  buf: ArrayBuffer;
   len: number;
   opened?: Opened;
 }
 
-export interface Memory {
-  mem: SharedArrayBuffer;
+/** Where a batch's output starts in its memory, and how long it may be. */
+export interface Layout {
   inCap: number;
   outCap: number;
 }
@@ -64,22 +66,22 @@ export class ChunkWorkers {
   private nextId = 0;
   private closed = false;
 
-  constructor(size: number, key: Uint8Array, seal: boolean, memory: Memory) {
+  constructor(size: number, key: Uint8Array, seal: boolean, layout: Layout) {
     for (let i = 0; i < size; i++) {
       // A small heap: the kernel allocates little that outlives a chunk (the cipher's buffers are released at once).
       const worker = new (workerThreads().Worker)(SOURCE, {
         eval: true,
-        workerData: { key: Uint8Array.from(key), seal, ...memory },
+        workerData: { key: Uint8Array.from(key), seal, ...layout },
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
       });
       const slot: Slot = { worker, jobs: new Map() };
       worker.unref();
-      worker.on('message', (m: { id: number; len?: number; opened?: Opened }) => {
+      worker.on('message', (m: { id: number; buf: ArrayBuffer; len?: number; opened?: Opened }) => {
         const job = slot.jobs.get(m.id);
         if (!job) return;
         slot.jobs.delete(m.id);
         if (slot.jobs.size === 0) worker.unref();
-        job.resolve(m.opened ? { len: m.opened.len, opened: m.opened } : { len: m.len! });
+        job.resolve(m.opened ? { buf: m.buf, len: m.opened.len, opened: m.opened } : { buf: m.buf, len: m.len! });
       });
       const fail = (e: Error) => {
         for (const j of slot.jobs.values()) j.reject(e);
@@ -101,7 +103,7 @@ export class ChunkWorkers {
     return new Promise((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject });
       if (slot.jobs.size === 1) slot.worker.ref();
-      slot.worker.postMessage({ id, ...job });
+      slot.worker.postMessage({ id, ...job }, [job.buf]);
     });
   }
 
