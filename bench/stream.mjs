@@ -1,4 +1,4 @@
-// Bulk targets (../shared DESIGN.md, performance targets; bench/README.md):
+// Bulk targets (bench/README.md):
 // encrypt and decrypt at least as fast as the Debian age binary, from a file
 // and from a pipe, to /dev/null and to a file, with and without a SHA-256 of
 // the plaintext computed alongside; peak RSS at most 128 MiB with the

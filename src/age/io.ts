@@ -1,4 +1,4 @@
-import { closeSync, fstat, fstatSync, openSync, read, write } from 'node:fs';
+import { closeSync, constants, fstat, fstatSync, openSync, read, readlinkSync, write } from 'node:fs';
 import type * as Net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 
@@ -97,7 +97,7 @@ export function fdSink(fd: number): Sink {
 const PIPE_READ = 256 << 10;
 
 /**
- * A pipe, read as the event loop sees data arrive (as process.stdin is), not
+ * An anonymous pipe (a shell's `|`), read as the event loop sees data arrive (as process.stdin is), not
  * by a blocking read on the thread pool: a pipe gives at most its 64 KiB
  * buffer per read, and a round trip to the pool for every 64 KiB would cost
  * more than the read. libuv makes the descriptor it reads non-blocking and
@@ -109,7 +109,9 @@ const PIPE_READ = 256 << 10;
 function pipeSource(fd: number): Source | null {
   let own: number;
   try {
-    own = openSync(`/proc/self/fd/${fd}`, 'r');
+    // Anonymous pipes only: a named one opened after its writer left never reports the end to epoll, only to read().
+    if (!readlinkSync(`/proc/self/fd/${fd}`).startsWith('pipe:')) return null;
+    own = openSync(`/proc/self/fd/${fd}`, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
     return null;
   }

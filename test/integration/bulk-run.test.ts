@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,6 +150,28 @@ closeSync(to);
       expect(readFileSync(back).equals(plain)).toBe(true);
     });
   }
+});
+
+describe('named pipes', () => {
+  it('a pipe whose writer has already gone is read to its end (never waits for a new writer)', async () => {
+    const fifo = join(dir, 'gone.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const plain = randomBytes(40_000);
+    const r = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const w = openSync(fifo, 'w');
+    writeSync(w, plain);
+    closeSync(w);
+    const out = file();
+    const to = openSync(out, 'w');
+    try {
+      const res = await encryptBulk(r, to, { recipients, sha256: { plaintext: true } });
+      expect(res.plaintext).toEqual({ size: plain.length, sha256: sha(plain) });
+    } finally {
+      closeSync(r);
+      closeSync(to);
+    }
+    expect(decrypt(readFileSync(out), { identities }).plaintext.equals(plain)).toBe(true);
+  });
 });
 
 describe('integrity by descriptor', () => {
