@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { VaultError } from '../errors/errors.js';
-import { decryptStream, encryptStream } from '../age/index.js';
+import { decryptStream, encryptStream } from '../age/bulk.js';
 import type { X25519Identity } from '../age/x25519.js';
 import { registerCleanup } from '../fs/cleanup.js';
 import { externalTimeoutMs, timeoutText, Watchdog } from '../dest/timeout.js';

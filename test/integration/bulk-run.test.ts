@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgeError } from '../../src/errors/errors.js';
-import { CHUNK, decrypt, decryptBulk, encrypt, encryptBulk, FULL, X25519Identity } from '../../src/age/index.js';
+import { decryptBulk, encryptBulk } from '../../src/age/bulk-run.js';
+import { CHUNK, decrypt, encrypt, FULL, X25519Identity } from '../../src/age/index.js';
 import { ROOT, haveBinary, tempDir } from '../helpers/cli.js';
 
 const MIB = 1 << 20;
