@@ -1,4 +1,4 @@
-import { closeSync, constants, fstat, fstatSync, openSync, read, readlinkSync, readSync, write } from 'node:fs';
+import { closeSync, constants, fstat, fstatSync, openSync, read, readlinkSync, write } from 'node:fs';
 import type * as Net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 
@@ -95,7 +95,6 @@ export function fdSink(fd: number): Sink {
 
 /** Bytes one read from a pipe may bring (the kernel's pipe buffer is 64 KiB unless enlarged). */
 const PIPE_READ = 256 << 10;
-const PIPE_BUFFER = 64 << 10;
 
 /**
  * An anonymous pipe (a shell's `|`), read as the event loop sees data arrive (as process.stdin is), not
@@ -150,32 +149,6 @@ function pipeSource(fd: number): Source | null {
     if (error) w.fail(error);
     else w.done(w.n);
   };
-  /**
-   * While the pipe has data, reads it straight into the pending fill: no
-   * turn of the event loop and no copy per 64 KiB. At EAGAIN the event loop
-   * takes over again; at the end it sees the end too (and says so).
-   */
-  const drain = () => {
-    while (want) {
-      const w = want;
-      let r: number;
-      try {
-        r = readSync(own, w.buf, w.off + w.n, w.len - w.n, null);
-      } catch (e) {
-        if (!again(e)) {
-          error ??= e as Error;
-          settle();
-        }
-        return;
-      }
-      if (r === 0) return;
-      w.n += r;
-      if (w.n === w.len) {
-        want = null;
-        w.done(w.n);
-      }
-    }
-  };
   // onread (libuv reads into one buffer of ours, reused) is in Node's Socket options since 12, not in @types/node's.
   const opts: Net.SocketConstructorOpts & { onread: { buffer: Buffer; callback: (n: number) => boolean } } = {
     fd: own,
@@ -187,10 +160,9 @@ function pipeSource(fd: number): Source | null {
         at = 0;
         left = n;
         // Paused while nobody waits for bytes or some are left over: `landing` is reused by the next read.
-        if (!want || serve() || left) return false;
-        // A read that filled the pipe's whole buffer says more is likely waiting (an EAGAIN costs a thrown error).
-        if (n >= PIPE_BUFFER) drain();
-        return want !== null;
+        if (!want) return false;
+        serve();
+        return left === 0 && want !== null;
       },
     },
   };
@@ -214,7 +186,7 @@ function pipeSource(fd: number): Source | null {
         want = { buf, off, len, n: 0, done, fail };
         if (left && serve()) return;
         if (ended) return settle();
-        if (want) sock.resume();
+        sock.resume();
       });
     },
     fail: () => sock.destroy(),
