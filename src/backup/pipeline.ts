@@ -4,7 +4,7 @@ import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { VaultError } from '../errors/errors.js';
-import { decryptStream, encryptStream } from '../age/index.js';
+import { decryptStream, encryptStream } from '../age/bulk.js';
 import type { X25519Identity } from '../age/x25519.js';
 import type { PendingFile } from '../fs/pending.js';
 import { externalTimeoutMs, timeoutText, Watchdog } from '../tool/bound.js';

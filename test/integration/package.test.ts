@@ -18,7 +18,10 @@ afterAll(() => cleanup());
 
 const CONSUMER = `
 import { readVault, listEntries, VaultError } from 'vault-tool';
-import { encrypt, decrypt, X25519Identity } from 'vault-tool/age';
+import { encrypt, decrypt, encryptBulk, decryptBulk, encryptStream, X25519Identity, type BulkResult } from 'vault-tool/age';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { combineShares } from 'vault-tool/escrow';
 import { parsePlan } from 'vault-tool/k8s';
 
@@ -34,7 +37,25 @@ try {
 } catch (e) {
   if (e instanceof VaultError) refused = e.kind;
 }
-console.log(JSON.stringify({ back, names, refused, combine: typeof combineShares, plan: typeof parsePlan }));
+// In bulk: a file by descriptor through encryptBulk, back through decryptBulk; a Duplex in a pipeline.
+writeFileSync('plain', 'bulk '.repeat(300_000));
+const [pin, sealed] = [openSync('plain', 'r'), openSync('sealed.age', 'w')];
+const sent: BulkResult = await encryptBulk(pin, sealed, { recipients: [identity.recipient], sha256: { plaintext: true } });
+closeSync(pin);
+closeSync(sealed);
+const [cin, out] = [openSync('sealed.age', 'r'), openSync('back', 'w')];
+const got = await decryptBulk(cin, out, { identities: [encoded], sha256: { plaintext: true } });
+closeSync(cin);
+closeSync(out);
+await pipeline(Readable.from([Buffer.from('piped')]), encryptStream({ recipients: [identity.recipient] }), async function* (s) {
+  for await (const c of s) writeFileSync('piped.age', c, { flag: 'a' });
+});
+const bulk = {
+  same: got.plaintext.sha256 === sent.plaintext.sha256 && readFileSync('back', 'utf8') === readFileSync('plain', 'utf8'),
+  size: got.plaintext.size,
+  piped: decrypt(readFileSync('piped.age'), { identities: [encoded] }).plaintext.toString(),
+};
+console.log(JSON.stringify({ back, names, refused, combine: typeof combineShares, plan: typeof parsePlan, bulk }));
 `;
 
 let tarball = '';
@@ -75,7 +96,14 @@ describe('the packed library, installed into a new project', () => {
       cwd: app,
       encoding: 'utf8',
     });
-    expect(JSON.parse(out)).toEqual({ back: 'hello', names: ['platform/kek:kek'], refused: 'usage', combine: 'function', plan: 'function' });
+    expect(JSON.parse(out)).toEqual({
+      back: 'hello',
+      names: ['platform/kek:kek'],
+      refused: 'usage',
+      combine: 'function',
+      plan: 'function',
+      bulk: { same: true, size: 1_500_000, piped: 'piped' },
+    });
     // The installed package ships the recovery kit, and its command finds it there.
     const kit = JSON.parse(
       execFileSync(process.execPath, [join(app, 'node_modules/vault-tool/bin/vault-tool.js'), '--json', 'kit', '--out', join(app, 'kit.html')], {
