@@ -6,6 +6,7 @@ import { havePostgres, haveRedis } from '../helpers/servers.mjs';
 import { type Block, fencedBlocks, problems } from '../helpers/docs/blocks.js';
 import { runScenario, type Scenario } from '../helpers/docs/scenario.js';
 import { cluster } from '../helpers/docs/scenarios/cluster.js';
+import { drill } from '../helpers/docs/scenarios/drill.js';
 import { officer } from '../helpers/docs/scenarios/officer.js';
 import { platform } from '../helpers/docs/scenarios/platform.js';
 import { clone, tour } from '../helpers/docs/scenarios/readme.js';
@@ -19,7 +20,7 @@ import { clone, tour } from '../helpers/docs/scenarios/readme.js';
  * test, so a new block is either run or excluded on purpose.
  */
 const DOCS = ['README.md', 'docs/RUNBOOK.md'];
-const SCENARIOS: Scenario[] = [clone, tour, officer, cluster, platform];
+const SCENARIOS: Scenario[] = [clone, tour, officer, cluster, platform, drill];
 
 const blocks: Block[] = DOCS.flatMap((f) => fencedBlocks(f, readFileSync(join(ROOT, f), 'utf8')));
 const blocksOf = (name: string) => blocks.filter((b) => b.mark?.kind === 'run' && b.mark.scenario === name);

@@ -40,7 +40,11 @@ export interface Scenario {
   setup(stage: Stage): Promise<Plan>;
 }
 
-const startsWith = (c: Command, key: string) => c.text === key || c.text.startsWith(`${key} `);
+/** The commands a stage direction's key names: the one it equals, else those it starts (up to a word). */
+function named(cmds: Command[], key: string): Command[] {
+  const exact = cmds.filter((c) => c.text === key);
+  return exact.length ? exact : cmds.filter((c) => c.text.startsWith(`${key} `));
+}
 
 /** The mismatches between a scenario's plan and its blocks' marks (a doc changed under the test, or the test under the doc). */
 export function planProblems(name: string, blocks: Block[], plan: Plan): string[] {
@@ -59,7 +63,7 @@ export function planProblems(name: string, blocks: Block[], plan: Plan): string[
   }
   const all = blocks.flatMap((b) => commands(b.text));
   for (const k of [...Object.keys(plan.before ?? {}), ...Object.keys(plan.after ?? {})]) {
-    const n = all.filter((c) => startsWith(c, k)).length;
+    const n = named(all, k).length;
     if (n !== 1) out.push(`${name}: the stage direction for \`${k}\` matches ${n} commands of the scenario, not one`);
   }
   return out;
@@ -108,7 +112,7 @@ export async function runScenario(sc: Scenario, blocks: Block[], opts: { timeout
       const cmds = commands(b.text);
       const before = new Map<number, string>();
       for (const [k, v] of Object.entries(plan.before ?? {})) {
-        const c = cmds.find((x) => startsWith(x, k));
+        const [c] = named(cmds, k);
         if (c) before.set(c.first, v);
       }
       const skips = b.mark?.kind === 'run' ? b.mark.skips : [];
@@ -126,7 +130,7 @@ export async function runScenario(sc: Scenario, blocks: Block[], opts: { timeout
           `${sc.name}: the block at ${b.where} fails at ${at} (exit ${r.code}${r.failure ? `, ${r.failure}` : ''}):\n${tail(r.output)}\n--- as run:\n${script.text}`,
         );
       }
-      for (const [k, check] of Object.entries(plan.after ?? {})) if (cmds.some((c) => startsWith(c, k))) await check(session);
+      for (const [k, check] of Object.entries(plan.after ?? {})) if (named(cmds, k).length) await check(session);
     }
   } finally {
     for (const fn of teardown.reverse()) {

@@ -1,0 +1,62 @@
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { clusters, hex, pgEnv, postgres, redis, secret } from '../lab.js';
+import type { Scenario } from '../scenario.js';
+
+/** RUNBOOK section 13: a drill made by drill init, dry run, run, status; then a kept drill's targets torn down. */
+export const drill: Scenario = {
+  name: 'drill',
+  async setup(stage) {
+    const S = stage.dir;
+    const pg = await postgres(stage);
+    const r = await redis(stage);
+    const k = await clusters(stage, ['prod', 'scratch'], 'prod');
+    Object.assign(stage.env, pgEnv(pg));
+    pg.sql('create database orders');
+    pg.sql('create table items (id int primary key, name text); insert into items select g, md5(g::text) from generate_series(1, 500) g', 'orders');
+    r.cli('eval', "for i=1,50 do redis.call('set', 'k'..i, 'v'..i) end", '0');
+    mkdirSync(join(S, 'platform/certs'), { recursive: true });
+    writeFileSync(join(S, 'platform/.env'), 'MODE=production\n');
+    writeFileSync(join(S, 'platform/certs/tls.crt'), 'certificate\n');
+    secret(k.prod!, 'infisical', 'infisical-bootstrap-secret', { ENCRYPTION_KEY: hex(16) });
+    const repo = join(S, 'srv/backups');
+    const drills = () => pg.sql("select count(*) from pg_database where datname like 'drill\\_%'");
+    return {
+      prepare: [
+        'umask 077',
+        'vault-tool init',
+        'vault-tool k8s import infisical-bootstrap-secret -n infisical --map ENCRYPTION_KEY=infisical/encryption-key:infisical-encryption-key',
+        'vault-tool k8s plan -o restore-plan.yaml',
+        'vault-tool escrow split -k 3 -c alice -c bob -c carol -c dave -c erin -o shares',
+        // The shares as they are kept: apart, one folder per custodian (three of the five here).
+        'for c in 01-alice 03-carol 05-erin; do mkdir -p secure/custodians/${c#*-} && cp shares/share-$c.share secure/custodians/${c#*-}/; done',
+        `export VAULT_TOOL_BACKUP_REPO=${repo}`,
+        'vault-tool backup postgres --all',
+        `vault-tool backup redis -p ${r.port}`,
+        'vault-tool backup files .env certs -C platform',
+        'unset VAULT_TOOL_BACKUP_REPO',
+        'vault-tool verify',
+      ].join('\n'),
+      bind: {
+        '/srv/backups': repo,
+        '/secure/custodians': join(S, 'secure/custodians'),
+        '/srv/ops-log/drills': join(S, 'srv/ops-log/drills'),
+      },
+      before: {
+        'vault-tool drill teardown --dry-run': `vault-tool drill --plan drill.yaml --keep\ntest "$(psql -XAtc "select count(*) from pg_database where datname like 'drill\\_%'")" -gt 0`,
+      },
+      after: {
+        'vault-tool status': (s) => {
+          expect(s.sh('vault-tool status --json | jq -r .lastDrill.ok')).toBe('true\n');
+          expect(readdirSync(join(S, 'srv/ops-log/drills')).some((f) => f.endsWith('.html'))).toBe(true);
+          expect(drills()).toBe('0');
+        },
+        'vault-tool drill teardown': () => {
+          expect(drills()).toBe('0');
+          expect([...k.scratch!.state.secrets.keys()].filter((x) => x.startsWith('drill-'))).toEqual([]);
+        },
+      },
+    };
+  },
+};
