@@ -9,6 +9,7 @@ import { cluster } from '../helpers/docs/scenarios/cluster.js';
 import { drill } from '../helpers/docs/scenarios/drill.js';
 import { officer } from '../helpers/docs/scenarios/officer.js';
 import { platform } from '../helpers/docs/scenarios/platform.js';
+import { quarter } from '../helpers/docs/scenarios/quarter.js';
 import { clone, tour } from '../helpers/docs/scenarios/readme.js';
 
 /**
@@ -20,7 +21,7 @@ import { clone, tour } from '../helpers/docs/scenarios/readme.js';
  * test, so a new block is either run or excluded on purpose.
  */
 const DOCS = ['README.md', 'docs/RUNBOOK.md'];
-const SCENARIOS: Scenario[] = [clone, tour, officer, cluster, platform, drill];
+const SCENARIOS: Scenario[] = [clone, tour, officer, cluster, quarter, platform, drill];
 
 const blocks: Block[] = DOCS.flatMap((f) => fencedBlocks(f, readFileSync(join(ROOT, f), 'utf8')));
 const blocksOf = (name: string) => blocks.filter((b) => b.mark?.kind === 'run' && b.mark.scenario === name);

@@ -94,7 +94,7 @@ export function fencedBlocks(file: string, md: string): Block[] {
 /** The `doc-test:` comment's meaning (throws on one that does not parse). */
 export function parseMark(comment: string): Mark {
   const [head = '', ...rest] = comment.replace(/^doc-test\s*:\s*/, '').split('\n');
-  const notRun = /^not run\s*:\s*(.*)$/s.exec([head, ...rest].join('\n'));
+  const notRun = /^not run\b\s*:?\s*(.*)$/s.exec([head, ...rest].join('\n'));
   if (notRun) {
     const reason = notRun[1]!.replace(/\s+/g, ' ').trim();
     if (!reason) throw new Error('"not run" needs a reason: not run: WHY');
