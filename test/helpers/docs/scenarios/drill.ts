@@ -30,7 +30,9 @@ export const drill: Scenario = {
         'vault-tool k8s plan -o restore-plan.yaml',
         'vault-tool escrow split -k 3 -c alice -c bob -c carol -c dave -c erin -o shares',
         // The shares as they are kept: apart, one folder per custodian (three of the five here).
-        ...['01-alice', '03-carol', '05-erin'].map((c) => `mkdir -p secure/custodians/${c.slice(3)} && cp shares/share-${c}.share secure/custodians/${c.slice(3)}/`),
+        ...['01-alice', '03-carol', '05-erin'].map(
+          (c) => `mkdir -p secure/custodians/${c.slice(3)} && cp shares/share-${c}.share secure/custodians/${c.slice(3)}/`,
+        ),
         `export VAULT_TOOL_BACKUP_REPO=${repo}`,
         'vault-tool backup postgres --all',
         `vault-tool backup redis -p ${r.port}`,
