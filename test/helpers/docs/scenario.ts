@@ -37,6 +37,8 @@ export interface Scenario {
   name: string;
   /** The built CLI on PATH as `vault-tool` (default true). */
   cli?: boolean;
+  /** Its blocks run at a terminal, as a person types them (default: as a script, stdin empty). */
+  terminal?: boolean;
   setup(stage: Stage): Promise<Plan>;
 }
 
@@ -101,6 +103,7 @@ export async function runScenario(sc: Scenario, blocks: Block[], opts: { timeout
   try {
     const plan = await sc.setup(stage);
     const bad = planProblems(sc.name, blocks, plan);
+    if (plan.respond && sc.terminal) bad.push(`${sc.name}: answers go through stdin when it is not a terminal: a scenario with respond cannot run at one`);
     if (bad.length) throw new Error(bad.join('\n'));
     const session = new Session(dir, env);
     if (plan.prepare) {
@@ -122,7 +125,7 @@ export async function runScenario(sc: Scenario, blocks: Block[], opts: { timeout
           .map(([k, v]) => [k, typeof v === 'function' ? v(b) : v]),
       );
       const script = blockScript(b.text, { bind, skips, before });
-      const r = await session.run(script.text, { respond: plan.respond, timeoutMs: opts.timeoutMs, name: `block-${n + 1}` });
+      const r = await session.run(script.text, { respond: plan.respond, terminal: sc.terminal, timeoutMs: opts.timeoutMs, name: `block-${n + 1}` });
       if (r.code !== 0 || r.failure) {
         const o = r.line ? script.origin[r.line - 1] : undefined;
         const at = o === undefined ? b.where : o === 0 ? `${b.where} (a stage direction of the test, before a command)` : `${b.file}:${b.line + o}`;

@@ -30,12 +30,21 @@ export class Session {
    * Runs `script`. `respond` answers the questions a command asks on
    * stderr (`? …`) when its stdin is not a terminal; without it stdin is
    * empty, so a command that waits for input fails instead of hanging.
+   * `terminal` runs it at a terminal instead (a command that refuses to
+   * print a secret there, or asks, shows it).
    */
-  async run(script: string, opts: { respond?: (question: string) => string | undefined; timeoutMs?: number; name?: string } = {}): Promise<Run> {
+  async run(
+    script: string,
+    opts: { respond?: (question: string) => string | undefined; terminal?: boolean; timeoutMs?: number; name?: string } = {},
+  ): Promise<Run> {
     const pro = this.prologue();
     const file = join(this.dir, `.doc-test-${opts.name ?? 'step'}.sh`);
     writeFileSync(file, [...pro, script, ''].join('\n'), { mode: 0o600 });
-    const p = spawn('bash', [file], {
+    // At a terminal (script(1) gives it one: stdin, stdout and stderr a pty, of a window's size), as a person types the commands.
+    const [cmd, args] = opts.terminal
+      ? ['script', ['-q', '-e', '-f', '-c', `stty rows 50 cols 160; exec bash ${JSON.stringify(file)}`, '/dev/null']]
+      : ['bash', [file]];
+    const p = spawn(cmd, args, {
       cwd: this.dir,
       env: this.env,
       detached: true,

@@ -5,6 +5,7 @@ import type { Scenario } from '../scenario.js';
 /** RUNBOOK section 10: escrow a cluster's Secrets, catch drift, restore them into a new cluster. */
 export const cluster: Scenario = {
   name: 'cluster',
+  terminal: true,
   async setup(stage) {
     const k = await clusters(stage, ['prod', 'new-cluster'], 'prod');
     const values = { ENCRYPTION_KEY: hex(16), AUTH_SECRET: base64Key(), MASTER_KEY: base64Key() };

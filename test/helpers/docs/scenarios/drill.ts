@@ -7,6 +7,7 @@ import type { Scenario } from '../scenario.js';
 /** RUNBOOK section 13: a drill made by drill init, dry run, run, status; then a kept drill's targets torn down. */
 export const drill: Scenario = {
   name: 'drill',
+  terminal: true,
   async setup(stage) {
     const S = stage.dir;
     const pg = await postgres(stage);

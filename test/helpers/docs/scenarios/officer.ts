@@ -8,7 +8,9 @@ import type { Scenario } from '../scenario.js';
  * RUNBOOK sections 1 to 9, one security officer's vault from its creation
  * to its recovery: create, prove a copy, import, rotate, rekey, recipients,
  * the ceremony with five custodians at the terminal, the key lost and
- * rebuilt from three shares, the kit, the stock age.
+ * rebuilt from three shares, the kit, the stock age. As a script (stdin
+ * not a terminal): the ceremony's answers come from stdin, as documented;
+ * test/integration/escrow-tty.test.ts types them at a terminal.
  */
 export const officer: Scenario = {
   name: 'officer',

@@ -16,6 +16,7 @@ import type { Scenario, Stage } from '../scenario.js';
  */
 export const platform: Scenario = {
   name: 'platform',
+  terminal: true,
   async setup(stage) {
     const S = stage.dir;
     const host = (h: string) => join(S, 'hosts', h);

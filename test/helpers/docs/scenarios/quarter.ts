@@ -7,6 +7,7 @@ import type { Scenario } from '../scenario.js';
 /** RUNBOOK section 11: copies, canaries, the quarterly verification against production's sources, its schedule. */
 export const quarter: Scenario = {
   name: 'quarter',
+  terminal: true,
   async setup(stage) {
     const S = stage.dir;
     const k = await clusters(stage, ['prod'], 'prod');

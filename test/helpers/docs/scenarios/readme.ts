@@ -15,6 +15,7 @@ import type { Scenario } from '../scenario.js';
 export const clone: Scenario = {
   name: 'clone',
   cli: false,
+  terminal: true,
   async setup(stage) {
     const copy = join(stage.dir, 'vault-tool');
     const files = execFileSync('git', ['ls-files', '-z', '-c', '-o', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
@@ -53,9 +54,10 @@ export const clone: Scenario = {
   },
 };
 
-/** The README's tour, line by line, then the proof that a copy opens. */
+/** The README's tour, line by line at a terminal as a reader types it, then the proof that a copy opens. */
 export const tour: Scenario = {
   name: 'tour',
+  terminal: true,
   async setup(stage) {
     const k = await clusters(stage, ['prod', 'new-cluster'], 'prod');
     const fromFile = hex(16);
