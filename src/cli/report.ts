@@ -98,6 +98,12 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'prune-no-rules': 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within',
   'tool-missing': (d) =>
     `install ${d.tool} (Debian: ${d.tool === 'pg_dump' || d.tool === 'pg_dumpall' || d.tool === 'pg_restore' || d.tool === 'psql' || d.tool === 'createdb' ? 'postgresql-client' : d.tool === 'redis-cli' || d.tool === 'redis-check-rdb' ? 'redis-tools' : d.tool})`,
+  'wal-no-archive': 'set archive_command = \'vault-tool backup wal-push %p --cluster NAME …\' on the server (docs/RUNBOOK.md, "Point-in-time recovery")',
+  'wal-not-archived': 'check archive_command and pg_stat_archiver on the server; `vault-tool backup wal-status --cluster NAME --archiver` shows both sides',
+  'wal-gap': '`vault-tool backup wal-verify --cluster NAME` names every gap: restore to an earlier time, or from a base backup made after the gap',
+  'wal-not-yet': 'on the server, SELECT pg_switch_wal() archives the current segment (or wait for archive_timeout)',
+  'wal-conflict': 'two servers archive under one --cluster, or a split brain: give each server its own --cluster; nothing archived is overwritten',
+  'restore-datadir-not-empty': 'give --to-dir an empty or new folder',
   'kubeconfig-missing': 'check --kubeconfig or KUBECONFIG',
   'drill-no-shares':
     'give --shares the folder escrow split -o wrote, or the folder holding one subfolder per custodian; or leave --shares out to type them at the drill',
@@ -145,6 +151,8 @@ export function reportError(e: unknown, io: Io, scrub: (text: string) => string 
     return e.exitCode === 0 ? 0 : EXIT_CODES.usage.code;
   }
   if (e instanceof VaultError) {
+    // restore_command asks for files that may not exist: their absence is an exit status, not a message.
+    if (e.code === 'wal-absent') return exitCodeFor(e.kind);
     io.stderr.write(`vault-tool: error: ${e.message}\n`);
     const hint = hintFor(e);
     if (hint) io.stderr.write(`vault-tool: hint: ${hint}\n`);

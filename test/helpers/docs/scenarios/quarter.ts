@@ -47,7 +47,6 @@ export const quarter: Scenario = {
         '/opt/app/.env': join(S, 'opt/app/.env'),
         '/var/lib/vault-tool/reports': join(S, 'var/lib/vault-tool/reports'),
         '/var/lib/node_exporter/textfile_collector': join(S, 'var/lib/node_exporter/textfile_collector'),
-        '/etc/vault-tool/verify.yaml': join(S, 'verify.yaml'),
       },
       after: {
         'vault-tool copy list': () => {
