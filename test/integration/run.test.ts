@@ -80,6 +80,28 @@ describe('run', () => {
     );
   });
 
+  it('--fd N: a command that opens /dev/fd/N late (as age -i does, after starting up), or twice, reads the whole value', async () => {
+    // A named pipe reopened after its writer closed waits for a writer forever: `timeout` turns that into exit 124.
+    const late = await spawnCli(dir, [
+      'run',
+      '--fd',
+      '3=bin/key',
+      '--',
+      'timeout',
+      '10',
+      'sh',
+      '-c',
+      'sleep 0.5; sha256sum < /dev/fd/3; sha256sum < /dev/fd/3',
+    ]);
+    expect(late.code, late.stderr).toBe(0);
+    expect(late.stdout).toBe(`${sha(BINARY)}  -\n`.repeat(2));
+    const big = Buffer.alloc(200_000, 'k');
+    writeFileSync(join(dir, 'big'), big);
+    expect((await cli(dir, ['add', 'big/value', '-t', 'generic', '--from-file', 'big'])).code).toBe(0);
+    const large = await spawnCli(dir, ['run', '--fd', '5=big/value', '--', 'timeout', '10', 'sh', '-c', 'sleep 0.2; sha256sum <&5']);
+    expect(large.stdout).toBe(`${sha(big)}  -\n`);
+  });
+
   it("exits with the command's exit code, or 128 + the signal that ended it", async () => {
     expect((await spawnCli(dir, ['run', '--env', 'X=api/token', '--', 'sh', '-c', 'exit 7'])).code).toBe(7);
     expect((await spawnCli(dir, ['run', '--env', 'X=api/token', '--', 'sh', '-c', 'kill -KILL $$'])).code).toBe(137);
