@@ -10,7 +10,7 @@ import { findKind, kindNamed } from './kinds/index.js';
 import { backupKeys, backupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
 import { judge, produce, type Judged } from './pipeline.js';
-import { createFile, openFile, removeBackup, writeManifest, type Listed, type Repo } from './repo.js';
+import { createFile, openFile, openStored, removeBackup, writeManifest, type Listed, type Repo } from './repo.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -52,9 +52,17 @@ async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> 
 /**
  * One backup: the dump streamed through the pipeline into the repository,
  * checked in full while it is written (the plaintext also goes to the
- * component's full-read check), the stored file read back and its SHA-256
- * compared, then the signed manifest written last. Anything wrong, and no
- * file and no manifest are left.
+ * component's full-read check), the stored file's SHA-256 made sure of,
+ * then the signed manifest written last. Anything wrong, and no file and no
+ * manifest are left.
+ *
+ * Made sure of how: a file uploaded through a stream (an rclone remote) is
+ * read back in full and its SHA-256 compared. A file in a local folder is
+ * written by descriptor at explicit offsets, each batch hashed as it is
+ * handed to the kernel, every write's count checked; the commit syncs it,
+ * checks that it holds exactly the bytes written, and that its name is the
+ * very inode written. Reading it back would only read the same bytes
+ * through the same kernel again, so it is not done.
  */
 export async function backupComponent(ctx: BackupContext, c: Component): Promise<BackupManifest> {
   checkComponent(c.component);
@@ -66,16 +74,19 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   const produced = await produce(c.producer, ctx.recipient.recipient, pending, {
     check: kind.shape,
     verifier,
+    env: ctx.env,
     ...(ctx.onProgress ? { onProgress: (n: number) => ctx.onProgress!(c.component, n, c.estimate) } : {}),
   });
-  const back = await digestOf(openFile(ctx.repo, c.component, file));
-  if (back.sha256 !== produced.ciphertext.sha256 || back.size !== produced.ciphertext.size) {
-    await removeBackup(ctx.repo, c.component, file);
-    // The dump was good: the store did not keep it (a write that fails, exit 1 as any other).
-    throw new VaultError(
-      'io',
-      `the stored ${c.component}/${file} differs from what was written (${back.size} bytes read back, ${produced.ciphertext.size} written); nothing was kept`,
-    );
+  if (!produced.positioned) {
+    const back = await digestOf(openFile(ctx.repo, c.component, file));
+    if (back.sha256 !== produced.ciphertext.sha256 || back.size !== produced.ciphertext.size) {
+      await removeBackup(ctx.repo, c.component, file);
+      // The dump was good: the store did not keep it (a write that fails, exit 1 as any other).
+      throw new VaultError(
+        'io',
+        `the stored ${c.component}/${file} differs from what was written (${back.size} bytes read back, ${produced.ciphertext.size} written); nothing was kept`,
+      );
+    }
   }
   const finished = ctx.now();
   const manifest = signManifest(
@@ -97,7 +108,7 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
       verification: {
         at: finished.toISOString(),
         ok: true,
-        check: `${verifier.label} while writing; the stored file read back`,
+        check: `${verifier.label} while writing; the stored file ${produced.positioned ? 'hashed as written and synced' : 'read back'}`,
         message: `${produced.plaintext.size} bytes checked, stored SHA-256 matches`,
       },
     },
@@ -288,14 +299,18 @@ export async function verifyBackup(
   if (!kind) return verdictOf(common, 'inconclusive', `could not be checked here: it is a ${m.kind} backup, a kind this vault-tool does not know`);
   const checker = kind.verifier(o.env);
   let r: Judged;
+  let stored: ReturnType<typeof openStored> | undefined;
   try {
-    r = await judge(openFile(repo, b.component, b.file), [key.identity], checker);
+    stored = openStored(repo, b.component, b.file);
+    r = await judge(stored.input, [key.identity], checker);
   } catch (e) {
     const err = e as VaultError;
     if (err instanceof VaultError && err.kind === 'integrity')
       return verdictOf(common, 'failed', `decryption failed: ${err.message} (the file was truncated or altered)`);
     // A read that failed (the repository out of reach, an I/O error) says nothing about the backup itself.
     return verdictOf(common, 'inconclusive', `could not be checked here: ${err.message}`);
+  } finally {
+    stored?.close();
   }
   if (r.ciphertext.sha256 !== m.ciphertext.sha256 || r.ciphertext.size !== m.ciphertext.size)
     return verdictOf(common, 'failed', 'the stored file is not the one the manifest describes (SHA-256 differs): it was altered or replaced');

@@ -69,7 +69,7 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     expect(made).toMatchObject({
       type: 'backup',
       component: 'postgres/orders',
-      verification: { ok: true, check: 'pg_restore -f /dev/null while writing; the stored file read back' },
+      verification: { ok: true, check: 'pg_restore -f /dev/null while writing; the stored file hashed as written and synced' },
     });
     expect(summary).toMatchObject({ type: 'summary', backups: 1 });
     const r = await vt(['backup', 'restore', `postgres/orders/${made.file}`, '--dbname', 'orders_restored', '--create', '-r', 'repo']);
@@ -183,7 +183,7 @@ describe('files, exec and the failures of a dump tool', () => {
     const b = await vt(['backup', 'files', '.env', 'docker-compose.yml', 'certs', '-C', 'app', '-r', 'repo', '--json']);
     expect(b.code, b.stderr).toBe(0);
     const made = lines(b)[1];
-    expect(made.verification.check).toBe('tar -t while writing; the stored file read back');
+    expect(made.verification.check).toBe('tar -t while writing; the stored file hashed as written and synced');
     const ref = `files/config/${made.file}`;
     expect((await vt(['backup', 'restore', ref, '--to-dir', 'restored', '-r', 'repo'])).code).toBe(0);
     expect(readFileSync(join(dir, 'restored/.env'), 'utf8')).toBe(readFileSync(join(dir, 'app/.env'), 'utf8'));
@@ -355,7 +355,7 @@ describe.skipIf(!HAVE_REDIS)('Redis', () => {
     const b = await vt(['backup', 'redis', '--port', String(redis.port), '-r', 'repo', '--json']);
     expect(b.code, b.stderr).toBe(0);
     const made = lines(b)[1];
-    expect(made.verification.check).toBe('redis-check-rdb while writing; the stored file read back');
+    expect(made.verification.check).toBe('redis-check-rdb while writing; the stored file hashed as written and synced');
     const target = join(dir, 'redis-restored');
     expect((await vt(['backup', 'restore', `redis/default/${made.file}`, '--to-dir', target, '-r', 'repo'])).code).toBe(0);
     const fresh = await startRedis(target);
