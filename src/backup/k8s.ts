@@ -18,9 +18,9 @@ function cleanConfigMap(o: Record<string, unknown>): Record<string, unknown> {
   };
 }
 
-/** The Secrets and ConfigMaps of the namespaces, as YAML documents (read through the cluster client). */
-export async function k8sSnapshot(target: ClusterTarget, namespaces: string[]): Promise<Readable> {
-  const port = await openCluster(target);
+/** The Secrets and ConfigMaps of the namespaces, as YAML documents (read through the cluster client; `signal` aborts the requests). */
+export async function k8sSnapshot(target: ClusterTarget, namespaces: string[], signal?: AbortSignal): Promise<Readable> {
+  const port = await openCluster(target, undefined, signal);
   const docs: string[] = [];
   for (const ns of namespaces) {
     const secrets = await port.listSecrets(ns);

@@ -20,7 +20,8 @@ import { startTool, toolMessage } from '../tool/run.js';
  */
 export type Producer =
   | { kind: 'process'; command: string; args: string[]; env: Record<string, string | undefined> }
-  | { kind: 'stream'; name: string; open: () => Promise<Readable> };
+  /** `open` is given the signal of the backup giving up (a stall, a failed stage): what it started should stop then. */
+  | { kind: 'stream'; name: string; open: (signal: AbortSignal) => Promise<Readable> };
 
 /** A consumer of decrypted data: a process reading stdin (pg_restore, redis-check-rdb, tar), or code. */
 export type Consumer =
@@ -250,7 +251,7 @@ export async function produce(
     const flow = (async () => {
       // An in-process producer (the cluster client) may take long to open: the bound and a teardown apply to that wait too.
       if (!source) {
-        const opened = p.kind === 'stream' ? p.open() : Promise.reject(new Error('no producer'));
+        const opened = p.kind === 'stream' ? p.open(stop.signal) : Promise.reject(new Error('no producer'));
         const stopped = new Promise<never>((_, rej) => {
           const fail = () => rej(stop.signal.reason);
           if (stop.signal.aborted) fail();
@@ -364,6 +365,8 @@ function startConsumer(c: Consumer): { sink: Writable; done: Promise<void>; kill
     return { sink, done, kill: () => proc.child.kill('SIGKILL') };
   }
   const pass = new Transform({ transform: (chunk, _e, cb) => cb(null, chunk), highWaterMark: 1 << 20 });
+  // Killed before the consumer listens (it may await something first): the error is still its to see, never an unhandled 'error' event.
+  pass.on('error', () => undefined);
   const done =
     c.kind === 'inline'
       ? c.consume(pass)

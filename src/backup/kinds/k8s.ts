@@ -15,7 +15,8 @@ export interface K8sOptions {
   name: string;
   context: string;
   namespaces: string[];
-  open: () => Promise<Readable>;
+  /** The snapshot; `signal` fires when the backup gives up (its requests are then aborted). */
+  open: (signal: AbortSignal) => Promise<Readable>;
 }
 
 async function dump(o: K8sOptions): Promise<Component> {
