@@ -4,6 +4,7 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { fileStamp, inTheFuture } from '../vault/time.js';
 import { verifierFor, type Component } from './components.js';
 import { backupKeys, backupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
@@ -31,12 +32,6 @@ export interface BackupContext {
   onUnrecorded?: (reason: VaultError) => void;
 }
 
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-
 async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> {
   const h = createHash('sha256');
   let size = 0;
@@ -56,7 +51,7 @@ async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> 
  */
 export async function backupComponent(ctx: BackupContext, c: Component): Promise<BackupManifest> {
   const started = ctx.now();
-  const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${c.ext}.age`;
+  const file = `${fileStamp(started)}-${randomBytes(4).toString('hex')}.${c.ext}.age`;
   const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
   const verifier = verifierFor(c.kind, ctx.env);
   const produced = await produce(c.producer, ctx.recipient.recipient, pending, {
@@ -263,7 +258,7 @@ export async function verifyBackup(
   const sig = checkSignature(m, peekBackupState(doc).signers);
   const key = backupKeys(doc).find((k) => k.keyId === m.keyId);
   const common = { ...base, keyId: m.keyId, keyHeld: Boolean(key), trusted: sig.ok, manifest: m };
-  if (Date.parse(m.finishedAt) > (o.now ?? new Date()).getTime() + 3_600_000)
+  if (inTheFuture(m.finishedAt, o.now ?? new Date()))
     return verdictOf(
       { ...common, trusted: false },
       'failed',

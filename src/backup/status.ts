@@ -7,6 +7,7 @@ import { checkSignature } from './manifest.js';
 import type { Listed, Repo } from './repo.js';
 import { namedComponents, rpoFor, type RpoTargets } from './rpo.js';
 import { durationSeconds } from '../vault/duration.js';
+import { inTheFuture } from '../vault/time.js';
 
 /**
  * A repository that is read (status, verify, prune, list) must exist: a
@@ -63,7 +64,7 @@ export function backupStatus(listed: Listed[], doc: VaultDocument | undefined, r
           b.component === component &&
           !b.problem &&
           b.manifest?.verification?.ok &&
-          Date.parse(b.manifest.finishedAt) <= now.getTime() + 3_600_000 &&
+          !inTheFuture(b.manifest.finishedAt, now) &&
           (!doc || checkSignature(b.manifest, signers).ok),
       )
       .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));

@@ -6,6 +6,7 @@ import { pidAlive, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/
 import { makeDirs } from '../fs/dirs.js';
 import { randomHex } from '../fs/random.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
+import { fileStamp } from '../vault/time.js';
 
 /**
  * The drill's journal: one file per drill in the state folder
@@ -80,10 +81,7 @@ export class JournalFile {
   static create(stateFile: string, plan: string, now: Date): JournalFile {
     const dir = journalDir(stateFile);
     makeDirs(dir);
-    const id = `${now
-      .toISOString()
-      .replace(/[-:]/g, '')
-      .replace(/\.\d+Z$/, 'Z')}-${process.pid}-${randomHex(3)}`;
+    const id = `${fileStamp(now)}-${process.pid}-${randomHex(3)}`;
     const start = processStart(process.pid);
     const j = new JournalFile(join(dir, `${id}.json`), {
       version: 1,

@@ -1,4 +1,5 @@
 import { VaultError } from '../errors/errors.js';
+import { isRecord } from './shape.js';
 
 /**
  * The shape of a decrypted vault document, field by field (docs/FORMAT.md,
@@ -16,7 +17,6 @@ type Check = (v: unknown, path: string | null) => void;
 const at = (p: string | null, k: string | number): string | null => (p === null ? null : typeof k === 'number' ? `${p}[${k}]` : `${p}.${k}`);
 
 const bad = (path: string | null, want: string): VaultError => new VaultError('integrity', `vault document is malformed: ${path ?? 'a field'} must be ${want}`);
-const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 const str: Check = (v, p) => {
   if (typeof v !== 'string') throw bad(p, 'a string');
@@ -41,7 +41,7 @@ const hex = (n: number) => pattern(new RegExp(`^[0-9a-f]{${n}}$`), `${n} lowerca
 const base64 = pattern(/^[A-Za-z0-9+/]*={0,2}$/, 'base64');
 const recipient = pattern(/^age1[02-9ac-hj-np-z]+$/, 'an age1… recipient');
 const anyObject: Check = (v, p) => {
-  if (!isObj(v)) throw bad(p, 'an object');
+  if (!isRecord(v)) throw bad(p, 'an object');
 };
 
 function object(fields: Record<string, Check>, optional: Record<string, Check> = {}): Check {
@@ -49,7 +49,7 @@ function object(fields: Record<string, Check>, optional: Record<string, Check> =
   const need = Object.entries(fields);
   const may = Object.entries(optional);
   return (v, p) => {
-    if (!isObj(v)) throw bad(p, 'an object');
+    if (!isRecord(v)) throw bad(p, 'an object');
     for (const [k, c] of need) c(v[k], at(p, k));
     for (const [k, c] of may) if (v[k] !== undefined) c(v[k], at(p, k));
   };
@@ -64,7 +64,7 @@ function array(item: Check, min = 0): Check {
 }
 
 const stringMap: Check = (v, p) => {
-  if (!isObj(v)) throw bad(p, 'an object');
+  if (!isRecord(v)) throw bad(p, 'an object');
   for (const k in v) str(v[k], at(p, k));
 };
 
@@ -98,7 +98,7 @@ const document = object(
     verify: anyObject,
     backup: object({ signers: array(object({ id: hex(16), publicKey: base64, label: str, addedAt: str })), keysInUse: anyObject }),
     holds: (v, p) => {
-      if (!isObj(v)) throw bad(p, 'an object');
+      if (!isRecord(v)) throw bad(p, 'an object');
       for (const [k, x] of Object.entries(v)) array(str)(x, at(p, k));
     },
   },

@@ -7,6 +7,8 @@ import { fsyncDir, writeFileAtomic } from '../fs/atomic.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import type { VaultDocument } from './document.js';
 import { dirname } from 'node:path';
+import { asideStamp } from './time.js';
+import { isRecord } from './shape.js';
 
 /**
  * The evidence log kept next to the vault (<vault>.evidence.jsonl): one JSON
@@ -263,7 +265,7 @@ const newSegment = new WeakMap<VaultDocument, number>();
 
 /** The name a log ahead of the vault copy is kept aside as, when the user goes on from the older copy. */
 export function rolledBackName(vaultFile: string, now: Date): string {
-  return `${evidencePath(vaultFile)}.rolled-back-${now.toISOString().replace(/[:.]/g, '-')}`;
+  return `${evidencePath(vaultFile)}.rolled-back-${asideStamp(now)}`;
 }
 
 /** Whether the log holds records past the head this copy recorded (checked before a deliberate rollback is recorded). */
@@ -404,8 +406,6 @@ export function appendPrepared(p: PreparedAppend): void {
   }
   fsyncDir(dirname(p.path));
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function parseRecord(line: string, n: number): EvidenceRecord {
   let rec: unknown;

@@ -4,6 +4,7 @@ import { exists } from '../fs/dirs.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import type { VaultDocument } from './document.js';
 import { recordEvidence } from './evidence.js';
+import { isRecord } from './shape.js';
 
 /**
  * Evidence that waits for a vault. A command that reveals key material where
@@ -24,7 +25,6 @@ export interface PendingRecord {
 }
 
 const EVENT = /^[a-z][a-z0-9.-]{0,63}$/;
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function parseLine(line: string, file: string, n: number): PendingRecord {
   let v: unknown;

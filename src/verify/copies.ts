@@ -4,6 +4,7 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import { openVault, peekVault } from '../vault/container.js';
+import { fileStamp } from '../vault/time.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { openKeyFile, type PassphraseSource, type VaultKey } from '../vault/keyfile.js';
@@ -23,12 +24,6 @@ export interface CopyOptions {
   /** Registered copies (ids) the new ones take the place of: unregistered in the same write (their files are left as they are). */
   replaces?: string[];
 }
-
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 
 /**
  * Writes a dated copy of the vault (and, to a separate place, of its key),
@@ -53,7 +48,7 @@ export async function copyVault(
   return withVaultLock(paths, store, async () => {
     const bytes = readVaultFile(paths.vaultFile);
     const { meta } = openVault(bytes, key.identity, key.keyId);
-    const when = stamp(o.now);
+    const when = fileStamp(o.now);
     const written: [Destination, string][] = [];
     // Each copy's name carries its id: two copies in the same second never collide.
     const ids = { vault: randomBytes(4).toString('hex'), key: randomBytes(4).toString('hex') };

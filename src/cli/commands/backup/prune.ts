@@ -9,6 +9,7 @@ import { exists } from '../../../fs/dirs.js';
 import { holdKeys, vaultForBackups } from '../../../backup/run.js';
 import { recordEvidence } from '../../../vault/evidence.js';
 import { changed, updateVault } from '../../../vault/store.js';
+import { inTheFuture } from '../../../vault/time.js';
 import { table, type Context } from '../../context.js';
 import { wholeNumber } from '../../options.js';
 import { openRepo, repoOption, signingKeyPath, type RepoOptions } from './options.js';
@@ -70,7 +71,7 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
         (b) => {
           const s = checkSignature(b.manifest!, signers);
           if (!s.ok) return s.message;
-          if (Date.parse(b.manifest!.finishedAt) > now.getTime() + 3_600_000) return `made at ${b.manifest!.finishedAt}, in the future: a host clock is wrong`;
+          if (inTheFuture(b.manifest!.finishedAt, now)) return `made at ${b.manifest!.finishedAt}, in the future: a host clock is wrong`;
           return held.has(b.manifest!.keyId) ? null : `the vault no longer holds its key ${b.manifest!.keyId}`;
         },
         host ? { host } : {},
