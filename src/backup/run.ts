@@ -4,9 +4,10 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { editSection } from '../vault/document.js';
 import { fileStamp, inTheFuture } from '../vault/time.js';
 import { verifierFor, type Component } from './components.js';
-import { backupKeys, backupState, peekBackupState, signerId, type SigningKey } from './keys.js';
+import { backupKeys, editBackupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
 import { judge, produce, type Judged } from './pipeline.js';
 import { createFile, openFile, removeBackup, writeManifest, type Listed, type Repo } from './repo.js';
@@ -116,7 +117,7 @@ export async function noteKeysInUse(paths: VaultPaths, store: StoreOptions, repo
   const needed = [...new Set(checks.filter((c) => c.trusted && c.keyHeld && c.keyId).map((c) => c.keyId!))];
   if (!needed.length) return;
   await updateVault(paths, store, (doc) => {
-    const st = backupState(doc);
+    const st = editBackupState(doc);
     let added = false;
     for (const k of needed) {
       const use = st.keysInUse[k] ?? { repos: [], lastAt: now.toISOString() };
@@ -134,14 +135,13 @@ export async function noteKeysInUse(paths: VaultPaths, store: StoreOptions, repo
 
 /** The backup key cannot be purged while a repository has backups made with one of its versions. */
 export function holdKeys(doc: import('../vault/document.js').VaultDocument): void {
-  const st = backupState(doc);
-  const d = doc as typeof doc & { holds?: Record<string, string[]> };
+  const st = editBackupState(doc);
+  const holds = editSection(doc, 'holds');
   const reasons = Object.entries(st.keysInUse)
     .filter(([, u]) => u.repos.length)
     .map(([k, u]) => `backups in ${u.repos.join(', ')} need key ${k}`);
-  d.holds ??= {};
-  if (reasons.length) d.holds['backup/identity'] = reasons;
-  else delete d.holds['backup/identity'];
+  if (reasons.length) holds['backup/identity'] = reasons;
+  else delete holds['backup/identity'];
 }
 
 /**
@@ -169,7 +169,7 @@ async function recordBackup(
 }
 
 function noteBackup(doc: import('../vault/document.js').VaultDocument, repo: Repo, m: BackupManifest, signing: SigningKey, now: Date, evidence: boolean): void {
-  const st = backupState(doc);
+  const st = editBackupState(doc);
   if (evidence && !st.signers.some((s) => s.id === signing.id)) {
     st.signers.push({ id: signing.id, publicKey: signing.publicKey, label: m.source.machine ?? 'this host', addedAt: now.toISOString() });
     recordEvidence(doc, 'backup.signer', { id: signing.id, label: m.source.machine ?? 'this host' }, now);

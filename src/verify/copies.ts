@@ -10,7 +10,7 @@ import { LIMITS, readFileCapped } from '../fs/read.js';
 import { openKeyFile, type PassphraseSource, type VaultKey } from '../vault/keyfile.js';
 import { changed, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { fileMode, locate, readFile, remove, samePlace, writeFile, type Destination, type DestOptions } from '../dest/dest.js';
-import { verifyState, type CopyRecord } from './state.js';
+import { editVerifyState, type CopyRecord } from './state.js';
 
 export type { CopyRecord } from './state.js';
 
@@ -98,7 +98,7 @@ export async function copyVault(
         vaultRec.pair = keyRec.id;
       }
       const replaced = await updateLocked(paths, store, key, (d) => {
-        const st = verifyState(d);
+        const st = editVerifyState(d);
         const gone = (o.replaces ?? []).map((id) => {
           const c = st.copies.find((x) => x.id === id);
           if (!c) throw new VaultError('not-found', `no registered copy ${id}`, { code: 'copy-missing' });

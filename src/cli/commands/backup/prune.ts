@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { backupKeys, backupState, peekBackupState } from '../../../backup/keys.js';
+import { backupKeys, editBackupState, peekBackupState } from '../../../backup/keys.js';
 import { checkSignature } from '../../../backup/manifest.js';
 import { requireRepo } from '../../../backup/status.js';
 import { listRepo, removeBackup } from '../../../backup/repo.js';
@@ -81,7 +81,7 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
         for (const d of going) await removeBackup(repo, d.component, d.file);
         const stillNeeded = new Set(decisions.filter((d) => d.keep && d.keyId).map((d) => d.keyId!));
         await updateVault(paths, store, (dd) => {
-          const st = backupState(dd);
+          const st = editBackupState(dd);
           for (const [keyId, use] of Object.entries(st.keysInUse)) if (!stillNeeded.has(keyId)) use.repos = use.repos.filter((r) => r !== repo.dest.spec);
           holdKeys(dd);
           return changed(
