@@ -57,10 +57,7 @@ type RequiredKeys<T> = Exclude<keyof T, OptionalKeys<T>>;
  * more and no fewer (the compiler holds the two to each other), then one
  * for each optional field, which may be absent.
  */
-function object<T>(
-  fields: Record<RequiredKeys<T>, Check>,
-  ...optional: [OptionalKeys<T>] extends [never] ? [] : [Record<OptionalKeys<T>, Check>]
-): Check {
+function object<T>(fields: Record<RequiredKeys<T>, Check>, ...optional: [OptionalKeys<T>] extends [never] ? [] : [Record<OptionalKeys<T>, Check>]): Check {
   // Listed once, not per object: a vault has thousands of them.
   const need = Object.entries<Check>(fields);
   const may = Object.entries<Check>(optional[0] ?? {});
@@ -172,7 +169,15 @@ export interface ShareSetRecord {
   createdAt: string;
   custodians: CustodianRecord[];
 }
-const shareSet: Record<keyof ShareSetRecord, Check> = { setId: hex(16), epoch: int(1), threshold: int(2), count: int(2), keyId: hex(16), createdAt: str, custodians: array(custodian, 1) };
+const shareSet: Record<keyof ShareSetRecord, Check> = {
+  setId: hex(16),
+  epoch: int(1),
+  threshold: int(2),
+  count: int(2),
+  keyId: hex(16),
+  createdAt: str,
+  custodians: array(custodian, 1),
+};
 
 export interface EscrowSection {
   /** The newest epoch split (0: never). */
@@ -283,7 +288,10 @@ export interface BackupSection {
   /** Repositories backups were written to while the vault was open, and the backup key ids they need. */
   keysInUse: Record<string, { repos: string[]; lastAt: string }>;
 }
-const backup = object<BackupSection>({ signers: array(object<TrustedSigner>({ id: hex(16), publicKey: base64, label: str, addedAt: str })), keysInUse: anyObject });
+const backup = object<BackupSection>({
+  signers: array(object<TrustedSigner>({ id: hex(16), publicKey: base64, label: str, addedAt: str })),
+  keysInUse: anyObject,
+});
 
 /** Entries other modules need kept, with why (a backup key the stored backups need): a purge is refused while any reason is listed. */
 export type Holds = Record<string, string[]>;

@@ -33,7 +33,6 @@ export interface EvidenceRecord {
   mac: string;
 }
 
-
 export const evidencePath = (vaultFile: string) => vaultFile + '.evidence.jsonl';
 const GENESIS = '0'.repeat(64);
 const HEX64 = /^[0-9a-f]{64}$/;
