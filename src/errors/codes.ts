@@ -1,0 +1,110 @@
+/**
+ * Every condition an error (or a per-item result) may name with a `code`:
+ * a closed set, so the compiler refuses a code nobody declared. A code is
+ * what a caller branches on beyond the error's kind, and what the command
+ * line keys its hint by: src/cli/hints.ts maps each one to the kind it is
+ * raised with (hence its exit code) and to the hint that says what to type
+ * next; the library's own hint, where it gives one, names no flag.
+ */
+export type ErrorCode =
+  // the vault key and rekeys
+  | 'wrong-key'
+  | 'wrong-key-replaced'
+  | 'rekey-in-progress'
+  | 'rekey-pending'
+  | 'rekey-confirmed'
+  | 'no-rekey'
+  | 'passphrase-needed'
+  | 'init-exists'
+  // copies of the vault seen before
+  | 'rollback-read'
+  | 'rollback-write'
+  // the evidence log
+  | 'evidence-lacking'
+  | 'evidence-gap'
+  | 'evidence-damaged'
+  | 'evidence-ahead'
+  // entries and their values
+  | 'entry-missing'
+  | 'entry-removed'
+  | 'entry-exists'
+  | 'entry-held'
+  | 'rm-key-material'
+  | 'low-entropy-sha256'
+  | 'cannot-generate'
+  | 'bad-version-ref'
+  | 'bad-duration'
+  | 'env-map-collision'
+  | 'env-binary'
+  | 'env-export-collision'
+  // recipients and outputs
+  | 'recipient-is-vault-key'
+  | 'recipient-missing'
+  | 'replace-refused'
+  // escrow
+  | 'combine-no-vault'
+  | 'combine-exists'
+  | 'combine-older-key'
+  | 'split-exists'
+  | 'reshare-still-pending'
+  | 'bad-share'
+  | 'share-sets-ambiguous'
+  | 'kit-not-built'
+  | 'escrow-stale'
+  // Kubernetes
+  | 'k8s-plan-format'
+  | 'k8s-skipped-type'
+  | 'k8s-import-which'
+  | 'k8s-export-loose'
+  | 'k8s-no-origin'
+  | 'k8s-skipped'
+  | 'k8s-drift'
+  | 'k8s-conflict'
+  | 'k8s-forbidden'
+  | 'k8s-namespace-missing'
+  | 'k8s-recreate'
+  | 'k8s-on-conflict'
+  | 'k8s-not-ours'
+  | 'k8s-changed-since'
+  | 'k8s-timeout'
+  | 'k8s-unreachable'
+  | 'k8s-no-context'
+  | 'k8s-recreate-lost'
+  | 'kubeconfig-missing'
+  | 'kubeconfig-none'
+  | 'policy-hours'
+  | 'policy-confirm-context'
+  | 'policy-totp'
+  | 'policy-totp-entry'
+  // copies and verification
+  | 'copy-same-place'
+  | 'copy-missing'
+  | 'copy-stale'
+  | 'key-copy-exposed'
+  | 'verify-inconclusive'
+  | 'verify-failed'
+  | 'verify-overdue'
+  // external programs
+  | 'external-timeout'
+  | 'tool-missing'
+  | 'tool-failed'
+  | 'tool-timeout'
+  // backups
+  | 'backup-inconclusive'
+  | 'backup-no-recipient'
+  | 'backup-no-key'
+  | 'backup-key-removed'
+  | 'backup-key-gone'
+  | 'backup-missing'
+  | 'backup-no-repo'
+  | 'backup-no-signer'
+  | 'backup-untrusted'
+  | 'backup-failed-verification'
+  | 'restore-db-not-empty'
+  | 'restore-files-exist'
+  | 'prune-no-rules'
+  // the drill
+  | 'drill-no-shares'
+  | 'drill-no-context'
+  | 'drill-teardown-left'
+  | 'drill-failed';
