@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeApi } from '../helpers/kube-api-server.mjs';
 import { cli, haveBinary, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, haveRedis, startPostgres, startRedis, type Postgres, type Redis } from '../helpers/servers.mjs';
+import { skipUnless } from '../helpers/require.js';
 
 /**
  * Backups against real servers: a throwaway PostgreSQL cluster and Redis,
@@ -117,8 +118,8 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     }
   });
 
-  it('every backup opens by hand with the Debian age and the backup identity (the manual fallback)', async () => {
-    if (!HAVE_AGE) return expect(process.env.CI).not.toBe('true');
+  it('every backup opens by hand with the Debian age and the backup identity (the manual fallback)', async (ctx) => {
+    skipUnless(ctx, HAVE_AGE, 'the Debian age is not installed: the manual fallback was not tried');
     writeFileSync(join(dir, 'backup.id'), (await vt(['get', 'backup/identity'])).stdout, { mode: 0o600 });
     const list = JSON.parse((await vt(['backup', 'list', '-r', 'repo', '--json'])).stdout) as { component: string; file: string }[];
     expect(list.length).toBeGreaterThan(5);
@@ -127,6 +128,15 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
       const check = spawnSync('pg_restore', ['-f', '/dev/null'], { input: plain });
       expect(check.status, `${b.component}/${b.file}`).toBe(0);
     }
+  });
+
+  it('a restore refuses, before writing, a database that holds tables', async () => {
+    const made = await vt(['backup', 'postgres', '--dbname', 'users', '-r', 'clash-repo', '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    const into = await vt(['backup', 'restore', `postgres/users/${lines(made)[1].file}`, '--dbname', 'orders', '-r', 'clash-repo']);
+    expect(into.code).toBe(10);
+    expect(into.stderr).toMatch(/database orders holds 1 table\(s\): restoring replaces them/);
+    expect(pg.sql('select count(*) from items', 'orders')).toBe('30000');
   });
 
   it('a database that does not exist: a clear error, exit 19, nothing left behind', async () => {
@@ -500,7 +510,7 @@ describe('trust, verdicts and targets (what a hostile review found)', () => {
     expect(JSON.parse(p.stdout).decisions).toEqual([expect.objectContaining({ keep: true })]);
   });
 
-  it('restores refuse, before writing, a database that holds tables and files the archive would overwrite', async () => {
+  it('a restore refuses, before writing, files the archive would overwrite', async () => {
     const made = await vt(['backup', 'files', '.env', 'certs', '-C', 'app', '--name', 'clash', '-r', 'verdict-repo', '--json']);
     const ref = `files/clash/${lines(made)[1].file}`;
     mkdirSync(join(dir, 'clash-target'), { recursive: true });
@@ -509,13 +519,6 @@ describe('trust, verdicts and targets (what a hostile review found)', () => {
     expect(r.code).toBe(10);
     expect(r.stderr).toMatch(/1 file\(s\) in .*clash-target would be overwritten \(\.env\): nothing was restored/);
     expect(readdirSync(join(dir, 'clash-target'))).toEqual(['.env']);
-    if (!HAVE_PG) return;
-    const pgRef = JSON.parse((await vt(['backup', 'list', '-r', 'repo', '--json'])).stdout).find(
-      (b: { component: string }) => b.component === 'postgres/users',
-    );
-    const into = await vt(['backup', 'restore', `postgres/users/${pgRef.file}`, '--dbname', 'orders', '-r', 'repo']);
-    expect(into.code).toBe(10);
-    expect(into.stderr).toMatch(/database orders holds 1 table\(s\): restoring replaces them/);
   });
 
   it('a missing repository is an error, and a component the RPO file names but the repository lacks is missed', async () => {
