@@ -11,6 +11,7 @@ import { redactArgs } from './redact.js';
 import { checkComponent, isComponentName } from './repo.js';
 import { externalTimeoutMs, timeoutText } from '../dest/timeout.js';
 import { toolMessage } from './tool.js';
+import { checkBaseStream } from './wal/base-check.js';
 
 const run = promisify(execFile);
 
@@ -420,6 +421,10 @@ export function verifierFor(kind: Kind, env: Env): Consumer {
     case 'k8s':
       return { kind: 'inline', label: 'YAML', consume: checkYaml };
     case 'exec':
+    // A WAL file's checks need its name and its archive (backup/wal/fetch.ts); here it is decrypted in full.
+    case 'postgres-wal':
       return { kind: 'discard', label: 'decrypt' };
+    case 'postgres-base':
+      return { kind: 'inline', label: "backup_manifest (every file's size and SHA-256)", consume: async (r) => void (await checkBaseStream(r)) };
   }
 }

@@ -10,7 +10,7 @@ import { isRecord } from '../vault/shape.js';
  * how, both sizes and SHA-256s, the key that opens it and the verification
  * result. Never credentials, never data.
  */
-export type Kind = 'postgres' | 'postgres-globals' | 'redis' | 'files' | 'k8s' | 'exec';
+export type Kind = 'postgres' | 'postgres-globals' | 'postgres-base' | 'postgres-wal' | 'redis' | 'files' | 'k8s' | 'exec';
 
 export interface Verification {
   at: string;

@@ -57,7 +57,7 @@ export interface Repo {
 
 /** A component's own name (the part after the kind): no `.` or `..`, no leading dot, no `/`. */
 const NAME = /^[a-z0-9][a-z0-9._-]*$/;
-const KINDS = new Set(['postgres', 'redis', 'files', 'k8s', 'exec']);
+const KINDS = new Set(['postgres', 'postgres-base', 'redis', 'files', 'k8s', 'exec']);
 
 /** Whether `name` may follow the kind in a component name. */
 export const isComponentName = (name: string): boolean => NAME.test(name) && name.length <= 100;

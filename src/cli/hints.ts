@@ -209,6 +209,57 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'restore-db-not-empty': { kind: 'exists', hint: 'restore into a new database with --dbname NEW --create, or replace its tables with --force' },
   'restore-files-exist': { kind: 'exists', hint: 'restore into an empty folder (--to-dir), or add --force to replace what is there' },
   'prune-no-rules': { kind: 'usage', hint: 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within' },
+  // the WAL archive and point-in-time recovery
+  'wal-no-archive': {
+    kind: ['backup-failed', 'not-found'],
+    hint: 'set archive_command = \'vault-tool backup wal-push %p --cluster NAME …\' on the server (docs/RUNBOOK.md, "Point-in-time recovery")',
+  },
+  'wal-other-cluster': {
+    kind: 'backup-failed',
+    hint: 'each server archives under a --cluster of its own: give this one another name (a new archive), or find which server archives there',
+  },
+  'wal-not-archived': {
+    kind: 'backup-failed',
+    hint: 'check archive_command and pg_stat_archiver on the server; `vault-tool backup wal-status --cluster NAME --archiver` shows both sides',
+  },
+  'wal-cluster-name': { kind: 'usage', hint: 'give --cluster (or VAULT_TOOL_WAL_CLUSTER) a name such as main or db1.prod' },
+  'wal-name': {
+    kind: ['usage', 'backup-failed'],
+    hint: "archive_command and restore_command pass the file's path and name as PostgreSQL gives them: %p to wal-push, %f %p to wal-fetch",
+  },
+  'wal-bad-segment': {
+    kind: 'backup-failed',
+    hint: 'only what the server archives is pushed: check that archive_command passes %p of this cluster, unchanged',
+  },
+  'wal-conflict': {
+    kind: 'backup-failed',
+    hint: 'two servers archive under one --cluster, or a split brain: give each server its own --cluster; nothing archived is overwritten',
+  },
+  'wal-absent': {
+    kind: 'io',
+    hint: 'PostgreSQL asks restore_command for files that may not exist (a history file, the next segment): their absence is an exit status, not an error',
+  },
+  'wal-gap': {
+    kind: 'verify-failed',
+    hint: '`vault-tool backup wal-verify --cluster NAME` names every gap: restore to an earlier time, or from a base backup made after the gap',
+  },
+  'wal-not-yet': { kind: 'verify-failed', hint: 'on the server, SELECT pg_switch_wal() archives the current segment (or wait for archive_timeout)' },
+  'pitr-before-base': { kind: 'usage', hint: 'restore from an older base backup (`vault-tool backup list` names them), or choose a later target' },
+  'restore-datadir-not-empty': { kind: 'exists', hint: 'give --to-dir an empty or new folder' },
+  // schedules
+  'bad-schedule': {
+    kind: 'usage',
+    hint: (_d, own) => own ?? 'five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *" (daily at 02:00) or "0 6 1 */3 *" (quarterly)',
+  },
+  'schedule-plan-kind': {
+    kind: 'invalid',
+    hint: (_d, own) => own ?? 'write a schedule plan (docs/FORMAT.md, "Schedule plan") whose verify job names this file',
+  },
+  'cron-line-long': { kind: 'usage', hint: 'shorten the paths in the schedule plan, or install the systemd timers instead (`vault-tool schedule systemd`)' },
+  'cron-env': {
+    kind: 'usage',
+    hint: 'cron cannot pass that value: trim the spaces or remove the %, or install the systemd timers instead (`vault-tool schedule systemd`)',
+  },
   // the drill
   'drill-no-shares': {
     kind: 'not-found',

@@ -42,6 +42,8 @@ export function reportError(e: unknown, io: Io, scrub: (text: string) => string 
     return e.exitCode === 0 ? 0 : EXIT_CODES.usage.code;
   }
   if (e instanceof VaultError) {
+    // restore_command asks for files that may not exist: their absence is an exit status, not a message.
+    if (e.code === 'wal-absent') return exitCodeFor(e.kind);
     io.stderr.write(`vault-tool: error: ${e.message}\n`);
     const hint = hintFor(e);
     if (hint) io.stderr.write(`vault-tool: hint: ${hint}\n`);

@@ -305,6 +305,7 @@ export async function recordDrill(input: DrillInput, r: DrillResult, reportSha25
       // Only a drill that passed measured a recovery time.
       ...(r.ok ? { rtoSeconds: Math.round(r.recoverySeconds) } : {}),
       ...(r.rtoTargetSeconds !== undefined ? { rtoTargetSeconds: r.rtoTargetSeconds } : {}),
+      ...(r.rtoVerdict === 'missed' ? { rtoMissed: true } : {}),
       reportSha256,
     };
     return changed(

@@ -104,6 +104,11 @@ export async function drillPlanFromVault(o: {
     const taken = new Set<string>();
     for (const c of components) {
       const [kind, name] = c.split('/') as [string, string];
+      if (kind === 'postgres-base') {
+        // A point-in-time restore needs a scratch server, not a scratch folder: named here, rehearsed by hand (docs/RUNBOOK.md).
+        notes.push(`${c}: a base backup for point-in-time recovery; this plan does not restore it (docs/RUNBOOK.md, "Point-in-time recovery")`);
+        continue;
+      }
       if (kind === 'postgres' && name !== 'globals') {
         const database = scratchDatabase(name, taken);
         restore.push({ component: c, database });

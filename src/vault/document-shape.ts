@@ -259,6 +259,8 @@ export interface DrillRun {
   /** The recovery time measured: only by a drill that passed. */
   rtoSeconds?: number;
   rtoTargetSeconds?: number;
+  /** The recovery took longer than the RTO (the drill then failed for that alone, or for that too). */
+  rtoMissed?: boolean;
   reportSha256: string;
 }
 

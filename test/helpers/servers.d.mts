@@ -1,6 +1,19 @@
 export interface Postgres {
   env: Record<string, string>;
   bin: string;
+  dir: string;
+  data: string;
+  port: number;
+  log(): string;
+  sql(sql: string, db?: string): string;
+  stop(): void;
+}
+export interface PostgresOn {
+  env: Record<string, string>;
+  bin: string;
+  port: number;
+  data: string;
+  log(): string;
   sql(sql: string, db?: string): string;
   stop(): void;
 }
@@ -13,5 +26,9 @@ export interface Redis {
 export function freePort(): Promise<number>;
 export function havePostgres(): boolean;
 export const haveRedis: () => boolean;
-export function startPostgres(): Promise<Postgres>;
+export function startPostgres(opts?: { initdb?: string[]; conf?: Record<string, string | number> }): Promise<Postgres>;
+export function startPostgresOn(data: string, socketDir: string, opts?: { wait?: boolean }): Promise<PostgresOn>;
+export function asPostgres(cmd: string, args: string[], opts?: { input?: string | Buffer }): Buffer;
+export function postgresOwner(): { uid: number; gid: number } | null;
+export function postgresFolder(path: string): string;
 export function startRedis(dir?: string): Promise<Redis>;

@@ -287,6 +287,11 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
     expect(out.steps.find((s: { name: string }) => s.name === 'recovery time against the RTO').message).toMatch(
       /^the recovery took \d+s \([\d.]+ s\), over the RTO of 1s$/,
     );
+    // Monitoring tells an RTO missed from other failures (its own alert).
+    await vt(['--key-file', 'vault.key.lost', 'status', '--prometheus', 'rto.prom']);
+    const prom = readFileSync(join(dir, 'rto.prom'), 'utf8');
+    expect(prom).toContain('vault_tool_drill_rto_missed 1\n');
+    expect(prom).toContain('vault_tool_drill_rto_target_seconds 1\n');
   });
 
   it('a dry run with a share short reports it and writes nothing', async () => {

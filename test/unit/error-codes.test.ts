@@ -51,12 +51,18 @@ function raisedCodes(): Raised[] {
       return null;
     };
     const visit = (n: ts.Node) => {
-      if (ts.isPropertyAssignment(n) && n.name.getText() === 'code' && ts.isStringLiteral(n.initializer))
-        out.push({ code: n.initializer.text, kind: kindOf(n), at: at(n) });
+      if (ts.isPropertyAssignment(n) && n.name.getText() === 'code') {
+        // A literal, or each branch of a choice between literals (c.missing ? 'wal-gap' : 'wal-not-yet').
+        const literals = (x: ts.Node): string[] => (ts.isStringLiteral(x) ? [x.text] : x.getChildren().flatMap(literals));
+        for (const code of literals(n.initializer)) out.push({ code, kind: kindOf(n), at: at(n) });
+      }
       if (ts.isBinaryExpression(n) && n.operatorToken.kind === ts.SyntaxKind.EqualsToken && /\.code$/.test(n.left.getText()) && ts.isStringLiteral(n.right))
         out.push({ code: n.right.text, kind: null, at: at(n) });
-      if (ts.isCallExpression(n) && n.expression.getText() === 'hintText' && n.arguments[0] && ts.isStringLiteral(n.arguments[0]))
-        out.push({ code: n.arguments[0].text, kind: null, at: at(n) });
+      // A code handed to a helper that raises it (refused(name, why, 'wal-name')), or to the CLI's hintText.
+      if (ts.isCallExpression(n))
+        for (const a of n.arguments) if (ts.isStringLiteral(a) && a.text in ERROR_CODES) out.push({ code: a.text, kind: null, at: at(n) });
+      if (ts.isParameter(n) && n.initializer && ts.isStringLiteral(n.initializer) && n.initializer.text in ERROR_CODES)
+        out.push({ code: n.initializer.text, kind: null, at: at(n) });
       ts.forEachChild(n, visit);
     };
     visit(sf);

@@ -47,6 +47,33 @@ export const BACKUP_COMMANDS: CommandSpec[] = [
   },
   { name: 'list', summary: 'the backups in the repository', load: () => import('./list.js') },
   {
+    name: 'wal-push',
+    args: '<path>',
+    summary: "PostgreSQL's archive_command: archive one WAL file (%p), encrypted to the backup recipient; never overwrites",
+    load: () => import('./wal-push.js'),
+  },
+  {
+    name: 'wal-fetch',
+    args: '<file> <path>',
+    summary: "PostgreSQL's restore_command: one archived WAL file (%f) back to %p, after every check; exit 1 when absent",
+    load: () => import('./wal-fetch.js'),
+  },
+  {
+    name: 'wal-verify',
+    summary: 'the WAL archive of a cluster: continuous from each base backup to the newest segment (a gap named), each file read in full with --read-data',
+    load: () => import('./wal-verify.js'),
+  },
+  {
+    name: 'wal-prune',
+    summary: 'remove the WAL no base backup still needs (a dry run unless --confirm); never after the oldest base backup',
+    load: () => import('./wal-prune.js'),
+  },
+  {
+    name: 'wal-status',
+    summary: "a cluster's archive: the newest archived segment's age against the RPO, and pg_stat_archiver with --archiver",
+    load: () => import('./wal-status.js'),
+  },
+  {
     name: 'key',
     summary: 'the backup key: its recipient (for backup hosts), rotation, and the hosts whose manifests are trusted',
     load: () => import('./key.js'),

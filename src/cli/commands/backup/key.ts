@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { backupKeys, loadSigningKey, peekBackupState, rotateBackupKey, trustSigner, ensureBackupKey, untrustSigner } from '../../../backup/keys.js';
+import { hostname } from 'node:os';
+import { exportIdentity } from '../../../backup/wal/identity.js';
 import { readVault } from '../../../vault/store.js';
 import { table, type Context } from '../../context.js';
 import { signingKeyPath } from './options.js';
@@ -27,6 +29,17 @@ export default function backupKey(cmd: Command, ctx: Context): void {
       if (ctx.globals(sub).json) return ctx.json({ keyId: k.keyId, recipient: k.recipient, version: k.version });
       ctx.out(k.recipient);
       ctx.info(`backup key now v${k.version} (${k.keyId}); give the new recipient to backup hosts`);
+    });
+  cmd
+    .command('export-identity')
+    .description('write the backup identity (every version) and the trusted signers to a file (0600) for a restore host; recorded in the evidence log')
+    .requiredOption('-o, --out <file>', 'the identity file to write (never over an existing file)')
+    .action(async (o: { out: string }, sub: Command) => {
+      const out = ctx.abs(o.out);
+      const r = await exportIdentity(ctx.paths(sub), ctx.storeOptions(sub), out, hostname(), ctx.now());
+      if (ctx.globals(sub).json) return ctx.json({ file: out, ...r });
+      ctx.out(`wrote ${out} (mode 0600): backup key(s) ${r.keyIds.join(', ')} and ${r.signers} trusted signer(s); recorded in the evidence log`);
+      ctx.info('it opens every backup: keep it on the restore host only as long as the restore needs it, then remove it');
     });
   cmd
     .command('signer')

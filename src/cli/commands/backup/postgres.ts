@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { listDatabases, postgresComponent, postgresGlobals, checkDbname, type Component } from '../../../backup/components.js';
 import { VaultError } from '../../../errors/errors.js';
 import type { Context } from '../../context.js';
+import { runBase, type BaseFlags } from './base.js';
 import { makeOptions, runBackups, type MakeOptions } from './options.js';
 
 export default function backupPostgres(cmd: Command, ctx: Context): void {
@@ -12,7 +13,12 @@ export default function backupPostgres(cmd: Command, ctx: Context): void {
       if (!/^[0-9]$/.test(v)) throw new VaultError('usage', `--compress ${JSON.stringify(v)}: expected 0 to 9`);
       return Number(v);
     })
-    .action(async (o: MakeOptions & { dbname?: string; all?: boolean; compress?: number }) => {
+    .option('--base', 'a base backup of the whole cluster for point-in-time recovery (pg_basebackup, tar, -X none): its WAL must be archived by wal-push')
+    .option('--cluster <name>', '--base: the cluster, as wal-push names its archive (postgres-base/NAME; env VAULT_TOOL_WAL_CLUSTER)')
+    .option('--wal-timeout <duration>', '--base: how long to wait for the WAL the backup needs to be archived', '10m')
+    .option('--fast-checkpoint', '--base: start with an immediate checkpoint (default: a spread one, gentler on the server)')
+    .action(async (o: MakeOptions & BaseFlags & { dbname?: string; all?: boolean; compress?: number }) => {
+      if (o.base) return runBase(ctx, cmd, o);
       await runBackups(ctx, cmd, o, async () => {
         const env = ctx.io.env;
         const opts = o.compress !== undefined ? { compress: o.compress } : {};

@@ -6,12 +6,13 @@ import { vaultForBackups } from '../../../backup/run.js';
 import type { Context } from '../../context.js';
 import { openRepo, repoOption, type RepoOptions } from './options.js';
 import { pick } from './verify.js';
+import { restoreBase, type BaseRestoreOptions } from './restore-base.js';
 
-interface RestoreOptions extends RepoOptions {
+interface RestoreOptions extends RepoOptions, Omit<BaseRestoreOptions, 'toDir' | 'owner'> {
   dbname?: string;
   create?: boolean;
-  owner?: boolean;
   toDir?: string;
+  owner?: string | boolean;
   out?: string;
   force?: boolean;
   sameOwner?: boolean;
@@ -27,11 +28,21 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('-o, --out <file>', 'any backup: write the decrypted data to this file (mode 0600), after the full check')
     .option('--force', 'replace what is there: existing files, or the tables of an existing database')
     .option('--same-owner', "files: keep the archive's owners and modes, setuid bits included (by default files belong to you, under your umask)")
+    .option('--target-time <time>', 'postgres-base: recover to this time (ISO 8601 with a zone), then stop')
+    .option('--target-lsn <lsn>', 'postgres-base: recover to this LSN (X/Y), then stop')
+    .option('--target-name <name>', 'postgres-base: recover to this restore point (pg_create_restore_point), then stop')
+    .option('--target-action <action>', "postgres-base: at the target, promote, pause (PostgreSQL's default) or shutdown")
+    .option('--target-exclusive', 'postgres-base: stop just before the target, not just after it')
+    .option('--owner <user>', 'postgres-base: the data directory is owned by this user (as root: the one PostgreSQL runs as)')
+    .option('--identity <file>', 'postgres-base: the backup identity file (backup key export-identity) the restored server reads the WAL with')
+    .option('--no-archive', 'postgres-base: archive_mode = off in the restored cluster (a scratch restore must not archive into the repository)')
+    .option('--dry-run', 'postgres-base: check everything and print the plan; write nothing')
     .action(async (file: string, o: RestoreOptions) => {
       const repo = openRepo(ctx, o);
       const [b] = pick(await listRepo(repo), [file]);
       if (!b!.manifest || b!.problem) throw new VaultError('integrity', `${file}: ${b!.problem ?? 'no manifest'}`);
       const m = b!.manifest;
+      if (m.kind === 'postgres-base') return restoreBase(ctx, cmd, repo, m, o);
       const doc = await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd));
       const key = restorableKey(doc, m, file);
       let t: RestoreTarget;

@@ -1,0 +1,98 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VaultError } from '../../errors/errors.js';
+import { locate, runRclone } from '../../dest/dest.js';
+import { LIMITS } from '../../fs/read.js';
+import { manifestName, parseManifest, type BackupManifest } from '../manifest.js';
+import type { Repo } from '../repo.js';
+import { parseWalName, type WalFile } from './names.js';
+import { listFiles, segmentsDest, WAL_KIND, type ArchiveFile } from './store.js';
+
+/** A segment's manifest: a backup manifest of kind postgres-wal that names the file it sits beside. */
+export function parseWalManifest(text: string, where: string): BackupManifest {
+  const m = parseManifest(text, where);
+  if (m.kind !== 'postgres-wal' || !m.component.startsWith(`${WAL_KIND}/`) || typeof m.source.wal !== 'string' || m.file !== `${m.source.wal}.age`)
+    throw new VaultError('integrity', `${where}: not the manifest of a WAL file`);
+  return m;
+}
+
+/** One name of the archive: its file, its manifest, or both (committed). */
+export interface CatalogEntry {
+  wal: WalFile;
+  file?: ArchiveFile;
+  manifestFile?: ArchiveFile;
+}
+
+export interface Catalog {
+  entries: Map<string, CatalogEntry>;
+  /** Names in the folder that are not the archive's (left out of every judgment, and named). */
+  strangers: string[];
+}
+
+/** What the segments folder holds, by WAL name (names only: no manifest is read). */
+export async function readCatalog(repo: Repo, cluster: string, segSize: number): Promise<Catalog> {
+  const entries = new Map<string, CatalogEntry>();
+  const strangers: string[] = [];
+  for (const f of await listFiles(repo, segmentsDest(repo, cluster))) {
+    const isManifest = f.name.endsWith('.age.manifest.json');
+    const base = isManifest ? f.name.slice(0, -'.age.manifest.json'.length) : f.name.endsWith('.age') ? f.name.slice(0, -4) : null;
+    const wal = base ? parseWalName(base, segSize) : null;
+    if (!wal) {
+      strangers.push(f.name);
+      continue;
+    }
+    const e = entries.get(wal.name) ?? { wal };
+    if (isManifest) e.manifestFile = f;
+    else e.file = f;
+    entries.set(wal.name, e);
+  }
+  return { entries, strangers };
+}
+
+export const committed = (e: CatalogEntry | undefined): boolean => Boolean(e?.file && e.manifestFile);
+
+/**
+ * The manifests of `names`, read in one go (a remote: one rclone copy into
+ * a private temp folder, not one process per file). A manifest that does
+ * not parse is reported by name, not thrown.
+ */
+export async function readManifests(repo: Repo, cluster: string, names: string[]): Promise<Map<string, BackupManifest | Error>> {
+  const d = segmentsDest(repo, cluster);
+  const out = new Map<string, BackupManifest | Error>();
+  const parse = (name: string, text: string) => {
+    try {
+      out.set(name, parseWalManifest(text, `${d.spec}/${manifestName(`${name}.age`)}`));
+    } catch (e) {
+      out.set(name, e as Error);
+    }
+  };
+  if (d.kind === 'folder') {
+    for (const n of names) {
+      try {
+        parse(n, readFileSync(join(d.path, manifestName(`${n}.age`)), 'utf8'));
+      } catch (e) {
+        out.set(n, e instanceof VaultError ? e : new VaultError('io', `cannot read the manifest of ${n}: ${(e as NodeJS.ErrnoException).code}`));
+      }
+    }
+    return out;
+  }
+  if (!names.length) return out;
+  const tmp = mkdtempSync(join(tmpdir(), 'vault-tool-wal-'));
+  try {
+    const list = names.map((n) => manifestName(`${n}.age`)).join('\n') + '\n';
+    const r = await runRclone(repo.io, ['copy', '--files-from', '-', '--max-size', String(LIMITS.text), locate(d, ''), tmp], Buffer.from(list));
+    if (r.code !== 0)
+      throw new VaultError('io', `cannot read the manifests in ${d.spec}: ${r.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? `rclone exit ${r.code}`}`);
+    for (const n of names) {
+      try {
+        parse(n, readFileSync(join(tmp, manifestName(`${n}.age`)), 'utf8'));
+      } catch (e) {
+        out.set(n, e instanceof VaultError ? e : new VaultError('not-found', `the manifest of ${n} could not be read`));
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return out;
+}

@@ -1,0 +1,225 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
+import { encrypt, readHeader, type Stanza } from '../../age/index.js';
+import { VaultError, type ErrorCode } from '../../errors/errors.js';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { fsError } from '../../fs/errors.js';
+import { LIMITS } from '../../fs/read.js';
+import type { SigningKey } from '../keys.js';
+import { manifestName, signManifest, type BackupManifest } from '../manifest.js';
+import type { Repo } from '../repo.js';
+import { ensureArchiveInfo, readArchiveInfo, type ArchiveInfo } from './archive.js';
+import { parseHistory } from './history.js';
+import { formatLsn, looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName } from './names.js';
+import { checkSegment, PAGE_MAGIC, readSegmentHeader } from './page.js';
+import { isThere, putNew, readIfThere, readWhole, segmentsDest, WAL_KIND } from './store.js';
+import { parseWalManifest } from './catalog.js';
+
+/**
+ * `wal-push`: one file PostgreSQL hands its archive_command, encrypted to
+ * the backup recipient and stored in the archive with a signed manifest.
+ *
+ * The order is the commit protocol: the age file goes first (a temp name,
+ * fsync, then into place only when whole), the manifest last; a file
+ * without its manifest is not archived yet, and no reader uses it. The age
+ * header carries a `vault-tool-wal` stanza (name, size, plaintext SHA-256;
+ * identities skip it and its MAC covers it), so a push that finds the file
+ * of a push killed before its manifest can tell, without the key, whether
+ * it holds these bytes: then it completes it; otherwise it refuses.
+ *
+ * A file already archived with the same bytes is success (PostgreSQL
+ * retries what it does not know succeeded); with other bytes it is refused
+ * and never overwritten.
+ */
+export interface PushContext {
+  repo: Repo;
+  cluster: string;
+  recipient: { recipient: string; keyId: string };
+  signing: SigningKey;
+  machine: string;
+  now: () => Date;
+}
+
+export interface PushResult {
+  name: string;
+  /** archived: written now; already-archived: the same bytes were there; completed: a killed push's file, its manifest written now. */
+  status: 'archived' | 'already-archived' | 'completed';
+  bytes: number;
+  location: string;
+}
+
+export const WAL_STANZA = 'vault-tool-wal';
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Reads the plaintext's name, size and SHA-256 from an archived file's header (no key needed). */
+export function stanzaOf(file: Uint8Array): { name: string; size: number; sha256: string } | null {
+  try {
+    const { header } = readHeader(file.subarray(0, Math.min(file.length, 64 << 10)));
+    const s = header.stanzas.find((x) => x.type === WAL_STANZA);
+    if (s?.args.length !== 3 || !/^[0-9]+$/.test(s.args[1]!) || !/^[0-9a-f]{64}$/.test(s.args[2]!)) return null;
+    return { name: s.args[0]!, size: Number(s.args[1]), sha256: s.args[2]! };
+  } catch {
+    return null;
+  }
+}
+
+const refused = (name: string, why: string, code: ErrorCode = 'wal-conflict') =>
+  new VaultError('backup-failed', `${name}: ${why}; nothing was archived`, { code, data: { name } });
+
+/** What a file must look like before it is archived, by kind; returns what the manifest records of it. */
+function checkContent(
+  name: string,
+  data: Buffer,
+  info: ArchiveInfo | null,
+): { source: Record<string, string>; message: string; header?: ReturnType<typeof readSegmentHeader> } {
+  const h = readSegmentHeader(data);
+  const segSize = info?.segmentSize ?? (typeof h === 'string' ? 16 << 20 : h.segmentSize);
+  const f = parseWalName(name, segSize);
+  if (!f) throw refused(name, 'not a name PostgreSQL archives', 'wal-name');
+  if (f.kind === 'segment' || f.kind === 'partial') {
+    const c = checkSegment(name, data, info ? { systemId: info.systemId, segmentSize: info.segmentSize, magic: info.pageMagic } : {});
+    if (typeof c === 'string') throw refused(name, `not a WAL segment of this archive: ${c}`, 'wal-bad-segment');
+    return {
+      source: {
+        timeline: String(f.timeline),
+        lsn: formatLsn(f.segno * BigInt(c.header.segmentSize)),
+        systemId: c.header.systemId,
+        postgres: String(PAGE_MAGIC.get(c.header.magic)),
+      },
+      message: `${c.pages} page(s) of WAL; page headers checked (magic, timeline, addresses, segment size, system identifier)`,
+      header: c.header,
+    };
+  }
+  if (f.kind === 'history') {
+    try {
+      const entries = parseHistory(data.toString('utf8'), f.timeline, name);
+      return { source: { timeline: String(f.timeline) }, message: `a history of ${entries.length} earlier timeline(s)` };
+    } catch (e) {
+      throw refused(name, `not a timeline history: ${(e as Error).message}`, 'wal-bad-segment');
+    }
+  }
+  const text = data.toString('utf8');
+  if (!/^START WAL LOCATION: [0-9A-F]+\/[0-9A-F]+ \(file [0-9A-F]{24}\)$/m.test(text))
+    throw refused(name, 'not a backup history file (no START WAL LOCATION line)', 'wal-bad-segment');
+  return { source: { timeline: String(f.timeline) }, message: 'a backup history file' };
+}
+
+/** The file PostgreSQL names, read in one go: a regular file of at most a segment's largest size. */
+function readWalFile(path: string): Buffer {
+  let fd: number;
+  try {
+    // Without blocking: a named pipe given by mistake is refused below, never waited on.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw fsError(e, 'read', path);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new VaultError('usage', `${path} is not a regular file`);
+    if (st.size > MAX_SEGMENT_SIZE) throw new VaultError('invalid', `${path} is ${st.size} bytes, larger than any WAL file`);
+    const b = Buffer.allocUnsafe(st.size);
+    let off = 0;
+    while (off < b.length) {
+      const n = readSync(fd, b, off, b.length - off, off);
+      if (n === 0) throw new VaultError('io', `${path} was cut short while it was read`);
+      off += n;
+    }
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function walPush(ctx: PushContext, path: string): Promise<PushResult> {
+  const name = basename(path);
+  if (!looksLikeWalName(name))
+    throw new VaultError('usage', `${JSON.stringify(name)} is not a file PostgreSQL archives (a segment, a .history, .backup or .partial file)`, {
+      code: 'wal-name',
+    });
+  const started = ctx.now();
+  const data = readWalFile(path);
+  let info = await readArchiveInfo(ctx.repo, ctx.cluster);
+  const checked = checkContent(name, data, info);
+  if (!info && checked.header && typeof checked.header !== 'string')
+    info = await ensureArchiveInfo(ctx.repo, ctx.cluster, checked.header, ctx.signing, started);
+  if (info && checked.source.systemId && checked.source.systemId !== info.systemId)
+    throw refused(
+      name,
+      `it belongs to the cluster with system identifier ${checked.source.systemId}, the archive holds ${info.systemId}'s`,
+      'wal-other-cluster',
+    );
+  const digest = { size: data.length, sha256: sha256(data) };
+  const d = segmentsDest(ctx.repo, ctx.cluster);
+  const file = `${name}.age`;
+  for (let attempt = 0; ; attempt++) {
+    // Archived already (a retry, or a second push of the same file): the same bytes are success, others are refused.
+    const have = await readIfThere(ctx.repo, d, manifestName(file), LIMITS.text, 'manifest');
+    if (have) {
+      const m = parseWalManifest(have.toString('utf8'), `${d.spec}/${manifestName(file)}`);
+      if (m.plaintext.sha256 === digest.sha256 && m.plaintext.size === digest.size)
+        return { name, status: 'already-archived', bytes: digest.size, location: `${d.spec}/${file}` };
+      throw refused(
+        name,
+        `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…): an archived file is never overwritten`,
+      );
+    }
+    let stored: Buffer | null = null;
+    let status: PushResult['status'] = 'archived';
+    if (await isThere(ctx.repo, d, file)) {
+      // A push killed between its file and its manifest: complete it if it holds these bytes.
+      const orphan = await readWhole(ctx.repo, d, file, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
+      const s = stanzaOf(orphan);
+      if (!s) throw refused(name, `${file} is in the archive without a manifest and was not written by a push: it is not replaced`);
+      if (s.name !== name || s.sha256 !== digest.sha256 || s.size !== digest.size)
+        throw refused(name, `${file} is in the archive (without its manifest) with other content: it is not replaced`);
+      stored = orphan;
+      status = 'completed';
+    } else {
+      const stanza: Stanza = { type: WAL_STANZA, args: [name, String(digest.size), digest.sha256], body: new Uint8Array(0) };
+      const ciphertext = encrypt(data, { recipients: [ctx.recipient.recipient], extraStanzas: [stanza] });
+      try {
+        await putNew(ctx.repo, d, file, ciphertext);
+      } catch (e) {
+        // Another push of the same name got there first: judge what it wrote.
+        if (e instanceof VaultError && e.kind === 'exists' && attempt === 0) continue;
+        throw e;
+      }
+      const back = await readWhole(ctx.repo, d, file, ciphertext.length + 1, 'WAL file');
+      if (!back.equals(ciphertext))
+        throw new VaultError(
+          'backup-failed',
+          `the stored ${d.spec}/${file} differs from what was written; it is left without a manifest, so it does not count`,
+        );
+      stored = back;
+    }
+    const finished = ctx.now();
+    const manifest: BackupManifest = signManifest(
+      {
+        format: 'vault-tool/backup-manifest',
+        version: 1,
+        id: randomBytes(4).toString('hex'),
+        component: `${WAL_KIND}/${ctx.cluster}`,
+        kind: 'postgres-wal',
+        file,
+        source: { cluster: ctx.cluster, wal: name, ...checked.source, machine: ctx.machine },
+        tool: { name: 'postgres', version: info ? `PostgreSQL ${info.postgres}` : '', args: ['archive_command'] },
+        startedAt: started.toISOString(),
+        finishedAt: finished.toISOString(),
+        plaintext: digest,
+        ciphertext: { size: stored.length, sha256: sha256(stored) },
+        recipient: ctx.recipient.recipient,
+        keyId: ctx.recipient.keyId,
+        verification: { at: finished.toISOString(), ok: true, check: 'WAL file checks before encryption; the stored file read back', message: checked.message },
+      },
+      ctx.signing,
+    );
+    try {
+      await putNew(ctx.repo, d, manifestName(file), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
+    } catch (e) {
+      if (e instanceof VaultError && e.kind === 'exists' && attempt === 0) continue;
+      throw e;
+    }
+    return { name, status, bytes: digest.size, location: `${d.spec}/${file}` };
+  }
+}

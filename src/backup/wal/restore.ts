@@ -1,0 +1,368 @@
+import { execFile } from 'node:child_process';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  closeSync,
+  createWriteStream,
+  read as fsRead,
+  lstatSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { VaultError } from '../../errors/errors.js';
+import { makeDir, makeDirs } from '../../fs/dirs.js';
+import { verifierFor } from '../components.js';
+import { checkSignature, type BackupManifest } from '../manifest.js';
+import { consume, type Consumed } from '../pipeline.js';
+import { componentDest, openFile, type Repo } from '../repo.js';
+import { continuity, describeChain, type Continuity } from './continuity.js';
+import type { ReadKeys } from './identity.js';
+import { formatLsn, parseLsn, segnoOf } from './names.js';
+import { recordEvidence } from '../../vault/evidence.js';
+import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
+import { BASE_KIND } from './store.js';
+import { loadArchive, pushedAt } from './view.js';
+
+const run = promisify(execFile);
+type Env = Record<string, string | undefined>;
+
+/**
+ * A point-in-time restore, planned then carried out. The plan checks
+ * everything before a byte is written: the base backup's manifest (signed
+ * by a trusted host, verified, its key held), the data directory (absent or
+ * empty), and the archive: every segment from the backup's start to the
+ * target, on the timeline recovery will follow, committed. Carrying it out
+ * writes the base into the data directory (read and checked in full first,
+ * then extracted from the same file), `recovery.signal`, and the recovery
+ * settings in `postgresql.auto.conf`; PostgreSQL, started on it, fetches
+ * the WAL through restore_command and stops at the target.
+ */
+export interface PitrTarget {
+  time?: Date;
+  lsn?: string;
+  name?: string;
+  /** PostgreSQL's recovery_target_action (its default: pause). */
+  action: 'promote' | 'pause' | 'shutdown';
+  /** Stop just before the target instead of just after it. */
+  exclusive?: boolean;
+}
+
+export interface PitrPlan {
+  base: BackupManifest;
+  cluster: string;
+  dataDir: string;
+  owner?: { user: string; uid: number; gid: number };
+  target: PitrTarget;
+  continuity: Continuity;
+  /** The last segment recovery needs to reach the target (by time: the first archived after it). */
+  through: string;
+  /** Lines added to postgresql.auto.conf. */
+  settings: [string, string][];
+  /** Whether the restored cluster archives (into whatever its archive_command says). */
+  archive: boolean;
+  warnings: string[];
+}
+
+export interface PlanOptions {
+  dataDir: string;
+  target: PitrTarget;
+  /** The restore_command the restored server runs (`%f` and `%p` in it). */
+  restoreCommand: string;
+  owner?: string;
+  /** Turn archiving off in the restored cluster (a scratch or drill restore must not write into the production archive). */
+  noArchive?: boolean;
+}
+
+/** A value for postgresql.auto.conf: single-quoted, quotes doubled, backslashes escaped. */
+export const confValue = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+
+/** A word for /bin/sh: bare when safe, else single-quoted. */
+export const shellWord = (s: string) => (/^[A-Za-z0-9_/.,:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+async function ownerOf(user: string): Promise<{ user: string; uid: number; gid: number }> {
+  let uid: number;
+  let gid: number;
+  try {
+    uid = Number((await run('id', ['-u', '--', user])).stdout.trim());
+    gid = Number((await run('id', ['-g', '--', user])).stdout.trim());
+  } catch {
+    throw new VaultError('not-found', `no user ${JSON.stringify(user)} on this host`);
+  }
+  // Checked before anything is written: only root gives files away.
+  const me = process.getuid?.();
+  if (me !== undefined && me !== 0 && me !== uid)
+    throw new VaultError('usage', `the data directory cannot be given to ${user}: only root can give files to another user`);
+  return { user, uid, gid };
+}
+
+function checkEmptyDir(dir: string): void {
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) throw new VaultError('usage', `${dir} is not a folder`);
+  const inside = readdirSync(dir);
+  if (inside.length)
+    throw new VaultError(
+      'exists',
+      `${dir} is not empty (${inside.slice(0, 3).join(', ')}${inside.length > 3 ? ', …' : ''}): a restore writes only into an empty data directory`,
+      {
+        code: 'restore-datadir-not-empty',
+      },
+    );
+}
+
+export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys, o: PlanOptions): Promise<PitrPlan> {
+  const name = `${base.component}/${base.file}`;
+  if (base.kind !== 'postgres-base' || !base.component.startsWith(`${BASE_KIND}/`)) throw new VaultError('usage', `${name} is not a base backup`);
+  const cluster = base.component.slice(BASE_KIND.length + 1);
+  const sig = checkSignature(base, keys.signers);
+  if (!sig.ok) throw new VaultError('integrity', `${name}: ${sig.message}: it is not restored`, { code: 'backup-untrusted' });
+  if (base.verification && !base.verification.ok)
+    throw new VaultError('verify-failed', `${name}: its last verification failed (${base.verification.message}): it is not restored`, {
+      code: 'backup-failed-verification',
+    });
+  if (!keys.identities.some((k) => k.keyId === base.keyId))
+    throw new VaultError('wrong-key', `the keys given do not hold backup key ${base.keyId}, which ${name} needs`, { code: 'backup-key-gone' });
+  for (const k of ['timeline', 'startLsn', 'stopLsn', 'systemId'])
+    if (!base.source[k]) throw new VaultError('integrity', `${name}: its manifest does not record the base backup's ${k}`);
+  checkEmptyDir(o.dataDir);
+  const t = o.target;
+  if ([t.time, t.lsn, t.name].filter((x) => x !== undefined).length > 1) throw new VaultError('usage', 'one recovery target at most: a time, an LSN or a name');
+  const warnings: string[] = [];
+  const archive = await loadArchive(repo, cluster, keys);
+  if (archive.info.systemId !== base.source.systemId)
+    throw new VaultError(
+      'integrity',
+      `${name} is of the cluster with system identifier ${base.source.systemId}; the archive of ${cluster} holds ${archive.info.systemId}'s`,
+    );
+  const ref = { timeline: Number(base.source.timeline), startLsn: base.source.startLsn!, stopLsn: base.source.stopLsn! };
+  const c = continuity(archive.view, ref);
+  warnings.push(...archive.problems.map((p) => `${p.name} is not used: ${p.message}`), ...c.problems);
+  if (!c.baseWhole)
+    throw new VaultError(
+      'verify-failed',
+      `${name} cannot be restored: WAL segment ${c.missing} from its own start (${ref.startLsn}) to its end (${ref.stopLsn}) is missing from the archive`,
+      { code: 'wal-gap' },
+    );
+  let through: string;
+  if (t.lsn !== undefined) {
+    const lsn = parseLsn(t.lsn);
+    if (lsn < parseLsn(ref.stopLsn))
+      throw new VaultError('usage', `target LSN ${t.lsn} is before the end of ${name} (${ref.stopLsn}): use an older base backup`, {
+        code: 'pitr-before-base',
+      });
+    const want = segnoOf(lsn, archive.info.segmentSize);
+    const have = c.segments.find((s) => BigInt(`0x${s.slice(8, 16)}`) * BigInt(0x100000000 / archive.info.segmentSize) + BigInt(`0x${s.slice(16)}`) === want);
+    if (!have)
+      throw new VaultError(
+        'verify-failed',
+        c.missing
+          ? `a recovery to ${formatLsn(lsn)} cannot reach it: WAL segment ${c.missing} is missing from the archive`
+          : `the archive does not reach ${formatLsn(lsn)} yet (its newest segment is ${c.newest})`,
+        { code: 'wal-gap' },
+      );
+    through = have;
+  } else if (t.time !== undefined) {
+    if (t.time.getTime() < Date.parse(base.startedAt))
+      throw new VaultError('usage', `target time ${t.time.toISOString()} is before ${name} was made (${base.startedAt}): use an older base backup`, {
+        code: 'pitr-before-base',
+      });
+    if (t.time.getTime() < Date.parse(base.finishedAt))
+      warnings.push(
+        `target time ${t.time.toISOString()} falls while ${name} was being made (${base.startedAt} to ${base.finishedAt}): PostgreSQL refuses a target before the backup's end (${ref.stopLsn}); if it does, choose a later time or an older base backup`,
+      );
+    // The first segment archived after the target holds the WAL written at the target.
+    const when = await pushedAt(repo, cluster, c.segments);
+    const after = c.segments.find((s) => {
+      const m = when.get(s);
+      return m && Date.parse(m.finishedAt) >= t.time!.getTime();
+    });
+    if (!after) {
+      const last = c.segments[c.segments.length - 1]!;
+      const lastAt = when.get(last)?.finishedAt ?? '?';
+      throw new VaultError(
+        'verify-failed',
+        c.missing
+          ? `a recovery to ${t.time.toISOString()} cannot reach it: WAL segment ${c.missing} is missing from the archive, so nothing after about ${lastAt} (when ${last} was archived) can be recovered`
+          : `the archive does not reach ${t.time.toISOString()} yet: its newest segment ${last} was archived at ${lastAt}`,
+        { code: c.missing ? 'wal-gap' : 'wal-not-yet' },
+      );
+    }
+    through = after;
+  } else {
+    // A named restore point, or the end of the archive: recovery reads all of it.
+    if (c.missing) warnings.push(`the archive has a gap at ${c.missing}: recovery stops before it (the archive goes on to ${c.newest})`);
+    through = c.segments[c.segments.length - 1]!;
+  }
+  const settings: [string, string][] = [
+    ['restore_command', confValue(o.restoreCommand)],
+    ['recovery_target_timeline', confValue(String(c.timeline))],
+  ];
+  if (t.time) settings.push(['recovery_target_time', confValue(t.time.toISOString().replace('T', ' ').replace('Z', '+00'))]);
+  if (t.lsn) settings.push(['recovery_target_lsn', confValue(formatLsn(parseLsn(t.lsn)))]);
+  if (t.name) settings.push(['recovery_target_name', confValue(t.name)]);
+  if (t.time || t.lsn || t.name) {
+    settings.push(['recovery_target_action', confValue(t.action)]);
+    if (t.exclusive) settings.push(['recovery_target_inclusive', confValue('off')]);
+  }
+  if (o.noArchive) settings.push(['archive_mode', confValue('off')]);
+  return {
+    base,
+    cluster,
+    dataDir: o.dataDir,
+    ...(o.owner ? { owner: await ownerOf(o.owner) } : {}),
+    target: t,
+    continuity: c,
+    through,
+    settings,
+    archive: !o.noArchive,
+    warnings,
+  };
+}
+
+/** The stored base backup opened once, read as often as needed from the same file (a remote one fetched once, still encrypted). */
+async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readable; close: () => void }> {
+  const d = componentDest(repo, m.component);
+  let path = d.kind === 'folder' ? join(d.path, m.file) : '';
+  let cleanup: () => void = () => {};
+  if (d.kind !== 'folder') {
+    const dir = mkdtempSync(join(tmpdir(), 'vault-tool-restore-'));
+    cleanup = () => rmSync(dir, { recursive: true, force: true });
+    path = join(dir, 'base.age');
+    try {
+      await pipeline(openFile(repo, m.component, m.file), createWriteStream(path, { mode: 0o600, flags: 'wx' }));
+    } catch (e) {
+      cleanup();
+      throw e;
+    }
+  }
+  const fd = openSync(path, 'r');
+  return {
+    open: () => {
+      let pos = 0;
+      return new Readable({
+        highWaterMark: 1 << 20,
+        read(size) {
+          const buf = Buffer.allocUnsafe(Math.max(size, 1 << 16));
+          fsRead(fd, buf, 0, buf.length, pos, (err, n) => {
+            if (err) return this.destroy(err);
+            if (n === 0) return this.push(null);
+            pos += n;
+            this.push(buf.subarray(0, n));
+          });
+        },
+      });
+    },
+    close: () => {
+      closeSync(fd);
+      cleanup();
+    },
+  };
+}
+
+const matches = (c: Consumed, m: BackupManifest) => c.ciphertext.sha256 === m.ciphertext.sha256 && c.plaintext.sha256 === m.plaintext.sha256;
+
+function chownTree(path: string, uid: number, gid: number): void {
+  chownSync(path, uid, gid);
+  if (lstatSync(path).isDirectory()) for (const n of readdirSync(path)) chownTree(join(path, n), uid, gid);
+}
+
+/**
+ * Carries out a plan: the data directory written, ready for PostgreSQL to
+ * start and recover. Where the vault is open (`vault`), the restore is
+ * recorded in the evidence log first, so a restore of data never goes
+ * unrecorded, whether it completes or not.
+ */
+export async function executePitr(
+  repo: Repo,
+  plan: PitrPlan,
+  keys: ReadKeys,
+  env: Env,
+  now: Date,
+  vault?: { paths: VaultPaths; store: StoreOptions },
+): Promise<{ dataDir: string; files: number }> {
+  const m = plan.base;
+  const name = `${m.component}/${m.file}`;
+  const key = keys.identities.find((k) => k.keyId === m.keyId)!;
+  checkEmptyDir(plan.dataDir);
+  if (vault) {
+    const d = describePlan(plan);
+    await updateVault(vault.paths, vault.store, (doc) =>
+      changed(recordEvidence(doc, 'backup.restore', { backup: d.base, into: plan.dataDir, target: d.target, repo: repo.dest.spec, through: d.through }, now)),
+    );
+  }
+  const file = await pin(repo, m);
+  let made: string[] = [];
+  let writing = false;
+  try {
+    const checked = await consume(file.open(), [key.identity], verifierFor('postgres-base', env));
+    if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
+    made = makeDirs(plan.dataDir);
+    writing = true;
+    // An empty folder given: PostgreSQL wants it 0700.
+    if (!made.length && (statSync(plan.dataDir).mode & 0o077) !== 0) chmodSync(plan.dataDir, 0o700);
+    const again = await consume(file.open(), [key.identity], {
+      kind: 'process',
+      command: 'tar',
+      args: ['-x', '-f', '-', '-C', plan.dataDir, '--no-same-owner', '--keep-old-files'],
+      env,
+      label: `tar -x into ${plan.dataDir}`,
+    });
+    if (!matches(again, m)) throw new VaultError('verify-failed', `${name} changed while it was being restored (SHA-256 differs from the checked pass)`);
+  } catch (e) {
+    // Nothing half-written is left for PostgreSQL to start on.
+    if (writing)
+      for (const n of made.length ? [made[0]!] : readdirSync(plan.dataDir).map((x) => join(plan.dataDir, x))) rmSync(n, { recursive: true, force: true });
+    throw e;
+  } finally {
+    file.close();
+  }
+  const wal = join(plan.dataDir, 'pg_wal');
+  makeDir(wal, 0o700, true);
+  makeDir(join(wal, 'archive_status'), 0o700, true);
+  writeFileSync(join(plan.dataDir, 'recovery.signal'), '', { mode: 0o600 });
+  appendFileSync(
+    join(plan.dataDir, 'postgresql.auto.conf'),
+    [
+      '',
+      `# vault-tool point-in-time restore of ${name} at ${now.toISOString()}: remove these lines after the recovery`,
+      ...plan.settings.map(([k, v]) => `${k} = ${v}`),
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  if (plan.owner) chownTree(plan.dataDir, plan.owner.uid, plan.owner.gid);
+  return { dataDir: plan.dataDir, files: readdirSync(plan.dataDir).length };
+}
+
+export const describePlan = (p: PitrPlan) => ({
+  base: `${p.base.component}/${p.base.file}`,
+  dataDir: p.dataDir,
+  timeline: p.continuity.timeline,
+  chain: describeChain(p.continuity.chain),
+  from: p.continuity.segments[0],
+  through: p.through,
+  newest: p.continuity.newest,
+  target: {
+    ...(p.target.time ? { time: p.target.time.toISOString() } : {}),
+    ...(p.target.lsn ? { lsn: p.target.lsn } : {}),
+    ...(p.target.name ? { name: p.target.name } : {}),
+    action: p.target.action,
+  },
+  owner: p.owner?.user,
+  archive: p.archive,
+  warnings: p.warnings,
+});

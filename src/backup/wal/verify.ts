@@ -1,0 +1,181 @@
+import type { Listed, Repo } from '../repo.js';
+import { checkSignature, type BackupManifest } from '../manifest.js';
+import { infoTrusted } from './archive.js';
+import { committed, readManifests } from './catalog.js';
+import { continuity, describeChain, type BaseRef } from './continuity.js';
+import { readArchived } from './fetch.js';
+import type { ReadKeys } from './identity.js';
+import { BASE_KIND } from './store.js';
+import { loadArchive } from './view.js';
+
+/**
+ * The verification of a cluster's archive, as verdicts:
+ * - per retained base backup: its own WAL whole, then the archive from its
+ *   start to the newest segment continuous on the timeline recovery
+ *   follows; a gap is named (its first missing segment) and fails every
+ *   point in time after it;
+ * - per archived file (with `readData`): its manifest signed by a trusted
+ *   host, the stored bytes, complete decryption, size and SHA-256, and a
+ *   segment's page headers against its name and the cluster;
+ * - files without their manifest (a push that did not finish), and names
+ *   that are not the archive's, are named.
+ * A check that cannot run here (a read that failed) is inconclusive, not a
+ * failure.
+ */
+export interface BaseVerdict {
+  base: string;
+  ok: boolean;
+  timeline?: number;
+  chain?: string;
+  from?: string;
+  /** The last segment of the continuous run from the base's start. */
+  through?: string;
+  /** When that segment was archived: every point in time up to about then is recoverable. */
+  recoverableUntil?: string;
+  missing?: string;
+  newest?: string;
+  message: string;
+}
+
+export interface FileVerdict {
+  name: string;
+  ok: boolean;
+  inconclusive?: boolean;
+  message: string;
+}
+
+export interface ArchiveReport {
+  cluster: string;
+  systemId: string;
+  segmentSize: number;
+  trustedDescription: boolean;
+  bases: BaseVerdict[];
+  files: FileVerdict[];
+  warnings: string[];
+  /** Committed files the report counted, and files read in full. */
+  counted: number;
+  read: number;
+  ok: boolean;
+}
+
+export function baseRefOf(m: BackupManifest): BaseRef | null {
+  const s = m.source;
+  return s.timeline && s.startLsn && s.stopLsn ? { timeline: Number(s.timeline), startLsn: s.startLsn, stopLsn: s.stopLsn } : null;
+}
+
+/** The base backups of a cluster in a listing, usable ones (trusted, verified) apart. */
+export function basesOf(listed: Listed[], cluster: string): Listed[] {
+  return listed.filter((b) => b.component === `${BASE_KIND}/${cluster}`);
+}
+
+export async function verifyArchive(
+  repo: Repo,
+  cluster: string,
+  bases: Listed[],
+  keys: ReadKeys,
+  o: { readData: boolean; onFile?: (n: number, total: number) => void },
+): Promise<ArchiveReport> {
+  const a = await loadArchive(repo, cluster, keys);
+  const baseVerdicts: BaseVerdict[] = [];
+  const committedNames = [...a.view.names].sort();
+  const manifests = await readManifests(repo, cluster, committedNames);
+  for (const b of bases) {
+    const name = `${b.component}/${b.file}`;
+    const m = b.manifest;
+    if (!m || b.problem) {
+      baseVerdicts.push({ base: name, ok: false, message: b.problem ?? 'no manifest' });
+      continue;
+    }
+    const sig = checkSignature(m, keys.signers);
+    if (!sig.ok) {
+      baseVerdicts.push({ base: name, ok: false, message: sig.message });
+      continue;
+    }
+    const ref = baseRefOf(m);
+    if (!ref) {
+      baseVerdicts.push({ base: name, ok: false, message: 'its manifest does not record its WAL (timeline, start and stop LSN)' });
+      continue;
+    }
+    if (m.source.systemId !== a.info.systemId) {
+      baseVerdicts.push({ base: name, ok: false, message: `it is of the cluster ${m.source.systemId}; the archive holds ${a.info.systemId}'s` });
+      continue;
+    }
+    const c = continuity(a.view, ref);
+    const last = c.segments[c.segments.length - 1];
+    const lastM = last ? manifests.get(last) : undefined;
+    const until = lastM && !(lastM instanceof Error) ? lastM.finishedAt : undefined;
+    const common = {
+      base: name,
+      timeline: c.timeline,
+      chain: describeChain(c.chain),
+      ...(c.segments[0] ? { from: c.segments[0] } : {}),
+      ...(last ? { through: last } : {}),
+      ...(until ? { recoverableUntil: until } : {}),
+      ...(c.newest ? { newest: c.newest } : {}),
+      ...(c.missing ? { missing: c.missing } : {}),
+    };
+    if (!c.baseWhole)
+      baseVerdicts.push({ ...common, ok: false, message: `cannot be restored: WAL segment ${c.missing} of the backup itself is missing from the archive` });
+    else if (c.missing)
+      baseVerdicts.push({
+        ...common,
+        ok: false,
+        message: `WAL segment ${c.missing} is missing: points in time after about ${until ?? '?'} (when ${last} was archived) cannot be recovered; the archive goes on to ${c.newest}`,
+      });
+    else
+      baseVerdicts.push({
+        ...common,
+        ok: c.problems.length === 0,
+        message: c.problems.length
+          ? c.problems.join('; ')
+          : `continuous from ${c.segments[0]} to ${last} (${c.segments.length} segment(s)) on timeline ${common.chain}`,
+      });
+  }
+  const files: FileVerdict[] = [];
+  // Neither counts for recovery (continuity above sees only committed files): named, not failed.
+  const warnings: string[] = [];
+  for (const e of a.catalog.entries.values())
+    if (!committed(e))
+      warnings.push(
+        e.file
+          ? `${e.wal.name}: its file is there without its manifest (a push that did not finish, or one under way): it does not count until a push completes it`
+          : `${e.wal.name}: a manifest without its file: it does not count`,
+      );
+  for (const s of a.catalog.strangers) warnings.push(`${s}: not a file of the archive; left alone`);
+  for (const p of a.problems) files.push({ name: p.name, ok: false, message: `${p.message} (its timeline is not followed)` });
+  for (const [n, m] of manifests) {
+    if (m instanceof Error) files.push({ name: n, ok: false, message: m.message });
+    else {
+      const sig = checkSignature(m, keys.signers);
+      if (!sig.ok) files.push({ name: n, ok: false, message: sig.message });
+    }
+  }
+  let read = 0;
+  if (o.readData) {
+    for (const n of committedNames) {
+      if (files.some((f) => f.name === n)) continue;
+      o.onFile?.(read, committedNames.length);
+      try {
+        await readArchived(repo, cluster, n, keys);
+        read++;
+      } catch (e) {
+        const err = e as { kind?: string; message: string };
+        const inconclusive = err.kind === 'io' || err.kind === 'not-found' || err.kind === 'internal' || err.kind === undefined;
+        files.push({ name: n, ok: false, ...(inconclusive ? { inconclusive: true } : {}), message: err.message });
+      }
+    }
+  }
+  const trustedDescription = infoTrusted(a.info, keys.signers);
+  return {
+    cluster,
+    systemId: a.info.systemId,
+    segmentSize: a.info.segmentSize,
+    trustedDescription,
+    bases: baseVerdicts,
+    files: files.sort((x, y) => x.name.localeCompare(y.name)),
+    warnings,
+    counted: committedNames.length,
+    read,
+    ok: trustedDescription && baseVerdicts.every((b) => b.ok) && files.every((f) => f.ok || f.inconclusive),
+  };
+}

@@ -1,0 +1,443 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { X25519Identity } from '../../src/age/x25519.js';
+import { loadSigningKey, type SigningKey } from '../../src/backup/keys.js';
+import { parseDestination } from '../../src/dest/dest.js';
+import type { Repo } from '../../src/backup/repo.js';
+import { BaseReader } from '../../src/backup/wal/base-check.js';
+import { continuity, type ArchiveView } from '../../src/backup/wal/continuity.js';
+import { walFetch } from '../../src/backup/wal/fetch.js';
+import { chainFits, chainOf, parseHistory } from '../../src/backup/wal/history.js';
+import type { ReadKeys } from '../../src/backup/wal/identity.js';
+import { parseIdentityFile } from '../../src/backup/wal/identity.js';
+import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '../../src/backup/wal/names.js';
+import { checkSegment } from '../../src/backup/wal/page.js';
+import { executeWalPrune } from '../../src/backup/wal/prune.js';
+import { walPush, type PushContext } from '../../src/backup/wal/push.js';
+import { TarReader } from '../../src/backup/wal/tar.js';
+import { loadArchive } from '../../src/backup/wal/view.js';
+import { keyIdOf } from '../../src/vault/keyfile.js';
+import { haveBinary, tempDir } from '../helpers/cli.js';
+
+const MB = 1 << 20;
+const SYSID = 7716302269993762727n;
+
+/** A segment as PostgreSQL writes it: `valid` pages with headers of this segment, then zeros. */
+function segment(tli: number, segno: bigint, o: { size?: number; valid?: number; sysid?: bigint; magic?: number } = {}): Buffer {
+  const size = o.size ?? MB;
+  const b = Buffer.alloc(size);
+  const start = segno * BigInt(size);
+  const pages = Math.min(o.valid ?? 3, size / 8192);
+  for (let p = 0; p < pages; p++) {
+    const off = p * 8192;
+    b.writeUInt16LE(o.magic ?? 0xd110, off);
+    b.writeUInt16LE(p === 0 ? 2 : 0, off + 2);
+    b.writeUInt32LE(tli, off + 4);
+    b.writeBigUInt64LE(start + BigInt(off), off + 8);
+    if (p === 0) {
+      b.writeBigUInt64LE(o.sysid ?? SYSID, 24);
+      b.writeUInt32LE(size, 32);
+      b.writeUInt32LE(8192, 36);
+    }
+    b.fill(0x5a, off + 40, off + 200);
+  }
+  return b;
+}
+
+describe('WAL names and LSNs', () => {
+  it('reads the four names PostgreSQL archives, with the segment number for the segment size', () => {
+    expect(parseWalName('000000010000000A0000003F', 16 * MB)).toEqual({ kind: 'segment', name: '000000010000000A0000003F', timeline: 1, segno: 0xa3fn });
+    expect(parseWalName('000000020000000000000FFF', MB)).toMatchObject({ kind: 'segment', timeline: 2, segno: 0xfffn });
+    expect(parseWalName('000000020000000000000FFF', 16 * MB)).toBeNull();
+    expect(parseWalName('00000003.history', MB)).toEqual({ kind: 'history', name: '00000003.history', timeline: 3 });
+    expect(parseWalName('00000001.history', MB)).toBeNull();
+    expect(parseWalName('000000010000000000000003.00000028.backup', 16 * MB)).toMatchObject({ kind: 'backup', segno: 3n, offset: 0x28 });
+    expect(parseWalName('000000010000000000000003.partial', 16 * MB)).toMatchObject({ kind: 'partial', segno: 3n });
+    for (const bad of [
+      '000000000000000000000001',
+      '00000001000000000000003',
+      '0000000100000000000000zz',
+      'RECOVERYXLOG',
+      '../00000002.history',
+      '00000002.history.age',
+    ])
+      expect(parseWalName(bad, 16 * MB), bad).toBeNull();
+    expect(() => checkWalName('../../etc/passwd')).toThrow(/is not a name PostgreSQL archives/);
+  });
+
+  it('names a segment from its number, and LSNs both ways', () => {
+    expect(segmentName(1, 0xa3fn, 16 * MB)).toBe('000000010000000A0000003F');
+    expect(segmentName(0x1c, 4097n, MB)).toBe('0000001C0000000100000001');
+    expect(parseLsn('0/3000028')).toBe(0x3000028n);
+    expect(parseLsn('1A/FF')).toBe((0x1an << 32n) | 0xffn);
+    expect(formatLsn(0x1a000000ffn)).toBe('1A/FF');
+    expect(() => parseLsn('3000028')).toThrow(/not an LSN/);
+  });
+});
+
+describe('timeline histories', () => {
+  const h3 = '1\t0/3000100\tno recovery target specified\n\n# a comment\n2\t0/5000000\tbefore 2026-12-01 10:00:00+00\n';
+
+  it('parses a history and builds the chain recovery follows', () => {
+    const h = parseHistory(h3, 3, '00000003.history');
+    expect(h).toEqual([
+      { timeline: 1, switchpoint: 0x3000100n, reason: 'no recovery target specified' },
+      { timeline: 2, switchpoint: 0x5000000n, reason: 'before 2026-12-01 10:00:00+00' },
+    ]);
+    const chain = chainOf(3, h);
+    expect(chain).toEqual([
+      { timeline: 1, begin: 0n, end: 0x3000100n },
+      { timeline: 2, begin: 0x3000100n, end: 0x5000000n },
+      { timeline: 3, begin: 0x5000000n, end: null },
+    ]);
+    // A base backup of timeline 1 that ended before the branch can follow it; one made after it cannot.
+    expect(chainFits(chain, 1, 0x3000000n)).toBe(true);
+    expect(chainFits(chain, 1, 0x4000000n)).toBe(false);
+    expect(chainFits(chain, 4, 0x1n)).toBe(false);
+  });
+
+  it('refuses a history out of order, or naming itself', () => {
+    expect(() => parseHistory('2\t0/5000000\tx\n1\t0/3000000\ty\n', 3, 'h')).toThrow(/breaks the order/);
+    expect(() => parseHistory('3\t0/5000000\tx\n', 3, 'h')).toThrow(/breaks the order/);
+    expect(() => parseHistory('garbage\n', 3, 'h')).toThrow(/line 1 is not/);
+    expect(() => parseHistory('# only a comment\n', 2, 'h')).toThrow(/no timeline/);
+  });
+});
+
+describe('segment page headers', () => {
+  it('passes a segment that is what its name says', () => {
+    const c = checkSegment('000000010000000000000005', segment(1, 5n), { systemId: SYSID.toString(), segmentSize: MB, magic: 0xd110 });
+    expect(c).toMatchObject({ pages: 3, header: { timeline: 1, segmentSize: MB } });
+  });
+
+  it('names what is wrong', () => {
+    const name = '000000010000000000000005';
+    const ok = { systemId: SYSID.toString(), segmentSize: MB, magic: 0xd110 };
+    expect(checkSegment(name, segment(1, 6n), ok)).toMatch(/its first page says it is at 600000/);
+    expect(checkSegment(name, segment(1, 5n, { sysid: 42n }), ok)).toMatch(/belongs to the cluster with system identifier 42/);
+    expect(checkSegment(name, segment(1, 5n, { magic: 0xd113 }), ok)).toMatch(/PostgreSQL 16's .* the archive holds PostgreSQL 15's/);
+    expect(checkSegment(name, segment(2, 5n), ok)).toMatch(/timeline 2, after the name's 1/);
+    expect(checkSegment(name, segment(1, 5n).subarray(0, MB / 2), ok)).toMatch(/not a whole segment/);
+    expect(checkSegment(name, Buffer.alloc(MB), ok)).toMatch(/does not start with a WAL page magic/);
+    const hole = segment(1, 5n, { valid: 5 });
+    hole.fill(0, 2 * 8192, 3 * 8192);
+    expect(checkSegment(name, hole, ok)).toMatch(/page 3 holds WAL of this segment after page 2 did not/);
+    const stray = segment(1, 5n, { valid: 2 });
+    stray.writeUInt16LE(0xd110, 4 * 8192);
+    stray.writeBigUInt64LE(5n * BigInt(MB) + 8192n, 4 * 8192 + 8);
+    expect(checkSegment(name, stray, ok)).toMatch(/page 4 claims address/);
+  });
+
+  it('accepts a recycled file: after the WAL written, pages of an older segment', () => {
+    const b = segment(1, 5n, { valid: 4 });
+    const old = segment(1, 2n, { valid: 100 });
+    old.copy(b, 10 * 8192, 10 * 8192, 100 * 8192);
+    expect(checkSegment('000000010000000000000005', b, { systemId: SYSID.toString() })).toMatchObject({ pages: 4 });
+  });
+});
+
+describe('continuity of the archive for a base backup', () => {
+  const names = (...n: string[]) => new Set(n);
+  const seg = (tli: number, s: number) => segmentName(tli, BigInt(s), MB);
+  const base = { timeline: 1, startLsn: '0/300028', stopLsn: '0/300100' };
+  const view = (n: Set<string>, histories: [number, string][] = []): ArchiveView => ({
+    segmentSize: MB,
+    names: n,
+    histories: new Map(histories.map(([t, h]) => [t, parseHistory(h, t, `${t}.history`)])),
+  });
+
+  it('continuous on one timeline', () => {
+    const c = continuity(view(names(seg(1, 2), seg(1, 3), seg(1, 4), seg(1, 5))), base);
+    expect(c).toMatchObject({ timeline: 1, segments: [seg(1, 3), seg(1, 4), seg(1, 5)], newest: seg(1, 5), baseWhole: true });
+    expect(c.missing).toBeUndefined();
+  });
+
+  it('a gap names its first missing segment, and the newest after it', () => {
+    const c = continuity(view(names(seg(1, 3), seg(1, 4), seg(1, 6), seg(1, 7))), base);
+    expect(c).toMatchObject({ missing: seg(1, 5), newest: seg(1, 7), segments: [seg(1, 3), seg(1, 4)], baseWhole: true });
+    const lost = continuity(view(names(seg(1, 4), seg(1, 5))), base);
+    expect(lost).toMatchObject({ baseWhole: false, missing: seg(1, 3) });
+  });
+
+  it('follows the newest timeline through its history: the segment of the switch from the new timeline', () => {
+    const n = names(seg(1, 3), seg(1, 4), seg(1, 5), seg(1, 6), seg(2, 5), seg(2, 6), seg(2, 7));
+    const c = continuity(view(n, [[2, '1\t0/580000\tpromoted\n']]), base);
+    expect(c).toMatchObject({ timeline: 2, segments: [seg(1, 3), seg(1, 4), seg(2, 5), seg(2, 6), seg(2, 7)], newest: seg(2, 7) });
+    // The first segment of the new timeline missing is a gap, even though timeline 1 has that number.
+    n.delete(seg(2, 5));
+    expect(continuity(view(n, [[2, '1\t0/580000\tpromoted\n']]), base)).toMatchObject({ missing: seg(2, 5) });
+  });
+
+  it('a timeline that branched before the base backup ended is not followed; one without its history is named', () => {
+    const early = continuity(view(names(seg(1, 3), seg(1, 4), seg(2, 3)), [[2, '1\t0/300050\tearly\n']]), base);
+    expect(early.timeline).toBe(1);
+    const orphan = continuity(view(names(seg(1, 3), seg(3, 4))), base);
+    expect(orphan.timeline).toBe(1);
+    expect(orphan.problems).toEqual([expect.stringContaining('timeline 3 has segments but the archive lacks its history file 00000003.history')]);
+  });
+});
+
+/** A ustar member, as pg_basebackup writes them. */
+function tarMember(name: string, data: Buffer, type = '0'): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 'utf8');
+  h.write('0000600\0', 100);
+  h.write('0000000\0', 108);
+  h.write('0000000\0', 116);
+  h.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124);
+  h.write('00000000000\0', 136);
+  h.write('        ', 148);
+  h.write(type, 156);
+  h.write('ustar\0', 257);
+  h.write('00', 263);
+  let sum = 0;
+  for (const x of h) sum += x;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  const pad = Buffer.alloc((512 - (data.length % 512)) % 512);
+  return Buffer.concat([h, data, pad]);
+}
+
+function baseTar(files: Record<string, Buffer>, o: { tamperManifest?: boolean; extra?: Record<string, Buffer> } = {}): Buffer {
+  const entries = Object.entries(files).map(
+    ([p, d]) =>
+      `{ "Path": "${p}", "Size": ${d.length}, "Last-Modified": "2026-12-01 10:00:00 GMT", "Checksum-Algorithm": "SHA256", "Checksum": "${createHash('sha256').update(d).digest('hex')}" }`,
+  );
+  let body = `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [\n${entries.join(',\n')}\n],\n"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "0/3000028", "End-LSN": "0/3000100" }\n],\n`;
+  const sum = createHash('sha256').update(body).digest('hex');
+  body += `"Manifest-Checksum": "${o.tamperManifest ? sum.replace(/^./, (c) => (c === '0' ? '1' : '0')) : sum}"}\n`;
+  return Buffer.concat([
+    ...Object.entries({ ...files, ...o.extra }).map(([p, d]) => tarMember(p, d)),
+    tarMember('pg_wal/', Buffer.alloc(0), '5'),
+    tarMember('backup_manifest', Buffer.from(body)),
+    Buffer.alloc(1024),
+  ]);
+}
+
+describe('a base backup checked against its backup_manifest, in-stream', () => {
+  const control = Buffer.alloc(8192);
+  control.writeBigUInt64LE(SYSID, 0);
+  const files = {
+    backup_label: Buffer.from('START WAL LOCATION: 0/3000028 (file 000000010000000000000003)\nSTART TIME: 2026-12-01 10:00:00 UTC\n'),
+    PG_VERSION: Buffer.from('15\n'),
+    'global/pg_control': control,
+    'base/1/1259': Buffer.alloc(20000, 7),
+  };
+  const read = (b: Buffer, chunk = 777) => {
+    const r = new BaseReader(true);
+    for (let i = 0; i < b.length; i += chunk) r.push(b.subarray(i, i + chunk));
+    return r.finish();
+  };
+
+  it('reads what the backup is: its WAL range, system identifier and version', () => {
+    expect(read(baseTar(files))).toMatchObject({
+      timeline: 1,
+      startLsn: '0/3000028',
+      stopLsn: '0/3000100',
+      systemId: SYSID.toString(),
+      postgres: '15',
+      files: 5,
+    });
+  });
+
+  it('a changed byte, a cut stream, an extra or missing file, an altered manifest: each named', () => {
+    const t = baseTar(files);
+    const i = t.indexOf(Buffer.alloc(100, 7));
+    const changed = Buffer.from(t);
+    changed[i + 50] = 8;
+    expect(() => read(changed)).toThrow(/base\/1\/1259 fails its SHA256 checksum/);
+    expect(() => read(t.subarray(0, t.length - 1024))).toThrow(/does not end: it was cut short/);
+    expect(() => read(baseTar(files, { extra: { 'base/1/9999': Buffer.from('x') } }))).toThrow(/base\/1\/9999 is not in the manifest/);
+    const { 'base/1/1259': _gone, ...fewer } = files;
+    const missing = Buffer.concat([...Object.entries(fewer).map(([p, d]) => tarMember(p, d))]);
+    const full = baseTar(files);
+    const man = full.subarray(full.indexOf(Buffer.from('backup_manifest')));
+    expect(() => read(Buffer.concat([missing, man]))).toThrow(/base\/1\/1259 is missing/);
+    expect(() => read(baseTar(files, { tamperManifest: true }))).toThrow(/fails its own checksum/);
+  });
+
+  it('reads what GNU tar writes too (long names, directories)', () => {
+    const { dir, cleanup } = tempDir('vt-tar-');
+    try {
+      const long = `${'d'.repeat(60)}/${'f'.repeat(80)}`;
+      mkdirSync(join(dir, 'src', 'd'.repeat(60)), { recursive: true });
+      writeFileSync(join(dir, 'src', long), 'long name');
+      const paths: string[] = [];
+      const r = new TarReader(
+        (m) => paths.push(`${m.type}:${m.path}`),
+        () => undefined,
+        () => undefined,
+      );
+      r.push(execFileSync('tar', ['-c', '-f', '-', '-C', join(dir, 'src'), '.']));
+      expect(r.ended).toBe(true);
+      expect(paths).toContain(`file:${long}`);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('push and fetch on a folder repository (no server)', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let repo: Repo;
+  let ctx: PushContext;
+  let keys: ReadKeys;
+  let signing: SigningKey;
+  const id = X25519Identity.generate();
+  const name = '000000010000000000000005';
+
+  beforeAll(() => {
+    ({ dir, cleanup } = tempDir('vt-wal-'));
+    repo = { dest: parseDestination(join(dir, 'repo'), dir), io: { env: {} } };
+    signing = loadSigningKey(join(dir, 'signing.key'));
+    ctx = {
+      repo,
+      cluster: 'main',
+      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
+      signing,
+      machine: 'db1',
+      now: () => new Date(),
+    };
+    keys = {
+      identities: [{ keyId: keyIdOf(id.identity.recipient), identity: id.identity }],
+      signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
+    };
+    mkdirSync(join(dir, 'pg_wal'));
+    writeFileSync(join(dir, 'pg_wal', name), segment(1, 5n));
+  });
+  afterAll(() => cleanup());
+  const segs = () => join(dir, 'repo', 'postgres-wal', 'main', 'segments');
+
+  it('archives once, fetches back the same bytes; the same push again is success', async () => {
+    expect(await walPush(ctx, join(dir, 'pg_wal', name))).toMatchObject({ status: 'archived', bytes: MB });
+    expect(readdirSync(segs()).sort()).toEqual([`${name}.age`, `${name}.age.manifest.json`]);
+    expect(await walPush(ctx, join(dir, 'pg_wal', name))).toMatchObject({ status: 'already-archived' });
+    expect(await walFetch(repo, 'main', name, join(dir, 'back'), keys)).toMatchObject({ status: 'restored', bytes: MB });
+    expect(readFileSync(join(dir, 'back')).equals(readFileSync(join(dir, 'pg_wal', name)))).toBe(true);
+    expect(await walFetch(repo, 'main', '000000010000000000000006', join(dir, 'none'), keys)).toEqual({ status: 'absent', name: '000000010000000000000006' });
+    // Whatever path it is given, a fetch never replaces a key file (or a vault).
+    writeFileSync(join(dir, 'a.key'), `${id.encoded}\n`, { mode: 0o600 });
+    await expect(walFetch(repo, 'main', name, join(dir, 'a.key'), keys)).rejects.toThrow(/refusing to replace .*a\.key: it is a key file/);
+    expect(readFileSync(join(dir, 'a.key'), 'utf8')).toBe(`${id.encoded}\n`);
+  });
+
+  it('refuses other bytes under an archived name, and a segment of another cluster', async () => {
+    mkdirSync(join(dir, 'other'));
+    const b = segment(1, 5n);
+    b[9000] = 1;
+    writeFileSync(join(dir, 'other', name), b);
+    await expect(walPush(ctx, join(dir, 'other', name))).rejects.toThrow(/already archived with other content .* never overwritten/);
+    writeFileSync(join(dir, 'other', '000000010000000000000006'), segment(1, 6n, { sysid: 99n }));
+    await expect(walPush(ctx, join(dir, 'other', '000000010000000000000006'))).rejects.toMatchObject({
+      kind: 'backup-failed',
+      message: expect.stringMatching(/belongs to the cluster with system identifier 99/),
+    });
+    expect(readdirSync(segs())).not.toContain('000000010000000000000006.age');
+  });
+
+  it('a history file and a backup history file go through too, checked for what they are', async () => {
+    writeFileSync(join(dir, 'pg_wal', '00000002.history'), '1\t0/5000100\tno recovery target specified\n');
+    expect(await walPush(ctx, join(dir, 'pg_wal', '00000002.history'))).toMatchObject({ status: 'archived' });
+    writeFileSync(join(dir, 'pg_wal', '00000003.history'), 'not a history\n');
+    await expect(walPush(ctx, join(dir, 'pg_wal', '00000003.history'))).rejects.toThrow(/not a timeline history/);
+    // A promoted standby archives its old timeline's last segment as .partial: checked as a segment.
+    writeFileSync(join(dir, 'pg_wal', '000000010000000000000008.partial'), segment(1, 8n));
+    expect(await walPush(ctx, join(dir, 'pg_wal', '000000010000000000000008.partial'))).toMatchObject({ status: 'archived' });
+    expect(await walFetch(repo, 'main', '000000010000000000000008.partial', join(dir, 'p8'), keys)).toMatchObject({ status: 'restored' });
+    writeFileSync(join(dir, 'pg_wal', '000000010000000000000009.partial'), segment(1, 8n));
+    await expect(walPush(ctx, join(dir, 'pg_wal', '000000010000000000000009.partial'))).rejects.toThrow(/its first page says it is at 800000/);
+    writeFileSync(join(dir, 'pg_wal', '000000010000000000000005.00000028.backup'), 'START WAL LOCATION: 0/500028 (file 000000010000000000000005)\n');
+    expect(await walPush(ctx, join(dir, 'pg_wal', '000000010000000000000005.00000028.backup'))).toMatchObject({ status: 'archived' });
+    writeFileSync(join(dir, 'pg_wal', 'notes.txt'), 'x');
+    await expect(walPush(ctx, join(dir, 'pg_wal', 'notes.txt'))).rejects.toMatchObject({ kind: 'usage' });
+  });
+
+  it('a fetch refuses a manifest from an untrusted host, an altered file, and a manifest moved to another name', async () => {
+    const other = { ...keys, signers: [] };
+    await expect(walFetch(repo, 'main', name, join(dir, 'x'), other)).rejects.toThrow(/which the vault does not trust/);
+    const f = join(segs(), `${name}.age`);
+    const orig = readFileSync(f);
+    const bad = Buffer.from(orig);
+    bad[bad.length - 5] = bad[bad.length - 5]! ^ 1;
+    writeFileSync(f, bad);
+    await expect(walFetch(repo, 'main', name, join(dir, 'x'), keys)).rejects.toThrow(/SHA-256 differs/);
+    writeFileSync(f, orig);
+    writeFileSync(join(segs(), '000000010000000000000009.age'), orig);
+    writeFileSync(join(segs(), '000000010000000000000009.age.manifest.json'), readFileSync(`${f}.manifest.json`));
+    await expect(walFetch(repo, 'main', '000000010000000000000009', join(dir, 'x'), keys)).rejects.toThrow(/not the manifest of a WAL file|describes/);
+    for (const n of ['000000010000000000000009.age', '000000010000000000000009.age.manifest.json']) unlinkSync(join(segs(), n));
+  });
+
+  it('a file left without its manifest (a push killed between the two) is not fetched; the next push completes it', async () => {
+    const n7 = '000000010000000000000007';
+    writeFileSync(join(dir, 'pg_wal', n7), segment(1, 7n));
+    await walPush(ctx, join(dir, 'pg_wal', n7));
+    unlinkSync(join(segs(), `${n7}.age.manifest.json`));
+    expect(await walFetch(repo, 'main', n7, join(dir, 'x7'), keys)).toMatchObject({ status: 'absent', note: expect.stringContaining('without its manifest') });
+    expect(await walPush(ctx, join(dir, 'pg_wal', n7))).toMatchObject({ status: 'completed' });
+    expect(await walFetch(repo, 'main', n7, join(dir, 'x7'), keys)).toMatchObject({ status: 'restored' });
+  });
+
+  it('a history file that cannot be trusted is named and never steers a recovery', async () => {
+    const trusted = await loadArchive(repo, 'main', keys);
+    expect([...trusted.view.histories.keys()]).toEqual([2]);
+    expect(trusted.problems).toEqual([]);
+    const untrusted = await loadArchive(repo, 'main', { ...keys, signers: [] });
+    expect(untrusted.view.histories.size).toBe(0);
+    expect(untrusted.problems).toEqual([{ name: '00000002.history', message: expect.stringContaining('which the vault does not trust') }]);
+  });
+
+  it('an identity file: identities and trusted signers, its signer ids checked', () => {
+    const text = `# vault-tool backup identity\n# trusted-signer: ${signing.id} ${signing.publicKey} db1\n${id.encoded}\n`;
+    const k = parseIdentityFile(text, 'backup.id');
+    expect(k.identities.map((i) => i.keyId)).toEqual([keyIdOf(id.identity.recipient)]);
+    expect(k.signers).toEqual([{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }]);
+    expect(() => parseIdentityFile(text.replace(signing.id, '0000000000000000'), 'backup.id')).toThrow(/signer id does not match/);
+    expect(() => parseIdentityFile('# nothing\n', 'backup.id')).toThrow(/holds no identity/);
+    rmSync(join(dir, 'x'), { force: true });
+  });
+});
+
+describe.skipIf(!haveBinary('rclone', ['version']))('the archive on an rclone remote (local backend)', () => {
+  it('push, fetch, and a prune that removes only what its plan names, manifests first', async () => {
+    const { dir, cleanup } = tempDir('vt-wal-rclone-');
+    try {
+      const id = X25519Identity.generate();
+      const signing = loadSigningKey(join(dir, 'signing.key'));
+      const repo: Repo = {
+        dest: parseDestination(`off:${join(dir, 'remote')}`, dir),
+        io: { env: { PATH: process.env.PATH, RCLONE_CONFIG_OFF_TYPE: 'local' } },
+      };
+      const ctx: PushContext = {
+        repo,
+        cluster: 'main',
+        recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
+        signing,
+        machine: 'db1',
+        now: () => new Date(),
+      };
+      const keys: ReadKeys = {
+        identities: [{ keyId: keyIdOf(id.identity.recipient), identity: id.identity }],
+        signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
+      };
+      mkdirSync(join(dir, 'pg_wal'));
+      for (const n of [5n, 6n, 7n]) {
+        const name = segmentName(1, n, MB);
+        writeFileSync(join(dir, 'pg_wal', name), segment(1, n));
+        expect(await walPush(ctx, join(dir, 'pg_wal', name))).toMatchObject({ status: 'archived' });
+      }
+      expect(await walPush(ctx, join(dir, 'pg_wal', segmentName(1, 6n, MB)))).toMatchObject({ status: 'already-archived' });
+      expect(await walFetch(repo, 'main', segmentName(1, 7n, MB), join(dir, 'back'), keys)).toMatchObject({ status: 'restored' });
+      await executeWalPrune(repo, { cluster: 'main', remove: [segmentName(1, 5n, MB), segmentName(1, 6n, MB)], keep: 1, temp: [] }, new Date());
+      expect(readdirSync(join(dir, 'remote', 'postgres-wal', 'main', 'segments')).sort()).toEqual([
+        `${segmentName(1, 7n, MB)}.age`,
+        `${segmentName(1, 7n, MB)}.age.manifest.json`,
+      ]);
+    } finally {
+      cleanup();
+    }
+  }, 60_000);
+});
