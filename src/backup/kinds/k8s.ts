@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
-import { parseAllDocuments } from 'yaml';
 import { VaultError } from '../../errors/errors.js';
 import type { BackupKind, Component } from '../kind.js';
 
@@ -32,6 +31,8 @@ async function dump(o: K8sOptions): Promise<Component> {
 async function checkYaml(r: Readable): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const c of r) chunks.push(c as Buffer);
+  // The YAML parser loads only here: every other backup command runs without it.
+  const { parseAllDocuments } = await import('yaml');
   const docs = parseAllDocuments(Buffer.concat(chunks).toString('utf8'));
   const bad = (Array.isArray(docs) ? docs : [docs]).find((d) => d.errors.length);
   if (bad) throw new VaultError('verify-failed', `the YAML does not parse: ${bad.errors[0]!.message.split('\n')[0]}`);
