@@ -12,7 +12,6 @@
  *
  *   const repo = { dest: parseDestination('/srv/backups', process.cwd(), { env: process.env }) };
  *   const { recipient, keyId } = await ensureBackupKey(paths, {}, new Date());
- *   const files = kindNamed('files');
  *   const m = await backupComponent({ repo, signing: loadSigningKey('signing.key'), recipient: { recipient, keyId },
  *     env: process.env, now: () => new Date(), vault: { paths, store: {} } }, await files.dump({ base, paths: ['.'], name: 'app' }, process.env));
  *
@@ -26,7 +25,11 @@ export { backupComponent, verifyBackup, type BackupContext, type BackupCheck } f
 export { auditBackups, chooseForReading, pickBackups, planVerify, executeVerify, verifyWithVault, type VerifyPlan } from '../backup/audit.js';
 export { KINDS, findKind, kindNamed, kindOfComponent } from '../backup/kinds/index.js';
 export type { BackupKind, Component, RestoreRequest, Restorer } from '../backup/kind.js';
-export { listDatabases } from '../backup/kinds/postgres.js';
+export { postgres, listDatabases, type PostgresOptions } from '../backup/kinds/postgres.js';
+export { postgresGlobals } from '../backup/kinds/postgres-globals.js';
+export { redis, type RedisOptions } from '../backup/kinds/redis.js';
+export { files, type FilesOptions } from '../backup/kinds/files.js';
+export { exec, type ExecOptions } from '../backup/kinds/exec.js';
 export {
   BACKUP_ENTRY,
   ensureBackupKey,

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,7 +87,7 @@ const names: string[] = listEntries((await readVault(paths)).doc).map((e) => \`\
 const repo: backup.Repo = { dest: backup.parseDestination(join(work, 'repo'), work, { env }) };
 const key = await backup.ensureBackupKey(paths, {}, now());
 const signing: backup.SigningKey = backup.loadSigningKey(join(work, 'signing.key'));
-const files = backup.kindNamed('files');
+const files = backup.files;
 const component: backup.Component = await files.dump({ base: join(work, 'data'), paths: ['notes.txt'], name: 'notes' }, env);
 const made: backup.BackupManifest = await backup.backupComponent(
   { repo, signing, recipient: { recipient: key.recipient, keyId: key.keyId }, env, now, vault: { paths, store: {} } },
@@ -198,7 +198,8 @@ describe('the packed library, installed into a new project', () => {
         files: ['consumer.ts'],
       }),
     );
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+    expect(tsc.status, `tsc of the consumer:\n${tsc.stdout}${tsc.stderr}`).toBe(0);
     const out = execFileSync(process.execPath, [join(app, 'out/consumer.js'), join(vault, 'secrets.vault'), join(vault, 'vault.key'), vault], {
       cwd: app,
       encoding: 'utf8',
