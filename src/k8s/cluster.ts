@@ -18,6 +18,8 @@ export interface SecretsPort {
   readonly target: { context: string; server: string; namespace: string };
   getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
   listSecrets(namespace: string | undefined, labelSelector?: string): Promise<SecretObject[]>;
+  /** The Secrets of a namespace a page (at most `limit`) at a time: a reader that handles each page holds no more than one. */
+  secretPages(namespace: string, limit: number): AsyncIterable<SecretObject[]>;
   /** Server-side apply with field manager vault-tool. */
   applySecret(obj: SecretObject, opts: { force: boolean; dryRun: boolean }): Promise<SecretObject>;
   deleteSecret(namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }, dryRun: boolean): Promise<void>;
@@ -35,6 +37,8 @@ export interface SecretsPort {
   checkCreate(obj: SecretObject): Promise<void>;
   /** ConfigMaps of a namespace, as plain objects (backups keep them beside the Secrets). */
   listConfigMaps(namespace: string): Promise<Record<string, unknown>[]>;
+  /** The same, a page (at most `limit`) at a time. */
+  configMapPages(namespace: string, limit: number): AsyncIterable<Record<string, unknown>[]>;
   namespaceExists(namespace: string): Promise<boolean>;
   /** Creates a namespace (with labels, when given); its uid (empty for a dry run). */
   createNamespace(namespace: string, dryRun: boolean, labels?: Record<string, string>): Promise<string>;
@@ -184,6 +188,27 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
     );
     return asSecret(r, ns);
   };
+  async function* secretPages(namespace: string | undefined, limit: number, labelSelector?: string): AsyncGenerator<SecretObject[]> {
+    let cont: string | undefined;
+    do {
+      const what = `list secrets${namespace ? ` in ${namespace}` : ' in all namespaces'}`;
+      const page = await call(what, (o) =>
+        namespace
+          ? api.listNamespacedSecret({ namespace, labelSelector, limit, _continue: cont }, o)
+          : api.listSecretForAllNamespaces({ labelSelector, limit, _continue: cont }, o),
+      );
+      cont = page.metadata?._continue || undefined;
+      yield page.items.map((it) => asSecret(it, namespace));
+    } while (cont);
+  }
+  async function* configMapPages(namespace: string, limit: number): AsyncGenerator<Record<string, unknown>[]> {
+    let cont: string | undefined;
+    do {
+      const page = await call(`list configmaps in ${namespace}`, (o) => api.listNamespacedConfigMap({ namespace, limit, _continue: cont }, o));
+      cont = page.metadata?._continue || undefined;
+      yield page.items.map((it) => ({ ...(JSON.parse(JSON.stringify(it)) as Record<string, unknown>), apiVersion: 'v1', kind: 'ConfigMap' }));
+    } while (cont);
+  }
   return {
     target,
     async getSecret(namespace, name) {
@@ -196,29 +221,16 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
     },
     async listSecrets(namespace, labelSelector) {
       const out: SecretObject[] = [];
-      let cont: string | undefined;
-      do {
-        const what = `list secrets${namespace ? ` in ${namespace}` : ' in all namespaces'}`;
-        const page = await call(what, (o) =>
-          namespace
-            ? api.listNamespacedSecret({ namespace, labelSelector, limit: 250, _continue: cont }, o)
-            : api.listSecretForAllNamespaces({ labelSelector, limit: 250, _continue: cont }, o),
-        );
-        for (const it of page.items) out.push(asSecret(it, namespace));
-        cont = page.metadata?._continue || undefined;
-      } while (cont);
+      for await (const page of secretPages(namespace, 250, labelSelector)) out.push(...page);
       return out;
     },
+    secretPages: (namespace, limit) => secretPages(namespace, limit),
     async listConfigMaps(namespace) {
       const out: Record<string, unknown>[] = [];
-      let cont: string | undefined;
-      do {
-        const page = await call(`list configmaps in ${namespace}`, (o) => api.listNamespacedConfigMap({ namespace, limit: 250, _continue: cont }, o));
-        for (const it of page.items) out.push({ ...(JSON.parse(JSON.stringify(it)) as Record<string, unknown>), apiVersion: 'v1', kind: 'ConfigMap' });
-        cont = page.metadata?._continue || undefined;
-      } while (cont);
+      for await (const page of configMapPages(namespace, 250)) out.push(...page);
       return out;
     },
+    configMapPages,
     async applySecret(obj, o) {
       const ns = obj.metadata.namespace!;
       const r = await call(`apply secret ${ns}/${obj.metadata.name}`, (opt) =>

@@ -429,6 +429,33 @@ describe('Kubernetes and rclone remotes', () => {
       await srv.close();
     }
   });
+
+  it('a namespace read a page at a time: every Secret and ConfigMap of several pages kept, in order, and the YAML checked while written', async () => {
+    const srv = await startKubeApi({ namespaces: ['big', 'small'] });
+    try {
+      writeFileSync(join(dir, 'pages.kubeconfig'), srv.kubeconfig({ context: 'pages' }));
+      for (let i = 0; i < 120; i++)
+        srv.state.put({ metadata: { name: `s${String(i).padStart(3, '0')}`, namespace: 'big' }, data: { V: Buffer.from(`v${i}`).toString('base64') } });
+      for (let i = 0; i < 60; i++) srv.state.putConfigMap({ metadata: { name: `c${String(i).padStart(3, '0')}`, namespace: 'big' }, data: { n: String(i) } });
+      srv.state.put({ metadata: { name: 'one', namespace: 'small' }, data: { V: Buffer.from('x').toString('base64') } });
+      const b = await vt(['backup', 'k8s', '-n', 'big', '-n', 'small', '--kubeconfig', 'pages.kubeconfig', '-r', 'pages-repo', '--json']);
+      expect(b.code, b.stderr).toBe(0);
+      const made = lines(b)[1];
+      expect(made.verification.ok).toBe(true);
+      const lists = srv.requests.filter((r) => r.method === 'GET' && /\/(secrets|configmaps)$/.test(r.path));
+      expect(lists.length).toBeGreaterThan(4);
+      for (const r of lists) expect(Number(r.query.limit)).toBeLessThanOrEqual(50);
+      expect((await vt(['backup', 'restore', `k8s/pages/${made.file}`, '-o', 'pages.yaml', '-r', 'pages-repo'])).code).toBe(0);
+      const names = [...readFileSync(join(dir, 'pages.yaml'), 'utf8').matchAll(/^ {2}name: (\S+)$/gm)].map((m) => m[1]);
+      expect(names).toEqual([
+        ...Array.from({ length: 120 }, (_, i) => `s${String(i).padStart(3, '0')}`),
+        ...Array.from({ length: 60 }, (_, i) => `c${String(i).padStart(3, '0')}`),
+        'one',
+      ]);
+    } finally {
+      await srv.close();
+    }
+  });
 });
 
 describe('trust, verdicts and targets (what a hostile review found)', () => {
