@@ -148,7 +148,7 @@ export default async function benchPeaks() {
     const run = async (what, args) => {
       const m = await measure(args, env);
       rows.push([what, m]);
-      row(`peak RSS: ${what}`, `${mib(m.own)} (tree ${mib(m.peak)})`, '');
+      row(`peak RSS: ${what}`, `${mib(m.own)} (tree ${mib(m.peak)}) ${m.wall.toFixed(0)} s`, '');
     };
     const newest = (component) => {
       const d = join(dir, 'repo', component);
