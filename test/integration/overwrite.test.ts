@@ -113,7 +113,7 @@ describe('--force on an output never replaces a vault or a key file', () => {
   });
 });
 
-describe('links the user names are written through; the tool\'s own names, devices and pipes never', () => {
+describe("links the user names are written through; the tool's own names, devices and pipes never", () => {
   it('a vault behind a link: writes go to the real file, its lock and log beside it', async () => {
     mkdirSync(join(dir, 'data'));
     mkdirSync(join(dir, 'w'));
