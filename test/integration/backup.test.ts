@@ -442,7 +442,9 @@ describe('Kubernetes and rclone remotes', () => {
       expect(b.code, b.stderr).toBe(0);
       const made = lines(b)[1];
       expect(made.verification.ok).toBe(true);
-      const lists = srv.requests.filter((r) => r.method === 'GET' && /\/(secrets|configmaps)$/.test(r.path));
+      const lists = (srv.requests as { method: string; path: string; query: Record<string, string> }[]).filter(
+        (r) => r.method === 'GET' && /\/(secrets|configmaps)$/.test(r.path),
+      );
       expect(lists.length).toBeGreaterThan(4);
       for (const r of lists) expect(Number(r.query.limit)).toBeLessThanOrEqual(50);
       expect((await vt(['backup', 'restore', `k8s/pages/${made.file}`, '-o', 'pages.yaml', '-r', 'pages-repo'])).code).toBe(0);
