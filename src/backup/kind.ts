@@ -101,6 +101,8 @@ export interface RestoreRequest {
   force?: boolean;
   /** Keep the archive's owners and modes (setuid bits included). */
   sameOwner?: boolean;
+  /** Write into the folder of a server that runs (its own files may replace what is restored). */
+  allowRunning?: boolean;
 }
 
 export interface RestoreMethod {
@@ -140,6 +142,8 @@ export interface Restorer {
   /** A first pass of its own (the names a tar archive holds), and what to check once it passed. */
   check?(env: Env, b: RunBounds): { consumer: Consumer; after(): void };
   land(env: Env, b: RunBounds): Promise<Landing>;
+  /** What the restore tool's failure means, when the target can tell (a role the dump needs is missing): an error naming it, or undefined. */
+  explain?(said: string): { message: string; code: string } | undefined;
 }
 
 export interface Landing {

@@ -185,6 +185,19 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readabl
 
 const matches = (c: Consumed, m: BackupManifest) => c.ciphertext.sha256 === m.ciphertext.sha256 && c.plaintext.sha256 === m.plaintext.sha256;
 
+/**
+ * The restore tool failed on data that passed the full check: not a
+ * verification failure but a failed restore (exit 1), said as the target
+ * explains it (a role the dump needs is missing), with what is left.
+ */
+function landingFailed(e: unknown, target: Restorer, landing: Landing): unknown {
+  if (!(e instanceof VaultError) || e.kind !== 'verify-failed') return e;
+  const left = landing.staged ? ': nothing was written' : '';
+  const known = target.explain?.(e.message);
+  if (known) return new VaultError('io', `${known.message} (${e.message})${left}`, { code: known.code });
+  return new VaultError('io', `${e.message}${left}`, { code: 'restore-failed' });
+}
+
 /** Carries a plan out: the full check, then the restore; what it restored into. */
 export async function executeRestore(repo: Repo, plan: RestorePlan, env: Env, o: RestoreRunOptions = {}): Promise<string> {
   const { manifest: m, key, target, backup: name } = plan;
@@ -198,7 +211,10 @@ export async function executeRestore(repo: Repo, plan: RestorePlan, env: Env, o:
     if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
     own?.after();
     landing = await target.land(env, b);
-    const again = await consume(file.open(), [key.identity], bounded(landing.consumer, run));
+    const into = landing;
+    const again = await consume(file.open(), [key.identity], bounded(landing.consumer, run)).catch((e: unknown) => {
+      throw landingFailed(e, target, into);
+    });
     if (!matches(again, m))
       throw new VaultError(
         'verify-failed',

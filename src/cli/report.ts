@@ -10,6 +10,10 @@ import type { Io } from './io.js';
  */
 export const HINTS: Record<string, string | ((data: Record<string, string>) => string)> = {
   'wrong-key': 'check --key-file (or VAULT_TOOL_KEY_FILE); `vault-tool escrow combine` rebuilds a lost key from shares',
+  'key-file-missing': (d) =>
+    d.vault === 'absent'
+      ? 'there is no vault here either: `vault-tool init` makes one, or point --vault-file and --key-file (VAULT_TOOL_VAULT_FILE, VAULT_TOOL_KEY_FILE) at yours'
+      : `check --key-file (or VAULT_TOOL_KEY_FILE); a lost key is rebuilt from the custodians' shares: \`vault-tool escrow combine -o ${d.keyFile ?? 'vault.key'} SHARE…\``,
   'rekey-in-progress':
     'a rekey is in progress (the new key is in <key file>.new): run `vault-tool rekey --confirm` to finish it, or `vault-tool rekey --abort`',
   'rekey-pending': 'finish it with `vault-tool rekey --confirm` or `vault-tool rekey --abort`',
@@ -32,11 +36,15 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'low-entropy-sha256': (d) => `compare without printing: \`vault-tool fingerprint ${d.name} --compare FILE\`, or pass --allow-low-entropy`,
   'k8s-plan-format': '`vault-tool k8s plan` writes one from the vault',
   'cannot-generate': 'import the value with --from-file, --from-stdin or --from-env',
+  'rotate-cannot-generate': (d) =>
+    `import the new value as its next version: \`vault-tool add ${d.name} --update --from-file FILE\`${d.type === 'tls' ? ' (the new certificate chain and its private key, PEM)' : ''}`,
   'bad-version-ref': 'use NAME@N with N a version number from `vault-tool history NAME`',
   'recipient-is-vault-key': 'replace the vault key with `vault-tool rekey`',
   'recipient-missing': 'see `vault-tool recipients list`',
   'combine-no-vault': 'point --vault-file at the vault the key must open, or pass --skip-vault-check to replace it unchecked (it is kept aside)',
   'replace-refused': 'choose another output file',
+  'output-exists': 'add --force to replace it, or choose another file',
+  'output-must-be-new': 'give a file that does not exist yet (move the old one away first)',
   'wrong-key-replaced': (d) =>
     `the key file was replaced by \`vault-tool escrow combine --force\`; the key it replaced is kept as ${d.keptAside}: put it back with \`mv ${d.keptAside} ${d.keyFile}\` if it is the one that opens this vault`,
   'combine-exists': 'pass --force to replace it (it is kept aside), or choose another --out',
@@ -95,7 +103,32 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
   'entry-held': 'remove it without --purge (its versions stay), or first prune the backups that need it (vault-tool backup prune)',
   'backup-no-recipient': 'give --recipient age1… (vault-tool backup key prints it where the vault is), or run where the vault and its key are',
   'backup-no-key': 'vault-tool backup key makes one',
-  'backup-missing': 'see vault-tool backup list',
+  'backup-missing': 'see `vault-tool backup list`; a component alone (postgres/app) takes its newest verified backup, --before TIME an older one',
+  'backup-none-verified': (d) =>
+    `\`vault-tool backup list ${d.component ?? ''}\` shows its backups and why none counts; name one as COMPONENT/FILE, or make a new one`,
+  'backup-no-repo': 'check --repo (or VAULT_TOOL_BACKUP_REPO); a backup command makes the repository on first use',
+  'backup-untrusted':
+    'if that host is yours, trust its signing key where the vault is: `vault-tool backup key trust KEY --label HOST` (`vault-tool backup key signer` on that host prints KEY)',
+  'backup-failed-verification':
+    'restore an older backup: `vault-tool backup list COMPONENT` lists them, and --before TIME picks the newest verified one before a time',
+  'backup-no-signer': 'see `vault-tool backup key signers`',
+  'restore-db-missing': (d) => `add --create to create it first, or create it yourself (createdb ${d.database ?? 'NAME'})`,
+  'restore-db-exists': 'leave out --create to restore into it (it must hold no tables, or add --force), or give --dbname a new name',
+  'restore-db-not-empty': 'add --force to replace its tables (pg_restore --clean, in one transaction), or restore into a new database: --dbname NEW --create',
+  'restore-role-missing':
+    'restore the roles first (`vault-tool backup restore postgres/globals`; `backup restore --all` does it before the databases), or add --no-owner',
+  'restore-failed': 'the backup passed its full check: the failure is in the target (the tool says what); fix it and run the restore again',
+  'restore-files-exist': 'add --force to replace them, or give --to-dir an empty or new folder',
+  'restore-rdb-exists': 'stop Redis first (it writes its own dump.rdb when it stops), then add --force to replace its dump.rdb, and start it again',
+  'restore-redis-running': (d) =>
+    `stop it first (systemctl stop redis-server, or redis-cli shutdown nosave), restore, then start it; --allow-running writes into ${d.dir ?? 'the folder'} anyway`,
+  'pg-db-missing': 'check --dbname (or PGDATABASE): `psql -l` lists the databases of the server',
+  'pg-login-refused': "check PGUSER and the password (PGPASSWORD, or a PGPASSFILE of mode 0600), and the server's pg_hba.conf",
+  'pg-unreachable': 'check PGHOST and PGPORT (or the host in --dbname), and that the server runs and accepts connections there',
+  'redis-auth':
+    'give the password in REDISCLI_AUTH, never on the command line; from the vault: `vault-tool run --env REDISCLI_AUTH=ENTRY -- vault-tool backup redis …`',
+  'redis-auth-refused': "REDISCLI_AUTH holds a password this server refuses: check it (`vault-tool run --env REDISCLI_AUTH=ENTRY -- …` hands over the vault's)",
+  'redis-unreachable': 'check -h/--host and -p/--port, and that redis-server runs there',
   'backup-key-gone': 'a purged or lost version of backup/identity: restore it from an older copy of the vault',
   'prune-no-rules': 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within',
   'tool-missing': (d) =>
@@ -126,6 +159,11 @@ export class ExitCodeError extends VaultError {
     super('usage', message);
     this.exitCode = exitCode;
   }
+}
+
+/** For an output option of a command that has no --force: an existing file is refused with "give a new file", not "add --force". */
+export function asNewFileOnly(e: unknown): unknown {
+  return e instanceof VaultError && e.code === 'output-exists' ? new VaultError(e.kind, e.message, { code: 'output-must-be-new' }) : e;
 }
 
 /** The CLI's hint for a condition code, if it has one. */

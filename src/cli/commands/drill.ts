@@ -11,6 +11,7 @@ import { drillHtml, drillMarkdown } from '../../drill/report.js';
 import { table, type Context } from '../context.js';
 import { collect, seconds } from '../options.js';
 import { inManifest, readManifest, readShares, typedShareInputs } from '../shares.js';
+import { asNewFileOnly } from '../report.js';
 
 interface DrillOptions {
   plan?: string;
@@ -94,7 +95,7 @@ export default function drill(cmd: Command, ctx: Context): void {
         stateFile: ctx.stateFile(),
         keep: Boolean(o.keep),
         dryRun: Boolean(o.dryRun),
-        ...(o.writeKey ? { writeKey: ctx.checkOut(o.writeKey, 'key', false) } : {}),
+        ...(o.writeKey ? { writeKey: newKeyFile(ctx, o.writeKey) } : {}),
         operator: o.operator ?? ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown',
         now: () => ctx.now(),
         clock: () => performance.now(),
@@ -217,4 +218,13 @@ export default function drill(cmd: Command, ctx: Context): void {
       if (left.length)
         throw new VaultError('incomplete', `${left.length} scratch target(s) were not removed: ${left.join('; ')}`, { code: 'drill-teardown-left' });
     });
+}
+
+/** --write-key: a new file (drill has no --force). */
+function newKeyFile(ctx: Context, path: string): string {
+  try {
+    return ctx.checkOut(path, 'key', false);
+  } catch (e) {
+    throw asNewFileOnly(e);
+  }
 }

@@ -26,6 +26,7 @@ interface RestoreOptions extends RepoOptions, Omit<BaseRestoreOptions, 'toDir' |
   out?: string;
   force?: boolean;
   sameOwner?: boolean;
+  allowRunning?: boolean;
   dryRun?: boolean;
 }
 
@@ -38,6 +39,7 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('--to-dir <dir>', 'redis: write dump.rdb here; files: extract here (never over existing files without --force)')
     .option('-o, --out <file>', 'any backup: write the decrypted data to this file (mode 0600), after the full check')
     .option('--force', 'replace what is there: existing files, or the tables of an existing database')
+    .option('--allow-running', 'redis: write dump.rdb into the folder of a Redis server that runs (it writes its own there when it saves or stops)')
     .option('--same-owner', "files: keep the archive's owners and modes, setuid bits included (by default files belong to you, under your umask)")
     .option('--target-time <time>', 'postgres-base: recover to this time (ISO 8601 with a zone), then stop')
     .option('--target-lsn <lsn>', 'postgres-base: recover to this LSN (X/Y), then stop')
@@ -73,6 +75,7 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
           noOwner: o.owner === false,
           force,
           sameOwner: Boolean(o.sameOwner),
+          allowRunning: Boolean(o.allowRunning),
         };
       // What was restored, into where, by whom: recorded whether it completed or not (names and places, never data).
       const record = (complete: boolean, into: string, error?: string) =>
