@@ -1,8 +1,8 @@
-import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
 import { trustSigner, type SigningKey } from './keys.js';
 import { listRepo, requireRepo, type Listed, type Repo } from './repo.js';
+import { selectBackup, type SelectOptions, type Selected } from './select.js';
 import { mayRecordVerdict, noteKeysInUse, recordVerdict, vaultForBackups, verifyBackup, type BackupCheck } from './run.js';
 
 type Env = Record<string, string | undefined>;
@@ -21,6 +21,8 @@ export interface VerifyPlan {
   backups: Listed[];
   /** Those read in full. */
   read: Set<Listed>;
+  /** The backups chosen by their component (its newest verified), with why. */
+  chosen: Selected[];
   stats: { backups: number; read: number; components: number };
 }
 
@@ -50,30 +52,22 @@ export function chooseForReading(all: Listed[], readData: boolean | number): Set
   return chosen;
 }
 
-/** Backups named as COMPONENT/FILE (or FILE alone, when one component has it). */
-export function pickBackups(all: Listed[], names: string[]): Listed[] {
-  return names.map((n) => {
-    const hits = all.filter((b) => `${b.component}/${b.file}` === n || b.file === n);
-    if (hits.length !== 1)
-      throw new VaultError(
-        hits.length ? 'usage' : 'not-found',
-        hits.length ? `${n} names ${hits.length} backups: give COMPONENT/FILE` : `no backup ${n} in the repository`,
-        { code: 'backup-missing' },
-      );
-    return hits[0]!;
-  });
-}
-
-/** Which backups to check (those named, or every one) and which to read in full. The repository must exist. */
-export async function planVerify(repo: Repo, o: { names?: string[]; readData: boolean | number }): Promise<VerifyPlan> {
+/**
+ * Which backups to check (those named, in the selection grammar of
+ * `select.ts`, or every one) and which to read in full. The repository must
+ * exist.
+ */
+export async function planVerify(repo: Repo, o: { names?: string[]; select?: SelectOptions; readData: boolean | number }): Promise<VerifyPlan> {
   await requireRepo(repo);
   const all = await listRepo(repo);
-  const backups = o.names ? pickBackups(all, o.names) : all;
+  const chosen = o.names ? o.names.map((n) => selectBackup(all, n, o.select ?? { now: new Date() })) : [];
+  const backups = o.names ? [...new Set(chosen.map((c) => c.backup))] : all;
   const read = chooseForReading(backups, o.readData);
   return {
     repo: repo.dest.spec,
     backups,
     read,
+    chosen: chosen.filter((c) => c.by === 'latest'),
     stats: { backups: backups.length, read: read.size, components: new Set(backups.map((b) => b.component)).size },
   };
 }

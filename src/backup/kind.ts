@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Shape } from '../vault/shape.js';
-import type { BackupManifest } from './manifest.js';
+import type { BackupManifest, BackupSet } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
 
 /**
@@ -85,6 +85,8 @@ export interface Component {
   estimate?: number;
   /** What the user should know before it runs (a password on the command line). */
   warnings?: string[];
+  /** The set it is made in (every database of a cluster, the globals last naming them all), recorded in its manifest. */
+  set?: BackupSet;
 }
 
 /** What a restore is asked for; each kind reads the parts it needs. */

@@ -100,6 +100,7 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
         check: `${verifier.label} while writing; the stored file read back`,
         message: `${produced.plaintext.size} bytes checked, stored SHA-256 matches`,
       },
+      ...(c.set ? { set: c.set } : {}),
     },
     ctx.signing,
   );

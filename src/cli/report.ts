@@ -113,8 +113,7 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
     'restore an older backup: `vault-tool backup list COMPONENT` lists them, and --before TIME picks the newest verified one before a time',
   'backup-no-signer': 'see `vault-tool backup key signers`',
   'restore-db-missing': (d) => `add --create to create it first, or create it yourself (createdb ${d.database ?? 'NAME'})`,
-  'restore-db-exists': 'leave out --create to restore into it (it must hold no tables, or add --force), or give --dbname a new name',
-  'restore-db-not-empty': 'add --force to replace its tables (pg_restore --clean, in one transaction), or restore into a new database: --dbname NEW --create',
+  'restore-db-not-empty': 'add --force to replace its tables (pg_restore --clean, in one transaction), or restore into a new database (with --create)',
   'restore-role-missing':
     'restore the roles first (`vault-tool backup restore postgres/globals`; `backup restore --all` does it before the databases), or add --no-owner',
   'restore-failed': 'the backup passed its full check: the failure is in the target (the tool says what); fix it and run the restore again',

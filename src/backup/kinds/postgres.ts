@@ -292,8 +292,8 @@ async function tablesIn(dbname: string, env: Env, timeoutMs: number): Promise<nu
 }
 
 /**
- * Into a database: one that exists (with `create`, one that does not, made
- * first and dropped again if the restore fails), never one that holds
+ * Into a database: one that exists, or (with `create`) one made first when
+ * it does not, and dropped again if the restore fails; never one that holds
  * tables without `force` (restoring replaces them). Checked before the
  * backup is read.
  */
@@ -301,6 +301,8 @@ function intoDatabase(req: RestoreRequest): Restorer {
   const dbname = req.database!;
   const create = Boolean(req.create);
   const force = Boolean(req.force);
+  // Whether the check found it missing (and so the restore creates it).
+  let missing = false;
   return {
     where: `database ${dbname}`,
     label: `pg_restore into ${dbname}`,
@@ -308,16 +310,9 @@ function intoDatabase(req: RestoreRequest): Restorer {
     async precheck(env: Env, b: RunBounds) {
       checkDbname(dbname);
       const n = await tablesIn(dbname, env, b.callMs);
+      missing = n === null;
       const data = { database: dbname };
-      if (create) {
-        if (n !== null)
-          throw new VaultError('exists', `database ${dbname} exists on the PostgreSQL server ${serverOf(env)}: it is not created again`, {
-            code: 'restore-db-exists',
-            data,
-          });
-        return;
-      }
-      if (n === null)
+      if (missing && !create)
         throw new VaultError('not-found', `database ${dbname} does not exist on the PostgreSQL server ${serverOf(env)}`, { code: 'restore-db-missing', data });
       if (n && !force)
         throw new VaultError('exists', `database ${dbname} holds ${n} table(s): restoring replaces them`, { code: 'restore-db-not-empty', data });
@@ -329,7 +324,7 @@ function intoDatabase(req: RestoreRequest): Restorer {
     },
     async land(env: Env, b: RunBounds) {
       let created = false;
-      if (create) {
+      if (missing) {
         await runTool('createdb', ['--', dbname], { env, timeoutMs: b.callMs, label: `createdb ${dbname}` });
         created = true;
       }
