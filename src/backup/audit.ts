@@ -1,3 +1,4 @@
+import type { OnProgress } from '../fs/progress.js';
 import type { VaultDocument } from '../vault/document.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
 import { trustSigner, type SigningKey } from './keys.js';
@@ -77,12 +78,13 @@ export async function executeVerify(
   repo: Repo,
   plan: VerifyPlan,
   doc: VaultDocument,
-  o: { env: Env; signing?: SigningKey; now: Date },
+  o: { env: Env; signing?: SigningKey; now: Date; onProgress?: OnProgress },
 ): Promise<BackupCheck[]> {
   const out: BackupCheck[] = [];
   for (const b of plan.backups) {
     const readData = plan.read.has(b);
-    const r = await verifyBackup(repo, b, doc, { readData, env: o.env, now: o.now });
+    if (!readData) o.onProgress?.({ item: `${b.component}/${b.file}`, phase: 'checking its manifest and key' });
+    const r = await verifyBackup(repo, b, doc, { readData, env: o.env, now: o.now, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
     if (readData && o.signing && mayRecordVerdict(r, o.signing, doc)) await recordVerdict(repo, r.manifest!, r, o.signing, o.now);
     out.push(r);
   }
@@ -99,7 +101,7 @@ export async function verifyWithVault(
   repo: Repo,
   plan: VerifyPlan,
   vault: { paths: VaultPaths; store: StoreOptions },
-  o: { env: Env; signing: SigningKey; now: Date },
+  o: { env: Env; signing: SigningKey; now: Date; onProgress?: OnProgress },
 ): Promise<BackupCheck[]> {
   await trustSigner(vault.paths, vault.store, o.signing.publicKey, 'verifying host', o.now);
   const doc = await vaultForBackups(vault.paths, vault.store);
@@ -118,8 +120,13 @@ export async function verifyWithVault(
 export async function auditBackups(
   repo: Repo,
   doc: VaultDocument,
-  o: { readData: boolean | number; env: Env; signing?: SigningKey; now: Date },
+  o: { readData: boolean | number; env: Env; signing?: SigningKey; now: Date; onProgress?: OnProgress },
 ): Promise<BackupCheck[]> {
   const plan = await planVerify(repo, { readData: o.readData });
-  return executeVerify(repo, plan, doc, { env: o.env, now: o.now, ...(o.signing ? { signing: o.signing } : {}) });
+  return executeVerify(repo, plan, doc, {
+    env: o.env,
+    now: o.now,
+    ...(o.signing ? { signing: o.signing } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
 }

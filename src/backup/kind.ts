@@ -81,8 +81,10 @@ export interface Component {
   /** The tool that makes the dump and its version, for the manifest. */
   tool: { name: string; version: string; args: string[] };
   source: Record<string, string>;
-  /** An estimate of the plaintext size, for progress and for remote uploads. */
+  /** An estimate of the plaintext size, for remote uploads (progress estimates from the last backup of the component). */
   estimate?: number;
+  /** What happens before its first byte, said while progress waits ("waiting for Redis BGSAVE"); default: starting its tool. */
+  waiting?: string;
   /** What the user should know before it runs (a password on the command line). */
   warnings?: string[];
   /** The set it is made in (every database of a cluster, the globals last naming them all), recorded in its manifest. */

@@ -3,9 +3,10 @@ import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { parseDuration, subtractDuration } from '../vault/duration.js';
 import { FOLDERS, kindOfComponent } from './kinds/index.js';
-import type { BackupManifest } from './manifest.js';
+import { type BackupManifest, parseManifest } from './manifest.js';
 import { isComponentName } from './names.js';
-import type { Listed } from './repo.js';
+import { componentDest, type Listed, type Repo } from './repo.js';
+import { LIMITS } from '../fs/read.js';
 
 /**
  * Choosing backups as restic's `latest` and `--time` do, in one grammar for
@@ -101,6 +102,31 @@ export function newestVerified(all: Listed[], component: string, o: SelectOption
     `no verified backup of ${component}${o.before ? ` finished before ${instant(o.before)}` : ''} in the repository${counted.length ? ` (${counted.join('; ')})` : inTime.length < mine.length ? ` (its ${mine.length} backup(s) are all newer)` : ''}`,
     { code: 'backup-none-verified', data: { component } },
   );
+}
+
+/**
+ * The plaintext size of a component's newest verified backup (its
+ * manifest's), for the ETA of the next one; undefined when it has none. Only
+ * the newest few manifests are read, not the component's whole history.
+ */
+export async function previousSize(repo: Repo, component: string, now: Date): Promise<number | undefined> {
+  const d = componentDest(repo, component);
+  const manifests = (await d.list())
+    .map((f) => f.name)
+    .filter((n) => n.endsWith('.age.manifest.json'))
+    .sort()
+    .reverse()
+    .slice(0, 5);
+  for (const name of manifests) {
+    try {
+      const m = parseManifest((await d.read(name, LIMITS.text, 'manifest')).toString('utf8'), `${component}/${name}`);
+      const listed: Listed = { component, file: m.file, manifest: m };
+      if (m.component === component && !notVerified(listed, { now })) return m.plaintext.size;
+    } catch {
+      // An unreadable manifest says nothing about the size to expect: the next one may.
+    }
+  }
+  return undefined;
 }
 
 /** Whether `spec` names a component (`postgres/app`), not a backup file. */

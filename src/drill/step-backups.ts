@@ -10,6 +10,7 @@ import { newestVerified } from '../backup/select.js';
 import { BACKUP_SCRATCH, type Tools } from '../backup/scratch.js';
 import { parseDestination } from '../dest/index.js';
 import { runTool } from '../tool/run.js';
+import type { Progress } from '../fs/progress.js';
 import type { VaultDocument } from '../vault/document.js';
 import type { BackupRestore } from './plan.js';
 import { type DrillState, fail, type Step } from './steps.js';
@@ -97,6 +98,8 @@ export function restoreStep(r: BackupRestore): Step {
             timeoutMs: timeouts.restoreMs,
             callTimeoutMs: timeouts.toolMs,
             onStart: (pid: number) => s.journal!.process(pid, label),
+            // The restore's passes, under the step's name.
+            ...(input.onProgress ? { onProgress: (p: Progress) => input.onProgress!({ ...p, item: `restore ${r.component}` }) } : {}),
           });
           s.restoredInto.set(at, { repo, manifest: m, key });
           s.restored.push({ component: m.component, file: m.file, madeAt: m.finishedAt, ageSeconds: age, into });

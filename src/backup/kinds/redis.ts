@@ -67,6 +67,8 @@ async function dump(o: RedisOptions, env: Env): Promise<Component> {
     producer: { kind: 'process', command: 'redis-cli', args: ['-h', o.host, '-p', o.port, '--no-auth-warning', '--rdb', '-'], env },
     tool: { name: 'redis-cli', version, args: ['--rdb', '-'] },
     source: { host: o.host, port: o.port, machine: hostname() },
+    // The server forks and writes its snapshot (after repl-diskless-sync-delay, 5 s by default) before the first byte comes.
+    waiting: 'waiting for Redis BGSAVE',
   };
 }
 

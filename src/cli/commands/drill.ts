@@ -82,6 +82,7 @@ export default function drill(cmd: Command, ctx: Context): void {
         ...(shareFiles.length ? await readShares(ctx, shareFiles, identities, manifest) : []),
         ...(plan.shares.prompt ? inManifest(await typedShareInputs(ctx), manifest) : []),
       ];
+      const progress = ctx.progress(cmd);
       const input = {
         paths: ctx.paths(cmd),
         store: ctx.storeOptions(cmd),
@@ -99,8 +100,10 @@ export default function drill(cmd: Command, ctx: Context): void {
         operator: o.operator ?? ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown',
         now: () => ctx.now(),
         clock: () => performance.now(),
+        ...(progress.mode === 'off' ? {} : { onProgress: progress.callback('drill') }),
       };
       const { result, key } = await runDrill(input);
+      progress.end(result.ok);
       const md = drillMarkdown(result);
       const html = drillHtml(result);
       const reportSha256 = createHash('sha256').update(md).digest('hex');

@@ -45,8 +45,11 @@ export async function carryOut(ctx: Context, cmd: Command, repo: Repo, plan: Res
       ...(error ? { error } : {}),
     });
   let into: string;
+  const progress = ctx.progress(cmd);
+  progress.begin('restore', plan.backup);
   try {
-    into = await executeRestore(repo, plan, ctx.io.env);
+    into = await executeRestore(repo, plan, ctx.io.env, progress.mode === 'off' ? {} : { onProgress: progress.callback('restore') });
+    progress.end(true);
   } catch (e) {
     // A target refused before anything was written (it appeared meanwhile) is no restore; anything else may have written part of one.
     if (!(e instanceof VaultError && (e.kind === 'exists' || e.kind === 'usage'))) await record(false, plan.target.where, (e as Error).message);

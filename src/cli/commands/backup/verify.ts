@@ -37,7 +37,14 @@ export default function backupVerify(cmd: Command, ctx: Context): void {
         return;
       }
       const signing = loadSigningKey(signingKeyPath(ctx, o));
-      const results = await verifyWithVault(repo, plan, { paths: ctx.paths(cmd), store: ctx.storeOptions(cmd) }, { env: ctx.io.env, signing, now: ctx.now() });
+      const progress = ctx.progress(cmd);
+      const results = await verifyWithVault(
+        repo,
+        plan,
+        { paths: ctx.paths(cmd), store: ctx.storeOptions(cmd) },
+        { env: ctx.io.env, signing, now: ctx.now(), ...(progress.mode === 'off' ? {} : { onProgress: progress.callback('verify') }) },
+      );
+      progress.end(true);
       const bad = results.filter((r) => r.verdict === 'failed');
       const undecided = results.filter((r) => r.verdict === 'inconclusive');
       if (json) ctx.json(results.map(({ manifest: _m, ...r }) => r));

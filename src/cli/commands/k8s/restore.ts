@@ -121,7 +121,7 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
     const target = clusterTarget(ctx, o);
     const dryRun: DryRun = o.dryRun ?? 'none';
     const json = ctx.globals(cmd).json;
-    const progress = ctx.io.stderrIsTTY && !json;
+    const progress = ctx.progress(cmd);
     let context = '';
     const run = await restoreFromPlan({
       paths: ctx.paths(cmd),
@@ -137,13 +137,16 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
         createNamespaces: Boolean(o.createNamespace),
         concurrency: o.concurrency,
         diff: Boolean(o.diff),
-        ...(progress ? { onProgress: (d: number, t: number) => ctx.io.stderr.write(`\rrestoring ${d}/${t}${d === t ? '\n' : ''}`) } : {}),
+        ...(progress.mode === 'off'
+          ? {}
+          : { onProgress: (d: number, t: number) => progress.update('k8s restore', { item: 'Secrets', phase: 'applying', count: d, of: t }) }),
       },
       policy: await policyFile(ctx, cmd, o),
       answers: guardAnswers(ctx, o, () => context),
       now: ctx.now(),
       onTarget: (c) => (context = c),
     });
+    progress.end(true);
     const { report } = run;
     // Report lines name conditions by code where the advice is a flag: say it in this CLI's terms.
     for (const r of report.results) {
