@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ErrorCode } from '../errors/codes.js';
 import type { Shape } from '../vault/shape.js';
 import type { BackupManifest, BackupSet } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
@@ -147,7 +148,7 @@ export interface Restorer {
   check?(env: Env, b: RunBounds): { consumer: Consumer; after(): void };
   land(env: Env, b: RunBounds): Promise<Landing>;
   /** What the restore tool's failure means, when the target can tell (a role the dump needs is missing): an error naming it, or undefined. */
-  explain?(said: string): { message: string; code: string } | undefined;
+  explain?(said: string): { message: string; code: ErrorCode } | undefined;
 }
 
 export interface Landing {

@@ -4,13 +4,14 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import { openVault, peekVault } from '../vault/container.js';
+import { fileStamp } from '../vault/time.js';
 import { recordEvidence } from '../vault/evidence.js';
 import type { OnProgress } from '../fs/progress.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { openKeyFile, type PassphraseSource, type VaultKey } from '../vault/keyfile.js';
 import { changed, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import type { Destination } from '../dest/dest.js';
-import { verifyState, type CopyRecord } from './state.js';
+import { editVerifyState, type CopyRecord } from './state.js';
 
 export type { CopyRecord } from './state.js';
 
@@ -25,12 +26,6 @@ export interface CopyOptions {
   /** Told how the copy goes (`item`: the vault copy, then the key copy): writing, reading back, opening. */
   onProgress?: OnProgress;
 }
-
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 
 /**
  * Writes a dated copy of the vault (and, to a separate place, of its key),
@@ -53,7 +48,7 @@ export async function copyVault(
   return withVaultLock(paths, store, async () => {
     const bytes = readVaultFile(paths.vaultFile);
     const { meta } = openVault(bytes, key.identity, key.keyId);
-    const when = stamp(o.now);
+    const when = fileStamp(o.now);
     const written: [Destination, string][] = [];
     // Each copy's name carries its id: two copies in the same second never collide.
     const ids = { vault: randomBytes(4).toString('hex'), key: randomBytes(4).toString('hex') };
@@ -110,7 +105,7 @@ export async function copyVault(
       }
       say('registration', 'recording the copies in the vault');
       const replaced = await updateLocked(paths, store, key, (d) => {
-        const st = verifyState(d);
+        const st = editVerifyState(d);
         const gone = (o.replaces ?? []).map((id) => {
           const c = st.copies.find((x) => x.id === id);
           if (!c) throw new VaultError('not-found', `no registered copy ${id}`, { code: 'copy-missing' });
