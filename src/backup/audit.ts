@@ -86,6 +86,7 @@ export async function executeVerify(
     if (!readData) o.onProgress?.({ item: `${b.component}/${b.file}`, phase: 'checking its manifest and key' });
     const r = await verifyBackup(repo, b, doc, { readData, env: o.env, now: o.now, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
     if (readData && o.signing && mayRecordVerdict(r, o.signing, doc)) await recordVerdict(repo, r.manifest!, r, o.signing, o.now);
+    if (r.verdict === 'failed') o.onProgress?.({ item: `${b.component}/${b.file}`, failed: true });
     out.push(r);
   }
   return out;

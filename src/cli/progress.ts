@@ -78,6 +78,8 @@ export class ProgressReporter {
   private shown = '';
   private lastDraw = -Infinity;
   private lastEvent = -Infinity;
+  /** The item moved since its last event. */
+  private dirty = false;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -106,8 +108,11 @@ export class ProgressReporter {
     if (p.item !== undefined && p.item !== this.task?.item) this.begin(step, p.item);
     const t = this.task;
     if (!t) return;
+    if (p.failed) return this.end(false);
     const newPhase = p.phase !== undefined && p.phase !== t.phase;
     if (newPhase) {
+      // The phase before ends where it got to: its last bytes are said before the new one starts (JSON).
+      if (this.dirty && t.phase !== null) this.emit('running');
       t.phase = p.phase!;
       t.phaseStarted = this.clock();
       t.bytes = null;
@@ -119,6 +124,7 @@ export class ProgressReporter {
     if (p.total !== undefined) t.total = p.total;
     if (p.count !== undefined) t.count = p.count;
     if (p.of !== undefined) t.of = p.of;
+    this.dirty = true;
     if (newPhase) this.emit('running');
     else if (this.clock() - this.lastEvent >= 1000) this.emit('running');
     this.draw(newPhase);
@@ -181,6 +187,7 @@ export class ProgressReporter {
   private emit(state: ProgressEvent['state']): void {
     if (this.mode !== 'json' || !this.task) return;
     this.lastEvent = this.clock();
+    this.dirty = false;
     this.io.stderr.write(`${JSON.stringify(this.event(state))}\n`);
   }
 

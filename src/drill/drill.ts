@@ -190,6 +190,7 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
     } catch (e) {
       plans.push(undefined);
       out.push({ ...base, ok: false, seconds: at() - base.offset, ...failure(e) });
+      input.onProgress?.({ item: step.name, failed: true });
       if (step.essential) stopped = true;
     }
   }
@@ -216,6 +217,7 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
         Object.assign(r, { ...start, ok: true, seconds: at() - start.offset, plan, message });
       } catch (e) {
         Object.assign(r, { ...start, ok: false, seconds: at() - start.offset, plan, ...failure(e) });
+        input.onProgress?.({ item: step.name, failed: true });
       }
     }
     if (!steps.some((x) => x.afterRecovery)) recoverySeconds = at();

@@ -18,6 +18,8 @@ export interface Progress {
   /** Work counted in items rather than bytes (Secrets applied): how many are done, of how many. */
   count?: number;
   of?: number;
+  /** The item failed (a drill step): it ends here, as failed; the next item goes on. */
+  failed?: true;
 }
 
 export type OnProgress = (p: Progress) => void;

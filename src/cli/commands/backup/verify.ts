@@ -44,6 +44,7 @@ export default function backupVerify(cmd: Command, ctx: Context): void {
         { paths: ctx.paths(cmd), store: ctx.storeOptions(cmd) },
         { env: ctx.io.env, signing, now: ctx.now(), ...(progress.mode === 'off' ? {} : { onProgress: progress.callback('verify') }) },
       );
+      // A backup that failed ended its item as failed already.
       progress.end(true);
       const bad = results.filter((r) => r.verdict === 'failed');
       const undecided = results.filter((r) => r.verdict === 'inconclusive');

@@ -146,8 +146,9 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
       now: ctx.now(),
       onTarget: (c) => (context = c),
     });
-    progress.end(true);
     const { report } = run;
+    // A Secret that failed fails the step (the command exits 16).
+    progress.end(!report.results.some((r) => r.action === 'failed' || r.action === 'deleted-not-recreated'));
     // Report lines name conditions by code where the advice is a flag: say it in this CLI's terms.
     for (const r of report.results) {
       const h = r.code ? hintText(r.code) : undefined;
