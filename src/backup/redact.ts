@@ -94,9 +94,15 @@ const FOLDER = /^(?:[a-z0-9][a-z0-9._-]{0,63}|[A-Z][a-z]{1,63})$/;
  * one by one.
  */
 function isPath(run: string): boolean {
-  const folders = run.split('/').slice(0, -1);
+  const parts = run.split('/');
+  // A backup's own name (its time and id, as every backup file is named) ends a path whatever its folders are called.
+  if (parts.length > 1 && BACKUP_NAME.test(parts.at(-1)!)) return true;
+  const folders = parts.slice(0, -1);
   return folders.every((f) => FOLDER.test(f)) && folders.filter((f) => f.length >= 3).length >= 2;
 }
+
+/** The name a backup file starts with (`20261206T233855Z-f24d64ae`, before its `.pgdump.age`). */
+const BACKUP_NAME = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
 
 export interface Redacted {
   /** The arguments as they may be recorded. */

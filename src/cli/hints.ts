@@ -235,7 +235,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'verify-failed',
     hint: 'restore another backup (`vault-tool backup list COMPONENT` shows how each was verified; --before TIME picks the newest verified one before a time), or read this one again in full: `vault-tool backup verify COMPONENT/FILE`',
   },
-  'restore-db-not-empty': { kind: 'exists', hint: 'restore into a new database with --dbname NEW --create, or replace its tables with --force' },
+  'restore-db-not-empty': {
+    kind: 'exists',
+    hint: 'add --force to replace its tables (pg_restore --clean, in one transaction), or restore into a new database with --dbname NEW --create',
+  },
   'restore-files-exist': { kind: 'exists', hint: 'restore into an empty folder (--to-dir), or add --force to replace what is there' },
   'restore-db-missing': { kind: 'not-found', hint: (d) => `add --create to create it first, or create it yourself (createdb ${d.database ?? 'NAME'})` },
   'restore-role-missing': {

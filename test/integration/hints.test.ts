@@ -62,7 +62,7 @@ describe.skipIf(!HAVE_PG)('PostgreSQL restores name --force and --create', () =>
     const r = await vt(['backup', 'restore', app, '--dbname', 'app']);
     expect(r.code).toBe(10);
     expect(error(r)).toBe('vault-tool: error: database app holds 1 table(s): restoring replaces them');
-    expect(hint(r)).toMatch(/--dbname NEW --create.*--force/);
+    expect(hint(r)).toMatch(/add --force .*--dbname NEW --create/);
   });
 
   it('into a database that does not exist: exit 5 (not found, never "verification failed"), naming --create, before anything is read', async () => {

@@ -69,6 +69,8 @@ describe('redactArgs: credentials on a command line', () => {
     // Relative paths of backups: folder names, then a file named by its time and id.
     [['srv/backups/postgres/x/20261206T233855Z-f24d64ae.pgdump.age']],
     [['cp', 'backups/files/config/20261206T233855Z-f24d64ae.tar.age.manifest.json', 'Backups/Postgres/App/20261206T233855Z-f24d64ae.pgdump.age']],
+    // COMPONENT/FILE as backup restore takes it, whatever the folders are called (short, or a name with _).
+    [['postgres/x/20261206T233855Z-f24d64ae.pgdump.age', 'r/pg/x/20261206T233855Z-f24d64ae.pgdump.age', 'files/My_Config/20261206T233855Z-f24d64ae.tar.age']],
   ])('%j is left as it is', (args) => {
     expect(redactArgs(args)).toEqual({ shown: args, redacted: false, secrets: [] });
   });
