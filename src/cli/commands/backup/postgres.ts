@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
+import { fileStamp } from '../../../vault/time.js';
 import type { Component } from '../../../backup/kind.js';
 import { postgresGlobals } from '../../../backup/kinds/postgres-globals.js';
 import { checkDbname, listDatabases, postgres } from '../../../backup/kinds/postgres.js';
@@ -31,11 +32,7 @@ export default function backupPostgres(cmd: Command, ctx: Context): void {
         for (const db of await listDatabases(env, o.dbname)) out.push(await postgres.dump({ dbname: db, ...opts, literal: true }, env));
         out.push(await postgresGlobals.dump({}, env));
         // One set: every database, then the globals, made last, naming them all (a restore of the set takes it whole or not at all).
-        const id = `${ctx
-          .now()
-          .toISOString()
-          .replace(/[-:]/g, '')
-          .replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
+        const id = `${fileStamp(ctx.now())}-${randomBytes(4).toString('hex')}`;
         const members = out.map((c) => c.component);
         return out.map((c, i) => ({ ...c, set: i === out.length - 1 ? { id, members } : { id } }));
       });
