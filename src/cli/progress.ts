@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { OnProgress, Progress } from '../fs/progress.js';
 import { formatSeconds } from '../vault/duration.js';
 import type { Io } from './io.js';
+import { escapeControl } from './report.js';
 
 /**
  * The one progress reporter of the command line. Every long step (a
@@ -217,7 +218,8 @@ export class ProgressReporter {
     const columns = (this.io.stderr as { columns?: number }).columns;
     // A terminal that does not say its width (a pty made by script(1) says 0): a line of 100 characters.
     const width = columns && columns > 20 ? columns : 100;
-    const text = this.line();
+    // A name read from a repository or a path (the item, a phase naming a folder) cannot move the cursor or rewrite the line.
+    const text = escapeControl(this.line());
     const line = text.length >= width ? `${text.slice(0, Math.max(10, width - 2))}…` : text;
     if (line === this.shown) return;
     this.io.stderr.write(`\r${line}\u001b[K`);

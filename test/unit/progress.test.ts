@@ -98,6 +98,13 @@ describe('on a terminal', () => {
     expect(t.screen().endsWith('…')).toBe(true);
   });
 
+  it('a name holding control characters is shown escaped: it cannot move the cursor or rewrite the line', () => {
+    const t = reporter('tty');
+    t.r.begin('restore', 'files/a/x.tar.age');
+    t.r.update('restore', { phase: 'restoring into /srv/\u001b[2J\rhalf\nline', bytes: 0, total: 10 });
+    expect(t.screen()).toBe('restore files/a/x.tar.age: restoring into /srv/\\e[2J\\rhalf\\nline: 0 bytes of 10 bytes, 0s');
+  });
+
   it('clear() erases the line before other output, and the next update draws it again', () => {
     const t = reporter('tty');
     t.r.begin('verify', 'files/a/x.tar.age');
