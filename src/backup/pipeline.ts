@@ -451,10 +451,11 @@ export interface Judged extends Consumed {
  * stop the read, so the hashes still cover every byte and the caller can
  * tell data that is bad (decryption fails: thrown; a hash differs) from a
  * checker that cannot judge data whose hashes are intact (`refused`).
- * `source` is a stored file's descriptor (read straight into the run's
- * slots; the caller's to close) or a stream (a remote's).
+ * `source` is a stored file's descriptor or a source over it (read
+ * straight into the run's slots; the caller's to close) or a stream (a
+ * remote's).
  */
-export async function judge(source: Readable | number, identities: X25519Identity[], c: Consumer): Promise<Judged> {
+export async function judge(source: Readable | number | Source, identities: X25519Identity[], c: Consumer): Promise<Judged> {
   let target: ReturnType<typeof startConsumer> | undefined;
   let startError: unknown;
   try {
