@@ -61,8 +61,10 @@ export async function run(args: string[], io: Io = processIo()): Promise<number>
     sweepStaging(ctx.stateFile());
     const program = await buildProgram(ctx, args);
     await program.parseAsync(args, { from: 'user' });
-    return ctx.exitCode ?? 0;
+    const code = ctx.exitCode ?? 0;
+    return ctx.exitStatus ? ctx.exitStatus(code) : code;
   } catch (e) {
-    return reportError(e, io, (t) => ctx.scrub(t));
+    const code = reportError(e, io, (t) => ctx.scrub(t));
+    return ctx.exitStatus ? ctx.exitStatus(code, e) : code;
   }
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X25519Identity } from '../../src/age/x25519.js';
@@ -20,7 +20,7 @@ import { walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { TarReader } from '../../src/backup/wal/tar.js';
 import { loadArchive } from '../../src/backup/wal/view.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
-import { haveBinary, tempDir } from '../helpers/cli.js';
+import { cli, haveBinary, tempDir } from '../helpers/cli.js';
 
 const MB = 1 << 20;
 const SYSID = 7716302269993762727n;
@@ -440,4 +440,161 @@ describe.skipIf(!haveBinary('rclone', ['version']))('the archive on an rclone re
       cleanup();
     }
   }, 60_000);
+});
+
+describe("wal-fetch's exit status, as PostgreSQL reads it (1 to 125: not in the archive; above: recovery aborts)", () => {
+  let dir: string;
+  let cleanup: () => void;
+  let repoDir: string;
+  let idFile: string;
+  const names = [5n, 6n, 7n].map((n) => segmentName(1, n, MB));
+  const segs = () => join(repoDir, 'postgres-wal', 'main', 'segments');
+  const fetch = (name: string, extra: string[] = [], env: Record<string, string> = {}) =>
+    cli(dir, ['backup', 'wal-fetch', name, join(dir, 'pg_wal', 'RECOVERYXLOG'), '--cluster', 'main', '-r', repoDir, '--identity', idFile, ...extra], { env });
+  /** One error line (and a hint line at most) naming the file: what the server's log shows beside "could not restore file". */
+  const oneLine = (stderr: string, name: string) => {
+    const lines = stderr.split('\n').filter(Boolean);
+    expect(lines[0]).toMatch(/^vault-tool: error: /);
+    expect(lines[0]).toContain(name);
+    expect(lines.slice(1).every((l) => l.startsWith('vault-tool: hint: ') || l.startsWith('vault-tool: warning: '))).toBe(true);
+  };
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = tempDir('vt-wal-fetch-'));
+    repoDir = join(dir, 'repo');
+    const id = X25519Identity.generate();
+    const signing = loadSigningKey(join(dir, 'signing.key'));
+    const ctx: PushContext = {
+      repo: { dest: parseDestination(repoDir, dir), io: { env: {} } },
+      cluster: 'main',
+      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
+      signing,
+      machine: 'db1',
+      now: () => new Date(),
+    };
+    mkdirSync(join(dir, 'pg_wal'));
+    for (const [i, name] of names.entries()) {
+      writeFileSync(join(dir, 'pg_wal', name), segment(1, BigInt(5 + i)));
+      await walPush(ctx, join(dir, 'pg_wal', name));
+    }
+    idFile = join(dir, 'backup.id');
+    writeFileSync(idFile, `# trusted-signer: ${signing.id} ${signing.publicKey} db1\n${id.encoded}\n`, { mode: 0o600 });
+  });
+  afterAll(() => cleanup());
+
+  it('0 with the file written; 1, without a word, only when the archive answers that it does not hold the file', async () => {
+    expect(await fetch(names[1]!)).toMatchObject({ code: 0, stderr: '' });
+    expect(readFileSync(join(dir, 'pg_wal', 'RECOVERYXLOG')).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
+    rmSync(join(dir, 'pg_wal', 'RECOVERYXLOG'));
+    for (const absent of [segmentName(1, 8n, MB), '00000002.history']) expect(await fetch(absent), absent).toMatchObject({ code: 1, stderr: '', stdout: '' });
+    expect(existsSync(join(dir, 'pg_wal', 'RECOVERYXLOG'))).toBe(false);
+  });
+
+  it('an altered file, an untrusted signer, a key not held: above 125, one line naming the file, nothing written', async () => {
+    const f = join(segs(), `${names[1]}.age`);
+    const orig = readFileSync(f);
+    const bad = Buffer.from(orig);
+    bad[bad.length - 100] = bad[bad.length - 100]! ^ 1;
+    writeFileSync(f, bad);
+    try {
+      const r = await fetch(names[1]!);
+      expect(r.code).toBe(204);
+      oneLine(r.stderr, names[1]!);
+      expect(r.stderr).toContain('SHA-256 differs');
+    } finally {
+      writeFileSync(f, orig);
+    }
+    const stranger = loadSigningKey(join(dir, 'stranger.key'));
+    const other = join(dir, 'other.id');
+    const idLine = readFileSync(idFile, 'utf8').split('\n')[1]!;
+    writeFileSync(other, `# trusted-signer: ${stranger.id} ${stranger.publicKey} other\n${idLine}\n`, { mode: 0o600 });
+    const untrusted = await fetch(names[1]!, ['--identity', other]);
+    expect(untrusted.code).toBe(204);
+    oneLine(untrusted.stderr, names[1]!);
+    const noKey = join(dir, 'nokey.id');
+    writeFileSync(noKey, `${readFileSync(idFile, 'utf8').split('\n')[0]}\n${X25519Identity.generate().encoded}\n`, { mode: 0o600 });
+    const wrongKey = await fetch(names[1]!, ['--identity', noKey]);
+    expect(wrongKey.code).toBe(203);
+    oneLine(wrongKey.stderr, names[1]!);
+    expect(existsSync(join(dir, 'pg_wal', 'RECOVERYXLOG'))).toBe(false);
+  });
+
+  it('a repository that is not there (an unmounted folder) is no answer: above 125, never "absent"', async () => {
+    const r = await fetch(names[1]!, ['-r', join(dir, 'unmounted')]);
+    expect(r.code).toBe(205);
+    oneLine(r.stderr, names[1]!);
+    expect(r.stderr).toContain('holds no WAL archive');
+    const absentThere = await fetch(segmentName(1, 9n, MB), ['-r', join(dir, 'unmounted')]);
+    expect(absentThere.code).toBe(205);
+  });
+
+  it('a manifest without its file, a file or its manifest missing before archived ones: the archive is damaged, above 125', async () => {
+    const f = join(segs(), `${names[1]}.age`);
+    renameSync(f, `${f}.aside`);
+    try {
+      const r = await fetch(names[1]!);
+      expect(r.code).toBe(205);
+      oneLine(r.stderr, names[1]!);
+    } finally {
+      renameSync(`${f}.aside`, f);
+    }
+    const m = `${f}.manifest.json`;
+    renameSync(m, `${m}.aside`);
+    try {
+      const r = await fetch(names[1]!);
+      expect(r.code).toBe(204);
+      expect(r.stderr).toContain(`without its manifest, yet ${names[2]} after it is archived`);
+    } finally {
+      renameSync(`${m}.aside`, m);
+    }
+    // Both gone, with the next one archived: a gap in the middle of the range, never "the end of the archive".
+    renameSync(f, `${f}.aside`);
+    renameSync(m, `${m}.aside`);
+    try {
+      const r = await fetch(names[1]!);
+      expect(r.code).toBe(205);
+      expect(r.stderr).toContain(`${names[1]} is missing from the archive, yet ${names[2]} after it is archived: a gap`);
+      oneLine(r.stderr, names[1]!);
+    } finally {
+      renameSync(`${f}.aside`, f);
+      renameSync(`${m}.aside`, m);
+    }
+    // The last one without its manifest (its push killed, the server gone): the end of the archive, said so.
+    const last = join(segs(), `${names[2]}.age.manifest.json`);
+    renameSync(last, `${last}.aside`);
+    try {
+      const r = await fetch(names[2]!);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('without its manifest');
+    } finally {
+      renameSync(`${last}.aside`, last);
+    }
+  });
+
+  it('a command line that cannot run (no path, no identity, a bad name) aborts too: 202', async () => {
+    const noPath = await cli(dir, ['backup', 'wal-fetch', names[1]!, '--cluster', 'main', '-r', repoDir, '--identity', idFile]);
+    expect(noPath.code).toBe(202);
+    const noIdentity = await cli(dir, ['backup', 'wal-fetch', names[1]!, join(dir, 'x'), '--cluster', 'main', '-r', repoDir]);
+    expect(noIdentity.code).toBe(202);
+    oneLine(noIdentity.stderr, names[1]!);
+    expect((await fetch('../../etc/passwd')).code).toBe(202);
+    expect((await fetch(names[1]!, ['--no-such-option'])).code).toBe(202);
+  });
+
+  it.skipIf(!haveBinary('rclone', ['version']))(
+    'a remote that does not answer, after its retries: 201, never "absent"',
+    async () => {
+      // An HTTP remote on a port nobody listens on: connection refused on every try.
+      writeFileSync(join(dir, 'rclone.conf'), '');
+      const r = await fetch(names[1]!, ['-r', 'dead:archive'], {
+        RCLONE_CONFIG: join(dir, 'rclone.conf'),
+        RCLONE_CONFIG_DEAD_TYPE: 'http',
+        RCLONE_CONFIG_DEAD_URL: 'http://127.0.0.1:1/',
+      });
+      expect(r.code).toBe(201);
+      expect(r.stderr).toContain('trying again');
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('vault-tool: error: '))).toHaveLength(1);
+    },
+    30_000,
+  );
 });

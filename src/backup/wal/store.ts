@@ -53,14 +53,21 @@ export async function readIfThere(repo: Repo, d: Destination, name: string, limi
   }
 }
 
-/** Whether a file is there (a remote is asked for that one file, not listed whole). */
+/**
+ * Whether a file is there (a remote is asked for that one file, not listed
+ * whole). Only "no such file" is a no: a folder that cannot be read is an
+ * error, never taken for an absent file.
+ */
 export async function isThere(repo: Repo, d: Destination, name: string): Promise<boolean> {
   if (d.kind === 'folder') {
+    const p = join(d.path, name);
     try {
-      statSync(join(d.path, name));
+      statSync(p);
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw new VaultError('io', `cannot look for ${p}: ${code ?? (e as Error).message}`);
     }
   }
   const r = await runRclone(repo.io, ['lsjson', '--files-only', locate(d, name)]);
