@@ -684,3 +684,100 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     expect(missed.stderr).toMatch(/^vault-tool: error: RPO missed for app: the newest archived segment is 2\dm/);
   }, 60_000);
 });
+
+describe.skipIf(!HAVE_PG)('asynchronous archiving (--async): a pusher ahead of the archiver, archive_command taking its acknowledgements', () => {
+  let server: Postgres;
+  let spool: string;
+  const cluster = 'async';
+  /** docs/RUNBOOK.md's asynchronous archive_command, run as written, with this test's paths and keys. */
+  const asyncCommand = (spoolDir: string, extra = '', prefix = '') => {
+    const runbook = readFileSync(join(ROOT, 'docs/RUNBOOK.md'), 'utf8');
+    const line = /<!-- wal-push-async -->\n```\n(archive_command = '.*')\n```/.exec(runbook)![1]!;
+    const value = line.slice("archive_command = '".length, -1).replace(/''/g, "'");
+    return value
+      .replace('/var/lib/postgresql/wal-spool', spoolDir)
+      .replace('exec vault-tool ', `exec ${prefix}${NODE} ${BIN} `)
+      .replace(
+        '--cluster main -r /srv/backups --recipient age1…',
+        `--cluster ${cluster} -r ${repo} --recipient ${recipient} --signing-key ${hostKey} --idle 3s${extra}`,
+      );
+  };
+  const setCommand = async (cmd: string) => {
+    server.sql(`alter system set archive_command = '${cmd.replace(/'/g, "''")}'`);
+    server.sql('select pg_reload_conf()');
+    await sleep(300);
+  };
+  const statusOf = (name: string) => readdirSync(join(server.data, 'pg_wal', 'archive_status')).find((f) => f.startsWith(`${name}.`));
+
+  beforeAll(async () => {
+    if (!HAVE_PG) return;
+    spool = postgresFolder(join(dir, 'spool'));
+    server = await startPostgres({
+      initdb: ['--wal-segsize', '1'],
+      conf: { archive_mode: 'on', wal_level: 'replica', archive_timeout: '60s', archive_command: asyncCommand(join(spool, 'a')) },
+    });
+    server.sql('create table t(id serial primary key, v text)');
+  }, 120_000);
+  afterAll(() => server?.stop());
+
+  it('every segment is archived by the pusher and reported archived only once committed; the acknowledgements are all taken', async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      server.sql('insert into t(v) select md5(g::text) from generate_series(1, 2000) g');
+      names.push(await switchAndWait(server));
+    }
+    expect(Number(server.sql('select failed_count from pg_stat_archiver'))).toBe(0);
+    for (const n of names) {
+      expect(archived(cluster)).toContain(`${n}.age.manifest.json`);
+      expect(manifestOf(n, cluster).source.wal).toBe(n);
+    }
+    // A pusher ran (its log is in the spool) and every acknowledgement it wrote was taken; it leaves once idle.
+    expect(existsSync(join(spool, 'a', 'pusher.log'))).toBe(true);
+    await waitFor('the pusher to leave', () => !existsSync(join(spool, 'a', 'pusher.lock')), 30_000);
+    expect(readdirSync(join(spool, 'a', 'ok'))).toEqual([]);
+    expect(readFileSync(join(spool, 'a', 'pusher.log'), 'utf8')).toBe('');
+    // The archive is whole: each segment fetched back is the one PostgreSQL wrote (its page headers, its manifest).
+    const out = join(dir, 'async-back');
+    mkdirSync(out, { recursive: true });
+    for (const n of names) expect((await vt(['backup', 'wal-fetch', n, join(out, n), '--cluster', cluster, '-r', repo])).code).toBe(0);
+  }, 180_000);
+
+  it('the pusher killed: archive_command starts another or pushes the file itself; nothing is lost', async () => {
+    server.sql('insert into t(v) select md5(g::text) from generate_series(1, 2000) g');
+    await switchAndWait(server);
+    await waitFor('a pusher', () => existsSync(join(spool, 'a', 'pusher.lock')), 30_000);
+    const lock = JSON.parse(readFileSync(join(spool, 'a', 'pusher.lock'), 'utf8'));
+    process.kill(lock.pid, 'SIGKILL');
+    const names: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      server.sql('insert into t(v) select md5(g::text) from generate_series(1, 2000) g');
+      names.push(await switchAndWait(server));
+    }
+    for (const n of names) expect(archived(cluster)).toContain(`${n}.age.manifest.json`);
+    expect(Number(server.sql('select failed_count from pg_stat_archiver'))).toBe(0);
+  }, 180_000);
+
+  it('the repository out of reach: no acknowledgement, archive_command fails, PostgreSQL keeps the segment and archives it once the repository is back', async () => {
+    const conf = join(dir, 'dead-rclone.conf');
+    writeFileSync(conf, '');
+    chmodSync(conf, 0o644);
+    const failedBefore = Number(server.sql('select failed_count from pg_stat_archiver'));
+    // The same command, to an HTTP remote nobody listens on (its own spool: a spool serves one archive).
+    await setCommand(
+      asyncCommand(join(spool, 'dead'), '', `env RCLONE_CONFIG=${conf} RCLONE_CONFIG_DEAD_TYPE=http RCLONE_CONFIG_DEAD_URL=http://127.0.0.1:1/ `).replace(
+        `-r ${repo}`,
+        '-r dead:archive',
+      ),
+    );
+    server.sql('insert into t(v) select md5(g::text) from generate_series(1, 2000) g');
+    const name = server.sql('select pg_walfile_name(pg_switch_wal())');
+    await waitFor('a failed archive_command', () => Number(server.sql('select failed_count from pg_stat_archiver')) > failedBefore, 60_000);
+    expect(statusOf(name)).toBe(`${name}.ready`);
+    expect(readdirSync(join(spool, 'dead', 'ok'))).toEqual([]);
+    expect(server.log()).toMatch(/vault-tool: error: .*(rclone|127\.0\.0\.1:1)/);
+    // Back: the segment PostgreSQL kept is archived, whole.
+    await setCommand(asyncCommand(join(spool, 'a')));
+    await waitFor(`${name} archived`, () => statusOf(name) === `${name}.done`, 90_000);
+    expect(archived(cluster)).toContain(`${name}.age.manifest.json`);
+  }, 240_000);
+});

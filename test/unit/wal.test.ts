@@ -17,6 +17,8 @@ import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '..
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
 import { walPush, type PushContext } from '../../src/backup/wal/push.js';
+import { runPusher } from '../../src/backup/wal/pusher.js';
+import { identityAt, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
 import { TarReader } from '../../src/backup/wal/tar.js';
 import { loadArchive } from '../../src/backup/wal/view.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
@@ -597,4 +599,95 @@ describe("wal-fetch's exit status, as PostgreSQL reads it (1 to 125: not in the 
     },
     30_000,
   );
+});
+
+describe('asynchronous archiving: the pusher and its acknowledgements', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let ctx: PushContext;
+  let spool: Spool;
+  const wal = () => join(dir, 'pg_wal');
+  const ready = (name: string, data: Buffer | string) => {
+    writeFileSync(join(wal(), name), data);
+    writeFileSync(join(wal(), 'archive_status', `${name}.ready`), '');
+  };
+  const segs = () => join(dir, 'repo', 'postgres-wal', 'main', 'segments');
+
+  beforeAll(() => {
+    ({ dir, cleanup } = tempDir('vt-wal-async-'));
+    const id = X25519Identity.generate();
+    ctx = {
+      repo: { dest: parseDestination(join(dir, 'repo'), dir), io: { env: {} } },
+      cluster: 'main',
+      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
+      signing: loadSigningKey(join(dir, 'signing.key')),
+      machine: 'db1',
+      now: () => new Date(),
+    };
+    mkdirSync(join(wal(), 'archive_status'), { recursive: true });
+    spool = openSpool(join(dir, 'spool'));
+  });
+  afterAll(() => cleanup());
+
+  it('an acknowledgement names the file as coreutils stat -c %d:%i:%s:%.9Y:%.9Z prints it', () => {
+    writeFileSync(join(dir, 'f'), 'x');
+    expect(identityAt(join(dir, 'f'))).toBe(execFileSync('stat', ['-c', '%d:%i:%s:%.9Y:%.9Z', join(dir, 'f')], { encoding: 'utf8' }).trim());
+    expect(identityAt(join(dir, 'nothing'))).toBeNull();
+  });
+
+  it('pushes every ready file (histories first), acknowledging each once committed; each acknowledgement is taken once, for that very file', async () => {
+    for (const n of [5n, 6n, 7n]) ready(segmentName(1, n, MB), segment(1, n));
+    ready('00000002.history', '1\t0/7000100\tno recovery target specified\n');
+    const order: string[] = [];
+    const r = await runPusher({ spool, walDir: wal(), push: ctx, jobs: 2, idleMs: 50, onPushed: (x) => order.push(x.name) });
+    expect(r).toEqual({ pushed: 4, failed: 0, running: false });
+    expect(order[0]).toBe('00000002.history');
+    for (const n of order) {
+      // Committed before acknowledged: the manifest is there.
+      expect(readdirSync(segs())).toContain(`${n}.age.manifest.json`);
+      expect(readFileSync(join(spool.ok, n), 'utf8')).toBe(`${identityAt(join(wal(), n))}\n`);
+    }
+    const n5 = segmentName(1, 5n, MB);
+    expect(takeAck(spool, n5, join(wal(), n5))).toBe(true);
+    expect(takeAck(spool, n5, join(wal(), n5))).toBe(false);
+    // Another file under the name (a data directory made again): the acknowledgement is not its.
+    const n6 = segmentName(1, 6n, MB);
+    const other = readFileSync(join(wal(), n6));
+    unlinkSync(join(wal(), n6));
+    writeFileSync(join(wal(), n6), other);
+    expect(takeAck(spool, n6, join(wal(), n6))).toBe(false);
+    expect(readdirSync(spool.ok)).toContain(n6);
+  });
+
+  it('starts from an empty spool, and drops the acknowledgements of files PostgreSQL no longer lists', async () => {
+    writeFileSync(join(spool.ok, 'stale'), '1:2:3:4:5\n');
+    for (const f of readdirSync(join(wal(), 'archive_status'))) unlinkSync(join(wal(), 'archive_status', f));
+    const n8 = segmentName(1, 8n, MB);
+    ready(n8, segment(1, 8n));
+    expect(await runPusher({ spool, walDir: wal(), push: ctx, jobs: 1, idleMs: 50 })).toMatchObject({ pushed: 1 });
+    expect(readdirSync(spool.ok)).toEqual([n8]);
+  });
+
+  it('a file it cannot push: a failure for archive_command, no acknowledgement, tried again later', async () => {
+    for (const f of readdirSync(join(wal(), 'archive_status'))) unlinkSync(join(wal(), 'archive_status', f));
+    const n9 = segmentName(1, 9n, MB);
+    ready(n9, segment(1, 9n, { sysid: 99n }));
+    const failed: string[] = [];
+    const r = await runPusher({ spool, walDir: wal(), push: ctx, jobs: 1, idleMs: 50, onFailed: (n) => failed.push(n) });
+    expect(r).toMatchObject({ pushed: 0, failed: 1 });
+    expect(failed).toEqual([n9]);
+    expect(readdirSync(spool.ok)).toEqual([]);
+    expect(takeFailure(spool, n9)).toMatch(/belongs to the cluster with system identifier 99/);
+    expect(takeFailure(spool, n9)).toBeNull();
+    expect(readdirSync(segs())).not.toContain(`${n9}.age.manifest.json`);
+  });
+
+  it('one pusher a spool: a second one returns at once, and archive_command sees the first', async () => {
+    const first = runPusher({ spool, walDir: wal(), push: ctx, jobs: 1, idleMs: 400 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(runningPusher(spool)).toMatchObject({ pid: process.pid });
+    expect(await runPusher({ spool, walDir: wal(), push: ctx, jobs: 1, idleMs: 400 })).toEqual({ pushed: 0, failed: 0, running: true });
+    await first;
+    expect(runningPusher(spool)).toBeNull();
+  });
 });

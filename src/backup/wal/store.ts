@@ -1,9 +1,14 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, constants, fsyncSync, linkSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writevSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { VaultError } from '../../errors/errors.js';
+import { fsyncDir, removeQuietly } from '../../fs/atomic.js';
+import { registerCleanup } from '../../fs/cleanup.js';
 import { makeDirs } from '../../fs/dirs.js';
+import { fsError } from '../../fs/errors.js';
 import { list, locate, readFile, remove, runRclone, writeFile, type Destination } from '../../dest/dest.js';
-import { componentDest, createLocalFile, isComponentName, type Repo } from '../repo.js';
+import { componentDest, isComponentName, type Repo } from '../repo.js';
 
 /**
  * Where a cluster's WAL archive lives in a repository, and the few file
@@ -78,28 +83,58 @@ export async function isThere(repo: Repo, d: Destination, name: string): Promise
 }
 
 /**
- * Writes a file that must not exist: in a folder a temp file (0600),
- * fsync, then a hard link that fails if the name was taken meanwhile; on a
- * remote an upload under a temp name moved into place (remotes have no
- * exclusive create: the caller looks first). A killed write leaves only a
- * temp name (`.NAME.…tmp`), which no reader takes for a file of the archive.
+ * Writes a file that must not exist, from its pieces: in a folder a temp
+ * file (0600) written in one go, fsync, then a hard link that fails if the
+ * name was taken meanwhile, and the folder synced; on a remote an upload
+ * under a temp name moved into place (remotes have no exclusive create: the
+ * caller looks first). A killed write leaves only a temp name
+ * (`.NAME.<pid>.<hex>.h<host>.tmp`, the repository's), which no reader takes
+ * for a file of the archive and `wal-prune` removes once a day old: a push
+ * does not list the folder (thousands of segments) to sweep them.
  */
-export async function putNew(repo: Repo, d: Destination, name: string, data: Uint8Array): Promise<string> {
-  if (d.kind === 'folder') {
-    makeDirs(d.path);
-    const f = createLocalFile(join(d.path, name), { exclusive: true, inRepo: true });
+export async function putNew(repo: Repo, d: Destination, name: string, data: Uint8Array | Uint8Array[]): Promise<string> {
+  const parts = Array.isArray(data) ? data : [data];
+  if (d.kind === 'folder') return putNewLocal(d.path, name, parts);
+  return (await writeFile(d, name, parts.length === 1 ? parts[0]! : Buffer.concat(parts), { ...repo.io, exclusive: false })).location;
+}
+
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+function putNewLocal(dir: string, name: string, parts: Uint8Array[]): string {
+  makeDirs(dir);
+  const final = join(dir, name);
+  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.h${HOST_TAG}.tmp`);
+  const unregister = registerCleanup(() => removeQuietly(tmp));
+  try {
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
-      await new Promise<void>((res, rej) => {
-        f.stream.on('error', rej);
-        f.stream.end(data, () => res());
-      });
-    } catch (e) {
-      await f.abort();
-      throw await f.explain(e);
+      const left = parts.filter((p) => p.byteLength > 0);
+      while (left.length) {
+        let n = writevSync(fd, left);
+        // A short write: drop what went, go on with the rest.
+        while (left.length && n >= left[0]!.byteLength) n -= left.shift()!.byteLength;
+        if (n > 0) left[0] = left[0]!.subarray(n);
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
     }
-    return f.commit();
+    try {
+      linkSync(tmp, final);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new VaultError('exists', `${final} already exists; refusing to overwrite it`);
+      throw e;
+    }
+    unlinkSync(tmp);
+    fsyncDir(dir);
+    return final;
+  } catch (e) {
+    removeQuietly(tmp);
+    if (e instanceof VaultError) throw e;
+    throw fsError(e, 'write', final);
+  } finally {
+    unregister();
   }
-  return (await writeFile(d, name, data, { ...repo.io, exclusive: false })).location;
 }
 
 /** Reads a whole file. */

@@ -1,4 +1,3 @@
-import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import type { Repo } from '../../../backup/repo.js';
@@ -6,7 +5,7 @@ import { describePlan, executePitr, planPitr, shellWord, type PitrTarget } from 
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
 import type { Context } from '../../context.js';
-import { readKeysOf } from './wal-options.js';
+import { readKeysOf, vaultToolCommand } from './wal-options.js';
 
 export interface BaseRestoreOptions {
   toDir?: string;
@@ -19,16 +18,6 @@ export interface BaseRestoreOptions {
   identity?: string;
   archive?: boolean;
   dryRun?: boolean;
-}
-
-/** How the restored server runs vault-tool: VAULT_TOOL_COMMAND, else this very program. */
-function vaultToolCommand(ctx: Context): string[] {
-  const given = ctx.io.env.VAULT_TOOL_COMMAND;
-  if (given) return given.split(' ').filter(Boolean);
-  const script = process.argv[1] ?? '';
-  // This node and this script, by absolute path: the server's environment may have neither on its PATH.
-  if (/^vault-tool(\.js)?$/.test(basename(script))) return [process.execPath, script];
-  return ['vault-tool'];
 }
 
 function parseTime(s: string): Date {

@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { walFetch } from '../../../backup/wal/fetch.js';
 import { VaultError } from '../../../errors/errors.js';
 import type { Context } from '../../context.js';
-import { openRepo, repoOption, type RepoOptions } from './options.js';
-import { clusterOf, clusterOption, identityOption, readKeysOf } from './wal-options.js';
+import { clusterOf, clusterOption, identityOption, openRepo, readKeysOf, repoOption, type RepoOptions } from './wal-options.js';
 
 /** What wal-fetch adds to the usual exit code of a failure: PostgreSQL aborts recovery on a status above 125. */
 export const FETCH_FAILED = 200;
