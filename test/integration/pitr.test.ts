@@ -405,14 +405,18 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     expect(existsSync(join(data, 'recovery.signal'))).toBe(true);
     expect(readFileSync(join(dir, 'secrets.vault.evidence.jsonl'), 'utf8')).toContain('"event":"backup.restore"');
     expect(statSync(data).mode & 0o777).toBe(0o700);
+    // The shell moves a prefetched segment into place; vault-tool fetches the rest and keeps a prefetcher ahead.
+    const spool = join(data, 'vault-tool-spool');
     expect(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8')).toContain(
-      `restore_command = '${NODE} ${BIN} backup wal-fetch %f %p --cluster app -r ${repo} --identity ${idFile}'`,
+      `restore_command = 'S=${spool}; [ -f "$S/in/%f" ] && mv -f "$S/in/%f" %p && exit 0; exec ${NODE} ${BIN} backup wal-fetch %f %p --cluster app -r ${repo} --identity ${idFile} --async --spool "$S"'`,
     );
     const s = await startPostgresOn(data, restores());
     servers.push(s);
     await waitFor('the promotion', () => s.sql('select pg_is_in_recovery()') === 'f');
     expect(counts(s)).toEqual({ 'before-base': '100', 'before-t': '100', retried: '1000', 'warm-up': '2000' });
     expect(s.log()).toMatch(/restored log file "[0-9A-F]{24}" from archive/);
+    // A prefetcher ran, and leaves nothing behind once idle.
+    expect(existsSync(join(spool, 'prefetcher.log'))).toBe(true);
     // Promoted onto timeline 2, it archives into the same archive (its archive_command came with the base backup).
     await waitFor('00000002.history in the archive', () => archived().includes('00000002.history.age.manifest.json'), 60_000);
     s.sql("insert into events(phase) select 'on-timeline-2' from generate_series(1, 50)");

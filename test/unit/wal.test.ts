@@ -17,8 +17,9 @@ import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '..
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
 import { walPush, type PushContext } from '../../src/backup/wal/push.js';
+import { type FetchSpool, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
 import { runPusher } from '../../src/backup/wal/pusher.js';
-import { identityAt, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
+import { identityAt, lockHolder, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
 import { TarReader } from '../../src/backup/wal/tar.js';
 import { loadArchive } from '../../src/backup/wal/view.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
@@ -689,5 +690,76 @@ describe('asynchronous archiving: the pusher and its acknowledgements', () => {
     expect(await runPusher({ spool, walDir: wal(), push: ctx, jobs: 1, idleMs: 400 })).toEqual({ pushed: 0, failed: 0, running: true });
     await first;
     expect(runningPusher(spool)).toBeNull();
+  });
+});
+
+describe('asynchronous restores: the prefetcher', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let repo: Repo;
+  let keys: ReadKeys;
+  let spool: FetchSpool;
+  const names = [5n, 6n, 7n, 8n, 9n].map((n) => segmentName(1, n, MB));
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = tempDir('vt-wal-prefetch-'));
+    const id = X25519Identity.generate();
+    const signing = loadSigningKey(join(dir, 'signing.key'));
+    repo = { dest: parseDestination(join(dir, 'repo'), dir), io: { env: {} } };
+    const ctx: PushContext = {
+      repo,
+      cluster: 'main',
+      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
+      signing,
+      machine: 'db1',
+      now: () => new Date(),
+    };
+    keys = {
+      identities: [{ keyId: keyIdOf(id.identity.recipient), identity: id.identity }],
+      signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
+    };
+    mkdirSync(join(dir, 'pg_wal'));
+    for (const [i, n] of names.entries()) {
+      writeFileSync(join(dir, 'pg_wal', n), segment(1, BigInt(5 + i)));
+      await walPush(ctx, join(dir, 'pg_wal', n));
+    }
+    spool = openFetchSpool(join(dir, 'spool'));
+  });
+  afterAll(() => cleanup());
+
+  it('keeps the next segments ready, each checked in full; follows what restore_command takes; stops at the end of the archive and at a file that fails a check', async () => {
+    // 000000010000000000000008 altered in the repository: never prefetched (restore_command fetches it itself, and fails).
+    const bad = join(dir, 'repo', 'postgres-wal', 'main', 'segments', `${names[3]}.age`);
+    const orig = readFileSync(bad);
+    const altered = Buffer.from(orig);
+    altered[altered.length - 100] = altered[altered.length - 100]! ^ 1;
+    writeFileSync(bad, altered);
+    setWant(spool, names[0]!);
+    const failed: string[] = [];
+    const running = runPrefetcher({ spool, repo, cluster: 'main', keys, queue: 2, idleMs: 1500, onFailed: (n) => failed.push(n) });
+    const waitFor = async (f: () => boolean) => {
+      for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(f()).toBe(true);
+    };
+    const inSpool = () => readdirSync(spool.in).filter((n) => !n.startsWith('.'));
+    await waitFor(() => inSpool().length === 2);
+    expect(inSpool().sort()).toEqual([names[1], names[2]]);
+    expect(lockHolder(spool.root, 'prefetcher')).toMatchObject({ pid: process.pid });
+    // restore_command takes 6: the prefetcher moves on, but not past 8, which fails its check.
+    expect(takePrefetched(spool, names[1]!, join(dir, 'RECOVERYXLOG'))).toBe(true);
+    expect(readFileSync(join(dir, 'RECOVERYXLOG')).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
+    await waitFor(() => failed.includes(names[3]!));
+    expect(inSpool()).toEqual([names[2]]);
+    expect(takePrefetched(spool, names[3]!, join(dir, 'RECOVERYXLOG'))).toBe(false);
+    // restore_command fetched 8 itself (after a repair): the prefetcher follows from there, to the end of the archive.
+    writeFileSync(bad, orig);
+    setWant(spool, names[3]!);
+    await waitFor(() => inSpool().includes(names[4]!));
+    expect(inSpool()).toEqual([names[4]]);
+    expect(await running).toMatchObject({ running: false });
+    // Gone once idle, with its files.
+    expect(readdirSync(spool.in)).toEqual([]);
+    expect(lockHolder(spool.root, 'prefetcher')).toBeNull();
+    expect(existsSync(join(spool.root, 'prefetcher.pid'))).toBe(false);
   });
 });

@@ -89,7 +89,12 @@ export function takeFailure(spool: Spool, name: string): string | null {
 
 /** The pusher running for this spool on this host, if any. */
 export function runningPusher(spool: Spool): LockInfo | null {
-  const text = read(join(spool.root, 'pusher.lock'));
+  return lockHolder(spool.root, 'pusher');
+}
+
+/** The live process holding `<root>/<name>.lock` on this host, if any. */
+export function lockHolder(root: string, name: string): LockInfo | null {
+  const text = read(join(root, `${name}.lock`));
   if (!text) return null;
   try {
     const l = JSON.parse(text) as LockInfo;

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import type { Repo } from '../../../backup/repo.js';
@@ -50,10 +51,13 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
     : ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY
       ? ['--identity', ctx.abs(ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY)]
       : ['--vault-file', paths.vaultFile, '--key-file', paths.keyFile];
-  const restoreCommand = [...vaultToolCommand(ctx), 'backup', 'wal-fetch', '%f', '%p', '--cluster', cluster, '-r', repo.dest.spec, ...keyArgs]
-    // PostgreSQL replaces %f, %p, %r and %% in restore_command: a % of a path is written %%.
-    .map((w) => (w === '%f' || w === '%p' ? w : shellWord(w).replace(/%/g, '%%')))
-    .join(' ');
+  // PostgreSQL replaces %f, %p, %r and %% in restore_command: a % of a path is written %%.
+  const word = (w: string) => (w === '%f' || w === '%p' ? w : shellWord(w).replace(/%/g, '%%'));
+  const fetch = [...vaultToolCommand(ctx), 'backup', 'wal-fetch', '%f', '%p', '--cluster', cluster, '-r', repo.dest.spec, ...keyArgs].map(word).join(' ');
+  // The segments after the one asked for are fetched (and checked) ahead by a prefetcher into a spool in the data directory;
+  // the shell moves the one asked for into place, vault-tool does the rest (docs/CLI.md, "Asynchronous restores").
+  const spool = word(join(ctx.abs(o.toDir), 'vault-tool-spool'));
+  const restoreCommand = `S=${spool}; [ -f "$S/in/%f" ] && mv -f "$S/in/%f" %p && exit 0; exec ${fetch} --async --spool "$S"`;
   const owner = typeof o.owner === 'string' ? o.owner : undefined;
   const plan = await planPitr(repo, m, keys, {
     dataDir: ctx.abs(o.toDir),
