@@ -502,6 +502,23 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     s.stop();
   }, 240_000);
 
+  it('a base backup damaged in the repository: checked as it is written, and everything written is removed', async () => {
+    const stored = join(repo, base);
+    const orig = readFileSync(stored);
+    const bad = Buffer.from(orig);
+    bad[Math.floor(bad.length * 0.7)] ^= 1;
+    writeFileSync(stored, bad);
+    const data = join(restores(), 'from-damaged');
+    try {
+      const r = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs]);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(/^vault-tool: error: .*(authentication|SHA-256)/m);
+    } finally {
+      writeFileSync(stored, orig);
+    }
+    expect(existsSync(data)).toBe(false);
+  }, 120_000);
+
   it.skipIf(!HAVE_AGE || !ROOT_OWNER)(
     'by hand with stock tools (as root, as the runbook says), as the runbook writes it: age | tar, and age as restore_command',
     async () => {

@@ -79,7 +79,9 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
   const vault = exists(paths.keyFile) && exists(paths.vaultFile) ? { paths, store: ctx.storeOptions(cmd) } : undefined;
   await executePitr(repo, plan, keys, ctx.io.env, ctx.now(), vault);
   if (ctx.globals(cmd).json) return ctx.json({ ...described, restored: true });
-  ctx.out(`restored ${described.base} into ${plan.dataDir} (checked in full first); recovery will read WAL ${described.from} … ${described.through}`);
+  ctx.out(
+    `restored ${described.base} into ${plan.dataDir} (checked in full as it was written); recovery will read WAL ${described.from} … ${described.through}`,
+  );
   ctx.info(
     `start PostgreSQL on it (pg_ctl -D ${plan.dataDir} start${plan.owner ? `, as ${plan.owner.user}` : ''}): it fetches the WAL with restore_command and ${
       target.time || target.lsn || target.name
