@@ -506,7 +506,8 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     const stored = join(repo, base);
     const orig = readFileSync(stored);
     const bad = Buffer.from(orig);
-    bad[Math.floor(bad.length * 0.7)] ^= 1;
+    const at = Math.floor(bad.length * 0.7);
+    bad[at] = bad[at]! ^ 1;
     writeFileSync(stored, bad);
     const data = join(restores(), 'from-damaged');
     try {
