@@ -1,38 +1,52 @@
-// One vault-tool bulk run in its own process, the way a backup runs it:
-// a file (or stdin, a pipe) through encryptStream/decryptStream into a file
-// (or /dev/null), optionally with a SHA-256 of the plaintext computed
-// alongside. Prints nothing on success; the bench times the whole process.
-// usage: stream-child.mjs encrypt|decrypt KEY IN|- OUT [sha]
+// One vault-tool bulk run in its own process, the way a backup runs it: a
+// file (or stdin, a pipe) into a file (or /dev/null), by descriptor through
+// encryptBulk/decryptBulk, optionally with a SHA-256 of the plaintext
+// computed alongside; `duplex` runs the Node stream API instead
+// (encryptStream/decryptStream in stream.pipeline). Prints nothing on
+// success but the digest; the bench times the whole process.
+// usage: stream-child.mjs encrypt|decrypt KEY IN|- OUT [sha] [duplex] [workers=N]
 //   KEY: an age1 recipient (encrypt) or an identity file (decrypt)
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decryptStream, encryptStream } from '../dist/lib/age.js';
+import { decryptBulk, decryptStream, encryptBulk, encryptStream } from '../dist/lib/age.js';
 
-const [mode, key, input, output, sha] = process.argv.slice(2);
-const source = input === '-' ? process.stdin : createReadStream(input, { highWaterMark: 1 << 20 });
-const sink = createWriteStream(output, { highWaterMark: 1 << 20 });
-const stages = [];
-let hash = null;
-if (sha) {
-  hash = createHash('sha256');
-  stages.push(
+const [mode, key, input, output, ...flags] = process.argv.slice(2);
+const sha = flags.includes('sha');
+const workers = flags.find((f) => f.startsWith('workers='));
+const spread = workers ? { workers: Number(workers.slice(8)) } : {};
+const keyOpts =
+  mode === 'encrypt'
+    ? { recipients: [key] }
+    : {
+        identities: [
+          readFileSync(key, 'utf8')
+            .split('\n')
+            .find((l) => l.startsWith('AGE-SECRET-KEY-1')),
+        ],
+      };
+
+if (flags.includes('duplex')) {
+  const source = input === '-' ? process.stdin : createReadStream(input, { highWaterMark: 1 << 20 });
+  const sink = createWriteStream(output, { highWaterMark: 1 << 20 });
+  const hash = sha ? createHash('sha256') : null;
+  const tap = () =>
     new PassThrough({
       highWaterMark: 1 << 20,
       transform(c, _e, cb) {
         hash.update(c);
         cb(null, c);
       },
-    }),
-  );
-}
-if (mode === 'encrypt') {
-  await pipeline(source, ...stages, encryptStream({ recipients: [key] }), sink);
+    });
+  if (mode === 'encrypt') await pipeline(source, ...(hash ? [tap()] : []), encryptStream({ ...keyOpts, ...spread }), sink);
+  else await pipeline(source, decryptStream({ ...keyOpts, ...spread }), ...(hash ? [tap()] : []), sink);
+  if (hash) process.stderr.write(`sha256 ${hash.digest('hex')}\n`);
 } else {
-  const identity = readFileSync(key, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('AGE-SECRET-KEY-1'));
-  await pipeline(source, decryptStream({ identities: [identity] }), ...stages, sink);
+  const from = input === '-' ? 0 : openSync(input, 'r');
+  const to = openSync(output, 'w');
+  const opts = { ...keyOpts, ...spread, ...(sha ? { sha256: { plaintext: true } } : {}) };
+  const r = mode === 'encrypt' ? await encryptBulk(from, to, opts) : await decryptBulk(from, to, opts);
+  closeSync(to);
+  if (sha) process.stderr.write(`sha256 ${r.plaintext.sha256}\n`);
 }
-if (hash) process.stderr.write(`sha256 ${hash.digest('hex')}\n`);

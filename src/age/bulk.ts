@@ -1,200 +1,173 @@
 import * as crypto from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { Duplex } from 'node:stream';
 import { AgeError } from '../errors/errors.js';
 import { parseHeader, MAX_HEADER } from './header.js';
 import { buildHeader, newFileKey, unwrapFileKey, type DecryptOptions, type EncryptOptions } from './file-key.js';
-import { openChunks, sealChunks, type Opened } from './kernel.js';
-import { CHUNK, FULL, NONCE_SIZE, openFailure, payloadKey } from './stream.js';
-import { ChunkWorkers, type Done } from './workers.js';
+import { Pump, type Batch, type StreamOptions } from './pump.js';
+import { NONCE_SIZE, openFailure, payloadKey } from './stream.js';
 
-/** How a bulk stream spreads its work. */
-export interface StreamOptions {
-  /**
-   * Worker threads sealing or opening chunks once the stream is past a few
-   * MiB: by default one per available CPU core beyond the calling thread's
-   * (at most 3, none on one core); 0 keeps all the work on the calling
-   * thread.
-   */
-  workers?: number;
-}
-
-/** Chunks per batch: one message to a worker, one buffer of output. */
-const BATCH_CHUNKS = 16;
-/** Input a stream handles on the calling thread before starting its workers: small files never pay for them. */
-export const WORKERS_AFTER = 4 << 20;
-/** Batches dispatched and not yet handed downstream, per worker. */
-const INFLIGHT_PER_WORKER = 2;
+export type { StreamOptions } from './pump.js';
 
 /**
- * One worker per core beyond the calling thread's (at most 3; none on one
- * core): the calling thread stays busy reading, copying into batches and
- * writing, and on two cores a second worker measured no faster while
- * costing ~45 MiB more (`npm run bench`).
- */
-function defaultWorkers(): number {
-  return Math.min(availableParallelism() - 1, 3);
-}
-
-interface Entry {
-  /** Input bytes of the batch. */
-  len: number;
-  ready: boolean;
-  sealed?: Buffer;
-  opened?: Opened;
-}
-
-/**
- * The STREAM payload as a Duplex: input is gathered into batches of whole
- * chunks (one preallocated buffer each), sealed or opened on this thread or
- * by the workers, and handed downstream in order. A write is acknowledged
- * only while fewer than a few batches wait (for a worker or for the
- * reader), so a slow reader holds back the writer and memory stays bounded.
+ * The STREAM payload as a Duplex, on the same pump as the descriptor runs:
+ * written bytes are copied into the pump's slots, sealed or opened on this
+ * thread or by the workers, and pushed downstream in order (as copies: a
+ * stream may keep what it is given). A write is acknowledged only once its
+ * bytes are in a slot, and a slot is freed only once its output has been
+ * pushed to a reader that asked for it, so a slow reader holds back the
+ * writer and memory stays bounded.
  */
 class PayloadStream extends Duplex {
-  private readonly seal: boolean;
-  private readonly unit: number;
-  private key: Buffer | null = null;
-  private readonly workers: number;
-  private pool: ChunkWorkers | null = null;
-  private seen = 0;
-  private batch: Buffer;
-  private batchLen = 0;
-  private spare: ArrayBuffer[] = [];
-  private counter = 0;
-  private readonly queue: Entry[] = [];
-  private wantRead = false;
-  private heldWrite: ((e?: Error | null) => void) | null = null;
+  protected readonly pump: Pump;
+  private readonly sealing: boolean;
+  /** The slot being filled, and how much of it is. */
+  private fill: Batch | null = null;
+  private fillLen = 0;
+  /** Sealing: a full slot kept until more input shows that its last chunk is not the final one. */
+  private held: Batch | null = null;
+  /** A write not yet wholly in slots: its bytes, how far, its callback. */
+  private writing: { data: Uint8Array; off: number; cb: (e?: Error | null) => void } | null = null;
+  private ending = false;
+  private inputClosed = false;
   private finishing: ((e?: Error | null) => void) | null = null;
-  /** Opening: the final chunk has been handed downstream. */
-  private done = false;
+  private wantRead = false;
+  /** Opening: the final chunk has been pushed. */
+  protected done = false;
+  private stepping = false;
+  private again = false;
 
   constructor(seal: boolean, opts: StreamOptions) {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
-    this.seal = seal;
-    this.unit = seal ? CHUNK : FULL;
-    this.workers = opts.workers ?? defaultWorkers();
-    this.batch = Buffer.allocUnsafeSlow(this.unit * BATCH_CHUNKS);
+    this.sealing = seal;
+    this.pump = new Pump(seal, opts);
+    this.pump.onChange = () => this.step();
   }
 
-  protected start(key: Buffer): void {
-    this.key = key;
-  }
-
-  /** Payload bytes in, gathered into batches; a full batch goes out as soon as it may. */
-  protected payload(data: Uint8Array): void {
-    if (this.done) {
-      if (data.byteLength || this.batchLen) throw new AgeError('payload', 'trailing data after the final chunk');
-      return;
+  /** Payload bytes in; `cb` once they are all in slots. */
+  protected payload(data: Uint8Array, cb: (e?: Error | null) => void): void {
+    if (this.done && data.byteLength) return cb(new AgeError('payload', 'trailing data after the final chunk'));
+    // Most writes just fit in the slot being filled.
+    if (this.fill && this.fillLen + data.byteLength < this.pump.inCap) {
+      this.fill.input.set(data, this.fillLen);
+      this.fillLen += data.byteLength;
+      return cb();
     }
-    const cap = this.batch.byteLength;
-    let off = 0;
-    while (off < data.byteLength) {
-      // Sealing keeps a full batch until more input shows that its last chunk is not the final one.
-      if (this.batchLen === cap) this.dispatch(false);
-      const take = Math.min(cap - this.batchLen, data.byteLength - off);
-      this.batch.set(data.subarray(off, off + take), this.batchLen);
-      this.batchLen += take;
-      off += take;
-      if (!this.seal && this.batchLen === cap) this.dispatch(false);
-    }
-    this.seen += data.byteLength;
-  }
-
-  private dispatch(final: boolean): void {
-    const len = this.batchLen;
-    const counter = this.counter;
-    this.counter += final ? 0 : len / this.unit;
-    this.batchLen = 0;
-    const entry: Entry = { len, ready: false };
-    this.queue.push(entry);
-    if (this.workers > 0 && this.seen >= WORKERS_AFTER && !this.pool) this.pool = new ChunkWorkers(this.workers, this.key!);
-    if (!this.pool) {
-      const input = this.batch.subarray(0, len);
-      if (this.seal) entry.sealed = sealChunks(crypto, this.key!, counter, input, final);
-      else entry.opened = openChunks(crypto, this.key!, counter, input, final);
-      entry.ready = true;
-      this.flush();
-      return;
-    }
-    const buf = this.batch.buffer as ArrayBuffer;
-    const next = this.spare.pop();
-    this.batch = next ? Buffer.from(next) : Buffer.allocUnsafeSlow(this.unit * BATCH_CHUNKS);
-    this.pool.run({ seal: this.seal, counter, buf, len, final }).then(
-      (d: Done) => {
-        if (this.destroyed) return;
-        if (this.spare.length < 2) this.spare.push(d.buf);
-        if (d.sealed) entry.sealed = d.sealed;
-        if (d.opened) entry.opened = d.opened;
-        entry.ready = true;
-        this.flush();
-      },
-      (e: Error) => this.destroy(e),
-    );
-  }
-
-  private limit(): number {
-    return this.pool ? this.workers * INFLIGHT_PER_WORKER : 1;
-  }
-
-  /** Hands finished batches downstream in order, as far as the reader wants them. */
-  private flush(): void {
-    while (this.queue.length && this.queue[0]!.ready && this.wantRead && !this.destroyed) {
-      const e = this.queue.shift()!;
-      // Batches sent before the final chunk was seen: only an empty one (the end of input) may follow it.
-      if (this.done) {
-        if (e.len) return void this.destroy(new AgeError('payload', 'trailing data after the final chunk'));
-        continue;
-      }
-      if (e.sealed) {
-        this.wantRead = this.push(e.sealed);
-        continue;
-      }
-      const r = e.opened!;
-      if (r.out.byteLength) this.wantRead = this.push(r.out);
-      const failure = openFailure(r);
-      if (failure) return void this.destroy(failure);
-      if (r.last) this.done = true;
-    }
-    if (this.destroyed) return;
-    if (this.heldWrite && this.queue.length < this.limit()) {
-      const cb = this.heldWrite;
-      this.heldWrite = null;
-      cb();
-    }
-    if (this.finishing && this.queue.length === 0) {
-      const cb = this.finishing;
-      this.finishing = null;
-      this.push(null);
-      cb();
-    }
-  }
-
-  protected accept(cb: (e?: Error | null) => void): void {
-    if (this.queue.length < this.limit()) cb();
-    else this.heldWrite = cb;
+    this.writing = { data, off: 0, cb };
+    this.step();
   }
 
   protected finishPayload(cb: (e?: Error | null) => void): void {
+    this.ending = true;
     this.finishing = cb;
-    if (!this.done) this.dispatch(true);
-    else if (this.batchLen) return void cb(new AgeError('payload', 'trailing data after the final chunk'));
-    this.flush();
+    this.step();
+  }
+
+  /** Moves what can move: results out, input in, the end; again while anything changed under it. */
+  private step(): void {
+    if (this.stepping) {
+      this.again = true;
+      return;
+    }
+    this.stepping = true;
+    try {
+      do {
+        this.again = false;
+        if (this.pump.failure) return void this.destroy(this.pump.failure);
+        this.out();
+        if (this.destroyed) return;
+        this.in();
+        if (this.inputClosed && this.finishing && this.pump.pending === 0) {
+          const cb = this.finishing;
+          this.finishing = null;
+          this.push(null);
+          cb();
+        }
+      } while (this.again && !this.destroyed);
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  /** Hands finished batches downstream in order, as far as the reader wants them. */
+  private out(): void {
+    for (let b = this.pump.head(); b && this.wantRead && !this.destroyed; b = this.pump.head()) {
+      if (this.done) {
+        // Batches sent before the final chunk was seen: only an empty one (the end of input) may follow it.
+        if (b.len) return void this.destroy(new AgeError('payload', 'trailing data after the final chunk'));
+      } else {
+        if (b.outLen) this.wantRead = this.push(Buffer.from(b.output.subarray(0, b.outLen)));
+        // Whoever read it may have destroyed the stream.
+        if (this.destroyed) return;
+        if (b.opened) {
+          const failure = openFailure(b.opened);
+          if (failure) return void this.destroy(failure);
+          if (b.opened.last) this.done = true;
+        }
+      }
+      this.pump.done(b);
+    }
+  }
+
+  private in(): void {
+    const w = this.writing;
+    const cap = this.pump.inCap;
+    while (w && w.off < w.data.byteLength) {
+      if (!this.fill) {
+        this.fill = this.pump.take();
+        if (!this.fill) return;
+        this.fillLen = 0;
+      }
+      if (this.held) {
+        this.pump.submit(this.held, false);
+        this.held = null;
+      }
+      const take = Math.min(cap - this.fillLen, w.data.byteLength - w.off);
+      this.fill.input.set(w.data.subarray(w.off, w.off + take), this.fillLen);
+      this.fillLen += take;
+      w.off += take;
+      if (this.fillLen === cap) {
+        const full = this.fill;
+        this.fill = null;
+        full.len = cap;
+        if (this.sealing) this.held = full;
+        else this.pump.submit(full, false);
+      }
+    }
+    if (w) {
+      this.writing = null;
+      w.cb();
+    }
+    if (this.ending && !this.inputClosed) this.closeInput();
+  }
+
+  /** The last batch: sealing, the one holding the final chunk (an empty one for empty input); opening, what is left. */
+  private closeInput(): void {
+    if (this.fill && this.fillLen) {
+      this.fill.len = this.fillLen;
+      this.pump.submit(this.fill, true);
+    } else if (this.held) {
+      this.pump.submit(this.held, true);
+      this.held = null;
+      if (this.fill) this.pump.giveBack(this.fill);
+    } else if (!this.done) {
+      this.fill ??= this.pump.take();
+      if (!this.fill) return;
+      this.fill.len = 0;
+      this.pump.submit(this.fill, true);
+    } else if (this.fill) this.pump.giveBack(this.fill);
+    this.fill = null;
+    this.inputClosed = true;
   }
 
   override _read(): void {
     this.wantRead = true;
-    this.flush();
+    this.step();
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    this.queue.length = 0;
-    this.heldWrite = null;
+    this.writing = null;
     this.finishing = null;
-    const pool = this.pool;
-    this.pool = null;
-    if (!pool) return cb(err);
-    pool.close().then(() => cb(err));
+    this.pump.close().then(() => cb(err));
   }
 }
 
@@ -204,13 +177,12 @@ class EncryptStream extends PayloadStream {
     const fileKey = newFileKey();
     const nonce = crypto.randomBytes(NONCE_SIZE);
     const header = buildHeader(fileKey, opts);
-    this.start(payloadKey(fileKey, nonce));
+    this.pump.start(payloadKey(fileKey, nonce));
     this.push(Buffer.concat([header, nonce]));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.payload(chunk);
-    this.accept(cb);
+    this.payload(chunk, cb);
   }
 
   override _final(cb: (e?: Error | null) => void): void {
@@ -242,36 +214,42 @@ class DecryptStream extends PayloadStream {
       return null;
     }
     const fileKey = unwrapFileKey(h, this.opts);
-    this.start(payloadKey(fileKey, rest.subarray(0, NONCE_SIZE)));
+    this.pump.start(payloadKey(fileKey, rest.subarray(0, NONCE_SIZE)));
     this.head = null;
     return rest.subarray(NONCE_SIZE);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    let data: Buffer | null;
     try {
-      const data = this.head ? this.begin(chunk, false) : chunk;
-      if (data) this.payload(data);
+      data = this.head ? this.begin(chunk, false) : chunk;
     } catch (e) {
       return cb(e as Error);
     }
-    this.accept(cb);
+    if (data) this.payload(data, cb);
+    else cb();
   }
 
   override _final(cb: (e?: Error | null) => void): void {
+    let data: Buffer | null = null;
     try {
-      if (this.head) this.payload(this.begin(Buffer.alloc(0), true)!);
+      if (this.head) data = this.begin(Buffer.alloc(0), true);
     } catch (e) {
       return cb(e as Error);
     }
-    this.finishPayload(cb);
+    if (!data?.length) return this.finishPayload(cb);
+    this.payload(data, (e) => (e ? cb(e) : this.finishPayload(cb)));
   }
 }
 
 /**
- * Streaming age encryption and decryption for large inputs (database dumps):
- * constant memory, native-speed ChaCha20-Poly1305 spread over the CPU cores.
+ * Streaming age encryption and decryption as Node Duplex streams, for
+ * pipelines (`pipeline(dump, encryptStream({ recipients }), file)`): memory
+ * bounded whatever the size, ChaCha20-Poly1305 spread over the CPU cores.
  * Decryption releases a chunk only after its tag verifies; a truncated,
- * reordered or modified stream ends in an AgeError ('payload').
+ * reordered or modified stream ends in an AgeError ('payload'). For files
+ * and pipes, encryptBulk/decryptBulk read and write by descriptor and go
+ * faster.
  */
 export function encryptStream(opts: Omit<EncryptOptions, 'armor'> & StreamOptions): Duplex {
   return new EncryptStream(opts);

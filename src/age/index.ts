@@ -40,4 +40,4 @@ export function decrypt(file: Uint8Array, opts: DecryptOptions): { plaintext: Bu
 export function derive(ikm: Uint8Array, info: string, length = 32): Buffer {
   return Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), info, length));
 }
-export { encryptStream, decryptStream, type StreamOptions } from './bulk.js';
+// Bulk encryption (bulk.ts, bulk-run.ts) is imported from its own files: whoever only opens a vault never loads it.

@@ -1,6 +1,6 @@
 import * as crypto from 'node:crypto';
 import { AgeError } from '../errors/errors.js';
-import { openChunks, sealChunks, type Opened } from './kernel.js';
+import { openChunks, sealChunks, type Opened, type Release } from './kernel.js';
 
 /** The age STREAM construction: 64 KiB plaintext chunks, ChaCha20-Poly1305, counter nonces. */
 export const CHUNK = 64 * 1024;
@@ -14,6 +14,8 @@ export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The incremental API holds whole buffers (a vault, a share): the chunks' cipher buffers are left to the garbage collector. */
+const keep: Release = () => undefined;
 
 /** The AgeError for a run of chunks that stopped early (null when it did not). */
 export function openFailure(r: Opened): AgeError | null {
@@ -79,8 +81,10 @@ export class StreamEncryptor {
   }
 
   private seal(pt: Uint8Array, last: boolean): Buffer {
-    const ct = sealChunks(crypto, this.key, this.counter, pt, last);
-    this.counter += last ? 1 : pt.byteLength / CHUNK;
+    const chunks = last ? Math.max(1, Math.ceil(pt.byteLength / CHUNK)) : pt.byteLength / CHUNK;
+    const ct = Buffer.allocUnsafeSlow(pt.byteLength + TAG * chunks);
+    sealChunks(crypto, this.key, this.counter, pt, last, ct, keep);
+    this.counter += last ? 1 : chunks;
     return ct;
   }
 }
@@ -144,9 +148,10 @@ export class StreamDecryptor {
 
   /** Opens whole chunks (or, with `final`, the rest); false when it stopped (the final chunk, or a failure kept for the next call). */
   private open(ct: Uint8Array, final: boolean, out: Buffer[], more: boolean): boolean {
-    const r = openChunks(crypto, this.key, this.counter, ct, final);
+    const pt = Buffer.allocUnsafeSlow(Math.max(0, ct.byteLength - TAG * Math.floor(ct.byteLength / FULL)));
+    const r = openChunks(crypto, this.key, this.counter, ct, final, pt, keep);
     this.counter += r.chunks;
-    if (r.out.byteLength || final) out.push(r.out);
+    if (r.len || final) out.push(pt.subarray(0, r.len));
     this.failure = openFailure(r);
     if (r.last) {
       this.done = true;

@@ -1,50 +1,59 @@
 import type { Worker } from 'node:worker_threads';
 import type * as WorkerThreads from 'node:worker_threads';
+import { openChunks, sealChunks, type Opened } from './kernel.js';
+import { makeRelease } from './release.js';
 
 // Fetched when a pool first starts: most commands never stream, and loading worker_threads costs start-up time.
 const workerThreads = () => process.getBuiltinModule('node:worker_threads') as typeof WorkerThreads;
-import { openChunks, sealChunks, type Opened } from './kernel.js';
 
 /**
  * A small pool of worker threads that seal or open batches of STREAM chunks
- * for one stream (each has the stream's payload key). The worker's code is
- * the kernel's own source text, evaluated in the worker, so the same code
- * runs from the sources and from the bundle, with no file to find. Input
- * buffers go to a worker and come back (transferred, not copied); output
- * buffers are the worker's, handed over. A worker is referenced only while
- * it has work, so an abandoned idle stream never holds the process open.
+ * for one stream (each has the stream's payload key). A batch is one
+ * ArrayBuffer (see pump.ts): its input, then room for its output. It is
+ * transferred to a worker, which writes the output in place and transfers
+ * it back, so nothing is copied or allocated per batch on either side (a
+ * SharedArrayBuffer would spare the transfers, but V8 copies into shared
+ * memory with relaxed atomics, several times slower than memcpy). The
+ * worker's code is the kernel's own source text, evaluated in the worker,
+ * so the same code runs from the sources and from the bundle, with no file
+ * to find. A worker is referenced only while it has work, so an abandoned
+ * idle stream never holds the process open.
  */
 const SOURCE = `'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, MessageChannel } = require('node:worker_threads');
 const c = require('node:crypto');
 const sealChunks = (${sealChunks.toString()});
 const openChunks = (${openChunks.toString()});
+const release = (${makeRelease.toString()})(MessageChannel);
+const { inCap, outCap, seal } = workerData;
 const key = Buffer.from(workerData.key);
 parentPort.on('message', (m) => {
   const input = new Uint8Array(m.buf, 0, m.len);
-  if (m.seal) {
-    const out = sealChunks(c, key, m.counter, input, m.final);
-    parentPort.postMessage({ id: m.id, buf: m.buf, out }, [m.buf, out.buffer]);
-  } else {
-    const r = openChunks(c, key, m.counter, input, m.final);
-    parentPort.postMessage({ id: m.id, buf: m.buf, out: r.out, chunks: r.chunks, last: r.last, failure: r.failure, at: r.at }, [m.buf, r.out.buffer]);
-  }
+  const out = new Uint8Array(m.buf, inCap, outCap);
+  if (seal) parentPort.postMessage({ id: m.id, buf: m.buf, len: sealChunks(c, key, m.counter, input, m.final, out, release) }, [m.buf]);
+  else parentPort.postMessage({ id: m.id, buf: m.buf, opened: openChunks(c, key, m.counter, input, m.final, out, release) }, [m.buf]);
 });
 `;
 
+/** One batch: its memory (given up until the job settles), its input length, its first chunk's counter, whether it ends the stream. */
 export interface Job {
-  seal: boolean;
-  counter: number;
-  /** The batch: a whole ArrayBuffer the caller gives up until the job settles (it comes back as `buf`). */
   buf: ArrayBuffer;
   len: number;
+  counter: number;
   final: boolean;
 }
 
+/** The batch's memory, back; sealing: the bytes written to its output; opening: what verified. */
 export interface Done {
   buf: ArrayBuffer;
-  sealed?: Buffer;
+  len: number;
   opened?: Opened;
+}
+
+/** Where a batch's output starts in its memory, and how long it may be. */
+export interface Layout {
+  inCap: number;
+  outCap: number;
 }
 
 interface Slot {
@@ -57,28 +66,23 @@ export class ChunkWorkers {
   private nextId = 0;
   private closed = false;
 
-  constructor(size: number, key: Uint8Array) {
+  constructor(size: number, key: Uint8Array, seal: boolean, layout: Layout) {
     for (let i = 0; i < size; i++) {
-      // A small young generation: the cipher's per-chunk buffers are freed at the next scavenge instead of piling up.
+      // A small heap: the kernel allocates little that outlives a chunk (the cipher's buffers are released at once).
       const worker = new (workerThreads().Worker)(SOURCE, {
         eval: true,
-        workerData: { key: Uint8Array.from(key) },
+        workerData: { key: Uint8Array.from(key), seal, ...layout },
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
       });
       const slot: Slot = { worker, jobs: new Map() };
       worker.unref();
-      worker.on(
-        'message',
-        (m: { id: number; buf: ArrayBuffer; out: Uint8Array; chunks?: number; last?: boolean; failure?: Opened['failure']; at?: number }) => {
-          const job = slot.jobs.get(m.id);
-          if (!job) return;
-          slot.jobs.delete(m.id);
-          if (slot.jobs.size === 0) worker.unref();
-          const out = Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength);
-          if (m.chunks === undefined) job.resolve({ buf: m.buf, sealed: out });
-          else job.resolve({ buf: m.buf, opened: { out, chunks: m.chunks, last: m.last!, failure: m.failure!, at: m.at! } });
-        },
-      );
+      worker.on('message', (m: { id: number; buf: ArrayBuffer; len?: number; opened?: Opened }) => {
+        const job = slot.jobs.get(m.id);
+        if (!job) return;
+        slot.jobs.delete(m.id);
+        if (slot.jobs.size === 0) worker.unref();
+        job.resolve(m.opened ? { buf: m.buf, len: m.opened.len, opened: m.opened } : { buf: m.buf, len: m.len! });
+      });
       const fail = (e: Error) => {
         for (const j of slot.jobs.values()) j.reject(e);
         slot.jobs.clear();

@@ -7,17 +7,24 @@ import { encodeIdentity, encodeRecipient, identityScalar, isClamped, recipientPo
 export { encodeRecipient, isClamped };
 import { x25519Stanza, X25519_LABEL as LABEL, type Stanza } from './parse.js';
 
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+/*
+ * Keys go in and out of node:crypto as JWK, which Node maps to OpenSSL's raw
+ * X25519 keys; the DER forms go through OpenSSL 3's decoder and encoder
+ * framework, which costs about as much as the rest of opening a small vault
+ * (every command that reads a key pays it). A private JWK needs an `x`
+ * field but Node builds the key from `d` alone; the public key is derived
+ * from the private one below.
+ */
+const b64url = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 
 function privateKeyObject(scalar: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(scalar), x: '' }, format: 'jwk' });
 }
 function publicKeyObject(point: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, point]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(point) }, format: 'jwk' });
 }
 function rawPublic(k: KeyObject): Buffer {
-  return Buffer.from(k.export({ format: 'der', type: 'spki' })).subarray(SPKI_PREFIX.length);
+  return Buffer.from(k.export({ format: 'jwk' }).x!, 'base64url');
 }
 
 function sharedSecret(scalar: KeyObject, point: Uint8Array): Buffer {

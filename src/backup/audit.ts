@@ -1,10 +1,28 @@
+import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
-import type { SigningKey } from './keys.js';
-import { requireRepo } from './status.js';
-import { listRepo, type Listed, type Repo } from './repo.js';
-import { mayRecordVerdict, recordVerdict, verifyBackup, type BackupCheck } from './run.js';
+import type { StoreOptions, VaultPaths } from '../vault/store.js';
+import { trustSigner, type SigningKey } from './keys.js';
+import { listRepo, requireRepo, type Listed, type Repo } from './repo.js';
+import { mayRecordVerdict, noteKeysInUse, recordVerdict, vaultForBackups, verifyBackup, type BackupCheck } from './run.js';
 
 type Env = Record<string, string | undefined>;
+
+/**
+ * Verification of a repository's backups, planned then carried out:
+ * `planVerify` lists the repository and chooses which backups to check and
+ * which of them to read in full; `executeVerify` checks each one (signed
+ * manifest, key held, and for the chosen a full read) and, with a signing
+ * key the vault trusts, records each conclusive verdict in its manifest.
+ * `backup verify`, the quarterly verification and the drill all run this.
+ */
+export interface VerifyPlan {
+  /** The repository, as written. */
+  repo: string;
+  backups: Listed[];
+  /** Those read in full. */
+  read: Set<Listed>;
+  stats: { backups: number; read: number; components: number };
+}
 
 /**
  * Which backups a verification reads in full: all (`true`), none (`false`),
@@ -32,6 +50,70 @@ export function chooseForReading(all: Listed[], readData: boolean | number): Set
   return chosen;
 }
 
+/** Backups named as COMPONENT/FILE (or FILE alone, when one component has it). */
+export function pickBackups(all: Listed[], names: string[]): Listed[] {
+  return names.map((n) => {
+    const hits = all.filter((b) => `${b.component}/${b.file}` === n || b.file === n);
+    if (hits.length !== 1)
+      throw new VaultError(
+        hits.length ? 'usage' : 'not-found',
+        hits.length ? `${n} names ${hits.length} backups: give COMPONENT/FILE` : `no backup ${n} in the repository`,
+        { code: 'backup-missing' },
+      );
+    return hits[0]!;
+  });
+}
+
+/** Which backups to check (those named, or every one) and which to read in full. The repository must exist. */
+export async function planVerify(repo: Repo, o: { names?: string[]; readData: boolean | number }): Promise<VerifyPlan> {
+  await requireRepo(repo);
+  const all = await listRepo(repo);
+  const backups = o.names ? pickBackups(all, o.names) : all;
+  const read = chooseForReading(backups, o.readData);
+  return {
+    repo: repo.dest.spec,
+    backups,
+    read,
+    stats: { backups: backups.length, read: read.size, components: new Set(backups.map((b) => b.component)).size },
+  };
+}
+
+/** Checks each planned backup; with a signing key, each conclusive verdict the vault may count is recorded in its manifest. */
+export async function executeVerify(
+  repo: Repo,
+  plan: VerifyPlan,
+  doc: VaultDocument,
+  o: { env: Env; signing?: SigningKey; now: Date },
+): Promise<BackupCheck[]> {
+  const out: BackupCheck[] = [];
+  for (const b of plan.backups) {
+    const readData = plan.read.has(b);
+    const r = await verifyBackup(repo, b, doc, { readData, env: o.env, now: o.now });
+    if (readData && o.signing && mayRecordVerdict(r, o.signing, doc)) await recordVerdict(repo, r.manifest!, r, o.signing, o.now);
+    out.push(r);
+  }
+  return out;
+}
+
+/**
+ * `backup verify` where the vault is: this host's signing key is trusted
+ * first (so the verdicts it records count), the plan carried out, and the
+ * backup keys the repository's trusted backups need are noted in the vault
+ * (a purge of one of them is then refused).
+ */
+export async function verifyWithVault(
+  repo: Repo,
+  plan: VerifyPlan,
+  vault: { paths: VaultPaths; store: StoreOptions },
+  o: { env: Env; signing: SigningKey; now: Date },
+): Promise<BackupCheck[]> {
+  await trustSigner(vault.paths, vault.store, o.signing.publicKey, 'verifying host', o.now);
+  const doc = await vaultForBackups(vault.paths, vault.store);
+  const results = await executeVerify(repo, plan, doc, o);
+  await noteKeysInUse(vault.paths, vault.store, repo, results, o.now);
+  return results;
+}
+
 /**
  * Every backup in the repository, for the quarterly verification: each
  * manifest must be signed by a host the vault trusts and name a key the vault
@@ -44,14 +126,6 @@ export async function auditBackups(
   doc: VaultDocument,
   o: { readData: boolean | number; env: Env; signing?: SigningKey; now: Date },
 ): Promise<BackupCheck[]> {
-  await requireRepo(repo);
-  const all = await listRepo(repo);
-  const read = chooseForReading(all, o.readData);
-  const out: BackupCheck[] = [];
-  for (const b of all) {
-    const r = await verifyBackup(repo, b, doc, { readData: read.has(b), env: o.env, now: o.now });
-    if (read.has(b) && o.signing && mayRecordVerdict(r, o.signing, doc)) await recordVerdict(repo, r.manifest!, r, o.signing, o.now);
-    out.push(r);
-  }
-  return out;
+  const plan = await planVerify(repo, { readData: o.readData });
+  return executeVerify(repo, plan, doc, { env: o.env, now: o.now, ...(o.signing ? { signing: o.signing } : {}) });
 }

@@ -1,6 +1,7 @@
 import { VaultError } from '../errors/errors.js';
 import { canonical } from '../vault/canonical.js';
 import { signBytes, verifyBytes, type SigningKey, type TrustedSigner } from './keys.js';
+import { isRecord } from '../vault/shape.js';
 
 /**
  * A backup's manifest, written last (it is the commit marker: a backup file
@@ -9,7 +10,6 @@ import { signBytes, verifyBytes, type SigningKey, type TrustedSigner } from './k
  * how, both sizes and SHA-256s, the key that opens it and the verification
  * result. Never credentials, never data.
  */
-export type Kind = 'postgres' | 'postgres-globals' | 'postgres-base' | 'postgres-wal' | 'redis' | 'files' | 'k8s' | 'exec';
 
 export interface Verification {
   at: string;
@@ -24,7 +24,8 @@ export interface ManifestBody {
   version: 1;
   id: string;
   component: string;
-  kind: Kind;
+  /** Its kind's name (`backup/kinds/`): postgres, postgres-globals, redis, files, k8s, exec. */
+  kind: string;
   /** The encrypted file, in the component's folder of the repository. */
   file: string;
   source: Record<string, string>;
@@ -51,7 +52,6 @@ export function signManifest(body: Omit<ManifestBody, 'signer'>, key: SigningKey
   return { ...full, signature: signBytes(key, Buffer.from(canonical(full))) };
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Parses a manifest file: the shape (no signature check; see checkSignature). */

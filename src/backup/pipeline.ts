@@ -1,16 +1,15 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { VaultError } from '../errors/errors.js';
-import { decryptStream, encryptStream } from '../age/index.js';
+import { decryptStream, encryptStream } from '../age/bulk.js';
 import type { X25519Identity } from '../age/x25519.js';
-import { registerCleanup } from '../fs/cleanup.js';
-import { externalTimeoutMs, timeoutText, Watchdog } from '../dest/timeout.js';
-import type { PendingFile } from './repo.js';
+import type { PendingFile } from '../fs/pending.js';
+import { externalTimeoutMs, timeoutText, Watchdog } from '../tool/bound.js';
+import { makeFifo } from '../tool/fifo.js';
+import { startTool, toolMessage } from '../tool/run.js';
 
 /**
  * The one pipeline every component shares. Backing up: the dump tool's
@@ -95,14 +94,8 @@ class Tap extends Transform {
   }
 }
 
-const tail = (s: string) =>
-  s
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .slice(-3)
-    .join('; ')
-    .slice(-600);
+/** What a stage said about its failure: its ERROR/FATAL lines, else its last lines (bounded). */
+const tail = (s: string) => toolMessage(s);
 
 interface Spawned {
   child: ChildProcess;
@@ -110,6 +103,7 @@ interface Spawned {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** A stage's process, run as every external program is (`tool/run.ts`), in vault-tool's own process group. */
 function start(
   command: string,
   args: string[],
@@ -118,32 +112,9 @@ function start(
   what: string,
   checker = stdin === 'pipe',
 ): Spawned {
-  const child = spawn(command, args, { env: env as NodeJS.ProcessEnv, stdio: [stdin, 'pipe', 'pipe'] });
-  let err = '';
-  const keep = (c: Buffer) => (err = (err + c.toString('utf8')).slice(-4096));
-  child.stderr!.on('data', keep);
-  // A checker reading stdin reports on stdout too (redis-check-rdb does): keep its tail with stderr.
-  if (checker) child.stdout!.on('data', keep);
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res, rej) => {
-    child.on('error', (e) =>
-      rej(
-        (e as NodeJS.ErrnoException).code === 'ENOENT'
-          ? new VaultError('not-found', `${command} is not installed (needed for ${what})`, { code: 'tool-missing', data: { tool: command } })
-          : new VaultError('io', `${command}: ${e.message}`),
-      ),
-    );
-    child.on('close', (code, signal) => res({ code, signal }));
-  });
-  // A process that failed but left something holding its output open (sh -c 'x & exit 1') would keep 'close' away: after a moment, stop waiting for its output.
-  child.on('exit', (code) => {
-    if (code === 0) return;
-    setTimeout(() => {
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-    }, 500);
-  });
-  done.catch(() => undefined);
-  return { child, stderr: () => err, done };
+  // A checker reading stdin reports on stdout too (redis-check-rdb does): keep what it says there with stderr.
+  const run = startTool(command, args, { env, stdin, group: false, stdoutSays: checker, purpose: what });
+  return { child: run.child, stderr: () => run.said(), done: run.exited };
 }
 
 export interface Produced {
@@ -297,31 +268,6 @@ export async function produce(
       `the backup through ${name} failed: ${err.code ?? err.message}${proc && tail(proc.stderr()) ? ` (${name}: ${tail(proc.stderr())})` : ''}; nothing was kept`,
     );
   }
-}
-
-/**
- * A named pipe in a private folder, for checkers that open a path rather than
- * read their stdin (a child's stdin here is a socket, which /dev/stdin cannot
- * open). Data passes through the kernel, never to disk.
- */
-function makeFifo(): { path: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'vault-tool-fifo-'));
-  const path = join(dir, 'data');
-  try {
-    execFileSync('mkfifo', ['-m', '600', path], { stdio: 'ignore' });
-  } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new VaultError('io', `cannot make a named pipe in ${dir}: ${(e as Error).message}`);
-  }
-  const remove = () => rmSync(dir, { recursive: true, force: true });
-  const unregister = registerCleanup(remove);
-  return {
-    path,
-    remove: () => {
-      remove();
-      unregister();
-    },
-  };
 }
 
 /** A consumer started on its own: write the plaintext into `sink`; `done` settles with its verdict. */

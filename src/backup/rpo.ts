@@ -1,6 +1,7 @@
 import { parseDuration, type Duration } from '../vault/duration.js';
 import { fail, isRecord, type Shape } from '../vault/shape.js';
-import { checkComponent } from './repo.js';
+import { checkComponent } from './component.js';
+import { FOLDERS } from './kinds/index.js';
 
 /**
  * Recovery point objectives: how old the newest verified backup of a
@@ -15,15 +16,13 @@ export interface RpoTargets {
   targets: Map<string, Duration>;
 }
 
-const KIND = /^(postgres|redis|files|k8s|exec)$/;
-
 function checkKey(k: string): string | null {
-  if (k === 'default' || KIND.test(k)) return null;
+  if (k === 'default' || FOLDERS.includes(k)) return null;
   try {
     checkComponent(k);
     return null;
   } catch {
-    return 'expected default, a kind (postgres, redis, files, k8s, exec) or a component KIND/NAME';
+    return `expected default, a kind (${FOLDERS.join(', ')}) or a component KIND/NAME`;
   }
 }
 

@@ -4,8 +4,12 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
-import { verifierFor, type Component } from './components.js';
-import { backupKeys, backupState, peekBackupState, signerId, type SigningKey } from './keys.js';
+import { editSection } from '../vault/document.js';
+import { fileStamp, inTheFuture } from '../vault/time.js';
+import { checkComponent } from './component.js';
+import type { Component } from './kind.js';
+import { findKind, kindNamed } from './kinds/index.js';
+import { backupKeys, editBackupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
 import { judge, produce, type Judged } from './pipeline.js';
 import { createFile, openFile, removeBackup, writeManifest, type Listed, type Repo } from './repo.js';
@@ -31,12 +35,6 @@ export interface BackupContext {
   onUnrecorded?: (reason: VaultError) => void;
 }
 
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-
 async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> {
   const h = createHash('sha256');
   let size = 0;
@@ -55,12 +53,14 @@ async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> 
  * file and no manifest are left.
  */
 export async function backupComponent(ctx: BackupContext, c: Component): Promise<BackupManifest> {
+  checkComponent(c.component);
+  const kind = kindNamed(c.kind);
   const started = ctx.now();
-  const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${c.ext}.age`;
+  const file = `${fileStamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
   const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
-  const verifier = verifierFor(c.kind, ctx.env);
+  const verifier = kind.verifier(ctx.env);
   const produced = await produce(c.producer, ctx.recipient.recipient, pending, {
-    check: c.check,
+    check: kind.shape,
     verifier,
     ...(ctx.onProgress ? { onProgress: (n: number) => ctx.onProgress!(c.component, n, c.estimate) } : {}),
   });
@@ -121,7 +121,7 @@ export async function noteKeysInUse(paths: VaultPaths, store: StoreOptions, repo
   const needed = [...new Set(checks.filter((c) => c.trusted && c.keyHeld && c.keyId).map((c) => c.keyId!))];
   if (!needed.length) return;
   await updateVault(paths, store, (doc) => {
-    const st = backupState(doc);
+    const st = editBackupState(doc);
     let added = false;
     for (const k of needed) {
       const use = st.keysInUse[k] ?? { repos: [], lastAt: now.toISOString() };
@@ -139,14 +139,13 @@ export async function noteKeysInUse(paths: VaultPaths, store: StoreOptions, repo
 
 /** The backup key cannot be purged while a repository has backups made with one of its versions. */
 export function holdKeys(doc: import('../vault/document.js').VaultDocument): void {
-  const st = backupState(doc);
-  const d = doc as typeof doc & { holds?: Record<string, string[]> };
+  const st = editBackupState(doc);
+  const holds = editSection(doc, 'holds');
   const reasons = Object.entries(st.keysInUse)
     .filter(([, u]) => u.repos.length)
     .map(([k, u]) => `backups in ${u.repos.join(', ')} need key ${k}`);
-  d.holds ??= {};
-  if (reasons.length) d.holds['backup/identity'] = reasons;
-  else delete d.holds['backup/identity'];
+  if (reasons.length) holds['backup/identity'] = reasons;
+  else delete holds['backup/identity'];
 }
 
 /**
@@ -174,7 +173,7 @@ async function recordBackup(
 }
 
 function noteBackup(doc: import('../vault/document.js').VaultDocument, repo: Repo, m: BackupManifest, signing: SigningKey, now: Date, evidence: boolean): void {
-  const st = backupState(doc);
+  const st = editBackupState(doc);
   if (evidence && !st.signers.some((s) => s.id === signing.id)) {
     st.signers.push({ id: signing.id, publicKey: signing.publicKey, label: m.source.machine ?? 'this host', addedAt: now.toISOString() });
     recordEvidence(doc, 'backup.signer', { id: signing.id, label: m.source.machine ?? 'this host' }, now);
@@ -263,7 +262,7 @@ export async function verifyBackup(
   const sig = checkSignature(m, peekBackupState(doc).signers);
   const key = backupKeys(doc).find((k) => k.keyId === m.keyId);
   const common = { ...base, keyId: m.keyId, keyHeld: Boolean(key), trusted: sig.ok, manifest: m };
-  if (Date.parse(m.finishedAt) > (o.now ?? new Date()).getTime() + 3_600_000)
+  if (inTheFuture(m.finishedAt, o.now ?? new Date()))
     return verdictOf(
       { ...common, trusted: false },
       'failed',
@@ -279,7 +278,10 @@ export async function verifyBackup(
   if (!o.readData && !m.verification?.ok)
     return verdictOf(common, 'failed', `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}`);
   if (!o.readData) return verdictOf(common, 'ok', `manifest ${sig.message}; key ${m.keyId} held (v${key.version}); verified ${m.verification?.at}`);
-  const checker = verifierFor(m.kind, o.env);
+  const kind = findKind(m.kind);
+  // A kind this vault-tool does not know (a newer one made it) cannot be judged here.
+  if (!kind) return verdictOf(common, 'inconclusive', `could not be checked here: it is a ${m.kind} backup, a kind this vault-tool does not know`);
+  const checker = kind.verifier(o.env);
   let r: Judged;
   try {
     r = await judge(openFile(repo, b.component, b.file), [key.identity], checker);
@@ -325,7 +327,10 @@ export function mayRecordVerdict(check: BackupCheck, signing: SigningKey, doc: i
 export async function recordVerdict(repo: Repo, m: BackupManifest, check: BackupCheck, signing: SigningKey, now: Date): Promise<BackupManifest> {
   const { signature: _s, signer: _g, ...body } = m;
   const updated = signManifest(
-    { ...body, verification: { at: now.toISOString(), ok: check.ok, check: `full read (${verifierFor(m.kind, {}).label})`, message: check.message } },
+    {
+      ...body,
+      verification: { at: now.toISOString(), ok: check.ok, check: `full read (${findKind(m.kind)?.verifier({}).label ?? 'decrypt'})`, message: check.message },
+    },
     signing,
   );
   await writeManifest(repo, updated, true);

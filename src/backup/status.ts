@@ -1,35 +1,10 @@
-import { statSync } from 'node:fs';
-import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
-import { runRclone } from '../dest/dest.js';
 import { backupKeys, peekBackupState } from './keys.js';
 import { checkSignature } from './manifest.js';
-import type { Listed, Repo } from './repo.js';
+import type { Listed } from './repo.js';
 import { namedComponents, rpoFor, type RpoTargets } from './rpo.js';
 import { durationSeconds } from '../vault/duration.js';
-
-/**
- * A repository that is read (status, verify, prune, list) must exist: a
- * missing one is an error, never an empty and therefore passing list.
- */
-export async function requireRepo(repo: Repo): Promise<void> {
-  const d = repo.dest;
-  if (d.kind === 'folder') {
-    let dir = false;
-    try {
-      dir = statSync(d.path).isDirectory();
-    } catch {
-      /* missing */
-    }
-    if (!dir) throw new VaultError('not-found', `there is no backup repository at ${d.spec}`, { code: 'backup-no-repo' });
-    return;
-  }
-  const r = await runRclone(repo.io, ['lsf', '--max-depth', '1', `${d.remote}:${d.path}`]);
-  if (r.code !== 0) {
-    if (/not found/i.test(r.stderr)) throw new VaultError('not-found', `there is no backup repository at ${d.spec}`, { code: 'backup-no-repo' });
-    throw new VaultError('io', `cannot list ${d.spec}: ${r.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? `rclone exit ${r.code}`}`);
-  }
-}
+import { inTheFuture } from '../vault/time.js';
 
 /** Per component, as status and the metrics report it. */
 export interface BackupStatus {
@@ -63,7 +38,7 @@ export function backupStatus(listed: Listed[], doc: VaultDocument | undefined, r
           b.component === component &&
           !b.problem &&
           b.manifest?.verification?.ok &&
-          Date.parse(b.manifest.finishedAt) <= now.getTime() + 3_600_000 &&
+          !inTheFuture(b.manifest.finishedAt, now) &&
           (!doc || checkSignature(b.manifest, signers).ok),
       )
       .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));

@@ -9,6 +9,7 @@ import type { VaultDocument } from '../vault/document.js';
 import { copiesBehind } from '../verify/state.js';
 import { resolvePaths } from '../fs/target.js';
 import { readAll, type Io } from './io.js';
+import { writeMessage } from './report.js';
 
 export interface GlobalOptions {
   vaultFile?: string;
@@ -87,10 +88,14 @@ export class Context {
     });
   }
 
-  stateFile(): string {
+  /** The state folder: VAULT_TOOL_STATE_DIR, else vault-tool under XDG_STATE_HOME (~/.local/state). */
+  stateDir(): string {
     const env = this.io.env;
-    const dir = env.VAULT_TOOL_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state'), 'vault-tool');
-    return join(dir, 'seen.json');
+    return env.VAULT_TOOL_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state'), 'vault-tool');
+  }
+
+  stateFile(): string {
+    return join(this.stateDir(), 'seen.json');
   }
 
   storeOptions(cmd: Command): StoreOptions {
@@ -150,16 +155,17 @@ export class Context {
     else this.io.stdout.write(JSON.stringify(value) + '\n');
   }
 
+  /** Messages go through writeMessage (report.ts): secret values hidden, then control characters escaped. */
   warn(message: string): void {
-    this.io.stderr.write(`vault-tool: warning: ${this.scrub(message)}\n`);
+    writeMessage(this.io, 'warning', this.scrub(message));
   }
 
   hint(message: string): void {
-    this.io.stderr.write(`vault-tool: hint: ${this.scrub(message)}\n`);
+    writeMessage(this.io, 'hint', this.scrub(message));
   }
 
   info(message: string): void {
-    this.io.stderr.write(this.scrub(message) + '\n');
+    writeMessage(this.io, 'info', this.scrub(message));
   }
 
   /**

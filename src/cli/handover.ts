@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, write } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync, write, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redactArgs } from '../backup/redact.js';
@@ -58,23 +58,80 @@ export function warnSecretArgs(ctx: Context, args: string[]): string[] {
   return r.shown;
 }
 
-/** A pipe whose read end a child process gets as one of its descriptors. */
+/** A value a child process gets on one of its descriptors. */
 export interface SecretPipe {
-  /** The read end, for the child's stdio. */
+  /** The descriptor, for the child's stdio. */
   fd: number;
-  /** Once the child runs: drops our read end, writes the value (as fast as the child reads), closes the write end. */
+  /** Once the child runs: hands the value over (as fast as the child reads, for a pipe) and drops this process's ends. */
+  feed: () => Promise<void>;
+  /** Closes what was opened (the child never started). */
+  discard: () => void;
+}
+
+/**
+ * The value on a descriptor a child reads from, or opens again as
+ * /dev/fd/N (`age -d -i /dev/fd/3`) at any time, as often as it likes. On
+ * Linux that is a file in shared memory (/dev/shm, a tmpfs: never a disk)
+ * made in a private folder (mode 0700) and unlinked before the child
+ * starts: a named pipe cannot be, since reopening one waits for a writer,
+ * and the writer has gone once the value is written (a command that opens
+ * /dev/fd/N after that waits forever). Elsewhere (macOS reopens /dev/fd/N
+ * as a copy of the descriptor), a named pipe.
+ */
+export function secretDescriptor(value: Uint8Array): SecretPipe {
+  if (process.platform === 'linux' && existsSync(SHM)) {
+    const f = sharedMemoryFile(value);
+    if (f) return f;
+  }
+  const p = secretPipe();
+  return { fd: p.fd, feed: () => p.feed(value), discard: p.discard };
+}
+
+const SHM = '/dev/shm';
+
+function sharedMemoryFile(value: Uint8Array): SecretPipe | undefined {
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(SHM, 'vault-tool-fd-'));
+  } catch {
+    return undefined;
+  }
+  try {
+    const path = join(dir, 'value');
+    const w = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      for (let off = 0; off < value.length; ) off += writeSync(w, value, off);
+    } finally {
+      closeSync(w);
+    }
+    const fd = openSync(path, constants.O_RDONLY);
+    let open = true;
+    const close = () => {
+      if (open) closeSync(fd);
+      open = false;
+    };
+    return { fd, feed: async () => close(), discard: close };
+  } catch (e) {
+    throw new VaultError('io', `cannot hand the value over in ${dir}: ${(e as Error).message}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A named pipe whose read end a child process gets as one of its descriptors. */
+interface NamedPipe {
+  fd: number;
   feed: (value: Uint8Array) => Promise<void>;
-  /** Closes both ends (the child never started). */
   discard: () => void;
 }
 
 /**
  * A pipe for a child process's descriptor: a named pipe made in a private
  * folder (mode 0700) and removed at once, so that the child gets a real pipe
- * (which /dev/fd/N reopens, unlike the socket Node gives a child). The value
- * passes through the kernel, never a disk; the child reads it to its end.
+ * (unlike the socket Node gives a child). The value passes through the
+ * kernel, never a disk; the child reads it to its end from the descriptor.
  */
-export function secretPipe(): SecretPipe {
+function secretPipe(): NamedPipe {
   const dir = mkdtempSync(join(tmpdir(), 'vault-tool-fd-'));
   const path = join(dir, 'fd');
   const opened: number[] = [];

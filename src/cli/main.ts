@@ -5,7 +5,7 @@ import { processIo, type Io } from './io.js';
 import { attachLazy } from './lazy.js';
 import { COMMANDS } from './commands/index.js';
 import { addOutputOptions } from './options.js';
-import { reportError } from './report.js';
+import { commanderMessage, reportError } from './report.js';
 import { sweepStaging } from '../vault/staging.js';
 import { VERSION } from './version.js';
 
@@ -30,7 +30,7 @@ function rootProgram(ctx: Context): Command {
     .configureOutput({
       writeOut: (s) => ctx.io.stdout.write(s),
       writeErr: (s) => ctx.io.stderr.write(s),
-      outputError: (s, write) => write(`vault-tool: ${s}`),
+      outputError: (s, write) => write(commanderMessage(s)),
     });
 }
 

@@ -1,44 +1,96 @@
 import { styleText } from 'node:util';
-import { VaultError } from '../errors/errors.js';
-import { decrypt, isArmored } from '../age/index.js';
+import { VaultError, type ErrorKind } from '../errors/errors.js';
+import { decrypt, isArmored, type X25519Identity } from '../age/index.js';
 import { LIMITS } from '../fs/read.js';
 import { parseKeyFile } from '../vault/keyfile.js';
 import type { Share } from '../escrow/envelope.js';
-import { parseShareFile, shareFileManifestKey, shareFileWarnings } from '../escrow/files.js';
+import { parseShareFile, shareFileManifestKey, shareFileWarnings, splitShareBlocks } from '../escrow/files.js';
 import { checkShareInManifest, manifestKeyFingerprint, parseManifest, type Manifest } from '../escrow/manifest.js';
-import { groupSets, isUnreadable, nameOf, type ShareInput } from '../escrow/combine.js';
+import { groupSets, isUnreadable, nameOf, type ShareInput, type UnreadableShare } from '../escrow/combine.js';
 import { PREFIX, typingStatus } from '../escrow/text.js';
 import type { Context } from './context.js';
 
-/** Reads a share file, decrypting `.age` shares with the given identity files; warns about edited comments. */
-export async function readShare(ctx: Context, path: string, identities: string[], manifestKey?: string): Promise<Share> {
-  const raw = Buffer.from(await ctx.readFile(path, 'the share', LIMITS.share));
+/** A share file that is there but does not read as a share; `kind` is the error it is when read on its own. */
+type NotAShare = UnreadableShare & { kind: ErrorKind };
+
+const isAge = (raw: Buffer) => isArmored(raw) || raw.subarray(0, 21).toString() === 'age-encryption.org/v1';
+
+/**
+ * Reads one share file: decrypted with the identities when it is an age
+ * file, parsed, comments compared. What the share file itself is (not
+ * encrypted to the identities given, damaged, mistyped) comes back as
+ * NotAShare; errors of the command line (a missing file, an identity file
+ * that is not one) are thrown.
+ */
+async function loadShare(
+  ctx: Context,
+  path: string,
+  identities: () => Promise<X25519Identity[]>,
+  given: number,
+  manifestKey?: string,
+): Promise<Share | NotAShare> {
+  const raw = Buffer.from(await ctx.readFile(path, 'the share file', LIMITS.share));
   let text = raw.toString('utf8');
-  if (isArmored(raw) || raw.subarray(0, 21).toString() === 'age-encryption.org/v1') {
-    if (!identities.length)
-      throw new VaultError('usage', `${path} is encrypted to a custodian's age key`, "pass --identity FILE with that custodian's age identity");
-    const ids = await Promise.all(
-      identities.map(async (f) => parseKeyFile(Buffer.from(await ctx.readFile(f, 'the identity', LIMITS.keyFile)).toString()).identity),
-    );
+  if (isAge(raw)) {
+    if (!given)
+      return {
+        name: path,
+        kind: 'usage',
+        reason: `${path} is encrypted to a custodian's age key`,
+        hint: "pass --identity FILE with that custodian's age identity",
+      };
+    const ids = await identities();
     try {
       text = decrypt(raw, { identities: ids }).plaintext.toString('utf8');
     } catch (e) {
-      const err = e as VaultError;
+      if (!(e instanceof VaultError)) throw e;
+      const err = e;
       if (err.kind === 'wrong-key')
-        throw new VaultError(
-          'wrong-key',
-          `${path}: the share is not encrypted to ${identities.length === 1 ? 'the identity' : 'any of the identities'} given with --identity`,
-          'use the age identity of the custodian this share belongs to',
-        );
-      throw new VaultError(err.kind ?? 'integrity', `${path}: ${err.message}`);
+        return {
+          name: path,
+          kind: 'wrong-key',
+          reason: `${path}: the share is not encrypted to ${given === 1 ? 'the identity' : 'any of the identities'} given with --identity`,
+          hint: 'use the age identity of the custodian this share belongs to',
+        };
+      return {
+        name: path,
+        kind: err.kind,
+        reason: `${path}: ${err.message}`,
+        hint: "the encrypted share file is damaged: use the custodian's other copy, or type the share from their sheet",
+      };
     }
   }
-  const share = parseShareFile(text, path);
+  let share: Share;
+  try {
+    share = parseShareFile(text, path);
+  } catch (e) {
+    if (!(e instanceof VaultError) || e.kind !== 'bad-share') throw e;
+    return {
+      name: path,
+      kind: 'bad-share',
+      reason: e.message.startsWith(`${path}: `) ? e.message : `${path}: ${e.message}`,
+      ...(e.hint ? { hint: e.hint } : {}),
+    };
+  }
   for (const w of shareFileWarnings(text, share, path)) ctx.warn(w);
   const named = shareFileManifestKey(text);
   if (manifestKey && named && named !== manifestKey)
     ctx.warn(`${path}: its "# manifest key:" comment says ${named}, but the manifest is signed by ${manifestKey}`);
   return share;
+}
+
+/** The age identities in these files, read once, when the first encrypted share needs them. */
+function identitiesOf(ctx: Context, files: string[]): () => Promise<X25519Identity[]> {
+  let ids: Promise<X25519Identity[]> | undefined;
+  return () =>
+    (ids ??= Promise.all(files.map(async (f) => parseKeyFile(Buffer.from(await ctx.readFile(f, 'the identity', LIMITS.keyFile)).toString()).identity)));
+}
+
+/** Reads a share file, decrypting `.age` shares with the given identity files; warns about edited comments. Anything that keeps it from reading is an error. */
+export async function readShare(ctx: Context, path: string, identities: string[], manifestKey?: string): Promise<Share> {
+  const s = await loadShare(ctx, path, identitiesOf(ctx, identities), identities.length, manifestKey);
+  if (isUnreadable(s)) throw new VaultError((s as NotAShare).kind, s.reason, s.hint);
+  return s;
 }
 
 /** Reads and verifies a signed manifest (shape and signature). */
@@ -48,24 +100,31 @@ export async function readManifest(ctx: Context, path: string): Promise<Manifest
 }
 
 /**
- * Reads share files for combining: a file that is not a readable share (a
- * typo, a damaged or edited file, a share not in the manifest) does not stop
- * the others; it is handed on as unreadable, so that with more than K it is
- * set aside and named. Errors of the command line itself (a missing file, an
- * encrypted share without its identity) still stop here.
+ * Reads share files for combining, verifying or a drill: a file that is not
+ * a readable share (a typo, a damaged or edited file, an encrypted share
+ * that the identities given do not open or that is damaged, a share not in
+ * the manifest) does not stop the others; it is handed on as unreadable,
+ * so that with more than K it is set aside and named. Errors of the command
+ * line itself (a missing file, an identity file that is not one) still
+ * stop here.
  */
 export async function readShares(ctx: Context, files: string[], identities: string[], manifest?: Manifest): Promise<ShareInput[]> {
   const manifestKey = manifest ? manifestKeyFingerprint(manifest.publicKey) : undefined;
+  const ids = identitiesOf(ctx, identities);
   const out: ShareInput[] = [];
   for (const f of files) {
+    const s = await loadShare(ctx, f, ids, identities.length, manifestKey);
+    if (isUnreadable(s)) {
+      const { kind: _kind, ...unreadable } = s as NotAShare;
+      out.push(unreadable);
+      continue;
+    }
     try {
-      const s = await readShare(ctx, f, identities, manifestKey);
       if (manifest) checkShareInManifest(s, manifest);
       out.push(s);
     } catch (e) {
       if (!(e instanceof VaultError) || e.kind !== 'bad-share') throw e;
-      const reason = e.message.startsWith(`${f}: `) ? e.message : `${f}: ${e.message}`;
-      out.push({ name: f, reason, ...(e.hint ? { hint: e.hint } : {}) });
+      out.push({ name: f, reason: `${f}: ${e.message}`, ...(e.hint ? { hint: e.hint } : {}) });
     }
   }
   return out;
@@ -146,22 +205,16 @@ async function promptShares(ctx: Context): Promise<Share[]> {
   }
 }
 
-/** Shares typed by custodians: one at a time at a prompt on a terminal, else blank-line-separated on stdin; the first block that does not read stops here. */
-export async function typedShares(ctx: Context): Promise<Share[]> {
-  const all = await typedShareInputs(ctx);
-  const bad = all.find(isUnreadable);
-  if (bad) throw new VaultError('bad-share', bad.reason, bad.hint);
-  return all as Share[];
-}
-
-/** Shares typed by custodians, as typedShares, but a block on stdin that does not read is handed on as unreadable (set aside when the others are enough). */
+/**
+ * Shares typed by custodians: one at a time at a prompt on a terminal, else
+ * one after another on stdin; a block on stdin that does not read is handed
+ * on as unreadable (set aside when the others are enough).
+ */
 export async function typedShareInputs(ctx: Context): Promise<ShareInput[]> {
   if (ctx.io.stdinIsTTY) return promptShares(ctx);
   const text = (await ctx.stdin('shares', LIMITS.text)).toString('utf8');
-  const blocks = text
-    .split(/\n\s*\n/)
-    .map((b) => b.trim())
-    .filter(Boolean);
+  // Blank lines separate the shares; so do the header of a share file and a line starting VT1- (share files piped through cat).
+  const blocks = splitShareBlocks(text);
   return blocks.map((b, i): ShareInput => {
     const name = `share ${i + 1} on stdin`;
     try {

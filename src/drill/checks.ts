@@ -1,32 +1,24 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { tablesInBackup } from '../backup/restore.js';
-import { runTool } from '../backup/tool.js';
+import { readBackupInto } from '../backup/restore.js';
 import { findEntry, getVersion } from '../vault/entries.js';
 import { compareFromPlan } from '../k8s/run.js';
 import { checkCanaries } from '../verify/canary.js';
 import { peekVerifyState } from '../verify/state.js';
-import type { DrillCheck } from './plan.js';
-import { readOnly } from './scratch.js';
+import type { KindCheck } from '../backup/kind.js';
+import { type DrillCheck, kindCheckOf } from './plan.js';
+import { have } from './step-backups.js';
 import { drillCluster } from './step-secrets.js';
 import { type DrillState, fail, type Step } from './steps.js';
 
 const describe = (c: DrillCheck): string => {
+  const k = kindCheckOf(c);
+  if (k) return k.spec.describe(c as KindCheck);
   switch (c.kind) {
-    case 'sql':
-      return `sql in ${c.database}: expect ${c.expect}`;
-    case 'tables':
-      return `${c.database} holds the tables of its backup`;
-    case 'redis-keys':
-      return `${c.dir}: ${c.expect} Redis keys`;
-    case 'files':
-      return `${c.dir}: ${c.files.length} files`;
     case 'secrets':
       return "the Secrets hold the vault's values";
     case 'canaries':
       return 'the canaries decrypt';
-    case 'entries':
-      return `${c.entries.length} entries present`;
+    default:
+      return `${(c as { entries: string[] }).entries.length} entries present`;
   }
 };
 
@@ -43,16 +35,9 @@ export function checksStep(checks: DrillCheck[]): Step | undefined {
     name: 'run the checks',
     async plan(s: DrillState) {
       const t = s.tools;
-      const needs = new Set<string>(checks.map((c) => (c.kind === 'sql' || c.kind === 'tables' ? 'psql' : c.kind === 'redis-keys' ? 'redis-check-rdb' : '')));
-      if (checks.some((c) => c.kind === 'tables')) needs.add('pg_restore');
-      for (const cmd of needs) {
-        if (!cmd) continue;
-        try {
-          await runTool(cmd, ['--version'], { env: t.env, timeoutMs: t.timeoutMs });
-        } catch (e) {
-          throw fail((e as Error).message, `install ${cmd === 'redis-check-rdb' ? 'redis-tools' : 'postgresql-client'}`);
-        }
-      }
+      // The tools the checks need, each once.
+      const tools = new Map(checks.flatMap((c) => kindCheckOf(c)?.spec.tools ?? []).map((x) => [x.command, x.pkg]));
+      for (const [cmd, pkg] of tools) await have(cmd, t, pkg);
       // What needs no restore is checked now: a dry run says if it would fail.
       const early = checks.filter((c) => c.kind === 'canaries' || c.kind === 'entries').map((c) => check(c, s).catch((e: Error) => Promise.reject(e)));
       await Promise.all(early).catch((e: Error) => {
@@ -82,55 +67,25 @@ export function checksStep(checks: DrillCheck[]): Step | undefined {
   };
 }
 
-async function psql(sql: string, database: string, s: DrillState): Promise<string> {
-  const t = s.tools;
-  return (
-    await runTool('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql], {
-      env: readOnly(t.env),
-      timeoutMs: t.timeoutMs,
-      label: `psql in ${database}`,
-      onStart: (pid) => s.journal?.process(pid, `psql in ${database}`),
-    })
-  ).trim();
-}
-
 async function check(c: DrillCheck, s: DrillState): Promise<string> {
   const doc = s.doc!;
+  const k = kindCheckOf(c);
+  if (k) {
+    const kc = c as KindCheck;
+    const at = (k.kind.drill.scratch === 'database' ? kc.database : kc.dir)!;
+    const b = s.restoredInto.get(at);
+    if (!b) throw new Error(`${at} was not restored: the check did not run`);
+    const t = s.tools;
+    return k.spec.run(kc, {
+      at,
+      manifest: b.manifest,
+      env: t.env,
+      timeoutMs: t.timeoutMs,
+      onStart: (pid, label) => s.journal?.process(pid, label),
+      readBackup: (into, label) => readBackupInto(b.repo, b.manifest, b.key, into, label),
+    });
+  }
   switch (c.kind) {
-    case 'sql': {
-      if (!s.databases.has(c.database)) throw new Error(`${c.database} was not restored: the check did not run`);
-      const got = await psql(c.sql, c.database, s);
-      if (got !== c.expect)
-        throw new Error(`${JSON.stringify(c.sql)} in ${c.database} gave ${JSON.stringify(got.slice(0, 80))}, expected ${JSON.stringify(c.expect)}`);
-      return `${c.database}: ${JSON.stringify(c.sql)} = ${c.expect}`;
-    }
-    case 'tables': {
-      const b = s.databases.get(c.database);
-      if (!b) throw new Error(`${c.database} was not restored: the check did not run`);
-      const listed = await tablesInBackup(b.repo, b.manifest, b.key, s.tools.env, s.tools.timeoutMs);
-      const have = Number(
-        await psql(
-          "select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'",
-          c.database,
-          s,
-        ),
-      );
-      if (have < listed) throw new Error(`${c.database} holds ${have} tables, but its backup ${b.manifest.file} lists ${listed}`);
-      return `${c.database}: ${have} tables, as its backup lists`;
-    }
-    case 'redis-keys': {
-      if (!s.folders.has(c.dir)) throw new Error(`${c.dir} was not restored: the check did not run`);
-      const out = await runTool('redis-check-rdb', [join(c.dir, 'dump.rdb')], { env: s.tools.env, timeoutMs: s.tools.timeoutMs });
-      const n = Number(/(\d+) keys read/.exec(out)?.[1] ?? Number.NaN);
-      if (n !== c.expect) throw new Error(`${join(c.dir, 'dump.rdb')} holds ${Number.isNaN(n) ? 'an unreadable number of' : n} keys, expected ${c.expect}`);
-      return `redis: ${n} keys`;
-    }
-    case 'files': {
-      if (!s.folders.has(c.dir)) throw new Error(`${c.dir} was not restored: the check did not run`);
-      const missing = c.files.filter((f) => !existsSync(join(c.dir, f)));
-      if (missing.length) throw new Error(`missing from ${c.dir}: ${missing.join(', ')}`);
-      return `${c.files.length} files present in ${c.dir}`;
-    }
     case 'secrets': {
       const k = s.input.plan.kubernetes;
       if (!k || s.input.k8sPlanText === undefined) throw new Error('no kubernetes: section');
@@ -147,11 +102,12 @@ async function check(c: DrillCheck, s: DrillState): Promise<string> {
       if (bad.length) throw new Error(bad.map((b) => b.message).join('; '));
       return `${cs.length} canaries decrypt`;
     }
-    case 'entries': {
-      const missing = c.entries.filter((n) => !findEntry(doc, n));
+    default: {
+      const entries = (c as { entries: string[] }).entries;
+      const missing = entries.filter((n) => !findEntry(doc, n));
       if (missing.length) throw new Error(`the vault has no entry ${missing.join(', ')}`);
-      for (const n of c.entries) getVersion(doc, n);
-      return `${c.entries.length} entries present`;
+      for (const n of entries) getVersion(doc, n);
+      return `${entries.length} entries present`;
     }
   }
 }

@@ -2,9 +2,10 @@ import { recordEvidence } from '../vault/evidence.js';
 import type { VaultKey } from '../vault/keyfile.js';
 import { changed, updateVault } from '../vault/store.js';
 import { formatSeconds } from '../vault/duration.js';
-import { verifyState } from '../verify/state.js';
+import { editVerifyState } from '../verify/state.js';
 import { checksStep } from './checks.js';
-import { type ClusterRef, JournalFile, readJournals } from './journal.js';
+import { JournalFile, readJournals } from './journal.js';
+import type { ClusterRef } from './targets.js';
 import { describe, teardownJournal, type Tools } from './scratch.js';
 import { restoreStep } from './step-backups.js';
 import { combineStep, openStep, verifyStep } from './step-keys.js';
@@ -90,12 +91,7 @@ function leftoversStep(input: DrillInput): Step | undefined {
           `the drill of ${kept[0]!.data.startedAt} kept its scratch targets (${kept[0]!.data.targets.map(describe).join(', ')})`,
           'remove them with vault-tool drill teardown once you are done with them',
         );
-      for (const j of over)
-        for (const t of j.data.targets) {
-          if (t.kind === 'database') s.leftover.databases.add(t.name);
-          if (t.kind === 'folder') s.leftover.folders.push(t.path);
-          if (t.kind === 'namespace') s.leftover.namespaces.add(t.name);
-        }
+      for (const j of over) s.leftover.push(...j.data.targets);
       const names = over.flatMap((j) => j.data.targets.map(describe));
       return {
         message: `a drill killed on ${over.map((j) => j.data.startedAt).join(', ')} left ${names.length ? names.join(', ') : 'no target'}: removed first`,
@@ -161,10 +157,9 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
     input,
     custodians: [],
     tools,
-    leftover: { databases: new Set(), folders: [], namespaces: new Set() },
+    leftover: [],
     restored: [],
-    databases: new Map(),
-    folders: new Set(),
+    restoredInto: new Map(),
     store() {
       return { ...input.store, key: s.key! };
     },
@@ -299,12 +294,13 @@ export async function teardownDrills(o: {
 /** The drill into the evidence log and as the vault's last drill (status and the metrics show it). */
 export async function recordDrill(input: DrillInput, r: DrillResult, reportSha256: string, key: VaultKey): Promise<void> {
   await updateVault(input.paths, { ...input.store, key }, (doc) => {
-    verifyState(doc).lastDrill = {
+    editVerifyState(doc).lastDrill = {
       at: r.at,
       ok: r.ok,
       // Only a drill that passed measured a recovery time.
       ...(r.ok ? { rtoSeconds: Math.round(r.recoverySeconds) } : {}),
       ...(r.rtoTargetSeconds !== undefined ? { rtoTargetSeconds: r.rtoTargetSeconds } : {}),
+      ...(r.rtoVerdict === 'missed' ? { rtoMissed: true } : {}),
       reportSha256,
     };
     return changed(

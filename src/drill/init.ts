@@ -5,8 +5,9 @@ import { VaultError } from '../errors/errors.js';
 import { stringify } from 'yaml';
 import { readVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { escrowOf } from '../escrow/escrow.js';
+import { kindOfComponent } from '../backup/kinds/index.js';
 import { listRepo } from '../backup/repo.js';
-import { parseDestination } from '../dest/dest.js';
+import { parseDestination } from '../dest/index.js';
 import { parsePlan } from '../k8s/plan.js';
 import { readFileCapped, LIMITS } from '../fs/read.js';
 import { peekVerifyState } from '../verify/state.js';
@@ -99,37 +100,40 @@ export async function drillPlanFromVault(o: {
   }
   if (o.repo) {
     const restore: Record<string, unknown>[] = [];
-    const listed = await listRepo({ dest: parseDestination(o.repo, o.cwd), io: { env: o.env } });
+    const listed = await listRepo({ dest: parseDestination(o.repo, o.cwd, { env: o.env }) });
     const components = [...new Set(listed.filter((b) => b.manifest?.verification?.ok).map((b) => b.component))].sort();
     const taken = new Set<string>();
     for (const c of components) {
-      const [kind, name] = c.split('/') as [string, string];
-      if (kind === 'postgres-base') {
-        // A point-in-time restore needs a scratch server, not a scratch folder: named here, rehearsed by hand (docs/RUNBOOK.md).
-        notes.push(`${c}: a base backup for point-in-time recovery; this plan does not restore it (docs/RUNBOOK.md, "Point-in-time recovery")`);
+      const kind = kindOfComponent(c);
+      if (!kind) {
+        notes.push(`${c}: a kind of backup this vault-tool does not know; this plan does not restore it`);
         continue;
       }
-      if (kind === 'postgres' && name !== 'globals') {
+      if (!kind.drill) {
+        // A point-in-time restore needs a scratch server, not a scratch folder: named here, rehearsed by hand (docs/RUNBOOK.md).
+        notes.push(
+          kind.restoredElsewhere === 'pitr'
+            ? `${c}: a ${kind.label} for point-in-time recovery; this plan does not restore it (docs/RUNBOOK.md, "Point-in-time recovery")`
+            : `${c}: a ${kind.label}; this plan does not restore it`,
+        );
+        continue;
+      }
+      const [folder, name] = c.split('/') as [string, string];
+      const newest = listed
+        .filter((b) => b.component === c && b.manifest?.verification?.ok)
+        .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt))[0]?.manifest;
+      // Into what its kind restores into: a scratch database, or a scratch folder; and the checks that need no knowledge of the data.
+      if (kind.drill.scratch === 'database') {
         const database = scratchDatabase(name, taken);
         restore.push({ component: c, database });
-        // As many tables as the backup's table of contents lists (none for an empty database, such as postgres itself).
-        checks.push({ tables: 'backup', database });
+        checks.push(...(kind.drill.initChecks?.(database, newest) ?? []));
       } else {
-        const dir = rel(join(o.scratch, `${kind}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`));
+        const dir = rel(join(o.scratch, `${folder}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`));
         restore.push({ component: c, dir });
-        if (kind === 'files') {
-          const newest = listed
-            .filter((b) => b.component === c && b.manifest?.verification?.ok)
-            .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt))[0];
-          // The paths as tar was given them (the manifest's tool arguments keep each one whole, spaces and all).
-          const args = newest?.manifest?.tool.args ?? [];
-          const given = args[0] === '-c' && args[1] === '-C' ? args.slice(3) : (newest?.manifest?.source.paths?.split(' ') ?? []);
-          const paths = given.filter((p) => p && !p.split('/').includes('..') && !p.startsWith('/'));
-          if (paths.length) checks.push({ files: paths, dir });
-        }
+        checks.push(...(kind.drill.initChecks?.(dir, newest) ?? []));
       }
     }
-    if (restore.length) plan.backups = { repo: /^[A-Za-z0-9_-]+:/.test(o.repo) ? o.repo : rel(parseDestination(o.repo, o.cwd).spec), restore };
+    if (restore.length) plan.backups = { repo: /^[A-Za-z0-9_-]+:/.test(o.repo) ? o.repo : rel(parseDestination(o.repo, o.cwd, { env: o.env }).spec), restore };
     else warnings.push(`no verified backup in ${o.repo} yet: the plan restores no data`);
   }
   if (peekVerifyState(doc).canaries.length) checks.push({ canaries: 'all' });

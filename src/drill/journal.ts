@@ -6,6 +6,11 @@ import { pidAlive, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/
 import { makeDirs } from '../fs/dirs.js';
 import { randomHex } from '../fs/random.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
+import type { ScratchEntry, ScratchJournal } from '../backup/scratch.js';
+import { isTarget, type Target } from './targets.js';
+
+export type { ClusterRef, Target } from './targets.js';
+import { fileStamp } from '../vault/time.js';
 
 /**
  * The drill's journal: one file per drill in the state folder
@@ -17,19 +22,6 @@ import { LIMITS, readFileCapped } from '../fs/read.js';
  * next drill, or `drill teardown`, reads it and removes exactly what it
  * names, and nothing else. Holds names only, never data or secrets.
  */
-export type Target =
-  | { kind: 'database'; name: string; server: string; state: 'creating' | 'created' }
-  | { kind: 'folder'; path: string; state: 'creating' | 'created' }
-  | { kind: 'namespace'; name: string; cluster: ClusterRef; state: 'creating' | 'created'; uid?: string }
-  | { kind: 'secret'; namespace: string; name: string; cluster: ClusterRef; uid: string; state: 'created' };
-
-/** Which cluster: enough to reach it again (the kubeconfig file and context), and its server to say which one it was. */
-export interface ClusterRef {
-  kubeconfig?: string;
-  context: string;
-  server: string;
-}
-
 export interface Journal {
   version: 1;
   id: string;
@@ -69,7 +61,7 @@ export function stillRunning(pid: number, start: string | undefined): boolean {
 const open = new Set<string>();
 
 /** An open journal, written through on every change. */
-export class JournalFile {
+export class JournalFile implements ScratchJournal {
   readonly path: string;
   readonly data: Journal;
   constructor(path: string, data: Journal) {
@@ -80,10 +72,7 @@ export class JournalFile {
   static create(stateFile: string, plan: string, now: Date): JournalFile {
     const dir = journalDir(stateFile);
     makeDirs(dir);
-    const id = `${now
-      .toISOString()
-      .replace(/[-:]/g, '')
-      .replace(/\.\d+Z$/, 'Z')}-${process.pid}-${randomHex(3)}`;
+    const id = `${fileStamp(now)}-${process.pid}-${randomHex(3)}`;
     const start = processStart(process.pid);
     const j = new JournalFile(join(dir, `${id}.json`), {
       version: 1,
@@ -101,18 +90,22 @@ export class JournalFile {
     return j;
   }
 
+  get id(): string {
+    return this.data.id;
+  }
+
   save(): void {
-    writeFileAtomic(this.path, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
+    writeFileAtomic(this.path, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600, ownFile: 'the drill journal' });
   }
 
   /** Records a target before it is created; returns the entry, to mark it created. */
-  add<T extends Target>(t: T): T {
-    this.data.targets.push(t);
+  add<T extends ScratchEntry>(t: T): T {
+    this.data.targets.push(t as unknown as Target);
     this.save();
     return t;
   }
 
-  created(t: Target, extra: Partial<Target> = {}): void {
+  created(t: ScratchEntry, extra: Record<string, unknown> = {}): void {
     Object.assign(t, extra, { state: 'created' });
     this.save();
   }
@@ -146,26 +139,6 @@ export class JournalFile {
     open.delete(this.path);
   }
 }
-
-const isTarget = (t: unknown): t is Target => {
-  if (!t || typeof t !== 'object') return false;
-  const x = t as Record<string, unknown>;
-  if (x.state !== 'creating' && x.state !== 'created') return false;
-  const str = (k: string) => typeof x[k] === 'string' && (x[k] as string).length > 0;
-  const cluster = (c: unknown) => !!c && typeof c === 'object' && typeof (c as ClusterRef).context === 'string';
-  switch (x.kind) {
-    case 'database':
-      return str('name') && typeof x.server === 'string';
-    case 'folder':
-      return str('path') && (x.path as string).startsWith('/');
-    case 'namespace':
-      return str('name') && cluster(x.cluster);
-    case 'secret':
-      return str('namespace') && str('name') && str('uid') && cluster(x.cluster);
-    default:
-      return false;
-  }
-};
 
 /** The journals in the state folder: those of drills that are over (killed, or kept), and those still running. */
 export function readJournals(stateFile: string): { over: JournalFile[]; running: Journal[] } {

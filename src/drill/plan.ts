@@ -1,12 +1,13 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parseYaml } from '../vault/yaml.js';
-import { checkComponent } from '../backup/repo.js';
+import { checkComponent } from '../backup/component.js';
+import type { DrillCheckSpec, KindCheck } from '../backup/kind.js';
+import { DRILLED, type DrilledKind, kindOfComponent } from '../backup/kinds/index.js';
 import { type Duration, durationSeconds } from '../vault/duration.js';
 import {
   boolean,
   duration,
   fail,
-  integer,
   isRecord,
   list,
   map,
@@ -55,20 +56,20 @@ export interface BackupRestore {
   component: string;
   /** A backup file of the component; default: its newest verified backup. */
   file?: string;
-  /** postgres: the scratch database (created by the drill, dropped at teardown). */
+  /** A kind restored into a database (postgres): the scratch database (created by the drill, dropped at teardown). */
   database?: string;
   /** Every other kind: the scratch folder (created by the drill, removed at teardown). */
   dir?: string;
 }
 
-export type DrillCheck =
-  | { kind: 'sql'; sql: string; database: string; expect: string }
-  | { kind: 'tables'; database: string }
-  | { kind: 'redis-keys'; dir: string; expect: number }
-  | { kind: 'files'; dir: string; files: string[] }
-  | { kind: 'secrets' }
-  | { kind: 'canaries' }
-  | { kind: 'entries'; entries: string[] };
+/** A check of the plan: of a backup's scratch target (each kind says which it offers: `backup/kinds/`), or the drill's own. */
+export type DrillCheck = KindCheck | { kind: 'secrets' } | { kind: 'canaries' } | { kind: 'entries'; entries: string[] };
+
+/** The checks the kinds offer on their scratch targets, each with the kind that offers it. */
+export const KIND_CHECKS: { kind: DrilledKind; spec: DrillCheckSpec }[] = DRILLED.flatMap((kind) => kind.drill.checks.map((spec) => ({ kind, spec })));
+
+/** The kind check a parsed check is, if it is one. */
+export const kindCheckOf = (c: DrillCheck) => KIND_CHECKS.find((x) => x.spec.kind === c.kind);
 
 export interface DrillPlan {
   rtoSeconds?: number;
@@ -89,26 +90,13 @@ const SCRATCH_DB = refine(DB, (d) =>
   ['postgres', 'template0', 'template1'].includes(d) ? `${d} is the cluster's own database: name a new scratch database` : null,
 );
 const NS = string({ pattern: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, want: 'a namespace name' });
-const RELATIVE = string({ want: 'a path inside dir' });
 
 const ms = (d: Duration) => durationSeconds(d) * 1000;
 
 function checkShape(base: string): Shape<DrillCheck> {
   const path = pathShape(base);
   const byKey: Record<string, Shape<DrillCheck>> = {
-    sql: map(object({ sql: string(), database: DB, expect: map(oneOfScalar, (x) => String(x)) }), (c) => ({ kind: 'sql', ...c })),
-    tables: map(object({ tables: oneOf(['backup'] as const), database: DB }), (c) => ({ kind: 'tables', database: c.database })),
-    redisKeys: map(object({ redisKeys: integer(0), dir: path }), (c) => ({ kind: 'redis-keys', dir: c.dir, expect: c.redisKeys })),
-    files: map(
-      object({
-        files: list(
-          refine(RELATIVE, (f) => (f.split('/').includes('..') || f.startsWith('/') ? 'expected a path inside dir' : null)),
-          { min: 1 },
-        ),
-        dir: path,
-      }),
-      (c) => ({ kind: 'files', dir: c.dir, files: c.files }),
-    ),
+    ...Object.fromEntries(KIND_CHECKS.map(({ kind, spec }) => [spec.key, spec.shape(kind.drill.scratch === 'database' ? DB : path)])),
     secrets: map(object({ secrets: oneOf(['in-sync'] as const) }), () => ({ kind: 'secrets' })),
     canaries: map(object({ canaries: oneOf(['all'] as const) }), () => ({ kind: 'canaries' })),
     entries: map(object({ entries: list(string(), { min: 1 }) }), (c) => ({ kind: 'entries', entries: c.entries })),
@@ -122,8 +110,6 @@ function checkShape(base: string): Shape<DrillCheck> {
   };
 }
 
-const oneOfScalar: Shape<string | number> = (v, at) => (typeof v === 'string' || typeof v === 'number' ? v : fail(at, 'expected a value'));
-
 function pathShape(base: string): Shape<string> {
   return map(string({ want: 'a path' }), (p) => (isAbsolute(p) ? p : resolve(base, p)));
 }
@@ -133,13 +119,18 @@ function planShape(base: string): Shape<DrillPlan> {
   const restore = map(
     object({ component: map(string(), componentName), file: optional(string()), database: optional(SCRATCH_DB), dir: optional(path) }),
     (r, at): BackupRestore => {
-      const kind = r.component.split('/')[0];
-      const db = kind === 'postgres' && r.component !== 'postgres/globals';
-      if (db && !r.database) return fail(at.field('database'), 'a postgres backup needs the scratch database to create');
-      if (db && r.dir) return fail(at.field('dir'), 'a postgres database is restored into a database, not a folder');
+      const found = kindOfComponent(r.component)!;
+      if (!found.drill)
+        return fail(
+          at.field('component'),
+          `a ${found.label} is not restored by a drill plan on its own${found.restoredElsewhere === 'pitr' ? ' (a point-in-time restore is rehearsed by hand: docs/RUNBOOK.md)' : ''}`,
+        );
+      const kind = found as DrilledKind;
+      const db = kind.drill.scratch === 'database';
+      if (db && !r.database) return fail(at.field('database'), `a ${kind.label} backup needs the scratch database to create`);
+      if (db && r.dir) return fail(at.field('dir'), `a ${kind.label} database is restored into a database, not a folder`);
       if (!db && !r.dir) return fail(at.field('dir'), 'missing: the scratch folder to restore into');
-      if (!db && r.database)
-        return fail(at.field('database'), `a ${kind === 'postgres' ? 'globals' : kind} backup is restored into a folder, never into a server`);
+      if (!db && r.database) return fail(at.field('database'), `a ${kind.label} backup is restored into a folder, never into a server`);
       return { component: r.component, ...(r.file ? { file: r.file } : {}), ...(db ? { database: r.database! } : { dir: r.dir! }) };
     },
   );
@@ -214,16 +205,17 @@ function checkTargets(restores: BackupRestore[], at: Path): void {
 }
 
 function checkAgainstTargets(c: DrillCheck, restores: BackupRestore[], kubernetes: boolean, at: Path): void {
-  if (c.kind === 'sql' || c.kind === 'tables') {
-    if (!restores.some((r) => r.database === c.database))
-      fail(at.field('database'), `${c.database} is not a scratch database of this plan: checks run only against what the drill restores`);
-  }
-  if (c.kind === 'redis-keys' || c.kind === 'files') {
-    const r = restores.find((x) => x.dir === c.dir);
-    if (!r) fail(at.field('dir'), `${c.dir} is not a scratch folder of this plan: checks run only against what the drill restores`);
-    const kind = r!.component.split('/')[0];
-    if (c.kind === 'redis-keys' && kind !== 'redis') fail(at.field('dir'), `${c.dir} receives ${r!.component}, not a redis backup`);
-    if (c.kind === 'files' && kind !== 'files') fail(at.field('dir'), `${c.dir} receives ${r!.component}, not a files backup`);
+  const k = kindCheckOf(c);
+  if (k) {
+    const field = k.kind.drill.scratch === 'database' ? 'database' : 'dir';
+    const target = (c as KindCheck)[field];
+    const r = restores.find((x) => x[field] === target);
+    if (!r)
+      fail(
+        at.field(field),
+        `${target} is not a scratch ${field === 'database' ? 'database' : 'folder'} of this plan: checks run only against what the drill restores`,
+      );
+    if (kindOfComponent(r!.component) !== k.kind) fail(at.field(field), `${target} receives ${r!.component}, not a ${k.kind.label} backup`);
   }
   if (c.kind === 'secrets' && !kubernetes) fail(at, 'a secrets check needs kubernetes: in the plan');
 }

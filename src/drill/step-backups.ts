@@ -1,12 +1,14 @@
 import { join } from 'node:path';
+import type { Restorer } from '../backup/kind.js';
+import { drilledKind } from '../backup/kinds/index.js';
 import { backupKeys } from '../backup/keys.js';
 import { listRepo, type Listed, type Repo } from '../backup/repo.js';
-import { restoreBackup, type RestoreTarget } from '../backup/restore.js';
+import { intoFile, restoreBackup } from '../backup/restore.js';
 import { verifyBackup } from '../backup/run.js';
-import { runTool } from '../backup/tool.js';
-import { parseDestination } from '../dest/dest.js';
+import { BACKUP_SCRATCH, type Tools } from '../backup/scratch.js';
+import { parseDestination } from '../dest/index.js';
+import { runTool } from '../tool/run.js';
 import type { BackupRestore } from './plan.js';
-import { createDatabase, createFolder, databaseExists, folderProblem, mayCreateDatabases, serverOf, type Tools } from './scratch.js';
 import { type DrillState, fail, type Step } from './steps.js';
 
 /** The newest backup of a component whose last verification passed (or the one named). */
@@ -29,7 +31,7 @@ function chooseBackup(all: Listed[], r: BackupRestore): Listed {
 }
 
 /** The tool is installed and runs (a quick --version, time-bounded). */
-async function have(cmd: string, t: Tools, pkg: string): Promise<void> {
+export async function have(cmd: string, t: Tools, pkg: string): Promise<void> {
   try {
     await runTool(cmd, ['--version'], { env: t.env, timeoutMs: t.timeoutMs });
   } catch (e) {
@@ -37,9 +39,12 @@ async function have(cmd: string, t: Tools, pkg: string): Promise<void> {
   }
 }
 
-const within = (dir: string, folders: string[]) => folders.some((f) => dir === f || dir.startsWith(`${f}/`));
-
-/** One backup into its scratch target: a database the drill creates, or a folder it creates. */
+/**
+ * One backup into its scratch target: what its kind restores into (a
+ * database the drill creates, or a folder it creates), the kind's restore
+ * into it (into a file in the folder when the kind restores elsewhere or
+ * only into a file).
+ */
 export function restoreStep(r: BackupRestore): Step {
   return {
     name: `restore ${r.component}`,
@@ -48,7 +53,7 @@ export function restoreStep(r: BackupRestore): Step {
       const doc = s.doc;
       const backups = input.plan.backups;
       if (!doc || !backups) throw fail('the vault is not open');
-      const repo: Repo = { dest: parseDestination(backups.repo, '/'), io: { env: input.env } };
+      const repo: Repo = { dest: parseDestination(backups.repo, '/', { env: input.env }) };
       s.listed ??= await listRepo(repo);
       const b = chooseBackup(s.listed, r);
       const check = await verifyBackup(repo, b, doc, { readData: false, env: input.env, now: input.now() });
@@ -61,64 +66,43 @@ export function restoreStep(r: BackupRestore): Step {
         );
       const m = b.manifest!;
       const key = backupKeys(doc).find((k) => k.keyId === m.keyId)!;
+      const kind = drilledKind(m.kind);
+      const scratch = BACKUP_SCRATCH[kind.drill.scratch];
+      const at = (kind.drill.scratch === 'database' ? r.database : r.dir)!;
       const t = s.tools;
       const timeouts = input.plan.timeouts;
       const age = Math.round((input.now().getTime() - Date.parse(m.finishedAt)) / 1000);
       const made = `${m.file} (made ${m.finishedAt}), key ${m.keyId} held`;
-      const opts = (label: string) => ({
-        timeoutMs: timeouts.restoreMs,
-        callTimeoutMs: timeouts.toolMs,
-        onStart: (pid: number) => s.journal!.process(pid, label),
-      });
-      const done = (into: string) => {
-        s.restored.push({ component: m.component, file: m.file, madeAt: m.finishedAt, ageSeconds: age, into });
-        return `${m.file} (made ${m.finishedAt}, ${Math.round(age / 60)} min old) into ${into}, after a full check`;
-      };
-
-      if (r.database) {
-        const db = r.database;
-        await have('psql', t, 'postgresql-client');
-        await have('createdb', t, 'postgresql-client');
-        await have('pg_restore', t, 'postgresql-client');
-        let exists: boolean;
-        try {
-          exists = await databaseExists(db, t);
-        } catch (e) {
-          throw fail(`cannot reach the PostgreSQL server ${serverOf(input.env)}: ${(e as Error).message}`, 'check PGHOST, PGPORT, PGUSER and the password');
-        }
-        if (exists && !s.leftover.databases.has(db))
-          throw fail(
-            `database ${db} exists on ${serverOf(input.env)}: a drill restores only into a database it creates`,
-            'name another scratch database in the plan (backups.restore[].database)',
-          );
-        if (!(await mayCreateDatabases(t)))
-          throw fail(`the role libpq logs in as may not create databases on ${serverOf(input.env)}`, 'log in as a role with CREATEDB (PGUSER)');
-        return {
-          message: `${made}; database ${db} can be created on ${serverOf(input.env)}`,
-          run: async () => {
-            await createDatabase(s.journal!, db, { ...t, onStart: (pid, label) => s.journal!.process(pid, label) });
-            const target: RestoreTarget = { kind: 'postgres', dbname: db, create: false, noOwner: true, force: true };
-            const into = await restoreBackup(repo, m, key, target, input.env, opts(`pg_restore into ${db}`));
-            s.databases.set(db, { repo, manifest: m, key });
-            return done(into);
-          },
-        };
-      }
-      const dir = r.dir!;
-      if (m.kind === 'files') await have('tar', t, 'tar');
-      const problem = within(dir, s.leftover.folders) ? null : folderProblem(dir);
-      if (problem) throw fail(problem, 'name a folder that does not exist yet (backups.restore[].dir): the drill creates it and removes it afterwards');
+      for (const tool of [...scratch.tools, ...kind.drill.tools]) await have(tool.command, t, tool.pkg);
+      const problem = await scratch.problem(
+        at,
+        t,
+        s.leftover.some((x) => x.kind === scratch.kind && scratch.covers(x, at)),
+      );
+      if (problem) throw fail(problem.message, problem.todo);
+      // Into the scratch target: a database as the kind restores one (created by the drill, so replaced freely, without owners);
+      // a folder as the kind restores one, or the dump as a file in it.
+      const target = (): Restorer =>
+        kind.drill.scratch === 'database'
+          ? kind.restore!.target({ database: at, create: false, noOwner: true, force: true })
+          : kind.restore?.needs === 'dir'
+            ? kind.restore.target({ dir: at, force: false })
+            : intoFile(join(at, m.file.replace(/\.age$/, '')), false);
       return {
-        message: `${made}; folder ${dir} can be created`,
+        message: `${made}; ${scratch.planned(at, t)}`,
         run: async () => {
-          createFolder(s.journal!, dir);
-          const target: RestoreTarget =
-            m.kind === 'redis' || m.kind === 'files'
-              ? { kind: m.kind, dir, force: false }
-              : { kind: 'file', out: join(dir, m.file.replace(/\.age$/, '')), force: false };
-          const into = await restoreBackup(repo, m, key, target, input.env, opts(`restore into ${dir}`));
-          s.folders.add(dir);
-          return done(into);
+          await scratch.create(s.journal!, at, { ...t, onStart: (pid, l) => s.journal!.process(pid, l) });
+          const restorer = target();
+          // The journal names the restore's processes: a database's by its restore, a folder by where it goes.
+          const label = kind.drill.scratch === 'database' ? restorer.label : `restore into ${at}`;
+          const into = await restoreBackup(repo, m, key, restorer, input.env, {
+            timeoutMs: timeouts.restoreMs,
+            callTimeoutMs: timeouts.toolMs,
+            onStart: (pid: number) => s.journal!.process(pid, label),
+          });
+          s.restoredInto.set(at, { repo, manifest: m, key });
+          s.restored.push({ component: m.component, file: m.file, madeAt: m.finishedAt, ageSeconds: age, into });
+          return `${m.file} (made ${m.finishedAt}, ${Math.round(age / 60)} min old) into ${into}, after a full check`;
         },
       };
     },

@@ -33,7 +33,7 @@ export const combineStep: Step = {
         'use the current share set (escrow status names it)',
       );
     s.key = key;
-    const badNote = r.reasons.length ? `; set aside: ${r.reasons.join('; ')}` : '';
+    const badNote = r.setAside.length ? `; set aside: ${r.setAside.map((a) => a.reason).join('; ')}` : '';
     const message = `the shares of ${s.custodians.join(', ')} recover the vault key (key id ${key.keyId}), kept in memory${badNote}`;
     const out = input.writeKey;
     if (!out) return { message };

@@ -2,7 +2,7 @@ import { VaultError } from '../errors/errors.js';
 import { desiredSecrets, parsePlan } from '../k8s/plan.js';
 import { isProtected, parsePolicy } from '../k8s/policy.js';
 import { loadPlan, openCluster, resolveTarget, restoreFromPlan, type ClusterTarget } from '../k8s/run.js';
-import type { ClusterRef } from './journal.js';
+import type { ClusterRef } from './targets.js';
 import { createNamespace } from './scratch.js';
 import { type DrillInput, type DrillState, fail, type Step } from './steps.js';
 
@@ -67,13 +67,13 @@ export function secretsStep(input: DrillInput): Step | undefined {
       const port = await openCluster(target, cfg);
       const namespaces = [...new Set(Object.values(nsMap))];
       for (const ns of namespaces) {
-        if ((await port.getNamespace(ns)) && !s.leftover.namespaces.has(ns))
+        if ((await port.getNamespace(ns)) && !s.leftover.some((t) => t.kind === 'namespace' && t.name === ns))
           throw fail(
             `namespace ${ns} exists in context ${cfg.context}: a drill restores only into namespaces it creates`,
             'name a namespace that does not exist under kubernetes.namespaceMap, or delete it if it is a scratch namespace nobody uses',
           );
         // The server says whether the drill may create it (a dry run: nothing is made).
-        if (!s.leftover.namespaces.has(ns)) await port.createNamespace(ns, true);
+        if (!s.leftover.some((t) => t.kind === 'namespace' && t.name === ns)) await port.createNamespace(ns, true);
       }
       const cluster: ClusterRef = { ...(target.kubeconfig ? { kubeconfig: target.kubeconfig } : {}), context: cfg.context, server: cfg.server };
       return {

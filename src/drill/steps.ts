@@ -1,13 +1,14 @@
 import type { VaultKey } from '../vault/keyfile.js';
 import type { VaultDocument } from '../vault/document.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
-import type { Share } from '../escrow/envelope.js';
+import type { ShareInput } from '../escrow/combine.js';
 import type { BackupKey } from '../backup/keys.js';
 import type { BackupManifest } from '../backup/manifest.js';
 import type { Listed, Repo } from '../backup/repo.js';
 import type { DrillPlan } from './plan.js';
 import type { JournalFile } from './journal.js';
 import type { Tools } from './scratch.js';
+import type { Target } from './targets.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -28,7 +29,8 @@ export interface DrillInput {
   store: StoreOptions;
   plan: DrillPlan;
   planInfo: { path: string; sha256: string };
-  shares: Share[];
+  /** The shares brought; one that could not be read is set aside, and named, when the others are enough. */
+  shares: ShareInput[];
   /** The restore plan's text, when the drill plan has a kubernetes section. */
   k8sPlanText?: string;
   /** The restore policy in force (it applies to the drill's context like any other). */
@@ -82,13 +84,11 @@ export interface DrillState {
   journal?: JournalFile;
   tools: Tools;
   /** Scratch targets an earlier, dead drill left, which the leftovers step removes before anything is restored. */
-  leftover: { databases: Set<string>; folders: string[]; namespaces: Set<string> };
+  leftover: Target[];
   listed?: Listed[];
   restored: RestoredBackup[];
-  /** Per scratch database restored: the backup in it (the tables check reads its table of contents). */
-  databases: Map<string, { repo: Repo; manifest: BackupManifest; key: BackupKey }>;
-  /** Scratch folders restored. */
-  folders: Set<string>;
+  /** Per scratch target restored into (a database's name, a folder's path): the backup in it, which its checks may read again. */
+  restoredInto: Map<string, { repo: Repo; manifest: BackupManifest; key: BackupKey }>;
   /** Scratch namespaces the Secrets were restored into (by the restore plan's namespace). */
   namespaces?: Record<string, string>;
   store(): StoreOptions;

@@ -3,9 +3,11 @@ import type { CombineResult } from './combine.js';
 /**
  * The `escrow.combine` evidence record (docs/FORMAT.md, "Evidence log"):
  * who rebuilt the vault key, where, from which custodians' shares, and what
- * was set aside. Never a share value, nor the text of a reason (a typo's
- * reason quotes the group typed). No Node API here: the recovery kit writes
- * the same record for the CLI to carry into the log.
+ * was set aside. Never a share value, nor the text of a reason (only its
+ * kind: a reason names files and groups, which are for the operator's
+ * screen). No Node API here: the recovery kit writes the same record for the
+ * CLI to carry into the log; vault/pending-evidence.ts checks a record
+ * carried in against this same shape, field by field.
  */
 export const COMBINE_EVENT = 'escrow.combine';
 

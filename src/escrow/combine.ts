@@ -120,7 +120,7 @@ export function shareProblems(shares: Share[], shareBytes = SHARE_BYTES): { malf
   return { malformed, clashes };
 }
 
-/** Why an input was set aside (records name this, never the reason's text, which may quote a typed group). */
+/** Why an input was set aside (records name this, never the reason's text). */
 export type AsideKind = 'unreadable' | 'twice' | 'other-set' | 'malformed' | 'misfit';
 
 /** A share, or an unreadable input, set aside: `reason` says why and names it. */
@@ -163,7 +163,7 @@ function refuse(kind: 'bad-share' | 'too-few-shares', parts: string[], problems:
  * and named. Two sets with K shares each are refused, never guessed between.
  */
 export async function combineShares(inputs: ShareInput[], keyIdOf: KeyIdOf, shareBytes = SHARE_BYTES): Promise<CombineResult> {
-  if (!inputs.length) throw new VaultError('too-few-shares', 'no shares given');
+  if (!inputs.length) throw new VaultError('too-few-shares', 'no shares given', { code: 'no-shares' });
   const unreadable = inputs.filter(isUnreadable);
   // Everything set aside, with where it was in the input (the order it is named in).
   const aside: (SetAside & { at: number })[] = [];

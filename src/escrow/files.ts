@@ -1,4 +1,5 @@
 import { VaultError } from '../errors/errors.js';
+import { shareTextLines, startsShare } from '../fs/share-text.js';
 import { decodeEnvelope, encodeEnvelope, type Share } from './envelope.js';
 import { decodeText, encodeText, splitGroups } from './text.js';
 
@@ -31,7 +32,7 @@ export function shareFileName(s: Share): string {
 /** A share file: comment lines a custodian can read, then the text form. */
 export function formatShareFile(s: Share, manifestKey: string): string {
   return [
-    '# vault-tool escrow share: keep it secret and apart from the other shares',
+    `${HEADER}: keep it secret and apart from the other shares`,
     `# custodian: ${s.label} (share ${s.index} of ${s.count}; any ${s.threshold} recover the vault key)`,
     `# set: ${s.setId}, epoch ${s.epoch}, vault key id ${s.keyId}`,
     `# manifest key: ${manifestKey}`,
@@ -43,10 +44,7 @@ export function formatShareFile(s: Share, manifestKey: string): string {
 
 /** Reads a share from a share file or from the bare text form; comments and blank lines are ignored. */
 export function parseShareFile(text: string, name = 'share'): Share {
-  const lines = text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'));
+  const lines = shareTextLines(text);
   if (!lines.length) throw new VaultError('bad-share', `${name}: no share text found`);
   try {
     return shareFromText(lines.join('-'));
@@ -54,6 +52,29 @@ export function parseShareFile(text: string, name = 'share'): Share {
     if (e instanceof VaultError) throw new VaultError(e.kind, `${name}: ${e.message}`, e.hint);
     throw e;
   }
+}
+
+const HEADER = '# vault-tool escrow share';
+const hasShareText = (block: string[]) => block.some((l) => !l.startsWith('#'));
+
+/**
+ * Shares given one after another (piped or pasted): a blank line ends one,
+ * and so does the first comment line of a share file or a line that starts
+ * a share (VT1-) once the current one has share text, so that share files
+ * concatenated with `cat` read as the shares they are. Comment lines before
+ * a share belong to it.
+ */
+export function splitShareBlocks(text: string): string[] {
+  const blocks: string[][] = [[]];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    const cur = blocks.at(-1)!;
+    if (!line) {
+      if (hasShareText(cur)) blocks.push([]);
+    } else if (hasShareText(cur) && (line.startsWith(HEADER) || startsShare(line))) blocks.push([line]);
+    else cur.push(line);
+  }
+  return blocks.filter((b) => b.length).map((b) => b.join('\n'));
 }
 
 /**

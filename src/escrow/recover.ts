@@ -11,7 +11,8 @@ import { sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { changed, keyFileBytes, readVaultFile, updateVault, type StoreOptions } from '../vault/store.js';
 import { openVault, peekVault } from '../vault/container.js';
-import { addPendingEvidence, pendingEvidencePath } from '../vault/pending-evidence.js';
+import { asideStamp } from '../vault/time.js';
+import { addPendingEvidence, checkPendingEvidence, pendingEvidencePath } from '../vault/pending-evidence.js';
 import type { Share } from './envelope.js';
 import { combineShares, type SetAside, type SetInfo, type ShareInput } from './combine.js';
 import { COMBINE_EVENT, combineRecord } from './combine-record.js';
@@ -89,6 +90,8 @@ export interface RecoverResult {
 export async function recoverKeyFile(shares: ShareInput[], outPath: string, o: RecoverOptions = {}): Promise<RecoverResult> {
   // A link is written through (the key it names is replaced, and kept aside, in its own folder).
   const out = resolveTarget(outPath);
+  // The record goes beside the key file first: where it cannot (a link there, a file of another kind), nothing is written.
+  if (o.record) checkPendingEvidence(out);
   const existing = exists(out);
   if (existing && !o.force) throw new VaultError('exists', `${outPath} already exists; refusing to overwrite it`, { code: 'combine-exists' });
   if (existing) {
@@ -154,7 +157,7 @@ export async function recoverKeyFile(shares: ShareInput[], outPath: string, o: R
   }
   const bytes = keyFileBytes(key, passphrase, logN);
   const now = o.now ?? new Date();
-  const keptAside = existing ? `${out}.replaced-${now.toISOString().replace(/[:.]/g, '-')}` : undefined;
+  const keptAside = existing ? `${out}.replaced-${asideStamp(now)}` : undefined;
   // The record is kept beside the key file before the key is written, so a key never exists without one.
   const record = o.record
     ? combineRecord(combined, {
@@ -169,7 +172,8 @@ export async function recoverKeyFile(shares: ShareInput[], outPath: string, o: R
         vault,
       })
     : undefined;
-  const takeBack = record ? addPendingEvidence(out, { event: COMBINE_EVENT, at: now.toISOString(), data: record }) : undefined;
+  // Taking it back removes this run's record only: another run's, added meanwhile, stays.
+  const pending = record ? await addPendingEvidence(out, { event: COMBINE_EVENT, at: now.toISOString(), data: record }) : undefined;
   try {
     sweepTempFiles(out);
     if (keptAside) {
@@ -183,7 +187,7 @@ export async function recoverKeyFile(shares: ShareInput[], outPath: string, o: R
       writeFileAtomic(out, bytes, { exclusive: true });
     }
   } catch (e) {
-    takeBack?.();
+    await pending?.takeBack();
     throw e;
   }
   let evidence: CombineEvidence | undefined;
@@ -192,7 +196,7 @@ export async function recoverKeyFile(shares: ShareInput[], outPath: string, o: R
     if (vault === 'opens') {
       try {
         // Any write of the vault with this key file carries the waiting record into its log (vault/store.ts).
-        await updateVault({ vaultFile: o.vaultFile!, keyFile: out }, { ...o.store, key }, () => changed(undefined));
+        await updateVault({ vaultFile: o.vaultFile!, keyFile: out }, { ...o.store, key, ownPending: [pending!.line] }, () => changed(undefined));
         evidence = { recorded: 'vault', vaultFile: o.vaultFile! };
       } catch (e) {
         evidence = { recorded: 'pending', file, why: `the vault could not be written: ${(e as Error).message}` };

@@ -1,6 +1,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concat, equalBytes } from '../age/bytes.js';
 import { VaultError } from '../errors/errors.js';
+import { SHARE_PREFIX, shareTextGroups } from '../fs/share-text.js';
 
 /**
  * The typeable text form of a share: "VT1-" then groups of 5 characters in
@@ -12,7 +13,7 @@ import { VaultError } from '../errors/errors.js';
  * ends with 4 bytes of SHA-256, a whole-share check. No Node API here: the
  * browser recovery kit checks typed shares with this code.
  */
-export const PREFIX = 'VT1';
+export const PREFIX = SHARE_PREFIX;
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const DATA_PER_GROUP = 4;
 
@@ -101,25 +102,32 @@ export function checkGroup(groupIndex: number, group: string): boolean {
   return groupCheck(groupIndex, syms.slice(0, DATA_PER_GROUP)) === syms[DATA_PER_GROUP];
 }
 
+/** The groups of a share's text in any form the lexical rules accept (fs/share-text.ts). */
 export function splitGroups(text: string): string[] {
-  const t = text.toUpperCase().replace(/[\s]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '');
-  const parts = t.split('-');
-  if (parts[0] !== PREFIX) throw new VaultError('bad-share', `not a vault-tool share: it should start with ${PREFIX}-`);
-  return parts.slice(1);
+  const groups = shareTextGroups(text);
+  if (!groups) throw new VaultError('bad-share', `not a vault-tool share: it should start with ${PREFIX}-`);
+  return groups;
 }
 
-/** Decodes grouped text; a typo is reported with the group number (1-based) and its text. */
+/**
+ * Decodes grouped text. A typo is reported with the group's number (1-based,
+ * as the sheet numbers groups: its place in the share), never with what was
+ * typed: messages and records must not carry a share's characters.
+ */
 export function decodeText(text: string): Uint8Array {
   const groups = splitGroups(text);
   if (!groups.length) throw new VaultError('bad-share', 'the share has no groups');
+  const again = groups.indexOf(PREFIX);
+  if (again >= 0)
+    throw new VaultError(
+      'bad-share',
+      `the text holds more than one share (${PREFIX}- starts again after group ${again})`,
+      'give each share its own file, or separate the shares by a blank line',
+    );
   const syms: number[] = [];
   for (let g = 0; g < groups.length; g++) {
     if (!checkGroup(g, groups[g]!)) {
-      throw new VaultError(
-        'bad-share',
-        `group ${g + 1} (${groups[g]!.slice(0, 5)}) has a typo`,
-        'compare that group with the share sheet, character by character',
-      );
+      throw new VaultError('bad-share', `group ${g + 1} has a typo`, `compare group ${g + 1} with the share sheet, character by character`);
     }
     syms.push(...[...groups[g]!.toUpperCase()].slice(0, DATA_PER_GROUP).map(symbolOf));
   }

@@ -1,4 +1,4 @@
-import { closeSync, constants, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { randomHex } from './random.js';
 import { basename, dirname, join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
@@ -23,15 +23,48 @@ export function fsyncDir(dir: string): void {
 export const tempNameFor = (path: string) => join(dirname(path), `.${basename(path)}.${process.pid}.${randomHex(4)}.tmp`);
 
 /**
+ * Refuses a symbolic link where the tool writes a file of its own that it
+ * names itself beside a path the user gave (`<key>.new`, pending evidence,
+ * a drill journal, a staging marker): a link planted there would send the
+ * write to whatever it names (a vault, a key, any file the user can write).
+ * Only paths the user names are followed (see resolveTarget).
+ */
+export function refuseLink(path: string, what: string, verb: 'write' | 'read' = 'write'): void {
+  let link = false;
+  try {
+    link = lstatSync(path).isSymbolicLink();
+  } catch {
+    return;
+  }
+  if (link)
+    throw new VaultError('exists', `refusing to ${verb} ${what} ${path}: it is a symbolic link, and vault-tool never ${verb}s its own files through one`, {
+      hint: 'vault-tool made no such link: look at where it points, then remove it',
+    });
+}
+
+export interface AtomicWriteOptions {
+  /** Refuse to replace an existing file (checked before anything is written, and again just before the rename). */
+  exclusive?: boolean;
+  mode?: number;
+  /**
+   * A file the tool names itself (see refuseLink): a link there is refused,
+   * never written through. Named for the message ("the pending evidence").
+   */
+  ownFile?: string;
+}
+
+/**
  * Writes a file so that a crash at any instant leaves either the old or the
  * new content: temp file in the same folder (mode 0600), fsync, rename,
  * fsync the folder. `exclusive` refuses to replace an existing file (checked
  * before anything is written, and again just before the rename).
  */
-export function writeFileAtomic(path: string, data: Uint8Array | string, opts: { exclusive?: boolean; mode?: number } = {}): void {
+export function writeFileAtomic(path: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): void {
+  if (opts.ownFile !== undefined) refuseLink(path, opts.ownFile);
   checkWritableTarget(path, Boolean(opts.exclusive));
-  // A link is written through: the file it names is replaced in its own folder, the link kept.
-  path = resolveTarget(path);
+  // A link the user named is written through: the file it names is replaced in its own folder, the link kept.
+  // The tool's own files are never links (refused above); the rename replaces the name itself.
+  if (opts.ownFile === undefined) path = resolveTarget(path);
   const dir = dirname(path);
   const tmp = tempNameFor(path);
   let fd: number;

@@ -19,9 +19,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * An exclusive lock: `<path>.lock` holding pid, host and time, published
  * atomically with link(). A lock left by a dead process on this host is
  * removed; otherwise the caller waits up to `timeoutMs`, then gets a
- * "locked by pid N" error. The lock is released on process exit too.
+ * "locked by pid N" error naming `what` is locked. The lock is released on
+ * process exit too.
  */
-export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() => void> {
+export async function acquireLock(path: string, timeoutMs = 10_000, what = 'vault'): Promise<() => void> {
   const lockPath = path + '.lock';
   const deadline = Date.now() + timeoutMs;
   const me: LockInfo = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
@@ -83,7 +84,7 @@ export async function acquireLock(path: string, timeoutMs = 10_000): Promise<() 
     }
     if (Date.now() >= deadline) {
       const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : 'another process';
-      throw new VaultError('locked', `vault is locked by ${who}`, `if no vault-tool process is running there, remove ${lockPath}`);
+      throw new VaultError('locked', `${what} is locked by ${who}`, `if no vault-tool process is running there, remove ${lockPath}`);
     }
     await sleep(15 + Math.random() * 35);
   }

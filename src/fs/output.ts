@@ -13,13 +13,15 @@ import { resolveTarget } from './target.js';
  * be written. The rules, one per kind of output:
  *
  * - no output ever replaces one of the tool's own files or a key (a vault,
- *   a key file, an age file, a private key, a share, its sheet or manifest,
- *   a backup manifest, an evidence log, the state of the vaults seen, a
- *   staging marker, a lock), whatever it is named and even with force;
+ *   a key file, any age file, a private key, a share in any form the share
+ *   parser reads, its sheet or manifest, a backup manifest, an evidence log,
+ *   evidence records waiting for one, the state of the vaults seen, a drill
+ *   journal, a staging marker, a lock), whatever it is named and even with
+ *   force;
  * - outputs a scheduled job writes on every run (reports, metrics) replace a
  *   file of their own kind (or an empty one) without force, and nothing else;
- * - outputs of a recognizable kind (a kit, a plan) replace only a file of
- *   their own kind, and only with force;
+ * - outputs of a recognizable kind (a kit, a plan, an encrypted Kubernetes
+ *   export bundle) replace only a file of their own kind, and only with force;
  * - outputs whose content has no recognizable form (a secret value, an
  *   export, restored data) replace, with force, any regular file that is not
  *   guarded;
@@ -27,7 +29,7 @@ import { resolveTarget } from './target.js';
  *
  * Devices, pipes, sockets and folders are never replaced.
  */
-export type OutputKind = 'report' | 'metrics' | 'html-report' | 'kit' | 'restore-plan' | 'drill-plan' | 'secret' | 'data' | 'key';
+export type OutputKind = 'report' | 'metrics' | 'html-report' | 'kit' | 'restore-plan' | 'drill-plan' | 'k8s-bundle' | 'secret' | 'data' | 'key';
 
 interface Rule {
   /** What an existing file may be to be replaced: these kinds, or any unguarded file. */
@@ -44,6 +46,7 @@ export const OUTPUT_RULES: Record<OutputKind, Rule> = {
   kit: { replaces: ['kit'], routine: false, mode: 0o644 },
   'restore-plan': { replaces: ['restore-plan'], routine: false, mode: 0o600 },
   'drill-plan': { replaces: ['drill-plan'], routine: false, mode: 0o644 },
+  'k8s-bundle': { replaces: ['k8s-bundle'], routine: false, mode: 0o600 },
   secret: { replaces: 'unguarded', routine: false, mode: 0o600 },
   data: { replaces: 'unguarded', routine: false, mode: 0o600 },
   key: { replaces: ['key', 'protected'], routine: false, mode: 0o600 },

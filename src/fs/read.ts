@@ -39,7 +39,8 @@ export function readFileCapped(path: string, what: string, limit: number = LIMIT
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new VaultError('not-found', `${what} not found: ${path}`);
+    // "share file not found", never "the share file not found".
+    if (code === 'ENOENT') throw new VaultError('not-found', `${what.replace(/^(the|a|an) /, '')} not found: ${path}`);
     if (code === 'EACCES') throw new VaultError('io', `${what} is not readable: ${path} (permission denied)`);
     throw fsError(e, `read ${what}`, path);
   }

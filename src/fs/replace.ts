@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { looksLikeShare } from './share-text.js';
 import { readHead, resolveTarget } from './target.js';
 
 /**
@@ -20,7 +21,9 @@ export type FileKind =
   | 'share-manifest'
   | 'backup-manifest'
   | 'evidence-log'
+  | 'pending-evidence'
   | 'state'
+  | 'drill-journal'
   | 'staging-marker'
   | 'lock'
   | 'report'
@@ -35,19 +38,22 @@ export type FileKind =
 const AGE = 'age-encryption.org/v1\n';
 const ARMOR = '-----BEGIN AGE ENCRYPTED FILE-----';
 
-/** The kinds no output replaces (a recovered key file aside, which replaces only a key file). */
+/** The kinds no output replaces (a recovered key file aside, which replaces only a key file, and an export bundle, only a bundle). */
 export const GUARDED: ReadonlySet<FileKind> = new Set([
   'vault',
   'key',
   'protected',
   'age',
+  'k8s-bundle',
   'private-key',
   'share',
   'share-sheet',
   'share-manifest',
   'backup-manifest',
   'evidence-log',
+  'pending-evidence',
   'state',
+  'drill-journal',
   'staging-marker',
   'lock',
 ]);
@@ -64,7 +70,9 @@ export const KIND_NAME: Record<FileKind, string> = {
   'share-manifest': 'a share manifest',
   'backup-manifest': 'a backup manifest',
   'evidence-log': 'an evidence log',
+  'pending-evidence': 'a file of evidence records waiting to go into an evidence log',
   state: "vault-tool's record of the vaults seen (seen.json)",
+  'drill-journal': "a drill's journal of the scratch targets it made",
   'staging-marker': "a marker of a run's staged files",
   lock: 'a lock file',
   report: 'a report',
@@ -102,6 +110,7 @@ function firstJson(text: string): Record<string, unknown> | null {
 export function sniffFile(head: Buffer, name = ''): FileKind {
   const base = basename(name);
   if (/\.evidence\.jsonl$/.test(base) || /\.evidence\.jsonl\.rolled-back-/.test(base)) return 'evidence-log';
+  if (/\.evidence-pending\.jsonl$/.test(base)) return 'pending-evidence';
   if (/\.lock$/.test(base)) return 'lock';
   if (head.length === 0) return 'empty';
   const text = head.toString('latin1');
@@ -118,7 +127,8 @@ export function sniffFile(head: Buffer, name = ''): FileKind {
   }
   if (/^AGE-SECRET-KEY-1/m.test(text)) return 'key';
   if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) return 'private-key';
-  if (text.startsWith('# vault-tool escrow share') || /^VT1-[0-9A-Z]{4,}-/m.test(text)) return 'share';
+  // A share in any form the share parser reads (spaces or dashes, any case, over several lines), typos and all.
+  if (text.startsWith('# vault-tool escrow share') || looksLikeShare(text)) return 'share';
   if (/<title>vault-tool share \d+ of \d+/.test(text)) return 'share-sheet';
   if (/"format"\s*:\s*"vault-tool\/share-manifest"/.test(text)) return 'share-manifest';
   if (/"format"\s*:\s*"vault-tool\/backup-manifest"/.test(text)) return 'backup-manifest';
@@ -128,7 +138,10 @@ export function sniffFile(head: Buffer, name = ''): FileKind {
     if ('vaults' in json && 'version' in json) return 'state';
     if ('setId' in json && 'pid' in json && 'files' in json) return 'staging-marker';
     if ('pid' in json && 'host' in json && 'since' in json) return 'lock';
+    // A record waiting beside a key file for a vault (escrow combine, the recovery kit), or deferred in the state folder.
+    if (typeof json.event === 'string' && 'at' in json && 'data' in json) return 'pending-evidence';
   }
+  if (/^\{\s*"version"\s*:\s*1\s*,\s*"id"\s*:\s*"[^"]*"\s*,\s*"pid"\s*:/.test(trimmed)) return 'drill-journal';
   if (/^\{\s*"version"\s*:\s*\d+,\s*"vaults"\s*:/.test(trimmed)) return 'state';
   if (/^# (Vault verification report$|Disaster-recovery drill: )/.test(text.split('\n', 1)[0]!)) return 'report';
   if (/^# HELP vault_tool_/.test(text)) return 'metrics';

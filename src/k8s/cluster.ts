@@ -22,9 +22,15 @@ export interface SecretsPort {
   applySecret(obj: SecretObject, opts: { force: boolean; dryRun: boolean }): Promise<SecretObject>;
   deleteSecret(namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }, dryRun: boolean): Promise<void>;
   /**
-   * Whether creating `obj` would be allowed (authorization, admission,
-   * validation), asked of the server with a dry-run create: it answers
-   * AlreadyExists once everything else passed. Throws the refusal.
+   * Creates `obj` with a plain create (POST, field manager vault-tool): the
+   * request a recreate sends after its delete, the very one checkCreate
+   * tries first.
+   */
+  createSecret(obj: SecretObject): Promise<SecretObject>;
+  /**
+   * Whether createSecret(obj) would be allowed (authorization, admission,
+   * validation), asked of the server with the same request as a dry run: it
+   * answers AlreadyExists once everything else passed. Throws the refusal.
    */
   checkCreate(obj: SecretObject): Promise<void>;
   /** ConfigMaps of a namespace, as plain objects (backups keep them beside the Secrets). */
@@ -130,6 +136,15 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
   };
   const is404 = (e: unknown) => e instanceof ClusterError && e.status === 404;
   const dry = (d: boolean) => (d ? 'All' : undefined);
+  /** One create request, for real or as a dry run: a recreate checks with exactly the request it then sends. */
+  const create = async (obj: SecretObject, dryRun: boolean): Promise<SecretObject> => {
+    const ns = obj.metadata.namespace!;
+    const { resourceVersion: _rv, uid: _uid, ...metadata } = obj.metadata;
+    const r = await call(`create secret ${ns}/${obj.metadata.name}`, () =>
+      api.createNamespacedSecret({ namespace: ns, body: { ...obj, metadata }, fieldManager: FIELD_MANAGER, dryRun: dry(dryRun) }),
+    );
+    return asSecret(r, ns);
+  };
   return {
     target,
     async getSecret(namespace, name) {
@@ -178,13 +193,12 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
     async deleteSecret(namespace, name, preconditions, dryRun) {
       await call(`delete secret ${namespace}/${name}`, () => api.deleteNamespacedSecret({ name, namespace, dryRun: dry(dryRun), body: { preconditions } }));
     },
+    async createSecret(obj) {
+      return create(obj, false);
+    },
     async checkCreate(obj) {
-      const ns = obj.metadata.namespace!;
-      const { resourceVersion: _rv, uid: _uid, ...metadata } = obj.metadata;
       try {
-        await call(`create secret ${ns}/${obj.metadata.name}`, () =>
-          api.createNamespacedSecret({ namespace: ns, body: { ...obj, metadata }, fieldManager: FIELD_MANAGER, dryRun: 'All' }),
-        );
+        await create(obj, true);
       } catch (e) {
         if (e instanceof ClusterError && e.status === 409 && e.reason === 'AlreadyExists') return;
         throw e;

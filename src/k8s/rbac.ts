@@ -63,7 +63,8 @@ export function rbacFor(plan: RestorePlan, opts: RbacOptions): string {
     ...(opts.purpose === 'restore'
       ? [
           '# create cannot be narrowed by name in RBAC; server-side apply needs it only for Secrets that do not exist yet,',
-          '# and --recreate asks for it (a dry-run create) before it deletes a Secret, so a delete is never left without its create.',
+          '# and --recreate re-creates a deleted Secret with a plain create, tried first as a dry run of that same request,',
+          '# so a delete is never left without the create that follows it.',
         ]
       : []),
   ];

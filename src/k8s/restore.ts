@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors/codes.js';
 import { VaultError } from '../errors/errors.js';
 import { ClusterError, type SecretsPort } from './cluster.js';
 import type { DesiredSecret } from './plan.js';
@@ -35,7 +36,7 @@ export interface SecretResult {
   reason?: string;
   /** Advice on the failure; `code` names a condition whose advice depends on the caller (a CLI names its flags). */
   hint?: string;
-  code?: string;
+  code?: ErrorCode;
   diff?: string;
 }
 
@@ -143,7 +144,7 @@ export function unifiedDiff(before: string, after: string, label: string): strin
 interface Decision {
   kind: 'create' | 'update' | 'recreate' | 'unchanged' | 'skip' | 'conflict' | 'fail';
   reason?: string;
-  code?: string;
+  code?: ErrorCode;
 }
 
 function decide(d: DesiredSecret, live: SecretObject | undefined, opts: RestoreOptions): Decision {
@@ -316,7 +317,8 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
         case 'recreate': {
           const live = lives[i]!.live!;
           if (write) {
-            // The delete goes ahead only if the create that follows it will be allowed (RBAC, admission, validation).
+            // The delete goes ahead only if the create that follows it will be allowed (RBAC, admission, validation):
+            // the check is a dry run of that very request (a create, POST), so no other verb is needed after the delete.
             try {
               await port.checkCreate(d.obj);
             } catch (e) {
@@ -326,7 +328,7 @@ export async function restore(port: SecretsPort, desired: DesiredSecret[], opts:
             }
             await port.deleteSecret(r.namespace, r.name, { uid: live.metadata.uid, resourceVersion: live.metadata.resourceVersion }, opts.dryRun === 'server');
             try {
-              if (opts.dryRun === 'none') await port.applySecret(d.obj, { force: false, dryRun: false });
+              if (opts.dryRun === 'none') await port.createSecret(d.obj);
             } catch (e) {
               const err = e instanceof VaultError ? e : new VaultError('internal', String((e as Error)?.message ?? e));
               r.action = 'deleted-not-recreated';

@@ -3,12 +3,12 @@
  * encryption and decryption to X25519 recipients (`age1…`) or a passphrase.
  * Files written here open with the stock `age` tool, and the reverse.
  */
+export { encryptStream, decryptStream, type StreamOptions } from '../age/bulk.js';
+export { encryptBulk, decryptBulk, type BulkOptions, type BulkResult, type BulkDigest } from '../age/bulk-run.js';
+export type { BulkInput, BulkOutput } from '../age/io.js';
 export {
   encrypt,
   decrypt,
-  encryptStream,
-  decryptStream,
-  type StreamOptions,
   readHeader,
   isPassphraseFile,
   type EncryptOptions,

@@ -36,7 +36,7 @@ export async function recordAccess(paths: VaultPaths, store: StoreOptions, event
     if (!store.stateFile) return { outcome: 'lost', why };
     try {
       const { vaultId } = peekVault(readVaultFile(paths.vaultFile));
-      return { outcome: 'deferred', why, file: deferEvidence(store.stateFile, vaultId, { at: now.toISOString(), event, data, why }) };
+      return { outcome: 'deferred', why, file: await deferEvidence(store.stateFile, vaultId, { at: now.toISOString(), event, data, why }) };
     } catch (e2) {
       return { outcome: 'lost', why: `${why}; keeping it for later failed too: ${(e2 as Error).message}` };
     }

@@ -1,7 +1,9 @@
-import { appendFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { sweepTempFiles } from '../fs/atomic.js';
 import { makeDirs } from '../fs/dirs.js';
+import { acquireLock } from '../fs/lock.js';
 
 /**
  * Evidence that could not go into the vault's log when it happened (this
@@ -23,13 +25,36 @@ export interface DeferredRecord {
 
 const deferredFile = (stateFile: string, vaultId: string) => join(dirname(stateFile), 'evidence-deferred', `${vaultId}.jsonl`);
 const VAULT_ID = /^[0-9a-f]{32}$/;
+// The file is the tool's own: never written through a link (open fails on one).
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+const REPLACE = constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW;
 
-/** Keeps a record for the next write; returns the file it is kept in. */
-export function deferEvidence(stateFile: string, vaultId: string, r: Omit<DeferredRecord, 'host' | 'pid'>): string {
+function writeWith(file: string, flags: number, text: string): void {
+  const fd = openSync(file, flags, 0o600);
+  try {
+    const buf = Buffer.from(text);
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Keeps a record for the next write; returns the file it is kept in. Under
+ * the file's lock, as the write that takes records out of it: a record kept
+ * while another process carries the earlier ones in is never lost.
+ */
+export async function deferEvidence(stateFile: string, vaultId: string, r: Omit<DeferredRecord, 'host' | 'pid'>): Promise<string> {
   if (!VAULT_ID.test(vaultId)) throw new Error(`not a vault id: ${vaultId}`);
   const file = deferredFile(stateFile, vaultId);
   makeDirs(dirname(file));
-  appendFileSync(file, JSON.stringify({ ...r, host: hostname(), pid: process.pid }) + '\n', { mode: 0o600 });
+  sweepTempFiles(file);
+  const release = await acquireLock(file, 5_000, `the deferred evidence ${file}`);
+  try {
+    writeWith(file, APPEND, JSON.stringify({ ...r, host: hostname(), pid: process.pid }) + '\n');
+  } finally {
+    release();
+  }
   return file;
 }
 
@@ -39,11 +64,12 @@ export function deferEvidence(stateFile: string, vaultId: string, r: Omit<Deferr
  * another process stay for the next write). Lines that are not records are
  * reported in `bad` and dropped with them.
  */
-export function takeDeferred(stateFile: string, vaultId: string): { records: DeferredRecord[]; bad: number; done: () => void } | null {
+export function takeDeferred(stateFile: string, vaultId: string): { records: DeferredRecord[]; bad: number; done: () => Promise<void> } | null {
   const file = deferredFile(stateFile, vaultId);
   let text: string;
   try {
-    if (statSync(file).size > 4 << 20) return null;
+    const st = lstatSync(file);
+    if (!st.isFile() || st.size > 4 << 20) return null;
     text = readFileSync(file, 'utf8');
   } catch {
     return null;
@@ -62,13 +88,18 @@ export function takeDeferred(stateFile: string, vaultId: string): { records: Def
   return {
     records,
     bad,
-    done: () => {
+    // Under the file's lock: only the records taken go; those kept meanwhile (appended after them) stay.
+    done: async () => {
+      let release: (() => void) | undefined;
       try {
+        release = await acquireLock(file, 5_000);
         const now = readFileSync(file, 'utf8');
         if (now === text) rmSync(file, { force: true });
-        else if (now.startsWith(text)) writeFileSync(file, now.slice(text.length), { mode: 0o600 });
+        else if (now.startsWith(text)) writeWith(file, REPLACE, now.slice(text.length));
       } catch {
-        /* gone already */
+        /* gone already, or locked too long: the next write takes them (again) */
+      } finally {
+        release?.();
       }
     },
   };

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { exists } from '../fs/dirs.js';
 import { fsError } from '../fs/errors.js';
-import { fsyncDir, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
+import { fsyncDir, refuseLink, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { isProtectedKeyFile, keyFileWorkFactor, newKeyPath, newVaultKey, oldKeyPath, parseKeyFile, type VaultKey } from './keyfile.js';
 import { peekVault } from './container.js';
@@ -61,7 +61,8 @@ export async function startRekey(paths: VaultPaths, opts: StoreOptions): Promise
       // a start killed before its vault write left it. It is replaced.
       const now = (opts.now ?? (() => new Date()))();
       const nk = newVaultKey(now);
-      writeFileAtomic(newFile, keyFileBytes(nk, passphrase, logN));
+      // A link planted at <key>.new is refused: the new key goes to this name only, never to what a link names.
+      writeFileAtomic(newFile, keyFileBytes(nk, passphrase, logN), { ownFile: 'the new key file' });
       doc.pendingKey = {
         recipient: nk.recipient,
         keyId: nk.keyId,
@@ -111,6 +112,7 @@ export async function confirmRekey(paths: VaultPaths, opts: StoreOptions): Promi
   return withVaultLock(paths, opts, async () => {
     const meta = peekVault(readVaultFile(paths.vaultFile));
     const openNew = async (): Promise<VaultKey> => {
+      refuseLink(newFile, 'the new key file', 'read');
       if (!exists(newFile)) throw new VaultError('not-found', `new key file not found: ${newFile}`, 'no rekey is waiting for confirmation here');
       return loadKey(newFile, opts);
     };

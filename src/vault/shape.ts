@@ -119,6 +119,15 @@ export function optional<T>(shape: Shape<T>): Optional<T> {
   return s;
 }
 
+const NULLABLE = Symbol('nullable');
+
+/** A field that must be there and may be null (kept as null, unlike an optional field). */
+export function nullable<T>(shape: Shape<T>): Shape<T | null> {
+  const s = ((v: unknown, at: Path) => (v === null ? null : shape(v, at))) as Shape<T | null> & { [NULLABLE]: true };
+  s[NULLABLE] = true;
+  return s;
+}
+
 type Fields = Record<string, Shape<unknown>>;
 type Parsed<F extends Fields> = { [K in keyof F as F[K] extends Optional<unknown> ? never : K]: ReturnType<F[K]> } & {
   [K in keyof F as F[K] extends Optional<unknown> ? K : never]?: Exclude<ReturnType<F[K]>, undefined>;
@@ -132,7 +141,7 @@ export function object<F extends Fields>(fields: F): Shape<Parsed<F>> {
     for (const k of Object.keys(v)) if (!Object.hasOwn(fields, k)) fail(at.field(k), `unknown field (expected ${names.join(', ')})`);
     const out: Record<string, unknown> = {};
     for (const [k, shape] of Object.entries(fields)) {
-      if ((v[k] === undefined || v[k] === null) && !(OPTIONAL in shape)) fail(at.field(k), 'missing');
+      if ((v[k] === undefined || (v[k] === null && !(NULLABLE in shape))) && !(OPTIONAL in shape)) fail(at.field(k), 'missing');
       const x = shape(v[k], at.field(k));
       if (x !== undefined) out[k] = x;
     }

@@ -1,5 +1,5 @@
 import { readdirSync, statSync } from 'node:fs';
-import { VaultError } from '../errors/errors.js';
+import { VaultError, type ErrorDetail } from '../errors/errors.js';
 import { acquireLock } from '../fs/lock.js';
 import { checkWritableTarget, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { exists } from '../fs/dirs.js';
@@ -41,6 +41,12 @@ export interface StoreOptions {
    * the vault made before now lack the added versions.
    */
   onEntriesChanged?: (change: EntriesChange, doc: VaultDocument) => void;
+  /**
+   * Lines of the pending evidence beside the key file that this run wrote
+   * itself (escrow combine carrying its own record in): carried without the
+   * notice every other carried record gets.
+   */
+  ownPending?: string[];
 }
 
 /** Entry versions a write added (`name@version`) and entries it removed for good (purged). */
@@ -88,7 +94,7 @@ export function checkKeyFilePermissions(keyFile: string): void {
   }
 }
 
-const REKEY_HINT = { code: 'rekey-in-progress', hint: 'a rekey is in progress: the new key is in <key file>.new' };
+const REKEY_HINT: ErrorDetail = { code: 'rekey-in-progress', hint: 'a rekey is in progress: the new key is in <key file>.new' };
 
 export async function loadKey(keyFile: string, opts: StoreOptions = {}): Promise<VaultKey> {
   if (opts.key) return opts.key;
@@ -268,7 +274,7 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
   const { write, result } = await mutate(doc, key);
   if (!write) return result;
   // Records left beside this key file when no vault could take them (a key rebuilt from shares elsewhere): carried in now.
-  const carried = stagePendingEvidence(paths.keyFile, doc, now, opts.onWarning);
+  const carried = stagePendingEvidence(paths.keyFile, doc, now, opts.onWarning, opts.ownPending);
   // Records deferred when this vault could not be written (kept in the state folder) go into the log with this write.
   const deferred = opts.stateFile ? takeDeferred(opts.stateFile, doc.vaultId) : null;
   for (const r of deferred?.records ?? []) recordEvidence(doc, r.event, { ...r.data, deferred: { at: r.at, host: r.host, why: r.why } }, now);
@@ -291,7 +297,7 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
   doc.generation += 1;
   doc.updatedAt = now.toISOString();
   const sealed = writeVault(paths, doc);
-  carried?.();
+  await carried?.();
   if (pending) {
     try {
       appendPrepared(pending);
@@ -302,7 +308,7 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
       );
     }
   }
-  deferred?.done();
+  await deferred?.done();
   await remember(paths, peekVault(sealed), opts, seen.seen !== undefined);
   if (counts) {
     const change = entriesChange(counts, doc);

@@ -4,12 +4,13 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import { openVault, peekVault } from '../vault/container.js';
+import { fileStamp } from '../vault/time.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { openKeyFile, type PassphraseSource, type VaultKey } from '../vault/keyfile.js';
 import { changed, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from '../vault/store.js';
-import { fileMode, locate, readFile, remove, samePlace, writeFile, type Destination, type DestOptions } from '../dest/dest.js';
-import { verifyState, type CopyRecord } from './state.js';
+import type { Destination } from '../dest/dest.js';
+import { editVerifyState, type CopyRecord } from './state.js';
 
 export type { CopyRecord } from './state.js';
 
@@ -19,16 +20,9 @@ export interface CopyOptions {
   /** Allow the vault and its key in the same place. */
   force?: boolean;
   now: Date;
-  dest: DestOptions;
   /** Registered copies (ids) the new ones take the place of: unregistered in the same write (their files are left as they are). */
   replaces?: string[];
 }
-
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 
 /**
  * Writes a dated copy of the vault (and, to a separate place, of its key),
@@ -42,26 +36,24 @@ export async function copyVault(
   store: StoreOptions,
   o: CopyOptions,
 ): Promise<{ vault: CopyRecord; key?: CopyRecord; replaced: CopyRecord[] }> {
-  if (o.keyTo && samePlace(o.to, o.keyTo) && !o.force) {
-    throw new VaultError(
-      'usage',
-      `the vault and its key would be copied to the same place (${o.to.kind === 'rclone' ? `remote ${o.to.remote}` : o.to.path}): whoever holds both holds every secret`,
-      { code: 'copy-same-place' },
-    );
+  if (o.keyTo && o.to.samePlace(o.keyTo) && !o.force) {
+    throw new VaultError('usage', `the vault and its key would be copied to the same place (${o.to.place}): whoever holds both holds every secret`, {
+      code: 'copy-same-place',
+    });
   }
   const key = await loadKey(paths.keyFile, store);
   return withVaultLock(paths, store, async () => {
     const bytes = readVaultFile(paths.vaultFile);
     const { meta } = openVault(bytes, key.identity, key.keyId);
-    const when = stamp(o.now);
+    const when = fileStamp(o.now);
     const written: [Destination, string][] = [];
     // Each copy's name carries its id: two copies in the same second never collide.
     const ids = { vault: randomBytes(4).toString('hex'), key: randomBytes(4).toString('hex') };
     try {
       const vaultName = `${basename(paths.vaultFile)}.${when}-${ids.vault}`;
-      const v = await writeFile(o.to, vaultName, bytes, { ...o.dest, exclusive: true });
+      const v = await o.to.write(vaultName, bytes, { exclusive: true });
       written.push([o.to, vaultName]);
-      const back = await readFile(o.to, vaultName, o.dest, LIMITS.vaultFile, 'vault copy');
+      const back = await o.to.read(vaultName, LIMITS.vaultFile, 'vault copy');
       if (!back.equals(bytes)) throw new VaultError('integrity', `the copy read back from ${v.location} differs from what was written`);
       openVault(back, key.identity, key.keyId);
       const vaultRec: CopyRecord = {
@@ -79,11 +71,11 @@ export async function copyVault(
       if (o.keyTo) {
         const keyBytes = readFileCapped(paths.keyFile, 'key file', LIMITS.keyFile);
         const keyName = `${basename(paths.keyFile)}.${when}-${ids.key}`;
-        const k = await writeFile(o.keyTo, keyName, keyBytes, { ...o.dest, exclusive: true });
+        const k = await o.keyTo.write(keyName, keyBytes, { exclusive: true });
         written.push([o.keyTo, keyName]);
-        const exposed = exposedBy(await fileMode(o.keyTo, keyName, o.dest));
+        const exposed = exposedBy(await o.keyTo.mode(keyName));
         if (exposed) throw new VaultError('insecure-permissions', `the key copy at ${k.location} ${exposed}`, { code: 'key-copy-exposed' });
-        const kb = await readFile(o.keyTo, keyName, o.dest, LIMITS.keyFile, 'key copy');
+        const kb = await o.keyTo.read(keyName, LIMITS.keyFile, 'key copy');
         const copied = await openKeyFile(kb, store.getPassphrase);
         if (copied.keyId !== key.keyId)
           throw new VaultError('integrity', `the key copy read back from ${k.location} holds key id ${copied.keyId}, not ${key.keyId}`);
@@ -103,7 +95,7 @@ export async function copyVault(
         vaultRec.pair = keyRec.id;
       }
       const replaced = await updateLocked(paths, store, key, (d) => {
-        const st = verifyState(d);
+        const st = editVerifyState(d);
         const gone = (o.replaces ?? []).map((id) => {
           const c = st.copies.find((x) => x.id === id);
           if (!c) throw new VaultError('not-found', `no registered copy ${id}`, { code: 'copy-missing' });
@@ -115,8 +107,8 @@ export async function copyVault(
           d,
           'vault.copy',
           {
-            vault: { id: vaultRec.id, at: locate(o.to, vaultRec.file), sha256: vaultRec.sha256 },
-            ...(keyRec ? { key: { id: keyRec.id, at: locate(o.keyTo!, keyRec.file), sha256: keyRec.sha256 } } : {}),
+            vault: { id: vaultRec.id, at: o.to.locate(vaultRec.file), sha256: vaultRec.sha256 },
+            ...(keyRec ? { key: { id: keyRec.id, at: o.keyTo!.locate(keyRec.file), sha256: keyRec.sha256 } } : {}),
             generation: meta.generation,
             ...(gone.length ? { replaces: gone.map((c) => ({ id: c.id, kind: c.kind, dest: c.dest, file: c.file })) } : {}),
           },
@@ -126,7 +118,7 @@ export async function copyVault(
       });
       return { vault: vaultRec, ...(keyRec ? { key: keyRec } : {}), replaced };
     } catch (e) {
-      for (const [d, n] of written) await remove(d, n, o.dest).catch(() => undefined);
+      for (const [d, n] of written) await d.remove(n).catch(() => undefined);
       throw e;
     }
   });
@@ -274,17 +266,17 @@ export async function checkKeyCopy(
 }
 
 /** Reads a key copy and its mode; a missing file is null. */
-export async function fetchKeyCopy(d: Destination, file: string, dest: DestOptions): Promise<FetchedKey | null> {
-  const bytes = await fetchCopy(d, file, dest, LIMITS.keyFile);
+export async function fetchKeyCopy(d: Destination, file: string): Promise<FetchedKey | null> {
+  const bytes = await fetchCopy(d, file, LIMITS.keyFile);
   if (!bytes) return null;
-  const mode = await fileMode(d, file, dest);
+  const mode = await d.mode(file);
   return mode === undefined ? { bytes } : { bytes, mode };
 }
 
 /** Reads a registered copy's bytes; a missing file is null, any other failure a damaged finding's message. */
-export async function fetchCopy(d: Destination, file: string, dest: DestOptions, limit: number): Promise<Buffer | null> {
+export async function fetchCopy(d: Destination, file: string, limit: number): Promise<Buffer | null> {
   try {
-    return await readFile(d, file, dest, limit, 'copy');
+    return await d.read(file, limit, 'copy');
   } catch (e) {
     if (e instanceof VaultError && e.kind === 'not-found') return null;
     throw e;

@@ -1,188 +1,183 @@
+import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
-import { toYaml } from '../k8s/secret.js';
-import type { VerificationPlan } from './plan.js';
+import { onCalendar } from './cron-expr.js';
+import { describeJob, jobArgs, jobFolders, jobLog, type JobPaths } from './schedule-jobs.js';
+import type { Job, SchedulePlan } from './schedule-plan.js';
 
 /**
- * The same verification on a schedule: a Kubernetes CronJob (and the
- * least-privilege Role it needs: `get` on the named Secrets, never `list`),
- * a crontab line, or a systemd service and timer. The job runs
- * `vault-tool verify --plan …`, writes the report and the metrics, and
- * exits non-zero on failure so the scheduler sees it.
+ * A schedule plan for the host's own schedulers: one file for
+ * /etc/cron.d (cron), or a service and a timer per job (systemd). What is
+ * printed runs as printed: absolute paths everywhere (cron's PATH is
+ * /usr/bin:/bin), vault-tool by its absolute executable (by default this
+ * node and this vault-tool's script), the vault, key and state folder as
+ * the plan (or the command that made the schedule) says, the folders a job
+ * writes made before it runs, each job's output appended to its log (cron)
+ * or kept in the journal (systemd). No secret is on a command line: the key
+ * file is read by vault-tool, its passphrase (if any) from a file, the
+ * tools' credentials from the environment file.
  */
-export interface ScheduleOptions {
-  /** Where the plan is on the machine (or in the container) that runs the job. */
-  planPath: string;
-  /** A five-field cron schedule. */
-  schedule: string;
+export interface HostSchedule {
+  plan: SchedulePlan;
+  /** The executable and its leading arguments (node and the script, or the plan's bin). */
+  bin: string[];
   vaultFile: string;
   keyFile: string;
-  reportDir: string;
-  metricsFile: string;
-  /** The environment variable holding the key file's passphrase, if it has one. */
-  passphraseEnv?: string;
+  stateDir: string;
+  strict?: boolean;
 }
 
-const FIELD = /^(\*|\*\/[0-9]+|[0-9]+(-[0-9]+)?(\/[0-9]+)?(,[0-9]+(-[0-9]+)?)*|[A-Za-z]{3}(-[A-Za-z]{3})?)$/;
+/** cron hands a line longer than this to nobody (Vixie cron's MAX_COMMAND, 1000 with the newline). */
+const MAX_LINE = 998;
 
-export function checkCronSchedule(s: string): string {
-  const fields = s.trim().split(/\s+/);
-  if (fields.length !== 5 || !fields.every((f) => FIELD.test(f)))
-    throw new VaultError(
-      'usage',
-      `schedule ${JSON.stringify(s)} is not a five-field cron schedule (minute hour day-of-month month day-of-week), e.g. "0 6 1 */3 *"`,
-    );
-  return fields.join(' ');
+const SAFE = /^[A-Za-z0-9_./:=@+,-]+$/;
+/** Quoted for sh. */
+export const shQuote = (a: string): string => (SAFE.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+/** cron turns an unescaped % into a newline (the rest becomes standard input). */
+const cronEscape = (line: string) => line.replace(/%/g, '\\%');
+
+function paths(h: HostSchedule): JobPaths {
+  const p = h.plan.paths;
+  return {
+    vaultFile: h.vaultFile,
+    keyFile: h.keyFile,
+    ...(p.passphraseFile ? { passphraseFile: p.passphraseFile } : {}),
+    reportDir: p.reportDir,
+    metricsFile: p.metricsFile,
+    ...(h.plan.repo ? { repo: h.plan.repo } : {}),
+    ...(h.strict ? { strict: true } : {}),
+  };
 }
 
-function verifyArgs(o: ScheduleOptions): string[] {
-  return [
-    'verify',
-    '--plan',
-    o.planPath,
-    '--vault-file',
-    o.vaultFile,
-    '--key-file',
-    o.keyFile,
-    '--report-dir',
-    o.reportDir,
-    '--prometheus',
-    o.metricsFile,
-    '--operator',
-    'scheduled',
-    ...(o.passphraseEnv ? ['--passphrase-env', o.passphraseEnv] : []),
-  ];
-}
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** PATH for the jobs: the usual folders, and node's (the script's `#!/usr/bin/env node` and the tools vault-tool runs). */
+const jobPath = (h: HostSchedule) => (PATH.split(':').includes(dirname(h.bin[0]!)) ? PATH : `${dirname(h.bin[0]!)}:${PATH}`);
 
-export function crontabLine(o: ScheduleOptions, bin = 'vault-tool'): string {
-  const quote = (a: string) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
-  return `${checkCronSchedule(o.schedule)} ${[bin, ...verifyArgs(o)].map(quote).join(' ')} >> ${quote(`${o.reportDir}/verify.log`)} 2>&1\n`;
-}
-
-// The systemd OnCalendar form of a cron schedule: a step ("every N") becomes
-// START/N, ranges A..B, weekdays by name; "0 6 1 */3 *" is "*-1/3-1 6:0:00".
-function onCalendar(schedule: string): string {
-  const [mi, h, dom, mon, dow] = checkCronSchedule(schedule).split(' ') as [string, string, string, string, string];
-  const conv = (f: string, start: number) => (f === '*' ? '*' : f.startsWith('*/') ? `${start}/${f.slice(2)}` : f.replace(/(\d+)-(\d+)/g, '$1..$2'));
-  const names = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
-  const days = dow === '*' ? '' : `${dow.replace(/\d/g, (d) => names[Number(d)]!).replace(/-/g, '..')} `;
-  return `${days}*-${conv(mon, 1)}-${conv(dom, 1)} ${conv(h, 0)}:${conv(mi, 0)}:00`;
-}
-
-export function systemdUnits(o: ScheduleOptions, bin = '/usr/local/bin/vault-tool'): { service: string; timer: string } {
-  const service = [
-    '[Unit]',
-    'Description=vault-tool quarterly verification of the escrowed keys',
-    'After=network-online.target',
-    '',
-    '[Service]',
-    'Type=oneshot',
-    `ExecStart=${[bin, ...verifyArgs(o)].join(' ')}`,
-    ...(o.passphraseEnv ? [`# ${o.passphraseEnv} must hold the key file's passphrase: put it in an EnvironmentFile= readable by root only`] : []),
-    'PrivateTmp=yes',
-    'NoNewPrivileges=yes',
-    'UMask=0077',
-    '',
-  ].join('\n');
-  const timer = [
-    '[Unit]',
-    'Description=Run the vault-tool verification on schedule',
-    '',
-    '[Timer]',
-    `OnCalendar=${onCalendar(o.schedule)}`,
-    'Persistent=true',
-    '',
-    '[Install]',
-    'WantedBy=timers.target',
-    '',
-  ].join('\n');
-  return { service, timer };
-}
-
-export interface CronJobOptions extends ScheduleOptions {
-  name: string;
-  namespace: string;
-  image: string;
-  serviceAccount: string;
-  /** The PersistentVolumeClaim holding secrets.vault and its evidence log (written: the run is recorded). */
-  dataClaim: string;
-  /** The Secret holding vault.key (mounted read-only). */
-  keySecret: string;
-  /** The ConfigMap holding the plan. */
-  planConfigMap: string;
-}
+/** The variables every job gets: the state folder and the plan's env. */
+const variables = (h: HostSchedule): [string, string][] => [['VAULT_TOOL_STATE_DIR', h.stateDir], ...Object.entries(h.plan.env)];
 
 /**
- * A CronJob in the shape `kubectl create cronjob NAME --image=I --schedule=S`
- * gives, filled in: one run at a time, the vault and its log on a volume,
- * the key from a Secret, the plan from a ConfigMap, a non-root container.
+ * The environment file read by sh without running it: each `KEY=VALUE` line
+ * exported as it is (no quotes, no expansion: the value is taken literally),
+ * blank lines and `#` comments skipped.
  */
-export function cronJob(o: CronJobOptions, plan: VerificationPlan): string {
-  const k8sSecrets = plan.against.flatMap((a) => (a.source.kind === 'k8s' ? [{ namespace: a.source.namespace, name: a.source.secret }] : []));
-  const byNs = new Map<string, Set<string>>();
-  for (const s of k8sSecrets) byNs.set(s.namespace, (byNs.get(s.namespace) ?? new Set()).add(s.name));
-  const container = {
-    name: o.name,
-    image: o.image,
-    args: verifyArgs(o),
-    ...(o.passphraseEnv ? { env: [{ name: o.passphraseEnv, valueFrom: { secretKeyRef: { name: o.keySecret, key: 'passphrase' } } }] } : {}),
-    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true },
-    volumeMounts: [
-      { name: 'data', mountPath: o.vaultFile.replace(/\/[^/]*$/, '') },
-      { name: 'key', mountPath: o.keyFile.replace(/\/[^/]*$/, ''), readOnly: true },
-      { name: 'plan', mountPath: o.planPath.replace(/\/[^/]*$/, ''), readOnly: true },
-      { name: 'reports', mountPath: o.reportDir },
-    ],
-  };
-  const job = {
-    apiVersion: 'batch/v1',
-    kind: 'CronJob',
-    metadata: { name: o.name, namespace: o.namespace },
-    spec: {
-      schedule: checkCronSchedule(o.schedule),
-      concurrencyPolicy: 'Forbid',
-      jobTemplate: {
-        metadata: { name: o.name, labels: { 'app.kubernetes.io/name': o.name } },
-        spec: {
-          backoffLimit: 0,
-          template: {
-            metadata: { labels: { 'app.kubernetes.io/name': o.name } },
-            spec: {
-              serviceAccountName: o.serviceAccount,
-              restartPolicy: 'Never',
-              containers: [container],
-              volumes: [
-                { name: 'data', persistentVolumeClaim: { claimName: o.dataClaim } },
-                { name: 'key', secret: { secretName: o.keySecret, defaultMode: 0o400, items: [{ key: 'vault.key', path: o.keyFile.replace(/^.*\//, '') }] } },
-                { name: 'plan', configMap: { name: o.planConfigMap } },
-                { name: 'reports', emptyDir: {} },
-              ],
-            },
-          },
-        },
-      },
-    },
-  };
-  const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: o.serviceAccount, namespace: o.namespace } };
-  const rbac = [...byNs]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .flatMap(([ns, names]) => [
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'Role',
-        metadata: { name: o.name, namespace: ns },
-        rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: [...names].sort(), verbs: ['get'] }],
-      },
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: o.name, namespace: ns },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: o.name },
-        subjects: [{ kind: 'ServiceAccount', name: o.serviceAccount, namespace: o.namespace }],
-      },
-    ]);
-  const header = [
-    '# The scheduled verification: a CronJob, its ServiceAccount, and per namespace a Role with `get` on the Secrets the plan compares.',
-    '# No list or watch: they would return the values of every Secret in the namespace.',
+const readEnvFile = (file: string) => `while IFS= read -r l || [ -n "$l" ]; do case $l in ''|'#'*) ;; *) export "$l" || exit 1;; esac; done < ${shQuote(file)}`;
+
+function folders(h: HostSchedule, job: Job): string[] {
+  return [...new Set([h.plan.paths.logDir, ...jobFolders(job, { stateDir: h.stateDir, reportDir: h.plan.paths.reportDir })])];
+}
+
+export function cronLine(h: HostSchedule, job: Job): string {
+  const p = h.plan.paths;
+  const steps = [
+    'cd /',
+    'umask 077',
+    `mkdir -p ${folders(h, job).map(shQuote).join(' ')}`,
+    // From here on everything, a missing environment file too, goes to the job's log.
+    `exec >> ${shQuote(jobLog(p.logDir, job))} 2>&1`,
+    ...(p.environmentFile ? [`{ ${readEnvFile(p.environmentFile)}; }`] : []),
+    `exec ${[...h.bin, ...jobArgs(job, paths(h))].map(shQuote).join(' ')}`,
   ];
-  return header.join('\n') + '\n' + [job, sa, ...rbac].map((d) => toYaml(d)).join('---\n');
+  const line = cronEscape(`${job.at.text} ${h.plan.user ?? 'root'} ${steps.join(' && ')}`);
+  if (line.length > MAX_LINE)
+    throw new VaultError(
+      'usage',
+      `the cron line of job ${job.name} is ${line.length} characters, more than cron reads (${MAX_LINE}): shorter paths, or the systemd timers`,
+      { code: 'cron-line-long' },
+    );
+  return line;
+}
+
+/** A file for /etc/cron.d: its own variables (they apply to this file only), then a line per job. */
+export function cronFile(h: HostSchedule): string {
+  const p = h.plan.paths;
+  const head = [
+    '# vault-tool: every recurring job of the schedule plan. Install as /etc/cron.d/vault-tool',
+    '# (owned by root, mode 0644, the name without a dot); cron reads it within a minute.',
+    `# Times are the host's local time${h.plan.timeZone ? ` (the plan says ${h.plan.timeZone}: the host's zone must be it)` : ''}.`,
+    `# Each job appends its output to ${p.logDir}/NAME.log; reports go to ${p.reportDir},`,
+    `# the metrics to ${p.metricsFile} (its folder must exist: node_exporter's textfile folder).`,
+    '# Continuous WAL archiving is not here: PostgreSQL runs it (archive_command).',
+    'SHELL=/bin/sh',
+    `PATH=${jobPath(h)}`,
+    ...variables(h).map(([k, v]) => `${k}=${v}`),
+  ];
+  for (const [k, v] of variables(h))
+    if (/^\s|\s$|%/.test(v) || v.includes('\n'))
+      throw new VaultError('usage', `env.${k}: cron cannot carry a value with leading or trailing spaces or %`, { code: 'cron-env' });
+  const jobs = h.plan.jobs.flatMap((j) => [`# ${j.name}: ${describeJob(j.spec)}`, cronLine(h, j)]);
+  return `${[...head, ...jobs].join('\n')}\n`;
+}
+
+/** An argument as systemd's ExecStart= reads it: specifiers (%) and variables ($) escaped, quoted when needed. */
+const unitArg = (a: string) => {
+  const e = a.replace(/%/g, '%%').replace(/\$/g, '$$$$');
+  return /^[A-Za-z0-9_./:=@+,-]+$/.test(e) ? e : `"${e.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+};
+const unitValue = (k: string, v: string) => unitArg(`${k}=${v}`);
+
+export interface Unit {
+  /** The file name under /etc/systemd/system. */
+  name: string;
+  text: string;
+}
+
+export function systemdUnits(h: HostSchedule): Unit[] {
+  const p = h.plan.paths;
+  return h.plan.jobs.flatMap((job) => {
+    const unit = `vault-tool-${job.name}`;
+    const service = [
+      '[Unit]',
+      `Description=vault-tool: ${describeJob(job.spec)} (job ${job.name})`,
+      'Wants=network-online.target',
+      'After=network-online.target',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      ...((h.plan.user ?? 'root') !== 'root' ? [`User=${h.plan.user ?? 'root'}`] : []),
+      'UMask=0077',
+      `Environment=${unitValue('PATH', jobPath(h))}`,
+      ...variables(h).map(([k, v]) => `Environment=${unitValue(k, v)}`),
+      ...(p.environmentFile ? [`EnvironmentFile=${p.environmentFile}`] : []),
+      `ExecStartPre=/bin/mkdir -p ${folders(h, job)
+        .filter((d) => d !== p.logDir)
+        .map(unitArg)
+        .join(' ')}`,
+      `ExecStart=${[...h.bin, ...jobArgs(job, paths(h))].map(unitArg).join(' ')}`,
+      ...(job.timeoutSeconds ? [`TimeoutStartSec=${job.timeoutSeconds}`] : ['TimeoutStartSec=infinity']),
+      '# Its output is in the journal: journalctl -u ' + `${unit}.service`,
+      'NoNewPrivileges=yes',
+      'PrivateTmp=yes',
+      '',
+    ].join('\n');
+    const timer = [
+      '[Unit]',
+      `Description=vault-tool: when ${job.name} runs`,
+      '',
+      '[Timer]',
+      `OnCalendar=${onCalendar(job.at, h.plan.timeZone)}`,
+      // A run missed while the host was down is made up at boot.
+      'Persistent=true',
+      '',
+      '[Install]',
+      'WantedBy=timers.target',
+      '',
+    ].join('\n');
+    return [
+      { name: `${unit}.service`, text: service },
+      { name: `${unit}.timer`, text: timer },
+    ];
+  });
+}
+
+/** The units as one text: each after a `# file: PATH` line, with how to install them. */
+export function systemdText(h: HostSchedule, dir = '/etc/systemd/system'): string {
+  const units = systemdUnits(h);
+  const head = [
+    '# vault-tool: a service and a timer per job of the schedule plan. Save each file where its',
+    "# '# file:' line says (for example: vault-tool schedule systemd --plan PLAN | awk '/^# file: /{f=$3; next} f{print > f}'),",
+    `# then: systemctl daemon-reload && systemctl enable --now ${h.plan.jobs.map((j) => `vault-tool-${j.name}.timer`).join(' ')}`,
+    `# Output of each job: journalctl -u vault-tool-NAME.service; reports in ${h.plan.paths.reportDir}, metrics in ${h.plan.paths.metricsFile}.`,
+    '# Continuous WAL archiving is not here: PostgreSQL runs it (archive_command).',
+  ];
+  return `${head.join('\n')}\n${units.map((u) => `# file: ${dir}/${u.name}\n${u.text}`).join('')}`;
 }

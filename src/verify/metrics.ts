@@ -123,6 +123,17 @@ export function metricList(s: VaultStatus): Metric[] {
       samples: !s.lastDrill ? [{ value: 0 }] : s.lastDrill.rtoSeconds !== undefined ? [{ value: s.lastDrill.rtoSeconds }] : [],
     },
     {
+      name: 'vault_tool_drill_rto_target_seconds',
+      help: 'The RTO the last drill was timed against, in seconds (no sample when its plan sets none).',
+      samples: s.lastDrill?.rtoTargetSeconds !== undefined ? [{ value: s.lastDrill.rtoTargetSeconds }] : [],
+    },
+    {
+      name: 'vault_tool_drill_rto_missed',
+      help: 'Whether the recovery of the last drill took longer than its RTO (1) or not (0; also when it set none or measured none).',
+      signals: 'failure',
+      samples: [{ value: s.lastDrill?.rtoMissed ? 1 : 0 }],
+    },
+    {
       name: 'vault_tool_backup_last_success_timestamp_seconds',
       help: 'Unix time of the newest verified backup, per component (0: none).',
       samples: s.backups.map((b) => ({ labels: { component: b.component }, value: ts(b.lastVerifiedAt) })),

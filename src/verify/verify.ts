@@ -1,4 +1,4 @@
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { overall, type Verdict } from '../errors/verdict.js';
 import { fingerprint, type VaultDocument } from '../vault/document.js';
@@ -7,17 +7,17 @@ import { LIMITS } from '../fs/read.js';
 import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { entryType } from '../vault/types.js';
 import type { VaultKey } from '../vault/keyfile.js';
-import { combineShares } from '../escrow/shares.js';
+import { combineShares, type ShareInput } from '../escrow/shares.js';
 import { idOfSecret } from '../escrow/escrow.js';
-import type { Share } from '../escrow/envelope.js';
-import { parseDestination, type DestOptions } from '../dest/dest.js';
+import type { DestOptions } from '../dest/dest.js';
+import { parseDestination } from '../dest/index.js';
 import { checkCanaries, type CanaryFinding } from './canary.js';
 import { checkKeyCopy, checkVaultCopy, copyVerdict, fetchCopy, fetchKeyCopy, unreadable, type CopyFinding } from './copies.js';
 import { checkDrift, driftVerdict, type DriftFinding } from './drift.js';
 import { checkEscrow, type EscrowFinding } from './escrow.js';
 import type { VerificationPlan } from './plan.js';
 import type { SourceContext } from './sources.js';
-import { peekVerifyState, verifyState, type VerifyRun } from './state.js';
+import { peekVerifyState, editVerifyState, type VerifyRun } from './state.js';
 
 /** One line of the verdict: what was checked, what it concluded (ok, failed, inconclusive), and what to do if not ok. */
 export interface Check {
@@ -49,7 +49,8 @@ export interface VerifyInput {
   dest: DestOptions;
   sources: SourceContext;
   /** Shares brought by custodians: combined in memory, never written. */
-  shares?: Share[];
+  /** Shares custodians brought; one that could not be read is set aside (a failed check of its own) when the others are enough. */
+  shares?: ShareInput[];
   backups?: (doc: VaultDocument, key: VaultKey) => Promise<BackupFinding[]>;
   /** Check the copies registered in the vault (default true; a drill, far from them, does not). */
   registeredCopies?: boolean;
@@ -110,12 +111,9 @@ export function checkEntries(doc: VaultDocument): Check[] {
 }
 
 /** A copy given as a file path or `remote:path/file`. */
-function splitCopy(spec: string, cwd: string) {
-  const d = parseDestination(spec, cwd);
-  const file = d.kind === 'folder' ? basename(d.path) : basename(d.path);
-  const folder =
-    d.kind === 'folder' ? parseDestination(dirname(d.path), cwd) : parseDestination(`${d.remote}:${dirname(d.path) === '.' ? '' : dirname(d.path)}`, cwd);
-  return { dest: folder, file, location: spec };
+function splitCopy(spec: string, cwd: string, io: DestOptions) {
+  const { dest, name } = parseDestination(spec, cwd, io).parent();
+  return { dest, file: name, location: spec };
 }
 
 /** A copy that could not be read: its place out of reach from here (an rclone remote failing, an I/O error) is inconclusive; anything else, damaged. */
@@ -134,28 +132,28 @@ async function checkCopies(doc: VaultDocument, key: VaultKey, input: VerifyInput
     }
   };
   for (const c of input.registeredCopies === false ? [] : st.copies) {
-    const d = parseDestination(c.dest, cwd);
-    const location = `${c.kind === 'vault' ? 'vault' : 'key'} copy ${c.id} at ${d.kind === 'folder' ? `${d.path}/${c.file}` : `${d.remote}:${d.path ? `${d.path}/` : ''}${c.file}`}`;
+    const d = parseDestination(c.dest, cwd, input.dest);
+    const location = `${c.kind === 'vault' ? 'vault' : 'key'} copy ${c.id} at ${d.locate(c.file)}`;
     try {
       if (c.kind === 'key') {
-        out.push(await checkKeyCopy(doc, await fetchKeyCopy(d, c.file, input.dest), location, input.now, input.store.getPassphrase, c.createdAt, c.id));
+        out.push(await checkKeyCopy(doc, await fetchKeyCopy(d, c.file), location, input.now, input.store.getPassphrase, c.createdAt, c.id));
         continue;
       }
       const pair = c.pair ? st.copies.find((x) => x.id === c.pair) : undefined;
-      const pairBytes = pair ? await fetchCopy(parseDestination(pair.dest, cwd), pair.file, input.dest, LIMITS.keyFile).catch(() => null) : null;
-      out.push(checkVaultCopy(doc, await fetchCopy(d, c.file, input.dest, LIMITS.vaultFile), await keyFor({ pairBytes }), location, input.now, c.id));
+      const pairBytes = pair ? await fetchCopy(parseDestination(pair.dest, cwd, input.dest), pair.file, LIMITS.keyFile).catch(() => null) : null;
+      out.push(checkVaultCopy(doc, await fetchCopy(d, c.file, LIMITS.vaultFile), await keyFor({ pairBytes }), location, input.now, c.id));
     } catch (e) {
       out.push({ id: c.id, kind: c.kind, location, status: unreadable(e), message: `${location}: ${(e as Error).message}` });
     }
   }
   for (const c of [...input.plan.copies, ...(input.extraCopies ?? [])]) {
-    const v = splitCopy(c.vault, cwd);
+    const v = splitCopy(c.vault, cwd, input.dest);
     try {
-      const bytes = await fetchCopy(v.dest, v.file, input.dest, LIMITS.vaultFile);
+      const bytes = await fetchCopy(v.dest, v.file, LIMITS.vaultFile);
       let k = key;
       if (c.key) {
-        const kc = splitCopy(c.key, cwd);
-        const kb = await fetchKeyCopy(kc.dest, kc.file, input.dest);
+        const kc = splitCopy(c.key, cwd, input.dest);
+        const kb = await fetchKeyCopy(kc.dest, kc.file);
         out.push(await checkKeyCopy(doc, kb, `key copy ${c.key}`, input.now, input.store.getPassphrase));
         k = await keyFor({ pairBytes: kb?.bytes ?? null });
       }
@@ -221,7 +219,8 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
             : `the shares were combined and recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split`,
         ),
       );
-      r.bad.forEach((b, i) => checks.push(check('shares', `share ${b.index} (${b.label})`, 'failed', r.reasons[i]!)));
+      // Every share set aside (unreadable, of another set, given twice, not fitting) is a failure of its own.
+      for (const a of r.setAside) checks.push(check('shares', a.share ? `share ${a.share.index} (${a.share.label})` : a.name, 'failed', a.reason));
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;
       checks.push(check('shares', 'shares', 'failed', e.message));
@@ -269,7 +268,7 @@ export async function recordVerification(paths: VaultPaths, store: StoreOptions,
     reportSha256,
   };
   await updateVault(paths, store, (doc) => {
-    const st = verifyState(doc);
+    const st = editVerifyState(doc);
     st.last = { ...run, ...summaryOf(r) };
     if (r.ok) st.lastSuccess = st.last;
     for (const d of r.drift) if (d.status === 'match') st.production[d.entry] = { at: r.at, source: d.source };

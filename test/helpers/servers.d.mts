@@ -21,14 +21,15 @@ export interface Redis {
   port: number;
   dir: string;
   cli(...args: string[]): string;
+  fill(n: number): void;
   stop(): void;
 }
 export function freePort(): Promise<number>;
 export function havePostgres(): boolean;
 export const haveRedis: () => boolean;
 export function startPostgres(opts?: { initdb?: string[]; conf?: Record<string, string | number> }): Promise<Postgres>;
+export function startRedis(dir?: string): Promise<Redis>;
 export function startPostgresOn(data: string, socketDir: string, opts?: { wait?: boolean }): Promise<PostgresOn>;
 export function asPostgres(cmd: string, args: string[], opts?: { input?: string | Buffer }): Buffer;
 export function postgresOwner(): { uid: number; gid: number } | null;
 export function postgresFolder(path: string): string;
-export function startRedis(dir?: string): Promise<Redis>;

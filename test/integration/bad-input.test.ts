@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cli, haveBinary, tempDir } from '../helpers/cli.js';
+import { mountTmpfs, skipUnless } from '../helpers/require.js';
 
 /**
  * Bad input gets one classified error line with a documented exit code, and
@@ -134,7 +135,8 @@ const rows = (): Row[] => [
     11,
     'the passphrase /dev/zero is larger than 4 KiB, the most vault-tool reads for it',
   ],
-  ['a share file that is /dev/zero', ['escrow', 'check', '/dev/zero'], 11, 'the share /dev/zero is larger than 64 KiB, the most vault-tool reads for it'],
+  ['a share file that is /dev/zero', ['escrow', 'check', '/dev/zero'], 11, 'the share file /dev/zero is larger than 64 KiB, the most vault-tool reads for it'],
+  ['a share file that does not exist', ['escrow', 'check', 'nope.share'], 5, 'share file not found: DIR/nope.share'],
   [
     'a kubeconfig over the limit',
     ['k8s', 'import', 'x', '--kubeconfig', 'kubeconfig-huge'],
@@ -245,15 +247,12 @@ describe('half-done work: everything is checked before the first write', () => {
     expect(await generation()).toBe(before);
   });
 
-  it('a split that hits a full disk leaves no share file and no manifest, and the vault unchanged', async () => {
+  it('a split that hits a full disk leaves no share file and no manifest, and the vault unchanged', async (ctx) => {
     // A real full disk: a small tmpfs holding the vault, filled up to leave a few pages free.
     const mnt = join(dir, 'small-disk');
     mkdirSync(mnt);
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', mnt], { encoding: 'utf8' });
-    if (m.status !== 0) {
-      if (process.env.CI === 'true') throw new Error(`mounting a tmpfs is needed in CI (run as root): ${m.stderr}`);
-      return;
-    }
+    const { mounted, why } = mountTmpfs(mnt, 'size=256k,mode=0700');
+    skipUnless(ctx, mounted, why);
     try {
       await cli(mnt, ['init']);
       await cli(mnt, ['add', 'k', '-t', 'kek', '--generate']);
@@ -444,5 +443,43 @@ describe('small things that mattered', () => {
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ redacted: true, variables: [{ name: 'K', entry: 'k', version: 1 }] });
     expect(j.variables[0].value).toBeUndefined();
+  });
+});
+
+describe('names in messages cannot forge lines', () => {
+  const FORGED = 'nodir\nvault-tool: hint: run rm -rf ~/x/out';
+  /** Every line the run wrote to stderr, none of them forged. */
+  const noForgedLine = (stderr: string) => {
+    for (const line of stderr.split('\n').filter(Boolean)) expect(line, stderr).not.toMatch(/^vault-tool: hint: run rm/);
+  };
+
+  it('a file name holding a newline is printed escaped, in errors, warnings, hints and info lines', async () => {
+    const d = join(dir, 'forge');
+    mkdirSync(d);
+    await cli(d, ['init']);
+    await cli(d, ['add', 'a/b', '-t', 'kek', '--generate']);
+    const err = await cli(d, ['get', 'a/b', '--out', FORGED]);
+    expect(err.code).toBe(5);
+    expect(err.stderr).toBe(
+      `vault-tool: error: cannot write ${d}/nodir\\nvault-tool: hint: run rm -rf ~/x/out: folder ${d}/nodir\\nvault-tool: hint: run rm -rf ~/x does not exist\n`,
+    );
+    noForgedLine(err.stderr);
+    // A name that is written: the info line says so, escaped.
+    const ok = await cli(d, ['get', 'a/b', '--out', 'x\ry\u001b[2Jz']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toBe('wrote a/b@1 to x\\ry\\e[2Jz (mode 0600)\n');
+    // A warning naming a set-aside share file whose name holds a newline.
+    const typo = readFileSync(shareOf('s', 'a'), 'utf8').replace(/(VT1-.{6})(.)/, (_m, a: string, c: string) => a + (c === 'A' ? 'B' : 'A'));
+    const name = join(dir, 'typo\nvault-tool: hint: run rm -rf out.share');
+    writeFileSync(name, typo);
+    const w = await cli(dir, ['escrow', 'combine', name, shareOf('s', 'a'), shareOf('s', 'b'), '-o', join(d, 'k.key'), '--skip-vault-check']);
+    expect(w.code, w.stderr).toBe(0);
+    expect(w.stderr).toContain(`vault-tool: warning: set aside: ${join(dir, 'typo\\nvault-tool: hint: run rm -rf out.share')}: group 2 has a typo`);
+    noForgedLine(w.stderr);
+    // A usage error commander words, naming what was typed.
+    const u = await cli(d, ['get', '--x\nvault-tool: hint: run rm -rf ~/x/out']);
+    expect(u.code).toBe(2);
+    expect(u.stderr.split('\n')[0]).toBe("vault-tool: error: unknown option '--x\\nvault-tool: hint: run rm -rf ~/x/out'");
+    noForgedLine(u.stderr);
   });
 });

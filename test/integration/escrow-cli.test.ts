@@ -63,7 +63,7 @@ describe('escrow round trip', () => {
     writeFileSync(join(dir, 'typo.share'), typo);
     const t = await cli(dir, ['escrow', 'combine', shareFile('alice'), 'typo.share', '-o', 'k4']);
     expect(t.code).toBe(7);
-    expect(t.stderr).toMatch(/typo.share: group 2 \(.{5}\) has a typo/);
+    expect(t.stderr).toMatch(/typo.share: group 2 has a typo/);
   });
 
   it('combine names a share whose checksums pass but whose bytes cannot be a share, and sets it aside among more than K', async () => {

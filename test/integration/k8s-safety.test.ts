@@ -96,18 +96,38 @@ describe('k8s restore --recreate never leaves a delete without its create unsaid
     expect(Buffer.from(srv.state.get('app', 'db')!.obj.data.PASSWORD, 'base64').toString()).toBe('second-password-0987654321');
   });
 
+  it('the check before the delete is a dry run of the very request that creates it again: a Role without patch loses nothing', async () => {
+    const plan = await immutableChanged();
+    // get, create and delete, but not patch: an apply (PATCH) after the delete would be refused.
+    denied = (verb) => verb === 'patch';
+    const n = srv.requests.length;
+    const r = await vt(RESTORE(plan));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('  recreated  app/db');
+    expect(Buffer.from(srv.state.get('app', 'db')!.obj.data.PASSWORD, 'base64').toString()).toBe('second-password-0987654321');
+    expect(srv.state.get('app', 'db')!.obj.immutable).toBe(true);
+    const writes = srv.requests.slice(n).filter((q) => q.method !== 'GET');
+    expect(writes.map((q) => [q.method, q.path, q.query.dryRun ?? '', q.status])).toEqual([
+      ['POST', '/api/v1/namespaces/app/secrets', 'All', 409],
+      ['DELETE', '/api/v1/namespaces/app/secrets/db', '', 200],
+      ['POST', '/api/v1/namespaces/app/secrets', '', 201],
+    ]);
+    // The same request both times: what was checked is what was sent.
+    expect(writes[2]!.body).toEqual(writes[0]!.body);
+  });
+
   it('a create refused after the delete: its own action, exit code and hint, in the table, --json and the evidence log', async () => {
     const plan = await immutableChanged();
     // Allowed when checked, refused when it happens (a quota reached, a policy changed in between).
     intercept = (q) =>
-      q.method === 'PATCH' && q.path === '/api/v1/namespaces/app/secrets/db' && !q.query.dryRun && !srv.state.get('app', 'db')
+      q.method === 'POST' && q.path === '/api/v1/namespaces/app/secrets' && !q.query.dryRun && !srv.state.get('app', 'db')
         ? { code: 403, reason: 'Forbidden', message: 'secrets "db" is forbidden: exceeded quota: secrets, requested: count/secrets=1, used: 10, limited: 10' }
         : undefined;
     const r = await vt(RESTORE(plan));
     expect(r.code).toBe(21);
     expect(srv.state.get('app', 'db')).toBeUndefined();
     expect(r.stdout).toContain(
-      '  DELETED, NOT RECREATED  app/db  the live Secret was deleted, and creating it again failed: apply secret app/db: secrets "db" is forbidden: exceeded quota',
+      '  DELETED, NOT RECREATED  app/db  the live Secret was deleted, and creating it again failed: create secret app/db: secrets "db" is forbidden: exceeded quota',
     );
     expect(r.stdout).toContain(
       '(hint: the live Secret was deleted but the new one was not written: run the same restore again at once (it creates what is missing))',
@@ -130,7 +150,7 @@ describe('k8s restore --recreate never leaves a delete without its create unsaid
   it('--json keeps the deletion visible: action, code and hint are the deletion', async () => {
     const plan = await immutableChanged();
     intercept = (q) =>
-      q.method === 'PATCH' && !q.query.dryRun && !srv.state.get('app', 'db')
+      q.method === 'POST' && !q.query.dryRun && !srv.state.get('app', 'db')
         ? { code: 403, reason: 'Forbidden', message: 'secrets "db" is forbidden: denied by a policy' }
         : undefined;
     const j = await vt(['--json', ...RESTORE(plan)]);

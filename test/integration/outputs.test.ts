@@ -1,7 +1,9 @@
-import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTPUT_RULES, type OutputKind } from '../../src/fs/output.js';
+import { JournalFile } from '../../src/drill/journal.js';
+import { deferEvidence } from '../../src/vault/deferred.js';
 // @ts-expect-error: plain JavaScript helper shared with the benchmarks
 import { startKubeApi } from '../helpers/kube-api-server.mjs';
 import { cli, tempDir } from '../helpers/cli.js';
@@ -45,6 +47,28 @@ beforeAll(async () => {
   await ok(['verify']);
   copyFileSync(join(dir, 'secrets.vault.evidence.jsonl'), join(dir, 'log-copy.txt'));
   writeFileSync(join(dir, 'stale.lock'), JSON.stringify({ pid: 1, host: 'h', since: new Date().toISOString() }) + '\n');
+  // A share as custodians keep it when typed back from paper: groups separated by spaces, in lower case, over several lines.
+  const shareText = readFileSync(join(dir, 'shares/share-01-a.share'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VT1-'))!;
+  writeFileSync(join(dir, 'typed-a.txt'), shareText.replace(/-/g, ' ') + '\n');
+  writeFileSync(join(dir, 'lower-a.txt'), shareText.toLowerCase().replace(/(-[^-]+-[^-]+-[^-]+-[^-]+)/g, '$1\n') + '\n');
+  // A mistyped share is a custodian's share all the same.
+  writeFileSync(join(dir, 'typo-a.txt'), shareText.replace(/^(VT1-.{6})(.)/, (_m, a: string, c: string) => a + (c === 'A' ? 'B' : 'A')) + '\n');
+  await ok(['k8s', 'export', 'a', '--secret', 's', '-o', 'bundle.age']);
+  // A record waiting beside a key file rebuilt where no vault could take it, a copy of it, and an empty one named so.
+  mkdirSync(join(dir, 'fresh'));
+  await ok(['escrow', 'combine', ...shares, '-o', 'fresh/k.key', '--vault-file', 'none.vault']);
+  copyFileSync(join(dir, 'fresh/k.key.evidence-pending.jsonl'), join(dir, 'pending-copy.txt'));
+  writeFileSync(join(dir, 'empty.evidence-pending.jsonl'), '');
+  await deferEvidence(join(dir, '.state/seen.json'), 'ab'.repeat(16), {
+    at: new Date().toISOString(),
+    event: 'entry.get',
+    data: { entry: 'a@1' },
+    why: 'read-only',
+  });
+  // A drill's journal, as `drill --keep` leaves it (in a state folder of its own: the drills below must not see it).
+  JournalFile.create(join(dir, 'other-state/seen.json'), join(dir, 'drill.yaml'), new Date('2026-01-02T03:04:05Z')).keep(new Date('2026-01-02T03:05:00Z'));
   writeFileSync(
     join(dir, 'drill.yaml'),
     'apiVersion: vault-tool/v1\nkind: DrillPlan\nshares: { files: [shares/share-01-a.share, shares/share-02-b.share] }\nchecks:\n  - { entries: [a] }\n',
@@ -66,6 +90,15 @@ const GUARDED: [string, string][] = [
   ['.state/seen.json', "vault-tool's record of the vaults seen (seen.json)"],
   ['.state/signing.key', 'a private key (a signing or TLS key?)'],
   ['shares/share-01-a.share', 'an escrow share'],
+  ['typed-a.txt', 'an escrow share'],
+  ['lower-a.txt', 'an escrow share'],
+  ['typo-a.txt', 'an escrow share'],
+  ['bundle.age', 'a Kubernetes export bundle'],
+  ['fresh/k.key.evidence-pending.jsonl', 'a file of evidence records waiting to go into an evidence log'],
+  ['pending-copy.txt', 'a file of evidence records waiting to go into an evidence log'],
+  ['empty.evidence-pending.jsonl', 'a file of evidence records waiting to go into an evidence log'],
+  [`.state/evidence-deferred/${'ab'.repeat(16)}.jsonl`, 'a file of evidence records waiting to go into an evidence log'],
+  ['other-state/drills/*.json', "a drill's journal of the scratch targets it made"],
   ['shares/share-01-a.html', "an escrow share's sheet"],
   ['shares/manifest.json', 'a share manifest'],
   ['stale.lock', 'a lock file'],
@@ -85,7 +118,7 @@ const OUTPUTS: { args: (t: string) => string[]; kind: OutputKind }[] = [
   { args: (t) => ['get', 'a', '--out', t, '--force'], kind: 'secret' },
   { args: (t) => ['export', 'env', '--out', t, '--force'], kind: 'secret' },
   { args: (t) => ['k8s', 'export', 'a', '--secret', 's', '--plaintext', '-o', t, '--force'], kind: 'secret' },
-  { args: (t) => ['k8s', 'export', 'a', '--secret', 's', '-o', t, '--force'], kind: 'secret' },
+  { args: (t) => ['k8s', 'export', 'a', '--secret', 's', '-o', t, '--force'], kind: 'k8s-bundle' },
   { args: (t) => ['backup', 'restore', backupRef, '-o', t, '--force', '-r', 'repo'], kind: 'data' },
   { args: (t) => ['kit', '--out', t, '--force'], kind: 'kit' },
   { args: (t) => ['k8s', 'plan', '-o', t, '--force'], kind: 'restore-plan' },
@@ -117,6 +150,7 @@ describe('an output replaces only a file of its own kind, and never a file the t
         const target = resolveGlob(glob);
         // A recovered key replaces a key file: that is its own kind (checked below).
         if (o.kind === 'key' && (what.includes('key file') || what === 'a key file') && name.startsWith('escrow')) continue;
+        if (o.kind === 'k8s-bundle' && what === 'a Kubernetes export bundle') continue;
         const before = snapshot(target);
         const log = logSize();
         const r = await cli(dir, o.args(join(dir, target)));

@@ -179,6 +179,42 @@ describe('links are written through; devices and pipes are never replaced', () =
   });
 });
 
+describe('files the tool names itself beside a path are never written through a link', () => {
+  it('a link at <key>.new: rekey refuses it, the file it names keeps its bytes, the vault is not touched', async () => {
+    expect((await cli(dir, ['init'])).code).toBe(0);
+    writeFileSync(join(dir, 'precious.txt'), 'not yours\n');
+    symlinkSync('precious.txt', join(dir, 'vault.key.new'));
+    const vault = readFileSync(join(dir, 'secrets.vault'));
+    const r = await cli(dir, ['rekey']);
+    expect(r.code).toBe(10);
+    expect(r.stderr).toContain(
+      `vault-tool: error: refusing to write the new key file ${join(dir, 'vault.key.new')}: it is a symbolic link, and vault-tool never writes its own files through one\n`,
+    );
+    expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('not yours\n');
+    expect(readFileSync(join(dir, 'secrets.vault')).equals(vault)).toBe(true);
+    // Confirming through such a link is refused as well.
+    expect((await cli(dir, ['rekey', '--confirm'])).code).not.toBe(0);
+    expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('not yours\n');
+    expect((await cli(dir, ['list'])).code).toBe(0);
+  });
+
+  it('a link at the deferred evidence file in the state folder: the record is not written through it', async () => {
+    expect((await cli(dir, ['init'])).code).toBe(0);
+    expect((await cli(dir, ['add', 'a', '-t', 'kek', '--generate'])).code).toBe(0);
+    // An older copy of the vault: a read of it is recorded for the newest one, kept in the state folder meanwhile.
+    writeFileSync(join(dir, 'old.vault'), readFileSync(join(dir, 'secrets.vault')));
+    expect((await cli(dir, ['add', 'b', '-t', 'kek', '--generate'])).code).toBe(0);
+    const vaultId = JSON.parse((await cli(dir, ['--json', 'list'])).stdout).vault.vaultId as string;
+    mkdirSync(join(dir, '.state/evidence-deferred'), { recursive: true });
+    writeFileSync(join(dir, 'precious.txt'), 'not yours\n');
+    symlinkSync(join(dir, 'precious.txt'), join(dir, `.state/evidence-deferred/${vaultId}.jsonl`));
+    const r = await cli(dir, ['get', 'a', '--out', 'a.out', '--vault-file', 'old.vault']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('this entry.get is NOT recorded in the evidence log');
+    expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('not yours\n');
+  });
+});
+
 describe('a recovered key file keeps the scrypt work factor the vault key had', () => {
   const workFactor = (f: string) =>
     Number(/-> scrypt \S+ (\d+)/.exec(Buffer.from(readFileSync(f, 'utf8').split('\n').slice(1, -2).join(''), 'base64').toString('latin1'))![1]);

@@ -6,7 +6,8 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgeError } from '../../src/errors/errors.js';
-import { CHUNK, decrypt, decryptStream, encrypt, encryptStream, FULL, X25519Identity } from '../../src/age/index.js';
+import { decryptStream, encryptStream } from '../../src/age/bulk.js';
+import { CHUNK, decrypt, encrypt, FULL, X25519Identity } from '../../src/age/index.js';
 import { ROOT, haveBinary, tempDir } from '../helpers/cli.js';
 
 const MIB = 1 << 20;

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runTool } from '../../src/backup/tool.js';
+import { runTool } from '../../src/tool/run.js';
 import { JournalFile, processStart, readJournals } from '../../src/drill/journal.js';
 import { teardownJournal } from '../../src/drill/scratch.js';
 import { tempDir } from '../helpers/cli.js';

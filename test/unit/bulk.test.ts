@@ -3,7 +3,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { AgeError } from '../../src/errors/errors.js';
-import { decrypt, decryptStream, encrypt, encryptStream, parseRecipient, X25519Identity } from '../../src/age/index.js';
+import { decryptStream, encryptStream } from '../../src/age/bulk.js';
+import { decrypt, encrypt, parseRecipient, X25519Identity } from '../../src/age/index.js';
 
 const id = X25519Identity.generate().identity;
 const recipients = [parseRecipient(id.recipient)];

@@ -74,7 +74,7 @@ describe('user documents are strict at every depth, naming the path', () => {
     const NOT_OURS: Record<string, string> = {
       'src/k8s/kubeconfig.ts': "kubectl's kubeconfig, read as kubectl reads it",
       'src/k8s/secret.ts': 'Kubernetes Secret manifests: the API server defines them',
-      'src/backup/components.ts': 'the YAML a Kubernetes backup holds, checked as YAML only',
+      'src/backup/kinds/k8s.ts': 'the YAML a Kubernetes backup holds, checked as YAML only',
       'src/drill/init.ts': 'writes a drill plan, reads none',
       'src/cli/yaml-out.ts': 'writes YAML output (-o yaml), reads none',
       'src/vault/yaml.ts': 'the YAML parser every document goes through',

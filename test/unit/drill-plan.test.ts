@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDrillPlan } from '../../src/drill/plan.js';
-import { toolMessage } from '../../src/backup/tool.js';
+import { toolMessage } from '../../src/tool/run.js';
 
 /** The drill plan: strict at every depth, errors naming the field path; one duration grammar. */
 const HEAD = 'apiVersion: vault-tool/v1\nkind: DrillPlan\n';

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AgeError } from '../../src/errors/errors.js';
-import { dearmor, decryptStream, NONCE_SIZE, payloadKey, readHeader, StreamDecryptor, unwrapFileKey, X25519Identity } from '../../src/age/index.js';
+import { decryptStream } from '../../src/age/bulk.js';
+import { dearmor, NONCE_SIZE, payloadKey, readHeader, StreamDecryptor, unwrapFileKey, X25519Identity } from '../../src/age/index.js';
 import { loadVectors, type AgeVector } from '../helpers/vectors.js';
 
 /**

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X25519Identity } from '../../src/age/x25519.js';
 import { loadSigningKey, type SigningKey } from '../../src/backup/keys.js';
-import { parseDestination } from '../../src/dest/dest.js';
+import { parseDestination } from '../../src/dest/index.js';
 import type { Repo } from '../../src/backup/repo.js';
 import { BaseReader } from '../../src/backup/wal/base-check.js';
 import { continuity, type ArchiveView } from '../../src/backup/wal/continuity.js';
@@ -294,7 +294,7 @@ describe('push and fetch on a folder repository (no server)', () => {
 
   beforeAll(() => {
     ({ dir, cleanup } = tempDir('vt-wal-'));
-    repo = { dest: parseDestination(join(dir, 'repo'), dir), io: { env: {} } };
+    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
     signing = loadSigningKey(join(dir, 'signing.key'));
     ctx = {
       repo,
@@ -411,8 +411,7 @@ describe.skipIf(!haveBinary('rclone', ['version']))('the archive on an rclone re
       const id = X25519Identity.generate();
       const signing = loadSigningKey(join(dir, 'signing.key'));
       const repo: Repo = {
-        dest: parseDestination(`off:${join(dir, 'remote')}`, dir),
-        io: { env: { PATH: process.env.PATH, RCLONE_CONFIG_OFF_TYPE: 'local' } },
+        dest: parseDestination(`off:${join(dir, 'remote')}`, dir, { env: { PATH: process.env.PATH, RCLONE_CONFIG_OFF_TYPE: 'local' } }),
       };
       const ctx: PushContext = {
         repo,
@@ -468,7 +467,7 @@ describe("wal-fetch's exit status, as PostgreSQL reads it (1 to 125: not in the 
     const id = X25519Identity.generate();
     const signing = loadSigningKey(join(dir, 'signing.key'));
     const ctx: PushContext = {
-      repo: { dest: parseDestination(repoDir, dir), io: { env: {} } },
+      repo: { dest: parseDestination(repoDir, dir, { env: {} }) },
       cluster: 'main',
       recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
       signing,
@@ -555,7 +554,7 @@ describe("wal-fetch's exit status, as PostgreSQL reads it (1 to 125: not in the 
     renameSync(m, `${m}.aside`);
     try {
       const r = await fetch(names[1]!);
-      expect(r.code).toBe(205);
+      expect(r.code).toBe(208);
       expect(r.stderr).toContain(`${names[1]} is missing from the archive, yet ${names[2]} after it is archived: a gap`);
       oneLine(r.stderr, names[1]!);
     } finally {
@@ -618,7 +617,7 @@ describe('asynchronous archiving: the pusher and its acknowledgements', () => {
     ({ dir, cleanup } = tempDir('vt-wal-async-'));
     const id = X25519Identity.generate();
     ctx = {
-      repo: { dest: parseDestination(join(dir, 'repo'), dir), io: { env: {} } },
+      repo: { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) },
       cluster: 'main',
       recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
       signing: loadSigningKey(join(dir, 'signing.key')),
@@ -705,7 +704,7 @@ describe('asynchronous restores: the prefetcher', () => {
     ({ dir, cleanup } = tempDir('vt-wal-prefetch-'));
     const id = X25519Identity.generate();
     const signing = loadSigningKey(join(dir, 'signing.key'));
-    repo = { dest: parseDestination(join(dir, 'repo'), dir), io: { env: {} } };
+    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
     const ctx: PushContext = {
       repo,
       cluster: 'main',

@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { type Readable, Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
-import { externalTimeoutMs } from '../../dest/timeout.js';
-import type { Component } from '../components.js';
+import { externalTimeoutMs } from '../../tool/bound.js';
+import type { Component } from '../kind.js';
 import type { Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
 import { BaseReader, type BaseInfo } from './base-check.js';
@@ -186,10 +186,8 @@ export async function postgresBaseComponent(env: Env, o: BaseOptions): Promise<C
   return {
     component: `${BASE_KIND}/${cluster}`,
     kind: 'postgres-base',
-    ext: 'tar',
     producer: { kind: 'stream', name: 'pg_basebackup', open },
     tool: { name: 'pg_basebackup', version, args },
     source,
-    check: (_h, size) => (size < 1024 || size % 512 !== 0 ? `its output (${size} bytes) is not a tar archive` : null),
   };
 }

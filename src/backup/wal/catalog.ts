@@ -1,8 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { VaultError } from '../../errors/errors.js';
-import { locate, runRclone } from '../../dest/dest.js';
 import { LIMITS } from '../../fs/read.js';
 import { manifestName, parseManifest, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
@@ -67,32 +63,17 @@ export async function readManifests(repo: Repo, cluster: string, names: string[]
       out.set(name, e as Error);
     }
   };
-  if (d.kind === 'folder') {
-    for (const n of names) {
-      try {
-        parse(n, readFileSync(join(d.path, manifestName(`${n}.age`)), 'utf8'));
-      } catch (e) {
-        out.set(n, e instanceof VaultError ? e : new VaultError('io', `cannot read the manifest of ${n}: ${(e as NodeJS.ErrnoException).code}`));
-      }
-    }
-    return out;
-  }
   if (!names.length) return out;
-  const tmp = mkdtempSync(join(tmpdir(), 'vault-tool-wal-'));
-  try {
-    const list = names.map((n) => manifestName(`${n}.age`)).join('\n') + '\n';
-    const r = await runRclone(repo.io, ['copy', '--files-from', '-', '--max-size', String(LIMITS.text), locate(d, ''), tmp], Buffer.from(list));
-    if (r.code !== 0)
-      throw new VaultError('io', `cannot read the manifests in ${d.spec}: ${r.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? `rclone exit ${r.code}`}`);
-    for (const n of names) {
-      try {
-        parse(n, readFileSync(join(tmp, manifestName(`${n}.age`)), 'utf8'));
-      } catch (e) {
-        out.set(n, e instanceof VaultError ? e : new VaultError('not-found', `the manifest of ${n} could not be read`));
-      }
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
+  const read = await d.readMany(
+    names.map((n) => manifestName(`${n}.age`)),
+    LIMITS.text,
+    'manifest',
+  );
+  for (const n of names) {
+    const got = read.get(manifestName(`${n}.age`));
+    if (got === undefined || got instanceof Error)
+      out.set(n, got instanceof VaultError ? got : new VaultError('io', `cannot read the manifest of ${n}: ${got?.message ?? 'no answer'}`));
+    else parse(n, got.toString('utf8'));
   }
   return out;
 }

@@ -95,7 +95,7 @@ async function absence(repo: Repo, cluster: string, name: string): Promise<Fetch
           'integrity',
           `${name} is in the archive without its manifest, yet ${next} after it is archived: its manifest was removed, and the archive is damaged here`,
         );
-      throw new VaultError('not-found', `${name} is missing from the archive, yet ${next} after it is archived: a gap, which no recovery can cross`, {
+      throw new VaultError('verify-failed', `${name} is missing from the archive, yet ${next} after it is archived: a gap, which no recovery can cross`, {
         code: 'wal-gap',
       });
     }

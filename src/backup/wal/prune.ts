@@ -1,13 +1,12 @@
 import { VaultError } from '../../errors/errors.js';
 import { recordEvidence } from '../../vault/evidence.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
-import { locate, runRclone } from '../../dest/dest.js';
 import { manifestName } from '../manifest.js';
 import type { Listed, Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
 import { readCatalog } from './catalog.js';
 import { formatLsn, parseLsn, segnoOf } from './names.js';
-import { listTemp, removeFile, segmentsDest } from './store.js';
+import { listTemp, segmentsDest } from './store.js';
 import { baseRefOf } from './verify.js';
 
 /**
@@ -89,20 +88,8 @@ export async function executeWalPrune(repo: Repo, plan: WalPrunePlan, now: Date,
         ),
       ),
     );
-  if (d.kind === 'rclone') {
-    // One rclone run per kind of file, not two processes per segment: the manifests first, then the files.
-    for (const names of [plan.remove.map((n) => manifestName(`${n}.age`)), [...plan.remove.map((n) => `${n}.age`), ...plan.temp]]) {
-      if (!names.length) continue;
-      const r = await runRclone(repo.io, ['delete', '--files-from', '-', locate(d, '')], Buffer.from(`${names.join('\n')}\n`));
-      if (r.code !== 0)
-        throw new VaultError('io', `removing WAL files from ${d.spec} failed: ${r.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? `rclone exit ${r.code}`}`);
-    }
-    return plan.remove.length;
-  }
-  for (const n of plan.remove) {
-    await removeFile(repo, d, manifestName(`${n}.age`));
-    await removeFile(repo, d, `${n}.age`);
-  }
-  for (const t of plan.temp) await removeFile(repo, d, t);
+  // The manifests first (a file left without its manifest is an incomplete one, never taken for a segment), then the files and the temp names.
+  await d.removeMany(plan.remove.map((n) => manifestName(`${n}.age`)));
+  await d.removeMany([...plan.remove.map((n) => `${n}.age`), ...plan.temp]);
   return plan.remove.length;
 }

@@ -3,11 +3,10 @@ import { join } from 'node:path';
 import { VaultError } from '../../errors/errors.js';
 import { registerCleanup } from '../../fs/cleanup.js';
 import { acquireLock } from '../../fs/lock.js';
-import { sweepFolder } from '../repo.js';
 import { looksLikeWalName } from './names.js';
 import { walPush, type PushContext, type PushResult } from './push.js';
 import type { Spool } from './spool.js';
-import { segmentsDest } from './store.js';
+import { segmentsDest, sweepKilledWrites } from './store.js';
 
 export interface PusherOptions {
   spool: Spool;
@@ -61,7 +60,7 @@ export async function runPusher(o: PusherOptions): Promise<{ pushed: number; fai
   try {
     for (const dir of [o.spool.ok, o.spool.error]) for (const n of readdirSync(dir)) rmSync(join(dir, n), { force: true });
     const d = segmentsDest(o.push.repo, o.push.cluster);
-    if (d.kind === 'folder') sweepFolder(d.path);
+    sweepKilledWrites(d);
     o.push.cache ??= {};
     let wake: (() => void) | undefined;
     try {

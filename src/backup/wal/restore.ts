@@ -238,9 +238,9 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
 /** The stored base backup opened once, read as often as needed from the same file (a remote one fetched once, still encrypted). */
 async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readable; close: () => void }> {
   const d = componentDest(repo, m.component);
-  let path = d.kind === 'folder' ? join(d.path, m.file) : '';
+  let path = d.localPath(m.file) ?? '';
   let cleanup: () => void = () => {};
-  if (d.kind !== 'folder') {
+  if (!path) {
     const dir = mkdtempSync(join(tmpdir(), 'vault-tool-restore-'));
     cleanup = () => rmSync(dir, { recursive: true, force: true });
     path = join(dir, 'base.age');

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
-import { externalTimeoutMs } from '../../dest/timeout.js';
+import { externalTimeoutMs } from '../../tool/bound.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import type { TrustedSigner } from '../keys.js';
 import type { Listed, Repo } from '../repo.js';

@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
 import { changed, readVault, updateVault } from '../../vault/store.js';
 import { recordEvidence } from '../../vault/evidence.js';
-import { locate, parseDestination } from '../../dest/dest.js';
+import { parseDestination } from '../../dest/index.js';
 import { copyVault } from '../../verify/copies.js';
-import { peekVerifyState, verifyState } from '../../verify/state.js';
+import { peekVerifyState, editVerifyState } from '../../verify/state.js';
 import { table, type Context } from '../context.js';
 
 export default function copy(cmd: Command, ctx: Context): void {
@@ -34,20 +34,19 @@ export default function copy(cmd: Command, ctx: Context): void {
         keyTo ??= keyCopy?.dest;
       }
       if (!to) throw new VaultError('usage', 'where to? give --to DEST (and --key-to DEST2 for the key)');
-      const dest = { env: ctx.io.env };
-      const toDest = parseDestination(to, ctx.io.cwd);
-      const keyDest = keyTo ? parseDestination(keyTo, ctx.io.cwd) : undefined;
+      const io = { env: ctx.io.env };
+      const toDest = parseDestination(to, ctx.io.cwd, io);
+      const keyDest = keyTo ? parseDestination(keyTo, ctx.io.cwd, io) : undefined;
       const r = await copyVault(paths, store, {
         to: toDest,
         ...(keyDest ? { keyTo: keyDest } : {}),
         force: Boolean(o.force),
         now: ctx.now(),
-        dest,
         ...(replaces.length ? { replaces } : {}),
       });
       if (ctx.globals(cmd).json) return ctx.json(r);
-      ctx.out(`copied the vault to ${locate(toDest, r.vault.file)} (copy ${r.vault.id}, generation ${r.vault.generation}); read back and opened`);
-      if (r.key && keyDest) ctx.out(`copied the key to ${locate(keyDest, r.key.file)} (copy ${r.key.id}); read back, and it opens the vault copy`);
+      ctx.out(`copied the vault to ${toDest.locate(r.vault.file)} (copy ${r.vault.id}, generation ${r.vault.generation}); read back and opened`);
+      if (r.key && keyDest) ctx.out(`copied the key to ${keyDest.locate(r.key.file)} (copy ${r.key.id}); read back, and it opens the vault copy`);
       for (const old of r.replaced)
         ctx.out(
           `replaced ${old.kind} copy ${old.id}: no longer checked; its file ${old.dest}/${old.file} was left as it is (delete it when it is no longer wanted)`,
@@ -70,7 +69,7 @@ export default function copy(cmd: Command, ctx: Context): void {
     .description('stop checking a registered copy (the copy itself is not touched)')
     .action(async (id: string, _o: unknown, sub: Command) => {
       const r = await updateVault(ctx.paths(sub), ctx.storeOptions(sub), (doc) => {
-        const st = verifyState(doc);
+        const st = editVerifyState(doc);
         const c = st.copies.find((x) => x.id === id);
         if (!c) throw new VaultError('not-found', `no registered copy ${id}`, { code: 'copy-missing' });
         st.copies = st.copies.filter((x) => x !== c);

@@ -20,7 +20,7 @@ export default function demo(cmd: Command, ctx: Context): void {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const { Readable } = await import('node:stream');
-    const { startDemoPostgres, startDemoRedis } = await import('../demo-servers.js');
+    const { startDemoPostgres, startDemoRedis } = await import('../servers.js');
     const dir = mkdtempSync(join(tmpdir(), 'vault-tool-demo-'));
     chmodSync(dir, 0o755);
     const say = (s: string) => ctx.out(s);

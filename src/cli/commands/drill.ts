@@ -8,10 +8,10 @@ import { recordDrill, runDrill, teardownDrills, type DrillResult } from '../../d
 import { drillPlanFromVault } from '../../drill/init.js';
 import { parseDrillPlan } from '../../drill/plan.js';
 import { drillHtml, drillMarkdown } from '../../drill/report.js';
-import type { Share } from '../../escrow/envelope.js';
+import { fileStamp } from '../../vault/time.js';
 import { table, type Context } from '../context.js';
 import { collect, seconds } from '../options.js';
-import { readShare, typedShares } from '../shares.js';
+import { inManifest, readManifest, readShares, typedShareInputs } from '../shares.js';
 
 interface DrillOptions {
   plan?: string;
@@ -27,12 +27,6 @@ interface DrillOptions {
   requestTimeout: number;
   kubeconfig?: string;
 }
-
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 
 /** The recovery time and the RTO, as every output says it: a failed drill measures none. */
 function rtoLine(r: DrillResult): string {
@@ -75,9 +69,13 @@ export default function drill(cmd: Command, ctx: Context): void {
       ] as const)
         if (f) ctx.checkOut(f, kind, false, { makeFolder: true });
       const identities = [...plan.shares.identities, ...(o.identity ?? []).map((f) => ctx.abs(f))];
-      const shares: Share[] = [];
-      for (const f of [...plan.shares.files, ...(o.share ?? []).map((f) => ctx.abs(f))]) shares.push(await readShare(ctx, f, identities));
-      if (plan.shares.prompt) shares.push(...(await typedShares(ctx)));
+      // A share that does not read is set aside and named when the others are enough (as escrow combine does).
+      const manifest = plan.shares.manifest ? await readManifest(ctx, plan.shares.manifest) : undefined;
+      const shareFiles = [...plan.shares.files, ...(o.share ?? []).map((f) => ctx.abs(f))];
+      const shares = [
+        ...(shareFiles.length ? await readShares(ctx, shareFiles, identities, manifest) : []),
+        ...(plan.shares.prompt ? inManifest(await typedShareInputs(ctx), manifest) : []),
+      ];
       const input = {
         paths: ctx.paths(cmd),
         store: ctx.storeOptions(cmd),
@@ -108,7 +106,7 @@ export default function drill(cmd: Command, ctx: Context): void {
       if (o.report) write(ctx.abs(o.report), md, 'report');
       if (o.html) write(ctx.abs(o.html), html, 'html-report');
       if (o.reportDir) {
-        const base = join(ctx.abs(o.reportDir), `drill-${stamp(new Date(result.at))}${result.dryRun ? '-dry-run' : ''}`);
+        const base = join(ctx.abs(o.reportDir), `drill-${fileStamp(new Date(result.at))}${result.dryRun ? '-dry-run' : ''}`);
         write(`${base}.md`, md, 'report');
         write(`${base}.html`, html, 'html-report');
       }

@@ -109,7 +109,8 @@ async function ceremony(ctx: Context, cmd: Command, r: SplitResult): Promise<voi
   const confirmed: { label: string; group: number }[] = [];
   for (const s of r.shares) {
     const f = r.files.find((x) => x.custodian === s.label)!;
-    ctx.info(`\nhand ${f.sheet} to ${s.label}${f.share.endsWith('.age') ? ` with ${f.share}` : ''}`);
+    ctx.info('');
+    ctx.info(`hand ${f.sheet} to ${s.label}${f.share.endsWith('.age') ? ` with ${f.share}` : ''}`);
     const groups = lib.shareGroups(s);
     const g = lib.receiptGroup(s, groups.length);
     for (let attempt = 1; attempt <= 3; attempt++) {

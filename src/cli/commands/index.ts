@@ -55,7 +55,11 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./canary.js'),
   },
   { name: 'status', summary: 'last verification and drill, next due date, copies, escrow; Prometheus metrics', load: () => import('./status.js') },
-  { name: 'schedule', summary: 'print a Kubernetes CronJob, a crontab line or systemd units that run the verification', load: () => import('./schedule.js') },
+  {
+    name: 'schedule',
+    summary: 'print every recurring job of a schedule plan (backups, prune, the full read, verify, the drill, metrics) for cron, systemd or Kubernetes',
+    load: () => import('./schedule.js'),
+  },
   {
     name: 'drill',
     summary: "the disaster-recovery drill: from custodians' shares to secrets and data restored into scratch targets and checked, timed against the RTO",

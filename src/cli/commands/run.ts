@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
 import { handOver } from '../../vault/handover.js';
 import type { Context } from '../context.js';
-import { parseEnvSpecs, parseFdSpecs, secretPipe, warnSecretArgs, type SecretPipe } from '../handover.js';
+import { parseEnvSpecs, parseFdSpecs, secretDescriptor, warnSecretArgs, type SecretPipe } from '../handover.js';
 import { collect } from '../options.js';
 import { ExitCodeError } from '../report.js';
 
@@ -95,7 +95,7 @@ export default function run(cmd: Command, ctx: Context): void {
       const fds = handed.flatMap((h) => ('fd' in h.to ? [{ n: h.to.fd, value: h.value }] : []));
       const pipes = new Map<number, SecretPipe>();
       try {
-        for (const f of fds) pipes.set(f.n, secretPipe());
+        for (const f of fds) pipes.set(f.n, secretDescriptor(f.value));
       } catch (e) {
         for (const p of pipes.values()) p.discard();
         throw e;
@@ -125,7 +125,7 @@ export default function run(cmd: Command, ctx: Context): void {
           child.on('error', (e) => rej(new ExitCodeError(126, `${file}: cannot run it: ${e.message}`)));
           child.on('close', (code, signal) => res({ code, signal }));
         });
-        const fed = fds.map((f) => pipes.get(f.n)!.feed(f.value));
+        const fed = fds.map((f) => pipes.get(f.n)!.feed());
         const { code, signal } = await exited;
         await Promise.all(fed);
         // The command's own exit code, or 128 + the signal that ended it, as a shell reports it.

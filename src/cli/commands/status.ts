@@ -6,8 +6,8 @@ import { metricsOf } from '../../verify/metrics.js';
 import { parseVerificationPlan } from '../../verify/plan.js';
 import { parseInterval } from '../../verify/schedule.js';
 import { vaultStatus } from '../../verify/status.js';
-import { listRepo } from '../../backup/repo.js';
-import { backupStatus, requireRepo, type BackupStatus } from '../../backup/status.js';
+import { listRepo, requireRepo } from '../../backup/repo.js';
+import { backupStatus, type BackupStatus } from '../../backup/status.js';
 import { table, type Context } from '../context.js';
 import { openRepo, rpoOf } from './backup/options.js';
 

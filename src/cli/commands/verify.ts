@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
 import { readVault } from '../../vault/store.js';
+import { fileStamp } from '../../vault/time.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseReadData, parseVerificationPlan, type VerificationPlan } from '../../verify/plan.js';
-import { parseDestination } from '../../dest/dest.js';
+import { parseDestination } from '../../dest/index.js';
 import { loadSigningKey } from '../../backup/keys.js';
 import type { Repo } from '../../backup/repo.js';
 import { mergeRpo, rpoForAll } from '../../backup/rpo.js';
@@ -19,7 +20,7 @@ import { vaultStatus } from '../../verify/status.js';
 import { recordVerification, runVerification } from '../../verify/verify.js';
 import { table, type Context } from '../context.js';
 import { collect, plural, seconds } from '../options.js';
-import { readShare } from '../shares.js';
+import { readShares } from '../shares.js';
 import { hintText } from '../report.js';
 import { copyVerdict } from '../../verify/copies.js';
 
@@ -50,12 +51,6 @@ function parseCopy(spec: string): { vault: string; key?: string } {
   const m = /^(.+?):([/.~].*)$/.exec(spec);
   return m ? { vault: m[1]!, key: m[2]! } : { vault: spec };
 }
-
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 
 export default function verify(cmd: Command, ctx: Context): void {
   cmd
@@ -94,8 +89,8 @@ export default function verify(cmd: Command, ctx: Context): void {
       // Checked before the run, so a refused output leaves no record of a report nobody got.
       if (o.report) ctx.checkOut(o.report, 'report', false);
       if (o.prometheus) ctx.checkOut(o.prometheus, 'metrics', false);
-      const shares = [];
-      for (const f of o.shares ?? []) shares.push(await readShare(ctx, f, o.identity ?? []));
+      // A share that does not read is set aside (a failed check in the report), never the end of the run.
+      const shares = o.shares?.length ? await readShares(ctx, o.shares, o.identity ?? []) : [];
       if (o.repo) plan.backups = { repo: o.repo, readData: plan.backups?.readData ?? false };
       if (o.readData !== undefined) {
         if (!plan.backups) throw new VaultError('usage', '--read-data needs a backup repository: --repo DEST, or backups.repo in the plan');
@@ -128,7 +123,7 @@ export default function verify(cmd: Command, ctx: Context): void {
         ...(backupPlan
           ? {
               backups: async (doc) => {
-                const repo = { dest: parseDestination(backupPlan.repo, ctx.io.cwd), io: { env: ctx.io.env } };
+                const repo = { dest: parseDestination(backupPlan.repo, ctx.io.cwd, { env: ctx.io.env }) };
                 const signing = backupPlan.readData ? loadSigningKey(signingKeyPath(ctx, o)) : undefined;
                 const checked = await checkBackups(repo, doc, {
                   readData: backupPlan.readData,
@@ -158,7 +153,7 @@ export default function verify(cmd: Command, ctx: Context): void {
         recorded = false;
         ctx.warn(`this run is not recorded: ${e.message}`);
       }
-      const reportFile = o.report ? ctx.abs(o.report) : o.reportDir ? join(ctx.abs(o.reportDir), `verify-${stamp(now)}.md`) : undefined;
+      const reportFile = o.report ? ctx.abs(o.report) : o.reportDir ? join(ctx.abs(o.reportDir), `verify-${fileStamp(now)}.md`) : undefined;
       if (reportFile) ctx.writeOut(reportFile, report, 'report', false, { makeFolder: true });
       if (o.prometheus) {
         const { doc } = await readVault(paths, store);

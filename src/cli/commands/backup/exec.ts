@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { execComponent } from '../../../backup/components.js';
+import { exec } from '../../../backup/kinds/exec.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
 import { handOver } from '../../../vault/handover.js';
@@ -30,7 +30,7 @@ export default function backupExec(cmd: Command, ctx: Context): void {
           if (g.passphraseEnv) delete env[g.passphraseEnv];
           for (const h of handed) if ('env' in h.to) env[h.to.env] = h.value.toString('utf8');
         }
-        const c = await execComponent(env, { name: o.name, command: command[0]!, args: command.slice(1) });
+        const c = await exec.dump({ name: o.name, command: command[0]!, args: command.slice(1) }, env);
         return [{ ...c, warnings: [] }];
       });
     });

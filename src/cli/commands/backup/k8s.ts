@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
-import { k8sComponent } from '../../../backup/components.js';
+import { k8s } from '../../../backup/kinds/k8s.js';
 import { k8sSnapshot } from '../../../backup/k8s.js';
 import { resolveTarget } from '../../../k8s/run.js';
 import type { Context } from '../../context.js';
@@ -25,7 +25,7 @@ export default function backupK8s(cmd: Command, ctx: Context): void {
           .slice(0, 100) ||
           'default');
       await runBackups(ctx, cmd, o, async () => [
-        k8sComponent({ name, context: cfg.context, namespaces: o.namespace!, open: () => k8sSnapshot(target, o.namespace!) }),
+        await k8s.dump({ name, context: cfg.context, namespaces: o.namespace!, open: () => k8sSnapshot(target, o.namespace!) }, ctx.io.env),
       ]);
     });
 }

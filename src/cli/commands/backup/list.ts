@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { requireRepo } from '../../../backup/status.js';
-import { listRepo } from '../../../backup/repo.js';
+import { listRepo, requireRepo } from '../../../backup/repo.js';
 import { table, type Context } from '../../context.js';
 import { openRepo, repoOption, type RepoOptions } from './options.js';
 

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
 import { keyIdOf } from '../../../vault/keyfile.js';
-import { parseDestination } from '../../../dest/dest.js';
-import type { Component } from '../../../backup/components.js';
+import { parseDestination } from '../../../dest/index.js';
+import type { Component } from '../../../backup/kind.js';
 import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import { isComponentName, type Repo } from '../../../backup/repo.js';
@@ -28,7 +28,7 @@ export function repoOption(c: Command): Command {
 export function openRepo(ctx: Context, o: RepoOptions): Repo {
   const spec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
   if (!spec) throw new VaultError('usage', 'which repository? give --repo DEST or set VAULT_TOOL_BACKUP_REPO');
-  return { dest: parseDestination(spec, ctx.io.cwd), io: { env: ctx.io.env } };
+  return { dest: parseDestination(spec, ctx.io.cwd, { env: ctx.io.env }) };
 }
 
 export interface MakeOptions extends RepoOptions {
@@ -54,7 +54,7 @@ export function componentName(v: string): string {
 }
 
 export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
-  return o.signingKey ? ctx.abs(o.signingKey) : join(ctx.stateFile().replace(/seen\.json$/, ''), 'signing.key');
+  return o.signingKey ? ctx.abs(o.signingKey) : join(ctx.stateDir(), 'signing.key');
 }
 
 /** Makes each component's backup in turn, with progress on a terminal and JSON lines with --json. */

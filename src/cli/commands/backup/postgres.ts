@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { listDatabases, postgresComponent, postgresGlobals, checkDbname, type Component } from '../../../backup/components.js';
+import type { Component } from '../../../backup/kind.js';
+import { postgresGlobals } from '../../../backup/kinds/postgres-globals.js';
+import { checkDbname, listDatabases, postgres } from '../../../backup/kinds/postgres.js';
 import { VaultError } from '../../../errors/errors.js';
 import type { Context } from '../../context.js';
 import { runBase, type BaseFlags } from './base.js';
@@ -22,11 +24,11 @@ export default function backupPostgres(cmd: Command, ctx: Context): void {
       await runBackups(ctx, cmd, o, async () => {
         const env = ctx.io.env;
         const opts = o.compress !== undefined ? { compress: o.compress } : {};
-        if (!o.all) return [await postgresComponent(env, o.dbname, opts)];
+        if (!o.all) return [await postgres.dump({ ...(o.dbname !== undefined ? { dbname: o.dbname } : {}), ...opts }, env)];
         if (o.dbname) checkDbname(o.dbname);
         const out: Component[] = [];
-        for (const db of await listDatabases(env, o.dbname)) out.push(await postgresComponent(env, db, { ...opts, literal: true }));
-        out.push(await postgresGlobals(env));
+        for (const db of await listDatabases(env, o.dbname)) out.push(await postgres.dump({ dbname: db, ...opts, literal: true }, env));
+        out.push(await postgresGlobals.dump({}, env));
         return out;
       });
     });

@@ -1,14 +1,9 @@
 import { Option, type Command } from 'commander';
-import { backupKeys, backupState, peekBackupState } from '../../../backup/keys.js';
-import { checkSignature } from '../../../backup/manifest.js';
-import { requireRepo } from '../../../backup/status.js';
-import { listRepo, removeBackup } from '../../../backup/repo.js';
-import { decideRetention, parseKeepWithin, type KeepPolicy } from '../../../backup/retention.js';
 import { loadSigningKey } from '../../../backup/keys.js';
+import { executePrune, planPrune } from '../../../backup/prune.js';
+import { parseKeepWithin, type KeepPolicy } from '../../../backup/retention.js';
+import { vaultForBackups } from '../../../backup/run.js';
 import { exists } from '../../../fs/dirs.js';
-import { holdKeys, vaultForBackups } from '../../../backup/run.js';
-import { recordEvidence } from '../../../vault/evidence.js';
-import { changed, updateVault } from '../../../vault/store.js';
 import { table, type Context } from '../../context.js';
 import { wholeNumber } from '../../options.js';
 import { openRepo, repoOption, signingKeyPath, type RepoOptions } from './options.js';
@@ -57,46 +52,10 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
       const paths = ctx.paths(cmd);
       const store = ctx.storeOptions(cmd);
       const doc = await vaultForBackups(paths, store);
-      const signers = peekBackupState(doc).signers;
-      const held = new Set(backupKeys(doc).map((k) => k.keyId));
-      await requireRepo(repo);
-      const all = await listRepo(repo);
       const now = ctx.now();
-      const decisions = decideRetention(
-        all,
-        policy,
-        now,
-        backupKeys(doc)[0]?.keyId,
-        (b) => {
-          const s = checkSignature(b.manifest!, signers);
-          if (!s.ok) return s.message;
-          if (Date.parse(b.manifest!.finishedAt) > now.getTime() + 3_600_000) return `made at ${b.manifest!.finishedAt}, in the future: a host clock is wrong`;
-          return held.has(b.manifest!.keyId) ? null : `the vault no longer holds its key ${b.manifest!.keyId}`;
-        },
-        host ? { host } : {},
-      );
-      const going = decisions.filter((d) => !d.keep);
-      if (o.confirm && going.length) {
-        for (const d of going) await removeBackup(repo, d.component, d.file);
-        const stillNeeded = new Set(decisions.filter((d) => d.keep && d.keyId).map((d) => d.keyId!));
-        await updateVault(paths, store, (dd) => {
-          const st = backupState(dd);
-          for (const [keyId, use] of Object.entries(st.keysInUse)) if (!stillNeeded.has(keyId)) use.repos = use.repos.filter((r) => r !== repo.dest.spec);
-          holdKeys(dd);
-          return changed(
-            recordEvidence(
-              dd,
-              'backup.prune',
-              {
-                repo: repo.dest.spec,
-                removed: going.map((d) => `${d.component}/${d.file}`),
-                policy: { ...policy, ...(policy.within ? { within: policy.within.text } : {}) },
-              },
-              now,
-            ),
-          );
-        });
-      }
+      const plan = await planPrune(repo, doc, policy, { now, ...(host ? { host } : {}) });
+      if (o.confirm) await executePrune(repo, plan, { paths, store }, now);
+      const { decisions, going } = plan;
       if (ctx.globals(cmd).json) return ctx.json({ dryRun: !o.confirm, decisions });
       ctx.out(
         table([

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { redisComponent } from '../../../backup/components.js';
+import { redis } from '../../../backup/kinds/redis.js';
 import type { Context } from '../../context.js';
 import { componentName, makeOptions, runBackups, type MakeOptions } from './options.js';
 
@@ -9,6 +9,6 @@ export default function backupRedis(cmd: Command, ctx: Context): void {
     .option('-p, --port <port>', 'its port', '6379')
     .option('--name <name>', 'the component name (redis/NAME): lowercase letters, digits, . _ -', componentName, 'default')
     .action(async (o: MakeOptions & { host: string; port: string; name: string }) => {
-      await runBackups(ctx, cmd, o, async () => [await redisComponent(ctx.io.env, { host: o.host, port: o.port, name: o.name })]);
+      await runBackups(ctx, cmd, o, async () => [await redis.dump({ host: o.host, port: o.port, name: o.name }, ctx.io.env)]);
     });
 }

@@ -1,12 +1,22 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
+import { pickBackups } from '../../../backup/audit.js';
+import type { RestoreRequest } from '../../../backup/kind.js';
+import { kindNamed } from '../../../backup/kinds/index.js';
 import { listRepo } from '../../../backup/repo.js';
-import { restorableKey, restoreBackup, type RestoreTarget } from '../../../backup/restore.js';
+import { executeRestore, planRestore, restorableKey, restoreTarget, usableManifest } from '../../../backup/restore.js';
 import { vaultForBackups } from '../../../backup/run.js';
 import type { Context } from '../../context.js';
 import { openRepo, repoOption, type RepoOptions } from './options.js';
-import { pick } from './verify.js';
 import { restoreBase, type BaseRestoreOptions } from './restore-base.js';
+
+/** What a kind restored by another command says instead (by how it goes back, not by its name). */
+const ELSEWHERE = {
+  cluster:
+    'a Kubernetes backup goes back through the cluster client and its guard rails: k8s restore --from-backup COMPONENT/FILE (or --out FILE, then kubectl apply -f FILE)',
+  pitr: 'a base backup goes into a data directory with the WAL to a recovery target: --to-dir DATADIR [--target-time T]',
+  archive: "WAL goes back through PostgreSQL's restore_command (backup wal-fetch), once a base backup is restored",
+} as const;
 
 interface RestoreOptions extends RepoOptions, Omit<BaseRestoreOptions, 'toDir' | 'owner'> {
   dbname?: string;
@@ -16,6 +26,7 @@ interface RestoreOptions extends RepoOptions, Omit<BaseRestoreOptions, 'toDir' |
   out?: string;
   force?: boolean;
   sameOwner?: boolean;
+  dryRun?: boolean;
 }
 
 export default function backupRestore(cmd: Command, ctx: Context): void {
@@ -36,38 +47,33 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('--owner <user>', 'postgres-base: the data directory is owned by this user (as root: the one PostgreSQL runs as)')
     .option('--identity <file>', 'postgres-base: the backup identity file (backup key export-identity) the restored server reads the WAL with')
     .option('--no-archive', 'postgres-base: archive_mode = off in the restored cluster (a scratch restore must not archive into the repository)')
-    .option('--dry-run', 'postgres-base: check everything and print the plan; write nothing')
+    .option('--dry-run', 'check the backup, its key and the target, and print the plan; write nothing')
     .action(async (file: string, o: RestoreOptions) => {
       const repo = openRepo(ctx, o);
-      const [b] = pick(await listRepo(repo), [file]);
-      if (!b!.manifest || b!.problem) throw new VaultError('integrity', `${file}: ${b!.problem ?? 'no manifest'}`);
-      const m = b!.manifest;
+      const [b] = pickBackups(await listRepo(repo), [file]);
+      const m = usableManifest(b!, file);
       if (m.kind === 'postgres-base') return restoreBase(ctx, cmd, repo, m, o);
       const doc = await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd));
       const key = restorableKey(doc, m, file);
-      let t: RestoreTarget;
-      if (o.out) t = { kind: 'file', out: ctx.abs(o.out), force: Boolean(o.force) };
-      else if (m.kind === 'postgres') {
-        if (!o.dbname) throw new VaultError('usage', 'into which database? give --dbname NAME (with --create for a new one)');
-        t = { kind: 'postgres', dbname: o.dbname, create: Boolean(o.create), noOwner: o.owner === false, force: Boolean(o.force) };
-      } else if (m.kind === 'postgres-globals') t = { kind: 'postgres-globals', dbname: o.dbname ?? 'postgres' };
-      else if (m.kind === 'redis' || m.kind === 'files') {
-        if (!o.toDir)
-          throw new VaultError(
-            'usage',
-            `where to? give --to-dir DIR${m.kind === 'redis' ? ' (dump.rdb is written there; stop Redis, replace its dump.rdb, start it: docs/RUNBOOK.md)' : ''}`,
-          );
-        t =
-          m.kind === 'files'
-            ? { kind: 'files', dir: ctx.abs(o.toDir), force: Boolean(o.force), sameOwner: Boolean(o.sameOwner) }
-            : { kind: 'redis', dir: ctx.abs(o.toDir), force: Boolean(o.force) };
-      } else
-        throw new VaultError(
-          'usage',
-          m.kind === 'k8s'
-            ? 'a Kubernetes backup goes back through the cluster client and its guard rails: k8s restore --from-backup COMPONENT/FILE (or --out FILE, then kubectl apply -f FILE)'
-            : `a ${m.kind} backup is restored with --out FILE`,
-        );
+      const kind = kindNamed(m.kind);
+      const force = Boolean(o.force);
+      let req: RestoreRequest & { out?: string };
+      if (o.out) req = { out: ctx.abs(o.out), force };
+      else if (!kind.restore)
+        throw new VaultError('usage', kind.restoredElsewhere ? ELSEWHERE[kind.restoredElsewhere] : `a ${m.kind} backup is restored with --out FILE`);
+      else if (kind.restore.needs === 'database' && !o.dbname)
+        throw new VaultError('usage', 'into which database? give --dbname NAME (with --create for a new one)');
+      else if (kind.restore.needs === 'dir' && !o.toDir)
+        throw new VaultError('usage', `where to? give --to-dir DIR${kind.restore.note ? ` (${kind.restore.note})` : ''}`);
+      else
+        req = {
+          ...(o.dbname ? { database: o.dbname } : {}),
+          ...(o.toDir ? { dir: ctx.abs(o.toDir) } : {}),
+          create: Boolean(o.create),
+          noOwner: o.owner === false,
+          force,
+          sameOwner: Boolean(o.sameOwner),
+        };
       // What was restored, into where, by whom: recorded whether it completed or not (names and places, never data).
       const record = (complete: boolean, into: string, error?: string) =>
         ctx.recordAccess(cmd, 'backup.restore', {
@@ -79,17 +85,24 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
           plaintextSha256: m.plaintext.sha256,
           repo: repo.dest.spec,
           into,
-          ...(t.kind === 'postgres' ? { create: t.create, force: Boolean(t.force) } : 'force' in t ? { force: t.force } : {}),
+          ...target.record,
           complete,
           ...(error ? { error } : {}),
         });
-      const target = t.kind === 'file' ? t.out : t.kind === 'redis' || t.kind === 'files' ? t.dir : `database ${t.dbname}`;
+      const target = restoreTarget(kind, req, file);
       let into: string;
       try {
-        into = await restoreBackup(repo, m, key, t, ctx.io.env);
+        const plan = await planRestore(m, key, target, ctx.io.env);
+        if (o.dryRun) {
+          if (ctx.globals(cmd).json) return ctx.json({ backup: plan.backup, dryRun: true, into: plan.target.where, steps: plan.steps });
+          for (const step of plan.steps) ctx.out(step);
+          ctx.info(`dry run: ${plan.backup} can be restored into ${plan.target.where}; nothing was written`);
+          return;
+        }
+        into = await executeRestore(repo, plan, ctx.io.env);
       } catch (e) {
         // A target refused before anything was written (it exists, it is of another kind) is no restore; anything else may have written part of one.
-        if (!(e instanceof VaultError && (e.kind === 'exists' || e.kind === 'usage'))) await record(false, target, (e as Error).message);
+        if (!(e instanceof VaultError && (e.kind === 'exists' || e.kind === 'usage'))) await record(false, target.where, (e as Error).message);
         throw e;
       }
       await record(true, into);

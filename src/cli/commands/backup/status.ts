@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
-import { listRepo } from '../../../backup/repo.js';
+import { listRepo, requireRepo } from '../../../backup/repo.js';
 import { vaultForBackups } from '../../../backup/run.js';
-import { backupStatus, requireRepo } from '../../../backup/status.js';
+import { backupStatus } from '../../../backup/status.js';
 import { formatSeconds } from '../../../vault/duration.js';
 import { table, type Context } from '../../context.js';
 import { openRepo, repoOption, rpoOf, type RepoOptions } from './options.js';

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { Repo } from '../../../backup/repo.js';
-import { parseDestination } from '../../../dest/dest.js';
+import { parseDestination } from '../../../dest/index.js';
 import { checkCluster } from '../../../backup/wal/store.js';
 import type { ReadKeys } from '../../../backup/wal/identity.js';
 import { VaultError } from '../../../errors/errors.js';
@@ -27,7 +27,7 @@ export function repoOption(c: Command): Command {
 export function openRepo(ctx: Context, o: RepoOptions): Repo {
   const spec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
   if (!spec) throw new VaultError('usage', 'which repository? give --repo DEST or set VAULT_TOOL_BACKUP_REPO');
-  return { dest: parseDestination(spec, ctx.io.cwd), io: { env: ctx.io.env } };
+  return { dest: parseDestination(spec, ctx.io.cwd, { env: ctx.io.env }) };
 }
 
 /** This host's manifest signing key: --signing-key, else signing.key in the state folder. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { listRepo } from '../../../backup/repo.js';
-import { requireRepo } from '../../../backup/status.js';
+import { listRepo, requireRepo } from '../../../backup/repo.js';
+
 import { executeWalPrune, planWalPrune } from '../../../backup/wal/prune.js';
 import { basesOf } from '../../../backup/wal/verify.js';
 import { exists } from '../../../fs/dirs.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { listRepo } from '../../../backup/repo.js';
-import { requireRepo } from '../../../backup/status.js';
+import { listRepo, requireRepo } from '../../../backup/repo.js';
+
 import { basesOf, verifyArchive } from '../../../backup/wal/verify.js';
 import { VaultError } from '../../../errors/errors.js';
 import { table, type Context } from '../../context.js';

@@ -43,7 +43,9 @@ export default function k8sExport(cmd: Command, ctx: Context): void {
         throw new VaultError('usage', '--recipient and --armor are for the encrypted bundle, not --plaintext');
       if (o.plan && (names.length || o.prefix || o.secret))
         throw new VaultError('usage', '--plan chooses the Secrets; do not also name entries, --prefix or --secret');
-      if (o.out) ctx.checkOut(o.out, 'secret', Boolean(o.force));
+      // An encrypted bundle replaces only an older bundle (an age file); plain manifests, any unguarded file.
+      const kind = o.plaintext ? 'secret' : 'k8s-bundle';
+      if (o.out) ctx.checkOut(o.out, kind, Boolean(o.force));
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       let plan;
       if (o.plan) {
@@ -70,7 +72,7 @@ export default function k8sExport(cmd: Command, ctx: Context): void {
           ...(o.out ? { out: ctx.abs(o.out) } : {}),
         });
       if (o.out) {
-        ctx.writeOut(o.out, body, 'secret', Boolean(o.force));
+        ctx.writeOut(o.out, body, kind, Boolean(o.force));
         ctx.info(
           `wrote ${what} to ${o.out} (mode 0600, ${o.plaintext ? 'PLAINTEXT' : 'age-encrypted; `age -d -i vault.key FILE | kubectl apply -f -` restores it'})`,
         );

@@ -29,16 +29,16 @@ interface RestoreOptions extends ClusterOptions, PlanOptions {
 
 /** The Secrets of a Kubernetes backup (after a full check), as a restore source. */
 async function backupSource(ctx: Context, cmd: Command, o: RestoreOptions): Promise<{ file: { path: string; text: string }; secrets: SecretObject[] }> {
-  const [{ listRepo }, { pick }, { openRepo }, { restorableKey, readBackup }, { vaultForBackups }, { parseSecretManifests }] = await Promise.all([
+  const [{ listRepo }, { pickBackups }, { openRepo }, { restorableKey, readBackup }, { vaultForBackups }, { parseSecretManifests }] = await Promise.all([
     import('../../../backup/repo.js'),
-    import('../backup/verify.js'),
+    import('../../../backup/audit.js'),
     import('../backup/options.js'),
     import('../../../backup/restore.js'),
     import('../../../backup/run.js'),
     import('../../../k8s/secret.js'),
   ]);
   const repo = openRepo(ctx, o);
-  const [b] = pick(await listRepo(repo), [o.fromBackup!]);
+  const [b] = pickBackups(await listRepo(repo), [o.fromBackup!]);
   if (!b!.manifest || b!.problem) throw new VaultError('integrity', `${o.fromBackup}: ${b!.problem ?? 'no manifest'}`);
   const m = b!.manifest;
   if (m.kind !== 'k8s') throw new VaultError('usage', `${o.fromBackup} is a ${m.kind} backup, not a Kubernetes one`);

@@ -1,0 +1,398 @@
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { VaultError } from '../../errors/errors.js';
+import { externalTimeoutMs, timeoutText } from '../../tool/bound.js';
+import { runTool } from '../../tool/run.js';
+import { fail, map, object, oneOf, string, type Shape } from '../../vault/shape.js';
+import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
+import { isComponentName } from '../names.js';
+import { readOnly } from '../scratch.js';
+import { versionOf } from '../tool.js';
+
+/**
+ * `postgres`: one database, `pg_dump -Fc` (PostgreSQL's custom format),
+ * checked in full by `pg_restore -f /dev/null`, restored by `pg_restore
+ * --clean --if-exists --single-transaction` into a database (created first
+ * when asked), drilled into a scratch database the drill creates.
+ * Credentials reach the tools through libpq's own environment (PG*
+ * variables, PGPASSFILE), never argv; the manifest records where from
+ * (host, database), never how to log in.
+ */
+export interface PostgresOptions {
+  /** The database, or a connection string without a password; default: libpq's (PGDATABASE, else the user's). */
+  dbname?: string;
+  /** pg_dump's compression level (0 to 9). */
+  compress?: number;
+  /** `dbname` is a name read from the server (never a connection string, whatever it holds). */
+  literal?: boolean;
+}
+
+/**
+ * The keys of a libpq connection string (`key = value`, spaces allowed
+ * around `=`, values bare or single-quoted with backslash escapes), with
+ * their values; null when it does not parse as libpq would read it.
+ */
+export function parseConninfo(s: string): [string, string][] | null {
+  const out: [string, string][] = [];
+  let i = 0;
+  const ws = () => {
+    while (i < s.length && /\s/.test(s[i]!)) i++;
+  };
+  for (;;) {
+    ws();
+    if (i >= s.length) return out;
+    const k0 = i;
+    while (i < s.length && /[A-Za-z0-9_]/.test(s[i]!)) i++;
+    const key = s.slice(k0, i);
+    ws();
+    if (!key || s[i] !== '=') return null;
+    i++;
+    ws();
+    let value = '';
+    if (s[i] === "'") {
+      i++;
+      for (;;) {
+        if (i >= s.length) return null;
+        const c = s[i]!;
+        if (c === '\\') {
+          value += s[i + 1] ?? '';
+          i += 2;
+        } else if (c === "'") {
+          i++;
+          break;
+        } else {
+          value += c;
+          i++;
+        }
+      }
+    } else {
+      while (i < s.length && !/\s/.test(s[i]!)) {
+        if (s[i] === '\\') {
+          value += s[i + 1] ?? '';
+          i += 2;
+        } else value += s[i++];
+      }
+    }
+    out.push([key, value]);
+  }
+}
+
+/**
+ * libpq connection parameters whose value is a secret, or names where one is
+ * kept: the password, the password file, the SSL client key's passphrase,
+ * the OAuth client secret (libpq 18).
+ */
+const SECRET_KEYS = new Set(['password', 'passfile', 'sslpassword', 'oauth_client_secret']);
+const URI = /^postgres(?:ql)?:\/\//i;
+
+/** Why a connection string given on the command line is refused (the secret parameter it holds), or null. */
+function secretInDbname(dbname: string, depth = 0): string | null {
+  if (depth > 2) return 'too-deep';
+  if (URI.test(dbname)) {
+    const rest = dbname.replace(URI, '');
+    // libpq reads user[:password]@ up to the first @ or /.
+    const end = rest.search(/[@/]/);
+    if (end >= 0 && rest[end] === '@' && rest.slice(0, end).includes(':')) return 'password';
+    const q = rest.indexOf('?');
+    if (q >= 0) {
+      for (const part of rest.slice(q + 1).split('&')) {
+        const eq = part.indexOf('=');
+        let key: string;
+        let value: string;
+        try {
+          key = decodeURIComponent(eq >= 0 ? part.slice(0, eq) : part)
+            .trim()
+            .toLowerCase();
+          value = decodeURIComponent(eq >= 0 ? part.slice(eq + 1) : '');
+        } catch {
+          return 'unreadable';
+        }
+        if (SECRET_KEYS.has(key)) return key;
+        if (key === 'dbname' && (URI.test(value) || value.includes('='))) {
+          const inner = secretInDbname(value, depth + 1);
+          if (inner) return inner;
+        }
+      }
+    }
+    return null;
+  }
+  if (!dbname.includes('=')) return null;
+  const pairs = parseConninfo(dbname);
+  if (!pairs) return 'unreadable';
+  for (const [k, v] of pairs) {
+    const key = k.toLowerCase();
+    if (SECRET_KEYS.has(key)) return key;
+    if (key === 'dbname' && (URI.test(v) || v.includes('='))) {
+      const inner = secretInDbname(v, depth + 1);
+      if (inner) return inner;
+    }
+  }
+  return null;
+}
+
+/**
+ * A database may be named by a connection string (libpq's `key = value`
+ * form or a postgresql:// URI), but not one holding a password or a
+ * password file (argv is visible in ps): the string is parsed as libpq
+ * parses it, so no spelling of the key gets past.
+ */
+export function checkDbname(dbname: string): void {
+  const found = secretInDbname(dbname);
+  if (!found) return;
+  if (found === 'unreadable')
+    throw new VaultError('usage', 'the connection string cannot be read as libpq reads one (an unterminated quote, a key without "=", a bad %-escape)', {
+      hint: 'write key=value pairs, quoting a value with spaces in single quotes, or a postgresql:// URI',
+    });
+  if (found === 'too-deep') throw new VaultError('usage', 'the connection string nests connection strings too deep');
+  const visible = 'which would be visible to other users (ps) and recorded';
+  if (found === 'passfile')
+    throw new VaultError('usage', `the connection string holds a password setting (passfile), ${visible}`, {
+      hint: 'set PGPASSFILE (a file of mode 0600) in the environment instead',
+    });
+  if (found === 'password')
+    throw new VaultError('usage', `the connection string holds a password, ${visible}`, {
+      hint: 'give the password in PGPASSWORD or a PGPASSFILE (mode 0600) instead',
+    });
+  throw new VaultError('usage', `the connection string holds a secret (${found}), ${visible}`, {
+    hint: 'put it in a connection service file (PGSERVICEFILE, mode 0600) and name the service with service=NAME',
+  });
+}
+
+/**
+ * A database name as a connection string libpq reads as exactly that name:
+ * given bare, a name holding `=` or starting with `postgresql://` would be
+ * expanded as a connection string (another host, another database).
+ */
+export function onlyDatabase(name: string): string {
+  return `dbname='${name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/**
+ * The component of a database: postgres/NAME with the database's own name
+ * when it is already a valid lowercase component name, else (capitals,
+ * spaces, a leading dot, `..`, or a name that looks like a mapped one or is
+ * reserved) its lowercased, cleaned form with `_` and 10 hex digits of the
+ * SHA-256 of the exact name: two databases never share a component.
+ */
+export function componentForDatabase(database: string): string {
+  const mapped = /_[0-9a-f]{10}$/;
+  if (isComponentName(database) && !mapped.test(database) && database !== 'globals') return `postgres/${database}`;
+  const clean =
+    database
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '_')
+      .replace(/^[._-]+/, '')
+      .slice(0, 80) || 'db';
+  return `postgres/${clean}_${createHash('sha256').update(database, 'utf8').digest('hex').slice(0, 10)}`;
+}
+
+/** psql for a short question to the server (its version, a database's name and size), bounded; a server out of reach says so. */
+export async function psqlAsk(sql: string, dbname: string | undefined, env: Env): Promise<string> {
+  const ms = externalTimeoutMs(env);
+  try {
+    return (
+      await runTool('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql, ...(dbname ? ['--dbname', dbname] : [])], { env, timeoutMs: ms })
+    ).trim();
+  } catch (e) {
+    if (!(e instanceof VaultError)) throw e;
+    if (e.code === 'tool-missing')
+      throw new VaultError('not-found', 'psql is not installed (it is needed to check the server version)', { code: 'tool-missing', data: { tool: 'psql' } });
+    if (e.code === 'tool-timeout')
+      throw new VaultError('backup-failed', `the PostgreSQL server did not answer within ${timeoutText(ms)} (psql was stopped): it is unreachable`, {
+        code: 'external-timeout',
+        data: { timeout: timeoutText(ms) },
+      });
+    throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${e.message.replace(/^psql failed \([^)]*\)(: )?/, '')}`, {
+      hint: 'check PGHOST, PGPORT, PGUSER, the password (PGPASSWORD or PGPASSFILE) and the database name',
+    });
+  }
+}
+
+/** Where a dump comes from, for the manifest: the server and the database, never how to log in. */
+export const pgSource = (env: Env, database: string): Record<string, string> => ({
+  host: env.PGHOST ?? 'local socket',
+  port: env.PGPORT ?? '5432',
+  database,
+  ...(env.PGUSER ? { user: env.PGUSER } : {}),
+  machine: hostname(),
+});
+
+const majorOf = (v: string) => Number(/(\d+)(\.\d+)?/.exec(v.replace(/^[^\d]*/, ''))?.[1] ?? NaN);
+
+/** Every database of the cluster that accepts connections (templates aside). */
+export async function listDatabases(env: Env, dbname: string | undefined): Promise<string[]> {
+  return (await psqlAsk('select datname from pg_database where datallowconn and not datistemplate order by 1', dbname ?? 'postgres', env))
+    .split('\n')
+    .filter(Boolean);
+}
+
+/**
+ * `pg_dump -Fc` of one database. The client's major version must be at
+ * least the server's (an older pg_dump cannot read a newer server right):
+ * checked first, with both versions in the message.
+ */
+async function dump(o: PostgresOptions, env: Env): Promise<Component> {
+  // A name read from the server (--all) is a name, never a connection string, whatever it holds.
+  const dbname = o.dbname !== undefined && o.literal ? onlyDatabase(o.dbname) : o.dbname;
+  if (dbname) checkDbname(dbname);
+  const dumpArgs = ['-Fc', ...(o.compress !== undefined ? ['-Z', String(o.compress)] : [])];
+  const version = await versionOf('pg_dump', env);
+  const server = Number(await psqlAsk('show server_version_num', dbname, env));
+  const clientMajor = majorOf(version);
+  if (Math.floor(server / 10000) > clientMajor) {
+    throw new VaultError(
+      'backup-failed',
+      `pg_dump is version ${clientMajor}, older than the server (${Math.floor(server / 10000)}): it cannot dump it faithfully`,
+      { hint: `install the PostgreSQL ${Math.floor(server / 10000)} client tools (pg_config names the folder of the ones in use)` },
+    );
+  }
+  const database = await psqlAsk('select current_database()', dbname, env);
+  const estimate = Number(await psqlAsk('select pg_database_size(current_database())', dbname, env));
+  return {
+    component: componentForDatabase(database),
+    kind: 'postgres',
+    producer: { kind: 'process', command: 'pg_dump', args: [...dumpArgs, ...(dbname ? ['--dbname', dbname] : [])], env },
+    tool: { name: 'pg_dump', version, args: dumpArgs },
+    source: pgSource(env, database),
+    estimate,
+  };
+}
+
+const TABLES =
+  "select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'";
+
+async function tablesIn(dbname: string, env: Env, timeoutMs: number): Promise<number | null> {
+  try {
+    return Number((await runTool('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', dbname, '-c', TABLES], { env, timeoutMs })).trim());
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Into a database: never one that holds tables without `force` (restoring
+ * replaces them); with `create`, a new one made first, and dropped again if
+ * the restore fails.
+ */
+function intoDatabase(req: RestoreRequest): Restorer {
+  const dbname = req.database!;
+  const create = Boolean(req.create);
+  const force = Boolean(req.force);
+  return {
+    where: `database ${dbname}`,
+    label: `pg_restore into ${dbname}`,
+    record: { create, force },
+    async precheck(env: Env, b: RunBounds) {
+      checkDbname(dbname);
+      if (create || force) return;
+      const n = await tablesIn(dbname, env, b.callMs);
+      if (n) throw new VaultError('exists', `database ${dbname} holds ${n} table(s): restoring replaces them`, { code: 'restore-db-not-empty' });
+    },
+    async land(env: Env, b: RunBounds) {
+      let created = false;
+      if (create) {
+        await runTool('createdb', ['--', dbname], { env, timeoutMs: b.callMs, label: `createdb ${dbname}` });
+        created = true;
+      }
+      const label = `pg_restore into ${dbname}`;
+      return {
+        staged: false,
+        consumer: {
+          kind: 'process',
+          command: 'pg_restore',
+          args: ['--clean', '--if-exists', '--single-transaction', '--exit-on-error', ...(req.noOwner ? ['--no-owner'] : []), '--dbname', dbname],
+          env,
+          label,
+        },
+        commit: async () => {
+          created = false;
+        },
+        // A database this restore created for a restore that failed holds nothing of use: it goes too.
+        abort: async () => {
+          if (created) await runTool('dropdb', ['--if-exists', '--', dbname], { env, timeoutMs: b.callMs, label: `dropdb ${dbname}` }).catch(() => undefined);
+        },
+      };
+    },
+  };
+}
+
+/** psql in a scratch database, every transaction read-only. */
+async function psqlIn(sql: string, database: string, on: { env: Env; timeoutMs: number; onStart?: (pid: number, label: string) => void }): Promise<string> {
+  return (
+    await runTool('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql], {
+      env: readOnly(on.env),
+      timeoutMs: on.timeoutMs,
+      label: `psql in ${database}`,
+      ...(on.onStart ? { onStart: (pid: number) => on.onStart!(pid, `psql in ${database}`) } : {}),
+    })
+  ).trim();
+}
+
+const PSQL = { command: 'psql', pkg: 'postgresql-client' };
+const scalar: Shape<string | number> = (v, at) => (typeof v === 'string' || typeof v === 'number' ? v : fail(at, 'expected a value'));
+
+/** `{ sql: "select count(*) from items", database: drill_orders, expect: "30000" }`: a query's single value, read-only. */
+const sqlCheck: DrillCheckSpec = {
+  key: 'sql',
+  kind: 'sql',
+  tools: [PSQL],
+  shape: (database) =>
+    map(
+      object({ sql: string(), database, expect: map(scalar, (x) => String(x)) }),
+      (c): KindCheck => ({ kind: 'sql', sql: c.sql, database: c.database, expect: c.expect }),
+    ),
+  describe: (c) => `sql in ${c.database}: expect ${c.expect as string}`,
+  async run(c, on) {
+    const got = await psqlIn(c.sql as string, on.at, on);
+    if (got !== c.expect)
+      throw new Error(`${JSON.stringify(c.sql)} in ${on.at} gave ${JSON.stringify(got.slice(0, 80))}, expected ${JSON.stringify(c.expect)}`);
+    return `${on.at}: ${JSON.stringify(c.sql)} = ${c.expect as string}`;
+  },
+};
+
+/**
+ * `{ tables: backup, database: drill_orders }`: the database holds at least
+ * the tables its backup's table of contents lists (`pg_restore -l`, which
+ * reads only the archive's head: the rest is never decrypted).
+ */
+const tablesCheck: DrillCheckSpec = {
+  key: 'tables',
+  kind: 'tables',
+  tools: [PSQL, { command: 'pg_restore', pkg: 'postgresql-client' }],
+  shape: (database) => map(object({ tables: oneOf(['backup'] as const), database }), (c): KindCheck => ({ kind: 'tables', database: c.database })),
+  describe: (c) => `${c.database} holds the tables of its backup`,
+  async run(_c, on) {
+    let listing = '';
+    await on.readBackup(async (r) => {
+      listing = await runTool('pg_restore', ['-l'], { env: on.env, timeoutMs: on.timeoutMs, input: r, label: 'pg_restore -l' });
+    }, 'pg_restore -l');
+    // "ID; OID OID TABLE schema name owner": TABLE entries, not TABLE DATA.
+    const listed = listing.split('\n').filter((l) => /^\d+; \d+ \d+ TABLE (?!DATA )/.test(l)).length;
+    const have = Number(await psqlIn(TABLES, on.at, on));
+    if (have < listed) throw new Error(`${on.at} holds ${have} tables, but its backup ${on.manifest.file} lists ${listed}`);
+    return `${on.at}: ${have} tables, as its backup lists`;
+  },
+};
+
+export const postgres: BackupKind<PostgresOptions> = {
+  name: 'postgres',
+  folder: 'postgres',
+  label: 'postgres',
+  ext: 'pgdump',
+  dump,
+  shape: (head, size) =>
+    size < 32
+      ? `its output was ${size} bytes`
+      : head.subarray(0, 5).toString('latin1') !== 'PGDMP'
+        ? 'its output is not a custom-format dump (no PGDMP header)'
+        : null,
+  verifier: (env) => ({ kind: 'process', command: 'pg_restore', args: ['-f', '/dev/null'], env, label: 'pg_restore -f /dev/null' }),
+  restore: { needs: 'database', target: intoDatabase },
+  drill: {
+    scratch: 'database',
+    tools: [{ command: 'pg_restore', pkg: 'postgresql-client' }],
+    checks: [sqlCheck, tablesCheck],
+    // As many tables as the backup's table of contents lists (none for an empty database, such as postgres itself).
+    initChecks: (database) => [{ tables: 'backup', database }],
+  },
+};

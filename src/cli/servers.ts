@@ -1,0 +1,284 @@
+import { execFileSync, spawnSync, type ExecFileSyncOptions } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+/**
+ * Throwaway PostgreSQL and Redis servers, on free ports, in a folder of
+ * their own, with no persistence of their own: for the demo (which goes on
+ * without one that cannot run here, saying why), and for the tests and
+ * benchmarks (`test/helpers/servers.mjs` and `bench/` load this file as
+ * built, `dist/servers.js`). The one implementation of both.
+ */
+
+/** A port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const runs = (cmd: string) => !spawnSync(cmd, ['--version'], { stdio: 'ignore' }).error;
+
+/** The uid and gid of the `postgres` user when root (what a server's files must belong to), else null. */
+export function postgresOwner(): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  return {
+    uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })),
+    gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })),
+  };
+}
+
+/** Runs a PostgreSQL program as the `postgres` user when root (initdb and the server refuse root), else as this user. */
+export function asPostgres(cmd: string, args: string[], opts: ExecFileSyncOptions = {}): Buffer | string {
+  return process.getuid?.() === 0
+    ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe', ...opts })
+    : execFileSync(cmd, args, { stdio: 'pipe', ...opts });
+}
+
+/** Why a throwaway PostgreSQL cannot run here (a tool missing), or null. */
+export function postgresMissing(): string | null {
+  const cfg = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  if (cfg.error || cfg.status !== 0) return 'pg_config is not installed (Debian: apt-get install postgresql)';
+  const bin = cfg.stdout.trim();
+  if (spawnSync(join(bin, 'initdb'), ['--version'], { stdio: 'ignore' }).status !== 0) return `no initdb in ${bin} (Debian: apt-get install postgresql)`;
+  for (const b of ['pg_dump', 'pg_restore', 'psql']) if (!runs(b)) return `${b} is not installed (Debian: apt-get install postgresql-client)`;
+  return null;
+}
+
+export interface Postgres {
+  /** libpq's environment to reach it (PGHOST, PGPORT, PGUSER). */
+  env: Record<string, string>;
+  /** The folder of its programs (pg_config --bindir). */
+  bin: string;
+  /** Its folder (its socket is there), and its data folder inside. */
+  dir: string;
+  data: string;
+  port: number;
+  /** Its log so far. */
+  log(): string;
+  /** One statement through psql; its output, trimmed. */
+  sql(sql: string, db?: string): string;
+  /** Stops it at once; its folder goes too when it made the folder itself. */
+  stop(): void;
+}
+
+/**
+ * A throwaway PostgreSQL cluster: initdb and pg_ctl from `pg_config
+ * --bindir`, a free port, its socket and data folder in `dir` (a new temp
+ * folder when not given), trust authentication; as the `postgres` user when
+ * root, since initdb refuses root. `initdb` adds arguments; `conf` adds
+ * settings to postgresql.conf before the start.
+ */
+export async function startPostgres(o: { dir?: string; initdb?: string[]; conf?: Record<string, string | number> } = {}): Promise<Postgres> {
+  const bin = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+  const own = o.dir === undefined;
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'vt-pg-'));
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  const owner = postgresOwner();
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+  const port = await freePort();
+  const data = join(dir, 'data');
+  asPostgres(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', ...(o.initdb ?? [])]);
+  if (o.conf) {
+    const lines = Object.entries(o.conf).map(([k, v]) => `${k} = '${String(v).replace(/'/g, "''")}'`);
+    asPostgres('sh', ['-c', 'cat >> "$1"', 'sh', join(data, 'postgresql.conf')], { input: `${lines.join('\n')}\n` });
+  }
+  asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-o', `-p ${port} -k ${dir} -c listen_addresses= -c fsync=off`, '-l', join(dir, 'log'), '-w', 'start']);
+  const env = { PGHOST: dir, PGPORT: String(port), PGUSER: 'postgres' };
+  return {
+    env,
+    bin,
+    dir,
+    data,
+    port,
+    log: () => {
+      try {
+        return readFileSync(join(dir, 'log'), 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    sql: (sql, db = 'postgres') =>
+      execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim(),
+    stop: () => {
+      try {
+        asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']);
+      } catch {
+        /* already gone */
+      } finally {
+        if (own) rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** A folder the server's user can write (chowned to postgres when root). */
+export function postgresFolder(path: string): string {
+  mkdirSync(path, { recursive: true });
+  const o = postgresOwner();
+  if (o) chownSync(path, o.uid, o.gid);
+  return path;
+}
+
+/** A server started on an existing data folder (a restored one), as `startPostgres` starts its own. */
+export interface PostgresOn extends Omit<Postgres, 'dir'> {}
+
+/**
+ * Starts a server on an existing data folder: a free port, its socket in
+ * `socketDir`, its log beside the data folder. `wait: false` returns once
+ * pg_ctl has launched it (a recovery may take a while, or stop it).
+ */
+export async function startPostgresOn(data: string, socketDir: string, opts: { wait?: boolean } = {}): Promise<PostgresOn> {
+  const bin = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+  const port = await freePort();
+  const log = `${data}.log`;
+  postgresFolder(dirname(log));
+  asPostgres(join(bin, 'pg_ctl'), [
+    '-D',
+    data,
+    '-o',
+    `-p ${port} -k ${socketDir} -c listen_addresses= -c fsync=off`,
+    '-l',
+    log,
+    ...(opts.wait === false ? ['-W'] : ['-w']),
+    '-t',
+    '120',
+    'start',
+  ]);
+  const env = { PGHOST: socketDir, PGPORT: String(port), PGUSER: 'postgres' };
+  return {
+    env,
+    bin,
+    port,
+    data,
+    log: () => {
+      try {
+        return readFileSync(log, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    sql: (sql, db = 'postgres') =>
+      execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim(),
+    stop: () => {
+      try {
+        asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']);
+      } catch {
+        /* not running */
+      }
+    },
+  };
+}
+
+/** Why a throwaway Redis cannot run here (a tool missing), or null. */
+export function redisMissing(): string | null {
+  for (const b of ['redis-server', 'redis-cli', 'redis-check-rdb'])
+    if (!runs(b)) return `${b} is not installed (Debian: apt-get install redis-server redis-tools)`;
+  return null;
+}
+
+export interface Redis {
+  port: number;
+  dir: string;
+  /** redis-cli against it; its output, trimmed. */
+  cli(...args: string[]): string;
+  /** Sets `n` keys (session:1…). */
+  fill(n: number): void;
+  /** Stops it without saving; its folder goes too when it made the folder itself. */
+  stop(): void;
+}
+
+/** A Redis on a free port, its folder `dir` (a new temp folder when not given), no persistence of its own. */
+export async function startRedis(dir?: string): Promise<Redis> {
+  const d = dir ?? mkdtempSync(join(tmpdir(), 'vt-redis-'));
+  mkdirSync(d, { recursive: true });
+  const port = await freePort();
+  execFileSync(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      d,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--repl-diskless-sync-delay',
+      '0',
+      '--daemonize',
+      'yes',
+      '--logfile',
+      join(d, 'redis.log'),
+      '--pidfile',
+      join(d, 'redis.pid'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const cli = (...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
+  for (let i = 0; i < 100; i++) {
+    try {
+      if (cli('ping') === 'PONG') break;
+    } catch {
+      /* starting */
+    }
+    await sleep(50);
+  }
+  return {
+    port,
+    dir: d,
+    cli,
+    fill: (n) => void cli('eval', `for i=1,${n} do redis.call('set', 'session:'..i, 'v'..i) end`, '0'),
+    stop: () => {
+      try {
+        cli('shutdown', 'nosave');
+      } catch {
+        /* already gone */
+      }
+      if (!dir) rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The demo's Redis, or why it cannot run here. */
+export async function startDemoRedis(dir: string): Promise<Redis | string> {
+  const missing = redisMissing();
+  if (missing) return missing;
+  try {
+    return await startRedis(dir);
+  } catch (e) {
+    return `redis-server did not start: ${(e as Error).message}`;
+  }
+}
+
+/** The demo's PostgreSQL, or why it cannot run here. */
+export async function startDemoPostgres(dir: string): Promise<Postgres | string> {
+  const missing = postgresMissing();
+  if (missing) return missing;
+  try {
+    postgresOwner();
+  } catch {
+    return 'running as root, and there is no postgres user to run the server as';
+  }
+  try {
+    return await startPostgres({ dir });
+  } catch (e) {
+    return `the server did not start: ${
+      String((e as { stderr?: Buffer }).stderr ?? (e as Error).message)
+        .trim()
+        .split('\n')
+        .slice(-1)[0]
+    }`;
+  }
+}

@@ -1,0 +1,481 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { VaultError } from '../errors/errors.js';
+import type { PendingFile } from '../fs/pending.js';
+import { readFileCapped } from '../fs/read.js';
+import { externalTimeoutMs, timeoutText } from '../tool/bound.js';
+import { startTool, type Running } from '../tool/run.js';
+import type { Destination, DestOptions, Listed } from './dest.js';
+import { DAY, TEMP, tempName } from './temp.js';
+
+/**
+ * An rclone remote as a destination (`remote:path`): rclone runs with an
+ * argument array (a shell only to set umask 077), with its own connection
+ * and I/O timeouts at the run's bound, and every call is bounded by
+ * progress. A file reaches the remote under a temp name and is moved into
+ * place (`rcat`, then `moveto`).
+ *
+ * Failures are classified by rclone's exit code and the object asked for,
+ * never by words in its log (which may name a config file "not found"):
+ * exit 3 (directory not found) and 4 (file not found) mean the remote
+ * answered that the object is not there; anything else (1: a remote that is
+ * not configured, refuses the connection or rejects the credentials) means
+ * it could not be asked, and fails as `io`: inconclusive. A `deletefile`
+ * that fails is followed by a look at the object: gone is done, anything
+ * else is the failure.
+ */
+export class RcloneDestination implements Destination {
+  readonly kind = 'rclone';
+  readonly place: string;
+  constructor(
+    readonly remote: string,
+    /** The path on the remote, without a trailing slash ('' for its root). */
+    readonly path: string,
+    readonly spec: string,
+    readonly io: DestOptions,
+  ) {
+    this.place = `remote ${remote}`;
+  }
+
+  /** The one way a path on the remote is written: `remote:path/name`. */
+  locate(name: string): string {
+    return `${this.remote}:${this.path ? `${this.path}/` : ''}${name}`;
+  }
+
+  /** The destination itself, as rclone is given it. */
+  private get here(): string {
+    return `${this.remote}:${this.path}`;
+  }
+
+  child(sub: string): RcloneDestination {
+    return new RcloneDestination(this.remote, this.path ? `${this.path}/${sub}` : sub, this.locate(sub), this.io);
+  }
+
+  parent(): { dest: Destination; name: string } {
+    const cut = this.path.lastIndexOf('/');
+    const up = cut < 0 ? '' : this.path.slice(0, cut);
+    return { dest: new RcloneDestination(this.remote, up, `${this.remote}:${up}`, this.io), name: this.path.slice(cut + 1) };
+  }
+
+  samePlace(other: Destination): boolean {
+    return other instanceof RcloneDestination && other.remote === this.remote;
+  }
+
+  async present(): Promise<boolean> {
+    const r = await rclone(this.io, ['lsf', '--max-depth', '1', this.here]);
+    if (r.code === 0) return true;
+    if (notThere(r)) return false;
+    throw new VaultError('io', `cannot list ${this.spec}: ${said(r.stderr).split('\n').slice(-1)[0] || `rclone exit ${r.code}`}`);
+  }
+
+  async list(): Promise<Listed[]> {
+    const r = await rclone(this.io, ['lsjson', '--files-only', this.here]);
+    if (r.code !== 0) {
+      if (notThere(r)) return [];
+      throw rcloneFailed(`listing ${this.spec}`, r);
+    }
+    return parseListing(r.stdout.toString('utf8'), this.spec);
+  }
+
+  async folders(): Promise<string[]> {
+    const r = await rclone(this.io, ['lsf', '--dirs-only', this.here]);
+    if (r.code !== 0) {
+      if (notThere(r)) return [];
+      throw rcloneFailed(`listing ${this.spec}`, r);
+    }
+    return r.stdout
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/\/$/, ''))
+      .filter((n) => !n.startsWith('.'));
+  }
+
+  /** The remote asked about that one file, not listed whole (a folder of the WAL archive holds thousands). */
+  async has(name: string): Promise<boolean> {
+    const r = await rclone(this.io, ['lsjson', '--stat', '--files-only', this.locate(name)]);
+    if (r.code === 0) return statsAnObject(r.stdout);
+    if (notThere(r)) return false;
+    throw rcloneFailed(`looking for ${this.locate(name)}`, r);
+  }
+
+  /** Where the backend reports one (rclone's local backend, through its metadata); undefined on object stores, or when it cannot be asked. */
+  async mode(name: string): Promise<number | undefined> {
+    const r = await rclone(this.io, ['lsjson', '--stat', '-M', this.locate(name)]).catch(() => undefined);
+    if (r?.code !== 0) return undefined;
+    try {
+      const mode = (JSON.parse(r.stdout.toString('utf8')) as { Metadata?: { mode?: unknown } })?.Metadata?.mode;
+      return typeof mode === 'string' && /^[0-7]+$/.test(mode) ? Number.parseInt(mode, 8) & 0o7777 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async read(name: string, limit: number, what = 'file'): Promise<Buffer> {
+    const r = await rclone(this.io, ['cat', this.locate(name)], undefined, limit);
+    if (r.code !== 0) {
+      if (notThere(r)) throw new VaultError('not-found', `${what} not found: ${this.locate(name)}`);
+      throw rcloneFailed(`reading ${this.locate(name)}`, r);
+    }
+    return r.stdout;
+  }
+
+  async write(name: string, data: Uint8Array, o: { exclusive?: boolean } = {}): Promise<{ location: string; sha256: string }> {
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    if (o.exclusive && (await this.has(name))) throw new VaultError('exists', `${this.locate(name)} already exists; refusing to overwrite it`);
+    const tmp = `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const up = await rclone(this.io, ['rcat', ...PRIVATE, '--size', String(data.byteLength), this.locate(tmp)], data);
+    if (up.code !== 0) {
+      await this.drop(tmp);
+      throw rcloneFailed(`uploading ${this.locate(name)}`, up);
+    }
+    const mv = await rclone(this.io, ['moveto', '-M', this.locate(tmp), this.locate(name)]);
+    if (mv.code !== 0) {
+      await this.drop(tmp);
+      throw rcloneFailed(`moving ${this.locate(name)} into place`, mv);
+    }
+    return { location: this.locate(name), sha256 };
+  }
+
+  async remove(name: string): Promise<void> {
+    const r = await rclone(this.io, ['deletefile', this.locate(name)]);
+    if (r.code === 0) return;
+    // rclone says exit 1 both for an object that is not there and for a remote it could not reach: ask the remote about the object.
+    const after = await rclone(this.io, ['lsjson', '--stat', this.locate(name)]);
+    if (notThere(after) || (after.code === 0 && !statsAnObject(after.stdout))) return;
+    throw rcloneFailed(`deleting ${this.locate(name)}`, r);
+  }
+
+  /** `rclone copy --files-from` into a private temp folder: one process for all of them. */
+  async readMany(names: string[], limit: number, what = 'file'): Promise<Map<string, Buffer | Error>> {
+    const out = new Map<string, Buffer | Error>();
+    if (!names.length) return out;
+    const tmp = mkdtempSync(join(tmpdir(), 'vault-tool-read-'));
+    try {
+      const r = await rclone(this.io, ['copy', '--files-from', '-', '--max-size', String(limit), this.here, tmp], Buffer.from(`${names.join('\n')}\n`));
+      if (r.code !== 0) throw rcloneFailed(`reading ${names.length} file(s) from ${this.spec}`, r);
+      for (const n of names) {
+        try {
+          out.set(n, readFileCapped(join(tmp, n), what, limit));
+        } catch (e) {
+          out.set(n, e instanceof VaultError && e.kind === 'not-found' ? new VaultError('not-found', `${what} not found: ${this.locate(n)}`) : (e as Error));
+        }
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    return out;
+  }
+
+  /** `rclone delete --files-from`: one process for all of them. */
+  async removeMany(names: string[]): Promise<void> {
+    if (!names.length) return;
+    const r = await rclone(this.io, ['delete', '--files-from', '-', this.here], Buffer.from(`${names.join('\n')}\n`));
+    if (r.code !== 0) throw rcloneFailed(`removing ${names.length} file(s) from ${this.spec}`, r);
+  }
+
+  /** A temp file removed, best effort (the run is failing already). */
+  private async drop(name: string): Promise<void> {
+    await rclone(this.io, ['deletefile', this.locate(name)]).catch(() => undefined);
+  }
+
+  /** `rclone cat`, stopped when it makes no progress within the run's bound (the stream then fails as unreachable) and when the reader stops reading. */
+  open(name: string): Readable {
+    const args = ['cat', this.locate(name)];
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const known = knownUnreachable(this.io, args);
+    if (known) {
+      process.nextTick(() => out.destroy(known));
+      return out;
+    }
+    const ms = externalTimeoutMs(this.io.env);
+    const p = start(this.io, args, 'ignore', { ms, idle: true }, () => out.destroy(rcloneTimedOut(this.io, args, ms)));
+    p.child.stdout!.pipe(out);
+    p.exited.then(
+      ({ code }) => {
+        if (code === 0 || out.destroyed) return;
+        out.destroy(
+          rcloneMissing(code, p.said())
+            ? new VaultError('not-found', 'rclone could not be run: it is not installed', { hint: 'install rclone, or use a local folder as the repository' })
+            : new VaultError('io', `reading ${this.locate(name)} failed (rclone exit ${code}): ${said(p.said()).split('\n').slice(-1)[0] ?? ''}`),
+        );
+      },
+      (e: Error) => out.destroy(new VaultError('not-found', `rclone could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`)),
+    );
+    // A reader that stops early (an error downstream) leaves no rclone behind.
+    out.on('close', () => {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.kill();
+    });
+    return out;
+  }
+
+  /** `rclone rcat` into a temp name, moved into place on commit; temp names a day old that runs never finished are swept then. */
+  create(name: string, o: { sizeEstimate?: number } = {}): PendingFile {
+    const tmpName = tempName(name);
+    const args = ['rcat', ...PRIVATE];
+    // An upload of unknown size goes in chunks; S3 allows 10,000 parts, so big ones need big chunks.
+    if (o.sizeEstimate && o.sizeEstimate > 40 * 2 ** 30) args.push('--s3-chunk-size', `${Math.ceil((o.sizeEstimate * 1.5) / 9000 / 2 ** 20)}M`);
+    args.push(this.locate(tmpName));
+    const known = knownUnreachable(this.io, args);
+    if (known) throw known;
+    const p = start(this.io, args, 'pipe');
+    const exited = p.exited.then(
+      (x) => x.code,
+      (e: Error) => {
+        throw new VaultError('not-found', `rclone could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`, {
+          hint: 'install rclone, or use a local folder as the repository',
+        });
+      },
+    );
+    exited.catch(() => undefined);
+    const message = () => said(p.said()).split('\n').slice(-2).join('; ');
+    const uploadFailed = (code: number | null) =>
+      rcloneMissing(code, p.said())
+        ? new VaultError('not-found', 'rclone could not be run: it is not installed', { hint: 'install rclone, or use a local folder as the repository' })
+        : new VaultError('io', `uploading ${this.locate(name)} failed (rclone exit ${code}): ${message() || 'no message'}`, {
+            hint: 'check the remote name, its credentials and the network',
+          });
+    p.child.stdin!.on('error', () => undefined);
+    return {
+      stream: p.child.stdin!,
+      commit: async () => {
+        // The upload's end (rclone sends what it holds, then exits) is bounded as every call is.
+        const ms = externalTimeoutMs(this.io.env);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((res) => {
+          timer = setTimeout(() => res('late'), ms);
+          timer.unref();
+        });
+        const code = await Promise.race([exited, late]).finally(() => clearTimeout(timer));
+        if (code === 'late') {
+          p.kill();
+          // Known unreachable from now on: the clean-up below fails at once rather than wait again.
+          const e = rcloneTimedOut(this.io, args, ms);
+          await this.drop(tmpName);
+          throw e;
+        }
+        if (code !== 0) {
+          await this.drop(tmpName);
+          throw uploadFailed(code);
+        }
+        const mv = await rclone(this.io, ['moveto', '-M', this.locate(tmpName), this.locate(name)]);
+        if (mv.code !== 0) throw new VaultError('io', `moving ${this.locate(name)} into place failed: ${mv.stderr.split('\n').slice(-1)[0]}`);
+        await this.sweep();
+        return this.locate(name);
+      },
+      explain: async (e) => {
+        // rclone stopped reading (it failed): its exit status and message say why.
+        const code = await Promise.race([exited, new Promise<'running'>((res) => setTimeout(() => res('running'), 2000).unref())]).catch(
+          () => 'failed' as const,
+        );
+        if (typeof code === 'number' && code !== 0) return uploadFailed(code);
+        if (code === null) return uploadFailed(code);
+        return new VaultError('io', `uploading ${this.locate(name)} failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+          hint: 'check the remote name, its credentials and the network',
+        });
+      },
+      abort: async () => {
+        p.kill();
+        await Promise.race([exited.catch(() => undefined), new Promise((res) => setTimeout(res, 2000).unref())]);
+        await this.drop(tmpName);
+      },
+    };
+  }
+
+  /** On a remote, where no process can be judged: temp names a day old or more, left by writes that never finished. Best effort. */
+  private async sweep(now = Date.now()): Promise<void> {
+    try {
+      for (const f of await this.list()) {
+        if (TEMP.test(f.name) && now - Date.parse(f.modTime) > DAY) await this.remove(f.name).catch(() => undefined);
+      }
+    } catch {
+      /* best effort: the write itself is done */
+    }
+  }
+
+  localPath(): undefined {
+    return undefined;
+  }
+}
+
+const HINT = 'check the remote name, its credentials (rclone config, RCLONE_CONFIG_* variables) and the network';
+
+/** rclone flags for a file vault-tool writes: mode 0600 where the backend keeps modes (besides the umask it runs with). */
+export const PRIVATE = ['-M', '--metadata-set', 'mode=0600'];
+
+/** The remote answered that the object (or its folder) is not there: rclone's exit 3 (directory not found) or 4 (file not found). */
+const notThere = (r: RcloneRun) => r.code === 3 || r.code === 4;
+
+/** Whether `lsjson --stat` showed an object (a JSON object with a Name): only then is it there. */
+function statsAnObject(stdout: Buffer): boolean {
+  try {
+    const x = JSON.parse(stdout.toString('utf8')) as { Name?: unknown } | null;
+    return Boolean(x) && typeof x === 'object' && !Array.isArray(x) && typeof x!.Name === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** What rclone said, without its notice that it runs without a config file (it says nothing about the call). */
+const said = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((l) => l.trim() && !/NOTICE: Config file .* not found/.test(l))
+    .join('\n');
+
+interface RcloneRun {
+  stdout: Buffer;
+  stderr: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const REMOTE = /^(:?[A-Za-z0-9_][A-Za-z0-9_. -]*):(.*)$/;
+
+/** `remote:path` as rclone reads it (a leading `:` names a backend on the fly); null for anything else. */
+export function parseRemote(spec: string): { remote: string; path: string } | null {
+  const m = spec.startsWith('/') || spec.startsWith('.') ? null : REMOTE.exec(spec);
+  return m ? { remote: m[1]!, path: m[2]!.replace(/\/+$/, '') } : null;
+}
+
+/**
+ * Remotes that did not answer in this run (keyed by the run's environment
+ * object): later calls to them fail at once with the same error, so a dead
+ * remote costs one timeout, not one per file.
+ */
+const unreachable = new WeakMap<object, Map<string, VaultError>>();
+
+const remoteIn = (args: string[]) => {
+  for (const a of args) {
+    const m = a.startsWith('-') || a.startsWith('/') ? null : REMOTE.exec(a);
+    if (m) return m[1]!;
+  }
+  return undefined;
+};
+
+/** A remote known not to answer in this run: the error to fail with at once, or undefined. */
+function knownUnreachable(o: DestOptions, args: string[]): VaultError | undefined {
+  const remote = remoteIn(args);
+  const e = remote ? unreachable.get(o.env)?.get(remote) : undefined;
+  return e
+    ? new VaultError('io', `rclone ${args[0]} ${remote}: the remote did not answer earlier in this run (${e.message})`, {
+        code: 'external-timeout',
+        ...(e.data ? { data: e.data } : {}),
+      })
+    : undefined;
+}
+
+/** The error of an rclone call stopped by its bound; the remote is then known unreachable for the rest of the run. */
+function rcloneTimedOut(o: DestOptions, args: string[], ms: number): VaultError {
+  const remote = remoteIn(args);
+  const e = new VaultError('io', `rclone ${args[0]}${remote ? ` ${remote}` : ''}: no answer within ${timeoutText(ms)}: the remote is unreachable; stopped`, {
+    code: 'external-timeout',
+    data: { timeout: timeoutText(ms) },
+  });
+  if (remote) {
+    if (!unreachable.has(o.env)) unreachable.set(o.env, new Map());
+    unreachable.get(o.env)!.set(remote, e);
+  }
+  return e;
+}
+
+/**
+ * Starts rclone as every external program is started (`tool/run.ts`): with
+ * umask 077, so what it creates on a local or mounted backend is private to
+ * its owner whatever the caller's umask, and with its own connection and
+ * I/O timeouts at the run's bound (VAULT_TOOL_TIMEOUT).
+ */
+function start(o: DestOptions, args: string[], stdin: 'pipe' | 'ignore', bound?: { ms: number; idle: true }, onExpire?: () => void): Running {
+  const ms = externalTimeoutMs(o.env);
+  const secs = (n: number) => `${Math.max(1, Math.ceil(n / 1000))}s`;
+  const full = [args[0]!, '--contimeout', secs(Math.min(ms, 60_000)), '--timeout', secs(ms), ...args.slice(1)];
+  const bin = o.rclone ?? 'rclone';
+  const opts = { env: o.env, stdin, group: false, ...(bound ? { bound } : {}), ...(onExpire ? { onExpire } : {}) };
+  if (process.platform === 'win32') return startTool(bin, full, opts);
+  // The shell only sets the umask and execs rclone: "$0" "$@" pass the arguments untouched.
+  return startTool('/bin/sh', ['-c', 'umask 077 && exec "$0" "$@"', bin, ...full], opts);
+}
+
+const notInstalled = () =>
+  new VaultError('not-found', 'rclone is not installed, and the destination is an rclone remote', {
+    hint: 'install rclone (Debian: apt-get install rclone), or use a local folder',
+  });
+
+/** Whether rclone could not be started (the shell that starts it says so with exit 127). */
+const rcloneMissing = (code: number | null, stderr: string) => code === 127 && /not found|No such file/i.test(stderr);
+
+/**
+ * Runs rclone and collects its output. A call that makes no progress (no
+ * output, no input taken) within the run's bound is stopped and fails as
+ * unreachable.
+ */
+function rclone(o: DestOptions, args: string[], input?: Readable | Uint8Array, limit = 1 << 30): Promise<RcloneRun> {
+  const known = knownUnreachable(o, args);
+  if (known) return Promise.reject(known);
+  return new Promise((res, rej) => {
+    let settled = false;
+    const ms = externalTimeoutMs(o.env);
+    const fail = (e: VaultError) => {
+      if (settled) return;
+      settled = true;
+      p.kill();
+      rej(e);
+    };
+    const p = start(o, args, 'pipe', { ms, idle: true }, () => fail(rcloneTimedOut(o, args, ms)));
+    const out: Buffer[] = [];
+    let size = 0;
+    p.child.stdout!.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        fail(new VaultError('invalid', `rclone ${args[0]}: more than ${limit} bytes`));
+        return;
+      }
+      out.push(c);
+    });
+    p.exited.then(
+      ({ code, signal }) => {
+        if (settled) return;
+        settled = true;
+        if (rcloneMissing(code, p.said())) return rej(notInstalled());
+        res({ stdout: Buffer.concat(out), stderr: p.said().trim(), code, signal });
+      },
+      (e: VaultError) => fail(e.code === 'tool-missing' ? notInstalled() : new VaultError('io', `rclone: ${e.message}`)),
+    );
+    p.child.stdin!.on('error', () => undefined);
+    const source = input instanceof Readable ? input : Readable.from(chunksOf(input ?? new Uint8Array(0)));
+    source.on('data', () => p.kick());
+    source.pipe(p.child.stdin!);
+  });
+}
+
+/** A buffer in 1 MiB pieces (each one taken by rclone is progress). */
+function* chunksOf(b: Uint8Array): Generator<Uint8Array> {
+  for (let i = 0; i < b.byteLength; i += 1 << 20) yield b.subarray(i, Math.min(b.byteLength, i + (1 << 20)));
+}
+
+function rcloneFailed(what: string, r: RcloneRun): VaultError {
+  const last = said(r.stderr).split('\n').slice(-3).join('; ');
+  return new VaultError('io', `${what} failed (rclone ${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}): ${last || 'no message'}`, { hint: HINT });
+}
+
+/** rclone lsjson output, checked: a list of objects with a Name, a Size and a ModTime. */
+function parseListing(text: string, where: string): Listed[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new VaultError('io', `listing ${where}: rclone lsjson gave output that is not JSON (${JSON.stringify(text.slice(0, 60))}…)`, {
+      hint: 'check the rclone binary in use (rclone version) and the remote',
+    });
+  }
+  if (!Array.isArray(raw)) throw new VaultError('io', `listing ${where}: rclone lsjson gave JSON that is not a list of files`);
+  return raw.map((f, i) => {
+    const x = f as { Name?: unknown; Size?: unknown; ModTime?: unknown };
+    if (!f || typeof f !== 'object' || typeof x.Name !== 'string' || !x.Name || x.Name.includes('/') || typeof x.Size !== 'number')
+      throw new VaultError('io', `listing ${where}: rclone lsjson entry ${i + 1} is not a file (a Name and a Size)`);
+    return { name: x.Name, size: x.Size, modTime: typeof x.ModTime === 'string' ? x.ModTime : '' };
+  });
+}
