@@ -5,6 +5,7 @@
 //                 vault-tool backup wal-push (one process per segment) and where its time goes
 //                 the asynchronous mode: archive_command taking the pusher's acknowledgement, and the pusher's own time
 //   under load:   pgbench writing; the archiver's backlog (.ready files) and segments/s, per archive_command
+//                 (cp, wal-push, wal-push --async, pgbackrest archive-push, and with its --archive-async)
 //   restore:      vault-tool backup restore to a time + PostgreSQL's recovery through wal-fetch, against
 //                 tar -x of the same base backup + PostgreSQL's own recovery from plain files (restore_command cp)
 // Every tool runs as the cluster's user (runuser -u postgres when root), as the server would run it.
@@ -201,8 +202,8 @@ async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
   const ms = (v) => `${v.toFixed(0)} ms`;
   row('wal: age -r R < seg > out && sha256sum seg', ms(m.age), '');
   if (pgbr) {
-    row('wal: pgbackrest archive-push (aes-256-cbc, gz: its default)', ms(m.br), '');
-    row('wal: pgbackrest archive-push (aes-256-cbc, --compress-type=none)', ms(m.brNone), '');
+    row('wal: pgbackrest archive-push (aes-256-cbc, gz)', ms(m.br), '');
+    row('wal: pgbackrest archive-push (aes-256-cbc, uncompressed)', ms(m.brNone), '');
   } else row('wal: pgbackrest archive-push', 'skipped: apt-get install pgbackrest', '', false);
   const brBest = pgbr ? Math.min(m.br, m.brNone) : Number.POSITIVE_INFINITY;
   row('wal: vault-tool backup wal-push (a process per segment)', ms(m.vt), '');
@@ -223,7 +224,7 @@ async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
     '',
   );
   row(
-    '  where: SHA-256 (both), encrypt, store+fsync, sign+manifest+fsync',
+    '  where: SHA-256 ×2, encrypt, store, sign+manifest',
     work
       .slice(4)
       .map((k) => p(k).toFixed(0))
@@ -233,14 +234,14 @@ async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
   const pusherPer = pushed.map((e) => Object.values(e.timings).reduce((a, b) => a + b, 0));
   row('wal: the pusher (--async --drain), work per segment', ms(median(pusherPer)), "off the archiver's path");
   row(
-    'wal: --async archive_command, shell test of the acknowledgement',
+    'wal: --async archive_command, its shell test',
     ms(m.shell),
     `≤ age+sha256sum (${ms(m.age)})${pgbr ? `, ≤ pgBackRest (${ms(brBest)})` : ''}`,
     m.shell <= m.age && m.shell <= brBest,
   );
   row('wal: --async archive_command, vault-tool taking it', ms(m.foreground), '');
   row(
-    'wal: vault-tool wal-push vs pgBackRest (faster of the two)',
+    'wal: wal-push vs pgBackRest (the faster of its two)',
     pgbr ? `${(m.vt / brBest).toFixed(2)}×` : 'skipped',
     '≤ 1.0× (one process per segment)',
     pgbr ? m.vt <= brBest : false,
@@ -261,12 +262,16 @@ async function underLoad({ at, env, push, pg, pgbr }) {
   const q = (s) => `'${s.replace(/'/g, "''")}'`;
   const vt = (args) => `${NODE} ${BIN} ${args.join(' ')}`;
   const modes = [
-    ['cp (no encryption, no check)', () => `cp %p ${at('scratch')}/%f`],
-    ['vault-tool wal-push', (c) => vt([...push(c), '%p'])],
-    ['vault-tool wal-push --async', (c) => asyncArchiveCommand(at('spool', c), vt([...push(c), '%p', '--idle', '10s']))],
+    ['cp', () => `cp %p ${at('scratch')}/%f`],
+    ['wal-push', (c) => vt([...push(c), '%p'])],
+    ['wal-push --async', (c) => asyncArchiveCommand(at('spool', c), vt([...push(c), '%p', '--idle', '10s']))],
   ];
-  if (pgbr)
-    modes.push(['pgbackrest archive-push (aes-256-cbc, gz)', () => `pgbackrest --config=${at('pgbr', 'pgbackrest.conf')} --stanza=bench archive-push %p`]);
+  if (pgbr) {
+    const br = `pgbackrest --config=${at('pgbr', 'pgbackrest.conf')} --stanza=bench`;
+    modes.push(['pgbackrest (aes-256-cbc, gz)', () => `${br} archive-push %p`]);
+    // pgBackRest's own asynchronous mode: archive-push forks one process that pushes ahead (spool-path), and acknowledges from it.
+    modes.push(['pgbackrest --archive-async', () => `${br} --archive-async archive-push %p`]);
+  }
   pg.sql('create table if not exists bulk (id int, v text)');
   pg.sql("alter system set synchronous_commit = 'off'");
   const loads = [
@@ -305,7 +310,7 @@ async function underLoad({ at, env, push, pg, pgbr }) {
         `wal: ${load} ${seconds}s, ${label}`,
         `${(archived / (seconds + drain)).toFixed(2)} seg/s (${(generated / seconds).toFixed(2)} written)`,
         `backlog max ${Math.max(...samples)}, last third ${last}; drained ${drain.toFixed(1)}s; ${failed} failed`,
-        load === 'pgbench' && label.startsWith('vault-tool') ? kept : undefined,
+        load === 'pgbench' && label.startsWith('wal-push') ? kept : undefined,
       );
     }
   }
@@ -399,12 +404,12 @@ async function restore({ at, env, vaultArgs, pg }) {
   const m = JSON.parse(readFileSync(join(at('repo'), `${base}.manifest.json`), 'utf8'));
   const mb = (m.plaintext.size / 2 ** 20).toFixed(0);
   row(
-    `wal: restore to a time, ${mb} MB base: tar -x + replay (cp)`,
+    `wal: PITR, ${mb} MB base: tar -x + replay (cp)`,
     `${(t / 1000).toFixed(2)} s`,
     `tar ${part(theirs, 'base')} s, replay ${part(theirs, 'replay')} s; ${walAfter} segments archived`,
   );
   row(
-    'wal: restore to a time: vault-tool backup restore + wal-fetch',
+    'wal: PITR: vault-tool backup restore + wal-fetch',
     `${(o / 1000).toFixed(2)} s (${(o / t).toFixed(2)}×)`,
     `≤ 1.2× plain (restore ${part(ours, 'base')} s, replay ${part(ours, 'replay')} s)`,
     o / t <= 1.2,
