@@ -714,7 +714,7 @@ describe.skipIf(!HAVE_PG)('asynchronous archiving (--async): a pusher ahead of t
   /** docs/RUNBOOK.md's asynchronous archive_command, run as written, with this test's paths and keys. */
   const asyncCommand = (spoolDir: string, extra = '', prefix = '') => {
     const runbook = readFileSync(join(ROOT, 'docs/RUNBOOK.md'), 'utf8');
-    const line = /<!-- wal-push-async -->\n```\n(archive_command = '.*')\n```/.exec(runbook)![1]!;
+    const line = /<!-- wal-push-async -->\n```ini\n(archive_command = '.*')\n```/.exec(runbook)![1]!;
     const value = line.slice("archive_command = '".length, -1).replace(/''/g, "'");
     return value
       .replace('/var/lib/postgresql/wal-spool', spoolDir)
