@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,14 @@ const run = (script: string) =>
   spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
 
 describe('keys are never made where Node can deadlock on them', () => {
+  it('no source file calls generateKeyPair or generateKeyPairSync', () => {
+    const files = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+      );
+    expect(files(join(ROOT, 'src')).filter((f) => /\bgenerateKeyPair(Sync)?\s*\(/.test(readFileSync(f, 'utf8')))).toEqual([]);
+  });
+
   it('20,000 encryptions to a recipient in one process end (each makes an ephemeral X25519 key)', () => {
     const r = run(`
       import { encrypt, decrypt, X25519Identity } from './dist/lib/age.js';
