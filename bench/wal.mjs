@@ -45,6 +45,22 @@ function run(cmd, args, env, opts = {}) {
 const sh = (script, env) => run('sh', ['-c', script], env);
 
 /**
+ * CPU time (user + system, ms) of a command and everything it waited for,
+ * as /usr/bin/time reports it: on a shared machine, steadier than wall time.
+ * NaN where /usr/bin/time is not installed.
+ */
+function cpuOf(cmd, args, env, out) {
+  if (!HAVE_TIME) return Number.NaN;
+  run('/usr/bin/time', ['-f', '%U %S', '-o', out, cmd, ...args], env);
+  return cpuFileMs(out);
+}
+function cpuFileMs(file) {
+  const [u, s] = readFileSync(file, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return (u + s) * 1000;
+}
+const HAVE_TIME = !spawnSync('/usr/bin/time', ['-f', '', 'true'], { stdio: 'ignore' }).error;
+
+/**
  * The asynchronous archive_command as docs/RUNBOOK.md gives it: the shell
  * takes the pusher's acknowledgement while a pusher runs (up to 10 s), else
  * vault-tool does (and starts a pusher, or pushes the file itself).
@@ -131,6 +147,8 @@ const readyCount = (pg) => readdirSync(join(pg.data, 'pg_wal', 'archive_status')
 async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
   const seg = (n) => at('plain', n);
   const times = { wrap: [], age: [], vt: [], br: [], brNone: [], node: [], version: [], shell: [], foreground: [] };
+  const cpu = { age: [], vt: [], br: [], brNone: [], node: [], version: [] };
+  const cpuFile = at('scratch', 'cpu.txt');
   const phases = [];
   // pgBackRest, as its user guide sets it up: a stanza on this cluster, repository encryption on.
   const conf = at('pgbr', 'pgbackrest.conf');
@@ -154,7 +172,12 @@ async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
     times.wrap.push(run('true', [], env).ms);
     times.node.push(run(NODE, ['-e', '0'], env).ms);
     times.version.push(run(NODE, [BIN, '--version'], env).ms);
-    times.age.push(sh(`age -r ${recipient} < ${seg(n)} > ${at('scratch', 'out.age')} && sha256sum ${seg(n)} > /dev/null`, env).ms);
+    const ageSh = `age -r ${recipient} < ${seg(n)} > ${at('scratch', 'out.age')} && sha256sum ${seg(n)} > /dev/null`;
+    times.age.push(sh(ageSh, env).ms);
+    cpu.age.push(cpuOf('sh', ['-c', ageSh], env, cpuFile));
+    cpu.node.push(cpuOf(NODE, ['-e', '0'], env, cpuFile));
+    cpu.version.push(cpuOf(NODE, [BIN, '--version'], env, cpuFile));
+    cpu.vt.push(cpuOf(NODE, [BIN, ...push('cpu'), seg(n)], env, cpuFile));
     const r = run(NODE, [BIN, '--json', ...push('sync'), seg(n)], env);
     times.vt.push(r.ms);
     phases.push({ wall: r.ms - median(times.wrap), ...JSON.parse(r.stdout).timings });
@@ -166,6 +189,8 @@ async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
         // The archived segment goes between runs, so that each run archives it anew.
         brRemove(n);
         times[k].push(run('pgbackrest', [`--config=${conf}`, '--stanza=bench', ...extra, 'archive-push', seg(n)], env).ms);
+        brRemove(n);
+        cpu[k].push(cpuOf('pgbackrest', [`--config=${conf}`, '--stanza=bench', ...extra, 'archive-push', seg(n)], env, cpuFile));
       }
     }
   }
@@ -178,7 +203,10 @@ async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
   }
   own(at('scratch'));
   const spool = at('spool', 'bench');
-  const pusher = run(NODE, [BIN, ...push('async'), walDir, '--async', '--drain', '--spool', spool, '--idle', '1s', '--jobs', '1', '--json'], env);
+  const pusherArgs = [BIN, ...push('async'), walDir, '--async', '--drain', '--spool', spool, '--idle', '1s', '--jobs', '1', '--json'];
+  // Under /usr/bin/time where there is one: the pusher's CPU, its start-up shared by all the segments it pushed.
+  const pusher = HAVE_TIME ? run('/usr/bin/time', ['-f', '%U %S', '-o', cpuFile, NODE, ...pusherArgs], env) : run(NODE, pusherArgs, env);
+  const pusherCpu = HAVE_TIME ? cpuFileMs(cpuFile) / segs.length : Number.NaN;
   const pushed = pusher.stdout
     .trim()
     .split('\n')
@@ -199,7 +227,8 @@ async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
   const wrap = median(times.wrap);
   const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.length ? median(v) - (k === 'wrap' ? 0 : wrap) : Number.NaN]));
   if (owner) row('wal: (runuser -u postgres -- true, taken off each figure)', `${wrap.toFixed(0)} ms`, '');
-  const ms = (v) => `${v.toFixed(0)} ms`;
+  // A figure with the wrapper's time taken off may come out below zero: it is under a millisecond.
+  const ms = (v) => (v < 1 ? '<1 ms' : `${v.toFixed(0)} ms`);
   row('wal: age -r R < seg > out && sha256sum seg', ms(m.age), '');
   if (pgbr) {
     row('wal: pgbackrest archive-push (aes-256-cbc, gz)', ms(m.br), '');
@@ -240,6 +269,19 @@ async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
     m.shell <= m.age && m.shell <= brBest,
   );
   row('wal: --async archive_command, vault-tool taking it', ms(m.foreground), '');
+  if (HAVE_TIME) {
+    const c = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v.length ? median(v) : Number.NaN]));
+    row(
+      'wal: CPU per segment: age+sha256sum / pgBackRest gz / none',
+      `${ms(c.age)} / ${pgbr ? `${ms(c.br)} / ${ms(c.brNone)}` : 'skipped'}`,
+      '/usr/bin/time, user + system',
+    );
+    row(
+      'wal: CPU per segment: wal-push (node -e 0, --version)',
+      `${ms(c.vt)} (${ms(c.node)}, ${ms(c.version)})`,
+      `the pusher: ${ms(pusherCpu)} a segment (its start shared)`,
+    );
+  }
   row(
     'wal: wal-push vs pgBackRest (the faster of its two)',
     pgbr ? `${(m.vt / brBest).toFixed(2)}×` : 'skipped',
