@@ -272,12 +272,12 @@ async function perSegment({ at, env, segs, recipient, push, pg, pgbr }) {
   if (HAVE_TIME) {
     const c = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v.length ? median(v) : Number.NaN]));
     row(
-      'wal: CPU per segment: age+sha256sum / pgBackRest gz / none',
+      'wal: CPU/segment: age+sha256sum / pgBackRest gz / none',
       `${ms(c.age)} / ${pgbr ? `${ms(c.br)} / ${ms(c.brNone)}` : 'skipped'}`,
       '/usr/bin/time, user + system',
     );
     row(
-      'wal: CPU per segment: wal-push (node -e 0, --version)',
+      'wal: CPU/segment: wal-push (node -e 0, --version)',
       `${ms(c.vt)} (${ms(c.node)}, ${ms(c.version)})`,
       `the pusher: ${ms(pusherCpu)} a segment (its start shared)`,
     );
