@@ -61,9 +61,12 @@ export async function run(args: string[], io: Io = processIo()): Promise<number>
     sweepStaging(ctx.stateFile());
     const program = await buildProgram(ctx, args);
     await program.parseAsync(args, { from: 'user' });
+    ctx.endProgress(true);
     const code = ctx.exitCode ?? 0;
     return ctx.exitStatus ? ctx.exitStatus(code) : code;
   } catch (e) {
+    // The step under way failed: its progress line goes (its failed event is written) before the error.
+    ctx.endProgress(false);
     const code = reportError(e, io, (t) => ctx.scrub(t));
     return ctx.exitStatus ? ctx.exitStatus(code, e) : code;
   }
