@@ -287,6 +287,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: ['backup-failed', 'not-found'],
     hint: 'set archive_command = \'vault-tool backup wal-push %p --cluster NAME …\' on the server (docs/RUNBOOK.md, "Point-in-time recovery")',
   },
+  'wal-archive-missing': {
+    kind: 'not-found',
+    hint: "mount the repository or check the remote's network and credentials, and that -r and --cluster name those the server archives to; then start the server again, and recovery goes on",
+  },
   'wal-other-cluster': {
     kind: 'backup-failed',
     hint: 'each server archives under a --cluster of its own: give this one another name (a new archive), or find which server archives there',

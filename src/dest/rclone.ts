@@ -94,8 +94,12 @@ export class RcloneDestination implements Destination {
       .filter((n) => !n.startsWith('.'));
   }
 
+  /** The remote asked about that one file, not listed whole (a folder of the WAL archive holds thousands). */
   async has(name: string): Promise<boolean> {
-    return (await this.list()).some((f) => f.name === name);
+    const r = await rclone(this.io, ['lsjson', '--stat', '--files-only', this.locate(name)]);
+    if (r.code === 0) return statsAnObject(r.stdout);
+    if (notThere(r)) return false;
+    throw rcloneFailed(`looking for ${this.locate(name)}`, r);
   }
 
   /** Where the backend reports one (rclone's local backend, through its metadata); undefined on object stores, or when it cannot be asked. */

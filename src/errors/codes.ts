@@ -124,6 +124,7 @@ export type ErrorCode =
   | 'prune-no-rules'
   // the WAL archive and point-in-time recovery
   | 'wal-no-archive'
+  | 'wal-archive-missing'
   | 'wal-not-a-backup'
   | 'wal-other-cluster'
   | 'wal-not-archived'
