@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { GuardTarget } from '../k8s/policy.js';
 import type { Shape } from '../vault/shape.js';
 import type { BackupManifest } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
@@ -136,6 +137,8 @@ export interface Restorer {
   label: string;
   /** What the evidence record says of the target (create, force). */
   record: Record<string, unknown>;
+  /** The target as the restore policy sees it (a database, a folder, a bucket), to tell whether it is protected. */
+  guard(env: Env): GuardTarget;
   precheck(env: Env, b: RunBounds): Promise<void>;
   /** A first pass of its own (the names a tar archive holds), and what to check once it passed. */
   check?(env: Env, b: RunBounds): { consumer: Consumer; after(): void };

@@ -14,6 +14,7 @@ import { backupKeys, peekBackupState, type BackupKey } from './keys.js';
 import { checkSignature, type BackupManifest } from './manifest.js';
 import { consume, type Consumed } from './pipeline.js';
 import { componentDest, openFile, type Listed, type Repo } from './repo.js';
+import { pathTarget } from './protect.js';
 import { bounded } from './tool.js';
 
 /**
@@ -88,6 +89,7 @@ export function intoFile(out: string, force: boolean): Restorer {
     where: out,
     label: out,
     record: { force },
+    guard: () => pathTarget('file', out),
     precheck: async () => {
       checkOutput(out, 'data', { force });
     },

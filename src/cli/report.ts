@@ -58,6 +58,8 @@ export const HINTS: Record<string, string | ((data: Record<string, string>) => s
     "a key rotated in the cluster and never escrowed? import it with `vault-tool k8s import`; or restore the vault's value with `vault-tool k8s restore`",
   'policy-hours': 'an emergency restore needs --break-glass --reason "…" (recorded in the evidence log)',
   'policy-confirm-context': (d) => `pass --confirm-context ${d.context}`,
+  'policy-confirm-target': (d) => `pass --confirm-target ${/^[\w./:@-]+$/.test(String(d.target)) ? d.target : JSON.stringify(d.target)}`,
+  'policy-two-files': 'keep one: restore-policy.yaml (k8s-policy.yaml is its first name), or name one with --policy FILE',
   'policy-totp': 'pass --totp-env VAR with the code in that variable',
   'policy-totp-entry': (d) => `add it with \`vault-tool add ${d.entry} --type totp-secret\``,
   'env-map-collision': 'give each variable its own entry with --map KEY=name',

@@ -9,6 +9,7 @@ import { createPendingFile } from '../../fs/pending.js';
 import { runTool } from '../../tool/run.js';
 import { integer, map, object } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest } from '../kind.js';
+import { pathTarget } from '../protect.js';
 import { versionOf } from '../tool.js';
 
 /**
@@ -45,6 +46,7 @@ function intoFolder(req: RestoreRequest): Restorer {
     where: dir,
     label: out,
     record: { force },
+    guard: () => pathTarget('redis', dir),
     precheck: async () => {
       if (existsSync(dir)) checkWritableTarget(out, !force);
     },

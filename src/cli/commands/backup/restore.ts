@@ -7,6 +7,7 @@ import { listRepo } from '../../../backup/repo.js';
 import { executeRestore, planRestore, restorableKey, restoreTarget, usableManifest } from '../../../backup/restore.js';
 import { vaultForBackups } from '../../../backup/run.js';
 import type { Context } from '../../context.js';
+import { checkBreakGlass, guardDataRestore, guardOptions, type GuardOptions } from '../../guard.js';
 import { openRepo, repoOption, type RepoOptions } from './options.js';
 import { restoreBase, type BaseRestoreOptions } from './restore-base.js';
 
@@ -18,7 +19,9 @@ const ELSEWHERE = {
   archive: "WAL goes back through PostgreSQL's restore_command (backup wal-fetch), once a base backup is restored",
 } as const;
 
-interface RestoreOptions extends RepoOptions, Omit<BaseRestoreOptions, 'toDir' | 'owner'> {
+interface RestoreOptions extends RepoOptions, Omit<BaseRestoreOptions, 'toDir' | 'owner'>, Omit<GuardOptions, 'confirm'> {
+  policy?: string;
+  confirmTarget?: string;
   dbname?: string;
   create?: boolean;
   toDir?: string;
@@ -30,7 +33,7 @@ interface RestoreOptions extends RepoOptions, Omit<BaseRestoreOptions, 'toDir' |
 }
 
 export default function backupRestore(cmd: Command, ctx: Context): void {
-  repoOption(cmd)
+  guardOptions(repoOption(cmd))
     .argument('<file>', 'the backup, as COMPONENT/FILE (backup list names them)')
     .option('-d, --dbname <name>', 'postgres: restore into this database (pg_restore --clean --if-exists, in one transaction)')
     .option('--create', 'postgres: create the database first (a scratch database)')
@@ -49,6 +52,7 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('--no-archive', 'postgres-base: archive_mode = off in the restored cluster (a scratch restore must not archive into the repository)')
     .option('--dry-run', 'check the backup, its key and the target, and print the plan; write nothing')
     .action(async (file: string, o: RestoreOptions) => {
+      checkBreakGlass(o);
       const repo = openRepo(ctx, o);
       const [b] = pickBackups(await listRepo(repo), [file]);
       const m = usableManifest(b!, file);
@@ -86,11 +90,13 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
           repo: repo.dest.spec,
           into,
           ...target.record,
+          ...(guard?.protected ? { guard: { ...guard, ...(o.reason ? { reason: o.reason } : {}) } } : {}),
           complete,
           ...(error ? { error } : {}),
         });
       const target = restoreTarget(kind, req, file);
       let into: string;
+      let guard: Awaited<ReturnType<typeof guardDataRestore>>;
       try {
         const plan = await planRestore(m, key, target, ctx.io.env);
         if (o.dryRun) {
@@ -99,10 +105,13 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
           ctx.info(`dry run: ${plan.backup} can be restored into ${plan.target.where}; nothing was written`);
           return;
         }
+        // Into a target the restore policy protects: its confirmation and hours, or a break-glass (the decision is recorded, a refusal too).
+        guard = await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, target.guard(ctx.io.env), plan.backup);
         into = await executeRestore(repo, plan, ctx.io.env);
       } catch (e) {
-        // A target refused before anything was written (it exists, it is of another kind) is no restore; anything else may have written part of one.
-        if (!(e instanceof VaultError && (e.kind === 'exists' || e.kind === 'usage'))) await record(false, target.where, (e as Error).message);
+        // A target refused before anything was written (it exists, it is of another kind, the policy refused it: recorded as such) is no restore; anything else may have written part of one.
+        if (!(e instanceof VaultError && (e.kind === 'exists' || e.kind === 'usage' || e.kind === 'policy')))
+          await record(false, target.where, (e as Error).message);
         throw e;
       }
       await record(true, into);
