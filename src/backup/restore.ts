@@ -117,6 +117,8 @@ export function restoreTarget(kind: BackupKind, req: RestoreRequest & { out?: st
   if (!kind.restore) throw new VaultError('usage', `${name} is a ${kind.name} backup; it is restored only into a file`);
   if (kind.restore.needs === 'database' && !req.database) throw new VaultError('usage', `${name}: into which database?`);
   if (kind.restore.needs === 'dir' && !req.dir) throw new VaultError('usage', `${name}: into which folder?`);
+  if (kind.restore.needs === 'bucket' && !req.to === !req.dir)
+    throw new VaultError('usage', `${name}: into which bucket prefix, or which folder (one of them)?`);
   return kind.restore.target(req);
 }
 

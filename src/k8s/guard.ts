@@ -26,7 +26,8 @@ export type GuardRecord = Record<string, unknown> & { protected: boolean };
 
 export type PolicyFile = { path: string; text: string };
 
-const described = (t: GuardTarget) => `${t.type === 'contexts' ? 'context' : t.type === 'databases' ? 'database' : t.type === 'buckets' ? 'bucket' : t.type === 'redis' ? 'Redis folder' : t.type === 'file' ? 'file' : 'folder'} ${t.name}`;
+const described = (t: GuardTarget) =>
+  `${t.type === 'contexts' ? 'context' : t.type === 'databases' ? 'database' : t.type === 'buckets' ? 'bucket' : t.type === 'redis' ? 'Redis folder' : t.type === 'file' ? 'file' : 'folder'} ${t.name}`;
 
 /** The code of the refusal that asks for the target's name, by the kind of target (each command names its own flag). */
 const confirmCode = (t: GuardTarget) => (t.type === 'contexts' ? 'policy-confirm-context' : 'policy-confirm-target');

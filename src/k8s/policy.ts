@@ -99,7 +99,10 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
   // Strict at every depth: an unknown field or a value of another form names its path.
   const p = parseShape(raw, PolicyShape, source);
   if (p.protectedContexts && p.protect?.contexts)
-    throw new VaultError('invalid', `${source}: protectedContexts and protect.contexts both given: keep protect.contexts (protectedContexts is its first spelling)`);
+    throw new VaultError(
+      'invalid',
+      `${source}: protectedContexts and protect.contexts both given: keep protect.contexts (protectedContexts is its first spelling)`,
+    );
   for (const [field, list] of [
     ['folders', p.protect?.folders],
     ['redis', p.protect?.redis],
@@ -191,8 +194,7 @@ export function protects(policy: RestorePolicy, t: GuardTarget): string | undefi
               { list: p.folders, tree: true },
             ]
           : [{ list: p.folders, tree: true }];
-  for (const { list, tree } of lists)
-    for (const pattern of list) if (t.forms.some((f) => (tree ? under(pattern, f) : globMatch(pattern, f)))) return pattern;
+  for (const { list, tree } of lists) for (const pattern of list) if (t.forms.some((f) => (tree ? under(pattern, f) : globMatch(pattern, f)))) return pattern;
   return undefined;
 }
 

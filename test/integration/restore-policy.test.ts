@@ -27,9 +27,7 @@ let files: string;
 let db: string | undefined;
 
 const records = async (event: string) =>
-  (JSON.parse((await vt(['--json', 'evidence', 'verify'])).stdout) as { event: string; data: Record<string, unknown> }[]).filter(
-    (r) => r.event === event,
-  );
+  (JSON.parse((await vt(['--json', 'evidence', 'verify'])).stdout) as { event: string; data: Record<string, unknown> }[]).filter((r) => r.event === event);
 
 beforeAll(async () => {
   ({ dir, cleanup } = tempDir('vt-policy-'));

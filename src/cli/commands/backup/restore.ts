@@ -23,6 +23,7 @@ interface RestoreOptions extends RepoOptions, Omit<BaseRestoreOptions, 'toDir' |
   policy?: string;
   confirmTarget?: string;
   dbname?: string;
+  to?: string;
   create?: boolean;
   toDir?: string;
   owner?: string | boolean;
@@ -38,7 +39,8 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('-d, --dbname <name>', 'postgres: restore into this database (pg_restore --clean --if-exists, in one transaction)')
     .option('--create', 'postgres: create the database first (a scratch database)')
     .option('--no-owner', 'postgres: do not restore ownership (the roles may not exist there)')
-    .option('--to-dir <dir>', 'redis: write dump.rdb here; files: extract here (never over existing files without --force)')
+    .option('--to-dir <dir>', 'redis: write dump.rdb here; files: extract here (never over existing files without --force); bucket: the objects as files here')
+    .option('--to <remote>', 'bucket: upload the objects under REMOTE:BUCKET/PREFIX (refused where objects are, without --force)')
     .option('-o, --out <file>', 'any backup: write the decrypted data to this file (mode 0600), after the full check')
     .option('--force', 'replace what is there: existing files, or the tables of an existing database')
     .option('--same-owner', "files: keep the archive's owners and modes, setuid bits included (by default files belong to you, under your umask)")
@@ -69,10 +71,17 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
         throw new VaultError('usage', 'into which database? give --dbname NAME (with --create for a new one)');
       else if (kind.restore.needs === 'dir' && !o.toDir)
         throw new VaultError('usage', `where to? give --to-dir DIR${kind.restore.note ? ` (${kind.restore.note})` : ''}`);
+      else if (kind.restore.needs === 'bucket' && Boolean(o.to) === Boolean(o.toDir))
+        throw new VaultError(
+          'usage',
+          o.to ? 'give --to REMOTE:BUCKET/PREFIX or --to-dir DIR, not both' : 'where to? give --to REMOTE:BUCKET/PREFIX, or --to-dir DIR',
+        );
+      else if (o.to && kind.restore.needs !== 'bucket') throw new VaultError('usage', `--to is for bucket backups; ${file} is a ${m.kind} backup`);
       else
         req = {
           ...(o.dbname ? { database: o.dbname } : {}),
           ...(o.toDir ? { dir: ctx.abs(o.toDir) } : {}),
+          ...(o.to ? { to: o.to } : {}),
           create: Boolean(o.create),
           noOwner: o.owner === false,
           force,
