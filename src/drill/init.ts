@@ -127,6 +127,18 @@ export async function drillPlanFromVault(o: {
         const database = scratchDatabase(name, taken);
         restore.push({ component: c, database });
         checks.push(...(kind.drill.initChecks?.(database, newest) ?? []));
+      } else if (kind.drill.scratch === 'prefix') {
+        // A prefix beside the objects, in the bucket backed up (a scratch bucket is better: review it).
+        const source = newest?.source.remote ?? '';
+        const cut = source.indexOf(':');
+        const bucketOf = cut > 0 ? `${source.slice(0, cut)}:${source.slice(cut + 1).split('/')[0]}` : '';
+        if (!bucketOf || bucketOf.endsWith(':')) {
+          notes.push(`${c}: its bucket is not known; add { component: ${c}, prefix: REMOTE:BUCKET/PREFIX } by hand`);
+          continue;
+        }
+        const prefix = `${bucketOf}/vault-tool-drill/${name}`;
+        notes.push(`${c}: restored into ${prefix}, a scratch prefix in the bucket it was backed up from; name a scratch bucket instead if the drill must not write there`);
+        restore.push({ component: c, prefix });
       } else {
         const dir = rel(join(o.scratch, `${folder}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`));
         restore.push({ component: c, dir });
