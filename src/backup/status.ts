@@ -4,6 +4,7 @@ import { checkSignature } from './manifest.js';
 import type { Listed } from './repo.js';
 import { namedComponents, rpoFor, type RpoTargets } from './rpo.js';
 import { durationSeconds } from '../vault/duration.js';
+import { inTheFuture } from '../vault/time.js';
 
 /** Per component, as status and the metrics report it. */
 export interface BackupStatus {
@@ -37,7 +38,7 @@ export function backupStatus(listed: Listed[], doc: VaultDocument | undefined, r
           b.component === component &&
           !b.problem &&
           b.manifest?.verification?.ok &&
-          Date.parse(b.manifest.finishedAt) <= now.getTime() + 3_600_000 &&
+          !inTheFuture(b.manifest.finishedAt, now) &&
           (!doc || checkSignature(b.manifest, signers).ok),
       )
       .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));

@@ -30,8 +30,6 @@ const described = (t: GuardTarget) =>
   `${t.type === 'contexts' ? 'context' : t.type === 'databases' ? 'database' : t.type === 'buckets' ? 'bucket' : t.type === 'redis' ? 'Redis folder' : t.type === 'file' ? 'file' : 'folder'} ${t.name}`;
 
 /** The code of the refusal that asks for the target's name, by the kind of target (each command names its own flag). */
-const confirmCode = (t: GuardTarget) => (t.type === 'contexts' ? 'policy-confirm-context' : 'policy-confirm-target');
-
 export async function enforcePolicy(
   policyFile: PolicyFile | undefined,
   target: GuardTarget,
@@ -51,9 +49,10 @@ export async function enforcePolicy(
     });
   }
   if (policy.confirm === 'context') {
+    const isContext = target.type === 'contexts';
     if (!answers.confirmContext)
       throw new VaultError('policy', `${what} is protected: confirm it by name`, {
-        code: confirmCode(target),
+        code: isContext ? 'policy-confirm-context' : 'policy-confirm-target',
         data: { context: target.name, target: target.name },
       });
     const typed = await answers.confirmContext();

@@ -158,7 +158,7 @@ describe.skipIf(!HAVE_RCLONE)('the full read of a bucket archive', () => {
     const { bucket } = await import('../../src/backup/kinds/bucket.js');
     const { Readable } = await import('node:stream');
     const check = (buf: Buffer) => {
-      const c = bucket.verifier({}) as { consume: (r: NodeJS.ReadableStream) => Promise<void> };
+      const c = bucket.verifier({}) as unknown as { consume: (r: NodeJS.ReadableStream) => Promise<void> };
       return c.consume(Readable.from([buf]));
     };
     const good = `${JSON.stringify({ key: 'k1', size: 3, mtime: '', sha256: sha('abc') })}\n`;
