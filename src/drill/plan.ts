@@ -94,8 +94,12 @@ const DB = string({ pattern: /^[a-z_][a-z0-9_]{0,62}$/, want: 'a database name (
 const SCRATCH_DB = refine(DB, (d) =>
   ['postgres', 'template0', 'template1'].includes(d) ? `${d} is the cluster's own database: name a new scratch database` : null,
 );
-/** A scratch prefix: an rclone remote, a bucket and at least one level of prefix below it (never a bucket's root). */
-const PREFIX = refine(string({ pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]*:[^/\s][^\s]*\/[^\s]+$/, want: 'REMOTE:BUCKET/PREFIX' }), (p) =>
+/**
+ * A scratch prefix: an rclone remote, a bucket and at least one level of
+ * prefix below it (never a bucket's root); on a backend of paths (local,
+ * sftp) an absolute path two levels deep or more.
+ */
+const PREFIX = refine(string({ pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]*:\/?[^/\s]+\/[^\s]+$/, want: 'REMOTE:BUCKET/PREFIX' }), (p) =>
   p.split('/').some((x) => x === '..' || x === '.') ? 'expected REMOTE:BUCKET/PREFIX without . or .. parts' : null,
 );
 const NS = string({ pattern: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, want: 'a namespace name' });

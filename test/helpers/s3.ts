@@ -1,15 +1,14 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-// @ts-expect-error: s3rver ships no types
-import S3rver from 's3rver';
 
 /**
- * An S3-protocol server on the loopback (s3rver, a development dependency),
- * and the environment that names it to rclone as the remote `s3:`
- * (RCLONE_CONFIG_S3_*: rclone's S3 backend, path-style, the server's fixed
- * credentials). AWS_CA_BUNDLE is left out: rclone 1.60's S3 backend fails
- * at once when it is set.
+ * An S3-protocol server on the loopback (s3rver, a development dependency,
+ * in a child process: test/helpers/s3rver.mjs), and the environment that
+ * names it to rclone as the remote `s3:` (RCLONE_CONFIG_S3_*: rclone's S3
+ * backend, path-style, the server's fixed credentials). AWS_CA_BUNDLE is
+ * left out: rclone 1.60's S3 backend fails at once when it is set.
  */
 export interface S3 {
   port: number;
@@ -19,8 +18,16 @@ export interface S3 {
 
 export async function startS3(buckets: string[]): Promise<S3> {
   const dir = mkdtempSync(join(tmpdir(), 'vt-s3-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name })) });
-  const { port } = (await server.run()) as { port: number };
+  const child = spawn(process.execPath, [join(import.meta.dirname, 's3rver.mjs'), dir, ...buckets], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.once('exit', (code) => reject(new Error(`s3rver exited (${code}) before it listened`)));
+    child.once('error', reject);
+  });
   return {
     port,
     env: {
@@ -32,7 +39,9 @@ export async function startS3(buckets: string[]): Promise<S3> {
       RCLONE_CONFIG_S3_FORCE_PATH_STYLE: 'true',
     },
     async close() {
-      await server.close();
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
       rmSync(dir, { recursive: true, force: true });
     },
   };
