@@ -132,8 +132,7 @@ export async function drillPlanFromVault(o: {
         const source = newest?.source.remote ?? '';
         const cut = source.indexOf(':');
         const path = source.slice(cut + 1);
-        const base =
-          cut <= 0 ? '' : path.startsWith('/') ? `${source.slice(0, cut + 1)}${dirname(path)}` : `${source.slice(0, cut + 1)}${path.split('/')[0]}`;
+        const base = cut <= 0 ? '' : path.startsWith('/') ? `${source.slice(0, cut + 1)}${dirname(path)}` : `${source.slice(0, cut + 1)}${path.split('/')[0]}`;
         if (!base || base.endsWith(':') || base.endsWith(':/')) {
           notes.push(`${c}: its bucket is not known; add { component: ${c}, prefix: REMOTE:BUCKET/PREFIX } by hand`);
           continue;

@@ -13,23 +13,34 @@ import { join } from 'node:path';
 export interface S3 {
   port: number;
   env: Record<string, string>;
+  /** The multipart uploads the server completed: bucket, key and number of parts. */
+  multipart: { bucket: string; key: string; parts: number }[];
   close(): Promise<void>;
 }
 
 export async function startS3(buckets: string[]): Promise<S3> {
   const dir = mkdtempSync(join(tmpdir(), 'vt-s3-'));
   const child = spawn(process.execPath, [join(import.meta.dirname, 's3rver.mjs'), dir, ...buckets], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const multipart: S3['multipart'] = [];
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString('utf8');
-      if (out.includes('\n')) resolve(Number(out.trim()));
+      let nl = out.indexOf('\n');
+      while (nl >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        if (/^\d+$/.test(line)) resolve(Number(line));
+        else multipart.push((JSON.parse(line) as { multipart: S3['multipart'][number] }).multipart);
+        nl = out.indexOf('\n');
+      }
     });
     child.once('exit', (code) => reject(new Error(`s3rver exited (${code}) before it listened`)));
     child.once('error', reject);
   });
   return {
     port,
+    multipart,
     env: {
       RCLONE_CONFIG_S3_TYPE: 's3',
       RCLONE_CONFIG_S3_PROVIDER: 'Other',

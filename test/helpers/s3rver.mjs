@@ -31,6 +31,17 @@ FilesystemStore.prototype.listObjects = async function listObjects(bucket, optio
   return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated };
 };
 
+// Each multipart upload completed, as a line on stdout: a test sees that a stream went up in parts.
+const completeMultipart = FilesystemStore.prototype.putObjectMultipart;
+FilesystemStore.prototype.putObjectMultipart = async function putObjectMultipart(bucket, uploadId, parts) {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const key = readFileSync(join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, 'key'), 'utf8');
+  const result = await completeMultipart.call(this, bucket, uploadId, parts);
+  process.stdout.write(`${JSON.stringify({ multipart: { bucket, key, parts: parts.length } })}\n`);
+  return result;
+};
+
 const [dir, ...buckets] = process.argv.slice(2);
 const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name })) });
 const { port } = await server.run();

@@ -187,9 +187,11 @@ describe.skipIf(!HAVE_RCLONE)('repositories and buckets on the S3 server', () =>
     const r = await vt(['--json', 'backup', 'exec', '--name', 'stream', '-r', 's3:repo/vault', '--', 'cat', join(dir, 'stream.bin')]);
     expect(r.code, r.stderr).toBe(0);
     const f = JSON.parse(r.stdout.trim().split('\n')[1]!).file as string;
-    // Uploaded in parts (5 MiB each by default): the object's ETag says how many.
+    // Uploaded in parts (5 MiB each by default) under its temp name, then moved into place.
     const stored = (await listObjects({ env: env() }, 's3:repo/vault/exec/stream')).find((o) => o.key === f)!;
     expect(stored.size).toBeGreaterThan(data.length);
+    const parts = s3.multipart.filter((m) => m.bucket === 'repo' && m.key.startsWith('vault/exec/stream/.'));
+    expect(parts.map((m) => m.parts)).toEqual([3]);
     expect((await vt(['backup', 'verify', `exec/stream/${f}`, '-r', 's3:repo/vault'])).code).toBe(0);
     const out = await vt(['backup', 'restore', `exec/stream/${f}`, '-o', 'stream.out', '-r', 's3:repo/vault']);
     expect(out.code, out.stderr).toBe(0);
