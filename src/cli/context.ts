@@ -9,7 +9,7 @@ import type { VaultDocument } from '../vault/document.js';
 import { copiesBehind } from '../verify/state.js';
 import { resolvePaths } from '../fs/target.js';
 import { readAll, type Io } from './io.js';
-import { writeMessage } from './report.js';
+import { escapeControl, escapeControlKeepLines, writeMessage } from './report.js';
 
 export interface GlobalOptions {
   vaultFile?: string;
@@ -131,8 +131,9 @@ export class Context {
     );
   }
 
+  /** Human output: a name read from a repository, a cluster or a file cannot move the cursor, clear the screen or rewrite a line. */
   out(line = ''): void {
-    this.io.stdout.write(line + '\n');
+    this.io.stdout.write(escapeControlKeepLines(line) + '\n');
   }
 
   /** A command's result as one document: JSON (--json, -o json) or YAML (-o yaml), the same structure. */
@@ -280,8 +281,10 @@ export class Context {
 }
 
 /** Simple fixed-width table for human output. */
-export function table(rows: string[][]): string {
-  if (!rows.length) return '';
+export function table(input: string[][]): string {
+  if (!input.length) return '';
+  // One row per line, whatever a cell holds: a newline in a name is shown as \n, not as a row of its own.
+  const rows = input.map((r) => r.map(escapeControl));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }

@@ -45,6 +45,14 @@ export function escapeControl(text: string): string {
   });
 }
 
+/** The same, keeping line breaks and tabs: for stdout text of several lines (a table, a summary), never a terminal sequence. */
+export function escapeControlKeepLines(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.split('\t').map(escapeControl).join('\t'))
+    .join('\n');
+}
+
 export type MessageKind = 'error' | 'warning' | 'hint' | 'info';
 
 /**
