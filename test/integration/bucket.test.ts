@@ -123,6 +123,16 @@ describe.skipIf(!HAVE_RCLONE)('a bucket through backup, verify and restore', () 
         expect(readdirSync(dir).filter((f) => f.includes('.restore-'))).toEqual([]);
         const both = await vt(['backup', 'restore', file, '--to', b.to('x'), '--to-dir', 'x', '-r', b.repo()]);
         expect(both.code).toBe(2);
+        // Not even with --force does an object replace a vault the folder holds; nothing is restored.
+        const held = join(dir, `held-${b.name.replace(/\W/g, '')}`);
+        mkdirSync(held);
+        const vault = readFileSync(join(dir, 'secrets.vault'));
+        writeFileSync(join(held, 'empty.txt'), vault);
+        const refused = await vt(['backup', 'restore', file, '--to-dir', held, '--force', '-r', b.repo()]);
+        expect(refused.code).toBe(10);
+        expect(refused.stderr).toContain('(a vault file), which vault-tool never replaces');
+        expect(readFileSync(join(held, 'empty.txt')).equals(vault)).toBe(true);
+        expect(readdirSync(held)).toEqual(['empty.txt']);
       });
 
       it('a bucket the restore policy protects needs the TOTP code; the decision is recorded', async () => {

@@ -7,6 +7,7 @@ import { VaultError } from '../../errors/errors.js';
 import { holdsObjects, listObjects, type ObjectListed, parseRemote, readObject, removeObjects, writeObject } from '../../dest/rclone.js';
 import { makeDirs } from '../../fs/dirs.js';
 import { randomHex } from '../../fs/random.js';
+import { GUARDED, KIND_NAME, kindOfFile } from '../../fs/replace.js';
 import { map, object, string } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest } from '../kind.js';
 import type { Consumer } from '../pipeline.js';
@@ -322,9 +323,31 @@ function keyPath(key: string): string | null {
   return key.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..' || p.includes('\0')) ? null : key;
 }
 
-/** The first pass of a restore: the full read, keeping the keys to skip (changed while backed up), and for a folder, keys that cannot be paths. */
-function checkPass(skip: Set<string>, mtimes: Map<string, string>, folder: boolean): { consumer: Consumer; after(): void } {
+/** What a regular file at `path` is when it is one the tool guards (a vault, a key file, shares…), else null. */
+function guardedFile(path: string): string | null {
+  try {
+    if (!lstatSync(path).isFile()) return null;
+    const k = kindOfFile(path);
+    return k !== null && GUARDED.has(k) ? KIND_NAME[k] : null;
+  } catch {
+    return null;
+  }
+}
+
+const refusedGuarded = (files: string[]) =>
+  new VaultError('exists', `the restore would replace ${files.join(', ')}, which vault-tool never replaces: nothing was restored`, {
+    code: 'replace-refused',
+  });
+
+/**
+ * The first pass of a restore: the full read, keeping the keys to skip
+ * (changed while backed up); for a folder (`dir`), keys that cannot be
+ * paths, and files there the tool guards (a vault, a key file, a share)
+ * that an object would replace, even with force.
+ */
+function checkPass(skip: Set<string>, mtimes: Map<string, string>, dir?: string): { consumer: Consumer; after(): void } {
   let bad: string | undefined;
+  const guarded: string[] = [];
   return {
     consumer: {
       kind: 'inline',
@@ -332,7 +355,12 @@ function checkPass(skip: Set<string>, mtimes: Map<string, string>, folder: boole
       consume: async (r) => {
         const c = await readArchive(r, {
           start: (key) => {
-            if (folder && !bad && keyPath(key) === null) bad = key;
+            if (dir === undefined) return;
+            if (keyPath(key) === null) bad ??= key;
+            else {
+              const what = guardedFile(join(dir, key));
+              if (what) guarded.push(`${join(dir, key)} (${what})`);
+            }
           },
           data: () => undefined,
           end: () => undefined,
@@ -345,6 +373,7 @@ function checkPass(skip: Set<string>, mtimes: Map<string, string>, folder: boole
     },
     after() {
       if (bad) throw new VaultError('usage', `object ${JSON.stringify(bad)} cannot be a file name in a folder: restore into a bucket instead`);
+      if (guarded.length) throw refusedGuarded(guarded);
     },
   };
 }
@@ -364,7 +393,7 @@ function intoBucket(req: RestoreRequest): Restorer {
       if (!force && (await holdsObjects({ env }, to)))
         throw new VaultError('exists', `${to} holds objects: restoring would mix them with the backup's`, { code: 'restore-bucket-not-empty' });
     },
-    check: () => checkPass(skip, mtimes, false),
+    check: () => checkPass(skip, mtimes),
     async land(env) {
       const io = { env };
       const written: string[] = [];
@@ -447,7 +476,7 @@ function intoFolder(req: RestoreRequest): Restorer {
       if (!force && existsSync(dir) && readdirSync(dir).length)
         throw new VaultError('exists', `${dir} holds files: restoring would mix them with the backup's`, { code: 'restore-files-exist' });
     },
-    check: () => checkPass(skip, mtimes, true),
+    check: () => checkPass(skip, mtimes, dir),
     async land() {
       const parent = dirname(dir);
       const made = makeDirs(parent);
@@ -502,7 +531,7 @@ function intoFolder(req: RestoreRequest): Restorer {
   };
 }
 
-/** Moves what a staging folder holds into `dir`, replacing files (the restore was asked to, with force). */
+/** Moves what a staging folder holds into `dir`, replacing files (the restore was asked to, with force), never one the tool guards. */
 function merge(from: string, dir: string): void {
   for (const name of readdirSync(from)) {
     const a = join(from, name);
@@ -510,6 +539,8 @@ function merge(from: string, dir: string): void {
     const there = existsSync(b) ? lstatSync(b) : undefined;
     if (there?.isDirectory() && lstatSync(a).isDirectory()) merge(a, b);
     else {
+      const guarded = there ? guardedFile(b) : null;
+      if (guarded) throw refusedGuarded([`${b} (${guarded})`]);
       if (there?.isDirectory()) rmSync(b, { recursive: true, force: true });
       renameSync(a, b);
     }
