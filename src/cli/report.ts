@@ -24,6 +24,11 @@ export function hintText(code: ErrorCode, data: Record<string, string> = {}, own
   return typeof h === 'function' ? h(data, own) : h;
 }
 
+/** For an output option of a command that has no --force: an existing file is refused with "give a new file", not "add --force". */
+export function asNewFileOnly(e: unknown): unknown {
+  return e instanceof VaultError && e.code === 'output-exists' ? new VaultError(e.kind, e.message, { code: 'output-must-be-new' }) : e;
+}
+
 /** The hint for an error: the CLI's for its code, else the library's own. */
 export function hintFor(e: VaultError): string | undefined {
   return e.code ? hintText(e.code, e.data ?? {}, e.hint) : e.hint;
