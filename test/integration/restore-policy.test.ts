@@ -154,6 +154,25 @@ describe('backup restore under the restore policy', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'allowed', target: 'database prod' });
   });
+
+  it.skipIf(!HAVE_PG && !process.env.CI)('backup restore --all puts every database through the policy before restoring any', async () => {
+    if (!pg) throw new Error('PostgreSQL is needed in CI');
+    const made = await vt(['backup', 'postgres', '--all', '-r', 'repo-all']);
+    expect(made.code, made.stderr).toBe(0);
+    pg.sql('insert into t values (3)', 'prod');
+    const before = (await records('backup.restore')).length;
+    const r = await vt(['backup', 'restore', '--all', '--force', '-r', 'repo-all']);
+    expect(r.code, r.stderr).toBe(17);
+    expect(r.stderr).toContain('database prod is protected: a TOTP code is needed');
+    // Nothing restored, not even the globals first: the row added since is still there.
+    expect(await records('backup.restore')).toHaveLength(before);
+    expect(pg.sql('select count(*) from t', 'prod')).toBe('3');
+    const ok = await vt(['backup', 'restore', '--all', '--force', '-r', 'repo-all', '--totp-env', 'CODE'], { env: { CODE: codeAt(MONDAY_NOON) } });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(pg.sql('select count(*) from t', 'prod')).toBe('2');
+    const restored = (await records('backup.restore')).slice(before);
+    expect(restored.find((x) => String(x.data.backup).startsWith('postgres/prod/'))!.data.guard).toMatchObject({ protected: true });
+  });
 });
 
 describe('the policy file', () => {
