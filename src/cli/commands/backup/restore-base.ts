@@ -6,7 +6,9 @@ import { parseZonedTime } from '../../../backup/select.js';
 import { describePlan, executePitr, planPitr, shellWord, type PitrTarget } from '../../../backup/wal/restore.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
+import { pathTarget } from '../../../backup/protect.js';
 import type { Context } from '../../context.js';
+import { guardDataRestore } from '../../guard.js';
 import { readKeysOf, vaultToolCommand } from './wal-options.js';
 
 export interface BaseRestoreOptions {
@@ -20,6 +22,12 @@ export interface BaseRestoreOptions {
   identity?: string;
   archive?: boolean;
   dryRun?: boolean;
+  /** The restore policy's options (a data directory is a folder it may protect). */
+  policy?: string;
+  confirmTarget?: string;
+  totpEnv?: string;
+  breakGlass?: boolean;
+  reason?: string;
 }
 
 /** ISO 8601 with a zone, or PostgreSQL's "YYYY-MM-DD HH:MM:SS+00". */
@@ -71,6 +79,8 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
     for (const [k, v] of plan.settings) ctx.out(`  ${k} = ${v}`);
     return;
   }
+  // A data directory in a folder the restore policy protects: its confirmation and hours, or a break-glass (recorded).
+  await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, pathTarget('folders', plan.dataDir), `${m.component}/${m.file}`);
   const vault = exists(paths.keyFile) && exists(paths.vaultFile) ? { paths, store: ctx.storeOptions(cmd) } : undefined;
   await executePitr(repo, plan, keys, ctx.io.env, ctx.now(), vault);
   if (ctx.globals(cmd).json) return ctx.json({ ...described, restored: true });
