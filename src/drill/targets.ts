@@ -1,6 +1,15 @@
 import { VaultError } from '../errors/errors.js';
 import type { SecretsPort } from '../k8s/cluster.js';
-import { scratchDatabase, scratchFolder, type DatabaseEntry, type FolderEntry, type RemoveContext, type ScratchType } from '../backup/scratch.js';
+import {
+  scratchDatabase,
+  scratchFolder,
+  scratchPrefix,
+  type DatabaseEntry,
+  type FolderEntry,
+  type PrefixEntry,
+  type RemoveContext,
+  type ScratchType,
+} from '../backup/scratch.js';
 
 /**
  * The scratch targets a drill journal can name: the backups' (a database,
@@ -21,7 +30,7 @@ export interface ClusterRef {
 export type NamespaceEntry = { kind: 'namespace'; name: string; cluster: ClusterRef; state: 'creating' | 'created'; uid?: string };
 export type SecretEntry = { kind: 'secret'; namespace: string; name: string; cluster: ClusterRef; uid: string; state: 'created' };
 
-export type Target = DatabaseEntry | FolderEntry | NamespaceEntry | SecretEntry;
+export type Target = DatabaseEntry | FolderEntry | PrefixEntry | NamespaceEntry | SecretEntry;
 
 /** What removing a target needs: the tools, and the cluster a journaled reference names. */
 export interface DrillRemove extends RemoveContext {
@@ -61,7 +70,7 @@ const scratchSecret: ScratchType<SecretEntry, DrillRemove> = {
 };
 
 /** Every type of scratch target, by the kind a journal records. */
-const TYPES = { database: scratchDatabase, folder: scratchFolder, namespace: scratchNamespace, secret: scratchSecret } as Record<
+const TYPES = { database: scratchDatabase, folder: scratchFolder, prefix: scratchPrefix, namespace: scratchNamespace, secret: scratchSecret } as Record<
   string,
   ScratchType<Target, DrillRemove> | undefined
 >;

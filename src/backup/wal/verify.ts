@@ -1,3 +1,4 @@
+import { VaultError } from '../../errors/errors.js';
 import type { Listed, Repo } from '../repo.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import { infoTrusted } from './archive.js';
@@ -156,7 +157,8 @@ export async function verifyArchive(
       if (files.some((f) => f.name === n)) continue;
       o.onFile?.(read, committedNames.length);
       try {
-        await readArchived(repo, cluster, n, keys);
+        const r = await readArchived(repo, cluster, n, keys);
+        if (r.status !== 'restored') throw new VaultError('not-found', `${n} was listed, then not found when read: removed meanwhile`);
         read++;
       } catch (e) {
         const err = e as { kind?: string; message: string };
