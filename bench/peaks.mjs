@@ -1,20 +1,27 @@
-// Peak memory of the jobs `schedule` runs, for the CronJobs' requests and
-// limits (src/verify/cronjob.ts, RESOURCES): each command runs under
-// /usr/bin/time -v (vault-tool's own peak) while the resident memory of its
-// whole process tree (vault-tool, its worker thread, pg_dump, pg_restore as
-// the checker, psql) is summed from /proc every 20 ms.
+// Peak memory of every backup kind on an input of BENCH_PEAKS_MB (default
+// 1024: 1 GiB), and of the jobs `schedule` runs (verify, drill, status,
+// prune), for the CronJobs' requests and limits (src/verify/cronjob.ts,
+// RESOURCES). Each command runs under /usr/bin/time -v (vault-tool's own
+// peak, its worker threads included) while the resident memory of its whole
+// process tree (vault-tool, pg_dump, pg_restore or tar as the checker,
+// redis-cli, the exec command) is summed from /proc every 20 ms. The inputs
+// are incompressible (random bytes), so the dump is as large as the input.
 //
-//   node bench/peaks.mjs            (BENCH_PEAKS_MB=256: the database's size)
+//   node bench/peaks.mjs            (or npm run bench; BENCH_PEAKS_MB=256 for a quicker run)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startPostgres } from '../test/helpers/servers.mjs';
+import { startKubeApi } from '../test/helpers/kube-api-server.mjs';
+import { startPostgres, startRedis } from '../test/helpers/servers.mjs';
+import { row } from './lib.mjs';
 
 const BIN = resolve(import.meta.dirname, '../bin/vault-tool.js');
-const MB = Number(process.env.BENCH_PEAKS_MB ?? 256);
+const MB = Number(process.env.BENCH_PEAKS_MB ?? 1024);
 const PAGE = 4096;
+const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
 function tree(pid) {
   const kids = new Map();
@@ -43,15 +50,17 @@ const rss = (pid) => {
   }
 };
 
+/** vault-tool's own peak (time -v) and its process tree's (sampled); the command's wall time. */
 function measure(args, env) {
   return new Promise((res, rej) => {
+    const t = process.hrtime.bigint();
     const p = spawn('/usr/bin/time', ['-v', process.execPath, BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     let peak = 0;
     p.stderr.on('data', (c) => {
       err += c;
     });
-    const t = setInterval(() => {
+    const timer = setInterval(() => {
       peak = Math.max(
         peak,
         tree(p.pid).reduce((n, q) => n + rss(q), 0),
@@ -59,67 +68,138 @@ function measure(args, env) {
     }, 20);
     p.on('error', rej);
     p.on('close', (code) => {
-      clearInterval(t);
+      clearInterval(timer);
       const own = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(err)?.[1] ?? 0) * 1024;
-      if (code !== 0) return rej(new Error(`${args.join(' ')} failed (${code}): ${err.slice(-800)}`));
-      res({ own, peak });
+      if (code !== 0) return rej(new Error(`${args.join(' ')} failed (${code}): ${err.split('\tCommand being timed')[0].slice(-800)}`));
+      res({ own, peak, wall: Number(process.hrtime.bigint() - t) / 1e9 });
     });
   });
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'vt-bench-peaks-'));
-const pg = await startPostgres();
-try {
-  const env = {
-    ...pg.env,
-    VAULT_TOOL_STATE_DIR: join(dir, 'state'),
-    VAULT_TOOL_VAULT_FILE: join(dir, 'secrets.vault'),
-    VAULT_TOOL_KEY_FILE: join(dir, 'vault.key'),
-    VAULT_TOOL_BACKUP_REPO: join(dir, 'repo'),
-  };
-  pg.sql('create database app');
-  const rows = Math.round((MB * 2 ** 20) / 150);
-  pg.sql(
-    `create table t (id bigint primary key, a text, b text, n numeric); insert into t select g, md5(g::text) || md5((g * 7)::text), md5((g * 13)::text), random() * 1e6 from generate_series(1, ${rows}) g`,
-    'app',
-  );
-  const size = Number(pg.sql('select pg_database_size(current_database())', 'app'));
-  const vt = (...a) => {
-    const r = spawnSync(process.execPath, [BIN, ...a], { env: { ...process.env, ...env }, encoding: 'utf8', cwd: dir });
-    if (r.status !== 0) throw new Error(r.stderr);
-  };
-  vt('init');
-  vt('escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-c', 'c', '-o', join(dir, 'shares'));
-  const shares = readdirSync(join(dir, 'shares')).filter((f) => f.endsWith('.share'));
-  const rows2 = [];
-  const run = async (what, args) => {
-    const m = await measure(args, env);
-    rows2.push([what, m.own, m.peak]);
-  };
-  await run('backup postgres', ['backup', 'postgres', '--dbname', 'app']);
-  await run('backup verify --all', ['backup', 'verify', '--all']);
-  writeFileSync(join(dir, 'verify.yaml'), `apiVersion: vault-tool/v1\nkind: VerificationPlan\nbackups: { repo: ${join(dir, 'repo')}, readData: true }\n`);
-  await run('verify (readData: true)', ['verify', '--plan', join(dir, 'verify.yaml'), '--report-dir', join(dir, 'reports')]);
-  writeFileSync(
-    join(dir, 'drill.yaml'),
-    `apiVersion: vault-tool/v1\nkind: DrillPlan\nshares: { files: [${shares
-      .slice(0, 2)
-      .map((s) => join(dir, 'shares', s))
-      .join(
-        ', ',
-      )}] }\nbackups:\n  repo: ${join(dir, 'repo')}\n  restore:\n    - { component: postgres/app, database: drill_app }\nchecks:\n  - { tables: backup, database: drill_app }\n`,
-  );
-  await run('drill (restore into a scratch database)', ['drill', '--plan', join(dir, 'drill.yaml'), '--report-dir', join(dir, 'reports')]);
-  mkdirSync(join(dir, 'data'));
-  for (let i = 0; i < 16; i++) writeFileSync(join(dir, 'data', `f${i}`), randomBytes(Math.round((MB * 2 ** 20) / 16)));
-  await run('backup files (random bytes, as large as the database)', ['backup', 'files', '--base', dir, '--name', 'data', '--', 'data']);
-  await run('status', ['status', '--prometheus', join(dir, 'm.prom')]);
-  await run('backup prune --keep-last 1 --confirm', ['backup', 'prune', '--keep-last', '1', '--confirm']);
-  const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-  console.log(`database of ${mib(size)}, node ${process.version}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm).length} cores`);
-  console.log('command | vault-tool (time -v) | process tree');
-  for (const [w, own, peak] of rows2) console.log(`${w} | ${mib(own)} | ${mib(peak)}`);
-} finally {
-  pg.stop();
-  rmSync(dir, { recursive: true, force: true });
+/** Sets `n` keys of `size` random bytes each through the Redis protocol. */
+function fillRedis(port, n, size) {
+  return new Promise((res, rej) => {
+    const s = connect(port, '127.0.0.1');
+    let replies = 0;
+    s.on('error', rej);
+    s.on('data', (d) => {
+      replies += d
+        .toString('latin1')
+        .split('\r\n')
+        .filter((l) => l === '+OK').length;
+      if (replies === n) s.end(res);
+    });
+    s.on('connect', async () => {
+      for (let i = 0; i < n; i++) {
+        const v = randomBytes(size);
+        const k = `blob:${i}`;
+        const ok = s.write(Buffer.concat([Buffer.from(`*3\r\n$3\r\nSET\r\n$${k.length}\r\n${k}\r\n$${size}\r\n`), v, Buffer.from('\r\n')]));
+        if (!ok) await new Promise((r) => s.once('drain', r));
+      }
+    });
+  });
 }
+
+export default async function benchPeaks() {
+  for (const b of ['/usr/bin/time', 'pg_dump', 'redis-server', 'tar']) {
+    if (spawnSync(b, ['--version']).error) return row(`peaks: ${b} not installed`, 'skipped', '', false);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'vt-bench-peaks-'));
+  const pg = await startPostgres();
+  const redis = await startRedis(join(dir, 'redis'));
+  const kube = await startKubeApi({ namespaces: ['a', 'b', 'c', 'd'] });
+  const rows = [];
+  try {
+    const env = {
+      ...pg.env,
+      VAULT_TOOL_STATE_DIR: join(dir, 'state'),
+      VAULT_TOOL_VAULT_FILE: join(dir, 'secrets.vault'),
+      VAULT_TOOL_KEY_FILE: join(dir, 'vault.key'),
+      VAULT_TOOL_BACKUP_REPO: join(dir, 'repo'),
+      KUBECONFIG: join(dir, 'kubeconfig'),
+    };
+    // PostgreSQL: MB of random bytea (8 KiB a row, stored uncompressed: the dump is as large).
+    pg.sql('create database app');
+    pg.sql('create extension pgcrypto', 'app');
+    pg.sql('create table blobs (id int primary key, b bytea); alter table blobs alter column b set storage external', 'app');
+    for (let i = 0; i < MB; i += 64)
+      pg.sql(
+        `insert into blobs select g, ${Array(8).fill('gen_random_bytes(1024)').join(' || ')} from generate_series(${i * 128 + 1}, ${Math.min(i + 64, MB) * 128}) g`,
+        'app',
+      );
+    // Redis: MB keys of 1 MiB random bytes, the RDB written uncompressed (random bytes do not compress anyway).
+    redis.cli('config', 'set', 'rdbcompression', 'no');
+    await fillRedis(redis.port, MB, 2 ** 20);
+    // Files: 16 files of MB/16 random bytes.
+    mkdirSync(join(dir, 'data'));
+    for (let i = 0; i < 16; i++) writeFileSync(join(dir, 'data', `f${i}`), randomBytes(Math.round((MB * 2 ** 20) / 16)));
+    // Kubernetes: Secrets of 768 KiB random bytes (1 MiB in base64, the API's bound), in four namespaces.
+    for (let i = 0; i < MB; i++)
+      kube.state.put({ metadata: { name: `s${i}`, namespace: 'abcd'[i % 4] }, data: { v: randomBytes(768 * 1024).toString('base64') } });
+    writeFileSync(join(dir, 'kubeconfig'), kube.kubeconfig());
+    const vt = (...a) => {
+      const r = spawnSync(process.execPath, [BIN, ...a], { env: { ...process.env, ...env }, encoding: 'utf8', cwd: dir });
+      if (r.status !== 0) throw new Error(r.stderr);
+      return r.stdout;
+    };
+    vt('init');
+    vt('escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-c', 'c', '-o', join(dir, 'shares'));
+    const shares = readdirSync(join(dir, 'shares')).filter((f) => f.endsWith('.share'));
+    const run = async (what, args) => {
+      const m = await measure(args, env);
+      rows.push([what, m]);
+      row(`peak RSS: ${what}`, `${mib(m.own)} (tree ${mib(m.peak)}) ${m.wall.toFixed(0)} s`, '');
+    };
+    const newest = (component) => {
+      const d = join(dir, 'repo', component);
+      const f = readdirSync(d)
+        .filter((n) => n.endsWith('.age'))
+        .sort()
+        .at(-1);
+      return `${mib(statSync(join(d, f)).size)} stored`;
+    };
+    console.log(`\n     peak RSS, node ${process.version}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm).length} cores, inputs of ${MB} MiB`);
+    await run(`backup postgres (${MB} MiB database)`, ['backup', 'postgres', '--dbname', 'app']);
+    row('  its dump', newest('postgres/app'), '');
+    await run(`backup redis (${MB} MiB of values)`, ['backup', 'redis', '-p', String(redis.port)]);
+    row('  its dump', newest(readdirSync(join(dir, 'repo', 'redis')).map((n) => `redis/${n}`)[0]), '');
+    await run(`backup files (${MB} MiB in 16 files)`, ['backup', 'files', '-C', dir, '--name', 'data', '--', 'data']);
+    row('  its dump', newest('files/data'), '');
+    await run(`backup exec (head -c ${MB} MiB of /dev/urandom)`, [
+      'backup',
+      'exec',
+      '--name',
+      'random',
+      '--',
+      'head',
+      '-c',
+      String(MB * 2 ** 20),
+      '/dev/urandom',
+    ]);
+    await run(`backup k8s (${MB} Secrets of 1 MiB in 4 namespaces)`, ['backup', 'k8s', '-n', 'a', '-n', 'b', '-n', 'c', '-n', 'd', '--name', 'cluster']);
+    row('  its dump', newest('k8s/cluster'), '');
+    await run('backup verify --all', ['backup', 'verify', '--all']);
+    writeFileSync(join(dir, 'verify.yaml'), `apiVersion: vault-tool/v1\nkind: VerificationPlan\nbackups: { repo: ${join(dir, 'repo')}, readData: true }\n`);
+    await run('verify (readData: true)', ['verify', '--plan', join(dir, 'verify.yaml'), '--report-dir', join(dir, 'reports')]);
+    writeFileSync(
+      join(dir, 'drill.yaml'),
+      `apiVersion: vault-tool/v1\nkind: DrillPlan\nshares: { files: [${shares
+        .slice(0, 2)
+        .map((s) => join(dir, 'shares', s))
+        .join(
+          ', ',
+        )}] }\nbackups:\n  repo: ${join(dir, 'repo')}\n  restore:\n    - { component: postgres/app, database: drill_app }\nchecks:\n  - { tables: backup, database: drill_app }\n`,
+    );
+    await run('drill (restore into a scratch database)', ['drill', '--plan', join(dir, 'drill.yaml'), '--report-dir', join(dir, 'reports')]);
+    await run('status', ['status', '--prometheus', join(dir, 'm.prom')]);
+    await run('backup prune --keep-last 1 --confirm', ['backup', 'prune', '--keep-last', '1', '--confirm']);
+  } finally {
+    await kube.close?.();
+    redis.stop();
+    pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchPeaks();

@@ -13,6 +13,17 @@ export interface BulkOptions extends StreamOptions {
   signal?: AbortSignal;
 }
 
+export interface EncryptBulkOptions extends BulkOptions {
+  /**
+   * A second output for the plaintext (a checker reading what is
+   * encrypted): each batch is written to it from the same buffer it was
+   * read into, beside the ciphertext's write, and the buffer is reused only
+   * once both are done; it is ended with the output, and a failure of
+   * either ends the run.
+   */
+  tee?: BulkOutput;
+}
+
 export interface BulkDigest {
   size: number;
   /** Hex, when asked for. */
@@ -51,7 +62,7 @@ class Side {
 async function run(
   pump: Pump,
   src: Source,
-  sink: Sink,
+  sinks: Sink[],
   signal: AbortSignal | undefined,
   reader: (wait: () => Promise<void>) => Promise<void>,
   writer: (wait: () => Promise<void>) => Promise<void>,
@@ -84,7 +95,7 @@ async function run(
     });
   } catch (e) {
     src.fail(e as Error);
-    sink.fail(e as Error);
+    for (const sink of sinks) sink.fail(e as Error);
     throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -119,13 +130,14 @@ async function next(pump: Pump, wait: () => Promise<void>): Promise<Batch> {
  * and written straight into those buffers. Node streams work too (copied in
  * and out). Descriptors stay open: they are the caller's.
  */
-export async function encryptBulk(input: BulkInput, output: BulkOutput, opts: Omit<EncryptOptions, 'armor'> & BulkOptions): Promise<BulkResult> {
+export async function encryptBulk(input: BulkInput, output: BulkOutput, opts: Omit<EncryptOptions, 'armor'> & EncryptBulkOptions): Promise<BulkResult> {
   const fileKey = newFileKey();
   const nonce = randomBytes(NONCE_SIZE);
   // Before any byte is read: a bad recipient is the caller's mistake, not the input's.
   const head = Buffer.concat([buildHeader(fileKey, opts), nonce]);
   const src = await sourceOf(input);
   const sink = sinkOf(output);
+  const tee = opts.tee === undefined ? null : sinkOf(opts.tee);
   const plain = new Side(opts.sha256?.plaintext);
   const cipher = new Side(opts.sha256?.ciphertext);
   const pump = new Pump(true, opts, src.size);
@@ -138,7 +150,7 @@ export async function encryptBulk(input: BulkInput, output: BulkOutput, opts: Om
   await run(
     pump,
     src,
-    sink,
+    tee ? [sink, tee] : [sink],
     opts.signal,
     async (wait) => {
       // A full batch is held until more input shows its last chunk is not the final one.
@@ -170,13 +182,15 @@ export async function encryptBulk(input: BulkInput, output: BulkOutput, opts: Om
         const b = await next(pump, wait);
         const out = b.output.subarray(0, b.outLen);
         const written = sink.write(out);
+        // The plaintext, still in the batch's input (sealing writes only its output), to the second output at the same time.
+        const teed = tee && b.len ? tee.write(b.input.subarray(0, b.len)) : null;
         cipher.add(out);
-        await written;
+        await (teed ? Promise.all([written, teed]) : written);
         const final = b.final;
         pump.done(b);
         if (final) break;
       }
-      await sink.end();
+      await (tee ? Promise.all([sink.end(), tee.end()]) : sink.end());
     },
   );
   return { plaintext: plain.digest(), ciphertext: cipher.digest() };
@@ -199,7 +213,7 @@ export async function decryptBulk(input: BulkInput, output: BulkOutput, opts: De
   await run(
     pump,
     src,
-    sink,
+    [sink],
     opts.signal,
     async (wait) => {
       // The header, then the payload, in the first slot: the header is at most 1 MiB, a slot a little more.

@@ -1,14 +1,17 @@
-import { closeSync, constants, fstat, fstatSync, openSync, read, readlinkSync, write } from 'node:fs';
+import { closeSync, constants, fstat, fstatSync, openSync, read, readlinkSync, write, WriteStream } from 'node:fs';
 import type * as Net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 
 /**
  * The two ends of a bulk run: an open descriptor (a file, a pipe, a
  * terminal: read and written straight into the run's own buffers, on
- * libuv's thread pool), or a Node stream (copied in and out).
+ * libuv's thread pool), a Node stream (copied in; copied out unless it is a
+ * file or a socket, which are done with a buffer once its write calls
+ * back), or a Source / Sink of the caller's (one that counts, watches or
+ * tolerates, around one of these).
  */
-export type BulkInput = number | Readable;
-export type BulkOutput = number | Writable;
+export type BulkInput = number | Readable | Source;
+export type BulkOutput = number | Writable | Sink;
 
 export interface Source {
   /** Reads into buf[off, off + len) until it is full or the input ends: fewer bytes only at the end. */
@@ -22,7 +25,7 @@ export interface Source {
 }
 
 export interface Sink {
-  /** Writes all of buf; the run reuses buf once this settles. */
+  /** Writes all of buf; the run reuses buf once this settles (so the sink must be done with it by then). */
   write(buf: Buffer): Promise<void>;
   /** Everything was written: a stream is ended and its finish awaited (a descriptor is the caller's to close). */
   end(): Promise<void>;
@@ -86,6 +89,32 @@ export function fdSink(fd: number): Sink {
           await pause(wait);
           wait = Math.min(wait * 2, 16);
         }
+      }
+    },
+    end: async () => undefined,
+    fail: () => undefined,
+  };
+}
+
+/**
+ * A regular file written at explicit offsets from `start`, each write's
+ * count checked: once the run is over, the file's bytes [start, start +
+ * written) are exactly the buffers given, in order (whatever else moves the
+ * descriptor's offset), and `written` says how many there were.
+ */
+export function fileSink(fd: number, start = 0): Sink & { readonly written: number } {
+  let pos = start;
+  return {
+    get written() {
+      return pos - start;
+    },
+    async write(buf) {
+      let n = 0;
+      while (n < buf.length) {
+        const k = await new Promise<number>((res, rej) => write(fd, buf, n, buf.length - n, pos, (e, w) => (e ? rej(e) : res(w))));
+        if (k <= 0) throw Object.assign(new Error('a write wrote nothing'), { code: 'EIO' });
+        n += k;
+        pos += k;
       }
     },
     end: async () => undefined,
@@ -197,7 +226,8 @@ function pipeSource(fd: number): Source | null {
 /** Bytes a stream source may buffer ahead of the run before it is paused. */
 const STREAM_AHEAD = 1 << 20;
 
-export function streamSource(r: Readable): Source {
+/** A Node stream as a run's source; `onData` is told each piece as it arrives (before it is taken into the run). */
+export function streamSource(r: Readable, onData?: (n: number, chunk: Buffer) => void): Source {
   const queue: Buffer[] = [];
   let queued = 0;
   let ended = false;
@@ -210,6 +240,7 @@ export function streamSource(r: Readable): Source {
   };
   r.on('data', (c: Buffer | string) => {
     const b = typeof c === 'string' ? Buffer.from(c) : c;
+    onData?.(b.length, b);
     queue.push(b);
     queued += b.length;
     if (queued >= STREAM_AHEAD) r.pause();
@@ -282,11 +313,23 @@ export function streamSink(w: Writable): Sink {
     }
     if (error) throw error;
   };
+  // A file or a socket is done with a buffer once its write calls back; any other stream may hold what it is given for as long as it likes.
+  const net = process.getBuiltinModule('node:net') as typeof Net;
+  const owns = w instanceof WriteStream || w instanceof net.Socket;
   return {
     async write(buf) {
       if (error) throw error;
-      // A copy: the stream may hold what it is given for as long as it likes.
-      if (!w.write(Buffer.from(buf))) await settle(() => !w.writableNeedDrain);
+      if (!owns) {
+        if (!w.write(Buffer.from(buf))) await settle(() => !w.writableNeedDrain);
+        return;
+      }
+      let written = false;
+      w.write(buf, (e) => {
+        if (e) error ??= e;
+        written = true;
+        poke();
+      });
+      await settle(() => written);
     },
     async end() {
       if (error) throw error;
@@ -297,10 +340,13 @@ export function streamSink(w: Writable): Sink {
   };
 }
 
+const isSource = (x: BulkInput): x is Source => typeof x === 'object' && typeof (x as Source).fill === 'function';
+const isSink = (x: BulkOutput): x is Sink => typeof x === 'object' && typeof (x as Sink).fail === 'function';
+
 export async function sourceOf(input: BulkInput): Promise<Source> {
-  return typeof input === 'number' ? fdSource(input) : streamSource(input);
+  return typeof input === 'number' ? fdSource(input) : isSource(input) ? input : streamSource(input);
 }
 
 export function sinkOf(output: BulkOutput): Sink {
-  return typeof output === 'number' ? fdSink(output) : streamSink(output);
+  return typeof output === 'number' ? fdSink(output) : isSink(output) ? output : streamSink(output);
 }

@@ -18,14 +18,32 @@ function cleanConfigMap(o: Record<string, unknown>): Record<string, unknown> {
   };
 }
 
-/** The Secrets and ConfigMaps of the namespaces, as YAML documents (read through the cluster client). */
-export async function k8sSnapshot(target: ClusterTarget, namespaces: string[]): Promise<Readable> {
-  const port = await openCluster(target);
-  const docs: string[] = [];
-  for (const ns of namespaces) {
-    const secrets = await port.listSecrets(ns);
-    secrets.forEach((s, i) => docs.push(toYaml(cleanSecret(s, `${ns} Secret ${i + 1}`))));
-    for (const c of await port.listConfigMaps(ns)) docs.push(toYaml(cleanConfigMap(c)));
+/** Objects a list request returns at a time: a Secret may be 1 MiB, so a page of them is what a snapshot holds at most. */
+const PAGE = 50;
+
+/**
+ * The Secrets and ConfigMaps of the namespaces, as YAML documents (read
+ * through the cluster client; `signal` aborts the requests), made a page at
+ * a time as the backup reads them: memory holds one page, whatever the
+ * namespaces hold.
+ */
+export async function k8sSnapshot(target: ClusterTarget, namespaces: string[], signal?: AbortSignal): Promise<Readable> {
+  const port = await openCluster(target, undefined, signal);
+  async function* documents(): AsyncGenerator<Buffer> {
+    let sep = '';
+    for (const ns of namespaces) {
+      let n = 0;
+      for await (const page of port.secretPages(ns, PAGE))
+        for (const s of page) {
+          yield Buffer.from(sep + toYaml(cleanSecret(s, `${ns} Secret ${++n}`)));
+          sep = '---\n';
+        }
+      for await (const page of port.configMapPages(ns, PAGE))
+        for (const c of page) {
+          yield Buffer.from(sep + toYaml(cleanConfigMap(c)));
+          sep = '---\n';
+        }
+    }
   }
-  return Readable.from([Buffer.from(docs.join('---\n'))]);
+  return Readable.from(documents());
 }

@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../fs/atomic.js';
 import { exists, makeDirs } from '../fs/dirs.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { keyIdOf } from '../vault/keyfile.js';
-import { changed, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { X25519Identity } from '../age/x25519.js';
 
 /**
@@ -58,19 +58,27 @@ export function backupKeys(doc: VaultDocument): BackupKey[] {
 
 /** The current backup recipient; made (and recorded) on first use. */
 export async function ensureBackupKey(paths: VaultPaths, store: StoreOptions, now: Date): Promise<{ recipient: string; keyId: string; created: boolean }> {
+  // Every run but the first finds it: a read, without the vault's lock (the backup's record takes it once, at the end).
+  const found = currentBackupKey((await readVault(paths, store)).doc);
+  if (found) return { ...found, created: false };
   return updateVault<{ recipient: string; keyId: string; created: boolean }>(paths, store, (doc) => {
-    const have = backupKeys(doc)[0];
-    // A removed backup key is never silently replaced: its versions still open the backups made with them.
-    if (findEntry(doc, BACKUP_ENTRY)?.deletedAt)
-      throw new VaultError('not-found', `${BACKUP_ENTRY} was removed; its versions still open older backups, and no new one is made in its place`, {
-        code: 'backup-key-removed',
-      });
-    if (have) return unchanged({ recipient: have.recipient, keyId: have.keyId, created: false });
+    const have = currentBackupKey(doc);
+    if (have) return unchanged({ ...have, created: false });
     putEntry(doc, { name: BACKUP_ENTRY, type: 'age-identity', description: 'the key that opens the backups (its recipient encrypts them)', update: true, now });
     const k = backupKeys(doc)[0]!;
     recordEvidence(doc, 'backup.key', { keyId: k.keyId, version: k.version, recipient: k.recipient }, now);
     return changed({ recipient: k.recipient, keyId: k.keyId, created: true });
   });
+}
+
+/** The newest backup key's recipient, if there is one; a removed backup key is never silently replaced (its versions still open the backups made with them). */
+function currentBackupKey(doc: VaultDocument): { recipient: string; keyId: string } | undefined {
+  if (findEntry(doc, BACKUP_ENTRY)?.deletedAt)
+    throw new VaultError('not-found', `${BACKUP_ENTRY} was removed; its versions still open older backups, and no new one is made in its place`, {
+      code: 'backup-key-removed',
+    });
+  const have = backupKeys(doc)[0];
+  return have ? { recipient: have.recipient, keyId: have.keyId } : undefined;
 }
 
 /** A new backup key; the old versions stay in the vault for the backups made with them. */

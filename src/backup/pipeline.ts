@@ -1,11 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
-import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { type Readable, Transform, type Writable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
-import { decryptStream, encryptStream } from '../age/bulk.js';
-import type { X25519Identity } from '../age/x25519.js';
+import { decryptBulk, encryptBulk, type BulkDigest, type BulkResult } from '../age/bulk-run.js';
+import { fileSink, streamSink, streamSource, type Sink, type Source } from '../age/io.js';
+import { parseRecipient, type X25519Identity } from '../age/x25519.js';
 import type { PendingFile } from '../fs/pending.js';
 import { externalTimeoutMs, timeoutText, Watchdog } from '../tool/bound.js';
 import { makeFifo } from '../tool/fifo.js';
@@ -21,7 +20,8 @@ import { startTool, toolMessage } from '../tool/run.js';
  */
 export type Producer =
   | { kind: 'process'; command: string; args: string[]; env: Record<string, string | undefined> }
-  | { kind: 'stream'; name: string; open: () => Promise<Readable> };
+  /** `open` is given the signal of the backup giving up (a stall, a failed stage): what it started should stop then. */
+  | { kind: 'stream'; name: string; open: (signal: AbortSignal) => Promise<Readable> };
 
 /** A consumer of decrypted data: a process reading stdin (pg_restore, redis-check-rdb, tar), or code. */
 export type Consumer =
@@ -34,65 +34,8 @@ export interface Digest {
   sha256: string;
 }
 
-/**
- * Counts and hashes what passes through, keeps the first bytes (for format
- * checks), and can mirror every chunk into a second writable (a checker's
- * stdin), waiting for it to drain — or to go away: a checker that exits or
- * closes its input early never leaves the stream waiting (`mirrorLost` says
- * it stopped reading before the end).
- */
-class Tap extends Transform {
-  private readonly hash = createHash('sha256');
-  size = 0;
-  head = Buffer.alloc(0);
-  mirrorLost = false;
-  /** Waiting for the mirror (a checker) to take what it was given. */
-  waitingOnMirror = false;
-  constructor(
-    private readonly onBytes?: (n: number) => void,
-    private readonly mirror?: Writable,
-  ) {
-    super({ highWaterMark: 1 << 20 });
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.size += chunk.length;
-    if (this.head.length < 64) this.head = Buffer.concat([this.head, chunk.subarray(0, 64 - this.head.length)]);
-    this.onBytes?.(this.size);
-    const m = this.mirror;
-    if (!m || this.mirrorLost || m.destroyed || m.writableEnded) {
-      if (m) this.mirrorLost = true;
-      cb(null, chunk);
-      return;
-    }
-    const ok = m.write(chunk, (e) => {
-      if (e) this.mirrorLost = true;
-    });
-    if (ok) {
-      cb(null, chunk);
-      return;
-    }
-    this.waitingOnMirror = true;
-    const go = () => {
-      this.waitingOnMirror = false;
-      m.off('drain', go).off('close', lost).off('error', lost);
-      this.onBytes?.(this.size);
-      cb(null, chunk);
-    };
-    const lost = () => {
-      this.mirrorLost = true;
-      go();
-    };
-    m.on('drain', go).on('close', lost).on('error', lost);
-  }
-  override _flush(cb: TransformCallback): void {
-    if (this.mirror && !this.mirror.destroyed) this.mirror.end();
-    cb();
-  }
-  digest(): Digest {
-    return { size: this.size, sha256: this.hash.digest('hex') };
-  }
-}
+/** A run's digest (both are always asked for). */
+const digestOf = (d: BulkDigest): Digest => ({ size: d.size, sha256: d.sha256! });
 
 /** What a stage said about its failure: its ERROR/FATAL lines, else its last lines (bounded). */
 const tail = (s: string) => toolMessage(s);
@@ -122,7 +65,67 @@ export interface Produced {
   ciphertext: Digest;
   location: string;
   stderr: string;
+  /**
+   * The stored file's bytes were hashed as they were written at their
+   * offsets in a local file (checked whole and synced at the commit, under
+   * its name the very inode written): reading it back through the same
+   * kernel would read those bytes again. False: written through a stream
+   * (an upload), to be read back.
+   */
+  positioned: boolean;
 }
+
+/** A sink whose writes are watched: whether one is waiting, and a kick when one is done. */
+interface Watched extends Sink {
+  readonly waiting: boolean;
+  /** Tolerant sinks only: it failed (its reader went away) and takes nothing more. */
+  readonly lost: boolean;
+}
+
+/**
+ * `inner` with its writes watched (`kick` when each is done). A tolerant
+ * one (a checker's input) never fails the run: once a write fails (the
+ * checker exited or closed its input), it is `lost` and takes nothing more,
+ * and its end is best effort; the checker's own verdict then says why.
+ */
+function watch(inner: Sink, kick: () => void, tolerant = false, onFail?: (e: Error) => void): Watched {
+  let waiting = false;
+  let lost = false;
+  return {
+    get waiting() {
+      return waiting;
+    },
+    get lost() {
+      return lost;
+    },
+    async write(buf) {
+      if (lost) return;
+      waiting = true;
+      try {
+        await inner.write(buf);
+      } catch (e) {
+        if (!tolerant) throw e;
+        lost = true;
+      } finally {
+        waiting = false;
+        kick();
+      }
+    },
+    async end() {
+      if (lost) return;
+      if (!tolerant) return inner.end();
+      await inner.end().catch(() => undefined);
+    },
+    // The run failed: the caller hears of it first (the cause), then the sink's reader (who would otherwise report it as its own).
+    fail: (e) => {
+      onFail?.(e);
+      inner.fail(e);
+    },
+  };
+}
+
+/** Takes what it is given and does nothing with it (a checker that could not start). */
+const nowhere: Sink = { write: async () => undefined, end: async () => undefined, fail: () => undefined };
 
 /**
  * Runs a producer through the pipeline into `file`; commits it only if
@@ -131,37 +134,58 @@ export interface Produced {
  * backup-failed error naming the stage, with the tool's stderr (bounded), or
  * the write's own error (a full disk, a failed upload).
  *
+ * One bulk run does the work (`age/bulk-run.ts`): the dump is read into the
+ * run's fixed slots, hashed, sealed by the workers, and each batch's
+ * ciphertext is hashed and written to the file (by descriptor at its offset
+ * for a local one) while its plaintext goes to the checker from the same
+ * slot; a slot is reused once both writes are done, so a slow checker or
+ * disk holds back the dump tool, and memory is fixed whatever the size.
+ *
  * The first stage to fail tears down the others at once (the dump tool and
- * the checker are killed, the streams destroyed), so a failure never leaves
- * the pipeline waiting on a stage that will not move: the error reported is
+ * the checker are killed, the run aborted), so a failure never leaves the
+ * pipeline waiting on a stage that will not move: the error reported is
  * the cause, not what the teardown did to the other stages.
  */
 export async function produce(
   p: Producer,
   recipient: string,
   file: PendingFile,
-  o: { check: (head: Buffer, size: number) => string | null; verifier?: Consumer; onProgress?: (bytes: number) => void; timeoutMs?: number },
+  o: {
+    check: (head: Buffer, size: number) => string | null;
+    verifier?: Consumer;
+    /** Bytes of the dump read so far. */
+    onProgress?: (bytes: number) => void;
+    timeoutMs?: number;
+    /** The environment the bound (VAULT_TOOL_TIMEOUT) is read from, when the producer is not a process. */
+    env?: Record<string, string | undefined>;
+  },
 ): Promise<Produced> {
   const name = p.kind === 'process' ? p.command : p.name;
   let proc: Spawned | undefined;
   let checker: ReturnType<typeof startConsumer> | undefined;
-  let source: Readable | undefined;
-  let plain: Tap | undefined;
   let tornDown = false;
   // Every stage is bounded: no byte through the pipeline (and no stage ending) within the bound stops it all.
-  const ms = o.timeoutMs ?? externalTimeoutMs(p.kind === 'process' ? p.env : o.verifier?.kind === 'process' ? o.verifier.env : undefined);
+  const ms = o.timeoutMs ?? externalTimeoutMs(p.kind === 'process' ? p.env : (o.env ?? (o.verifier?.kind === 'process' ? o.verifier.env : undefined)));
   let stalled: VaultError | undefined;
   let flowDone = false;
   let procDone = !(p.kind === 'process');
   let checkerDone = !o.verifier;
+  // What each stage did, and whether it did it before anything was torn down (then it is a cause, not a consequence).
+  let procExit: { code: number | null; signal: NodeJS.Signals | null; first: boolean } | undefined;
+  let procError: unknown;
+  let flowError: { e: unknown; first: boolean } | undefined;
+  let checkError: { e: unknown; first: boolean } | undefined;
+  let out: Watched | undefined;
+  let tee: Watched | undefined;
+  const stop = new AbortController();
   const dog = new Watchdog(ms, () => {
     const bound = timeoutText(ms);
-    if (plain?.waitingOnMirror || (flowDone && procDone && !checkerDone))
+    if (tee?.waiting || (flowDone && procDone && !checkerDone))
       stalled = new VaultError('backup-failed', `the check (${o.verifier!.label}) made no progress for ${bound}: it was stopped; nothing was kept`, {
         code: 'external-timeout',
         data: { timeout: bound },
       });
-    else if (file.stream.writableNeedDrain || flowDone)
+    else if (out?.waiting || flowDone)
       stalled = new VaultError(
         'io',
         `writing the backup made no progress for ${bound} (the disk or the remote stopped answering): it was stopped; nothing was kept`,
@@ -177,34 +201,44 @@ export async function produce(
       });
     teardown();
   });
-  const cipher = new Tap(() => dog.kick());
+  const kick = () => dog.kick();
   const teardown = () => {
     if (tornDown) return;
     tornDown = true;
+    stop.abort(new Error('the backup stopped'));
     proc?.child.kill('SIGKILL');
     checker?.kill();
-    plain?.destroy(new Error('the backup stopped'));
-    source?.destroy();
+  };
+  // The dump's first bytes (for the shape check) and its size so far.
+  let head = Buffer.alloc(0);
+  let read = 0;
+  const onData = (n: number, chunk: Buffer) => {
+    read += n;
+    if (head.length < 64) head = Buffer.concat([head, chunk.subarray(0, 64 - head.length)]);
+    kick();
+    o.onProgress?.(read);
   };
   try {
     checker = o.verifier ? startConsumer(o.verifier) : undefined;
-    plain = new Tap((n) => {
-      dog.kick();
-      o.onProgress?.(n);
-    }, checker?.sink);
+    // The run's failure is recorded (and everything torn down) before the checker, fed that failure, can take it for its own.
+    const failed = (e: unknown) => {
+      flowError ??= { e, first: !tornDown };
+      teardown();
+    };
+    tee = o.verifier ? watch(checker ? streamSink(checker.sink) : nowhere, kick, true, failed) : undefined;
+    const fd = file.fd;
+    const fileOut = fd !== undefined ? fileSink(fd) : undefined;
+    out = watch(fileOut ?? streamSink(file.stream), kick, false, failed);
+    // A process's output is taken into the run in the tick it starts (nothing it writes is missed).
+    let source: Source | undefined;
     if (p.kind === 'process') {
       proc = start(p.command, p.args, p.env, 'ignore', 'this backup');
-      source = proc.child.stdout!;
-    } else source = await p.open();
-    // What each stage did, and whether it did it before anything was torn down (then it is a cause, not a consequence).
-    let procExit: { code: number | null; signal: NodeJS.Signals | null; first: boolean } | undefined;
-    let procError: unknown;
-    let flowError: { e: unknown; first: boolean } | undefined;
-    let checkError: { e: unknown; first: boolean } | undefined;
+      source = streamSource(proc.child.stdout!, onData);
+    }
     const watched = proc?.done.then(
       (x) => {
         procDone = true;
-        dog.kick();
+        kick();
         procExit = { ...x, first: !tornDown };
         // The dump tool failed: its output so far is useless; stop the rest (a process it left behind may hold its stdout open).
         if (x.signal || x.code !== 0) teardown();
@@ -214,29 +248,52 @@ export async function produce(
         teardown();
       },
     );
-    const flow = pipeline(source, plain, encryptStream({ recipients: [recipient] }), cipher, file.stream).then(
-      () => {
+    const flow = (async () => {
+      // An in-process producer (the cluster client) may take long to open: the bound and a teardown apply to that wait too.
+      if (!source) {
+        const opened = p.kind === 'stream' ? p.open(stop.signal) : Promise.reject(new Error('no producer'));
+        const stopped = new Promise<never>((_, rej) => {
+          const fail = () => rej(stop.signal.reason);
+          if (stop.signal.aborted) fail();
+          else stop.signal.addEventListener('abort', fail, { once: true });
+        });
+        // Opened after all: nobody will read it.
+        opened.then(
+          (r) => stop.signal.aborted && r.destroy(),
+          () => undefined,
+        );
+        source = streamSource(await Promise.race([opened, stopped]), onData);
+      }
+      return encryptBulk(source, out!, {
+        recipients: [parseRecipient(recipient)],
+        sha256: { plaintext: true, ciphertext: true },
+        ...(tee ? { tee } : {}),
+        signal: stop.signal,
+      });
+    })().then(
+      (r) => {
         flowDone = true;
-        dog.kick();
+        kick();
+        return r;
       },
       (e) => {
-        flowError = { e, first: !tornDown };
-        teardown();
+        failed(e);
+        return undefined;
       },
     );
     const checked = checker?.done.then(
       () => {
         checkerDone = true;
-        dog.kick();
+        kick();
         // A checker that passed but stopped reading before the end has not seen everything.
-        if (plain!.mirrorLost && !tornDown) teardown();
+        if (tee!.lost && !tornDown) teardown();
       },
       (e) => {
         checkError = { e, first: !tornDown };
         teardown();
       },
     );
-    await Promise.all([flow, watched, checked]);
+    const [result] = await Promise.all([flow, watched, checked]);
     dog.stop();
     // A stage stopped for making no progress: that is the cause, whatever the teardown did to the others.
     if (stalled) throw stalled;
@@ -248,15 +305,21 @@ export async function produce(
     }
     if (flowError?.first) throw await file.explain(flowError.e);
     if (!flowError) {
-      const problem = o.check(plain.head, plain.size);
+      const problem = o.check(head, result!.plaintext.size);
       if (problem) throw new VaultError('backup-failed', `${name} exited 0 but ${problem}; nothing was kept`);
     }
     if (checkError) throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: ${(checkError.e as Error).message}; nothing was kept`);
-    if (plain.mirrorLost)
+    if (tee?.lost)
       throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: it stopped reading before the end of the dump; nothing was kept`);
-    if (flowError) throw await file.explain(flowError.e);
-    const location = await file.commit();
-    return { plaintext: plain.digest(), ciphertext: cipher.digest(), location, stderr: proc ? tail(proc.stderr()) : '' };
+    if (flowError || !result) throw await file.explain(flowError?.e ?? new Error('the backup stopped'));
+    const location = await file.commit(fileOut ? { size: fileOut.written } : {});
+    return {
+      plaintext: digestOf(result.plaintext),
+      ciphertext: digestOf(result.ciphertext),
+      location,
+      stderr: proc ? tail(proc.stderr()) : '',
+      positioned: fileOut !== undefined && fileOut.written === result.ciphertext.size,
+    };
   } catch (e) {
     dog.stop();
     teardown();
@@ -302,6 +365,8 @@ function startConsumer(c: Consumer): { sink: Writable; done: Promise<void>; kill
     return { sink, done, kill: () => proc.child.kill('SIGKILL') };
   }
   const pass = new Transform({ transform: (chunk, _e, cb) => cb(null, chunk), highWaterMark: 1 << 20 });
+  // Killed before the consumer listens (it may await something first): the error is still its to see, never an unhandled 'error' event.
+  pass.on('error', () => undefined);
   const done =
     c.kind === 'inline'
       ? c.consume(pass)
@@ -333,9 +398,12 @@ export async function consume(source: Readable, identities: X25519Identity[], c:
   const ms = opts.timeoutMs ?? externalTimeoutMs(c.kind === 'process' ? c.env : undefined);
   let stalled: VaultError | undefined;
   let read = false;
+  const stop = new AbortController();
+  // Started first: a consumer that cannot start leaves no watchdog behind.
+  const target = startConsumer(c);
   const dog = new Watchdog(ms, () => {
     const bound = timeoutText(ms);
-    const checker = read || target.sink.writableNeedDrain;
+    const checker = read || sink.waiting;
     stalled = new VaultError(
       'io',
       checker
@@ -344,14 +412,18 @@ export async function consume(source: Readable, identities: X25519Identity[], c:
       { code: 'external-timeout', data: { timeout: bound } },
     );
     target.kill();
-    source.destroy(stalled);
+    stop.abort(stalled);
   });
-  const cipher = new Tap(() => dog.kick());
-  const plain = new Tap(() => dog.kick());
-  const target = startConsumer(c);
-  const flowing = pipeline(source, cipher, decryptStream({ identities }), plain, target.sink).then(() => {
+  const kick = () => dog.kick();
+  const sink = watch(streamSink(target.sink), kick);
+  const flowing = decryptBulk(streamSource(source, kick), sink, {
+    identities,
+    sha256: { plaintext: true, ciphertext: true },
+    signal: stop.signal,
+  }).then((r) => {
     read = true;
-    dog.kick();
+    kick();
+    return r;
   });
   const [flow, verdict] = await Promise.allSettled([flowing, target.done]).finally(() => dog.stop());
   if (stalled) throw stalled;
@@ -363,7 +435,8 @@ export async function consume(source: Readable, identities: X25519Identity[], c:
     if (e instanceof VaultError || !(e.code === 'EPIPE' || e.code === 'ERR_STREAM_PREMATURE_CLOSE') || verdict.status === 'fulfilled') throw e;
   }
   if (verdict.status === 'rejected') throw verdict.reason;
-  return { ciphertext: cipher.digest(), plaintext: plain.digest() };
+  const r = (flow as PromiseFulfilledResult<BulkResult>).value;
+  return { ciphertext: digestOf(r.ciphertext), plaintext: digestOf(r.plaintext) };
 }
 
 export interface Judged extends Consumed {
@@ -378,9 +451,11 @@ export interface Judged extends Consumed {
  * stop the read, so the hashes still cover every byte and the caller can
  * tell data that is bad (decryption fails: thrown; a hash differs) from a
  * checker that cannot judge data whose hashes are intact (`refused`).
+ * `source` is a stored file's descriptor or a source over it (read
+ * straight into the run's slots; the caller's to close) or a stream (a
+ * remote's).
  */
-export async function judge(source: Readable, identities: X25519Identity[], c: Consumer): Promise<Judged> {
-  const cipher = new Tap();
+export async function judge(source: Readable | number | Source, identities: X25519Identity[], c: Consumer): Promise<Judged> {
   let target: ReturnType<typeof startConsumer> | undefined;
   let startError: unknown;
   try {
@@ -388,7 +463,6 @@ export async function judge(source: Readable, identities: X25519Identity[], c: C
   } catch (e) {
     startError = e;
   }
-  const plain = new Tap(undefined, target?.sink);
   // The checker's verdict as soon as it settles: a failure stops feeding it (the read goes on without it).
   let refused: string | null = startError ? (startError as Error).message : null;
   const verdict = target?.done.then(
@@ -398,15 +472,16 @@ export async function judge(source: Readable, identities: X25519Identity[], c: C
       target!.kill();
     },
   );
-  const sink = new Writable({ write: (_c, _e, cb) => cb(), highWaterMark: 1 << 20 });
+  const sink = watch(target ? streamSink(target.sink) : nowhere, () => undefined, true);
+  let r: Awaited<ReturnType<typeof decryptBulk>>;
   try {
-    await pipeline(source, cipher, decryptStream({ identities }), plain, sink);
+    r = await decryptBulk(source, sink, { identities, sha256: { plaintext: true, ciphertext: true } });
   } catch (e) {
     target?.kill();
     await verdict;
     throw e;
   }
   await verdict;
-  if (!refused && plain.mirrorLost) refused = `${c.label} stopped reading before the end of the data`;
-  return { ciphertext: cipher.digest(), plaintext: plain.digest(), refused };
+  if (!refused && sink.lost) refused = `${c.label} stopped reading before the end of the data`;
+  return { ciphertext: digestOf(r.ciphertext), plaintext: digestOf(r.plaintext), refused };
 }

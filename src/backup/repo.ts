@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
 import type { PendingFile } from '../fs/pending.js';
@@ -41,6 +42,18 @@ export async function requireRepo(repo: Repo): Promise<void> {
 export function createFile(repo: Repo, component: string, name: string, opts: { sizeEstimate?: number } = {}): PendingFile {
   checkComponentPath(component);
   return componentDest(repo, component).create(name, opts);
+}
+
+/**
+ * A backup file to read once in full: in a local folder, an open
+ * descriptor (read straight into a bulk run's buffers, its size known);
+ * elsewhere the destination's stream. `close` releases the descriptor.
+ */
+export function openStored(repo: Repo, component: string, name: string): { input: number | Readable; close: () => void } {
+  const path = componentDest(repo, component).localPath(name);
+  if (path === undefined) return { input: openFile(repo, component, name), close: () => undefined };
+  const fd = openSync(path, 'r');
+  return { input: fd, close: () => closeSync(fd) };
 }
 
 /** Streams a backup file out of the repository (bounded by progress). */

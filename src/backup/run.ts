@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { fdSource, type Source } from '../age/io.js';
 import { VaultError } from '../errors/errors.js';
 import { counted, counter, type OnProgress } from '../fs/progress.js';
 import type { Verdict } from '../errors/verdict.js';
@@ -13,7 +14,7 @@ import { findKind, kindNamed } from './kinds/index.js';
 import { backupKeys, editBackupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
 import { judge, produce, type Judged } from './pipeline.js';
-import { createFile, openFile, removeBackup, writeManifest, type Listed, type Repo } from './repo.js';
+import { createFile, openFile, openStored, removeBackup, writeManifest, type Listed, type Repo } from './repo.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -37,6 +38,26 @@ export interface BackupContext {
   onUnrecorded?: (reason: VaultError) => void;
 }
 
+/**
+ * A stored file's input with the bytes read counted: a local file's
+ * descriptor is still read straight into the run's slots, a stream (an
+ * upload's remote) through a counting stage.
+ */
+async function countedInput(input: number | Readable, onBytes: (n: number) => void): Promise<Source | Readable> {
+  if (typeof input !== 'number') return counted(input, onBytes);
+  const src = await fdSource(input);
+  return {
+    ...(src.size !== undefined ? { size: src.size } : {}),
+    async fill(buf, off, len) {
+      const n = await src.fill(buf, off, len);
+      onBytes(n);
+      return n;
+    },
+    fail: (e) => src.fail(e),
+    ...(src.end ? { end: () => src.end!() } : {}),
+  };
+}
+
 async function digestOf(r: Readable, onBytes: (n: number) => void = () => {}): Promise<{ size: number; sha256: string }> {
   const h = createHash('sha256');
   let size = 0;
@@ -51,9 +72,17 @@ async function digestOf(r: Readable, onBytes: (n: number) => void = () => {}): P
 /**
  * One backup: the dump streamed through the pipeline into the repository,
  * checked in full while it is written (the plaintext also goes to the
- * component's full-read check), the stored file read back and its SHA-256
- * compared, then the signed manifest written last. Anything wrong, and no
- * file and no manifest are left.
+ * component's full-read check), the stored file's SHA-256 made sure of,
+ * then the signed manifest written last. Anything wrong, and no file and no
+ * manifest are left.
+ *
+ * Made sure of how: a file uploaded through a stream (an rclone remote) is
+ * read back in full and its SHA-256 compared. A file in a local folder is
+ * written by descriptor at explicit offsets, each batch hashed as it is
+ * handed to the kernel, every write's count checked; the commit syncs it,
+ * checks that it holds exactly the bytes written, and that its name is the
+ * very inode written. Reading it back would only read the same bytes
+ * through the same kernel again, so it is not done.
  */
 export async function backupComponent(ctx: BackupContext, c: Component): Promise<BackupManifest> {
   checkComponent(c.component);
@@ -69,19 +98,22 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   const produced = await produce(c.producer, ctx.recipient.recipient, pending, {
     check: kind.shape,
     verifier,
+    env: ctx.env,
     ...(say ? { onProgress: (n: number) => say({ item: c.component, phase: source, bytes: n }) } : {}),
   });
-  const back = await digestOf(
-    openFile(ctx.repo, c.component, file),
-    counter(say, { item: c.component, phase: 'reading back the stored file', total: produced.ciphertext.size }),
-  );
-  if (back.sha256 !== produced.ciphertext.sha256 || back.size !== produced.ciphertext.size) {
-    await removeBackup(ctx.repo, c.component, file);
-    // The dump was good: the store did not keep it (a write that fails, exit 1 as any other).
-    throw new VaultError(
-      'io',
-      `the stored ${c.component}/${file} differs from what was written (${back.size} bytes read back, ${produced.ciphertext.size} written); nothing was kept`,
+  if (!produced.positioned) {
+    const back = await digestOf(
+      openFile(ctx.repo, c.component, file),
+      counter(say, { item: c.component, phase: 'reading back the stored file', total: produced.ciphertext.size }),
     );
+    if (back.sha256 !== produced.ciphertext.sha256 || back.size !== produced.ciphertext.size) {
+      await removeBackup(ctx.repo, c.component, file);
+      // The dump was good: the store did not keep it (a write that fails, exit 1 as any other).
+      throw new VaultError(
+        'io',
+        `the stored ${c.component}/${file} differs from what was written (${back.size} bytes read back, ${produced.ciphertext.size} written); nothing was kept`,
+      );
+    }
   }
   const finished = ctx.now();
   const manifest = signManifest(
@@ -103,7 +135,7 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
       verification: {
         at: finished.toISOString(),
         ok: true,
-        check: `${verifier.label} while writing; the stored file read back`,
+        check: `${verifier.label} while writing; the stored file ${produced.positioned ? 'hashed as written and synced' : 'read back'}`,
         message: `${produced.plaintext.size} bytes checked, stored SHA-256 matches`,
       },
       ...(c.set ? { set: c.set } : {}),
@@ -294,15 +326,19 @@ export async function verifyBackup(
   if (!kind) return verdictOf(common, 'inconclusive', `could not be checked here: it is a ${m.kind} backup, a kind this vault-tool does not know`);
   const checker = kind.verifier(o.env);
   let r: Judged;
+  let stored: ReturnType<typeof openStored> | undefined;
   try {
+    stored = openStored(repo, b.component, b.file);
     const count = counter(o.onProgress, { item: `${b.component}/${b.file}`, phase: `reading in full (${checker.label})`, total: m.ciphertext.size });
-    r = await judge(counted(openFile(repo, b.component, b.file), count), [key.identity], checker);
+    r = await judge(await countedInput(stored.input, count), [key.identity], checker);
   } catch (e) {
     const err = e as VaultError;
     if (err instanceof VaultError && err.kind === 'integrity')
       return verdictOf(common, 'failed', `decryption failed: ${err.message} (the file was truncated or altered)`);
     // A read that failed (the repository out of reach, an I/O error) says nothing about the backup itself.
     return verdictOf(common, 'inconclusive', `could not be checked here: ${err.message}`);
+  } finally {
+    stored?.close();
   }
   if (r.ciphertext.sha256 !== m.ciphertext.sha256 || r.ciphertext.size !== m.ciphertext.size)
     return verdictOf(common, 'failed', 'the stored file is not the one the manifest describes (SHA-256 differs): it was altered or replaced');

@@ -150,14 +150,20 @@ export class FolderDestination implements Destination {
   create(name: string): PendingFile {
     const made = makeDirs(this.path);
     sweepFolder(this.path);
-    const f = createPendingFile(join(this.path, name), { exclusive: true, temp: (p) => join(dirname(p), tempName(basename(p))) });
-    return {
-      ...f,
-      abort: async () => {
-        await f.abort();
-        removeEmptyDirs(made);
-      },
+    let f: PendingFile;
+    try {
+      f = createPendingFile(join(this.path, name), { exclusive: true, temp: (p) => join(dirname(p), tempName(basename(p))) });
+    } catch (e) {
+      removeEmptyDirs(made);
+      throw e;
+    }
+    // The file itself (its stream is made on first use, its descriptor is live), with an abort that also removes the folders made for it.
+    const abort = f.abort.bind(f);
+    f.abort = async () => {
+      await abort();
+      removeEmptyDirs(made);
     };
+    return f;
   }
 
   localPath(name: string): string {

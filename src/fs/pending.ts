@@ -1,4 +1,4 @@
-import { closeSync, createWriteStream, fsyncSync, linkSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, fsyncSync, linkSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
@@ -16,9 +16,21 @@ import { resolveTarget } from './target.js';
  * commits when its stream ends), for backups and restores.
  */
 export interface PendingFile {
+  /** Where the bytes go (made on first use). */
   stream: Writable;
-  /** Makes the file visible under its name; returns where it is. */
-  commit(): Promise<string>;
+  /**
+   * A local file's descriptor, for a writer that writes at explicit offsets
+   * instead of through `stream` (never both); it stays the file's: the
+   * commit syncs and closes it, the abort closes it.
+   */
+  fd?: number;
+  /**
+   * Makes the file visible under its name; returns where it is. `size`:
+   * the bytes the caller wrote through `fd`; the file must hold exactly
+   * that many, and the name must then be the very file written (the same
+   * inode), or the commit fails and nothing is kept.
+   */
+  commit(o?: { size?: number }): Promise<string>;
   abort(): Promise<void>;
   /** What a failed write of `stream` means, as one error naming the file (a full disk, a failed upload). */
   explain(e: unknown): Promise<VaultError>;
@@ -46,19 +58,41 @@ export function createPendingFile(path: string, o: PendingFileOptions): PendingF
   (o.check ?? ((p: string) => checkWritableTarget(p, o.exclusive)))(final);
   sweepTempFiles(final);
   const tmp = o.temp ? o.temp(final) : tempNameFor(final);
+  // Opened now: a folder that cannot be written fails here, before anything runs, not later on a stream nobody listens to yet.
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'wx', 0o600);
+  } catch (e) {
+    throw fsError(e, 'write', final);
+  }
   const unregister = registerCleanup(() => removeQuietly(tmp));
-  const stream = createWriteStream(tmp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
+  let stream: Writable | undefined;
+  const close = () => {
+    if (fd === undefined) return;
+    const f = fd;
+    fd = undefined;
+    try {
+      closeSync(f);
+    } catch {
+      /* already closed */
+    }
+  };
   return {
-    stream,
+    get stream() {
+      stream ??= createWriteStream(tmp, { fd: fd!, autoClose: false, highWaterMark: 1 << 20 });
+      return stream;
+    },
+    get fd() {
+      return fd;
+    },
     explain: async (e) => fsError(e, 'write', final),
-    async commit() {
+    async commit(c = {}) {
       try {
-        const fd = openSync(tmp, 'r');
-        try {
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
+        if (fd === undefined) throw new VaultError('io', `${final}: the write was already ended`);
+        fsyncSync(fd);
+        const st = fstatSync(fd);
+        if (c.size !== undefined && st.size !== c.size)
+          throw new VaultError('io', `cannot write ${final}: it holds ${st.size} bytes, not the ${c.size} written; nothing was kept`);
         if (o.exclusive) {
           try {
             linkSync(tmp, final);
@@ -69,16 +103,21 @@ export function createPendingFile(path: string, o: PendingFileOptions): PendingF
           unlinkSync(tmp);
         } else renameSync(tmp, final);
         fsyncDir(dirname(final));
+        // The name now holds the file written here, not one put in its place meanwhile.
+        const now = statSync(final);
+        if (now.ino !== st.ino || now.dev !== st.dev) throw new VaultError('io', `cannot write ${final}: another file took its place while it was written`);
         return final;
       } catch (e) {
         removeQuietly(tmp);
         throw fsError(e, 'write', final);
       } finally {
+        close();
         unregister();
       }
     },
     async abort() {
-      stream.destroy();
+      stream?.destroy();
+      close();
       removeQuietly(tmp);
       unregister();
     },

@@ -18,6 +18,8 @@ export interface SecretsPort {
   readonly target: { context: string; server: string; namespace: string };
   getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
   listSecrets(namespace: string | undefined, labelSelector?: string): Promise<SecretObject[]>;
+  /** The Secrets of a namespace a page (at most `limit`) at a time: a reader that handles each page holds no more than one. */
+  secretPages(namespace: string, limit: number): AsyncIterable<SecretObject[]>;
   /** Server-side apply with field manager vault-tool. */
   applySecret(obj: SecretObject, opts: { force: boolean; dryRun: boolean }): Promise<SecretObject>;
   deleteSecret(namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }, dryRun: boolean): Promise<void>;
@@ -35,6 +37,8 @@ export interface SecretsPort {
   checkCreate(obj: SecretObject): Promise<void>;
   /** ConfigMaps of a namespace, as plain objects (backups keep them beside the Secrets). */
   listConfigMaps(namespace: string): Promise<Record<string, unknown>[]>;
+  /** The same, a page (at most `limit`) at a time. */
+  configMapPages(namespace: string, limit: number): AsyncIterable<Record<string, unknown>[]>;
   namespaceExists(namespace: string): Promise<boolean>;
   /** Creates a namespace (with labels, when given); its uid (empty for a dry run). */
   createNamespace(namespace: string, dryRun: boolean, labels?: Record<string, string>): Promise<string>;
@@ -94,20 +98,57 @@ export function toClusterError(e: unknown, what: string, target: { context: stri
   return new ClusterError(0, 'error', `${what}: ${text.replace(/request to \S+ failed, reason: /, '')}`);
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string, target: { context: string; server: string }): Promise<T> {
-  if (!ms) return p;
-  let timer: NodeJS.Timeout;
+/**
+ * One request, bounded: past `ms` (0: never) it is aborted, not just given
+ * up on (a request left waiting would hold the connection, and the process,
+ * open), as it is when `stop` fires (the caller gave up).
+ */
+async function bounded<T>(
+  f: (signal: AbortSignal) => Promise<T>,
+  ms: number,
+  stop: AbortSignal | undefined,
+  what: string,
+  target: { context: string; server: string },
+): Promise<T> {
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let late: ClusterError | undefined;
+  const give = () => ac.abort(stop?.reason);
+  if (stop?.aborted) give();
+  stop?.addEventListener('abort', give, { once: true });
   const t = new Promise<never>((_, rej) => {
-    timer = setTimeout(
-      () =>
-        rej(
-          new ClusterError(0, 'timeout', `${what}: no answer from ${target.server} (context ${target.context}) within ${ms / 1000} s`, { code: 'k8s-timeout' }),
-        ),
-      ms,
-    );
+    if (!ms) return;
+    timer = setTimeout(() => {
+      late = new ClusterError(0, 'timeout', `${what}: no answer from ${target.server} (context ${target.context}) within ${ms / 1000} s`, {
+        code: 'k8s-timeout',
+      });
+      rej(late);
+      ac.abort(late);
+    }, ms);
     timer.unref?.();
   });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+  t.catch(() => undefined);
+  try {
+    return await Promise.race([f(ac.signal), t]);
+  } catch (e) {
+    // Aborted for being late, or because the caller gave up: that is the reason, not the abort itself.
+    if (late) throw late;
+    if (stop?.aborted) throw stop.reason;
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    stop?.removeEventListener('abort', give);
+  }
+}
+
+/** Request options that tie a request to `signal`: the client's middleware (its own Observable type) sets it on the request. */
+function abortable(k8s: typeof import('@kubernetes/client-node'), signal: AbortSignal): never {
+  const pre = (ctx: { setSignal(s: AbortSignal): void }) => {
+    ctx.setSignal(signal);
+    return new k8s.Observable(Promise.resolve(ctx));
+  };
+  const post = <R>(r: R) => new k8s.Observable(Promise.resolve(r));
+  return { middleware: [{ pre, post }], middlewareMergeStrategy: 'append' } as never;
 }
 
 function asSecret(o: unknown, namespace?: string): SecretObject {
@@ -116,7 +157,7 @@ function asSecret(o: unknown, namespace?: string): SecretObject {
 }
 
 /** Connects lazily: @kubernetes/client-node is loaded here and nowhere else. */
-export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?: number } = {}): Promise<SecretsPort> {
+export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?: number; signal?: AbortSignal } = {}): Promise<SecretsPort> {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
   try {
@@ -127,10 +168,12 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
   const api = kc.makeApiClient(k8s.CoreV1Api);
   const target = { context: cfg.context, server: cfg.server, namespace: cfg.namespace };
   const timeout = opts.requestTimeoutMs ?? 30_000;
-  const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+  // Every request is aborted once it is late, or once the caller gives up (opts.signal): none is left holding the process open.
+  const call = async <T>(what: string, f: (o: never) => Promise<T>): Promise<T> => {
     try {
-      return await withTimeout(f(), timeout, what, target);
+      return await bounded((signal) => f(abortable(k8s, signal)), timeout, opts.signal, what, target);
     } catch (e) {
+      if (opts.signal?.aborted && e === opts.signal.reason) throw e;
       throw toClusterError(e, what, target);
     }
   };
@@ -140,16 +183,37 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
   const create = async (obj: SecretObject, dryRun: boolean): Promise<SecretObject> => {
     const ns = obj.metadata.namespace!;
     const { resourceVersion: _rv, uid: _uid, ...metadata } = obj.metadata;
-    const r = await call(`create secret ${ns}/${obj.metadata.name}`, () =>
-      api.createNamespacedSecret({ namespace: ns, body: { ...obj, metadata }, fieldManager: FIELD_MANAGER, dryRun: dry(dryRun) }),
+    const r = await call(`create secret ${ns}/${obj.metadata.name}`, (o) =>
+      api.createNamespacedSecret({ namespace: ns, body: { ...obj, metadata }, fieldManager: FIELD_MANAGER, dryRun: dry(dryRun) }, o),
     );
     return asSecret(r, ns);
   };
+  async function* secretPages(namespace: string | undefined, limit: number, labelSelector?: string): AsyncGenerator<SecretObject[]> {
+    let cont: string | undefined;
+    do {
+      const what = `list secrets${namespace ? ` in ${namespace}` : ' in all namespaces'}`;
+      const page = await call(what, (o) =>
+        namespace
+          ? api.listNamespacedSecret({ namespace, labelSelector, limit, _continue: cont }, o)
+          : api.listSecretForAllNamespaces({ labelSelector, limit, _continue: cont }, o),
+      );
+      cont = page.metadata?._continue || undefined;
+      yield page.items.map((it) => asSecret(it, namespace));
+    } while (cont);
+  }
+  async function* configMapPages(namespace: string, limit: number): AsyncGenerator<Record<string, unknown>[]> {
+    let cont: string | undefined;
+    do {
+      const page = await call(`list configmaps in ${namespace}`, (o) => api.listNamespacedConfigMap({ namespace, limit, _continue: cont }, o));
+      cont = page.metadata?._continue || undefined;
+      yield page.items.map((it) => ({ ...(JSON.parse(JSON.stringify(it)) as Record<string, unknown>), apiVersion: 'v1', kind: 'ConfigMap' }));
+    } while (cont);
+  }
   return {
     target,
     async getSecret(namespace, name) {
       try {
-        return asSecret(await call(`get secret ${namespace}/${name}`, () => api.readNamespacedSecret({ name, namespace })), namespace);
+        return asSecret(await call(`get secret ${namespace}/${name}`, (o) => api.readNamespacedSecret({ name, namespace }, o)), namespace);
       } catch (e) {
         if (is404(e)) return undefined;
         throw e;
@@ -157,41 +221,28 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
     },
     async listSecrets(namespace, labelSelector) {
       const out: SecretObject[] = [];
-      let cont: string | undefined;
-      do {
-        const what = `list secrets${namespace ? ` in ${namespace}` : ' in all namespaces'}`;
-        const page = await call(what, () =>
-          namespace
-            ? api.listNamespacedSecret({ namespace, labelSelector, limit: 250, _continue: cont })
-            : api.listSecretForAllNamespaces({ labelSelector, limit: 250, _continue: cont }),
-        );
-        for (const it of page.items) out.push(asSecret(it, namespace));
-        cont = page.metadata?._continue || undefined;
-      } while (cont);
+      for await (const page of secretPages(namespace, 250, labelSelector)) out.push(...page);
       return out;
     },
+    secretPages: (namespace, limit) => secretPages(namespace, limit),
     async listConfigMaps(namespace) {
       const out: Record<string, unknown>[] = [];
-      let cont: string | undefined;
-      do {
-        const page = await call(`list configmaps in ${namespace}`, () => api.listNamespacedConfigMap({ namespace, limit: 250, _continue: cont }));
-        for (const it of page.items) out.push({ ...(JSON.parse(JSON.stringify(it)) as Record<string, unknown>), apiVersion: 'v1', kind: 'ConfigMap' });
-        cont = page.metadata?._continue || undefined;
-      } while (cont);
+      for await (const page of configMapPages(namespace, 250)) out.push(...page);
       return out;
     },
+    configMapPages,
     async applySecret(obj, o) {
       const ns = obj.metadata.namespace!;
-      const r = await call(`apply secret ${ns}/${obj.metadata.name}`, () =>
+      const r = await call(`apply secret ${ns}/${obj.metadata.name}`, (opt) =>
         api.patchNamespacedSecret(
           { name: obj.metadata.name, namespace: ns, body: obj, fieldManager: FIELD_MANAGER, force: o.force, dryRun: dry(o.dryRun) },
-          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply, opt),
         ),
       );
       return asSecret(r, ns);
     },
     async deleteSecret(namespace, name, preconditions, dryRun) {
-      await call(`delete secret ${namespace}/${name}`, () => api.deleteNamespacedSecret({ name, namespace, dryRun: dry(dryRun), body: { preconditions } }));
+      await call(`delete secret ${namespace}/${name}`, (o) => api.deleteNamespacedSecret({ name, namespace, dryRun: dry(dryRun), body: { preconditions } }, o));
     },
     async createSecret(obj) {
       return create(obj, false);
@@ -206,7 +257,7 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
     },
     async namespaceExists(namespace) {
       try {
-        await call(`get namespace ${namespace}`, () => api.readNamespace({ name: namespace }));
+        await call(`get namespace ${namespace}`, (o) => api.readNamespace({ name: namespace }, o));
         return true;
       } catch (e) {
         if (is404(e)) return false;
@@ -214,18 +265,21 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
       }
     },
     async createNamespace(namespace, dryRun, labels) {
-      const r = await call(`create namespace ${namespace}`, () =>
-        api.createNamespace({
-          body: { metadata: { name: namespace, ...(labels ? { labels } : {}) } },
-          fieldManager: FIELD_MANAGER,
-          dryRun: dry(dryRun),
-        }),
+      const r = await call(`create namespace ${namespace}`, (o) =>
+        api.createNamespace(
+          {
+            body: { metadata: { name: namespace, ...(labels ? { labels } : {}) } },
+            fieldManager: FIELD_MANAGER,
+            dryRun: dry(dryRun),
+          },
+          o,
+        ),
       );
       return dryRun ? '' : (r.metadata?.uid ?? '');
     },
     async getNamespace(namespace) {
       try {
-        const r = await call(`get namespace ${namespace}`, () => api.readNamespace({ name: namespace }));
+        const r = await call(`get namespace ${namespace}`, (o) => api.readNamespace({ name: namespace }, o));
         return { uid: r.metadata?.uid ?? '', labels: r.metadata?.labels ?? {} };
       } catch (e) {
         if (is404(e)) return undefined;
@@ -233,7 +287,7 @@ export async function connect(cfg: ResolvedKubeconfig, opts: { requestTimeoutMs?
       }
     },
     async deleteNamespace(namespace, preconditions) {
-      await call(`delete namespace ${namespace}`, () => api.deleteNamespace({ name: namespace, body: { preconditions } }));
+      await call(`delete namespace ${namespace}`, (o) => api.deleteNamespace({ name: namespace, body: { preconditions } }, o));
     },
   };
 }

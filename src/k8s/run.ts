@@ -23,8 +23,9 @@ export function resolveTarget(t: ClusterTarget): ResolvedKubeconfig {
   return loadKubeconfig({ kubeconfig: t.kubeconfig, context: t.context, namespace: t.namespace, env: t.env });
 }
 
-export async function openCluster(t: ClusterTarget, cfg: ResolvedKubeconfig = resolveTarget(t)): Promise<SecretsPort> {
-  return connect(cfg, { requestTimeoutMs: t.requestTimeoutMs });
+/** The cluster's port; `signal` aborts every request still running once it fires (the caller gave up). */
+export async function openCluster(t: ClusterTarget, cfg: ResolvedKubeconfig = resolveTarget(t), signal?: AbortSignal): Promise<SecretsPort> {
+  return connect(cfg, { requestTimeoutMs: t.requestTimeoutMs, ...(signal ? { signal } : {}) });
 }
 
 /** A plan file's text, parsed, with namespace renames applied. */

@@ -1,4 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
@@ -8,6 +10,9 @@ import { checkDbname, componentForDatabase, parseConninfo } from '../../src/back
 import { redactArgs } from '../../src/backup/redact.js';
 import { checkComponent } from '../../src/backup/component.js';
 import { sweepFolder } from '../../src/dest/folder.js';
+import { produce } from '../../src/backup/pipeline.js';
+import { createPendingFile } from '../../src/fs/pending.js';
+import { X25519Identity } from '../../src/age/x25519.js';
 import { BIN, cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, startPostgres, type Postgres } from '../helpers/servers.mjs';
 import { mountTmpfs, skipUnless } from '../helpers/require.js';
@@ -174,6 +179,89 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
         expect(await survivors(`fake-pg-${bytes}`)).toEqual([]);
       });
     }
+  });
+});
+
+describe('a stage that stops answering ends the backup with its cause, never an unhandled error or a process left waiting', () => {
+  /** A server that takes connections and never answers (a cluster API that hangs). */
+  let hang: Server;
+  let port = 0;
+  const held: Socket[] = [];
+  beforeAll(async () => {
+    hang = createServer((s) => held.push(s));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    port = (hang.address() as { port: number }).port;
+    writeFileSync(
+      join(dir, 'hang.kubeconfig'),
+      `apiVersion: v1\nkind: Config\ncurrent-context: hang\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:${port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: hang\n  context: { cluster: c, user: u }\nusers:\n- name: u\n  user: { token: t }\n`,
+    );
+  });
+  afterAll(async () => {
+    for (const s of held) s.destroy();
+    await new Promise((r) => hang.close(r));
+  });
+
+  it('backup k8s against an API that never answers: stopped at VAULT_TOOL_TIMEOUT with one error line, and the process exits', async () => {
+    const t0 = Date.now();
+    const r = await vtProcess(['backup', 'k8s', '-n', 'apps', '--kubeconfig', 'hang.kubeconfig', '-r', 'hang-repo'], { VAULT_TOOL_TIMEOUT: '1s' }, 20_000);
+    expect(r.timedOut, 'the process did not exit').toBe(false);
+    expect(r.code, r.stderr).toBe(19);
+    expect(r.stderr).toMatch(
+      /^vault-tool: error: the Kubernetes API made no progress for 1s \(no output\): it was stopped; nothing was kept\nvault-tool: hint: .*\n$/,
+    );
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(walk(join(dir, 'hang-repo'))).toEqual([]);
+  });
+
+  it('a request past --request-timeout is aborted, not left holding the process open', async () => {
+    const r = await vtProcess(['backup', 'k8s', '-n', 'apps', '--kubeconfig', 'hang.kubeconfig', '--request-timeout', '1', '-r', 'hang-repo'], {}, 20_000);
+    expect(r.timedOut, 'the process did not exit').toBe(false);
+    expect(r.code, r.stderr).toBe(15);
+    expect(r.stderr).toMatch(new RegExp(`^vault-tool: error: list secrets in apps: no answer from http://127.0.0.1:${port} \\(context hang\\) within 1 s\n`));
+    expect(walk(join(dir, 'hang-repo'))).toEqual([]);
+  });
+
+  const recipient = X25519Identity.generate().identity.recipient;
+
+  it('the library: a stream producer that never opens is stopped at the bound, told to give up, and leaves no file', async () => {
+    const out = join(dir, 'lib-never.age');
+    let told: AbortSignal | undefined;
+    const never = (signal: AbortSignal) => {
+      told = signal;
+      return new Promise<Readable>(() => undefined);
+    };
+    await expect(
+      produce({ kind: 'stream', name: 'the source', open: never }, recipient, createPendingFile(out, { exclusive: true }), {
+        check: () => null,
+        verifier: { kind: 'inline', label: 'reader', consume: async (r) => void (await r.toArray()) },
+        timeoutMs: 300,
+      }),
+    ).rejects.toMatchObject({
+      code: 'external-timeout',
+      message: expect.stringMatching(/^the source made no progress for \S+ \(no output\): it was stopped; nothing was kept$/),
+    });
+    expect(told?.aborted).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.includes('lib-never'))).toEqual([]);
+  });
+
+  it('the library: a checker that listens only later, torn down before it does, sees the error (no unhandled error event)', async () => {
+    const out = join(dir, 'lib-late.age');
+    const late = async (r: Readable) => {
+      await new Promise((res) => setTimeout(res, 600));
+      for await (const _ of r) {
+        /* reads */
+      }
+    };
+    await expect(
+      produce(
+        { kind: 'process', command: 'sh', args: ['-c', 'printf x; exec sleep 30'], env: { PATH: process.env.PATH } },
+        recipient,
+        createPendingFile(out, { exclusive: true }),
+        { check: () => null, verifier: { kind: 'inline', label: 'late reader', consume: late }, timeoutMs: 300 },
+      ),
+    ).rejects.toThrow(/^sh made no progress for \S+ \(no output\): it was stopped; nothing was kept$/);
+    await new Promise((res) => setTimeout(res, 800));
+    expect(readdirSync(dir).filter((f) => f.includes('lib-late'))).toEqual([]);
   });
 });
 

@@ -75,7 +75,7 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     expect(made).toMatchObject({
       type: 'backup',
       component: 'postgres/orders',
-      verification: { ok: true, check: 'pg_restore -f /dev/null while writing; the stored file read back' },
+      verification: { ok: true, check: 'pg_restore -f /dev/null while writing; the stored file hashed as written and synced' },
     });
     expect(summary).toMatchObject({ type: 'summary', backups: 1 });
     const r = await vt(['backup', 'restore', `postgres/orders/${made.file}`, '--dbname', 'orders_restored', '--create', '-r', 'repo']);
@@ -195,7 +195,7 @@ describe('files, exec and the failures of a dump tool', () => {
     const b = await vt(['backup', 'files', '.env', 'docker-compose.yml', 'certs', '-C', 'app', '-r', 'repo', '--json']);
     expect(b.code, b.stderr).toBe(0);
     const made = lines(b)[1];
-    expect(made.verification.check).toBe('tar -t while writing; the stored file read back');
+    expect(made.verification.check).toBe('tar -t while writing; the stored file hashed as written and synced');
     const ref = `files/config/${made.file}`;
     expect((await vt(['backup', 'restore', ref, '--to-dir', 'restored', '-r', 'repo'])).code).toBe(0);
     expect(readFileSync(join(dir, 'restored/.env'), 'utf8')).toBe(readFileSync(join(dir, 'app/.env'), 'utf8'));
@@ -367,7 +367,7 @@ describe.skipIf(!HAVE_REDIS)('Redis', () => {
     const b = await vt(['backup', 'redis', '--port', String(redis.port), '-r', 'repo', '--json']);
     expect(b.code, b.stderr).toBe(0);
     const made = lines(b)[1];
-    expect(made.verification.check).toBe('redis-check-rdb while writing; the stored file read back');
+    expect(made.verification.check).toBe('redis-check-rdb while writing; the stored file hashed as written and synced');
     const target = join(dir, 'redis-restored');
     expect((await vt(['backup', 'restore', `redis/default/${made.file}`, '--to-dir', target, '-r', 'repo'])).code).toBe(0);
     const fresh = await startRedis(target);
@@ -425,6 +425,35 @@ describe('Kubernetes and rclone remotes', () => {
       const down = await vt(['backup', 'exec', '--name', 'x', '-r', 'nowhere:bucket', '--', 'echo', 'x']);
       expect(down.code).toBe(1);
       expect(down.stderr).toMatch(/^vault-tool: error: uploading nowhere:bucket\/exec\/x\/\S+ failed \(rclone exit 1\): .*didn't find section in config file/m);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a namespace read a page at a time: every Secret and ConfigMap of several pages kept, in order, and the YAML checked while written', async () => {
+    const srv = await startKubeApi({ namespaces: ['big', 'small'] });
+    try {
+      writeFileSync(join(dir, 'pages.kubeconfig'), srv.kubeconfig({ context: 'pages' }));
+      for (let i = 0; i < 120; i++)
+        srv.state.put({ metadata: { name: `s${String(i).padStart(3, '0')}`, namespace: 'big' }, data: { V: Buffer.from(`v${i}`).toString('base64') } });
+      for (let i = 0; i < 60; i++) srv.state.putConfigMap({ metadata: { name: `c${String(i).padStart(3, '0')}`, namespace: 'big' }, data: { n: String(i) } });
+      srv.state.put({ metadata: { name: 'one', namespace: 'small' }, data: { V: Buffer.from('x').toString('base64') } });
+      const b = await vt(['backup', 'k8s', '-n', 'big', '-n', 'small', '--kubeconfig', 'pages.kubeconfig', '-r', 'pages-repo', '--json']);
+      expect(b.code, b.stderr).toBe(0);
+      const made = lines(b)[1];
+      expect(made.verification.ok).toBe(true);
+      const lists = (srv.requests as { method: string; path: string; query: Record<string, string> }[]).filter(
+        (r) => r.method === 'GET' && /\/(secrets|configmaps)$/.test(r.path),
+      );
+      expect(lists.length).toBeGreaterThan(4);
+      for (const r of lists) expect(Number(r.query.limit)).toBeLessThanOrEqual(50);
+      expect((await vt(['backup', 'restore', `k8s/pages/${made.file}`, '-o', 'pages.yaml', '-r', 'pages-repo'])).code).toBe(0);
+      const names = [...readFileSync(join(dir, 'pages.yaml'), 'utf8').matchAll(/^ {2}name: (\S+)$/gm)].map((m) => m[1]);
+      expect(names).toEqual([
+        ...Array.from({ length: 120 }, (_, i) => `s${String(i).padStart(3, '0')}`),
+        ...Array.from({ length: 60 }, (_, i) => `c${String(i).padStart(3, '0')}`),
+        'one',
+      ]);
     } finally {
       await srv.close();
     }

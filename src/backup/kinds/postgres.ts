@@ -284,8 +284,19 @@ async function dump(o: PostgresOptions, env: Env): Promise<Component> {
   const dbname = o.dbname !== undefined && o.literal ? onlyDatabase(o.dbname) : o.dbname;
   if (dbname) checkDbname(dbname);
   const dumpArgs = ['-Fc', ...(o.compress !== undefined ? ['-Z', String(o.compress)] : [])];
-  const version = await versionOf('pg_dump', env);
-  const server = Number(await psqlAsk('show server_version_num', dbname, env));
+  // The client's version and the server's facts at once: one psql (the server's version, the database's size, its name last, as it may hold spaces).
+  const [v, f] = await Promise.allSettled([
+    versionOf('pg_dump', env),
+    psqlAsk("select format('%s %s %s', current_setting('server_version_num'), pg_database_size(current_database()), current_database())", dbname, env),
+  ]);
+  if (v.status === 'rejected') throw v.reason;
+  if (f.status === 'rejected') throw f.reason;
+  const version = v.value;
+  const facts = /^(\d+) (\d+) ([\s\S]*)$/.exec(f.value);
+  if (!facts) throw new VaultError('backup-failed', `the PostgreSQL server answered what this vault-tool cannot read: ${JSON.stringify(f.value.slice(0, 80))}`);
+  const server = Number(facts[1]);
+  const estimate = Number(facts[2]);
+  const database = facts[3]!;
   const clientMajor = majorOf(version);
   if (Math.floor(server / 10000) > clientMajor) {
     throw new VaultError(
@@ -294,8 +305,6 @@ async function dump(o: PostgresOptions, env: Env): Promise<Component> {
       { hint: `install the PostgreSQL ${Math.floor(server / 10000)} client tools (pg_config names the folder of the ones in use)` },
     );
   }
-  const database = await psqlAsk('select current_database()', dbname, env);
-  const estimate = Number(await psqlAsk('select pg_database_size(current_database())', dbname, env));
   return {
     component: componentForDatabase(database),
     kind: 'postgres',

@@ -25,7 +25,7 @@ export default function backupK8s(cmd: Command, ctx: Context): void {
           .slice(0, 100) ||
           'default');
       await runBackups(ctx, cmd, o, async () => [
-        await k8s.dump({ name, context: cfg.context, namespaces: o.namespace!, open: () => k8sSnapshot(target, o.namespace!) }, ctx.io.env),
+        await k8s.dump({ name, context: cfg.context, namespaces: o.namespace!, open: (signal) => k8sSnapshot(target, o.namespace!, signal) }, ctx.io.env),
       ]);
     });
 }

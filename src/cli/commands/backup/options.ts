@@ -12,7 +12,6 @@ import { backupComponent } from '../../../backup/run.js';
 import { previousSize } from '../../../backup/select.js';
 import { mergeRpo, rpoForAll, rpoShape, type RpoTargets } from '../../../backup/rpo.js';
 import { object, parseShape } from '../../../vault/shape.js';
-import { parseYaml } from '../../../vault/yaml.js';
 import { parseRecipient } from '../../../age/x25519.js';
 import type { Context } from '../../context.js';
 import { hintFor } from '../../report.js';
@@ -147,6 +146,8 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
 export async function rpoOf(ctx: Context, o: { rpo?: string; rpoFile?: string }, base?: RpoTargets): Promise<RpoTargets | undefined> {
   let t = base;
   if (o.rpoFile) {
+    // Only for an RPO file: a backup run never loads the YAML parser.
+    const { parseYaml } = await import('../../../vault/yaml.js');
     const raw = parseYaml((await ctx.readFile(o.rpoFile, 'the RPO file')).toString('utf8'), o.rpoFile);
     t = mergeRpo(t, parseShape(raw, object({ rpo: rpoShape }), o.rpoFile).rpo);
   }
