@@ -258,7 +258,8 @@ async function dump(o: PostgresOptions, env: Env): Promise<Component> {
   };
 }
 
-const TABLES =
+/** The tables of a database (ordinary and partitioned, outside the system schemas). */
+export const TABLES =
   "select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'";
 
 async function tablesIn(dbname: string, env: Env, timeoutMs: number): Promise<number | null> {

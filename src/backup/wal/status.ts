@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
 import { externalTimeoutMs } from '../../tool/bound.js';
+import { toolMessage } from '../../tool/run.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import type { TrustedSigner } from '../keys.js';
 import type { Listed, Repo } from '../repo.js';
@@ -96,7 +97,7 @@ export async function archiverStats(env: Record<string, string | undefined>, dbn
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT') throw new VaultError('not-found', 'psql is not installed', { code: 'tool-missing', data: { tool: 'psql' } });
-    throw new VaultError('io', `cannot read pg_stat_archiver: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`);
+    throw new VaultError('io', `cannot read pg_stat_archiver: ${toolMessage(err.stderr || err.message)}`);
   }
 }
 
