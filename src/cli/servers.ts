@@ -67,9 +67,12 @@ export interface Postgres {
  * --bindir`, a free port, its socket and data folder in `dir` (a new temp
  * folder when not given), trust authentication; as the `postgres` user when
  * root, since initdb refuses root. `initdb` adds arguments; `conf` adds
- * settings to postgresql.conf before the start.
+ * settings to postgresql.conf before the start; `env` is the server's
+ * environment (default: this process's).
  */
-export async function startPostgres(o: { dir?: string; initdb?: string[]; conf?: Record<string, string | number> } = {}): Promise<Postgres> {
+export async function startPostgres(
+  o: { dir?: string; initdb?: string[]; conf?: Record<string, string | number>; env?: NodeJS.ProcessEnv } = {},
+): Promise<Postgres> {
   const bin = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
   const own = o.dir === undefined;
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'vt-pg-'));
@@ -84,7 +87,10 @@ export async function startPostgres(o: { dir?: string; initdb?: string[]; conf?:
     const lines = Object.entries(o.conf).map(([k, v]) => `${k} = '${String(v).replace(/'/g, "''")}'`);
     asPostgres('sh', ['-c', 'cat >> "$1"', 'sh', join(data, 'postgresql.conf')], { input: `${lines.join('\n')}\n` });
   }
-  asPostgres(join(bin, 'pg_ctl'), startArgs({ data, port, socketDir: dir, log: join(dir, 'log'), settings: { fsync: 'off' }, waitSeconds: 60 }));
+  // The server's environment (its archive_command's too): `env`, else this process's.
+  asPostgres(join(bin, 'pg_ctl'), startArgs({ data, port, socketDir: dir, log: join(dir, 'log'), settings: { fsync: 'off' }, waitSeconds: 60 }), {
+    ...(o.env ? { env: o.env } : {}),
+  });
   const env = { PGHOST: dir, PGPORT: String(port), PGUSER: 'postgres' };
   return {
     env,
