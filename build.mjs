@@ -48,6 +48,9 @@ await build({
     'lib/k8s': 'src/lib/k8s.ts',
     // The throwaway servers of the demo, which the tests and benchmarks start too (test/helpers/servers.mjs).
     servers: 'src/cli/servers.ts',
+    'lib/backup': 'src/lib/backup.ts',
+    'lib/verify': 'src/lib/verify.ts',
+    'lib/drill': 'src/lib/drill.ts',
   },
   outdir: 'dist',
   bundle: true,

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
-import type { VaultDocument } from '../vault/document.js';
+import { editSection, readSection, type BackupSection, type TrustedSigner, type VaultDocument } from '../vault/document.js';
 import { findEntry, putEntry, rotateEntry } from '../vault/entries.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { writeFileAtomic } from '../fs/atomic.js';
@@ -26,31 +26,17 @@ import { X25519Identity } from '../age/x25519.js';
  */
 export const BACKUP_ENTRY = 'backup/identity';
 
-export interface TrustedSigner {
-  id: string;
-  /** Raw Ed25519 public key, base64. */
-  publicKey: string;
-  label: string;
-  addedAt: string;
+/** The vault's backup section (declared with the document: vault/document-shape.ts). */
+export type { TrustedSigner, BackupSection as BackupState } from '../vault/document.js';
+
+/** The backup section, to change inside an update: created on first use. */
+export function editBackupState(doc: VaultDocument): BackupSection {
+  return editSection(doc, 'backup');
 }
 
-export interface BackupState {
-  signers: TrustedSigner[];
-  /** Repositories backups were written to while the vault was open, and the backup key ids they need. */
-  keysInUse: Record<string, { repos: string[]; lastAt: string }>;
-}
-
-export function backupState(doc: VaultDocument): BackupState {
-  const d = doc as VaultDocument & { backup?: BackupState };
-  d.backup ??= { signers: [], keysInUse: {} };
-  d.backup.signers ??= [];
-  d.backup.keysInUse ??= {};
-  return d.backup;
-}
-
-export function peekBackupState(doc: VaultDocument): BackupState {
-  const b = (doc as VaultDocument & { backup?: BackupState }).backup;
-  return { signers: b?.signers ?? [], keysInUse: b?.keysInUse ?? {} };
+/** The backup section, for reading: never writes to the document. */
+export function peekBackupState(doc: VaultDocument): Readonly<BackupSection> {
+  return readSection(doc, 'backup');
 }
 
 export interface BackupKey {
@@ -144,7 +130,7 @@ export function verifyBytes(publicKey: string, data: Uint8Array, signature: stri
 /** Stops trusting a host's signing key (a host retired or compromised): its manifests no longer count. Recorded. */
 export async function untrustSigner(paths: VaultPaths, store: StoreOptions, idOrKey: string, now: Date): Promise<TrustedSigner> {
   return updateVault(paths, store, (doc) => {
-    const st = backupState(doc);
+    const st = editBackupState(doc);
     const s = st.signers.find((x) => x.id === idOrKey || x.publicKey === idOrKey || (x.label !== '' && x.label === idOrKey));
     if (!s) throw new VaultError('not-found', `no trusted signing key ${idOrKey}`, { code: 'backup-no-signer' });
     st.signers = st.signers.filter((x) => x !== s);
@@ -159,7 +145,7 @@ export async function trustSigner(paths: VaultPaths, store: StoreOptions, public
   if (raw.length !== 32 || raw.toString('base64') !== publicKey)
     throw new VaultError('usage', 'a signing key is 32 bytes of standard base64 (44 characters), as `backup signer` prints it');
   return updateVault(paths, store, (doc) => {
-    const st = backupState(doc);
+    const st = editBackupState(doc);
     const id = signerId(publicKey);
     const have = st.signers.find((s) => s.id === id);
     if (have) return unchanged(have);

@@ -1,6 +1,7 @@
 import { VaultError } from '../errors/errors.js';
 import { canonical } from '../vault/canonical.js';
 import { signBytes, verifyBytes, type SigningKey, type TrustedSigner } from './keys.js';
+import { isRecord } from '../vault/shape.js';
 
 /**
  * A backup's manifest, written last (it is the commit marker: a backup file
@@ -51,7 +52,6 @@ export function signManifest(body: Omit<ManifestBody, 'signer'>, key: SigningKey
   return { ...full, signature: signBytes(key, Buffer.from(canonical(full))) };
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Parses a manifest file: the shape (no signature check; see checkSignature). */

@@ -1,7 +1,8 @@
 import { recordEvidence } from '../vault/evidence.js';
 import type { VaultDocument } from '../vault/document.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
-import { backupKeys, backupState, peekBackupState } from './keys.js';
+import { inTheFuture } from '../vault/time.js';
+import { backupKeys, editBackupState, peekBackupState } from './keys.js';
 import { checkSignature } from './manifest.js';
 import { listRepo, removeBackup, requireRepo, type Listed, type Repo } from './repo.js';
 import { decideRetention, type Decision, type KeepPolicy } from './retention.js';
@@ -46,7 +47,7 @@ export async function planPrune(repo: Repo, doc: VaultDocument, policy: KeepPoli
     (b) => {
       const s = checkSignature(b.manifest!, signers);
       if (!s.ok) return s.message;
-      if (Date.parse(b.manifest!.finishedAt) > now.getTime() + 3_600_000) return `made at ${b.manifest!.finishedAt}, in the future: a host clock is wrong`;
+      if (inTheFuture(b.manifest!.finishedAt, now)) return `made at ${b.manifest!.finishedAt}, in the future: a host clock is wrong`;
       return held.has(b.manifest!.keyId) ? null : `the vault no longer holds its key ${b.manifest!.keyId}`;
     },
     o.host ? { host: o.host } : {},
@@ -74,7 +75,7 @@ export async function executePrune(repo: Repo, plan: PrunePlan, vault: { paths: 
   for (const d of plan.going) await removeBackup(repo, d.component, d.file);
   const stillNeeded = new Set(plan.decisions.filter((d) => d.keep && d.keyId).map((d) => d.keyId!));
   await updateVault(vault.paths, vault.store, (doc) => {
-    const st = backupState(doc);
+    const st = editBackupState(doc);
     for (const [keyId, use] of Object.entries(st.keysInUse)) if (!stillNeeded.has(keyId)) use.repos = use.repos.filter((r) => r !== plan.repo);
     holdKeys(doc);
     return changed(

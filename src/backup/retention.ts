@@ -1,5 +1,6 @@
 import { VaultError } from '../errors/errors.js';
 import { parseDuration as parseOne, subtractDuration, type Duration } from '../vault/duration.js';
+import { stampedAt } from '../vault/time.js';
 import type { Listed } from './repo.js';
 
 /**
@@ -81,8 +82,7 @@ const DAY = 86_400_000;
 function unprovenBad(b: Listed, now: Date): string | null {
   if (!b.problem) return b.manifest?.verification ? null : 'never verified';
   if (b.problem.startsWith('no manifest')) {
-    const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-/.exec(b.file);
-    const at = m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : Number.NaN;
+    const at = stampedAt(b.file);
     return Number.isNaN(at) || now.getTime() - at < DAY ? 'incomplete, but less than a day old: it may still be being written' : null;
   }
   if (b.problem.startsWith('the backup file is missing')) return null;

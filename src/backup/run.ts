@@ -4,10 +4,12 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { editSection } from '../vault/document.js';
+import { fileStamp, inTheFuture } from '../vault/time.js';
 import { checkComponent } from './component.js';
 import type { Component } from './kind.js';
 import { findKind, kindNamed } from './kinds/index.js';
-import { backupKeys, backupState, peekBackupState, signerId, type SigningKey } from './keys.js';
+import { backupKeys, editBackupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
 import { judge, produce, type Judged } from './pipeline.js';
 import { createFile, openFile, removeBackup, writeManifest, type Listed, type Repo } from './repo.js';
@@ -33,12 +35,6 @@ export interface BackupContext {
   onUnrecorded?: (reason: VaultError) => void;
 }
 
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-
 async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> {
   const h = createHash('sha256');
   let size = 0;
@@ -60,7 +56,7 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   checkComponent(c.component);
   const kind = kindNamed(c.kind);
   const started = ctx.now();
-  const file = `${stamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
+  const file = `${fileStamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
   const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
   const verifier = kind.verifier(ctx.env);
   const produced = await produce(c.producer, ctx.recipient.recipient, pending, {
@@ -125,7 +121,7 @@ export async function noteKeysInUse(paths: VaultPaths, store: StoreOptions, repo
   const needed = [...new Set(checks.filter((c) => c.trusted && c.keyHeld && c.keyId).map((c) => c.keyId!))];
   if (!needed.length) return;
   await updateVault(paths, store, (doc) => {
-    const st = backupState(doc);
+    const st = editBackupState(doc);
     let added = false;
     for (const k of needed) {
       const use = st.keysInUse[k] ?? { repos: [], lastAt: now.toISOString() };
@@ -143,14 +139,13 @@ export async function noteKeysInUse(paths: VaultPaths, store: StoreOptions, repo
 
 /** The backup key cannot be purged while a repository has backups made with one of its versions. */
 export function holdKeys(doc: import('../vault/document.js').VaultDocument): void {
-  const st = backupState(doc);
-  const d = doc as typeof doc & { holds?: Record<string, string[]> };
+  const st = editBackupState(doc);
+  const holds = editSection(doc, 'holds');
   const reasons = Object.entries(st.keysInUse)
     .filter(([, u]) => u.repos.length)
     .map(([k, u]) => `backups in ${u.repos.join(', ')} need key ${k}`);
-  d.holds ??= {};
-  if (reasons.length) d.holds['backup/identity'] = reasons;
-  else delete d.holds['backup/identity'];
+  if (reasons.length) holds['backup/identity'] = reasons;
+  else delete holds['backup/identity'];
 }
 
 /**
@@ -178,7 +173,7 @@ async function recordBackup(
 }
 
 function noteBackup(doc: import('../vault/document.js').VaultDocument, repo: Repo, m: BackupManifest, signing: SigningKey, now: Date, evidence: boolean): void {
-  const st = backupState(doc);
+  const st = editBackupState(doc);
   if (evidence && !st.signers.some((s) => s.id === signing.id)) {
     st.signers.push({ id: signing.id, publicKey: signing.publicKey, label: m.source.machine ?? 'this host', addedAt: now.toISOString() });
     recordEvidence(doc, 'backup.signer', { id: signing.id, label: m.source.machine ?? 'this host' }, now);
@@ -267,7 +262,7 @@ export async function verifyBackup(
   const sig = checkSignature(m, peekBackupState(doc).signers);
   const key = backupKeys(doc).find((k) => k.keyId === m.keyId);
   const common = { ...base, keyId: m.keyId, keyHeld: Boolean(key), trusted: sig.ok, manifest: m };
-  if (Date.parse(m.finishedAt) > (o.now ?? new Date()).getTime() + 3_600_000)
+  if (inTheFuture(m.finishedAt, o.now ?? new Date()))
     return verdictOf(
       { ...common, trusted: false },
       'failed',

@@ -10,6 +10,7 @@ import { namedComponents, rpoFor, type RpoTargets } from './rpo.js';
 import { archiverFailing, archiverStats, type WalStatus, walStatus } from './wal/status.js';
 import { BASE_KIND, WAL_KIND } from './wal/store.js';
 import { basesOf } from './wal/verify.js';
+import { inTheFuture } from '../vault/time.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -57,7 +58,7 @@ export function backupStatus(listed: Listed[], doc: VaultDocument | undefined, r
           b.component === component &&
           !b.problem &&
           b.manifest?.verification?.ok &&
-          Date.parse(b.manifest.finishedAt) <= now.getTime() + 3_600_000 &&
+          !inTheFuture(b.manifest.finishedAt, now) &&
           (!doc || checkSignature(b.manifest, signers).ok),
       )
       .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));

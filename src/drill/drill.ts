@@ -2,7 +2,7 @@ import { recordEvidence } from '../vault/evidence.js';
 import type { VaultKey } from '../vault/keyfile.js';
 import { changed, updateVault } from '../vault/store.js';
 import { formatSeconds } from '../vault/duration.js';
-import { verifyState } from '../verify/state.js';
+import { editVerifyState } from '../verify/state.js';
 import { checksStep } from './checks.js';
 import { JournalFile, readJournals } from './journal.js';
 import type { ClusterRef } from './targets.js';
@@ -297,7 +297,7 @@ export async function teardownDrills(o: {
 /** The drill into the evidence log and as the vault's last drill (status and the metrics show it). */
 export async function recordDrill(input: DrillInput, r: DrillResult, reportSha256: string, key: VaultKey): Promise<void> {
   await updateVault(input.paths, { ...input.store, key }, (doc) => {
-    verifyState(doc).lastDrill = {
+    editVerifyState(doc).lastDrill = {
       at: r.at,
       ok: r.ok,
       // Only a drill that passed measured a recovery time.

@@ -10,6 +10,7 @@ import type { ScratchEntry, ScratchJournal } from '../backup/scratch.js';
 import { isTarget, type Target } from './targets.js';
 
 export type { ClusterRef, Target } from './targets.js';
+import { fileStamp } from '../vault/time.js';
 
 /**
  * The drill's journal: one file per drill in the state folder
@@ -71,10 +72,7 @@ export class JournalFile implements ScratchJournal {
   static create(stateFile: string, plan: string, now: Date): JournalFile {
     const dir = journalDir(stateFile);
     makeDirs(dir);
-    const id = `${now
-      .toISOString()
-      .replace(/[-:]/g, '')
-      .replace(/\.\d+Z$/, 'Z')}-${process.pid}-${randomHex(3)}`;
+    const id = `${fileStamp(now)}-${process.pid}-${randomHex(3)}`;
     const start = processStart(process.pid);
     const j = new JournalFile(join(dir, `${id}.json`), {
       version: 1,

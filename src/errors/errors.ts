@@ -1,9 +1,14 @@
+import type { ErrorCode } from './codes.js';
+
+export type { ErrorCode } from './codes.js';
+
 /**
  * One error type for the whole library. `kind` is what callers branch on; the
  * CLI maps each kind to a stable exit code (src/cli/exit-codes.ts). Messages
  * are short, lowercase, never carry secret material, and never name a
  * command-line flag or command: where the next step is a command, the error
- * carries a `code` and the CLI supplies the hint (src/cli/hints.ts).
+ * carries a `code` (one of the closed set in codes.ts) and the CLI supplies
+ * the hint (src/cli/hints.ts).
  */
 export type ErrorKind =
   | 'usage'
@@ -34,7 +39,7 @@ export interface ErrorDetail {
   /** Advice that needs no command-line knowledge (a chmod, a file to check). */
   hint?: string;
   /** A stable name for the condition, for callers and for the CLI's hints. */
-  code?: string;
+  code?: ErrorCode;
   /** Names the hint may use (a context, an entry): never secret values. */
   data?: Record<string, string>;
 }
@@ -42,7 +47,7 @@ export interface ErrorDetail {
 export class VaultError extends Error {
   readonly kind: ErrorKind;
   readonly hint?: string;
-  readonly code?: string;
+  readonly code?: ErrorCode;
   readonly data?: Record<string, string>;
   constructor(kind: ErrorKind, message: string, detail?: string | ErrorDetail) {
     super(message);

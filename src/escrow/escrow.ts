@@ -13,10 +13,10 @@ import { changed, loadKey, readVault, readVaultFile, updateVault, type StoreOpti
 import { peekVault } from '../vault/container.js';
 import { abortRekey, confirmRekey, startRekey, type RekeyConfirmed } from '../vault/rekey.js';
 import { recordEvidence } from '../vault/evidence.js';
-import type { VaultDocument } from '../vault/document.js';
+import { editSection, readSection, type EscrowSection, type ShareSetRecord, type VaultDocument } from '../vault/document.js';
 import { shredPath, writeStagingMarker } from '../vault/staging.js';
 import { checkLabel, type Share } from './envelope.js';
-import { manifestKeyFingerprint, parseManifest, signManifest, type Manifest, type ManifestBody } from './manifest.js';
+import { manifestKeyFingerprint, parseManifest, signManifest, type Manifest } from './manifest.js';
 import { splitSecret } from './shares.js';
 import { formatShareFile, shareFileName, slug } from './files.js';
 import { renderSheet } from './sheet.js';
@@ -37,21 +37,17 @@ export interface Custodian {
   recipient?: string;
 }
 
-export interface EscrowState extends Pick<ManifestBody, 'setId' | 'epoch' | 'threshold' | 'count' | 'keyId' | 'createdAt'> {
-  custodians: (Custodian & { index: number; receiptConfirmedAt?: string })[];
+/** The current share set as a split records it in the vault (the `escrow` section, vault/document-shape.ts). */
+export interface EscrowState extends ShareSetRecord {
   manifest: Manifest;
 }
 
-interface EscrowDoc {
-  epoch: number;
-  current?: EscrowState;
-  history: Omit<EscrowState, 'manifest'>[];
-}
+/** The escrow section with its manifest typed: the vault keeps the manifest as this module wrote it. */
+export type EscrowRecord = Omit<EscrowSection, 'current'> & { current?: EscrowState };
 
-export function escrowOf(doc: VaultDocument): EscrowDoc {
-  const e = (doc.escrow as EscrowDoc | undefined) ?? { epoch: 0, history: [] };
-  doc.escrow = e;
-  return e;
+/** The vault's escrow section, for reading: never writes to the document (a vault never split reads as epoch 0). */
+export function escrowOf(doc: VaultDocument): Readonly<EscrowRecord> {
+  return readSection(doc, 'escrow') as EscrowRecord;
 }
 
 /** "alice" or "alice=age1…"; names must be distinct. */
@@ -239,7 +235,7 @@ export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: Sp
       const known = [doc.key.keyId, doc.pendingKey?.keyId];
       if (!known.includes(key.keyId)) throw new VaultError('wrong-key', `key id ${key.keyId} is not a key of this vault`);
       checkSplitOutput(o.outDir, o.custodians, doc);
-      const esc = escrowOf(doc);
+      const esc = editSection(doc, 'escrow');
       const epoch = esc.epoch + 1;
       const { shares, selfTested, subsets } = await splitSecret({
         secret: clampScalar(keyScalar(key)),
@@ -389,7 +385,7 @@ export async function recordCeremony(
   now = new Date(),
 ): Promise<void> {
   await updateVault(paths, opts, (doc) => {
-    const esc = escrowOf(doc);
+    const esc = editSection(doc, 'escrow');
     if (esc.current?.setId !== setId) throw new VaultError('usage', `share set ${setId} is not the current one`);
     for (const c of esc.current.custodians) if (confirmed.some((x) => x.label === c.label)) c.receiptConfirmedAt = now.toISOString();
     recordEvidence(

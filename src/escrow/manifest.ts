@@ -3,6 +3,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { VaultError } from '../errors/errors.js';
 import { shareHash, type Share } from './envelope.js';
 import { canonical } from '../vault/canonical.js';
+import { isRecord } from '../vault/shape.js';
 
 /**
  * The share manifest: what a split produced, signed with a one-time Ed25519
@@ -57,7 +58,6 @@ export function manifestKeyFingerprint(publicKey: string): string {
   return (createHash('sha256').update(Buffer.from(publicKey, 'hex')).digest('hex').slice(0, 20).toUpperCase().match(/.{4}/g) ?? []).join('-');
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const HEX = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
 
 /** Reads a manifest file's text: JSON of the right shape, with a valid signature. */

@@ -11,6 +11,7 @@ import { sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { changed, keyFileBytes, readVaultFile, updateVault, type StoreOptions } from '../vault/store.js';
 import { openVault, peekVault } from '../vault/container.js';
+import { asideStamp } from '../vault/time.js';
 import { addPendingEvidence, checkPendingEvidence, pendingEvidencePath } from '../vault/pending-evidence.js';
 import type { Share } from './envelope.js';
 import { combineShares, type SetAside, type SetInfo, type ShareInput } from './combine.js';
@@ -156,7 +157,7 @@ export async function recoverKeyFile(shares: ShareInput[], outPath: string, o: R
   }
   const bytes = keyFileBytes(key, passphrase, logN);
   const now = o.now ?? new Date();
-  const keptAside = existing ? `${out}.replaced-${now.toISOString().replace(/[:.]/g, '-')}` : undefined;
+  const keptAside = existing ? `${out}.replaced-${asideStamp(now)}` : undefined;
   // The record is kept beside the key file before the key is written, so a key never exists without one.
   const record = o.record
     ? combineRecord(combined, {

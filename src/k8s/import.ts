@@ -1,5 +1,6 @@
 import { parseYaml } from '../vault/yaml.js';
 import { fail, list, map, object, optional, parseShape, string } from '../vault/shape.js';
+import type { ErrorCode } from '../errors/codes.js';
 import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { prepareValue, putEntry, type PutResult } from '../vault/entries.js';
@@ -87,7 +88,7 @@ export interface ImportItem {
 
 export interface ImportPlan {
   items: ImportItem[];
-  skipped: { secret: string; reason: string; code?: string }[];
+  skipped: { secret: string; reason: string; code?: ErrorCode }[];
 }
 
 /**

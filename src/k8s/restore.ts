@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors/codes.js';
 import { VaultError } from '../errors/errors.js';
 import { ClusterError, type SecretsPort } from './cluster.js';
 import type { DesiredSecret } from './plan.js';
@@ -35,7 +36,7 @@ export interface SecretResult {
   reason?: string;
   /** Advice on the failure; `code` names a condition whose advice depends on the caller (a CLI names its flags). */
   hint?: string;
-  code?: string;
+  code?: ErrorCode;
   diff?: string;
 }
 
@@ -143,7 +144,7 @@ export function unifiedDiff(before: string, after: string, label: string): strin
 interface Decision {
   kind: 'create' | 'update' | 'recreate' | 'unchanged' | 'skip' | 'conflict' | 'fail';
   reason?: string;
-  code?: string;
+  code?: ErrorCode;
 }
 
 function decide(d: DesiredSecret, live: SecretObject | undefined, opts: RestoreOptions): Decision {

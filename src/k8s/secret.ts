@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { parseAllDocuments, stringify } from 'yaml';
 import { VaultError } from '../errors/errors.js';
+import { isRecord } from '../vault/shape.js';
 
 /** The parts of a core/v1 Secret vault-tool reads and writes. */
 export interface SecretObject {
@@ -121,8 +122,6 @@ export function checkClientSafe(s: SecretObject): void {
     }
   }
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** A map whose keys come from input: null prototype, so a key such as __proto__ is an ordinary key. */
 export const dict = <T = string>(): Record<string, T> => Object.create(null) as Record<string, T>;

@@ -5,8 +5,9 @@ import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from '../age/bytes.js';
 import { identityScalar as identityScalarOf, isClamped } from '../age/keys.js';
 import { isPassphraseFile } from '../age/parse.js';
 import { encodeIdentity, formatKeyText, isProtectedKeyFile, keyIdOf, parseKeyText } from '../vault/keytext.js';
-import { readMeta, wrongKeyMessage, type VaultMeta } from '../vault/meta.js';
-import { checkDocumentMeta, parseDocument, type Entry, type VaultDocument } from '../vault/payload.js';
+import type { VaultMeta } from '../vault/meta.js';
+import { openSealed, readSealed, UNREADABLE } from '../vault/open.js';
+import type { Entry, VaultDocument } from '../vault/payload.js';
 import { combineShares, type CombineResult } from '../escrow/combine.js';
 import { parseShareFile } from '../escrow/files.js';
 import type { Share } from '../escrow/envelope.js';
@@ -75,9 +76,10 @@ export async function recoverKey(shares: Share[], now: Date): Promise<{ key: Kit
 /** The key ids a vault file opens with, read from its header (no key needed): which share set it needs. */
 export function vaultKeyIds(bytes: Uint8Array): VaultMeta {
   try {
-    return readMeta(readHeader(bytes).header);
+    return readSealed(bytes).meta;
   } catch (e) {
-    if (e instanceof AgeError || e instanceof VaultError) throw new VaultError('integrity', `not a readable vault file: ${e.message}`);
+    // The page names every file that is not a vault alike (another age file, a stanza of a newer format).
+    if (e instanceof VaultError && !e.message.startsWith(UNREADABLE)) throw new VaultError('integrity', `${UNREADABLE}: ${e.message}`);
     throw e;
   }
 }
@@ -133,27 +135,8 @@ export interface OpenedVault {
  * header and payload agreeing, and every version's fingerprint.
  */
 export async function openVault(bytes: Uint8Array, key: KitKey): Promise<OpenedVault> {
-  let meta: VaultMeta;
-  try {
-    meta = readMeta(readHeader(bytes).header);
-  } catch (e) {
-    if (e instanceof AgeError) throw new VaultError('integrity', `not a readable vault file: ${e.message}`);
-    throw e;
-  }
-  if (!meta.keyIds.includes(key.keyId))
-    throw new VaultError('wrong-key', wrongKeyMessage(meta, key.keyId), 'is this the right key? shares of an older split rebuild an older key');
-  let plaintext: Uint8Array;
-  try {
-    plaintext = (await decryptAge(bytes, { identities: [key.identity] })).plaintext;
-  } catch (e) {
-    if (e instanceof AgeError) {
-      const what = e.failure === 'no-match' ? 'the key does not unwrap the vault although its key id is listed' : e.message;
-      throw new VaultError('integrity', `vault integrity check failed: ${what}`, 'the file is damaged or was modified; use another copy');
-    }
-    throw e;
-  }
-  const doc = parseDocument(plaintext);
-  checkDocumentMeta(doc, meta);
+  const { meta } = readSealed(bytes);
+  const doc = await openSealed(meta, key.keyId, async () => (await decryptAge(bytes, { identities: [key.identity] })).plaintext);
   let checked = 0;
   for (const e of doc.entries) {
     for (const v of e.versions) {

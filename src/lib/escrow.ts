@@ -45,4 +45,3 @@ export {
   type ManifestBody,
 } from '../escrow/manifest.js';
 export { renderSheet, type SheetInput } from '../escrow/sheet.js';
-export { keyScalar, keyFromScalar } from '../vault/keyfile.js';

@@ -14,7 +14,7 @@ export {
   type RestoreOutcome,
 } from '../k8s/run.js';
 export { parsePlan, planYaml, planFromVault, mapNamespaces, desiredSecrets, type RestorePlan, type PlanSecret, type DesiredSecret } from '../k8s/plan.js';
-export { restore, type RestoreOptions, type RestoreReport, type SecretResult, type OnConflict, type DryRun, type Action } from '../k8s/restore.js';
+export type { RestoreOptions, RestoreReport, SecretResult, OnConflict, DryRun, Action } from '../k8s/restore.js';
 export { compareWithCluster, type CompareResult, type Drift } from '../k8s/compare.js';
 export {
   readSecrets,

@@ -104,7 +104,7 @@ export function removeEntry(doc: VaultDocument, name: string, opts: { force?: bo
       hint: 'old backups may need this key; its history is kept unless purged',
     });
   }
-  const held = (doc as VaultDocument & { holds?: Record<string, string[]> }).holds?.[name];
+  const held = doc.holds?.[name];
   if (opts.purge && held?.length) {
     throw new VaultError('usage', `${name} cannot be purged: ${held.join('; ')}`, {
       code: 'entry-held',

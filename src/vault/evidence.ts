@@ -7,6 +7,8 @@ import { fsyncDir, writeFileAtomic } from '../fs/atomic.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import type { VaultDocument } from './document.js';
 import { dirname } from 'node:path';
+import { asideStamp } from './time.js';
+import { isRecord } from './shape.js';
 
 /**
  * The evidence log kept next to the vault (<vault>.evidence.jsonl): one JSON
@@ -31,24 +33,10 @@ export interface EvidenceRecord {
   mac: string;
 }
 
-interface EvidenceHead {
-  key: string;
-  seq: number;
-  hash: string;
-  /** The newest lines, as written: those the log may not hold yet (a crash between the vault write and the append). */
-  tail?: string[];
-}
-
 export const evidencePath = (vaultFile: string) => vaultFile + '.evidence.jsonl';
 const GENESIS = '0'.repeat(64);
 const HEX64 = /^[0-9a-f]{64}$/;
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-
-type EvidenceDoc = VaultDocument & { evidence?: EvidenceHead };
-
-function headOf(doc: VaultDocument): EvidenceHead | undefined {
-  return (doc as EvidenceDoc).evidence;
-}
 
 function macOf(key: Buffer, rec: Omit<EvidenceRecord, 'mac'>): string {
   return createHmac('sha256', key).update(JSON.stringify(rec)).digest('hex');
@@ -62,9 +50,9 @@ const staged = new WeakMap<VaultDocument, string[]>();
  * the vault (see appendStaged). Call it only inside updateVault.
  */
 export function recordEvidence(doc: VaultDocument, event: string, data: Record<string, unknown>, now: Date): EvidenceRecord {
-  const d = doc as EvidenceDoc;
-  d.evidence ??= { key: randomBytes(32).toString('base64'), seq: 0, hash: GENESIS };
-  const h = d.evidence;
+  // The log's key is made with its first record.
+  doc.evidence ??= { key: randomBytes(32).toString('base64'), seq: 0, hash: GENESIS };
+  const h = doc.evidence;
   const body = { seq: h.seq + 1, at: now.toISOString(), event, vaultId: doc.vaultId, data, prev: h.hash };
   const rec: EvidenceRecord = { ...body, mac: macOf(Buffer.from(h.key, 'base64'), body) };
   const line = JSON.stringify(rec);
@@ -76,7 +64,7 @@ export function recordEvidence(doc: VaultDocument, event: string, data: Record<s
 
 /** The head as it was before this update staged anything (updateVault takes it before the mutation). */
 export function evidenceHead(doc: VaultDocument): Head {
-  const h = headOf(doc);
+  const h = doc.evidence;
   return { seq: h?.seq ?? 0, hash: h?.hash ?? GENESIS, tail: [...(h?.tail ?? [])], ...(h?.key ? { key: h.key } : {}) };
 }
 
@@ -263,7 +251,7 @@ const newSegment = new WeakMap<VaultDocument, number>();
 
 /** The name a log ahead of the vault copy is kept aside as, when the user goes on from the older copy. */
 export function rolledBackName(vaultFile: string, now: Date): string {
-  return `${evidencePath(vaultFile)}.rolled-back-${now.toISOString().replace(/[:.]/g, '-')}`;
+  return `${evidencePath(vaultFile)}.rolled-back-${asideStamp(now)}`;
 }
 
 /** Whether the log holds records past the head this copy recorded (checked before a deliberate rollback is recorded). */
@@ -308,13 +296,13 @@ export function prepareAppend(
   }
   if (state.kind === 'gap') {
     if (newSegment.get(doc) !== state.lastSeq) throw gapError(state.lastSeq, before.seq);
-    (doc as EvidenceDoc).evidence!.tail = lines;
+    doc.evidence!.tail = lines;
     return { path, append: lines, dropPartial: state.dropPartial };
   }
   if (state.kind !== 'consistent') throw new VaultError('internal', 'evidence log still ahead after trimming');
   // The vault records every line not yet known to be in the log, so a crash before the append loses none.
   if (state.missing.length || state.dropPartial) throw lacking(before.seq, state.missing.length);
-  (doc as EvidenceDoc).evidence!.tail = lines;
+  doc.evidence!.tail = lines;
   return { path, append: lines, dropPartial: false };
 }
 
@@ -404,8 +392,6 @@ export function appendPrepared(p: PreparedAppend): void {
   }
   fsyncDir(dirname(p.path));
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function parseRecord(line: string, n: number): EvidenceRecord {
   let rec: unknown;

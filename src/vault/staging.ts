@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { pidAlive, removeQuietly, writeFileAtomic } from '../fs/atomic.js';
 import { makeDirs } from '../fs/dirs.js';
 import { readFileCapped } from '../fs/read.js';
-import type { VaultDocument } from './document.js';
+import { readSection, type VaultDocument } from './document.js';
 
 /**
  * Where a run that writes secrets into a staging folder (an escrow split:
@@ -149,9 +149,8 @@ const existing = (p: string) => {
 
 /** The share set ids a vault document has recorded. */
 function recordedSets(doc: VaultDocument): Set<string> {
-  const e = doc.escrow as { current?: { setId?: unknown }; history?: { setId?: unknown }[] } | undefined;
-  const ids = [e?.current?.setId, ...(Array.isArray(e?.history) ? e.history.map((h) => h?.setId) : [])];
-  return new Set(ids.filter((x): x is string => typeof x === 'string'));
+  const e = readSection(doc, 'escrow');
+  return new Set([...(e.current ? [e.current.setId] : []), ...e.history.map((h) => h.setId)]);
 }
 
 /** The set id a manifest file names, or null. */

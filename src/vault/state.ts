@@ -4,6 +4,7 @@ import { VaultError } from '../errors/errors.js';
 import { acquireLock } from '../fs/lock.js';
 import { makeDirs } from '../fs/dirs.js';
 import { sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
+import { isRecord } from './shape.js';
 
 /**
  * What this machine has seen of each vault, to notice a stale copy restored
@@ -30,8 +31,6 @@ export interface LineageEntry {
   header: string;
 }
 export const LINEAGE_LENGTH = 64;
-
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function validCopy(v: unknown): v is SeenCopy {
   return (

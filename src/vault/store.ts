@@ -1,5 +1,5 @@
 import { readdirSync, statSync } from 'node:fs';
-import { VaultError } from '../errors/errors.js';
+import { VaultError, type ErrorDetail } from '../errors/errors.js';
 import { acquireLock } from '../fs/lock.js';
 import { checkWritableTarget, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { exists } from '../fs/dirs.js';
@@ -94,7 +94,7 @@ export function checkKeyFilePermissions(keyFile: string): void {
   }
 }
 
-const REKEY_HINT = { code: 'rekey-in-progress', hint: 'a rekey is in progress: the new key is in <key file>.new' };
+const REKEY_HINT: ErrorDetail = { code: 'rekey-in-progress', hint: 'a rekey is in progress: the new key is in <key file>.new' };
 
 export async function loadKey(keyFile: string, opts: StoreOptions = {}): Promise<VaultKey> {
   if (opts.key) return opts.key;

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { VaultError } from '../errors/errors.js';
-import type { VaultDocument } from '../vault/document.js';
+import type { CanaryRecord, VaultDocument } from '../vault/document.js';
 import { requireEntry } from '../vault/entries.js';
 import { entryType, valueFromSource } from '../vault/types.js';
 
@@ -14,15 +14,8 @@ import { entryType, valueFromSource } from '../vault/types.js';
  *   ciphertext = AES-256-GCM(key, nonce = 12 random bytes, aad = "vault-tool canary v1 " + id hex + " " + entry name,
  *                            plaintext = "vault-tool canary " + id hex) || 16-byte tag
  */
-export interface Canary {
-  id: string;
-  entry: string;
-  /** The production source the key was read from (where, not what). */
-  source: string;
-  createdAt: string;
-  nonce: string;
-  ciphertext: string;
-}
+/** A canary as the vault keeps it (vault/document-shape.ts). */
+export type Canary = CanaryRecord;
 
 const INFO = 'vault-tool canary v1';
 const aad = (id: string, entry: string) => Buffer.from(`${INFO} ${id} ${entry}`);

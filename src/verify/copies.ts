@@ -4,12 +4,13 @@ import { VaultError } from '../errors/errors.js';
 import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import { openVault, peekVault } from '../vault/container.js';
+import { fileStamp } from '../vault/time.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { openKeyFile, type PassphraseSource, type VaultKey } from '../vault/keyfile.js';
 import { changed, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import type { Destination } from '../dest/dest.js';
-import { verifyState, type CopyRecord } from './state.js';
+import { editVerifyState, type CopyRecord } from './state.js';
 
 export type { CopyRecord } from './state.js';
 
@@ -22,12 +23,6 @@ export interface CopyOptions {
   /** Registered copies (ids) the new ones take the place of: unregistered in the same write (their files are left as they are). */
   replaces?: string[];
 }
-
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 
 /**
  * Writes a dated copy of the vault (and, to a separate place, of its key),
@@ -50,7 +45,7 @@ export async function copyVault(
   return withVaultLock(paths, store, async () => {
     const bytes = readVaultFile(paths.vaultFile);
     const { meta } = openVault(bytes, key.identity, key.keyId);
-    const when = stamp(o.now);
+    const when = fileStamp(o.now);
     const written: [Destination, string][] = [];
     // Each copy's name carries its id: two copies in the same second never collide.
     const ids = { vault: randomBytes(4).toString('hex'), key: randomBytes(4).toString('hex') };
@@ -100,7 +95,7 @@ export async function copyVault(
         vaultRec.pair = keyRec.id;
       }
       const replaced = await updateLocked(paths, store, key, (d) => {
-        const st = verifyState(d);
+        const st = editVerifyState(d);
         const gone = (o.replaces ?? []).map((id) => {
           const c = st.copies.find((x) => x.id === id);
           if (!c) throw new VaultError('not-found', `no registered copy ${id}`, { code: 'copy-missing' });

@@ -1,6 +1,5 @@
 import type { Verdict } from '../errors/verdict.js';
-import type { VaultDocument } from '../vault/document.js';
-import type { EscrowState } from '../escrow/escrow.js';
+import { readSection, type VaultDocument } from '../vault/document.js';
 
 /**
  * The escrow's verdict: does the current share set open the current vault
@@ -19,15 +18,9 @@ export interface EscrowFinding {
   message: string;
 }
 
-interface EscrowRecord {
-  epoch?: number;
-  current?: Omit<EscrowState, 'manifest'>;
-  history?: unknown[];
-}
-
 export function checkEscrow(doc: VaultDocument): EscrowFinding | null {
-  const esc = doc.escrow as EscrowRecord | undefined;
-  if (!esc || (!esc.current && !esc.history?.length && !esc.epoch)) return null;
+  const esc = readSection(doc, 'escrow');
+  if (!esc.current && !esc.history.length && !esc.epoch) return null;
   const c = esc.current;
   if (!c)
     return {

@@ -38,7 +38,7 @@ export interface VaultStatus {
 export function vaultStatus(doc: VaultDocument, iv: Interval, now: Date, backups: BackupStatus[] = []): VaultStatus {
   const st = peekVerifyState(doc);
   const due = dueState(st.lastSuccess?.at, iv, now);
-  const esc = escrowOf(structuredClone(doc)).current;
+  const esc = escrowOf(doc).current;
   const escrow = checkEscrow(doc);
   const lastCopy = new Map((st.last?.copies ?? []).filter((c) => c.id).map((c) => [c.id!, c.status]));
   return {

@@ -17,7 +17,7 @@ import { checkDrift, driftVerdict, type DriftFinding } from './drift.js';
 import { checkEscrow, type EscrowFinding } from './escrow.js';
 import type { VerificationPlan } from './plan.js';
 import type { SourceContext } from './sources.js';
-import { peekVerifyState, verifyState, type VerifyRun } from './state.js';
+import { peekVerifyState, editVerifyState, type VerifyRun } from './state.js';
 
 /** One line of the verdict: what was checked, what it concluded (ok, failed, inconclusive), and what to do if not ok. */
 export interface Check {
@@ -270,7 +270,7 @@ export async function recordVerification(paths: VaultPaths, store: StoreOptions,
     reportSha256,
   };
   await updateVault(paths, store, (doc) => {
-    const st = verifyState(doc);
+    const st = editVerifyState(doc);
     st.last = { ...run, ...summaryOf(r) };
     if (r.ok) st.lastSuccess = st.last;
     for (const d of r.drift) if (d.status === 'match') st.production[d.entry] = { at: r.at, source: d.source };

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -70,13 +70,5 @@ export function tempDir(prefix = 'vt-test-'): { dir: string; cleanup: () => void
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/**
- * Whether an external binary is present. In CI (CI=true) a missing binary is
- * a failure, never a silent skip: .ci/run installs every one of them.
- */
-export function haveBinary(name: string, versionArgs: string[] = ['--version']): boolean {
-  const r = spawnSync(name, versionArgs, { stdio: 'ignore' });
-  const ok = !r.error;
-  if (!ok && process.env.CI === 'true') throw new Error(`${name} is required in CI but is not installed (.ci/run installs it)`);
-  return ok;
-}
+/** Whether an external binary is present (require.ts: under CI=true a missing one fails the run). */
+export { needs as haveBinary } from './require.js';

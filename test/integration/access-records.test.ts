@@ -68,7 +68,7 @@ describe('what left the vault is on the record', () => {
 
   it('a copy that cannot be written keeps the record for the next write, and says so', async () => {
     copyFileSync(join(dir, 'secrets.vault'), join(dir, 'old.vault'));
-    expect((await vt(['add', 'app/later', '-t', 'generic', '--generate'])).code).toBe(0);
+    expect((await vt(['add', 'notes/later', '-t', 'generic', '--generate'])).code).toBe(0);
     // An older copy is never written to for a record: the value still comes out, the record waits.
     const r = await vt(['get', 'app/kek', '--vault-file', 'old.vault']);
     expect(r.code, r.stderr).toBe(0);
@@ -79,7 +79,7 @@ describe('what left the vault is on the record', () => {
     const kept = readdirSync(join(dir, '.state', 'evidence-deferred'));
     expect(kept).toHaveLength(1);
     expect(log().some((x) => x.event === 'entry.get' && x.data.deferred)).toBe(false);
-    expect((await vt(['add', 'app/more', '-t', 'generic', '--generate'])).code).toBe(0);
+    expect((await vt(['add', 'notes/more', '-t', 'generic', '--generate'])).code).toBe(0);
     expect(log().find((x) => x.event === 'entry.get' && x.data.deferred)).toMatchObject({
       data: { entry: 'app/kek@1', to: 'stdout', deferred: { at: expect.any(String), why: expect.stringContaining('refusing to write') } },
     });

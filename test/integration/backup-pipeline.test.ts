@@ -10,6 +10,7 @@ import { checkComponent } from '../../src/backup/component.js';
 import { sweepFolder } from '../../src/dest/folder.js';
 import { BIN, cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, startPostgres, type Postgres } from '../helpers/servers.mjs';
+import { mountTmpfs, skipUnless } from '../helpers/require.js';
 
 /**
  * The backup pipeline under failure: a full disk, a failing upload, a
@@ -100,19 +101,18 @@ afterAll(() => {
 describe('a failing stage ends the backup at once: a one-line error, nothing left, no process left', () => {
   let mnt: string;
   let mounted = false;
+  let why = '';
   beforeAll(() => {
     mnt = join(dir, 'small');
     mkdirSync(mnt);
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { encoding: 'utf8' });
-    mounted = m.status === 0;
-    if (!mounted && process.env.CI === 'true') throw new Error(`mounting a tmpfs is needed in CI (run as root): ${m.stderr}`);
+    ({ mounted, why } = mountTmpfs(mnt, 'size=2m'));
   });
   afterAll(() => {
     if (mounted) spawnSync('umount', [mnt]);
   });
 
-  it('a full disk under tar (its checker tar -t waiting for the rest): exit 1 naming the file, temp file removed', async () => {
-    if (!mounted) return;
+  it('a full disk under tar (its checker tar -t waiting for the rest): exit 1 naming the file, temp file removed', async (ctx) => {
+    skipUnless(ctx, mounted, why);
     const r = await vtProcess(['backup', 'files', '-r', join(mnt, 'repo'), '-C', 'data', '--name', 'full1', 'big']);
     expect(r.timedOut, 'the backup hung').toBe(false);
     expect(r.code, r.stderr).toBe(1);
@@ -123,8 +123,8 @@ describe('a failing stage ends the backup at once: a one-line error, nothing lef
     expect(await survivors(join(dir, 'data'))).toEqual([]);
   });
 
-  it('a full disk under a command with no checker: exit 1, not a silent exit 13', async () => {
-    if (!mounted) return;
+  it('a full disk under a command with no checker: exit 1, not a silent exit 13', async (ctx) => {
+    skipUnless(ctx, mounted, why);
     const r = await vtProcess(['backup', 'exec', '--name', 'full2', '-r', join(mnt, 'repo'), '--', 'head', '-c', '5000000', '/dev/urandom']);
     expect(r.timedOut, 'the backup hung').toBe(false);
     expect(r.code, r.stderr).toBe(1);

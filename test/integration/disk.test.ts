@@ -3,18 +3,18 @@ import { copyFileSync, mkdirSync, readdirSync, rmSync, statfsSync, statSync, sym
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../helpers/cli.js';
+import { mountTmpfs, skipUnless } from '../helpers/require.js';
 
 let dir: string;
 let cleanup: () => void;
 let mnt: string;
 let mounted = false;
+let why = '';
 beforeEach(() => {
   ({ dir, cleanup } = tempDir());
   mnt = join(dir, 'small-disk');
   mkdirSync(mnt);
-  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', mnt], { encoding: 'utf8' });
-  mounted = m.status === 0;
-  if (!mounted && process.env.CI === 'true') throw new Error(`mounting a tmpfs is needed in CI (run as root): ${m.stderr}`);
+  ({ mounted, why } = mountTmpfs(mnt, 'size=256k,mode=0700'));
 });
 afterEach(() => {
   if (mounted) spawnSync('umount', [mnt]);
@@ -35,8 +35,8 @@ function fill(): void {
 }
 
 describe('a full disk', () => {
-  it('while taking the lock: a classified error, and no lock temp file left', async () => {
-    if (!mounted) return;
+  it('while taking the lock: a classified error, and no lock temp file left', async (ctx) => {
+    skipUnless(ctx, mounted, why);
     expect((await cli(mnt, ['init'])).code).toBe(0);
     fill();
     const r = await cli(mnt, ['add', 'k', '-t', 'kek', '--generate']);
@@ -45,8 +45,8 @@ describe('a full disk', () => {
     expect(readdirSync(mnt).filter((f) => f.includes('.lock'))).toEqual([]);
   });
 
-  it('when the evidence append fails: the warning says the log must be repaired, and repair does it', async () => {
-    if (!mounted) return;
+  it('when the evidence append fails: the warning says the log must be repaired, and repair does it', async (ctx) => {
+    skipUnless(ctx, mounted, why);
     expect((await cli(dir, ['init'])).code).toBe(0);
     // Eight records of 511 bytes end the log 8 bytes short of a page: the next append needs a new one.
     for (let i = 1; i <= 8; i++) expect((await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', `s${i}`])).code).toBe(0);

@@ -47,7 +47,10 @@ describe('RPO: 15m is fifteen minutes, however it is written', () => {
       ['rpo:\n  exec/app: 15\n', 'rpo.yaml: rpo.exec/app: expected a duration such as 15m, 6h, 1d'],
       ['rpo:\n  exec/app: 15 minutes\n', 'rpo.yaml: rpo.exec/app: expected a number and one of the units s, m, min, h, d, w, mo, y'],
       ['rpo: { default: 1d }\nrpoo: 2h\n', 'rpo.yaml: rpoo: unknown field (expected rpo)'],
-      ['rpo:\n  Exec/App: 1h\n', 'rpo.yaml: rpo.Exec/App: expected default, a kind (postgres, postgres-base, postgres-wal, redis, files, k8s, exec) or a component KIND/NAME'],
+      [
+        'rpo:\n  Exec/App: 1h\n',
+        'rpo.yaml: rpo.Exec/App: expected default, a kind (postgres, postgres-base, postgres-wal, redis, files, k8s, exec) or a component KIND/NAME',
+      ],
     ]) {
       writeFileSync(join(dir, 'rpo.yaml'), text!);
       const bad = await vt(['backup', 'status', '-r', 'repo', '--rpo-file', 'rpo.yaml']);

@@ -84,7 +84,7 @@ describe.skipIf(!ready)('typing a share at a terminal', () => {
       await type('-' + groups.slice(2).join('-'));
       const mark = t.raw.length;
       p.stdin.write('\r');
-      await waitFor(new RegExp('group 2 has a typo'), mark);
+      await waitFor(/group 2 has a typo/, mark);
       // Corrected (the line cleared with ^U, typed again): every group marked good, accepted without echoing it.
       p.stdin.write('\x15');
       await type(alice.toLowerCase().replace(/-/g, ' '));

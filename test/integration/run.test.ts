@@ -199,19 +199,24 @@ describe('run', () => {
 
 describe('backup exec --env', () => {
   const files = (c: string) => readdirSync(join(dir, 'repo', c));
+  // The backup key exists before any of these (the first backup would otherwise make it, and say so).
+  beforeAll(async () => expect((await cli(dir, ['backup', 'key'])).code).toBe(0));
 
   it('hands entries to the dump command in its environment; the manifest and the messages never carry them', async () => {
+    const seen = evidence().length;
     const r = await cli(dir, ['backup', 'exec', '--name', 'api', '-r', 'repo', '--env', 'TOKEN=api/token', '--', 'sh', '-c', 'printf "dump for %s" "$TOKEN"']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('warning');
-    const manifest = files('exec/api').find((f) => f.endsWith('.manifest.json'))!;
+    const manifest = files('exec/api').find((f) => f.endsWith('.manifest.json') && readFileSync(join(dir, 'repo/exec/api', f), 'utf8').includes('TOKEN'))!;
     const text = readFileSync(join(dir, 'repo/exec/api', manifest), 'utf8');
     expect(text).not.toContain(VALUE);
     expect(JSON.parse(text).tool.args).toEqual(['-c', 'printf "dump for %s" "$TOKEN"']);
     const out = await cli(dir, ['backup', 'restore', `exec/api/${manifest.replace('.manifest.json', '')}`, '-r', 'repo', '-o', 'restored']);
     expect(out.code, out.stderr).toBe(0);
     expect(readFileSync(join(dir, 'restored'), 'utf8')).toBe(`dump for ${VALUE}`);
-    const run = evidence().find((e) => e.event === 'run' && e.data.component === 'exec/api');
+    const run = evidence()
+      .slice(seen)
+      .find((e) => e.event === 'run' && e.data.component === 'exec/api');
     expect(run.data).toEqual({ command: 'sh', component: 'exec/api', entries: [{ entry: 'api/token', version: 2, env: 'TOKEN' }] });
   });
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { encrypt, readHeader, type Stanza } from '../../age/index.js';
-import { VaultError } from '../../errors/errors.js';
+import { VaultError, type ErrorCode } from '../../errors/errors.js';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { fsError } from '../../fs/errors.js';
 import { LIMITS } from '../../fs/read.js';
@@ -64,7 +64,7 @@ export function stanzaOf(file: Uint8Array): { name: string; size: number; sha256
   }
 }
 
-const refused = (name: string, why: string, code = 'wal-conflict') =>
+const refused = (name: string, why: string, code: ErrorCode = 'wal-conflict') =>
   new VaultError('backup-failed', `${name}: ${why}; nothing was archived`, { code, data: { name } });
 
 /** What a file must look like before it is archived, by kind; returns what the manifest records of it. */

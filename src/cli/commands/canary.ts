@@ -4,7 +4,7 @@ import { recordEvidence } from '../../vault/evidence.js';
 import { changed, readVault, updateVault } from '../../vault/store.js';
 import { canaryFromSource, checkCanaries } from '../../verify/canary.js';
 import { parseSource, readSource } from '../../verify/sources.js';
-import { peekVerifyState, verifyState } from '../../verify/state.js';
+import { peekVerifyState, editVerifyState } from '../../verify/state.js';
 import { table, type Context } from '../context.js';
 import { clusterTarget, type ClusterOptions } from './k8s/options.js';
 import { seconds } from '../options.js';
@@ -22,7 +22,7 @@ export default function canary(cmd: Command, ctx: Context): void {
       const value = await readSource(source, o.with, { env: ctx.io.env, cluster: clusterTarget(ctx, o) });
       const c = await updateVault(ctx.paths(sub), ctx.storeOptions(sub), (doc) => {
         const made = canaryFromSource(doc, entry, value, o.with, ctx.now());
-        verifyState(doc).canaries.push(made);
+        editVerifyState(doc).canaries.push(made);
         recordEvidence(doc, 'canary.create', { id: made.id, entry, source: o.with }, ctx.now());
         return changed({ made, check: checkCanaries(doc, [made])[0]! });
       });
@@ -46,7 +46,7 @@ export default function canary(cmd: Command, ctx: Context): void {
     .description('remove a canary (by the first characters of its id)')
     .action(async (id: string, _o: unknown, sub: Command) => {
       const r = await updateVault(ctx.paths(sub), ctx.storeOptions(sub), (doc) => {
-        const st = verifyState(doc);
+        const st = editVerifyState(doc);
         const hits = st.canaries.filter((c) => c.id.startsWith(id));
         if (hits.length !== 1)
           throw new VaultError(hits.length ? 'usage' : 'not-found', hits.length ? `${id} names ${hits.length} canaries` : `no canary ${id}`);

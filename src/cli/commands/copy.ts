@@ -4,7 +4,7 @@ import { changed, readVault, updateVault } from '../../vault/store.js';
 import { recordEvidence } from '../../vault/evidence.js';
 import { parseDestination } from '../../dest/index.js';
 import { copyVault } from '../../verify/copies.js';
-import { peekVerifyState, verifyState } from '../../verify/state.js';
+import { peekVerifyState, editVerifyState } from '../../verify/state.js';
 import { table, type Context } from '../context.js';
 
 export default function copy(cmd: Command, ctx: Context): void {
@@ -69,7 +69,7 @@ export default function copy(cmd: Command, ctx: Context): void {
     .description('stop checking a registered copy (the copy itself is not touched)')
     .action(async (id: string, _o: unknown, sub: Command) => {
       const r = await updateVault(ctx.paths(sub), ctx.storeOptions(sub), (doc) => {
-        const st = verifyState(doc);
+        const st = editVerifyState(doc);
         const c = st.copies.find((x) => x.id === id);
         if (!c) throw new VaultError('not-found', `no registered copy ${id}`, { code: 'copy-missing' });
         st.copies = st.copies.filter((x) => x !== c);

@@ -8,6 +8,7 @@ import { recordDrill, runDrill, teardownDrills, type DrillResult } from '../../d
 import { drillPlanFromVault } from '../../drill/init.js';
 import { parseDrillPlan } from '../../drill/plan.js';
 import { drillHtml, drillMarkdown } from '../../drill/report.js';
+import { fileStamp } from '../../vault/time.js';
 import { table, type Context } from '../context.js';
 import { collect, seconds } from '../options.js';
 import { inManifest, readManifest, readShares, typedShareInputs } from '../shares.js';
@@ -26,12 +27,6 @@ interface DrillOptions {
   requestTimeout: number;
   kubeconfig?: string;
 }
-
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 
 /** The recovery time and the RTO, as every output says it: a failed drill measures none. */
 function rtoLine(r: DrillResult): string {
@@ -111,7 +106,7 @@ export default function drill(cmd: Command, ctx: Context): void {
       if (o.report) write(ctx.abs(o.report), md, 'report');
       if (o.html) write(ctx.abs(o.html), html, 'html-report');
       if (o.reportDir) {
-        const base = join(ctx.abs(o.reportDir), `drill-${stamp(new Date(result.at))}${result.dryRun ? '-dry-run' : ''}`);
+        const base = join(ctx.abs(o.reportDir), `drill-${fileStamp(new Date(result.at))}${result.dryRun ? '-dry-run' : ''}`);
         write(`${base}.md`, md, 'report');
         write(`${base}.html`, html, 'html-report');
       }

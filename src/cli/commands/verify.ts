@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
 import { readVault } from '../../vault/store.js';
+import { fileStamp } from '../../vault/time.js';
 import { metricsOf } from '../../verify/metrics.js';
 import { parseReadData, parseVerificationPlan, type VerificationPlan } from '../../verify/plan.js';
 import { parseDestination } from '../../dest/index.js';
@@ -51,12 +52,6 @@ function parseCopy(spec: string): { vault: string; key?: string } {
   const m = /^(.+?):([/.~].*)$/.exec(spec);
   return m ? { vault: m[1]!, key: m[2]! } : { vault: spec };
 }
-
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 
 export default function verify(cmd: Command, ctx: Context): void {
   archiverOption(cmd)
@@ -164,7 +159,7 @@ export default function verify(cmd: Command, ctx: Context): void {
         recorded = false;
         ctx.warn(`this run is not recorded: ${e.message}`);
       }
-      const reportFile = o.report ? ctx.abs(o.report) : o.reportDir ? join(ctx.abs(o.reportDir), `verify-${stamp(now)}.md`) : undefined;
+      const reportFile = o.report ? ctx.abs(o.report) : o.reportDir ? join(ctx.abs(o.reportDir), `verify-${fileStamp(now)}.md`) : undefined;
       if (reportFile) ctx.writeOut(reportFile, report, 'report', false, { makeFolder: true });
       if (o.prometheus) {
         const { doc } = await readVault(paths, store);

@@ -1,0 +1,286 @@
+import type { ErrorCode } from '../errors/codes.js';
+import type { ErrorKind } from '../errors/errors.js';
+
+/** What to type next: a text, or one made from the names the error carries (`data`) and the library's own hint. */
+export type Hint = string | ((data: Record<string, string>, own?: string) => string);
+
+export interface CodeEntry {
+  /**
+   * The kind an error with this code is raised with, and so its exit code
+   * (exit-codes.ts); several where one condition is met in several ways.
+   * A code that names one item of a result (a Secret skipped) has the kind
+   * the command ends with (`ok`: it ends well, with a warning); `*`: the
+   * kind of the error it wraps.
+   */
+  kind: ErrorKind | readonly ErrorKind[] | 'ok' | '*';
+  hint: Hint;
+}
+
+/**
+ * Every error code (src/errors/codes.ts), with its kind and the hint that
+ * names vault-tool's commands and flags: ONE table, checked by the
+ * compiler (a code missing here, or not declared there, does not build) and
+ * by test/unit/error-codes.test.ts (each raised with its kind, each hint
+ * said). It lives on the command line's side: the library states what is
+ * wrong and why, and names no flag; what to type next is the CLI's to say.
+ */
+export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
+  // the vault key and rekeys
+  'wrong-key': { kind: 'wrong-key', hint: 'check --key-file (or VAULT_TOOL_KEY_FILE); `vault-tool escrow combine` rebuilds a lost key from shares' },
+  'wrong-key-replaced': {
+    kind: 'wrong-key',
+    hint: (d) =>
+      `the key file was replaced by \`vault-tool escrow combine --force\`; the key it replaced is kept as ${d.keptAside}: put it back with \`mv ${d.keptAside} ${d.keyFile}\` if it is the one that opens this vault`,
+  },
+  'rekey-in-progress': {
+    kind: ['not-found', 'wrong-key'],
+    hint: 'a rekey is in progress (the new key is in <key file>.new): run `vault-tool rekey --confirm` to finish it, or `vault-tool rekey --abort`',
+  },
+  'rekey-pending': { kind: 'exists', hint: 'finish it with `vault-tool rekey --confirm` or `vault-tool rekey --abort`' },
+  'rekey-confirmed': { kind: 'usage', hint: 'run `vault-tool rekey --confirm` to finish it' },
+  'no-rekey': { kind: 'usage', hint: 'start one with `vault-tool rekey`' },
+  'passphrase-needed': { kind: 'passphrase', hint: 'give the passphrase with --passphrase-env VAR or --passphrase-file FILE, or run on a terminal' },
+  'init-exists': { kind: 'exists', hint: 'choose other paths with --vault-file/--key-file' },
+  // copies of the vault seen before
+  'rollback-read': { kind: 'rollback', hint: 'use the newest copy, or drop --strict to read this one anyway' },
+  'rollback-write': {
+    kind: 'rollback',
+    hint: 'use the newest copy; to go on from this one (a deliberate rollback, losing what the newer copy holds), add --allow-rollback',
+  },
+  // the evidence log
+  'evidence-lacking': { kind: 'integrity', hint: 'run `vault-tool evidence repair` to write it back (the repair is recorded)' },
+  'evidence-gap': {
+    kind: 'integrity',
+    hint: 'the vault was moved or restored without its log? `vault-tool evidence repair` starts a new log segment that records which records are missing',
+  },
+  'evidence-damaged': {
+    kind: 'integrity',
+    hint: 'the log was edited or damaged: `vault-tool evidence verify` names the first bad record; keep the log aside (mv it), then `vault-tool evidence repair` starts a new segment that records the loss',
+  },
+  'evidence-ahead': { kind: 'rollback', hint: 'use the newest copy of the vault; to go on from this one, --allow-rollback keeps the newer records aside' },
+  // entries and their values
+  'entry-missing': { kind: 'not-found', hint: 'see `vault-tool list`' },
+  'entry-removed': { kind: 'not-found', hint: (d) => `its history is kept: \`vault-tool history ${d.name}\`, \`vault-tool get ${d.name}@N\`` },
+  'entry-exists': { kind: 'exists', hint: (d) => `store a new version with \`vault-tool add ${d.name} --update …\` or \`vault-tool rotate ${d.name}\`` },
+  'entry-held': { kind: 'usage', hint: 'remove it without --purge (its versions stay), or first prune the backups that need it (vault-tool backup prune)' },
+  'rm-key-material': { kind: 'usage', hint: 'add --force (old backups may need this key; its history is kept unless --purge)' },
+  'low-entropy-sha256': {
+    kind: 'usage',
+    hint: (d) => `compare without printing: \`vault-tool fingerprint ${d.name} --compare FILE\`, or pass --allow-low-entropy`,
+  },
+  'cannot-generate': { kind: 'usage', hint: 'import the value with --from-file, --from-stdin or --from-env' },
+  'bad-version-ref': { kind: 'usage', hint: 'use NAME@N with N a version number from `vault-tool history NAME`' },
+  'bad-duration': {
+    kind: ['usage', 'invalid'],
+    hint: (_d, own) => own ?? 'write a number and a unit, or several: 90s, 15m (or 15min), 36h, 30d, 2w, 6mo, 1y, 1h30m',
+  },
+  'env-map-collision': { kind: 'usage', hint: 'give each variable its own entry with --map KEY=name' },
+  'env-binary': {
+    kind: 'invalid',
+    hint: (d) => `hand it over on a file descriptor instead: vault-tool run --fd 3=${d.entry} -- … (the command reads /dev/fd/3)`,
+  },
+  'env-export-collision': {
+    kind: 'usage',
+    hint: (d) =>
+      d.firstPath
+        ? `name them apart with --prefix-path (${d.firstPath}, ${d.secondPath}), or give one its own name with --map KEY=${d.second}`
+        : `give one of them its own name with --map KEY=${d.second}`,
+  },
+  // recipients and outputs
+  'recipient-is-vault-key': { kind: 'usage', hint: 'replace the vault key with `vault-tool rekey`' },
+  'recipient-missing': { kind: 'not-found', hint: 'see `vault-tool recipients list`' },
+  'replace-refused': { kind: 'exists', hint: 'choose another output file' },
+  // escrow
+  'combine-no-vault': {
+    kind: 'not-found',
+    hint: 'point --vault-file at the vault the key must open, or pass --skip-vault-check to replace it unchecked (it is kept aside)',
+  },
+  'combine-exists': { kind: 'exists', hint: 'pass --force to replace it (it is kept aside), or choose another --out' },
+  'combine-older-key': {
+    kind: 'wrong-key',
+    hint: 'use the shares of the current set (`vault-tool escrow status` names it), or point --vault-file at the vault this key opens; --skip-vault-check writes it anyway',
+  },
+  'split-exists': { kind: 'exists', hint: 'choose an empty --out folder' },
+  'reshare-still-pending': { kind: '*', hint: 'run `vault-tool rekey --abort` to drop it, or `vault-tool escrow reshare --rekey` again to go on' },
+  'bad-share': { kind: 'bad-share', hint: 'check each share with `vault-tool escrow check SHARE --manifest manifest.json`' },
+  'no-shares': {
+    kind: 'too-few-shares',
+    hint: 'name the share files (vault-tool escrow combine -o vault.key A.share B.share …), or type the shares on a terminal; piped on stdin, give them one after another',
+  },
+  'share-sets-ambiguous': {
+    kind: 'bad-share',
+    hint: 'give the shares of one set only: `vault-tool escrow status` names the current set (or --manifest keeps only the shares it lists)',
+  },
+  'kit-not-built': { kind: 'not-found', hint: 'build vault-tool first (`npm run build` in its source tree), or install its package, which ships the kit' },
+  'escrow-stale': {
+    kind: 'verify-failed',
+    hint: 'split the current key among the custodians again: `vault-tool escrow reshare` (or `vault-tool escrow split`); `vault-tool verify --shares …` then proves the new shares open the vault',
+  },
+  // Kubernetes
+  'k8s-plan-format': { kind: 'invalid', hint: '`vault-tool k8s plan` writes one from the vault' },
+  'k8s-skipped-type': { kind: 'ok', hint: 'pass --include-all-types to import it' },
+  'k8s-import-which': { kind: 'usage', hint: 'name Secrets, or use -l SELECTOR, -A, or --from-file FILE' },
+  'k8s-export-loose': { kind: 'usage', hint: 'put them into one with --secret NAME [-n NAMESPACE], or export a --plan' },
+  'k8s-no-origin': { kind: 'not-found', hint: 'import Secrets with `vault-tool k8s import`, or write the plan by hand (docs/FORMAT.md, "Restore plan")' },
+  'k8s-skipped': { kind: 'incomplete', hint: 'skipped Secrets exist with other values; see --on-conflict' },
+  'k8s-drift': {
+    kind: 'verify-failed',
+    hint: "a key rotated in the cluster and never escrowed? import it with `vault-tool k8s import`; or restore the vault's value with `vault-tool k8s restore`",
+  },
+  'k8s-conflict': { kind: 'cluster', hint: 'the Secret changed in the cluster meanwhile; run the command again to re-read it' },
+  'k8s-forbidden': { kind: 'cluster', hint: '`vault-tool k8s rbac` prints the least-privilege Role this needs' },
+  'k8s-namespace-missing': { kind: 'not-found', hint: 'the namespace does not exist; add --create-namespace' },
+  'k8s-recreate': { kind: 'incomplete', hint: 'add --recreate to delete and create it' },
+  'k8s-on-conflict': { kind: 'incomplete', hint: '--on-conflict if-unchanged replaces it if vault-tool wrote it last; overwrite replaces it anyway' },
+  'k8s-not-ours': { kind: 'incomplete', hint: '--on-conflict overwrite replaces it' },
+  'k8s-changed-since': { kind: 'incomplete', hint: 'compare with `vault-tool k8s diff-vault`; --on-conflict overwrite replaces it' },
+  'k8s-timeout': { kind: 'cluster', hint: 'raise --request-timeout, or check the cluster' },
+  'k8s-unreachable': { kind: 'cluster', hint: 'check --context, the kubeconfig server address and the network (VPN, firewall)' },
+  'k8s-no-context': { kind: 'usage', hint: (d) => `pass --context NAME (contexts: ${d.contexts})` },
+  'k8s-recreate-lost': {
+    kind: 'deleted',
+    hint: 'the live Secret was deleted but the new one was not written: run the same restore again at once (it creates what is missing)',
+  },
+  'kubeconfig-missing': { kind: 'not-found', hint: 'check --kubeconfig or KUBECONFIG' },
+  'kubeconfig-none': { kind: 'not-found', hint: 'pass --kubeconfig FILE, set KUBECONFIG, or run where ~/.kube/config exists' },
+  'policy-hours': { kind: 'policy', hint: 'an emergency restore needs --break-glass --reason "…" (recorded in the evidence log)' },
+  'policy-confirm-context': { kind: 'policy', hint: (d) => `pass --confirm-context ${d.context}` },
+  'policy-totp': { kind: 'policy', hint: 'pass --totp-env VAR with the code in that variable' },
+  'policy-totp-entry': { kind: 'policy', hint: (d) => `add it with \`vault-tool add ${d.entry} --type totp-secret\`` },
+  // copies and verification
+  'copy-same-place': {
+    kind: 'usage',
+    hint: 'give --key-to a different folder or remote (or --force, knowing that whoever holds that place holds every secret)',
+  },
+  'copy-missing': { kind: 'not-found', hint: 'see `vault-tool copy list`' },
+  'copy-stale': {
+    kind: 'verify-failed',
+    hint: (d) =>
+      `replace copy ${d.id} with \`vault-tool copy --replace ${d.id}\` (a new copy in the same place, registered in its stead), or stop checking it: \`vault-tool copy forget ${d.id}\``,
+  },
+  'key-copy-exposed': {
+    kind: 'insecure-permissions',
+    hint: 'make the key copy readable by its owner only (chmod 600), or copy the key again to a place that keeps it private',
+  },
+  'verify-inconclusive': {
+    kind: 'inconclusive',
+    hint: 'read the report: each check that could not be judged says what this host lacks (a checker, a newer tool, access to a source); nothing failed, and nothing was recorded against a backup',
+  },
+  'verify-failed': { kind: 'verify-failed', hint: 'read the report (--report FILE): each failure says what to do' },
+  'verify-overdue': { kind: 'overdue', hint: 'run `vault-tool verify` (a scheduled job: `vault-tool schedule`)' },
+  // external programs
+  'external-timeout': {
+    kind: ['backup-failed', 'io'],
+    hint: (d) =>
+      `vault-tool waits ${d.timeout ?? '5m'} for an external program (VAULT_TOOL_TIMEOUT sets it): check the network and the remote or server it talks to`,
+  },
+  'tool-missing': {
+    kind: 'not-found',
+    hint: (d) =>
+      `install ${d.tool} (Debian: ${d.tool === 'pg_dump' || d.tool === 'pg_dumpall' || d.tool === 'pg_restore' || d.tool === 'psql' || d.tool === 'createdb' ? 'postgresql-client' : d.tool === 'redis-cli' || d.tool === 'redis-check-rdb' ? 'redis-tools' : d.tool})`,
+  },
+  'tool-failed': { kind: 'io', hint: 'its own message is above: fix what it names (the server, the connection, a permission), then run again' },
+  'tool-timeout': { kind: 'io', hint: 'raise the bound (timeouts: in the drill plan) if the work is legitimately slow, or find out why the tool hangs' },
+  // backups
+  'backup-inconclusive': {
+    kind: 'inconclusive',
+    hint: "this host's checker is missing, older than the backup host's tool, or was killed: install one at least as new (e.g. the same PostgreSQL major version) or run `vault-tool backup verify` on the backup host",
+  },
+  'backup-no-recipient': {
+    kind: 'usage',
+    hint: 'give --recipient age1… (vault-tool backup key prints it where the vault is), or run where the vault and its key are',
+  },
+  'backup-no-key': { kind: 'not-found', hint: 'vault-tool backup key makes one' },
+  'backup-key-removed': {
+    kind: 'not-found',
+    hint: 'the removed key still opens the backups made with it; new backups need a recipient: give --recipient age1… of a key kept elsewhere',
+  },
+  'backup-key-gone': { kind: 'wrong-key', hint: 'a purged or lost version of backup/identity: restore it from an older copy of the vault' },
+  'backup-missing': { kind: ['usage', 'not-found'], hint: 'see vault-tool backup list' },
+  'backup-no-repo': {
+    kind: 'not-found',
+    hint: 'check --repo (or VAULT_TOOL_BACKUP_REPO); the first backup into a folder or remote makes the repository there',
+  },
+  'backup-no-signer': { kind: 'not-found', hint: '`vault-tool backup key signers` lists the trusted signing keys' },
+  'backup-untrusted': {
+    kind: 'integrity',
+    hint: 'if the host that made it is yours, trust its key (`vault-tool backup key signer` prints it there; `vault-tool backup key trust KEY --label HOST` here); otherwise do not restore it',
+  },
+  'backup-failed-verification': {
+    kind: 'verify-failed',
+    hint: 'restore another backup (`vault-tool backup list` shows how each was verified), or read this one again in full: `vault-tool backup verify COMPONENT/FILE`',
+  },
+  'restore-db-not-empty': { kind: 'exists', hint: 'restore into a new database with --dbname NEW --create, or replace its tables with --force' },
+  'restore-files-exist': { kind: 'exists', hint: 'restore into an empty folder (--to-dir), or add --force to replace what is there' },
+  'prune-no-rules': { kind: 'usage', hint: 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within' },
+  // the WAL archive and point-in-time recovery
+  'wal-not-a-backup': {
+    kind: 'usage',
+    hint: "set archive_command = 'vault-tool backup wal-push %p --cluster NAME …' on the server; `vault-tool backup postgres --base --cluster NAME` makes a base backup",
+  },
+  'wal-no-archive': {
+    kind: ['backup-failed', 'not-found'],
+    hint: 'set archive_command = \'vault-tool backup wal-push %p --cluster NAME …\' on the server (docs/RUNBOOK.md, "Point-in-time recovery")',
+  },
+  'wal-other-cluster': {
+    kind: 'backup-failed',
+    hint: 'each server archives under a --cluster of its own: give this one another name (a new archive), or find which server archives there',
+  },
+  'wal-not-archived': {
+    kind: 'backup-failed',
+    hint: 'check archive_command and pg_stat_archiver on the server; `vault-tool backup wal-status --cluster NAME --archiver` shows both sides',
+  },
+  'wal-cluster-name': { kind: 'usage', hint: 'give --cluster (or VAULT_TOOL_WAL_CLUSTER) a name such as main or db1.prod' },
+  'wal-name': {
+    kind: ['usage', 'backup-failed'],
+    hint: "archive_command and restore_command pass the file's path and name as PostgreSQL gives them: %p to wal-push, %f %p to wal-fetch",
+  },
+  'wal-bad-segment': {
+    kind: 'backup-failed',
+    hint: 'only what the server archives is pushed: check that archive_command passes %p of this cluster, unchanged',
+  },
+  'wal-conflict': {
+    kind: 'backup-failed',
+    hint: 'two servers archive under one --cluster, or a split brain: give each server its own --cluster; nothing archived is overwritten',
+  },
+  'wal-absent': {
+    kind: 'io',
+    hint: 'PostgreSQL asks restore_command for files that may not exist (a history file, the next segment): their absence is an exit status, not an error',
+  },
+  'wal-gap': {
+    kind: 'verify-failed',
+    hint: '`vault-tool backup wal-verify --cluster NAME` names every gap: restore to an earlier time, or from a base backup made after the gap',
+  },
+  'wal-not-yet': { kind: 'verify-failed', hint: 'on the server, SELECT pg_switch_wal() archives the current segment (or wait for archive_timeout)' },
+  'pitr-before-base': { kind: 'usage', hint: 'restore from an older base backup (`vault-tool backup list` names them), or choose a later target' },
+  'restore-datadir-not-empty': { kind: 'exists', hint: 'give --to-dir an empty or new folder' },
+  // schedules
+  'bad-schedule': {
+    kind: 'usage',
+    hint: (_d, own) => own ?? 'five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *" (daily at 02:00) or "0 6 1 */3 *" (quarterly)',
+  },
+  'schedule-plan-kind': {
+    kind: 'invalid',
+    hint: (_d, own) => own ?? 'write a schedule plan (docs/FORMAT.md, "Schedule plan") whose verify job names this file',
+  },
+  'cron-line-long': { kind: 'usage', hint: 'shorten the paths in the schedule plan, or install the systemd timers instead (`vault-tool schedule systemd`)' },
+  'cron-env': {
+    kind: 'usage',
+    hint: 'cron cannot pass that value: trim the spaces or remove the %, or install the systemd timers instead (`vault-tool schedule systemd`)',
+  },
+  // the drill
+  'drill-no-shares': {
+    kind: 'not-found',
+    hint: 'give --shares the folder escrow split -o wrote, or the folder holding one subfolder per custodian; or leave --shares out to type them at the drill',
+  },
+  'drill-kind': {
+    kind: 'usage',
+    hint: 'a point-in-time restore is rehearsed with `vault-tool backup restore postgres-base/NAME/FILE --to-dir DIR --target-time T` (docs/RUNBOOK.md, "Point-in-time recovery")',
+  },
+  'drill-no-context': { kind: 'usage', hint: 'give --context NAME: the kubeconfig context of the scratch cluster (never production)' },
+  'drill-teardown-left': { kind: 'incomplete', hint: 'fix the cause named, then run vault-tool drill teardown again (the journal still names them)' },
+  'drill-failed': {
+    kind: 'verify-failed',
+    hint: 'the steps above say what failed and what to do (--report-dir DIR keeps the report); fix it, then run the drill again',
+  },
+};
