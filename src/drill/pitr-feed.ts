@@ -1,4 +1,4 @@
-import { chownSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import type { Repo } from '../backup/repo.js';
@@ -101,22 +101,39 @@ export function feedWal(o: FeedOptions): Feed {
   let handed = 0;
   let lastAsked: string | undefined;
   const index = new Map(o.names.map((n, i) => [n, i]));
+  // .asked only grows: what was read is not read again (an archive of thousands of segments, asked one by one).
+  let read = 0;
+  let partial = '';
+  let best = -1;
   const askedIndex = (): number => {
-    let text = '';
+    let fd: number;
     try {
-      text = readFileSync(join(o.dir, '.asked'), 'utf8');
+      fd = openSync(join(o.dir, '.asked'), 'r');
     } catch {
-      return -1;
+      return best;
     }
-    const lines = text.split('\n').filter(Boolean);
-    let best = -1;
-    // The furthest name asked so far: a name asked again (a checkpoint's segment, then its redo point) does not move it back.
-    for (const l of lines) best = Math.max(best, index.get(l) ?? -1);
-    lastAsked = lines[lines.length - 1];
+    try {
+      const size = fstatSync(fd).size;
+      if (size > read) {
+        const buf = Buffer.alloc(size - read);
+        const n = readSync(fd, buf, 0, buf.length, read);
+        read += n;
+        const lines = (partial + buf.subarray(0, n).toString('utf8')).split('\n');
+        partial = lines.pop()!;
+        // The furthest name asked so far: a name asked again (a checkpoint's segment, then its redo point) does not move it back.
+        for (const l of lines.filter(Boolean)) {
+          best = Math.max(best, index.get(l) ?? -1);
+          lastAsked = l;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
     return best;
   };
   const segment = (n: string) => /^[0-9A-F]{24}$/.test(n);
-  const removed = new Set<number>();
+  // Names before this one were removed (or are history files, which stay).
+  let pruned = 0;
   const end = () => {
     try {
       put(o.dir, '.end', '', o.owner);
@@ -131,17 +148,13 @@ export function feedWal(o: FeedOptions): Feed {
           if (stopped) return;
           const asked = askedIndex();
           // Segments the server moved past go (a margin for a redo point read again): the folder stays small.
-          for (let k = 0; k < asked - 4; k++)
-            if (!removed.has(k) && segment(o.names[k]!)) {
-              rmSync(join(o.dir, o.names[k]!), { force: true });
-              removed.add(k);
-            }
+          for (; pruned < Math.min(asked - 4, i); pruned++) if (segment(o.names[pruned]!)) rmSync(join(o.dir, o.names[pruned]!), { force: true });
           if (i - asked <= o.window) break;
           await sleep(100);
         }
         const r = await readArchived(o.repo, o.cluster, name, o.keys);
         if (r.status !== 'restored')
-          throw new VaultError('not-found', `${name}: no longer in the archive (it was there when the drill was planned)`, { code: 'wal-gap' });
+          throw new VaultError('verify-failed', `${name}: no longer in the archive (it was there when the drill was planned)`, { code: 'wal-gap' });
         put(o.dir, name, r.plaintext!, o.owner);
         handed++;
       }

@@ -11,7 +11,7 @@ import { describePlan, executePitr, planPitr, type PitrPlan } from '../backup/wa
 import { BASE_KIND } from '../backup/wal/store.js';
 import { pushedAt } from '../backup/wal/view.js';
 import { parseDestination } from '../dest/index.js';
-import { asUser, freePort, pgBindir, serverEnv, startArgs, userIds, serverUserFor } from '../tool/postgres.js';
+import { asUser, freePort, pgBindir, serverEnv, serverState, startArgs, userIds, serverUserFor } from '../tool/postgres.js';
 import { runTool, toolMessage } from '../tool/run.js';
 import { feedWal, restoreCommand, restoreScript } from './pitr-feed.js';
 import type { PitrRestore } from './plan.js';
@@ -263,12 +263,14 @@ export function pitrStep(r: PitrRestore): Step {
           try {
             await runTool(cmd, args, { env: input.env, timeoutMs: waitMs + 60_000, label: `PostgreSQL's recovery in ${r.dir}` });
             j.created(entry);
+            await recovered(data, started + waitMs);
           } catch (e) {
+            // Stopped first: a feed still waiting for the server to ask would never settle.
+            feed.stop();
             const reason = await feed.done.then(
               () => undefined,
               (x: Error) => x.message,
             );
-            feed.stop();
             throw fail(
               `the recovery did not finish: ${reason ?? serverSays(log) ?? (e as Error).message}`,
               reason
@@ -311,6 +313,23 @@ export function pitrStep(r: PitrRestore): Step {
       };
     },
   };
+}
+
+/**
+ * Waits until the server on `data` ends its recovery and accepts
+ * connections. pg_ctl -w returns as soon as recovery has started when
+ * hot_standby is off (postmaster.pid says `standby`): the recovery of a
+ * long archive goes on after it. Throws when the server stops (recovery
+ * failed: its log says why) or at the deadline.
+ */
+async function recovered(data: string, deadline: number): Promise<void> {
+  for (;;) {
+    const state = serverState(data);
+    if (state === 'ready') return;
+    if (state === null || state === 'stopping') throw new Error('the server stopped during the recovery');
+    if (Date.now() > deadline) throw new Error('the recovery did not end within the restore timeout (timeouts.restore)');
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** What the server's log says of its failure (its FATAL/ERROR lines), if anything. */

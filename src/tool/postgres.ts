@@ -119,3 +119,20 @@ export function runningOn(data: string): number | null {
     return (e as NodeJS.ErrnoException).code === 'EPERM' ? n : null;
   }
 }
+
+/**
+ * What the server on a data directory says of itself in postmaster.pid:
+ * `starting`, `standby` (in recovery, not accepting connections: pg_ctl -w
+ * returns here when hot_standby is off), `ready` (accepting connections:
+ * recovery ended) or `stopping`; null when none runs on it.
+ */
+export function serverState(data: string): 'starting' | 'standby' | 'ready' | 'stopping' | null {
+  if (runningOn(data) === null) return null;
+  let status = '';
+  try {
+    status = (readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[7] ?? '').trim();
+  } catch {
+    return null;
+  }
+  return status === 'ready' || status === 'standby' || status === 'stopping' ? status : 'starting';
+}

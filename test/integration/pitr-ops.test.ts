@@ -3,7 +3,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDrillPlan } from '../../src/drill/plan.js';
-import { BIN, cli, haveBinary, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
+import { needs } from '../helpers/require.js';
+import { BIN, cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, postgresFolder, startPostgres, type Postgres } from '../helpers/servers.mjs';
 
 /**
@@ -16,7 +17,6 @@ import { havePostgres, postgresFolder, startPostgres, type Postgres } from '../h
  * afterwards, and after a kill.
  */
 const HAVE_PG = havePostgres();
-const HAVE_PROMTOOL = haveBinary('promtool', ['--version']);
 const NODE = process.execPath;
 
 let dir: string;
@@ -151,7 +151,7 @@ describe.skipIf(!HAVE_PG)('the WAL archive in status and the metrics', () => {
         .split('\n')
         .filter((x) => x.startsWith('vault_tool_wal_') && !x.includes('age_seconds')))
         expect(metrics).toContain(`${l}\n`);
-      if (HAVE_PROMTOOL) execFileSync('promtool', ['check', 'metrics'], { input: metrics });
+      if (needs('promtool')) execFileSync('promtool', ['check', 'metrics'], { input: metrics });
     } finally {
       pg.sql('alter system reset archive_command');
       pg.sql('select pg_reload_conf()');
@@ -308,7 +308,38 @@ describe.skipIf(!HAVE_PG)("the drill's point-in-time restore", () => {
     expect(existsSync(scratch)).toBe(false);
   }, 240_000);
 
-  it('a drill killed during the recovery leaves its server running; drill teardown stops it and removes the folder', async () => {
+  it('a long archive: the WAL is handed over a few segments ahead of the server, and what it read goes, so the folder stays small', async () => {
+    for (let i = 0; i < 36; i++) {
+      pg.sql(`insert into events(phase) values ('long-${i}')`);
+      await switchAndWait(pg);
+    }
+    const scratch = join(dir, 'scratch', 'long');
+    drillPlan(
+      'long.yaml',
+      `backups:\n  repo: ${repo}\n  pitr:\n    - { cluster: app, dir: ${scratch} }\nchecks:\n  - { sql: "select count(*) from events where phase like 'long-%'", cluster: app, database: postgres, expect: "36" }\n`,
+    );
+    let most = 0;
+    const watch = setInterval(() => {
+      try {
+        most = Math.max(most, readdirSync(join(scratch, 'wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).length);
+      } catch {
+        /* not there yet, or gone */
+      }
+    }, 20);
+    const r = await vt(['drill', '--plan', 'long.yaml', '--json']);
+    clearInterval(watch);
+    const out = JSON.parse(r.stdout);
+    expect(r.code, JSON.stringify(out.steps, null, 1)).toBe(0);
+    const handed = Number(
+      / and (\d+) WAL file\(s\) into /.exec(out.steps.find((s: { name: string }) => s.name === 'point-in-time restore of app').message)![1],
+    );
+    expect(handed).toBeGreaterThan(36);
+    // At most the window ahead of the server (16), and the few behind it kept for a redo point read again.
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(16 + 6);
+  }, 240_000);
+
+  it('a drill killed during the recovery: its server stops the recovery (never promotes early), and drill teardown removes the rest', async () => {
     const scratch = join(dir, 'scratch', 'killed');
     drillPlan('killed.yaml', `backups:\n  repo: ${repo}\n  pitr:\n    - { cluster: app, dir: ${scratch} }\n`);
     const p = spawn(NODE, [BIN, 'drill', '--plan', 'killed.yaml'], {
@@ -317,16 +348,40 @@ describe.skipIf(!HAVE_PG)("the drill's point-in-time restore", () => {
       stdio: 'ignore',
     });
     const exited = new Promise((r) => p.on('close', r));
-    for (let i = 0; i < 600 && !existsSync(join(scratch, 'data', 'postmaster.pid')); i++) await sleep(100);
-    expect(existsSync(join(scratch, 'data', 'postmaster.pid'))).toBe(true);
+    const pidFile = join(scratch, 'data', 'postmaster.pid');
+    for (let i = 0; i < 600 && !existsSync(pidFile); i++) await sleep(20);
+    expect(existsSync(pidFile)).toBe(true);
+    // Frozen while the server still needs WAL (the archive is longer than the 16 segments handed over ahead), then killed.
+    p.kill('SIGSTOP');
+    await sleep(500);
     p.kill('SIGKILL');
     await exited;
-    await sleep(500);
-    const dry = await vt(['drill', 'teardown', '--dry-run']);
-    expect(dry.stdout).toMatch(/would remove PostgreSQL server on .*killed\/data \(port \d+\)/);
+    for (let i = 0; i < 200 && existsSync(pidFile); i++) await sleep(100);
+    expect(existsSync(pidFile)).toBe(false);
+    const log = readFileSync(join(scratch, 'server.log'), 'utf8');
+    expect(log).toContain(`vault-tool drill: the drill (pid ${p.pid}) is gone`);
+    expect(log).not.toMatch(/selected new timeline ID|database system is ready to accept connections/);
     const t = await vt(['drill', 'teardown']);
     expect(t.code, t.stdout + t.stderr).toBe(0);
-    expect(t.stdout).toMatch(/removed PostgreSQL server on .*killed\/data/);
+    expect(t.stdout).toContain(`removed folder ${scratch}`);
+    expect(existsSync(scratch)).toBe(false);
+  }, 240_000);
+
+  it('a drill kept (--keep) leaves its server running; drill teardown stops it, then removes its folder', async () => {
+    const scratch = join(dir, 'scratch', 'kept');
+    drillPlan('kept.yaml', `backups:\n  repo: ${repo}\n  pitr:\n    - { cluster: app, dir: ${scratch} }\n`);
+    const r = await vt(['drill', '--plan', 'kept.yaml', '--keep', '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(JSON.parse(r.stdout).kept.targets).toEqual([
+      `folder ${scratch}`,
+      expect.stringMatching(new RegExp(`^PostgreSQL server on ${scratch}/data \\(port \\d+\\)$`)),
+    ]);
+    expect(drillServers().length).toBeGreaterThan(0);
+    const dry = await vt(['drill', 'teardown', '--dry-run']);
+    expect(dry.stdout).toMatch(/would remove PostgreSQL server on .*kept\/data \(port \d+\)/);
+    const t = await vt(['drill', 'teardown']);
+    expect(t.code, t.stdout + t.stderr).toBe(0);
+    expect(t.stdout).toMatch(new RegExp(`removed PostgreSQL server on ${scratch}/data \\(port \\d+\\)\n.*removed folder ${scratch}`));
     expect(existsSync(scratch)).toBe(false);
     for (let i = 0; i < 50 && drillServers().length; i++) await sleep(100);
     expect(drillServers()).toEqual([]);
