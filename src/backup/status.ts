@@ -157,7 +157,9 @@ export async function archiveStatus(
  * What status says of an archive beyond its RPO and key (which every
  * component has): failures (the archive damaged, its newest segment signed
  * by no trusted host, archive_command failing) and what could not be
- * judged (the archive out of reach, pg_stat_archiver unreadable).
+ * judged (the archive out of reach, pg_stat_archiver unreadable). Each
+ * has a metric (verify/metrics.ts: vault_tool_wal_archiver_failing,
+ * …_archive_failed, …_archive_inconclusive), so none is silent in Prometheus.
  */
 export function archiveFindings(s: BackupStatus): { failed: string[]; inconclusive: string[] } {
   const w = s.wal;

@@ -167,6 +167,19 @@ export function metricList(s: VaultStatus): Metric[] {
         samples: archives.map((w) => ({ labels: { cluster: w.cluster }, value: m.value(w) })),
       }),
     ),
+    // What status finds of an archive beyond its RPO and archive_command (backup/status.ts, archiveFindings): a metric each, so no finding is silent.
+    {
+      name: 'vault_tool_wal_archive_failed',
+      help: 'Whether the WAL archive failed its check (1): its archive.json or catalog is damaged, or its newest segment is signed by no host the vault trusts.',
+      signals: 'failure',
+      samples: archives.map((w) => ({ labels: { cluster: w.cluster }, value: w.problem?.verdict === 'failed' || w.trusted === false ? 1 : 0 })),
+    },
+    {
+      name: 'vault_tool_wal_archive_inconclusive',
+      help: "Whether the WAL archive, or its server's pg_stat_archiver where a connection is given, could not be read from this host (1): not judged, which is not a pass.",
+      signals: 'inconclusive',
+      samples: archives.map((w) => ({ labels: { cluster: w.cluster }, value: w.problem?.verdict === 'inconclusive' || w.archiverError !== undefined ? 1 : 0 })),
+    },
   ];
 }
 

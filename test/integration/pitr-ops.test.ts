@@ -123,6 +123,29 @@ describe.skipIf(!HAVE_PG)('the WAL archive in status and the metrics', () => {
     expect(gone.stderr).toMatch(
       /^vault-tool: error: pg_stat_archiver of app could not be read: cannot read pg_stat_archiver: .*connection to server on socket .* failed: No such file or directory.*; nothing failed, and this is not a pass$/m,
     );
+    // The metrics say so too (status --prometheus): not judged, and not failed.
+    const prom = join(dir, 'gone.prom');
+    await vt(['status', '-r', repo, '--archiver', `app=host=${join(dir, 'no-server')}`, '--prometheus', prom]);
+    const metrics = readFileSync(prom, 'utf8');
+    expect(metrics).toContain('vault_tool_wal_archive_inconclusive{cluster="app"} 1\n');
+    expect(metrics).toContain('vault_tool_wal_archive_failed{cluster="app"} 0\n');
+  });
+
+  it('an archive whose newest segment no trusted host signed fails status, and the metrics say so', async () => {
+    const pub = (await vt(['backup', 'key', 'signer', '--signing-key', hostKey])).stdout.trim();
+    expect((await vt(['backup', 'key', 'untrust', 'db1'])).code).toBe(0);
+    const prom = join(dir, 'untrusted.prom');
+    try {
+      const r = await vt(['backup', 'status', '-r', repo]);
+      expect(r.code).toBe(8);
+      expect(r.stderr).toMatch(/the newest segment of app \([0-9A-F]{24}\) is not signed by a host the vault trusts/);
+      await vt(['status', '-r', repo, '--prometheus', prom]);
+      expect(readFileSync(prom, 'utf8')).toContain('vault_tool_wal_archive_failed{cluster="app"} 1\n');
+    } finally {
+      expect((await vt(['backup', 'key', 'trust', pub, '--label', 'db1'])).code).toBe(0);
+    }
+    await vt(['status', '-r', repo, '--prometheus', prom]);
+    expect(readFileSync(prom, 'utf8')).toContain('vault_tool_wal_archive_failed{cluster="app"} 0\n');
   });
 
   it('archive_command failing after its last success fails status, and the metrics say so as backup wal-status does', async () => {

@@ -3,10 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { walMetrics } from '../../src/backup/wal/status.js';
+import { archiveFindings } from '../../src/backup/status.js';
+import { archiverFailing, walMetrics } from '../../src/backup/wal/status.js';
 import { metricList, metricsOf } from '../../src/verify/metrics.js';
 import type { VaultStatus } from '../../src/verify/status.js';
-import { haveBinary, ROOT } from '../helpers/cli.js';
+import { ROOT } from '../helpers/cli.js';
+import { needs } from '../helpers/require.js';
 
 /**
  * docs/alerts.yaml and the metrics are one list: every metric that signals a
@@ -75,6 +77,40 @@ const status: VaultStatus = {
         },
       },
     },
+    {
+      component: 'postgres-wal/damaged',
+      keyHeld: true,
+      wal: { cluster: 'damaged', segments: 0, bases: 1, rpoMissed: false, problem: { message: 'archive.json: altered', verdict: 'failed' } },
+    },
+    {
+      component: 'postgres-wal/foreign',
+      lastVerifiedAt: '2027-01-01T00:00:00.000Z',
+      ageSeconds: 60,
+      keyId: 'b'.repeat(16),
+      keyHeld: true,
+      wal: { cluster: 'foreign', segments: 3, newest: '000000010000000000000003', bases: 1, rpoMissed: false, trusted: false },
+    },
+    {
+      component: 'postgres-wal/away',
+      keyHeld: true,
+      wal: { cluster: 'away', segments: 0, bases: 0, rpoMissed: false, problem: { message: 'cannot list the repository', verdict: 'inconclusive' } },
+    },
+    {
+      component: 'postgres-wal/quiet',
+      lastVerifiedAt: '2027-01-01T00:00:00.000Z',
+      ageSeconds: 60,
+      keyId: 'b'.repeat(16),
+      keyHeld: true,
+      wal: {
+        cluster: 'quiet',
+        segments: 3,
+        newest: '000000010000000000000003',
+        bases: 1,
+        rpoMissed: false,
+        trusted: true,
+        archiverError: 'cannot read pg_stat_archiver: timeout',
+      },
+    },
   ],
 };
 const metrics = metricList(status);
@@ -95,6 +131,8 @@ describe('docs/alerts.yaml and the metrics hold together', () => {
       'vault_tool_drill_rto_missed',
       'vault_tool_wal_rpo_missed',
       'vault_tool_wal_archiver_failing',
+      'vault_tool_wal_archive_failed',
+      'vault_tool_wal_archive_inconclusive',
     ])
       expect(signals).toContain(s);
     expect(signals.filter((n) => !alerted.has(n))).toEqual([]);
@@ -117,6 +155,27 @@ describe('docs/alerts.yaml and the metrics hold together', () => {
     // One alert per cause: the archive's RPO is VaultWalArchiveRpoMissed's, never VaultBackupRpoMissed's.
     expect(text).not.toMatch(/^vault_tool_backup_(rpo_missed|rpo_seconds|last_success_timestamp_seconds)\{component="postgres-wal\/main"\}/m);
     expect(text).toContain('vault_tool_backup_undecryptable{component="postgres-wal/main"} 0\n');
+  });
+
+  it('whatever status finds wrong with an archive is a metric: damaged or signed by no trusted host fails, out of reach is inconclusive', () => {
+    const text = metricsOf(status);
+    for (const [cluster, failed, inconclusive] of [
+      ['main', 0, 0],
+      ['damaged', 1, 0],
+      ['foreign', 1, 0],
+      ['away', 0, 1],
+      ['quiet', 0, 1],
+    ] as const) {
+      expect(text).toContain(`vault_tool_wal_archive_failed{cluster="${cluster}"} ${failed}\n`);
+      expect(text).toContain(`vault_tool_wal_archive_inconclusive{cluster="${cluster}"} ${inconclusive}\n`);
+    }
+    // And each is what status reports as a failure, or as not judged.
+    for (const b of status.backups.filter((x) => x.wal)) {
+      const f = archiveFindings(b);
+      const archiverFails = archiverFailing(b.wal!.archiver);
+      expect(text).toContain(`vault_tool_wal_archive_failed{cluster="${b.wal!.cluster}"} ${f.failed.length - (archiverFails ? 1 : 0) > 0 ? 1 : 0}\n`);
+      expect(text).toContain(`vault_tool_wal_archive_inconclusive{cluster="${b.wal!.cluster}"} ${f.inconclusive.length > 0 ? 1 : 0}\n`);
+    }
   });
 
   it('a drill slower than its RTO is its own metric', () => {
@@ -152,7 +211,7 @@ describe('docs/alerts.yaml and the metrics hold together', () => {
     tests.tests = saved;
   });
 
-  it.skipIf(!haveBinary('promtool', ['--version']))('promtool checks the rules and runs their unit tests; the metrics pass its linter', () => {
+  it.skipIf(!needs('promtool'))('promtool checks the rules and runs their unit tests; the metrics pass its linter', () => {
     const check = spawnSync('promtool', ['check', 'rules', rulesFile], { encoding: 'utf8' });
     expect(check.status, check.stdout + check.stderr).toBe(0);
     expect(check.stdout).toContain(`SUCCESS: ${rules.length} rules found`);
