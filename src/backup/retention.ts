@@ -83,7 +83,8 @@ function unprovenBad(b: Listed, now: Date): string | null {
   if (!b.problem) return b.manifest?.verification ? null : 'never verified';
   if (b.problem.startsWith('no manifest')) {
     const at = stampedAt(b.file);
-    return Number.isNaN(at) || now.getTime() - at < DAY ? 'incomplete, but less than a day old: it may still be being written' : null;
+    if (Number.isNaN(at)) return 'incomplete, and its name carries no time: it may still be being written';
+    return now.getTime() - at < DAY ? 'incomplete, but less than a day old: it may still be being written' : null;
   }
   if (b.problem.startsWith('the backup file is missing')) return null;
   return b.problem;

@@ -110,7 +110,8 @@ export class FolderDestination implements Destination {
     const sha256 = createHash('sha256').update(data).digest('hex');
     if (o.exclusive && (await this.has(name))) throw new VaultError('exists', `${this.locate(name)} already exists; refusing to overwrite it`);
     makeDirs(this.path);
-    writeFileAtomic(join(this.path, name), data, { exclusive: Boolean(o.exclusive) });
+    // Names inside a repository are the tool's own: a link planted there is refused, never written through.
+    writeFileAtomic(join(this.path, name), data, { exclusive: Boolean(o.exclusive), ownFile: 'the repository file' });
     return { location: join(this.path, name), sha256 };
   }
 

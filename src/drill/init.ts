@@ -26,25 +26,32 @@ type Env = Record<string, string | undefined>;
 /** Share files in a folder and in its subfolders one level down (one folder per custodian, as the procedures keep them). */
 export function findShareFiles(dir: string): string[] {
   const isShare = (f: string) => /\.share(\.age)?$/.test(f);
-  const out: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir).sort();
-  } catch (e) {
-    throw new VaultError('not-found', `cannot read the shares folder ${dir}: ${(e as NodeJS.ErrnoException).code}`);
-  }
-  for (const n of names) {
-    const p = join(dir, n);
-    let st: ReturnType<typeof statSync>;
+  const list = (d: string, what: string): string[] => {
     try {
-      st = statSync(p);
-    } catch {
-      continue;
+      return readdirSync(d).sort();
+    } catch (e) {
+      throw new VaultError('not-found', `cannot read ${what} ${d}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        hint: 'give the folder the shares are in (one subfolder per custodian is fine), readable by this user',
+      });
     }
-    if (st.isFile() && isShare(n)) out.push(p);
-    else if (st.isDirectory())
-      for (const m of readdirSync(p).sort()) {
-        if (isShare(m) && statSync(join(p, m)).isFile()) out.push(join(p, m));
+  };
+  // A name that cannot be looked at (a dangling link, a race) is no share: not a crash.
+  const kind = (p: string): 'file' | 'dir' | null => {
+    try {
+      const st = statSync(p);
+      return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : null;
+    } catch {
+      return null;
+    }
+  };
+  const out: string[] = [];
+  for (const n of list(dir, 'the shares folder')) {
+    const p = join(dir, n);
+    const k = kind(p);
+    if (k === 'file' && isShare(n)) out.push(p);
+    else if (k === 'dir')
+      for (const m of list(p, "a custodian's shares folder")) {
+        if (isShare(m) && kind(join(p, m)) === 'file') out.push(join(p, m));
       }
   }
   return out;

@@ -42,6 +42,25 @@ export function refuseLink(path: string, what: string, verb: 'write' | 'read' = 
     });
 }
 
+/**
+ * For a write that must create a new file: any name already there counts,
+ * a link that points nowhere too (following it would create the file it
+ * names, wherever that is).
+ */
+export function refuseAnyName(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (st.isSymbolicLink())
+    throw new VaultError('exists', `${path} already exists (a symbolic link); refusing to create a file through it`, {
+      hint: 'look at where the link points, then remove it or choose another name',
+    });
+  throw new VaultError('exists', `${path} already exists; refusing to overwrite it`);
+}
+
 export interface AtomicWriteOptions {
   /** Refuse to replace an existing file (checked before anything is written, and again just before the rename). */
   exclusive?: boolean;
@@ -61,6 +80,7 @@ export interface AtomicWriteOptions {
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): void {
   if (opts.ownFile !== undefined) refuseLink(path, opts.ownFile);
+  if (opts.exclusive) refuseAnyName(path);
   checkWritableTarget(path, Boolean(opts.exclusive));
   // A link the user named is written through: the file it names is replaced in its own folder, the link kept.
   // The tool's own files are never links (refused above); the rename replaces the name itself.

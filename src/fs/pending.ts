@@ -2,7 +2,7 @@ import { closeSync, createWriteStream, fsyncSync, linkSync, openSync, renameSync
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
-import { checkWritableTarget, fsyncDir, removeQuietly, sweepTempFiles, tempNameFor } from './atomic.js';
+import { checkWritableTarget, fsyncDir, refuseAnyName, removeQuietly, sweepTempFiles, tempNameFor } from './atomic.js';
 import { registerCleanup } from './cleanup.js';
 import { fsError } from './errors.js';
 import { resolveTarget } from './target.js';
@@ -41,6 +41,7 @@ export interface PendingFileOptions {
  * SIGKILL leaves one the next write sweeps.
  */
 export function createPendingFile(path: string, o: PendingFileOptions): PendingFile {
+  if (o.exclusive) refuseAnyName(path);
   const final = resolveTarget(path);
   (o.check ?? ((p: string) => checkWritableTarget(p, o.exclusive)))(final);
   sweepTempFiles(final);

@@ -77,12 +77,22 @@ const copyOf = (m: Record<string, string>) => {
   return out;
 };
 
+/** A name the cluster would refuse, found in a file: an error of that file at that field (its path), keeping the rule as hint. */
+function atField(where: string, check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    if (!(e instanceof VaultError)) throw e;
+    throw new VaultError('invalid', `${where}: ${e.message}`, e.hint);
+  }
+}
+
 /** Parses `namespace/secret#key`. */
 export function parseTarget(s: string, where: string): { namespace: string; name: string; key: string } {
   const m = /^([^/#\s]+)\/([^/#\s]+)#([^#\s]+)$/.exec(s);
   if (!m) throw new VaultError('invalid', `${where}: target ${JSON.stringify(s)} is not namespace/secret#key`);
-  checkNamespace(m[1]!);
-  checkSecretName(m[2]!);
+  atField(where, () => checkNamespace(m[1]!));
+  atField(where, () => checkSecretName(m[2]!));
   checkSecretKey(m[3]!, where);
   return { namespace: m[1]!, name: m[2]!, key: m[3]! };
 }
@@ -124,15 +134,15 @@ export function parsePlan(text: string, source: string): RestorePlan {
     return s;
   };
   const setKey = (s: PlanSecret, key: string, entry: string, where: string) => {
-    checkSecretKey(key, where);
+    atField(`${where}.data`, () => checkSecretKey(key, `${s.namespace}/${s.name}`));
     if (Object.hasOwn(s.data, key)) throw new VaultError('invalid', `${where}: ${s.namespace}/${s.name}#${key} is given twice`);
     checkEntryRef(entry, where);
     s.data[key] = entry;
   };
   (doc.secrets ?? []).forEach((item, i) => {
     const where = `${source}: secrets[${i}]`;
-    checkNamespace(item.namespace);
-    checkSecretName(item.name);
+    atField(`${where}.namespace`, () => checkNamespace(item.namespace));
+    atField(`${where}.name`, () => checkSecretName(item.name));
     const s = secretOf(item.namespace, item.name);
     if (item.type !== undefined) s.type = item.type;
     merge(s.labels, item.labels ?? dict());

@@ -84,7 +84,8 @@ export function parseDuration(input: string, rules: DurationRules = {}): Duratio
   const total = ms + months * MONTH_MS;
   if (!Number.isFinite(total) || total > MAX_MS) throw fail('too long (at most 100 years)');
   if (total === 0 && !rules.allowZero) throw fail('must be longer than zero');
-  if (ms % 1000 !== 0 && ms < 1000) throw fail('shorter than a second');
+  // Durations are whole seconds (their text, the schedules and the reports have no fractions): 1.5s is refused, not rounded.
+  if (ms % 1000 !== 0) throw fail(ms < 1000 ? 'shorter than a second' : 'not a whole number of seconds');
   return { ms, months, text: formatDuration({ ms, months }) };
 }
 

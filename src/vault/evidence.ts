@@ -3,7 +3,7 @@ import { closeSync, constants, copyFileSync, fstatSync, fsyncSync, ftruncateSync
 import { fileKind } from '../fs/target.js';
 import { VaultError } from '../errors/errors.js';
 import { fsError } from '../fs/errors.js';
-import { fsyncDir, writeFileAtomic } from '../fs/atomic.js';
+import { fsyncDir, refuseLink, writeFileAtomic } from '../fs/atomic.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import type { VaultDocument } from './document.js';
 import { dirname } from 'node:path';
@@ -277,6 +277,8 @@ export function prepareAppend(
   staged.delete(doc);
   if (!lines?.length) return null;
   const path = evidencePath(vaultFile);
+  // Checked before the vault is written: the log is named by the tool, and never written through a link planted there.
+  refuseLink(path, 'the evidence log');
   const log = readLog(path);
   let state = compareLog(log, before);
   if (state.kind === 'ahead') {
@@ -291,7 +293,7 @@ export function prepareAppend(
       throw fsError(e, 'keep the evidence log aside as', aside);
     }
     const kept = log.lines.slice(0, state.keep);
-    writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
+    writeFileAtomic(path, kept.map((l) => l + '\n').join(''), { ownFile: 'the evidence log' });
     state = compareLog({ lines: kept, partial: null }, before);
   }
   if (state.kind === 'gap') {
@@ -362,7 +364,9 @@ export function startSegment(doc: VaultDocument, gap: { from: number; to: number
 export function appendPrepared(p: PreparedAppend): void {
   let fd: number;
   try {
-    fd = openSync(p.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+    // The log is named by the tool beside the vault: never appended through a link planted there.
+    refuseLink(p.path, 'the evidence log');
+    fd = openSync(p.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
     throw fsError(e, 'append to the evidence log', p.path);
   }

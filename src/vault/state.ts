@@ -139,7 +139,7 @@ export async function recordSeen(file: string, vaultId: string, copy: Omit<SeenC
       // A newer generation replaces what is recorded; the same one only fills in a header older releases did not record.
       if (!replace && prev && (prev.generation > copy.generation || (prev.generation === copy.generation && prev.header !== undefined))) return null;
       s.vaults[vaultId] = { ...copy, seenAt: now.toISOString() };
-      writeFileAtomic(file, JSON.stringify(s, null, 1) + '\n');
+      writeFileAtomic(file, JSON.stringify(s, null, 1) + '\n', { ownFile: 'the record of the vaults seen' });
       return null;
     } finally {
       release();

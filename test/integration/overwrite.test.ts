@@ -113,7 +113,7 @@ describe('--force on an output never replaces a vault or a key file', () => {
   });
 });
 
-describe('links are written through; devices and pipes are never replaced', () => {
+describe("links the user names are written through; the tool's own names, devices and pipes never", () => {
   it('a vault behind a link: writes go to the real file, its lock and log beside it', async () => {
     mkdirSync(join(dir, 'data'));
     mkdirSync(join(dir, 'w'));
@@ -155,9 +155,23 @@ describe('links are written through; devices and pipes are never replaced', () =
     expect((await cli(dir, ['init'])).code).toBe(0);
     symlinkSync('/dev/null', join(dir, 'secrets.vault.evidence.jsonl'));
     const r = await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`vault-tool: error: evidence log ${join(dir, 'secrets.vault.evidence.jsonl')} is a character device, not a regular file\n`);
+    expect(r.code).toBe(10);
+    expect(r.stderr).toContain(
+      `vault-tool: error: refusing to write the evidence log ${join(dir, 'secrets.vault.evidence.jsonl')}: it is a symbolic link, and vault-tool never writes its own files through one\n`,
+    );
     expect(existsSync(join(dir, 's'))).toBe(false);
+  });
+
+  it('an evidence log that is a link to another file: refused before the vault is written, the file it names untouched', async () => {
+    expect((await cli(dir, ['init'])).code).toBe(0);
+    writeFileSync(join(dir, 'precious.txt'), 'not yours\n');
+    symlinkSync('precious.txt', join(dir, 'secrets.vault.evidence.jsonl'));
+    const vault = readFileSync(join(dir, 'secrets.vault'));
+    const r = await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's']);
+    expect(r.code, r.stderr).toBe(10);
+    expect(existsSync(join(dir, 's'))).toBe(false);
+    expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('not yours\n');
+    expect(readFileSync(join(dir, 'secrets.vault')).equals(vault)).toBe(true);
   });
 
   it('a named pipe or a device as --out is refused, and left as it is', async () => {

@@ -71,6 +71,30 @@ describe('restoring into a folder', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.restore-'))).toEqual([]);
   });
 
+  it('--force replaces files in the folder, never a vault or a key file there', async () => {
+    mkdirSync(join(dir, 'cfg'));
+    writeFileSync(join(dir, 'cfg/secrets.vault'), 'an old note\n');
+    writeFileSync(join(dir, 'cfg/vault.key'), 'another note\n');
+    const b = await vt(['backup', 'files', 'secrets.vault', 'vault.key', '-C', 'cfg', '--name', 'notes', '-r', 'repo', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const notes = `files/notes/${JSON.parse(b.stdout.trim().split('\n')[1]!).file}`;
+    mkdirSync(join(dir, 'live'));
+    const vault = readFileSync(join(dir, 'secrets.vault'));
+    const key = readFileSync(join(dir, 'vault.key'));
+    writeFileSync(join(dir, 'live/secrets.vault'), vault);
+    writeFileSync(join(dir, 'live/vault.key'), key);
+    const r = await vt(['backup', 'restore', notes, '--to-dir', 'live', '--force', '-r', 'repo']);
+    expect(r.code, r.stderr).toBe(10);
+    expect(r.stderr).toContain('which vault-tool never replaces: nothing was restored');
+    expect(readFileSync(join(dir, 'live/secrets.vault')).equals(vault)).toBe(true);
+    expect(readFileSync(join(dir, 'live/vault.key')).equals(key)).toBe(true);
+    // An ordinary file is still replaced with --force.
+    mkdirSync(join(dir, 'other'));
+    writeFileSync(join(dir, 'other/secrets.vault'), 'mine\n');
+    expect((await vt(['backup', 'restore', notes, '--to-dir', 'other', '--force', '-r', 'repo'])).code).toBe(0);
+    expect(readFileSync(join(dir, 'other/secrets.vault'), 'utf8')).toBe('an old note\n');
+  });
+
   it.skipIf(!ROOT)('as root: no setuid bit, no foreign owner, unless --same-owner', async () => {
     expect((await vt(['backup', 'restore', ref, '--to-dir', 'plain', '-r', 'repo'])).code).toBe(0);
     const plain = statSync(join(dir, 'plain/bin/tool'));

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { VaultError } from '../../errors/errors.js';
 import { makeDirs } from '../../fs/dirs.js';
 import { randomHex } from '../../fs/random.js';
+import { GUARDED, KIND_NAME, kindOfFile } from '../../fs/replace.js';
 import { startTool } from '../../tool/run.js';
 import { list, map, object, refine, string } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
@@ -65,7 +66,23 @@ function listingTar(env: Env, names: string[], b: RunBounds): Consumer {
   };
 }
 
-/** Moves what a staging folder holds into `dir`, folder by folder; `force` lets a file replace one that is there. */
+/** What a regular file at `path` is when it is one the tool guards (a vault, a key file, shares…), else null. */
+function guardedFile(path: string): string | null {
+  try {
+    if (!lstatSync(path).isFile()) return null;
+    const k = kindOfFile(path);
+    return k !== null && GUARDED.has(k) ? KIND_NAME[k] : null;
+  } catch {
+    return null;
+  }
+}
+
+const refusedGuarded = (files: string[]) =>
+  new VaultError('exists', `the restore would replace ${files.join(', ')}, which vault-tool never replaces: nothing was restored`, {
+    code: 'replace-refused',
+  });
+
+/** Moves what a staging folder holds into `dir`, folder by folder; `force` lets a file replace one that is there (never one the tool guards). */
 function mergeInto(from: string, dir: string, force: boolean): void {
   for (const name of readdirSync(from)) {
     const a = join(from, name);
@@ -79,6 +96,8 @@ function mergeInto(from: string, dir: string, force: boolean): void {
     if (!there) renameSync(a, b);
     else if (there.isDirectory() && lstatSync(a).isDirectory()) mergeInto(a, b, force);
     else if (force) {
+      const guarded = guardedFile(b);
+      if (guarded) throw refusedGuarded([`${b} (${guarded})`]);
       if (there.isDirectory()) rmSync(b, { recursive: true, force: true });
       renameSync(a, b);
     } else throw new VaultError('exists', `${b} appeared while the restore ran: nothing more was moved into place`, { code: 'restore-files-exist' });
@@ -105,7 +124,6 @@ function intoFolder(req: RestoreRequest): Restorer {
     check: (env, b) => ({
       consumer: listingTar(env, names, b),
       after() {
-        if (force) return;
         const clash = names
           .map((n) => normalize(n))
           .filter((n) => {
@@ -115,6 +133,13 @@ function intoFolder(req: RestoreRequest): Restorer {
               return false;
             }
           });
+        // Not even with force: a vault, a key file or a share set in the folder is never replaced by restored data.
+        const guarded = clash.flatMap((n) => {
+          const what = guardedFile(join(dir, n));
+          return what ? [`${join(dir, n)} (${what})`] : [];
+        });
+        if (guarded.length) throw refusedGuarded(guarded);
+        if (force) return;
         if (clash.length)
           throw new VaultError(
             'exists',
