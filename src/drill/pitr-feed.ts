@@ -1,4 +1,4 @@
-import { chownSync, closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fchownSync, fstatSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import type { Repo } from '../backup/repo.js';
@@ -86,10 +86,22 @@ export function restoreScript(dir: string, pid: number): string {
 /** The restore_command that runs restore.sh (for postgresql.auto.conf: %f and %p PostgreSQL's, a % of the path doubled). */
 export const restoreCommand = (script: string) => `sh ${shellWord(script).replace(/%/g, '%%')} %f %p`;
 
+/**
+ * A file of the folder, whole or not at all. The folder is the server's
+ * user's (it may write there): a name planted there (a link to a file of
+ * root's) is removed, never written or chowned through; the file is made
+ * new (O_EXCL), owned through its descriptor, then renamed over the name.
+ */
 function put(dir: string, name: string, data: Uint8Array | string, owner: FeedOptions['owner']): void {
   const tmp = join(dir, `.${name}.tmp`);
-  writeFileSync(tmp, data, { mode: 0o600 });
-  if (owner) chownSync(tmp, owner.uid, owner.gid);
+  rmSync(tmp, { force: true });
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeFileSync(fd, data);
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, join(dir, name));
 }
 

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, readFileSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fchownSync, lchownSync, openSync, readFileSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { makeDir } from '../fs/dirs.js';
 import { listRepo, type Listed, type Repo } from '../backup/repo.js';
@@ -208,7 +208,7 @@ export function pitrStep(r: PitrRestore): Step {
           await scratchFolder.create(j, r.dir, t);
           if (owner && top)
             for (let p = r.dir; ; p = dirname(p)) {
-              chownSync(p, owner.uid, owner.gid);
+              lchownSync(p, owner.uid, owner.gid);
               if (p === top) break;
             }
           // A folder an earlier step of this drill made on the way (0700, root's) is opened for the server's user to pass through.
@@ -227,8 +227,17 @@ export function pitrStep(r: PitrRestore): Step {
             [join(r.dir, 'pg_hba.conf'), '# Its socket only, in a folder of its own: the drill connects as the user it names.\nlocal all all trust\n'],
             [join(r.dir, 'pg_ident.conf'), ''],
           ];
-          for (const [f, text] of files) writeFileSync(f, text, { mode: 0o600, flag: 'wx' });
-          if (owner) for (const f of [walDir, ...files.map((x) => x[0])]) chownSync(f, owner.uid, owner.gid);
+          // Made new (never through a name planted in the folder), owned through their descriptors.
+          for (const [f, text] of files) {
+            const fd = openSync(f, 'wx', 0o600);
+            try {
+              writeFileSync(fd, text);
+              if (owner) fchownSync(fd, owner.uid, owner.gid);
+            } finally {
+              closeSync(fd);
+            }
+          }
+          if (owner) lchownSync(walDir, owner.uid, owner.gid);
           chmodSync(r.dir, 0o700);
           const port = await freePort();
           const entry = j.add<ServerEntry>({ kind: 'postgres-server', data, bin, ...(user ? { user } : {}), port, state: 'creating' });
