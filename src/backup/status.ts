@@ -37,6 +37,13 @@ export interface ArchiveState extends WalStatus {
   archiverError?: string;
   /** The archive could not be judged: why; failed when the archive is at fault (an altered archive.json), inconclusive when this host is (unreachable). */
   problem?: { message: string; verdict: 'failed' | 'inconclusive' };
+  /**
+   * The newest segment says it was archived more than an hour after this
+   * host's now: the database host's clock is wrong, and the segment does
+   * not count (no age, the RPO missed where one applies), as a backup
+   * dated in the future does not.
+   */
+  future?: boolean;
 }
 
 /**
@@ -130,6 +137,11 @@ export async function archiveStatus(
         problem: { message: e.message, verdict },
       };
     }
+    if (w.archivedAt && inTheFuture(w.archivedAt, now)) {
+      w.future = true;
+      w.rpoMissed = rpoMs !== undefined;
+      delete w.ageSeconds;
+    }
     const conn = o.archivers?.[cluster];
     if (conn !== undefined) {
       try {
@@ -142,7 +154,7 @@ export async function archiveStatus(
     }
     out.push({
       component,
-      ...(w.archivedAt ? { lastVerifiedAt: w.archivedAt } : {}),
+      ...(w.archivedAt && !w.future ? { lastVerifiedAt: w.archivedAt } : {}),
       ...(w.ageSeconds !== undefined ? { ageSeconds: w.ageSeconds } : {}),
       ...(target && !(w.problem?.verdict === 'inconclusive') ? { rpoSeconds: rpoMs! / 1000, rpo: target.text, rpoMissed: w.rpoMissed } : {}),
       ...(w.keyId ? { keyId: w.keyId } : {}),
@@ -157,7 +169,8 @@ export async function archiveStatus(
  * What status says of an archive beyond its RPO and key (which every
  * component has): failures (the archive damaged, its newest segment signed
  * by no trusted host, archive_command failing) and what could not be
- * judged (the archive out of reach, pg_stat_archiver unreadable). Each
+ * judged (the archive out of reach, pg_stat_archiver unreadable); a
+ * newest segment dated in the future fails too. Each
  * has a metric (verify/metrics.ts: vault_tool_wal_archiver_failing,
  * …_archive_failed, …_archive_inconclusive), so none is silent in Prometheus.
  */
@@ -168,6 +181,10 @@ export function archiveFindings(s: BackupStatus): { failed: string[]; inconclusi
   if (!w) return { failed, inconclusive };
   if (w.problem) (w.problem.verdict === 'failed' ? failed : inconclusive).push(`the WAL archive of ${w.cluster}: ${w.problem.message}`);
   if (w.trusted === false) failed.push(`the newest segment of ${w.cluster} (${w.newest}) is not signed by a host the vault trusts`);
+  if (w.future)
+    failed.push(
+      `the newest segment of ${w.cluster} (${w.newest}) says it was archived at ${w.archivedAt}, in the future: the clock of the database host is wrong; the archive's age does not count until that is explained`,
+    );
   if (archiverFailing(w.archiver))
     failed.push(`archive_command of ${w.cluster} is failing: ${w.archiver!.last_failed_wal} failed at ${w.archiver!.last_failed_time}, after the last success`);
   if (w.archiverError) inconclusive.push(`pg_stat_archiver of ${w.cluster} could not be read: ${w.archiverError}`);

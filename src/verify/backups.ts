@@ -146,9 +146,13 @@ export async function checkArchives(
           '',
           s.rpoMissed ? 'failed' : 'ok',
           s.rpoMissed
-            ? w.newest
-              ? `the newest archived segment (${w.newest}, archived ${w.archivedAt}) is ${formatSeconds(w.ageSeconds!)} old, over the RPO of ${s.rpo}: a restore now loses more`
-              : `nothing is archived, so the RPO of ${s.rpo} is missed`
+            ? w.problem
+              ? `the archive could not be read, so the RPO of ${s.rpo} cannot be shown met`
+              : w.future
+                ? `the newest archived segment (${w.newest}) is dated ${w.archivedAt}, in the future: its age does not count, so the RPO of ${s.rpo} cannot be shown met`
+                : w.newest
+                  ? `the newest archived segment (${w.newest}, archived ${w.archivedAt}) is ${formatSeconds(w.ageSeconds!)} old, over the RPO of ${s.rpo}: a restore now loses more`
+                  : `nothing is archived, so the RPO of ${s.rpo} is missed`
             : `the newest archived segment is ${formatSeconds(w.ageSeconds!)} old, within the RPO of ${s.rpo}`,
         ),
       );

@@ -170,9 +170,12 @@ export function metricList(s: VaultStatus): Metric[] {
     // What status finds of an archive beyond its RPO and archive_command (backup/status.ts, archiveFindings): a metric each, so no finding is silent.
     {
       name: 'vault_tool_wal_archive_failed',
-      help: 'Whether the WAL archive failed its check (1): its archive.json or catalog is damaged, or its newest segment is signed by no host the vault trusts.',
+      help: 'Whether the WAL archive failed its check (1): its archive.json or catalog is damaged, or its newest segment is signed by no host the vault trusts or dated in the future.',
       signals: 'failure',
-      samples: archives.map((w) => ({ labels: { cluster: w.cluster }, value: w.problem?.verdict === 'failed' || w.trusted === false ? 1 : 0 })),
+      samples: archives.map((w) => ({
+        labels: { cluster: w.cluster },
+        value: w.problem?.verdict === 'failed' || w.trusted === false || w.future ? 1 : 0,
+      })),
     },
     {
       name: 'vault_tool_wal_archive_inconclusive',

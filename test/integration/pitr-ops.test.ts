@@ -131,6 +131,25 @@ describe.skipIf(!HAVE_PG)('the WAL archive in status and the metrics', () => {
     expect(metrics).toContain('vault_tool_wal_archive_failed{cluster="app"} 0\n');
   });
 
+  it("a newest segment dated in the future (the database host's clock ahead) does not count: status fails, the RPO is missed, the metrics say so", async () => {
+    // This host two hours behind the database host.
+    const early = new Date(Date.now() - 2 * 3600_000);
+    const r = await vt(['backup', 'status', '-r', repo, '--rpo', '15m', '--json'], { now: early });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/the newest segment of app \([0-9A-F]{24}\) says it was archived at \S+, in the future: the clock of the database host is wrong/);
+    const wal = (JSON.parse(r.stdout) as { component: string; ageSeconds?: number; rpoMissed?: boolean; lastVerifiedAt?: string }[]).find(
+      (x) => x.component === 'postgres-wal/app',
+    )!;
+    expect(wal).toMatchObject({ rpoMissed: true });
+    expect(wal.ageSeconds).toBeUndefined();
+    expect(wal.lastVerifiedAt).toBeUndefined();
+    const prom = join(dir, 'future.prom');
+    await vt(['status', '-r', repo, '--prometheus', prom], { now: early });
+    const metrics = readFileSync(prom, 'utf8');
+    expect(metrics).toContain('vault_tool_wal_archive_failed{cluster="app"} 1\n');
+    expect(metrics).toContain('vault_tool_wal_archive_age_seconds{cluster="app"} -1\n');
+  });
+
   it('an archive whose newest segment no trusted host signed fails status, and the metrics say so', async () => {
     const pub = (await vt(['backup', 'key', 'signer', '--signing-key', hostKey])).stdout.trim();
     expect((await vt(['backup', 'key', 'untrust', 'db1'])).code).toBe(0);

@@ -91,6 +91,21 @@ const status: VaultStatus = {
       wal: { cluster: 'foreign', segments: 3, newest: '000000010000000000000003', bases: 1, rpoMissed: false, trusted: false },
     },
     {
+      component: 'postgres-wal/skewed',
+      keyId: 'b'.repeat(16),
+      keyHeld: true,
+      wal: {
+        cluster: 'skewed',
+        segments: 3,
+        newest: '000000010000000000000003',
+        archivedAt: '2027-01-02T00:00:00.000Z',
+        bases: 1,
+        rpoMissed: false,
+        trusted: true,
+        future: true,
+      },
+    },
+    {
       component: 'postgres-wal/away',
       keyHeld: true,
       wal: { cluster: 'away', segments: 0, bases: 0, rpoMissed: false, problem: { message: 'cannot list the repository', verdict: 'inconclusive' } },
@@ -163,6 +178,7 @@ describe('docs/alerts.yaml and the metrics hold together', () => {
       ['main', 0, 0],
       ['damaged', 1, 0],
       ['foreign', 1, 0],
+      ['skewed', 1, 0],
       ['away', 0, 1],
       ['quiet', 0, 1],
     ] as const) {

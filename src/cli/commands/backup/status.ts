@@ -15,7 +15,7 @@ export function archiveLines(s: BackupStatus[]): string[] {
     if (!w) return [];
     const head = w.problem
       ? `${b.component}: ${w.problem.verdict === 'failed' ? 'FAILED' : 'not judged'}: ${w.problem.message}`
-      : `${b.component}: ${w.newest ? `newest segment ${w.newest} archived ${w.archivedAt}` : 'nothing archived'}; ${w.segments} segment(s), ${w.bases} verified base backup(s)${w.trusted === false ? '; the newest segment is NOT signed by a trusted host' : ''}`;
+      : `${b.component}: ${w.newest ? `newest segment ${w.newest} archived ${w.archivedAt}${w.future ? " (IN THE FUTURE: the database host's clock is wrong)" : ''}` : 'nothing archived'}; ${w.segments} segment(s), ${w.bases} verified base backup(s)${w.trusted === false ? '; the newest segment is NOT signed by a trusted host' : ''}`;
     return [
       head,
       ...(w.archiver ? [`  pg_stat_archiver: ${archiverLine(w.archiver)}`] : []),
