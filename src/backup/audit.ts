@@ -1,8 +1,9 @@
-import { VaultError } from '../errors/errors.js';
+import type { OnProgress } from '../fs/progress.js';
 import type { VaultDocument } from '../vault/document.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
 import { trustSigner, type SigningKey } from './keys.js';
 import { listRepo, requireRepo, type Listed, type Repo } from './repo.js';
+import { selectBackup, type SelectOptions, type Selected } from './select.js';
 import { mayRecordVerdict, noteKeysInUse, recordVerdict, vaultForBackups, verifyBackup, type BackupCheck } from './run.js';
 
 type Env = Record<string, string | undefined>;
@@ -21,6 +22,8 @@ export interface VerifyPlan {
   backups: Listed[];
   /** Those read in full. */
   read: Set<Listed>;
+  /** The backups chosen by their component (its newest verified), with why. */
+  chosen: Selected[];
   stats: { backups: number; read: number; components: number };
 }
 
@@ -50,30 +53,22 @@ export function chooseForReading(all: Listed[], readData: boolean | number): Set
   return chosen;
 }
 
-/** Backups named as COMPONENT/FILE (or FILE alone, when one component has it). */
-export function pickBackups(all: Listed[], names: string[]): Listed[] {
-  return names.map((n) => {
-    const hits = all.filter((b) => `${b.component}/${b.file}` === n || b.file === n);
-    if (hits.length !== 1)
-      throw new VaultError(
-        hits.length ? 'usage' : 'not-found',
-        hits.length ? `${n} names ${hits.length} backups: give COMPONENT/FILE` : `no backup ${n} in the repository`,
-        { code: 'backup-missing' },
-      );
-    return hits[0]!;
-  });
-}
-
-/** Which backups to check (those named, or every one) and which to read in full. The repository must exist. */
-export async function planVerify(repo: Repo, o: { names?: string[]; readData: boolean | number }): Promise<VerifyPlan> {
+/**
+ * Which backups to check (those named, in the selection grammar of
+ * `select.ts`, or every one) and which to read in full. The repository must
+ * exist.
+ */
+export async function planVerify(repo: Repo, o: { names?: string[]; select?: SelectOptions; readData: boolean | number }): Promise<VerifyPlan> {
   await requireRepo(repo);
   const all = await listRepo(repo);
-  const backups = o.names ? pickBackups(all, o.names) : all;
+  const chosen = o.names ? o.names.map((n) => selectBackup(all, n, o.select ?? { now: new Date() })) : [];
+  const backups = o.names ? [...new Set(chosen.map((c) => c.backup))] : all;
   const read = chooseForReading(backups, o.readData);
   return {
     repo: repo.dest.spec,
     backups,
     read,
+    chosen: chosen.filter((c) => c.by === 'latest'),
     stats: { backups: backups.length, read: read.size, components: new Set(backups.map((b) => b.component)).size },
   };
 }
@@ -83,13 +78,15 @@ export async function executeVerify(
   repo: Repo,
   plan: VerifyPlan,
   doc: VaultDocument,
-  o: { env: Env; signing?: SigningKey; now: Date },
+  o: { env: Env; signing?: SigningKey; now: Date; onProgress?: OnProgress },
 ): Promise<BackupCheck[]> {
   const out: BackupCheck[] = [];
   for (const b of plan.backups) {
     const readData = plan.read.has(b);
-    const r = await verifyBackup(repo, b, doc, { readData, env: o.env, now: o.now });
+    if (!readData) o.onProgress?.({ item: `${b.component}/${b.file}`, phase: 'checking its manifest and key' });
+    const r = await verifyBackup(repo, b, doc, { readData, env: o.env, now: o.now, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
     if (readData && o.signing && mayRecordVerdict(r, o.signing, doc)) await recordVerdict(repo, r.manifest!, r, o.signing, o.now);
+    if (r.verdict === 'failed') o.onProgress?.({ item: `${b.component}/${b.file}`, failed: true });
     out.push(r);
   }
   return out;
@@ -105,7 +102,7 @@ export async function verifyWithVault(
   repo: Repo,
   plan: VerifyPlan,
   vault: { paths: VaultPaths; store: StoreOptions },
-  o: { env: Env; signing: SigningKey; now: Date },
+  o: { env: Env; signing: SigningKey; now: Date; onProgress?: OnProgress },
 ): Promise<BackupCheck[]> {
   await trustSigner(vault.paths, vault.store, o.signing.publicKey, 'verifying host', o.now);
   const doc = await vaultForBackups(vault.paths, vault.store);
@@ -124,8 +121,13 @@ export async function verifyWithVault(
 export async function auditBackups(
   repo: Repo,
   doc: VaultDocument,
-  o: { readData: boolean | number; env: Env; signing?: SigningKey; now: Date },
+  o: { readData: boolean | number; env: Env; signing?: SigningKey; now: Date; onProgress?: OnProgress },
 ): Promise<BackupCheck[]> {
   const plan = await planVerify(repo, { readData: o.readData });
-  return executeVerify(repo, plan, doc, { env: o.env, now: o.now, ...(o.signing ? { signing: o.signing } : {}) });
+  return executeVerify(repo, plan, doc, {
+    env: o.env,
+    now: o.now,
+    ...(o.signing ? { signing: o.signing } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
 }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
+import type { ErrorCode } from '../errors/codes.js';
 import type { Shape } from '../vault/shape.js';
-import type { BackupManifest } from './manifest.js';
+import type { BackupManifest, BackupSet } from './manifest.js';
 import type { Consumer, Producer } from './pipeline.js';
 
 /**
@@ -81,10 +82,14 @@ export interface Component {
   /** The tool that makes the dump and its version, for the manifest. */
   tool: { name: string; version: string; args: string[] };
   source: Record<string, string>;
-  /** An estimate of the plaintext size, for progress and for remote uploads. */
+  /** An estimate of the plaintext size, for remote uploads (progress estimates from the last backup of the component). */
   estimate?: number;
+  /** What happens before its first byte, said while progress waits ("waiting for Redis BGSAVE"); default: starting its tool. */
+  waiting?: string;
   /** What the user should know before it runs (a password on the command line). */
   warnings?: string[];
+  /** The set it is made in (every database of a cluster, the globals last naming them all), recorded in its manifest. */
+  set?: BackupSet;
 }
 
 /** What a restore is asked for; each kind reads the parts it needs. */
@@ -101,6 +106,8 @@ export interface RestoreRequest {
   force?: boolean;
   /** Keep the archive's owners and modes (setuid bits included). */
   sameOwner?: boolean;
+  /** Write into the folder of a server that runs (its own files may replace what is restored). */
+  allowRunning?: boolean;
 }
 
 export interface RestoreMethod {
@@ -140,6 +147,8 @@ export interface Restorer {
   /** A first pass of its own (the names a tar archive holds), and what to check once it passed. */
   check?(env: Env, b: RunBounds): { consumer: Consumer; after(): void };
   land(env: Env, b: RunBounds): Promise<Landing>;
+  /** What the restore tool's failure means, when the target can tell (a role the dump needs is missing): an error naming it, or undefined. */
+  explain?(said: string): { message: string; code: ErrorCode } | undefined;
 }
 
 export interface Landing {

@@ -37,7 +37,15 @@ export interface ManifestBody {
   recipient: string;
   keyId: string;
   verification: Verification | null;
+  /** The set it belongs to: the backups one run of every database made; the last one made (the globals) names every member. */
+  set?: BackupSet;
   signer: { id: string; publicKey: string };
+}
+
+export interface BackupSet {
+  id: string;
+  /** The components of the set, in the manifest made last. */
+  members?: string[];
 }
 
 export interface BackupManifest extends ManifestBody {
@@ -74,6 +82,15 @@ export function parseManifest(text: string, where: string): BackupManifest {
   if (!isRecord(m.signer) || typeof m.signer.publicKey !== 'string' || typeof m.signer.id !== 'string') throw bad('signer');
   if (!isRecord(m.source) || !isRecord(m.tool)) throw bad('source or tool');
   if ((m.file as string).includes('/') || (m.file as string).startsWith('.')) throw bad('file');
+  if (m.set !== undefined) {
+    const set = m.set;
+    if (
+      !isRecord(set) ||
+      typeof set.id !== 'string' ||
+      (set.members !== undefined && !(Array.isArray(set.members) && set.members.every((c) => typeof c === 'string')))
+    )
+      throw bad('set');
+  }
   return m as unknown as BackupManifest;
 }
 

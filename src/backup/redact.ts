@@ -83,6 +83,27 @@ export function looksRandom(s: string): boolean {
   );
 }
 
+/** A folder's name: lowercase (`srv`, `backups`, `postgres`, `x`) or a capitalized word (`Backups`). */
+const FOLDER = /^(?:[a-z0-9][a-z0-9._-]{0,63}|[A-Z][a-z]{1,63})$/;
+
+/**
+ * A relative path (`srv/backups/postgres/x/20261206T233855Z-f24d64ae`):
+ * folder names, two of them of three characters or more, then a last
+ * part. Random base64 seldom holds two `/` after such names (an AWS secret
+ * key's parts are mixed-case runs); the parts of a path are still judged
+ * one by one.
+ */
+function isPath(run: string): boolean {
+  const parts = run.split('/');
+  // A backup's own name (its time and id, as every backup file is named) ends a path whatever its folders are called.
+  if (parts.length > 1 && BACKUP_NAME.test(parts.at(-1)!)) return true;
+  const folders = parts.slice(0, -1);
+  return folders.every((f) => FOLDER.test(f)) && folders.filter((f) => f.length >= 3).length >= 2;
+}
+
+/** The name a backup file starts with (`20261206T233855Z-f24d64ae`, before its `.pgdump.age`). */
+const BACKUP_NAME = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
+
 export interface Redacted {
   /** The arguments as they may be recorded. */
   shown: string[];
@@ -132,11 +153,13 @@ export function redactArgs(args: string[]): Redacted {
     out = hide(out, SECRET_ASSIGNMENT, 4);
     out = hide(out, HEADER_IN_TEXT, 2);
     out = hide(out, BEARER, 2);
-    out = out.replace(RANDOM_RUN, (run) => {
+    const random = (run: string) => {
       if (!looksRandom(run)) return run;
       secrets.add(run);
       return '***';
-    });
+    };
+    // A path is judged part by part: a token may still sit in one (a webhook's path), a file name does not make the whole random.
+    out = out.replace(RANDOM_RUN, (run) => (isPath(run) ? run.split('/').map(random).join('/') : random(run)));
     return out;
   });
   return { shown, redacted: shown.some((s, i) => s !== args[i]), secrets: [...secrets] };

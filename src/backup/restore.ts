@@ -7,6 +7,7 @@ import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { checkOutput } from '../fs/output.js';
 import { createPendingFile } from '../fs/pending.js';
+import { counted, counter, type OnProgress } from '../fs/progress.js';
 import { externalTimeoutMs } from '../tool/bound.js';
 import type { BackupKind, Env, Landing, Restorer, RestoreRequest, RunBounds } from './kind.js';
 import { kindNamed } from './kinds/index.js';
@@ -38,6 +39,8 @@ export interface RestoreRunOptions {
   callTimeoutMs?: number;
   /** Told each tool's process group (the drill journals it). */
   onStart?: (pid: number) => void;
+  /** Told how the restore goes (`item`: COMPONENT/FILE): the fetch from a remote, the full check, the restore, each with its bytes. */
+  onProgress?: OnProgress;
 }
 
 export interface RestorePlan {
@@ -138,7 +141,7 @@ export async function planRestore(m: BackupManifest, key: BackupKey, target: Res
 }
 
 /** The stored file opened once, read as often as needed from the same inode (a remote one is fetched once, still encrypted). */
-async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readable; close: () => void }> {
+async function pin(repo: Repo, m: BackupManifest, onProgress?: OnProgress): Promise<{ open: (onBytes?: (n: number) => void) => Readable; close: () => void }> {
   let path = componentDest(repo, m.component).localPath(m.file);
   let cleanup: () => void = () => {};
   if (path === undefined) {
@@ -146,7 +149,8 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readabl
     cleanup = () => rmSync(dir, { recursive: true, force: true });
     path = join(dir, 'backup.age');
     try {
-      await pipeline(openFile(repo, m.component, m.file), createWriteStream(path, { mode: 0o600, flags: 'wx' }));
+      const fetched = counter(onProgress, { item: `${m.component}/${m.file}`, phase: 'fetching it from the repository', total: m.ciphertext.size });
+      await pipeline(counted(openFile(repo, m.component, m.file), fetched), createWriteStream(path, { mode: 0o600, flags: 'wx' }));
     } catch (e) {
       cleanup();
       throw e;
@@ -161,7 +165,7 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readabl
   }
   return {
     // Positioned reads of the one descriptor (never closed by a stream, even one destroyed by an error).
-    open: () => {
+    open: (onBytes?: (n: number) => void) => {
       let pos = 0;
       return new Readable({
         highWaterMark: 1 << 20,
@@ -171,6 +175,7 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readabl
             if (err) return this.destroy(err);
             if (n === 0) return this.push(null);
             pos += n;
+            onBytes?.(n);
             this.push(buf.subarray(0, n));
           });
         },
@@ -185,20 +190,39 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readabl
 
 const matches = (c: Consumed, m: BackupManifest) => c.ciphertext.sha256 === m.ciphertext.sha256 && c.plaintext.sha256 === m.plaintext.sha256;
 
+/**
+ * The restore tool failed on data that passed the full check: not a
+ * verification failure but a failed restore (exit 1), said as the target
+ * explains it (a role the dump needs is missing), with what is left.
+ */
+function landingFailed(e: unknown, target: Restorer, landing: Landing): unknown {
+  if (!(e instanceof VaultError) || e.kind !== 'verify-failed') return e;
+  const left = landing.staged ? ': nothing was written' : '';
+  const known = target.explain?.(e.message);
+  if (known) return new VaultError('io', `${known.message} (${e.message})${left}`, { code: known.code });
+  return new VaultError('io', `${e.message}${left}`, { code: 'restore-failed' });
+}
+
 /** Carries a plan out: the full check, then the restore; what it restored into. */
 export async function executeRestore(repo: Repo, plan: RestorePlan, env: Env, o: RestoreRunOptions = {}): Promise<string> {
   const { manifest: m, key, target, backup: name } = plan;
   const b = boundsOf(env, o);
   const run = { timeoutMs: b.timeoutMs, ...(b.onStart ? { onStart: b.onStart } : {}) };
-  const file = await pin(repo, m);
+  const file = await pin(repo, m, o.onProgress);
   let landing: Landing | undefined;
+  // Both passes read the stored file: their bytes against its size.
+  const pass = (phase: string) => counter(o.onProgress, { item: name, phase, total: m.ciphertext.size });
   try {
     const own = target.check?.(env, b);
-    const checked = await consume(file.open(), [key.identity], own ? own.consumer : bounded(plan.kind.verifier(env), run));
+    const checker = own ? own.consumer : bounded(plan.kind.verifier(env), run);
+    const checked = await consume(file.open(pass(`checking in full (${checker.label})`)), [key.identity], checker);
     if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
     own?.after();
     landing = await target.land(env, b);
-    const again = await consume(file.open(), [key.identity], bounded(landing.consumer, run));
+    const into = landing;
+    const again = await consume(file.open(pass(`restoring into ${target.where}`)), [key.identity], bounded(landing.consumer, run)).catch((e: unknown) => {
+      throw landingFailed(e, target, into);
+    });
     if (!matches(again, m))
       throw new VaultError(
         'verify-failed',

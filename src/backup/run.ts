@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
+import { counted, counter, type OnProgress } from '../fs/progress.js';
 import type { Verdict } from '../errors/verdict.js';
 import { recordEvidence } from '../vault/evidence.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -23,7 +24,8 @@ export interface BackupContext {
   /** The environment of the checker processes. */
   env: Env;
   now: () => Date;
-  onProgress?: (component: string, bytes: number, estimate?: number) => void;
+  /** Told how the backup goes (`item`: the component): the wait before its first byte, the bytes of the dump, the read-back. */
+  onProgress?: OnProgress;
   /** When the vault is open on this host: the backup is recorded in the evidence log, and this host's signing key trusted. */
   vault?: { paths: VaultPaths; store: StoreOptions };
   /**
@@ -35,12 +37,13 @@ export interface BackupContext {
   onUnrecorded?: (reason: VaultError) => void;
 }
 
-async function digestOf(r: Readable): Promise<{ size: number; sha256: string }> {
+async function digestOf(r: Readable, onBytes: (n: number) => void = () => {}): Promise<{ size: number; sha256: string }> {
   const h = createHash('sha256');
   let size = 0;
   for await (const c of r) {
     h.update(c as Buffer);
     size += (c as Buffer).length;
+    onBytes((c as Buffer).length);
   }
   return { size, sha256: h.digest('hex') };
 }
@@ -59,12 +62,19 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   const file = `${fileStamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
   const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
   const verifier = kind.verifier(ctx.env);
+  const say = ctx.onProgress;
+  const source = c.producer.kind === 'process' ? c.producer.command : c.producer.name;
+  // Before the first byte, what the tool is doing (a server writing its snapshot); then the dump's bytes, then the read-back's.
+  say?.({ item: c.component, phase: c.waiting ?? `starting ${source}` });
   const produced = await produce(c.producer, ctx.recipient.recipient, pending, {
     check: kind.shape,
     verifier,
-    ...(ctx.onProgress ? { onProgress: (n: number) => ctx.onProgress!(c.component, n, c.estimate) } : {}),
+    ...(say ? { onProgress: (n: number) => say({ item: c.component, phase: source, bytes: n }) } : {}),
   });
-  const back = await digestOf(openFile(ctx.repo, c.component, file));
+  const back = await digestOf(
+    openFile(ctx.repo, c.component, file),
+    counter(say, { item: c.component, phase: 'reading back the stored file', total: produced.ciphertext.size }),
+  );
   if (back.sha256 !== produced.ciphertext.sha256 || back.size !== produced.ciphertext.size) {
     await removeBackup(ctx.repo, c.component, file);
     // The dump was good: the store did not keep it (a write that fails, exit 1 as any other).
@@ -96,6 +106,7 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
         check: `${verifier.label} while writing; the stored file read back`,
         message: `${produced.plaintext.size} bytes checked, stored SHA-256 matches`,
       },
+      ...(c.set ? { set: c.set } : {}),
     },
     ctx.signing,
   );
@@ -252,7 +263,7 @@ export async function verifyBackup(
   repo: Repo,
   b: Listed,
   doc: import('../vault/document.js').VaultDocument,
-  o: { readData: boolean; env: Env; now?: Date },
+  o: { readData: boolean; env: Env; now?: Date; onProgress?: OnProgress },
 ): Promise<BackupCheck> {
   const base = { component: b.component, file: b.file };
   // A manifest this host cannot read (a newer format, one it could not fetch) says nothing about the backup.
@@ -284,7 +295,8 @@ export async function verifyBackup(
   const checker = kind.verifier(o.env);
   let r: Judged;
   try {
-    r = await judge(openFile(repo, b.component, b.file), [key.identity], checker);
+    const count = counter(o.onProgress, { item: `${b.component}/${b.file}`, phase: `reading in full (${checker.label})`, total: m.ciphertext.size });
+    r = await judge(counted(openFile(repo, b.component, b.file), count), [key.identity], checker);
   } catch (e) {
     const err = e as VaultError;
     if (err instanceof VaultError && err.kind === 'integrity')

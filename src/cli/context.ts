@@ -9,7 +9,8 @@ import type { VaultDocument } from '../vault/document.js';
 import { copiesBehind } from '../verify/state.js';
 import { resolvePaths } from '../fs/target.js';
 import { readAll, type Io } from './io.js';
-import { writeMessage } from './report.js';
+import { ProgressReporter, progressMode } from './progress.js';
+import { escapeControl, escapeControlKeepLines, writeMessage } from './report.js';
 
 export interface GlobalOptions {
   vaultFile?: string;
@@ -41,6 +42,9 @@ export class Context {
 
   /** Secret values in play (handed to a process, or found on its command line): no message of this run carries them. */
   private concealed: string[] = [];
+
+  /** The run's progress reporter (progress.ts), made by the first command that reports. */
+  private reporter?: ProgressReporter;
 
   constructor(io: Io, run: (args: string[], io: Io) => Promise<number> = async () => 1) {
     this.io = io;
@@ -131,32 +135,54 @@ export class Context {
     );
   }
 
+  /**
+   * The progress reporter of this run: a line on a terminal (stderr), JSON
+   * events with --json, nothing in a pipe. Every long step reports through
+   * it (`progress.callback(step)` is the library's `onProgress`).
+   */
+  progress(cmd: Command): ProgressReporter {
+    this.reporter ??= new ProgressReporter(this.io, progressMode(this.io, Boolean(this.globals(cmd).json)));
+    return this.reporter;
+  }
+
+  /** The last item of the run is over (the command ended, or failed). */
+  endProgress(ok: boolean): void {
+    this.reporter?.end(ok);
+  }
+
+  /** Human output: a name read from a repository, a cluster or a file cannot move the cursor, clear the screen or rewrite a line. */
   out(line = ''): void {
-    this.io.stdout.write(line + '\n');
+    this.reporter?.clear();
+    this.io.stdout.write(escapeControlKeepLines(line) + '\n');
   }
 
   /** A command's result as one document: JSON (--json, -o json) or YAML (-o yaml), the same structure. */
   json(value: unknown): void {
+    this.reporter?.clear();
     if (this.format.kind === 'yaml') this.io.stdout.write(this.format.stringify(JSON.parse(JSON.stringify(value) ?? 'null')));
     else this.io.stdout.write(JSON.stringify(value, null, 2) + '\n');
   }
 
   /** One event of a stream (a backup started, made): a JSON line, or a YAML document (`---` first, as kubectl get -w -o yaml). */
   event(value: unknown): void {
+    this.reporter?.clear();
     if (this.format.kind === 'yaml') this.io.stdout.write(`---\n${this.format.stringify(JSON.parse(JSON.stringify(value)))}`);
     else this.io.stdout.write(JSON.stringify(value) + '\n');
   }
 
   /** Messages go through writeMessage (report.ts): secret values hidden, then control characters escaped. */
   warn(message: string): void {
+    this.reporter?.clear();
     writeMessage(this.io, 'warning', this.scrub(message));
   }
 
   hint(message: string): void {
+    this.reporter?.clear();
     writeMessage(this.io, 'hint', this.scrub(message));
   }
 
   info(message: string): void {
+    this.reporter?.clear();
     writeMessage(this.io, 'info', this.scrub(message));
   }
 
@@ -280,8 +306,10 @@ export class Context {
 }
 
 /** Simple fixed-width table for human output. */
-export function table(rows: string[][]): string {
-  if (!rows.length) return '';
+export function table(input: string[][]): string {
+  if (!input.length) return '';
+  // One row per line, whatever a cell holds: a newline in a name is shown as \n, not as a row of its own.
+  const rows = input.map((r) => r.map(escapeControl));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }

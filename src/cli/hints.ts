@@ -27,6 +27,13 @@ export interface CodeEntry {
 export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   // the vault key and rekeys
   'wrong-key': { kind: 'wrong-key', hint: 'check --key-file (or VAULT_TOOL_KEY_FILE); `vault-tool escrow combine` rebuilds a lost key from shares' },
+  'key-file-missing': {
+    kind: 'not-found',
+    hint: (d) =>
+      d.vault === 'absent'
+        ? 'there is no vault here either: `vault-tool init` makes one, or point --vault-file and --key-file (VAULT_TOOL_VAULT_FILE, VAULT_TOOL_KEY_FILE) at yours'
+        : `check --key-file (or VAULT_TOOL_KEY_FILE); a lost key is rebuilt from the custodians' shares: \`vault-tool escrow combine -o ${d.keyFile ?? 'vault.key'} SHARE…\``,
+  },
   'wrong-key-replaced': {
     kind: 'wrong-key',
     hint: (d) =>
@@ -69,6 +76,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     hint: (d) => `compare without printing: \`vault-tool fingerprint ${d.name} --compare FILE\`, or pass --allow-low-entropy`,
   },
   'cannot-generate': { kind: 'usage', hint: 'import the value with --from-file, --from-stdin or --from-env' },
+  'rotate-cannot-generate': {
+    kind: 'usage',
+    hint: (d) =>
+      `import the new value as its next version: \`vault-tool add ${d.name} --update --from-file FILE\`${d.type === 'tls' ? ' (the new certificate chain and its private key, PEM)' : ''}`,
+  },
   'bad-version-ref': { kind: 'usage', hint: 'use NAME@N with N a version number from `vault-tool history NAME`' },
   'bad-duration': {
     kind: ['usage', 'invalid'],
@@ -90,6 +102,8 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'recipient-is-vault-key': { kind: 'usage', hint: 'replace the vault key with `vault-tool rekey`' },
   'recipient-missing': { kind: 'not-found', hint: 'see `vault-tool recipients list`' },
   'replace-refused': { kind: 'exists', hint: 'choose another output file' },
+  'output-exists': { kind: 'exists', hint: 'add --force to replace it, or choose another file' },
+  'output-must-be-new': { kind: 'exists', hint: 'give a file that does not exist yet (move the old one away first)' },
   // escrow
   'combine-no-vault': {
     kind: 'not-found',
@@ -196,7 +210,18 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     hint: 'the removed key still opens the backups made with it; new backups need a recipient: give --recipient age1… of a key kept elsewhere',
   },
   'backup-key-gone': { kind: 'wrong-key', hint: 'a purged or lost version of backup/identity: restore it from an older copy of the vault' },
-  'backup-missing': { kind: ['usage', 'not-found'], hint: 'see vault-tool backup list' },
+  'backup-missing': {
+    kind: ['usage', 'not-found'],
+    hint: 'see `vault-tool backup list`; a component alone (postgres/app) takes its newest verified backup, --before TIME an older one',
+  },
+  'backup-no-set': {
+    kind: 'not-found',
+    hint: '`vault-tool backup postgres --all` makes one (every database, the globals last); or restore each database by its component (postgres/NAME)',
+  },
+  'backup-none-verified': {
+    kind: 'not-found',
+    hint: (d) => `\`vault-tool backup list ${d.component ?? ''}\` shows its backups and why none counts; name one as COMPONENT/FILE, or make a new one`,
+  },
   'backup-no-repo': {
     kind: 'not-found',
     hint: 'check --repo (or VAULT_TOOL_BACKUP_REPO); the first backup into a folder or remote makes the repository there',
@@ -208,10 +233,50 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   },
   'backup-failed-verification': {
     kind: 'verify-failed',
-    hint: 'restore another backup (`vault-tool backup list` shows how each was verified), or read this one again in full: `vault-tool backup verify COMPONENT/FILE`',
+    hint: 'restore another backup (`vault-tool backup list COMPONENT` shows how each was verified; --before TIME picks the newest verified one before a time), or read this one again in full: `vault-tool backup verify COMPONENT/FILE`',
   },
-  'restore-db-not-empty': { kind: 'exists', hint: 'restore into a new database with --dbname NEW --create, or replace its tables with --force' },
+  'restore-db-not-empty': {
+    kind: 'exists',
+    hint: 'add --force to replace its tables (pg_restore --clean, in one transaction), or restore into a new database with --dbname NEW --create',
+  },
   'restore-files-exist': { kind: 'exists', hint: 'restore into an empty folder (--to-dir), or add --force to replace what is there' },
+  'restore-db-missing': { kind: 'not-found', hint: (d) => `add --create to create it first, or create it yourself (createdb ${d.database ?? 'NAME'})` },
+  'restore-role-missing': {
+    kind: 'io',
+    hint: 'restore the roles first (`vault-tool backup restore postgres/globals`; `backup restore --all` does it before the databases), or add --no-owner',
+  },
+  'restore-failed': {
+    kind: 'io',
+    hint: 'the backup passed its full check: the failure is in the target (the tool says what); fix it and run the restore again',
+  },
+  'restore-rdb-exists': {
+    kind: 'exists',
+    hint: 'stop Redis first (it writes its own dump.rdb when it stops), then add --force to replace its dump.rdb, and start it again',
+  },
+  'restore-redis-running': {
+    kind: 'usage',
+    hint: (d) =>
+      `stop it first (systemctl stop redis-server, or redis-cli shutdown nosave), restore, then start it; --allow-running writes into ${d.dir ?? 'the folder'} anyway`,
+  },
+  // the servers a backup reads
+  'pg-db-missing': { kind: 'not-found', hint: 'check --dbname (or PGDATABASE): `psql -l` lists the databases of the server' },
+  'pg-login-refused': {
+    kind: ['backup-failed', 'io'],
+    hint: "check PGUSER and the password (PGPASSWORD, or a PGPASSFILE of mode 0600), and the server's pg_hba.conf",
+  },
+  'pg-unreachable': {
+    kind: ['backup-failed', 'io'],
+    hint: 'check PGHOST and PGPORT (or the host in --dbname), and that the server runs and accepts connections there',
+  },
+  'redis-auth': {
+    kind: 'backup-failed',
+    hint: 'give the password in REDISCLI_AUTH, never on the command line; from the vault: `vault-tool run --env REDISCLI_AUTH=ENTRY -- vault-tool backup redis …`',
+  },
+  'redis-auth-refused': {
+    kind: 'backup-failed',
+    hint: "REDISCLI_AUTH holds a password this server refuses: check it (`vault-tool run --env REDISCLI_AUTH=ENTRY -- …` hands over the vault's)",
+  },
+  'redis-unreachable': { kind: 'backup-failed', hint: 'check -h/--host and -p/--port, and that redis-server runs there' },
   'prune-no-rules': { kind: 'usage', hint: 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within' },
   // the WAL archive and point-in-time recovery
   'wal-not-a-backup': {

@@ -61,8 +61,11 @@ export async function run(args: string[], io: Io = processIo()): Promise<number>
     sweepStaging(ctx.stateFile());
     const program = await buildProgram(ctx, args);
     await program.parseAsync(args, { from: 'user' });
+    ctx.endProgress(true);
     return ctx.exitCode ?? 0;
   } catch (e) {
+    // The step under way failed: its progress line goes (its failed event is written) before the error.
+    ctx.endProgress(false);
     return reportError(e, io, (t) => ctx.scrub(t));
   }
 }

@@ -24,6 +24,11 @@ export function hintText(code: ErrorCode, data: Record<string, string> = {}, own
   return typeof h === 'function' ? h(data, own) : h;
 }
 
+/** For an output option of a command that has no --force: an existing file is refused with "give a new file", not "add --force". */
+export function asNewFileOnly(e: unknown): unknown {
+  return e instanceof VaultError && e.code === 'output-exists' ? new VaultError(e.kind, e.message, { code: 'output-must-be-new' }) : e;
+}
+
 /** The hint for an error: the CLI's for its code, else the library's own. */
 export function hintFor(e: VaultError): string | undefined {
   return e.code ? hintText(e.code, e.data ?? {}, e.hint) : e.hint;
@@ -43,6 +48,14 @@ export function escapeControl(text: string): string {
     const code = c.charCodeAt(0);
     return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
   });
+}
+
+/** The same, keeping line breaks and tabs: for stdout text of several lines (a table, a summary), never a terminal sequence. */
+export function escapeControlKeepLines(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.split('\t').map(escapeControl).join('\t'))
+    .join('\n');
 }
 
 export type MessageKind = 'error' | 'warning' | 'hint' | 'info';

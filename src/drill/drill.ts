@@ -185,6 +185,7 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
       out.push({ ...base, ok: false, skipped: true, seconds: 0, message: 'not run: an earlier step failed' });
       continue;
     }
+    input.onProgress?.({ item: step.name, phase: 'planning' });
     try {
       const p = await step.plan(s);
       plans.push(p);
@@ -192,6 +193,7 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
     } catch (e) {
       plans.push(undefined);
       out.push({ ...base, ok: false, seconds: at() - base.offset, ...failure(e) });
+      input.onProgress?.({ item: step.name, failed: true });
       if (step.essential) stopped = true;
     }
   }
@@ -212,11 +214,13 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
       }
       if (step.afterRecovery) recoverySeconds = at();
       const start = { startedAt: input.now().toISOString(), offset: at() };
+      input.onProgress?.({ item: step.name, phase: 'running' });
       try {
         const message = await p.run();
         Object.assign(r, { ...start, ok: true, seconds: at() - start.offset, plan, message });
       } catch (e) {
         Object.assign(r, { ...start, ok: false, seconds: at() - start.offset, plan, ...failure(e) });
+        input.onProgress?.({ item: step.name, failed: true });
       }
     }
     if (!steps.some((x) => x.afterRecovery)) recoverySeconds = at();

@@ -1,33 +1,32 @@
 import { join } from 'node:path';
 import type { Restorer } from '../backup/kind.js';
 import { drilledKind } from '../backup/kinds/index.js';
-import { backupKeys } from '../backup/keys.js';
+import { backupKeys, peekBackupState } from '../backup/keys.js';
+import { checkSignature } from '../backup/manifest.js';
 import { listRepo, type Listed, type Repo } from '../backup/repo.js';
 import { intoFile, restoreBackup } from '../backup/restore.js';
 import { verifyBackup } from '../backup/run.js';
+import { newestVerified } from '../backup/select.js';
 import { BACKUP_SCRATCH, type Tools } from '../backup/scratch.js';
 import { parseDestination } from '../dest/index.js';
 import { runTool } from '../tool/run.js';
+import type { Progress } from '../fs/progress.js';
+import type { VaultDocument } from '../vault/document.js';
 import type { BackupRestore } from './plan.js';
 import { type DrillState, fail, type Step } from './steps.js';
 
-/** The newest backup of a component whose last verification passed (or the one named). */
-function chooseBackup(all: Listed[], r: BackupRestore): Listed {
-  const mine = all.filter((b) => b.component === r.component);
+/** The newest verified backup of a component, as `backup restore COMPONENT` takes it (or the file the plan names). */
+function chooseBackup(all: Listed[], r: BackupRestore, now: Date, doc: VaultDocument): Listed {
   if (r.file) {
-    const b = mine.find((x) => x.file === r.file);
+    const b = all.find((x) => x.component === r.component && x.file === r.file);
     if (!b) throw fail(`no backup ${r.component}/${r.file} in the repository`, 'check the file name with `backup list`');
     return b;
   }
-  const good = mine
-    .filter((b) => b.manifest && !b.problem && b.manifest.verification?.ok)
-    .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
-  if (!good.length)
-    throw fail(
-      `no verified backup of ${r.component} in the repository${mine.length ? ` (${mine.length} unverified or damaged)` : ''}`,
-      'make one (vault-tool backup …) and verify it',
-    );
-  return good[0]!;
+  try {
+    return newestVerified(all, r.component, { now, trusted: (m) => checkSignature(m, peekBackupState(doc).signers).ok }).backup;
+  } catch (e) {
+    throw fail((e as Error).message, 'make one (vault-tool backup …) and verify it');
+  }
 }
 
 /** The tool is installed and runs (a quick --version, time-bounded). */
@@ -55,7 +54,7 @@ export function restoreStep(r: BackupRestore): Step {
       if (!doc || !backups) throw fail('the vault is not open');
       const repo: Repo = { dest: parseDestination(backups.repo, '/', { env: input.env }) };
       s.listed ??= await listRepo(repo);
-      const b = chooseBackup(s.listed, r);
+      const b = chooseBackup(s.listed, r, input.now(), doc);
       const check = await verifyBackup(repo, b, doc, { readData: false, env: input.env, now: input.now() });
       if (!check.ok)
         throw fail(
@@ -99,6 +98,8 @@ export function restoreStep(r: BackupRestore): Step {
             timeoutMs: timeouts.restoreMs,
             callTimeoutMs: timeouts.toolMs,
             onStart: (pid: number) => s.journal!.process(pid, label),
+            // The restore's passes, under the step's name.
+            ...(input.onProgress ? { onProgress: (p: Progress) => input.onProgress!({ ...p, item: `restore ${r.component}` }) } : {}),
           });
           s.restoredInto.set(at, { repo, manifest: m, key });
           s.restored.push({ component: m.component, file: m.file, madeAt: m.finishedAt, ageSeconds: age, into });

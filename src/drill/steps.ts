@@ -1,3 +1,4 @@
+import type { OnProgress } from '../fs/progress.js';
 import type { VaultKey } from '../vault/keyfile.js';
 import type { VaultDocument } from '../vault/document.js';
 import type { StoreOptions, VaultPaths } from '../vault/store.js';
@@ -47,6 +48,8 @@ export interface DrillInput {
   now: () => Date;
   /** Monotonic milliseconds (performance.now). */
   clock: () => number;
+  /** Told how the drill goes (`item`: the step): planning, running, and a restore's bytes. */
+  onProgress?: OnProgress;
 }
 
 export interface Planned {

@@ -85,7 +85,7 @@ export function checkOutput(path: string, kind: OutputKind, opts: OutputOptions 
   if (GUARDED.has(found) && !(rule.replaces !== 'unguarded' && rule.replaces.includes(found))) {
     throw refused(path, `it is ${KIND_NAME[found]}`);
   }
-  if (!rule.routine && !opts.force) throw new VaultError('exists', `${path} already exists; refusing to overwrite it`);
+  if (!rule.routine && !opts.force) throw new VaultError('exists', `${path} already exists; refusing to overwrite it`, { code: 'output-exists' });
   if (rule.replaces !== 'unguarded' && !rule.replaces.includes(found)) {
     const own = KIND_NAME[rule.replaces[0]!];
     throw refused(path, found === 'other' ? `it is not ${own} vault-tool wrote` : `it is ${KIND_NAME[found]}, not ${own}`);

@@ -72,13 +72,19 @@ const IMPORTANT = /\b(ERROR|FATAL|PANIC):|\berror:|\bfatal:/;
 /**
  * What a tool said about its failure: its ERROR:/FATAL:/error: lines (at
  * most 5, each at most 300 characters), else its last three lines; at most
- * 1,000 characters in all.
+ * 1,000 characters in all. A line indented by a tab continues the one above
+ * it (libpq's "\tIs the server running on that host…?" under the line
+ * naming the host, the port and the reason): the two are kept together,
+ * never the continuation alone.
  */
 export function toolMessage(output: string): string {
-  const lines = output
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
+  const lines: string[] = [];
+  for (const raw of output.split('\n')) {
+    const l = raw.trim();
+    if (!l) continue;
+    if (raw.startsWith('\t') && lines.length) lines[lines.length - 1] += ` (${l})`;
+    else lines.push(l);
+  }
   const important = lines.filter((l) => IMPORTANT.test(l));
   const kept = (important.length ? important.slice(0, 5) : lines.slice(-3)).map((l) => (l.length > 300 ? `${l.slice(0, 297)}...` : l));
   const text = kept.join('; ');

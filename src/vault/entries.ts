@@ -93,6 +93,12 @@ export function putEntry(doc: VaultDocument, input: PutInput): PutResult {
 
 export function rotateEntry(doc: VaultDocument, name: string, now: Date): PutResult {
   const e = requireEntry(doc, name);
+  // A value that cannot be generated (a TLS certificate and its key) comes from where it is issued: a new version is imported.
+  if (!entryType(e.type).generate)
+    throw new VaultError('usage', `${name} is a ${e.type} entry: its values cannot be generated, so it is not rotated here; a new version is imported`, {
+      code: 'rotate-cannot-generate',
+      data: { name, type: e.type },
+    });
   return putEntry(doc, { name, type: e.type, update: true, source: 'rotated', now });
 }
 

@@ -1,9 +1,10 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, constants, copyFileSync, fstatSync, fsyncSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, openSync, statSync, writeSync } from 'node:fs';
 import { fileKind } from '../fs/target.js';
+import { kindOfFile } from '../fs/replace.js';
 import { VaultError } from '../errors/errors.js';
 import { fsError } from '../fs/errors.js';
-import { fsyncDir, refuseLink, writeFileAtomic } from '../fs/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../fs/atomic.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import type { VaultDocument } from './document.js';
 import { dirname } from 'node:path';
@@ -278,7 +279,7 @@ export function prepareAppend(
   if (!lines?.length) return null;
   const path = evidencePath(vaultFile);
   // Checked before the vault is written: the log is named by the tool, and never written through a link planted there.
-  refuseLink(path, 'the evidence log');
+  checkLogLink(path);
   const log = readLog(path);
   let state = compareLog(log, before);
   if (state.kind === 'ahead') {
@@ -293,7 +294,8 @@ export function prepareAppend(
       throw fsError(e, 'keep the evidence log aside as', aside);
     }
     const kept = log.lines.slice(0, state.keep);
-    writeFileAtomic(path, kept.map((l) => l + '\n').join(''), { ownFile: 'the evidence log' });
+    checkLogLink(path);
+    writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
     state = compareLog({ lines: kept, partial: null }, before);
   }
   if (state.kind === 'gap') {
@@ -360,13 +362,42 @@ export function startSegment(doc: VaultDocument, gap: { from: number; to: number
   );
 }
 
+/**
+ * The log is named by the tool beside the vault. A link there is followed
+ * only to an evidence log (or an empty file): one put on another disk on
+ * purpose. A link planted to anything else (a key, a script, nothing at
+ * all) is refused, so no record is ever appended into a file that is not a
+ * log.
+ */
+function checkLogLink(path: string): void {
+  try {
+    if (!lstatSync(path).isSymbolicLink()) return;
+  } catch {
+    return;
+  }
+  let regular: boolean;
+  try {
+    regular = statSync(path).isFile();
+  } catch {
+    regular = false;
+  }
+  // A device or a folder behind the link is refused by the read that follows, in its own words.
+  if (!regular && existsSync(path)) return;
+  const kind = regular ? kindOfFile(path) : null;
+  if (kind === 'evidence-log' || kind === 'empty') return;
+  throw new VaultError(
+    'exists',
+    `refusing to write the evidence log ${path}: it is a symbolic link to ${kind === null ? 'nothing' : 'a file that is not an evidence log'}, and vault-tool never writes records through one`,
+    { hint: 'vault-tool made no such link: look at where it points, then remove it (a link to an evidence log elsewhere is followed)' },
+  );
+}
+
 /** After the vault is written: appends the lines (and drops a partial line an earlier crash left). */
 export function appendPrepared(p: PreparedAppend): void {
   let fd: number;
   try {
-    // The log is named by the tool beside the vault: never appended through a link planted there.
-    refuseLink(p.path, 'the evidence log');
-    fd = openSync(p.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    checkLogLink(p.path);
+    fd = openSync(p.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
   } catch (e) {
     throw fsError(e, 'append to the evidence log', p.path);
   }

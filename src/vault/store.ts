@@ -104,6 +104,7 @@ export async function loadKey(keyFile: string, opts: StoreOptions = {}): Promise
     data = readFileCapped(keyFile, 'key file', LIMITS.keyFile);
   } catch (e) {
     if (e instanceof VaultError && e.kind === 'not-found' && exists(newKeyPath(keyFile))) throw new VaultError('not-found', e.message, REKEY_HINT);
+    if (e instanceof VaultError && e.kind === 'not-found') throw new VaultError('not-found', e.message, { code: 'key-file-missing', data: { keyFile } });
     throw e;
   }
   return openKeyFile(data, opts.getPassphrase);
@@ -191,10 +192,24 @@ async function remember(paths: VaultPaths, meta: { vaultId: string; generation: 
   if (err) opts.onWarning?.(err);
 }
 
+/** A missing key file, said with whether its vault is there (a lost key, or no vault made here yet). */
+function keyMissingHere(e: unknown, paths: VaultPaths): unknown {
+  if (!(e instanceof VaultError) || e.code !== 'key-file-missing') return e;
+  return new VaultError('not-found', e.message, {
+    code: 'key-file-missing',
+    data: { keyFile: paths.keyFile, vault: exists(paths.vaultFile) ? 'here' : 'absent' },
+  });
+}
+
 /** Opens and fully authenticates the vault; the key file is checked first. */
 export async function readVault(paths: VaultPaths, opts: StoreOptions = {}, key?: VaultKey): Promise<OpenedVault> {
   paths = resolvePaths(paths);
-  const k = key ?? (await loadKey(paths.keyFile, opts));
+  let k: VaultKey;
+  try {
+    k = key ?? (await loadKey(paths.keyFile, opts));
+  } catch (e) {
+    throw keyMissingHere(e, paths);
+  }
   // Temp files a killed writer left may hold secrets (a key being written): any run removes them.
   sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
   const o = open(paths, readVaultFile(paths.vaultFile), k);

@@ -6,6 +6,7 @@ import type { VaultDocument } from '../vault/document.js';
 import { openVault, peekVault } from '../vault/container.js';
 import { fileStamp } from '../vault/time.js';
 import { recordEvidence } from '../vault/evidence.js';
+import type { OnProgress } from '../fs/progress.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
 import { openKeyFile, type PassphraseSource, type VaultKey } from '../vault/keyfile.js';
 import { changed, loadKey, readVaultFile, updateLocked, withVaultLock, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -22,6 +23,8 @@ export interface CopyOptions {
   now: Date;
   /** Registered copies (ids) the new ones take the place of: unregistered in the same write (their files are left as they are). */
   replaces?: string[];
+  /** Told how the copy goes (`item`: the vault copy, then the key copy): writing, reading back, opening. */
+  onProgress?: OnProgress;
 }
 
 /**
@@ -51,10 +54,14 @@ export async function copyVault(
     const ids = { vault: randomBytes(4).toString('hex'), key: randomBytes(4).toString('hex') };
     try {
       const vaultName = `${basename(paths.vaultFile)}.${when}-${ids.vault}`;
+      const say = (item: string, phase: string) => o.onProgress?.({ item, phase });
+      say('vault copy', `writing it to ${o.to.locate(vaultName)}`);
       const v = await o.to.write(vaultName, bytes, { exclusive: true });
       written.push([o.to, vaultName]);
+      say('vault copy', 'reading it back');
       const back = await o.to.read(vaultName, LIMITS.vaultFile, 'vault copy');
       if (!back.equals(bytes)) throw new VaultError('integrity', `the copy read back from ${v.location} differs from what was written`);
+      say('vault copy', 'opening it');
       openVault(back, key.identity, key.keyId);
       const vaultRec: CopyRecord = {
         id: ids.vault,
@@ -71,8 +78,10 @@ export async function copyVault(
       if (o.keyTo) {
         const keyBytes = readFileCapped(paths.keyFile, 'key file', LIMITS.keyFile);
         const keyName = `${basename(paths.keyFile)}.${when}-${ids.key}`;
+        say('key copy', `writing it to ${o.keyTo.locate(keyName)}`);
         const k = await o.keyTo.write(keyName, keyBytes, { exclusive: true });
         written.push([o.keyTo, keyName]);
+        say('key copy', 'checking its mode and reading it back');
         const exposed = exposedBy(await o.keyTo.mode(keyName));
         if (exposed) throw new VaultError('insecure-permissions', `the key copy at ${k.location} ${exposed}`, { code: 'key-copy-exposed' });
         const kb = await o.keyTo.read(keyName, LIMITS.keyFile, 'key copy');
@@ -94,6 +103,7 @@ export async function copyVault(
         };
         vaultRec.pair = keyRec.id;
       }
+      say('registration', 'recording the copies in the vault');
       const replaced = await updateLocked(paths, store, key, (d) => {
         const st = editVerifyState(d);
         const gone = (o.replaces ?? []).map((id) => {

@@ -453,6 +453,22 @@ describe('names in messages cannot forge lines', () => {
     for (const line of stderr.split('\n').filter(Boolean)) expect(line, stderr).not.toMatch(/^vault-tool: hint: run rm/);
   };
 
+  it('names read from a repository are printed escaped on stdout: one row per backup, no terminal sequence', async () => {
+    const d = join(dir, 'forge-list');
+    mkdirSync(join(d, 'data'), { recursive: true });
+    await cli(d, ['init']);
+    writeFileSync(join(d, 'data/a'), 'hi\n');
+    expect((await cli(d, ['backup', 'files', 'a', '-C', 'data', '--name', 'cfg', '-r', 'repo'])).code).toBe(0);
+    const made = readdirSync(join(d, 'repo/files/cfg')).find((f) => f.endsWith('.tar.age'))!;
+    writeFileSync(join(d, 'repo/files/cfg', `x\u001b[2J\nFAKE ok${made}`), '');
+    const r = await cli(d, ['backup', 'list', '-r', 'repo']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('\u001b');
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toContain(`x\\e[2J\\nFAKE ok${made}`);
+  });
+
   it('a file name holding a newline is printed escaped, in errors, warnings, hints and info lines', async () => {
     const d = join(dir, 'forge');
     mkdirSync(d);

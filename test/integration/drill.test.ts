@@ -130,6 +130,24 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
       ['run the checks', true],
     ]);
     expect(out.restored.map((b: { component: string }) => b.component)).toEqual(['postgres/orders', 'redis/default', 'files/config']);
+    // Progress with --json: each step's events on stderr (planned, then run), a restore's bytes among them.
+    const progress = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{"type":"progress"'))
+      .map((l) => JSON.parse(l));
+    expect([...new Set(progress.map((e: { item: string }) => e.item))]).toEqual(out.steps.map((x: { name: string }) => x.name));
+    expect([...new Set(progress.filter((e: { phase: string }) => e.phase === 'running').map((e: { item: string }) => e.item))]).toEqual([
+      'restore Secrets into drill-platform',
+      'restore postgres/orders',
+      'restore redis/default',
+      'restore files/config',
+      'run the checks',
+    ]);
+    const read = progress.filter(
+      (e: { item: string; phase: string | null }) => e.item === 'restore postgres/orders' && /^checking in full/.test(e.phase ?? ''),
+    );
+    expect(read.at(-1).bytes).toBe(read.at(-1).total);
+    expect(progress.at(-1)).toMatchObject({ step: 'drill', item: 'run the checks', state: 'done' });
     expect(out.restored[0].ageSeconds).toBeGreaterThanOrEqual(0);
     // The key never touched disk; the scratch targets hold the data (kept with --keep).
     expect(existsSync(join(dir, 'vault.key'))).toBe(false);
@@ -243,6 +261,16 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
       expect(redisStep.message).toMatch(/truncated|altered|SHA-256/);
       expect(out.steps.find((s: { name: string }) => s.name === 'restore files/config').ok).toBe(true);
       expect(r.stderr).toContain('the drill failed at "restore redis/default"');
+      // Its progress ends failed; the next step's goes on.
+      const states = r.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{"type":"progress"'))
+        .map((l) => JSON.parse(l))
+        .filter((e: { state: string }) => e.state === 'done' || e.state === 'failed')
+        .map((e: { item: string; state: string }) => `${e.item}: ${e.state}`);
+      // Planned (done), then run (failed).
+      expect(states.filter((x: string) => x.startsWith('restore redis/default:'))).toEqual(['restore redis/default: done', 'restore redis/default: failed']);
+      expect(states.filter((x: string) => x.startsWith('restore files/config:'))).toEqual(['restore files/config: done', 'restore files/config: done']);
     } finally {
       writeFileSync(join(folder, file), good);
     }

@@ -449,6 +449,13 @@ describe('k8s restore: every error path is reported, nothing half-written withou
       's-e:created',
     ]);
     expect(rep.results[3].reason).toContain('admission webhook "policy.example" denied the request (HTTP 422 Invalid)');
+    // Progress (--json, on stderr): the Secrets applied, counted, and the step failed.
+    const progress = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{"type":"progress"'))
+      .map((l) => JSON.parse(l));
+    expect(progress[0]).toMatchObject({ step: 'k8s restore', item: 'Secrets', state: 'start' });
+    expect(progress.at(-1)).toMatchObject({ step: 'k8s restore', item: 'Secrets', state: 'failed', phase: 'applying', count: 5, of: 5 });
     expect([...srv.state.secrets.keys()].filter((k) => k.includes('/s-')).sort()).toEqual(['infisical/s-a', 'infisical/s-c', 'infisical/s-e']);
     intercept = undefined;
     const again = await vt(['k8s', 'restore', '--plan', 'plan.yaml']);

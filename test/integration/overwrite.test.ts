@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../helpers/cli.js';
@@ -155,23 +155,30 @@ describe("links the user names are written through; the tool's own names, device
     expect((await cli(dir, ['init'])).code).toBe(0);
     symlinkSync('/dev/null', join(dir, 'secrets.vault.evidence.jsonl'));
     const r = await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's']);
-    expect(r.code).toBe(10);
-    expect(r.stderr).toContain(
-      `vault-tool: error: refusing to write the evidence log ${join(dir, 'secrets.vault.evidence.jsonl')}: it is a symbolic link, and vault-tool never writes its own files through one\n`,
-    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`vault-tool: error: evidence log ${join(dir, 'secrets.vault.evidence.jsonl')} is a character device, not a regular file\n`);
     expect(existsSync(join(dir, 's'))).toBe(false);
   });
 
-  it('an evidence log that is a link to another file: refused before the vault is written, the file it names untouched', async () => {
+  it('an evidence log that is a link to a file that is no log: refused before the vault is written, the file untouched; a link to a log is followed', async () => {
     expect((await cli(dir, ['init'])).code).toBe(0);
     writeFileSync(join(dir, 'precious.txt'), 'not yours\n');
     symlinkSync('precious.txt', join(dir, 'secrets.vault.evidence.jsonl'));
     const vault = readFileSync(join(dir, 'secrets.vault'));
     const r = await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 's']);
     expect(r.code, r.stderr).toBe(10);
+    expect(r.stderr).toContain('it is a symbolic link to a file that is not an evidence log');
     expect(existsSync(join(dir, 's'))).toBe(false);
     expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('not yours\n');
     expect(readFileSync(join(dir, 'secrets.vault')).equals(vault)).toBe(true);
+    // Put on another disk on purpose: a link to an (empty, then growing) log is followed.
+    rmSync(join(dir, 'secrets.vault.evidence.jsonl'));
+    mkdirSync(join(dir, 'logs'));
+    writeFileSync(join(dir, 'logs/vault.log'), '');
+    symlinkSync('logs/vault.log', join(dir, 'secrets.vault.evidence.jsonl'));
+    for (const o of ['s1', 's2']) expect((await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', o])).code).toBe(0);
+    expect(readFileSync(join(dir, 'logs/vault.log'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(2);
+    expect((await cli(dir, ['evidence', 'verify'])).code).toBe(0);
   });
 
   it('a named pipe or a device as --out is refused, and left as it is', async () => {

@@ -83,7 +83,8 @@ async function everyKillPoint(tpl: string, args: string[], after: (d: string) =>
   return points;
 }
 
-describe.skipIf(!HAVE_STRACE)('rekey survives a kill at any step', () => {
+// Each test runs the command once per kill point (dozens of runs): minutes on a loaded 2-core machine.
+describe.skipIf(!HAVE_STRACE)('rekey survives a kill at any step', { timeout: 240_000 }, () => {
   it('rekey --confirm: every kill point is finished by running it again', async () => {
     const tpl = await setup(async (d) => {
       await cli(d, ['init']);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { looksRandom, redactArgs } from '../../src/backup/redact.js';
 
@@ -31,6 +32,10 @@ describe('redactArgs: credentials on a command line', () => {
     [['--', RANDOM], ['--', '***'], [RANDOM]],
     [['mongodb://admin:Hunter2pw@db/x'], ['mongodb://admin:***@db/x'], ['Hunter2pw']],
     [['mongodb://admin:p@ss@db/x'], ['mongodb://admin:***@db/x'], ['p@ss']],
+    // Random base64 holding a `/`: an AWS-style secret key, a webhook's path, a token under folders.
+    [['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'], ['***'], ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY']],
+    [['services/T0123ABCD/B0456EFGH/abcDEF123ghiJKL456mnoPQR789stuV'], ['***'], ['services/T0123ABCD/B0456EFGH/abcDEF123ghiJKL456mnoPQR789stuV']],
+    [[`srv/backups/${RANDOM}`], ['srv/backups/***'], [RANDOM]],
   ])('%j → %j', (args, shown, secrets) => {
     const r = redactArgs(args);
     expect(r.shown).toEqual(shown);
@@ -61,8 +66,27 @@ describe('redactArgs: credentials on a command line', () => {
     [['sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08']],
     [['ssh://git@github.com/Example-Org/Platform-Infrastructure-2024.git']],
     [['--port', '5432', 'plain', 'ThisIsMyBackupDirectoryNameFor2024']],
+    // Relative paths of backups: folder names, then a file named by its time and id.
+    [['srv/backups/postgres/x/20261206T233855Z-f24d64ae.pgdump.age']],
+    [['cp', 'backups/files/config/20261206T233855Z-f24d64ae.tar.age.manifest.json', 'Backups/Postgres/App/20261206T233855Z-f24d64ae.pgdump.age']],
+    // COMPONENT/FILE as backup restore takes it, whatever the folders are called (short, or a name with _).
+    [['postgres/x/20261206T233855Z-f24d64ae.pgdump.age', 'r/pg/x/20261206T233855Z-f24d64ae.pgdump.age', 'files/My_Config/20261206T233855Z-f24d64ae.tar.age']],
   ])('%j is left as it is', (args) => {
     expect(redactArgs(args)).toEqual({ shown: args, redacted: false, secrets: [] });
+  });
+
+  it('random base64 holding a / is hidden as often as when no path was told apart (about 93 in 100)', () => {
+    // 24 random bytes as base64 (32 characters); a looser path rule (one short folder name) hid only 87 in 100 of those with a /.
+    let withSlash = 0;
+    let hidden = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const t = randomBytes(24).toString('base64');
+      if (!t.includes('/')) continue;
+      withSlash++;
+      if (redactArgs([t]).redacted) hidden++;
+    }
+    expect(withSlash).toBeGreaterThan(5000);
+    expect(hidden / withSlash).toBeGreaterThan(0.92);
   });
 
   it('tells random strings from words, paths and digests', () => {

@@ -25,6 +25,7 @@ async function dump(o: K8sOptions): Promise<Component> {
     producer: { kind: 'stream', name: 'the Kubernetes API', open: o.open },
     tool: { name: 'vault-tool', version: 'k8s', args: o.namespaces },
     source: { context: o.context, namespaces: o.namespaces.join(' '), machine: hostname() },
+    waiting: `reading ${o.namespaces.length === 1 ? 'the namespace' : `${o.namespaces.length} namespaces`} from the cluster`,
   };
 }
 

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { VaultError } from '../../errors/errors.js';
+import { type ErrorKind, VaultError } from '../../errors/errors.js';
 import { externalTimeoutMs, timeoutText } from '../../tool/bound.js';
 import { runTool } from '../../tool/run.js';
 import { fail, map, object, oneOf, string, type Shape } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
 import { isComponentName } from '../names.js';
-import { readOnly } from '../scratch.js';
+import { readOnly, serverOf } from '../scratch.js';
 import { versionOf } from '../tool.js';
 
 /**
@@ -186,6 +186,26 @@ export function componentForDatabase(database: string): string {
   return `postgres/${clean}_${createHash('sha256').update(database, 'utf8').digest('hex').slice(0, 10)}`;
 }
 
+/**
+ * What a failed psql call says, as an error that names it, libpq's words
+ * kept (the host, the port, the reason): a database that does not exist
+ * (not found), a login the server refused, a server out of reach (`kind`,
+ * the caller's: a backup that cannot start is a failed backup).
+ */
+export function pgProblem(e: VaultError, env: Env, kind: ErrorKind): VaultError {
+  const said = e.message.replace(/^psql failed \([^)]*\)(: )?/, '').replace(/^psql: error: /, '');
+  const missing = /database "((?:[^"]|"")*)" does not exist/.exec(said);
+  if (missing)
+    return new VaultError('not-found', `database ${missing[1]} does not exist on the PostgreSQL server ${serverOf(env)}`, {
+      code: 'pg-db-missing',
+      data: { database: missing[1]! },
+    });
+  const reason = said.replace(/^connection to server .*? failed: (FATAL:\s+)?/, '');
+  if (/password authentication failed|no password supplied|authentication failed|role "(?:[^"]|"")*" does not exist|pg_hba\.conf rejects/.test(said))
+    return new VaultError(kind, `the PostgreSQL server ${serverOf(env)} refused the login: ${reason}`, { code: 'pg-login-refused' });
+  return new VaultError(kind, `cannot reach the PostgreSQL server: ${said}`, { code: 'pg-unreachable' });
+}
+
 /** psql for a short question to the server (its version, a database's name and size), bounded; a server out of reach says so. */
 export async function psqlAsk(sql: string, dbname: string | undefined, env: Env): Promise<string> {
   const ms = externalTimeoutMs(env);
@@ -202,9 +222,7 @@ export async function psqlAsk(sql: string, dbname: string | undefined, env: Env)
         code: 'external-timeout',
         data: { timeout: timeoutText(ms) },
       });
-    throw new VaultError('backup-failed', `cannot reach the PostgreSQL server: ${e.message.replace(/^psql failed \([^)]*\)(: )?/, '')}`, {
-      hint: 'check PGHOST, PGPORT, PGUSER, the password (PGPASSWORD or PGPASSFILE) and the database name',
-    });
+    throw pgProblem(e, env, 'backup-failed');
   }
 }
 
@@ -262,36 +280,52 @@ async function dump(o: PostgresOptions, env: Env): Promise<Component> {
 export const TABLES =
   "select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'";
 
+/** The tables a database holds; null when it does not exist. A server out of reach, or a login refused, is an error saying so. */
 async function tablesIn(dbname: string, env: Env, timeoutMs: number): Promise<number | null> {
   try {
     return Number((await runTool('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', dbname, '-c', TABLES], { env, timeoutMs })).trim());
-  } catch {
-    return null;
+  } catch (e) {
+    if (!(e instanceof VaultError) || e.code === 'tool-missing' || e.code === 'tool-timeout') throw e;
+    const p = pgProblem(e, env, 'io');
+    if (p.code === 'pg-db-missing') return null;
+    throw p;
   }
 }
 
 /**
- * Into a database: never one that holds tables without `force` (restoring
- * replaces them); with `create`, a new one made first, and dropped again if
- * the restore fails.
+ * Into a database: one that exists, or (with `create`) one made first when
+ * it does not, and dropped again if the restore fails; never one that holds
+ * tables without `force` (restoring replaces them). Checked before the
+ * backup is read.
  */
 function intoDatabase(req: RestoreRequest): Restorer {
   const dbname = req.database!;
   const create = Boolean(req.create);
   const force = Boolean(req.force);
+  // Whether the check found it missing (and so the restore creates it).
+  let missing = false;
   return {
     where: `database ${dbname}`,
     label: `pg_restore into ${dbname}`,
     record: { create, force },
     async precheck(env: Env, b: RunBounds) {
       checkDbname(dbname);
-      if (create || force) return;
       const n = await tablesIn(dbname, env, b.callMs);
-      if (n) throw new VaultError('exists', `database ${dbname} holds ${n} table(s): restoring replaces them`, { code: 'restore-db-not-empty' });
+      missing = n === null;
+      const data = { database: dbname };
+      if (missing && !create)
+        throw new VaultError('not-found', `database ${dbname} does not exist on the PostgreSQL server ${serverOf(env)}`, { code: 'restore-db-missing', data });
+      if (n && !force)
+        throw new VaultError('exists', `database ${dbname} holds ${n} table(s): restoring replaces them`, { code: 'restore-db-not-empty', data });
+    },
+    explain(said: string) {
+      const role = /role "((?:[^"]|"")*)" does not exist/.exec(said);
+      if (role) return { message: `the dump names role ${role[1]}, which this server lacks`, code: 'restore-role-missing' };
+      return undefined;
     },
     async land(env: Env, b: RunBounds) {
       let created = false;
-      if (create) {
+      if (missing) {
         await runTool('createdb', ['--', dbname], { env, timeoutMs: b.callMs, label: `createdb ${dbname}` });
         created = true;
       }

@@ -1,12 +1,14 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { VaultError } from '../../errors/errors.js';
 import { checkWritableTarget } from '../../fs/atomic.js';
 import { makeDirs } from '../../fs/dirs.js';
 import { checkOutput } from '../../fs/output.js';
 import { createPendingFile } from '../../fs/pending.js';
-import { runTool } from '../../tool/run.js';
+import { externalTimeoutMs, timeoutText } from '../../tool/bound.js';
+import { runTool, startTool, toolMessage } from '../../tool/run.js';
 import { integer, map, object } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest } from '../kind.js';
 import { versionOf } from '../tool.js';
@@ -25,18 +27,111 @@ export interface RedisOptions {
   name: string;
 }
 
+/**
+ * The server answers, and lets this client in, before the dump starts: a
+ * password it needs (NOAUTH) or refuses (WRONGPASS), and a server out of
+ * reach, are said as such rather than as a failed dump.
+ */
+async function ping(o: RedisOptions, env: Env): Promise<void> {
+  const ms = externalTimeoutMs(env);
+  const where = `${o.host}:${o.port}`;
+  const run = startTool('redis-cli', ['-h', o.host, '-p', o.port, '--no-auth-warning', 'ping'], {
+    env,
+    stdoutSays: true,
+    bound: { ms },
+    purpose: 'this backup',
+  });
+  const exit = await run.exited;
+  const said = run.said();
+  if (run.expired)
+    throw new VaultError('backup-failed', `the Redis server at ${where} did not answer within ${timeoutText(ms)}: it is unreachable`, {
+      code: 'external-timeout',
+      data: { timeout: timeoutText(ms) },
+    });
+  if (exit.code === 0 && /^PONG$/m.test(said)) return;
+  // A refused password first: redis-cli then also prints the NOAUTH of the command it sent anyway.
+  const refused = said.split('\n').find((l) => /\bWRONGPASS\b|AUTH failed|invalid password/i.test(l));
+  if (refused) throw new VaultError('backup-failed', `the Redis server at ${where} refused the password: ${refused.trim()}`, { code: 'redis-auth-refused' });
+  if (/\bNOAUTH\b/.test(said)) throw new VaultError('backup-failed', `the Redis server at ${where} needs a password (NOAUTH)`, { code: 'redis-auth' });
+  throw new VaultError('backup-failed', `cannot reach the Redis server at ${where}: ${toolMessage(said) || `redis-cli exit ${exit.code}`}`, {
+    code: 'redis-unreachable',
+  });
+}
+
 async function dump(o: RedisOptions, env: Env): Promise<Component> {
   const version = await versionOf('redis-cli', env);
+  await ping(o, env);
   return {
     component: `redis/${o.name}`,
     kind: 'redis',
     producer: { kind: 'process', command: 'redis-cli', args: ['-h', o.host, '-p', o.port, '--no-auth-warning', '--rdb', '-'], env },
     tool: { name: 'redis-cli', version, args: ['--rdb', '-'] },
     source: { host: o.host, port: o.port, machine: hostname() },
+    // The server forks and writes its snapshot (after repl-diskless-sync-delay, 5 s by default) before the first byte comes.
+    waiting: 'waiting for Redis BGSAVE',
   };
 }
 
-/** dump.rdb in a folder (made if need be), never over one that is there without `force`; written under a temp name, moved into place after the second pass. */
+/** Whether a process runs: a signal 0 reaches it (EPERM: it runs, as another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const comm = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The Redis server that works in `dir`, if one runs: a pid file there
+ * naming a live redis-server, or (on Linux) a redis-server whose working
+ * folder it is (Redis changes into its `dir` at start, and writes dump.rdb
+ * there). Said as "pid N" and how it was found; null when none is seen.
+ */
+export function redisRunningIn(dir: string): string | null {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    return null;
+  }
+  for (const f of readdirSync(real).filter((n) => n.endsWith('.pid'))) {
+    const pid = Number(readFileSync(join(real, f), 'utf8').trim());
+    if (!Number.isSafeInteger(pid) || pid <= 1 || !alive(pid)) continue;
+    const name = comm(pid);
+    if (name === undefined || name.startsWith('redis-server')) return `pid ${pid}, in its pid file ${f}`;
+  }
+  let procs: string[] = [];
+  try {
+    procs = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return null;
+  }
+  for (const p of procs) {
+    if (!comm(Number(p))?.startsWith('redis-server')) continue;
+    try {
+      if (readlinkSync(`/proc/${p}/cwd`) === real) return `pid ${p}, working in that folder`;
+    } catch {
+      /* gone, or not ours to look at */
+    }
+  }
+  return null;
+}
+
+/**
+ * dump.rdb in a folder (made if need be), never over one that is there
+ * without `force`, never into the folder of a running Redis server without
+ * `allowRunning` (it writes dump.rdb over the restored one when it saves or
+ * stops); written under a temp name, moved into place after the second pass.
+ */
 function intoFolder(req: RestoreRequest): Restorer {
   const dir = req.dir!;
   const force = Boolean(req.force);
@@ -44,9 +139,22 @@ function intoFolder(req: RestoreRequest): Restorer {
   return {
     where: dir,
     label: out,
-    record: { force },
+    record: { force, ...(req.allowRunning ? { allowRunning: true } : {}) },
     precheck: async () => {
-      if (existsSync(dir)) checkWritableTarget(out, !force);
+      const running = req.allowRunning ? null : redisRunningIn(dir);
+      if (running)
+        throw new VaultError('usage', `a Redis server runs on ${dir} (${running}): it writes its own dump.rdb over the restored one when it saves or stops`, {
+          code: 'restore-redis-running',
+          data: { dir },
+        });
+      if (!existsSync(dir)) return;
+      try {
+        checkWritableTarget(out, !force);
+      } catch (e) {
+        if (e instanceof VaultError && e.kind === 'exists')
+          throw new VaultError('exists', `${out} already exists`, { code: 'restore-rdb-exists', data: { dir } });
+        throw e;
+      }
     },
     async land() {
       const made = makeDirs(dir);

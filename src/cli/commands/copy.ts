@@ -37,13 +37,16 @@ export default function copy(cmd: Command, ctx: Context): void {
       const io = { env: ctx.io.env };
       const toDest = parseDestination(to, ctx.io.cwd, io);
       const keyDest = keyTo ? parseDestination(keyTo, ctx.io.cwd, io) : undefined;
+      const progress = ctx.progress(cmd);
       const r = await copyVault(paths, store, {
         to: toDest,
         ...(keyDest ? { keyTo: keyDest } : {}),
         force: Boolean(o.force),
         now: ctx.now(),
         ...(replaces.length ? { replaces } : {}),
+        ...(progress.mode === 'off' ? {} : { onProgress: progress.callback('copy') }),
       });
+      progress.end(true);
       if (ctx.globals(cmd).json) return ctx.json(r);
       ctx.out(`copied the vault to ${toDest.locate(r.vault.file)} (copy ${r.vault.id}, generation ${r.vault.generation}); read back and opened`);
       if (r.key && keyDest) ctx.out(`copied the key to ${keyDest.locate(r.key.file)} (copy ${r.key.id}); read back, and it opens the vault copy`);

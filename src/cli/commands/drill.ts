@@ -12,6 +12,7 @@ import { fileStamp } from '../../vault/time.js';
 import { table, type Context } from '../context.js';
 import { collect, seconds } from '../options.js';
 import { inManifest, readManifest, readShares, typedShareInputs } from '../shares.js';
+import { asNewFileOnly } from '../report.js';
 
 interface DrillOptions {
   plan?: string;
@@ -76,6 +77,7 @@ export default function drill(cmd: Command, ctx: Context): void {
         ...(shareFiles.length ? await readShares(ctx, shareFiles, identities, manifest) : []),
         ...(plan.shares.prompt ? inManifest(await typedShareInputs(ctx), manifest) : []),
       ];
+      const progress = ctx.progress(cmd);
       const input = {
         paths: ctx.paths(cmd),
         store: ctx.storeOptions(cmd),
@@ -89,12 +91,14 @@ export default function drill(cmd: Command, ctx: Context): void {
         stateFile: ctx.stateFile(),
         keep: Boolean(o.keep),
         dryRun: Boolean(o.dryRun),
-        ...(o.writeKey ? { writeKey: ctx.checkOut(o.writeKey, 'key', false) } : {}),
+        ...(o.writeKey ? { writeKey: newKeyFile(ctx, o.writeKey) } : {}),
         operator: o.operator ?? ctx.io.env.USER ?? ctx.io.env.LOGNAME ?? 'unknown',
         now: () => ctx.now(),
         clock: () => performance.now(),
+        ...(progress.mode === 'off' ? {} : { onProgress: progress.callback('drill') }),
       };
       const { result, key } = await runDrill(input);
+      progress.end(result.ok);
       const md = drillMarkdown(result);
       const html = drillHtml(result);
       const reportSha256 = createHash('sha256').update(md).digest('hex');
@@ -212,4 +216,13 @@ export default function drill(cmd: Command, ctx: Context): void {
       if (left.length)
         throw new VaultError('incomplete', `${left.length} scratch target(s) were not removed: ${left.join('; ')}`, { code: 'drill-teardown-left' });
     });
+}
+
+/** --write-key: a new file (drill has no --force). */
+function newKeyFile(ctx: Context, path: string): string {
+  try {
+    return ctx.checkOut(path, 'key', false);
+  } catch (e) {
+    throw asNewFileOnly(e);
+  }
 }

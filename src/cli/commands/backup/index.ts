@@ -25,14 +25,14 @@ export const BACKUP_COMMANDS: CommandSpec[] = [
   },
   {
     name: 'verify',
-    args: '[files...]',
+    args: '[backups...]',
     summary: "verify backups: signed manifest, key held by the vault, and a full read (decrypt and the component's check)",
     load: () => import('./verify.js'),
   },
   {
     name: 'restore',
-    args: '<file>',
-    summary: 'restore a backup into its native tool, after a full check: a database, a Redis folder, a files folder',
+    args: '[backup]',
+    summary: 'restore a backup (a component: its newest verified) into its native tool, after a full check; --all: every database of a set, the roles first',
     load: () => import('./restore.js'),
   },
   {
@@ -45,7 +45,12 @@ export const BACKUP_COMMANDS: CommandSpec[] = [
     summary: 'per component: the newest verified backup, its age against the RPO, and whether the vault holds its key',
     load: () => import('./status.js'),
   },
-  { name: 'list', summary: 'the backups in the repository', load: () => import('./list.js') },
+  {
+    name: 'list',
+    args: '[backups...]',
+    summary: 'the backups in the repository (or of the components named), the newest verified of each marked latest',
+    load: () => import('./list.js'),
+  },
   {
     name: 'wal-push',
     args: '<path>',

@@ -5,6 +5,7 @@ import { exportIdentity } from '../../../backup/wal/identity.js';
 import { readVault } from '../../../vault/store.js';
 import { table, type Context } from '../../context.js';
 import { signingKeyPath } from './options.js';
+import { asNewFileOnly } from '../../report.js';
 
 export default function backupKey(cmd: Command, ctx: Context): void {
   cmd
@@ -36,7 +37,9 @@ export default function backupKey(cmd: Command, ctx: Context): void {
     .requiredOption('-o, --out <file>', 'the identity file to write (never over an existing file)')
     .action(async (o: { out: string }, sub: Command) => {
       const out = ctx.abs(o.out);
-      const r = await exportIdentity(ctx.paths(sub), ctx.storeOptions(sub), out, hostname(), ctx.now());
+      const r = await exportIdentity(ctx.paths(sub), ctx.storeOptions(sub), out, hostname(), ctx.now()).catch((e: unknown) => {
+        throw asNewFileOnly(e);
+      });
       if (ctx.globals(sub).json) return ctx.json({ file: out, ...r });
       ctx.out(`wrote ${out} (mode 0600): backup key(s) ${r.keyIds.join(', ')} and ${r.signers} trusted signer(s); recorded in the evidence log`);
       ctx.info('it opens every backup: keep it on the restore host only as long as the restore needs it, then remove it');

@@ -11,6 +11,7 @@ import { isComponentName, type Repo } from '../../../backup/repo.js';
 import { backupComponent } from '../../../backup/run.js';
 import { checkDbname } from '../../../backup/kinds/postgres.js';
 import { checkCluster } from '../../../backup/wal/store.js';
+import { previousSize } from '../../../backup/select.js';
 import { mergeRpo, rpoForAll, rpoShape, type RpoTargets } from '../../../backup/rpo.js';
 import { object, parseShape } from '../../../vault/shape.js';
 import { parseYaml } from '../../../vault/yaml.js';
@@ -104,7 +105,7 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
   }
   const signing = loadSigningKey(signingKeyPath(ctx, o));
   const json = ctx.globals(cmd).json;
-  const tty = ctx.io.stderrIsTTY && !json;
+  const progress = ctx.progress(cmd);
   const components = await make();
   for (const w of new Set(components.flatMap((c) => c.warnings ?? []))) ctx.warn(w);
   const started = Date.now();
@@ -120,8 +121,11 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
   };
   for (const c of components) {
     if (json) ctx.event({ type: 'start', component: c.component, estimate: c.estimate ?? null });
-    const t0 = Date.now();
-    let shown = 0;
+    // The ETA comes from the last backup of the same component (its plaintext size), never from the size of its source.
+    if (progress.mode !== 'off') {
+      const last = await previousSize(repo, c.component, ctx.now()).catch(() => undefined);
+      progress.begin('backup', c.component, last !== undefined ? { estimate: last } : {});
+    }
     const m = await backupComponent(
       {
         repo,
@@ -130,18 +134,11 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
         env: ctx.io.env,
         now: () => ctx.now(),
         ...(vaultHere && !given ? { vault: { paths, store }, onUnrecorded } : {}),
-        onProgress: (component, bytes, estimate) => {
-          if (!tty || Date.now() - shown < 250) return;
-          shown = Date.now();
-          const secs = (Date.now() - t0) / 1000;
-          const rate = bytes / Math.max(secs, 0.001);
-          const eta = estimate && rate > 0 && estimate > bytes ? `, ETA ${Math.round((estimate - bytes) / rate)} s` : '';
-          ctx.io.stderr.write(`\r${component}: ${(bytes / 2 ** 20).toFixed(1)} MiB, ${(rate / 2 ** 20).toFixed(0)} MiB/s, ${secs.toFixed(0)} s${eta}   `);
-        },
+        ...(progress.mode !== 'off' ? { onProgress: progress.callback('backup') } : {}),
       },
       c,
     );
-    if (tty) ctx.io.stderr.write('\n');
+    progress.end(true);
     results.push(m);
     if (json)
       ctx.event({

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
+import { fileStamp } from '../../../vault/time.js';
 import type { Component } from '../../../backup/kind.js';
 import { postgresGlobals } from '../../../backup/kinds/postgres-globals.js';
 import { checkDbname, listDatabases, postgres } from '../../../backup/kinds/postgres.js';
@@ -29,7 +31,10 @@ export default function backupPostgres(cmd: Command, ctx: Context): void {
         const out: Component[] = [];
         for (const db of await listDatabases(env, o.dbname)) out.push(await postgres.dump({ dbname: db, ...opts, literal: true }, env));
         out.push(await postgresGlobals.dump({}, env));
-        return out;
+        // One set: every database, then the globals, made last, naming them all (a restore of the set takes it whole or not at all).
+        const id = `${fileStamp(ctx.now())}-${randomBytes(4).toString('hex')}`;
+        const members = out.map((c) => c.component);
+        return out.map((c, i) => ({ ...c, set: i === out.length - 1 ? { id, members } : { id } }));
       });
     });
 }

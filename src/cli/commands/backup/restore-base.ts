@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import type { Repo } from '../../../backup/repo.js';
+import { parseZonedTime } from '../../../backup/select.js';
 import { describePlan, executePitr, planPitr, shellWord, type PitrTarget } from '../../../backup/wal/restore.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
@@ -31,14 +32,8 @@ function vaultToolCommand(ctx: Context): string[] {
   return ['vault-tool'];
 }
 
-function parseTime(s: string): Date {
-  // ISO 8601 with a zone, or PostgreSQL's "YYYY-MM-DD HH:MM:SS+00".
-  if (!/(Z|[+-]\d{2}(:?\d{2})?)$/.test(s.trim()))
-    throw new VaultError('usage', `--target-time ${JSON.stringify(s)}: give a time zone (2026-12-01T10:00:00Z, or +02:00): a time without one is ambiguous`);
-  const d = new Date(s.trim().replace(' ', 'T'));
-  if (Number.isNaN(d.getTime())) throw new VaultError('usage', `--target-time ${JSON.stringify(s)}: not a time (2026-12-01T10:00:00Z)`);
-  return d;
-}
+/** ISO 8601 with a zone, or PostgreSQL's "YYYY-MM-DD HH:MM:SS+00". */
+const parseTime = (s: string): Date => parseZonedTime(s, '--target-time');
 
 /** `backup restore postgres-base/NAME/FILE --to-dir DATADIR [--target-…]`: a plan, then (unless --dry-run) the data directory. */
 export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: BackupManifest, o: BaseRestoreOptions): Promise<void> {

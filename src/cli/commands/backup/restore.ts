@@ -1,14 +1,16 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
-import { pickBackups } from '../../../backup/audit.js';
 import type { RestoreRequest } from '../../../backup/kind.js';
 import { kindNamed } from '../../../backup/kinds/index.js';
-import { listRepo } from '../../../backup/repo.js';
-import { executeRestore, planRestore, restorableKey, restoreTarget, usableManifest } from '../../../backup/restore.js';
+import { planRestore, restorableKey, restoreTarget, usableManifest } from '../../../backup/restore.js';
 import { vaultForBackups } from '../../../backup/run.js';
 import type { Context } from '../../context.js';
-import { openRepo, repoOption, type RepoOptions } from './options.js';
-import { restoreBase, type BaseRestoreOptions } from './restore-base.js';
+import { collect } from '../../options.js';
+import { repoOption } from './options.js';
+import { restoreAll } from './restore-all.js';
+import { carryOut, type RestoreOptions } from './restore-carry.js';
+import { restoreBase } from './restore-base.js';
+import { beforeOption, sayChosen, selectBackups, trustedBy, vaultIfHere } from './selection.js';
 
 /** What a kind restored by another command says instead (by how it goes back, not by its name). */
 const ELSEWHERE = {
@@ -18,26 +20,20 @@ const ELSEWHERE = {
   archive: "WAL goes back through PostgreSQL's restore_command (backup wal-fetch), once a base backup is restored",
 } as const;
 
-interface RestoreOptions extends RepoOptions, Omit<BaseRestoreOptions, 'toDir' | 'owner'> {
-  dbname?: string;
-  create?: boolean;
-  toDir?: string;
-  owner?: string | boolean;
-  out?: string;
-  force?: boolean;
-  sameOwner?: boolean;
-  dryRun?: boolean;
-}
-
 export default function backupRestore(cmd: Command, ctx: Context): void {
-  repoOption(cmd)
-    .argument('<file>', 'the backup, as COMPONENT/FILE (backup list names them)')
+  beforeOption(repoOption(cmd))
+    .argument('[backup]', 'COMPONENT/FILE; a component (postgres/app) or COMPONENT@latest for its newest verified backup; or the path of a backup file')
+    .option('--all', 'every database of the newest whole set a backup of every database made: the globals first, then each database')
+    .option('--set <id>', "--all: this set (backup list names each backup's set)")
+    .option('--dbname-map <old:new>', '--all: restore database OLD into NEW (repeatable)', collect)
+    .option('--dbname-prefix <prefix>', '--all: restore each database into PREFIX followed by its name')
     .option('-d, --dbname <name>', 'postgres: restore into this database (pg_restore --clean --if-exists, in one transaction)')
-    .option('--create', 'postgres: create the database first (a scratch database)')
+    .option('--create', 'postgres: create the database first when it does not exist')
     .option('--no-owner', 'postgres: do not restore ownership (the roles may not exist there)')
     .option('--to-dir <dir>', 'redis: write dump.rdb here; files: extract here (never over existing files without --force)')
     .option('-o, --out <file>', 'any backup: write the decrypted data to this file (mode 0600), after the full check')
     .option('--force', 'replace what is there: existing files, or the tables of an existing database')
+    .option('--allow-running', 'redis: write dump.rdb into the folder of a Redis server that runs (it writes its own there when it saves or stops)')
     .option('--same-owner', "files: keep the archive's owners and modes, setuid bits included (by default files belong to you, under your umask)")
     .option('--target-time <time>', 'postgres-base: recover to this time (ISO 8601 with a zone), then stop')
     .option('--target-lsn <lsn>', 'postgres-base: recover to this LSN (X/Y), then stop')
@@ -48,13 +44,26 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('--identity <file>', 'postgres-base: the backup identity file (backup key export-identity) the restored server reads the WAL with')
     .option('--no-archive', 'postgres-base: archive_mode = off in the restored cluster (a scratch restore must not archive into the repository)')
     .option('--dry-run', 'check the backup, its key and the target, and print the plan; write nothing')
-    .action(async (file: string, o: RestoreOptions) => {
-      const repo = openRepo(ctx, o);
-      const [b] = pickBackups(await listRepo(repo), [file]);
-      const m = usableManifest(b!, file);
+    .action(async (spec: string | undefined, o: RestoreOptions) => {
+      if (o.all) return restoreAll(ctx, cmd, o, spec);
+      for (const [flag, given] of [
+        ['--set', o.set],
+        ['--dbname-map', o.dbnameMap],
+        ['--dbname-prefix', o.dbnamePrefix],
+      ] as const)
+        if (given !== undefined) throw new VaultError('usage', `${flag} goes with --all`);
+      if (!spec) throw new VaultError('usage', 'which backup? name it (COMPONENT/FILE, or a component for its newest verified backup), or use --all');
+      // The signers the vault trusts, when it is here, so that a backup no trusted host made is never the one chosen.
+      const identityOnly = Boolean(o.identity ?? ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY);
+      const here = identityOnly ? undefined : await vaultIfHere(ctx, cmd);
+      const { repo, picks } = await selectBackups(ctx, o, [spec], here ? trustedBy(here) : undefined);
+      const pick = picks[0]!;
+      const m = usableManifest(pick.backup, spec);
+      sayChosen(ctx, picks);
       if (m.kind === 'postgres-base') return restoreBase(ctx, cmd, repo, m, o);
-      const doc = await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd));
-      const key = restorableKey(doc, m, file);
+      const doc = here ?? (await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd)));
+      const name = `${m.component}/${m.file}`;
+      const key = restorableKey(doc, m, name);
       const kind = kindNamed(m.kind);
       const force = Boolean(o.force);
       let req: RestoreRequest & { out?: string };
@@ -73,40 +82,19 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
           noOwner: o.owner === false,
           force,
           sameOwner: Boolean(o.sameOwner),
+          allowRunning: Boolean(o.allowRunning),
         };
-      // What was restored, into where, by whom: recorded whether it completed or not (names and places, never data).
-      const record = (complete: boolean, into: string, error?: string) =>
-        ctx.recordAccess(cmd, 'backup.restore', {
-          backup: `${m.component}/${m.file}`,
-          id: m.id,
-          kind: m.kind,
-          madeAt: m.finishedAt,
-          keyId: m.keyId,
-          plaintextSha256: m.plaintext.sha256,
-          repo: repo.dest.spec,
-          into,
-          ...target.record,
-          complete,
-          ...(error ? { error } : {}),
-        });
-      const target = restoreTarget(kind, req, file);
-      let into: string;
-      try {
-        const plan = await planRestore(m, key, target, ctx.io.env);
-        if (o.dryRun) {
-          if (ctx.globals(cmd).json) return ctx.json({ backup: plan.backup, dryRun: true, into: plan.target.where, steps: plan.steps });
-          for (const step of plan.steps) ctx.out(step);
-          ctx.info(`dry run: ${plan.backup} can be restored into ${plan.target.where}; nothing was written`);
-          return;
-        }
-        into = await executeRestore(repo, plan, ctx.io.env);
-      } catch (e) {
-        // A target refused before anything was written (it exists, it is of another kind) is no restore; anything else may have written part of one.
-        if (!(e instanceof VaultError && (e.kind === 'exists' || e.kind === 'usage'))) await record(false, target.where, (e as Error).message);
-        throw e;
+      // The target's checks: refused here, nothing is written (and nothing is recorded: no restore began).
+      const plan = await planRestore(m, key, restoreTarget(kind, req, name), ctx.io.env);
+      const chosen = pick.by === 'latest' ? { chosen: pick.why } : {};
+      if (o.dryRun) {
+        if (ctx.globals(cmd).json) return ctx.json({ backup: plan.backup, ...chosen, dryRun: true, into: plan.target.where, steps: plan.steps });
+        for (const step of plan.steps) ctx.out(step);
+        ctx.info(`dry run: ${plan.backup} can be restored into ${plan.target.where}; nothing was written`);
+        return;
       }
-      await record(true, into);
-      if (ctx.globals(cmd).json) return ctx.json({ backup: `${m.component}/${m.file}`, into, checked: true });
-      ctx.out(`restored ${m.component}/${m.file} (${m.finishedAt}) into ${into}, after a full check`);
+      const into = await carryOut(ctx, cmd, repo, plan);
+      if (ctx.globals(cmd).json) return ctx.json({ backup: name, ...chosen, into, checked: true });
+      ctx.out(`restored ${name} (${m.finishedAt}) into ${plan.target.where}, after a full check`);
     });
 }

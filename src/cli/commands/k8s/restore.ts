@@ -29,20 +29,21 @@ interface RestoreOptions extends ClusterOptions, PlanOptions {
 
 /** The Secrets of a Kubernetes backup (after a full check), as a restore source. */
 async function backupSource(ctx: Context, cmd: Command, o: RestoreOptions): Promise<{ file: { path: string; text: string }; secrets: SecretObject[] }> {
-  const [{ listRepo }, { pickBackups }, { openRepo }, { restorableKey, readBackup }, { vaultForBackups }, { parseSecretManifests }] = await Promise.all([
-    import('../../../backup/repo.js'),
-    import('../../../backup/audit.js'),
-    import('../backup/options.js'),
+  const [{ restorableKey, readBackup }, { vaultForBackups }, { parseSecretManifests }, { sayChosen, selectBackups, trustedBy }] = await Promise.all([
     import('../../../backup/restore.js'),
     import('../../../backup/run.js'),
     import('../../../k8s/secret.js'),
+    import('../backup/selection.js'),
   ]);
-  const repo = openRepo(ctx, o);
-  const [b] = pickBackups(await listRepo(repo), [o.fromBackup!]);
-  if (!b!.manifest || b!.problem) throw new VaultError('integrity', `${o.fromBackup}: ${b!.problem ?? 'no manifest'}`);
-  const m = b!.manifest;
+  const doc = await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd));
+  // COMPONENT/FILE, a component (its newest verified backup), or the path of a backup file, as backup restore takes them.
+  const { repo, picks } = await selectBackups(ctx, o, [o.fromBackup!], trustedBy(doc));
+  const b = picks[0]!.backup;
+  if (!b.manifest || b.problem) throw new VaultError('integrity', `${o.fromBackup}: ${b.problem ?? 'no manifest'}`);
+  const m = b.manifest;
   if (m.kind !== 'k8s') throw new VaultError('usage', `${o.fromBackup} is a ${m.kind} backup, not a Kubernetes one`);
-  const key = restorableKey(await vaultForBackups(ctx.paths(cmd), ctx.storeOptions(cmd)), m, o.fromBackup!);
+  sayChosen(ctx, picks);
+  const key = restorableKey(doc, m, `${m.component}/${m.file}`);
   const text = (await readBackup(repo, m, key, ctx.io.env, 64 << 20)).toString('utf8');
   const label = `${m.component}/${m.file}`;
   return { file: { path: label, text }, secrets: parseSecretManifests(text, label).secrets };
@@ -82,8 +83,8 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
   clusterOptions(
     planOptions(cmd, 'restore a namespace under another name', false)
       .option(
-        '--from-backup <COMPONENT/FILE>',
-        'restore the Secrets of a Kubernetes backup (backup k8s) instead of a plan: as they were, with the same guard rails',
+        '--from-backup <backup>',
+        'restore the Secrets of a Kubernetes backup (backup k8s) instead of a plan, as they were, with the same guard rails: COMPONENT/FILE, or a component (k8s/NAME) for its newest verified backup',
       )
       .option('-r, --repo <dest>', 'with --from-backup: the backup repository (env VAULT_TOOL_BACKUP_REPO)')
       .addOption(
@@ -120,7 +121,7 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
     const target = clusterTarget(ctx, o);
     const dryRun: DryRun = o.dryRun ?? 'none';
     const json = ctx.globals(cmd).json;
-    const progress = ctx.io.stderrIsTTY && !json;
+    const progress = ctx.progress(cmd);
     let context = '';
     const run = await restoreFromPlan({
       paths: ctx.paths(cmd),
@@ -136,7 +137,9 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
         createNamespaces: Boolean(o.createNamespace),
         concurrency: o.concurrency,
         diff: Boolean(o.diff),
-        ...(progress ? { onProgress: (d: number, t: number) => ctx.io.stderr.write(`\rrestoring ${d}/${t}${d === t ? '\n' : ''}`) } : {}),
+        ...(progress.mode === 'off'
+          ? {}
+          : { onProgress: (d: number, t: number) => progress.update('k8s restore', { item: 'Secrets', phase: 'applying', count: d, of: t }) }),
       },
       policy: await policyFile(ctx, cmd, o),
       answers: guardAnswers(ctx, o, () => context),
@@ -144,6 +147,8 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
       onTarget: (c) => (context = c),
     });
     const { report } = run;
+    // A Secret that failed fails the step (the command exits 16).
+    progress.end(!report.results.some((r) => r.action === 'failed' || r.action === 'deleted-not-recreated'));
     // Report lines name conditions by code where the advice is a flag: say it in this CLI's terms.
     for (const r of report.results) {
       const h = r.code ? hintText(r.code) : undefined;

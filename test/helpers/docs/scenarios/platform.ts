@@ -97,8 +97,6 @@ export const platform: Scenario = {
         'files/config/FILE': component('files/config'),
         'postgres/globals/FILE': component('postgres/globals'),
         'postgres/keycloak/FILE': component('postgres/keycloak'),
-        'postgres/openfga/FILE': component('postgres/openfga'),
-        'postgres/infisical/FILE': component('postgres/infisical'),
         'redis/default/FILE': component('redis/default'),
       },
       before: {
