@@ -57,6 +57,8 @@ export interface FeedOptions {
   window: number;
   /** This process: restore.sh stops the recovery when it is gone. */
   pid: number;
+  /** Told how many files were handed over, after each one (the drill's progress). */
+  onHanded?: (handed: number) => void;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -169,6 +171,7 @@ export function feedWal(o: FeedOptions): Feed {
           throw new VaultError('verify-failed', `${name}: no longer in the archive (it was there when the drill was planned)`, { code: 'wal-gap' });
         put(o.dir, name, r.plaintext!, o.owner);
         handed++;
+        o.onHanded?.(handed);
       }
     } catch (e) {
       try {

@@ -218,6 +218,7 @@ export function pitrStep(r: PitrRestore): Step {
               const st = statSync(p);
               if (!mayEnter(st, owner)) chmodSync(p, (st.mode & 0o777) | 0o001);
             }
+          input.onProgress?.({ item: `point-in-time restore of ${r.cluster}`, phase: 'base backup into the data directory' });
           await executePitr(repo, plan, keys, input.env, input.now());
           const walDir = join(r.dir, 'wal');
           makeDir(walDir, 0o700);
@@ -241,7 +242,20 @@ export function pitrStep(r: PitrRestore): Step {
           chmodSync(r.dir, 0o700);
           const port = await freePort();
           const entry = j.add<ServerEntry>({ kind: 'postgres-server', data, bin, ...(user ? { user } : {}), port, state: 'creating' });
-          const feed = feedWal({ repo, cluster: r.cluster, keys, names, dir: walDir, ...(owner ? { owner } : {}), window: WINDOW, pid: process.pid });
+          const item = `point-in-time restore of ${r.cluster}`;
+          const feed = feedWal({
+            repo,
+            cluster: r.cluster,
+            keys,
+            names,
+            dir: walDir,
+            ...(owner ? { owner } : {}),
+            window: WINDOW,
+            pid: process.pid,
+            ...(input.onProgress
+              ? { onHanded: (n: number) => input.onProgress!({ item, phase: 'WAL handed to the recovering server', count: n, of: names.length }) }
+              : {}),
+          });
           const log = join(r.dir, 'server.log');
           const started = Date.now();
           const waitMs = input.plan.timeouts.restoreMs;

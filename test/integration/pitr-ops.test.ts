@@ -376,6 +376,15 @@ describe.skipIf(!HAVE_PG)("the drill's point-in-time restore", () => {
       / and (\d+) WAL file\(s\) into /.exec(out.steps.find((s: { name: string }) => s.name === 'point-in-time restore of app').message)![1],
     );
     expect(handed).toBeGreaterThan(36);
+    // Its progress (--json: events on stderr): the base backup, then the WAL handed over, counted to the last.
+    const progress = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{"type":"progress"'))
+      .map((l) => JSON.parse(l))
+      .filter((e: { item: string }) => e.item === 'point-in-time restore of app');
+    expect(progress.map((e: { phase: string }) => e.phase)).toContain('base backup into the data directory');
+    const wal = progress.filter((e: { phase: string }) => e.phase === 'WAL handed to the recovering server');
+    expect(wal.at(-1)).toMatchObject({ count: handed, of: handed });
     // At most the window ahead of the server (16), and the few behind it kept for a redo point read again.
     expect(most).toBeGreaterThan(0);
     expect(most).toBeLessThanOrEqual(16 + 6);
