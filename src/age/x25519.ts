@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { AgeError, VaultError } from '../errors/errors.js';
 import { encodeB64 } from './base64.js';
@@ -14,6 +14,12 @@ import { x25519Stanza, X25519_LABEL as LABEL, type Stanza } from './parse.js';
  * (every command that reads a key pays it). A private JWK needs an `x`
  * field but Node builds the key from `d` alone; the public key is derived
  * from the private one below.
+ *
+ * No key comes from generateKeyPairSync: Node (20.x) locks a generated
+ * key's mutex while it exports the key as JWK, and a garbage collection
+ * during the export that frees the generation job locks it again from the
+ * same thread: the process hangs for good (an archive_command that never
+ * returns). A key is 32 random bytes, clamped, imported as every other is.
  */
 const b64url = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 
@@ -71,9 +77,9 @@ export function parseRecipient(s: string): Buffer {
 
 /** An X25519 recipient: wraps a file key so that only the matching identity unwraps it. */
 export function wrapX25519(recipient: Uint8Array, fileKey: Uint8Array): Stanza {
-  const eph = generateKeyPairSync('x25519');
-  const share = rawPublic(eph.publicKey);
-  const secret = sharedSecret(eph.privateKey, recipient);
+  const eph = privateKeyObject(clampScalar(randomBytes(32)));
+  const share = rawPublic(createPublicKey(eph));
+  const secret = sharedSecret(eph, recipient);
   const key = Buffer.from(hkdfSync('sha256', secret, Buffer.concat([share, recipient]), LABEL, 32));
   return { type: 'X25519', args: [encodeB64(share)], body: aead(key, fileKey, false)! };
 }

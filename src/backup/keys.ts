@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { editSection, readSection, type BackupSection, type TrustedSigner, type VaultDocument } from '../vault/document.js';
@@ -93,6 +93,9 @@ export interface SigningKey {
 const rawPublic = (k: KeyObject) => Buffer.from(createPublicKey(k).export({ format: 'der', type: 'spki' })).subarray(12);
 export const signerId = (publicKey: string) => createHash('sha256').update(Buffer.from(publicKey, 'base64')).digest('hex').slice(0, 16);
 
+/** The DER prefix of an Ed25519 private key in PKCS#8 (RFC 8410): the 32-byte seed follows. */
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+
 /** The host's signing key (PKCS#8 PEM, mode 0600), made on first use. */
 export function loadSigningKey(path: string, create = true): SigningKey {
   let privateKey: KeyObject;
@@ -106,7 +109,8 @@ export function loadSigningKey(path: string, create = true): SigningKey {
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new VaultError('integrity', `the signing key ${path} is not an Ed25519 private key`);
   } else {
     if (!create) throw new VaultError('not-found', `signing key not found: ${path}`);
-    privateKey = generateKeyPairSync('ed25519').privateKey;
+    // 32 random bytes as the seed, imported (PKCS#8): never generateKeyPairSync, whose key Node may deadlock on when it is exported (age/x25519.ts).
+    privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, randomBytes(32)]), format: 'der', type: 'pkcs8' });
     makeDirs(dirname(path));
     writeFileAtomic(path, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { exclusive: true });
   }

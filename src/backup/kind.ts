@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { GuardTarget } from '../k8s/policy.js';
 import type { ErrorCode } from '../errors/codes.js';
 import type { Shape } from '../vault/shape.js';
 import type { BackupManifest, BackupSet } from './manifest.js';
@@ -102,6 +103,8 @@ export interface RestoreRequest {
   noOwner?: boolean;
   /** A folder to restore into. */
   dir?: string;
+  /** A bucket, or a prefix in one, to restore into: `REMOTE:BUCKET[/PREFIX]`. */
+  to?: string;
   /** Replace what is there (existing files, the tables of a database). */
   force?: boolean;
   /** Keep the archive's owners and modes (setuid bits included). */
@@ -111,8 +114,8 @@ export interface RestoreRequest {
 }
 
 export interface RestoreMethod {
-  /** What the request must name: a database or a folder (absent: nothing, or the kind has a default). */
-  needs?: 'database' | 'dir';
+  /** What the request must name: a database, a folder, or a bucket prefix or a folder (absent: nothing, or the kind has a default). */
+  needs?: 'database' | 'dir' | 'bucket';
   /** What to know about the target (said when it is missing). */
   note?: string;
   /** The target of a request. */
@@ -143,6 +146,8 @@ export interface Restorer {
   label: string;
   /** What the evidence record says of the target (create, force). */
   record: Record<string, unknown>;
+  /** The target as the restore policy sees it (a database, a folder, a bucket), to tell whether it is protected. */
+  guard(env: Env): GuardTarget;
   precheck(env: Env, b: RunBounds): Promise<void>;
   /** A first pass of its own (the names a tar archive holds), and what to check once it passed. */
   check?(env: Env, b: RunBounds): { consumer: Consumer; after(): void };
@@ -159,8 +164,8 @@ export interface Landing {
   abort(): Promise<void>;
 }
 
-/** The scratch targets a drill can make for a backup: a database on the PostgreSQL server, or a folder. */
-export type ScratchKind = 'database' | 'folder';
+/** The scratch targets a drill can make for a backup: a database on the PostgreSQL server, a folder, or a prefix of a bucket. */
+export type ScratchKind = 'database' | 'folder' | 'prefix';
 
 export interface DrillMethod {
   /** What a drill restores it into. */
@@ -184,6 +189,8 @@ export interface DrillCheckSpec {
   /** Tools it needs (checked when the drill is planned), and the package that has them. */
   tools: { command: string; pkg: string }[];
   describe(c: KindCheck): string;
+  /** Other scratch targets of the plan it reads (a scratch database a query runs in); each must be one the plan restores into. */
+  reads?(c: KindCheck): { database?: string };
   /** Runs it, read-only, on the scratch target the backup was restored into. */
   run(c: KindCheck, on: CheckedTarget): Promise<string>;
 }
@@ -193,6 +200,7 @@ export interface KindCheck {
   kind: string;
   database?: string;
   dir?: string;
+  prefix?: string;
   [field: string]: unknown;
 }
 

@@ -15,6 +15,7 @@ import { backupKeys, peekBackupState, type BackupKey } from './keys.js';
 import { checkSignature, type BackupManifest } from './manifest.js';
 import { consume, type Consumed } from './pipeline.js';
 import { componentDest, openFile, type Listed, type Repo } from './repo.js';
+import { pathTarget } from './protect.js';
 import { bounded } from './tool.js';
 
 /**
@@ -91,6 +92,7 @@ export function intoFile(out: string, force: boolean): Restorer {
     where: out,
     label: out,
     record: { force },
+    guard: () => pathTarget('file', out),
     precheck: async () => {
       checkOutput(out, 'data', { force });
     },
@@ -118,6 +120,8 @@ export function restoreTarget(kind: BackupKind, req: RestoreRequest & { out?: st
   if (!kind.restore) throw new VaultError('usage', `${name} is a ${kind.name} backup; it is restored only into a file`);
   if (kind.restore.needs === 'database' && !req.database) throw new VaultError('usage', `${name}: into which database?`);
   if (kind.restore.needs === 'dir' && !req.dir) throw new VaultError('usage', `${name}: into which folder?`);
+  if (kind.restore.needs === 'bucket' && !req.to === !req.dir)
+    throw new VaultError('usage', `${name}: into which bucket prefix, or which folder (one of them)?`);
   return kind.restore.target(req);
 }
 

@@ -2,6 +2,7 @@ import { accessSync, constants, lstatSync, readdirSync, rmSync, rmdirSync } from
 import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { makeDirs } from '../fs/dirs.js';
+import { holdsObjects, parseRemote, purgeObjects, readObject, writeObject } from '../dest/rclone.js';
 import { runTool } from '../tool/run.js';
 import type { ScratchKind } from './kind.js';
 import { quoteIdent } from './sql.js';
@@ -244,8 +245,61 @@ export const scratchFolder: BackupScratch<FolderEntry> = {
   },
 };
 
+export type PrefixEntry = { kind: 'prefix'; spec: string; state: 'creating' | 'created' };
+
+/** The object a scratch prefix holds to say which drill made it (teardown removes only a prefix that holds it). */
+export const PREFIX_MARKER = '.vault-tool-drill';
+
+/**
+ * A prefix of a bucket on an rclone remote (`remote:bucket/drill-x`) that
+ * holds nothing: journaled, then marked by an object naming the drill;
+ * removed whole (`rclone purge`) only while that object still names it.
+ */
+export const scratchPrefix: BackupScratch<PrefixEntry> = {
+  kind: 'prefix',
+  tools: [{ command: 'rclone', pkg: 'rclone' }],
+  valid: (x) => str(x, 'spec') && parseRemote(x.spec as string) !== null,
+  describe: (t) => `prefix ${t.spec}`,
+  covers: (t, at) => at === t.spec || at.startsWith(`${t.spec}/`),
+  planned: (at) => `prefix ${at} holds nothing and can be used`,
+  async problem(spec, t, leftover) {
+    if (!parseRemote(spec)) return { message: `${spec} is not REMOTE:BUCKET/PREFIX`, todo: 'name a prefix on an rclone remote (backups.restore[].prefix)' };
+    if (leftover) return null;
+    try {
+      if (await holdsObjects({ env: t.env }, spec))
+        return {
+          message: `${spec} holds objects: a drill restores only into a prefix that holds nothing`,
+          todo: 'name another scratch prefix in the plan (backups.restore[].prefix)',
+        };
+    } catch (e) {
+      return { message: `cannot reach ${spec}: ${(e as Error).message}`, todo: 'check the remote name, its credentials and the network' };
+    }
+    return null;
+  },
+  async create(j, spec, t) {
+    const entry = j.add<PrefixEntry>({ kind: 'prefix', spec, state: 'creating' });
+    const marker = Buffer.from(markerOf(j.id));
+    const w = writeObject({ env: t.env }, `${spec}/${PREFIX_MARKER}`, marker.length);
+    w.stream.end(marker);
+    await w.done;
+    j.created(entry);
+  },
+  async remove(t, { drillId, tools }) {
+    const io = { env: tools.env };
+    if (!(await holdsObjects(io, t.spec))) return undefined;
+    let marker = '';
+    const r = readObject(io, `${t.spec}/${PREFIX_MARKER}`, 1024);
+    for await (const c of r.stream) marker += (c as Buffer).toString('utf8');
+    await r.ended;
+    if (marker !== markerOf(drillId)) throw new VaultError('exists', `it does not hold ${PREFIX_MARKER} naming this drill: left alone`);
+    await purgeObjects(io, t.spec);
+    return scratchPrefix.describe(t);
+  },
+};
+
 /** The scratch targets backups are restored into, by kind. */
 export const BACKUP_SCRATCH: Record<ScratchKind, BackupScratch> = {
   database: scratchDatabase as unknown as BackupScratch,
   folder: scratchFolder as unknown as BackupScratch,
+  prefix: scratchPrefix as unknown as BackupScratch,
 };

@@ -40,6 +40,14 @@ export class Context {
   /** The exit code of a command that ends without an error but not with 0 (`run` passes on its command's). */
   exitCode?: number;
 
+  /**
+   * For a command whose caller reads exit statuses its own way (`backup
+   * wal-fetch` as PostgreSQL's restore_command): the status the run ends
+   * with, from its usual exit code and the error it ended with (set when
+   * the command loads, so it covers command-line errors too).
+   */
+  exitStatus?: (code: number, error?: unknown) => number;
+
   /** Secret values in play (handed to a process, or found on its command line): no message of this run carries them. */
   private concealed: string[] = [];
 

@@ -159,6 +159,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'kubeconfig-none': { kind: 'not-found', hint: 'pass --kubeconfig FILE, set KUBECONFIG, or run where ~/.kube/config exists' },
   'policy-hours': { kind: 'policy', hint: 'an emergency restore needs --break-glass --reason "…" (recorded in the evidence log)' },
   'policy-confirm-context': { kind: 'policy', hint: (d) => `pass --confirm-context ${d.context}` },
+  'policy-confirm-target': {
+    kind: 'policy',
+    hint: (d) => `pass --confirm-target ${/^[\w./:@-]+$/.test(String(d.target)) ? d.target : JSON.stringify(d.target)}`,
+  },
+  'policy-two-files': { kind: 'invalid', hint: 'keep one: restore-policy.yaml (k8s-policy.yaml is its first name), or name one with --policy FILE' },
   'policy-totp': { kind: 'policy', hint: 'pass --totp-env VAR with the code in that variable' },
   'policy-totp-entry': { kind: 'policy', hint: (d) => `add it with \`vault-tool add ${d.entry} --type totp-secret\`` },
   // copies and verification
@@ -277,6 +282,7 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     hint: "REDISCLI_AUTH holds a password this server refuses: check it (`vault-tool run --env REDISCLI_AUTH=ENTRY -- …` hands over the vault's)",
   },
   'redis-unreachable': { kind: 'backup-failed', hint: 'check -h/--host and -p/--port, and that redis-server runs there' },
+  'restore-bucket-not-empty': { kind: 'exists', hint: 'restore into an empty prefix (--to REMOTE:BUCKET/NEW), or add --force to write over what is there' },
   'prune-no-rules': { kind: 'usage', hint: 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within' },
   // the WAL archive and point-in-time recovery
   'wal-not-a-backup': {
@@ -286,6 +292,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'wal-no-archive': {
     kind: ['backup-failed', 'not-found'],
     hint: 'set archive_command = \'vault-tool backup wal-push %p --cluster NAME …\' on the server (docs/RUNBOOK.md, "Point-in-time recovery")',
+  },
+  'wal-archive-missing': {
+    kind: 'not-found',
+    hint: "mount the repository or check the remote's network and credentials, and that -r and --cluster name those the server archives to; then start the server again, and recovery goes on",
   },
   'wal-other-cluster': {
     kind: 'backup-failed',

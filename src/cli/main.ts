@@ -62,10 +62,12 @@ export async function run(args: string[], io: Io = processIo()): Promise<number>
     const program = await buildProgram(ctx, args);
     await program.parseAsync(args, { from: 'user' });
     ctx.endProgress(true);
-    return ctx.exitCode ?? 0;
+    const code = ctx.exitCode ?? 0;
+    return ctx.exitStatus ? ctx.exitStatus(code) : code;
   } catch (e) {
     // The step under way failed: its progress line goes (its failed event is written) before the error.
     ctx.endProgress(false);
-    return reportError(e, io, (t) => ctx.scrub(t));
+    const code = reportError(e, io, (t) => ctx.scrub(t));
+    return ctx.exitStatus ? ctx.exitStatus(code, e) : code;
   }
 }

@@ -85,12 +85,15 @@ export class FolderDestination implements Destination {
     }
   }
 
+  /** Only "no such file" is a no: a folder that cannot be read (permissions, an I/O error) fails, never taken for an absent file. */
   async has(name: string): Promise<boolean> {
     try {
       lstatSync(join(this.path, name));
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw fsError(e, 'read', join(this.path, name));
     }
   }
 

@@ -94,8 +94,12 @@ export class RcloneDestination implements Destination {
       .filter((n) => !n.startsWith('.'));
   }
 
+  /** The remote asked about that one file, not listed whole (a folder of the WAL archive holds thousands). */
   async has(name: string): Promise<boolean> {
-    return (await this.list()).some((f) => f.name === name);
+    const r = await rclone(this.io, ['lsjson', '--stat', '--files-only', this.locate(name)]);
+    if (r.code === 0) return statsAnObject(r.stdout);
+    if (notThere(r)) return false;
+    throw rcloneFailed(`looking for ${this.locate(name)}`, r);
   }
 
   /** Where the backend reports one (rclone's local backend, through its metadata); undefined on object stores, or when it cannot be asked. */
@@ -196,7 +200,9 @@ export class RcloneDestination implements Destination {
         out.destroy(
           rcloneMissing(code, p.said())
             ? new VaultError('not-found', 'rclone could not be run: it is not installed', { hint: 'install rclone, or use a local folder as the repository' })
-            : new VaultError('io', `reading ${this.locate(name)} failed (rclone exit ${code}): ${said(p.said()).split('\n').slice(-1)[0] ?? ''}`),
+            : new VaultError('io', `reading ${this.locate(name)} failed (rclone exit ${code}): ${said(p.said()).split('\n').slice(-1)[0] ?? ''}`, {
+                hint: hintOf(p.said()),
+              }),
         );
       },
       (e: Error) => out.destroy(new VaultError('not-found', `rclone could not be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`)),
@@ -211,10 +217,7 @@ export class RcloneDestination implements Destination {
   /** `rclone rcat` into a temp name, moved into place on commit; temp names a day old that runs never finished are swept then. */
   create(name: string, o: { sizeEstimate?: number } = {}): PendingFile {
     const tmpName = tempName(name);
-    const args = ['rcat', ...PRIVATE];
-    // An upload of unknown size goes in chunks; S3 allows 10,000 parts, so big ones need big chunks.
-    if (o.sizeEstimate && o.sizeEstimate > 40 * 2 ** 30) args.push('--s3-chunk-size', `${Math.ceil((o.sizeEstimate * 1.5) / 9000 / 2 ** 20)}M`);
-    args.push(this.locate(tmpName));
+    const args = ['rcat', ...PRIVATE, ...chunkFor(o.sizeEstimate), this.locate(tmpName)];
     const known = knownUnreachable(this.io, args);
     if (known) throw known;
     const p = start(this.io, args, 'pipe');
@@ -232,7 +235,7 @@ export class RcloneDestination implements Destination {
       rcloneMissing(code, p.said())
         ? new VaultError('not-found', 'rclone could not be run: it is not installed', { hint: 'install rclone, or use a local folder as the repository' })
         : new VaultError('io', `uploading ${this.locate(name)} failed (rclone exit ${code}): ${message() || 'no message'}`, {
-            hint: 'check the remote name, its credentials and the network',
+            hint: hintOf(p.said()),
           });
     p.child.stdin!.on('error', () => undefined);
     return {
@@ -298,6 +301,28 @@ export class RcloneDestination implements Destination {
 }
 
 const HINT = 'check the remote name, its credentials (rclone config, RCLONE_CONFIG_* variables) and the network';
+
+/**
+ * The hint for what rclone said: rclone's S3 backend (1.60) cannot load a
+ * CA bundle named by AWS_CA_BUNDLE and fails at once, whatever the
+ * endpoint; anything else, the remote's name, credentials and network.
+ */
+export function hintOf(stderr: string): string {
+  if (stderr.includes('LoadCustomCABundleError'))
+    return "rclone's S3 backend cannot load the CA bundle AWS_CA_BUNDLE names: unset AWS_CA_BUNDLE for vault-tool (rclone reads its CA from RCLONE_CA_CERT)";
+  return HINT;
+}
+
+/**
+ * An upload streamed without its size goes in chunks of `--s3-chunk-size`
+ * (5 MiB by default), and S3 takes at most 10,000 parts: 48.8 GiB. With a
+ * size hint past 40 GiB, the chunks grow so that 1.5 times the hint fits
+ * in 9,000 parts (rclone holds up to 4 chunks in memory per upload).
+ * Without a hint the ceiling stands (docs/RUNBOOK.md says how to raise it).
+ */
+export function chunkFor(sizeHint: number | undefined): string[] {
+  return sizeHint && sizeHint > 40 * 2 ** 30 ? ['--s3-chunk-size', `${Math.ceil((sizeHint * 1.5) / 9000 / 2 ** 20)}M`] : [];
+}
 
 /** rclone flags for a file vault-tool writes: mode 0600 where the backend keeps modes (besides the umask it runs with). */
 export const PRIVATE = ['-M', '--metadata-set', 'mode=0600'];
@@ -454,7 +479,9 @@ function* chunksOf(b: Uint8Array): Generator<Uint8Array> {
 
 function rcloneFailed(what: string, r: RcloneRun): VaultError {
   const last = said(r.stderr).split('\n').slice(-3).join('; ');
-  return new VaultError('io', `${what} failed (rclone ${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}): ${last || 'no message'}`, { hint: HINT });
+  return new VaultError('io', `${what} failed (rclone ${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}): ${last || 'no message'}`, {
+    hint: hintOf(r.stderr),
+  });
 }
 
 /** rclone lsjson output, checked: a list of objects with a Name, a Size and a ModTime. */
@@ -474,4 +501,145 @@ function parseListing(text: string, where: string): Listed[] {
       throw new VaultError('io', `listing ${where}: rclone lsjson entry ${i + 1} is not a file (a Name and a Size)`);
     return { name: x.Name, size: x.Size, modTime: typeof x.ModTime === 'string' ? x.ModTime : '' };
   });
+}
+
+/**
+ * Objects of a bucket (`remote:bucket/prefix`), one by one, for the bucket
+ * backup kind: the listing (every object under it, its size, modification
+ * time and the MD5 the store keeps, where it keeps one), one object read,
+ * one object written, whether a prefix holds anything, objects removed.
+ */
+export interface ObjectListed {
+  /** Relative to the listed prefix, as rclone names it. */
+  key: string;
+  size: number;
+  modTime: string;
+  md5?: string;
+}
+
+/** `rclone lsjson -R --files-only --hash --hash-type md5`: every object under `spec`, sorted by key; none when it does not exist. */
+export async function listObjects(io: DestOptions, spec: string): Promise<ObjectListed[]> {
+  const r = await rclone(io, ['lsjson', '-R', '--files-only', '--hash', '--hash-type', 'md5', '--no-mimetype', spec], undefined, 2 ** 31);
+  if (r.code !== 0) {
+    if (notThere(r)) return [];
+    throw rcloneFailed(`listing ${spec}`, r);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(r.stdout.toString('utf8'));
+  } catch {
+    throw new VaultError('io', `listing ${spec}: rclone lsjson gave output that is not JSON`);
+  }
+  if (!Array.isArray(raw)) throw new VaultError('io', `listing ${spec}: rclone lsjson gave JSON that is not a list of objects`);
+  const out = raw.map((f, i) => {
+    const x = f as { Path?: unknown; Size?: unknown; ModTime?: unknown; Hashes?: { md5?: unknown } };
+    if (!x || typeof x.Path !== 'string' || !x.Path || typeof x.Size !== 'number' || x.Size < 0)
+      throw new VaultError('io', `listing ${spec}: rclone lsjson entry ${i + 1} is not an object (a Path and a Size)`);
+    const md5 = x.Hashes?.md5;
+    return {
+      key: x.Path,
+      size: x.Size,
+      modTime: typeof x.ModTime === 'string' ? x.ModTime : '',
+      ...(typeof md5 === 'string' && /^[0-9a-f]{32}$/.test(md5) ? { md5 } : {}),
+    };
+  });
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** Whether `spec` holds any object or folder (one `lsf` of its first level). */
+export async function holdsObjects(io: DestOptions, spec: string): Promise<boolean> {
+  const r = await rclone(io, ['lsf', '--max-depth', '1', spec]);
+  if (r.code !== 0) {
+    if (notThere(r)) return false;
+    throw rcloneFailed(`listing ${spec}`, r);
+  }
+  return r.stdout.toString('utf8').trim() !== '';
+}
+
+/**
+ * One object read, at most `count` bytes: its bytes (at most 1 MiB held
+ * ahead of the reader, so reads may be started before their turn), how the
+ * read ended (`gone`: the store answered that it is not there), and `kick`:
+ * progress elsewhere (a read started ahead waits its turn without being
+ * taken for a remote that stopped answering).
+ */
+export function readObject(io: DestOptions, spec: string, count: number): { stream: Readable; ended: Promise<'ok' | 'gone'>; kill(): void; kick(): void } {
+  const args = ['cat', '--count', String(count), spec];
+  const known = knownUnreachable(io, args);
+  if (known) throw known;
+  const ms = externalTimeoutMs(io.env);
+  let expired: VaultError | undefined;
+  const p = start(io, args, 'ignore', { ms, idle: true }, () => {
+    expired = rcloneTimedOut(io, args, ms);
+  });
+  const ended = p.exited.then(
+    ({ code }) => {
+      if (expired) throw expired;
+      if (code === 0) return 'ok' as const;
+      if (code === 3 || code === 4) return 'gone' as const;
+      if (rcloneMissing(code, p.said())) throw notInstalled();
+      throw new VaultError('io', `reading ${spec} failed (rclone exit ${code}): ${said(p.said()).split('\n').slice(-1)[0] ?? ''}`, { hint: hintOf(p.said()) });
+    },
+    (e: VaultError) => {
+      throw e.code === 'tool-missing' ? notInstalled() : e;
+    },
+  );
+  ended.catch(() => undefined);
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  p.child.stdout!.pipe(out);
+  return { stream: out, ended, kill: () => p.kill(), kick: () => p.kick() };
+}
+
+/**
+ * One object written (`rclone rcat --size`, its modification time set as
+ * metadata): its input, and the upload's end. Object stores show an object
+ * only once its upload completed.
+ */
+export function writeObject(
+  io: DestOptions,
+  spec: string,
+  size: number,
+  modTime?: string,
+): { stream: NodeJS.WritableStream; done: Promise<void>; kill(): void } {
+  // Streamed, not `--size` (rclone 1.60 sets no metadata then): the size sets the chunks.
+  const args = ['rcat', ...chunkFor(size), ...(modTime ? ['-M', '--metadata-set', `mtime=${modTime}`] : []), spec];
+  const known = knownUnreachable(io, args);
+  if (known) throw known;
+  const ms = externalTimeoutMs(io.env);
+  let expired: VaultError | undefined;
+  const p = start(io, args, 'pipe', { ms, idle: true }, () => {
+    expired = rcloneTimedOut(io, args, ms);
+  });
+  p.child.stdin!.on('error', () => undefined);
+  const done = p.exited.then(
+    ({ code }) => {
+      if (expired) throw expired;
+      if (code === 0) return;
+      if (rcloneMissing(code, p.said())) throw notInstalled();
+      throw new VaultError('io', `uploading ${spec} failed (rclone exit ${code}): ${said(p.said()).split('\n').slice(-2).join('; ') || 'no message'}`, {
+        hint: hintOf(p.said()),
+      });
+    },
+    (e: VaultError) => {
+      throw e.code === 'tool-missing' ? notInstalled() : e;
+    },
+  );
+  done.catch(() => undefined);
+  const stdin = p.child.stdin!;
+  const kick = () => p.kick();
+  stdin.on('drain', kick);
+  return { stream: stdin, done, kill: () => p.kill() };
+}
+
+/** Objects removed (`rclone delete --files-from`, relative to `spec`): one process for all of them. */
+export async function removeObjects(io: DestOptions, spec: string, keys: string[]): Promise<void> {
+  if (!keys.length) return;
+  const r = await rclone(io, ['delete', '--files-from-raw', '-', spec], Buffer.from(`${keys.join('\n')}\n`));
+  if (r.code !== 0 && !notThere(r)) throw rcloneFailed(`removing ${keys.length} object(s) from ${spec}`, r);
+}
+
+/** Every object under `spec` removed (`rclone purge`); one already gone is not an error. */
+export async function purgeObjects(io: DestOptions, spec: string): Promise<void> {
+  const r = await rclone(io, ['purge', spec]);
+  if (r.code !== 0 && !notThere(r)) throw rcloneFailed(`removing ${spec}`, r);
 }

@@ -6,7 +6,7 @@ import { compareFromPlan } from '../k8s/run.js';
 import { checkCanaries } from '../verify/canary.js';
 import { peekVerifyState } from '../verify/state.js';
 import type { KindCheck } from '../backup/kind.js';
-import { type DrillCheck, kindCheckOf, type PitrCheck } from './plan.js';
+import { type DrillCheck, kindCheckOf, type PitrCheck, TARGET_FIELD } from './plan.js';
 import { have } from './step-backups.js';
 import { drillCluster } from './step-secrets.js';
 import { type DrillState, fail, type Step } from './steps.js';
@@ -79,9 +79,11 @@ async function check(c: DrillCheck, s: DrillState): Promise<string> {
   const k = kindCheckOf(c);
   if (k) {
     const kc = c as KindCheck;
-    const at = (k.kind.drill.scratch === 'database' ? kc.database : kc.dir)!;
+    const at = kc[TARGET_FIELD[k.kind.drill.scratch]] as string;
     const b = s.restoredInto.get(at);
     if (!b) throw new Error(`${at} was not restored: the check did not run`);
+    const reads = k.spec.reads?.(kc).database;
+    if (reads !== undefined && !s.restoredInto.has(reads)) throw new Error(`${reads} was not restored: the check did not run`);
     const t = s.tools;
     return k.spec.run(kc, {
       at,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { stringify } from 'yaml';
 import { readVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -139,6 +139,21 @@ export async function drillPlanFromVault(o: {
         const database = scratchDatabase(name, taken);
         restore.push({ component: c, database });
         checks.push(...(kind.drill.initChecks?.(database, newest) ?? []));
+      } else if (kind.drill.scratch === 'prefix') {
+        // A prefix beside the objects, in the bucket backed up (a scratch bucket is better: review it); on a backend of paths, beside the folder.
+        const source = newest?.source.remote ?? '';
+        const cut = source.indexOf(':');
+        const path = source.slice(cut + 1);
+        const base = cut <= 0 ? '' : path.startsWith('/') ? `${source.slice(0, cut + 1)}${dirname(path)}` : `${source.slice(0, cut + 1)}${path.split('/')[0]}`;
+        if (!base || base.endsWith(':') || base.endsWith(':/')) {
+          notes.push(`${c}: its bucket is not known; add { component: ${c}, prefix: REMOTE:BUCKET/PREFIX } by hand`);
+          continue;
+        }
+        const prefix = `${base.replace(/\/+$/, '')}/vault-tool-drill/${name}`;
+        notes.push(
+          `${c}: restored into ${prefix}, a scratch prefix beside the objects it was backed up from; name a scratch bucket instead if the drill must not write there`,
+        );
+        restore.push({ component: c, prefix });
       } else {
         const dir = rel(join(o.scratch, `${folder}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`));
         restore.push({ component: c, dir });

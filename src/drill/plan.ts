@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parseYaml } from '../vault/yaml.js';
 import { checkComponent } from '../backup/component.js';
-import type { DrillCheckSpec, KindCheck } from '../backup/kind.js';
+import type { DrillCheckSpec, KindCheck, ScratchKind } from '../backup/kind.js';
 import { DRILLED, type DrilledKind, kindOfComponent } from '../backup/kinds/index.js';
 import { type Duration, durationSeconds } from '../vault/duration.js';
 import { checkCluster } from '../backup/wal/store.js';
@@ -66,6 +66,8 @@ export interface BackupRestore {
   database?: string;
   /** Every other kind: the scratch folder (created by the drill, removed at teardown). */
   dir?: string;
+  /** A kind restored into a bucket: the scratch prefix (REMOTE:BUCKET/PREFIX, holding nothing; marked, used, and purged at teardown). */
+  prefix?: string;
 }
 
 /**
@@ -91,6 +93,9 @@ export interface PitrRestore {
 export type PitrCheck =
   | { kind: 'pitr-sql'; cluster: string; database: string; sql: string; expect: string }
   | { kind: 'pitr-tables'; cluster: string; database: string; tables: number };
+
+/** The field of a restore (and of a check) that names each type of scratch target. */
+export const TARGET_FIELD: Record<ScratchKind, 'database' | 'dir' | 'prefix'> = { database: 'database', folder: 'dir', prefix: 'prefix' };
 
 /** A check of the plan: of a backup's scratch target (each kind says which it offers: `backup/kinds/`), of a point-in-time restore, or the drill's own. */
 export type DrillCheck = KindCheck | PitrCheck | { kind: 'secrets' } | { kind: 'canaries' } | { kind: 'entries'; entries: string[] };
@@ -118,6 +123,14 @@ export const DEFAULT_TIMEOUTS = { toolMs: 2 * 60_000, restoreMs: 6 * 3_600_000 }
 const DB = string({ pattern: /^[a-z_][a-z0-9_]{0,62}$/, want: 'a database name (lowercase letters, digits, _)' });
 const SCRATCH_DB = refine(DB, (d) =>
   ['postgres', 'template0', 'template1'].includes(d) ? `${d} is the cluster's own database: name a new scratch database` : null,
+);
+/**
+ * A scratch prefix: an rclone remote, a bucket and at least one level of
+ * prefix below it (never a bucket's root); on a backend of paths (local,
+ * sftp) an absolute path two levels deep or more.
+ */
+const PREFIX = refine(string({ pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]*:\/?[^/\s]+\/[^\s]+$/, want: 'REMOTE:BUCKET/PREFIX' }), (p) =>
+  p.split('/').some((x) => x === '..' || x === '.') ? 'expected REMOTE:BUCKET/PREFIX without . or .. parts' : null,
 );
 const NS = string({ pattern: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, want: 'a namespace name' });
 
@@ -166,7 +179,9 @@ const PITR_CHECKS: Record<string, Shape<DrillCheck>> = {
 function checkShape(base: string): Shape<DrillCheck> {
   const path = pathShape(base);
   const byKey: Record<string, Shape<DrillCheck>> = {
-    ...Object.fromEntries(KIND_CHECKS.map(({ kind, spec }) => [spec.key, spec.shape(kind.drill.scratch === 'database' ? DB : path)])),
+    ...Object.fromEntries(
+      KIND_CHECKS.map(({ kind, spec }) => [spec.key, spec.shape(kind.drill.scratch === 'database' ? DB : kind.drill.scratch === 'prefix' ? PREFIX : path)]),
+    ),
     secrets: map(object({ secrets: oneOf(['in-sync'] as const) }), () => ({ kind: 'secrets' })),
     canaries: map(object({ canaries: oneOf(['all'] as const) }), () => ({ kind: 'canaries' })),
     entries: map(object({ entries: list(string(), { min: 1 }) }), (c) => ({ kind: 'entries', entries: c.entries })),
@@ -196,7 +211,13 @@ function pathShape(base: string): Shape<string> {
 function planShape(base: string): Shape<DrillPlan> {
   const path = pathShape(base);
   const restore = map(
-    object({ component: map(string(), componentName), file: optional(string()), database: optional(SCRATCH_DB), dir: optional(path) }),
+    object({
+      component: map(string(), componentName),
+      file: optional(string()),
+      database: optional(SCRATCH_DB),
+      dir: optional(path),
+      prefix: optional(map(PREFIX, (p) => p.replace(/\/+$/, ''))),
+    }),
     (r, at): BackupRestore => {
       const found = kindOfComponent(r.component)!;
       if (!found.drill)
@@ -205,6 +226,12 @@ function planShape(base: string): Shape<DrillPlan> {
           `a ${found.label} is not restored by a drill plan on its own${found.restoredElsewhere === 'pitr' || found.restoredElsewhere === 'archive' ? ' (a point-in-time restore of its cluster is: backups.pitr)' : ''}`,
         );
       const kind = found as DrilledKind;
+      if (kind.drill.scratch === 'prefix') {
+        if (!r.prefix) return fail(at.field('prefix'), 'missing: the scratch prefix (REMOTE:BUCKET/PREFIX) to restore into');
+        if (r.database || r.dir) return fail(at.field(r.database ? 'database' : 'dir'), `a ${kind.label} backup is restored into a scratch prefix of a bucket`);
+        return { component: r.component, ...(r.file ? { file: r.file } : {}), prefix: r.prefix };
+      }
+      if (r.prefix) return fail(at.field('prefix'), `a ${kind.label} backup is not restored into a bucket prefix`);
       const db = kind.drill.scratch === 'database';
       if (db && !r.database) return fail(at.field('database'), `a ${kind.label} backup needs the scratch database to create`);
       if (db && r.dir) return fail(at.field('dir'), `a ${kind.label} database is restored into a database, not a folder`);
@@ -298,6 +325,8 @@ function checkTargets(restores: BackupRestore[], at: Path): void {
       if (r.database && r.database === o.database) fail(at.item(i).field('database'), `${r.database} is already the target of ${o.component}`);
       if (r.dir && o.dir && (r.dir === o.dir || r.dir.startsWith(`${o.dir}/`) || o.dir.startsWith(`${r.dir}/`)))
         fail(at.item(i).field('dir'), `${r.dir} overlaps the scratch folder of ${o.component}`);
+      if (r.prefix && o.prefix && (r.prefix === o.prefix || r.prefix.startsWith(`${o.prefix}/`) || o.prefix.startsWith(`${r.prefix}/`)))
+        fail(at.item(i).field('prefix'), `${r.prefix} overlaps the scratch prefix of ${o.component}`);
     });
   });
 }
@@ -322,15 +351,16 @@ function checkAgainstTargets(c: DrillCheck, restores: BackupRestore[], pitrs: Pi
     fail(at.field('cluster'), `${(c as PitrCheck).cluster} is not restored to a point in time by this plan: checks run only against what the drill restores`);
   const k = kindCheckOf(c);
   if (k) {
-    const field = k.kind.drill.scratch === 'database' ? 'database' : 'dir';
+    const field = TARGET_FIELD[k.kind.drill.scratch];
     const target = (c as KindCheck)[field];
+    const word = { database: 'database', dir: 'folder', prefix: 'prefix' }[field];
     const r = restores.find((x) => x[field] === target);
-    if (!r)
-      fail(
-        at.field(field),
-        `${target} is not a scratch ${field === 'database' ? 'database' : 'folder'} of this plan: checks run only against what the drill restores`,
-      );
+    if (!r) fail(at.field(field), `${target} is not a scratch ${word} of this plan: checks run only against what the drill restores`);
     if (kindOfComponent(r!.component) !== k.kind) fail(at.field(field), `${target} receives ${r!.component}, not a ${k.kind.label} backup`);
+    // Any other scratch target it reads (a query's database) is one the drill restores too.
+    const db = k.spec.reads?.(c as KindCheck).database;
+    if (db !== undefined && !restores.some((x) => x.database === db))
+      fail(at.field('database'), `${db} is not a scratch database of this plan: checks run only against what the drill restores`);
   }
   if (c.kind === 'secrets' && !kubernetes) fail(at, 'a secrets check needs kubernetes: in the plan');
 }

@@ -12,7 +12,7 @@ import { parseDestination } from '../dest/index.js';
 import { runTool } from '../tool/run.js';
 import type { Progress } from '../fs/progress.js';
 import type { VaultDocument } from '../vault/document.js';
-import type { BackupRestore } from './plan.js';
+import { type BackupRestore, TARGET_FIELD } from './plan.js';
 import { type DrillState, fail, type Step } from './steps.js';
 
 /** The newest verified backup of a component, as `backup restore COMPONENT` takes it (or the file the plan names). */
@@ -67,7 +67,7 @@ export function restoreStep(r: BackupRestore): Step {
       const key = backupKeys(doc).find((k) => k.keyId === m.keyId)!;
       const kind = drilledKind(m.kind);
       const scratch = BACKUP_SCRATCH[kind.drill.scratch];
-      const at = (kind.drill.scratch === 'database' ? r.database : r.dir)!;
+      const at = r[TARGET_FIELD[kind.drill.scratch]]!;
       const t = s.tools;
       const timeouts = input.plan.timeouts;
       const age = Math.round((input.now().getTime() - Date.parse(m.finishedAt)) / 1000);
@@ -81,19 +81,22 @@ export function restoreStep(r: BackupRestore): Step {
       if (problem) throw fail(problem.message, problem.todo);
       // Into the scratch target: a database as the kind restores one (created by the drill, so replaced freely, without owners);
       // a folder as the kind restores one, or the dump as a file in it.
+      // A prefix holds the drill's marker: the restore goes in beside it (the drill made it).
       const target = (): Restorer =>
         kind.drill.scratch === 'database'
           ? kind.restore!.target({ database: at, create: false, noOwner: true, force: true })
-          : kind.restore?.needs === 'dir'
-            ? kind.restore.target({ dir: at, force: false })
-            : intoFile(join(at, m.file.replace(/\.age$/, '')), false);
+          : kind.drill.scratch === 'prefix'
+            ? kind.restore!.target({ to: at, force: true })
+            : kind.restore?.needs === 'dir'
+              ? kind.restore.target({ dir: at, force: false })
+              : intoFile(join(at, m.file.replace(/\.age$/, '')), false);
       return {
         message: `${made}; ${scratch.planned(at, t)}`,
         run: async () => {
           await scratch.create(s.journal!, at, { ...t, onStart: (pid, l) => s.journal!.process(pid, l) });
           const restorer = target();
           // The journal names the restore's processes: a database's by its restore, a folder by where it goes.
-          const label = kind.drill.scratch === 'database' ? restorer.label : `restore into ${at}`;
+          const label = kind.drill.scratch === 'folder' ? `restore into ${at}` : restorer.label;
           const into = await restoreBackup(repo, m, key, restorer, input.env, {
             timeoutMs: timeouts.restoreMs,
             callTimeoutMs: timeouts.toolMs,

@@ -1,7 +1,16 @@
 import { join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import type { SecretsPort } from '../k8s/cluster.js';
-import { scratchDatabase, scratchFolder, type DatabaseEntry, type FolderEntry, type RemoveContext, type ScratchType } from '../backup/scratch.js';
+import {
+  scratchDatabase,
+  scratchFolder,
+  scratchPrefix,
+  type DatabaseEntry,
+  type FolderEntry,
+  type PrefixEntry,
+  type RemoveContext,
+  type ScratchType,
+} from '../backup/scratch.js';
 import { asUser, runningOn, stopArgs } from '../tool/postgres.js';
 import { runTool } from '../tool/run.js';
 
@@ -29,7 +38,7 @@ export type SecretEntry = { kind: 'secret'; namespace: string; name: string; clu
 /** A server on a data directory in a scratch folder: its programs' folder and the user it runs as, to stop it again. */
 export type ServerEntry = { kind: 'postgres-server'; data: string; bin: string; user?: string; port: number; state: 'creating' | 'created' };
 
-export type Target = DatabaseEntry | FolderEntry | NamespaceEntry | SecretEntry | ServerEntry;
+export type Target = DatabaseEntry | FolderEntry | PrefixEntry | NamespaceEntry | SecretEntry | ServerEntry;
 
 /** What removing a target needs: the tools, and the cluster a journaled reference names. */
 export interface DrillRemove extends RemoveContext {
@@ -99,6 +108,7 @@ export const scratchServer: ScratchType<ServerEntry, DrillRemove> = {
 const TYPES = {
   database: scratchDatabase,
   folder: scratchFolder,
+  prefix: scratchPrefix,
   namespace: scratchNamespace,
   secret: scratchSecret,
   'postgres-server': scratchServer,

@@ -79,6 +79,8 @@ export type ErrorCode =
   | 'kubeconfig-none'
   | 'policy-hours'
   | 'policy-confirm-context'
+  | 'policy-confirm-target'
+  | 'policy-two-files'
   | 'policy-totp'
   | 'policy-totp-entry'
   // copies and verification
@@ -112,6 +114,7 @@ export type ErrorCode =
   | 'restore-role-missing'
   | 'restore-failed'
   | 'restore-files-exist'
+  | 'restore-bucket-not-empty'
   | 'restore-rdb-exists'
   | 'restore-redis-running'
   // the servers a backup reads
@@ -124,6 +127,7 @@ export type ErrorCode =
   | 'prune-no-rules'
   // the WAL archive and point-in-time recovery
   | 'wal-no-archive'
+  | 'wal-archive-missing'
   | 'wal-not-a-backup'
   | 'wal-other-cluster'
   | 'wal-not-archived'

@@ -3,24 +3,54 @@ import { fail, isRecord, list, map, object, oneOf, optional, parseShape, string,
 import { VaultError } from '../errors/errors.js';
 
 /**
- * Guard rails for restores into production (docs/FORMAT.md, "Restore policy"):
+ * The restore policy (docs/FORMAT.md, "Restore policy"): one file for every
+ * restore, of Secrets into a cluster and of data from backups.
  *
  *   apiVersion: vault-tool/v1
  *   kind: RestorePolicy
- *   protectedContexts: [prod, "prod-*"]   # glob patterns (* and ?)
- *   confirm: context                      # or totp
+ *   protect:
+ *     contexts: [prod, "prod-*"]          # Kubernetes contexts (glob patterns: * and ?)
+ *     databases: [orders, "db1.internal/*"] # NAME, HOST/NAME or HOST:PORT/NAME
+ *     folders: [/srv/app]                 # a folder and everything in it
+ *     redis: [/var/lib/redis]             # where a Redis dump.rdb is restored
+ *     buckets: ["s3:proofs"]              # REMOTE:BUCKET[/PREFIX] and everything under it
+ *   confirm: totp                         # or context (the target's name, typed)
  *   totpEntry: ops/restore-totp           # with confirm: totp, a totp-secret entry in the vault
  *   operationalHours: "09:00-18:00"       # local time of `timezone`, end exclusive
  *   days: [mon, tue, wed, thu, fri]       # default: every day
  *   timezone: Europe/Berlin               # default: the machine's
+ *
+ * `protectedContexts: [...]` (the first form, for Kubernetes contexts only)
+ * is read as `protect.contexts`.
  */
 export interface RestorePolicy {
-  protectedContexts: string[];
+  protect: Protected;
   confirm: 'context' | 'totp';
   totpEntry?: string;
   hours: { start: number; end: number; text: string };
   days: number[];
   timezone?: string;
+}
+
+/** The patterns of each type of target a policy protects. */
+export interface Protected {
+  contexts: string[];
+  databases: string[];
+  folders: string[];
+  redis: string[];
+  buckets: string[];
+}
+
+/**
+ * A restore's target as the guard sees it: its type, the name a person
+ * confirms it by, and the forms of it the patterns are matched against (a
+ * folder by its path and by the path with links resolved; a database by
+ * its name and by HOST/NAME and HOST:PORT/NAME).
+ */
+export interface GuardTarget {
+  type: keyof Protected | 'file';
+  name: string;
+  forms: string[];
 }
 
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
@@ -40,10 +70,21 @@ const day: Shape<number> = map(string({ want: 'a day such as mon' }), (d, at) =>
   return i < 0 ? fail(at, `unknown day ${JSON.stringify(d)} (expected mon, tue, wed, thu, fri, sat, sun)`) : i;
 });
 
+const patterns = (want: string) => optional(list(string({ want })));
+
 const PolicyShape = object({
   apiVersion: string(),
   kind: string(),
-  protectedContexts: optional(list(string({ want: 'a context name or a pattern' }))),
+  protect: optional(
+    object({
+      contexts: patterns('a context name or a pattern'),
+      databases: patterns('a database (NAME, HOST/NAME or HOST:PORT/NAME) or a pattern'),
+      folders: patterns('an absolute folder path or a pattern'),
+      redis: patterns('the absolute path of a folder a Redis dump.rdb is restored into, or a pattern'),
+      buckets: patterns('REMOTE:BUCKET[/PREFIX] or a pattern'),
+    }),
+  ),
+  protectedContexts: patterns('a context name or a pattern'),
   confirm: optional(oneOf(['context', 'totp'] as const)),
   totpEntry: optional(string()),
   operationalHours: optional(string({ want: 'HH:MM-HH:MM' })),
@@ -57,6 +98,18 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
     throw new VaultError('invalid', `${source}: not a restore policy (expected apiVersion: vault-tool/v1 and kind: RestorePolicy)`);
   // Strict at every depth: an unknown field or a value of another form names its path.
   const p = parseShape(raw, PolicyShape, source);
+  if (p.protectedContexts && p.protect?.contexts)
+    throw new VaultError(
+      'invalid',
+      `${source}: protectedContexts and protect.contexts both given: keep protect.contexts (protectedContexts is its first spelling)`,
+    );
+  for (const [field, list] of [
+    ['folders', p.protect?.folders],
+    ['redis', p.protect?.redis],
+  ] as const) {
+    const i = (list ?? []).findIndex((f) => !f.startsWith('/') && !f.startsWith('*'));
+    if (i >= 0) throw new VaultError('invalid', `${source}: protect.${field}[${i}]: ${JSON.stringify(list![i])} is not an absolute path`);
+  }
   const confirm = p.confirm ?? 'context';
   if (confirm === 'totp' && p.totpEntry === undefined)
     throw new VaultError('invalid', `${source}: confirm: totp needs totpEntry (the vault entry holding the TOTP secret)`);
@@ -68,7 +121,13 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
     }
   }
   return {
-    protectedContexts: p.protectedContexts ?? [],
+    protect: {
+      contexts: p.protect?.contexts ?? p.protectedContexts ?? [],
+      databases: p.protect?.databases ?? [],
+      folders: (p.protect?.folders ?? []).map(trimSlash),
+      redis: (p.protect?.redis ?? []).map(trimSlash),
+      buckets: (p.protect?.buckets ?? []).map(trimSlash),
+    },
     confirm,
     ...(p.totpEntry !== undefined ? { totpEntry: p.totpEntry } : {}),
     hours: parseHours(p.operationalHours ?? DEFAULT_HOURS, source),
@@ -76,6 +135,8 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
     ...(p.timezone !== undefined ? { timezone: p.timezone } : {}),
   };
 }
+
+const trimSlash = (s: string) => (s.length > 1 ? s.replace(/\/+$/, '') : s);
 
 /**
  * Whether `text` matches a glob of `*` (any run) and `?` (one character).
@@ -108,8 +169,33 @@ export function globMatch(pattern: string, text: string): boolean {
   return pi === p.length;
 }
 
+/** Whether a Kubernetes context is protected. */
 export function isProtected(policy: RestorePolicy, context: string): boolean {
-  return policy.protectedContexts.some((p) => globMatch(p, context));
+  return protects(policy, { type: 'contexts', name: context, forms: [context] }) !== undefined;
+}
+
+/**
+ * The pattern of the policy that protects a target, or undefined. A folder,
+ * a Redis folder or a bucket pattern protects what it matches and
+ * everything under it (`/srv/app` protects `/srv/app/config`); a file is
+ * protected by the folder patterns. A Redis folder is a folder too.
+ */
+export function protects(policy: RestorePolicy, t: GuardTarget): string | undefined {
+  const p = policy.protect;
+  const under = (pattern: string, form: string) => globMatch(pattern, form) || globMatch(`${pattern === '/' ? '' : pattern}/*`, form);
+  const lists: { list: string[]; tree: boolean }[] =
+    t.type === 'contexts' || t.type === 'databases'
+      ? [{ list: p[t.type], tree: false }]
+      : t.type === 'buckets'
+        ? [{ list: p.buckets, tree: true }]
+        : t.type === 'redis'
+          ? [
+              { list: p.redis, tree: true },
+              { list: p.folders, tree: true },
+            ]
+          : [{ list: p.folders, tree: true }];
+  for (const { list, tree } of lists) for (const pattern of list) if (t.forms.some((f) => (tree ? under(pattern, f) : globMatch(pattern, f)))) return pattern;
+  return undefined;
 }
 
 /** Whether `now` falls in the policy's operational hours (in its timezone). */

@@ -4,7 +4,7 @@ import { recordEvidence } from '../vault/evidence.js';
 import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { connect, type SecretsPort } from './cluster.js';
 import { compareWithCluster, type CompareResult } from './compare.js';
-import { enforcePolicy, type GuardAnswers, type GuardRecord } from './guard.js';
+import { guardRestore, type GuardAnswers, type GuardRecord } from './guard.js';
 import { loadKubeconfig, type ResolvedKubeconfig } from './kubeconfig.js';
 import { desiredSecrets, mapNamespaces, parsePlan, type DesiredSecret, type RestorePlan } from './plan.js';
 import { restore, type RestoreOptions, type RestoreReport } from './restore.js';
@@ -48,6 +48,8 @@ export interface RestoreRun {
   now: Date;
   /** Told the context as soon as it is resolved (prompts name it). */
   onTarget?: (context: string) => void;
+  /** Told when the policy's decision could not go into the evidence log. */
+  onUnrecorded?: (why: string) => void;
 }
 
 export interface RestoreOutcome {
@@ -76,7 +78,19 @@ export async function restoreFromPlan(run: RestoreRun): Promise<RestoreOutcome> 
   const cfg = resolveTarget(run.target);
   run.onTarget?.(cfg.context);
   const writes = run.options.dryRun === 'none';
-  const guard: GuardRecord | undefined = writes ? await enforcePolicy(run.policy, cfg.context, run.now, doc, run.answers) : undefined;
+  const guard: GuardRecord | undefined = writes
+    ? await guardRestore({
+        policy: run.policy,
+        target: { type: 'contexts', name: cfg.context, forms: [cfg.context] },
+        restore: run.plan.path,
+        now: run.now,
+        doc,
+        answers: run.answers,
+        paths: run.paths,
+        store: run.store,
+        ...(run.onUnrecorded ? { onUnrecorded: run.onUnrecorded } : {}),
+      })
+    : undefined;
   const port = await openCluster(run.target, cfg);
   const report = await restore(port, desired, { ...run.options, hashKey });
   const outcome: RestoreOutcome = { report, context: cfg.context, server: cfg.server, evidenceRecorded: false };

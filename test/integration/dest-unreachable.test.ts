@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, haveBinary, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
@@ -95,15 +95,38 @@ describe.skipIf(!HAVE_RCLONE)('the destination layer classifies by exit code and
       await expect(d.remove('x'), `${spec} remove`).rejects.toMatchObject({ kind: 'io' });
       await expect(d.list(), `${spec} list`).rejects.toMatchObject({ kind: 'io' });
       await expect(d.present(), `${spec} present`).rejects.toMatchObject({ kind: 'io' });
+      // "Is it there?" unanswered is never a no (restore_command would end a recovery on it).
+      await expect(d.has('x'), `${spec} has`).rejects.toMatchObject({ kind: 'io' });
     }
     mkdirSync(join(dir, 'live'));
     writeFileSync(join(dir, 'live', 'here'), 'x');
     const live = parseDestination(`off:${join(dir, 'live')}`, dir, io({ RCLONE_CONFIG_OFF_TYPE: 'local' }));
+    mkdirSync(join(dir, 'live', 'sub'));
+    // Asked about one object: a file is there, a missing name or a folder is not.
+    expect(await live.has('here')).toBe(true);
+    expect(await live.has('missing')).toBe(false);
+    expect(await live.has('sub')).toBe(false);
+    expect(await live.child('nothing').has('here')).toBe(false);
     await expect(live.read('missing', 1024)).rejects.toMatchObject({ kind: 'not-found' });
     await expect(live.remove('missing')).resolves.toBeUndefined();
     await expect(live.remove('here')).resolves.toBeUndefined();
+    expect(await live.has('here')).toBe(false);
     expect(await live.list()).toEqual([]);
     expect(await live.child('nothing').list()).toEqual([]);
     expect(await live.child('nothing').present()).toBe(false);
+  });
+});
+
+describe('a local folder that cannot be read is no answer either', () => {
+  it('has() fails on a path it cannot look through (a loop of links), and says no only for a name that is not there', async () => {
+    const { parseDestination } = await import('../../src/dest/index.js');
+    mkdirSync(join(dir, 'folder'));
+    writeFileSync(join(dir, 'folder', 'here'), 'x');
+    symlinkSync('loop', join(dir, 'folder', 'loop'));
+    const d = parseDestination(join(dir, 'folder'), dir, { env: {} });
+    expect(await d.has('here')).toBe(true);
+    expect(await d.has('missing')).toBe(false);
+    expect(await d.has('here/below')).toBe(false);
+    await expect(d.child('loop').has('x')).rejects.toMatchObject({ kind: 'io' });
   });
 });

@@ -49,7 +49,7 @@ describe('RPO: 15m is fifteen minutes, however it is written', () => {
       ['rpo: { default: 1d }\nrpoo: 2h\n', 'rpo.yaml: rpoo: unknown field (expected rpo)'],
       [
         'rpo:\n  Exec/App: 1h\n',
-        'rpo.yaml: rpo.Exec/App: expected default, a kind (postgres, postgres-base, postgres-wal, redis, files, k8s, exec) or a component KIND/NAME',
+        'rpo.yaml: rpo.Exec/App: expected default, a kind (postgres, postgres-base, postgres-wal, redis, files, k8s, exec, bucket) or a component KIND/NAME',
       ],
     ]) {
       writeFileSync(join(dir, 'rpo.yaml'), text!);

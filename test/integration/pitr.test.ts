@@ -65,6 +65,52 @@ async function waitFor(what: string, f: () => boolean, timeoutMs = 90_000): Prom
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * Starts a server on a restored data directory whose recovery must stop: waits until the startup
+ * process has failed and the postmaster is gone, and returns the server's log (it fails if the
+ * server came up instead).
+ */
+async function startExpectingAbort(data: string, socketDir: string): Promise<string> {
+  const s = await startPostgresOn(data, socketDir, { wait: false });
+  servers.push(s);
+  // Before a consistent state the postmaster "aborts startup"; after it (a hot standby) it "shuts down": either way it exits.
+  const ended = /(aborting startup|shutting down) due to startup process failure|database system is ready to accept connections/;
+  await waitFor('the end of the startup', () => ended.test(s.log()), 120_000);
+  if (s.log().includes('ready to accept connections')) {
+    s.stop();
+    throw new Error(`the server came up, when its recovery should have stopped:\n${s.log()}`);
+  }
+  await waitFor('the postmaster to exit', () => !existsSync(join(data, 'postmaster.pid')), 60_000);
+  return s.log();
+}
+
+/**
+ * The middle of a recovery's range: the first archived segment after `stopWal` (the base backup's
+ * last) on the newest timeline, the one recovery follows, with one more archived after it.
+ */
+function middleSegment(stopWal: string): string {
+  const segs = archived()
+    .filter((f) => /^[0-9A-F]{24}\.age$/.test(f))
+    .map((f) => f.slice(0, 24));
+  const newest = segs
+    .map((n) => n.slice(0, 8))
+    .sort()
+    .pop()!;
+  const after = segs.filter((n) => n.startsWith(newest) && n.slice(8) > stopWal.slice(8));
+  expect(after.length, `segments of timeline ${newest} after the base backup`).toBeGreaterThanOrEqual(2);
+  return after[0]!;
+}
+
+/** Flips a byte near the end of an archived file (its last STREAM chunk: age writes the chunks before it); returns the undo. */
+function damage(name: string): () => void {
+  const f = join(segDir(), `${name}.age`);
+  const orig = readFileSync(f);
+  const bad = Buffer.from(orig);
+  bad[bad.length - 100] = bad[bad.length - 100]! ^ 1;
+  writeFileSync(f, bad);
+  return () => writeFileSync(f, orig);
+}
+
 const counts = (s: { sql: (q: string) => string }) =>
   Object.fromEntries(
     s
@@ -128,8 +174,9 @@ describe.skipIf(!HAVE_PG)('wal-push and wal-fetch as archive_command and restore
     const absent = await vt(['backup', 'wal-fetch', '00000009.history', join(dir, 'nothing'), '--cluster', 'app', '-r', repo]);
     expect(absent).toMatchObject({ code: 1, stderr: '', stdout: '' });
     expect(existsSync(join(dir, 'nothing'))).toBe(false);
+    // Any other failure stops a recovery: 200 + its usual code (here 2, usage).
     const bad = await vt(['backup', 'wal-fetch', '../../etc/passwd', join(dir, 'nothing'), '--cluster', 'app', '-r', repo]);
-    expect(bad.code).toBe(2);
+    expect(bad.code).toBe(202);
   }, 120_000);
 
   it('the same file pushed again: the same bytes are success, other bytes are refused (exit 19) and the first is kept', async () => {
@@ -180,8 +227,9 @@ describe.skipIf(!HAVE_PG)('wal-push and wal-fetch as archive_command and restore
       expect(visible.every((f) => f === `${name}.age` || f === `${name}.age.manifest.json`)).toBe(true);
       const out = join(dir, 'killed', `out-${delay}`);
       const f = await vt(['backup', 'wal-fetch', name, out, '--cluster', 'killed', '-r', repo]);
-      // Never a partial or unchecked segment: either the whole one, or "absent".
-      expect([0, 1], f.stderr).toContain(f.code);
+      // Never a partial or unchecked segment: either the whole one, or "absent" (or, before the first push wrote archive.json, no archive at all).
+      const noArchive = !existsSync(join(repo, 'postgres-wal', 'killed', 'archive.json'));
+      expect(noArchive ? [205] : [0, 1], f.stderr).toContain(f.code);
       if (f.code === 0) expect(sha256(readFileSync(out))).toBe(want);
       else expect(existsSync(out)).toBe(false);
       seen.add(f.code === 0 ? 'committed' : visible.length ? 'file without manifest' : 'nothing');
@@ -357,14 +405,18 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     expect(existsSync(join(data, 'recovery.signal'))).toBe(true);
     expect(readFileSync(join(dir, 'secrets.vault.evidence.jsonl'), 'utf8')).toContain('"event":"backup.restore"');
     expect(statSync(data).mode & 0o777).toBe(0o700);
+    // The shell moves a prefetched segment into place; vault-tool fetches the rest and keeps a prefetcher ahead.
+    const spool = join(data, 'vault-tool-spool');
     expect(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8')).toContain(
-      `restore_command = '${NODE} ${BIN} backup wal-fetch %f %p --cluster app -r ${repo} --identity ${idFile}'`,
+      `restore_command = 'S=${spool}; [ -f "$S/in/%f" ] && mv -f "$S/in/%f" %p && exit 0; exec ${NODE} ${BIN} backup wal-fetch %f %p --cluster app -r ${repo} --identity ${idFile} --async --spool "$S"'`,
     );
     const s = await startPostgresOn(data, restores());
     servers.push(s);
     await waitFor('the promotion', () => s.sql('select pg_is_in_recovery()') === 'f');
     expect(counts(s)).toEqual({ 'before-base': '100', 'before-t': '100', retried: '1000', 'warm-up': '2000' });
     expect(s.log()).toMatch(/restored log file "[0-9A-F]{24}" from archive/);
+    // A prefetcher ran, and leaves nothing behind once idle.
+    expect(existsSync(join(spool, 'prefetcher.log'))).toBe(true);
     // Promoted onto timeline 2, it archives into the same archive (its archive_command came with the base backup).
     await waitFor('00000002.history in the archive', () => archived().includes('00000002.history.age.manifest.json'), 60_000);
     s.sql("insert into events(phase) select 'on-timeline-2' from generate_series(1, 50)");
@@ -419,6 +471,55 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     }
   }, 180_000);
 
+  it('a segment that fails its check in the middle of the range stops recovery (the server does not start, its log says why), never an early promote; repaired, the same directory recovers to the end of the archive, where the absent next segment ends recovery normally', async () => {
+    const data = join(restores(), 'damaged');
+    // No target: the case where PostgreSQL, told "not in the archive", would promote at the damaged segment without a word.
+    const r = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(repo, `${base}.manifest.json`), 'utf8'));
+    const victim = middleSegment(m.source.stopWal);
+    const repair = damage(victim);
+    let log: string;
+    try {
+      log = await startExpectingAbort(data, restores());
+    } finally {
+      repair();
+    }
+    expect(log).toMatch(new RegExp(`vault-tool: error: ${victim}: the stored file is not the one its manifest describes`));
+    expect(log).toContain(`could not restore file "${victim}" from archive: child process exited with exit code 204`);
+    expect(log).not.toContain('selected new timeline ID');
+    expect(readdirSync(join(data, 'pg_wal')).filter((f) => f.startsWith('RECOVERY'))).toEqual([]);
+    // Fixed (here: the file put back), the same data directory goes on where it stopped.
+    const before = log.length;
+    const s = await startPostgresOn(data, restores());
+    servers.push(s);
+    await waitFor('the end of recovery', () => s.sql('select pg_is_in_recovery()') === 'f');
+    // Everything the archive holds on the timeline it follows (the one a restore to T began).
+    expect(counts(s)).toMatchObject({ 'before-t': '100', 'on-timeline-2': '50', 'on-timeline-2b': '5' });
+    const second = s.log().slice(before);
+    expect(second).toContain('archive recovery complete');
+    expect(second).not.toContain('vault-tool: error');
+    s.stop();
+  }, 240_000);
+
+  it('a base backup damaged in the repository: checked as it is written, and everything written is removed', async () => {
+    const stored = join(repo, base);
+    const orig = readFileSync(stored);
+    const bad = Buffer.from(orig);
+    const at = Math.floor(bad.length * 0.7);
+    bad[at] = bad[at]! ^ 1;
+    writeFileSync(stored, bad);
+    const data = join(restores(), 'from-damaged');
+    try {
+      const r = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs]);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(/^vault-tool: error: .*(authentication|SHA-256)/m);
+    } finally {
+      writeFileSync(stored, orig);
+    }
+    expect(existsSync(data)).toBe(false);
+  }, 120_000);
+
   it.skipIf(!HAVE_AGE || !ROOT_OWNER)(
     'by hand with stock tools (as root, as the runbook says), as the runbook writes it: age | tar, and age as restore_command',
     async () => {
@@ -436,13 +537,31 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
         PATH: process.env.PATH,
       };
       execFileSync('sh', ['-e', '-c', block], { env, stdio: 'pipe' });
+      // A segment age cannot decrypt stops recovery (exit 204), says so, and leaves no partial %p.
+      const m = JSON.parse(readFileSync(join(repo, `${base}.manifest.json`), 'utf8'));
+      const victim = middleSegment(m.source.stopWal);
+      const repair = damage(victim);
+      let log: string;
+      try {
+        log = await startExpectingAbort(data, restores());
+      } finally {
+        repair();
+      }
+      expect(log).toContain(`restore_command: ${victim}: age could not decrypt it: recovery stops here`);
+      expect(log).toContain(`could not restore file "${victim}" from archive: child process exited with exit code 204`);
+      expect(readdirSync(join(data, 'pg_wal')).filter((f) => f.startsWith('RECOVERY'))).toEqual([]);
       const s = await startPostgresOn(data, restores());
       servers.push(s);
       await waitFor('the promotion', () => s.sql('select pg_is_in_recovery()') === 'f');
       expect(counts(s)).toMatchObject({ 'before-base': '100', 'before-t': '100' });
       expect(counts(s)['after-t']).toBeUndefined();
+      // The archive's folder not there (an unmounted disk) is no "end of the archive" either.
+      const data2 = join(restores(), 'stock-unmounted');
+      execFileSync('sh', ['-e', '-c', block], { env: { ...env, DATA: data2, REPO: join(dir, 'unmounted') }, stdio: 'pipe' });
+      const log2 = await startExpectingAbort(data2, restores());
+      expect(log2).toContain(`restore_command: ${join(dir, 'unmounted')}/postgres-wal/app/segments is not there: recovery stops here`);
     },
-    180_000,
+    300_000,
   );
 });
 
@@ -554,8 +673,11 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
         ['backup', 'wal-fetch', archived()[0]!.slice(0, 24), target, '--cluster', 'app', '-r', repo],
       ]) {
         const r = await vt(args);
-        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(10);
-        expect(r.stderr).toContain(`vault-tool: error: refusing to replace ${join(dir, target)}: it is ${what}\n`);
+        // wal-fetch: 200 + the usual code, which stops a recovery (CLI.md, "Exit codes of `backup wal-fetch`").
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(args[1] === 'wal-fetch' ? 210 : 10);
+        expect(r.stderr).toMatch(
+          new RegExp(`^vault-tool: error: (${archived()[0]!.slice(0, 24)}: )?refusing to replace ${join(dir, target)}: it is ${what}\n`, 'm'),
+        );
       }
     }
     const e = await vt(['backup', 'key', 'export-identity', '-o', 'secrets.vault']);
@@ -583,4 +705,101 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     expect(missed.code).toBe(8);
     expect(missed.stderr).toMatch(/^vault-tool: error: RPO missed for app: the newest archived segment is 2\dm/);
   }, 60_000);
+});
+
+describe.skipIf(!HAVE_PG)('asynchronous archiving (--async): a pusher ahead of the archiver, archive_command taking its acknowledgements', () => {
+  let server: Postgres;
+  let spool: string;
+  const cluster = 'async';
+  /** docs/RUNBOOK.md's asynchronous archive_command, run as written, with this test's paths and keys. */
+  const asyncCommand = (spoolDir: string, extra = '', prefix = '') => {
+    const runbook = readFileSync(join(ROOT, 'docs/RUNBOOK.md'), 'utf8');
+    const line = /<!-- wal-push-async -->\n```ini\n(archive_command = '.*')\n```/.exec(runbook)![1]!;
+    const value = line.slice("archive_command = '".length, -1).replace(/''/g, "'");
+    return value
+      .replace('/var/lib/postgresql/wal-spool', spoolDir)
+      .replace('exec vault-tool ', `exec ${prefix}${NODE} ${BIN} `)
+      .replace(
+        '--cluster main -r /srv/backups --recipient age1…',
+        `--cluster ${cluster} -r ${repo} --recipient ${recipient} --signing-key ${hostKey} --idle 3s${extra}`,
+      );
+  };
+  const setCommand = async (cmd: string) => {
+    server.sql(`alter system set archive_command = '${cmd.replace(/'/g, "''")}'`);
+    server.sql('select pg_reload_conf()');
+    await sleep(300);
+  };
+  const statusOf = (name: string) => readdirSync(join(server.data, 'pg_wal', 'archive_status')).find((f) => f.startsWith(`${name}.`));
+
+  beforeAll(async () => {
+    if (!HAVE_PG) return;
+    spool = postgresFolder(join(dir, 'spool'));
+    server = await startPostgres({
+      initdb: ['--wal-segsize', '1'],
+      conf: { archive_mode: 'on', wal_level: 'replica', archive_timeout: '60s', archive_command: asyncCommand(join(spool, 'a')) },
+    });
+    server.sql('create table t(id serial primary key, v text)');
+  }, 120_000);
+  afterAll(() => server?.stop());
+
+  it('every segment is archived by the pusher and reported archived only once committed; the acknowledgements are all taken', async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      server.sql('insert into t(v) select md5(g::text) from generate_series(1, 2000) g');
+      names.push(await switchAndWait(server));
+    }
+    expect(Number(server.sql('select failed_count from pg_stat_archiver'))).toBe(0);
+    for (const n of names) {
+      expect(archived(cluster)).toContain(`${n}.age.manifest.json`);
+      expect(manifestOf(n, cluster).source.wal).toBe(n);
+    }
+    // A pusher ran (its log is in the spool) and every acknowledgement it wrote was taken; it leaves once idle.
+    expect(existsSync(join(spool, 'a', 'pusher.log'))).toBe(true);
+    await waitFor('the pusher to leave', () => !existsSync(join(spool, 'a', 'pusher.lock')), 30_000);
+    expect(readdirSync(join(spool, 'a', 'ok'))).toEqual([]);
+    expect(readFileSync(join(spool, 'a', 'pusher.log'), 'utf8')).toBe('');
+    // The archive is whole: each segment fetched back is the one PostgreSQL wrote (its page headers, its manifest).
+    const out = join(dir, 'async-back');
+    mkdirSync(out, { recursive: true });
+    for (const n of names) expect((await vt(['backup', 'wal-fetch', n, join(out, n), '--cluster', cluster, '-r', repo])).code).toBe(0);
+  }, 180_000);
+
+  it('the pusher killed: archive_command starts another or pushes the file itself; nothing is lost', async () => {
+    server.sql('insert into t(v) select md5(g::text) from generate_series(1, 2000) g');
+    await switchAndWait(server);
+    await waitFor('a pusher', () => existsSync(join(spool, 'a', 'pusher.lock')), 30_000);
+    const lock = JSON.parse(readFileSync(join(spool, 'a', 'pusher.lock'), 'utf8'));
+    process.kill(lock.pid, 'SIGKILL');
+    const names: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      server.sql('insert into t(v) select md5(g::text) from generate_series(1, 2000) g');
+      names.push(await switchAndWait(server));
+    }
+    for (const n of names) expect(archived(cluster)).toContain(`${n}.age.manifest.json`);
+    expect(Number(server.sql('select failed_count from pg_stat_archiver'))).toBe(0);
+  }, 180_000);
+
+  it('the repository out of reach: no acknowledgement, archive_command fails, PostgreSQL keeps the segment and archives it once the repository is back', async () => {
+    const conf = join(dir, 'dead-rclone.conf');
+    writeFileSync(conf, '');
+    chmodSync(conf, 0o644);
+    const failedBefore = Number(server.sql('select failed_count from pg_stat_archiver'));
+    // The same command, to an HTTP remote nobody listens on (its own spool: a spool serves one archive).
+    await setCommand(
+      asyncCommand(join(spool, 'dead'), '', `env RCLONE_CONFIG=${conf} RCLONE_CONFIG_DEAD_TYPE=http RCLONE_CONFIG_DEAD_URL=http://127.0.0.1:1/ `).replace(
+        `-r ${repo}`,
+        '-r dead:archive',
+      ),
+    );
+    server.sql('insert into t(v) select md5(g::text) from generate_series(1, 2000) g');
+    const name = server.sql('select pg_walfile_name(pg_switch_wal())');
+    await waitFor('a failed archive_command', () => Number(server.sql('select failed_count from pg_stat_archiver')) > failedBefore, 60_000);
+    expect(statusOf(name)).toBe(`${name}.ready`);
+    expect(readdirSync(join(spool, 'dead', 'ok'))).toEqual([]);
+    expect(server.log()).toMatch(/vault-tool: error: .*(rclone|127\.0\.0\.1:1)/);
+    // Back: the segment PostgreSQL kept is archived, whole.
+    await setCommand(asyncCommand(join(spool, 'a')));
+    await waitFor(`${name} archived`, () => statusOf(name) === `${name}.done`, 90_000);
+    expect(archived(cluster)).toContain(`${name}.age.manifest.json`);
+  }, 240_000);
 });

@@ -23,7 +23,7 @@ describe('the backup kinds', () => {
       expect(kindOfComponent(k.only ?? `${k.folder}/some-name`)).toBe(k);
       expect(checkComponent(`${k.folder}/x`)).toBe(`${k.folder}/x`);
     }
-    expect(FOLDERS).toEqual(['postgres', 'postgres-base', 'postgres-wal', 'redis', 'files', 'k8s', 'exec']);
+    expect(FOLDERS).toEqual(['postgres', 'postgres-base', 'postgres-wal', 'redis', 'files', 'k8s', 'exec', 'bucket']);
     expect(kindOfComponent('other/x')).toBeUndefined();
     expect(findKind('postgres-wal-from-the-future')).toBeUndefined();
     expect(() => kindNamed('postgres-wal-from-the-future')).toThrow(/a backup of kind "postgres-wal-from-the-future", which this vault-tool does not know/);
@@ -43,6 +43,7 @@ describe('the backup kinds', () => {
       expect(BACKUP_SCRATCH[k.drill.scratch], k.name).toBeDefined();
       if (k.drill.scratch === 'database') expect(k.restore?.needs, k.name).toBe('database');
       else expect(k.restore?.needs, k.name).not.toBe('database');
+      if (k.drill.scratch === 'prefix') expect(k.restore?.needs, k.name).toBe('bucket');
       // A kind restored elsewhere (the cluster) has no restore of its own here.
       if (k.restoredElsewhere) expect(k.restore, k.name).toBeUndefined();
     }

@@ -144,6 +144,32 @@ describe('the drill plan', () => {
     ],
     ['two checks in one item', `${BACKUPS}checks:\n  - { canaries: all, secrets: in-sync }\n`, /checks\[0\]: one check per item/],
     ['a path outside dir', `${BACKUPS}checks:\n  - { files: [../etc/passwd], dir: scratch/config }\n`, /checks\[0\]\.files\[0\]: expected a path inside dir/],
+    ['a bucket restored into a folder', 'backups: { repo: r, restore: [ { component: bucket/proofs, dir: s } ] }\n', /restore\[0\]\.prefix: missing/],
+    [
+      "a bucket's root as its scratch prefix",
+      'backups: { repo: r, restore: [ { component: bucket/proofs, prefix: "s3:scratch" } ] }\n',
+      /restore\[0\]\.prefix: expected REMOTE:BUCKET\/PREFIX/,
+    ],
+    [
+      'a scratch prefix with ..',
+      'backups: { repo: r, restore: [ { component: bucket/proofs, prefix: "s3:scratch/a/../b" } ] }\n',
+      /restore\[0\]\.prefix: .*without \. or \.\./,
+    ],
+    [
+      'a prefix for another kind',
+      'backups: { repo: r, restore: [ { component: files/a, dir: s, prefix: "s3:x/y" } ] }\n',
+      /restore\[0\]\.prefix: a .* is not restored into a bucket prefix/,
+    ],
+    [
+      'nested scratch prefixes',
+      'backups: { repo: r, restore: [ { component: bucket/a, prefix: "s3:x/d" }, { component: bucket/b, prefix: "s3:x/d/b" } ] }\n',
+      /restore\[1\]\.prefix: .* overlaps the scratch prefix of bucket\/a/,
+    ],
+    [
+      'a keys check whose database the plan does not restore',
+      'backups: { repo: r, restore: [ { component: bucket/a, prefix: "s3:x/d" } ] }\nchecks:\n  - { objectsFromSql: "select k from t", database: drill_app, prefix: "s3:x/d" }\n',
+      /drill_app is not a scratch database of this plan/,
+    ],
     ['not a drill plan', '', /./],
   ];
   for (const [what, body, msg] of refused) {
@@ -152,6 +178,19 @@ describe('the drill plan', () => {
       expect(() => parseDrillPlan(text, 'drill.yaml', '/plans')).toThrow(msg);
     });
   }
+});
+
+describe('a scratch prefix of a bucket', () => {
+  it('is REMOTE:BUCKET/PREFIX, or an absolute path two levels deep on a backend of paths; trailing slashes dropped', () => {
+    for (const [given, kept] of [
+      ['s3:scratch/drill/proofs/', 's3:scratch/drill/proofs'],
+      ['loc:/tmp/work/drill', 'loc:/tmp/work/drill'],
+    ]) {
+      const p = parse(`backups: { repo: r, restore: [ { component: bucket/proofs, prefix: "${given}" } ] }\n`);
+      expect(p.backups!.restore[0]).toEqual({ component: 'bucket/proofs', prefix: kept });
+    }
+    expect(() => parse('backups: { repo: r, restore: [ { component: bucket/proofs, prefix: "loc:/tmp" } ] }\n')).toThrow(/expected REMOTE:BUCKET\/PREFIX/);
+  });
 });
 
 describe("a tool's failure", () => {

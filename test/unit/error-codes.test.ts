@@ -85,6 +85,7 @@ const DATA = {
   keyFile: 'vault.key',
   tool: 'pg_dump',
   context: 'prod',
+  target: 'postgres://db.prod/app',
   contexts: 'a, b',
   timeout: '5m',
   firstPath: 'a/X',

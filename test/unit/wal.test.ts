@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X25519Identity } from '../../src/age/x25519.js';
@@ -17,10 +17,13 @@ import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '..
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
 import { walPush, type PushContext } from '../../src/backup/wal/push.js';
+import { type FetchSpool, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
+import { runPusher } from '../../src/backup/wal/pusher.js';
+import { identityAt, lockHolder, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
 import { TarReader } from '../../src/backup/wal/tar.js';
 import { loadArchive } from '../../src/backup/wal/view.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
-import { haveBinary, tempDir } from '../helpers/cli.js';
+import { cli, haveBinary, tempDir } from '../helpers/cli.js';
 
 const MB = 1 << 20;
 const SYSID = 7716302269993762727n;
@@ -439,4 +442,323 @@ describe.skipIf(!haveBinary('rclone', ['version']))('the archive on an rclone re
       cleanup();
     }
   }, 60_000);
+});
+
+describe("wal-fetch's exit status, as PostgreSQL reads it (1 to 125: not in the archive; above: recovery aborts)", () => {
+  let dir: string;
+  let cleanup: () => void;
+  let repoDir: string;
+  let idFile: string;
+  const names = [5n, 6n, 7n].map((n) => segmentName(1, n, MB));
+  const segs = () => join(repoDir, 'postgres-wal', 'main', 'segments');
+  const fetch = (name: string, extra: string[] = [], env: Record<string, string> = {}) =>
+    cli(dir, ['backup', 'wal-fetch', name, join(dir, 'pg_wal', 'RECOVERYXLOG'), '--cluster', 'main', '-r', repoDir, '--identity', idFile, ...extra], { env });
+  /** One error line (and a hint line at most) naming the file: what the server's log shows beside "could not restore file". */
+  const oneLine = (stderr: string, name: string) => {
+    const lines = stderr.split('\n').filter(Boolean);
+    expect(lines[0]).toMatch(/^vault-tool: error: /);
+    expect(lines[0]).toContain(name);
+    expect(lines.slice(1).every((l) => l.startsWith('vault-tool: hint: ') || l.startsWith('vault-tool: warning: '))).toBe(true);
+  };
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = tempDir('vt-wal-fetch-'));
+    repoDir = join(dir, 'repo');
+    const id = X25519Identity.generate();
+    const signing = loadSigningKey(join(dir, 'signing.key'));
+    const ctx: PushContext = {
+      repo: { dest: parseDestination(repoDir, dir, { env: {} }) },
+      cluster: 'main',
+      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
+      signing,
+      machine: 'db1',
+      now: () => new Date(),
+    };
+    mkdirSync(join(dir, 'pg_wal'));
+    for (const [i, name] of names.entries()) {
+      writeFileSync(join(dir, 'pg_wal', name), segment(1, BigInt(5 + i)));
+      await walPush(ctx, join(dir, 'pg_wal', name));
+    }
+    idFile = join(dir, 'backup.id');
+    writeFileSync(idFile, `# trusted-signer: ${signing.id} ${signing.publicKey} db1\n${id.encoded}\n`, { mode: 0o600 });
+  });
+  afterAll(() => cleanup());
+
+  it('0 with the file written; 1, without a word, only when the archive answers that it does not hold the file', async () => {
+    expect(await fetch(names[1]!)).toMatchObject({ code: 0, stderr: '' });
+    expect(readFileSync(join(dir, 'pg_wal', 'RECOVERYXLOG')).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
+    rmSync(join(dir, 'pg_wal', 'RECOVERYXLOG'));
+    for (const absent of [segmentName(1, 8n, MB), '00000002.history']) expect(await fetch(absent), absent).toMatchObject({ code: 1, stderr: '', stdout: '' });
+    expect(existsSync(join(dir, 'pg_wal', 'RECOVERYXLOG'))).toBe(false);
+  });
+
+  it('an altered file, an untrusted signer, a key not held: above 125, one line naming the file, nothing written', async () => {
+    const f = join(segs(), `${names[1]}.age`);
+    const orig = readFileSync(f);
+    const bad = Buffer.from(orig);
+    bad[bad.length - 100] = bad[bad.length - 100]! ^ 1;
+    writeFileSync(f, bad);
+    try {
+      const r = await fetch(names[1]!);
+      expect(r.code).toBe(204);
+      oneLine(r.stderr, names[1]!);
+      expect(r.stderr).toContain('SHA-256 differs');
+    } finally {
+      writeFileSync(f, orig);
+    }
+    const stranger = loadSigningKey(join(dir, 'stranger.key'));
+    const other = join(dir, 'other.id');
+    const idLine = readFileSync(idFile, 'utf8').split('\n')[1]!;
+    writeFileSync(other, `# trusted-signer: ${stranger.id} ${stranger.publicKey} other\n${idLine}\n`, { mode: 0o600 });
+    const untrusted = await fetch(names[1]!, ['--identity', other]);
+    expect(untrusted.code).toBe(204);
+    oneLine(untrusted.stderr, names[1]!);
+    const noKey = join(dir, 'nokey.id');
+    writeFileSync(noKey, `${readFileSync(idFile, 'utf8').split('\n')[0]}\n${X25519Identity.generate().encoded}\n`, { mode: 0o600 });
+    const wrongKey = await fetch(names[1]!, ['--identity', noKey]);
+    expect(wrongKey.code).toBe(203);
+    oneLine(wrongKey.stderr, names[1]!);
+    expect(existsSync(join(dir, 'pg_wal', 'RECOVERYXLOG'))).toBe(false);
+  });
+
+  it('a repository that is not there (an unmounted folder) is no answer: above 125, never "absent"', async () => {
+    const r = await fetch(names[1]!, ['-r', join(dir, 'unmounted')]);
+    expect(r.code).toBe(205);
+    oneLine(r.stderr, names[1]!);
+    expect(r.stderr).toContain('holds no WAL archive');
+    const absentThere = await fetch(segmentName(1, 9n, MB), ['-r', join(dir, 'unmounted')]);
+    expect(absentThere.code).toBe(205);
+  });
+
+  it('a manifest without its file, a file or its manifest missing before archived ones: the archive is damaged, above 125', async () => {
+    const f = join(segs(), `${names[1]}.age`);
+    renameSync(f, `${f}.aside`);
+    try {
+      const r = await fetch(names[1]!);
+      expect(r.code).toBe(205);
+      oneLine(r.stderr, names[1]!);
+    } finally {
+      renameSync(`${f}.aside`, f);
+    }
+    const m = `${f}.manifest.json`;
+    renameSync(m, `${m}.aside`);
+    try {
+      const r = await fetch(names[1]!);
+      expect(r.code).toBe(204);
+      expect(r.stderr).toContain(`without its manifest, yet ${names[2]} after it is archived`);
+    } finally {
+      renameSync(`${m}.aside`, m);
+    }
+    // Both gone, with the next one archived: a gap in the middle of the range, never "the end of the archive".
+    renameSync(f, `${f}.aside`);
+    renameSync(m, `${m}.aside`);
+    try {
+      const r = await fetch(names[1]!);
+      expect(r.code).toBe(208);
+      expect(r.stderr).toContain(`${names[1]} is missing from the archive, yet ${names[2]} after it is archived: a gap`);
+      oneLine(r.stderr, names[1]!);
+    } finally {
+      renameSync(`${f}.aside`, f);
+      renameSync(`${m}.aside`, m);
+    }
+    // The last one without its manifest (its push killed, the server gone): the end of the archive, said so.
+    const last = join(segs(), `${names[2]}.age.manifest.json`);
+    renameSync(last, `${last}.aside`);
+    try {
+      const r = await fetch(names[2]!);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('without its manifest');
+    } finally {
+      renameSync(`${last}.aside`, last);
+    }
+  });
+
+  it('a command line that cannot run (no path, no identity, a bad name) aborts too: 202', async () => {
+    const noPath = await cli(dir, ['backup', 'wal-fetch', names[1]!, '--cluster', 'main', '-r', repoDir, '--identity', idFile]);
+    expect(noPath.code).toBe(202);
+    const noIdentity = await cli(dir, ['backup', 'wal-fetch', names[1]!, join(dir, 'x'), '--cluster', 'main', '-r', repoDir]);
+    expect(noIdentity.code).toBe(202);
+    oneLine(noIdentity.stderr, names[1]!);
+    expect((await fetch('../../etc/passwd')).code).toBe(202);
+    expect((await fetch(names[1]!, ['--no-such-option'])).code).toBe(202);
+  });
+
+  it.skipIf(!haveBinary('rclone', ['version']))(
+    'a remote that does not answer, after its retries: 201, never "absent"',
+    async () => {
+      // An HTTP remote on a port nobody listens on: connection refused on every try.
+      writeFileSync(join(dir, 'rclone.conf'), '');
+      const r = await fetch(names[1]!, ['-r', 'dead:archive'], {
+        RCLONE_CONFIG: join(dir, 'rclone.conf'),
+        RCLONE_CONFIG_DEAD_TYPE: 'http',
+        RCLONE_CONFIG_DEAD_URL: 'http://127.0.0.1:1/',
+      });
+      expect(r.code).toBe(201);
+      expect(r.stderr).toContain('trying again');
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('vault-tool: error: '))).toHaveLength(1);
+    },
+    30_000,
+  );
+});
+
+describe('asynchronous archiving: the pusher and its acknowledgements', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let ctx: PushContext;
+  let spool: Spool;
+  const wal = () => join(dir, 'pg_wal');
+  const ready = (name: string, data: Buffer | string) => {
+    writeFileSync(join(wal(), name), data);
+    writeFileSync(join(wal(), 'archive_status', `${name}.ready`), '');
+  };
+  const segs = () => join(dir, 'repo', 'postgres-wal', 'main', 'segments');
+
+  beforeAll(() => {
+    ({ dir, cleanup } = tempDir('vt-wal-async-'));
+    const id = X25519Identity.generate();
+    ctx = {
+      repo: { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) },
+      cluster: 'main',
+      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
+      signing: loadSigningKey(join(dir, 'signing.key')),
+      machine: 'db1',
+      now: () => new Date(),
+    };
+    mkdirSync(join(wal(), 'archive_status'), { recursive: true });
+    spool = openSpool(join(dir, 'spool'));
+  });
+  afterAll(() => cleanup());
+
+  it('an acknowledgement names the file as coreutils stat -c %d:%i:%s:%.9Y:%.9Z prints it', () => {
+    writeFileSync(join(dir, 'f'), 'x');
+    expect(identityAt(join(dir, 'f'))).toBe(execFileSync('stat', ['-c', '%d:%i:%s:%.9Y:%.9Z', join(dir, 'f')], { encoding: 'utf8' }).trim());
+    expect(identityAt(join(dir, 'nothing'))).toBeNull();
+  });
+
+  it('pushes every ready file (histories first), acknowledging each once committed; each acknowledgement is taken once, for that very file', async () => {
+    for (const n of [5n, 6n, 7n]) ready(segmentName(1, n, MB), segment(1, n));
+    ready('00000002.history', '1\t0/7000100\tno recovery target specified\n');
+    const order: string[] = [];
+    const r = await runPusher({ spool, walDir: wal(), push: ctx, jobs: 2, idleMs: 50, onPushed: (x) => order.push(x.name) });
+    expect(r).toEqual({ pushed: 4, failed: 0, running: false });
+    expect(order[0]).toBe('00000002.history');
+    for (const n of order) {
+      // Committed before acknowledged: the manifest is there.
+      expect(readdirSync(segs())).toContain(`${n}.age.manifest.json`);
+      expect(readFileSync(join(spool.ok, n), 'utf8')).toBe(`${identityAt(join(wal(), n))}\n`);
+    }
+    const n5 = segmentName(1, 5n, MB);
+    expect(takeAck(spool, n5, join(wal(), n5))).toBe(true);
+    expect(takeAck(spool, n5, join(wal(), n5))).toBe(false);
+    // Another file under the name (a data directory made again): the acknowledgement is not its.
+    const n6 = segmentName(1, 6n, MB);
+    const other = readFileSync(join(wal(), n6));
+    unlinkSync(join(wal(), n6));
+    writeFileSync(join(wal(), n6), other);
+    expect(takeAck(spool, n6, join(wal(), n6))).toBe(false);
+    expect(readdirSync(spool.ok)).toContain(n6);
+  });
+
+  it('starts from an empty spool, and drops the acknowledgements of files PostgreSQL no longer lists', async () => {
+    writeFileSync(join(spool.ok, 'stale'), '1:2:3:4:5\n');
+    for (const f of readdirSync(join(wal(), 'archive_status'))) unlinkSync(join(wal(), 'archive_status', f));
+    const n8 = segmentName(1, 8n, MB);
+    ready(n8, segment(1, 8n));
+    expect(await runPusher({ spool, walDir: wal(), push: ctx, jobs: 1, idleMs: 50 })).toMatchObject({ pushed: 1 });
+    expect(readdirSync(spool.ok)).toEqual([n8]);
+  });
+
+  it('a file it cannot push: a failure for archive_command, no acknowledgement, tried again later', async () => {
+    for (const f of readdirSync(join(wal(), 'archive_status'))) unlinkSync(join(wal(), 'archive_status', f));
+    const n9 = segmentName(1, 9n, MB);
+    ready(n9, segment(1, 9n, { sysid: 99n }));
+    const failed: string[] = [];
+    const r = await runPusher({ spool, walDir: wal(), push: ctx, jobs: 1, idleMs: 50, onFailed: (n) => failed.push(n) });
+    expect(r).toMatchObject({ pushed: 0, failed: 1 });
+    expect(failed).toEqual([n9]);
+    expect(readdirSync(spool.ok)).toEqual([]);
+    expect(takeFailure(spool, n9)).toMatch(/belongs to the cluster with system identifier 99/);
+    expect(takeFailure(spool, n9)).toBeNull();
+    expect(readdirSync(segs())).not.toContain(`${n9}.age.manifest.json`);
+  });
+
+  it('one pusher a spool: a second one returns at once, and archive_command sees the first', async () => {
+    const first = runPusher({ spool, walDir: wal(), push: ctx, jobs: 1, idleMs: 400 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(runningPusher(spool)).toMatchObject({ pid: process.pid });
+    expect(await runPusher({ spool, walDir: wal(), push: ctx, jobs: 1, idleMs: 400 })).toEqual({ pushed: 0, failed: 0, running: true });
+    await first;
+    expect(runningPusher(spool)).toBeNull();
+  });
+});
+
+describe('asynchronous restores: the prefetcher', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let repo: Repo;
+  let keys: ReadKeys;
+  let spool: FetchSpool;
+  const names = [5n, 6n, 7n, 8n, 9n].map((n) => segmentName(1, n, MB));
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = tempDir('vt-wal-prefetch-'));
+    const id = X25519Identity.generate();
+    const signing = loadSigningKey(join(dir, 'signing.key'));
+    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
+    const ctx: PushContext = {
+      repo,
+      cluster: 'main',
+      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
+      signing,
+      machine: 'db1',
+      now: () => new Date(),
+    };
+    keys = {
+      identities: [{ keyId: keyIdOf(id.identity.recipient), identity: id.identity }],
+      signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
+    };
+    mkdirSync(join(dir, 'pg_wal'));
+    for (const [i, n] of names.entries()) {
+      writeFileSync(join(dir, 'pg_wal', n), segment(1, BigInt(5 + i)));
+      await walPush(ctx, join(dir, 'pg_wal', n));
+    }
+    spool = openFetchSpool(join(dir, 'spool'));
+  });
+  afterAll(() => cleanup());
+
+  it('keeps the next segments ready, each checked in full; follows what restore_command takes; stops at the end of the archive and at a file that fails a check', async () => {
+    // 000000010000000000000008 altered in the repository: never prefetched (restore_command fetches it itself, and fails).
+    const bad = join(dir, 'repo', 'postgres-wal', 'main', 'segments', `${names[3]}.age`);
+    const orig = readFileSync(bad);
+    const altered = Buffer.from(orig);
+    altered[altered.length - 100] = altered[altered.length - 100]! ^ 1;
+    writeFileSync(bad, altered);
+    setWant(spool, names[0]!);
+    const failed: string[] = [];
+    const running = runPrefetcher({ spool, repo, cluster: 'main', keys, queue: 2, idleMs: 1500, onFailed: (n) => failed.push(n) });
+    const waitFor = async (f: () => boolean) => {
+      for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(f()).toBe(true);
+    };
+    const inSpool = () => readdirSync(spool.in).filter((n) => !n.startsWith('.'));
+    await waitFor(() => inSpool().length === 2);
+    expect(inSpool().sort()).toEqual([names[1], names[2]]);
+    expect(lockHolder(spool.root, 'prefetcher')).toMatchObject({ pid: process.pid });
+    // restore_command takes 6: the prefetcher moves on, but not past 8, which fails its check.
+    expect(takePrefetched(spool, names[1]!, join(dir, 'RECOVERYXLOG'))).toBe(true);
+    expect(readFileSync(join(dir, 'RECOVERYXLOG')).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
+    await waitFor(() => failed.includes(names[3]!));
+    expect(inSpool()).toEqual([names[2]]);
+    expect(takePrefetched(spool, names[3]!, join(dir, 'RECOVERYXLOG'))).toBe(false);
+    // restore_command fetched 8 itself (after a repair): the prefetcher follows from there, to the end of the archive.
+    writeFileSync(bad, orig);
+    setWant(spool, names[3]!);
+    await waitFor(() => inSpool().includes(names[4]!));
+    expect(inSpool()).toEqual([names[4]]);
+    expect(await running).toMatchObject({ running: false });
+    // Gone once idle, with its files.
+    expect(readdirSync(spool.in)).toEqual([]);
+    expect(lockHolder(spool.root, 'prefetcher')).toBeNull();
+    expect(existsSync(join(spool.root, 'prefetcher.pid'))).toBe(false);
+  });
 });

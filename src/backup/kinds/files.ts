@@ -10,6 +10,7 @@ import { startTool } from '../../tool/run.js';
 import { list, map, object, refine, string } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
 import type { Consumer } from '../pipeline.js';
+import { pathTarget } from '../protect.js';
 import { versionOf } from '../tool.js';
 
 /**
@@ -120,6 +121,7 @@ function intoFolder(req: RestoreRequest): Restorer {
     where: dir,
     label: `tar -x into ${dir}`,
     record: { force },
+    guard: () => pathTarget('folders', dir),
     precheck: async () => undefined,
     check: (env, b) => ({
       consumer: listingTar(env, names, b),

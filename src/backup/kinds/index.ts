@@ -1,5 +1,6 @@
 import { VaultError } from '../../errors/errors.js';
 import type { BackupKind, DrillMethod } from '../kind.js';
+import { bucket } from './bucket.js';
 import { exec } from './exec.js';
 import { files } from './files.js';
 import { k8s } from './k8s.js';
@@ -13,7 +14,7 @@ import { redis } from './redis.js';
  * The registry of backup kinds (`backup/kind.ts`): one line each. The
  * order is the one messages list them in.
  */
-export const KINDS: readonly BackupKind[] = [postgres, postgresGlobals, postgresBase, postgresWal, redis, files, k8s, exec];
+export const KINDS: readonly BackupKind[] = [postgres, postgresGlobals, postgresBase, postgresWal, redis, files, k8s, exec, bucket];
 
 /** The folders components are named under (`postgres`, `redis`…), each once. */
 export const FOLDERS: readonly string[] = [...new Set(KINDS.map((k) => k.folder))];

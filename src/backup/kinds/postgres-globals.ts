@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { VaultError } from '../../errors/errors.js';
 import type { BackupKind, Component, Env, Restorer, RestoreRequest } from '../kind.js';
 import { versionOf } from '../tool.js';
-import { checkDbname, pgSource } from './postgres.js';
+import { checkDbname, databaseTarget, pgSource } from './postgres.js';
 
 /**
  * `postgres-globals`: a cluster's roles and tablespaces (`pg_dumpall
@@ -35,6 +35,7 @@ function intoCluster(req: RestoreRequest): Restorer {
     where: `database ${dbname}`,
     label: `psql (the globals) into ${dbname}`,
     record: {},
+    guard: (env) => databaseTarget(dbname, env),
     precheck: async () => checkDbname(dbname),
     async land(env) {
       const label = `psql (the globals) into ${dbname}`;

@@ -4,6 +4,7 @@ import { type ErrorKind, VaultError } from '../../errors/errors.js';
 import { externalTimeoutMs, timeoutText } from '../../tool/bound.js';
 import { runTool } from '../../tool/run.js';
 import { fail, map, object, oneOf, string, type Shape } from '../../vault/shape.js';
+import type { GuardTarget } from '../../k8s/policy.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
 import { isComponentName } from '../names.js';
 import { readOnly, serverOf } from '../scratch.js';
@@ -75,6 +76,35 @@ export function parseConninfo(s: string): [string, string][] | null {
     }
     out.push([key, value]);
   }
+}
+
+/**
+ * A database a restore writes into, for the restore policy: its name and
+ * HOST/NAME and HOST:PORT/NAME for each host it may reach (a connection
+ * string's, else PGHOST's, else the local server: `localhost`; a socket
+ * folder is `localhost` too), the port a connection string's, else PGPORT,
+ * else 5432.
+ */
+export function databaseTarget(dbname: string, env: Env): GuardTarget {
+  const given = new Map<string, string>();
+  if (URI.test(dbname)) {
+    try {
+      const u = new URL(dbname.replace(URI, 'postgres://'));
+      if (u.hostname) given.set('host', decodeURIComponent(u.hostname));
+      if (u.port) given.set('port', u.port);
+      const path = decodeURIComponent(u.pathname.replace(/^\//, ''));
+      if (path) given.set('dbname', path);
+      for (const [k, v] of u.searchParams) given.set(k, v);
+    } catch {
+      /* an unreadable URI: named as written */
+    }
+  } else if (dbname.includes('=')) for (const [k, v] of parseConninfo(dbname) ?? []) given.set(k, v);
+  else given.set('dbname', dbname);
+  const name = given.get('dbname') ?? env.PGDATABASE ?? dbname;
+  const hosts = (given.get('host') ?? given.get('hostaddr') ?? env.PGHOST ?? '').split(',').map((h) => (h === '' || h.startsWith('/') ? 'localhost' : h));
+  const ports = (given.get('port') ?? env.PGPORT ?? '5432').split(',');
+  const forms = [name, ...hosts.flatMap((h, i) => [`${h}/${name}`, `${h}:${ports[i] ?? ports[0]}/${name}`])];
+  return { type: 'databases', name, forms: [...new Set(forms)] };
 }
 
 /**
@@ -308,6 +338,7 @@ function intoDatabase(req: RestoreRequest): Restorer {
     where: `database ${dbname}`,
     label: `pg_restore into ${dbname}`,
     record: { create, force },
+    guard: (env) => databaseTarget(dbname, env),
     async precheck(env: Env, b: RunBounds) {
       checkDbname(dbname);
       const n = await tablesIn(dbname, env, b.callMs);

@@ -11,6 +11,7 @@ import { externalTimeoutMs, timeoutText } from '../../tool/bound.js';
 import { runTool, startTool, toolMessage } from '../../tool/run.js';
 import { integer, map, object } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest } from '../kind.js';
+import { pathTarget } from '../protect.js';
 import { versionOf } from '../tool.js';
 
 /**
@@ -140,6 +141,7 @@ function intoFolder(req: RestoreRequest): Restorer {
     where: dir,
     label: out,
     record: { force, ...(req.allowRunning ? { allowRunning: true } : {}) },
+    guard: () => pathTarget('redis', dir),
     precheck: async () => {
       const running = req.allowRunning ? null : redisRunningIn(dir);
       if (running)

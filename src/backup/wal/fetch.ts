@@ -5,11 +5,12 @@ import { checkOutput, writeOutput } from '../../fs/output.js';
 import { LIMITS } from '../../fs/read.js';
 import { checkSignature, manifestName, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
+import { ARCHIVE_FILE, readArchiveInfo } from './archive.js';
 import { parseWalManifest } from './catalog.js';
 import type { ReadKeys } from './identity.js';
-import { looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName } from './names.js';
+import { looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName, segmentName } from './names.js';
 import { checkSegment } from './page.js';
-import { isThere, readIfThere, readWhole, segmentsDest, WAL_KIND } from './store.js';
+import { archiveDest, isThere, readIfThere, readWhole, segmentsDest, WAL_KIND } from './store.js';
 
 /**
  * `wal-fetch`: one archived file back, for restore_command. A file counts
@@ -36,15 +37,7 @@ export async function readArchived(repo: Repo, cluster: string, name: string, ke
   const d = segmentsDest(repo, cluster);
   const file = `${name}.age`;
   const raw = await readIfThere(repo, d, manifestName(file), LIMITS.text, 'manifest');
-  if (!raw) {
-    if (await isThere(repo, d, file))
-      return {
-        status: 'absent',
-        name,
-        note: `${name} is in the archive without its manifest (its push did not finish): it does not count until a push completes it`,
-      };
-    return { status: 'absent', name };
-  }
+  if (!raw) return absence(repo, cluster, name);
   const where = `${d.spec}/${manifestName(file)}`;
   const m = parseWalManifest(raw.toString('utf8'), where);
   if (m.source.wal !== name || m.component !== `${WAL_KIND}/${cluster}`)
@@ -70,6 +63,49 @@ export async function readArchived(repo: Repo, cluster: string, name: string, ke
     if (typeof c === 'string') throw new VaultError('integrity', `${name}: not the segment its name says: ${c}`);
   }
   return { status: 'restored', name, bytes: plaintext.length, manifest: m, plaintext };
+}
+
+/**
+ * A file without its manifest is "absent" (PostgreSQL then ends recovery,
+ * or stops short of its target) only when that is the truth: the archive
+ * itself is there (its archive.json read: an unmounted folder or an
+ * unreachable bucket is no answer), and for a segment, the archive does
+ * not go on after it (the next segment of its timeline archived: a gap, or
+ * a manifest removed, in the middle of the range). Anything else is an
+ * error, so that recovery stops instead of ending early. A file a killed
+ * push left without its manifest, as the archive's last, is absent, and
+ * said so.
+ */
+async function absence(repo: Repo, cluster: string, name: string): Promise<FetchResult> {
+  const d = segmentsDest(repo, cluster);
+  const info = await readArchiveInfo(repo, cluster);
+  if (!info)
+    throw new VaultError(
+      'not-found',
+      `${name}: ${archiveDest(repo, cluster).spec} holds no WAL archive (no ${ARCHIVE_FILE}): the repository is not mounted or not reachable, or not the one the cluster archives to; whether ${name} was archived cannot be told`,
+      { code: 'wal-archive-missing' },
+    );
+  const orphan = await isThere(repo, d, `${name}.age`);
+  const f = parseWalName(name, info.segmentSize);
+  if (f?.kind === 'segment') {
+    const next = segmentName(f.timeline, f.segno + 1n, info.segmentSize);
+    if (await isThere(repo, d, manifestName(`${next}.age`))) {
+      if (orphan)
+        throw new VaultError(
+          'integrity',
+          `${name} is in the archive without its manifest, yet ${next} after it is archived: its manifest was removed, and the archive is damaged here`,
+        );
+      throw new VaultError('verify-failed', `${name} is missing from the archive, yet ${next} after it is archived: a gap, which no recovery can cross`, {
+        code: 'wal-gap',
+      });
+    }
+  }
+  if (!orphan) return { status: 'absent', name };
+  return {
+    status: 'absent',
+    name,
+    note: `${name} is in the archive without its manifest (its push did not finish): it does not count until a push completes it`,
+  };
 }
 
 export async function walFetch(repo: Repo, cluster: string, name: string, target: string, keys: ReadKeys): Promise<FetchResult> {

@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import {
   appendFileSync,
   chmodSync,
@@ -21,11 +22,11 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
 import { makeDir, makeDirs } from '../../fs/dirs.js';
-import { kindNamed } from '../kinds/index.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import { consume, type Consumed } from '../pipeline.js';
 import { componentDest, openFile, type Repo } from '../repo.js';
 import { continuity, describeChain, type Continuity } from './continuity.js';
+import { BaseReader } from './base-check.js';
 import type { ReadKeys } from './identity.js';
 import { formatLsn, parseLsn, segnoOf } from './names.js';
 import { recordEvidence } from '../../vault/evidence.js';
@@ -42,8 +43,9 @@ type Env = Record<string, string | undefined>;
  * by a trusted host, verified, its key held), the data directory (absent or
  * empty), and the archive: every segment from the backup's start to the
  * target, on the timeline recovery will follow, committed. Carrying it out
- * writes the base into the data directory (read and checked in full first,
- * then extracted from the same file), `recovery.signal`, and the recovery
+ * writes the base into the data directory (new or empty: checked in full
+ * against its manifest and backup_manifest as tar writes it, in one pass;
+ * a check that fails removes all it wrote), `recovery.signal`, and the recovery
  * settings in `postgresql.auto.conf`; PostgreSQL, started on it, fetches
  * the WAL through restore_command and stops at the target.
  */
@@ -315,20 +317,18 @@ export async function executePitr(
   let made: string[] = [];
   let writing = false;
   try {
-    const checked = await consume(file.open(), [key.identity], kindNamed('postgres-base').verifier(env));
-    if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
     made = makeDirs(plan.dataDir);
     writing = true;
     // An empty folder given: PostgreSQL wants it 0700.
     if (!made.length && (statSync(plan.dataDir).mode & 0o077) !== 0) chmodSync(plan.dataDir, 0o700);
-    const again = await consume(file.open(), [key.identity], {
-      kind: 'process',
-      command: 'tar',
-      args: ['-x', '-f', '-', '-C', plan.dataDir, '--no-same-owner', '--keep-old-files'],
-      env,
-      label: `tar -x into ${plan.dataDir}`,
+    // One pass: decrypted (only authenticated bytes go on), checked against backup_manifest and written by tar as it goes;
+    // a failed check or a stored file that is not the one its manifest describes removes everything written.
+    const checked = await consume(file.open(), [key.identity], {
+      kind: 'inline',
+      label: `backup_manifest's check and tar -x into ${plan.dataDir}`,
+      consume: (r) => checkAndExtract(r, plan.dataDir, env),
     });
-    if (!matches(again, m)) throw new VaultError('verify-failed', `${name} changed while it was being restored (SHA-256 differs from the checked pass)`);
+    if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
   } catch (e) {
     // Nothing half-written is left for PostgreSQL to start on.
     if (writing)
@@ -353,6 +353,47 @@ export async function executePitr(
   );
   if (plan.owner) chownTree(plan.dataDir, plan.owner.uid, plan.owner.gid);
   return { dataDir: plan.dataDir, files: readdirSync(plan.dataDir).length };
+}
+
+/**
+ * A base backup's tar stream, checked against its backup_manifest (every
+ * file's size and SHA-256, nothing missing or extra) while `tar -x` writes
+ * it: a check that fails stops tar at once and throws.
+ */
+async function checkAndExtract(r: Readable, dir: string, env: Env): Promise<void> {
+  const reader = new BaseReader(true);
+  const tar = spawn('tar', ['-x', '-f', '-', '-C', dir, '--no-same-owner', '--keep-old-files'], {
+    env: env as NodeJS.ProcessEnv,
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  tar.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-2048)));
+  tar.stdin!.on('error', () => undefined);
+  const exited = new Promise<number | null>((res, rej) => {
+    tar.on('error', (e) =>
+      rej(
+        (e as NodeJS.ErrnoException).code === 'ENOENT'
+          ? new VaultError('not-found', 'tar is not installed', { code: 'tool-missing', data: { tool: 'tar' } })
+          : e,
+      ),
+    );
+    tar.on('close', (code) => res(code));
+  });
+  try {
+    for await (const c of r) {
+      reader.push(c as Buffer);
+      if (!tar.stdin!.write(c)) await Promise.race([once(tar.stdin!, 'drain'), exited]);
+    }
+    reader.finish();
+  } catch (e) {
+    tar.kill('SIGKILL');
+    await exited.catch(() => null);
+    throw e;
+  }
+  tar.stdin!.end();
+  const code = await exited;
+  if (code !== 0)
+    throw new VaultError('backup-failed', `tar -x into ${dir} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join('; ') || 'no message'}`);
 }
 
 export const describePlan = (p: PitrPlan) => ({

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { VaultError } from '../../errors/errors.js';
 import type { Listed, Repo } from '../repo.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import { infoTrusted } from './archive.js';
@@ -181,7 +182,8 @@ export async function verifyArchive(
       if (files.some((f) => f.name === n)) continue;
       o.onFile?.(read, toRead.length);
       try {
-        await readArchived(repo, cluster, n, keys);
+        const r = await readArchived(repo, cluster, n, keys);
+        if (r.status !== 'restored') throw new VaultError('not-found', `${n} was listed, then not found when read: removed meanwhile`);
         read++;
       } catch (e) {
         const err = e as { kind?: string; message: string };

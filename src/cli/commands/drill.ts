@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
@@ -10,6 +9,7 @@ import { parseDrillPlan } from '../../drill/plan.js';
 import { drillHtml, drillMarkdown } from '../../drill/report.js';
 import { fileStamp } from '../../vault/time.js';
 import { table, type Context } from '../context.js';
+import { policyFile } from '../guard.js';
 import { collect, seconds } from '../options.js';
 import { inManifest, readManifest, readShares, typedShareInputs } from '../shares.js';
 import { asNewFileOnly } from '../report.js';
@@ -57,13 +57,8 @@ export default function drill(cmd: Command, ctx: Context): void {
       const plan = parseDrillPlan(text, o.plan, dirname(planPath));
       if (plan.kubernetes && o.kubeconfig && !plan.kubernetes.kubeconfig) plan.kubernetes.kubeconfig = ctx.abs(o.kubeconfig);
       const k8sText = plan.kubernetes ? (await ctx.readFile(plan.kubernetes.plan, 'the restore plan')).toString('utf8') : undefined;
-      // The restore policy in force applies to the drill's context like any other: the plan's, else VAULT_TOOL_K8S_POLICY, else k8s-policy.yaml beside the vault.
-      let policy: { path: string; text: string } | undefined;
-      if (plan.kubernetes) {
-        const explicit = plan.kubernetes.policy ?? (ctx.io.env.VAULT_TOOL_K8S_POLICY ? ctx.abs(ctx.io.env.VAULT_TOOL_K8S_POLICY) : undefined);
-        const path = explicit ?? join(dirname(ctx.paths(cmd).vaultFile), 'k8s-policy.yaml');
-        if (explicit || existsSync(path)) policy = { path, text: (await ctx.readFile(path, 'the restore policy')).toString('utf8') };
-      }
+      // The restore policy in force applies to the drill's context like any other: the plan's, else the one every restore reads.
+      const policy = plan.kubernetes ? await policyFile(ctx, cmd, plan.kubernetes.policy) : undefined;
       for (const [f, kind] of [
         [o.report, 'report'],
         [o.html, 'html-report'],

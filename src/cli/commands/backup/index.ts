@@ -18,6 +18,12 @@ export const BACKUP_COMMANDS: CommandSpec[] = [
   },
   { name: 'k8s', summary: 'back up the Secrets and ConfigMaps of namespaces (YAML)', load: () => import('./k8s.js') },
   {
+    name: 'bucket',
+    args: '<source>',
+    summary: 'back up the objects of a bucket through rclone (REMOTE:BUCKET[/PREFIX]): keys, sizes, hashes, times and bytes in one archive',
+    load: () => import('./bucket.js'),
+  },
+  {
     name: 'exec',
     args: '<command...>',
     summary: 'back up what any command writes to stdout (mongodump --archive, kc.sh export…)',

@@ -7,6 +7,7 @@ import { vaultForBackups } from '../../../backup/run.js';
 import { latestSet } from '../../../backup/select.js';
 import { parseKeyValues } from '../../context.js';
 import type { Context } from '../../context.js';
+import { guardDataRestore } from '../../guard.js';
 import { openRepo } from './options.js';
 import { carryOut, type RestoreOptions } from './restore-carry.js';
 import { beforeOf, trustedBy } from './selection.js';
@@ -75,10 +76,16 @@ export async function restoreAll(ctx: Context, cmd: Command, o: RestoreOptions, 
     ctx.info(`dry run: set ${set.id} can be restored, ${plans.length} backups in this order; nothing was written`);
     return;
   }
+  // Every target through the restore policy before anything is restored: a protected one needs its confirmation and hours, or a break-glass.
+  const guards: (Record<string, unknown> | undefined)[] = [];
+  for (const p of plans) {
+    const g = await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, p.target.guard(ctx.io.env), p.backup);
+    guards.push(g?.protected ? { ...g, ...(o.reason ? { reason: o.reason } : {}) } : undefined);
+  }
   const done: { backup: string; into: string }[] = [];
   for (const [i, p] of plans.entries()) {
     try {
-      await carryOut(ctx, cmd, repo, p);
+      await carryOut(ctx, cmd, repo, p, guards[i]);
       done.push({ backup: p.backup, into: p.target.where });
     } catch (e) {
       if (!(e instanceof VaultError)) throw e;

@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import type { Repo } from '../../../backup/repo.js';
@@ -6,8 +6,10 @@ import { parseZonedTime } from '../../../backup/select.js';
 import { describePlan, executePitr, planPitr, shellWord, type PitrTarget } from '../../../backup/wal/restore.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
+import { pathTarget } from '../../../backup/protect.js';
 import type { Context } from '../../context.js';
-import { readKeysOf } from './wal-options.js';
+import { guardDataRestore } from '../../guard.js';
+import { readKeysOf, vaultToolCommand } from './wal-options.js';
 
 export interface BaseRestoreOptions {
   toDir?: string;
@@ -20,16 +22,12 @@ export interface BaseRestoreOptions {
   identity?: string;
   archive?: boolean;
   dryRun?: boolean;
-}
-
-/** How the restored server runs vault-tool: VAULT_TOOL_COMMAND, else this very program. */
-function vaultToolCommand(ctx: Context): string[] {
-  const given = ctx.io.env.VAULT_TOOL_COMMAND;
-  if (given) return given.split(' ').filter(Boolean);
-  const script = process.argv[1] ?? '';
-  // This node and this script, by absolute path: the server's environment may have neither on its PATH.
-  if (/^vault-tool(\.js)?$/.test(basename(script))) return [process.execPath, script];
-  return ['vault-tool'];
+  /** The restore policy's options (a data directory is a folder it may protect). */
+  policy?: string;
+  confirmTarget?: string;
+  totpEnv?: string;
+  breakGlass?: boolean;
+  reason?: string;
 }
 
 /** ISO 8601 with a zone, or PostgreSQL's "YYYY-MM-DD HH:MM:SS+00". */
@@ -56,10 +54,13 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
     : ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY
       ? ['--identity', ctx.abs(ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY)]
       : ['--vault-file', paths.vaultFile, '--key-file', paths.keyFile];
-  const restoreCommand = [...vaultToolCommand(ctx), 'backup', 'wal-fetch', '%f', '%p', '--cluster', cluster, '-r', repo.dest.spec, ...keyArgs]
-    // PostgreSQL replaces %f, %p, %r and %% in restore_command: a % of a path is written %%.
-    .map((w) => (w === '%f' || w === '%p' ? w : shellWord(w).replace(/%/g, '%%')))
-    .join(' ');
+  // PostgreSQL replaces %f, %p, %r and %% in restore_command: a % of a path is written %%.
+  const word = (w: string) => (w === '%f' || w === '%p' ? w : shellWord(w).replace(/%/g, '%%'));
+  const fetch = [...vaultToolCommand(ctx), 'backup', 'wal-fetch', '%f', '%p', '--cluster', cluster, '-r', repo.dest.spec, ...keyArgs].map(word).join(' ');
+  // The segments after the one asked for are fetched (and checked) ahead by a prefetcher into a spool in the data directory;
+  // the shell moves the one asked for into place, vault-tool does the rest (docs/CLI.md, "Asynchronous restores").
+  const spool = word(join(ctx.abs(o.toDir), 'vault-tool-spool'));
+  const restoreCommand = `S=${spool}; [ -f "$S/in/%f" ] && mv -f "$S/in/%f" %p && exit 0; exec ${fetch} --async --spool "$S"`;
   const owner = typeof o.owner === 'string' ? o.owner : undefined;
   const plan = await planPitr(repo, m, keys, {
     dataDir: ctx.abs(o.toDir),
@@ -78,10 +79,14 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
     for (const [k, v] of plan.settings) ctx.out(`  ${k} = ${v}`);
     return;
   }
+  // A data directory in a folder the restore policy protects: its confirmation and hours, or a break-glass (recorded).
+  await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, pathTarget('folders', plan.dataDir), `${m.component}/${m.file}`);
   const vault = exists(paths.keyFile) && exists(paths.vaultFile) ? { paths, store: ctx.storeOptions(cmd) } : undefined;
   await executePitr(repo, plan, keys, ctx.io.env, ctx.now(), vault);
   if (ctx.globals(cmd).json) return ctx.json({ ...described, restored: true });
-  ctx.out(`restored ${described.base} into ${plan.dataDir} (checked in full first); recovery will read WAL ${described.from} … ${described.through}`);
+  ctx.out(
+    `restored ${described.base} into ${plan.dataDir} (checked in full as it was written); recovery will read WAL ${described.from} … ${described.through}`,
+  );
   ctx.info(
     `start PostgreSQL on it (pg_ctl -D ${plan.dataDir} start${plan.owner ? `, as ${plan.owner.user}` : ''}): it fetches the WAL with restore_command and ${
       target.time || target.lsn || target.name

@@ -3,12 +3,17 @@ import { VaultError } from '../../../errors/errors.js';
 import type { Repo } from '../../../backup/repo.js';
 import { executeRestore, type RestorePlan } from '../../../backup/restore.js';
 import type { Context } from '../../context.js';
+import type { GuardOptions } from '../../guard.js';
 import type { RepoOptions } from './options.js';
 import type { BaseRestoreOptions } from './restore-base.js';
 import type { SelectFlags } from './selection.js';
 
-export interface RestoreOptions extends RepoOptions, SelectFlags, Omit<BaseRestoreOptions, 'toDir' | 'owner'> {
+export interface RestoreOptions extends RepoOptions, SelectFlags, Omit<BaseRestoreOptions, 'toDir' | 'owner'>, Omit<GuardOptions, 'confirm'> {
+  policy?: string;
+  confirmTarget?: string;
   dbname?: string;
+  /** bucket: the prefix to restore into (REMOTE:BUCKET/PREFIX). */
+  to?: string;
   create?: boolean;
   toDir?: string;
   owner?: string | boolean;
@@ -26,9 +31,10 @@ export interface RestoreOptions extends RepoOptions, SelectFlags, Omit<BaseResto
 /**
  * Carries out a planned restore, and records it in the evidence log
  * (what, into where, by whom; complete or not: names and places, never
- * data). What it restored into.
+ * data), with the restore policy's decision when the target is protected.
+ * What it restored into.
  */
-export async function carryOut(ctx: Context, cmd: Command, repo: Repo, plan: RestorePlan): Promise<string> {
+export async function carryOut(ctx: Context, cmd: Command, repo: Repo, plan: RestorePlan, guard?: Record<string, unknown>): Promise<string> {
   const m = plan.manifest;
   const record = (complete: boolean, into: string, error?: string) =>
     ctx.recordAccess(cmd, 'backup.restore', {
@@ -41,6 +47,7 @@ export async function carryOut(ctx: Context, cmd: Command, repo: Repo, plan: Res
       repo: repo.dest.spec,
       into,
       ...plan.target.record,
+      ...(guard ? { guard } : {}),
       complete,
       ...(error ? { error } : {}),
     });

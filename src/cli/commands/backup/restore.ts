@@ -5,6 +5,7 @@ import { kindNamed } from '../../../backup/kinds/index.js';
 import { planRestore, restorableKey, restoreTarget, usableManifest } from '../../../backup/restore.js';
 import { vaultForBackups } from '../../../backup/run.js';
 import type { Context } from '../../context.js';
+import { checkBreakGlass, guardDataRestore, guardOptions } from '../../guard.js';
 import { collect } from '../../options.js';
 import { repoOption } from './options.js';
 import { restoreAll } from './restore-all.js';
@@ -21,7 +22,7 @@ const ELSEWHERE = {
 } as const;
 
 export default function backupRestore(cmd: Command, ctx: Context): void {
-  beforeOption(repoOption(cmd))
+  guardOptions(beforeOption(repoOption(cmd)))
     .argument('[backup]', 'COMPONENT/FILE; a component (postgres/app) or COMPONENT@latest for its newest verified backup; or the path of a backup file')
     .option('--all', 'every database of the newest whole set a backup of every database made: the globals first, then each database')
     .option('--set <id>', "--all: this set (backup list names each backup's set)")
@@ -30,7 +31,8 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('-d, --dbname <name>', 'postgres: restore into this database (pg_restore --clean --if-exists, in one transaction)')
     .option('--create', 'postgres: create the database first when it does not exist')
     .option('--no-owner', 'postgres: do not restore ownership (the roles may not exist there)')
-    .option('--to-dir <dir>', 'redis: write dump.rdb here; files: extract here (never over existing files without --force)')
+    .option('--to-dir <dir>', 'redis: write dump.rdb here; files: extract here (never over existing files without --force); bucket: the objects as files here')
+    .option('--to <remote>', 'bucket: upload the objects under REMOTE:BUCKET/PREFIX (refused where objects are, without --force)')
     .option('-o, --out <file>', 'any backup: write the decrypted data to this file (mode 0600), after the full check')
     .option('--force', 'replace what is there: existing files, or the tables of an existing database')
     .option('--allow-running', 'redis: write dump.rdb into the folder of a Redis server that runs (it writes its own there when it saves or stops)')
@@ -45,6 +47,7 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
     .option('--no-archive', 'postgres-base: archive_mode = off in the restored cluster (a scratch restore must not archive into the repository)')
     .option('--dry-run', 'check the backup, its key and the target, and print the plan; write nothing')
     .action(async (spec: string | undefined, o: RestoreOptions) => {
+      checkBreakGlass(o);
       if (o.all) return restoreAll(ctx, cmd, o, spec);
       for (const [flag, given] of [
         ['--set', o.set],
@@ -74,10 +77,17 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
         throw new VaultError('usage', 'into which database? give --dbname NAME (with --create for a new one)');
       else if (kind.restore.needs === 'dir' && !o.toDir)
         throw new VaultError('usage', `where to? give --to-dir DIR${kind.restore.note ? ` (${kind.restore.note})` : ''}`);
+      else if (kind.restore.needs === 'bucket' && Boolean(o.to) === Boolean(o.toDir))
+        throw new VaultError(
+          'usage',
+          o.to ? 'give --to REMOTE:BUCKET/PREFIX or --to-dir DIR, not both' : 'where to? give --to REMOTE:BUCKET/PREFIX, or --to-dir DIR',
+        );
+      else if (o.to && kind.restore.needs !== 'bucket') throw new VaultError('usage', `--to is for bucket backups; ${name} is a ${m.kind} backup`);
       else
         req = {
           ...(o.dbname ? { database: o.dbname } : {}),
           ...(o.toDir ? { dir: ctx.abs(o.toDir) } : {}),
+          ...(o.to ? { to: o.to } : {}),
           create: Boolean(o.create),
           noOwner: o.owner === false,
           force,
@@ -93,7 +103,9 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
         ctx.info(`dry run: ${plan.backup} can be restored into ${plan.target.where}; nothing was written`);
         return;
       }
-      const into = await carryOut(ctx, cmd, repo, plan);
+      // Into a target the restore policy protects: its confirmation and hours, or a break-glass (the decision is recorded, a refusal too).
+      const guard = await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, plan.target.guard(ctx.io.env), plan.backup);
+      const into = await carryOut(ctx, cmd, repo, plan, guard?.protected ? { ...guard, ...(o.reason ? { reason: o.reason } : {}) } : undefined);
       if (ctx.globals(cmd).json) return ctx.json({ backup: name, ...chosen, into, checked: true });
       ctx.out(`restored ${name} (${m.finishedAt}) into ${plan.target.where}, after a full check`);
     });

@@ -1,14 +1,39 @@
 import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { parseRecipient } from '../../../age/x25519.js';
-import { ensureBackupKey } from '../../../backup/keys.js';
+import type { Repo } from '../../../backup/repo.js';
+import { parseDestination } from '../../../dest/index.js';
 import { checkCluster } from '../../../backup/wal/store.js';
-import { keysFromVault, readIdentityFile, type ReadKeys } from '../../../backup/wal/identity.js';
-import { vaultForBackups } from '../../../backup/run.js';
+import type { ReadKeys } from '../../../backup/wal/identity.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
-import { keyIdOf } from '../../../vault/keyfile.js';
 import type { Context } from '../../context.js';
+
+// The keys, the vault and the age recipient load only when a command needs them: archive_command runs once a segment.
+
+export interface RepoOptions {
+  repo?: string;
+}
+
+/**
+ * -r/--repo DEST (env VAULT_TOOL_BACKUP_REPO), as every backup command reads
+ * it; here for the archive's commands, which PostgreSQL runs once a segment
+ * and which load none of the backup kinds (options.ts loads them all).
+ */
+export function repoOption(c: Command): Command {
+  return c.option('-r, --repo <dest>', 'the backup repository: a folder or an rclone remote (env VAULT_TOOL_BACKUP_REPO)');
+}
+
+export function openRepo(ctx: Context, o: RepoOptions): Repo {
+  const spec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
+  if (!spec) throw new VaultError('usage', 'which repository? give --repo DEST or set VAULT_TOOL_BACKUP_REPO');
+  return { dest: parseDestination(spec, ctx.io.cwd, { env: ctx.io.env }) };
+}
+
+/** This host's manifest signing key: --signing-key, else signing.key in the state folder. */
+export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
+  return o.signingKey ? ctx.abs(o.signingKey) : join(dirname(ctx.stateFile()), 'signing.key');
+}
 
 /** --cluster NAME (env VAULT_TOOL_WAL_CLUSTER): which cluster's archive, postgres-wal/NAME in the repository. */
 export function clusterOption(c: Command): Command {
@@ -32,6 +57,7 @@ export function identityOption(c: Command): Command {
 /** The keys that read the archive: the identity file given, else the vault. */
 export async function readKeysOf(ctx: Context, cmd: Command, o: { identity?: string }): Promise<ReadKeys> {
   const file = o.identity ?? ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY;
+  const { keysFromVault, readIdentityFile } = await import('../../../backup/wal/identity.js');
   if (file) {
     const keys = readIdentityFile(ctx.abs(file));
     if (!keys.signers.length)
@@ -43,6 +69,7 @@ export async function readKeysOf(ctx: Context, cmd: Command, o: { identity?: str
   const paths = ctx.paths(cmd);
   if (!exists(paths.keyFile) || !exists(paths.vaultFile))
     throw new VaultError('usage', 'no backup identity: give --identity FILE (from `backup key export-identity`), or run where the vault and its key are');
+  const { vaultForBackups } = await import('../../../backup/run.js');
   return keysFromVault(await vaultForBackups(paths, ctx.storeOptions(cmd)));
 }
 
@@ -50,6 +77,7 @@ export async function readKeysOf(ctx: Context, cmd: Command, o: { identity?: str
 export async function recipientOf(ctx: Context, cmd: Command, o: { recipient?: string }): Promise<{ recipient: string; keyId: string }> {
   const given = o.recipient ?? ctx.io.env.VAULT_TOOL_BACKUP_RECIPIENT;
   if (given) {
+    const [{ parseRecipient }, { keyIdOf }] = await Promise.all([import('../../../age/x25519.js'), import('../../../vault/keyfile.js')]);
     parseRecipient(given);
     return { recipient: given, keyId: keyIdOf(given) };
   }
@@ -58,8 +86,22 @@ export async function recipientOf(ctx: Context, cmd: Command, o: { recipient?: s
     throw new VaultError('usage', 'no backup recipient: give --recipient age1… (or VAULT_TOOL_BACKUP_RECIPIENT), or run where the vault and its key are', {
       code: 'backup-no-recipient',
     });
+  const { ensureBackupKey } = await import('../../../backup/keys.js');
   const k = await ensureBackupKey(paths, ctx.storeOptions(cmd), ctx.now());
   return { recipient: k.recipient, keyId: k.keyId };
 }
 
 export const machine = () => hostname();
+
+/**
+ * How PostgreSQL (or a background pusher) runs vault-tool: VAULT_TOOL_COMMAND
+ * (words split at spaces), else this very program, by absolute paths (the
+ * server's environment may have neither node nor vault-tool on its PATH).
+ */
+export function vaultToolCommand(ctx: Context): string[] {
+  const given = ctx.io.env.VAULT_TOOL_COMMAND;
+  if (given) return given.split(' ').filter(Boolean);
+  const script = process.argv[1] ?? '';
+  if (/^vault-tool(\.js)?$/.test(basename(script))) return [process.execPath, script];
+  return ['vault-tool'];
+}

@@ -5,8 +5,7 @@ import { executeWalPrune, planWalPrune } from '../../../backup/wal/prune.js';
 import { basesOf } from '../../../backup/wal/verify.js';
 import { exists } from '../../../fs/dirs.js';
 import type { Context } from '../../context.js';
-import { openRepo, repoOption, type RepoOptions } from './options.js';
-import { clusterOf, clusterOption } from './wal-options.js';
+import { clusterOf, clusterOption, openRepo, repoOption, type RepoOptions } from './wal-options.js';
 
 export default function backupWalPrune(cmd: Command, ctx: Context): void {
   clusterOption(repoOption(cmd))

@@ -7,8 +7,7 @@ import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
 import { durationSeconds, formatSeconds, parseDuration } from '../../../vault/duration.js';
 import { table, type Context } from '../../context.js';
-import { openRepo, repoOption, type RepoOptions } from './options.js';
-import { clusterOf, clusterOption, identityOption, readKeysOf } from './wal-options.js';
+import { clusterOf, clusterOption, identityOption, openRepo, readKeysOf, repoOption, type RepoOptions } from './wal-options.js';
 
 export default function backupWalStatus(cmd: Command, ctx: Context): void {
   identityOption(clusterOption(repoOption(cmd)))

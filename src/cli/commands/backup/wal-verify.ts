@@ -4,8 +4,7 @@ import { listRepo, requireRepo } from '../../../backup/repo.js';
 import { basesOf, verifyArchive } from '../../../backup/wal/verify.js';
 import { VaultError } from '../../../errors/errors.js';
 import { table, type Context } from '../../context.js';
-import { openRepo, repoOption, type RepoOptions } from './options.js';
-import { clusterOf, clusterOption, identityOption, readKeysOf } from './wal-options.js';
+import { clusterOf, clusterOption, identityOption, openRepo, readKeysOf, repoOption, type RepoOptions } from './wal-options.js';
 
 export default function backupWalVerify(cmd: Command, ctx: Context): void {
   identityOption(clusterOption(repoOption(cmd)))

@@ -1,11 +1,9 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
-import type { GuardAnswers } from '../../../k8s/guard.js';
 import type { DryRun, OnConflict } from '../../../k8s/restore.js';
 import { restoreFromPlan } from '../../../k8s/run.js';
 import { table, type Context } from '../../context.js';
+import { checkBreakGlass, guardAnswers, policyFile } from '../../guard.js';
 import { hintText } from '../../report.js';
 import { plural, wholeNumber } from '../../options.js';
 import { clusterOptions, clusterTarget, parsePairs, planOptions, readPlan, type ClusterOptions, type PlanOptions } from './options.js';
@@ -49,36 +47,6 @@ async function backupSource(ctx: Context, cmd: Command, o: RestoreOptions): Prom
   return { file: { path: label, text }, secrets: parseSecretManifests(text, label).secrets };
 }
 
-/** The restore policy in force: --policy, VAULT_TOOL_K8S_POLICY, else k8s-policy.yaml beside the vault if there is one. */
-async function policyFile(ctx: Context, cmd: Command, o: RestoreOptions): Promise<{ path: string; text: string } | undefined> {
-  const explicit = o.policy ?? ctx.io.env.VAULT_TOOL_K8S_POLICY;
-  const path = explicit ? ctx.abs(explicit) : join(dirname(ctx.paths(cmd).vaultFile), 'k8s-policy.yaml');
-  if (!explicit && !existsSync(path)) return undefined;
-  return { path, text: (await ctx.readFile(path, 'the restore policy')).toString('utf8') };
-}
-
-/** Answers to the guard rails: from flags, else prompts on a terminal, else none (the guard then refuses). */
-function guardAnswers(ctx: Context, o: RestoreOptions, context: () => string): GuardAnswers {
-  const prompt = async (kind: 'input' | 'password', message: string) => {
-    const p = await import('@inquirer/prompts');
-    return kind === 'input' ? p.input({ message }) : p.password({ message, mask: true });
-  };
-  return {
-    breakGlass: Boolean(o.breakGlass),
-    ...(o.reason ? { reason: o.reason } : {}),
-    ...(o.confirmContext !== undefined
-      ? { confirmContext: async () => o.confirmContext! }
-      : ctx.io.stdinIsTTY
-        ? { confirmContext: () => prompt('input', `Restoring into protected context ${context()}. Type its name to confirm:`) }
-        : {}),
-    ...(o.totpEnv
-      ? { totpCode: async () => ctx.envValue(o.totpEnv!, 'the TOTP code').toString('utf8') }
-      : ctx.io.stdinIsTTY
-        ? { totpCode: () => prompt('password', `TOTP code for protected context ${context()}:`) }
-        : {}),
-  };
-}
-
 export default function k8sRestore(cmd: Command, ctx: Context): void {
   clusterOptions(
     planOptions(cmd, 'restore a namespace under another name', false)
@@ -104,14 +72,14 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
       .option('--recreate', 'delete and create immutable Secrets (or ones whose type changes) instead of failing')
       .option('--create-namespace', 'create missing namespaces')
       .option('--concurrency <n>', 'API calls in flight at once (1..64)', wholeNumber(1, 64), 8)
-      .option('--policy <file>', 'restore policy (default: env VAULT_TOOL_K8S_POLICY, else k8s-policy.yaml beside the vault if present)')
+      .option('--policy <file>', 'restore policy (default: env VAULT_TOOL_RESTORE_POLICY, else restore-policy.yaml beside the vault if present)')
       .option('--confirm-context <name>', 'for a protected context: its name, typed (instead of the prompt)')
       .option('--totp-env <VAR>', 'for a protected context with confirm: totp, read the code from this environment variable')
       .option('--break-glass', 'restore into a protected context outside operational hours (needs --reason)')
       .option('--reason <text>', 'why: recorded in the evidence log'),
     false,
   ).action(async (o: RestoreOptions) => {
-    if (o.breakGlass && !o.reason?.trim()) throw new VaultError('usage', '--break-glass needs --reason "…" (it goes into the evidence log)');
+    checkBreakGlass(o);
     if (Boolean(o.plan) === Boolean(o.fromBackup))
       throw new VaultError('usage', o.plan ? 'give --plan or --from-backup, not both' : 'what to restore? give --plan FILE, or --from-backup COMPONENT/FILE');
     const fromBackup = o.fromBackup ? await backupSource(ctx, cmd, o) : undefined;
@@ -141,8 +109,9 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
           ? {}
           : { onProgress: (d: number, t: number) => progress.update('k8s restore', { item: 'Secrets', phase: 'applying', count: d, of: t }) }),
       },
-      policy: await policyFile(ctx, cmd, o),
-      answers: guardAnswers(ctx, o, () => context),
+      policy: await policyFile(ctx, cmd, o.policy ? ctx.abs(o.policy) : undefined),
+      answers: guardAnswers(ctx, { ...o, confirm: o.confirmContext }, () => `context ${context}`),
+      onUnrecorded: (why) => ctx.warn(`the restore policy's decision is NOT in the evidence log: ${why}`),
       now: ctx.now(),
       onTarget: (c) => (context = c),
     });

@@ -1,0 +1,602 @@
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, utimesSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { VaultError } from '../../errors/errors.js';
+import { holdsObjects, listObjects, type ObjectListed, parseRemote, readObject, removeObjects, writeObject } from '../../dest/rclone.js';
+import { makeDirs } from '../../fs/dirs.js';
+import { randomHex } from '../../fs/random.js';
+import { GUARDED, KIND_NAME, kindOfFile } from '../../fs/replace.js';
+import { map, object, string } from '../../vault/shape.js';
+import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest } from '../kind.js';
+import type { Consumer } from '../pipeline.js';
+import { bucketTarget, pathTarget } from '../protect.js';
+import { psqlRead } from '../scratch.js';
+import { TarReader } from '../wal/tar.js';
+
+/**
+ * `bucket`: the objects of an object-storage bucket (or a prefix in one),
+ * read through rclone (`REMOTE:BUCKET[/PREFIX]`), as one tar stream
+ * (docs/FORMAT.md, "Bucket archive"): a head member, each object as
+ * `objects/KEY` (its modification time kept), and last the listing, one
+ * JSON line per object: key, size, modification time, SHA-256 (computed as
+ * it is read) and the MD5 the store listed. Objects are read one at a time
+ * (a few `rclone cat` started ahead), so memory holds the listing, never
+ * the data. The full read checks every object's bytes against the listing;
+ * restored into a bucket prefix (`rclone rcat` per object, a few at once)
+ * or a folder; drilled into a scratch prefix, where a SQL query's keys are
+ * looked for.
+ */
+export interface BucketOptions {
+  /** `REMOTE:BUCKET[/PREFIX]`. */
+  source: string;
+  /** The component's name: bucket/NAME. */
+  name: string;
+  env: Env;
+}
+
+export const HEAD = 'vault-tool-bucket.json';
+export const LISTING = 'vault-tool-bucket.jsonl';
+const OBJECTS = 'objects/';
+const FORMAT = 'vault-tool/bucket-archive';
+/** `rclone cat` processes started ahead of the one being read. */
+const AHEAD = 4;
+/** Uploads in flight at once while restoring. */
+const UPLOADS = 4;
+const BLOCK = 512;
+
+/** One line of the listing member. */
+interface Line {
+  key: string;
+  size: number;
+  mtime: string;
+  sha256: string;
+  md5?: string;
+  /** The object changed or went away between the listing and its read: its bytes are not what the listing says (restores skip it). */
+  changed?: 'changed' | 'gone';
+}
+
+function remoteOf(spec: string): string {
+  if (!parseRemote(spec)) throw new VaultError('usage', `${JSON.stringify(spec)} is not REMOTE:BUCKET[/PREFIX] (an rclone remote)`);
+  return spec.replace(/\/+$/, '');
+}
+
+// ---- the tar stream (POSIX pax: each member's path and mtime in a pax header, readable by GNU and BSD tar) ----
+
+function octal(n: number, len: number): string {
+  return `${n.toString(8).padStart(len - 1, '0')}\0`;
+}
+
+function ustar(name: string, size: number, mtime: number, type: '0' | 'x'): Buffer {
+  const h = Buffer.alloc(BLOCK);
+  h.write(Buffer.from(name).subarray(0, 99).toString('latin1'), 0, 'latin1');
+  h.write(octal(0o644, 8), 100, 'latin1');
+  h.write(octal(0, 8), 108, 'latin1');
+  h.write(octal(0, 8), 116, 'latin1');
+  // Sizes of 8 GiB and more go in the pax record; the field holds 0 then.
+  h.write(octal(size < 8 * 2 ** 30 ? size : 0, 12), 124, 'latin1');
+  h.write(octal(Math.max(0, Math.floor(mtime)), 12), 136, 'latin1');
+  h.write('        ', 148, 'latin1');
+  h.write(type, 156, 'latin1');
+  h.write('ustar\0', 257, 'latin1');
+  h.write('00', 263, 'latin1');
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return h;
+}
+
+function paxRecord(k: string, v: string): string {
+  const body = ` ${k}=${v}\n`;
+  let len = Buffer.byteLength(body) + 1;
+  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
+  return `${len}${body}`;
+}
+
+const pad = (n: number) => Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
+
+/** A member's headers: a pax header (path, size, mtime with its fraction), then the ustar header. */
+function memberHeader(path: string, size: number, mtime: string): Buffer {
+  const t = Date.parse(mtime);
+  const secs = Number.isNaN(t) ? 0 : t / 1000;
+  const pax = Buffer.from(
+    paxRecord('path', path) + paxRecord('size', String(size)) + (Number.isNaN(t) ? '' : paxRecord('mtime', secs.toFixed(9).replace(/\.?0+$/, ''))),
+  );
+  return Buffer.concat([ustar('PaxHeader', pax.length, secs, 'x'), pax, pad(pax.length), ustar(path, size, secs, '0')]);
+}
+
+function member(path: string, data: Buffer, mtime: string): Buffer {
+  return Buffer.concat([memberHeader(path, data.length, mtime), data, pad(data.length)]);
+}
+
+// ---- backing up ----
+
+async function dump(o: BucketOptions, env: Env): Promise<Component> {
+  const source = remoteOf(o.source);
+  const io = { env };
+  const listed = await listObjects(io, source);
+  const bytes = listed.reduce((n, x) => n + x.size, 0);
+  const listedAt = new Date().toISOString();
+  return {
+    component: `bucket/${o.name}`,
+    kind: 'bucket',
+    producer: { kind: 'stream', name: 'rclone', open: async () => archive(io, source, listed, listedAt) },
+    tool: { name: 'rclone', version: '', args: ['cat', source] },
+    source: { remote: source, objects: String(listed.length), bytes: String(bytes), listedAt, machine: hostname() },
+    // The data, and three 512-byte blocks or so of headers per object: the size hint for a remote upload.
+    estimate: bytes + listed.length * 2048 + 64 * 1024,
+  };
+}
+
+/** The archive, streamed: each object read by its own `rclone cat` (a few started ahead), hashed as it passes. */
+function archive(io: { env: Env }, source: string, listed: ObjectListed[], listedAt: string): Readable {
+  const running = new Set<{ kill(): void }>();
+  let next = 0;
+  const ahead: ReturnType<typeof readObject>[] = [];
+  const fill = () => {
+    while (ahead.length < AHEAD && next < listed.length) {
+      const o = listed[next++]!;
+      // One byte more than listed: an object that grew since is seen to have changed.
+      const r = readObject(io, `${source}/${o.key}`, o.size + 1);
+      running.add(r);
+      ahead.push(r);
+    }
+  };
+  async function* gen(): AsyncGenerator<Buffer> {
+    yield member(HEAD, Buffer.from(`${JSON.stringify({ format: FORMAT, version: 1, source, listedAt, objects: listed.length })}\n`), listedAt);
+    const lines: string[] = [];
+    for (const o of listed) {
+      fill();
+      const r = ahead.shift()!;
+      yield memberHeader(OBJECTS + o.key, o.size, o.modTime);
+      const sha = createHash('sha256');
+      const md5 = o.md5 ? createHash('md5') : undefined;
+      let got = 0;
+      let grew = false;
+      for await (const c of r.stream) {
+        const want = o.size - got;
+        const part = (c as Buffer).length > want ? (c as Buffer).subarray(0, want) : (c as Buffer);
+        if ((c as Buffer).length > want) grew = true;
+        if (!part.length) continue;
+        got += part.length;
+        // The reads started ahead wait their turn: progress here is theirs too.
+        for (const a of ahead) a.kick();
+        sha.update(part);
+        md5?.update(part);
+        yield part;
+      }
+      const how = await r.ended;
+      running.delete(r);
+      let changed: Line['changed'];
+      if (got < o.size) {
+        // Gone or shrunk since the listing: its member is filled with zeros to the listed size, and marked.
+        changed = how === 'gone' && got === 0 ? 'gone' : 'changed';
+        const zeros = Buffer.alloc(Math.min(1 << 20, o.size - got));
+        while (got < o.size) {
+          const z = zeros.subarray(0, Math.min(zeros.length, o.size - got));
+          sha.update(z);
+          got += z.length;
+          yield z;
+        }
+      } else if (grew) changed = 'changed';
+      const sha256 = sha.digest('hex');
+      const md5hex = md5?.digest('hex');
+      if (!changed && o.md5 && md5hex !== o.md5) changed = 'changed';
+      yield pad(o.size);
+      const line: Line = { key: o.key, size: o.size, mtime: o.modTime, sha256, ...(o.md5 ? { md5: o.md5 } : {}), ...(changed ? { changed } : {}) };
+      lines.push(JSON.stringify(line));
+    }
+    const text = Buffer.from(lines.length ? `${lines.join('\n')}\n` : '');
+    yield member(LISTING, text, new Date().toISOString());
+    yield Buffer.alloc(BLOCK * 2);
+  }
+  const out = Readable.from(gen(), { objectMode: false, highWaterMark: 1 << 20 });
+  // A backup that stops (an error downstream) leaves no rclone behind.
+  out.on('close', () => {
+    for (const r of running) r.kill();
+    for (const r of ahead) r.kill();
+  });
+  return out;
+}
+
+// ---- reading an archive back ----
+
+/** What the full read found: every object's member checked against its listing line; the keys restores skip. */
+interface Checked {
+  objects: number;
+  skipped: string[];
+}
+
+/**
+ * Reads an archive in full: the head, every object (its SHA-256, and its
+ * MD5 where the store listed one, against its line of the listing), the
+ * listing (one line per object, in order), the end. `onObject` is told each
+ * object's key, size and data as they pass (a restore writes them).
+ */
+async function readArchive(
+  r: Readable,
+  on?: {
+    start(key: string, size: number, mtime: number): void;
+    data(chunk: Buffer): void;
+    end(): void;
+    /** Waited for after each chunk: backpressure from where the data goes. */
+    drain?(): Promise<void>;
+    /** Each line of the listing, once checked. */
+    line?(l: Line): void;
+  },
+): Promise<Checked> {
+  let head: unknown;
+  let headText = '';
+  const seen: string[] = [];
+  let listing = '';
+  let lineNo = 0;
+  let hash: { sha: Hash; md5: Hash } | undefined;
+  let order = 0;
+  let current = '';
+  const skipped: string[] = [];
+  const checkLine = (text: string) => {
+    let l: Line;
+    try {
+      l = JSON.parse(text) as Line;
+    } catch {
+      throw new VaultError('verify-failed', `the listing's line ${lineNo + 1} is not JSON`);
+    }
+    const got = seen[lineNo];
+    if (got === undefined) throw new VaultError('verify-failed', `the listing names ${JSON.stringify(l.key)}, which the archive does not hold`);
+    const [size, sha, md5, key] = JSON.parse(got) as [number, string, string, string];
+    if (l.key !== key) throw new VaultError('verify-failed', `object ${lineNo + 1} is ${JSON.stringify(key)}, the listing says ${JSON.stringify(l.key)}`);
+    if (l.size !== size) throw new VaultError('verify-failed', `object ${JSON.stringify(key)} holds ${size} bytes, the listing says ${l.size}`);
+    if (l.sha256 !== sha) throw new VaultError('verify-failed', `object ${JSON.stringify(key)}: its SHA-256 differs from the listing`);
+    if (l.md5 && !l.changed && l.md5 !== md5)
+      throw new VaultError('verify-failed', `object ${JSON.stringify(key)}: its MD5 differs from the one the store listed`);
+    if (l.changed) skipped.push(l.key);
+    on?.line?.(l);
+    seen[lineNo] = '';
+    lineNo++;
+  };
+  const tar = new TarReader(
+    (m) => {
+      if (m.type !== 'file') throw new VaultError('verify-failed', `the archive holds ${m.path}, which is not a file: not a bucket archive`);
+      if (order === 0) {
+        if (m.path !== HEAD) throw new VaultError('verify-failed', `the archive does not start with ${HEAD}: not a bucket archive`);
+        if (m.size > 1 << 16) throw new VaultError('verify-failed', `${HEAD} is too large`);
+      } else if (m.path === LISTING) {
+        current = LISTING;
+      } else if (m.path.startsWith(OBJECTS) && listing === '' && current !== LISTING) {
+        current = m.path.slice(OBJECTS.length);
+        hash = { sha: createHash('sha256'), md5: createHash('md5') };
+        on?.start(current, m.size, 0);
+      } else throw new VaultError('verify-failed', `unexpected member ${JSON.stringify(m.path)} in a bucket archive`);
+      order++;
+      if (order === 2 && head === undefined) head = null;
+    },
+    (_m, chunk) => {
+      if (order === 1) headText += chunk.toString('utf8');
+      else if (current === LISTING) {
+        listing += chunk.toString('utf8');
+        let nl = listing.indexOf('\n');
+        while (nl >= 0) {
+          checkLine(listing.slice(0, nl));
+          listing = listing.slice(nl + 1);
+          nl = listing.indexOf('\n');
+        }
+      } else {
+        hash!.sha.update(chunk);
+        hash!.md5.update(chunk);
+        on?.data(chunk);
+      }
+    },
+    (m) => {
+      if (order === 1) {
+        try {
+          head = JSON.parse(headText);
+        } catch {
+          throw new VaultError('verify-failed', `${HEAD} is not JSON`);
+        }
+        if ((head as { format?: unknown }).format !== FORMAT) throw new VaultError('verify-failed', `${HEAD} is not of format ${FORMAT}`);
+      } else if (current !== LISTING && hash) {
+        seen.push(JSON.stringify([m.size, hash.sha.digest('hex'), hash.md5.digest('hex'), current]));
+        hash = undefined;
+        on?.end();
+      }
+    },
+  );
+  for await (const c of r) {
+    tar.push(c as Buffer);
+    if (on?.drain) await on.drain();
+  }
+  if (!tar.ended) throw new VaultError('verify-failed', 'the archive ends before its end marker: it was cut short');
+  if (current !== LISTING) throw new VaultError('verify-failed', `the archive has no listing (${LISTING}): it was cut short`);
+  if (listing !== '') throw new VaultError('verify-failed', "the listing's last line is cut short");
+  if (lineNo !== seen.length) throw new VaultError('verify-failed', `the archive holds ${seen.length} objects, its listing ${lineNo}`);
+  const expect = (head as { objects?: unknown } | null)?.objects;
+  if (expect !== seen.length) throw new VaultError('verify-failed', `${HEAD} says ${String(expect)} objects, the archive holds ${seen.length}`);
+  return { objects: seen.length, skipped };
+}
+
+// ---- restoring ----
+
+/** A key as a path under a folder: relative, without `.` or `..` parts or empty ones; null when it cannot be one. */
+function keyPath(key: string): string | null {
+  const parts = key.split('/');
+  return key.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..' || p.includes('\0')) ? null : key;
+}
+
+/** What a regular file at `path` is when it is one the tool guards (a vault, a key file, shares…), else null. */
+function guardedFile(path: string): string | null {
+  try {
+    if (!lstatSync(path).isFile()) return null;
+    const k = kindOfFile(path);
+    return k !== null && GUARDED.has(k) ? KIND_NAME[k] : null;
+  } catch {
+    return null;
+  }
+}
+
+const refusedGuarded = (files: string[]) =>
+  new VaultError('exists', `the restore would replace ${files.join(', ')}, which vault-tool never replaces: nothing was restored`, {
+    code: 'replace-refused',
+  });
+
+/**
+ * The first pass of a restore: the full read, keeping the keys to skip
+ * (changed while backed up); for a folder (`dir`), keys that cannot be
+ * paths, and files there the tool guards (a vault, a key file, a share)
+ * that an object would replace, even with force.
+ */
+function checkPass(skip: Set<string>, mtimes: Map<string, string>, dir?: string): { consumer: Consumer; after(): void } {
+  let bad: string | undefined;
+  const guarded: string[] = [];
+  return {
+    consumer: {
+      kind: 'inline',
+      label: 'the objects against their listing',
+      consume: async (r) => {
+        const c = await readArchive(r, {
+          start: (key) => {
+            if (dir === undefined) return;
+            if (keyPath(key) === null) bad ??= key;
+            else {
+              const what = guardedFile(join(dir, key));
+              if (what) guarded.push(`${join(dir, key)} (${what})`);
+            }
+          },
+          data: () => undefined,
+          end: () => undefined,
+          line: (l) => {
+            if (l.mtime) mtimes.set(l.key, l.mtime);
+          },
+        });
+        for (const k of c.skipped) skip.add(k);
+      },
+    },
+    after() {
+      if (bad) throw new VaultError('usage', `object ${JSON.stringify(bad)} cannot be a file name in a folder: restore into a bucket instead`);
+      if (guarded.length) throw refusedGuarded(guarded);
+    },
+  };
+}
+
+/** Into a bucket prefix: each object uploaded under PREFIX/KEY (a few at once), its modification time kept; refused where objects are, without `force`. */
+function intoBucket(req: RestoreRequest): Restorer {
+  const to = remoteOf(req.to!);
+  const force = Boolean(req.force);
+  const skip = new Set<string>();
+  const mtimes = new Map<string, string>();
+  return {
+    where: `bucket ${to}`,
+    label: to,
+    record: { force },
+    guard: () => bucketTarget(to),
+    async precheck(env) {
+      if (!force && (await holdsObjects({ env }, to)))
+        throw new VaultError('exists', `${to} holds objects: restoring would mix them with the backup's`, { code: 'restore-bucket-not-empty' });
+    },
+    check: () => checkPass(skip, mtimes),
+    async land(env) {
+      const io = { env };
+      const written: string[] = [];
+      const inFlight = new Set<Promise<void>>();
+      let failed: unknown;
+      let up: ReturnType<typeof writeObject> | undefined;
+      let skipping = false;
+      const watch = (p: Promise<void>) => {
+        const q = p.then(
+          () => {
+            inFlight.delete(q);
+          },
+          (e) => {
+            inFlight.delete(q);
+            failed ??= e;
+          },
+        );
+        inFlight.add(q);
+      };
+      const all = { kill: () => up?.kill() };
+      return {
+        staged: false,
+        consumer: {
+          kind: 'inline',
+          label: to,
+          consume: async (r) => {
+            await readArchive(r, {
+              start(key, size) {
+                skipping = skip.has(key);
+                if (skipping) return;
+                if (failed) throw failed;
+                up = writeObject(io, `${to}/${key}`, size, mtimes.get(key));
+                written.push(key);
+              },
+              data(chunk) {
+                if (!skipping) up!.stream.write(chunk);
+              },
+              end() {
+                if (skipping || !up) return;
+                up.stream.end();
+                watch(up.done);
+                up = undefined;
+              },
+              async drain() {
+                if (failed) throw failed;
+                const s = up?.stream as (NodeJS.WritableStream & { writableNeedDrain?: boolean }) | undefined;
+                if (s?.writableNeedDrain) await new Promise<void>((res) => (s as NodeJS.WritableStream).once('drain', () => res()));
+                while (inFlight.size >= UPLOADS) await Promise.race(inFlight);
+                if (failed) throw failed;
+              },
+            });
+            await Promise.all(inFlight);
+            if (failed) throw failed;
+          },
+        },
+        commit: async () => undefined,
+        // What this restore uploaded goes again (into a prefix that held nothing; with force, what it replaced cannot come back).
+        abort: async () => {
+          all.kill();
+          await Promise.allSettled(inFlight);
+          if (!force) await removeObjects(io, to, written).catch(() => undefined);
+        },
+      };
+    },
+  };
+}
+
+/** Into a folder: each object as DIR/KEY, extracted into a staging folder beside it and moved into place; a folder that holds files is refused without `force`. */
+function intoFolder(req: RestoreRequest): Restorer {
+  const dir = req.dir!;
+  const force = Boolean(req.force);
+  const skip = new Set<string>();
+  const mtimes = new Map<string, string>();
+  return {
+    where: dir,
+    label: dir,
+    record: { force },
+    guard: () => pathTarget('folders', dir),
+    async precheck() {
+      if (!force && existsSync(dir) && readdirSync(dir).length)
+        throw new VaultError('exists', `${dir} holds files: restoring would mix them with the backup's`, { code: 'restore-files-exist' });
+    },
+    check: () => checkPass(skip, mtimes, dir),
+    async land() {
+      const parent = dirname(dir);
+      const made = makeDirs(parent);
+      const staging = join(parent, `.${basename(dir)}.restore-${randomHex(4)}`);
+      mkdirSync(staging, { mode: 0o700 });
+      let fd: number | undefined;
+      let path = '';
+      let key = '';
+      const clean = () => rmSync(staging, { recursive: true, force: true });
+      return {
+        staged: true,
+        consumer: {
+          kind: 'inline',
+          label: dir,
+          consume: async (r) => {
+            await readArchive(r, {
+              start(k) {
+                if (skip.has(k)) return;
+                key = k;
+                path = join(staging, keyPath(k)!);
+                mkdirSync(dirname(path), { recursive: true });
+                fd = openSync(path, 'wx', 0o600);
+              },
+              data(chunk) {
+                if (fd !== undefined) writeSync(fd, chunk);
+              },
+              end() {
+                if (fd === undefined) return;
+                closeSync(fd);
+                fd = undefined;
+                const t = Date.parse(mtimes.get(key) ?? '');
+                if (!Number.isNaN(t)) utimesSync(path, t / 1000, t / 1000);
+              },
+            });
+          },
+        },
+        async commit() {
+          try {
+            if (!existsSync(dir)) renameSync(staging, dir);
+            else merge(staging, dir);
+          } finally {
+            clean();
+          }
+        },
+        async abort() {
+          if (fd !== undefined) closeSync(fd);
+          clean();
+          for (const d of [...made].reverse()) rmSync(d, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+/** Moves what a staging folder holds into `dir`, replacing files (the restore was asked to, with force), never one the tool guards. */
+function merge(from: string, dir: string): void {
+  for (const name of readdirSync(from)) {
+    const a = join(from, name);
+    const b = join(dir, name);
+    const there = existsSync(b) ? lstatSync(b) : undefined;
+    if (there?.isDirectory() && lstatSync(a).isDirectory()) merge(a, b);
+    else {
+      const guarded = there ? guardedFile(b) : null;
+      if (guarded) throw refusedGuarded([`${b} (${guarded})`]);
+      if (there?.isDirectory()) rmSync(b, { recursive: true, force: true });
+      renameSync(a, b);
+    }
+  }
+}
+
+// ---- the drill's check ----
+
+/**
+ * `{ objectsFromSql: "select key from proofs where …", database: drill_app, prefix: s3:scratch/drill }`:
+ * every key the query returns (one per row, read-only, in a scratch
+ * database of the plan) is an object of the scratch prefix, and reads.
+ */
+const keysCheck: DrillCheckSpec = {
+  key: 'objectsFromSql',
+  kind: 'bucket-keys',
+  tools: [{ command: 'psql', pkg: 'postgresql-client' }],
+  shape: (prefix) =>
+    map(
+      object({ objectsFromSql: string(), database: string({ pattern: /^[a-z_][a-z0-9_]{0,62}$/, want: 'a scratch database of the plan' }), prefix }),
+      (c): KindCheck => ({ kind: 'bucket-keys', prefix: c.prefix, database: c.database, sql: c.objectsFromSql }),
+    ),
+  reads: (c) => ({ database: c.database as string }),
+  describe: (c) => `${c.prefix as string}: every key ${JSON.stringify(c.sql)} returns in ${c.database as string}`,
+  async run(c, on) {
+    const out = await psqlRead(`${c.sql as string};\n`, {}, { env: on.env, timeoutMs: on.timeoutMs }, c.database as string);
+    const keys = out.split('\n').filter(Boolean);
+    const have = new Map((await listObjects({ env: on.env }, on.at)).map((o) => [o.key, o.size]));
+    const missing = keys.filter((k) => !have.has(k));
+    if (missing.length)
+      throw new Error(
+        `${missing.length} of ${keys.length} keys are not objects of ${on.at}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`,
+      );
+    return `${on.at}: all ${keys.length} keys the query returns are objects there`;
+  },
+};
+
+export const bucket: BackupKind<BucketOptions> = {
+  name: 'bucket',
+  folder: 'bucket',
+  label: 'bucket',
+  ext: 'tar',
+  dump,
+  // A head member, a listing and the end marker: at least four blocks, whole blocks.
+  shape: (_head, size) => (size < 4 * BLOCK || size % BLOCK !== 0 ? `its output (${size} bytes) is not a bucket archive` : null),
+  verifier: () => ({
+    kind: 'inline',
+    label: 'the objects against their listing',
+    consume: async (r) => {
+      await readArchive(r);
+    },
+  }),
+  restore: { needs: 'bucket', target: (req) => (req.to ? intoBucket(req) : intoFolder(req)) },
+  drill: {
+    scratch: 'prefix',
+    tools: [{ command: 'rclone', pkg: 'rclone' }],
+    checks: [keysCheck],
+  },
+};

@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import { VaultError } from '../errors/errors.js';
+import { guardRestore, type GuardAnswers, type GuardRecord, type PolicyFile } from '../k8s/guard.js';
+import { parsePolicy, protects, type GuardTarget } from '../k8s/policy.js';
+import { readVault } from '../vault/store.js';
+import type { Context } from './context.js';
+
+/** The file names a restore policy has beside the vault: the one for every restore, and its first name (Kubernetes contexts only). */
+export const POLICY_NAMES = ['restore-policy.yaml', 'k8s-policy.yaml'] as const;
+
+/**
+ * The restore policy in force, for every restore (Secrets and data): `given`
+ * (--policy, or a drill plan's), else VAULT_TOOL_RESTORE_POLICY (or its
+ * first name VAULT_TOOL_K8S_POLICY), else restore-policy.yaml beside the
+ * vault (or its first name k8s-policy.yaml); none when there is none. Two
+ * files beside the vault are refused: which one rules would be a guess.
+ */
+export async function policyFile(ctx: Context, cmd: Command, given?: string): Promise<PolicyFile | undefined> {
+  const env = ctx.io.env.VAULT_TOOL_RESTORE_POLICY ?? ctx.io.env.VAULT_TOOL_K8S_POLICY;
+  const explicit = given ?? (env ? ctx.abs(env) : undefined);
+  let path = explicit;
+  if (!path) {
+    const beside = POLICY_NAMES.map((n) => join(dirname(ctx.paths(cmd).vaultFile), n)).filter((p) => existsSync(p));
+    if (beside.length > 1)
+      throw new VaultError('invalid', `two restore policies beside the vault (${beside.join(', ')}): which one rules is unclear`, {
+        code: 'policy-two-files',
+      });
+    path = beside[0];
+  }
+  if (!path) return undefined;
+  return { path, text: (await ctx.readFile(ctx.abs(path), 'the restore policy')).toString('utf8') };
+}
+
+export interface GuardOptions {
+  /** The target's name, typed (--confirm-context, --confirm-target). */
+  confirm?: string;
+  totpEnv?: string;
+  breakGlass?: boolean;
+  reason?: string;
+}
+
+/** --break-glass without a reason is refused before anything is read. */
+export function checkBreakGlass(o: GuardOptions): void {
+  if (o.breakGlass && !o.reason?.trim()) throw new VaultError('usage', '--break-glass needs --reason "…" (it goes into the evidence log)');
+}
+
+/** Answers to the guard rails: from flags, else prompts on a terminal, else none (the guard then refuses). */
+export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string): GuardAnswers {
+  const prompt = async (kind: 'input' | 'password', message: string) => {
+    const p = await import('@inquirer/prompts');
+    return kind === 'input' ? p.input({ message }) : p.password({ message, mask: true });
+  };
+  return {
+    breakGlass: Boolean(o.breakGlass),
+    ...(o.reason ? { reason: o.reason } : {}),
+    ...(o.confirm !== undefined
+      ? { confirmContext: async () => o.confirm! }
+      : ctx.io.stdinIsTTY
+        ? { confirmContext: () => prompt('input', `Restoring into protected ${target()}. Type its name to confirm:`) }
+        : {}),
+    ...(o.totpEnv
+      ? { totpCode: async () => ctx.envValue(o.totpEnv!, 'the TOTP code').toString('utf8') }
+      : ctx.io.stdinIsTTY
+        ? { totpCode: () => prompt('password', `TOTP code for protected ${target()}:`) }
+        : {}),
+  };
+}
+
+/**
+ * A data restore into `target`, through the restore policy in force (as
+ * `k8s restore` goes through it for a context): nothing when no policy
+ * protects the target; else the guard's decision, recorded in the evidence
+ * log, and a refusal thrown. The vault is read only for a protected target
+ * (its TOTP entry; the record).
+ */
+export async function guardDataRestore(
+  ctx: Context,
+  cmd: Command,
+  o: GuardOptions & { policy?: string },
+  target: GuardTarget,
+  restore: string,
+): Promise<GuardRecord | undefined> {
+  const policy = await policyFile(ctx, cmd, o.policy ? ctx.abs(o.policy) : undefined);
+  if (!policy) return undefined;
+  if (protects(parsePolicy(policy.text, policy.path), target) === undefined) return { protected: false, policy: policy.path };
+  const paths = ctx.paths(cmd);
+  const store = ctx.storeOptions(cmd);
+  const { doc } = await readVault(paths, store);
+  return guardRestore({
+    policy,
+    target,
+    restore,
+    now: ctx.now(),
+    doc,
+    answers: guardAnswers(ctx, o, () => `${target.type === 'databases' ? 'database' : target.type === 'buckets' ? 'bucket' : 'target'} ${target.name}`),
+    paths,
+    store,
+    onUnrecorded: (why) => ctx.warn(`the restore policy's decision is NOT in the evidence log: ${why}`),
+  });
+}
+
+/** The options of a guarded data restore (as `k8s restore` has them for a context). */
+export function guardOptions(c: Command): Command {
+  return c
+    .option('--policy <file>', 'restore policy (default: env VAULT_TOOL_RESTORE_POLICY, else restore-policy.yaml beside the vault if present)')
+    .option('--confirm-target <name>', 'for a protected target with confirm: context: its name, typed (instead of the prompt)')
+    .option('--totp-env <VAR>', 'for a protected target with confirm: totp, read the code from this environment variable')
+    .option('--break-glass', 'restore into a protected target outside operational hours (needs --reason)')
+    .option('--reason <text>', 'why: recorded in the evidence log');
+}
