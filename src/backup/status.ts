@@ -37,13 +37,6 @@ export interface ArchiveState extends WalStatus {
   archiverError?: string;
   /** The archive could not be judged: why; failed when the archive is at fault (an altered archive.json), inconclusive when this host is (unreachable). */
   problem?: { message: string; verdict: 'failed' | 'inconclusive' };
-  /**
-   * The newest segment says it was archived more than an hour after this
-   * host's now: the database host's clock is wrong, and the segment does
-   * not count (no age, the RPO missed where one applies), as a backup
-   * dated in the future does not.
-   */
-  future?: boolean;
 }
 
 /**
@@ -136,11 +129,6 @@ export async function archiveStatus(
         ...(rpoMs !== undefined ? { rpoSeconds: rpoMs / 1000 } : {}),
         problem: { message: e.message, verdict },
       };
-    }
-    if (w.archivedAt && inTheFuture(w.archivedAt, now)) {
-      w.future = true;
-      w.rpoMissed = rpoMs !== undefined;
-      delete w.ageSeconds;
     }
     const conn = o.archivers?.[cluster];
     if (conn !== undefined) {

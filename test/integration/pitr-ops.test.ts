@@ -148,6 +148,11 @@ describe.skipIf(!HAVE_PG)('the WAL archive in status and the metrics', () => {
     const metrics = readFileSync(prom, 'utf8');
     expect(metrics).toContain('vault_tool_wal_archive_failed{cluster="app"} 1\n');
     expect(metrics).toContain('vault_tool_wal_archive_age_seconds{cluster="app"} -1\n');
+    // backup wal-status judges the same archive by the same rule.
+    const ws = await vt(['backup', 'wal-status', '-r', repo, '--cluster', 'app', '--rpo', '15m'], { now: early });
+    expect(ws.code, ws.stderr).toBe(8);
+    expect(ws.stdout).toContain('in the future');
+    expect(ws.stderr).toMatch(/the newest segment of app \([0-9A-F]{24}\) says it was archived at \S+, in the future/);
   });
 
   it('an archive whose newest segment no trusted host signed fails status, and the metrics say so', async () => {

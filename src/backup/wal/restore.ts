@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import {
   appendFileSync,
   chmodSync,
-  chownSync,
+  lchownSync,
   closeSync,
   createWriteStream,
   read as fsRead,
@@ -285,7 +285,8 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readabl
 const matches = (c: Consumed, m: BackupManifest) => c.ciphertext.sha256 === m.ciphertext.sha256 && c.plaintext.sha256 === m.plaintext.sha256;
 
 function chownTree(path: string, uid: number, gid: number): void {
-  chownSync(path, uid, gid);
+  // The link itself, never what it names: a tablespace link (pg_tblspc) points outside the data directory.
+  lchownSync(path, uid, gid);
   if (lstatSync(path).isDirectory()) for (const n of readdirSync(path)) chownTree(join(path, n), uid, gid);
 }
 

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { inTheFuture } from '../../vault/time.js';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
 import { externalTimeoutMs } from '../../tool/bound.js';
@@ -32,6 +33,13 @@ export interface WalStatus {
   bases: number;
   newestBase?: string;
   archiver?: Record<string, string>;
+  /**
+   * The newest segment says it was archived more than an hour after this
+   * host's now: the database host's clock is wrong, and the segment does
+   * not count (no age, the RPO missed where one applies), as a backup
+   * dated in the future does not.
+   */
+  future?: boolean;
 }
 
 export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o: { now: Date; rpoMs?: number; signers?: TrustedSigner[] }): Promise<WalStatus> {
@@ -62,6 +70,16 @@ export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o:
   ].filter((m): m is BackupManifest => !(m instanceof Error));
   const newest = ms.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt))[0];
   if (!newest) return { ...common, segments: segs.length, rpoMissed: o.rpoMs !== undefined };
+  if (inTheFuture(newest.finishedAt, o.now))
+    return {
+      ...common,
+      segments: segs.length,
+      newest: newest.source.wal!,
+      archivedAt: newest.finishedAt,
+      future: true,
+      rpoMissed: o.rpoMs !== undefined,
+      ...(o.signers ? { trusted: checkSignature(newest, o.signers).ok } : {}),
+    };
   const ageSeconds = Math.max(0, Math.floor((o.now.getTime() - Date.parse(newest.finishedAt)) / 1000));
   return {
     ...common,
