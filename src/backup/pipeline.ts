@@ -427,7 +427,21 @@ export interface Consumed {
  * stops reading early, fails the read; a truncated or altered file fails in
  * decryption before any unauthenticated byte reaches it.
  */
-export async function consume(source: Readable | number, identities: X25519Identity[], c: Consumer, opts: { timeoutMs?: number } = {}): Promise<Consumed> {
+export async function consume(
+  source: Readable | number,
+  identities: X25519Identity[],
+  c: Consumer,
+  opts: {
+    timeoutMs?: number;
+    /**
+     * false: the plaintext is counted, not hashed (its `sha256` is then
+     * empty), for a caller that holds the ciphertext's SHA-256 to its signed
+     * manifest: authenticated decryption of those very bytes gives one
+     * plaintext only, so a second hash of it would only repeat that check.
+     */
+    plaintextSha256?: boolean;
+  } = {},
+): Promise<Consumed> {
   // Bounded as every stage is: no byte read (and no end) within the bound stops the read, as unreachable.
   const ms = opts.timeoutMs ?? externalTimeoutMs(c.kind === 'process' ? c.env : undefined);
   let stalled: VaultError | undefined;
@@ -453,7 +467,7 @@ export async function consume(source: Readable | number, identities: X25519Ident
   // A stored file's descriptor is read straight into the run's slots (the caller's to close).
   const flowing = decryptBulk(typeof source === 'number' ? kicked(await fdSource(source), kick) : streamSource(source, kick), sink, {
     identities,
-    sha256: { plaintext: true, ciphertext: true },
+    sha256: { plaintext: opts.plaintextSha256 ?? true, ciphertext: true },
     signal: stop.signal,
   }).then((r) => {
     read = true;
@@ -471,7 +485,7 @@ export async function consume(source: Readable | number, identities: X25519Ident
   }
   if (verdict.status === 'rejected') throw verdict.reason;
   const r = (flow as PromiseFulfilledResult<BulkResult>).value;
-  return { ciphertext: digestOf(r.ciphertext), plaintext: digestOf(r.plaintext) };
+  return { ciphertext: digestOf(r.ciphertext), plaintext: { size: r.plaintext.size, sha256: r.plaintext.sha256 ?? '' } };
 }
 
 export interface Judged extends Consumed {

@@ -266,7 +266,13 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ fd: number; close: 
   };
 }
 
-const matches = (c: Consumed, m: BackupManifest) => c.ciphertext.sha256 === m.ciphertext.sha256 && c.plaintext.sha256 === m.plaintext.sha256;
+/**
+ * The stored file is the one its signed manifest describes: the SHA-256 of the age file, and both sizes. The plaintext is not
+ * hashed a second time: decryption authenticated every chunk of exactly those bytes, which have one plaintext only (and every
+ * file in it is checked against backup_manifest's SHA-256 besides).
+ */
+const matches = (c: Consumed, m: BackupManifest) =>
+  c.ciphertext.sha256 === m.ciphertext.sha256 && c.ciphertext.size === m.ciphertext.size && c.plaintext.size === m.plaintext.size;
 
 function chownTree(path: string, uid: number, gid: number): void {
   // The link itself, never what it names: a tablespace link (pg_tblspc) points outside the data directory.
@@ -308,12 +314,17 @@ export async function executePitr(
     if (!made.length && (statSync(plan.dataDir).mode & 0o077) !== 0) chmodSync(plan.dataDir, 0o700);
     // One pass: decrypted (only authenticated bytes go on), checked against backup_manifest and written by tar as it goes;
     // a failed check or a stored file that is not the one its manifest describes removes everything written.
-    const checked = await consume(file.fd, [key.identity], {
-      kind: 'sink',
-      label: `backup_manifest's check and tar -x into ${plan.dataDir}`,
-      start: () => checkAndExtract(plan.dataDir, env),
-    });
-    if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
+    const checked = await consume(
+      file.fd,
+      [key.identity],
+      {
+        kind: 'sink',
+        label: `backup_manifest's check and tar -x into ${plan.dataDir}`,
+        start: () => checkAndExtract(plan.dataDir, env),
+      },
+      { plaintextSha256: false },
+    );
+    if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (its SHA-256 or size differs): nothing was restored`);
   } catch (e) {
     // Nothing half-written is left for PostgreSQL to start on.
     if (writing)
