@@ -324,7 +324,8 @@ export async function executePitr(
       },
       { plaintextSha256: false },
     );
-    if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (its SHA-256 or size differs): nothing was restored`);
+    if (!matches(checked, m))
+      throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (its SHA-256 or size differs): nothing was restored`);
   } catch (e) {
     // Nothing half-written is left for PostgreSQL to start on.
     if (writing)
