@@ -72,18 +72,22 @@ export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string
  * A data restore into `target`, through the restore policy in force (as
  * `k8s restore` goes through it for a context): nothing when no policy
  * protects the target; else the guard's decision, recorded in the evidence
- * log, and a refusal thrown. The vault is read only for a protected target
+ * log, and a refusal thrown. The target is named only when a policy is in
+ * force (`targetOf`: a database is asked of its server, which a restore
+ * without a policy never needs). The vault is read only for a protected target
  * (its TOTP entry; the record).
  */
 export async function guardDataRestore(
   ctx: Context,
   cmd: Command,
   o: GuardOptions & { policy?: string },
-  target: GuardTarget,
+  targetOf: () => GuardTarget | Promise<GuardTarget>,
   restore: string,
 ): Promise<GuardRecord | undefined> {
   const policy = await policyFile(ctx, cmd, o.policy ? ctx.abs(o.policy) : undefined);
   if (!policy) return undefined;
+  // Named only when a policy is in force (a database is asked of its server).
+  const target = await targetOf();
   if (protects(parsePolicy(policy.text, policy.path), target) === undefined) return { protected: false, policy: policy.path };
   const paths = ctx.paths(cmd);
   const store = ctx.storeOptions(cmd);

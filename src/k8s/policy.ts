@@ -1,6 +1,7 @@
 import { parseYaml } from '../vault/yaml.js';
 import { fail, isRecord, list, map, object, oneOf, optional, parseShape, string, type Shape } from '../vault/shape.js';
 import { VaultError } from '../errors/errors.js';
+import { resolvedPath } from '../fs/resolved.js';
 
 /**
  * The restore policy (docs/FORMAT.md, "Restore policy"): one file for every
@@ -123,7 +124,7 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
   return {
     protect: {
       contexts: p.protect?.contexts ?? p.protectedContexts ?? [],
-      databases: p.protect?.databases ?? [],
+      databases: (p.protect?.databases ?? []).map(hostLowercase),
       folders: (p.protect?.folders ?? []).map(trimSlash),
       redis: (p.protect?.redis ?? []).map(trimSlash),
       buckets: (p.protect?.buckets ?? []).map(trimSlash),
@@ -137,6 +138,29 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
 }
 
 const trimSlash = (s: string) => (s.length > 1 ? s.replace(/\/+$/, '') : s);
+
+/** A database pattern's host part in lowercase (host names are not case-sensitive; database names are). */
+const hostLowercase = (s: string) => {
+  const i = s.indexOf('/');
+  return i < 0 ? s : s.slice(0, i).toLowerCase() + s.slice(i);
+};
+
+/**
+ * A folder pattern as written and with the links of its fixed part resolved
+ * (the folders before the first `*` or `?`): a policy naming `/srv/app`,
+ * a link to `/data/app`, protects `/data/app` named directly too.
+ */
+function patternForms(pattern: string): string[] {
+  if (!pattern.startsWith('/')) return [pattern];
+  const parts = pattern.split('/');
+  const glob = parts.findIndex((x) => /[*?]/.test(x));
+  const fixed = glob < 0 ? parts : parts.slice(0, glob);
+  const prefix = fixed.join('/') || '/';
+  const real = resolvedPath(prefix);
+  if (real === prefix) return [pattern];
+  const rest = glob < 0 ? '' : parts.slice(glob).join('/');
+  return [pattern, rest ? `${real === '/' ? '' : real}/${rest}` : real];
+}
 
 /**
  * Whether `text` matches a glob of `*` (any run) and `?` (one character).
@@ -177,8 +201,9 @@ export function isProtected(policy: RestorePolicy, context: string): boolean {
 /**
  * The pattern of the policy that protects a target, or undefined. A folder,
  * a Redis folder or a bucket pattern protects what it matches and
- * everything under it (`/srv/app` protects `/srv/app/config`); a file is
- * protected by the folder patterns. A Redis folder is a folder too.
+ * everything under it (`/srv/app` protects `/srv/app/config`), by its path
+ * as written and with its links resolved; a file is protected by the folder
+ * patterns. A Redis folder is a folder too.
  */
 export function protects(policy: RestorePolicy, t: GuardTarget): string | undefined {
   const p = policy.protect;
@@ -194,7 +219,9 @@ export function protects(policy: RestorePolicy, t: GuardTarget): string | undefi
               { list: p.folders, tree: true },
             ]
           : [{ list: p.folders, tree: true }];
-  for (const { list, tree } of lists) for (const pattern of list) if (t.forms.some((f) => (tree ? under(pattern, f) : globMatch(pattern, f)))) return pattern;
+  for (const { list, tree } of lists)
+    for (const pattern of list)
+      if (tree ? patternForms(pattern).some((p) => t.forms.some((f) => under(p, f))) : t.forms.some((f) => globMatch(pattern, f))) return pattern;
   return undefined;
 }
 

@@ -155,6 +155,52 @@ describe('backup restore under the restore policy', () => {
     expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'allowed', target: 'database prod' });
   });
 
+  it('a folder the policy names through a link is protected when the restore names the folder it links to', async () => {
+    mkdirSync(join(dir, 'data/app'), { recursive: true });
+    mkdirSync(join(dir, 'data/sites'), { recursive: true });
+    symlinkSync(join(dir, 'data/app'), join(dir, 'app-link'));
+    symlinkSync(join(dir, 'data/sites'), join(dir, 'sites-link'));
+    writeFileSync(
+      join(dir, 'link-policy.yaml'),
+      `apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  folders: [${join(dir, 'app-link')}/, "${join(dir, 'sites-link')}/*"]\nconfirm: totp\ntotpEntry: ops/restore-totp\n`,
+    );
+    for (const into of ['data/app', 'data/app/sub', 'data/sites/one']) {
+      const r = await vt(['backup', 'restore', files, '--to-dir', into, '-r', 'repo', '--policy', 'link-policy.yaml']);
+      expect(r.code, `${into}: ${r.stderr}`).toBe(17);
+      expect(existsSync(join(dir, into, '.env'))).toBe(false);
+    }
+    const free = await vt(['backup', 'restore', files, '--to-dir', 'data/other', '-r', 'repo', '--policy', 'link-policy.yaml']);
+    expect(free.code, free.stderr).toBe(0);
+  });
+
+  it.skipIf(!HAVE_PG && !process.env.CI)(
+    'a database reached through a libpq service, or on the local host by another spelling, is the same database',
+    async () => {
+      if (!pg) throw new Error('PostgreSQL is needed in CI');
+      const services = join(dir, 'pg_service.conf');
+      writeFileSync(services, `[prodsvc]\nhost=${pg.env.PGHOST}\nport=${pg.env.PGPORT}\ndbname=prod\n`);
+      const svc = await vt(['backup', 'restore', db!, '--dbname', 'service=prodsvc', '--force', '-r', 'repo'], { env: { PGSERVICEFILE: services } });
+      expect(svc.code, svc.stderr).toBe(17);
+      expect(svc.stderr).toContain('database prod is protected: a TOTP code is needed');
+      expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'refused', target: 'database prod' });
+      // The service from the environment, the connection string naming no database.
+      const fromEnv = await vt(['backup', 'restore', db!, '--dbname', `port=${pg.env.PGPORT}`, '--force', '-r', 'repo'], {
+        env: { PGSERVICEFILE: services, PGSERVICE: 'prodsvc' },
+      });
+      expect(fromEnv.code, fromEnv.stderr).toBe(17);
+      // A socket folder is the local host, whichever way the policy spells it (and host names in any case).
+      for (const pattern of ['127.0.0.1/prod', '::1/prod', `LOCALHOST:${pg.env.PGPORT}/prod`]) {
+        writeFileSync(
+          join(dir, 'host-policy.yaml'),
+          `apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  databases: ["${pattern}"]\nconfirm: totp\ntotpEntry: ops/restore-totp\n`,
+        );
+        const r = await vt(['backup', 'restore', db!, '--dbname', 'prod', '--force', '-r', 'repo', '--policy', 'host-policy.yaml']);
+        expect(r.code, `${pattern}: ${r.stderr}`).toBe(17);
+      }
+      expect(pg.sql('select count(*) from t', 'prod')).toBe('2');
+    },
+  );
+
   it.skipIf(!HAVE_PG && !process.env.CI)('backup restore --all puts every database through the policy before restoring any', async () => {
     if (!pg) throw new Error('PostgreSQL is needed in CI');
     const made = await vt(['backup', 'postgres', '--all', '-r', 'repo-all']);
