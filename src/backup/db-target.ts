@@ -3,7 +3,7 @@ import type { GuardTarget } from '../k8s/policy.js';
 import { externalTimeoutMs } from '../tool/bound.js';
 import { runTool } from '../tool/run.js';
 import type { Env } from './kind.js';
-import { pgProblem } from './kinds/postgres.js';
+import { pgProblem, psqlAsk } from './kinds/postgres.js';
 
 /** The names of the local host: a socket folder, `localhost` and the loopback addresses reach one server. */
 const LOOPBACK = ['localhost', '127.0.0.1', '::1'];
@@ -30,8 +30,12 @@ export function databaseForms(name: string, host: string, port: string): string[
  * connection (each spelling of the local host, host names in lowercase).
  * A connection that fails is an error: a target that cannot be named
  * cannot be judged.
+ *
+ * `cluster`: the restore writes the server's roles (the globals: their
+ * passwords, their rights), which every database there depends on; it is
+ * protected when any database of that server is.
  */
-export async function connectedDatabase(given: GuardTarget, dbname: string, env: Env): Promise<GuardTarget> {
+export async function connectedDatabase(given: GuardTarget, dbname: string, env: Env, cluster = false): Promise<GuardTarget> {
   let said: string;
   try {
     said = await runTool('psql', ['-X', '-A', '-t', '-c', '\\echo :HOST', '-c', '\\echo :PORT', '-c', '\\echo :DBNAME', '--dbname', dbname], {
@@ -50,5 +54,16 @@ export async function connectedDatabase(given: GuardTarget, dbname: string, env:
     const at = /^([^/]*?)(:\d+)?\/(.*)$/s.exec(f);
     return at ? hostSpellings(at[1]!).map((h) => `${h}${at[2] ?? ''}/${at[3]}`) : [f];
   });
-  return { type: 'databases', name, forms: [...new Set([...databaseForms(name, host, port), ...given.forms, ...read])] };
+  const others = cluster
+    ? (await psqlAsk('select datname from pg_database where not datistemplate order by 1', dbname, env))
+        .split('\n')
+        .filter(Boolean)
+        .flatMap((d) => databaseForms(d, host, port))
+    : [];
+  return {
+    type: 'databases',
+    name,
+    forms: [...new Set([...databaseForms(name, host, port), ...given.forms, ...read, ...others])],
+    ...(cluster ? { note: "the globals: the server's roles, which each of its databases depends on" } : {}),
+  };
 }

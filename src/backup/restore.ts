@@ -125,12 +125,13 @@ export function restoreTarget(kind: BackupKind, req: RestoreRequest & { out?: st
     throw new VaultError('usage', `${name}: into which bucket prefix, or which folder (one of them)?`);
   const t = kind.restore.target(req);
   // A database as libpq reaches it (a service, PGDATABASE, another spelling of the host): the name read from --dbname alone is not enough
-  // to tell whether the policy protects it. The globals go into `postgres` when no database is named, as their restorer does.
+  // to tell whether the policy protects it. The globals go into `postgres` when no database is named, as their restorer does, and
+  // write the server's roles: they are protected when any database there is.
   return {
     ...t,
     guard: async (env) => {
       const g = await t.guard(env);
-      return g.type === 'databases' ? connectedDatabase(g, req.database ?? 'postgres', env) : g;
+      return g.type === 'databases' ? connectedDatabase(g, req.database ?? 'postgres', env, kind.name === 'postgres-globals') : g;
     },
   };
 }

@@ -27,7 +27,7 @@ export type GuardRecord = Record<string, unknown> & { protected: boolean };
 export type PolicyFile = { path: string; text: string };
 
 const described = (t: GuardTarget) =>
-  `${t.type === 'contexts' ? 'context' : t.type === 'databases' ? 'database' : t.type === 'buckets' ? 'bucket' : t.type === 'redis' ? 'Redis folder' : t.type === 'file' ? 'file' : 'folder'} ${t.name}`;
+  `${t.type === 'contexts' ? 'context' : t.type === 'databases' ? 'database' : t.type === 'buckets' ? 'bucket' : t.type === 'redis' ? 'Redis folder' : t.type === 'file' ? 'file' : 'folder'} ${t.name}${t.note ? ` (${t.note})` : ''}`;
 
 /** The code of the refusal that asks for the target's name, by the kind of target (each command names its own flag). */
 export async function enforcePolicy(

@@ -52,6 +52,8 @@ export interface GuardTarget {
   type: keyof Protected | 'file';
   name: string;
   forms: string[];
+  /** What the restore writes there, when its name alone does not say it (the globals: the server's roles). */
+  note?: string;
 }
 
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];

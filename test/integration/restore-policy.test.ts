@@ -209,7 +209,8 @@ describe('backup restore under the restore policy', () => {
     const before = (await records('backup.restore')).length;
     const r = await vt(['backup', 'restore', '--all', '--force', '-r', 'repo-all']);
     expect(r.code, r.stderr).toBe(17);
-    expect(r.stderr).toContain('database prod is protected: a TOTP code is needed');
+    // The globals come first, and write the roles of the server that holds prod.
+    expect(r.stderr).toContain("database postgres (the globals: the server's roles, which each of its databases depends on) is protected: a TOTP code is needed");
     // Nothing restored, not even the globals first: the row added since is still there.
     expect(await records('backup.restore')).toHaveLength(before);
     expect(pg.sql('select count(*) from t', 'prod')).toBe('3');
@@ -219,6 +220,22 @@ describe('backup restore under the restore policy', () => {
     const restored = (await records('backup.restore')).slice(before);
     expect(restored.find((x) => String(x.data.backup).startsWith('postgres/prod/'))!.data.guard).toMatchObject({ protected: true });
   });
+
+  it.skipIf(!HAVE_PG && !process.env.CI)(
+    "the globals write the server's roles: protected when a database of that server is, alone or with --all into other databases",
+    async () => {
+      if (!pg) throw new Error('PostgreSQL is needed in CI');
+      const made = await vt(['backup', 'postgres', '--all', '-r', 'repo-set']);
+      expect(made.code, made.stderr).toBe(0);
+      const alone = await vt(['backup', 'restore', 'postgres/globals', '-r', 'repo-set']);
+      expect(alone.code, alone.stderr).toBe(17);
+      expect(alone.stderr).toContain("database postgres (the globals: the server's roles, which each of its databases depends on) is protected");
+      const copies = await vt(['backup', 'restore', '--all', '--dbname-prefix', 'copy_', '--create', '-r', 'repo-set']);
+      expect(copies.code, copies.stderr).toBe(17);
+      expect(pg.sql("select count(*) from pg_database where datname like 'copy_%'")).toBe('0');
+      expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'refused' });
+    },
+  );
 });
 
 describe('the policy file', () => {
