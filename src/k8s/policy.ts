@@ -204,8 +204,10 @@ export function isProtected(policy: RestorePolicy, context: string): boolean {
  * The pattern of the policy that protects a target, or undefined. A folder,
  * a Redis folder or a bucket pattern protects what it matches and
  * everything under it (`/srv/app` protects `/srv/app/config`), by its path
- * as written and with its links resolved; a file is protected by the folder
- * patterns. A Redis folder is a folder too.
+ * as written and with its links resolved. A path is protected by the folder
+ * and the Redis folder patterns alike, whatever the restore writes there: a
+ * Redis folder is a folder too, and a file or a folder restored into a Redis
+ * folder (`-o /var/lib/redis/dump.rdb`) replaces what Redis loads.
  */
 export function protects(policy: RestorePolicy, t: GuardTarget): string | undefined {
   const p = policy.protect;
@@ -215,12 +217,10 @@ export function protects(policy: RestorePolicy, t: GuardTarget): string | undefi
       ? [{ list: p[t.type], tree: false }]
       : t.type === 'buckets'
         ? [{ list: p.buckets, tree: true }]
-        : t.type === 'redis'
-          ? [
-              { list: p.redis, tree: true },
-              { list: p.folders, tree: true },
-            ]
-          : [{ list: p.folders, tree: true }];
+        : [
+            { list: p.redis, tree: true },
+            { list: p.folders, tree: true },
+          ];
   for (const { list, tree } of lists)
     for (const pattern of list)
       if (tree ? patternForms(pattern).some((p) => t.forms.some((f) => under(p, f))) : t.forms.some((f) => globMatch(pattern, f))) return pattern;

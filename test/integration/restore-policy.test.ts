@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +171,20 @@ describe('backup restore under the restore policy', () => {
     }
     const free = await vt(['backup', 'restore', files, '--to-dir', 'data/other', '-r', 'repo', '--policy', 'link-policy.yaml']);
     expect(free.code, free.stderr).toBe(0);
+  });
+
+  it('a Redis folder the policy protects is protected from any restore writing there: a file (-o dump.rdb) or a folder', async () => {
+    mkdirSync(join(dir, 'redis-data'));
+    writeFileSync(
+      join(dir, 'redis-policy.yaml'),
+      `apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  redis: [${join(dir, 'redis-data')}]\nconfirm: totp\ntotpEntry: ops/restore-totp\n`,
+    );
+    const file = await vt(['backup', 'restore', files, '-o', 'redis-data/dump.rdb', '-r', 'repo', '--policy', 'redis-policy.yaml']);
+    expect(file.code, file.stderr).toBe(17);
+    expect(file.stderr).toContain(`file ${join(dir, 'redis-data/dump.rdb')} is protected`);
+    const folder = await vt(['backup', 'restore', files, '--to-dir', 'redis-data', '-r', 'repo', '--policy', 'redis-policy.yaml']);
+    expect(folder.code, folder.stderr).toBe(17);
+    expect(readdirSync(join(dir, 'redis-data'))).toEqual([]);
   });
 
   it.skipIf(!HAVE_PG && !process.env.CI)(
