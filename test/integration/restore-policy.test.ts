@@ -224,7 +224,9 @@ describe('backup restore under the restore policy', () => {
     const r = await vt(['backup', 'restore', '--all', '--force', '-r', 'repo-all']);
     expect(r.code, r.stderr).toBe(17);
     // The globals come first, and write the roles of the server that holds prod.
-    expect(r.stderr).toContain("database postgres (the globals: the server's roles, which each of its databases depends on) is protected: a TOTP code is needed");
+    expect(r.stderr).toContain(
+      "database postgres (the globals: the server's roles, which each of its databases depends on) is protected: a TOTP code is needed",
+    );
     // Nothing restored, not even the globals first: the row added since is still there.
     expect(await records('backup.restore')).toHaveLength(before);
     expect(pg.sql('select count(*) from t', 'prod')).toBe('3');
