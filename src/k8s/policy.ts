@@ -195,9 +195,23 @@ export function globMatch(pattern: string, text: string): boolean {
   return pi === p.length;
 }
 
-/** Whether a Kubernetes context is protected. */
-export function isProtected(policy: RestorePolicy, context: string): boolean {
-  return protects(policy, { type: 'contexts', name: context, forms: [context] }) !== undefined;
+/**
+ * A Kubernetes context as the policy sees it: its name, and the names of
+ * the other contexts of the kubeconfig that reach the same API server (a
+ * second context for a protected cluster is the same cluster).
+ */
+export function contextTarget(context: string, sameServer: string[] = []): GuardTarget {
+  return {
+    type: 'contexts',
+    name: context,
+    forms: [context, ...sameServer],
+    ...(sameServer.length ? { note: `its API server is that of context ${sameServer.join(', ')} too` } : {}),
+  };
+}
+
+/** Whether a Kubernetes context (or another context of the same API server) is protected. */
+export function isProtected(policy: RestorePolicy, context: string, sameServer: string[] = []): boolean {
+  return protects(policy, contextTarget(context, sameServer)) !== undefined;
 }
 
 /**
