@@ -27,7 +27,7 @@ interface Server {
     put(o: unknown, manager?: string): any;
     get(ns: string, n: string): { obj: any } | undefined;
   };
-  kubeconfig(o?: { context?: string; namespace?: string; withToken?: boolean }): string;
+  kubeconfig(o?: { context?: string; cluster?: string; namespace?: string; withToken?: boolean }): string;
   close(): Promise<void>;
 }
 
