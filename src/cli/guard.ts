@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
-import { guardRestore, type GuardAnswers, type GuardRecord, type PolicyFile } from '../k8s/guard.js';
+import { described, guardRestore, type GuardAnswers, type GuardRecord, type PolicyFile } from '../k8s/guard.js';
 import { parsePolicy, protects, type GuardTarget } from '../k8s/policy.js';
 import { readVault } from '../vault/store.js';
 import type { Context } from './context.js';
@@ -61,7 +61,18 @@ export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string
         ? { confirmContext: () => prompt('input', `Restoring into protected ${target()}. Type its name to confirm:`) }
         : {}),
     ...(o.totpEnv
-      ? { totpCode: async () => ctx.envValue(o.totpEnv!, 'the TOTP code').toString('utf8') }
+      ? {
+          totpCode: async () => {
+            // No code is a refusal by the policy like any other (exit 17, recorded), not a mistake in the command line.
+            const code = ctx.io.env[o.totpEnv!];
+            if (code === undefined)
+              throw new VaultError('policy', `${target()} is protected and --totp-env names ${o.totpEnv}, which is not set: no TOTP code`, {
+                code: 'policy-totp-unset',
+                data: { name: o.totpEnv! },
+              });
+            return code;
+          },
+        }
       : ctx.io.stdinIsTTY
         ? { totpCode: () => prompt('password', `TOTP code for protected ${target()}:`) }
         : {}),
@@ -98,7 +109,7 @@ export async function guardDataRestore(
     restore,
     now: ctx.now(),
     doc,
-    answers: guardAnswers(ctx, o, () => `${target.type === 'databases' ? 'database' : target.type === 'buckets' ? 'bucket' : 'target'} ${target.name}`),
+    answers: guardAnswers(ctx, o, () => described(target)),
     paths,
     store,
     onUnrecorded: (why) => ctx.warn(`the restore policy's decision is NOT in the evidence log: ${why}`),

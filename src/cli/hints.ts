@@ -166,6 +166,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'policy-two-files': { kind: 'invalid', hint: 'keep one: restore-policy.yaml (k8s-policy.yaml is its first name), or name one with --policy FILE' },
   'policy-totp': { kind: 'policy', hint: 'pass --totp-env VAR with the code in that variable' },
   'policy-totp-entry': { kind: 'policy', hint: (d) => `add it with \`vault-tool add ${d.entry} --type totp-secret\`` },
+  'policy-totp-unset': {
+    kind: 'policy',
+    hint: (d) => `put the current code in ${d.name} in the command's environment (read -rs ${d.name}; export ${d.name}), then run it again`,
+  },
   // copies and verification
   'copy-same-place': {
     kind: 'usage',

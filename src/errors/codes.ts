@@ -83,6 +83,7 @@ export type ErrorCode =
   | 'policy-two-files'
   | 'policy-totp'
   | 'policy-totp-entry'
+  | 'policy-totp-unset'
   // copies and verification
   | 'copy-same-place'
   | 'copy-missing'

@@ -26,7 +26,8 @@ export type GuardRecord = Record<string, unknown> & { protected: boolean };
 
 export type PolicyFile = { path: string; text: string };
 
-const described = (t: GuardTarget) =>
+/** A target as messages and records name it: `database orders`, `Redis folder /var/lib/redis`, `context prod`. */
+export const described = (t: GuardTarget) =>
   `${t.type === 'contexts' ? 'context' : t.type === 'databases' ? 'database' : t.type === 'buckets' ? 'bucket' : t.type === 'redis' ? 'Redis folder' : t.type === 'file' ? 'file' : 'folder'} ${t.name}${t.note ? ` (${t.note})` : ''}`;
 
 /** The code of the refusal that asks for the target's name, by the kind of target (each command names its own flag). */

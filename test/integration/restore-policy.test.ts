@@ -116,6 +116,17 @@ describe('backup restore under the restore policy', () => {
     expect((await records('restore.guard')).slice(-2).map((r) => r.data.decision)).toEqual(['refused', 'refused']);
   });
 
+  it('--totp-env naming a variable that is not set is a refusal by the policy: exit 17, recorded, a hint naming the variable', async () => {
+    const r = await vt(['backup', 'restore', files, '--to-dir', 'srv/unset', '-r', 'repo', '--totp-env', 'NO_SUCH_CODE']);
+    expect(r.code).toBe(17);
+    expect(r.stderr).toContain(
+      `vault-tool: error: folder ${join(dir, 'srv/unset')} is protected and --totp-env names NO_SUCH_CODE, which is not set: no TOTP code`,
+    );
+    expect(r.stderr).toContain('vault-tool: hint: put the current code in NO_SUCH_CODE');
+    expect(existsSync(join(dir, 'srv/unset'))).toBe(false);
+    expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'refused', target: `folder ${join(dir, 'srv/unset')}` });
+  });
+
   it('a break-glass needs a reason; with one it restores outside the hours and is recorded as such', async () => {
     const env = { CODE: codeAt(MONDAY_NIGHT) };
     const none = await vt(['backup', 'restore', files, '--to-dir', 'srv/two', '-r', 'repo', '--totp-env', 'CODE', '--break-glass'], {
