@@ -383,6 +383,18 @@ describe('small things that mattered', () => {
   });
   const SECRET = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX';
 
+  it('an environment variable named for a value and not set: exit 2, and a hint naming the variable', async () => {
+    for (const args of [
+      ['add', 'from/env', '-t', 'generic', '--from-env', 'NO_SUCH_VALUE'],
+      ['--passphrase-env', 'NO_SUCH_VALUE', 'init', '--vault-file', 'p.vault', '--key-file', 'p.key', '--passphrase'],
+    ]) {
+      const r = await cli(d, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^vault-tool: error: environment variable NO_SUCH_VALUE \(for the (value|passphrase)\) is not set\n/);
+      expect(r.stderr).toContain("vault-tool: hint: set NO_SUCH_VALUE in the command's environment");
+    }
+  });
+
   it('a secret key given where a recipient belongs is never echoed', async () => {
     for (const args of [
       ['recipients', 'add', SECRET],
