@@ -87,6 +87,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     hint: (_d, own) => own ?? 'write a number and a unit, or several: 90s, 15m (or 15min), 36h, 30d, 2w, 6mo, 1y, 1h30m',
   },
   'env-map-collision': { kind: 'usage', hint: 'give each variable its own entry with --map KEY=name' },
+  'env-unset': {
+    kind: 'usage',
+    hint: (d) => `set ${d.name} in the command's environment (read -rs ${d.name}; export ${d.name}), or name the variable that holds it`,
+  },
   'env-binary': {
     kind: 'invalid',
     hint: (d) => `hand it over on a file descriptor instead: vault-tool run --fd 3=${d.entry} -- … (the command reads /dev/fd/3)`,

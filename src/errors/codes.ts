@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'env-map-collision'
   | 'env-binary'
   | 'env-export-collision'
+  | 'env-unset'
   // recipients and outputs
   | 'recipient-is-vault-key'
   | 'recipient-missing'

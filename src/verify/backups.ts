@@ -1,9 +1,4 @@
 import { VaultError } from '../errors/errors.js';
-<<<<<<< Updated upstream
-=======
-import type { OnProgress } from '../fs/progress.js';
-import type { Verdict } from '../errors/verdict.js';
->>>>>>> Stashed changes
 import type { VaultDocument } from '../vault/document.js';
 import { formatSeconds } from '../vault/duration.js';
 import { auditBackups } from '../backup/audit.js';
@@ -32,30 +27,11 @@ export interface BackupsChecked {
 export async function checkBackups(
   repo: Repo,
   doc: VaultDocument,
-<<<<<<< Updated upstream
   o: { readData: boolean | number; env: Record<string, string | undefined>; signing?: SigningKey; rpo?: RpoTargets; now: Date },
-=======
-  o: {
-    readData: boolean | number;
-    env: Record<string, string | undefined>;
-    signing?: SigningKey;
-    rpo?: RpoTargets;
-    archivers?: Record<string, string>;
-    now: Date;
-    /** Each full read's bytes as they pass (the caller shows progress). */
-    onProgress?: OnProgress;
-  },
->>>>>>> Stashed changes
 ): Promise<BackupsChecked> {
   let checks: BackupCheck[];
   try {
-    checks = await auditBackups(repo, doc, {
-      readData: o.readData,
-      env: o.env,
-      ...(o.signing ? { signing: o.signing } : {}),
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-      now: o.now,
-    });
+    checks = await auditBackups(repo, doc, { readData: o.readData, env: o.env, ...(o.signing ? { signing: o.signing } : {}), now: o.now });
   } catch (e) {
     if (!(e instanceof VaultError)) throw e;
     // A repository missing is a failure (there is nothing to restore); one out of reach is inconclusive.
