@@ -6,6 +6,7 @@ import { described, guardRestore, type GuardAnswers, type GuardRecord, type Poli
 import { parsePolicy, protects, type GuardTarget } from '../k8s/policy.js';
 import { readVault } from '../vault/store.js';
 import type { Context } from './context.js';
+import { collect } from './options.js';
 
 /** The file names a restore policy has beside the vault: the one for every restore, and its first name (Kubernetes contexts only). */
 export const POLICY_NAMES = ['restore-policy.yaml', 'k8s-policy.yaml'] as const;
@@ -34,8 +35,8 @@ export async function policyFile(ctx: Context, cmd: Command, given?: string): Pr
 }
 
 export interface GuardOptions {
-  /** The target's name, typed (--confirm-context, --confirm-target). */
-  confirm?: string;
+  /** The target's name, typed (--confirm-context; --confirm-target, once for each protected target of a restore). */
+  confirm?: string | string[];
   totpEnv?: string;
   breakGlass?: boolean;
   reason?: string;
@@ -46,8 +47,18 @@ export function checkBreakGlass(o: GuardOptions): void {
   if (o.breakGlass && !o.reason?.trim()) throw new VaultError('usage', '--break-glass needs --reason "…" (it goes into the evidence log)');
 }
 
+/**
+ * The name typed for a target: of several (`--confirm-target` for each
+ * protected target of `backup restore --all`), the one naming it, else the
+ * first (which the guard then finds does not match).
+ */
+function typedFor(given: string | string[], name: string | undefined): string {
+  const names = typeof given === 'string' ? [given] : given;
+  return names.find((n) => n === name) ?? names[0]!;
+}
+
 /** Answers to the guard rails: from flags, else prompts on a terminal, else none (the guard then refuses). */
-export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string): GuardAnswers {
+export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string, name?: string): GuardAnswers {
   const prompt = async (kind: 'input' | 'password', message: string) => {
     const p = await import('@inquirer/prompts');
     return kind === 'input' ? p.input({ message }) : p.password({ message, mask: true });
@@ -56,7 +67,7 @@ export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string
     breakGlass: Boolean(o.breakGlass),
     ...(o.reason ? { reason: o.reason } : {}),
     ...(o.confirm !== undefined
-      ? { confirmContext: async () => o.confirm! }
+      ? { confirmContext: async () => typedFor(o.confirm!, name) }
       : ctx.io.stdinIsTTY
         ? { confirmContext: () => prompt('input', `Restoring into protected ${target()}. Type its name to confirm:`) }
         : {}),
@@ -109,7 +120,7 @@ export async function guardDataRestore(
     restore,
     now: ctx.now(),
     doc,
-    answers: guardAnswers(ctx, o, () => described(target)),
+    answers: guardAnswers(ctx, o, () => described(target), target.name),
     paths,
     store,
     onUnrecorded: (why) => ctx.warn(`the restore policy's decision is NOT in the evidence log: ${why}`),
@@ -120,7 +131,11 @@ export async function guardDataRestore(
 export function guardOptions(c: Command): Command {
   return c
     .option('--policy <file>', 'restore policy (default: env VAULT_TOOL_RESTORE_POLICY, else restore-policy.yaml beside the vault if present)')
-    .option('--confirm-target <name>', 'for a protected target with confirm: context: its name, typed (instead of the prompt)')
+    .option(
+      '--confirm-target <name>',
+      'for a protected target with confirm: context: its name, typed (instead of the prompt); repeatable, one for each protected target (--all)',
+      collect,
+    )
     .option('--totp-env <VAR>', 'for a protected target with confirm: totp, read the code from this environment variable')
     .option('--break-glass', 'restore into a protected target outside operational hours (needs --reason)')
     .option('--reason <text>', 'why: recorded in the evidence log');

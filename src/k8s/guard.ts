@@ -57,7 +57,11 @@ export async function enforcePolicy(
         data: { context: target.name, target: target.name },
       });
     const typed = await answers.confirmContext();
-    if (typed !== target.name) throw new VaultError('policy', `the confirmation "${typed}" does not match the ${what}; nothing was restored`);
+    if (typed !== target.name)
+      throw new VaultError('policy', `the confirmation "${typed}" does not match the ${what}; nothing was restored`, {
+        code: isContext ? 'policy-confirm-context' : 'policy-confirm-target',
+        data: { context: target.name, target: target.name },
+      });
   } else {
     let value: Buffer;
     try {

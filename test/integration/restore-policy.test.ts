@@ -263,6 +263,31 @@ describe('backup restore under the restore policy', () => {
       expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'refused' });
     },
   );
+
+  it.skipIf(!HAVE_PG && !process.env.CI)(
+    'backup restore --all with confirm: context takes --confirm-target for each protected target; a wrong one names the target to confirm',
+    async () => {
+      if (!pg) throw new Error('PostgreSQL is needed in CI');
+      writeFileSync(
+        join(dir, 'name-policy.yaml'),
+        'apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  databases: [prod]\nconfirm: context\ntimezone: UTC\n',
+      );
+      const made = await vt(['backup', 'postgres', '--all', '-r', 'repo-named']);
+      expect(made.code, made.stderr).toBe(0);
+      const all = ['backup', 'restore', '--all', '--force', '-r', 'repo-named', '--policy', 'name-policy.yaml'];
+      const one = await vt([...all, '--confirm-target', 'prod']);
+      expect(one.code).toBe(17);
+      expect(one.stderr).toContain('the confirmation "prod" does not match the database postgres');
+      expect(one.stderr).toContain('vault-tool: hint: pass --confirm-target postgres');
+      const both = await vt([...all, '--confirm-target', 'prod', '--confirm-target', 'postgres']);
+      expect(both.code, both.stderr).toBe(0);
+      const guards = (await records('restore.guard')).slice(-2).map((r) => [r.data.target, r.data.decision]);
+      expect(guards).toEqual([
+        ["database postgres (the globals: the server's roles, which each of its databases depends on)", 'allowed'],
+        ['database prod', 'allowed'],
+      ]);
+    },
+  );
 });
 
 describe('the policy file', () => {

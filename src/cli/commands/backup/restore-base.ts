@@ -24,7 +24,7 @@ export interface BaseRestoreOptions {
   dryRun?: boolean;
   /** The restore policy's options (a data directory is a folder it may protect). */
   policy?: string;
-  confirmTarget?: string;
+  confirmTarget?: string[];
   totpEnv?: string;
   breakGlass?: boolean;
   reason?: string;
