@@ -36,20 +36,16 @@ export function databaseForms(name: string, host: string, port: string): string[
  * protected when any database of that server is.
  */
 export async function connectedDatabase(given: GuardTarget, dbname: string, env: Env, cluster = false): Promise<GuardTarget> {
-  let said: string;
+  let reached: { host: string; port: string; name: string };
   try {
-    said = await runTool('psql', ['-X', '-A', '-t', '-c', '\\echo :HOST', '-c', '\\echo :PORT', '-c', '\\echo :DBNAME', '--dbname', dbname], {
-      env,
-      timeoutMs: externalTimeoutMs(env),
-      label: 'psql (which database the restore reaches)',
-    });
+    reached = await whereConnected(dbname, env);
   } catch (e) {
-    if (!(e instanceof VaultError)) throw e;
-    throw pgProblem(e, env, 'io');
+    if (!(e instanceof VaultError) || e.code !== 'pg-db-missing') throw e;
+    // A database the restore creates (--create): named as libpq names it, on the server its maintenance database is reached at.
+    const { host, port } = await whereConnected(maintenance(dbname), env);
+    reached = { host, port, name: String(e.data?.database ?? given.name) };
   }
-  const [host = '', port = '', ...rest] = said.replace(/\n$/, '').split('\n');
-  const name = rest.join('\n');
-  if (!name) throw new VaultError('io', `psql did not say which database ${dbname} reaches`, { code: 'pg-unreachable' });
+  const { host, port, name } = reached;
   const read = given.forms.flatMap((f) => {
     const at = /^([^/]*?)(:\d+)?\/(.*)$/s.exec(f);
     return at ? hostSpellings(at[1]!).map((h) => `${h}${at[2] ?? ''}/${at[3]}`) : [f];
@@ -66,4 +62,38 @@ export async function connectedDatabase(given: GuardTarget, dbname: string, env:
     forms: [...new Set([...databaseForms(name, host, port), ...given.forms, ...read, ...others])],
     ...(cluster ? { note: "the globals: the server's roles, which each of its databases depends on" } : {}),
   };
+}
+
+/** The host, port and database psql reaches with a `--dbname` (its HOST, PORT and DBNAME variables, as libpq resolved them). */
+async function whereConnected(dbname: string, env: Env): Promise<{ host: string; port: string; name: string }> {
+  let said: string;
+  try {
+    said = await runTool('psql', ['-X', '-A', '-t', '-c', '\\echo :HOST', '-c', '\\echo :PORT', '-c', '\\echo :DBNAME', '--dbname', dbname], {
+      env,
+      timeoutMs: externalTimeoutMs(env),
+      label: 'psql (which database the restore reaches)',
+    });
+  } catch (e) {
+    if (!(e instanceof VaultError)) throw e;
+    throw pgProblem(e, env, 'io');
+  }
+  const [host = '', port = '', ...rest] = said.replace(/\n$/, '').split('\n');
+  const name = rest.join('\n');
+  if (!name) throw new VaultError('io', `psql did not say which database ${dbname} reaches`, { code: 'pg-unreachable' });
+  return { host, port, name };
+}
+
+/** The same connection to the server's `postgres` database: a URI's path replaced, a connection string's dbname given last (the last wins). */
+function maintenance(dbname: string): string {
+  if (/^postgres(?:ql)?:\/\//i.test(dbname)) {
+    try {
+      const u = new URL(dbname);
+      u.pathname = '/postgres';
+      u.searchParams.delete('dbname');
+      return u.toString();
+    } catch {
+      return 'postgres';
+    }
+  }
+  return dbname.includes('=') ? `${dbname} dbname=postgres` : 'postgres';
 }

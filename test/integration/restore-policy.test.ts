@@ -223,6 +223,17 @@ describe('backup restore under the restore policy', () => {
         expect(r.code, `${pattern}: ${r.stderr}`).toBe(17);
       }
       expect(pg.sql('select count(*) from t', 'prod')).toBe('2');
+      // A database the restore creates is named as libpq names it too, and one the policy does not protect needs nothing.
+      const fresh = await vt(['backup', 'restore', db!, '--dbname', 'fresh_copy', '--create', '-r', 'repo']);
+      expect(fresh.code, fresh.stderr).toBe(0);
+      expect(pg.sql('select count(*) from t', 'fresh_copy')).toBe('2');
+      writeFileSync(
+        join(dir, 'new-policy.yaml'),
+        'apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  databases: ["127.0.0.1/made_*"]\nconfirm: totp\ntotpEntry: ops/restore-totp\n',
+      );
+      const made = await vt(['backup', 'restore', db!, '--dbname', 'made_new', '--create', '-r', 'repo', '--policy', 'new-policy.yaml']);
+      expect(made.code, made.stderr).toBe(17);
+      expect(pg.sql("select count(*) from pg_database where datname = 'made_new'")).toBe('0');
     },
   );
 
