@@ -591,6 +591,71 @@ export function readObject(io: DestOptions, spec: string, count: number): { stre
 }
 
 /**
+ * Many small objects read by one process: `rclone copy --files-from-raw`
+ * of `keys` (relative to `spec`) into the folder `into` (private: rclone
+ * runs with umask 077), at most `maxBytes` in all (`--max-transfer`, cut
+ * off hard: objects that grew since they were listed cannot fill the
+ * disk). `done` says how it ended: `ok` (every object there was copied;
+ * one not there is silently left out), `failed` (some may be missing or
+ * incomplete, the bytes ran out: the
+ * caller reads them another way), or it throws when the remote did not
+ * answer within the run's bound. Each object copied is progress, and is
+ * told to `onProgress`.
+ */
+export function copyObjects(
+  io: DestOptions,
+  spec: string,
+  keys: string[],
+  into: string,
+  maxBytes: number,
+  onProgress?: () => void,
+): { done: Promise<'ok' | 'failed'>; kill(): void } {
+  const args = [
+    'copy',
+    '-v',
+    '--files-from-raw',
+    '-',
+    '--no-check-dest',
+    '--max-transfer',
+    `${maxBytes}B`,
+    '--cutoff-mode',
+    'hard',
+    '--transfers',
+    '8',
+    '--checkers',
+    '8',
+    spec,
+    into,
+  ];
+  const known = knownUnreachable(io, args);
+  if (known) throw known;
+  const ms = externalTimeoutMs(io.env);
+  let expired: VaultError | undefined;
+  const p = start(io, args, 'pipe', { ms, idle: true }, () => {
+    expired = rcloneTimedOut(io, args, ms);
+  });
+  // Each object copied is a line on stderr (-v): progress.
+  p.child.stderr!.on('data', () => {
+    p.kick();
+    onProgress?.();
+  });
+  p.child.stdin!.on('error', () => undefined);
+  p.child.stdin!.end(`${keys.join('\n')}\n`);
+  const done = p.exited.then(
+    ({ code }) => {
+      if (expired) throw expired;
+      if (rcloneMissing(code, p.said())) throw notInstalled();
+      return code === 0 ? ('ok' as const) : ('failed' as const);
+    },
+    (e: VaultError) => {
+      throw e.code === 'tool-missing' ? notInstalled() : e;
+    },
+  );
+  done.catch(() => undefined);
+  return { done, kill: () => p.kill() };
+}
+
+/**
  * One object written (`rclone rcat --size`, its modification time set as
  * metadata): its input, and the upload's end. Object stores show an object
  * only once its upload completed.
