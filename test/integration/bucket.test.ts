@@ -379,6 +379,11 @@ describe.skipIf(!HAVE_RCLONE)('many small objects, read in batches', () => {
     writeFileSync(join(bin, 'rclone'), `#!/bin/sh\necho "$1" >> "${log}"\nif [ "$1" = copy ] && [ -n "$FAIL_COPY" ]; then exit 1; fi\nexec "${real}" "$@"\n`);
     chmodSync(join(bin, 'rclone'), 0o755);
     runEnv = { PATH: `${bin}:${process.env.PATH}` };
+    // A restore policy that protects nothing these restores touch (the drill's, in the same folder, protects every folder).
+    writeFileSync(
+      join(dir, 'open-policy.yaml'),
+      'apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect: { buckets: ["s3:nothing-here"] }\nconfirm: totp\ntotpEntry: ops/restore-totp\n',
+    );
     // 300 one-line objects in three folders, and one just past the batch size among them (in key order).
     for (let i = 0; i < 300; i++) {
       mkdirSync(join(src(), `d${i % 3}`), { recursive: true });
@@ -395,7 +400,7 @@ describe.skipIf(!HAVE_RCLONE)('many small objects, read in batches', () => {
     const used = commands();
     const file = `bucket/${name}/${JSON.parse(r.stdout.trim().split('\n')[1]!).file}`;
     const out = join(dir, `batch-out-${name}`);
-    const back = await vt(['backup', 'restore', file, '--to-dir', out, '-r', join(dir, 'repo')]);
+    const back = await vt(['backup', 'restore', file, '--to-dir', out, '-r', join(dir, 'repo'), '--policy', 'open-policy.yaml']);
     expect(back.code, back.stderr).toBe(0);
     expect(readFileSync(join(out, 'd1', 'o-0100.big')).equals(large)).toBe(true);
     for (let i = 0; i < 300; i++) expect(readFileSync(join(out, `d${i % 3}`, `o-${String(i).padStart(4, '0')}.json`), 'utf8')).toBe(`{"n":${i}}\n`);
@@ -420,7 +425,7 @@ describe.skipIf(!HAVE_RCLONE)('many small objects, read in batches', () => {
     expect(commands()).toEqual({ lsjson: 1, copy: 1, cat: 20 });
     const file = `bucket/fallback/${JSON.parse(r.stdout.trim().split('\n')[1]!).file}`;
     const out = join(dir, 'batch-fails-out');
-    const back = await vt(['backup', 'restore', file, '--to-dir', out, '-r', join(dir, 'repo')]);
+    const back = await vt(['backup', 'restore', file, '--to-dir', out, '-r', join(dir, 'repo'), '--policy', 'open-policy.yaml']);
     expect(back.code, back.stderr).toBe(0);
     for (let i = 0; i < 20; i++) expect(readFileSync(join(out, `k-${String(i).padStart(2, '0')}`), 'utf8')).toBe(`v${i}\n`);
   });

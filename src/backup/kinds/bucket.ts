@@ -37,9 +37,9 @@ import { TarReader } from '../wal/tar.js';
  * (docs/FORMAT.md, "Bucket archive"): a head member, each object as
  * `objects/KEY` (its modification time kept), and last the listing, one
  * JSON line per object: key, size, modification time, SHA-256 (computed as
- * it is read) and the MD5 the store listed. Objects are read one at a time
- * (a few `rclone cat` started ahead), so memory holds the listing, never
- * the data. The full read checks every object's bytes against the listing;
+ * it is read) and the MD5 the store listed. Small objects are read in
+ * batches through a private staging folder, large ones each by `rclone
+ * cat` (`archive` below), so memory holds the listing, never the data. The full read checks every object's bytes against the listing;
  * restored into a bucket prefix (`rclone rcat` per object, a few at once)
  * or a folder; drilled into a scratch prefix, where a SQL query's keys are
  * looked for.
@@ -151,7 +151,7 @@ export const SMALL = 1 << 20;
 export const BATCH_OBJECTS = 1000;
 /** …and this many bytes (as listed). */
 export const BATCH_BYTES = 32 << 20;
-/** Batches fetched ahead of the one being read: staging holds at most this many batches. */
+/** Batches fetched ahead of the one being read: staging holds at most one more than this. */
 const BATCHES_AHEAD = 2;
 
 /**
@@ -288,7 +288,9 @@ function archive(io: { env: Env }, source: string, listed: ObjectListed[], liste
   }
   async function* gen(): AsyncGenerator<Buffer> {
     yield member(HEAD, Buffer.from(`${JSON.stringify({ format: FORMAT, version: 1, source, listedAt, objects: listed.length })}\n`), listedAt);
-    const lines: string[] = [];
+    // Each object's SHA-256 (and mark), its listing line made from them at the end: the listing is held once, not twice.
+    const shas: string[] = [];
+    const marks = new Map<number, NonNullable<Line['changed']>>();
     let batch: Batch | undefined;
     let batchOk = false;
     for (let i = 0; i < listed.length; i++) {
@@ -345,12 +347,26 @@ function archive(io: { env: Env }, source: string, listed: ObjectListed[], liste
       const md5hex = md5?.digest('hex');
       if (!changed && o.md5 && md5hex !== o.md5) changed = 'changed';
       yield pad(o.size);
-      const line: Line = { key: o.key, size: o.size, mtime: o.modTime, sha256, ...(o.md5 ? { md5: o.md5 } : {}), ...(changed ? { changed } : {}) };
-      lines.push(JSON.stringify(line));
+      shas.push(sha256);
+      if (changed) marks.set(i, changed);
     }
     if (batch) rmSync(batch.dir, { recursive: true, force: true });
-    const text = Buffer.from(lines.length ? `${lines.join('\n')}\n` : '');
-    yield member(LISTING, text, new Date().toISOString());
+    const line = (i: number): string => {
+      const o = listed[i]!;
+      const changed = marks.get(i);
+      const l: Line = { key: o.key, size: o.size, mtime: o.modTime, sha256: shas[i]!, ...(o.md5 ? { md5: o.md5 } : {}), ...(changed ? { changed } : {}) };
+      return `${JSON.stringify(l)}\n`;
+    };
+    // The listing member, its size first, then its lines a thousand at a time.
+    let size = 0;
+    for (let i = 0; i < listed.length; i++) size += Buffer.byteLength(line(i));
+    yield memberHeader(LISTING, size, new Date().toISOString());
+    for (let i = 0; i < listed.length; i += 1000) {
+      let text = '';
+      for (let j = i; j < Math.min(listed.length, i + 1000); j++) text += line(j);
+      yield Buffer.from(text);
+    }
+    yield pad(size);
     yield Buffer.alloc(BLOCK * 2);
   }
   const out = Readable.from(gen(), { objectMode: false, highWaterMark: 1 << 20 });
