@@ -524,13 +524,7 @@ export async function listObjects(io: DestOptions, spec: string): Promise<Object
     if (notThere(r)) return [];
     throw rcloneFailed(`listing ${spec}`, r);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(r.stdout.toString('utf8'));
-  } catch {
-    throw new VaultError('io', `listing ${spec}: rclone lsjson gave output that is not JSON`);
-  }
-  if (!Array.isArray(raw)) throw new VaultError('io', `listing ${spec}: rclone lsjson gave JSON that is not a list of objects`);
+  const raw = lsjsonEntries(r.stdout, spec);
   const out = raw.map((f, i) => {
     const x = f as { Path?: unknown; Size?: unknown; ModTime?: unknown; Hashes?: { md5?: unknown } };
     if (!x || typeof x.Path !== 'string' || !x.Path || typeof x.Size !== 'number' || x.Size < 0)
@@ -544,6 +538,51 @@ export async function listObjects(io: DestOptions, spec: string): Promise<Object
     };
   });
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * The entries of `rclone lsjson` output. rclone writes one entry a line
+ * (`[`, then `{…},` lines, then `]`): parsed a line at a time, so the
+ * output is never one string nor one parsed tree beside the listing (a
+ * bucket of a million objects). Output of any other layout is parsed whole.
+ */
+function lsjsonEntries(stdout: Buffer, spec: string): unknown[] {
+  const out: unknown[] = [];
+  let at = 0;
+  let first = true;
+  while (at < stdout.length) {
+    let nl = stdout.indexOf(10, at);
+    if (nl < 0) nl = stdout.length;
+    let line = stdout.toString('utf8', at, nl).trim();
+    at = nl + 1;
+    if (first) {
+      first = false;
+      if (line === '[') continue;
+      return whole(stdout, spec);
+    }
+    if (line === ']') {
+      if (stdout.toString('utf8', at).trim() !== '') return whole(stdout, spec);
+      return out;
+    }
+    if (line.endsWith(',')) line = line.slice(0, -1);
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      return whole(stdout, spec);
+    }
+  }
+  return whole(stdout, spec);
+}
+
+function whole(stdout: Buffer, spec: string): unknown[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdout.toString('utf8'));
+  } catch {
+    throw new VaultError('io', `listing ${spec}: rclone lsjson gave output that is not JSON`);
+  }
+  if (!Array.isArray(raw)) throw new VaultError('io', `listing ${spec}: rclone lsjson gave JSON that is not a list of objects`);
+  return raw;
 }
 
 /** Whether `spec` holds any object or folder (one `lsf` of its first level). */
@@ -620,10 +659,12 @@ export function copyObjects(
     `${maxBytes}B`,
     '--cutoff-mode',
     'hard',
+    // Small objects: many at once; no HEAD before each GET on S3 (the caller checks every object's size and hash itself).
     '--transfers',
-    '8',
+    '16',
     '--checkers',
-    '8',
+    '16',
+    '--s3-no-head-object',
     spec,
     into,
   ];
