@@ -546,7 +546,7 @@ export async function listObjects(io: DestOptions, spec: string): Promise<Object
  * output is never one string nor one parsed tree beside the listing (a
  * bucket of a million objects). Output of any other layout is parsed whole.
  */
-function lsjsonEntries(stdout: Buffer, spec: string): unknown[] {
+export function lsjsonEntries(stdout: Buffer, spec: string): unknown[] {
   const out: unknown[] = [];
   let at = 0;
   let first = true;
