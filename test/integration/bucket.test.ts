@@ -430,12 +430,20 @@ describe.skipIf(!HAVE_RCLONE)('many small objects, read in batches', () => {
     for (let i = 0; i < 20; i++) expect(readFileSync(join(out, `k-${String(i).padStart(2, '0')}`), 'utf8')).toBe(`v${i}\n`);
   });
 
-  it('objects changed, grown or gone between the listing and their read are marked in the listing; nothing staged stays behind', async () => {
+  it('objects changed, grown or gone between the listing and their read are marked in the listing; nothing staged stays behind, not even what a killed backup left', async () => {
     const { bucket } = await import('../../src/backup/kinds/bucket.js');
     const at = join(dir, 'batch-changed');
     mkdirSync(at);
     for (let i = 0; i < 50; i++) writeFileSync(join(at, `k-${String(i).padStart(2, '0')}`), `v${i}\n`);
     const e = { ...env(), ...runEnv, HOME: dir };
+    // A staging folder a killed backup left (its process gone) holds objects in the clear: the next backup removes it; a running one's stays.
+    const dead = spawnSync('true').pid!;
+    const left = join(tmpdir(), `vault-tool-bucket-${dead}-killed`);
+    const running = join(tmpdir(), `vault-tool-bucket-${process.ppid}-running`);
+    for (const d of [left, running]) {
+      mkdirSync(join(d, 'b0'), { recursive: true });
+      writeFileSync(join(d, 'b0', 'object'), 'in the clear\n');
+    }
     const c = await bucket.dump({ source: `loc:${at}`, name: 'changed', env: e }, e);
     // Listed: now one is rewritten at the same size, one grows, one goes.
     writeFileSync(join(at, 'k-10'), 'X10\n');
@@ -458,5 +466,8 @@ describe.skipIf(!HAVE_RCLONE)('many small objects, read in batches', () => {
       ['k-30', 'gone'],
     ]);
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith(`vault-tool-bucket-${process.pid}-`))).toEqual([]);
+    expect(existsSync(left)).toBe(false);
+    expect(existsSync(running)).toBe(true);
+    rmSync(running, { recursive: true, force: true });
   });
 });
