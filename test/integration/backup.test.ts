@@ -156,16 +156,39 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     expect(files('repo')).toEqual(before);
   });
 
-  it('pg_dump older than the server is refused first, naming both versions', async () => {
+  it('pg_dump older than the server is refused, naming both versions, and nothing is kept', async () => {
     const fake = join(dir, 'old-bin');
     mkdirSync(fake, { recursive: true });
     writeFileSync(join(fake, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 12.9"\n');
     chmodSync(join(fake, 'pg_dump'), 0o755);
+    const before = files('repo');
     const r = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'repo'], { env: { PATH: `${fake}:${process.env.PATH}` } });
     expect(r.code).toBe(19);
     expect(r.stderr).toMatch(
       /^vault-tool: error: pg_dump is version 12, older than the server \(\d+\): it cannot dump it faithfully\nvault-tool: hint: install the PostgreSQL \d+ client tools/,
     );
+    expect(files('repo')).toEqual(before);
+  });
+
+  it("a named database: the server's facts are asked while pg_dump runs, and pg_dump's version is read from its dump (no pg_dump --version)", async () => {
+    // The real tools, each logging when it starts (and psql when it ends, a second late).
+    const shims = join(dir, 'timed-bin');
+    const log = join(dir, 'timed.log');
+    mkdirSync(shims, { recursive: true });
+    rmSync(log, { force: true });
+    const real = (t: string) => execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
+    writeFileSync(join(shims, 'pg_dump'), `#!/bin/sh\necho "pg_dump $*" >> '${log}'\nexec '${real('pg_dump')}' "$@"\n`);
+    writeFileSync(join(shims, 'psql'), `#!/bin/sh\nsleep 1\n'${real('psql')}' "$@"\ns=$?\necho "psql ended" >> '${log}'\nexit $s\n`);
+    for (const t of ['pg_dump', 'psql']) chmodSync(join(shims, t), 0o755);
+    const r = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'timed-repo', '--json'], { env: { PATH: `${shims}:${process.env.PATH}` } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['pg_dump -Fc --dbname orders', 'psql ended']);
+    const [start, made] = lines(r);
+    expect(start).toMatchObject({ type: 'start', component: 'postgres/orders' });
+    expect(start.estimate).toBeGreaterThan(1_000_000);
+    const m = JSON.parse(readFileSync(join(dir, 'timed-repo/postgres/orders', `${made.file}.manifest.json`), 'utf8'));
+    expect(m.tool).toEqual({ name: 'pg_dump', version: execFileSync('pg_dump', ['--version'], { encoding: 'utf8' }).split('\n')[0], args: ['-Fc'] });
+    expect(m.source).toMatchObject({ database: 'orders' });
   });
 
   it('a secret in the connection string of a restore is refused before anything is read or created', async () => {
