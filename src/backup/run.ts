@@ -91,11 +91,11 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   const kind = kindNamed(c.kind);
   const started = ctx.now();
   const file = `${fileStamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
-  // Facts asked beside the dump (the server's); a remote upload sizes its parts from the estimate, so waits for it (a local file needs none).
+  // What is learnt beside the dump; a remote upload sizes its parts from the estimate, so waits for it (a local file needs none).
   const beside = c.beside?.();
-  const estimate = c.estimate ?? (beside && ctx.repo.dest.kind !== 'folder' ? await beside.estimate : undefined);
+  const estimate = c.estimate ?? (beside && ctx.repo.dest.kind !== 'folder' ? await beside.estimate() : undefined);
   if (estimate !== undefined || !beside) ctx.onStart?.(estimate);
-  else if (ctx.onStart) beside.estimate.then(ctx.onStart);
+  else if (ctx.onStart) beside.estimate().then(ctx.onStart);
   let tool = c.tool;
   const pending = createFile(ctx.repo, c.component, file, { ...(estimate ? { sizeEstimate: estimate } : {}) });
   const verifier = kind.verifier(ctx.env);

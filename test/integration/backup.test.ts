@@ -170,25 +170,35 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     expect(files('repo')).toEqual(before);
   });
 
-  it("a named database: the server's facts are asked while pg_dump runs, and pg_dump's version is read from its dump (no pg_dump --version)", async () => {
+  it('a named database: pg_dump starts at once, its version read from its dump (no pg_dump --version), the server asked only for the size the start event gives, while pg_dump runs', async () => {
     // The real tools, each logging when it starts (and psql when it ends, a second late).
     const shims = join(dir, 'timed-bin');
     const log = join(dir, 'timed.log');
     mkdirSync(shims, { recursive: true });
-    rmSync(log, { force: true });
     const real = (t: string) => execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
     writeFileSync(join(shims, 'pg_dump'), `#!/bin/sh\necho "pg_dump $*" >> '${log}'\nexec '${real('pg_dump')}' "$@"\n`);
     writeFileSync(join(shims, 'psql'), `#!/bin/sh\nsleep 1\n'${real('psql')}' "$@"\ns=$?\necho "psql ended" >> '${log}'\nexit $s\n`);
     for (const t of ['pg_dump', 'psql']) chmodSync(join(shims, t), 0o755);
-    const r = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'timed-repo', '--json'], { env: { PATH: `${shims}:${process.env.PATH}` } });
-    expect(r.code, r.stderr).toBe(0);
+    const env = { PATH: `${shims}:${process.env.PATH}` };
+    const version = { name: 'pg_dump', version: execFileSync('pg_dump', ['--version'], { encoding: 'utf8' }).split('\n')[0], args: ['-Fc'] };
+    const manifest = (file: string) => JSON.parse(readFileSync(join(dir, 'timed-repo/postgres/orders', `${file}.manifest.json`), 'utf8'));
+
+    rmSync(log, { force: true });
+    const plain = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'timed-repo'], { env });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['pg_dump -Fc --dbname orders']);
+    const file = readdirSync(join(dir, 'timed-repo/postgres/orders')).find((f) => f.endsWith('.age'))!;
+    expect(manifest(file).tool).toEqual(version);
+    expect(manifest(file).source).toMatchObject({ database: 'orders' });
+
+    rmSync(log, { force: true });
+    const json = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'timed-repo', '--json'], { env });
+    expect(json.code, json.stderr).toBe(0);
     expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['pg_dump -Fc --dbname orders', 'psql ended']);
-    const [start, made] = lines(r);
+    const [start, made] = lines(json);
     expect(start).toMatchObject({ type: 'start', component: 'postgres/orders' });
     expect(start.estimate).toBeGreaterThan(1_000_000);
-    const m = JSON.parse(readFileSync(join(dir, 'timed-repo/postgres/orders', `${made.file}.manifest.json`), 'utf8'));
-    expect(m.tool).toEqual({ name: 'pg_dump', version: execFileSync('pg_dump', ['--version'], { encoding: 'utf8' }).split('\n')[0], args: ['-Fc'] });
-    expect(m.source).toMatchObject({ database: 'orders' });
+    expect(manifest(made.file).tool).toEqual(version);
   });
 
   it('a secret in the connection string of a restore is refused before anything is read or created', async () => {

@@ -328,49 +328,61 @@ export function readDumpHead(head: Buffer): { database: string; server: string; 
 }
 
 /** An older pg_dump cannot read a newer server right (pg_dump refuses it too): said with both versions. */
-function tooOld(server: number, version: string): VaultError | null {
+function tooOld(serverMajor: number, version: string): VaultError | null {
   const clientMajor = majorOf(version);
-  if (Math.floor(server / 10000) <= clientMajor) return null;
-  return new VaultError(
-    'backup-failed',
-    `pg_dump is version ${clientMajor}, older than the server (${Math.floor(server / 10000)}): it cannot dump it faithfully`,
-    { hint: `install the PostgreSQL ${Math.floor(server / 10000)} client tools (pg_config names the folder of the ones in use)` },
-  );
+  if (serverMajor <= clientMajor) return null;
+  return new VaultError('backup-failed', `pg_dump is version ${clientMajor}, older than the server (${serverMajor}): it cannot dump it faithfully`, {
+    hint: `install the PostgreSQL ${serverMajor} client tools (pg_config names the folder of the ones in use)`,
+  });
 }
 
 /**
- * The server's facts beside the dump: pg_dump's version is read from the
- * dump's own header (the very pg_dump that wrote it; `pg_dump --version`
- * only when the header cannot be read), checked against the server's, and
- * the database the server dumped must be the component's.
+ * What is known of a dump beside it. The dump's own header names the
+ * database, the server's version and pg_dump's (the very pg_dump that wrote
+ * it): checked against the component and each other before the file is
+ * kept. The server is asked (one psql) only for what the header cannot
+ * say: the database's size, when wanted (a remote upload's parts, the start
+ * event), and the cause of a failed dump (the server out of reach, the
+ * database missing, the login refused, pg_dump older than the server), in
+ * psql's words; and whenever the header cannot be read.
  */
-function besideDump(facts: Promise<Facts>, database: string, env: Env): Beside {
-  facts.catch(() => undefined);
+function besideDump(known: Facts | undefined, dbname: string | undefined, database: string, env: Env): Beside {
+  let asked: Promise<Facts> | undefined = known ? Promise.resolve(known) : undefined;
+  const ask = () => {
+    if (!asked) {
+      asked = askFacts(dbname, env);
+      asked.catch(() => undefined);
+    }
+    return asked;
+  };
   return {
-    estimate: facts.then(
-      (f) => f.estimate,
-      () => undefined,
-    ),
+    estimate: () =>
+      ask().then(
+        (f) => f.estimate,
+        () => undefined,
+      ),
     async settle(head: Buffer) {
-      const f = await facts;
       const h = readDumpHead(head);
-      if (f.database !== database || (h && h.database !== database))
-        throw new VaultError('backup-failed', `the server dumped database ${h?.database ?? f.database}, not ${database}; nothing was kept`);
+      // Facts asked already (or a header this vault-tool cannot read) are checked too.
+      const f = asked || !h ? await ask() : undefined;
+      const dumped = h?.database ?? f!.database;
+      if (dumped !== database || (f && f.database !== database))
+        throw new VaultError('backup-failed', `pg_dump dumped database ${f && f.database !== database ? f.database : dumped}, not ${database}; nothing was kept`);
       const version = h ? `pg_dump (PostgreSQL) ${h.pgDump}` : await versionOf('pg_dump', env);
-      const old = tooOld(f.server, version);
+      const old = tooOld(f ? Math.floor(f.server / 10000) : majorOf(h!.server), version);
       if (old) throw old;
       return version;
     },
     async explain(e: unknown) {
       let f: Facts;
       try {
-        f = await facts;
+        f = await ask();
       } catch (cause) {
         // The server out of reach, the login refused, the database missing: the cause of pg_dump's failure, in psql's clearer words.
         return cause;
       }
       const version = await versionOf('pg_dump', env).catch(() => undefined);
-      return (version && tooOld(f.server, version)) || e;
+      return (version && tooOld(Math.floor(f.server / 10000), version)) || e;
     },
   };
 }
@@ -380,8 +392,8 @@ function besideDump(facts: Promise<Facts>, database: string, env: Env): Beside {
  * least the server's (an older pg_dump cannot read a newer server right):
  * checked before the dump is kept, with both versions in the message. A
  * database named by itself (a name, not a connection string) is its own
- * component, so the server's facts (its version, the database's size) are
- * asked while pg_dump runs; otherwise first, for the database's name.
+ * component: pg_dump starts at once, and its header says the rest.
+ * Otherwise the server is asked first, for the database's name.
  */
 async function dump(o: PostgresOptions, env: Env): Promise<Component> {
   // A name read from the server (--all) is a name, never a connection string, whatever it holds.
@@ -399,7 +411,7 @@ async function dump(o: PostgresOptions, env: Env): Promise<Component> {
     tool: { name: 'pg_dump', version: '', args: dumpArgs },
     source: pgSource(env, database),
     ...(early ? { estimate: early.estimate } : {}),
-    beside: () => besideDump(early ? Promise.resolve(early) : askFacts(dbname, env), database, env),
+    beside: () => besideDump(early, dbname, database, env),
   };
 }
 
