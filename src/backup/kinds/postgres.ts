@@ -367,7 +367,10 @@ function besideDump(known: Facts | undefined, dbname: string | undefined, databa
       const f = asked || !h ? await ask() : undefined;
       const dumped = h?.database ?? f!.database;
       if (dumped !== database || (f && f.database !== database))
-        throw new VaultError('backup-failed', `pg_dump dumped database ${f && f.database !== database ? f.database : dumped}, not ${database}; nothing was kept`);
+        throw new VaultError(
+          'backup-failed',
+          `pg_dump dumped database ${f && f.database !== database ? f.database : dumped}, not ${database}; nothing was kept`,
+        );
       const version = h ? `pg_dump (PostgreSQL) ${h.pgDump}` : await versionOf('pg_dump', env);
       const old = tooOld(f ? Math.floor(f.server / 10000) : majorOf(h!.server), version);
       if (old) throw old;
