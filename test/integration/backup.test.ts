@@ -271,6 +271,37 @@ describe('files, exec and the failures of a dump tool', () => {
     expect(r.stderr).toMatch(/^vault-tool: error: the dump does not pass tar -t: tar -t failed \(exit 2\): .*; nothing was kept$/m);
     expect(files('repo/files').filter((f) => f.startsWith('fake'))).toEqual([]);
   });
+
+  it("the dump tool's version is asked beside the dump, not before it; a tool that cannot say it fails the backup and keeps nothing", async () => {
+    const shims = join(dir, 'tar-bin');
+    const log = join(dir, 'tar.log');
+    mkdirSync(shims, { recursive: true });
+    rmSync(log, { force: true });
+    const tar = execFileSync('sh', ['-c', 'command -v tar'], { encoding: 'utf8' }).trim();
+    // tar says its version a second late; each dump logs when it starts.
+    writeFileSync(
+      join(shims, 'tar'),
+      `#!/bin/sh\nif [ "$1" = --version ]; then sleep 1; '${tar}' --version; s=$?; echo "version said" >> '${log}'; exit $s; fi\necho "tar $1" >> '${log}'\nexec '${tar}' "$@"\n`,
+    );
+    chmodSync(join(shims, 'tar'), 0o755);
+    const r = await vt(['backup', 'files', '--name', 'timed', '-C', 'app', '.env', '-r', 'tar-repo', '--json'], {
+      env: { PATH: `${shims}:${process.env.PATH}` },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const said = readFileSync(log, 'utf8').trim().split('\n');
+    expect(said.indexOf('tar -c')).toBeGreaterThanOrEqual(0);
+    expect(said.indexOf('tar -c')).toBeLessThan(said.indexOf('version said'));
+    const made = lines(r).find((l) => l.type === 'backup');
+    const m = JSON.parse(readFileSync(join(dir, 'tar-repo/files/timed', `${made.file}.manifest.json`), 'utf8'));
+    expect(m.tool.version).toBe(execFileSync('tar', ['--version'], { encoding: 'utf8' }).split('\n')[0]);
+
+    writeFileSync(join(shims, 'tar'), `#!/bin/sh\nif [ "$1" = --version ]; then echo 'no version here' >&2; exit 3; fi\nexec '${tar}' "$@"\n`);
+    const before = files('tar-repo');
+    const bad = await vt(['backup', 'files', '--name', 'timed', '-C', 'app', '.env', '-r', 'tar-repo'], { env: { PATH: `${shims}:${process.env.PATH}` } });
+    expect(bad.code).toBe(19);
+    expect(bad.stderr).toMatch(/^vault-tool: error: tar could not say its version: /m);
+    expect(files('tar-repo')).toEqual(before);
+  });
 });
 
 describe('verification finds damage and missing keys', () => {
