@@ -6,7 +6,8 @@
  * host the vault trusts, a key the vault holds, a full read), planned then
  * executed; restores, planned then executed, which take a backup's key only
  * through `restorableKey` (trusted, not failed); restic-style retention
- * that knows keys, planned then executed; status against RPOs. What a kind
+ * that knows keys, planned then executed; status against RPOs (a WAL
+ * archive's: the age of its newest segment, pg_stat_archiver). What a kind
  * of backup is (how it is dumped, checked, restored) is its object in
  * `KINDS`.
  *
@@ -55,5 +56,5 @@ export {
 } from '../backup/restore.js';
 export { planPrune, executePrune, type PrunePlan } from '../backup/prune.js';
 export { decideRetention, parseKeepWithin, type KeepPolicy, type Decision } from '../backup/retention.js';
-export { backupStatus, type BackupStatus } from '../backup/status.js';
+export { backupStatus, archiveStatus, archiveFindings, type BackupStatus, type ArchiveState } from '../backup/status.js';
 export type { RpoTargets } from '../backup/rpo.js';

@@ -418,7 +418,8 @@ async function dump(o: PostgresOptions, env: Env): Promise<Component> {
   };
 }
 
-const TABLES =
+/** The tables of a database (ordinary and partitioned, outside the system schemas). */
+export const TABLES =
   "select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'";
 
 /** The tables a database holds; null when it does not exist. A server out of reach, or a login refused, is an error saying so. */

@@ -9,6 +9,8 @@ import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import { isComponentName, type Repo } from '../../../backup/repo.js';
 import { backupComponent } from '../../../backup/run.js';
+import { checkDbname } from '../../../backup/kinds/postgres.js';
+import { checkCluster } from '../../../backup/wal/store.js';
 import { previousSize } from '../../../backup/select.js';
 import { mergeRpo, rpoForAll, rpoShape, type RpoTargets } from '../../../backup/rpo.js';
 import { object, parseShape } from '../../../vault/shape.js';
@@ -51,6 +53,29 @@ export function componentName(v: string): string {
       `--name ${JSON.stringify(v)}: a component name is lowercase letters, digits, . _ - (at most 100), starting with a letter or a digit, without /`,
     );
   return v;
+}
+
+/** --archiver CLUSTER[=CONNINFO] (repeatable): pg_stat_archiver of the cluster's server, read through CONNINFO (default: libpq's environment). */
+export function archiverOption(c: Command): Command {
+  return c.option(
+    '--archiver <cluster[=conninfo]>',
+    "WAL archives: also read pg_stat_archiver of CLUSTER's server, through a libpq connection string without a password (default: libpq's environment: PGHOST, PGPORT…) (repeatable)",
+    (v: string, prev: string[] = []) => [...prev, v],
+  );
+}
+
+/** The connections --archiver gives, over those of a plan: cluster → libpq connection string ('' for libpq's environment). */
+export function archiversOf(given: string[] | undefined, base?: Record<string, string>): Record<string, string> | undefined {
+  if (!given?.length) return base;
+  const out: Record<string, string> = { ...base };
+  for (const g of given) {
+    const eq = g.indexOf('=');
+    const cluster = checkCluster(eq < 0 ? g : g.slice(0, eq));
+    const conn = eq < 0 ? '' : g.slice(eq + 1);
+    if (conn) checkDbname(conn);
+    out[cluster] = conn;
+  }
+  return out;
 }
 
 export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
