@@ -1,28 +1,21 @@
 import { execFileSync, spawnSync, type ExecFileSyncOptions } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { asUser, freePort, serverUserFor, startArgs, stopArgs } from '../tool/postgres.js';
+
+export { freePort };
 
 /**
  * Throwaway PostgreSQL and Redis servers, on free ports, in a folder of
  * their own, with no persistence of their own: for the demo (which goes on
  * without one that cannot run here, saying why), and for the tests and
  * benchmarks (`test/helpers/servers.mjs` and `bench/` load this file as
- * built, `dist/servers.js`). The one implementation of both.
+ * built, `dist/servers.js`). The one implementation of both: a server
+ * on a data directory is started, stopped and run as its user with the
+ * library's functions (`tool/postgres.ts`), as the drill's point-in-time
+ * restore does.
  */
-
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const runs = (cmd: string) => !spawnSync(cmd, ['--version'], { stdio: 'ignore' }).error;
@@ -38,9 +31,8 @@ export function postgresOwner(): { uid: number; gid: number } | null {
 
 /** Runs a PostgreSQL program as the `postgres` user when root (initdb and the server refuse root), else as this user. */
 export function asPostgres(cmd: string, args: string[], opts: ExecFileSyncOptions = {}): Buffer | string {
-  return process.getuid?.() === 0
-    ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe', ...opts })
-    : execFileSync(cmd, args, { stdio: 'pipe', ...opts });
+  const [c, a] = asUser(serverUserFor(process.getuid?.()), cmd, args);
+  return execFileSync(c, a, { stdio: 'pipe', ...opts });
 }
 
 /** Why a throwaway PostgreSQL cannot run here (a tool missing), or null. */
@@ -75,9 +67,12 @@ export interface Postgres {
  * --bindir`, a free port, its socket and data folder in `dir` (a new temp
  * folder when not given), trust authentication; as the `postgres` user when
  * root, since initdb refuses root. `initdb` adds arguments; `conf` adds
- * settings to postgresql.conf before the start.
+ * settings to postgresql.conf before the start; `env` is the server's
+ * environment (default: this process's).
  */
-export async function startPostgres(o: { dir?: string; initdb?: string[]; conf?: Record<string, string | number> } = {}): Promise<Postgres> {
+export async function startPostgres(
+  o: { dir?: string; initdb?: string[]; conf?: Record<string, string | number>; env?: NodeJS.ProcessEnv } = {},
+): Promise<Postgres> {
   const bin = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
   const own = o.dir === undefined;
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'vt-pg-'));
@@ -92,7 +87,10 @@ export async function startPostgres(o: { dir?: string; initdb?: string[]; conf?:
     const lines = Object.entries(o.conf).map(([k, v]) => `${k} = '${String(v).replace(/'/g, "''")}'`);
     asPostgres('sh', ['-c', 'cat >> "$1"', 'sh', join(data, 'postgresql.conf')], { input: `${lines.join('\n')}\n` });
   }
-  asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-o', `-p ${port} -k ${dir} -c listen_addresses= -c fsync=off`, '-l', join(dir, 'log'), '-w', 'start']);
+  // The server's environment (its archive_command's too): `env`, else this process's.
+  asPostgres(join(bin, 'pg_ctl'), startArgs({ data, port, socketDir: dir, log: join(dir, 'log'), settings: { fsync: 'off' }, waitSeconds: 60 }), {
+    ...(o.env ? { env: o.env } : {}),
+  });
   const env = { PGHOST: dir, PGPORT: String(port), PGUSER: 'postgres' };
   return {
     env,
@@ -111,7 +109,7 @@ export async function startPostgres(o: { dir?: string; initdb?: string[]; conf?:
       execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim(),
     stop: () => {
       try {
-        asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']);
+        asPostgres(join(bin, 'pg_ctl'), stopArgs(data));
       } catch {
         /* already gone */
       } finally {
@@ -142,18 +140,7 @@ export async function startPostgresOn(data: string, socketDir: string, opts: { w
   const port = await freePort();
   const log = `${data}.log`;
   postgresFolder(dirname(log));
-  asPostgres(join(bin, 'pg_ctl'), [
-    '-D',
-    data,
-    '-o',
-    `-p ${port} -k ${socketDir} -c listen_addresses= -c fsync=off`,
-    '-l',
-    log,
-    ...(opts.wait === false ? ['-W'] : ['-w']),
-    '-t',
-    '120',
-    'start',
-  ]);
+  asPostgres(join(bin, 'pg_ctl'), startArgs({ data, port, socketDir, log, settings: { fsync: 'off' }, ...(opts.wait === false ? {} : { waitSeconds: 120 }) }));
   const env = { PGHOST: socketDir, PGPORT: String(port), PGUSER: 'postgres' };
   return {
     env,
@@ -171,7 +158,7 @@ export async function startPostgresOn(data: string, socketDir: string, opts: { w
       execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim(),
     stop: () => {
       try {
-        asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']);
+        asPostgres(join(bin, 'pg_ctl'), stopArgs(data));
       } catch {
         /* not running */
       }

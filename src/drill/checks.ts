@@ -1,10 +1,12 @@
+import { TABLES } from '../backup/kinds/postgres.js';
 import { readBackupInto } from '../backup/restore.js';
+import { psqlRead } from '../backup/scratch.js';
 import { findEntry, getVersion } from '../vault/entries.js';
 import { compareFromPlan } from '../k8s/run.js';
 import { checkCanaries } from '../verify/canary.js';
 import { peekVerifyState } from '../verify/state.js';
 import type { KindCheck } from '../backup/kind.js';
-import { type DrillCheck, kindCheckOf, TARGET_FIELD } from './plan.js';
+import { type DrillCheck, kindCheckOf, type PitrCheck, TARGET_FIELD } from './plan.js';
 import { have } from './step-backups.js';
 import { drillCluster } from './step-secrets.js';
 import { type DrillState, fail, type Step } from './steps.js';
@@ -13,6 +15,10 @@ const describe = (c: DrillCheck): string => {
   const k = kindCheckOf(c);
   if (k) return k.spec.describe(c as KindCheck);
   switch (c.kind) {
+    case 'pitr-sql':
+      return `sql in ${c.cluster}/${c.database}: expect ${c.expect}`;
+    case 'pitr-tables':
+      return `${c.cluster}/${c.database} holds at least ${c.tables} tables`;
     case 'secrets':
       return "the Secrets hold the vault's values";
     case 'canaries':
@@ -37,6 +43,7 @@ export function checksStep(checks: DrillCheck[]): Step | undefined {
       const t = s.tools;
       // The tools the checks need, each once.
       const tools = new Map(checks.flatMap((c) => kindCheckOf(c)?.spec.tools ?? []).map((x) => [x.command, x.pkg]));
+      if (checks.some((c) => c.kind === 'pitr-sql' || c.kind === 'pitr-tables')) tools.set('psql', 'postgresql-client');
       for (const [cmd, pkg] of tools) await have(cmd, t, pkg);
       // What needs no restore is checked now: a dry run says if it would fail.
       const early = checks.filter((c) => c.kind === 'canaries' || c.kind === 'entries').map((c) => check(c, s).catch((e: Error) => Promise.reject(e)));
@@ -88,6 +95,9 @@ async function check(c: DrillCheck, s: DrillState): Promise<string> {
     });
   }
   switch (c.kind) {
+    case 'pitr-sql':
+    case 'pitr-tables':
+      return checkPitr(c as PitrCheck, s);
     case 'secrets': {
       const k = s.input.plan.kubernetes;
       if (!k || s.input.k8sPlanText === undefined) throw new Error('no kubernetes: section');
@@ -112,4 +122,20 @@ async function check(c: DrillCheck, s: DrillState): Promise<string> {
       return `${entries.length} entries present`;
     }
   }
+}
+
+/** A check in a database of a cluster restored to a point in time, read-only, in its throwaway server. */
+async function checkPitr(c: PitrCheck, s: DrillState): Promise<string> {
+  const p = s.pitrInto.get(c.cluster);
+  if (!p) throw new Error(`${c.cluster} was not restored to a point in time: the check did not run`);
+  const t = { env: p.env, timeoutMs: s.tools.timeoutMs, onStart: (pid: number, label: string) => s.journal?.process(pid, label) };
+  if (c.kind === 'pitr-sql') {
+    const got = await psqlRead(`${c.sql};\n`, {}, t, c.database);
+    if (got !== c.expect)
+      throw new Error(`${JSON.stringify(c.sql)} in ${c.cluster}/${c.database} gave ${JSON.stringify(got.slice(0, 80))}, expected ${JSON.stringify(c.expect)}`);
+    return `${c.cluster}/${c.database}: ${JSON.stringify(c.sql)} = ${c.expect}`;
+  }
+  const have = Number(await psqlRead(`${TABLES};\n`, {}, t, c.database));
+  if (have < c.tables) throw new Error(`${c.cluster}/${c.database} holds ${have} tables, fewer than ${c.tables}`);
+  return `${c.cluster}/${c.database}: ${have} tables`;
 }

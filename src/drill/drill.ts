@@ -8,6 +8,7 @@ import { JournalFile, readJournals } from './journal.js';
 import type { ClusterRef } from './targets.js';
 import { describe, teardownJournal, type Tools } from './scratch.js';
 import { restoreStep } from './step-backups.js';
+import { pitrStep } from './step-pitr.js';
 import { combineStep, openStep, verifyStep } from './step-keys.js';
 import { secretsStep } from './step-secrets.js';
 import { type DrillInput, type DrillState, fail, type Planned, type RestoredBackup, type Step } from './steps.js';
@@ -118,7 +119,7 @@ function teardownStep(input: DrillInput): Step | undefined {
     afterRecovery: true,
     async plan(s) {
       return {
-        message: 'remove every scratch target the drill journals (databases, folders, namespaces, Secrets)',
+        message: 'remove every scratch target the drill journals (servers, databases, folders, namespaces, Secrets)',
         run: async () => {
           const j = s.journal!;
           const r = await teardownJournal(j, { env: input.env, timeoutMs: input.plan.timeouts.toolMs, cluster: clusterOf(input) });
@@ -144,6 +145,7 @@ export function drillSteps(input: DrillInput): Step[] {
     leftoversStep(input),
     secretsStep(input),
     ...(p.backups?.restore ?? []).map(restoreStep),
+    ...(p.backups?.pitr ?? []).map(pitrStep),
     checksStep(p.checks),
     teardownStep(input),
   ].filter((x): x is Step => x !== undefined);
@@ -160,6 +162,7 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
     leftover: [],
     restored: [],
     restoredInto: new Map(),
+    pitrInto: new Map(),
     store() {
       return { ...input.store, key: s.key! };
     },

@@ -18,7 +18,8 @@ type Env = Record<string, string | undefined>;
  * A drill plan from what the vault already knows, so a team starts from a
  * working file: the share files of the current set (K of them), the
  * Kubernetes restore plan into drill-NS namespaces, the newest verified
- * backup of each component into scratch targets, and checks that need no
+ * backup of each component into scratch targets, a point-in-time restore
+ * of each cluster with base backups, and checks that need no
  * knowledge of the data (the restored database has tables, the files that
  * were backed up exist, the Secrets match the vault, the canaries open).
  */
@@ -107,6 +108,7 @@ export async function drillPlanFromVault(o: {
   }
   if (o.repo) {
     const restore: Record<string, unknown>[] = [];
+    const pitr: Record<string, unknown>[] = [];
     const listed = await listRepo({ dest: parseDestination(o.repo, o.cwd, { env: o.env }) });
     const components = [...new Set(listed.filter((b) => b.manifest?.verification?.ok).map((b) => b.component))].sort();
     const taken = new Set<string>();
@@ -117,12 +119,15 @@ export async function drillPlanFromVault(o: {
         continue;
       }
       if (!kind.drill) {
-        // A point-in-time restore needs a scratch server, not a scratch folder: named here, rehearsed by hand (docs/RUNBOOK.md).
-        notes.push(
-          kind.restoredElsewhere === 'pitr'
-            ? `${c}: a ${kind.label} for point-in-time recovery; this plan does not restore it (docs/RUNBOOK.md, "Point-in-time recovery")`
-            : `${c}: a ${kind.label}; this plan does not restore it`,
-        );
+        // A base backup is rehearsed by a point-in-time restore of its cluster: into a throwaway server, to the end of its archive.
+        if (kind.restoredElsewhere === 'pitr') {
+          const cluster = c.slice(c.indexOf('/') + 1);
+          const dir = rel(join(o.scratch, `pitr-${cluster}`));
+          pitr.push({ cluster, dir, target: 'latest' });
+          notes.push(
+            `${c}: a point-in-time restore of ${cluster} into ${dir} (a PostgreSQL server the drill starts, as postgres when root: every folder on the way must be open to that user); add checks that know the data: { sql: "select count(*) from …", cluster: ${cluster}, database: …, expect: "…" }`,
+          );
+        } else notes.push(`${c}: a ${kind.label}; this plan does not restore it`);
         continue;
       }
       const [folder, name] = c.split('/') as [string, string];
@@ -155,7 +160,12 @@ export async function drillPlanFromVault(o: {
         checks.push(...(kind.drill.initChecks?.(dir, newest) ?? []));
       }
     }
-    if (restore.length) plan.backups = { repo: /^[A-Za-z0-9_-]+:/.test(o.repo) ? o.repo : rel(parseDestination(o.repo, o.cwd, { env: o.env }).spec), restore };
+    if (restore.length || pitr.length)
+      plan.backups = {
+        repo: /^[A-Za-z0-9_-]+:/.test(o.repo) ? o.repo : rel(parseDestination(o.repo, o.cwd, { env: o.env }).spec),
+        ...(restore.length ? { restore } : {}),
+        ...(pitr.length ? { pitr } : {}),
+      };
     else warnings.push(`no verified backup in ${o.repo} yet: the plan restores no data`);
   }
   if (peekVerifyState(doc).canaries.length) checks.push({ canaries: 'all' });

@@ -4,10 +4,12 @@ import { checkComponent } from '../backup/component.js';
 import type { DrillCheckSpec, KindCheck, ScratchKind } from '../backup/kind.js';
 import { DRILLED, type DrilledKind, kindOfComponent } from '../backup/kinds/index.js';
 import { type Duration, durationSeconds } from '../vault/duration.js';
+import { checkCluster } from '../backup/wal/store.js';
 import {
   boolean,
   duration,
   fail,
+  integer,
   isRecord,
   list,
   map,
@@ -39,6 +41,8 @@ import {
  *       - { component: postgres/globals, dir: scratch/globals }
  *       - { component: redis/default, dir: scratch/redis }
  *       - { component: files/config, dir: scratch/config }
+ *     pitr:                              # point-in-time restores: a base backup and its WAL, into a throwaway server
+ *       - { cluster: main, dir: scratch/pitr-main, target: "2027-01-15T10:00:00Z" }   # or target: latest (the default)
  *   checks:
  *     - { sql: "select count(*) from items", database: drill_orders, expect: "30000" }
  *     - { tables: backup, database: drill_orders }
@@ -46,6 +50,8 @@ import {
  *     - { files: [.env, certs/tls.crt], dir: scratch/config }
  *     - { secrets: in-sync }
  *     - { canaries: all }
+ *     - { sql: "select count(*) from orders", cluster: main, database: app, expect: "1200" }   # in a point-in-time restore
+ *     - { tables: 12, cluster: main, database: app }                                          # at least 12 tables
  *
  * Strict at every depth (an unknown field anywhere is an error naming its
  * path). Relative paths are relative to the plan's folder. A check may
@@ -64,11 +70,35 @@ export interface BackupRestore {
   prefix?: string;
 }
 
+/**
+ * A point-in-time restore of a cluster: its base backup (the newest
+ * verified one made before the target, or the one named) into a data
+ * directory in a scratch folder, with the WAL to the target (a time, or
+ * the end of the archive), recovered by a throwaway PostgreSQL server the
+ * drill starts and stops.
+ */
+export interface PitrRestore {
+  cluster: string;
+  /** The scratch folder: the data directory, the WAL handed to the server, its socket and its log (created by the drill, removed at teardown). */
+  dir: string;
+  /** A base backup file of postgres-base/CLUSTER; default: the newest verified one made before the target. */
+  file?: string;
+  /** The recovery target; absent: the end of the archive (latest). */
+  targetTime?: Date;
+  /** The role the checks log in as (default: postgres). */
+  user: string;
+}
+
+/** A check of a point-in-time restore, in one of its databases (read-only). */
+export type PitrCheck =
+  | { kind: 'pitr-sql'; cluster: string; database: string; sql: string; expect: string }
+  | { kind: 'pitr-tables'; cluster: string; database: string; tables: number };
+
 /** The field of a restore (and of a check) that names each type of scratch target. */
 export const TARGET_FIELD: Record<ScratchKind, 'database' | 'dir' | 'prefix'> = { database: 'database', folder: 'dir', prefix: 'prefix' };
 
-/** A check of the plan: of a backup's scratch target (each kind says which it offers: `backup/kinds/`), or the drill's own. */
-export type DrillCheck = KindCheck | { kind: 'secrets' } | { kind: 'canaries' } | { kind: 'entries'; entries: string[] };
+/** A check of the plan: of a backup's scratch target (each kind says which it offers: `backup/kinds/`), of a point-in-time restore, or the drill's own. */
+export type DrillCheck = KindCheck | PitrCheck | { kind: 'secrets' } | { kind: 'canaries' } | { kind: 'entries'; entries: string[] };
 
 /** The checks the kinds offer on their scratch targets, each with the kind that offers it. */
 export const KIND_CHECKS: { kind: DrilledKind; spec: DrillCheckSpec }[] = DRILLED.flatMap((kind) => kind.drill.checks.map((spec) => ({ kind, spec })));
@@ -83,7 +113,7 @@ export interface DrillPlan {
   timeouts: { toolMs: number; restoreMs: number };
   shares: { files: string[]; identities: string[]; prompt: boolean; manifest?: string };
   kubernetes?: { kubeconfig?: string; context: string; plan: string; namespaceMap: Record<string, string>; policy?: string };
-  backups?: { repo: string; restore: BackupRestore[] };
+  backups?: { repo: string; restore: BackupRestore[]; pitr: PitrRestore[] };
   checks: DrillCheck[];
 }
 
@@ -106,6 +136,46 @@ const NS = string({ pattern: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, want: 'a na
 
 const ms = (d: Duration) => durationSeconds(d) * 1000;
 
+/** A value another parser reads (its error named at the field's path). */
+const via =
+  <T>(read: (text: string) => T, want: string): Shape<T> =>
+  (v, at) => {
+    if (typeof v !== 'string') return fail(at, `expected ${want}`);
+    try {
+      return read(v);
+    } catch (e) {
+      return fail(at, (e as Error).message);
+    }
+  };
+
+/** A recovery target: latest (the end of the archive), or a time with its zone (2027-01-15T10:00:00Z). */
+const TARGET: Shape<Date | 'latest'> = (v, at) => {
+  if (v === 'latest') return 'latest';
+  if (v instanceof Date) return v;
+  if (typeof v !== 'string' || !/(Z|[+-]\d{2}(:?\d{2})?)$/.test(v.trim()))
+    return fail(at, 'expected latest, or a time with its zone (2027-01-15T10:00:00Z): a time without one is ambiguous');
+  const d = new Date(v.trim().replace(' ', 'T'));
+  return Number.isNaN(d.getTime()) ? fail(at, 'expected latest, or a time with its zone (2027-01-15T10:00:00Z)') : d;
+};
+
+/** A cluster's name, as its archive and base backups are named (postgres-wal/NAME, postgres-base/NAME). */
+const CLUSTER = via(checkCluster, 'a cluster name');
+/** A database of a restored cluster: any name psql takes as a name (never one it would read as a connection string). */
+const PGDB = string({ pattern: /^[A-Za-z0-9_][A-Za-z0-9_.$-]{0,62}$/, want: 'a database name' });
+const scalar: Shape<string> = (v, at) => (typeof v === 'string' || typeof v === 'number' ? String(v) : fail(at, 'expected a value'));
+
+/** The checks of a point-in-time restore: named by `cluster`, run in one of its databases. */
+const PITR_CHECKS: Record<string, Shape<DrillCheck>> = {
+  sql: map(
+    object({ sql: string(), cluster: CLUSTER, database: PGDB, expect: scalar }),
+    (c): PitrCheck => ({ kind: 'pitr-sql', cluster: c.cluster, database: c.database, sql: c.sql, expect: c.expect }),
+  ),
+  tables: map(
+    object({ tables: integer(0), cluster: CLUSTER, database: PGDB }),
+    (c): PitrCheck => ({ kind: 'pitr-tables', cluster: c.cluster, database: c.database, tables: c.tables }),
+  ),
+};
+
 function checkShape(base: string): Shape<DrillCheck> {
   const path = pathShape(base);
   const byKey: Record<string, Shape<DrillCheck>> = {
@@ -118,6 +188,15 @@ function checkShape(base: string): Shape<DrillCheck> {
   };
   return (v, at) => {
     if (!isRecord(v)) return fail(at, 'expected a check');
+    if ('cluster' in v) {
+      const kinds = Object.keys(PITR_CHECKS).filter((k) => k in v);
+      if (kinds.length !== 1)
+        return fail(
+          at,
+          `a check of a point-in-time restore (cluster) is one of ${Object.keys(PITR_CHECKS).join(', ')}${kinds.length ? `, not ${kinds.join(' and ')}` : ''}`,
+        );
+      return PITR_CHECKS[kinds[0]!]!(v, at);
+    }
     const kinds = Object.keys(byKey).filter((k) => k in v);
     if (kinds.length !== 1)
       return fail(at, kinds.length ? `one check per item (found ${kinds.join(' and ')})` : `unknown check (expected one of ${Object.keys(byKey).join(', ')})`);
@@ -144,7 +223,7 @@ function planShape(base: string): Shape<DrillPlan> {
       if (!found.drill)
         return fail(
           at.field('component'),
-          `a ${found.label} is not restored by a drill plan on its own${found.restoredElsewhere === 'pitr' ? ' (a point-in-time restore is rehearsed by hand: docs/RUNBOOK.md)' : ''}`,
+          `a ${found.label} is not restored by a drill plan on its own${found.restoredElsewhere === 'pitr' || found.restoredElsewhere === 'archive' ? ' (a point-in-time restore of its cluster is: backups.pitr)' : ''}`,
         );
       const kind = found as DrilledKind;
       if (kind.drill.scratch === 'prefix') {
@@ -160,6 +239,16 @@ function planShape(base: string): Shape<DrillPlan> {
       if (!db && r.database) return fail(at.field('database'), `a ${kind.label} backup is restored into a folder, never into a server`);
       return { component: r.component, ...(r.file ? { file: r.file } : {}), ...(db ? { database: r.database! } : { dir: r.dir! }) };
     },
+  );
+  const pitr = map(
+    object({ cluster: CLUSTER, dir: path, file: optional(string()), target: optional(TARGET), user: optional(string({ want: 'a role name' })) }),
+    (r): PitrRestore => ({
+      cluster: r.cluster,
+      dir: r.dir,
+      ...(r.file ? { file: r.file } : {}),
+      ...(r.target && r.target !== 'latest' ? { targetTime: r.target } : {}),
+      user: r.user ?? 'postgres',
+    }),
   );
   const doc = object({
     apiVersion: oneOf(['vault-tool/v1'] as const),
@@ -183,16 +272,25 @@ function planShape(base: string): Shape<DrillPlan> {
       }),
     ),
     backups: optional(
-      object({ repo: map(string(), (r) => (/^[A-Za-z0-9_-]+:/.test(r) && !r.startsWith('/') ? r : resolve(base, r))), restore: list(restore, { min: 1 }) }),
+      refine(
+        object({
+          repo: map(string(), (r) => (/^[A-Za-z0-9_-]+:/.test(r) && !r.startsWith('/') ? r : resolve(base, r))),
+          restore: optional(list(restore, { min: 1 })),
+          pitr: optional(list(pitr, { min: 1 })),
+        }),
+        (b) => (b.restore || b.pitr ? null : 'expected restore, pitr or both: what the drill restores'),
+      ),
     ),
     checks: optional(list(checkShape(base))),
   });
   return (v, at) => {
     const d = doc(v, at);
     const restores = d.backups?.restore ?? [];
+    const pitrs = d.backups?.pitr ?? [];
     checkTargets(restores, at.field('backups').field('restore'));
+    checkPitr(pitrs, restores, at.field('backups').field('pitr'));
     const checks = d.checks ?? [];
-    checks.forEach((c, i) => checkAgainstTargets(c, restores, d.kubernetes !== undefined, at.field('checks').item(i)));
+    checks.forEach((c, i) => checkAgainstTargets(c, restores, pitrs, d.kubernetes !== undefined, at.field('checks').item(i)));
     return {
       ...(d.rto ? { rtoSeconds: durationSeconds(d.rto), rtoText: d.rto.text } : {}),
       timeouts: {
@@ -206,7 +304,7 @@ function planShape(base: string): Shape<DrillPlan> {
         ...(d.shares?.manifest ? { manifest: d.shares.manifest } : {}),
       },
       ...(d.kubernetes ? { kubernetes: { ...d.kubernetes, namespaceMap: d.kubernetes.namespaceMap ?? {} } } : {}),
-      ...(d.backups ? { backups: d.backups } : {}),
+      ...(d.backups ? { backups: { repo: d.backups.repo, restore: restores, pitr: pitrs } } : {}),
       checks,
     };
   };
@@ -233,7 +331,24 @@ function checkTargets(restores: BackupRestore[], at: Path): void {
   });
 }
 
-function checkAgainstTargets(c: DrillCheck, restores: BackupRestore[], kubernetes: boolean, at: Path): void {
+/** One point-in-time restore per cluster (its checks name it by cluster), each in a scratch folder of its own. */
+function checkPitr(pitrs: PitrRestore[], restores: BackupRestore[], at: Path): void {
+  const overlaps = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+  pitrs.forEach((p, i) => {
+    const before = pitrs.slice(0, i);
+    if (before.some((o) => o.cluster === p.cluster))
+      fail(at.item(i).field('cluster'), `${p.cluster} is already restored by this plan: one point-in-time restore per cluster`);
+    const other = [
+      ...restores.filter((r) => r.dir).map((r) => ({ dir: r.dir!, what: r.component })),
+      ...before.map((o) => ({ dir: o.dir, what: `the point-in-time restore of ${o.cluster}` })),
+    ].find((o) => overlaps(p.dir, o.dir));
+    if (other) fail(at.item(i).field('dir'), `${p.dir} overlaps the scratch folder of ${other.what}`);
+  });
+}
+
+function checkAgainstTargets(c: DrillCheck, restores: BackupRestore[], pitrs: PitrRestore[], kubernetes: boolean, at: Path): void {
+  if ((c.kind === 'pitr-sql' || c.kind === 'pitr-tables') && !pitrs.some((p) => p.cluster === (c as PitrCheck).cluster))
+    fail(at.field('cluster'), `${(c as PitrCheck).cluster} is not restored to a point in time by this plan: checks run only against what the drill restores`);
   const k = kindCheckOf(c);
   if (k) {
     const field = TARGET_FIELD[k.kind.drill.scratch];

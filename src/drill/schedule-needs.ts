@@ -28,5 +28,10 @@ export function drillNeeds(job: Job, file: { path: string; text: string }, plan:
   if (plan.backups) {
     if (!needs.repos.includes(plan.backups.repo)) needs.repos.push(plan.backups.repo);
     for (const r of plan.backups.restore) if (r.dir && !needs.scratch.includes(r.dir)) needs.scratch.push(r.dir);
+    for (const r of plan.backups.pitr) if (!needs.scratch.includes(r.dir)) needs.scratch.push(r.dir);
+    if (plan.backups.pitr.length)
+      needs.warnings.push(
+        `job ${job.name} restores ${plan.backups.pitr.map((r) => r.cluster).join(', ')} to a point in time: its image needs the PostgreSQL server (postgres, pg_ctl, pg_config) of the base backups' major version`,
+      );
   }
 }

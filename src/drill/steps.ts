@@ -92,6 +92,8 @@ export interface DrillState {
   restored: RestoredBackup[];
   /** Per scratch target restored into (a database's name, a folder's path): the backup in it, which its checks may read again. */
   restoredInto: Map<string, { repo: Repo; manifest: BackupManifest; key: BackupKey }>;
+  /** Per cluster restored to a point in time: libpq's environment to reach its throwaway server, and the base backup in it. */
+  pitrInto: Map<string, { env: Env; manifest: BackupManifest }>;
   /** Scratch namespaces the Secrets were restored into (by the restore plan's namespace). */
   namespaces?: Record<string, string>;
   store(): StoreOptions;

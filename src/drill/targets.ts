@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import type { SecretsPort } from '../k8s/cluster.js';
 import {
@@ -10,13 +11,17 @@ import {
   type RemoveContext,
   type ScratchType,
 } from '../backup/scratch.js';
+import { asUser, runningOn, stopArgs } from '../tool/postgres.js';
+import { runTool } from '../tool/run.js';
 
 /**
  * The scratch targets a drill journal can name: the backups' (a database,
- * a folder: `backup/scratch.ts`) and the drill's own Kubernetes namespaces
- * and Secrets. A namespace carries a label naming the drill and is deleted
+ * a folder: `backup/scratch.ts`), the drill's own Kubernetes namespaces
+ * and Secrets, and the throwaway PostgreSQL server of a point-in-time
+ * restore. A namespace carries a label naming the drill and is deleted
  * with a uid precondition; a Secret is deleted with its uid as
- * precondition.
+ * precondition; a server is stopped (an immediate shutdown) when its
+ * postmaster.pid, in the data directory the journal names, shows it runs.
  */
 export const DRILL_LABEL = 'vault-tool.io/drill';
 
@@ -30,7 +35,10 @@ export interface ClusterRef {
 export type NamespaceEntry = { kind: 'namespace'; name: string; cluster: ClusterRef; state: 'creating' | 'created'; uid?: string };
 export type SecretEntry = { kind: 'secret'; namespace: string; name: string; cluster: ClusterRef; uid: string; state: 'created' };
 
-export type Target = DatabaseEntry | FolderEntry | PrefixEntry | NamespaceEntry | SecretEntry;
+/** A server on a data directory in a scratch folder: its programs' folder and the user it runs as, to stop it again. */
+export type ServerEntry = { kind: 'postgres-server'; data: string; bin: string; user?: string; port: number; state: 'creating' | 'created' };
+
+export type Target = DatabaseEntry | FolderEntry | PrefixEntry | NamespaceEntry | SecretEntry | ServerEntry;
 
 /** What removing a target needs: the tools, and the cluster a journaled reference names. */
 export interface DrillRemove extends RemoveContext {
@@ -69,11 +77,42 @@ const scratchSecret: ScratchType<SecretEntry, DrillRemove> = {
   },
 };
 
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export const scratchServer: ScratchType<ServerEntry, DrillRemove> = {
+  kind: 'postgres-server',
+  valid: (x) =>
+    str(x, 'data') && (x.data as string).startsWith('/') && str(x, 'bin') && (x.user === undefined || str(x, 'user')) && Number.isSafeInteger(x.port),
+  describe: (t) => `PostgreSQL server on ${t.data} (port ${t.port})`,
+  async remove(t, c) {
+    const pid = runningOn(t.data);
+    if (pid === null) return undefined;
+    try {
+      const [cmd, args] = asUser(t.user ?? null, join(t.bin, 'pg_ctl'), stopArgs(t.data));
+      await runTool(cmd, args, { env: c.tools.env, timeoutMs: c.tools.timeoutMs, label: `pg_ctl stop (${t.data})` });
+    } catch (e) {
+      // pg_ctl could not (gone, or too slow): the immediate shutdown by its signal.
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        /* gone meanwhile */
+      }
+      for (let i = 0; i < 100 && runningOn(t.data) !== null; i++) await sleep(100);
+      if (runningOn(t.data) !== null) throw new VaultError('io', `it still runs (pid ${pid}): ${(e as Error).message}`);
+    }
+    return scratchServer.describe(t);
+  },
+};
+
 /** Every type of scratch target, by the kind a journal records. */
-const TYPES = { database: scratchDatabase, folder: scratchFolder, prefix: scratchPrefix, namespace: scratchNamespace, secret: scratchSecret } as Record<
-  string,
-  ScratchType<Target, DrillRemove> | undefined
->;
+const TYPES = {
+  database: scratchDatabase,
+  folder: scratchFolder,
+  prefix: scratchPrefix,
+  namespace: scratchNamespace,
+  secret: scratchSecret,
+  'postgres-server': scratchServer,
+} as Record<string, ScratchType<Target, DrillRemove> | undefined>;
 
 export function scratchType(t: Target): ScratchType<Target, DrillRemove> {
   return TYPES[t.kind]!;

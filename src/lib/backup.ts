@@ -6,7 +6,8 @@
  * host the vault trusts, a key the vault holds, a full read), planned then
  * executed; restores, planned then executed, which take a backup's key only
  * through `restorableKey` (trusted, not failed); restic-style retention
- * that knows keys, planned then executed; status against RPOs. What a kind
+ * that knows keys, planned then executed; status against RPOs (a WAL
+ * archive's: the age of its newest segment, pg_stat_archiver). What a kind
  * of backup is (how it is dumped, checked, restored) is its object in
  * `KINDS`.
  *
@@ -25,7 +26,7 @@ export { backupComponent, verifyBackup, type BackupContext, type BackupCheck } f
 export { auditBackups, chooseForReading, planVerify, executeVerify, verifyWithVault, type VerifyPlan } from '../backup/audit.js';
 export { selectBackup, newestVerified, latestSet, parseBefore, type SelectOptions, type Selected, type ChosenSet } from '../backup/select.js';
 export { KINDS, findKind, kindNamed, kindOfComponent } from '../backup/kinds/index.js';
-export type { BackupKind, Component, RestoreRequest, Restorer } from '../backup/kind.js';
+export type { BackupKind, Beside, Component, RestoreRequest, Restorer } from '../backup/kind.js';
 export { postgres, listDatabases, type PostgresOptions } from '../backup/kinds/postgres.js';
 export { postgresGlobals } from '../backup/kinds/postgres-globals.js';
 export { redis, type RedisOptions } from '../backup/kinds/redis.js';
@@ -55,5 +56,5 @@ export {
 } from '../backup/restore.js';
 export { planPrune, executePrune, type PrunePlan } from '../backup/prune.js';
 export { decideRetention, parseKeepWithin, type KeepPolicy, type Decision } from '../backup/retention.js';
-export { backupStatus, type BackupStatus } from '../backup/status.js';
+export { backupStatus, archiveStatus, archiveFindings, type BackupStatus, type ArchiveState } from '../backup/status.js';
 export type { RpoTargets } from '../backup/rpo.js';

@@ -8,6 +8,6 @@
  * its report.
  */
 export { runDrill, drillSteps, teardownDrills, type DrillInput, type DrillResult, type DrillStep, type RestoredBackup } from '../drill/drill.js';
-export { parseDrillPlan, DEFAULT_TIMEOUTS, type DrillPlan, type DrillCheck, type BackupRestore } from '../drill/plan.js';
+export { parseDrillPlan, DEFAULT_TIMEOUTS, type DrillPlan, type DrillCheck, type BackupRestore, type PitrRestore } from '../drill/plan.js';
 export { drillPlanFromVault, findShareFiles } from '../drill/init.js';
 export { drillMarkdown, drillHtml, rtoText } from '../drill/report.js';

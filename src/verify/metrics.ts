@@ -1,3 +1,4 @@
+import { WAL_METRICS } from '../backup/wal/status.js';
 import type { VaultStatus } from './status.js';
 
 /**
@@ -28,7 +29,10 @@ const FAILED_COPY = new Set(['stale', 'diverged', 'other-vault', 'old-key', 'mis
 export function metricList(s: VaultStatus): Metric[] {
   const last = s.lastVerification;
   const verdict = last ? (last.verdict ?? (last.ok ? 'ok' : 'failed')) : undefined;
-  const withRpo = s.backups.filter((b) => b.rpoMissed !== undefined);
+  // A WAL archive has metrics of its own (vault_tool_wal_…, per cluster, as `backup wal-status` writes them): not twice.
+  const plain = s.backups.filter((b) => !b.wal);
+  const archives = s.backups.flatMap((b) => (b.wal ? [b.wal] : []));
+  const withRpo = plain.filter((b) => b.rpoMissed !== undefined);
   return [
     { name: 'vault_tool_info', help: 'The vault (value always 1).', samples: [{ labels: { vault_id: s.vault.vaultId, key_id: s.vault.keyId }, value: 1 }] },
     { name: 'vault_tool_vault_generation', help: 'The vault generation (goes up by one on every write).', samples: [{ value: s.vault.generation }] },
@@ -136,7 +140,7 @@ export function metricList(s: VaultStatus): Metric[] {
     {
       name: 'vault_tool_backup_last_success_timestamp_seconds',
       help: 'Unix time of the newest verified backup, per component (0: none).',
-      samples: s.backups.map((b) => ({ labels: { component: b.component }, value: ts(b.lastVerifiedAt) })),
+      samples: plain.map((b) => ({ labels: { component: b.component }, value: ts(b.lastVerifiedAt) })),
     },
     {
       name: 'vault_tool_backup_rpo_seconds',
@@ -151,9 +155,33 @@ export function metricList(s: VaultStatus): Metric[] {
     },
     {
       name: 'vault_tool_backup_undecryptable',
-      help: 'Whether the vault no longer holds the key of the newest backup (1), per component.',
+      help: 'Whether the vault no longer holds the key of the newest backup (1), per component (a WAL archive: of its newest segment).',
       signals: 'failure',
       samples: s.backups.map((b) => ({ labels: { component: b.component }, value: b.keyHeld ? 0 : 1 })),
+    },
+    ...WAL_METRICS.map(
+      (m): Metric => ({
+        name: m.name,
+        help: m.help,
+        ...(m.signals ? { signals: m.signals } : {}),
+        samples: archives.map((w) => ({ labels: { cluster: w.cluster }, value: m.value(w) })),
+      }),
+    ),
+    // What status finds of an archive beyond its RPO and archive_command (backup/status.ts, archiveFindings): a metric each, so no finding is silent.
+    {
+      name: 'vault_tool_wal_archive_failed',
+      help: 'Whether the WAL archive failed its check (1): its archive.json or catalog is damaged, or its newest segment is signed by no host the vault trusts or dated in the future.',
+      signals: 'failure',
+      samples: archives.map((w) => ({
+        labels: { cluster: w.cluster },
+        value: w.problem?.verdict === 'failed' || w.trusted === false || w.future ? 1 : 0,
+      })),
+    },
+    {
+      name: 'vault_tool_wal_archive_inconclusive',
+      help: "Whether the WAL archive, or its server's pg_stat_archiver where a connection is given, could not be read from this host (1): not judged, which is not a pass.",
+      signals: 'inconclusive',
+      samples: archives.map((w) => ({ labels: { cluster: w.cluster }, value: w.problem?.verdict === 'inconclusive' || w.archiverError !== undefined ? 1 : 0 })),
     },
   ];
 }

@@ -1,7 +1,9 @@
 import { VaultError } from '../errors/errors.js';
 import { parseYaml } from '../vault/yaml.js';
-import { boolean, fail, isRecord, list, map, object, oneOf, optional, parseShape, string, type Shape } from '../vault/shape.js';
+import { boolean, fail, isRecord, list, map, object, oneOf, optional, parseShape, record, string, type Shape } from '../vault/shape.js';
+import { checkDbname } from '../backup/kinds/postgres.js';
 import { rpoShape, type RpoTargets } from '../backup/rpo.js';
+import { checkCluster } from '../backup/wal/store.js';
 import { parseAgainst, type Against } from './sources.js';
 import { parseInterval, type Interval } from './schedule.js';
 
@@ -22,14 +24,15 @@ import { parseInterval, type Interval } from './schedule.js';
  *   backups:
  *     repo: /srv/backups
  *     readData: "10%"
- *     rpo: { default: 24h, postgres/app: 15m }   # or one duration for every component
+ *     rpo: { default: 24h, postgres/app: 15m, postgres-wal/main: 5m }   # or one duration for every component
+ *     archivers: { main: "host=db1.internal port=5432 dbname=postgres" }   # pg_stat_archiver per WAL archive ("": libpq's environment)
  */
 export interface VerificationPlan {
   interval: Interval;
   against: Against[];
   kubernetes?: { kubeconfig?: string; context?: string };
   copies: { vault: string; key?: string }[];
-  backups?: { repo: string; readData: boolean | number; rpo?: RpoTargets };
+  backups?: { repo: string; readData: boolean | number; rpo?: RpoTargets; archivers?: Record<string, string> };
 }
 
 /** `true`, `false`, or a share such as `10%` (a sample that rotates so that a year of runs covers everything). */
@@ -58,6 +61,18 @@ const readData: Shape<boolean | number> = (v, at) => {
   return fail(at, 'expected true, false or a percentage such as 10%');
 };
 
+/** A WAL archive's cluster name, as `backup wal-push --cluster` takes it. */
+const cluster: Shape<string> = via((t) => checkCluster(t), 'a cluster name');
+
+/** A libpq connection string without a password ('' for libpq's environment). */
+const conninfo: Shape<string> = (v, at) => {
+  if (v === '') return '';
+  return via((t) => {
+    checkDbname(t);
+    return t;
+  }, 'a libpq connection string')(v, at);
+};
+
 const planShape = (cwd: string) =>
   object({
     apiVersion: oneOf(['vault-tool/v1']),
@@ -67,10 +82,11 @@ const planShape = (cwd: string) =>
     kubernetes: optional(object({ kubeconfig: optional(string()), context: optional(string()) })),
     copies: optional(list(object({ vault: string(), key: optional(string()) }))),
     backups: optional(
-      map(object({ repo: string(), readData: optional(readData), rpo: optional(rpoShape) }), (b) => ({
+      map(object({ repo: string(), readData: optional(readData), rpo: optional(rpoShape), archivers: optional(record(conninfo, cluster)) }), (b) => ({
         repo: b.repo,
         readData: b.readData ?? false,
         ...(b.rpo ? { rpo: b.rpo } : {}),
+        ...(b.archivers ? { archivers: b.archivers } : {}),
       })),
     ),
   });

@@ -22,6 +22,8 @@ const REMEDY: Record<Check['area'], string> = {
     "No escrowed version opens the canary: the key production used is not in the vault. Import production's key, then make a new canary (`vault-tool canary create`).",
   backups:
     'A backup that does not verify, or whose key the vault no longer holds, cannot be restored; a component whose newest verified backup is older than its RPO is not protected as promised: take a new backup now (`vault-tool backup …`) and find out why.',
+  archive:
+    'A WAL archive with a gap, a file that does not verify, a newest segment older than its RPO, or an archive_command that fails loses the points in time after it: find the cause in pg_stat_archiver and the server log (`vault-tool backup wal-status --archiver`), take a new base backup now (`vault-tool backup postgres --base`) so that recovery can start after a gap, and keep the older base backups until their points in time no longer matter.',
   shares:
     'The shares brought do not recover the current vault key: check each share (`vault-tool escrow check`); if they are from an older split, split the current key again (`vault-tool escrow reshare`).',
 };
@@ -37,6 +39,8 @@ const UNDECIDED: Record<Check['area'], string> = {
   canaries: 'Run the verification again.',
   backups:
     "This host could not judge the backup: its checker is missing, older than the tool that wrote the backup, or was killed (its data is intact: both SHA-256s match the signed manifest). Install a checker at least as new as the backup host's (e.g. the same PostgreSQL major version), or verify on the backup host; nothing was recorded against the backup.",
+  archive:
+    'The archive, one of its files, or the server behind pg_stat_archiver could not be read from this host (a remote, a network, a permission, a checker missing): fix the access, or run the verification where they are reachable; nothing was recorded against the archive.',
   shares: 'Run the verification again.',
 };
 
@@ -91,6 +95,11 @@ export function verificationReport(r: VerifyResult, ctx: ReportContext): string 
     areas.has('backups')
       ? `- Backups: ${r.backups.length} finding(s), each backup's manifest and key, and the RPO of each component that has one.`
       : '- Backups: not checked.',
+    ...(areas.has('archive')
+      ? [
+          '- WAL archives: for each retained base backup, the archive continuous from its start to the newest segment (timelines followed); the files read in full as the read-data setting says; the RPO of each archive that has one; pg_stat_archiver where a connection was given.',
+        ]
+      : []),
   ];
   lines.push('', '## What was checked', '', ...checked);
   const failures = notOk.filter((c) => c.verdict === 'failed');

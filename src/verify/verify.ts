@@ -21,7 +21,7 @@ import { peekVerifyState, editVerifyState, type VerifyRun } from './state.js';
 
 /** One line of the verdict: what was checked, what it concluded (ok, failed, inconclusive), and what to do if not ok. */
 export interface Check {
-  area: 'entries' | 'evidence' | 'escrow' | 'copies' | 'drift' | 'canaries' | 'backups' | 'shares';
+  area: 'entries' | 'evidence' | 'escrow' | 'copies' | 'drift' | 'canaries' | 'backups' | 'archive' | 'shares';
   subject: string;
   verdict: Verdict;
   /** verdict === 'ok'. */
@@ -33,6 +33,8 @@ const check = (area: Check['area'], subject: string, verdict: Verdict, message: 
 
 /** A finding about one backup (or one component's RPO), from the backup module (it plugs in through `VerifyInput.backups`). */
 export interface BackupFinding {
+  /** `archive`: a WAL archive's (continuity, its files, its RPO, PostgreSQL's archiver); default: a backup's. */
+  area?: 'archive';
   component: string;
   file: string;
   verdict: Verdict;
@@ -200,7 +202,7 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
   const canaries = checkCanaries(doc, peekVerifyState(doc).canaries);
   for (const c of canaries) checks.push(check('canaries', `canary ${c.id.slice(0, 8)} (${c.entry})`, c.status === 'opens' ? 'ok' : 'failed', c.message));
   const backups = input.backups ? await input.backups(doc, key) : [];
-  for (const b of backups) checks.push(check('backups', b.file ? `${b.component}: ${b.file}` : b.component, b.verdict, b.message));
+  for (const b of backups) checks.push(check(b.area ?? 'backups', b.file ? `${b.component}: ${b.file}` : b.component, b.verdict, b.message));
   let shares: VerifyResult['shares'];
   if (input.shares?.length) {
     try {

@@ -27,7 +27,7 @@ export interface Redis {
 export function freePort(): Promise<number>;
 export function havePostgres(): boolean;
 export const haveRedis: () => boolean;
-export function startPostgres(opts?: { initdb?: string[]; conf?: Record<string, string | number> }): Promise<Postgres>;
+export function startPostgres(opts?: { initdb?: string[]; conf?: Record<string, string | number>; env?: NodeJS.ProcessEnv }): Promise<Postgres>;
 export function startRedis(dir?: string): Promise<Redis>;
 export function startPostgresOn(data: string, socketDir: string, opts?: { wait?: boolean }): Promise<PostgresOn>;
 export function asPostgres(cmd: string, args: string[], opts?: { input?: string | Buffer }): Buffer;

@@ -233,6 +233,8 @@ describe('the packed library, installed into a new project', () => {
         'executePrune',
         'KINDS',
         'decideRetention',
+        'backupStatus',
+        'archiveStatus',
       ]),
     );
     expect(exports.verify).toEqual(expect.arrayContaining(['runVerification', 'checkBackups', 'parseVerificationPlan', 'vaultStatus']));

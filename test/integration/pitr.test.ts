@@ -653,13 +653,13 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     expect(JSON.parse(v.stdout).bases).toHaveLength(1);
   }, 180_000);
 
-  it('drill init on a repository with base backups writes a plan its own parser accepts (base backups are named, not restored)', async () => {
+  it('drill init on a repository with base backups writes a plan its own parser accepts (base backups rehearsed by a point-in-time restore)', async () => {
     const r = await vt(['drill', 'init', '-r', repo, '-o', join(dir, 'drill.yaml')]);
     expect(r.code, r.stderr).toBe(0);
     const text = readFileSync(join(dir, 'drill.yaml'), 'utf8');
     expect(() => parseDrillPlan(text, 'drill.yaml', dir)).not.toThrow();
     expect(text).not.toMatch(/component: postgres-base/);
-    expect(text).toContain('postgres-base/app: a base backup for point-in-time recovery');
+    expect(text).toContain('postgres-base/app: a point-in-time restore of app into drill-scratch/pitr-app');
   });
 
   it("no output of the archive's commands replaces a vault or a key file, whatever it is named", async () => {

@@ -1,11 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { archiveFindings } from '../../src/backup/status.js';
+import { archiverFailing, walMetrics } from '../../src/backup/wal/status.js';
 import { metricList, metricsOf } from '../../src/verify/metrics.js';
 import type { VaultStatus } from '../../src/verify/status.js';
-import { haveBinary, ROOT } from '../helpers/cli.js';
+import { ROOT } from '../helpers/cli.js';
+import { needs } from '../helpers/require.js';
 
 /**
  * docs/alerts.yaml and the metrics are one list: every metric that signals a
@@ -20,28 +23,6 @@ const tests = parse(readFileSync(testsFile, 'utf8')) as {
   tests: { alert_rule_test: { alertname: string; eval_time: string; exp_alerts: unknown[] }[] }[];
 };
 
-/**
- * The WAL archive's metrics, written by `backup wal-status --prometheus`
- * (src/backup/wal/status.ts): read from the module where it is, else this
- * list; the two that signal a failure have rules.
- */
-const WAL_METRICS = [
-  'vault_tool_wal_archive_age_seconds',
-  'vault_tool_wal_last_archived_timestamp_seconds',
-  'vault_tool_wal_rpo_missed',
-  'vault_tool_wal_segments',
-  'vault_tool_wal_base_backups',
-  'vault_tool_wal_archiver_failures',
-  'vault_tool_wal_archiver_failing',
-];
-const WAL_SIGNALS = ['vault_tool_wal_rpo_missed', 'vault_tool_wal_archiver_failing'];
-const walModule = join(ROOT, 'src/backup/wal/status.ts');
-async function walWritten(): Promise<string[]> {
-  if (!existsSync(walModule)) return WAL_METRICS;
-  const m = (await import(walModule)) as { walMetrics(s: unknown[]): string };
-  const text = m.walMetrics([{ cluster: 'main', segments: 0, bases: 0, rpoMissed: false }]);
-  return [...new Set([...text.matchAll(/^# TYPE (vault_tool_wal_[a-z_]+) /gm)].map((x) => x[1]!))];
-}
 const minutes = (t: string) => Number(/^(\d+)m$/.exec(t)?.[1] ?? Number.NaN);
 
 /** A status in which every series has samples (every kind of label, an RPO). */
@@ -68,6 +49,83 @@ const status: VaultStatus = {
   backups: [
     { component: 'postgres/app', lastVerifiedAt: '2027-01-01T00:00:00.000Z', ageSeconds: 1, rpoSeconds: 900, rpo: '15m', rpoMissed: true, keyHeld: false },
     { component: 'files/etc', keyHeld: true },
+    {
+      component: 'postgres-wal/main',
+      lastVerifiedAt: '2027-01-01T00:00:00.000Z',
+      ageSeconds: 1200,
+      rpoSeconds: 900,
+      rpo: '15m',
+      rpoMissed: true,
+      keyId: 'b'.repeat(16),
+      keyHeld: true,
+      wal: {
+        cluster: 'main',
+        segments: 12,
+        newest: '000000010000000000000012',
+        archivedAt: '2027-01-01T00:00:00.000Z',
+        ageSeconds: 1200,
+        rpoSeconds: 900,
+        rpoMissed: true,
+        bases: 1,
+        archiver: {
+          archived_count: '12',
+          last_archived_wal: '000000010000000000000012',
+          last_archived_time: '2027-01-01 00:00:00+00',
+          failed_count: '3',
+          last_failed_wal: '000000010000000000000013',
+          last_failed_time: '2027-01-01 00:05:00+00',
+        },
+      },
+    },
+    {
+      component: 'postgres-wal/damaged',
+      keyHeld: true,
+      wal: { cluster: 'damaged', segments: 0, bases: 1, rpoMissed: false, problem: { message: 'archive.json: altered', verdict: 'failed' } },
+    },
+    {
+      component: 'postgres-wal/foreign',
+      lastVerifiedAt: '2027-01-01T00:00:00.000Z',
+      ageSeconds: 60,
+      keyId: 'b'.repeat(16),
+      keyHeld: true,
+      wal: { cluster: 'foreign', segments: 3, newest: '000000010000000000000003', bases: 1, rpoMissed: false, trusted: false },
+    },
+    {
+      component: 'postgres-wal/skewed',
+      keyId: 'b'.repeat(16),
+      keyHeld: true,
+      wal: {
+        cluster: 'skewed',
+        segments: 3,
+        newest: '000000010000000000000003',
+        archivedAt: '2027-01-02T00:00:00.000Z',
+        bases: 1,
+        rpoMissed: false,
+        trusted: true,
+        future: true,
+      },
+    },
+    {
+      component: 'postgres-wal/away',
+      keyHeld: true,
+      wal: { cluster: 'away', segments: 0, bases: 0, rpoMissed: false, problem: { message: 'cannot list the repository', verdict: 'inconclusive' } },
+    },
+    {
+      component: 'postgres-wal/quiet',
+      lastVerifiedAt: '2027-01-01T00:00:00.000Z',
+      ageSeconds: 60,
+      keyId: 'b'.repeat(16),
+      keyHeld: true,
+      wal: {
+        cluster: 'quiet',
+        segments: 3,
+        newest: '000000010000000000000003',
+        bases: 1,
+        rpoMissed: false,
+        trusted: true,
+        archiverError: 'cannot read pg_stat_archiver: timeout',
+      },
+    },
   ],
 };
 const metrics = metricList(status);
@@ -76,7 +134,7 @@ const named = (expr: string) => [...expr.matchAll(/\bvault_tool_[a-z_]+\b/g)].ma
 describe('docs/alerts.yaml and the metrics hold together', () => {
   it('every metric that signals a failure or an inconclusive check has an alert rule', () => {
     const alerted = new Set(rules.flatMap((r) => named(r.expr)));
-    const signals = [...metrics.filter((m) => m.signals).map((m) => m.name), ...WAL_SIGNALS];
+    const signals = metrics.filter((m) => m.signals).map((m) => m.name);
     expect(signals.length).toBeGreaterThan(12);
     for (const s of [
       'vault_tool_escrow_stale',
@@ -86,16 +144,54 @@ describe('docs/alerts.yaml and the metrics hold together', () => {
       'vault_tool_verify_overdue',
       'vault_tool_drill_last_status',
       'vault_tool_drill_rto_missed',
+      'vault_tool_wal_rpo_missed',
+      'vault_tool_wal_archiver_failing',
+      'vault_tool_wal_archive_failed',
+      'vault_tool_wal_archive_inconclusive',
     ])
       expect(signals).toContain(s);
     expect(signals.filter((n) => !alerted.has(n))).toEqual([]);
   });
 
-  it('every rule reads metrics vault-tool writes', async () => {
-    const wal = await walWritten();
-    expect(wal).toEqual(expect.arrayContaining(WAL_SIGNALS));
-    const written = new Set([...metrics.map((m) => m.name), ...wal]);
+  it('every rule reads metrics vault-tool writes', () => {
+    const written = new Set(metrics.map((m) => m.name));
     expect(rules.flatMap((r) => named(r.expr)).filter((n) => !written.has(n))).toEqual([]);
+  });
+
+  it('status --prometheus writes each WAL archive as backup wal-status --prometheus does, and not as a backup too', () => {
+    const text = metricsOf(status);
+    const wal = status.backups.find((b) => b.wal)!.wal!;
+    const alone = walMetrics([wal]);
+    // Every line wal-status writes for the cluster, the same in the vault's metrics.
+    expect(alone.split('\n').filter((l) => l && !text.includes(`${l}\n`))).toEqual([]);
+    expect(text).toContain('vault_tool_wal_rpo_missed{cluster="main"} 1\n');
+    expect(text).toContain('vault_tool_wal_archiver_failing{cluster="main"} 1\n');
+    expect(text).toContain('vault_tool_wal_archiver_failures{cluster="main"} 3\n');
+    // One alert per cause: the archive's RPO is VaultWalArchiveRpoMissed's, never VaultBackupRpoMissed's.
+    expect(text).not.toMatch(/^vault_tool_backup_(rpo_missed|rpo_seconds|last_success_timestamp_seconds)\{component="postgres-wal\/main"\}/m);
+    expect(text).toContain('vault_tool_backup_undecryptable{component="postgres-wal/main"} 0\n');
+  });
+
+  it('whatever status finds wrong with an archive is a metric: damaged or signed by no trusted host fails, out of reach is inconclusive', () => {
+    const text = metricsOf(status);
+    for (const [cluster, failed, inconclusive] of [
+      ['main', 0, 0],
+      ['damaged', 1, 0],
+      ['foreign', 1, 0],
+      ['skewed', 1, 0],
+      ['away', 0, 1],
+      ['quiet', 0, 1],
+    ] as const) {
+      expect(text).toContain(`vault_tool_wal_archive_failed{cluster="${cluster}"} ${failed}\n`);
+      expect(text).toContain(`vault_tool_wal_archive_inconclusive{cluster="${cluster}"} ${inconclusive}\n`);
+    }
+    // And each is what status reports as a failure, or as not judged.
+    for (const b of status.backups.filter((x) => x.wal)) {
+      const f = archiveFindings(b);
+      const archiverFails = archiverFailing(b.wal!.archiver);
+      expect(text).toContain(`vault_tool_wal_archive_failed{cluster="${b.wal!.cluster}"} ${f.failed.length - (archiverFails ? 1 : 0) > 0 ? 1 : 0}\n`);
+      expect(text).toContain(`vault_tool_wal_archive_inconclusive{cluster="${b.wal!.cluster}"} ${f.inconclusive.length > 0 ? 1 : 0}\n`);
+    }
   });
 
   it('a drill slower than its RTO is its own metric', () => {
@@ -131,7 +227,7 @@ describe('docs/alerts.yaml and the metrics hold together', () => {
     tests.tests = saved;
   });
 
-  it.skipIf(!haveBinary('promtool', ['--version']))('promtool checks the rules and runs their unit tests; the metrics pass its linter', () => {
+  it.skipIf(!needs('promtool'))('promtool checks the rules and runs their unit tests; the metrics pass its linter', () => {
     const check = spawnSync('promtool', ['check', 'rules', rulesFile], { encoding: 'utf8' });
     expect(check.status, check.stdout + check.stderr).toBe(0);
     expect(check.stdout).toContain(`SUCCESS: ${rules.length} rules found`);

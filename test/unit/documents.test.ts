@@ -19,10 +19,13 @@ const POL = 'apiVersion: vault-tool/v1\nkind: RestorePolicy\n';
 
 describe('user documents are strict at every depth, naming the path', () => {
   it.each([
-    [VP + 'backups: { repo: /r, rpoo: 24h }\n', 'v.yaml: backups.rpoo: unknown field (expected repo, readData, rpo)'],
+    [VP + 'backups: { repo: /r, rpoo: 24h }\n', 'v.yaml: backups.rpoo: unknown field (expected repo, readData, rpo, archivers)'],
     [VP + 'copies:\n  - { vault: /a, kee: /b }\n', 'v.yaml: copies[0].kee: unknown field (expected vault, key)'],
     [VP + 'kubernetes: { contxt: prod }\n', 'v.yaml: kubernetes.contxt: unknown field (expected kubeconfig, context)'],
     [VP + 'backups: { repo: /r, readData: sometimes }\n', 'v.yaml: backups.readData: expected true, false or a percentage such as 10%'],
+    [VP + 'backups: { repo: /r, archivers: { main: "host=db password=x" } }\n', 'v.yaml: backups.archivers.main: the connection string holds a password'],
+    [VP + 'backups: { repo: /r, archivers: { Main: "" } }\n', 'v.yaml: backups.archivers.Main: invalid cluster name "Main"'],
+    [VP + 'backups: { repo: /r, archivers: { main: 5432 } }\n', 'v.yaml: backups.archivers.main: expected a libpq connection string'],
     [VP + 'backups: { repo: /r, rpo: { postgres/app: 15 minutes } }\n', 'v.yaml: backups.rpo.postgres/app: expected a number and one of the units'],
     [VP + 'against: [nowhere]\n', 'v.yaml: against[0]: "nowhere": expected SOURCE=ENTRY'],
     [VP + 'interval: fortnightly\n', 'v.yaml: interval: interval "fortnightly": expected a number and one of the units'],
@@ -67,6 +70,10 @@ describe('user documents are strict at every depth, naming the path', () => {
     expect(rpoFor(p.backups!.rpo, 'files/etc')?.text).toBe('1d');
     expect(rpoFor(parseVerificationPlan(VP + 'backups: { repo: /r, rpo: 90min }\n', 'v').backups!.rpo, 'x/y')?.text).toBe('1h30m');
     expect(parseVerificationPlan(VP + 'backups: { repo: /r }\n', 'v').backups!.rpo).toBeUndefined();
+    // A WAL archive by its component; pg_stat_archiver per cluster ('' is libpq's environment).
+    const w = parseVerificationPlan(VP + 'backups: { repo: /r, rpo: { postgres-wal/main: 5m }, archivers: { main: "", other: "host=db2 port=5433" } }\n', 'v');
+    expect(rpoFor(w.backups!.rpo, 'postgres-wal/main')?.text).toBe('5m');
+    expect(w.backups!.archivers).toEqual({ main: '', other: 'host=db2 port=5433' });
   });
 
   it('every source file that reads YAML reads it through the strict shape checker (or is named here, with why)', () => {

@@ -31,7 +31,67 @@ describe('the drill plan', () => {
     expect(parse('').timeouts).toEqual({ toolMs: 120_000, restoreMs: 6 * 3_600_000 });
   });
 
+  it('reads point-in-time restores and their checks: a time with its zone, or latest (the default); the role postgres by default', () => {
+    const p = parse(
+      'backups:\n  repo: r\n  pitr:\n    - { cluster: main, dir: scratch/pitr, target: "2027-01-15T10:00:00Z" }\n    - { cluster: other, dir: scratch/other, target: latest, user: admin, file: F.tar.age }\nchecks:\n  - { sql: "select count(*) from t", cluster: main, database: app, expect: 12 }\n  - { tables: 3, cluster: other, database: postgres }\n',
+    );
+    expect(p.backups).toEqual({
+      repo: '/plans/r',
+      restore: [],
+      pitr: [
+        { cluster: 'main', dir: '/plans/scratch/pitr', targetTime: new Date('2027-01-15T10:00:00Z'), user: 'postgres' },
+        { cluster: 'other', dir: '/plans/scratch/other', file: 'F.tar.age', user: 'admin' },
+      ],
+    });
+    expect(p.checks).toEqual([
+      { kind: 'pitr-sql', cluster: 'main', database: 'app', sql: 'select count(*) from t', expect: '12' },
+      { kind: 'pitr-tables', cluster: 'other', database: 'postgres', tables: 3 },
+    ]);
+    expect(parse('backups: { repo: r, pitr: [ { cluster: main, dir: d } ] }\n').backups?.pitr[0]).toEqual({
+      cluster: 'main',
+      dir: '/plans/d',
+      user: 'postgres',
+    });
+  });
+
   const refused: [string, string, RegExp][] = [
+    [
+      'a time without its zone',
+      'backups: { repo: r, pitr: [ { cluster: main, dir: d, target: "2027-01-15 10:00" } ] }\n',
+      /pitr\[0\]\.target: expected latest, or a time with its zone/,
+    ],
+    ['a bad cluster name', 'backups: { repo: r, pitr: [ { cluster: Main/x, dir: d } ] }\n', /pitr\[0\]\.cluster: invalid cluster name/],
+    [
+      'two point-in-time restores of one cluster',
+      'backups: { repo: r, pitr: [ { cluster: main, dir: a }, { cluster: main, dir: b } ] }\n',
+      /pitr\[1\]\.cluster: main is already restored by this plan: one point-in-time restore per cluster/,
+    ],
+    [
+      'a point-in-time restore into the folder of another restore',
+      'backups: { repo: r, restore: [ { component: files/a, dir: s } ], pitr: [ { cluster: main, dir: s/pitr } ] }\n',
+      /pitr\[0\]\.dir: .* overlaps the scratch folder of files\/a/,
+    ],
+    ['backups with nothing to restore', 'backups: { repo: r }\n', /backups: expected restore, pitr or both/],
+    [
+      'a check of a cluster the plan does not restore to a point in time',
+      'backups: { repo: r, pitr: [ { cluster: main, dir: d } ] }\nchecks:\n  - { sql: "select 1", cluster: other, database: app, expect: "1" }\n',
+      /checks\[0\]\.cluster: other is not restored to a point in time by this plan/,
+    ],
+    [
+      'a check of a point-in-time restore that is not one of its kinds',
+      'backups: { repo: r, pitr: [ { cluster: main, dir: d } ] }\nchecks:\n  - { redisKeys: 1, cluster: main }\n',
+      /checks\[0\]: a check of a point-in-time restore \(cluster\) is one of sql, tables/,
+    ],
+    [
+      'a database name that psql would read as a connection string',
+      'backups: { repo: r, pitr: [ { cluster: main, dir: d } ] }\nchecks:\n  - { tables: 1, cluster: main, database: "host=evil dbname=x" }\n',
+      /checks\[0\]\.database: expected a database name/,
+    ],
+    [
+      'a base backup restored on its own',
+      'backups: { repo: r, restore: [ { component: postgres-base/main, dir: d } ] }\n',
+      /restore\[0\]\.component: a base backup is not restored by a drill plan on its own \(a point-in-time restore of its cluster is: backups\.pitr\)/,
+    ],
     ['an unknown field deep down', `${BACKUPS.replace('dir: scratch/redis', 'dri: scratch/redis')}`, /^drill\.yaml: backups\.restore\[1\]\.dri: unknown field/],
     ['an unknown top-level field', 'rpo: 1h\n', /^drill\.yaml: rpo: unknown field/],
     [

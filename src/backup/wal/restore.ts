@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import {
   appendFileSync,
   chmodSync,
-  chownSync,
+  lchownSync,
   closeSync,
   createWriteStream,
   read as fsRead,
@@ -209,17 +209,24 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
     if (c.missing) warnings.push(`the archive has a gap at ${c.missing}: recovery stops before it (the archive goes on to ${c.newest})`);
     through = c.segments[c.segments.length - 1]!;
   }
+  // Every recovery target is set, the unused ones empty and first: a base backup of a server that was itself restored may carry
+  // another restore's targets in its postgresql.auto.conf (PostgreSQL ignores them outside recovery); the last line of a setting
+  // wins, and PostgreSQL refuses a second target while one is set, so the chosen one comes after the others are cleared.
+  const targets: [string, string | undefined][] = [
+    ['recovery_target', undefined],
+    ['recovery_target_xid', undefined],
+    ['recovery_target_time', t.time ? t.time.toISOString().replace('T', ' ').replace('Z', '+00') : undefined],
+    ['recovery_target_lsn', t.lsn ? formatLsn(parseLsn(t.lsn)) : undefined],
+    ['recovery_target_name', t.name],
+  ];
   const settings: [string, string][] = [
     ['restore_command', confValue(o.restoreCommand)],
     ['recovery_target_timeline', confValue(String(c.timeline))],
+    ...targets.filter(([, v]) => v === undefined).map(([k]): [string, string] => [k, confValue('')]),
+    ...targets.filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, confValue(v!)]),
+    ['recovery_target_action', confValue(t.action)],
+    ['recovery_target_inclusive', confValue(t.exclusive ? 'off' : 'on')],
   ];
-  if (t.time) settings.push(['recovery_target_time', confValue(t.time.toISOString().replace('T', ' ').replace('Z', '+00'))]);
-  if (t.lsn) settings.push(['recovery_target_lsn', confValue(formatLsn(parseLsn(t.lsn)))]);
-  if (t.name) settings.push(['recovery_target_name', confValue(t.name)]);
-  if (t.time || t.lsn || t.name) {
-    settings.push(['recovery_target_action', confValue(t.action)]);
-    if (t.exclusive) settings.push(['recovery_target_inclusive', confValue('off')]);
-  }
   if (o.noArchive) settings.push(['archive_mode', confValue('off')]);
   return {
     base,
@@ -278,7 +285,8 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readabl
 const matches = (c: Consumed, m: BackupManifest) => c.ciphertext.sha256 === m.ciphertext.sha256 && c.plaintext.sha256 === m.plaintext.sha256;
 
 function chownTree(path: string, uid: number, gid: number): void {
-  chownSync(path, uid, gid);
+  // The link itself, never what it names: a tablespace link (pg_tblspc) points outside the data directory.
+  lchownSync(path, uid, gid);
   if (lstatSync(path).isDirectory()) for (const n of readdirSync(path)) chownTree(join(path, n), uid, gid);
 }
 

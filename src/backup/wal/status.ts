@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
+import { inTheFuture } from '../../vault/time.js';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
 import { externalTimeoutMs } from '../../tool/bound.js';
+import { toolMessage } from '../../tool/run.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import type { TrustedSigner } from '../keys.js';
 import type { Listed, Repo } from '../repo.js';
@@ -24,11 +26,20 @@ export interface WalStatus {
   ageSeconds?: number;
   rpoSeconds?: number;
   rpoMissed: boolean;
+  /** The backup key the newest segment is encrypted to. */
+  keyId?: string;
   /** Whether the newest segment's manifest is signed by a trusted host (unknown without the vault or an identity file). */
   trusted?: boolean;
   bases: number;
   newestBase?: string;
   archiver?: Record<string, string>;
+  /**
+   * The newest segment says it was archived more than an hour after this
+   * host's now: the database host's clock is wrong, and the segment does
+   * not count (no age, the RPO missed where one applies), as a backup
+   * dated in the future does not.
+   */
+  future?: boolean;
 }
 
 export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o: { now: Date; rpoMs?: number; signers?: TrustedSigner[] }): Promise<WalStatus> {
@@ -59,37 +70,98 @@ export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o:
   ].filter((m): m is BackupManifest => !(m instanceof Error));
   const newest = ms.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt))[0];
   if (!newest) return { ...common, segments: segs.length, rpoMissed: o.rpoMs !== undefined };
+  if (inTheFuture(newest.finishedAt, o.now))
+    return {
+      ...common,
+      segments: segs.length,
+      newest: newest.source.wal!,
+      archivedAt: newest.finishedAt,
+      future: true,
+      rpoMissed: o.rpoMs !== undefined,
+      ...(o.signers ? { trusted: checkSignature(newest, o.signers).ok } : {}),
+    };
   const ageSeconds = Math.max(0, Math.floor((o.now.getTime() - Date.parse(newest.finishedAt)) / 1000));
   return {
     ...common,
     segments: segs.length,
     newest: newest.source.wal!,
     archivedAt: newest.finishedAt,
+    keyId: newest.keyId,
     ageSeconds,
     rpoMissed: o.rpoMs !== undefined && ageSeconds * 1000 > o.rpoMs,
     ...(o.signers ? { trusted: checkSignature(newest, o.signers).ok } : {}),
   };
 }
 
-/** pg_stat_archiver of the server libpq's environment names. */
-export async function archiverStats(env: Record<string, string | undefined>): Promise<Record<string, string>> {
+/**
+ * pg_stat_archiver of a server: the one libpq's environment names, or the
+ * connection string `dbname` (checked by the caller: never one holding a
+ * password).
+ */
+export async function archiverStats(env: Record<string, string | undefined>, dbname?: string): Promise<Record<string, string>> {
   const cols = ['archived_count', 'last_archived_wal', 'last_archived_time', 'failed_count', 'last_failed_wal', 'last_failed_time'];
   try {
-    const { stdout } = await run('psql', ['-X', '-A', '-t', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-c', `select ${cols.join(', ')} from pg_stat_archiver`], {
-      env: env as NodeJS.ProcessEnv,
-      timeout: externalTimeoutMs(env),
-      killSignal: 'SIGKILL',
-    });
+    const { stdout } = await run(
+      'psql',
+      ['-X', '-A', '-t', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-c', `select ${cols.join(', ')} from pg_stat_archiver`, ...(dbname ? ['--dbname', dbname] : [])],
+      {
+        env: env as NodeJS.ProcessEnv,
+        timeout: externalTimeoutMs(env),
+        killSignal: 'SIGKILL',
+      },
+    );
     const vals = stdout.replace(/\n$/, '').split('\t');
     return Object.fromEntries(cols.map((c, i) => [c, vals[i] ?? '']));
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT') throw new VaultError('not-found', 'psql is not installed', { code: 'tool-missing', data: { tool: 'psql' } });
-    throw new VaultError('io', `cannot read pg_stat_archiver: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`);
+    throw new VaultError('io', `cannot read pg_stat_archiver: ${toolMessage(err.stderr || err.message)}`);
   }
 }
 
+/** Whether archive_command failed after its last success, by pg_stat_archiver. */
+export const archiverFailing = (a: Record<string, string> | undefined): boolean =>
+  Boolean(a?.last_failed_time && (!a.last_archived_time || a.last_failed_time > a.last_archived_time));
+
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/**
+ * The archive's metrics, one sample per cluster: name, help, what a value
+ * of 1 signals (a failure: each has an alert rule in docs/alerts.yaml), and
+ * the value. `backup wal-status --prometheus` writes them alone; `status
+ * --prometheus` and `verify --prometheus` with the vault's (verify/metrics.ts).
+ */
+export const WAL_METRICS: { name: string; help: string; signals?: 'failure'; value: (s: WalStatus) => number }[] = [
+  {
+    name: 'vault_tool_wal_archive_age_seconds',
+    help: 'Seconds since the newest segment of the archive was archived: its RPO now (-1: none archived).',
+    value: (s) => s.ageSeconds ?? -1,
+  },
+  {
+    name: 'vault_tool_wal_last_archived_timestamp_seconds',
+    help: 'Unix time the newest segment was archived (0: none).',
+    value: (s) => (s.archivedAt ? Math.floor(Date.parse(s.archivedAt) / 1000) : 0),
+  },
+  {
+    name: 'vault_tool_wal_rpo_missed',
+    help: 'Whether the newest segment is older than the RPO target (1).',
+    signals: 'failure',
+    value: (s) => (s.rpoMissed ? 1 : 0),
+  },
+  { name: 'vault_tool_wal_segments', help: 'Segments the archive holds.', value: (s) => s.segments },
+  { name: 'vault_tool_wal_base_backups', help: 'Verified base backups of the cluster.', value: (s) => s.bases },
+  {
+    name: 'vault_tool_wal_archiver_failures',
+    help: "pg_stat_archiver's failed_count (0 without a connection).",
+    value: (s) => Number(s.archiver?.failed_count ?? 0),
+  },
+  {
+    name: 'vault_tool_wal_archiver_failing',
+    help: 'Whether archive_command failed after its last success (1), from pg_stat_archiver.',
+    signals: 'failure',
+    value: (s) => (archiverFailing(s.archiver) ? 1 : 0),
+  },
+];
 
 /**
  * The archives' status as Prometheus metrics (node_exporter textfile
@@ -97,29 +169,8 @@ const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace
  * when zero). The RPO alert: `vault_tool_wal_archive_age_seconds > 900`.
  */
 export function walMetrics(statuses: WalStatus[]): string {
-  const rows: [string, string, (s: WalStatus) => number][] = [
-    [
-      'vault_tool_wal_archive_age_seconds',
-      'Seconds since the newest segment of the archive was archived: its RPO now (-1: none archived).',
-      (s) => s.ageSeconds ?? -1,
-    ],
-    [
-      'vault_tool_wal_last_archived_timestamp_seconds',
-      'Unix time the newest segment was archived (0: none).',
-      (s) => (s.archivedAt ? Math.floor(Date.parse(s.archivedAt) / 1000) : 0),
-    ],
-    ['vault_tool_wal_rpo_missed', 'Whether the newest segment is older than the RPO target (1).', (s) => (s.rpoMissed ? 1 : 0)],
-    ['vault_tool_wal_segments', 'Segments the archive holds.', (s) => s.segments],
-    ['vault_tool_wal_base_backups', 'Verified base backups of the cluster.', (s) => s.bases],
-    ['vault_tool_wal_archiver_failures', "pg_stat_archiver's failed_count (0 without a connection).", (s) => Number(s.archiver?.failed_count ?? 0)],
-    [
-      'vault_tool_wal_archiver_failing',
-      'Whether archive_command failed after its last success (1), from pg_stat_archiver.',
-      (s) => (s.archiver?.last_failed_time && (!s.archiver.last_archived_time || s.archiver.last_failed_time > s.archiver.last_archived_time) ? 1 : 0),
-    ],
-  ];
   const out: string[] = [];
-  for (const [name, help, value] of rows) {
+  for (const { name, help, value } of WAL_METRICS) {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
     for (const s of statuses) out.push(`${name}{cluster="${esc(s.cluster)}"} ${value(s)}`);
   }

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { VaultError } from '../../errors/errors.js';
 import type { Listed, Repo } from '../repo.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
@@ -15,7 +16,9 @@ import { loadArchive } from './view.js';
  *   start to the newest segment continuous on the timeline recovery
  *   follows; a gap is named (its first missing segment) and fails every
  *   point in time after it;
- * - per archived file (with `readData`): its manifest signed by a trusted
+ * - per archived file (with `readData`; a fraction reads a random sample of
+ *   that share, as restic's --read-data-subset, and always the history
+ *   files and the first segment each base backup needs): its manifest signed by a trusted
  *   host, the stored bytes, complete decryption, size and SHA-256, and a
  *   segment's page headers against its name and the cluster;
  * - files without their manifest (a push that did not finish), and names
@@ -69,12 +72,33 @@ export function basesOf(listed: Listed[], cluster: string): Listed[] {
   return listed.filter((b) => b.component === `${BASE_KIND}/${cluster}`);
 }
 
+/**
+ * The files a verification reads in full: all (`true`), none (`false`), or
+ * a fraction: the history files and the first segment of each base
+ * backup (without them nothing can be restored), and a random sample of
+ * the rest up to that share of all.
+ */
+export function chooseFiles(names: string[], bases: BaseVerdict[], readData: boolean | number): string[] {
+  if (readData === true) return names;
+  if (readData === false) return [];
+  const own = new Set<string>();
+  for (const b of bases) if (b.from) own.add(b.from);
+  const always = names.filter((n) => n.endsWith('.history') || own.has(n));
+  const rest = names.filter((n) => !always.includes(n));
+  const want = Math.ceil(names.length * readData) - always.length;
+  for (let i = rest.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [rest[i], rest[j]] = [rest[j]!, rest[i]!];
+  }
+  return [...always, ...rest.slice(0, Math.max(0, want))].sort();
+}
+
 export async function verifyArchive(
   repo: Repo,
   cluster: string,
   bases: Listed[],
   keys: ReadKeys,
-  o: { readData: boolean; onFile?: (n: number, total: number) => void },
+  o: { readData: boolean | number; onFile?: (n: number, total: number) => void },
 ): Promise<ArchiveReport> {
   const a = await loadArchive(repo, cluster, keys);
   const baseVerdicts: BaseVerdict[] = [];
@@ -152,10 +176,11 @@ export async function verifyArchive(
     }
   }
   let read = 0;
-  if (o.readData) {
-    for (const n of committedNames) {
+  const toRead = chooseFiles(committedNames, baseVerdicts, o.readData);
+  if (toRead.length) {
+    for (const n of toRead) {
       if (files.some((f) => f.name === n)) continue;
-      o.onFile?.(read, committedNames.length);
+      o.onFile?.(read, toRead.length);
       try {
         const r = await readArchived(repo, cluster, n, keys);
         if (r.status !== 'restored') throw new VaultError('not-found', `${n} was listed, then not found when read: removed meanwhile`);

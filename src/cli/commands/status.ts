@@ -7,21 +7,22 @@ import { parseVerificationPlan } from '../../verify/plan.js';
 import { parseInterval } from '../../verify/schedule.js';
 import { vaultStatus } from '../../verify/status.js';
 import { listRepo, requireRepo } from '../../backup/repo.js';
-import { backupStatus, type BackupStatus } from '../../backup/status.js';
+import { archiveFindings, archiveStatus, backupStatus, type BackupStatus } from '../../backup/status.js';
 import { table, type Context } from '../context.js';
-import { openRepo, rpoOf } from './backup/options.js';
+import { archiverOption, archiversOf, openRepo, rpoOf } from './backup/options.js';
+import { archiveLines } from './backup/status.js';
 
 const ago = (s: number) => formatSeconds(s < 3600 ? s : s < 172_800 ? Math.round(s / 60) * 60 : Math.round(s / 3600) * 3600);
 
 export default function status(cmd: Command, ctx: Context): void {
-  cmd
+  archiverOption(cmd)
     .option('--interval <every>', "how often verification is due (default: the plan's, else quarterly): quarterly, monthly, yearly, or a duration (90d)")
     .option('--plan <file>', 'take the interval, the repository and the RPO from this verification plan')
     .option('-r, --repo <dest>', "include the backups of this repository (default: the plan's backups.repo, or VAULT_TOOL_BACKUP_REPO)")
     .option('--rpo <duration>', 'backups: the recovery point objective of every component (15m, 6h, 1d)')
-    .option('--rpo-file <file>', 'backups: RPO per kind or component (YAML: rpo: { default: 24h, postgres/app: 15m })')
+    .option('--rpo-file <file>', 'backups: RPO per kind or component (YAML: rpo: { default: 24h, postgres/app: 15m, postgres-wal/main: 5m })')
     .option('--prometheus <file>', 'write the status as Prometheus metrics (node_exporter textfile format), atomically')
-    .action(async (o: { interval?: string; plan?: string; prometheus?: string; repo?: string; rpo?: string; rpoFile?: string }) => {
+    .action(async (o: { interval?: string; plan?: string; prometheus?: string; repo?: string; rpo?: string; rpoFile?: string; archiver?: string[] }) => {
       if (o.prometheus) ctx.checkOut(o.prometheus, 'metrics', false);
       let interval = parseInterval(o.interval ?? 'quarterly', '--interval');
       const plan = o.plan ? parseVerificationPlan((await ctx.readFile(o.plan, 'the verification plan')).toString('utf8'), o.plan, ctx.io.cwd) : undefined;
@@ -29,11 +30,18 @@ export default function status(cmd: Command, ctx: Context): void {
       const { doc } = await readVault(ctx.paths(cmd), ctx.storeOptions(cmd));
       const now = ctx.now();
       const repoSpec = o.repo ?? plan?.backups?.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
+      const archivers = archiversOf(o.archiver, plan?.backups?.archivers);
+      if (archivers && !repoSpec) throw new VaultError('usage', '--archiver needs a backup repository: --repo DEST, or backups.repo in the plan');
       let backups: BackupStatus[] = [];
       if (repoSpec) {
         const repo = openRepo(ctx, { repo: repoSpec });
         await requireRepo(repo);
-        backups = backupStatus(await listRepo(repo), doc, await rpoOf(ctx, o, plan?.backups?.rpo), now);
+        const listed = await listRepo(repo);
+        const rpo = await rpoOf(ctx, o, plan?.backups?.rpo);
+        backups = [
+          ...backupStatus(listed, doc, rpo, now),
+          ...(await archiveStatus(repo, listed, doc, rpo, now, { env: ctx.io.env, ...(archivers ? { archivers } : {}) })),
+        ];
       }
       const s = vaultStatus(doc, interval, now, backups);
       if (o.prometheus) ctx.writeOut(o.prometheus, metricsOf(s), 'metrics', false);
@@ -82,6 +90,7 @@ export default function status(cmd: Command, ctx: Context): void {
                 ])
               : `backups: none in ${repoSpec}`,
           );
+        for (const l of archiveLines(s.backups)) ctx.out(l);
       }
       const failed: string[] = [];
       if (s.escrow?.stale) failed.push(s.escrow.message);
@@ -89,6 +98,8 @@ export default function status(cmd: Command, ctx: Context): void {
       if (lost.length) failed.push(`the vault does not hold the key of the newest backup of ${lost.map((b) => b.component).join(', ')}: they cannot be opened`);
       const missed = s.backups.filter((b) => b.rpoMissed);
       if (missed.length) failed.push(`RPO missed for ${missed.map((b) => `${b.component} (${b.rpo})`).join(', ')}`);
+      const archives = s.backups.map(archiveFindings);
+      failed.push(...archives.flatMap((f) => f.failed));
       const last = s.lastVerification;
       if (last && (last.verdict ? last.verdict === 'failed' : !last.ok)) failed.push(`the last verification failed (${last.at})`);
       if (s.lastDrill && !s.lastDrill.ok) failed.push(`the last drill failed (${s.lastDrill.at})`);
@@ -99,6 +110,8 @@ export default function status(cmd: Command, ctx: Context): void {
           s.lastSuccess ? `verification is overdue: the last success was ${s.lastSuccess.at}, due every ${s.interval}` : 'no verification has ever passed',
           { code: 'verify-overdue' },
         );
+      const undecided = archives.flatMap((f) => f.inconclusive);
+      if (undecided.length) throw new VaultError('inconclusive', `${undecided.join('; ')}; nothing failed, and this is not a pass`);
       if (last?.verdict === 'inconclusive')
         throw new VaultError(
           'inconclusive',

@@ -12,7 +12,7 @@ import type { Repo } from '../../backup/repo.js';
 import { mergeRpo, rpoForAll } from '../../backup/rpo.js';
 import { noteKeysInUse } from '../../backup/run.js';
 import { checkBackups, type BackupsChecked } from '../../verify/backups.js';
-import { signingKeyPath } from './backup/options.js';
+import { archiverOption, archiversOf, signingKeyPath } from './backup/options.js';
 import { resultLine, verificationReport } from '../../verify/report.js';
 import { addInterval, parseInterval } from '../../verify/schedule.js';
 import { parseAgainst } from '../../verify/sources.js';
@@ -44,6 +44,7 @@ interface VerifyOptions {
   readData?: string | boolean;
   signingKey?: string;
   rpo?: string;
+  archiver?: string[];
 }
 
 /** `VAULT_FILE[:KEY_FILE]`: the key file after the first ':' that starts a path. */
@@ -53,7 +54,7 @@ function parseCopy(spec: string): { vault: string; key?: string } {
 }
 
 export default function verify(cmd: Command, ctx: Context): void {
-  cmd
+  archiverOption(cmd)
     .option('--plan <file>', 'a verification plan (YAML): production sources, copies, backups, the interval')
     .option('--against <SOURCE=ENTRY>', 'compare ENTRY with production: env:FILE#KEY, envvar:NAME, file:PATH, k8s:NS/SECRET#KEY (repeatable)', collect)
     .option('--copy <VAULT_FILE[:KEY_FILE]>', 'also check this copy of the vault (opened with its key copy, else the vault key) (repeatable)', collect)
@@ -91,7 +92,11 @@ export default function verify(cmd: Command, ctx: Context): void {
       if (o.prometheus) ctx.checkOut(o.prometheus, 'metrics', false);
       // A share that does not read is set aside (a failed check in the report), never the end of the run.
       const shares = o.shares?.length ? await readShares(ctx, o.shares, o.identity ?? []) : [];
-      if (o.repo) plan.backups = { repo: o.repo, readData: plan.backups?.readData ?? false };
+      if (o.repo) plan.backups = { ...plan.backups, repo: o.repo, readData: plan.backups?.readData ?? false };
+      if (o.archiver?.length) {
+        if (!plan.backups) throw new VaultError('usage', '--archiver needs a backup repository: --repo DEST, or backups.repo in the plan');
+        plan.backups.archivers = archiversOf(o.archiver, plan.backups.archivers);
+      }
       if (o.readData !== undefined) {
         if (!plan.backups) throw new VaultError('usage', '--read-data needs a backup repository: --repo DEST, or backups.repo in the plan');
         plan.backups.readData = o.readData === true ? true : parseReadData(o.readData, '--read-data');
@@ -125,13 +130,18 @@ export default function verify(cmd: Command, ctx: Context): void {
               backups: async (doc) => {
                 const repo = { dest: parseDestination(backupPlan.repo, ctx.io.cwd, { env: ctx.io.env }) };
                 const signing = backupPlan.readData ? loadSigningKey(signingKeyPath(ctx, o)) : undefined;
+                const progress = ctx.progress(cmd);
                 const checked = await checkBackups(repo, doc, {
+                  ...(progress.mode === 'off' || !backupPlan.readData ? {} : { onProgress: progress.callback('verify') }),
                   readData: backupPlan.readData,
                   env: ctx.io.env,
                   ...(signing ? { signing } : {}),
                   ...(backupPlan.rpo ? { rpo: backupPlan.rpo } : {}),
+                  ...(backupPlan.archivers ? { archivers: backupPlan.archivers } : {}),
                   now,
                 });
+                // A backup that failed ended its item as failed already.
+                progress.end(true);
                 audited = { repo, checked };
                 return checked.findings;
               },

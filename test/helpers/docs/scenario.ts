@@ -39,6 +39,8 @@ export interface Scenario {
   cli?: boolean;
   /** Its blocks run at a terminal, as a person types them (default: as a script, stdin empty). */
   terminal?: boolean;
+  /** Why it cannot run on this machine (its blocks need root, say), or null. */
+  cannotRun?: () => string | null;
   setup(stage: Stage): Promise<Plan>;
 }
 

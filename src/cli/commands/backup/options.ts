@@ -9,6 +9,8 @@ import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import { isComponentName, type Repo } from '../../../backup/repo.js';
 import { backupComponent } from '../../../backup/run.js';
+import { checkDbname } from '../../../backup/kinds/postgres.js';
+import { checkCluster } from '../../../backup/wal/store.js';
 import { previousSize } from '../../../backup/select.js';
 import { mergeRpo, rpoForAll, rpoShape, type RpoTargets } from '../../../backup/rpo.js';
 import { object, parseShape } from '../../../vault/shape.js';
@@ -53,6 +55,29 @@ export function componentName(v: string): string {
   return v;
 }
 
+/** --archiver CLUSTER[=CONNINFO] (repeatable): pg_stat_archiver of the cluster's server, read through CONNINFO (default: libpq's environment). */
+export function archiverOption(c: Command): Command {
+  return c.option(
+    '--archiver <cluster[=conninfo]>',
+    "WAL archives: also read pg_stat_archiver of CLUSTER's server, through a libpq connection string without a password (default: libpq's environment: PGHOST, PGPORT…) (repeatable)",
+    (v: string, prev: string[] = []) => [...prev, v],
+  );
+}
+
+/** The connections --archiver gives, over those of a plan: cluster → libpq connection string ('' for libpq's environment). */
+export function archiversOf(given: string[] | undefined, base?: Record<string, string>): Record<string, string> | undefined {
+  if (!given?.length) return base;
+  const out: Record<string, string> = { ...base };
+  for (const g of given) {
+    const eq = g.indexOf('=');
+    const cluster = checkCluster(eq < 0 ? g : g.slice(0, eq));
+    const conn = eq < 0 ? '' : g.slice(eq + 1);
+    if (conn) checkDbname(conn);
+    out[cluster] = conn;
+  }
+  return out;
+}
+
 export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
   return o.signingKey ? ctx.abs(o.signingKey) : join(ctx.stateDir(), 'signing.key');
 }
@@ -94,7 +119,6 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
     if (hint) ctx.info(`vault-tool: hint: ${hint}; the next backups are recorded once the log is repaired`);
   };
   for (const c of components) {
-    if (json) ctx.event({ type: 'start', component: c.component, estimate: c.estimate ?? null });
     // The ETA comes from the last backup of the same component (its plaintext size), never from the size of its source.
     if (progress.mode !== 'off') {
       const last = await previousSize(repo, c.component, ctx.now()).catch(() => undefined);
@@ -108,6 +132,7 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
         env: ctx.io.env,
         now: () => ctx.now(),
         ...(vaultHere && !given ? { vault: { paths, store }, onUnrecorded } : {}),
+        ...(json ? { onStart: (estimate: number | undefined) => ctx.event({ type: 'start', component: c.component, estimate: estimate ?? null }) } : {}),
         ...(progress.mode !== 'off' ? { onProgress: progress.callback('backup') } : {}),
       },
       c,

@@ -40,7 +40,7 @@ export default function backupWalStatus(cmd: Command, ctx: Context): void {
               cluster,
               s.newest ?? 'none',
               s.archivedAt ?? '-',
-              s.ageSeconds !== undefined ? formatSeconds(s.ageSeconds) : '-',
+              s.ageSeconds !== undefined ? formatSeconds(s.ageSeconds) : s.future ? 'in the future' : '-',
               s.rpoSeconds !== undefined ? `${formatSeconds(s.rpoSeconds)}${s.rpoMissed ? ' MISSED' : ''}` : '-',
               String(s.segments),
               String(s.bases),
@@ -57,6 +57,11 @@ export default function backupWalStatus(cmd: Command, ctx: Context): void {
         throw new VaultError(
           'verify-failed',
           `archive_command is failing: ${s.archiver!.last_failed_wal} failed at ${s.archiver!.last_failed_time}, after the last success`,
+        );
+      if (s.future)
+        throw new VaultError(
+          'verify-failed',
+          `the newest segment of ${cluster} (${s.newest}) says it was archived at ${s.archivedAt}, in the future: the clock of the database host is wrong; the archive's age does not count until that is explained`,
         );
       if (s.rpoMissed)
         throw new VaultError(
