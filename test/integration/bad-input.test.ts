@@ -395,6 +395,16 @@ describe('small things that mattered', () => {
     }
   });
 
+  it('a path to a file outside any backup repository is refused as such (exit 2), never looked up as a name', async () => {
+    mkdirSync(join(d, 'loose'), { recursive: true });
+    writeFileSync(join(d, 'loose/20261201T000000Z-0000beef.tar.age'), 'age-encryption.org/v1\n');
+    for (const cmd of ['verify', 'restore', 'list']) {
+      const r = await cli(d, ['backup', cmd, 'loose/20261201T000000Z-0000beef.tar.age', '-r', 'repo', ...(cmd === 'restore' ? ['-o', 'out.bin'] : [])]);
+      expect(r.code, cmd).toBe(2);
+      expect(r.stderr).toContain('vault-tool: error: loose/20261201T000000Z-0000beef.tar.age is not in a backup repository: a backup is REPO/KIND/NAME/FILE');
+    }
+  });
+
   it('a secret key given where a recipient belongs is never echoed', async () => {
     for (const args of [
       ['recipients', 'add', SECRET],
