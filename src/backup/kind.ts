@@ -163,8 +163,8 @@ export interface Restorer {
   label: string;
   /** What the evidence record says of the target (create, force). */
   record: Record<string, unknown>;
-  /** The target as the restore policy sees it (a database, a folder, a bucket), to tell whether it is protected. */
-  guard(env: Env): GuardTarget;
+  /** The target as the restore policy sees it (a database, a folder, a bucket), to tell whether it is protected; a database as its server names it (`db-target.ts`). */
+  guard(env: Env): GuardTarget | Promise<GuardTarget>;
   precheck(env: Env, b: RunBounds): Promise<void>;
   /** A first pass of its own (the names a tar archive holds), and what to check once it passed. */
   check?(env: Env, b: RunBounds): { consumer: Consumer; after(): void };
