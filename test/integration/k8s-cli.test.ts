@@ -514,10 +514,7 @@ describe('restore policy guard rails', () => {
     const seen = srv.requests.length;
     policy();
     // A second context in another kubeconfig file, its server spelled with a trailing slash.
-    writeFileSync(
-      join(dir, 'alias.yaml'),
-      srv.kubeconfig({ context: 'admin', cluster: 'alias', namespace: 'infisical' }).replace(/(server: \S+)/, '$1/'),
-    );
+    writeFileSync(join(dir, 'alias.yaml'), srv.kubeconfig({ context: 'admin', cluster: 'alias', namespace: 'infisical' }).replace(/(server: \S+)/, '$1/'));
     const env = { KUBECONFIG: `${join(dir, 'kubeconfig')}:${join(dir, 'alias.yaml')}` };
     const r = await vt(['k8s', 'restore', '--plan', plan, '--context', 'admin'], { env });
     expect(r.code, r.stderr).toBe(17);
