@@ -48,6 +48,18 @@ describe.skipIf(!HAVE_PG)('a component names its newest verified backup', () => 
     expect((await vt(['backup', 'postgres', '--all'], { now: DAY2 })).code).toBe(0);
   }, 120_000);
 
+  it('--create with --dbname as a connection string creates the database it names, on the server it names', async () => {
+    const conn = `host=${pg!.env.PGHOST} port=${pg!.port} dbname=cs_fresh`;
+    const r = await vt(['backup', 'restore', 'postgres/app', '--dbname', conn, '--create'], { env: { PGHOST: '', PGPORT: '' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(pg!.sql('select count(*) from items', 'cs_fresh')).toBe('20');
+    expect(pg!.sql(`select count(*) from pg_database where datname like '%=%'`)).toBe('0');
+    const svc = await vt(['backup', 'restore', 'postgres/app', '--dbname', 'service=nowhere', '--create']);
+    expect(svc.code).not.toBe(0);
+    // The tables belong to app_owner, which a later test drops with the roles.
+    pg!.sql('drop database cs_fresh');
+  });
+
   it('backup restore COMPONENT (and COMPONENT@latest): the newest, saying which and why', async () => {
     const r = await vt(['backup', 'restore', 'postgres/app', '--dbname', 'latest1', '--create']);
     expect(r.code, r.stderr).toBe(0);

@@ -435,6 +435,38 @@ async function tablesIn(dbname: string, env: Env, timeoutMs: number): Promise<nu
 }
 
 /**
+ * createdb and dropdb take a bare name, never a connection string: for a
+ * `--dbname` given as one (`host=db1 dbname=orders`, `postgres://db1/orders`),
+ * the name it names, and the same connection to the maintenance database
+ * (`--maintenance-db` takes a connection string; in conninfo the last
+ * `dbname` wins).
+ */
+export function createdbArgs(dbname: string): { name: string; args: string[] } {
+  if (URI.test(dbname)) {
+    try {
+      const u = new URL(dbname.replace(URI, 'postgres://'));
+      const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+      if (name) {
+        u.pathname = '/postgres';
+        return { name, args: ['--maintenance-db', dbname.match(URI)![0] + u.toString().slice('postgres://'.length)] };
+      }
+    } catch {
+      /* named as written: createdb says what is wrong */
+    }
+    return { name: dbname, args: [] };
+  }
+  if (dbname.includes('=')) {
+    const name = (parseConninfo(dbname) ?? []).filter(([k]) => k === 'dbname').at(-1)?.[1];
+    if (name) return { name, args: ['--maintenance-db', `${dbname} dbname=postgres`] };
+    // A service or defaults name the database elsewhere: creating "service=prod" would be a database of that name.
+    throw new VaultError('usage', `cannot create the database of ${JSON.stringify(dbname)}: the connection string does not name it (dbname=NAME)`, {
+      hint: 'add dbname=NAME to the connection string, or create the database first and restore without creating it',
+    });
+  }
+  return { name: dbname, args: [] };
+}
+
+/**
  * Into a database: one that exists, or (with `create`) one made first when
  * it does not, and dropped again if the restore fails; never one that holds
  * tables without `force` (restoring replaces them). Checked before the
@@ -458,6 +490,8 @@ function intoDatabase(req: RestoreRequest): Restorer {
       const data = { database: dbname };
       if (missing && !create)
         throw new VaultError('not-found', `database ${dbname} does not exist on the PostgreSQL server ${serverOf(env)}`, { code: 'restore-db-missing', data });
+      // Before the backup is read: a database the restore would create must have a name createdb can take.
+      if (missing) createdbArgs(dbname);
       if (n && !force)
         throw new VaultError('exists', `database ${dbname} holds ${n} table(s): restoring replaces them`, { code: 'restore-db-not-empty', data });
     },
@@ -468,8 +502,9 @@ function intoDatabase(req: RestoreRequest): Restorer {
     },
     async land(env: Env, b: RunBounds) {
       let created = false;
+      const made = createdbArgs(dbname);
       if (missing) {
-        await runTool('createdb', ['--', dbname], { env, timeoutMs: b.callMs, label: `createdb ${dbname}` });
+        await runTool('createdb', [...made.args, '--', made.name], { env, timeoutMs: b.callMs, label: `createdb ${made.name}` });
         created = true;
       }
       const label = `pg_restore into ${dbname}`;
@@ -487,7 +522,10 @@ function intoDatabase(req: RestoreRequest): Restorer {
         },
         // A database this restore created for a restore that failed holds nothing of use: it goes too.
         abort: async () => {
-          if (created) await runTool('dropdb', ['--if-exists', '--', dbname], { env, timeoutMs: b.callMs, label: `dropdb ${dbname}` }).catch(() => undefined);
+          if (created)
+            await runTool('dropdb', ['--if-exists', ...made.args, '--', made.name], { env, timeoutMs: b.callMs, label: `dropdb ${made.name}` }).catch(
+              () => undefined,
+            );
         },
       };
     },
