@@ -91,6 +91,23 @@ export interface Component {
   warnings?: string[];
   /** The set it is made in (every database of a cluster, the globals last naming them all), recorded in its manifest. */
   set?: BackupSet;
+  /**
+   * What is learnt of the source beside its dump rather than before it
+   * (pg_dump's header; the server asked only when needed): made as the
+   * dump starts, settled before the file is committed. `tool.version` is
+   * then the one `settle` gives.
+   */
+  beside?: () => Beside;
+}
+
+/** What a component learns beside its dump. */
+export interface Beside {
+  /** The size estimate, asked of the source only when wanted (the start event, a remote upload); a failure is left to `settle` and `explain` to report. */
+  estimate(): Promise<number | undefined>;
+  /** Before the commit: the tool's version for the manifest, from the facts and the dump's first bytes; throws when they show the dump must not be kept. */
+  settle(head: Buffer): Promise<string>;
+  /** The dump failed: the cause, when the facts show one (the server out of reach, the database missing, a tool too old); else `e` itself. */
+  explain(e: unknown): Promise<unknown>;
 }
 
 /** What a restore is asked for; each kind reads the parts it needs. */
@@ -146,8 +163,8 @@ export interface Restorer {
   label: string;
   /** What the evidence record says of the target (create, force). */
   record: Record<string, unknown>;
-  /** The target as the restore policy sees it (a database, a folder, a bucket), to tell whether it is protected. */
-  guard(env: Env): GuardTarget;
+  /** The target as the restore policy sees it (a database, a folder, a bucket), to tell whether it is protected; a database as its server names it (`db-target.ts`). */
+  guard(env: Env): GuardTarget | Promise<GuardTarget>;
   precheck(env: Env, b: RunBounds): Promise<void>;
   /** A first pass of its own (the names a tar archive holds), and what to check once it passed. */
   check?(env: Env, b: RunBounds): { consumer: Consumer; after(): void };

@@ -87,7 +87,12 @@ export interface Produced {
    * (an upload), to be read back.
    */
   positioned: boolean;
+  /** The dump's first bytes (at most HEAD). */
+  head: Buffer;
 }
+
+/** How much of the dump's start is kept for the kind to read (a custom-format dump's header: the database, both versions). */
+export const HEAD = 1024;
 
 /** A sink whose writes are watched: whether one is waiting, and a kick when one is done. */
 interface Watched extends Sink {
@@ -172,6 +177,12 @@ export async function produce(
     timeoutMs?: number;
     /** The environment the bound (VAULT_TOOL_TIMEOUT) is read from, when the producer is not a process. */
     env?: Record<string, string | undefined>;
+    /**
+     * Once every stage has passed and before the file is committed: what
+     * else must hold for it to be kept (facts asked beside the dump); a
+     * rejection aborts the file as any failed stage does.
+     */
+    settle?: (head: Buffer) => Promise<void>;
   },
 ): Promise<Produced> {
   const name = p.kind === 'process' ? p.command : p.name;
@@ -223,12 +234,12 @@ export async function produce(
     proc?.child.kill('SIGKILL');
     checker?.kill();
   };
-  // The dump's first bytes (for the shape check) and its size so far.
+  // The dump's first bytes (for the shape check, and what the kind reads from its header) and its size so far.
   let head = Buffer.alloc(0);
   let read = 0;
   const onData = (n: number, chunk: Buffer) => {
     read += n;
-    if (head.length < 64) head = Buffer.concat([head, chunk.subarray(0, 64 - head.length)]);
+    if (head.length < HEAD) head = Buffer.concat([head, chunk.subarray(0, HEAD - head.length)]);
     kick();
     o.onProgress?.(read);
   };
@@ -326,6 +337,7 @@ export async function produce(
     if (tee?.lost)
       throw new VaultError('backup-failed', `the dump does not pass ${o.verifier!.label}: it stopped reading before the end of the dump; nothing was kept`);
     if (flowError || !result) throw await file.explain(flowError?.e ?? new Error('the backup stopped'));
+    await o.settle?.(head);
     const location = await file.commit(fileOut ? { size: fileOut.written } : {});
     return {
       plaintext: digestOf(result.plaintext),
@@ -333,6 +345,7 @@ export async function produce(
       location,
       stderr: proc ? tail(proc.stderr()) : '',
       positioned: fileOut !== undefined && fileOut.written === result.ciphertext.size,
+      head,
     };
   } catch (e) {
     dog.stop();

@@ -1,5 +1,5 @@
-import { realpathSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { resolvedPath } from '../fs/resolved.js';
 import type { GuardTarget } from '../k8s/policy.js';
 
 /**
@@ -11,18 +11,6 @@ import type { GuardTarget } from '../k8s/policy.js';
 export function pathTarget(type: 'folders' | 'redis' | 'file', path: string): GuardTarget {
   const abs = resolve(path);
   return { type, name: abs, forms: [...new Set([abs, resolvedPath(abs)])] };
-}
-
-function resolvedPath(p: string): string {
-  let rest = '';
-  for (let at = p; ; at = dirname(at)) {
-    try {
-      return join(realpathSync(at), rest);
-    } catch {
-      if (at === dirname(at)) return p;
-      rest = rest ? join(basename(at), rest) : basename(at);
-    }
-  }
 }
 
 /** A bucket, or a prefix in one, on an rclone remote: `remote:bucket/prefix`, without a trailing slash. */

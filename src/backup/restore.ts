@@ -15,6 +15,7 @@ import { backupKeys, peekBackupState, type BackupKey } from './keys.js';
 import { checkSignature, type BackupManifest } from './manifest.js';
 import { consume, type Consumed } from './pipeline.js';
 import { componentDest, openFile, type Listed, type Repo } from './repo.js';
+import { connectedDatabase } from './db-target.js';
 import { pathTarget } from './protect.js';
 import { bounded } from './tool.js';
 
@@ -122,7 +123,17 @@ export function restoreTarget(kind: BackupKind, req: RestoreRequest & { out?: st
   if (kind.restore.needs === 'dir' && !req.dir) throw new VaultError('usage', `${name}: into which folder?`);
   if (kind.restore.needs === 'bucket' && !req.to === !req.dir)
     throw new VaultError('usage', `${name}: into which bucket prefix, or which folder (one of them)?`);
-  return kind.restore.target(req);
+  const t = kind.restore.target(req);
+  // A database as libpq reaches it (a service, PGDATABASE, another spelling of the host): the name read from --dbname alone is not enough
+  // to tell whether the policy protects it. The globals go into `postgres` when no database is named, as their restorer does, and
+  // write the server's roles: they are protected when any database there is.
+  return {
+    ...t,
+    guard: async (env) => {
+      const g = await t.guard(env);
+      return g.type === 'databases' ? connectedDatabase(g, req.database ?? 'postgres', env, kind.name === 'postgres-globals') : g;
+    },
+  };
 }
 
 /** Plans a restore into a target (`restoreTarget`): the target's checks run now, and nothing is written. */

@@ -36,6 +36,8 @@ export interface BackupContext {
    * repaired. Told the reason.
    */
   onUnrecorded?: (reason: VaultError) => void;
+  /** The backup has started, with the size of its source when known (asked beside the dump, it comes while the dump runs). */
+  onStart?: (estimate: number | undefined) => void;
 }
 
 /**
@@ -89,7 +91,13 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   const kind = kindNamed(c.kind);
   const started = ctx.now();
   const file = `${fileStamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
-  const pending = createFile(ctx.repo, c.component, file, { ...(c.estimate ? { sizeEstimate: c.estimate } : {}) });
+  // What is learnt beside the dump; a remote upload sizes its parts from the estimate, so waits for it (a local file needs none).
+  const beside = c.beside?.();
+  const estimate = c.estimate ?? (beside && ctx.repo.dest.kind !== 'folder' ? await beside.estimate() : undefined);
+  if (estimate !== undefined || !beside) ctx.onStart?.(estimate);
+  else if (ctx.onStart) beside.estimate().then(ctx.onStart);
+  let tool = c.tool;
+  const pending = createFile(ctx.repo, c.component, file, { ...(estimate ? { sizeEstimate: estimate } : {}) });
   const verifier = kind.verifier(ctx.env);
   const say = ctx.onProgress;
   const source = c.producer.kind === 'process' ? c.producer.command : c.producer.name;
@@ -100,6 +108,15 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
     verifier,
     env: ctx.env,
     ...(say ? { onProgress: (n: number) => say({ item: c.component, phase: source, bytes: n }) } : {}),
+    ...(beside
+      ? {
+          settle: async (head: Buffer) => {
+            tool = { ...c.tool, version: await beside.settle(head) };
+          },
+        }
+      : {}),
+  }).catch(async (e: unknown) => {
+    throw beside ? await beside.explain(e) : e;
   });
   if (!produced.positioned) {
     const back = await digestOf(
@@ -125,7 +142,7 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
       kind: c.kind,
       file,
       source: c.source,
-      tool: c.tool,
+      tool,
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),
       plaintext: produced.plaintext,

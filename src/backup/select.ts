@@ -3,6 +3,7 @@ import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { parseDuration, subtractDuration } from '../vault/duration.js';
 import { FOLDERS, kindOfComponent } from './kinds/index.js';
+import { componentForDatabase } from './kinds/postgres.js';
 import { type BackupManifest, parseManifest } from './manifest.js';
 import { isComponentName } from './names.js';
 import { componentDest, type Listed, type Repo } from './repo.js';
@@ -135,8 +136,24 @@ export function isComponentSpec(spec: string): boolean {
   return !more.length && folder !== undefined && FOLDERS.includes(folder) && name !== undefined && isComponentName(name);
 }
 
-/** A backup as a user names it: `COMPONENT/FILE`, `FILE`, `COMPONENT` or `COMPONENT@latest` (with `before`, the newest before it). */
-export function selectBackup(all: Listed[], spec: string, o: SelectOptions): Selected {
+/**
+ * A component as its source names it, as the component it is stored under:
+ * `postgres/DB` with the database's exact name (`postgres/my db`,
+ * `postgres/Orders`) is the component a backup of it made
+ * (`componentForDatabase`: `postgres/my_db_…`), with `@latest` kept. Any
+ * other name, one the repository holds as written, or a backup file, is
+ * returned as given.
+ */
+export function storedName(all: Listed[], spec: string): string {
+  const [, base = spec, tail = ''] = /^(.+?)(@latest)?$/s.exec(spec) ?? [];
+  if (!base.startsWith('postgres/') || all.some((b) => b.component === base || `${b.component}/${b.file}` === spec)) return spec;
+  const stored = componentForDatabase(base.slice('postgres/'.length));
+  return stored !== base && all.some((b) => b.component === stored) ? `${stored}${tail}` : spec;
+}
+
+/** A backup as a user names it: `COMPONENT/FILE`, `FILE`, `COMPONENT` or `COMPONENT@latest` (with `before`, the newest before it); a database's component by its exact name too (`storedName`). */
+export function selectBackup(all: Listed[], given: string, o: SelectOptions): Selected {
+  const spec = storedName(all, given);
   const latest = /^(.+)@latest$/.exec(spec);
   if (latest) {
     if (!isComponentSpec(latest[1]!))

@@ -5,6 +5,7 @@ import { VaultError } from '../errors/errors.js';
 import { externalTimeoutMs, timeoutText } from '../tool/bound.js';
 import { makeFifo } from '../tool/fifo.js';
 import { runTool, startTool, toolTimedOut } from '../tool/run.js';
+import type { Beside } from './kind.js';
 import type { Consumer } from './pipeline.js';
 
 type Env = Record<string, string | undefined>;
@@ -23,6 +24,26 @@ export async function versionOf(cmd: string, env: Env): Promise<string> {
       });
     throw new VaultError('backup-failed', `${cmd} could not say its version: ${e.message.split('\n')[0]}`);
   }
+}
+
+/**
+ * A dump tool's version asked beside its dump rather than before it (both
+ * start together; `--version` answers long before any dump ends): the
+ * manifest's version once the dump is done, and when the dump failed, the
+ * version's own failure as the cause (the tool missing).
+ */
+export function versionBeside(cmd: string, env: Env): Beside {
+  const version = versionOf(cmd, env);
+  version.catch(() => undefined);
+  return {
+    estimate: async () => undefined,
+    settle: () => version,
+    explain: (e) =>
+      version.then(
+        () => e,
+        (cause: unknown) => cause,
+      ),
+  };
 }
 
 /**

@@ -265,7 +265,7 @@ export class Context {
 
   envValue(name: string, what: string): Buffer {
     const v = this.io.env[name];
-    if (v === undefined) throw new VaultError('usage', `environment variable ${name} (for ${what}) is not set`);
+    if (v === undefined) throw new VaultError('usage', `environment variable ${name} (for ${what}) is not set`, { code: 'env-unset', data: { name } });
     return Buffer.from(v);
   }
 

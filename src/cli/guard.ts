@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
-import { guardRestore, type GuardAnswers, type GuardRecord, type PolicyFile } from '../k8s/guard.js';
+import { described, guardRestore, type GuardAnswers, type GuardRecord, type PolicyFile } from '../k8s/guard.js';
 import { parsePolicy, protects, type GuardTarget } from '../k8s/policy.js';
 import { readVault } from '../vault/store.js';
 import type { Context } from './context.js';
+import { collect } from './options.js';
 
 /** The file names a restore policy has beside the vault: the one for every restore, and its first name (Kubernetes contexts only). */
 export const POLICY_NAMES = ['restore-policy.yaml', 'k8s-policy.yaml'] as const;
@@ -34,8 +35,8 @@ export async function policyFile(ctx: Context, cmd: Command, given?: string): Pr
 }
 
 export interface GuardOptions {
-  /** The target's name, typed (--confirm-context, --confirm-target). */
-  confirm?: string;
+  /** The target's name, typed (--confirm-context; --confirm-target, once for each protected target of a restore). */
+  confirm?: string | string[];
   totpEnv?: string;
   breakGlass?: boolean;
   reason?: string;
@@ -46,8 +47,18 @@ export function checkBreakGlass(o: GuardOptions): void {
   if (o.breakGlass && !o.reason?.trim()) throw new VaultError('usage', '--break-glass needs --reason "…" (it goes into the evidence log)');
 }
 
+/**
+ * The name typed for a target: of several (`--confirm-target` for each
+ * protected target of `backup restore --all`), the one naming it, else the
+ * first (which the guard then finds does not match).
+ */
+function typedFor(given: string | string[], name: string | undefined): string {
+  const names = typeof given === 'string' ? [given] : given;
+  return names.find((n) => n === name) ?? names[0]!;
+}
+
 /** Answers to the guard rails: from flags, else prompts on a terminal, else none (the guard then refuses). */
-export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string): GuardAnswers {
+export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string, name?: string): GuardAnswers {
   const prompt = async (kind: 'input' | 'password', message: string) => {
     const p = await import('@inquirer/prompts');
     return kind === 'input' ? p.input({ message }) : p.password({ message, mask: true });
@@ -56,12 +67,23 @@ export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string
     breakGlass: Boolean(o.breakGlass),
     ...(o.reason ? { reason: o.reason } : {}),
     ...(o.confirm !== undefined
-      ? { confirmContext: async () => o.confirm! }
+      ? { confirmContext: async () => typedFor(o.confirm!, name) }
       : ctx.io.stdinIsTTY
         ? { confirmContext: () => prompt('input', `Restoring into protected ${target()}. Type its name to confirm:`) }
         : {}),
     ...(o.totpEnv
-      ? { totpCode: async () => ctx.envValue(o.totpEnv!, 'the TOTP code').toString('utf8') }
+      ? {
+          totpCode: async () => {
+            // No code is a refusal by the policy like any other (exit 17, recorded), not a mistake in the command line.
+            const code = ctx.io.env[o.totpEnv!];
+            if (code === undefined)
+              throw new VaultError('policy', `${target()} is protected and --totp-env names ${o.totpEnv}, which is not set: no TOTP code`, {
+                code: 'policy-totp-unset',
+                data: { name: o.totpEnv! },
+              });
+            return code;
+          },
+        }
       : ctx.io.stdinIsTTY
         ? { totpCode: () => prompt('password', `TOTP code for protected ${target()}:`) }
         : {}),
@@ -72,18 +94,22 @@ export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string
  * A data restore into `target`, through the restore policy in force (as
  * `k8s restore` goes through it for a context): nothing when no policy
  * protects the target; else the guard's decision, recorded in the evidence
- * log, and a refusal thrown. The vault is read only for a protected target
+ * log, and a refusal thrown. The target is named only when a policy is in
+ * force (`targetOf`: a database is asked of its server, which a restore
+ * without a policy never needs). The vault is read only for a protected target
  * (its TOTP entry; the record).
  */
 export async function guardDataRestore(
   ctx: Context,
   cmd: Command,
   o: GuardOptions & { policy?: string },
-  target: GuardTarget,
+  targetOf: () => GuardTarget | Promise<GuardTarget>,
   restore: string,
 ): Promise<GuardRecord | undefined> {
   const policy = await policyFile(ctx, cmd, o.policy ? ctx.abs(o.policy) : undefined);
   if (!policy) return undefined;
+  // Named only when a policy is in force (a database is asked of its server).
+  const target = await targetOf();
   if (protects(parsePolicy(policy.text, policy.path), target) === undefined) return { protected: false, policy: policy.path };
   const paths = ctx.paths(cmd);
   const store = ctx.storeOptions(cmd);
@@ -94,7 +120,7 @@ export async function guardDataRestore(
     restore,
     now: ctx.now(),
     doc,
-    answers: guardAnswers(ctx, o, () => `${target.type === 'databases' ? 'database' : target.type === 'buckets' ? 'bucket' : 'target'} ${target.name}`),
+    answers: guardAnswers(ctx, o, () => described(target), target.name),
     paths,
     store,
     onUnrecorded: (why) => ctx.warn(`the restore policy's decision is NOT in the evidence log: ${why}`),
@@ -105,7 +131,11 @@ export async function guardDataRestore(
 export function guardOptions(c: Command): Command {
   return c
     .option('--policy <file>', 'restore policy (default: env VAULT_TOOL_RESTORE_POLICY, else restore-policy.yaml beside the vault if present)')
-    .option('--confirm-target <name>', 'for a protected target with confirm: context: its name, typed (instead of the prompt)')
+    .option(
+      '--confirm-target <name>',
+      'for a protected target with confirm: context: its name, typed (instead of the prompt); repeatable, one for each protected target (--all)',
+      collect,
+    )
     .option('--totp-env <VAR>', 'for a protected target with confirm: totp, read the code from this environment variable')
     .option('--break-glass', 'restore into a protected target outside operational hours (needs --reason)')
     .option('--reason <text>', 'why: recorded in the evidence log');

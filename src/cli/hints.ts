@@ -87,6 +87,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     hint: (_d, own) => own ?? 'write a number and a unit, or several: 90s, 15m (or 15min), 36h, 30d, 2w, 6mo, 1y, 1h30m',
   },
   'env-map-collision': { kind: 'usage', hint: 'give each variable its own entry with --map KEY=name' },
+  'env-unset': {
+    kind: 'usage',
+    hint: (d) => `set ${d.name} in the command's environment (read -rs ${d.name}; export ${d.name}), or name the variable that holds it`,
+  },
   'env-binary': {
     kind: 'invalid',
     hint: (d) => `hand it over on a file descriptor instead: vault-tool run --fd 3=${d.entry} -- … (the command reads /dev/fd/3)`,
@@ -166,6 +170,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'policy-two-files': { kind: 'invalid', hint: 'keep one: restore-policy.yaml (k8s-policy.yaml is its first name), or name one with --policy FILE' },
   'policy-totp': { kind: 'policy', hint: 'pass --totp-env VAR with the code in that variable' },
   'policy-totp-entry': { kind: 'policy', hint: (d) => `add it with \`vault-tool add ${d.entry} --type totp-secret\`` },
+  'policy-totp-unset': {
+    kind: 'policy',
+    hint: (d) => `put the current code in ${d.name} in the command's environment (read -rs ${d.name}; export ${d.name}), then run it again`,
+  },
   // copies and verification
   'copy-same-place': {
     kind: 'usage',

@@ -524,13 +524,7 @@ export async function listObjects(io: DestOptions, spec: string): Promise<Object
     if (notThere(r)) return [];
     throw rcloneFailed(`listing ${spec}`, r);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(r.stdout.toString('utf8'));
-  } catch {
-    throw new VaultError('io', `listing ${spec}: rclone lsjson gave output that is not JSON`);
-  }
-  if (!Array.isArray(raw)) throw new VaultError('io', `listing ${spec}: rclone lsjson gave JSON that is not a list of objects`);
+  const raw = lsjsonEntries(r.stdout, spec);
   const out = raw.map((f, i) => {
     const x = f as { Path?: unknown; Size?: unknown; ModTime?: unknown; Hashes?: { md5?: unknown } };
     if (!x || typeof x.Path !== 'string' || !x.Path || typeof x.Size !== 'number' || x.Size < 0)
@@ -544,6 +538,51 @@ export async function listObjects(io: DestOptions, spec: string): Promise<Object
     };
   });
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * The entries of `rclone lsjson` output. rclone writes one entry a line
+ * (`[`, then `{…},` lines, then `]`): parsed a line at a time, so the
+ * output is never one string nor one parsed tree beside the listing (a
+ * bucket of a million objects). Output of any other layout is parsed whole.
+ */
+export function lsjsonEntries(stdout: Buffer, spec: string): unknown[] {
+  const out: unknown[] = [];
+  let at = 0;
+  let first = true;
+  while (at < stdout.length) {
+    let nl = stdout.indexOf(10, at);
+    if (nl < 0) nl = stdout.length;
+    let line = stdout.toString('utf8', at, nl).trim();
+    at = nl + 1;
+    if (first) {
+      first = false;
+      if (line === '[') continue;
+      return whole(stdout, spec);
+    }
+    if (line === ']') {
+      if (stdout.toString('utf8', at).trim() !== '') return whole(stdout, spec);
+      return out;
+    }
+    if (line.endsWith(',')) line = line.slice(0, -1);
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      return whole(stdout, spec);
+    }
+  }
+  return whole(stdout, spec);
+}
+
+function whole(stdout: Buffer, spec: string): unknown[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdout.toString('utf8'));
+  } catch {
+    throw new VaultError('io', `listing ${spec}: rclone lsjson gave output that is not JSON`);
+  }
+  if (!Array.isArray(raw)) throw new VaultError('io', `listing ${spec}: rclone lsjson gave JSON that is not a list of objects`);
+  return raw;
 }
 
 /** Whether `spec` holds any object or folder (one `lsf` of its first level). */
@@ -588,6 +627,73 @@ export function readObject(io: DestOptions, spec: string, count: number): { stre
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   p.child.stdout!.pipe(out);
   return { stream: out, ended, kill: () => p.kill(), kick: () => p.kick() };
+}
+
+/**
+ * Many small objects read by one process: `rclone copy --files-from-raw`
+ * of `keys` (relative to `spec`) into the folder `into` (private: rclone
+ * runs with umask 077), at most `maxBytes` in all (`--max-transfer`, cut
+ * off hard: objects that grew since they were listed cannot fill the
+ * disk). `done` says how it ended: `ok` (every object there was copied;
+ * one not there is silently left out), `failed` (some may be missing or
+ * incomplete, the bytes ran out: the
+ * caller reads them another way), or it throws when the remote did not
+ * answer within the run's bound. Each object copied is progress, and is
+ * told to `onProgress`.
+ */
+export function copyObjects(
+  io: DestOptions,
+  spec: string,
+  keys: string[],
+  into: string,
+  maxBytes: number,
+  onProgress?: () => void,
+): { done: Promise<'ok' | 'failed'>; kill(): void } {
+  const args = [
+    'copy',
+    '-v',
+    '--files-from-raw',
+    '-',
+    '--no-check-dest',
+    '--max-transfer',
+    `${maxBytes}B`,
+    '--cutoff-mode',
+    'hard',
+    // Small objects: many at once; no HEAD before each GET on S3 (the caller checks every object's size and hash itself).
+    '--transfers',
+    '16',
+    '--checkers',
+    '16',
+    '--s3-no-head-object',
+    spec,
+    into,
+  ];
+  const known = knownUnreachable(io, args);
+  if (known) throw known;
+  const ms = externalTimeoutMs(io.env);
+  let expired: VaultError | undefined;
+  const p = start(io, args, 'pipe', { ms, idle: true }, () => {
+    expired = rcloneTimedOut(io, args, ms);
+  });
+  // Each object copied is a line on stderr (-v): progress.
+  p.child.stderr!.on('data', () => {
+    p.kick();
+    onProgress?.();
+  });
+  p.child.stdin!.on('error', () => undefined);
+  p.child.stdin!.end(`${keys.join('\n')}\n`);
+  const done = p.exited.then(
+    ({ code }) => {
+      if (expired) throw expired;
+      if (rcloneMissing(code, p.said())) throw notInstalled();
+      return code === 0 ? ('ok' as const) : ('failed' as const);
+    },
+    (e: VaultError) => {
+      throw e.code === 'tool-missing' ? notInstalled() : e;
+    },
+  );
+  done.catch(() => undefined);
+  return { done, kill: () => p.kill() };
 }
 
 /**

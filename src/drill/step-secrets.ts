@@ -57,7 +57,7 @@ export function secretsStep(input: DrillInput): Step | undefined {
       } catch (e) {
         throw fail((e as Error).message, 'name the scratch cluster under kubernetes.context (and kubernetes.kubeconfig)');
       }
-      if (input.policy && isProtected(parsePolicy(input.policy.text, input.policy.path), cfg.context))
+      if (input.policy && isProtected(parsePolicy(input.policy.text, input.policy.path), cfg.context, cfg.sameServer))
         throw fail(
           `context ${cfg.context} is protected by the restore policy ${input.policy.path}: a drill writes only into an unprotected scratch cluster`,
           'name the scratch cluster under kubernetes.context',

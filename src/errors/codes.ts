@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'env-map-collision'
   | 'env-binary'
   | 'env-export-collision'
+  | 'env-unset'
   // recipients and outputs
   | 'recipient-is-vault-key'
   | 'recipient-missing'
@@ -83,6 +84,7 @@ export type ErrorCode =
   | 'policy-two-files'
   | 'policy-totp'
   | 'policy-totp-entry'
+  | 'policy-totp-unset'
   // copies and verification
   | 'copy-same-place'
   | 'copy-missing'

@@ -26,8 +26,9 @@ export type GuardRecord = Record<string, unknown> & { protected: boolean };
 
 export type PolicyFile = { path: string; text: string };
 
-const described = (t: GuardTarget) =>
-  `${t.type === 'contexts' ? 'context' : t.type === 'databases' ? 'database' : t.type === 'buckets' ? 'bucket' : t.type === 'redis' ? 'Redis folder' : t.type === 'file' ? 'file' : 'folder'} ${t.name}`;
+/** A target as messages and records name it: `database orders`, `Redis folder /var/lib/redis`, `context prod`. */
+export const described = (t: GuardTarget) =>
+  `${t.type === 'contexts' ? 'context' : t.type === 'databases' ? 'database' : t.type === 'buckets' ? 'bucket' : t.type === 'redis' ? 'Redis folder' : t.type === 'file' ? 'file' : 'folder'} ${t.name}${t.note ? ` (${t.note})` : ''}`;
 
 /** The code of the refusal that asks for the target's name, by the kind of target (each command names its own flag). */
 export async function enforcePolicy(
@@ -56,7 +57,11 @@ export async function enforcePolicy(
         data: { context: target.name, target: target.name },
       });
     const typed = await answers.confirmContext();
-    if (typed !== target.name) throw new VaultError('policy', `the confirmation "${typed}" does not match the ${what}; nothing was restored`);
+    if (typed !== target.name)
+      throw new VaultError('policy', `the confirmation "${typed}" does not match the ${what}; nothing was restored`, {
+        code: isContext ? 'policy-confirm-context' : 'policy-confirm-target',
+        data: { context: target.name, target: target.name },
+      });
   } else {
     let value: Buffer;
     try {

@@ -32,6 +32,8 @@ export interface ResolvedKubeconfig {
   /** Whether the namespace came from -n or the context (rather than the "default" fallback). */
   namespaceExplicit: boolean;
   files: string[];
+  /** The other contexts of the kubeconfig whose cluster has the same server address: other names for the same cluster. */
+  sameServer: string[];
 }
 
 type Named = { name: string; [k: string]: unknown };
@@ -154,5 +156,24 @@ export function loadKubeconfig(opts: KubeconfigOptions): ResolvedKubeconfig {
     namespace,
     namespaceExplicit: Boolean(opts.namespace ?? c.namespace),
     files,
+    sameServer: merged.contexts
+      .filter((x) => x.name !== contextName)
+      .filter((x) => {
+        const other = merged.clusters.find((k) => k.name === ((x.context ?? {}) as { cluster?: string }).cluster);
+        const s = (other?.cluster as { server?: string } | undefined)?.server;
+        return s !== undefined && serverKey(s) === serverKey(server);
+      })
+      .map((x) => x.name),
   };
+}
+
+/** A server address as compared: scheme, host in lowercase, the default port made explicit, no trailing slash. */
+function serverKey(server: string): string {
+  try {
+    const u = new URL(server);
+    const port = u.port || (u.protocol === 'http:' ? '80' : '443');
+    return `${u.protocol}//${u.hostname.toLowerCase()}:${port}${u.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return server.replace(/\/+$/, '');
+  }
 }

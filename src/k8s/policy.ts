@@ -1,6 +1,7 @@
 import { parseYaml } from '../vault/yaml.js';
 import { fail, isRecord, list, map, object, oneOf, optional, parseShape, string, type Shape } from '../vault/shape.js';
 import { VaultError } from '../errors/errors.js';
+import { resolvedPath } from '../fs/resolved.js';
 
 /**
  * The restore policy (docs/FORMAT.md, "Restore policy"): one file for every
@@ -51,6 +52,8 @@ export interface GuardTarget {
   type: keyof Protected | 'file';
   name: string;
   forms: string[];
+  /** What the restore writes there, when its name alone does not say it (the globals: the server's roles). */
+  note?: string;
 }
 
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
@@ -123,7 +126,7 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
   return {
     protect: {
       contexts: p.protect?.contexts ?? p.protectedContexts ?? [],
-      databases: p.protect?.databases ?? [],
+      databases: (p.protect?.databases ?? []).map(hostLowercase),
       folders: (p.protect?.folders ?? []).map(trimSlash),
       redis: (p.protect?.redis ?? []).map(trimSlash),
       buckets: (p.protect?.buckets ?? []).map(trimSlash),
@@ -137,6 +140,29 @@ export function parsePolicy(text: string, source: string): RestorePolicy {
 }
 
 const trimSlash = (s: string) => (s.length > 1 ? s.replace(/\/+$/, '') : s);
+
+/** A database pattern's host part in lowercase (host names are not case-sensitive; database names are). */
+const hostLowercase = (s: string) => {
+  const i = s.indexOf('/');
+  return i < 0 ? s : s.slice(0, i).toLowerCase() + s.slice(i);
+};
+
+/**
+ * A folder pattern as written and with the links of its fixed part resolved
+ * (the folders before the first `*` or `?`): a policy naming `/srv/app`,
+ * a link to `/data/app`, protects `/data/app` named directly too.
+ */
+function patternForms(pattern: string): string[] {
+  if (!pattern.startsWith('/')) return [pattern];
+  const parts = pattern.split('/');
+  const glob = parts.findIndex((x) => /[*?]/.test(x));
+  const fixed = glob < 0 ? parts : parts.slice(0, glob);
+  const prefix = fixed.join('/') || '/';
+  const real = resolvedPath(prefix);
+  if (real === prefix) return [pattern];
+  const rest = glob < 0 ? '' : parts.slice(glob).join('/');
+  return [pattern, rest ? `${real === '/' ? '' : real}/${rest}` : real];
+}
 
 /**
  * Whether `text` matches a glob of `*` (any run) and `?` (one character).
@@ -169,16 +195,33 @@ export function globMatch(pattern: string, text: string): boolean {
   return pi === p.length;
 }
 
-/** Whether a Kubernetes context is protected. */
-export function isProtected(policy: RestorePolicy, context: string): boolean {
-  return protects(policy, { type: 'contexts', name: context, forms: [context] }) !== undefined;
+/**
+ * A Kubernetes context as the policy sees it: its name, and the names of
+ * the other contexts of the kubeconfig that reach the same API server (a
+ * second context for a protected cluster is the same cluster).
+ */
+export function contextTarget(context: string, sameServer: string[] = []): GuardTarget {
+  return {
+    type: 'contexts',
+    name: context,
+    forms: [context, ...sameServer],
+    ...(sameServer.length ? { note: `its API server is that of context ${sameServer.join(', ')} too` } : {}),
+  };
+}
+
+/** Whether a Kubernetes context (or another context of the same API server) is protected. */
+export function isProtected(policy: RestorePolicy, context: string, sameServer: string[] = []): boolean {
+  return protects(policy, contextTarget(context, sameServer)) !== undefined;
 }
 
 /**
  * The pattern of the policy that protects a target, or undefined. A folder,
  * a Redis folder or a bucket pattern protects what it matches and
- * everything under it (`/srv/app` protects `/srv/app/config`); a file is
- * protected by the folder patterns. A Redis folder is a folder too.
+ * everything under it (`/srv/app` protects `/srv/app/config`), by its path
+ * as written and with its links resolved. A path is protected by the folder
+ * and the Redis folder patterns alike, whatever the restore writes there: a
+ * Redis folder is a folder too, and a file or a folder restored into a Redis
+ * folder (`-o /var/lib/redis/dump.rdb`) replaces what Redis loads.
  */
 export function protects(policy: RestorePolicy, t: GuardTarget): string | undefined {
   const p = policy.protect;
@@ -188,13 +231,13 @@ export function protects(policy: RestorePolicy, t: GuardTarget): string | undefi
       ? [{ list: p[t.type], tree: false }]
       : t.type === 'buckets'
         ? [{ list: p.buckets, tree: true }]
-        : t.type === 'redis'
-          ? [
-              { list: p.redis, tree: true },
-              { list: p.folders, tree: true },
-            ]
-          : [{ list: p.folders, tree: true }];
-  for (const { list, tree } of lists) for (const pattern of list) if (t.forms.some((f) => (tree ? under(pattern, f) : globMatch(pattern, f)))) return pattern;
+        : [
+            { list: p.redis, tree: true },
+            { list: p.folders, tree: true },
+          ];
+  for (const { list, tree } of lists)
+    for (const pattern of list)
+      if (tree ? patternForms(pattern).some((p) => t.forms.some((f) => under(p, f))) : t.forms.some((f) => globMatch(pattern, f))) return pattern;
   return undefined;
 }
 

@@ -5,6 +5,7 @@ import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } f
 import { connect, type SecretsPort } from './cluster.js';
 import { compareWithCluster, type CompareResult } from './compare.js';
 import { guardRestore, type GuardAnswers, type GuardRecord } from './guard.js';
+import { contextTarget } from './policy.js';
 import { loadKubeconfig, type ResolvedKubeconfig } from './kubeconfig.js';
 import { desiredSecrets, mapNamespaces, parsePlan, type DesiredSecret, type RestorePlan } from './plan.js';
 import { restore, type RestoreOptions, type RestoreReport } from './restore.js';
@@ -82,7 +83,7 @@ export async function restoreFromPlan(run: RestoreRun): Promise<RestoreOutcome> 
   const guard: GuardRecord | undefined = writes
     ? await guardRestore({
         policy: run.policy,
-        target: { type: 'contexts', name: cfg.context, forms: [cfg.context] },
+        target: contextTarget(cfg.context, cfg.sameServer),
         restore: run.plan.path,
         now: run.now,
         doc,

@@ -26,7 +26,7 @@ export { backupComponent, verifyBackup, type BackupContext, type BackupCheck } f
 export { auditBackups, chooseForReading, planVerify, executeVerify, verifyWithVault, type VerifyPlan } from '../backup/audit.js';
 export { selectBackup, newestVerified, latestSet, parseBefore, type SelectOptions, type Selected, type ChosenSet } from '../backup/select.js';
 export { KINDS, findKind, kindNamed, kindOfComponent } from '../backup/kinds/index.js';
-export type { BackupKind, Component, RestoreRequest, Restorer } from '../backup/kind.js';
+export type { BackupKind, Beside, Component, RestoreRequest, Restorer } from '../backup/kind.js';
 export { postgres, listDatabases, type PostgresOptions } from '../backup/kinds/postgres.js';
 export { postgresGlobals } from '../backup/kinds/postgres-globals.js';
 export { redis, type RedisOptions } from '../backup/kinds/redis.js';

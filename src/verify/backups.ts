@@ -1,4 +1,5 @@
 import { VaultError } from '../errors/errors.js';
+import type { OnProgress } from '../fs/progress.js';
 import type { Verdict } from '../errors/verdict.js';
 import type { VaultDocument } from '../vault/document.js';
 import { formatSeconds } from '../vault/duration.js';
@@ -39,11 +40,19 @@ export async function checkBackups(
     rpo?: RpoTargets;
     archivers?: Record<string, string>;
     now: Date;
+    /** Each full read's bytes as they pass (the caller shows progress). */
+    onProgress?: OnProgress;
   },
 ): Promise<BackupsChecked> {
   let checks: BackupCheck[];
   try {
-    checks = await auditBackups(repo, doc, { readData: o.readData, env: o.env, ...(o.signing ? { signing: o.signing } : {}), now: o.now });
+    checks = await auditBackups(repo, doc, {
+      readData: o.readData,
+      env: o.env,
+      ...(o.signing ? { signing: o.signing } : {}),
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      now: o.now,
+    });
   } catch (e) {
     if (!(e instanceof VaultError)) throw e;
     // A repository missing is a failure (there is nothing to restore); one out of reach is inconclusive.

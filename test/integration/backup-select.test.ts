@@ -48,6 +48,18 @@ describe.skipIf(!HAVE_PG)('a component names its newest verified backup', () => 
     expect((await vt(['backup', 'postgres', '--all'], { now: DAY2 })).code).toBe(0);
   }, 120_000);
 
+  it('--create with --dbname as a connection string creates the database it names, on the server it names', async () => {
+    const conn = `host=${pg!.env.PGHOST} port=${pg!.port} dbname=cs_fresh`;
+    const r = await vt(['backup', 'restore', 'postgres/app', '--dbname', conn, '--create'], { env: { PGHOST: '', PGPORT: '' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(pg!.sql('select count(*) from items', 'cs_fresh')).toBe('20');
+    expect(pg!.sql(`select count(*) from pg_database where datname like '%=%'`)).toBe('0');
+    const svc = await vt(['backup', 'restore', 'postgres/app', '--dbname', 'service=nowhere', '--create']);
+    expect(svc.code).not.toBe(0);
+    // The tables belong to app_owner, which a later test drops with the roles.
+    pg!.sql('drop database cs_fresh');
+  });
+
   it('backup restore COMPONENT (and COMPONENT@latest): the newest, saying which and why', async () => {
     const r = await vt(['backup', 'restore', 'postgres/app', '--dbname', 'latest1', '--create']);
     expect(r.code, r.stderr).toBe(0);
@@ -175,5 +187,32 @@ describe.skipIf(!HAVE_PG)('backup restore --all: a whole set, the roles first, e
     expect(twice.stderr).toMatch(/two databases of set .* would be restored into postgres/);
     expect((await vt(['backup', 'restore', '--all', 'postgres/app'])).code).toBe(2);
     expect((await vt(['backup', 'restore', 'postgres/app', '--dbname-prefix', 'x'])).code).toBe(2);
+  });
+});
+
+describe.skipIf(!HAVE_PG)('a database named as it is (capitals, spaces), not as its component is stored', () => {
+  it('backup list, verify and restore take postgres/DB with the exact name, and @latest after it', async () => {
+    pg!.sql('create database "Big Orders"');
+    pg!.sql('create table t (x int); insert into t values (1), (2), (3)', 'Big Orders');
+    try {
+      const b = await vt(['backup', 'postgres', '--dbname', 'Big Orders', '-r', 'repo-names', '--json']);
+      expect(b.code, b.stderr).toBe(0);
+      const stored = JSON.parse(b.stdout.trim().split('\n')[0]!).component as string;
+      expect(stored).toMatch(/^postgres\/big_orders_[0-9a-f]{10}$/);
+      const listed = await vt(['backup', 'list', 'postgres/Big Orders', '-r', 'repo-names', '--json']);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect((JSON.parse(listed.stdout) as { component: string }[]).map((x) => x.component)).toEqual([stored]);
+      const verified = await vt(['backup', 'verify', 'postgres/Big Orders@latest', '-r', 'repo-names']);
+      expect(verified.code, verified.stderr).toBe(0);
+      const r = await vt(['backup', 'restore', 'postgres/Big Orders', '-r', 'repo-names', '--dbname', 'big_copy', '--create']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(info(r)[0]).toContain(`using ${stored}/`);
+      expect(pg!.sql('select count(*) from t', 'big_copy')).toBe('3');
+      // Another database's exact name is not this one.
+      expect((await vt(['backup', 'list', 'postgres/big orders', '-r', 'repo-names'])).code).toBe(5);
+    } finally {
+      pg!.sql('drop database if exists "Big Orders"');
+      pg!.sql('drop database if exists big_copy');
+    }
   });
 });

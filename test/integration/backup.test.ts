@@ -156,16 +156,49 @@ describe.skipIf(!HAVE_PG)('PostgreSQL', () => {
     expect(files('repo')).toEqual(before);
   });
 
-  it('pg_dump older than the server is refused first, naming both versions', async () => {
+  it('pg_dump older than the server is refused, naming both versions, and nothing is kept', async () => {
     const fake = join(dir, 'old-bin');
     mkdirSync(fake, { recursive: true });
     writeFileSync(join(fake, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 12.9"\n');
     chmodSync(join(fake, 'pg_dump'), 0o755);
+    const before = files('repo');
     const r = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'repo'], { env: { PATH: `${fake}:${process.env.PATH}` } });
     expect(r.code).toBe(19);
     expect(r.stderr).toMatch(
       /^vault-tool: error: pg_dump is version 12, older than the server \(\d+\): it cannot dump it faithfully\nvault-tool: hint: install the PostgreSQL \d+ client tools/,
     );
+    expect(files('repo')).toEqual(before);
+  });
+
+  it('a named database: pg_dump starts at once, its version read from its dump (no pg_dump --version), the server asked only for the size the start event gives, while pg_dump runs', async () => {
+    // The real tools, each logging when it starts (and psql when it ends, a second late).
+    const shims = join(dir, 'timed-bin');
+    const log = join(dir, 'timed.log');
+    mkdirSync(shims, { recursive: true });
+    const real = (t: string) => execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
+    writeFileSync(join(shims, 'pg_dump'), `#!/bin/sh\necho "pg_dump $*" >> '${log}'\nexec '${real('pg_dump')}' "$@"\n`);
+    writeFileSync(join(shims, 'psql'), `#!/bin/sh\nsleep 1\n'${real('psql')}' "$@"\ns=$?\necho "psql ended" >> '${log}'\nexit $s\n`);
+    for (const t of ['pg_dump', 'psql']) chmodSync(join(shims, t), 0o755);
+    const env = { PATH: `${shims}:${process.env.PATH}` };
+    const version = { name: 'pg_dump', version: execFileSync('pg_dump', ['--version'], { encoding: 'utf8' }).split('\n')[0], args: ['-Fc'] };
+    const manifest = (file: string) => JSON.parse(readFileSync(join(dir, 'timed-repo/postgres/orders', `${file}.manifest.json`), 'utf8'));
+
+    rmSync(log, { force: true });
+    const plain = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'timed-repo'], { env });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['pg_dump -Fc --dbname orders']);
+    const file = readdirSync(join(dir, 'timed-repo/postgres/orders')).find((f) => f.endsWith('.age'))!;
+    expect(manifest(file).tool).toEqual(version);
+    expect(manifest(file).source).toMatchObject({ database: 'orders' });
+
+    rmSync(log, { force: true });
+    const json = await vt(['backup', 'postgres', '--dbname', 'orders', '-r', 'timed-repo', '--json'], { env });
+    expect(json.code, json.stderr).toBe(0);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['pg_dump -Fc --dbname orders', 'psql ended']);
+    const [start, made] = lines(json);
+    expect(start).toMatchObject({ type: 'start', component: 'postgres/orders' });
+    expect(start.estimate).toBeGreaterThan(1_000_000);
+    expect(manifest(made.file).tool).toEqual(version);
   });
 
   it('a secret in the connection string of a restore is refused before anything is read or created', async () => {
@@ -237,6 +270,37 @@ describe('files, exec and the failures of a dump tool', () => {
     expect(r.code).toBe(19);
     expect(r.stderr).toMatch(/^vault-tool: error: the dump does not pass tar -t: tar -t failed \(exit 2\): .*; nothing was kept$/m);
     expect(files('repo/files').filter((f) => f.startsWith('fake'))).toEqual([]);
+  });
+
+  it("the dump tool's version is asked beside the dump, not before it; a tool that cannot say it fails the backup and keeps nothing", async () => {
+    const shims = join(dir, 'tar-bin');
+    const log = join(dir, 'tar.log');
+    mkdirSync(shims, { recursive: true });
+    rmSync(log, { force: true });
+    const tar = execFileSync('sh', ['-c', 'command -v tar'], { encoding: 'utf8' }).trim();
+    // tar says its version a second late; each dump logs when it starts.
+    writeFileSync(
+      join(shims, 'tar'),
+      `#!/bin/sh\nif [ "$1" = --version ]; then sleep 1; '${tar}' --version; s=$?; echo "version said" >> '${log}'; exit $s; fi\necho "tar $1" >> '${log}'\nexec '${tar}' "$@"\n`,
+    );
+    chmodSync(join(shims, 'tar'), 0o755);
+    const r = await vt(['backup', 'files', '--name', 'timed', '-C', 'app', '.env', '-r', 'tar-repo', '--json'], {
+      env: { PATH: `${shims}:${process.env.PATH}` },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const said = readFileSync(log, 'utf8').trim().split('\n');
+    expect(said.indexOf('tar -c')).toBeGreaterThanOrEqual(0);
+    expect(said.indexOf('tar -c')).toBeLessThan(said.indexOf('version said'));
+    const made = lines(r).find((l) => l.type === 'backup');
+    const m = JSON.parse(readFileSync(join(dir, 'tar-repo/files/timed', `${made.file}.manifest.json`), 'utf8'));
+    expect(m.tool.version).toBe(execFileSync('tar', ['--version'], { encoding: 'utf8' }).split('\n')[0]);
+
+    writeFileSync(join(shims, 'tar'), `#!/bin/sh\nif [ "$1" = --version ]; then echo 'no version here' >&2; exit 3; fi\nexec '${tar}' "$@"\n`);
+    const before = files('tar-repo');
+    const bad = await vt(['backup', 'files', '--name', 'timed', '-C', 'app', '.env', '-r', 'tar-repo'], { env: { PATH: `${shims}:${process.env.PATH}` } });
+    expect(bad.code).toBe(19);
+    expect(bad.stderr).toMatch(/^vault-tool: error: tar could not say its version: /m);
+    expect(files('tar-repo')).toEqual(before);
   });
 });
 

@@ -383,6 +383,28 @@ describe('small things that mattered', () => {
   });
   const SECRET = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX';
 
+  it('an environment variable named for a value and not set: exit 2, and a hint naming the variable', async () => {
+    for (const args of [
+      ['add', 'from/env', '-t', 'generic', '--from-env', 'NO_SUCH_VALUE'],
+      ['--passphrase-env', 'NO_SUCH_VALUE', 'init', '--vault-file', 'p.vault', '--key-file', 'p.key', '--passphrase'],
+    ]) {
+      const r = await cli(d, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^vault-tool: error: environment variable NO_SUCH_VALUE \(for the (value|passphrase)\) is not set\n/);
+      expect(r.stderr).toContain("vault-tool: hint: set NO_SUCH_VALUE in the command's environment");
+    }
+  });
+
+  it('a path to a file outside any backup repository is refused as such (exit 2), never looked up as a name', async () => {
+    mkdirSync(join(d, 'loose'), { recursive: true });
+    writeFileSync(join(d, 'loose/20261201T000000Z-0000beef.tar.age'), 'age-encryption.org/v1\n');
+    for (const cmd of ['verify', 'restore', 'list']) {
+      const r = await cli(d, ['backup', cmd, 'loose/20261201T000000Z-0000beef.tar.age', '-r', 'repo', ...(cmd === 'restore' ? ['-o', 'out.bin'] : [])]);
+      expect(r.code, cmd).toBe(2);
+      expect(r.stderr).toContain('vault-tool: error: loose/20261201T000000Z-0000beef.tar.age is not in a backup repository: a backup is REPO/KIND/NAME/FILE');
+    }
+  });
+
   it('a secret key given where a recipient belongs is never echoed', async () => {
     for (const args of [
       ['recipients', 'add', SECRET],

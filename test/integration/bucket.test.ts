@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -354,4 +355,119 @@ describe.skipIf(!HAVE_RCLONE)('docs/RUNBOOK.md, "Object storage buckets", as wri
     expect(guard[0]!.data).toMatchObject({ reason: 'INC-4711: proofs bucket lost' });
     expect(['allowed', 'break-glass']).toContain(guard[0]!.data.decision);
   }, 120_000);
+});
+
+describe.skipIf(!HAVE_RCLONE)('many small objects, read in batches', () => {
+  // rclone on PATH through a wrapper that logs each command it runs (and fails `copy` when asked to).
+  let bin = '';
+  let log = '';
+  let runEnv: Record<string, string> = {};
+  const commands = () => {
+    const n: Record<string, number> = {};
+    for (const c of readFileSync(log, 'utf8').split('\n').filter(Boolean)) n[c] = (n[c] ?? 0) + 1;
+    return n;
+  };
+  const src = () => join(dir, 'batch');
+  let large: Buffer;
+
+  beforeAll(async () => {
+    const { SMALL } = await import('../../src/backup/kinds/bucket.js');
+    bin = join(dir, 'rclone-logged');
+    log = join(dir, 'rclone.log');
+    mkdirSync(bin);
+    const real = execFileSync('sh', ['-c', 'command -v rclone'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'rclone'), `#!/bin/sh\necho "$1" >> "${log}"\nif [ "$1" = copy ] && [ -n "$FAIL_COPY" ]; then exit 1; fi\nexec "${real}" "$@"\n`);
+    chmodSync(join(bin, 'rclone'), 0o755);
+    runEnv = { PATH: `${bin}:${process.env.PATH}` };
+    // A restore policy that protects nothing these restores touch (the drill's, in the same folder, protects every folder).
+    writeFileSync(
+      join(dir, 'open-policy.yaml'),
+      'apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect: { buckets: ["s3:nothing-here"] }\nconfirm: totp\ntotpEntry: ops/restore-totp\n',
+    );
+    // 300 one-line objects in three folders, and one just past the batch size among them (in key order).
+    for (let i = 0; i < 300; i++) {
+      mkdirSync(join(src(), `d${i % 3}`), { recursive: true });
+      writeFileSync(join(src(), `d${i % 3}`, `o-${String(i).padStart(4, '0')}.json`), `{"n":${i}}\n`);
+    }
+    large = randomBytes(SMALL + 12345);
+    writeFileSync(join(src(), 'd1', 'o-0100.big'), large);
+  });
+
+  const roundTrip = async (name: string) => {
+    writeFileSync(log, '');
+    const r = await vt(['--json', 'backup', 'bucket', `loc:${src()}`, '--name', name, '-r', join(dir, 'repo')], { env: runEnv });
+    expect(r.code, r.stderr).toBe(0);
+    const used = commands();
+    const file = `bucket/${name}/${JSON.parse(r.stdout.trim().split('\n')[1]!).file}`;
+    const out = join(dir, `batch-out-${name}`);
+    const back = await vt(['backup', 'restore', file, '--to-dir', out, '-r', join(dir, 'repo'), '--policy', 'open-policy.yaml']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(readFileSync(join(out, 'd1', 'o-0100.big')).equals(large)).toBe(true);
+    for (let i = 0; i < 300; i++) expect(readFileSync(join(out, `d${i % 3}`, `o-${String(i).padStart(4, '0')}.json`), 'utf8')).toBe(`{"n":${i}}\n`);
+    expect(readdirSync(out).sort()).toEqual(['d0', 'd1', 'd2']);
+    expect(readdirSync(join(out, 'd1'))).toHaveLength(101);
+    return used;
+  };
+
+  it('300 small objects and one large round-trip: the small ones in batches by rclone copy, the large one streamed by rclone cat', async () => {
+    const used = await roundTrip('batched');
+    // The large object comes between d1/o-0099.json and d1/o-0100.json: a batch before it, one after.
+    expect(used).toEqual({ lsjson: 1, copy: 2, cat: 1 });
+  });
+
+  it('a batch that fails is read object by object instead, and the backup is the same', async () => {
+    const at = join(dir, 'batch-fails');
+    mkdirSync(at);
+    for (let i = 0; i < 20; i++) writeFileSync(join(at, `k-${String(i).padStart(2, '0')}`), `v${i}\n`);
+    writeFileSync(log, '');
+    const r = await vt(['--json', 'backup', 'bucket', `loc:${at}`, '--name', 'fallback', '-r', join(dir, 'repo')], { env: { ...runEnv, FAIL_COPY: '1' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(commands()).toEqual({ lsjson: 1, copy: 1, cat: 20 });
+    const file = `bucket/fallback/${JSON.parse(r.stdout.trim().split('\n')[1]!).file}`;
+    const out = join(dir, 'batch-fails-out');
+    const back = await vt(['backup', 'restore', file, '--to-dir', out, '-r', join(dir, 'repo'), '--policy', 'open-policy.yaml']);
+    expect(back.code, back.stderr).toBe(0);
+    for (let i = 0; i < 20; i++) expect(readFileSync(join(out, `k-${String(i).padStart(2, '0')}`), 'utf8')).toBe(`v${i}\n`);
+  });
+
+  it('objects changed, grown or gone between the listing and their read are marked in the listing; nothing staged stays behind, not even what a killed backup left', async () => {
+    const { bucket } = await import('../../src/backup/kinds/bucket.js');
+    const at = join(dir, 'batch-changed');
+    mkdirSync(at);
+    for (let i = 0; i < 50; i++) writeFileSync(join(at, `k-${String(i).padStart(2, '0')}`), `v${i}\n`);
+    const e = { ...env(), ...runEnv, HOME: dir };
+    // A staging folder a killed backup left (its process gone) holds objects in the clear: the next backup removes it; a running one's stays.
+    const dead = spawnSync('true').pid!;
+    const left = join(tmpdir(), `vault-tool-bucket-${dead}-killed`);
+    const running = join(tmpdir(), `vault-tool-bucket-${process.ppid}-running`);
+    for (const d of [left, running]) {
+      mkdirSync(join(d, 'b0'), { recursive: true });
+      writeFileSync(join(d, 'b0', 'object'), 'in the clear\n');
+    }
+    const c = await bucket.dump({ source: `loc:${at}`, name: 'changed', env: e }, e);
+    // Listed: now one is rewritten at the same size, one grows, one goes.
+    writeFileSync(join(at, 'k-10'), 'X10\n');
+    writeFileSync(join(at, 'k-20'), 'v20 and more\n');
+    rmSync(join(at, 'k-30'));
+    const stream = await (c.producer as unknown as { open(): Promise<NodeJS.ReadableStream> }).open();
+    const chunks: Buffer[] = [];
+    for await (const x of stream) chunks.push(x as Buffer);
+    const tar = Buffer.concat(chunks);
+    const { Readable } = await import('node:stream');
+    await (bucket.verifier({}) as unknown as { consume: (r: NodeJS.ReadableStream) => Promise<void> }).consume(Readable.from([tar]));
+    const listing = execFileSync('tar', ['-xO', '-f', '-', 'vault-tool-bucket.jsonl'], { input: tar, encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { key: string; changed?: string });
+    expect(listing).toHaveLength(50);
+    expect(listing.filter((l) => l.changed).map((l) => [l.key, l.changed])).toEqual([
+      ['k-10', 'changed'],
+      ['k-20', 'changed'],
+      ['k-30', 'gone'],
+    ]);
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith(`vault-tool-bucket-${process.pid}-`))).toEqual([]);
+    expect(existsSync(left)).toBe(false);
+    expect(existsSync(running)).toBe(true);
+    rmSync(running, { recursive: true, force: true });
+  });
 });

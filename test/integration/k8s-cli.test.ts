@@ -27,7 +27,7 @@ interface Server {
     put(o: unknown, manager?: string): any;
     get(ns: string, n: string): { obj: any } | undefined;
   };
-  kubeconfig(o?: { context?: string; namespace?: string; withToken?: boolean }): string;
+  kubeconfig(o?: { context?: string; cluster?: string; namespace?: string; withToken?: boolean }): string;
   close(): Promise<void>;
 }
 
@@ -507,6 +507,22 @@ describe('restore policy guard rails', () => {
     expect(rec.data).toMatchObject({ protected: true, confirmedBy: 'context', outsideHours: true, breakGlass: true, reason: 'INC-4711 cluster lost' });
     // Dry runs and other contexts are not guarded.
     expect((await vt(['k8s', 'restore', '--plan', plan, '--dry-run'], { now: night })).code).toBe(0);
+  });
+
+  it('another context of the same API server is the protected cluster too', async () => {
+    const plan = await importAndPlan();
+    const seen = srv.requests.length;
+    policy();
+    // A second context in another kubeconfig file, its server spelled with a trailing slash.
+    writeFileSync(join(dir, 'alias.yaml'), srv.kubeconfig({ context: 'admin', cluster: 'alias', namespace: 'infisical' }).replace(/(server: \S+)/, '$1/'));
+    const env = { KUBECONFIG: `${join(dir, 'kubeconfig')}:${join(dir, 'alias.yaml')}` };
+    const r = await vt(['k8s', 'restore', '--plan', plan, '--context', 'admin'], { env });
+    expect(r.code, r.stderr).toBe(17);
+    expect(r.stderr).toContain('context admin (its API server is that of context dr too) is protected: confirm it by name');
+    expect(srv.requests).toHaveLength(seen);
+    const rec = JSON.parse((await vt(['--json', 'evidence', 'verify'])).stdout).at(-1);
+    expect(rec).toMatchObject({ event: 'restore.guard', data: { decision: 'refused' } });
+    expect((await vt(['k8s', 'restore', '--plan', plan, '--context', 'admin', '--confirm-context', 'admin'], { env })).code).toBe(0);
   });
 
   it('confirm: totp checks a code against the secret kept in the vault', async () => {

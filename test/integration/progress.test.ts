@@ -91,6 +91,16 @@ describe('with --json: events on stderr, the result on stdout unchanged', () => 
     expect(JSON.parse(r.stdout)).toHaveLength(1);
   });
 
+  it('the quarterly verification: each backup it reads in full shows as a verify step', async () => {
+    writeFileSync(join(dir, 'quarter.yaml'), `apiVersion: vault-tool/v1\nkind: VerificationPlan\nbackups:\n  repo: ${join(dir, 'repo')}\n  readData: true\n`);
+    const r = await vt(['verify', '--plan', 'quarter.yaml', '--json']);
+    expect(r.code, r.stderr).not.toBe(2);
+    const ev = events(r).filter((e) => e.step === 'verify');
+    expect(ev[0]).toMatchObject({ step: 'verify', state: 'start' });
+    expect(phases(ev)).toEqual(['reading in full (tar -t)']);
+    expect(ev.at(-1)).toMatchObject({ state: 'done' });
+  });
+
   it('a restore: the full check, then the restore, each of the stored size', async () => {
     const r = await vt(['backup', 'restore', 'files/data', '--to-dir', 'back', '--json']);
     expect(r.code, r.stderr).toBe(0);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +116,17 @@ describe('backup restore under the restore policy', () => {
     expect((await records('restore.guard')).slice(-2).map((r) => r.data.decision)).toEqual(['refused', 'refused']);
   });
 
+  it('--totp-env naming a variable that is not set is a refusal by the policy: exit 17, recorded, a hint naming the variable', async () => {
+    const r = await vt(['backup', 'restore', files, '--to-dir', 'srv/unset', '-r', 'repo', '--totp-env', 'NO_SUCH_CODE']);
+    expect(r.code).toBe(17);
+    expect(r.stderr).toContain(
+      `vault-tool: error: folder ${join(dir, 'srv/unset')} is protected and --totp-env names NO_SUCH_CODE, which is not set: no TOTP code`,
+    );
+    expect(r.stderr).toContain('vault-tool: hint: put the current code in NO_SUCH_CODE');
+    expect(existsSync(join(dir, 'srv/unset'))).toBe(false);
+    expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'refused', target: `folder ${join(dir, 'srv/unset')}` });
+  });
+
   it('a break-glass needs a reason; with one it restores outside the hours and is recorded as such', async () => {
     const env = { CODE: codeAt(MONDAY_NIGHT) };
     const none = await vt(['backup', 'restore', files, '--to-dir', 'srv/two', '-r', 'repo', '--totp-env', 'CODE', '--break-glass'], {
@@ -155,6 +166,77 @@ describe('backup restore under the restore policy', () => {
     expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'allowed', target: 'database prod' });
   });
 
+  it('a folder the policy names through a link is protected when the restore names the folder it links to', async () => {
+    mkdirSync(join(dir, 'data/app'), { recursive: true });
+    mkdirSync(join(dir, 'data/sites'), { recursive: true });
+    symlinkSync(join(dir, 'data/app'), join(dir, 'app-link'));
+    symlinkSync(join(dir, 'data/sites'), join(dir, 'sites-link'));
+    writeFileSync(
+      join(dir, 'link-policy.yaml'),
+      `apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  folders: [${join(dir, 'app-link')}/, "${join(dir, 'sites-link')}/*"]\nconfirm: totp\ntotpEntry: ops/restore-totp\n`,
+    );
+    for (const into of ['data/app', 'data/app/sub', 'data/sites/one']) {
+      const r = await vt(['backup', 'restore', files, '--to-dir', into, '-r', 'repo', '--policy', 'link-policy.yaml']);
+      expect(r.code, `${into}: ${r.stderr}`).toBe(17);
+      expect(existsSync(join(dir, into, '.env'))).toBe(false);
+    }
+    const free = await vt(['backup', 'restore', files, '--to-dir', 'data/other', '-r', 'repo', '--policy', 'link-policy.yaml']);
+    expect(free.code, free.stderr).toBe(0);
+  });
+
+  it('a Redis folder the policy protects is protected from any restore writing there: a file (-o dump.rdb) or a folder', async () => {
+    mkdirSync(join(dir, 'redis-data'));
+    writeFileSync(
+      join(dir, 'redis-policy.yaml'),
+      `apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  redis: [${join(dir, 'redis-data')}]\nconfirm: totp\ntotpEntry: ops/restore-totp\n`,
+    );
+    const file = await vt(['backup', 'restore', files, '-o', 'redis-data/dump.rdb', '-r', 'repo', '--policy', 'redis-policy.yaml']);
+    expect(file.code, file.stderr).toBe(17);
+    expect(file.stderr).toContain(`file ${join(dir, 'redis-data/dump.rdb')} is protected`);
+    const folder = await vt(['backup', 'restore', files, '--to-dir', 'redis-data', '-r', 'repo', '--policy', 'redis-policy.yaml']);
+    expect(folder.code, folder.stderr).toBe(17);
+    expect(readdirSync(join(dir, 'redis-data'))).toEqual([]);
+  });
+
+  it.skipIf(!HAVE_PG && !process.env.CI)(
+    'a database reached through a libpq service, or on the local host by another spelling, is the same database',
+    async () => {
+      if (!pg) throw new Error('PostgreSQL is needed in CI');
+      const services = join(dir, 'pg_service.conf');
+      writeFileSync(services, `[prodsvc]\nhost=${pg.env.PGHOST}\nport=${pg.env.PGPORT}\ndbname=prod\n`);
+      const svc = await vt(['backup', 'restore', db!, '--dbname', 'service=prodsvc', '--force', '-r', 'repo'], { env: { PGSERVICEFILE: services } });
+      expect(svc.code, svc.stderr).toBe(17);
+      expect(svc.stderr).toContain('database prod is protected: a TOTP code is needed');
+      expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'refused', target: 'database prod' });
+      // The service from the environment, the connection string naming no database.
+      const fromEnv = await vt(['backup', 'restore', db!, '--dbname', `port=${pg.env.PGPORT}`, '--force', '-r', 'repo'], {
+        env: { PGSERVICEFILE: services, PGSERVICE: 'prodsvc' },
+      });
+      expect(fromEnv.code, fromEnv.stderr).toBe(17);
+      // A socket folder is the local host, whichever way the policy spells it (and host names in any case).
+      for (const pattern of ['127.0.0.1/prod', '::1/prod', `LOCALHOST:${pg.env.PGPORT}/prod`]) {
+        writeFileSync(
+          join(dir, 'host-policy.yaml'),
+          `apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  databases: ["${pattern}"]\nconfirm: totp\ntotpEntry: ops/restore-totp\n`,
+        );
+        const r = await vt(['backup', 'restore', db!, '--dbname', 'prod', '--force', '-r', 'repo', '--policy', 'host-policy.yaml']);
+        expect(r.code, `${pattern}: ${r.stderr}`).toBe(17);
+      }
+      expect(pg.sql('select count(*) from t', 'prod')).toBe('2');
+      // A database the restore creates is named as libpq names it too, and one the policy does not protect needs nothing.
+      const fresh = await vt(['backup', 'restore', db!, '--dbname', 'fresh_copy', '--create', '-r', 'repo']);
+      expect(fresh.code, fresh.stderr).toBe(0);
+      expect(pg.sql('select count(*) from t', 'fresh_copy')).toBe('2');
+      writeFileSync(
+        join(dir, 'new-policy.yaml'),
+        'apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  databases: ["127.0.0.1/made_*"]\nconfirm: totp\ntotpEntry: ops/restore-totp\n',
+      );
+      const made = await vt(['backup', 'restore', db!, '--dbname', 'made_new', '--create', '-r', 'repo', '--policy', 'new-policy.yaml']);
+      expect(made.code, made.stderr).toBe(17);
+      expect(pg.sql("select count(*) from pg_database where datname = 'made_new'")).toBe('0');
+    },
+  );
+
   it.skipIf(!HAVE_PG && !process.env.CI)('backup restore --all puts every database through the policy before restoring any', async () => {
     if (!pg) throw new Error('PostgreSQL is needed in CI');
     const made = await vt(['backup', 'postgres', '--all', '-r', 'repo-all']);
@@ -163,7 +245,10 @@ describe('backup restore under the restore policy', () => {
     const before = (await records('backup.restore')).length;
     const r = await vt(['backup', 'restore', '--all', '--force', '-r', 'repo-all']);
     expect(r.code, r.stderr).toBe(17);
-    expect(r.stderr).toContain('database prod is protected: a TOTP code is needed');
+    // The globals come first, and write the roles of the server that holds prod.
+    expect(r.stderr).toContain(
+      "database postgres (the globals: the server's roles, which each of its databases depends on) is protected: a TOTP code is needed",
+    );
     // Nothing restored, not even the globals first: the row added since is still there.
     expect(await records('backup.restore')).toHaveLength(before);
     expect(pg.sql('select count(*) from t', 'prod')).toBe('3');
@@ -173,6 +258,47 @@ describe('backup restore under the restore policy', () => {
     const restored = (await records('backup.restore')).slice(before);
     expect(restored.find((x) => String(x.data.backup).startsWith('postgres/prod/'))!.data.guard).toMatchObject({ protected: true });
   });
+
+  it.skipIf(!HAVE_PG && !process.env.CI)(
+    "the globals write the server's roles: protected when a database of that server is, alone or with --all into other databases",
+    async () => {
+      if (!pg) throw new Error('PostgreSQL is needed in CI');
+      const made = await vt(['backup', 'postgres', '--all', '-r', 'repo-set']);
+      expect(made.code, made.stderr).toBe(0);
+      const alone = await vt(['backup', 'restore', 'postgres/globals', '-r', 'repo-set']);
+      expect(alone.code, alone.stderr).toBe(17);
+      expect(alone.stderr).toContain("database postgres (the globals: the server's roles, which each of its databases depends on) is protected");
+      const copies = await vt(['backup', 'restore', '--all', '--dbname-prefix', 'copy_', '--create', '-r', 'repo-set']);
+      expect(copies.code, copies.stderr).toBe(17);
+      expect(pg.sql("select count(*) from pg_database where datname like 'copy_%'")).toBe('0');
+      expect((await records('restore.guard')).at(-1)!.data).toMatchObject({ decision: 'refused' });
+    },
+  );
+
+  it.skipIf(!HAVE_PG && !process.env.CI)(
+    'backup restore --all with confirm: context takes --confirm-target for each protected target; a wrong one names the target to confirm',
+    async () => {
+      if (!pg) throw new Error('PostgreSQL is needed in CI');
+      writeFileSync(
+        join(dir, 'name-policy.yaml'),
+        'apiVersion: vault-tool/v1\nkind: RestorePolicy\nprotect:\n  databases: [prod]\nconfirm: context\ntimezone: UTC\n',
+      );
+      const made = await vt(['backup', 'postgres', '--all', '-r', 'repo-named']);
+      expect(made.code, made.stderr).toBe(0);
+      const all = ['backup', 'restore', '--all', '--force', '-r', 'repo-named', '--policy', 'name-policy.yaml'];
+      const one = await vt([...all, '--confirm-target', 'prod']);
+      expect(one.code).toBe(17);
+      expect(one.stderr).toContain('the confirmation "prod" does not match the database postgres');
+      expect(one.stderr).toContain('vault-tool: hint: pass --confirm-target postgres');
+      const both = await vt([...all, '--confirm-target', 'prod', '--confirm-target', 'postgres']);
+      expect(both.code, both.stderr).toBe(0);
+      const guards = (await records('restore.guard')).slice(-2).map((r) => [r.data.target, r.data.decision]);
+      expect(guards).toEqual([
+        ["database postgres (the globals: the server's roles, which each of its databases depends on)", 'allowed'],
+        ['database prod', 'allowed'],
+      ]);
+    },
+  );
 });
 
 describe('the policy file', () => {

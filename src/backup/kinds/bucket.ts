@@ -1,10 +1,26 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, utimesSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { VaultError } from '../../errors/errors.js';
-import { holdsObjects, listObjects, type ObjectListed, parseRemote, readObject, removeObjects, writeObject } from '../../dest/rclone.js';
+import { copyObjects, holdsObjects, listObjects, type ObjectListed, parseRemote, readObject, removeObjects, writeObject } from '../../dest/rclone.js';
+import { registerCleanup } from '../../fs/cleanup.js';
 import { makeDirs } from '../../fs/dirs.js';
 import { randomHex } from '../../fs/random.js';
 import { GUARDED, KIND_NAME, kindOfFile } from '../../fs/replace.js';
@@ -21,9 +37,9 @@ import { TarReader } from '../wal/tar.js';
  * (docs/FORMAT.md, "Bucket archive"): a head member, each object as
  * `objects/KEY` (its modification time kept), and last the listing, one
  * JSON line per object: key, size, modification time, SHA-256 (computed as
- * it is read) and the MD5 the store listed. Objects are read one at a time
- * (a few `rclone cat` started ahead), so memory holds the listing, never
- * the data. The full read checks every object's bytes against the listing;
+ * it is read) and the MD5 the store listed. Small objects are read in
+ * batches through a private staging folder, large ones each by `rclone
+ * cat` (`archive` below), so memory holds the listing, never the data. The full read checks every object's bytes against the listing;
  * restored into a bucket prefix (`rclone rcat` per object, a few at once)
  * or a folder; drilled into a scratch prefix, where a SQL query's keys are
  * looked for.
@@ -129,45 +145,192 @@ async function dump(o: BucketOptions, env: Env): Promise<Component> {
   };
 }
 
-/** The archive, streamed: each object read by its own `rclone cat` (a few started ahead), hashed as it passes. */
+/** Objects of at most this many bytes are read in batches, by one `rclone copy` per batch; larger ones each stream through `rclone cat`. */
+export const SMALL = 1 << 20;
+/** A batch holds at most this many objects… */
+export const BATCH_OBJECTS = 1000;
+/** …and this many bytes (as listed). */
+export const BATCH_BYTES = 32 << 20;
+/** Batches fetched ahead of the one being read: staging holds at most one more than this. */
+const BATCHES_AHEAD = 2;
+
+/**
+ * Whether an object can be read in a batch: small, and its key a path that
+ * rclone's local backend writes as it is (no `.`, `..` or empty parts, no
+ * control characters or characters rclone's encodings stand in for, no part
+ * longer than a file name may be). The others each go through `rclone cat`.
+ */
+function batchable(o: ObjectListed): boolean {
+  if (o.size > SMALL || keyPath(o.key) === null || Buffer.byteLength(o.key) > 1024) return false;
+  if (/[\x00-\x1f\x7f\\\u201b\u2400-\u2421\uff00-\uffef]/.test(o.key)) return false;
+  return o.key.split('/').every((p) => Buffer.byteLength(p) <= 200);
+}
+
+const STAGING = 'vault-tool-bucket-';
+
+/** Staging folders of runs whose process is gone (killed: SIGKILL, power loss) removed: they hold objects in the clear. Best effort. */
+function sweepStaging(): void {
+  try {
+    for (const name of readdirSync(tmpdir())) {
+      const pid = new RegExp(`^${STAGING}(\\d+)-`).exec(name)?.[1];
+      if (pid && Number(pid) !== process.pid && !alive(Number(pid)) && lstatSync(join(tmpdir(), name)).isDirectory())
+        rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+/** Whether a process runs: a signal 0 reaches it (EPERM: it runs, as another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** One batch: the listing's objects from..to (exclusive), copied into their own folder under the staging folder. */
+interface Batch {
+  from: number;
+  to: number;
+  dir: string;
+  copy: ReturnType<typeof copyObjects>;
+}
+
+/** One object's bytes, from wherever they come: chunks, then how the read ended (`gone`: the store says it is not there). */
+interface Source {
+  chunks: AsyncIterable<Buffer>;
+  ended(): Promise<'ok' | 'gone'>;
+}
+
+/**
+ * The archive, streamed. Small objects are read in batches, each by one
+ * `rclone copy --files-from-raw` into its own folder of a private staging
+ * folder (mode 0700, bounded: at most BATCHES_AHEAD batches, each at most
+ * BATCH_OBJECTS objects and BATCH_BYTES bytes), read from there in listing
+ * order and removed as they are; larger objects, and any a batch did not
+ * bring (gone, grown, a key the local backend writes otherwise, a batch
+ * that failed), each by its own `rclone cat` (a few started ahead). Every
+ * object is hashed as it passes and checked against the listing either way.
+ */
 function archive(io: { env: Env }, source: string, listed: ObjectListed[], listedAt: string): Readable {
-  const running = new Set<{ kill(): void }>();
+  const cats = new Map<number, ReturnType<typeof readObject>>();
+  const batches: Batch[] = [];
+  let staging: string | undefined;
+  let unregister: (() => void) | undefined;
+  let seq = 0;
   let next = 0;
-  const ahead: ReturnType<typeof readObject>[] = [];
+  const kickAll = () => {
+    for (const r of cats.values()) r.kick();
+  };
+  const stage = (): string => {
+    if (staging === undefined) {
+      sweepStaging();
+      staging = mkdtempSync(join(tmpdir(), `${STAGING}${process.pid}-`));
+      const dir = staging;
+      unregister = registerCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    }
+    return staging;
+  };
+  const startCat = (i: number) => {
+    const o = listed[i]!;
+    // One byte more than listed: an object that grew since is seen to have changed.
+    const r = readObject(io, `${source}/${o.key}`, o.size + 1);
+    cats.set(i, r);
+    return r;
+  };
+  /** Reads started ahead, in listing order: up to AHEAD objects each by `rclone cat`, up to BATCHES_AHEAD batches. */
   const fill = () => {
-    while (ahead.length < AHEAD && next < listed.length) {
-      const o = listed[next++]!;
-      // One byte more than listed: an object that grew since is seen to have changed.
-      const r = readObject(io, `${source}/${o.key}`, o.size + 1);
-      running.add(r);
-      ahead.push(r);
+    while (next < listed.length) {
+      if (batchable(listed[next]!)) {
+        if (batches.length >= BATCHES_AHEAD) return;
+        let to = next;
+        let bytes = 0;
+        while (to < listed.length && to - next < BATCH_OBJECTS && batchable(listed[to]!) && bytes + listed[to]!.size <= BATCH_BYTES)
+          bytes += listed[to++]!.size;
+        const dir = join(stage(), `b${seq++}`);
+        mkdirSync(dir, { mode: 0o700 });
+        const keys = listed.slice(next, to).map((o) => o.key);
+        batches.push({ from: next, to, dir, copy: copyObjects(io, source, keys, dir, bytes + SMALL, kickAll) });
+        next = to;
+      } else {
+        if (cats.size >= AHEAD) return;
+        startCat(next++);
+      }
     }
   };
+  /** The staged copy of object i, read to one byte past its listed size and removed; undefined when the batch did not bring it. */
+  const staged = (b: Batch, ok: boolean, i: number): Buffer | undefined => {
+    if (!ok) return undefined;
+    const o = listed[i]!;
+    const path = join(b.dir, o.key);
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return undefined;
+    }
+    try {
+      if (!fstatSync(fd).isFile()) return undefined;
+      const buf = Buffer.allocUnsafe(o.size + 1);
+      let got = 0;
+      for (let n = 1; n > 0 && got < buf.length; got += n) n = readSync(fd, buf, got, buf.length - got, null);
+      return buf.subarray(0, got);
+    } finally {
+      closeSync(fd);
+      rmSync(path, { force: true });
+    }
+  };
+  async function* one(data: Buffer): AsyncGenerator<Buffer> {
+    yield data;
+  }
   async function* gen(): AsyncGenerator<Buffer> {
     yield member(HEAD, Buffer.from(`${JSON.stringify({ format: FORMAT, version: 1, source, listedAt, objects: listed.length })}\n`), listedAt);
-    const lines: string[] = [];
-    for (const o of listed) {
+    // Each object's SHA-256 (and mark), its listing line made from them at the end: the listing is held once, not twice.
+    const shas: string[] = [];
+    const marks = new Map<number, NonNullable<Line['changed']>>();
+    let batch: Batch | undefined;
+    let batchOk = false;
+    for (let i = 0; i < listed.length; i++) {
+      const o = listed[i]!;
       fill();
-      const r = ahead.shift()!;
+      if (batch && i >= batch.to) {
+        rmSync(batch.dir, { recursive: true, force: true });
+        batch = undefined;
+      }
+      if (!batch && batches[0] && batches[0].from === i) {
+        batch = batches.shift()!;
+        batchOk = (await batch.copy.done) === 'ok';
+        fill();
+      }
+      let src: Source;
+      const data = batch ? staged(batch, batchOk, i) : undefined;
+      if (data) src = { chunks: one(data), ended: async () => 'ok' };
+      else {
+        const r = cats.get(i) ?? startCat(i);
+        src = { chunks: r.stream, ended: () => r.ended };
+      }
       yield memberHeader(OBJECTS + o.key, o.size, o.modTime);
       const sha = createHash('sha256');
       const md5 = o.md5 ? createHash('md5') : undefined;
       let got = 0;
       let grew = false;
-      for await (const c of r.stream) {
+      for await (const c of src.chunks) {
         const want = o.size - got;
-        const part = (c as Buffer).length > want ? (c as Buffer).subarray(0, want) : (c as Buffer);
-        if ((c as Buffer).length > want) grew = true;
+        const part = c.length > want ? c.subarray(0, want) : c;
+        if (c.length > want) grew = true;
         if (!part.length) continue;
         got += part.length;
         // The reads started ahead wait their turn: progress here is theirs too.
-        for (const a of ahead) a.kick();
+        kickAll();
         sha.update(part);
         md5?.update(part);
         yield part;
       }
-      const how = await r.ended;
-      running.delete(r);
+      const how = await src.ended();
+      cats.delete(i);
       let changed: Line['changed'];
       if (got < o.size) {
         // Gone or shrunk since the listing: its member is filled with zeros to the listed size, and marked.
@@ -184,18 +347,35 @@ function archive(io: { env: Env }, source: string, listed: ObjectListed[], liste
       const md5hex = md5?.digest('hex');
       if (!changed && o.md5 && md5hex !== o.md5) changed = 'changed';
       yield pad(o.size);
-      const line: Line = { key: o.key, size: o.size, mtime: o.modTime, sha256, ...(o.md5 ? { md5: o.md5 } : {}), ...(changed ? { changed } : {}) };
-      lines.push(JSON.stringify(line));
+      shas.push(sha256);
+      if (changed) marks.set(i, changed);
     }
-    const text = Buffer.from(lines.length ? `${lines.join('\n')}\n` : '');
-    yield member(LISTING, text, new Date().toISOString());
+    if (batch) rmSync(batch.dir, { recursive: true, force: true });
+    const line = (i: number): string => {
+      const o = listed[i]!;
+      const changed = marks.get(i);
+      const l: Line = { key: o.key, size: o.size, mtime: o.modTime, sha256: shas[i]!, ...(o.md5 ? { md5: o.md5 } : {}), ...(changed ? { changed } : {}) };
+      return `${JSON.stringify(l)}\n`;
+    };
+    // The listing member, its size first, then its lines a thousand at a time.
+    let size = 0;
+    for (let i = 0; i < listed.length; i++) size += Buffer.byteLength(line(i));
+    yield memberHeader(LISTING, size, new Date().toISOString());
+    for (let i = 0; i < listed.length; i += 1000) {
+      let text = '';
+      for (let j = i; j < Math.min(listed.length, i + 1000); j++) text += line(j);
+      yield Buffer.from(text);
+    }
+    yield pad(size);
     yield Buffer.alloc(BLOCK * 2);
   }
   const out = Readable.from(gen(), { objectMode: false, highWaterMark: 1 << 20 });
-  // A backup that stops (an error downstream) leaves no rclone behind.
+  // A backup that ends, or stops (an error downstream), leaves no rclone and nothing staged behind.
   out.on('close', () => {
-    for (const r of running) r.kill();
-    for (const r of ahead) r.kill();
+    for (const r of cats.values()) r.kill();
+    for (const b of batches) b.copy.kill();
+    if (staging) rmSync(staging, { recursive: true, force: true });
+    unregister?.();
   });
   return out;
 }

@@ -11,7 +11,7 @@ import { list, map, object, refine, string } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
 import type { Consumer } from '../pipeline.js';
 import { pathTarget } from '../protect.js';
-import { versionOf } from '../tool.js';
+import { versionBeside } from '../tool.js';
 
 /**
  * `files`: files and folders as a tar stream (relative to a base folder),
@@ -29,13 +29,14 @@ export interface FilesOptions {
 async function dump(o: FilesOptions, env: Env): Promise<Component> {
   if (!o.paths.length) throw new VaultError('usage', 'which files? name at least one path');
   for (const p of o.paths) if (p.startsWith('-')) throw new VaultError('usage', `path ${JSON.stringify(p)} starts with "-": write ./${p}`);
-  const version = await versionOf('tar', env);
   return {
     component: `files/${o.name}`,
     kind: 'files',
     producer: { kind: 'process', command: 'tar', args: ['-c', '-f', '-', '-C', o.base, '--', ...o.paths], env },
-    tool: { name: 'tar', version, args: ['-c', '-C', o.base, ...o.paths] },
+    // Its version asked beside it (given by `beside`).
+    tool: { name: 'tar', version: '', args: ['-c', '-C', o.base, ...o.paths] },
     source: { base: o.base, paths: o.paths.join(' '), machine: hostname() },
+    beside: () => versionBeside('tar', env),
   };
 }
 

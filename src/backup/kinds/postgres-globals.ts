@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { VaultError } from '../../errors/errors.js';
 import type { BackupKind, Component, Env, Restorer, RestoreRequest } from '../kind.js';
-import { versionOf } from '../tool.js';
+import { versionBeside } from '../tool.js';
 import { checkDbname, databaseTarget, pgSource } from './postgres.js';
 
 /**
@@ -12,12 +12,13 @@ import { checkDbname, databaseTarget, pgSource } from './postgres.js';
  * cluster (`postgres` unless named), drilled into a file in a folder.
  */
 async function dump(_o: Record<string, never>, env: Env): Promise<Component> {
-  const version = await versionOf('pg_dumpall', env);
   return {
     component: 'postgres/globals',
     kind: 'postgres-globals',
     producer: { kind: 'process', command: 'pg_dumpall', args: ['--globals-only'], env },
-    tool: { name: 'pg_dumpall', version, args: ['--globals-only'] },
+    // Its version asked beside it (given by `beside`).
+    tool: { name: 'pg_dumpall', version: '', args: ['--globals-only'] },
+    beside: () => versionBeside('pg_dumpall', env),
     source: pgSource(env, '(cluster globals)'),
   };
 }

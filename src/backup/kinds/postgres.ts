@@ -5,7 +5,7 @@ import { externalTimeoutMs, timeoutText } from '../../tool/bound.js';
 import { runTool } from '../../tool/run.js';
 import { fail, map, object, oneOf, string, type Shape } from '../../vault/shape.js';
 import type { GuardTarget } from '../../k8s/policy.js';
-import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
+import type { BackupKind, Beside, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
 import { isComponentName } from '../names.js';
 import { readOnly, serverOf } from '../scratch.js';
 import { versionOf } from '../tool.js';
@@ -274,44 +274,147 @@ export async function listDatabases(env: Env, dbname: string | undefined): Promi
     .filter(Boolean);
 }
 
+/** The server's version, the database's size and its name (last, as it may hold spaces), by one psql. */
+const FACTS = "select format('%s %s %s', current_setting('server_version_num'), pg_database_size(current_database()), current_database())";
+
+interface Facts {
+  /** server_version_num (150004). */
+  server: number;
+  estimate: number;
+  database: string;
+}
+
+async function askFacts(dbname: string | undefined, env: Env): Promise<Facts> {
+  const said = await psqlAsk(FACTS, dbname, env);
+  const facts = /^(\d+) (\d+) ([\s\S]*)$/.exec(said);
+  if (!facts) throw new VaultError('backup-failed', `the PostgreSQL server answered what this vault-tool cannot read: ${JSON.stringify(said.slice(0, 80))}`);
+  return { server: Number(facts[1]), estimate: Number(facts[2]), database: facts[3]! };
+}
+
+/**
+ * What a custom-format dump's header says (pg_dump writes it first): the
+ * database, the server's version and pg_dump's own (as `--version` prints
+ * it after "pg_dump (PostgreSQL) "); null when `head` does not hold a
+ * header this reader knows (archive versions 1.10 to 1.16).
+ */
+export function readDumpHead(head: Buffer): { database: string; server: string; pgDump: string } | null {
+  if (head.length < 11 || head.toString('latin1', 0, 5) !== 'PGDMP') return null;
+  const minor = head[6]!;
+  const intSize = head[8]!;
+  if (head[5] !== 1 || minor < 10 || minor > 16 || intSize < 1 || intSize > 6) return null;
+  let at = 11;
+  const int = (): number | null => {
+    if (at + 1 + intSize > head.length) return null;
+    let v = 0;
+    for (let i = 0; i < intSize; i++) v += head[at + 1 + i]! * 2 ** (8 * i);
+    const negative = head[at] !== 0;
+    at += 1 + intSize;
+    return negative ? -v : v;
+  };
+  const str = (): string | null => {
+    const n = int();
+    if (n === null || n < 0 || at + n > head.length) return null;
+    at += n;
+    return head.toString('utf8', at - n, at);
+  };
+  // The compression: one byte from archive version 1.15 (PostgreSQL 16), an integer before; then the creation time, seven integers.
+  if (minor >= 15) at += 1;
+  else if (int() === null) return null;
+  for (let i = 0; i < 7; i++) if (int() === null) return null;
+  const database = str();
+  const server = str();
+  const pgDump = str();
+  return database !== null && server !== null && pgDump ? { database, server, pgDump } : null;
+}
+
+/** An older pg_dump cannot read a newer server right (pg_dump refuses it too): said with both versions. */
+function tooOld(serverMajor: number, version: string): VaultError | null {
+  const clientMajor = majorOf(version);
+  if (serverMajor <= clientMajor) return null;
+  return new VaultError('backup-failed', `pg_dump is version ${clientMajor}, older than the server (${serverMajor}): it cannot dump it faithfully`, {
+    hint: `install the PostgreSQL ${serverMajor} client tools (pg_config names the folder of the ones in use)`,
+  });
+}
+
+/**
+ * What is known of a dump beside it. The dump's own header names the
+ * database, the server's version and pg_dump's (the very pg_dump that wrote
+ * it): checked against the component and each other before the file is
+ * kept. The server is asked (one psql) only for what the header cannot
+ * say: the database's size, when wanted (a remote upload's parts, the start
+ * event), and the cause of a failed dump (the server out of reach, the
+ * database missing, the login refused, pg_dump older than the server), in
+ * psql's words; and whenever the header cannot be read.
+ */
+function besideDump(known: Facts | undefined, dbname: string | undefined, database: string, env: Env): Beside {
+  let asked: Promise<Facts> | undefined = known ? Promise.resolve(known) : undefined;
+  const ask = () => {
+    if (!asked) {
+      asked = askFacts(dbname, env);
+      asked.catch(() => undefined);
+    }
+    return asked;
+  };
+  return {
+    estimate: () =>
+      ask().then(
+        (f) => f.estimate,
+        () => undefined,
+      ),
+    async settle(head: Buffer) {
+      const h = readDumpHead(head);
+      // Facts asked already (or a header this vault-tool cannot read) are checked too.
+      const f = asked || !h ? await ask() : undefined;
+      const dumped = h?.database ?? f!.database;
+      if (dumped !== database || (f && f.database !== database))
+        throw new VaultError(
+          'backup-failed',
+          `pg_dump dumped database ${f && f.database !== database ? f.database : dumped}, not ${database}; nothing was kept`,
+        );
+      const version = h ? `pg_dump (PostgreSQL) ${h.pgDump}` : await versionOf('pg_dump', env);
+      const old = tooOld(f ? Math.floor(f.server / 10000) : majorOf(h!.server), version);
+      if (old) throw old;
+      return version;
+    },
+    async explain(e: unknown) {
+      let f: Facts;
+      try {
+        f = await ask();
+      } catch (cause) {
+        // The server out of reach, the login refused, the database missing: the cause of pg_dump's failure, in psql's clearer words.
+        return cause;
+      }
+      const version = await versionOf('pg_dump', env).catch(() => undefined);
+      return (version && tooOld(Math.floor(f.server / 10000), version)) || e;
+    },
+  };
+}
+
 /**
  * `pg_dump -Fc` of one database. The client's major version must be at
  * least the server's (an older pg_dump cannot read a newer server right):
- * checked first, with both versions in the message.
+ * checked before the dump is kept, with both versions in the message. A
+ * database named by itself (a name, not a connection string) is its own
+ * component: pg_dump starts at once, and its header says the rest.
+ * Otherwise the server is asked first, for the database's name.
  */
 async function dump(o: PostgresOptions, env: Env): Promise<Component> {
   // A name read from the server (--all) is a name, never a connection string, whatever it holds.
   const dbname = o.dbname !== undefined && o.literal ? onlyDatabase(o.dbname) : o.dbname;
   if (dbname) checkDbname(dbname);
   const dumpArgs = ['-Fc', ...(o.compress !== undefined ? ['-Z', String(o.compress)] : [])];
-  // The client's version and the server's facts at once: one psql (the server's version, the database's size, its name last, as it may hold spaces).
-  const [v, f] = await Promise.allSettled([
-    versionOf('pg_dump', env),
-    psqlAsk("select format('%s %s %s', current_setting('server_version_num'), pg_database_size(current_database()), current_database())", dbname, env),
-  ]);
-  if (v.status === 'rejected') throw v.reason;
-  if (f.status === 'rejected') throw f.reason;
-  const version = v.value;
-  const facts = /^(\d+) (\d+) ([\s\S]*)$/.exec(f.value);
-  if (!facts) throw new VaultError('backup-failed', `the PostgreSQL server answered what this vault-tool cannot read: ${JSON.stringify(f.value.slice(0, 80))}`);
-  const server = Number(facts[1]);
-  const estimate = Number(facts[2]);
-  const database = facts[3]!;
-  const clientMajor = majorOf(version);
-  if (Math.floor(server / 10000) > clientMajor) {
-    throw new VaultError(
-      'backup-failed',
-      `pg_dump is version ${clientMajor}, older than the server (${Math.floor(server / 10000)}): it cannot dump it faithfully`,
-      { hint: `install the PostgreSQL ${Math.floor(server / 10000)} client tools (pg_config names the folder of the ones in use)` },
-    );
-  }
+  const named = Boolean(o.dbname) && (o.literal || (!URI.test(o.dbname!) && !o.dbname!.includes('=')));
+  const early = named ? undefined : await askFacts(dbname, env);
+  const database = early ? early.database : o.dbname!;
   return {
     component: componentForDatabase(database),
     kind: 'postgres',
     producer: { kind: 'process', command: 'pg_dump', args: [...dumpArgs, ...(dbname ? ['--dbname', dbname] : [])], env },
-    tool: { name: 'pg_dump', version, args: dumpArgs },
+    // The version is the dump header's, given by `beside`.
+    tool: { name: 'pg_dump', version: '', args: dumpArgs },
     source: pgSource(env, database),
-    estimate,
+    ...(early ? { estimate: early.estimate } : {}),
+    beside: () => besideDump(early, dbname, database, env),
   };
 }
 
@@ -329,6 +432,38 @@ async function tablesIn(dbname: string, env: Env, timeoutMs: number): Promise<nu
     if (p.code === 'pg-db-missing') return null;
     throw p;
   }
+}
+
+/**
+ * createdb and dropdb take a bare name, never a connection string: for a
+ * `--dbname` given as one (`host=db1 dbname=orders`, `postgres://db1/orders`),
+ * the name it names, and the same connection to the maintenance database
+ * (`--maintenance-db` takes a connection string; in conninfo the last
+ * `dbname` wins).
+ */
+export function createdbArgs(dbname: string): { name: string; args: string[] } {
+  if (URI.test(dbname)) {
+    try {
+      const u = new URL(dbname.replace(URI, 'postgres://'));
+      const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+      if (name) {
+        u.pathname = '/postgres';
+        return { name, args: ['--maintenance-db', dbname.match(URI)![0] + u.toString().slice('postgres://'.length)] };
+      }
+    } catch {
+      /* named as written: createdb says what is wrong */
+    }
+    return { name: dbname, args: [] };
+  }
+  if (dbname.includes('=')) {
+    const name = (parseConninfo(dbname) ?? []).filter(([k]) => k === 'dbname').at(-1)?.[1];
+    if (name) return { name, args: ['--maintenance-db', `${dbname} dbname=postgres`] };
+    // A service or defaults name the database elsewhere: creating "service=prod" would be a database of that name.
+    throw new VaultError('usage', `cannot create the database of ${JSON.stringify(dbname)}: the connection string does not name it (dbname=NAME)`, {
+      hint: 'add dbname=NAME to the connection string, or create the database first and restore without creating it',
+    });
+  }
+  return { name: dbname, args: [] };
 }
 
 /**
@@ -355,6 +490,8 @@ function intoDatabase(req: RestoreRequest): Restorer {
       const data = { database: dbname };
       if (missing && !create)
         throw new VaultError('not-found', `database ${dbname} does not exist on the PostgreSQL server ${serverOf(env)}`, { code: 'restore-db-missing', data });
+      // Before the backup is read: a database the restore would create must have a name createdb can take.
+      if (missing) createdbArgs(dbname);
       if (n && !force)
         throw new VaultError('exists', `database ${dbname} holds ${n} table(s): restoring replaces them`, { code: 'restore-db-not-empty', data });
     },
@@ -365,8 +502,9 @@ function intoDatabase(req: RestoreRequest): Restorer {
     },
     async land(env: Env, b: RunBounds) {
       let created = false;
+      const made = createdbArgs(dbname);
       if (missing) {
-        await runTool('createdb', ['--', dbname], { env, timeoutMs: b.callMs, label: `createdb ${dbname}` });
+        await runTool('createdb', [...made.args, '--', made.name], { env, timeoutMs: b.callMs, label: `createdb ${made.name}` });
         created = true;
       }
       const label = `pg_restore into ${dbname}`;
@@ -384,7 +522,10 @@ function intoDatabase(req: RestoreRequest): Restorer {
         },
         // A database this restore created for a restore that failed holds nothing of use: it goes too.
         abort: async () => {
-          if (created) await runTool('dropdb', ['--if-exists', '--', dbname], { env, timeoutMs: b.callMs, label: `dropdb ${dbname}` }).catch(() => undefined);
+          if (created)
+            await runTool('dropdb', ['--if-exists', ...made.args, '--', made.name], { env, timeoutMs: b.callMs, label: `dropdb ${made.name}` }).catch(
+              () => undefined,
+            );
         },
       };
     },

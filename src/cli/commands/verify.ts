@@ -130,7 +130,9 @@ export default function verify(cmd: Command, ctx: Context): void {
               backups: async (doc) => {
                 const repo = { dest: parseDestination(backupPlan.repo, ctx.io.cwd, { env: ctx.io.env }) };
                 const signing = backupPlan.readData ? loadSigningKey(signingKeyPath(ctx, o)) : undefined;
+                const progress = ctx.progress(cmd);
                 const checked = await checkBackups(repo, doc, {
+                  ...(progress.mode === 'off' || !backupPlan.readData ? {} : { onProgress: progress.callback('verify') }),
                   readData: backupPlan.readData,
                   env: ctx.io.env,
                   ...(signing ? { signing } : {}),
@@ -138,6 +140,8 @@ export default function verify(cmd: Command, ctx: Context): void {
                   ...(backupPlan.archivers ? { archivers: backupPlan.archivers } : {}),
                   now,
                 });
+                // A backup that failed ended its item as failed already.
+                progress.end(true);
                 audited = { repo, checked };
                 return checked.findings;
               },

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
 import { listRepo, requireRepo, type Listed } from '../../../backup/repo.js';
-import { isComponentSpec, newestVerified, notVerified, selectBackup } from '../../../backup/select.js';
+import { isComponentSpec, newestVerified, notVerified, selectBackup, storedName } from '../../../backup/select.js';
 import { table, type Context } from '../../context.js';
 import { repoOption } from './options.js';
 import { beforeOf, beforeOption, repoFor, sayChosen, type SelectFlags } from './selection.js';
@@ -19,9 +19,11 @@ export default function backupList(cmd: Command, ctx: Context): void {
   beforeOption(repoOption(cmd))
     .argument('[backups...]', 'components (all their backups), COMPONENT@latest (its newest verified), COMPONENT/FILE or the path of a backup file')
     .action(async (specs: string[], o: SelectFlags) => {
-      const { repo, names } = repoFor(ctx, o, specs);
+      const { repo, names: given } = repoFor(ctx, o, specs);
       await requireRepo(repo);
       const all = await listRepo(repo);
+      // A database's component by its exact name (postgres/my db) lists as the component it is stored under.
+      const names = given.map((n) => storedName(all, n));
       const now = ctx.now();
       const before = beforeOf(ctx, o);
       const finished = (b: Listed) => !before || (b.manifest !== undefined && Date.parse(b.manifest.finishedAt) <= before.getTime());

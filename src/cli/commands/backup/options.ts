@@ -119,7 +119,6 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
     if (hint) ctx.info(`vault-tool: hint: ${hint}; the next backups are recorded once the log is repaired`);
   };
   for (const c of components) {
-    if (json) ctx.event({ type: 'start', component: c.component, estimate: c.estimate ?? null });
     // The ETA comes from the last backup of the same component (its plaintext size), never from the size of its source.
     if (progress.mode !== 'off') {
       const last = await previousSize(repo, c.component, ctx.now()).catch(() => undefined);
@@ -133,6 +132,7 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
         env: ctx.io.env,
         now: () => ctx.now(),
         ...(vaultHere && !given ? { vault: { paths, store }, onUnrecorded } : {}),
+        ...(json ? { onStart: (estimate: number | undefined) => ctx.event({ type: 'start', component: c.component, estimate: estimate ?? null }) } : {}),
         ...(progress.mode !== 'off' ? { onProgress: progress.callback('backup') } : {}),
       },
       c,

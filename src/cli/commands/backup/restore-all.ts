@@ -79,7 +79,7 @@ export async function restoreAll(ctx: Context, cmd: Command, o: RestoreOptions, 
   // Every target through the restore policy before anything is restored: a protected one needs its confirmation and hours, or a break-glass.
   const guards: (Record<string, unknown> | undefined)[] = [];
   for (const p of plans) {
-    const g = await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, p.target.guard(ctx.io.env), p.backup);
+    const g = await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, () => p.target.guard(ctx.io.env), p.backup);
     guards.push(g?.protected ? { ...g, ...(o.reason ? { reason: o.reason } : {}) } : undefined);
   }
   const done: { backup: string; into: string }[] = [];

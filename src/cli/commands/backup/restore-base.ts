@@ -24,7 +24,7 @@ export interface BaseRestoreOptions {
   dryRun?: boolean;
   /** The restore policy's options (a data directory is a folder it may protect). */
   policy?: string;
-  confirmTarget?: string;
+  confirmTarget?: string[];
   totpEnv?: string;
   breakGlass?: boolean;
   reason?: string;
@@ -80,7 +80,7 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
     return;
   }
   // A data directory in a folder the restore policy protects: its confirmation and hours, or a break-glass (recorded).
-  await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, pathTarget('folders', plan.dataDir), `${m.component}/${m.file}`);
+  await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, () => pathTarget('folders', plan.dataDir), `${m.component}/${m.file}`);
   const vault = exists(paths.keyFile) && exists(paths.vaultFile) ? { paths, store: ctx.storeOptions(cmd) } : undefined;
   await executePitr(repo, plan, keys, ctx.io.env, ctx.now(), vault);
   if (ctx.globals(cmd).json) return ctx.json({ ...described, restored: true });

@@ -10,7 +10,7 @@ import type { SelectFlags } from './selection.js';
 
 export interface RestoreOptions extends RepoOptions, SelectFlags, Omit<BaseRestoreOptions, 'toDir' | 'owner'>, Omit<GuardOptions, 'confirm'> {
   policy?: string;
-  confirmTarget?: string;
+  confirmTarget?: string[];
   dbname?: string;
   /** bucket: the prefix to restore into (REMOTE:BUCKET/PREFIX). */
   to?: string;

@@ -104,7 +104,7 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
         return;
       }
       // Into a target the restore policy protects: its confirmation and hours, or a break-glass (the decision is recorded, a refusal too).
-      const guard = await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, plan.target.guard(ctx.io.env), plan.backup);
+      const guard = await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, () => plan.target.guard(ctx.io.env), plan.backup);
       const into = await carryOut(ctx, cmd, repo, plan, guard?.protected ? { ...guard, ...(o.reason ? { reason: o.reason } : {}) } : undefined);
       if (ctx.globals(cmd).json) return ctx.json({ backup: name, ...chosen, into, checked: true });
       ctx.out(`restored ${name} (${m.finishedAt}) into ${plan.target.where}, after a full check`);

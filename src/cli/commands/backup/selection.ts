@@ -56,7 +56,17 @@ const isFile = (p: string) => {
  * that folder).
  */
 export function repoFor(ctx: Context, o: RepoOptions, specs: string[]): { repo: Repo; names: string[] } {
-  const found = specs.map((s) => (/\.age(\.manifest\.json)?$/.test(s) && isFile(ctx.abs(s)) ? pathInRepo(s, ctx.io.cwd) : null));
+  const found = specs.map((s) => {
+    if (!/\.age(\.manifest\.json)?$/.test(s) || !isFile(ctx.abs(s))) return null;
+    const f = pathInRepo(s, ctx.io.cwd);
+    // A path to a file outside any repository's layout names no backup (a bare FILE is a repository's file by name).
+    if (!f && s.includes('/'))
+      throw new VaultError(
+        'usage',
+        `${s} is not in a backup repository: a backup is REPO/KIND/NAME/FILE beside its manifest (as out/files/config/FILE.tar.age); name it there, or as COMPONENT/FILE with --repo`,
+      );
+    return f;
+  });
   const given = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
   const dirs = [...new Set(found.filter((f) => f !== null).map((f) => f.repoDir))];
   if (!given && dirs.length > 1) throw new VaultError('usage', `the paths are in ${dirs.length} repositories (${dirs.join(', ')}): name one with --repo`);
