@@ -3,7 +3,7 @@ import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { type Readable, Transform, type Writable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
 import { decryptBulk, encryptBulk, type BulkDigest, type BulkResult } from '../age/bulk-run.js';
-import { fileSink, streamSink, streamSource, type Sink, type Source } from '../age/io.js';
+import { fdSource, fileSink, streamSink, streamSource, type Sink, type Source } from '../age/io.js';
 import { parseRecipient, type X25519Identity } from '../age/x25519.js';
 import type { PendingFile } from '../fs/pending.js';
 import { externalTimeoutMs, timeoutText, Watchdog } from '../tool/bound.js';
@@ -27,7 +27,21 @@ export type Producer =
 export type Consumer =
   | { kind: 'process'; command: string; args: string[]; env: Record<string, string | undefined>; label: string; fifo?: boolean }
   | { kind: 'inline'; label: string; consume: (r: Readable) => Promise<void> }
+  /**
+   * Code handed the run's own buffers (no stream between): `start` gives a
+   * sink whose writes are done with each buffer once they settle (anything
+   * kept is copied), whose `end` says the data is whole, and `done` the
+   * verdict, settled once the sink is ended, failed or killed.
+   */
+  | { kind: 'sink'; label: string; start: () => Started }
   | { kind: 'discard'; label: string };
+
+/** A consumer under way: the plaintext is written into `sink`; `done` settles with its verdict. */
+export interface Started {
+  sink: Sink;
+  done: Promise<void>;
+  kill: () => void;
+}
 
 export interface Digest {
   size: number;
@@ -236,7 +250,7 @@ export async function produce(
       flowError ??= { e, first: !tornDown };
       teardown();
     };
-    tee = o.verifier ? watch(checker ? streamSink(checker.sink) : nowhere, kick, true, failed) : undefined;
+    tee = o.verifier ? watch(checker ? checker.sink : nowhere, kick, true, failed) : undefined;
     const fd = file.fd;
     const fileOut = fd !== undefined ? fileSink(fd) : undefined;
     out = watch(fileOut ?? streamSink(file.stream), kick, false, failed);
@@ -347,7 +361,17 @@ export async function produce(
 }
 
 /** A consumer started on its own: write the plaintext into `sink`; `done` settles with its verdict. */
-function startConsumer(c: Consumer): { sink: Writable; done: Promise<void>; kill: () => void } {
+function startConsumer(c: Consumer): Started {
+  if (c.kind === 'sink') {
+    const s = c.start();
+    s.done.catch(() => undefined);
+    return s;
+  }
+  const w = startWritable(c);
+  return { ...w, sink: streamSink(w.sink) };
+}
+
+function startWritable(c: Exclude<Consumer, { kind: 'sink' }>): { sink: Writable; done: Promise<void>; kill: () => void } {
   if (c.kind === 'process') {
     const fifo = c.fifo ? makeFifo() : undefined;
     const proc = start(c.command, fifo ? c.args.map((a) => (a === '{input}' ? fifo.path : a)) : c.args, c.env, fifo ? 'ignore' : 'pipe', c.label, true);
@@ -395,6 +419,16 @@ function startConsumer(c: Consumer): { sink: Writable; done: Promise<void>; kill
   return { sink: pass, done, kill: () => pass.destroy(new VaultError('interrupted', 'the read was stopped')) };
 }
 
+/** `src`, with `kick` after every read. */
+const kicked = (src: Source, kick: () => void): Source => ({
+  ...src,
+  fill: (buf, off, len) =>
+    src.fill(buf, off, len).then((n) => {
+      kick();
+      return n;
+    }),
+});
+
 export interface Consumed {
   ciphertext: Digest;
   plaintext: Digest;
@@ -406,7 +440,21 @@ export interface Consumed {
  * stops reading early, fails the read; a truncated or altered file fails in
  * decryption before any unauthenticated byte reaches it.
  */
-export async function consume(source: Readable, identities: X25519Identity[], c: Consumer, opts: { timeoutMs?: number } = {}): Promise<Consumed> {
+export async function consume(
+  source: Readable | number,
+  identities: X25519Identity[],
+  c: Consumer,
+  opts: {
+    timeoutMs?: number;
+    /**
+     * false: the plaintext is counted, not hashed (its `sha256` is then
+     * empty), for a caller that holds the ciphertext's SHA-256 to its signed
+     * manifest: authenticated decryption of those very bytes gives one
+     * plaintext only, so a second hash of it would only repeat that check.
+     */
+    plaintextSha256?: boolean;
+  } = {},
+): Promise<Consumed> {
   // Bounded as every stage is: no byte read (and no end) within the bound stops the read, as unreachable.
   const ms = opts.timeoutMs ?? externalTimeoutMs(c.kind === 'process' ? c.env : undefined);
   let stalled: VaultError | undefined;
@@ -428,10 +476,11 @@ export async function consume(source: Readable, identities: X25519Identity[], c:
     stop.abort(stalled);
   });
   const kick = () => dog.kick();
-  const sink = watch(streamSink(target.sink), kick);
-  const flowing = decryptBulk(streamSource(source, kick), sink, {
+  const sink = watch(target.sink, kick);
+  // A stored file's descriptor is read straight into the run's slots (the caller's to close).
+  const flowing = decryptBulk(typeof source === 'number' ? kicked(await fdSource(source), kick) : streamSource(source, kick), sink, {
     identities,
-    sha256: { plaintext: true, ciphertext: true },
+    sha256: { plaintext: opts.plaintextSha256 ?? true, ciphertext: true },
     signal: stop.signal,
   }).then((r) => {
     read = true;
@@ -443,13 +492,13 @@ export async function consume(source: Readable, identities: X25519Identity[], c:
   if (flow.status === 'rejected') {
     const e = flow.reason as NodeJS.ErrnoException;
     target.kill();
-    source.destroy();
+    if (typeof source !== 'number') source.destroy();
     // The consumer stopped reading (EPIPE): its own verdict says why; anything else (decryption, reading) is the cause.
     if (e instanceof VaultError || !(e.code === 'EPIPE' || e.code === 'ERR_STREAM_PREMATURE_CLOSE') || verdict.status === 'fulfilled') throw e;
   }
   if (verdict.status === 'rejected') throw verdict.reason;
   const r = (flow as PromiseFulfilledResult<BulkResult>).value;
-  return { ciphertext: digestOf(r.ciphertext), plaintext: digestOf(r.plaintext) };
+  return { ciphertext: digestOf(r.ciphertext), plaintext: { size: r.plaintext.size, sha256: r.plaintext.sha256 ?? '' } };
 }
 
 export interface Judged extends Consumed {
@@ -485,7 +534,7 @@ export async function judge(source: Readable | number | Source, identities: X255
       target!.kill();
     },
   );
-  const sink = watch(target ? streamSink(target.sink) : nowhere, () => undefined, true);
+  const sink = watch(target ? target.sink : nowhere, () => undefined, true);
   let r: Awaited<ReturnType<typeof decryptBulk>>;
   try {
     r = await decryptBulk(source, sink, { identities, sha256: { plaintext: true, ciphertext: true } });

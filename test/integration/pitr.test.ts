@@ -520,6 +520,27 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     expect(existsSync(data)).toBe(false);
   }, 120_000);
 
+  it.skipIf(!HAVE_AGE)(
+    'a base backup replaced by another age file of the same contents: it decrypts and passes backup_manifest, but is not the file its signed manifest describes, and everything written is removed',
+    async () => {
+      const stored = join(repo, base);
+      const orig = readFileSync(stored);
+      // The same plaintext, sealed anew to the same recipient (a new file key): every byte of the age file differs.
+      const plain = execFileSync('age', ['-d', '-i', idFile, stored], { maxBuffer: 1 << 30 });
+      writeFileSync(stored, execFileSync('age', ['-r', recipient], { input: plain, maxBuffer: 1 << 30 }));
+      const data = join(restores(), 'from-replaced');
+      try {
+        const r = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs]);
+        expect(r.code, r.stderr).toBe(8);
+        expect(r.stderr).toMatch(/^vault-tool: error: .* is not the backup its manifest describes \(its SHA-256 or size differs\): nothing was restored$/m);
+      } finally {
+        writeFileSync(stored, orig);
+      }
+      expect(existsSync(data)).toBe(false);
+    },
+    120_000,
+  );
+
   it.skipIf(!HAVE_AGE || !ROOT_OWNER)(
     'by hand with stock tools (as root, as the runbook says), as the runbook writes it: age | tar, and age as restore_command',
     async () => {

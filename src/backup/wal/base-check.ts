@@ -100,7 +100,8 @@ export class BaseReader {
     if (k) {
       this.keptBytes += c.length;
       if (this.keptBytes > MAX_KEPT) throw new VaultError('verify-failed', `${m.path} is larger than ${MAX_KEPT} bytes`);
-      k.push(c);
+      // Copied: the caller may reuse `c` once push returns (a bulk run's slot).
+      k.push(Buffer.from(c));
     }
   }
 

@@ -1,12 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import {
   appendFileSync,
   chmodSync,
   lchownSync,
   closeSync,
   createWriteStream,
-  read as fsRead,
   lstatSync,
   mkdtempSync,
   openSync,
@@ -17,13 +15,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
 import { makeDir, makeDirs } from '../../fs/dirs.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
-import { consume, type Consumed } from '../pipeline.js';
+import { streamSink, type Sink } from '../../age/io.js';
+import { consume, type Consumed, type Started } from '../pipeline.js';
 import { componentDest, openFile, type Repo } from '../repo.js';
 import { continuity, describeChain, type Continuity } from './continuity.js';
 import { BaseReader } from './base-check.js';
@@ -242,8 +240,8 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
   };
 }
 
-/** The stored base backup opened once, read as often as needed from the same file (a remote one fetched once, still encrypted). */
-async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readable; close: () => void }> {
+/** The stored base backup opened (a remote one fetched first, still encrypted), its descriptor read straight into the decryption's slots. */
+async function pin(repo: Repo, m: BackupManifest): Promise<{ fd: number; close: () => void }> {
   const d = componentDest(repo, m.component);
   let path = d.localPath(m.file) ?? '';
   let cleanup: () => void = () => {};
@@ -260,21 +258,7 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readabl
   }
   const fd = openSync(path, 'r');
   return {
-    open: () => {
-      let pos = 0;
-      return new Readable({
-        highWaterMark: 1 << 20,
-        read(size) {
-          const buf = Buffer.allocUnsafe(Math.max(size, 1 << 16));
-          fsRead(fd, buf, 0, buf.length, pos, (err, n) => {
-            if (err) return this.destroy(err);
-            if (n === 0) return this.push(null);
-            pos += n;
-            this.push(buf.subarray(0, n));
-          });
-        },
-      });
-    },
+    fd,
     close: () => {
       closeSync(fd);
       cleanup();
@@ -282,7 +266,13 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ open: () => Readabl
   };
 }
 
-const matches = (c: Consumed, m: BackupManifest) => c.ciphertext.sha256 === m.ciphertext.sha256 && c.plaintext.sha256 === m.plaintext.sha256;
+/**
+ * The stored file is the one its signed manifest describes: the SHA-256 of the age file, and both sizes. The plaintext is not
+ * hashed a second time: decryption authenticated every chunk of exactly those bytes, which have one plaintext only (and every
+ * file in it is checked against backup_manifest's SHA-256 besides).
+ */
+const matches = (c: Consumed, m: BackupManifest) =>
+  c.ciphertext.sha256 === m.ciphertext.sha256 && c.ciphertext.size === m.ciphertext.size && c.plaintext.size === m.plaintext.size;
 
 function chownTree(path: string, uid: number, gid: number): void {
   // The link itself, never what it names: a tablespace link (pg_tblspc) points outside the data directory.
@@ -324,12 +314,18 @@ export async function executePitr(
     if (!made.length && (statSync(plan.dataDir).mode & 0o077) !== 0) chmodSync(plan.dataDir, 0o700);
     // One pass: decrypted (only authenticated bytes go on), checked against backup_manifest and written by tar as it goes;
     // a failed check or a stored file that is not the one its manifest describes removes everything written.
-    const checked = await consume(file.open(), [key.identity], {
-      kind: 'inline',
-      label: `backup_manifest's check and tar -x into ${plan.dataDir}`,
-      consume: (r) => checkAndExtract(r, plan.dataDir, env),
-    });
-    if (!matches(checked, m)) throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (SHA-256 differs): nothing was restored`);
+    const checked = await consume(
+      file.fd,
+      [key.identity],
+      {
+        kind: 'sink',
+        label: `backup_manifest's check and tar -x into ${plan.dataDir}`,
+        start: () => checkAndExtract(plan.dataDir, env),
+      },
+      { plaintextSha256: false },
+    );
+    if (!matches(checked, m))
+      throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (its SHA-256 or size differs): nothing was restored`);
   } catch (e) {
     // Nothing half-written is left for PostgreSQL to start on.
     if (writing)
@@ -359,9 +355,12 @@ export async function executePitr(
 /**
  * A base backup's tar stream, checked against its backup_manifest (every
  * file's size and SHA-256, nothing missing or extra) while `tar -x` writes
- * it: a check that fails stops tar at once and throws.
+ * it, as a sink of the decryption's own buffers: each buffer goes to tar
+ * first and is checked while tar writes it; a check that fails stops tar at
+ * once and fails the read. The verdict: the check passed over the whole
+ * stream and tar exited 0.
  */
-async function checkAndExtract(r: Readable, dir: string, env: Env): Promise<void> {
+function checkAndExtract(dir: string, env: Env): Started {
   const reader = new BaseReader(true);
   const tar = spawn('tar', ['-x', '-f', '-', '-C', dir, '--no-same-owner', '--keep-old-files'], {
     env: env as NodeJS.ProcessEnv,
@@ -369,7 +368,7 @@ async function checkAndExtract(r: Readable, dir: string, env: Env): Promise<void
   });
   let stderr = '';
   tar.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-2048)));
-  tar.stdin!.on('error', () => undefined);
+  const toTar = streamSink(tar.stdin!);
   const exited = new Promise<number | null>((res, rej) => {
     tar.on('error', (e) =>
       rej(
@@ -380,21 +379,39 @@ async function checkAndExtract(r: Readable, dir: string, env: Env): Promise<void
     );
     tar.on('close', (code) => res(code));
   });
-  try {
-    for await (const c of r) {
-      reader.push(c as Buffer);
-      if (!tar.stdin!.write(c)) await Promise.race([once(tar.stdin!, 'drain'), exited]);
-    }
-    reader.finish();
-  } catch (e) {
-    tar.kill('SIGKILL');
-    await exited.catch(() => null);
-    throw e;
-  }
-  tar.stdin!.end();
-  const code = await exited;
-  if (code !== 0)
-    throw new VaultError('backup-failed', `tar -x into ${dir} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join('; ') || 'no message'}`);
+  const kill = () => tar.kill('SIGKILL');
+  const done = exited.then((code) => {
+    if (code !== 0)
+      throw new VaultError('backup-failed', `tar -x into ${dir} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join('; ') || 'no message'}`);
+  });
+  const sink: Sink = {
+    async write(buf) {
+      const written = toTar.write(buf);
+      try {
+        reader.push(buf);
+      } catch (e) {
+        kill();
+        written.catch(() => undefined);
+        throw e;
+      }
+      await written;
+    },
+    async end() {
+      try {
+        reader.finish();
+      } catch (e) {
+        kill();
+        throw e;
+      }
+      await toTar.end();
+      await done;
+    },
+    fail: (e) => {
+      kill();
+      toTar.fail(e);
+    },
+  };
+  return { sink, done, kill };
 }
 
 export const describePlan = (p: PitrPlan) => ({

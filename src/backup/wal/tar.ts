@@ -75,7 +75,8 @@ export class TarReader {
       if (this.remaining > 0) {
         const n = Math.min(this.remaining, c.length);
         const part = c.subarray(0, n);
-        if (this.pending) this.meta.push(part);
+        // Copied: the caller may reuse the chunk once push returns.
+        if (this.pending) this.meta.push(Buffer.from(part));
         else if (this.current) this.onData(this.current, part);
         this.remaining -= n;
         c = c.subarray(n);
