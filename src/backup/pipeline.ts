@@ -419,12 +419,13 @@ function startWritable(c: Exclude<Consumer, { kind: 'sink' }>): { sink: Writable
   return { sink: pass, done, kill: () => pass.destroy(new VaultError('interrupted', 'the read was stopped')) };
 }
 
-/** `src`, with `kick` after every read. */
-const kicked = (src: Source, kick: () => void): Source => ({
+/** `src`, with `kick` after every read (and `onBytes` told how many bytes it brought). */
+const kicked = (src: Source, kick: () => void, onBytes?: (n: number) => void): Source => ({
   ...src,
   fill: (buf, off, len) =>
     src.fill(buf, off, len).then((n) => {
       kick();
+      if (n > 0) onBytes?.(n);
       return n;
     }),
 });
@@ -453,6 +454,8 @@ export async function consume(
      * plaintext only, so a second hash of it would only repeat that check.
      */
     plaintextSha256?: boolean;
+    /** Bytes of the stored file read so far (a descriptor source), for progress. */
+    onBytes?: (n: number) => void;
   } = {},
 ): Promise<Consumed> {
   // Bounded as every stage is: no byte read (and no end) within the bound stops the read, as unreachable.
@@ -478,7 +481,7 @@ export async function consume(
   const kick = () => dog.kick();
   const sink = watch(target.sink, kick);
   // A stored file's descriptor is read straight into the run's slots (the caller's to close).
-  const flowing = decryptBulk(typeof source === 'number' ? kicked(await fdSource(source), kick) : streamSource(source, kick), sink, {
+  const flowing = decryptBulk(typeof source === 'number' ? kicked(await fdSource(source), kick, opts.onBytes) : streamSource(source, kick), sink, {
     identities,
     sha256: { plaintext: opts.plaintextSha256 ?? true, ciphertext: true },
     signal: stop.signal,

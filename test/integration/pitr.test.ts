@@ -431,6 +431,16 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     const r = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ timeline: 2, chain: expect.stringMatching(/^1 \(to [0-9A-F/]+\) → 2$/) });
+    // The base step is a long one: it shows progress as every restore does (--json: events on stderr), up to the stored size.
+    const ev = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { type: string; step: string; state: string; phase?: string; bytes?: number; total?: number })
+      .filter((e) => e.type === 'progress' && e.step === 'restore');
+    expect(ev.map((e) => e.phase).filter(Boolean)).toContain('restoring (tar -x, checked against backup_manifest)');
+    const last = ev.filter((e) => e.bytes !== undefined).at(-1)!;
+    expect(last.bytes).toBe(last.total);
+    expect(ev.at(-1)!.state).toBe('done');
     const s = await startPostgresOn(data, restores());
     servers.push(s);
     await waitFor('the end of recovery', () => s.sql('select pg_is_in_recovery()') === 'f');

@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { counter, type OnProgress } from '../../fs/progress.js';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
@@ -293,6 +294,7 @@ export async function executePitr(
   env: Env,
   now: Date,
   vault?: { paths: VaultPaths; store: StoreOptions },
+  onProgress?: OnProgress,
 ): Promise<{ dataDir: string; files: number }> {
   const m = plan.base;
   const name = `${m.component}/${m.file}`;
@@ -322,7 +324,10 @@ export async function executePitr(
         label: `backup_manifest's check and tar -x into ${plan.dataDir}`,
         start: () => checkAndExtract(plan.dataDir, env),
       },
-      { plaintextSha256: false },
+      {
+        plaintextSha256: false,
+        onBytes: counter(onProgress, { item: name, phase: 'restoring (tar -x, checked against backup_manifest)', total: m.ciphertext.size }),
+      },
     );
     if (!matches(checked, m))
       throw new VaultError('verify-failed', `${name} is not the backup its manifest describes (its SHA-256 or size differs): nothing was restored`);

@@ -82,7 +82,9 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
   // A data directory in a folder the restore policy protects: its confirmation and hours, or a break-glass (recorded).
   await guardDataRestore(ctx, cmd, { ...o, confirm: o.confirmTarget }, () => pathTarget('folders', plan.dataDir), `${m.component}/${m.file}`);
   const vault = exists(paths.keyFile) && exists(paths.vaultFile) ? { paths, store: ctx.storeOptions(cmd) } : undefined;
-  await executePitr(repo, plan, keys, ctx.io.env, ctx.now(), vault);
+  const progress = ctx.progress(cmd);
+  await executePitr(repo, plan, keys, ctx.io.env, ctx.now(), vault, progress.mode === 'off' ? undefined : progress.callback('restore'));
+  progress.end(true);
   if (ctx.globals(cmd).json) return ctx.json({ ...described, restored: true });
   ctx.out(
     `restored ${described.base} into ${plan.dataDir} (checked in full as it was written); recovery will read WAL ${described.from} … ${described.through}`,
