@@ -91,16 +91,28 @@ export async function startPostgres(
   asPostgres(join(bin, 'pg_ctl'), startArgs({ data, port, socketDir: dir, log: join(dir, 'log'), settings: { fsync: 'off' }, waitSeconds: 60 }), {
     ...(o.env ? { env: o.env } : {}),
   });
-  const env = { PGHOST: dir, PGPORT: String(port), PGUSER: 'postgres' };
+  return {
+    ...serverHandle({ bin, data, port, socketDir: dir, log: join(dir, 'log') }, () => {
+      if (own) rmSync(dir, { recursive: true, force: true });
+    }),
+    dir,
+  };
+}
+
+/** A running server's handle: its libpq environment, its log, psql into it, and a stop that also runs `after`. */
+function serverHandle(
+  s: { bin: string; data: string; port: number; socketDir: string; log: string },
+  after: () => void = () => undefined,
+): Omit<Postgres, 'dir'> {
+  const env = { PGHOST: s.socketDir, PGPORT: String(s.port), PGUSER: 'postgres' };
   return {
     env,
-    bin,
-    dir,
-    data,
-    port,
+    bin: s.bin,
+    data: s.data,
+    port: s.port,
     log: () => {
       try {
-        return readFileSync(join(dir, 'log'), 'utf8');
+        return readFileSync(s.log, 'utf8');
       } catch {
         return '';
       }
@@ -109,11 +121,11 @@ export async function startPostgres(
       execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim(),
     stop: () => {
       try {
-        asPostgres(join(bin, 'pg_ctl'), stopArgs(data));
+        asPostgres(join(s.bin, 'pg_ctl'), stopArgs(s.data));
       } catch {
-        /* already gone */
+        /* not running, or already gone */
       } finally {
-        if (own) rmSync(dir, { recursive: true, force: true });
+        after();
       }
     },
   };
@@ -141,29 +153,7 @@ export async function startPostgresOn(data: string, socketDir: string, opts: { w
   const log = `${data}.log`;
   postgresFolder(dirname(log));
   asPostgres(join(bin, 'pg_ctl'), startArgs({ data, port, socketDir, log, settings: { fsync: 'off' }, ...(opts.wait === false ? {} : { waitSeconds: 120 }) }));
-  const env = { PGHOST: socketDir, PGPORT: String(port), PGUSER: 'postgres' };
-  return {
-    env,
-    bin,
-    port,
-    data,
-    log: () => {
-      try {
-        return readFileSync(log, 'utf8');
-      } catch {
-        return '';
-      }
-    },
-    sql: (sql, db = 'postgres') =>
-      execFileSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim(),
-    stop: () => {
-      try {
-        asPostgres(join(bin, 'pg_ctl'), stopArgs(data));
-      } catch {
-        /* not running */
-      }
-    },
-  };
+  return serverHandle({ bin, data, port, socketDir, log });
 }
 
 /** Why a throwaway Redis cannot run here (a tool missing), or null. */

@@ -1,4 +1,6 @@
+import { lstatSync } from 'node:fs';
 import { basename } from 'node:path';
+import { VaultError } from '../errors/errors.js';
 import { looksLikeShare } from './share-text.js';
 import { readHead, resolveTarget } from './target.js';
 
@@ -158,3 +160,20 @@ export function kindOfFile(path: string): FileKind | null {
   const head = readHead(target, 'the file to replace', 64 << 10);
   return head === null ? null : sniffFile(head, target);
 }
+
+/** What a regular file at `path` is when it is one the tool guards (a vault, a key file, shares…), else null (links not followed). */
+export function guardedAt(path: string): string | null {
+  try {
+    if (!lstatSync(path).isFile()) return null;
+    const k = kindOfFile(path);
+    return k !== null && GUARDED.has(k) ? KIND_NAME[k] : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A restore refused because it would replace files the tool guards (named with what each is). */
+export const refusedAsGuarded = (files: string[]) =>
+  new VaultError('exists', `the restore would replace ${files.join(', ')}, which vault-tool never replaces: nothing was restored`, {
+    code: 'replace-refused',
+  });

@@ -23,7 +23,7 @@ import { copyObjects, holdsObjects, listObjects, type ObjectListed, parseRemote,
 import { registerCleanup } from '../../fs/cleanup.js';
 import { makeDirs } from '../../fs/dirs.js';
 import { randomHex } from '../../fs/random.js';
-import { GUARDED, KIND_NAME, kindOfFile } from '../../fs/replace.js';
+import { guardedAt, refusedAsGuarded } from '../../fs/replace.js';
 import { map, object, string } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest } from '../kind.js';
 import type { Consumer } from '../pipeline.js';
@@ -503,22 +503,6 @@ function keyPath(key: string): string | null {
   return key.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..' || p.includes('\0')) ? null : key;
 }
 
-/** What a regular file at `path` is when it is one the tool guards (a vault, a key file, shares…), else null. */
-function guardedFile(path: string): string | null {
-  try {
-    if (!lstatSync(path).isFile()) return null;
-    const k = kindOfFile(path);
-    return k !== null && GUARDED.has(k) ? KIND_NAME[k] : null;
-  } catch {
-    return null;
-  }
-}
-
-const refusedGuarded = (files: string[]) =>
-  new VaultError('exists', `the restore would replace ${files.join(', ')}, which vault-tool never replaces: nothing was restored`, {
-    code: 'replace-refused',
-  });
-
 /**
  * The first pass of a restore: the full read, keeping the keys to skip
  * (changed while backed up); for a folder (`dir`), keys that cannot be
@@ -538,7 +522,7 @@ function checkPass(skip: Set<string>, mtimes: Map<string, string>, dir?: string)
             if (dir === undefined) return;
             if (keyPath(key) === null) bad ??= key;
             else {
-              const what = guardedFile(join(dir, key));
+              const what = guardedAt(join(dir, key));
               if (what) guarded.push(`${join(dir, key)} (${what})`);
             }
           },
@@ -553,7 +537,7 @@ function checkPass(skip: Set<string>, mtimes: Map<string, string>, dir?: string)
     },
     after() {
       if (bad) throw new VaultError('usage', `object ${JSON.stringify(bad)} cannot be a file name in a folder: restore into a bucket instead`);
-      if (guarded.length) throw refusedGuarded(guarded);
+      if (guarded.length) throw refusedAsGuarded(guarded);
     },
   };
 }
@@ -719,8 +703,8 @@ function merge(from: string, dir: string): void {
     const there = existsSync(b) ? lstatSync(b) : undefined;
     if (there?.isDirectory() && lstatSync(a).isDirectory()) merge(a, b);
     else {
-      const guarded = there ? guardedFile(b) : null;
-      if (guarded) throw refusedGuarded([`${b} (${guarded})`]);
+      const guarded = there ? guardedAt(b) : null;
+      if (guarded) throw refusedAsGuarded([`${b} (${guarded})`]);
       if (there?.isDirectory()) rmSync(b, { recursive: true, force: true });
       renameSync(a, b);
     }

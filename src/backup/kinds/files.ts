@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { VaultError } from '../../errors/errors.js';
 import { makeDirs } from '../../fs/dirs.js';
 import { randomHex } from '../../fs/random.js';
-import { GUARDED, KIND_NAME, kindOfFile } from '../../fs/replace.js';
+import { guardedAt, refusedAsGuarded } from '../../fs/replace.js';
 import { startTool } from '../../tool/run.js';
 import { list, map, object, refine, string } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
@@ -68,22 +68,6 @@ function listingTar(env: Env, names: string[], b: RunBounds): Consumer {
   };
 }
 
-/** What a regular file at `path` is when it is one the tool guards (a vault, a key file, shares…), else null. */
-function guardedFile(path: string): string | null {
-  try {
-    if (!lstatSync(path).isFile()) return null;
-    const k = kindOfFile(path);
-    return k !== null && GUARDED.has(k) ? KIND_NAME[k] : null;
-  } catch {
-    return null;
-  }
-}
-
-const refusedGuarded = (files: string[]) =>
-  new VaultError('exists', `the restore would replace ${files.join(', ')}, which vault-tool never replaces: nothing was restored`, {
-    code: 'replace-refused',
-  });
-
 /** Moves what a staging folder holds into `dir`, folder by folder; `force` lets a file replace one that is there (never one the tool guards). */
 function mergeInto(from: string, dir: string, force: boolean): void {
   for (const name of readdirSync(from)) {
@@ -98,8 +82,8 @@ function mergeInto(from: string, dir: string, force: boolean): void {
     if (!there) renameSync(a, b);
     else if (there.isDirectory() && lstatSync(a).isDirectory()) mergeInto(a, b, force);
     else if (force) {
-      const guarded = guardedFile(b);
-      if (guarded) throw refusedGuarded([`${b} (${guarded})`]);
+      const guarded = guardedAt(b);
+      if (guarded) throw refusedAsGuarded([`${b} (${guarded})`]);
       if (there.isDirectory()) rmSync(b, { recursive: true, force: true });
       renameSync(a, b);
     } else throw new VaultError('exists', `${b} appeared while the restore ran: nothing more was moved into place`, { code: 'restore-files-exist' });
@@ -138,10 +122,10 @@ function intoFolder(req: RestoreRequest): Restorer {
           });
         // Not even with force: a vault, a key file or a share set in the folder is never replaced by restored data.
         const guarded = clash.flatMap((n) => {
-          const what = guardedFile(join(dir, n));
+          const what = guardedAt(join(dir, n));
           return what ? [`${join(dir, n)} (${what})`] : [];
         });
-        if (guarded.length) throw refusedGuarded(guarded);
+        if (guarded.length) throw refusedAsGuarded(guarded);
         if (force) return;
         if (clash.length)
           throw new VaultError(
