@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { VaultError } from '../../errors/errors.js';
 import type { BackupKind, Component, Env, Restorer, RestoreRequest } from '../kind.js';
+import { pgClient } from '../../tool/pg-client.js';
 import { versionBeside } from '../tool.js';
 import { checkDbname, databaseTarget, pgSource } from './postgres.js';
 
@@ -12,6 +13,8 @@ import { checkDbname, databaseTarget, pgSource } from './postgres.js';
  * cluster (`postgres` unless named), drilled into a file in a folder.
  */
 async function dump(_o: Record<string, never>, env: Env): Promise<Component> {
+  // Found before anything is written (a VAULT_TOOL_PG_BINDIR without it is said now).
+  pgClient('pg_dumpall', env);
   return {
     component: 'postgres/globals',
     kind: 'postgres-globals',
