@@ -10,7 +10,7 @@ import { editSection } from '../vault/document.js';
 import { fileStamp, inTheFuture } from '../vault/time.js';
 import { checkComponent } from './component.js';
 import type { Component } from './kind.js';
-import { findKind, kindNamed } from './kinds/index.js';
+import { kindByName } from './kinds/loaded.js';
 import { backupKeys, editBackupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
 import { judge, produce, type Judged } from './pipeline.js';
@@ -88,7 +88,8 @@ async function digestOf(r: Readable, onBytes: (n: number) => void = () => {}): P
  */
 export async function backupComponent(ctx: BackupContext, c: Component): Promise<BackupManifest> {
   checkComponent(c.component);
-  const kind = kindNamed(c.kind);
+  // The kind whose dump made the component: loaded already (the other kinds are not loaded for a backup).
+  const kind = await kindByName(c.kind);
   const started = ctx.now();
   const file = `${fileStamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
   // What is learnt beside the dump; a remote upload sizes its parts from the estimate, so waits for it (a local file needs none).
@@ -338,7 +339,7 @@ export async function verifyBackup(
   if (!o.readData && !m.verification?.ok)
     return verdictOf(common, 'failed', `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}`);
   if (!o.readData) return verdictOf(common, 'ok', `manifest ${sig.message}; key ${m.keyId} held (v${key.version}); verified ${m.verification?.at}`);
-  const kind = findKind(m.kind);
+  const kind = (await import('./kinds/index.js')).findKind(m.kind);
   // A kind this vault-tool does not know (a newer one made it) cannot be judged here.
   if (!kind) return verdictOf(common, 'inconclusive', `could not be checked here: it is a ${m.kind} backup, a kind this vault-tool does not know`);
   const checker = kind.verifier(o.env);
@@ -391,6 +392,7 @@ export function mayRecordVerdict(check: BackupCheck, signing: SigningKey, doc: i
 
 export async function recordVerdict(repo: Repo, m: BackupManifest, check: BackupCheck, signing: SigningKey, now: Date): Promise<BackupManifest> {
   const { signature: _s, signer: _g, ...body } = m;
+  const { findKind } = await import('./kinds/index.js');
   const updated = signManifest(
     {
       ...body,

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { VaultError } from '../../errors/errors.js';
 import type { BackupKind, Component, Env, Restorer, RestoreRequest } from '../kind.js';
+import { defineKind } from './loaded.js';
 import { pgClient } from '../../tool/pg-client.js';
 import { versionBeside } from '../tool.js';
 import { checkDbname, databaseTarget, pgSource } from './postgres.js';
@@ -53,7 +54,7 @@ function intoCluster(req: RestoreRequest): Restorer {
   };
 }
 
-export const postgresGlobals: BackupKind<Record<string, never>> = {
+export const postgresGlobals: BackupKind<Record<string, never>> = defineKind({
   name: 'postgres-globals',
   folder: 'postgres',
   only: 'postgres/globals',
@@ -69,4 +70,4 @@ export const postgresGlobals: BackupKind<Record<string, never>> = {
   verifier: () => ({ kind: 'inline', label: 'a complete pg_dumpall script', consume: (r) => endsWith(r, '-- PostgreSQL database cluster dump complete') }),
   restore: { target: intoCluster },
   drill: { scratch: 'folder', tools: [], checks: [] },
-};
+});

@@ -7,6 +7,7 @@ import { runTool } from '../../tool/run.js';
 import { fail, map, object, oneOf, string, type Shape } from '../../vault/shape.js';
 import type { GuardTarget } from '../../k8s/policy.js';
 import type { BackupKind, Beside, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
+import { defineKind } from './loaded.js';
 import { isComponentName } from '../names.js';
 import { readOnly, serverOf } from '../scratch.js';
 import { versionOf } from '../tool.js';
@@ -594,7 +595,7 @@ const tablesCheck: DrillCheckSpec = {
   },
 };
 
-export const postgres: BackupKind<PostgresOptions> = {
+export const postgres: BackupKind<PostgresOptions> = defineKind({
   name: 'postgres',
   folder: 'postgres',
   label: 'postgres',
@@ -615,4 +616,4 @@ export const postgres: BackupKind<PostgresOptions> = {
     // As many tables as the backup's table of contents lists (none for an empty database, such as postgres itself).
     initChecks: (database) => [{ tables: 'backup', database }],
   },
-};
+});

@@ -9,11 +9,6 @@ import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import { isComponentName, type Repo } from '../../../backup/repo.js';
 import { backupComponent } from '../../../backup/run.js';
-import { checkDbname } from '../../../backup/kinds/postgres.js';
-import { checkCluster } from '../../../backup/wal/store.js';
-import { previousSize } from '../../../backup/select.js';
-import { mergeRpo, rpoForAll, rpoShape, type RpoTargets } from '../../../backup/rpo.js';
-import { object, parseShape } from '../../../vault/shape.js';
 import { parseRecipient } from '../../../age/x25519.js';
 import type { Context } from '../../context.js';
 import { hintFor } from '../../report.js';
@@ -53,29 +48,6 @@ export function componentName(v: string): string {
       `--name ${JSON.stringify(v)}: a component name is lowercase letters, digits, . _ - (at most 100), starting with a letter or a digit, without /`,
     );
   return v;
-}
-
-/** --archiver CLUSTER[=CONNINFO] (repeatable): pg_stat_archiver of the cluster's server, read through CONNINFO (default: libpq's environment). */
-export function archiverOption(c: Command): Command {
-  return c.option(
-    '--archiver <cluster[=conninfo]>',
-    "WAL archives: also read pg_stat_archiver of CLUSTER's server, through a libpq connection string without a password (default: libpq's environment: PGHOST, PGPORT…) (repeatable)",
-    (v: string, prev: string[] = []) => [...prev, v],
-  );
-}
-
-/** The connections --archiver gives, over those of a plan: cluster → libpq connection string ('' for libpq's environment). */
-export function archiversOf(given: string[] | undefined, base?: Record<string, string>): Record<string, string> | undefined {
-  if (!given?.length) return base;
-  const out: Record<string, string> = { ...base };
-  for (const g of given) {
-    const eq = g.indexOf('=');
-    const cluster = checkCluster(eq < 0 ? g : g.slice(0, eq));
-    const conn = eq < 0 ? '' : g.slice(eq + 1);
-    if (conn) checkDbname(conn);
-    out[cluster] = conn;
-  }
-  return out;
 }
 
 export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
@@ -121,6 +93,8 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
   for (const c of components) {
     // The ETA comes from the last backup of the same component (its plaintext size), never from the size of its source.
     if (progress.mode !== 'off') {
+      // Loaded only for a progress display: it reads the repository's manifests.
+      const { previousSize } = await import('../../../backup/select.js');
       const last = await previousSize(repo, c.component, ctx.now()).catch(() => undefined);
       progress.begin('backup', c.component, last !== undefined ? { estimate: last } : {});
     }
@@ -162,19 +136,4 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
       repo: repo.dest.spec,
     });
   else ctx.info(`${results.length} backup(s) in ${repo.dest.spec}, each checked in full while written and signed by host key ${signing.id}`);
-}
-
-/**
- * RPO targets: a file `rpo: { default: 24h, postgres: 6h, postgres/app: 15m }` (strict: any other field
- * is an error naming its path), then --rpo over its default.
- */
-export async function rpoOf(ctx: Context, o: { rpo?: string; rpoFile?: string }, base?: RpoTargets): Promise<RpoTargets | undefined> {
-  let t = base;
-  if (o.rpoFile) {
-    // Only for an RPO file: a backup run never loads the YAML parser.
-    const { parseYaml } = await import('../../../vault/yaml.js');
-    const raw = parseYaml((await ctx.readFile(o.rpoFile, 'the RPO file')).toString('utf8'), o.rpoFile);
-    t = mergeRpo(t, parseShape(raw, object({ rpo: rpoShape }), o.rpoFile).rpo);
-  }
-  return o.rpo ? mergeRpo(t, rpoForAll(o.rpo, '--rpo')) : t;
 }
