@@ -71,7 +71,9 @@ describe.skipIf(!HAVE_PG || !REAL)('VAULT_TOOL_PG_BINDIR (needs PostgreSQL)', ()
     symlinkSync(join(REAL!, 'pg_dump'), join(half, 'pg_dump'));
     const lacking = await backup(half, 'refused');
     expect(lacking.code).toBe(5);
-    expect(lacking.stderr).toMatch(/^vault-tool: error: VAULT_TOOL_PG_BINDIR names \S+\/half, which holds no pg_restore\nvault-tool: hint: set VAULT_TOOL_PG_BINDIR/);
+    expect(lacking.stderr).toMatch(
+      /^vault-tool: error: VAULT_TOOL_PG_BINDIR names \S+\/half, which holds no pg_restore\nvault-tool: hint: set VAULT_TOOL_PG_BINDIR/,
+    );
     expect(existsSync(join(dir, 'refused'))).toBe(false);
   });
 });

@@ -78,7 +78,11 @@ describe.skipIf(!HAVE)('PostgreSQL clients (needs Debian postgresql-client)', ()
     };
     const none = refused('pg_dump', { ...env, VAULT_TOOL_PG_BINDIR: join(dir, 'missing') });
     expect(none).toBeInstanceOf(VaultError);
-    expect([none.kind, none.code, none.message]).toEqual(['not-found', 'pg-bindir', `VAULT_TOOL_PG_BINDIR names ${join(dir, 'missing')}, which is not a folder`]);
+    expect([none.kind, none.code, none.message]).toEqual([
+      'not-found',
+      'pg-bindir',
+      `VAULT_TOOL_PG_BINDIR names ${join(dir, 'missing')}, which is not a folder`,
+    ]);
     const lacking = refused('psql', env);
     expect([lacking.code, lacking.message]).toEqual(['pg-bindir', `VAULT_TOOL_PG_BINDIR names ${bin}, which holds no psql`]);
   });
