@@ -45,6 +45,32 @@ afterAll(() => {
   cleanup();
 });
 
+describe.skipIf(!HAVE_PG || !REAL)('pg_dump started before the vault is opened (needs PostgreSQL)', () => {
+  it('a key file that asks for its passphrase: the dump started early is stopped first, and the backup is made whole', async () => {
+    const g = ['--vault-file', 'p.vault', '--key-file', 'p.key', '--passphrase-env', 'PW'];
+    const env = { ...pg.env, PW: 'correct horse' };
+    expect((await cli(dir, ['init', ...g, '--passphrase', '--work-factor', '10'], { env })).code).toBe(0);
+    const r = await cli(dir, [...g, 'backup', 'postgres', '--dbname', 'shop', '-r', 'protected'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const comp = join(dir, 'protected/postgres/shop');
+    const m = JSON.parse(readFileSync(join(comp, readdirSync(comp).find((f) => f.endsWith('.manifest.json'))!), 'utf8'));
+    expect(m.plaintext.size).toBeGreaterThan(1000);
+    // Read in full with the vault's key: pg_restore passes the whole dump.
+    const v = await cli(dir, [...g, 'backup', 'verify', '-r', 'protected', `postgres/shop/${m.file}`], { env });
+    expect(v.code, v.stderr).toBe(0);
+  });
+
+  it('a vault that does not open: the dump started early is stopped, nothing is kept', async () => {
+    const g = ['--vault-file', 'p.vault', '--key-file', 'p.key', '--passphrase-env', 'PW'];
+    const r = await cli(dir, [...g, 'backup', 'postgres', '--dbname', 'shop', '-r', 'wrong'], { env: { ...pg.env, PW: 'wrong horse' } });
+    expect(r.code).not.toBe(0);
+    expect(existsSync(join(dir, 'wrong/postgres/shop')) ? readdirSync(join(dir, 'wrong/postgres/shop')) : []).toEqual([]);
+    // No pg_dump of this backup is left connected.
+    await new Promise((res) => setTimeout(res, 300));
+    expect(pg.sql("select count(*) from pg_stat_activity where datname = 'shop' and application_name = 'pg_dump'")).toBe('0');
+  });
+});
+
 describe.skipIf(!HAVE_PG || !REAL)('VAULT_TOOL_PG_BINDIR (needs PostgreSQL)', () => {
   it("a backup runs the clients of the folder it names, PATH holding none; the manifest records that pg_dump's version", async () => {
     const bin = join(dir, 'bin');

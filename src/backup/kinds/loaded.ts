@@ -5,7 +5,7 @@ import type { BackupKind } from '../kind.js';
  * own `dump`, so its module is loaded already: the backup finds it here
  * without loading every other kind (the registry, `index.ts`, loads them
  * all: bucket, redis, the WAL archive…). Any other name is looked up in the
- * registry, loaded then.
+ * registry, loaded then by the caller.
  */
 const loaded = new Map<string, BackupKind>();
 
@@ -15,7 +15,7 @@ export function defineKind<O>(kind: BackupKind<O>): BackupKind<O> {
   return kind;
 }
 
-/** The kind named; one this vault-tool does not know is an error saying so (the registry's). */
-export async function kindByName(name: string): Promise<BackupKind> {
-  return loaded.get(name) ?? (await import('./index.js')).kindNamed(name);
+/** The kind named, when its module is loaded (else the registry's `kindNamed`, which loads them all, is the one to ask). */
+export function loadedKind(name: string): BackupKind | undefined {
+  return loaded.get(name);
 }

@@ -2,13 +2,16 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
-import { keyIdOf } from '../../../vault/keyfile.js';
+import { keyIdOf } from '../../../vault/keytext.js';
 import { parseDestination } from '../../../dest/index.js';
 import type { Component } from '../../../backup/kind.js';
-import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
+import type { SigningKey } from '../../../backup/keys.js';
+import { type Early, startEarly, stopEarly } from '../../../backup/early.js';
+import { loadedKind } from '../../../backup/kinds/loaded.js';
 import type { BackupManifest } from '../../../backup/manifest.js';
-import { isComponentName, type Repo } from '../../../backup/repo.js';
-import { backupComponent } from '../../../backup/run.js';
+import type { Repo } from '../../../backup/repo.js';
+import { isComponentName } from '../../../backup/names.js';
+import type { StoreOptions, VaultPaths } from '../../../vault/store.js';
 import { parseRecipient } from '../../../age/x25519.js';
 import type { Context } from '../../context.js';
 import { hintFor } from '../../report.js';
@@ -58,27 +61,80 @@ export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string
 export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, make: () => Promise<Component[]>): Promise<void> {
   const repo = openRepo(ctx, o);
   const paths = ctx.paths(cmd);
-  const store = ctx.storeOptions(cmd);
   const given = o.recipient ?? ctx.io.env.VAULT_TOOL_BACKUP_RECIPIENT;
   const vaultHere = exists(paths.keyFile) && exists(paths.vaultFile);
-  let recipient: { recipient: string; keyId: string };
-  if (given) {
-    parseRecipient(given);
-    recipient = { recipient: given, keyId: keyIdOf(given) };
-  } else {
-    if (!vaultHere)
-      throw new VaultError('usage', 'no backup recipient: give --recipient age1… (or VAULT_TOOL_BACKUP_RECIPIENT), or run where the vault and its key are', {
-        code: 'backup-no-recipient',
-      });
-    const k = await ensureBackupKey(paths, store, ctx.now());
-    if (k.created) ctx.info(`made the backup key ${k.keyId} (vault entry backup/identity); backup hosts encrypt to ${k.recipient}`);
-    recipient = { recipient: k.recipient, keyId: k.keyId };
-  }
-  const signing = loadSigningKey(signingKeyPath(ctx, o));
-  const json = ctx.globals(cmd).json;
-  const progress = ctx.progress(cmd);
+  if (given) parseRecipient(given);
+  else if (!vaultHere)
+    throw new VaultError('usage', 'no backup recipient: give --recipient age1… (or VAULT_TOOL_BACKUP_RECIPIENT), or run where the vault and its key are', {
+      code: 'backup-no-recipient',
+    });
   const components = await make();
-  for (const w of new Set(components.flatMap((c) => c.warnings ?? []))) ctx.warn(w);
+  // The first dump starts now if its tool only reads (pg_dump, pg_dumpall, tar): it runs while the vault is opened and the code of the run loaded.
+  const first = components[0];
+  let early: Early | undefined;
+  if (first?.producer.kind === 'process' && READS_ONLY.has(first.kind)) {
+    // Its checker and what is asked beside it (the tool's version) start with it, while this process is small and its start cheap.
+    early = startEarly(first.producer, ctx.now(), loadedKind(first.kind)?.verifier(ctx.io.env));
+    const beside = first.beside?.();
+    components[0] = { ...first, producer: { ...first.producer, early }, ...(beside ? { beside: () => beside } : {}) };
+  }
+  let taken = false;
+  // A passphrase asked for before the run takes it: the early dump is stopped (it would hold its snapshot while someone types), and starts again with its run.
+  const abandonEarly = () => {
+    if (!early || taken) return;
+    stopEarly(early);
+    early = undefined;
+    components[0] = first!;
+  };
+  try {
+    const [{ backupComponent }, { ensureBackupKey, loadSigningKey }] = await Promise.all([import('../../../backup/run.js'), import('../../../backup/keys.js')]);
+    const base = ctx.storeOptions(cmd);
+    const store = {
+      ...base,
+      getPassphrase: () => {
+        abandonEarly();
+        return base.getPassphrase!();
+      },
+    };
+    let recipient: { recipient: string; keyId: string };
+    if (given) recipient = { recipient: given, keyId: keyIdOf(given) };
+    else {
+      const k = await ensureBackupKey(paths, store, ctx.now());
+      if (k.created) ctx.info(`made the backup key ${k.keyId} (vault entry backup/identity); backup hosts encrypt to ${k.recipient}`);
+      recipient = { recipient: k.recipient, keyId: k.keyId };
+    }
+    const signing = loadSigningKey(signingKeyPath(ctx, o));
+    const json = ctx.globals(cmd).json;
+    const progress = ctx.progress(cmd);
+    for (const w of new Set(components.flatMap((c) => c.warnings ?? []))) ctx.warn(w);
+    taken = true;
+    await makeEach(ctx, repo, components, { backupComponent, signing, recipient, json, progress, given, vaultHere, paths, store });
+  } finally {
+    // Not taken by its run (something failed before it): stopped. Once taken, it has ended with its run.
+    if (early) stopEarly(early);
+  }
+}
+
+/** The dump tools that only read what they dump: started before the vault is opened (see runBackups). */
+const READS_ONLY = new Set(['postgres', 'postgres-globals', 'files']);
+
+async function makeEach(
+  ctx: Context,
+  repo: Repo,
+  components: Component[],
+  r: {
+    backupComponent: typeof import('../../../backup/run.js').backupComponent;
+    signing: SigningKey;
+    recipient: { recipient: string; keyId: string };
+    json: boolean | undefined;
+    progress: ReturnType<Context['progress']>;
+    given: string | undefined;
+    vaultHere: boolean;
+    paths: VaultPaths;
+    store: StoreOptions;
+  },
+): Promise<void> {
+  const { backupComponent, signing, recipient, json, progress, given, vaultHere, paths, store } = r;
   const started = Date.now();
   const results: BackupManifest[] = [];
   // The evidence log refusing the records (a killed run left it short): said once for the run, with the repair; the backups stand.
