@@ -198,10 +198,14 @@ function fixedCost(dir, env) {
     files: [process.execPath, [bin, 'backup', 'files', '--name', 'one', '-C', join(dir, 'one'), 'f', '-r', join(dir, 'repo')]],
   });
   const now = vt(BIN);
+  // On Debian `pg_dump` on PATH is pg_wrapper (a Perl script) in front of the program itself, which vault-tool runs directly: both timed.
+  const bindir = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  const direct = bindir.status === 0 ? join(bindir.stdout.trim(), 'pg_dump') : undefined;
   const before = BEFORE ? vt(BEFORE) : undefined;
   const s = inTurns(
     {
       pgdump: ['pg_dump', ['-Fc', '-f', join(dir, 'small.dump'), 'small']],
+      ...(direct ? { pgdirect: [direct, ['-Fc', '-f', join(dir, 'small.dump'), 'small']] } : {}),
       vtpg: now.pg,
       ...(before ? { beforepg: before.pg } : {}),
       tar: ['tar', ['-cf', join(dir, 'one.tar'), '-C', join(dir, 'one'), 'f']],
@@ -211,10 +215,15 @@ function fixedCost(dir, env) {
     },
     SMALL_RUNS,
     env,
-    { pgdump: () => rmSync(join(dir, 'small.dump'), { force: true }), tar: () => rmSync(join(dir, 'one.tar'), { force: true }) },
+    {
+      pgdump: () => rmSync(join(dir, 'small.dump'), { force: true }),
+      pgdirect: () => rmSync(join(dir, 'small.dump'), { force: true }),
+      tar: () => rmSync(join(dir, 'one.tar'), { force: true }),
+    },
   );
   row('fixed cost: load average (1, 5, 15 min) before / after', `${loadBefore} / ${load()}`, '');
   row('fixed cost: pg_dump -Fc -f, one small table', fmtMs(s.pgdump), '');
+  if (direct) row(`fixed cost: ${direct} (no pg_wrapper)`, fmtMs(s.pgdirect), '');
   if (before) {
     row('fixed cost: BENCH_BACKUP_BEFORE backup postgres', `${fmtMs(s.beforepg)} ${(s.beforepg.wall / s.pgdump.wall).toFixed(2)}×`, '');
     row(
@@ -229,6 +238,7 @@ function fixedCost(dir, env) {
     '≤ 3×',
     s.vtpg.wall / s.pgdump.wall <= 3,
   );
+  if (direct) row('fixed cost: vault-tool backup postgres / pg_dump without pg_wrapper', `${(s.vtpg.wall / s.pgdirect.wall).toFixed(2)}×`, '');
   row('fixed cost: tar -cf, a 1 KB file', fmtMs(s.tar), '');
   row('fixed cost: vault-tool backup files, a 1 KB file', `${fmtMs(s.vtfiles)} ${(s.vtfiles.wall / s.tar.wall).toFixed(1)}× tar`, '');
   row('fixed cost: node -e 0', fmtMs(s.node), '');
