@@ -52,6 +52,14 @@ function tree(pid) {
   return all;
 }
 
+const comm = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+};
+
 const rss = (pid) => {
   try {
     return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE;
@@ -78,18 +86,29 @@ function measure(args, env, { asOwner = false } = {}) {
     p.stderr.on('data', (c) => {
       err += c;
     });
+    // What the tree held at its peak: each process by name (node and its workers are one process).
+    let at = '';
     const timer = setInterval(() => {
-      peak = Math.max(
-        peak,
-        tree(p.pid).reduce((n, q) => n + rss(q), 0),
-      );
+      // runuser (running a command as the cluster's user) is the benchmark's, not the job's.
+      const procs = tree(p.pid)
+        .map((q) => [comm(q), rss(q)])
+        .filter(([c]) => c !== 'runuser');
+      const sum = procs.reduce((n, [, b]) => n + b, 0);
+      if (sum <= peak) return;
+      peak = sum;
+      const by = new Map();
+      for (const [c, b] of procs) if (b) by.set(c, [(by.get(c)?.[0] ?? 0) + 1, (by.get(c)?.[1] ?? 0) + b]);
+      at = [...by]
+        .sort((a, b) => b[1][1] - a[1][1])
+        .map(([c, [n, b]]) => `${n > 1 ? `${n}× ` : ''}${c} ${mib(b)}`)
+        .join(', ');
     }, 20);
     p.on('error', rej);
     p.on('close', (code) => {
       clearInterval(timer);
       const own = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(err)?.[1] ?? 0) * 1024;
       if (code !== 0) return rej(new Error(`${args.join(' ')} failed (${code}): ${err.split('\tCommand being timed')[0].slice(-800)}`));
-      res({ own, peak, wall: Number(process.hrtime.bigint() - t) / 1e9 });
+      res({ own, peak, at, wall: Number(process.hrtime.bigint() - t) / 1e9 });
     });
   });
 }
@@ -123,6 +142,7 @@ async function record(rows, what, args, env, opts) {
   const m = await measure(args, env, opts);
   rows.push([what, m]);
   row(`peak RSS: ${what}`, `${mib(m.own)} (tree ${mib(m.peak)}) ${m.wall.toFixed(0)} s`, '');
+  row('  the tree at its peak', m.at, '');
   return m;
 }
 
@@ -251,7 +271,7 @@ async function benchArchive(rows) {
   const dir = mkdtempSync(join(tmpdir(), 'vt-bench-peaks-wal-'));
   chmodSync(dir, 0o755);
   const at = (...p) => join(dir, ...p);
-  for (const d of ['plain', 'repo', 'keys', 'spool', 'restores', join('pg_wal', 'archive_status')]) mkdirSync(at(d), { recursive: true });
+  for (const d of ['plain', 'repo', 'keys', 'spool', 'restores']) mkdirSync(at(d), { recursive: true });
   const own = (path) => {
     if (owner) spawnSync('chown', ['-R', `${owner.uid}:${owner.gid}`, path]);
     return path;
@@ -295,20 +315,32 @@ async function benchArchive(rows) {
     await sleep(500);
 
     await record(rows, 'backup wal-push (one 16 MiB segment)', [...push('one'), at('plain', segs[0])], env, { asOwner: true });
-    for (const n of segs) {
-      copyFileSync(at('plain', n), at('pg_wal', n));
-      writeFileSync(at('pg_wal', 'archive_status', `${n}.ready`), '');
+    // The pusher drains a pg_wal folder of ready files, with its default two at once and with one.
+    // And over a fifth of the segments: whether its peak grows with the number it has pushed.
+    for (const [jobs, some] of [
+      [2, segs],
+      [1, segs],
+      [2, segs.slice(0, Math.ceil(segs.length / 5))],
+    ]) {
+      const cluster = `async-${jobs}-${some.length}`;
+      const wal = at(`pg_wal-${cluster}`);
+      mkdirSync(join(wal, 'archive_status'), { recursive: true });
+      for (const n of some) {
+        copyFileSync(at('plain', n), join(wal, n));
+        writeFileSync(join(wal, 'archive_status', `${n}.ready`), '');
+      }
+      own(wal);
+      await record(
+        rows,
+        `backup wal-push --async --drain --jobs ${jobs} (the pusher, ${some.length} segments)`,
+        [...push(cluster), wal, '--async', '--drain', '--jobs', String(jobs), '--spool', at('spool', cluster), '--idle', '1s'],
+        env,
+        { asOwner: true },
+      );
+      const pushed = readdirSync(at('repo', 'postgres-wal', cluster, 'segments')).filter((n) => /^[0-9A-F]{24}\.age$/.test(n)).length;
+      if (pushed !== some.length) throw new Error(`the pusher pushed ${pushed} of ${some.length} segments`);
+      rmSync(wal, { recursive: true, force: true });
     }
-    own(at('pg_wal'));
-    await record(
-      rows,
-      `backup wal-push --async --drain (the pusher, ${segs.length} segments)`,
-      [...push('async'), at('pg_wal'), '--async', '--drain', '--spool', at('spool', 'async'), '--idle', '1s'],
-      env,
-      { asOwner: true },
-    );
-    const pushed = readdirSync(at('repo', 'postgres-wal', 'async', 'segments')).filter((n) => /^[0-9A-F]{24}\.age$/.test(n)).length;
-    if (pushed !== segs.length) throw new Error(`the pusher pushed ${pushed} of ${segs.length} segments`);
     rmSync(at('plain'), { recursive: true, force: true });
 
     await record(
