@@ -76,10 +76,31 @@ export function asksForJson(args: string[]): boolean {
   return false;
 }
 
+/** The run whose stderr is the process's own: where Node's warnings go. */
+let processRun: Context | undefined;
+
+/**
+ * Node's own warnings (a deprecation, a listener leak) are written on the
+ * process's stderr by Node itself: with --json they become warning events
+ * (`NAME: message`), else Node prints them as it always does.
+ */
+function routeNodeWarnings(ctx: Context): void {
+  if (!processRun) {
+    const node = process.listeners('warning');
+    process.removeAllListeners('warning');
+    process.on('warning', (w: Error) => {
+      if (processRun?.messages === 'json') processRun.warn(`${w.name}: ${w.message}`);
+      else for (const l of node) l.call(process, w);
+    });
+  }
+  processRun = ctx;
+}
+
 /** Runs the CLI on `args` (without node and script) and returns the exit code; never calls process.exit. */
 export async function run(args: string[], io: Io = processIo()): Promise<number> {
   const ctx = new Context(io, run);
   ctx.messages = asksForJson(args) ? 'json' : 'text';
+  if (io.stderr === process.stderr) routeNodeWarnings(ctx);
   ctx.build = (names) => buildProgram(new Context(io, run), names);
   try {
     // Shares a killed split left in plain text in a staging folder go at the next run of any command.

@@ -221,7 +221,8 @@ function describeError(e: unknown, debug: boolean): Omit<ErrorEvent, 'type' | 'h
     const where = err.path ? ` (${err.syscall ? `${err.syscall} ` : ''}${err.path})` : '';
     return { code: null, kind: 'io', exit: EXIT_CODES.io.code, message: `${what}${where}`, hint: null, stack: null };
   }
-  if (err?.name === 'ExitPromptError') return { code: null, kind: 'interrupted', exit: EXIT_CODES.interrupted.code, message: 'interrupted', hint: null, stack: null };
+  if (err?.name === 'ExitPromptError')
+    return { code: null, kind: 'interrupted', exit: EXIT_CODES.interrupted.code, message: 'interrupted', hint: null, stack: null };
   return {
     code: null,
     kind: 'internal',

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Context } from '../../src/cli/context.js';
 import { asksForJson, buildProgram } from '../../src/cli/main.js';
 import type { ErrorEvent, MessageEvent } from '../../src/cli/report.js';
-import { cli, spawnCli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
+import { cli, ROOT, spawnCli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 
 /**
  * With --json (or -o json|yaml) a program reads stderr as JSON lines: every
@@ -55,7 +55,12 @@ describe('--json: stderr holds JSON events only', () => {
     expect(of(ev, 'progress').length).toBeGreaterThan(0);
     expect(ev.map((e) => e.type)).toEqual(expect.arrayContaining(['warning', 'progress']));
     // stdout is unchanged: the backup's own events.
-    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).type)).toEqual(['start', 'backup', 'summary']);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).type),
+    ).toEqual(['start', 'backup', 'summary']);
     // Without --json the same warning is a line of text.
     const text = await vt(['backup', 'exec', '--name', 'tok', '--', 'echo', '--password=not-a-real-one']);
     expect(text.stderr).toMatch(/^vault-tool: warning: the command line holds what looks like a password/m);
@@ -120,6 +125,16 @@ describe('--json: stderr holds JSON events only', () => {
     const bad = await spawnCli(dir, ['--json', 'backup', 'restore', 'files/nosuch', '--to-dir', join(dir, 'x')], { env });
     expect(bad.code).toBe(5);
     expect(stderrEvents(bad, 'spawned restore').at(-1)).toMatchObject({ type: 'error', kind: 'not-found', exit: 5 });
+  });
+
+  it("Node's own warnings: a warning event with --json, Node's text line without", async () => {
+    const env = { VAULT_TOOL_STATE_DIR: join(dir, '.state'), NODE_OPTIONS: `--require=${join(ROOT, 'test', 'helpers', 'children', 'node-warning.cjs')}` };
+    const json = await spawnCli(dir, ['--json', 'get', 'nosuch'], { env });
+    expect(json.code).toBe(5);
+    expect(stderrEvents(json, 'a Node warning').map((e) => e.type)).toEqual(['error', 'warning']);
+    expect(stderrEvents(json).at(-1)).toEqual({ type: 'warning', code: null, message: 'TestWarning: a warning of Node' });
+    const text = await spawnCli(dir, ['get', 'nosuch'], { env });
+    expect(text.stderr).toMatch(/^\(node:\d+\) TestWarning: a warning of Node$/m);
   });
 
   it('every command: whatever it says on stderr with --json is JSON, and a failure ends with its error event', async () => {
