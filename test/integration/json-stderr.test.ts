@@ -127,6 +127,16 @@ describe('--json: stderr holds JSON events only', () => {
     expect(stderrEvents(bad, 'spawned restore').at(-1)).toMatchObject({ type: 'error', kind: 'not-found', exit: 5 });
   });
 
+  it('a question asked of a script on stdin is a question event, its answer read as before', async () => {
+    const r = await vt(['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 'ceremony-shares', '--ceremony', '--json'], { stdin: 'no\n' });
+    expect(r.code).toBe(2);
+    const ev = stderrEvents(r, 'escrow split --ceremony');
+    expect(ev.filter((e) => e.type === 'question')).toEqual([{ type: 'question', code: null, message: 'Are these the custodians? (yes/no)' }]);
+    expect(ev.at(-1)).toMatchObject({ type: 'error', kind: 'usage', exit: 2, message: 'ceremony cancelled: custodians not confirmed' });
+    const text = await vt(['escrow', 'split', '-k', '2', '-c', 'a', '-c', 'b', '-o', 'ceremony-shares', '--ceremony'], { stdin: 'no\n' });
+    expect(text.stderr).toContain('? Are these the custodians? (yes/no)\n');
+  });
+
   it("Node's own warnings: a warning event with --json, Node's text line without", async () => {
     const env = { VAULT_TOOL_STATE_DIR: join(dir, '.state'), NODE_OPTIONS: `--require=${join(ROOT, 'test', 'helpers', 'children', 'node-warning.cjs')}` };
     const json = await spawnCli(dir, ['--json', 'get', 'nosuch'], { env });
