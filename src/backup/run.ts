@@ -414,3 +414,5 @@ export async function vaultForBackups(paths: VaultPaths, store: StoreOptions) {
 }
 
 export { signerId };
+// For the backup command, which loads this module alone when it runs.
+export { ensureBackupKey, loadSigningKey } from './keys.js';

@@ -87,7 +87,8 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
     components[0] = first!;
   };
   try {
-    const [{ backupComponent }, { ensureBackupKey, loadSigningKey }] = await Promise.all([import('../../../backup/run.js'), import('../../../backup/keys.js')]);
+    // One dynamic import (each is a bundle entry point: one more would split the code into more files, each a cost of its own at start-up).
+    const { backupComponent, ensureBackupKey, loadSigningKey } = await import('../../../backup/run.js');
     const base = ctx.storeOptions(cmd);
     const store = {
       ...base,
