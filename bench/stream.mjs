@@ -71,7 +71,7 @@ export default async function benchStream() {
       `\n     bulk streams, side by side with age ${spawnSync('age', ['--version'], { encoding: 'utf8' }).stdout.trim()}: median of ${runs} (wall s; ratio = vault-tool throughput / age throughput)`,
     );
     console.log(
-      `     ${'row'.padEnd(44)}${'vault-tool'.padEnd(18)}${'age'.padEnd(18)}${'ratio'.padEnd(8)}${'vt user/sys'.padEnd(14)}${'age user/sys'.padEnd(14)}${'vt RSS'.padEnd(10)}${'age RSS'.padEnd(9)}${'load 1 min'.padEnd(10)}${baseline ? 'baseline: ratio user/sys RSS' : ''}`,
+      `     ${'row'.padEnd(44)}${'vault-tool'.padEnd(18)}${'age'.padEnd(18)}${'ratio'.padEnd(8)}${'vt user/sys'.padEnd(14)}${'age user/sys'.padEnd(14)}${'vt RSS'.padEnd(10)}${'age RSS'.padEnd(9)}${'load 1 min'.padEnd(12)}${baseline ? 'baseline: ratio user/sys RSS' : ''}`,
     );
     if (baseline) console.log(`     baseline: ${baseline}`);
     for (const gib of sizes) {
@@ -116,7 +116,7 @@ export default async function benchStream() {
         console.log(
           `${(duplex ? '' : ok ? 'ok' : 'MISS').padEnd(5)}${name.padEnd(44)}${gbps(vt).padEnd(18)}${gbps(ag).padEnd(18)}${(ratio.toFixed(2) + '×').padEnd(8)}` +
             `${`${m('vault-tool', 'user').toFixed(2)}/${m('vault-tool', 'sys').toFixed(2)}`.padEnd(14)}${`${m('age', 'user').toFixed(2)}/${m('age', 'sys').toFixed(2)}`.padEnd(14)}` +
-            `${(rss.toFixed(0) + ' MiB').padEnd(10)}${`${Math.max(...res.age.map((r) => r.rssMiB)).toFixed(0)} MiB`.padEnd(9)}${`load ${loadavg()[0].toFixed(1)}`.padEnd(10)}${base}`,
+            `${(rss.toFixed(0) + ' MiB').padEnd(10)}${`${Math.max(...res.age.map((r) => r.rssMiB)).toFixed(0)} MiB`.padEnd(9)}${`load ${loadavg()[0].toFixed(1)}`.padEnd(12)}${base}`,
         );
       }
       rmSync(f.plain, { force: true });
