@@ -94,6 +94,12 @@ describe('--json: stderr holds JSON events only', () => {
     const d = await vt(['get', 'nosuch', '--json'], { env: { VAULT_TOOL_DEBUG: '1' } });
     const [e] = stderrEvents(d, 'get, debugging') as unknown as ErrorEvent[];
     expect(e!.stack).toMatch(/^VaultError: no entry named nosuch\n\s+at /);
+    // A name with control characters in it (C1, a direction mark): escaped in the stack as in the message.
+    const odd = await vt(['get', 'no\u009b2J\u202esuch', '--json'], { env: { VAULT_TOOL_DEBUG: '1' } });
+    const [o] = stderrEvents(odd, 'get, debugging') as unknown as ErrorEvent[];
+    expect(o!.message).toMatch(/no\\x9b2J\\u202esuch/);
+    expect(o!.stack!.split('\n')[0]).toBe(`VaultError: ${o!.message}`);
+    expect(odd.stderr).not.toMatch(/[\u0080-\u009f\u202a-\u202e]/);
     // Without --json: the two lines as before.
     const text = await vt(['get', 'nosuch']);
     expect(text.stderr).toBe('vault-tool: error: no entry named nosuch\nvault-tool: hint: see `vault-tool list`\n');
