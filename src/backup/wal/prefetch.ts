@@ -6,39 +6,56 @@ import { makeDirs } from '../../fs/dirs.js';
 import { acquireLock } from '../../fs/lock.js';
 import type { Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
-import { readArchived } from './fetch.js';
+import { fetchToFile } from './fetch.js';
+import { type OpenPool, openPool } from './open-pool.js';
 import type { ReadKeys } from './identity.js';
 import { parseWalName, segmentName } from './names.js';
+import { identityAt } from './spool.js';
 
 /**
  * Asynchronous restores, as pgBackRest's archive-get async: while
  * PostgreSQL replays one segment, a prefetcher fetches the next ones
  * (every check of `wal-fetch`: a trusted manifest, the stored SHA-256,
- * decryption, size and SHA-256, page headers) into the spool, and
- * restore_command only moves the file PostgreSQL asks for into place:
+ * decryption, size, page headers) into the spool, and restore_command (the
+ * spool's `restore.sh`, restore-script.ts) only moves the file PostgreSQL
+ * asks for into place, without starting vault-tool:
  *
  *   SPOOL/in/NAME          a segment fetched and checked, whole (written under a temp name, then renamed)
+ *   SPOOL/ok/NAME          the identity of in/NAME as the prefetcher left it (`stat -c %d:%i:%s:%.9Y:%.9Z`):
+ *                          written after in/NAME is in place; a file whose identity differs (written, replaced,
+ *                          put there by anything else) is never handed over
+ *   SPOOL/pending/NAME     a segment the prefetcher is about to fetch, in order: restore_command waits for it
+ *                          (while the prefetcher lives) rather than fetch it a second time
  *   SPOOL/want             the name restore_command last had to fetch itself: where PostgreSQL is
  *   SPOOL/prefetcher.lock  the running prefetcher (pid, host, since), SPOOL/prefetcher.pid its pid
  *
  * The prefetcher keeps `queue` segments ahead of the newest one PostgreSQL
  * took (one it fetched and no longer finds in `in/`, or `want`) on the same
  * timeline; a segment the archive does not hold, or one that fails a check,
- * is never put in `in/`: restore_command then fetches it itself, with its
- * own answer (absent: recovery ends; a failure: recovery stops). A file in
- * `in/` is only ever what a full fetch produced; the spool is 0700, the
- * server's, like pg_wal. The prefetcher leaves after `idleMs` without a
- * segment taken, and takes its files with it.
+ * is never put in `in/` and loses its `pending/` mark: restore_command then
+ * fetches it itself, with its own answer (absent: recovery ends; a failure:
+ * recovery stops). A file in `in/` is only ever what a full fetch produced;
+ * the spool is 0700, the server's, like pg_wal. The prefetcher leaves after
+ * `idleMs` without a segment taken, and takes its files with it.
  */
 export interface FetchSpool {
   root: string;
   in: string;
+  ok: string;
+  pending: string;
 }
 
 export function openFetchSpool(root: string): FetchSpool {
-  const s = { root, in: join(root, 'in') };
+  const s = { root, in: join(root, 'in'), ok: join(root, 'ok'), pending: join(root, 'pending') };
   makeDirs(s.in);
+  makeDirs(s.ok);
+  makeDirs(s.pending);
   return s;
+}
+
+/** Marks the segments a prefetcher is about to fetch (restore_command waits for them while it runs). */
+export function markPending(spool: FetchSpool, names: string[]): void {
+  for (const n of names) writeFileSync(join(spool.pending, n), '', { mode: 0o600 });
 }
 
 /** Records where PostgreSQL is: the segment restore_command is fetching itself. */
@@ -61,6 +78,8 @@ export interface PrefetchOptions {
   keys: ReadKeys;
   /** Segments kept ready ahead of PostgreSQL. */
   queue: number;
+  /** Segments read at once, each on a worker thread (default 2). */
+  jobs?: number;
   idleMs: number;
   onFetched?: (name: string) => void;
   onFailed?: (name: string, e: Error) => void;
@@ -78,15 +97,18 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   const pidFile = join(o.spool.root, 'prefetcher.pid');
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   const wipe = () => {
-    for (const n of readdirSync(o.spool.in)) rmSync(join(o.spool.in, n), { force: true });
+    for (const d of [o.spool.pending, o.spool.ok, o.spool.in]) for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
   };
   const dropPid = registerCleanup(() => {
     rmSync(pidFile, { force: true });
     wipe();
   });
   let watcher: FSWatcher | undefined;
+  let pool: OpenPool | undefined;
+  let stopAll: () => Promise<void> = async () => undefined;
   try {
-    wipe();
+    // Files of an earlier prefetcher are not this one's: none is handed over (pending/ marks stay until this one's own replace them).
+    for (const d of [o.spool.ok, o.spool.in]) for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
     const info = await readArchiveInfo(o.repo, o.cluster);
     if (!info) return { fetched: 0, running: false };
     const size = info.segmentSize;
@@ -104,6 +126,38 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     const later = new Map<string, number>();
     let count = 0;
     let lastTaken = Date.now();
+    const jobs = Math.max(1, o.jobs ?? 2);
+    pool = openPool(jobs);
+    const inflight = new Map<string, Promise<void>>();
+    /** The pending/ marks (those the process that started this one made, then this one's). */
+    const marks = new Set(readdirSync(o.spool.pending));
+    const fetchOne = async (next: string): Promise<void> => {
+      const tmp = join(o.spool.in, `.${next}.${process.pid}.tmp`);
+      try {
+        const r = await fetchToFile(o.repo, o.cluster, next, o.keys, pool!, tmp);
+        if (r.status === 'restored') {
+          const placed = join(o.spool.in, next);
+          renameSync(tmp, placed);
+          // Its identity once in place (a rename changes ctime): restore_command hands over only the file so named.
+          const id = identityAt(placed);
+          if (id) writeFileAtomicQuick(join(o.spool.ok, next), `${id}\n`);
+          fetched.add(next);
+          later.delete(next);
+          count++;
+          o.onFetched?.(next);
+        } else later.set(next, Date.now() + 2_000);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        later.set(next, Date.now() + 30_000);
+        o.onFailed?.(next, e as Error);
+      } finally {
+        rmSync(join(o.spool.pending, next), { force: true });
+        marks.delete(next);
+      }
+    };
+    stopAll = async () => {
+      await Promise.allSettled([...inflight.values()]);
+    };
     for (;;) {
       const want = readWant(o.spool);
       const present = new Set(readdirSync(o.spool.in).filter((n) => !n.startsWith('.')));
@@ -119,6 +173,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
       for (const n of fetched) {
         if (present.has(n)) continue;
         fetched.delete(n);
+        rmSync(join(o.spool.ok, n), { force: true });
         const w = parseWalName(n, size);
         if (w?.kind === 'segment' && (!at || w.timeline !== at.timeline || w.segno > at.segno)) at = { timeline: w.timeline, segno: w.segno };
         lastTaken = Date.now();
@@ -129,38 +184,43 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
           const w = parseWalName(n, size);
           if (w?.kind !== 'segment' || w.timeline !== at.timeline || w.segno <= at.segno) {
             rmSync(join(o.spool.in, n), { force: true });
+            rmSync(join(o.spool.ok, n), { force: true });
             fetched.delete(n);
           }
         }
+        // The segments to fetch, in order, up to `queue` ahead; not past one the archive did not have or that failed.
         const now = Date.now();
-        let next: string | null = null;
+        const window: string[] = [];
         for (let i = 1n; i <= BigInt(o.queue); i++) {
           const n = segmentName(at.timeline, at.segno + i, size);
           if (fetched.has(n)) continue;
           if ((later.get(n) ?? 0) > now) break;
-          next = n;
-          break;
+          window.push(n);
         }
-        if (next) {
-          try {
-            const r = await readArchived(o.repo, o.cluster, next, o.keys);
-            if (r.status === 'restored') {
-              const tmp = join(o.spool.in, `.${next}.${process.pid}.tmp`);
-              writeFileSync(tmp, r.plaintext!, { mode: 0o600 });
-              renameSync(tmp, join(o.spool.in, next));
-              fetched.add(next);
-              later.delete(next);
-              count++;
-              o.onFetched?.(next);
-            } else later.set(next, Date.now() + 2_000);
-          } catch (e) {
-            later.set(next, Date.now() + 30_000);
-            o.onFailed?.(next, e as Error);
+        // restore_command waits for a pending segment while this process lives, and fetches any other itself.
+        const marked = new Set(window);
+        for (const n of marks)
+          if (!marked.has(n)) {
+            rmSync(join(o.spool.pending, n), { force: true });
+            marks.delete(n);
           }
-          continue;
+        const unmarked = window.filter((n) => !marks.has(n));
+        markPending(o.spool, unmarked);
+        for (const n of unmarked) marks.add(n);
+        // Up to `jobs` read at once, each on a worker (open-pool.ts); restore_command waits for the one it wants.
+        for (const next of window) {
+          if (inflight.size >= jobs) break;
+          if (inflight.has(next)) continue;
+          inflight.set(
+            next,
+            fetchOne(next).finally(() => {
+              inflight.delete(next);
+              wake?.();
+            }),
+          );
         }
       }
-      if (Date.now() - lastTaken >= o.idleMs) return { fetched: count, running: false };
+      if (Date.now() - lastTaken >= o.idleMs && !inflight.size) return { fetched: count, running: false };
       await new Promise<void>((res) => {
         const timer = setTimeout(res, 200);
         wake = () => {
@@ -171,6 +231,8 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
       wake = undefined;
     }
   } finally {
+    await stopAll();
+    await pool?.close();
     watcher?.close();
     rmSync(pidFile, { force: true });
     wipe();
@@ -179,16 +241,38 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   }
 }
 
+/** A small file written under a temp name, then renamed: whole or absent. */
+function writeFileAtomicQuick(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
 /**
  * restore_command's own look (when the shell's did not find it): the
  * prefetched file moved to `target` (a rename: the spool is on the data
- * directory's file system), or false.
+ * directory's file system), or false. Only a file whose identity is the one
+ * the prefetcher recorded is taken; any other in its place is removed.
  */
 export function takePrefetched(spool: FetchSpool, name: string, target: string): boolean {
+  const placed = join(spool.in, name);
+  let ok: string | null;
   try {
-    renameSync(join(spool.in, name), target);
-    return true;
+    ok = readFileSync(join(spool.ok, name), 'utf8').trim();
+  } catch {
+    ok = null;
+  }
+  const id = identityAt(placed);
+  if (id === null) return false;
+  if (ok !== id) {
+    rmSync(placed, { force: true });
+    return false;
+  }
+  try {
+    renameSync(placed, target);
   } catch {
     return false;
   }
+  rmSync(join(spool.ok, name), { force: true });
+  return true;
 }

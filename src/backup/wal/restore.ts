@@ -32,6 +32,10 @@ import { recordEvidence } from '../../vault/evidence.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
 import { BASE_KIND } from './store.js';
 import { loadArchive, pushedAt } from './view.js';
+import { openFetchSpool } from './prefetch.js';
+
+/** The restore_command script in a restore's spool. */
+export const SCRIPT = 'restore.sh';
 
 const run = promisify(execFile);
 type Env = Record<string, string | undefined>;
@@ -71,6 +75,8 @@ export interface PitrPlan {
   settings: [string, string][];
   /** Whether the restored cluster archives (into whatever its archive_command says). */
   archive: boolean;
+  /** The spool made in the data directory, with restore.sh (PlanOptions). */
+  spool?: { dir: string; script: string };
   warnings: string[];
 }
 
@@ -79,6 +85,8 @@ export interface PlanOptions {
   target: PitrTarget;
   /** The restore_command the restored server runs (`%f` and `%p` in it). */
   restoreCommand: string;
+  /** The spool of asynchronous restores, made in the data directory with its restore_command script (restore-script.ts). */
+  spool?: { dir: string; script: string };
   owner?: string;
   /** Turn archiving off in the restored cluster (a scratch or drill restore must not write into the production archive). */
   noArchive?: boolean;
@@ -237,6 +245,7 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
     through,
     settings,
     archive: !o.noArchive,
+    ...(o.spool ? { spool: o.spool } : {}),
     warnings,
   };
 }
@@ -343,6 +352,11 @@ export async function executePitr(
   makeDir(wal, 0o700, true);
   makeDir(join(wal, 'archive_status'), 0o700, true);
   writeFileSync(join(plan.dataDir, 'recovery.signal'), '', { mode: 0o600 });
+  if (plan.spool) {
+    // The prefetcher's folders made now, 0700, so that they are the server's (given away with the rest below).
+    const spool = openFetchSpool(plan.spool.dir);
+    writeFileSync(join(spool.root, SCRIPT), plan.spool.script, { mode: 0o600, flag: 'wx' });
+  }
   appendFileSync(
     join(plan.dataDir, 'postgresql.auto.conf'),
     [

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { walFetch } from '../../../backup/wal/fetch.js';
-import { type FetchSpool, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../../backup/wal/prefetch.js';
+import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../../backup/wal/prefetch.js';
+import { parseWalName, segmentName } from '../../../backup/wal/names.js';
 import { lockHolder } from '../../../backup/wal/spool.js';
 import { VaultError } from '../../../errors/errors.js';
 import { checkOutput } from '../../../fs/output.js';
@@ -142,6 +143,18 @@ function startPrefetcher(ctx: Context, cmd: Command, spool: FetchSpool, file: st
     const child = spawn(args[0]!, args.slice(1), { cwd: ctx.io.cwd, env: ctx.io.env as NodeJS.ProcessEnv, detached: true, stdio: ['ignore', log, log] });
     child.on('error', () => undefined);
     child.unref();
+    // While it starts, restore_command waits for the next segments (pending/, its pid alive) instead of fetching them beside it;
+    // it marks its own once it runs. The names as of 16 MiB segments: another size's are replaced as soon as it reads the archive.
+    if (child.pid) {
+      writeFileSync(join(spool.root, 'prefetcher.pid'), `${child.pid}\n`, { mode: 0o600 });
+      const w = parseWalName(file, 16 << 20);
+      const queue = o.queue === undefined ? 8 : Number(o.queue);
+      if (w?.kind === 'segment' && Number.isInteger(queue))
+        markPending(
+          spool,
+          Array.from({ length: Math.min(queue, 64) }, (_, i) => segmentName(w.timeline, w.segno + BigInt(i + 1), 16 << 20)),
+        );
+    }
   } finally {
     closeSync(log);
   }
