@@ -436,6 +436,7 @@ async function restore({ at, env, vaultArgs, pg }) {
     const ts = (l) => Date.parse(l.slice(0, 23).replace(' ', 'T') + 'Z');
     const inCmd = [];
     const between = [];
+    const slow = [];
     let started = null;
     let done = null;
     for (const l of log) {
@@ -445,6 +446,8 @@ async function restore({ at, env, vaultArgs, pg }) {
       } else if (started !== null && /restored log file "[0-9A-F]{24}"|could not restore file/.test(l)) {
         done = ts(l);
         if (/restored log file/.test(l)) inCmd.push(done - started);
+        // Every answer slower than 100 ms, in order: where the waits are.
+        if (done - started > 100) slow.push(`${/"([^"]+)"/.exec(l)?.[1]} ${done - started} ms`);
         started = null;
       }
     }
@@ -457,7 +460,7 @@ async function restore({ at, env, vaultArgs, pg }) {
       );
     const q = (xs, f) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))];
     console.log(
-      `     ${label}: ${inCmd.length} segments; in restore_command median ${q(inCmd, 0.5)} ms, p90 ${q(inCmd, 0.9)} ms, max ${q(inCmd, 1)} ms, sum ${inCmd.reduce((a, b) => a + b, 0)} ms; between median ${q(between, 0.5)} ms, sum ${between.reduce((a, b) => a + b, 0)} ms`,
+      `     ${label}: ${inCmd.length} segments; in restore_command median ${q(inCmd, 0.5)} ms, p90 ${q(inCmd, 0.9)} ms, max ${q(inCmd, 1)} ms, sum ${inCmd.reduce((a, b) => a + b, 0)} ms; between median ${q(between, 0.5)} ms, sum ${between.reduce((a, b) => a + b, 0)} ms; slower than 100 ms: ${slow.join(', ') || 'none'}`,
     );
   };
   // BENCH_WAL_BEFORE=DIR: the same restore by another build (DIR/bin/vault-tool.js), in turn with this one, on the same base.

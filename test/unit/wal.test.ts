@@ -829,13 +829,18 @@ describe('asynchronous restores: the prefetcher', () => {
     expect((await restore(names[2]!)).code).toBe(1);
     expect(fellBack()).toEqual([names[2]]);
     expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
-    // Put there by anything but the prefetcher (no record): the same.
+    // Put there by anything but the prefetcher (no record): never handed over; asked of the prefetcher, whose answer is the
+    // archive's: it does not hold it (exit 1, as wal-fetch says).
     writeFileSync(join(spool.in, '000000010000000000000020'), readFileSync(join(dir, 'pg_wal', names[4]!)));
     expect((await restore('000000010000000000000020')).code).toBe(1);
-    // Neither in the spool nor pending (the archive ends before it): wal-fetch's at once.
+    expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
     const beyond = segmentName(1, 40n, MB);
     expect((await restore(beyond)).code).toBe(1);
-    expect(fellBack()).toEqual([names[2], '000000010000000000000020', beyond]);
+    // Archived but neither in the spool nor pending (behind): asked, fetched and checked by the prefetcher, handed over.
+    expect((await restore(names[0]!)).code).toBe(0);
+    expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[0]!)))).toBe(true);
+    expect(fellBack()).toEqual([names[2]]);
+    expect(readdirSync(spool.ask)).toEqual([]);
     await running;
     // Pending while its prefetcher runs: waited for, then taken from the spool; pending with the prefetcher gone: wal-fetch's at once.
     const later = segmentName(1, 41n, MB);

@@ -9,7 +9,7 @@ import { readArchiveInfo } from './archive.js';
 import { fetchToFile } from './fetch.js';
 import { type OpenPool, openPool } from './open-pool.js';
 import type { ReadKeys } from './identity.js';
-import { parseWalName, segmentName } from './names.js';
+import { looksLikeWalName, parseWalName, segmentName } from './names.js';
 import { identityAt } from './spool.js';
 
 /**
@@ -26,7 +26,13 @@ import { identityAt } from './spool.js';
  *                          put there by anything else) is never handed over
  *   SPOOL/pending/NAME     a segment the prefetcher is about to fetch, in order: restore_command waits for it
  *                          (while the prefetcher lives) rather than fetch it a second time
+ *   SPOOL/ask/NAME         a file restore_command asks the running prefetcher for (one it had not marked pending):
+ *                          answered at once from the archive, fetched and checked into in/ and ok/ as above, or
+ *   SPOOL/absent/NAME      the archive's answer that it does not hold NAME, read as wal-fetch's exit 1 (an ask
+ *                          answered otherwise, or not at all, is wal-fetch's to answer)
  *   SPOOL/want             the name restore_command last had to fetch itself: where PostgreSQL is
+ *   SPOOL/first            the first segment the recovery reads (written by the restore): where a prefetcher
+ *                          starts before restore_command has fetched anything
  *   SPOOL/prefetcher.lock  the running prefetcher (pid, host, since), SPOOL/prefetcher.pid its pid
  *
  * The prefetcher keeps `queue` segments ahead of the newest one PostgreSQL
@@ -43,14 +49,31 @@ export interface FetchSpool {
   in: string;
   ok: string;
   pending: string;
+  ask: string;
+  absent: string;
 }
 
 export function openFetchSpool(root: string): FetchSpool {
-  const s = { root, in: join(root, 'in'), ok: join(root, 'ok'), pending: join(root, 'pending') };
-  makeDirs(s.in);
-  makeDirs(s.ok);
-  makeDirs(s.pending);
+  const s = { root, in: join(root, 'in'), ok: join(root, 'ok'), pending: join(root, 'pending'), ask: join(root, 'ask'), absent: join(root, 'absent') };
+  for (const d of [s.in, s.ok, s.pending, s.ask, s.absent]) makeDirs(d);
   return s;
+}
+
+/** The first segment a restore's recovery reads, recorded for the prefetcher (SPOOL/first). */
+export function setFirst(spool: FetchSpool, name: string): void {
+  writeFileSync(join(spool.root, 'first'), `${name}\n`, { mode: 0o600 });
+}
+
+/** Where a prefetcher starts: the segment restore_command last fetched itself, or else the restore's first (SPOOL/first). */
+export function startOf(spool: FetchSpool): { name: string; taken: boolean } | null {
+  const want = readWant(spool);
+  if (want) return { name: want, taken: true };
+  try {
+    const first = readFileSync(join(spool.root, 'first'), 'utf8').trim();
+    return first ? { name: first, taken: false } : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Marks the segments a prefetcher is about to fetch (restore_command waits for them while it runs). */
@@ -97,24 +120,26 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   const pidFile = join(o.spool.root, 'prefetcher.pid');
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   const wipe = () => {
-    for (const d of [o.spool.pending, o.spool.ok, o.spool.in]) for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
+    for (const d of [o.spool.pending, o.spool.ok, o.spool.in, o.spool.ask, o.spool.absent]) for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
   };
   const dropPid = registerCleanup(() => {
     rmSync(pidFile, { force: true });
     wipe();
   });
   let watcher: FSWatcher | undefined;
+  let asks: FSWatcher | undefined;
   let pool: OpenPool | undefined;
   let stopAll: () => Promise<void> = async () => undefined;
   try {
     // Files of an earlier prefetcher are not this one's: none is handed over (pending/ marks stay until this one's own replace them).
-    for (const d of [o.spool.ok, o.spool.in]) for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
+    for (const d of [o.spool.ok, o.spool.in, o.spool.absent]) for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
     const info = await readArchiveInfo(o.repo, o.cluster);
     if (!info) return { fetched: 0, running: false };
     const size = info.segmentSize;
     let wake: (() => void) | undefined;
     try {
       watcher = watch(o.spool.in, () => wake?.());
+      asks = watch(o.spool.ask, () => wake?.());
     } catch {
       /* looked at every 200 ms instead */
     }
@@ -131,21 +156,24 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     const inflight = new Map<string, Promise<void>>();
     /** The pending/ marks (those the process that started this one made, then this one's). */
     const marks = new Set(readdirSync(o.spool.pending));
+    /** A file fetched and checked in full, moved into in/, then its identity recorded in ok/. */
+    const place = (name: string, tmp: string) => {
+      const placed = join(o.spool.in, name);
+      renameSync(tmp, placed);
+      // Its identity once in place (a rename changes ctime): restore_command hands over only the file so named.
+      const id = identityAt(placed);
+      if (id) writeFileAtomicQuick(join(o.spool.ok, name), `${id}\n`);
+      fetched.add(name);
+      later.delete(name);
+      count++;
+      o.onFetched?.(name);
+    };
     const fetchOne = async (next: string): Promise<void> => {
       const tmp = join(o.spool.in, `.${next}.${process.pid}.tmp`);
       try {
         const r = await fetchToFile(o.repo, o.cluster, next, o.keys, pool!, tmp);
-        if (r.status === 'restored') {
-          const placed = join(o.spool.in, next);
-          renameSync(tmp, placed);
-          // Its identity once in place (a rename changes ctime): restore_command hands over only the file so named.
-          const id = identityAt(placed);
-          if (id) writeFileAtomicQuick(join(o.spool.ok, next), `${id}\n`);
-          fetched.add(next);
-          later.delete(next);
-          count++;
-          o.onFetched?.(next);
-        } else later.set(next, Date.now() + 2_000);
+        if (r.status === 'restored') place(next, tmp);
+        else later.set(next, Date.now() + 2_000);
       } catch (e) {
         rmSync(tmp, { force: true });
         later.set(next, Date.now() + 30_000);
@@ -157,8 +185,55 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     };
     stopAll = async () => {
       await Promise.allSettled([...inflight.values()]);
+      while (answering.size) await new Promise((r) => setTimeout(r, 20));
+    };
+    // Before restore_command has fetched anything itself: from the restore's first segment.
+    const start = startOf(o.spool);
+    if (start && !start.taken) {
+      const w = parseWalName(start.name, size);
+      if (w?.kind === 'segment' && w.segno > 0n) at = { timeline: w.timeline, segno: w.segno - 1n };
+    }
+    /** Questions being answered (SPOOL/ask). */
+    const answering = new Set<string>();
+    const answer = async (name: string): Promise<void> => {
+      const tmp = join(o.spool.in, `.${name}.${process.pid}.tmp`);
+      try {
+        const w = parseWalName(name, size);
+        if (w?.kind === 'segment') {
+          // PostgreSQL is here: the prefetcher follows (as with want).
+          at = { timeline: w.timeline, segno: w.segno - 1n };
+          lastTaken = Date.now();
+        }
+        const r = await fetchToFile(o.repo, o.cluster, name, o.keys, pool!, tmp);
+        if (r.status === 'restored') place(name, tmp);
+        else {
+          later.set(name, Date.now() + 2_000);
+          if (r.note) o.onFailed?.(name, new Error(r.note));
+          writeFileAtomicQuick(join(o.spool.absent, name), '');
+        }
+      } catch (e) {
+        // No answer: restore_command runs wal-fetch, whose answer (and message) PostgreSQL gets.
+        rmSync(tmp, { force: true });
+        o.onFailed?.(name, e as Error);
+      } finally {
+        rmSync(join(o.spool.ask, name), { force: true });
+        answering.delete(name);
+      }
     };
     for (;;) {
+      for (const n of readdirSync(o.spool.ask)) {
+        if (answering.has(n) || !looksLikeWalName(n)) continue;
+        // In in/ already (restore_command takes it from there), or being fetched (answered when placed).
+        if (fetched.has(n)) rmSync(join(o.spool.ask, n), { force: true });
+        if (fetched.has(n) || inflight.has(n)) continue;
+        answering.add(n);
+        lastTaken = Date.now();
+        const p = answer(n).finally(() => {
+          inflight.delete(n);
+          wake?.();
+        });
+        if (parseWalName(n, size)?.kind === 'segment') inflight.set(n, p);
+      }
       const want = readWant(o.spool);
       const present = new Set(readdirSync(o.spool.in).filter((n) => !n.startsWith('.')));
       if (want && want !== lastWant) {
@@ -182,7 +257,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
         // Files behind PostgreSQL, or of another timeline: never to be asked for.
         for (const n of present) {
           const w = parseWalName(n, size);
-          if (w?.kind !== 'segment' || w.timeline !== at.timeline || w.segno <= at.segno) {
+          if (w?.kind === 'segment' && (w.timeline !== at.timeline || w.segno <= at.segno)) {
             rmSync(join(o.spool.in, n), { force: true });
             rmSync(join(o.spool.ok, n), { force: true });
             fetched.delete(n);
@@ -220,7 +295,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
           );
         }
       }
-      if (Date.now() - lastTaken >= o.idleMs && !inflight.size) return { fetched: count, running: false };
+      if (Date.now() - lastTaken >= o.idleMs && !inflight.size && !answering.size) return { fetched: count, running: false };
       await new Promise<void>((res) => {
         const timer = setTimeout(res, 200);
         wake = () => {
@@ -234,6 +309,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     await stopAll();
     await pool?.close();
     watcher?.close();
+    asks?.close();
     rmSync(pidFile, { force: true });
     wipe();
     dropPid();

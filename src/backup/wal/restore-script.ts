@@ -13,7 +13,12 @@ import { shellWord } from './restore.js';
  *    there by anything else is never handed over;
  * 2. waits while the prefetcher is about to fetch it (`pending/NAME`) and
  *    runs (its pid alive), rather than fetch it a second time beside it;
- * 3. otherwise runs `wal-fetch --async` (the vault-tool command given),
+ * 3. asks a running prefetcher for any other file (`ask/NAME`): it answers
+ *    at once from the archive, with the file fetched and checked as in 1,
+ *    or with the archive's answer that it does not hold it (`absent/NAME`,
+ *    exit 1, as wal-fetch would: the same check, made when asked); an ask
+ *    it drops unanswered (a failure) is wal-fetch's;
+ * 4. otherwise runs `wal-fetch --async` (the vault-tool command given),
  *    whose answer PostgreSQL acts on: the file fetched and checked, exit 1
  *    when the archive does not hold it, above 125 on any failure; it also
  *    starts a prefetcher when none runs (prefetch.ts).
@@ -25,17 +30,24 @@ export function asyncRestoreScript(spool: string, fetch: string[], args: string[
   return [
     '#!/bin/sh',
     '# restore_command of a vault-tool point-in-time restore: a segment the prefetcher checked in full is moved into',
-    "# place (only the very file it recorded in ok/), one it is fetching is waited for, anything else is wal-fetch's.",
+    '# place (only the very file it recorded in ok/), one it is fetching is waited for, another is asked of it while it',
+    "# runs (its answer: the file, checked, or the archive's absence of it: exit 1); anything else is wal-fetch's.",
     `S=${shellWord(spool)}`,
     'f="$1"',
     'p="$2"',
     'n=0',
+    'a=',
     'while :; do',
     '  if [ -f "$S/in/$f" ] && [ -f "$S/ok/$f" ] && read -r ok < "$S/ok/$f" && [ "$ok" = "$(stat -c %d:%i:%s:%.9Y:%.9Z "$S/in/$f" 2>/dev/null)" ]; then',
     '    mv -f "$S/in/$f" "$p" 2>/dev/null && rm -f "$S/ok/$f" && exit 0',
     '    break',
     '  fi',
-    '  [ -f "$S/pending/$f" ] && [ $n -lt 6000 ] && [ -f "$S/prefetcher.pid" ] && read -r pid < "$S/prefetcher.pid" && kill -0 "$pid" 2>/dev/null || break',
+    '  if [ -n "$a" ] && [ -f "$S/absent/$f" ]; then rm -f "$S/absent/$f"; exit 1; fi',
+    '  [ $n -lt 6000 ] && [ -f "$S/prefetcher.pid" ] && read -r pid < "$S/prefetcher.pid" && kill -0 "$pid" 2>/dev/null || break',
+    '  if [ ! -f "$S/pending/$f" ]; then',
+    '    if [ -z "$a" ]; then rm -f "$S/absent/$f"; : > "$S/ask/$f" || break; a=1',
+    '    elif [ ! -f "$S/ask/$f" ]; then [ "$a" = 2 ] && break; a=2; fi',
+    '  fi',
     '  n=$((n+1))',
     '  sleep 0.01',
     'done',

@@ -32,7 +32,7 @@ import { recordEvidence } from '../../vault/evidence.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
 import { BASE_KIND } from './store.js';
 import { loadArchive, pushedAt } from './view.js';
-import { openFetchSpool } from './prefetch.js';
+import { openFetchSpool, setFirst } from './prefetch.js';
 
 /** The restore_command script in a restore's spool. */
 export const SCRIPT = 'restore.sh';
@@ -356,6 +356,8 @@ export async function executePitr(
     // The prefetcher's folders made now, 0700, so that they are the server's (given away with the rest below).
     const spool = openFetchSpool(plan.spool.dir);
     writeFileSync(join(spool.root, SCRIPT), plan.spool.script, { mode: 0o600, flag: 'wx' });
+    // Where a prefetcher starts before restore_command has fetched a segment itself: the first the recovery reads.
+    setFirst(spool, plan.continuity.segments[0]!);
   }
   appendFileSync(
     join(plan.dataDir, 'postgresql.auto.conf'),

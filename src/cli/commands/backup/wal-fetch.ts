@@ -3,7 +3,7 @@ import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { walFetch } from '../../../backup/wal/fetch.js';
-import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../../backup/wal/prefetch.js';
+import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, startOf, takePrefetched } from '../../../backup/wal/prefetch.js';
 import { parseWalName, segmentName } from '../../../backup/wal/names.js';
 import { lockHolder } from '../../../backup/wal/spool.js';
 import { VaultError } from '../../../errors/errors.js';
@@ -75,10 +75,10 @@ export default function backupWalFetch(cmd: Command, ctx: Context): void {
           // Prefetched, checked in full: moved into place.
           checkOutput(target, 'data', { force: true });
           if (takePrefetched(spool, file, target)) return;
-          if (looksLikeSegment(file)) {
-            setWant(spool, file);
-            if (!lockHolder(spool.root, 'prefetcher')) startPrefetcher(ctx, cmd, spool, file, dirname(target), o);
-          }
+          if (looksLikeSegment(file)) setWant(spool, file);
+          // Whatever is asked (the first ask is often a history file): a prefetcher from where the server is, or from the restore's first segment.
+          const from = startOf(spool);
+          if (from && !lockHolder(spool.root, 'prefetcher')) startPrefetcher(ctx, cmd, spool, from, dirname(target), o);
         }
         const repo = openRepo(ctx, o);
         const cluster = clusterOf(ctx, o);
@@ -115,7 +115,8 @@ export default function backupWalFetch(cmd: Command, ctx: Context): void {
 const looksLikeSegment = (name: string) => /^[0-9A-F]{24}$/.test(name);
 
 /** Starts a prefetcher in the background (its messages in SPOOL/prefetcher.log), reading the archive as this command does. */
-function startPrefetcher(ctx: Context, cmd: Command, spool: FetchSpool, file: string, walDir: string, o: FetchOptions): void {
+function startPrefetcher(ctx: Context, cmd: Command, spool: FetchSpool, from: { name: string; taken: boolean }, walDir: string, o: FetchOptions): void {
+  const file = from.name;
   const identity = o.identity ?? ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY;
   const paths = ctx.paths(cmd);
   const repo = openRepo(ctx, o);
@@ -152,7 +153,7 @@ function startPrefetcher(ctx: Context, cmd: Command, spool: FetchSpool, file: st
       if (w?.kind === 'segment' && Number.isInteger(queue))
         markPending(
           spool,
-          Array.from({ length: Math.min(queue, 64) }, (_, i) => segmentName(w.timeline, w.segno + BigInt(i + 1), 16 << 20)),
+          Array.from({ length: Math.min(queue, 64) }, (_, i) => segmentName(w.timeline, w.segno + BigInt(from.taken ? i + 1 : i), 16 << 20)),
         );
     }
   } finally {
