@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, rmSync } from 'node:fs';
 import { decrypt } from '../../age/index.js';
 import { readHeader, unwrapFileKey } from '../../age/file-key.js';
+import { parseHeader } from '../../age/header.js';
 import { NONCE_SIZE, openFailure, payloadKey } from '../../age/stream.js';
 import { VaultError } from '../../errors/errors.js';
 import { checkOutput, writeOutput } from '../../fs/output.js';
@@ -13,7 +14,7 @@ import { parseWalManifest } from './catalog.js';
 import type { ReadKeys } from './identity.js';
 import { looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName, segmentName } from './names.js';
 import { checkSegment } from './page.js';
-import type { OpenPool } from './open-pool.js';
+import type { OpenPool, OpenResult } from './open-pool.js';
 import { archiveDest, isThere, readIfThere, readWhole, segmentsDest, WAL_KIND } from './store.js';
 
 /**
@@ -46,13 +47,15 @@ export interface ReadOptions {
 /** How a restore reads a file: the stored SHA-256, not the plaintext's a second time (ReadOptions). */
 export const RESTORE_READ: ReadOptions = { plaintextSha256: false };
 
-/** An archived file's signed manifest, trusted, and its stored bytes held to it; or its absence. */
-async function storedOf(
+type Key = ReadKeys['identities'][number];
+
+/** An archived file's signed manifest, trusted, and the key it needs; or its absence. */
+async function trusted(
   repo: Repo,
   cluster: string,
   name: string,
   keys: ReadKeys,
-): Promise<{ status: 'absent'; result: FetchResult } | { status: 'stored'; m: BackupManifest; key: ReadKeys['identities'][number]; stored: Buffer }> {
+): Promise<{ status: 'absent'; result: FetchResult } | { status: 'trusted'; m: BackupManifest; key: Key }> {
   if (!looksLikeWalName(name))
     throw new VaultError('usage', `${JSON.stringify(name)} is not a name PostgreSQL archives (a segment, a .history, .backup or .partial file)`, {
       code: 'wal-name',
@@ -69,8 +72,20 @@ async function storedOf(
   if (!sig.ok) throw new VaultError('integrity', `${name}: ${sig.message}: it is not used`, { code: 'backup-untrusted' });
   const key = keys.identities.find((k) => k.keyId === m.keyId);
   if (!key) throw new VaultError('wrong-key', `${name} needs backup key ${m.keyId}, which the given keys do not hold`, { code: 'backup-key-gone' });
-  const stored = await readWhole(repo, d, file, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
-  return { status: 'stored', m, key, stored };
+  return { status: 'trusted', m, key };
+}
+
+/** An archived file's trusted manifest and its stored bytes (not yet held to it); or its absence. */
+async function storedOf(
+  repo: Repo,
+  cluster: string,
+  name: string,
+  keys: ReadKeys,
+): Promise<{ status: 'absent'; result: FetchResult } | { status: 'stored'; m: BackupManifest; key: Key; stored: Buffer }> {
+  const t = await trusted(repo, cluster, name, keys);
+  if (t.status === 'absent') return t;
+  const stored = await readWhole(repo, segmentsDest(repo, cluster), `${name}.age`, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
+  return { status: 'stored', m: t.m, key: t.key, stored };
 }
 
 const altered = (name: string) =>
@@ -117,6 +132,8 @@ export async function readArchived(
  * last, here), for the caller to rename into place.
  */
 export async function fetchToFile(repo: Repo, cluster: string, name: string, keys: ReadKeys, pool: OpenPool, tmp: string): Promise<FetchResult> {
+  const local = await localStored(repo, cluster, name, keys);
+  if (local) return local.status === 'absent' ? local.result : openStored(name, local.m, local.head, local.path, pool, tmp, local.key);
   const s = await storedOf(repo, cluster, name, keys);
   if (s.status === 'absent') return s.result;
   const { m, key, stored } = s;
@@ -137,19 +154,79 @@ export async function fetchToFile(repo: Repo, cluster: string, name: string, key
   }
   // The worker gets the file's own memory (given up: copied first when it is a slice of a larger buffer).
   const own = stored.byteOffset === 0 && stored.buffer.byteLength === stored.byteLength ? stored.buffer : Uint8Array.prototype.slice.call(stored).buffer;
-  const r = await pool.open({ file: own as ArrayBuffer, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp });
+  return opened(name, m, await pool.open({ file: own as ArrayBuffer, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }), tmp);
+}
+
+/**
+ * In a local repository the worker reads the stored file itself: here only
+ * its manifest is read and trusted, and the start of the file for its
+ * header (null: not local, or a header longer than that start; then the
+ * whole file is read here).
+ */
+async function localStored(
+  repo: Repo,
+  cluster: string,
+  name: string,
+  keys: ReadKeys,
+): Promise<{ status: 'absent'; result: FetchResult } | { status: 'stored'; m: BackupManifest; key: Key; head: Buffer; path: string } | null> {
+  const d = segmentsDest(repo, cluster);
+  const path = d.localPath(`${name}.age`);
+  if (!path) return null;
+  const t = await trusted(repo, cluster, name, keys);
+  if (t.status === 'absent') return t;
+  let head: Buffer;
   try {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const b = Buffer.alloc(HEAD);
+      head = b.subarray(0, readSync(fd, b, 0, HEAD, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw new VaultError('io', `${name}: cannot read ${d.locate(`${name}.age`)}: ${(e as Error).message}`);
+  }
+  return { status: 'stored', m: t.m, key: t.key, head, path };
+}
+
+/** What is read of a file's start for its header (an X25519 header is about 200 bytes). */
+const HEAD = 64 << 10;
+
+/** A stored file opened by a worker from its path, its header parsed here from `head`. */
+async function openStored(name: string, m: BackupManifest, head: Buffer, path: string, pool: OpenPool, tmp: string, key: Key): Promise<FetchResult> {
+  let start: number;
+  let payload: Buffer;
+  try {
+    const header = parseHeader(head, head.length < HEAD);
+    if (!header) throw new Error('header longer than its first 64 KiB');
+    const fileKey = unwrapFileKey(header, { identities: [key.identity] });
+    start = header.length + NONCE_SIZE;
+    if (head.length < start) throw new Error('missing payload nonce');
+    payload = payloadKey(fileKey, head.subarray(header.length, start));
+  } catch (e) {
+    // Decided by the worker's full read: the stored file's SHA-256 first (an altered file is named so), else the failure here.
+    const r = await pool.open({ file: path, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start: 0, key: Buffer.alloc(32), tmp: '' });
+    if (r.sha256 !== m.ciphertext.sha256 || r.size !== m.ciphertext.size) throw altered(name);
+    throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
+  }
+  return opened(name, m, await pool.open({ file: path, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }), tmp);
+}
+
+/** The worker's result held to the manifest: the temp file kept only when every check passed. */
+function opened(name: string, m: BackupManifest, r: OpenResult, tmp: string): FetchResult {
+  try {
+    if (r.size === -1 && r.error) throw new VaultError('io', `${name}: cannot read the stored file: ${r.error}`);
     if (r.sha256 !== m.ciphertext.sha256 || r.size !== m.ciphertext.size) throw altered(name);
     const failure = r.opened && (r.opened.failure || !r.opened.last ? (openFailure(r.opened) ?? new Error('no final chunk')) : null);
     if (!r.opened || failure) throw new VaultError('integrity', `${name}: decryption failed: ${failure?.message ?? 'not opened'}`);
     if (r.error) throw new VaultError('io', `${name}: cannot write ${tmp}: ${r.error}`);
     if (r.opened.len !== m.plaintext.size) throw new VaultError('integrity', `${name}: the decrypted data differs from what was archived (size)`);
     checkPages(name, m, r.plaintext!);
+    return { status: 'restored', name, bytes: r.opened.len, manifest: m };
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
   }
-  return { status: 'restored', name, bytes: r.opened.len, manifest: m };
 }
 
 /**

@@ -6,7 +6,7 @@ import { makeRelease } from '../../age/release.js';
 /**
  * Worker threads for the prefetcher's heavy work on a stored segment, so
  * that several segments are read at once beside the server's replay: the
- * SHA-256 of the stored file (held to its signed manifest before anything
+ * read of the stored file (in a local repository), its SHA-256 of the stored file (held to its signed manifest before anything
  * is opened), the opening of every STREAM chunk (a chunk's plaintext kept
  * only once its tag verifies), and the plaintext written to a temp file of
  * the spool when all of it verified. The calling thread parses the header
@@ -22,8 +22,31 @@ const c = require('node:crypto');
 const fs = require('node:fs');
 const openChunks = (${openChunks.toString()});
 const release = (${makeRelease.toString()})(MessageChannel);
+const readWhole = (path, size) => {
+  // The archive's own file, never one a link names; only the size its manifest gives.
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size !== size) return new Uint8Array(0);
+    const b = new Uint8Array(size);
+    let at = 0;
+    while (at < size) {
+      const n = fs.readSync(fd, b, at, size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    return at === size ? b : b.subarray(0, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+};
 parentPort.on('message', (m) => {
-  const file = new Uint8Array(m.buf);
+  let file;
+  try {
+    file = m.buf ? new Uint8Array(m.buf) : readWhole(m.path, m.size);
+  } catch (e) {
+    return parentPort.postMessage({ id: m.id, sha256: '', size: -1, error: String(e && e.message) });
+  }
   const sha256 = c.createHash('sha256').update(file).digest('hex');
   if (sha256 !== m.sha256 || file.byteLength !== m.size) return parentPort.postMessage({ id: m.id, sha256, size: file.byteLength });
   const input = file.subarray(m.start);
@@ -42,8 +65,8 @@ parentPort.on('message', (m) => {
 `;
 
 export interface OpenJob {
-  /** The whole stored (age) file; given up to the worker. */
-  file: ArrayBuffer;
+  /** The whole stored (age) file, given up to the worker; or its path, which the worker reads (a local repository). */
+  file: ArrayBuffer | string;
   /** Its expected size and SHA-256 (the signed manifest's). */
   size: number;
   sha256: string;
@@ -126,7 +149,11 @@ export function openPool(size: number): OpenPool {
       const id = ++ids;
       return new Promise<OpenResult>((resolve, reject) => {
         pending.set(id, { resolve, reject, worker: w });
-        w.postMessage({ id, buf: job.file, size: job.size, sha256: job.sha256, start: job.start, key: job.key, tmp: job.tmp }, [job.file]);
+        const where = typeof job.file === 'string' ? { path: job.file } : { buf: job.file };
+        w.postMessage(
+          { id, ...where, size: job.size, sha256: job.sha256, start: job.start, key: job.key, tmp: job.tmp },
+          typeof job.file === 'string' ? [] : [job.file],
+        );
       });
     },
     async close() {

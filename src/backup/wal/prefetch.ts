@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { lchownSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { VaultError } from '../../errors/errors.js';
 import { registerCleanup } from '../../fs/cleanup.js';
@@ -20,7 +20,7 @@ import { identityAt } from './spool.js';
  * spool's `restore.sh`, restore-script.ts) only moves the file PostgreSQL
  * asks for into place, without starting vault-tool:
  *
- *   SPOOL/in/NAME          a segment fetched and checked, whole (written under a temp name, then renamed)
+ *   SPOOL/in/NAME          a segment fetched and checked, whole (written in SPOOL/tmp, renamed once every check passed)
  *   SPOOL/ok/NAME          the identity of in/NAME as the prefetcher left it (`stat -c %d:%i:%s:%.9Y:%.9Z`):
  *                          written after in/NAME is in place; a file whose identity differs (written, replaced,
  *                          put there by anything else) is never handed over
@@ -51,11 +51,20 @@ export interface FetchSpool {
   pending: string;
   ask: string;
   absent: string;
+  tmp: string;
 }
 
 export function openFetchSpool(root: string): FetchSpool {
-  const s = { root, in: join(root, 'in'), ok: join(root, 'ok'), pending: join(root, 'pending'), ask: join(root, 'ask'), absent: join(root, 'absent') };
-  for (const d of [s.in, s.ok, s.pending, s.ask, s.absent]) makeDirs(d);
+  const s = {
+    root,
+    in: join(root, 'in'),
+    ok: join(root, 'ok'),
+    pending: join(root, 'pending'),
+    ask: join(root, 'ask'),
+    absent: join(root, 'absent'),
+    tmp: join(root, 'tmp'),
+  };
+  for (const d of [s.in, s.ok, s.pending, s.ask, s.absent, s.tmp]) makeDirs(d);
   return s;
 }
 
@@ -120,7 +129,8 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   const pidFile = join(o.spool.root, 'prefetcher.pid');
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   const wipe = () => {
-    for (const d of [o.spool.pending, o.spool.ok, o.spool.in, o.spool.ask, o.spool.absent]) for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
+    for (const d of [o.spool.pending, o.spool.ok, o.spool.in, o.spool.ask, o.spool.absent, o.spool.tmp])
+      for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
   };
   const dropPid = registerCleanup(() => {
     rmSync(pidFile, { force: true });
@@ -131,8 +141,16 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   let pool: OpenPool | undefined;
   let stopAll: () => Promise<void> = async () => undefined;
   try {
-    // Files of an earlier prefetcher are not this one's: none is handed over (pending/ marks stay until this one's own replace them).
-    for (const d of [o.spool.ok, o.spool.in, o.spool.absent]) for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
+    // Files checked and recorded before (by the restore, or a prefetcher before this one) stay, as fetched; anything else goes
+    // (pending/ marks stay until this one's own replace them).
+    const kept = new Set<string>();
+    for (const n of readdirSync(o.spool.in)) {
+      const id = identityAt(join(o.spool.in, n));
+      if (id !== null && id === readRecord(join(o.spool.ok, n))) kept.add(n);
+      else rmSync(join(o.spool.in, n), { force: true });
+    }
+    for (const n of readdirSync(o.spool.ok)) if (!kept.has(n)) rmSync(join(o.spool.ok, n), { force: true });
+    for (const d of [o.spool.absent, o.spool.tmp]) for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
     const info = await readArchiveInfo(o.repo, o.cluster);
     if (!info) return { fetched: 0, running: false };
     const size = info.segmentSize;
@@ -146,7 +164,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     /** The newest segment PostgreSQL took: its timeline and number. */
     let at: { timeline: number; segno: bigint } | null = null;
     let lastWant: string | null = null;
-    const fetched = new Set<string>();
+    const fetched = new Set<string>(kept);
     /** Names not to try again before a time: absent (the archive may grow), or failed. */
     const later = new Map<string, number>();
     let count = 0;
@@ -169,7 +187,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
       o.onFetched?.(name);
     };
     const fetchOne = async (next: string): Promise<void> => {
-      const tmp = join(o.spool.in, `.${next}.${process.pid}.tmp`);
+      const tmp = join(o.spool.tmp, `${next}.${process.pid}`);
       try {
         const r = await fetchToFile(o.repo, o.cluster, next, o.keys, pool!, tmp);
         if (r.status === 'restored') place(next, tmp);
@@ -196,7 +214,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     /** Questions being answered (SPOOL/ask). */
     const answering = new Set<string>();
     const answer = async (name: string): Promise<void> => {
-      const tmp = join(o.spool.in, `.${name}.${process.pid}.tmp`);
+      const tmp = join(o.spool.tmp, `${name}.${process.pid}`);
       try {
         const w = parseWalName(name, size);
         if (w?.kind === 'segment') {
@@ -317,11 +335,32 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   }
 }
 
+/** Records the identity of files put in in/ (after every check) in ok/, with the owner of in/ (restore_command's user). */
+export function recordPlaced(spool: FetchSpool, names: string[]): void {
+  const owner = statSync(spool.in);
+  for (const n of names) {
+    const id = identityAt(join(spool.in, n));
+    if (!id) continue;
+    const ok = join(spool.ok, n);
+    writeFileAtomicQuick(ok, `${id}\n`);
+    lchownSync(ok, owner.uid, owner.gid);
+  }
+}
+
 /** A small file written under a temp name, then renamed: whole or absent. */
 function writeFileAtomicQuick(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
   renameSync(tmp, path);
+}
+
+/** An ok/ record (the identity it names), or null. */
+function readRecord(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   lchownSync,
   closeSync,
   createWriteStream,
+  renameSync,
   lstatSync,
   mkdtempSync,
   openSync,
@@ -32,7 +33,8 @@ import { recordEvidence } from '../../vault/evidence.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
 import { BASE_KIND } from './store.js';
 import { loadArchive, pushedAt } from './view.js';
-import { openFetchSpool, setFirst } from './prefetch.js';
+import { type FetchSpool, openFetchSpool, recordPlaced, setFirst } from './prefetch.js';
+import { RESTORE_READ, readArchived } from './fetch.js';
 
 /** The restore_command script in a restore's spool. */
 export const SCRIPT = 'restore.sh';
@@ -348,16 +350,19 @@ export async function executePitr(
   } finally {
     file.close();
   }
+  let spool: FetchSpool | undefined;
+  let placed: string[] = [];
   const wal = join(plan.dataDir, 'pg_wal');
   makeDir(wal, 0o700, true);
   makeDir(join(wal, 'archive_status'), 0o700, true);
   writeFileSync(join(plan.dataDir, 'recovery.signal'), '', { mode: 0o600 });
   if (plan.spool) {
     // The prefetcher's folders made now, 0700, so that they are the server's (given away with the rest below).
-    const spool = openFetchSpool(plan.spool.dir);
+    spool = openFetchSpool(plan.spool.dir);
     writeFileSync(join(spool.root, SCRIPT), plan.spool.script, { mode: 0o600, flag: 'wx' });
     // Where a prefetcher starts before restore_command has fetched a segment itself: the first the recovery reads.
     setFirst(spool, plan.continuity.segments[0]!);
+    placed = await placeFirst(repo, plan, keys, spool);
   }
   appendFileSync(
     join(plan.dataDir, 'postgresql.auto.conf'),
@@ -370,7 +375,37 @@ export async function executePitr(
     { mode: 0o600 },
   );
   if (plan.owner) chownTree(plan.dataDir, plan.owner.uid, plan.owner.gid);
+  // Recorded once given away (a change of owner changes ctime): restore_command hands over only the files so named.
+  if (spool) recordPlaced(spool, placed);
   return { dataDir: plan.dataDir, files: readdirSync(plan.dataDir).length };
+}
+
+/** Segments the restore puts in the spool itself, which the server reads first while a prefetcher starts (node's start, its keys). */
+const PLACED = 4;
+
+/**
+ * The first segments the recovery reads, fetched and checked in full as a
+ * prefetcher does, into the spool's in/ (a file that cannot be is left to
+ * restore_command, whose answer PostgreSQL acts on).
+ */
+async function placeFirst(repo: Repo, plan: PitrPlan, keys: ReadKeys, spool: FetchSpool): Promise<string[]> {
+  const segs = plan.continuity.segments;
+  const last = segs.indexOf(plan.through);
+  const placed: string[] = [];
+  for (const n of segs.slice(0, Math.min(PLACED, last < 0 ? segs.length : last + 1))) {
+    let r: Awaited<ReturnType<typeof readArchived>>;
+    try {
+      r = await readArchived(repo, plan.cluster, n, keys, RESTORE_READ);
+    } catch {
+      break;
+    }
+    if (r.status !== 'restored') break;
+    const tmp = join(spool.tmp, n);
+    writeFileSync(tmp, r.plaintext!, { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, join(spool.in, n));
+    placed.push(n);
+  }
+  return placed;
 }
 
 /**
