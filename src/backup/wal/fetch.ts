@@ -154,7 +154,13 @@ export async function fetchToFile(repo: Repo, cluster: string, name: string, key
   }
   // The worker gets the file's own memory (given up: copied first when it is a slice of a larger buffer).
   const own = stored.byteOffset === 0 && stored.buffer.byteLength === stored.byteLength ? stored.buffer : Uint8Array.prototype.slice.call(stored).buffer;
-  return opened(name, m, await pool.open({ file: own as ArrayBuffer, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }), tmp);
+  return opened(
+    name,
+    m,
+    await pool.open({ file: own as ArrayBuffer, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }),
+    tmp,
+    pool,
+  );
 }
 
 /**
@@ -209,11 +215,11 @@ async function openStored(name: string, m: BackupManifest, head: Buffer, path: s
     if (r.sha256 !== m.ciphertext.sha256 || r.size !== m.ciphertext.size) throw altered(name);
     throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
   }
-  return opened(name, m, await pool.open({ file: path, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }), tmp);
+  return opened(name, m, await pool.open({ file: path, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }), tmp, pool);
 }
 
 /** The worker's result held to the manifest: the temp file kept only when every check passed. */
-function opened(name: string, m: BackupManifest, r: OpenResult, tmp: string): FetchResult {
+function opened(name: string, m: BackupManifest, r: OpenResult, tmp: string, pool: OpenPool): FetchResult {
   try {
     if (r.size === -1 && r.error) throw new VaultError('io', `${name}: cannot read the stored file: ${r.error}`);
     if (r.sha256 !== m.ciphertext.sha256 || r.size !== m.ciphertext.size) throw altered(name);
@@ -226,6 +232,8 @@ function opened(name: string, m: BackupManifest, r: OpenResult, tmp: string): Fe
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  } finally {
+    pool.recycle(r.plaintext);
   }
 }
 
