@@ -34,7 +34,8 @@ import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../
 import { BASE_KIND } from './store.js';
 import { loadArchive, pushedAt } from './view.js';
 import { type FetchSpool, openFetchSpool, recordPlaced, setFirst } from './prefetch.js';
-import { RESTORE_READ, readArchived } from './fetch.js';
+import { fetchToFile } from './fetch.js';
+import { openPool } from './open-pool.js';
 
 /** The restore_command script in a restore's spool. */
 export const SCRIPT = 'restore.sh';
@@ -381,31 +382,42 @@ export async function executePitr(
 }
 
 /** Segments the restore puts in the spool itself, which the server reads first while a prefetcher starts (node's start, its keys). */
-const PLACED = 4;
+const PLACED = 8;
 
 /**
  * The first segments the recovery reads, fetched and checked in full as a
- * prefetcher does, into the spool's in/ (a file that cannot be is left to
- * restore_command, whose answer PostgreSQL acts on).
+ * prefetcher does (two at a time, on worker threads), into the spool's in/;
+ * placed in order, up to the first that cannot be (absent, or failing a
+ * check: left to restore_command, whose answer PostgreSQL acts on).
  */
 async function placeFirst(repo: Repo, plan: PitrPlan, keys: ReadKeys, spool: FetchSpool): Promise<string[]> {
   const segs = plan.continuity.segments;
   const last = segs.indexOf(plan.through);
-  const placed: string[] = [];
-  for (const n of segs.slice(0, Math.min(PLACED, last < 0 ? segs.length : last + 1))) {
-    let r: Awaited<ReturnType<typeof readArchived>>;
-    try {
-      r = await readArchived(repo, plan.cluster, n, keys, RESTORE_READ);
-    } catch {
-      break;
+  const names = segs.slice(0, Math.min(PLACED, last < 0 ? segs.length : last + 1));
+  const pool = openPool(2);
+  try {
+    const results = await Promise.all(
+      names.map((n) => {
+        const tmp = join(spool.tmp, n);
+        return fetchToFile(repo, plan.cluster, n, keys, pool, tmp).then(
+          (r) => ({ n, tmp, ok: r.status === 'restored' }),
+          () => ({ n, tmp, ok: false }),
+        );
+      }),
+    );
+    const placed: string[] = [];
+    for (const r of results) {
+      if (!r.ok || placed.length < results.indexOf(r)) {
+        rmSync(r.tmp, { force: true });
+        continue;
+      }
+      renameSync(r.tmp, join(spool.in, r.n));
+      placed.push(r.n);
     }
-    if (r.status !== 'restored') break;
-    const tmp = join(spool.tmp, n);
-    writeFileSync(tmp, r.plaintext!, { mode: 0o600, flag: 'wx' });
-    renameSync(tmp, join(spool.in, n));
-    placed.push(n);
+    return placed;
+  } finally {
+    await pool.close();
   }
-  return placed;
 }
 
 /**
