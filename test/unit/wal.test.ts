@@ -797,7 +797,7 @@ describe('asynchronous restores: the prefetcher', () => {
     const asked = join(dir, 'asked');
     const script = join(spool.root, 'restore.sh');
     // wal-fetch's place taken by a command that notes what it was asked (the real one runs in the integration tests).
-    writeFileSync(script, asyncRestoreScript(spool.root, ['sh', '-c', `echo "$0" >> '${asked}'; exit 1`], ['--cluster', 'main']));
+    writeFileSync(script, asyncRestoreScript(spool.root, ['sh', '-c', `echo "$0" >> '${asked}'; exit 1`], ['--cluster', 'main', '--async', '--spool']));
     const target = join(dir, 'RECOVERYXLOG');
     const restore = async (name: string) => {
       const t = Date.now();

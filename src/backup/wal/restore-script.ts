@@ -24,7 +24,8 @@ import { shellWord } from './restore.js';
  *    starts a prefetcher when none runs (prefetch.ts).
  *
  * `fetch` is the command line up to the file and path (`vault-tool backup
- * wal-fetch`), `args` what follows them (archive and keys), each a word.
+ * wal-fetch`), `args` what follows them (archive, keys, and last the
+ * option that names the spool, which the script gives), each a word.
  */
 export function asyncRestoreScript(spool: string, fetch: string[], args: string[]): string {
   return [
@@ -51,7 +52,7 @@ export function asyncRestoreScript(spool: string, fetch: string[], args: string[
     '  n=$((n+1))',
     '  sleep 0.01',
     'done',
-    `exec ${fetch.map(shellWord).join(' ')} "$f" "$p" ${args.map(shellWord).join(' ')} --async --spool "$S"`,
+    `exec ${fetch.map(shellWord).join(' ')} "$f" "$p" ${args.map(shellWord).join(' ')} "$S"`,
     '',
   ].join('\n');
 }

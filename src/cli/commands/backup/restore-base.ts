@@ -58,7 +58,11 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
   // restore_command runs the spool's script (restore-script.ts): a segment the prefetcher checked moved into place by the shell,
   // anything else fetched by vault-tool, which keeps a prefetcher ahead (docs/CLI.md, "Asynchronous restores").
   const spool = join(ctx.abs(o.toDir), 'vault-tool-spool');
-  const script = asyncRestoreScript(spool, [...vaultToolCommand(ctx), 'backup', 'wal-fetch'], ['--cluster', cluster, '-r', repo.dest.spec, ...keyArgs]);
+  const script = asyncRestoreScript(
+    spool,
+    [...vaultToolCommand(ctx), 'backup', 'wal-fetch'],
+    ['--cluster', cluster, '-r', repo.dest.spec, ...keyArgs, '--async', '--spool'],
+  );
   const restoreCommand = scriptCommand(join(spool, SCRIPT));
   const owner = typeof o.owner === 'string' ? o.owner : undefined;
   const plan = await planPitr(repo, m, keys, {
