@@ -7,7 +7,9 @@
 //   under load:   pgbench writing; the archiver's backlog (.ready files) and segments/s, per archive_command
 //                 (cp, wal-push, wal-push --async, pgbackrest archive-push, and with its --archive-async)
 //   restore:      vault-tool backup restore to a time + PostgreSQL's recovery through wal-fetch, against
-//                 tar -x of the same base backup + PostgreSQL's own recovery from plain files (restore_command cp)
+//                 tar -x of the same base backup + PostgreSQL's own recovery from plain files (restore_command cp);
+//                 BENCH_WAL_RESTORE_RUNS rounds (3), BENCH_WAL_BEFORE=DIR another build's restore in turn with this one,
+//                 BENCH_WAL_TRACE=1 where each recovery's time went (restore_command's answers, from the server's log)
 // Every tool runs as the cluster's user (runuser -u postgres when root), as the server would run it.
 // pgBackRest is a benchmark-only dependency: apt-get install pgbackrest (rows say so when it is missing).
 import { spawn, spawnSync } from 'node:child_process';

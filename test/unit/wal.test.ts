@@ -797,7 +797,16 @@ describe('asynchronous restores: the prefetcher', () => {
     const asked = join(dir, 'asked');
     const script = join(spool.root, 'restore.sh');
     // wal-fetch's place taken by a command that notes what it was asked (the real one runs in the integration tests).
-    writeFileSync(script, asyncRestoreScript(spool.root, ['sh', '-c', `echo "$0" >> '${asked}'; exit 1`], ['--cluster', 'main', '--async', '--spool']));
+    // (started as the prefetcher, with --drain, it does nothing: the prefetcher here runs in this process).
+    writeFileSync(
+      script,
+      asyncRestoreScript(
+        spool.root,
+        ['sh', '-c', `case "$2" in --drain) exit 0;; esac; echo "$0" >> '${asked}'; exit 1`],
+        ['--cluster', 'main', '--async', '--spool'],
+        ['--drain'],
+      ),
+    );
     const target = join(dir, 'RECOVERYXLOG');
     const restore = async (name: string) => {
       const t = Date.now();

@@ -34,6 +34,7 @@ import { identityAt } from './spool.js';
  *   SPOOL/first            the first segment the recovery reads (written by the restore): where a prefetcher
  *                          starts before restore_command has fetched anything
  *   SPOOL/prefetcher.lock  the running prefetcher (pid, host, since), SPOOL/prefetcher.pid its pid
+ *   SPOOL/starting         a prefetcher started and not yet running (removed when it runs, or leaves)
  *
  * The prefetcher keeps `queue` segments ahead of the newest one PostgreSQL
  * took (one it fetched and no longer finds in `in/`, or `want`) on the same
@@ -90,6 +91,18 @@ export function markPending(spool: FetchSpool, names: string[]): void {
   for (const n of names) writeFileSync(join(spool.pending, n), '', { mode: 0o600 });
 }
 
+/** Whether a prefetcher was started within the last `ms` and does not run yet (SPOOL/starting); else marks one started now. */
+export function startingNow(spool: FetchSpool, ms: number): boolean {
+  const f = join(spool.root, 'starting');
+  try {
+    if (Date.now() - statSync(f).mtimeMs < ms) return true;
+  } catch {
+    /* none */
+  }
+  writeFileSync(f, '', { mode: 0o600 });
+  return false;
+}
+
 /** Records where PostgreSQL is: the segment restore_command is fetching itself. */
 export function setWant(spool: FetchSpool, name: string): void {
   writeFileSync(join(spool.root, 'want'), `${name}\n`, { mode: 0o600 });
@@ -128,6 +141,8 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   }
   const pidFile = join(o.spool.root, 'prefetcher.pid');
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
+  // Started: restore_command's script may start another once this one is gone.
+  rmSync(join(o.spool.root, 'starting'), { force: true });
   const wipe = () => {
     for (const d of [o.spool.pending, o.spool.ok, o.spool.in, o.spool.ask, o.spool.absent, o.spool.tmp])
       for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
@@ -329,6 +344,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     watcher?.close();
     asks?.close();
     rmSync(pidFile, { force: true });
+    rmSync(join(o.spool.root, 'starting'), { force: true });
     wipe();
     dropPid();
     release();

@@ -23,11 +23,17 @@ import { shellWord } from './restore.js';
  *    when the archive does not hold it, above 125 on any failure; it also
  *    starts a prefetcher when none runs (prefetch.ts).
  *
+ * When no prefetcher runs, a file not in the spool starts one (in its own
+ * session, `setsid`, its messages in prefetcher.log; `starting` until it
+ * runs) before wal-fetch answers, so that it starts at the recovery's
+ * first ask, beside that answer rather than after it.
+ *
  * `fetch` is the command line up to the file and path (`vault-tool backup
  * wal-fetch`), `args` what follows them (archive, keys, and last the
- * option that names the spool, which the script gives), each a word.
+ * option that names the spool, which the script gives), `drain` the
+ * options that make it the prefetcher; each a word.
  */
-export function asyncRestoreScript(spool: string, fetch: string[], args: string[]): string {
+export function asyncRestoreScript(spool: string, fetch: string[], args: string[], drain: string[]): string {
   return [
     '#!/bin/sh',
     '# restore_command of a vault-tool point-in-time restore: a segment the prefetcher checked in full is moved into',
@@ -44,7 +50,14 @@ export function asyncRestoreScript(spool: string, fetch: string[], args: string[
     '    break',
     '  fi',
     '  if [ -n "$a" ] && [ -f "$S/absent/$f" ]; then rm -f "$S/absent/$f"; exit 1; fi',
-    '  [ $n -lt 6000 ] && [ -f "$S/prefetcher.pid" ] && read -r pid < "$S/prefetcher.pid" && kill -0 "$pid" 2>/dev/null || break',
+    '  if ! { [ -f "$S/prefetcher.pid" ] && read -r pid < "$S/prefetcher.pid" && kill -0 "$pid" 2>/dev/null; }; then',
+    '    if [ ! -f "$S/starting" ] && { [ -f "$S/first" ] || [ -f "$S/want" ]; }; then',
+    '      : > "$S/starting"',
+    `      setsid ${fetch.map(shellWord).join(' ')} "$f" "\${p%/*}" ${drain.map(shellWord).join(' ')} ${args.map(shellWord).join(' ')} "$S" </dev/null >>"$S/prefetcher.log" 2>&1 &`,
+    '    fi',
+    '    break',
+    '  fi',
+    '  [ $n -lt 6000 ] || break',
     '  if [ ! -f "$S/pending/$f" ]; then',
     '    if [ -z "$a" ]; then rm -f "$S/absent/$f"; : > "$S/ask/$f" || break; a=1',
     '    elif [ ! -f "$S/ask/$f" ]; then [ "$a" = 2 ] && break; a=2; fi',

@@ -62,6 +62,7 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
     spool,
     [...vaultToolCommand(ctx), 'backup', 'wal-fetch'],
     ['--cluster', cluster, '-r', repo.dest.spec, ...keyArgs, '--async', '--spool'],
+    ['--drain'],
   );
   const restoreCommand = scriptCommand(join(spool, SCRIPT));
   const owner = typeof o.owner === 'string' ? o.owner : undefined;

@@ -3,7 +3,7 @@ import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { walFetch } from '../../../backup/wal/fetch.js';
-import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, startOf, takePrefetched } from '../../../backup/wal/prefetch.js';
+import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, startingNow, startOf, takePrefetched } from '../../../backup/wal/prefetch.js';
 import { parseWalName, segmentName } from '../../../backup/wal/names.js';
 import { lockHolder } from '../../../backup/wal/spool.js';
 import { VaultError } from '../../../errors/errors.js';
@@ -78,7 +78,8 @@ export default function backupWalFetch(cmd: Command, ctx: Context): void {
           if (looksLikeSegment(file)) setWant(spool, file);
           // Whatever is asked (the first ask is often a history file): a prefetcher from where the server is, or from the restore's first segment.
           const from = startOf(spool);
-          if (from && !lockHolder(spool.root, 'prefetcher')) startPrefetcher(ctx, cmd, spool, from, dirname(target), o);
+          // One started by restore_command's script in the last 10 s is left to start.
+          if (from && !lockHolder(spool.root, 'prefetcher') && !startingNow(spool, 10_000)) startPrefetcher(ctx, cmd, spool, from, dirname(target), o);
         }
         const repo = openRepo(ctx, o);
         const cluster = clusterOf(ctx, o);
@@ -144,10 +145,9 @@ function startPrefetcher(ctx: Context, cmd: Command, spool: FetchSpool, from: { 
     const child = spawn(args[0]!, args.slice(1), { cwd: ctx.io.cwd, env: ctx.io.env as NodeJS.ProcessEnv, detached: true, stdio: ['ignore', log, log] });
     child.on('error', () => undefined);
     child.unref();
-    // While it starts, restore_command waits for the next segments (pending/, its pid alive) instead of fetching them beside it;
-    // it marks its own once it runs. The names as of 16 MiB segments: another size's are replaced as soon as it reads the archive.
+    // Once it runs (its pid written), restore_command waits for the next segments (pending/) instead of fetching them beside
+    // it; it marks its own then. The names as of 16 MiB segments: another size's are replaced as soon as it reads the archive.
     if (child.pid) {
-      writeFileSync(join(spool.root, 'prefetcher.pid'), `${child.pid}\n`, { mode: 0o600 });
       const w = parseWalName(file, 16 << 20);
       const queue = o.queue === undefined ? 8 : Number(o.queue);
       if (w?.kind === 'segment' && Number.isInteger(queue))
