@@ -10,7 +10,7 @@ import { copiesBehind } from '../verify/state.js';
 import { resolvePaths } from '../fs/target.js';
 import { readAll, type Io } from './io.js';
 import { ProgressReporter, progressMode } from './progress.js';
-import { escapeControl, escapeControlKeepLines, writeMessage } from './report.js';
+import { escapeControl, escapeControlKeepLines, type MessageFormat, writeMessage } from './report.js';
 
 export interface GlobalOptions {
   vaultFile?: string;
@@ -51,6 +51,14 @@ export class Context {
   /** Secret values in play (handed to a process, or found on its command line): no message of this run carries them. */
   private concealed: string[] = [];
 
+  /**
+   * How the run's own messages are written on stderr: text, or with --json
+   * (-o json|yaml) one JSON event a line (report.ts). Set from the command
+   * line before commander parses it (so that its usage errors are written
+   * the same way), then from the parsed options.
+   */
+  messages: MessageFormat = 'text';
+
   /** The run's progress reporter (progress.ts), made by the first command that reports. */
   private reporter?: ProgressReporter;
 
@@ -70,6 +78,7 @@ export class Context {
   /** Before a command runs: -o json|yaml (with --json, only json agrees). */
   async selectOutput(cmd: Command): Promise<void> {
     const g = cmd.optsWithGlobals() as GlobalOptions;
+    this.messages = g.json || g.output ? 'json' : 'text';
     if (g.output === 'yaml' && g.json) throw new VaultError('usage', '--json and -o yaml ask for two formats: give one');
     if (g.output !== 'yaml') return;
     const { toYaml } = await import('./yaml-out.js');
@@ -178,20 +187,26 @@ export class Context {
     else this.io.stdout.write(JSON.stringify(value) + '\n');
   }
 
-  /** Messages go through writeMessage (report.ts): secret values hidden, then control characters escaped. */
-  warn(message: string): void {
-    this.reporter?.clear();
-    writeMessage(this.io, 'warning', this.scrub(message));
+  /**
+   * Messages go through writeMessage (report.ts): secret values hidden, then
+   * control characters escaped; with --json, each a JSON event. `code`: the
+   * condition's code (src/errors/codes.ts), for the JSON event.
+   */
+  warn(message: string, code?: string): void {
+    this.say('warning', message, code);
   }
 
-  hint(message: string): void {
-    this.reporter?.clear();
-    writeMessage(this.io, 'hint', this.scrub(message));
+  hint(message: string, code?: string): void {
+    this.say('hint', message, code);
   }
 
-  info(message: string): void {
+  info(message: string, code?: string): void {
+    this.say('info', message, code);
+  }
+
+  private say(kind: 'warning' | 'hint' | 'info' | 'question', message: string, code?: string): void {
     this.reporter?.clear();
-    writeMessage(this.io, 'info', this.scrub(message));
+    writeMessage(this.io, kind, this.scrub(message), this.messages, code ?? null);
   }
 
   /**
@@ -233,7 +248,7 @@ export class Context {
       const rl = createInterface({ input: this.io.stdin, crlfDelay: Infinity });
       this.lines = { rl, it: rl[Symbol.asyncIterator]() };
     }
-    this.info(`? ${question}`);
+    this.say('question', question);
     const next = await this.lines.it.next();
     if (next.done) throw new VaultError('usage', `no answer on standard input for: ${question}`);
     return next.value;

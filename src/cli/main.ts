@@ -5,7 +5,7 @@ import { processIo, type Io } from './io.js';
 import { attachLazy } from './lazy.js';
 import { COMMANDS } from './commands/index.js';
 import { addOutputOptions } from './options.js';
-import { commanderMessage, reportError } from './report.js';
+import { commanderEvent, commanderMessage, HELP_AFTER_ERROR, helpEvent, reportError, writeEvent } from './report.js';
 import { sweepStaging } from '../vault/staging.js';
 import { VERSION } from './version.js';
 
@@ -24,13 +24,21 @@ function rootProgram(ctx: Context): Command {
     .option('--allow-rollback', 'write to a vault copy older than (or forked from) one seen before: a deliberate rollback')
     .option('--passphrase-env <VAR>', 'read the key file passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key file passphrase from this file (- for stdin)')
-    .showHelpAfterError('(run vault-tool --help for usage)')
+    .showHelpAfterError(HELP_AFTER_ERROR)
     .addHelpText('after', `\nExit codes:\n${codes.map((v) => `  ${String(v.code).padStart(3)}  ${v.meaning}`).join('\n')}\n`)
     .exitOverride()
     .configureOutput({
       writeOut: (s) => ctx.io.stdout.write(s),
-      writeErr: (s) => ctx.io.stderr.write(s),
-      outputError: (s, write) => write(commanderMessage(s)),
+      // With --json, what commander says on stderr is JSON too: its usage error one error event (the line after it its hint), help a help event.
+      writeErr: (s) => {
+        if (ctx.messages === 'text') ctx.io.stderr.write(s);
+        else if (s.trim() !== HELP_AFTER_ERROR) writeEvent(ctx.io, helpEvent(s));
+      },
+      outputError: (s, write) => {
+        const usage = EXIT_CODES.usage.code;
+        if (ctx.messages === 'text') write(commanderMessage(s));
+        else writeEvent(ctx.io, commanderEvent(s, ctx.exitStatus ? ctx.exitStatus(usage) : usage));
+      },
     });
 }
 
@@ -52,9 +60,47 @@ export async function buildProgram(ctx: Context, args: string[] = []): Promise<C
   return program;
 }
 
+/**
+ * Whether a command line asks for structured output (--json, -o json|yaml),
+ * read before commander parses it, so that an error in parsing it is written
+ * as JSON too; the parsed options decide for everything after (Context.selectOutput).
+ * Nothing after `--` (another program's arguments) counts.
+ */
+export function asksForJson(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return false;
+    if (a === '--json' || /^(--output=|-o=?)(json|yaml)$/.test(a)) return true;
+    if ((a === '-o' || a === '--output') && /^(json|yaml)$/.test(args[i + 1] ?? '')) return true;
+  }
+  return false;
+}
+
+/** The run whose stderr is the process's own: where Node's warnings go. */
+let processRun: Context | undefined;
+
+/**
+ * Node's own warnings (a deprecation, a listener leak) are written on the
+ * process's stderr by Node itself: with --json they become warning events
+ * (`NAME: message`), else Node prints them as it always does.
+ */
+function routeNodeWarnings(ctx: Context): void {
+  if (!processRun) {
+    const node = process.listeners('warning');
+    process.removeAllListeners('warning');
+    process.on('warning', (w: Error) => {
+      if (processRun?.messages === 'json') processRun.warn(`${w.name}: ${w.message}`);
+      else for (const l of node) l.call(process, w);
+    });
+  }
+  processRun = ctx;
+}
+
 /** Runs the CLI on `args` (without node and script) and returns the exit code; never calls process.exit. */
 export async function run(args: string[], io: Io = processIo()): Promise<number> {
   const ctx = new Context(io, run);
+  ctx.messages = asksForJson(args) ? 'json' : 'text';
+  if (io.stderr === process.stderr) routeNodeWarnings(ctx);
   ctx.build = (names) => buildProgram(new Context(io, run), names);
   try {
     // Shares a killed split left in plain text in a staging folder go at the next run of any command.
@@ -67,7 +113,6 @@ export async function run(args: string[], io: Io = processIo()): Promise<number>
   } catch (e) {
     // The step under way failed: its progress line goes (its failed event is written) before the error.
     ctx.endProgress(false);
-    const code = reportError(e, io, (t) => ctx.scrub(t));
-    return ctx.exitStatus ? ctx.exitStatus(code, e) : code;
+    return reportError(e, io, (t) => ctx.scrub(t), ctx.messages, ctx.exitStatus);
   }
 }

@@ -61,13 +61,89 @@ export function escapeControlKeepLines(text: string): string {
 export type MessageKind = 'error' | 'warning' | 'hint' | 'info';
 
 /**
- * Writes one message to stderr as one line: `vault-tool: error: …`,
- * `vault-tool: warning: …`, `vault-tool: hint: …`, or a plain line (info).
- * Every message the CLI prints goes through here, its control characters
- * escaped, so no call site can print a name raw.
+ * How this run writes its own lines on stderr: as text (`vault-tool:
+ * warning: …`), or, with `--json` (or `-o json|yaml`), as one JSON object a
+ * line, of the same family as the progress events (docs/CLI.md, "Messages"),
+ * so that a program reads stderr as JSON lines whatever the command says.
  */
-export function writeMessage(io: Pick<Io, 'stderr'>, kind: MessageKind, message: string): void {
-  io.stderr.write(`${kind === 'info' ? '' : `vault-tool: ${kind}: `}${escapeControl(message)}\n`);
+export type MessageFormat = 'text' | 'json';
+
+/** A warning, a hint, a notice (info), a question asked on stdin, or help (commander's, on stderr after a usage error), with --json. */
+export interface MessageEvent {
+  type: 'warning' | 'hint' | 'info' | 'question' | 'help';
+  /** The condition's code (src/errors/codes.ts) where it has one, else null. */
+  code: string | null;
+  message: string;
+}
+
+/** The error a command ended with, with --json: one event, its hint and exit code in it. */
+export interface ErrorEvent {
+  type: 'error';
+  /** The condition's code (src/errors/codes.ts) where it has one, else null. */
+  code: string | null;
+  /** What kind of failure (src/cli/exit-codes.ts): what the exit code says. */
+  kind: string;
+  exit: number;
+  message: string;
+  hint: string | null;
+  /** With VAULT_TOOL_DEBUG=1: where it was thrown. */
+  stack?: string;
+}
+
+/**
+ * Writes one message to stderr as one line: `vault-tool: error: …`,
+ * `vault-tool: warning: …`, `vault-tool: hint: …`, or a plain line (info);
+ * with `format` json, the same as a JSON event. Every message the CLI prints
+ * goes through here, its control characters escaped, so no call site can
+ * print a name raw.
+ */
+export function writeMessage(
+  io: Pick<Io, 'stderr'>,
+  kind: MessageKind | 'question',
+  message: string,
+  format: MessageFormat = 'text',
+  code: string | null = null,
+): void {
+  if (format === 'json') {
+    if (kind === 'error') return writeEvent(io, errorEvent({ type: 'error', code, kind: 'internal', exit: EXIT_CODES.internal.code, message, hint: null }));
+    const e: MessageEvent = { type: kind, code, message: escapeControl(message) };
+    return writeEvent(io, e);
+  }
+  const text = kind === 'question' ? `? ${message}` : message;
+  io.stderr.write(`${kind === 'info' || kind === 'question' ? '' : `vault-tool: ${kind}: `}${escapeControl(text)}\n`);
+}
+
+/** One JSON event on stderr, on one line. */
+export function writeEvent(io: Pick<Io, 'stderr'>, event: MessageEvent | ErrorEvent): void {
+  io.stderr.write(`${JSON.stringify(event)}\n`);
+}
+
+const errorEvent = (e: ErrorEvent): ErrorEvent => ({
+  ...e,
+  message: escapeControl(e.message),
+  hint: e.hint === null ? null : escapeControl(e.hint),
+});
+
+/** Help commander writes on stderr (a command named without its subcommand), with --json: its lines kept, no terminal sequence. */
+export function helpEvent(text: string): MessageEvent {
+  return { type: 'help', code: null, message: escapeControlKeepLines(text.replace(/\n$/, '')) };
+}
+
+/** What commander says after a usage error (showHelpAfterError); with --json it is the error event's hint. */
+export const HELP_AFTER_ERROR = '(run vault-tool --help for usage)';
+
+/** A usage error as commander words it (`error: unknown option '--x'`, a suggestion on the next line), as one JSON event. */
+export function commanderEvent(text: string, exit: number = EXIT_CODES.usage.code): ErrorEvent {
+  const [first, ...more] = text.replace(/\n$/, '').split('\n');
+  const suggestion = more.join(' ').replace(/^\(Did you mean (.*)\)$/, 'did you mean $1');
+  return errorEvent({
+    type: 'error',
+    code: null,
+    kind: 'usage',
+    exit,
+    message: (first ?? '').replace(/^error: /, ''),
+    hint: suggestion || HELP_AFTER_ERROR.slice(1, -1),
+  });
 }
 
 /** A usage error as commander words it, on one line (its "did you mean" suggestion on the next). */
@@ -77,24 +153,60 @@ export function commanderMessage(text: string): string {
 
 /**
  * Turns whatever a command threw into one error line, a hint line where one
- * helps, and an exit code. `scrub` hides the secret values the run handled
- * (a tool's error output quoting them).
+ * helps, and an exit code; with `format` json, into one error event holding
+ * both. `scrub` hides the secret values the run handled (a tool's error
+ * output quoting them); `exitStatus` maps the exit code for a command whose
+ * caller reads exit statuses its own way (Context.exitStatus).
  */
-export function reportError(e: unknown, io: Io, scrub: (text: string) => string = (t) => t): number {
-  // Secret values are hidden first, then control characters escaped (writeMessage).
-  const say = (kind: MessageKind, message: string) => writeMessage(io, kind, scrub(message));
+export function reportError(
+  e: unknown,
+  io: Io,
+  scrub: (text: string) => string = (t) => t,
+  format: MessageFormat = 'text',
+  exitStatus: (code: number, error?: unknown) => number = (code) => code,
+): number {
   if (e instanceof CommanderError) {
     // Help and version exit through here with code 0; usage errors were already printed by commander.
-    return e.exitCode === 0 ? 0 : EXIT_CODES.usage.code;
+    return exitStatus(e.exitCode === 0 ? 0 : EXIT_CODES.usage.code, e);
   }
+  // restore_command asks for files that may not exist: their absence is an exit status, not a message.
+  if (e instanceof VaultError && e.code === 'wal-absent') return exitStatus(exitCodeFor(e.kind), e);
+  const described = describeError(e, io.env.VAULT_TOOL_DEBUG === '1');
+  // The status the process ends with (a command whose caller reads them its own way maps them): the event says that one.
+  const r = { ...described, exit: exitStatus(described.exit, e) };
+  // Secret values are hidden first, then control characters escaped (writeMessage, errorEvent).
+  if (format === 'json') {
+    writeEvent(
+      io,
+      errorEvent({
+        type: 'error',
+        code: r.code,
+        kind: r.kind,
+        exit: r.exit,
+        message: scrub(r.message),
+        hint: r.hint === null ? null : scrub(r.hint),
+        ...(r.stack ? { stack: scrub(r.stack) } : {}),
+      }),
+    );
+    return r.exit;
+  }
+  writeMessage(io, 'error', scrub(r.message));
+  if (r.hint) writeMessage(io, 'hint', scrub(r.hint));
+  if (r.stack) io.stderr.write(`${scrub(r.stack)}\n`);
+  return r.exit;
+}
+
+/** What an error says, in words: its message, hint, kind and exit code (and its stack, when debugging). */
+function describeError(e: unknown, debug: boolean): Omit<ErrorEvent, 'type' | 'hint' | 'stack'> & { hint: string | null; stack: string | null } {
   if (e instanceof VaultError) {
-    // restore_command asks for files that may not exist: their absence is an exit status, not a message.
-    if (e.code === 'wal-absent') return exitCodeFor(e.kind);
-    say('error', e.message);
-    const hint = hintFor(e);
-    if (hint) say('hint', hint);
-    if (io.env.VAULT_TOOL_DEBUG === '1') io.stderr.write(`${scrub(String(e.stack))}\n`);
-    return e instanceof ExitCodeError ? e.exitCode : exitCodeFor(e.kind);
+    return {
+      code: e.code ?? null,
+      kind: e.kind,
+      exit: e instanceof ExitCodeError ? e.exitCode : exitCodeFor(e.kind),
+      message: e.message,
+      hint: hintFor(e) || null,
+      stack: debug ? String(e.stack) : null,
+    };
   }
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT' || err?.code === 'EACCES' || err?.code === 'EROFS' || err?.code === 'EPERM') {
@@ -107,15 +219,16 @@ export function reportError(e: unknown, io: Io, scrub: (text: string) => string 
       EROFS: 'read-only file system',
     }[err.code];
     const where = err.path ? ` (${err.syscall ? `${err.syscall} ` : ''}${err.path})` : '';
-    say('error', `${what}${where}`);
-    return EXIT_CODES.io.code;
+    return { code: null, kind: 'io', exit: EXIT_CODES.io.code, message: `${what}${where}`, hint: null, stack: null };
   }
-  if (err?.name === 'ExitPromptError') {
-    say('error', 'interrupted');
-    return EXIT_CODES.interrupted.code;
-  }
-  say('error', `unexpected: ${err?.message ?? String(e)}`);
-  if (io.env.VAULT_TOOL_DEBUG === '1') io.stderr.write(`${scrub(String(err?.stack))}\n`);
-  else say('hint', 'rerun with VAULT_TOOL_DEBUG=1 for details');
-  return EXIT_CODES.internal.code;
+  if (err?.name === 'ExitPromptError')
+    return { code: null, kind: 'interrupted', exit: EXIT_CODES.interrupted.code, message: 'interrupted', hint: null, stack: null };
+  return {
+    code: null,
+    kind: 'internal',
+    exit: EXIT_CODES.internal.code,
+    message: `unexpected: ${err?.message ?? String(e)}`,
+    hint: debug ? null : 'rerun with VAULT_TOOL_DEBUG=1 for details',
+    stack: debug ? String(err?.stack) : null,
+  };
 }

@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { pidAlive, removeQuietly, writeFileAtomic } from '../fs/atomic.js';
 import { makeDirs } from '../fs/dirs.js';
 import { readFileCapped } from '../fs/read.js';
-import { readSection, type VaultDocument } from './document.js';
+import type { VaultDocument } from './document-shape.js';
+import { readSection } from './sections.js';
 
 /**
  * Where a run that writes secrets into a staging folder (an escrow split:

@@ -53,25 +53,30 @@ export interface KubeSchedule {
 /**
  * Requests and limits per kind of job, from measured peaks: `node
  * bench/peaks.mjs` runs each command under /usr/bin/time -v and sums the
- * resident memory of its process tree (vault-tool and its worker thread,
- * pg_dump and pg_restore as the checker, tar, psql) every 20 ms. On a
- * 300 MiB database (node 20, 2 cores):
+ * resident memory of its process tree (vault-tool and its worker threads,
+ * pg_dump and pg_restore as the checker, tar, psql) every 20 ms. On inputs
+ * of 1 GiB (node 20, 2 cores; the larger of two runs, bench/README.md,
+ * "Peak memory of every backup kind", which test/unit/cronjob-resources
+ * holds this table to):
  *
- *   backup postgres          136 MiB (time -v)   137 MiB (tree)
- *   backup files (300 MiB)   163 MiB             167 MiB
- *   backup verify --all      131 MiB             142 MiB
- *   verify (readData: true)  140 MiB             151 MiB
- *   drill (a scratch db)     151 MiB             160 MiB
- *   status                    59 MiB              52 MiB
- *   backup prune              57 MiB              58 MiB
+ *   backup postgres          124 MiB (tree)
+ *   backup redis             137 MiB
+ *   backup files             129 MiB
+ *   backup exec              130 MiB
+ *   backup verify --all      167 MiB
+ *   verify (readData: true)  173 MiB
+ *   drill (a scratch db)     147 MiB
+ *   status                    60 MiB
+ *   backup prune              57 MiB
  *
  * Memory hardly grows with the data (the streams are bounded); it grows
  * with the cores (one worker thread per core beyond the first, at most
  * three). The request is the peak rounded up, the limit twice the
- * request. Redis backups run the same pipeline as PostgreSQL's (redis-cli
- * is small); k8s and exec backups take the files figure (the cluster
- * client; the command's own memory comes on top: raise it for a heavy
- * one). No CPU limit: a throttled stream only runs longer.
+ * request. k8s backups take the files figure: namespaces of ordinary
+ * Secrets stay near the cluster client's own 145 MiB, but hundreds of MiB
+ * of large Secrets take more (581 MiB for 1 GiB of them): raise it for
+ * those, as for an exec command that is heavy itself. No CPU limit: a
+ * throttled stream only runs longer.
  */
 export const RESOURCES: Record<JobKind, { cpu: string; memory: string; limit: string }> = {
   postgres: { cpu: '500m', memory: '160Mi', limit: '320Mi' },
@@ -80,7 +85,7 @@ export const RESOURCES: Record<JobKind, { cpu: string; memory: string; limit: st
   k8s: { cpu: '250m', memory: '192Mi', limit: '384Mi' },
   exec: { cpu: '500m', memory: '192Mi', limit: '384Mi' },
   prune: { cpu: '100m', memory: '96Mi', limit: '192Mi' },
-  backupVerify: { cpu: '500m', memory: '160Mi', limit: '320Mi' },
+  backupVerify: { cpu: '500m', memory: '192Mi', limit: '384Mi' },
   verify: { cpu: '500m', memory: '192Mi', limit: '384Mi' },
   drill: { cpu: '500m', memory: '192Mi', limit: '384Mi' },
   status: { cpu: '100m', memory: '96Mi', limit: '192Mi' },

@@ -1,4 +1,5 @@
-import { editSection, readSection, type CopyRecord, type VaultDocument, type VerifyState } from '../vault/document.js';
+import type { CopyRecord, VaultDocument } from '../vault/document-shape.js';
+import { editSection, readSection, type VerifyState } from '../vault/sections.js';
 
 /**
  * What the vault remembers of verification (docs/FORMAT.md, "Verification

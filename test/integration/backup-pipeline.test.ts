@@ -339,9 +339,21 @@ describe('credentials on a command line', () => {
     const args = ['--uri', 'mongodb://admin:Hunter2pw@db/x', '-pMySQLpw', 'PGPASSWORD=abc', '--password', 'Sep4rate', '--api-token=Tok3n'];
     const r = await vt(['backup', 'exec', '--name', 'm', '-r', 'cred-repo', '--json', '--', 'sh', '-c', 'echo dump', 'sh', ...args]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(
-      /^vault-tool: warning: the command line holds what looks like a password or token \(.*\): any user of this host can read it while the command runs \(ps, \/proc\)$/m,
-    );
+    // With --json the warning is an event on stderr.
+    const warnings = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.type === 'warning');
+    expect(warnings).toEqual([
+      {
+        type: 'warning',
+        code: null,
+        message: expect.stringMatching(
+          /^the command line holds what looks like a password or token \(.*\): any user of this host can read it while the command runs \(ps, \/proc\)$/,
+        ),
+      },
+    ]);
     const file = walk(join(dir, 'cred-repo/exec/m')).find((f) => f.endsWith('.manifest.json'))!;
     const text = readFileSync(join(dir, 'cred-repo/exec/m', file), 'utf8');
     for (const secret of ['Hunter2pw', 'MySQLpw', 'PGPASSWORD=abc', 'Sep4rate', 'Tok3n']) expect(text).not.toContain(secret);

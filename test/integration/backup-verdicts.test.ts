@@ -71,8 +71,14 @@ describe.skipIf(!HAVE_PG)('a checker that cannot judge intact data is inconclusi
         ),
       }),
     ]);
-    expect(r.stderr).toContain('vault-tool: error: 1 backup could not be judged on this host: postgres/app/');
-    expect(r.stderr).toContain('vault-tool: hint: this host');
+    // With --json the error is the last event on stderr, its hint in it.
+    expect(JSON.parse(r.stderr.trim().split('\n').at(-1)!)).toMatchObject({
+      type: 'error',
+      code: 'backup-inconclusive',
+      exit: 20,
+      message: expect.stringMatching(/^1 backup could not be judged on this host: postgres\/app\//),
+      hint: expect.stringMatching(/^this host/),
+    });
     // Nothing recorded against it: the manifest is as the backup host signed it.
     expect(readFileSync(manifestOf(file!), 'utf8')).toBe(before);
     const table = await vt(['backup', 'verify', '--all', '-r', 'repo'], { env: TOO_OLD() });

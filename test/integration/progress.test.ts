@@ -132,7 +132,8 @@ describe('with --json: events on stderr, the result on stdout unchanged', () => 
     expect(ev[0]).toMatchObject({ step: 'restore', state: 'start' });
     expect(ev.at(-1)).toMatchObject({ state: 'failed', phase: 'checking in full (tar -t)' });
     const lines = r.stderr.trim().split('\n');
-    expect(lines.findIndex((l) => l.startsWith('vault-tool: error: '))).toBeGreaterThan(lines.findIndex((l) => l.includes('"failed"')));
+    // The error (an event too, with --json) comes after the step's failed event.
+    expect(lines.findIndex((l) => l.startsWith('{"type":"error"'))).toBeGreaterThan(lines.findIndex((l) => l.includes('"failed"')));
     // A verify that finds it damaged: its item ends failed, the other backups' done.
     expect((await vt(['backup', 'files', 'data', '--name', 'spoilt'])).code).toBe(0);
     const v = await vt(['backup', 'verify', '--all', '--json']);

@@ -88,7 +88,7 @@ describe('drift: production compared with the escrow by keyed hash', () => {
       "drift: production holds zone/kek@1, but the vault's current version is 2: a rotation was never deployed, or production was rolled back",
       'drift: production holds a value of app/db the vault never had: a key rotated in production and never escrowed',
     ]);
-    expect(r.stderr).toContain('vault-tool: error: verification failed: 2 checks of');
+    expect(r.stderr).toContain('{"type":"error","code":"verify-failed","kind":"verify-failed","exit":8,"message":"verification failed: 2 checks of');
   });
 
   it('a missing source is a failure naming it, not a crash', async () => {

@@ -182,7 +182,7 @@ export default function verify(cmd: Command, ctx: Context): void {
           `verification ${resultLine(result)}; ${recorded ? 'recorded in the evidence log' : 'NOT recorded (the evidence log is damaged)'} (report sha256 ${reportSha256.slice(0, 16)}…)${reportFile ? `; report: ${reportFile}` : ''}`,
         );
         if (nextDue) ctx.info(`next verification due ${nextDue}`);
-        for (const c of result.copies) if (c.id && copyVerdict(c.status) === 'failed') ctx.info(`vault-tool: hint: ${hintText('copy-stale', { id: c.id })}`);
+        for (const c of result.copies) if (c.id && copyVerdict(c.status) === 'failed') ctx.hint(hintText('copy-stale', { id: c.id }), 'copy-stale');
       }
       if (result.verdict === 'failed')
         throw new VaultError(

@@ -114,9 +114,9 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
   const onUnrecorded = (e: VaultError) => {
     if (unrecorded) return;
     unrecorded = e;
-    ctx.warn(`the backups are kept (each was checked), but not recorded in the evidence log: ${e.message}`);
+    ctx.warn(`the backups are kept (each was checked), but not recorded in the evidence log: ${e.message}`, e.code);
     const hint = hintFor(e);
-    if (hint) ctx.info(`vault-tool: hint: ${hint}; the next backups are recorded once the log is repaired`);
+    if (hint) ctx.hint(`${hint}; the next backups are recorded once the log is repaired`, e.code);
   };
   for (const c of components) {
     // The ETA comes from the last backup of the same component (its plaintext size), never from the size of its source.

@@ -60,7 +60,7 @@ export default function k8sImport(cmd: Command, ctx: Context): void {
       onlyMapped: o.onlyMapped,
       defaultNamespace: o.namespace ?? defaultNamespace,
     });
-    for (const s of plan.skipped) ctx.warn(`skipped ${s.secret}: ${s.reason}${s.code && hintText(s.code) ? `; ${hintText(s.code)}` : ''}`);
+    for (const s of plan.skipped) ctx.warn(`skipped ${s.secret}: ${s.reason}${s.code && hintText(s.code) ? `; ${hintText(s.code)}` : ''}`, s.code);
     const results = await importSecrets(ctx.paths(cmd), ctx.storeOptions(cmd), plan, { dryRun: Boolean(o.dryRun), now: ctx.now() });
     const rows = results.map((r, i) => ({
       entry: r.name,
