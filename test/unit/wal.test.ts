@@ -802,7 +802,7 @@ describe('asynchronous restores: the prefetcher', () => {
       script,
       asyncRestoreScript(
         spool.root,
-        ['sh', '-c', `case "$2" in --drain) exit 0;; esac; echo "$0" >> '${asked}'; exit 1`],
+        ['sh', '-c', `case "$2" in --drain) echo "$0" >> '${asked}.drain'; exit 0;; esac; echo "$0" >> '${asked}'; exit 1`],
         ['--cluster', 'main', '--async', '--spool'],
         ['--drain'],
       ),
@@ -824,7 +824,7 @@ describe('asynchronous restores: the prefetcher', () => {
     };
     rmSync(target, { force: true });
     setWant(spool, names[0]!);
-    const running = runPrefetcher({ spool, repo, cluster: 'main', keys, queue: 3, idleMs: 1500 });
+    const running = runPrefetcher({ spool, repo, cluster: 'main', keys, queue: 3, idleMs: 4000 }); // idle long enough for every step under load
     await waitFor(() => [1, 2, 3].every((i) => existsSync(join(spool.ok, names[i]!))));
     expect(readFileSync(join(spool.ok, names[1]!), 'utf8')).toBe(`${identityAt(join(spool.in, names[1]!))}\n`);
     // Checked and recorded: moved into place by the shell alone.
@@ -867,10 +867,18 @@ describe('asynchronous restores: the prefetcher', () => {
     const dead = spawnDead();
     markPending(spool, [later]);
     writeFileSync(join(spool.root, 'prefetcher.pid'), `${dead}\n`);
+    expect(existsSync(join(dir, 'asked.drain'))).toBe(false);
     expect((await restore(later)).code).toBe(1);
     expect(fellBack().at(-1)).toBe(later);
+    // No prefetcher running: the script started one (in the background, --drain) before wal-fetch answered; once only while it starts.
+    await waitFor(() => existsSync(join(dir, 'asked.drain')));
+    expect(existsSync(join(spool.root, 'starting'))).toBe(true);
+    expect((await restore(later)).code).toBe(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(readFileSync(join(dir, 'asked.drain'), 'utf8')).toBe(`${later}\n`);
     rmSync(join(spool.pending, later));
     rmSync(join(spool.root, 'prefetcher.pid'));
+    rmSync(join(spool.root, 'starting'));
   });
 });
 

@@ -103,6 +103,11 @@ export function startingNow(spool: FetchSpool, ms: number): boolean {
   return false;
 }
 
+/** A prefetcher that was starting will not run. */
+export function notStarting(spool: FetchSpool): void {
+  rmSync(join(spool.root, 'starting'), { force: true });
+}
+
 /** Records where PostgreSQL is: the segment restore_command is fetching itself. */
 export function setWant(spool: FetchSpool, name: string): void {
   writeFileSync(join(spool.root, 'want'), `${name}\n`, { mode: 0o600 });

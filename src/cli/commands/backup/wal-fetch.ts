@@ -3,7 +3,17 @@ import { closeSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { walFetch } from '../../../backup/wal/fetch.js';
-import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, startingNow, startOf, takePrefetched } from '../../../backup/wal/prefetch.js';
+import {
+  type FetchSpool,
+  markPending,
+  openFetchSpool,
+  runPrefetcher,
+  setWant,
+  notStarting,
+  startingNow,
+  startOf,
+  takePrefetched,
+} from '../../../backup/wal/prefetch.js';
 import { parseWalName, segmentName } from '../../../backup/wal/names.js';
 import { lockHolder } from '../../../backup/wal/spool.js';
 import { VaultError } from '../../../errors/errors.js';
@@ -165,14 +175,21 @@ async function prefetch(ctx: Context, cmd: Command, spool: FetchSpool, o: FetchO
   const queue = o.queue === undefined ? 8 : Number(o.queue);
   if (!Number.isInteger(queue) || queue < 1 || queue > 64) throw new VaultError('usage', `--queue ${JSON.stringify(o.queue)}: a whole number from 1 to 64`);
   const idleMs = o.idle ? durationSeconds(parseDuration(o.idle, { what: '--idle' })) * 1000 : 60_000;
-  const r = await runPrefetcher({
-    spool,
-    repo: openRepo(ctx, o),
-    cluster: clusterOf(ctx, o),
-    keys: await readKeysOf(ctx, cmd, o),
-    queue,
-    idleMs,
-    onFailed: (name, e) => ctx.warn(`${name}: ${e.message}`),
-  });
+  let r: Awaited<ReturnType<typeof runPrefetcher>>;
+  try {
+    r = await runPrefetcher({
+      spool,
+      repo: openRepo(ctx, o),
+      cluster: clusterOf(ctx, o),
+      keys: await readKeysOf(ctx, cmd, o),
+      queue,
+      idleMs,
+      onFailed: (name, e) => ctx.warn(`${name}: ${e.message}`),
+    });
+  } catch (e) {
+    // It will not run (its keys, the repository): restore_command's script may start another.
+    notStarting(spool);
+    throw e;
+  }
   if (r.running) ctx.info(`vault-tool: a prefetcher already runs for ${spool.root}: nothing to do`);
 }
