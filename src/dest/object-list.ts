@@ -66,6 +66,11 @@ export class StringTable {
     return al - bl;
   }
 
+  /** The memory it holds, in bytes. */
+  heldBytes(): number {
+    return this.bytes.length + this.ends.byteLength;
+  }
+
   private start(i: number): number {
     return i === 0 ? 0 : this.ends[i - 1]!;
   }
@@ -158,6 +163,19 @@ export class ObjectList implements Iterable<ObjectListed> {
   get(i: number): ObjectListed {
     const md5 = this.md5(i);
     return { key: this.key(i), size: this.size(i), modTime: this.modTime(i), ...(md5 ? { md5 } : {}) };
+  }
+
+  /** The memory it holds, in bytes. */
+  heldBytes(): number {
+    return (
+      this.keys.heldBytes() +
+      this.times.heldBytes() +
+      this.sizes.byteLength +
+      this.md5s.byteLength +
+      this.hasMd5.byteLength +
+      (this.shas?.byteLength ?? 0) +
+      (this.order?.byteLength ?? 0)
+    );
   }
 
   *[Symbol.iterator](): Iterator<ObjectListed> {

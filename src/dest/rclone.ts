@@ -596,6 +596,11 @@ export class LsjsonParser {
     raw.forEach((e, i) => this.onEntry(e, i));
   }
 
+  /** The bytes of output it holds: the line being read, and the output itself while its layout is not known or not one entry a line. */
+  keptBytes(): number {
+    return (this.partial?.length ?? 0) + this.kept.reduce((n, b) => n + b.length, 0);
+  }
+
   /** Whether the output is of another layout, kept to be parsed whole. */
   private whole(): boolean {
     return this.mode === 'whole';

@@ -471,3 +471,41 @@ describe.skipIf(!HAVE_RCLONE)('many small objects, read in batches', () => {
     rmSync(running, { recursive: true, force: true });
   });
 });
+
+describe.skipIf(!HAVE_RCLONE)('rclone processes at once', () => {
+  it('large objects are read one rclone cat at a time, each started when its turn comes; the batches of small ones two ahead at most', async () => {
+    // rclone through a wrapper that logs when each command starts and ends.
+    const bin = join(dir, 'rclone-timed');
+    const log = join(dir, 'rclone-timed.log');
+    mkdirSync(bin);
+    const real = execFileSync('sh', ['-c', 'command -v rclone'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'rclone'), `#!/bin/sh\necho "+ $1" >> "${log}"\n"${real}" "$@"\nrc=$?\necho "- $1" >> "${log}"\nexit $rc\n`);
+    chmodSync(join(bin, 'rclone'), 0o755);
+    writeFileSync(log, '');
+    // Four objects of 12 MiB (each more than the reads started ahead may hold), then 2,500 small ones (three batches).
+    const src = join(dir, 'at-once');
+    mkdirSync(join(src, 'large'), { recursive: true });
+    for (let i = 0; i < 4; i++) writeFileSync(join(src, 'large', `big-${i}.bin`), randomBytes(12 << 20));
+    mkdirSync(join(src, 'small'));
+    for (let i = 0; i < 2500; i++) writeFileSync(join(src, 'small', `o-${String(i).padStart(4, '0')}`), `${i}\n`);
+    const r = await vt(['backup', 'bucket', `loc:${src}`, '--name', 'at-once', '-r', join(dir, 'repo')], { env: { PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.code, r.stderr).toBe(0);
+    const most = (cmd?: string) => {
+      let now = 0;
+      let max = 0;
+      for (const l of readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
+        const [sign, c] = l.split(' ');
+        if (cmd && c !== cmd) continue;
+        now += sign === '+' ? 1 : -1;
+        max = Math.max(max, now);
+      }
+      return max;
+    };
+    expect(readFileSync(log, 'utf8').match(/^\+ cat$/gm)).toHaveLength(4);
+    expect(readFileSync(log, 'utf8').match(/^\+ copy$/gm)).toHaveLength(3);
+    expect(most('cat')).toBe(1);
+    expect(most('copy')).toBeLessThanOrEqual(2);
+    expect(most()).toBeLessThanOrEqual(3);
+    expect((await vt(['backup', 'verify', 'bucket/at-once', '-r', join(dir, 'repo')])).code).toBe(0);
+  }, 180_000);
+});
