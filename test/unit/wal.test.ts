@@ -354,8 +354,8 @@ describe('push and fetch on a folder repository (no server)', () => {
 
   it("pushes in a job's own buffers, made once and reused for every file (a pusher's memory is its jobs'): each archived file is still its own segment", async () => {
     const scratch: PushScratch = {};
-    const names = [7n, 8n, 9n].map((n) => segmentName(1, n, MB));
-    names.forEach((n, i) => writeFileSync(join(dir, 'pg_wal', n), segment(1, BigInt(7 + i), { valid: 20 + i })));
+    const names = [30n, 31n, 32n].map((n) => segmentName(1, n, MB));
+    names.forEach((n, i) => writeFileSync(join(dir, 'pg_wal', n), segment(1, BigInt(30 + i), { valid: 20 + i })));
     let made: PushScratch | undefined;
     for (const n of names) {
       expect(await walPush(ctx, join(dir, 'pg_wal', n), scratch)).toMatchObject({ status: 'archived', bytes: MB });
