@@ -4,15 +4,18 @@
 // computed alongside; `duplex` runs the Node stream API instead
 // (encryptStream/decryptStream in stream.pipeline). Prints nothing on
 // success but the digest; the bench times the whole process.
-// usage: stream-child.mjs encrypt|decrypt KEY IN|- OUT [sha] [duplex] [workers=N]
+// usage: stream-child.mjs encrypt|decrypt KEY IN|- OUT [sha] [duplex] [workers=N] [lib=PATH]
 //   KEY: an age1 recipient (encrypt) or an identity file (decrypt)
+//   lib=PATH: another build's dist/lib/age.js (the bench's baseline), instead of this one's
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, openSync, readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { pipeline } from 'node:stream/promises';
-import { decryptBulk, decryptStream, encryptBulk, encryptStream } from '../dist/lib/age.js';
 
 const [mode, key, input, output, ...flags] = process.argv.slice(2);
+const lib = flags.find((f) => f.startsWith('lib='));
+const { decryptBulk, decryptStream, encryptBulk, encryptStream } = await import(lib ? pathToFileURL(lib.slice(4)).href : '../dist/lib/age.js');
 const sha = flags.includes('sha');
 const workers = flags.find((f) => f.startsWith('workers='));
 const spread = workers ? { workers: Number(workers.slice(8)) } : {};

@@ -9,10 +9,15 @@
 // pipeline uses) for comparison, not as a target. Also on one core
 // (taskset -c 0) for the first size. 1 GiB by default;
 // VT_BENCH_STREAM_GIB=1,4 adds 4 GiB; VT_BENCH_STREAM_RUNS sets the repeats
-// (default 3).
+// (default 3); VT_BENCH_STREAM_ROWS, a regular expression, keeps only the
+// rows whose name matches (`pipe→` the rows reading a pipe, `→file` those
+// writing a file, `^(?!.*(core|Duplex))` all but the one-core and Duplex
+// rows); VT_BENCH_STREAM_BASELINE, another build's dist/lib/age.js, runs it
+// too, in turns with this one and age, and gives its ratio beside (a change
+// measured before and after in the same run).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { median } from './lib.mjs';
 
@@ -29,15 +34,16 @@ export function timed(cmd) {
 }
 
 /** The shell command of one row, for vault-tool or age. */
-function command(tool, { mode, from, to, sha, core, duplex }, f) {
+function command(tool, { mode, from, to, sha, core, duplex }, f, baseline) {
   const input = mode === 'encrypt' ? f.plain : f.cipher;
   const out = to === 'file' ? f.out : '/dev/null';
   const pin = core ? 'taskset -c 0 ' : '';
   const src = from === 'pipe' ? `cat ${q(input)} | ` : '';
   const arg = from === 'pipe' ? '-' : input;
-  if (tool === 'vault-tool') {
+  if (tool !== 'age') {
     const key = mode === 'encrypt' ? f.recipient : f.idFile;
-    return `${src}${pin}${q(process.execPath)} ${q(CHILD)} ${mode} ${q(key)} ${arg === '-' ? '-' : q(arg)} ${q(out)}${sha ? ' sha' : ''}${duplex ? ' duplex' : ''}`;
+    const lib = tool === 'baseline' ? ` ${q(`lib=${baseline}`)}` : '';
+    return `${src}${pin}${q(process.execPath)} ${q(CHILD)} ${mode} ${q(key)} ${arg === '-' ? '-' : q(arg)} ${q(out)}${sha ? ' sha' : ''}${duplex ? ' duplex' : ''}${lib}`;
   }
   const ageArgs = mode === 'encrypt' ? `-r ${f.recipient}` : `-d -i ${q(f.idFile)}`;
   if (!sha) return `${src}${pin}age ${ageArgs} -o ${q(out)} ${arg === '-' ? '' : q(arg)}`;
@@ -53,6 +59,9 @@ export default async function benchStream() {
   if (spawnSync('/usr/bin/time', ['true']).error) throw new Error('/usr/bin/time is needed for the stream benchmark (Debian package time)');
   const sizes = (process.env.VT_BENCH_STREAM_GIB ?? '1').split(',').map(Number);
   const runs = Number(process.env.VT_BENCH_STREAM_RUNS ?? 3);
+  const rows = new RegExp(process.env.VT_BENCH_STREAM_ROWS ?? '');
+  const baseline = process.env.VT_BENCH_STREAM_BASELINE ? resolve(process.env.VT_BENCH_STREAM_BASELINE) : null;
+  const tools = baseline ? ['vault-tool', 'age', 'baseline'] : ['vault-tool', 'age'];
   const dir = mkdtempSync(join(tmpdir(), 'vt-stream-'));
   try {
     const idFile = join(dir, 'id.txt');
@@ -62,8 +71,9 @@ export default async function benchStream() {
       `\n     bulk streams, side by side with age ${spawnSync('age', ['--version'], { encoding: 'utf8' }).stdout.trim()}: median of ${runs} (wall s; ratio = vault-tool throughput / age throughput)`,
     );
     console.log(
-      `     ${'row'.padEnd(44)}${'vault-tool'.padEnd(18)}${'age'.padEnd(18)}${'ratio'.padEnd(8)}${'vt user/sys'.padEnd(14)}${'age user/sys'.padEnd(14)}${'vt RSS'.padEnd(10)}age RSS`,
+      `     ${'row'.padEnd(44)}${'vault-tool'.padEnd(18)}${'age'.padEnd(18)}${'ratio'.padEnd(8)}${'vt user/sys'.padEnd(14)}${'age user/sys'.padEnd(14)}${'vt RSS'.padEnd(10)}${'age RSS'.padEnd(9)}${'load 1 min'.padEnd(12)}${baseline ? 'baseline: ratio user/sys RSS' : ''}`,
     );
+    if (baseline) console.log(`     baseline: ${baseline}`);
     for (const gib of sizes) {
       const f = { idFile, recipient, plain: join(dir, 'plain'), cipher: join(dir, 'cipher.age'), out: join(dir, 'out'), fifo: join(dir, 'sha.fifo') };
       spawnSync('bash', ['-c', `head -c ${gib * GIB} /dev/urandom > ${q(f.plain)} && age -r ${recipient} -o ${q(f.cipher)} ${q(f.plain)}`], {
@@ -78,13 +88,16 @@ export default async function benchStream() {
       // The Node stream API, for comparison (not a target).
       if (gib === sizes[0])
         for (const mode of ['encrypt', 'decrypt']) specs.push({ mode, from: 'file', to: '/dev/null', sha: false, core: false, duplex: true });
-      for (const spec of specs) {
-        const { mode, from, to, sha, core, duplex } = spec;
-        const res = { 'vault-tool': [], age: [] };
+      const nameOf = ({ mode, from, to, sha, core, duplex }) =>
+        `${mode} ${gib} GiB ${from}→${to === 'file' ? 'file' : 'null'}${sha ? ' +sha256' : ''}${core ? ' 1 core' : ''}${duplex ? ' (Duplex)' : ''}`;
+      for (const spec of specs.filter((s) => rows.test(nameOf(s)))) {
+        const { core, duplex } = spec;
+        const res = { 'vault-tool': [], age: [], baseline: [] };
         for (let i = 0; i < runs; i++) {
-          // Alternate who goes first, so that neither always meets the same load.
-          for (const tool of i % 2 ? ['age', 'vault-tool'] : ['vault-tool', 'age']) {
-            res[tool].push(timed(command(tool, spec, f)));
+          // Take turns at going first (rotating the order), so that no tool always meets the same load.
+          for (let k = 0; k < tools.length; k++) {
+            const tool = tools[(i + k) % tools.length];
+            res[tool].push(timed(command(tool, spec, f, baseline)));
             rmSync(f.out, { force: true });
           }
         }
@@ -94,13 +107,16 @@ export default async function benchStream() {
         const ratio = ag / vt;
         const gbps = (s) => `${s.toFixed(2)} s ${((gib * GIB) / s / 1e9).toFixed(2)}GB/s`;
         const rss = Math.max(...res['vault-tool'].map((r) => r.rssMiB));
-        const name = `${mode} ${gib} GiB ${from}→${to === 'file' ? 'file' : 'null'}${sha ? ' +sha256' : ''}${core ? ' 1 core' : ''}${duplex ? ' (Duplex)' : ''}`;
+        const name = nameOf(spec);
+        const base = baseline
+          ? `${(ag / m('baseline', 'wall')).toFixed(2)}× ${m('baseline', 'user').toFixed(2)}/${m('baseline', 'sys').toFixed(2)} ${Math.max(...res.baseline.map((r) => r.rssMiB)).toFixed(0)} MiB`
+          : '';
         // One core means no workers: those rows hold the memory bound of `workers: 0`; their speed is for comparison.
         const ok = core ? rss <= 96 : ratio >= 1 && rss <= 128;
         console.log(
           `${(duplex ? '' : ok ? 'ok' : 'MISS').padEnd(5)}${name.padEnd(44)}${gbps(vt).padEnd(18)}${gbps(ag).padEnd(18)}${(ratio.toFixed(2) + '×').padEnd(8)}` +
             `${`${m('vault-tool', 'user').toFixed(2)}/${m('vault-tool', 'sys').toFixed(2)}`.padEnd(14)}${`${m('age', 'user').toFixed(2)}/${m('age', 'sys').toFixed(2)}`.padEnd(14)}` +
-            `${(rss.toFixed(0) + ' MiB').padEnd(10)}${Math.max(...res.age.map((r) => r.rssMiB)).toFixed(0)} MiB`,
+            `${(rss.toFixed(0) + ' MiB').padEnd(10)}${`${Math.max(...res.age.map((r) => r.rssMiB)).toFixed(0)} MiB`.padEnd(9)}${`load ${loadavg()[0].toFixed(1)}`.padEnd(12)}${base}`,
         );
       }
       rmSync(f.plain, { force: true });

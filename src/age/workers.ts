@@ -6,6 +6,30 @@ import { makeRelease } from './release.js';
 // Fetched when a pool first starts: most commands never stream, and loading worker_threads costs start-up time.
 const workerThreads = () => process.getBuiltinModule('node:worker_threads') as typeof WorkerThreads;
 
+/** How much lower than the calling thread the workers run (nice values: 0 to 19, higher runs later). */
+export const WORKER_NICE = 5;
+
+/**
+ * Lowers the calling thread's priority by `by` nice steps (at most to 19),
+ * on Linux, where a nice value belongs to each thread; elsewhere, or where
+ * it is refused, the thread keeps its priority. Self-contained (its
+ * arguments only): the workers run its source text.
+ */
+export function lowerPriority(
+  os: { getPriority(pid?: number): number; setPriority(pid: number, priority: number): void },
+  fs: { readlinkSync(path: string): string },
+  by: number,
+): void {
+  try {
+    // "<pid>/task/<tid>": this thread's id, which setpriority(2) takes for a thread on Linux.
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid) || tid <= 0) return;
+    os.setPriority(tid, Math.min(19, os.getPriority(tid) + by));
+  } catch {
+    // No /proc/thread-self, or not allowed: the same priority as the calling thread.
+  }
+}
+
 /**
  * A small pool of worker threads that seal or open batches of STREAM chunks
  * for one stream (each has the stream's payload key). A batch is one
@@ -18,6 +42,18 @@ const workerThreads = () => process.getBuiltinModule('node:worker_threads') as t
  * so the same code runs from the sources and from the bundle, with no file
  * to find. A worker is referenced only while it has work, so an abandoned
  * idle stream never holds the process open.
+ *
+ * The workers run WORKER_NICE steps below the calling thread: the threads
+ * that move the bytes (the calling thread, libuv's pool, and the process
+ * feeding a pipe or reading from one) are what a run waits on, and a worker
+ * that takes a core from them stalls the whole chain, while a worker that
+ * waits for a core loses nothing as long as slots are queued for it (when
+ * the workers are what the run waits on, the others are blocked and the
+ * workers have the cores). Where the process has a scheduling group of
+ * its own (a session under autogroup, a container's cgroup), nice values
+ * weigh threads within it: this shares the run's CPU differently and takes
+ * nothing from other processes; elsewhere the workers also give way to
+ * other processes' threads at the caller's priority.
  */
 const SOURCE = `'use strict';
 const { parentPort, workerData, MessageChannel } = require('node:worker_threads');
@@ -25,7 +61,8 @@ const c = require('node:crypto');
 const sealChunks = (${sealChunks.toString()});
 const openChunks = (${openChunks.toString()});
 const release = (${makeRelease.toString()})(MessageChannel);
-const { inCap, outCap, seal } = workerData;
+const { inCap, outCap, seal, nice } = workerData;
+(${lowerPriority.toString()})(require('node:os'), require('node:fs'), nice);
 const key = Buffer.from(workerData.key);
 parentPort.on('message', (m) => {
   const input = new Uint8Array(m.buf, 0, m.len);
@@ -71,7 +108,7 @@ export class ChunkWorkers {
       // A small heap: the kernel allocates little that outlives a chunk (the cipher's buffers are released at once).
       const worker = new (workerThreads().Worker)(SOURCE, {
         eval: true,
-        workerData: { key: Uint8Array.from(key), seal, ...layout },
+        workerData: { key: Uint8Array.from(key), seal, nice: WORKER_NICE, ...layout },
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
       });
       const slot: Slot = { worker, jobs: new Map() };

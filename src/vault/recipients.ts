@@ -27,4 +27,20 @@ export function removeRecipient(doc: VaultDocument, ref: string, now: Date = new
   return { keyId: r!.keyId, recipient: r!.recipient };
 }
 
-export { listRecipients } from './recipient-list.js';
+export function listRecipients(doc: VaultDocument): { keyId: string; recipient: string; label: string; role: string; addedAt: string }[] {
+  return [
+    { ...doc.key, label: 'vault key', role: 'vault-key', addedAt: doc.createdAt },
+    ...(doc.pendingKey
+      ? [
+          {
+            recipient: doc.pendingKey.recipient,
+            keyId: doc.pendingKey.keyId,
+            label: 'new vault key (rekey pending)',
+            role: 'pending-key',
+            addedAt: doc.pendingKey.startedAt,
+          },
+        ]
+      : []),
+    ...doc.recipients.map((r) => ({ ...r, role: 'escrow' })),
+  ];
+}

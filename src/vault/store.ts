@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { VaultError, type ErrorDetail } from '../errors/errors.js';
+import { acquireLock } from '../fs/lock.js';
 import { checkWritableTarget, removeQuietly, sweepTempFiles, writeFileAtomic } from '../fs/atomic.js';
 import { exists } from '../fs/dirs.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
@@ -8,8 +9,11 @@ import { formatKeyFile, isProtectedKeyFile, newKeyPath, newVaultKey, openKeyFile
 import { newDocument, type VaultDocument } from './document.js';
 import { openVault, peekVault, sealVault, type VaultMeta } from './container.js';
 import { checkCopy, LINEAGE_LENGTH, loadSeen, recordSeen } from './state.js';
+import { appendPrepared, evidenceHead, logAhead, planRepair, prepareAppend, recordEvidence, rolledBackName, startSegment } from './evidence.js';
 import { basename, dirname, join } from 'node:path';
 import { sweepStaging } from './staging.js';
+import { stagePendingEvidence } from './pending-evidence.js';
+import { takeDeferred } from './deferred.js';
 import { resolvePaths } from '../fs/target.js';
 
 export interface VaultPaths {
@@ -70,21 +74,6 @@ export interface OpenedVault {
 }
 
 export { resolvePaths };
-
-/**
- * The write side's modules (the lock, the evidence log, the records carried
- * in from elsewhere), loaded by the first write: a command that only reads
- * the vault never loads or compiles them.
- */
-async function writeSide() {
-  const [lock, evidence, pending, deferred] = await Promise.all([
-    import('../fs/lock.js'),
-    import('./evidence.js'),
-    import('./pending-evidence.js'),
-    import('./deferred.js'),
-  ]);
-  return { ...lock, ...evidence, ...pending, ...deferred };
-}
 
 const nowOf = (opts: StoreOptions) => (opts.now ?? (() => new Date()))();
 
@@ -257,7 +246,6 @@ export function writeVault(paths: VaultPaths, doc: VaultDocument, opts: { exclus
  */
 export async function withVaultLock<R>(paths: VaultPaths, opts: StoreOptions, f: () => R | Promise<R>): Promise<R> {
   paths = resolvePaths(paths);
-  const { acquireLock } = await writeSide();
   const release = await acquireLock(paths.vaultFile, opts.lockTimeoutMs);
   try {
     sweepTempFiles(paths.vaultFile, paths.keyFile, newKeyPath(paths.keyFile));
@@ -288,7 +276,6 @@ export type Mutate<R> = (doc: VaultDocument, key: VaultKey) => Mutation<R> | Pro
  * records.
  */
 export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key: VaultKey, mutate: Mutate<R>): Promise<R> {
-  const { evidenceHead, logAhead, rolledBackName, stagePendingEvidence, takeDeferred, recordEvidence, prepareAppend, appendPrepared } = await writeSide();
   const o = open(paths, readVaultFile(paths.vaultFile), key);
   sweepStaged(opts, o.doc);
   const seen = await checkSeen(paths, o, opts, 'write');
@@ -419,7 +406,6 @@ export type RepairResult =
 export async function repairEvidence(paths: VaultPaths, opts: StoreOptions): Promise<RepairResult> {
   paths = resolvePaths(paths);
   const key = await loadKey(paths.keyFile, opts);
-  const { planRepair, startSegment, recordEvidence } = await writeSide();
   return withVaultLock(paths, opts, async () => {
     const o = open(paths, readVaultFile(paths.vaultFile), key);
     // A copy this machine may not write to is refused before anything is written back to its log.

@@ -1,13 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgeError } from '../../src/errors/errors.js';
 import { decryptBulk, encryptBulk } from '../../src/age/bulk-run.js';
 import { CHUNK, decrypt, encrypt, FULL, X25519Identity } from '../../src/age/index.js';
+import { WORKER_NICE } from '../../src/age/workers.js';
 import { ROOT, haveBinary, tempDir } from '../helpers/cli.js';
+import { skipUnless } from '../helpers/require.js';
 
 const MIB = 1 << 20;
 const BATCH = 16 * CHUNK;
@@ -153,6 +155,83 @@ closeSync(to);
   }
 });
 
+describe("anonymous pipes (a shell's |), read by the event loop on a descriptor of the run's own", () => {
+  /**
+   * Runs `writer` (a node script writing `total` bytes to its stdout in small pieces, with pauses) into a child
+   * running encryptBulk on its stdin (fd 0, a pipe), and returns the plaintext and the child's output file; `touch`
+   * makes the child open process.stdin first, which makes fd 0's open file description non-blocking (as Node does).
+   */
+  function throughTrickle(total: number, touch: boolean): { plain: Buffer; out: Buffer } {
+    const writer = join(dir, 'trickle.mjs');
+    writeFileSync(
+      writer,
+      `import { writeSync } from 'node:fs';
+const total = Number(process.argv[2]);
+const data = Buffer.alloc(total);
+for (let i = 0; i < total; i++) data[i] = (i * 7 + (i >> 8)) & 255;
+const nap = new Int32Array(new SharedArrayBuffer(4));
+// Pieces of 1 to 5 bytes, with a pause now and then, so that the reader finds the pipe empty (EAGAIN) and nearly empty.
+for (let at = 0, k = 0; at < total; k++) {
+  const n = Math.min(total - at, 1 + (k % 5));
+  at += writeSync(1, data, at, n);
+  if (k % 97 === 0) Atomics.wait(nap, 0, 0, 1);
+}
+`,
+    );
+    const child = join(dir, 'pipe-reader.mjs');
+    writeFileSync(
+      child,
+      `import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { encryptBulk } from ${JSON.stringify(join(ROOT, 'dist/lib/age.js'))};
+const [key, out, touch] = process.argv.slice(2);
+// Opened, not read from: libuv makes the pipe non-blocking for every descriptor that shares it, fd 0 included.
+if (touch === 'touch') process.stdin;
+const flags = Number.parseInt(/flags:\\s+(\\d+)/.exec(readFileSync('/proc/self/fdinfo/0', 'utf8'))[1], 8);
+const to = openSync(out, 'w');
+const r = await encryptBulk(0, to, { recipients: [key], sha256: { plaintext: true } });
+closeSync(to);
+writeSync(1, JSON.stringify({ nonBlocking: (flags & 0o4000) !== 0, ...r.plaintext }));
+process.exit(0);
+`,
+    );
+    const out = file();
+    const r = spawnSync(
+      'bash',
+      [
+        '-o',
+        'pipefail',
+        '-c',
+        `"$1" "$2" "$3" | "$1" "$4" "$5" "$6" "$7"`,
+        'sh',
+        process.execPath,
+        writer,
+        String(total),
+        child,
+        identity.recipient,
+        out,
+        touch ? 'touch' : '',
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    if (r.status !== 0) throw new Error(r.stderr);
+    const plain = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) plain[i] = (i * 7 + (i >> 8)) & 255;
+    const res = JSON.parse(r.stdout) as { nonBlocking: boolean; size: number; sha256: string };
+    expect(res).toEqual({ nonBlocking: touch, size: total, sha256: sha(plain) });
+    return { plain, out: readFileSync(out) };
+  }
+
+  it('a writer of a few bytes at a time, pausing: every byte, in order, past a batch boundary', () => {
+    const { plain, out } = throughTrickle(BATCH + 3 * CHUNK + 5, false);
+    expect(decrypt(out, { identities }).plaintext.equals(plain)).toBe(true);
+  });
+
+  it('a pipe that a Node stream of the process has made non-blocking (stdin touched first) is read to its end', () => {
+    const { plain, out } = throughTrickle(2 * CHUNK + 9, true);
+    expect(decrypt(out, { identities }).plaintext.equals(plain)).toBe(true);
+  });
+});
+
 describe('named pipes', () => {
   it('a pipe whose writer has already gone is read to its end (never waits for a new writer)', async () => {
     const fifo = join(dir, 'gone.fifo');
@@ -237,6 +316,44 @@ describe('integrity by descriptor', () => {
       expect(e.error).toBeInstanceOf(AgeError);
       expect(e.out.length).toBe(0);
     }
+  });
+});
+
+describe("the workers' priority", () => {
+  /** Each thread's nice value (field 19 of /proc/self/task/<tid>/stat). */
+  const nices = () =>
+    readdirSync('/proc/self/task').map((t) => {
+      const s = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      return { tid: Number(t), nice: Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16]) };
+    });
+
+  it('the workers run below the calling thread, which keeps its own priority', async (ctx) => {
+    skipUnless(ctx, process.platform === 'linux', 'thread priorities are read from /proc (Linux)');
+    const own = nices().find((t) => t.tid === process.pid)!.nice;
+    skipUnless(ctx, own + WORKER_NICE <= 19, `this process already runs at nice ${own}: its workers cannot run lower`);
+    let produced = 0;
+    const src = new Readable({
+      read() {
+        produced += MIB;
+        this.push(produced > 16 * MIB ? null : Buffer.alloc(MIB, 3));
+      },
+    });
+    let written = 0;
+    let during: { tid: number; nice: number }[] = [];
+    const sink = new Writable({
+      write(c, _e, cb) {
+        written += c.length;
+        // Past the point where the workers start, and past their first batches.
+        if (written > 10 * MIB && !during.length) during = nices();
+        cb();
+      },
+    });
+    await encryptBulk(src, sink, { recipients, workers: 2 });
+    // The two workers, and no other thread.
+    expect(during.filter((t) => t.nice === own + WORKER_NICE).length).toBe(2);
+    expect(during.filter((t) => t.nice !== own && t.nice !== own + WORKER_NICE)).toEqual([]);
+    expect(during.find((t) => t.tid === process.pid)!.nice).toBe(own);
+    expect(nices().find((t) => t.tid === process.pid)!.nice).toBe(own);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { listEntries } from '../../vault/entries.js';
-import { listRecipients } from '../../vault/recipient-list.js';
+import { listRecipients } from '../../vault/recipients.js';
 import { readVault } from '../../vault/store.js';
 import { parseKeyValues, table, type Context } from '../context.js';
 import { collect } from '../options.js';
