@@ -1,5 +1,5 @@
 import { VaultError } from '../errors/errors.js';
-import { FOLDERS } from './kinds/index.js';
+import { FOLDERS } from './kinds/folders.js';
 import { isComponentName } from './names.js';
 
 export { isComponentName } from './names.js';

@@ -8,7 +8,8 @@ import { parseRecipient, type X25519Identity } from '../age/x25519.js';
 import type { PendingFile } from '../fs/pending.js';
 import { externalTimeoutMs, timeoutText, Watchdog } from '../tool/bound.js';
 import { makeFifo } from '../tool/fifo.js';
-import { startTool, toolMessage } from '../tool/run.js';
+import { type Running, startTool, toolMessage } from '../tool/run.js';
+import type { Early } from './early.js';
 
 /**
  * The one pipeline every component shares. Backing up: the dump tool's
@@ -19,13 +20,33 @@ import { startTool, toolMessage } from '../tool/run.js';
  * error — and the temp file is removed. No plaintext touches disk.
  */
 export type Producer =
-  | { kind: 'process'; command: string; args: string[]; env: Record<string, string | undefined> }
+  | {
+      kind: 'process';
+      command: string;
+      args: string[];
+      env: Record<string, string | undefined>;
+      /**
+       * The process started already (`startEarly`), while the rest of the
+       * run was made ready: its output waits in the pipe, paused, until the
+       * run takes it.
+       */
+      early?: Early;
+    }
   /** `open` is given the signal of the backup giving up (a stall, a failed stage): what it started should stop then. */
   | { kind: 'stream'; name: string; open: (signal: AbortSignal) => Promise<Readable> };
 
 /** A consumer of decrypted data: a process reading stdin (pg_restore, redis-check-rdb, tar), or code. */
 export type Consumer =
-  | { kind: 'process'; command: string; args: string[]; env: Record<string, string | undefined>; label: string; fifo?: boolean }
+  | {
+      kind: 'process';
+      command: string;
+      args: string[];
+      env: Record<string, string | undefined>;
+      label: string;
+      fifo?: boolean;
+      /** The checker started already, beside an early producer (`startEarly`): it waits for its input on stdin. */
+      early?: Running;
+    }
   | { kind: 'inline'; label: string; consume: (r: Readable) => Promise<void> }
   /**
    * Code handed the run's own buffers (no stream between): `start` gives a
@@ -257,8 +278,10 @@ export async function produce(
     // A process's output is taken into the run in the tick it starts (nothing it writes is missed).
     let source: Source | undefined;
     if (p.kind === 'process') {
-      proc = start(p.command, p.args, p.env, 'ignore', 'this backup');
-      source = streamSource(proc.child.stdout!, onData);
+      proc = p.early
+        ? { child: p.early.run.child, stderr: () => p.early!.run.said(), done: p.early.run.exited }
+        : start(p.command, p.args, p.env, 'ignore', 'this backup');
+      source = streamSource(p.early?.out ?? proc.child.stdout!, onData);
     }
     const watched = proc?.done.then(
       (x) => {
@@ -374,7 +397,10 @@ function startConsumer(c: Consumer): Started {
 function startWritable(c: Exclude<Consumer, { kind: 'sink' }>): { sink: Writable; done: Promise<void>; kill: () => void } {
   if (c.kind === 'process') {
     const fifo = c.fifo ? makeFifo() : undefined;
-    const proc = start(c.command, fifo ? c.args.map((a) => (a === '{input}' ? fifo.path : a)) : c.args, c.env, fifo ? 'ignore' : 'pipe', c.label, true);
+    const proc =
+      c.early && !fifo
+        ? { child: c.early.child, stderr: () => c.early!.said(), done: c.early.exited }
+        : start(c.command, fifo ? c.args.map((a) => (a === '{input}' ? fifo.path : a)) : c.args, c.env, fifo ? 'ignore' : 'pipe', c.label, true);
     const sink = fifo ? createWriteStream(fifo.path) : proc.child.stdin!;
     sink.on('error', () => undefined);
     // If the checker dies before opening the pipe, our open would wait for ever: open it once for reading to release it.

@@ -1,7 +1,7 @@
 import { parseDuration, type Duration } from '../vault/duration.js';
 import { fail, isRecord, type Shape } from '../vault/shape.js';
 import { checkComponent } from './component.js';
-import { FOLDERS } from './kinds/index.js';
+import { FOLDERS } from './kinds/folders.js';
 
 /**
  * Recovery point objectives: how old the newest verified backup of a

@@ -10,7 +10,7 @@ import { editSection } from '../vault/document.js';
 import { fileStamp, inTheFuture } from '../vault/time.js';
 import { checkComponent } from './component.js';
 import type { Component } from './kind.js';
-import { findKind, kindNamed } from './kinds/index.js';
+import { loadedKind } from './kinds/loaded.js';
 import { backupKeys, editBackupState, peekBackupState, signerId, type SigningKey } from './keys.js';
 import { checkSignature, signManifest, type BackupManifest } from './manifest.js';
 import { judge, produce, type Judged } from './pipeline.js';
@@ -88,8 +88,10 @@ async function digestOf(r: Readable, onBytes: (n: number) => void = () => {}): P
  */
 export async function backupComponent(ctx: BackupContext, c: Component): Promise<BackupManifest> {
   checkComponent(c.component);
-  const kind = kindNamed(c.kind);
-  const started = ctx.now();
+  // The kind whose dump made the component: loaded already (the other kinds are not loaded for a backup).
+  const kind = loadedKind(c.kind) ?? (await import('./kinds/index.js')).kindNamed(c.kind);
+  // A dump started early (while the vault was opened) started then.
+  const started = c.producer.kind === 'process' && c.producer.early ? c.producer.early.at : ctx.now();
   const file = `${fileStamp(started)}-${randomBytes(4).toString('hex')}.${kind.ext}.age`;
   // What is learnt beside the dump; a remote upload sizes its parts from the estimate, so waits for it (a local file needs none).
   const beside = c.beside?.();
@@ -98,7 +100,10 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
   else if (ctx.onStart) beside.estimate().then(ctx.onStart);
   let tool = c.tool;
   const pending = createFile(ctx.repo, c.component, file, { ...(estimate ? { sizeEstimate: estimate } : {}) });
-  const verifier = kind.verifier(ctx.env);
+  const early = c.producer.kind === 'process' ? c.producer.early : undefined;
+  const checker = kind.verifier(ctx.env);
+  // A checker started beside an early dump is the one the run feeds.
+  const verifier = early?.checker && checker.kind === 'process' ? { ...checker, early: early.checker } : checker;
   const say = ctx.onProgress;
   const source = c.producer.kind === 'process' ? c.producer.command : c.producer.name;
   // Before the first byte, what the tool is doing (a server writing its snapshot); then the dump's bytes, then the read-back's.
@@ -338,7 +343,7 @@ export async function verifyBackup(
   if (!o.readData && !m.verification?.ok)
     return verdictOf(common, 'failed', `its last verification failed${m.verification ? `: ${m.verification.message}` : ''}`);
   if (!o.readData) return verdictOf(common, 'ok', `manifest ${sig.message}; key ${m.keyId} held (v${key.version}); verified ${m.verification?.at}`);
-  const kind = findKind(m.kind);
+  const kind = (await import('./kinds/index.js')).findKind(m.kind);
   // A kind this vault-tool does not know (a newer one made it) cannot be judged here.
   if (!kind) return verdictOf(common, 'inconclusive', `could not be checked here: it is a ${m.kind} backup, a kind this vault-tool does not know`);
   const checker = kind.verifier(o.env);
@@ -391,6 +396,7 @@ export function mayRecordVerdict(check: BackupCheck, signing: SigningKey, doc: i
 
 export async function recordVerdict(repo: Repo, m: BackupManifest, check: BackupCheck, signing: SigningKey, now: Date): Promise<BackupManifest> {
   const { signature: _s, signer: _g, ...body } = m;
+  const { findKind } = await import('./kinds/index.js');
   const updated = signManifest(
     {
       ...body,
@@ -408,3 +414,5 @@ export async function vaultForBackups(paths: VaultPaths, store: StoreOptions) {
 }
 
 export { signerId };
+// For the backup command, which loads this module alone when it runs.
+export { ensureBackupKey, loadSigningKey } from './keys.js';

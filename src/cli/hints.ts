@@ -206,6 +206,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     hint: (d) =>
       `install ${d.tool} (Debian: ${d.tool === 'pg_dump' || d.tool === 'pg_dumpall' || d.tool === 'pg_restore' || d.tool === 'psql' || d.tool === 'createdb' ? 'postgresql-client' : d.tool === 'redis-cli' || d.tool === 'redis-check-rdb' ? 'redis-tools' : d.tool})`,
   },
+  'pg-bindir': {
+    kind: 'not-found',
+    hint: 'set VAULT_TOOL_PG_BINDIR to the folder of the PostgreSQL client programs (/usr/lib/postgresql/<version>/bin), or unset it to use those on PATH',
+  },
   'tool-failed': { kind: 'io', hint: 'its own message is above: fix what it names (the server, the connection, a permission), then run again' },
   'tool-timeout': { kind: 'io', hint: 'raise the bound (timeouts: in the drill plan) if the work is legitimately slow, or find out why the tool hangs' },
   // backups

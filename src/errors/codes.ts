@@ -96,6 +96,7 @@ export type ErrorCode =
   // external programs
   | 'external-timeout'
   | 'tool-missing'
+  | 'pg-bindir'
   | 'tool-failed'
   | 'tool-timeout'
   // backups

@@ -5,6 +5,7 @@ import { VaultError } from '../errors/errors.js';
 import { registerCleanup } from '../fs/cleanup.js';
 import { formatSeconds } from '../vault/duration.js';
 import { Watchdog } from './bound.js';
+import { pgClient } from './pg-client.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -136,7 +137,8 @@ export const toolMissing = (cmd: string, purpose?: string) =>
 /** Starts a program with an argument array (no shell reads them), its bound and its messages kept. */
 export function startTool(cmd: string, args: string[], o: StartOptions): Running {
   const group = o.group ?? true;
-  const child = spawn(cmd, args, { env: o.env as NodeJS.ProcessEnv, stdio: [o.stdin ?? 'ignore', 'pipe', 'pipe'], detached: group });
+  // A PostgreSQL client runs without Debian's pg_wrapper in between (pg-client.ts); messages still name it as given.
+  const child = spawn(pgClient(cmd, o.env), args, { env: o.env as NodeJS.ProcessEnv, stdio: [o.stdin ?? 'ignore', 'pipe', 'pipe'], detached: group });
   if (child.pid) o.onStart?.(child.pid);
   const untrack = group ? track(child.pid) : () => {};
   const said = new Kept();

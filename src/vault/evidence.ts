@@ -1,5 +1,18 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, constants, copyFileSync, existsSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, openSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  lstatSync,
+  openSync,
+  readSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { fileKind } from '../fs/target.js';
 import { kindOfFile } from '../fs/replace.js';
 import { VaultError } from '../errors/errors.js';
@@ -262,8 +275,9 @@ export function logAhead(vaultFile: string, before: Head): number | null {
 }
 
 /**
- * Checks the whole log (chain and MACs) before the vault is written: it must
- * match the head the vault recorded. A log ahead of the vault copy is
+ * Checks the log before the vault is written: it must match the head the
+ * vault recorded. Its end is read first (`endMatches`); when that does not
+ * settle it, the whole log (chain and MACs). A log ahead of the vault copy is
  * refused; with `allowRollback` (the user chose to go on from an older
  * copy) it is kept aside whole as `aside` and continued from the records
  * this copy knows.
@@ -280,6 +294,11 @@ export function prepareAppend(
   const path = evidencePath(vaultFile);
   // Checked before the vault is written: the log is named by the tool, and never written through a link planted there.
   checkLogLink(path);
+  // The common case, read from the log's end alone: it ends with the lines the vault holds, chained to the line before them.
+  if (endMatches(path, before)) {
+    doc.evidence!.tail = lines;
+    return { path, append: lines, dropPartial: false };
+  }
   const log = readLog(path);
   let state = compareLog(log, before);
   if (state.kind === 'ahead') {
@@ -308,6 +327,63 @@ export function prepareAppend(
   if (state.missing.length || state.dropPartial) throw lacking(before.seq, state.missing.length);
   doc.evidence!.tail = lines;
   return { path, append: lines, dropPartial: false };
+}
+
+/** How far before the vault's lines the log is read for the line they follow (a record is a few hundred bytes). */
+const BEFORE_TAIL = 64 << 10;
+
+/**
+ * Whether the log ends exactly as the head a vault copy recorded says, read
+ * from its end: a regular file within the size limit whose last lines are,
+ * byte for byte, the lines of the vault's last update (`tail`, the last
+ * hashing to `hash`), nothing after them (no partial line), and the line
+ * before them the one the first of them links to (its SHA-256; none when
+ * they are the log's first records). Those lines are the vault's own, so
+ * their chain and MACs are the ones it wrote. False sends the append to
+ * the whole log's check (`compareLog`), which names what is wrong; every
+ * record is checked by `evidence verify` and the quarterly verification.
+ */
+function endMatches(path: string, head: Head): boolean {
+  const T = head.tail;
+  if (!head.key || !T.length || head.seq < T.length || sha256(T[T.length - 1]!) !== head.hash) return false;
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > LIMITS.evidenceLog) return false;
+    const want = Buffer.from(T.map((l) => `${l}\n`).join(''));
+    const base = head.seq - T.length;
+    if (base === 0) return st.size === want.length && readAt(fd, 0, want.length).equals(want);
+    if (st.size <= want.length) return false;
+    const len = Math.min(st.size, want.length + BEFORE_TAIL);
+    const end = readAt(fd, st.size - len, len);
+    if (!end.subarray(len - want.length).equals(want)) return false;
+    const before = end.subarray(0, len - want.length);
+    if (before[before.length - 1] !== 0x0a) return false;
+    const start = before.lastIndexOf(0x0a, before.length - 2) + 1;
+    // The line before is longer than what was read: the whole log is read instead.
+    if (start === 0 && len < st.size) return false;
+    const prev = before.toString('utf8', start, before.length - 1);
+    return prev.trim() !== '' && linkOf(T[0]!) === sha256(prev);
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readAt(fd: number, at: number, len: number): Buffer {
+  const buf = Buffer.alloc(len);
+  for (let off = 0; off < len; ) {
+    const n = readSync(fd, buf, off, len - off, at + off);
+    if (n === 0) throw new Error('the evidence log shrank while read');
+    off += n;
+  }
+  return buf;
 }
 
 function lacking(seq: number, missing: number): VaultError {

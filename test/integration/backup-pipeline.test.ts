@@ -11,6 +11,7 @@ import { redactArgs } from '../../src/backup/redact.js';
 import { checkComponent } from '../../src/backup/component.js';
 import { sweepFolder } from '../../src/dest/folder.js';
 import { produce } from '../../src/backup/pipeline.js';
+import { startEarly } from '../../src/backup/early.js';
 import { createPendingFile } from '../../src/fs/pending.js';
 import { X25519Identity } from '../../src/age/x25519.js';
 import { BIN, cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
@@ -262,6 +263,35 @@ describe('a stage that stops answering ends the backup with its cause, never an 
     ).rejects.toThrow(/^sh made no progress for \S+ \(no output\): it was stopped; nothing was kept$/);
     await new Promise((res) => setTimeout(res, 800));
     expect(readdirSync(dir).filter((f) => f.includes('lib-late'))).toEqual([]);
+  });
+});
+
+describe('a dump started before its run (while the vault is opened)', () => {
+  const recipient = X25519Identity.generate().identity.recipient;
+  const run = (out: string, early: ReturnType<typeof startEarly>, command: string, args: string[]) =>
+    produce({ kind: 'process', command, args, env: { PATH: process.env.PATH }, early }, recipient, createPendingFile(join(dir, out), { exclusive: true }), {
+      check: () => null,
+      verifier: { kind: 'inline', label: 'reader', consume: async (r) => void (await r.toArray()) },
+    });
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+  it('one that wrote everything and exited before the run took it: every byte is in the backup', async () => {
+    const text = 'x'.repeat(5000);
+    const args = ['-c', 'printf %s "$1"', 'sh', text];
+    const early = startEarly({ command: 'sh', args, env: { PATH: process.env.PATH } }, new Date());
+    // Exited, its output unread (a child's unread stdout is resumed when it exits: it must not be lost).
+    await new Promise((res) => early.run.child.once('exit', res));
+    await new Promise((res) => setTimeout(res, 200));
+    const p = await run('early-exited.age', early, 'sh', args);
+    expect(p.plaintext).toEqual({ size: 5000, sha256: sha(Buffer.from(text)) });
+  });
+
+  it('one that writes more than a pipe holds: it waits for the run, then all of it is read', async () => {
+    const args = ['-c', 'head -c 3000000 /dev/zero'];
+    const early = startEarly({ command: 'sh', args, env: { PATH: process.env.PATH } }, new Date());
+    await new Promise((res) => setTimeout(res, 300));
+    const p = await run('early-big.age', early, 'sh', args);
+    expect(p.plaintext).toEqual({ size: 3000000, sha256: sha(Buffer.alloc(3000000)) });
   });
 });
 

@@ -98,6 +98,26 @@ describe('a log that lost more than the last update goes on in a new segment tha
     expect(await events()).toEqual(['3:evidence.gap', '4:escrow.split']);
   });
 
+  it("an append reads the log's end only: it goes on after the lines the vault holds and the one they follow; an older record edited is verify's to find", async () => {
+    for (const s of ['s1', 's2', 's3']) expect((await split(s)).code).toBe(0);
+    const lines = readFileSync(logOf(), 'utf8').split('\n');
+    // Record 1, two before the vault's last update (record 3 follows record 2, which is intact).
+    writeFileSync(logOf(), [lines[0]!.replace('"threshold":2', '"threshold":3'), ...lines.slice(1)].join('\n'));
+    const w = await split('s4');
+    expect(w.stderr).not.toContain('error');
+    expect(w.code).toBe(0);
+    expect(readFileSync(logOf(), 'utf8').split('\n').length).toBe(lines.length + 1);
+    const v = await cli(dir, ['evidence', 'verify']);
+    expect(v.code).toBe(4);
+    expect(v.stderr).toMatch(/^vault-tool: error: evidence record 1 fails its MAC: it was edited\n/);
+    // Record 3 edited (the one the vault's last update follows): the append reads the whole log and names it.
+    const now = readFileSync(logOf(), 'utf8').split('\n');
+    writeFileSync(logOf(), [...now.slice(0, 2), now[2]!.replace('"threshold":2', '"threshold":3'), ...now.slice(3)].join('\n'));
+    const refused = await split('s5');
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/^vault-tool: error: evidence record 1 fails its MAC: it was edited\n/);
+  });
+
   it('an older copy restored without its log: repair is refused until --allow-rollback, which starts the segment and records the rollback', async () => {
     for (const s of ['s1', 's2']) expect((await split(s)).code).toBe(0);
     copyFileSync(join(dir, 'secrets.vault'), join(dir, 'backup.vault'));

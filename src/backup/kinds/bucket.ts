@@ -27,6 +27,7 @@ import { randomHex } from '../../fs/random.js';
 import { guardedAt, refusedAsGuarded } from '../../fs/replace.js';
 import { map, object, string } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest } from '../kind.js';
+import { defineKind } from './loaded.js';
 import type { Consumer } from '../pipeline.js';
 import { bucketTarget, pathTarget } from '../protect.js';
 import { psqlRead } from '../scratch.js';
@@ -807,7 +808,7 @@ const keysCheck: DrillCheckSpec = {
   },
 };
 
-export const bucket: BackupKind<BucketOptions> = {
+export const bucket: BackupKind<BucketOptions> = defineKind({
   name: 'bucket',
   folder: 'bucket',
   label: 'bucket',
@@ -828,4 +829,4 @@ export const bucket: BackupKind<BucketOptions> = {
     tools: [{ command: 'rclone', pkg: 'rclone' }],
     checks: [keysCheck],
   },
-};
+});

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { BackupKind, Component, Env } from '../kind.js';
+import { defineKind } from './loaded.js';
 import { redactArgs } from '../redact.js';
 
 /**
@@ -33,7 +34,7 @@ async function dump(o: ExecOptions, env: Env): Promise<Component> {
   };
 }
 
-export const exec: BackupKind<ExecOptions> = {
+export const exec: BackupKind<ExecOptions> = defineKind({
   name: 'exec',
   folder: 'exec',
   label: 'exec',
@@ -42,4 +43,4 @@ export const exec: BackupKind<ExecOptions> = {
   shape: (_h, size) => (size === 0 ? 'its output was empty' : null),
   verifier: () => ({ kind: 'discard', label: 'decrypt' }),
   drill: { scratch: 'folder', tools: [], checks: [] },
-};
+});

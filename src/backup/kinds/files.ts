@@ -9,6 +9,7 @@ import { guardedAt, refusedAsGuarded } from '../../fs/replace.js';
 import { startTool } from '../../tool/run.js';
 import { list, map, object, refine, string } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
+import { defineKind } from './loaded.js';
 import type { Consumer } from '../pipeline.js';
 import { pathTarget } from '../protect.js';
 import { versionBeside } from '../tool.js';
@@ -195,7 +196,7 @@ const filesCheck: DrillCheckSpec = {
   },
 };
 
-export const files: BackupKind<FilesOptions> = {
+export const files: BackupKind<FilesOptions> = defineKind({
   name: 'files',
   folder: 'files',
   label: 'files',
@@ -216,4 +217,4 @@ export const files: BackupKind<FilesOptions> = {
       return paths.length ? [{ files: paths, dir }] : [];
     },
   },
-};
+});

@@ -16,8 +16,8 @@ import { redis } from './redis.js';
  */
 export const KINDS: readonly BackupKind[] = [postgres, postgresGlobals, postgresBase, postgresWal, redis, files, k8s, exec, bucket];
 
-/** The folders components are named under (`postgres`, `redis`…), each once. */
-export const FOLDERS: readonly string[] = [...new Set(KINDS.map((k) => k.folder))];
+/** The folders components are named under (`postgres`, `redis`…), each once: `folders.ts`, held to the kinds here. */
+export { FOLDERS } from './folders.js';
 
 /** The kind a manifest names, or undefined when this vault-tool does not know it (a newer one wrote it). */
 export function findKind(name: string): BackupKind | undefined {

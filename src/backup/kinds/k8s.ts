@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { VaultError } from '../../errors/errors.js';
 import type { BackupKind, Component } from '../kind.js';
+import { defineKind } from './loaded.js';
 
 /**
  * `k8s`: the Secrets and ConfigMaps of namespaces as YAML documents, read
@@ -36,7 +37,7 @@ async function checkYaml(r: Readable): Promise<void> {
   if (e) throw new VaultError('verify-failed', `the YAML does not parse: ${e}`);
 }
 
-export const k8s: BackupKind<K8sOptions> = {
+export const k8s: BackupKind<K8sOptions> = defineKind({
   name: 'k8s',
   folder: 'k8s',
   label: 'k8s',
@@ -46,4 +47,4 @@ export const k8s: BackupKind<K8sOptions> = {
   verifier: () => ({ kind: 'inline', label: 'YAML', consume: checkYaml }),
   restoredElsewhere: 'cluster',
   drill: { scratch: 'folder', tools: [], checks: [] },
-};
+});

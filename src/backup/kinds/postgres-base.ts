@@ -2,6 +2,7 @@ import { checkBaseStream } from '../wal/base-check.js';
 import { type BaseOptions, postgresBaseComponent } from '../wal/base.js';
 import { BASE_KIND } from '../wal/store.js';
 import type { BackupKind } from '../kind.js';
+import { defineKind } from './loaded.js';
 
 /**
  * `postgres-base`: a base backup for point-in-time recovery, `pg_basebackup
@@ -12,7 +13,7 @@ import type { BackupKind } from '../kind.js';
  * with the WAL to a recovery target (backup/wal/restore.ts: planPitr, then
  * executePitr), not through the restore every other kind shares.
  */
-export const postgresBase: BackupKind<BaseOptions> = {
+export const postgresBase: BackupKind<BaseOptions> = defineKind({
   name: BASE_KIND,
   folder: BASE_KIND,
   label: 'base backup',
@@ -21,4 +22,4 @@ export const postgresBase: BackupKind<BaseOptions> = {
   shape: (_h, size) => (size < 1024 || size % 512 !== 0 ? `its output (${size} bytes) is not a tar archive` : null),
   verifier: () => ({ kind: 'inline', label: "backup_manifest (every file's size and SHA-256)", consume: async (r) => void (await checkBaseStream(r)) }),
   restoredElsewhere: 'pitr',
-};
+});

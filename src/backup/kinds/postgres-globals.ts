@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import { VaultError } from '../../errors/errors.js';
 import type { BackupKind, Component, Env, Restorer, RestoreRequest } from '../kind.js';
+import { defineKind } from './loaded.js';
+import { pgClient } from '../../tool/pg-client.js';
 import { versionBeside } from '../tool.js';
 import { checkDbname, databaseTarget, pgSource } from './postgres.js';
 
@@ -12,6 +14,8 @@ import { checkDbname, databaseTarget, pgSource } from './postgres.js';
  * cluster (`postgres` unless named), drilled into a file in a folder.
  */
 async function dump(_o: Record<string, never>, env: Env): Promise<Component> {
+  // Found before anything is written (a VAULT_TOOL_PG_BINDIR without it is said now).
+  pgClient('pg_dumpall', env);
   return {
     component: 'postgres/globals',
     kind: 'postgres-globals',
@@ -50,7 +54,7 @@ function intoCluster(req: RestoreRequest): Restorer {
   };
 }
 
-export const postgresGlobals: BackupKind<Record<string, never>> = {
+export const postgresGlobals: BackupKind<Record<string, never>> = defineKind({
   name: 'postgres-globals',
   folder: 'postgres',
   only: 'postgres/globals',
@@ -66,4 +70,4 @@ export const postgresGlobals: BackupKind<Record<string, never>> = {
   verifier: () => ({ kind: 'inline', label: 'a complete pg_dumpall script', consume: (r) => endsWith(r, '-- PostgreSQL database cluster dump complete') }),
   restore: { target: intoCluster },
   drill: { scratch: 'folder', tools: [], checks: [] },
-};
+});

@@ -1,6 +1,7 @@
 import { VaultError } from '../../errors/errors.js';
 import { WAL_KIND } from '../wal/store.js';
 import type { BackupKind } from '../kind.js';
+import { defineKind } from './loaded.js';
 
 /**
  * `postgres-wal`: a cluster's WAL archive, one age file per segment (or
@@ -12,7 +13,7 @@ import type { BackupKind } from '../kind.js';
  * listing of backups never shows them; verification, retention and status
  * have their own commands (backup/wal/verify.ts, prune.ts, status.ts).
  */
-export const postgresWal: BackupKind<never> = {
+export const postgresWal: BackupKind<never> = defineKind({
   name: WAL_KIND,
   folder: WAL_KIND,
   label: 'WAL archive',
@@ -26,4 +27,4 @@ export const postgresWal: BackupKind<never> = {
   // A segment's own checks need its name and its archive (backup/wal/fetch.ts); here it is decrypted in full.
   verifier: () => ({ kind: 'discard', label: 'decrypt' }),
   restoredElsewhere: 'archive',
-};
+});

@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type ErrorKind, VaultError } from '../../errors/errors.js';
 import { externalTimeoutMs, timeoutText } from '../../tool/bound.js';
+import { pgClient } from '../../tool/pg-client.js';
 import { runTool } from '../../tool/run.js';
 import { fail, map, object, oneOf, string, type Shape } from '../../vault/shape.js';
 import type { GuardTarget } from '../../k8s/policy.js';
 import type { BackupKind, Beside, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest, RunBounds } from '../kind.js';
+import { defineKind } from './loaded.js';
 import { isComponentName } from '../names.js';
 import { readOnly, serverOf } from '../scratch.js';
 import { versionOf } from '../tool.js';
@@ -402,6 +404,9 @@ async function dump(o: PostgresOptions, env: Env): Promise<Component> {
   // A name read from the server (--all) is a name, never a connection string, whatever it holds.
   const dbname = o.dbname !== undefined && o.literal ? onlyDatabase(o.dbname) : o.dbname;
   if (dbname) checkDbname(dbname);
+  // The clients the backup runs, found before anything is written (a VAULT_TOOL_PG_BINDIR without them is said now).
+  pgClient('pg_dump', env);
+  pgClient('pg_restore', env);
   const dumpArgs = ['-Fc', ...(o.compress !== undefined ? ['-Z', String(o.compress)] : [])];
   const named = Boolean(o.dbname) && (o.literal || (!URI.test(o.dbname!) && !o.dbname!.includes('=')));
   const early = named ? undefined : await askFacts(dbname, env);
@@ -590,7 +595,7 @@ const tablesCheck: DrillCheckSpec = {
   },
 };
 
-export const postgres: BackupKind<PostgresOptions> = {
+export const postgres: BackupKind<PostgresOptions> = defineKind({
   name: 'postgres',
   folder: 'postgres',
   label: 'postgres',
@@ -611,4 +616,4 @@ export const postgres: BackupKind<PostgresOptions> = {
     // As many tables as the backup's table of contents lists (none for an empty database, such as postgres itself).
     initChecks: (database) => [{ tables: 'backup', database }],
   },
-};
+});

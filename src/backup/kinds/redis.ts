@@ -11,6 +11,7 @@ import { externalTimeoutMs, timeoutText } from '../../tool/bound.js';
 import { runTool, startTool, toolMessage } from '../../tool/run.js';
 import { integer, map, object } from '../../vault/shape.js';
 import type { BackupKind, Component, DrillCheckSpec, Env, KindCheck, Restorer, RestoreRequest } from '../kind.js';
+import { defineKind } from './loaded.js';
 import { pathTarget } from '../protect.js';
 import { versionOf } from '../tool.js';
 
@@ -192,7 +193,7 @@ const keysCheck: DrillCheckSpec = {
   },
 };
 
-export const redis: BackupKind<RedisOptions> = {
+export const redis: BackupKind<RedisOptions> = defineKind({
   name: 'redis',
   folder: 'redis',
   label: 'redis',
@@ -203,4 +204,4 @@ export const redis: BackupKind<RedisOptions> = {
   verifier: (env) => ({ kind: 'process', command: 'redis-check-rdb', args: ['{input}'], env, label: 'redis-check-rdb', fifo: true }),
   restore: { needs: 'dir', note: 'dump.rdb is written there; stop Redis, replace its dump.rdb, start it: docs/RUNBOOK.md', target: intoFolder },
   drill: { scratch: 'folder', tools: [], checks: [keysCheck] },
-};
+});

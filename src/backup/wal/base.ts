@@ -11,6 +11,7 @@ import { BaseReader, type BaseInfo } from './base-check.js';
 import { committed, readCatalog } from './catalog.js';
 import { parseLsn, segmentName, segnoOf } from './names.js';
 import { BASE_KIND, checkCluster } from './store.js';
+import { pgClient } from '../../tool/pg-client.js';
 
 const run = promisify(execFile);
 type Env = Record<string, string | undefined>;
@@ -41,8 +42,9 @@ export interface BaseOptions {
 export const BASE_ARGS = ['-D', '-', '-F', 'tar', '-X', 'none', '--manifest-checksums=SHA256', '--no-password'];
 
 async function toolVersion(env: Env): Promise<string> {
+  const cmd = pgClient('pg_basebackup', env);
   try {
-    return (await run('pg_basebackup', ['--version'], { env: env as NodeJS.ProcessEnv, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' })).stdout.trim();
+    return (await run(cmd, ['--version'], { env: env as NodeJS.ProcessEnv, timeout: externalTimeoutMs(env), killSignal: 'SIGKILL' })).stdout.trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT')
       throw new VaultError('not-found', 'pg_basebackup is not installed', { code: 'tool-missing', data: { tool: 'pg_basebackup' } });
@@ -102,7 +104,7 @@ export async function postgresBaseComponent(env: Env, o: BaseOptions): Promise<C
   };
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const open = async (): Promise<Readable> => {
-    const p = spawn('pg_basebackup', args, { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(pgClient('pg_basebackup', env), args, { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     let waiting: NodeJS.Timeout | undefined;
     let timedOut = false;

@@ -9,6 +9,7 @@ import type { TrustedSigner } from '../keys.js';
 import type { Listed, Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
 import { committed, readCatalog, readManifests } from './catalog.js';
+import { pgClient } from '../../tool/pg-client.js';
 
 const run = promisify(execFile);
 
@@ -100,9 +101,10 @@ export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o:
  */
 export async function archiverStats(env: Record<string, string | undefined>, dbname?: string): Promise<Record<string, string>> {
   const cols = ['archived_count', 'last_archived_wal', 'last_archived_time', 'failed_count', 'last_failed_wal', 'last_failed_time'];
+  const psql = pgClient('psql', env);
   try {
     const { stdout } = await run(
-      'psql',
+      psql,
       ['-X', '-A', '-t', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-c', `select ${cols.join(', ')} from pg_stat_archiver`, ...(dbname ? ['--dbname', dbname] : [])],
       {
         env: env as NodeJS.ProcessEnv,

@@ -9,7 +9,8 @@ import { vaultStatus } from '../../verify/status.js';
 import { listRepo, requireRepo } from '../../backup/repo.js';
 import { archiveFindings, archiveStatus, backupStatus, type BackupStatus } from '../../backup/status.js';
 import { table, type Context } from '../context.js';
-import { archiverOption, archiversOf, openRepo, rpoOf } from './backup/options.js';
+import { openRepo } from './backup/options.js';
+import { archiverOption, archiversOf, rpoOf } from './backup/report-options.js';
 import { archiveLines } from './backup/status.js';
 
 const ago = (s: number) => formatSeconds(s < 3600 ? s : s < 172_800 ? Math.round(s / 60) * 60 : Math.round(s / 3600) * 3600);

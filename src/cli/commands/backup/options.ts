@@ -2,18 +2,16 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
-import { keyIdOf } from '../../../vault/keyfile.js';
+import { keyIdOf } from '../../../vault/keytext.js';
 import { parseDestination } from '../../../dest/index.js';
 import type { Component } from '../../../backup/kind.js';
-import { ensureBackupKey, loadSigningKey } from '../../../backup/keys.js';
+import type { SigningKey } from '../../../backup/keys.js';
+import { type Early, startEarly, stopEarly } from '../../../backup/early.js';
+import { loadedKind } from '../../../backup/kinds/loaded.js';
 import type { BackupManifest } from '../../../backup/manifest.js';
-import { isComponentName, type Repo } from '../../../backup/repo.js';
-import { backupComponent } from '../../../backup/run.js';
-import { checkDbname } from '../../../backup/kinds/postgres.js';
-import { checkCluster } from '../../../backup/wal/store.js';
-import { previousSize } from '../../../backup/select.js';
-import { mergeRpo, rpoForAll, rpoShape, type RpoTargets } from '../../../backup/rpo.js';
-import { object, parseShape } from '../../../vault/shape.js';
+import type { Repo } from '../../../backup/repo.js';
+import { isComponentName } from '../../../backup/names.js';
+import type { StoreOptions, VaultPaths } from '../../../vault/store.js';
 import { parseRecipient } from '../../../age/x25519.js';
 import type { Context } from '../../context.js';
 import { hintFor } from '../../report.js';
@@ -55,29 +53,6 @@ export function componentName(v: string): string {
   return v;
 }
 
-/** --archiver CLUSTER[=CONNINFO] (repeatable): pg_stat_archiver of the cluster's server, read through CONNINFO (default: libpq's environment). */
-export function archiverOption(c: Command): Command {
-  return c.option(
-    '--archiver <cluster[=conninfo]>',
-    "WAL archives: also read pg_stat_archiver of CLUSTER's server, through a libpq connection string without a password (default: libpq's environment: PGHOST, PGPORT…) (repeatable)",
-    (v: string, prev: string[] = []) => [...prev, v],
-  );
-}
-
-/** The connections --archiver gives, over those of a plan: cluster → libpq connection string ('' for libpq's environment). */
-export function archiversOf(given: string[] | undefined, base?: Record<string, string>): Record<string, string> | undefined {
-  if (!given?.length) return base;
-  const out: Record<string, string> = { ...base };
-  for (const g of given) {
-    const eq = g.indexOf('=');
-    const cluster = checkCluster(eq < 0 ? g : g.slice(0, eq));
-    const conn = eq < 0 ? '' : g.slice(eq + 1);
-    if (conn) checkDbname(conn);
-    out[cluster] = conn;
-  }
-  return out;
-}
-
 export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
   return o.signingKey ? ctx.abs(o.signingKey) : join(ctx.stateDir(), 'signing.key');
 }
@@ -86,27 +61,81 @@ export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string
 export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, make: () => Promise<Component[]>): Promise<void> {
   const repo = openRepo(ctx, o);
   const paths = ctx.paths(cmd);
-  const store = ctx.storeOptions(cmd);
   const given = o.recipient ?? ctx.io.env.VAULT_TOOL_BACKUP_RECIPIENT;
   const vaultHere = exists(paths.keyFile) && exists(paths.vaultFile);
-  let recipient: { recipient: string; keyId: string };
-  if (given) {
-    parseRecipient(given);
-    recipient = { recipient: given, keyId: keyIdOf(given) };
-  } else {
-    if (!vaultHere)
-      throw new VaultError('usage', 'no backup recipient: give --recipient age1… (or VAULT_TOOL_BACKUP_RECIPIENT), or run where the vault and its key are', {
-        code: 'backup-no-recipient',
-      });
-    const k = await ensureBackupKey(paths, store, ctx.now());
-    if (k.created) ctx.info(`made the backup key ${k.keyId} (vault entry backup/identity); backup hosts encrypt to ${k.recipient}`);
-    recipient = { recipient: k.recipient, keyId: k.keyId };
-  }
-  const signing = loadSigningKey(signingKeyPath(ctx, o));
-  const json = ctx.globals(cmd).json;
-  const progress = ctx.progress(cmd);
+  if (given) parseRecipient(given);
+  else if (!vaultHere)
+    throw new VaultError('usage', 'no backup recipient: give --recipient age1… (or VAULT_TOOL_BACKUP_RECIPIENT), or run where the vault and its key are', {
+      code: 'backup-no-recipient',
+    });
   const components = await make();
-  for (const w of new Set(components.flatMap((c) => c.warnings ?? []))) ctx.warn(w);
+  // The first dump starts now if its tool only reads (pg_dump, pg_dumpall, tar): it runs while the vault is opened and the code of the run loaded.
+  const first = components[0];
+  let early: Early | undefined;
+  if (first?.producer.kind === 'process' && READS_ONLY.has(first.kind)) {
+    // Its checker and what is asked beside it (the tool's version) start with it, while this process is small and its start cheap.
+    early = startEarly(first.producer, ctx.now(), loadedKind(first.kind)?.verifier(ctx.io.env));
+    const beside = first.beside?.();
+    components[0] = { ...first, producer: { ...first.producer, early }, ...(beside ? { beside: () => beside } : {}) };
+  }
+  let taken = false;
+  // A passphrase asked for before the run takes it: the early dump is stopped (it would hold its snapshot while someone types), and starts again with its run.
+  const abandonEarly = () => {
+    if (!early || taken) return;
+    stopEarly(early);
+    early = undefined;
+    components[0] = first!;
+  };
+  try {
+    // One dynamic import (each is a bundle entry point: one more would split the code into more files, each a cost of its own at start-up).
+    const { backupComponent, ensureBackupKey, loadSigningKey } = await import('../../../backup/run.js');
+    const base = ctx.storeOptions(cmd);
+    const store = {
+      ...base,
+      getPassphrase: () => {
+        abandonEarly();
+        return base.getPassphrase!();
+      },
+    };
+    let recipient: { recipient: string; keyId: string };
+    if (given) recipient = { recipient: given, keyId: keyIdOf(given) };
+    else {
+      const k = await ensureBackupKey(paths, store, ctx.now());
+      if (k.created) ctx.info(`made the backup key ${k.keyId} (vault entry backup/identity); backup hosts encrypt to ${k.recipient}`);
+      recipient = { recipient: k.recipient, keyId: k.keyId };
+    }
+    const signing = loadSigningKey(signingKeyPath(ctx, o));
+    const json = ctx.globals(cmd).json;
+    const progress = ctx.progress(cmd);
+    for (const w of new Set(components.flatMap((c) => c.warnings ?? []))) ctx.warn(w);
+    taken = true;
+    await makeEach(ctx, repo, components, { backupComponent, signing, recipient, json, progress, given, vaultHere, paths, store });
+  } finally {
+    // Not taken by its run (something failed before it): stopped. Once taken, it has ended with its run.
+    if (early) stopEarly(early);
+  }
+}
+
+/** The dump tools that only read what they dump: started before the vault is opened (see runBackups). */
+const READS_ONLY = new Set(['postgres', 'postgres-globals', 'files']);
+
+async function makeEach(
+  ctx: Context,
+  repo: Repo,
+  components: Component[],
+  r: {
+    backupComponent: typeof import('../../../backup/run.js').backupComponent;
+    signing: SigningKey;
+    recipient: { recipient: string; keyId: string };
+    json: boolean | undefined;
+    progress: ReturnType<Context['progress']>;
+    given: string | undefined;
+    vaultHere: boolean;
+    paths: VaultPaths;
+    store: StoreOptions;
+  },
+): Promise<void> {
+  const { backupComponent, signing, recipient, json, progress, given, vaultHere, paths, store } = r;
   const started = Date.now();
   const results: BackupManifest[] = [];
   // The evidence log refusing the records (a killed run left it short): said once for the run, with the repair; the backups stand.
@@ -121,6 +150,8 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
   for (const c of components) {
     // The ETA comes from the last backup of the same component (its plaintext size), never from the size of its source.
     if (progress.mode !== 'off') {
+      // Loaded only for a progress display: it reads the repository's manifests.
+      const { previousSize } = await import('../../../backup/select.js');
       const last = await previousSize(repo, c.component, ctx.now()).catch(() => undefined);
       progress.begin('backup', c.component, last !== undefined ? { estimate: last } : {});
     }
@@ -162,19 +193,4 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
       repo: repo.dest.spec,
     });
   else ctx.info(`${results.length} backup(s) in ${repo.dest.spec}, each checked in full while written and signed by host key ${signing.id}`);
-}
-
-/**
- * RPO targets: a file `rpo: { default: 24h, postgres: 6h, postgres/app: 15m }` (strict: any other field
- * is an error naming its path), then --rpo over its default.
- */
-export async function rpoOf(ctx: Context, o: { rpo?: string; rpoFile?: string }, base?: RpoTargets): Promise<RpoTargets | undefined> {
-  let t = base;
-  if (o.rpoFile) {
-    // Only for an RPO file: a backup run never loads the YAML parser.
-    const { parseYaml } = await import('../../../vault/yaml.js');
-    const raw = parseYaml((await ctx.readFile(o.rpoFile, 'the RPO file')).toString('utf8'), o.rpoFile);
-    t = mergeRpo(t, parseShape(raw, object({ rpo: rpoShape }), o.rpoFile).rpo);
-  }
-  return o.rpo ? mergeRpo(t, rpoForAll(o.rpo, '--rpo')) : t;
 }

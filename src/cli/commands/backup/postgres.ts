@@ -6,7 +6,7 @@ import { postgresGlobals } from '../../../backup/kinds/postgres-globals.js';
 import { checkDbname, listDatabases, postgres } from '../../../backup/kinds/postgres.js';
 import { VaultError } from '../../../errors/errors.js';
 import type { Context } from '../../context.js';
-import { runBase, type BaseFlags } from './base.js';
+import type { BaseFlags } from './base.js';
 import { makeOptions, runBackups, type MakeOptions } from './options.js';
 
 export default function backupPostgres(cmd: Command, ctx: Context): void {
@@ -22,7 +22,8 @@ export default function backupPostgres(cmd: Command, ctx: Context): void {
     .option('--wal-timeout <duration>', '--base: how long to wait for the WAL the backup needs to be archived', '10m')
     .option('--fast-checkpoint', '--base: start with an immediate checkpoint (default: a spread one, gentler on the server)')
     .action(async (o: MakeOptions & BaseFlags & { dbname?: string; all?: boolean; compress?: number }) => {
-      if (o.base) return runBase(ctx, cmd, o);
+      // A base backup's code (pg_basebackup, the WAL archive) is loaded only for one.
+      if (o.base) return (await import('./base.js')).runBase(ctx, cmd, o);
       await runBackups(ctx, cmd, o, async () => {
         const env = ctx.io.env;
         const opts = o.compress !== undefined ? { compress: o.compress } : {};

@@ -6,7 +6,8 @@ import { vaultForBackups } from '../../../backup/run.js';
 import { archiveFindings, archiverLine, archiveStatus, backupStatus, type BackupStatus } from '../../../backup/status.js';
 import { formatSeconds } from '../../../vault/duration.js';
 import { table, type Context } from '../../context.js';
-import { archiverOption, archiversOf, openRepo, repoOption, rpoOf, type RepoOptions } from './options.js';
+import { openRepo, repoOption, type RepoOptions } from './options.js';
+import { archiverOption, archiversOf, rpoOf } from './report-options.js';
 
 /** What a WAL archive's row adds below the table: its newest segment, its size, PostgreSQL's archiver. */
 export function archiveLines(s: BackupStatus[]): string[] {
