@@ -17,7 +17,7 @@ import { parseIdentityFile } from '../../src/backup/wal/identity.js';
 import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '../../src/backup/wal/names.js';
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
-import { walPush, type PushContext } from '../../src/backup/wal/push.js';
+import { walPush, type PushContext, type PushScratch } from '../../src/backup/wal/push.js';
 import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
 import { asyncRestoreScript } from '../../src/backup/wal/restore-script.js';
 import { runPusher } from '../../src/backup/wal/pusher.js';
@@ -352,6 +352,25 @@ describe('push and fetch on a folder repository (no server)', () => {
     writeFileSync(join(dir, 'a.key'), `${id.encoded}\n`, { mode: 0o600 });
     await expect(walFetch(repo, 'main', name, join(dir, 'a.key'), keys)).rejects.toThrow(/refusing to replace .*a\.key: it is a key file/);
     expect(readFileSync(join(dir, 'a.key'), 'utf8')).toBe(`${id.encoded}\n`);
+  });
+
+  it("pushes in a job's own buffers, made once and reused for every file (a pusher's memory is its jobs'): each archived file is still its own segment", async () => {
+    const scratch: PushScratch = {};
+    const names = [30n, 31n, 32n].map((n) => segmentName(1, n, MB));
+    names.forEach((n, i) => writeFileSync(join(dir, 'pg_wal', n), segment(1, BigInt(30 + i), { valid: 20 + i })));
+    let made: PushScratch | undefined;
+    for (const n of names) {
+      expect(await walPush(ctx, join(dir, 'pg_wal', n), scratch)).toMatchObject({ status: 'archived', bytes: MB });
+      expect(scratch.plain?.length).toBeGreaterThanOrEqual(MB);
+      expect(scratch.sealed?.length).toBeGreaterThanOrEqual(MB);
+      made ??= { ...scratch };
+      expect(scratch.plain).toBe(made.plain);
+      expect(scratch.sealed).toBe(made.sealed);
+    }
+    for (const n of names) {
+      expect(await walFetch(repo, 'main', n, join(dir, `back-${n}`), keys)).toMatchObject({ status: 'restored', bytes: MB });
+      expect(readFileSync(join(dir, `back-${n}`)).equals(readFileSync(join(dir, 'pg_wal', n)))).toBe(true);
+    }
   });
 
   it('refuses other bytes under an archived name, and a segment of another cluster', async () => {
