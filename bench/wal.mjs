@@ -7,7 +7,9 @@
 //   under load:   pgbench writing; the archiver's backlog (.ready files) and segments/s, per archive_command
 //                 (cp, wal-push, wal-push --async, pgbackrest archive-push, and with its --archive-async)
 //   restore:      vault-tool backup restore to a time + PostgreSQL's recovery through wal-fetch, against
-//                 tar -x of the same base backup + PostgreSQL's own recovery from plain files (restore_command cp)
+//                 tar -x of the same base backup + PostgreSQL's own recovery from plain files (restore_command cp);
+//                 BENCH_WAL_RESTORE_RUNS rounds (3), BENCH_WAL_BEFORE=DIR another build's restore in turn with this one,
+//                 BENCH_WAL_TRACE=1 where each recovery's time went (restore_command's answers, from the server's log)
 // Every tool runs as the cluster's user (runuser -u postgres when root), as the server would run it.
 // pgBackRest is a benchmark-only dependency: apt-get install pgbackrest (rows say so when it is missing).
 import { spawn, spawnSync } from 'node:child_process';
@@ -129,7 +131,8 @@ export default async function benchWal() {
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
     pg.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (process.env.BENCH_WAL_KEEP === '1') console.log(`     kept: ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -421,28 +424,83 @@ async function restore({ at, env, vaultArgs, pg }) {
   };
   const targetArgs = ['--target-time', target.toISOString(), '--target-action', 'promote'];
   const pgTime = target.toISOString().replace('T', ' ').replace('Z', '+00');
-  // vault-tool: the restore command (plan, base backup checked in full and written), then the server's recovery.
-  const ours = [];
+  // BENCH_WAL_TRACE=1: the server logs with millisecond timestamps and DEBUG3 (each restore_command run), and every run says
+  // where its replay went: time in restore_command per segment (median, 90th percentile, the slowest) and between them.
+  const trace = process.env.BENCH_WAL_TRACE === '1';
+  const traceConf = trace ? ["log_line_prefix = '%m '", "log_min_messages = 'debug3'"] : [];
+  const addConf = (data) => {
+    if (!traceConf.length) return;
+    sh(`printf "%s\\n" ${traceConf.map((l) => JSON.stringify(l)).join(' ')} >> ${data}/postgresql.auto.conf`, env);
+  };
+  const traced = (label, data) => {
+    if (!trace) return;
+    const log = readFileSync(`${data}.log`, 'utf8').split('\n');
+    const ts = (l) => Date.parse(l.slice(0, 23).replace(' ', 'T') + 'Z');
+    const inCmd = [];
+    const between = [];
+    const slow = [];
+    let started = null;
+    let done = null;
+    for (const l of log) {
+      if (l.includes('executing restore command')) {
+        started = ts(l);
+        if (done !== null) between.push(started - done);
+      } else if (started !== null && /restored log file "[0-9A-F]{24}"|could not restore file/.test(l)) {
+        done = ts(l);
+        if (/restored log file/.test(l)) inCmd.push(done - started);
+        // Every answer slower than 100 ms, in order: where the waits are.
+        if (done - started > 100) slow.push(`${/"([^"]+)"/.exec(l)?.[1]} ${done - started} ms`);
+        started = null;
+      }
+    }
+    if (!inCmd.length)
+      console.log(
+        log
+          .filter((l) => /restore|LOG/.test(l))
+          .slice(0, 12)
+          .join('\n'),
+      );
+    const q = (xs, f) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))];
+    console.log(
+      `     ${label}: ${inCmd.length} segments; in restore_command median ${q(inCmd, 0.5)} ms, p90 ${q(inCmd, 0.9)} ms, max ${q(inCmd, 1)} ms, sum ${inCmd.reduce((a, b) => a + b, 0)} ms; between median ${q(between, 0.5)} ms, sum ${between.reduce((a, b) => a + b, 0)} ms; slower than 100 ms: ${slow.join(', ') || 'none'}`,
+    );
+  };
+  // BENCH_WAL_BEFORE=DIR: the same restore by another build (DIR/bin/vault-tool.js), in turn with this one, on the same base.
+  const builds = [['vault-tool', BIN]];
+  if (process.env.BENCH_WAL_BEFORE) builds.unshift(['before', resolve(process.env.BENCH_WAL_BEFORE, 'bin/vault-tool.js')]);
+  const runs = Number(process.env.BENCH_WAL_RESTORE_RUNS ?? 3);
+  const ours = new Map(builds.map(([l]) => [l, []]));
   const theirs = [];
-  for (let i = 0; i < 3; i++) {
-    const data = at('restores', `vt-${i}`);
-    const t = vt(['backup', 'restore', base, '--to-dir', data, ...targetArgs, '--identity', id, '--no-archive', '-r', at('repo')]);
-    ours.push({ base: t.ms, replay: await promoted(data) });
-    rmSync(data, { recursive: true, force: true });
+  const tar = at('scratch', 'base.tar');
+  sh(`age -d -i ${id} ${join(at('repo'), base)} > ${tar}`, env);
+  for (let i = 0; i < runs; i++) {
     // PostgreSQL's own: the same base backup as a plain tar (decrypted beforehand, not timed), tar -x, restore_command cp.
-    const tar = at('scratch', 'base.tar');
-    if (i === 0) sh(`age -d -i ${id} ${join(at('repo'), base)} > ${tar}`, env);
     const plain = at('restores', `plain-${i}`);
     const x = sh(
       `mkdir -m 700 ${plain} && tar -x -C ${plain} -f ${tar} && touch ${plain}/recovery.signal && printf "%s\\n" "restore_command = 'cp ${at('plain')}/%f %p'" "recovery_target_time = '${pgTime}'" "recovery_target_action = 'promote'" "archive_mode = 'off'" >> ${plain}/postgresql.auto.conf`,
       env,
     );
+    addConf(plain);
     theirs.push({ base: x.ms, replay: await promoted(plain) });
+    traced(`cp, run ${i + 1}`, plain);
     rmSync(plain, { recursive: true, force: true });
+    // vault-tool: the restore command (plan, base backup checked in full and written), then the server's recovery.
+    for (const [label, bin] of i % 2 ? [...builds].reverse() : builds) {
+      const data = at('restores', `vt-${label}-${i}`);
+      const t = run(
+        NODE,
+        [bin, ...vaultArgs, 'backup', 'restore', base, '--to-dir', data, ...targetArgs, '--identity', id, '--no-archive', '-r', at('repo')],
+        env,
+      );
+      addConf(data);
+      ours.get(label).push({ base: t.ms, replay: await promoted(data) });
+      traced(`${label}, run ${i + 1}`, data);
+      rmSync(data, { recursive: true, force: true });
+    }
   }
   const total = (xs) => median(xs.map((x) => x.base + x.replay));
   const part = (xs, k) => (median(xs.map((x) => x[k])) / 1000).toFixed(2);
-  const [o, t] = [total(ours), total(theirs)];
+  const t = total(theirs);
   const m = JSON.parse(readFileSync(join(at('repo'), `${base}.manifest.json`), 'utf8'));
   const mb = (m.plaintext.size / 2 ** 20).toFixed(0);
   row(
@@ -450,12 +508,17 @@ async function restore({ at, env, vaultArgs, pg }) {
     `${(t / 1000).toFixed(2)} s`,
     `tar ${part(theirs, 'base')} s, replay ${part(theirs, 'replay')} s; ${walAfter} segments archived`,
   );
-  row(
-    'wal: PITR: vault-tool backup restore + wal-fetch',
-    `${(o / 1000).toFixed(2)} s (${(o / t).toFixed(2)}×)`,
-    `≤ 1.2× plain (restore ${part(ours, 'base')} s, replay ${part(ours, 'replay')} s)`,
-    o / t <= 1.2,
-  );
+  for (const [label] of builds) {
+    const xs = ours.get(label);
+    const o = total(xs);
+    row(
+      `wal: PITR: ${label} backup restore + wal-fetch`,
+      `${(o / 1000).toFixed(2)} s (${(o / t).toFixed(2)}×)`,
+      `≤ 1.2× plain (restore ${part(xs, 'base')} s, replay ${part(xs, 'replay')} s)`,
+      o / t <= 1.2,
+    );
+  }
+  console.log(`     load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

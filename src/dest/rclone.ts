@@ -9,6 +9,7 @@ import { readFileCapped } from '../fs/read.js';
 import { externalTimeoutMs, timeoutText } from '../tool/bound.js';
 import { startTool, type Running } from '../tool/run.js';
 import type { Destination, DestOptions, Listed } from './dest.js';
+import { ObjectList, type ObjectListed } from './object-list.js';
 import { DAY, TEMP, tempName } from './temp.js';
 
 /**
@@ -433,7 +434,7 @@ const rcloneMissing = (code: number | null, stderr: string) => code === 127 && /
  * output, no input taken) within the run's bound is stopped and fails as
  * unreachable.
  */
-function rclone(o: DestOptions, args: string[], input?: Readable | Uint8Array, limit = 1 << 30): Promise<RcloneRun> {
+function rclone(o: DestOptions, args: string[], input?: Readable | Uint8Array, limit = 1 << 30, onStdout?: (c: Buffer) => void): Promise<RcloneRun> {
   const known = knownUnreachable(o, args);
   if (known) return Promise.reject(known);
   return new Promise((res, rej) => {
@@ -454,7 +455,13 @@ function rclone(o: DestOptions, args: string[], input?: Readable | Uint8Array, l
         fail(new VaultError('invalid', `rclone ${args[0]}: more than ${limit} bytes`));
         return;
       }
-      out.push(c);
+      if (!onStdout) out.push(c);
+      else if (!settled)
+        try {
+          onStdout(c);
+        } catch (e) {
+          fail(e instanceof VaultError ? e : new VaultError('io', `rclone ${args[0]}: ${(e as Error).message}`));
+        }
     });
     p.exited.then(
       ({ code, signal }) => {
@@ -509,69 +516,136 @@ function parseListing(text: string, where: string): Listed[] {
  * time and the MD5 the store keeps, where it keeps one), one object read,
  * one object written, whether a prefix holds anything, objects removed.
  */
-export interface ObjectListed {
-  /** Relative to the listed prefix, as rclone names it. */
-  key: string;
-  size: number;
-  modTime: string;
-  md5?: string;
-}
+export type { ObjectListed };
 
-/** `rclone lsjson -R --files-only --hash --hash-type md5`: every object under `spec`, sorted by key; none when it does not exist. */
-export async function listObjects(io: DestOptions, spec: string): Promise<ObjectListed[]> {
-  const r = await rclone(io, ['lsjson', '-R', '--files-only', '--hash', '--hash-type', 'md5', '--no-mimetype', spec], undefined, 2 ** 31);
-  if (r.code !== 0) {
-    if (notThere(r)) return [];
-    throw rcloneFailed(`listing ${spec}`, r);
-  }
-  const raw = lsjsonEntries(r.stdout, spec);
-  const out = raw.map((f, i) => {
+/**
+ * `rclone lsjson -R --files-only --hash --hash-type md5`: every object under
+ * `spec`, sorted by key; none when it does not exist. Parsed as rclone
+ * writes it, an entry at a time, into a compact list (object-list.ts): the
+ * output is never held whole, nor parsed into one tree.
+ */
+export async function listObjects(io: DestOptions, spec: string): Promise<ObjectList> {
+  const list = new ObjectList();
+  const parser = new LsjsonParser(spec, (f, i) => {
     const x = f as { Path?: unknown; Size?: unknown; ModTime?: unknown; Hashes?: { md5?: unknown } };
     if (!x || typeof x.Path !== 'string' || !x.Path || typeof x.Size !== 'number' || x.Size < 0)
       throw new VaultError('io', `listing ${spec}: rclone lsjson entry ${i + 1} is not an object (a Path and a Size)`);
     const md5 = x.Hashes?.md5;
-    return {
+    list.push({
       key: x.Path,
       size: x.Size,
       modTime: typeof x.ModTime === 'string' ? x.ModTime : '',
       ...(typeof md5 === 'string' && /^[0-9a-f]{32}$/.test(md5) ? { md5 } : {}),
-    };
+    });
   });
-  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const r = await rclone(io, ['lsjson', '-R', '--files-only', '--hash', '--hash-type', 'md5', '--no-mimetype', spec], undefined, 2 ** 31, (c) =>
+    parser.push(c),
+  );
+  if (r.code !== 0) {
+    if (notThere(r)) return new ObjectList();
+    throw rcloneFailed(`listing ${spec}`, r);
+  }
+  parser.end();
+  return list.sortByKey();
 }
 
 /**
- * The entries of `rclone lsjson` output. rclone writes one entry a line
- * (`[`, then `{…},` lines, then `]`): parsed a line at a time, so the
- * output is never one string nor one parsed tree beside the listing (a
- * bucket of a million objects). Output of any other layout is parsed whole.
+ * The entries of `rclone lsjson` output, as it arrives. rclone writes one
+ * entry a line (`[`, then `{…},` lines, then `]`): each line is parsed and
+ * handed to `onEntry` at once. Output of any other layout (told by its
+ * first two lines) is kept and parsed whole at the end.
  */
+export class LsjsonParser {
+  private partial: Buffer | null = null;
+  private lineNo = 0;
+  private count = 0;
+  private mode: 'lines' | 'whole' | 'closed' = 'lines';
+  /** The output so far, while its layout is not known yet (the first two lines), and all of it once it is not one entry a line. */
+  private kept: Buffer[] = [];
+
+  constructor(
+    private readonly spec: string,
+    private readonly onEntry: (entry: unknown, index: number) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    if (this.whole() || this.lineNo < 2) this.kept.push(chunk);
+    if (this.whole()) return;
+    let at = 0;
+    for (let nl = chunk.indexOf(10); nl >= 0 && !this.whole(); nl = chunk.indexOf(10, at)) {
+      const piece = chunk.subarray(at, nl);
+      at = nl + 1;
+      const line = this.partial ? Buffer.concat([this.partial, piece]) : piece;
+      this.partial = null;
+      this.line(line.toString('utf8').trim());
+    }
+    if (!this.whole() && at < chunk.length) this.partial = this.partial ? Buffer.concat([this.partial, chunk.subarray(at)]) : Buffer.from(chunk.subarray(at));
+  }
+
+  end(): void {
+    if (this.mode === 'lines' && this.partial) {
+      const last = this.partial.toString('utf8').trim();
+      this.partial = null;
+      if (last !== '') this.line(last);
+    }
+    if (this.mode === 'closed') return;
+    if (this.mode === 'lines' && this.lineNo > 2) throw notJson(this.spec);
+    // Another layout, or output cut short before its end: parsed whole (which says what is wrong with it).
+    const raw = whole(Buffer.concat(this.kept), this.spec);
+    this.kept = [];
+    raw.forEach((e, i) => this.onEntry(e, i));
+  }
+
+  /** The bytes of output it holds: the line being read, and the output itself while its layout is not known or not one entry a line. */
+  keptBytes(): number {
+    return (this.partial?.length ?? 0) + this.kept.reduce((n, b) => n + b.length, 0);
+  }
+
+  /** Whether the output is of another layout, kept to be parsed whole. */
+  private whole(): boolean {
+    return this.mode === 'whole';
+  }
+
+  private line(text: string): void {
+    const n = this.lineNo++;
+    if (this.mode === 'closed') {
+      if (text !== '') throw notJson(this.spec);
+      return;
+    }
+    if (n === 0) {
+      if (text !== '[') this.mode = 'whole';
+      return;
+    }
+    if (text === ']') {
+      this.mode = 'closed';
+      this.kept = [];
+      return;
+    }
+    let entry: unknown;
+    try {
+      entry = JSON.parse(text.endsWith(',') ? text.slice(0, -1) : text);
+    } catch {
+      // The second line tells the layout; past it, a line that is not an entry is output cut or garbled.
+      if (n === 1) {
+        this.mode = 'whole';
+        return;
+      }
+      throw notJson(this.spec);
+    }
+    if (n === 1) this.kept = [];
+    this.onEntry(entry, this.count++);
+  }
+}
+
+const notJson = (spec: string) => new VaultError('io', `listing ${spec}: rclone lsjson gave output that is not JSON`);
+
+/** The entries of `rclone lsjson` output held whole (LsjsonParser, collected). */
 export function lsjsonEntries(stdout: Buffer, spec: string): unknown[] {
   const out: unknown[] = [];
-  let at = 0;
-  let first = true;
-  while (at < stdout.length) {
-    let nl = stdout.indexOf(10, at);
-    if (nl < 0) nl = stdout.length;
-    let line = stdout.toString('utf8', at, nl).trim();
-    at = nl + 1;
-    if (first) {
-      first = false;
-      if (line === '[') continue;
-      return whole(stdout, spec);
-    }
-    if (line === ']') {
-      if (stdout.toString('utf8', at).trim() !== '') return whole(stdout, spec);
-      return out;
-    }
-    if (line.endsWith(',')) line = line.slice(0, -1);
-    try {
-      out.push(JSON.parse(line));
-    } catch {
-      return whole(stdout, spec);
-    }
-  }
-  return whole(stdout, spec);
+  const p = new LsjsonParser(spec, (e) => out.push(e));
+  p.push(stdout);
+  p.end();
+  return out;
 }
 
 function whole(stdout: Buffer, spec: string): unknown[] {
@@ -579,7 +653,7 @@ function whole(stdout: Buffer, spec: string): unknown[] {
   try {
     raw = JSON.parse(stdout.toString('utf8'));
   } catch {
-    throw new VaultError('io', `listing ${spec}: rclone lsjson gave output that is not JSON`);
+    throw notJson(spec);
   }
   if (!Array.isArray(raw)) throw new VaultError('io', `listing ${spec}: rclone lsjson gave JSON that is not a list of objects`);
   return raw;
@@ -603,7 +677,8 @@ export async function holdsObjects(io: DestOptions, spec: string): Promise<boole
  * taken for a remote that stopped answering).
  */
 export function readObject(io: DestOptions, spec: string, count: number): { stream: Readable; ended: Promise<'ok' | 'gone'>; kill(): void; kick(): void } {
-  const args = ['cat', '--count', String(count), spec];
+  // No read-ahead buffer of its own (16 MiB by default): the pipe and the reader's 1 MiB are buffer enough.
+  const args = ['cat', '--buffer-size', '0', '--count', String(count), spec];
   const known = knownUnreachable(io, args);
   if (known) throw known;
   const ms = externalTimeoutMs(io.env);

@@ -2,9 +2,10 @@ import { closeSync, fchownSync, fstatSync, openSync, readSync, renameSync, rmSyn
 import { join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import type { Repo } from '../backup/repo.js';
-import { readArchived } from '../backup/wal/fetch.js';
+import { RESTORE_READ, readArchived } from '../backup/wal/fetch.js';
 import type { ReadKeys } from '../backup/wal/identity.js';
 import { shellWord } from '../backup/wal/restore.js';
+import { scriptCommand } from '../backup/wal/restore-script.js';
 
 /**
  * The WAL a drill's throwaway server recovers from, handed over without a
@@ -85,8 +86,8 @@ export function restoreScript(dir: string, pid: number): string {
   ].join('\n');
 }
 
-/** The restore_command that runs restore.sh (for postgresql.auto.conf: %f and %p PostgreSQL's, a % of the path doubled). */
-export const restoreCommand = (script: string) => `sh ${shellWord(script).replace(/%/g, '%%')} %f %p`;
+/** The restore_command that runs restore.sh: the one a point-in-time restore writes for its own script. */
+export const restoreCommand = scriptCommand;
 
 /**
  * A file of the folder, whole or not at all. The folder is the server's
@@ -166,7 +167,7 @@ export function feedWal(o: FeedOptions): Feed {
           if (i - asked <= o.window) break;
           await sleep(100);
         }
-        const r = await readArchived(o.repo, o.cluster, name, o.keys);
+        const r = await readArchived(o.repo, o.cluster, name, o.keys, RESTORE_READ);
         if (r.status !== 'restored')
           throw new VaultError('verify-failed', `${name}: no longer in the archive (it was there when the drill was planned)`, { code: 'wal-gap' });
         put(o.dir, name, r.plaintext!, o.owner);

@@ -39,7 +39,7 @@ const OLD = new Date('2020-01-02T03:04:05Z');
 
 /** What a place holds: key, size, MD5 and modification time (to the second) of each object. */
 async function contents(spec: string) {
-  return (await listObjects({ env: env() }, spec)).map((o) => ({
+  return [...(await listObjects({ env: env() }, spec))].map((o) => ({
     key: o.key,
     size: o.size,
     md5:
@@ -199,7 +199,7 @@ describe.skipIf(!HAVE_RCLONE)('repositories and buckets on the S3 server', () =>
     expect(r.code, r.stderr).toBe(0);
     const f = JSON.parse(r.stdout.trim().split('\n')[1]!).file as string;
     // Uploaded in parts (5 MiB each by default) under its temp name, then moved into place.
-    const stored = (await listObjects({ env: env() }, 's3:repo/vault/exec/stream')).find((o) => o.key === f)!;
+    const stored = [...(await listObjects({ env: env() }, 's3:repo/vault/exec/stream'))].find((o) => o.key === f)!;
     expect(stored.size).toBeGreaterThan(data.length);
     const parts = s3.multipart.filter((m) => m.bucket === 'repo' && m.key.startsWith('vault/exec/stream/.'));
     expect(parts.map((m) => m.parts)).toEqual([3]);
@@ -221,7 +221,7 @@ describe.skipIf(!HAVE_RCLONE)('repositories and buckets on the S3 server', () =>
     mkdirSync(many);
     for (let i = 0; i < 2500; i++) writeFileSync(join(many, `p-${String(i).padStart(5, '0')}.json`), `${i}\n`);
     rclone('copy', '--transfers', '16', many, 's3:src/many');
-    const listed = await listObjects({ env: env() }, 's3:src/many');
+    const listed = [...(await listObjects({ env: env() }, 's3:src/many'))];
     expect(listed).toHaveLength(2500);
     expect(listed[0]).toMatchObject({ key: 'p-00000.json', size: 2, md5: createHash('md5').update('0\n').digest('hex') });
     expect(listed.map((o) => o.key)).toEqual([...listed.map((o) => o.key)].sort());
@@ -278,7 +278,7 @@ describe.skipIf(!HAVE_RCLONE || (!HAVE_PG && !process.env.CI))('the drill restor
       expect(out.ok).toBe(true);
       expect(JSON.stringify(out.steps)).toContain(`all 3 keys the query returns are objects there`);
       // Torn down: the scratch prefix holds nothing; the journal is empty.
-      expect(await listObjects({ env: env() }, scratch)).toEqual([]);
+      expect([...(await listObjects({ env: env() }, scratch))]).toEqual([]);
       // A key the query returns that the bucket lacks fails the check.
       pg.sql("insert into proofs values ('missing/proof.json')", db);
       // An hour later: the newest backup is this one.
@@ -287,7 +287,7 @@ describe.skipIf(!HAVE_RCLONE || (!HAVE_PG && !process.env.CI))('the drill restor
       const failed = await vt(['drill', '--plan', `drill-${db}.yaml`, '--json'], later);
       expect(failed.code).not.toBe(0);
       expect(failed.stdout).toContain('1 of 4 keys are not objects of');
-      expect(await listObjects({ env: env() }, scratch)).toEqual([]);
+      expect([...(await listObjects({ env: env() }, scratch))]).toEqual([]);
       expect(existsSync(join(dir, 'restore-policy.yaml'))).toBe(true);
     }, 180_000);
   }
@@ -307,13 +307,13 @@ describe.skipIf(!HAVE_RCLONE || (!HAVE_PG && !process.env.CI))('drill init for a
       expect(prefix).toBe(b.name.includes('S3') ? 's3:src/vault-tool-drill/proofs' : `loc:${dir}/vault-tool-drill/proofs`);
       const dry = await vt(['drill', '--plan', plan, '--dry-run', '--json']);
       expect(dry.code, dry.stderr + dry.stdout).toBe(0);
-      expect(await listObjects({ env: env() }, prefix!)).toEqual([]);
+      expect([...(await listObjects({ env: env() }, prefix!))]).toEqual([]);
       const run = await vt(['drill', '--plan', plan, '--json']);
       expect(run.code, run.stderr + run.stdout).toBe(0);
       const out = JSON.parse(run.stdout);
       expect(out.ok).toBe(true);
       expect(out.restored.map((r: { component: string }) => r.component)).toContain('bucket/proofs');
-      expect(await listObjects({ env: env() }, prefix!)).toEqual([]);
+      expect([...(await listObjects({ env: env() }, prefix!))]).toEqual([]);
     }, 180_000);
   }
 });
@@ -345,7 +345,7 @@ describe.skipIf(!HAVE_RCLONE)('docs/RUNBOOK.md, "Object storage buckets", as wri
     const lines = block.split('\n');
     const first = lines.findIndex((l) => l.includes('FILE'));
     sh(lines.slice(0, first).join('\n'));
-    const made = (await listObjects({ env: env() }, 's3:backups/platform/bucket/proofs')).find((o) => o.key.endsWith('.tar.age'))!.key;
+    const made = [...(await listObjects({ env: env() }, 's3:backups/platform/bucket/proofs'))].find((o) => o.key.endsWith('.tar.age'))!.key;
     sh([lines[0], ...lines.slice(first)].join('\n').replaceAll('bucket/proofs/FILE', `bucket/proofs/${made}`));
     expect(await contents('s3:proofs-restored/check')).toEqual(await contents('s3:proofs'));
     expect(readFileSync(join(dir, 'proofs-copy', 'big.bin')).equals(big)).toBe(true);
@@ -470,4 +470,42 @@ describe.skipIf(!HAVE_RCLONE)('many small objects, read in batches', () => {
     expect(existsSync(running)).toBe(true);
     rmSync(running, { recursive: true, force: true });
   });
+});
+
+describe.skipIf(!HAVE_RCLONE)('rclone processes at once', () => {
+  it('large objects are read one rclone cat at a time, each started when its turn comes; the batches of small ones two ahead at most', async () => {
+    // rclone through a wrapper that logs when each command starts and ends.
+    const bin = join(dir, 'rclone-timed');
+    const log = join(dir, 'rclone-timed.log');
+    mkdirSync(bin);
+    const real = execFileSync('sh', ['-c', 'command -v rclone'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'rclone'), `#!/bin/sh\necho "+ $1" >> "${log}"\n"${real}" "$@"\nrc=$?\necho "- $1" >> "${log}"\nexit $rc\n`);
+    chmodSync(join(bin, 'rclone'), 0o755);
+    writeFileSync(log, '');
+    // Four objects of 12 MiB (each more than the reads started ahead may hold), then 2,500 small ones (three batches).
+    const src = join(dir, 'at-once');
+    mkdirSync(join(src, 'large'), { recursive: true });
+    for (let i = 0; i < 4; i++) writeFileSync(join(src, 'large', `big-${i}.bin`), randomBytes(12 << 20));
+    mkdirSync(join(src, 'small'));
+    for (let i = 0; i < 2500; i++) writeFileSync(join(src, 'small', `o-${String(i).padStart(4, '0')}`), `${i}\n`);
+    const r = await vt(['backup', 'bucket', `loc:${src}`, '--name', 'at-once', '-r', join(dir, 'repo')], { env: { PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.code, r.stderr).toBe(0);
+    const most = (cmd?: string) => {
+      let now = 0;
+      let max = 0;
+      for (const l of readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
+        const [sign, c] = l.split(' ');
+        if (cmd && c !== cmd) continue;
+        now += sign === '+' ? 1 : -1;
+        max = Math.max(max, now);
+      }
+      return max;
+    };
+    expect(readFileSync(log, 'utf8').match(/^\+ cat$/gm)).toHaveLength(4);
+    expect(readFileSync(log, 'utf8').match(/^\+ copy$/gm)).toHaveLength(3);
+    expect(most('cat')).toBe(1);
+    expect(most('copy')).toBeLessThanOrEqual(2);
+    expect(most()).toBeLessThanOrEqual(3);
+    expect((await vt(['backup', 'verify', 'bucket/at-once', '-r', join(dir, 'repo')])).code).toBe(0);
+  }, 180_000);
 });

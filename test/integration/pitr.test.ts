@@ -405,11 +405,14 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     expect(existsSync(join(data, 'recovery.signal'))).toBe(true);
     expect(readFileSync(join(dir, 'secrets.vault.evidence.jsonl'), 'utf8')).toContain('"event":"backup.restore"');
     expect(statSync(data).mode & 0o777).toBe(0o700);
-    // The shell moves a prefetched segment into place; vault-tool fetches the rest and keeps a prefetcher ahead.
+    // The spool's script: the shell moves a prefetched segment into place; vault-tool fetches the rest and keeps a prefetcher ahead.
     const spool = join(data, 'vault-tool-spool');
-    expect(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8')).toContain(
-      `restore_command = 'S=${spool}; [ -f "$S/in/%f" ] && mv -f "$S/in/%f" %p && exit 0; exec ${NODE} ${BIN} backup wal-fetch %f %p --cluster app -r ${repo} --identity ${idFile} --async --spool "$S"'`,
+    expect(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8')).toContain(`restore_command = 'sh ${spool}/restore.sh %f %p'`);
+    expect(readFileSync(join(spool, 'restore.sh'), 'utf8')).toContain(
+      `exec ${NODE} ${BIN} backup wal-fetch "$f" "$p" --cluster app -r ${repo} --identity ${idFile} --async --spool "$S"`,
     );
+    expect(statSync(spool).mode & 0o777).toBe(0o700);
+    if (ROOT_OWNER) expect(statSync(join(spool, 'restore.sh')).uid).toBe(ROOT_OWNER.uid);
     const s = await startPostgresOn(data, restores());
     servers.push(s);
     await waitFor('the promotion', () => s.sql('select pg_is_in_recovery()') === 'f');
@@ -425,6 +428,52 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     s.sql("insert into events(phase) select 'on-timeline-2b' from generate_series(1, 5)");
     await switchAndWait(s);
   }, 180_000);
+
+  it("restore_command's script: a segment missing exits 1 quietly; without a prefetcher vault-tool fetches it (and starts one); a spooled segment written after its check is never handed over", async () => {
+    const data = join(restores(), 'script');
+    const r = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo]);
+    expect(r.code, r.stderr).toBe(0);
+    const spool = join(data, 'vault-tool-spool');
+    const out = join(data, 'pg_wal', 'RECOVERYXLOG');
+    const script = (name: string) =>
+      new Promise<{ code: number | null; stderr: string }>((res) => {
+        const p = spawn('sh', [join(spool, 'restore.sh'), name, out], { env: { ...process.env, ...pg.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        p.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+        p.on('close', (code) => res({ code, stderr }));
+      });
+    const segs = archived()
+      .filter((f) => /^00000001[0-9A-F]{16}\.age$/.test(f))
+      .map((f) => f.slice(0, 24));
+    // Two segments one after the other (1 MiB segments: the last 8 digits count them).
+    const i = segs.findIndex(
+      (n, k) => k + 1 < segs.length && segs[k + 1]!.slice(0, 16) === n.slice(0, 16) && parseInt(segs[k + 1]!.slice(16), 16) === parseInt(n.slice(16), 16) + 1,
+    );
+    const [first, second] = [segs[i], segs[i + 1]];
+    try {
+      // Not in the archive: exit 1, not a word (PostgreSQL asks for such files).
+      expect(await script('00000009000000000000000A')).toEqual({ code: 1, stderr: '' });
+      // No prefetcher yet: vault-tool fetches and checks it, and starts one.
+      expect(await script(first!)).toEqual({ code: 0, stderr: '' });
+      expect(sha256(readFileSync(out))).toBe(manifestOf(first!).plaintext.sha256);
+      await waitFor('the prefetcher to place the next segment', () => existsSync(join(spool, 'ok', second!)), 60_000);
+      // Written over after its check (a later clock tick): the script leaves it, vault-tool fetches the archived one.
+      await sleep(50);
+      const placed = join(spool, 'in', second!);
+      writeFileSync(placed, Buffer.alloc(statSync(placed).size, 7));
+      expect(await script(second!)).toEqual({ code: 0, stderr: '' });
+      expect(sha256(readFileSync(out))).toBe(manifestOf(second!).plaintext.sha256);
+    } finally {
+      const pid = Number(readFileSync(join(spool, 'prefetcher.pid'), 'utf8'));
+      try {
+        process.kill(pid);
+      } catch {
+        /* gone */
+      }
+      await waitFor('the prefetcher to leave', () => !existsSync(join(spool, 'prefetcher.pid')), 30_000);
+      rmSync(data, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('a second restore with no target follows the newest timeline through its history file', async () => {
     const data = join(restores(), 'latest');

@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X25519Identity } from '../../src/age/x25519.js';
 import { loadSigningKey, type SigningKey } from '../../src/backup/keys.js';
@@ -16,8 +17,9 @@ import { parseIdentityFile } from '../../src/backup/wal/identity.js';
 import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '../../src/backup/wal/names.js';
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
-import { walPush, type PushContext } from '../../src/backup/wal/push.js';
-import { type FetchSpool, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
+import { walPush, type PushContext, type PushScratch } from '../../src/backup/wal/push.js';
+import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
+import { asyncRestoreScript } from '../../src/backup/wal/restore-script.js';
 import { runPusher } from '../../src/backup/wal/pusher.js';
 import { identityAt, lockHolder, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
 import { TarReader } from '../../src/backup/wal/tar.js';
@@ -350,6 +352,25 @@ describe('push and fetch on a folder repository (no server)', () => {
     writeFileSync(join(dir, 'a.key'), `${id.encoded}\n`, { mode: 0o600 });
     await expect(walFetch(repo, 'main', name, join(dir, 'a.key'), keys)).rejects.toThrow(/refusing to replace .*a\.key: it is a key file/);
     expect(readFileSync(join(dir, 'a.key'), 'utf8')).toBe(`${id.encoded}\n`);
+  });
+
+  it("pushes in a job's own buffers, made once and reused for every file (a pusher's memory is its jobs'): each archived file is still its own segment", async () => {
+    const scratch: PushScratch = {};
+    const names = [30n, 31n, 32n].map((n) => segmentName(1, n, MB));
+    names.forEach((n, i) => writeFileSync(join(dir, 'pg_wal', n), segment(1, BigInt(30 + i), { valid: 20 + i })));
+    let made: PushScratch | undefined;
+    for (const n of names) {
+      expect(await walPush(ctx, join(dir, 'pg_wal', n), scratch)).toMatchObject({ status: 'archived', bytes: MB });
+      expect(scratch.plain?.length).toBeGreaterThanOrEqual(MB);
+      expect(scratch.sealed?.length).toBeGreaterThanOrEqual(MB);
+      made ??= { ...scratch };
+      expect(scratch.plain).toBe(made.plain);
+      expect(scratch.sealed).toBe(made.sealed);
+    }
+    for (const n of names) {
+      expect(await walFetch(repo, 'main', n, join(dir, `back-${n}`), keys)).toMatchObject({ status: 'restored', bytes: MB });
+      expect(readFileSync(join(dir, `back-${n}`)).equals(readFileSync(join(dir, 'pg_wal', n)))).toBe(true);
+    }
   });
 
   it('refuses other bytes under an archived name, and a segment of another cluster', async () => {
@@ -774,6 +795,8 @@ describe('asynchronous restores: the prefetcher', () => {
     expect(readFileSync(join(dir, 'RECOVERYXLOG')).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
     await waitFor(() => failed.includes(names[3]!));
     expect(inSpool()).toEqual([names[2]]);
+    // Not pending either: restore_command does not wait for it, and fetches it itself.
+    await waitFor(() => readdirSync(spool.pending).length === 0);
     expect(takePrefetched(spool, names[3]!, join(dir, 'RECOVERYXLOG'))).toBe(false);
     // restore_command fetched 8 itself (after a repair): the prefetcher follows from there, to the end of the archive.
     writeFileSync(bad, orig);
@@ -783,7 +806,102 @@ describe('asynchronous restores: the prefetcher', () => {
     expect(await running).toMatchObject({ running: false });
     // Gone once idle, with its files.
     expect(readdirSync(spool.in)).toEqual([]);
+    expect(readdirSync(spool.ok)).toEqual([]);
+    expect(readdirSync(spool.pending)).toEqual([]);
     expect(lockHolder(spool.root, 'prefetcher')).toBeNull();
     expect(existsSync(join(spool.root, 'prefetcher.pid'))).toBe(false);
   });
+
+  it('restore.sh hands over only the very file the prefetcher checked and recorded, waits for one it is fetching while it runs, and leaves anything else to wal-fetch', async () => {
+    const asked = join(dir, 'asked');
+    const script = join(spool.root, 'restore.sh');
+    // wal-fetch's place taken by a command that notes what it was asked (the real one runs in the integration tests).
+    // (started as the prefetcher, with --drain, it does nothing: the prefetcher here runs in this process).
+    writeFileSync(
+      script,
+      asyncRestoreScript(
+        spool.root,
+        ['sh', '-c', `case "$2" in --drain) echo "$0" >> '${asked}.drain'; exit 0;; esac; echo "$0" >> '${asked}'; exit 1`],
+        ['--cluster', 'main', '--async', '--spool'],
+        ['--drain'],
+      ),
+    );
+    const target = join(dir, 'RECOVERYXLOG');
+    const restore = async (name: string) => {
+      const t = Date.now();
+      try {
+        await promisify(execFile)('sh', [script, name, target]);
+        return { code: 0, ms: Date.now() - t };
+      } catch (e) {
+        return { code: (e as { code: number }).code, ms: Date.now() - t };
+      }
+    };
+    const fellBack = () => (existsSync(asked) ? readFileSync(asked, 'utf8').split('\n').filter(Boolean) : []);
+    const waitFor = async (f: () => boolean) => {
+      for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(f()).toBe(true);
+    };
+    rmSync(target, { force: true });
+    setWant(spool, names[0]!);
+    const running = runPrefetcher({ spool, repo, cluster: 'main', keys, queue: 3, idleMs: 4000 }); // idle long enough for every step under load
+    await waitFor(() => [1, 2, 3].every((i) => existsSync(join(spool.ok, names[i]!))));
+    expect(readFileSync(join(spool.ok, names[1]!), 'utf8')).toBe(`${identityAt(join(spool.in, names[1]!))}\n`);
+    // Checked and recorded: moved into place by the shell alone.
+    expect((await restore(names[1]!)).code).toBe(0);
+    expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
+    expect(existsSync(join(spool.ok, names[1]!))).toBe(false);
+    expect(fellBack()).toEqual([]);
+    // Written after the prefetcher placed it (a later clock tick: the identity holds times): never handed over, wal-fetch's.
+    await new Promise((r) => setTimeout(r, 50));
+    writeFileSync(join(spool.in, names[2]!), readFileSync(join(dir, 'pg_wal', names[4]!)));
+    expect((await restore(names[2]!)).code).toBe(1);
+    expect(fellBack()).toEqual([names[2]]);
+    expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
+    // Put there by anything but the prefetcher (no record): never handed over; asked of the prefetcher, whose answer is the
+    // archive's: it does not hold it (exit 1, as wal-fetch says).
+    writeFileSync(join(spool.in, '000000010000000000000020'), readFileSync(join(dir, 'pg_wal', names[4]!)));
+    expect((await restore('000000010000000000000020')).code).toBe(1);
+    expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
+    const beyond = segmentName(1, 40n, MB);
+    expect((await restore(beyond)).code).toBe(1);
+    // Archived but neither in the spool nor pending (behind): asked, fetched and checked by the prefetcher, handed over.
+    expect((await restore(names[0]!)).code).toBe(0);
+    expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[0]!)))).toBe(true);
+    expect(fellBack()).toEqual([names[2]]);
+    expect(readdirSync(spool.ask)).toEqual([]);
+    await running;
+    // Pending while its prefetcher runs: waited for, then taken from the spool; pending with the prefetcher gone: wal-fetch's at once.
+    const later = segmentName(1, 41n, MB);
+    markPending(spool, [later]);
+    writeFileSync(join(spool.root, 'prefetcher.pid'), `${process.pid}\n`);
+    const waiting = restore(later);
+    await new Promise((r) => setTimeout(r, 400));
+    writeFileSync(join(spool.in, later), readFileSync(join(dir, 'pg_wal', names[4]!)));
+    writeFileSync(join(spool.ok, later), `${identityAt(join(spool.in, later))}\n`);
+    rmSync(join(spool.pending, later));
+    const w = await waiting;
+    expect(w.code).toBe(0);
+    expect(w.ms).toBeGreaterThanOrEqual(400);
+    expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[4]!)))).toBe(true);
+    const dead = spawnDead();
+    markPending(spool, [later]);
+    writeFileSync(join(spool.root, 'prefetcher.pid'), `${dead}\n`);
+    expect(existsSync(join(dir, 'asked.drain'))).toBe(false);
+    expect((await restore(later)).code).toBe(1);
+    expect(fellBack().at(-1)).toBe(later);
+    // No prefetcher running: the script started one (in the background, --drain) before wal-fetch answered; once only while it starts.
+    await waitFor(() => existsSync(join(dir, 'asked.drain')));
+    expect(existsSync(join(spool.root, 'starting'))).toBe(true);
+    expect((await restore(later)).code).toBe(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(readFileSync(join(dir, 'asked.drain'), 'utf8')).toBe(`${later}\n`);
+    rmSync(join(spool.pending, later));
+    rmSync(join(spool.root, 'prefetcher.pid'));
+    rmSync(join(spool.root, 'starting'));
+  });
 });
+
+/** The pid of a process that has exited. */
+function spawnDead(): number {
+  return Number(execFileSync('sh', ['-c', 'sh -c "exit 0" & echo $!; wait'], { encoding: 'utf8' }).trim());
+}

@@ -19,7 +19,8 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { VaultError } from '../../errors/errors.js';
-import { copyObjects, holdsObjects, listObjects, type ObjectListed, parseRemote, readObject, removeObjects, writeObject } from '../../dest/rclone.js';
+import { ObjectList } from '../../dest/object-list.js';
+import { copyObjects, holdsObjects, listObjects, parseRemote, readObject, removeObjects, writeObject } from '../../dest/rclone.js';
 import { registerCleanup } from '../../fs/cleanup.js';
 import { makeDirs } from '../../fs/dirs.js';
 import { randomHex } from '../../fs/random.js';
@@ -57,8 +58,15 @@ export const HEAD = 'vault-tool-bucket.json';
 export const LISTING = 'vault-tool-bucket.jsonl';
 const OBJECTS = 'objects/';
 const FORMAT = 'vault-tool/bucket-archive';
-/** `rclone cat` processes started ahead of the one being read. */
+/**
+ * `rclone cat` processes started ahead of the one being read: at most
+ * this many, for objects of at most AHEAD_BYTES together (each rclone
+ * holds 40 MiB or more whatever it reads, and a large object's read
+ * takes long enough that its start is nothing beside it). A larger object
+ * is started when its turn comes.
+ */
 const AHEAD = 4;
+const AHEAD_BYTES = 8 << 20;
 /** Uploads in flight at once while restoring. */
 const UPLOADS = 4;
 const BLOCK = 512;
@@ -133,7 +141,7 @@ async function dump(o: BucketOptions, env: Env): Promise<Component> {
   const source = remoteOf(o.source);
   const io = { env };
   const listed = await listObjects(io, source);
-  const bytes = listed.reduce((n, x) => n + x.size, 0);
+  const bytes = listed.bytes;
   const listedAt = new Date().toISOString();
   return {
     component: `bucket/${o.name}`,
@@ -161,13 +169,53 @@ const BATCHES_AHEAD = 2;
  * control characters or characters rclone's encodings stand in for, no part
  * longer than a file name may be). The others each go through `rclone cat`.
  */
-function batchable(o: ObjectListed): boolean {
-  if (o.size > SMALL || keyPath(o.key) === null || Buffer.byteLength(o.key) > 1024) return false;
-  if (/[\x00-\x1f\x7f\\\u201b\u2400-\u2421\uff00-\uffef]/.test(o.key)) return false;
-  return o.key.split('/').every((p) => Buffer.byteLength(p) <= 200);
+function batchable(key: string, size: number): boolean {
+  if (size > SMALL || keyPath(key) === null || Buffer.byteLength(key) > 1024) return false;
+  if (/[\x00-\x1f\x7f\\\u201b\u2400-\u2421\uff00-\uffef]/.test(key)) return false;
+  return key.split('/').every((p) => Buffer.byteLength(p) <= 200);
 }
 
 const STAGING = 'vault-tool-bucket-';
+
+/** The size of the buffers the archive's small pieces are gathered into (Packer). */
+const SLAB = 256 << 10;
+
+/**
+ * The archive's small pieces (headers, padding, small objects) copied into
+ * buffers of SLAB bytes, each passed on once full: a bucket of many small
+ * objects goes downstream as few large buffers, not three or four small
+ * ones per object, each an object the garbage collector must follow while
+ * it waits in a stream's buffer (those made V8 grow its young generation
+ * from 8 to 32 MiB). Pieces of SLAB/4 and more (a large object's reads)
+ * pass as they are, unless `copy`: the caller reuses that buffer.
+ */
+class Packer {
+  private slab = Buffer.allocUnsafeSlow(SLAB);
+  private used = 0;
+
+  *add(b: Buffer, copy = false): Generator<Buffer> {
+    if (!copy && b.length >= SLAB / 4) {
+      yield* this.flush();
+      yield b;
+      return;
+    }
+    for (let off = 0; off < b.length; ) {
+      const n = Math.min(b.length - off, SLAB - this.used);
+      b.copy(this.slab, this.used, off, off + n);
+      this.used += n;
+      off += n;
+      if (this.used === SLAB) yield* this.flush();
+    }
+  }
+
+  *flush(): Generator<Buffer> {
+    if (this.used === 0) return;
+    const full = this.slab.subarray(0, this.used);
+    this.slab = Buffer.allocUnsafeSlow(SLAB);
+    this.used = 0;
+    yield full;
+  }
+}
 
 /** Staging folders of runs whose process is gone (killed: SIGKILL, power loss) removed: they hold objects in the clear. Best effort. */
 function sweepStaging(): void {
@@ -216,7 +264,7 @@ interface Source {
  * that failed), each by its own `rclone cat` (a few started ahead). Every
  * object is hashed as it passes and checked against the listing either way.
  */
-function archive(io: { env: Env }, source: string, listed: ObjectListed[], listedAt: string): Readable {
+function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt: string): Readable {
   const cats = new Map<number, ReturnType<typeof readObject>>();
   const batches: Batch[] = [];
   let staging: string | undefined;
@@ -236,37 +284,47 @@ function archive(io: { env: Env }, source: string, listed: ObjectListed[], liste
     return staging;
   };
   const startCat = (i: number) => {
-    const o = listed[i]!;
     // One byte more than listed: an object that grew since is seen to have changed.
-    const r = readObject(io, `${source}/${o.key}`, o.size + 1);
+    const r = readObject(io, `${source}/${listed.key(i)}`, listed.size(i) + 1);
     cats.set(i, r);
     return r;
   };
-  /** Reads started ahead, in listing order: up to AHEAD objects each by `rclone cat`, up to BATCHES_AHEAD batches. */
+  /** The object being read (its `rclone cat` is not ahead of it). */
+  let reading = -1;
+  /**
+   * Reads started ahead, in listing order: up to AHEAD objects each by
+   * `rclone cat` (AHEAD_BYTES of them at most: a larger one waits for its
+   * turn), up to BATCHES_AHEAD batches.
+   */
   const fill = () => {
     while (next < listed.length) {
-      if (batchable(listed[next]!)) {
+      if (batchable(listed.key(next), listed.size(next))) {
         if (batches.length >= BATCHES_AHEAD) return;
         let to = next;
         let bytes = 0;
-        while (to < listed.length && to - next < BATCH_OBJECTS && batchable(listed[to]!) && bytes + listed[to]!.size <= BATCH_BYTES)
-          bytes += listed[to++]!.size;
+        while (to < listed.length && to - next < BATCH_OBJECTS && bytes + listed.size(to) <= BATCH_BYTES && batchable(listed.key(to), listed.size(to)))
+          bytes += listed.size(to++);
         const dir = join(stage(), `b${seq++}`);
         mkdirSync(dir, { mode: 0o700 });
-        const keys = listed.slice(next, to).map((o) => o.key);
+        const keys: string[] = [];
+        for (let j = next; j < to; j++) keys.push(listed.key(j));
         batches.push({ from: next, to, dir, copy: copyObjects(io, source, keys, dir, bytes + SMALL, kickAll) });
         next = to;
       } else {
-        if (cats.size >= AHEAD) return;
-        startCat(next++);
+        let ahead = 0;
+        for (const j of cats.keys()) if (j !== reading) ahead += listed.size(j);
+        if (next !== reading && (cats.size >= AHEAD || ahead + listed.size(next) > AHEAD_BYTES)) return;
+        if (!cats.has(next)) startCat(next);
+        next++;
       }
     }
   };
+  // Staged objects are read into this one buffer (SMALL + 1 bytes at most), each copied on before the next is read.
+  let scratch = Buffer.alloc(0);
   /** The staged copy of object i, read to one byte past its listed size and removed; undefined when the batch did not bring it. */
   const staged = (b: Batch, ok: boolean, i: number): Buffer | undefined => {
     if (!ok) return undefined;
-    const o = listed[i]!;
-    const path = join(b.dir, o.key);
+    const path = join(b.dir, listed.key(i));
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -275,7 +333,8 @@ function archive(io: { env: Env }, source: string, listed: ObjectListed[], liste
     }
     try {
       if (!fstatSync(fd).isFile()) return undefined;
-      const buf = Buffer.allocUnsafe(o.size + 1);
+      if (scratch.length < listed.size(i) + 1) scratch = Buffer.allocUnsafeSlow(listed.size(i) + 1);
+      const buf = scratch.subarray(0, listed.size(i) + 1);
       let got = 0;
       for (let n = 1; n > 0 && got < buf.length; got += n) n = readSync(fd, buf, got, buf.length - got, null);
       return buf.subarray(0, got);
@@ -288,14 +347,25 @@ function archive(io: { env: Env }, source: string, listed: ObjectListed[], liste
     yield data;
   }
   async function* gen(): AsyncGenerator<Buffer> {
-    yield member(HEAD, Buffer.from(`${JSON.stringify({ format: FORMAT, version: 1, source, listedAt, objects: listed.length })}\n`), listedAt);
-    // Each object's SHA-256 (and mark), its listing line made from them at the end: the listing is held once, not twice.
-    const shas: string[] = [];
+    const pack = new Packer();
+    yield* pack.add(member(HEAD, Buffer.from(`${JSON.stringify({ format: FORMAT, version: 1, source, listedAt, objects: listed.length })}\n`), listedAt));
+    // Each object's SHA-256 (32 bytes, and a mark), its listing line made from them at the end: the listing is held once, not twice.
+    const shas = Buffer.allocUnsafe(listed.length * 32);
     const marks = new Map<number, NonNullable<Line['changed']>>();
+    const line = (i: number): string => {
+      const o = listed.get(i);
+      const changed = marks.get(i);
+      const sha256 = shas.toString('hex', i * 32, i * 32 + 32);
+      const l: Line = { key: o.key, size: o.size, mtime: o.modTime, sha256, ...(o.md5 ? { md5: o.md5 } : {}), ...(changed ? { changed } : {}) };
+      return `${JSON.stringify(l)}\n`;
+    };
+    // The listing's size, counted as each object's line becomes known.
+    let size = 0;
     let batch: Batch | undefined;
     let batchOk = false;
     for (let i = 0; i < listed.length; i++) {
-      const o = listed[i]!;
+      const o = listed.get(i);
+      reading = i;
       fill();
       if (batch && i >= batch.to) {
         rmSync(batch.dir, { recursive: true, force: true });
@@ -313,7 +383,7 @@ function archive(io: { env: Env }, source: string, listed: ObjectListed[], liste
         const r = cats.get(i) ?? startCat(i);
         src = { chunks: r.stream, ended: () => r.ended };
       }
-      yield memberHeader(OBJECTS + o.key, o.size, o.modTime);
+      yield* pack.add(memberHeader(OBJECTS + o.key, o.size, o.modTime));
       const sha = createHash('sha256');
       const md5 = o.md5 ? createHash('md5') : undefined;
       let got = 0;
@@ -328,7 +398,8 @@ function archive(io: { env: Env }, source: string, listed: ObjectListed[], liste
         kickAll();
         sha.update(part);
         md5?.update(part);
-        yield part;
+        // A staged object is in the reused scratch buffer: copied.
+        yield* pack.add(part, data !== undefined);
       }
       const how = await src.ended();
       cats.delete(i);
@@ -341,34 +412,27 @@ function archive(io: { env: Env }, source: string, listed: ObjectListed[], liste
           const z = zeros.subarray(0, Math.min(zeros.length, o.size - got));
           sha.update(z);
           got += z.length;
-          yield z;
+          yield* pack.add(z);
         }
       } else if (grew) changed = 'changed';
-      const sha256 = sha.digest('hex');
+      sha.digest().copy(shas, i * 32);
       const md5hex = md5?.digest('hex');
       if (!changed && o.md5 && md5hex !== o.md5) changed = 'changed';
-      yield pad(o.size);
-      shas.push(sha256);
+      yield* pack.add(pad(o.size));
       if (changed) marks.set(i, changed);
+      size += Buffer.byteLength(line(i));
     }
     if (batch) rmSync(batch.dir, { recursive: true, force: true });
-    const line = (i: number): string => {
-      const o = listed[i]!;
-      const changed = marks.get(i);
-      const l: Line = { key: o.key, size: o.size, mtime: o.modTime, sha256: shas[i]!, ...(o.md5 ? { md5: o.md5 } : {}), ...(changed ? { changed } : {}) };
-      return `${JSON.stringify(l)}\n`;
-    };
-    // The listing member, its size first, then its lines a thousand at a time.
-    let size = 0;
-    for (let i = 0; i < listed.length; i++) size += Buffer.byteLength(line(i));
-    yield memberHeader(LISTING, size, new Date().toISOString());
-    for (let i = 0; i < listed.length; i += 1000) {
+    // The listing member, its size known already, then its lines a hundred at a time.
+    yield* pack.add(memberHeader(LISTING, size, new Date().toISOString()));
+    for (let i = 0; i < listed.length; i += 100) {
       let text = '';
-      for (let j = i; j < Math.min(listed.length, i + 1000); j++) text += line(j);
-      yield Buffer.from(text);
+      for (let j = i; j < Math.min(listed.length, i + 100); j++) text += line(j);
+      yield* pack.add(Buffer.from(text));
     }
-    yield pad(size);
-    yield Buffer.alloc(BLOCK * 2);
+    yield* pack.add(pad(size));
+    yield* pack.add(Buffer.alloc(BLOCK * 2));
+    yield* pack.flush();
   }
   const out = Readable.from(gen(), { objectMode: false, highWaterMark: 1 << 20 });
   // A backup that ends, or stops (an error downstream), leaves no rclone and nothing staged behind.
@@ -409,7 +473,8 @@ async function readArchive(
 ): Promise<Checked> {
   let head: unknown;
   let headText = '';
-  const seen: string[] = [];
+  // Each object read (key, size, SHA-256, MD5), held compactly until its line of the listing, at the end, is checked against it.
+  const seen = new ObjectList();
   let listing = '';
   let lineNo = 0;
   let hash: { sha: Hash; md5: Hash } | undefined;
@@ -423,9 +488,8 @@ async function readArchive(
     } catch {
       throw new VaultError('verify-failed', `the listing's line ${lineNo + 1} is not JSON`);
     }
-    const got = seen[lineNo];
-    if (got === undefined) throw new VaultError('verify-failed', `the listing names ${JSON.stringify(l.key)}, which the archive does not hold`);
-    const [size, sha, md5, key] = JSON.parse(got) as [number, string, string, string];
+    if (lineNo >= seen.length) throw new VaultError('verify-failed', `the listing names ${JSON.stringify(l.key)}, which the archive does not hold`);
+    const [size, sha, md5, key] = [seen.size(lineNo), seen.sha256(lineNo), seen.md5(lineNo), seen.key(lineNo)];
     if (l.key !== key) throw new VaultError('verify-failed', `object ${lineNo + 1} is ${JSON.stringify(key)}, the listing says ${JSON.stringify(l.key)}`);
     if (l.size !== size) throw new VaultError('verify-failed', `object ${JSON.stringify(key)} holds ${size} bytes, the listing says ${l.size}`);
     if (l.sha256 !== sha) throw new VaultError('verify-failed', `object ${JSON.stringify(key)}: its SHA-256 differs from the listing`);
@@ -433,7 +497,6 @@ async function readArchive(
       throw new VaultError('verify-failed', `object ${JSON.stringify(key)}: its MD5 differs from the one the store listed`);
     if (l.changed) skipped.push(l.key);
     on?.line?.(l);
-    seen[lineNo] = '';
     lineNo++;
   };
   const tar = new TarReader(
@@ -477,7 +540,7 @@ async function readArchive(
         }
         if ((head as { format?: unknown }).format !== FORMAT) throw new VaultError('verify-failed', `${HEAD} is not of format ${FORMAT}`);
       } else if (current !== LISTING && hash) {
-        seen.push(JSON.stringify([m.size, hash.sha.digest('hex'), hash.md5.digest('hex'), current]));
+        seen.push({ key: current, size: m.size, modTime: '', md5: hash.md5.digest('hex'), sha256: hash.sha.digest('hex') });
         hash = undefined;
         on?.end();
       }
@@ -733,7 +796,9 @@ const keysCheck: DrillCheckSpec = {
   async run(c, on) {
     const out = await psqlRead(`${c.sql as string};\n`, {}, { env: on.env, timeoutMs: on.timeoutMs }, c.database as string);
     const keys = out.split('\n').filter(Boolean);
-    const have = new Map((await listObjects({ env: on.env }, on.at)).map((o) => [o.key, o.size]));
+    const listed = await listObjects({ env: on.env }, on.at);
+    const have = new Set<string>();
+    for (let i = 0; i < listed.length; i++) have.add(listed.key(i));
     const missing = keys.filter((k) => !have.has(k));
     if (missing.length)
       throw new Error(

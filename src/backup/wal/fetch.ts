@@ -1,5 +1,9 @@
 import { createHash } from 'node:crypto';
+import { closeSync, constants, openSync, readSync, rmSync } from 'node:fs';
 import { decrypt } from '../../age/index.js';
+import { readHeader, unwrapFileKey } from '../../age/file-key.js';
+import { parseHeader } from '../../age/header.js';
+import { NONCE_SIZE, openFailure, payloadKey } from '../../age/stream.js';
 import { VaultError } from '../../errors/errors.js';
 import { checkOutput, writeOutput } from '../../fs/output.js';
 import { LIMITS } from '../../fs/read.js';
@@ -10,6 +14,7 @@ import { parseWalManifest } from './catalog.js';
 import type { ReadKeys } from './identity.js';
 import { looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName, segmentName } from './names.js';
 import { checkSegment } from './page.js';
+import type { OpenPool, OpenResult } from './open-pool.js';
 import { archiveDest, isThere, readIfThere, readWhole, segmentsDest, WAL_KIND } from './store.js';
 
 /**
@@ -28,8 +33,29 @@ export type FetchResult =
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** An archived file read and checked in full (no output written). */
-export async function readArchived(repo: Repo, cluster: string, name: string, keys: ReadKeys): Promise<FetchResult & { plaintext?: Buffer }> {
+export interface ReadOptions {
+  /**
+   * Hash the plaintext and hold it to the manifest's SHA-256 too (the
+   * default: verification). A restore reads without it: the stored bytes
+   * are held to the signed manifest's SHA-256 before decryption, and
+   * authenticated decryption of those bytes with the key has one plaintext
+   * only, whose size and page headers are checked besides.
+   */
+  plaintextSha256?: boolean;
+}
+
+/** How a restore reads a file: the stored SHA-256, not the plaintext's a second time (ReadOptions). */
+export const RESTORE_READ: ReadOptions = { plaintextSha256: false };
+
+type Key = ReadKeys['identities'][number];
+
+/** An archived file's signed manifest, trusted, and the key it needs; or its absence. */
+async function trusted(
+  repo: Repo,
+  cluster: string,
+  name: string,
+  keys: ReadKeys,
+): Promise<{ status: 'absent'; result: FetchResult } | { status: 'trusted'; m: BackupManifest; key: Key }> {
   if (!looksLikeWalName(name))
     throw new VaultError('usage', `${JSON.stringify(name)} is not a name PostgreSQL archives (a segment, a .history, .backup or .partial file)`, {
       code: 'wal-name',
@@ -37,7 +63,7 @@ export async function readArchived(repo: Repo, cluster: string, name: string, ke
   const d = segmentsDest(repo, cluster);
   const file = `${name}.age`;
   const raw = await readIfThere(repo, d, manifestName(file), LIMITS.text, 'manifest');
-  if (!raw) return absence(repo, cluster, name);
+  if (!raw) return { status: 'absent', result: await absence(repo, cluster, name) };
   const where = `${d.spec}/${manifestName(file)}`;
   const m = parseWalManifest(raw.toString('utf8'), where);
   if (m.source.wal !== name || m.component !== `${WAL_KIND}/${cluster}`)
@@ -46,23 +72,169 @@ export async function readArchived(repo: Repo, cluster: string, name: string, ke
   if (!sig.ok) throw new VaultError('integrity', `${name}: ${sig.message}: it is not used`, { code: 'backup-untrusted' });
   const key = keys.identities.find((k) => k.keyId === m.keyId);
   if (!key) throw new VaultError('wrong-key', `${name} needs backup key ${m.keyId}, which the given keys do not hold`, { code: 'backup-key-gone' });
-  const stored = await readWhole(repo, d, file, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
-  if (stored.length !== m.ciphertext.size || sha256(stored) !== m.ciphertext.sha256)
-    throw new VaultError('integrity', `${name}: the stored file is not the one its manifest describes (SHA-256 differs): it was altered or replaced`);
+  return { status: 'trusted', m, key };
+}
+
+/** An archived file's trusted manifest and its stored bytes (not yet held to it); or its absence. */
+async function storedOf(
+  repo: Repo,
+  cluster: string,
+  name: string,
+  keys: ReadKeys,
+): Promise<{ status: 'absent'; result: FetchResult } | { status: 'stored'; m: BackupManifest; key: Key; stored: Buffer }> {
+  const t = await trusted(repo, cluster, name, keys);
+  if (t.status === 'absent') return t;
+  const stored = await readWhole(repo, segmentsDest(repo, cluster), `${name}.age`, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
+  return { status: 'stored', m: t.m, key: t.key, stored };
+}
+
+const altered = (name: string) =>
+  new VaultError('integrity', `${name}: the stored file is not the one its manifest describes (SHA-256 differs): it was altered or replaced`);
+
+/** The page headers of a segment (or .partial file) against its name and the cluster. */
+function checkPages(name: string, m: BackupManifest, plaintext: Uint8Array): void {
+  const f = parseWalName(name, m.plaintext.size >= 1 << 20 ? m.plaintext.size : 16 << 20);
+  if (f && (f.kind === 'segment' || f.kind === 'partial')) {
+    const c = checkSegment(name, plaintext, { systemId: m.source.systemId, segmentSize: plaintext.length });
+    if (typeof c === 'string') throw new VaultError('integrity', `${name}: not the segment its name says: ${c}`);
+  }
+}
+
+/** An archived file read and checked in full (no output written). */
+export async function readArchived(
+  repo: Repo,
+  cluster: string,
+  name: string,
+  keys: ReadKeys,
+  o: ReadOptions = {},
+): Promise<FetchResult & { plaintext?: Buffer }> {
+  const s = await storedOf(repo, cluster, name, keys);
+  if (s.status === 'absent') return s.result;
+  const { m, key, stored } = s;
+  if (stored.length !== m.ciphertext.size || sha256(stored) !== m.ciphertext.sha256) throw altered(name);
   let plaintext: Buffer;
   try {
     plaintext = decrypt(stored, { identities: [key.identity] }).plaintext;
   } catch (e) {
     throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
   }
-  if (plaintext.length !== m.plaintext.size || sha256(plaintext) !== m.plaintext.sha256)
+  if (plaintext.length !== m.plaintext.size || (o.plaintextSha256 !== false && sha256(plaintext) !== m.plaintext.sha256))
     throw new VaultError('integrity', `${name}: the decrypted data differs from what was archived (SHA-256)`);
-  const f = parseWalName(name, m.plaintext.size >= 1 << 20 ? m.plaintext.size : 16 << 20);
-  if (f && (f.kind === 'segment' || f.kind === 'partial')) {
-    const c = checkSegment(name, plaintext, { systemId: m.source.systemId, segmentSize: plaintext.length });
-    if (typeof c === 'string') throw new VaultError('integrity', `${name}: not the segment its name says: ${c}`);
-  }
+  checkPages(name, m, plaintext);
   return { status: 'restored', name, bytes: plaintext.length, manifest: m, plaintext };
+}
+
+/**
+ * The prefetcher's read: the same checks as a restore's readArchived, the
+ * stored file's SHA-256 and its opening done by a worker of `pool`, which
+ * writes the plaintext to `tmp` (made new) once every chunk verified; the
+ * file at `tmp` is left only when every check passed (the page headers
+ * last, here), for the caller to rename into place.
+ */
+export async function fetchToFile(repo: Repo, cluster: string, name: string, keys: ReadKeys, pool: OpenPool, tmp: string): Promise<FetchResult> {
+  const local = await localStored(repo, cluster, name, keys);
+  if (local) return local.status === 'absent' ? local.result : openStored(name, local.m, local.head, local.path, pool, tmp, local.key);
+  const s = await storedOf(repo, cluster, name, keys);
+  if (s.status === 'absent') return s.result;
+  const { m, key, stored } = s;
+  if (stored.length !== m.ciphertext.size) throw altered(name);
+  let start: number;
+  let payload: Buffer;
+  try {
+    const { header, binary } = readHeader(stored);
+    if (binary.buffer !== stored.buffer) throw new Error('an armored file');
+    const fileKey = unwrapFileKey(header, { identities: [key.identity] });
+    start = header.length + NONCE_SIZE;
+    if (binary.length < start) throw new Error('missing payload nonce');
+    payload = payloadKey(fileKey, binary.subarray(header.length, start));
+  } catch (e) {
+    // Not the file its manifest describes, or not one this key opens: the full read says which.
+    if (sha256(stored) !== m.ciphertext.sha256) throw altered(name);
+    throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
+  }
+  // The worker gets the file's own memory (given up: copied first when it is a slice of a larger buffer).
+  const own = stored.byteOffset === 0 && stored.buffer.byteLength === stored.byteLength ? stored.buffer : Uint8Array.prototype.slice.call(stored).buffer;
+  return opened(
+    name,
+    m,
+    await pool.open({ file: own as ArrayBuffer, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }),
+    tmp,
+    pool,
+  );
+}
+
+/**
+ * In a local repository the worker reads the stored file itself: here only
+ * its manifest is read and trusted, and the start of the file for its
+ * header (null: not local, or a header longer than that start; then the
+ * whole file is read here).
+ */
+async function localStored(
+  repo: Repo,
+  cluster: string,
+  name: string,
+  keys: ReadKeys,
+): Promise<{ status: 'absent'; result: FetchResult } | { status: 'stored'; m: BackupManifest; key: Key; head: Buffer; path: string } | null> {
+  const d = segmentsDest(repo, cluster);
+  const path = d.localPath(`${name}.age`);
+  if (!path) return null;
+  const t = await trusted(repo, cluster, name, keys);
+  if (t.status === 'absent') return t;
+  let head: Buffer;
+  try {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const b = Buffer.alloc(HEAD);
+      head = b.subarray(0, readSync(fd, b, 0, HEAD, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw new VaultError('io', `${name}: cannot read ${d.locate(`${name}.age`)}: ${(e as Error).message}`);
+  }
+  return { status: 'stored', m: t.m, key: t.key, head, path };
+}
+
+/** What is read of a file's start for its header (an X25519 header is about 200 bytes). */
+const HEAD = 64 << 10;
+
+/** A stored file opened by a worker from its path, its header parsed here from `head`. */
+async function openStored(name: string, m: BackupManifest, head: Buffer, path: string, pool: OpenPool, tmp: string, key: Key): Promise<FetchResult> {
+  let start: number;
+  let payload: Buffer;
+  try {
+    const header = parseHeader(head, head.length < HEAD);
+    if (!header) throw new Error('header longer than its first 64 KiB');
+    const fileKey = unwrapFileKey(header, { identities: [key.identity] });
+    start = header.length + NONCE_SIZE;
+    if (head.length < start) throw new Error('missing payload nonce');
+    payload = payloadKey(fileKey, head.subarray(header.length, start));
+  } catch (e) {
+    // Decided by the worker's full read: the stored file's SHA-256 first (an altered file is named so), else the failure here.
+    const r = await pool.open({ file: path, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start: 0, key: Buffer.alloc(32), tmp: '' });
+    if (r.sha256 !== m.ciphertext.sha256 || r.size !== m.ciphertext.size) throw altered(name);
+    throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
+  }
+  return opened(name, m, await pool.open({ file: path, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }), tmp, pool);
+}
+
+/** The worker's result held to the manifest: the temp file kept only when every check passed. */
+function opened(name: string, m: BackupManifest, r: OpenResult, tmp: string, pool: OpenPool): FetchResult {
+  try {
+    if (r.size === -1 && r.error) throw new VaultError('io', `${name}: cannot read the stored file: ${r.error}`);
+    if (r.sha256 !== m.ciphertext.sha256 || r.size !== m.ciphertext.size) throw altered(name);
+    const failure = r.opened && (r.opened.failure || !r.opened.last ? (openFailure(r.opened) ?? new Error('no final chunk')) : null);
+    if (!r.opened || failure) throw new VaultError('integrity', `${name}: decryption failed: ${failure?.message ?? 'not opened'}`);
+    if (r.error) throw new VaultError('io', `${name}: cannot write ${tmp}: ${r.error}`);
+    if (r.opened.len !== m.plaintext.size) throw new VaultError('integrity', `${name}: the decrypted data differs from what was archived (size)`);
+    checkPages(name, m, r.plaintext!);
+    return { status: 'restored', name, bytes: r.opened.len, manifest: m };
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  } finally {
+    pool.recycle(r.plaintext);
+  }
 }
 
 /**
@@ -111,7 +283,7 @@ async function absence(repo: Repo, cluster: string, name: string): Promise<Fetch
 export async function walFetch(repo: Repo, cluster: string, name: string, target: string, keys: ReadKeys): Promise<FetchResult> {
   // PostgreSQL names a file in pg_wal (restored data, replaced as such); whatever is named, none of the tool's own files or a key is replaced.
   checkOutput(target, 'data', { force: true });
-  const r = await readArchived(repo, cluster, name, keys);
+  const r = await readArchived(repo, cluster, name, keys, RESTORE_READ);
   if (r.status !== 'restored') return r;
   writeOutput(target, r.plaintext!, 'data', { force: true });
   const { plaintext: _p, ...rest } = r;

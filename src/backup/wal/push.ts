@@ -1,6 +1,9 @@
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
-import { buildHeader, NONCE_SIZE, newFileKey, payloadKey, readHeader, StreamEncryptor, type Stanza } from '../../age/index.js';
+import { buildHeader, CHUNK, NONCE_SIZE, newFileKey, payloadKey, readHeader, type Stanza } from '../../age/index.js';
+import { sealChunks } from '../../age/kernel.js';
+import { release } from '../../age/release.js';
 import { VaultError, type ErrorCode } from '../../errors/errors.js';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -61,15 +64,41 @@ export const WAL_STANZA = 'vault-tool-wal';
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /**
+ * The memory one push works in: the file read, and its STREAM payload.
+ * A long-lived pusher keeps one per job and reuses it for every file, so
+ * its memory stays what one push of each job needs: 16 MiB buffers made
+ * afresh per segment are freed only when V8 next collects, and a pusher
+ * held three or four segments' worth of them.
+ */
+export interface PushScratch {
+  plain?: Buffer;
+  sealed?: Buffer;
+}
+
+/** A buffer of `scratch` at least `size` bytes long, reused while it is large enough (grown, never shrunk). */
+function room(scratch: PushScratch, which: keyof PushScratch, size: number): Buffer {
+  const have = scratch[which];
+  if (have && have.length >= size) return have;
+  // Not from Buffer's shared pool: these are owned whole, and kept.
+  const b = Buffer.allocUnsafeSlow(Math.max(size, 1));
+  scratch[which] = b;
+  return b;
+}
+
+/**
  * The age file of `data` as its pieces (header and nonce, then the STREAM
  * payload), never joined into one buffer: a segment is 16 MiB, and each
- * copy of it costs time and memory the database host needs.
+ * copy of it costs time and memory the database host needs. The payload is
+ * sealed into the scratch buffer, each chunk's cipher output released at
+ * once (release.ts) rather than left to the garbage collector.
  */
-function encryptParts(data: Uint8Array, recipient: string, stanza: Stanza): Uint8Array[] {
+function encryptParts(data: Uint8Array, recipient: string, stanza: Stanza, scratch: PushScratch): Uint8Array[] {
   const fileKey = newFileKey();
   const nonce = randomBytes(NONCE_SIZE);
-  const e = new StreamEncryptor(payloadKey(fileKey, nonce));
-  return [buildHeader(fileKey, { recipients: [recipient], extraStanzas: [stanza] }), nonce, ...e.push(data), e.final()];
+  const chunks = Math.max(1, Math.ceil(data.byteLength / CHUNK));
+  const out = room(scratch, 'sealed', data.byteLength + 16 * chunks);
+  const n = sealChunks(crypto, payloadKey(fileKey, nonce), 0, data, true, out, release);
+  return [buildHeader(fileKey, { recipients: [recipient], extraStanzas: [stanza] }), nonce, out.subarray(0, n)];
 }
 
 /** Reads the plaintext's name, size and SHA-256 from an archived file's header (no key needed). */
@@ -82,6 +111,16 @@ export function stanzaOf(file: Uint8Array): { name: string; size: number; sha256
   } catch {
     return null;
   }
+}
+
+/** Whether `whole` is the pieces `parts` end to end (compared in place: no joined copy). */
+function sameBytes(whole: Buffer, parts: Uint8Array[]): boolean {
+  let off = 0;
+  for (const p of parts) {
+    if (off + p.byteLength > whole.length || !whole.subarray(off, off + p.byteLength).equals(p)) return false;
+    off += p.byteLength;
+  }
+  return off === whole.length;
 }
 
 const refused = (name: string, why: string, code: ErrorCode = 'wal-conflict') =>
@@ -130,7 +169,7 @@ function checkContent(
  * segment's largest size, unchanged while it was read (its identity the same
  * before and after).
  */
-function readWalFile(path: string): { data: Buffer; identity: string } {
+function readWalFile(path: string, scratch: PushScratch): { data: Buffer; identity: string } {
   let fd: number;
   try {
     // Without blocking: a named pipe given by mistake is refused below, never waited on.
@@ -142,7 +181,7 @@ function readWalFile(path: string): { data: Buffer; identity: string } {
     const st = fstatSync(fd, { bigint: true });
     if (!st.isFile()) throw new VaultError('usage', `${path} is not a regular file`);
     if (st.size > BigInt(MAX_SEGMENT_SIZE)) throw new VaultError('invalid', `${path} is ${st.size} bytes, larger than any WAL file`);
-    const b = Buffer.allocUnsafe(Number(st.size));
+    const b = room(scratch, 'plain', Number(st.size)).subarray(0, Number(st.size));
     let off = 0;
     while (off < b.length) {
       const n = readSync(fd, b, off, b.length - off, off);
@@ -157,7 +196,8 @@ function readWalFile(path: string): { data: Buffer; identity: string } {
   }
 }
 
-export async function walPush(ctx: PushContext, path: string): Promise<PushResult> {
+/** `scratch`: the buffers to work in, reused from one push to the next (a pusher's job); by default, this push's own. */
+export async function walPush(ctx: PushContext, path: string, scratch: PushScratch = {}): Promise<PushResult> {
   const name = basename(path);
   if (!looksLikeWalName(name))
     throw new VaultError('usage', `${JSON.stringify(name)} is not a file PostgreSQL archives (a segment, a .history, .backup or .partial file)`, {
@@ -171,7 +211,7 @@ export async function walPush(ctx: PushContext, path: string): Promise<PushResul
     timings[phase] = Math.round((now - t) * 10) / 10 + (timings[phase] ?? 0);
     t = now;
   };
-  const { data, identity } = readWalFile(path);
+  const { data, identity } = readWalFile(path, scratch);
   lap('read');
   let info = ctx.cache?.info ?? (await readArchiveInfo(ctx.repo, ctx.cluster));
   lap('archive');
@@ -215,7 +255,7 @@ export async function walPush(ctx: PushContext, path: string): Promise<PushResul
       status = 'completed';
     } else {
       const stanza: Stanza = { type: WAL_STANZA, args: [name, String(digest.size), digest.sha256], body: new Uint8Array(0) };
-      const parts = encryptParts(data, ctx.recipient.recipient, stanza);
+      const parts = encryptParts(data, ctx.recipient.recipient, stanza, scratch);
       const size = parts.reduce((n, p) => n + p.byteLength, 0);
       lap('encrypt');
       try {
@@ -235,7 +275,7 @@ export async function walPush(ctx: PushContext, path: string): Promise<PushResul
       } else {
         // Through rclone to a remote: what it stored, read back, must be what was sent.
         const back = await readWhole(ctx.repo, d, file, size + 1, 'WAL file');
-        if (back.length !== size || !back.equals(Buffer.concat(parts)))
+        if (back.length !== size || !sameBytes(back, parts))
           throw new VaultError(
             'backup-failed',
             `the stored ${d.spec}/${file} differs from what was written; it is left without a manifest, so it does not count`,

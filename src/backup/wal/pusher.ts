@@ -4,7 +4,7 @@ import { VaultError } from '../../errors/errors.js';
 import { registerCleanup } from '../../fs/cleanup.js';
 import { acquireLock } from '../../fs/lock.js';
 import { looksLikeWalName } from './names.js';
-import { walPush, type PushContext, type PushResult } from './push.js';
+import { walPush, type PushContext, type PushResult, type PushScratch } from './push.js';
 import type { Spool } from './spool.js';
 import { segmentsDest, sweepKilledWrites } from './store.js';
 
@@ -68,6 +68,8 @@ export async function runPusher(o: PusherOptions): Promise<{ pushed: number; fai
     } catch {
       /* looked at every 200 ms instead */
     }
+    // Each job's buffers, made once and reused for every file it pushes: the pusher's memory is its jobs', whatever it has pushed.
+    const scratch: PushScratch[] = Array.from({ length: Math.max(1, o.jobs) }, () => ({}));
     const pushed = new Set<string>();
     const retry = new Map<string, { at: number; delay: number }>();
     let count = 0;
@@ -85,11 +87,11 @@ export async function runPusher(o: PusherOptions): Promise<{ pushed: number; fai
       if (todo.length) {
         lastWork = now;
         let next = 0;
-        const worker = async () => {
+        const worker = async (own: PushScratch) => {
           while (next < todo.length) {
             const name = todo[next++]!;
             try {
-              const r = await walPush(o.push, join(o.walDir, name));
+              const r = await walPush(o.push, join(o.walDir, name), own);
               pushed.add(name);
               count++;
               retry.delete(name);
@@ -106,7 +108,7 @@ export async function runPusher(o: PusherOptions): Promise<{ pushed: number; fai
             }
           }
         };
-        await Promise.all(Array.from({ length: Math.max(1, Math.min(o.jobs, todo.length)) }, worker));
+        await Promise.all(scratch.slice(0, Math.min(scratch.length, todo.length)).map(worker));
         continue;
       }
       if (Date.now() - lastWork >= o.idleMs) return { pushed: count, failed: failures, running: false };

@@ -5,6 +5,7 @@ import {
   lchownSync,
   closeSync,
   createWriteStream,
+  renameSync,
   lstatSync,
   mkdtempSync,
   openSync,
@@ -32,6 +33,12 @@ import { recordEvidence } from '../../vault/evidence.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
 import { BASE_KIND } from './store.js';
 import { loadArchive, pushedAt } from './view.js';
+import { type FetchSpool, openFetchSpool, recordPlaced, setFirst } from './prefetch.js';
+import { fetchToFile } from './fetch.js';
+import { openPool } from './open-pool.js';
+
+/** The restore_command script in a restore's spool. */
+export const SCRIPT = 'restore.sh';
 
 const run = promisify(execFile);
 type Env = Record<string, string | undefined>;
@@ -71,6 +78,8 @@ export interface PitrPlan {
   settings: [string, string][];
   /** Whether the restored cluster archives (into whatever its archive_command says). */
   archive: boolean;
+  /** The spool made in the data directory, with restore.sh (PlanOptions). */
+  spool?: { dir: string; script: string };
   warnings: string[];
 }
 
@@ -79,6 +88,8 @@ export interface PlanOptions {
   target: PitrTarget;
   /** The restore_command the restored server runs (`%f` and `%p` in it). */
   restoreCommand: string;
+  /** The spool of asynchronous restores, made in the data directory with its restore_command script (restore-script.ts). */
+  spool?: { dir: string; script: string };
   owner?: string;
   /** Turn archiving off in the restored cluster (a scratch or drill restore must not write into the production archive). */
   noArchive?: boolean;
@@ -237,6 +248,7 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
     through,
     settings,
     archive: !o.noArchive,
+    ...(o.spool ? { spool: o.spool } : {}),
     warnings,
   };
 }
@@ -339,10 +351,20 @@ export async function executePitr(
   } finally {
     file.close();
   }
+  let spool: FetchSpool | undefined;
+  let placed: string[] = [];
   const wal = join(plan.dataDir, 'pg_wal');
   makeDir(wal, 0o700, true);
   makeDir(join(wal, 'archive_status'), 0o700, true);
   writeFileSync(join(plan.dataDir, 'recovery.signal'), '', { mode: 0o600 });
+  if (plan.spool) {
+    // The prefetcher's folders made now, 0700, so that they are the server's (given away with the rest below).
+    spool = openFetchSpool(plan.spool.dir);
+    writeFileSync(join(spool.root, SCRIPT), plan.spool.script, { mode: 0o600, flag: 'wx' });
+    // Where a prefetcher starts before restore_command has fetched a segment itself: the first the recovery reads.
+    setFirst(spool, plan.continuity.segments[0]!);
+    placed = await placeFirst(repo, plan, keys, spool);
+  }
   appendFileSync(
     join(plan.dataDir, 'postgresql.auto.conf'),
     [
@@ -354,7 +376,51 @@ export async function executePitr(
     { mode: 0o600 },
   );
   if (plan.owner) chownTree(plan.dataDir, plan.owner.uid, plan.owner.gid);
+  // Recorded once given away (a change of owner changes ctime): restore_command hands over only the files so named.
+  if (spool) recordPlaced(spool, placed);
   return { dataDir: plan.dataDir, files: readdirSync(plan.dataDir).length };
+}
+
+/**
+ * Segments the restore puts in the spool itself, which the server reads first while a prefetcher starts (node's start, its
+ * keys). Two: eight made the restore itself longer by more than they saved (bench/README.md).
+ */
+const PLACED = 2;
+
+/**
+ * The first segments the recovery reads, fetched and checked in full as a
+ * prefetcher does (two at a time, on worker threads), into the spool's in/;
+ * placed in order, up to the first that cannot be (absent, or failing a
+ * check: left to restore_command, whose answer PostgreSQL acts on).
+ */
+async function placeFirst(repo: Repo, plan: PitrPlan, keys: ReadKeys, spool: FetchSpool): Promise<string[]> {
+  const segs = plan.continuity.segments;
+  const last = segs.indexOf(plan.through);
+  const names = segs.slice(0, Math.min(PLACED, last < 0 ? segs.length : last + 1));
+  const pool = openPool(2);
+  try {
+    const results = await Promise.all(
+      names.map((n) => {
+        const tmp = join(spool.tmp, n);
+        return fetchToFile(repo, plan.cluster, n, keys, pool, tmp).then(
+          (r) => ({ n, tmp, ok: r.status === 'restored' }),
+          () => ({ n, tmp, ok: false }),
+        );
+      }),
+    );
+    const placed: string[] = [];
+    for (const r of results) {
+      if (!r.ok || placed.length < results.indexOf(r)) {
+        rmSync(r.tmp, { force: true });
+        continue;
+      }
+      renameSync(r.tmp, join(spool.in, r.n));
+      placed.push(r.n);
+    }
+    return placed;
+  } finally {
+    await pool.close();
+  }
 }
 
 /**

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import type { Repo } from '../../../backup/repo.js';
 import { parseZonedTime } from '../../../backup/select.js';
-import { describePlan, executePitr, planPitr, shellWord, type PitrTarget } from '../../../backup/wal/restore.js';
+import { describePlan, executePitr, planPitr, SCRIPT, type PitrTarget } from '../../../backup/wal/restore.js';
+import { asyncRestoreScript, scriptCommand } from '../../../backup/wal/restore-script.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
 import { pathTarget } from '../../../backup/protect.js';
@@ -54,18 +55,22 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
     : ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY
       ? ['--identity', ctx.abs(ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY)]
       : ['--vault-file', paths.vaultFile, '--key-file', paths.keyFile];
-  // PostgreSQL replaces %f, %p, %r and %% in restore_command: a % of a path is written %%.
-  const word = (w: string) => (w === '%f' || w === '%p' ? w : shellWord(w).replace(/%/g, '%%'));
-  const fetch = [...vaultToolCommand(ctx), 'backup', 'wal-fetch', '%f', '%p', '--cluster', cluster, '-r', repo.dest.spec, ...keyArgs].map(word).join(' ');
-  // The segments after the one asked for are fetched (and checked) ahead by a prefetcher into a spool in the data directory;
-  // the shell moves the one asked for into place, vault-tool does the rest (docs/CLI.md, "Asynchronous restores").
-  const spool = word(join(ctx.abs(o.toDir), 'vault-tool-spool'));
-  const restoreCommand = `S=${spool}; [ -f "$S/in/%f" ] && mv -f "$S/in/%f" %p && exit 0; exec ${fetch} --async --spool "$S"`;
+  // restore_command runs the spool's script (restore-script.ts): a segment the prefetcher checked moved into place by the shell,
+  // anything else fetched by vault-tool, which keeps a prefetcher ahead (docs/CLI.md, "Asynchronous restores").
+  const spool = join(ctx.abs(o.toDir), 'vault-tool-spool');
+  const script = asyncRestoreScript(
+    spool,
+    [...vaultToolCommand(ctx), 'backup', 'wal-fetch'],
+    ['--cluster', cluster, '-r', repo.dest.spec, ...keyArgs, '--async', '--spool'],
+    ['--drain'],
+  );
+  const restoreCommand = scriptCommand(join(spool, SCRIPT));
   const owner = typeof o.owner === 'string' ? o.owner : undefined;
   const plan = await planPitr(repo, m, keys, {
     dataDir: ctx.abs(o.toDir),
     target,
     restoreCommand,
+    spool: { dir: spool, script },
     ...(owner ? { owner } : {}),
     ...(o.archive === false ? { noArchive: true } : {}),
   });

@@ -3,7 +3,18 @@ import { closeSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { walFetch } from '../../../backup/wal/fetch.js';
-import { type FetchSpool, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../../backup/wal/prefetch.js';
+import {
+  type FetchSpool,
+  markPending,
+  openFetchSpool,
+  runPrefetcher,
+  setWant,
+  notStarting,
+  startingNow,
+  startOf,
+  takePrefetched,
+} from '../../../backup/wal/prefetch.js';
+import { parseWalName, segmentName } from '../../../backup/wal/names.js';
 import { lockHolder } from '../../../backup/wal/spool.js';
 import { VaultError } from '../../../errors/errors.js';
 import { checkOutput } from '../../../fs/output.js';
@@ -74,10 +85,11 @@ export default function backupWalFetch(cmd: Command, ctx: Context): void {
           // Prefetched, checked in full: moved into place.
           checkOutput(target, 'data', { force: true });
           if (takePrefetched(spool, file, target)) return;
-          if (looksLikeSegment(file)) {
-            setWant(spool, file);
-            if (!lockHolder(spool.root, 'prefetcher')) startPrefetcher(ctx, cmd, spool, file, dirname(target), o);
-          }
+          if (looksLikeSegment(file)) setWant(spool, file);
+          // Whatever is asked (the first ask is often a history file): a prefetcher from where the server is, or from the restore's first segment.
+          const from = startOf(spool);
+          // One started by restore_command's script in the last 10 s is left to start.
+          if (from && !lockHolder(spool.root, 'prefetcher') && !startingNow(spool, 10_000)) startPrefetcher(ctx, cmd, spool, from, dirname(target), o);
         }
         const repo = openRepo(ctx, o);
         const cluster = clusterOf(ctx, o);
@@ -114,7 +126,8 @@ export default function backupWalFetch(cmd: Command, ctx: Context): void {
 const looksLikeSegment = (name: string) => /^[0-9A-F]{24}$/.test(name);
 
 /** Starts a prefetcher in the background (its messages in SPOOL/prefetcher.log), reading the archive as this command does. */
-function startPrefetcher(ctx: Context, cmd: Command, spool: FetchSpool, file: string, walDir: string, o: FetchOptions): void {
+function startPrefetcher(ctx: Context, cmd: Command, spool: FetchSpool, from: { name: string; taken: boolean }, walDir: string, o: FetchOptions): void {
+  const file = from.name;
   const identity = o.identity ?? ctx.io.env.VAULT_TOOL_BACKUP_IDENTITY;
   const paths = ctx.paths(cmd);
   const repo = openRepo(ctx, o);
@@ -142,6 +155,17 @@ function startPrefetcher(ctx: Context, cmd: Command, spool: FetchSpool, file: st
     const child = spawn(args[0]!, args.slice(1), { cwd: ctx.io.cwd, env: ctx.io.env as NodeJS.ProcessEnv, detached: true, stdio: ['ignore', log, log] });
     child.on('error', () => undefined);
     child.unref();
+    // Once it runs (its pid written), restore_command waits for the next segments (pending/) instead of fetching them beside
+    // it; it marks its own then. The names as of 16 MiB segments: another size's are replaced as soon as it reads the archive.
+    if (child.pid) {
+      const w = parseWalName(file, 16 << 20);
+      const queue = o.queue === undefined ? 8 : Number(o.queue);
+      if (w?.kind === 'segment' && Number.isInteger(queue))
+        markPending(
+          spool,
+          Array.from({ length: Math.min(queue, 64) }, (_, i) => segmentName(w.timeline, w.segno + BigInt(from.taken ? i + 1 : i), 16 << 20)),
+        );
+    }
   } finally {
     closeSync(log);
   }
@@ -151,14 +175,21 @@ async function prefetch(ctx: Context, cmd: Command, spool: FetchSpool, o: FetchO
   const queue = o.queue === undefined ? 8 : Number(o.queue);
   if (!Number.isInteger(queue) || queue < 1 || queue > 64) throw new VaultError('usage', `--queue ${JSON.stringify(o.queue)}: a whole number from 1 to 64`);
   const idleMs = o.idle ? durationSeconds(parseDuration(o.idle, { what: '--idle' })) * 1000 : 60_000;
-  const r = await runPrefetcher({
-    spool,
-    repo: openRepo(ctx, o),
-    cluster: clusterOf(ctx, o),
-    keys: await readKeysOf(ctx, cmd, o),
-    queue,
-    idleMs,
-    onFailed: (name, e) => ctx.warn(`${name}: ${e.message}`),
-  });
+  let r: Awaited<ReturnType<typeof runPrefetcher>>;
+  try {
+    r = await runPrefetcher({
+      spool,
+      repo: openRepo(ctx, o),
+      cluster: clusterOf(ctx, o),
+      keys: await readKeysOf(ctx, cmd, o),
+      queue,
+      idleMs,
+      onFailed: (name, e) => ctx.warn(`${name}: ${e.message}`),
+    });
+  } catch (e) {
+    // It will not run (its keys, the repository): restore_command's script may start another.
+    notStarting(spool);
+    throw e;
+  }
   if (r.running) ctx.info(`vault-tool: a prefetcher already runs for ${spool.root}: nothing to do`);
 }

@@ -1,0 +1,178 @@
+import type { Worker } from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
+import { openChunks, type Opened } from '../../age/kernel.js';
+import { makeRelease } from '../../age/release.js';
+
+/**
+ * Worker threads for the prefetcher's heavy work on a stored segment, so
+ * that several segments are read at once beside the server's replay: the
+ * read of the stored file (in a local repository), its SHA-256 of the stored file (held to its signed manifest before anything
+ * is opened), the opening of every STREAM chunk (a chunk's plaintext kept
+ * only once its tag verifies), and the plaintext written to a temp file of
+ * the spool when all of it verified. The calling thread parses the header
+ * and unwraps the file key (the identity never leaves it: a worker gets
+ * the payload key of one file), checks the page headers, and only then
+ * renames the temp file into place. The workers run the kernel's own
+ * source text (as age/workers.ts does), and are referenced only while
+ * they have work.
+ */
+const SOURCE = `'use strict';
+const { parentPort, MessageChannel } = require('node:worker_threads');
+const c = require('node:crypto');
+const fs = require('node:fs');
+const openChunks = (${openChunks.toString()});
+const release = (${makeRelease.toString()})(MessageChannel);
+// The read buffer is this worker's, kept from one file to the next (no 16 MiB allocated and zeroed per segment).
+let inBuf = new Uint8Array(0);
+const readWhole = (path, size) => {
+  // The archive's own file, never one a link names; only the size its manifest gives.
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size !== size) return new Uint8Array(0);
+    if (inBuf.byteLength < size) inBuf = new Uint8Array(size);
+    const b = inBuf.subarray(0, size);
+    let at = 0;
+    while (at < size) {
+      const n = fs.readSync(fd, b, at, size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    return at === size ? b : b.subarray(0, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+};
+parentPort.on('message', (m) => {
+  // The plaintext's buffer: one the calling thread gave back (transferred with the job), reused.
+  const give = (msg, out) => (out ? parentPort.postMessage({ ...msg, out }, [out]) : parentPort.postMessage(msg));
+  let file;
+  try {
+    file = m.buf ? new Uint8Array(m.buf) : readWhole(m.path, m.size);
+  } catch (e) {
+    return give({ id: m.id, sha256: '', size: -1, error: String(e && e.message) }, m.out);
+  }
+  const sha256 = c.createHash('sha256').update(file).digest('hex');
+  if (sha256 !== m.sha256 || file.byteLength !== m.size) return give({ id: m.id, sha256, size: file.byteLength }, m.out);
+  const input = file.subarray(m.start);
+  const out = m.out && m.out.byteLength >= input.byteLength ? new Uint8Array(m.out, 0, input.byteLength) : new Uint8Array(input.byteLength);
+  const opened = openChunks(c, Buffer.from(m.key), 0, input, true, out, release);
+  let error = '';
+  if (!opened.failure && opened.last) {
+    try {
+      fs.writeFileSync(m.tmp, out.subarray(0, opened.len), { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      error = String(e && e.message);
+    }
+  }
+  give({ id: m.id, sha256, size: file.byteLength, opened, error }, out.buffer);
+});
+`;
+
+export interface OpenJob {
+  /** The whole stored (age) file, given up to the worker; or its path, which the worker reads (a local repository). */
+  file: ArrayBuffer | string;
+  /** Its expected size and SHA-256 (the signed manifest's). */
+  size: number;
+  sha256: string;
+  /** Where the payload's first chunk starts (after the header and the payload nonce). */
+  start: number;
+  /** The file's payload key. */
+  key: Uint8Array;
+  /** The temp file the plaintext goes to when every chunk verified (made new). */
+  tmp: string;
+}
+
+export interface OpenResult {
+  sha256: string;
+  size: number;
+  /** Absent when the stored file was not the expected one (nothing opened). */
+  opened?: Opened;
+  /** The plaintext (its first opened.len bytes). */
+  plaintext?: Uint8Array;
+  /** Why the temp file could not be written. */
+  error?: string;
+}
+
+export interface OpenPool {
+  open(job: OpenJob): Promise<OpenResult>;
+  /** Gives a result's plaintext buffer back, for the next job (done with it). */
+  recycle(plaintext: Uint8Array | undefined): void;
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+const workerThreads = () => process.getBuiltinModule('node:worker_threads') as typeof WorkerThreads;
+
+export function openPool(size: number): OpenPool {
+  const { Worker } = workerThreads();
+  const idle: Worker[] = [];
+  const all: Worker[] = [];
+  const waiting: ((w: Worker | null) => void)[] = [];
+  let broken: Error | null = null;
+  let closing = false;
+  let ids = 0;
+  /** Plaintext buffers given back, for the next jobs (as many as there are workers, and one more). */
+  const spare: ArrayBuffer[] = [];
+  const pending = new Map<number, { resolve: (r: OpenResult) => void; reject: (e: Error) => void; worker: Worker }>();
+  const give = (w: Worker) => {
+    const next = waiting.shift();
+    if (next) return next(w);
+    w.unref();
+    idle.push(w);
+  };
+  for (let i = 0; i < size; i++) {
+    const w = new Worker(SOURCE, { eval: true });
+    w.on('message', (m: { id: number; sha256: string; size: number; opened?: Opened; out?: ArrayBuffer; error?: string }) => {
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      give(w);
+      if (m.out && !m.opened) spare.push(m.out);
+      p.resolve({
+        sha256: m.sha256,
+        size: m.size,
+        ...(m.opened ? { opened: m.opened, plaintext: new Uint8Array(m.out!, 0, m.opened.len) } : {}),
+        ...(m.error ? { error: m.error } : {}),
+      });
+    });
+    // A worker lost fails the pool: every job now and to come (the prefetcher then leaves each segment to restore_command).
+    const lost = (e: Error) => {
+      if (closing) return;
+      broken ??= e;
+      for (const p of pending.values()) p.reject(broken);
+      pending.clear();
+      for (const r of waiting.splice(0)) r(null);
+    };
+    w.on('error', lost);
+    w.on('exit', (code) => lost(new Error(`a worker thread exited (${code})`)));
+    all.push(w);
+    give(w);
+  }
+  return {
+    size,
+    async open(job) {
+      if (broken) throw broken;
+      const w = idle.pop() ?? (await new Promise<Worker | null>((r) => waiting.push(r)));
+      if (!w || broken) throw broken ?? new Error('the worker threads are gone');
+      w.ref();
+      const id = ++ids;
+      return new Promise<OpenResult>((resolve, reject) => {
+        pending.set(id, { resolve, reject, worker: w });
+        const where = typeof job.file === 'string' ? { path: job.file } : { buf: job.file };
+        const out = spare.pop();
+        w.postMessage({ id, ...where, out, size: job.size, sha256: job.sha256, start: job.start, key: job.key, tmp: job.tmp }, [
+          ...(typeof job.file === 'string' ? [] : [job.file]),
+          ...(out ? [out] : []),
+        ]);
+      });
+    },
+    recycle(plaintext) {
+      if (plaintext && spare.length <= size) spare.push(plaintext.buffer as ArrayBuffer);
+    },
+    async close() {
+      closing = true;
+      await Promise.all(all.map((w) => w.terminate()));
+    },
+  };
+}

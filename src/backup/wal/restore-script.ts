@@ -1,0 +1,74 @@
+import { shellWord } from './restore.js';
+
+/**
+ * The restore_command of a point-in-time restore: a shell script in the
+ * spool (`SPOOL/restore.sh`), so that a segment the prefetcher has already
+ * fetched and checked reaches PostgreSQL without a process of vault-tool
+ * (node's start alone costs more than the server's replay of a segment).
+ * For each file PostgreSQL asks for it:
+ *
+ * 1. moves `in/NAME` into place when its identity (`stat -c
+ *    %d:%i:%s:%.9Y:%.9Z`) is the one the prefetcher recorded in `ok/NAME`
+ *    once the file was whole and checked: a file written, replaced or put
+ *    there by anything else is never handed over;
+ * 2. waits while the prefetcher is about to fetch it (`pending/NAME`) and
+ *    runs (its pid alive), rather than fetch it a second time beside it;
+ * 3. asks a running prefetcher for any other file (`ask/NAME`): it answers
+ *    at once from the archive, with the file fetched and checked as in 1,
+ *    or with the archive's answer that it does not hold it (`absent/NAME`,
+ *    exit 1, as wal-fetch would: the same check, made when asked); an ask
+ *    it drops unanswered (a failure) is wal-fetch's;
+ * 4. otherwise runs `wal-fetch --async` (the vault-tool command given),
+ *    whose answer PostgreSQL acts on: the file fetched and checked, exit 1
+ *    when the archive does not hold it, above 125 on any failure; it also
+ *    starts a prefetcher when none runs (prefetch.ts).
+ *
+ * When no prefetcher runs, a file not in the spool starts one (in its own
+ * session, `setsid`, its messages in prefetcher.log; `starting` until it
+ * runs) before wal-fetch answers, so that it starts at the recovery's
+ * first ask, beside that answer rather than after it.
+ *
+ * `fetch` is the command line up to the file and path (`vault-tool backup
+ * wal-fetch`), `args` what follows them (archive, keys, and last the
+ * option that names the spool, which the script gives), `drain` the
+ * options that make it the prefetcher; each a word.
+ */
+export function asyncRestoreScript(spool: string, fetch: string[], args: string[], drain: string[]): string {
+  return [
+    '#!/bin/sh',
+    '# restore_command of a vault-tool point-in-time restore: a segment the prefetcher checked in full is moved into',
+    '# place (only the very file it recorded in ok/), one it is fetching is waited for, another is asked of it while it',
+    "# runs (its answer: the file, checked, or the archive's absence of it: exit 1); anything else is wal-fetch's.",
+    `S=${shellWord(spool)}`,
+    'f="$1"',
+    'p="$2"',
+    'n=0',
+    'a=',
+    'while :; do',
+    '  if [ -f "$S/in/$f" ] && [ -f "$S/ok/$f" ] && read -r ok < "$S/ok/$f" && [ "$ok" = "$(stat -c %d:%i:%s:%.9Y:%.9Z "$S/in/$f" 2>/dev/null)" ]; then',
+    '    mv -f "$S/in/$f" "$p" 2>/dev/null && rm -f "$S/ok/$f" && exit 0',
+    '    break',
+    '  fi',
+    '  if [ -n "$a" ] && [ -f "$S/absent/$f" ]; then rm -f "$S/absent/$f"; exit 1; fi',
+    '  if ! { [ -f "$S/prefetcher.pid" ] && read -r pid < "$S/prefetcher.pid" && kill -0 "$pid" 2>/dev/null; }; then',
+    '    if [ ! -f "$S/starting" ] && { [ -f "$S/first" ] || [ -f "$S/want" ]; }; then',
+    '      : > "$S/starting"',
+    `      setsid ${fetch.map(shellWord).join(' ')} "$f" "\${p%/*}" ${drain.map(shellWord).join(' ')} ${args.map(shellWord).join(' ')} "$S" </dev/null >>"$S/prefetcher.log" 2>&1 &`,
+    '    fi',
+    '    break',
+    '  fi',
+    '  [ $n -lt 6000 ] || break',
+    '  if [ ! -f "$S/pending/$f" ]; then',
+    '    if [ -z "$a" ]; then rm -f "$S/absent/$f"; : > "$S/ask/$f" || break; a=1',
+    '    elif [ ! -f "$S/ask/$f" ]; then [ "$a" = 2 ] && break; a=2; fi',
+    '  fi',
+    '  n=$((n+1))',
+    '  sleep 0.01',
+    'done',
+    `exec ${fetch.map(shellWord).join(' ')} "$f" "$p" ${args.map(shellWord).join(' ')} "$S"`,
+    '',
+  ].join('\n');
+}
+
+/** The restore_command that runs a script (for postgresql.auto.conf: %f and %p PostgreSQL's, a % of the path doubled). */
+export const scriptCommand = (script: string) => `sh ${shellWord(script).replace(/%/g, '%%')} %f %p`;
