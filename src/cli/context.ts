@@ -284,6 +284,16 @@ export class Context {
     return Buffer.from(v);
   }
 
+  /**
+   * Where a prompt is drawn: stderr, as every message (the prompt library's
+   * default, stdout, put the question into what `get KEY > FILE` writes and
+   * into --json output, and hid it from whoever has to answer).
+   */
+  promptContext(): { output: NodeJS.WritableStream } {
+    const err = this.io.stderr as Partial<NodeJS.WritableStream>;
+    return { output: typeof err.on === 'function' ? (err as NodeJS.WritableStream) : process.stderr };
+  }
+
   /** The passphrase from --passphrase-file, --passphrase-env or a hidden prompt; never argv. */
   async getPassphrase(cmd: Command, confirm: boolean): Promise<Uint8Array> {
     if (this.passphrase) return this.passphrase;
@@ -296,9 +306,9 @@ export class Context {
       p = this.envValue(g.passphraseEnv, 'the passphrase');
     } else if (this.io.stdinIsTTY) {
       const { password } = await import('@inquirer/prompts');
-      const first = await password({ message: 'Passphrase for the vault key:', mask: false });
+      const first = await password({ message: 'Passphrase for the vault key:', mask: false }, this.promptContext());
       if (confirm) {
-        const again = await password({ message: 'Same passphrase again:', mask: false });
+        const again = await password({ message: 'Same passphrase again:', mask: false }, this.promptContext());
         if (again !== first) throw new VaultError('usage', 'the two passphrases differ');
       }
       p = Buffer.from(first);

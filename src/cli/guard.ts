@@ -61,7 +61,7 @@ function typedFor(given: string | string[], name: string | undefined): string {
 export function guardAnswers(ctx: Context, o: GuardOptions, target: () => string, name?: string): GuardAnswers {
   const prompt = async (kind: 'input' | 'password', message: string) => {
     const p = await import('@inquirer/prompts');
-    return kind === 'input' ? p.input({ message }) : p.password({ message, mask: true });
+    return kind === 'input' ? p.input({ message }, ctx.promptContext()) : p.password({ message, mask: true }, ctx.promptContext());
   };
   return {
     breakGlass: Boolean(o.breakGlass),

@@ -61,17 +61,56 @@ export async function buildProgram(ctx: Context, args: string[] = []): Promise<C
 }
 
 /**
+ * The commands whose `-o` names a file (`--out FILE`): their `-o json` is a
+ * file named json, never a format. Held to the command tree by a test.
+ */
+export const OUT_COMMANDS = [
+  'backup key export-identity',
+  'backup restore',
+  'drill init',
+  'escrow combine',
+  'escrow reshare',
+  'escrow split',
+  'export env',
+  'get',
+  'k8s export',
+  'k8s plan',
+  'kit',
+];
+
+/** The root's options that take a value: the value is never a command's name nor an option. */
+const ROOT_VALUES = new Set(['--vault-file', '--key-file', '--passphrase-env', '--passphrase-file']);
+
+/**
  * Whether a command line asks for structured output (--json, -o json|yaml),
  * read before commander parses it, so that an error in parsing it is written
  * as JSON too; the parsed options decide for everything after (Context.selectOutput).
- * Nothing after `--` (another program's arguments) counts.
+ * Nothing after `--` (another program's arguments) counts, nor the value of
+ * a root option (`--vault-file --json`), nor `-o` where it names a file
+ * (`get KEY -o json`: OUT_COMMANDS).
  */
 export function asksForJson(args: string[]): boolean {
+  const words: string[] = [];
+  let inPath = true;
+  const outFile = () => OUT_COMMANDS.some((c) => c === words.slice(0, c.split(' ').length).join(' '));
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--') return false;
-    if (a === '--json' || /^(--output=|-o=?)(json|yaml)$/.test(a)) return true;
-    if ((a === '-o' || a === '--output') && /^(json|yaml)$/.test(args[i + 1] ?? '')) return true;
+    if (ROOT_VALUES.has(a)) {
+      i++;
+      continue;
+    }
+    if (!a.startsWith('-')) {
+      if (inPath) words.push(a);
+      continue;
+    }
+    // An option before the command (a root flag) does not end its path.
+    if (words.length) inPath = false;
+    if (a === '--json' || /^--output=(json|yaml)$/.test(a)) return true;
+    if (a === '--output' && /^(json|yaml)$/.test(args[i + 1] ?? '')) return true;
+    if (outFile()) continue;
+    if (/^-o=?(json|yaml)$/.test(a)) return true;
+    if (a === '-o' && /^(json|yaml)$/.test(args[i + 1] ?? '')) return true;
   }
   return false;
 }

@@ -189,7 +189,9 @@ export class ProgressReporter {
     if (this.mode !== 'json' || !this.task) return;
     this.lastEvent = this.clock();
     this.dirty = false;
-    this.io.stderr.write(`${JSON.stringify(this.event(state))}\n`);
+    const e = this.event(state);
+    // As on a terminal: a name read from a repository or a path (the item, a phase naming a folder) carries no control character (JSON escapes only C0 ones).
+    this.io.stderr.write(`${JSON.stringify({ ...e, item: escapeControl(e.item), phase: e.phase === null ? null : escapeControl(e.phase) })}\n`);
   }
 
   /** `restore postgres/app: checking in full: 12.0 MiB of 172.1 MiB, 40.2 MiB/s, 3s, ETA 4s`. */

@@ -122,6 +122,8 @@ const errorEvent = (e: ErrorEvent): ErrorEvent => ({
   ...e,
   message: escapeControl(e.message),
   hint: e.hint === null ? null : escapeControl(e.hint),
+  // A stack (VAULT_TOOL_DEBUG=1) begins with the message: its lines kept, no control character.
+  ...(e.stack ? { stack: escapeControlKeepLines(e.stack) } : {}),
 });
 
 /** Help commander writes on stderr (a command named without its subcommand), with --json: its lines kept, no terminal sequence. */

@@ -176,18 +176,21 @@ async function promptShares(ctx: Context): Promise<Share[]> {
   const shares: Share[] = [];
   for (;;) {
     let accepted: Share | undefined;
-    const text = await input({
-      message: `Share ${shares.length + 1} (VT1-…), typed by its custodian:`,
-      transformer: (value, { isFinal }) => (isFinal && accepted ? `${nameOf(accepted)}, set ${accepted.setId}` : typedView(value, color)),
-      validate: (t: string) => {
-        try {
-          accepted = parseShareFile(t);
-          return true;
-        } catch (e) {
-          return (e as Error).message.replace(/^share: /, '');
-        }
+    const text = await input(
+      {
+        message: `Share ${shares.length + 1} (VT1-…), typed by its custodian:`,
+        transformer: (value, { isFinal }) => (isFinal && accepted ? `${nameOf(accepted)}, set ${accepted.setId}` : typedView(value, color)),
+        validate: (t: string) => {
+          try {
+            accepted = parseShareFile(t);
+            return true;
+          } catch (e) {
+            return (e as Error).message.replace(/^share: /, '');
+          }
+        },
       },
-    });
+      ctx.promptContext(),
+    );
     const s = parseShareFile(text);
     ctx.info(`accepted share ${s.index} of ${s.count} from ${s.label} (set ${s.setId}, epoch ${s.epoch})`);
     shares.push(s);
@@ -196,10 +199,13 @@ async function promptShares(ctx: Context): Promise<Share[]> {
     if (!ready) continue;
     const others = sets.length > 1 ? ` (shares of ${sets.length} sets were typed)` : '';
     if (
-      !(await confirm({
-        message: `${ready.have} of the ${ready.threshold} shares needed for set ${ready.setId} entered${others}. Enter another?`,
-        default: false,
-      }))
+      !(await confirm(
+        {
+          message: `${ready.have} of the ${ready.threshold} shares needed for set ${ready.setId} entered${others}. Enter another?`,
+          default: false,
+        },
+        ctx.promptContext(),
+      ))
     )
       return shares;
   }

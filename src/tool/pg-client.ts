@@ -18,7 +18,9 @@ type Env = Record<string, string | undefined>;
  * neither PGHOST, PGPORT nor PGSERVICE is set and the host has a cluster
  * map (~/.postgresqlrc, /etc/postgresql-common/user_clusters) or a cluster
  * of its own (/etc/postgresql/<version>/<name>): the wrapper then points
- * the client at that cluster's socket and port, so it is kept. The
+ * the client at that cluster's socket and port, so it is kept; so it is
+ * when PGPORT alone is set and a cluster of this host listens on that port
+ * (the wrapper runs that cluster's version, which may be older). The
  * environment variable VAULT_TOOL_PG_BINDIR names the folder to take them
  * from instead. A client on PATH that is not the wrapper runs as it is.
  * Resolved once per process (a few stat calls, no program started).
@@ -130,7 +132,9 @@ function newest(cmd: string): string | undefined {
 function clusterNamed(env: Env): boolean {
   if (env.PGHOST !== undefined) return false;
   if (env.PGCLUSTER !== undefined) return true;
-  if (env.PGPORT || env.PGSERVICE !== undefined) return false;
+  if (env.PGSERVICE !== undefined) return false;
+  // A port alone: the wrapper runs the version of the local cluster on that port, when there is one.
+  if (env.PGPORT) return localPorts().includes(env.PGPORT.trim());
   if (env.HOME && exists(join(env.HOME, '.postgresqlrc'))) return true;
   try {
     const map = readFileSync('/etc/postgresql-common/user_clusters', 'utf8');
@@ -139,11 +143,62 @@ function clusterNamed(env: Env): boolean {
     /* no map */
   }
   try {
-    for (const v of readdirSync('/etc/postgresql')) if (readdirSync(join('/etc/postgresql', v)).length) return true;
+    for (const v of readdirSync(CLUSTERS)) if (readdirSync(join(CLUSTERS, v)).length) return true;
   } catch {
     /* no cluster */
   }
   return false;
+}
+
+const CLUSTERS = '/etc/postgresql';
+
+/**
+ * The ports of this host's clusters (/etc/postgresql/<version>/<name>), as
+ * pg_wrapper reads them: `port` in postgresql.conf (the last setting, the
+ * files of its conf.d after it), else 5432.
+ */
+function localPorts(): string[] {
+  const ports: string[] = [];
+  let versions: string[];
+  try {
+    versions = readdirSync(CLUSTERS);
+  } catch {
+    return ports;
+  }
+  for (const v of versions) {
+    let names: string[];
+    try {
+      names = readdirSync(join(CLUSTERS, v));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const folder = join(CLUSTERS, v, name);
+      const main = readText(join(folder, 'postgresql.conf'));
+      if (main === undefined) continue;
+      let conf: string[] = [];
+      try {
+        conf = readdirSync(join(folder, 'conf.d'))
+          .filter((f) => f.endsWith('.conf'))
+          .sort();
+      } catch {
+        /* none */
+      }
+      let port = '5432';
+      for (const text of [main, ...conf.map((f) => readText(join(folder, 'conf.d', f)) ?? '')])
+        for (const m of text.matchAll(/^\s*port\s*=?\s*'?(\d+)'?/gm)) port = m[1]!;
+      ports.push(port);
+    }
+  }
+  return ports;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 const exists = (path: string) => {

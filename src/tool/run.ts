@@ -106,7 +106,8 @@ class Kept {
   }
 }
 
-const running = new Set<number>();
+/** What runs now, stopped if vault-tool exits first (SIGINT, SIGTERM): a process group by its id, a process of vault-tool's own group by its pid. */
+const running = new Map<number, 'group' | 'process'>();
 let hooked = false;
 
 function killGroup(pid: number | undefined): void {
@@ -118,16 +119,38 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
-function track(pid: number | undefined): () => void {
+function killProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
+/**
+ * Until it is untracked, `pid` is killed if vault-tool exits: a signal sent
+ * to vault-tool alone (SIGTERM from a supervisor, a timeout) reaches neither
+ * a group of its own nor a process in vault-tool's group, and either would
+ * be left running (a dump waiting on a lock, holding its snapshot).
+ */
+function track(pid: number | undefined, group: boolean): () => void {
   if (!pid) return () => {};
   if (!hooked) {
     hooked = true;
     registerCleanup(() => {
-      for (const p of running) killGroup(p);
+      for (const [p, how] of running)
+        if (how === 'group') killGroup(p);
+        else killProcess(p);
     });
   }
-  running.add(pid);
+  running.set(pid, group ? 'group' : 'process');
   return () => running.delete(pid);
+}
+
+/** A process started in vault-tool's own group by other means than `startTool`: killed if vault-tool exits while it runs. */
+export function stopAtExit(child: ChildProcess): void {
+  const untrack = track(child.pid, false);
+  child.on('exit', untrack);
 }
 
 /** `cmd` is not installed (its code names the tool, for the hint). */
@@ -140,7 +163,7 @@ export function startTool(cmd: string, args: string[], o: StartOptions): Running
   // A PostgreSQL client runs without Debian's pg_wrapper in between (pg-client.ts); messages still name it as given.
   const child = spawn(pgClient(cmd, o.env), args, { env: o.env as NodeJS.ProcessEnv, stdio: [o.stdin ?? 'ignore', 'pipe', 'pipe'], detached: group });
   if (child.pid) o.onStart?.(child.pid);
-  const untrack = group ? track(child.pid) : () => {};
+  const untrack = track(child.pid, group);
   const said = new Kept();
   let expired = false;
   const kill = () => {
@@ -185,6 +208,8 @@ export function startTool(cmd: string, args: string[], o: StartOptions): Running
   exited.catch(() => undefined);
   // A program that failed but left something holding its output open (sh -c 'x & exit 1') would keep 'close' away: after a moment, stop waiting for its output.
   child.on('exit', (code) => {
+    // Its pid is free once it has exited (another process may get it): a process of vault-tool's group is no longer ours to kill.
+    if (!group) untrack();
     if (code === 0) return;
     setTimeout(() => {
       child.stdout?.destroy();

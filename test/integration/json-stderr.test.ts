@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Context } from '../../src/cli/context.js';
-import { asksForJson, buildProgram } from '../../src/cli/main.js';
+import { asksForJson, buildProgram, OUT_COMMANDS } from '../../src/cli/main.js';
 import type { ErrorEvent, MessageEvent } from '../../src/cli/report.js';
 import { cli, ROOT, spawnCli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 
@@ -94,6 +94,12 @@ describe('--json: stderr holds JSON events only', () => {
     const d = await vt(['get', 'nosuch', '--json'], { env: { VAULT_TOOL_DEBUG: '1' } });
     const [e] = stderrEvents(d, 'get, debugging') as unknown as ErrorEvent[];
     expect(e!.stack).toMatch(/^VaultError: no entry named nosuch\n\s+at /);
+    // A name with control characters in it (C1, a direction mark): escaped in the stack as in the message.
+    const odd = await vt(['get', 'no\u009b2J\u202esuch', '--json'], { env: { VAULT_TOOL_DEBUG: '1' } });
+    const [o] = stderrEvents(odd, 'get, debugging') as unknown as ErrorEvent[];
+    expect(o!.message).toMatch(/no\\x9b2J\\u202esuch/);
+    expect(o!.stack!.split('\n')[0]).toBe(`VaultError: ${o!.message}`);
+    expect(odd.stderr).not.toMatch(/[\u0080-\u009f\u202a-\u202e]/);
     // Without --json: the two lines as before.
     const text = await vt(['get', 'nosuch']);
     expect(text.stderr).toBe('vault-tool: error: no entry named nosuch\nvault-tool: hint: see `vault-tool list`\n');
@@ -192,5 +198,35 @@ describe('what asks for JSON before the command line is parsed', () => {
     expect(asksForJson(['list'])).toBe(false);
     expect(asksForJson(['list', '-o', 'wide'])).toBe(false);
     expect(asksForJson(['backup', 'exec', '--name', 'x', '--', 'tool', '--json'])).toBe(false);
+    expect(asksForJson(['--strict', 'list', '-o', 'json'])).toBe(true);
+  });
+
+  it("-o where it names a file (get KEY -o json writes a file named json), and a root option's value, ask for nothing", async () => {
+    for (const args of [
+      ['get', 'k', '-o', 'json'],
+      ['get', '-ojson'],
+      ['get', '-o=yaml', 'k'],
+      ['backup', 'restore', 'x', '-o', 'json'],
+      ['--vault-file', '--json', 'list'],
+      ['--key-file', 'k', 'escrow', 'combine', '-o', 'json'],
+    ])
+      expect(asksForJson(args), args.join(' ')).toBe(false);
+    expect(asksForJson(['get', 'k', '-o', 'json', '--json'])).toBe(true);
+    // As a user sees it: a usage error of `get -o json` is the text it always was.
+    const r = await cli(dir, ['get', '-o', 'json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vault-tool: error: missing required argument 'ref'$/m);
+  });
+
+  it('OUT_COMMANDS names every command whose -o is not --output', async () => {
+    const found: string[] = [];
+    const visit = async (names: string[]) => {
+      let c: Command = await buildProgram(new Context({ env: {} } as never), names);
+      for (const n of names) c = c.commands.find((x) => x.name() === n)!;
+      if (c.options.some((o) => o.short === '-o' && o.long !== '--output')) found.push(names.join(' '));
+      for (const s of c.commands) await visit([...names, s.name()]);
+    };
+    await visit([]);
+    expect(found.sort()).toEqual([...OUT_COMMANDS].sort());
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VaultError } from '../../src/errors/errors.js';
@@ -22,6 +22,23 @@ const versions = (() => {
 const HAVE = existsSync(PG_WRAPPER) && versions.length > 0;
 if (!HAVE && process.env.CI === 'true') throw new Error("Debian's postgresql-client (pg_wrapper, /usr/lib/postgresql/<N>/bin) is required in CI");
 const NEWEST = join('/usr/lib/postgresql', versions[0] ?? '0', 'bin');
+
+/** The ports of this host's clusters, read as pg_wrapper reads them (`port` in postgresql.conf, else 5432). */
+function clusterPorts(): string[] {
+  const out: string[] = [];
+  try {
+    for (const v of readdirSync('/etc/postgresql'))
+      for (const c of readdirSync(join('/etc/postgresql', v))) {
+        const conf = join('/etc/postgresql', v, c, 'postgresql.conf');
+        if (!existsSync(conf)) continue;
+        const m = [...readFileSync(conf, 'utf8').matchAll(/^\s*port\s*=\s*(\d+)/gm)].pop();
+        out.push(m ? m[1]! : '5432');
+      }
+  } catch {
+    /* none */
+  }
+  return out;
+}
 
 const { dir, cleanup } = tempDir('vt-pg-client-');
 afterAll(cleanup);
@@ -53,6 +70,21 @@ describe.skipIf(!HAVE)('PostgreSQL clients (needs Debian postgresql-client)', ()
     expect(pgClient('pg_dump', { PATH: path, HOME: home })).toBe('pg_dump');
     // PGHOST set: the wrapper names no cluster, whatever else is set.
     expect(pgClient('pg_dump', { PATH: path, HOME: home, PGCLUSTER: '15/main', PGHOST: '/tmp' })).toBe(join(NEWEST, 'pg_dump'));
+  });
+
+  it("PGPORT alone keeps the wrapper when a cluster of this host listens there (it runs that cluster's version), else not", (ctx) => {
+    // The host's own clusters, as pg_wrapper reads them (postgresql-common's main cluster on a Debian host with the server).
+    const ports = clusterPorts();
+    if (!ports.length) {
+      if (process.env.CI === 'true') throw new Error('a PostgreSQL cluster in /etc/postgresql is required in CI');
+      return ctx.skip();
+    }
+    const path = folder(['pg_dump', 'pg_restore'], () => PG_WRAPPER);
+    for (const port of ports) for (const c of ['pg_dump', 'pg_restore']) expect(pgClient(c, { PATH: path, PGPORT: port })).toBe(c);
+    const free = String(Math.max(...ports.map(Number)) + 1);
+    expect(pgClient('pg_dump', { PATH: path, PGPORT: free })).toBe(join(NEWEST, 'pg_dump'));
+    // A host named: the wrapper picks no cluster by its port.
+    expect(pgClient('pg_dump', { PATH: path, PGPORT: ports[0]!, PGHOST: 'db1' })).toBe(join(NEWEST, 'pg_dump'));
   });
 
   it('a client on PATH that is not the wrapper runs as it is, and so does any other program', () => {

@@ -138,6 +138,18 @@ describe('with --json', () => {
     expect(ev.at(-1)).toMatchObject({ state: 'done', total: 3000, seconds: 3 });
   });
 
+  it('a name with control characters (C1, line and direction marks) is escaped in the event, as on a terminal', () => {
+    const t = reporter('json');
+    t.r.begin('restore', 'files/a\u009b2Jb\u202ec');
+    t.r.update('restore', { phase: 'into /srv/x\u2028y\u0085z\u001b', bytes: 0 });
+    t.r.end(true);
+    const text = t.written.join('');
+    expect(text).not.toMatch(/[\u0080-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+    const ev = t.events();
+    expect(ev[0]!.item).toBe('files/a\\x9b2Jb\\u202ec');
+    expect(ev.at(-1)!.phase).toBe('into /srv/x\\u2028y\\x85z\\e');
+  });
+
   it('a phase ends where it got to: its last bytes are said before the next phase starts', () => {
     const t = reporter('json');
     t.r.begin('restore', 'files/a/x.tar.age');

@@ -12,6 +12,7 @@ import { committed, readCatalog } from './catalog.js';
 import { parseLsn, segmentName, segnoOf } from './names.js';
 import { BASE_KIND, checkCluster } from './store.js';
 import { pgClient } from '../../tool/pg-client.js';
+import { stopAtExit } from '../../tool/run.js';
 
 const run = promisify(execFile);
 type Env = Record<string, string | undefined>;
@@ -105,6 +106,7 @@ export async function postgresBaseComponent(env: Env, o: BaseOptions): Promise<C
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const open = async (): Promise<Readable> => {
     const p = spawn(pgClient('pg_basebackup', env), args, { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    stopAtExit(p);
     let err = '';
     let waiting: NodeJS.Timeout | undefined;
     let timedOut = false;

@@ -26,8 +26,8 @@ async function readValue(ctx: Context, o: AddOptions): Promise<{ value?: Buffer 
   if (o.fromEnv) return { value: ctx.envValue(o.fromEnv, 'the value') };
   if (!ctx.io.stdinIsTTY) throw new VaultError('usage', 'no value source given', 'use --generate, --from-file FILE, --from-stdin or --from-env VAR');
   const { password } = await import('@inquirer/prompts');
-  const a = await password({ message: `Value for ${o.type}:` });
-  const b = await password({ message: 'Same value again:' });
+  const a = await password({ message: `Value for ${o.type}:` }, ctx.promptContext());
+  const b = await password({ message: 'Same value again:' }, ctx.promptContext());
   if (a !== b) throw new VaultError('usage', 'the two values differ');
   return { value: Buffer.from(a) };
 }

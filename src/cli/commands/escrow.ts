@@ -91,7 +91,8 @@ async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare
 async function answerSource(ctx: Context): Promise<(q: string, show?: (v: string) => string) => Promise<string>> {
   if (ctx.io.stdinIsTTY) {
     const { input } = await import('@inquirer/prompts');
-    return (q, show) => input({ message: q, ...(show ? { transformer: (v: string, { isFinal }: { isFinal: boolean }) => (isFinal ? '' : show(v)) } : {}) });
+    return (q, show) =>
+      input({ message: q, ...(show ? { transformer: (v: string, { isFinal }: { isFinal: boolean }) => (isFinal ? '' : show(v)) } : {}) }, ctx.promptContext());
   }
   return (q) => ctx.readLine(q);
 }
