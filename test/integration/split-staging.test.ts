@@ -64,8 +64,12 @@ describe.skipIf(!HAVE_STRACE)('shares a killed split staged are removed by the n
       if (placed && status === null) {
         // escrow status opened the vault: the set it never recorded, which this machine staged, was removed, with a warning.
         placedUnrecorded++;
-        expect(st.stderr).toMatch(
-          /^vault-tool: warning: removed 7 files in \S+\/out of share set [0-9a-f]{16}, which an interrupted run placed and the vault never recorded \(nobody received those shares\)\n$/,
+        // With --json, stderr is one JSON event a line: exactly this warning.
+        const events = st.stderr.trim().split('\n').map((l) => JSON.parse(l));
+        expect(events).toHaveLength(1);
+        expect(events[0].type).toBe('warning');
+        expect(events[0].message).toMatch(
+          /^removed 7 files in \S+\/out of share set [0-9a-f]{16}, which an interrupted run placed and the vault never recorded \(nobody received those shares\)$/,
         );
       }
       const l = await cli(d, ['list']);
