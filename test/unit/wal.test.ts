@@ -10,7 +10,8 @@ import { parseDestination } from '../../src/dest/index.js';
 import type { Repo } from '../../src/backup/repo.js';
 import { BaseReader } from '../../src/backup/wal/base-check.js';
 import { continuity, type ArchiveView } from '../../src/backup/wal/continuity.js';
-import { walFetch } from '../../src/backup/wal/fetch.js';
+import { fetchToFile, readArchived, RESTORE_READ, walFetch } from '../../src/backup/wal/fetch.js';
+import { type OpenPool, openPool } from '../../src/backup/wal/open-pool.js';
 import { chainFits, chainOf, parseHistory } from '../../src/backup/wal/history.js';
 import type { ReadKeys } from '../../src/backup/wal/identity.js';
 import { parseIdentityFile } from '../../src/backup/wal/identity.js';
@@ -370,6 +371,20 @@ describe('push and fetch on a folder repository (no server)', () => {
     for (const n of names) {
       expect(await walFetch(repo, 'main', n, join(dir, `back-${n}`), keys)).toMatchObject({ status: 'restored', bytes: MB });
       expect(readFileSync(join(dir, `back-${n}`)).equals(readFileSync(join(dir, 'pg_wal', n)))).toBe(true);
+    }
+  });
+
+  it("fetches in the stored file's own buffer: the plaintext opened in place, no second copy", async () => {
+    const names = [33n, 34n].map((n) => segmentName(1, n, MB));
+    names.forEach((n, i) => writeFileSync(join(dir, 'pg_wal', n), segment(1, BigInt(33 + i), { valid: 40 + i })));
+    for (const n of names) await walPush(ctx, join(dir, 'pg_wal', n));
+    for (const n of names) {
+      const r = await readArchived(repo, 'main', n, keys, RESTORE_READ);
+      expect(r).toMatchObject({ status: 'restored', bytes: MB });
+      const stored = readFileSync(join(segs(), `${n}.age`));
+      // The plaintext lives in the buffer the stored file was read into (its header and tags after it, overwritten).
+      expect(r.plaintext!.buffer.byteLength).toBe(stored.length);
+      expect(r.plaintext!.equals(readFileSync(join(dir, 'pg_wal', n)))).toBe(true);
     }
   });
 
@@ -810,6 +825,44 @@ describe('asynchronous restores: the prefetcher', () => {
     expect(readdirSync(spool.pending)).toEqual([]);
     expect(lockHolder(spool.root, 'prefetcher')).toBeNull();
     expect(existsSync(join(spool.root, 'prefetcher.pid'))).toBe(false);
+  });
+
+  it('the workers read each stored file into a buffer given back by an earlier job, and open it in place: each file still its own segment, an altered one refused', async () => {
+    const pool = openPool(1);
+    const reused: (boolean | undefined)[] = [];
+    const watched: OpenPool = {
+      size: pool.size,
+      open: async (job) => {
+        const r = await pool.open(job);
+        reused.push(r.reused);
+        return r;
+      },
+      recycle: (p) => pool.recycle(p),
+      close: () => pool.close(),
+    };
+    try {
+      for (const n of [names[0]!, names[1]!, names[2]!, names[4]!]) {
+        const tmp = join(dir, `pool-${n}`);
+        expect(await fetchToFile(repo, 'main', n, keys, watched, tmp)).toMatchObject({ status: 'restored', bytes: MB });
+        expect(readFileSync(tmp).equals(readFileSync(join(dir, 'pg_wal', n)))).toBe(true);
+        rmSync(tmp);
+      }
+      expect(reused).toEqual([false, true, true, true]);
+      // An altered file in the reused buffer: refused, nothing left at the temp path; the next file is whole again.
+      const bad = join(dir, 'repo', 'postgres-wal', 'main', 'segments', `${names[3]}.age`);
+      const orig = readFileSync(bad);
+      const altered = Buffer.from(orig);
+      altered[altered.length - 100] = altered[altered.length - 100]! ^ 1;
+      writeFileSync(bad, altered);
+      await expect(fetchToFile(repo, 'main', names[3]!, keys, watched, join(dir, 'pool-bad'))).rejects.toThrow(/altered or replaced/);
+      expect(existsSync(join(dir, 'pool-bad'))).toBe(false);
+      writeFileSync(bad, orig);
+      expect(await fetchToFile(repo, 'main', names[3]!, keys, watched, join(dir, 'pool-ok'))).toMatchObject({ status: 'restored' });
+      expect(readFileSync(join(dir, 'pool-ok')).equals(readFileSync(join(dir, 'pg_wal', names[3]!)))).toBe(true);
+      expect(reused.slice(4)).toEqual([true, true]);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('restore.sh hands over only the very file the prefetcher checked and recorded, waits for one it is fetching while it runs, and leaves anything else to wal-fetch', async () => {

@@ -1,15 +1,18 @@
 import type { Worker } from 'node:worker_threads';
 import type * as WorkerThreads from 'node:worker_threads';
 import { openChunks, type Opened } from '../../age/kernel.js';
-import { makeRelease } from '../../age/release.js';
+import { makeRelease, release } from '../../age/release.js';
 
 /**
  * Worker threads for the prefetcher's heavy work on a stored segment, so
  * that several segments are read at once beside the server's replay: the
- * read of the stored file (in a local repository), its SHA-256 of the stored file (held to its signed manifest before anything
- * is opened), the opening of every STREAM chunk (a chunk's plaintext kept
- * only once its tag verifies), and the plaintext written to a temp file of
- * the spool when all of it verified. The calling thread parses the header
+ * read of the stored file (in a local repository), its SHA-256 (held to
+ * its signed manifest before anything is opened), the opening of every
+ * STREAM chunk in place (a chunk's plaintext written over its own
+ * ciphertext once its tag verifies), and the plaintext written to a temp
+ * file of the spool when all of it verified. A job reads into a buffer an
+ * earlier job gave back: the pool's memory is a segment a worker, whatever
+ * the number of segments. The calling thread parses the header
  * and unwraps the file key (the identity never leaves it: a worker gets
  * the payload key of one file), checks the page headers, and only then
  * renames the temp file into place. The workers run the kernel's own
@@ -22,16 +25,16 @@ const c = require('node:crypto');
 const fs = require('node:fs');
 const openChunks = (${openChunks.toString()});
 const release = (${makeRelease.toString()})(MessageChannel);
-// The read buffer is this worker's, kept from one file to the next (no 16 MiB allocated and zeroed per segment).
-let inBuf = new Uint8Array(0);
-const readWhole = (path, size) => {
+// The stored file is read into the buffer the job brings (one the calling thread gave back, reused), and opened in place:
+// a chunk's plaintext is written over ciphertext already read (it starts no later than its chunk), only once its tag
+// verified. One 16 MiB buffer a job, none allocated, zeroed and collected per segment.
+const readInto = (buf, path, size) => {
   // The archive's own file, never one a link names; only the size its manifest gives.
   const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.size !== size) return new Uint8Array(0);
-    if (inBuf.byteLength < size) inBuf = new Uint8Array(size);
-    const b = inBuf.subarray(0, size);
+    const b = buf && buf.byteLength >= size ? new Uint8Array(buf, 0, size) : new Uint8Array(size);
     let at = 0;
     while (at < size) {
       const n = fs.readSync(fd, b, at, size - at, at);
@@ -44,19 +47,21 @@ const readWhole = (path, size) => {
   }
 };
 parentPort.on('message', (m) => {
-  // The plaintext's buffer: one the calling thread gave back (transferred with the job), reused.
   const give = (msg, out) => (out ? parentPort.postMessage({ ...msg, out }, [out]) : parentPort.postMessage(msg));
   let file;
   try {
-    file = m.buf ? new Uint8Array(m.buf) : readWhole(m.path, m.size);
+    file = m.buf ? new Uint8Array(m.buf) : readInto(m.out, m.path, m.size);
   } catch (e) {
-    return give({ id: m.id, sha256: '', size: -1, error: String(e && e.message) }, m.out);
+    return give({ id: m.id, sha256: '', size: -1, error: String(e && e.message), own: true }, m.out);
   }
+  // The buffer that goes back: the one read into (own: reused for the next jobs), or the stored file given.
+  const back = file.byteLength > 0 ? file.buffer : m.out;
+  const own = !m.buf;
+  const reused = own && back === m.out;
   const sha256 = c.createHash('sha256').update(file).digest('hex');
-  if (sha256 !== m.sha256 || file.byteLength !== m.size) return give({ id: m.id, sha256, size: file.byteLength }, m.out);
-  const input = file.subarray(m.start);
-  const out = m.out && m.out.byteLength >= input.byteLength ? new Uint8Array(m.out, 0, input.byteLength) : new Uint8Array(input.byteLength);
-  const opened = openChunks(c, Buffer.from(m.key), 0, input, true, out, release);
+  if (sha256 !== m.sha256 || file.byteLength !== m.size) return give({ id: m.id, sha256, size: file.byteLength, own, reused }, back);
+  const out = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+  const opened = openChunks(c, Buffer.from(m.key), 0, file.subarray(m.start), true, out, release);
   let error = '';
   if (!opened.failure && opened.last) {
     try {
@@ -65,7 +70,7 @@ parentPort.on('message', (m) => {
       error = String(e && e.message);
     }
   }
-  give({ id: m.id, sha256, size: file.byteLength, opened, error }, out.buffer);
+  give({ id: m.id, sha256, size: file.byteLength, opened, error, own, reused }, back);
 });
 `;
 
@@ -92,6 +97,8 @@ export interface OpenResult {
   plaintext?: Uint8Array;
   /** Why the temp file could not be written. */
   error?: string;
+  /** The stored file was read into a buffer an earlier job gave back (no new one made). */
+  reused?: boolean;
 }
 
 export interface OpenPool {
@@ -112,8 +119,15 @@ export function openPool(size: number): OpenPool {
   let broken: Error | null = null;
   let closing = false;
   let ids = 0;
-  /** Plaintext buffers given back, for the next jobs (as many as there are workers, and one more). */
+  /** Buffers given back, for the next jobs to read into (as many as there are workers). */
   const spare: ArrayBuffer[] = [];
+  /** The buffers jobs read into (a stored file given to a job, read by the calling thread, is not kept). */
+  const mine = new WeakSet<ArrayBuffer>();
+  /** A buffer a job is done with: kept for the next, or its memory freed now (release.ts), not at the next collection. */
+  const keep = (b: ArrayBuffer) => {
+    if (mine.has(b) && spare.length < size) spare.push(b);
+    else release(new Uint8Array(b));
+  };
   const pending = new Map<number, { resolve: (r: OpenResult) => void; reject: (e: Error) => void; worker: Worker }>();
   const give = (w: Worker) => {
     const next = waiting.shift();
@@ -123,17 +137,19 @@ export function openPool(size: number): OpenPool {
   };
   for (let i = 0; i < size; i++) {
     const w = new Worker(SOURCE, { eval: true });
-    w.on('message', (m: { id: number; sha256: string; size: number; opened?: Opened; out?: ArrayBuffer; error?: string }) => {
+    w.on('message', (m: { id: number; sha256: string; size: number; opened?: Opened; out?: ArrayBuffer; error?: string; own?: boolean; reused?: boolean }) => {
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
       give(w);
-      if (m.out && !m.opened) spare.push(m.out);
+      if (m.out && m.own) mine.add(m.out);
+      if (m.out && !m.opened) keep(m.out);
       p.resolve({
         sha256: m.sha256,
         size: m.size,
         ...(m.opened ? { opened: m.opened, plaintext: new Uint8Array(m.out!, 0, m.opened.len) } : {}),
         ...(m.error ? { error: m.error } : {}),
+        reused: m.reused === true,
       });
     });
     // A worker lost fails the pool: every job now and to come (the prefetcher then leaves each segment to restore_command).
@@ -160,7 +176,8 @@ export function openPool(size: number): OpenPool {
       return new Promise<OpenResult>((resolve, reject) => {
         pending.set(id, { resolve, reject, worker: w });
         const where = typeof job.file === 'string' ? { path: job.file } : { buf: job.file };
-        const out = spare.pop();
+        // A job that reads the file itself reads it into a buffer given back before (the stored file given is its own).
+        const out = typeof job.file === 'string' ? spare.pop() : undefined;
         w.postMessage({ id, ...where, out, size: job.size, sha256: job.sha256, start: job.start, key: job.key, tmp: job.tmp }, [
           ...(typeof job.file === 'string' ? [] : [job.file]),
           ...(out ? [out] : []),
@@ -168,7 +185,7 @@ export function openPool(size: number): OpenPool {
       });
     },
     recycle(plaintext) {
-      if (plaintext && spare.length <= size) spare.push(plaintext.buffer as ArrayBuffer);
+      if (plaintext) keep(plaintext.buffer as ArrayBuffer);
     },
     async close() {
       closing = true;
