@@ -65,7 +65,10 @@ describe.skipIf(!HAVE_STRACE)('shares a killed split staged are removed by the n
         // escrow status opened the vault: the set it never recorded, which this machine staged, was removed, with a warning.
         placedUnrecorded++;
         // With --json, stderr is one JSON event a line: exactly this warning.
-        const events = st.stderr.trim().split('\n').map((l) => JSON.parse(l));
+        const events = st.stderr
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
         expect(events).toHaveLength(1);
         expect(events[0].type).toBe('warning');
         expect(events[0].message).toMatch(
