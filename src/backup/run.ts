@@ -227,14 +227,52 @@ async function recordBackup(
   signing: SigningKey,
   now: Date,
 ): Promise<VaultError | undefined> {
+  // A backup that took minutes waits for the vault longer than a quick command would (another command may hold it).
+  const store = { ...v.store, lockTimeoutMs: v.store.lockTimeoutMs ?? RECORD_LOCK_WAIT_MS };
   try {
-    await updateVault(v.paths, v.store, (doc) => changed(noteBackup(doc, repo, m, signing, now, true)));
+    await updateVault(v.paths, store, (doc) => changed(noteBackup(doc, repo, m, signing, now, true)));
     return undefined;
   } catch (e) {
+    if (e instanceof VaultError && e.kind === 'locked') throw await unrecordedWhileLocked(v, repo, m, now, e);
     if (!(e instanceof VaultError && e.code?.startsWith('evidence-'))) throw e;
     await updateVault(v.paths, v.store, (doc) => changed(noteBackup(doc, repo, m, signing, now, false)));
     return e;
   }
+}
+
+/** How long a finished backup waits for the vault's lock to record itself. */
+const RECORD_LOCK_WAIT_MS = 60_000;
+
+/**
+ * The vault stayed locked: the backup is stored, checked and signed, but the
+ * vault holds no record of it and no hold on its key. Its evidence record
+ * waits in the state folder (appended by the vault's next write here); the
+ * error says the backup was kept, so that nobody takes it for a failed one.
+ */
+async function unrecordedWhileLocked(
+  v: { paths: VaultPaths; store: StoreOptions },
+  repo: Repo,
+  m: BackupManifest,
+  now: Date,
+  e: VaultError,
+): Promise<VaultError> {
+  let kept = 'its evidence record is lost (no state folder)';
+  if (v.store.stateFile) {
+    try {
+      const { peekVault } = await import('../vault/container.js');
+      const { readVaultFile } = await import('../vault/store.js');
+      const { deferEvidence } = await import('../vault/deferred.js');
+      const { vaultId } = peekVault(readVaultFile(v.paths.vaultFile));
+      await deferEvidence(v.store.stateFile, vaultId, { at: now.toISOString(), event: 'backup', data: backupRecord(m, repo), why: e.message });
+      kept = "its evidence record waits in the state folder for the vault's next write";
+    } catch (e2) {
+      kept = `keeping its evidence record failed too: ${(e2 as Error).message}`;
+    }
+  }
+  return new VaultError('locked', `backup ${m.component}/${m.file} is stored and checked, but not recorded in the vault (${e.message}); ${kept}`, {
+    code: 'backup-unrecorded',
+    data: { component: m.component },
+  });
 }
 
 function noteBackup(doc: import('../vault/document.js').VaultDocument, repo: Repo, m: BackupManifest, signing: SigningKey, now: Date, evidence: boolean): void {
@@ -249,21 +287,21 @@ function noteBackup(doc: import('../vault/document.js').VaultDocument, repo: Rep
   st.keysInUse[m.keyId] = use;
   holdKeys(doc);
   if (!evidence) return;
-  recordEvidence(
-    doc,
-    'backup',
-    {
-      component: m.component,
-      file: m.file,
-      id: m.id,
-      repo: repo.dest.spec,
-      keyId: m.keyId,
-      plaintextSha256: m.plaintext.sha256,
-      ciphertextSha256: m.ciphertext.sha256,
-      manifestSignature: m.signature.slice(0, 32),
-    },
-    now,
-  );
+  recordEvidence(doc, 'backup', backupRecord(m, repo), now);
+}
+
+/** The evidence record `backup`: which file, where, under which key, and the hashes and signature that pin it. */
+function backupRecord(m: BackupManifest, repo: Repo): Record<string, string> {
+  return {
+    component: m.component,
+    file: m.file,
+    id: m.id,
+    repo: repo.dest.spec,
+    keyId: m.keyId,
+    plaintextSha256: m.plaintext.sha256,
+    ciphertextSha256: m.ciphertext.sha256,
+    manifestSignature: m.signature.slice(0, 32),
+  };
 }
 
 export interface BackupCheck {

@@ -217,6 +217,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'inconclusive',
     hint: "this host's checker is missing, older than the backup host's tool, or was killed: install one at least as new (e.g. the same PostgreSQL major version) or run `vault-tool backup verify` on the backup host",
   },
+  'backup-unrecorded': {
+    kind: 'locked',
+    hint: (d) =>
+      `the backup is kept; once the vault is free, run \`vault-tool backup verify ${d.component ?? 'COMPONENT'}\`: it records the key the backup needs, so that key is held`,
+  },
   'backup-no-recipient': {
     kind: 'usage',
     hint: 'give --recipient age1… (vault-tool backup key prints it where the vault is), or run where the vault and its key are',

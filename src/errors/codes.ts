@@ -101,6 +101,7 @@ export type ErrorCode =
   | 'tool-timeout'
   // backups
   | 'backup-inconclusive'
+  | 'backup-unrecorded'
   | 'backup-no-recipient'
   | 'backup-no-key'
   | 'backup-key-removed'
