@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { skipUnless } from '../helpers/require.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X25519Identity } from '../../src/age/x25519.js';
 import { BIN, tempDir } from '../helpers/cli.js';
@@ -107,16 +108,17 @@ describe('a backup stopped by a signal leaves nothing of its own running', () =>
   it.skipIf(!HAVE_PG && process.env.CI !== 'true')(
     'backup postgres: SIGTERM stops pg_dump waiting for a lock, and its checker',
     async (ctx) => {
-      if (!pg) return ctx.skip();
+      skipUnless(ctx, pg !== undefined, 'no PostgreSQL server here');
+      const db = pg!;
       // A lock pg_dump waits for: the dump (started before the vault is opened) and its checker are running when vault-tool is stopped.
       const holder = spawn('psql', ['-qX', '-d', 'shop', '-c', 'begin; lock table t in access exclusive mode; select pg_sleep(120);'], {
-        env: pg.env,
+        env: db.env,
         stdio: 'ignore',
       });
       try {
         await sleep(500);
         const repo = join(dir, 'repo-pg');
-        const r = await stopWhileDumping(['backup', 'postgres', '--dbname', 'shop', '--recipient', recipient, '-r', repo], pg.env, 'SIGTERM', 2);
+        const r = await stopWhileDumping(['backup', 'postgres', '--dbname', 'shop', '--recipient', recipient, '-r', repo], db.env, 'SIGTERM', 2);
         expect(r.code).toBe(130);
         expect(r.left).toEqual([]);
         expect(existsSync(repo) ? readdirSync(repo, { recursive: true }).filter((f) => String(f).endsWith('.manifest.json')) : []).toEqual([]);

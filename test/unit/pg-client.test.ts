@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { VaultError } from '../../src/errors/errors.js';
 import { PG_WRAPPER, pgClient } from '../../src/tool/pg-client.js';
 import { tempDir } from '../helpers/cli.js';
+import { skipUnless } from '../helpers/require.js';
 
 /**
  * Which PostgreSQL client runs, on this host's real Debian packages: the
@@ -75,10 +76,7 @@ describe.skipIf(!HAVE)('PostgreSQL clients (needs Debian postgresql-client)', ()
   it("PGPORT alone keeps the wrapper when a cluster of this host listens there (it runs that cluster's version), else not", (ctx) => {
     // The host's own clusters, as pg_wrapper reads them (postgresql-common's main cluster on a Debian host with the server).
     const ports = clusterPorts();
-    if (!ports.length) {
-      if (process.env.CI === 'true') throw new Error('a PostgreSQL cluster in /etc/postgresql is required in CI');
-      return ctx.skip();
-    }
+    skipUnless(ctx, ports.length > 0, 'no PostgreSQL cluster in /etc/postgresql here');
     const path = folder(['pg_dump', 'pg_restore'], () => PG_WRAPPER);
     for (const port of ports) for (const c of ['pg_dump', 'pg_restore']) expect(pgClient(c, { PATH: path, PGPORT: port })).toBe(c);
     const free = String(Math.max(...ports.map(Number)) + 1);
