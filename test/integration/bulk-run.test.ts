@@ -396,7 +396,8 @@ describe('errors, aborts and what is left behind', () => {
     } finally {
       closeSync(from2);
     }
-    expect(await threadsBack(before)).toBe(before);
+    // No thread of this run is left (one a test before it was still ending may have gone meanwhile).
+    expect(await threadsBack(before)).toBeLessThanOrEqual(before);
   });
 
   it('a stream source that fails, and a sink that fails, end the run with the cause; the output stream is never ended', async () => {
