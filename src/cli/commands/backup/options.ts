@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
 import { keyIdOf } from '../../../vault/keytext.js';
-import { parseDestination } from '../../../dest/index.js';
 import type { Component } from '../../../backup/kind.js';
 import type { SigningKey } from '../../../backup/keys.js';
 import { type Early, startEarly, stopEarly } from '../../../backup/early.js';
@@ -16,20 +15,8 @@ import { parseRecipient } from '../../../age/x25519.js';
 import type { Context } from '../../context.js';
 import { hintFor } from '../../report.js';
 
-export interface RepoOptions {
-  repo?: string;
-}
-
-/** --repo DEST (env VAULT_TOOL_BACKUP_REPO), as restic's -r. */
-export function repoOption(c: Command): Command {
-  return c.option('-r, --repo <dest>', 'the backup repository: a folder or an rclone remote (env VAULT_TOOL_BACKUP_REPO)');
-}
-
-export function openRepo(ctx: Context, o: RepoOptions): Repo {
-  const spec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
-  if (!spec) throw new VaultError('usage', 'which repository? give --repo DEST or set VAULT_TOOL_BACKUP_REPO');
-  return { dest: parseDestination(spec, ctx.io.cwd, { env: ctx.io.env }) };
-}
+import { openRepo, repoOption, type RepoOptions } from './repo-option.js';
+export { openRepo, repoOption, type RepoOptions };
 
 export interface MakeOptions extends RepoOptions {
   recipient?: string;

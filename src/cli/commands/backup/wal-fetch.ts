@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { walFetch } from '../../../backup/wal/fetch.js';
@@ -20,7 +18,17 @@ import { VaultError } from '../../../errors/errors.js';
 import { checkOutput } from '../../../fs/output.js';
 import { durationSeconds, parseDuration } from '../../../vault/duration.js';
 import type { Context } from '../../context.js';
-import { clusterOf, clusterOption, identityOption, openRepo, readKeysOf, repoOption, type RepoOptions, vaultToolCommand } from './wal-options.js';
+import {
+  clusterOf,
+  clusterOption,
+  identityOption,
+  openRepo,
+  readKeysOf,
+  repoOption,
+  type RepoOptions,
+  startInBackground,
+  vaultToolCommand,
+} from './wal-options.js';
 
 /** What wal-fetch adds to the usual exit code of a failure: PostgreSQL aborts recovery on a status above 125. */
 export const FETCH_FAILED = 200;
@@ -150,24 +158,17 @@ function startPrefetcher(ctx: Context, cmd: Command, spool: FetchSpool, from: { 
     ...(o.queue ? ['--queue', o.queue] : []),
     ...(o.idle ? ['--idle', o.idle] : []),
   ];
-  const log = openSync(join(spool.root, 'prefetcher.log'), 'w', 0o600);
-  try {
-    const child = spawn(args[0]!, args.slice(1), { cwd: ctx.io.cwd, env: ctx.io.env as NodeJS.ProcessEnv, detached: true, stdio: ['ignore', log, log] });
-    child.on('error', () => undefined);
-    child.unref();
-    // Once it runs (its pid written), restore_command waits for the next segments (pending/) instead of fetching them beside
-    // it; it marks its own then. The names as of 16 MiB segments: another size's are replaced as soon as it reads the archive.
-    if (child.pid) {
-      const w = parseWalName(file, 16 << 20);
-      const queue = o.queue === undefined ? 8 : Number(o.queue);
-      if (w?.kind === 'segment' && Number.isInteger(queue))
-        markPending(
-          spool,
-          Array.from({ length: Math.min(queue, 64) }, (_, i) => segmentName(w.timeline, w.segno + BigInt(from.taken ? i + 1 : i), 16 << 20)),
-        );
-    }
-  } finally {
-    closeSync(log);
+  const child = startInBackground(ctx, args, join(spool.root, 'prefetcher.log'));
+  // Once it runs (its pid written), restore_command waits for the next segments (pending/) instead of fetching them beside
+  // it; it marks its own then. The names as of 16 MiB segments: another size's are replaced as soon as it reads the archive.
+  if (child.pid) {
+    const w = parseWalName(file, 16 << 20);
+    const queue = o.queue === undefined ? 8 : Number(o.queue);
+    if (w?.kind === 'segment' && Number.isInteger(queue))
+      markPending(
+        spool,
+        Array.from({ length: Math.min(queue, 64) }, (_, i) => segmentName(w.timeline, w.segno + BigInt(from.taken ? i + 1 : i), 16 << 20)),
+      );
   }
 }
 

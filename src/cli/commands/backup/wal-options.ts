@@ -1,8 +1,8 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import type { Repo } from '../../../backup/repo.js';
-import { parseDestination } from '../../../dest/index.js';
 import { checkCluster } from '../../../backup/wal/store.js';
 import type { ReadKeys } from '../../../backup/wal/identity.js';
 import { VaultError } from '../../../errors/errors.js';
@@ -11,24 +11,7 @@ import type { Context } from '../../context.js';
 
 // The keys, the vault and the age recipient load only when a command needs them: archive_command runs once a segment.
 
-export interface RepoOptions {
-  repo?: string;
-}
-
-/**
- * -r/--repo DEST (env VAULT_TOOL_BACKUP_REPO), as every backup command reads
- * it; here for the archive's commands, which PostgreSQL runs once a segment
- * and which load none of the backup kinds (options.ts loads them all).
- */
-export function repoOption(c: Command): Command {
-  return c.option('-r, --repo <dest>', 'the backup repository: a folder or an rclone remote (env VAULT_TOOL_BACKUP_REPO)');
-}
-
-export function openRepo(ctx: Context, o: RepoOptions): Repo {
-  const spec = o.repo ?? ctx.io.env.VAULT_TOOL_BACKUP_REPO;
-  if (!spec) throw new VaultError('usage', 'which repository? give --repo DEST or set VAULT_TOOL_BACKUP_REPO');
-  return { dest: parseDestination(spec, ctx.io.cwd, { env: ctx.io.env }) };
-}
+export { openRepo, repoOption, type RepoOptions } from './repo-option.js';
 
 /** This host's manifest signing key: --signing-key, else signing.key in the state folder. */
 export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
@@ -104,4 +87,21 @@ export function vaultToolCommand(ctx: Context): string[] {
   const script = process.argv[1] ?? '';
   if (/^vault-tool(\.js)?$/.test(basename(script))) return [process.execPath, script];
   return ['vault-tool'];
+}
+
+/**
+ * Starts a vault-tool process that outlives this one (the archive's pusher,
+ * the restore's prefetcher): in its own session, its output appended to
+ * nothing but `logFile` (0600, replaced), never waited for.
+ */
+export function startInBackground(ctx: Context, args: string[], logFile: string): ChildProcess {
+  const log = openSync(logFile, 'w', 0o600);
+  try {
+    const child = spawn(args[0]!, args.slice(1), { cwd: ctx.io.cwd, env: ctx.io.env as NodeJS.ProcessEnv, detached: true, stdio: ['ignore', log, log] });
+    child.on('error', () => undefined);
+    child.unref();
+    return child;
+  } finally {
+    closeSync(log);
+  }
 }

@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { openSpool, runningPusher, takeAck, takeFailure, waitForPusher, type Spool } from '../../../backup/wal/spool.js';
 import { VaultError } from '../../../errors/errors.js';
 import { durationSeconds, parseDuration } from '../../../vault/duration.js';
 import type { Context } from '../../context.js';
-import { clusterOf, clusterOption, machine, openRepo, recipientOf, repoOption, signingKeyPath, vaultToolCommand } from './wal-options.js';
+import { clusterOf, clusterOption, machine, openRepo, recipientOf, repoOption, signingKeyPath, startInBackground, vaultToolCommand } from './wal-options.js';
 
 interface PushOptions {
   repo?: string;
@@ -114,14 +112,7 @@ async function startPusher(ctx: Context, cmd: Command, spool: Spool, walDir: str
     ...(o.jobs ? ['--jobs', o.jobs] : []),
     ...(o.idle ? ['--idle', o.idle] : []),
   ];
-  const log = openSync(join(spool.root, 'pusher.log'), 'w', 0o600);
-  try {
-    const child = spawn(args[0]!, args.slice(1), { cwd: ctx.io.cwd, env: ctx.io.env as NodeJS.ProcessEnv, detached: true, stdio: ['ignore', log, log] });
-    child.on('error', () => undefined);
-    child.unref();
-  } finally {
-    closeSync(log);
-  }
+  startInBackground(ctx, args, join(spool.root, 'pusher.log'));
 }
 
 async function drain(ctx: Context, cmd: Command, spool: Spool, walDir: string, o: PushOptions): Promise<void> {
