@@ -204,6 +204,8 @@ export async function produce(
     timeoutMs?: number;
     /** The environment the bound (VAULT_TOOL_TIMEOUT) is read from, when the producer is not a process. */
     env?: Record<string, string | undefined>;
+    /** Worker threads sealing the dump (default: one per core). */
+    workers?: number;
     /**
      * Once every stage has passed and before the file is committed: what
      * else must hold for it to be kept (facts asked beside the dump); a
@@ -322,6 +324,7 @@ export async function produce(
       return encryptBulk(source, out!, {
         recipients: [parseRecipient(recipient)],
         sha256: { plaintext: true, ciphertext: true },
+        ...(o.workers !== undefined ? { workers: o.workers } : {}),
         ...(tee ? { tee } : {}),
         signal: stop.signal,
       });

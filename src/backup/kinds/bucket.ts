@@ -166,6 +166,9 @@ async function dump(o: BucketOptions, env: Env): Promise<Component> {
     source: { remote: source, objects: String(listed.length), bytes: String(bytes), listedAt, machine: hostname() },
     // The data, and three 512-byte blocks or so of headers per object: the size hint for a remote upload.
     estimate: bytes + listed.length * 2048 + 64 * 1024,
+    // Sealed on the calling thread: it hashes every object twice (the archive, its check) and reads the small ones itself, so
+    // workers took a few per cent off large objects only, and held 15-20 MiB (their slots and heaps; bench/README.md).
+    workers: 0,
   };
 }
 
