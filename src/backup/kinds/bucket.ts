@@ -19,6 +19,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Sink, Source as RunSource } from '../../age/io.js';
+import { release } from '../../age/release.js';
 import { VaultError } from '../../errors/errors.js';
 import { ObjectList } from '../../dest/object-list.js';
 import { copyObjects, holdsObjects, listObjects, parseRemote, readObject, removeObjects, writeObject } from '../../dest/rclone.js';
@@ -230,6 +231,56 @@ interface Batch {
 interface ObjectBytes {
   chunks: AsyncIterable<Buffer>;
   ended(): Promise<'ok' | 'gone'>;
+  /** Each chunk is the reader's alone (a pipe's read, not a buffer written again for the next): freed once copied. */
+  own?: boolean;
+}
+
+/**
+ * A stream's chunks as it emits them (async iteration would join those
+ * waiting in its buffer into a new one, leaving them to the collector),
+ * the stream paused while 16 wait.
+ */
+async function* chunksOf(s: Readable): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let ended = false;
+  let error: Error | undefined;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (c: Buffer) => {
+    queue.push(c);
+    if (queue.length >= 16) s.pause();
+    poke();
+  };
+  const onEnd = () => {
+    ended = true;
+    poke();
+  };
+  const onError = (e: Error) => {
+    error ??= e;
+    poke();
+  };
+  const onClose = () => {
+    if (!ended) error ??= Object.assign(new Error('the read closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    poke();
+  };
+  s.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  try {
+    for (;;) {
+      const c = queue.shift();
+      if (c) {
+        if (s.isPaused() && queue.length < 4) s.resume();
+        yield c;
+      } else if (error) throw error;
+      else if (ended) return;
+      else await new Promise<void>((res) => (wake = res));
+    }
+  } finally {
+    s.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+  }
 }
 
 /**
@@ -331,6 +382,13 @@ function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt:
   async function* one(data: Buffer): AsyncGenerator<Buffer> {
     yield data;
   }
+  /**
+   * The buffer the piece being copied was cut from, when nothing else holds
+   * it (set by the generator with the piece): freed as soon as the piece is
+   * copied, rather than at V8's next collection, which 64 KiB pipe reads
+   * bring on only after 32 MiB of them.
+   */
+  let spent: Buffer | undefined;
   const headers = new Headers();
   /**
    * The archive's pieces in order: headers, each object's reads, padding,
@@ -376,7 +434,7 @@ function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt:
       if (data) src = { chunks: one(data), ended: async () => 'ok' };
       else {
         const r = cats.get(i) ?? startCat(i);
-        src = { chunks: r.stream, ended: () => r.ended };
+        src = { chunks: chunksOf(r.stream), ended: () => r.ended, own: true };
       }
       yield headers.write(OBJECTS + o.key, o.size, o.modTime);
       const sha = createHash('sha256');
@@ -394,6 +452,8 @@ function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt:
         progress();
         sha.update(part);
         md5?.update(part);
+        // A read of `rclone cat` is this loop's alone (the stream that emitted it has let go of it): freed once copied.
+        if (src.own) spent = c;
         yield part;
       }
       const how = await src.ended();
@@ -445,6 +505,7 @@ function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt:
   const pieces = gen();
   /** The piece being copied out: the generator goes on only once it is copied whole. */
   let piece: Buffer | undefined;
+  let owner: Buffer | undefined;
   let ended = false;
   return {
     async fill(buf, off, len) {
@@ -459,12 +520,18 @@ function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt:
             break;
           }
           piece = r.value;
+          owner = spent;
+          spent = undefined;
           continue;
         }
         const k = Math.min(piece.length, len - n);
         piece.copy(buf, off + n, 0, k);
         piece = piece.subarray(k);
         n += k;
+        if (!piece.length && owner) {
+          release(owner);
+          owner = undefined;
+        }
       }
       if (over && !ended) throw new Error('the bucket archive was stopped');
       return n;
