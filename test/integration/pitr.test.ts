@@ -413,6 +413,9 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     );
     expect(statSync(spool).mode & 0o777).toBe(0o700);
     if (ROOT_OWNER) expect(statSync(join(spool, 'restore.sh')).uid).toBe(ROOT_OWNER.uid);
+    // The restore started the prefetcher (as the server's user) before the server asks for anything: it is ready when asked.
+    await waitFor('the prefetcher the restore started', () => existsSync(join(spool, 'prefetcher.pid')), 30_000);
+    if (ROOT_OWNER) expect(statSync(`/proc/${readFileSync(join(spool, 'prefetcher.pid'), 'utf8').trim()}`).uid).toBe(ROOT_OWNER.uid);
     const s = await startPostgresOn(data, restores());
     servers.push(s);
     await waitFor('the promotion', () => s.sql('select pg_is_in_recovery()') === 'f');
@@ -450,6 +453,11 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
       (n, k) => k + 1 < segs.length && segs[k + 1]!.slice(0, 16) === n.slice(0, 16) && parseInt(segs[k + 1]!.slice(16), 16) === parseInt(n.slice(16), 16) + 1,
     );
     const [first, second] = [segs[i], segs[i + 1]];
+    // The prefetcher the restore started: stopped, and the segments it and the restore placed removed, for a spool without one.
+    await waitFor('the prefetcher the restore started', () => existsSync(join(spool, 'prefetcher.pid')), 30_000);
+    process.kill(Number(readFileSync(join(spool, 'prefetcher.pid'), 'utf8')));
+    await waitFor('the prefetcher to leave', () => !existsSync(join(spool, 'prefetcher.pid')), 30_000);
+    for (const d of ['in', 'ok']) for (const n of readdirSync(join(spool, d))) rmSync(join(spool, d, n));
     try {
       // Not in the archive: exit 1, not a word (PostgreSQL asks for such files).
       expect(await script('00000009000000000000000A')).toEqual({ code: 1, stderr: '' });

@@ -21,7 +21,7 @@ import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '..
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
 import { walPush, type PushContext, type PushScratch } from '../../src/backup/wal/push.js';
-import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
+import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setFirst, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
 import { asyncRestoreScript } from '../../src/backup/wal/restore-script.js';
 import { runPusher } from '../../src/backup/wal/pusher.js';
 import { identityAt, lockHolder, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
@@ -1102,6 +1102,72 @@ describe('asynchronous restores: the prefetcher', () => {
     rmSync(join(spool.pending, later));
     rmSync(join(spool.root, 'prefetcher.pid'));
     rmSync(join(spool.root, 'starting'));
+  });
+
+  it('restore.sh --prefetch (the restore, once the data directory is ready) starts a prefetcher from the first segment, unless one runs', async () => {
+    const started = join(dir, 'started');
+    const root = join(dir, 'spool-p');
+    const sp = openFetchSpool(root);
+    const script = join(root, 'restore.sh');
+    writeFileSync(script, asyncRestoreScript(root, ['sh', '-c', `echo "$0 $1 $2" >> '${started}'`], ['--cluster', 'main', '--async', '--spool'], ['--drain']));
+    const waitFor = async (f: () => boolean) => {
+      for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(f()).toBe(true);
+    };
+    // No first segment recorded: nothing to start from.
+    await expect(promisify(execFile)('sh', [script, '--prefetch'])).rejects.toMatchObject({ code: 1 });
+    setFirst(sp, names[0]!);
+    // One running: none started.
+    writeFileSync(join(root, 'prefetcher.pid'), `${process.pid}\n`);
+    await promisify(execFile)('sh', [script, '--prefetch']);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(started)).toBe(false);
+    rmSync(join(root, 'prefetcher.pid'));
+    await promisify(execFile)('sh', [script, '--prefetch']);
+    await waitFor(() => existsSync(started));
+    expect(readFileSync(started, 'utf8')).toBe(`${names[0]} ${dir}/pg_wal --drain\n`);
+    expect(existsSync(join(root, 'starting'))).toBe(true);
+  });
+
+  it('a prefetcher the server never used leaves, once idle, the segments the restore placed; one it used takes them with it', async () => {
+    const root = join(dir, 'spool-k');
+    const sp = openFetchSpool(root);
+    setFirst(sp, names[0]!);
+    // Placed by the restore: fetched, checked and recorded before any prefetcher ran.
+    const pool = openPool(1);
+    try {
+      const tmp = join(sp.tmp, names[0]!);
+      expect(await fetchToFile(repo, 'main', names[0]!, keys, pool, tmp)).toMatchObject({ status: 'restored' });
+      renameSync(tmp, join(sp.in, names[0]!));
+    } finally {
+      await pool.close();
+    }
+    writeFileSync(join(sp.ok, names[0]!), `${identityAt(join(sp.in, names[0]!))}\n`);
+    const fetched: string[] = [];
+    expect(await runPrefetcher({ spool: sp, repo, cluster: 'main', keys, queue: 2, idleMs: 1000, onFetched: (n) => fetched.push(n) })).toMatchObject({
+      running: false,
+    });
+    expect(fetched).toEqual([names[1]]);
+    // Never used: its own segment gone, the restore's kept, with its record (the server started later still finds it).
+    expect(readdirSync(sp.in)).toEqual([names[0]]);
+    expect(readdirSync(sp.ok)).toEqual([names[0]]);
+    expect(takePrefetched(sp, names[0]!, join(dir, 'K0'))).toBe(true);
+    // The server took it and asks for what follows: the next prefetcher is used, and takes everything with it, the files
+    // placed before it ran too.
+    rmSync(join(dir, 'K0'));
+    const pool2 = openPool(1);
+    try {
+      const tmp = join(sp.tmp, names[2]!);
+      expect(await fetchToFile(repo, 'main', names[2]!, keys, pool2, tmp)).toMatchObject({ status: 'restored' });
+      renameSync(tmp, join(sp.in, names[2]!));
+    } finally {
+      await pool2.close();
+    }
+    writeFileSync(join(sp.ok, names[2]!), `${identityAt(join(sp.in, names[2]!))}\n`);
+    setWant(sp, names[1]!);
+    await runPrefetcher({ spool: sp, repo, cluster: 'main', keys, queue: 2, idleMs: 1000 });
+    expect(readdirSync(sp.in)).toEqual([]);
+    expect(readdirSync(sp.ok)).toEqual([]);
   });
 });
 

@@ -148,9 +148,16 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   // Started: restore_command's script may start another once this one is gone.
   rmSync(join(o.spool.root, 'starting'), { force: true });
+  /**
+   * Whether the server has taken anything yet. A prefetcher the restore started leaves, once idle, the segments the restore
+   * placed (and their records) for a server started later; one the server used takes all its files with it.
+   */
+  let used = false;
+  /** The files placed before this one ran (by the restore, or a prefetcher before it) and still there. */
+  const kept = new Set<string>();
   const wipe = () => {
     for (const d of [o.spool.pending, o.spool.ok, o.spool.in, o.spool.ask, o.spool.absent, o.spool.tmp])
-      for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
+      for (const n of readdirSync(d)) if (used || !kept.has(n) || (d !== o.spool.in && d !== o.spool.ok)) rmSync(join(d, n), { force: true });
   };
   const dropPid = registerCleanup(() => {
     rmSync(pidFile, { force: true });
@@ -163,7 +170,6 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   try {
     // Files checked and recorded before (by the restore, or a prefetcher before this one) stay, as fetched; anything else goes
     // (pending/ marks stay until this one's own replace them).
-    const kept = new Set<string>();
     for (const n of readdirSync(o.spool.in)) {
       const id = identityAt(join(o.spool.in, n));
       if (id !== null && id === readRecord(join(o.spool.ok, n))) kept.add(n);
@@ -270,12 +276,14 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
           inflight.delete(n);
           wake?.();
         });
+        used = true;
         if (parseWalName(n, size)?.kind === 'segment') inflight.set(n, p);
       }
       const want = readWant(o.spool);
       const present = new Set(readdirSync(o.spool.in).filter((n) => !n.startsWith('.')));
       if (want && want !== lastWant) {
         lastWant = want;
+        used = true;
         const w = parseWalName(want, size);
         if (w?.kind === 'segment') {
           at = { timeline: w.timeline, segno: w.segno };
@@ -286,6 +294,8 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
       for (const n of fetched) {
         if (present.has(n)) continue;
         fetched.delete(n);
+        kept.delete(n);
+        used = true;
         rmSync(join(o.spool.ok, n), { force: true });
         const w = parseWalName(n, size);
         if (w?.kind === 'segment' && (!at || w.timeline !== at.timeline || w.segno > at.segno)) at = { timeline: w.timeline, segno: w.segno };

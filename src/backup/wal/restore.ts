@@ -378,7 +378,21 @@ export async function executePitr(
   if (plan.owner) chownTree(plan.dataDir, plan.owner.uid, plan.owner.gid);
   // Recorded once given away (a change of owner changes ctime): restore_command hands over only the files so named.
   if (spool) recordPlaced(spool, placed);
+  // The prefetcher started now, as the server's user, rather than at the recovery's first ask: its start (node, the keys, the
+  // worker threads) and the next segments are done while the server starts. Not started (no sh, a failed start): the script
+  // starts one at the first file it does not find, as it would anyway.
+  if (spool) await startPrefetcher(join(spool.root, SCRIPT), env, plan.owner);
   return { dataDir: plan.dataDir, files: readdirSync(plan.dataDir).length };
+}
+
+/** Runs `restore.sh --prefetch` (restore-script.ts), which starts the prefetcher in its own session and returns at once. */
+async function startPrefetcher(script: string, env: Env, owner: PitrPlan['owner']): Promise<void> {
+  const as = owner && process.getuid?.() === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : {};
+  await new Promise<void>((res) => {
+    const sh = spawn('sh', [script, '--prefetch'], { env: env as NodeJS.ProcessEnv, stdio: 'ignore', ...as });
+    sh.on('error', () => res());
+    sh.on('close', () => res());
+  });
 }
 
 /**
