@@ -1,4 +1,4 @@
-import { shellWord } from './restore.js';
+import { PREFETCH, shellWord } from './restore.js';
 
 /**
  * The restore_command of a point-in-time restore: a shell script in the
@@ -56,7 +56,7 @@ export function asyncRestoreScript(spool: string, fetch: string[], args: string[
     '}',
     'running() { [ -f "$S/prefetcher.pid" ] && read -r pid < "$S/prefetcher.pid" && kill -0 "$pid" 2>/dev/null; }',
     '# Run by the restore once the data directory is ready: a prefetcher from the first segment, before the server asks.',
-    'if [ "$f" = --prefetch ]; then',
+    `if [ "$f" = ${PREFETCH} ]; then`,
     '  running && exit 0',
     '  read -r f < "$S/first" || exit 1',
     `  start "$f" "\${S%/*}/pg_wal"`,

@@ -40,6 +40,9 @@ import { openPool } from './open-pool.js';
 /** The restore_command script in a restore's spool. */
 export const SCRIPT = 'restore.sh';
 
+/** The script's first argument that starts a prefetcher and returns (the restore's own start; restore-script.ts). */
+export const PREFETCH = '--prefetch';
+
 const run = promisify(execFile);
 type Env = Record<string, string | undefined>;
 
@@ -399,7 +402,7 @@ export async function executePitr(
 async function startPrefetcher(script: string, env: Env, owner: PitrPlan['owner']): Promise<void> {
   const as = owner && process.getuid?.() === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : {};
   await new Promise<void>((res) => {
-    const sh = spawn('sh', [script, '--prefetch'], { env: env as NodeJS.ProcessEnv, stdio: 'ignore', ...as });
+    const sh = spawn('sh', [script, PREFETCH], { env: env as NodeJS.ProcessEnv, stdio: 'ignore', ...as });
     sh.on('error', () => res());
     sh.on('close', () => res());
   });
