@@ -560,6 +560,14 @@ describe('push and fetch on a folder repository (no server)', () => {
       }
     });
 
+    it('the genuine file with a key that does not open it: a decryption failure, never said to be an altered file', async () => {
+      const wrong = { ...keys, identities: [{ keyId: keys.identities[0]!.keyId, identity: X25519Identity.generate().identity }] };
+      const tmp = join(dir, 'fast-tmp');
+      for (const read of [() => walFetch(repo, 'main', n, join(dir, 'fast-out'), wrong), () => fetchToFile(repo, 'main', n, wrong, pool, tmp)])
+        await expect(read()).rejects.toThrow(/decryption failed: no identity matched/);
+      expect(existsSync(tmp)).toBe(false);
+    });
+
     it('a file pushed before headerSha256 (its manifest without it) gets the full hash: the file made afresh is refused for its SHA-256', async () => {
       resign(({ headerSha256: _h, ...c }) => c);
       try {

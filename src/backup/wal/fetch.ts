@@ -183,7 +183,7 @@ export async function readArchived(
   try {
     plaintext = openInPlace(name, stored, key, head);
   } catch (e) {
-    if (e instanceof VaultError) throw e;
+    if (e instanceof VaultError && !(e instanceof AgeError)) throw e;
     throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
   }
   if (plaintext.length !== m.plaintext.size || (o.plaintextSha256 !== false && sha256(plaintext) !== m.plaintext.sha256))
@@ -210,18 +210,21 @@ export async function fetchToFile(repo: Repo, cluster: string, name: string, key
   if (stored.length !== m.ciphertext.size) throw altered(name, 'its size differs');
   let start: number;
   let payload: Buffer;
+  let held = false;
   try {
     const { header, binary } = readHeader(stored);
     if (binary.buffer !== stored.buffer) throw new Error('an armored file');
     if (head) headerHeld(name, binary, header.length, head);
+    held = Boolean(head);
     const fileKey = unwrapFileKey(header, { identities: [key.identity] });
     start = header.length + NONCE_SIZE;
     if (binary.length < start) throw new Error('missing payload nonce');
     payload = payloadKey(fileKey, binary.subarray(header.length, start));
   } catch (e) {
-    if (e instanceof VaultError) throw e;
-    // Not the file its manifest describes, or not one this key opens: the header's digest, or the full read, says which.
-    if (head ? true : sha256(stored) !== m.ciphertext.sha256) throw altered(name, head ? HEADER_DIFFERS : undefined);
+    if (e instanceof VaultError && !(e instanceof AgeError)) throw e;
+    // Not the file its manifest describes, or not one this key opens: the header's digest, or the full read, says which
+    // (a header that does not parse is not the one pushed; one held to its digest is, and the key is the cause).
+    if (head ? !held : sha256(stored) !== m.ciphertext.sha256) throw altered(name, head ? HEADER_DIFFERS : undefined);
     throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
   }
   // The worker gets the file's own memory (given up: copied first when it is a slice of a larger buffer).
@@ -272,18 +275,22 @@ async function openStored(name: string, m: BackupManifest, head: Buffer, path: s
   const want = headerCheck(m, RESTORE_READ);
   let start: number;
   let payload: Buffer;
+  let held = false;
   try {
     const header = parseHeader(head, head.length < HEAD);
     if (!header) throw new Error('header longer than its first 64 KiB');
     if (want) headerHeld(name, head, header.length, want);
+    held = Boolean(want);
     const fileKey = unwrapFileKey(header, { identities: [key.identity] });
     start = header.length + NONCE_SIZE;
     if (head.length < start) throw new Error('missing payload nonce');
     payload = payloadKey(fileKey, head.subarray(header.length, start));
   } catch (e) {
-    if (e instanceof VaultError) throw e;
-    // With the header's digest recorded, a header that does not parse or open is not the one pushed.
-    if (want) throw altered(name, HEADER_DIFFERS);
+    if (e instanceof VaultError && !(e instanceof AgeError)) throw e;
+    // With the header's digest recorded, a header that does not parse is not the one pushed; one held to it that this key
+    // does not open is a key's failure, said as such.
+    if (want && !held) throw altered(name, HEADER_DIFFERS);
+    if (want) throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
     // Decided by the worker's full read: the stored file's SHA-256 first (an altered file is named so), else the failure here.
     const r = await pool.open({ file: path, size: m.ciphertext.size, check: { sha256: m.ciphertext.sha256 }, start: 0, key: Buffer.alloc(32), tmp: '' });
     if (!r.held || r.size !== m.ciphertext.size) throw altered(name);
