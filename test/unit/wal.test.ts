@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, u
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encrypt, FULL, NONCE_SIZE, readHeader } from '../../src/age/index.js';
+import { encrypt, FULL, NONCE_SIZE, payloadKey, readHeader, unwrapFileKey } from '../../src/age/index.js';
+import { encryptPayload } from '../../src/age/stream.js';
 import { X25519Identity } from '../../src/age/x25519.js';
 import { signManifest, type BackupManifest } from '../../src/backup/manifest.js';
 import { loadSigningKey, type SigningKey } from '../../src/backup/keys.js';
@@ -557,6 +558,24 @@ describe('push and fetch on a folder repository (no server)', () => {
         const out = await restoreReads(stored);
         expect(out, what).toHaveLength(2);
         for (const m of out) expect(m, what).toMatch(why);
+      }
+    });
+
+    it("the limit (docs/THREAT-MODEL.md): with the backup identity, another payload sealed under the genuine header passes a restore's read; verification's whole-file SHA-256 refuses it", async () => {
+      const { header } = readHeader(orig);
+      const fileKey = unwrapFileKey(header, { identities: [id.identity] });
+      const plain = readFileSync(join(dir, 'pg_wal', n));
+      plain[100_000] = plain[100_000]! ^ 0x40;
+      const nonce = orig.subarray(headLen, headLen + NONCE_SIZE);
+      const payload = encryptPayload(payloadKey(fileKey, nonce), plain);
+      const forged = Buffer.concat([orig.subarray(0, headLen + NONCE_SIZE), payload]);
+      expect(forged.length).toBe(orig.length);
+      expect(await restoreReads(forged)).toEqual(['restored', 'restored']);
+      writeFileSync(f, forged);
+      try {
+        await expect(readArchived(repo, 'main', n, keys)).rejects.toThrow(/\(SHA-256 differs\)/);
+      } finally {
+        writeFileSync(f, orig);
       }
     });
 
