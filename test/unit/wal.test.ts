@@ -1131,6 +1131,12 @@ describe('asynchronous restores: the prefetcher', () => {
     rmSync(join(spool.root, 'starting'));
   });
 
+  it('a spool is made only inside a folder that is there: a prefetcher starting after its data directory was removed makes none', () => {
+    const gone = join(dir, 'removed-datadir', 'vault-tool-spool');
+    expect(() => openFetchSpool(gone)).toThrow(/the folder it goes in .*removed-datadir\) is not there/);
+    expect(existsSync(join(dir, 'removed-datadir'))).toBe(false);
+  });
+
   it('restore.sh --prefetch (the restore, once the data directory is ready) starts a prefetcher from the first segment, unless one runs', async () => {
     const started = join(dir, 'started');
     const root = join(dir, 'spool-p');

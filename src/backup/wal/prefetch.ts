@@ -1,8 +1,8 @@
 import { lchownSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { VaultError } from '../../errors/errors.js';
 import { registerCleanup } from '../../fs/cleanup.js';
-import { makeDirs } from '../../fs/dirs.js';
+import { exists, makeDir, makeDirs } from '../../fs/dirs.js';
 import { acquireLock } from '../../fs/lock.js';
 import type { Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
@@ -55,7 +55,16 @@ export interface FetchSpool {
   tmp: string;
 }
 
+/**
+ * The spool's folders, made 0700 where missing. The spool itself is made
+ * only inside a folder that is there (the data directory): a prefetcher
+ * that starts after its restore's data directory was removed (a failed
+ * restore, one removed at once) never makes it again.
+ */
 export function openFetchSpool(root: string): FetchSpool {
+  if (!exists(dirname(root)))
+    throw new VaultError('not-found', `${root}: the folder it goes in (${dirname(root)}) is not there; a spool is made only inside an existing folder`);
+  makeDir(root, 0o700, true);
   const s = {
     root,
     in: join(root, 'in'),
