@@ -1,0 +1,149 @@
+// The CLI's build: src/cli/main.ts bundled as ONE CommonJS file,
+// dist/cli.cjs, and V8's code cache for it, dist/cli.cjs.cache, made here
+// by running representative commands (bin/vault-tool.js loads both).
+//
+// Why: Node 20's ES module loader costs about 10 M instructions for every
+// file it loads, and esbuild's code splitting made `list` load 31 files.
+// One file read by the CommonJS wrapper costs one read, but V8 would then
+// compile 1.6 MB on every start; the code cache, made after the commands
+// ran, holds the bytecode of what they compiled, so a start compiles only
+// what it runs beyond them. Nothing is written at run time.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('.', import.meta.url));
+
+/**
+ * commander loads node:child_process at start-up for "executable
+ * subcommands", which vault-tool never uses; that costs ~7 ms of every
+ * command's start-up. Load it only if ever called.
+ */
+export const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      const eager = "const childProcess = require('node:child_process');";
+      if (!src.includes(eager)) throw new Error(`${args.path}: commander changed; update lazy-child-process in build-cli.mjs`);
+      return { contents: src.replace(eager, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
+    });
+  },
+};
+
+/**
+ * The share and key-id checks are browser-safe code the recovery kit shares,
+ * hashing with @noble/hashes. In the CLI that pure-JavaScript SHA-256 (and
+ * its module graph) would load on every command that reads a key; node:crypto
+ * computes the same digest, fetched only when first used.
+ */
+export const nodeSha256 = {
+  name: 'node-sha256',
+  setup(b) {
+    const shim = new URL('./src/fs/node-sha2.ts', import.meta.url).pathname;
+    const src = new URL('./src/', import.meta.url).pathname;
+    b.onResolve({ filter: /^@noble\/hashes\/sha2\.js$/ }, (args) => (args.importer.startsWith(src) ? { path: shim } : undefined));
+  },
+};
+
+/**
+ * esbuild's options for the CLI bundle. Its modules keep their order of
+ * initialization: a module reached only by a dynamic import() (every
+ * command, through the command table) is initialized when that import runs.
+ * `import.meta.url` (the recovery kit and the scheduled jobs find files
+ * beside the bundle) is the bundle's own URL.
+ */
+export function cliOptions(outfile, { minify = true } = {}) {
+  return {
+    absWorkingDir: ROOT,
+    entryPoints: ['src/cli/main.ts'],
+    outfile,
+    bundle: true,
+    splitting: false,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: false,
+    legalComments: 'none',
+    minify,
+    keepNames: true,
+    logLevel: 'warning',
+    // Loaded from node_modules at run time, and only by the k8s commands.
+    external: ['@kubernetes/client-node'],
+    plugins: [lazyChildProcess, nodeSha256],
+    define: { 'import.meta.url': '__vtUrl' },
+    banner: { js: "const __vtUrl = require('node:url').pathToFileURL(__filename).href;" },
+  };
+}
+
+/**
+ * What the cache is made from, in one process, in this order: the start of
+ * every command (--help), reading the vault (list) and a backup's common
+ * path (backup files; `backup postgres` shares all but its kind). Each runs
+ * in a throwaway folder (a vault, a state folder, a file tree) and must end
+ * with its exit code. More commands make a bigger cache, which every start
+ * reads, checks and deserializes: adding `status` made `list` about 1 %
+ * slower for 5 % off `status` (bench/README.md, Start-up).
+ */
+const TRAINING = [
+  [0, 'init'],
+  [0, 'add', 'app/db-password', '-t', 'password', '--generate'],
+  [0, 'add', 'app/kek', '-t', 'kek', '--generate'],
+  [0, '--help'],
+  [0, 'list'],
+  [0, 'backup', 'files', '--name', 'one', '-C', 'tree', 'f', '-r', 'repo'],
+];
+
+/**
+ * Runs TRAINING with the bundle in a child process (no NODE_OPTIONS: the
+ * flags V8 checks are those of a plain `node`), then writes the cache:
+ * SHA-256(bundle ‖ data) ‖ data, which bin/vault-tool.js checks.
+ */
+export function makeCodeCache(bundle, cacheFile, steps = TRAINING) {
+  const child = `
+const { mkdtempSync, mkdirSync, rmSync, writeFileSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const [bin, bundle, steps] = process.argv.slice(1);
+const { load } = require(bin);
+const { exports: cli, script } = load(bundle, undefined, false);
+const dir = mkdtempSync(join(tmpdir(), 'vt-build-cache-'));
+(async () => {
+  try {
+    mkdirSync(join(dir, 'tree'));
+    writeFileSync(join(dir, 'tree', 'f'), Buffer.alloc(1024, 7));
+    const env = { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, 'state') };
+    const out = [];
+    const sink = { write: (s) => out.push(String(s)) };
+    const io = { stdout: sink, stderr: sink, stdin: process.stdin, env, stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false, cwd: dir };
+    for (const [expected, ...args] of JSON.parse(steps)) {
+      out.length = 0;
+      const code = await cli.run(args, io);
+      if (code !== expected) throw new Error('vault-tool ' + args.join(' ') + ': exit ' + code + ', not ' + expected + '\\n' + out.join(''));
+    }
+    process.stdout.write(script.createCachedData());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+})().catch((e) => { console.error('the code cache: ' + e.message); process.exit(1); });
+`;
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const data = execFileSync(process.execPath, ['-e', child, `${ROOT}bin/vault-tool.js`, bundle, JSON.stringify(steps)], {
+    env,
+    maxBuffer: 64 << 20,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const digest = createHash('sha256').update(readFileSync(bundle)).update(data).digest();
+  writeFileSync(cacheFile, Buffer.concat([digest, data]));
+  return data.length;
+}
+
+/** Builds dist/cli.cjs and its cache. */
+export async function buildCli() {
+  const bundle = `${ROOT}dist/cli.cjs`;
+  await build(cliOptions(bundle));
+  makeCodeCache(bundle, `${bundle}.cache`);
+}
