@@ -72,6 +72,10 @@ export function cliOptions(outfile, { minify = true } = {}) {
     logLevel: 'warning',
     // Loaded from node_modules at run time, and only by the k8s commands.
     external: ['@kubernetes/client-node'],
+    // import() of what is not in the bundle (Node's modules, the Kubernetes client) as require(): a function V8
+    // compiled from a code cache has lost the script's import() callback (Node 20), and require() of an ES
+    // module is Node's own from 20.19 (engines in package.json).
+    supported: { 'dynamic-import': false },
     plugins: [lazyChildProcess, nodeSha256],
     define: { 'import.meta.url': '__vtUrl' },
     banner: { js: "const __vtUrl = require('node:url').pathToFileURL(__filename).href;" },
@@ -145,5 +149,6 @@ const dir = mkdtempSync(join(tmpdir(), 'vt-build-cache-'));
 export async function buildCli() {
   const bundle = `${ROOT}dist/cli.cjs`;
   await build(cliOptions(bundle));
+  if (/\bimport\(/.test(readFileSync(bundle, 'latin1'))) throw new Error(`${bundle}: an import() is left, which code compiled from the cache cannot run`);
   makeCodeCache(bundle, `${bundle}.cache`);
 }

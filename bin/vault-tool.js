@@ -40,12 +40,8 @@ function load(file = BUNDLE, cacheFile = file + '.cache', useCache = true) {
   const vm = require('node:vm');
   const code = readFileSync(file);
   const cachedData = useCache ? cacheFor(code, cacheFile) : undefined;
-  const script = new vm.Script(wrap(code.toString('utf8')), {
-    filename: file,
-    cachedData,
-    // The bundle's import() (the Kubernetes client, kept out of it) goes through Node's own loader.
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-  });
+  // The bundle has no import(): what it loads from outside, it loads with require() (build-cli.mjs).
+  const script = new vm.Script(wrap(code.toString('utf8')), { filename: file, cachedData });
   const cache =
     cachedData === undefined ? (useCache && require('node:fs').existsSync(cacheFile) ? 'refused' : 'absent') : script.cachedDataRejected ? 'rejected' : 'used';
   const mod = { exports: {} };

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Script, constants } from 'node:vm';
+import { Script } from 'node:vm';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../helpers/cli.js';
@@ -90,7 +90,7 @@ describe('the code cache', () => {
         '-e',
         `const vm = require('node:vm'); const fs = require('node:fs');
 const s = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + fs.readFileSync(${JSON.stringify(file)}, 'utf8') + '\\n})',
-  { filename: ${JSON.stringify(file)}, cachedData: fs.readFileSync(${JSON.stringify(`${file}.cache`)}).subarray(32), importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+  { filename: ${JSON.stringify(file)}, cachedData: fs.readFileSync(${JSON.stringify(`${file}.cache`)}).subarray(32) });
 if (s.cachedDataRejected) throw new Error('rejected');
 const m = { exports: {} };
 s.runInThisContext()(m.exports, require('node:module').createRequire(${JSON.stringify(file)}), m, ${JSON.stringify(file)}, '.');
@@ -142,7 +142,6 @@ m.exports.run(['--help']);`,
     const s = new Script(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, {
       filename: BUNDLE,
       cachedData: data,
-      importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
     });
     // vitest runs this file with the flags of a plain node: the cache made by the build is V8's to take.
     expect(s.cachedDataRejected).toBe(false);
