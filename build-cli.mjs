@@ -3,7 +3,7 @@
 // by running representative commands (bin/vault-tool.js loads both).
 //
 // Why: Node 20's ES module loader costs about 10 M instructions for every
-// file it loads, and esbuild's code splitting made `list` load 31 files.
+// file it loads, and esbuild's code splitting made `list` load 33 files.
 // One file read by the CommonJS wrapper costs one read, but V8 would then
 // compile 1.6 MB on every start; the code cache, made after the commands
 // ran, holds the bytecode of what they compiled, so a start compiles only
