@@ -1,3 +1,4 @@
+import { shellWord } from '../errors/shell.js';
 import { readdirSync, statSync } from 'node:fs';
 import { VaultError, type ErrorDetail } from '../errors/errors.js';
 import { acquireLock } from '../fs/lock.js';
@@ -89,7 +90,7 @@ export function checkKeyFilePermissions(keyFile: string): void {
     throw new VaultError(
       'insecure-permissions',
       `key file ${keyFile} is accessible by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`,
-      `run: chmod 600 ${keyFile}`,
+      `run: chmod 600 ${shellWord(keyFile)}`,
     );
   }
 }

@@ -1,3 +1,4 @@
+import { shellWord } from '../../errors/shell.js';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -175,7 +176,7 @@ export default function drill(cmd: Command, ctx: Context): void {
         ctx.writeOut(out, text, 'drill-plan', Boolean(o.force));
         for (const w of warnings) ctx.warn(w);
         if (ctx.globals(sub).json) ctx.json({ plan: out, warnings });
-        else ctx.info(`wrote ${out}: review it, then run vault-tool drill --plan ${o.out} --dry-run`);
+        else ctx.info(`wrote ${out}: review it, then run vault-tool drill --plan ${shellWord(o.out)} --dry-run`);
       },
     );
 
