@@ -304,6 +304,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   },
   'redis-unreachable': { kind: 'backup-failed', hint: 'check -h/--host and -p/--port, and that redis-server runs there' },
   'restore-bucket-not-empty': { kind: 'exists', hint: 'restore into an empty prefix (--to REMOTE:BUCKET/NEW), or add --force to write over what is there' },
+  'option-repeated': {
+    kind: 'usage',
+    hint: (d) =>
+      `give ${d.option ?? 'it'} once; for several, run the command once for each${d.option === '--dbname' ? ' (or --all for every database of the cluster)' : ''}`,
+  },
   'prune-no-rules': { kind: 'usage', hint: 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within' },
   // the WAL archive and point-in-time recovery
   'wal-not-a-backup': {
