@@ -37,6 +37,14 @@ describe('verify and the repository of VAULT_TOOL_BACKUP_REPO', () => {
     ]);
   });
 
+  it('a --read-data that is no percentage is a usage error (exit 2), as every bad option value is', async () => {
+    for (const v of ['0%', '150%', 'ten']) {
+      const r = await cli(dir, ['verify', '--read-data', v], { env });
+      expect(r.code).toBe(2);
+      expect(r.stderr.split('\n')[0]).toBe(`vault-tool: error: --read-data "${v}": give a percentage from 1% to 100% (10%), or nothing to read every backup`);
+    }
+  });
+
   it('-r still names another repository, and without either no backup is checked', async () => {
     const r = await cli(dir, ['verify', '--json', '-r', 'elsewhere'], { env });
     expect(r.code).toBe(8);

@@ -104,6 +104,8 @@ export default function verify(cmd: Command, ctx: Context): void {
       if (o.readData !== undefined) {
         if (!plan.backups)
           throw new VaultError('usage', '--read-data needs a backup repository: --repo DEST, backups.repo in the plan, or VAULT_TOOL_BACKUP_REPO');
+        if (typeof o.readData === 'string' && !/^([1-9][0-9]?|100)%$/.test(o.readData))
+          throw new VaultError('usage', `--read-data ${JSON.stringify(o.readData)}: give a percentage from 1% to 100% (10%), or nothing to read every backup`);
         plan.backups.readData = o.readData === true ? true : parseReadData(o.readData, '--read-data');
       }
       if (o.rpo) {
