@@ -20,7 +20,7 @@ import { parseAgainst } from '../../verify/sources.js';
 import { vaultStatus } from '../../verify/status.js';
 import { recordVerification, runVerification } from '../../verify/verify.js';
 import { table, type Context } from '../context.js';
-import { collect, plural, seconds } from '../options.js';
+import { collect, plural, requestTimeoutOption } from '../options.js';
 import { readShares } from '../shares.js';
 import { hintText } from '../report.js';
 import { copyVerdict } from '../../verify/copies.js';
@@ -63,7 +63,7 @@ export default function verify(cmd: Command, ctx: Context): void {
     .option('-i, --identity <file>', 'age identity for shares encrypted to a custodian (repeatable)', collect)
     .option('--kubeconfig <file>', 'for k8s: sources, the kubeconfig')
     .option('--context <name>', 'for k8s: sources, the kubeconfig context')
-    .option('--request-timeout <seconds>', 'give up on one API call after this long', seconds, 30_000)
+    .addOption(requestTimeoutOption())
     .option('--interval <every>', 'how often verification is due: quarterly (default), monthly, yearly, or a duration (90d, 12w, 3mo)')
     .option('--operator <name>', 'who runs it, for the report and the evidence log (default: $USER)')
     .option('--report <file>', 'write the Markdown report here')
