@@ -27,6 +27,7 @@ const minutes = (t: string) => Number(/^(\d+)m$/.exec(t)?.[1] ?? Number.NaN);
 
 /** A status in which every series has samples (every kind of label, an RPO). */
 const status: VaultStatus = {
+  at: '2027-01-01T00:15:00.000Z',
   vault: { vaultId: 'a'.repeat(32), generation: 3, keyId: 'b'.repeat(16), updatedAt: '2027-01-01T00:00:00.000Z' },
   interval: 'quarterly',
   lastVerification: {
@@ -192,6 +193,12 @@ describe('docs/alerts.yaml and the metrics hold together', () => {
       expect(text).toContain(`vault_tool_wal_archive_failed{cluster="${b.wal!.cluster}"} ${f.failed.length - (archiverFails ? 1 : 0) > 0 ? 1 : 0}\n`);
       expect(text).toContain(`vault_tool_wal_archive_inconclusive{cluster="${b.wal!.cluster}"} ${f.inconclusive.length > 0 ? 1 : 0}\n`);
     }
+  });
+
+  it('the metrics say when they were written, and a rule fires when they are not written again', () => {
+    // The overdue and RPO gauges move only when the metrics are written: a job that stopped must not leave them saying all is well.
+    expect(metricsOf(status)).toContain(`vault_tool_status_timestamp_seconds ${Date.parse('2027-01-01T00:15:00.000Z') / 1000}\n`);
+    expect(rules.find((r) => r.alert === 'VaultMetricsStale')?.expr).toBe('time() - vault_tool_status_timestamp_seconds > 3600');
   });
 
   it('a drill slower than its RTO is its own metric', () => {
