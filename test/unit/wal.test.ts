@@ -690,8 +690,23 @@ describe("wal-fetch's exit status, as PostgreSQL reads it (1 to 125: not in the 
   let idFile: string;
   const names = [5n, 6n, 7n].map((n) => segmentName(1, n, MB));
   const segs = () => join(repoDir, 'postgres-wal', 'main', 'segments');
+  /** `extra` replaces the repository or the identity it names (an option given twice is refused). */
   const fetch = (name: string, extra: string[] = [], env: Record<string, string> = {}) =>
-    cli(dir, ['backup', 'wal-fetch', name, join(dir, 'pg_wal', 'RECOVERYXLOG'), '--cluster', 'main', '-r', repoDir, '--identity', idFile, ...extra], { env });
+    cli(
+      dir,
+      [
+        'backup',
+        'wal-fetch',
+        name,
+        join(dir, 'pg_wal', 'RECOVERYXLOG'),
+        '--cluster',
+        'main',
+        ...(extra.includes('-r') ? [] : ['-r', repoDir]),
+        ...(extra.includes('--identity') ? [] : ['--identity', idFile]),
+        ...extra,
+      ],
+      { env },
+    );
   /** One error line (and a hint line at most) naming the file: what the server's log shows beside "could not restore file". */
   const oneLine = (stderr: string, name: string) => {
     const lines = stderr.split('\n').filter(Boolean);
