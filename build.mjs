@@ -1,47 +1,15 @@
-// Bundles the CLI and the library with esbuild: one small module graph that
-// starts fast; heavy, rarely used dependencies stay in lazily loaded chunks.
+// Bundles the library with esbuild (ES modules, split: importers load what
+// they use) and the CLI as one file with its code cache (build-cli.mjs).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { buildCli, lazyChildProcess, nodeSha256 } from './build-cli.mjs';
 import { buildKit } from './build-kit.mjs';
 import { createRequire } from 'node:module';
-
-/**
- * commander loads node:child_process at start-up for "executable
- * subcommands", which vault-tool never uses; that costs ~7 ms of every
- * command's start-up. Load it only if ever called.
- */
-const lazyChildProcess = {
-  name: 'lazy-child-process',
-  setup(b) {
-    b.onLoad({ filter: /commander[\\/]lib[\\/]command\.js$/ }, (args) => {
-      const src = readFileSync(args.path, 'utf8');
-      const eager = "const childProcess = require('node:child_process');";
-      if (!src.includes(eager)) throw new Error(`${args.path}: commander changed; update lazy-child-process in build.mjs`);
-      return { contents: src.replace(eager, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
-    });
-  },
-};
-
-/**
- * The share and key-id checks are browser-safe code the recovery kit shares,
- * hashing with @noble/hashes. In the CLI that pure-JavaScript SHA-256 (and
- * its module graph) would load on every command that reads a key; node:crypto
- * computes the same digest, fetched only when first used.
- */
-const nodeSha256 = {
-  name: 'node-sha256',
-  setup(b) {
-    const shim = new URL('./src/fs/node-sha2.ts', import.meta.url).pathname;
-    const src = new URL('./src/', import.meta.url).pathname;
-    b.onResolve({ filter: /^@noble\/hashes\/sha2\.js$/ }, (args) => (args.importer.startsWith(src) ? { path: shim } : undefined));
-  },
-};
 
 rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true });
 await build({
   entryPoints: {
-    cli: 'src/cli/main.ts',
     'lib/index': 'src/lib/index.ts',
     'lib/age': 'src/lib/age.ts',
     'lib/escrow': 'src/lib/escrow.ts',
@@ -68,6 +36,9 @@ await build({
   plugins: [lazyChildProcess, nodeSha256],
   banner: { js: "import { createRequire as __vtCreateRequire } from 'node:module'; const require = __vtCreateRequire(import.meta.url);" },
 });
+
+// The CLI: dist/cli.cjs and dist/cli.cjs.cache.
+await buildCli();
 
 // The browser recovery kit: one self-contained HTML file (build-kit.mjs).
 writeFileSync(new URL('./dist/recovery-kit.html', import.meta.url), await buildKit());

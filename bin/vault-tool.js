@@ -1,9 +1,71 @@
 #!/usr/bin/env node
-// The installed entry point: the bundled CLI in dist/ (built by `npm run build`, run on install).
-import { run } from '../dist/cli.js';
+'use strict';
+// The installed entry point. The CLI is one CommonJS file, dist/cli.cjs, and
+// dist/cli.cjs.cache holds V8's compiled code for it, made when vault-tool
+// was built (build-cli.mjs): compiling with it spares most of the start-up.
+// The cache is used only when it was made from these very bytes: it begins
+// with the SHA-256 of the bundle and of the V8 data after it (V8 itself
+// checks no more than the source's length, its version and its flags, and
+// does not checksum the data). Any other cache, or none, is a plain compile.
+const { readFileSync } = require('node:fs');
+const { join } = require('node:path');
 
-// A closed pipe (vault-tool list | head) is not an error worth a stack.
-process.stdout.on('error', (e) => process.exit(e.code === 'EPIPE' ? 0 : 1));
-process.on('SIGINT', () => process.exit(130));
-process.on('SIGTERM', () => process.exit(130));
-process.exitCode = await run(process.argv.slice(2));
+const BUNDLE = join(__dirname, '..', 'dist', 'cli.cjs');
+const DIGEST = 32;
+
+/** The bundle's text as compiled: the CommonJS wrapper around the file. */
+const wrap = (code) => `(function (exports, require, module, __filename, __dirname) {${code}\n})`;
+
+/** The cache file's V8 data when its digest is that of `code` and the data; else undefined. */
+function cacheFor(code, cacheFile) {
+  let cache;
+  try {
+    cache = readFileSync(cacheFile);
+  } catch {
+    return undefined;
+  }
+  if (cache.length <= DIGEST) return undefined;
+  const data = cache.subarray(DIGEST);
+  const digest = require('node:crypto').createHash('sha256').update(code).update(data).digest();
+  return digest.equals(cache.subarray(0, DIGEST)) ? data : undefined;
+}
+
+/**
+ * Compiles and runs the bundle as a CommonJS module: its exports, the
+ * script (build-cli.mjs makes the cache from it), and what became of the
+ * cache: 'used', 'refused' (not this bundle's), 'rejected' (by V8) or
+ * 'absent'.
+ */
+function load(file = BUNDLE, cacheFile = file + '.cache', useCache = true) {
+  const vm = require('node:vm');
+  const code = readFileSync(file);
+  const cachedData = useCache ? cacheFor(code, cacheFile) : undefined;
+  // The bundle has no import(): what it loads from outside, it loads with require() (build-cli.mjs).
+  const script = new vm.Script(wrap(code.toString('utf8')), { filename: file, cachedData });
+  const cache =
+    cachedData === undefined ? (useCache && require('node:fs').existsSync(cacheFile) ? 'refused' : 'absent') : script.cachedDataRejected ? 'rejected' : 'used';
+  const mod = { exports: {} };
+  script.runInThisContext()(mod.exports, require('node:module').createRequire(file), mod, file, join(file, '..'));
+  return { exports: mod.exports, script, cache };
+}
+
+function main() {
+  const { run } = load().exports;
+  // A closed pipe (vault-tool list | head) is not an error worth a stack.
+  process.stdout.on('error', (e) => process.exit(e.code === 'EPIPE' ? 0 : 1));
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(130));
+  // As when run() was awaited at the top level of an ES module: a run that never settles (the event loop emptied under it) exits 13.
+  const unsettled = () => {
+    process.exitCode ??= 13;
+  };
+  process.on('exit', unsettled);
+  run(process.argv.slice(2))
+    .finally(() => process.off('exit', unsettled))
+    .then((code) => {
+      process.exitCode = code;
+    });
+}
+
+if (require.main === module) main();
+else module.exports = { load, BUNDLE };

@@ -33,7 +33,8 @@ export interface ManifestBody {
   startedAt: string;
   finishedAt: string;
   plaintext: { size: number; sha256: string };
-  ciphertext: { size: number; sha256: string };
+  /** headerSha256: a WAL file's age header and payload nonce (docs/FORMAT.md, "WAL archive"); other kinds leave it out. */
+  ciphertext: { size: number; sha256: string; headerSha256?: string };
   recipient: string;
   keyId: string;
   verification: Verification | null;

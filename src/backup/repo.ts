@@ -70,8 +70,10 @@ export interface Listed {
   component: string;
   file: string;
   manifest?: BackupManifest;
-  /** Why the backup cannot be used: no manifest (incomplete), an unreadable one, a manifest without its file. */
+  /** Why the backup cannot be used: no manifest (incomplete), an unreadable one, a manifest without its file, a file whose size is not its manifest's. */
   problem?: string;
+  /** The problem is the stored file's size: its manifest is sound, and a full read judges it (and records the verdict). */
+  resized?: boolean;
   /** The problem is this host's, not the backup's: a manifest format newer than this vault-tool, or a manifest that could not be fetched. */
   undecided?: boolean;
 }
@@ -101,6 +103,16 @@ export async function listRepo(repo: Repo): Promise<Listed[]> {
           const m = parseManifest((await d.read(manifestName(f.name), LIMITS.text, 'manifest')).toString('utf8'), `${component}/${manifestName(f.name)}`);
           if (m.file !== f.name || m.component !== component)
             out.push({ component, file: f.name, manifest: m, problem: `the manifest names ${m.component}/${m.file}: it was moved or edited` });
+          // The listing's size costs nothing: a file cut short or grown since it was written counts for nothing (a backend that
+          // knows no size says -1). A full read, which records its verdict, decides what becomes of it.
+          else if (f.size >= 0 && f.size !== m.ciphertext.size && m.verification?.ok !== false)
+            out.push({
+              component,
+              file: f.name,
+              manifest: m,
+              problem: `the stored file is ${f.size} bytes, its manifest says ${m.ciphertext.size}: it was cut short or changed after it was written`,
+              resized: true,
+            });
           else out.push({ component, file: f.name, manifest: m });
         } catch (e) {
           const undecided = e instanceof VaultError && (e.kind === 'invalid' || e.kind === 'io');

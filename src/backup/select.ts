@@ -54,6 +54,7 @@ const FUTURE_MS = 3_600_000;
 /** Why a backup does not count as verified, or null when it does. */
 export function notVerified(b: Listed, o: Pick<SelectOptions, 'now' | 'trusted'>): string | null {
   const m = b.manifest;
+  if (b.resized) return "cut short or altered after it was written (its stored size is not its manifest's)";
   if (b.problem || !m) return 'damaged or incomplete';
   if (!m.verification?.ok) return 'its verification failed';
   if (Date.parse(m.finishedAt) > o.now.getTime() + FUTURE_MS) return 'dated in the future';

@@ -1,3 +1,4 @@
+import { shellWord } from '../errors/shell.js';
 import type { ErrorCode } from '../errors/codes.js';
 import type { ErrorKind } from '../errors/errors.js';
 
@@ -32,12 +33,12 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     hint: (d) =>
       d.vault === 'absent'
         ? 'there is no vault here either: `vault-tool init` makes one, or point --vault-file and --key-file (VAULT_TOOL_VAULT_FILE, VAULT_TOOL_KEY_FILE) at yours'
-        : `check --key-file (or VAULT_TOOL_KEY_FILE); a lost key is rebuilt from the custodians' shares: \`vault-tool escrow combine -o ${d.keyFile ?? 'vault.key'} SHARE…\``,
+        : `check --key-file (or VAULT_TOOL_KEY_FILE); a lost key is rebuilt from the custodians' shares: \`vault-tool escrow combine -o ${shellWord(d.keyFile ?? 'vault.key')} SHARE…\``,
   },
   'wrong-key-replaced': {
     kind: 'wrong-key',
     hint: (d) =>
-      `the key file was replaced by \`vault-tool escrow combine --force\`; the key it replaced is kept as ${d.keptAside}: put it back with \`mv ${d.keptAside} ${d.keyFile}\` if it is the one that opens this vault`,
+      `the key file was replaced by \`vault-tool escrow combine --force\`; the key it replaced is kept as ${d.keptAside}: put it back with \`mv ${shellWord(String(d.keptAside))} ${shellWord(String(d.keyFile))}\` if it is the one that opens this vault`,
   },
   'rekey-in-progress': {
     kind: ['not-found', 'wrong-key'],
@@ -262,7 +263,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     hint: 'add --force to replace its tables (pg_restore --clean, in one transaction), or restore into a new database with --dbname NEW --create',
   },
   'restore-files-exist': { kind: 'exists', hint: 'restore into an empty folder (--to-dir), or add --force to replace what is there' },
-  'restore-db-missing': { kind: 'not-found', hint: (d) => `add --create to create it first, or create it yourself (createdb ${d.database ?? 'NAME'})` },
+  'restore-db-missing': {
+    kind: 'not-found',
+    hint: (d) => `add --create to create it first, or create it yourself (createdb ${d.database ? shellWord(d.database) : 'NAME'})`,
+  },
   'restore-role-missing': {
     kind: 'io',
     hint: 'restore the roles first (`vault-tool backup restore postgres/globals`; `backup restore --all` does it before the databases), or add --no-owner',
@@ -300,6 +304,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   },
   'redis-unreachable': { kind: 'backup-failed', hint: 'check -h/--host and -p/--port, and that redis-server runs there' },
   'restore-bucket-not-empty': { kind: 'exists', hint: 'restore into an empty prefix (--to REMOTE:BUCKET/NEW), or add --force to write over what is there' },
+  'option-repeated': {
+    kind: 'usage',
+    hint: (d) =>
+      `give ${d.option ?? 'it'} once; for several, run the command once for each${d.option === '--dbname' ? ' (or --all for every database of the cluster)' : ''}`,
+  },
   'prune-no-rules': { kind: 'usage', hint: 'give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within' },
   // the WAL archive and point-in-time recovery
   'wal-not-a-backup': {

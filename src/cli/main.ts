@@ -1,10 +1,11 @@
 import { Command } from 'commander';
+import { VaultError } from '../errors/errors.js';
 import { Context } from './context.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { processIo, type Io } from './io.js';
 import { attachLazy } from './lazy.js';
 import { COMMANDS } from './commands/index.js';
-import { addOutputOptions } from './options.js';
+import { addOutputOptions, collect } from './options.js';
 import { commanderEvent, commanderMessage, HELP_AFTER_ERROR, helpEvent, reportError, writeEvent } from './report.js';
 import { sweepStaging } from '../vault/staging.js';
 import { VERSION } from './version.js';
@@ -50,12 +51,40 @@ function inherit(c: Command, root: Command): void {
   }
 }
 
+/**
+ * An option that takes one value is refused when given twice: commander
+ * keeps the last, so `backup postgres -d app -d billing` would back up
+ * billing alone and say nothing of app. Options that collect their values
+ * (`collect`, variadic) are left as they are.
+ */
+function refuseRepeats(c: Command): void {
+  for (const o of c.options) {
+    if (!(o.required || o.optional) || o.variadic || o.parseArg === collect) continue;
+    let given = false;
+    c.on(`option:${o.name()}`, () => {
+      const option = o.long ?? o.short!;
+      if (given)
+        throw new VaultError(
+          'usage',
+          `${option}${o.short && o.long ? ` (${o.short})` : ''} was given twice: it takes one value, and only the last would count`,
+          {
+            code: 'option-repeated',
+            data: { option },
+          },
+        );
+      given = true;
+    });
+  }
+  for (const sub of c.commands) refuseRepeats(sub);
+}
+
 /** The command tree for `args`: the command they name is loaded in full, the others are listed only. */
 export async function buildProgram(ctx: Context, args: string[] = []): Promise<Command> {
   const program = rootProgram(ctx);
   await attachLazy(program, ctx, COMMANDS, args);
   inherit(program, program);
   addOutputOptions(program);
+  refuseRepeats(program);
   program.hook('preAction', (_root, action) => ctx.selectOutput(action));
   return program;
 }

@@ -9,6 +9,10 @@ export const wholeNumber =
     return Number(v);
   };
 
+/** --request-timeout: one Kubernetes API call's bound, read as `seconds` reads it (held as milliseconds, shown in seconds). */
+export const requestTimeoutOption = (help = 'give up on one API call after this long (0: never)') =>
+  new Option('--request-timeout <seconds>', help).argParser(seconds).default(30_000, '30');
+
 /**
  * commander argParser for a timeout: a bare number of seconds (`30`; 0: no
  * limit), or a duration in the one grammar (`90s`, `2m`, `1h`), as

@@ -154,4 +154,6 @@ export type ErrorCode =
   | 'drill-no-context'
   | 'drill-kind'
   | 'drill-teardown-left'
-  | 'drill-failed';
+  | 'drill-failed'
+  // the command line
+  | 'option-repeated';

@@ -45,6 +45,13 @@ export function checkLabel(label: string): string {
   return label;
 }
 
+/** A custodian's name as people compare names: without case, spacing or punctuation (alice, Alice and "a lice" are one), in any script. */
+export const personKey = (label: string): string =>
+  label
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '');
+
 /** 9999-12-31T23:59:59.999Z: the last time with a four-digit year. */
 const MAX_MS = 253402300799999;
 

@@ -15,10 +15,10 @@ import { abortRekey, confirmRekey, startRekey, type RekeyConfirmed } from '../va
 import { recordEvidence } from '../vault/evidence.js';
 import { editSection, readSection, type EscrowSection, type ShareSetRecord, type VaultDocument } from '../vault/document.js';
 import { shredPath, writeStagingMarker } from '../vault/staging.js';
-import { checkLabel, type Share } from './envelope.js';
+import { checkLabel, personKey, type Share } from './envelope.js';
 import { manifestKeyFingerprint, parseManifest, signManifest, type Manifest } from './manifest.js';
 import { splitSecret } from './shares.js';
-import { formatShareFile, shareFileName, slug } from './files.js';
+import { formatShareFile, shareFileName } from './files.js';
 import { renderSheet } from './sheet.js';
 import { idOfSecret, recoveredKey } from './recover.js';
 
@@ -110,6 +110,42 @@ function plannedFiles(outDir: string, custodians: Custodian[]): { share: string;
 }
 
 /**
+ * One share a custodian: two names that differ only in case, spacing or
+ * punctuation (alice, Alice) are one person to the people who read them
+ * (and one share file name), and two shares encrypted to one recipient go
+ * to one person; either would let that person recover the key with fewer
+ * others than the threshold.
+ */
+export function checkCustodians(custodians: Custodian[]): void {
+  const seen = new Map<string, string>();
+  for (const c of custodians) {
+    const k = personKey(c.label);
+    const before = seen.get(k);
+    if (before !== undefined)
+      throw new VaultError(
+        'usage',
+        before === c.label
+          ? `custodian names must be distinct: ${JSON.stringify(c.label)} is given twice`
+          : `custodian names must be distinct: ${JSON.stringify(before)} and ${JSON.stringify(c.label)} differ only in case, spacing or punctuation`,
+        'name each custodian once: one person with two shares needs fewer others than the threshold to recover the key',
+      );
+    seen.set(k, c.label);
+  }
+  const to = new Map<string, string>();
+  for (const c of custodians) {
+    if (!c.recipient) continue;
+    const before = to.get(c.recipient);
+    if (before !== undefined)
+      throw new VaultError(
+        'usage',
+        `custodians ${JSON.stringify(before)} and ${JSON.stringify(c.label)} have the same recipient: both shares would open with one identity`,
+        'give each custodian their own age recipient (age-keygen -y on their key file)',
+      );
+    to.set(c.recipient, c.label);
+  }
+}
+
+/**
  * Before the first write: the output folder is a folder (or can be made) and
  * holds none of the files a split writes. A complete split there (with its
  * manifest) is never removed or overwritten here: only a run that can prove
@@ -117,6 +153,7 @@ function plannedFiles(outDir: string, custodians: Custodian[]): { share: string;
  * them, and that sweep runs before this check whenever the vault is opened.
  */
 export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: VaultDocument): void {
+  checkCustodians(custodians);
   let st;
   try {
     st = statSync(outDir);
@@ -127,9 +164,6 @@ export function checkSplitOutput(outDir: string, custodians: Custodian[], doc?: 
     return;
   }
   if (!st.isDirectory()) throw new VaultError('usage', `share folder ${outDir} is not a folder`);
-  const slugs = new Set(custodians.map((c) => slug(c.label)));
-  if (slugs.size !== custodians.length)
-    throw new VaultError('usage', 'custodian names must give distinct file names (they differ only in case or punctuation)');
   const manifest = join(outDir, 'manifest.json');
   if (exists(manifest)) {
     // Without the vault, a folder with a manifest is judged later, under the lock.

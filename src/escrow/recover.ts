@@ -94,6 +94,8 @@ export async function recoverKeyFile(shares: ShareInput[], outPath: string, o: R
   if (o.record) checkPendingEvidence(out);
   const existing = exists(out);
   if (existing && !o.force) throw new VaultError('exists', `${outPath} already exists; refusing to overwrite it`, { code: 'combine-exists' });
+  // A new file, too, only under a name the tool does not read as one of its own (an evidence log, a lock).
+  if (!existing) checkOutput(out, 'key', { force: true });
   if (existing) {
     // Only a key file is replaced: never a vault, a device, or anything else.
     checkOutput(out, 'key', { force: true });

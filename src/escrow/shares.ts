@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { combine as shamirCombine, split as shamirSplit } from 'shamir-secret-sharing';
 import { VaultError } from '../errors/errors.js';
-import { checkLabel, checkParams, createdMillis, ENVELOPE_VERSION, type Share } from './envelope.js';
+import { checkLabel, checkParams, createdMillis, ENVELOPE_VERSION, personKey, type Share } from './envelope.js';
 import { binomial, subsets, type KeyIdOf } from './combine.js';
 
 /**
@@ -52,7 +52,8 @@ export async function splitSecret(input: SplitInput): Promise<{ shares: Share[];
   const n = input.labels.length;
   checkParams(input.threshold, n);
   input.labels.forEach(checkLabel);
-  if (new Set(input.labels).size !== n) throw new VaultError('usage', 'custodian names must be distinct');
+  if (new Set(input.labels.map(personKey)).size !== n)
+    throw new VaultError('usage', 'custodian names must be distinct (apart from case, spacing and punctuation)');
   const raw = await shamirSplit(new Uint8Array(input.secret), n, input.threshold);
   const setId = randomBytes(8).toString('hex');
   const keyCreatedAt = createdMillis(input.keyCreatedAt) !== undefined ? input.keyCreatedAt : undefined;

@@ -2,7 +2,7 @@ import type * as NodeCrypto from 'node:crypto';
 
 /**
  * `@noble/hashes/sha2.js`'s `sha256`, as the CLI bundle resolves it
- * (build.mjs): the same digest from node:crypto, fetched when first called.
+ * (build-cli.mjs): the same digest from node:crypto, fetched when first called.
  * The recovery kit's bundle and the tests use @noble/hashes itself;
  * test/unit/node-sha2.test.ts checks that both give the same digests.
  */

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { checkWritableTarget, sweepTempFiles, writeFileAtomic } from './atomic.js';
 import { firstNonFolder, makeDirs } from './dirs.js';
-import { GUARDED, KIND_NAME, kindOfFile, type FileKind } from './replace.js';
+import { GUARDED, KIND_NAME, kindOfFile, sniffFile, type FileKind } from './replace.js';
 import { resolveTarget } from './target.js';
 
 /**
@@ -81,7 +81,17 @@ export function checkOutput(path: string, kind: OutputKind, opts: OutputOptions 
   }
   if (!folderMissing) checkWritableTarget(target, false);
   const found = folderMissing ? null : kindOfFile(target);
-  if (found === null) return target;
+  if (found === null) {
+    // No file yet, but a name the tool reads as its own (an evidence log, a record waiting for the vault, a lock):
+    // an output written there would be read as one.
+    const byName = sniffFile(Buffer.alloc(0), target);
+    if (byName !== 'empty' && GUARDED.has(byName)) {
+      throw new VaultError('exists', `refusing to write ${path}: its name is that of ${KIND_NAME[byName]}, which vault-tool reads as its own`, {
+        code: 'replace-refused',
+      });
+    }
+    return target;
+  }
   if (GUARDED.has(found) && !(rule.replaces !== 'unguarded' && rule.replaces.includes(found))) {
     throw refused(path, `it is ${KIND_NAME[found]}`);
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
@@ -100,7 +100,33 @@ export const serverEnv = (socketDir: string, port: number, user: string): Record
   PGUSER: user,
 });
 
-/** The server running on a data directory: its postmaster's pid, from postmaster.pid when it names that directory and the process lives. */
+/**
+ * Whether process `pid` works in `data`: a postmaster runs in its data
+ * directory. Undefined when this host cannot tell (no /proc, another
+ * user's process).
+ */
+function worksIn(pid: number, data: string): boolean | undefined {
+  let cwd: string;
+  try {
+    cwd = readlinkSync(`/proc/${pid}/cwd`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ESRCH' ? false : undefined;
+  }
+  try {
+    return realpathSync(cwd) === realpathSync(data);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The server running on a data directory: its postmaster's pid, from
+ * postmaster.pid when it names that directory and the process lives there.
+ * A server killed outright leaves its postmaster.pid behind, and its pid
+ * may since belong to another process: that one is not the server, and is
+ * never signalled as it (pg_ctl would signal it too).
+ */
 export function runningOn(data: string): number | null {
   let text: string;
   try {
@@ -113,11 +139,11 @@ export function runningOn(data: string): number | null {
   if (!Number.isSafeInteger(n) || n <= 0 || dir !== data) return null;
   try {
     process.kill(n, 0);
-    return n;
   } catch (e) {
     // Alive but another user's (EPERM): it still runs.
-    return (e as NodeJS.ErrnoException).code === 'EPERM' ? n : null;
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return null;
   }
+  return worksIn(n, data) === false ? null : n;
 }
 
 /**

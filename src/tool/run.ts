@@ -20,8 +20,10 @@ type Env = Record<string, string | undefined>;
  * feeding its input; what it says on stderr, retries and warnings, is not
  * progress). On expiry, or when the caller gives up, the program is
  * killed (its whole group, a tool's own children with it) and its pipes
- * closed, so nothing is left running or waiting. A process group still alive
- * when vault-tool exits (Ctrl-C) is killed on the way out; `onStart` tells
+ * closed, so nothing is left running or waiting. What a tool leaves in its
+ * group is killed when the tool exits, and its id is then forgotten (the
+ * kernel may give it to another process). A tool still running when
+ * vault-tool exits (Ctrl-C) is killed on the way out; `onStart` tells
  * the caller its id first, so a run killed outright (SIGKILL) leaves a
  * record the next run can act on.
  *
@@ -166,8 +168,12 @@ export function startTool(cmd: string, args: string[], o: StartOptions): Running
   const untrack = track(child.pid, group);
   const said = new Kept();
   let expired = false;
+  // Once it has exited, its id may be given to another process (and group): never signalled again.
+  let gone = false;
   const kill = () => {
-    if (group) killGroup(child.pid);
+    if (gone) {
+      /* nothing of it is left to stop */
+    } else if (group) killGroup(child.pid);
     else {
       try {
         child.kill('SIGKILL');
@@ -208,8 +214,11 @@ export function startTool(cmd: string, args: string[], o: StartOptions): Running
   exited.catch(() => undefined);
   // A program that failed but left something holding its output open (sh -c 'x & exit 1') would keep 'close' away: after a moment, stop waiting for its output.
   child.on('exit', (code) => {
-    // Its pid is free once it has exited (another process may get it): a process of vault-tool's group is no longer ours to kill.
-    if (!group) untrack();
+    // Its pid is free once it has exited and been reaped (another process, another group, may get it): what it left in its
+    // group goes with it now, while the id is still that group's, and the id is never signalled again.
+    if (group) killGroup(child.pid);
+    gone = true;
+    untrack();
     if (code === 0) return;
     setTimeout(() => {
       child.stdout?.destroy();

@@ -171,8 +171,9 @@ export async function addPendingEvidence(keyFile: string, rec: PendingRecord): P
  * key this vault knows (its key, a pending or a retired one). `warn` is told
  * which records were carried in (but those of `own`: lines this run wrote),
  * and why any other line stays in the file.
- * Returns what to run once the vault is written (takes the carried records
- * out of the file, under its lock, and removes it when nothing is left), or
+ * Returns what to run once the vault is written (says which records were
+ * carried, takes them out of the file, under its lock, and removes it when
+ * nothing is left), or
  * undefined when nothing is carried. A file that cannot be read is left in
  * place and named in a warning: it never stops the write.
  */
@@ -215,11 +216,12 @@ export function stagePendingEvidence(
   for (const { record: r } of carry) recordEvidence(doc, r.event, { ...r.data, deferred: { at: r.at, file } }, now);
   const told = carry.filter((l) => !own.includes(l.raw));
   const which = told.map(({ record: r }) => `${r.event} at ${r.at} (key id ${r.data.keyId}, by ${r.data.operator} on ${r.data.host})`);
-  if (told.length)
-    warn?.(
-      `carried ${told.length === 1 ? 'a record' : `${told.length} records`} into the evidence log from ${file}, kept there unauthenticated until now: ${which.join('; ')}`,
-    );
   return async () => {
+    // Said once the vault holds them: a write refused after this point carried nothing.
+    if (told.length)
+      warn?.(
+        `carried ${told.length === 1 ? 'a record' : `${told.length} records`} into the evidence log from ${file}, kept there unauthenticated until now: ${which.join('; ')}`,
+      );
     try {
       await rewrite(
         file,

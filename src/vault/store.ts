@@ -1,3 +1,4 @@
+import { shellWord } from '../errors/shell.js';
 import { readdirSync, statSync } from 'node:fs';
 import { VaultError, type ErrorDetail } from '../errors/errors.js';
 import { acquireLock } from '../fs/lock.js';
@@ -89,7 +90,7 @@ export function checkKeyFilePermissions(keyFile: string): void {
     throw new VaultError(
       'insecure-permissions',
       `key file ${keyFile} is accessible by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`,
-      `run: chmod 600 ${keyFile}`,
+      `run: chmod 600 ${shellWord(keyFile)}`,
     );
   }
 }
@@ -293,7 +294,6 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
   // Records deferred when this vault could not be written (kept in the state folder) go into the log with this write.
   const deferred = opts.stateFile ? takeDeferred(opts.stateFile, doc.vaultId) : null;
   for (const r of deferred?.records ?? []) recordEvidence(doc, r.event, { ...r.data, deferred: { at: r.at, host: r.host, why: r.why } }, now);
-  if (deferred?.bad) opts.onWarning?.(`dropped ${deferred.bad} unreadable deferred evidence line(s) kept in the state folder`);
   // Staged after the mutation's records, so that a new log segment (evidence.gap) stays the first record after the gap.
   if (seen.seen || ahead !== null) {
     recordEvidence(
@@ -324,6 +324,8 @@ export async function updateLocked<R>(paths: VaultPaths, opts: StoreOptions, key
     }
   }
   await deferred?.done();
+  // Said once the vault is written: a write refused before it dropped nothing.
+  if (deferred?.bad) opts.onWarning?.(`dropped ${deferred.bad} unreadable deferred evidence line(s) kept in the state folder`);
   await remember(paths, peekVault(sealed), opts, seen.seen !== undefined);
   if (counts) {
     const change = entriesChange(counts, doc);

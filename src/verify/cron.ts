@@ -1,3 +1,4 @@
+import { shellWord } from '../errors/shell.js';
 import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { onCalendar } from './cron-expr.js';
@@ -29,9 +30,8 @@ export interface HostSchedule {
 /** cron hands a line longer than this to nobody (Vixie cron's MAX_COMMAND, 1000 with the newline). */
 const MAX_LINE = 998;
 
-const SAFE = /^[A-Za-z0-9_./:=@+,-]+$/;
 /** Quoted for sh. */
-export const shQuote = (a: string): string => (SAFE.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+export const shQuote = shellWord;
 /** cron turns an unescaped % into a newline (the rest becomes standard input). */
 const cronEscape = (line: string) => line.replace(/%/g, '\\%');
 

@@ -36,6 +36,16 @@ export function metricList(s: VaultStatus): Metric[] {
   return [
     { name: 'vault_tool_info', help: 'The vault (value always 1).', samples: [{ labels: { vault_id: s.vault.vaultId, key_id: s.vault.keyId }, value: 1 }] },
     { name: 'vault_tool_vault_generation', help: 'The vault generation (goes up by one on every write).', samples: [{ value: s.vault.generation }] },
+    // The overdue and RPO gauges move only when these metrics are written again: a job that stops writing them must not leave them saying all is well.
+    ...(s.at
+      ? [
+          {
+            name: 'vault_tool_status_timestamp_seconds',
+            help: 'Unix time these metrics were written (VaultMetricsStale fires when they are not written again).',
+            samples: [{ value: ts(s.at) }],
+          },
+        ]
+      : []),
     { name: 'vault_tool_verify_last_timestamp_seconds', help: 'Unix time of the last verification run (0: never).', samples: [{ value: ts(last?.at) }] },
     {
       name: 'vault_tool_verify_last_success_timestamp_seconds',

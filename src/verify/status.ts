@@ -7,6 +7,8 @@ import { dueState, type Interval } from './schedule.js';
 import { peekVerifyState, type DrillRun, type VerifyRun } from './state.js';
 
 export interface VaultStatus {
+  /** When it was taken: the metrics say so, and an alert fires when they stop being written. */
+  at?: string;
   vault: { vaultId: string; generation: number; keyId: string; updatedAt: string };
   interval: string;
   lastVerification?: VerifyRun;
@@ -42,6 +44,7 @@ export function vaultStatus(doc: VaultDocument, iv: Interval, now: Date, backups
   const escrow = checkEscrow(doc);
   const lastCopy = new Map((st.last?.copies ?? []).filter((c) => c.id).map((c) => [c.id!, c.status]));
   return {
+    at: now.toISOString(),
     vault: { vaultId: doc.vaultId, generation: doc.generation, keyId: doc.key.keyId, updatedAt: doc.updatedAt },
     interval: iv.text,
     ...(st.last ? { lastVerification: st.last } : {}),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 /**
  * Bundles a child script written against the sources (for tests that need a
  * separate process: killed mid-write, or left to exit on its own) into
- * `dir`, the way build.mjs bundles the CLI, and returns the file to run.
+ * `dir`, the way build.mjs bundles the library (ES modules), and returns the file to run.
  */
 export function bundleChild(entry: string, dir: string): string {
   const outfile = join(dir, `${entry.replace(/\W+/g, '_')}.mjs`);

@@ -91,7 +91,7 @@ const walk = (d: string): string[] => {
 
 beforeAll(async () => {
   ({ dir, cleanup } = tempDir('vt-bpipe-'));
-  if (!existsSync(join(BIN, '../../dist/cli.js'))) spawnSync(process.execPath, ['build.mjs'], { cwd: join(BIN, '../..'), stdio: 'ignore' });
+  if (!existsSync(join(BIN, '../../dist/cli.cjs'))) spawnSync(process.execPath, ['build.mjs'], { cwd: join(BIN, '../..'), stdio: 'ignore' });
   if (HAVE_PG) pg = await startPostgres();
   expect((await vt(['init'])).code).toBe(0);
   // The backup key is made on first use (and says so): made here, so the failures below print only their error.

@@ -248,11 +248,14 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
     expect(lastEvent(r)).toMatchObject({ type: 'error', exit: 8, message: expect.stringMatching(/the drill failed at "combine the shares"/) });
   });
 
-  it('a backup truncated in the repository: the restore step fails naming the backup; the others still run', async () => {
+  it('a backup altered in the repository: the restore step fails naming the backup; the others still run', async () => {
     const folder = join(dir, 'repo/redis/default');
     const file = readdirSync(folder).find((f) => f.endsWith('.age'))!;
     const good = readFileSync(join(folder, file));
-    truncateSync(join(folder, file), good.length - 100);
+    // Its size unchanged, so only reading it finds the damage.
+    const altered = Buffer.from(good);
+    altered[altered.length - 50]! ^= 1;
+    writeFileSync(join(folder, file), altered);
     try {
       writePlan('truncated.yaml', `${SHARES}${BACKUPS}`);
       const r = await vt(['drill', '--plan', 'truncated.yaml', '--json']);
@@ -273,6 +276,28 @@ describe.skipIf(!HAVE)('the disaster-recovery drill', () => {
       // Planned (done), then run (failed).
       expect(states.filter((x: string) => x.startsWith('restore redis/default:'))).toEqual(['restore redis/default: done', 'restore redis/default: failed']);
       expect(states.filter((x: string) => x.startsWith('restore files/config:'))).toEqual(['restore files/config: done', 'restore files/config: done']);
+    } finally {
+      writeFileSync(join(folder, file), good);
+    }
+  });
+
+  it('a backup cut short in the repository: the plan finds it from the listing (the dry run too), naming the step and why', async () => {
+    const folder = join(dir, 'repo/redis/default');
+    const file = readdirSync(folder).find((f) => f.endsWith('.age'))!;
+    const good = readFileSync(join(folder, file));
+    truncateSync(join(folder, file), good.length - 100);
+    try {
+      writePlan('truncated.yaml', `${SHARES}${BACKUPS}`);
+      for (const dry of [['--dry-run'], []]) {
+        const r = await vt(['drill', '--plan', 'truncated.yaml', '--json', ...dry]);
+        expect(r.code).toBe(8);
+        const redisStep = JSON.parse(r.stdout).steps.find((s: { name: string }) => s.name === 'restore redis/default');
+        expect(redisStep).toMatchObject({
+          ok: false,
+          message:
+            "no verified backup of redis/default in the repository (1 cut short or altered after it was written (its stored size is not its manifest's))",
+        });
+      }
     } finally {
       writeFileSync(join(folder, file), good);
     }

@@ -203,6 +203,26 @@ describe('an output replaces only a file of its own kind, and never a file the t
     }
   });
 
+  it('no output makes a new file under a name the tool reads as its own (an evidence log, a waiting record, a lock)', async () => {
+    for (const o of OUTPUTS) {
+      const name = o.args('T').join(' ');
+      for (const [file, what] of [
+        ['new.evidence.jsonl', 'an evidence log'],
+        ['vault.key.evidence-pending.jsonl', 'a file of evidence records waiting to go into an evidence log'],
+        ['new.lock', 'a lock file'],
+      ] as const) {
+        const target = join(dir, 'by-name', file);
+        mkdirSync(join(dir, 'by-name'), { recursive: true });
+        const log = logSize();
+        const r = await cli(dir, o.args(target));
+        expect(r.code, `${name} → ${file}: ${r.stderr}`).toBe(10);
+        expect(r.stderr, `${name} → ${file}`).toContain(`refusing to write ${target}: its name is that of ${what}, which vault-tool reads as its own`);
+        expect(existsSync(target), `${name} made ${file}`).toBe(false);
+        expect(logSize(), `${name} → ${file} ran and recorded evidence`).toBe(log);
+      }
+    }
+  });
+
   it('without --force, an output that needs it replaces nothing', async () => {
     writeFileSync(join(dir, 'exists.txt'), 'x\n');
     for (const o of OUTPUTS.filter((x) => !OUTPUT_RULES[x.kind].routine)) {

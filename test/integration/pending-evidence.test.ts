@@ -194,6 +194,44 @@ describe('only escrow.combine records of the expected form are carried into the 
     expect(readFileSync(file, 'utf8')).toBe(forged + '\n');
   });
 
+  it('a write that fails after reading the file says nothing was carried, and the record stays', async () => {
+    const good = await combineRecord();
+    const file = join(dir, 'vault.key.evidence-pending.jsonl');
+    writeFileSync(file, `${good}\n`);
+    // The log lost its last record: the vault write is refused once the records are staged.
+    const log = join(dir, 'secrets.vault.evidence.jsonl');
+    const kept = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    writeFileSync(log, `${kept.slice(0, -1).join('\n')}\n`);
+    const r = await cli(dir, ['add', 'q/q', '-t', 'generic', '--from-env', 'HOME']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).not.toContain('carried');
+    expect(readFileSync(file, 'utf8')).toBe(`${good}\n`);
+  });
+
+  it('so does one with unreadable lines deferred in the state folder: nothing is dropped, and none is said to be', async () => {
+    const id = JSON.parse((await cli(dir, ['list', '--json'])).stdout).vault.vaultId as string;
+    const file = await deferEvidence(join(dir, '.state/seen.json'), id, {
+      at: '2026-01-01T00:00:00.000Z',
+      event: 'entry.get',
+      data: { entry: 'a@1' },
+      why: 'read-only',
+    });
+    writeFileSync(file, `${readFileSync(file, 'utf8')}{not json\n`);
+    const deferred = readFileSync(file, 'utf8');
+    const log = join(dir, 'secrets.vault.evidence.jsonl');
+    const kept = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    writeFileSync(log, `${kept.slice(0, -1).join('\n')}\n`);
+    const r = await cli(dir, ['add', 'q/q', '-t', 'generic', '--from-env', 'HOME']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).not.toContain('dropped');
+    expect(readFileSync(file, 'utf8')).toBe(deferred);
+    // Once the log is whole again, the write takes the records and says what it dropped.
+    writeFileSync(log, `${kept.join('\n')}\n`);
+    const w = await cli(dir, ['add', 'q/q', '-t', 'generic', '--from-env', 'HOME']);
+    expect(w.code, w.stderr).toBe(0);
+    expect(w.stderr).toContain('dropped 1 unreadable deferred evidence line(s) kept in the state folder');
+  });
+
   it("a combine into the vault's own folder records into its log without a notice about its own record", async () => {
     const r = await cli(dir, ['escrow', 'combine', '-o', 'k2.key', ...SHARES]);
     expect(r.code, r.stderr).toBe(0);

@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSigningKey } from '../../src/backup/keys.js';
+import { signManifest, type BackupManifest } from '../../src/backup/manifest.js';
 import { parseDrillPlan } from '../../src/drill/plan.js';
 import { BIN, cli, haveBinary, ROOT, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { havePostgres, postgresFolder, postgresOwner, startPostgres, startPostgresOn, type Postgres, type PostgresOn } from '../helpers/servers.mjs';
@@ -413,6 +415,9 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     );
     expect(statSync(spool).mode & 0o777).toBe(0o700);
     if (ROOT_OWNER) expect(statSync(join(spool, 'restore.sh')).uid).toBe(ROOT_OWNER.uid);
+    // The restore started the prefetcher (as the server's user) before the server asks for anything: it is ready when asked.
+    await waitFor('the prefetcher the restore started', () => existsSync(join(spool, 'prefetcher.pid')), 30_000);
+    if (ROOT_OWNER) expect(statSync(`/proc/${readFileSync(join(spool, 'prefetcher.pid'), 'utf8').trim()}`).uid).toBe(ROOT_OWNER.uid);
     const s = await startPostgresOn(data, restores());
     servers.push(s);
     await waitFor('the promotion', () => s.sql('select pg_is_in_recovery()') === 'f');
@@ -450,6 +455,11 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
       (n, k) => k + 1 < segs.length && segs[k + 1]!.slice(0, 16) === n.slice(0, 16) && parseInt(segs[k + 1]!.slice(16), 16) === parseInt(n.slice(16), 16) + 1,
     );
     const [first, second] = [segs[i], segs[i + 1]];
+    // The prefetcher the restore started: stopped, and the segments it and the restore placed removed, for a spool without one.
+    await waitFor('the prefetcher the restore started', () => existsSync(join(spool, 'prefetcher.pid')), 30_000);
+    process.kill(Number(readFileSync(join(spool, 'prefetcher.pid'), 'utf8')));
+    await waitFor('the prefetcher to leave', () => !existsSync(join(spool, 'prefetcher.pid')), 30_000);
+    for (const d of ['in', 'ok']) for (const n of readdirSync(join(spool, d))) rmSync(join(spool, d, n));
     try {
       // Not in the archive: exit 1, not a word (PostgreSQL asks for such files).
       expect(await script('00000009000000000000000A')).toEqual({ code: 1, stderr: '' });
@@ -596,6 +606,72 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
         writeFileSync(stored, orig);
       }
       expect(existsSync(data)).toBe(false);
+    },
+    120_000,
+  );
+
+  it.skipIf(!HAVE_AGE)(
+    'a restore holds every file to backup_manifest again only when the signed manifest records no passed verification (the host that signs vouches for the check it recorded)',
+    async () => {
+      const stored = join(repo, base);
+      const mf = `${stored}.manifest.json`;
+      const [orig, origManifest] = [readFileSync(stored), readFileSync(mf)];
+      // A byte of postgresql.conf changed in the tar (a comment; backup_manifest left as it was), sealed anew, and a manifest for
+      // that very file signed by a trusted host: once recording a passed verification, once none.
+      const plain = execFileSync('age', ['-d', '-i', idFile, stored], { maxBuffer: 1 << 30 });
+      let h = -1;
+      for (let at = plain.indexOf('postgresql.conf\0'); at >= 0; at = plain.indexOf('postgresql.conf\0', at + 1))
+        if (at % 512 === 0) {
+          h = at;
+          break;
+        }
+      expect(plain.subarray(h + 512, h + 514).toString('latin1')).toBe('# ');
+      plain[h + 514] = plain[h + 514] === 0x3d ? 0x2d : 0x3d;
+      const sealed = execFileSync('age', ['-r', recipient], { input: plain, maxBuffer: 1 << 30 });
+      const m = JSON.parse(origManifest.toString('utf8')) as BackupManifest;
+      const { signature: _s, signer: _k, ...body } = m;
+      const signed = (verification: BackupManifest['verification']) =>
+        `${JSON.stringify(
+          signManifest(
+            {
+              ...body,
+              ciphertext: { size: sealed.length, sha256: sha256(sealed) },
+              plaintext: { size: plain.length, sha256: sha256(plain) },
+              verification,
+            },
+            loadSigningKey(hostKey),
+          ),
+          null,
+          2,
+        )}\n`;
+      const data = join(restores(), 'from-resigned');
+      try {
+        writeFileSync(stored, sealed);
+        writeFileSync(mf, signed(null));
+        const refused = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs]);
+        expect(refused.code, refused.stderr).not.toBe(0);
+        expect(refused.stderr).toMatch(/does not match its backup_manifest: postgresql\.conf fails its SHA256 checksum/);
+        expect(existsSync(data)).toBe(false);
+        writeFileSync(mf, signed({ ...m.verification!, ok: true }));
+        const r = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(
+          readFileSync(join(data, 'postgresql.conf'))
+            .subarray(0, 3)
+            .equals(plain.subarray(h + 512, h + 515)),
+        ).toBe(true);
+      } finally {
+        writeFileSync(stored, orig);
+        writeFileSync(mf, origManifest);
+        await waitFor('the prefetcher the restore started', () => existsSync(join(data, 'vault-tool-spool', 'prefetcher.pid')), 30_000).catch(() => undefined);
+        try {
+          process.kill(Number(readFileSync(join(data, 'vault-tool-spool', 'prefetcher.pid'), 'utf8')));
+        } catch {
+          /* none */
+        }
+        await waitFor('the prefetcher to leave', () => !existsSync(join(data, 'vault-tool-spool', 'prefetcher.pid')), 30_000);
+        rmSync(data, { recursive: true, force: true });
+      }
     },
     120_000,
   );

@@ -1,7 +1,9 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleChild } from '../helpers/bundle.js';
+import { skipUnless } from '../helpers/require.js';
 import { runTool } from '../../src/tool/run.js';
 import { JournalFile, processStart, readJournals } from '../../src/drill/journal.js';
 import { teardownJournal } from '../../src/drill/scratch.js';
@@ -47,6 +49,39 @@ describe('process groups', () => {
     expect(await waitGone(child)).toBe(true);
   });
 
+  it('a tool that has exited is not signalled again: its id, given to another group, is left alone when vault-tool exits', async (ctx) => {
+    // A PID namespace of its own, where the child may choose the next pid (as the kernel does when pids wrap around).
+    const probe = spawnSync('unshare', ['-U', '-r', '-p', '-f', '--mount-proc', 'sh', '-c', 'echo 100 > /proc/sys/kernel/ns_last_pid'], { encoding: 'utf8' });
+    skipUnless(ctx, probe.status === 0, `a PID namespace cannot be made here: ${probe.error?.message ?? probe.stderr.trim()}`);
+    mkdirSync(join(dir, 'bundle'));
+    const script = bundleChild(join(import.meta.dirname, '../helpers/children/reused-group.ts'), join(dir, 'bundle'));
+    // The namespace's first process (sh) outlives the child and reads what is left (a killed process is a zombie of sh's, or gone).
+    const r = spawnSync(
+      'unshare',
+      [
+        '-U',
+        '-r',
+        '-p',
+        '-f',
+        '--mount-proc',
+        'sh',
+        '-c',
+        'out=$("$0" "$1"); echo "$out"; set -- $out; for p in $2; do awk "/^State:/ { print \\$2 }" /proc/$p/status 2>/dev/null || echo gone; done; kill -9 $2 $3 2>/dev/null; true',
+        process.execPath,
+        script,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.stderr).toBe('');
+    const [line, other] = r.stdout.trim().split('\n');
+    const [tool, reused, , leftState] = line!.split(' ');
+    // The kernel gave the exited tool's id to the new group's leader.
+    expect(reused).toBe(tool);
+    // The new group runs on after vault-tool's exit; what the other tool left in its group was killed when it exited.
+    expect(other).toBe('S');
+    expect(leftState).toBe('Z');
+  });
+
   it("a failure keeps the tool's ERROR line", async () => {
     await expect(
       runTool('sh', ['-c', 'echo "ERROR:  relation \\"nope\\" does not exist" >&2; echo "LINE 1: select * from nope" >&2; echo "  ^" >&2; exit 1'], {
@@ -80,7 +115,7 @@ describe('process groups', () => {
     expect(r.left).toEqual([]);
     expect(r.removed).toEqual([`process ${tool.pid} (pg_restore into drill_x)`, `folder ${join(dir, 'scratch')}`]);
     expect(await waitGone(tool.pid!)).toBe(true);
-    expect(readdirSync(dir).sort()).toEqual(['child.pid', 'state', 'theirs']);
+    expect(readdirSync(dir).sort()).toEqual(['bundle', 'child.pid', 'state', 'theirs']);
     expect(readdirSync(join(dir, 'state/drills'))).toEqual([]);
     expect(processStart(process.pid)).toMatch(/^\d+$/);
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { archiveFindings } from '../../src/backup/status.js';
-import { archiverFailing, walMetrics } from '../../src/backup/wal/status.js';
+import { archiverFailing, WAL_WRITTEN, walMetrics } from '../../src/backup/wal/status.js';
 import { metricList, metricsOf } from '../../src/verify/metrics.js';
 import type { VaultStatus } from '../../src/verify/status.js';
 import { ROOT } from '../helpers/cli.js';
@@ -27,6 +27,7 @@ const minutes = (t: string) => Number(/^(\d+)m$/.exec(t)?.[1] ?? Number.NaN);
 
 /** A status in which every series has samples (every kind of label, an RPO). */
 const status: VaultStatus = {
+  at: '2027-01-01T00:15:00.000Z',
   vault: { vaultId: 'a'.repeat(32), generation: 3, keyId: 'b'.repeat(16), updatedAt: '2027-01-01T00:00:00.000Z' },
   interval: 'quarterly',
   lastVerification: {
@@ -128,7 +129,8 @@ const status: VaultStatus = {
     },
   ],
 };
-const metrics = metricList(status);
+// What backup wal-status --prometheus writes beyond what status writes of each archive: when it was written.
+const metrics: { name: string; signals?: string }[] = [...metricList(status), { name: WAL_WRITTEN }];
 const named = (expr: string) => [...expr.matchAll(/\bvault_tool_[a-z_]+\b/g)].map((m) => m[0]);
 
 describe('docs/alerts.yaml and the metrics hold together', () => {
@@ -192,6 +194,20 @@ describe('docs/alerts.yaml and the metrics hold together', () => {
       expect(text).toContain(`vault_tool_wal_archive_failed{cluster="${b.wal!.cluster}"} ${f.failed.length - (archiverFails ? 1 : 0) > 0 ? 1 : 0}\n`);
       expect(text).toContain(`vault_tool_wal_archive_inconclusive{cluster="${b.wal!.cluster}"} ${f.inconclusive.length > 0 ? 1 : 0}\n`);
     }
+  });
+
+  it('the metrics say when they were written, and a rule fires when they are not written again', () => {
+    // The overdue and RPO gauges move only when the metrics are written: a job that stopped must not leave them saying all is well.
+    expect(metricsOf(status)).toContain(`vault_tool_status_timestamp_seconds ${Date.parse('2027-01-01T00:15:00.000Z') / 1000}\n`);
+    expect(rules.find((r) => r.alert === 'VaultMetricsStale')?.expr).toBe('time() - vault_tool_status_timestamp_seconds > 3600');
+  });
+
+  it('backup wal-status --prometheus says when it wrote its metrics, and a rule fires when they are not written again', () => {
+    const wal = status.backups.find((b) => b.wal)!.wal!;
+    expect(walMetrics([wal], new Date('2027-01-01T00:15:00.000Z'))).toContain(
+      `vault_tool_wal_status_timestamp_seconds{cluster="main"} ${Date.parse('2027-01-01T00:15:00.000Z') / 1000}\n`,
+    );
+    expect(rules.find((r) => r.alert === 'VaultWalMetricsStale')?.expr).toBe('time() - vault_tool_wal_status_timestamp_seconds > 3600');
   });
 
   it('a drill slower than its RTO is its own metric', () => {

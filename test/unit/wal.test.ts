@@ -4,7 +4,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, u
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encrypt, FULL, NONCE_SIZE, payloadKey, readHeader, unwrapFileKey } from '../../src/age/index.js';
+import { encryptPayload } from '../../src/age/stream.js';
 import { X25519Identity } from '../../src/age/x25519.js';
+import { signManifest, type BackupManifest } from '../../src/backup/manifest.js';
 import { loadSigningKey, type SigningKey } from '../../src/backup/keys.js';
 import { parseDestination } from '../../src/dest/index.js';
 import type { Repo } from '../../src/backup/repo.js';
@@ -19,7 +22,7 @@ import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '..
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
 import { walPush, type PushContext, type PushScratch } from '../../src/backup/wal/push.js';
-import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
+import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setFirst, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
 import { asyncRestoreScript } from '../../src/backup/wal/restore-script.js';
 import { runPusher } from '../../src/backup/wal/pusher.js';
 import { identityAt, lockHolder, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
@@ -427,12 +430,179 @@ describe('push and fetch on a folder repository (no server)', () => {
     const bad = Buffer.from(orig);
     bad[bad.length - 5] = bad[bad.length - 5]! ^ 1;
     writeFileSync(f, bad);
-    await expect(walFetch(repo, 'main', name, join(dir, 'x'), keys)).rejects.toThrow(/SHA-256 differs/);
+    await expect(walFetch(repo, 'main', name, join(dir, 'x'), keys)).rejects.toThrow(/altered or replaced/);
     writeFileSync(f, orig);
     writeFileSync(join(segs(), '000000010000000000000009.age'), orig);
     writeFileSync(join(segs(), '000000010000000000000009.age.manifest.json'), readFileSync(`${f}.manifest.json`));
     await expect(walFetch(repo, 'main', '000000010000000000000009', join(dir, 'x'), keys)).rejects.toThrow(/not the manifest of a WAL file|describes/);
     for (const n of ['000000010000000000000009.age', '000000010000000000000009.age.manifest.json']) unlinkSync(join(segs(), n));
+  });
+
+  describe("a restore holds the stored file to its header's digest, and authenticated decryption vouches for the rest", () => {
+    const n = segmentName(1, 40n, MB);
+    const n2 = segmentName(1, 41n, MB);
+    let f: string;
+    let orig: Buffer;
+    let manifest: BackupManifest;
+    let pool: OpenPool;
+    /** Where chunk `i` of the payload starts in the stored file, and the header's length. */
+    let headLen: number;
+    const chunkAt = (i: number) => headLen + NONCE_SIZE + i * FULL;
+
+    beforeAll(async () => {
+      writeFileSync(join(dir, 'pg_wal', n), segment(1, 40n, { valid: 100 }));
+      writeFileSync(join(dir, 'pg_wal', n2), segment(1, 41n, { valid: 100 }));
+      await walPush(ctx, join(dir, 'pg_wal', n));
+      await walPush(ctx, join(dir, 'pg_wal', n2));
+      f = join(segs(), `${n}.age`);
+      orig = readFileSync(f);
+      manifest = JSON.parse(readFileSync(`${f}.manifest.json`, 'utf8')) as BackupManifest;
+      headLen = readHeader(orig).header.length;
+      pool = openPool(1);
+    });
+    afterAll(async () => {
+      writeFileSync(f, orig);
+      writeFileSync(`${f}.manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
+      await pool.close();
+    });
+
+    /** Every restore read of `n` (wal-fetch, and the prefetcher's worker) with the stored file `stored`. */
+    const restoreReads = async (stored: Buffer) => {
+      writeFileSync(f, stored);
+      const tmp = join(dir, 'fast-tmp');
+      const out: (string | 'restored')[] = [];
+      for (const read of [() => walFetch(repo, 'main', n, join(dir, 'fast-out'), keys), () => fetchToFile(repo, 'main', n, keys, pool, tmp)]) {
+        try {
+          const r = await read();
+          out.push(r.status === 'restored' ? 'restored' : r.status);
+        } catch (e) {
+          out.push((e as Error).message);
+        }
+        // Left for the caller to rename into place only when restored.
+        expect(existsSync(tmp)).toBe(out.at(-1) === 'restored' && out.length === 2);
+        rmSync(join(dir, 'fast-out'), { force: true });
+        rmSync(tmp, { force: true });
+      }
+      writeFileSync(f, orig);
+      return out;
+    };
+    /** The genuine plaintext with one byte of WAL record data changed (its page headers intact), sealed afresh to the same recipient with the same stanza: the same size as the stored file, a valid age file anyone can make. */
+    const forged = () => {
+      const plain = readFileSync(join(dir, 'pg_wal', n));
+      plain[100_000] = plain[100_000]! ^ 0x40;
+      const { header } = readHeader(orig);
+      const stanza = header.stanzas.find((x) => x.type === 'vault-tool-wal')!;
+      return encrypt(plain, { recipients: [ctx.recipient.recipient], extraStanzas: [stanza] });
+    };
+    /** The manifest of `n` as a push before headerSha256 wrote it (or with another stored SHA-256), signed by the same host. */
+    const resign = (edit: (c: BackupManifest['ciphertext']) => BackupManifest['ciphertext']) => {
+      const { signature: _s, signer: _k, ...body } = manifest;
+      const m = signManifest({ ...body, ciphertext: edit({ ...manifest.ciphertext }) }, signing);
+      writeFileSync(`${f}.manifest.json`, `${JSON.stringify(m, null, 2)}\n`);
+    };
+    const restoreManifest = () => writeFileSync(`${f}.manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
+
+    it("the manifest records the SHA-256 of the header through its MAC line and the payload nonce, beside the whole file's", () => {
+      expect(manifest.ciphertext).toEqual({
+        size: orig.length,
+        sha256: createHash('sha256').update(orig).digest('hex'),
+        headerSha256: createHash('sha256')
+          .update(orig.subarray(0, headLen + NONCE_SIZE))
+          .digest('hex'),
+      });
+      expect(orig.subarray(headLen - 48, headLen).toString('latin1')).toMatch(/^--- [A-Za-z0-9+/]{43}\n$/);
+    });
+
+    it('genuine: restored by every read; the whole file is not hashed (a wrong stored SHA-256 goes unseen there, and verification refuses it)', async () => {
+      expect(await restoreReads(orig)).toEqual(['restored', 'restored']);
+      resign((c) => ({ ...c, sha256: 'ab'.repeat(32) }));
+      try {
+        expect(await restoreReads(orig)).toEqual(['restored', 'restored']);
+        await expect(readArchived(repo, 'main', n, keys)).rejects.toThrow(/\(SHA-256 differs\)/);
+      } finally {
+        restoreManifest();
+      }
+    });
+
+    it('a valid age file made afresh to the same recipient (same stanza, same size): refused for its header, by every read', async () => {
+      const fake = forged();
+      expect(fake.length).toBe(orig.length);
+      const out = await restoreReads(fake);
+      for (const m of out) expect(m).toMatch(/not the one its manifest describes \(its header's SHA-256 differs\)/);
+      // The genuine header and nonce in front of the forged payload: the payload does not authenticate under that key.
+      const spliced = Buffer.concat([orig.subarray(0, chunkAt(0)), fake.subarray(chunkAt(0))]);
+      for (const m of await restoreReads(spliced)) expect(m).toMatch(/its payload does not authenticate/);
+    });
+
+    it('a byte of the payload changed, a chunk from another segment, two chunks swapped, a chunk dropped or added, the last chunk made not the last: refused by every read', async () => {
+      const other = readFileSync(join(segs(), `${n2}.age`));
+      const otherHead = readHeader(other).header.length;
+      const cases: [string, Buffer, RegExp][] = [];
+      const flip = Buffer.from(orig);
+      flip[chunkAt(3) + 10] = flip[chunkAt(3) + 10]! ^ 1;
+      cases.push(['a byte', flip, /payload does not authenticate: payload chunk 3 /]);
+      const tag = Buffer.from(orig);
+      tag[chunkAt(16) - 1] = tag[chunkAt(16) - 1]! ^ 1;
+      cases.push(['the last tag', tag, /payload does not authenticate: payload chunk 15 /]);
+      const foreign = Buffer.from(orig);
+      other.copy(foreign, chunkAt(5), otherHead + NONCE_SIZE + 5 * FULL, otherHead + NONCE_SIZE + 6 * FULL);
+      cases.push(['a chunk of another segment at the same place', foreign, /payload does not authenticate: payload chunk 5 /]);
+      const swapped = Buffer.from(orig);
+      orig.copy(swapped, chunkAt(2), chunkAt(7), chunkAt(8));
+      orig.copy(swapped, chunkAt(7), chunkAt(2), chunkAt(3));
+      cases.push(['two chunks swapped', swapped, /payload does not authenticate: payload chunk 2 /]);
+      cases.push(['the last chunk dropped', orig.subarray(0, chunkAt(15)), /\(its size differs\)/]);
+      cases.push(['a chunk added', Buffer.concat([orig, orig.subarray(chunkAt(15), chunkAt(16))]), /\(its size differs\)/]);
+      cases.push(['a byte added', Buffer.concat([orig, Buffer.from([0])]), /\(its size differs\)/]);
+      for (const [what, stored, why] of cases) {
+        const out = await restoreReads(stored);
+        expect(out, what).toHaveLength(2);
+        for (const m of out) expect(m, what).toMatch(why);
+      }
+    });
+
+    it("the limit (docs/THREAT-MODEL.md): with the backup identity, another payload sealed under the genuine header passes a restore's read; verification's whole-file SHA-256 refuses it", async () => {
+      const { header } = readHeader(orig);
+      const fileKey = unwrapFileKey(header, { identities: [id.identity] });
+      const plain = readFileSync(join(dir, 'pg_wal', n));
+      plain[100_000] = plain[100_000]! ^ 0x40;
+      const nonce = orig.subarray(headLen, headLen + NONCE_SIZE);
+      const payload = encryptPayload(payloadKey(fileKey, nonce), plain);
+      const forged = Buffer.concat([orig.subarray(0, headLen + NONCE_SIZE), payload]);
+      expect(forged.length).toBe(orig.length);
+      expect(await restoreReads(forged)).toEqual(['restored', 'restored']);
+      writeFileSync(f, forged);
+      try {
+        await expect(readArchived(repo, 'main', n, keys)).rejects.toThrow(/\(SHA-256 differs\)/);
+      } finally {
+        writeFileSync(f, orig);
+      }
+    });
+
+    it('the genuine file with a key that does not open it: a decryption failure, never said to be an altered file', async () => {
+      const wrong = { ...keys, identities: [{ keyId: keys.identities[0]!.keyId, identity: X25519Identity.generate().identity }] };
+      const tmp = join(dir, 'fast-tmp');
+      for (const read of [() => walFetch(repo, 'main', n, join(dir, 'fast-out'), wrong), () => fetchToFile(repo, 'main', n, wrong, pool, tmp)])
+        await expect(read()).rejects.toThrow(/decryption failed: no identity matched/);
+      expect(existsSync(tmp)).toBe(false);
+    });
+
+    it('a file pushed before headerSha256 (its manifest without it) gets the full hash: the file made afresh is refused for its SHA-256', async () => {
+      resign(({ headerSha256: _h, ...c }) => c);
+      try {
+        for (const m of await restoreReads(forged())) expect(m).toMatch(/\(SHA-256 differs\)/);
+        expect(await restoreReads(orig)).toEqual(['restored', 'restored']);
+      } finally {
+        restoreManifest();
+      }
+      // A headerSha256 that is not a SHA-256: the manifest is refused.
+      resign((c) => ({ ...c, headerSha256: 'x' }));
+      try {
+        for (const m of await restoreReads(orig)) expect(m).toMatch(/not a valid backup manifest \(ciphertext\.headerSha256\)/);
+      } finally {
+        restoreManifest();
+      }
+    });
   });
 
   it('a file left without its manifest (a push killed between the two) is not fetched; the next push completes it', async () => {
@@ -442,6 +612,14 @@ describe('push and fetch on a folder repository (no server)', () => {
     unlinkSync(join(segs(), `${n7}.age.manifest.json`));
     expect(await walFetch(repo, 'main', n7, join(dir, 'x7'), keys)).toMatchObject({ status: 'absent', note: expect.stringContaining('without its manifest') });
     expect(await walPush(ctx, join(dir, 'pg_wal', n7))).toMatchObject({ status: 'completed' });
+    // Completed with its header's digest too: a restore reads it on the fast path.
+    const stored = readFileSync(join(segs(), `${n7}.age`));
+    const m7 = JSON.parse(readFileSync(join(segs(), `${n7}.age.manifest.json`), 'utf8')) as BackupManifest;
+    expect(m7.ciphertext.headerSha256).toBe(
+      createHash('sha256')
+        .update(stored.subarray(0, readHeader(stored).header.length + NONCE_SIZE))
+        .digest('hex'),
+    );
     expect(await walFetch(repo, 'main', n7, join(dir, 'x7'), keys)).toMatchObject({ status: 'restored' });
   });
 
@@ -512,8 +690,23 @@ describe("wal-fetch's exit status, as PostgreSQL reads it (1 to 125: not in the 
   let idFile: string;
   const names = [5n, 6n, 7n].map((n) => segmentName(1, n, MB));
   const segs = () => join(repoDir, 'postgres-wal', 'main', 'segments');
+  /** `extra` replaces the repository or the identity it names (an option given twice is refused). */
   const fetch = (name: string, extra: string[] = [], env: Record<string, string> = {}) =>
-    cli(dir, ['backup', 'wal-fetch', name, join(dir, 'pg_wal', 'RECOVERYXLOG'), '--cluster', 'main', '-r', repoDir, '--identity', idFile, ...extra], { env });
+    cli(
+      dir,
+      [
+        'backup',
+        'wal-fetch',
+        name,
+        join(dir, 'pg_wal', 'RECOVERYXLOG'),
+        '--cluster',
+        'main',
+        ...(extra.includes('-r') ? [] : ['-r', repoDir]),
+        ...(extra.includes('--identity') ? [] : ['--identity', idFile]),
+        ...extra,
+      ],
+      { env },
+    );
   /** One error line (and a hint line at most) naming the file: what the server's log shows beside "could not restore file". */
   const oneLine = (stderr: string, name: string) => {
     const lines = stderr.split('\n').filter(Boolean);
@@ -563,7 +756,7 @@ describe("wal-fetch's exit status, as PostgreSQL reads it (1 to 125: not in the 
       const r = await fetch(names[1]!);
       expect(r.code).toBe(204);
       oneLine(r.stderr, names[1]!);
-      expect(r.stderr).toContain('SHA-256 differs');
+      expect(r.stderr).toContain('altered or replaced');
     } finally {
       writeFileSync(f, orig);
     }
@@ -951,6 +1144,78 @@ describe('asynchronous restores: the prefetcher', () => {
     rmSync(join(spool.pending, later));
     rmSync(join(spool.root, 'prefetcher.pid'));
     rmSync(join(spool.root, 'starting'));
+  });
+
+  it('a spool is made only inside a folder that is there: a prefetcher starting after its data directory was removed makes none', () => {
+    const gone = join(dir, 'removed-datadir', 'vault-tool-spool');
+    expect(() => openFetchSpool(gone)).toThrow(/the folder it goes in .*removed-datadir\) is not there/);
+    expect(existsSync(join(dir, 'removed-datadir'))).toBe(false);
+  });
+
+  it('restore.sh --prefetch (the restore, once the data directory is ready) starts a prefetcher from the first segment, unless one runs', async () => {
+    const started = join(dir, 'started');
+    const root = join(dir, 'spool-p');
+    const sp = openFetchSpool(root);
+    const script = join(root, 'restore.sh');
+    writeFileSync(script, asyncRestoreScript(root, ['sh', '-c', `echo "$0 $1 $2" >> '${started}'`], ['--cluster', 'main', '--async', '--spool'], ['--drain']));
+    const waitFor = async (f: () => boolean) => {
+      for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(f()).toBe(true);
+    };
+    // No first segment recorded: nothing to start from.
+    await expect(promisify(execFile)('sh', [script, '--prefetch'])).rejects.toMatchObject({ code: 1 });
+    setFirst(sp, names[0]!);
+    // One running: none started.
+    writeFileSync(join(root, 'prefetcher.pid'), `${process.pid}\n`);
+    await promisify(execFile)('sh', [script, '--prefetch']);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(started)).toBe(false);
+    rmSync(join(root, 'prefetcher.pid'));
+    await promisify(execFile)('sh', [script, '--prefetch']);
+    await waitFor(() => existsSync(started));
+    expect(readFileSync(started, 'utf8')).toBe(`${names[0]} ${dir}/pg_wal --drain\n`);
+    expect(existsSync(join(root, 'starting'))).toBe(true);
+  });
+
+  it('a prefetcher the server never used leaves, once idle, the segments the restore placed; one it used takes them with it', async () => {
+    const root = join(dir, 'spool-k');
+    const sp = openFetchSpool(root);
+    setFirst(sp, names[0]!);
+    // Placed by the restore: fetched, checked and recorded before any prefetcher ran.
+    const pool = openPool(1);
+    try {
+      const tmp = join(sp.tmp, names[0]!);
+      expect(await fetchToFile(repo, 'main', names[0]!, keys, pool, tmp)).toMatchObject({ status: 'restored' });
+      renameSync(tmp, join(sp.in, names[0]!));
+    } finally {
+      await pool.close();
+    }
+    writeFileSync(join(sp.ok, names[0]!), `${identityAt(join(sp.in, names[0]!))}\n`);
+    const fetched: string[] = [];
+    expect(await runPrefetcher({ spool: sp, repo, cluster: 'main', keys, queue: 2, idleMs: 1000, onFetched: (n) => fetched.push(n) })).toMatchObject({
+      running: false,
+    });
+    expect(fetched).toEqual([names[1]]);
+    // Never used: its own segment gone, the restore's kept, with its record (the server started later still finds it).
+    expect(readdirSync(sp.in)).toEqual([names[0]]);
+    expect(readdirSync(sp.ok)).toEqual([names[0]]);
+    expect(takePrefetched(sp, names[0]!, join(dir, 'K0'))).toBe(true);
+    // The server took it and asks for what follows: the next prefetcher is used, and takes everything with it, the files
+    // placed before it ran too.
+    rmSync(join(dir, 'K0'));
+    const pool2 = openPool(1);
+    try {
+      const tmp = join(sp.tmp, names[2]!);
+      expect(await fetchToFile(repo, 'main', names[2]!, keys, pool2, tmp)).toMatchObject({ status: 'restored' });
+      renameSync(tmp, join(sp.in, names[2]!));
+    } finally {
+      await pool2.close();
+    }
+    writeFileSync(join(sp.ok, names[2]!), `${identityAt(join(sp.in, names[2]!))}\n`);
+    setWant(sp, names[1]!);
+    await runPrefetcher({ spool: sp, repo, cluster: 'main', keys, queue: 2, idleMs: 1000 });
+    expect(readdirSync(sp.in)).toEqual([]);
+    expect(readdirSync(sp.ok)).toEqual([]);
   });
 });
 

@@ -41,13 +41,50 @@ async function dump(o: FilesOptions, env: Env): Promise<Component> {
   };
 }
 
+const ESCAPES: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11, '\\': 92, '"': 34, "'": 39, '?': 63 };
+
+/**
+ * A name as GNU tar lists it with --quoting-style=escape (C escapes, octal
+ * for any other byte), as the bytes it names: a name holding a newline or a
+ * backslash is listed escaped, and must be looked up as it is on disk.
+ */
+export function tarNameBytes(listed: string): Buffer {
+  if (!listed.includes('\\')) return Buffer.from(listed);
+  const out: number[] = [];
+  const b = Buffer.from(listed);
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] !== 0x5c || i + 1 === b.length) {
+      out.push(b[i]!);
+      continue;
+    }
+    const oct = /^[0-7]{1,3}/.exec(b.subarray(i + 1, i + 4).toString('latin1'))?.[0];
+    if (oct) {
+      out.push(Number.parseInt(oct, 8) & 0xff);
+      i += oct.length;
+      continue;
+    }
+    const e = ESCAPES[String.fromCharCode(b[i + 1]!)];
+    if (e === undefined) out.push(b[i]!);
+    else {
+      out.push(e);
+      i++;
+    }
+  }
+  return Buffer.from(out);
+}
+
 /** The check pass of a restore: tar -t, keeping the names, so conflicts are found before anything is extracted. */
 function listingTar(env: Env, names: string[], b: RunBounds): Consumer {
   return {
     kind: 'inline',
     label: 'tar -t',
     consume: async (r) => {
-      const run = startTool('tar', ['-t', '-f', '-'], { env, stdin: 'pipe', bound: { ms: b.timeoutMs }, ...(b.onStart ? { onStart: b.onStart } : {}) });
+      const run = startTool('tar', ['-t', '--quoting-style=escape', '-f', '-'], {
+        env,
+        stdin: 'pipe',
+        bound: { ms: b.timeoutMs },
+        ...(b.onStart ? { onStart: b.onStart } : {}),
+      });
       let out = '';
       run.child.stdout!.on('data', (c: Buffer) => {
         if (out.length < 16 << 20) out += c.toString('utf8');
@@ -112,15 +149,17 @@ function intoFolder(req: RestoreRequest): Restorer {
     check: (env, b) => ({
       consumer: listingTar(env, names, b),
       after() {
+        // Each name looked up as the bytes it names (a newline, a backslash, a byte that is no UTF-8), never as tar's escaped listing.
         const clash = names
-          .map((n) => normalize(n))
+          .map((n) => tarNameBytes(n))
           .filter((n) => {
             try {
-              return !lstatSync(join(dir, n)).isDirectory();
+              return !lstatSync(Buffer.concat([Buffer.from(`${dir}/`), n])).isDirectory();
             } catch {
               return false;
             }
-          });
+          })
+          .map((n) => normalize(n.toString('utf8')));
         // Not even with force: a vault, a key file or a share set in the folder is never replaced by restored data.
         const guarded = clash.flatMap((n) => {
           const what = guardedAt(join(dir, n));

@@ -17,17 +17,19 @@ import { parseWalManifest } from './catalog.js';
 import type { ReadKeys } from './identity.js';
 import { looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName, segmentName } from './names.js';
 import { checkSegment } from './page.js';
-import type { OpenPool, OpenResult } from './open-pool.js';
+import type { OpenJob, OpenPool, OpenResult } from './open-pool.js';
 import { archiveDest, isThere, readIfThere, readWhole, segmentsDest, WAL_KIND } from './store.js';
 
 /**
  * `wal-fetch`: one archived file back, for restore_command. A file counts
  * only with its manifest, signed by a host the keys trust, and only after
- * every check: the stored bytes' SHA-256, complete decryption, the
- * plaintext's size and SHA-256, and for a segment its page headers against
- * its name and the cluster. Only then is it written to the path PostgreSQL
- * gave (a temp file renamed into place: a killed fetch leaves no partial
- * file under that name).
+ * every check: the stored bytes held to the manifest (their SHA-256; on a
+ * restore, the SHA-256 of the age header and payload nonce where the
+ * manifest records it, see ReadOptions), complete decryption, the
+ * plaintext's size (and SHA-256, when verifying), and for a segment its
+ * page headers against its name and the cluster. Only then is it written
+ * to the path PostgreSQL gave (a temp file renamed into place: a killed
+ * fetch leaves no partial file under that name).
  */
 export type FetchResult =
   | { status: 'restored'; name: string; bytes: number; manifest: BackupManifest }
@@ -45,10 +47,26 @@ export interface ReadOptions {
    * only, whose size and page headers are checked besides.
    */
   plaintextSha256?: boolean;
+  /**
+   * Hold the whole stored file to the manifest's SHA-256 (the default:
+   * verification). A restore reads without it where the manifest records
+   * `ciphertext.headerSha256` (docs/FORMAT.md, "WAL archive"): the age
+   * header and payload nonce are held to that digest before the file key is
+   * unwrapped, which fixes the file key and the payload key; every chunk of
+   * the payload then authenticates under that key (its counter and
+   * last-chunk flag in the nonce, nothing after the last chunk), so the
+   * plaintext is the one pushed without hashing the stored bytes
+   * (docs/THREAT-MODEL.md, "The WAL archive", says what this rests on). A
+   * manifest without the field (a file pushed before it) gets the full hash.
+   */
+  storedSha256?: boolean;
 }
 
-/** How a restore reads a file: the stored SHA-256, not the plaintext's a second time (ReadOptions). */
-export const RESTORE_READ: ReadOptions = { plaintextSha256: false };
+/** How a restore reads a file: the header's digest where recorded, else the stored SHA-256; not the plaintext's (ReadOptions). */
+export const RESTORE_READ: ReadOptions = { plaintextSha256: false, storedSha256: false };
+
+/** The digest a read holds the stored file's header and payload nonce to instead of its whole SHA-256, when it may (ReadOptions). */
+const headerCheck = (m: BackupManifest, o: ReadOptions): string | undefined => (o.storedSha256 === false ? m.ciphertext.headerSha256 : undefined);
 
 type Key = ReadKeys['identities'][number];
 
@@ -91,8 +109,16 @@ async function storedOf(
   return { status: 'stored', m: t.m, key: t.key, stored };
 }
 
-const altered = (name: string) =>
-  new VaultError('integrity', `${name}: the stored file is not the one its manifest describes (SHA-256 differs): it was altered or replaced`);
+const altered = (name: string, why = 'SHA-256 differs') =>
+  new VaultError('integrity', `${name}: the stored file is not the one its manifest describes (${why}): it was altered or replaced`);
+
+const HEADER_DIFFERS = "its header's SHA-256 differs";
+
+/** `head` (the stored file's start, its header parsed) held to the manifest's headerSha256: the header and payload nonce. */
+function headerHeld(name: string, head: Uint8Array, headerLength: number, want: string): void {
+  const end = headerLength + NONCE_SIZE;
+  if (head.length < end || sha256(head.subarray(0, end)) !== want) throw altered(name, HEADER_DIFFERS);
+}
 
 /** The page headers of a segment (or .partial file) against its name and the cluster. */
 function checkPages(name: string, m: BackupManifest, plaintext: Uint8Array): void {
@@ -111,8 +137,20 @@ function checkPages(name: string, m: BackupManifest, plaintext: Uint8Array): voi
  * chunk buffers left to the garbage collector, per segment. `stored` is
  * overwritten.
  */
-function openInPlace(stored: Buffer, key: Key): Buffer {
-  const { header, binary } = readHeader(stored);
+function openInPlace(name: string, stored: Buffer, key: Key, headerSha256: string | undefined): Buffer {
+  let parsed: ReturnType<typeof readHeader>;
+  try {
+    parsed = readHeader(stored);
+  } catch (e) {
+    if (headerSha256) throw altered(name, HEADER_DIFFERS);
+    throw e;
+  }
+  const { header, binary } = parsed;
+  if (headerSha256) {
+    // Before the header is used at all: the one pushed (an armored file, never what a push writes, is not).
+    if (binary.buffer !== stored.buffer) throw altered(name, HEADER_DIFFERS);
+    headerHeld(name, binary, header.length, headerSha256);
+  }
   // An armored file (never what a push writes) is opened the ordinary way.
   if (binary.buffer !== stored.buffer) return decrypt(stored, { identities: [key.identity] }).plaintext;
   const fileKey = unwrapFileKey(header, { identities: [key.identity] });
@@ -121,6 +159,8 @@ function openInPlace(stored: Buffer, key: Key): Buffer {
   const payload = payloadKey(fileKey, binary.subarray(header.length, start));
   const opened = openChunks(crypto, payload, 0, binary.subarray(start), true, binary, release);
   const failure = openFailure(opened);
+  // Under the header its manifest names, a payload that does not open in full was altered.
+  if (failure && headerSha256) throw altered(name, `its payload does not authenticate: ${failure.message}`);
   if (failure) throw failure;
   return binary.subarray(0, opened.len);
 }
@@ -136,11 +176,14 @@ export async function readArchived(
   const s = await storedOf(repo, cluster, name, keys);
   if (s.status === 'absent') return s.result;
   const { m, key, stored } = s;
-  if (stored.length !== m.ciphertext.size || sha256(stored) !== m.ciphertext.sha256) throw altered(name);
+  const head = headerCheck(m, o);
+  if (stored.length !== m.ciphertext.size) throw altered(name, 'its size differs');
+  if (!head && sha256(stored) !== m.ciphertext.sha256) throw altered(name);
   let plaintext: Buffer;
   try {
-    plaintext = openInPlace(stored, key);
+    plaintext = openInPlace(name, stored, key, head);
   } catch (e) {
+    if (e instanceof VaultError && !(e instanceof AgeError)) throw e;
     throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
   }
   if (plaintext.length !== m.plaintext.size || (o.plaintextSha256 !== false && sha256(plaintext) !== m.plaintext.sha256))
@@ -150,8 +193,9 @@ export async function readArchived(
 }
 
 /**
- * The prefetcher's read: the same checks as a restore's readArchived, the
- * stored file's SHA-256 and its opening done by a worker of `pool`, which
+ * The prefetcher's read: the same checks as a restore's readArchived
+ * (RESTORE_READ), the stored file's SHA-256 (a file pushed without
+ * headerSha256) and its opening done by a worker of `pool`, which
  * writes the plaintext to `tmp` (made new) once every chunk verified; the
  * file at `tmp` is left only when every check passed (the page headers
  * last, here), for the caller to rename into place.
@@ -162,30 +206,30 @@ export async function fetchToFile(repo: Repo, cluster: string, name: string, key
   const s = await storedOf(repo, cluster, name, keys);
   if (s.status === 'absent') return s.result;
   const { m, key, stored } = s;
-  if (stored.length !== m.ciphertext.size) throw altered(name);
+  const head = headerCheck(m, RESTORE_READ);
+  if (stored.length !== m.ciphertext.size) throw altered(name, 'its size differs');
   let start: number;
   let payload: Buffer;
+  let held = false;
   try {
     const { header, binary } = readHeader(stored);
     if (binary.buffer !== stored.buffer) throw new Error('an armored file');
+    if (head) headerHeld(name, binary, header.length, head);
+    held = Boolean(head);
     const fileKey = unwrapFileKey(header, { identities: [key.identity] });
     start = header.length + NONCE_SIZE;
     if (binary.length < start) throw new Error('missing payload nonce');
     payload = payloadKey(fileKey, binary.subarray(header.length, start));
   } catch (e) {
-    // Not the file its manifest describes, or not one this key opens: the full read says which.
-    if (sha256(stored) !== m.ciphertext.sha256) throw altered(name);
+    if (e instanceof VaultError && !(e instanceof AgeError)) throw e;
+    // Not the file its manifest describes, or not one this key opens: the header's digest, or the full read, says which
+    // (a header that does not parse is not the one pushed; one held to its digest is, and the key is the cause).
+    if (head ? !held : sha256(stored) !== m.ciphertext.sha256) throw altered(name, head ? HEADER_DIFFERS : undefined);
     throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
   }
   // The worker gets the file's own memory (given up: copied first when it is a slice of a larger buffer).
   const own = stored.byteOffset === 0 && stored.buffer.byteLength === stored.byteLength ? stored.buffer : Uint8Array.prototype.slice.call(stored).buffer;
-  return opened(
-    name,
-    m,
-    await pool.open({ file: own as ArrayBuffer, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }),
-    tmp,
-    pool,
-  );
+  return opened(name, m, await pool.open({ file: own as ArrayBuffer, size: m.ciphertext.size, check: checkOf(m, head), start, key: payload, tmp }), tmp, pool);
 }
 
 /**
@@ -223,32 +267,48 @@ async function localStored(
 /** What is read of a file's start for its header (an X25519 header is about 200 bytes). */
 const HEAD = 64 << 10;
 
+/** What a worker holds the stored file to: the header's digest where the manifest records it (RESTORE_READ), else the whole file's. */
+const checkOf = (m: BackupManifest, head: string | undefined): OpenJob['check'] => (head ? { headerSha256: head } : { sha256: m.ciphertext.sha256 });
+
 /** A stored file opened by a worker from its path, its header parsed here from `head`. */
 async function openStored(name: string, m: BackupManifest, head: Buffer, path: string, pool: OpenPool, tmp: string, key: Key): Promise<FetchResult> {
+  const want = headerCheck(m, RESTORE_READ);
   let start: number;
   let payload: Buffer;
+  let held = false;
   try {
     const header = parseHeader(head, head.length < HEAD);
     if (!header) throw new Error('header longer than its first 64 KiB');
+    if (want) headerHeld(name, head, header.length, want);
+    held = Boolean(want);
     const fileKey = unwrapFileKey(header, { identities: [key.identity] });
     start = header.length + NONCE_SIZE;
     if (head.length < start) throw new Error('missing payload nonce');
     payload = payloadKey(fileKey, head.subarray(header.length, start));
   } catch (e) {
+    if (e instanceof VaultError && !(e instanceof AgeError)) throw e;
+    // With the header's digest recorded, a header that does not parse is not the one pushed; one held to it that this key
+    // does not open is a key's failure, said as such.
+    if (want && !held) throw altered(name, HEADER_DIFFERS);
+    if (want) throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
     // Decided by the worker's full read: the stored file's SHA-256 first (an altered file is named so), else the failure here.
-    const r = await pool.open({ file: path, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start: 0, key: Buffer.alloc(32), tmp: '' });
-    if (r.sha256 !== m.ciphertext.sha256 || r.size !== m.ciphertext.size) throw altered(name);
+    const r = await pool.open({ file: path, size: m.ciphertext.size, check: { sha256: m.ciphertext.sha256 }, start: 0, key: Buffer.alloc(32), tmp: '' });
+    if (!r.held || r.size !== m.ciphertext.size) throw altered(name);
     throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
   }
-  return opened(name, m, await pool.open({ file: path, size: m.ciphertext.size, sha256: m.ciphertext.sha256, start, key: payload, tmp }), tmp, pool);
+  return opened(name, m, await pool.open({ file: path, size: m.ciphertext.size, check: checkOf(m, want), start, key: payload, tmp }), tmp, pool);
 }
 
 /** The worker's result held to the manifest: the temp file kept only when every check passed. */
 function opened(name: string, m: BackupManifest, r: OpenResult, tmp: string, pool: OpenPool): FetchResult {
   try {
     if (r.size === -1 && r.error) throw new VaultError('io', `${name}: cannot read the stored file: ${r.error}`);
-    if (r.sha256 !== m.ciphertext.sha256 || r.size !== m.ciphertext.size) throw altered(name);
+    const head = headerCheck(m, RESTORE_READ);
+    if (r.size !== m.ciphertext.size) throw altered(name, 'its size differs');
+    if (!r.held) throw altered(name, head ? HEADER_DIFFERS : undefined);
     const failure = r.opened && (r.opened.failure || !r.opened.last ? (openFailure(r.opened) ?? new Error('no final chunk')) : null);
+    // Under the header its manifest names, a payload that does not open in full was altered.
+    if (failure && head) throw altered(name, `its payload does not authenticate: ${failure.message}`);
     if (!r.opened || failure) throw new VaultError('integrity', `${name}: decryption failed: ${failure?.message ?? 'not opened'}`);
     if (r.error) throw new VaultError('io', `${name}: cannot write ${tmp}: ${r.error}`);
     if (r.opened.len !== m.plaintext.size) throw new VaultError('integrity', `${name}: the decrypted data differs from what was archived (size)`);

@@ -12,7 +12,11 @@ import { makeRelease, release } from '../../age/release.js';
  * ciphertext once its tag verifies), and the plaintext written to a temp
  * file of the spool when all of it verified. A job reads into a buffer an
  * earlier job gave back: the pool's memory is a segment a worker, whatever
- * the number of segments. The calling thread parses the header
+ * the number of segments. A file whose manifest records the SHA-256 of its
+ * header and payload nonce is held to that (its start, a few hundred bytes)
+ * instead of hashed whole: authenticated decryption under the key that
+ * header gives is what vouches for the payload (fetch.ts, ReadOptions).
+ * The calling thread parses the header
  * and unwraps the file key (the identity never leaves it: a worker gets
  * the payload key of one file), checks the page headers, and only then
  * renames the temp file into place. The workers run the kernel's own
@@ -52,14 +56,18 @@ parentPort.on('message', (m) => {
   try {
     file = m.buf ? new Uint8Array(m.buf) : readInto(m.out, m.path, m.size);
   } catch (e) {
-    return give({ id: m.id, sha256: '', size: -1, error: String(e && e.message), own: true }, m.out);
+    return give({ id: m.id, held: false, size: -1, error: String(e && e.message), own: true }, m.out);
   }
   // The buffer that goes back: the one read into (own: reused for the next jobs), or the stored file given.
   const back = file.byteLength > 0 ? file.buffer : m.out;
   const own = !m.buf;
   const reused = own && back === m.out;
-  const sha256 = c.createHash('sha256').update(file).digest('hex');
-  if (sha256 !== m.sha256 || file.byteLength !== m.size) return give({ id: m.id, sha256, size: file.byteLength, own, reused }, back);
+  // The stored file held to its manifest: its header and payload nonce (the first m.start bytes) where the manifest records
+  // their digest, else the whole file.
+  const digest = (b) => c.createHash('sha256').update(b).digest('hex');
+  const held =
+    file.byteLength === m.size && (m.headerSha256 ? file.byteLength >= m.start && digest(file.subarray(0, m.start)) === m.headerSha256 : digest(file) === m.sha256);
+  if (!held) return give({ id: m.id, held, size: file.byteLength, own, reused }, back);
   const out = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
   const opened = openChunks(c, Buffer.from(m.key), 0, file.subarray(m.start), true, out, release);
   let error = '';
@@ -70,16 +78,17 @@ parentPort.on('message', (m) => {
       error = String(e && e.message);
     }
   }
-  give({ id: m.id, sha256, size: file.byteLength, opened, error, own, reused }, back);
+  give({ id: m.id, held, size: file.byteLength, opened, error, own, reused }, back);
 });
 `;
 
 export interface OpenJob {
   /** The whole stored (age) file, given up to the worker; or its path, which the worker reads (a local repository). */
   file: ArrayBuffer | string;
-  /** Its expected size and SHA-256 (the signed manifest's). */
+  /** Its expected size (the signed manifest's). */
   size: number;
-  sha256: string;
+  /** What it is held to before it is opened: the whole file's SHA-256, or its first `start` bytes' (header and payload nonce; the manifest's headerSha256). */
+  check: { sha256: string } | { headerSha256: string };
   /** Where the payload's first chunk starts (after the header and the payload nonce). */
   start: number;
   /** The file's payload key. */
@@ -89,7 +98,8 @@ export interface OpenJob {
 }
 
 export interface OpenResult {
-  sha256: string;
+  /** The stored file was the one its manifest describes (OpenJob.check): only then was it opened. */
+  held: boolean;
   size: number;
   /** Absent when the stored file was not the expected one (nothing opened). */
   opened?: Opened;
@@ -137,7 +147,7 @@ export function openPool(size: number): OpenPool {
   };
   for (let i = 0; i < size; i++) {
     const w = new Worker(SOURCE, { eval: true });
-    w.on('message', (m: { id: number; sha256: string; size: number; opened?: Opened; out?: ArrayBuffer; error?: string; own?: boolean; reused?: boolean }) => {
+    w.on('message', (m: { id: number; held: boolean; size: number; opened?: Opened; out?: ArrayBuffer; error?: string; own?: boolean; reused?: boolean }) => {
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
@@ -145,7 +155,7 @@ export function openPool(size: number): OpenPool {
       if (m.out && m.own) mine.add(m.out);
       if (m.out && !m.opened) keep(m.out);
       p.resolve({
-        sha256: m.sha256,
+        held: m.held,
         size: m.size,
         ...(m.opened ? { opened: m.opened, plaintext: new Uint8Array(m.out!, 0, m.opened.len) } : {}),
         ...(m.error ? { error: m.error } : {}),
@@ -178,7 +188,7 @@ export function openPool(size: number): OpenPool {
         const where = typeof job.file === 'string' ? { path: job.file } : { buf: job.file };
         // A job that reads the file itself reads it into a buffer given back before (the stored file given is its own).
         const out = typeof job.file === 'string' ? spare.pop() : undefined;
-        w.postMessage({ id, ...where, out, size: job.size, sha256: job.sha256, start: job.start, key: job.key, tmp: job.tmp }, [
+        w.postMessage({ id, ...where, out, size: job.size, ...job.check, start: job.start, key: job.key, tmp: job.tmp }, [
           ...(typeof job.file === 'string' ? [] : [job.file]),
           ...(out ? [out] : []),
         ]);

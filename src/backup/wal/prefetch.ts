@@ -1,8 +1,8 @@
 import { lchownSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { VaultError } from '../../errors/errors.js';
 import { registerCleanup } from '../../fs/cleanup.js';
-import { makeDirs } from '../../fs/dirs.js';
+import { exists, makeDir, makeDirs } from '../../fs/dirs.js';
 import { acquireLock } from '../../fs/lock.js';
 import type { Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
@@ -55,7 +55,16 @@ export interface FetchSpool {
   tmp: string;
 }
 
+/**
+ * The spool's folders, made 0700 where missing. The spool itself is made
+ * only inside a folder that is there (the data directory): a prefetcher
+ * that starts after its restore's data directory was removed (a failed
+ * restore, one removed at once) never makes it again.
+ */
 export function openFetchSpool(root: string): FetchSpool {
+  if (!exists(dirname(root)))
+    throw new VaultError('not-found', `${root}: the folder it goes in (${dirname(root)}) is not there; a spool is made only inside an existing folder`);
+  makeDir(root, 0o700, true);
   const s = {
     root,
     in: join(root, 'in'),
@@ -148,9 +157,16 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   // Started: restore_command's script may start another once this one is gone.
   rmSync(join(o.spool.root, 'starting'), { force: true });
+  /**
+   * Whether the server has taken anything yet. A prefetcher the restore started leaves, once idle, the segments the restore
+   * placed (and their records) for a server started later; one the server used takes all its files with it.
+   */
+  let used = false;
+  /** The files placed before this one ran (by the restore, or a prefetcher before it) and still there. */
+  const kept = new Set<string>();
   const wipe = () => {
     for (const d of [o.spool.pending, o.spool.ok, o.spool.in, o.spool.ask, o.spool.absent, o.spool.tmp])
-      for (const n of readdirSync(d)) rmSync(join(d, n), { force: true });
+      for (const n of readdirSync(d)) if (used || !kept.has(n) || (d !== o.spool.in && d !== o.spool.ok)) rmSync(join(d, n), { force: true });
   };
   const dropPid = registerCleanup(() => {
     rmSync(pidFile, { force: true });
@@ -163,7 +179,6 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   try {
     // Files checked and recorded before (by the restore, or a prefetcher before this one) stay, as fetched; anything else goes
     // (pending/ marks stay until this one's own replace them).
-    const kept = new Set<string>();
     for (const n of readdirSync(o.spool.in)) {
       const id = identityAt(join(o.spool.in, n));
       if (id !== null && id === readRecord(join(o.spool.ok, n))) kept.add(n);
@@ -270,12 +285,14 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
           inflight.delete(n);
           wake?.();
         });
+        used = true;
         if (parseWalName(n, size)?.kind === 'segment') inflight.set(n, p);
       }
       const want = readWant(o.spool);
       const present = new Set(readdirSync(o.spool.in).filter((n) => !n.startsWith('.')));
       if (want && want !== lastWant) {
         lastWant = want;
+        used = true;
         const w = parseWalName(want, size);
         if (w?.kind === 'segment') {
           at = { timeline: w.timeline, segno: w.segno };
@@ -286,6 +303,8 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
       for (const n of fetched) {
         if (present.has(n)) continue;
         fetched.delete(n);
+        kept.delete(n);
+        used = true;
         rmSync(join(o.spool.ok, n), { force: true });
         const w = parseWalName(n, size);
         if (w?.kind === 'segment' && (!at || w.timeline !== at.timeline || w.segno > at.segno)) at = { timeline: w.timeline, segno: w.segno };

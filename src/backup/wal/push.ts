@@ -113,6 +113,21 @@ export function stanzaOf(file: Uint8Array): { name: string; size: number; sha256
   }
 }
 
+/**
+ * The start of a stored age file that `ciphertext.headerSha256` covers: the
+ * header through its MAC line, and the 16-byte payload nonce (null when it
+ * does not parse). docs/FORMAT.md, "WAL archive".
+ */
+export function headOf(file: Uint8Array): Uint8Array | null {
+  try {
+    const { header, binary } = readHeader(file.subarray(0, Math.min(file.length, 64 << 10)));
+    if (binary.buffer !== file.buffer || binary.byteOffset !== file.byteOffset || binary.length < header.length + NONCE_SIZE) return null;
+    return file.subarray(0, header.length + NONCE_SIZE);
+  } catch {
+    return null;
+  }
+}
+
 /** Whether `whole` is the pieces `parts` end to end (compared in place: no joined copy). */
 function sameBytes(whole: Buffer, parts: Uint8Array[]): boolean {
   let off = 0;
@@ -242,7 +257,7 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
         `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…): an archived file is never overwritten`,
       );
     }
-    let stored: { size: number; sha256: string };
+    let stored: { size: number; sha256: string; headerSha256: string };
     let status: PushResult['status'] = 'archived';
     if (await isThere(ctx.repo, d, file)) {
       // A push killed between its file and its manifest: complete it if it holds these bytes.
@@ -251,12 +266,15 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
       if (!s) throw refused(name, `${file} is in the archive without a manifest and was not written by a push: it is not replaced`);
       if (s.name !== name || s.sha256 !== digest.sha256 || s.size !== digest.size)
         throw refused(name, `${file} is in the archive (without its manifest) with other content: it is not replaced`);
-      stored = { size: orphan.length, sha256: sha256(orphan) };
+      const head = headOf(orphan);
+      if (!head) throw refused(name, `${file} is in the archive without a manifest and its header does not parse: it is not replaced`);
+      stored = { size: orphan.length, sha256: sha256(orphan), headerSha256: sha256(head) };
       status = 'completed';
     } else {
       const stanza: Stanza = { type: WAL_STANZA, args: [name, String(digest.size), digest.sha256], body: new Uint8Array(0) };
       const parts = encryptParts(data, ctx.recipient.recipient, stanza, scratch);
       const size = parts.reduce((n, p) => n + p.byteLength, 0);
+      const headerSha256 = createHash('sha256').update(parts[0]!).update(parts[1]!).digest('hex');
       lap('encrypt');
       try {
         await putNew(ctx.repo, d, file, parts);
@@ -270,7 +288,7 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
         // Written and synced here: reading it back would read this host's page cache, not the disk.
         const h = createHash('sha256');
         for (const p of parts) h.update(p);
-        stored = { size, sha256: h.digest('hex') };
+        stored = { size, sha256: h.digest('hex'), headerSha256 };
         lap('hash');
       } else {
         // Through rclone to a remote: what it stored, read back, must be what was sent.
@@ -280,7 +298,7 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
             'backup-failed',
             `the stored ${d.spec}/${file} differs from what was written; it is left without a manifest, so it does not count`,
           );
-        stored = { size, sha256: sha256(back) };
+        stored = { size, sha256: sha256(back), headerSha256 };
         lap('store');
       }
     }

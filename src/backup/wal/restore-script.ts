@@ -1,4 +1,4 @@
-import { shellWord } from './restore.js';
+import { PREFETCH, shellWord } from './restore.js';
 
 /**
  * The restore_command of a point-in-time restore: a shell script in the
@@ -28,6 +28,11 @@ import { shellWord } from './restore.js';
  * runs) before wal-fetch answers, so that it starts at the recovery's
  * first ask, beside that answer rather than after it.
  *
+ * `sh restore.sh --prefetch` (the restore runs it once the data directory
+ * is ready) starts one from the restore's first segment (`first`) and
+ * returns, unless one runs: so that node's start, the keys and the first
+ * segments are done while the server starts, not while it waits.
+ *
  * `fetch` is the command line up to the file and path (`vault-tool backup
  * wal-fetch`), `args` what follows them (archive, keys, and last the
  * option that names the spool, which the script gives), `drain` the
@@ -44,17 +49,27 @@ export function asyncRestoreScript(spool: string, fetch: string[], args: string[
     'p="$2"',
     'n=0',
     'a=',
+    '# The prefetcher, in its own session, from the segment $1 (the wal-fetch command line wants a path besides: $2).',
+    'start() {',
+    '  : > "$S/starting"',
+    `  setsid ${fetch.map(shellWord).join(' ')} "$1" "$2" ${drain.map(shellWord).join(' ')} ${args.map(shellWord).join(' ')} "$S" </dev/null >>"$S/prefetcher.log" 2>&1 &`,
+    '}',
+    'running() { [ -f "$S/prefetcher.pid" ] && read -r pid < "$S/prefetcher.pid" && kill -0 "$pid" 2>/dev/null; }',
+    '# Run by the restore once the data directory is ready: a prefetcher from the first segment, before the server asks.',
+    `if [ "$f" = ${PREFETCH} ]; then`,
+    '  running && exit 0',
+    '  read -r f < "$S/first" || exit 1',
+    `  start "$f" "\${S%/*}/pg_wal"`,
+    '  exit 0',
+    'fi',
     'while :; do',
     '  if [ -f "$S/in/$f" ] && [ -f "$S/ok/$f" ] && read -r ok < "$S/ok/$f" && [ "$ok" = "$(stat -c %d:%i:%s:%.9Y:%.9Z "$S/in/$f" 2>/dev/null)" ]; then',
     '    mv -f "$S/in/$f" "$p" 2>/dev/null && rm -f "$S/ok/$f" && exit 0',
     '    break',
     '  fi',
     '  if [ -n "$a" ] && [ -f "$S/absent/$f" ]; then rm -f "$S/absent/$f"; exit 1; fi',
-    '  if ! { [ -f "$S/prefetcher.pid" ] && read -r pid < "$S/prefetcher.pid" && kill -0 "$pid" 2>/dev/null; }; then',
-    '    if [ ! -f "$S/starting" ] && { [ -f "$S/first" ] || [ -f "$S/want" ]; }; then',
-    '      : > "$S/starting"',
-    `      setsid ${fetch.map(shellWord).join(' ')} "$f" "\${p%/*}" ${drain.map(shellWord).join(' ')} ${args.map(shellWord).join(' ')} "$S" </dev/null >>"$S/prefetcher.log" 2>&1 &`,
-    '    fi',
+    '  if ! running; then',
+    `    if [ ! -f "$S/starting" ] && { [ -f "$S/first" ] || [ -f "$S/want" ]; }; then start "$f" "\${p%/*}"; fi`,
     '    break',
     '  fi',
     '  [ $n -lt 6000 ] || break',

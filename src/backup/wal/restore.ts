@@ -40,6 +40,9 @@ import { openPool } from './open-pool.js';
 /** The restore_command script in a restore's spool. */
 export const SCRIPT = 'restore.sh';
 
+/** The script's first argument that starts a prefetcher and returns (the restore's own start; restore-script.ts). */
+export const PREFETCH = '--prefetch';
+
 const run = promisify(execFile);
 type Env = Record<string, string | undefined>;
 
@@ -280,6 +283,15 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ fd: number; close: 
 }
 
 /**
+ * Whether a restore holds every file of the base to backup_manifest's SHA-256 as tar writes it: only when the signed manifest
+ * records no passed verification. Once it does, the stored file held to the manifest's SHA-256 and sizes (matches) and
+ * decrypted with every chunk authenticated is byte for byte the tar that passed that check when the backup was made (the
+ * manifest's `verification`, signed with the rest), and hashing it file by file again would only repeat it; the structure is
+ * still read (the archive ends, backup_manifest's own checksum, backup_label, pg_control).
+ */
+export const fileChecksums = (m: BackupManifest): boolean => m.verification?.ok !== true;
+
+/**
  * The stored file is the one its signed manifest describes: the SHA-256 of the age file, and both sizes. The plaintext is not
  * hashed a second time: decryption authenticated every chunk of exactly those bytes, which have one plaintext only (and every
  * file in it is checked against backup_manifest's SHA-256 besides).
@@ -334,7 +346,8 @@ export async function executePitr(
       {
         kind: 'sink',
         label: `backup_manifest's check and tar -x into ${plan.dataDir}`,
-        start: () => checkAndExtract(plan.dataDir, env),
+        // Every file's SHA-256 against backup_manifest only when no passed verification is recorded (fileChecksums).
+        start: () => checkAndExtract(plan.dataDir, env, fileChecksums(m)),
       },
       {
         plaintextSha256: false,
@@ -378,14 +391,28 @@ export async function executePitr(
   if (plan.owner) chownTree(plan.dataDir, plan.owner.uid, plan.owner.gid);
   // Recorded once given away (a change of owner changes ctime): restore_command hands over only the files so named.
   if (spool) recordPlaced(spool, placed);
+  // The prefetcher started now, as the server's user, rather than at the recovery's first ask: its start (node, the keys, the
+  // worker threads) and the next segments are done while the server starts. Not started (no sh, a failed start): the script
+  // starts one at the first file it does not find, as it would anyway.
+  if (spool) await startPrefetcher(join(spool.root, SCRIPT), env, plan.owner);
   return { dataDir: plan.dataDir, files: readdirSync(plan.dataDir).length };
 }
 
+/** Runs `restore.sh --prefetch` (restore-script.ts), which starts the prefetcher in its own session and returns at once. */
+async function startPrefetcher(script: string, env: Env, owner: PitrPlan['owner']): Promise<void> {
+  const as = owner && process.getuid?.() === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : {};
+  await new Promise<void>((res) => {
+    const sh = spawn('sh', [script, PREFETCH], { env: env as NodeJS.ProcessEnv, stdio: 'ignore', ...as });
+    sh.on('error', () => res());
+    sh.on('close', () => res());
+  });
+}
+
 /**
- * Segments the restore puts in the spool itself, which the server reads first while a prefetcher starts (node's start, its
- * keys). Two: eight made the restore itself longer by more than they saved (bench/README.md).
+ * Segments the restore puts in the spool itself, which the server reads first while the prefetcher the restore starts last
+ * gets going (node's start, its keys, its worker threads): about what the server replays in that time (bench/README.md).
  */
-const PLACED = 2;
+const PLACED = 4;
 
 /**
  * The first segments the recovery reads, fetched and checked in full as a
@@ -424,15 +451,15 @@ async function placeFirst(repo: Repo, plan: PitrPlan, keys: ReadKeys, spool: Fet
 }
 
 /**
- * A base backup's tar stream, checked against its backup_manifest (every
- * file's size and SHA-256, nothing missing or extra) while `tar -x` writes
- * it, as a sink of the decryption's own buffers: each buffer goes to tar
+ * A base backup's tar stream, checked against its backup_manifest (with
+ * `checksums`, every file's size and SHA-256, nothing missing or extra;
+ * always, that it is a whole base backup) while `tar -x` writes it, as a sink of the decryption's own buffers: each buffer goes to tar
  * first and is checked while tar writes it; a check that fails stops tar at
  * once and fails the read. The verdict: the check passed over the whole
  * stream and tar exited 0.
  */
-function checkAndExtract(dir: string, env: Env): Started {
-  const reader = new BaseReader(true);
+function checkAndExtract(dir: string, env: Env, checksums: boolean): Started {
+  const reader = new BaseReader(checksums);
   const tar = spawn('tar', ['-x', '-f', '-', '-C', dir, '--no-same-owner', '--keep-old-files'], {
     env: env as NodeJS.ProcessEnv,
     stdio: ['pipe', 'ignore', 'pipe'],

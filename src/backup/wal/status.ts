@@ -165,13 +165,23 @@ export const WAL_METRICS: { name: string; help: string; signals?: 'failure'; val
   },
 ];
 
+/** When `backup wal-status --prometheus` wrote its metrics (`status --prometheus` has vault_tool_status_timestamp_seconds). */
+export const WAL_WRITTEN = 'vault_tool_wal_status_timestamp_seconds';
+
 /**
  * The archives' status as Prometheus metrics (node_exporter textfile
  * format, `vault_tool_wal_…`, base units, a sample for every cluster even
  * when zero). The RPO alert: `vault_tool_wal_archive_age_seconds > 900`.
  */
-export function walMetrics(statuses: WalStatus[]): string {
+export function walMetrics(statuses: WalStatus[], at?: Date): string {
   const out: string[] = [];
+  // The RPO and archiver gauges move only when these metrics are written again: a job that stops writing them must not leave
+  // them saying all is well (VaultWalMetricsStale). Per cluster, as each cluster's file may be written by a job of its own.
+  if (at) {
+    out.push(`# HELP ${WAL_WRITTEN} Unix time these WAL metrics were written (VaultWalMetricsStale fires when they are not written again).`);
+    out.push(`# TYPE ${WAL_WRITTEN} gauge`);
+    for (const s of statuses) out.push(`${WAL_WRITTEN}{cluster="${esc(s.cluster)}"} ${Math.floor(at.getTime() / 1000)}`);
+  }
   for (const { name, help, value } of WAL_METRICS) {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
     for (const s of statuses) out.push(`${name}{cluster="${esc(s.cluster)}"} ${value(s)}`);

@@ -7,7 +7,7 @@ import { parseSource, readSource } from '../../verify/sources.js';
 import { peekVerifyState, editVerifyState } from '../../verify/state.js';
 import { table, type Context } from '../context.js';
 import { clusterTarget, type ClusterOptions } from './k8s/options.js';
-import { seconds } from '../options.js';
+import { requestTimeoutOption } from '../options.js';
 
 export default function canary(cmd: Command, ctx: Context): void {
   cmd
@@ -16,7 +16,7 @@ export default function canary(cmd: Command, ctx: Context): void {
     .requiredOption('--with <source>', 'where production keeps the key: env:FILE#KEY, envvar:NAME, file:PATH or k8s:NAMESPACE/SECRET#KEY')
     .option('--kubeconfig <file>', 'for a k8s: source, the kubeconfig')
     .option('--context <name>', 'for a k8s: source, the kubeconfig context')
-    .option('--request-timeout <seconds>', 'give up on one API call after this long', seconds, 30_000)
+    .addOption(requestTimeoutOption())
     .action(async (entry: string, o: ClusterOptions & { with: string }, sub: Command) => {
       const source = parseSource(o.with, ctx.io.cwd);
       const value = await readSource(source, o.with, { env: ctx.io.env, cluster: clusterTarget(ctx, o) });

@@ -1,3 +1,4 @@
+import { shellWord } from '../../errors/shell.js';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -10,7 +11,7 @@ import { drillHtml, drillMarkdown } from '../../drill/report.js';
 import { fileStamp } from '../../vault/time.js';
 import { table, type Context } from '../context.js';
 import { policyFile } from '../guard.js';
-import { collect, seconds } from '../options.js';
+import { collect, requestTimeoutOption } from '../options.js';
 import { inManifest, readManifest, readShares, typedShareInputs } from '../shares.js';
 import { asNewFileOnly } from '../report.js';
 
@@ -49,7 +50,7 @@ export default function drill(cmd: Command, ctx: Context): void {
     .option('--html <file>', 'write the printable HTML report (a timeline against the RTO) here')
     .option('--operator <name>', 'who runs it, for the report and the evidence log (default: $USER)')
     .option('--kubeconfig <file>', 'Kubernetes: the kubeconfig, when the plan names none (default: KUBECONFIG, then ~/.kube/config)')
-    .option('--request-timeout <seconds>', 'Kubernetes: give up on one API call after this long', seconds, 30_000)
+    .addOption(requestTimeoutOption('Kubernetes: give up on one API call after this long (0: never)'))
     .action(async (o: DrillOptions) => {
       if (!o.plan) throw new VaultError('usage', 'which plan? give --plan FILE (vault-tool drill init writes one)');
       const planPath = ctx.abs(o.plan);
@@ -175,7 +176,7 @@ export default function drill(cmd: Command, ctx: Context): void {
         ctx.writeOut(out, text, 'drill-plan', Boolean(o.force));
         for (const w of warnings) ctx.warn(w);
         if (ctx.globals(sub).json) ctx.json({ plan: out, warnings });
-        else ctx.info(`wrote ${out}: review it, then run vault-tool drill --plan ${o.out} --dry-run`);
+        else ctx.info(`wrote ${out}: review it, then run vault-tool drill --plan ${shellWord(o.out)} --dry-run`);
       },
     );
 
@@ -183,7 +184,7 @@ export default function drill(cmd: Command, ctx: Context): void {
     .command('teardown')
     .description('remove what drills that were killed, or run with --keep, left: exactly the scratch targets their journals name')
     .option('--dry-run', 'say what would be removed, remove nothing')
-    .option('--request-timeout <seconds>', 'Kubernetes: give up on one API call after this long', seconds, 30_000)
+    .addOption(requestTimeoutOption('Kubernetes: give up on one API call after this long (0: never)'))
     .action(async (o: { dryRun?: boolean; requestTimeout: number }, sub: Command) => {
       // drill itself has --dry-run too: commander may hand the flag to it.
       const dryRun = Boolean(o.dryRun || (sub.parent?.opts() as { dryRun?: boolean } | undefined)?.dryRun);

@@ -25,7 +25,7 @@ async function splitCommand(ctx: Context, cmd: Command, o: SplitOptions, reshare
   if (custodians.length !== count)
     throw new VaultError('usage', `--shares ${count} but ${custodians.length} --custodian given`, 'name one custodian per share, or none');
   lib.checkParams(o.threshold, count);
-  if (new Set(custodians.map((c) => c.label)).size !== custodians.length) throw new VaultError('usage', 'custodian names must be distinct');
+  lib.checkCustodians(custodians);
   const paths = ctx.paths(cmd);
   const so = ctx.storeOptions(cmd);
   const outDir = ctx.abs(o.out);

@@ -20,7 +20,7 @@ import { parseAgainst } from '../../verify/sources.js';
 import { vaultStatus } from '../../verify/status.js';
 import { recordVerification, runVerification } from '../../verify/verify.js';
 import { table, type Context } from '../context.js';
-import { collect, plural, seconds } from '../options.js';
+import { collect, plural, requestTimeoutOption } from '../options.js';
 import { readShares } from '../shares.js';
 import { hintText } from '../report.js';
 import { copyVerdict } from '../../verify/copies.js';
@@ -63,12 +63,12 @@ export default function verify(cmd: Command, ctx: Context): void {
     .option('-i, --identity <file>', 'age identity for shares encrypted to a custodian (repeatable)', collect)
     .option('--kubeconfig <file>', 'for k8s: sources, the kubeconfig')
     .option('--context <name>', 'for k8s: sources, the kubeconfig context')
-    .option('--request-timeout <seconds>', 'give up on one API call after this long', seconds, 30_000)
+    .addOption(requestTimeoutOption())
     .option('--interval <every>', 'how often verification is due: quarterly (default), monthly, yearly, or a duration (90d, 12w, 3mo)')
     .option('--operator <name>', 'who runs it, for the report and the evidence log (default: $USER)')
     .option('--report <file>', 'write the Markdown report here')
     .option('--report-dir <dir>', 'write the Markdown report into this folder, named by date')
-    .option('-r, --repo <dest>', "also verify the backups in this repository (default: the plan's backups.repo)")
+    .option('-r, --repo <dest>', "also verify the backups in this repository (default: the plan's backups.repo, or VAULT_TOOL_BACKUP_REPO)")
     .option(
       '--read-data [subset]',
       'read backups in full: all, or a percentage such as 10% (the least recently read first, always the newest of each component)',
@@ -94,16 +94,22 @@ export default function verify(cmd: Command, ctx: Context): void {
       // A share that does not read is set aside (a failed check in the report), never the end of the run.
       const shares = o.shares?.length ? await readShares(ctx, o.shares, o.identity ?? []) : [];
       if (o.repo) plan.backups = { ...plan.backups, repo: o.repo, readData: plan.backups?.readData ?? false };
+      // The repository every backup command and status read: a verification that passed without looking at it would say more than it checked.
+      else if (!plan.backups && ctx.io.env.VAULT_TOOL_BACKUP_REPO) plan.backups = { repo: ctx.io.env.VAULT_TOOL_BACKUP_REPO, readData: false };
       if (o.archiver?.length) {
-        if (!plan.backups) throw new VaultError('usage', '--archiver needs a backup repository: --repo DEST, or backups.repo in the plan');
+        if (!plan.backups)
+          throw new VaultError('usage', '--archiver needs a backup repository: --repo DEST, backups.repo in the plan, or VAULT_TOOL_BACKUP_REPO');
         plan.backups.archivers = archiversOf(o.archiver, plan.backups.archivers);
       }
       if (o.readData !== undefined) {
-        if (!plan.backups) throw new VaultError('usage', '--read-data needs a backup repository: --repo DEST, or backups.repo in the plan');
+        if (!plan.backups)
+          throw new VaultError('usage', '--read-data needs a backup repository: --repo DEST, backups.repo in the plan, or VAULT_TOOL_BACKUP_REPO');
+        if (typeof o.readData === 'string' && !/^([1-9][0-9]?|100)%$/.test(o.readData))
+          throw new VaultError('usage', `--read-data ${JSON.stringify(o.readData)}: give a percentage from 1% to 100% (10%), or nothing to read every backup`);
         plan.backups.readData = o.readData === true ? true : parseReadData(o.readData, '--read-data');
       }
       if (o.rpo) {
-        if (!plan.backups) throw new VaultError('usage', '--rpo needs a backup repository: --repo DEST, or backups.repo in the plan');
+        if (!plan.backups) throw new VaultError('usage', '--rpo needs a backup repository: --repo DEST, backups.repo in the plan, or VAULT_TOOL_BACKUP_REPO');
         plan.backups.rpo = mergeRpo(plan.backups.rpo, rpoForAll(o.rpo, '--rpo'));
       }
       const backupPlan = plan.backups;

@@ -4,6 +4,7 @@ import { mergeRpo, rpoForAll, rpoShape, type RpoTargets } from '../../../backup/
 import { checkCluster } from '../../../backup/wal/store.js';
 import { object, parseShape } from '../../../vault/shape.js';
 import type { Context } from '../../context.js';
+import { collect } from '../../options.js';
 
 /*
  * The options of the commands that report on backups (status, verify):
@@ -17,7 +18,7 @@ export function archiverOption(c: Command): Command {
   return c.option(
     '--archiver <cluster[=conninfo]>',
     "WAL archives: also read pg_stat_archiver of CLUSTER's server, through a libpq connection string without a password (default: libpq's environment: PGHOST, PGPORT…) (repeatable)",
-    (v: string, prev: string[] = []) => [...prev, v],
+    collect,
   );
 }
 

@@ -101,4 +101,9 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
         : 'promotes at the end of the archive'
     }`,
   );
+  if (plan.spool) {
+    ctx.info(
+      `a prefetcher runs in the background meanwhile, fetching and checking the next WAL files into ${plan.spool.dir} for restore_command; it leaves, taking its files, after a minute in which the server takes none`,
+    );
+  }
 }

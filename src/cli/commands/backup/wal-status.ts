@@ -29,7 +29,7 @@ export default function backupWalStatus(cmd: Command, ctx: Context): void {
         ...(signers ? { signers } : {}),
       });
       if (o.archiver) s.archiver = await archiverStats(ctx.io.env);
-      if (o.prometheus) ctx.writeOut(o.prometheus, walMetrics([s]), 'metrics', false);
+      if (o.prometheus) ctx.writeOut(o.prometheus, walMetrics([s], ctx.now()), 'metrics', false);
       const failing = s.archiver?.last_failed_time && (!s.archiver.last_archived_time || s.archiver.last_failed_time > s.archiver.last_archived_time);
       if (ctx.globals(cmd).json) ctx.json(s);
       else {

@@ -1,8 +1,8 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
 import type { ClusterTarget } from '../../../k8s/run.js';
 import type { Context } from '../../context.js';
-import { collect, seconds } from '../../options.js';
+import { collect, requestTimeoutOption } from '../../options.js';
 
 export interface ClusterOptions {
   kubeconfig?: string;
@@ -15,7 +15,7 @@ export interface ClusterOptions {
 export function clusterOptions(c: Command, withNamespace = true): Command {
   c.option('--kubeconfig <file>', 'kubeconfig file (default: KUBECONFIG, then ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context (default: its current context)')
-    .addOption(new Option('--request-timeout <seconds>', 'give up on one API call after this long (0: never)').argParser(seconds).default(30_000, '30'));
+    .addOption(requestTimeoutOption());
   if (withNamespace) c.option('-n, --namespace <ns>', 'namespace (default: the context\'s, else "default")');
   return c;
 }
