@@ -85,6 +85,12 @@ export interface Component {
   source: Record<string, string>;
   /** An estimate of the plaintext size, for remote uploads (progress estimates from the last backup of the component). */
   estimate?: number;
+  /**
+   * Worker threads to seal it (default: one per core, `age/pump.ts`): a
+   * component read at a fraction of the speed the calling thread seals at
+   * gains little from them and holds their memory (their slots and heaps).
+   */
+  workers?: number;
   /** What happens before its first byte, said while progress waits ("waiting for Redis BGSAVE"); default: starting its tool. */
   waiting?: string;
   /** What the user should know before it runs (a password on the command line). */

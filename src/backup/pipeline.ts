@@ -32,8 +32,14 @@ export type Producer =
        */
       early?: Early;
     }
-  /** `open` is given the signal of the backup giving up (a stall, a failed stage): what it started should stop then. */
-  | { kind: 'stream'; name: string; open: (signal: AbortSignal) => Promise<Readable> };
+  /**
+   * `open` is given the signal of the backup giving up (a stall, a failed
+   * stage): what it started should stop then; and `progress`, to call on
+   * progress of its own (a source fills a whole buffer before it returns).
+   * It gives a stream, or a source that copies its output straight into the
+   * run's buffers (`age/io.ts`: ended by the run, and on failure failed).
+   */
+  | { kind: 'stream'; name: string; open: (signal: AbortSignal, progress: () => void) => Promise<Readable | Source> };
 
 /** A consumer of decrypted data: a process reading stdin (pg_restore, redis-check-rdb, tar), or code. */
 export type Consumer =
@@ -198,6 +204,8 @@ export async function produce(
     timeoutMs?: number;
     /** The environment the bound (VAULT_TOOL_TIMEOUT) is read from, when the producer is not a process. */
     env?: Record<string, string | undefined>;
+    /** Worker threads sealing the dump (default: one per core). */
+    workers?: number;
     /**
      * Once every stage has passed and before the file is committed: what
      * else must hold for it to be kept (facts asked beside the dump); a
@@ -299,7 +307,7 @@ export async function produce(
     const flow = (async () => {
       // An in-process producer (the cluster client) may take long to open: the bound and a teardown apply to that wait too.
       if (!source) {
-        const opened = p.kind === 'stream' ? p.open(stop.signal) : Promise.reject(new Error('no producer'));
+        const opened = p.kind === 'stream' ? p.open(stop.signal, kick) : Promise.reject(new Error('no producer'));
         const stopped = new Promise<never>((_, rej) => {
           const fail = () => rej(stop.signal.reason);
           if (stop.signal.aborted) fail();
@@ -307,14 +315,16 @@ export async function produce(
         });
         // Opened after all: nobody will read it.
         opened.then(
-          (r) => stop.signal.aborted && r.destroy(),
+          (r) => stop.signal.aborted && (isSource(r) ? r.end?.() : r.destroy()),
           () => undefined,
         );
-        source = streamSource(await Promise.race([opened, stopped]), onData);
+        const r = await Promise.race([opened, stopped]);
+        source = isSource(r) ? told(r, onData) : streamSource(r, onData);
       }
       return encryptBulk(source, out!, {
         recipients: [parseRecipient(recipient)],
         sha256: { plaintext: true, ciphertext: true },
+        ...(o.workers !== undefined ? { workers: o.workers } : {}),
         ...(tee ? { tee } : {}),
         signal: stop.signal,
       });
@@ -444,6 +454,18 @@ function startWritable(c: Exclude<Consumer, { kind: 'sink' }>): { sink: Writable
   // Killed: the consumer sees an error (never an end it would take for the whole dump), so its verdict settles.
   return { sink: pass, done, kill: () => pass.destroy(new VaultError('interrupted', 'the read was stopped')) };
 }
+
+const isSource = (x: Readable | Source): x is Source => typeof (x as Source).fill === 'function';
+
+/** `src`, with `onData` told of what each read brought (as `streamSource` tells of each chunk). */
+const told = (src: Source, onData: (n: number, chunk: Buffer) => void): Source => ({
+  ...src,
+  fill: (buf, off, len) =>
+    src.fill(buf, off, len).then((n) => {
+      if (n > 0) onData(n, buf.subarray(off, off + n));
+      return n;
+    }),
+});
 
 /** `src`, with `kick` after every read (and `onBytes` told how many bytes it brought). */
 const kicked = (src: Source, kick: () => void, onBytes?: (n: number) => void): Source => ({

@@ -112,6 +112,7 @@ export async function backupComponent(ctx: BackupContext, c: Component): Promise
     check: kind.shape,
     verifier,
     env: ctx.env,
+    ...(c.workers !== undefined ? { workers: c.workers } : {}),
     ...(say ? { onProgress: (n: number) => say({ item: c.component, phase: source, bytes: n }) } : {}),
     ...(beside
       ? {

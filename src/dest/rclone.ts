@@ -670,6 +670,38 @@ export async function holdsObjects(io: DestOptions, spec: string): Promise<boole
 }
 
 /**
+ * One call of the bucket kind's (a read, a batch copy, an upload) started
+ * bounded: refused at once when its remote did not answer earlier in this
+ * run, and stopped when it makes no progress (output, input taken, a
+ * `kick`) within the run's bound. `exit` is its exit code; it fails when
+ * the bound stopped it (the remote is then known unreachable), when rclone
+ * is not installed, or when it could not be started. Its stdin, when a
+ * pipe, takes no error of its own: the exit code says how it went.
+ */
+function startBounded(io: DestOptions, args: string[], stdin: 'pipe' | 'ignore'): { p: Running; exit: Promise<number | null> } {
+  const known = knownUnreachable(io, args);
+  if (known) throw known;
+  const ms = externalTimeoutMs(io.env);
+  let expired: VaultError | undefined;
+  const p = start(io, args, stdin, { ms, idle: true }, () => {
+    expired = rcloneTimedOut(io, args, ms);
+  });
+  p.child.stdin?.on('error', () => undefined);
+  const exit = p.exited.then(
+    ({ code }) => {
+      if (expired) throw expired;
+      if (rcloneMissing(code, p.said())) throw notInstalled();
+      return code;
+    },
+    (e: VaultError) => {
+      throw e.code === 'tool-missing' ? notInstalled() : e;
+    },
+  );
+  exit.catch(() => undefined);
+  return { p, exit };
+}
+
+/**
  * One object read, at most `count` bytes: its bytes (at most 1 MiB held
  * ahead of the reader, so reads may be started before their turn), how the
  * read ended (`gone`: the store answered that it is not there), and `kick`:
@@ -679,25 +711,12 @@ export async function holdsObjects(io: DestOptions, spec: string): Promise<boole
 export function readObject(io: DestOptions, spec: string, count: number): { stream: Readable; ended: Promise<'ok' | 'gone'>; kill(): void; kick(): void } {
   // No read-ahead buffer of its own (16 MiB by default): the pipe and the reader's 1 MiB are buffer enough.
   const args = ['cat', '--buffer-size', '0', '--count', String(count), spec];
-  const known = knownUnreachable(io, args);
-  if (known) throw known;
-  const ms = externalTimeoutMs(io.env);
-  let expired: VaultError | undefined;
-  const p = start(io, args, 'ignore', { ms, idle: true }, () => {
-    expired = rcloneTimedOut(io, args, ms);
+  const { p, exit } = startBounded(io, args, 'ignore');
+  const ended = exit.then((code) => {
+    if (code === 0) return 'ok' as const;
+    if (code === 3 || code === 4) return 'gone' as const;
+    throw new VaultError('io', `reading ${spec} failed (rclone exit ${code}): ${said(p.said()).split('\n').slice(-1)[0] ?? ''}`, { hint: hintOf(p.said()) });
   });
-  const ended = p.exited.then(
-    ({ code }) => {
-      if (expired) throw expired;
-      if (code === 0) return 'ok' as const;
-      if (code === 3 || code === 4) return 'gone' as const;
-      if (rcloneMissing(code, p.said())) throw notInstalled();
-      throw new VaultError('io', `reading ${spec} failed (rclone exit ${code}): ${said(p.said()).split('\n').slice(-1)[0] ?? ''}`, { hint: hintOf(p.said()) });
-    },
-    (e: VaultError) => {
-      throw e.code === 'tool-missing' ? notInstalled() : e;
-    },
-  );
   ended.catch(() => undefined);
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   p.child.stdout!.pipe(out);
@@ -743,30 +762,14 @@ export function copyObjects(
     spec,
     into,
   ];
-  const known = knownUnreachable(io, args);
-  if (known) throw known;
-  const ms = externalTimeoutMs(io.env);
-  let expired: VaultError | undefined;
-  const p = start(io, args, 'pipe', { ms, idle: true }, () => {
-    expired = rcloneTimedOut(io, args, ms);
-  });
+  const { p, exit } = startBounded(io, args, 'pipe');
   // Each object copied is a line on stderr (-v): progress.
   p.child.stderr!.on('data', () => {
     p.kick();
     onProgress?.();
   });
-  p.child.stdin!.on('error', () => undefined);
   p.child.stdin!.end(`${keys.join('\n')}\n`);
-  const done = p.exited.then(
-    ({ code }) => {
-      if (expired) throw expired;
-      if (rcloneMissing(code, p.said())) throw notInstalled();
-      return code === 0 ? ('ok' as const) : ('failed' as const);
-    },
-    (e: VaultError) => {
-      throw e.code === 'tool-missing' ? notInstalled() : e;
-    },
-  );
+  const done = exit.then((code) => (code === 0 ? ('ok' as const) : ('failed' as const)));
   done.catch(() => undefined);
   return { done, kill: () => p.kill() };
 }
@@ -784,27 +787,13 @@ export function writeObject(
 ): { stream: NodeJS.WritableStream; done: Promise<void>; kill(): void } {
   // Streamed, not `--size` (rclone 1.60 sets no metadata then): the size sets the chunks.
   const args = ['rcat', ...chunkFor(size), ...(modTime ? ['-M', '--metadata-set', `mtime=${modTime}`] : []), spec];
-  const known = knownUnreachable(io, args);
-  if (known) throw known;
-  const ms = externalTimeoutMs(io.env);
-  let expired: VaultError | undefined;
-  const p = start(io, args, 'pipe', { ms, idle: true }, () => {
-    expired = rcloneTimedOut(io, args, ms);
+  const { p, exit } = startBounded(io, args, 'pipe');
+  const done = exit.then((code) => {
+    if (code === 0) return;
+    throw new VaultError('io', `uploading ${spec} failed (rclone exit ${code}): ${said(p.said()).split('\n').slice(-2).join('; ') || 'no message'}`, {
+      hint: hintOf(p.said()),
+    });
   });
-  p.child.stdin!.on('error', () => undefined);
-  const done = p.exited.then(
-    ({ code }) => {
-      if (expired) throw expired;
-      if (code === 0) return;
-      if (rcloneMissing(code, p.said())) throw notInstalled();
-      throw new VaultError('io', `uploading ${spec} failed (rclone exit ${code}): ${said(p.said()).split('\n').slice(-2).join('; ') || 'no message'}`, {
-        hint: hintOf(p.said()),
-      });
-    },
-    (e: VaultError) => {
-      throw e.code === 'tool-missing' ? notInstalled() : e;
-    },
-  );
   done.catch(() => undefined);
   const stdin = p.child.stdin!;
   const kick = () => p.kick();

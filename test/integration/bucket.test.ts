@@ -3,8 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Source } from '../../src/age/io.js';
 import { listObjects } from '../../src/dest/rclone.js';
 import { BIN, cli, haveBinary, ROOT, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { startS3, type S3 } from '../helpers/s3.js';
@@ -36,6 +38,45 @@ const rclone = (...args: string[]) => {
 };
 const big = randomBytes(6 * 2 ** 20 + 123);
 const OLD = new Date('2020-01-02T03:04:05Z');
+
+/** What a bucket backup's producer gives (a source that fills the run's buffers), read whole in pieces of `piece` bytes, then ended. */
+async function readProduced(producer: unknown, piece = 1 << 20): Promise<Buffer> {
+  const src = await (producer as { open(signal: AbortSignal, progress: () => void): Promise<Source> }).open(new AbortController().signal, () => undefined);
+  const out: Buffer[] = [];
+  try {
+    for (;;) {
+      const b = Buffer.alloc(piece);
+      const n = await src.fill(b, 0, piece);
+      out.push(b.subarray(0, n));
+      if (n < piece) return Buffer.concat(out);
+    }
+  } finally {
+    src.end?.();
+  }
+}
+
+/** The bucket kind's full read, handed `tar` in pieces of `piece` bytes as a run hands it its buffers (each written over once its write settles). */
+async function verifyArchive(tar: Buffer, piece = 777): Promise<void> {
+  const { bucket } = await import('../../src/backup/kinds/bucket.js');
+  const c = bucket.verifier({});
+  if (c.kind === 'inline') {
+    const pieces: Buffer[] = [];
+    for (let at = 0; at < tar.length; at += piece) pieces.push(Buffer.from(tar.subarray(at, at + piece)));
+    return c.consume(Readable.from(pieces));
+  }
+  if (c.kind !== 'sink') throw new Error(`the bucket verifier is a ${c.kind} consumer`);
+  const s = c.start();
+  // Its verdict is the write's or the end's failure too (a run watches it beside them).
+  s.done.catch(() => undefined);
+  const buf = Buffer.alloc(piece);
+  for (let at = 0; at < tar.length; at += piece) {
+    const n = tar.copy(buf, 0, at, at + piece);
+    await s.sink.write(buf.subarray(0, n));
+    buf.fill(0xa5);
+  }
+  await s.sink.end();
+  await s.done;
+}
 
 /** What a place holds: key, size, MD5 and modification time (to the second) of each object. */
 async function contents(spec: string) {
@@ -174,12 +215,7 @@ describe.skipIf(!HAVE_RCLONE)('the full read of a bucket archive', () => {
   const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
   it('an object whose bytes differ from its listing line fails, naming the object', async () => {
-    const { bucket } = await import('../../src/backup/kinds/bucket.js');
-    const { Readable } = await import('node:stream');
-    const check = (buf: Buffer) => {
-      const c = bucket.verifier({}) as unknown as { consume: (r: NodeJS.ReadableStream) => Promise<void> };
-      return c.consume(Readable.from([buf]));
-    };
+    const check = (buf: Buffer) => verifyArchive(buf);
     const good = `${JSON.stringify({ key: 'k1', size: 3, mtime: '', sha256: sha('abc') })}\n`;
     await expect(check(archive(good, { k1: 'abc' }))).resolves.toBeUndefined();
     await expect(check(archive(good, { k1: 'abd' }))).rejects.toThrow('object "k1": its SHA-256 differs from the listing');
@@ -188,6 +224,14 @@ describe.skipIf(!HAVE_RCLONE)('the full read of a bucket archive', () => {
     const whole = archive(good, { k1: 'abc' });
     // Cut inside the listing (tar pads its output to 10 KiB records: a cut in the padding cuts nothing).
     await expect(check(whole.subarray(0, whole.indexOf('{"key"') + 10))).rejects.toThrow(/cut short/);
+  });
+
+  it("a listing line whose character is cut between two of the run's buffers is read whole", async () => {
+    const line = `${JSON.stringify({ key: 'grüße', size: 3, mtime: '', sha256: sha('abc') })}\n`;
+    const tar = archive(line, { grüße: 'abc' });
+    // Pieces that end between the two bytes of the ü in the listing.
+    const cut = tar.indexOf(Buffer.from('{"key":"gr\u00fc')) + '{"key":"gr'.length + 1;
+    await expect(verifyArchive(tar, cut)).resolves.toBeUndefined();
   });
 });
 
@@ -449,12 +493,8 @@ describe.skipIf(!HAVE_RCLONE)('many small objects, read in batches', () => {
     writeFileSync(join(at, 'k-10'), 'X10\n');
     writeFileSync(join(at, 'k-20'), 'v20 and more\n');
     rmSync(join(at, 'k-30'));
-    const stream = await (c.producer as unknown as { open(): Promise<NodeJS.ReadableStream> }).open();
-    const chunks: Buffer[] = [];
-    for await (const x of stream) chunks.push(x as Buffer);
-    const tar = Buffer.concat(chunks);
-    const { Readable } = await import('node:stream');
-    await (bucket.verifier({}) as unknown as { consume: (r: NodeJS.ReadableStream) => Promise<void> }).consume(Readable.from([tar]));
+    const tar = await readProduced(c.producer, 1000);
+    await verifyArchive(tar);
     const listing = execFileSync('tar', ['-xO', '-f', '-', 'vault-tool-bucket.jsonl'], { input: tar, encoding: 'utf8' })
       .trim()
       .split('\n')

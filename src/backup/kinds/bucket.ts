@@ -17,7 +17,9 @@ import {
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import type { Sink, Source as RunSource } from '../../age/io.js';
+import { release } from '../../age/release.js';
 import { VaultError } from '../../errors/errors.js';
 import { ObjectList } from '../../dest/object-list.js';
 import { copyObjects, holdsObjects, listObjects, parseRemote, readObject, removeObjects, writeObject } from '../../dest/rclone.js';
@@ -93,23 +95,24 @@ function octal(n: number, len: number): string {
   return `${n.toString(8).padStart(len - 1, '0')}\0`;
 }
 
-function ustar(name: string, size: number, mtime: number, type: '0' | 'x'): Buffer {
-  const h = Buffer.alloc(BLOCK);
-  h.write(Buffer.from(name).subarray(0, 99).toString('latin1'), 0, 'latin1');
-  h.write(octal(0o644, 8), 100, 'latin1');
-  h.write(octal(0, 8), 108, 'latin1');
-  h.write(octal(0, 8), 116, 'latin1');
+/** A ustar header block written at `at` of `h` (its 512 bytes zero already). */
+function ustarAt(h: Buffer, at: number, name: string, size: number, mtime: number, type: '0' | 'x'): void {
+  // The name field holds the first 99 bytes (the pax record holds the whole path).
+  if (Buffer.byteLength(name) <= 99) h.write(name, at, 'utf8');
+  else Buffer.from(name).copy(h, at, 0, 99);
+  h.write(octal(0o644, 8), at + 100, 'latin1');
+  h.write(octal(0, 8), at + 108, 'latin1');
+  h.write(octal(0, 8), at + 116, 'latin1');
   // Sizes of 8 GiB and more go in the pax record; the field holds 0 then.
-  h.write(octal(size < 8 * 2 ** 30 ? size : 0, 12), 124, 'latin1');
-  h.write(octal(Math.max(0, Math.floor(mtime)), 12), 136, 'latin1');
-  h.write('        ', 148, 'latin1');
-  h.write(type, 156, 'latin1');
-  h.write('ustar\0', 257, 'latin1');
-  h.write('00', 263, 'latin1');
+  h.write(octal(size < 8 * 2 ** 30 ? size : 0, 12), at + 124, 'latin1');
+  h.write(octal(Math.max(0, Math.floor(mtime)), 12), at + 136, 'latin1');
+  h.write('        ', at + 148, 'latin1');
+  h.write(type, at + 156, 'latin1');
+  h.write('ustar\0', at + 257, 'latin1');
+  h.write('00', at + 263, 'latin1');
   let sum = 0;
-  for (const b of h) sum += b;
-  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return h;
+  for (let i = at; i < at + BLOCK; i++) sum += h[i]!;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 'latin1');
 }
 
 function paxRecord(k: string, v: string): string {
@@ -119,20 +122,33 @@ function paxRecord(k: string, v: string): string {
   return `${len}${body}`;
 }
 
-const pad = (n: number) => Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
+/** Zeros: padding and the end marker are pieces of it (never written: pieces are only copied from). */
+const ZEROS = Buffer.alloc(2 * BLOCK);
+const padLength = (n: number) => (BLOCK - (n % BLOCK)) % BLOCK;
+const pad = (n: number) => ZEROS.subarray(0, padLength(n));
 
-/** A member's headers: a pax header (path, size, mtime with its fraction), then the ustar header. */
-function memberHeader(path: string, size: number, mtime: string): Buffer {
-  const t = Date.parse(mtime);
-  const secs = Number.isNaN(t) ? 0 : t / 1000;
-  const pax = Buffer.from(
-    paxRecord('path', path) + paxRecord('size', String(size)) + (Number.isNaN(t) ? '' : paxRecord('mtime', secs.toFixed(9).replace(/\.?0+$/, ''))),
-  );
-  return Buffer.concat([ustar('PaxHeader', pax.length, secs, 'x'), pax, pad(pax.length), ustar(path, size, secs, '0')]);
-}
+/**
+ * A member's headers, a pax header (path, size, mtime with its fraction)
+ * then the ustar header, written into one buffer kept for every member:
+ * what `write` returns holds until its next call.
+ */
+class Headers {
+  private buf = Buffer.alloc(8 * BLOCK);
 
-function member(path: string, data: Buffer, mtime: string): Buffer {
-  return Buffer.concat([memberHeader(path, data.length, mtime), data, pad(data.length)]);
+  write(path: string, size: number, mtime: string): Buffer {
+    const t = Date.parse(mtime);
+    const secs = Number.isNaN(t) ? 0 : t / 1000;
+    const pax = paxRecord('path', path) + paxRecord('size', String(size)) + (Number.isNaN(t) ? '' : paxRecord('mtime', secs.toFixed(9).replace(/\.?0+$/, '')));
+    const paxLength = Buffer.byteLength(pax);
+    const total = BLOCK + paxLength + padLength(paxLength) + BLOCK;
+    // A key longer than a few KiB (no object store takes one): a larger buffer from then on.
+    if (this.buf.length < total) this.buf = Buffer.alloc(total);
+    const h = this.buf.fill(0, 0, total);
+    ustarAt(h, 0, 'PaxHeader', paxLength, secs, 'x');
+    h.write(pax, BLOCK, 'utf8');
+    ustarAt(h, total - BLOCK, path, size, secs, '0');
+    return h.subarray(0, total);
+  }
 }
 
 // ---- backing up ----
@@ -146,11 +162,14 @@ async function dump(o: BucketOptions, env: Env): Promise<Component> {
   return {
     component: `bucket/${o.name}`,
     kind: 'bucket',
-    producer: { kind: 'stream', name: 'rclone', open: async () => archive(io, source, listed, listedAt) },
+    producer: { kind: 'stream', name: 'rclone', open: async (_signal, progress) => archive(io, source, listed, listedAt, progress) },
     tool: { name: 'rclone', version: '', args: ['cat', source] },
     source: { remote: source, objects: String(listed.length), bytes: String(bytes), listedAt, machine: hostname() },
     // The data, and three 512-byte blocks or so of headers per object: the size hint for a remote upload.
     estimate: bytes + listed.length * 2048 + 64 * 1024,
+    // Sealed on the calling thread: it hashes every object twice (the archive, its check) and reads the small ones itself, so
+    // workers took a few per cent off large objects only, and held 15-20 MiB (their slots and heaps; bench/README.md).
+    workers: 0,
   };
 }
 
@@ -176,46 +195,6 @@ function batchable(key: string, size: number): boolean {
 }
 
 const STAGING = 'vault-tool-bucket-';
-
-/** The size of the buffers the archive's small pieces are gathered into (Packer). */
-const SLAB = 256 << 10;
-
-/**
- * The archive's small pieces (headers, padding, small objects) copied into
- * buffers of SLAB bytes, each passed on once full: a bucket of many small
- * objects goes downstream as few large buffers, not three or four small
- * ones per object, each an object the garbage collector must follow while
- * it waits in a stream's buffer (those made V8 grow its young generation
- * from 8 to 32 MiB). Pieces of SLAB/4 and more (a large object's reads)
- * pass as they are, unless `copy`: the caller reuses that buffer.
- */
-class Packer {
-  private slab = Buffer.allocUnsafeSlow(SLAB);
-  private used = 0;
-
-  *add(b: Buffer, copy = false): Generator<Buffer> {
-    if (!copy && b.length >= SLAB / 4) {
-      yield* this.flush();
-      yield b;
-      return;
-    }
-    for (let off = 0; off < b.length; ) {
-      const n = Math.min(b.length - off, SLAB - this.used);
-      b.copy(this.slab, this.used, off, off + n);
-      this.used += n;
-      off += n;
-      if (this.used === SLAB) yield* this.flush();
-    }
-  }
-
-  *flush(): Generator<Buffer> {
-    if (this.used === 0) return;
-    const full = this.slab.subarray(0, this.used);
-    this.slab = Buffer.allocUnsafeSlow(SLAB);
-    this.used = 0;
-    yield full;
-  }
-}
 
 /** Staging folders of runs whose process is gone (killed: SIGKILL, power loss) removed: they hold objects in the clear. Best effort. */
 function sweepStaging(): void {
@@ -249,9 +228,59 @@ interface Batch {
 }
 
 /** One object's bytes, from wherever they come: chunks, then how the read ended (`gone`: the store says it is not there). */
-interface Source {
+interface ObjectBytes {
   chunks: AsyncIterable<Buffer>;
   ended(): Promise<'ok' | 'gone'>;
+  /** Each chunk is the reader's alone (a pipe's read, not a buffer written again for the next): freed once copied. */
+  own?: boolean;
+}
+
+/**
+ * A stream's chunks as it emits them (async iteration would join those
+ * waiting in its buffer into a new one, leaving them to the collector),
+ * the stream paused while 16 wait.
+ */
+async function* chunksOf(s: Readable): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let ended = false;
+  let error: Error | undefined;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (c: Buffer) => {
+    queue.push(c);
+    if (queue.length >= 16) s.pause();
+    poke();
+  };
+  const onEnd = () => {
+    ended = true;
+    poke();
+  };
+  const onError = (e: Error) => {
+    error ??= e;
+    poke();
+  };
+  const onClose = () => {
+    if (!ended) error ??= Object.assign(new Error('the read closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    poke();
+  };
+  s.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  try {
+    for (;;) {
+      const c = queue.shift();
+      if (c) {
+        if (s.isPaused() && queue.length < 4) s.resume();
+        yield c;
+      } else if (error) throw error;
+      else if (ended) return;
+      else await new Promise<void>((res) => (wake = res));
+    }
+  } finally {
+    s.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+  }
 }
 
 /**
@@ -263,8 +292,15 @@ interface Source {
  * bring (gone, grown, a key the local backend writes otherwise, a batch
  * that failed), each by its own `rclone cat` (a few started ahead). Every
  * object is hashed as it passes and checked against the listing either way.
+ *
+ * The archive is the run's source (`age/io.ts`): its pieces are copied
+ * straight into the buffers the run reads into, so it makes no buffer per
+ * chunk of output (each would be garbage that V8 frees only at its next
+ * collection, which memory outside its heap brings on late: tens of MiB
+ * held). `progress` is told of each read of an object's bytes, so a slow
+ * large object is not taken for a stalled backup.
  */
-function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt: string): Readable {
+function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt: string, progress: () => void): RunSource {
   const cats = new Map<number, ReturnType<typeof readObject>>();
   const batches: Batch[] = [];
   let staging: string | undefined;
@@ -346,9 +382,26 @@ function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt:
   async function* one(data: Buffer): AsyncGenerator<Buffer> {
     yield data;
   }
+  /**
+   * The buffer the piece being copied was cut from, when nothing else holds
+   * it (set by the generator with the piece): freed as soon as the piece is
+   * copied, rather than at V8's next collection, which 64 KiB pipe reads
+   * bring on only after 32 MiB of them.
+   */
+  let spent: Buffer | undefined;
+  const headers = new Headers();
+  /**
+   * The archive's pieces in order: headers, each object's reads, padding,
+   * the listing. A piece may be a buffer the generator writes again for
+   * the next one (the headers, the staged objects' scratch buffer, the
+   * listing's lines): the source below copies each piece whole before it
+   * asks for the next, and nothing else is given one.
+   */
   async function* gen(): AsyncGenerator<Buffer> {
-    const pack = new Packer();
-    yield* pack.add(member(HEAD, Buffer.from(`${JSON.stringify({ format: FORMAT, version: 1, source, listedAt, objects: listed.length })}\n`), listedAt));
+    const head = Buffer.from(`${JSON.stringify({ format: FORMAT, version: 1, source, listedAt, objects: listed.length })}\n`);
+    yield headers.write(HEAD, head.length, listedAt);
+    yield head;
+    yield pad(head.length);
     // Each object's SHA-256 (32 bytes, and a mark), its listing line made from them at the end: the listing is held once, not twice.
     const shas = Buffer.allocUnsafe(listed.length * 32);
     const marks = new Map<number, NonNullable<Line['changed']>>();
@@ -376,14 +429,14 @@ function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt:
         batchOk = (await batch.copy.done) === 'ok';
         fill();
       }
-      let src: Source;
+      let src: ObjectBytes;
       const data = batch ? staged(batch, batchOk, i) : undefined;
       if (data) src = { chunks: one(data), ended: async () => 'ok' };
       else {
         const r = cats.get(i) ?? startCat(i);
-        src = { chunks: r.stream, ended: () => r.ended };
+        src = { chunks: chunksOf(r.stream), ended: () => r.ended, own: true };
       }
-      yield* pack.add(memberHeader(OBJECTS + o.key, o.size, o.modTime));
+      yield headers.write(OBJECTS + o.key, o.size, o.modTime);
       const sha = createHash('sha256');
       const md5 = o.md5 ? createHash('md5') : undefined;
       let got = 0;
@@ -396,10 +449,12 @@ function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt:
         got += part.length;
         // The reads started ahead wait their turn: progress here is theirs too.
         kickAll();
+        progress();
         sha.update(part);
         md5?.update(part);
-        // A staged object is in the reused scratch buffer: copied.
-        yield* pack.add(part, data !== undefined);
+        // A read of `rclone cat` is this loop's alone (the stream that emitted it has let go of it): freed once copied.
+        if (src.own) spent = c;
+        yield part;
       }
       const how = await src.ended();
       cats.delete(i);
@@ -412,37 +467,81 @@ function archive(io: { env: Env }, source: string, listed: ObjectList, listedAt:
           const z = zeros.subarray(0, Math.min(zeros.length, o.size - got));
           sha.update(z);
           got += z.length;
-          yield* pack.add(z);
+          yield z;
         }
       } else if (grew) changed = 'changed';
       sha.digest().copy(shas, i * 32);
       const md5hex = md5?.digest('hex');
       if (!changed && o.md5 && md5hex !== o.md5) changed = 'changed';
-      yield* pack.add(pad(o.size));
+      yield pad(o.size);
       if (changed) marks.set(i, changed);
       size += Buffer.byteLength(line(i));
     }
     if (batch) rmSync(batch.dir, { recursive: true, force: true });
-    // The listing member, its size known already, then its lines a hundred at a time.
-    yield* pack.add(memberHeader(LISTING, size, new Date().toISOString()));
+    // The listing member, its size known already, then its lines a hundred at a time, each hundred written over the last.
+    yield headers.write(LISTING, size, new Date().toISOString());
+    let lines = Buffer.alloc(0);
     for (let i = 0; i < listed.length; i += 100) {
       let text = '';
       for (let j = i; j < Math.min(listed.length, i + 100); j++) text += line(j);
-      yield* pack.add(Buffer.from(text));
+      const n = Buffer.byteLength(text);
+      if (lines.length < n) lines = Buffer.allocUnsafe(Math.max(n, 64 << 10));
+      lines.write(text, 0, 'utf8');
+      yield lines.subarray(0, n);
     }
-    yield* pack.add(pad(size));
-    yield* pack.add(Buffer.alloc(BLOCK * 2));
-    yield* pack.flush();
+    yield pad(size);
+    yield ZEROS;
   }
-  const out = Readable.from(gen(), { objectMode: false, highWaterMark: 1 << 20 });
   // A backup that ends, or stops (an error downstream), leaves no rclone and nothing staged behind.
-  out.on('close', () => {
+  let over = false;
+  const close = () => {
+    if (over) return;
+    over = true;
     for (const r of cats.values()) r.kill();
     for (const b of batches) b.copy.kill();
     if (staging) rmSync(staging, { recursive: true, force: true });
     unregister?.();
-  });
-  return out;
+  };
+  const pieces = gen();
+  /** The piece being copied out: the generator goes on only once it is copied whole. */
+  let piece: Buffer | undefined;
+  let owner: Buffer | undefined;
+  let ended = false;
+  return {
+    async fill(buf, off, len) {
+      let n = 0;
+      while (n < len) {
+        if (!piece?.length) {
+          if (ended || over) break;
+          const r = await pieces.next();
+          if (r.done) {
+            ended = true;
+            close();
+            break;
+          }
+          piece = r.value;
+          owner = spent;
+          spent = undefined;
+          continue;
+        }
+        const k = Math.min(piece.length, len - n);
+        piece.copy(buf, off + n, 0, k);
+        piece = piece.subarray(k);
+        n += k;
+        if (!piece.length && owner) {
+          release(owner);
+          owner = undefined;
+        }
+      }
+      if (over && !ended) throw new Error('the bucket archive was stopped');
+      return n;
+    },
+    fail: () => {
+      close();
+      pieces.return(undefined).catch(() => undefined);
+    },
+    end: close,
+  };
 }
 
 // ---- reading an archive back ----
@@ -453,29 +552,37 @@ interface Checked {
   skipped: string[];
 }
 
+/** What a full read tells as it goes: each object's key, size and data as they pass (a restore writes them), each listing line once checked. */
+interface OnArchive {
+  start(key: string, size: number, mtime: number): void;
+  data(chunk: Buffer): void;
+  end(): void;
+  /** Waited for after each chunk (a stream read only): backpressure from where the data goes. */
+  drain?(): Promise<void>;
+  /** Each line of the listing, once checked. */
+  line?(l: Line): void;
+}
+
 /**
  * Reads an archive in full: the head, every object (its SHA-256, and its
  * MD5 where the store listed one, against its line of the listing), the
- * listing (one line per object, in order), the end. `onObject` is told each
- * object's key, size and data as they pass (a restore writes them).
+ * listing (one line per object, in order), the end. Pushed a piece at a
+ * time, each done with once `push` returns (what it keeps, it copies);
+ * `finish` checks the end and says what the read found.
  */
-async function readArchive(
-  r: Readable,
-  on?: {
-    start(key: string, size: number, mtime: number): void;
-    data(chunk: Buffer): void;
-    end(): void;
-    /** Waited for after each chunk: backpressure from where the data goes. */
-    drain?(): Promise<void>;
-    /** Each line of the listing, once checked. */
-    line?(l: Line): void;
-  },
-): Promise<Checked> {
+function archiveReader(on?: OnArchive): { push(chunk: Buffer): void; finish(): Checked } {
   let head: unknown;
-  let headText = '';
+  // The head member's bytes, decoded whole at its end (a character may straddle two pieces).
+  const headBytes: Buffer[] = [];
   // Each object read (key, size, SHA-256, MD5), held compactly until its line of the listing, at the end, is checked against it.
   const seen = new ObjectList();
-  let listing = '';
+  /**
+   * The bytes of the listing line cut by the end of the last piece (copied);
+   * each line is decoded whole, never the whole piece as one string: a
+   * character may straddle two pieces, and strings of a MiB that outlive a
+   * collection or two make V8 grow its young generation.
+   */
+  let partial: Buffer | null = null;
   let lineNo = 0;
   let hash: { sha: Hash; md5: Hash } | undefined;
   let order = 0;
@@ -507,7 +614,7 @@ async function readArchive(
         if (m.size > 1 << 16) throw new VaultError('verify-failed', `${HEAD} is too large`);
       } else if (m.path === LISTING) {
         current = LISTING;
-      } else if (m.path.startsWith(OBJECTS) && listing === '' && current !== LISTING) {
+      } else if (m.path.startsWith(OBJECTS) && current !== LISTING) {
         current = m.path.slice(OBJECTS.length);
         hash = { sha: createHash('sha256'), md5: createHash('md5') };
         on?.start(current, m.size, 0);
@@ -516,15 +623,15 @@ async function readArchive(
       if (order === 2 && head === undefined) head = null;
     },
     (_m, chunk) => {
-      if (order === 1) headText += chunk.toString('utf8');
+      if (order === 1) headBytes.push(Buffer.from(chunk));
       else if (current === LISTING) {
-        listing += chunk.toString('utf8');
-        let nl = listing.indexOf('\n');
-        while (nl >= 0) {
-          checkLine(listing.slice(0, nl));
-          listing = listing.slice(nl + 1);
-          nl = listing.indexOf('\n');
+        let at = 0;
+        for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, at)) {
+          checkLine(partial ? Buffer.concat([partial, chunk.subarray(at, nl)]).toString('utf8') : chunk.toString('utf8', at, nl));
+          partial = null;
+          at = nl + 1;
         }
+        if (at < chunk.length) partial = partial ? Buffer.concat([partial, chunk.subarray(at)]) : Buffer.from(chunk.subarray(at));
       } else {
         hash!.sha.update(chunk);
         hash!.md5.update(chunk);
@@ -534,7 +641,7 @@ async function readArchive(
     (m) => {
       if (order === 1) {
         try {
-          head = JSON.parse(headText);
+          head = JSON.parse(Buffer.concat(headBytes).toString('utf8'));
         } catch {
           throw new VaultError('verify-failed', `${HEAD} is not JSON`);
         }
@@ -546,17 +653,76 @@ async function readArchive(
       }
     },
   );
+  const finish = (): Checked => {
+    if (!tar.ended) throw new VaultError('verify-failed', 'the archive ends before its end marker: it was cut short');
+    if (current !== LISTING) throw new VaultError('verify-failed', `the archive has no listing (${LISTING}): it was cut short`);
+    if (partial) throw new VaultError('verify-failed', "the listing's last line is cut short");
+    if (lineNo !== seen.length) throw new VaultError('verify-failed', `the archive holds ${seen.length} objects, its listing ${lineNo}`);
+    const expect = (head as { objects?: unknown } | null)?.objects;
+    if (expect !== seen.length) throw new VaultError('verify-failed', `${HEAD} says ${String(expect)} objects, the archive holds ${seen.length}`);
+    return { objects: seen.length, skipped };
+  };
+  return { push: (c) => tar.push(c), finish };
+}
+
+/** An archive read in full from a stream (`archiveReader`), waiting for `on.drain` after each chunk. */
+async function readArchive(r: Readable, on?: OnArchive): Promise<Checked> {
+  const reader = archiveReader(on);
   for await (const c of r) {
-    tar.push(c as Buffer);
+    reader.push(c as Buffer);
     if (on?.drain) await on.drain();
   }
-  if (!tar.ended) throw new VaultError('verify-failed', 'the archive ends before its end marker: it was cut short');
-  if (current !== LISTING) throw new VaultError('verify-failed', `the archive has no listing (${LISTING}): it was cut short`);
-  if (listing !== '') throw new VaultError('verify-failed', "the listing's last line is cut short");
-  if (lineNo !== seen.length) throw new VaultError('verify-failed', `the archive holds ${seen.length} objects, its listing ${lineNo}`);
-  const expect = (head as { objects?: unknown } | null)?.objects;
-  if (expect !== seen.length) throw new VaultError('verify-failed', `${HEAD} says ${String(expect)} objects, the archive holds ${seen.length}`);
-  return { objects: seen.length, skipped };
+  return reader.finish();
+}
+
+/**
+ * The full read as a consumer handed the run's own buffers (no copy of
+ * the plaintext for it): each is read through before its write settles,
+ * and the reader keeps copies only. Its verdict settles at the end, or
+ * with the first failure.
+ */
+function readingSink(label: string, on?: OnArchive, after?: (c: Checked) => void): Consumer {
+  return {
+    kind: 'sink',
+    label,
+    start: () => {
+      const reader = archiveReader(on);
+      let settle!: { ok: () => void; fail: (e: unknown) => void };
+      const done = new Promise<void>((ok, fail) => (settle = { ok, fail }));
+      let over = false;
+      const fail = (e: unknown) => {
+        if (over) return;
+        over = true;
+        settle.fail(e);
+      };
+      const sink: Sink = {
+        async write(buf) {
+          if (over) throw new VaultError('interrupted', 'the read was stopped');
+          try {
+            reader.push(buf);
+          } catch (e) {
+            fail(e);
+            throw e;
+          }
+        },
+        async end() {
+          if (over) throw new VaultError('interrupted', 'the read was stopped');
+          try {
+            // Read through to the end whoever asks for what it found (`after?.(…)` alone would skip the check).
+            const checked = reader.finish();
+            after?.(checked);
+          } catch (e) {
+            fail(e);
+            throw e;
+          }
+          over = true;
+          settle.ok();
+        },
+        fail,
+      };
+      return { sink, done, kill: () => fail(new VaultError('interrupted', 'the read was stopped')) };
+    },
+  };
 }
 
 // ---- restoring ----
@@ -577,28 +743,27 @@ function checkPass(skip: Set<string>, mtimes: Map<string, string>, dir?: string)
   let bad: string | undefined;
   const guarded: string[] = [];
   return {
-    consumer: {
-      kind: 'inline',
-      label: 'the objects against their listing',
-      consume: async (r) => {
-        const c = await readArchive(r, {
-          start: (key) => {
-            if (dir === undefined) return;
-            if (keyPath(key) === null) bad ??= key;
-            else {
-              const what = guardedAt(join(dir, key));
-              if (what) guarded.push(`${join(dir, key)} (${what})`);
-            }
-          },
-          data: () => undefined,
-          end: () => undefined,
-          line: (l) => {
-            if (l.mtime) mtimes.set(l.key, l.mtime);
-          },
-        });
+    consumer: readingSink(
+      'the objects against their listing',
+      {
+        start: (key) => {
+          if (dir === undefined) return;
+          if (keyPath(key) === null) bad ??= key;
+          else {
+            const what = guardedAt(join(dir, key));
+            if (what) guarded.push(`${join(dir, key)} (${what})`);
+          }
+        },
+        data: () => undefined,
+        end: () => undefined,
+        line: (l) => {
+          if (l.mtime) mtimes.set(l.key, l.mtime);
+        },
+      },
+      (c) => {
         for (const k of c.skipped) skip.add(k);
       },
-    },
+    ),
     after() {
       if (bad) throw new VaultError('usage', `object ${JSON.stringify(bad)} cannot be a file name in a folder: restore into a bucket instead`);
       if (guarded.length) throw refusedAsGuarded(guarded);
@@ -816,13 +981,7 @@ export const bucket: BackupKind<BucketOptions> = defineKind({
   dump,
   // A head member, a listing and the end marker: at least four blocks, whole blocks.
   shape: (_head, size) => (size < 4 * BLOCK || size % BLOCK !== 0 ? `its output (${size} bytes) is not a bucket archive` : null),
-  verifier: () => ({
-    kind: 'inline',
-    label: 'the objects against their listing',
-    consume: async (r) => {
-      await readArchive(r);
-    },
-  }),
+  verifier: () => readingSink('the objects against their listing'),
   restore: { needs: 'bucket', target: (req) => (req.to ? intoBucket(req) : intoFolder(req)) },
   drill: {
     scratch: 'prefix',
