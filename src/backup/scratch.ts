@@ -287,10 +287,12 @@ export const scratchPrefix: BackupScratch<PrefixEntry> = {
   async remove(t, { drillId, tools }) {
     const io = { env: tools.env };
     if (!(await holdsObjects(io, t.spec))) return undefined;
-    let marker = '';
+    const parts: Buffer[] = [];
     const r = readObject(io, `${t.spec}/${PREFIX_MARKER}`, 1024);
-    for await (const c of r.stream) marker += (c as Buffer).toString('utf8');
+    for await (const c of r.stream) parts.push(c as Buffer);
     await r.ended;
+    // Decoded whole: a character cut between two reads is kept.
+    const marker = Buffer.concat(parts).toString('utf8');
     if (marker !== markerOf(drillId)) throw new VaultError('exists', `it does not hold ${PREFIX_MARKER} naming this drill: left alone`);
     await purgeObjects(io, t.spec);
     return scratchPrefix.describe(t);

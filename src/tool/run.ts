@@ -270,8 +270,10 @@ export async function runTool(cmd: string, args: string[], o: ToolOptions): Prom
   });
   const child = run.child;
   let out = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    if (out.length < 1 << 20) out += c.toString('utf8');
+  // Decoded as a stream: a character cut between two reads is kept whole.
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (c: string) => {
+    if (out.length < 1 << 20) out += c;
   });
   if (typeof o.input === 'string') {
     child.stdin!.on('error', () => undefined);

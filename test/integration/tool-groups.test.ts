@@ -120,3 +120,11 @@ describe('process groups', () => {
     expect(processStart(process.pid)).toMatch(/^\d+$/);
   });
 });
+
+describe("a tool's output", () => {
+  it('is decoded as a stream: a character cut between two of its writes comes back whole', async () => {
+    // "é" is C3 A9 in UTF-8: written a byte at a time, with a pause between, the two bytes arrive in two reads.
+    const out = await runTool('sh', ['-c', "printf 'caf\\303'; sleep 0.2; printf '\\251\\n'"], { env: { PATH: process.env.PATH ?? '' }, timeoutMs: 10_000 });
+    expect(out).toBe('café\n');
+  });
+});

@@ -86,8 +86,10 @@ function listingTar(env: Env, names: string[], b: RunBounds): Consumer {
         ...(b.onStart ? { onStart: b.onStart } : {}),
       });
       let out = '';
-      run.child.stdout!.on('data', (c: Buffer) => {
-        if (out.length < 16 << 20) out += c.toString('utf8');
+      // Decoded as a stream: a character cut between two reads is kept whole.
+      run.child.stdout!.setEncoding('utf8');
+      run.child.stdout!.on('data', (c: string) => {
+        if (out.length < 16 << 20) out += c;
       });
       run.child.stdin!.on('error', () => undefined);
       try {

@@ -110,8 +110,9 @@ export async function postgresBaseComponent(env: Env, o: BaseOptions): Promise<C
     let err = '';
     let waiting: NodeJS.Timeout | undefined;
     let timedOut = false;
-    p.stderr.on('data', (c: Buffer) => {
-      err = (err + c.toString('utf8')).slice(-4096);
+    p.stderr.setEncoding('utf8');
+    p.stderr.on('data', (c: string) => {
+      err = (err + c).slice(-4096);
       // With -X none the server waits until archive_command has archived the backup's WAL, warning every minute: give up after the timeout.
       if (!waiting && /still waiting for all required WAL segments to be archived/.test(err))
         waiting = setTimeout(() => {

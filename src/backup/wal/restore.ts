@@ -465,7 +465,8 @@ function checkAndExtract(dir: string, env: Env, checksums: boolean): Started {
     stdio: ['pipe', 'ignore', 'pipe'],
   });
   let stderr = '';
-  tar.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-2048)));
+  tar.stderr!.setEncoding('utf8');
+  tar.stderr!.on('data', (c: string) => (stderr = (stderr + c).slice(-2048)));
   const toTar = streamSink(tar.stdin!);
   const exited = new Promise<number | null>((res, rej) => {
     tar.on('error', (e) =>
