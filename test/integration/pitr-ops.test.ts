@@ -194,9 +194,10 @@ describe.skipIf(!HAVE_PG)('the WAL archive in status and the metrics', () => {
       // The same lines as wal-status writes.
       const alone = join(dir, 'wal.prom');
       await vt(['backup', 'wal-status', '--cluster', 'app', '-r', repo, '--rpo', '15m', '--archiver', '--prometheus', alone]);
-      for (const l of readFileSync(alone, 'utf8')
-        .split('\n')
-        .filter((x) => x.startsWith('vault_tool_wal_') && !x.includes('age_seconds')))
+      const walLines = readFileSync(alone, 'utf8').split('\n');
+      // Beyond what status writes of the archive: when wal-status wrote them (status has its own vault_tool_status_timestamp_seconds).
+      expect(walLines).toContainEqual(expect.stringMatching(/^vault_tool_wal_status_timestamp_seconds\{cluster="app"\} \d+$/));
+      for (const l of walLines.filter((x) => x.startsWith('vault_tool_wal_') && !x.includes('age_seconds') && !x.startsWith('vault_tool_wal_status_timestamp')))
         expect(metrics).toContain(`${l}\n`);
       if (needs('promtool')) execFileSync('promtool', ['check', 'metrics'], { input: metrics });
     } finally {
