@@ -80,7 +80,8 @@ export function cliOptions(outfile, { minify = true } = {}) {
     supported: { 'dynamic-import': false },
     plugins: [lazyChildProcess, nodeSha256],
     define: { 'import.meta.url': '__vtUrl' },
-    banner: { js: "const __vtUrl = require('node:url').pathToFileURL(__filename).href;" },
+    // The directive first: ES modules are strict, and a directive after a statement is an ordinary string.
+    banner: { js: `"use strict";const __vtUrl = require('node:url').pathToFileURL(__filename).href;` },
   };
 }
 

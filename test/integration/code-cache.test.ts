@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Script } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../helpers/cli.js';
 
@@ -68,6 +69,14 @@ beforeAll(() => {
 afterAll(() => cleanup());
 
 describe('the code cache', () => {
+  it('is made from a bundle that runs in strict mode, as the ES modules it is built from do', () => {
+    // A "use strict" directive counts only as the script's first statement: after the banner's, it is a plain string.
+    const bundle = readFileSync(join(ROOT, 'dist/cli.cjs'), 'utf8');
+    expect(bundle.startsWith('"use strict";')).toBe(true);
+    // Compiled, not run: a `with` statement is a syntax error only in strict code.
+    expect(() => new Script(`${bundle}\n;with ({}) {}`)).toThrow(/strict mode/i);
+  });
+
   it('is used by a copy of the built files (new files, same bytes: the check is on the bytes)', () => {
     const root = install('copy');
     expect(cacheState(ROOT)).toBe('used');
