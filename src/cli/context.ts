@@ -7,7 +7,7 @@ import { formatBytes, LIMITS, readFileCapped } from '../fs/read.js';
 import type { EntriesChange, StoreOptions, VaultPaths } from '../vault/store.js';
 import type { VaultDocument } from '../vault/document.js';
 import { copiesBehind } from '../verify/state.js';
-import { resolvePaths } from '../fs/target.js';
+import { vaultPaths as resolvePaths } from '../vault/paths.js';
 import { readAll, type Io } from './io.js';
 import { ProgressReporter, progressMode } from './progress.js';
 import { escapeControl, escapeControlKeepLines, type MessageFormat, writeMessage } from './report.js';

@@ -49,6 +49,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'no-rekey': { kind: 'usage', hint: 'start one with `vault-tool rekey`' },
   'passphrase-needed': { kind: 'passphrase', hint: 'give the passphrase with --passphrase-env VAR or --passphrase-file FILE, or run on a terminal' },
   'init-exists': { kind: 'exists', hint: 'choose other paths with --vault-file/--key-file' },
+  'vault-paths-clash': {
+    kind: 'usage',
+    hint: 'name the vault and its key file apart with --vault-file/--key-file (or VAULT_TOOL_VAULT_FILE, VAULT_TOOL_KEY_FILE), renaming a vault or key file already kept so',
+  },
   // copies of the vault seen before
   'rollback-read': { kind: 'rollback', hint: 'use the newest copy, or drop --strict to read this one anyway' },
   'rollback-write': {

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'no-rekey'
   | 'passphrase-needed'
   | 'init-exists'
+  | 'vault-paths-clash'
   // copies of the vault seen before
   | 'rollback-read'
   | 'rollback-write'

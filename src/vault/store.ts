@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { sweepStaging } from './staging.js';
 import { stagePendingEvidence } from './pending-evidence.js';
 import { takeDeferred } from './deferred.js';
-import { resolvePaths } from '../fs/target.js';
+import { vaultPaths as resolvePaths } from './paths.js';
 
 export interface VaultPaths {
   vaultFile: string;
