@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
 import { checkOutput, writeOutput, type OutputKind } from '../fs/output.js';
@@ -93,11 +93,22 @@ export class Context {
     return isAbsolute(p) ? p : resolve(this.io.cwd, p);
   }
 
+  /**
+   * A file an option names (to be written, or the vault and its key),
+   * absolute. A name ending in a slash names a folder: a file is never
+   * written, nor read, under the name without it.
+   */
+  outFile(path: string): string {
+    if (path.endsWith('/') || (sep === '\\' && path.endsWith(sep)))
+      throw new VaultError('usage', `cannot use ${path}: a path ending in ${sep} names a folder, not a file`);
+    return this.abs(path);
+  }
+
   paths(cmd: Command): VaultPaths {
     const g = this.globals(cmd);
     return resolvePaths({
-      vaultFile: this.abs(g.vaultFile ?? this.io.env.VAULT_TOOL_VAULT_FILE ?? 'secrets.vault'),
-      keyFile: this.abs(g.keyFile ?? this.io.env.VAULT_TOOL_KEY_FILE ?? 'vault.key'),
+      vaultFile: this.outFile(g.vaultFile ?? this.io.env.VAULT_TOOL_VAULT_FILE ?? 'secrets.vault'),
+      keyFile: this.outFile(g.keyFile ?? this.io.env.VAULT_TOOL_KEY_FILE ?? 'vault.key'),
     });
   }
 
@@ -264,12 +275,12 @@ export class Context {
    * the rules: what each kind of output may replace). Returns the path.
    */
   checkOut(path: string, kind: OutputKind, force: boolean, opts: { makeFolder?: boolean } = {}): string {
-    return checkOutput(this.abs(path), kind, { force, ...opts });
+    return checkOutput(this.outFile(path), kind, { force, ...opts });
   }
 
   /** Writes an output file atomically (its mode by kind), checked again just before. */
   writeOut(path: string, data: Uint8Array | string, kind: OutputKind, force: boolean, opts: { makeFolder?: boolean } = {}): string {
-    return writeOutput(this.abs(path), data, kind, { force, ...opts });
+    return writeOutput(this.outFile(path), data, kind, { force, ...opts });
   }
 
   /** Reads a file (at most `limit` bytes), or stdin for `-`. */
