@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,7 @@ function cacheState(root: string, flags: string[] = []): string {
     encoding: 'utf8',
     // A plain node's flags, which the build made the cache with (NODE_OPTIONS left out).
     env: { PATH: process.env.PATH },
+    timeout: 60_000,
   });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
@@ -46,6 +47,7 @@ function vaultTool(root: string, args: string[], flags: string[] = []) {
     encoding: 'utf8',
     cwd: dir,
     env: { PATH: process.env.PATH, HOME: dir },
+    timeout: 60_000,
   });
 }
 
@@ -132,6 +134,21 @@ m.exports.run(['--help']);`,
       if (bytes) writeFileSync(join(root, 'dist/cli.cjs.cache'), bytes);
       else rmSync(join(root, 'dist/cli.cjs.cache'));
       expect(cacheState(root), name).toBe(bytes ? 'refused' : 'absent');
+      expectSameCli(root);
+    }
+  });
+
+  it('is refused, without a read that blocks or never ends, when a named pipe, a device or a folder is in its place', () => {
+    for (const [name, make] of [
+      ['fifo', (f: string) => spawnSync('mkfifo', [f])],
+      ['device', (f: string) => symlinkSync('/dev/zero', f)],
+      ['folder', (f: string) => mkdirSync(f)],
+    ] as const) {
+      const root = install(name);
+      const cache = join(root, 'dist/cli.cjs.cache');
+      rmSync(cache);
+      make(cache);
+      expect(cacheState(root), name).toBe('refused');
       expectSameCli(root);
     }
   });
