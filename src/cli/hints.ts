@@ -100,6 +100,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'invalid',
     hint: (d) => `hand it over on a file descriptor instead: vault-tool run --fd 3=${d.entry} -- … (the command reads /dev/fd/3)`,
   },
+  'env-config-variable': {
+    kind: 'usage',
+    hint: (d) =>
+      `hand it over in a variable of the command's own (--env NAME=ENTRY, not ${d.name}), or on a file descriptor (--fd 3=ENTRY, read from /dev/fd/3)`,
+  },
   'env-export-collision': {
     kind: 'usage',
     hint: (d) =>

@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'bad-duration'
   | 'env-map-collision'
   | 'env-binary'
+  | 'env-config-variable'
   | 'env-export-collision'
   | 'env-unset'
   // recipients and outputs

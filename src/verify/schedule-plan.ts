@@ -2,6 +2,7 @@ import { isAbsolute } from 'node:path';
 import { checkComponent } from '../backup/component.js';
 import { VaultError } from '../errors/errors.js';
 import type { Duration } from '../vault/duration.js';
+import { checkHandoverVariable } from '../vault/handover.js';
 import { parseYaml } from '../vault/yaml.js';
 import {
   boolean,
@@ -179,7 +180,19 @@ const KINDS: Record<JobKind, Shape<JobSpec>> = {
       name: NAME,
       command: list(noNewline(string()), { min: 1 }),
       env: optional(
-        record(string({ pattern: /^[^\s=]+(@[0-9]+)?$/, want: 'an entry name, or NAME@VERSION' }), string({ pattern: ENV_NAME, want: 'a variable name' })),
+        refine(
+          record(string({ pattern: /^[^\s=]+(@[0-9]+)?$/, want: 'an entry name, or NAME@VERSION' }), string({ pattern: ENV_NAME, want: 'a variable name' })),
+          (m) => {
+            for (const v of Object.keys(m)) {
+              try {
+                checkHandoverVariable(v);
+              } catch (e) {
+                return (e as Error).message;
+              }
+            }
+            return null;
+          },
+        ),
       ),
     }),
     (p) => ({ kind: 'exec', name: p.name, command: p.command, env: p.env ?? {} }),

@@ -164,6 +164,32 @@ describe('run', () => {
       [['--fd', '3=api/token', '--fd', '3=bin/key', '--', 'true'], 2, '--fd 3 is given twice'],
       [['--env', 'X=api/token@9', '--', 'true'], 5, 'entry api/token has no version 9 (versions 1 to 2)'],
       [['--env', 'X=no/such', '--', 'true'], 5, 'no entry named no/such'],
+      // Read by the loader, a shell or a runtime as its own setting, whose errors print it ("ld.so: object '…' from LD_PRELOAD cannot be preloaded").
+      [
+        ['--env', 'LD_PRELOAD=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in LD_PRELOAD: the dynamic loader reads it as its own setting, and its errors print the value',
+      ],
+      [
+        ['--env', 'DYLD_INSERT_LIBRARIES=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in DYLD_INSERT_LIBRARIES: the dynamic loader reads it as its own setting, and its errors print the value',
+      ],
+      [
+        ['--env', 'BASH_ENV=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in BASH_ENV: the shell reads it as its own setting, and its errors print the value',
+      ],
+      [
+        ['--env', 'PATH=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in PATH: the shell reads it as its own setting, and its errors print the value',
+      ],
+      [
+        ['--env', 'NODE_OPTIONS=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in NODE_OPTIONS: a language runtime (Node.js, Python, Perl, Ruby, Java) reads it as its own setting, and its errors print the value',
+      ],
     ];
     for (const [args, code, message] of cases) {
       const r = await cli(dir, ['run', ...args]);
@@ -218,6 +244,17 @@ describe('backup exec --env', () => {
       .slice(seen)
       .find((e) => e.event === 'run' && e.data.component === 'exec/api');
     expect(run.data).toEqual({ command: 'sh', component: 'exec/api', entries: [{ entry: 'api/token', version: 2, env: 'TOKEN' }] });
+  });
+
+  it('refuses a variable the loader reads as its own, before anything runs or is recorded', async () => {
+    const before = evidence().length;
+    const r = await cli(dir, ['backup', 'exec', '--name', 'x', '-r', 'repo', '--env', 'LD_PRELOAD=api/token', '--', 'true']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'vault-tool: error: a key is never handed over in LD_PRELOAD: the dynamic loader reads it as its own setting, and its errors print the value\n' +
+        "vault-tool: hint: hand it over in a variable of the command's own (--env NAME=ENTRY, not LD_PRELOAD), or on a file descriptor (--fd 3=ENTRY, read from /dev/fd/3)\n",
+    );
+    expect(evidence().length).toBe(before);
   });
 
   it('a dump tool that fails quoting the value it was given: the error shows ***', async () => {
