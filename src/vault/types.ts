@@ -232,7 +232,7 @@ export function checkEntryName(name: string): string {
     throw new VaultError(
       'usage',
       `invalid entry name: ${JSON.stringify(name.slice(0, 80))}`,
-      'names use letters, digits, _ . - and / between segments, at most 253 characters',
+      'names use the ASCII letters A-Z and a-z, digits, _ . - (no spaces; a segment starts with a letter, a digit or _) and / between segments, at most 253 characters',
     );
   }
   return name;
