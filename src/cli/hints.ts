@@ -313,6 +313,13 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   },
   'redis-unreachable': { kind: 'backup-failed', hint: 'check -h/--host and -p/--port, and that redis-server runs there' },
   'restore-bucket-not-empty': { kind: 'exists', hint: 'restore into an empty prefix (--to REMOTE:BUCKET/NEW), or add --force to write over what is there' },
+  'option-short-equals': {
+    kind: 'usage',
+    hint: (d) =>
+      d.short && d.value !== undefined
+        ? `give ${shellWord(d.short)} ${shellWord(d.value)}${d.long ? `, or ${shellWord(`${d.long}=${d.value}`)}` : ''}`
+        : 'give a short option its value after a space (-r DIR), or the long option with = (--repo=DIR)',
+  },
   'option-repeated': {
     kind: 'usage',
     hint: (d) =>

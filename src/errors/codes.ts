@@ -158,4 +158,5 @@ export type ErrorCode =
   | 'drill-teardown-left'
   | 'drill-failed'
   // the command line
-  | 'option-repeated';
+  | 'option-repeated'
+  | 'option-short-equals';
