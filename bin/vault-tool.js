@@ -69,8 +69,22 @@ function load(file = BUNDLE, cacheFile = file + '.cache', useCache = true) {
   return { exports: mod.exports, script, cache };
 }
 
+/** The bundle's exports; a bundle that is not there (a clone installed without its build) is said in one line, exit 5, no stack. */
+function loadOrSay() {
+  try {
+    return load().exports;
+  } catch (e) {
+    if (e.code !== 'ENOENT' || e.path !== BUNDLE) throw e;
+    process.stderr.write(
+      `vault-tool: error: vault-tool is not built: ${BUNDLE} is missing\n` +
+        'vault-tool: hint: run `npm run build` in its folder (npm install builds it, unless install scripts were turned off)\n',
+    );
+    process.exit(5);
+  }
+}
+
 function main() {
-  const { run } = load().exports;
+  const { run } = loadOrSay();
   // A closed pipe (vault-tool list | head) is not an error worth a stack.
   process.stdout.on('error', (e) => process.exit(e.code === 'EPIPE' ? 0 : 1));
   process.on('SIGINT', () => process.exit(130));

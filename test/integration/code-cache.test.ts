@@ -163,6 +163,17 @@ m.exports.run(['--help']);`,
 });
 
 describe('the bin around the bundle', () => {
+  it('a bundle that is not there (a clone installed without its build) is said in one line with the fix: exit 5, no stack', () => {
+    const root = install('unbuilt');
+    rmSync(join(root, 'dist/cli.cjs'));
+    const r = vaultTool(root, ['--version']);
+    expect(r.stderr).toBe(
+      `vault-tool: error: vault-tool is not built: ${join(root, 'dist/cli.cjs')} is missing\n` +
+        'vault-tool: hint: run `npm run build` in its folder (npm install builds it, unless install scripts were turned off)\n',
+    );
+    expect([r.status, r.stdout]).toEqual([5, '']);
+  });
+
   it('a closed stdout ends the command with exit 0 and no stack; SIGINT and SIGTERM with 130', async () => {
     const closed = await new Promise<{ code: number | null; stderr: string }>((res) => {
       const p = spawn(process.execPath, [join(ROOT, 'bin/vault-tool.js'), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
