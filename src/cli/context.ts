@@ -286,7 +286,7 @@ export class Context {
   /** Reads a file (at most `limit` bytes), or stdin for `-`. */
   readFile(path: string, what: string, limit: number = LIMITS.text): Promise<Buffer> | Buffer {
     if (path === '-') return this.stdin(what, limit);
-    return readFileCapped(this.abs(path), what, limit);
+    return readFileCapped(this.abs(path), what, limit, { dash: true });
   }
 
   envValue(name: string, what: string): Buffer {

@@ -82,7 +82,10 @@ const nowOf = (opts: StoreOptions) => (opts.now ?? (() => new Date()))();
 export function checkKeyFilePermissions(keyFile: string): void {
   let mode: number;
   try {
-    mode = statSync(keyFile).mode;
+    const st = statSync(keyFile);
+    // A folder, a pipe or a device is refused by the read, in its own words: never a chmod of /tmp.
+    if (!st.isFile()) return;
+    mode = st.mode;
   } catch {
     return; // readFileCapped reports the missing file precisely
   }
