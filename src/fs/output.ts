@@ -64,6 +64,21 @@ export interface OutputOptions {
 const refused = (path: string, why: string) => new VaultError('exists', `refusing to replace ${path}: ${why}`, { code: 'replace-refused' });
 
 /**
+ * A file about to be made at `target` (named `path` by the user): refused
+ * when its name is one the tool reads as its own whatever the file holds (an
+ * evidence log, a record waiting for the vault, a lock, a backup's
+ * manifest, a restore policy): a file made there would be read as one.
+ */
+export function checkNewName(target: string, path = target): void {
+  const byName = sniffFile(Buffer.alloc(0), target);
+  if (byName !== 'empty' && NEVER_AN_OUTPUT.has(byName)) {
+    throw new VaultError('exists', `refusing to write ${path}: its name is that of ${KIND_NAME[byName]}, which vault-tool reads as its own`, {
+      code: 'replace-refused',
+    });
+  }
+}
+
+/**
  * Checks an output target before any work: its folder exists (or, with
  * `makeFolder`, can be made), it is not a folder, device or pipe, and what
  * is there (if anything) may be replaced by this kind of output. Returns
@@ -84,14 +99,7 @@ export function checkOutput(path: string, kind: OutputKind, opts: OutputOptions 
   if (!folderMissing) checkWritableTarget(target, false);
   const found = folderMissing ? null : kindOfFile(target);
   if (found === null) {
-    // No file yet, but a name the tool reads as its own (an evidence log, a record waiting for the vault, a lock):
-    // an output written there would be read as one.
-    const byName = sniffFile(Buffer.alloc(0), target);
-    if (byName !== 'empty' && NEVER_AN_OUTPUT.has(byName)) {
-      throw new VaultError('exists', `refusing to write ${path}: its name is that of ${KIND_NAME[byName]}, which vault-tool reads as its own`, {
-        code: 'replace-refused',
-      });
-    }
+    checkNewName(target, path);
     return target;
   }
   if (NEVER_AN_OUTPUT.has(found) && !(rule.replaces !== 'unguarded' && rule.replaces.includes(found))) {

@@ -41,6 +41,24 @@ describe('an output never takes the name of a file vault-tool finds by name', ()
     }
   });
 
+  it('a signing key made on first use is never made at such a name (the vault lock), nor under a name ending in /', async () => {
+    writeFileSync(join(dir, 'f'), 'x');
+    const lock = await cli(dir, ['backup', 'files', 'f', '-r', 'repo', '--signing-key', 'secrets.vault.lock']);
+    expect(lock.stderr).toBe(
+      `vault-tool: error: refusing to write ${join(dir, 'secrets.vault.lock')}: its name is that of a lock file, which vault-tool reads as its own\n` +
+        'vault-tool: hint: choose another output file\n',
+    );
+    expect(lock.code).toBe(10);
+    expect(existsSync(join(dir, 'secrets.vault.lock'))).toBe(false);
+    // Refused before anything was written: the backup key was not made on the way.
+    expect((await cli(dir, ['list', '--json'])).stdout).not.toContain('backup/identity');
+    const slash = await cli(dir, ['backup', 'files', 'f', '-r', 'repo', '--signing-key', 'keys/']);
+    expect(slash.stderr).toBe('vault-tool: error: cannot use keys/: a path ending in / names a folder, not a file\n');
+    expect(slash.code).toBe(2);
+    expect(existsSync(join(dir, 'keys'))).toBe(false);
+    expect((await cli(dir, ['add', 'c/d', '-t', 'kek', '--generate'])).code).toBe(0);
+  });
+
   it('a restore policy is never replaced, even with --force and under another name', async () => {
     for (const name of ['restore-policy.yaml', 'prod-policy.yaml']) {
       writeFileSync(join(dir, name), POLICY);
