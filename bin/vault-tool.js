@@ -77,7 +77,7 @@ function loadOrSay() {
     if (e.code !== 'ENOENT' || e.path !== BUNDLE) throw e;
     process.stderr.write(
       `vault-tool: error: vault-tool is not built: ${BUNDLE} is missing\n` +
-        'vault-tool: hint: run `npm run build` in its folder (npm install builds it, unless install scripts were turned off)\n',
+        'vault-tool: hint: run `npm run build` in its folder (npm install builds it, unless install scripts were turned off); a copy of bin/vault-tool.js alone does not run: link to it (ln -s) instead\n',
     );
     process.exit(5);
   }

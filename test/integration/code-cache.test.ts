@@ -169,7 +169,7 @@ describe('the bin around the bundle', () => {
     const r = vaultTool(root, ['--version']);
     expect(r.stderr).toBe(
       `vault-tool: error: vault-tool is not built: ${join(root, 'dist/cli.cjs')} is missing\n` +
-        'vault-tool: hint: run `npm run build` in its folder (npm install builds it, unless install scripts were turned off)\n',
+        'vault-tool: hint: run `npm run build` in its folder (npm install builds it, unless install scripts were turned off); a copy of bin/vault-tool.js alone does not run: link to it (ln -s) instead\n',
     );
     expect([r.status, r.stdout]).toEqual([5, '']);
   });
