@@ -107,8 +107,9 @@ export class Context {
   paths(cmd: Command): VaultPaths {
     const g = this.globals(cmd);
     return resolvePaths({
-      vaultFile: this.outFile(g.vaultFile ?? this.io.env.VAULT_TOOL_VAULT_FILE ?? 'secrets.vault'),
-      keyFile: this.outFile(g.keyFile ?? this.io.env.VAULT_TOOL_KEY_FILE ?? 'vault.key'),
+      // A variable set empty is one not set (an empty path would name the working folder).
+      vaultFile: this.outFile(g.vaultFile ?? (this.io.env.VAULT_TOOL_VAULT_FILE || 'secrets.vault')),
+      keyFile: this.outFile(g.keyFile ?? (this.io.env.VAULT_TOOL_KEY_FILE || 'vault.key')),
     });
   }
 

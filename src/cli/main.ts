@@ -79,6 +79,25 @@ function refuseRepeats(c: Command): void {
 }
 
 /**
+ * An option given an empty value is refused: `--out "$FILE"` with FILE unset
+ * is `--out ''`, which read as no option at all printed the secret it was
+ * to write to a file on the job's log; `--vault-file ''` named the working
+ * folder. Leaving the option out says "the default".
+ */
+function refuseEmpty(c: Command): void {
+  for (const o of c.options) {
+    if (!(o.required || o.optional)) continue;
+    c.on(`option:${o.name()}`, (v: unknown) => {
+      const values = Array.isArray(v) ? v : [v];
+      if (!values.some((x) => x === '')) return;
+      const option = o.long ?? o.short!;
+      throw new VaultError('usage', `${option} was given an empty value`, { code: 'option-empty', data: { option } });
+    });
+  }
+  for (const sub of c.commands) refuseEmpty(sub);
+}
+
+/**
  * `-r=/srv/backups` is refused: a short option's value follows it, glued
  * or after a space, so commander reads `=/srv/backups` (a folder named `=`
  * in the working folder); only a long option takes `--repo=/srv/backups`.
@@ -111,6 +130,7 @@ export async function buildProgram(ctx: Context, args: string[] = []): Promise<C
   addOutputOptions(program);
   refuseRepeats(program);
   refuseShortEquals(program, args);
+  refuseEmpty(program);
   program.hook('preAction', (_root, action) => ctx.selectOutput(action));
   return program;
 }

@@ -159,4 +159,5 @@ export type ErrorCode =
   | 'drill-failed'
   // the command line
   | 'option-repeated'
-  | 'option-short-equals';
+  | 'option-short-equals'
+  | 'option-empty';

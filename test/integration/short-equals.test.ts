@@ -40,3 +40,29 @@ describe('-X=VALUE', () => {
     expect(run.code).toBe(0);
   });
 });
+
+describe('an option given an empty value (a variable not set: --out "$FILE")', () => {
+  it('is refused before anything runs: get --out "" never prints the value instead', async () => {
+    for (const [long, args] of [
+      ['--out', ['get', 'a/b', '--out', '']],
+      ['--out', ['get', 'a/b', '--out=']],
+      ['--vault-file', ['list', '--vault-file', '']],
+      ['--report', ['verify', '--report', '']],
+      ['--custodian', ['escrow', 'split', '-k', '2', '-c', 'Ann', '-c', '', '-o', 'sh']],
+    ] as const) {
+      const r = await cli(dir, [...args]);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stderr).toBe(
+        `vault-tool: error: ${long} was given an empty value\n` +
+          `vault-tool: hint: give ${long} a value (a variable that is not set gives an empty one), or leave it out for its default\n`,
+      );
+      expect(r.code).toBe(2);
+    }
+  });
+
+  it('VAULT_TOOL_VAULT_FILE or VAULT_TOOL_KEY_FILE set empty is not set: the defaults', async () => {
+    const r = await cli(dir, ['list'], { env: { VAULT_TOOL_VAULT_FILE: '', VAULT_TOOL_KEY_FILE: '' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('a/b');
+  });
+});
