@@ -116,7 +116,10 @@ export class Context {
   /** The state folder: VAULT_TOOL_STATE_DIR, else vault-tool under XDG_STATE_HOME (~/.local/state). */
   stateDir(): string {
     const env = this.io.env;
-    return env.VAULT_TOOL_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state'), 'vault-tool');
+    // Set empty is not set; XDG_STATE_HOME is used only when absolute (the XDG spec: a relative one is ignored).
+    if (env.VAULT_TOOL_STATE_DIR) return this.abs(env.VAULT_TOOL_STATE_DIR);
+    const xdg = env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : undefined;
+    return join(xdg ?? join(env.HOME || homedir(), '.local', 'state'), 'vault-tool');
   }
 
   stateFile(): string {

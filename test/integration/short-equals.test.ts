@@ -60,6 +60,16 @@ describe('an option given an empty value (a variable not set: --out "$FILE")', (
     }
   });
 
+  it('VAULT_TOOL_STATE_DIR set empty is not set, nor is a relative XDG_STATE_HOME: the state never lands in the working folder', async () => {
+    for (const env of [{ VAULT_TOOL_STATE_DIR: '' }, { VAULT_TOOL_STATE_DIR: '', XDG_STATE_HOME: 'rel' }]) {
+      const r = await cli(dir, ['add', `x/${Object.keys(env).length}`, '-t', 'kek', '--generate'], { env });
+      expect(r.code).toBe(0);
+      expect(existsSync(join(dir, 'seen.json'))).toBe(false);
+      expect(existsSync(join(dir, 'rel'))).toBe(false);
+      expect(existsSync(join(dir, '.local/state/vault-tool/seen.json'))).toBe(true);
+    }
+  });
+
   it('VAULT_TOOL_VAULT_FILE or VAULT_TOOL_KEY_FILE set empty is not set: the defaults', async () => {
     const r = await cli(dir, ['list'], { env: { VAULT_TOOL_VAULT_FILE: '', VAULT_TOOL_KEY_FILE: '' } });
     expect(r.code).toBe(0);
