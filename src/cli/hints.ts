@@ -320,9 +320,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'option-short-equals': {
     kind: 'usage',
     hint: (d) =>
-      d.short && d.value !== undefined
+      d.short && d.value
         ? `give ${shellWord(d.short)} ${shellWord(d.value)}${d.long ? `, or ${shellWord(`${d.long}=${d.value}`)}` : ''}`
-        : 'give a short option its value after a space (-r DIR), or the long option with = (--repo=DIR)',
+        : d.short
+          ? `give ${d.short} VALUE${d.long ? `, or ${d.long}=VALUE` : ''}`
+          : 'give a short option its value after a space (-r DIR), or the long option with = (--repo=DIR)',
   },
   'option-repeated': {
     kind: 'usage',

@@ -22,6 +22,7 @@ describe('-X=VALUE', () => {
     [['backup', 'files', '-C', 'tree', 'f', '-r=/srv/backups'], '-r=/srv/backups', 'give -r /srv/backups, or --repo=/srv/backups'],
     [['get', 'a/b', '-o=kek.bin'], '-o=kek.bin', 'give -o kek.bin, or --out=kek.bin'],
     [['escrow', 'split', '-k', '2', '-c=Ann', '-c', 'Bob', '-o', 'sh'], '-c=Ann', 'give -c Ann, or --custodian=Ann'],
+    [['backup', 'files', '-C', 'tree', 'f', '-r='], '-r=', 'give -r VALUE, or --repo=VALUE'],
   ])('%j is refused before anything is written', async (args, word, hint) => {
     mkdirSync(join(dir, 'tree'));
     writeFileSync(join(dir, 'tree/f'), 'x');
