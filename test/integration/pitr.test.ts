@@ -432,6 +432,50 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     expect(t2.startsWith('00000002')).toBe(true);
     s.sql("insert into events(phase) select 'on-timeline-2b' from generate_series(1, 5)");
     await switchAndWait(s);
+    // A base backup of this server holds its data directory's vault-tool-spool (its restore.sh, where its recovery was): a
+    // restore of it makes its own spool and never extracts that one.
+    const b = await vt(['backup', 'postgres', '--base', '--cluster', 'app', '-r', repo, '--fast-checkpoint', '--json'], { env: s.env });
+    expect(b.code, b.stderr).toBe(0);
+    const file = b.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((l) => l.type === 'backup').file as string;
+    const again = join(restores(), 'from-restored');
+    try {
+      if (HAVE_AGE)
+        expect(
+          execFileSync('sh', ['-c', `age -d -i ${idFile} ${join(repo, 'postgres-base', 'app', file)} | tar -t`], { maxBuffer: 1 << 26 }).toString(),
+        ).toMatch(/^vault-tool-spool\/restore\.sh$/m);
+      const r2 = await vt([
+        'backup',
+        'restore',
+        `postgres-base/app/${file}`,
+        '--to-dir',
+        again,
+        '--identity',
+        idFile,
+        '--no-archive',
+        '-r',
+        repo,
+        ...ownerArgs,
+      ]);
+      expect(r2.code, r2.stderr).toBe(0);
+      expect(readFileSync(join(again, 'vault-tool-spool', 'restore.sh'), 'utf8')).toContain(`S=${join(again, 'vault-tool-spool')}\n`);
+      expect(readFileSync(join(again, 'vault-tool-spool', 'first'), 'utf8').startsWith('00000002')).toBe(true);
+      expect(existsSync(join(again, 'vault-tool-spool', 'want'))).toBe(false);
+    } finally {
+      // The prefetcher that restore started, stopped; the base backup removed, so the tests after see the archive as before.
+      await waitFor('the prefetcher the restore started', () => existsSync(join(again, 'vault-tool-spool', 'prefetcher.pid')), 30_000).catch(() => undefined);
+      try {
+        process.kill(Number(readFileSync(join(again, 'vault-tool-spool', 'prefetcher.pid'), 'utf8')));
+      } catch {
+        /* none */
+      }
+      await waitFor('the prefetcher to leave', () => !existsSync(join(again, 'vault-tool-spool', 'prefetcher.pid')), 30_000).catch(() => undefined);
+      rmSync(again, { recursive: true, force: true });
+      for (const f of [file, `${file}.manifest.json`]) rmSync(join(repo, 'postgres-base', 'app', f), { force: true });
+    }
   }, 180_000);
 
   it("restore_command's script: a segment missing exits 1 quietly; without a prefetcher vault-tool fetches it (and starts one); a spooled segment written after its check is never handed over", async () => {

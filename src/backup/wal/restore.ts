@@ -18,7 +18,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { counter, type OnProgress } from '../../fs/progress.js';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -384,6 +384,9 @@ export async function executePitr(
   const pinned = m.ciphertext.headerSha256;
   let made: string[] = [];
   let writing = false;
+  // tar leaves the spool's name in the data directory alone: a base backup of a server restored so holds that server's spool,
+  // whose files (its restore.sh, where its recovery was) are not this restore's.
+  const spoolName = plan.spool && dirname(plan.spool.dir) === plan.dataDir ? basename(plan.spool.dir) : undefined;
   try {
     made = makeDirs(plan.dataDir);
     writing = true;
@@ -398,7 +401,7 @@ export async function executePitr(
         kind: 'sink',
         label: `backup_manifest's check and tar -x into ${plan.dataDir}`,
         // Every file's SHA-256 against backup_manifest only when no passed verification is recorded (fileChecksums).
-        start: () => checkAndExtract(plan.dataDir, env, fileChecksums(m)),
+        start: () => checkAndExtract(plan.dataDir, env, fileChecksums(m), spoolName),
       },
       {
         plaintextSha256: false,
@@ -518,11 +521,15 @@ async function placeFirst(repo: Repo, plan: PitrPlan, keys: ReadKeys, spool: Fet
  * always, that it is a whole base backup) while `tar -x` writes it, as a sink of the decryption's own buffers: each buffer goes to tar
  * first and is checked while tar writes it; a check that fails stops tar at
  * once and fails the read. The verdict: the check passed over the whole
- * stream and tar exited 0.
+ * stream and tar exited 0. `leave`: a name at the top of the data
+ * directory tar does not write (the restore's spool, made before it),
+ * though the check reads whatever the stream holds under it.
  */
-function checkAndExtract(dir: string, env: Env, checksums: boolean): Started {
+function checkAndExtract(dir: string, env: Env, checksums: boolean, leave?: string): Started {
   const reader = new BaseReader(checksums);
-  const tar = spawn('tar', ['-x', '-f', '-', '-C', dir, '--no-same-owner', '--keep-old-files'], {
+  // The name `leave` at the top, and everything under it, is not extracted (the member names in tar's own form: no leading ./).
+  const skip = leave ? ['--anchored', '--no-wildcards', `--exclude=${leave}`] : [];
+  const tar = spawn('tar', ['-x', '-f', '-', '-C', dir, '--no-same-owner', '--keep-old-files', ...skip], {
     env: env as NodeJS.ProcessEnv,
     stdio: ['pipe', 'ignore', 'pipe'],
   });
