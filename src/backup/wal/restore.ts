@@ -522,7 +522,7 @@ async function placeFirst(repo: Repo, plan: PitrPlan, keys: ReadKeys, spool: Fet
  * first and is checked while tar writes it; a check that fails stops tar at
  * once and fails the read. The verdict: the check passed over the whole
  * stream and tar exited 0. `leave`: a name at the top of the data
- * directory tar does not write (the restore's spool, made before it),
+ * directory tar does not write (the restore's own spool, made after it),
  * though the check reads whatever the stream holds under it.
  */
 function checkAndExtract(dir: string, env: Env, checksums: boolean, leave?: string): Started {
