@@ -32,7 +32,8 @@ export interface VerifyPlan {
  * or a fraction, as restic's --read-data-subset: the least recently verified
  * first, so that successive runs rotate through the whole repository. The
  * newest backup of each component is always among them: it is the one a
- * restore would use.
+ * restore would use; so is every backup whose listed size is not its
+ * manifest's (`resized`), whose fate waits on a full read.
  */
 export function chooseForReading(all: Listed[], readData: boolean | number): Set<Listed> {
   if (readData === true) return new Set(all);
@@ -50,6 +51,9 @@ export function chooseForReading(all: Listed[], readData: boolean | number): Set
     if (chosen.size >= Math.max(want, newest.size)) break;
     chosen.add(b);
   }
+  // A file whose listed size is not its manifest's is read whenever data is read: its judgment is pending (it does not count,
+  // and prune leaves it in place, until a full read has judged it or its listing shows the manifest's size again).
+  for (const b of all) if (b.resized && b.manifest) chosen.add(b);
   return chosen;
 }
 

@@ -43,6 +43,12 @@ export interface ManifestBody {
   verification: Verification | null;
   /** The set it belongs to: the backups one run of every database made; the last one made (the globals) names every member. */
   set?: BackupSet;
+  /**
+   * A WAL file a push left without its manifest (killed between the two), whose manifest a later push wrote from the file's
+   * own stanza, which it cannot authenticate (docs/FORMAT.md, "WAL archive"): every read hashes its plaintext
+   * (`plaintextHeld`). Other kinds and every other WAL file leave it out.
+   */
+  completed?: true;
   signer: { id: string; publicKey: string };
 }
 

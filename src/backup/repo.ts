@@ -104,7 +104,10 @@ export async function listRepo(repo: Repo): Promise<Listed[]> {
           if (m.file !== f.name || m.component !== component)
             out.push({ component, file: f.name, manifest: m, problem: `the manifest names ${m.component}/${m.file}: it was moved or edited` });
           // The listing's size costs nothing: a file cut short or grown since it was written counts for nothing (a backend that
-          // knows no size says -1). A full read, which records its verdict, decides what becomes of it.
+          // knows no size says -1). A full read, which records its verdict, decides what becomes of it (the quarterly
+          // verification's sample always takes it: audit.ts). The flag is this listing's, never stored: a listing that shows the
+          // manifest's size again (the file put back whole) clears it; a read that passed while the listing disagrees does not
+          // override the listing (the file changed since, or the backend lists it otherwise than it serves it).
           else if (f.size >= 0 && f.size !== m.ciphertext.size && m.verification?.ok !== false)
             out.push({
               component,

@@ -2,6 +2,7 @@ import { execFileSync, spawnSync, type ExecFileSyncOptions } from 'node:child_pr
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { envForProcess } from '../tool/user-env.js';
 import { asUser, freePort, serverUserFor, startArgs, stopArgs } from '../tool/postgres.js';
 
 export { freePort };
@@ -249,7 +250,8 @@ export async function startDemoPostgres(dir: string): Promise<Postgres | string>
     return 'running as root, and there is no postgres user to run the server as';
   }
   try {
-    return await startPostgres({ dir });
+    // The server (postgres, through runuser, when root) gets PATH, the locale and TZ: nothing else of the caller's environment.
+    return await startPostgres({ dir, env: envForProcess(process.env) });
   } catch (e) {
     return `the server did not start: ${
       String((e as { stderr?: Buffer }).stderr ?? (e as Error).message)

@@ -11,6 +11,7 @@ import { describePlan, executePitr, planPitr, type PitrPlan } from '../backup/wa
 import { BASE_KIND } from '../backup/wal/store.js';
 import { pushedAt } from '../backup/wal/view.js';
 import { parseDestination } from '../dest/index.js';
+import { envForProcess } from '../tool/user-env.js';
 import { asUser, freePort, pgBindir, serverEnv, serverState, startArgs, userIds, serverUserFor } from '../tool/postgres.js';
 import { runTool, toolMessage } from '../tool/run.js';
 import { feedWal, restoreCommand, restoreScript } from './pitr-feed.js';
@@ -284,7 +285,8 @@ export function pitrStep(r: PitrRestore): Step {
             }),
           );
           try {
-            await runTool(cmd, args, { env: input.env, timeoutMs: waitMs + 60_000, label: `PostgreSQL's recovery in ${r.dir}` });
+            // The server (postgres, through runuser, when root) gets PATH, the locale and TZ: none of the drill's secrets.
+            await runTool(cmd, args, { env: envForProcess(input.env), timeoutMs: waitMs + 60_000, label: `PostgreSQL's recovery in ${r.dir}` });
             j.created(entry);
             await recovered(data, started + waitMs);
           } catch (e) {

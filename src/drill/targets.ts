@@ -12,6 +12,7 @@ import {
   type ScratchType,
 } from '../backup/scratch.js';
 import { asUser, runningOn, stopArgs } from '../tool/postgres.js';
+import { envForProcess } from '../tool/user-env.js';
 import { runTool } from '../tool/run.js';
 
 /**
@@ -89,7 +90,7 @@ export const scratchServer: ScratchType<ServerEntry, DrillRemove> = {
     if (pid === null) return undefined;
     try {
       const [cmd, args] = asUser(t.user ?? null, join(t.bin, 'pg_ctl'), stopArgs(t.data));
-      await runTool(cmd, args, { env: c.tools.env, timeoutMs: c.tools.timeoutMs, label: `pg_ctl stop (${t.data})` });
+      await runTool(cmd, args, { env: envForProcess(c.tools.env), timeoutMs: c.tools.timeoutMs, label: `pg_ctl stop (${t.data})` });
     } catch (e) {
       // pg_ctl could not (gone, or too slow): the immediate shutdown by its signal.
       try {

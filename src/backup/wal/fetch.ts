@@ -122,6 +122,22 @@ function headerHeld(name: string, head: Uint8Array, headerLength: number, want: 
   if (head.length < end || sha256(head.subarray(0, end)) !== want) throw altered(name, HEADER_DIFFERS);
 }
 
+/**
+ * The plaintext held to the manifest's SHA-256: when the read asks for it (verification), and on every read of a file whose
+ * manifest a later push completed (`completed`: written from the stored file's stanza, which authenticates nothing of who
+ * wrote the file, so the stored bytes and header the manifest names are only what was found, not what was pushed).
+ */
+function plaintextHeld(name: string, m: BackupManifest, plaintext: Uint8Array, o: ReadOptions): void {
+  if (o.plaintextSha256 === false && m.completed === undefined) return;
+  if (sha256(plaintext) !== m.plaintext.sha256)
+    throw new VaultError(
+      'integrity',
+      m.completed === undefined
+        ? `${name}: the decrypted data differs from what was archived (SHA-256)`
+        : `${name}: the decrypted data differs from what was archived (SHA-256): its stored file, found without a manifest and completed by a later push, is not the one pushed`,
+    );
+}
+
 /** The page headers of a segment (or .partial file) against its name and the cluster. */
 function checkPages(name: string, m: BackupManifest, plaintext: Uint8Array): void {
   const f = parseWalName(name, m.plaintext.size >= 1 << 20 ? m.plaintext.size : 16 << 20);
@@ -190,8 +206,8 @@ export async function readArchived(
     if (e instanceof VaultError && !(e instanceof AgeError)) throw e;
     throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
   }
-  if (plaintext.length !== m.plaintext.size || (o.plaintextSha256 !== false && sha256(plaintext) !== m.plaintext.sha256))
-    throw new VaultError('integrity', `${name}: the decrypted data differs from what was archived (SHA-256)`);
+  if (plaintext.length !== m.plaintext.size) throw new VaultError('integrity', `${name}: the decrypted data differs from what was archived (size)`);
+  plaintextHeld(name, m, plaintext, o);
   checkPages(name, m, plaintext);
   return { status: 'restored', name, bytes: plaintext.length, manifest: m, plaintext };
 }
@@ -316,6 +332,7 @@ function opened(name: string, m: BackupManifest, r: OpenResult, tmp: string, poo
     if (!r.opened || failure) throw new VaultError('integrity', `${name}: decryption failed: ${failure?.message ?? 'not opened'}`);
     if (r.error) throw new VaultError('io', `${name}: cannot write ${tmp}: ${r.error}`);
     if (r.opened.len !== m.plaintext.size) throw new VaultError('integrity', `${name}: the decrypted data differs from what was archived (size)`);
+    plaintextHeld(name, m, r.plaintext!, RESTORE_READ);
     checkPages(name, m, r.plaintext!);
     return { status: 'restored', name, bytes: r.opened.len, manifest: m };
   } catch (e) {

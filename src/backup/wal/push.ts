@@ -260,7 +260,10 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
     let stored: { size: number; sha256: string; headerSha256: string };
     let status: PushResult['status'] = 'archived';
     if (await isThere(ctx.repo, d, file)) {
-      // A push killed between its file and its manifest: complete it if it holds these bytes.
+      // A push killed between its file and its manifest: complete it if its stanza names these bytes. The stanza is not
+      // authenticated to any pusher (whoever writes the repository can encrypt other data to the recipient under it), and
+      // this push has no key to decrypt it: the manifest says so (`completed`), and every read of the file hashes its
+      // plaintext against this push's SHA-256 (fetch.ts, plaintextHeld).
       const orphan = await readWhole(ctx.repo, d, file, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
       const s = stanzaOf(orphan);
       if (!s) throw refused(name, `${file} is in the archive without a manifest and was not written by a push: it is not replaced`);
@@ -319,7 +322,16 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
         ciphertext: stored,
         recipient: ctx.recipient.recipient,
         keyId: ctx.recipient.keyId,
-        verification: { at: finished.toISOString(), ok: true, check: 'WAL file checks before encryption; the stored file read back', message: checked.message },
+        verification: {
+          at: finished.toISOString(),
+          ok: true,
+          check:
+            status === 'completed'
+              ? "WAL file checks before encryption; the stored file, a killed push's, held by its stanza (its plaintext hashed when read)"
+              : 'WAL file checks before encryption; the stored file read back',
+          message: checked.message,
+        },
+        ...(status === 'completed' ? { completed: true as const } : {}),
       },
       ctx.signing,
     );

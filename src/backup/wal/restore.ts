@@ -41,6 +41,7 @@ import { loadArchive, pushedAt } from './view.js';
 import { type FetchSpool, openFetchSpool, recordPlaced, setFirst } from './prefetch.js';
 import { fetchToFile } from './fetch.js';
 import { openPool } from './open-pool.js';
+import { type Account, accountOf, BACKGROUND_SETTINGS, envForProcess } from '../../tool/user-env.js';
 
 /** The restore_command script in a restore's spool. */
 export const SCRIPT = 'restore.sh';
@@ -463,11 +464,26 @@ export async function executePitr(
   return { dataDir: plan.dataDir, files: readdirSync(plan.dataDir).length };
 }
 
-/** Runs `restore.sh --prefetch` (restore-script.ts), which starts the prefetcher in its own session and returns at once. */
+/**
+ * Runs `restore.sh --prefetch` (restore-script.ts), which starts the prefetcher in its own session and returns at once. It
+ * outlives the restore, as the data directory's owner when that is another user: its environment is an allow-list
+ * (envForProcess: PATH, the locale, TZ, vault-tool's and rclone's non-secret settings), HOME and USER the owner's, never the
+ * restore's own (a passphrase, a cloud credential); its folder the spool. An owner without an account entry: none started.
+ */
 async function startPrefetcher(script: string, env: Env, owner: PitrPlan['owner']): Promise<void> {
-  const as = owner && process.getuid?.() === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : {};
+  const other = owner && process.getuid?.() === 0 && owner.uid !== 0;
+  let account: Account | undefined;
+  if (other) {
+    try {
+      account = await accountOf(owner.uid, env);
+    } catch {
+      return;
+    }
+  }
+  const as = other ? { uid: owner.uid, gid: owner.gid } : {};
+  const childEnv = envForProcess(env, BACKGROUND_SETTINGS, account);
   await new Promise<void>((res) => {
-    const sh = spawn('sh', [script, PREFETCH], { env: env as NodeJS.ProcessEnv, stdio: 'ignore', ...as });
+    const sh = spawn('sh', [script, PREFETCH], { env: childEnv, cwd: dirname(script), stdio: 'ignore', ...as });
     sh.on('error', () => res());
     sh.on('close', () => res());
   });

@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+type Env = Record<string, string | undefined>;
+
+const run = promisify(execFile);
+
+/**
+ * The environment of a process vault-tool starts as another user (the
+ * restore's prefetcher as the data directory's owner, the drill's
+ * throwaway PostgreSQL as `postgres`) or leaves running in the background:
+ * an allow-list, never the caller's whole environment. Only what finding
+ * programs, the locale and the clock need (PATH, LANG, LANGUAGE, LC_*, TZ),
+ * and the names in `also` the process reads itself (vault-tool's and
+ * rclone's non-secret settings: BACKGROUND_SETTINGS); nothing else — no
+ * passphrase variable, no cloud or rclone credential, no libpq password or
+ * service, no proxy (whose address may carry one), no NODE_OPTIONS. HOME,
+ * USER and LOGNAME are the account's (`as`) when given, else the caller's
+ * own (the same user). docs/THREAT-MODEL.md lists what is passed.
+ */
+export function envForProcess(env: Env, also: readonly string[] = [], as?: Account): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    if (BASE.has(k) || /^LC_[A-Z]+$/.test(k) || also.includes(k)) out[k] = v;
+  }
+  if (as) Object.assign(out, { HOME: as.home, USER: as.user, LOGNAME: as.user });
+  else for (const k of ['HOME', 'USER', 'LOGNAME']) if (env[k] !== undefined) out[k] = env[k]!;
+  return out;
+}
+
+const BASE = new Set(['PATH', 'LANG', 'LANGUAGE', 'TZ']);
+
+/**
+ * What a vault-tool process in the background reads of its environment
+ * beyond BASE, all of it settings rather than secrets: its external
+ * programs' bound, a debugging switch, how it runs itself, and where
+ * rclone's configuration file is (a path; the account must be able to read
+ * it: a remote configured only in RCLONE_CONFIG_* variables holds
+ * credentials, which are not passed).
+ */
+export const BACKGROUND_SETTINGS = ['VAULT_TOOL_TIMEOUT', 'VAULT_TOOL_DEBUG', 'VAULT_TOOL_COMMAND', 'RCLONE_CONFIG'] as const;
+
+export interface Account {
+  user: string;
+  home: string;
+}
+
+/** An account's name and home folder, by uid (the passwd database, through getent); `/` when it records none. */
+export async function accountOf(uid: number, env: Env): Promise<Account> {
+  const { stdout } = await run('getent', ['passwd', String(uid)], { env: envForProcess(env) });
+  const f = stdout.split('\n')[0]!.split(':');
+  if (f.length < 7 || !f[0]) throw new Error(`no account with uid ${uid}`);
+  return { user: f[0], home: f[5] || '/' };
+}
