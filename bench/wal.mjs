@@ -441,6 +441,11 @@ async function restore({ at, env, vaultArgs, pg }) {
     const slow = [];
     let started = null;
     let done = null;
+    // From the server's first line to its first ask, and from its last answer to its being ready (promoted).
+    const stamped = log.filter((l) => !Number.isNaN(ts(l)));
+    const first = stamped.find((l) => l.includes('executing restore command'));
+    const lead = first ? ts(first) - ts(stamped[0]) : Number.NaN;
+    const ready = stamped.findLast((l) => l.includes('ready to accept connections'));
     for (const l of log) {
       if (l.includes('executing restore command')) {
         started = ts(l);
@@ -462,12 +467,15 @@ async function restore({ at, env, vaultArgs, pg }) {
       );
     const q = (xs, f) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))];
     console.log(
-      `     ${label}: ${inCmd.length} segments; in restore_command median ${q(inCmd, 0.5)} ms, p90 ${q(inCmd, 0.9)} ms, max ${q(inCmd, 1)} ms, sum ${inCmd.reduce((a, b) => a + b, 0)} ms; between median ${q(between, 0.5)} ms, sum ${between.reduce((a, b) => a + b, 0)} ms; slower than 100 ms: ${slow.join(', ') || 'none'}`,
+      `     ${label}: ${inCmd.length} segments; to the first ask ${lead} ms, after the last answer ${done === null || !ready ? '?' : ts(ready) - done} ms; in restore_command median ${q(inCmd, 0.5)} ms, p90 ${q(inCmd, 0.9)} ms, max ${q(inCmd, 1)} ms, sum ${inCmd.reduce((a, b) => a + b, 0)} ms; between median ${q(between, 0.5)} ms, sum ${between.reduce((a, b) => a + b, 0)} ms; slower than 100 ms: ${slow.join(', ') || 'none'}`,
     );
   };
-  // BENCH_WAL_BEFORE=DIR: the same restore by another build (DIR/bin/vault-tool.js), in turn with this one, on the same base.
+  // BENCH_WAL_BEFORE=DIR: the same restore by another build (DIR/bin/vault-tool.js), in turn with this one, on the same base;
+  // DIR,DIR2,…: several, each named by its folder (a name the restore's folder and the shell take as it is).
   const builds = [['vault-tool', BIN]];
-  if (process.env.BENCH_WAL_BEFORE) builds.unshift(['before', resolve(process.env.BENCH_WAL_BEFORE, 'bin/vault-tool.js')]);
+  const before = (process.env.BENCH_WAL_BEFORE ?? '').split(',').filter(Boolean);
+  for (const d of [...before].reverse())
+    builds.unshift([before.length > 1 ? `before-${d.split('/').filter(Boolean).pop()}` : 'before', resolve(d, 'bin/vault-tool.js')]);
   const runs = Number(process.env.BENCH_WAL_RESTORE_RUNS ?? 3);
   const ours = new Map(builds.map(([l]) => [l, []]));
   const theirs = [];
@@ -485,7 +493,8 @@ async function restore({ at, env, vaultArgs, pg }) {
     traced(`cp, run ${i + 1}`, plain);
     rmSync(plain, { recursive: true, force: true });
     // vault-tool: the restore command (plan, base backup checked in full and written), then the server's recovery.
-    for (const [label, bin] of i % 2 ? [...builds].reverse() : builds) {
+    // The builds in turn, the first of each round rotating.
+    for (const [label, bin] of [...builds.slice(i % builds.length), ...builds.slice(0, i % builds.length)]) {
       const data = at('restores', `vt-${label}-${i}`);
       const t = run(
         NODE,

@@ -7,8 +7,13 @@ import { Pump, type Batch, type StreamOptions } from './pump.js';
 import { NONCE_SIZE, openFailure, payloadKey } from './stream.js';
 
 export interface BulkOptions extends StreamOptions {
-  /** Compute the SHA-256 of the plaintext, of the ciphertext (the whole age file), or both, alongside. */
-  sha256?: { plaintext?: boolean; ciphertext?: boolean };
+  /**
+   * Compute the SHA-256 of the plaintext, of the ciphertext (the whole age
+   * file), or both, alongside; `header`: of the file's start up to its
+   * payload, the header through its MAC line and the payload nonce
+   * (`ciphertext.headerSha256`, docs/FORMAT.md).
+   */
+  sha256?: { plaintext?: boolean; ciphertext?: boolean; header?: boolean };
   /** Aborting stops the run with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -28,6 +33,8 @@ export interface BulkDigest {
   size: number;
   /** Hex, when asked for. */
   sha256?: string;
+  /** The ciphertext's only: the SHA-256 (hex) of the header and payload nonce, when asked for. */
+  headerSha256?: string;
 }
 
 export interface BulkResult {
@@ -140,6 +147,7 @@ export async function encryptBulk(input: BulkInput, output: BulkOutput, opts: Om
   const tee = opts.tee === undefined ? null : sinkOf(opts.tee);
   const plain = new Side(opts.sha256?.plaintext);
   const cipher = new Side(opts.sha256?.ciphertext);
+  const headerSha256 = opts.sha256?.header ? createHash('sha256').update(head).digest('hex') : undefined;
   const pump = new Pump(true, opts, src.size);
   pump.start(payloadKey(fileKey, nonce));
   const submit = (b: Batch, final: boolean) => {
@@ -193,7 +201,17 @@ export async function encryptBulk(input: BulkInput, output: BulkOutput, opts: Om
       await (tee ? Promise.all([sink.end(), tee.end()]) : sink.end());
     },
   );
-  return { plaintext: plain.digest(), ciphertext: cipher.digest() };
+  return { plaintext: plain.digest(), ciphertext: headerSha256 ? { ...cipher.digest(), headerSha256 } : cipher.digest() };
+}
+
+export interface DecryptBulkOptions extends BulkOptions {
+  /**
+   * Called with the file's start up to its payload (the header through its
+   * MAC line and the payload nonce), from the very bytes the run decrypts,
+   * before the file key is unwrapped: a throw ends the run before any
+   * output (a caller holding those bytes to a digest it trusts).
+   */
+  checkHead?: (head: Uint8Array) => void;
 }
 
 /**
@@ -204,7 +222,7 @@ export async function encryptBulk(input: BulkInput, output: BulkOutput, opts: Om
  * it. Header failures (no identity matches, a bad MAC) end it before any
  * output. Descriptors stay open: they are the caller's.
  */
-export async function decryptBulk(input: BulkInput, output: BulkOutput, opts: DecryptOptions & BulkOptions): Promise<BulkResult> {
+export async function decryptBulk(input: BulkInput, output: BulkOutput, opts: DecryptOptions & DecryptBulkOptions): Promise<BulkResult> {
   const src = await sourceOf(input);
   const sink = sinkOf(output);
   const plain = new Side(opts.sha256?.plaintext);
@@ -224,6 +242,7 @@ export async function decryptBulk(input: BulkInput, output: BulkOutput, opts: De
       if (!h) throw new AgeError('header', 'header too long');
       const start = h.length + NONCE_SIZE;
       if (have < start) throw new AgeError('header', 'missing payload nonce');
+      opts.checkHead?.(b.input.subarray(0, start));
       pump.start(payloadKey(unwrapFileKey(h, opts), b.input.subarray(h.length, start)));
       cipher.add(b.input.subarray(0, start));
       b.input.copyWithin(0, start, have);

@@ -33,7 +33,10 @@ export interface ManifestBody {
   startedAt: string;
   finishedAt: string;
   plaintext: { size: number; sha256: string };
-  /** headerSha256: a WAL file's age header and payload nonce (docs/FORMAT.md, "WAL archive"); other kinds leave it out. */
+  /**
+   * headerSha256: the stored age file's header and payload nonce (docs/FORMAT.md, "Backup manifest"), which a restore of a WAL
+   * file or a base backup holds instead of hashing the whole file; absent from manifests written before it was recorded.
+   */
   ciphertext: { size: number; sha256: string; headerSha256?: string };
   recipient: string;
   keyId: string;
@@ -86,6 +89,8 @@ export function parseManifest(text: string, where: string): BackupManifest {
     const x = m[k];
     if (!isRecord(x) || !Number.isSafeInteger(x.size) || typeof x.sha256 !== 'string' || !HEX64.test(x.sha256)) throw bad(k);
   }
+  const h = (m.ciphertext as Record<string, unknown>).headerSha256;
+  if (h !== undefined && (typeof h !== 'string' || !HEX64.test(h))) throw bad('ciphertext.headerSha256');
   if (!isRecord(m.signer) || typeof m.signer.publicKey !== 'string' || typeof m.signer.id !== 'string') throw bad('signer');
   if (!isRecord(m.source) || !isRecord(m.tool)) throw bad('source or tool');
   if ((m.file as string).includes('/') || (m.file as string).startsWith('.')) throw bad('file');

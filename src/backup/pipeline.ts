@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { type Readable, Transform, type Writable } from 'node:stream';
 import { VaultError } from '../errors/errors.js';
@@ -73,10 +74,12 @@ export interface Started {
 export interface Digest {
   size: number;
   sha256: string;
+  /** A stored file's: the SHA-256 of its age header and payload nonce (a manifest's `ciphertext.headerSha256`). */
+  headerSha256?: string;
 }
 
-/** A run's digest (both are always asked for). */
-const digestOf = (d: BulkDigest): Digest => ({ size: d.size, sha256: d.sha256! });
+/** A run's digest (both are always asked for; the header's where it was). */
+const digestOf = (d: BulkDigest): Digest => ({ size: d.size, sha256: d.sha256!, ...(d.headerSha256 ? { headerSha256: d.headerSha256 } : {}) });
 
 /** What a stage said about its failure: its ERROR/FATAL lines, else its last lines (bounded). */
 const tail = (s: string) => toolMessage(s);
@@ -323,7 +326,7 @@ export async function produce(
       }
       return encryptBulk(source, out!, {
         recipients: [parseRecipient(recipient)],
-        sha256: { plaintext: true, ciphertext: true },
+        sha256: { plaintext: true, ciphertext: true, header: true },
         ...(o.workers !== undefined ? { workers: o.workers } : {}),
         ...(tee ? { tee } : {}),
         signal: stop.signal,
@@ -502,6 +505,15 @@ export async function consume(
      * plaintext only, so a second hash of it would only repeat that check.
      */
     plaintextSha256?: boolean;
+    /**
+     * false: the stored file is counted, not hashed (its `sha256` is then
+     * empty), for a caller that holds its header and payload nonce to a
+     * signed digest instead (`checkHead`): authenticated decryption under the
+     * file key that header commits to vouches for the rest.
+     */
+    ciphertextSha256?: boolean;
+    /** Given the file's header and payload nonce, from the bytes decrypted, before the file key is unwrapped; a throw fails the read before any output. */
+    checkHead?: (head: Uint8Array) => void;
     /** Bytes of the stored file read so far (a descriptor source), for progress. */
     onBytes?: (n: number) => void;
   } = {},
@@ -531,7 +543,8 @@ export async function consume(
   // A stored file's descriptor is read straight into the run's slots (the caller's to close).
   const flowing = decryptBulk(typeof source === 'number' ? kicked(await fdSource(source), kick, opts.onBytes) : streamSource(source, kick), sink, {
     identities,
-    sha256: { plaintext: opts.plaintextSha256 ?? true, ciphertext: true },
+    sha256: { plaintext: opts.plaintextSha256 ?? true, ciphertext: opts.ciphertextSha256 ?? true },
+    ...(opts.checkHead ? { checkHead: opts.checkHead } : {}),
     signal: stop.signal,
   }).then((r) => {
     read = true;
@@ -549,10 +562,15 @@ export async function consume(
   }
   if (verdict.status === 'rejected') throw verdict.reason;
   const r = (flow as PromiseFulfilledResult<BulkResult>).value;
-  return { ciphertext: digestOf(r.ciphertext), plaintext: { size: r.plaintext.size, sha256: r.plaintext.sha256 ?? '' } };
+  return {
+    ciphertext: { size: r.ciphertext.size, sha256: r.ciphertext.sha256 ?? '' },
+    plaintext: { size: r.plaintext.size, sha256: r.plaintext.sha256 ?? '' },
+  };
 }
 
 export interface Judged extends Consumed {
+  /** Both sides hashed, and the ciphertext's `headerSha256` (its age header and payload nonce) with them. */
+  ciphertext: Digest & { headerSha256: string };
   /** Why the consumer did not pass the data (it failed, was killed, is missing, or stopped reading before the end); null: it passed all of it. */
   refused: string | null;
 }
@@ -587,8 +605,15 @@ export async function judge(source: Readable | number | Source, identities: X255
   );
   const sink = watch(target ? target.sink : nowhere, () => undefined, true);
   let r: Awaited<ReturnType<typeof decryptBulk>>;
+  let headerSha256 = '';
   try {
-    r = await decryptBulk(source, sink, { identities, sha256: { plaintext: true, ciphertext: true } });
+    r = await decryptBulk(source, sink, {
+      identities,
+      sha256: { plaintext: true, ciphertext: true },
+      checkHead: (head) => {
+        headerSha256 = createHash('sha256').update(head).digest('hex');
+      },
+    });
   } catch (e) {
     target?.kill();
     await verdict;
@@ -596,5 +621,5 @@ export async function judge(source: Readable | number | Source, identities: X255
   }
   await verdict;
   if (!refused && sink.lost) refused = `${c.label} stopped reading before the end of the data`;
-  return { ciphertext: digestOf(r.ciphertext), plaintext: digestOf(r.plaintext), refused };
+  return { ciphertext: { ...digestOf(r.ciphertext), headerSha256 }, plaintext: digestOf(r.plaintext), refused };
 }

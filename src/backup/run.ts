@@ -341,8 +341,10 @@ const verdictOf = (base: CheckBody, verdict: Verdict, message: string): BackupCh
 /**
  * Verifies a stored backup: its manifest (signed by a host the vault
  * trusts), the key (the vault must hold it: a backup whose key is gone is a
- * failure), then with `readData` the full read: ciphertext SHA-256, complete
- * decryption, plaintext SHA-256, and the component's check
+ * failure), then with `readData` the full read: ciphertext SHA-256 (and the
+ * SHA-256 of its age header and payload nonce where the manifest records
+ * it, which a point-in-time restore holds instead), complete decryption,
+ * plaintext SHA-256, and the component's check
  * (`pg_restore -f /dev/null`, `redis-check-rdb`, `tar -t`, YAML).
  *
  * The hashes decide whether the data is bad. The manifest is signed by a
@@ -405,6 +407,9 @@ export async function verifyBackup(
   }
   if (r.ciphertext.sha256 !== m.ciphertext.sha256 || r.ciphertext.size !== m.ciphertext.size)
     return verdictOf(common, 'failed', 'the stored file is not the one the manifest describes (SHA-256 differs): it was altered or replaced');
+  // What a point-in-time restore holds the file to instead of its SHA-256: a manifest whose digest a restore would refuse fails here too.
+  if (m.ciphertext.headerSha256 && r.ciphertext.headerSha256 !== m.ciphertext.headerSha256)
+    return verdictOf(common, 'failed', "the stored file is not the one the manifest describes (its header's SHA-256 differs): it was altered or replaced");
   if (r.plaintext.sha256 !== m.plaintext.sha256) return verdictOf(common, 'failed', 'the decrypted data differs from what was backed up (SHA-256)');
   if (r.refused)
     return verdictOf(

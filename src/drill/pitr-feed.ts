@@ -10,10 +10,15 @@ import { scriptCommand } from '../backup/wal/restore-script.js';
 /**
  * The WAL a drill's throwaway server recovers from, handed over without a
  * key on disk: the drill reads each file the recovery needs from the
- * archive with the key it holds in memory (every check wal-fetch makes:
- * the signed manifest, the stored and decrypted SHA-256, the page headers)
- * and puts it in a folder of the scratch target; the server's
- * restore_command (`restore.sh`, written here) copies it from there.
+ * archive with the key it holds in memory, with every check wal-fetch
+ * makes (`readArchived` with RESTORE_READ: the manifest signed by a trusted
+ * host; the stored file's size, and its age header and payload nonce held
+ * to the manifest's `headerSha256`, or the whole file's SHA-256 for a file
+ * pushed before that was recorded; every chunk authenticated under the key
+ * the header fixes; the plaintext's size; a segment's page headers against
+ * its name and the cluster), and puts it in a folder of the scratch target;
+ * the server's restore_command (`restore.sh`, written here) copies it from
+ * there. `wal-verify`, not the drill's feed, hashes every stored file whole.
  *
  * The folder holds, besides the files:
  * - `.names`: every name the recovery may ask for, in the order they are

@@ -74,6 +74,28 @@ describe('encryptBulk / decryptBulk by descriptor', () => {
     });
   }
 
+  it("the header's digest: encryption gives the SHA-256 of the header through its MAC line and the payload nonce; decryption hands those very bytes to checkHead before the file key is unwrapped, and a throw there ends the run before any output", async () => {
+    const plain = randomBytes(3 * MIB + 5);
+    const enc = await byDescriptor(file(plain), (from, to) => encryptBulk(from, to, { recipients, sha256: { ciphertext: true, header: true } }));
+    const end = enc.out.indexOf('\n', enc.out.indexOf('\n--- ') + 1) + 1 + 16;
+    expect(enc.result!.ciphertext).toEqual({ size: enc.out.length, sha256: sha(enc.out), headerSha256: sha(enc.out.subarray(0, end)) });
+    const seen: string[] = [];
+    const dec = await byDescriptor(file(enc.out), (from, to) => decryptBulk(from, to, { identities, checkHead: (h) => void seen.push(sha(h)) }));
+    expect(dec.error).toBeUndefined();
+    expect(seen).toEqual([enc.result!.ciphertext.headerSha256]);
+    expect(dec.out.equals(plain)).toBe(true);
+    const refused = await byDescriptor(file(enc.out), (from, to) =>
+      decryptBulk(from, to, {
+        identities,
+        checkHead: () => {
+          throw new Error('not this header');
+        },
+      }),
+    );
+    expect((refused.error as Error).message).toBe('not this header');
+    expect(refused.out.length).toBe(0);
+  });
+
   it('workers: 0 and several workers give files that open the same', async () => {
     const plain = randomBytes(6 * MIB + 77);
     for (const workers of [0, 1, 3]) {

@@ -432,6 +432,50 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     expect(t2.startsWith('00000002')).toBe(true);
     s.sql("insert into events(phase) select 'on-timeline-2b' from generate_series(1, 5)");
     await switchAndWait(s);
+    // A base backup of this server holds its data directory's vault-tool-spool (its restore.sh, where its recovery was): a
+    // restore of it makes its own spool and never extracts that one.
+    const b = await vt(['backup', 'postgres', '--base', '--cluster', 'app', '-r', repo, '--fast-checkpoint', '--json'], { env: s.env });
+    expect(b.code, b.stderr).toBe(0);
+    const file = b.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((l) => l.type === 'backup').file as string;
+    const again = join(restores(), 'from-restored');
+    try {
+      if (HAVE_AGE)
+        expect(
+          execFileSync('sh', ['-c', `age -d -i ${idFile} ${join(repo, 'postgres-base', 'app', file)} | tar -t`], { maxBuffer: 1 << 26 }).toString(),
+        ).toMatch(/^vault-tool-spool\/restore\.sh$/m);
+      const r2 = await vt([
+        'backup',
+        'restore',
+        `postgres-base/app/${file}`,
+        '--to-dir',
+        again,
+        '--identity',
+        idFile,
+        '--no-archive',
+        '-r',
+        repo,
+        ...ownerArgs,
+      ]);
+      expect(r2.code, r2.stderr).toBe(0);
+      expect(readFileSync(join(again, 'vault-tool-spool', 'restore.sh'), 'utf8')).toContain(`S=${join(again, 'vault-tool-spool')}\n`);
+      expect(readFileSync(join(again, 'vault-tool-spool', 'first'), 'utf8').startsWith('00000002')).toBe(true);
+      expect(existsSync(join(again, 'vault-tool-spool', 'want'))).toBe(false);
+    } finally {
+      // The prefetcher that restore started, stopped; the base backup removed, so the tests after see the archive as before.
+      await waitFor('the prefetcher the restore started', () => existsSync(join(again, 'vault-tool-spool', 'prefetcher.pid')), 30_000).catch(() => undefined);
+      try {
+        process.kill(Number(readFileSync(join(again, 'vault-tool-spool', 'prefetcher.pid'), 'utf8')));
+      } catch {
+        /* none */
+      }
+      await waitFor('the prefetcher to leave', () => !existsSync(join(again, 'vault-tool-spool', 'prefetcher.pid')), 30_000).catch(() => undefined);
+      rmSync(again, { recursive: true, force: true });
+      for (const f of [file, `${file}.manifest.json`]) rmSync(join(repo, 'postgres-base', 'app', f), { force: true });
+    }
   }, 180_000);
 
   it("restore_command's script: a segment missing exits 1 quietly; without a prefetcher vault-tool fetches it (and starts one); a spooled segment written after its check is never handed over", async () => {
@@ -582,7 +626,10 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     try {
       const r = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs]);
       expect(r.code, r.stderr).toBe(4);
-      expect(r.stderr).toMatch(/^vault-tool: error: .*(authentication|SHA-256)/m);
+      // Its header held to the manifest's digest, a payload that does not authenticate under the key it fixes was altered.
+      expect(r.stderr).toMatch(
+        /^vault-tool: error: .* is not the backup its manifest describes \(its payload does not authenticate: .*\): nothing was restored$/m,
+      );
     } finally {
       writeFileSync(stored, orig);
     }
@@ -590,7 +637,7 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
   }, 120_000);
 
   it.skipIf(!HAVE_AGE)(
-    'a base backup replaced by another age file of the same contents: it decrypts and passes backup_manifest, but is not the file its signed manifest describes, and everything written is removed',
+    'a base backup replaced by another age file of the same contents: it would decrypt and pass backup_manifest, but its header is not the one its signed manifest names, and it is refused before anything is written',
     async () => {
       const stored = join(repo, base);
       const orig = readFileSync(stored);
@@ -601,7 +648,7 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
       try {
         const r = await vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs]);
         expect(r.code, r.stderr).toBe(8);
-        expect(r.stderr).toMatch(/^vault-tool: error: .* is not the backup its manifest describes \(its SHA-256 or size differs\): nothing was restored$/m);
+        expect(r.stderr).toMatch(/^vault-tool: error: .* is not the backup its manifest describes \(its header's SHA-256 differs\): nothing was restored$/m);
       } finally {
         writeFileSync(stored, orig);
       }
@@ -609,6 +656,73 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     },
     120_000,
   );
+
+  it("a base backup tampered under its header's digest (a byte of the header, its MAC or the payload nonce, another age file's header before its payload, cut short, a manifest whose digest is not its file's): refused before anything is written, and verification fails the last too", async () => {
+    const stored = join(repo, base);
+    const mf = `${stored}.manifest.json`;
+    const [orig, origManifest] = [readFileSync(stored), readFileSync(mf)];
+    const m = JSON.parse(origManifest.toString('utf8')) as BackupManifest;
+    /** An age file's header through its MAC line, and the payload nonce after it. */
+    const headOf = (f: Buffer) => f.indexOf('\n', f.indexOf('\n--- ') + 1) + 1 + 16;
+    const len = headOf(orig);
+    // Recorded by the backup: the digest of exactly those bytes.
+    expect(m.ciphertext.headerSha256).toBe(sha256(orig.subarray(0, len)));
+    // Another age file to the same recipient (a WAL segment's), its header and nonce before this payload, the size kept.
+    const other = readFileSync(join(segDir(), archived().find((f) => /^[0-9A-F]{24}\.age$/.test(f))!));
+    const swapped = Buffer.alloc(orig.length);
+    Buffer.concat([other.subarray(0, headOf(other)), orig.subarray(len)]).copy(swapped);
+    const flip = (at: number) => {
+      const b = Buffer.from(orig);
+      b[at] = b[at]! ^ 1;
+      return b;
+    };
+    const differs = /^vault-tool: error: .* is not the backup its manifest describes \(its header's SHA-256 differs\): nothing was restored$/m;
+    const cases: [string, Buffer, number, RegExp][] = [
+      ['a byte of a recipient stanza', flip(orig.indexOf('\n-> ') + 10), 8, differs],
+      ['a byte of the header MAC', flip(len - 20), 8, differs],
+      ['a byte of the payload nonce', flip(len - 3), 8, differs],
+      ["another file's header", swapped, 8, differs],
+      // Its size, against the manifest's, when the repository is listed.
+      ['cut short', orig.subarray(0, orig.length - 1000), 4, /the stored file is \d+ bytes, its manifest says \d+: it was cut short or changed/],
+    ];
+    const data = join(restores(), 'from-tampered');
+    const restore = () => vt(['backup', 'restore', base, '--to-dir', data, '--identity', idFile, '--no-archive', '-r', repo, ...ownerArgs]);
+    // An empty folder given: nothing is made, written or changed in it (not even its mode, which a restore sets to 0700).
+    mkdirSync(data, { mode: 0o755 });
+    chmodSync(data, 0o755);
+    const untouched = () => {
+      expect(readdirSync(data)).toEqual([]);
+      expect(statSync(data).mode & 0o777).toBe(0o755);
+    };
+    try {
+      for (const [what, bytes, code, why] of cases) {
+        writeFileSync(stored, bytes);
+        const r = await restore();
+        expect(r.code, `${what}: ${r.stderr}`).toBe(code);
+        expect(r.stderr, what).toMatch(why);
+        untouched();
+      }
+      writeFileSync(stored, orig);
+      // The genuine file under a manifest (signed by a trusted host) whose digest is not its header's: a restore refuses it, and
+      // so does verification, which hashes the whole file and holds the header's digest besides.
+      const { signature: _s, signer: _k, ...body } = m;
+      writeFileSync(
+        mf,
+        `${JSON.stringify(signManifest({ ...body, ciphertext: { ...m.ciphertext, headerSha256: 'cd'.repeat(32) } }, loadSigningKey(hostKey)), null, 2)}\n`,
+      );
+      const r = await restore();
+      expect(r.code, r.stderr).toBe(8);
+      expect(r.stderr).toMatch(/is not the backup its manifest describes \(its header's SHA-256 differs\): nothing was restored$/m);
+      untouched();
+      const v = await vt(['backup', 'verify', base, '-r', repo]);
+      expect(v.code, v.stdout + v.stderr).not.toBe(0);
+      expect(v.stdout + v.stderr).toMatch(/not the one the manifest describes \(its header's SHA-256 differs\)/);
+    } finally {
+      writeFileSync(stored, orig);
+      writeFileSync(mf, origManifest);
+      rmSync(data, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it.skipIf(!HAVE_AGE)(
     'a restore holds every file to backup_manifest again only when the signed manifest records no passed verification (the host that signs vouches for the check it recorded)',

@@ -524,6 +524,17 @@ describe('push and fetch on a folder repository (no server)', () => {
       }
     });
 
+    it("a manifest whose headerSha256 is not its file's (the rest of it true): refused by every restore's read, and by verification, which holds both digests", async () => {
+      resign((c) => ({ ...c, headerSha256: 'cd'.repeat(32) }));
+      try {
+        for (const m of await restoreReads(orig)) expect(m).toMatch(/not the one its manifest describes \(its header's SHA-256 differs\)/);
+        await expect(readArchived(repo, 'main', n, keys)).rejects.toThrow(/not the one its manifest describes \(its header's SHA-256 differs\)/);
+      } finally {
+        restoreManifest();
+      }
+      expect(await readArchived(repo, 'main', n, keys)).toMatchObject({ status: 'restored' });
+    });
+
     it('a valid age file made afresh to the same recipient (same stanza, same size): refused for its header, by every read', async () => {
       const fake = forged();
       expect(fake.length).toBe(orig.length);

@@ -58,6 +58,8 @@ export interface ReadOptions {
    * plaintext is the one pushed without hashing the stored bytes
    * (docs/THREAT-MODEL.md, "The WAL archive", says what this rests on). A
    * manifest without the field (a file pushed before it) gets the full hash.
+   * Verification holds both: the whole file, and the header's digest where
+   * recorded.
    */
   storedSha256?: boolean;
 }
@@ -192,9 +194,11 @@ export async function readArchived(
   const s = await storedOf(repo, cluster, name, keys);
   if (s.status === 'absent') return s.result;
   const { m, key, stored } = s;
-  const head = headerCheck(m, o);
+  // The header's digest is held wherever the manifest records it: instead of the whole file's SHA-256 on a restore, besides it
+  // when verifying (a manifest whose digest a restore would refuse never passes verification).
+  const head = m.ciphertext.headerSha256;
   if (stored.length !== m.ciphertext.size) throw altered(name, 'its size differs');
-  if (!head && sha256(stored) !== m.ciphertext.sha256) throw altered(name);
+  if (!headerCheck(m, o) && sha256(stored) !== m.ciphertext.sha256) throw altered(name);
   let plaintext: Buffer;
   try {
     plaintext = openInPlace(name, stored, key, head);
