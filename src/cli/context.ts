@@ -26,8 +26,11 @@ export interface GlobalOptions {
 
 /** Per-run state shared by the commands: I/O, resolved paths, a memoized passphrase. */
 export class Context {
-  readonly io: Io;
+  /** The run's I/O; its environment loses the variable --passphrase-env names before a command runs (holdPassphraseVariable). */
+  io: Io;
   private passphrase?: Uint8Array;
+  /** The value of the variable --passphrase-env names, taken out of the environment every child process gets. */
+  private passphraseVariable?: { name: string; value: string | undefined };
   private stdinUsed = false;
   private lines?: { rl: { close(): void }; it: AsyncIterator<string> };
 
@@ -73,6 +76,22 @@ export class Context {
   globals(cmd: Command): GlobalOptions {
     const g = cmd.optsWithGlobals() as GlobalOptions;
     return g.output ? { ...g, json: true } : g;
+  }
+
+  /**
+   * Before a command runs: the variable --passphrase-env names is taken out
+   * of the environment, so that no process vault-tool starts (a dump tool,
+   * tar, rclone, a `backup exec` command) gets the vault key's passphrase;
+   * vault-tool alone reads it (getPassphrase).
+   */
+  holdPassphraseVariable(cmd: Command): void {
+    const name = (cmd.optsWithGlobals() as GlobalOptions).passphraseEnv;
+    if (!name || this.passphraseVariable?.name === name) return;
+    const { [name]: value, ...rest } = this.io.env;
+    this.passphraseVariable = { name, value };
+    // The process's own environment too (what a child started without an environment of its own inherits).
+    if (this.io.env === process.env) delete process.env[name];
+    this.io = { ...this.io, env: rest };
   }
 
   /** Before a command runs: -o json|yaml (with --json, only json agrees). */
@@ -318,7 +337,13 @@ export class Context {
       p = Buffer.from(await this.readFile(g.passphraseFile, 'the passphrase', 4096));
       p = (await import('../vault/types.js')).stripNewline(p);
     } else if (g.passphraseEnv) {
-      p = this.envValue(g.passphraseEnv, 'the passphrase');
+      const held = this.passphraseVariable?.name === g.passphraseEnv ? this.passphraseVariable.value : this.io.env[g.passphraseEnv];
+      if (held === undefined)
+        throw new VaultError('usage', `environment variable ${g.passphraseEnv} (for the passphrase) is not set`, {
+          code: 'env-unset',
+          data: { name: g.passphraseEnv },
+        });
+      p = Buffer.from(held);
     } else if (this.io.stdinIsTTY) {
       const { password } = await import('@inquirer/prompts');
       const first = await password({ message: 'Passphrase for the vault key:', mask: false }, this.promptContext());

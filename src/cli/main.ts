@@ -131,7 +131,10 @@ export async function buildProgram(ctx: Context, args: string[] = []): Promise<C
   refuseRepeats(program);
   refuseShortEquals(program, args);
   refuseEmpty(program);
-  program.hook('preAction', (_root, action) => ctx.selectOutput(action));
+  program.hook('preAction', (_root, action) => {
+    ctx.holdPassphraseVariable(action);
+    return ctx.selectOutput(action);
+  });
   return program;
 }
 

@@ -246,6 +246,28 @@ describe('backup exec --env', () => {
     expect(run.data).toEqual({ command: 'sh', component: 'exec/api', entries: [{ entry: 'api/token', version: 2, env: 'TOKEN' }] });
   });
 
+  it('the passphrase variable of a protected key reaches no dump command, with --env or without (in process, and as a process)', async () => {
+    const p = tempDir('vt-exec-pw-');
+    try {
+      const env = { PW: 'correct horse' };
+      expect((await cli(p.dir, ['init', '--passphrase', '--passphrase-env', 'PW', '--work-factor', '10'], { env })).code).toBe(0);
+      expect((await cli(p.dir, ['add', 'k', '-t', 'generic', '--from-stdin', '--passphrase-env', 'PW'], { env, stdin: VALUE })).code).toBe(0);
+      const seen = (n: string) => readFileSync(join(p.dir, n), 'utf8');
+      const dump = (n: string) => ['sh', '-c', `printf %s "\${PW-unset}" > ${join(p.dir, n)}; echo data`];
+      const a = await cli(p.dir, ['backup', 'exec', '--name', 'a', '-r', 'repo', '--passphrase-env', 'PW', '--', ...dump('a')], { env });
+      expect(a.code, a.stderr).toBe(0);
+      expect(seen('a')).toBe('unset');
+      const b = await spawnCli(p.dir, ['backup', 'exec', '--name', 'b', '-r', 'repo', '--passphrase-env', 'PW', '--', ...dump('b')], { env });
+      expect(b.code, b.stderr).toBe(0);
+      expect(seen('b')).toBe('unset');
+      const c = await spawnCli(p.dir, ['backup', 'exec', '--name', 'c', '-r', 'repo', '--passphrase-env', 'PW', '--env', 'K=k', '--', ...dump('c')], { env });
+      expect(c.code, c.stderr).toBe(0);
+      expect(seen('c')).toBe('unset');
+    } finally {
+      p.cleanup();
+    }
+  });
+
   it('refuses a variable the loader reads as its own, before anything runs or is recorded', async () => {
     const before = evidence().length;
     const r = await cli(dir, ['backup', 'exec', '--name', 'x', '-r', 'repo', '--env', 'LD_PRELOAD=api/token', '--', 'true']);
