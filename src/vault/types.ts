@@ -206,6 +206,8 @@ export function valueFromSource(type: EntryType, raw: Buffer): Buffer {
   return type.text ? stripNewline(raw) : raw;
 }
 
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /** A value from a source as the entry stores it: the one rule (valueFromSource), then the type's own. */
 export function normalizeValue(type: EntryType, value: Buffer): Buffer {
   const v = valueFromSource(type, value);
@@ -216,7 +218,9 @@ export function normalizeValue(type: EntryType, value: Buffer): Buffer {
       `value refused: ${v.length} bytes; values are limited to 1 MiB (${MAX_VALUE_BYTES} bytes, the most a Kubernetes Secret can hold)`,
     );
   const broken = type.check(v);
-  if (broken) throw new VaultError('invalid', `value refused: ${broken}`);
+  // A text file saved by a Windows editor begins with a byte-order mark, which the value's own rule cannot name: said, never stripped.
+  const bom = type.text && v.subarray(0, 3).equals(UTF8_BOM) ? ' (it begins with a UTF-8 byte-order mark, as some editors save text: save it without one)' : '';
+  if (broken) throw new VaultError('invalid', `value refused: ${broken}${bom}`);
   return Buffer.from(v);
 }
 

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../helpers/cli.js';
@@ -48,5 +48,16 @@ describe('names beyond ASCII', () => {
           'vault-tool: hint: names use the ASCII letters A-Z and a-z, digits, _ . - (no spaces; a segment starts with a letter, a digit or _) and / between segments, at most 253 characters\n',
       );
     }
+  });
+});
+
+describe('a text value saved with a byte-order mark', () => {
+  it('is refused naming the mark, never stripped: the value rule alone could not say what is wrong', async () => {
+    writeFileSync(join(dir, 'key.txt'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('0123456789abcdef0123456789abcdef\r\n')]));
+    const r = await cli(dir, ['add', 'i/e', '-t', 'infisical-encryption-key', '--from-file', 'key.txt']);
+    expect(r.stderr).toBe(
+      'vault-tool: error: value refused: infisical-encryption-key must be exactly 32 lowercase hex characters (16 bytes) (it begins with a UTF-8 byte-order mark, as some editors save text: save it without one)\n',
+    );
+    expect(r.code).toBe(11);
   });
 });
