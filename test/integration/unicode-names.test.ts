@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../helpers/cli.js';
@@ -59,5 +59,17 @@ describe('a text value saved with a byte-order mark', () => {
       'vault-tool: error: value refused: infisical-encryption-key must be exactly 32 lowercase hex characters (16 bytes) (it begins with a UTF-8 byte-order mark, as some editors save text: save it without one)\n',
     );
     expect(r.code).toBe(11);
+  });
+});
+
+describe('a key file saved with a byte-order mark', () => {
+  it('is refused naming the mark, not as a file that holds no key', async () => {
+    const key = readFileSync(join(dir, 'vault.key'));
+    writeFileSync(join(dir, 'bom.key'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), key]), { mode: 0o600 });
+    const r = await cli(dir, ['list', '--key-file', 'bom.key']);
+    expect(r.stderr.split('\n')[0]).toBe(
+      'vault-tool: error: key file begins with a UTF-8 byte-order mark (an editor saved it so): save it without one, as plain text',
+    );
+    expect(r.code).toBe(4);
   });
 });
