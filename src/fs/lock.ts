@@ -100,9 +100,10 @@ export async function acquireLock(path: string, timeoutMs = 10_000, what = 'vaul
 
 /**
  * Whether the file at a lock's path can be a lock, whole or cut short: empty,
- * or the start of the JSON a lock holds ({"pid":…). Anything else there (a
- * key file or a vault named `….lock`) is never broken as a stale lock. A
- * file that is gone meanwhile counts as one (the next look decides).
+ * or one line of JSON begun (`{"pid":…`). Anything else there (a key file,
+ * a vault, a pretty-printed JSON file named `….lock`) is never broken as a
+ * stale lock. A file that is gone meanwhile counts as one (the next look
+ * decides).
  */
 function lockShaped(lockPath: string): boolean {
   let head: Buffer;
@@ -113,7 +114,8 @@ function lockShaped(lockPath: string): boolean {
     return !(e instanceof VaultError) || e.kind === 'not-found' || e.kind === 'io';
   }
   const text = head.toString('utf8');
-  return text.length === 0 || '{"pid":'.startsWith(text) || text.startsWith('{"pid":');
+  // One line of JSON begun (a lock is written as one line, whatever the order of its fields), or nothing.
+  return text.length === 0 || (text.startsWith('{') && !text.replace(/\n$/, '').includes('\n'));
 }
 
 function lockAgeMs(lockPath: string): number {

@@ -83,7 +83,7 @@ describe("a file at a vault's lock that is not a lock is never removed as a stal
 
   it('a lock cut short by an older release (empty, or its JSON begun) is still taken over once old', async () => {
     const lock = join(dir, 'secrets.vault.lock');
-    for (const cut of ['', '{"pid":12', '{']) {
+    for (const cut of ['', '{"pid":12', '{', '{"host":"h","pi']) {
       writeFileSync(lock, cut);
       const old = new Date(Date.now() - 3600_000);
       utimesSync(lock, old, old);
