@@ -12,19 +12,39 @@ const { join } = require('node:path');
 
 const BUNDLE = join(__dirname, '..', 'dist', 'cli.cjs');
 const DIGEST = 32;
+/** Far more than any cache the build makes (under 1 MiB): a larger file is not one. */
+const MAX_CACHE = 64 << 20;
 
 /** The bundle's text as compiled: the CommonJS wrapper around the file. */
 const wrap = (code) => `(function (exports, require, module, __filename, __dirname) {${code}\n})`;
 
-/** The cache file's V8 data when its digest is that of `code` and the data; else undefined. */
-function cacheFor(code, cacheFile) {
-  let cache;
+/**
+ * The cache file's bytes when it is a regular file of a cache's size, else
+ * undefined. Opened without blocking: a named pipe there would otherwise
+ * hang every start, and a device (a link to /dev/zero) be read forever.
+ */
+function readCache(cacheFile) {
+  const fs = require('node:fs');
+  let fd;
   try {
-    cache = readFileSync(cacheFile);
+    fd = fs.openSync(cacheFile, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
-  if (cache.length <= DIGEST) return undefined;
+  try {
+    const st = fs.fstatSync(fd);
+    return st.isFile() && st.size <= MAX_CACHE ? fs.readFileSync(fd) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The cache file's V8 data when its digest is that of `code` and the data; else undefined. */
+function cacheFor(code, cacheFile) {
+  const cache = readCache(cacheFile);
+  if (cache === undefined || cache.length <= DIGEST) return undefined;
   const data = cache.subarray(DIGEST);
   const digest = require('node:crypto').createHash('sha256').update(code).update(data).digest();
   return digest.equals(cache.subarray(0, DIGEST)) ? data : undefined;
@@ -49,8 +69,22 @@ function load(file = BUNDLE, cacheFile = file + '.cache', useCache = true) {
   return { exports: mod.exports, script, cache };
 }
 
+/** The bundle's exports; a bundle that is not there (a clone installed without its build) is said in one line, exit 5, no stack. */
+function loadOrSay() {
+  try {
+    return load().exports;
+  } catch (e) {
+    if (e.code !== 'ENOENT' || e.path !== BUNDLE) throw e;
+    process.stderr.write(
+      `vault-tool: error: vault-tool is not built: ${BUNDLE} is missing\n` +
+        'vault-tool: hint: run `npm run build` in its folder (npm install builds it, unless install scripts were turned off); a copy of bin/vault-tool.js alone does not run: link to it (ln -s) instead\n',
+    );
+    process.exit(5);
+  }
+}
+
 function main() {
-  const { run } = load().exports;
+  const { run } = loadOrSay();
   // A closed pipe (vault-tool list | head) is not an error worth a stack.
   process.stdout.on('error', (e) => process.exit(e.code === 'EPIPE' ? 0 : 1));
   process.on('SIGINT', () => process.exit(130));

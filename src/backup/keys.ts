@@ -7,6 +7,8 @@ import { recordEvidence } from '../vault/evidence.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { exists, makeDirs } from '../fs/dirs.js';
 import { LIMITS, readFileCapped } from '../fs/read.js';
+import { checkNewName } from '../fs/output.js';
+import { resolveTarget } from '../fs/target.js';
 import { keyIdOf } from '../vault/keyfile.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { X25519Identity } from '../age/x25519.js';
@@ -117,6 +119,8 @@ export function loadSigningKey(path: string, create = true): SigningKey {
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new VaultError('integrity', `the signing key ${path} is not an Ed25519 private key`);
   } else {
     if (!create) throw new VaultError('not-found', `signing key not found: ${path}`);
+    // Made at a name the tool reads as its own (a vault's lock: the next write of the vault would find it in the way).
+    checkNewName(resolveTarget(path), path);
     // 32 random bytes as the seed, imported (PKCS#8): never generateKeyPairSync, whose key Node may deadlock on when it is exported (age/x25519.ts).
     privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, randomBytes(32)]), format: 'der', type: 'pkcs8' });
     makeDirs(dirname(path));

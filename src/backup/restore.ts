@@ -1,4 +1,4 @@
-import { closeSync, createWriteStream, read as fsRead, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, createWriteStream, read as fsRead, mkdtempSync, openSync, rmSync, statSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -6,6 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { checkOutput } from '../fs/output.js';
+import { firstNonFolder } from '../fs/dirs.js';
+import { fileKind } from '../fs/target.js';
 import { createPendingFile } from '../fs/pending.js';
 import { counted, counter, type OnProgress } from '../fs/progress.js';
 import { externalTimeoutMs } from '../tool/bound.js';
@@ -112,6 +114,22 @@ export function intoFile(out: string, force: boolean): Restorer {
 }
 
 /**
+ * A folder to restore into is one, or is not there yet (it is made): a file
+ * or a device there, or a file where one of its parents should be, is
+ * refused before the backup is read.
+ */
+function checkFolderTarget(dir: string): void {
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new VaultError('usage', `cannot restore into ${dir}: ${firstNonFolder(dir)} is not a folder`);
+    return;
+  }
+  if (!st.isDirectory()) throw new VaultError('usage', `cannot restore into ${dir}: it is ${st.isFile() ? 'a file' : fileKind(st)}, not a folder`);
+}
+
+/**
  * The restore target of a request: into a file when it names one, else
  * where the kind restores to. A kind that restores only into a file, or
  * elsewhere, is a usage error.
@@ -123,6 +141,7 @@ export function restoreTarget(kind: BackupKind, req: RestoreRequest & { out?: st
   if (kind.restore.needs === 'dir' && !req.dir) throw new VaultError('usage', `${name}: into which folder?`);
   if (kind.restore.needs === 'bucket' && !req.to === !req.dir)
     throw new VaultError('usage', `${name}: into which bucket prefix, or which folder (one of them)?`);
+  if (req.dir !== undefined) checkFolderTarget(req.dir);
   const t = kind.restore.target(req);
   // A database as libpq reaches it (a service, PGDATABASE, another spelling of the host): the name read from --dbname alone is not enough
   // to tell whether the policy protects it. The globals go into `postgres` when no database is named, as their restorer does, and

@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
 import { checkOutput, writeOutput, type OutputKind } from '../fs/output.js';
@@ -7,7 +7,7 @@ import { formatBytes, LIMITS, readFileCapped } from '../fs/read.js';
 import type { EntriesChange, StoreOptions, VaultPaths } from '../vault/store.js';
 import type { VaultDocument } from '../vault/document.js';
 import { copiesBehind } from '../verify/state.js';
-import { resolvePaths } from '../fs/target.js';
+import { vaultPaths as resolvePaths } from '../vault/paths.js';
 import { readAll, type Io } from './io.js';
 import { ProgressReporter, progressMode } from './progress.js';
 import { escapeControl, escapeControlKeepLines, type MessageFormat, writeMessage } from './report.js';
@@ -26,8 +26,11 @@ export interface GlobalOptions {
 
 /** Per-run state shared by the commands: I/O, resolved paths, a memoized passphrase. */
 export class Context {
-  readonly io: Io;
+  /** The run's I/O; its environment loses the variable --passphrase-env names before a command runs (holdPassphraseVariable). */
+  io: Io;
   private passphrase?: Uint8Array;
+  /** The value of the variable --passphrase-env names, taken out of the environment every child process gets. */
+  private passphraseVariable?: { name: string; value: string | undefined };
   private stdinUsed = false;
   private lines?: { rl: { close(): void }; it: AsyncIterator<string> };
 
@@ -75,6 +78,22 @@ export class Context {
     return g.output ? { ...g, json: true } : g;
   }
 
+  /**
+   * Before a command runs: the variable --passphrase-env names is taken out
+   * of the environment, so that no process vault-tool starts (a dump tool,
+   * tar, rclone, a `backup exec` command) gets the vault key's passphrase;
+   * vault-tool alone reads it (getPassphrase).
+   */
+  holdPassphraseVariable(cmd: Command): void {
+    const name = (cmd.optsWithGlobals() as GlobalOptions).passphraseEnv;
+    if (!name || this.passphraseVariable?.name === name) return;
+    const { [name]: value, ...rest } = this.io.env;
+    this.passphraseVariable = { name, value };
+    // The process's own environment too (what a child started without an environment of its own inherits).
+    if (this.io.env === process.env) delete process.env[name];
+    this.io = { ...this.io, env: rest };
+  }
+
   /** Before a command runs: -o json|yaml (with --json, only json agrees). */
   async selectOutput(cmd: Command): Promise<void> {
     const g = cmd.optsWithGlobals() as GlobalOptions;
@@ -93,18 +112,33 @@ export class Context {
     return isAbsolute(p) ? p : resolve(this.io.cwd, p);
   }
 
+  /**
+   * A file an option names (to be written, or the vault and its key),
+   * absolute. A name ending in a slash names a folder: a file is never
+   * written, nor read, under the name without it.
+   */
+  outFile(path: string): string {
+    if (path.endsWith('/') || (sep === '\\' && path.endsWith(sep)))
+      throw new VaultError('usage', `cannot use ${path}: a path ending in ${sep} names a folder, not a file`);
+    return this.abs(path);
+  }
+
   paths(cmd: Command): VaultPaths {
     const g = this.globals(cmd);
     return resolvePaths({
-      vaultFile: this.abs(g.vaultFile ?? this.io.env.VAULT_TOOL_VAULT_FILE ?? 'secrets.vault'),
-      keyFile: this.abs(g.keyFile ?? this.io.env.VAULT_TOOL_KEY_FILE ?? 'vault.key'),
+      // A variable set empty is one not set (an empty path would name the working folder).
+      vaultFile: this.outFile(g.vaultFile ?? (this.io.env.VAULT_TOOL_VAULT_FILE || 'secrets.vault')),
+      keyFile: this.outFile(g.keyFile ?? (this.io.env.VAULT_TOOL_KEY_FILE || 'vault.key')),
     });
   }
 
   /** The state folder: VAULT_TOOL_STATE_DIR, else vault-tool under XDG_STATE_HOME (~/.local/state). */
   stateDir(): string {
     const env = this.io.env;
-    return env.VAULT_TOOL_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state'), 'vault-tool');
+    // Set empty is not set; XDG_STATE_HOME is used only when absolute (the XDG spec: a relative one is ignored).
+    if (env.VAULT_TOOL_STATE_DIR) return this.abs(env.VAULT_TOOL_STATE_DIR);
+    const xdg = env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : undefined;
+    return join(xdg ?? join(env.HOME || homedir(), '.local', 'state'), 'vault-tool');
   }
 
   stateFile(): string {
@@ -264,18 +298,18 @@ export class Context {
    * the rules: what each kind of output may replace). Returns the path.
    */
   checkOut(path: string, kind: OutputKind, force: boolean, opts: { makeFolder?: boolean } = {}): string {
-    return checkOutput(this.abs(path), kind, { force, ...opts });
+    return checkOutput(this.outFile(path), kind, { force, ...opts });
   }
 
   /** Writes an output file atomically (its mode by kind), checked again just before. */
   writeOut(path: string, data: Uint8Array | string, kind: OutputKind, force: boolean, opts: { makeFolder?: boolean } = {}): string {
-    return writeOutput(this.abs(path), data, kind, { force, ...opts });
+    return writeOutput(this.outFile(path), data, kind, { force, ...opts });
   }
 
   /** Reads a file (at most `limit` bytes), or stdin for `-`. */
   readFile(path: string, what: string, limit: number = LIMITS.text): Promise<Buffer> | Buffer {
     if (path === '-') return this.stdin(what, limit);
-    return readFileCapped(this.abs(path), what, limit);
+    return readFileCapped(this.abs(path), what, limit, { dash: true });
   }
 
   envValue(name: string, what: string): Buffer {
@@ -303,7 +337,13 @@ export class Context {
       p = Buffer.from(await this.readFile(g.passphraseFile, 'the passphrase', 4096));
       p = (await import('../vault/types.js')).stripNewline(p);
     } else if (g.passphraseEnv) {
-      p = this.envValue(g.passphraseEnv, 'the passphrase');
+      const held = this.passphraseVariable?.name === g.passphraseEnv ? this.passphraseVariable.value : this.io.env[g.passphraseEnv];
+      if (held === undefined)
+        throw new VaultError('usage', `environment variable ${g.passphraseEnv} (for the passphrase) is not set`, {
+          code: 'env-unset',
+          data: { name: g.passphraseEnv },
+        });
+      p = Buffer.from(held);
     } else if (this.io.stdinIsTTY) {
       const { password } = await import('@inquirer/prompts');
       const first = await password({ message: 'Passphrase for the vault key:', mask: false }, this.promptContext());

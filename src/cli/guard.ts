@@ -2,14 +2,15 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
+import { POLICY_NAMES } from '../fs/replace.js';
 import { described, guardRestore, type GuardAnswers, type GuardRecord, type PolicyFile } from '../k8s/guard.js';
 import { parsePolicy, protects, type GuardTarget } from '../k8s/policy.js';
 import { readVault } from '../vault/store.js';
 import type { Context } from './context.js';
 import { collect } from './options.js';
 
-/** The file names a restore policy has beside the vault: the one for every restore, and its first name (Kubernetes contexts only). */
-export const POLICY_NAMES = ['restore-policy.yaml', 'k8s-policy.yaml'] as const;
+// The file names a restore policy has beside the vault: the one for every restore, and its first name (Kubernetes contexts only).
+export { POLICY_NAMES } from '../fs/replace.js';
 
 /**
  * The restore policy in force, for every restore (Secrets and data): `given`

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redactArgs } from '../backup/redact.js';
 import { VaultError } from '../errors/errors.js';
-import { ENV_NAME, type HandoverRequest } from '../vault/handover.js';
+import { checkHandoverVariable, ENV_NAME, type HandoverRequest } from '../vault/handover.js';
 import { parseRef } from '../vault/types.js';
 import type { Context } from './context.js';
 
@@ -17,6 +17,7 @@ export function parseEnvSpecs(list: string[] = []): HandoverRequest[] {
     const name = item.slice(0, i);
     if (!ENV_NAME.test(name))
       throw new VaultError('usage', `--env ${JSON.stringify(item)}: ${name} is not a variable name (letters, digits and _, not first a digit)`);
+    checkHandoverVariable(name);
     if (seen.has(name)) throw new VaultError('usage', `--env ${name} is given twice`);
     seen.add(name);
     const { name: entry, version } = parseRef(item.slice(i + 1));

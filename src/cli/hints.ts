@@ -49,6 +49,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'no-rekey': { kind: 'usage', hint: 'start one with `vault-tool rekey`' },
   'passphrase-needed': { kind: 'passphrase', hint: 'give the passphrase with --passphrase-env VAR or --passphrase-file FILE, or run on a terminal' },
   'init-exists': { kind: 'exists', hint: 'choose other paths with --vault-file/--key-file' },
+  'vault-paths-clash': {
+    kind: 'usage',
+    hint: 'name the vault and its key file apart with --vault-file/--key-file (or VAULT_TOOL_VAULT_FILE, VAULT_TOOL_KEY_FILE), renaming a vault or key file already kept so',
+  },
   // copies of the vault seen before
   'rollback-read': { kind: 'rollback', hint: 'use the newest copy, or drop --strict to read this one anyway' },
   'rollback-write': {
@@ -95,6 +99,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'env-binary': {
     kind: 'invalid',
     hint: (d) => `hand it over on a file descriptor instead: vault-tool run --fd 3=${d.entry} -- … (the command reads /dev/fd/3)`,
+  },
+  'env-config-variable': {
+    kind: 'usage',
+    hint: (d) =>
+      `hand it over in a variable of the command's own (--env NAME=ENTRY, not ${d.name}), or on a file descriptor (--fd 3=ENTRY, read from /dev/fd/3)`,
   },
   'env-export-collision': {
     kind: 'usage',
@@ -304,6 +313,19 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   },
   'redis-unreachable': { kind: 'backup-failed', hint: 'check -h/--host and -p/--port, and that redis-server runs there' },
   'restore-bucket-not-empty': { kind: 'exists', hint: 'restore into an empty prefix (--to REMOTE:BUCKET/NEW), or add --force to write over what is there' },
+  'option-empty': {
+    kind: 'usage',
+    hint: (d) => `give ${d.option ?? 'it'} a value (a variable that is not set gives an empty one), or leave it out for its default`,
+  },
+  'option-short-equals': {
+    kind: 'usage',
+    hint: (d) =>
+      d.short && d.value
+        ? `give ${shellWord(d.short)} ${shellWord(d.value)}${d.long ? `, or ${shellWord(`${d.long}=${d.value}`)}` : ''}`
+        : d.short
+          ? `give ${d.short} VALUE${d.long ? `, or ${d.long}=VALUE` : ''}`
+          : 'give a short option its value after a space (-r DIR), or the long option with = (--repo=DIR)',
+  },
   'option-repeated': {
     kind: 'usage',
     hint: (d) =>

@@ -78,6 +78,50 @@ function refuseRepeats(c: Command): void {
   for (const sub of c.commands) refuseRepeats(sub);
 }
 
+/**
+ * An option given an empty value is refused: `--out "$FILE"` with FILE unset
+ * is `--out ''`, which read as no option at all printed the secret it was
+ * to write to a file on the job's log; `--vault-file ''` named the working
+ * folder. Leaving the option out says "the default".
+ */
+function refuseEmpty(c: Command): void {
+  for (const o of c.options) {
+    if (!(o.required || o.optional)) continue;
+    c.on(`option:${o.name()}`, (v: unknown) => {
+      const values = Array.isArray(v) ? v : [v];
+      if (!values.some((x) => x === '')) return;
+      const option = o.long ?? o.short!;
+      throw new VaultError('usage', `${option} was given an empty value`, { code: 'option-empty', data: { option } });
+    });
+  }
+  for (const sub of c.commands) refuseEmpty(sub);
+}
+
+/**
+ * `-r=/srv/backups` is refused: a short option's value follows it, glued
+ * or after a space, so commander reads `=/srv/backups` (a folder named `=`
+ * in the working folder); only a long option takes `--repo=/srv/backups`.
+ * Told from a value that truly starts with `=` by the word on the command
+ * line (before `--`).
+ */
+function refuseShortEquals(c: Command, args: string[]): void {
+  const end = args.indexOf('--');
+  const words = new Set(end < 0 ? args : args.slice(0, end));
+  for (const o of c.options) {
+    const short = o.short;
+    if (!(o.required || o.optional) || !short) continue;
+    c.on(`option:${o.name()}`, (v: unknown) => {
+      if (typeof v !== 'string' || !v.startsWith('=') || !words.has(`${short}${v}`)) return;
+      const value = v.slice(1);
+      throw new VaultError('usage', `${short}${v}: a short option takes no =, so its value would be ${JSON.stringify(v)}`, {
+        code: 'option-short-equals',
+        data: { short, value, ...(o.long ? { long: o.long } : {}) },
+      });
+    });
+  }
+  for (const sub of c.commands) refuseShortEquals(sub, args);
+}
+
 /** The command tree for `args`: the command they name is loaded in full, the others are listed only. */
 export async function buildProgram(ctx: Context, args: string[] = []): Promise<Command> {
   const program = rootProgram(ctx);
@@ -85,7 +129,12 @@ export async function buildProgram(ctx: Context, args: string[] = []): Promise<C
   inherit(program, program);
   addOutputOptions(program);
   refuseRepeats(program);
-  program.hook('preAction', (_root, action) => ctx.selectOutput(action));
+  refuseShortEquals(program, args);
+  refuseEmpty(program);
+  program.hook('preAction', (_root, action) => {
+    ctx.holdPassphraseVariable(action);
+    return ctx.selectOutput(action);
+  });
   return program;
 }
 

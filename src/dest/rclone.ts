@@ -357,8 +357,24 @@ interface RcloneRun {
 
 const REMOTE = /^(:?[A-Za-z0-9_][A-Za-z0-9_. -]*):(.*)$/;
 
-/** `remote:path` as rclone reads it (a leading `:` names a backend on the fly); null for anything else. */
+/** rclone's connection string: a remote (or `:backend`) with settings in its name, `remote,key=value:path`. */
+const CONNECTION_STRING = /^(:?[A-Za-z0-9_][A-Za-z0-9_. -]*),.*:/;
+
+/**
+ * `remote:path` as rclone reads it (a leading `:` names a backend on the
+ * fly); null for anything else. A connection string (`s3,secret_access_key=…:bucket`,
+ * `:s3,…:bucket`) is refused, naming only the remote: its settings, keys
+ * among them, would be on rclone's command line (ps) and in every record of
+ * the destination; and read as a folder, it made one named after the key.
+ */
 export function parseRemote(spec: string): { remote: string; path: string } | null {
+  const c = spec.startsWith('/') || spec.startsWith('.') ? null : CONNECTION_STRING.exec(spec);
+  if (c)
+    throw new VaultError(
+      'usage',
+      `the destination ${c[1]},…: a remote with rclone settings in its name is refused: they would be on rclone's command line (ps) and in the destination's records`,
+      "give the remote's settings in rclone's configuration (rclone config) or its RCLONE_CONFIG_<REMOTE>_<KEY> variables, and name it as remote:path",
+    );
   const m = spec.startsWith('/') || spec.startsWith('.') ? null : REMOTE.exec(spec);
   return m ? { remote: m[1]!, path: m[2]!.replace(/\/+$/, '') } : null;
 }

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'no-rekey'
   | 'passphrase-needed'
   | 'init-exists'
+  | 'vault-paths-clash'
   // copies of the vault seen before
   | 'rollback-read'
   | 'rollback-write'
@@ -38,6 +39,7 @@ export type ErrorCode =
   | 'bad-duration'
   | 'env-map-collision'
   | 'env-binary'
+  | 'env-config-variable'
   | 'env-export-collision'
   | 'env-unset'
   // recipients and outputs
@@ -156,4 +158,6 @@ export type ErrorCode =
   | 'drill-teardown-left'
   | 'drill-failed'
   // the command line
-  | 'option-repeated';
+  | 'option-repeated'
+  | 'option-short-equals'
+  | 'option-empty';

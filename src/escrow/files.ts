@@ -16,9 +16,17 @@ export function shareGroups(s: Share): string[] {
   return splitGroups(shareToText(s));
 }
 
+/**
+ * A custodian's name as it goes into file names: lowercase ASCII letters,
+ * digits and -, accents dropped (Jürgen Ö: jurgen-o, not j-rgen); a name
+ * with no Latin letter or digit at all gives `custodian` (the file's number
+ * tells them apart).
+ */
 export function slug(label: string): string {
   return (
     label
+      .normalize('NFKD')
+      .replace(/\p{M}+/gu, '')
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, '-')
       .replace(/^-|-$/g, '') || 'custodian'

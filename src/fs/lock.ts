@@ -77,6 +77,14 @@ export async function acquireLock(path: string, timeoutMs = 10_000, what = 'vaul
       breakStaleLock(lockPath, holder);
       continue;
     }
+    if (!holder && !lockShaped(lockPath)) {
+      // Not a lock at all (a key file, a vault, anything a user named so): never removed, whatever its age.
+      throw new VaultError(
+        'locked',
+        `${what} cannot be locked: ${lockPath} is in the way, and it is not a lock file vault-tool wrote`,
+        `move ${lockPath} elsewhere (look first at what it holds: vault-tool never removes it)`,
+      );
+    }
     if (!holder && lockAgeMs(lockPath) > 5_000) {
       // Unreadable for more than a few seconds: left by an older release or damaged; no writer holds it.
       breakStaleLock(lockPath, null);
@@ -88,6 +96,26 @@ export async function acquireLock(path: string, timeoutMs = 10_000, what = 'vaul
     }
     await sleep(15 + Math.random() * 35);
   }
+}
+
+/**
+ * Whether the file at a lock's path can be a lock, whole or cut short: empty,
+ * or one line of JSON begun (`{"pid":…`). Anything else there (a key file,
+ * a vault, a pretty-printed JSON file named `….lock`) is never broken as a
+ * stale lock. A file that is gone meanwhile counts as one (the next look
+ * decides).
+ */
+function lockShaped(lockPath: string): boolean {
+  let head: Buffer;
+  try {
+    head = readFileCapped(lockPath, 'lock', LIMITS.lock);
+  } catch (e) {
+    // Gone (released meanwhile) or not readable by this user: as before, its age decides. A folder, a pipe, larger than any lock: not one.
+    return !(e instanceof VaultError) || e.kind === 'not-found' || e.kind === 'io';
+  }
+  const text = head.toString('utf8');
+  // One line of JSON begun (a lock is written as one line, whatever the order of its fields), or nothing.
+  return text.length === 0 || (text.startsWith('{') && !text.replace(/\n$/, '').includes('\n'));
 }
 
 function lockAgeMs(lockPath: string): number {
@@ -112,7 +140,8 @@ function breakStaleLock(lockPath: string, stale: LockInfo | null): void {
   } catch {
     /* unreadable: treat as stale */
   }
-  if (moved && (!stale || moved.pid !== stale.pid || moved.since !== stale.since)) {
+  // What was moved aside is not the stale lock read (a live lock, or a file that is no lock at all): put it back.
+  if ((moved && (!stale || moved.pid !== stale.pid || moved.since !== stale.since)) || (!moved && !lockShaped(aside))) {
     // We took a live lock: put it back unless someone created a new one meanwhile.
     try {
       linkSync(aside, lockPath);

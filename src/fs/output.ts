@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { checkWritableTarget, sweepTempFiles, writeFileAtomic } from './atomic.js';
 import { firstNonFolder, makeDirs } from './dirs.js';
-import { GUARDED, KIND_NAME, kindOfFile, sniffFile, type FileKind } from './replace.js';
+import { KIND_NAME, kindOfFile, NEVER_AN_OUTPUT, sniffFile, type FileKind } from './replace.js';
 import { resolveTarget } from './target.js';
 
 /**
@@ -16,8 +16,10 @@ import { resolveTarget } from './target.js';
  *   a key file, any age file, a private key, a share in any form the share
  *   parser reads, its sheet or manifest, a backup manifest, an evidence log,
  *   evidence records waiting for one, the state of the vaults seen, a drill
- *   journal, a staging marker, a lock), whatever it is named and even with
- *   force;
+ *   journal, a staging marker, a lock) or a restore policy, whatever it is
+ *   named and even with force; nor makes a new file at a name the tool
+ *   finds such a file by (`*.evidence.jsonl`, `*.lock`, `FILE.age.manifest.json`,
+ *   `restore-policy.yaml`…);
  * - outputs a scheduled job writes on every run (reports, metrics) replace a
  *   file of their own kind (or an empty one) without force, and nothing else;
  * - outputs of a recognizable kind (a kit, a plan, an encrypted Kubernetes
@@ -62,6 +64,21 @@ export interface OutputOptions {
 const refused = (path: string, why: string) => new VaultError('exists', `refusing to replace ${path}: ${why}`, { code: 'replace-refused' });
 
 /**
+ * A file about to be made at `target` (named `path` by the user): refused
+ * when its name is one the tool reads as its own whatever the file holds (an
+ * evidence log, a record waiting for the vault, a lock, a backup's
+ * manifest, a restore policy): a file made there would be read as one.
+ */
+export function checkNewName(target: string, path = target): void {
+  const byName = sniffFile(Buffer.alloc(0), target);
+  if (byName !== 'empty' && NEVER_AN_OUTPUT.has(byName)) {
+    throw new VaultError('exists', `refusing to write ${path}: its name is that of ${KIND_NAME[byName]}, which vault-tool reads as its own`, {
+      code: 'replace-refused',
+    });
+  }
+}
+
+/**
  * Checks an output target before any work: its folder exists (or, with
  * `makeFolder`, can be made), it is not a folder, device or pipe, and what
  * is there (if anything) may be replaced by this kind of output. Returns
@@ -82,17 +99,10 @@ export function checkOutput(path: string, kind: OutputKind, opts: OutputOptions 
   if (!folderMissing) checkWritableTarget(target, false);
   const found = folderMissing ? null : kindOfFile(target);
   if (found === null) {
-    // No file yet, but a name the tool reads as its own (an evidence log, a record waiting for the vault, a lock):
-    // an output written there would be read as one.
-    const byName = sniffFile(Buffer.alloc(0), target);
-    if (byName !== 'empty' && GUARDED.has(byName)) {
-      throw new VaultError('exists', `refusing to write ${path}: its name is that of ${KIND_NAME[byName]}, which vault-tool reads as its own`, {
-        code: 'replace-refused',
-      });
-    }
+    checkNewName(target, path);
     return target;
   }
-  if (GUARDED.has(found) && !(rule.replaces !== 'unguarded' && rule.replaces.includes(found))) {
+  if (NEVER_AN_OUTPUT.has(found) && !(rule.replaces !== 'unguarded' && rule.replaces.includes(found))) {
     throw refused(path, `it is ${KIND_NAME[found]}`);
   }
   if (!rule.routine && !opts.force) throw new VaultError('exists', `${path} already exists; refusing to overwrite it`, { code: 'output-exists' });

@@ -31,9 +31,10 @@ export const formatBytes = (n: number) =>
  * (devices are read up to the limit, never without bound). It is opened
  * without blocking, so a named pipe or socket never hangs the reader (and
  * a signal still stops it): those are refused, as standard input is read
- * only where `-` names it.
+ * only where `-` names it (`dash`: this input takes `-`, and the refusal
+ * says so; a vault or key file does not).
  */
-export function readFileCapped(path: string, what: string, limit: number = LIMITS.text): Buffer {
+export function readFileCapped(path: string, what: string, limit: number = LIMITS.text, o: { dash?: boolean } = {}): Buffer {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -48,7 +49,10 @@ export function readFileCapped(path: string, what: string, limit: number = LIMIT
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new VaultError('usage', `${what} is a folder: ${path}`);
     if (st.isFIFO() || st.isSocket())
-      throw new VaultError('usage', `${what} ${path} is ${st.isFIFO() ? 'a named pipe' : 'a socket'}, not a regular file (give - to read standard input)`);
+      throw new VaultError(
+        'usage',
+        `${what} ${path} is ${st.isFIFO() ? 'a named pipe' : 'a socket'}, not a regular file${o.dash ? ' (give - to read standard input)' : ''}`,
+      );
     const tooBig = () => new VaultError('invalid', `${what} ${path} is larger than ${formatBytes(limit)}, the most vault-tool reads for it`);
     if (st.isFile()) {
       if (st.size > limit) throw tooBig();

@@ -34,11 +34,15 @@ export type FileKind =
   | 'kit'
   | 'restore-plan'
   | 'drill-plan'
+  | 'restore-policy'
   | 'empty'
   | 'other';
 
 const AGE = 'age-encryption.org/v1\n';
 const ARMOR = '-----BEGIN AGE ENCRYPTED FILE-----';
+
+/** The names a restore policy has beside the vault (the one for every restore, and its first name), found there by name alone. */
+export const POLICY_NAMES: readonly string[] = ['restore-policy.yaml', 'k8s-policy.yaml'];
 
 /** The kinds no output replaces (a recovered key file aside, which replaces only a key file, and an export bundle, only a bundle). */
 export const GUARDED: ReadonlySet<FileKind> = new Set([
@@ -59,6 +63,13 @@ export const GUARDED: ReadonlySet<FileKind> = new Set([
   'staging-marker',
   'lock',
 ]);
+
+/**
+ * What no output replaces or makes anew: the guarded kinds, and a restore
+ * policy (the security officer's, not the tool's: a files backup may still
+ * restore one, but no key, export or report ever takes its place).
+ */
+export const NEVER_AN_OUTPUT: ReadonlySet<FileKind> = new Set<FileKind>([...GUARDED, 'restore-policy']);
 
 export const KIND_NAME: Record<FileKind, string> = {
   vault: 'a vault file',
@@ -83,6 +94,7 @@ export const KIND_NAME: Record<FileKind, string> = {
   kit: 'a recovery kit',
   'restore-plan': 'a restore plan',
   'drill-plan': 'a drill plan',
+  'restore-policy': 'a restore policy',
   empty: 'an empty file',
   other: 'not a file vault-tool writes',
 };
@@ -114,6 +126,9 @@ export function sniffFile(head: Buffer, name = ''): FileKind {
   if (/\.evidence\.jsonl$/.test(base) || /\.evidence\.jsonl\.rolled-back-/.test(base)) return 'evidence-log';
   if (/\.evidence-pending\.jsonl$/.test(base)) return 'pending-evidence';
   if (/\.lock$/.test(base)) return 'lock';
+  // Found beside their backup by name alone (FILE.manifest.json), as a restore policy is beside the vault.
+  if (/\.age\.manifest\.json$/.test(base)) return 'backup-manifest';
+  if (POLICY_NAMES.includes(base)) return 'restore-policy';
   if (head.length === 0) return 'empty';
   const text = head.toString('latin1');
   if (text.startsWith(AGE)) return ageKind(text);
@@ -151,6 +166,7 @@ export function sniffFile(head: Buffer, name = ''): FileKind {
   if (/<title>vault-tool recovery kit/.test(text)) return 'kit';
   if (/^apiVersion: vault-tool\/v1\nkind: RestorePlan\b/m.test(text)) return 'restore-plan';
   if (/^apiVersion: vault-tool\/v1\nkind: DrillPlan\b/m.test(text)) return 'drill-plan';
+  if (/^kind:\s*RestorePolicy\s*$/m.test(text) && /^apiVersion:\s*vault-tool\/v1\s*$/m.test(text)) return 'restore-policy';
   return 'other';
 }
 

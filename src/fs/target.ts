@@ -10,6 +10,7 @@ import { fsError } from './errors.js';
  * log and temp files of one vault are the same whichever path names it.
  */
 export function resolveTarget(path: string): string {
+  const given = path;
   for (let hops = 0; hops < 40; hops++) {
     let st: Stats;
     try {
@@ -19,9 +20,13 @@ export function resolveTarget(path: string): string {
     }
     if (!st.isSymbolicLink()) return path;
     try {
-      return realpathSync(path);
+      // The system's realpath: Node's own walks /dev/stdin to a path "/proc/N/fd/pipe:[M]" that is no file.
+      return realpathSync.native(path);
     } catch {
-      path = resolve(dirname(path), readlinkSync(path));
+      const to = readlinkSync(path);
+      // /dev/stdin, /dev/fd/N, <(…): a pipe or socket the kernel names "pipe:[N]", not a path: it is read (or refused) as given.
+      if (/^[a-z_]+:\[[0-9]+\]$|^anon_inode:/.test(to)) return given;
+      path = resolve(dirname(path), to);
     }
   }
   throw new VaultError('usage', `cannot resolve ${path}: too many symbolic links`);

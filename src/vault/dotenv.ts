@@ -4,7 +4,7 @@ import { checkEntryName } from './types.js';
 /**
  * dotenv files as platforms keep them (.env): KEY=value lines, `export `
  * prefixes, comments, single quotes (literal), double quotes (escapes \n \r
- * \t \" \\, may span lines), unquoted values trimmed and cut at " #".
+ * \t \" \\ \$ \`, may span lines), unquoted values trimmed and cut at " #".
  */
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
@@ -47,7 +47,7 @@ export function parseDotenv(text: string): { key: string; value: string; line: n
         if (c === '\n') line++;
         if (q === '"' && c === '\\' && j + 1 < src.length) {
           const n = src[j + 1]!;
-          v += n === 'n' ? '\n' : n === 'r' ? '\r' : n === 't' ? '\t' : n === '"' || n === '\\' || n === '$' ? n : '\\' + n;
+          v += n === 'n' ? '\n' : n === 'r' ? '\r' : n === 't' ? '\t' : n === '"' || n === '\\' || n === '$' || n === '`' ? n : '\\' + n;
           j += 2;
           continue;
         }
@@ -73,10 +73,23 @@ export function parseDotenv(text: string): { key: string; value: string; line: n
   return out;
 }
 
+/**
+ * A value as a dotenv file holds it: bare when plain, else in single quotes
+ * (literal), else in double quotes with `\ " $ \`` escaped, so that a shell
+ * sourcing the file (`set -a; . ./app.env`) never runs a command
+ * substitution (`` `…` ``, `$(…)`) held in a value.
+ */
 export function formatDotenvValue(value: string): string {
   if (/^[A-Za-z0-9_./:+=@,%^-]*$/.test(value)) return value;
   if (!/['\n\r]/.test(value)) return `'${value}'`;
-  return '"' + value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$').replace(/\n/g, '\\n').replace(/\r/g, '\\r') + '"';
+  return (
+    '"' +
+    value
+      .replace(/[\\"$`]/g, (c) => `\\${c}`)
+      .replace(/\n/g, '\\n')
+      .replace(/\r/g, '\\r') +
+    '"'
+  );
 }
 
 /** Whether `s` is a dotenv variable name as this parser reads them. */

@@ -48,6 +48,9 @@ export function isProtectedKeyFile(data: Uint8Array): boolean {
  * recipient (X25519 on each platform's crypto).
  */
 export function parseKeyText(text: string, recipientOf: (scalar: Uint8Array) => string): KeyText & { scalar: Uint8Array } {
+  // Saved by an editor that marks UTF-8 (Notepad): said as such, not as a file that is no key.
+  if (text.startsWith('\uFEFF'))
+    throw new VaultError('integrity', 'key file begins with a UTF-8 byte-order mark (an editor saved it so): save it without one, as plain text');
   let identityLine: string | undefined;
   let pub: string | undefined;
   let id: string | undefined;

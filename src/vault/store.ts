@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { sweepStaging } from './staging.js';
 import { stagePendingEvidence } from './pending-evidence.js';
 import { takeDeferred } from './deferred.js';
-import { resolvePaths } from '../fs/target.js';
+import { vaultPaths as resolvePaths } from './paths.js';
 
 export interface VaultPaths {
   vaultFile: string;
@@ -82,7 +82,10 @@ const nowOf = (opts: StoreOptions) => (opts.now ?? (() => new Date()))();
 export function checkKeyFilePermissions(keyFile: string): void {
   let mode: number;
   try {
-    mode = statSync(keyFile).mode;
+    const st = statSync(keyFile);
+    // A folder, a pipe or a device is refused by the read, in its own words: never a chmod of /tmp.
+    if (!st.isFile()) return;
+    mode = st.mode;
   } catch {
     return; // readFileCapped reports the missing file precisely
   }

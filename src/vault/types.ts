@@ -206,6 +206,8 @@ export function valueFromSource(type: EntryType, raw: Buffer): Buffer {
   return type.text ? stripNewline(raw) : raw;
 }
 
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /** A value from a source as the entry stores it: the one rule (valueFromSource), then the type's own. */
 export function normalizeValue(type: EntryType, value: Buffer): Buffer {
   const v = valueFromSource(type, value);
@@ -216,7 +218,9 @@ export function normalizeValue(type: EntryType, value: Buffer): Buffer {
       `value refused: ${v.length} bytes; values are limited to 1 MiB (${MAX_VALUE_BYTES} bytes, the most a Kubernetes Secret can hold)`,
     );
   const broken = type.check(v);
-  if (broken) throw new VaultError('invalid', `value refused: ${broken}`);
+  // A text file saved by a Windows editor begins with a byte-order mark, which the value's own rule cannot name: said, never stripped.
+  const bom = type.text && v.subarray(0, 3).equals(UTF8_BOM) ? ' (it begins with a UTF-8 byte-order mark, as some editors save text: save it without one)' : '';
+  if (broken) throw new VaultError('invalid', `value refused: ${broken}${bom}`);
   return Buffer.from(v);
 }
 
@@ -232,7 +236,7 @@ export function checkEntryName(name: string): string {
     throw new VaultError(
       'usage',
       `invalid entry name: ${JSON.stringify(name.slice(0, 80))}`,
-      'names use letters, digits, _ . - and / between segments, at most 253 characters',
+      'names use the ASCII letters A-Z and a-z, digits, _ . - (no spaces; a segment starts with a letter, a digit or _) and / between segments, at most 253 characters',
     );
   }
   return name;

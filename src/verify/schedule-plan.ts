@@ -2,6 +2,8 @@ import { isAbsolute } from 'node:path';
 import { checkComponent } from '../backup/component.js';
 import { VaultError } from '../errors/errors.js';
 import type { Duration } from '../vault/duration.js';
+import { checkHandoverVariable } from '../vault/handover.js';
+import { checkRedisHost } from '../backup/kinds/redis.js';
 import { parseYaml } from '../vault/yaml.js';
 import {
   boolean,
@@ -120,6 +122,16 @@ const SECRET_NAME = /PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|ACCESS_
 const OWN_VARIABLES = new Set(['VAULT_TOOL_VAULT_FILE', 'VAULT_TOOL_KEY_FILE', 'VAULT_TOOL_STATE_DIR', 'VAULT_TOOL_BACKUP_REPO', 'PATH', 'HOME']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** What a check of the library refuses, as a field's message (null when it passes). */
+const failure = (check: () => void): string | null => {
+  try {
+    check();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
+
 const abs = (want: string) => string({ pattern: /^\//, want: `an absolute path (${want})` });
 const noNewline = (s: Shape<string>) => refine(s, (v) => (/[\n\r]/.test(v) ? 'a value on one line' : null));
 
@@ -153,7 +165,10 @@ const KINDS: Record<JobKind, Shape<JobSpec>> = {
     ),
     (p) => ({ kind: 'postgres', ...p }),
   ),
-  redis: map(object({ host: optional(string()), port: optional(integer(1, 65535)), name: optional(NAME) }), (p) => ({ kind: 'redis', ...p })),
+  redis: map(
+    object({ host: optional(refine(string(), (h) => failure(() => checkRedisHost(h)))), port: optional(integer(1, 65535)), name: optional(NAME) }),
+    (p) => ({ kind: 'redis', ...p }),
+  ),
   files: map(
     object({
       paths: list(
@@ -179,7 +194,10 @@ const KINDS: Record<JobKind, Shape<JobSpec>> = {
       name: NAME,
       command: list(noNewline(string()), { min: 1 }),
       env: optional(
-        record(string({ pattern: /^[^\s=]+(@[0-9]+)?$/, want: 'an entry name, or NAME@VERSION' }), string({ pattern: ENV_NAME, want: 'a variable name' })),
+        refine(
+          record(string({ pattern: /^[^\s=]+(@[0-9]+)?$/, want: 'an entry name, or NAME@VERSION' }), string({ pattern: ENV_NAME, want: 'a variable name' })),
+          (m) => Object.keys(m).reduce<string | null>((why, v) => why ?? failure(() => checkHandoverVariable(v)), null),
+        ),
       ),
     }),
     (p) => ({ kind: 'exec', name: p.name, command: p.command, env: p.env ?? {} }),

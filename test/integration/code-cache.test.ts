@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,7 @@ function cacheState(root: string, flags: string[] = []): string {
     encoding: 'utf8',
     // A plain node's flags, which the build made the cache with (NODE_OPTIONS left out).
     env: { PATH: process.env.PATH },
+    timeout: 60_000,
   });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
@@ -46,6 +47,7 @@ function vaultTool(root: string, args: string[], flags: string[] = []) {
     encoding: 'utf8',
     cwd: dir,
     env: { PATH: process.env.PATH, HOME: dir },
+    timeout: 60_000,
   });
 }
 
@@ -136,6 +138,21 @@ m.exports.run(['--help']);`,
     }
   });
 
+  it('is refused, without a read that blocks or never ends, when a named pipe, a device or a folder is in its place', () => {
+    for (const [name, make] of [
+      ['fifo', (f: string) => spawnSync('mkfifo', [f])],
+      ['device', (f: string) => symlinkSync('/dev/zero', f)],
+      ['folder', (f: string) => mkdirSync(f)],
+    ] as const) {
+      const root = install(name);
+      const cache = join(root, 'dist/cli.cjs.cache');
+      rmSync(cache);
+      make(cache);
+      expect(cacheState(root), name).toBe('refused');
+      expectSameCli(root);
+    }
+  });
+
   it('made under other V8 flags (its digest right) is rejected by V8: a plain compile', () => {
     const root = install('flags');
     for (const flags of [['--max-lazy'], ['--stack-size=900']]) {
@@ -146,6 +163,17 @@ m.exports.run(['--help']);`,
 });
 
 describe('the bin around the bundle', () => {
+  it('a bundle that is not there (a clone installed without its build) is said in one line with the fix: exit 5, no stack', () => {
+    const root = install('unbuilt');
+    rmSync(join(root, 'dist/cli.cjs'));
+    const r = vaultTool(root, ['--version']);
+    expect(r.stderr).toBe(
+      `vault-tool: error: vault-tool is not built: ${join(root, 'dist/cli.cjs')} is missing\n` +
+        'vault-tool: hint: run `npm run build` in its folder (npm install builds it, unless install scripts were turned off); a copy of bin/vault-tool.js alone does not run: link to it (ln -s) instead\n',
+    );
+    expect([r.status, r.stdout]).toEqual([5, '']);
+  });
+
   it('a closed stdout ends the command with exit 0 and no stack; SIGINT and SIGTERM with 130', async () => {
     const closed = await new Promise<{ code: number | null; stderr: string }>((res) => {
       const p = spawn(process.execPath, [join(ROOT, 'bin/vault-tool.js'), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });

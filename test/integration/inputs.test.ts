@@ -50,16 +50,33 @@ describe('a named pipe given as an input file is refused, never waited on', () =
     ['k8s diff-vault --plan', ['k8s', 'diff-vault', '--plan', 'fifo'], ''],
     ['--passphrase-file', ['init', '--vault-file', 'p.vault', '--key-file', 'p.key', '--passphrase', '--passphrase-file', 'fifo'], ''],
   ];
+  // A vault or key file is never read from standard input: the refusal does not offer `-` there.
+  const dash = (what: string) => (what === 'vault file' || what === 'key file' ? '' : ' \\(give - to read standard input\\)');
   for (const [name, args, what] of cases) {
     it(name, async () => {
       const r = await runFor(args, 10_000);
       expect(r.hung, `${name} waited on the pipe`).toBe(false);
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(
-        new RegExp(`^vault-tool: error: ${what ? what + ' ' : '.*'}\\S*fifo is a named pipe, not a regular file \\(give - to read standard input\\)\\n`),
-      );
+      expect(r.stderr).toMatch(new RegExp(`^vault-tool: error: ${what ? what + ' ' : '.*'}\\S*fifo is a named pipe, not a regular file${dash(what)}\\n`));
     });
   }
+
+  it('--key-file /dev/stdin, or <(…), is named as given, never as the path /proc/N/fd/pipe:[M] nor as a lost key', () => {
+    const r = spawnSync('sh', ['-c', `cat vault.key | ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} list --key-file /dev/stdin`], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: dir, VAULT_TOOL_STATE_DIR: join(dir, '.state') },
+      timeout: 30_000,
+    });
+    expect(r.stderr).toBe('vault-tool: error: key file /dev/stdin is a named pipe, not a regular file\n');
+    expect(r.status).toBe(2);
+  });
+
+  it('--key-file naming a folder says so, and never offers chmod 600 of the folder', async () => {
+    const r = await cli(dir, ['list', '--key-file', '/tmp']);
+    expect(r.stderr).toBe('vault-tool: error: key file is a folder: /tmp\n');
+    expect(r.code).toBe(2);
+  });
 });
 
 describe('state and lock files are read within caps', () => {

@@ -164,6 +164,32 @@ describe('run', () => {
       [['--fd', '3=api/token', '--fd', '3=bin/key', '--', 'true'], 2, '--fd 3 is given twice'],
       [['--env', 'X=api/token@9', '--', 'true'], 5, 'entry api/token has no version 9 (versions 1 to 2)'],
       [['--env', 'X=no/such', '--', 'true'], 5, 'no entry named no/such'],
+      // Read by the loader, a shell or a runtime as its own setting, whose errors print it ("ld.so: object '…' from LD_PRELOAD cannot be preloaded").
+      [
+        ['--env', 'LD_PRELOAD=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in LD_PRELOAD: the dynamic loader reads it as its own setting, and its errors print the value',
+      ],
+      [
+        ['--env', 'DYLD_INSERT_LIBRARIES=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in DYLD_INSERT_LIBRARIES: the dynamic loader reads it as its own setting, and its errors print the value',
+      ],
+      [
+        ['--env', 'BASH_ENV=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in BASH_ENV: the shell reads it as its own setting, and its errors print the value',
+      ],
+      [
+        ['--env', 'PATH=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in PATH: the shell reads it as its own setting, and its errors print the value',
+      ],
+      [
+        ['--env', 'NODE_OPTIONS=api/token', '--', 'true'],
+        2,
+        'a key is never handed over in NODE_OPTIONS: a language runtime (Node.js, Python, Perl, Ruby, Java) reads it as its own setting, and its errors print the value',
+      ],
     ];
     for (const [args, code, message] of cases) {
       const r = await cli(dir, ['run', ...args]);
@@ -218,6 +244,39 @@ describe('backup exec --env', () => {
       .slice(seen)
       .find((e) => e.event === 'run' && e.data.component === 'exec/api');
     expect(run.data).toEqual({ command: 'sh', component: 'exec/api', entries: [{ entry: 'api/token', version: 2, env: 'TOKEN' }] });
+  });
+
+  it('the passphrase variable of a protected key reaches no dump command, with --env or without (in process, and as a process)', async () => {
+    const p = tempDir('vt-exec-pw-');
+    try {
+      const env = { PW: 'correct horse' };
+      expect((await cli(p.dir, ['init', '--passphrase', '--passphrase-env', 'PW', '--work-factor', '10'], { env })).code).toBe(0);
+      expect((await cli(p.dir, ['add', 'k', '-t', 'generic', '--from-stdin', '--passphrase-env', 'PW'], { env, stdin: VALUE })).code).toBe(0);
+      const seen = (n: string) => readFileSync(join(p.dir, n), 'utf8');
+      const dump = (n: string) => ['sh', '-c', `printf %s "\${PW-unset}" > ${join(p.dir, n)}; echo data`];
+      const a = await cli(p.dir, ['backup', 'exec', '--name', 'a', '-r', 'repo', '--passphrase-env', 'PW', '--', ...dump('a')], { env });
+      expect(a.code, a.stderr).toBe(0);
+      expect(seen('a')).toBe('unset');
+      const b = await spawnCli(p.dir, ['backup', 'exec', '--name', 'b', '-r', 'repo', '--passphrase-env', 'PW', '--', ...dump('b')], { env });
+      expect(b.code, b.stderr).toBe(0);
+      expect(seen('b')).toBe('unset');
+      const c = await spawnCli(p.dir, ['backup', 'exec', '--name', 'c', '-r', 'repo', '--passphrase-env', 'PW', '--env', 'K=k', '--', ...dump('c')], { env });
+      expect(c.code, c.stderr).toBe(0);
+      expect(seen('c')).toBe('unset');
+    } finally {
+      p.cleanup();
+    }
+  });
+
+  it('refuses a variable the loader reads as its own, before anything runs or is recorded', async () => {
+    const before = evidence().length;
+    const r = await cli(dir, ['backup', 'exec', '--name', 'x', '-r', 'repo', '--env', 'LD_PRELOAD=api/token', '--', 'true']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'vault-tool: error: a key is never handed over in LD_PRELOAD: the dynamic loader reads it as its own setting, and its errors print the value\n' +
+        "vault-tool: hint: hand it over in a variable of the command's own (--env NAME=ENTRY, not LD_PRELOAD), or on a file descriptor (--fd 3=ENTRY, read from /dev/fd/3)\n",
+    );
+    expect(evidence().length).toBe(before);
   });
 
   it('a dump tool that fails quoting the value it was given: the error shows ***', async () => {

@@ -365,6 +365,10 @@ describe('the schedule plan is strict', () => {
         'jobs[1].name: a is already the name of jobs[0]',
       ],
       ['jobs:\n  - { name: a, at: "0 2 * * *", postgres: {}, redis: {} }\n', 'one kind of job per item (found postgres and redis)'],
+      [
+        'jobs:\n  - { name: k, at: "0 2 * * *", exec: { name: k, command: [sh], env: { LD_PRELOAD: api/token } } }\n',
+        'jobs[0].exec.env: a key is never handed over in LD_PRELOAD: the dynamic loader reads it as its own setting, and its errors print the value',
+      ],
       ['paths: { vaultFile: secrets.vault }\njobs:\n  - { name: a, at: "0 2 * * *", postgres: {} }\n', 'paths.vaultFile: expected an absolute path'],
       ['jobs:\n  - { name: v, at: "0 6 1 */3 *", verify: { plan: /etc/vault-tool/verify.yaml, interval: 90d } }\n', 'jobs[0].verify.interval: unknown field'],
     ];

@@ -60,7 +60,24 @@ async function ping(o: RedisOptions, env: Env): Promise<void> {
   });
 }
 
+/**
+ * A Redis host is a name or an address. A URI (`redis://:PASSWORD@host`) is
+ * refused without being repeated: redis-cli would get it on its command
+ * line (ps), the manifest would record it, and an error would print it.
+ */
+export function checkRedisHost(host: string): void {
+  if (/^[A-Za-z0-9_.:%[\]-]+$/.test(host) && !host.includes('://')) return;
+  throw new VaultError(
+    'usage',
+    host.includes('@') || host.includes('://')
+      ? 'the Redis host is a URI (or holds user@): a password in it would be on the command line of redis-cli (ps), in the manifest and in messages'
+      : `the Redis host ${JSON.stringify(host)} is not a host name or an address`,
+    'give the host name or address alone; the password goes in the environment variable REDISCLI_AUTH',
+  );
+}
+
 async function dump(o: RedisOptions, env: Env): Promise<Component> {
+  checkRedisHost(o.host);
   const version = await versionOf('redis-cli', env);
   await ping(o, env);
   return {

@@ -172,7 +172,7 @@ export default function escrow(cmd: Command, ctx: Context): void {
       const m = o.manifest ? await readManifest(ctx, o.manifest) : undefined;
       const manifestKey = m ? lib.manifestKeyFingerprint(m.publicKey) : undefined;
       const shares = files.length ? await readShares(ctx, files, o.identity ?? [], m) : inManifest(await typedShareInputs(ctx), m);
-      const out = ctx.abs(o.out);
+      const out = ctx.outFile(o.out);
       const vaultFile = ctx.paths(sub).vaultFile;
       const r = await lib.recoverKeyFile(shares, out, {
         force: Boolean(o.force),

@@ -36,7 +36,7 @@ export default function backupKey(cmd: Command, ctx: Context): void {
     .description('write the backup identity (every version) and the trusted signers to a file (0600) for a restore host; recorded in the evidence log')
     .requiredOption('-o, --out <file>', 'the identity file to write (never over an existing file)')
     .action(async (o: { out: string }, sub: Command) => {
-      const out = ctx.abs(o.out);
+      const out = ctx.outFile(o.out);
       const r = await exportIdentity(ctx.paths(sub), ctx.storeOptions(sub), out, hostname(), ctx.now()).catch((e: unknown) => {
         throw asNewFileOnly(e);
       });

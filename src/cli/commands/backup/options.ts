@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
+import { checkNewName } from '../../../fs/output.js';
+import { resolveTarget } from '../../../fs/target.js';
 import { keyIdOf } from '../../../vault/keytext.js';
 import type { Component } from '../../../backup/kind.js';
 import type { SigningKey } from '../../../backup/keys.js';
@@ -41,13 +43,16 @@ export function componentName(v: string): string {
 }
 
 export function signingKeyPath(ctx: Context, o: { signingKey?: string }): string {
-  return o.signingKey ? ctx.abs(o.signingKey) : join(ctx.stateDir(), 'signing.key');
+  return o.signingKey ? ctx.outFile(o.signingKey) : join(ctx.stateDir(), 'signing.key');
 }
 
 /** Makes each component's backup in turn, with progress on a terminal and JSON lines with --json. */
 export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, make: () => Promise<Component[]>): Promise<void> {
   const repo = openRepo(ctx, o);
   const paths = ctx.paths(cmd);
+  // Before anything is written (the backup key made on the way): a signing key to be made where none may be.
+  const signingPath = signingKeyPath(ctx, o);
+  if (!exists(signingPath)) checkNewName(resolveTarget(signingPath), signingPath);
   const given = o.recipient ?? ctx.io.env.VAULT_TOOL_BACKUP_RECIPIENT;
   const vaultHere = exists(paths.keyFile) && exists(paths.vaultFile);
   if (given) parseRecipient(given);
@@ -91,7 +96,7 @@ export async function runBackups(ctx: Context, cmd: Command, o: MakeOptions, mak
       if (k.created) ctx.info(`made the backup key ${k.keyId} (vault entry backup/identity); backup hosts encrypt to ${k.recipient}`);
       recipient = { recipient: k.recipient, keyId: k.keyId };
     }
-    const signing = loadSigningKey(signingKeyPath(ctx, o));
+    const signing = loadSigningKey(signingPath);
     const json = ctx.globals(cmd).json;
     const progress = ctx.progress(cmd);
     for (const w of new Set(components.flatMap((c) => c.warnings ?? []))) ctx.warn(w);

@@ -70,7 +70,7 @@ export default function backupRestore(cmd: Command, ctx: Context): void {
       const kind = kindNamed(m.kind);
       const force = Boolean(o.force);
       let req: RestoreRequest & { out?: string };
-      if (o.out) req = { out: ctx.abs(o.out), force };
+      if (o.out) req = { out: ctx.outFile(o.out), force };
       else if (!kind.restore)
         throw new VaultError('usage', kind.restoredElsewhere ? ELSEWHERE[kind.restoredElsewhere] : `a ${m.kind} backup is restored with --out FILE`);
       else if (kind.restore.needs === 'database' && !o.dbname)

@@ -1,0 +1,75 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cli, tempDir } from '../helpers/cli.js';
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(async () => {
+  ({ dir, cleanup } = tempDir());
+  expect((await cli(dir, ['init'])).code).toBe(0);
+});
+afterEach(() => cleanup());
+
+describe('names beyond ASCII', () => {
+  it("a custodian's accented name keeps its letters in the share's file names; one with no Latin letter is numbered", async () => {
+    const r = await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'Jürgen Ö', '-c', 'Zoë Ångström', '-c', '李 雷', '-o', 'shares']);
+    expect(r.code).toBe(0);
+    const files = readdirSync(join(dir, 'shares')).sort();
+    expect(files).toEqual([
+      'manifest.json',
+      'share-01-jurgen-o.html',
+      'share-01-jurgen-o.share',
+      'share-02-zoe-angstrom.html',
+      'share-02-zoe-angstrom.share',
+      'share-03-custodian.html',
+      'share-03-custodian.share',
+    ]);
+    const c = await cli(dir, [
+      'escrow',
+      'combine',
+      '-o',
+      'k.key',
+      '--manifest',
+      'shares/manifest.json',
+      'shares/share-01-jurgen-o.share',
+      'shares/share-03-custodian.share',
+    ]);
+    expect(c.code).toBe(0);
+    expect(c.stdout).toContain('from shares of Jürgen Ö, 李 雷');
+  });
+
+  it('an entry name outside ASCII, or with a space, is refused with a hint that says which letters a name may use', async () => {
+    for (const name of ['app/ключ', 'app/my key']) {
+      const r = await cli(dir, ['add', name, '-t', 'kek', '--generate']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        `vault-tool: error: invalid entry name: ${JSON.stringify(name)}\n` +
+          'vault-tool: hint: names use the ASCII letters A-Z and a-z, digits, _ . - (no spaces; a segment starts with a letter, a digit or _) and / between segments, at most 253 characters\n',
+      );
+    }
+  });
+});
+
+describe('a text value saved with a byte-order mark', () => {
+  it('is refused naming the mark, never stripped: the value rule alone could not say what is wrong', async () => {
+    writeFileSync(join(dir, 'key.txt'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('0123456789abcdef0123456789abcdef\r\n')]));
+    const r = await cli(dir, ['add', 'i/e', '-t', 'infisical-encryption-key', '--from-file', 'key.txt']);
+    expect(r.stderr).toBe(
+      'vault-tool: error: value refused: infisical-encryption-key must be exactly 32 lowercase hex characters (16 bytes) (it begins with a UTF-8 byte-order mark, as some editors save text: save it without one)\n',
+    );
+    expect(r.code).toBe(11);
+  });
+});
+
+describe('a key file saved with a byte-order mark', () => {
+  it('is refused naming the mark, not as a file that holds no key', async () => {
+    const key = readFileSync(join(dir, 'vault.key'));
+    writeFileSync(join(dir, 'bom.key'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), key]), { mode: 0o600 });
+    const r = await cli(dir, ['list', '--key-file', 'bom.key']);
+    expect(r.stderr.split('\n')[0]).toBe(
+      'vault-tool: error: key file begins with a UTF-8 byte-order mark (an editor saved it so): save it without one, as plain text',
+    );
+    expect(r.code).toBe(4);
+  });
+});
