@@ -108,8 +108,9 @@ export class Context {
     return this.io.now ? this.io.now() : new Date();
   }
 
+  /** `p` absolute and normalized (no `.`, `..`, doubled or trailing separator), so that two spellings of one place compare equal. */
   abs(p: string): string {
-    return isAbsolute(p) ? p : resolve(this.io.cwd, p);
+    return resolve(this.io.cwd, p);
   }
 
   /**
@@ -119,7 +120,7 @@ export class Context {
    */
   outFile(path: string): string {
     if (path.endsWith('/') || (sep === '\\' && path.endsWith(sep)))
-      throw new VaultError('usage', `cannot use ${path}: a path ending in ${sep} names a folder, not a file`);
+      throw new VaultError('usage', `cannot use ${path}: a path ending in ${sep} names a folder, not a file`, { code: 'path-names-folder', data: { path } });
     return this.abs(path);
   }
 

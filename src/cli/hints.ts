@@ -313,6 +313,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   },
   'redis-unreachable': { kind: 'backup-failed', hint: 'check -h/--host and -p/--port, and that redis-server runs there' },
   'restore-bucket-not-empty': { kind: 'exists', hint: 'restore into an empty prefix (--to REMOTE:BUCKET/NEW), or add --force to write over what is there' },
+  'path-names-folder': {
+    kind: 'usage',
+    hint: () => 'name a file: drop the trailing slash, or add the file name after it',
+  },
   'option-empty': {
     kind: 'usage',
     hint: (d) => `give ${d.option ?? 'it'} a value (a variable that is not set gives an empty one), or leave it out for its default`,

@@ -160,4 +160,5 @@ export type ErrorCode =
   // the command line
   | 'option-repeated'
   | 'option-short-equals'
-  | 'option-empty';
+  | 'option-empty'
+  | 'path-names-folder';

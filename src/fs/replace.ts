@@ -164,10 +164,25 @@ export function sniffFile(head: Buffer, name = ''): FileKind {
   if (/^# HELP vault_tool_/.test(text)) return 'metrics';
   if (/<title>Disaster-recovery drill /.test(text)) return 'html-report';
   if (/<title>vault-tool recovery kit/.test(text)) return 'kit';
-  if (/^apiVersion: vault-tool\/v1\nkind: RestorePlan\b/m.test(text)) return 'restore-plan';
-  if (/^apiVersion: vault-tool\/v1\nkind: DrillPlan\b/m.test(text)) return 'drill-plan';
-  if (/^kind:\s*RestorePolicy\s*$/m.test(text) && /^apiVersion:\s*vault-tool\/v1\s*$/m.test(text)) return 'restore-policy';
+  const named = documentKind(text);
+  if (named) return named;
   return 'other';
+}
+
+const DOCUMENT_KINDS: Record<string, FileKind> = { RestorePlan: 'restore-plan', DrillPlan: 'drill-plan', RestorePolicy: 'restore-policy' };
+
+/**
+ * A vault-tool document (a plan, the officer's restore policy) by its
+ * `apiVersion` and `kind`, in every spelling the YAML parser reads them:
+ * quoted or not, a comment after, fields in any order, or as JSON. Read from
+ * the text, not parsed (a file's head may end mid-document): a false match
+ * only keeps a file from being replaced.
+ */
+function documentKind(text: string): FileKind | null {
+  const field = (name: string, values: string) => new RegExp(`(?:^|[\\s{,])(["']?)${name}\\1\\s*:\\s*(["']?)(${values})\\2\\s*(?:$|[,}#\\s])`, 'm');
+  if (!field('apiVersion', 'vault-tool/v1').test(text)) return null;
+  const kind = field('kind', Object.keys(DOCUMENT_KINDS).join('|')).exec(text);
+  return kind ? DOCUMENT_KINDS[kind[3]!]! : null;
 }
 
 /** What the file at `path` is (links followed), or null when there is none. */

@@ -53,15 +53,22 @@ describe('an output never takes the name of a file vault-tool finds by name', ()
     // Refused before anything was written: the backup key was not made on the way.
     expect((await cli(dir, ['list', '--json'])).stdout).not.toContain('backup/identity');
     const slash = await cli(dir, ['backup', 'files', 'f', '-r', 'repo', '--signing-key', 'keys/']);
-    expect(slash.stderr).toBe('vault-tool: error: cannot use keys/: a path ending in / names a folder, not a file\n');
+    expect(slash.stderr).toBe(
+      'vault-tool: error: cannot use keys/: a path ending in / names a folder, not a file\nvault-tool: hint: name a file: drop the trailing slash, or add the file name after it\n',
+    );
     expect(slash.code).toBe(2);
     expect(existsSync(join(dir, 'keys'))).toBe(false);
     expect((await cli(dir, ['add', 'c/d', '-t', 'kek', '--generate'])).code).toBe(0);
   });
 
-  it('a restore policy is never replaced, even with --force and under another name', async () => {
+  it.each([
+    ['as written by hand', POLICY],
+    ['quoted', 'apiVersion: "vault-tool/v1"\nkind: "RestorePolicy"\nprotect:\n  folders: [/srv/app]\n'],
+    ['with comments, kind first', "kind: RestorePolicy # the officer's\napiVersion: 'vault-tool/v1'\nprotect:\n  folders: [/srv/app]\n"],
+    ['as JSON', '{"apiVersion": "vault-tool/v1", "kind": "RestorePolicy", "protect": {"folders": ["/srv/app"]}}\n'],
+  ])('a restore policy %s is never replaced, even with --force and under another name', async (_how, policy) => {
     for (const name of ['restore-policy.yaml', 'prod-policy.yaml']) {
-      writeFileSync(join(dir, name), POLICY);
+      writeFileSync(join(dir, name), policy);
       for (const args of [
         ['get', 'a/b', '--out', name, '--force'],
         ['export', 'env', '-o', name, '--force'],
@@ -71,7 +78,7 @@ describe('an output never takes the name of a file vault-tool finds by name', ()
           `vault-tool: error: refusing to replace ${join(dir, name)}: it is a restore policy\nvault-tool: hint: choose another output file\n`,
         );
         expect(r.code).toBe(10);
-        expect(readFileSync(join(dir, name), 'utf8')).toBe(POLICY);
+        expect(readFileSync(join(dir, name), 'utf8')).toBe(policy);
       }
     }
   });

@@ -26,7 +26,9 @@ describe('a file named with a trailing slash (a folder) is never written under t
   ])('%j', async (args) => {
     const before = files();
     const r = await cli(dir, args);
-    expect(r.stderr).toBe(`vault-tool: error: cannot use ${args.at(-1)}: a path ending in / names a folder, not a file\n`);
+    expect(r.stderr).toBe(
+      `vault-tool: error: cannot use ${args.at(-1)}: a path ending in / names a folder, not a file\nvault-tool: hint: name a file: drop the trailing slash, or add the file name after it\n`,
+    );
     expect(r.code).toBe(2);
     expect(files()).toEqual(before);
   });
@@ -38,7 +40,9 @@ describe('a file named with a trailing slash (a folder) is never written under t
       .map((f) => join(dir, 'sh', f));
     const r = await cli(dir, ['escrow', 'combine', '--out', 'x/', ...shares]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('vault-tool: error: cannot use x/: a path ending in / names a folder, not a file\n');
+    expect(r.stderr).toBe(
+      'vault-tool: error: cannot use x/: a path ending in / names a folder, not a file\nvault-tool: hint: name a file: drop the trailing slash, or add the file name after it\n',
+    );
     expect(files()).not.toContain('x');
   });
 });
