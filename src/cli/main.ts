@@ -213,8 +213,15 @@ function routeNodeWarnings(ctx: Context): void {
   processRun = ctx;
 }
 
+/** `help backup restore` read as `backup restore --help`: commander's help command takes one name, and showed `backup`'s help. */
+function helpOf(args: string[]): string[] {
+  if (args[0] !== 'help' || args.length < 3 || args.slice(1).some((a) => a.startsWith('-'))) return args;
+  return [...args.slice(1), '--help'];
+}
+
 /** Runs the CLI on `args` (without node and script) and returns the exit code; never calls process.exit. */
-export async function run(args: string[], io: Io = processIo()): Promise<number> {
+export async function run(given: string[], io: Io = processIo()): Promise<number> {
+  const args = helpOf(given);
   const ctx = new Context(io, run);
   ctx.messages = asksForJson(args) ? 'json' : 'text';
   if (io.stderr === process.stderr) routeNodeWarnings(ctx);

@@ -77,3 +77,18 @@ describe('-o json|yaml', () => {
     expect((await cli(dir, ['run', '-o', 'yaml', '--env', 'X=platform/kek', '--', 'true'])).stderr).toContain("unknown option '-o'");
   });
 });
+
+describe('help', () => {
+  it('of a nested command, asked as `help backup restore`, is that command’s, as `backup restore --help` gives', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const asked = await cli(dir, ['help', 'backup', 'restore']);
+      const flag = await cli(dir, ['backup', 'restore', '--help']);
+      expect(asked.code).toBe(0);
+      expect(asked.stdout).toContain('Usage: vault-tool backup restore');
+      expect(asked.stdout).toBe(flag.stdout);
+    } finally {
+      cleanup();
+    }
+  });
+});
