@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
@@ -85,8 +85,21 @@ export function vaultToolCommand(ctx: Context): string[] {
   const given = ctx.io.env.VAULT_TOOL_COMMAND;
   if (given) return given.split(' ').filter(Boolean);
   const script = process.argv[1] ?? '';
-  if (/^vault-tool(\.js)?$/.test(basename(script))) return [process.execPath, script];
+  if (isVaultTool(script)) return [process.execPath, script];
+  // Run through a link of another name (`vt`): the program it names.
+  const real = realOrNull(script);
+  if (real && isVaultTool(real)) return [process.execPath, real];
   return ['vault-tool'];
+}
+
+const isVaultTool = (path: string) => /^vault-tool(\.js)?$/.test(basename(path));
+
+function realOrNull(path: string): string | null {
+  try {
+    return path ? realpathSync(path) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
