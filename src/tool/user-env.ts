@@ -10,7 +10,8 @@ const run = promisify(execFile);
  * restore's prefetcher as the data directory's owner, the drill's
  * throwaway PostgreSQL as `postgres`) or leaves running in the background:
  * an allow-list, never the caller's whole environment. Only what finding
- * programs, the locale and the clock need (PATH, LANG, LANGUAGE, LC_*, TZ),
+ * programs, the locale and the clock need (PATH, LANG, LANGUAGE, the
+ * standard locale categories LOCALE_NAMES, TZ),
  * and the names in `also` the process reads itself (vault-tool's and
  * rclone's non-secret settings: BACKGROUND_SETTINGS); nothing else — no
  * passphrase variable, no cloud or rclone credential, no libpq password or
@@ -22,7 +23,7 @@ export function envForProcess(env: Env, also: readonly string[] = [], as?: Accou
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
-    if (BASE.has(k) || /^LC_[A-Z]+$/.test(k) || also.includes(k)) out[k] = v;
+    if (BASE.has(k) || LOCALE_NAMES.has(k) || also.includes(k)) out[k] = v;
   }
   if (as) Object.assign(out, { HOME: as.home, USER: as.user, LOGNAME: as.user });
   else for (const k of ['HOME', 'USER', 'LOGNAME']) if (env[k] !== undefined) out[k] = env[k]!;
@@ -30,6 +31,27 @@ export function envForProcess(env: Env, also: readonly string[] = [], as?: Accou
 }
 
 const BASE = new Set(['PATH', 'LANG', 'LANGUAGE', 'TZ']);
+
+/**
+ * The locale categories POSIX and glibc define, by name: never any `LC_`
+ * name, since SSH passes `LC_*` through (AcceptEnv) and so carries
+ * whatever a client puts in such a variable, a token included.
+ */
+export const LOCALE_NAMES: ReadonlySet<string> = new Set([
+  'LC_ALL',
+  'LC_CTYPE',
+  'LC_COLLATE',
+  'LC_MESSAGES',
+  'LC_MONETARY',
+  'LC_NUMERIC',
+  'LC_TIME',
+  'LC_ADDRESS',
+  'LC_IDENTIFICATION',
+  'LC_MEASUREMENT',
+  'LC_NAME',
+  'LC_PAPER',
+  'LC_TELEPHONE',
+]);
 
 /**
  * What a vault-tool process in the background reads of its environment
