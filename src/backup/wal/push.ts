@@ -320,8 +320,9 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
         finishedAt: finished.toISOString(),
         plaintext: digest,
         ciphertext: stored,
-        recipient: ctx.recipient.recipient,
-        keyId: ctx.recipient.keyId,
+        // A completed file's key is not known here (the stanza does not say it, and a rotation may lie between the killed push
+        // and this one): none is claimed, and its readers try every identity they hold (fetch.ts, idsFor).
+        ...(status === 'completed' ? { recipient: '', keyId: '' } : { recipient: ctx.recipient.recipient, keyId: ctx.recipient.keyId }),
         verification: {
           at: finished.toISOString(),
           ok: true,

@@ -27,7 +27,10 @@ export interface WalStatus {
   ageSeconds?: number;
   rpoSeconds?: number;
   rpoMissed: boolean;
-  /** The backup key the newest segment is encrypted to. */
+  /**
+   * The backup key the newest segment is encrypted to: of those the status reads (the newest few), the newest whose
+   * manifest names one (a completed file's names none; its reads try every key, and a verification always reads it).
+   */
   keyId?: string;
   /** Whether the newest segment's manifest is signed by a trusted host (unknown without the vault or an identity file). */
   trusted?: boolean;
@@ -81,13 +84,14 @@ export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o:
       rpoMissed: o.rpoMs !== undefined,
       ...(o.signers ? { trusted: checkSignature(newest, o.signers).ok } : {}),
     };
+  const keyed = ms.find((m) => m.keyId);
   const ageSeconds = Math.max(0, Math.floor((o.now.getTime() - Date.parse(newest.finishedAt)) / 1000));
   return {
     ...common,
     segments: segs.length,
     newest: newest.source.wal!,
     archivedAt: newest.finishedAt,
-    keyId: newest.keyId,
+    ...(keyed ? { keyId: keyed.keyId } : {}),
     ageSeconds,
     rpoMissed: o.rpoMs !== undefined && ageSeconds * 1000 > o.rpoMs,
     ...(o.signers ? { trusted: checkSignature(newest, o.signers).ok } : {}),
