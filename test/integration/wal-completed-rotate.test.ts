@@ -64,6 +64,15 @@ describe('a segment whose push was killed, completed after backup key rotate', (
     expect(JSON.parse(readFileSync(manifest(), 'utf8'))).toMatchObject({ completed: true, keyId: '', recipient: '' });
   });
 
+  it('wal-status names the completed file, which no full read has passed yet', async () => {
+    const r = await vt(['backup', 'wal-status', ...wal()]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      `vault-tool: warning: ${n}: completed by a later push from a file found without its manifest, and no full read has passed it yet`,
+    );
+    expect(JSON.parse((await vt(['backup', 'wal-status', ...wal(), '--json'])).stdout).completedUnread).toEqual([n]);
+  });
+
   it('wal-fetch gives the segment back (the vault holds both key versions)', async () => {
     const r = await vt(['backup', 'wal-fetch', n, 'restored', ...wal()]);
     expect(r.code, r.stderr).toBe(0);
@@ -74,5 +83,9 @@ describe('a segment whose push was killed, completed after backup key rotate', (
     const r = await vt(['backup', 'wal-verify', '--read-data', ...wal(), '--json']);
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({ counted: 1, read: 1, files: [] });
+    // Read in full and passed: wal-status no longer names it.
+    const after = await vt(['backup', 'wal-status', ...wal()]);
+    expect(after.stderr).not.toContain('completed by a later push');
+    expect(JSON.parse((await vt(['backup', 'wal-status', ...wal(), '--json'])).stdout).completedUnread).toBeUndefined();
   });
 });
