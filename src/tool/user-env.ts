@@ -75,3 +75,16 @@ export async function accountOf(uid: number, env: Env): Promise<Account> {
   if (f.length < 7 || !f[0]) throw new Error(`no account with uid ${uid}`);
   return { user: f[0], home: f[5] || '/' };
 }
+
+/**
+ * A command run as another account (`ids`, when given) with the account's
+ * supplementary groups, through `setpriv --init-groups` (util-linux): Node's
+ * spawn with `{ uid, gid }` sets the primary group alone, so a repository,
+ * identity file or rclone configuration the account reads through another
+ * group (ssl-cert, a backup group) would not be readable by what runs. No
+ * PAM session and no change to the environment given (envForProcess).
+ * Without `ids`, the command as it is.
+ */
+export function commandAs(ids: { uid: number; gid: number } | undefined, cmd: string, args: string[]): [string, string[]] {
+  return ids ? ['setpriv', ['--reuid', String(ids.uid), '--regid', String(ids.gid), '--init-groups', '--', cmd, ...args]] : [cmd, args];
+}
