@@ -10,7 +10,8 @@ const run = promisify(execFile);
  * restore's prefetcher as the data directory's owner, the drill's
  * throwaway PostgreSQL as `postgres`) or leaves running in the background:
  * an allow-list, never the caller's whole environment. Only what finding
- * programs, the locale and the clock need (PATH, LANG, LANGUAGE, LC_*, TZ),
+ * programs, the locale and the clock need (PATH, LANG, LANGUAGE, the
+ * standard locale categories LOCALE_NAMES, TZ),
  * and the names in `also` the process reads itself (vault-tool's and
  * rclone's non-secret settings: BACKGROUND_SETTINGS); nothing else — no
  * passphrase variable, no cloud or rclone credential, no libpq password or
@@ -22,7 +23,7 @@ export function envForProcess(env: Env, also: readonly string[] = [], as?: Accou
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
-    if (BASE.has(k) || /^LC_[A-Z]+$/.test(k) || also.includes(k)) out[k] = v;
+    if (BASE.has(k) || LOCALE_NAMES.has(k) || also.includes(k)) out[k] = v;
   }
   if (as) Object.assign(out, { HOME: as.home, USER: as.user, LOGNAME: as.user });
   else for (const k of ['HOME', 'USER', 'LOGNAME']) if (env[k] !== undefined) out[k] = env[k]!;
@@ -30,6 +31,27 @@ export function envForProcess(env: Env, also: readonly string[] = [], as?: Accou
 }
 
 const BASE = new Set(['PATH', 'LANG', 'LANGUAGE', 'TZ']);
+
+/**
+ * The locale categories POSIX and glibc define, by name: never any `LC_`
+ * name, since SSH passes `LC_*` through (AcceptEnv) and so carries
+ * whatever a client puts in such a variable, a token included.
+ */
+export const LOCALE_NAMES: ReadonlySet<string> = new Set([
+  'LC_ALL',
+  'LC_CTYPE',
+  'LC_COLLATE',
+  'LC_MESSAGES',
+  'LC_MONETARY',
+  'LC_NUMERIC',
+  'LC_TIME',
+  'LC_ADDRESS',
+  'LC_IDENTIFICATION',
+  'LC_MEASUREMENT',
+  'LC_NAME',
+  'LC_PAPER',
+  'LC_TELEPHONE',
+]);
 
 /**
  * What a vault-tool process in the background reads of its environment
@@ -52,4 +74,17 @@ export async function accountOf(uid: number, env: Env): Promise<Account> {
   const f = stdout.split('\n')[0]!.split(':');
   if (f.length < 7 || !f[0]) throw new Error(`no account with uid ${uid}`);
   return { user: f[0], home: f[5] || '/' };
+}
+
+/**
+ * A command run as another account (`ids`, when given) with the account's
+ * supplementary groups, through `setpriv --init-groups` (util-linux): Node's
+ * spawn with `{ uid, gid }` sets the primary group alone, so a repository,
+ * identity file or rclone configuration the account reads through another
+ * group (ssl-cert, a backup group) would not be readable by what runs. No
+ * PAM session and no change to the environment given (envForProcess).
+ * Without `ids`, the command as it is.
+ */
+export function commandAs(ids: { uid: number; gid: number } | undefined, cmd: string, args: string[]): [string, string[]] {
+  return ids ? ['setpriv', ['--reuid', String(ids.uid), '--regid', String(ids.gid), '--init-groups', '--', cmd, ...args]] : [cmd, args];
 }

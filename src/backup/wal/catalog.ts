@@ -13,6 +13,10 @@ export function parseWalManifest(text: string, where: string): BackupManifest {
   return m;
 }
 
+/** The suffix of the mark a completing push leaves beside a file it completed, until a full read passes it. */
+export const COMPLETED_MARK = '.age.completed';
+export const completedMarkName = (name: string): string => `${name}${COMPLETED_MARK}`;
+
 /** One name of the archive: its file, its manifest, or both (committed). */
 export interface CatalogEntry {
   wal: WalFile;
@@ -22,6 +26,11 @@ export interface CatalogEntry {
 
 export interface Catalog {
   entries: Map<string, CatalogEntry>;
+  /**
+   * The names whose `<name>.age.completed` is there: a push completed the file (its manifest marked `completed`) and no full
+   * read has passed it since (docs/FORMAT.md, "WAL archive"). Listed only; what readers hold to is the signed manifest.
+   */
+  completedMarks: Set<string>;
   /** Names in the folder that are not the archive's (left out of every judgment, and named). */
   strangers: string[];
 }
@@ -30,7 +39,14 @@ export interface Catalog {
 export async function readCatalog(repo: Repo, cluster: string, segSize: number): Promise<Catalog> {
   const entries = new Map<string, CatalogEntry>();
   const strangers: string[] = [];
+  const completedMarks = new Set<string>();
   for (const f of await listFiles(repo, segmentsDest(repo, cluster))) {
+    if (f.name.endsWith(COMPLETED_MARK)) {
+      const wal = parseWalName(f.name.slice(0, -COMPLETED_MARK.length), segSize);
+      if (wal) completedMarks.add(wal.name);
+      else strangers.push(f.name);
+      continue;
+    }
     const isManifest = f.name.endsWith('.age.manifest.json');
     const base = isManifest ? f.name.slice(0, -'.age.manifest.json'.length) : f.name.endsWith('.age') ? f.name.slice(0, -4) : null;
     const wal = base ? parseWalName(base, segSize) : null;
@@ -43,7 +59,7 @@ export async function readCatalog(repo: Repo, cluster: string, segSize: number):
     else e.file = f;
     entries.set(wal.name, e);
   }
-  return { entries, strangers };
+  return { entries, strangers, completedMarks };
 }
 
 export const committed = (e: CatalogEntry | undefined): boolean => Boolean(e?.file && e.manifestFile);

@@ -14,6 +14,7 @@ import { checkSignature, manifestName, type BackupManifest } from '../manifest.j
 import type { Repo } from '../repo.js';
 import { ARCHIVE_FILE, readArchiveInfo } from './archive.js';
 import { parseWalManifest } from './catalog.js';
+import type { X25519Identity } from '../../age/x25519.js';
 import type { ReadKeys } from './identity.js';
 import { looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName, segmentName } from './names.js';
 import { checkSegment } from './page.js';
@@ -70,15 +71,39 @@ export const RESTORE_READ: ReadOptions = { plaintextSha256: false, storedSha256:
 /** The digest a read holds the stored file's header and payload nonce to instead of its whole SHA-256, when it may (ReadOptions). */
 const headerCheck = (m: BackupManifest, o: ReadOptions): string | undefined => (o.storedSha256 === false ? m.ciphertext.headerSha256 : undefined);
 
-type Key = ReadKeys['identities'][number];
+/** The identities a read tries on a file's header: the one its manifest names, or for a completed file every one held. */
+type Ids = X25519Identity[];
 
-/** An archived file's signed manifest, trusted, and the key it needs; or its absence. */
+/**
+ * The identities to open a file with. A file's manifest names its key, and
+ * that key alone is tried. A completed file's does not (`keyId` empty: the
+ * completing push cannot tell which key the file it found is encrypted to,
+ * and a rotation may lie between the killed push and it; manifests completed
+ * before this was known name the completing push's key, which may be wrong):
+ * every identity held is tried, the named one first. That is safe: whatever
+ * opens it, its plaintext is held to the manifest's SHA-256 (plaintextHeld).
+ */
+function idsFor(name: string, m: BackupManifest, keys: ReadKeys): Ids {
+  const named = keys.identities.find((k) => k.keyId === m.keyId);
+  if (m.completed) return [...(named ? [named] : []), ...keys.identities.filter((k) => k !== named)].map((k) => k.identity);
+  if (!named) throw new VaultError('wrong-key', `${name} needs backup key ${m.keyId}, which the given keys do not hold`, { code: 'backup-key-gone' });
+  return [named.identity];
+}
+
+/** The message of a failure to open a file's header with `ids`: for a completed file, that no key held opens it. */
+function noKey(name: string, m: BackupManifest, e: Error): string {
+  return m.completed
+    ? `${name}: decryption failed: no backup key held opens it (its manifest, completed by a later push from a file found without one, records no key): ${e.message}`
+    : `${name}: decryption failed: ${e.message}`;
+}
+
+/** An archived file's signed manifest, trusted, and the identities to open it with; or its absence. */
 async function trusted(
   repo: Repo,
   cluster: string,
   name: string,
   keys: ReadKeys,
-): Promise<{ status: 'absent'; result: FetchResult } | { status: 'trusted'; m: BackupManifest; key: Key }> {
+): Promise<{ status: 'absent'; result: FetchResult } | { status: 'trusted'; m: BackupManifest; ids: Ids }> {
   if (!looksLikeWalName(name))
     throw new VaultError('usage', `${JSON.stringify(name)} is not a name PostgreSQL archives (a segment, a .history, .backup or .partial file)`, {
       code: 'wal-name',
@@ -93,9 +118,7 @@ async function trusted(
     throw new VaultError('integrity', `${where} describes ${m.component}/${m.source.wal}, not ${WAL_KIND}/${cluster}/${name}: it was moved`);
   const sig = checkSignature(m, keys.signers);
   if (!sig.ok) throw new VaultError('integrity', `${name}: ${sig.message}: it is not used`, { code: 'backup-untrusted' });
-  const key = keys.identities.find((k) => k.keyId === m.keyId);
-  if (!key) throw new VaultError('wrong-key', `${name} needs backup key ${m.keyId}, which the given keys do not hold`, { code: 'backup-key-gone' });
-  return { status: 'trusted', m, key };
+  return { status: 'trusted', m, ids: idsFor(name, m, keys) };
 }
 
 /** An archived file's trusted manifest and its stored bytes (not yet held to it); or its absence. */
@@ -104,11 +127,11 @@ async function storedOf(
   cluster: string,
   name: string,
   keys: ReadKeys,
-): Promise<{ status: 'absent'; result: FetchResult } | { status: 'stored'; m: BackupManifest; key: Key; stored: Buffer }> {
+): Promise<{ status: 'absent'; result: FetchResult } | { status: 'stored'; m: BackupManifest; ids: Ids; stored: Buffer }> {
   const t = await trusted(repo, cluster, name, keys);
   if (t.status === 'absent') return t;
   const stored = await readWhole(repo, segmentsDest(repo, cluster), `${name}.age`, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
-  return { status: 'stored', m: t.m, key: t.key, stored };
+  return { status: 'stored', m: t.m, ids: t.ids, stored };
 }
 
 const altered = (name: string, why = 'SHA-256 differs') =>
@@ -155,7 +178,7 @@ function checkPages(name: string, m: BackupManifest, plaintext: Uint8Array): voi
  * chunk buffers left to the garbage collector, per segment. `stored` is
  * overwritten.
  */
-function openInPlace(name: string, stored: Buffer, key: Key, headerSha256: string | undefined): Buffer {
+function openInPlace(name: string, stored: Buffer, ids: Ids, headerSha256: string | undefined): Buffer {
   let parsed: ReturnType<typeof readHeader>;
   try {
     parsed = readHeader(stored);
@@ -170,8 +193,8 @@ function openInPlace(name: string, stored: Buffer, key: Key, headerSha256: strin
     headerHeld(name, binary, header.length, headerSha256);
   }
   // An armored file (never what a push writes) is opened the ordinary way.
-  if (binary.buffer !== stored.buffer) return decrypt(stored, { identities: [key.identity] }).plaintext;
-  const fileKey = unwrapFileKey(header, { identities: [key.identity] });
+  if (binary.buffer !== stored.buffer) return decrypt(stored, { identities: ids }).plaintext;
+  const fileKey = unwrapFileKey(header, { identities: ids });
   const start = header.length + NONCE_SIZE;
   if (binary.length < start) throw new AgeError('header', 'missing payload nonce');
   const payload = payloadKey(fileKey, binary.subarray(header.length, start));
@@ -193,7 +216,7 @@ export async function readArchived(
 ): Promise<FetchResult & { plaintext?: Buffer }> {
   const s = await storedOf(repo, cluster, name, keys);
   if (s.status === 'absent') return s.result;
-  const { m, key, stored } = s;
+  const { m, ids, stored } = s;
   // The header's digest is held wherever the manifest records it: instead of the whole file's SHA-256 on a restore, besides it
   // when verifying (a manifest whose digest a restore would refuse never passes verification).
   const head = m.ciphertext.headerSha256;
@@ -201,10 +224,10 @@ export async function readArchived(
   if (!headerCheck(m, o) && sha256(stored) !== m.ciphertext.sha256) throw altered(name);
   let plaintext: Buffer;
   try {
-    plaintext = openInPlace(name, stored, key, head);
+    plaintext = openInPlace(name, stored, ids, head);
   } catch (e) {
     if (e instanceof VaultError && !(e instanceof AgeError)) throw e;
-    throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
+    throw new VaultError('integrity', noKey(name, m, e as Error));
   }
   if (plaintext.length !== m.plaintext.size) throw new VaultError('integrity', `${name}: the decrypted data differs from what was archived (size)`);
   plaintextHeld(name, m, plaintext, o);
@@ -222,10 +245,10 @@ export async function readArchived(
  */
 export async function fetchToFile(repo: Repo, cluster: string, name: string, keys: ReadKeys, pool: OpenPool, tmp: string): Promise<FetchResult> {
   const local = await localStored(repo, cluster, name, keys);
-  if (local) return local.status === 'absent' ? local.result : openStored(name, local.m, local.head, local.path, pool, tmp, local.key);
+  if (local) return local.status === 'absent' ? local.result : openStored(name, local.m, local.head, local.path, pool, tmp, local.ids);
   const s = await storedOf(repo, cluster, name, keys);
   if (s.status === 'absent') return s.result;
-  const { m, key, stored } = s;
+  const { m, ids, stored } = s;
   const head = headerCheck(m, RESTORE_READ);
   if (stored.length !== m.ciphertext.size) throw altered(name, 'its size differs');
   let start: number;
@@ -236,7 +259,7 @@ export async function fetchToFile(repo: Repo, cluster: string, name: string, key
     if (binary.buffer !== stored.buffer) throw new Error('an armored file');
     if (head) headerHeld(name, binary, header.length, head);
     held = Boolean(head);
-    const fileKey = unwrapFileKey(header, { identities: [key.identity] });
+    const fileKey = unwrapFileKey(header, { identities: ids });
     start = header.length + NONCE_SIZE;
     if (binary.length < start) throw new Error('missing payload nonce');
     payload = payloadKey(fileKey, binary.subarray(header.length, start));
@@ -245,7 +268,7 @@ export async function fetchToFile(repo: Repo, cluster: string, name: string, key
     // Not the file its manifest describes, or not one this key opens: the header's digest, or the full read, says which
     // (a header that does not parse is not the one pushed; one held to its digest is, and the key is the cause).
     if (head ? !held : sha256(stored) !== m.ciphertext.sha256) throw altered(name, head ? HEADER_DIFFERS : undefined);
-    throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
+    throw new VaultError('integrity', noKey(name, m, e as Error));
   }
   // The worker gets the file's own memory (given up: copied first when it is a slice of a larger buffer).
   const own = stored.byteOffset === 0 && stored.buffer.byteLength === stored.byteLength ? stored.buffer : Uint8Array.prototype.slice.call(stored).buffer;
@@ -263,7 +286,7 @@ async function localStored(
   cluster: string,
   name: string,
   keys: ReadKeys,
-): Promise<{ status: 'absent'; result: FetchResult } | { status: 'stored'; m: BackupManifest; key: Key; head: Buffer; path: string } | null> {
+): Promise<{ status: 'absent'; result: FetchResult } | { status: 'stored'; m: BackupManifest; ids: Ids; head: Buffer; path: string } | null> {
   const d = segmentsDest(repo, cluster);
   const path = d.localPath(`${name}.age`);
   if (!path) return null;
@@ -281,7 +304,7 @@ async function localStored(
   } catch (e) {
     throw new VaultError('io', `${name}: cannot read ${d.locate(`${name}.age`)}: ${(e as Error).message}`);
   }
-  return { status: 'stored', m: t.m, key: t.key, head, path };
+  return { status: 'stored', m: t.m, ids: t.ids, head, path };
 }
 
 /** What is read of a file's start for its header (an X25519 header is about 200 bytes). */
@@ -291,7 +314,7 @@ const HEAD = 64 << 10;
 const checkOf = (m: BackupManifest, head: string | undefined): OpenJob['check'] => (head ? { headerSha256: head } : { sha256: m.ciphertext.sha256 });
 
 /** A stored file opened by a worker from its path, its header parsed here from `head`. */
-async function openStored(name: string, m: BackupManifest, head: Buffer, path: string, pool: OpenPool, tmp: string, key: Key): Promise<FetchResult> {
+async function openStored(name: string, m: BackupManifest, head: Buffer, path: string, pool: OpenPool, tmp: string, ids: Ids): Promise<FetchResult> {
   const want = headerCheck(m, RESTORE_READ);
   let start: number;
   let payload: Buffer;
@@ -301,7 +324,7 @@ async function openStored(name: string, m: BackupManifest, head: Buffer, path: s
     if (!header) throw new Error('header longer than its first 64 KiB');
     if (want) headerHeld(name, head, header.length, want);
     held = Boolean(want);
-    const fileKey = unwrapFileKey(header, { identities: [key.identity] });
+    const fileKey = unwrapFileKey(header, { identities: ids });
     start = header.length + NONCE_SIZE;
     if (head.length < start) throw new Error('missing payload nonce');
     payload = payloadKey(fileKey, head.subarray(header.length, start));
@@ -310,11 +333,11 @@ async function openStored(name: string, m: BackupManifest, head: Buffer, path: s
     // With the header's digest recorded, a header that does not parse is not the one pushed; one held to it that this key
     // does not open is a key's failure, said as such.
     if (want && !held) throw altered(name, HEADER_DIFFERS);
-    if (want) throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
+    if (want) throw new VaultError('integrity', noKey(name, m, e as Error));
     // Decided by the worker's full read: the stored file's SHA-256 first (an altered file is named so), else the failure here.
     const r = await pool.open({ file: path, size: m.ciphertext.size, check: { sha256: m.ciphertext.sha256 }, start: 0, key: Buffer.alloc(32), tmp: '' });
     if (!r.held || r.size !== m.ciphertext.size) throw altered(name);
-    throw new VaultError('integrity', `${name}: decryption failed: ${(e as Error).message}`);
+    throw new VaultError('integrity', noKey(name, m, e as Error));
   }
   return opened(name, m, await pool.open({ file: path, size: m.ciphertext.size, check: checkOf(m, want), start, key: payload, tmp }), tmp, pool);
 }

@@ -4,7 +4,7 @@ import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../
 import { manifestName } from '../manifest.js';
 import type { Listed, Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
-import { readCatalog } from './catalog.js';
+import { completedMarkName, readCatalog } from './catalog.js';
 import { formatLsn, parseLsn, segnoOf } from './names.js';
 import { listTemp, segmentsDest } from './store.js';
 import { baseRefOf } from './verify.js';
@@ -26,6 +26,8 @@ export interface WalPrunePlan {
   oldestBase?: string;
   keepFrom?: string;
   remove: string[];
+  /** The completed marks (`<name>.age.completed`) of files removed: they go with them. */
+  marks?: string[];
   keep: number;
   temp: string[];
   /** Why nothing can go, if so. */
@@ -40,7 +42,7 @@ export async function planWalPrune(repo: Repo, cluster: string, bases: Listed[],
   const cat = await readCatalog(repo, cluster, info.segmentSize);
   const d = segmentsDest(repo, cluster);
   const temp = (await listTemp(repo, d)).filter((f) => now.getTime() - Date.parse(f.modTime) >= DAY).map((f) => f.name);
-  const base = { cluster, remove: [] as string[], keep: cat.entries.size, temp };
+  const base = { cluster, remove: [] as string[], marks: [] as string[], keep: cat.entries.size, temp };
   if (!bases.length) return { ...base, refused: `the repository holds no base backup of ${cluster}: the WAL is kept whole` };
   let oldest: { name: string; start: bigint } | undefined;
   for (const b of bases) {
@@ -60,7 +62,8 @@ export async function planWalPrune(repo: Repo, cluster: string, bases: Listed[],
     if (e.wal.segno < cut) remove.push(e.wal.name);
   }
   remove.sort();
-  return { ...base, oldestBase: oldest!.name, keepFrom: formatLsn(oldest!.start), remove, keep: cat.entries.size - remove.length };
+  const marks = remove.filter((n) => cat.completedMarks.has(n)).map(completedMarkName);
+  return { ...base, oldestBase: oldest!.name, keepFrom: formatLsn(oldest!.start), remove, marks, keep: cat.entries.size - remove.length };
 }
 
 /**
@@ -90,6 +93,6 @@ export async function executeWalPrune(repo: Repo, plan: WalPrunePlan, now: Date,
     );
   // The manifests first (a file left without its manifest is an incomplete one, never taken for a segment), then the files and the temp names.
   await d.removeMany(plan.remove.map((n) => manifestName(`${n}.age`)));
-  await d.removeMany([...plan.remove.map((n) => `${n}.age`), ...plan.temp]);
+  await d.removeMany([...plan.remove.map((n) => `${n}.age`), ...(plan.marks ?? []), ...plan.temp]);
   return plan.remove.length;
 }

@@ -17,7 +17,7 @@ import { parseHistory } from './history.js';
 import { formatLsn, looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName } from './names.js';
 import { checkSegment, PAGE_MAGIC, readSegmentHeader } from './page.js';
 import { isThere, putNew, readIfThere, readWhole, segmentsDest, WAL_KIND } from './store.js';
-import { parseWalManifest } from './catalog.js';
+import { completedMarkName, parseWalManifest } from './catalog.js';
 import { identityOf } from './spool.js';
 
 /**
@@ -320,8 +320,9 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
         finishedAt: finished.toISOString(),
         plaintext: digest,
         ciphertext: stored,
-        recipient: ctx.recipient.recipient,
-        keyId: ctx.recipient.keyId,
+        // A completed file's key is not known here (the stanza does not say it, and a rotation may lie between the killed push
+        // and this one): none is claimed, and its readers try every identity they hold (fetch.ts, idsFor).
+        ...(status === 'completed' ? { recipient: '', keyId: '' } : { recipient: ctx.recipient.recipient, keyId: ctx.recipient.keyId }),
         verification: {
           at: finished.toISOString(),
           ok: true,
@@ -335,6 +336,20 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
       },
       ctx.signing,
     );
+    if (status === 'completed') {
+      // Before the manifest: a completed file is never committed without the mark `wal-status` shows it by until a full read
+      // passes it (a mark left by a push killed here is the next one's).
+      try {
+        await putNew(
+          ctx.repo,
+          d,
+          completedMarkName(name),
+          Buffer.from(`${name}: completed by a push at ${finished.toISOString()}; removed by the first full read that passes it\n`),
+        );
+      } catch (e) {
+        if (!(e instanceof VaultError && e.kind === 'exists')) throw e;
+      }
+    }
     try {
       await putNew(ctx.repo, d, manifestName(file), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
     } catch (e) {

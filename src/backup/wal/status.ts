@@ -27,12 +27,21 @@ export interface WalStatus {
   ageSeconds?: number;
   rpoSeconds?: number;
   rpoMissed: boolean;
-  /** The backup key the newest segment is encrypted to. */
+  /**
+   * The backup key the newest segment is encrypted to: of those the status reads (the newest few), the newest whose
+   * manifest names one (a completed file's names none; its reads try every key, and a verification always reads it).
+   */
   keyId?: string;
   /** Whether the newest segment's manifest is signed by a trusted host (unknown without the vault or an identity file). */
   trusted?: boolean;
   bases: number;
   newestBase?: string;
+  /**
+   * Files a later push completed from a file found without its manifest (their manifests vouch only for a stanza anyone who
+   * writes the repository can forge) that no full read has passed yet: named until one does (`wal-verify --read-data`, or a
+   * verification's sample, which always reads them). From the listing (their marks), in log order.
+   */
+  completedUnread?: string[];
   archiver?: Record<string, string>;
   /**
    * The newest segment says it was archived more than an hour after this
@@ -56,6 +65,8 @@ export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o:
   };
   if (!info) return { ...common, segments: 0, rpoMissed: o.rpoMs !== undefined };
   const cat = await readCatalog(repo, cluster, info.segmentSize);
+  const unread = [...cat.completedMarks].filter((n) => committed(cat.entries.get(n))).sort();
+  const listed = { ...common, ...(unread.length ? { completedUnread: unread } : {}) };
   const segs = [...cat.entries.values()].filter((e) => committed(e) && (e.wal.kind === 'segment' || e.wal.kind === 'partial'));
   // The newest by position in the log (then timeline): a few candidates, their manifests say when they were archived.
   const order = (x: (typeof segs)[number]) => (x.wal.kind === 'segment' || x.wal.kind === 'partial' ? x.wal.segno * 1000n + BigInt(x.wal.timeline) : 0n);
@@ -70,10 +81,10 @@ export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o:
     ).values(),
   ].filter((m): m is BackupManifest => !(m instanceof Error));
   const newest = ms.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt))[0];
-  if (!newest) return { ...common, segments: segs.length, rpoMissed: o.rpoMs !== undefined };
+  if (!newest) return { ...listed, segments: segs.length, rpoMissed: o.rpoMs !== undefined };
   if (inTheFuture(newest.finishedAt, o.now))
     return {
-      ...common,
+      ...listed,
       segments: segs.length,
       newest: newest.source.wal!,
       archivedAt: newest.finishedAt,
@@ -81,13 +92,14 @@ export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o:
       rpoMissed: o.rpoMs !== undefined,
       ...(o.signers ? { trusted: checkSignature(newest, o.signers).ok } : {}),
     };
+  const keyed = ms.find((m) => m.keyId);
   const ageSeconds = Math.max(0, Math.floor((o.now.getTime() - Date.parse(newest.finishedAt)) / 1000));
   return {
-    ...common,
+    ...listed,
     segments: segs.length,
     newest: newest.source.wal!,
     archivedAt: newest.finishedAt,
-    keyId: newest.keyId,
+    ...(keyed ? { keyId: keyed.keyId } : {}),
     ageSeconds,
     rpoMissed: o.rpoMs !== undefined && ageSeconds * 1000 > o.rpoMs,
     ...(o.signers ? { trusted: checkSignature(newest, o.signers).ok } : {}),
@@ -152,6 +164,11 @@ export const WAL_METRICS: { name: string; help: string; signals?: 'failure'; val
   },
   { name: 'vault_tool_wal_segments', help: 'Segments the archive holds.', value: (s) => s.segments },
   { name: 'vault_tool_wal_base_backups', help: 'Verified base backups of the cluster.', value: (s) => s.bases },
+  {
+    name: 'vault_tool_wal_completed_unread',
+    help: 'Files a later push completed from a file found without its manifest that no full read has passed yet (the next verification that reads data reads them).',
+    value: (s) => s.completedUnread?.length ?? 0,
+  },
   {
     name: 'vault_tool_wal_archiver_failures',
     help: "pg_stat_archiver's failed_count (0 without a connection).",

@@ -3,11 +3,11 @@ import { VaultError } from '../../errors/errors.js';
 import type { Listed, Repo } from '../repo.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import { infoTrusted } from './archive.js';
-import { committed, readManifests } from './catalog.js';
+import { committed, completedMarkName, readManifests } from './catalog.js';
 import { continuity, describeChain, type BaseRef } from './continuity.js';
 import { readArchived } from './fetch.js';
 import type { ReadKeys } from './identity.js';
-import { BASE_KIND } from './store.js';
+import { BASE_KIND, removeFile, segmentsDest } from './store.js';
 import { loadArchive } from './view.js';
 
 /**
@@ -18,7 +18,8 @@ import { loadArchive } from './view.js';
  *   point in time after it;
  * - per archived file (with `readData`; a fraction reads a random sample of
  *   that share, as restic's --read-data-subset, and always the history
- *   files and the first segment each base backup needs): its manifest signed by a trusted
+ *   files, the first segment each base backup needs, and every file a later
+ *   push completed, whose mark goes once it passes): its manifest signed by a trusted
  *   host, the stored bytes, complete decryption, size and SHA-256, and a
  *   segment's page headers against its name and the cluster;
  * - files without their manifest (a push that did not finish), and names
@@ -76,21 +77,24 @@ export function basesOf(listed: Listed[], cluster: string): Listed[] {
  * The files a verification reads in full: all (`true`), none (`false`), or
  * a fraction: the history files and the first segment of each base
  * backup (without them nothing can be restored), and a random sample of
- * the rest up to that share of all.
+ * the rest up to that share of all; and, beyond the share, every file a
+ * later push completed (`completed`: its manifest vouches only for its
+ * stanza, which anyone who writes the repository can forge, so only a full
+ * read can tell it is the file pushed, and it is read whenever data is).
  */
-export function chooseFiles(names: string[], bases: BaseVerdict[], readData: boolean | number): string[] {
+export function chooseFiles(names: string[], bases: BaseVerdict[], readData: boolean | number, completed: ReadonlySet<string> = new Set()): string[] {
   if (readData === true) return names;
   if (readData === false) return [];
   const own = new Set<string>();
   for (const b of bases) if (b.from) own.add(b.from);
-  const always = names.filter((n) => n.endsWith('.history') || own.has(n));
-  const rest = names.filter((n) => !always.includes(n));
-  const want = Math.ceil(names.length * readData) - always.length;
+  const always = new Set(names.filter((n) => n.endsWith('.history') || own.has(n)));
+  const rest = names.filter((n) => !always.has(n) && !completed.has(n));
+  const want = Math.ceil(names.length * readData) - always.size;
   for (let i = rest.length - 1; i > 0; i--) {
     const j = randomInt(i + 1);
     [rest[i], rest[j]] = [rest[j]!, rest[i]!];
   }
-  return [...always, ...rest.slice(0, Math.max(0, want))].sort();
+  return [...new Set([...always, ...names.filter((n) => completed.has(n)), ...rest.slice(0, Math.max(0, want))])].sort();
 }
 
 export async function verifyArchive(
@@ -176,7 +180,8 @@ export async function verifyArchive(
     }
   }
   let read = 0;
-  const toRead = chooseFiles(committedNames, baseVerdicts, o.readData);
+  const completed = new Set([...manifests].filter(([, m]) => !(m instanceof Error) && m.completed).map(([n]) => n));
+  const toRead = chooseFiles(committedNames, baseVerdicts, o.readData, completed);
   if (toRead.length) {
     for (const n of toRead) {
       if (files.some((f) => f.name === n)) continue;
@@ -185,6 +190,11 @@ export async function verifyArchive(
         const r = await readArchived(repo, cluster, n, keys);
         if (r.status !== 'restored') throw new VaultError('not-found', `${n} was listed, then not found when read: removed meanwhile`);
         read++;
+        // A completed file read in full and passed: its mark goes, and `wal-status` stops naming it.
+        if (r.manifest.completed && a.catalog.completedMarks.has(n))
+          await removeFile(repo, segmentsDest(repo, cluster), completedMarkName(n)).catch((e: Error) =>
+            warnings.push(`${n}: read in full and passed, but its mark ${completedMarkName(n)} could not be removed: ${e.message}`),
+          );
       } catch (e) {
         const err = e as { kind?: string; message: string };
         const inconclusive = err.kind === 'io' || err.kind === 'not-found' || err.kind === 'internal' || err.kind === undefined;

@@ -51,6 +51,10 @@ export default function backupWalStatus(cmd: Command, ctx: Context): void {
           ctx.out(
             `pg_stat_archiver: ${s.archiver.archived_count} archived (last ${s.archiver.last_archived_wal || '-'} at ${s.archiver.last_archived_time || '-'}), ${s.archiver.failed_count} failed (last ${s.archiver.last_failed_wal || '-'} at ${s.archiver.last_failed_time || '-'})`,
           );
+        for (const n of s.completedUnread ?? [])
+          ctx.warn(
+            `${n}: completed by a later push from a file found without its manifest, and no full read has passed it yet: \`backup wal-verify --read-data\` reads it (a restore would refuse it if it is not the file pushed)`,
+          );
       }
       if (s.trusted === false) throw new VaultError('verify-failed', `the newest segment of ${cluster} (${s.newest}) is not signed by a host the vault trusts`);
       if (failing)
