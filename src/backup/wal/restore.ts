@@ -64,9 +64,10 @@ type Env = Record<string, string | undefined>;
  * by a trusted host, verified, its key held), the data directory (absent or
  * empty), and the archive: every segment from the backup's start to the
  * target, on the timeline recovery will follow, committed. Carrying it out
- * writes the base into the data directory (new or empty: checked in full
- * against its manifest and backup_manifest as tar writes it, in one pass;
- * a check that fails removes all it wrote), `recovery.signal`, and the recovery
+ * writes the base into the data directory (new or empty; in one pass, tar
+ * writing it as it is decrypted and checked against backup_manifest, the
+ * whole stored file hashed and held to its signed SHA-256 at the end; a
+ * failure removes all it wrote), `recovery.signal`, and the recovery
  * settings in `postgresql.auto.conf`; PostgreSQL, started on it, fetches
  * the WAL through restore_command and stops at the target.
  */
