@@ -294,7 +294,7 @@ const HEAD = 64 << 10;
  * another age file, any damage to the header and any accidental damage up front (a payload that does not authenticate under
  * the key it fixes fails at its first bad chunk). It does not stand for the whole file: anyone holding the backup key can
  * re-encrypt an edited payload under the same header and nonce, so the restore hashes the whole stored file in the same pass
- * and holds it to the signed SHA-256 before the restore counts (docs/THREAT-MODEL.md, "Base backups and the WAL archive").
+ * and holds it to the signed SHA-256 before the restore counts (docs/THREAT-MODEL.md, "The WAL archive").
  */
 function holdHead(name: string, head: Uint8Array, whole: boolean, want: string): void {
   let end = -1;
