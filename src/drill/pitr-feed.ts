@@ -2,7 +2,7 @@ import { closeSync, fchownSync, fstatSync, openSync, readSync, renameSync, rmSyn
 import { join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import type { Repo } from '../backup/repo.js';
-import { RESTORE_READ, readArchived } from '../backup/wal/fetch.js';
+import { readArchived } from '../backup/wal/fetch.js';
 import type { ReadKeys } from '../backup/wal/identity.js';
 import { shellWord } from '../backup/wal/restore.js';
 import { scriptCommand } from '../backup/wal/restore-script.js';
@@ -11,14 +11,17 @@ import { scriptCommand } from '../backup/wal/restore-script.js';
  * The WAL a drill's throwaway server recovers from, handed over without a
  * key on disk: the drill reads each file the recovery needs from the
  * archive with the key it holds in memory, with every check wal-fetch
- * makes (`readArchived` with RESTORE_READ: the manifest signed by a trusted
- * host; the stored file's size, and its age header and payload nonce held
- * to the manifest's `headerSha256`, or the whole file's SHA-256 for a file
- * pushed before that was recorded; every chunk authenticated under the key
- * the header fixes; the plaintext's size; a segment's page headers against
- * its name and the cluster), and puts it in a folder of the scratch target;
- * the server's restore_command (`restore.sh`, written here) copies it from
- * there. `wal-verify`, not the drill's feed, hashes every stored file whole.
+ * makes and those of `wal-verify` besides (`readArchived` with its
+ * verification's options: the manifest signed by a trusted host; the stored
+ * file's size and its whole SHA-256, and its age header and payload nonce
+ * held to the manifest's `headerSha256` where recorded; every chunk
+ * authenticated under the key the header fixes; the plaintext's size and
+ * SHA-256; a segment's page headers against its name and the cluster): a
+ * drill is a verification, and never passes a file a full check fails (a
+ * restore's read holds the header and leaves the rest to the chunks'
+ * authentication, which anyone with the key can re-seal). It puts the file in
+ * a folder of the scratch target; the server's restore_command (`restore.sh`,
+ * written here) copies it from there.
  *
  * The folder holds, besides the files:
  * - `.names`: every name the recovery may ask for, in the order they are
@@ -172,7 +175,8 @@ export function feedWal(o: FeedOptions): Feed {
           if (i - asked <= o.window) break;
           await sleep(100);
         }
-        const r = await readArchived(o.repo, o.cluster, name, o.keys, RESTORE_READ);
+        // Verification's read (the default options): the whole stored file and the plaintext hashed, not the header alone.
+        const r = await readArchived(o.repo, o.cluster, name, o.keys);
         if (r.status !== 'restored')
           throw new VaultError('verify-failed', `${name}: no longer in the archive (it was there when the drill was planned)`, { code: 'wal-gap' });
         put(o.dir, name, r.plaintext!, o.owner);

@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseYaml } from '../vault/yaml.js';
 import { checkComponent } from '../backup/component.js';
 import type { DrillCheckSpec, KindCheck, ScratchKind } from '../backup/kind.js';
@@ -205,7 +205,8 @@ function checkShape(base: string): Shape<DrillCheck> {
 }
 
 function pathShape(base: string): Shape<string> {
-  return map(string({ want: 'a path' }), (p) => (isAbsolute(p) ? p : resolve(base, p)));
+  // Resolved, an absolute path too: one spelling (no trailing slash, no `..`) for the folders a drill compares, journals and removes.
+  return map(string({ want: 'a path' }), (p) => resolve(base, p));
 }
 
 function planShape(base: string): Shape<DrillPlan> {

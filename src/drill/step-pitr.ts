@@ -176,6 +176,8 @@ export function pitrStep(r: PitrRestore): Step {
           restoreCommand: restoreCommand(script),
           ...(user ? { owner: user } : {}),
           noArchive: true,
+          // A verification: the base checked as `backup verify` checks it (the whole stored file hashed, the plaintext, every file).
+          verify: true,
         });
       } catch (e) {
         throw fail((e as Error).message, 'a real recovery would stop here too: verify the archive (backup wal-verify), and take a new base backup after a gap');

@@ -69,10 +69,13 @@ describe('encryptBulk / decryptBulk by descriptor', () => {
       expect(enc.error).toBeUndefined();
       expect(enc.result).toEqual({ plaintext: { size, sha256: sha(plain) }, ciphertext: { size: enc.out.length, sha256: sha(enc.out) } });
       expect(decrypt(enc.out, { identities }).plaintext.equals(plain)).toBe(true);
-      const dec = await byDescriptor(file(encrypt(plain, { recipients })), (from, to) => decryptBulk(from, to, { identities, sha256: { plaintext: true } }));
+      const stored = encrypt(plain, { recipients });
+      const dec = await byDescriptor(file(stored), (from, to) => decryptBulk(from, to, { identities, sha256: { plaintext: true, ciphertext: true } }));
       expect(dec.error).toBeUndefined();
       expect(dec.out.equals(plain)).toBe(true);
       expect(dec.result!.plaintext).toEqual({ size, sha256: sha(plain) });
+      // The stored file hashed whole, in order, its header first.
+      expect(dec.result!.ciphertext).toEqual({ size: stored.length, sha256: sha(stored) });
     });
   }
 

@@ -18,7 +18,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { counter, type OnProgress } from '../../fs/progress.js';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -46,6 +46,12 @@ import { type Account, accountOf, BACKGROUND_SETTINGS, envForProcess } from '../
 /** The restore_command script in a restore's spool. */
 export const SCRIPT = 'restore.sh';
 
+/**
+ * The name of a restore's spool at the top of its data directory. A base backup of a server that was itself restored holds that
+ * restore's spool under it: never extracted, whatever spool this restore names (its files are not this restore's).
+ */
+export const SPOOL = 'vault-tool-spool';
+
 /** The script's first argument that starts a prefetcher and returns (the restore's own start; restore-script.ts). */
 export const PREFETCH = '--prefetch';
 
@@ -58,9 +64,10 @@ type Env = Record<string, string | undefined>;
  * by a trusted host, verified, its key held), the data directory (absent or
  * empty), and the archive: every segment from the backup's start to the
  * target, on the timeline recovery will follow, committed. Carrying it out
- * writes the base into the data directory (new or empty: checked in full
- * against its manifest and backup_manifest as tar writes it, in one pass;
- * a check that fails removes all it wrote), `recovery.signal`, and the recovery
+ * writes the base into the data directory (new or empty; in one pass, tar
+ * writing it as it is decrypted and checked against backup_manifest, the
+ * whole stored file hashed and held to its signed SHA-256 at the end; a
+ * failure removes all it wrote), `recovery.signal`, and the recovery
  * settings in `postgresql.auto.conf`; PostgreSQL, started on it, fetches
  * the WAL through restore_command and stops at the target.
  */
@@ -89,6 +96,8 @@ export interface PitrPlan {
   archive: boolean;
   /** The spool made in the data directory, with restore.sh (PlanOptions). */
   spool?: { dir: string; script: string };
+  /** Checked in full as a verification checks it (PlanOptions). */
+  verify: boolean;
   warnings: string[];
 }
 
@@ -100,6 +109,11 @@ export interface PlanOptions {
   /** The spool of asynchronous restores, made in the data directory with its restore_command script (restore-script.ts). */
   spool?: { dir: string; script: string };
   owner?: string;
+  /**
+   * A verification's restore (a drill's): the base checked as `backup verify` checks it, the plaintext's SHA-256 against the
+   * manifest and every file against backup_manifest besides the stored file's SHA-256; a restore holds the stored file alone.
+   */
+  verify?: boolean;
   /** Turn archiving off in the restored cluster (a scratch or drill restore must not write into the production archive). */
   noArchive?: boolean;
 }
@@ -159,7 +173,9 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
     throw new VaultError('wrong-key', `the keys given do not hold backup key ${base.keyId}, which ${name} needs`, { code: 'backup-key-gone' });
   for (const k of ['timeline', 'startLsn', 'stopLsn', 'systemId'])
     if (!base.source[k]) throw new VaultError('integrity', `${name}: its manifest does not record the base backup's ${k}`);
-  checkEmptyDir(o.dataDir);
+  // Paths in their one form (no trailing slash, no `..`): the spool is recognized in the data directory however either was spelled.
+  const dataDir = resolve(o.dataDir);
+  checkEmptyDir(dataDir);
   const t = o.target;
   if ([t.time, t.lsn, t.name].filter((x) => x !== undefined).length > 1) throw new VaultError('usage', 'one recovery target at most: a time, an LSN or a name');
   const warnings: string[] = [];
@@ -250,14 +266,15 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
   return {
     base,
     cluster,
-    dataDir: o.dataDir,
+    dataDir,
     ...(o.owner ? { owner: await ownerOf(o.owner) } : {}),
     target: t,
     continuity: c,
     through,
     settings,
     archive: !o.noArchive,
-    ...(o.spool ? { spool: o.spool } : {}),
+    ...(o.spool ? { spool: { dir: resolve(o.spool.dir), script: o.spool.script } } : {}),
+    verify: o.verify === true,
     warnings,
   };
 }
@@ -273,10 +290,11 @@ const HEAD = 64 << 10;
 
 /**
  * The stored file's header and payload nonce held to the manifest's signed `ciphertext.headerSha256` (docs/FORMAT.md, "Backup
- * manifest"): `head` is the file's first bytes, `whole` whether they are all of it. Once they are held, the header commits to
- * the file key (its MAC), header and nonce to the payload key, and every chunk of the payload must authenticate under it (its
- * counter and last-chunk flag in the nonce, nothing after the last): the plaintext is the one backed up without hashing the
- * stored file (docs/THREAT-MODEL.md, "The WAL archive", says what this rests on).
+ * manifest"): `head` is the file's first bytes, `whole` whether they are all of it. Held before anything is written, it refuses
+ * another age file, any damage to the header and any accidental damage up front (a payload that does not authenticate under
+ * the key it fixes fails at its first bad chunk). It does not stand for the whole file: anyone holding the backup key can
+ * re-encrypt an edited payload under the same header and nonce, so the restore hashes the whole stored file in the same pass
+ * and holds it to the signed SHA-256 before the restore counts (docs/THREAT-MODEL.md, "The WAL archive").
  */
 function holdHead(name: string, head: Uint8Array, whole: boolean, want: string): void {
   let end = -1;
@@ -309,7 +327,10 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ fd: number; close: 
     }
   }
   const fd = openSync(path, 'r');
+  let closed = false;
   const close = () => {
+    if (closed) return;
+    closed = true;
     closeSync(fd);
     cleanup();
   };
@@ -330,25 +351,35 @@ async function pin(repo: Repo, m: BackupManifest): Promise<{ fd: number; close: 
 }
 
 /**
- * Whether a restore holds every file of the base to backup_manifest's SHA-256 as tar writes it: only when the signed manifest
- * records no passed verification. Once it does, the stored file held to the manifest's SHA-256 and sizes (matches) and
- * decrypted with every chunk authenticated is byte for byte the tar that passed that check when the backup was made (the
- * manifest's `verification`, signed with the rest), and hashing it file by file again would only repeat it; the structure is
- * still read (the archive ends, backup_manifest's own checksum, backup_label, pg_control).
+ * Whether a restore holds every file of the base to backup_manifest's SHA-256 as tar writes it: always when it verifies (a
+ * drill's), otherwise only when the signed manifest records no passed verification. Once it does, the stored file held to the
+ * manifest's SHA-256 and sizes (matches, at the end of the same pass, before the restore counts) and decrypted with every chunk
+ * authenticated is byte for byte the tar that passed that check when the backup was made (the manifest's `verification`, signed
+ * with the rest), and hashing it file by file again would only repeat it; the structure is still read (the archive ends,
+ * backup_manifest's own checksum, backup_label, pg_control).
  */
-export const fileChecksums = (m: BackupManifest): boolean => m.verification?.ok !== true;
+export const fileChecksums = (m: BackupManifest, verify = false): boolean => verify || m.verification?.ok !== true;
 
 /**
- * The stored file is the one its signed manifest describes: both sizes, and the SHA-256 of the age file where the manifest records
- * no `headerSha256` (a base backup made before it was recorded; otherwise the header and payload nonce were held to it before the
- * file key was unwrapped, and every chunk authenticated under that key: holdHead). The plaintext is not hashed a second time:
- * decryption authenticated every chunk of exactly those bytes, which have one plaintext only (and every file in it is checked
- * against backup_manifest's SHA-256 besides).
+ * Why the stored file is not the one its signed manifest describes, or null: its whole SHA-256 (hashed as it was decrypted) and
+ * size, the plaintext's size, and with `verify` the plaintext's SHA-256 too (as `backup verify` holds it). The header's digest
+ * does not stand for the rest of the file (holdHead).
  */
-const matches = (c: Consumed, m: BackupManifest) =>
-  (m.ciphertext.headerSha256 !== undefined || c.ciphertext.sha256 === m.ciphertext.sha256) &&
-  c.ciphertext.size === m.ciphertext.size &&
-  c.plaintext.size === m.plaintext.size;
+function mismatch(c: Consumed, m: BackupManifest, verify: boolean): string | null {
+  if (c.ciphertext.size !== m.ciphertext.size) return 'its size differs';
+  if (c.ciphertext.sha256 !== m.ciphertext.sha256) return 'its stored bytes differ from the signed SHA-256';
+  if (c.plaintext.size !== m.plaintext.size || (verify && c.plaintext.sha256 !== m.plaintext.sha256))
+    return 'its decrypted data differs from the signed SHA-256';
+  return null;
+}
+
+/**
+ * What tar leaves out of the data directory: the spool's name always (a base backup of a server that was itself restored holds
+ * that server's spool, whose files, its restore.sh and where its recovery was, are not this restore's), and this restore's own
+ * spool's name where it is in the data directory under another. Both paths are resolved in the plan.
+ */
+const leftOut = (plan: PitrPlan): string[] =>
+  plan.spool && dirname(plan.spool.dir) === plan.dataDir && basename(plan.spool.dir) !== SPOOL ? [SPOOL, basename(plan.spool.dir)] : [SPOOL];
 
 function chownTree(path: string, uid: number, gid: number): void {
   // The link itself, never what it names: a tablespace link (pg_tblspc) points outside the data directory.
@@ -360,7 +391,11 @@ function chownTree(path: string, uid: number, gid: number): void {
  * Carries out a plan: the data directory written, ready for PostgreSQL to
  * start and recover. Where the vault is open (`vault`), the restore is
  * recorded in the evidence log first, so a restore of data never goes
- * unrecorded, whether it completes or not.
+ * unrecorded, whether it completes or not. A failure at any step after the
+ * first write (the base not the signed one, a write that fails) removes
+ * everything written: folders the restore made go, and a folder given
+ * (empty) is left empty, with its mode and owner: nothing is left that
+ * looks like a restored data directory.
  */
 export async function executePitr(
   repo: Repo,
@@ -384,31 +419,33 @@ export async function executePitr(
   const file = await pin(repo, m);
   const pinned = m.ciphertext.headerSha256;
   let made: string[] = [];
+  let given: { mode: number; uid: number; gid: number } | undefined;
   let writing = false;
-  // tar leaves the spool's name in the data directory alone: a base backup of a server restored so holds that server's spool,
-  // whose files (its restore.sh, where its recovery was) are not this restore's.
-  const spoolName = plan.spool && dirname(plan.spool.dir) === plan.dataDir ? basename(plan.spool.dir) : undefined;
+  let spool: FetchSpool | undefined;
   try {
     made = makeDirs(plan.dataDir);
     writing = true;
-    // An empty folder given: PostgreSQL wants it 0700.
-    if (!made.length && (statSync(plan.dataDir).mode & 0o077) !== 0) chmodSync(plan.dataDir, 0o700);
-    // One pass: decrypted (only authenticated bytes go on), checked against backup_manifest and written by tar as it goes;
-    // a failed check or a stored file that is not the one its manifest describes removes everything written.
+    // An empty folder given: PostgreSQL wants it 0700 (its mode and owner put back on a failure).
+    if (!made.length) {
+      const st = statSync(plan.dataDir);
+      given = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      if ((st.mode & 0o077) !== 0) chmodSync(plan.dataDir, 0o700);
+    }
+    // One pass: decrypted (only authenticated bytes go on), the stored file hashed whole, the tar checked against
+    // backup_manifest and written by tar as it goes; the stored file held to its signed SHA-256 at the end of the pass.
     const checked = await consume(
       file.fd,
       [key.identity],
       {
         kind: 'sink',
         label: `backup_manifest's check and tar -x into ${plan.dataDir}`,
-        // Every file's SHA-256 against backup_manifest only when no passed verification is recorded (fileChecksums).
-        start: () => checkAndExtract(plan.dataDir, env, fileChecksums(m), spoolName),
+        // Every file's SHA-256 against backup_manifest when verifying, or when no passed verification is recorded (fileChecksums).
+        start: () => checkAndExtract(plan.dataDir, env, fileChecksums(m, plan.verify), leftOut(plan)),
       },
       {
-        plaintextSha256: false,
-        // The stored file hashed whole only when its manifest records no digest of its header; that digest held again on the
-        // very bytes decrypted (pin held a read of them before anything was written).
-        ciphertextSha256: pinned === undefined,
+        plaintextSha256: plan.verify,
+        ciphertextSha256: true,
+        // The header's digest held again on the very bytes decrypted (pin held a read of them before anything was written).
         ...(pinned ? { checkHead: (head: Uint8Array) => holdHead(name, head, true, pinned) } : {}),
         onBytes: counter(onProgress, { item: name, phase: 'restoring (tar -x, checked against backup_manifest)', total: m.ciphertext.size }),
       },
@@ -421,42 +458,48 @@ export async function executePitr(
         );
       throw e;
     });
-    if (!matches(checked, m)) throw notTheBackup(name, pinned ? 'its size differs' : 'its SHA-256 or size differs');
+    file.close();
+    const why = mismatch(checked, m, plan.verify);
+    if (why) throw notTheBackup(name, why);
+    const wal = join(plan.dataDir, 'pg_wal');
+    makeDir(wal, 0o700, true);
+    makeDir(join(wal, 'archive_status'), 0o700, true);
+    writeFileSync(join(plan.dataDir, 'recovery.signal'), '', { mode: 0o600 });
+    let placed: string[] = [];
+    if (plan.spool) {
+      // The prefetcher's folders made now, 0700, so that they are the server's (given away with the rest below).
+      spool = openFetchSpool(plan.spool.dir);
+      writeFileSync(join(spool.root, SCRIPT), plan.spool.script, { mode: 0o600, flag: 'wx' });
+      // Where a prefetcher starts before restore_command has fetched a segment itself: the first the recovery reads.
+      setFirst(spool, plan.continuity.segments[0]!);
+      placed = await placeFirst(repo, plan, keys, spool);
+    }
+    appendFileSync(
+      join(plan.dataDir, 'postgresql.auto.conf'),
+      [
+        '',
+        `# vault-tool point-in-time restore of ${name} at ${now.toISOString()}: remove these lines after the recovery`,
+        ...plan.settings.map(([k, v]) => `${k} = ${v}`),
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    if (plan.owner) chownTree(plan.dataDir, plan.owner.uid, plan.owner.gid);
+    // Recorded once given away (a change of owner changes ctime): restore_command hands over only the files so named.
+    if (spool) recordPlaced(spool, placed);
   } catch (e) {
     // Nothing half-written is left for PostgreSQL to start on.
-    if (writing)
+    if (writing) {
       for (const n of made.length ? [made[0]!] : readdirSync(plan.dataDir).map((x) => join(plan.dataDir, x))) rmSync(n, { recursive: true, force: true });
+      if (given) {
+        chmodSync(plan.dataDir, given.mode);
+        if (plan.owner) lchownSync(plan.dataDir, given.uid, given.gid);
+      }
+    }
     throw e;
   } finally {
     file.close();
   }
-  let spool: FetchSpool | undefined;
-  let placed: string[] = [];
-  const wal = join(plan.dataDir, 'pg_wal');
-  makeDir(wal, 0o700, true);
-  makeDir(join(wal, 'archive_status'), 0o700, true);
-  writeFileSync(join(plan.dataDir, 'recovery.signal'), '', { mode: 0o600 });
-  if (plan.spool) {
-    // The prefetcher's folders made now, 0700, so that they are the server's (given away with the rest below).
-    spool = openFetchSpool(plan.spool.dir);
-    writeFileSync(join(spool.root, SCRIPT), plan.spool.script, { mode: 0o600, flag: 'wx' });
-    // Where a prefetcher starts before restore_command has fetched a segment itself: the first the recovery reads.
-    setFirst(spool, plan.continuity.segments[0]!);
-    placed = await placeFirst(repo, plan, keys, spool);
-  }
-  appendFileSync(
-    join(plan.dataDir, 'postgresql.auto.conf'),
-    [
-      '',
-      `# vault-tool point-in-time restore of ${name} at ${now.toISOString()}: remove these lines after the recovery`,
-      ...plan.settings.map(([k, v]) => `${k} = ${v}`),
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
-  if (plan.owner) chownTree(plan.dataDir, plan.owner.uid, plan.owner.gid);
-  // Recorded once given away (a change of owner changes ctime): restore_command hands over only the files so named.
-  if (spool) recordPlaced(spool, placed);
   // The prefetcher started now, as the server's user, rather than at the recovery's first ask: its start (node, the keys, the
   // worker threads) and the next segments are done while the server starts. Not started (no sh, a failed start): the script
   // starts one at the first file it does not find, as it would anyway.
@@ -482,10 +525,15 @@ async function startPrefetcher(script: string, env: Env, owner: PitrPlan['owner'
   }
   const as = other ? { uid: owner.uid, gid: owner.gid } : {};
   const childEnv = envForProcess(env, BACKGROUND_SETTINGS, account);
+  // Never a failure of the restore, which is written in full by now: a start that throws is one not made.
   await new Promise<void>((res) => {
-    const sh = spawn('sh', [script, PREFETCH], { env: childEnv, cwd: dirname(script), stdio: 'ignore', ...as });
-    sh.on('error', () => res());
-    sh.on('close', () => res());
+    try {
+      const sh = spawn('sh', [script, PREFETCH], { env: childEnv, cwd: dirname(script), stdio: 'ignore', ...as });
+      sh.on('error', () => res());
+      sh.on('close', () => res());
+    } catch {
+      res();
+    }
   });
 }
 
@@ -537,14 +585,14 @@ async function placeFirst(repo: Repo, plan: PitrPlan, keys: ReadKeys, spool: Fet
  * always, that it is a whole base backup) while `tar -x` writes it, as a sink of the decryption's own buffers: each buffer goes to tar
  * first and is checked while tar writes it; a check that fails stops tar at
  * once and fails the read. The verdict: the check passed over the whole
- * stream and tar exited 0. `leave`: a name at the top of the data
- * directory tar does not write (the restore's own spool, made after it),
- * though the check reads whatever the stream holds under it.
+ * stream and tar exited 0. `leave`: names at the top of the data
+ * directory tar does not write (a spool, this restore's made after it),
+ * though the check reads whatever the stream holds under them.
  */
-function checkAndExtract(dir: string, env: Env, checksums: boolean, leave?: string): Started {
+function checkAndExtract(dir: string, env: Env, checksums: boolean, leave: string[]): Started {
   const reader = new BaseReader(checksums);
-  // The name `leave` at the top, and everything under it, is not extracted (the member names in tar's own form: no leading ./).
-  const skip = leave ? ['--anchored', '--no-wildcards', `--exclude=${leave}`] : [];
+  // The names `leave` at the top, and everything under them, are not extracted (the member names in tar's own form: no leading ./).
+  const skip = leave.length ? ['--anchored', '--no-wildcards', ...leave.map((n) => `--exclude=${n}`)] : [];
   // Records of 1 MiB, each read in full from the pipe (-B): a fifth less of tar's system time than its default 10 KiB reads.
   const tar = spawn('tar', ['-x', '-f', '-', '-b', '2048', '-B', '-C', dir, '--no-same-owner', '--keep-old-files', ...skip], {
     env: env as NodeJS.ProcessEnv,

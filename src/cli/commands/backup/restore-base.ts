@@ -1,9 +1,9 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { BackupManifest } from '../../../backup/manifest.js';
 import type { Repo } from '../../../backup/repo.js';
 import { parseZonedTime } from '../../../backup/select.js';
-import { describePlan, executePitr, planPitr, SCRIPT, type PitrTarget } from '../../../backup/wal/restore.js';
+import { describePlan, executePitr, planPitr, SCRIPT, SPOOL, type PitrTarget } from '../../../backup/wal/restore.js';
 import { asyncRestoreScript, scriptCommand } from '../../../backup/wal/restore-script.js';
 import { VaultError } from '../../../errors/errors.js';
 import { exists } from '../../../fs/dirs.js';
@@ -57,7 +57,9 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
       : ['--vault-file', paths.vaultFile, '--key-file', paths.keyFile];
   // restore_command runs the spool's script (restore-script.ts): a segment the prefetcher checked moved into place by the shell,
   // anything else fetched by vault-tool, which keeps a prefetcher ahead (docs/CLI.md, "Asynchronous restores").
-  const spool = join(ctx.abs(o.toDir), 'vault-tool-spool');
+  // The data directory in its one form (`DIR/` is DIR): the spool's path, and restore_command's, are spelled from it.
+  const dataDir = resolve(ctx.abs(o.toDir));
+  const spool = join(dataDir, SPOOL);
   const script = asyncRestoreScript(
     spool,
     [...vaultToolCommand(ctx), 'backup', 'wal-fetch'],
@@ -67,7 +69,7 @@ export async function restoreBase(ctx: Context, cmd: Command, repo: Repo, m: Bac
   const restoreCommand = scriptCommand(join(spool, SCRIPT));
   const owner = typeof o.owner === 'string' ? o.owner : undefined;
   const plan = await planPitr(repo, m, keys, {
-    dataDir: ctx.abs(o.toDir),
+    dataDir,
     target,
     restoreCommand,
     spool: { dir: spool, script },
