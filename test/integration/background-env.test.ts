@@ -139,6 +139,10 @@ describe.skipIf(!HAVE_PG)('the environment of what vault-tool leaves running', (
         expect(env).toMatchObject({ HOME: POSTGRES_HOME, USER: 'postgres', LOGNAME: 'postgres' });
         // The operator's home (the test's HOME) is not the prefetcher's.
         expect(env.HOME).not.toBe(dir);
+        // The owner's supplementary groups, as a login would give them (a repository may be readable through one).
+        const groups = (readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Groups:[ \t]*(.*)$/m)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+        const owners = execFileSync('id', ['-G', 'postgres'], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
+        expect(groups.sort()).toEqual(owners.sort());
       } else expect(env.HOME).toBe(dir);
     } finally {
       try {

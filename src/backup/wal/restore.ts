@@ -41,7 +41,7 @@ import { loadArchive, pushedAt } from './view.js';
 import { type FetchSpool, openFetchSpool, recordPlaced, setFirst } from './prefetch.js';
 import { fetchToFile } from './fetch.js';
 import { openPool } from './open-pool.js';
-import { type Account, accountOf, BACKGROUND_SETTINGS, envForProcess } from '../../tool/user-env.js';
+import { type Account, accountOf, BACKGROUND_SETTINGS, commandAs, envForProcess } from '../../tool/user-env.js';
 
 /** The restore_command script in a restore's spool. */
 export const SCRIPT = 'restore.sh';
@@ -523,12 +523,13 @@ async function startPrefetcher(script: string, env: Env, owner: PitrPlan['owner'
       return;
     }
   }
-  const as = other ? { uid: owner.uid, gid: owner.gid } : {};
   const childEnv = envForProcess(env, BACKGROUND_SETTINGS, account);
   // Never a failure of the restore, which is written in full by now: a start that throws is one not made.
   await new Promise<void>((res) => {
     try {
-      const sh = spawn('sh', [script, PREFETCH], { env: childEnv, cwd: dirname(script), stdio: 'ignore', ...as });
+      // As the owner with the owner's groups (setpriv --init-groups): spawn's uid and gid alone drop the supplementary ones, by
+      // which a repository or identity file may be readable.
+      const sh = spawn(...commandAs(other ? owner : undefined, 'sh', [script, PREFETCH]), { env: childEnv, cwd: dirname(script), stdio: 'ignore' });
       sh.on('error', () => res());
       sh.on('close', () => res());
     } catch {
