@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex, walSegment } from '../helpers/wal-segment.js';
 import { cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js';
 
 /**
@@ -10,33 +10,13 @@ import { cli, tempDir, type CliOptions, type CliResult } from '../helpers/cli.js
  * (encrypted to the key before the rotation) and PostgreSQL drops its copy.
  * The archive must still give the segment back.
  */
-const MB = 1 << 20;
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-function segment(segno: bigint, fill: number): Buffer {
-  const b = Buffer.alloc(MB);
-  for (let p = 0; p < 3; p++) {
-    const off = p * 8192;
-    b.writeUInt16LE(0xd110, off);
-    b.writeUInt16LE(p === 0 ? 2 : 0, off + 2);
-    b.writeUInt32LE(1, off + 4);
-    b.writeBigUInt64LE(segno * BigInt(MB) + BigInt(off), off + 8);
-    if (p === 0) {
-      b.writeBigUInt64LE(7716302269993762727n, 24);
-      b.writeUInt32LE(MB, 32);
-      b.writeUInt32LE(8192, 36);
-    }
-    b.fill(fill, off + 40, off + 200);
-  }
-  return b;
-}
 
 describe('a segment whose push was killed, completed after backup key rotate', () => {
   let dir: string;
   let cleanup: () => void;
   const vt = (args: string[], o: CliOptions = {}): Promise<CliResult> => cli(dir, args, o);
   const n = '000000010000000000000001';
-  const real = segment(1n, 0x5a);
+  const real = walSegment(1n, 0x5a);
   const wal = () => ['--cluster', 'main', '-r', 'repo'];
   const manifest = () => join(dir, 'repo', 'postgres-wal', 'main', 'segments', `${n}.age.manifest.json`);
 
@@ -76,7 +56,7 @@ describe('a segment whose push was killed, completed after backup key rotate', (
   it('wal-fetch gives the segment back (the vault holds both key versions)', async () => {
     const r = await vt(['backup', 'wal-fetch', n, 'restored', ...wal()]);
     expect(r.code, r.stderr).toBe(0);
-    expect(sha256(readFileSync(join(dir, 'restored')))).toBe(sha256(real));
+    expect(sha256Hex(readFileSync(join(dir, 'restored')))).toBe(sha256Hex(real));
   });
 
   it('wal-verify --read-data reads it and passes it', async () => {

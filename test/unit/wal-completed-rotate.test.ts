@@ -1,17 +1,16 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X25519Identity } from '../../src/age/x25519.js';
 import { loadSigningKey, type SigningKey } from '../../src/backup/keys.js';
 import { signManifest, type BackupManifest } from '../../src/backup/manifest.js';
 import type { Repo } from '../../src/backup/repo.js';
-import { fetchToFile, readArchived, RESTORE_READ, walFetch } from '../../src/backup/wal/fetch.js';
+import { RESTORE_READ } from '../../src/backup/wal/fetch.js';
 import type { ReadKeys } from '../../src/backup/wal/identity.js';
-import { openPool } from '../../src/backup/wal/open-pool.js';
 import { walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { parseDestination } from '../../src/dest/index.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
+import { everyRead, MB, sha256Hex, walSegment } from '../helpers/wal-segment.js';
 import { tempDir } from '../helpers/cli.js';
 
 /**
@@ -22,28 +21,7 @@ import { tempDir } from '../helpers/cli.js';
  * holds (the plaintext is hashed against the manifest anyway): the segment
  * stays readable whenever a key that opens it is held.
  */
-const MB = 1 << 20;
-const SYSID = 7716302269993762727n;
 type Generated = ReturnType<typeof X25519Identity.generate>;
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-function segment(segno: bigint, fill: number): Buffer {
-  const b = Buffer.alloc(MB);
-  for (let p = 0; p < 3; p++) {
-    const off = p * 8192;
-    b.writeUInt16LE(0xd110, off);
-    b.writeUInt16LE(p === 0 ? 2 : 0, off + 2);
-    b.writeUInt32LE(1, off + 4);
-    b.writeBigUInt64LE(segno * BigInt(MB) + BigInt(off), off + 8);
-    if (p === 0) {
-      b.writeBigUInt64LE(SYSID, 24);
-      b.writeUInt32LE(MB, 32);
-      b.writeUInt32LE(8192, 36);
-    }
-    b.fill(fill, off + 40, off + 200);
-  }
-  return b;
-}
 
 describe('a WAL file completed after a rotation of the backup key', () => {
   let dir: string;
@@ -53,7 +31,7 @@ describe('a WAL file completed after a rotation of the backup key', () => {
   const A = X25519Identity.generate();
   const B = X25519Identity.generate();
   const n = '000000010000000000000001';
-  const real = segment(1n, 0x41);
+  const real = walSegment(1n, 0x41);
   const segs = () => join(dir, 'repo', 'postgres-wal', 'main', 'segments');
   const manifestPath = () => join(segs(), `${n}.age.manifest.json`);
   const ctxOf = (k: Generated): PushContext => ({
@@ -82,34 +60,7 @@ describe('a WAL file completed after a rotation of the backup key', () => {
   afterAll(() => cleanup());
 
   /** wal-fetch, a restore's read, a verification's read, and the prefetcher's worker. */
-  async function reads(keys: ReadKeys): Promise<(string | { bytes: number; sha256: string })[]> {
-    const out: (string | { bytes: number; sha256: string })[] = [];
-    const got = (b: Buffer) => out.push({ bytes: b.length, sha256: sha256(b) });
-    const target = join(dir, 'fetched');
-    await walFetch(repo, 'main', n, target, keys).then(
-      () => got(readFileSync(target)),
-      (e: Error) => out.push(e.message),
-    );
-    for (const o of [RESTORE_READ, {}])
-      await readArchived(repo, 'main', n, keys, o).then(
-        (r) => got(r.plaintext!),
-        (e: Error) => out.push(e.message),
-      );
-    const pool = openPool(1);
-    const tmp = join(dir, 'tmp');
-    try {
-      await fetchToFile(repo, 'main', n, keys, pool, tmp).then(
-        () => got(readFileSync(tmp)),
-        (e: Error) => out.push(e.message),
-      );
-    } finally {
-      await pool.close();
-    }
-    if (typeof out[3] === 'string') expect(existsSync(tmp)).toBe(false);
-    rmSync(tmp, { force: true });
-    rmSync(target, { force: true });
-    return out;
-  }
+  const reads = (keys: ReadKeys) => everyRead(repo, n, keys, dir, [RESTORE_READ, {}]);
 
   it('the completing manifest claims no key: the push cannot tell which one the file it found is encrypted to', () => {
     const m = JSON.parse(readFileSync(manifestPath(), 'utf8')) as BackupManifest;
@@ -117,7 +68,7 @@ describe('a WAL file completed after a rotation of the backup key', () => {
   });
 
   it('read with both keys, in either order, or with the old key alone: the segment', async () => {
-    const want = { bytes: MB, sha256: sha256(real) };
+    const want = { bytes: MB, sha256: sha256Hex(real) };
     expect(await reads(keysOf(B, A))).toEqual(Array(4).fill(want));
     expect(await reads(keysOf(A, B))).toEqual(Array(4).fill(want));
     expect(await reads(keysOf(A))).toEqual(Array(4).fill(want));
@@ -133,7 +84,7 @@ describe('a WAL file completed after a rotation of the backup key', () => {
       const { signature: _s, signer: _g, ...body } = JSON.parse(saved.toString('utf8')) as BackupManifest;
       const named = signManifest({ ...body, recipient: B.identity.recipient, keyId: keyIdOf(B.identity.recipient) }, signing);
       writeFileSync(manifestPath(), JSON.stringify(named));
-      const want = { bytes: MB, sha256: sha256(real) };
+      const want = { bytes: MB, sha256: sha256Hex(real) };
       expect(await reads(keysOf(B, A))).toEqual(Array(4).fill(want));
       expect(await reads(keysOf(A))).toEqual(Array(4).fill(want));
     } finally {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { walMetrics, walStatus } from '../../src/backup/wal/status.js';
 import { chooseFiles, verifyArchive } from '../../src/backup/wal/verify.js';
 import { parseDestination } from '../../src/dest/index.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
+import { sha256Hex, walSegment } from '../helpers/wal-segment.js';
 import { tempDir } from '../helpers/cli.js';
 
 /**
@@ -21,27 +21,7 @@ import { tempDir } from '../helpers/cli.js';
  * such file whatever the sample, and `wal-status` names each until a full
  * read has passed it.
  */
-const MB = 1 << 20;
-const SYSID = 7716302269993762727n;
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-function segment(segno: bigint, fill: number): Buffer {
-  const b = Buffer.alloc(MB);
-  for (let p = 0; p < 3; p++) {
-    const off = p * 8192;
-    b.writeUInt16LE(0xd110, off);
-    b.writeUInt16LE(p === 0 ? 2 : 0, off + 2);
-    b.writeUInt32LE(1, off + 4);
-    b.writeBigUInt64LE(segno * BigInt(MB) + BigInt(off), off + 8);
-    if (p === 0) {
-      b.writeBigUInt64LE(SYSID, 24);
-      b.writeUInt32LE(MB, 32);
-      b.writeUInt32LE(8192, 36);
-    }
-    b.fill(fill, off + 40, off + 200);
-  }
-  return b;
-}
 const name = (i: number) => `0000000100000000000000${i.toString(16).toUpperCase().padStart(2, '0')}`;
 
 describe('completed WAL files in a sampled verification and in wal-status', () => {
@@ -74,13 +54,13 @@ describe('completed WAL files in a sampled verification and in wal-status', () =
     mkdirSync(join(dir, 'pg_wal'));
     for (let i = 1; i <= 40; i++) {
       const n = name(i);
-      const real = segment(BigInt(i), i);
+      const real = walSegment(BigInt(i), i);
       writeFileSync(join(dir, 'pg_wal', n), real);
       if (n === FORGED) {
         // Other data under the real segment's stanza, planted where a killed push's file would be.
-        const forged = encrypt(segment(BigInt(i), 0x66), {
+        const forged = encrypt(walSegment(BigInt(i), 0x66), {
           recipients: [id.identity.recipient],
-          extraStanzas: [{ type: WAL_STANZA, args: [n, String(real.length), sha256(real)], body: new Uint8Array(0) }],
+          extraStanzas: [{ type: WAL_STANZA, args: [n, String(real.length), sha256Hex(real)], body: new Uint8Array(0) }],
         });
         writeFileSync(join(segs(), `${n}.age`), forged);
       }

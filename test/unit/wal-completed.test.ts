@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encrypt } from '../../src/age/index.js';
@@ -7,12 +6,12 @@ import { X25519Identity } from '../../src/age/x25519.js';
 import { loadSigningKey } from '../../src/backup/keys.js';
 import { checkSignature, type BackupManifest } from '../../src/backup/manifest.js';
 import type { Repo } from '../../src/backup/repo.js';
-import { fetchToFile, readArchived, RESTORE_READ, walFetch } from '../../src/backup/wal/fetch.js';
+import { RESTORE_READ } from '../../src/backup/wal/fetch.js';
 import type { ReadKeys } from '../../src/backup/wal/identity.js';
-import { openPool } from '../../src/backup/wal/open-pool.js';
 import { WAL_STANZA, walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { parseDestination } from '../../src/dest/index.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
+import { everyRead, MB, sha256Hex, walSegment } from '../helpers/wal-segment.js';
 import { tempDir } from '../helpers/cli.js';
 
 /**
@@ -24,28 +23,6 @@ import { tempDir } from '../helpers/cli.js';
  * its plaintext: a forged one is refused on every read path, an honest one
  * restores.
  */
-const MB = 1 << 20;
-const SYSID = 7716302269993762727n;
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-/** A segment as PostgreSQL writes it (page headers of this segment); `fill` varies its records. */
-function segment(segno: bigint, fill: number): Buffer {
-  const b = Buffer.alloc(MB);
-  for (let p = 0; p < 3; p++) {
-    const off = p * 8192;
-    b.writeUInt16LE(0xd110, off);
-    b.writeUInt16LE(p === 0 ? 2 : 0, off + 2);
-    b.writeUInt32LE(1, off + 4);
-    b.writeBigUInt64LE(segno * BigInt(MB) + BigInt(off), off + 8);
-    if (p === 0) {
-      b.writeBigUInt64LE(SYSID, 24);
-      b.writeUInt32LE(MB, 32);
-      b.writeUInt32LE(8192, 36);
-    }
-    b.fill(fill, off + 40, off + 200);
-  }
-  return b;
-}
 
 describe('a WAL file completed by a later push', () => {
   let dir: string;
@@ -75,47 +52,21 @@ describe('a WAL file completed by a later push', () => {
     };
     mkdirSync(join(dir, 'pg_wal'));
     // The archive made by the first push.
-    writeFileSync(join(dir, 'pg_wal', '000000010000000000000001'), segment(1n, 0x11));
+    writeFileSync(join(dir, 'pg_wal', '000000010000000000000001'), walSegment(1n, 0x11));
     expect(await walPush(ctx, join(dir, 'pg_wal', '000000010000000000000001'))).toMatchObject({ status: 'archived' });
   });
   afterAll(() => cleanup());
 
-  /** Every way a restore reads a file: wal-fetch, the drill's feed, the prefetcher's worker (and the restore's first segments). */
-  async function restoreReads(n: string): Promise<(string | { bytes: number; sha256: string })[]> {
-    const out: (string | { bytes: number; sha256: string })[] = [];
-    const target = join(dir, `fetched-${n}`);
-    await walFetch(repo, 'main', n, target, keys).then(
-      () => out.push({ bytes: readFileSync(target).length, sha256: sha256(readFileSync(target)) }),
-      (e: Error) => out.push(e.message),
-    );
-    await readArchived(repo, 'main', n, keys, RESTORE_READ).then(
-      (r) => out.push({ bytes: r.plaintext!.length, sha256: sha256(r.plaintext!) }),
-      (e: Error) => out.push(e.message),
-    );
-    const pool = openPool(1);
-    const tmp = join(dir, `tmp-${n}`);
-    try {
-      await fetchToFile(repo, 'main', n, keys, pool, tmp).then(
-        () => out.push({ bytes: readFileSync(tmp).length, sha256: sha256(readFileSync(tmp)) }),
-        (e: Error) => out.push(e.message),
-      );
-    } finally {
-      await pool.close();
-    }
-    // A refused read leaves no file behind.
-    if (typeof out[2] === 'string') expect(existsSync(tmp)).toBe(false);
-    rmSync(tmp, { force: true });
-    return out;
-  }
+  const restoreReads = (n: string) => everyRead(repo, n, keys, dir, [RESTORE_READ]);
 
   it('a file planted under a stanza that names the segment: completed, marked so, and refused by every restore read', async () => {
     const n = '000000010000000000000002';
-    const real = segment(2n, 0x22);
+    const real = walSegment(2n, 0x22);
     writeFileSync(join(dir, 'pg_wal', n), real);
     // Other data (a segment of the same name, its pages valid), encrypted to the backup recipient under the real one's stanza.
-    const forged = encrypt(segment(2n, 0x66), {
+    const forged = encrypt(walSegment(2n, 0x66), {
       recipients: [id.identity.recipient],
-      extraStanzas: [{ type: WAL_STANZA, args: [n, String(real.length), sha256(real)], body: new Uint8Array(0) }],
+      extraStanzas: [{ type: WAL_STANZA, args: [n, String(real.length), sha256Hex(real)], body: new Uint8Array(0) }],
     });
     writeFileSync(join(segs(), `${n}.age`), forged);
     expect(await walPush(ctx, join(dir, 'pg_wal', n))).toMatchObject({ status: 'completed' });
@@ -135,13 +86,13 @@ describe('a WAL file completed by a later push', () => {
 
   it("a killed push's own file: completed, marked, and every restore read gives back the segment", async () => {
     const n = '000000010000000000000003';
-    const real = segment(3n, 0x33);
+    const real = walSegment(3n, 0x33);
     writeFileSync(join(dir, 'pg_wal', n), real);
     expect(await walPush(ctx, join(dir, 'pg_wal', n))).toMatchObject({ status: 'archived' });
     unlinkSync(join(segs(), `${n}.age.manifest.json`));
     expect(await walPush(ctx, join(dir, 'pg_wal', n))).toMatchObject({ status: 'completed' });
     expect(manifestOf(n).completed).toBe(true);
-    expect(await restoreReads(n)).toEqual(Array(3).fill({ bytes: MB, sha256: sha256(real) }));
+    expect(await restoreReads(n)).toEqual(Array(3).fill({ bytes: MB, sha256: sha256Hex(real) }));
   });
 
   it('a file pushed whole is not marked', () => {
