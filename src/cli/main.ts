@@ -52,18 +52,30 @@ function inherit(c: Command, root: Command): void {
 }
 
 /**
- * An option that takes one value is refused when given twice: commander
- * keeps the last, so `backup postgres -d app -d billing` would back up
- * billing alone and say nothing of app. Options that collect their values
- * (`collect`, variadic) are left as they are.
+ * Every value an option is given is checked as commander reads it, in one
+ * listener per option:
+ * - an option that takes one value is refused when given twice: commander
+ *   keeps the last, so `backup postgres -d app -d billing` would back up
+ *   billing alone and say nothing of app (options that collect their values,
+ *   `collect` or variadic, are left as they are);
+ * - `-r=/srv/backups` is refused: a short option's value follows it, glued
+ *   or after a space, so commander reads `=/srv/backups` (a folder named `=`
+ *   in the working folder); only a long option takes `--repo=/srv/backups`.
+ *   Told from a value that truly starts with `=` by the word on the command
+ *   line (`words`: those before `--`);
+ * - an empty value is refused: `--out "$FILE"` with FILE unset is `--out ''`,
+ *   which read as no option at all printed the secret it was to write to a
+ *   file on the job's log; `--vault-file ''` named the working folder.
+ *   Leaving the option out says "the default".
  */
-function refuseRepeats(c: Command): void {
+function checkOptionValues(c: Command, words: ReadonlySet<string>): void {
   for (const o of c.options) {
-    if (!(o.required || o.optional) || o.variadic || o.parseArg === collect) continue;
+    if (!(o.required || o.optional)) continue;
+    const option = o.long ?? o.short!;
+    const once = !o.variadic && o.parseArg !== collect;
     let given = false;
-    c.on(`option:${o.name()}`, () => {
-      const option = o.long ?? o.short!;
-      if (given)
+    c.on(`option:${o.name()}`, (v: unknown) => {
+      if (once && given)
         throw new VaultError(
           'usage',
           `${option}${o.short && o.long ? ` (${o.short})` : ''} was given twice: it takes one value, and only the last would count`,
@@ -73,53 +85,17 @@ function refuseRepeats(c: Command): void {
           },
         );
       given = true;
+      const short = o.short;
+      if (short && typeof v === 'string' && v.startsWith('=') && words.has(`${short}${v}`))
+        throw new VaultError('usage', `${short}${v}: a short option takes no =, so its value would be ${JSON.stringify(v)}`, {
+          code: 'option-short-equals',
+          data: { short, value: v.slice(1), ...(o.long ? { long: o.long } : {}) },
+        });
+      if ((Array.isArray(v) ? v : [v]).some((x) => x === ''))
+        throw new VaultError('usage', `${option} was given an empty value`, { code: 'option-empty', data: { option } });
     });
   }
-  for (const sub of c.commands) refuseRepeats(sub);
-}
-
-/**
- * An option given an empty value is refused: `--out "$FILE"` with FILE unset
- * is `--out ''`, which read as no option at all printed the secret it was
- * to write to a file on the job's log; `--vault-file ''` named the working
- * folder. Leaving the option out says "the default".
- */
-function refuseEmpty(c: Command): void {
-  for (const o of c.options) {
-    if (!(o.required || o.optional)) continue;
-    c.on(`option:${o.name()}`, (v: unknown) => {
-      const values = Array.isArray(v) ? v : [v];
-      if (!values.some((x) => x === '')) return;
-      const option = o.long ?? o.short!;
-      throw new VaultError('usage', `${option} was given an empty value`, { code: 'option-empty', data: { option } });
-    });
-  }
-  for (const sub of c.commands) refuseEmpty(sub);
-}
-
-/**
- * `-r=/srv/backups` is refused: a short option's value follows it, glued
- * or after a space, so commander reads `=/srv/backups` (a folder named `=`
- * in the working folder); only a long option takes `--repo=/srv/backups`.
- * Told from a value that truly starts with `=` by the word on the command
- * line (before `--`).
- */
-function refuseShortEquals(c: Command, args: string[]): void {
-  const end = args.indexOf('--');
-  const words = new Set(end < 0 ? args : args.slice(0, end));
-  for (const o of c.options) {
-    const short = o.short;
-    if (!(o.required || o.optional) || !short) continue;
-    c.on(`option:${o.name()}`, (v: unknown) => {
-      if (typeof v !== 'string' || !v.startsWith('=') || !words.has(`${short}${v}`)) return;
-      const value = v.slice(1);
-      throw new VaultError('usage', `${short}${v}: a short option takes no =, so its value would be ${JSON.stringify(v)}`, {
-        code: 'option-short-equals',
-        data: { short, value, ...(o.long ? { long: o.long } : {}) },
-      });
-    });
-  }
-  for (const sub of c.commands) refuseShortEquals(sub, args);
+  for (const sub of c.commands) checkOptionValues(sub, words);
 }
 
 /** The command tree for `args`: the command they name is loaded in full, the others are listed only. */
@@ -128,9 +104,8 @@ export async function buildProgram(ctx: Context, args: string[] = []): Promise<C
   await attachLazy(program, ctx, COMMANDS, args);
   inherit(program, program);
   addOutputOptions(program);
-  refuseRepeats(program);
-  refuseShortEquals(program, args);
-  refuseEmpty(program);
+  const end = args.indexOf('--');
+  checkOptionValues(program, new Set(end < 0 ? args : args.slice(0, end)));
   program.hook('preAction', (_root, action) => {
     ctx.holdPassphraseVariable(action);
     return ctx.selectOutput(action);
