@@ -19,7 +19,7 @@ const run = promisify(execFile);
  * USER and LOGNAME are the account's (`as`) when given, else the caller's
  * own (the same user). docs/THREAT-MODEL.md lists what is passed.
  */
-export function envForProcess(env: Env, also: readonly string[] = [], as?: Account): Record<string, string> {
+export function envForProcess(env: Env, also: readonly string[] = [], as?: Pick<Account, 'user' | 'home'>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
@@ -65,15 +65,22 @@ export const BACKGROUND_SETTINGS = ['VAULT_TOOL_TIMEOUT', 'VAULT_TOOL_DEBUG', 'V
 
 export interface Account {
   user: string;
+  uid: number;
+  gid: number;
   home: string;
 }
 
-/** An account's name and home folder, by uid (the passwd database, through getent); `/` when it records none. */
-export async function accountOf(uid: number, env: Env): Promise<Account> {
-  const { stdout } = await run('getent', ['passwd', String(uid)], { env: envForProcess(env) });
+/**
+ * An account by name or uid, from the passwd database (through getent, so
+ * NSS sources count, bounded in time; in `env`'s allow-list when given, else
+ * in this process's environment): its name, ids and home folder (`/` when
+ * it records none). Throws when there is none.
+ */
+export async function accountOf(user: string, env?: Env): Promise<Account> {
+  const { stdout } = await run('getent', ['passwd', '--', user], { ...(env ? { env: envForProcess(env) } : {}), timeout: 30_000 });
   const f = stdout.split('\n')[0]!.split(':');
-  if (f.length < 7 || !f[0]) throw new Error(`no account with uid ${uid}`);
-  return { user: f[0], home: f[5] || '/' };
+  if (f.length < 7 || !f[0] || !/^\d+$/.test(f[2]!) || !/^\d+$/.test(f[3]!)) throw new Error(`no account ${JSON.stringify(user)}`);
+  return { user: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] || '/' };
 }
 
 /**

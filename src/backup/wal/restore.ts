@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   appendFileSync,
@@ -21,7 +21,6 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { counter, type OnProgress } from '../../fs/progress.js';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import { AgeError, VaultError } from '../../errors/errors.js';
 import { parseHeader } from '../../age/header.js';
 import { NONCE_SIZE } from '../../age/stream.js';
@@ -55,7 +54,6 @@ export const SPOOL = 'vault-tool-spool';
 /** The script's first argument that starts a prefetcher and returns (the restore's own start; restore-script.ts). */
 export const PREFETCH = '--prefetch';
 
-const run = promisify(execFile);
 type Env = Record<string, string | undefined>;
 
 /**
@@ -85,7 +83,7 @@ export interface PitrPlan {
   base: BackupManifest;
   cluster: string;
   dataDir: string;
-  owner?: { user: string; uid: number; gid: number };
+  owner?: Account;
   target: PitrTarget;
   continuity: Continuity;
   /** The last segment recovery needs to reach the target (by time: the first archived after it). */
@@ -124,20 +122,19 @@ export const confValue = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/
 /** A word for /bin/sh: bare when safe, else single-quoted. */
 export const shellWord = (s: string) => (/^[A-Za-z0-9_/.,:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-async function ownerOf(user: string): Promise<{ user: string; uid: number; gid: number }> {
-  let uid: number;
-  let gid: number;
+async function ownerOf(user: string): Promise<Account> {
+  let account: Account;
   try {
-    uid = Number((await run('id', ['-u', '--', user])).stdout.trim());
-    gid = Number((await run('id', ['-g', '--', user])).stdout.trim());
+    account = await accountOf(user);
   } catch {
     throw new VaultError('not-found', `no user ${JSON.stringify(user)} on this host`);
   }
+  const { uid } = account;
   // Checked before anything is written: only root gives files away.
   const me = process.getuid?.();
   if (me !== undefined && me !== 0 && me !== uid)
     throw new VaultError('usage', `the data directory cannot be given to ${user}: only root can give files to another user`);
-  return { user, uid, gid };
+  return account;
 }
 
 function checkEmptyDir(dir: string): void {
@@ -511,19 +508,11 @@ export async function executePitr(
  * Runs `restore.sh --prefetch` (restore-script.ts), which starts the prefetcher in its own session and returns at once. It
  * outlives the restore, as the data directory's owner when that is another user: its environment is an allow-list
  * (envForProcess: PATH, the locale, TZ, vault-tool's and rclone's non-secret settings), HOME and USER the owner's, never the
- * restore's own (a passphrase, a cloud credential); its folder the spool. An owner without an account entry: none started.
+ * restore's own (a passphrase, a cloud credential); its folder the spool.
  */
 async function startPrefetcher(script: string, env: Env, owner: PitrPlan['owner']): Promise<void> {
   const other = owner && process.getuid?.() === 0 && owner.uid !== 0;
-  let account: Account | undefined;
-  if (other) {
-    try {
-      account = await accountOf(owner.uid, env);
-    } catch {
-      return;
-    }
-  }
-  const childEnv = envForProcess(env, BACKGROUND_SETTINGS, account);
+  const childEnv = envForProcess(env, BACKGROUND_SETTINGS, other ? owner : undefined);
   // Never a failure of the restore, which is written in full by now: a start that throws is one not made.
   await new Promise<void>((res) => {
     try {
