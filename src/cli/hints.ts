@@ -370,6 +370,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'backup-failed',
     hint: 'two servers archive under one --cluster, or a split brain: give each server its own --cluster; nothing archived is overwritten',
   },
+  'wal-archived-unproven': {
+    kind: 'integrity',
+    hint: (d) =>
+      `move ${d.manifest ?? 'the manifest'} and ${d.file ?? 'its file'} out of the archive (keep them for inspection; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` where the vault is judges them): PostgreSQL's next attempt archives ${d.name ?? 'the file'} again from the server's copy`,
+  },
   'wal-absent': {
     kind: 'io',
     hint: 'PostgreSQL asks restore_command for files that may not exist (a history file, the next segment): their absence is an exit status, not an error',

@@ -141,6 +141,7 @@ export type ErrorCode =
   | 'wal-name'
   | 'wal-bad-segment'
   | 'wal-conflict'
+  | 'wal-archived-unproven'
   | 'wal-absent'
   | 'wal-gap'
   | 'wal-not-yet'

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { fsError } from '../../fs/errors.js';
 import { LIMITS } from '../../fs/read.js';
 import type { SigningKey } from '../keys.js';
-import { manifestName, signManifest, type BackupManifest } from '../manifest.js';
+import { checkSignature, manifestName, signManifest, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
 import { ensureArchiveInfo, readArchiveInfo, type ArchiveInfo } from './archive.js';
 import { parseHistory } from './history.js';
@@ -33,8 +33,11 @@ import { identityOf } from './spool.js';
  * it holds these bytes: then it completes it; otherwise it refuses.
  *
  * A file already archived with the same bytes is success (PostgreSQL
- * retries what it does not know succeeded); with other bytes it is refused
- * and never overwritten.
+ * retries what it does not know succeeded), on the word of a manifest this
+ * host signed over a stored file that matches it (archivedAlready); with
+ * other bytes it is refused and never overwritten; a manifest that does not
+ * prove it (unsigned, altered, another host's, its file missing or other)
+ * is refused too (exit 4), never taken for success and never replaced.
  */
 export interface PushContext {
   repo: Repo;
@@ -211,6 +214,59 @@ function readWalFile(path: string, scratch: PushScratch): { data: Buffer; identi
   }
 }
 
+/**
+ * What a push may take as proof that `name` is archived already: the
+ * manifest beside it, signed by this host (the one signing key a push holds;
+ * it has neither the vault nor its list of trusted hosts), naming this
+ * cluster and name, over a stored file whose size and SHA-256 are the
+ * manifest's. The file is read whole to be hashed: this runs only when a
+ * push finds its name archived (PostgreSQL's retry of a file whose success
+ * it did not see, or a pusher's file pushed by archive_command too), and a
+ * size or header check would pass a file cut or altered past its header,
+ * which the signed SHA-256 does not. Anything short of that is refused, and
+ * loudly: whoever can write the repository could otherwise make the archive
+ * skip a segment by planting a manifest that names its SHA-256. What is
+ * there is never replaced; the error names the files.
+ */
+async function archivedAlready(ctx: PushContext, name: string, raw: Buffer, digest: { size: number; sha256: string }): Promise<void> {
+  const d = segmentsDest(ctx.repo, ctx.cluster);
+  const file = `${name}.age`;
+  const where = d.locate(manifestName(file));
+  const unproven = (why: string) =>
+    new VaultError('integrity', `${name}: ${why}: it is not taken as archived; nothing was archived, and nothing in the archive was replaced`, {
+      code: 'wal-archived-unproven',
+      data: { name, cluster: ctx.cluster, manifest: where, file: d.locate(file) },
+    });
+  let m: BackupManifest;
+  try {
+    m = parseWalManifest(raw.toString('utf8'), where);
+  } catch (e) {
+    throw unproven(`the manifest in the archive cannot be read (${(e as Error).message})`);
+  }
+  if (m.source.wal !== name || m.component !== `${WAL_KIND}/${ctx.cluster}`)
+    throw unproven(`${where} describes ${m.component}/${String(m.source.wal)}: it was moved`);
+  const sig = checkSignature(m, [{ id: ctx.signing.id, publicKey: ctx.signing.publicKey, label: 'this host', addedAt: '' }]);
+  if (!sig.ok)
+    throw unproven(
+      sig.message.includes('does not verify')
+        ? `${where}: its signature does not verify (it was altered, or written by no push)`
+        : `${where} is signed by host key ${m.signer.id}, not by this host's signing key (${ctx.signing.id}), the one signer a push can check`,
+    );
+  if (m.plaintext.sha256 !== digest.sha256 || m.plaintext.size !== digest.size)
+    throw refused(
+      name,
+      `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…): an archived file is never overwritten`,
+    );
+  const stored = await readIfThere(ctx.repo, d, file, m.ciphertext.size + 1, 'WAL file').catch((e: unknown) => {
+    // Larger than its manifest says: the read's limit refuses it, which is the answer.
+    if (e instanceof VaultError && e.kind === 'invalid') return 'larger' as const;
+    throw e;
+  });
+  if (stored === null) throw unproven(`its signed manifest is in the archive, but its file ${d.locate(file)} is not`);
+  if (stored === 'larger' || stored.length !== m.ciphertext.size || sha256(stored) !== m.ciphertext.sha256)
+    throw unproven(`the stored ${d.locate(file)} is not the file its signed manifest describes (its size or SHA-256 differs): it was altered or damaged`);
+}
+
 /** `scratch`: the buffers to work in, reused from one push to the next (a pusher's job); by default, this push's own. */
 export async function walPush(ctx: PushContext, path: string, scratch: PushScratch = {}): Promise<PushResult> {
   const name = basename(path);
@@ -246,16 +302,12 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
   const d = segmentsDest(ctx.repo, ctx.cluster);
   const file = `${name}.age`;
   for (let attempt = 0; ; attempt++) {
-    // Archived already (a retry, or a second push of the same file): the same bytes are success, others are refused.
+    // Archived already (a retry, or a second push of the same file): the same bytes are success, others are refused; and only
+    // on the word of a manifest this host signed, over the stored file it describes (archivedAlready).
     const have = await readIfThere(ctx.repo, d, manifestName(file), LIMITS.text, 'manifest');
     if (have) {
-      const m = parseWalManifest(have.toString('utf8'), `${d.spec}/${manifestName(file)}`);
-      if (m.plaintext.sha256 === digest.sha256 && m.plaintext.size === digest.size)
-        return { name, status: 'already-archived', bytes: digest.size, location: `${d.spec}/${file}`, identity, timings };
-      throw refused(
-        name,
-        `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…): an archived file is never overwritten`,
-      );
+      await archivedAlready(ctx, name, have, digest);
+      return { name, status: 'already-archived', bytes: digest.size, location: `${d.spec}/${file}`, identity, timings };
     }
     let stored: { size: number; sha256: string; headerSha256: string };
     let status: PushResult['status'] = 'archived';
