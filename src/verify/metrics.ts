@@ -189,9 +189,12 @@ export function metricList(s: VaultStatus): Metric[] {
     },
     {
       name: 'vault_tool_wal_archive_inconclusive',
-      help: "Whether the WAL archive, or its server's pg_stat_archiver where a connection is given, could not be read from this host (1): not judged, which is not a pass.",
+      help: "Whether the WAL archive, or its server's pg_stat_archiver where a connection is given, could not be read from this host, or holds files a later push completed that no full read has passed yet (1): not judged, which is not a pass.",
       signals: 'inconclusive',
-      samples: archives.map((w) => ({ labels: { cluster: w.cluster }, value: w.problem?.verdict === 'inconclusive' || w.archiverError !== undefined ? 1 : 0 })),
+      samples: archives.map((w) => ({
+        labels: { cluster: w.cluster },
+        value: w.problem?.verdict === 'inconclusive' || w.archiverError !== undefined || (w.completedUnread?.length ?? 0) > 0 ? 1 : 0,
+      })),
     },
   ];
 }

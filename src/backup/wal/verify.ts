@@ -60,6 +60,11 @@ export interface ArchiveReport {
   /** Committed files the report counted, and files read in full. */
   counted: number;
   read: number;
+  /**
+   * Files a later push completed (their manifest says so, or their mark is there) that this run did not read: unproven until
+   * a full read passes them (a restore that reaches one may refuse it). Not judged, so not a pass: the caller says so.
+   */
+  completedUnread: string[];
   ok: boolean;
 }
 
@@ -180,8 +185,13 @@ export async function verifyArchive(
     }
   }
   let read = 0;
-  const completed = new Set([...manifests].filter(([, m]) => !(m instanceof Error) && m.completed).map(([n]) => n));
+  // Completed by its signed manifest, or by its mark alone (unsigned: read all the same, so a mark cannot hide nor pin a file).
+  const completed = new Set([
+    ...[...manifests].filter(([, m]) => !(m instanceof Error) && m.completed).map(([n]) => n),
+    ...[...a.catalog.completedMarks].filter((n) => a.view.names.has(n)),
+  ]);
   const toRead = chooseFiles(committedNames, baseVerdicts, o.readData, completed);
+  const passed = new Set<string>();
   if (toRead.length) {
     for (const n of toRead) {
       if (files.some((f) => f.name === n)) continue;
@@ -190,8 +200,9 @@ export async function verifyArchive(
         const r = await readArchived(repo, cluster, n, keys);
         if (r.status !== 'restored') throw new VaultError('not-found', `${n} was listed, then not found when read: removed meanwhile`);
         read++;
+        passed.add(n);
         // A completed file read in full and passed: its mark goes, and `wal-status` stops naming it.
-        if (r.manifest.completed && a.catalog.completedMarks.has(n))
+        if (a.catalog.completedMarks.has(n))
           await removeFile(repo, segmentsDest(repo, cluster), completedMarkName(n)).catch((e: Error) =>
             warnings.push(`${n}: read in full and passed, but its mark ${completedMarkName(n)} could not be removed: ${e.message}`),
           );
@@ -213,6 +224,7 @@ export async function verifyArchive(
     warnings,
     counted: committedNames.length,
     read,
+    completedUnread: [...completed].filter((n) => !passed.has(n) && !files.some((f) => f.name === n)).sort(),
     ok: trustedDescription && baseVerdicts.every((b) => b.ok) && files.every((f) => f.ok || f.inconclusive),
   };
 }
