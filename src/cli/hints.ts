@@ -375,6 +375,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     hint: (d) =>
       `move ${d.manifest ?? 'the manifest'} and ${d.file ?? 'its file'} out of the archive (keep them for inspection; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` where the vault is judges them): PostgreSQL's next attempt archives ${d.name ?? 'the file'} again from the server's copy`,
   },
+  'wal-base-unproven': {
+    kind: 'integrity',
+    hint: (d) =>
+      `make the base backup where the vault is (it trusts the hosts \`vault-tool backup key signers\` lists) or with the signing key of the host that pushes the WAL; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` there judges ${d.segment ?? 'the segment'}`,
+  },
   'wal-absent': {
     kind: 'io',
     hint: 'PostgreSQL asks restore_command for files that may not exist (a history file, the next segment): their absence is an exit status, not an error',

@@ -142,6 +142,7 @@ export type ErrorCode =
   | 'wal-bad-segment'
   | 'wal-conflict'
   | 'wal-archived-unproven'
+  | 'wal-base-unproven'
   | 'wal-absent'
   | 'wal-gap'
   | 'wal-not-yet'

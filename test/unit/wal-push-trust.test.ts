@@ -5,12 +5,14 @@ import { X25519Identity } from '../../src/age/x25519.js';
 import { loadSigningKey } from '../../src/backup/keys.js';
 import type { BackupManifest } from '../../src/backup/manifest.js';
 import type { Repo } from '../../src/backup/repo.js';
+import { waitForWal } from '../../src/backup/wal/base.js';
+import type { BaseInfo } from '../../src/backup/wal/base-check.js';
 import { runPusher } from '../../src/backup/wal/pusher.js';
 import { walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { openSpool } from '../../src/backup/wal/spool.js';
 import { parseDestination } from '../../src/dest/index.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
-import { walSegment } from '../helpers/wal-segment.js';
+import { WAL_SYSID, walSegment } from '../helpers/wal-segment.js';
 import { tempDir } from '../helpers/cli.js';
 
 /**
@@ -120,6 +122,43 @@ describe('wal-push: a manifest already there counts only when it proves the file
     }
     writeFileSync(f, good);
     expect(await walPush(ctx, pgWal(n))).toMatchObject({ status: 'already-archived' });
+  });
+
+  describe("a base backup's wait for its WAL", () => {
+    const baseOf = (from: string, to: string): BaseInfo => ({
+      timeline: 1,
+      startLsn: from,
+      stopLsn: to,
+      timelines: [1],
+      systemId: String(WAL_SYSID),
+      postgres: '17',
+      files: 1,
+      label: {},
+    });
+    const own = () => [{ id: ctx.signing.id, publicKey: ctx.signing.publicKey, label: 'db1', addedAt: '' }];
+    const wait = (info: BaseInfo, trusted?: () => Promise<ReturnType<typeof own>>) =>
+      waitForWal(repo, 'main', info, { timeoutMs: 0, sleep: async () => undefined, now: () => 0, ...(trusted ? { trusted } : {}) });
+
+    it('counts segments whose manifests a trusted host signed', async () => {
+      const n = fresh();
+      expect(await walPush(ctx, pgWal(n))).toMatchObject({ status: 'archived' });
+      const lsn = `0/${(seq * 0x100000n).toString(16).toUpperCase()}`;
+      expect(await wait(baseOf(lsn, lsn), async () => own())).toEqual({ first: n, last: n });
+    });
+
+    it('fails at once, naming it, on a segment whose manifest no trusted host signed: nothing is kept', async () => {
+      const n = fresh();
+      expect(await walPush(other, pgWal(n))).toMatchObject({ status: 'archived' });
+      const lsn = `0/${(seq * 0x100000n).toString(16).toUpperCase()}`;
+      await expect(wait(baseOf(lsn, lsn), async () => own())).rejects.toMatchObject({
+        kind: 'integrity',
+        code: 'wal-base-unproven',
+        message: `WAL segment ${n}, which this base backup needs, is not proven archived: its manifest is signed by host key ${other.signing.id}, which this host does not trust (its own signing key, and the vault's trusted signers where the vault is); nothing was kept`,
+      });
+      const m = JSON.parse(readFileSync(mf(n), 'utf8')) as BackupManifest;
+      writeFileSync(mf(n), JSON.stringify({ ...m, signer: { id: ctx.signing.id, publicKey: ctx.signing.publicKey } }));
+      await expect(wait(baseOf(lsn, lsn), async () => own())).rejects.toThrow(/its manifest's signature does not verify: it was altered; nothing was kept$/);
+    });
   });
 
   describe('the asynchronous pusher', () => {
