@@ -169,6 +169,12 @@ export function metricList(s: VaultStatus): Metric[] {
       signals: 'failure',
       samples: s.backups.map((b) => ({ labels: { component: b.component }, value: b.keyHeld ? 0 : 1 })),
     },
+    {
+      name: 'vault_tool_backup_excluded',
+      help: "Backups that do not count until a full read passes them, per component: a full read failed, or the stored file's size is not its manifest's (0: none).",
+      signals: 'failure',
+      samples: plain.map((b) => ({ labels: { component: b.component }, value: b.excluded?.length ?? 0 })),
+    },
     ...WAL_METRICS.map(
       (m): Metric => ({
         name: m.name,
