@@ -78,15 +78,17 @@ export function backupStatus(listed: Listed[], doc: VaultDocument | undefined, r
       )
       .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
     const newest = good[0]?.manifest;
-    const excluded = listed.filter((b) => b.component === component).flatMap((b): ExcludedBackup[] => {
-      const m = b.manifest;
-      if (!m || (doc && !checkSignature(m, signers).ok)) return [];
-      const at = { file: b.file, at: m.finishedAt };
-      if (b.resized && b.problem) return [{ ...at, why: b.problem }];
-      if (!b.problem && m.verification && !m.verification.ok)
-        return [{ ...at, why: `its full read failed (recorded ${m.verification.at}: ${m.verification.message})` }];
-      return [];
-    });
+    const excluded = listed
+      .filter((b) => b.component === component)
+      .flatMap((b): ExcludedBackup[] => {
+        const m = b.manifest;
+        if (!m || (doc && !checkSignature(m, signers).ok)) return [];
+        const at = { file: b.file, at: m.finishedAt };
+        if (b.resized && b.problem) return [{ ...at, why: b.problem }];
+        if (!b.problem && m.verification && !m.verification.ok)
+          return [{ ...at, why: `its full read failed (recorded ${m.verification.at}: ${m.verification.message})` }];
+        return [];
+      });
     const target = rpoFor(rpo, component);
     const ageSeconds = newest ? Math.floor((now.getTime() - Date.parse(newest.finishedAt)) / 1000) : undefined;
     const rpoSeconds = target ? durationSeconds(target) : undefined;
@@ -164,7 +166,7 @@ export async function archiveStatus(
       w = {
         cluster,
         segments: 0,
-        bases: bases.filter((b) => b.manifest?.verification?.ok && !b.problem).length,
+        bases: bases.filter((b) => b.manifest?.verification?.ok && !b.problem && (!signers || checkSignature(b.manifest, signers).ok)).length,
         rpoMissed: verdict === 'failed' && rpoMs !== undefined,
         ...(rpoMs !== undefined ? { rpoSeconds: rpoMs / 1000 } : {}),
         problem: { message: e.message, verdict },

@@ -51,9 +51,13 @@ describe('status names what does not count yet, and the command that judges it',
     expect(r.code, r.stderr).toBe(4);
     const lines = r.stderr.trim().split('\n');
     expect(lines[0]).toMatch(
-      new RegExp(`^vault-tool: error: ${n1}: .*${n1}\\.age\\.manifest\\.json is signed by host key [0-9a-f]{16}, not by this host's signing key .*: it is not taken as archived; nothing was archived, and nothing in the archive was replaced$`),
+      new RegExp(
+        `^vault-tool: error: ${n1}: .*${n1}\\.age\\.manifest\\.json is signed by host key [0-9a-f]{16}, not by this host's signing key .*: it is not taken as archived; nothing was archived, and nothing in the archive was replaced$`,
+      ),
     );
-    expect(lines[1]).toMatch(/^vault-tool: hint: move .*\.age\.manifest\.json and .*\.age out of the archive .*`vault-tool backup wal-verify --cluster main`.*archives .* again from the server's copy$/);
+    expect(lines[1]).toMatch(
+      /^vault-tool: hint: move .*\.age\.manifest\.json and .*\.age out of the archive .*`vault-tool backup wal-verify --cluster main`.*archives .* again from the server's copy$/,
+    );
     expect(readFileSync(join(segs(), `${n1}.age.manifest.json`))).toEqual(before);
     // The fix the hint names: moved aside, the next attempt archives it, signed by this host.
     mkdirSync(join(dir, 'aside'));
@@ -78,9 +82,14 @@ describe('status names what does not count yet, and the command that judges it',
     {
       const s = await vt(['backup', 'status', '-r', 'repo']);
       expect(s.code, s.stdout + s.stderr).toBe(20);
-      expect(s.stdout).toContain(`  not yet read in full: ${n2} (completed by a later push from a file found without its manifest): \`vault-tool backup wal-verify --cluster main --read-data\` judges them`);
+      expect(s.stdout).toContain(
+        `  not yet read in full: ${n2} (completed by a later push from a file found without its manifest): \`vault-tool backup wal-verify --cluster main --read-data\` judges them`,
+      );
       expect(s.stderr).toMatch(
-        new RegExp(`^vault-tool: error: 1 file\\(s\\) of the WAL archive of main \\(${n2}\\) were completed by a later push .*; nothing failed, and this is not a pass$`, 'm'),
+        new RegExp(
+          `^vault-tool: error: 1 file\\(s\\) of the WAL archive of main \\(${n2}\\) were completed by a later push .*; nothing failed, and this is not a pass$`,
+          'm',
+        ),
       );
       expect(s.stderr).toMatch(/^vault-tool: hint: `vault-tool backup wal-verify --cluster main --read-data` judges what does not count yet$/m);
     }
@@ -114,14 +123,21 @@ describe('status names what does not count yet, and the command that judges it',
     writeFileSync(stored, good);
     const s = await vt(['backup', 'status', '-r', 'repo']);
     expect(s.code, s.stdout + s.stderr).toBe(8);
-    expect(s.stdout).toContain(
-      `files/cfg/${newer}: does NOT count: its full read failed (recorded `,
-    );
+    expect(s.stdout).toContain(`files/cfg/${newer}: does NOT count: its full read failed (recorded `);
     expect(s.stdout).toContain(`\`vault-tool backup verify files/cfg/${newer}\` reads it in full (a pass makes it count)`);
-    expect(s.stderr).toMatch(new RegExp(`^vault-tool: error: .*files/cfg/${newer} does not count: its full read failed .*; a full read judges it again, and only a pass makes it count`, 'm'));
+    expect(s.stderr).toMatch(
+      new RegExp(
+        `^vault-tool: error: .*files/cfg/${newer} does not count: its full read failed .*; a full read judges it again, and only a pass makes it count`,
+        'm',
+      ),
+    );
     expect(s.stderr).toMatch(new RegExp(`^vault-tool: hint: .*\`vault-tool backup verify files/cfg/${newer}\``, 'm'));
     // The component's good backup is what status reports, and prune never removes it because of the failed one.
-    const json = JSON.parse((await vt(['backup', 'status', '-r', 'repo', '--json'])).stdout) as { component: string; lastVerifiedAt?: string; excluded?: { file: string }[] }[];
+    const json = JSON.parse((await vt(['backup', 'status', '-r', 'repo', '--json'])).stdout) as {
+      component: string;
+      lastVerifiedAt?: string;
+      excluded?: { file: string }[];
+    }[];
     expect(json.find((c) => c.component === 'files/cfg')).toMatchObject({ excluded: [{ file: newer }] });
     const plan = await vt(['backup', 'prune', '--keep-last', '1', '-r', 'repo', '--json']);
     expect(plan.code, plan.stderr).toBe(0);

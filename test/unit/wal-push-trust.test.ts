@@ -69,7 +69,7 @@ describe('wal-push: a manifest already there counts only when it proves the file
     expect(snapshot()).toEqual(before);
   }
 
-  it("its own manifest over its own file: already archived", async () => {
+  it('its own manifest over its own file: already archived', async () => {
     expect(await walPush(ctx, pgWal('000000010000000000000001'))).toMatchObject({ status: 'already-archived' });
   });
 
@@ -116,7 +116,11 @@ describe('wal-push: a manifest already there counts only when it proves the file
     expect(await walPush(ctx, pgWal(n))).toMatchObject({ status: 'archived' });
     const f = join(segs(), `${n}.age`);
     const good = readFileSync(f);
-    for (const bad of [good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.from([0])]), Buffer.from(good).fill(7, good.length - 40, good.length - 39)]) {
+    for (const bad of [
+      good.subarray(0, good.length - 1),
+      Buffer.concat([good, Buffer.from([0])]),
+      Buffer.from(good).fill(7, good.length - 40, good.length - 39),
+    ]) {
       writeFileSync(f, bad);
       await refused(n, /is not the file its signed manifest describes \(its size or SHA-256 differs\)/);
     }

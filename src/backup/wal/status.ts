@@ -34,6 +34,7 @@ export interface WalStatus {
   keyId?: string;
   /** Whether the newest segment's manifest is signed by a trusted host (unknown without the vault or an identity file). */
   trusted?: boolean;
+  /** Verified base backups of the cluster (with the signers: signed by one of them). */
   bases: number;
   newestBase?: string;
   /**
@@ -54,8 +55,10 @@ export interface WalStatus {
 
 export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o: { now: Date; rpoMs?: number; signers?: TrustedSigner[] }): Promise<WalStatus> {
   const info = await readArchiveInfo(repo, cluster);
+  // With the signers, a base backup counts only when one of them signed it (as everywhere a backup counts): a planted manifest
+  // must not raise the count, nor name the newest base.
   const good = bases
-    .filter((b) => b.manifest && !b.problem && b.manifest.verification?.ok)
+    .filter((b) => b.manifest && !b.problem && b.manifest.verification?.ok && (!o.signers || checkSignature(b.manifest, o.signers).ok))
     .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
   const common = {
     cluster,
