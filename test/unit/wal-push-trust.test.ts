@@ -79,6 +79,24 @@ describe('wal-push: a manifest already there counts only when it proves the file
     await refused(n, new RegExp(`is signed by host key ${other.signing.id}, not by this host's signing key \\(${ctx.signing.id}\\)`));
   });
 
+  it("another key's manifest of other content: a conflict (a split brain's other server), never to be moved aside", async () => {
+    const n = fresh();
+    expect(await walPush(other, pgWal(n))).toMatchObject({ status: 'archived' });
+    writeFileSync(pgWal(n), walSegment(seq, 0x7f));
+    const before = snapshot();
+    const e = await walPush(ctx, pgWal(n)).then(
+      () => null,
+      (x: unknown) => x,
+    );
+    expect(e).toMatchObject({ kind: 'backup-failed', code: 'wal-conflict' });
+    expect((e as Error).message).toMatch(
+      new RegExp(
+        `^${n}: already archived with other content \\(.*; its manifest is signed by host key ${other.signing.id}, not this host's\\): an archived file is never overwritten; nothing was archived$`,
+      ),
+    );
+    expect(snapshot()).toEqual(before);
+  });
+
   it('a manifest altered after it was signed (or never signed): refused', async () => {
     const n = fresh();
     expect(await walPush(ctx, pgWal(n))).toMatchObject({ status: 'archived' });

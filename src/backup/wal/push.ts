@@ -246,16 +246,19 @@ async function archivedAlready(ctx: PushContext, name: string, raw: Buffer, dige
   if (m.source.wal !== name || m.component !== `${WAL_KIND}/${ctx.cluster}`)
     throw unproven(`${where} describes ${m.component}/${String(m.source.wal)}: it was moved`);
   const sig = checkSignature(m, [{ id: ctx.signing.id, publicKey: ctx.signing.publicKey, label: 'this host', addedAt: '' }]);
-  if (!sig.ok)
-    throw unproven(
-      sig.message.includes('does not verify')
-        ? `${where}: its signature does not verify (it was altered, or written by no push)`
-        : `${where} is signed by host key ${m.signer.id}, not by this host's signing key (${ctx.signing.id}), the one signer a push can check`,
-    );
+  const altered = sig.message.includes('does not verify');
+  // Other content claimed: refused as a conflict whoever signed it (a split brain's other server has a key of its own, and its
+  // segment must never be moved aside for this one to take its name); the claim is only said to be unverified.
   if (m.plaintext.sha256 !== digest.sha256 || m.plaintext.size !== digest.size)
     throw refused(
       name,
-      `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…): an archived file is never overwritten`,
+      `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…${sig.ok ? '' : altered ? "; its manifest's signature does not verify" : `; its manifest is signed by host key ${m.signer.id}, not this host's`}): an archived file is never overwritten`,
+    );
+  if (!sig.ok)
+    throw unproven(
+      altered
+        ? `${where}: its signature does not verify (it was altered, or written by no push)`
+        : `${where} is signed by host key ${m.signer.id}, not by this host's signing key (${ctx.signing.id}), the one signer a push can check`,
     );
   const stored = await readIfThere(ctx.repo, d, file, m.ciphertext.size + 1, 'WAL file').catch((e: unknown) => {
     // Larger than its manifest says: the read's limit refuses it, which is the answer.
