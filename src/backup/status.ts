@@ -219,6 +219,10 @@ export function archiveFindings(s: BackupStatus): { failed: string[]; inconclusi
   if (archiverFailing(w.archiver))
     failed.push(`archive_command of ${w.cluster} is failing: ${w.archiver!.last_failed_wal} failed at ${w.archiver!.last_failed_time}, after the last success`);
   if (w.archiverError) inconclusive.push(`pg_stat_archiver of ${w.cluster} could not be read: ${w.archiverError}`);
+  for (const u of w.unusable ?? [])
+    (u.verdict === 'failed' ? failed : inconclusive).push(
+      `${u.name}, among the newest segments of ${w.cluster}, ${u.verdict === 'failed' ? 'would be refused by a restore' : 'could not be judged'}: ${u.message}`,
+    );
   if (w.completedUnread?.length)
     inconclusive.push(
       `${w.completedUnread.length} file(s) of the WAL archive of ${w.cluster} (${listed(w.completedUnread)}) were completed by a later push from a file found without its manifest, and no full read has passed them yet: a restore that reaches one refuses it unless it is the file pushed`,

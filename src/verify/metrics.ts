@@ -186,11 +186,11 @@ export function metricList(s: VaultStatus): Metric[] {
     // What status finds of an archive beyond its RPO and archive_command (backup/status.ts, archiveFindings): a metric each, so no finding is silent.
     {
       name: 'vault_tool_wal_archive_failed',
-      help: 'Whether the WAL archive failed its check (1): its archive.json or catalog is damaged, or its newest segment is signed by no host the vault trusts or dated in the future.',
+      help: 'Whether the WAL archive failed its check (1): its archive.json or catalog is damaged, its newest segment is signed by no host the vault trusts or dated in the future, or one of its newest segments has a manifest a restore would refuse.',
       signals: 'failure',
       samples: archives.map((w) => ({
         labels: { cluster: w.cluster },
-        value: w.problem?.verdict === 'failed' || w.trusted === false || w.future ? 1 : 0,
+        value: w.problem?.verdict === 'failed' || w.trusted === false || w.future || w.unusable?.some((u) => u.verdict === 'failed') ? 1 : 0,
       })),
     },
     {
@@ -199,7 +199,13 @@ export function metricList(s: VaultStatus): Metric[] {
       signals: 'inconclusive',
       samples: archives.map((w) => ({
         labels: { cluster: w.cluster },
-        value: w.problem?.verdict === 'inconclusive' || w.archiverError !== undefined || (w.completedUnread?.length ?? 0) > 0 ? 1 : 0,
+        value:
+          w.problem?.verdict === 'inconclusive' ||
+          w.archiverError !== undefined ||
+          (w.completedUnread?.length ?? 0) > 0 ||
+          w.unusable?.some((u) => u.verdict === 'inconclusive')
+            ? 1
+            : 0,
       })),
     },
   ];

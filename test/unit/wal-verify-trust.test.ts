@@ -8,6 +8,7 @@ import type { Listed, Repo } from '../../src/backup/repo.js';
 import type { ReadKeys } from '../../src/backup/wal/identity.js';
 import { walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { walStatus } from '../../src/backup/wal/status.js';
+import { archiveFindings } from '../../src/backup/status.js';
 import { verifyArchive } from '../../src/backup/wal/verify.js';
 import { parseDestination } from '../../src/dest/index.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
@@ -122,6 +123,41 @@ describe('the WAL verification and status hold to what a restore would use', () 
     const r = await verifyArchive(repo, 'main', [], keys, { readData: 0.01 });
     expect(r.completedUnread).toEqual([]);
     expect(existsSync(join(segs(), `${name(4n)}.age.completed`))).toBe(false);
+  });
+
+  it('the status names each of the newest segments a restore would refuse on its manifest: a failure, not a pass', async () => {
+    const m4 = join(segs(), `${name(4n)}.age.manifest.json`);
+    const m5 = join(segs(), `${name(5n)}.age.manifest.json`);
+    const [four, five] = [readFileSync(m4), readFileSync(m5)];
+    try {
+      writeFileSync(m4, '{"format": ');
+      // Segment 1's manifest (this host's, signed) under segment 5's name.
+      writeFileSync(m5, readFileSync(join(segs(), `${name(1n)}.age.manifest.json`)));
+      const w = await walStatus(repo, 'main', [], { now: new Date(), signers: keys.signers });
+      expect(w.unusable).toEqual([
+        { name: name(4n), verdict: 'failed', message: expect.stringContaining('not valid JSON') },
+        { name: name(5n), verdict: 'failed', message: `its manifest describes postgres-wal/main/${name(1n)}: it was moved` },
+      ]);
+      // The newest is the newest manifest that is the segment's own: segment 3's, which no trusted host signed (said apart).
+      expect(w).toMatchObject({ newest: name(3n), trusted: false });
+      const f = archiveFindings({ component: 'postgres-wal/main', keyHeld: true, wal: w });
+      expect(f.failed).toEqual([
+        `the newest segment of main (${name(3n)}) is not signed by a host the vault trusts`,
+        expect.stringMatching(new RegExp(`^${name(4n)}, among the newest segments of main, would be refused by a restore: .*not valid JSON$`)),
+        `${name(5n)}, among the newest segments of main, would be refused by a restore: its manifest describes postgres-wal/main/${name(1n)}: it was moved`,
+      ]);
+      // A trusted segment that is not the newest, but whose manifest another host signed, is named too.
+      writeFileSync(m4, four);
+      writeFileSync(m5, five);
+      writeFileSync(join(dir, 'pg_wal', name(6n)), walSegment(6n, 6));
+      expect(await walPush(ctx, join(dir, 'pg_wal', name(6n)))).toMatchObject({ status: 'archived' });
+      const later = await walStatus(repo, 'main', [], { now: new Date(), signers: keys.signers });
+      expect(later).toMatchObject({ newest: name(6n), trusted: true });
+      expect(later.unusable).toEqual([{ name: name(3n), verdict: 'failed', message: expect.stringContaining(`signed by host key ${other.signing.id}`) }]);
+    } finally {
+      writeFileSync(m4, four);
+      writeFileSync(m5, five);
+    }
   });
 
   it('the status counts only base backups a trusted host signed', async () => {
