@@ -150,4 +150,23 @@ describe('status names what does not count yet, and the command that judges it',
     expect(after.stdout).not.toContain('does NOT count');
     expect(after.code, after.stdout + after.stderr).toBe(0);
   }, 60_000);
+
+  it('one of the newest WAL segments under a manifest no restore would take: backup status and wal-status fail, naming it', async () => {
+    const mf = join(segs(), `${n1}.age.manifest.json`);
+    const good = readFileSync(mf);
+    try {
+      writeFileSync(mf, good.toString('utf8').replace('"archive_command"', '"archive-command"'));
+      for (const args of [
+        ['backup', 'status', '-r', 'repo'],
+        ['backup', 'wal-status', ...wal],
+      ]) {
+        const r = await vt(args);
+        expect(r.code, `${args[1]}: ${r.stdout}${r.stderr}`).toBe(8);
+        expect(r.stderr).toMatch(new RegExp(`^vault-tool: error: .*${n1}.*the manifest's signature does not verify: it was altered`, 'm'));
+      }
+    } finally {
+      writeFileSync(mf, good);
+    }
+    expect((await vt(['backup', 'wal-status', ...wal])).code).toBe(0);
+  });
 });
