@@ -143,6 +143,12 @@ describe('status names what does not count yet, and the command that judges it',
     expect(plan.code, plan.stderr).toBe(0);
     const decisions = JSON.parse(plan.stdout).decisions as { file: string; keep: boolean; reasons: string[] }[];
     expect(decisions.find((d) => d.file === older)).toMatchObject({ keep: true });
+    // The failed one would go on its recorded verdict: the dry run says which command judges it first.
+    const text = await vt(['backup', 'prune', '--keep-last', '1', '-r', 'repo']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stderr).toContain(
+      `vault-tool: warning: files/cfg/${newer} goes on its recorded failed full read; if its file has been put back whole since, \`vault-tool backup verify files/cfg/${newer}\` first: a pass keeps it`,
+    );
     // The command named: the file is whole again, a full read passes it, and it counts.
     const v = await vt(['backup', 'verify', `files/cfg/${newer}`, '-r', 'repo']);
     expect(v.code, v.stdout + v.stderr).toBe(0);
