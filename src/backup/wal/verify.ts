@@ -198,7 +198,7 @@ export async function verifyArchive(
       );
   for (const s of a.catalog.strangers) warnings.push(`${s}: not a file of the archive; left alone`);
   for (const p of a.problems) files.push({ name: p.name, ok: false, message: `${p.message} (its timeline is not followed)` });
-  for (const [n, message] of unusable) files.push({ name: n, ok: false, message });
+  for (const [n, message] of unusable) if (!files.some((f) => f.name === n)) files.push({ name: n, ok: false, message });
   let read = 0;
   // Completed by its signed manifest, or by its mark alone (unsigned: read all the same, so a mark cannot hide nor pin a file).
   const completed = new Set([
