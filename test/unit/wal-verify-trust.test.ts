@@ -160,6 +160,15 @@ describe('the WAL verification and status hold to what a restore would use', () 
     }
   });
 
+  it('a history file no trusted host signed is named once, its timeline not followed', async () => {
+    writeFileSync(join(dir, 'pg_wal', '00000002.history'), '1\t0/3000000\tno recovery target specified\n');
+    expect(await walPush(other, join(dir, 'pg_wal', '00000002.history'))).toMatchObject({ status: 'archived' });
+    const r = await verifyArchive(repo, 'main', [], keys, { readData: false });
+    expect(r.files.filter((f) => f.name === '00000002.history')).toEqual([
+      expect.objectContaining({ ok: false, message: expect.stringContaining('(its timeline is not followed)') }),
+    ]);
+  });
+
   it('the status counts only base backups a trusted host signed', async () => {
     const bases = [base(other.signing, 'planted.tar.age')];
     expect(await walStatus(repo, 'main', bases, { now: new Date(), signers: keys.signers })).toMatchObject({ bases: 0 });
