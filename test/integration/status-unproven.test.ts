@@ -93,14 +93,24 @@ describe('status names what does not count yet, and the command that judges it',
       );
       expect(s.stderr).toMatch(/^vault-tool: hint: `vault-tool backup wal-verify --cluster main --read-data` judges what does not count yet$/m);
     }
+    // The quarterly verification without reading data names it, not judged; reading data, it reads it and the finding goes.
+    const findings = (r: CliResult) =>
+      (JSON.parse(r.stdout) as { backups: { verdict: string; message: string }[] }).backups.filter((f) => f.message.includes(n2));
+    const quarterly = await vt(['verify', '-r', 'repo', '--json']);
+    expect(findings(quarterly)).toEqual([
+      expect.objectContaining({ verdict: 'inconclusive', message: expect.stringContaining('no full read has passed them yet') }),
+    ]);
     // wal-verify without reading data cannot judge it either: not a pass.
     const quick = await vt(['backup', 'wal-verify', ...wal]);
     expect(quick.code, quick.stdout + quick.stderr).toBe(20);
     expect(quick.stdout).toContain(`UNCHECKED  ${n2}: `);
     // The command named: a full read passes it, its mark goes, and status no longer names it.
-    const read = await vt(['backup', 'wal-verify', ...wal, '--read-data']);
-    expect(read.stderr).not.toContain(n2);
+    const sampled = await vt(['verify', '-r', 'repo', '--read-data', '10%', '--json']);
+    expect(findings(sampled)).toEqual([]);
     expect(readdirSync(segs())).not.toContain(`${n2}.age.completed`);
+    const read = await vt(['backup', 'wal-verify', ...wal, '--read-data']);
+    expect(read.code, read.stdout + read.stderr).toBe(0);
+    expect(read.stdout + read.stderr).not.toContain(n2);
     const s = await vt(['backup', 'status', '-r', 'repo']);
     expect(s.stdout + s.stderr).not.toContain('not yet read in full');
   });
