@@ -373,7 +373,7 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'wal-archived-unproven': {
     kind: 'integrity',
     hint: (d) =>
-      `move ${d.manifest ?? 'the manifest'} and ${d.file ?? 'its file'} out of the archive (keep them for inspection; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` where the vault is judges them): PostgreSQL's next attempt archives ${d.name ?? 'the file'} again from the server's copy`,
+      `move ${d.manifest ? `${d.manifest} and ` : ''}${d.file ?? 'the file'} out of the archive (keep ${d.manifest ? 'them' : 'it'} for inspection; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` where the vault is judges them): PostgreSQL's next attempt archives ${d.name ?? 'the file'} again from the server's copy`,
   },
   'wal-base-unproven': {
     kind: 'integrity',

@@ -1,7 +1,19 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
-import { buildHeader, CHUNK, NONCE_SIZE, newFileKey, payloadKey, readHeader, type Stanza } from '../../age/index.js';
+import {
+  CHUNK,
+  decodeB64,
+  encodeB64,
+  encodeHeader,
+  NONCE_SIZE,
+  newFileKey,
+  parseRecipient,
+  payloadKey,
+  readHeader,
+  type Stanza,
+  wrapX25519,
+} from '../../age/index.js';
 import { sealChunks } from '../../age/kernel.js';
 import { release } from '../../age/release.js';
 import { VaultError, type ErrorCode } from '../../errors/errors.js';
@@ -9,7 +21,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fsError } from '../../fs/errors.js';
 import { LIMITS } from '../../fs/read.js';
-import type { SigningKey } from '../keys.js';
+import { signBytes, verifyBytes, type SigningKey } from '../keys.js';
 import { checkSignature, manifestName, signManifest, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
 import { ensureArchiveInfo, readArchiveInfo, type ArchiveInfo } from './archive.js';
@@ -88,29 +100,78 @@ function room(scratch: PushScratch, which: keyof PushScratch, size: number): Buf
   return b;
 }
 
+/** What a file's `vault-tool-wal` stanza says of its plaintext. */
+export interface WalStanzaClaim {
+  cluster: string;
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * The bytes the pushing host signs into the stanza: the cluster, the name,
+ * the plaintext's size and SHA-256, and the header's recipient stanzas (the
+ * file key wrapped to the backup recipient). Whoever has no backup identity
+ * cannot put another payload under that wrapped key, nor change the header
+ * (its MAC is keyed by the file key): so the signature vouches for the whole
+ * file, and a push that finds it without its manifest can tell, without the
+ * key, that its own host wrote it for this name. docs/FORMAT.md, "WAL archive".
+ */
+function stanzaSigned(c: WalStanzaClaim, recipients: Stanza[]): Buffer {
+  const lines = ['vault-tool-wal stanza v1', c.cluster, c.name, String(c.size), c.sha256];
+  for (const r of recipients) lines.push(`${r.type} ${r.args.join(' ')} ${encodeB64(r.body)}`);
+  return Buffer.from(`${lines.join('\n')}\n`);
+}
+
+/** The `vault-tool-wal` stanza: `<name> <size> <plaintext SHA-256> <signer id> <signature>` (the signature over stanzaSigned). */
+function walStanza(c: WalStanzaClaim, recipients: Stanza[], signing: SigningKey): Stanza {
+  const sig = encodeB64(Buffer.from(signBytes(signing, stanzaSigned(c, recipients)), 'base64'));
+  return { type: WAL_STANZA, args: [c.name, String(c.size), c.sha256, signing.id, sig], body: new Uint8Array(0) };
+}
+
 /**
  * The age file of `data` as its pieces (header and nonce, then the STREAM
  * payload), never joined into one buffer: a segment is 16 MiB, and each
  * copy of it costs time and memory the database host needs. The payload is
  * sealed into the scratch buffer, each chunk's cipher output released at
- * once (release.ts) rather than left to the garbage collector.
+ * once (release.ts) rather than left to the garbage collector. Its header
+ * carries the stanza `claim` makes, signed by `signing`.
  */
-function encryptParts(data: Uint8Array, recipient: string, stanza: Stanza, scratch: PushScratch): Uint8Array[] {
+export function sealWal(data: Uint8Array, recipient: string, claim: WalStanzaClaim, signing: SigningKey, scratch: PushScratch = {}): Uint8Array[] {
   const fileKey = newFileKey();
   const nonce = randomBytes(NONCE_SIZE);
   const chunks = Math.max(1, Math.ceil(data.byteLength / CHUNK));
   const out = room(scratch, 'sealed', data.byteLength + 16 * chunks);
   const n = sealChunks(crypto, payloadKey(fileKey, nonce), 0, data, true, out, release);
-  return [buildHeader(fileKey, { recipients: [recipient], extraStanzas: [stanza] }), nonce, out.subarray(0, n)];
+  const wrapped = [wrapX25519(parseRecipient(recipient), fileKey)];
+  return [encodeHeader([walStanza(claim, wrapped, signing), ...wrapped], fileKey), nonce, out.subarray(0, n)];
 }
 
-/** Reads the plaintext's name, size and SHA-256 from an archived file's header (no key needed). */
-export function stanzaOf(file: Uint8Array): { name: string; size: number; sha256: string } | null {
+/**
+ * Reads the plaintext's name, size and SHA-256 from an archived file's
+ * header (no key needed), and whether `signing` signed them for `cluster`
+ * over this header's recipient stanzas (`signer`: the key id the stanza
+ * names; none in a file pushed before the stanza was signed).
+ */
+export function stanzaOf(
+  file: Uint8Array,
+  cluster: string,
+  signing: Pick<SigningKey, 'publicKey'>,
+): { name: string; size: number; sha256: string; signer?: string; signed: boolean } | null {
   try {
     const { header } = readHeader(file.subarray(0, Math.min(file.length, 64 << 10)));
     const s = header.stanzas.find((x) => x.type === WAL_STANZA);
-    if (s?.args.length !== 3 || !/^[0-9]+$/.test(s.args[1]!) || !/^[0-9a-f]{64}$/.test(s.args[2]!)) return null;
-    return { name: s.args[0]!, size: Number(s.args[1]), sha256: s.args[2]! };
+    if (!s || (s.args.length !== 3 && s.args.length !== 5) || !/^[0-9]+$/.test(s.args[1]!) || !/^[0-9a-f]{64}$/.test(s.args[2]!)) return null;
+    const claim = { cluster, name: s.args[0]!, size: Number(s.args[1]), sha256: s.args[2]! };
+    if (s.args.length === 3) return { ...claim, signed: false };
+    const recipients = header.stanzas.filter((x) => x !== s);
+    let sig: string;
+    try {
+      sig = Buffer.from(decodeB64(s.args[4]!, 'signature')).toString('base64');
+    } catch {
+      return { ...claim, signer: s.args[3]!, signed: false };
+    }
+    return { ...claim, signer: s.args[3]!, signed: verifyBytes(signing.publicKey, stanzaSigned(claim, recipients), sig) };
   } catch {
     return null;
   }
@@ -320,17 +381,25 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
       // this push has no key to decrypt it: the manifest says so (`completed`), and every read of the file hashes its
       // plaintext against this push's SHA-256 (fetch.ts, plaintextHeld).
       const orphan = await readWhole(ctx.repo, d, file, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
-      const s = stanzaOf(orphan);
+      const s = stanzaOf(orphan, ctx.cluster, ctx.signing);
       if (!s) throw refused(name, `${file} is in the archive without a manifest and was not written by a push: it is not replaced`);
       if (s.name !== name || s.sha256 !== digest.sha256 || s.size !== digest.size)
         throw refused(name, `${file} is in the archive (without its manifest) with other content: it is not replaced`);
+      // Its stanza names these bytes; only this host's signature over it (and over the key it is encrypted under) says this host
+      // wrote it: otherwise anyone who can write the repository could plant other data under the right stanza, and PostgreSQL,
+      // told "archived", would drop the only copy of the segment.
+      if (!s.signed)
+        throw new VaultError(
+          'integrity',
+          `${name}: ${d.locate(file)} is in the archive without a manifest, and its header is not signed by this host's signing key (${ctx.signing.id}${s.signer === undefined ? '; it carries no signature: written by no push of this vault-tool' : s.signer === ctx.signing.id ? '; the signature does not verify' : `; it names host key ${s.signer}`}): it is not taken as archived; nothing was archived, and nothing in the archive was replaced`,
+          { code: 'wal-archived-unproven', data: { name, cluster: ctx.cluster, file: d.locate(file) } },
+        );
       const head = headOf(orphan);
       if (!head) throw refused(name, `${file} is in the archive without a manifest and its header does not parse: it is not replaced`);
       stored = { size: orphan.length, sha256: sha256(orphan), headerSha256: sha256(head) };
       status = 'completed';
     } else {
-      const stanza: Stanza = { type: WAL_STANZA, args: [name, String(digest.size), digest.sha256], body: new Uint8Array(0) };
-      const parts = encryptParts(data, ctx.recipient.recipient, stanza, scratch);
+      const parts = sealWal(data, ctx.recipient.recipient, { cluster: ctx.cluster, name, ...digest }, ctx.signing, scratch);
       const size = parts.reduce((n, p) => n + p.byteLength, 0);
       const headerSha256 = createHash('sha256').update(parts[0]!).update(parts[1]!).digest('hex');
       lap('encrypt');
