@@ -39,10 +39,11 @@ import { identityOf } from './spool.js';
  * The order is the commit protocol: the age file goes first (a temp name,
  * fsync, then into place only when whole), the manifest last; a file
  * without its manifest is not archived yet, and no reader uses it. The age
- * header carries a `vault-tool-wal` stanza (name, size, plaintext SHA-256;
- * identities skip it and its MAC covers it), so a push that finds the file
- * of a push killed before its manifest can tell, without the key, whether
- * it holds these bytes: then it completes it; otherwise it refuses.
+ * header carries a `vault-tool-wal` stanza (name, size, plaintext SHA-256,
+ * signed by the pushing host with the wrapped file key; identities skip it
+ * and its MAC covers it), so a push that finds the file of a push killed
+ * before its manifest can tell, without the key, whether its own host wrote
+ * it for these bytes: then it completes it; otherwise it refuses.
  *
  * A file already archived with the same bytes is success (PostgreSQL
  * retries what it does not know succeeded), on the word of a manifest this
@@ -376,10 +377,10 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
     let stored: { size: number; sha256: string; headerSha256: string };
     let status: PushResult['status'] = 'archived';
     if (await isThere(ctx.repo, d, file)) {
-      // A push killed between its file and its manifest: complete it if its stanza names these bytes. The stanza is not
-      // authenticated to any pusher (whoever writes the repository can encrypt other data to the recipient under it), and
-      // this push has no key to decrypt it: the manifest says so (`completed`), and every read of the file hashes its
-      // plaintext against this push's SHA-256 (fetch.ts, plaintextHeld).
+      // A push killed between its file and its manifest: complete it if its stanza names these bytes and this host signed it.
+      // The signature proves nothing against whoever holds the signing key, and this push has no key to decrypt the file: the
+      // manifest says so (`completed`), and every read of the file hashes its plaintext against this push's SHA-256 (fetch.ts,
+      // plaintextHeld).
       const orphan = await readWhole(ctx.repo, d, file, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
       const s = stanzaOf(orphan, ctx.cluster, ctx.signing);
       if (!s) throw refused(name, `${file} is in the archive without a manifest and was not written by a push: it is not replaced`);
