@@ -22,7 +22,7 @@ import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '..
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
 import { walPush, type PushContext, type PushScratch } from '../../src/backup/wal/push.js';
-import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setFirst, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
+import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setFirst, setLast, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
 import { asyncRestoreScript } from '../../src/backup/wal/restore-script.js';
 import { runPusher } from '../../src/backup/wal/pusher.js';
 import { identityAt, lockHolder, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
@@ -1186,6 +1186,21 @@ describe('asynchronous restores: the prefetcher', () => {
     await waitFor(() => existsSync(started));
     expect(readFileSync(started, 'utf8')).toBe(`${names[0]} ${dir}/pg_wal --drain\n`);
     expect(existsSync(join(root, 'starting'))).toBe(true);
+  });
+
+  it("stops one segment past the restore's last (SPOOL/last): the recovery reaches its target in it, and PostgreSQL asks for more itself", async () => {
+    const sp = openFetchSpool(join(dir, 'spool-l'));
+    setFirst(sp, names[0]!);
+    setLast(sp, names[0]!);
+    const fetched: string[] = [];
+    await runPrefetcher({ spool: sp, repo, cluster: 'main', keys, queue: 3, idleMs: 1000, onFetched: (n) => fetched.push(n) });
+    expect(fetched.sort()).toEqual([names[0], names[1]]);
+    // Without it, the queue's length ahead.
+    const sp2 = openFetchSpool(join(dir, 'spool-l2'));
+    setFirst(sp2, names[0]!);
+    const all: string[] = [];
+    await runPrefetcher({ spool: sp2, repo, cluster: 'main', keys, queue: 3, idleMs: 1000, onFetched: (n) => all.push(n) });
+    expect(all.sort()).toEqual([names[0], names[1], names[2]]);
   });
 
   it('a prefetcher the server never used leaves, once idle, the segments the restore placed; one it used takes them with it', async () => {
