@@ -431,6 +431,8 @@ async function timeRestores({ at, env, vaultArgs, base, target: targetIso, id, w
   const target = new Date(targetIso);
 
   const promoted = async (data) => {
+    // The server's log, new (pg_ctl appends to it: a scenario timed again would hold the runs before).
+    rmSync(`${data}.log`, { force: true });
     const t = process.hrtime.bigint();
     const s = await startPostgresOn(data, at('restores'), { wait: false });
     for (;;) {
