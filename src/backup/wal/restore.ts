@@ -199,7 +199,11 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
   const manifests = await readManifests(repo, cluster, whole.segments);
   const stop = whole.segments.findIndex((n) => refusal(manifests.get(n), keys) !== null);
   const c: Continuity = stop < 0 ? whole : { ...whole, segments: whole.segments.slice(0, stop), missing: whole.segments[stop]! };
-  const gap = c.missing && (stop < 0 ? `WAL segment ${c.missing} is missing from the archive` : `WAL segment ${c.missing} cannot be used (${refusal(manifests.get(c.missing), keys)})`);
+  const gap =
+    c.missing &&
+    (stop < 0
+      ? `WAL segment ${c.missing} is missing from the archive`
+      : `WAL segment ${c.missing} cannot be used (${refusal(manifests.get(c.missing), keys)})`);
   const segno = (n: string) => (parseWalName(n, archive.info.segmentSize) as Extract<WalFile, { kind: 'segment' }>).segno;
   const ownEnd = segnoOf(parseLsn(ref.stopLsn), archive.info.segmentSize);
   if (!whole.baseWhole || (stop >= 0 && segno(c.missing!) <= ownEnd))
@@ -220,7 +224,9 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
     if (!have)
       throw new VaultError(
         'verify-failed',
-        gap ? `a recovery to ${formatLsn(lsn)} cannot reach it: ${gap}` : `the archive does not reach ${formatLsn(lsn)} yet (its newest segment is ${c.newest})`,
+        gap
+          ? `a recovery to ${formatLsn(lsn)} cannot reach it: ${gap}`
+          : `the archive does not reach ${formatLsn(lsn)} yet (its newest segment is ${c.newest})`,
         { code: 'wal-gap' },
       );
     through = have;
