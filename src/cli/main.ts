@@ -53,7 +53,9 @@ function inherit(c: Command, root: Command): void {
 
 /**
  * Every value an option is given is checked as commander reads it, in one
- * listener per option:
+ * listener per option, called before commander's own (which runs the
+ * option's parser: `-o=json` met the choices json and yaml, `-k=3` a whole
+ * number's check, and their raw message named no fix):
  * - an option that takes one value is refused when given twice: commander
  *   keeps the last, so `backup postgres -d app -d billing` would back up
  *   billing alone and say nothing of app (options that collect their values,
@@ -74,7 +76,7 @@ function checkOptionValues(c: Command, words: ReadonlySet<string>): void {
     const option = o.long ?? o.short!;
     const once = !o.variadic && o.parseArg !== collect;
     let given = false;
-    c.on(`option:${o.name()}`, (v: unknown) => {
+    c.prependListener(`option:${o.name()}`, (v: unknown) => {
       if (once && given)
         throw new VaultError(
           'usage',
