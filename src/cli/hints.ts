@@ -100,6 +100,22 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'invalid',
     hint: (d) => `hand it over on a file descriptor instead: vault-tool run --fd 3=${d.entry} -- … (the command reads /dev/fd/3)`,
   },
+  'handover-spec': {
+    kind: 'usage',
+    hint: (d) =>
+      d.name
+        ? `name the entry ${d.name} gets: ${d.option ?? '--env'} ${d.name}=ENTRY (\`vault-tool list\` shows them); a variable that is not set gives an empty one`
+        : d.option === '--fd'
+          ? 'write --fd N=ENTRY, or --fd N=ENTRY@VERSION, N from 3: the command reads /dev/fd/N'
+          : 'write --env NAME=ENTRY, or --env NAME=ENTRY@VERSION: the command reads $NAME',
+  },
+  'bad-mapping': {
+    kind: 'usage',
+    hint: (d) => {
+      const form = d.form ?? 'KEY=ENTRY';
+      return `write --map ${form}, one for each variable${/type/i.test(form) ? ' (`vault-tool types` lists the types)' : ''}`;
+    },
+  },
   'env-config-variable': {
     kind: 'usage',
     hint: (d) =>
@@ -329,6 +345,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
         : d.short
           ? `give ${d.short} VALUE${d.long ? `, or ${d.long}=VALUE` : ''}`
           : 'give a short option its value after a space (-r DIR), or the long option with = (--repo=DIR)',
+  },
+  'command-after-dashes': {
+    kind: 'usage',
+    hint: (d) => `put -- before the command: vault-tool ${d.command ?? 'run'} [OPTIONS] -- COMMAND [ARGS…]`,
   },
   'option-repeated': {
     kind: 'usage',

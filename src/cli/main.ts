@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
 import { Context } from './context.js';
@@ -76,7 +77,7 @@ function checkOptionValues(c: Command, words: ReadonlySet<string>): void {
     const option = o.long ?? o.short!;
     const once = !o.variadic && o.parseArg !== collect;
     let given = false;
-    c.prependListener(`option:${o.name()}`, (v: unknown) => {
+    (c as unknown as EventEmitter).prependListener(`option:${o.name()}`, (v: unknown) => {
       if (once && given)
         throw new VaultError(
           'usage',
@@ -170,6 +171,34 @@ export function asksForJson(args: string[]): boolean {
   return false;
 }
 
+/** The commands that run another command, given after `--`. */
+const RUNS_A_COMMAND = ['run', 'backup exec'];
+
+/**
+ * `run` and `backup exec` take the command they run after `--`, and refuse
+ * it without: vault-tool reads its own options anywhere before `--`, so
+ * `run --env K=a/b curl --json …` would take curl's --json as its own (and
+ * `node --version` printed vault-tool's version, running nothing), and
+ * `sh -c …` met "unknown option '-c'", naming no fix. Help (-h, --help) is
+ * shown as for any command.
+ */
+function requireDashes(args: string[]): void {
+  if (args.includes('--')) return;
+  const names: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (ROOT_VALUES.has(a)) i++;
+    else if (!a.startsWith('-')) names.push(a);
+    else if (names.length) break;
+  }
+  const command = RUNS_A_COMMAND.find((c) => c === names.slice(0, c.split(' ').length).join(' '));
+  if (!command || args.includes('-h') || args.includes('--help')) return;
+  throw new VaultError('usage', `vault-tool ${command} takes the command it runs after --: without it, that command's options would be read as vault-tool's`, {
+    code: 'command-after-dashes',
+    data: { command },
+  });
+}
+
 /** The run whose stderr is the process's own: where Node's warnings go. */
 let processRun: Context | undefined;
 
@@ -206,6 +235,7 @@ export async function run(given: string[], io: Io = processIo()): Promise<number
   try {
     // Shares a killed split left in plain text in a staging folder go at the next run of any command.
     sweepStaging(ctx.stateFile());
+    requireDashes(args);
     const program = await buildProgram(ctx, args);
     await program.parseAsync(args, { from: 'user' });
     ctx.endProgress(true);

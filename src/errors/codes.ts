@@ -40,6 +40,8 @@ export type ErrorCode =
   | 'env-map-collision'
   | 'env-binary'
   | 'env-config-variable'
+  | 'handover-spec'
+  | 'bad-mapping'
   | 'env-export-collision'
   | 'env-unset'
   // recipients and outputs
@@ -161,4 +163,5 @@ export type ErrorCode =
   | 'option-repeated'
   | 'option-short-equals'
   | 'option-empty'
+  | 'command-after-dashes'
   | 'path-names-folder';

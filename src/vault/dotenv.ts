@@ -112,6 +112,27 @@ function withFolder(entryName: string, key: string): string {
   return folder ? upperSnake(folder.replace(/\//g, '_')).replace(/^([0-9])/, '_$1') + key : key;
 }
 
+/**
+ * A mapping `LEFT=ENTRY[:TYPE]` that cannot be read, said precisely: no `=`,
+ * nothing before it, no entry after it (`KEY=$NAME` with NAME unset), or an
+ * empty type after `:`.
+ */
+export function badMapping(spec: string, form: string): VaultError {
+  const eq = spec.indexOf('=');
+  const right = eq < 0 ? '' : spec.slice(eq + 1);
+  const what =
+    eq < 0
+      ? 'no = in it'
+      : eq === 0 || spec[eq - 1] === '#'
+        ? 'no key before ='
+        : !right || right.startsWith(':')
+          ? 'no entry after ='
+          : right.endsWith(':')
+            ? 'no type after the colon'
+            : 'not of that form';
+  return new VaultError('usage', `mapping ${JSON.stringify(spec)}: ${what} (expected ${form})`, { code: 'bad-mapping', data: { form } });
+}
+
 /** `KEY=ENTRY` mappings for an export, by entry; a KEY or an entry named twice is refused. */
 export function parseExportMappings(specs: string[]): Map<string, string> {
   const byEntry = new Map<string, string>();
@@ -119,7 +140,12 @@ export function parseExportMappings(specs: string[]): Map<string, string> {
   for (const item of specs) {
     const i = item.indexOf('=');
     const key = item.slice(0, i);
-    if (i <= 0 || !KEY.test(key)) throw new VaultError('usage', `mapping ${JSON.stringify(item)} is not KEY=ENTRY (KEY a variable name)`);
+    if (i <= 0 || i === item.length - 1) throw badMapping(item, 'KEY=ENTRY');
+    if (!KEY.test(key))
+      throw new VaultError('usage', `mapping ${JSON.stringify(item)} is not KEY=ENTRY (KEY a variable name)`, {
+        code: 'bad-mapping',
+        data: { form: 'KEY=ENTRY' },
+      });
     const entry = checkEntryName(item.slice(i + 1));
     if (keys.has(key)) throw new VaultError('usage', `the mappings name variable ${key} twice`);
     if (byEntry.has(entry)) throw new VaultError('usage', `the mappings name entry ${entry} twice`);

@@ -51,6 +51,8 @@ describe('export env: naming the variables', () => {
     const cases: [string[], string][] = [
       [['platform/hmac-key', '--map', 'X=audit/hmac-key'], 'vault-tool: error: mapping for audit/hmac-key: not among the exported entries'],
       [['--map', '1X=audit/hmac-key'], 'vault-tool: error: mapping "1X=audit/hmac-key" is not KEY=ENTRY (KEY a variable name)'],
+      // KEY=$ENTRY with ENTRY unset: said as such, not as an entry named "".
+      [['--map', 'A='], 'vault-tool: error: mapping "A=": no entry after = (expected KEY=ENTRY)'],
       [['--map', 'A=audit/hmac-key', '--map', 'A=platform/hmac-key'], 'vault-tool: error: the mappings name variable A twice'],
       [['--map', 'A=audit/hmac-key', '--map', 'B=audit/hmac-key'], 'vault-tool: error: the mappings name entry audit/hmac-key twice'],
       [['--map', 'HMAC_KEY=audit/hmac-key'], 'vault-tool: error: audit/hmac-key and platform/hmac-key both export as HMAC_KEY'],
