@@ -45,6 +45,14 @@ export function checkLabel(label: string): string {
   return label;
 }
 
+/**
+ * A custodian's name as given (a flag, a library call): in Unicode's
+ * composed form (NFC), so that `Jürgen` typed with a combined ü and with u
+ * plus a combining diaeresis is one name, stored and shown alike. A name
+ * read back from a share is never changed: its bytes are what was signed.
+ */
+export const custodianName = (label: string): string => checkLabel(label.normalize('NFC'));
+
 /** A custodian's name as people compare names: without case, spacing or punctuation (alice, Alice and "a lice" are one), in any script. */
 export const personKey = (label: string): string =>
   label
