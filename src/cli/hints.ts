@@ -100,6 +100,13 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'invalid',
     hint: (d) => `hand it over on a file descriptor instead: vault-tool run --fd 3=${d.entry} -- … (the command reads /dev/fd/3)`,
   },
+  'deployed-differs': {
+    kind: 'verify-failed',
+    hint: (d) =>
+      d.other
+        ? `deploy ${d.name ?? 'NAME'}@${d.version ?? 'N'} where it runs (vault-tool get ${d.name ?? 'NAME'}@${d.version ?? 'N'} --out FILE), or compare with the version it should run: vault-tool fingerprint ${d.name ?? 'NAME'}@${d.other} --compare FILE`
+        : `the file holds no version of ${d.name ?? 'the entry'}: check that it is the deployed value itself (not a fingerprint, nor another key), with no extra characters`,
+  },
   'handover-spec': {
     kind: 'usage',
     hint: (d) =>
