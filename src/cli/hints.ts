@@ -139,6 +139,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'recipient-is-vault-key': { kind: 'usage', hint: 'replace the vault key with `vault-tool rekey`' },
   'recipient-missing': { kind: 'not-found', hint: 'see `vault-tool recipients list`' },
   'replace-refused': { kind: 'exists', hint: 'choose another output file' },
+  'restore-replace-refused': {
+    kind: 'exists',
+    hint: 'restore into a folder of its own (--to-dir NEW, or --to REMOTE:BUCKET/NEW), then move what you need: --force replaces other files, never these',
+  },
   'output-exists': { kind: 'exists', hint: 'add --force to replace it, or choose another file' },
   'output-must-be-new': { kind: 'exists', hint: 'give a file that does not exist yet (move the old one away first)' },
   // escrow

@@ -49,6 +49,7 @@ export type ErrorCode =
   | 'recipient-is-vault-key'
   | 'recipient-missing'
   | 'replace-refused'
+  | 'restore-replace-refused'
   | 'output-exists'
   | 'output-must-be-new'
   // escrow
