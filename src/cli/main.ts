@@ -6,8 +6,8 @@ import { EXIT_CODES } from './exit-codes.js';
 import { processIo, type Io } from './io.js';
 import { attachLazy } from './lazy.js';
 import { COMMANDS } from './commands/index.js';
-import { addOutputOptions, collect } from './options.js';
-import { commanderEvent, commanderMessage, HELP_AFTER_ERROR, helpEvent, reportError, writeEvent } from './report.js';
+import { addOutputOptions, collect, commandPath } from './options.js';
+import { commanderEvent, commanderMessage, helpEvent, reportError, writeEvent } from './report.js';
 import { sweepStaging } from '../vault/staging.js';
 import { VERSION } from './version.js';
 
@@ -26,29 +26,37 @@ function rootProgram(ctx: Context): Command {
     .option('--allow-rollback', 'write to a vault copy older than (or forked from) one seen before: a deliberate rollback')
     .option('--passphrase-env <VAR>', 'read the key file passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key file passphrase from this file (- for stdin)')
-    .showHelpAfterError(HELP_AFTER_ERROR)
     .addHelpText('after', `\nExit codes:\n${codes.map((v) => `  ${String(v.code).padStart(3)}  ${v.meaning}`).join('\n')}\n`)
     .exitOverride()
-    .configureOutput({
-      writeOut: (s) => ctx.io.stdout.write(s),
-      // With --json, what commander says on stderr is JSON too: its usage error one error event (the line after it its hint), help a help event.
-      writeErr: (s) => {
-        if (ctx.messages === 'text') ctx.io.stderr.write(s);
-        else if (s.trim() !== HELP_AFTER_ERROR) writeEvent(ctx.io, helpEvent(s));
-      },
-      outputError: (s, write) => {
-        const usage = EXIT_CODES.usage.code;
-        if (ctx.messages === 'text') write(commanderMessage(s));
-        else writeEvent(ctx.io, commanderEvent(s, ctx.exitStatus ? ctx.exitStatus(usage) : usage));
-      },
-    });
+    .configureOutput(outputOf(ctx, ''));
+}
+
+/**
+ * Where commander writes, for the command at `path`: its usage errors as
+ * every error is written (an error line and a hint line, or one JSON event
+ * with --json), the hint naming this command's help; help it writes on
+ * stderr (a command named without its subcommand) as it is, or a help event.
+ */
+function outputOf(ctx: Context, path: string) {
+  return {
+    writeOut: (s: string) => ctx.io.stdout.write(s),
+    writeErr: (s: string) => {
+      if (ctx.messages === 'text') ctx.io.stderr.write(s);
+      else writeEvent(ctx.io, helpEvent(s));
+    },
+    outputError: (s: string, write: (s: string) => void) => {
+      const usage = EXIT_CODES.usage.code;
+      if (ctx.messages === 'text') write(commanderMessage(s, path));
+      else writeEvent(ctx.io, commanderEvent(s, ctx.exitStatus ? ctx.exitStatus(usage) : usage, path));
+    },
+  };
 }
 
 /** Every command below `c` reports through the root's output and throws instead of exiting. */
-function inherit(c: Command, root: Command): void {
+function inherit(c: Command, ctx: Context): void {
   for (const sub of c.commands) {
-    sub.exitOverride().configureOutput(root.configureOutput());
-    inherit(sub, root);
+    sub.exitOverride().configureOutput(outputOf(ctx, commandPath(sub)));
+    inherit(sub, ctx);
   }
 }
 
@@ -105,7 +113,7 @@ function checkOptionValues(c: Command, words: ReadonlySet<string>): void {
 export async function buildProgram(ctx: Context, args: string[] = []): Promise<Command> {
   const program = rootProgram(ctx);
   await attachLazy(program, ctx, COMMANDS, args);
-  inherit(program, program);
+  inherit(program, ctx);
   addOutputOptions(program);
   const end = args.indexOf('--');
   checkOptionValues(program, new Set(end < 0 ? args : args.slice(0, end)));
