@@ -439,6 +439,6 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'drill-teardown-left': { kind: 'incomplete', hint: 'fix the cause named, then run vault-tool drill teardown again (the journal still names them)' },
   'drill-failed': {
     kind: 'verify-failed',
-    hint: 'the steps above say what failed and what to do (--report-dir DIR keeps the report); fix it, then run the drill again',
+    hint: (d) => d.step ?? 'the steps above say what failed and what to do (--report-dir DIR keeps the report); fix it, then run the drill again',
   },
 };

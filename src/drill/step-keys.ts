@@ -1,8 +1,8 @@
-import type { VaultError } from '../errors/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { writeOutput } from '../fs/output.js';
 import { keyFromScalar } from '../vault/keyfile.js';
 import { peekVault } from '../vault/container.js';
-import { keyFileBytes, readVault, readVaultFile } from '../vault/store.js';
+import { checkWritable, keyFileBytes, readVault, readVaultFile } from '../vault/store.js';
 import { idOfSecret } from '../escrow/escrow.js';
 import { combineShares } from '../escrow/shares.js';
 import { runVerification } from '../verify/verify.js';
@@ -52,6 +52,17 @@ export const openStep: Step = {
   essential: true,
   async plan(s) {
     const o = await readVault(s.input.paths, s.store());
+    // The drill records itself in this vault's evidence log: a copy that write would refuse fails here, in the dry run too, not after the restores.
+    await checkWritable(s.input.paths, o, s.store()).catch((e: VaultError) => {
+      throw new VaultError(
+        e.kind,
+        `the drill records itself in this vault's evidence log, which is refused: ${e.message.replace(/^refusing to write: /, '')}`,
+        {
+          ...(e.code ? { code: e.code } : {}),
+          ...(e.data ? { data: e.data } : {}),
+        },
+      );
+    });
     s.doc = o.doc;
     s.meta = { vaultId: o.meta.vaultId, generation: o.meta.generation };
     return { message: `opened ${s.input.paths.vaultFile}: generation ${o.meta.generation}, ${o.doc.entries.length} entries` };
