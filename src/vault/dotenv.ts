@@ -8,8 +8,19 @@ import { checkEntryName } from './types.js';
  */
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-export function parseDotenv(text: string): { key: string; value: string; line: number }[] {
-  const out: { key: string; value: string; line: number }[] = [];
+/** One variable of a dotenv file; `expands`: a value a shell or docker compose would expand (unquoted or in double quotes: `$NAME`, `${NAME}`, `$(…)`, `` `…` ``), taken as written. */
+export interface DotenvPair {
+  key: string;
+  value: string;
+  line: number;
+  expands?: true;
+}
+
+/** `$NAME`, `${…}`, `$(…)` or a backquote, as a shell reads them (an escaped one, `\$`, is no longer there: only its character). */
+const EXPANSION = /\$[A-Za-z_{(]|`/;
+
+export function parseDotenv(text: string): DotenvPair[] {
+  const out: DotenvPair[] = [];
   const src = text.replace(/\r\n?/g, '\n');
   let i = 0;
   let line = 1;
@@ -34,6 +45,7 @@ export function parseDotenv(text: string): { key: string; value: string; line: n
     let pos = i + m![0].length;
     let value: string;
     const q = src[pos];
+    let expands = false;
     if (q === '"' || q === "'") {
       let j = pos + 1;
       let v = '';
@@ -51,6 +63,7 @@ export function parseDotenv(text: string): { key: string; value: string; line: n
           j += 2;
           continue;
         }
+        if (q === '"' && EXPANSION.test(src.slice(j, j + 2))) expands = true;
         v += c;
         j++;
       }
@@ -65,8 +78,9 @@ export function parseDotenv(text: string): { key: string; value: string; line: n
       const rest = src.slice(pos, end);
       const hash = rest.search(/\s#/);
       value = (hash >= 0 ? rest.slice(0, hash) : rest).trim();
+      expands = EXPANSION.test(value);
     }
-    out.push({ key, value, line: startLine });
+    out.push({ key, value, line: startLine, ...(expands ? { expands: true as const } : {}) });
     i = end + 1;
     line++;
   }

@@ -29,6 +29,8 @@ export interface EnvImportItem {
   /** The dotenv variable. */
   key: string;
   value: Buffer;
+  /** Its value holds what a shell or docker compose would expand (`${OTHER}`, `$(…)`), imported as written. */
+  expands?: true;
 }
 
 /**
@@ -68,7 +70,7 @@ export function planEnvImport(
       // Name the variable, never the value.
       throw new VaultError('invalid', `dotenv line ${p.line} (${p.key}): ${(e as Error).message}`);
     }
-    return { name, type, key: p.key, value: Buffer.from(p.value) };
+    return { name, type, key: p.key, value: Buffer.from(p.value), ...(p.expands ? { expands: p.expands } : {}) };
   });
   const unmatched = [...o.maps.keys()].filter((k) => !seen.has(k));
   if (unmatched.length)

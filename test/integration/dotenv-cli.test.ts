@@ -105,3 +105,27 @@ describe('import env --only-mapped', () => {
     expect(typo.stderr).toContain('vault-tool: error: mapping for ENCRYPTION_KEYS: no such variable in app.env');
   });
 });
+
+describe('import env: a value a shell or docker compose would expand', () => {
+  it('is imported as written, with a warning naming the variables (never the value) and the fix', async () => {
+    const pw = 'pa$sw0rd-S3cret';
+    writeFileSync(
+      join(dir, 'app.env'),
+      `DB_URL=postgres://app:\${DB_PASSWORD}@db/app\nTOKEN=$(cat /run/token)\nPW=${pw}\nLITERAL='x$y'\nESCAPED="x\\$y"\nPLAIN=abc\n`,
+    );
+    const r = await cli(dir, ['import', 'env', 'app.env', '--prefix', 'app/']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      'vault-tool: warning: DB_URL, TOKEN, PW: their values hold $NAME, ${…}, $(…) or `…`, which a shell or docker compose would expand: imported as written, not expanded\n' +
+        "vault-tool: hint: if the file meant the expanded value, import it from where it is resolved (vault-tool add NAME --from-env VAR); if it is the value, single-quote it in the file ('…') and this warning goes\n",
+    );
+    expect(r.stderr).not.toContain('$sw0rd');
+    expect((await cli(dir, ['get', 'app/PW'])).stdout).toBe(pw);
+    expect((await cli(dir, ['get', 'app/TOKEN'])).stdout).toBe('$(cat /run/token)');
+    // Quoted literally, escaped, or plain: nothing to say.
+    writeFileSync(join(dir, 'quiet.env'), `LITERAL='x$y'\nESCAPED="x\\$y"\nPLAIN=abc\n`);
+    const q = await cli(dir, ['import', 'env', 'quiet.env', '--prefix', 'quiet/']);
+    expect([q.code, q.stderr]).toEqual([0, '3 added, 0 updated, 0 unchanged\n']);
+    expect(parseDotenv('A="x\\$y"\nB="x$y"\nC=\'$y\'').map((p) => p.expands ?? false)).toEqual([false, true, false]);
+  });
+});
