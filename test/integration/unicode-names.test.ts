@@ -60,6 +60,16 @@ describe('a text value saved with a byte-order mark', () => {
     );
     expect(r.code).toBe(11);
   });
+
+  it('is refused for a type whose own rule would let it through (a password), naming the mark; generic bytes are kept as given', async () => {
+    writeFileSync(join(dir, 'pw.txt'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('correct-horse-battery\r\n')]));
+    const r = await cli(dir, ['add', 'db/pw', '-t', 'password', '--from-file', 'pw.txt']);
+    expect(r.stderr).toBe(
+      'vault-tool: error: value refused: a password value that begins with a UTF-8 byte-order mark, as some editors save text: save it without one\n',
+    );
+    expect(r.code).toBe(11);
+    expect((await cli(dir, ['add', 'blob', '-t', 'generic', '--from-file', 'pw.txt'])).code).toBe(0);
+  });
 });
 
 describe('a key file saved with a byte-order mark', () => {
