@@ -107,6 +107,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
         ? `deploy ${d.name ?? 'NAME'}@${d.version ?? 'N'} where it runs (vault-tool get ${d.name ?? 'NAME'}@${d.version ?? 'N'} --out FILE), or compare with the version it should run: vault-tool fingerprint ${d.name ?? 'NAME'}@${d.other} --compare FILE`
         : `the file holds no version of ${d.name ?? 'the entry'}: check that it is the deployed value itself (not a fingerprint, nor another key), with no extra characters`,
   },
+  'bad-component-name': {
+    kind: 'usage',
+    hint: (d) => (d.near ? `write --name ${d.near}` : 'name it in lowercase letters and digits, with . _ - between words (--name app-db)'),
+  },
   'handover-spec': {
     kind: 'usage',
     hint: (d) =>

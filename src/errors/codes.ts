@@ -41,6 +41,7 @@ export type ErrorCode =
   | 'env-binary'
   | 'env-config-variable'
   | 'handover-spec'
+  | 'bad-component-name'
   | 'deployed-differs'
   | 'bad-mapping'
   | 'env-export-collision'
