@@ -227,7 +227,12 @@ export class Context {
    * control characters escaped; with --json, each a JSON event. `code`: the
    * condition's code (src/errors/codes.ts), for the JSON event.
    */
+  /** Warnings said in this run: one met again (each read of a stale copy warns) is said once. */
+  private warned = new Set<string>();
+
   warn(message: string, code?: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
     this.say('warning', message, code);
   }
 

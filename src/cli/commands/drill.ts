@@ -140,8 +140,8 @@ export default function drill(cmd: Command, ctx: Context): void {
         const first = result.steps.find((s) => !s.ok && !s.skipped);
         throw new VaultError('verify-failed', `the ${result.dryRun ? 'dry run' : 'drill'} failed at "${first?.name}": ${first?.message}`, {
           code: 'drill-failed',
-          // The failing step's own fix, where its condition has one (a refused rollback: --allow-rollback).
-          ...(first?.code ? { data: { step: todoOf(first) } } : {}),
+          // The failing step's own fix (a refused rollback: --allow-rollback; shares of an older set: the current ones).
+          ...(first?.code || first?.todo ? { data: { step: todoOf(first) } } : {}),
         });
       }
     });

@@ -4,10 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../helpers/cli.js';
 
 /**
- * The drill records itself in the vault's evidence log. On a copy of the
- * vault older than one this machine has seen, that write is refused: the
- * drill says so when it opens the vault, in the dry run too, with the fix,
- * before anything is restored (it restored everything, then failed).
+ * What the drill checks when it opens the vault, before anything is
+ * restored, in the dry run too, each with its fix:
+ * - it records itself in the vault's evidence log: on a copy older than one
+ *   this machine has seen, that write is refused (it restored everything,
+ *   then failed);
+ * - shares of a set split since (escrow reshare without --rekey) still open
+ *   the key: a drill with them passed without rehearsing the custodians'
+ *   current shares.
  */
 let dir: string;
 let cleanup: () => void;
@@ -41,6 +45,8 @@ describe('a drill on a vault copy older than one seen', () => {
         'vault-tool: hint: use the newest copy; to go on from this one (a deliberate rollback, losing what the newer copy holds), add --allow-rollback',
       );
       expect(r.stdout).toContain('to do (open the vault with the recovered key): use the newest copy');
+      // Each read of the stale copy meets the same condition: said once.
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('vault-tool: warning: this copy of vault'))).toHaveLength(1);
       expect(existsSync(join(dir, 'drill-scratch'))).toBe(false);
     }
   });
@@ -48,6 +54,36 @@ describe('a drill on a vault copy older than one seen', () => {
   it('with --allow-rollback, as the hint says, the drill runs and passes', async () => {
     const r = await cli(dir, ['drill', '--plan', 'drill.yaml', '--allow-rollback']);
     expect(r.code, r.stderr).toBe(0);
+    // Each read of the stale copy meets the same condition: each warning is said once.
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('vault-tool: warning:'));
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(new Set(warnings).size).toBe(warnings.length);
     expect(r.stderr).toContain('drill passed');
+  });
+});
+
+describe('a drill with the shares of a set split since', () => {
+  it('fails at opening the vault, naming both sets; with the current shares it passes', async () => {
+    const d = tempDir('vt-drill-set-');
+    try {
+      expect((await cli(d.dir, ['init'])).code).toBe(0);
+      expect((await cli(d.dir, ['escrow', 'split', '-k', '2', '-c', 'ann', '-c', 'bob', '-c', 'cy', '-o', 'old'])).code).toBe(0);
+      expect((await cli(d.dir, ['escrow', 'reshare', '-k', '2', '-c', 'dee', '-c', 'eve', '-o', 'new'])).code).toBe(0);
+      const plan = (files: string[]) => `apiVersion: vault-tool/v1\nkind: DrillPlan\nshares:\n  files: [${files.join(', ')}]\n`;
+      writeFileSync(join(d.dir, 'old.yaml'), plan(['old/share-01-ann.share', 'old/share-02-bob.share']));
+      const r = await cli(d.dir, ['drill', '--plan', 'old.yaml', '--dry-run']);
+      expect(r.code).toBe(8);
+      expect(r.stderr.trim().split('\n').slice(-2)).toEqual([
+        expect.stringMatching(
+          /^vault-tool: error: the dry run failed at "open the vault with the recovered key": the shares of ann, bob are of share set \w{16} \(epoch 1\), and the vault's current set is \w{16} \(epoch 2: dee, eve\): they still open the key, but the drill rehearses the current shares$/,
+        ),
+        'vault-tool: hint: name the current share files under shares.files (vault-tool escrow status names the set and its custodians)',
+      ]);
+      writeFileSync(join(d.dir, 'new.yaml'), plan(['new/share-01-dee.share', 'new/share-02-eve.share']));
+      const ok = await cli(d.dir, ['drill', '--plan', 'new.yaml']);
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      d.cleanup();
+    }
   });
 });
