@@ -271,7 +271,12 @@ export class Context {
 
   /** Reads all of stdin once (at most `limit` bytes); a second reader (a value and a passphrase both from stdin) is refused. */
   async stdin(what: string, limit: number = LIMITS.stdin): Promise<Buffer> {
-    if (this.stdinUsed) throw new VaultError('usage', `standard input is already used; cannot also read ${what} from it`);
+    if (this.stdinUsed)
+      throw new VaultError(
+        'usage',
+        `standard input is already used; cannot also read ${what} from it`,
+        'give one of them another way: a passphrase with --passphrase-env VAR or --passphrase-file FILE, a value with --from-file FILE or --from-env VAR',
+      );
     if (this.io.stdinIsTTY) throw new VaultError('usage', `expected ${what} on standard input, but it is a terminal`);
     this.stdinUsed = true;
     const data = await readAll(this.io.stdin, limit);

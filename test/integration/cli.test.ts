@@ -44,6 +44,12 @@ describe('init', () => {
     expect(none.stderr).toContain('hint: use --passphrase-env VAR or --passphrase-file FILE');
     const viaStdin = await cli(dir, [...g, 'list', '--passphrase-file', '-'], { stdin: 'correct horse\n' });
     expect(viaStdin.code).toBe(0);
+    // A value and the passphrase cannot both come from stdin: said, with the other ways to give one.
+    const both = await cli(dir, [...g, 'add', 'x', '-t', 'generic', '--from-stdin', '--passphrase-file', '-'], { stdin: 'v\n' });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(
+      /^vault-tool: error: standard input is already used; cannot also read .* from it\nvault-tool: hint: give one of them another way: a passphrase with --passphrase-env VAR or --passphrase-file FILE, a value with --from-file FILE or --from-env VAR\n$/,
+    );
   });
 });
 
