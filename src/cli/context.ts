@@ -121,6 +121,11 @@ export class Context {
   outFile(path: string): string {
     if (path.endsWith('/') || (sep === '\\' && path.endsWith(sep)))
       throw new VaultError('usage', `cannot use ${path}: a path ending in ${sep} names a folder, not a file`, { code: 'path-names-folder', data: { path } });
+    // `-` is standard output to other tools: a key written to a file named - in the working folder was not what was asked.
+    if (path === '-')
+      throw new VaultError('usage', 'cannot use -: it names no file here (vault-tool writes no file to standard output through -)', {
+        code: 'path-is-dash',
+      });
     return this.abs(path);
   }
 

@@ -344,6 +344,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   },
   'redis-unreachable': { kind: 'backup-failed', hint: 'check -h/--host and -p/--port, and that redis-server runs there' },
   'restore-bucket-not-empty': { kind: 'exists', hint: 'restore into an empty prefix (--to REMOTE:BUCKET/NEW), or add --force to write over what is there' },
+  'path-is-dash': {
+    kind: 'usage',
+    hint: 'name a file (./- for one named -); to print, leave the option out where the command prints (vault-tool get NAME | …)',
+  },
   'path-names-folder': {
     kind: 'usage',
     hint: () => 'name a file: drop the trailing slash, or add the file name after it',

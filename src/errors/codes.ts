@@ -167,4 +167,5 @@ export type ErrorCode =
   | 'option-short-equals'
   | 'option-empty'
   | 'command-after-dashes'
-  | 'path-names-folder';
+  | 'path-names-folder'
+  | 'path-is-dash';
