@@ -9,7 +9,8 @@
 //   restore:      vault-tool backup restore to a time + PostgreSQL's recovery through wal-fetch, against
 //                 tar -x of the same base backup + PostgreSQL's own recovery from plain files (restore_command cp);
 //                 BENCH_WAL_RESTORE_RUNS rounds (3), BENCH_WAL_BEFORE=DIR another build's restore in turn with this one,
-//                 BENCH_WAL_TRACE=1 where each recovery's time went (restore_command's answers, from the server's log)
+//                 BENCH_WAL_TRACE=1 where each recovery's time went (restore_command's answers, from the server's log);
+//                 BENCH_WAL_KEEP=1 keeps the files (and the restore's scenario), BENCH_WAL_REUSE=DIR times the restores again on them
 // Every tool runs as the cluster's user (runuser -u postgres when root), as the server would run it.
 // pgBackRest is a benchmark-only dependency: apt-get install pgbackrest (rows say so when it is missing).
 import { spawn, spawnSync } from 'node:child_process';
@@ -378,6 +379,14 @@ function spawnLoad(env, seconds, args) {
  * WAL from plain files, each to the same target, timed until promoted.
  */
 async function restore({ at, env, vaultArgs, pg }) {
+  const scenario = await makeRestoreScenario({ at, env, vaultArgs, pg });
+  // Kept (BENCH_WAL_KEEP=1): the scenario is written beside the files, for BENCH_WAL_REUSE=DIR to time again without the setup.
+  if (process.env.BENCH_WAL_KEEP === '1') writeFileSync(at('scratch', 'restore.json'), JSON.stringify(scenario));
+  await timeRestores({ at, env, vaultArgs, ...scenario });
+}
+
+/** The base backup, the WAL after it and the target of a point-in-time restore, made on the bench's cluster. */
+async function makeRestoreScenario({ at, env, vaultArgs, pg }) {
   const vt = (args, opts) => run(NODE, [BIN, ...vaultArgs, ...args], env, opts);
   const r = vt(['backup', 'postgres', '--base', '--cluster', 'app', '-r', at('repo'), '--fast-checkpoint', '--json']);
   const made = r.stdout
@@ -403,8 +412,27 @@ async function restore({ at, env, vaultArgs, pg }) {
   vt(['backup', 'key', 'export-identity', '-o', id]);
   own(id);
   const walAfter = readdirSync(join(at('repo'), 'postgres-wal', 'app', 'segments')).filter((n) => /^[0-9A-F]{24}\.age$/.test(n)).length;
+  return { base, target: target.toISOString(), id, walAfter };
+}
+
+/**
+ * BENCH_WAL_REUSE=DIR: the restores timed again on a scenario an earlier run kept (BENCH_WAL_KEEP=1), without its setup (a
+ * cluster, pgbench, the archive): for comparing builds of the restore in quick turns. DIR is left as it was.
+ */
+async function reuseRestore(dir) {
+  const at = (...p) => join(dir, ...p);
+  const env = { ...process.env, HOME: dir, VAULT_TOOL_STATE_DIR: at('keys', 'state') };
+  const vaultArgs = ['--vault-file', at('keys', 'secrets.vault'), '--key-file', at('keys', 'vault.key')];
+  await timeRestores({ at, env, vaultArgs, ...JSON.parse(readFileSync(at('scratch', 'restore.json'), 'utf8')) });
+}
+
+/** The point-in-time restores timed: PostgreSQL's own from plain files, and each build's, in turns. */
+async function timeRestores({ at, env, vaultArgs, base, target: targetIso, id, walAfter }) {
+  const target = new Date(targetIso);
 
   const promoted = async (data) => {
+    // The server's log, new (pg_ctl appends to it: a scenario timed again would hold the runs before).
+    rmSync(`${data}.log`, { force: true });
     const t = process.hrtime.bigint();
     const s = await startPostgresOn(data, at('restores'), { wait: false });
     for (;;) {
@@ -532,5 +560,6 @@ async function restore({ at, env, vaultArgs, pg }) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   console.log('     ' + 'measure'.padEnd(58) + 'result'.padEnd(26) + 'target');
-  await benchWal();
+  if (process.env.BENCH_WAL_REUSE) await reuseRestore(resolve(process.env.BENCH_WAL_REUSE));
+  else await benchWal();
 }

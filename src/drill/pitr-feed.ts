@@ -5,7 +5,7 @@ import type { Repo } from '../backup/repo.js';
 import { readArchived } from '../backup/wal/fetch.js';
 import type { ReadKeys } from '../backup/wal/identity.js';
 import { shellWord } from '../backup/wal/restore.js';
-import { scriptCommand } from '../backup/wal/restore-script.js';
+import { FILE_AND_PATH, scriptCommand } from '../backup/wal/restore-script.js';
 
 /**
  * The WAL a drill's throwaway server recovers from, handed over without a
@@ -79,8 +79,7 @@ export function restoreScript(dir: string, pid: number): string {
     '#!/bin/sh',
     '# restore_command of a drill: hands PostgreSQL the WAL the drill checked, decrypted and put in this folder.',
     `d=${d}`,
-    'f="$1"',
-    'p="$2"',
+    ...FILE_AND_PATH,
     'printf \'%s\\n\' "$f" >> "$d/.asked"',
     'while :; do',
     '  if [ -f "$d/$f" ]; then cp "$d/$f" "$p" && exit 0; echo "vault-tool drill: cannot copy $f" >&2; exit 201; fi',

@@ -227,7 +227,7 @@ describe.skipIf(!HAVE_PG)('the stored base backup and WAL held to their signed S
     }
   }, 300_000);
 
-  it('a failure after the base is written (its spool cannot be made): everything written is removed, recovery.signal and PG_VERSION with it', async () => {
+  it('a failure once writing has begun (its spool cannot be made): everything written is removed, a folder given left empty', async () => {
     const keys = readIdentityFile(idFile);
     const r = { dest: parseDestination(repo, '/', { env: process.env }) };
     const m = parseManifest(readFileSync(join(repo, `${base}.manifest.json`), 'utf8'), base);
@@ -237,7 +237,7 @@ describe.skipIf(!HAVE_PG)('the stored base backup and WAL held to their signed S
         mkdirSync(data, { recursive: true, mode: 0o755 });
         chmodSync(data, 0o755);
       }
-      // A spool under a file of the base: made only once the base is extracted, and then it cannot be.
+      // A spool under a file of the base: the spool is made (with the data directory) before the base is extracted, and cannot be.
       const plan = await planPitr(r, m, keys, {
         dataDir: data,
         target: { action: 'promote' },
@@ -245,7 +245,7 @@ describe.skipIf(!HAVE_PG)('the stored base backup and WAL held to their signed S
         spool: { dir: join(data, 'PG_VERSION', 'spool'), script: '#!/bin/sh\nexit 1\n' },
         noArchive: true,
       });
-      await expect(executePitr(r, plan, keys, process.env, new Date())).rejects.toThrow(/a part of the path is not a folder/);
+      await expect(executePitr(r, plan, keys, process.env, new Date())).rejects.toThrow(/a spool is made only inside an existing folder/);
       if (given) {
         expect(readdirSync(data)).toEqual([]);
         expect(statSync(data).mode & 0o777).toBe(0o755);

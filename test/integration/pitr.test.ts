@@ -409,7 +409,7 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     expect(statSync(data).mode & 0o777).toBe(0o700);
     // The spool's script: the shell moves a prefetched segment into place; vault-tool fetches the rest and keeps a prefetcher ahead.
     const spool = join(data, 'vault-tool-spool');
-    expect(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8')).toContain(`restore_command = 'sh ${spool}/restore.sh %f %p'`);
+    expect(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8')).toContain(`restore_command = 'f=%f p=%p . ${spool}/restore.sh'`);
     expect(readFileSync(join(spool, 'restore.sh'), 'utf8')).toContain(
       `exec ${NODE} ${BIN} backup wal-fetch "$f" "$p" --cluster app -r ${repo} --identity ${idFile} --async --spool "$S"`,
     );

@@ -22,8 +22,8 @@ import { checkWalName, formatLsn, parseLsn, parseWalName, segmentName } from '..
 import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
 import { walPush, type PushContext, type PushScratch } from '../../src/backup/wal/push.js';
-import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setFirst, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
-import { asyncRestoreScript } from '../../src/backup/wal/restore-script.js';
+import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setFirst, setLast, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
+import { asyncRestoreScript, scriptCommand } from '../../src/backup/wal/restore-script.js';
 import { runPusher } from '../../src/backup/wal/pusher.js';
 import { identityAt, lockHolder, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
 import { TarReader } from '../../src/backup/wal/tar.js';
@@ -1084,10 +1084,12 @@ describe('asynchronous restores: the prefetcher', () => {
       ),
     );
     const target = join(dir, 'RECOVERYXLOG');
-    const restore = async (name: string) => {
+    // As PostgreSQL runs its restore_command (sh -c, %f and %p in it), or with the file and path as arguments (`args`).
+    const restore = async (name: string, args = false) => {
       const t = Date.now();
+      const command = scriptCommand(script).replace(/%([fp%])/g, (_, c: string) => (c === 'f' ? name : c === 'p' ? target : '%'));
       try {
-        await promisify(execFile)('sh', [script, name, target]);
+        await promisify(execFile)('sh', args ? [script, name, target] : ['-c', command]);
         return { code: 0, ms: Date.now() - t };
       } catch (e) {
         return { code: (e as { code: number }).code, ms: Date.now() - t };
@@ -1106,7 +1108,8 @@ describe('asynchronous restores: the prefetcher', () => {
     // Checked and recorded: moved into place by the shell alone.
     expect((await restore(names[1]!)).code).toBe(0);
     expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[1]!)))).toBe(true);
-    expect(existsSync(join(spool.ok, names[1]!))).toBe(false);
+    // Its record, naming an identity no file has any more, removed by the prefetcher once it sees the file taken.
+    await waitFor(() => !existsSync(join(spool.ok, names[1]!)));
     expect(fellBack()).toEqual([]);
     // Written after the prefetcher placed it (a later clock tick: the identity holds times): never handed over, wal-fetch's.
     await new Promise((r) => setTimeout(r, 50));
@@ -1122,7 +1125,7 @@ describe('asynchronous restores: the prefetcher', () => {
     const beyond = segmentName(1, 40n, MB);
     expect((await restore(beyond)).code).toBe(1);
     // Archived but neither in the spool nor pending (behind): asked, fetched and checked by the prefetcher, handed over.
-    expect((await restore(names[0]!)).code).toBe(0);
+    expect((await restore(names[0]!, true)).code).toBe(0);
     expect(readFileSync(target).equals(readFileSync(join(dir, 'pg_wal', names[0]!)))).toBe(true);
     expect(fellBack()).toEqual([names[2]]);
     expect(readdirSync(spool.ask)).toEqual([]);
@@ -1186,6 +1189,21 @@ describe('asynchronous restores: the prefetcher', () => {
     await waitFor(() => existsSync(started));
     expect(readFileSync(started, 'utf8')).toBe(`${names[0]} ${dir}/pg_wal --drain\n`);
     expect(existsSync(join(root, 'starting'))).toBe(true);
+  });
+
+  it("stops one segment past the restore's last (SPOOL/last): the recovery reaches its target in it, and PostgreSQL asks for more itself", async () => {
+    const sp = openFetchSpool(join(dir, 'spool-l'));
+    setFirst(sp, names[0]!);
+    setLast(sp, names[0]!);
+    const fetched: string[] = [];
+    await runPrefetcher({ spool: sp, repo, cluster: 'main', keys, queue: 3, idleMs: 1000, onFetched: (n) => fetched.push(n) });
+    expect(fetched.sort()).toEqual([names[0], names[1]]);
+    // Without it, the queue's length ahead.
+    const sp2 = openFetchSpool(join(dir, 'spool-l2'));
+    setFirst(sp2, names[0]!);
+    const all: string[] = [];
+    await runPrefetcher({ spool: sp2, repo, cluster: 'main', keys, queue: 3, idleMs: 1000, onFetched: (n) => all.push(n) });
+    expect(all.sort()).toEqual([names[0], names[1], names[2]]);
   });
 
   it('a prefetcher the server never used leaves, once idle, the segments the restore placed; one it used takes them with it', async () => {

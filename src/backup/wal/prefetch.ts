@@ -33,6 +33,9 @@ import { identityAt } from './spool.js';
  *   SPOOL/want             the name restore_command last had to fetch itself: where PostgreSQL is
  *   SPOOL/first            the first segment the recovery reads (written by the restore): where a prefetcher
  *                          starts before restore_command has fetched anything
+ *   SPOOL/last             the segment the recovery reaches its target in (written by the restore): the
+ *                          prefetcher fetches no further than the one after it on its timeline (PostgreSQL
+ *                          may read a little ahead); past it, restore_command fetches what is asked itself
  *   SPOOL/prefetcher.lock  the running prefetcher (pid, host, since), SPOOL/prefetcher.pid its pid
  *   SPOOL/starting         a prefetcher started and not yet running (removed when it runs, or leaves)
  *
@@ -81,6 +84,23 @@ export function openFetchSpool(root: string): FetchSpool {
 /** The first segment a restore's recovery reads, recorded for the prefetcher (SPOOL/first). */
 export function setFirst(spool: FetchSpool, name: string): void {
   writeFileSync(join(spool.root, 'first'), `${name}\n`, { mode: 0o600 });
+}
+
+/** The segment the recovery reaches its target in, recorded for the prefetcher (SPOOL/last), which fetches at most one past it. */
+export function setLast(spool: FetchSpool, name: string): void {
+  writeFileSync(join(spool.root, 'last'), `${name}\n`, { mode: 0o600 });
+}
+
+/** Where the prefetcher stops on a timeline (SPOOL/last's segment and the one after it), or null: no bound recorded. */
+function boundOf(spool: FetchSpool, size: number): { timeline: number; segno: bigint } | null {
+  let name: string;
+  try {
+    name = readFileSync(join(spool.root, 'last'), 'utf8').trim();
+  } catch {
+    return null;
+  }
+  const w = parseWalName(name, size);
+  return w?.kind === 'segment' ? { timeline: w.timeline, segno: w.segno + 1n } : null;
 }
 
 /** Where a prefetcher starts: the segment restore_command last fetched itself, or else the restore's first (SPOOL/first). */
@@ -189,6 +209,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     const info = await readArchiveInfo(o.repo, o.cluster);
     if (!info) return { fetched: 0, running: false };
     const size = info.segmentSize;
+    const bound = boundOf(o.spool, size);
     let wake: (() => void) | undefined;
     try {
       watcher = watch(o.spool.in, () => wake?.());
@@ -324,6 +345,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
         const now = Date.now();
         const window: string[] = [];
         for (let i = 1n; i <= BigInt(o.queue); i++) {
+          if (bound && bound.timeline === at.timeline && at.segno + i > bound.segno) break;
           const n = segmentName(at.timeline, at.segno + i, size);
           if (fetched.has(n)) continue;
           if ((later.get(n) ?? 0) > now) break;

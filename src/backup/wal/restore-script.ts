@@ -10,7 +10,9 @@ import { PREFETCH, shellWord } from './restore.js';
  * 1. moves `in/NAME` into place when its identity (`stat -c
  *    %d:%i:%s:%.9Y:%.9Z`) is the one the prefetcher recorded in `ok/NAME`
  *    once the file was whole and checked: a file written, replaced or put
- *    there by anything else is never handed over;
+ *    there by anything else is never handed over (the record is the
+ *    prefetcher's to remove once it sees the file taken: it names an
+ *    identity no file has any more);
  * 2. waits while the prefetcher is about to fetch it (`pending/NAME`) and
  *    runs (its pid alive), rather than fetch it a second time beside it;
  * 3. asks a running prefetcher for any other file (`ask/NAME`): it answers
@@ -45,8 +47,7 @@ export function asyncRestoreScript(spool: string, fetch: string[], args: string[
     '# place (only the very file it recorded in ok/), one it is fetching is waited for, another is asked of it while it',
     "# runs (its answer: the file, checked, or the archive's absence of it: exit 1); anything else is wal-fetch's.",
     `S=${shellWord(spool)}`,
-    'f="$1"',
-    'p="$2"',
+    ...FILE_AND_PATH,
     'n=0',
     'a=',
     '# The prefetcher, in its own session, from the segment $1 (the wal-fetch command line wants a path besides: $2).',
@@ -64,7 +65,7 @@ export function asyncRestoreScript(spool: string, fetch: string[], args: string[
     'fi',
     'while :; do',
     '  if [ -f "$S/in/$f" ] && [ -f "$S/ok/$f" ] && read -r ok < "$S/ok/$f" && [ "$ok" = "$(stat -c %d:%i:%s:%.9Y:%.9Z "$S/in/$f" 2>/dev/null)" ]; then',
-    '    mv -f "$S/in/$f" "$p" 2>/dev/null && rm -f "$S/ok/$f" && exit 0',
+    '    mv -f "$S/in/$f" "$p" 2>/dev/null && exit 0',
     '    break',
     '  fi',
     '  if [ -n "$a" ] && [ -f "$S/absent/$f" ]; then rm -f "$S/absent/$f"; exit 1; fi',
@@ -85,5 +86,16 @@ export function asyncRestoreScript(spool: string, fetch: string[], args: string[
   ].join('\n');
 }
 
-/** The restore_command that runs a script (for postgresql.auto.conf: %f and %p PostgreSQL's, a % of the path doubled). */
-export const scriptCommand = (script: string) => `sh ${shellWord(script).replace(/%/g, '%%')} %f %p`;
+/**
+ * A restore_command script's file and path: its arguments (`sh SCRIPT FILE PATH`), or `f` and `p` as the restore_command
+ * (scriptCommand) sets them before it reads the script in its own shell.
+ */
+export const FILE_AND_PATH = ['[ $# -eq 0 ] || { f="$1"; p="$2"; }'];
+
+/**
+ * The restore_command that runs a script (for postgresql.auto.conf: %f and %p PostgreSQL's, a % of the path doubled): read by
+ * the shell PostgreSQL starts for it (`.`), its file and path in `f` and `p` (FILE_AND_PATH), rather than by a second shell
+ * that shell starts: a shell's start is a millisecond of every segment's turn, which the server waits for (PostgreSQL's
+ * %f is a WAL file's name and %p a path under the data directory, neither with a character the shell reads).
+ */
+export const scriptCommand = (script: string) => `f=%f p=%p . ${shellWord(script).replace(/%/g, '%%')}`;

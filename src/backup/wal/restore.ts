@@ -24,7 +24,7 @@ import { pipeline } from 'node:stream/promises';
 import { AgeError, VaultError } from '../../errors/errors.js';
 import { parseHeader } from '../../age/header.js';
 import { NONCE_SIZE } from '../../age/stream.js';
-import { makeDir, makeDirs } from '../../fs/dirs.js';
+import { exists, makeDir, makeDirs } from '../../fs/dirs.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import { streamSink, type Sink } from '../../age/io.js';
 import { consume, type Consumed, type Started } from '../pipeline.js';
@@ -37,7 +37,7 @@ import { recordEvidence } from '../../vault/evidence.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
 import { BASE_KIND } from './store.js';
 import { loadArchive, pushedAt } from './view.js';
-import { type FetchSpool, openFetchSpool, recordPlaced, setFirst } from './prefetch.js';
+import { type FetchSpool, openFetchSpool, recordPlaced, setFirst, setLast } from './prefetch.js';
 import { fetchToFile } from './fetch.js';
 import { openPool } from './open-pool.js';
 import { type Account, accountOf, BACKGROUND_SETTINGS, commandAs, envForProcess } from '../../tool/user-env.js';
@@ -419,6 +419,9 @@ export async function executePitr(
   let given: { mode: number; uid: number; gid: number } | undefined;
   let writing = false;
   let spool: FetchSpool | undefined;
+  /** A spool outside the data directory that this restore made (removed with the rest on a failure). */
+  let spoolMade: string | undefined;
+  let placing: Promise<string[]> | undefined;
   try {
     made = makeDirs(plan.dataDir);
     writing = true;
@@ -427,6 +430,19 @@ export async function executePitr(
       const st = statSync(plan.dataDir);
       given = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
       if ((st.mode & 0o077) !== 0) chmodSync(plan.dataDir, 0o700);
+    }
+    if (plan.spool) {
+      // The spool first (tar leaves its name out: leftOut), and the first segments the recovery reads fetched into it while tar
+      // writes the base, on the cores tar and the decryption leave idle: done after the pass, they were its wait (bench/README.md).
+      if (dirname(plan.spool.dir) !== plan.dataDir && !exists(plan.spool.dir)) spoolMade = plan.spool.dir;
+      const sp = openFetchSpool(plan.spool.dir);
+      spool = sp;
+      writeFileSync(join(sp.root, SCRIPT), plan.spool.script, { mode: 0o600, flag: 'wx' });
+      // Where a prefetcher starts before restore_command has fetched a segment itself: the first the recovery reads.
+      setFirst(sp, plan.continuity.segments[0]!);
+      // And where it stops: the recovery reaches its target in `through`; PostgreSQL asks for anything after it itself.
+      setLast(sp, plan.through);
+      placing = placeFirst(repo, plan, keys, sp);
     }
     // One pass: decrypted (only authenticated bytes go on), the stored file hashed whole, the tar checked against
     // backup_manifest and written by tar as it goes; the stored file held to its signed SHA-256 at the end of the pass.
@@ -462,15 +478,7 @@ export async function executePitr(
     makeDir(wal, 0o700, true);
     makeDir(join(wal, 'archive_status'), 0o700, true);
     writeFileSync(join(plan.dataDir, 'recovery.signal'), '', { mode: 0o600 });
-    let placed: string[] = [];
-    if (plan.spool) {
-      // The prefetcher's folders made now, 0700, so that they are the server's (given away with the rest below).
-      spool = openFetchSpool(plan.spool.dir);
-      writeFileSync(join(spool.root, SCRIPT), plan.spool.script, { mode: 0o600, flag: 'wx' });
-      // Where a prefetcher starts before restore_command has fetched a segment itself: the first the recovery reads.
-      setFirst(spool, plan.continuity.segments[0]!);
-      placed = await placeFirst(repo, plan, keys, spool);
-    }
+    const placed = (await placing) ?? [];
     appendFileSync(
       join(plan.dataDir, 'postgresql.auto.conf'),
       [
@@ -485,7 +493,9 @@ export async function executePitr(
     // Recorded once given away (a change of owner changes ctime): restore_command hands over only the files so named.
     if (spool) recordPlaced(spool, placed);
   } catch (e) {
-    // Nothing half-written is left for PostgreSQL to start on.
+    // Nothing half-written is left for PostgreSQL to start on (the segments being placed, written first: placeFirst never fails).
+    await placing;
+    if (spoolMade) rmSync(spoolMade, { recursive: true, force: true });
     if (writing) {
       for (const n of made.length ? [made[0]!] : readdirSync(plan.dataDir).map((x) => join(plan.dataDir, x))) rmSync(n, { recursive: true, force: true });
       if (given) {
@@ -537,24 +547,27 @@ const PLACED = 4;
  * The first segments the recovery reads, fetched and checked in full as a
  * prefetcher does (two at a time, on worker threads), into the spool's in/;
  * placed in order, up to the first that cannot be (absent, or failing a
- * check: left to restore_command, whose answer PostgreSQL acts on).
+ * check: left to restore_command, whose answer PostgreSQL acts on). Never
+ * fails: a segment not placed is one restore_command fetches.
  */
 async function placeFirst(repo: Repo, plan: PitrPlan, keys: ReadKeys, spool: FetchSpool): Promise<string[]> {
   const segs = plan.continuity.segments;
   const last = segs.indexOf(plan.through);
   const names = segs.slice(0, Math.min(PLACED, last < 0 ? segs.length : last + 1));
-  const pool = openPool(2);
+  const placed: string[] = [];
+  let pool: ReturnType<typeof openPool> | undefined;
   try {
+    pool = openPool(2);
+    const p = pool;
     const results = await Promise.all(
       names.map((n) => {
         const tmp = join(spool.tmp, n);
-        return fetchToFile(repo, plan.cluster, n, keys, pool, tmp).then(
+        return fetchToFile(repo, plan.cluster, n, keys, p, tmp).then(
           (r) => ({ n, tmp, ok: r.status === 'restored' }),
           () => ({ n, tmp, ok: false }),
         );
       }),
     );
-    const placed: string[] = [];
     for (const r of results) {
       if (!r.ok || placed.length < results.indexOf(r)) {
         rmSync(r.tmp, { force: true });
@@ -563,10 +576,12 @@ async function placeFirst(repo: Repo, plan: PitrPlan, keys: ReadKeys, spool: Fet
       renameSync(r.tmp, join(spool.in, r.n));
       placed.push(r.n);
     }
-    return placed;
+  } catch {
+    // What was placed stays; restore_command fetches the rest.
   } finally {
-    await pool.close();
+    await pool?.close().catch(() => undefined);
   }
+  return placed;
 }
 
 /**
