@@ -141,7 +141,7 @@ export function commanderError(text: string, path = ''): { message: string; hint
   // What was typed may hold a line break: the suggestion is told by its own words, not by the first line break.
   const body = text.replace(/\n$/, '');
   const at = body.lastIndexOf('\n(Did you mean ');
-  const suggestion = at < 0 ? '' : body.slice(at + 1).replace(/^\(Did you mean ([^]*)\)$/, 'did you mean $1');
+  const suggestion = at < 0 ? '' : body.slice(at + 1).replace(/^\(Did you mean (.*)\)$/s, 'did you mean $1');
   return {
     message: (at < 0 ? body : body.slice(0, at)).replace(/^error: /, ''),
     hint: suggestion || `run vault-tool ${path ? `${path} ` : ''}--help for usage`,

@@ -116,6 +116,7 @@ describe('import env: a value a shell or docker compose would expand', () => {
     const r = await cli(dir, ['import', 'env', 'app.env', '--prefix', 'app/']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the warning names ${…} as it is written in a dotenv file
       'vault-tool: warning: DB_URL, TOKEN, PW: their values hold $NAME, ${…}, $(…) or `…`, which a shell or docker compose would expand: imported as written, not expanded\n' +
         "vault-tool: hint: if the file meant the expanded value, import it from where it is resolved (vault-tool add NAME --from-env VAR); if it is the value, single-quote it in the file ('…') and this warning goes\n",
     );
