@@ -71,7 +71,7 @@ export const openStep: Step = {
     if (current && s.shareSet && current.setId !== s.shareSet.setId)
       throw fail(
         `the shares of ${s.custodians.join(', ')} are of share set ${s.shareSet.setId} (epoch ${s.shareSet.epoch}), and the vault's current set is ${current.setId} (epoch ${current.epoch}: ${current.custodians.map((c) => c.label).join(', ')}): they still open the key, but the drill rehearses the current shares`,
-        'name the current share files under shares.files (vault-tool escrow status names the set and its custodians)',
+        'name the current share files under shares.files (escrow status names the set and its custodians)',
       );
     return { message: `opened ${s.input.paths.vaultFile}: generation ${o.meta.generation}, ${o.doc.entries.length} entries` };
   },

@@ -77,7 +77,7 @@ describe('a drill with the shares of a set split since', () => {
         expect.stringMatching(
           /^vault-tool: error: the dry run failed at "open the vault with the recovered key": the shares of ann, bob are of share set \w{16} \(epoch 1\), and the vault's current set is \w{16} \(epoch 2: dee, eve\): they still open the key, but the drill rehearses the current shares$/,
         ),
-        'vault-tool: hint: name the current share files under shares.files (vault-tool escrow status names the set and its custodians)',
+        'vault-tool: hint: name the current share files under shares.files (escrow status names the set and its custodians)',
       ]);
       writeFileSync(join(d.dir, 'new.yaml'), plan(['new/share-01-dee.share', 'new/share-02-eve.share']));
       const ok = await cli(d.dir, ['drill', '--plan', 'new.yaml']);
