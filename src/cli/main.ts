@@ -188,19 +188,29 @@ const RUNS_A_COMMAND = ['run', 'backup exec'];
  * `run --env K=a/b curl --json …` would take curl's --json as its own (and
  * `node --version` printed vault-tool's version, running nothing), and
  * `sh -c …` met "unknown option '-c'", naming no fix. Help (-h, --help) is
- * shown as for any command.
+ * shown as for any command, asked right after its name.
  */
 function requireDashes(args: string[]): void {
   if (args.includes('--')) return;
-  const names: string[] = [];
+  const names: { word: string; at: number }[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (ROOT_VALUES.has(a)) i++;
-    else if (!a.startsWith('-')) names.push(a);
+    else if (!a.startsWith('-')) names.push({ word: a, at: i });
     else if (names.length) break;
   }
-  const command = RUNS_A_COMMAND.find((c) => c === names.slice(0, c.split(' ').length).join(' '));
-  if (!command || args.includes('-h') || args.includes('--help')) return;
+  const command = RUNS_A_COMMAND.find(
+    (c) =>
+      c ===
+      names
+        .slice(0, c.split(' ').length)
+        .map((n) => n.word)
+        .join(' '),
+  );
+  if (!command) return;
+  // Its help: -h or --help right after its name (`run --help`; `run --env K=a/b prog -h` is prog's -h, which commander would take as vault-tool's).
+  const after = args[names[command.split(' ').length - 1]!.at + 1];
+  if (after === '-h' || after === '--help') return;
   throw new VaultError('usage', `vault-tool ${command} takes the command it runs after --: without it, that command's options would be read as vault-tool's`, {
     code: 'command-after-dashes',
     data: { command },

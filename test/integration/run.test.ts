@@ -226,6 +226,8 @@ describe('run', () => {
       // vault-tool's own --version: printed vault-tool's version and ran nothing.
       ['run', ['run', '--env', 'X=api/token', 'node', '--version']],
       ['run', ['run', '--env', 'X=api/token', 'true']],
+      // The command's -h: commander showed vault-tool run's help and ran nothing.
+      ['run', ['run', '--env', 'X=api/token', 'ls', '-h']],
       ['backup exec', ['backup', 'exec', '--name', 'x', '-r', 'repo', 'pg_dump', '-Fc']],
     ] as const) {
       const r = await cli(dir, [...args]);
@@ -243,7 +245,18 @@ describe('run', () => {
     // With --: the command's own --version.
     const ok = await cli(dir, ['run', '--env', 'X=api/token', '--', process.execPath, '--version']);
     expect([ok.code, ok.stdout]).toEqual([0, `${process.version}\n`]);
-    expect((await cli(dir, ['run', '--help'])).code).toBe(0);
+    for (const help of [
+      ['run', '--help'],
+      ['run', '-h'],
+      ['help', 'run'],
+      ['backup', 'exec', '--help'],
+    ]) {
+      const h = await cli(dir, help);
+      expect([h.code, h.stdout.split('\n')[0]], help.join(' ')).toEqual([
+        0,
+        `Usage: vault-tool ${help.includes('exec') ? 'backup exec' : 'run'} [options] <command...>`,
+      ]);
+    }
   });
 
   it('the passphrase variable of a protected key is not passed on; a token on the command line is warned about and hidden', async () => {
