@@ -33,7 +33,8 @@ export interface VerifyPlan {
  * first, so that successive runs rotate through the whole repository. The
  * newest backup of each component is always among them: it is the one a
  * restore would use; so is every backup whose listed size is not its
- * manifest's (`resized`), whose fate waits on a full read.
+ * manifest's (`resized`), or whose recorded full read failed: the fate of
+ * both waits on a full read.
  */
 export function chooseForReading(all: Listed[], readData: boolean | number): Set<Listed> {
   if (readData === true) return new Set(all);
@@ -54,6 +55,9 @@ export function chooseForReading(all: Listed[], readData: boolean | number): Set
   // A file whose listed size is not its manifest's is read whenever data is read: its judgment is pending (it does not count,
   // and prune leaves it in place, until a full read has judged it or its listing shows the manifest's size again).
   for (const b of all) if (b.resized && b.manifest) chosen.add(b);
+  // So is one whose recorded full read failed: it stays excluded until a full read passes it (its file put back whole does not
+  // make it count), and a rotation that reads the least recently verified first would come back to it last.
+  for (const b of sound) if (b.manifest!.verification && !b.manifest!.verification.ok) chosen.add(b);
   return chosen;
 }
 

@@ -27,8 +27,23 @@ export interface BackupStatus {
   rpoMissed?: boolean;
   keyId?: string;
   keyHeld: boolean;
+  /**
+   * Backups of the component that do not count, and are not left to a person's judgment alone: a full read failed (the
+   * verdict a trusted host recorded in the manifest), or the stored file's size is not its manifest's. Each stays excluded
+   * (a restore passes over it, the RPO ignores it) until a full read passes it, even once its file is put back whole.
+   */
+  excluded?: ExcludedBackup[];
   /** A cluster's WAL archive (component postgres-wal/NAME): its newest backup is its newest archived segment. */
   wal?: ArchiveState;
+}
+
+/** A backup that does not count until a full read passes it (BackupStatus.excluded). */
+export interface ExcludedBackup {
+  file: string;
+  /** When it was made. */
+  at?: string;
+  /** Why it does not count. */
+  why: string;
 }
 
 /** A WAL archive as status sees it: `backup/wal/status.ts`'s view, and what could not be read. */
@@ -63,6 +78,17 @@ export function backupStatus(listed: Listed[], doc: VaultDocument | undefined, r
       )
       .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
     const newest = good[0]?.manifest;
+    const excluded = listed
+      .filter((b) => b.component === component)
+      .flatMap((b): ExcludedBackup[] => {
+        const m = b.manifest;
+        if (!m || (doc && !checkSignature(m, signers).ok)) return [];
+        const at = { file: b.file, at: m.finishedAt };
+        if (b.resized && b.problem) return [{ ...at, why: b.problem }];
+        if (!b.problem && m.verification && !m.verification.ok)
+          return [{ ...at, why: `its full read failed (recorded ${m.verification.at}: ${m.verification.message})` }];
+        return [];
+      });
     const target = rpoFor(rpo, component);
     const ageSeconds = newest ? Math.floor((now.getTime() - Date.parse(newest.finishedAt)) / 1000) : undefined;
     const rpoSeconds = target ? durationSeconds(target) : undefined;
@@ -72,8 +98,24 @@ export function backupStatus(listed: Listed[], doc: VaultDocument | undefined, r
       ...(ageSeconds !== undefined ? { ageSeconds } : {}),
       ...(target ? { rpoSeconds, rpo: target.text, rpoMissed: ageSeconds === undefined || ageSeconds > rpoSeconds! } : {}),
       keyHeld: doc && newest ? held.has(newest.keyId) : true,
+      ...(excluded.length ? { excluded } : {}),
     };
   });
+}
+
+/**
+ * What status says of a component's backups beyond its RPO and key: each
+ * backup that does not count because a full read failed or its stored
+ * file's size is not its manifest's fails (the data is proved bad, or was
+ * changed after it was written), named with why; a full read of it judges
+ * it again (a pass makes it count: its file put back whole is not enough),
+ * and a prune removes it once it is not the component's last.
+ */
+export function backupFindings(s: BackupStatus): { failed: string[]; inconclusive: string[] } {
+  return {
+    failed: (s.excluded ?? []).map((x) => `${s.component}/${x.file} does not count: ${x.why}; a full read judges it again, and only a pass makes it count`),
+    inconclusive: [],
+  };
 }
 
 /**
@@ -124,7 +166,7 @@ export async function archiveStatus(
       w = {
         cluster,
         segments: 0,
-        bases: bases.filter((b) => b.manifest?.verification?.ok && !b.problem).length,
+        bases: bases.filter((b) => b.manifest?.verification?.ok && !b.problem && (!signers || checkSignature(b.manifest, signers).ok)).length,
         rpoMissed: verdict === 'failed' && rpoMs !== undefined,
         ...(rpoMs !== undefined ? { rpoSeconds: rpoMs / 1000 } : {}),
         problem: { message: e.message, verdict },
@@ -157,10 +199,11 @@ export async function archiveStatus(
  * What status says of an archive beyond its RPO and key (which every
  * component has): failures (the archive damaged, its newest segment signed
  * by no trusted host, archive_command failing) and what could not be
- * judged (the archive out of reach, pg_stat_archiver unreadable); a
- * newest segment dated in the future fails too. Each
- * has a metric (verify/metrics.ts: vault_tool_wal_archiver_failing,
- * …_archive_failed, …_archive_inconclusive), so none is silent in Prometheus.
+ * judged (the archive out of reach, pg_stat_archiver unreadable, files a
+ * later push completed that no full read has passed yet); a newest segment
+ * dated in the future fails too. Each has a metric (verify/metrics.ts:
+ * vault_tool_wal_archiver_failing, …_archive_failed, …_archive_inconclusive),
+ * so none is silent in Prometheus.
  */
 export function archiveFindings(s: BackupStatus): { failed: string[]; inconclusive: string[] } {
   const w = s.wal;
@@ -176,8 +219,20 @@ export function archiveFindings(s: BackupStatus): { failed: string[]; inconclusi
   if (archiverFailing(w.archiver))
     failed.push(`archive_command of ${w.cluster} is failing: ${w.archiver!.last_failed_wal} failed at ${w.archiver!.last_failed_time}, after the last success`);
   if (w.archiverError) inconclusive.push(`pg_stat_archiver of ${w.cluster} could not be read: ${w.archiverError}`);
+  for (const u of w.unusable ?? [])
+    (u.verdict === 'failed' ? failed : inconclusive).push(
+      `${u.name}, among the newest segments of ${w.cluster}, ${u.verdict === 'failed' ? 'would be refused by a restore' : 'could not be judged'}: ${u.message}`,
+    );
+  if (w.completedUnread?.length)
+    inconclusive.push(
+      `${w.completedUnread.length} file(s) of the WAL archive of ${w.cluster} (${listed(w.completedUnread)}) were completed by a later push from a file found without its manifest, and no full read has passed them yet: a restore that reaches one refuses it unless it is the file pushed`,
+    );
   return { failed, inconclusive };
 }
+
+/** Names in a message: the first few, and how many more. */
+const listed = (names: string[], few = 5): string =>
+  names.length > few ? `${names.slice(0, few).join(', ')} and ${names.length - few} more` : names.join(', ');
 
 /** pg_stat_archiver in one line. */
 export const archiverLine = (a: Record<string, string>): string =>

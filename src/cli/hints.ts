@@ -409,6 +409,16 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'backup-failed',
     hint: 'two servers archive under one --cluster, or a split brain: give each server its own --cluster; nothing archived is overwritten',
   },
+  'wal-archived-unproven': {
+    kind: 'integrity',
+    hint: (d) =>
+      `move ${d.manifest ? `${d.manifest} and ` : ''}${d.file ?? 'the file'} out of the archive (keep ${d.manifest ? 'them' : 'it'} for inspection; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` where the vault is judges them): PostgreSQL's next attempt archives ${d.name ?? 'the file'} again from the server's copy`,
+  },
+  'wal-base-unproven': {
+    kind: 'integrity',
+    hint: (d) =>
+      `make the base backup where the vault is (it trusts the hosts \`vault-tool backup key signers\` lists) or with the signing key of the host that pushes the WAL; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` there judges ${d.segment ?? 'the segment'}`,
+  },
   'wal-absent': {
     kind: 'io',
     hint: 'PostgreSQL asks restore_command for files that may not exist (a history file, the next segment): their absence is an exit status, not an error',

@@ -146,6 +146,8 @@ export type ErrorCode =
   | 'wal-name'
   | 'wal-bad-segment'
   | 'wal-conflict'
+  | 'wal-archived-unproven'
+  | 'wal-base-unproven'
   | 'wal-absent'
   | 'wal-gap'
   | 'wal-not-yet'

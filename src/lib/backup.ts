@@ -56,5 +56,5 @@ export {
 } from '../backup/restore.js';
 export { planPrune, executePrune, type PrunePlan } from '../backup/prune.js';
 export { decideRetention, parseKeepWithin, type KeepPolicy, type Decision } from '../backup/retention.js';
-export { backupStatus, archiveStatus, archiveFindings, type BackupStatus, type ArchiveState } from '../backup/status.js';
+export { backupStatus, archiveStatus, archiveFindings, backupFindings, type BackupStatus, type ArchiveState, type ExcludedBackup } from '../backup/status.js';
 export type { RpoTargets } from '../backup/rpo.js';

@@ -118,6 +118,9 @@ export async function checkArchives(
     if (!w.problem && w.segments + bases.length > 0) {
       try {
         const r = await verifyArchive(repo, w.cluster, bases, keys, { readData });
+        // What this run read and passed is proven now; those it did not read stay named (archiveFindings, below).
+        if (r.completedUnread.length) w.completedUnread = r.completedUnread;
+        else delete w.completedUnread;
         for (const b of r.bases) out.push(finding(c, `WAL for ${b.base}`, b.ok ? 'ok' : 'failed', b.message));
         for (const f of r.files) out.push(finding(c, f.name, f.inconclusive ? 'inconclusive' : 'failed', f.message));
         if (!r.trustedDescription)

@@ -169,6 +169,12 @@ export function metricList(s: VaultStatus): Metric[] {
       signals: 'failure',
       samples: s.backups.map((b) => ({ labels: { component: b.component }, value: b.keyHeld ? 0 : 1 })),
     },
+    {
+      name: 'vault_tool_backup_excluded',
+      help: "Backups that do not count until a full read passes them, per component: a full read failed, or the stored file's size is not its manifest's (0: none).",
+      signals: 'failure',
+      samples: plain.map((b) => ({ labels: { component: b.component }, value: b.excluded?.length ?? 0 })),
+    },
     ...WAL_METRICS.map(
       (m): Metric => ({
         name: m.name,
@@ -180,18 +186,27 @@ export function metricList(s: VaultStatus): Metric[] {
     // What status finds of an archive beyond its RPO and archive_command (backup/status.ts, archiveFindings): a metric each, so no finding is silent.
     {
       name: 'vault_tool_wal_archive_failed',
-      help: 'Whether the WAL archive failed its check (1): its archive.json or catalog is damaged, or its newest segment is signed by no host the vault trusts or dated in the future.',
+      help: 'Whether the WAL archive failed its check (1): its archive.json or catalog is damaged, its newest segment is signed by no host the vault trusts or dated in the future, or one of its newest segments has a manifest a restore would refuse.',
       signals: 'failure',
       samples: archives.map((w) => ({
         labels: { cluster: w.cluster },
-        value: w.problem?.verdict === 'failed' || w.trusted === false || w.future ? 1 : 0,
+        value: w.problem?.verdict === 'failed' || w.trusted === false || w.future || w.unusable?.some((u) => u.verdict === 'failed') ? 1 : 0,
       })),
     },
     {
       name: 'vault_tool_wal_archive_inconclusive',
-      help: "Whether the WAL archive, or its server's pg_stat_archiver where a connection is given, could not be read from this host (1): not judged, which is not a pass.",
+      help: "Whether the WAL archive, or its server's pg_stat_archiver where a connection is given, could not be read from this host, or holds files a later push completed that no full read has passed yet (1): not judged, which is not a pass.",
       signals: 'inconclusive',
-      samples: archives.map((w) => ({ labels: { cluster: w.cluster }, value: w.problem?.verdict === 'inconclusive' || w.archiverError !== undefined ? 1 : 0 })),
+      samples: archives.map((w) => ({
+        labels: { cluster: w.cluster },
+        value:
+          w.problem?.verdict === 'inconclusive' ||
+          w.archiverError !== undefined ||
+          (w.completedUnread?.length ?? 0) > 0 ||
+          w.unusable?.some((u) => u.verdict === 'inconclusive')
+            ? 1
+            : 0,
+      })),
     },
   ];
 }

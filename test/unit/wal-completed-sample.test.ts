@@ -1,13 +1,12 @@
 import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encrypt } from '../../src/age/index.js';
 import { X25519Identity } from '../../src/age/x25519.js';
 import { loadSigningKey } from '../../src/backup/keys.js';
 import type { Listed, Repo } from '../../src/backup/repo.js';
 import { executeWalPrune, planWalPrune } from '../../src/backup/wal/prune.js';
 import type { ReadKeys } from '../../src/backup/wal/identity.js';
-import { WAL_STANZA, walPush, type PushContext } from '../../src/backup/wal/push.js';
+import { sealWal, walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { walMetrics, walStatus } from '../../src/backup/wal/status.js';
 import { chooseFiles, verifyArchive } from '../../src/backup/wal/verify.js';
 import { parseDestination } from '../../src/dest/index.js';
@@ -57,12 +56,15 @@ describe('completed WAL files in a sampled verification and in wal-status', () =
       const real = walSegment(BigInt(i), i);
       writeFileSync(join(dir, 'pg_wal', n), real);
       if (n === FORGED) {
-        // Other data under the real segment's stanza, planted where a killed push's file would be.
-        const forged = encrypt(walSegment(BigInt(i), 0x66), {
-          recipients: [id.identity.recipient],
-          extraStanzas: [{ type: WAL_STANZA, args: [n, String(real.length), sha256Hex(real)], body: new Uint8Array(0) }],
-        });
-        writeFileSync(join(segs(), `${n}.age`), forged);
+        // Other data under the real segment's stanza, signed with this host's key (stolen: without it the push refuses the
+        // file), planted where a killed push's file would be.
+        const forged = sealWal(
+          walSegment(BigInt(i), 0x66),
+          id.identity.recipient,
+          { cluster: 'main', name: n, size: real.length, sha256: sha256Hex(real) },
+          signing,
+        );
+        writeFileSync(join(segs(), `${n}.age`), Buffer.concat(forged));
       }
       if (n === HONEST) {
         // A push killed between its file and its manifest.

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encrypt } from '../../src/age/index.js';
@@ -8,7 +8,7 @@ import { checkSignature, type BackupManifest } from '../../src/backup/manifest.j
 import type { Repo } from '../../src/backup/repo.js';
 import { RESTORE_READ } from '../../src/backup/wal/fetch.js';
 import type { ReadKeys } from '../../src/backup/wal/identity.js';
-import { WAL_STANZA, walPush, type PushContext } from '../../src/backup/wal/push.js';
+import { sealWal, WAL_STANZA, walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { parseDestination } from '../../src/dest/index.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
 import { everyRead, MB, sha256Hex, walSegment } from '../helpers/wal-segment.js';
@@ -59,15 +59,55 @@ describe('a WAL file completed by a later push', () => {
 
   const restoreReads = (n: string) => everyRead(repo, n, keys, dir, [RESTORE_READ]);
 
-  it('a file planted under a stanza that names the segment: completed, marked so, and refused by every restore read', async () => {
+  it("a file planted under a stanza that names the segment, without this host's signature: refused (exit 4), nothing replaced", async () => {
+    const n = '000000010000000000000004';
+    const real = walSegment(4n, 0x44);
+    writeFileSync(join(dir, 'pg_wal', n), real);
+    const other = loadSigningKey(join(dir, 'other.key'));
+    for (const [forged, why] of [
+      // A stanza as a push before it was signed wrote it: anyone can make one.
+      [
+        encrypt(walSegment(4n, 0x66), {
+          recipients: [id.identity.recipient],
+          extraStanzas: [{ type: WAL_STANZA, args: [n, String(real.length), sha256Hex(real)], body: new Uint8Array(0) }],
+        }),
+        /it carries no signature: written by no push of this vault-tool/,
+      ],
+      // Signed, by another host's key.
+      [
+        Buffer.concat(sealWal(walSegment(4n, 0x66), id.identity.recipient, { cluster: 'main', name: n, size: real.length, sha256: sha256Hex(real) }, other)),
+        new RegExp(`it names host key ${other.id}`),
+      ],
+      // This host's signature, over another cluster's name for it.
+      [
+        Buffer.concat(
+          sealWal(walSegment(4n, 0x66), id.identity.recipient, { cluster: 'other', name: n, size: real.length, sha256: sha256Hex(real) }, ctx.signing),
+        ),
+        /the signature does not verify/,
+      ],
+    ] as const) {
+      writeFileSync(join(segs(), `${n}.age`), forged);
+      const e = await walPush(ctx, join(dir, 'pg_wal', n)).then(
+        () => null,
+        (x: unknown) => x,
+      );
+      expect(e).toMatchObject({ kind: 'integrity', code: 'wal-archived-unproven' });
+      expect((e as Error).message).toMatch(why);
+      expect((e as Error).message).toMatch(/is in the archive without a manifest, and its header is not signed by this host's signing key/);
+      // Nothing written beside it, and the planted file kept as it was found: PostgreSQL keeps its copy and retries.
+      expect(readdirSync(segs()).filter((f) => f.startsWith(n))).toEqual([`${n}.age`]);
+      expect(readFileSync(join(segs(), `${n}.age`)).equals(forged)).toBe(true);
+    }
+  });
+
+  it('a file forged under a stanza this host signed (its signing key stolen): completed, marked so, and refused by every restore read', async () => {
     const n = '000000010000000000000002';
     const real = walSegment(2n, 0x22);
     writeFileSync(join(dir, 'pg_wal', n), real);
     // Other data (a segment of the same name, its pages valid), encrypted to the backup recipient under the real one's stanza.
-    const forged = encrypt(walSegment(2n, 0x66), {
-      recipients: [id.identity.recipient],
-      extraStanzas: [{ type: WAL_STANZA, args: [n, String(real.length), sha256Hex(real)], body: new Uint8Array(0) }],
-    });
+    const forged = Buffer.concat(
+      sealWal(walSegment(2n, 0x66), id.identity.recipient, { cluster: 'main', name: n, size: real.length, sha256: sha256Hex(real) }, ctx.signing),
+    );
     writeFileSync(join(segs(), `${n}.age`), forged);
     expect(await walPush(ctx, join(dir, 'pg_wal', n))).toMatchObject({ status: 'completed' });
     const reads = await restoreReads(n);

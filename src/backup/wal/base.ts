@@ -8,9 +8,11 @@ import type { Component } from '../kind.js';
 import type { Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
 import { BaseReader, type BaseInfo } from './base-check.js';
-import { committed, readCatalog } from './catalog.js';
+import { committed, readCatalog, readManifests } from './catalog.js';
 import { parseLsn, segmentName, segnoOf } from './names.js';
-import { BASE_KIND, checkCluster } from './store.js';
+import { BASE_KIND, checkCluster, WAL_KIND } from './store.js';
+import type { TrustedSigner } from '../keys.js';
+import { checkSignature, type BackupManifest } from '../manifest.js';
 import { pgClient } from '../../tool/pg-client.js';
 import { stopAtExit } from '../../tool/run.js';
 
@@ -36,6 +38,12 @@ export interface BaseOptions {
   /** How long to wait for the archive to hold the backup's WAL (PostgreSQL waits for archive_command first). */
   walTimeoutMs: number;
   fastCheckpoint?: boolean;
+  /**
+   * The signers whose WAL manifests prove a segment archived (this host's
+   * key, and the vault's trusted signers where the vault is), asked once the
+   * WAL is there. Without it, a segment's manifest is taken on its name.
+   */
+  trusted?: () => Promise<TrustedSigner[]>;
   /** For tests and progress: the clock and a sleep. */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -53,12 +61,19 @@ async function toolVersion(env: Env): Promise<string> {
   }
 }
 
-/** Waits until every segment of [start, stop] of `timelines` is committed in the archive; names the first one missing otherwise. */
+/**
+ * Waits until every segment of [start, stop] of `timelines` is committed in
+ * the archive; names the first one missing otherwise. With `trusted`, each
+ * one's manifest must also be signed by one of those signers and name this
+ * cluster and segment: a manifest planted in the repository (which would
+ * also stop the segment's real push) never lets a base backup count on WAL
+ * that is not archived; such a segment fails the backup at once, named.
+ */
 export async function waitForWal(
   repo: Repo,
   cluster: string,
   info: BaseInfo,
-  o: { timeoutMs: number; sleep: (ms: number) => Promise<void>; now: () => number },
+  o: { timeoutMs: number; sleep: (ms: number) => Promise<void>; now: () => number; trusted?: () => Promise<TrustedSigner[]> },
 ): Promise<{ first: string; last: string }> {
   const archive = await readArchiveInfo(repo, cluster);
   if (!archive)
@@ -80,7 +95,10 @@ export async function waitForWal(
   for (;;) {
     const cat = await readCatalog(repo, cluster, seg);
     const missing = names.find((n) => !committed(cat.entries.get(n)));
-    if (!missing) return { first: names[0]!, last: names[names.length - 1]! };
+    if (!missing) {
+      if (o.trusted) await heldByTrusted(repo, cluster, names, await o.trusted());
+      return { first: names[0]!, last: names[names.length - 1]! };
+    }
     if (o.now() >= deadline)
       throw new VaultError(
         'backup-failed',
@@ -90,6 +108,32 @@ export async function waitForWal(
     await o.sleep(Math.min(1000, Math.max(0, deadline - o.now())));
   }
 }
+
+/** Each of `names` archived under a manifest `trusted` vouches for, naming this cluster and segment; the first that is not fails. */
+async function heldByTrusted(repo: Repo, cluster: string, names: string[], trusted: TrustedSigner[]): Promise<void> {
+  const manifests = await readManifests(repo, cluster, names);
+  for (const n of names) {
+    const m = manifests.get(n);
+    const why =
+      m === undefined || m instanceof Error
+        ? `its manifest cannot be read (${m?.message ?? 'no answer'})`
+        : m.source.wal !== n || m.component !== `${WAL_KIND}/${cluster}`
+          ? `its manifest describes ${m.component}/${String(m.source.wal)}: it was moved`
+          : checkSignature(m, trusted).ok
+            ? null
+            : verifyBytesOf(m)
+              ? `its manifest is signed by host key ${m.signer.id}, which this host does not trust (its own signing key, and the vault's trusted signers where the vault is)`
+              : "its manifest's signature does not verify: it was altered";
+    if (why)
+      throw new VaultError('integrity', `WAL segment ${n}, which this base backup needs, is not proven archived: ${why}; nothing was kept`, {
+        code: 'wal-base-unproven',
+        data: { segment: n, cluster },
+      });
+  }
+}
+
+/** Whether a manifest's signature verifies under the key it names (trusted or not). */
+const verifyBytesOf = (m: BackupManifest): boolean => checkSignature(m, [{ id: m.signer.id, publicKey: m.signer.publicKey, label: '', addedAt: '' }]).ok;
 
 /** The base backup as a component of the usual pipeline. */
 export async function postgresBaseComponent(env: Env, o: BaseOptions): Promise<Component> {
@@ -163,7 +207,12 @@ export async function postgresBaseComponent(env: Env, o: BaseOptions): Promise<C
           if (x.signal) throw new VaultError('backup-failed', `pg_basebackup was killed by ${x.signal}${tail() ? `: ${tail()}` : ''}; nothing was kept`);
           if (x.code !== 0) throw new VaultError('backup-failed', `pg_basebackup failed (exit ${x.code})${tail() ? `: ${tail()}` : ''}; nothing was kept`);
           const info = reader.finish();
-          const wal = await waitForWal(o.repo, cluster, info, { timeoutMs: o.walTimeoutMs, sleep, now: Date.now });
+          const wal = await waitForWal(o.repo, cluster, info, {
+            timeoutMs: o.walTimeoutMs,
+            sleep,
+            now: Date.now,
+            ...(o.trusted ? { trusted: o.trusted } : {}),
+          });
           Object.assign(source, {
             systemId: info.systemId,
             postgres: info.postgres,

@@ -1,7 +1,19 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
-import { buildHeader, CHUNK, NONCE_SIZE, newFileKey, payloadKey, readHeader, type Stanza } from '../../age/index.js';
+import {
+  CHUNK,
+  decodeB64,
+  encodeB64,
+  encodeHeader,
+  NONCE_SIZE,
+  newFileKey,
+  parseRecipient,
+  payloadKey,
+  readHeader,
+  type Stanza,
+  wrapX25519,
+} from '../../age/index.js';
 import { sealChunks } from '../../age/kernel.js';
 import { release } from '../../age/release.js';
 import { VaultError, type ErrorCode } from '../../errors/errors.js';
@@ -9,8 +21,8 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fsError } from '../../fs/errors.js';
 import { LIMITS } from '../../fs/read.js';
-import type { SigningKey } from '../keys.js';
-import { manifestName, signManifest, type BackupManifest } from '../manifest.js';
+import { signBytes, verifyBytes, type SigningKey } from '../keys.js';
+import { checkSignature, manifestName, signManifest, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
 import { ensureArchiveInfo, readArchiveInfo, type ArchiveInfo } from './archive.js';
 import { parseHistory } from './history.js';
@@ -27,14 +39,18 @@ import { identityOf } from './spool.js';
  * The order is the commit protocol: the age file goes first (a temp name,
  * fsync, then into place only when whole), the manifest last; a file
  * without its manifest is not archived yet, and no reader uses it. The age
- * header carries a `vault-tool-wal` stanza (name, size, plaintext SHA-256;
- * identities skip it and its MAC covers it), so a push that finds the file
- * of a push killed before its manifest can tell, without the key, whether
- * it holds these bytes: then it completes it; otherwise it refuses.
+ * header carries a `vault-tool-wal` stanza (name, size, plaintext SHA-256,
+ * signed by the pushing host with the wrapped file key; identities skip it
+ * and its MAC covers it), so a push that finds the file of a push killed
+ * before its manifest can tell, without the key, whether its own host wrote
+ * it for these bytes: then it completes it; otherwise it refuses.
  *
  * A file already archived with the same bytes is success (PostgreSQL
- * retries what it does not know succeeded); with other bytes it is refused
- * and never overwritten.
+ * retries what it does not know succeeded), on the word of a manifest this
+ * host signed over a stored file that matches it (archivedAlready); with
+ * other bytes it is refused and never overwritten; a manifest that does not
+ * prove it (unsigned, altered, another host's, its file missing or other)
+ * is refused too (exit 4), never taken for success and never replaced.
  */
 export interface PushContext {
   repo: Repo;
@@ -85,29 +101,78 @@ function room(scratch: PushScratch, which: keyof PushScratch, size: number): Buf
   return b;
 }
 
+/** What a file's `vault-tool-wal` stanza says of its plaintext. */
+export interface WalStanzaClaim {
+  cluster: string;
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * The bytes the pushing host signs into the stanza: the cluster, the name,
+ * the plaintext's size and SHA-256, and the header's recipient stanzas (the
+ * file key wrapped to the backup recipient). Whoever has no backup identity
+ * cannot put another payload under that wrapped key, nor change the header
+ * (its MAC is keyed by the file key): so the signature vouches for the whole
+ * file, and a push that finds it without its manifest can tell, without the
+ * key, that its own host wrote it for this name. docs/FORMAT.md, "WAL archive".
+ */
+function stanzaSigned(c: WalStanzaClaim, recipients: Stanza[]): Buffer {
+  const lines = ['vault-tool-wal stanza v1', c.cluster, c.name, String(c.size), c.sha256];
+  for (const r of recipients) lines.push(`${r.type} ${r.args.join(' ')} ${encodeB64(r.body)}`);
+  return Buffer.from(`${lines.join('\n')}\n`);
+}
+
+/** The `vault-tool-wal` stanza: `<name> <size> <plaintext SHA-256> <signer id> <signature>` (the signature over stanzaSigned). */
+function walStanza(c: WalStanzaClaim, recipients: Stanza[], signing: SigningKey): Stanza {
+  const sig = encodeB64(Buffer.from(signBytes(signing, stanzaSigned(c, recipients)), 'base64'));
+  return { type: WAL_STANZA, args: [c.name, String(c.size), c.sha256, signing.id, sig], body: new Uint8Array(0) };
+}
+
 /**
  * The age file of `data` as its pieces (header and nonce, then the STREAM
  * payload), never joined into one buffer: a segment is 16 MiB, and each
  * copy of it costs time and memory the database host needs. The payload is
  * sealed into the scratch buffer, each chunk's cipher output released at
- * once (release.ts) rather than left to the garbage collector.
+ * once (release.ts) rather than left to the garbage collector. Its header
+ * carries the stanza `claim` makes, signed by `signing`.
  */
-function encryptParts(data: Uint8Array, recipient: string, stanza: Stanza, scratch: PushScratch): Uint8Array[] {
+export function sealWal(data: Uint8Array, recipient: string, claim: WalStanzaClaim, signing: SigningKey, scratch: PushScratch = {}): Uint8Array[] {
   const fileKey = newFileKey();
   const nonce = randomBytes(NONCE_SIZE);
   const chunks = Math.max(1, Math.ceil(data.byteLength / CHUNK));
   const out = room(scratch, 'sealed', data.byteLength + 16 * chunks);
   const n = sealChunks(crypto, payloadKey(fileKey, nonce), 0, data, true, out, release);
-  return [buildHeader(fileKey, { recipients: [recipient], extraStanzas: [stanza] }), nonce, out.subarray(0, n)];
+  const wrapped = [wrapX25519(parseRecipient(recipient), fileKey)];
+  return [encodeHeader([walStanza(claim, wrapped, signing), ...wrapped], fileKey), nonce, out.subarray(0, n)];
 }
 
-/** Reads the plaintext's name, size and SHA-256 from an archived file's header (no key needed). */
-export function stanzaOf(file: Uint8Array): { name: string; size: number; sha256: string } | null {
+/**
+ * Reads the plaintext's name, size and SHA-256 from an archived file's
+ * header (no key needed), and whether `signing` signed them for `cluster`
+ * over this header's recipient stanzas (`signer`: the key id the stanza
+ * names; none in a file pushed before the stanza was signed).
+ */
+export function stanzaOf(
+  file: Uint8Array,
+  cluster: string,
+  signing: Pick<SigningKey, 'publicKey'>,
+): { name: string; size: number; sha256: string; signer?: string; signed: boolean } | null {
   try {
     const { header } = readHeader(file.subarray(0, Math.min(file.length, 64 << 10)));
     const s = header.stanzas.find((x) => x.type === WAL_STANZA);
-    if (s?.args.length !== 3 || !/^[0-9]+$/.test(s.args[1]!) || !/^[0-9a-f]{64}$/.test(s.args[2]!)) return null;
-    return { name: s.args[0]!, size: Number(s.args[1]), sha256: s.args[2]! };
+    if (!s || (s.args.length !== 3 && s.args.length !== 5) || !/^[0-9]+$/.test(s.args[1]!) || !/^[0-9a-f]{64}$/.test(s.args[2]!)) return null;
+    const claim = { cluster, name: s.args[0]!, size: Number(s.args[1]), sha256: s.args[2]! };
+    if (s.args.length === 3) return { ...claim, signed: false };
+    const recipients = header.stanzas.filter((x) => x !== s);
+    let sig: string;
+    try {
+      sig = Buffer.from(decodeB64(s.args[4]!, 'signature')).toString('base64');
+    } catch {
+      return { ...claim, signer: s.args[3]!, signed: false };
+    }
+    return { ...claim, signer: s.args[3]!, signed: verifyBytes(signing.publicKey, stanzaSigned(claim, recipients), sig) };
   } catch {
     return null;
   }
@@ -211,6 +276,62 @@ function readWalFile(path: string, scratch: PushScratch): { data: Buffer; identi
   }
 }
 
+/**
+ * What a push may take as proof that `name` is archived already: the
+ * manifest beside it, signed by this host (the one signing key a push holds;
+ * it has neither the vault nor its list of trusted hosts), naming this
+ * cluster and name, over a stored file whose size and SHA-256 are the
+ * manifest's. The file is read whole to be hashed: this runs only when a
+ * push finds its name archived (PostgreSQL's retry of a file whose success
+ * it did not see, or a pusher's file pushed by archive_command too), and a
+ * size or header check would pass a file cut or altered past its header,
+ * which the signed SHA-256 does not. Anything short of that is refused, and
+ * loudly: whoever can write the repository could otherwise make the archive
+ * skip a segment by planting a manifest that names its SHA-256. What is
+ * there is never replaced; the error names the files.
+ */
+async function archivedAlready(ctx: PushContext, name: string, raw: Buffer, digest: { size: number; sha256: string }): Promise<void> {
+  const d = segmentsDest(ctx.repo, ctx.cluster);
+  const file = `${name}.age`;
+  const where = d.locate(manifestName(file));
+  const unproven = (why: string) =>
+    new VaultError('integrity', `${name}: ${why}: it is not taken as archived; nothing was archived, and nothing in the archive was replaced`, {
+      code: 'wal-archived-unproven',
+      data: { name, cluster: ctx.cluster, manifest: where, file: d.locate(file) },
+    });
+  let m: BackupManifest;
+  try {
+    m = parseWalManifest(raw.toString('utf8'), where);
+  } catch (e) {
+    throw unproven(`the manifest in the archive cannot be read (${(e as Error).message})`);
+  }
+  if (m.source.wal !== name || m.component !== `${WAL_KIND}/${ctx.cluster}`)
+    throw unproven(`${where} describes ${m.component}/${String(m.source.wal)}: it was moved`);
+  const sig = checkSignature(m, [{ id: ctx.signing.id, publicKey: ctx.signing.publicKey, label: 'this host', addedAt: '' }]);
+  const altered = sig.message.includes('does not verify');
+  // Other content claimed: refused as a conflict whoever signed it (a split brain's other server has a key of its own, and its
+  // segment must never be moved aside for this one to take its name); the claim is only said to be unverified.
+  if (m.plaintext.sha256 !== digest.sha256 || m.plaintext.size !== digest.size)
+    throw refused(
+      name,
+      `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…${sig.ok ? '' : altered ? "; its manifest's signature does not verify" : `; its manifest is signed by host key ${m.signer.id}, not this host's`}): an archived file is never overwritten`,
+    );
+  if (!sig.ok)
+    throw unproven(
+      altered
+        ? `${where}: its signature does not verify (it was altered, or written by no push)`
+        : `${where} is signed by host key ${m.signer.id}, not by this host's signing key (${ctx.signing.id}), the one signer a push can check`,
+    );
+  const stored = await readIfThere(ctx.repo, d, file, m.ciphertext.size + 1, 'WAL file').catch((e: unknown) => {
+    // Larger than its manifest says: the read's limit refuses it, which is the answer.
+    if (e instanceof VaultError && e.kind === 'invalid') return 'larger' as const;
+    throw e;
+  });
+  if (stored === null) throw unproven(`its signed manifest is in the archive, but its file ${d.locate(file)} is not`);
+  if (stored === 'larger' || stored.length !== m.ciphertext.size || sha256(stored) !== m.ciphertext.sha256)
+    throw unproven(`the stored ${d.locate(file)} is not the file its signed manifest describes (its size or SHA-256 differs): it was altered or damaged`);
+}
+
 /** `scratch`: the buffers to work in, reused from one push to the next (a pusher's job); by default, this push's own. */
 export async function walPush(ctx: PushContext, path: string, scratch: PushScratch = {}): Promise<PushResult> {
   const name = basename(path);
@@ -246,36 +367,40 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
   const d = segmentsDest(ctx.repo, ctx.cluster);
   const file = `${name}.age`;
   for (let attempt = 0; ; attempt++) {
-    // Archived already (a retry, or a second push of the same file): the same bytes are success, others are refused.
+    // Archived already (a retry, or a second push of the same file): the same bytes are success, others are refused; and only
+    // on the word of a manifest this host signed, over the stored file it describes (archivedAlready).
     const have = await readIfThere(ctx.repo, d, manifestName(file), LIMITS.text, 'manifest');
     if (have) {
-      const m = parseWalManifest(have.toString('utf8'), `${d.spec}/${manifestName(file)}`);
-      if (m.plaintext.sha256 === digest.sha256 && m.plaintext.size === digest.size)
-        return { name, status: 'already-archived', bytes: digest.size, location: `${d.spec}/${file}`, identity, timings };
-      throw refused(
-        name,
-        `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…): an archived file is never overwritten`,
-      );
+      await archivedAlready(ctx, name, have, digest);
+      return { name, status: 'already-archived', bytes: digest.size, location: `${d.spec}/${file}`, identity, timings };
     }
     let stored: { size: number; sha256: string; headerSha256: string };
     let status: PushResult['status'] = 'archived';
     if (await isThere(ctx.repo, d, file)) {
-      // A push killed between its file and its manifest: complete it if its stanza names these bytes. The stanza is not
-      // authenticated to any pusher (whoever writes the repository can encrypt other data to the recipient under it), and
-      // this push has no key to decrypt it: the manifest says so (`completed`), and every read of the file hashes its
-      // plaintext against this push's SHA-256 (fetch.ts, plaintextHeld).
+      // A push killed between its file and its manifest: complete it if its stanza names these bytes and this host signed it.
+      // The signature proves nothing against whoever holds the signing key, and this push has no key to decrypt the file: the
+      // manifest says so (`completed`), and every read of the file hashes its plaintext against this push's SHA-256 (fetch.ts,
+      // plaintextHeld).
       const orphan = await readWhole(ctx.repo, d, file, MAX_SEGMENT_SIZE + (8 << 20), 'WAL file');
-      const s = stanzaOf(orphan);
+      const s = stanzaOf(orphan, ctx.cluster, ctx.signing);
       if (!s) throw refused(name, `${file} is in the archive without a manifest and was not written by a push: it is not replaced`);
       if (s.name !== name || s.sha256 !== digest.sha256 || s.size !== digest.size)
         throw refused(name, `${file} is in the archive (without its manifest) with other content: it is not replaced`);
+      // Its stanza names these bytes; only this host's signature over it (and over the key it is encrypted under) says this host
+      // wrote it: otherwise anyone who can write the repository could plant other data under the right stanza, and PostgreSQL,
+      // told "archived", would drop the only copy of the segment.
+      if (!s.signed)
+        throw new VaultError(
+          'integrity',
+          `${name}: ${d.locate(file)} is in the archive without a manifest, and its header is not signed by this host's signing key (${ctx.signing.id}${s.signer === undefined ? '; it carries no signature: written by no push of this vault-tool' : s.signer === ctx.signing.id ? '; the signature does not verify' : `; it names host key ${s.signer}`}): it is not taken as archived; nothing was archived, and nothing in the archive was replaced`,
+          { code: 'wal-archived-unproven', data: { name, cluster: ctx.cluster, file: d.locate(file) } },
+        );
       const head = headOf(orphan);
       if (!head) throw refused(name, `${file} is in the archive without a manifest and its header does not parse: it is not replaced`);
       stored = { size: orphan.length, sha256: sha256(orphan), headerSha256: sha256(head) };
       status = 'completed';
     } else {
-      const stanza: Stanza = { type: WAL_STANZA, args: [name, String(digest.size), digest.sha256], body: new Uint8Array(0) };
-      const parts = encryptParts(data, ctx.recipient.recipient, stanza, scratch);
+      const parts = sealWal(data, ctx.recipient.recipient, { cluster: ctx.cluster, name, ...digest }, ctx.signing, scratch);
       const size = parts.reduce((n, p) => n + p.byteLength, 0);
       const headerSha256 = createHash('sha256').update(parts[0]!).update(parts[1]!).digest('hex');
       lap('encrypt');

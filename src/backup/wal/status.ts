@@ -9,6 +9,7 @@ import type { TrustedSigner } from '../keys.js';
 import type { Listed, Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
 import { committed, readCatalog, readManifests } from './catalog.js';
+import { WAL_KIND } from './store.js';
 import { pgClient } from '../../tool/pg-client.js';
 
 const run = promisify(execFile);
@@ -34,6 +35,7 @@ export interface WalStatus {
   keyId?: string;
   /** Whether the newest segment's manifest is signed by a trusted host (unknown without the vault or an identity file). */
   trusted?: boolean;
+  /** Verified base backups of the cluster (with the signers: signed by one of them). */
   bases: number;
   newestBase?: string;
   /**
@@ -42,6 +44,12 @@ export interface WalStatus {
    * verification's sample, which always reads them). From the listing (their marks), in log order.
    */
   completedUnread?: string[];
+  /**
+   * Of the newest segments the status reads (up to 8, by position in the log), those a restore would refuse on their
+   * manifest: it cannot be read (failed; inconclusive when the read itself failed), or with the signers, no trusted host
+   * signed it (the newest one aside: `trusted` says that).
+   */
+  unusable?: { name: string; message: string; verdict: 'failed' | 'inconclusive' }[];
   archiver?: Record<string, string>;
   /**
    * The newest segment says it was archived more than an hour after this
@@ -54,8 +62,10 @@ export interface WalStatus {
 
 export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o: { now: Date; rpoMs?: number; signers?: TrustedSigner[] }): Promise<WalStatus> {
   const info = await readArchiveInfo(repo, cluster);
+  // With the signers, a base backup counts only when one of them signed it (as everywhere a backup counts): a planted manifest
+  // must not raise the count, nor name the newest base.
   const good = bases
-    .filter((b) => b.manifest && !b.problem && b.manifest.verification?.ok)
+    .filter((b) => b.manifest && !b.problem && b.manifest.verification?.ok && (!o.signers || checkSignature(b.manifest, o.signers).ok))
     .sort((a, b) => b.manifest!.finishedAt.localeCompare(a.manifest!.finishedAt));
   const common = {
     cluster,
@@ -71,16 +81,25 @@ export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o:
   // The newest by position in the log (then timeline): a few candidates, their manifests say when they were archived.
   const order = (x: (typeof segs)[number]) => (x.wal.kind === 'segment' || x.wal.kind === 'partial' ? x.wal.segno * 1000n + BigInt(x.wal.timeline) : 0n);
   const top = segs.sort((a, b) => (order(b) > order(a) ? 1 : order(b) < order(a) ? -1 : 0)).slice(0, 8);
-  const ms = [
-    ...(
-      await readManifests(
-        repo,
-        cluster,
-        top.map((e) => e.wal.name),
-      )
-    ).values(),
-  ].filter((m): m is BackupManifest => !(m instanceof Error));
+  const read = await readManifests(
+    repo,
+    cluster,
+    top.map((e) => e.wal.name),
+  );
+  // A manifest that describes another file (moved under this name) is no more this segment's than one that does not parse.
+  const moved = (name: string, m: BackupManifest) => m.source.wal !== name || m.component !== `${WAL_KIND}/${cluster}`;
+  const ms = [...read].flatMap(([name, m]) => (m instanceof Error || moved(name, m) ? [] : [m]));
   const newest = ms.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt))[0];
+  const unusable: NonNullable<WalStatus['unusable']> = [];
+  for (const [name, m] of read) {
+    if (m instanceof Error) unusable.push({ name, message: m.message, verdict: m instanceof VaultError && m.kind === 'io' ? 'inconclusive' : 'failed' });
+    else if (moved(name, m)) unusable.push({ name, message: `its manifest describes ${m.component}/${String(m.source.wal)}: it was moved`, verdict: 'failed' });
+    else if (o.signers && m !== newest) {
+      const sig = checkSignature(m, o.signers);
+      if (!sig.ok) unusable.push({ name, message: sig.message, verdict: 'failed' });
+    }
+  }
+  if (unusable.length) Object.assign(listed, { unusable: unusable.sort((a, b) => a.name.localeCompare(b.name)) });
   if (!newest) return { ...listed, segments: segs.length, rpoMissed: o.rpoMs !== undefined };
   if (inTheFuture(newest.finishedAt, o.now))
     return {

@@ -60,6 +60,11 @@ export interface ArchiveReport {
   /** Committed files the report counted, and files read in full. */
   counted: number;
   read: number;
+  /**
+   * Files a later push completed (their manifest says so, or their mark is there) that this run did not read: unproven until
+   * a full read passes them (a restore that reaches one may refuse it). Not judged, so not a pass: the caller says so.
+   */
+  completedUnread: string[];
   ok: boolean;
 }
 
@@ -105,61 +110,82 @@ export async function verifyArchive(
   o: { readData: boolean | number; onFile?: (n: number, total: number) => void },
 ): Promise<ArchiveReport> {
   const a = await loadArchive(repo, cluster, keys);
-  const baseVerdicts: BaseVerdict[] = [];
   const committedNames = [...a.view.names].sort();
   const manifests = await readManifests(repo, cluster, committedNames);
-  for (const b of bases) {
-    const name = `${b.component}/${b.file}`;
-    const m = b.manifest;
-    if (!m || b.problem) {
-      baseVerdicts.push({ base: name, ok: false, message: b.problem ?? 'no manifest' });
-      continue;
+  // Files a restore would refuse (a manifest that does not parse or no trusted host signed; after a full read, one that failed
+  // it): present by name, but not WAL a recovery can replay, so continuity judges without them and names them where it stops.
+  const unusable = new Map<string, string>();
+  for (const [n, m] of manifests) {
+    if (m instanceof Error) unusable.set(n, m.message);
+    else {
+      const sig = checkSignature(m, keys.signers);
+      if (!sig.ok) unusable.set(n, sig.message);
     }
-    const sig = checkSignature(m, keys.signers);
-    if (!sig.ok) {
-      baseVerdicts.push({ base: name, ok: false, message: sig.message });
-      continue;
-    }
-    const ref = baseRefOf(m);
-    if (!ref) {
-      baseVerdicts.push({ base: name, ok: false, message: 'its manifest does not record its WAL (timeline, start and stop LSN)' });
-      continue;
-    }
-    if (m.source.systemId !== a.info.systemId) {
-      baseVerdicts.push({ base: name, ok: false, message: `it is of the cluster ${m.source.systemId}; the archive holds ${a.info.systemId}'s` });
-      continue;
-    }
-    const c = continuity(a.view, ref);
-    const last = c.segments[c.segments.length - 1];
-    const lastM = last ? manifests.get(last) : undefined;
-    const until = lastM && !(lastM instanceof Error) ? lastM.finishedAt : undefined;
-    const common = {
-      base: name,
-      timeline: c.timeline,
-      chain: describeChain(c.chain),
-      ...(c.segments[0] ? { from: c.segments[0] } : {}),
-      ...(last ? { through: last } : {}),
-      ...(until ? { recoverableUntil: until } : {}),
-      ...(c.newest ? { newest: c.newest } : {}),
-      ...(c.missing ? { missing: c.missing } : {}),
-    };
-    if (!c.baseWhole)
-      baseVerdicts.push({ ...common, ok: false, message: `cannot be restored: WAL segment ${c.missing} of the backup itself is missing from the archive` });
-    else if (c.missing)
-      baseVerdicts.push({
-        ...common,
-        ok: false,
-        message: `WAL segment ${c.missing} is missing: points in time after about ${until ?? '?'} (when ${last} was archived) cannot be recovered; the archive goes on to ${c.newest}`,
-      });
-    else
-      baseVerdicts.push({
-        ...common,
-        ok: c.problems.length === 0,
-        message: c.problems.length
-          ? c.problems.join('; ')
-          : `continuous from ${c.segments[0]} to ${last} (${c.segments.length} segment(s)) on timeline ${common.chain}`,
-      });
   }
+  const judgeBases = (): BaseVerdict[] => {
+    const baseVerdicts: BaseVerdict[] = [];
+    const view = { ...a.view, names: new Set([...a.view.names].filter((n) => !unusable.has(n))) };
+    const gap = (missing: string, own = '') =>
+      unusable.has(missing) ? `WAL segment ${missing}${own} cannot be used (${unusable.get(missing)})` : `WAL segment ${missing}${own} is missing`;
+    for (const b of bases) {
+      const name = `${b.component}/${b.file}`;
+      const m = b.manifest;
+      if (!m || b.problem) {
+        baseVerdicts.push({ base: name, ok: false, message: b.problem ?? 'no manifest' });
+        continue;
+      }
+      const sig = checkSignature(m, keys.signers);
+      if (!sig.ok) {
+        baseVerdicts.push({ base: name, ok: false, message: sig.message });
+        continue;
+      }
+      const ref = baseRefOf(m);
+      if (!ref) {
+        baseVerdicts.push({ base: name, ok: false, message: 'its manifest does not record its WAL (timeline, start and stop LSN)' });
+        continue;
+      }
+      if (m.source.systemId !== a.info.systemId) {
+        baseVerdicts.push({ base: name, ok: false, message: `it is of the cluster ${m.source.systemId}; the archive holds ${a.info.systemId}'s` });
+        continue;
+      }
+      const c = continuity(view, ref);
+      const last = c.segments[c.segments.length - 1];
+      const lastM = last ? manifests.get(last) : undefined;
+      const until = lastM && !(lastM instanceof Error) ? lastM.finishedAt : undefined;
+      const common = {
+        base: name,
+        timeline: c.timeline,
+        chain: describeChain(c.chain),
+        ...(c.segments[0] ? { from: c.segments[0] } : {}),
+        ...(last ? { through: last } : {}),
+        ...(until ? { recoverableUntil: until } : {}),
+        ...(c.newest ? { newest: c.newest } : {}),
+        ...(c.missing ? { missing: c.missing } : {}),
+      };
+      if (!c.baseWhole)
+        baseVerdicts.push({
+          ...common,
+          ok: false,
+          message: `cannot be restored: ${gap(c.missing!, ' of the backup itself')}${unusable.has(c.missing!) ? '' : ' from the archive'}`,
+        });
+      else if (c.missing)
+        baseVerdicts.push({
+          ...common,
+          ok: false,
+          message: `${gap(c.missing)}: points in time after about ${until ?? '?'} (when ${last} was archived) cannot be recovered; the archive goes on to ${c.newest}`,
+        });
+      else
+        baseVerdicts.push({
+          ...common,
+          ok: c.problems.length === 0,
+          message: c.problems.length
+            ? c.problems.join('; ')
+            : `continuous from ${c.segments[0]} to ${last} (${c.segments.length} segment(s)) on timeline ${common.chain}`,
+        });
+    }
+    return baseVerdicts;
+  };
+  let baseVerdicts = judgeBases();
   const files: FileVerdict[] = [];
   // Neither counts for recovery (continuity above sees only committed files): named, not failed.
   const warnings: string[] = [];
@@ -172,16 +198,15 @@ export async function verifyArchive(
       );
   for (const s of a.catalog.strangers) warnings.push(`${s}: not a file of the archive; left alone`);
   for (const p of a.problems) files.push({ name: p.name, ok: false, message: `${p.message} (its timeline is not followed)` });
-  for (const [n, m] of manifests) {
-    if (m instanceof Error) files.push({ name: n, ok: false, message: m.message });
-    else {
-      const sig = checkSignature(m, keys.signers);
-      if (!sig.ok) files.push({ name: n, ok: false, message: sig.message });
-    }
-  }
+  for (const [n, message] of unusable) if (!files.some((f) => f.name === n)) files.push({ name: n, ok: false, message });
   let read = 0;
-  const completed = new Set([...manifests].filter(([, m]) => !(m instanceof Error) && m.completed).map(([n]) => n));
+  // Completed by its signed manifest, or by its mark alone (unsigned: read all the same, so a mark cannot hide nor pin a file).
+  const completed = new Set([
+    ...[...manifests].filter(([, m]) => !(m instanceof Error) && m.completed).map(([n]) => n),
+    ...[...a.catalog.completedMarks].filter((n) => a.view.names.has(n)),
+  ]);
   const toRead = chooseFiles(committedNames, baseVerdicts, o.readData, completed);
+  const passed = new Set<string>();
   if (toRead.length) {
     for (const n of toRead) {
       if (files.some((f) => f.name === n)) continue;
@@ -190,8 +215,9 @@ export async function verifyArchive(
         const r = await readArchived(repo, cluster, n, keys);
         if (r.status !== 'restored') throw new VaultError('not-found', `${n} was listed, then not found when read: removed meanwhile`);
         read++;
+        passed.add(n);
         // A completed file read in full and passed: its mark goes, and `wal-status` stops naming it.
-        if (r.manifest.completed && a.catalog.completedMarks.has(n))
+        if (a.catalog.completedMarks.has(n))
           await removeFile(repo, segmentsDest(repo, cluster), completedMarkName(n)).catch((e: Error) =>
             warnings.push(`${n}: read in full and passed, but its mark ${completedMarkName(n)} could not be removed: ${e.message}`),
           );
@@ -199,8 +225,11 @@ export async function verifyArchive(
         const err = e as { kind?: string; message: string };
         const inconclusive = err.kind === 'io' || err.kind === 'not-found' || err.kind === 'internal' || err.kind === undefined;
         files.push({ name: n, ok: false, ...(inconclusive ? { inconclusive: true } : {}), message: err.message });
+        if (!inconclusive) unusable.set(n, err.message);
       }
     }
+    // A file that failed its read stops a recovery there: the bases are judged again without it.
+    baseVerdicts = judgeBases();
   }
   const trustedDescription = infoTrusted(a.info, keys.signers);
   return {
@@ -213,6 +242,7 @@ export async function verifyArchive(
     warnings,
     counted: committedNames.length,
     read,
+    completedUnread: [...completed].filter((n) => !passed.has(n) && !files.some((f) => f.name === n)).sort(),
     ok: trustedDescription && baseVerdicts.every((b) => b.ok) && files.every((f) => f.ok || f.inconclusive),
   };
 }

@@ -7,11 +7,11 @@ import { parseVerificationPlan } from '../../verify/plan.js';
 import { parseInterval } from '../../verify/schedule.js';
 import { vaultStatus } from '../../verify/status.js';
 import { listRepo, requireRepo } from '../../backup/repo.js';
-import { archiveFindings, archiveStatus, backupStatus, type BackupStatus } from '../../backup/status.js';
+import { archiveStatus, backupStatus, type BackupStatus } from '../../backup/status.js';
 import { table, type Context } from '../context.js';
 import { openRepo } from './backup/options.js';
 import { archiverOption, archiversOf, rpoOf } from './backup/report-options.js';
-import { archiveLines } from './backup/status.js';
+import { archiveLines, statusFindings } from './backup/status.js';
 
 const ago = (s: number) => formatSeconds(s < 3600 ? s : s < 172_800 ? Math.round(s / 60) * 60 : Math.round(s / 3600) * 3600);
 
@@ -99,20 +99,21 @@ export default function status(cmd: Command, ctx: Context): void {
       if (lost.length) failed.push(`the vault does not hold the key of the newest backup of ${lost.map((b) => b.component).join(', ')}: they cannot be opened`);
       const missed = s.backups.filter((b) => b.rpoMissed);
       if (missed.length) failed.push(`RPO missed for ${missed.map((b) => `${b.component} (${b.rpo})`).join(', ')}`);
-      const archives = s.backups.map(archiveFindings);
-      failed.push(...archives.flatMap((f) => f.failed));
+      const archives = statusFindings(s.backups);
+      const hint = archives.hint ? { hint: archives.hint } : undefined;
+      failed.push(...archives.failed);
       const last = s.lastVerification;
       if (last && (last.verdict ? last.verdict === 'failed' : !last.ok)) failed.push(`the last verification failed (${last.at})`);
       if (s.lastDrill && !s.lastDrill.ok) failed.push(`the last drill failed (${s.lastDrill.at})`);
-      if (failed.length) throw new VaultError('verify-failed', failed.join('; '), s.escrow?.stale ? { code: 'escrow-stale' } : undefined);
+      if (failed.length) throw new VaultError('verify-failed', failed.join('; '), s.escrow?.stale ? { code: 'escrow-stale' } : hint);
       if (s.overdue)
         throw new VaultError(
           'overdue',
           s.lastSuccess ? `verification is overdue: the last success was ${s.lastSuccess.at}, due every ${s.interval}` : 'no verification has ever passed',
           { code: 'verify-overdue' },
         );
-      const undecided = archives.flatMap((f) => f.inconclusive);
-      if (undecided.length) throw new VaultError('inconclusive', `${undecided.join('; ')}; nothing failed, and this is not a pass`);
+      const undecided = archives.inconclusive;
+      if (undecided.length) throw new VaultError('inconclusive', `${undecided.join('; ')}; nothing failed, and this is not a pass`, hint);
       if (last?.verdict === 'inconclusive')
         throw new VaultError(
           'inconclusive',

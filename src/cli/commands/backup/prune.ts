@@ -4,6 +4,7 @@ import { executePrune, planPrune } from '../../../backup/prune.js';
 import { parseKeepWithin, type KeepPolicy } from '../../../backup/retention.js';
 import { vaultForBackups } from '../../../backup/run.js';
 import { exists } from '../../../fs/dirs.js';
+import { shellWord } from '../../../errors/shell.js';
 import { table, type Context } from '../../context.js';
 import { wholeNumber } from '../../options.js';
 import { openRepo, repoOption, signingKeyPath, type RepoOptions } from './options.js';
@@ -63,6 +64,13 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
           ...decisions.map((d) => [d.keep ? 'keep' : o.confirm ? 'removed' : 'remove', `${d.component}/${d.file}`, d.at ?? '-', d.reasons.join('; ')]),
         ]),
       );
+      // A backup that goes on a recorded failed full read may have had its file put back whole since: the verdict stands until a
+      // full read passes it, so say which command that is before --confirm removes it.
+      if (!o.confirm)
+        for (const d of going.filter((x) => x.reasons.some((r) => r.startsWith('not a good backup (failed verification:'))))
+          ctx.warn(
+            `${d.component}/${d.file} goes on its recorded failed full read; if its file has been put back whole since, \`vault-tool backup verify ${shellWord(`${d.component}/${d.file}`)}\` first: a pass keeps it`,
+          );
       ctx.info(
         o.confirm
           ? `removed ${going.length}, kept ${decisions.length - going.length}`

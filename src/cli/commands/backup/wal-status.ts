@@ -57,6 +57,12 @@ export default function backupWalStatus(cmd: Command, ctx: Context): void {
           );
       }
       if (s.trusted === false) throw new VaultError('verify-failed', `the newest segment of ${cluster} (${s.newest}) is not signed by a host the vault trusts`);
+      const refused = (s.unusable ?? []).filter((u) => u.verdict === 'failed');
+      if (refused.length)
+        throw new VaultError(
+          'verify-failed',
+          `${refused.map((u) => `${u.name}: ${u.message}`).join('; ')}: among the newest segments of ${cluster}, a restore would refuse ${refused.length === 1 ? 'it' : 'them'}`,
+        );
       if (failing)
         throw new VaultError(
           'verify-failed',

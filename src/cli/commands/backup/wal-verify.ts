@@ -3,6 +3,7 @@ import { listRepo, requireRepo } from '../../../backup/repo.js';
 
 import { basesOf, verifyArchive } from '../../../backup/wal/verify.js';
 import { VaultError } from '../../../errors/errors.js';
+import { shellWord } from '../../../errors/shell.js';
 import { table, type Context } from '../../context.js';
 import { clusterOf, clusterOption, identityOption, openRepo, readKeysOf, repoOption, type RepoOptions } from './wal-options.js';
 
@@ -25,6 +26,8 @@ export default function backupWalVerify(cmd: Command, ctx: Context): void {
           ]),
         );
         for (const f of r.files) ctx.out(`${f.inconclusive ? 'UNCHECKED' : 'FAIL'}  ${f.name}: ${f.message}`);
+        for (const n of r.completedUnread)
+          ctx.out(`UNCHECKED  ${n}: completed by a later push from a file found without its manifest, and not read in full by this run`);
         for (const w of r.warnings) ctx.warn(w);
         ctx.info(
           `${cluster}: ${r.counted} archived file(s)${o.readData ? `, ${r.read} read in full` : ''}; ${r.bases.length} base backup(s)${r.trustedDescription ? '' : '; archive.json is not signed by a trusted host'}`,
@@ -38,5 +41,17 @@ export default function backupWalVerify(cmd: Command, ctx: Context): void {
           `the WAL archive of ${cluster} failed verification${bad.length ? `: ${bad.slice(0, 5).join(', ')}` : ''}${r.trustedDescription ? '' : ' (archive.json is not signed by a trusted host)'}`,
         );
       }
+      // A file that could not be read here, or one no full read has passed yet, is not judged: not a pass.
+      const unchecked = [...r.files.filter((f) => f.inconclusive).map((f) => f.name), ...r.completedUnread];
+      if (unchecked.length)
+        throw new VaultError(
+          'inconclusive',
+          `${unchecked.length} file(s) of the WAL archive of ${cluster} could not be judged (${unchecked.slice(0, 5).join(', ')}${unchecked.length > 5 ? ', …' : ''}); nothing failed, and this is not a pass`,
+          {
+            hint: r.completedUnread.length
+              ? `\`vault-tool backup wal-verify --cluster ${shellWord(cluster)} --read-data\` reads them in full`
+              : 'run it again once the repository can be read in full from here',
+          },
+        );
     });
 }
