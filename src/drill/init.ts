@@ -99,7 +99,9 @@ export async function drillPlanFromVault(o: {
   if (o.sharesDir) {
     const files = findShareFiles(o.sharesDir);
     if (!files.length)
-      throw new VaultError('not-found', `no share files (*.share, *.share.age, or a .txt file holding a share) in ${o.sharesDir} or its subfolders`, { code: 'drill-no-shares' });
+      throw new VaultError('not-found', `no share files (*.share, *.share.age, or a .txt file holding a share) in ${o.sharesDir} or its subfolders`, {
+        code: 'drill-no-shares',
+      });
     const k = esc?.threshold ?? files.length;
     if (files.length < k)
       warnings.push(`${files.length} share file(s) found in ${o.sharesDir}, but the key needs ${k}: the drill will fail until the others are there`);
