@@ -879,6 +879,31 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     } finally {
       for (const f of readdirSync(aside)) renameSync(join(aside, f), join(segDir(), f));
     }
+    // Its manifest one a restore refuses (signed, then edited: the signature no longer holds): the plan stops there, as the
+    // recovery would at that segment, naming why, with nothing written.
+    const mf = join(segDir(), `${later}.age.manifest.json`);
+    const genuine = readFileSync(mf, 'utf8');
+    writeFileSync(mf, genuine.replace(/"finishedAt": *"[^"]+"/, '"finishedAt": "2000-01-01T00:00:00.000Z"'));
+    try {
+      expect(readFileSync(mf, 'utf8')).not.toBe(genuine);
+      const refused = await vt([
+        'backup',
+        'restore',
+        `postgres-base/app/${base()}`,
+        '--to-dir',
+        join(dir, 'never'),
+        '--target-time',
+        new Date().toISOString(),
+        '--dry-run',
+        '-r',
+        repo,
+      ]);
+      expect(refused.code, refused.stderr).toBe(8);
+      expect(refused.stderr).toMatch(new RegExp(`WAL segment ${later} cannot be used \\(.*signature`));
+      expect(existsSync(join(dir, 'never'))).toBe(false);
+    } finally {
+      writeFileSync(mf, genuine);
+    }
     // A damaged file: the full read names it.
     const victim = join(segDir(), `${later}.age`);
     const orig = readFileSync(victim);

@@ -32,11 +32,12 @@ import { componentDest, openFile, type Repo } from '../repo.js';
 import { continuity, describeChain, type Continuity } from './continuity.js';
 import { BaseReader } from './base-check.js';
 import type { ReadKeys } from './identity.js';
-import { formatLsn, parseLsn, segnoOf } from './names.js';
+import { formatLsn, parseLsn, parseWalName, segnoOf, type WalFile } from './names.js';
 import { recordEvidence } from '../../vault/evidence.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
 import { BASE_KIND } from './store.js';
-import { loadArchive, pushedAt } from './view.js';
+import { loadArchive } from './view.js';
+import { readManifests } from './catalog.js';
 import { type FetchSpool, openFetchSpool, recordPlaced, setFirst, setLast } from './prefetch.js';
 import { fetchToFile } from './fetch.js';
 import { openPool } from './open-pool.js';
@@ -116,6 +117,14 @@ export interface PlanOptions {
   noArchive?: boolean;
 }
 
+/** Why a restore refuses a WAL file under this manifest (it did not parse, or no trusted host signed it), or null. */
+function refusal(m: BackupManifest | Error | undefined, keys: ReadKeys): string | null {
+  if (!m) return 'no manifest';
+  if (m instanceof Error) return m.message;
+  const sig = checkSignature(m, keys.signers);
+  return sig.ok ? null : sig.message;
+}
+
 /** A value for postgresql.auto.conf: single-quoted, quotes doubled, backslashes escaped. */
 export const confValue = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 
@@ -183,12 +192,24 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
       `${name} is of the cluster with system identifier ${base.source.systemId}; the archive of ${cluster} holds ${archive.info.systemId}'s`,
     );
   const ref = { timeline: Number(base.source.timeline), startLsn: base.source.startLsn!, stopLsn: base.source.stopLsn! };
-  const c = continuity(archive.view, ref);
-  warnings.push(...archive.problems.map((p) => `${p.name} is not used: ${p.message}`), ...c.problems);
-  if (!c.baseWhole)
+  const whole = continuity(archive.view, ref);
+  warnings.push(...archive.problems.map((p) => `${p.name} is not used: ${p.message}`), ...whole.problems);
+  // The WAL recovery would read, under manifests a restore takes: the first segment under one it refuses (unreadable, or signed
+  // by no trusted host) stops the recovery as a missing one would, so the plan ends there too, and says why (verify.ts alike).
+  const manifests = await readManifests(repo, cluster, whole.segments);
+  const stop = whole.segments.findIndex((n) => refusal(manifests.get(n), keys) !== null);
+  const c: Continuity = stop < 0 ? whole : { ...whole, segments: whole.segments.slice(0, stop), missing: whole.segments[stop]! };
+  const gap =
+    c.missing &&
+    (stop < 0
+      ? `WAL segment ${c.missing} is missing from the archive`
+      : `WAL segment ${c.missing} cannot be used (${refusal(manifests.get(c.missing), keys)})`);
+  const segno = (n: string) => (parseWalName(n, archive.info.segmentSize) as Extract<WalFile, { kind: 'segment' }>).segno;
+  const ownEnd = segnoOf(parseLsn(ref.stopLsn), archive.info.segmentSize);
+  if (!whole.baseWhole || (stop >= 0 && segno(c.missing!) <= ownEnd))
     throw new VaultError(
       'verify-failed',
-      `${name} cannot be restored: WAL segment ${c.missing} from its own start (${ref.startLsn}) to its end (${ref.stopLsn}) is missing from the archive`,
+      `${name} cannot be restored: ${gap}, which is of its own WAL, from its start (${ref.startLsn}) to its end (${ref.stopLsn})`,
       { code: 'wal-gap' },
     );
   let through: string;
@@ -199,12 +220,12 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
         code: 'pitr-before-base',
       });
     const want = segnoOf(lsn, archive.info.segmentSize);
-    const have = c.segments.find((s) => BigInt(`0x${s.slice(8, 16)}`) * BigInt(0x100000000 / archive.info.segmentSize) + BigInt(`0x${s.slice(16)}`) === want);
+    const have = c.segments.find((s) => segno(s) === want);
     if (!have)
       throw new VaultError(
         'verify-failed',
-        c.missing
-          ? `a recovery to ${formatLsn(lsn)} cannot reach it: WAL segment ${c.missing} is missing from the archive`
+        gap
+          ? `a recovery to ${formatLsn(lsn)} cannot reach it: ${gap}`
           : `the archive does not reach ${formatLsn(lsn)} yet (its newest segment is ${c.newest})`,
         { code: 'wal-gap' },
       );
@@ -218,27 +239,24 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
       warnings.push(
         `target time ${t.time.toISOString()} falls while ${name} was being made (${base.startedAt} to ${base.finishedAt}): PostgreSQL refuses a target before the backup's end (${ref.stopLsn}); if it does, choose a later time or an older base backup`,
       );
-    // The first segment archived after the target holds the WAL written at the target.
-    const when = await pushedAt(repo, cluster, c.segments);
-    const after = c.segments.find((s) => {
-      const m = when.get(s);
-      return m && Date.parse(m.finishedAt) >= t.time!.getTime();
-    });
+    // The first segment archived after the target holds the WAL written at the target (each one here under a trusted manifest).
+    const pushed = (s: string) => Date.parse((manifests.get(s) as BackupManifest).finishedAt);
+    const after = c.segments.find((s) => pushed(s) >= t.time!.getTime());
     if (!after) {
       const last = c.segments[c.segments.length - 1]!;
-      const lastAt = when.get(last)?.finishedAt ?? '?';
+      const lastAt = (manifests.get(last) as BackupManifest).finishedAt;
       throw new VaultError(
         'verify-failed',
-        c.missing
-          ? `a recovery to ${t.time.toISOString()} cannot reach it: WAL segment ${c.missing} is missing from the archive, so nothing after about ${lastAt} (when ${last} was archived) can be recovered`
+        gap
+          ? `a recovery to ${t.time.toISOString()} cannot reach it: ${gap}, so nothing after about ${lastAt} (when ${last} was archived) can be recovered`
           : `the archive does not reach ${t.time.toISOString()} yet: its newest segment ${last} was archived at ${lastAt}`,
-        { code: c.missing ? 'wal-gap' : 'wal-not-yet' },
+        { code: gap ? 'wal-gap' : 'wal-not-yet' },
       );
     }
     through = after;
   } else {
     // A named restore point, or the end of the archive: recovery reads all of it.
-    if (c.missing) warnings.push(`the archive has a gap at ${c.missing}: recovery stops before it (the archive goes on to ${c.newest})`);
+    if (gap) warnings.push(`${gap}: recovery stops before it (the archive goes on to ${c.newest})`);
     through = c.segments[c.segments.length - 1]!;
   }
   // Every recovery target is set, the unused ones empty and first: a base backup of a server that was itself restored may carry
