@@ -111,6 +111,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'usage',
     hint: (d) => (d.near ? `write --name ${d.near}` : 'name it in lowercase letters and digits, with . _ - between words (--name app-db)'),
   },
+  'threshold-above-shares': {
+    kind: 'usage',
+    hint: (d) => `give -k ${d.count ?? 'N'} or fewer, or name ${d.threshold ?? 'K'} or more custodians (-c NAME, once each)`,
+  },
   'handover-spec': {
     kind: 'usage',
     hint: (d) =>

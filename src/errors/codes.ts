@@ -41,6 +41,7 @@ export type ErrorCode =
   | 'env-binary'
   | 'env-config-variable'
   | 'handover-spec'
+  | 'threshold-above-shares'
   | 'bad-component-name'
   | 'deployed-differs'
   | 'bad-mapping'

@@ -35,7 +35,11 @@ export interface Share {
 export function checkParams(threshold: number, count: number): void {
   if (!Number.isInteger(count) || count < 2 || count > 255) throw new VaultError('usage', 'shares must be at least 2 and at most 255');
   if (!Number.isInteger(threshold) || threshold < 2 || threshold > 255) throw new VaultError('usage', 'threshold must be at least 2 and at most 255');
-  if (threshold > count) throw new VaultError('usage', 'threshold must be at most the number of shares');
+  if (threshold > count)
+    throw new VaultError('usage', `threshold must be at most the number of shares: ${threshold} of ${count} could never be brought together`, {
+      code: 'threshold-above-shares',
+      data: { threshold: String(threshold), count: String(count) },
+    });
 }
 
 export function checkLabel(label: string): string {
