@@ -38,6 +38,7 @@ function rootProgram(ctx: Context): Command {
  * stderr (a command named without its subcommand) as it is, or a help event.
  */
 function outputOf(ctx: Context, path: string) {
+  const own = (message: string) => ownHint(path, message);
   return {
     writeOut: (s: string) => ctx.io.stdout.write(s),
     writeErr: (s: string) => {
@@ -46,10 +47,20 @@ function outputOf(ctx: Context, path: string) {
     },
     outputError: (s: string, write: (s: string) => void) => {
       const usage = EXIT_CODES.usage.code;
-      if (ctx.messages === 'text') write(commanderMessage(s, path));
-      else writeEvent(ctx.io, commanderEvent(s, ctx.exitStatus ? ctx.exitStatus(usage) : usage, path));
+      if (ctx.messages === 'text') write(commanderMessage(s, path, own));
+      else writeEvent(ctx.io, commanderEvent(s, ctx.exitStatus ? ctx.exitStatus(usage) : usage, path, own));
     },
   };
+}
+
+/** Commands that only say what they would do unless --confirm: a --dry-run given to them is what they do already. */
+const DRY_BY_DEFAULT = ['backup prune', 'backup wal-prune'];
+
+/** A hint of vault-tool's own for a usage error commander found, where its generic one would not help. */
+function ownHint(path: string, message: string): string | undefined {
+  if (message === "unknown option '--dry-run'" && DRY_BY_DEFAULT.includes(path))
+    return `vault-tool ${path} is a dry run unless --confirm: leave --dry-run out to see what would go`;
+  return undefined;
 }
 
 /** Every command below `c` reports through the root's output and throws instead of exiting. */

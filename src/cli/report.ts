@@ -137,26 +137,24 @@ export function helpEvent(text: string): MessageEvent {
  * every other error has: the suggestion, else where the usage of the
  * command it was met in (`path`, below the root) is shown.
  */
-export function commanderError(text: string, path = ''): { message: string; hint: string } {
+export function commanderError(text: string, path = '', own: (message: string) => string | undefined = () => undefined): { message: string; hint: string } {
   // What was typed may hold a line break: the suggestion is told by its own words, not by the first line break.
   const body = text.replace(/\n$/, '');
   const at = body.lastIndexOf('\n(Did you mean ');
   const suggestion = at < 0 ? '' : body.slice(at + 1).replace(/^\(Did you mean (.*)\)$/s, 'did you mean $1');
-  return {
-    message: (at < 0 ? body : body.slice(0, at)).replace(/^error: /, ''),
-    hint: suggestion || `run vault-tool ${path ? `${path} ` : ''}--help for usage`,
-  };
+  const message = (at < 0 ? body : body.slice(0, at)).replace(/^error: /, '');
+  return { message, hint: suggestion || own(message) || `run vault-tool ${path ? `${path} ` : ''}--help for usage` };
 }
 
 /** A usage error commander found, as one JSON event. */
-export function commanderEvent(text: string, exit: number = EXIT_CODES.usage.code, path = ''): ErrorEvent {
-  const { message, hint } = commanderError(text, path);
+export function commanderEvent(text: string, exit: number = EXIT_CODES.usage.code, path = '', own?: (message: string) => string | undefined): ErrorEvent {
+  const { message, hint } = commanderError(text, path, own);
   return errorEvent({ type: 'error', code: null, kind: 'usage', exit, message, hint });
 }
 
 /** A usage error commander found, as the two lines every error has: `vault-tool: error: …` and `vault-tool: hint: …`. */
-export function commanderMessage(text: string, path = ''): string {
-  const { message, hint } = commanderError(text, path);
+export function commanderMessage(text: string, path = '', own?: (message: string) => string | undefined): string {
+  const { message, hint } = commanderError(text, path, own);
   return `vault-tool: error: ${escapeControl(message)}\nvault-tool: hint: ${escapeControl(hint)}\n`;
 }
 

@@ -130,6 +130,10 @@ describe('--json: stderr holds JSON events only', () => {
     );
     expect((await vt(['get', 'k', '--ot', 'x'])).stderr).toBe("vault-tool: error: unknown option '--ot'\nvault-tool: hint: did you mean --out?\n");
     expect((await vt(['lsit'])).stderr).toBe("vault-tool: error: unknown command 'lsit'\nvault-tool: hint: did you mean list?\n");
+    // A --dry-run given to a command that is one unless --confirm: said so, not "see the help".
+    expect((await vt(['backup', 'prune', '-r', 'repo', '--keep-last', '1', '--dry-run'])).stderr).toBe(
+      "vault-tool: error: unknown option '--dry-run'\nvault-tool: hint: vault-tool backup prune is a dry run unless --confirm: leave --dry-run out to see what would go\n",
+    );
   });
 
   it('the built binary: a warning and an error, every line of its stderr JSON', async () => {
