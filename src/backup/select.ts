@@ -166,6 +166,12 @@ export function selectBackup(all: Listed[], given: string, o: SelectOptions): Se
   if (hits.length === 1) return { backup: hits[0]!, ...(hits[0]!.manifest ? { manifest: hits[0]!.manifest } : {}), by: 'name', why: 'named' };
   if (hits.length > 1) throw new VaultError('usage', `${spec} names ${hits.length} backups: give COMPONENT/FILE`, { code: 'backup-missing' });
   if (isComponentSpec(spec) && kindOfComponent(spec)) return newestVerified(all, spec, o);
+  // `postgres/app@newest`, `@last`, `@2`: only `latest` follows an @.
+  const at = /^(.+)@([^/@]*)$/.exec(spec);
+  if (at && isComponentSpec(at[1]!))
+    throw new VaultError('usage', `${spec}: @${at[2]} names no backup: only @latest follows a component (${at[1]}@latest, its newest verified backup)`, {
+      code: 'backup-missing',
+    });
   throw new VaultError('not-found', `no backup ${spec} in the repository`, { code: 'backup-missing' });
 }
 

@@ -121,6 +121,11 @@ export class Context {
   outFile(path: string): string {
     if (path.endsWith('/') || (sep === '\\' && path.endsWith(sep)))
       throw new VaultError('usage', `cannot use ${path}: a path ending in ${sep} names a folder, not a file`, { code: 'path-names-folder', data: { path } });
+    // `-` is standard output to other tools: a key written to a file named - in the working folder was not what was asked.
+    if (path === '-')
+      throw new VaultError('usage', 'cannot use -: it names no file here (vault-tool writes no file to standard output through -)', {
+        code: 'path-is-dash',
+      });
     return this.abs(path);
   }
 
@@ -227,7 +232,12 @@ export class Context {
    * control characters escaped; with --json, each a JSON event. `code`: the
    * condition's code (src/errors/codes.ts), for the JSON event.
    */
+  /** Warnings said in this run: one met again (each read of a stale copy warns) is said once. */
+  private warned = new Set<string>();
+
   warn(message: string, code?: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
     this.say('warning', message, code);
   }
 
@@ -266,7 +276,12 @@ export class Context {
 
   /** Reads all of stdin once (at most `limit` bytes); a second reader (a value and a passphrase both from stdin) is refused. */
   async stdin(what: string, limit: number = LIMITS.stdin): Promise<Buffer> {
-    if (this.stdinUsed) throw new VaultError('usage', `standard input is already used; cannot also read ${what} from it`);
+    if (this.stdinUsed)
+      throw new VaultError(
+        'usage',
+        `standard input is already used; cannot also read ${what} from it`,
+        'give one of them another way: a passphrase with --passphrase-env VAR or --passphrase-file FILE, a value with --from-file FILE or --from-env VAR',
+      );
     if (this.io.stdinIsTTY) throw new VaultError('usage', `expected ${what} on standard input, but it is a terminal`);
     this.stdinUsed = true;
     const data = await readAll(this.io.stdin, limit);

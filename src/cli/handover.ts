@@ -8,19 +8,39 @@ import { checkHandoverVariable, ENV_NAME, type HandoverRequest } from '../vault/
 import { parseRef } from '../vault/types.js';
 import type { Context } from './context.js';
 
+/**
+ * What is wrong with one `--env`/`--fd` value, said precisely: no `=`, nothing
+ * before it, or nothing after it (`--env KEK=` from `--env KEK=$ENTRY` with
+ * ENTRY unset: the variable would get nothing, and no entry is named).
+ */
+function badSpec(option: '--env' | '--fd', item: string, what: string, name?: string): VaultError {
+  return new VaultError('usage', `${option} ${JSON.stringify(item)}: ${what}`, {
+    code: 'handover-spec',
+    data: { option, ...(name ? { name } : {}) },
+  });
+}
+
+/** Splits `LEFT=ENTRY[@VERSION]`, refusing a value without `=`, with nothing before it or nothing after it. */
+function splitSpec(option: '--env' | '--fd', item: string): [string, string] {
+  const left = option === '--env' ? 'NAME' : 'N';
+  const i = item.indexOf('=');
+  if (i < 0) throw badSpec(option, item, `expected ${left}=ENTRY or ${left}=ENTRY@VERSION`);
+  const name = item.slice(0, i);
+  if (!name) throw badSpec(option, item, `nothing before =: expected ${left}=ENTRY`);
+  if (i === item.length - 1) throw badSpec(option, item, `no entry after =: ${name} would get nothing`, name);
+  return [name, item.slice(i + 1)];
+}
+
 /** `--env NAME=ENTRY[@VERSION]`, repeatable; a NAME given twice is refused. */
 export function parseEnvSpecs(list: string[] = []): HandoverRequest[] {
   const seen = new Set<string>();
   return list.map((item) => {
-    const i = item.indexOf('=');
-    if (i <= 0) throw new VaultError('usage', `--env ${JSON.stringify(item)}: expected NAME=ENTRY or NAME=ENTRY@VERSION`);
-    const name = item.slice(0, i);
-    if (!ENV_NAME.test(name))
-      throw new VaultError('usage', `--env ${JSON.stringify(item)}: ${name} is not a variable name (letters, digits and _, not first a digit)`);
+    const [name, ref] = splitSpec('--env', item);
+    if (!ENV_NAME.test(name)) throw badSpec('--env', item, `${name} is not a variable name (letters, digits and _, not first a digit)`);
     checkHandoverVariable(name);
     if (seen.has(name)) throw new VaultError('usage', `--env ${name} is given twice`);
     seen.add(name);
-    const { name: entry, version } = parseRef(item.slice(i + 1));
+    const { name: entry, version } = parseRef(ref);
     return { to: { env: name }, entry, ...(version ? { version } : {}) };
   });
 }
@@ -29,14 +49,14 @@ export function parseEnvSpecs(list: string[] = []): HandoverRequest[] {
 export function parseFdSpecs(list: string[] = []): HandoverRequest[] {
   const seen = new Set<number>();
   return list.map((item) => {
-    const m = /^([0-9]+)=(.+)$/.exec(item);
-    if (!m) throw new VaultError('usage', `--fd ${JSON.stringify(item)}: expected N=ENTRY or N=ENTRY@VERSION`);
-    const fd = Number(m[1]);
+    const [n, ref] = splitSpec('--fd', item);
+    if (!/^[0-9]+$/.test(n)) throw badSpec('--fd', item, `${n} is not a descriptor number`);
+    const fd = Number(n);
     if (fd < 3 || fd > 255)
       throw new VaultError('usage', `--fd ${fd}: a descriptor from 3 to 255 (0, 1 and 2 are the command's standard input, output and error)`);
     if (seen.has(fd)) throw new VaultError('usage', `--fd ${fd} is given twice`);
     seen.add(fd);
-    const { name: entry, version } = parseRef(m[2]!);
+    const { name: entry, version } = parseRef(ref);
     return { to: { fd }, entry, ...(version ? { version } : {}) };
   });
 }

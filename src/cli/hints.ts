@@ -100,6 +100,37 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'invalid',
     hint: (d) => `hand it over on a file descriptor instead: vault-tool run --fd 3=${d.entry} -- … (the command reads /dev/fd/3)`,
   },
+  'deployed-differs': {
+    kind: 'verify-failed',
+    hint: (d) =>
+      d.other
+        ? `deploy ${d.name ?? 'NAME'}@${d.version ?? 'N'} where it runs (vault-tool get ${d.name ?? 'NAME'}@${d.version ?? 'N'} --out FILE), or compare with the version it should run: vault-tool fingerprint ${d.name ?? 'NAME'}@${d.other} --compare FILE`
+        : `the file holds no version of ${d.name ?? 'the entry'}: check that it is the deployed value itself (not a fingerprint, nor another key), with no extra characters`,
+  },
+  'bad-component-name': {
+    kind: 'usage',
+    hint: (d) => (d.near ? `write --name ${d.near}` : 'name it in lowercase letters and digits, with . _ - between words (--name app-db)'),
+  },
+  'threshold-above-shares': {
+    kind: 'usage',
+    hint: (d) => `give -k ${d.count ?? 'N'} or fewer, or name ${d.threshold ?? 'K'} or more custodians (-c NAME, once each)`,
+  },
+  'handover-spec': {
+    kind: 'usage',
+    hint: (d) =>
+      d.name
+        ? `name the entry ${d.name} gets: ${d.option ?? '--env'} ${d.name}=ENTRY (\`vault-tool list\` shows them); a variable that is not set gives an empty one`
+        : d.option === '--fd'
+          ? 'write --fd N=ENTRY, or --fd N=ENTRY@VERSION, N from 3: the command reads /dev/fd/N'
+          : 'write --env NAME=ENTRY, or --env NAME=ENTRY@VERSION: the command reads $NAME',
+  },
+  'bad-mapping': {
+    kind: 'usage',
+    hint: (d) => {
+      const form = d.form ?? 'KEY=ENTRY';
+      return `write --map ${form}, one for each variable${/type/i.test(form) ? ' (`vault-tool types` lists the types)' : ''}`;
+    },
+  },
   'env-config-variable': {
     kind: 'usage',
     hint: (d) =>
@@ -116,6 +147,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'recipient-is-vault-key': { kind: 'usage', hint: 'replace the vault key with `vault-tool rekey`' },
   'recipient-missing': { kind: 'not-found', hint: 'see `vault-tool recipients list`' },
   'replace-refused': { kind: 'exists', hint: 'choose another output file' },
+  'restore-replace-refused': {
+    kind: 'exists',
+    hint: 'restore into a folder of its own (--to-dir NEW, or --to REMOTE:BUCKET/NEW), then move what you need: --force replaces other files, never these',
+  },
   'output-exists': { kind: 'exists', hint: 'add --force to replace it, or choose another file' },
   'output-must-be-new': { kind: 'exists', hint: 'give a file that does not exist yet (move the old one away first)' },
   // escrow
@@ -313,6 +348,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   },
   'redis-unreachable': { kind: 'backup-failed', hint: 'check -h/--host and -p/--port, and that redis-server runs there' },
   'restore-bucket-not-empty': { kind: 'exists', hint: 'restore into an empty prefix (--to REMOTE:BUCKET/NEW), or add --force to write over what is there' },
+  'path-is-dash': {
+    kind: 'usage',
+    hint: 'name a file (./- for one named -); to print, leave the option out where the command prints (vault-tool get NAME | …)',
+  },
   'path-names-folder': {
     kind: 'usage',
     hint: () => 'name a file: drop the trailing slash, or add the file name after it',
@@ -329,6 +368,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
         : d.short
           ? `give ${d.short} VALUE${d.long ? `, or ${d.long}=VALUE` : ''}`
           : 'give a short option its value after a space (-r DIR), or the long option with = (--repo=DIR)',
+  },
+  'command-after-dashes': {
+    kind: 'usage',
+    hint: (d) => `put -- before the command: vault-tool ${d.command ?? 'run'} [OPTIONS] -- COMMAND [ARGS…]`,
   },
   'option-repeated': {
     kind: 'usage',
@@ -418,6 +461,6 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'drill-teardown-left': { kind: 'incomplete', hint: 'fix the cause named, then run vault-tool drill teardown again (the journal still names them)' },
   'drill-failed': {
     kind: 'verify-failed',
-    hint: 'the steps above say what failed and what to do (--report-dir DIR keeps the report); fix it, then run the drill again',
+    hint: (d) => d.step ?? 'the steps above say what failed and what to do (--report-dir DIR keeps the report); fix it, then run the drill again',
   },
 };

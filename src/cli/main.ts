@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { Command } from 'commander';
 import { VaultError } from '../errors/errors.js';
 import { Context } from './context.js';
@@ -5,8 +6,8 @@ import { EXIT_CODES } from './exit-codes.js';
 import { processIo, type Io } from './io.js';
 import { attachLazy } from './lazy.js';
 import { COMMANDS } from './commands/index.js';
-import { addOutputOptions, collect } from './options.js';
-import { commanderEvent, commanderMessage, HELP_AFTER_ERROR, helpEvent, reportError, writeEvent } from './report.js';
+import { addOutputOptions, collect, commandPath } from './options.js';
+import { commanderEvent, commanderMessage, helpEvent, reportError, writeEvent } from './report.js';
 import { sweepStaging } from '../vault/staging.js';
 import { VERSION } from './version.js';
 
@@ -25,35 +26,56 @@ function rootProgram(ctx: Context): Command {
     .option('--allow-rollback', 'write to a vault copy older than (or forked from) one seen before: a deliberate rollback')
     .option('--passphrase-env <VAR>', 'read the key file passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key file passphrase from this file (- for stdin)')
-    .showHelpAfterError(HELP_AFTER_ERROR)
     .addHelpText('after', `\nExit codes:\n${codes.map((v) => `  ${String(v.code).padStart(3)}  ${v.meaning}`).join('\n')}\n`)
     .exitOverride()
-    .configureOutput({
-      writeOut: (s) => ctx.io.stdout.write(s),
-      // With --json, what commander says on stderr is JSON too: its usage error one error event (the line after it its hint), help a help event.
-      writeErr: (s) => {
-        if (ctx.messages === 'text') ctx.io.stderr.write(s);
-        else if (s.trim() !== HELP_AFTER_ERROR) writeEvent(ctx.io, helpEvent(s));
-      },
-      outputError: (s, write) => {
-        const usage = EXIT_CODES.usage.code;
-        if (ctx.messages === 'text') write(commanderMessage(s));
-        else writeEvent(ctx.io, commanderEvent(s, ctx.exitStatus ? ctx.exitStatus(usage) : usage));
-      },
-    });
+    .configureOutput(outputOf(ctx, ''));
+}
+
+/**
+ * Where commander writes, for the command at `path`: its usage errors as
+ * every error is written (an error line and a hint line, or one JSON event
+ * with --json), the hint naming this command's help; help it writes on
+ * stderr (a command named without its subcommand) as it is, or a help event.
+ */
+function outputOf(ctx: Context, path: string) {
+  const own = (message: string) => ownHint(path, message);
+  return {
+    writeOut: (s: string) => ctx.io.stdout.write(s),
+    writeErr: (s: string) => {
+      if (ctx.messages === 'text') ctx.io.stderr.write(s);
+      else writeEvent(ctx.io, helpEvent(s));
+    },
+    outputError: (s: string, write: (s: string) => void) => {
+      const usage = EXIT_CODES.usage.code;
+      if (ctx.messages === 'text') write(commanderMessage(s, path, own));
+      else writeEvent(ctx.io, commanderEvent(s, ctx.exitStatus ? ctx.exitStatus(usage) : usage, path, own));
+    },
+  };
+}
+
+/** Commands that only say what they would do unless --confirm: a --dry-run given to them is what they do already. */
+const DRY_BY_DEFAULT = ['backup prune', 'backup wal-prune'];
+
+/** A hint of vault-tool's own for a usage error commander found, where its generic one would not help. */
+function ownHint(path: string, message: string): string | undefined {
+  if (message === "unknown option '--dry-run'" && DRY_BY_DEFAULT.includes(path))
+    return `vault-tool ${path} is a dry run unless --confirm: leave --dry-run out to see what would go`;
+  return undefined;
 }
 
 /** Every command below `c` reports through the root's output and throws instead of exiting. */
-function inherit(c: Command, root: Command): void {
+function inherit(c: Command, ctx: Context): void {
   for (const sub of c.commands) {
-    sub.exitOverride().configureOutput(root.configureOutput());
-    inherit(sub, root);
+    sub.exitOverride().configureOutput(outputOf(ctx, commandPath(sub)));
+    inherit(sub, ctx);
   }
 }
 
 /**
  * Every value an option is given is checked as commander reads it, in one
- * listener per option:
+ * listener per option, called before commander's own (which runs the
+ * option's parser: `-o=json` met the choices json and yaml, `-k=3` a whole
+ * number's check, and their raw message named no fix):
  * - an option that takes one value is refused when given twice: commander
  *   keeps the last, so `backup postgres -d app -d billing` would back up
  *   billing alone and say nothing of app (options that collect their values,
@@ -74,7 +96,7 @@ function checkOptionValues(c: Command, words: ReadonlySet<string>): void {
     const option = o.long ?? o.short!;
     const once = !o.variadic && o.parseArg !== collect;
     let given = false;
-    c.on(`option:${o.name()}`, (v: unknown) => {
+    (c as unknown as EventEmitter).prependListener(`option:${o.name()}`, (v: unknown) => {
       if (once && given)
         throw new VaultError(
           'usage',
@@ -102,7 +124,7 @@ function checkOptionValues(c: Command, words: ReadonlySet<string>): void {
 export async function buildProgram(ctx: Context, args: string[] = []): Promise<Command> {
   const program = rootProgram(ctx);
   await attachLazy(program, ctx, COMMANDS, args);
-  inherit(program, program);
+  inherit(program, ctx);
   addOutputOptions(program);
   const end = args.indexOf('--');
   checkOptionValues(program, new Set(end < 0 ? args : args.slice(0, end)));
@@ -168,6 +190,44 @@ export function asksForJson(args: string[]): boolean {
   return false;
 }
 
+/** The commands that run another command, given after `--`. */
+const RUNS_A_COMMAND = ['run', 'backup exec'];
+
+/**
+ * `run` and `backup exec` take the command they run after `--`, and refuse
+ * it without: vault-tool reads its own options anywhere before `--`, so
+ * `run --env K=a/b curl --json …` would take curl's --json as its own (and
+ * `node --version` printed vault-tool's version, running nothing), and
+ * `sh -c …` met "unknown option '-c'", naming no fix. Help (-h, --help) is
+ * shown as for any command, asked right after its name.
+ */
+function requireDashes(args: string[]): void {
+  if (args.includes('--')) return;
+  const names: { word: string; at: number }[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (ROOT_VALUES.has(a)) i++;
+    else if (!a.startsWith('-')) names.push({ word: a, at: i });
+    else if (names.length) break;
+  }
+  const command = RUNS_A_COMMAND.find(
+    (c) =>
+      c ===
+      names
+        .slice(0, c.split(' ').length)
+        .map((n) => n.word)
+        .join(' '),
+  );
+  if (!command) return;
+  // Its help: -h or --help right after its name (`run --help`; `run --env K=a/b prog -h` is prog's -h, which commander would take as vault-tool's).
+  const after = args[names[command.split(' ').length - 1]!.at + 1];
+  if (after === '-h' || after === '--help') return;
+  throw new VaultError('usage', `vault-tool ${command} takes the command it runs after --: without it, that command's options would be read as vault-tool's`, {
+    code: 'command-after-dashes',
+    data: { command },
+  });
+}
+
 /** The run whose stderr is the process's own: where Node's warnings go. */
 let processRun: Context | undefined;
 
@@ -204,6 +264,7 @@ export async function run(given: string[], io: Io = processIo()): Promise<number
   try {
     // Shares a killed split left in plain text in a staging folder go at the next run of any command.
     sweepStaging(ctx.stateFile());
+    requireDashes(args);
     const program = await buildProgram(ctx, args);
     await program.parseAsync(args, { from: 'user' });
     ctx.endProgress(true);

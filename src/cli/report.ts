@@ -131,26 +131,31 @@ export function helpEvent(text: string): MessageEvent {
   return { type: 'help', code: null, message: escapeControlKeepLines(text.replace(/\n$/, '')) };
 }
 
-/** What commander says after a usage error (showHelpAfterError); with --json it is the error event's hint. */
-export const HELP_AFTER_ERROR = '(run vault-tool --help for usage)';
-
-/** A usage error as commander words it (`error: unknown option '--x'`, a suggestion on the next line), as one JSON event. */
-export function commanderEvent(text: string, exit: number = EXIT_CODES.usage.code): ErrorEvent {
-  const [first, ...more] = text.replace(/\n$/, '').split('\n');
-  const suggestion = more.join(' ').replace(/^\(Did you mean (.*)\)$/, 'did you mean $1');
-  return errorEvent({
-    type: 'error',
-    code: null,
-    kind: 'usage',
-    exit,
-    message: (first ?? '').replace(/^error: /, ''),
-    hint: suggestion || HELP_AFTER_ERROR.slice(1, -1),
-  });
+/**
+ * A usage error as commander words it (`error: unknown option '--x'`, its
+ * "did you mean" suggestion on the next line), as the error and the hint
+ * every other error has: the suggestion, else where the usage of the
+ * command it was met in (`path`, below the root) is shown.
+ */
+export function commanderError(text: string, path = '', own: (message: string) => string | undefined = () => undefined): { message: string; hint: string } {
+  // What was typed may hold a line break: the suggestion is told by its own words, not by the first line break.
+  const body = text.replace(/\n$/, '');
+  const at = body.lastIndexOf('\n(Did you mean ');
+  const suggestion = at < 0 ? '' : body.slice(at + 1).replace(/^\(Did you mean (.*)\)$/s, 'did you mean $1');
+  const message = (at < 0 ? body : body.slice(0, at)).replace(/^error: /, '');
+  return { message, hint: suggestion || own(message) || `run vault-tool ${path ? `${path} ` : ''}--help for usage` };
 }
 
-/** A usage error as commander words it, on one line (its "did you mean" suggestion on the next). */
-export function commanderMessage(text: string): string {
-  return `vault-tool: ${text.replace(/\n$/, '').split('\n(Did you mean ').map(escapeControl).join('\n(Did you mean ')}\n`;
+/** A usage error commander found, as one JSON event. */
+export function commanderEvent(text: string, exit: number = EXIT_CODES.usage.code, path = '', own?: (message: string) => string | undefined): ErrorEvent {
+  const { message, hint } = commanderError(text, path, own);
+  return errorEvent({ type: 'error', code: null, kind: 'usage', exit, message, hint });
+}
+
+/** A usage error commander found, as the two lines every error has: `vault-tool: error: …` and `vault-tool: hint: …`. */
+export function commanderMessage(text: string, path = '', own?: (message: string) => string | undefined): string {
+  const { message, hint } = commanderError(text, path, own);
+  return `vault-tool: error: ${escapeControl(message)}\nvault-tool: hint: ${escapeControl(hint)}\n`;
 }
 
 /**

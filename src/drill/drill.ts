@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../errors/codes.js';
+import { VaultError } from '../errors/errors.js';
 import { recordEvidence } from '../vault/evidence.js';
 import type { VaultKey } from '../vault/keyfile.js';
 import { changed, updateVault } from '../vault/store.js';
@@ -38,6 +40,9 @@ export interface DrillStep {
   message: string;
   /** What to do about a failure. */
   todo?: string;
+  /** The condition a failure met, where it has a code (a refused rollback, a wrong key): the command line says what to type for it. */
+  code?: ErrorCode;
+  data?: Record<string, string>;
 }
 
 export interface DrillResult {
@@ -171,8 +176,12 @@ export async function runDrill(input: DrillInput): Promise<{ result: DrillResult
   const at = () => (input.clock() - t0) / 1000;
   const out: DrillStep[] = [];
   const failure = (e: unknown) => {
-    const err = e as Error & { todo?: string; hint?: string };
-    return { message: err.message, ...(err.todo || err.hint ? { todo: err.todo ?? err.hint } : {}) };
+    const err = e as Error & { todo?: string; hint?: string; code?: ErrorCode; data?: Record<string, string> };
+    return {
+      message: err.message,
+      ...(err.todo || err.hint ? { todo: err.todo ?? err.hint } : {}),
+      ...(e instanceof VaultError && err.code ? { code: err.code, ...(err.data ? { data: err.data } : {}) } : {}),
+    };
   };
 
   // Plan every step; an essential step that fails stops the planning.

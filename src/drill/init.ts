@@ -11,6 +11,7 @@ import { parseDestination } from '../dest/index.js';
 import { parsePlan } from '../k8s/plan.js';
 import { readFileCapped, LIMITS } from '../fs/read.js';
 import { peekVerifyState } from '../verify/state.js';
+import { looksLikeShare } from '../fs/share-text.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -23,9 +24,20 @@ type Env = Record<string, string | undefined>;
  * knowledge of the data (the restored database has tables, the files that
  * were backed up exist, the Secrets match the vault, the canaries open).
  */
+/** Whether a small file's text holds a share (read only up to 8 KiB: a share file is well under it). */
+function holdsShare(path: string): boolean {
+  try {
+    if (statSync(path).size > 8192) return false;
+    return looksLikeShare(readFileCapped(path, 'a share file', 8192).toString('utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** Share files in a folder and in its subfolders one level down (one folder per custodian, as the procedures keep them). */
 export function findShareFiles(dir: string): string[] {
-  const isShare = (f: string) => /\.share(\.age)?$/.test(f);
+  // Named as escrow split names them (in any case: SHARE-02-BOB.SHARE), or a text file holding one (a share kept as ann-share.txt, or with no extension).
+  const isShare = (f: string, p: string) => /\.share(\.age)?$/i.test(f) || ((/\.txt$/i.test(f) || !f.includes('.')) && holdsShare(p));
   const list = (d: string, what: string): string[] => {
     try {
       return readdirSync(d).sort();
@@ -48,10 +60,10 @@ export function findShareFiles(dir: string): string[] {
   for (const n of list(dir, 'the shares folder')) {
     const p = join(dir, n);
     const k = kind(p);
-    if (k === 'file' && isShare(n)) out.push(p);
+    if (k === 'file' && isShare(n, p)) out.push(p);
     else if (k === 'dir')
       for (const m of list(p, "a custodian's shares folder")) {
-        if (isShare(m) && kind(join(p, m)) === 'file') out.push(join(p, m));
+        if (kind(join(p, m)) === 'file' && isShare(m, join(p, m))) out.push(join(p, m));
       }
   }
   return out;
@@ -87,7 +99,9 @@ export async function drillPlanFromVault(o: {
   if (o.sharesDir) {
     const files = findShareFiles(o.sharesDir);
     if (!files.length)
-      throw new VaultError('not-found', `no share files (*.share, *.share.age) in ${o.sharesDir} or its subfolders`, { code: 'drill-no-shares' });
+      throw new VaultError('not-found', `no share files (*.share, *.share.age, or a .txt file holding a share) in ${o.sharesDir} or its subfolders`, {
+        code: 'drill-no-shares',
+      });
     const k = esc?.threshold ?? files.length;
     if (files.length < k)
       warnings.push(`${files.length} share file(s) found in ${o.sharesDir}, but the key needs ${k}: the drill will fail until the others are there`);

@@ -1,9 +1,9 @@
-import type { VaultError } from '../errors/errors.js';
+import { VaultError } from '../errors/errors.js';
 import { writeOutput } from '../fs/output.js';
 import { keyFromScalar } from '../vault/keyfile.js';
 import { peekVault } from '../vault/container.js';
-import { keyFileBytes, readVault, readVaultFile } from '../vault/store.js';
-import { idOfSecret } from '../escrow/escrow.js';
+import { checkWritable, keyFileBytes, readVault, readVaultFile } from '../vault/store.js';
+import { escrowOf, idOfSecret } from '../escrow/escrow.js';
 import { combineShares } from '../escrow/shares.js';
 import { runVerification } from '../verify/verify.js';
 import { fail, type Step } from './steps.js';
@@ -25,6 +25,7 @@ export const combineStep: Step = {
       throw fail(err.message, err.hint ?? 'bring the number of custodians the message names, each with their own share');
     }
     s.custodians = r.used.map((x) => x.label);
+    s.shareSet = { setId: r.used[0]!.setId, epoch: r.used[0]!.epoch };
     const key = keyFromScalar(r.secret, r.keyCreatedAt ?? input.now().toISOString());
     r.secret.fill(0);
     if (!ids.includes(key.keyId))
@@ -52,8 +53,26 @@ export const openStep: Step = {
   essential: true,
   async plan(s) {
     const o = await readVault(s.input.paths, s.store());
+    // The drill records itself in this vault's evidence log: a copy that write would refuse fails here, in the dry run too, not after the restores.
+    await checkWritable(s.input.paths, o, s.store()).catch((e: VaultError) => {
+      throw new VaultError(
+        e.kind,
+        `the drill records itself in this vault's evidence log, which is refused: ${e.message.replace(/^refusing to write: /, '')}`,
+        {
+          ...(e.code ? { code: e.code } : {}),
+          ...(e.data ? { data: e.data } : {}),
+        },
+      );
+    });
     s.doc = o.doc;
     s.meta = { vaultId: o.meta.vaultId, generation: o.meta.generation };
+    // Shares of a set split since (escrow reshare without --rekey) still open the key: the drill would pass without rehearsing the custodians' shares.
+    const current = escrowOf(o.doc).current;
+    if (current && s.shareSet && current.setId !== s.shareSet.setId)
+      throw fail(
+        `the shares of ${s.custodians.join(', ')} are of share set ${s.shareSet.setId} (epoch ${s.shareSet.epoch}), and the vault's current set is ${current.setId} (epoch ${current.epoch}: ${current.custodians.map((c) => c.label).join(', ')}): they still open the key, but the drill rehearses the current shares`,
+        'name the current share files under shares.files (escrow status names the set and its custodians)',
+      );
     return { message: `opened ${s.input.paths.vaultFile}: generation ${o.meta.generation}, ${o.doc.entries.length} entries` };
   },
 };

@@ -12,7 +12,7 @@ import { BASE_KIND } from '../backup/wal/store.js';
 import { pushedAt } from '../backup/wal/view.js';
 import { parseDestination } from '../dest/index.js';
 import { envForProcess } from '../tool/user-env.js';
-import { asUser, freePort, pgBindir, serverEnv, serverState, startArgs, userIds, serverUserFor } from '../tool/postgres.js';
+import { asUser, freePort, pgBindir, serverEnv, serverState, startArgs, userIds, serverUserFor, type UserIds } from '../tool/postgres.js';
 import { runTool, toolMessage } from '../tool/run.js';
 import { feedWal, restoreCommand, restoreScript } from './pitr-feed.js';
 import type { PitrRestore } from './plan.js';
@@ -59,16 +59,21 @@ function scratchEnv(env: Env, dir: string, port: number, user: string): Env {
   return out;
 }
 
-type Ids = { uid: number; gid: number };
+type Stat = { uid: number; gid: number; mode: number };
 
-/** Whether `owner` may pass through a folder. */
-const mayEnter = (st: Ids & { mode: number }, owner: Ids) =>
-  Boolean(st.uid === owner.uid ? st.mode & 0o100 : st.gid === owner.gid ? st.mode & 0o010 : st.mode & 0o001);
+/**
+ * Whether `owner` may pass through a folder, as the kernel decides: the
+ * owner's bit for its owner, else the group's bit for a member of its group
+ * (the primary group or any supplementary one: runuser gives the server
+ * them all), else the others' bit.
+ */
+export const mayEnter = (st: Stat, owner: UserIds) =>
+  Boolean(st.uid === owner.uid ? st.mode & 0o100 : owner.groups.includes(st.gid) ? st.mode & 0o010 : st.mode & 0o001);
 
 /** Why the server's user cannot reach `dir` (a folder on the way that it may not enter), or null. */
-function unreachable(dir: string, owner: Ids): string | null {
+export function unreachable(dir: string, owner: UserIds): string | null {
   for (let p = dirname(dir); ; p = dirname(p)) {
-    let st: (Ids & { mode: number }) | undefined;
+    let st: Stat | undefined;
     try {
       st = statSync(p);
     } catch {
@@ -150,7 +155,7 @@ export function pitrStep(r: PitrRestore): Step {
           `install PostgreSQL ${m.source.postgres} (its pg_config first on PATH)`,
         );
       const user = serverUserFor(process.getuid?.());
-      let owner: { uid: number; gid: number } | undefined;
+      let owner: UserIds | undefined;
       if (user) {
         await have('runuser', t, 'util-linux');
         owner = await userIds(user, t.env, t.timeoutMs).catch((e: Error) => {

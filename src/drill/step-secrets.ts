@@ -103,7 +103,14 @@ export function secretsStep(input: DrillInput): Step | undefined {
               `not every Secret was created by the drill: ${notMade.map((x) => `${x.namespace}/${x.name} ${x.action}${x.reason ? ` (${x.reason})` : ''}`).join(', ')}`,
               'read the k8s restore record in the evidence log; fix the cause and run the drill again',
             );
-          if (r.evidenceError) throw new VaultError('io', `the Secrets were restored but their evidence record failed: ${r.evidenceError.message}`);
+          if (r.evidenceError) {
+            // Its condition (a refused rollback) kept, so that what to do about it is said.
+            const { code, data } = r.evidenceError as VaultError;
+            throw new VaultError('io', `the Secrets were restored but their evidence record failed: ${r.evidenceError.message}`, {
+              ...(code ? { code } : {}),
+              ...(data ? { data } : {}),
+            });
+          }
           s.namespaces = nsMap;
           return `${r.report.results.length} Secrets created in ${namespaces.join(', ')} of context ${r.context}`;
         },

@@ -81,6 +81,8 @@ export interface DrillState {
   input: DrillInput;
   key?: VaultKey;
   custodians: string[];
+  /** The share set the shares came from. */
+  shareSet?: { setId: string; epoch: number };
   doc?: VaultDocument;
   meta?: { vaultId: string; generation: number };
   /** The drill's journal: opened when the run begins (a dry run has none). */

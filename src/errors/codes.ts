@@ -40,12 +40,18 @@ export type ErrorCode =
   | 'env-map-collision'
   | 'env-binary'
   | 'env-config-variable'
+  | 'handover-spec'
+  | 'threshold-above-shares'
+  | 'bad-component-name'
+  | 'deployed-differs'
+  | 'bad-mapping'
   | 'env-export-collision'
   | 'env-unset'
   // recipients and outputs
   | 'recipient-is-vault-key'
   | 'recipient-missing'
   | 'replace-refused'
+  | 'restore-replace-refused'
   | 'output-exists'
   | 'output-must-be-new'
   // escrow
@@ -163,4 +169,6 @@ export type ErrorCode =
   | 'option-repeated'
   | 'option-short-equals'
   | 'option-empty'
-  | 'path-names-folder';
+  | 'command-after-dashes'
+  | 'path-names-folder'
+  | 'path-is-dash';

@@ -35,7 +35,11 @@ export interface Share {
 export function checkParams(threshold: number, count: number): void {
   if (!Number.isInteger(count) || count < 2 || count > 255) throw new VaultError('usage', 'shares must be at least 2 and at most 255');
   if (!Number.isInteger(threshold) || threshold < 2 || threshold > 255) throw new VaultError('usage', 'threshold must be at least 2 and at most 255');
-  if (threshold > count) throw new VaultError('usage', 'threshold must be at most the number of shares');
+  if (threshold > count)
+    throw new VaultError('usage', `threshold must be at most the number of shares: ${threshold} of ${count} could never be brought together`, {
+      code: 'threshold-above-shares',
+      data: { threshold: String(threshold), count: String(count) },
+    });
 }
 
 export function checkLabel(label: string): string {
@@ -44,6 +48,14 @@ export function checkLabel(label: string): string {
   }
   return label;
 }
+
+/**
+ * A custodian's name as given (a flag, a library call): in Unicode's
+ * composed form (NFC), so that `Jürgen` typed with a combined ü and with u
+ * plus a combining diaeresis is one name, stored and shown alike. A name
+ * read back from a share is never changed: its bytes are what was signed.
+ */
+export const custodianName = (label: string): string => checkLabel(label.normalize('NFC'));
 
 /** A custodian's name as people compare names: without case, spacing or punctuation (alice, Alice and "a lice" are one), in any script. */
 export const personKey = (label: string): string =>

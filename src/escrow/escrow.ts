@@ -15,7 +15,7 @@ import { abortRekey, confirmRekey, startRekey, type RekeyConfirmed } from '../va
 import { recordEvidence } from '../vault/evidence.js';
 import { editSection, readSection, type EscrowSection, type ShareSetRecord, type VaultDocument } from '../vault/document.js';
 import { shredPath, writeStagingMarker } from '../vault/staging.js';
-import { checkLabel, personKey, type Share } from './envelope.js';
+import { custodianName, personKey, type Share } from './envelope.js';
 import { manifestKeyFingerprint, parseManifest, signManifest, type Manifest } from './manifest.js';
 import { splitSecret } from './shares.js';
 import { formatShareFile, shareFileName } from './files.js';
@@ -50,12 +50,15 @@ export function escrowOf(doc: VaultDocument): Readonly<EscrowRecord> {
   return readSection(doc, 'escrow') as EscrowRecord;
 }
 
+/** A custodian with its name as a split records it (custodianName: NFC). */
+const named = (c: Custodian): Custodian => ({ ...c, label: custodianName(c.label) });
+
 /** "alice" or "alice=age1…"; names must be distinct. */
 export function parseCustodian(spec: string): Custodian {
   const i = spec.indexOf('=');
-  if (i < 0) return { label: checkLabel(spec) };
+  if (i < 0) return { label: custodianName(spec) };
   const recipient = spec.slice(i + 1);
-  const label = checkLabel(spec.slice(0, i));
+  const label = custodianName(spec.slice(0, i));
   try {
     parseRecipient(recipient);
   } catch (e) {
@@ -110,13 +113,15 @@ function plannedFiles(outDir: string, custodians: Custodian[]): { share: string;
 }
 
 /**
- * One share a custodian: two names that differ only in case, spacing or
- * punctuation (alice, Alice) are one person to the people who read them
+ * One share a custodian: two names that differ only in case, spacing,
+ * punctuation or the form of their letters (alice, Alice; Jürgen with a
+ * combined ü or a combining diaeresis; ａｌｉｃｅ in full-width letters) are one person to the people who read them
  * (and one share file name), and two shares encrypted to one recipient go
  * to one person; either would let that person recover the key with fewer
  * others than the threshold.
  */
-export function checkCustodians(custodians: Custodian[]): void {
+export function checkCustodians(given: Custodian[]): void {
+  const custodians = given.map(named);
   const seen = new Map<string, string>();
   for (const c of custodians) {
     const k = personKey(c.label);
@@ -126,7 +131,7 @@ export function checkCustodians(custodians: Custodian[]): void {
         'usage',
         before === c.label
           ? `custodian names must be distinct: ${JSON.stringify(c.label)} is given twice`
-          : `custodian names must be distinct: ${JSON.stringify(before)} and ${JSON.stringify(c.label)} differ only in case, spacing or punctuation`,
+          : `custodian names must be distinct: ${JSON.stringify(before)} and ${JSON.stringify(c.label)} differ only in case, spacing, punctuation or the form of their letters`,
         'name each custodian once: one person with two shares needs fewer others than the threshold to recover the key',
       );
     seen.set(k, c.label);
@@ -257,7 +262,8 @@ function placeStaged(stage: string, fresh: boolean, outDir: string, names: strin
  * openStage); if anything fails before the vault is written, whatever was
  * placed is removed, so a failed split leaves no shares behind.
  */
-export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, o: SplitOptions): Promise<SplitResult> {
+export async function splitVaultKey(paths: VaultPaths, opts: StoreOptions, given: SplitOptions): Promise<SplitResult> {
+  const o = { ...given, custodians: given.custodians.map(named) };
   const now = o.now ?? new Date();
   checkSplitOutput(o.outDir, o.custodians);
   const placed: string[] = [];

@@ -60,11 +60,16 @@ export function manifestKeyFingerprint(publicKey: string): string {
 
 const HEX = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
 
-/** Reads a manifest file's text: JSON of the right shape, with a valid signature. */
+/**
+ * Reads a manifest file's text: JSON of the right shape, with a valid
+ * signature. A UTF-8 byte-order mark in front (a copy saved by an editor
+ * that marks UTF-8, as Notepad does) is not part of the JSON and is passed
+ * over: the signature covers the manifest's fields, not the file's bytes.
+ */
 export function parseManifest(text: string, source: string): Manifest {
   let m: unknown;
   try {
-    m = JSON.parse(text);
+    m = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
   } catch {
     throw new VaultError('bad-share', `${source} is not a vault-tool share manifest (not valid JSON)`);
   }

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { combine as shamirCombine, split as shamirSplit } from 'shamir-secret-sharing';
 import { VaultError } from '../errors/errors.js';
-import { checkLabel, checkParams, createdMillis, ENVELOPE_VERSION, personKey, type Share } from './envelope.js';
+import { checkParams, custodianName, createdMillis, ENVELOPE_VERSION, personKey, type Share } from './envelope.js';
 import { binomial, subsets, type KeyIdOf } from './combine.js';
 
 /**
@@ -51,9 +51,9 @@ function randomSubset(n: number, k: number): number[] {
 export async function splitSecret(input: SplitInput): Promise<{ shares: Share[]; selfTested: number; subsets: number }> {
   const n = input.labels.length;
   checkParams(input.threshold, n);
-  input.labels.forEach(checkLabel);
-  if (new Set(input.labels.map(personKey)).size !== n)
-    throw new VaultError('usage', 'custodian names must be distinct (apart from case, spacing and punctuation)');
+  const labels = input.labels.map(custodianName);
+  if (new Set(labels.map(personKey)).size !== n)
+    throw new VaultError('usage', 'custodian names must be distinct (apart from case, spacing, punctuation and the form of their letters)');
   const raw = await shamirSplit(new Uint8Array(input.secret), n, input.threshold);
   const setId = randomBytes(8).toString('hex');
   const keyCreatedAt = createdMillis(input.keyCreatedAt) !== undefined ? input.keyCreatedAt : undefined;
@@ -66,7 +66,7 @@ export async function splitSecret(input: SplitInput): Promise<{ shares: Share[];
     index: i + 1,
     keyId: input.keyId,
     ...(keyCreatedAt ? { keyCreatedAt } : {}),
-    label: input.labels[i]!,
+    label: labels[i]!,
     share: bytes,
   }));
   // Self-test: recombine every K-subset (or a random sample when there are too many) and check the key id.

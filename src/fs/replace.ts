@@ -206,5 +206,5 @@ export function guardedAt(path: string): string | null {
 /** A restore refused because it would replace files the tool guards (named with what each is). */
 export const refusedAsGuarded = (files: string[]) =>
   new VaultError('exists', `the restore would replace ${files.join(', ')}, which vault-tool never replaces: nothing was restored`, {
-    code: 'replace-refused',
+    code: 'restore-replace-refused',
   });

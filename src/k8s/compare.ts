@@ -1,4 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import type { ErrorCode } from '../errors/codes.js';
+import { VaultError } from '../errors/errors.js';
 import type { SecretsPort } from './cluster.js';
 import type { DesiredSecret } from './plan.js';
 import { pool } from './restore.js';
@@ -15,6 +17,8 @@ export interface CompareResult {
   missingKeys: string[];
   typeDiffers?: { vault: string; cluster: string };
   error?: string;
+  /** The error's condition (k8s-timeout, k8s-unreachable, k8s-forbidden…), where it has one. */
+  code?: ErrorCode;
 }
 
 /**
@@ -32,7 +36,8 @@ export async function compareWithCluster(port: SecretsPort, desired: DesiredSecr
     try {
       live = await port.getSecret(r.namespace, r.name);
     } catch (e) {
-      return { ...r, status: 'error' as const, error: (e as Error).message };
+      const code = e instanceof VaultError ? e.code : undefined;
+      return { ...r, status: 'error' as const, error: (e as Error).message, ...(code ? { code } : {}) };
     }
     if (!live) return { ...r, status: 'missing' as const, missingKeys: Object.keys(d.obj.data ?? {}) };
     for (const [k, v] of Object.entries(d.obj.data ?? {})) {

@@ -4,6 +4,7 @@ import type { ErrorCode } from '../errors/codes.js';
 import { VaultError } from '../errors/errors.js';
 import type { VaultDocument } from '../vault/document.js';
 import { prepareValue, putEntry, type PutResult } from '../vault/entries.js';
+import { badMapping } from '../vault/dotenv.js';
 import { checkEntryName, entryType } from '../vault/types.js';
 import { changed, readVault, unchanged, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { openCluster, type ClusterTarget } from './run.js';
@@ -20,11 +21,12 @@ export interface Mapping {
 /** `KEY=ENTRY[:TYPE]` or `NS/SECRET#KEY=ENTRY[:TYPE]`. */
 export function parseMapping(spec: string): Mapping {
   const eq = spec.indexOf('=');
-  if (eq <= 0) throw new VaultError('usage', `mapping ${JSON.stringify(spec)}: expected KEY=ENTRY[:TYPE] or NAMESPACE/SECRET#KEY=ENTRY[:TYPE]`);
   const left = spec.slice(0, eq);
   const right = spec.slice(eq + 1);
   const hash = left.lastIndexOf('#');
   const colon = right.lastIndexOf(':');
+  if (eq <= 0 || hash === left.length - 1 || colon === 0 || colon === right.length - 1 || !right)
+    throw badMapping(spec, 'KEY=ENTRY[:TYPE] or NAMESPACE/SECRET#KEY=ENTRY[:TYPE]');
   const m: Mapping = {
     key: hash >= 0 ? left.slice(hash + 1) : left,
     entry: colon >= 0 ? right.slice(0, colon) : right,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { VaultError } from '../errors/errors.js';
 import { recordEvidence } from '../vault/evidence.js';
-import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
+import { changed, checkWritable, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
 import { connect, type SecretsPort } from './cluster.js';
 import { compareWithCluster, type CompareResult } from './compare.js';
 import { guardRestore, type GuardAnswers, type GuardRecord } from './guard.js';
@@ -72,7 +72,10 @@ export interface RestoreOutcome {
  * entry@version of each key; never values).
  */
 export async function restoreFromPlan(run: RestoreRun): Promise<RestoreOutcome> {
-  const { doc } = await readVault(run.paths, run.store);
+  const opened = await readVault(run.paths, run.store);
+  const { doc } = opened;
+  // The record is written after the cluster is: a vault copy that would refuse it (older than one seen) is refused first.
+  if (run.options.dryRun === 'none') await checkWritable(run.paths, opened, run.store);
   const hashKey = contentHashKey(doc.fingerprintKey);
   const desired = run.secrets
     ? secretsAsGiven(run.secrets, run.namespaceMap ?? {}, hashKey, run.plan.path)

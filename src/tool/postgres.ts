@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { runTool } from './run.js';
+import { type Account, accountOf } from './user-env.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -26,15 +27,24 @@ export function asUser(user: string | null, cmd: string, args: string[]): [strin
   return user ? ['runuser', ['-u', user, '--', cmd, ...args]] : [cmd, args];
 }
 
-/** A user's uid and gid (`id`). */
-export async function userIds(user: string, env: Env, timeoutMs: number): Promise<{ uid: number; gid: number }> {
+/** The ids a process started as a user has: its uid, its primary group, and every group it is in (runuser sets them all). */
+export interface UserIds {
+  uid: number;
+  gid: number;
+  /** The primary group and the supplementary ones (`id -G`). */
+  groups: number[];
+}
+
+/** A user's ids, from the passwd database (getent, bounded in time) and its groups (`id -G`). */
+export async function userIds(user: string, env: Env, timeoutMs: number): Promise<UserIds> {
+  let a: Account;
   try {
-    const uid = Number((await runTool('id', ['-u', '--', user], { env, timeoutMs })).trim());
-    const gid = Number((await runTool('id', ['-g', '--', user], { env, timeoutMs })).trim());
-    return { uid, gid };
+    a = await accountOf(user, env);
   } catch {
     throw new VaultError('not-found', `there is no user ${user} on this host to run the PostgreSQL server as (the server refuses root)`);
   }
+  const listed = (await runTool('id', ['-G', '--', user], { env, timeoutMs })).trim().split(/\s+/).filter(Boolean).map(Number);
+  return { uid: a.uid, gid: a.gid, groups: [...new Set([a.gid, ...listed])] };
 }
 
 /** The folder of PostgreSQL's server programs. */

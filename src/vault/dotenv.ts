@@ -8,8 +8,19 @@ import { checkEntryName } from './types.js';
  */
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-export function parseDotenv(text: string): { key: string; value: string; line: number }[] {
-  const out: { key: string; value: string; line: number }[] = [];
+/** One variable of a dotenv file; `expands`: a value a shell or docker compose would expand (unquoted or in double quotes: `$NAME`, `${NAME}`, `$(…)`, `` `…` ``), taken as written. */
+export interface DotenvPair {
+  key: string;
+  value: string;
+  line: number;
+  expands?: true;
+}
+
+/** `$NAME`, `${…}`, `$(…)` or a backquote, as a shell reads them (an escaped one, `\$`, is no longer there: only its character). */
+const EXPANSION = /\$[A-Za-z_{(]|`/;
+
+export function parseDotenv(text: string): DotenvPair[] {
+  const out: DotenvPair[] = [];
   const src = text.replace(/\r\n?/g, '\n');
   let i = 0;
   let line = 1;
@@ -34,6 +45,7 @@ export function parseDotenv(text: string): { key: string; value: string; line: n
     let pos = i + m![0].length;
     let value: string;
     const q = src[pos];
+    let expands = false;
     if (q === '"' || q === "'") {
       let j = pos + 1;
       let v = '';
@@ -51,6 +63,7 @@ export function parseDotenv(text: string): { key: string; value: string; line: n
           j += 2;
           continue;
         }
+        if (q === '"' && EXPANSION.test(src.slice(j, j + 2))) expands = true;
         v += c;
         j++;
       }
@@ -65,8 +78,9 @@ export function parseDotenv(text: string): { key: string; value: string; line: n
       const rest = src.slice(pos, end);
       const hash = rest.search(/\s#/);
       value = (hash >= 0 ? rest.slice(0, hash) : rest).trim();
+      expands = EXPANSION.test(value);
     }
-    out.push({ key, value, line: startLine });
+    out.push({ key, value, line: startLine, ...(expands ? { expands: true as const } : {}) });
     i = end + 1;
     line++;
   }
@@ -112,6 +126,27 @@ function withFolder(entryName: string, key: string): string {
   return folder ? upperSnake(folder.replace(/\//g, '_')).replace(/^([0-9])/, '_$1') + key : key;
 }
 
+/**
+ * A mapping `LEFT=ENTRY[:TYPE]` that cannot be read, said precisely: no `=`,
+ * nothing before it, no entry after it (`KEY=$NAME` with NAME unset), or an
+ * empty type after `:`.
+ */
+export function badMapping(spec: string, form: string): VaultError {
+  const eq = spec.indexOf('=');
+  const right = eq < 0 ? '' : spec.slice(eq + 1);
+  const what =
+    eq < 0
+      ? 'no = in it'
+      : eq === 0 || spec[eq - 1] === '#'
+        ? 'no key before ='
+        : !right || right.startsWith(':')
+          ? 'no entry after ='
+          : right.endsWith(':')
+            ? 'no type after the colon'
+            : 'not of that form';
+  return new VaultError('usage', `mapping ${JSON.stringify(spec)}: ${what} (expected ${form})`, { code: 'bad-mapping', data: { form } });
+}
+
 /** `KEY=ENTRY` mappings for an export, by entry; a KEY or an entry named twice is refused. */
 export function parseExportMappings(specs: string[]): Map<string, string> {
   const byEntry = new Map<string, string>();
@@ -119,7 +154,12 @@ export function parseExportMappings(specs: string[]): Map<string, string> {
   for (const item of specs) {
     const i = item.indexOf('=');
     const key = item.slice(0, i);
-    if (i <= 0 || !KEY.test(key)) throw new VaultError('usage', `mapping ${JSON.stringify(item)} is not KEY=ENTRY (KEY a variable name)`);
+    if (i <= 0 || i === item.length - 1) throw badMapping(item, 'KEY=ENTRY');
+    if (!KEY.test(key))
+      throw new VaultError('usage', `mapping ${JSON.stringify(item)} is not KEY=ENTRY (KEY a variable name)`, {
+        code: 'bad-mapping',
+        data: { form: 'KEY=ENTRY' },
+      });
     const entry = checkEntryName(item.slice(i + 1));
     if (keys.has(key)) throw new VaultError('usage', `the mappings name variable ${key} twice`);
     if (byEntry.has(entry)) throw new VaultError('usage', `the mappings name entry ${entry} twice`);

@@ -1,5 +1,5 @@
 import { VaultError } from '../errors/errors.js';
-import { parseDotenv } from './dotenv.js';
+import { badMapping, parseDotenv } from './dotenv.js';
 import { prepareValue, putEntry, type PutResult } from './entries.js';
 import { changed, unchanged, updateVault, type StoreOptions, type VaultPaths } from './store.js';
 import { checkEntryName, entryType } from './types.js';
@@ -15,7 +15,7 @@ export function parseEnvMappings(specs: string[]): Map<string, EnvMapping> {
   const m = new Map<string, EnvMapping>();
   for (const item of specs) {
     const r = /^([^=]+)=([^:]+)(?::(.+))?$/.exec(item);
-    if (!r) throw new VaultError('usage', `mapping ${JSON.stringify(item)} is not KEY=name[:type]`);
+    if (!r) throw badMapping(item, 'KEY=name[:type]');
     if (r[3]) entryType(r[3]);
     if (m.has(r[1]!)) throw new VaultError('usage', `the mappings name ${r[1]} twice`);
     m.set(r[1]!, { name: checkEntryName(r[2]!), ...(r[3] ? { type: r[3] } : {}) });
@@ -29,6 +29,8 @@ export interface EnvImportItem {
   /** The dotenv variable. */
   key: string;
   value: Buffer;
+  /** Its value holds what a shell or docker compose would expand (`${OTHER}`, `$(…)`), imported as written. */
+  expands?: true;
 }
 
 /**
@@ -68,7 +70,7 @@ export function planEnvImport(
       // Name the variable, never the value.
       throw new VaultError('invalid', `dotenv line ${p.line} (${p.key}): ${(e as Error).message}`);
     }
-    return { name, type, key: p.key, value: Buffer.from(p.value) };
+    return { name, type, key: p.key, value: Buffer.from(p.value), ...(p.expands ? { expands: p.expands } : {}) };
   });
   const unmatched = [...o.maps.keys()].filter((k) => !seen.has(k));
   if (unmatched.length)

@@ -223,6 +223,16 @@ export async function readVault(paths: VaultPaths, opts: StoreOptions = {}, key?
 }
 
 /**
+ * Refuses, without writing, what a write to this opened copy would refuse: a
+ * copy older than (or forked from) one this machine has seen, without
+ * `allowRollback` (rollback-write). For a plan that writes to the vault
+ * later (the drill's evidence record), so that its dry run says so.
+ */
+export async function checkWritable(paths: VaultPaths, o: OpenedVault, opts: StoreOptions = {}): Promise<void> {
+  await checkSeen(resolvePaths(paths), o, opts, 'write');
+}
+
+/**
  * Removes what killed runs staged (shares in plain text) and, knowing the
  * vault, the share files they placed but the vault never recorded; says so.
  */

@@ -221,6 +221,12 @@ export function normalizeValue(type: EntryType, value: Buffer): Buffer {
   // A text file saved by a Windows editor begins with a byte-order mark, which the value's own rule cannot name: said, never stripped.
   const bom = type.text && v.subarray(0, 3).equals(UTF8_BOM) ? ' (it begins with a UTF-8 byte-order mark, as some editors save text: save it without one)' : '';
   if (broken) throw new VaultError('invalid', `value refused: ${broken}${bom}`);
+  // A password or other text its rule lets through: kept with the mark, it would be a value nobody types.
+  if (bom)
+    throw new VaultError(
+      'invalid',
+      `value refused: a ${type.name} value that begins with a UTF-8 byte-order mark, as some editors save text: save it without one`,
+    );
   return Buffer.from(v);
 }
 

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { VaultError } from '../errors/errors.js';
 import { overall, type Verdict } from '../errors/verdict.js';
-import { fingerprint, type VaultDocument } from '../vault/document.js';
+import { fingerprint, readSection, type VaultDocument } from '../vault/document.js';
 import { recordEvidence, verifyEvidence } from '../vault/evidence.js';
 import { LIMITS } from '../fs/read.js';
 import { changed, readVault, updateVault, type StoreOptions, type VaultPaths } from '../vault/store.js';
@@ -209,16 +209,23 @@ export async function runVerification(input: VerifyInput): Promise<VerifyResult>
       const r = await combineShares(input.shares, idOfSecret);
       const keyId = idOfSecret(r.secret);
       r.secret.fill(0);
-      const ok = keyId === doc.key.keyId;
+      const opens = keyId === doc.key.keyId;
+      const names = r.used.map((s) => s.label).join(', ');
+      // Shares of a set split since (reshare without a rekey) still open the key: they prove nothing of the current set's shares.
+      const current = readSection(doc, 'escrow').current;
+      const set = r.used[0]!;
+      const superseded = opens && current && current.setId !== set.setId ? current : undefined;
       shares = { custodians: r.used.map((s) => s.label), keyId };
       checks.push(
         check(
           'shares',
-          `shares of ${r.used.map((s) => s.label).join(', ')}`,
-          ok ? 'ok' : 'failed',
-          ok
-            ? `the shares of ${r.used.map((s) => s.label).join(', ')} were combined and recover the vault key (key id ${keyId})`
-            : `the shares were combined and recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split`,
+          `shares of ${names}`,
+          opens && !superseded ? 'ok' : 'failed',
+          !opens
+            ? `the shares were combined and recover key id ${keyId}, not the vault key ${doc.key.keyId}: they are from an older split`
+            : superseded
+              ? `the shares of ${names} recover the vault key, but they are of share set ${set.setId} (epoch ${set.epoch}), not the current set ${superseded.setId} (epoch ${superseded.epoch}: ${superseded.custodians.map((c) => c.label).join(', ')}): the current shares were not checked`
+              : `the shares of ${names} were combined and recover the vault key (key id ${keyId})`,
         ),
       );
       // Every share set aside (unreadable, of another set, given twice, not fitting) is a failure of its own.

@@ -332,6 +332,15 @@ describe('component names: one check before anything runs', () => {
     }
     expect(walk(dir)).toEqual(before);
     expect(existsSync('/tmp/x')).toBe(false);
+    // The hint offers the nearest name that is one.
+    for (const [name, hint] of [
+      ['UPPER case', 'write --name upper-case'],
+      ['Ärger', 'write --name arger'],
+      ['..', 'name it in lowercase letters and digits, with . _ - between words (--name app-db)'],
+    ]) {
+      const r = await vt(['backup', 'files', '-r', 'names-repo', '--name', name!, '-C', 'data', 'big']);
+      expect(r.stderr.trim().split('\n').at(-1)).toBe(`vault-tool: hint: ${hint}`);
+    }
   });
 
   it('database names map one to one onto valid components', () => {

@@ -44,6 +44,12 @@ describe('init', () => {
     expect(none.stderr).toContain('hint: use --passphrase-env VAR or --passphrase-file FILE');
     const viaStdin = await cli(dir, [...g, 'list', '--passphrase-file', '-'], { stdin: 'correct horse\n' });
     expect(viaStdin.code).toBe(0);
+    // A value and the passphrase cannot both come from stdin: said, with the other ways to give one.
+    const both = await cli(dir, [...g, 'add', 'x', '-t', 'generic', '--from-stdin', '--passphrase-file', '-'], { stdin: 'v\n' });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(
+      /^vault-tool: error: standard input is already used; cannot also read .* from it\nvault-tool: hint: give one of them another way: a passphrase with --passphrase-env VAR or --passphrase-file FILE, a value with --from-file FILE or --from-env VAR\n$/,
+    );
   });
 });
 
@@ -307,9 +313,28 @@ describe('fingerprints', () => {
     writeFileSync(join(dir, 'deployed'), KEK.replace('B', 'C'));
     const diff = await cli(dir, ['fingerprint', 'k', '--compare', 'deployed']);
     expect(diff.code).toBe(8);
+    expect(diff.stderr).toBe(
+      'vault-tool: error: the deployed value differs from k@1, and from every other version of it\n' +
+        'vault-tool: hint: the file holds no version of k: check that it is the deployed value itself (not a fingerprint, nor another key), with no extra characters\n',
+    );
+    // A rotation not yet deployed: the deployed value is the older version, and the message says so, with the fix.
+    writeFileSync(join(dir, 'deployed'), `${KEK}\n`);
+    expect((await cli(dir, ['rotate', 'k'])).code).toBe(0);
+    const older = await cli(dir, ['fingerprint', 'k', '--compare', 'deployed']);
+    expect([older.code, older.stdout]).toEqual([8, 'differs: k@2 (it is k@1)\n']);
+    expect(older.stderr).toBe(
+      'vault-tool: error: the deployed value differs from k@2: it is version 1, an older one\n' +
+        'vault-tool: hint: deploy k@2 where it runs (vault-tool get k@2 --out FILE), or compare with the version it should run: vault-tool fingerprint k@1 --compare FILE\n',
+    );
+    expect(JSON.parse((await cli(dir, ['fingerprint', 'k', '--compare', 'deployed', '--json'])).stdout)).toEqual({
+      name: 'k',
+      version: 2,
+      match: false,
+      matchesVersion: 1,
+    });
     const { createHash } = await import('node:crypto');
     const sha = createHash('sha256').update(KEK).digest('hex');
-    expect((await cli(dir, ['fingerprint', 'k', '--sha256'])).stdout).toContain(`sha256:${sha}`);
+    expect((await cli(dir, ['fingerprint', 'k@1', '--sha256'])).stdout).toContain(`sha256:${sha}`);
     const low = await cli(dir, ['fingerprint', 'p', '--sha256']);
     expect(low.code).toBe(2);
     expect(low.stderr).toContain('can be brute-forced');

@@ -51,6 +51,8 @@ describe('export env: naming the variables', () => {
     const cases: [string[], string][] = [
       [['platform/hmac-key', '--map', 'X=audit/hmac-key'], 'vault-tool: error: mapping for audit/hmac-key: not among the exported entries'],
       [['--map', '1X=audit/hmac-key'], 'vault-tool: error: mapping "1X=audit/hmac-key" is not KEY=ENTRY (KEY a variable name)'],
+      // KEY=$ENTRY with ENTRY unset: said as such, not as an entry named "".
+      [['--map', 'A='], 'vault-tool: error: mapping "A=": no entry after = (expected KEY=ENTRY)'],
       [['--map', 'A=audit/hmac-key', '--map', 'A=platform/hmac-key'], 'vault-tool: error: the mappings name variable A twice'],
       [['--map', 'A=audit/hmac-key', '--map', 'B=audit/hmac-key'], 'vault-tool: error: the mappings name entry audit/hmac-key twice'],
       [['--map', 'HMAC_KEY=audit/hmac-key'], 'vault-tool: error: audit/hmac-key and platform/hmac-key both export as HMAC_KEY'],
@@ -101,5 +103,30 @@ describe('import env --only-mapped', () => {
     const typo = await cli(dir, ['import', 'env', 'app.env', '--map', 'ENCRYPTION_KEYS=x', '--only-mapped']);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain('vault-tool: error: mapping for ENCRYPTION_KEYS: no such variable in app.env');
+  });
+});
+
+describe('import env: a value a shell or docker compose would expand', () => {
+  it('is imported as written, with a warning naming the variables (never the value) and the fix', async () => {
+    const pw = 'pa$sw0rd-S3cret';
+    writeFileSync(
+      join(dir, 'app.env'),
+      `DB_URL=postgres://app:\${DB_PASSWORD}@db/app\nTOKEN=$(cat /run/token)\nPW=${pw}\nLITERAL='x$y'\nESCAPED="x\\$y"\nPLAIN=abc\n`,
+    );
+    const r = await cli(dir, ['import', 'env', 'app.env', '--prefix', 'app/']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the warning names ${…} as it is written in a dotenv file
+      'vault-tool: warning: DB_URL, TOKEN, PW: their values hold $NAME, ${…}, $(…) or `…`, which a shell or docker compose would expand: imported as written, not expanded\n' +
+        "vault-tool: hint: if the file meant the expanded value, import it from where it is resolved (vault-tool add NAME --from-env VAR); if it is the value, single-quote it in the file ('…') and this warning goes\n",
+    );
+    expect(r.stderr).not.toContain('$sw0rd');
+    expect((await cli(dir, ['get', 'app/PW'])).stdout).toBe(pw);
+    expect((await cli(dir, ['get', 'app/TOKEN'])).stdout).toBe('$(cat /run/token)');
+    // Quoted literally, escaped, or plain: nothing to say.
+    writeFileSync(join(dir, 'quiet.env'), `LITERAL='x$y'\nESCAPED="x\\$y"\nPLAIN=abc\n`);
+    const q = await cli(dir, ['import', 'env', 'quiet.env', '--prefix', 'quiet/']);
+    expect([q.code, q.stderr]).toEqual([0, '3 added, 0 updated, 0 unchanged\n']);
+    expect(parseDotenv('A="x\\$y"\nB="x$y"\nC=\'$y\'').map((p) => p.expands ?? false)).toEqual([false, true, false]);
   });
 });

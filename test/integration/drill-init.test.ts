@@ -79,7 +79,7 @@ describe.skipIf(!HAVE)('drill init over every kind of backup', () => {
     mkdirSync(join(dir, 'nothing-here/alice'), { recursive: true });
     const none = await vt(['drill', 'init', '--shares', 'nothing-here', '-o', 'none.yaml']);
     expect(none.code).toBe(5);
-    expect(none.stderr).toMatch(/no share files \(\*\.share, \*\.share\.age\) in .*nothing-here or its subfolders/);
+    expect(none.stderr).toMatch(/no share files \(\*\.share, \*\.share\.age, or a \.txt file holding a share\) in .*nothing-here or its subfolders/);
     expect(none.stderr).toMatch(/hint: .*one subfolder per custodian/);
     expect(readdirSync(dir)).not.toContain('none.yaml');
   });

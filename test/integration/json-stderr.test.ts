@@ -120,7 +120,20 @@ describe('--json: stderr holds JSON events only', () => {
     expect(help.code).toBe(2);
     const [h] = stderrEvents(help, 'backup without a subcommand');
     expect(h).toMatchObject({ type: 'help', code: null, message: expect.stringMatching(/^Usage: vault-tool backup .*\n/) });
-    expect((await vt(['--bogus', 'list'])).stderr).toBe("vault-tool: error: unknown option '--bogus'\n(run vault-tool --help for usage)\n");
+    // Without --json: the two lines every error has, the hint naming the help of the command it was met in, or commander's suggestion.
+    expect((await vt(['--bogus', 'list'])).stderr).toBe("vault-tool: error: unknown option '--bogus'\nvault-tool: hint: run vault-tool --help for usage\n");
+    expect((await vt(['list', '--bogus'])).stderr).toBe(
+      "vault-tool: error: unknown option '--bogus'\nvault-tool: hint: run vault-tool list --help for usage\n",
+    );
+    expect((await vt(['escrow', 'split', '-c', 'a'])).stderr).toBe(
+      "vault-tool: error: required option '-k, --threshold <K>' not specified\nvault-tool: hint: run vault-tool escrow split --help for usage\n",
+    );
+    expect((await vt(['get', 'k', '--ot', 'x'])).stderr).toBe("vault-tool: error: unknown option '--ot'\nvault-tool: hint: did you mean --out?\n");
+    expect((await vt(['lsit'])).stderr).toBe("vault-tool: error: unknown command 'lsit'\nvault-tool: hint: did you mean list?\n");
+    // A --dry-run given to a command that is one unless --confirm: said so, not "see the help".
+    expect((await vt(['backup', 'prune', '-r', 'repo', '--keep-last', '1', '--dry-run'])).stderr).toBe(
+      "vault-tool: error: unknown option '--dry-run'\nvault-tool: hint: vault-tool backup prune is a dry run unless --confirm: leave --dry-run out to see what would go\n",
+    );
   });
 
   it('the built binary: a warning and an error, every line of its stderr JSON', async () => {

@@ -558,6 +558,22 @@ describe('k8s diff-vault and rbac', () => {
     expect(JSON.parse(gone.stdout).secrets[0]).toMatchObject({ status: 'missing', missingKeys: ['AUTH_SECRET', 'ENCRYPTION_KEY'] });
   });
 
+  it('a cluster it cannot read: the error names the fix for the condition met (unreachable, forbidden)', async () => {
+    const plan = await importAndPlan();
+    writeFileSync(join(dir, 'kubeconfig'), srv.kubeconfig({ context: 'dr' }).replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9'));
+    const r = await vt(['k8s', 'diff-vault', '--plan', plan]);
+    expect(r.code).toBe(15);
+    expect(r.stderr.trim().split('\n').slice(-2)).toEqual([
+      expect.stringMatching(/^vault-tool: error: could not read 1 Secret: get secret infisical\/infisical-bootstrap-secret: cannot reach the cluster at/),
+      'vault-tool: hint: check --context, the kubeconfig server address and the network (VPN, firewall)',
+    ]);
+    writeFileSync(join(dir, 'kubeconfig'), srv.kubeconfig({ context: 'dr' }));
+    forbidden.add('get infisical/infisical-bootstrap-secret');
+    const refused = await vt(['k8s', 'diff-vault', '--plan', plan]);
+    expect(refused.code).toBe(15);
+    expect(refused.stderr.trim().split('\n').at(-1)).toBe('vault-tool: hint: `vault-tool k8s rbac` prints the least-privilege Role this needs');
+  });
+
   it('rbac prints a Role per namespace and warns about list', async () => {
     const plan = await importAndPlan();
     const r = await vt(['k8s', 'rbac', '--plan', plan, '--service-account', 'ops/restorer']);

@@ -278,3 +278,28 @@ describe('no k8s command prints a value', () => {
     );
   });
 });
+
+describe('k8s restore from a vault copy older than one seen on this machine', () => {
+  it('is refused before the cluster is written (its evidence record would be), naming --allow-rollback', async () => {
+    srv.state.put({ metadata: { name: 'db', namespace: 'app' }, data: { PASSWORD: b64('first-password-1234567890') } });
+    expect((await vt(['k8s', 'import', 'db', '--map', 'PASSWORD=app/db-password'])).code).toBe(0);
+    expect((await vt(['k8s', 'plan', '-o', 'plan.yaml'])).code).toBe(0);
+    // Another copy moves on: this one is now older than one seen on this machine.
+    writeFileSync(join(dir, 'newer.vault'), readFileSync(join(dir, 'secrets.vault')));
+    expect((await vt(['add', 'x/y', '-t', 'kek', '--generate', '--vault-file', 'newer.vault'])).code).toBe(0);
+    const n = srv.requests.length;
+    const args = ['k8s', 'restore', '--plan', 'plan.yaml', '--namespace-map', 'app:copy', '--create-namespace', '--confirm-context', 'prod'];
+    const r = await vt(args);
+    expect(r.code, r.stderr).toBe(12);
+    expect(r.stderr.trim().split('\n').slice(-2)).toEqual([
+      expect.stringMatching(/^vault-tool: error: refusing to write: this copy of vault \w+ is at generation \d+, but generation \d+ was seen/),
+      'vault-tool: hint: use the newest copy; to go on from this one (a deliberate rollback, losing what the newer copy holds), add --allow-rollback',
+    ]);
+    expect(srv.requests.slice(n).filter((q) => q.method !== 'GET')).toEqual([]);
+    expect(srv.state.get('copy', 'db')).toBeUndefined();
+    // As the hint says: the restore runs, and records itself.
+    const ok = await vt([...args, '--allow-rollback']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(srv.state.get('copy', 'db')).toBeDefined();
+  });
+});

@@ -83,3 +83,27 @@ describe('an output never takes the name of a file vault-tool finds by name', ()
     }
   });
 });
+
+describe('an output named -', () => {
+  it('is refused before anything runs, not written as a file named - in the working folder', async () => {
+    expect((await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'ann', '-c', 'bob', '-o', 'shares'])).code).toBe(0);
+    for (const args of [
+      ['get', 'a/b', '--out', '-'],
+      ['export', 'env', '-o', '-'],
+      ['escrow', 'combine', '-o', '-', 'shares/share-01-ann.share', 'shares/share-02-bob.share'],
+      ['verify', '--report', '-'],
+      ['list', '--vault-file', '-'],
+    ]) {
+      const r = await cli(dir, args);
+      expect(r.stderr, args.join(' ')).toBe(
+        'vault-tool: error: cannot use -: it names no file here (vault-tool writes no file to standard output through -)\n' +
+          'vault-tool: hint: name a file (./- for one named -); to print, leave the option out where the command prints (vault-tool get NAME | …)\n',
+      );
+      expect(r.code).toBe(2);
+      expect(existsSync(join(dir, '-'))).toBe(false);
+    }
+    // ./- is a file named -, as asked.
+    expect((await cli(dir, ['get', 'a/b', '--out', './-'])).code).toBe(0);
+    expect(readFileSync(join(dir, '-'), 'utf8')).toBe((await cli(dir, ['get', 'a/b'])).stdout);
+  });
+});

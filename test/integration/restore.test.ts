@@ -86,6 +86,10 @@ describe('restoring into a folder', () => {
     const r = await vt(['backup', 'restore', notes, '--to-dir', 'live', '--force', '-r', 'repo']);
     expect(r.code, r.stderr).toBe(10);
     expect(r.stderr).toContain('which vault-tool never replaces: nothing was restored');
+    // The hint names a fix for a folder (a file name would not do).
+    expect(r.stderr.split('\n')[1]).toBe(
+      'vault-tool: hint: restore into a folder of its own (--to-dir NEW, or --to REMOTE:BUCKET/NEW), then move what you need: --force replaces other files, never these',
+    );
     expect(readFileSync(join(dir, 'live/secrets.vault')).equals(vault)).toBe(true);
     expect(readFileSync(join(dir, 'live/vault.key')).equals(key)).toBe(true);
     // An ordinary file is still replaced with --force.

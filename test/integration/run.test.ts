@@ -158,6 +158,10 @@ describe('run', () => {
     const cases: [string[], number, string][] = [
       [['--', 'true'], 2, 'nothing to hand over: give --env NAME=ENTRY or --fd N=ENTRY'],
       [['--env', 'X', '--', 'true'], 2, '--env "X": expected NAME=ENTRY or NAME=ENTRY@VERSION'],
+      [['--env', 'X=', '--', 'true'], 2, '--env "X=": no entry after =: X would get nothing'],
+      [['--env', '=api/token', '--', 'true'], 2, '--env "=api/token": nothing before =: expected NAME=ENTRY'],
+      [['--fd', '3=', '--', 'true'], 2, '--fd "3=": no entry after =: 3 would get nothing'],
+      [['--fd', 'x=api/token', '--', 'true'], 2, '--fd "x=api/token": x is not a descriptor number'],
       [['--env', '1X=api/token', '--', 'true'], 2, '--env "1X=api/token": 1X is not a variable name (letters, digits and _, not first a digit)'],
       [['--env', 'X=api/token', '--env', 'X=bin/key', '--', 'true'], 2, '--env X is given twice'],
       [['--fd', '2=api/token', '--', 'true'], 2, "--fd 2: a descriptor from 3 to 255 (0, 1 and 2 are the command's standard input, output and error)"],
@@ -194,6 +198,64 @@ describe('run', () => {
     for (const [args, code, message] of cases) {
       const r = await cli(dir, ['run', ...args]);
       expect([r.code, r.stderr.split('\n')[0]], args.join(' ')).toEqual([code, `vault-tool: error: ${message}`]);
+    }
+  });
+
+  it('a malformed --env or --fd names the fix: the entry X gets (--env X= from --env X=$ENTRY with ENTRY unset), or the form', async () => {
+    const hints: [string[], string][] = [
+      [['--env', 'X=', '--', 'true'], 'name the entry X gets: --env X=ENTRY (`vault-tool list` shows them); a variable that is not set gives an empty one'],
+      [['--env', '=api/token', '--', 'true'], 'write --env NAME=ENTRY, or --env NAME=ENTRY@VERSION: the command reads $NAME'],
+      [['--env', '1X=api/token', '--', 'true'], 'write --env NAME=ENTRY, or --env NAME=ENTRY@VERSION: the command reads $NAME'],
+      [['--fd', 'x=api/token', '--', 'true'], 'write --fd N=ENTRY, or --fd N=ENTRY@VERSION, N from 3: the command reads /dev/fd/N'],
+    ];
+    for (const [args, hint] of hints) {
+      const r = await cli(dir, ['run', ...args]);
+      expect(r.stderr.split('\n')[1], args.join(' ')).toBe(`vault-tool: hint: ${hint}`);
+    }
+    const exec = await cli(dir, ['backup', 'exec', '--name', 'x', '-r', 'repo', '--env', 'T=', '--', 'true']);
+    expect(exec.stderr).toBe(
+      'vault-tool: error: --env "T=": no entry after =: T would get nothing\n' +
+        'vault-tool: hint: name the entry T gets: --env T=ENTRY (`vault-tool list` shows them); a variable that is not set gives an empty one\n',
+    );
+  });
+
+  it("the command goes after --: without it, its options are refused with the fix, never read as vault-tool's", async () => {
+    const n = evidence().length;
+    for (const [command, args] of [
+      ['run', ['run', '--env', 'X=api/token', 'sh', '-c', 'echo ran']],
+      // vault-tool's own --version: printed vault-tool's version and ran nothing.
+      ['run', ['run', '--env', 'X=api/token', 'node', '--version']],
+      ['run', ['run', '--env', 'X=api/token', 'true']],
+      // The command's -h: commander showed vault-tool run's help and ran nothing.
+      ['run', ['run', '--env', 'X=api/token', 'ls', '-h']],
+      ['backup exec', ['backup', 'exec', '--name', 'x', '-r', 'repo', 'pg_dump', '-Fc']],
+    ] as const) {
+      const r = await cli(dir, [...args]);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stderr).toBe(
+        `vault-tool: error: vault-tool ${command} takes the command it runs after --: without it, that command's options would be read as vault-tool's\n` +
+          `vault-tool: hint: put -- before the command: vault-tool ${command} [OPTIONS] -- COMMAND [ARGS…]\n`,
+      );
+      expect(r.code).toBe(2);
+    }
+    // curl's --json would have been vault-tool's (its errors then JSON events).
+    const json = await cli(dir, ['run', '--env', 'X=api/token', 'curl', '--json', '{}', 'http://127.0.0.1:9']);
+    expect([json.code, JSON.parse(json.stderr).code]).toEqual([2, 'command-after-dashes']);
+    expect(evidence()).toHaveLength(n);
+    // With --: the command's own --version.
+    const ok = await cli(dir, ['run', '--env', 'X=api/token', '--', process.execPath, '--version']);
+    expect([ok.code, ok.stdout]).toEqual([0, `${process.version}\n`]);
+    for (const help of [
+      ['run', '--help'],
+      ['run', '-h'],
+      ['help', 'run'],
+      ['backup', 'exec', '--help'],
+    ]) {
+      const h = await cli(dir, help);
+      expect([h.code, h.stdout.split('\n')[0]], help.join(' ')).toEqual([
+        0,
+        `Usage: vault-tool ${help.includes('exec') ? 'backup exec' : 'run'} [options] <command...>`,
+      ]);
     }
   });
 

@@ -23,6 +23,8 @@ describe('-X=VALUE', () => {
     [['get', 'a/b', '-o=kek.bin'], '-o=kek.bin', 'give -o kek.bin, or --out=kek.bin'],
     [['escrow', 'split', '-k', '2', '-c=Ann', '-c', 'Bob', '-o', 'sh'], '-c=Ann', 'give -c Ann, or --custodian=Ann'],
     [['backup', 'files', '-C', 'tree', 'f', '-r='], '-r=', 'give -r VALUE, or --repo=VALUE'],
+    // Options whose value commander parses (a whole number, a choice) are checked before the parser runs.
+    [['escrow', 'split', '-k=3', '-c', 'Ann', '-c', 'Bob', '-c', 'Cy', '-o', 'sh'], '-k=3', 'give -k 3, or --threshold=3'],
   ])('%j is refused before anything is written', async (args, word, hint) => {
     mkdirSync(join(dir, 'tree'));
     writeFileSync(join(dir, 'tree/f'), 'x');
@@ -31,6 +33,18 @@ describe('-X=VALUE', () => {
     expect(r.stderr).toBe(`vault-tool: error: ${word}: a short option takes no =, so its value would be "${word.slice(2)}"\nvault-tool: hint: ${hint}\n`);
     expect(r.code).toBe(2);
     expect(readdirSync(dir).sort()).toEqual(before);
+  });
+
+  it('-o=json on a command that prints a structure: the error event names the fix, not the choices json and yaml', async () => {
+    const r = await cli(dir, ['list', '-o=json']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stderr)).toMatchObject({
+      type: 'error',
+      code: 'option-short-equals',
+      message: '-o=json: a short option takes no =, so its value would be "=json"',
+      hint: 'give -o json, or --output=json',
+    });
   });
 
   it('a value that truly starts with = (its own word), and words after --, are left as they are', async () => {
@@ -50,6 +64,7 @@ describe('an option given an empty value (a variable not set: --out "$FILE")', (
       ['--vault-file', ['list', '--vault-file', '']],
       ['--report', ['verify', '--report', '']],
       ['--custodian', ['escrow', 'split', '-k', '2', '-c', 'Ann', '-c', '', '-o', 'sh']],
+      ['--threshold', ['escrow', 'split', '-k', '', '-c', 'Ann', '-c', 'Bob', '-o', 'sh']],
     ] as const) {
       const r = await cli(dir, [...args]);
       expect(r.stdout, args.join(' ')).toBe('');

@@ -60,6 +60,16 @@ describe('a text value saved with a byte-order mark', () => {
     );
     expect(r.code).toBe(11);
   });
+
+  it('is refused for a type whose own rule would let it through (a password), naming the mark; generic bytes are kept as given', async () => {
+    writeFileSync(join(dir, 'pw.txt'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('correct-horse-battery\r\n')]));
+    const r = await cli(dir, ['add', 'db/pw', '-t', 'password', '--from-file', 'pw.txt']);
+    expect(r.stderr).toBe(
+      'vault-tool: error: value refused: a password value that begins with a UTF-8 byte-order mark, as some editors save text: save it without one\n',
+    );
+    expect(r.code).toBe(11);
+    expect((await cli(dir, ['add', 'blob', '-t', 'generic', '--from-file', 'pw.txt'])).code).toBe(0);
+  });
 });
 
 describe('a key file saved with a byte-order mark', () => {
@@ -71,5 +81,23 @@ describe('a key file saved with a byte-order mark', () => {
       'vault-tool: error: key file begins with a UTF-8 byte-order mark (an editor saved it so): save it without one, as plain text',
     );
     expect(r.code).toBe(4);
+  });
+});
+
+describe('a share manifest saved with a byte-order mark and CRLF line ends', () => {
+  it('is read: the mark is no part of the JSON, and the signature covers the fields, not the bytes', async () => {
+    expect((await cli(dir, ['escrow', 'split', '-k', '2', '-c', 'ann', '-c', 'bob', '-c', 'cy', '-o', 'shares'])).code).toBe(0);
+    const text = readFileSync(join(dir, 'shares/manifest.json'), 'utf8');
+    writeFileSync(join(dir, 'copied.json'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text.replace(/\n/g, '\r\n'))]));
+    const check = await cli(dir, ['escrow', 'check', 'shares/share-01-ann.share', '--manifest', 'copied.json']);
+    expect([check.code, check.stderr]).toEqual([0, '']);
+    const c = await cli(dir, ['escrow', 'combine', '-o', 'k.key', '--manifest', 'copied.json', 'shares/share-01-ann.share', 'shares/share-02-bob.share']);
+    expect(c.code, c.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'k.key'))).toEqual(readFileSync(join(dir, 'vault.key')));
+    // A changed field still fails the signature, mark or no mark.
+    writeFileSync(join(dir, 'changed.json'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text.replace('"ann"', '"eve"'))]));
+    const changed = await cli(dir, ['escrow', 'check', 'shares/share-01-ann.share', '--manifest', 'changed.json']);
+    expect(changed.code).toBe(7);
+    expect(changed.stderr).toContain('the manifest signature does not verify');
   });
 });

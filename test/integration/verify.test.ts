@@ -253,6 +253,19 @@ describe('evidence, shares, the report and the record', () => {
     ]);
   });
 
+  it("shares of a set split since (reshare without --rekey) open the key, and fail: the current set's shares were not checked", async () => {
+    expect((await vt(['escrow', 'reshare', '-k', '2', '-c', 'dee', '-c', 'eve', '-o', 'new'])).code).toBe(0);
+    const old = await vt(['verify', '--json', '--shares', share('ann'), share('bob')]);
+    expect(old.code).toBe(8);
+    expect(failing(old)).toEqual([
+      expect.stringMatching(
+        /^shares: the shares of ann, bob recover the vault key, but they are of share set [0-9a-f]{16} \(epoch 1\), not the current set [0-9a-f]{16} \(epoch 2: dee, eve\): the current shares were not checked$/,
+      ),
+    ]);
+    const current = await vt(['verify', '--shares', join(dir, 'new/share-01-dee.share'), join(dir, 'new/share-02-eve.share')]);
+    expect(current.code, current.stderr).toBe(0);
+  });
+
   it('a failed run writes a report that says what to do about each failure', async () => {
     const r = await vt(['verify', '--against', 'envvar:NOPE=k', '--report-dir', 'reports']);
     expect(r.code).toBe(8);

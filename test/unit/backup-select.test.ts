@@ -72,6 +72,11 @@ describe('selecting backups (restic latest and --time)', () => {
     expect(() => selectBackup(all, `postgres/app/${a1.file}@latest`, o)).toThrow('@latest follows a component');
     expect(() => selectBackup(all, 'postgres/gone', o)).toThrow('no backup of postgres/gone in the repository');
     expect(() => selectBackup(all, 'nothing.age', o)).toThrow('no backup nothing.age in the repository');
+    // Another word after @ is said to be one, with the word that works.
+    for (const w of ['newest', 'last', '2', ''])
+      expect(() => selectBackup(all, `postgres/app@${w}`, o)).toThrow(
+        `postgres/app@${w}: @${w} names no backup: only @latest follows a component (postgres/app@latest, its newest verified backup)`,
+      );
     // A file name two components share must be named with its component.
     const twin = { ...r1, component: 'redis/other' };
     expect(() => selectBackup([r1, twin], r1.file, o)).toThrow(`${r1.file} names 2 backups: give COMPONENT/FILE`);

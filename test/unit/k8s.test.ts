@@ -358,6 +358,19 @@ describe('import mappings', () => {
     expect(parseMapping('ns/s#KEY=a/b')).toEqual({ secret: 'ns/s', key: 'KEY', entry: 'a/b', type: 'generic' });
     expect(() => parseMapping('KEY=a/b:no-such-type')).toThrow(/unknown entry type/);
     expect(() => parseMapping('nothing')).toThrow(/expected KEY=ENTRY/);
+    // Each part missing is named (KEY=$ENTRY with ENTRY unset), with a code whose hint gives the form.
+    for (const [spec, what] of [
+      ['KEY=', 'no entry after ='],
+      ['=a/b', 'no key before ='],
+      ['ns/s#=a/b', 'no key before ='],
+      ['KEY=:kek', 'no entry after ='],
+      ['KEY=a/b:', 'no type after the colon'],
+    ]) {
+      expect(() => parseMapping(spec!), spec).toThrow(
+        `mapping ${JSON.stringify(spec)}: ${what} (expected KEY=ENTRY[:TYPE] or NAMESPACE/SECRET#KEY=ENTRY[:TYPE])`,
+      );
+      expect(() => parseMapping(spec!)).toThrow(expect.objectContaining({ code: 'bad-mapping' }));
+    }
   });
 
   it('validates values by their type before anything is stored, naming the key', () => {

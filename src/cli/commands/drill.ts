@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { VaultError } from '../../errors/errors.js';
-import { recordDrill, runDrill, teardownDrills, type DrillResult } from '../../drill/drill.js';
+import { recordDrill, runDrill, teardownDrills, type DrillResult, type DrillStep } from '../../drill/drill.js';
 import { drillPlanFromVault } from '../../drill/init.js';
 import { parseDrillPlan } from '../../drill/plan.js';
 import { drillHtml, drillMarkdown } from '../../drill/report.js';
@@ -13,7 +13,7 @@ import { table, type Context } from '../context.js';
 import { policyFile } from '../guard.js';
 import { collect, requestTimeoutOption } from '../options.js';
 import { inManifest, readManifest, readShares, typedShareInputs } from '../shares.js';
-import { asNewFileOnly } from '../report.js';
+import { asNewFileOnly, hintText } from '../report.js';
 
 interface DrillOptions {
   plan?: string;
@@ -36,6 +36,9 @@ function rtoLine(r: DrillResult): string {
   if (!r.ok && r.rtoMet === undefined) return `recovery time not measured (the drill failed)${r.rtoText ? `; RTO ${r.rtoText}` : ''}`;
   return `recovery ${r.recoverySeconds.toFixed(1)} s${r.rtoText ? ` against an RTO of ${r.rtoText} (${r.rtoMet ? 'met' : 'missed'})` : ''}`;
 }
+
+/** What to do about a failed step: the command line's hint for its condition, else the drill's own advice. */
+const todoOf = (s: DrillStep): string => (s.code ? hintText(s.code, s.data ?? {}, s.todo) : (s.todo ?? ''));
 
 export default function drill(cmd: Command, ctx: Context): void {
   cmd
@@ -127,7 +130,7 @@ export default function drill(cmd: Command, ctx: Context): void {
             ...result.steps.map((s) => [s.name, s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAIL', s.seconds.toFixed(1), s.message]),
           ]),
         );
-        for (const s of result.steps.filter((x) => !x.ok && !x.skipped && x.todo)) ctx.out(`to do (${s.name}): ${s.todo}`);
+        for (const s of result.steps.filter((x) => !x.ok && !x.skipped && (x.todo || x.code))) ctx.out(`to do (${s.name}): ${todoOf(s)}`);
         if (result.kept) ctx.out(`kept (vault-tool drill teardown removes them): ${result.kept.targets.join(', ')}`);
         ctx.info(
           `${result.dryRun ? 'dry run' : 'drill'} ${result.ok ? (result.dryRun ? 'found nothing missing' : 'passed') : 'FAILED'}: ${rtoLine(result)}; custodians ${result.custodians.join(', ') || 'none'}${recorded ? '; recorded in the evidence log' : ''}${files.length ? `; reports: ${files.join(', ')}` : ''}`,
@@ -137,6 +140,8 @@ export default function drill(cmd: Command, ctx: Context): void {
         const first = result.steps.find((s) => !s.ok && !s.skipped);
         throw new VaultError('verify-failed', `the ${result.dryRun ? 'dry run' : 'drill'} failed at "${first?.name}": ${first?.message}`, {
           code: 'drill-failed',
+          // The failing step's own fix (a refused rollback: --allow-rollback; shares of an older set: the current ones).
+          ...(first?.code || first?.todo ? { data: { step: todoOf(first) } } : {}),
         });
       }
     });

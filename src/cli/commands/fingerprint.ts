@@ -21,11 +21,22 @@ export default function fingerprint(cmd: Command, ctx: Context): void {
       if (o.compare) {
         const raw = Buffer.from(await ctx.readFile(o.compare, 'the deployed value', LIMITS.value));
         // The one rule for values from a source (valueFromSource); an invalid value simply differs.
-        const deployed = valueFromSource(entryType(got.entry.type), raw);
-        const same = timingSafeEqual(createHash('sha256').update(deployed).digest(), createHash('sha256').update(got.value).digest());
-        if (json) ctx.json({ name, version: got.version.version, match: same });
-        else ctx.out(same ? `match: ${name}@${got.version.version}` : `differs: ${name}@${got.version.version}`);
-        if (!same) throw new VaultError('verify-failed', `the deployed value differs from ${name}@${got.version.version}`);
+        const deployed = createHash('sha256')
+          .update(valueFromSource(entryType(got.entry.type), raw))
+          .digest();
+        const equal = (value: Buffer) => timingSafeEqual(deployed, createHash('sha256').update(value).digest());
+        const same = equal(got.value);
+        // A value that differs may be another version of the entry (a rotation not yet deployed, or rolled back): said, by number.
+        const other = same ? undefined : got.entry.versions.find((v) => v.version !== got.version.version && equal(Buffer.from(v.value, 'base64')));
+        const at = `${name}@${got.version.version}`;
+        if (json) ctx.json({ name, version: got.version.version, match: same, ...(same ? {} : { matchesVersion: other?.version ?? null }) });
+        else ctx.out(same ? `match: ${at}` : `differs: ${at}${other ? ` (it is ${name}@${other.version})` : ''}`);
+        if (!same)
+          throw new VaultError(
+            'verify-failed',
+            `the deployed value differs from ${at}${other ? `: it is version ${other.version}, ${other.version < got.version.version ? 'an older' : 'a newer'} one` : ', and from every other version of it'}`,
+            { code: 'deployed-differs', data: { name, version: String(got.version.version), ...(other ? { other: String(other.version) } : {}) } },
+          );
         return;
       }
       const out: Record<string, unknown> = { name, version: got.version.version, fingerprint: got.version.fingerprint };

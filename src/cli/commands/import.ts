@@ -24,6 +24,16 @@ export default function importCommand(cmd: Command, ctx: Context): void {
             .map((p) => p.key)
         : [];
       const results = await importEnv(ctx.paths(sub), ctx.storeOptions(sub), items, ctx.now());
+      // Never the value, nor the part of it a shell would expand (a password may hold a $).
+      const expanding = items.filter((i) => i.expands).map((i) => i.key);
+      if (expanding.length) {
+        ctx.warn(
+          `${expanding.join(', ')}: ${expanding.length === 1 ? 'its value holds' : 'their values hold'} $NAME, \${…}, $(…) or \`…\`, which a shell or docker compose would expand: imported as written, not expanded`,
+        );
+        ctx.hint(
+          `if the file meant the expanded value, import it from where it is resolved (vault-tool add NAME --from-env VAR); if it is the value, single-quote it in the file ('…') and this warning goes`,
+        );
+      }
       if (ctx.globals(sub).json) return ctx.json(results.map(({ name, status, version, fingerprint }) => ({ name, status, version, fingerprint })));
       ctx.out(table([['NAME', 'STATUS', 'VERSION'], ...results.map((r) => [r.name, r.status, String(r.version)])]));
       const count = (s: string) => results.filter((r) => r.status === s).length;

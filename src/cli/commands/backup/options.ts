@@ -34,11 +34,21 @@ export function makeOptions(c: Command): Command {
 
 /** `--name` of a component: checked when the command line is read, before anything runs. */
 export function componentName(v: string): string {
-  if (!isComponentName(v))
+  if (!isComponentName(v)) {
+    // The nearest name that is one (Ünï → uni, "a b" → a-b), offered in the hint.
+    const near = v
+      .normalize('NFKD')
+      .replace(/\p{M}+/gu, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^[^a-z0-9]+|-+$/g, '')
+      .slice(0, 100);
     throw new VaultError(
       'usage',
       `--name ${JSON.stringify(v)}: a component name is lowercase letters, digits, . _ - (at most 100), starting with a letter or a digit, without /`,
+      { code: 'bad-component-name', data: isComponentName(near) ? { near } : {} },
     );
+  }
   return v;
 }
 

@@ -25,7 +25,10 @@ export default function k8sDiffVault(cmd: Command, ctx: Context): void {
       ctx.info(`${results.length - bad.length} of ${plural(results.length, 'Secret')} match the vault (context ${context})`);
     }
     if (bad.length && bad.every((r) => r.status === 'error'))
-      throw new VaultError('cluster', `could not read ${plural(bad.length, 'Secret')}: ${bad[0]!.error}`);
+      throw new VaultError('cluster', `could not read ${plural(bad.length, 'Secret')}: ${bad[0]!.error}`, {
+        // The first failure's condition names the fix (raise --request-timeout, check --context, the Role to use).
+        ...(bad[0]!.code ? { code: bad[0]!.code } : { hint: 'check --context and that the cluster answers (kubectl get secret -n NAMESPACE NAME)' }),
+      });
     if (bad.length)
       throw new VaultError('verify-failed', `${plural(bad.length, 'Secret')} ${bad.length === 1 ? 'does' : 'do'} not match the vault`, { code: 'k8s-drift' });
   });

@@ -160,11 +160,10 @@ export default function k8sRestore(cmd: Command, ctx: Context): void {
       );
     }
     if (run.evidenceError) {
-      throw new VaultError(
-        'io',
-        `the restore ran (see the summary) but its evidence record could not be written: ${run.evidenceError.message}`,
-        'record it by hand in the change ticket; check that the vault folder is writable',
-      );
+      const { code, data } = run.evidenceError;
+      throw new VaultError('io', `the restore ran (see the summary) but its evidence record could not be written: ${run.evidenceError.message}`, {
+        hint: `record it by hand in the change ticket; ${code ? hintText(code, data ?? {}) : 'check that the vault folder is writable'}`,
+      });
     }
     if (!report.complete) {
       throw new VaultError(
