@@ -413,6 +413,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'backup-failed',
     hint: 'two servers archive under one --cluster, or a split brain: give each server its own --cluster; nothing archived is overwritten',
   },
+  'wal-planted-claim': {
+    kind: 'backup-failed',
+    hint: (d) =>
+      `no push wrote that manifest (its signature does not verify): move ${d.manifest ?? 'the manifest'} and ${d.file ?? 'its file'} out of the archive (keep them for inspection; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` where the vault is judges them): PostgreSQL's next attempt archives ${d.name ?? 'the file'} again from the server's copy`,
+  },
   'wal-archived-unproven': {
     kind: 'integrity',
     hint: (d) =>
@@ -422,6 +427,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'integrity',
     hint: (d) =>
       `make the base backup where the vault is (it trusts the hosts \`vault-tool backup key signers\` lists) or with the signing key of the host that pushes the WAL; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` there judges ${d.segment ?? 'the segment'}`,
+  },
+  'wal-base-unread': {
+    kind: 'io',
+    hint: (d) =>
+      `the repository did not give ${d.segment ?? 'the segment'}'s manifest to this host: check that it can be read from here (\`vault-tool backup wal-status --cluster ${shellWord(d.cluster ?? 'NAME')}\`), or give the base backup a longer --wal-timeout, and run it again`,
   },
   'wal-absent': {
     kind: 'io',
