@@ -177,7 +177,9 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'kit-not-built': { kind: 'not-found', hint: 'build vault-tool first (`npm run build` in its source tree), or install its package, which ships the kit' },
   'escrow-stale': {
     kind: 'verify-failed',
-    hint: 'split the current key among the custodians again: `vault-tool escrow reshare` (or `vault-tool escrow split`); `vault-tool verify --shares …` then proves the new shares open the vault',
+    // `own`: the hint of another finding of the same run (a backup to judge again), kept beside this one.
+    hint: (_d, own) =>
+      `split the current key among the custodians again: \`vault-tool escrow reshare\` (or \`vault-tool escrow split\`); \`vault-tool verify --shares …\` then proves the new shares open the vault${own ? `; and ${own}` : ''}`,
   },
   // Kubernetes
   'k8s-plan-format': { kind: 'invalid', hint: '`vault-tool k8s plan` writes one from the vault' },

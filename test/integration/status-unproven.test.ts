@@ -153,6 +153,7 @@ describe('status names what does not count yet, and the command that judges it',
     expect(plan.code, plan.stderr).toBe(0);
     const decisions = JSON.parse(plan.stdout).decisions as { file: string; keep: boolean; reasons: string[] }[];
     expect(decisions.find((d) => d.file === older)).toMatchObject({ keep: true });
+    expect(decisions.find((d) => d.file === newer)).toMatchObject({ keep: false, failedVerification: true });
     // The failed one would go on its recorded verdict: the dry run says which command judges it first.
     const text = await vt(['backup', 'prune', '--keep-last', '1', '-r', 'repo']);
     expect(text.code, text.stderr).toBe(0);

@@ -328,13 +328,20 @@ async function archivedAlready(ctx: PushContext, name: string, raw: Buffer, dige
   // Other content claimed: refused as a conflict whoever signed it (a split brain's other server has a key of its own, and its
   // segment must never be moved aside for this one to take its name); the claim is only said to be unverified. A manifest whose
   // signature does not verify was written by no push: no server to tell apart, and a hint of its own.
-  if (m.plaintext.sha256 !== digest.sha256 || m.plaintext.size !== digest.size)
+  if (m.plaintext.sha256 !== digest.sha256 || m.plaintext.size !== digest.size) {
+    const claimed = `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…`;
+    if (no?.why === 'altered')
+      throw refused(
+        name,
+        `${claimed}; its manifest's signature does not verify: it was altered, or planted): an archived file is never overwritten`,
+        'wal-planted-claim',
+        { cluster: ctx.cluster, manifest: where, file: d.locate(file) },
+      );
     throw refused(
       name,
-      `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…${!no ? '' : no.why === 'altered' ? "; its manifest's signature does not verify: it was altered, or planted" : `; its manifest is signed by host key ${m.signer.id}, not this host's`}): an archived file is never overwritten`,
-      no?.why === 'altered' ? 'wal-planted-claim' : 'wal-conflict',
-      no?.why === 'altered' ? { cluster: ctx.cluster, manifest: where, file: d.locate(file) } : {},
+      `${claimed}${no ? `; its manifest is signed by host key ${m.signer.id}, not this host's` : ''}): an archived file is never overwritten`,
     );
+  }
   if (no)
     throw unproven(
       no.why === 'altered'
