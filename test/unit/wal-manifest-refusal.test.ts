@@ -119,7 +119,12 @@ describe("the archive's readers judge a segment's manifest alike", () => {
       const r = await verifyArchive(repo, 'main', bases(), keys, { readData: false });
       expect(r.ok).toBe(false);
       expect(r.bases).toEqual([
-        expect.objectContaining({ ok: false, through: name(2n), missing: name(3n), message: expect.stringContaining(`WAL segment ${name(3n)} cannot be used (${moved})`) }),
+        expect.objectContaining({
+          ok: false,
+          through: name(2n),
+          missing: name(3n),
+          message: expect.stringContaining(`WAL segment ${name(3n)} cannot be used (${moved})`),
+        }),
       ]);
       expect(r.files).toEqual([{ name: name(3n), ok: false, message: moved }]);
       await expect(plan()).rejects.toMatchObject({
@@ -139,9 +144,7 @@ describe("the archive's readers judge a segment's manifest alike", () => {
   it('a manifest the repository does not give: wal-verify is inconclusive, not failed; the plan says it could not be read', async () => {
     const flaky = unreachable([name(3n)]);
     const r = await verifyArchive(flaky, 'main', bases(), keys, { readData: false });
-    expect(r.files).toEqual([
-      { name: name(3n), ok: false, inconclusive: true, message: `its manifest could not be read (rclone: connection reset by peer)` },
-    ]);
+    expect(r.files).toEqual([{ name: name(3n), ok: false, inconclusive: true, message: `its manifest could not be read (rclone: connection reset by peer)` }]);
     expect(r.bases).toEqual([expect.objectContaining({ ok: true })]);
     expect(r.ok).toBe(true);
     await expect(
@@ -166,9 +169,10 @@ describe("the archive's readers judge a segment's manifest alike", () => {
     // Unreadable twice, then read: the wait goes on and succeeds.
     let clock = 0;
     const healing = unreachable([name(3n)], 2);
-    expect(
-      await waitForWal(healing, 'main', info, { timeoutMs: 10_000, sleep: async (ms) => void (clock += ms), now: () => clock, trusted: own }),
-    ).toEqual({ first: name(2n), last: name(3n) });
+    expect(await waitForWal(healing, 'main', info, { timeoutMs: 10_000, sleep: async (ms) => void (clock += ms), now: () => clock, trusted: own })).toEqual({
+      first: name(2n),
+      last: name(3n),
+    });
     expect(clock).toBeGreaterThan(0);
     // Never readable: after the timeout, an io error naming the segment and why.
     clock = 0;
