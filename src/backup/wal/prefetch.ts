@@ -33,9 +33,10 @@ import { identityAt } from './spool.js';
  *   SPOOL/want             the name restore_command last had to fetch itself: where PostgreSQL is
  *   SPOOL/first            the first segment the recovery reads (written by the restore): where a prefetcher
  *                          starts before restore_command has fetched anything
- *   SPOOL/last             the segment the recovery reaches its target in (written by the restore): the
- *                          prefetcher fetches no further than the one after it on its timeline (PostgreSQL
- *                          may read a little ahead); past it, restore_command fetches what is asked itself
+ *   SPOOL/last             the segment the restore expects the recovery to reach its target in (written by
+ *                          the restore): the prefetcher fetches no further than the one after it on its
+ *                          timeline (PostgreSQL may read a little ahead) until the server takes a later one
+ *                          (the target further on: archiving lagged at the target time), then as without it
  *   SPOOL/prefetcher.lock  the running prefetcher (pid, host, since), SPOOL/prefetcher.pid its pid
  *   SPOOL/starting         a prefetcher started and not yet running (removed when it runs, or leaves)
  *
@@ -86,7 +87,7 @@ export function setFirst(spool: FetchSpool, name: string): void {
   writeFileSync(join(spool.root, 'first'), `${name}\n`, { mode: 0o600 });
 }
 
-/** The segment the recovery reaches its target in, recorded for the prefetcher (SPOOL/last), which fetches at most one past it. */
+/** The segment the restore expects the recovery to reach its target in, recorded for the prefetcher (SPOOL/last): its bound. */
 export function setLast(spool: FetchSpool, name: string): void {
   writeFileSync(join(spool.root, 'last'), `${name}\n`, { mode: 0o600 });
 }
@@ -209,7 +210,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     const info = await readArchiveInfo(o.repo, o.cluster);
     if (!info) return { fetched: 0, running: false };
     const size = info.segmentSize;
-    const bound = boundOf(o.spool, size);
+    let bound = boundOf(o.spool, size);
     let wake: (() => void) | undefined;
     try {
       watcher = watch(o.spool.in, () => wake?.());
@@ -344,6 +345,9 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
         // The segments to fetch, in order, up to `queue` ahead; not past one the archive did not have or that failed.
         const now = Date.now();
         const window: string[] = [];
+        // Past the bound the server took a segment: the target lies further than the restore could tell (archiving lagged
+        // behind the writes at the target time), and the read-ahead goes on as without it.
+        if (bound && bound.timeline === at.timeline && at.segno > bound.segno) bound = null;
         for (let i = 1n; i <= BigInt(o.queue); i++) {
           if (bound && bound.timeline === at.timeline && at.segno + i > bound.segno) break;
           const n = segmentName(at.timeline, at.segno + i, size);
