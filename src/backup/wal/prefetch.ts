@@ -11,6 +11,7 @@ import { type OpenPool, openPool } from './open-pool.js';
 import type { ReadKeys } from './identity.js';
 import { looksLikeWalName, parseWalName, segmentName } from './names.js';
 import { identityAt } from './spool.js';
+import { lowerSessionPriority, WORKER_NICE } from '../../age/workers.js';
 
 /**
  * Asynchronous restores, as pgBackRest's archive-get async: while
@@ -176,6 +177,9 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   }
   const pidFile = join(o.spool.root, 'prefetcher.pid');
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
+  // In a session of its own (restore.sh starts it with setsid): below the server it works for, whose replay is what the
+  // recovery waits on, as the stream workers are below the thread that moves the bytes (it runs ahead, a queue of segments).
+  lowerSessionPriority({ readFileSync, writeFileSync }, WORKER_NICE);
   // Started: restore_command's script may start another once this one is gone.
   rmSync(join(o.spool.root, 'starting'), { force: true });
   /**
