@@ -31,6 +31,36 @@ export function lowerPriority(
 }
 
 /**
+ * Lowers the scheduling weight of this process's session by `by` nice steps
+ * (at most to 19) where Linux schedules a session's processes as one group
+ * (autogroup: /proc/self/autogroup), and only when this process leads its
+ * session (started by setsid, the group is its own alone). Nice values
+ * weigh threads within a group, not against other groups: a background
+ * process in a session of its own otherwise takes as much of the machine
+ * as the server it works for. Any process may lower its own group's
+ * weight; the kernel allows one such change a second on the whole machine,
+ * and a refused one leaves the weight as it was. Elsewhere (no autogroup, or
+ * a process in a cgroup of its own), nothing changes.
+ */
+export function lowerSessionPriority(
+  fs: { readFileSync(path: string, encoding: 'utf8'): string; writeFileSync(path: string, data: string): void },
+  by: number,
+): void {
+  try {
+    // /proc/self/stat: "pid (comm) state ppid pgrp session …"; comm may hold spaces and parentheses, so read after the last ')'.
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    const [pid] = stat.split(' ', 1);
+    const session = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3];
+    if (!pid || session !== pid) return;
+    const now = /nice (-?\d+)/.exec(fs.readFileSync('/proc/self/autogroup', 'utf8'));
+    if (!now) return;
+    fs.writeFileSync('/proc/self/autogroup', String(Math.min(19, Number(now[1]) + by)));
+  } catch {
+    // No autogroup, not allowed, or another change within the second: the weight stays.
+  }
+}
+
+/**
  * A small pool of worker threads that seal or open batches of STREAM chunks
  * for one stream (each has the stream's payload key). A batch is one
  * ArrayBuffer (see pump.ts): its input, then room for its output. It is

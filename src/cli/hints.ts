@@ -441,7 +441,7 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   },
   'wal-gap': {
     kind: 'verify-failed',
-    hint: '`vault-tool backup wal-verify --cluster NAME` names every gap: restore to an earlier time, or from a base backup made after the gap',
+    hint: '`vault-tool backup wal-verify --cluster NAME` names every gap: restore to a time or LSN before it (--target-time, --target-lsn), or from a base backup made after the gap',
   },
   'wal-not-yet': { kind: 'verify-failed', hint: 'on the server, SELECT pg_switch_wal() archives the current segment (or wait for archive_timeout)' },
   'pitr-before-base': { kind: 'usage', hint: 'restore from an older base backup (`vault-tool backup list` names them), or choose a later target' },

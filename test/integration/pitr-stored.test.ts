@@ -180,6 +180,25 @@ describe.skipIf(!HAVE_PG)('the stored base backup and WAL held to their signed S
       expect(r3.code, r3.stderr).toBe(8);
       expect(r3.stderr).toMatch(/its stored bytes differ from the signed SHA-256/);
       expect(readdirSync(data)).toEqual([]);
+      // Through the library, with a spool given outside the data directory that holds a file of its own: what the restore wrote
+      // into it (its script, first, last, the segments it placed) goes with the rest; the spool's own file stays.
+      const outside = join(dir, 'outside-spool');
+      mkdirSync(outside);
+      writeFileSync(join(outside, 'keep-me'), 'x');
+      const keys = readIdentityFile(idFile);
+      const lr = { dest: parseDestination(repo, '/', { env: process.env }) };
+      const lm = parseManifest(readFileSync(join(repo, `${base}.manifest.json`), 'utf8'), base);
+      const plan = await planPitr(lr, lm, keys, {
+        dataDir: join(dir, 'lib-outside', 'data'),
+        target: { action: 'promote' },
+        restoreCommand: 'false',
+        spool: { dir: outside, script: '#!/bin/sh\nexit 1\n' },
+        noArchive: true,
+      });
+      await expect(executePitr(lr, plan, keys, process.env, new Date())).rejects.toThrow(/its stored bytes differ from the signed SHA-256/);
+      expect(existsSync(join(dir, 'lib-outside', 'data'))).toBe(false);
+      expect(readdirSync(outside).sort()).toEqual(['absent', 'ask', 'in', 'keep-me', 'ok', 'pending', 'tmp']);
+      expect(readdirSync(join(outside, 'in'))).toEqual([]);
     } finally {
       writeFileSync(stored, orig);
     }

@@ -409,7 +409,7 @@ describe.skipIf(!HAVE_PG)('base backups and point-in-time restores', () => {
     expect(statSync(data).mode & 0o777).toBe(0o700);
     // The spool's script: the shell moves a prefetched segment into place; vault-tool fetches the rest and keeps a prefetcher ahead.
     const spool = join(data, 'vault-tool-spool');
-    expect(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8')).toContain(`restore_command = 'f=%f p=%p . ${spool}/restore.sh'`);
+    expect(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8')).toContain(`restore_command = 'f="%f"; p="%p"; command . ${spool}/restore.sh || exit 200'`);
     expect(readFileSync(join(spool, 'restore.sh'), 'utf8')).toContain(
       `exec ${NODE} ${BIN} backup wal-fetch "$f" "$p" --cluster app -r ${repo} --identity ${idFile} --async --spool "$S"`,
     );
@@ -875,6 +875,17 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
       ]);
       expect(refused.code).toBe(8);
       expect(refused.stderr).toContain(`WAL segment ${later} is missing from the archive`);
+      expect(existsSync(join(dir, 'never'))).toBe(false);
+      // To the end of the archive: the server would stop at the gap with an error (wal-fetch never lets it pass for the end), so
+      // the plan refuses it, naming the last WAL it can replay, and the hint the targets before it.
+      const toEnd = await vt(['backup', 'restore', `postgres-base/app/${base()}`, '--to-dir', join(dir, 'never'), '--dry-run', '-r', repo]);
+      expect(toEnd.code, toEnd.stderr).toBe(8);
+      expect(toEnd.stderr).toMatch(
+        new RegExp(
+          `WAL segment ${later} is missing from the archive: a recovery to the end of the archive would stop there.*the last WAL it can replay is [0-9A-F]{24}`,
+        ),
+      );
+      expect(toEnd.stderr).toMatch(/hint: .*--target-time/);
       expect(existsSync(join(dir, 'never'))).toBe(false);
     } finally {
       for (const f of readdirSync(aside)) renameSync(join(aside, f), join(segDir(), f));

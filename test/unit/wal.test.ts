@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ import { checkSegment } from '../../src/backup/wal/page.js';
 import { executeWalPrune } from '../../src/backup/wal/prune.js';
 import { walPush, type PushContext, type PushScratch } from '../../src/backup/wal/push.js';
 import { type FetchSpool, markPending, openFetchSpool, runPrefetcher, setFirst, setLast, setWant, takePrefetched } from '../../src/backup/wal/prefetch.js';
-import { asyncRestoreScript, scriptCommand } from '../../src/backup/wal/restore-script.js';
+import { asyncRestoreScript, FILE_AND_PATH, scriptCommand } from '../../src/backup/wal/restore-script.js';
 import { runPusher } from '../../src/backup/wal/pusher.js';
 import { identityAt, lockHolder, openSpool, runningPusher, takeAck, takeFailure, type Spool } from '../../src/backup/wal/spool.js';
 import { TarReader } from '../../src/backup/wal/tar.js';
@@ -1158,6 +1158,21 @@ describe('asynchronous restores: the prefetcher', () => {
     rmSync(join(spool.pending, later));
     rmSync(join(spool.root, 'prefetcher.pid'));
     rmSync(join(spool.root, 'starting'));
+  });
+
+  it('restore_command with its script gone (the spool removed mid-recovery) exits 200, which stops the recovery, in dash and in bash as sh: never 1 or 2, read as the archive ending there', async () => {
+    const gone = scriptCommand(join(dir, 'no-spool', 'restore.sh')).replace(/%([fp%])/g, (_, c: string) =>
+      c === 'f' ? names[0]! : c === 'p' ? join(dir, 'x') : '%',
+    );
+    for (const shell of [['sh'], ['bash', '--posix']]) {
+      const r = spawnSync(shell[0]!, [...shell.slice(1), '-c', gone], { encoding: 'utf8' });
+      expect(r.status, `${shell.join(' ')}: ${r.stderr}`).toBe(200);
+    }
+    // A path with a space, as pg_rewind gives it (%p in full): one word.
+    const script = join(dir, 'echo-args.sh');
+    writeFileSync(script, `${FILE_AND_PATH.join('\n')}\nprintf '%s|%s' "$f" "$p"; exit 0\n`);
+    const spaced = scriptCommand(script).replace(/%([fp%])/g, (_, c: string) => (c === 'f' ? names[0]! : c === 'p' ? '/data dir/pg_wal/X' : '%'));
+    expect(spawnSync('sh', ['-c', spaced], { encoding: 'utf8' }).stdout).toBe(`${names[0]}|/data dir/pg_wal/X`);
   });
 
   it('a spool is made only inside a folder that is there: a prefetcher starting after its data directory was removed makes none', () => {

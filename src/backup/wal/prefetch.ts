@@ -11,6 +11,7 @@ import { type OpenPool, openPool } from './open-pool.js';
 import type { ReadKeys } from './identity.js';
 import { looksLikeWalName, parseWalName, segmentName } from './names.js';
 import { identityAt } from './spool.js';
+import { lowerSessionPriority, WORKER_NICE } from '../../age/workers.js';
 
 /**
  * Asynchronous restores, as pgBackRest's archive-get async: while
@@ -33,9 +34,10 @@ import { identityAt } from './spool.js';
  *   SPOOL/want             the name restore_command last had to fetch itself: where PostgreSQL is
  *   SPOOL/first            the first segment the recovery reads (written by the restore): where a prefetcher
  *                          starts before restore_command has fetched anything
- *   SPOOL/last             the segment the recovery reaches its target in (written by the restore): the
- *                          prefetcher fetches no further than the one after it on its timeline (PostgreSQL
- *                          may read a little ahead); past it, restore_command fetches what is asked itself
+ *   SPOOL/last             the segment the restore expects the recovery to reach its target in (written by
+ *                          the restore): the prefetcher fetches no further than the one after it on its
+ *                          timeline (PostgreSQL may read a little ahead) until the server takes a later one
+ *                          (the target further on: archiving lagged at the target time), then as without it
  *   SPOOL/prefetcher.lock  the running prefetcher (pid, host, since), SPOOL/prefetcher.pid its pid
  *   SPOOL/starting         a prefetcher started and not yet running (removed when it runs, or leaves)
  *
@@ -86,7 +88,7 @@ export function setFirst(spool: FetchSpool, name: string): void {
   writeFileSync(join(spool.root, 'first'), `${name}\n`, { mode: 0o600 });
 }
 
-/** The segment the recovery reaches its target in, recorded for the prefetcher (SPOOL/last), which fetches at most one past it. */
+/** The segment the restore expects the recovery to reach its target in, recorded for the prefetcher (SPOOL/last): its bound. */
 export function setLast(spool: FetchSpool, name: string): void {
   writeFileSync(join(spool.root, 'last'), `${name}\n`, { mode: 0o600 });
 }
@@ -175,6 +177,9 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
   }
   const pidFile = join(o.spool.root, 'prefetcher.pid');
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
+  // In a session of its own (restore.sh starts it with setsid): below the server it works for, whose replay is what the
+  // recovery waits on, as the stream workers are below the thread that moves the bytes (it runs ahead, a queue of segments).
+  lowerSessionPriority({ readFileSync, writeFileSync }, WORKER_NICE);
   // Started: restore_command's script may start another once this one is gone.
   rmSync(join(o.spool.root, 'starting'), { force: true });
   /**
@@ -209,7 +214,7 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
     const info = await readArchiveInfo(o.repo, o.cluster);
     if (!info) return { fetched: 0, running: false };
     const size = info.segmentSize;
-    const bound = boundOf(o.spool, size);
+    let bound = boundOf(o.spool, size);
     let wake: (() => void) | undefined;
     try {
       watcher = watch(o.spool.in, () => wake?.());
@@ -344,6 +349,9 @@ export async function runPrefetcher(o: PrefetchOptions): Promise<{ fetched: numb
         // The segments to fetch, in order, up to `queue` ahead; not past one the archive did not have or that failed.
         const now = Date.now();
         const window: string[] = [];
+        // Past the bound the server took a segment: the target lies further than the restore could tell (archiving lagged
+        // behind the writes at the target time), and the read-ahead goes on as without it.
+        if (bound && bound.timeline === at.timeline && at.segno > bound.segno) bound = null;
         for (let i = 1n; i <= BigInt(o.queue); i++) {
           if (bound && bound.timeline === at.timeline && at.segno + i > bound.segno) break;
           const n = segmentName(at.timeline, at.segno + i, size);

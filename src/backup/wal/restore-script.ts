@@ -95,7 +95,10 @@ export const FILE_AND_PATH = ['[ $# -eq 0 ] || { f="$1"; p="$2"; }'];
 /**
  * The restore_command that runs a script (for postgresql.auto.conf: %f and %p PostgreSQL's, a % of the path doubled): read by
  * the shell PostgreSQL starts for it (`.`), its file and path in `f` and `p` (FILE_AND_PATH), rather than by a second shell
- * that shell starts: a shell's start is a millisecond of every segment's turn, which the server waits for (PostgreSQL's
- * %f is a WAL file's name and %p a path under the data directory, neither with a character the shell reads).
+ * that shell starts: a shell's start is a millisecond of every segment's turn, which the server waits for. Both in double
+ * quotes (%p is a full path when pg_rewind runs the command). A script that cannot be read (its spool removed) exits 200,
+ * which stops the recovery, never 1 or 2, which PostgreSQL would take for a file the archive does not hold (and, with no
+ * target, end the recovery there and promote): `command .` returns its failure rather than end the shell, as `.` alone
+ * does with dash's 2 or bash's 1.
  */
-export const scriptCommand = (script: string) => `f=%f p=%p . ${shellWord(script).replace(/%/g, '%%')}`;
+export const scriptCommand = (script: string) => `f="%f"; p="%p"; command . ${shellWord(script).replace(/%/g, '%%')} || exit 200`;

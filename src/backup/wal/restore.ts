@@ -255,9 +255,19 @@ export async function planPitr(repo: Repo, base: BackupManifest, keys: ReadKeys,
     }
     through = after;
   } else {
-    // A named restore point, or the end of the archive: recovery reads all of it.
-    if (gap) warnings.push(`${gap}: recovery stops before it (the archive goes on to ${c.newest})`);
+    // A named restore point, or the end of the archive: recovery reads all of it. wal-fetch never lets a gap pass for the end of
+    // the archive (recovery would end early and promote there without a word): the server stops with an error at it.
     through = c.segments[c.segments.length - 1]!;
+    if (gap && t.name === undefined)
+      throw new VaultError(
+        'verify-failed',
+        `${gap}: a recovery to the end of the archive would stop there, the server with an error; the last WAL it can replay is ${through} (archived at ${(manifests.get(through) as BackupManifest).finishedAt})`,
+        { code: 'wal-gap' },
+      );
+    if (gap)
+      warnings.push(
+        `${gap}: a recovery reaches restore point ${JSON.stringify(t.name)} only if it was made before ${c.missing} (in ${through} or earlier); past it, the server stops with an error there`,
+      );
   }
   // Every recovery target is set, the unused ones empty and first: a base backup of a server that was itself restored may carry
   // another restore's targets in its postgresql.auto.conf (PostgreSQL ignores them outside recovery); the last line of a setting
@@ -437,9 +447,11 @@ export async function executePitr(
   let given: { mode: number; uid: number; gid: number } | undefined;
   let writing = false;
   let spool: FetchSpool | undefined;
-  /** A spool outside the data directory that this restore made (removed with the rest on a failure). */
+  /** A spool outside the data directory that this restore made (removed with the rest on a failure; one given keeps the rest). */
   let spoolMade: string | undefined;
   let placing: Promise<string[]> | undefined;
+  /** Files this restore wrote at the top of the spool. */
+  const wrote: string[] = [];
   try {
     made = makeDirs(plan.dataDir);
     writing = true;
@@ -451,15 +463,18 @@ export async function executePitr(
     }
     if (plan.spool) {
       // The spool first (tar leaves its name out: leftOut), and the first segments the recovery reads fetched into it while tar
-      // writes the base, on the cores tar and the decryption leave idle: done after the pass, they were its wait (bench/README.md).
+      // writes the base, beside it: done after the pass, they were a wait of their own (bench/README.md).
       if (dirname(plan.spool.dir) !== plan.dataDir && !exists(plan.spool.dir)) spoolMade = plan.spool.dir;
       const sp = openFetchSpool(plan.spool.dir);
       spool = sp;
       writeFileSync(join(sp.root, SCRIPT), plan.spool.script, { mode: 0o600, flag: 'wx' });
+      wrote.push(SCRIPT);
       // Where a prefetcher starts before restore_command has fetched a segment itself: the first the recovery reads.
       setFirst(sp, plan.continuity.segments[0]!);
+      wrote.push('first');
       // And where it stops: the recovery reaches its target in `through`; PostgreSQL asks for anything after it itself.
       setLast(sp, plan.through);
+      wrote.push('last');
       placing = placeFirst(repo, plan, keys, sp);
     }
     // One pass: decrypted (only authenticated bytes go on), the stored file hashed whole, the tar checked against
@@ -512,8 +527,11 @@ export async function executePitr(
     if (spool) recordPlaced(spool, placed);
   } catch (e) {
     // Nothing half-written is left for PostgreSQL to start on (the segments being placed, written first: placeFirst never fails).
-    await placing;
+    const placedBefore = (await placing) ?? [];
     if (spoolMade) rmSync(spoolMade, { recursive: true, force: true });
+    else if (spool && dirname(spool.root) !== plan.dataDir)
+      // A spool given outside the data directory: what this restore wrote into it goes, the rest stays.
+      for (const n of [...wrote, ...placedBefore.map((p) => join('in', p))]) rmSync(join(spool.root, n), { force: true });
     if (writing) {
       for (const n of made.length ? [made[0]!] : readdirSync(plan.dataDir).map((x) => join(plan.dataDir, x))) rmSync(n, { recursive: true, force: true });
       if (given) {
