@@ -144,14 +144,14 @@ describe("the archive's readers judge a segment's manifest alike", () => {
   it('a manifest the repository does not give: wal-verify is inconclusive, not failed; the plan says it could not be read', async () => {
     const flaky = unreachable([name(3n)]);
     const r = await verifyArchive(flaky, 'main', bases(), keys, { readData: false });
-    expect(r.files).toEqual([{ name: name(3n), ok: false, inconclusive: true, message: `its manifest could not be read (rclone: connection reset by peer)` }]);
+    expect(r.files).toEqual([{ name: name(3n), ok: false, inconclusive: true, message: 'its manifest could not be read: rclone: connection reset by peer' }]);
     expect(r.bases).toEqual([expect.objectContaining({ ok: true })]);
     expect(r.ok).toBe(true);
     await expect(
       planPitr(flaky, baseManifest(), keys, { dataDir: join(dir, 'data-flaky'), target: { lsn: '0/500000', action: 'pause' }, restoreCommand: 'true' }),
-    ).rejects.toThrow(`WAL segment ${name(3n)} cannot be used (its manifest could not be read (rclone: connection reset by peer))`);
+    ).rejects.toThrow(`WAL segment ${name(3n)} cannot be used (its manifest could not be read: rclone: connection reset by peer)`);
     const s = await walStatus(flaky, 'main', [], { now: new Date(), signers: keys.signers });
-    expect(s.unusable).toEqual([{ name: name(3n), verdict: 'inconclusive', message: 'its manifest could not be read (rclone: connection reset by peer)' }]);
+    expect(s.unusable).toEqual([{ name: name(3n), verdict: 'inconclusive', message: 'its manifest could not be read: rclone: connection reset by peer' }]);
   });
 
   it("a base backup's wait asks again for a manifest the repository did not give, until its timeout; then it is not proven (io), never failed at once", async () => {
@@ -181,7 +181,9 @@ describe("the archive's readers judge a segment's manifest alike", () => {
     ).rejects.toMatchObject({
       kind: 'io',
       code: 'wal-base-unread',
-      message: expect.stringContaining(`WAL segment ${name(3n)}, which this base backup needs, is archived but its manifest could not be read after 5 s`),
+      message: expect.stringContaining(
+        `WAL segment ${name(3n)}, which this base backup needs, is not proven archived after 5 s: its manifest could not be read: rclone: connection reset by peer; nothing was kept`,
+      ),
     });
     expect(clock).toBeGreaterThanOrEqual(5000);
   });

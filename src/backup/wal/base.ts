@@ -100,7 +100,7 @@ export async function waitForWal(
     if (unread && o.now() >= deadline)
       throw new VaultError(
         'io',
-        `WAL segment ${unread.segment}, which this base backup needs, is archived but its manifest could not be read after ${Math.round(o.timeoutMs / 1000)} s (${unread.message}): it is not proven archived; nothing was kept`,
+        `WAL segment ${unread.segment}, which this base backup needs, is not proven archived after ${Math.round(o.timeoutMs / 1000)} s: ${unread.message}; nothing was kept`,
         { code: 'wal-base-unread', data: { segment: unread.segment, cluster } },
       );
     if (missing && o.now() >= deadline)

@@ -40,7 +40,7 @@ function movedFrom(name: string, cluster: string, m: BackupManifest): string | n
 export function walManifestRefusal(m: BackupManifest | Error | undefined, signers: TrustedSigner[], at?: { name: string; cluster: string }): WalRefusal | null {
   if (m === undefined) return { why: 'unreadable', message: 'no manifest' };
   if (m instanceof Error) {
-    if (m instanceof VaultError && m.kind === 'io') return { why: 'unread', message: `its manifest could not be read (${m.message})` };
+    if (m instanceof VaultError && m.kind === 'io') return { why: 'unread', message: `its manifest could not be read: ${m.message}` };
     return { why: m instanceof VaultError && m.data?.why === 'moved' ? 'moved' : 'unreadable', message: m.message };
   }
   const moved = at && movedFrom(at.name, at.cluster, m);

@@ -39,11 +39,13 @@ import { identityOf } from './spool.js';
  * The order is the commit protocol: the age file goes first (a temp name,
  * fsync, then into place only when whole), the manifest last; a file
  * without its manifest is not archived yet, and no reader uses it. The age
- * header carries a `vault-tool-wal` stanza (name, size, plaintext SHA-256,
- * signed by the pushing host with the wrapped file key; identities skip it
- * and its MAC covers it), so a push that finds the file of a push killed
- * before its manifest can tell, without the key, whether its own host wrote
- * it for these bytes: then it completes it; otherwise it refuses.
+ * header carries a `vault-tool-wal` stanza (name, size, plaintext SHA-256
+ * and the SHA-256 of the payload nonce and payload, signed by the pushing
+ * host with the wrapped file key; identities skip it and its MAC covers
+ * it), so a push that finds the file of a push killed before its manifest
+ * can tell, without the key, whether its own host wrote these very bytes
+ * for this segment: then it completes it; otherwise (another writer, or
+ * the file cut short or damaged since) it refuses.
  *
  * A file already archived with the same bytes is success (PostgreSQL
  * retries what it does not know succeeded), on the word of a manifest this
