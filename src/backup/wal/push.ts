@@ -489,7 +489,7 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
           ok: true,
           check:
             status === 'completed'
-              ? "WAL file checks before encryption; the stored file, a killed push's, held by its stanza (its plaintext hashed when read)"
+              ? "WAL file checks before encryption; the stored file, a killed push's, held by its stanza (the signed SHA-256 of its payload; its plaintext hashed when read)"
               : 'WAL file checks before encryption; the stored file read back',
           message: checked.message,
         },
