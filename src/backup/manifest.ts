@@ -106,12 +106,15 @@ export function parseManifest(text: string, where: string): BackupManifest {
   return m as unknown as BackupManifest;
 }
 
+/** A signature check: valid under a trusted key, or why not (`altered`: it does not verify; `untrusted`: another key signed it). */
+export type SignatureCheck = { ok: true; message: string } | { ok: false; why: 'altered' | 'untrusted'; message: string };
+
 /** The manifest's signature is valid and its signer is one the vault trusts. */
-export function checkSignature(m: BackupManifest, trusted: TrustedSigner[]): { ok: boolean; message: string } {
+export function checkSignature(m: BackupManifest, trusted: TrustedSigner[]): SignatureCheck {
   const { signature, ...body } = m;
   if (!verifyBytes(m.signer.publicKey, Buffer.from(canonical(body)), signature))
-    return { ok: false, message: "the manifest's signature does not verify: it was altered" };
+    return { ok: false, why: 'altered', message: "the manifest's signature does not verify: it was altered" };
   const t = trusted.find((s) => s.publicKey === m.signer.publicKey);
-  if (!t) return { ok: false, message: `the manifest is signed by host key ${m.signer.id}, which the vault does not trust` };
+  if (!t) return { ok: false, why: 'untrusted', message: `the manifest is signed by host key ${m.signer.id}, which the vault does not trust` };
   return { ok: true, message: `signed by ${t.label || t.id}` };
 }

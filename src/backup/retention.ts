@@ -45,6 +45,8 @@ export interface Decision {
   keyId?: string;
   keep: boolean;
   reasons: string[];
+  /** It goes on a recorded failed full read (a verdict a full read that passes would lift), not on a problem of its own. */
+  failedVerification?: true;
 }
 
 /** `--keep-within`: restic's rule, where a bare `m` would be months; it is refused rather than guessed. */
@@ -169,7 +171,14 @@ export function decideRetention(
         });
       else {
         const why = b.problem ?? `failed verification: ${b.manifest!.verification!.message}`;
-        out.push({ component, file: b.file, ...meta, keep: false, reasons: [`not a good backup (${why}): it does not count, and goes`] });
+        out.push({
+          component,
+          file: b.file,
+          ...meta,
+          keep: false,
+          reasons: [`not a good backup (${why}): it does not count, and goes`],
+          ...(b.problem ? {} : { failedVerification: true as const }),
+        });
       }
     }
   }

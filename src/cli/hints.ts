@@ -177,7 +177,9 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
   'kit-not-built': { kind: 'not-found', hint: 'build vault-tool first (`npm run build` in its source tree), or install its package, which ships the kit' },
   'escrow-stale': {
     kind: 'verify-failed',
-    hint: 'split the current key among the custodians again: `vault-tool escrow reshare` (or `vault-tool escrow split`); `vault-tool verify --shares …` then proves the new shares open the vault',
+    // `own`: the hint of another finding of the same run (a backup to judge again), kept beside this one.
+    hint: (_d, own) =>
+      `split the current key among the custodians again: \`vault-tool escrow reshare\` (or \`vault-tool escrow split\`); \`vault-tool verify --shares …\` then proves the new shares open the vault${own ? `; and ${own}` : ''}`,
   },
   // Kubernetes
   'k8s-plan-format': { kind: 'invalid', hint: '`vault-tool k8s plan` writes one from the vault' },
@@ -413,6 +415,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'backup-failed',
     hint: 'two servers archive under one --cluster, or a split brain: give each server its own --cluster; nothing archived is overwritten',
   },
+  'wal-planted-claim': {
+    kind: 'backup-failed',
+    hint: (d) =>
+      `no push wrote that manifest (its signature does not verify): move ${d.manifest ?? 'the manifest'} and ${d.file ?? 'its file'} out of the archive (keep them for inspection; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` where the vault is judges them): PostgreSQL's next attempt archives ${d.name ?? 'the file'} again from the server's copy`,
+  },
   'wal-archived-unproven': {
     kind: 'integrity',
     hint: (d) =>
@@ -422,6 +429,11 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeEntry } = {
     kind: 'integrity',
     hint: (d) =>
       `make the base backup where the vault is (it trusts the hosts \`vault-tool backup key signers\` lists) or with the signing key of the host that pushes the WAL; \`vault-tool backup wal-verify --cluster ${shellWord(d.cluster ?? 'NAME')}\` there judges ${d.segment ?? 'the segment'}`,
+  },
+  'wal-base-unread': {
+    kind: 'io',
+    hint: (d) =>
+      `the repository did not give ${d.segment ?? 'the segment'}'s manifest to this host: check that it can be read from here (\`vault-tool backup wal-status --cluster ${shellWord(d.cluster ?? 'NAME')}\`), or give the base backup a longer --wal-timeout, and run it again`,
   },
   'wal-absent': {
     kind: 'io',

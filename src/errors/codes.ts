@@ -149,6 +149,8 @@ export type ErrorCode =
   | 'wal-conflict'
   | 'wal-archived-unproven'
   | 'wal-base-unproven'
+  | 'wal-base-unread'
+  | 'wal-planted-claim'
   | 'wal-absent'
   | 'wal-gap'
   | 'wal-not-yet'

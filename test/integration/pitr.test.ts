@@ -915,6 +915,41 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     } finally {
       writeFileSync(mf, genuine);
     }
+    // Another segment's file and signed manifest copied under its name (moved): the plan, wal-verify and the recovery all refuse
+    // it, naming it, where before the plan and wal-verify took the signature alone and passed what the recovery refused.
+    const donor = archived()
+      .filter((f) => /^[0-9A-F]{24}\.age$/.test(f) && f.slice(0, 24) !== later)
+      .map((f) => f.slice(0, 24))[0]!;
+    const lf = join(segDir(), `${later}.age`);
+    const genuineFile = readFileSync(lf);
+    writeFileSync(lf, readFileSync(join(segDir(), `${donor}.age`)));
+    writeFileSync(mf, readFileSync(join(segDir(), `${donor}.age.manifest.json`)));
+    try {
+      const moved = `WAL segment ${later} cannot be used (its manifest describes postgres-wal/app/${donor}: it was moved)`;
+      const refused = await vt([
+        'backup',
+        'restore',
+        `postgres-base/app/${base()}`,
+        '--to-dir',
+        join(dir, 'never'),
+        '--target-time',
+        new Date().toISOString(),
+        '--dry-run',
+        '-r',
+        repo,
+      ]);
+      expect(refused.code, refused.stderr).toBe(8);
+      expect(refused.stderr).toContain(moved);
+      expect(existsSync(join(dir, 'never'))).toBe(false);
+      const v = await vt(['backup', 'wal-verify', '--cluster', 'app', '-r', repo, '--json']);
+      expect(v.code, v.stdout + v.stderr).toBe(8);
+      const report = JSON.parse(v.stdout);
+      expect(report.bases[0]).toMatchObject({ ok: false, missing: later, message: expect.stringContaining(moved) });
+      expect(report.files).toEqual([expect.objectContaining({ name: later, ok: false, message: expect.stringContaining('it was moved') })]);
+    } finally {
+      writeFileSync(lf, genuineFile);
+      writeFileSync(mf, genuine);
+    }
     // A damaged file: the full read names it.
     const victim = join(segDir(), `${later}.age`);
     const orig = readFileSync(victim);

@@ -142,6 +142,17 @@ describe('status names what does not count yet, and the command that judges it',
       ),
     );
     expect(s.stderr).toMatch(new RegExp(`^vault-tool: hint: .*\`vault-tool backup verify files/cfg/${newer}\``, 'm'));
+    // `status` with the escrow stale as well: its hint names both fixes, the escrow's and the full read that judges the backup.
+    expect((await vt(['escrow', 'split', '-k', '2', '-c', 'ann', '-c', 'bob', '-c', 'cy', '-o', 'shares'])).code).toBe(0);
+    expect((await vt(['rekey'])).code).toBe(0);
+    expect((await vt(['rekey', '--confirm'])).code).toBe(0);
+    const both = await vt(['status', '-r', 'repo']);
+    expect(both.code, both.stdout + both.stderr).toBe(8);
+    expect(both.stderr).toMatch(/^vault-tool: error: the escrow is stale: /m);
+    const hintLine = both.stderr.split('\n').find((l) => l.startsWith('vault-tool: hint: '));
+    expect(hintLine).toContain('split the current key among the custodians again: `vault-tool escrow reshare`');
+    expect(hintLine).toContain(`\`vault-tool backup verify files/cfg/${newer}\``);
+    expect((await vt(['escrow', 'reshare', '-k', '2', '-c', 'ann', '-c', 'bob', '-o', 'shares2'])).code).toBe(0);
     // The component's good backup is what status reports, and prune never removes it because of the failed one.
     const json = JSON.parse((await vt(['backup', 'status', '-r', 'repo', '--json'])).stdout) as {
       component: string;
@@ -153,6 +164,7 @@ describe('status names what does not count yet, and the command that judges it',
     expect(plan.code, plan.stderr).toBe(0);
     const decisions = JSON.parse(plan.stdout).decisions as { file: string; keep: boolean; reasons: string[] }[];
     expect(decisions.find((d) => d.file === older)).toMatchObject({ keep: true });
+    expect(decisions.find((d) => d.file === newer)).toMatchObject({ keep: false, failedVerification: true });
     // The failed one would go on its recorded verdict: the dry run says which command judges it first.
     const text = await vt(['backup', 'prune', '--keep-last', '1', '-r', 'repo']);
     expect(text.code, text.stderr).toBe(0);

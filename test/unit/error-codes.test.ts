@@ -128,4 +128,12 @@ describe('error codes: a closed set, each with its kind and its hint', () => {
     );
     expect(hintFor(new VaultError('io', 'disk on fire', 'check the disk'))).toBe('check the disk');
   });
+
+  it("`status`: a stale escrow's hint keeps the other findings' own (a backup to judge again) beside its own", () => {
+    const judge = '`vault-tool backup verify files/cfg/x.age` judges what does not count yet';
+    const both = hintFor(new VaultError('verify-failed', 'the escrow is stale: …; files/cfg does not count', { code: 'escrow-stale', hint: judge }));
+    expect(both).toMatch(/^split the current key among the custodians again: `vault-tool escrow reshare`/);
+    expect(both).toContain(`; and ${judge}`);
+    expect(hintFor(new VaultError('verify-failed', 'the escrow is stale: …', { code: 'escrow-stale' }))).not.toContain('; and');
+  });
 });

@@ -71,7 +71,7 @@ describe('a WAL file completed by a later push', () => {
           recipients: [id.identity.recipient],
           extraStanzas: [{ type: WAL_STANZA, args: [n, String(real.length), sha256Hex(real)], body: new Uint8Array(0) }],
         }),
-        /it carries no signature: written by no push of this vault-tool/,
+        /it carries no signature: written by a push of an earlier vault-tool, or planted/,
       ],
       // Signed, by another host's key.
       [
@@ -132,6 +132,43 @@ describe('a WAL file completed by a later push', () => {
     unlinkSync(join(segs(), `${n}.age.manifest.json`));
     expect(await walPush(ctx, join(dir, 'pg_wal', n))).toMatchObject({ status: 'completed' });
     expect(manifestOf(n).completed).toBe(true);
+    expect(await restoreReads(n)).toEqual(Array(3).fill({ bytes: MB, sha256: sha256Hex(real) }));
+  });
+
+  it("a killed push's own file, then cut short or damaged in storage: refused (exit 4) and kept, never completed; the segment stays on the server", async () => {
+    const n = '000000010000000000000005';
+    const real = walSegment(5n, 0x55);
+    writeFileSync(join(dir, 'pg_wal', n), real);
+    expect(await walPush(ctx, join(dir, 'pg_wal', n))).toMatchObject({ status: 'archived' });
+    unlinkSync(join(segs(), `${n}.age.manifest.json`));
+    const whole = readFileSync(join(segs(), `${n}.age`));
+    const headLen = whole.indexOf('\n', whole.indexOf('\n---') + 1) + 1;
+    const flip = (at: number) => {
+      const b = Buffer.from(whole);
+      b[at] = b[at]! ^ 1;
+      return b;
+    };
+    for (const damaged of [
+      whole.subarray(0, whole.length - 70_000), // cut at a chunk's end: the header and every byte left as the push wrote them
+      whole.subarray(0, headLen + 16 + 64 * 1024 + 16), // cut after the first chunk
+      flip(whole.length - 30), // a bit of the last chunk
+      flip(headLen + 3), // a bit of the payload nonce
+    ]) {
+      writeFileSync(join(segs(), `${n}.age`), damaged);
+      const e = await walPush(ctx, join(dir, 'pg_wal', n)).then(
+        () => null,
+        (x: unknown) => x,
+      );
+      expect(e).toMatchObject({ kind: 'integrity', code: 'wal-archived-unproven' });
+      expect((e as Error).message).toMatch(
+        /is in the archive without a manifest, and its payload is not the one this host signed in its header \(it was cut short or damaged in storage\): it is not taken as archived/,
+      );
+      expect(readdirSync(segs()).filter((f) => f.startsWith(n))).toEqual([`${n}.age`]);
+      expect(readFileSync(join(segs(), `${n}.age`)).equals(damaged)).toBe(true);
+    }
+    // Put back as the push wrote it, it is completed.
+    writeFileSync(join(segs(), `${n}.age`), whole);
+    expect(await walPush(ctx, join(dir, 'pg_wal', n))).toMatchObject({ status: 'completed' });
     expect(await restoreReads(n)).toEqual(Array(3).fill({ bytes: MB, sha256: sha256Hex(real) }));
   });
 

@@ -12,6 +12,8 @@ import { walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { openSpool } from '../../src/backup/wal/spool.js';
 import { parseDestination } from '../../src/dest/index.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
+import { hintFor } from '../../src/cli/report.js';
+import type { VaultError } from '../../src/errors/errors.js';
 import { WAL_SYSID, walSegment } from '../helpers/wal-segment.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -94,6 +96,31 @@ describe('wal-push: a manifest already there counts only when it proves the file
         `^${n}: already archived with other content \\(.*; its manifest is signed by host key ${other.signing.id}, not this host's\\): an archived file is never overwritten; nothing was archived$`,
       ),
     );
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('a manifest no push wrote (its signature does not verify) claiming other content: refused with a hint of its own, not as two servers', async () => {
+    const n = fresh();
+    expect(await walPush(ctx, pgWal(n))).toMatchObject({ status: 'archived' });
+    const m = JSON.parse(readFileSync(mf(n), 'utf8')) as BackupManifest;
+    writeFileSync(mf(n), JSON.stringify({ ...m, plaintext: { ...m.plaintext, sha256: 'f'.repeat(64) } }));
+    const before = snapshot();
+    const e = await walPush(ctx, pgWal(n)).then(
+      () => null,
+      (x: unknown) => x,
+    );
+    expect(e).toMatchObject({
+      kind: 'backup-failed',
+      code: 'wal-planted-claim',
+      data: { name: n, cluster: 'main', manifest: mf(n), file: join(segs(), `${n}.age`) },
+    });
+    expect((e as Error).message).toMatch(
+      new RegExp(
+        `^${n}: already archived with other content \\(.*; its manifest's signature does not verify: it was altered, or planted\\): an archived file is never overwritten; nothing was archived$`,
+      ),
+    );
+    expect(hintFor(e as VaultError)).toMatch(/^no push wrote that manifest \(its signature does not verify\): move .* out of the archive/);
+    expect(hintFor(e as VaultError)).not.toContain('give each server its own');
     expect(snapshot()).toEqual(before);
   });
 

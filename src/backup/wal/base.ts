@@ -8,11 +8,10 @@ import type { Component } from '../kind.js';
 import type { Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
 import { BaseReader, type BaseInfo } from './base-check.js';
-import { committed, readCatalog, readManifests } from './catalog.js';
+import { committed, readCatalog, readManifests, walManifestRefusal } from './catalog.js';
 import { parseLsn, segmentName, segnoOf } from './names.js';
-import { BASE_KIND, checkCluster, WAL_KIND } from './store.js';
+import { BASE_KIND, checkCluster } from './store.js';
 import type { TrustedSigner } from '../keys.js';
-import { checkSignature, type BackupManifest } from '../manifest.js';
 import { pgClient } from '../../tool/pg-client.js';
 import { stopAtExit } from '../../tool/run.js';
 
@@ -95,11 +94,16 @@ export async function waitForWal(
   for (;;) {
     const cat = await readCatalog(repo, cluster, seg);
     const missing = names.find((n) => !committed(cat.entries.get(n)));
-    if (!missing) {
-      if (o.trusted) await heldByTrusted(repo, cluster, names, await o.trusted());
-      return { first: names[0]!, last: names[names.length - 1]! };
-    }
-    if (o.now() >= deadline)
+    // Each committed under a manifest a trusted host signed; one the repository did not give is asked again until the timeout.
+    const unread = missing ? undefined : o.trusted ? await heldByTrusted(repo, cluster, names, await o.trusted()) : null;
+    if (unread === null) return { first: names[0]!, last: names[names.length - 1]! };
+    if (unread && o.now() >= deadline)
+      throw new VaultError(
+        'io',
+        `WAL segment ${unread.segment}, which this base backup needs, is not proven archived after ${Math.round(o.timeoutMs / 1000)} s: ${unread.message}; nothing was kept`,
+        { code: 'wal-base-unread', data: { segment: unread.segment, cluster } },
+      );
+    if (missing && o.now() >= deadline)
       throw new VaultError(
         'backup-failed',
         `WAL segment ${missing}, which this base backup needs, is not in the archive of cluster ${cluster} after ${Math.round(o.timeoutMs / 1000)} s: is archive_command pushing there (pg_stat_archiver)?; nothing was kept`,
@@ -109,31 +113,34 @@ export async function waitForWal(
   }
 }
 
-/** Each of `names` archived under a manifest `trusted` vouches for, naming this cluster and segment; the first that is not fails. */
-async function heldByTrusted(repo: Repo, cluster: string, names: string[], trusted: TrustedSigner[]): Promise<void> {
+/**
+ * Each of `names` archived under a manifest `trusted` vouches for, naming this cluster and segment: the first that is not fails;
+ * the first whose manifest the repository did not give (not judged) is returned, to be asked again; null when all are held.
+ */
+async function heldByTrusted(repo: Repo, cluster: string, names: string[], trusted: TrustedSigner[]): Promise<{ segment: string; message: string } | null> {
   const manifests = await readManifests(repo, cluster, names);
+  let unread: { segment: string; message: string } | null = null;
   for (const n of names) {
     const m = manifests.get(n);
-    const why =
-      m === undefined || m instanceof Error
-        ? `its manifest cannot be read (${m?.message ?? 'no answer'})`
-        : m.source.wal !== n || m.component !== `${WAL_KIND}/${cluster}`
-          ? `its manifest describes ${m.component}/${String(m.source.wal)}: it was moved`
-          : checkSignature(m, trusted).ok
-            ? null
-            : verifyBytesOf(m)
-              ? `its manifest is signed by host key ${m.signer.id}, which this host does not trust (its own signing key, and the vault's trusted signers where the vault is)`
-              : "its manifest's signature does not verify: it was altered";
-    if (why)
+    const r = walManifestRefusal(m, trusted, { name: n, cluster });
+    if (r?.why === 'unread') unread ??= { segment: n, message: r.message };
+    else if (r) {
+      const why =
+        r.why === 'untrusted' && m && !(m instanceof Error)
+          ? `its manifest is signed by host key ${m.signer.id}, which this host does not trust (its own signing key, and the vault's trusted signers where the vault is)`
+          : r.why === 'altered'
+            ? "its manifest's signature does not verify: it was altered"
+            : r.why === 'unreadable' && m instanceof Error
+              ? `its manifest cannot be read (${m.message})`
+              : r.message;
       throw new VaultError('integrity', `WAL segment ${n}, which this base backup needs, is not proven archived: ${why}; nothing was kept`, {
         code: 'wal-base-unproven',
         data: { segment: n, cluster },
       });
+    }
   }
+  return unread;
 }
-
-/** Whether a manifest's signature verifies under the key it names (trusted or not). */
-const verifyBytesOf = (m: BackupManifest): boolean => checkSignature(m, [{ id: m.signer.id, publicKey: m.signer.publicKey, label: '', addedAt: '' }]).ok;
 
 /** The base backup as a component of the usual pipeline. */
 export async function postgresBaseComponent(env: Env, o: BaseOptions): Promise<Component> {

@@ -1,6 +1,7 @@
 import { VaultError } from '../../errors/errors.js';
 import { LIMITS } from '../../fs/read.js';
-import { manifestName, parseManifest, type BackupManifest } from '../manifest.js';
+import type { TrustedSigner } from '../keys.js';
+import { checkSignature, manifestName, parseManifest, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
 import { parseWalName, type WalFile } from './names.js';
 import { listFiles, segmentsDest, WAL_KIND, type ArchiveFile } from './store.js';
@@ -11,6 +12,41 @@ export function parseWalManifest(text: string, where: string): BackupManifest {
   if (m.kind !== 'postgres-wal' || !m.component.startsWith(`${WAL_KIND}/`) || typeof m.source.wal !== 'string' || m.file !== `${m.source.wal}.age`)
     throw new VaultError('integrity', `${where}: not the manifest of a WAL file`);
   return m;
+}
+
+/** Why a reader does not take a WAL file under this manifest (docs/FORMAT.md, "WAL archive"). */
+export interface WalRefusal {
+  /**
+   * unread: it could not be read (the repository did not answer: not judged); unreadable: it is not there, or not a WAL
+   * manifest; moved: it describes another file or cluster; altered: its signature does not verify; untrusted: a key not
+   * among the signers signed it.
+   */
+  why: 'unread' | 'unreadable' | 'moved' | 'altered' | 'untrusted';
+  message: string;
+}
+
+/** That `m`, read as the manifest of `name` in the archive of `cluster`, describes another file or cluster; or null. */
+function movedFrom(name: string, cluster: string, m: BackupManifest): string | null {
+  return m.source.wal === name && m.component === `${WAL_KIND}/${cluster}`
+    ? null
+    : `its manifest describes ${m.component}/${String(m.source.wal)}: it was moved`;
+}
+
+/**
+ * Why every reader of the archive (fetch, a restore's plan, wal-verify, status, a base backup's wait, a push's retry) refuses
+ * the WAL file under `m`, its manifest as read (an Error: it could not be; undefined: there is none); null when `signers`
+ * vouch for it. `at`: the name and cluster it was read under, which it must describe (readManifests checks that as it reads).
+ */
+export function walManifestRefusal(m: BackupManifest | Error | undefined, signers: TrustedSigner[], at?: { name: string; cluster: string }): WalRefusal | null {
+  if (m === undefined) return { why: 'unreadable', message: 'no manifest' };
+  if (m instanceof Error) {
+    if (m instanceof VaultError && m.kind === 'io') return { why: 'unread', message: `its manifest could not be read: ${m.message}` };
+    return { why: m instanceof VaultError && m.data?.why === 'moved' ? 'moved' : 'unreadable', message: m.message };
+  }
+  const moved = at && movedFrom(at.name, at.cluster, m);
+  if (moved) return { why: 'moved', message: moved };
+  const sig = checkSignature(m, signers);
+  return sig.ok ? null : { why: sig.why, message: sig.message };
 }
 
 /** The suffix of the mark a completing push leaves beside a file it completed, until a full read passes it. */
@@ -67,14 +103,18 @@ export const committed = (e: CatalogEntry | undefined): boolean => Boolean(e?.fi
 /**
  * The manifests of `names`, read in one go (a remote: one rclone copy into
  * a private temp folder, not one process per file). A manifest that does
- * not parse is reported by name, not thrown.
+ * not parse, or describes another file than the one it is beside (moved),
+ * is reported by name as an Error, not thrown; one the repository did not
+ * give is a VaultError of kind `io`.
  */
 export async function readManifests(repo: Repo, cluster: string, names: string[]): Promise<Map<string, BackupManifest | Error>> {
   const d = segmentsDest(repo, cluster);
   const out = new Map<string, BackupManifest | Error>();
   const parse = (name: string, text: string) => {
     try {
-      out.set(name, parseWalManifest(text, `${d.spec}/${manifestName(`${name}.age`)}`));
+      const m = parseWalManifest(text, `${d.spec}/${manifestName(`${name}.age`)}`);
+      const moved = movedFrom(name, cluster, m);
+      out.set(name, moved ? new VaultError('integrity', moved, { data: { why: 'moved' } }) : m);
     } catch (e) {
       out.set(name, e as Error);
     }

@@ -10,16 +10,16 @@ import { NONCE_SIZE, openFailure, payloadKey } from '../../age/stream.js';
 import { AgeError, VaultError } from '../../errors/errors.js';
 import { checkOutput, writeOutput } from '../../fs/output.js';
 import { LIMITS } from '../../fs/read.js';
-import { checkSignature, manifestName, type BackupManifest } from '../manifest.js';
+import { manifestName, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
 import { ARCHIVE_FILE, readArchiveInfo } from './archive.js';
-import { parseWalManifest } from './catalog.js';
+import { parseWalManifest, walManifestRefusal } from './catalog.js';
 import type { X25519Identity } from '../../age/x25519.js';
 import type { ReadKeys } from './identity.js';
 import { looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName, segmentName } from './names.js';
 import { checkSegment } from './page.js';
 import type { OpenJob, OpenPool, OpenResult } from './open-pool.js';
-import { archiveDest, isThere, readIfThere, readWhole, segmentsDest, WAL_KIND } from './store.js';
+import { archiveDest, isThere, readIfThere, readWhole, segmentsDest } from './store.js';
 
 /**
  * `wal-fetch`: one archived file back, for restore_command. A file counts
@@ -114,10 +114,9 @@ async function trusted(
   if (!raw) return { status: 'absent', result: await absence(repo, cluster, name) };
   const where = `${d.spec}/${manifestName(file)}`;
   const m = parseWalManifest(raw.toString('utf8'), where);
-  if (m.source.wal !== name || m.component !== `${WAL_KIND}/${cluster}`)
-    throw new VaultError('integrity', `${where} describes ${m.component}/${m.source.wal}, not ${WAL_KIND}/${cluster}/${name}: it was moved`);
-  const sig = checkSignature(m, keys.signers);
-  if (!sig.ok) throw new VaultError('integrity', `${name}: ${sig.message}: it is not used`, { code: 'backup-untrusted' });
+  const no = walManifestRefusal(m, keys.signers, { name, cluster });
+  if (no?.why === 'moved') throw new VaultError('integrity', `${where}: ${no.message}`);
+  if (no) throw new VaultError('integrity', `${name}: ${no.message}: it is not used`, { code: 'backup-untrusted' });
   return { status: 'trusted', m, ids: idsFor(name, m, keys) };
 }
 

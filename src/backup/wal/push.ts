@@ -22,14 +22,14 @@ import { performance } from 'node:perf_hooks';
 import { fsError } from '../../fs/errors.js';
 import { LIMITS } from '../../fs/read.js';
 import { signBytes, verifyBytes, type SigningKey } from '../keys.js';
-import { checkSignature, manifestName, signManifest, type BackupManifest } from '../manifest.js';
+import { manifestName, signManifest, type BackupManifest } from '../manifest.js';
 import type { Repo } from '../repo.js';
 import { ensureArchiveInfo, readArchiveInfo, type ArchiveInfo } from './archive.js';
 import { parseHistory } from './history.js';
 import { formatLsn, looksLikeWalName, MAX_SEGMENT_SIZE, parseWalName } from './names.js';
 import { checkSegment, PAGE_MAGIC, readSegmentHeader } from './page.js';
 import { isThere, putNew, readIfThere, readWhole, segmentsDest, WAL_KIND } from './store.js';
-import { completedMarkName, parseWalManifest } from './catalog.js';
+import { completedMarkName, parseWalManifest, walManifestRefusal } from './catalog.js';
 import { identityOf } from './spool.js';
 
 /**
@@ -39,11 +39,13 @@ import { identityOf } from './spool.js';
  * The order is the commit protocol: the age file goes first (a temp name,
  * fsync, then into place only when whole), the manifest last; a file
  * without its manifest is not archived yet, and no reader uses it. The age
- * header carries a `vault-tool-wal` stanza (name, size, plaintext SHA-256,
- * signed by the pushing host with the wrapped file key; identities skip it
- * and its MAC covers it), so a push that finds the file of a push killed
- * before its manifest can tell, without the key, whether its own host wrote
- * it for these bytes: then it completes it; otherwise it refuses.
+ * header carries a `vault-tool-wal` stanza (name, size, plaintext SHA-256
+ * and the SHA-256 of the payload nonce and payload, signed by the pushing
+ * host with the wrapped file key; identities skip it and its MAC covers
+ * it), so a push that finds the file of a push killed before its manifest
+ * can tell, without the key, whether its own host wrote these very bytes
+ * for this segment: then it completes it; otherwise (another writer, or
+ * the file cut short or damaged since) it refuses.
  *
  * A file already archived with the same bytes is success (PostgreSQL
  * retries what it does not know succeeded), on the word of a manifest this
@@ -111,23 +113,29 @@ export interface WalStanzaClaim {
 
 /**
  * The bytes the pushing host signs into the stanza: the cluster, the name,
- * the plaintext's size and SHA-256, and the header's recipient stanzas (the
- * file key wrapped to the backup recipient). Whoever has no backup identity
- * cannot put another payload under that wrapped key, nor change the header
- * (its MAC is keyed by the file key): so the signature vouches for the whole
- * file, and a push that finds it without its manifest can tell, without the
- * key, that its own host wrote it for this name. docs/FORMAT.md, "WAL archive".
+ * the plaintext's size and SHA-256, the SHA-256 of the stored bytes after
+ * the header (the payload nonce and the STREAM payload: `payload`), and the
+ * header's recipient stanzas (the file key wrapped to the backup recipient).
+ * So the signature vouches for every byte of the file but the header's MAC
+ * line (which covers the stanza, so it cannot be signed in it, and which
+ * only the file key checks), and a push that finds the file without its
+ * manifest can tell, without the key, that its own host wrote these very
+ * bytes for this name: a payload cut short or damaged in storage is not
+ * completed. docs/FORMAT.md, "WAL archive".
  */
-function stanzaSigned(c: WalStanzaClaim, recipients: Stanza[]): Buffer {
-  const lines = ['vault-tool-wal stanza v1', c.cluster, c.name, String(c.size), c.sha256];
+function stanzaSigned(c: WalStanzaClaim, payload: string, recipients: Stanza[]): Buffer {
+  const lines = ['vault-tool-wal stanza v2', c.cluster, c.name, String(c.size), c.sha256, payload];
   for (const r of recipients) lines.push(`${r.type} ${r.args.join(' ')} ${encodeB64(r.body)}`);
   return Buffer.from(`${lines.join('\n')}\n`);
 }
 
-/** The `vault-tool-wal` stanza: `<name> <size> <plaintext SHA-256> <signer id> <signature>` (the signature over stanzaSigned). */
-function walStanza(c: WalStanzaClaim, recipients: Stanza[], signing: SigningKey): Stanza {
-  const sig = encodeB64(Buffer.from(signBytes(signing, stanzaSigned(c, recipients)), 'base64'));
-  return { type: WAL_STANZA, args: [c.name, String(c.size), c.sha256, signing.id, sig], body: new Uint8Array(0) };
+/**
+ * The `vault-tool-wal` stanza: `<name> <size> <plaintext SHA-256> <nonce and payload SHA-256> <signer id> <signature>` (the
+ * signature over stanzaSigned).
+ */
+function walStanza(c: WalStanzaClaim, payload: string, recipients: Stanza[], signing: SigningKey): Stanza {
+  const sig = encodeB64(Buffer.from(signBytes(signing, stanzaSigned(c, payload, recipients)), 'base64'));
+  return { type: WAL_STANZA, args: [c.name, String(c.size), c.sha256, payload, signing.id, sig], body: new Uint8Array(0) };
 }
 
 /**
@@ -144,35 +152,43 @@ export function sealWal(data: Uint8Array, recipient: string, claim: WalStanzaCla
   const chunks = Math.max(1, Math.ceil(data.byteLength / CHUNK));
   const out = room(scratch, 'sealed', data.byteLength + 16 * chunks);
   const n = sealChunks(crypto, payloadKey(fileKey, nonce), 0, data, true, out, release);
+  const sealed = out.subarray(0, n);
+  // Sealed before the header is made: the stanza signs the very bytes that follow it.
+  const payload = createHash('sha256').update(nonce).update(sealed).digest('hex');
   const wrapped = [wrapX25519(parseRecipient(recipient), fileKey)];
-  return [encodeHeader([walStanza(claim, wrapped, signing), ...wrapped], fileKey), nonce, out.subarray(0, n)];
+  return [encodeHeader([walStanza(claim, payload, wrapped, signing), ...wrapped], fileKey), nonce, sealed];
 }
+
+const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
  * Reads the plaintext's name, size and SHA-256 from an archived file's
  * header (no key needed), and whether `signing` signed them for `cluster`
- * over this header's recipient stanzas (`signer`: the key id the stanza
- * names; none in a file pushed before the stanza was signed).
+ * over this header's recipient stanzas and the SHA-256 of the bytes after
+ * it (`payload`; `signer`: the key id the stanza names; none in a file of
+ * an earlier vault-tool, whose three-argument stanza is not signed).
  */
 export function stanzaOf(
   file: Uint8Array,
   cluster: string,
   signing: Pick<SigningKey, 'publicKey'>,
-): { name: string; size: number; sha256: string; signer?: string; signed: boolean } | null {
+): { name: string; size: number; sha256: string; payload?: string; signer?: string; signed: boolean } | null {
   try {
     const { header } = readHeader(file.subarray(0, Math.min(file.length, 64 << 10)));
     const s = header.stanzas.find((x) => x.type === WAL_STANZA);
-    if (!s || (s.args.length !== 3 && s.args.length !== 5) || !/^[0-9]+$/.test(s.args[1]!) || !/^[0-9a-f]{64}$/.test(s.args[2]!)) return null;
+    if (!s || (s.args.length !== 3 && s.args.length !== 6) || !/^[0-9]+$/.test(s.args[1]!) || !HEX64.test(s.args[2]!)) return null;
     const claim = { cluster, name: s.args[0]!, size: Number(s.args[1]), sha256: s.args[2]! };
     if (s.args.length === 3) return { ...claim, signed: false };
+    const [payload, signer, signature] = [s.args[3]!, s.args[4]!, s.args[5]!];
+    if (!HEX64.test(payload)) return null;
     const recipients = header.stanzas.filter((x) => x !== s);
     let sig: string;
     try {
-      sig = Buffer.from(decodeB64(s.args[4]!, 'signature')).toString('base64');
+      sig = Buffer.from(decodeB64(signature, 'signature')).toString('base64');
     } catch {
-      return { ...claim, signer: s.args[3]!, signed: false };
+      return { ...claim, payload, signer, signed: false };
     }
-    return { ...claim, signer: s.args[3]!, signed: verifyBytes(signing.publicKey, stanzaSigned(claim, recipients), sig) };
+    return { ...claim, payload, signer, signed: verifyBytes(signing.publicKey, stanzaSigned(claim, payload, recipients), sig) };
   } catch {
     return null;
   }
@@ -203,8 +219,8 @@ function sameBytes(whole: Buffer, parts: Uint8Array[]): boolean {
   return off === whole.length;
 }
 
-const refused = (name: string, why: string, code: ErrorCode = 'wal-conflict') =>
-  new VaultError('backup-failed', `${name}: ${why}; nothing was archived`, { code, data: { name } });
+const refused = (name: string, why: string, code: ErrorCode = 'wal-conflict', data: Record<string, string> = {}) =>
+  new VaultError('backup-failed', `${name}: ${why}; nothing was archived`, { code, data: { name, ...data } });
 
 /** What a file must look like before it is archived, by kind; returns what the manifest records of it. */
 function checkContent(
@@ -305,20 +321,32 @@ async function archivedAlready(ctx: PushContext, name: string, raw: Buffer, dige
   } catch (e) {
     throw unproven(`the manifest in the archive cannot be read (${(e as Error).message})`);
   }
-  if (m.source.wal !== name || m.component !== `${WAL_KIND}/${ctx.cluster}`)
-    throw unproven(`${where} describes ${m.component}/${String(m.source.wal)}: it was moved`);
-  const sig = checkSignature(m, [{ id: ctx.signing.id, publicKey: ctx.signing.publicKey, label: 'this host', addedAt: '' }]);
-  const altered = sig.message.includes('does not verify');
+  // The judgment every reader makes (walManifestRefusal), with this host's signing key the one signer a push can check.
+  const no = walManifestRefusal(m, [{ id: ctx.signing.id, publicKey: ctx.signing.publicKey, label: 'this host', addedAt: '' }], {
+    name,
+    cluster: ctx.cluster,
+  });
+  if (no?.why === 'moved') throw unproven(`${where}: ${no.message}`);
   // Other content claimed: refused as a conflict whoever signed it (a split brain's other server has a key of its own, and its
-  // segment must never be moved aside for this one to take its name); the claim is only said to be unverified.
-  if (m.plaintext.sha256 !== digest.sha256 || m.plaintext.size !== digest.size)
+  // segment must never be moved aside for this one to take its name); the claim is only said to be unverified. A manifest whose
+  // signature does not verify was written by no push: no server to tell apart, and a hint of its own.
+  if (m.plaintext.sha256 !== digest.sha256 || m.plaintext.size !== digest.size) {
+    const claimed = `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…`;
+    if (no?.why === 'altered')
+      throw refused(
+        name,
+        `${claimed}; its manifest's signature does not verify: it was altered, or planted): an archived file is never overwritten`,
+        'wal-planted-claim',
+        { cluster: ctx.cluster, manifest: where, file: d.locate(file) },
+      );
     throw refused(
       name,
-      `already archived with other content (${m.plaintext.size} bytes, SHA-256 ${m.plaintext.sha256.slice(0, 16)}…; this one ${digest.size} bytes, ${digest.sha256.slice(0, 16)}…${sig.ok ? '' : altered ? "; its manifest's signature does not verify" : `; its manifest is signed by host key ${m.signer.id}, not this host's`}): an archived file is never overwritten`,
+      `${claimed}${no ? `; its manifest is signed by host key ${m.signer.id}, not this host's` : ''}): an archived file is never overwritten`,
     );
-  if (!sig.ok)
+  }
+  if (no)
     throw unproven(
-      altered
+      no.why === 'altered'
         ? `${where}: its signature does not verify (it was altered, or written by no push)`
         : `${where} is signed by host key ${m.signer.id}, not by this host's signing key (${ctx.signing.id}), the one signer a push can check`,
     );
@@ -389,14 +417,22 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
       // Its stanza names these bytes; only this host's signature over it (and over the key it is encrypted under) says this host
       // wrote it: otherwise anyone who can write the repository could plant other data under the right stanza, and PostgreSQL,
       // told "archived", would drop the only copy of the segment.
-      if (!s.signed)
-        throw new VaultError(
+      const unproven = (why: string) =>
+        new VaultError(
           'integrity',
-          `${name}: ${d.locate(file)} is in the archive without a manifest, and its header is not signed by this host's signing key (${ctx.signing.id}${s.signer === undefined ? '; it carries no signature: written by no push of this vault-tool' : s.signer === ctx.signing.id ? '; the signature does not verify' : `; it names host key ${s.signer}`}): it is not taken as archived; nothing was archived, and nothing in the archive was replaced`,
+          `${name}: ${d.locate(file)} is in the archive without a manifest, and ${why}: it is not taken as archived; nothing was archived, and nothing in the archive was replaced`,
           { code: 'wal-archived-unproven', data: { name, cluster: ctx.cluster, file: d.locate(file) } },
+        );
+      if (!s.signed)
+        throw unproven(
+          `its header is not signed by this host's signing key (${ctx.signing.id}${s.signer === undefined ? '; it carries no signature: written by a push of an earlier vault-tool, or planted' : s.signer === ctx.signing.id ? '; the signature does not verify' : `; it names host key ${s.signer}`})`,
         );
       const head = headOf(orphan);
       if (!head) throw refused(name, `${file} is in the archive without a manifest and its header does not parse: it is not replaced`);
+      // The bytes after the header must be those this host signed: a file cut short or damaged in storage, completed, would be
+      // the only copy once PostgreSQL is told "archived", and unreadable. Refused, the server keeps its segment.
+      if (sha256(orphan.subarray(head.length - NONCE_SIZE)) !== s.payload)
+        throw unproven(`its payload is not the one this host signed in its header (it was cut short or damaged in storage)`);
       stored = { size: orphan.length, sha256: sha256(orphan), headerSha256: sha256(head) };
       status = 'completed';
     } else {
@@ -453,7 +489,7 @@ export async function walPush(ctx: PushContext, path: string, scratch: PushScrat
           ok: true,
           check:
             status === 'completed'
-              ? "WAL file checks before encryption; the stored file, a killed push's, held by its stanza (its plaintext hashed when read)"
+              ? "WAL file checks before encryption; the stored file, a killed push's, held by its stanza (the signed SHA-256 of its payload; its plaintext hashed when read)"
               : 'WAL file checks before encryption; the stored file read back',
           message: checked.message,
         },

@@ -37,7 +37,7 @@ import { recordEvidence } from '../../vault/evidence.js';
 import { changed, updateVault, type StoreOptions, type VaultPaths } from '../../vault/store.js';
 import { BASE_KIND } from './store.js';
 import { loadArchive } from './view.js';
-import { readManifests } from './catalog.js';
+import { readManifests, walManifestRefusal } from './catalog.js';
 import { type FetchSpool, openFetchSpool, recordPlaced, setFirst, setLast } from './prefetch.js';
 import { fetchToFile } from './fetch.js';
 import { openPool } from './open-pool.js';
@@ -117,12 +117,12 @@ export interface PlanOptions {
   noArchive?: boolean;
 }
 
-/** Why a restore refuses a WAL file under this manifest (it did not parse, or no trusted host signed it), or null. */
+/**
+ * Why a restore refuses a WAL file under this manifest, as read by readManifests (which refuses one moved from another name),
+ * or null: the one judgment every reader of the archive makes (walManifestRefusal).
+ */
 function refusal(m: BackupManifest | Error | undefined, keys: ReadKeys): string | null {
-  if (!m) return 'no manifest';
-  if (m instanceof Error) return m.message;
-  const sig = checkSignature(m, keys.signers);
-  return sig.ok ? null : sig.message;
+  return walManifestRefusal(m, keys.signers)?.message ?? null;
 }
 
 /** A value for postgresql.auto.conf: single-quoted, quotes doubled, backslashes escaped. */

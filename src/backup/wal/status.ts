@@ -4,12 +4,11 @@ import { promisify } from 'node:util';
 import { VaultError } from '../../errors/errors.js';
 import { externalTimeoutMs } from '../../tool/bound.js';
 import { toolMessage } from '../../tool/run.js';
-import { checkSignature, type BackupManifest } from '../manifest.js';
+import { checkSignature } from '../manifest.js';
 import type { TrustedSigner } from '../keys.js';
 import type { Listed, Repo } from '../repo.js';
 import { readArchiveInfo } from './archive.js';
-import { committed, readCatalog, readManifests } from './catalog.js';
-import { WAL_KIND } from './store.js';
+import { committed, readCatalog, readManifests, walManifestRefusal } from './catalog.js';
 import { pgClient } from '../../tool/pg-client.js';
 
 const run = promisify(execFile);
@@ -86,18 +85,16 @@ export async function walStatus(repo: Repo, cluster: string, bases: Listed[], o:
     cluster,
     top.map((e) => e.wal.name),
   );
-  // A manifest that describes another file (moved under this name) is no more this segment's than one that does not parse.
-  const moved = (name: string, m: BackupManifest) => m.source.wal !== name || m.component !== `${WAL_KIND}/${cluster}`;
-  const ms = [...read].flatMap(([name, m]) => (m instanceof Error || moved(name, m) ? [] : [m]));
+  // A manifest that describes another file (moved under this name) is no more this segment's than one that does not parse
+  // (readManifests refuses both by name). Without the signers, the signature is not judged here.
+  const ms = [...read].flatMap(([, m]) => (m instanceof Error ? [] : [m]));
   const newest = ms.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt))[0];
   const unusable: NonNullable<WalStatus['unusable']> = [];
   for (const [name, m] of read) {
-    if (m instanceof Error) unusable.push({ name, message: m.message, verdict: m instanceof VaultError && m.kind === 'io' ? 'inconclusive' : 'failed' });
-    else if (moved(name, m)) unusable.push({ name, message: `its manifest describes ${m.component}/${String(m.source.wal)}: it was moved`, verdict: 'failed' });
-    else if (o.signers && m !== newest) {
-      const sig = checkSignature(m, o.signers);
-      if (!sig.ok) unusable.push({ name, message: sig.message, verdict: 'failed' });
-    }
+    // The newest segment's signature is reported on its own (`trusted`).
+    if (m === newest) continue;
+    const r = m instanceof Error || o.signers ? walManifestRefusal(m, o.signers ?? [], { name, cluster }) : null;
+    if (r) unusable.push({ name, message: r.message, verdict: r.why === 'unread' ? 'inconclusive' : 'failed' });
   }
   if (unusable.length) Object.assign(listed, { unusable: unusable.sort((a, b) => a.name.localeCompare(b.name)) });
   if (!newest) return { ...listed, segments: segs.length, rpoMissed: o.rpoMs !== undefined };

@@ -3,7 +3,7 @@ import { VaultError } from '../../errors/errors.js';
 import type { Listed, Repo } from '../repo.js';
 import { checkSignature, type BackupManifest } from '../manifest.js';
 import { infoTrusted } from './archive.js';
-import { committed, completedMarkName, readManifests } from './catalog.js';
+import { committed, completedMarkName, readManifests, walManifestRefusal } from './catalog.js';
 import { continuity, describeChain, type BaseRef } from './continuity.js';
 import { readArchived } from './fetch.js';
 import type { ReadKeys } from './identity.js';
@@ -112,15 +112,15 @@ export async function verifyArchive(
   const a = await loadArchive(repo, cluster, keys);
   const committedNames = [...a.view.names].sort();
   const manifests = await readManifests(repo, cluster, committedNames);
-  // Files a restore would refuse (a manifest that does not parse or no trusted host signed; after a full read, one that failed
-  // it): present by name, but not WAL a recovery can replay, so continuity judges without them and names them where it stops.
+  // Files a restore would refuse (a manifest that does not parse, was moved from another name, or no trusted host signed; after
+  // a full read, one that failed it): present by name, but not WAL a recovery can replay, so continuity judges without them and
+  // names them where it stops. A manifest the repository did not give is not judged: inconclusive, never a failure.
   const unusable = new Map<string, string>();
+  const unread = new Map<string, string>();
   for (const [n, m] of manifests) {
-    if (m instanceof Error) unusable.set(n, m.message);
-    else {
-      const sig = checkSignature(m, keys.signers);
-      if (!sig.ok) unusable.set(n, sig.message);
-    }
+    const r = walManifestRefusal(m, keys.signers, { name: n, cluster });
+    if (r?.why === 'unread') unread.set(n, r.message);
+    else if (r) unusable.set(n, r.message);
   }
   const judgeBases = (): BaseVerdict[] => {
     const baseVerdicts: BaseVerdict[] = [];
@@ -199,6 +199,7 @@ export async function verifyArchive(
   for (const s of a.catalog.strangers) warnings.push(`${s}: not a file of the archive; left alone`);
   for (const p of a.problems) files.push({ name: p.name, ok: false, message: `${p.message} (its timeline is not followed)` });
   for (const [n, message] of unusable) if (!files.some((f) => f.name === n)) files.push({ name: n, ok: false, message });
+  for (const [n, message] of unread) if (!files.some((f) => f.name === n)) files.push({ name: n, ok: false, inconclusive: true, message });
   let read = 0;
   // Completed by its signed manifest, or by its mark alone (unsigned: read all the same, so a mark cannot hide nor pin a file).
   const completed = new Set([

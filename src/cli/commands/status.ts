@@ -105,7 +105,8 @@ export default function status(cmd: Command, ctx: Context): void {
       const last = s.lastVerification;
       if (last && (last.verdict ? last.verdict === 'failed' : !last.ok)) failed.push(`the last verification failed (${last.at})`);
       if (s.lastDrill && !s.lastDrill.ok) failed.push(`the last drill failed (${s.lastDrill.at})`);
-      if (failed.length) throw new VaultError('verify-failed', failed.join('; '), s.escrow?.stale ? { code: 'escrow-stale' } : hint);
+      // Both fixes are said: the escrow's, and the one for the archives' findings (a backup a full read judges again).
+      if (failed.length) throw new VaultError('verify-failed', failed.join('; '), s.escrow?.stale ? { code: 'escrow-stale', ...hint } : hint);
       if (s.overdue)
         throw new VaultError(
           'overdue',

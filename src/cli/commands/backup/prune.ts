@@ -67,7 +67,7 @@ export default function backupPrune(cmd: Command, ctx: Context): void {
       // A backup that goes on a recorded failed full read may have had its file put back whole since: the verdict stands until a
       // full read passes it, so say which command that is before --confirm removes it.
       if (!o.confirm)
-        for (const d of going.filter((x) => x.reasons.some((r) => r.startsWith('not a good backup (failed verification:'))))
+        for (const d of going.filter((x) => x.failedVerification))
           ctx.warn(
             `${d.component}/${d.file} goes on its recorded failed full read; if its file has been put back whole since, \`vault-tool backup verify ${shellWord(`${d.component}/${d.file}`)}\` first: a pass keeps it`,
           );
