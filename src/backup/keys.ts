@@ -136,11 +136,27 @@ export function signBytes(k: SigningKey, data: Uint8Array): string {
 
 export function verifyBytes(publicKey: string, data: Uint8Array, signature: string): boolean {
   try {
-    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKey, 'base64')]);
-    return verify(null, data, createPublicKey({ key: spki, format: 'der', type: 'spki' }), Buffer.from(signature, 'base64'));
+    return verify(null, data, publicKeyOf(publicKey), Buffer.from(signature, 'base64'));
   } catch {
     return false;
   }
+}
+
+/**
+ * A signer's public key as a key object, made once per key: a restore's plan checks the manifest of every WAL segment it
+ * replays, nearly all by one host, and making the key object again for each took as long as the check itself.
+ */
+const keyObjects = new Map<string, KeyObject>();
+function publicKeyOf(publicKey: string): KeyObject {
+  let k = keyObjects.get(publicKey);
+  if (!k) {
+    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKey, 'base64')]);
+    k = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    // A handful of hosts at most; a bound all the same.
+    if (keyObjects.size >= 64) keyObjects.clear();
+    keyObjects.set(publicKey, k);
+  }
+  return k;
 }
 
 /** Stops trusting a host's signing key (a host retired or compromised): its manifests no longer count. Recorded. */
