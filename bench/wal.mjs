@@ -509,9 +509,13 @@ async function timeRestores({ at, env, vaultArgs, base, target: targetIso, id, w
   const theirs = [];
   const tar = at('scratch', 'base.tar');
   sh(`age -d -i ${id} ${join(at('repo'), base)} > ${tar}`, env);
+  // Before each timed restore, what the setup or the restore before it left to write goes to disk (not timed): otherwise its
+  // writeback takes the cores of whichever restore comes next.
+  const settle = () => spawnSync('sync', { stdio: 'ignore' });
   for (let i = 0; i < runs; i++) {
     // PostgreSQL's own: the same base backup as a plain tar (decrypted beforehand, not timed), tar -x, restore_command cp.
     const plain = at('restores', `plain-${i}`);
+    settle();
     const x = sh(
       `mkdir -m 700 ${plain} && tar -x -C ${plain} -f ${tar} && touch ${plain}/recovery.signal && printf "%s\\n" "restore_command = 'cp ${at('plain')}/%f %p'" "recovery_target_time = '${pgTime}'" "recovery_target_action = 'promote'" "archive_mode = 'off'" >> ${plain}/postgresql.auto.conf`,
       env,
@@ -524,6 +528,7 @@ async function timeRestores({ at, env, vaultArgs, base, target: targetIso, id, w
     // The builds in turn, the first of each round rotating.
     for (const [label, bin] of [...builds.slice(i % builds.length), ...builds.slice(0, i % builds.length)]) {
       const data = at('restores', `vt-${label}-${i}`);
+      settle();
       const t = run(
         NODE,
         [bin, ...vaultArgs, 'backup', 'restore', base, '--to-dir', data, ...targetArgs, '--identity', id, '--no-archive', '-r', at('repo')],
