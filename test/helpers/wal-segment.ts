@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import type { X25519Identity } from '../../src/age/x25519.js';
+import { loadSigningKey } from '../../src/backup/keys.js';
 import type { Repo } from '../../src/backup/repo.js';
+import type { PushContext } from '../../src/backup/wal/push.js';
+import { parseDestination } from '../../src/dest/index.js';
+import { keyIdOf } from '../../src/vault/keyfile.js';
 import { fetchToFile, readArchived, type ReadOptions, walFetch } from '../../src/backup/wal/fetch.js';
 import type { ReadKeys } from '../../src/backup/wal/identity.js';
 import { openPool } from '../../src/backup/wal/open-pool.js';
@@ -58,4 +63,20 @@ export async function everyRead(repo: Repo, name: string, keys: ReadKeys, dir: s
   rmSync(tmp, { force: true });
   rmSync(target, { force: true });
   return out;
+}
+
+/**
+ * An archive of cluster `main` in DIR/repo, as the unit tests push into it: host db1's push context (its signing key made at
+ * DIR/signing.key, sealing to `id`'s recipient), and the keys that read it back (`id`, with db1 trusted).
+ */
+export function walArchive(dir: string, id: { identity: X25519Identity }): { repo: Repo; ctx: PushContext; keys: ReadKeys } {
+  const repo: Repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
+  const signing = loadSigningKey(join(dir, 'signing.key'));
+  const recipient = { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) };
+  const ctx: PushContext = { repo, cluster: 'main', recipient, signing, machine: 'db1', now: () => new Date() };
+  const keys: ReadKeys = {
+    identities: [{ keyId: recipient.keyId, identity: id.identity }],
+    signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
+  };
+  return { repo, ctx, keys };
 }

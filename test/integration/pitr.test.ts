@@ -847,6 +847,9 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     const report = JSON.parse(ok.stdout);
     expect(report.bases[0]).toMatchObject({ ok: true, timeline: 2 });
     expect(report.read).toBe(report.counted);
+    // A restore's plan only (--dry-run) into a folder never made, to a target or the end of the archive.
+    const plannedTo = (...target: string[]) =>
+      vt(['backup', 'restore', `postgres-base/app/${base()}`, '--to-dir', join(dir, 'never'), ...target, '--dry-run', '-r', repo]);
     // A segment recovery needs after the base backup's own WAL: the first of timeline 2 (the chain is 1, then 2).
     const later = archived()
       .filter((f) => /^00000002[0-9A-F]{16}\.age$/.test(f))
@@ -861,24 +864,13 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
       expect(JSON.parse(gap.stdout).bases[0]).toMatchObject({ ok: false, missing: later });
       const text = await vt(['backup', 'wal-verify', '--cluster', 'app', '-r', repo]);
       expect(text.stdout).toContain(`WAL segment ${later} is missing: points in time after about`);
-      const refused = await vt([
-        'backup',
-        'restore',
-        `postgres-base/app/${base()}`,
-        '--to-dir',
-        join(dir, 'never'),
-        '--target-time',
-        new Date().toISOString(),
-        '--dry-run',
-        '-r',
-        repo,
-      ]);
+      const refused = await plannedTo('--target-time', new Date().toISOString());
       expect(refused.code).toBe(8);
       expect(refused.stderr).toContain(`WAL segment ${later} is missing from the archive`);
       expect(existsSync(join(dir, 'never'))).toBe(false);
       // To the end of the archive: the server would stop at the gap with an error (wal-fetch never lets it pass for the end), so
       // the plan refuses it, naming the last WAL it can replay, and the hint the targets before it.
-      const toEnd = await vt(['backup', 'restore', `postgres-base/app/${base()}`, '--to-dir', join(dir, 'never'), '--dry-run', '-r', repo]);
+      const toEnd = await plannedTo();
       expect(toEnd.code, toEnd.stderr).toBe(8);
       expect(toEnd.stderr).toMatch(
         new RegExp(
@@ -897,18 +889,7 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     writeFileSync(mf, genuine.replace(/"finishedAt": *"[^"]+"/, '"finishedAt": "2000-01-01T00:00:00.000Z"'));
     try {
       expect(readFileSync(mf, 'utf8')).not.toBe(genuine);
-      const refused = await vt([
-        'backup',
-        'restore',
-        `postgres-base/app/${base()}`,
-        '--to-dir',
-        join(dir, 'never'),
-        '--target-time',
-        new Date().toISOString(),
-        '--dry-run',
-        '-r',
-        repo,
-      ]);
+      const refused = await plannedTo('--target-time', new Date().toISOString());
       expect(refused.code, refused.stderr).toBe(8);
       expect(refused.stderr).toMatch(new RegExp(`WAL segment ${later} cannot be used \\(.*signature`));
       expect(existsSync(join(dir, 'never'))).toBe(false);
@@ -926,18 +907,7 @@ describe.skipIf(!HAVE_PG)('verification, retention and status of the archive', (
     writeFileSync(mf, readFileSync(join(segDir(), `${donor}.age.manifest.json`)));
     try {
       const moved = `WAL segment ${later} cannot be used (its manifest describes postgres-wal/app/${donor}: it was moved)`;
-      const refused = await vt([
-        'backup',
-        'restore',
-        `postgres-base/app/${base()}`,
-        '--to-dir',
-        join(dir, 'never'),
-        '--target-time',
-        new Date().toISOString(),
-        '--dry-run',
-        '-r',
-        repo,
-      ]);
+      const refused = await plannedTo('--target-time', new Date().toISOString());
       expect(refused.code, refused.stderr).toBe(8);
       expect(refused.stderr).toContain(moved);
       expect(existsSync(join(dir, 'never'))).toBe(false);

@@ -2,16 +2,13 @@ import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X25519Identity } from '../../src/age/x25519.js';
-import { loadSigningKey } from '../../src/backup/keys.js';
 import type { Listed, Repo } from '../../src/backup/repo.js';
 import { executeWalPrune, planWalPrune } from '../../src/backup/wal/prune.js';
 import type { ReadKeys } from '../../src/backup/wal/identity.js';
 import { sealWal, walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { walMetrics, walStatus } from '../../src/backup/wal/status.js';
 import { chooseFiles, verifyArchive } from '../../src/backup/wal/verify.js';
-import { parseDestination } from '../../src/dest/index.js';
-import { keyIdOf } from '../../src/vault/keyfile.js';
-import { sha256Hex, walSegment } from '../helpers/wal-segment.js';
+import { sha256Hex, walSegment, walArchive } from '../helpers/wal-segment.js';
 import { tempDir } from '../helpers/cli.js';
 
 /**
@@ -36,20 +33,8 @@ describe('completed WAL files in a sampled verification and in wal-status', () =
 
   beforeAll(async () => {
     ({ dir, cleanup } = tempDir('vt-wal-sample-'));
-    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
-    const signing = loadSigningKey(join(dir, 'signing.key'));
-    const ctx: PushContext = {
-      repo,
-      cluster: 'main',
-      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
-      signing,
-      machine: 'db1',
-      now: () => new Date(),
-    };
-    keys = {
-      identities: [{ keyId: keyIdOf(id.identity.recipient), identity: id.identity }],
-      signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
-    };
+    let ctx: PushContext;
+    ({ repo, ctx, keys } = walArchive(dir, id));
     mkdirSync(join(dir, 'pg_wal'));
     for (let i = 1; i <= 40; i++) {
       const n = name(i);
@@ -62,7 +47,7 @@ describe('completed WAL files in a sampled verification and in wal-status', () =
           walSegment(BigInt(i), 0x66),
           id.identity.recipient,
           { cluster: 'main', name: n, size: real.length, sha256: sha256Hex(real) },
-          signing,
+          ctx.signing,
         );
         writeFileSync(join(segs(), `${n}.age`), Buffer.concat(forged));
       }

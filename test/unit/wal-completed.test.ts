@@ -9,9 +9,7 @@ import type { Repo } from '../../src/backup/repo.js';
 import { RESTORE_READ } from '../../src/backup/wal/fetch.js';
 import type { ReadKeys } from '../../src/backup/wal/identity.js';
 import { sealWal, WAL_STANZA, walPush, type PushContext } from '../../src/backup/wal/push.js';
-import { parseDestination } from '../../src/dest/index.js';
-import { keyIdOf } from '../../src/vault/keyfile.js';
-import { everyRead, MB, sha256Hex, walSegment } from '../helpers/wal-segment.js';
+import { everyRead, MB, sha256Hex, walSegment, walArchive } from '../helpers/wal-segment.js';
 import { tempDir } from '../helpers/cli.js';
 
 /**
@@ -36,20 +34,7 @@ describe('a WAL file completed by a later push', () => {
 
   beforeAll(async () => {
     ({ dir, cleanup } = tempDir('vt-wal-completed-'));
-    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
-    const signing = loadSigningKey(join(dir, 'signing.key'));
-    ctx = {
-      repo,
-      cluster: 'main',
-      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
-      signing,
-      machine: 'db1',
-      now: () => new Date(),
-    };
-    keys = {
-      identities: [{ keyId: keyIdOf(id.identity.recipient), identity: id.identity }],
-      signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
-    };
+    ({ repo, ctx, keys } = walArchive(dir, id));
     mkdirSync(join(dir, 'pg_wal'));
     // The archive made by the first push.
     writeFileSync(join(dir, 'pg_wal', '000000010000000000000001'), walSegment(1n, 0x11));

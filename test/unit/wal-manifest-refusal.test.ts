@@ -2,7 +2,6 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X25519Identity } from '../../src/age/x25519.js';
-import { loadSigningKey } from '../../src/backup/keys.js';
 import { signManifest, type BackupManifest } from '../../src/backup/manifest.js';
 import type { Listed, Repo } from '../../src/backup/repo.js';
 import { waitForWal } from '../../src/backup/wal/base.js';
@@ -14,10 +13,9 @@ import { planPitr } from '../../src/backup/wal/restore.js';
 import { walStatus } from '../../src/backup/wal/status.js';
 import { verifyArchive } from '../../src/backup/wal/verify.js';
 import type { Destination } from '../../src/dest/dest.js';
-import { parseDestination } from '../../src/dest/index.js';
 import { VaultError } from '../../src/errors/errors.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
-import { WAL_SYSID, walSegment } from '../helpers/wal-segment.js';
+import { WAL_SYSID, walSegment, walArchive } from '../helpers/wal-segment.js';
 import { tempDir } from '../helpers/cli.js';
 
 /**
@@ -88,13 +86,7 @@ describe("the archive's readers judge a segment's manifest alike", () => {
 
   beforeAll(async () => {
     ({ dir, cleanup } = tempDir('vt-wal-refusal-'));
-    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
-    const recipient = { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) };
-    ctx = { repo, cluster: 'main', recipient, signing: loadSigningKey(join(dir, 'signing.key')), machine: 'db1', now: () => new Date() };
-    keys = {
-      identities: [{ keyId: recipient.keyId, identity: id.identity }],
-      signers: [{ id: ctx.signing.id, publicKey: ctx.signing.publicKey, label: 'db1', addedAt: '' }],
-    };
+    ({ repo, ctx, keys } = walArchive(dir, id));
     mkdirSync(join(dir, 'pg_wal'));
     for (let n = 1n; n <= 5n; n++) {
       writeFileSync(join(dir, 'pg_wal', name(n)), walSegment(n, Number(n)));

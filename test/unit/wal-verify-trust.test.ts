@@ -10,9 +10,8 @@ import { walPush, type PushContext } from '../../src/backup/wal/push.js';
 import { walStatus } from '../../src/backup/wal/status.js';
 import { archiveFindings } from '../../src/backup/status.js';
 import { verifyArchive } from '../../src/backup/wal/verify.js';
-import { parseDestination } from '../../src/dest/index.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
-import { WAL_SYSID, walSegment } from '../helpers/wal-segment.js';
+import { WAL_SYSID, walSegment, walArchive } from '../helpers/wal-segment.js';
 import { tempDir } from '../helpers/cli.js';
 
 /**
@@ -62,14 +61,8 @@ describe('the WAL verification and status hold to what a restore would use', () 
 
   beforeAll(async () => {
     ({ dir, cleanup } = tempDir('vt-wal-verify-trust-'));
-    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
-    const recipient = { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) };
-    ctx = { repo, cluster: 'main', recipient, signing: loadSigningKey(join(dir, 'signing.key')), machine: 'db1', now: () => new Date() };
+    ({ repo, ctx, keys } = walArchive(dir, id));
     other = { ...ctx, signing: loadSigningKey(join(dir, 'other.key')), machine: 'intruder' };
-    keys = {
-      identities: [{ keyId: recipient.keyId, identity: id.identity }],
-      signers: [{ id: ctx.signing.id, publicKey: ctx.signing.publicKey, label: 'db1', addedAt: '' }],
-    };
     mkdirSync(join(dir, 'pg_wal'));
     for (let n = 1n; n <= 5n; n++) {
       writeFileSync(join(dir, 'pg_wal', name(n)), walSegment(n, Number(n)));

@@ -30,6 +30,7 @@ import { TarReader } from '../../src/backup/wal/tar.js';
 import { loadArchive } from '../../src/backup/wal/view.js';
 import { keyIdOf } from '../../src/vault/keyfile.js';
 import { cli, haveBinary, tempDir } from '../helpers/cli.js';
+import { walArchive } from '../helpers/wal-segment.js';
 
 const MB = 1 << 20;
 const SYSID = 7716302269993762727n;
@@ -325,20 +326,8 @@ describe('push and fetch on a folder repository (no server)', () => {
 
   beforeAll(() => {
     ({ dir, cleanup } = tempDir('vt-wal-'));
-    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
-    signing = loadSigningKey(join(dir, 'signing.key'));
-    ctx = {
-      repo,
-      cluster: 'main',
-      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
-      signing,
-      machine: 'db1',
-      now: () => new Date(),
-    };
-    keys = {
-      identities: [{ keyId: keyIdOf(id.identity.recipient), identity: id.identity }],
-      signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
-    };
+    ({ repo, ctx, keys } = walArchive(dir, id));
+    signing = ctx.signing;
     mkdirSync(join(dir, 'pg_wal'));
     writeFileSync(join(dir, 'pg_wal', name), segment(1, 5n));
   });
@@ -968,20 +957,8 @@ describe('asynchronous restores: the prefetcher', () => {
   beforeAll(async () => {
     ({ dir, cleanup } = tempDir('vt-wal-prefetch-'));
     const id = X25519Identity.generate();
-    const signing = loadSigningKey(join(dir, 'signing.key'));
-    repo = { dest: parseDestination(join(dir, 'repo'), dir, { env: {} }) };
-    const ctx: PushContext = {
-      repo,
-      cluster: 'main',
-      recipient: { recipient: id.identity.recipient, keyId: keyIdOf(id.identity.recipient) },
-      signing,
-      machine: 'db1',
-      now: () => new Date(),
-    };
-    keys = {
-      identities: [{ keyId: keyIdOf(id.identity.recipient), identity: id.identity }],
-      signers: [{ id: signing.id, publicKey: signing.publicKey, label: 'db1', addedAt: '' }],
-    };
+    let ctx: PushContext;
+    ({ repo, ctx, keys } = walArchive(dir, id));
     mkdirSync(join(dir, 'pg_wal'));
     for (const [i, n] of names.entries()) {
       writeFileSync(join(dir, 'pg_wal', n), segment(1, BigInt(5 + i)));
